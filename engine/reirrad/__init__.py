@@ -1,0 +1,29 @@
+"""reirrad — pelvic SABR re-irradiation planning support (TPS-agnostic engine).
+
+Decision support only: every number must be checked by a qualified physicist, and the
+software must be commissioned locally before clinical use.
+
+Modules
+-------
+lq           BED / EQD2 and inverses (plain LQ)
+lql          LQ-L model, informational only
+recovery     time-dependent recovery models
+protocol     protocol files with provenance
+constraints  remaining OAR tolerance (guidance metric method)
+eligibility  eligibility findings
+pointcase    the constraint point calculator behind ``reirrad constraints``
+"""
+
+from __future__ import annotations
+
+try:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        __version__ = version("reirrad")
+    except PackageNotFoundError:  # running from a source tree that was not installed
+        __version__ = "0+unknown (not installed)"
+except ImportError:  # pragma: no cover - Python < 3.8 is not supported anyway
+    __version__ = "0+unknown"
+
+__all__ = ["__version__"]

@@ -1,0 +1,85 @@
+"""Input checks shared by the engine's numerical modules (private).
+
+Each check raises :class:`reirrad.errors.InputError` with the argument's name, the
+value that was given and what is expected.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any, Union
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .errors import InputError
+
+FloatArray = NDArray[np.float64]
+Scalar = Union[float, int]
+
+
+def positive_int(name: str, value: Any) -> int:
+    """Return ``value`` as an int if it is a whole number ≥ 1, else raise.
+
+    ``bool`` is refused although it is an ``int`` subclass, and so is a float such as
+    ``5.0``: a fraction count given as a float usually means two arguments were swapped.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise InputError(
+            f"{name} must be a whole number of fractions >= 1 (got {value!r} of type "
+            f"{type(value).__name__}); pass an int such as 5"
+        )
+    if value < 1:
+        raise InputError(f"{name} must be >= 1 (got {value!r}); a course has at least one fraction")
+    return int(value)
+
+
+def finite_float(name: str, value: Any, *, minimum: float | None = None,
+                 strictly_positive: bool = False, unit: str = "") -> float:
+    """Return ``value`` as a finite float, optionally bounded below; else raise."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise InputError(
+            f"{name} must be a real number{(' in ' + unit) if unit else ''} "
+            f"(got {value!r} of type {type(value).__name__})"
+        )
+    as_float = float(value)
+    if not math.isfinite(as_float):
+        raise InputError(f"{name} must be finite (got {value!r})")
+    suffix = f" {unit}" if unit else ""
+    if strictly_positive and not as_float > 0.0:
+        raise InputError(f"{name} must be > 0{suffix} (got {value!r})")
+    if minimum is not None and as_float < minimum:
+        raise InputError(f"{name} must be >= {minimum:g}{suffix} (got {value!r})")
+    return as_float
+
+
+def float_array(name: str, value: Any, *, strictly_positive: bool = False,
+                non_negative: bool = False, unit: str = "") -> FloatArray:
+    """Return ``value`` as a float64 array after checking it is finite and in range.
+
+    Scalars become 0-d arrays. The check reports the first offending value.
+    """
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"{name} must be numeric (got {value!r}): {exc}") from None
+    suffix = f" {unit}" if unit else ""
+    finite = np.isfinite(arr)
+    if not np.all(finite):
+        bad = arr[~finite].flat[0]
+        raise InputError(f"{name} must be finite everywhere (found {bad!r}); "
+                         "replace NaN/inf before converting")
+    if strictly_positive and np.any(arr <= 0.0):
+        bad = arr[arr <= 0.0].flat[0]
+        raise InputError(f"{name} must be > 0{suffix} (found {bad!r})")
+    if non_negative and np.any(arr < 0.0):
+        bad = arr[arr < 0.0].flat[0]
+        raise InputError(f"{name} must be >= 0{suffix} (found {bad!r}); "
+                         "a dose cannot be negative")
+    return arr
+
+
+def is_scalar(*values: Any) -> bool:
+    """True when every value is a Python/numpy scalar (not an array of any shape)."""
+    return all(np.ndim(v) == 0 and not isinstance(v, np.ndarray) for v in values)

@@ -1,0 +1,152 @@
+"""Command line: ``reirrad <command>`` (also ``python -m reirrad``).
+
+Exit codes: 0 success; 2 bad input, malformed protocol, or an eligibility stop without an
+override; 1 internal failure (a bug: please report it with the traceback).
+
+Commands available now: ``constraints`` (point calculator), ``protocols`` (list shipped
+protocols), ``demo`` (the point calculator on the packaged example case; becomes the full
+planning workflow on the default stub patient when that exists).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import traceback
+from pathlib import Path
+from typing import Any, Dict, Optional, Sequence
+
+from . import __version__
+from .errors import ReirradError
+from .pointcase import (
+    ConstraintCase,
+    evaluate_case,
+    format_table,
+    load_case,
+    parse_prior_options,
+)
+from .protocol import list_protocols, load_protocol
+from .recovery import RECOVERY_MODELS
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_PROTOCOL = "uk-sabr-pelvis-reirradiation"
+EXAMPLE_CASE = Path(__file__).resolve().parent / "examples" / "demo-case.yaml"
+
+EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
+
+
+def _write_json(path: Optional[str], payload: Dict[str, Any]) -> None:
+    if path is None:
+        return
+    target = Path(path)
+    if target.parent and not target.parent.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(target.name + ".tmp")
+    tmp.write_text(json.dumps(payload, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    tmp.replace(target)  # atomic: a reader never sees a half-written file
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="reirrad",
+        description="Pelvic SABR re-irradiation planning support (decision support only; "
+                    "commission locally before clinical use).",
+    )
+    parser.add_argument("--version", action="version", version=f"reirrad {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    c = sub.add_parser("constraints", help="remaining OAR tolerance from prior metric doses")
+    c.add_argument("--protocol", default=DEFAULT_PROTOCOL, help="shipped protocol name or YAML path")
+    src = c.add_mutually_exclusive_group(required=True)
+    src.add_argument("--case", help="case file (YAML/JSON) with the prior courses; see docs/constraints.md")
+    src.add_argument("--prior", action="append", metavar="OAR=DOSE/FX@DAYS",
+                     help="prior metric dose, physical Gy total over that course, e.g. "
+                          "small_bowel=45/25@730; repeat for each OAR and course")
+    c.add_argument("--fractions", type=int, default=None, help="fractions of the new course "
+                   "(default: the protocol's)")
+    c.add_argument("--recovery-model", choices=RECOVERY_MODELS, default=None,
+                   help="override the protocol's recovery model (recorded in the result)")
+    c.add_argument("--conservation-factor", type=float, default=None,
+                   help="scale credited recovery by a factor in (0, 1] (project parameterisation)")
+    c.add_argument("--override-eligibility", metavar="REASON", default=None,
+                   help="proceed despite a stop finding; the reason is recorded")
+    c.add_argument("--json", metavar="PATH", help="write the result as JSON")
+
+    p = sub.add_parser("protocols", help="list the shipped protocols")
+    p.add_argument("--json", metavar="PATH", help="write the list as JSON")
+
+    d = sub.add_parser("demo", help="run the main job on the packaged example; writes reirrad-demo/")
+    d.add_argument("--out", default="reirrad-demo", help="output folder (default reirrad-demo)")
+    d.add_argument("--json", metavar="PATH", help="also write the result JSON here")
+    return parser
+
+
+def _constraints(protocol_ref: str, case: ConstraintCase, args: argparse.Namespace,
+                 override: Optional[str]) -> Dict[str, Any]:
+    protocol = load_protocol(protocol_ref)
+    return evaluate_case(protocol, case,
+                         recovery_model=getattr(args, "recovery_model", None),
+                         conservation_factor=getattr(args, "conservation_factor", None),
+                         override_reason=override)
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.command == "protocols":
+        rows = []
+        for name in list_protocols():
+            proto = load_protocol(name)
+            rows.append({"name": name, "title": proto.title, "version": proto.version,
+                         "sha256": proto.sha256, "status_counts": proto.provenance()["status_counts"]})
+            print(f"{name}  {proto.version}  {proto.title}")
+        _write_json(args.json, {"protocols": rows})
+        return EXIT_OK
+
+    if args.command == "constraints":
+        case = load_case(Path(args.case)) if args.case else parse_prior_options(args.prior)
+        if args.fractions is not None:
+            case = ConstraintCase(case.courses, args.fractions)
+        result = _constraints(args.protocol, case, args, args.override_eligibility)
+        print(format_table(result))
+        _write_json(args.json, result)
+        return EXIT_OK if result["eligibility"]["may_proceed"] else EXIT_BAD_INPUT
+
+    if args.command == "demo":
+        case = load_case(EXAMPLE_CASE)
+        result = _constraints(DEFAULT_PROTOCOL, case, args, None)
+        result["demo"] = {
+            "case_file": str(EXAMPLE_CASE),
+            "note": "Interim demo: the constraint point calculator on the packaged example case. "
+                    "The planning workflow on the default stub patient is not implemented yet.",
+        }
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        table = format_table(result)
+        (out / "constraints.txt").write_text(table + "\n", encoding="utf-8")
+        _write_json(str(out / "result.json"), result)
+        _write_json(args.json, result)
+        print(table)
+        print(f"\nWrote {out / 'result.json'} and {out / 'constraints.txt'}")
+        return EXIT_OK if result["eligibility"]["may_proceed"] else EXIT_BAD_INPUT
+
+    raise AssertionError(f"unhandled command {args.command!r}")  # argparse restricts the choices
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point; returns the process exit code."""
+    parser = _build_parser()
+    args = parser.parse_args(list(argv) if argv is not None else None)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return _run(args)
+    except ReirradError as exc:
+        print(f"reirrad: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except Exception:  # an internal failure: keep the traceback for the bug report
+        traceback.print_exc()
+        print("reirrad: internal error (exit 1); please report the traceback above", file=sys.stderr)
+        return EXIT_FAILURE
+
+

@@ -1,0 +1,147 @@
+"""Eligibility checks of a re-irradiation request, returned as data (findings).
+
+Checks (UK SABR Consortium guidance as summarised in DESIGN.md §4, and this project's
+requirements):
+
+* ``interval-under-6-months`` (stop): a prior course ended less than 6 months (182.625 days)
+  before the new course; outside the guidance, needs a recorded override.
+* ``unknown-interval`` (stop): the end date of a prior course is unknown.
+* ``prior-course-without-dose`` (stop): a prior course has no dose to evaluate.
+* ``multiple-prior-courses`` (flag): more than one prior course — allowed, each is converted
+  and recovered on its own and summed (worst-case overlap).
+* ``no-prior-course`` (flag): nothing to re-irradiate against; this is not a re-irradiation.
+* ``dose-above-protocol-maximum`` (stop): the requested prescription exceeds the protocol's
+  maximum (45 Gy in 5 fractions for the shipped protocol).
+* ``fractionation-not-in-protocol`` (stop): the new course's fractions differ from the protocol's.
+
+A ``stop`` finding halts a workflow unless the user gives an override reason, which is then
+recorded with the result (:func:`eligibility_record`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from ._validate import finite_float
+from .errors import InputError
+from .findings import Finding
+from .protocol import Protocol
+from .recovery import DAYS_PER_MONTH, UK_MIN_INTERVAL_DAYS
+
+__all__ = ["PriorCourseInfo", "check_eligibility", "eligibility_record", "is_stopped"]
+
+
+@dataclass(frozen=True)
+class PriorCourseInfo:
+    """What eligibility needs to know about one prior course.
+
+    Parameters
+    ----------
+    name : str
+        Course label.
+    interval_days : float or None
+        Days from its last fraction to the new course's first fraction; None if unknown.
+    has_dose : bool
+        Whether a dose (plan dose, or at least the OAR metric doses) is available.
+    """
+
+    name: str
+    interval_days: Optional[float]
+    has_dose: bool
+
+    def __post_init__(self) -> None:
+        if self.interval_days is not None:
+            finite_float("interval_days", self.interval_days, minimum=0.0, unit="days")
+
+
+def _course_findings(course: PriorCourseInfo) -> List[Finding]:
+    if not isinstance(course, PriorCourseInfo):
+        raise InputError(f"prior course must be a PriorCourseInfo (got {course!r})")
+    found = []
+    if not course.has_dose:
+        found.append(Finding(
+            "prior-course-without-dose", "stop",
+            f"prior course '{course.name}' has no dose; cumulative doses cannot be assessed - "
+            "import its dose or enter the OAR metric doses",
+            subject=course.name,
+        ))
+    if course.interval_days is None:
+        found.append(Finding(
+            "unknown-interval", "stop",
+            f"the end date of prior course '{course.name}' is unknown; the 6-month rule cannot be "
+            "checked and no recovery is credited - enter the date of its last fraction",
+            subject=course.name,
+        ))
+    elif course.interval_days < UK_MIN_INTERVAL_DAYS:
+        found.append(Finding(
+            "interval-under-6-months", "stop",
+            f"prior course '{course.name}' ended {course.interval_days:g} days "
+            f"({course.interval_days / DAYS_PER_MONTH:.2f} months) before the new course: "
+            "under 6 months is outside the UK guidance and needs a recorded override",
+            subject=course.name,
+        ))
+    return found
+
+
+def check_eligibility(
+    protocol: Protocol,
+    prior_courses: Sequence[PriorCourseInfo],
+    *,
+    prescription_gy: Optional[float] = None,
+    n_fractions: Optional[int] = None,
+) -> Tuple[Finding, ...]:
+    """Run the eligibility checks; returns the findings (empty when nothing to report)."""
+    found: List[Finding] = []
+    if not prior_courses:
+        found.append(Finding("no-prior-course", "flag",
+                             "no prior course was given: this is not a re-irradiation case"))
+    if len(prior_courses) > 1:
+        found.append(Finding(
+            "multiple-prior-courses", "flag",
+            f"{len(prior_courses)} prior courses: each is converted to EQD2 and recovered by its own "
+            "interval, then summed (worst-case overlap of the metric volumes)",
+        ))
+    for course in prior_courses:
+        found.extend(_course_findings(course))
+    if prescription_gy is not None:
+        dose = finite_float("prescription_gy", prescription_gy, strictly_positive=True, unit="Gy")
+        maximum = protocol.prescriptions.isotoxic_maximum.value
+        if dose > maximum:
+            found.append(Finding(
+                "dose-above-protocol-maximum", "stop",
+                f"requested {dose:g} Gy exceeds the protocol maximum of {maximum:g} Gy "
+                f"in {protocol.n_fractions} fractions",
+                subject="prescription",
+            ))
+    if n_fractions is not None and n_fractions != protocol.n_fractions:
+        found.append(Finding(
+            "fractionation-not-in-protocol", "stop",
+            f"{n_fractions} fractions requested; protocol {protocol.name!r} is for "
+            f"{protocol.n_fractions} fractions",
+            subject="prescription",
+        ))
+    return tuple(found)
+
+
+def is_stopped(findings: Sequence[Finding]) -> bool:
+    """True when any finding has severity ``stop``."""
+    return any(f.severity == "stop" for f in findings)
+
+
+def eligibility_record(findings: Sequence[Finding], override_reason: Optional[str]) -> Dict[str, Any]:
+    """The result's ``eligibility`` block.
+
+    ``eligible`` is False when a stop finding exists; ``may_proceed`` is True when there is
+    no stop finding or an override reason (non-empty text) was recorded.
+    """
+    if override_reason is not None and not override_reason.strip():
+        raise InputError("an eligibility override needs a reason (got empty text); say why, "
+                         "e.g. 'MDT 2026-11-20 approved interval of 5 months'")
+    stopped = is_stopped(findings)
+    return {
+        "eligible": not stopped,
+        "may_proceed": (not stopped) or override_reason is not None,
+        "override_reason": override_reason,
+        "findings": [f.to_dict() for f in findings],
+    }

@@ -1,0 +1,65 @@
+"""Errors raised by the reirrad engine.
+
+One small hierarchy, so that callers (the command line, the TPS entry points) can
+tell bad input from an internal failure::
+
+    ReirradError                      root of everything the engine raises on purpose
+    ├── InputError (ValueError)       a value given by the caller is invalid
+    │   ├── UnitError                 a dose/length unit that cannot be converted safely
+    │   └── IncompatibleDoseError     doses that must not be combined (mixed α/β, EQD2 + physical)
+    ├── ProtocolError (ValueError)    a protocol file is malformed; names file, key path, expectation
+    └── EligibilityError              a run stopped by an eligibility rule that was not overridden
+
+Every message says what was wrong, the value that was given, and how to fix it.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "EligibilityError",
+    "IncompatibleDoseError",
+    "InputError",
+    "ProtocolError",
+    "ReirradError",
+    "UnitError",
+]
+
+
+class ReirradError(Exception):
+    """Root of the exceptions the engine raises deliberately."""
+
+
+class InputError(ReirradError, ValueError):
+    """A caller-supplied value is invalid (wrong range, type or combination)."""
+
+
+class UnitError(InputError):
+    """A unit that cannot be converted safely (for example Percent or Unknown)."""
+
+
+class IncompatibleDoseError(InputError):
+    """Doses that must not be combined: different α/β, or EQD2 with physical dose."""
+
+
+class ProtocolError(ReirradError, ValueError):
+    """A protocol file is malformed.
+
+    Parameters
+    ----------
+    path : str
+        The file (or ``"<mapping>"`` for an in-memory protocol).
+    key_path : str
+        Dotted path of the offending key, for example ``oars.small_bowel.alpha_beta.value``.
+    problem : str
+        What is wrong and what is expected.
+    """
+
+    def __init__(self, path: str, key_path: str, problem: str) -> None:
+        self.path = path
+        self.key_path = key_path
+        self.problem = problem
+        super().__init__(f"{path}: at '{key_path}': {problem}")
+
+
+class EligibilityError(ReirradError):
+    """A run was stopped by an eligibility rule (see :mod:`reirrad.eligibility`)."""

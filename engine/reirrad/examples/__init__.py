@@ -1,0 +1,1 @@
+"""Example inputs shipped with the package (documented in each file's header)."""

@@ -1,0 +1,602 @@
+"""Protocol files: the clinical numbers of a re-irradiation protocol, with their provenance.
+
+A protocol is a YAML file (schema version 1, see ``docs/protocol-schema.md``) parsed into
+frozen dataclasses. Every numeric value is a mapping ``{value, unit, source, status}``:
+
+* ``unit`` is required for doses and must be ``Gy`` (a cGy value is refused, not converted:
+  a protocol file is not a TPS boundary and a silently converted limit is a hazard);
+* ``source`` names an entry of the file's ``sources:`` section;
+* ``status`` is ``confirmed``, ``secondary-source`` or ``unverified``.
+
+Loading is strict: unknown keys, duplicate keys (also duplicate OARs), wrong types,
+implausible magnitudes (a dose limit above 200 Gy is taken to be cGy written as Gy) and
+inconsistent combinations are refused with a :class:`reirrad.errors.ProtocolError` naming the
+file, the key path and what was expected.
+
+The shipped protocols live in ``reirrad/protocols/*.yaml``; :func:`list_protocols` lists them
+and :func:`load_protocol` accepts a name or a path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import numbers
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Pattern, Tuple, Union
+
+import yaml
+
+from .errors import InputError, ProtocolError
+from .metrics import METRIC_FORMS, Metric, parse_metric
+from .recovery import RECOVERY_MODELS
+
+__all__ = [
+    "STATUSES",
+    "CoverageRule",
+    "CumulativeLimit",
+    "DeNovoLimit",
+    "OarSpec",
+    "Prescriptions",
+    "Protocol",
+    "Quantity",
+    "RecoverySpec",
+    "list_protocols",
+    "load_protocol",
+    "parse_protocol",
+]
+
+STATUSES = ("confirmed", "secondary-source", "unverified")
+SCHEMA_VERSION = 1
+PROTOCOL_DIR = Path(__file__).resolve().parent / "protocols"
+
+#: Largest dose (Gy) accepted anywhere in a protocol; larger values are almost surely cGy.
+_MAX_PLAUSIBLE_GY = 200.0
+_MAX_ALPHA_BETA_GY = 50.0
+_OAR_KEY_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+_JG_CURVES = ("fitted", "cautious")
+
+
+@dataclass(frozen=True)
+class Quantity:
+    """A protocol number with its unit and provenance.
+
+    Attributes
+    ----------
+    value : float
+        The number, in ``unit``.
+    unit : str
+        ``"Gy"``, ``"%"``, ``"months"`` or ``""`` (dimensionless).
+    source : str
+        Key of the protocol's ``sources`` section.
+    status : str
+        ``confirmed``, ``secondary-source`` or ``unverified``.
+    key_path : str
+        Where the value sits in the file, e.g. ``oars.rectum.cumulative_limit.eqd2``.
+    """
+
+    value: float
+    unit: str
+    source: str
+    status: str
+    key_path: str
+
+
+@dataclass(frozen=True)
+class CumulativeLimit:
+    """Cumulative (all courses) EQD2 limit of an OAR at its α/β."""
+
+    metric: Metric
+    eqd2: Quantity
+    includes_recovery: bool
+
+
+@dataclass(frozen=True)
+class DeNovoLimit:
+    """Physical dose limits for the new course alone (n fractions of the protocol)."""
+
+    metric: Metric
+    mandatory: Quantity
+    optimal: Optional[Quantity] = None
+
+
+@dataclass(frozen=True)
+class CourseConditions:
+    """Conditions under which an OAR's cumulative limit is valid (e.g. Nieder 2006 cord)."""
+
+    max_course_eqd2: Optional[Quantity] = None
+    min_interval_months: Optional[Quantity] = None
+
+
+@dataclass(frozen=True)
+class OarSpec:
+    """One organ at risk of a protocol."""
+
+    key: str
+    label: str
+    aliases: Tuple[str, ...]
+    patterns: Tuple[Pattern[str], ...]
+    alpha_beta: Quantity
+    de_novo: DeNovoLimit
+    cumulative_limit: Optional[CumulativeLimit] = None
+    course_conditions: Optional[CourseConditions] = None
+
+    def matches(self, structure_name: str) -> bool:
+        """True when a structure name is one of the aliases (case-insensitive) or matches a pattern."""
+        lowered = structure_name.strip().lower()
+        if any(lowered == alias.lower() for alias in self.aliases):
+            return True
+        return any(p.search(structure_name.strip()) for p in self.patterns)
+
+
+@dataclass(frozen=True)
+class Prescriptions:
+    """Prescription levels per intent (total physical dose in the protocol's fractions)."""
+
+    limit_toxicity: Quantity
+    isotoxic_ladder_gy: Tuple[float, ...]
+    isotoxic_ladder: Quantity  # provenance of the ladder; value = its first level
+    isotoxic_maximum: Quantity
+    coverage_may_be_compromised: bool
+
+
+@dataclass(frozen=True)
+class CoverageRule:
+    """Target coverage rule for escalation and BED reporting."""
+
+    ptv_v95_min_percent: Quantity
+    report_bed_threshold: Quantity
+    tumour_alpha_beta: Quantity
+
+
+@dataclass(frozen=True)
+class RecoverySpec:
+    """Recovery model choice of a protocol."""
+
+    model: str
+    model_source: Quantity  # value unused (0); carries source and status of the model choice
+    conservation_factor: Quantity
+    jones_grant_curve: str
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """A parsed, validated protocol file."""
+
+    name: str
+    title: str
+    version: str
+    path: str
+    sha256: str
+    sources: Mapping[str, Mapping[str, str]]
+    n_fractions: int
+    n_fractions_quantity: Quantity
+    prescriptions: Prescriptions
+    coverage_rule: CoverageRule
+    recovery: RecoverySpec
+    background_alpha_beta: Quantity
+    oars: Tuple[OarSpec, ...]
+
+    def oar(self, key: str) -> OarSpec:
+        """The OAR with protocol key ``key``.
+
+        Raises
+        ------
+        reirrad.errors.InputError
+            For an unknown key, listing the protocol's keys.
+        """
+        for spec in self.oars:
+            if spec.key == key:
+                return spec
+        raise InputError(
+            f"protocol {self.name!r} has no OAR {key!r}; its OARs are {[o.key for o in self.oars]}"
+        )
+
+    @property
+    def oar_keys(self) -> Tuple[str, ...]:
+        """Protocol OAR keys in file order."""
+        return tuple(o.key for o in self.oars)
+
+    def quantities(self) -> List[Quantity]:
+        """Every provenanced number of the protocol, in file order."""
+        found: List[Quantity] = []
+        _collect_quantities(self, found)
+        return found
+
+    def value_statuses(self) -> Dict[str, str]:
+        """Mapping of key path → status for every provenanced value."""
+        return {q.key_path: q.status for q in self.quantities()}
+
+    def provenance(self) -> Dict[str, Any]:
+        """Summary for a result's provenance block."""
+        counts = {s: 0 for s in STATUSES}
+        for q in self.quantities():
+            counts[q.status] += 1
+        return {"name": self.name, "version": self.version, "path": self.path,
+                "sha256": self.sha256, "status_counts": counts}
+
+
+def _collect_quantities(obj: Any, out: List[Quantity]) -> None:
+    if isinstance(obj, Quantity):
+        out.append(obj)
+    elif isinstance(obj, (list, tuple)):
+        for item in obj:
+            _collect_quantities(item, out)
+    elif hasattr(obj, "__dataclass_fields__") and not isinstance(obj, Metric):
+        for name in obj.__dataclass_fields__:
+            _collect_quantities(getattr(obj, name), out)
+
+
+# --------------------------------------------------------------------------------------
+# YAML with duplicate-key detection
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate mapping keys (PyYAML silently keeps the last)."""
+
+
+def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
+    seen: Dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise _DuplicateKeyError(str(key), seen[key] + 1, key_node.start_mark.line + 1)
+        seen[key] = key_node.start_mark.line
+    return loader.construct_mapping(node, deep=deep)
+
+
+class _DuplicateKeyError(Exception):
+    def __init__(self, key: str, first_line: int, line: int) -> None:
+        super().__init__(key)
+        self.key, self.first_line, self.line = key, first_line, line
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+# --------------------------------------------------------------------------------------
+# Parsing
+
+
+class _Reader:
+    """Walks the raw mapping, raising ProtocolError with the file and key path."""
+
+    def __init__(self, path: str, sources: Optional[Mapping[str, Any]] = None) -> None:
+        self.path = path
+        self.sources: Mapping[str, Any] = sources or {}
+
+    def fail(self, key_path: str, problem: str) -> ProtocolError:
+        return ProtocolError(self.path, key_path, problem)
+
+    def mapping(self, raw: Any, key_path: str, required: Tuple[str, ...],
+                optional: Tuple[str, ...] = ()) -> Dict[str, Any]:
+        if not isinstance(raw, dict):
+            raise self.fail(key_path, f"expected a mapping, got {type(raw).__name__} {raw!r}")
+        missing = [k for k in required if k not in raw]
+        if missing:
+            raise self.fail(f"{key_path}.{missing[0]}" if key_path else missing[0],
+                            f"required key is missing (expected keys: {list(required)})")
+        unknown = [k for k in raw if k not in required and k not in optional]
+        if unknown:
+            where = f"{key_path}.{unknown[0]}" if key_path else str(unknown[0])
+            raise self.fail(where, f"unknown key; allowed here: {sorted(required + optional)}")
+        return raw
+
+    def text(self, raw: Any, key_path: str) -> str:
+        if not isinstance(raw, str) or not raw.strip():
+            raise self.fail(key_path, f"expected non-empty text, got {raw!r}")
+        return raw.strip()
+
+    def boolean(self, raw: Any, key_path: str) -> bool:
+        if not isinstance(raw, bool):
+            raise self.fail(key_path, f"expected true or false, got {raw!r}")
+        return raw
+
+    def number(self, raw: Any, key_path: str) -> float:
+        if isinstance(raw, bool) or not isinstance(raw, numbers.Real):
+            raise self.fail(key_path, f"expected a number, got {type(raw).__name__} {raw!r}")
+        value = float(raw)
+        if not math.isfinite(value):
+            raise self.fail(key_path, f"expected a finite number, got {raw!r}")
+        return value
+
+    def provenance(self, raw: Dict[str, Any], key_path: str) -> Tuple[str, str]:
+        source = self.text(raw["source"], f"{key_path}.source")
+        if source not in self.sources:
+            raise self.fail(f"{key_path}.source",
+                            f"source {source!r} is not defined under 'sources' "
+                            f"(defined: {sorted(self.sources)})")
+        status = raw["status"]
+        if status not in STATUSES:
+            raise self.fail(f"{key_path}.status",
+                            f"status must be one of {list(STATUSES)}, got {status!r}")
+        return source, status
+
+    def quantity(self, raw: Any, key_path: str, unit: str, *, minimum: float = 0.0,
+                 strictly_positive: bool = True, maximum: Optional[float] = None) -> Quantity:
+        required = ("value", "unit", "source", "status") if unit else ("value", "source", "status")
+        fields = self.mapping(raw, key_path, required)
+        if unit:
+            given = raw["unit"]
+            if given != unit:
+                hint = " (convert to Gy: 1 Gy = 100 cGy)" if str(given).lower() == "cgy" else ""
+                raise self.fail(f"{key_path}.unit", f"unit must be {unit!r}, got {given!r}{hint}")
+        value = self.number(fields["value"], f"{key_path}.value")
+        if strictly_positive and not value > minimum:
+            raise self.fail(f"{key_path}.value", f"must be > {minimum:g} {unit}, got {value:g}")
+        if not strictly_positive and value < minimum:
+            raise self.fail(f"{key_path}.value", f"must be >= {minimum:g} {unit}, got {value:g}")
+        if maximum is not None and value > maximum:
+            hint = ""
+            if unit == "Gy" and maximum == _MAX_PLAUSIBLE_GY:
+                hint = "; this looks like a value in cGy - write it in Gy"
+            raise self.fail(f"{key_path}.value",
+                            f"{value:g} {unit} is above the plausible maximum {maximum:g} {unit}{hint}")
+        source, status = self.provenance(fields, key_path)
+        return Quantity(value=value, unit=unit, source=source, status=status, key_path=key_path)
+
+    def dose(self, raw: Any, key_path: str) -> Quantity:
+        return self.quantity(raw, key_path, "Gy", maximum=_MAX_PLAUSIBLE_GY)
+
+    def metric(self, raw: Any, key_path: str) -> Metric:
+        try:
+            return parse_metric(raw)
+        except InputError:
+            raise self.fail(key_path, f"unknown metric {raw!r}; expected {METRIC_FORMS}") from None
+
+
+def _parse_sources(reader: _Reader, raw: Any) -> Dict[str, Dict[str, str]]:
+    if not isinstance(raw, dict) or not raw:
+        raise reader.fail("sources", "expected a non-empty mapping of source id -> {citation, doi}")
+    out: Dict[str, Dict[str, str]] = {}
+    for key, entry in raw.items():
+        path = f"sources.{key}"
+        fields = reader.mapping(entry, path, ("citation",), ("doi", "url"))
+        out[str(key)] = {k: reader.text(v, f"{path}.{k}") for k, v in fields.items()}
+    return out
+
+
+def _parse_prescriptions(reader: _Reader, raw: Any) -> Prescriptions:
+    top = reader.mapping(raw, "prescriptions", ("limit-toxicity", "isotoxic"))
+    lt = reader.mapping(top["limit-toxicity"], "prescriptions.limit-toxicity", ("dose",),
+                        ("coverage_may_be_compromised",))
+    lt_dose = reader.dose(lt["dose"], "prescriptions.limit-toxicity.dose")
+    compromise = reader.boolean(lt.get("coverage_may_be_compromised", False),
+                                "prescriptions.limit-toxicity.coverage_may_be_compromised")
+    iso = reader.mapping(top["isotoxic"], "prescriptions.isotoxic", ("ladder", "maximum_dose"))
+    maximum = reader.dose(iso["maximum_dose"], "prescriptions.isotoxic.maximum_dose")
+    lpath = "prescriptions.isotoxic.ladder"
+    ladder = reader.mapping(iso["ladder"], lpath, ("values", "unit", "source", "status"))
+    if ladder["unit"] != "Gy":
+        raise reader.fail(f"{lpath}.unit", f"unit must be 'Gy', got {ladder['unit']!r}")
+    values_raw = ladder["values"]
+    if not isinstance(values_raw, list) or not values_raw:
+        raise reader.fail(f"{lpath}.values", f"expected a non-empty list of doses, got {values_raw!r}")
+    values = tuple(reader.number(v, f"{lpath}.values[{i}]") for i, v in enumerate(values_raw))
+    for i, v in enumerate(values):
+        if not 0.0 < v <= maximum.value:
+            raise reader.fail(f"{lpath}.values[{i}]",
+                              f"{v:g} Gy must be > 0 and <= maximum_dose {maximum.value:g} Gy")
+        if i and v <= values[i - 1]:
+            raise reader.fail(f"{lpath}.values[{i}]",
+                              f"the ladder must increase strictly ({values[i - 1]:g} then {v:g} Gy)")
+    source, status = reader.provenance(ladder, lpath)
+    if lt_dose.value > maximum.value:
+        raise reader.fail("prescriptions.limit-toxicity.dose.value",
+                          f"{lt_dose.value:g} Gy exceeds the isotoxic maximum {maximum.value:g} Gy")
+    return Prescriptions(
+        limit_toxicity=lt_dose,
+        isotoxic_ladder_gy=values,
+        isotoxic_ladder=Quantity(values[0], "Gy", source, status, lpath),
+        isotoxic_maximum=maximum,
+        coverage_may_be_compromised=compromise,
+    )
+
+
+def _parse_coverage(reader: _Reader, raw: Any) -> CoverageRule:
+    cov = reader.mapping(raw, "coverage_rule",
+                         ("ptv_v95_min_percent", "report_bed_threshold", "tumour_alpha_beta"))
+    return CoverageRule(
+        ptv_v95_min_percent=reader.quantity(cov["ptv_v95_min_percent"],
+                                            "coverage_rule.ptv_v95_min_percent", "%", maximum=100.0),
+        report_bed_threshold=reader.dose(cov["report_bed_threshold"],
+                                         "coverage_rule.report_bed_threshold"),
+        tumour_alpha_beta=reader.quantity(cov["tumour_alpha_beta"], "coverage_rule.tumour_alpha_beta",
+                                          "Gy", maximum=_MAX_ALPHA_BETA_GY),
+    )
+
+
+def _parse_recovery(reader: _Reader, raw: Any) -> RecoverySpec:
+    rec = reader.mapping(raw, "recovery", ("model", "model_source", "conservation_factor"),
+                         ("jones_grant_curve",))
+    model = rec["model"]
+    if model not in RECOVERY_MODELS:
+        raise reader.fail("recovery.model",
+                          f"unknown recovery model {model!r}; expected one of {list(RECOVERY_MODELS)}")
+    ms = reader.mapping(rec["model_source"], "recovery.model_source", ("source", "status"))
+    source, status = reader.provenance(ms, "recovery.model_source")
+    factor = reader.quantity(rec["conservation_factor"], "recovery.conservation_factor", "",
+                             maximum=1.0)
+    curve = rec.get("jones_grant_curve", "cautious")
+    if curve not in _JG_CURVES:
+        raise reader.fail("recovery.jones_grant_curve",
+                          f"expected one of {list(_JG_CURVES)}, got {curve!r}")
+    return RecoverySpec(model=model,
+                        model_source=Quantity(0.0, "", source, status, "recovery.model_source"),
+                        conservation_factor=factor, jones_grant_curve=curve)
+
+
+def _parse_oar(reader: _Reader, key: Any, raw: Any) -> OarSpec:
+    path = f"oars.{key}"
+    if not isinstance(key, str) or not _OAR_KEY_RE.match(key):
+        raise reader.fail(path, f"OAR key must be lower_snake_case text such as 'small_bowel', got {key!r}")
+    fields = reader.mapping(raw, path, ("label", "aliases", "alpha_beta", "de_novo"),
+                            ("patterns", "cumulative_limit", "course_conditions"))
+    label = reader.text(fields["label"], f"{path}.label")
+    aliases_raw = fields["aliases"]
+    if not isinstance(aliases_raw, list) or not aliases_raw:
+        raise reader.fail(f"{path}.aliases",
+                          f"expected a non-empty list of structure names, got {aliases_raw!r}")
+    aliases = tuple(reader.text(a, f"{path}.aliases[{i}]") for i, a in enumerate(aliases_raw))
+    patterns_raw = fields.get("patterns", [])
+    if not isinstance(patterns_raw, list):
+        raise reader.fail(f"{path}.patterns",
+                          f"expected a list of regular expressions, got {patterns_raw!r}")
+    patterns = []
+    for i, p in enumerate(patterns_raw):
+        text = reader.text(p, f"{path}.patterns[{i}]")
+        try:
+            patterns.append(re.compile(text))
+        except re.error as exc:
+            raise reader.fail(f"{path}.patterns[{i}]",
+                              f"invalid regular expression {text!r}: {exc}") from None
+    alpha_beta = reader.quantity(fields["alpha_beta"], f"{path}.alpha_beta", "Gy",
+                                 maximum=_MAX_ALPHA_BETA_GY)
+
+    dn_path = f"{path}.de_novo"
+    dn = reader.mapping(fields["de_novo"], dn_path, ("metric", "mandatory"), ("optimal",))
+    dn_metric = reader.metric(dn["metric"], f"{dn_path}.metric")
+    mandatory = reader.dose(dn["mandatory"], f"{dn_path}.mandatory")
+    optimal = reader.dose(dn["optimal"], f"{dn_path}.optimal") if "optimal" in dn else None
+    if optimal is not None and optimal.value > mandatory.value:
+        raise reader.fail(f"{dn_path}.optimal.value",
+                          f"optimal {optimal.value:g} Gy is above mandatory {mandatory.value:g} Gy; "
+                          "the optimal limit must be the stricter one")
+    de_novo = DeNovoLimit(metric=dn_metric, mandatory=mandatory, optimal=optimal)
+
+    cumulative = None
+    if "cumulative_limit" in fields:
+        cl_path = f"{path}.cumulative_limit"
+        cl = reader.mapping(fields["cumulative_limit"], cl_path, ("metric", "eqd2", "includes_recovery"))
+        cl_metric = reader.metric(cl["metric"], f"{cl_path}.metric")
+        if cl_metric != dn_metric:
+            raise reader.fail(f"{cl_path}.metric",
+                              f"cumulative metric {cl_metric.name} differs from de novo metric "
+                              f"{dn_metric.name}; the planning limit is min(remaining, de novo) and "
+                              "needs one metric")
+        cumulative = CumulativeLimit(
+            metric=cl_metric,
+            eqd2=reader.dose(cl["eqd2"], f"{cl_path}.eqd2"),
+            includes_recovery=reader.boolean(cl["includes_recovery"], f"{cl_path}.includes_recovery"),
+        )
+
+    conditions = None
+    if "course_conditions" in fields:
+        cc_path = f"{path}.course_conditions"
+        cc = reader.mapping(fields["course_conditions"], cc_path, (),
+                            ("max_course_eqd2", "min_interval_months"))
+        conditions = CourseConditions(
+            max_course_eqd2=(reader.dose(cc["max_course_eqd2"], f"{cc_path}.max_course_eqd2")
+                             if "max_course_eqd2" in cc else None),
+            min_interval_months=(reader.quantity(cc["min_interval_months"],
+                                                 f"{cc_path}.min_interval_months", "months",
+                                                 maximum=120.0)
+                                 if "min_interval_months" in cc else None),
+        )
+    return OarSpec(key=key, label=label, aliases=aliases, patterns=tuple(patterns),
+                   alpha_beta=alpha_beta, de_novo=de_novo, cumulative_limit=cumulative,
+                   course_conditions=conditions)
+
+
+def parse_protocol(raw: Any, *, path: str = "<mapping>", sha256: str = "") -> Protocol:
+    """Validate a raw protocol mapping (as loaded from YAML) into a :class:`Protocol`.
+
+    Raises
+    ------
+    reirrad.errors.ProtocolError
+        Naming ``path``, the key path and what was expected.
+    """
+    reader = _Reader(path)
+    top = reader.mapping(raw, "", ("schema_version", "name", "title", "version", "sources",
+                                   "n_fractions", "prescriptions", "coverage_rule", "recovery",
+                                   "background_alpha_beta", "oars"))
+    if top["schema_version"] != SCHEMA_VERSION or isinstance(top["schema_version"], bool):
+        raise reader.fail("schema_version", f"this reirrad reads schema_version {SCHEMA_VERSION}, "
+                                            f"got {top['schema_version']!r}")
+    reader.sources = _parse_sources(reader, top["sources"])
+    n_fx = reader.quantity(top["n_fractions"], "n_fractions", "", maximum=40.0)
+    if n_fx.value != int(n_fx.value):
+        raise reader.fail("n_fractions.value", f"expected a whole number of fractions, got {n_fx.value:g}")
+    recovery = _parse_recovery(reader, top["recovery"])
+    oars_raw = top["oars"]
+    if not isinstance(oars_raw, dict) or not oars_raw:
+        raise reader.fail("oars", "expected a non-empty mapping of OAR key -> definition")
+    oars = tuple(_parse_oar(reader, k, v) for k, v in oars_raw.items())
+    owner: Dict[str, str] = {}
+    for spec in oars:
+        for alias in spec.aliases:
+            other = owner.setdefault(alias.lower(), spec.key)
+            if other != spec.key:
+                raise reader.fail(f"oars.{spec.key}.aliases",
+                                  f"alias {alias!r} is also an alias of {other!r}; a structure name "
+                                  "must identify one OAR")
+        if (spec.cumulative_limit is not None and spec.cumulative_limit.includes_recovery
+                and recovery.model != "none"):
+            raise reader.fail(f"oars.{spec.key}.cumulative_limit.includes_recovery",
+                              f"this limit already includes recovery but recovery.model is "
+                              f"{recovery.model!r}; never credit recovery twice (use model 'none' "
+                              "or a limit stated with no recovery assumed)")
+    return Protocol(
+        name=reader.text(top["name"], "name"),
+        title=reader.text(top["title"], "title"),
+        version=reader.text(str(top["version"]), "version"),
+        path=path,
+        sha256=sha256,
+        sources=reader.sources,
+        n_fractions=int(n_fx.value),
+        n_fractions_quantity=n_fx,
+        prescriptions=_parse_prescriptions(reader, top["prescriptions"]),
+        coverage_rule=_parse_coverage(reader, top["coverage_rule"]),
+        recovery=recovery,
+        background_alpha_beta=reader.quantity(top["background_alpha_beta"], "background_alpha_beta",
+                                              "Gy", maximum=_MAX_ALPHA_BETA_GY),
+        oars=oars,
+    )
+
+
+def list_protocols() -> List[str]:
+    """Names of the protocols shipped with the package."""
+    return sorted(p.stem for p in PROTOCOL_DIR.glob("*.yaml"))
+
+
+def load_protocol(name_or_path: Union[str, Path]) -> Protocol:
+    """Load and validate a protocol by shipped name or by file path.
+
+    Parameters
+    ----------
+    name_or_path : str or pathlib.Path
+        A name from :func:`list_protocols` (e.g. ``"uk-sabr-pelvis-reirradiation"``) or the
+        path of a YAML file.
+
+    Raises
+    ------
+    reirrad.errors.InputError
+        Neither a shipped name nor an existing file.
+    reirrad.errors.ProtocolError
+        The file is not valid YAML or does not follow the schema.
+    """
+    text = str(name_or_path)
+    if text in list_protocols() and not Path(text).exists():
+        path = PROTOCOL_DIR / f"{text}.yaml"
+    else:
+        path = Path(text)
+        if not path.is_file():
+            raise InputError(
+                f"protocol {text!r} is neither a shipped protocol {list_protocols()} nor a file; "
+                "give a name from 'reirrad protocols' or the path of a YAML file"
+            )
+    data = path.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    try:
+        raw = yaml.load(data.decode("utf-8"), Loader=_StrictLoader)
+    except _DuplicateKeyError as dup:
+        raise ProtocolError(str(path), dup.key,
+                            f"key defined twice (lines {dup.first_line} and {dup.line}); "
+                            "each key, and each OAR, must appear once") from None
+    except yaml.YAMLError as exc:
+        raise ProtocolError(str(path), "<file>", f"not valid YAML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ProtocolError(str(path), "<file>", f"not UTF-8 text: {exc}") from None
+    return parse_protocol(raw, path=str(path), sha256=digest)

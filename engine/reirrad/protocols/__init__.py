@@ -1,0 +1,1 @@
+"""Shipped protocol files (YAML); load them with :func:`reirrad.protocol.load_protocol`."""
