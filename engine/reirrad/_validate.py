@@ -60,10 +60,10 @@ def float_array(name: str, value: Any, *, strictly_positive: bool = False,
 
     Scalars become 0-d arrays. The check reports the first offending value.
     """
-    try:
-        arr = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise InputError(f"{name} must be numeric (got {value!r}): {exc}") from None
+    raw = np.asarray(value)
+    if raw.dtype.kind not in "iuf":  # refuse booleans, text ('30'), objects, complex, dates
+        raise InputError(f"{name} must be numeric (got {value!r} of type {type(value).__name__})")
+    arr = raw.astype(np.float64)
     suffix = f" {unit}" if unit else ""
     finite = np.isfinite(arr)
     if not np.all(finite):

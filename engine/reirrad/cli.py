@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Dict, Optional, Sequence
 
 from . import __version__
+from ._validate import positive_int
 from .errors import ReirradError
 from .pointcase import (
     ConstraintCase,
@@ -107,7 +108,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "constraints":
         case = load_case(Path(args.case)) if args.case else parse_prior_options(args.prior)
         if args.fractions is not None:
-            case = ConstraintCase(case.courses, args.fractions)
+            case = ConstraintCase(case.courses, positive_int("--fractions", args.fractions))
         result = _constraints(args.protocol, case, args, args.override_eligibility)
         print(format_table(result))
         _write_json(args.json, result)

@@ -1,0 +1,160 @@
+"""Command line (reirrad.cli): constraints, protocols, demo; JSON fields and exit codes.
+
+Expected numbers come from the closed forms in test_constraints.py (e.g. small bowel 45/25 two
+years ago → 28.08 Gy) and DESIGN.md §5 (field names, exit codes 0/1/2).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from reirrad import cli
+
+DESIGN_OAR_FIELDS = ("name", "structure", "metric", "alpha_beta_gy", "cumulative_limit_eqd2_gy",
+                     "prior_eqd2_gy", "recovered_fraction", "effective_prior_eqd2_gy",
+                     "remaining_eqd2_gy", "allowed_physical_gy", "planned_physical_gy",
+                     "cumulative_eqd2_gy", "passed")
+
+
+def run(args, capsys):
+    code = cli.main(args)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_constraints_prior_options_json(tmp_path, capsys):
+    """--prior → table on stdout and JSON with the DESIGN fields; small bowel 28.08 Gy (R = 48.4)."""
+    out_json = tmp_path / "r.json"
+    code, out, _ = run(["constraints", "--prior", "small_bowel=45/25@730", "--prior", "bladder=48/25@730",
+                        "--json", str(out_json)], capsys)
+    assert code == 0
+    assert "small_bowel" in out and "bladder" in out
+    result = json.loads(out_json.read_text())
+    assert result["n_fractions"] == 5
+    oars = {r["name"]: r for r in result["oars"]}
+    for field in DESIGN_OAR_FIELDS:
+        assert field in oars["small_bowel"]
+    assert oars["small_bowel"]["allowed_physical_gy"] == pytest.approx(5 * (-3 + math.sqrt(202.6)) / 2)
+    assert result["provenance"]["protocol"]["name"] == "uk-sabr-pelvis-reirradiation"
+    assert len(result["provenance"]["protocol"]["sha256"]) == 64
+    assert result["provenance"]["recovery"]["model"] == "uk-guidance"
+    assert result["eligibility"]["eligible"] is True
+
+
+def test_constraints_case_file_with_dates(tmp_path, capsys):
+    """Dates give the interval: 2023-06-30 → 2025-03-03 is 612 days (20.1 months → 50 %)."""
+    case = tmp_path / "case.yaml"
+    case.write_text(textwrap.dedent("""
+        new_course_start: 2025-03-03
+        courses:
+          - name: LCCRT
+            n_fractions: 25
+            last_fraction: 2023-06-30
+            oar_doses_gy: {small_bowel: 45.0}
+    """))
+    out_json = tmp_path / "r.json"
+    code, _, _ = run(["constraints", "--case", str(case), "--json", str(out_json)], capsys)
+    assert code == 0
+    course = json.loads(out_json.read_text())["oars"][0]["courses"][0]
+    assert course["interval_days"] == 612
+    assert course["recovered_fraction"] == 0.5
+
+
+def test_interval_under_six_months_exits_2_unless_overridden(tmp_path, capsys):
+    """Eligibility stop → exit 2; with --override-eligibility REASON → exit 0 and the reason recorded."""
+    code, out, _ = run(["constraints", "--prior", "rectum=45/25@120"], capsys)
+    assert code == 2
+    assert "interval-under-6-months" in out
+    out_json = tmp_path / "r.json"
+    code, _, _ = run(["constraints", "--prior", "rectum=45/25@120", "--override-eligibility",
+                      "MDT approved", "--json", str(out_json)], capsys)
+    assert code == 0
+    record = json.loads(out_json.read_text())["eligibility"]
+    assert record["override_reason"] == "MDT approved"
+    assert record["eligible"] is False
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["constraints", "--prior", "small_bowel=45Gy/25@730"], "is not OAR=DOSE/FRACTIONS@DAYS"),
+        (["constraints", "--prior", "liver=45/25@730"], "has no OAR 'liver'"),
+        (["constraints", "--prior", "rectum=45/25@730", "--protocol", "no-such"], "neither a shipped"),
+        (["constraints", "--prior", "rectum=45/25@730", "--conservation-factor", "1.5"],
+         "conservation_factor"),
+        (["constraints", "--prior", "rectum=45/25@730", "--fractions", "0"], "fractions"),
+    ],
+)
+def test_bad_input_exits_2_with_a_message(args, message, capsys):
+    """Bad input: exit 2 and a one-line error naming the problem (no traceback)."""
+    code, _, err = run(args, capsys)
+    assert code == 2
+    assert message in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("courses: 3", "'courses' must be a list"),
+        ("courses:\n  - {n_fractions: 25, interval_days: 700, oar_doses_gy: {rectum: '45'}}",
+         "expected a dose in Gy"),
+        ("courses:\n  - {n_fractions: 25, last_fraction: 2024-01-01, oar_doses_gy: {rectum: 45}}",
+         "needs new_course_start"),
+        ("courses:\n  - {n_fractions: 25, interval_days: 700, oar_doses_gy: {rectum: 45}}\n"
+         "  - {n_fractions: 5, interval_days: 300, oar_doses_gy: {bladder: 20}}",
+         "a missing dose is never assumed to be zero"),
+        ("courses:\n  - {fractions: 25}", "unknown key(s) ['fractions']"),
+        ("courses: [unclosed", "not valid YAML"),
+    ],
+)
+def test_malformed_case_file(tmp_path, capsys, text, message):
+    """Malformed case files exit 2 with the file and the key named."""
+    case = tmp_path / "case.yaml"
+    case.write_text(text)
+    code, _, err = run(["constraints", "--case", str(case)], capsys)
+    assert code == 2
+    assert message in err
+
+
+def test_course_without_dose_is_an_eligibility_stop(tmp_path, capsys):
+    """A course listed with no doses at all is 'prior-course-without-dose' (stop, exit 2)."""
+    case = tmp_path / "case.yaml"
+    case.write_text("courses:\n  - {name: external, n_fractions: 25, interval_days: 700}\n"
+                    "  - {name: ours, n_fractions: 5, interval_days: 400, oar_doses_gy: {rectum: 20}}\n")
+    out_json = tmp_path / "r.json"
+    code, _, _ = run(["constraints", "--case", str(case), "--json", str(out_json)], capsys)
+    assert code == 2
+    found = [f["code"] for f in json.loads(out_json.read_text())["eligibility"]["findings"]]
+    assert "prior-course-without-dose" in found
+    assert "multiple-prior-courses" in found
+
+
+def test_protocols_and_demo(tmp_path, capsys, monkeypatch):
+    """`protocols` lists the shipped protocol; `demo` writes result.json and constraints.txt."""
+    code, out, _ = run(["protocols"], capsys)
+    assert code == 0 and "uk-sabr-pelvis-reirradiation" in out
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = run(["demo"], capsys)
+    assert code == 0
+    result = json.loads((tmp_path / "reirrad-demo" / "result.json").read_text())
+    assert (tmp_path / "reirrad-demo" / "constraints.txt").read_text().startswith("OAR")
+    # demo case: 50.4 Gy/28, 612 days → 50 %; small bowel 45 Gy/28 at α/β 3 = 45·(45/28 + 3)/5
+    bowel = next(r for r in result["oars"] if r["name"] == "small_bowel")
+    assert bowel["prior_eqd2_gy"] == pytest.approx(45 * (45 / 28 + 3) / 5)
+    assert bowel["recovered_fraction"] == 0.5
+
+
+def test_python_dash_m_entry_point(tmp_path):
+    """`python -m reirrad` runs the same command line in a fresh process."""
+    proc = subprocess.run([sys.executable, "-m", "reirrad", "constraints", "--prior",
+                           "bladder=48/28@800", "--json", str(tmp_path / "o.json")],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((tmp_path / "o.json").read_text())["oars"][0]["name"] == "bladder"

@@ -1,0 +1,68 @@
+"""Eligibility findings (reirrad.eligibility); rules from DESIGN.md §4 and issue 2 item 6."""
+
+from __future__ import annotations
+
+import pytest
+
+from reirrad.eligibility import PriorCourseInfo, check_eligibility, eligibility_record, is_stopped
+from reirrad.errors import InputError
+from reirrad.protocol import load_protocol
+
+PROTOCOL = load_protocol("uk-sabr-pelvis-reirradiation")
+
+
+def codes(findings):
+    return [f.code for f in findings]
+
+
+def test_eligible_single_course_has_no_findings():
+    """One course with dose, 2 years ago, 40 Gy/5 requested: nothing to report."""
+    found = check_eligibility(PROTOCOL, [PriorCourseInfo("LCCRT", 730, True)],
+                              prescription_gy=40.0, n_fractions=5)
+    assert found == ()
+    assert eligibility_record(found, None) == {"eligible": True, "may_proceed": True,
+                                               "override_reason": None, "findings": []}
+
+
+@pytest.mark.parametrize(
+    ("courses", "kwargs", "expected", "stopped"),
+    [
+        ([PriorCourseInfo("A", 150, True)], {}, ["interval-under-6-months"], True),
+        ([PriorCourseInfo("A", 182.625, True)], {}, [], False),  # exactly 6.0 months is eligible
+        ([PriorCourseInfo("A", None, True)], {}, ["unknown-interval"], True),
+        ([PriorCourseInfo("A", 730, False)], {}, ["prior-course-without-dose"], True),
+        ([PriorCourseInfo("A", 730, True), PriorCourseInfo("B", 1200, True)], {},
+         ["multiple-prior-courses"], False),
+        ([], {}, ["no-prior-course"], False),
+        ([PriorCourseInfo("A", 730, True)], {"prescription_gy": 47.5}, ["dose-above-protocol-maximum"], True),
+        ([PriorCourseInfo("A", 730, True)], {"prescription_gy": 45.0}, [], False),
+        ([PriorCourseInfo("A", 730, True)], {"n_fractions": 3}, ["fractionation-not-in-protocol"], True),
+    ],
+)
+def test_each_rule(courses, kwargs, expected, stopped):
+    """Each eligibility rule fires alone, with the documented severity."""
+    found = check_eligibility(PROTOCOL, courses, **kwargs)
+    assert codes(found) == expected
+    assert is_stopped(found) is stopped
+
+
+def test_override_is_recorded_and_must_have_a_reason():
+    """A stop can be overridden only with a non-empty reason, which the record keeps."""
+    found = check_eligibility(PROTOCOL, [PriorCourseInfo("A", 120, True)])
+    record = eligibility_record(found, "MDT 2026-11-20: symptomatic progression")
+    assert record["eligible"] is False
+    assert record["may_proceed"] is True
+    assert record["override_reason"].startswith("MDT")
+    assert eligibility_record(found, None)["may_proceed"] is False
+    with pytest.raises(InputError, match="needs a reason"):
+        eligibility_record(found, "  ")
+
+
+def test_bad_course_inputs():
+    """Negative intervals and non-course objects are refused."""
+    with pytest.raises(InputError, match="interval_days must be >= 0"):
+        PriorCourseInfo("A", -3, True)
+    with pytest.raises(InputError, match="PriorCourseInfo"):
+        check_eligibility(PROTOCOL, [("A", 730, True)])  # type: ignore[list-item]
+    with pytest.raises(InputError, match="prescription_gy must be > 0"):
+        check_eligibility(PROTOCOL, [], prescription_gy=0.0)
