@@ -6,7 +6,12 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest clean
+# Code that runs inside a TPS must work on Python 3.8 (RayStation 11B). When a 3.8 interpreter is
+# on the machine, `make test` also runs the engine tests under it; otherwise it says it skipped them.
+PY38 ?= $(firstword $(wildcard /root/.pyenv/versions/3.8*/bin/python3.8) $(shell command -v python3.8 2>/dev/null))
+VENV38 ?= .venv38
+
+.PHONY: demo test lint typecheck pytest pytest-py38 clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,7 +31,21 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(PY) -m pytest
 
-test: lint typecheck pytest
+$(VENV38)/.installed: pyproject.toml
+	$(PY38) -m venv $(VENV38)
+	$(VENV38)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV38)/bin/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+pytest-py38:
+ifeq ($(strip $(PY38)),)
+	@echo "pytest-py38: SKIPPED - no Python 3.8 interpreter found (set PY38=/path/to/python3.8)"
+else
+	$(MAKE) $(VENV38)/.installed
+	$(VENV38)/bin/python -m pytest -q tests/engine
+endif
+
+test: lint typecheck pytest pytest-py38
 
 clean:
-	rm -rf $(VENV) reirrad-demo .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(VENV38) reirrad-demo .pytest_cache .mypy_cache .ruff_cache .hypothesis

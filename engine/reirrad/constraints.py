@@ -324,6 +324,11 @@ def remaining_tolerance(
             f"{protocol.n_fractions} fractions; use {protocol.n_fractions} or a protocol for {n_new}"
         )
     model, factor = _recovery_settings(protocol, recovery_model, conservation_factor)
+    if spec.cumulative_limit is not None and spec.cumulative_limit.includes_recovery and model != "none":
+        raise InputError(
+            f"the {spec.label} cumulative limit already includes recovery, so recovery model {model!r} "
+            "would credit it twice; use recovery model 'none' with this protocol"
+        )
     for i, course in enumerate(prior_courses):
         if not isinstance(course, PriorMetricDose):
             raise InputError(f"prior_courses[{i}] must be a PriorMetricDose (got {course!r})")

@@ -60,4 +60,5 @@ def parse_metric(text: object) -> Metric:
     volume = float(match.group("vol"))
     if volume <= 0.0:
         raise InputError(f"metric {text!r} has a zero volume; use 'Dmax' for a point dose")
-    return Metric(name=f"D{match.group('vol')}cc", kind="volume", volume_cc=volume)
+    # canonical name: 'D0.50cc' and 'D0.5cc' are the same metric
+    return Metric(name=f"D{volume:g}cc", kind="volume", volume_cc=volume)

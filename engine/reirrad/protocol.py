@@ -30,7 +30,7 @@ from typing import Any, Dict, List, Mapping, Optional, Pattern, Tuple, Union
 import yaml
 
 from .errors import InputError, ProtocolError
-from .metrics import METRIC_FORMS, Metric, parse_metric
+from .metrics import Metric, parse_metric
 from .recovery import RECOVERY_MODELS
 
 __all__ = [
@@ -241,6 +241,9 @@ def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool
     seen: Dict[Any, int] = {}
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=deep)
+        if not isinstance(key, (str, int, float, bool)) and key is not None:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"a mapping key must be text, got {type(key).__name__}", key_node.start_mark)
         if key in seen:
             raise _DuplicateKeyError(str(key), seen[key] + 1, key_node.start_mark.line + 1)
         seen[key] = key_node.start_mark.line
@@ -275,10 +278,11 @@ class _Reader:
         if not isinstance(raw, dict):
             raise self.fail(key_path, f"expected a mapping, got {type(raw).__name__} {raw!r}")
         missing = [k for k in required if k not in raw]
-        if missing:
-            raise self.fail(f"{key_path}.{missing[0]}" if key_path else missing[0],
-                            f"required key is missing (expected keys: {list(required)})")
         unknown = [k for k in raw if k not in required and k not in optional]
+        if missing:
+            also = f"; unknown key(s) here: {unknown} - a misspelling?" if unknown else ""
+            raise self.fail(f"{key_path}.{missing[0]}" if key_path else missing[0],
+                            f"required key is missing (expected keys: {list(required)}){also}")
         if unknown:
             where = f"{key_path}.{unknown[0]}" if key_path else str(unknown[0])
             raise self.fail(where, f"unknown key; allowed here: {sorted(required + optional)}")
@@ -343,8 +347,8 @@ class _Reader:
     def metric(self, raw: Any, key_path: str) -> Metric:
         try:
             return parse_metric(raw)
-        except InputError:
-            raise self.fail(key_path, f"unknown metric {raw!r}; expected {METRIC_FORMS}") from None
+        except InputError as exc:
+            raise self.fail(key_path, str(exc)) from None
 
 
 def _parse_sources(reader: _Reader, raw: Any) -> Dict[str, Dict[str, str]]:
@@ -370,7 +374,8 @@ def _parse_prescriptions(reader: _Reader, raw: Any) -> Prescriptions:
     lpath = "prescriptions.isotoxic.ladder"
     ladder = reader.mapping(iso["ladder"], lpath, ("values", "unit", "source", "status"))
     if ladder["unit"] != "Gy":
-        raise reader.fail(f"{lpath}.unit", f"unit must be 'Gy', got {ladder['unit']!r}")
+        hint = " (convert to Gy: 1 Gy = 100 cGy)" if str(ladder["unit"]).lower() == "cgy" else ""
+        raise reader.fail(f"{lpath}.unit", f"unit must be 'Gy', got {ladder['unit']!r}{hint}")
     values_raw = ladder["values"]
     if not isinstance(values_raw, list) or not values_raw:
         raise reader.fail(f"{lpath}.values", f"expected a non-empty list of doses, got {values_raw!r}")
@@ -512,7 +517,7 @@ def parse_protocol(raw: Any, *, path: str = "<mapping>", sha256: str = "") -> Pr
     top = reader.mapping(raw, "", ("schema_version", "name", "title", "version", "sources",
                                    "n_fractions", "prescriptions", "coverage_rule", "recovery",
                                    "background_alpha_beta", "oars"))
-    if top["schema_version"] != SCHEMA_VERSION or isinstance(top["schema_version"], bool):
+    if type(top["schema_version"]) is not int or top["schema_version"] != SCHEMA_VERSION:
         raise reader.fail("schema_version", f"this reirrad reads schema_version {SCHEMA_VERSION}, "
                                             f"got {top['schema_version']!r}")
     reader.sources = _parse_sources(reader, top["sources"])
@@ -524,14 +529,13 @@ def parse_protocol(raw: Any, *, path: str = "<mapping>", sha256: str = "") -> Pr
     if not isinstance(oars_raw, dict) or not oars_raw:
         raise reader.fail("oars", "expected a non-empty mapping of OAR key -> definition")
     oars = tuple(_parse_oar(reader, k, v) for k, v in oars_raw.items())
-    owner: Dict[str, str] = {}
     for spec in oars:
         for alias in spec.aliases:
-            other = owner.setdefault(alias.lower(), spec.key)
-            if other != spec.key:
+            others = [o.key for o in oars if o.key != spec.key and o.matches(alias)]
+            if others:
                 raise reader.fail(f"oars.{spec.key}.aliases",
-                                  f"alias {alias!r} is also an alias of {other!r}; a structure name "
-                                  "must identify one OAR")
+                                  f"alias {alias!r} also matches OAR {others[0]!r} (alias or pattern); "
+                                  "a structure name must identify one OAR")
         if (spec.cumulative_limit is not None and spec.cumulative_limit.includes_recovery
                 and recovery.model != "none"):
             raise reader.fail(f"oars.{spec.key}.cumulative_limit.includes_recovery",
@@ -541,7 +545,9 @@ def parse_protocol(raw: Any, *, path: str = "<mapping>", sha256: str = "") -> Pr
     return Protocol(
         name=reader.text(top["name"], "name"),
         title=reader.text(top["title"], "title"),
-        version=reader.text(str(top["version"]), "version"),
+        version=reader.text(top["version"] if isinstance(top["version"], str)
+                            else (str(top["version"]) if isinstance(top["version"], (int, float))
+                                  and not isinstance(top["version"], bool) else None), "version"),
         path=path,
         sha256=sha256,
         sources=reader.sources,

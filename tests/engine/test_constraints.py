@@ -257,3 +257,21 @@ def test_record_has_the_design_fields():
                  "allowed_physical_gy", "planned_physical_gy", "cumulative_eqd2_gy", "passed"):
         assert name in record
     assert record["values_used"]["oars.bladder.cumulative_limit.eqd2"]["status"] == "secondary-source"
+
+
+def test_limit_that_includes_recovery_refuses_a_recovery_model():
+    """Never credit recovery twice: a limit stated with recovery included + a recovery override fails."""
+    specs = []
+    for spec in PROTOCOL.oars:
+        if spec.key == "small_bowel":
+            assert spec.cumulative_limit is not None
+            spec = dataclasses.replace(spec, cumulative_limit=dataclasses.replace(  # noqa: PLW2901
+                spec.cumulative_limit, includes_recovery=True))
+        specs.append(spec)
+    protocol = dataclasses.replace(PROTOCOL, oars=tuple(specs),
+                                   recovery=dataclasses.replace(PROTOCOL.recovery, model="none"))
+    prior = [PriorMetricDose(45.0, 25, TWO_YEARS)]
+    ok = remaining_tolerance(protocol, "small_bowel", prior, 5)
+    assert ok.recovered_fraction == 0.0
+    with pytest.raises(InputError, match="would credit it twice"):
+        remaining_tolerance(protocol, "small_bowel", prior, 5, recovery_model="uk-guidance")
