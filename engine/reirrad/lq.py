@@ -55,6 +55,15 @@ def _out(value: FloatArray, scalar: bool) -> float | FloatArray:
     return float(value) if scalar else value
 
 
+def _course_inputs(dose_gy: ArrayLike, n_fractions: int,
+                   alpha_beta_gy: ArrayLike) -> tuple[FloatArray, int, FloatArray]:
+    """Validated (dose, n, α/β) of a course: dose ≥ 0 Gy, n whole ≥ 1, α/β > 0 Gy."""
+    n = positive_int("n_fractions", n_fractions)
+    dose = float_array("dose_gy", dose_gy, non_negative=True, unit="Gy")
+    ab = float_array("alpha_beta_gy", alpha_beta_gy, strictly_positive=True, unit="Gy")
+    return dose, n, ab
+
+
 @overload
 def bed_gy(dose_gy: Number, n_fractions: int, alpha_beta_gy: Number) -> float: ...
 @overload
@@ -90,9 +99,7 @@ def bed_gy(dose_gy: ArrayLike, n_fractions: int, alpha_beta_gy: ArrayLike) -> fl
     >>> bed_gy(30.0, 5, 3.0)
     90.0
     """
-    n = positive_int("n_fractions", n_fractions)
-    dose = float_array("dose_gy", dose_gy, non_negative=True, unit="Gy")
-    ab = float_array("alpha_beta_gy", alpha_beta_gy, strictly_positive=True, unit="Gy")
+    dose, n, ab = _course_inputs(dose_gy, n_fractions, alpha_beta_gy)
     bed = dose * (1.0 + (dose / n) / ab)
     return _out(bed, is_scalar(dose_gy, alpha_beta_gy))
 
@@ -104,14 +111,8 @@ def eqd2_gy(dose_gy: ArrayLike, n_fractions: int, alpha_beta_gy: ArrayLike) -> f
 def eqd2_gy(dose_gy: ArrayLike, n_fractions: int, alpha_beta_gy: ArrayLike) -> float | FloatArray:
     """Equieffective dose in 2 Gy fractions (EQD2) of a course.
 
-    Parameters
-    ----------
-    dose_gy : float or array_like
-        Total physical dose of the course, Gy (≥ 0).
-    n_fractions : int
-        Number of fractions of that course (≥ 1).
-    alpha_beta_gy : float or array_like
-        α/β of the tissue, Gy (> 0).
+    Parameters are those of :func:`bed_gy` (total physical dose of the course in Gy,
+    its number of fractions, the tissue α/β in Gy).
 
     Returns
     -------
@@ -127,9 +128,7 @@ def eqd2_gy(dose_gy: ArrayLike, n_fractions: int, alpha_beta_gy: ArrayLike) -> f
     >>> eqd2_gy(30.0, 5, 3.0)
     54.0
     """
-    n = positive_int("n_fractions", n_fractions)
-    dose = float_array("dose_gy", dose_gy, non_negative=True, unit="Gy")
-    ab = float_array("alpha_beta_gy", alpha_beta_gy, strictly_positive=True, unit="Gy")
+    dose, n, ab = _course_inputs(dose_gy, n_fractions, alpha_beta_gy)
     eqd2 = dose * (dose / n + ab) / (2.0 + ab)
     return _out(eqd2, is_scalar(dose_gy, alpha_beta_gy))
 
