@@ -35,11 +35,17 @@ from .protocol import OarSpec, Protocol, Quantity
 from .recovery import DAYS_PER_MONTH, RECOVERY_MODELS, RecoveryAssessment, assess_recovery
 
 __all__ = [
+    "MAX_PLAUSIBLE_COURSE_DOSE_GY",
     "CourseContribution",
     "PriorMetricDose",
     "RemainingTolerance",
     "remaining_tolerance",
 ]
+
+
+#: Largest OAR metric dose (Gy, total over one external-beam course) accepted as plausible;
+#: a larger value is almost surely a cGy figure typed as Gy.
+MAX_PLAUSIBLE_COURSE_DOSE_GY = 200.0
 
 
 @dataclass(frozen=True)
@@ -49,7 +55,8 @@ class PriorMetricDose:
     Parameters
     ----------
     dose_gy : float
-        Physical dose at the OAR's protocol metric, **total over that course**, Gy (≥ 0).
+        Physical dose at the OAR's protocol metric, **total over that course**, Gy (0 to 200;
+        a larger value is refused as probably cGy).
     n_fractions : int
         Fractions of that course (≥ 1).
     interval_days : float or None
@@ -65,7 +72,12 @@ class PriorMetricDose:
     course: str = ""
 
     def __post_init__(self) -> None:
-        finite_float("dose_gy", self.dose_gy, minimum=0.0, unit="Gy")
+        dose = finite_float("dose_gy", self.dose_gy, minimum=0.0, unit="Gy")
+        if dose > MAX_PLAUSIBLE_COURSE_DOSE_GY:
+            raise InputError(
+                f"dose_gy {dose:g} Gy is above {MAX_PLAUSIBLE_COURSE_DOSE_GY:g} Gy for one course's "
+                "OAR metric dose; this looks like cGy - give the dose in Gy"
+            )
         positive_int("n_fractions", self.n_fractions)
         if self.interval_days is not None:
             days = finite_float("interval_days", self.interval_days, unit="days")

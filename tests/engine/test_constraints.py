@@ -194,6 +194,7 @@ def test_no_prior_course_means_full_limit_in_5_fractions():
         (lambda: PriorMetricDose(45.0, 0, 730), "n_fractions must be >= 1"),
         (lambda: PriorMetricDose(45.0, 25, -5), "interval_days must be >= 0"),
         (lambda: PriorMetricDose(float("nan"), 25, 730), "finite"),
+        (lambda: PriorMetricDose(4500.0, 25, 730), "looks like cGy"),
     ],
 )
 def test_bad_inputs(call, match):
@@ -203,7 +204,7 @@ def test_bad_inputs(call, match):
 
 
 oar_keys = st.sampled_from(PROTOCOL.oar_keys)
-prior_doses = st.floats(min_value=0.0, max_value=80.0)
+prior_doses = st.floats(min_value=0.0, max_value=200.0)
 prior_fx = st.integers(min_value=1, max_value=40)
 intervals = st.floats(min_value=0.0, max_value=3000.0)
 
