@@ -12,6 +12,7 @@ protocol     protocol files with provenance
 constraints  remaining OAR tolerance (guidance metric method)
 eligibility  eligibility findings
 pointcase    the constraint point calculator behind ``reirrad constraints``
+dose         dose grids in patient coordinates and trilinear resampling
 """
 
 from __future__ import annotations
