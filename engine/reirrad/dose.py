@@ -143,7 +143,12 @@ class DoseGrid:
         inside : numpy.ndarray of bool, shape (N,)
             Whether each point was within the grid's coverage.
         """
-        idx = self.patient_mm_to_index(points_mm)
+        pts = float_array("points_mm", points_mm, unit="mm")  # NaN would silently read as 'outside'
+        if pts.ndim == 1:
+            pts = pts[np.newaxis, :]
+        if pts.ndim != 2 or pts.shape[1] != 3:
+            raise InputError(f"points_mm must be rows of (x, y, z) in mm (got shape {pts.shape})")
+        idx = self.patient_mm_to_index(pts)
         nz, ny, nx = self.shape
         sizes = np.array([nx, ny, nz])
         inside = np.all((idx >= -_EDGE_TOL) & (idx <= sizes - 1 + _EDGE_TOL), axis=1)
@@ -219,6 +224,8 @@ class Resampled:
             Fractional occupancy of the structure per voxel, in [0, 1].
         """
         occ = float_array("occupancy", occupancy, non_negative=True)
+        if occ.size and float(occ.max()) > 1.0:
+            raise InputError(f"occupancy must be a fraction in [0, 1] per voxel (found {float(occ.max())!r})")
         if occ.shape != self.inside.shape:
             raise InputError(f"occupancy shape {occ.shape} differs from the grid {self.inside.shape}")
         total = float(occ.sum())

@@ -158,3 +158,15 @@ def test_bad_transform_is_refused():
     bad[3, 0] = 1.0
     with pytest.raises(InputError, match="last row"):
         grid.resample(grid, bad)
+
+
+def test_bad_sample_points_and_occupancy_are_refused():
+    """NaN points would silently read as 'outside' (0 Gy): refused; occupancy above 1 is refused."""
+    grid = DoseGrid(np.ones((2, 2, 2)), (0, 0, 0), (1, 1, 1))
+    with pytest.raises(InputError, match="finite"):
+        grid.sample([[0.5, np.nan, 0.5]])
+    with pytest.raises(InputError, match="rows of"):
+        grid.sample([[0.5, 0.5]])
+    out = grid.resample(grid)
+    with pytest.raises(InputError, match=r"\[0, 1\]"):
+        out.fraction_outside(np.full((2, 2, 2), 2.0))
