@@ -6,6 +6,7 @@ Convention (DESIGN.md §5): ``values_gy`` is indexed ``[z, y, x]`` (slice, row, 
 matrix whose columns are the patient-space unit vectors of the x, y and z index axes (identity
 when None). Voxel ``[k, j, i]`` is at ``origin + direction @ (i·sx, j·sy, k·sz)``. A feet-first
 grid whose slices run towards decreasing z has ``direction[:, 2] = (0, 0, -1)``.
+:class:`DisplacementField` uses exactly the same geometry convention.
 
 Values are total physical dose in Gy unless ``quantity`` says ``"eqd2"`` (then ``alpha_beta_gy``
 is the α/β of a uniform map, or None for a per-voxel α/β map).
@@ -18,7 +19,7 @@ no extrapolation is ever made.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional, Tuple
+from typing import Callable, Optional, Tuple
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -26,11 +27,16 @@ from numpy.typing import ArrayLike, NDArray
 from ._validate import FloatArray, float_array
 from .errors import InputError
 
-__all__ = ["DoseGrid", "Resampled"]
+__all__ = ["DisplacementField", "DoseGrid", "Resampled"]
 
 _ORTHO_TOL = 1e-6
 _EDGE_TOL = 1e-6
 QUANTITIES = ("physical", "eqd2")
+
+BoolArray = NDArray[np.bool_]
+# Maps the patient points (N, 3) mm of target voxel centres to source points (N, 3) mm, and says
+# which of them could be mapped at all (False: no registration data there).
+_PointMap = Callable[[FloatArray], Tuple[FloatArray, BoolArray]]
 
 
 def _triple(name: str, value: ArrayLike, *, positive: bool) -> Tuple[float, float, float]:
@@ -40,8 +46,130 @@ def _triple(name: str, value: ArrayLike, *, positive: bool) -> Tuple[float, floa
     return (float(arr[0]), float(arr[1]), float(arr[2]))
 
 
+def _direction(value: Optional[ArrayLike]) -> FloatArray:
+    """A read-only orthonormal 3×3 direction matrix (identity when None), else InputError."""
+    direction = np.eye(3) if value is None else np.array(float_array("direction", value),
+                                                         dtype=np.float64)
+    if direction.shape != (3, 3):
+        raise InputError(f"direction must be a 3x3 matrix (got shape {direction.shape})")
+    if not np.allclose(direction.T @ direction, np.eye(3), atol=_ORTHO_TOL):
+        raise InputError("direction must have orthonormal columns (unit index-axis vectors in "
+                         f"patient space); got {direction.tolist()}")
+    direction.flags.writeable = False
+    return direction
+
+
+def _homogeneous(name: str, value: Optional[ArrayLike]) -> FloatArray:
+    """A 4×4 homogeneous matrix (identity when None), else InputError naming ``name``."""
+    if value is None:
+        return np.eye(4)
+    matrix = np.asarray(float_array(name, value))
+    if matrix.shape != (4, 4) or not np.allclose(matrix[3], [0.0, 0.0, 0.0, 1.0]):
+        raise InputError(f"{name} must be a 4x4 homogeneous matrix with last row (0, 0, 0, 1) "
+                         f"mapping target to source points (got {matrix.tolist()})")
+    return matrix
+
+
+def _points(points_mm: ArrayLike) -> FloatArray:
+    """Rows of (x, y, z) mm as an (N, 3) float array; NaN would silently read as 'outside'."""
+    pts = float_array("points_mm", points_mm, unit="mm")
+    if pts.ndim == 1:
+        pts = pts[np.newaxis, :]
+    if pts.ndim != 2 or pts.shape[1] != 3:
+        raise InputError(f"points_mm must be rows of (x, y, z) in mm (got shape {pts.shape})")
+    return pts
+
+
+def _trilinear(values: FloatArray, idx: FloatArray) -> Tuple[FloatArray, BoolArray]:
+    """Trilinear interpolation of ``values`` at continuous indices; 0 outside the centre box.
+
+    Parameters
+    ----------
+    values : numpy.ndarray, shape (nz, ny, nx) or (nz, ny, nx, C)
+        Samples at voxel centres, indexed [k, j, i] (optionally with C components per voxel).
+    idx : numpy.ndarray, shape (N, 3)
+        Continuous indices as (i, j, k) rows (voxel units; 0 is the first voxel centre).
+
+    Returns
+    -------
+    values : numpy.ndarray, shape (N,) or (N, C)
+        Interpolated values in the unit of ``values``; 0 where outside.
+    inside : numpy.ndarray of bool, shape (N,)
+        Whether each index lies within the voxel-centre box (tolerance 1e-6 voxel).
+    """
+    nz, ny, nx = values.shape[:3]
+    sizes = np.array([nx, ny, nz])
+    inside = np.all((idx >= -_EDGE_TOL) & (idx <= sizes - 1 + _EDGE_TOL), axis=1)
+    idx = np.clip(idx, 0.0, sizes - 1)
+    lower = np.minimum(np.floor(idx).astype(np.int64), np.maximum(sizes - 2, 0))
+    frac = idx - lower
+    upper = np.minimum(lower + 1, sizes - 1)
+    components = values.shape[3:]
+    weight_shape = (-1,) + (1,) * len(components)  # broadcast the weights over any component axis
+    out = np.zeros((len(idx), *components))
+    for dz in (0, 1):
+        kz = upper[:, 2] if dz else lower[:, 2]
+        wz = frac[:, 2] if dz else 1.0 - frac[:, 2]
+        for dy in (0, 1):
+            jy = upper[:, 1] if dy else lower[:, 1]
+            wy = frac[:, 1] if dy else 1.0 - frac[:, 1]
+            for dx in (0, 1):
+                ix = upper[:, 0] if dx else lower[:, 0]
+                wx = frac[:, 0] if dx else 1.0 - frac[:, 0]
+                out += (wz * wy * wx).reshape(weight_shape) * values[kz, jy, ix]
+    out[~inside] = 0.0
+    return out, inside
+
+
+class _VoxelGeometry:
+    """Regular-grid geometry shared by :class:`DoseGrid` and :class:`DisplacementField`.
+
+    Subclasses are frozen dataclasses with ``origin_mm``, ``spacing_mm`` and ``direction`` fields;
+    they call :meth:`_init_geometry` from ``__post_init__`` and define :attr:`shape`.
+    """
+
+    origin_mm: Tuple[float, float, float]
+    spacing_mm: Tuple[float, float, float]
+    direction: Optional[FloatArray]
+
+    def _init_geometry(self) -> None:
+        """Validate and normalise origin, spacing and direction (frozen-dataclass safe)."""
+        direction = _direction(self.direction)
+        object.__setattr__(self, "origin_mm", _triple("origin_mm", self.origin_mm, positive=False))
+        object.__setattr__(self, "spacing_mm", _triple("spacing_mm", self.spacing_mm, positive=True))
+        object.__setattr__(self, "direction", direction)
+
+    @property
+    def shape(self) -> Tuple[int, int, int]:
+        """(nz, ny, nx)."""
+        raise NotImplementedError  # pragma: no cover - defined by each subclass
+
+    def _matrix(self) -> FloatArray:
+        """Patient mm = M @ (i, j, k) + origin, M = direction · diag(spacing)."""
+        direction = np.eye(3) if self.direction is None else self.direction  # set by _init_geometry
+        return np.asarray(direction * np.asarray(self.spacing_mm)[np.newaxis, :], dtype=np.float64)
+
+    def index_to_patient_mm(self, ijk: ArrayLike) -> FloatArray:
+        """Patient coordinates (x, y, z) mm of continuous indices given as (i, j, k) rows."""
+        pts = np.atleast_2d(np.asarray(ijk, dtype=np.float64))
+        return np.asarray(pts @ self._matrix().T + np.asarray(self.origin_mm))
+
+    def patient_mm_to_index(self, points_mm: ArrayLike) -> FloatArray:
+        """Continuous indices (i, j, k) of patient points (x, y, z) mm given as rows."""
+        pts = np.atleast_2d(np.asarray(points_mm, dtype=np.float64))
+        inverse = np.linalg.inv(self._matrix())
+        return np.asarray((pts - np.asarray(self.origin_mm)) @ inverse.T)
+
+    def voxel_centres_mm(self, k: int) -> FloatArray:
+        """Patient coordinates of all voxel centres of slice ``k``, shape (ny·nx, 3)."""
+        _, ny, nx = self.shape
+        j, i = np.meshgrid(np.arange(ny), np.arange(nx), indexing="ij")
+        ijk = np.stack([i.ravel(), j.ravel(), np.full(i.size, k)], axis=1)
+        return self.index_to_patient_mm(ijk)
+
+
 @dataclass(frozen=True, eq=False)
-class DoseGrid:
+class DoseGrid(_VoxelGeometry):
     """An immutable 3-D dose distribution on a regular grid.
 
     Parameters
@@ -79,22 +207,12 @@ class DoseGrid:
             raise InputError(f"values_gy must be a non-empty 3-D array indexed [z, y, x] "
                              f"(got shape {values.shape})")
         values.flags.writeable = False
-        direction = np.eye(3) if self.direction is None else np.array(
-            float_array("direction", self.direction), dtype=np.float64)
-        if direction.shape != (3, 3):
-            raise InputError(f"direction must be a 3x3 matrix (got shape {direction.shape})")
-        if not np.allclose(direction.T @ direction, np.eye(3), atol=_ORTHO_TOL):
-            raise InputError("direction must have orthonormal columns (unit index-axis vectors in "
-                             f"patient space); got {direction.tolist()}")
-        direction.flags.writeable = False
         if self.quantity not in QUANTITIES:
             raise InputError(f"quantity must be one of {QUANTITIES} (got {self.quantity!r})")
         if self.alpha_beta_gy is not None and self.quantity != "eqd2":
             raise InputError("alpha_beta_gy is only meaningful for quantity='eqd2'")
         object.__setattr__(self, "values_gy", values)
-        object.__setattr__(self, "origin_mm", _triple("origin_mm", self.origin_mm, positive=False))
-        object.__setattr__(self, "spacing_mm", _triple("spacing_mm", self.spacing_mm, positive=True))
-        object.__setattr__(self, "direction", direction)
+        self._init_geometry()
 
     # -- geometry ------------------------------------------------------------------------
     @property
@@ -109,31 +227,8 @@ class DoseGrid:
         sx, sy, sz = self.spacing_mm
         return sx * sy * sz / 1000.0
 
-    def _matrix(self) -> FloatArray:
-        """Patient mm = M @ (i, j, k) + origin, M = direction · diag(spacing)."""
-        direction = np.eye(3) if self.direction is None else self.direction  # set in __post_init__
-        return np.asarray(direction * np.asarray(self.spacing_mm)[np.newaxis, :], dtype=np.float64)
-
-    def index_to_patient_mm(self, ijk: ArrayLike) -> FloatArray:
-        """Patient coordinates (x, y, z) mm of continuous indices given as (i, j, k) rows."""
-        pts = np.atleast_2d(np.asarray(ijk, dtype=np.float64))
-        return np.asarray(pts @ self._matrix().T + np.asarray(self.origin_mm))
-
-    def patient_mm_to_index(self, points_mm: ArrayLike) -> FloatArray:
-        """Continuous indices (i, j, k) of patient points (x, y, z) mm given as rows."""
-        pts = np.atleast_2d(np.asarray(points_mm, dtype=np.float64))
-        inverse = np.linalg.inv(self._matrix())
-        return np.asarray((pts - np.asarray(self.origin_mm)) @ inverse.T)
-
-    def voxel_centres_mm(self, k: int) -> FloatArray:
-        """Patient coordinates of all voxel centres of slice ``k``, shape (ny·nx, 3)."""
-        _, ny, nx = self.shape
-        j, i = np.meshgrid(np.arange(ny), np.arange(nx), indexing="ij")
-        ijk = np.stack([i.ravel(), j.ravel(), np.full(i.size, k)], axis=1)
-        return self.index_to_patient_mm(ijk)
-
     # -- sampling ------------------------------------------------------------------------
-    def sample(self, points_mm: ArrayLike) -> Tuple[FloatArray, NDArray[np.bool_]]:
+    def sample(self, points_mm: ArrayLike) -> Tuple[FloatArray, BoolArray]:
         """Trilinear dose at patient points; 0 outside the voxel-centre box.
 
         Returns
@@ -143,33 +238,7 @@ class DoseGrid:
         inside : numpy.ndarray of bool, shape (N,)
             Whether each point was within the grid's coverage.
         """
-        pts = float_array("points_mm", points_mm, unit="mm")  # NaN would silently read as 'outside'
-        if pts.ndim == 1:
-            pts = pts[np.newaxis, :]
-        if pts.ndim != 2 or pts.shape[1] != 3:
-            raise InputError(f"points_mm must be rows of (x, y, z) in mm (got shape {pts.shape})")
-        idx = self.patient_mm_to_index(pts)
-        nz, ny, nx = self.shape
-        sizes = np.array([nx, ny, nz])
-        inside = np.all((idx >= -_EDGE_TOL) & (idx <= sizes - 1 + _EDGE_TOL), axis=1)
-        idx = np.clip(idx, 0.0, sizes - 1)
-        lower = np.minimum(np.floor(idx).astype(np.int64), np.maximum(sizes - 2, 0))
-        frac = idx - lower
-        upper = np.minimum(lower + 1, sizes - 1)
-        v = self.values_gy
-        out = np.zeros(len(idx))
-        for dz in (0, 1):
-            kz = upper[:, 2] if dz else lower[:, 2]
-            wz = frac[:, 2] if dz else 1.0 - frac[:, 2]
-            for dy in (0, 1):
-                jy = upper[:, 1] if dy else lower[:, 1]
-                wy = frac[:, 1] if dy else 1.0 - frac[:, 1]
-                for dx in (0, 1):
-                    ix = upper[:, 0] if dx else lower[:, 0]
-                    wx = frac[:, 0] if dx else 1.0 - frac[:, 0]
-                    out += wz * wy * wx * v[kz, jy, ix]
-        out[~inside] = 0.0
-        return out, inside
+        return _trilinear(self.values_gy, self.patient_mm_to_index(_points(points_mm)))
 
     def resample(self, target: DoseGrid, transform: Optional[ArrayLike] = None) -> Resampled:
         """This dose on ``target``'s voxel centres, through an optional rigid/affine transform.
@@ -188,18 +257,66 @@ class DoseGrid:
         Resampled
             The new grid and, per target voxel, whether it was inside this grid's coverage.
         """
+        matrix = _homogeneous("transform", transform)
+
+        def mapping(pts: FloatArray) -> Tuple[FloatArray, BoolArray]:
+            return pts @ matrix[:3, :3].T + matrix[:3, 3], np.ones(len(pts), dtype=bool)
+
+        return self._resample_via(target, mapping)
+
+    def resample_deformable(self, target: DoseGrid, field: DisplacementField,
+                            affine: Optional[ArrayLike] = None) -> Resampled:
+        """This dose on ``target``'s voxel centres through a deformation vector field.
+
+        A target voxel centre p (mm, target frame) receives the dose at the source point
+        ``p_source = A @ (p + u(p))``: first the deformation ``u`` (trilinear in ``field``, which
+        is defined on the target frame), then the optional homogeneous ``affine`` A.
+
+        Parameters
+        ----------
+        target : DoseGrid
+            Grid whose geometry (origin, spacing, direction, shape) receives the dose; its values
+            are ignored.
+        field : DisplacementField
+            Displacements (mm) defined on the target's frame of reference.
+        affine : array_like, shape (4, 4), optional
+            Rigid/affine pre-registration applied **after** the deformation, mapping the deformed
+            target point into this (source) grid's frame. Identity when None.
+
+        Returns
+        -------
+        Resampled
+            The new grid (Gy, this grid's quantity) and, per target voxel, whether it was covered:
+            False (and 0 Gy) where the voxel lies outside the field's voxel-centre box or its
+            mapped point lies outside this grid's voxel-centre box.
+        """
+        if not isinstance(field, DisplacementField):
+            raise InputError(f"field must be a DisplacementField (got {type(field).__name__}); "
+                             "wrap the vector array with DisplacementField(vectors_mm, origin_mm, "
+                             "spacing_mm, direction)")
+        matrix = _homogeneous("affine", affine)
+
+        def mapping(pts: FloatArray) -> Tuple[FloatArray, BoolArray]:
+            displacement, covered = field.sample(pts)
+            return (pts + displacement) @ matrix[:3, :3].T + matrix[:3, 3], covered
+
+        return self._resample_via(target, mapping)
+
+    def _resample_via(self, target: DoseGrid, mapping: _PointMap) -> Resampled:
+        """Sample this dose at ``mapping`` of each target voxel centre, one slice at a time.
+
+        Voxels that ``mapping`` cannot map (its mask False) get 0 Gy and count as outside.
+        """
         if not isinstance(target, DoseGrid):
             raise InputError(f"target must be a DoseGrid (got {type(target).__name__})")
-        matrix = np.eye(4) if transform is None else np.asarray(float_array("transform", transform))
-        if matrix.shape != (4, 4) or not np.allclose(matrix[3], [0.0, 0.0, 0.0, 1.0]):
-            raise InputError("transform must be a 4x4 homogeneous matrix with last row (0, 0, 0, 1)")
         nz, ny, nx = target.shape
         values = np.empty(target.shape)
         inside = np.empty(target.shape, dtype=bool)
         for k in range(nz):  # one slice at a time keeps memory flat on large grids
-            pts = target.voxel_centres_mm(k)
-            src = pts @ matrix[:3, :3].T + matrix[:3, 3]
+            src, mapped = mapping(target.voxel_centres_mm(k))
             v, ins = self.sample(src)
+            ins &= mapped
+            v[~ins] = 0.0
             values[k] = v.reshape(ny, nx)
             inside[k] = ins.reshape(ny, nx)
         grid = DoseGrid(values, target.origin_mm, target.spacing_mm, target.direction,
@@ -209,11 +326,74 @@ class DoseGrid:
 
 
 @dataclass(frozen=True, eq=False)
+class DisplacementField(_VoxelGeometry):
+    """An immutable deformation vector field (DVF) on a regular grid, for deformable resampling.
+
+    The field is defined on the **target** (planning) frame of reference: a target point p (mm)
+    maps to the source point ``p + u(p)``, where ``u`` is the trilinearly interpolated
+    displacement. A rigid/affine pre-registration, if any, is applied after the deformation (see
+    :meth:`DoseGrid.resample_deformable`). The geometry convention is exactly that of
+    :class:`DoseGrid`: voxel ``[k, j, i]`` is at ``origin + direction @ (i·sx, j·sy, k·sz)``.
+
+    Parameters
+    ----------
+    vectors_mm : array_like, shape (nz, ny, nx, 3)
+        Displacement (dx, dy, dz) per voxel in **patient** coordinates, mm (finite), indexed
+        [z, y, x] like ``DoseGrid.values_gy``. Copied and made read-only.
+    origin_mm : sequence of 3 floats
+        Centre of voxel [0, 0, 0], (x, y, z), mm.
+    spacing_mm : sequence of 3 floats
+        Voxel size (x, y, z), mm, each > 0.
+    direction : array_like, shape (3, 3), optional
+        Columns are the unit vectors of the x, y, z index axes in patient space; orthonormal.
+
+    Raises
+    ------
+    reirrad.errors.InputError
+        NaN/inf displacements, a shape other than (nz, ny, nx, 3), non-positive spacing, a
+        direction that is not orthonormal.
+    """
+
+    vectors_mm: FloatArray
+    origin_mm: Tuple[float, float, float]
+    spacing_mm: Tuple[float, float, float]
+    direction: Optional[FloatArray] = None
+
+    def __post_init__(self) -> None:
+        vectors = np.array(float_array("vectors_mm", self.vectors_mm, unit="mm"))
+        if vectors.ndim != 4 or vectors.shape[3] != 3 or 0 in vectors.shape:
+            raise InputError(f"vectors_mm must be a non-empty array of shape (nz, ny, nx, 3) holding "
+                             f"(dx, dy, dz) mm per voxel (got shape {vectors.shape}); stack the "
+                             "three components on the last axis")
+        vectors.flags.writeable = False
+        object.__setattr__(self, "vectors_mm", vectors)
+        self._init_geometry()
+
+    @property
+    def shape(self) -> Tuple[int, int, int]:
+        """(nz, ny, nx) of the grid (without the component axis)."""
+        nz, ny, nx, _ = self.vectors_mm.shape
+        return (nz, ny, nx)
+
+    def sample(self, points_mm: ArrayLike) -> Tuple[FloatArray, BoolArray]:
+        """Trilinear displacement at target-frame patient points; 0 outside the voxel-centre box.
+
+        Returns
+        -------
+        displacement : numpy.ndarray, shape (N, 3)
+            (dx, dy, dz) in mm, patient coordinates.
+        inside : numpy.ndarray of bool, shape (N,)
+            Whether each point was within the field's extent.
+        """
+        return _trilinear(self.vectors_mm, self.patient_mm_to_index(_points(points_mm)))
+
+
+@dataclass(frozen=True, eq=False)
 class Resampled:
     """A resampled dose and its coverage mask (True where the source covered the voxel)."""
 
     grid: DoseGrid
-    inside: NDArray[np.bool_]
+    inside: BoolArray
 
     def fraction_outside(self, occupancy: ArrayLike) -> float:
         """Occupancy-weighted fraction of a structure outside the source's coverage, in [0, 1].
@@ -232,5 +412,3 @@ class Resampled:
         if total == 0.0:
             raise InputError("occupancy is empty (all zero): the structure has no volume on this grid")
         return float(occ[~self.inside].sum()) / total
-
-

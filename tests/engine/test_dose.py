@@ -2,7 +2,9 @@
 
 Sources of truth: the DESIGN.md §5 convention (voxel [k, j, i] at origin + direction·(i·sx, j·sy,
 k·sz)), hand-computed coordinates, and the exactness of trilinear interpolation for fields that
-are linear in x, y and z (a property of multilinear interpolation).
+are linear in x, y and z (a property of multilinear interpolation). Deformable resampling: the
+DisplacementField definition (a target point p reads the source at A·(p + u(p))) evaluated in
+closed form.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reirrad.dose import DoseGrid
+from reirrad.dose import DisplacementField, DoseGrid
 from reirrad.errors import InputError
 
 FEET_FIRST = np.diag([1.0, 1.0, -1.0])
@@ -170,3 +172,183 @@ def test_bad_sample_points_and_occupancy_are_refused():
     out = grid.resample(grid)
     with pytest.raises(InputError, match=r"\[0, 1\]"):
         out.fraction_outside(np.full((2, 2, 2), 2.0))
+
+
+# -- deformable resampling (DisplacementField) --------------------------------------------------
+
+
+def field_from_function(shape, origin, spacing, fn, direction=None) -> DisplacementField:
+    """A DVF whose voxel [k, j, i] holds fn(centre) (rows of (dx, dy, dz) mm)."""
+    geometry = DoseGrid(np.zeros(shape), origin, spacing, direction)
+    vectors = np.stack([fn(geometry.voxel_centres_mm(k)).reshape((*shape[1:], 3)) for k in range(shape[0])])
+    return DisplacementField(vectors, origin, spacing, direction)
+
+
+def all_centres(grid: DoseGrid) -> np.ndarray:
+    """Voxel centres of every slice, in the raveled [z, y, x] order of values_gy."""
+    return np.concatenate([grid.voxel_centres_mm(k) for k in range(grid.shape[0])])
+
+
+def test_zero_field_equals_identity_resampling():
+    """By definition p_source = p + 0: a zero field reproduces resample() without transform."""
+    source = grid_from_function((5, 6, 7), (0.0, 0.0, 0.0), (2.0, 2.0, 3.0))
+    target = DoseGrid(np.zeros((3, 4, 5)), (1.0, 0.5, 2.0), (2.5, 2.0, 3.0))
+    zero = DisplacementField(np.zeros((4, 5, 6, 3)), (-1.0, -1.0, -1.0), (4.0, 3.0, 5.0))
+    out = source.resample_deformable(target, zero)
+    rigid = source.resample(target)
+    np.testing.assert_array_equal(out.grid.values_gy, rigid.grid.values_gy)
+    np.testing.assert_array_equal(out.inside, rigid.inside)
+    assert out.inside.all()
+
+
+def test_uniform_field_equals_the_translation_matrix_and_the_closed_form():
+    """A uniform u = (2.5, 0, −1) mm equals T = translation(2.5, 0, −1), and D(p + u) in closed form."""
+    source = grid_from_function((10, 10, 10), (0.0, 0.0, 0.0), (2.0, 2.0, 2.0))
+    target = DoseGrid(np.zeros((3, 4, 3)), (4.0, 3.0, 5.0), (2.0, 1.5, 2.5))
+    u = np.array([2.5, 0.0, -1.0])
+    uniform = DisplacementField(np.broadcast_to(u, (3, 3, 3, 3)), (0.0, 0.0, 0.0), (9.0, 9.0, 9.0))
+    out = source.resample_deformable(target, uniform)
+    shift = np.eye(4)
+    shift[:3, 3] = u
+    np.testing.assert_allclose(out.grid.values_gy, source.resample(target, shift).grid.values_gy,
+                               atol=1e-12)
+    np.testing.assert_allclose(out.grid.values_gy.ravel(), linear_dose(all_centres(target) + u),
+                               rtol=1e-12, atol=1e-10)
+    assert out.inside.all()
+
+
+@pytest.mark.parametrize(
+    ("name", "displacement"),
+    [
+        ("u = (0.05·x, 0, 0)", lambda p: np.column_stack([0.05 * p[:, 0], 0 * p[:, 0], 0 * p[:, 0]])),
+        ("u = (0.05·x, −0.02·y, 0.01·x·y)",
+         lambda p: np.column_stack([0.05 * p[:, 0], -0.02 * p[:, 1], 0.01 * p[:, 0] * p[:, 1]])),
+    ],
+)
+def test_spatially_varying_field_against_the_closed_form(name, displacement):
+    """Closed form D(p + u(p)), with u interpolated exactly (trilinear is exact for multilinear u).
+
+    The field lives on its own coarser, offset grid so its values really are interpolated. The
+    expected dose is the source's linear D evaluated at the exactly known mapped point: sampling a
+    linear D is exact at any point, whereas a trilinear interpolation of the *composed* dose on the
+    target grid would not be (D∘(p + u) is not linear in general), hence the tight 1e-9 tolerance.
+    """
+    source = grid_from_function((16, 16, 16), (-2.0, -2.0, -2.0), (2.0, 2.0, 2.0))  # centres −2…28 mm
+    target = DoseGrid(np.zeros((5, 6, 7)), (0.5, 1.0, 1.5), (3.0, 2.5, 2.0))
+    dvf = field_from_function((5, 6, 6), (-1.0, -0.5, 0.0), (5.0, 4.0, 3.0), displacement)
+    out = source.resample_deformable(target, dvf)
+    points = all_centres(target)
+    expected = linear_dose(points + displacement(points))
+    assert out.inside.all(), name
+    np.testing.assert_allclose(out.grid.values_gy.ravel(), expected, rtol=1e-12, atol=1e-9)
+    assert not np.allclose(out.grid.values_gy.ravel(), linear_dose(points))  # the field did something
+
+
+def test_feet_first_field_maps_like_head_first():
+    """The DVF uses the DoseGrid geometry convention: a feet-first field of the same u is equivalent."""
+    source = grid_from_function((16, 16, 16), (-2.0, -2.0, -2.0), (2.0, 2.0, 2.0))
+    target = DoseGrid(np.zeros((4, 4, 4)), (2.0, 2.0, 2.0), (3.0, 3.0, 3.0))
+
+    def u(p):
+        return np.column_stack([0.03 * p[:, 2], 0.02 * p[:, 0], -0.04 * p[:, 1]])
+
+    hf = field_from_function((6, 5, 5), (0.0, 0.0, 0.0), (4.0, 4.0, 3.0), u)
+    ff = field_from_function((6, 5, 5), (0.0, 0.0, 15.0), (4.0, 4.0, 3.0), u, FEET_FIRST)
+    a = source.resample_deformable(target, hf).grid.values_gy
+    b = source.resample_deformable(target, ff).grid.values_gy
+    np.testing.assert_allclose(a, b, atol=1e-10)
+    points = all_centres(target)
+    np.testing.assert_allclose(a.ravel(), linear_dose(points + u(points)), atol=1e-9)
+
+
+def test_affine_is_applied_after_the_deformation():
+    """Documented order p_source = A·(p + u): with A a 90° rotation about z, D(R(p + u)) ≠ D(Rp + u)."""
+    source = grid_from_function((12, 12, 12), (-11.0, -11.0, -11.0), (2.0, 2.0, 2.0))
+    target = DoseGrid(np.zeros((2, 3, 3)), (-2.0, -2.0, 0.0), (2.0, 2.0, 2.0))
+    u = np.array([3.0, 0.0, 0.0])
+    uniform = DisplacementField(np.broadcast_to(u, (2, 2, 2, 3)), (-5.0, -5.0, -5.0), (10.0, 10.0, 10.0))
+    rot = np.eye(4)
+    rot[:2, :2] = [[0.0, -1.0], [1.0, 0.0]]
+    out = source.resample_deformable(target, uniform, affine=rot)
+    moved = all_centres(target) + u
+    rotated = np.column_stack([-moved[:, 1], moved[:, 0], moved[:, 2]])
+    np.testing.assert_allclose(out.grid.values_gy.ravel(), linear_dose(rotated), atol=1e-10)
+    wrong_order = all_centres(target) @ rot[:3, :3].T + u
+    assert not np.allclose(out.grid.values_gy.ravel(), linear_dose(wrong_order))
+
+
+def test_mapped_outside_the_source_gets_zero_and_is_counted():
+    """A uniform +4 mm shift in x pushes target x = 16, 18 mm to 20, 22 mm, beyond the source's last
+    centre (18 mm): those 2 of 4 voxels get 0 Gy and fraction_outside = 0.5."""
+    source = DoseGrid(np.full((10, 10, 10), 5.0), (0.0, 0.0, 0.0), (2.0, 2.0, 2.0))
+    target = DoseGrid(np.zeros((1, 1, 4)), (12.0, 4.0, 4.0), (2.0, 2.0, 2.0))
+    shift = DisplacementField(np.broadcast_to([4.0, 0.0, 0.0], (2, 2, 2, 3)), (0.0, 0.0, 0.0),
+                              (20.0, 20.0, 20.0))
+    out = source.resample_deformable(target, shift)
+    np.testing.assert_allclose(out.grid.values_gy.ravel(), [5.0, 5.0, 0.0, 0.0])
+    assert out.inside.ravel().tolist() == [True, True, False, False]
+    assert out.fraction_outside(np.ones((1, 1, 4))) == pytest.approx(0.5)
+
+
+def test_outside_the_field_extent_gets_zero_and_is_counted():
+    """Target voxels at x = 14, 16 mm lie beyond the field's last centre (12 mm): no registration is
+    known there, so they get 0 Gy and count as outside although the source covers them."""
+    source = DoseGrid(np.full((10, 10, 10), 5.0), (0.0, 0.0, 0.0), (2.0, 2.0, 2.0))
+    target = DoseGrid(np.zeros((1, 1, 4)), (10.0, 4.0, 4.0), (2.0, 2.0, 2.0))
+    zero = DisplacementField(np.zeros((2, 2, 2, 3)), (0.0, 0.0, 0.0), (12.0, 12.0, 12.0))
+    out = source.resample_deformable(target, zero)
+    assert source.resample(target).inside.all()
+    np.testing.assert_allclose(out.grid.values_gy.ravel(), [5.0, 5.0, 0.0, 0.0])
+    assert out.inside.ravel().tolist() == [True, True, False, False]
+    assert out.fraction_outside(np.array([[[0.0, 1.0, 1.0, 1.0]]])) == pytest.approx(2.0 / 3.0)
+
+
+def test_displacement_field_is_immutable_and_samples_trilinearly():
+    """Values are copied and read-only; a field linear in x is sampled exactly between centres."""
+    vectors = np.zeros((2, 2, 2, 3))
+    vectors[:, :, 1, 0] = 4.0  # dx = 0 at x = 0 mm, 4 at x = 2 mm → 1.5 at x = 0.75 mm
+    dvf = DisplacementField(vectors, (0.0, 0.0, 0.0), (2.0, 2.0, 2.0))
+    vectors[0, 0, 0, 0] = 99.0
+    assert dvf.vectors_mm[0, 0, 0, 0] == 0.0
+    with pytest.raises(ValueError, match="read-only"):
+        dvf.vectors_mm[0, 0, 0, 0] = 5.0
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        dvf.origin_mm = (1.0, 1.0, 1.0)  # type: ignore[misc]
+    u, inside = dvf.sample([[0.75, 1.0, 0.3], [3.0, 1.0, 1.0]])
+    np.testing.assert_allclose(u, [[1.5, 0.0, 0.0], [0.0, 0.0, 0.0]])
+    assert inside.tolist() == [True, False]
+    assert dvf.shape == (2, 2, 2)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"vectors_mm": np.full((2, 2, 2, 3), np.nan)}, "vectors_mm must be finite"),
+        ({"vectors_mm": np.zeros((2, 2, 2))}, r"shape \(nz, ny, nx, 3\)"),
+        ({"vectors_mm": np.zeros((2, 2, 2, 2))}, r"shape \(nz, ny, nx, 3\)"),
+        ({"vectors_mm": np.zeros((3, 2, 2, 2))}, "last axis"),
+        ({"vectors_mm": np.zeros((0, 2, 2, 3))}, "non-empty"),
+        ({"spacing_mm": (1.0, 0.0, 1.0)}, "spacing_mm must be > 0"),
+        ({"spacing_mm": (1.0, 1.0, -2.0)}, "spacing_mm must be > 0"),
+        ({"origin_mm": (0.0, float("nan"), 0.0)}, "origin_mm must be finite"),
+        ({"direction": np.array([[1.0, 0.5, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])}, "orthonormal"),
+    ],
+)
+def test_invalid_displacement_fields_are_refused(kwargs, match):
+    """NaN, wrong shape, non-positive spacing, non-finite origin, skewed direction: clear InputErrors."""
+    args = {"vectors_mm": np.zeros((2, 2, 2, 3)), "origin_mm": (0.0, 0.0, 0.0), "spacing_mm": (1.0, 1.0, 1.0)}
+    args.update(kwargs)
+    with pytest.raises(InputError, match=match):
+        DisplacementField(**args)
+
+
+def test_bad_deformable_arguments_are_refused():
+    """A field that is not a DisplacementField, or a non-homogeneous affine, is refused by name."""
+    grid = DoseGrid(np.ones((2, 2, 2)), (0, 0, 0), (1, 1, 1))
+    dvf = DisplacementField(np.zeros((2, 2, 2, 3)), (0, 0, 0), (1, 1, 1))
+    with pytest.raises(InputError, match="field must be a DisplacementField"):
+        grid.resample_deformable(grid, np.zeros((2, 2, 2, 3)))  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="affine must be a 4x4"):
+        grid.resample_deformable(grid, dvf, affine=np.eye(3))
+    with pytest.raises(InputError, match="target must be a DoseGrid"):
+        grid.resample_deformable(dvf, dvf)  # type: ignore[arg-type]

@@ -1,0 +1,198 @@
+"""Cumulative dose-volume histograms, binless, with documented interpolation.
+
+A DVH is built from a dose grid and a fractional occupancy (:mod:`reirrad.structures`): every
+voxel with occupancy w > 0 contributes a volume ``w × voxel volume`` at its (voxel-centre) dose.
+No dose bins are used, so there is no binning error.
+
+Interpolation (documented convention)
+-------------------------------------
+Sort the voxels by dose, hottest first: doses d₁ ≥ d₂ ≥ … ≥ dₙ with volumes w₁, w₂, …, cumulative
+volumes cᵢ = w₁ + … + wᵢ. Voxel i is placed at the middle of its cumulative-volume interval,
+mᵢ = cᵢ − wᵢ/2. The cumulative dose–volume curve is the piecewise-linear line through
+(0, d₁), (m₁, d₁), (m₂, d₂), …, (mₙ, dₙ), (V, dₙ), V the total volume. Hence
+
+* ``dose_at_volume_cc(v)`` (D_v, the minimum dose to the hottest v cm³) is read off this curve;
+* ``volume_at_dose_cc(D)`` is the largest volume whose curve dose is ≥ D (0 above the maximum,
+  V at or below the minimum);
+* ``max_gy`` is the true maximum voxel dose among occupied voxels (no interpolation), and
+  ``mean_gy`` the occupancy-weighted mean.
+
+Treating each voxel's dose as sitting at its volume midpoint is the linear-within-voxel reading
+of a sampled dose; it converges to the exact DVH of a smooth dose as voxels shrink.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Union
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from ._validate import FloatArray, finite_float, float_array
+from .dose import DoseGrid
+from .errors import InputError
+from .metrics import Metric, parse_metric
+from .structures import Occupancy
+
+__all__ = ["DVH"]
+
+
+@dataclass(frozen=True, eq=False)
+class DVH:
+    """A binless cumulative DVH (see the module docstring for the interpolation).
+
+    Attributes
+    ----------
+    doses_gy : numpy.ndarray
+        Voxel doses, sorted from hottest to coldest, Gy (physical or EQD2, see ``quantity``).
+    volumes_cc : numpy.ndarray
+        Volume carried by each of those voxels, cm³ (> 0).
+    quantity : str
+        ``"physical"`` or ``"eqd2"`` (from the dose grid).
+    """
+
+    doses_gy: FloatArray
+    volumes_cc: FloatArray
+    quantity: str = "physical"
+    _curve_v: FloatArray = field(init=False, repr=False)
+    _curve_d: FloatArray = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        d = np.array(float_array("doses_gy", self.doses_gy, non_negative=True, unit="Gy")).ravel()
+        w = np.array(float_array("volumes_cc", self.volumes_cc, non_negative=True, unit="cm³")).ravel()
+        if d.shape != w.shape:
+            raise InputError(f"doses_gy and volumes_cc differ in length ({d.size} vs {w.size})")
+        keep = w > 0.0
+        d, w = d[keep], w[keep]
+        if d.size == 0:
+            raise InputError("the DVH has no volume (empty structure or all-zero occupancy)")
+        order = np.argsort(-d, kind="stable")
+        d, w = d[order], w[order]
+        d.flags.writeable = False
+        w.flags.writeable = False
+        object.__setattr__(self, "doses_gy", d)
+        object.__setattr__(self, "volumes_cc", w)
+        cum = np.cumsum(w)
+        mids = cum - w / 2.0
+        curve_v = np.concatenate([[0.0], mids, [cum[-1]]])
+        curve_d = np.concatenate([[d[0]], d, [d[-1]]])
+        curve_v.flags.writeable = False
+        curve_d.flags.writeable = False
+        object.__setattr__(self, "_curve_v", curve_v)
+        object.__setattr__(self, "_curve_d", curve_d)
+
+    # -- construction --------------------------------------------------------------------
+    @classmethod
+    def from_dose(cls, grid: DoseGrid, occupancy: Union[ArrayLike, Occupancy]) -> DVH:
+        """DVH of a structure on a dose grid.
+
+        Parameters
+        ----------
+        grid : DoseGrid
+            Dose (physical or EQD2), Gy.
+        occupancy : array_like or Occupancy
+            Fractional occupancy in [0, 1] per voxel, shape of the grid.
+        """
+        if not isinstance(grid, DoseGrid):
+            raise InputError(f"grid must be a DoseGrid (got {type(grid).__name__})")
+        frac = occupancy.fraction if isinstance(occupancy, Occupancy) else occupancy
+        occ = float_array("occupancy", frac, non_negative=True)
+        if occ.shape != grid.shape:
+            raise InputError(f"occupancy shape {occ.shape} differs from the dose grid {grid.shape}; "
+                             "compute the occupancy on this grid")
+        if occ.size and float(occ.max()) > 1.0:
+            raise InputError(f"occupancy must be in [0, 1] per voxel (found {float(occ.max())!r})")
+        inside = occ > 0.0
+        return cls(grid.values_gy[inside], occ[inside] * grid.voxel_volume_cc, quantity=grid.quantity)
+
+    def map_dose(self, transform: Callable[[FloatArray], FloatArray], quantity: str) -> DVH:
+        """This DVH with every dose passed through a **non-decreasing** transform.
+
+        Exact for a per-voxel monotone conversion such as EQD2 of a single course at one α/β
+        (ecosystem.md §3: V_EQD2(E) = V_D(EQD2⁻¹(E))).
+
+        Raises
+        ------
+        reirrad.errors.InputError
+            When the transform reorders the doses (it is not monotone).
+        """
+        mapped = np.asarray(transform(np.array(self.doses_gy)), dtype=np.float64)
+        if mapped.shape != self.doses_gy.shape or np.any(np.diff(mapped) > 1e-12):
+            raise InputError("map_dose needs a non-decreasing transform of dose; this one reorders "
+                             "voxels - convert the dose grid voxel by voxel instead")
+        return DVH(mapped, self.volumes_cc, quantity=quantity)
+
+    # -- summary values ------------------------------------------------------------------
+    @property
+    def volume_cc(self) -> float:
+        """Total volume, cm³."""
+        return float(self.volumes_cc.sum())
+
+    @property
+    def max_gy(self) -> float:
+        """Largest voxel dose among occupied voxels, Gy."""
+        return float(self.doses_gy[0])
+
+    @property
+    def min_gy(self) -> float:
+        """Smallest voxel dose among occupied voxels, Gy."""
+        return float(self.doses_gy[-1])
+
+    @property
+    def mean_gy(self) -> float:
+        """Occupancy-weighted mean dose, Gy."""
+        return float(np.dot(self.doses_gy, self.volumes_cc) / self.volumes_cc.sum())
+
+    # -- metrics -------------------------------------------------------------------------
+    def dose_at_volume_cc(self, volume_cc: float) -> float:
+        """D_v: minimum dose to the hottest ``volume_cc`` cm³ (e.g. D0.5cc), Gy, interpolated.
+
+        Raises
+        ------
+        reirrad.errors.InputError
+            Negative volume, or a volume larger than the structure.
+        """
+        v = finite_float("volume_cc", volume_cc, minimum=0.0, unit="cm³")
+        if v > self.volume_cc * (1.0 + 1e-12):
+            raise InputError(f"volume_cc {v:g} cm³ exceeds the structure volume {self.volume_cc:.4g} cm³; "
+                             "a D_v metric needs v <= the structure volume")
+        return float(np.interp(v, self._curve_v, self._curve_d))
+
+    def dose_at_volume_pct(self, percent: float) -> float:
+        """D_p%: minimum dose to the hottest ``percent`` % of the structure, Gy."""
+        p = finite_float("percent", percent, minimum=0.0, unit="%")
+        if p > 100.0:
+            raise InputError(f"percent must be within 0-100 (got {percent!r})")
+        return self.dose_at_volume_cc(p / 100.0 * self.volume_cc)
+
+    def volume_at_dose_cc(self, dose_gy: float) -> float:
+        """V_D: volume receiving at least ``dose_gy``, cm³, interpolated."""
+        dose = finite_float("dose_gy", dose_gy, unit="Gy")
+        curve_v, curve_d = self._curve_v, self._curve_d
+        if dose > curve_d[0]:
+            return 0.0
+        if dose <= curve_d[-1]:
+            return float(curve_v[-1])
+        # last curve point with dose >= D (curve_d is non-increasing), then interpolate to the next
+        k = int(np.searchsorted(-curve_d, -dose, side="right")) - 1
+        d_k, d_next = curve_d[k], curve_d[k + 1]
+        v_k, v_next = curve_v[k], curve_v[k + 1]
+        return float(v_k + (d_k - dose) / (d_k - d_next) * (v_next - v_k))
+
+    def volume_at_dose_pct(self, dose_gy: float) -> float:
+        """V_D as a percentage of the structure volume."""
+        return 100.0 * self.volume_at_dose_cc(dose_gy) / self.volume_cc
+
+    def metric_gy(self, metric: Union[str, Metric]) -> float:
+        """Value of a protocol metric (``Dmax``, ``Dmean``, ``D0.5cc`` …), Gy.
+
+        A D_v metric on a structure smaller than v is refused (:meth:`dose_at_volume_cc`), never
+        silently replaced by another volume.
+        """
+        m = metric if isinstance(metric, Metric) else parse_metric(metric)
+        if m.kind == "max":
+            return self.max_gy
+        if m.kind == "mean":
+            return self.mean_gy
+        return self.dose_at_volume_cc(float(m.volume_cc or 0.0))
