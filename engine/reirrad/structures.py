@@ -104,9 +104,11 @@ def _clean_polygon(points: ArrayLike, index: int) -> FloatArray:
     return pts
 
 
-def _signed_area(xy: FloatArray) -> float:
-    x, y = xy[:, 0], xy[:, 1]
-    return 0.5 * float(np.dot(x, np.roll(y, -1)) - np.dot(np.roll(x, -1), y))
+def _collinear(xy: FloatArray) -> bool:
+    """True when all points lie on one line (the polygon encloses no area)."""
+    centred = xy - xy.mean(axis=0)
+    singular = np.linalg.svd(centred, compute_uv=False)
+    return bool(singular[-1] <= 1e-9 * max(float(singular[0]), 1e-12))
 
 
 def _self_intersects(xy: FloatArray) -> bool:
@@ -243,7 +245,7 @@ def _validated_polygons(contours_mm: Sequence[ArrayLike],
     polys = [_clean_polygon(c, n) for n, c in enumerate(contours_mm)]
     findings: List[Finding] = []
     for n, poly in enumerate(polys):
-        if abs(_signed_area(poly[:, :2])) < 1e-9:
+        if _collinear(poly[:, :2]):
             raise InputError(f"{name}: contour {n} encloses no area (all points on a line)")
         if _self_intersects(poly[:, :2]):
             findings.append(Finding(

@@ -1,0 +1,198 @@
+"""Binless DVHs (reirrad.dvh).
+
+Sources of truth: a six-voxel grid counted by hand (interpolation convention of the module
+docstring), closed forms for a sphere and a cylinder in a linear gradient and a sphere in a radial
+Gaussian (tests/engine/phantoms.py, formulas in each function's docstring), orientation invariance,
+and the exactness of converting the dose axis by a monotone function (ecosystem.md §3).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from reirrad import lq
+from reirrad.dose import DoseGrid
+from reirrad.dvh import DVH
+from reirrad.errors import InputError
+from reirrad.structures import structure_occupancy
+from tests.engine.phantoms import (
+    cylinder_contours,
+    cylinder_gradient_d_at_volume,
+    gaussian_sphere_d_at_volume,
+    gaussian_sphere_mean,
+    grid_with_field,
+    sphere_contours,
+    sphere_gradient_d_at_volume,
+)
+
+# --- hand-countable grid ----------------------------------------------------------------
+# 1 × 2 × 3 voxels of 10 mm (1 cm³ each), doses [[1, 2, 3], [4, 5, 6]] Gy, all fully occupied.
+# Hottest first: 6, 5, 4, 3, 2, 1 Gy at volume mid-points 0.5, 1.5, …, 5.5 cm³; the curve runs
+# (0, 6), (0.5, 6), (1.5, 5), (2.5, 4), (3.5, 3), (4.5, 2), (5.5, 1), (6, 1).
+HAND = DoseGrid(np.array([[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]]), (0.0, 0.0, 0.0), (10.0, 10.0, 10.0))
+
+
+def test_hand_counted_summary_values():
+    """Volume 6 cm³, mean 21/6 = 3.5 Gy, max 6, min 1."""
+    dvh = DVH.from_dose(HAND, np.ones(HAND.shape))
+    assert dvh.volume_cc == pytest.approx(6.0)
+    assert dvh.mean_gy == pytest.approx(3.5)
+    assert (dvh.max_gy, dvh.min_gy) == (6.0, 1.0)
+
+
+@pytest.mark.parametrize(
+    ("volume_cc", "dose_gy"),
+    [(0.0, 6.0), (0.3, 6.0), (0.5, 6.0), (1.0, 5.5), (1.5, 5.0), (3.0, 3.5), (5.5, 1.0), (6.0, 1.0)],
+)
+def test_hand_counted_dose_at_volume(volume_cc, dose_gy):
+    """D_v read off the piecewise-linear curve, e.g. D1cc = midway between (0.5, 6) and (1.5, 5) = 5.5."""
+    assert DVH.from_dose(HAND, np.ones(HAND.shape)).dose_at_volume_cc(volume_cc) == pytest.approx(dose_gy)
+
+
+@pytest.mark.parametrize(
+    ("dose_gy", "volume_cc"),
+    [(7.0, 0.0), (6.0, 0.5), (5.5, 1.0), (4.5, 2.0), (1.0, 6.0), (0.2, 6.0), (3.25, 3.25)],
+)
+def test_hand_counted_volume_at_dose(dose_gy, volume_cc):
+    """V_D is the inverse reading, e.g. V4.5Gy between (1.5, 5) and (2.5, 4) = 2.0 cm³."""
+    assert DVH.from_dose(HAND, np.ones(HAND.shape)).volume_at_dose_cc(dose_gy) == pytest.approx(volume_cc)
+
+
+def test_percent_forms_and_partial_occupancy():
+    """D50% = D3cc = 3.5 Gy; V4.5Gy = 2/6 = 33.3 %. With the 6 Gy voxel half occupied the volume is
+    5.5 cm³ and the mean (0.5·6 + 15)/5.5 = 3.2727 Gy."""
+    dvh = DVH.from_dose(HAND, np.ones(HAND.shape))
+    assert dvh.dose_at_volume_pct(50.0) == pytest.approx(3.5)
+    assert dvh.volume_at_dose_pct(4.5) == pytest.approx(100.0 / 3.0)
+    occ = np.ones(HAND.shape)
+    occ[0, 1, 2] = 0.5
+    half = DVH.from_dose(HAND, occ)
+    assert half.volume_cc == pytest.approx(5.5)
+    assert half.mean_gy == pytest.approx(18.0 / 5.5)
+    assert half.max_gy == 6.0
+
+
+def test_metric_names():
+    """metric_gy reads Dmax, Dmean and D<v>cc; a D_v larger than the structure is refused."""
+    dvh = DVH.from_dose(HAND, np.ones(HAND.shape))
+    assert dvh.metric_gy("Dmax") == 6.0
+    assert dvh.metric_gy("Dmean") == pytest.approx(3.5)
+    assert dvh.metric_gy("D1cc") == pytest.approx(5.5)
+    with pytest.raises(InputError, match="exceeds the structure volume"):
+        dvh.metric_gy("D10cc")
+
+
+# --- analytic phantoms ------------------------------------------------------------------
+GRID_SHAPE, GRID_ORIGIN, GRID_SPACING = (40, 40, 40), (-39.0, -39.0, -39.0), (2.0, 2.0, 2.0)
+CENTRE = np.array([0.3, -0.7, 0.4])
+A_GY, G_GY_PER_MM = 30.0, 0.2
+
+
+def linear_field(points: np.ndarray) -> np.ndarray:
+    """D = a + g·(x − x_c): 30 Gy at the centre, 0.2 Gy/mm along x."""
+    return A_GY + G_GY_PER_MM * (points[:, 0] - CENTRE[0])
+
+
+def close(actual: float, expected: float) -> bool:
+    """Within 1 % of the closed form or within 0.1 Gy (issue 3's accuracy requirement)."""
+    return abs(actual - expected) <= max(0.01 * abs(expected), 0.1)
+
+
+@pytest.mark.parametrize("radius", [10.0, 25.0])
+def test_sphere_in_linear_gradient(radius):
+    """Sphere r in D = a + g·x: Dmean = a (symmetry), Dmax = a + g·r, D_v = a + g·(r − h) with
+    π·h²·(3r − h)/3 = v; 2 mm voxels, 2 mm contour planes."""
+    grid = grid_with_field(GRID_SHAPE, GRID_ORIGIN, GRID_SPACING, linear_field)
+    dvh = DVH.from_dose(grid, structure_occupancy(sphere_contours(CENTRE, radius, 2.0, 0.37), grid))
+    assert dvh.volume_cc == pytest.approx(4 / 3 * math.pi * radius**3 / 1000, rel=0.01)
+    assert close(dvh.mean_gy, A_GY)
+    assert close(dvh.max_gy, A_GY + G_GY_PER_MM * radius)
+    for v_cc in (0.1, 0.5):
+        assert close(dvh.dose_at_volume_cc(v_cc),
+                     sphere_gradient_d_at_volume(A_GY, G_GY_PER_MM, radius, v_cc * 1000))
+
+
+def test_cylinder_in_linear_gradient():
+    """Cylinder R = 15, 2L = 40 mm across the gradient: Dmean = a, Dmax = a + g·R, D_v = a + g·X with
+    2L·(R²·acos(X/R) − X·√(R² − X²)) = v."""
+    grid = grid_with_field(GRID_SHAPE, GRID_ORIGIN, GRID_SPACING, linear_field)
+    dvh = DVH.from_dose(grid, structure_occupancy(cylinder_contours(CENTRE, 15.0, 20.0, 2.0), grid))
+    assert close(dvh.mean_gy, A_GY)
+    assert close(dvh.max_gy, A_GY + G_GY_PER_MM * 15.0)
+    for v_cc in (0.1, 0.5):
+        assert close(dvh.dose_at_volume_cc(v_cc),
+                     cylinder_gradient_d_at_volume(A_GY, G_GY_PER_MM, 15.0, 20.0, v_cc * 1000))
+
+
+@pytest.mark.parametrize("radius", [10.0, 25.0])
+def test_sphere_in_radial_gaussian(radius):
+    """D = D0·exp(−ρ²/(2σ²)), D0 = 40 Gy, σ = 8 mm, centred on the sphere (and on a voxel centre):
+    Dmax = D0, D_v = D0·exp(−ρ_v²/(2σ²)) with 4/3·π·ρ_v³ = v, mean by the erf closed form."""
+    centre = np.array([1.0, 1.0, 1.0])  # a voxel centre of the 2 mm grid
+
+    def gaussian(points: np.ndarray) -> np.ndarray:
+        return 40.0 * np.exp(-((points - centre) ** 2).sum(axis=1) / (2 * 8.0**2))
+
+    grid = grid_with_field(GRID_SHAPE, GRID_ORIGIN, GRID_SPACING, gaussian)
+    dvh = DVH.from_dose(grid, structure_occupancy(sphere_contours(centre, radius, 2.0, 0.37), grid))
+    assert close(dvh.max_gy, 40.0)
+    assert close(dvh.mean_gy, gaussian_sphere_mean(40.0, 8.0, radius))
+    for v_cc in (0.1, 0.5):
+        assert close(dvh.dose_at_volume_cc(v_cc), gaussian_sphere_d_at_volume(40.0, 8.0, v_cc * 1000))
+
+
+def test_orientation_gives_the_same_dvh():
+    """Head-first, feet-first and a 90°-rotated grid over the same voxel centres give the same DVH
+    (flips exactly; the rotation to the occupancy's sub-row accuracy)."""
+    contours = sphere_contours(CENTRE, 10.0, 2.0, 0.37)
+    results = []
+    for origin, direction in [
+        (GRID_ORIGIN, None),
+        ((-39.0, -39.0, 39.0), np.diag([1.0, 1.0, -1.0])),
+        ((39.0, -39.0, -39.0), np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])),
+    ]:
+        grid = grid_with_field(GRID_SHAPE, origin, GRID_SPACING, linear_field, direction)
+        dvh = DVH.from_dose(grid, structure_occupancy(contours, grid))
+        results.append((dvh.volume_cc, dvh.mean_gy, dvh.max_gy, dvh.dose_at_volume_cc(0.1),
+                        dvh.dose_at_volume_cc(0.5)))
+    np.testing.assert_allclose(results[1], results[0], rtol=1e-9)
+    np.testing.assert_allclose(results[2], results[0], rtol=2e-3)
+
+
+def test_eqd2_dvh_equals_converted_dose_axis():
+    """One course, one α/β: the DVH of the voxel-wise EQD2 map equals the physical DVH with its dose
+    axis converted by EQD2 (a monotone transform), metric by metric."""
+    grid = grid_with_field(GRID_SHAPE, GRID_ORIGIN, GRID_SPACING, linear_field)
+    occ = structure_occupancy(sphere_contours(CENTRE, 25.0, 2.0, 0.37), grid)
+    physical = DVH.from_dose(grid, occ)
+    eqd2_grid = DoseGrid(lq.eqd2_gy(grid.values_gy, 5, 3.0), grid.origin_mm, grid.spacing_mm,
+                         quantity="eqd2", alpha_beta_gy=3.0)
+    voxelwise = DVH.from_dose(eqd2_grid, occ)
+    converted = physical.map_dose(lambda d: np.asarray(lq.eqd2_gy(d, 5, 3.0)), quantity="eqd2")
+    for v in (0.03, 0.1, 0.5, 2.0, 30.0):
+        assert voxelwise.dose_at_volume_cc(v) == pytest.approx(converted.dose_at_volume_cc(v), rel=1e-12)
+    assert voxelwise.max_gy == pytest.approx(lq.eqd2_gy(physical.max_gy, 5, 3.0))
+    assert voxelwise.quantity == "eqd2"
+
+
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (lambda: DVH.from_dose(HAND, np.ones((1, 2, 2))), "differs from the dose grid"),
+        (lambda: DVH.from_dose(HAND, np.full(HAND.shape, 1.5)), r"\[0, 1\]"),
+        (lambda: DVH.from_dose(HAND, np.zeros(HAND.shape)), "no volume"),
+        (lambda: DVH.from_dose(HAND, -np.ones(HAND.shape)), "negative"),
+        (lambda: DVH.from_dose(HAND, np.ones(HAND.shape)).dose_at_volume_cc(6.5), "exceeds"),
+        (lambda: DVH.from_dose(HAND, np.ones(HAND.shape)).dose_at_volume_cc(-1.0), ">= 0"),
+        (lambda: DVH.from_dose(HAND, np.ones(HAND.shape)).dose_at_volume_pct(101.0), "0-100"),
+        (lambda: DVH.from_dose(HAND, np.ones(HAND.shape)).map_dose(lambda d: -d, "physical"), "reorders"),
+        (lambda: DVH.from_dose("dose", np.ones(HAND.shape)), "DoseGrid"),
+    ],
+)
+def test_bad_inputs(call, match):
+    """Mismatched or invalid occupancy, impossible volumes and non-monotone maps are refused."""
+    with pytest.raises(InputError, match=match):
+        call()
