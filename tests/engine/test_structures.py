@@ -10,11 +10,11 @@ import math
 
 import numpy as np
 import pytest
-from tests.engine.phantoms import circle, cylinder_contours, slab_model_sphere_volume_mm3, sphere_contours
 
 from reirrad.dose import DoseGrid
 from reirrad.errors import InputError
 from reirrad.structures import mask_from_contours, structure_occupancy
+from tests.engine.phantoms import circle, cylinder_contours, slab_model_sphere_volume_mm3, sphere_contours
 
 
 def square(x0: float, x1: float, y0: float, y1: float, z: float) -> np.ndarray:
