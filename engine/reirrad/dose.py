@@ -160,6 +160,13 @@ class _VoxelGeometry:
         inverse = np.linalg.inv(self._matrix())
         return np.asarray((pts - np.asarray(self.origin_mm)) @ inverse.T)
 
+    def same_geometry(self, other: _VoxelGeometry) -> bool:
+        """True when ``other`` has the same shape, origin (±1 µm), spacing and direction."""
+        return (self.shape == other.shape
+                and bool(np.allclose(self.origin_mm, other.origin_mm, atol=1e-3))
+                and bool(np.allclose(self.spacing_mm, other.spacing_mm, atol=1e-9))
+                and bool(np.allclose(self._matrix(), other._matrix(), atol=1e-9)))
+
     def voxel_centres_mm(self, k: int) -> FloatArray:
         """Patient coordinates of all voxel centres of slice ``k``, shape (ny·nx, 3)."""
         _, ny, nx = self.shape

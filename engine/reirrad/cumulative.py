@@ -1,0 +1,180 @@
+"""Cumulative evaluation of a new plan for one OAR, by both methods side by side.
+
+* **Metric sum (guidance).** Each prior course's physical DVH metric (e.g. D0.5cc) on the OAR →
+  :func:`reirrad.constraints.remaining_tolerance` (EQD2, recovery per course, sum) → plus the
+  EQD2 of the new plan's metric dose. Summing metrics of different courses assumes they fall on
+  the same sub-volume (worst-case overlap).
+* **Voxel-wise.** Per voxel, Σ (1 − fᵢ)·EQD2ᵢ(prior) + EQD2(new), all at the OAR's α/β, then the
+  metric of that cumulative map on the OAR's occupancy. The recovered fractions fᵢ are exactly those
+  the metric-sum method credited (same intervals, same model), so the two differ only in where the
+  doses fall.
+
+``cumulative_eqd2_gy`` reports the **larger** (more conservative) of the two; ``passed`` requires
+both methods within the cumulative limit and the new plan's metric within the de novo mandatory
+limit. All prior doses and the new dose must be on the same planning grid.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Dict, Optional, Sequence, Tuple, Union
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from . import lq
+from ._validate import positive_int
+from .biomaps import CourseDose, effective_prior_eqd2_at
+from .constraints import PriorMetricDose, RemainingTolerance, remaining_tolerance
+from .dose import DoseGrid
+from .dvh import DVH
+from .errors import IncompatibleDoseError, InputError
+from .protocol import Protocol
+from .structures import Occupancy
+
+__all__ = ["CumulativeEvaluation", "PriorCourseDose", "evaluate_cumulative"]
+
+
+@dataclass(frozen=True, eq=False)
+class PriorCourseDose:
+    """A prior course: its total physical dose on the planning grid, fractions and interval."""
+
+    name: str
+    dose: DoseGrid
+    n_fractions: int
+    interval_days: Optional[float]
+
+
+@dataclass(frozen=True, eq=False)
+class CumulativeEvaluation:
+    """Both cumulative methods for one OAR and the verdict (see the module docstring)."""
+
+    oar: str
+    structure: str
+    tolerance: RemainingTolerance
+    planned_physical_gy: float
+    new_eqd2_gy: float
+    cumulative_eqd2_metric_sum_gy: Optional[float]
+    cumulative_eqd2_voxelwise_gy: Optional[float]
+    passed_metric_sum: Optional[bool]
+    passed_voxelwise: Optional[bool]
+    passed_de_novo: bool
+
+    @property
+    def cumulative_eqd2_gy(self) -> Optional[float]:
+        """The larger of the two cumulative EQD2 values (None without a cumulative limit)."""
+        values = [v for v in (self.cumulative_eqd2_metric_sum_gy, self.cumulative_eqd2_voxelwise_gy)
+                  if v is not None]
+        return max(values) if values else None
+
+    @property
+    def passed(self) -> bool:
+        """De novo limit met and, where a cumulative limit exists, met by both methods."""
+        return (self.passed_de_novo and self.passed_metric_sum is not False
+                and self.passed_voxelwise is not False)
+
+    def to_dict(self) -> Dict[str, Any]:
+        """Per-OAR record with the DESIGN.md §5 fields plus both methods."""
+        record = self.tolerance.to_dict()
+        record.update({
+            "structure": self.structure,
+            "planned_physical_gy": self.planned_physical_gy,
+            "new_eqd2_gy": self.new_eqd2_gy,
+            "cumulative_eqd2_gy": self.cumulative_eqd2_gy,
+            "cumulative_eqd2_metric_sum_gy": self.cumulative_eqd2_metric_sum_gy,
+            "cumulative_eqd2_voxelwise_gy": self.cumulative_eqd2_voxelwise_gy,
+            "passed_metric_sum": self.passed_metric_sum,
+            "passed_voxelwise": self.passed_voxelwise,
+            "passed_de_novo": self.passed_de_novo,
+            "passed": self.passed,
+        })
+        return record
+
+
+def _occupancy_array(occupancy: Union[ArrayLike, Occupancy]) -> Any:
+    return occupancy.fraction if isinstance(occupancy, Occupancy) else occupancy
+
+
+def evaluate_cumulative(
+    protocol: Protocol,
+    oar: str,
+    occupancy: Union[ArrayLike, Occupancy],
+    prior_courses: Sequence[PriorCourseDose],
+    *,
+    new_dose: DoseGrid,
+    n_fractions: int,
+    structure: str = "",
+    recovery_model: Optional[str] = None,
+    conservation_factor: Optional[float] = None,
+) -> CumulativeEvaluation:
+    """Evaluate the new plan's dose for one OAR against its cumulative and de novo limits.
+
+    Parameters
+    ----------
+    protocol : Protocol
+    oar : str
+        Protocol OAR key.
+    occupancy : array_like or Occupancy
+        The OAR's occupancy on the planning grid.
+    prior_courses : sequence of PriorCourseDose
+        Prior physical doses on the planning grid, with fractions and intervals.
+    new_dose : DoseGrid
+        The new plan's total physical dose, Gy, on the planning grid.
+    n_fractions : int
+        Fractions of the new plan.
+    structure : str, optional
+        The structure name matched to the OAR (for the record).
+    recovery_model, conservation_factor : optional
+        Overrides, as in :func:`reirrad.constraints.remaining_tolerance`.
+    """
+    spec = protocol.oar(oar)
+    n_new = positive_int("n_fractions", n_fractions)
+    if not isinstance(new_dose, DoseGrid) or new_dose.quantity != "physical":
+        raise IncompatibleDoseError("new_dose must be the new plan's total physical dose as a DoseGrid")
+    occ = _occupancy_array(occupancy)
+    metric = spec.de_novo.metric
+    for course in prior_courses:
+        if not isinstance(course, PriorCourseDose):
+            raise InputError(f"each prior course must be a PriorCourseDose (got {type(course).__name__})")
+        if not course.dose.same_geometry(new_dose):
+            raise IncompatibleDoseError(
+                f"prior course '{course.name}' is not on the new plan's dose grid (shape "
+                f"{course.dose.shape} vs {new_dose.shape}, or origin/spacing/direction differ); resample "
+                "the prior dose onto the planning grid first"
+            )
+    prior_metrics = [PriorMetricDose(DVH.from_dose(c.dose, occ).metric_gy(metric), c.n_fractions,
+                                     c.interval_days, c.name) for c in prior_courses]
+    tolerance = remaining_tolerance(protocol, oar, prior_metrics, n_new, recovery_model=recovery_model,
+                                    conservation_factor=conservation_factor)
+    ab = spec.alpha_beta.value
+    planned = DVH.from_dose(new_dose, occ).metric_gy(metric)
+    new_eqd2 = lq.eqd2_gy(planned, n_new, ab)
+    passed_de_novo = planned <= spec.de_novo.mandatory.value
+
+    limit = tolerance.cumulative_limit_eqd2_gy
+    if limit is None or tolerance.effective_prior_eqd2_gy is None:
+        return CumulativeEvaluation(oar, structure, tolerance, planned, new_eqd2, None, None, None, None,
+                                    passed_de_novo)
+    metric_sum = tolerance.effective_prior_eqd2_gy + new_eqd2
+    voxelwise = _voxelwise_metric(prior_courses, tolerance, new_dose=new_dose, n_new=n_new, occ=occ)
+    return CumulativeEvaluation(
+        oar, structure, tolerance, planned, new_eqd2, metric_sum, voxelwise,
+        metric_sum <= limit, voxelwise <= limit, passed_de_novo,
+    )
+
+
+def _voxelwise_metric(prior_courses: Sequence[PriorCourseDose], tolerance: RemainingTolerance, *,
+                      new_dose: DoseGrid, n_new: int, occ: Any) -> float:
+    ab = tolerance.alpha_beta_gy
+    fractions: Tuple[float, ...] = tuple(
+        c.recovery.fraction if c.recovery is not None else 0.0 for c in tolerance.courses)
+    new_eqd2 = np.asarray(lq.eqd2_gy(new_dose.values_gy, n_new, ab))
+    if prior_courses:
+        courses = [CourseDose(p.name, p.dose, p.n_fractions, f) for p, f in zip(prior_courses, fractions)]
+        prior = effective_prior_eqd2_at(courses, ab)
+        total = prior.values_gy + new_eqd2
+    else:
+        total = new_eqd2
+    grid = DoseGrid(total, new_dose.origin_mm, new_dose.spacing_mm, new_dose.direction,
+                    quantity="eqd2", alpha_beta_gy=ab)
+    return DVH.from_dose(grid, occ).metric_gy(tolerance.metric)
