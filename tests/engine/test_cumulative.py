@@ -48,7 +48,8 @@ def test_separate_hot_spots_metric_sum_is_conservative():
     new = np.full(20, 5.0)
     new[19] = 26.0
     result = evaluate_cumulative(PROTOCOL, "small_bowel", np.ones((1, 1, 20)),
-                                 [PriorCourseDose("A", row(prior), 30, 730)], new_dose=row(new), n_fractions=5)
+                                 [PriorCourseDose("A", row(prior), 30, 730)],
+                                 new_dose=row(new), n_fractions=5)
     assert result.cumulative_eqd2_metric_sum_gy == pytest.approx(72.64)
     assert result.cumulative_eqd2_voxelwise_gy == pytest.approx(10.0 / 3.0 + 42.64)
     assert result.passed_metric_sum is False and result.passed_voxelwise is True
