@@ -195,7 +195,7 @@ def _slabs(plane_z: FloatArray, plane_spacing_mm: Optional[float]) -> List[Tuple
     return slabs
 
 
-def structure_occupancy(contours_mm: Sequence[ArrayLike], grid: DoseGrid, *, subrows: int = 4,
+def structure_occupancy(contours_mm: Sequence[ArrayLike], grid: DoseGrid, *, subrows: int = 8,
                         plane_spacing_mm: Optional[float] = None, name: str = "structure") -> Occupancy:
     """Fractional occupancy of a structure given by closed planar contours, with findings.
 
@@ -206,7 +206,7 @@ def structure_occupancy(contours_mm: Sequence[ArrayLike], grid: DoseGrid, *, sub
     grid : DoseGrid
         The dose grid whose voxels receive the occupancy (its values are not used).
     subrows : int, optional
-        Scan lines per pixel row (default 4); in-plane area fractions are exact in x.
+        Scan lines per pixel row (default 8); in-plane area fractions are exact in x.
     plane_spacing_mm : float, optional
         Nominal spacing of the contour planes; by default the smallest gap between planes.
         Required for a structure contoured on a single plane.

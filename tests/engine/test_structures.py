@@ -98,8 +98,8 @@ CENTRE = (0.3, -0.7, 0.4)
 @pytest.mark.parametrize("phase", [0.0, 0.37, 1.0])
 def test_sphere_reproduces_the_slab_model_volume(radius, phase):
     """Occupancy integrates to the slab model's closed form Σ π·ρ_m²·Δ (2 mm planes) within 0.1 %:
-    the 256-gon loses 1e-4 of each circle's area and the in-plane mid-point rule in y (4 sub-rows per
-    pixel) errs by up to ~5e-4 on the smallest circles."""
+    the 256-gon loses 1e-4 of each circle's area and the in-plane mid-point rule in y (4 or more sub-rows per
+    pixel, the default is 8) errs by up to ~5e-4 on the smallest circles."""
     occ = structure_occupancy(sphere_contours(CENTRE, radius, 2.0, phase), SPHERE_GRID)
     expected = slab_model_sphere_volume_mm3(radius, 2.0, phase) / 1000.0
     assert occ.volume_cc == pytest.approx(expected, rel=1e-3)
