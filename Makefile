@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 PY38 ?= $(firstword $(wildcard /root/.pyenv/versions/3.8*/bin/python3.8) $(shell command -v python3.8 2>/dev/null))
 VENV38 ?= .venv38
 
-.PHONY: demo test lint typecheck pytest pytest-py38 clean
+.PHONY: demo test lint typecheck pytest pytest-py38 bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,21 @@ else
 	$(MAKE) $(VENV38)/.installed
 	$(VENV38)/bin/python -m pytest -q tests/engine
 endif
+
+# Benchmarks print figures (no assertions). dicompyler-core and pydicom are not project
+# dependencies, so they live in a separate environment used only here. dicompyler-core 0.5.6
+# imports pydicom.dicomio.read_file, which pydicom 3 removed: hence pydicom < 3.
+VENV_BENCH ?= .venv-bench
+
+$(VENV_BENCH)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV_BENCH)
+	$(VENV_BENCH)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV_BENCH)/bin/python -m pip install --quiet -e . dicompyler-core 'pydicom>=2.4,<3' matplotlib
+	touch $@
+
+bench: $(VENV_BENCH)/.installed
+	$(VENV_BENCH)/bin/python benchmarks/bench_lq.py
+	$(VENV_BENCH)/bin/python benchmarks/bench_geometry.py
 
 test: lint typecheck pytest pytest-py38
 

@@ -131,6 +131,7 @@ def _check_courses(courses: Sequence[CourseDose]) -> DoseGrid:
             raise InputError(f"each course must be a CourseDose (got {type(c).__name__})")
     reference = courses[0].dose
     for c in courses[1:]:
+        reference.check_same_frame(c.dose.frame_of_reference_uid, f"course '{c.name}'")
         if not reference.same_geometry(c.dose):
             raise IncompatibleDoseError(
                 f"course '{c.name}' is on a different grid from '{courses[0].name}'; resample every "

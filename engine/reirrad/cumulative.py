@@ -136,6 +136,7 @@ def evaluate_cumulative(
     for course in prior_courses:
         if not isinstance(course, PriorCourseDose):
             raise InputError(f"each prior course must be a PriorCourseDose (got {type(course).__name__})")
+        new_dose.check_same_frame(course.dose.frame_of_reference_uid, f"prior course '{course.name}'")
         if not course.dose.same_geometry(new_dose):
             raise IncompatibleDoseError(
                 f"prior course '{course.name}' is not on the new plan's dose grid (shape "

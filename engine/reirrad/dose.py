@@ -25,7 +25,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ._validate import FloatArray, float_array
-from .errors import InputError
+from .errors import IncompatibleDoseError, InputError
 
 __all__ = ["DisplacementField", "DoseGrid", "Resampled"]
 
@@ -193,6 +193,9 @@ class DoseGrid(_VoxelGeometry):
         What the values are (total physical dose, or EQD2).
     alpha_beta_gy : float, optional
         For ``quantity="eqd2"`` with one α/β for the whole map.
+    frame_of_reference_uid : str, optional
+        DICOM Frame of Reference UID of the patient coordinates, when known. Grids, structures and
+        registrations that name different frames are refused rather than combined.
 
     Raises
     ------
@@ -207,6 +210,7 @@ class DoseGrid(_VoxelGeometry):
     direction: Optional[FloatArray] = None
     quantity: str = "physical"
     alpha_beta_gy: Optional[float] = field(default=None)
+    frame_of_reference_uid: Optional[str] = None
 
     def __post_init__(self) -> None:
         values = np.array(float_array("values_gy", self.values_gy, non_negative=True, unit="Gy"))
@@ -265,6 +269,8 @@ class DoseGrid(_VoxelGeometry):
             The new grid and, per target voxel, whether it was inside this grid's coverage.
         """
         matrix = _homogeneous("transform", transform)
+        if transform is None and isinstance(target, DoseGrid):
+            self.check_same_frame(target.frame_of_reference_uid, "the target grid (no transform given)")
 
         def mapping(pts: FloatArray) -> Tuple[FloatArray, BoolArray]:
             return pts @ matrix[:3, :3].T + matrix[:3, 3], np.ones(len(pts), dtype=bool)
@@ -309,6 +315,21 @@ class DoseGrid(_VoxelGeometry):
 
         return self._resample_via(target, mapping)
 
+    def check_same_frame(self, other_uid: Optional[str], what: str) -> None:
+        """Refuse to combine with something in another, known, frame of reference.
+
+        Raises
+        ------
+        reirrad.errors.IncompatibleDoseError
+            When both frame UIDs are known and differ.
+        """
+        mine = self.frame_of_reference_uid
+        if mine is not None and other_uid is not None and mine != other_uid:
+            raise IncompatibleDoseError(
+                f"{what} is in frame of reference {other_uid}, the dose grid in {mine}; register the "
+                "two frames and resample the dose first"
+            )
+
     def _resample_via(self, target: DoseGrid, mapping: _PointMap) -> Resampled:
         """Sample this dose at ``mapping`` of each target voxel centre, one slice at a time.
 
@@ -327,7 +348,8 @@ class DoseGrid(_VoxelGeometry):
             values[k] = v.reshape(ny, nx)
             inside[k] = ins.reshape(ny, nx)
         grid = DoseGrid(values, target.origin_mm, target.spacing_mm, target.direction,
-                        quantity=self.quantity, alpha_beta_gy=self.alpha_beta_gy)
+                        quantity=self.quantity, alpha_beta_gy=self.alpha_beta_gy,
+                        frame_of_reference_uid=target.frame_of_reference_uid)
         inside.flags.writeable = False
         return Resampled(grid=grid, inside=inside)
 

@@ -196,7 +196,8 @@ def _slabs(plane_z: FloatArray, plane_spacing_mm: Optional[float]) -> List[Tuple
 
 
 def structure_occupancy(contours_mm: Sequence[ArrayLike], grid: DoseGrid, *, subrows: int = 8,
-                        plane_spacing_mm: Optional[float] = None, name: str = "structure") -> Occupancy:
+                        plane_spacing_mm: Optional[float] = None, name: str = "structure",
+                        frame_of_reference_uid: Optional[str] = None) -> Occupancy:
     """Fractional occupancy of a structure given by closed planar contours, with findings.
 
     Parameters
@@ -212,6 +213,8 @@ def structure_occupancy(contours_mm: Sequence[ArrayLike], grid: DoseGrid, *, sub
         Required for a structure contoured on a single plane.
     name : str, optional
         Used in messages and findings.
+    frame_of_reference_uid : str, optional
+        Frame of the contours; refused when the grid names a different frame.
 
     Returns
     -------
@@ -222,9 +225,12 @@ def structure_occupancy(contours_mm: Sequence[ArrayLike], grid: DoseGrid, *, sub
     reirrad.errors.InputError
         No contours, a contour with fewer than 3 points, non-planar or non-axial contours, a
         degenerate (zero-area) contour, an oblique dose grid, or a structure entirely off the grid.
+    reirrad.errors.IncompatibleDoseError
+        Contours and grid in different frames of reference.
     """
     if not isinstance(grid, DoseGrid):
         raise InputError(f"grid must be a DoseGrid (got {type(grid).__name__})")
+    grid.check_same_frame(frame_of_reference_uid, f"{name} (contours)")
     _check_grid_axes(grid)
     if isinstance(subrows, bool) or not isinstance(subrows, int) or subrows < 1:
         raise InputError(f"subrows must be a whole number >= 1 (got {subrows!r})")

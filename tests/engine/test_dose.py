@@ -17,7 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from reirrad.dose import DisplacementField, DoseGrid
-from reirrad.errors import InputError
+from reirrad.errors import IncompatibleDoseError, InputError
 
 FEET_FIRST = np.diag([1.0, 1.0, -1.0])
 
@@ -352,3 +352,13 @@ def test_bad_deformable_arguments_are_refused():
         grid.resample_deformable(grid, dvf, affine=np.eye(3))
     with pytest.raises(InputError, match="target must be a DoseGrid"):
         grid.resample_deformable(dvf, dvf)  # type: ignore[arg-type]
+
+
+def test_frames_of_reference():
+    """Resampling without a transform between grids in different known frames is refused; the result
+    takes the target's frame."""
+    a = DoseGrid(np.ones((2, 2, 2)), (0, 0, 0), (1, 1, 1), frame_of_reference_uid="1.2.3")
+    b = DoseGrid(np.zeros((2, 2, 2)), (0, 0, 0), (1, 1, 1), frame_of_reference_uid="4.5.6")
+    with pytest.raises(IncompatibleDoseError, match="register"):
+        a.resample(b)
+    assert a.resample(b, np.eye(4)).grid.frame_of_reference_uid == "4.5.6"

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from reirrad.dose import DoseGrid
-from reirrad.errors import InputError
+from reirrad.errors import IncompatibleDoseError, InputError
 from reirrad.structures import mask_from_contours, structure_occupancy
 from tests.engine.phantoms import circle, cylinder_contours, slab_model_sphere_volume_mm3, sphere_contours
 
@@ -201,3 +201,13 @@ def test_mask_from_contours_is_the_occupancy_array():
     np.testing.assert_array_equal(mask, structure_occupancy(contours, SPHERE_GRID).fraction)
     assert mask.min() >= 0.0 and mask.max() <= 1.0
     assert not mask.flags.writeable
+
+
+def test_mismatched_frames_of_reference_are_refused():
+    """Contours in one frame of reference and a dose grid in another are never combined."""
+    grid = DoseGrid(np.zeros((3, 3, 3)), (0.0, 0.0, 0.0), (1.0, 1.0, 1.0), frame_of_reference_uid="1.2.3")
+    contour = [square(-0.5, 0.5, -0.5, 0.5, 0.0)]
+    with pytest.raises(IncompatibleDoseError, match=r"frame of reference 9\.9"):
+        structure_occupancy(contour, grid, plane_spacing_mm=1.0, frame_of_reference_uid="9.9")
+    ok = structure_occupancy(contour, grid, plane_spacing_mm=1.0, frame_of_reference_uid="1.2.3")
+    assert ok.volume_cc == pytest.approx(0.001)
