@@ -12,7 +12,11 @@ protocol     protocol files with provenance
 constraints  remaining OAR tolerance (guidance metric method)
 eligibility  eligibility findings
 pointcase    the constraint point calculator behind ``reirrad constraints``
-dose         dose grids in patient coordinates and trilinear resampling
+dose         dose grids in patient coordinates; rigid/affine and deformable resampling
+structures   fractional occupancy of dose voxels from closed planar contours
+dvh          binless cumulative DVHs
+biomaps      voxel-wise EQD2, recovery and remaining-tolerance maps
+cumulative   cumulative evaluation of a new plan (metric sum and voxel-wise)
 """
 
 from __future__ import annotations
