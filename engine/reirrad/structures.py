@@ -21,7 +21,9 @@ Model (documented choices)
   axes may be flipped or rotated within the axial plane. Oblique grids are refused.
 
 Everything off the dose grid is counted: :class:`Occupancy` reports the contour volume, the part
-inside the grid, and findings (structure partly off the grid, self-intersecting contour).
+inside the grid, and findings (structure partly off the grid, self-intersecting contour, a contour
+whose implied closing edge is much longer than its other edges — possibly an open polyline; readers
+must refuse DICOM OPEN_PLANAR contours before they get here).
 """
 
 from __future__ import annotations
@@ -109,6 +111,13 @@ def _collinear(xy: FloatArray) -> bool:
     centred = xy - xy.mean(axis=0)
     singular = np.linalg.svd(centred, compute_uv=False)
     return bool(singular[-1] <= 1e-9 * max(float(singular[0]), 1e-12))
+
+
+def _looks_open(xy: FloatArray) -> bool:
+    """True when the implied closing edge is > 2 mm and > 5× the median edge (an open polyline?)."""
+    edges = np.linalg.norm(np.diff(xy, axis=0), axis=1)
+    closing = float(np.linalg.norm(xy[0] - xy[-1]))
+    return len(edges) >= 3 and closing > 2.0 and closing > 5.0 * float(np.median(edges))
 
 
 def _self_intersects(xy: FloatArray) -> bool:
@@ -253,6 +262,12 @@ def _validated_polygons(contours_mm: Sequence[ArrayLike],
     for n, poly in enumerate(polys):
         if _collinear(poly[:, :2]):
             raise InputError(f"{name}: contour {n} encloses no area (all points on a line)")
+        if _looks_open(poly[:, :2]):
+            findings.append(Finding(
+                "possibly-open-contour", "flag",
+                f"{name}: contour {n} at z = {poly[0, 2]:.2f} mm has a closing edge much longer than its "
+                "other edges; it may be an open polyline (DICOM OPEN_PLANAR) - check the contour",
+                subject=name))
         if _self_intersects(poly[:, :2]):
             findings.append(Finding(
                 "self-intersecting-contour", "flag",

@@ -211,3 +211,19 @@ def test_mismatched_frames_of_reference_are_refused():
         structure_occupancy(contour, grid, plane_spacing_mm=1.0, frame_of_reference_uid="9.9")
     ok = structure_occupancy(contour, grid, plane_spacing_mm=1.0, frame_of_reference_uid="1.2.3")
     assert ok.volume_cc == pytest.approx(0.001)
+
+
+def test_possibly_open_contour_is_flagged():
+    """A U-shaped polyline (closing edge 20 mm, other edges ≤ 1 mm) is flagged as possibly open."""
+    xs = np.linspace(0.0, 20.0, 41)
+    u_shape = np.concatenate([
+        np.column_stack([np.zeros(21), np.linspace(20.0, 0.0, 21)]),
+        np.column_stack([xs[1:], np.zeros(40)]),
+        np.column_stack([np.full(20, 20.0), np.linspace(1.0, 20.0, 20)]),
+    ])
+    contour = np.column_stack([u_shape, np.zeros(len(u_shape))])
+    grid = DoseGrid(np.zeros((1, 25, 25)), (0.0, 0.0, 0.0), (1.0, 1.0, 1.0))
+    occ = structure_occupancy([contour], grid, plane_spacing_mm=1.0)
+    assert "possibly-open-contour" in [f.code for f in occ.findings]
+    closed = structure_occupancy([circle((10.0, 10.0), 5.0, 0.0)], grid, plane_spacing_mm=1.0)
+    assert closed.findings == ()
