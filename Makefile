@@ -63,4 +63,4 @@ bench: $(VENV_BENCH)/.installed
 test: lint typecheck pytest pytest-py38
 
 clean:
-	rm -rf $(VENV) $(VENV38) reirrad-demo .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(VENV38) .venv-bench reirrad-demo .pytest_cache .mypy_cache .ruff_cache .hypothesis

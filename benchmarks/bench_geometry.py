@@ -184,7 +184,7 @@ def step_eqd2(courses: List[CourseDose], occupancies: List[Occupancy]) -> None:
     print(f"      target <= {EQD2_TARGET_S:.1f} s: first call {verdict(first, EQD2_TARGET_S)}, "
           f"warm {verdict(warm, EQD2_TARGET_S)}")
     t0 = time.perf_counter()
-    tissues = [Tissue(f"S{i + 1:02d}", o.fraction, 2.0 if i % 2 else 3.0) for i, o in enumerate(occupancies)]
+    tissues = [Tissue(f"S{i + 1:02d}", o, 2.0 if i % 2 else 3.0) for i, o in enumerate(occupancies)]
     t_tissues = time.perf_counter() - t0
     first_m, warm_m, result = timed(
         lambda: effective_prior_eqd2_map(courses, tissues, background_alpha_beta_gy=3.0), warm_repeats=1)

@@ -26,7 +26,7 @@ Rules (documented choices)
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List, Sequence, Tuple
+from typing import List, Sequence, Tuple, Union
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -35,6 +35,7 @@ from . import lq
 from ._validate import FloatArray, finite_float, float_array, positive_int
 from .dose import DoseGrid
 from .errors import IncompatibleDoseError, InputError
+from .structures import Box, Occupancy
 
 __all__ = [
     "CourseDose",
@@ -85,18 +86,37 @@ class CourseDose:
 
 @dataclass(frozen=True, eq=False)
 class Tissue:
-    """A structure's occupancy on the planning grid and its α/β (Gy)."""
+    """A structure's occupancy on the planning grid and its α/β (Gy).
+
+    ``occupancy`` is an :class:`reirrad.structures.Occupancy` (bounding-box storage, preferred) or
+    a full-grid array of fractions in [0, 1].
+    """
 
     name: str
-    occupancy: FloatArray
+    occupancy: Union[Occupancy, FloatArray]
     alpha_beta_gy: float
 
     def __post_init__(self) -> None:
-        occ = float_array(f"{self.name} occupancy", self.occupancy, non_negative=True)
-        if occ.size and float(occ.max()) > 1.0:
-            raise InputError(f"{self.name}: occupancy must be in [0, 1] (found {float(occ.max())!r})")
+        if not isinstance(self.occupancy, Occupancy):
+            occ = float_array(f"{self.name} occupancy", self.occupancy, non_negative=True)
+            if occ.size and float(occ.max()) > 1.0:
+                raise InputError(f"{self.name}: occupancy must be in [0, 1] (found {float(occ.max())!r})")
+            object.__setattr__(self, "occupancy", occ)
         finite_float("alpha_beta_gy", self.alpha_beta_gy, strictly_positive=True, unit="Gy")
-        object.__setattr__(self, "occupancy", occ)
+
+    def boxed(self, shape: Tuple[int, int, int]) -> Tuple[Box, FloatArray]:
+        """(index box, occupancy inside it) on a grid of ``shape``; refuses another grid."""
+        if isinstance(self.occupancy, Occupancy):
+            grid_shape = self.occupancy.grid_shape
+            box, values = self.occupancy.box, self.occupancy.box_fraction
+        else:
+            grid_shape = tuple(self.occupancy.shape)
+            box = (slice(None), slice(None), slice(None))
+            values = self.occupancy
+        if grid_shape != shape:
+            raise InputError(f"tissue '{self.name}' occupancy shape {grid_shape} differs from the dose "
+                             f"grid {shape}")
+        return box, values
 
 
 @dataclass(frozen=True, eq=False)
@@ -163,17 +183,13 @@ def _candidates(shape: Tuple[int, int, int], tissues: Sequence[Tissue],
     masks: List[NDArray[np.bool_]] = []
     fullest = np.zeros(shape)
     for t in tissues:
-        if t.occupancy.shape != shape:
-            raise InputError(f"tissue '{t.name}' occupancy shape {t.occupancy.shape} differs from the "
-                             f"dose grid {shape}")
-        fullest = np.maximum(fullest, t.occupancy)
-        present = t.occupancy > 0.0
-        if t.alpha_beta_gy in values:
-            idx = values.index(t.alpha_beta_gy)
-            masks[idx] = np.logical_or(masks[idx], present)
-        else:
+        box, occ = t.boxed(shape)
+        fullest[box] = np.maximum(fullest[box], occ)
+        if t.alpha_beta_gy not in values:
             values.append(t.alpha_beta_gy)
-            masks.append(present)
+            masks.append(np.zeros(shape, dtype=bool))
+        idx = values.index(t.alpha_beta_gy)
+        masks[idx][box] |= occ > 0.0
     background = fullest < 1.0
     if background_ab in values:
         idx = values.index(background_ab)
@@ -205,9 +221,9 @@ def effective_prior_eqd2_map(courses: Sequence[CourseDose], tissues: Sequence[Ti
     best_ab = np.zeros(grid.shape)
     for ab, mask in zip(values, masks):
         total = _effective_sum(courses, ab)
-        better = mask & (total > best)
-        best[better] = total[better]
-        best_ab[better] = ab
+        better = np.greater(total, best, where=mask, out=np.zeros(grid.shape, dtype=bool))
+        np.copyto(best, total, where=better)
+        np.copyto(best_ab, ab, where=better)
     best_ab.flags.writeable = False
     eqd2 = DoseGrid(best, grid.origin_mm, grid.spacing_mm, grid.direction, quantity="eqd2")
     return EffectivePriorMap(eqd2=eqd2, alpha_beta_gy=best_ab)

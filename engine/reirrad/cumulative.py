@@ -91,10 +91,6 @@ class CumulativeEvaluation:
         return record
 
 
-def _occupancy_array(occupancy: Union[ArrayLike, Occupancy]) -> Any:
-    return occupancy.fraction if isinstance(occupancy, Occupancy) else occupancy
-
-
 def evaluate_cumulative(
     protocol: Protocol,
     oar: str,
@@ -131,7 +127,7 @@ def evaluate_cumulative(
     n_new = positive_int("n_fractions", n_fractions)
     if not isinstance(new_dose, DoseGrid) or new_dose.quantity != "physical":
         raise IncompatibleDoseError("new_dose must be the new plan's total physical dose as a DoseGrid")
-    occ = _occupancy_array(occupancy)
+    occ = occupancy
     metric = spec.de_novo.metric
     for course in prior_courses:
         if not isinstance(course, PriorCourseDose):

@@ -96,15 +96,22 @@ class DVH:
         """
         if not isinstance(grid, DoseGrid):
             raise InputError(f"grid must be a DoseGrid (got {type(grid).__name__})")
-        frac = occupancy.fraction if isinstance(occupancy, Occupancy) else occupancy
-        occ = float_array("occupancy", frac, non_negative=True)
-        if occ.shape != grid.shape:
-            raise InputError(f"occupancy shape {occ.shape} differs from the dose grid {grid.shape}; "
-                             "compute the occupancy on this grid")
-        if occ.size and float(occ.max()) > 1.0:
-            raise InputError(f"occupancy must be in [0, 1] per voxel (found {float(occ.max())!r})")
+        values = grid.values_gy
+        if isinstance(occupancy, Occupancy):
+            if occupancy.grid_shape != grid.shape:
+                raise InputError(f"occupancy was computed on a grid of shape {occupancy.grid_shape}, not "
+                                 f"this dose grid {grid.shape}; compute it on this grid")
+            occ = occupancy.box_fraction
+            values = values[occupancy.box]
+        else:
+            occ = float_array("occupancy", occupancy, non_negative=True)
+            if occ.shape != grid.shape:
+                raise InputError(f"occupancy shape {occ.shape} differs from the dose grid {grid.shape}; "
+                                 "compute the occupancy on this grid")
+            if occ.size and float(occ.max()) > 1.0:
+                raise InputError(f"occupancy must be in [0, 1] per voxel (found {float(occ.max())!r})")
         inside = occ > 0.0
-        return cls(grid.values_gy[inside], occ[inside] * grid.voxel_volume_cc, quantity=grid.quantity)
+        return cls(values[inside], occ[inside] * grid.voxel_volume_cc, quantity=grid.quantity)
 
     def map_dose(self, transform: Callable[[FloatArray], FloatArray], quantity: str) -> DVH:
         """This DVH with every dose passed through a **non-decreasing** transform.

@@ -48,14 +48,25 @@ PLANE_TOLERANCE_MM = 0.01
 _AXIS_TOL = 1e-6
 
 
+Box = Tuple[slice, slice, slice]
+
+
 @dataclass(frozen=True, eq=False)
 class Occupancy:
-    """Fractional occupancy of a structure on a dose grid.
+    """Fractional occupancy of a structure on a dose grid, stored on its bounding box.
+
+    Only the bounding box of the occupied voxels is kept (a pelvic OAR fills a small part of a
+    dose grid, and full-grid arrays for every structure cost memory and time); :attr:`fraction`
+    builds the full-grid array on demand.
 
     Attributes
     ----------
-    fraction : numpy.ndarray
-        Occupancy in [0, 1] per voxel, shape of the grid, read-only.
+    grid_shape : tuple of int
+        (nz, ny, nx) of the dose grid.
+    box : tuple of slice
+        The (z, y, x) index ranges of the bounding box within the grid.
+    box_fraction : numpy.ndarray
+        Occupancy in [0, 1] inside the box, read-only.
     volume_cc : float
         Structure volume from its contours (slab model), cm³, including any part off the grid.
     volume_in_grid_cc : float
@@ -64,10 +75,20 @@ class Occupancy:
         Observations such as ``structure-partly-outside-dose-grid`` or ``self-intersecting-contour``.
     """
 
-    fraction: FloatArray
+    grid_shape: Tuple[int, int, int]
+    box: Box
+    box_fraction: FloatArray
     volume_cc: float
     volume_in_grid_cc: float
     findings: Tuple[Finding, ...] = ()
+
+    @property
+    def fraction(self) -> FloatArray:
+        """Occupancy in [0, 1] for every voxel of the grid (a new read-only array each call)."""
+        full = np.zeros(self.grid_shape)
+        full[self.box] = self.box_fraction
+        full.flags.writeable = False
+        return full
 
     @property
     def fraction_outside_grid(self) -> float:
@@ -249,8 +270,8 @@ def structure_occupancy(contours_mm: Sequence[ArrayLike], grid: DoseGrid, *, sub
     polys, findings = _validated_polygons(contours_mm, name)
     planes = _group_by_plane(polys)
     slabs = _slabs(np.array([z for z, _ in planes]), plane_spacing_mm)
-    fraction, total_volume_mm3 = _rasterise(planes, slabs, grid, subrows)
-    return _finish(fraction, total_volume_mm3, grid, findings, name)
+    box, box_fraction, total_volume_mm3 = _rasterise(planes, slabs, grid, subrows)
+    return _finish(box, box_fraction, total_volume_mm3, grid, findings=findings, name=name)
 
 
 def _validated_polygons(contours_mm: Sequence[ArrayLike],
@@ -288,14 +309,15 @@ def _group_by_plane(polys: List[FloatArray]) -> List[Tuple[float, List[FloatArra
 
 
 def _rasterise(planes: List[Tuple[float, List[FloatArray]]], slabs: List[Tuple[float, float]],
-               grid: DoseGrid, subrows: int) -> Tuple[FloatArray, float]:
-    """Occupancy on the grid and the total slab-model volume (mm³, including off-grid parts)."""
+               grid: DoseGrid, subrows: int) -> Tuple[Optional[Box], FloatArray, float]:
+    """Occupancy on the grid's bounding box of the structure, and the slab-model volume (mm³,
+    including off-grid parts). The box is None when nothing lies on the grid."""
     nz, ny, nx = grid.shape
     sx, sy, sz = grid.spacing_mm
-    fraction = np.zeros(grid.shape)
     total_volume_mm3 = 0.0
     oz = grid.origin_mm[2]
     z_sign = float(np.asarray(grid.direction)[2, 2])
+    pieces: List[Tuple[int, float, int, int, FloatArray]] = []  # (k, z-weight, row0, col0, coverage)
     for (_, members), (z_low, z_high) in zip(planes, slabs):
         idx_polys = [grid.patient_mm_to_index(p)[:, :2] for p in members]
         j0, i0, coverage = _scanline_coverage(idx_polys, subrows)
@@ -303,8 +325,7 @@ def _rasterise(planes: List[Tuple[float, List[FloatArray]]], slabs: List[Tuple[f
         # slab in continuous z-index coordinates
         k_a, k_b = sorted(((z_low - oz) / (sz * z_sign), (z_high - oz) / (sz * z_sign)))
         k_first, k_last = max(int(np.floor(k_a + 0.5)), 0), min(int(np.floor(k_b + 0.5)), nz - 1)
-        # in-plane clip to the grid
-        r0, r1 = max(j0, 0), min(j0 + coverage.shape[0], ny)
+        r0, r1 = max(j0, 0), min(j0 + coverage.shape[0], ny)  # in-plane clip to the grid
         c0, c1 = max(i0, 0), min(i0 + coverage.shape[1], nx)
         if r0 >= r1 or c0 >= c1:
             continue
@@ -312,17 +333,29 @@ def _rasterise(planes: List[Tuple[float, List[FloatArray]]], slabs: List[Tuple[f
         for k in range(k_first, k_last + 1):
             overlap = min(k_b, k + 0.5) - max(k_a, k - 0.5)
             if overlap > 0.0:
-                fraction[k, r0:r1, c0:c1] += overlap * clipped
-    return fraction, total_volume_mm3
+                pieces.append((k, overlap, r0, c0, clipped))
+    if not pieces:
+        return None, np.zeros((0, 0, 0)), total_volume_mm3
+    k_lo = min(p[0] for p in pieces)
+    k_hi = max(p[0] for p in pieces) + 1
+    r_lo = min(p[2] for p in pieces)
+    r_hi = max(p[2] + p[4].shape[0] for p in pieces)
+    c_lo = min(p[3] for p in pieces)
+    c_hi = max(p[3] + p[4].shape[1] for p in pieces)
+    box_fraction = np.zeros((k_hi - k_lo, r_hi - r_lo, c_hi - c_lo))
+    for k, weight, r0, c0, cov in pieces:
+        rr, cc = r0 - r_lo, c0 - c_lo
+        box_fraction[k - k_lo, rr:rr + cov.shape[0], cc:cc + cov.shape[1]] += weight * cov
+    return (slice(k_lo, k_hi), slice(r_lo, r_hi), slice(c_lo, c_hi)), box_fraction, total_volume_mm3
 
 
-def _finish(fraction: FloatArray, total_volume_mm3: float, grid: DoseGrid, findings: List[Finding],
-            name: str) -> Occupancy:
-    np.clip(fraction, 0.0, 1.0, out=fraction)
-    fraction.flags.writeable = False
+def _finish(box: Optional[Box], box_fraction: FloatArray, total_volume_mm3: float, grid: DoseGrid, *,
+            findings: List[Finding], name: str) -> Occupancy:
+    np.clip(box_fraction, 0.0, 1.0, out=box_fraction)
+    box_fraction.flags.writeable = False
     volume_cc = total_volume_mm3 / 1000.0
-    in_grid_cc = float(fraction.sum()) * grid.voxel_volume_cc
-    if in_grid_cc <= 0.0:
+    in_grid_cc = float(box_fraction.sum()) * grid.voxel_volume_cc
+    if box is None or in_grid_cc <= 0.0:
         raise InputError(
             f"{name}: none of its {volume_cc:.3f} cm³ lies inside the dose grid; check the frame of "
             "reference and the registration, or enlarge the dose grid"
@@ -335,8 +368,8 @@ def _finish(fraction: FloatArray, total_volume_mm3: float, grid: DoseGrid, findi
             "doses there are unknown (not zero)", subject=name))
     for f in findings:
         logger.warning("%s", f.message)
-    return Occupancy(fraction=fraction, volume_cc=volume_cc, volume_in_grid_cc=in_grid_cc,
-                     findings=tuple(findings))
+    return Occupancy(grid_shape=grid.shape, box=box, box_fraction=box_fraction, volume_cc=volume_cc,
+                     volume_in_grid_cc=in_grid_cc, findings=tuple(findings))
 
 
 def mask_from_contours(contours_mm: Sequence[ArrayLike], grid: DoseGrid) -> NDArray[np.float64]:

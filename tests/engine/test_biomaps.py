@@ -19,6 +19,7 @@ from reirrad.biomaps import (
 )
 from reirrad.dose import DoseGrid
 from reirrad.errors import IncompatibleDoseError, InputError
+from reirrad.structures import structure_occupancy
 
 
 def grid(values) -> DoseGrid:
@@ -97,3 +98,17 @@ def test_incompatible_inputs_are_refused():
         effective_prior_eqd2_map([a], [Tissue("T", np.ones((1, 1, 3)), 3.0)], 3.0)
     with pytest.raises(InputError, match="no prior course"):
         effective_prior_eqd2_at([], 3.0)
+
+
+def test_tissue_from_boxed_occupancy_equals_full_array():
+    """A Tissue given an Occupancy (bounding box) gives the same composite map as its full array."""
+    geometry = DoseGrid(np.zeros((6, 6, 6)), (0.0, 0.0, 0.0), (2.0, 2.0, 2.0))
+    square = np.array([[1.0, 1.0, 4.0], [7.0, 1.0, 4.0], [7.0, 7.0, 4.0], [1.0, 7.0, 4.0]])
+    occ = structure_occupancy([square + np.array([0.0, 0.0, dz]) for dz in (0.0, 2.0, 4.0)], geometry)
+    dose = DoseGrid(np.linspace(0.0, 60.0, 216).reshape(6, 6, 6), (0.0, 0.0, 0.0), (2.0, 2.0, 2.0))
+    course = [CourseDose("c", dose, 5, 0.3)]
+    boxed = effective_prior_eqd2_map(course, [Tissue("Nerve", occ, 2.0)], 3.0)
+    full = effective_prior_eqd2_map(course, [Tissue("Nerve", occ.fraction, 2.0)], 3.0)
+    np.testing.assert_array_equal(boxed.eqd2.values_gy, full.eqd2.values_gy)
+    np.testing.assert_array_equal(boxed.alpha_beta_gy, full.alpha_beta_gy)
+    assert (boxed.alpha_beta_gy == 2.0).any() and (boxed.alpha_beta_gy == 3.0).any()

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from reirrad.dose import DoseGrid
+from reirrad.dvh import DVH
 from reirrad.errors import IncompatibleDoseError, InputError
 from reirrad.structures import mask_from_contours, structure_occupancy
 from tests.engine.phantoms import circle, cylinder_contours, slab_model_sphere_volume_mm3, sphere_contours
@@ -227,3 +228,18 @@ def test_possibly_open_contour_is_flagged():
     assert "possibly-open-contour" in [f.code for f in occ.findings]
     closed = structure_occupancy([circle((10.0, 10.0), 5.0, 0.0)], grid, plane_spacing_mm=1.0)
     assert closed.findings == ()
+
+
+def test_occupancy_is_stored_on_its_bounding_box():
+    """Only the structure's bounding box is stored; the full-grid array and both DVH inputs agree."""
+    occ = structure_occupancy(sphere_contours(CENTRE, 10.0, 2.0, 0.37), SPHERE_GRID)
+    assert occ.box_fraction.size < SPHERE_GRID.values_gy.size / 20
+    full = occ.fraction
+    assert full.shape == SPHERE_GRID.shape and not full.flags.writeable
+    np.testing.assert_array_equal(full[occ.box], occ.box_fraction)
+    assert full.sum() == pytest.approx(occ.box_fraction.sum())
+    dose = DoseGrid(np.arange(SPHERE_GRID.values_gy.size, dtype=float).reshape(SPHERE_GRID.shape) / 1e3,
+                    SPHERE_GRID.origin_mm, SPHERE_GRID.spacing_mm)
+    a, b = DVH.from_dose(dose, occ), DVH.from_dose(dose, full)
+    np.testing.assert_array_equal(a.doses_gy, b.doses_gy)
+    np.testing.assert_allclose(a.volumes_cc, b.volumes_cc)
