@@ -434,9 +434,9 @@ def memory_context() -> None:
     t_reuse = time.perf_counter() - t0
     gb = N_STRUCTURES * np.zeros(1).itemsize * math.prod(SHAPE) / 1e9
     print(f"\n[context] allocating and touching {N_STRUCTURES} full-grid float64 arrays ({gb:.1f} GB, "
-          f"the size of {N_STRUCTURES} Occupancy.fraction fields):")
+          f"the size of {N_STRUCTURES} full-grid occupancy arrays):")
     print(f"    kept (process memory grows) {t_grow:6.3f} s   dropped one by one {t_reuse:6.3f} s")
-    print("    (on a machine where fresh pages are slow, the kept case dominates step [1]'s first pass)")
+    print("    (why Occupancy keeps only its bounding box: full-grid arrays per structure cost this much)")
 
 
 # -- main -----------------------------------------------------------------------------------------
