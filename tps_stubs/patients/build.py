@@ -1,0 +1,205 @@
+"""Build a :class:`~tps_stubs.patients.model.StubPatient` from its YAML definition.
+
+The definition format is documented in ``tps_stubs/patients/README.md``. Errors in a definition
+raise ``ValueError`` naming the file and the key.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Tuple
+
+import numpy as np
+import yaml
+
+from ..planner import conformal_dose, dose_grid_for, dose_grid_points
+from .geometry import contours_on_plane, signed_distance, transform_points
+from .model import (
+    APPROVAL_STATUSES,
+    Beam,
+    CourseModel,
+    DoseModel,
+    ImageModel,
+    PlanModel,
+    RegistrationModel,
+    StructureModel,
+    StructureSetModel,
+    StubPatient,
+)
+
+ANATOMY_DIR = Path(__file__).resolve().parent / "anatomy"
+ORIENTATIONS = {"HeadFirstSupine": np.eye(3), "FeetFirstSupine": np.diag([-1.0, 1.0, -1.0])}
+
+
+class DefinitionError(ValueError):
+    """A stub-patient definition is malformed."""
+
+
+def _date(value: Any, where: str) -> Optional[dt.date]:
+    if value is None:
+        return None
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        raise DefinitionError(f"{where}: expected a date YYYY-MM-DD, got {value!r}") from None
+
+
+def _image(raw: Mapping[str, Any], where: str) -> Tuple[ImageModel, Mapping[str, Any]]:
+    orientation = raw.get("orientation", "HeadFirstSupine")
+    if orientation not in ORIENTATIONS:
+        raise DefinitionError(f"{where}.orientation: expected one of {list(ORIENTATIONS)}, got {orientation!r}")
+    direction = ORIENTATIONS[orientation]
+    spacing = tuple(float(v) for v in raw["spacing_mm"])
+    size = tuple(int(v) for v in raw["size"])
+    centre = np.asarray(raw.get("centre_mm", [0.0, 0.0, 0.0]), float)
+    half_extent = np.asarray(spacing) * (np.asarray(size) - 1) / 2.0
+    origin = centre - direction @ half_extent
+    hu = np.full((size[2], size[1], size[0]), -1000, dtype=np.int16)
+    image = ImageModel(id=str(raw["id"]), frame_of_reference_uid=str(raw["frame_of_reference_uid"]),
+                       origin_mm=tuple(float(v) for v in origin), spacing_mm=spacing,  # type: ignore[arg-type]
+                       size=size, direction=direction, patient_orientation=orientation, hu=hu)  # type: ignore[arg-type]
+    return image, raw
+
+
+def _with_body_hu(image: ImageModel, external: Optional[Mapping[str, Any]],
+                  to_shape_frame: Optional[np.ndarray]) -> ImageModel:
+    if external is None:
+        return image
+    pts = dose_grid_points(image.origin_mm, image.spacing_mm, image.size, image.direction)
+    if to_shape_frame is not None:
+        pts = transform_points(to_shape_frame, pts)
+    inside = (signed_distance(external, pts) < 0).reshape(image.hu.shape)
+    hu = np.where(inside, 0, -1000).astype(np.int16)
+    hu.flags.writeable = False
+    return ImageModel(image.id, image.frame_of_reference_uid, image.origin_mm, image.spacing_mm, image.size,
+                      image.direction, image.patient_orientation, hu)
+
+
+def _structures(raw: Mapping[str, Any], anatomy: Mapping[str, Any], image: ImageModel,
+                to_shape_frame: Optional[np.ndarray], where: str) -> Tuple[StructureModel, ...]:
+    definitions: Dict[str, Any] = {k: v for k, v in anatomy.items() if k not in raw.get("remove", [])}
+    definitions.update(raw.get("structures") or {})
+    planes = image.plane_z_mm()
+    out: List[StructureModel] = []
+    for name, spec in definitions.items():
+        if "shape" not in spec:
+            raise DefinitionError(f"{where}.structures.{name}: needs a 'shape'")
+        shape = spec["shape"]
+        by_plane: Dict[int, Tuple[np.ndarray, ...]] = {}
+        for k, z in enumerate(planes):
+            found = contours_on_plane(shape, float(z), to_shape_frame=to_shape_frame)
+            if found:
+                by_plane[k] = tuple(found)
+        out.append(StructureModel(id=str(name), dicom_type=str(spec.get("type", "ORGAN")),
+                                  contours_by_plane=by_plane, primitives=(shape,),
+                                  color=str(spec.get("color", "yellow"))))
+    return tuple(out)
+
+
+def _matrix(raw: Mapping[str, Any]) -> np.ndarray:
+    if "matrix" in raw:
+        m = np.asarray(raw["matrix"], float)
+        if m.shape != (4, 4):
+            raise DefinitionError(f"registration {raw.get('id')}: matrix must be 4x4")
+        return m
+    angle = math.radians(float(raw.get("rotation_deg_z", 0.0)))
+    m = np.eye(4)
+    m[:2, :2] = [[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]]
+    m[:3, 3] = np.asarray(raw.get("translation_mm", [0.0, 0.0, 0.0]), float)
+    return m
+
+
+def _plan(raw: Mapping[str, Any], course_id: str, images: Mapping[str, ImageModel],
+          to_planning: Mapping[str, Optional[np.ndarray]], where: str) -> PlanModel:
+    approval = raw.get("approval", "UnApproved")
+    if approval not in APPROVAL_STATUSES:
+        raise DefinitionError(f"{where}.approval: expected one of {APPROVAL_STATUSES}, got {approval!r}")
+    image = images[str(raw["image"])]
+    dose = None
+    if raw.get("dose"):
+        d = raw["dose"]
+        origin, spacing, size = dose_grid_for(image, float(d.get("spacing_mm", 2.5)))
+        pts = dose_grid_points(origin, spacing, size, image.direction)
+        m = to_planning.get(image.id)
+        if m is not None:
+            pts = transform_points(m, pts)
+        values = conformal_dose(d["target"], pts, float(raw["prescription_gy"]),
+                                falloff_mm=float(d.get("falloff_mm", 8.0)),
+                                bath_fraction=float(d.get("bath_fraction", 0.1)),
+                                bath_mm=float(d.get("bath_mm", 40.0))).reshape(size[2], size[1], size[0])
+        values.flags.writeable = False
+        dose = DoseModel(origin, spacing, size, image.direction, values)
+    n_fx = raw.get("n_fractions")
+    rx = raw.get("prescription_gy")
+    return PlanModel(
+        id=str(raw["id"]), course_id=course_id, image_id=image.id,
+        structure_set_id=str(raw.get("structure_set", image.id)), target_id=raw.get("target"),
+        n_fractions=None if n_fx is None else int(n_fx), prescription_gy=None if rx is None else float(rx),
+        approval_status=approval,
+        beams=tuple(Beam(id=str(b)) if not isinstance(b, Mapping) else
+                    Beam(id=str(b["id"]), gantry_angle_deg=float(b.get("gantry_deg", 0.0)),
+                         technique=str(b.get("technique", "ARC"))) for b in raw.get("beams", [])),
+        dose=dose, first_fraction=_date(raw.get("first_fraction"), f"{where}.first_fraction"),
+        last_fraction=_date(raw.get("last_fraction"), f"{where}.last_fraction"),
+    )
+
+
+def build_patient(path: Path) -> StubPatient:
+    """Read and build one definition file."""
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    where = str(path)
+    try:
+        anatomy: Mapping[str, Any] = {}
+        if raw.get("anatomy"):
+            anatomy = yaml.safe_load((ANATOMY_DIR / f"{raw['anatomy']}.yaml").read_text(encoding="utf-8"))
+        built = [_image(i, f"{where}: images[{n}]") for n, i in enumerate(raw["images"])]
+        planning_for = built[0][0].frame_of_reference_uid
+        registrations = tuple(
+            RegistrationModel(id=str(r["id"]), source_for=str(r["source_for"]), target_for=str(r["target_for"]),
+                              matrix=_matrix(r)) for r in raw.get("registrations", []))
+        # image id -> matrix mapping its frame to the planning frame (None: same frame)
+        to_planning: Dict[str, Optional[np.ndarray]] = {}
+        for image, _ in built:
+            if image.frame_of_reference_uid == planning_for:
+                to_planning[image.id] = None
+                continue
+            reg = next((r for r in registrations if r.source_for == image.frame_of_reference_uid
+                        and r.target_for == planning_for), None)
+            if reg is None:
+                raise DefinitionError(f"{where}: image {image.id} is in another frame of reference and no "
+                                      "registration maps it to the planning frame")
+            to_planning[image.id] = reg.matrix
+        external = anatomy.get("External", {}).get("shape")
+        images = {img.id: _with_body_hu(img, external, to_planning[img.id]) for img, _ in built}
+        structure_sets = tuple(
+            StructureSetModel(
+                id=str(ss["id"]), image_id=str(ss["image"]), approved=bool(ss.get("approved", False)),
+                structures=_structures(ss, anatomy, images[str(ss["image"])], to_planning[str(ss["image"])],
+                                       f"{where}: structure_sets[{n}]"))
+            for n, ss in enumerate(raw["structure_sets"]))
+        courses = tuple(
+            CourseModel(id=str(c["id"]),
+                        plans=tuple(_plan(p, str(c["id"]), images, to_planning,
+                                          f"{where}: courses[{n}].plans[{m}]")
+                                    for m, p in enumerate(c["plans"])),
+                        start=_date(c.get("start"), f"{where}: courses[{n}].start"),
+                        end=_date(c.get("end"), f"{where}: courses[{n}].end"))
+            for n, c in enumerate(raw["courses"]))
+        patient = StubPatient(
+            id=str(raw["id"]), name=str(raw.get("name", raw["id"])), description=str(raw.get("description", "")),
+            dose_unit=str(raw.get("dose_unit", "Gy")), images=tuple(images.values()),
+            structure_sets=structure_sets, courses=courses, registrations=registrations,
+            current_course_id=str(raw["current"]["course"]), current_plan_id=str(raw["current"]["plan"]),
+            planned_start=_date(raw["planned_start"], f"{where}: planned_start") or dt.date.today(),
+            expectations=dict(raw.get("expectations") or {}),
+        )
+    except KeyError as exc:
+        raise DefinitionError(f"{where}: missing key {exc}") from None
+    if patient.dose_unit not in ("Gy", "cGy"):
+        raise DefinitionError(f"{where}: dose_unit must be Gy or cGy, got {patient.dose_unit!r}")
+    patient.current_plan  # noqa: B018 - raises KeyError if the current plan is missing
+    return patient
