@@ -51,7 +51,8 @@ def _date(value: Any, where: str) -> Optional[dt.date]:
 def _image(raw: Mapping[str, Any], where: str) -> Tuple[ImageModel, Mapping[str, Any]]:
     orientation = raw.get("orientation", "HeadFirstSupine")
     if orientation not in ORIENTATIONS:
-        raise DefinitionError(f"{where}.orientation: expected one of {list(ORIENTATIONS)}, got {orientation!r}")
+        raise DefinitionError(f"{where}.orientation: expected one of {list(ORIENTATIONS)}, "
+                              f"got {orientation!r}")
     direction = ORIENTATIONS[orientation]
     spacing = tuple(float(v) for v in raw["spacing_mm"])
     size = tuple(int(v) for v in raw["size"])
@@ -159,8 +160,9 @@ def build_patient(path: Path) -> StubPatient:
         built = [_image(i, f"{where}: images[{n}]") for n, i in enumerate(raw["images"])]
         planning_for = built[0][0].frame_of_reference_uid
         registrations = tuple(
-            RegistrationModel(id=str(r["id"]), source_for=str(r["source_for"]), target_for=str(r["target_for"]),
-                              matrix=_matrix(r)) for r in raw.get("registrations", []))
+            RegistrationModel(id=str(r["id"]), source_for=str(r["source_for"]),
+                              target_for=str(r["target_for"]), matrix=_matrix(r))
+            for r in raw.get("registrations", []))
         # image id -> matrix mapping its frame to the planning frame (None: same frame)
         to_planning: Dict[str, Optional[np.ndarray]] = {}
         for image, _ in built:
@@ -190,7 +192,8 @@ def build_patient(path: Path) -> StubPatient:
                         end=_date(c.get("end"), f"{where}: courses[{n}].end"))
             for n, c in enumerate(raw["courses"]))
         patient = StubPatient(
-            id=str(raw["id"]), name=str(raw.get("name", raw["id"])), description=str(raw.get("description", "")),
+            id=str(raw["id"]), name=str(raw.get("name", raw["id"])),
+            description=str(raw.get("description", "")),
             dose_unit=str(raw.get("dose_unit", "Gy")), images=tuple(images.values()),
             structure_sets=structure_sets, courses=courses, registrations=registrations,
             current_course_id=str(raw["current"]["course"]), current_plan_id=str(raw["current"]["plan"]),

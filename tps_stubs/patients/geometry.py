@@ -43,33 +43,41 @@ def _ellipse_sdf(dx: np.ndarray, dy: np.ndarray, rx: float, ry: float) -> np.nda
     return (k - 1.0) * min(rx, ry)
 
 
-def signed_distance(primitive: Primitive, points: np.ndarray) -> np.ndarray:
-    """Signed distance (mm, negative inside) of (N, 3) points to a primitive."""
-    pts = np.asarray(points, dtype=float)
-    kind, p = _kind(primitive)
-    if kind == "union":
-        return np.min([signed_distance(q, pts) for q in p], axis=0)
-    if kind == "shell":
-        inner = signed_distance(p["of"], pts)
-        return np.maximum(inner, -inner - float(p["thickness"]))
-    if kind == "sphere":
-        return np.linalg.norm(pts - np.asarray(p["centre"], float), axis=1) - float(p["radius"])
-    if kind == "ellipsoid":
-        r = np.asarray(p["radii"], float)
-        k = np.linalg.norm((pts - np.asarray(p["centre"], float)) / r, axis=1)
-        return (k - 1.0) * float(r.min())
-    if kind == "cylinder":
-        cx, cy = (float(v) for v in p["centre"])
-        rx, ry = (float(v) for v in p["radii"])
-        z0, z1 = sorted(float(v) for v in p["z"])
-        radial = _ellipse_sdf(pts[:, 0] - cx, pts[:, 1] - cy, rx, ry)
-        axial = np.maximum(z0 - pts[:, 2], pts[:, 2] - z1)
-        outside = np.sqrt(np.maximum(radial, 0.0) ** 2 + np.maximum(axial, 0.0) ** 2)
-        return np.where((radial > 0) | (axial > 0), outside, np.maximum(radial, axial))
-    if kind == "box":
-        q = np.abs(pts - np.asarray(p["centre"], float)) - np.asarray(p["half_size"], float)
-        return np.linalg.norm(np.maximum(q, 0.0), axis=1) + np.minimum(q.max(axis=1), 0.0)
-    # tube: capsule along a polyline
+def _sd_union(p: Any, pts: np.ndarray) -> np.ndarray:
+    return np.min([signed_distance(q, pts) for q in p], axis=0)
+
+
+def _sd_shell(p: Any, pts: np.ndarray) -> np.ndarray:
+    inner = signed_distance(p["of"], pts)
+    return np.maximum(inner, -inner - float(p["thickness"]))
+
+
+def _sd_sphere(p: Any, pts: np.ndarray) -> np.ndarray:
+    return np.linalg.norm(pts - np.asarray(p["centre"], float), axis=1) - float(p["radius"])
+
+
+def _sd_ellipsoid(p: Any, pts: np.ndarray) -> np.ndarray:
+    r = np.asarray(p["radii"], float)
+    k = np.linalg.norm((pts - np.asarray(p["centre"], float)) / r, axis=1)
+    return (k - 1.0) * float(r.min())
+
+
+def _sd_cylinder(p: Any, pts: np.ndarray) -> np.ndarray:
+    cx, cy = (float(v) for v in p["centre"])
+    rx, ry = (float(v) for v in p["radii"])
+    z0, z1 = sorted(float(v) for v in p["z"])
+    radial = _ellipse_sdf(pts[:, 0] - cx, pts[:, 1] - cy, rx, ry)
+    axial = np.maximum(z0 - pts[:, 2], pts[:, 2] - z1)
+    outside = np.sqrt(np.maximum(radial, 0.0) ** 2 + np.maximum(axial, 0.0) ** 2)
+    return np.where((radial > 0) | (axial > 0), outside, np.maximum(radial, axial))
+
+
+def _sd_box(p: Any, pts: np.ndarray) -> np.ndarray:
+    q = np.abs(pts - np.asarray(p["centre"], float)) - np.asarray(p["half_size"], float)
+    return np.linalg.norm(np.maximum(q, 0.0), axis=1) + np.minimum(q.max(axis=1), 0.0)
+
+
+def _sd_tube(p: Any, pts: np.ndarray) -> np.ndarray:
     path = np.asarray(p["path"], float)
     best = np.full(len(pts), np.inf)
     for a, b in zip(path[:-1], path[1:]):
@@ -79,29 +87,46 @@ def signed_distance(primitive: Primitive, points: np.ndarray) -> np.ndarray:
     return best - float(p["radius"])
 
 
+_SIGNED_DISTANCE = {"union": _sd_union, "shell": _sd_shell, "sphere": _sd_sphere, "ellipsoid": _sd_ellipsoid,
+                    "cylinder": _sd_cylinder, "box": _sd_box, "tube": _sd_tube}
+
+
+def signed_distance(primitive: Primitive, points: np.ndarray) -> np.ndarray:
+    """Signed distance (mm, negative inside) of (N, 3) points to a primitive."""
+    kind, p = _kind(primitive)
+    return np.asarray(_SIGNED_DISTANCE[kind](p, np.asarray(points, dtype=float)))
+
+
+def _bb_union(p: Any) -> Tuple[np.ndarray, np.ndarray]:
+    boxes = [bounding_box(q) for q in p]
+    return np.min([b[0] for b in boxes], axis=0), np.max([b[1] for b in boxes], axis=0)
+
+
+def _bb_centred(p: Any) -> Tuple[np.ndarray, np.ndarray]:
+    c = np.asarray(p["centre"], float)
+    r = np.asarray(p.get("radii", p.get("half_size", p.get("radius"))), float)
+    return c - r, c + r
+
+
+def _bb_cylinder(p: Any) -> Tuple[np.ndarray, np.ndarray]:
+    z0, z1 = sorted(float(v) for v in p["z"])
+    c, r = np.asarray(p["centre"], float), np.asarray(p["radii"], float)
+    return np.array([c[0] - r[0], c[1] - r[1], z0]), np.array([c[0] + r[0], c[1] + r[1], z1])
+
+
+def _bb_tube(p: Any) -> Tuple[np.ndarray, np.ndarray]:
+    path, r = np.asarray(p["path"], float), float(p["radius"])
+    return path.min(axis=0) - r, path.max(axis=0) + r
+
+
+_BOUNDING_BOX = {"union": _bb_union, "shell": lambda p: bounding_box(p["of"]), "sphere": _bb_centred,
+                 "ellipsoid": _bb_centred, "box": _bb_centred, "cylinder": _bb_cylinder, "tube": _bb_tube}
+
+
 def bounding_box(primitive: Primitive) -> Tuple[np.ndarray, np.ndarray]:
     """(low, high) corners enclosing the primitive, mm."""
     kind, p = _kind(primitive)
-    if kind == "shell":
-        return bounding_box(p["of"])
-    if kind == "union":
-        boxes = [bounding_box(q) for q in p]
-        return np.min([b[0] for b in boxes], axis=0), np.max([b[1] for b in boxes], axis=0)
-    if kind == "sphere":
-        c, r = np.asarray(p["centre"], float), float(p["radius"])
-        return c - r, c + r
-    if kind == "ellipsoid":
-        c, r = np.asarray(p["centre"], float), np.asarray(p["radii"], float)
-        return c - r, c + r
-    if kind == "cylinder":
-        z0, z1 = sorted(float(v) for v in p["z"])
-        c, r = np.asarray(p["centre"], float), np.asarray(p["radii"], float)
-        return np.array([c[0] - r[0], c[1] - r[1], z0]), np.array([c[0] + r[0], c[1] + r[1], z1])
-    if kind == "box":
-        c, h = np.asarray(p["centre"], float), np.asarray(p["half_size"], float)
-        return c - h, c + h
-    path, r = np.asarray(p["path"], float), float(p["radius"])
-    return path.min(axis=0) - r, path.max(axis=0) + r
+    return _BOUNDING_BOX[kind](p)
 
 
 def transform_points(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
@@ -169,6 +194,11 @@ def contours_on_plane(primitive: Primitive, z_mm: float, step_mm: float = 0.0,
         t = va / (va - vb)
         return (xs[ia] + t * (xs[ib] - xs[ia]), ys[ja] + t * (ys[jb] - ys[ja]))
 
+    return _chain(case, centre_inside, point, z_mm)
+
+
+def _chain(case: np.ndarray, centre_inside: np.ndarray, point: Any, z_mm: float) -> List[np.ndarray]:
+    """Join the marching-squares segments into closed loops."""
     nxt: Dict[Tuple[str, int, int], Tuple[str, int, int]] = {}
     where: Dict[Tuple[str, int, int], Tuple[float, float]] = {}
     for j, i in zip(*np.nonzero((case > 0) & (case < 15))):
