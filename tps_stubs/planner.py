@@ -74,7 +74,7 @@ def dose_grid_for(image: ImageModel, spacing_mm: float = 2.5) -> Tuple[Tuple[flo
     size = tuple(int(np.floor(e / spacing_mm)) + 1 for e in extent)
     used = (np.asarray(size) - 1) * spacing_mm
     start = np.asarray(image.origin_mm) + image.direction @ ((extent - used) / 2.0)
-    return (tuple(float(v) for v in start), (spacing_mm,) * 3, (size[0], size[1], size[2]))  # type: ignore[return-value]
+    return (tuple(float(v) for v in start), (spacing_mm,) * 3, (size[0], size[1], size[2]))
 
 
 def _logistic(x: np.ndarray) -> np.ndarray:

@@ -15,8 +15,9 @@ import json
 import logging
 import sys
 import traceback
+from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from . import __version__
 from ._validate import positive_int
@@ -39,7 +40,8 @@ EXAMPLE_CASE = Path(__file__).resolve().parent / "examples" / "demo-case.yaml"
 EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
 
 
-def _write_json(path: Optional[str], payload: Dict[str, Any]) -> None:
+def write_json(path: Optional[str], payload: Dict[str, Any]) -> None:
+    """Write ``payload`` as indented JSON to ``path`` atomically (nothing when ``path`` is None)."""
     if path is None:
         return
     target = Path(path)
@@ -82,7 +84,22 @@ def _build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="run the main job on the packaged example; writes reirrad-demo/")
     d.add_argument("--out", default="reirrad-demo", help="output folder (default reirrad-demo)")
     d.add_argument("--json", metavar="PATH", help="also write the result JSON here")
+    for register in _plugin_commands():
+        register(sub)
     return parser
+
+
+def _plugin_commands() -> List[Callable[[Any], None]]:
+    """Command registrars contributed by installed packages (entry-point group ``reirrad.commands``).
+
+    The TPS adapters (``reirrad_tps``) add ``plan``, ``stub-patients`` … this way, so the engine never
+    imports them by name. Each registrar receives the sub-parser collection and sets a ``handler``
+    (``Namespace -> int``) as the default of the parsers it adds.
+    """
+    found: Any = entry_points()  # a dict of groups before Python 3.10, EntryPoints after
+    group = (found.select(group="reirrad.commands") if hasattr(found, "select")
+             else found.get("reirrad.commands", []))
+    return [ep.load() for ep in sorted(group, key=lambda e: e.name)]
 
 
 def _constraints(protocol_ref: str, case: ConstraintCase, args: argparse.Namespace,
@@ -95,6 +112,9 @@ def _constraints(protocol_ref: str, case: ConstraintCase, args: argparse.Namespa
 
 
 def _run(args: argparse.Namespace) -> int:
+    handler = getattr(args, "handler", None)
+    if handler is not None:
+        return int(handler(args))
     if args.command == "protocols":
         rows = []
         for name in list_protocols():
@@ -102,7 +122,7 @@ def _run(args: argparse.Namespace) -> int:
             rows.append({"name": name, "title": proto.title, "version": proto.version,
                          "sha256": proto.sha256, "status_counts": proto.provenance()["status_counts"]})
             print(f"{name}  {proto.version}  {proto.title}")
-        _write_json(args.json, {"protocols": rows})
+        write_json(args.json, {"protocols": rows})
         return EXIT_OK
 
     if args.command == "constraints":
@@ -111,7 +131,7 @@ def _run(args: argparse.Namespace) -> int:
             case = ConstraintCase(case.courses, positive_int("--fractions", args.fractions))
         result = _constraints(args.protocol, case, args, args.override_eligibility)
         print(format_table(result))
-        _write_json(args.json, result)
+        write_json(args.json, result)
         return EXIT_OK if result["eligibility"]["may_proceed"] else EXIT_BAD_INPUT
 
     if args.command == "demo":
@@ -126,8 +146,8 @@ def _run(args: argparse.Namespace) -> int:
         out.mkdir(parents=True, exist_ok=True)
         table = format_table(result)
         (out / "constraints.txt").write_text(table + "\n", encoding="utf-8")
-        _write_json(str(out / "result.json"), result)
-        _write_json(args.json, result)
+        write_json(str(out / "result.json"), result)
+        write_json(args.json, result)
         print(table)
         print(f"\nWrote {out / 'result.json'} and {out / 'constraints.txt'}")
         return EXIT_OK if result["eligibility"]["may_proceed"] else EXIT_BAD_INPUT

@@ -128,10 +128,13 @@ def _plan(raw: Mapping[str, Any], course_id: str, images: Mapping[str, ImageMode
         m = to_planning.get(image.id)
         if m is not None:
             pts = transform_points(m, pts)
-        values = conformal_dose(d["target"], pts, float(raw["prescription_gy"]),
-                                falloff_mm=float(d.get("falloff_mm", 8.0)),
-                                bath_fraction=float(d.get("bath_fraction", 0.1)),
-                                bath_mm=float(d.get("bath_mm", 40.0))).reshape(size[2], size[1], size[0])
+        components = d.get("components") or [{"target": d["target"],
+                                              "prescription_gy": raw["prescription_gy"]}]
+        values = np.max([conformal_dose(c["target"], pts, float(c["prescription_gy"]),
+                                        falloff_mm=float(c.get("falloff_mm", d.get("falloff_mm", 8.0))),
+                                        bath_fraction=float(d.get("bath_fraction", 0.1)),
+                                        bath_mm=float(d.get("bath_mm", 40.0)))
+                         for c in components], axis=0).reshape(size[2], size[1], size[0])
         values.flags.writeable = False
         dose = DoseModel(origin, spacing, size, image.direction, values)
     n_fx = raw.get("n_fractions")

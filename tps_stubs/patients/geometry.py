@@ -187,30 +187,31 @@ def contours_on_plane(primitive: Primitive, z_mm: float, step_mm: float = 0.0,
     case = (inside[:-1, :-1] * 1 + inside[:-1, 1:] * 2 + inside[1:, 1:] * 4 + inside[1:, :-1] * 8)
     centre_inside = (v[:-1, :-1] + v[:-1, 1:] + v[1:, 1:] + v[1:, :-1]) < 0
 
-    def point(j: int, i: int, edge: int) -> Tuple[float, float]:
-        (ja, ia), (jb, ib) = {0: ((j, i), (j, i + 1)), 1: ((j, i + 1), (j + 1, i + 1)),
-                              2: ((j + 1, i), (j + 1, i + 1)), 3: ((j, i), (j + 1, i))}[edge]
-        va, vb = v[ja, ia], v[jb, ib]
-        t = va / (va - vb)
-        return (xs[ia] + t * (xs[ib] - xs[ia]), ys[ja] + t * (ys[jb] - ys[ja]))
-
-    return _chain(case, centre_inside, point, z_mm)
+    # crossing positions on every horizontal edge (j, i)-(j, i+1) and vertical edge (j, i)-(j+1, i)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        x_on_h = xs[:-1][None, :] + v[:, :-1] / (v[:, :-1] - v[:, 1:]) * step_mm
+        y_on_v = ys[:-1][:, None] + v[:-1, :] / (v[:-1, :] - v[1:, :]) * step_mm
+    return _chain(case, centre_inside, xs=xs, ys=ys, x_on_h=x_on_h, y_on_v=y_on_v, z_mm=z_mm)
 
 
-def _chain(case: np.ndarray, centre_inside: np.ndarray, point: Any, z_mm: float) -> List[np.ndarray]:
+def _chain(case: np.ndarray, centre_inside: np.ndarray, *, xs: np.ndarray, ys: np.ndarray,
+           x_on_h: np.ndarray, y_on_v: np.ndarray, z_mm: float) -> List[np.ndarray]:
     """Join the marching-squares segments into closed loops."""
     nxt: Dict[Tuple[str, int, int], Tuple[str, int, int]] = {}
-    where: Dict[Tuple[str, int, int], Tuple[float, float]] = {}
     for j, i in zip(*np.nonzero((case > 0) & (case < 15))):
         c = int(case[j, i])
         segments = _SEGMENTS[c]
         if c in (5, 10) and centre_inside[j, i]:  # saddle: connect the other way
             segments = [(3, 0), (1, 2)] if c == 5 else [(0, 1), (2, 3)]
         for a, b in segments:
-            ka, kb = _edge_key(j, i, a), _edge_key(j, i, b)
-            nxt[ka] = kb
-            where.setdefault(ka, point(j, i, a))
-            where.setdefault(kb, point(j, i, b))
+            nxt[_edge_key(j, i, a)] = _edge_key(j, i, b)
+
+    def where(key: Tuple[str, int, int]) -> Tuple[float, float]:
+        kind, j, i = key
+        if kind == "h":
+            return (float(x_on_h[j, i]), float(ys[j]))
+        return (float(xs[i]), float(y_on_v[j, i]))
+
     loops: List[np.ndarray] = []
     seen = set()
     for start in nxt:
@@ -219,7 +220,7 @@ def _chain(case: np.ndarray, centre_inside: np.ndarray, point: Any, z_mm: float)
         loop, key = [], start
         while key not in seen and key in nxt:
             seen.add(key)
-            loop.append(where[key])
+            loop.append(where(key))
             key = nxt[key]
         if len(loop) >= 3:
             xy = np.asarray(loop)
