@@ -1,0 +1,56 @@
+"""The engine's ports (DESIGN.md §3): what an adapter implements, as structural Protocols.
+
+Adapters (``reirrad_tps.eclipse``, ``reirrad_tps.raystation``, ``reirrad_tps.dicom``) implement
+these without inheriting anything; the engine never sees a TPS object.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, Sequence
+
+from .dose import DoseGrid
+from .snapshot import CaseSnapshot
+
+__all__ = ["CaseSource", "Objective", "Planner"]
+
+
+class Objective(Protocol):
+    """An optimisation objective as the engine produces it (TOTAL dose in Gy, volume in %)."""
+
+    structure_id: str
+    kind: str
+    dose_gy: float
+    volume_pct: float
+    priority: float
+
+
+class CaseSource(Protocol):
+    """Reads the open case once into an immutable snapshot."""
+
+    def read(self) -> CaseSnapshot:
+        """The case as the engine needs it; after this, no TPS call reads case data."""
+        ...
+
+
+class Planner(Protocol):
+    """Drives the TPS for the new plan. Every dose is TOTAL physical Gy; adapters convert units."""
+
+    def set_prescription(self, dose_gy: float, n_fractions: int) -> None:
+        """Set the plan's prescription (total dose, fractions)."""
+        ...
+
+    def write_objectives(self, objectives: Sequence[Objective]) -> None:
+        """Replace the plan's optimisation objectives."""
+        ...
+
+    def optimise(self) -> None:
+        """Run the TPS optimiser on the current objectives."""
+        ...
+
+    def compute_dose(self) -> DoseGrid:
+        """Compute (final) dose and return it on the plan's dose grid."""
+        ...
+
+    def normalise(self, target_id: str, dose_gy: float, volume_pct: float) -> None:
+        """Scale the plan so that ``volume_pct`` % of ``target_id`` receives ``dose_gy``."""
+        ...

@@ -1,0 +1,137 @@
+"""What an adapter reads from the TPS: an immutable snapshot of the case (DESIGN.md §3).
+
+All doses are TOTAL physical dose in Gy, lengths mm, volumes cm³, dates ``datetime.date``. After
+``CaseSource.read()`` returns, the engine makes no TPS call to get case data.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Optional, Tuple
+
+import numpy as np
+
+from ._validate import FloatArray, finite_float, positive_int
+from .dose import DoseGrid
+from .errors import InputError
+
+__all__ = ["CaseSnapshot", "PlanInfo", "PriorCourse", "StructureData"]
+
+
+@dataclass(frozen=True, eq=False)
+class StructureData:
+    """A structure of the planning image: closed planar contours in mm (patient coordinates)."""
+
+    id: str
+    dicom_type: str
+    contours_mm: Tuple[FloatArray, ...]
+    frame_of_reference_uid: Optional[str] = None
+
+    @property
+    def is_empty(self) -> bool:
+        """True when the structure has no contour (an empty structure in the TPS)."""
+        return len(self.contours_mm) == 0
+
+
+@dataclass(frozen=True)
+class PlanInfo:
+    """The plan the workflow works on.
+
+    ``prescription_gy`` is the TOTAL prescribed dose (None when not set in the TPS);
+    ``writable`` is False for approved/treated plans and read-only sessions.
+    """
+
+    id: str
+    course_id: str
+    n_fractions: Optional[int]
+    prescription_gy: Optional[float]
+    target_id: Optional[str]
+    has_beams: bool
+    approval_status: str
+    writable: bool
+
+
+@dataclass(frozen=True, eq=False)
+class PriorCourse:
+    """A previous course as read from the TPS.
+
+    Attributes
+    ----------
+    course_id, plan_id : str
+    dose : DoseGrid
+        TOTAL physical dose of the course in Gy, in the frame of reference of its own image.
+    n_fractions : int
+        Fractions actually planned for that course.
+    last_fraction : datetime.date or None
+        Date of its last fraction (None when the TPS does not know; then it must be asked for).
+    planning_to_dose : numpy.ndarray or None
+        4×4 matrix mapping planning-frame points (mm) to the dose's frame (p_dose = M·p_planning);
+        None when the dose is already in the planning frame.
+    registration_id : str or None
+        The TPS registration the matrix came from (for the provenance record).
+    approval_status : str
+    prescription_gy : float or None
+        TOTAL prescribed dose of that course, Gy.
+    """
+
+    course_id: str
+    plan_id: str
+    dose: DoseGrid
+    n_fractions: int
+    last_fraction: Optional[dt.date]
+    planning_to_dose: Optional[FloatArray] = None
+    registration_id: Optional[str] = None
+    approval_status: str = ""
+    prescription_gy: Optional[float] = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.dose, DoseGrid) or self.dose.quantity != "physical":
+            raise InputError(f"prior course {self.course_id}/{self.plan_id}: dose must be a physical "
+                             "DoseGrid of the total course dose in Gy")
+        positive_int("n_fractions", self.n_fractions)
+        if self.planning_to_dose is not None:
+            m = np.asarray(self.planning_to_dose, dtype=float)
+            if m.shape != (4, 4) or not np.allclose(m[3], [0, 0, 0, 1]):
+                raise InputError(f"prior course {self.course_id}: planning_to_dose must be a 4x4 "
+                                 "homogeneous matrix")
+        if self.prescription_gy is not None:
+            finite_float("prescription_gy", self.prescription_gy, strictly_positive=True, unit="Gy")
+
+    @property
+    def label(self) -> str:
+        """``course/plan`` for reports."""
+        return f"{self.course_id}/{self.plan_id}"
+
+    def interval_days(self, new_first_fraction: Optional[dt.date]) -> Optional[int]:
+        """Days from this course's last fraction to ``new_first_fraction`` (None if either is unknown)."""
+        if self.last_fraction is None or new_first_fraction is None:
+            return None
+        return (new_first_fraction - self.last_fraction).days
+
+
+@dataclass(frozen=True, eq=False)
+class CaseSnapshot:
+    """Everything the engine needs from the open case.
+
+    ``dose_grid`` carries the geometry (and frame) of the new plan's dose grid; its values are
+    ignored.
+    """
+
+    patient_id: str
+    planning_frame_of_reference_uid: str
+    structures: Tuple[StructureData, ...]
+    plan: PlanInfo
+    dose_grid: DoseGrid
+    prior_courses: Tuple[PriorCourse, ...]
+    planned_start: Optional[dt.date]
+    tps: str
+    tps_version: str
+
+    def structure(self, structure_id: str) -> StructureData:
+        """The structure with this id (InputError listing the ids when absent)."""
+        for s in self.structures:
+            if s.id == structure_id:
+                return s
+        raise InputError(f"structure {structure_id!r} is not in the structure set "
+                         f"({[s.id for s in self.structures]})")
