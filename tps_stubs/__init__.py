@@ -1,6 +1,8 @@
-"""Stand-ins for the treatment planning systems, for offline tests (not shipped in the wheel).
+"""Stand-ins for the treatment planning systems, so every path runs and is tested offline.
 
-Planned (not implemented yet): ``esapi`` (C# assemblies shaped like ESAPI, built with Mono),
-``raystation`` (a ``connect`` module with RaySearch's semantics), ``patients`` and a
-deterministic stand-in planner.
+* ``tps_stubs.patients`` — stub patients: YAML definitions built into a neutral model.
+* ``tps_stubs.planner`` — a deterministic stand-in for TPS optimisation and dose calculation.
+* ``tps_stubs.raystation`` — a ``connect`` module with RaySearch's semantics (``load(patient, version)``).
+* ``tps_stubs.esapi`` — C# assemblies shaped like ESAPI, built with Mono, loaded through pythonnet
+  (``load_context(patient, dose_unit)``).
 """

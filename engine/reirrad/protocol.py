@@ -39,6 +39,7 @@ __all__ = [
     "CumulativeLimit",
     "DeNovoLimit",
     "OarSpec",
+    "PlanningRule",
     "Prescriptions",
     "Protocol",
     "Quantity",
@@ -152,6 +153,15 @@ class CoverageRule:
 
 
 @dataclass(frozen=True)
+class PlanningRule:
+    """How allowed doses become optimisation objectives (see :mod:`reirrad.objectives`)."""
+
+    oar_objective_margin: Quantity
+    target_coverage_volume_percent: Quantity
+    target_max_dose_factor: Quantity
+
+
+@dataclass(frozen=True)
 class RecoverySpec:
     """Recovery model choice of a protocol."""
 
@@ -175,6 +185,7 @@ class Protocol:
     n_fractions_quantity: Quantity
     prescriptions: Prescriptions
     coverage_rule: CoverageRule
+    planning: PlanningRule
     recovery: RecoverySpec
     background_alpha_beta: Quantity
     oars: Tuple[OarSpec, ...]
@@ -413,6 +424,24 @@ def _parse_coverage(reader: _Reader, raw: Any) -> CoverageRule:
     )
 
 
+def _parse_planning(reader: _Reader, raw: Any) -> PlanningRule:
+    plan = reader.mapping(raw, "planning", ("oar_objective_margin", "target_coverage_volume_percent",
+                                            "target_max_dose_factor"))
+    factor = reader.quantity(plan["target_max_dose_factor"], "planning.target_max_dose_factor", "",
+                             maximum=3.0)
+    if factor.value < 1.0:
+        raise reader.fail("planning.target_max_dose_factor.value",
+                          f"must be >= 1 (a maximum below the prescription), got {factor.value:g}")
+    return PlanningRule(
+        oar_objective_margin=reader.quantity(plan["oar_objective_margin"], "planning.oar_objective_margin",
+                                             "Gy", strictly_positive=False, maximum=10.0),
+        target_coverage_volume_percent=reader.quantity(
+            plan["target_coverage_volume_percent"], "planning.target_coverage_volume_percent", "%",
+            maximum=100.0),
+        target_max_dose_factor=factor,
+    )
+
+
 def _parse_recovery(reader: _Reader, raw: Any) -> RecoverySpec:
     rec = reader.mapping(raw, "recovery", ("model", "model_source", "conservation_factor"),
                          ("jones_grant_curve",))
@@ -515,7 +544,7 @@ def parse_protocol(raw: Any, *, path: str = "<mapping>", sha256: str = "") -> Pr
     """
     reader = _Reader(path)
     top = reader.mapping(raw, "", ("schema_version", "name", "title", "version", "sources",
-                                   "n_fractions", "prescriptions", "coverage_rule", "recovery",
+                                   "n_fractions", "prescriptions", "coverage_rule", "planning", "recovery",
                                    "background_alpha_beta", "oars"))
     if type(top["schema_version"]) is not int or top["schema_version"] != SCHEMA_VERSION:
         raise reader.fail("schema_version", f"this reirrad reads schema_version {SCHEMA_VERSION}, "
@@ -555,6 +584,7 @@ def parse_protocol(raw: Any, *, path: str = "<mapping>", sha256: str = "") -> Pr
         n_fractions_quantity=n_fx,
         prescriptions=_parse_prescriptions(reader, top["prescriptions"]),
         coverage_rule=_parse_coverage(reader, top["coverage_rule"]),
+        planning=_parse_planning(reader, top["planning"]),
         recovery=recovery,
         background_alpha_beta=reader.quantity(top["background_alpha_beta"], "background_alpha_beta",
                                               "Gy", maximum=_MAX_ALPHA_BETA_GY),

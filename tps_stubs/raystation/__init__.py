@@ -1,0 +1,108 @@
+"""A RayStation stand-in: a ``connect`` module with RaySearch's scripting semantics over a stub patient.
+
+Authority: ``reference/raystation.md`` (call forms, units, keyword-only calls, version renames);
+where it is silent the stand-in behaves like the most restrictive plausible real system and says so
+in the docstring concerned. Members exposed beyond the reference are listed, with reasons, in
+``DEVIATIONS.md`` beside this file (enforced by ``tests/stubs/test_raystation_fidelity.py``).
+
+Usage::
+
+    import tps_stubs.raystation as rs
+    connect = rs.load("LRRC-01", version="2024B")   # installs sys.modules["connect"]
+    from connect import get_current, CompositeAction
+    plan = get_current("Plan")
+    ...
+    rs.journal()                                     # every write made, in order
+
+Versions: ``"11B"``, ``"12A"``, ``"2024B"`` (:mod:`.versions` holds every difference). Each
+:func:`load` builds a fresh patient: nothing written in one session is visible in the next.
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+from pathlib import Path
+from typing import Dict, List, Optional, Union
+
+from ..patients import load_patient
+from .builder import build_patient
+from .connect_module import make_module
+from .errors import InvalidOperationException, ScriptException, ScriptSystemError
+from .session import JournalEntry, Session, UndoStep
+from .versions import DEFAULT_VERSION, VERSIONS
+
+__all__ = [
+    "VERSIONS",
+    "InvalidOperationException",
+    "JournalEntry",
+    "ScriptException",
+    "ScriptSystemError",
+    "Session",
+    "UndoStep",
+    "current_session",
+    "journal",
+    "load",
+    "unload",
+]
+
+_STATE: Dict[str, Optional[Session]] = {"session": None}
+
+
+def load(
+    patient: Union[str, Path, None],
+    version: str = DEFAULT_VERSION,
+    *,
+    gui: bool = True,
+    open_plan: bool = True,
+) -> types.ModuleType:
+    """Open a stub patient in a fresh stand-in and install it as the module ``connect``.
+
+    Parameters
+    ----------
+    patient : str, pathlib.Path or None
+        A shipped stub-patient id (e.g. ``"LRRC-01"``) or a YAML path; None opens no patient (every
+        ``get_current`` then raises ``SystemError``).
+    version : str
+        RayStation version to model: one of :data:`VERSIONS` (default ``"2024B"``).
+    gui : bool
+        False models a headless run (RaaS): ``is_gui_disabled()`` is True and GUI calls raise.
+    open_plan : bool
+        False leaves no plan or beam set current (the patient, case and examination still are).
+
+    Returns
+    -------
+    types.ModuleType
+        The ``connect`` module (also in ``sys.modules["connect"]``); ``connect._journal`` is the
+        session's journal.
+    """
+    model = None if patient is None else load_patient(patient)
+    session = Session(version, model, gui_disabled=not gui)
+    if model is not None:
+        build_patient(session, model)
+        if not open_plan:
+            for key in ("Plan", "BeamSet"):
+                session.state[key] = None
+    module = make_module(session)
+    sys.modules["connect"] = module
+    _STATE["session"] = session
+    return module
+
+
+def unload() -> None:
+    """Remove the stand-in ``connect`` module (a later ``import connect`` fails as outside RayStation)."""
+    sys.modules.pop("connect", None)
+    _STATE["session"] = None
+
+
+def current_session() -> Session:
+    """The session of the last :func:`load` (journal, undo history, progress, prompts, saves)."""
+    session = _STATE["session"]
+    if session is None:
+        raise RuntimeError("no RayStation stand-in is loaded; call tps_stubs.raystation.load(...) first")
+    return session
+
+
+def journal() -> List[JournalEntry]:
+    """Every write made in the current session, in order (see :class:`JournalEntry`)."""
+    return current_session().journal

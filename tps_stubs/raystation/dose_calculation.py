@@ -1,0 +1,80 @@
+"""What the stand-in's optimisation, dose calculation and scaling compute (through ``tps_stubs.planner``).
+
+* ``RunOptimization`` calls :func:`tps_stubs.planner.optimise` with the beam set's primary
+  prescription (ROI = target, ``DoseValue`` cGy TOTAL → Gy) and the plan optimisation's functions
+  converted by :func:`planner_objectives` (``DoseLevel`` cGy TOTAL → Gy; ``PercentVolume`` %).
+  The result is the beam set's "segments": the TOTAL dose at monitor-unit scale 1.
+* ``ComputeDose`` turns segments × MU scale into the beam set's dose; scaling multiplies the MU scale.
+* Scaling to a prescription or dose goal evaluates :func:`prescription_metric_gy` on the beam set's
+  TOTAL dose.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, List
+
+from ..planner import PlannerObjective
+from .errors import ScriptException
+
+if TYPE_CHECKING:  # pragma: no cover
+    from reirrad.dvh import DVH
+
+__all__ = ["FUNCTION_KINDS", "planner_objectives", "prescription_metric_gy"]
+
+#: RayStation FunctionType → planner kind. Functions of other types (fall-off, EUD other than a mean,
+#: uniformity) have no counterpart in the stand-in planner and are not passed to it.
+FUNCTION_KINDS = {"MaxDose": "max", "MaxDvh": "upper", "MinDose": "lower", "MinDvh": "lower"}
+
+
+def planner_objectives(functions: List[Any]) -> List[PlannerObjective]:
+    """The planner objectives of a plan optimisation's functions (objectives and constraints)."""
+    out = []
+    for f in functions:
+        params = f._s["parameters"]
+        ftype = f._s["function_type"]
+        roi = f._s["roi"].Name
+        kind = FUNCTION_KINDS.get(ftype)
+        if ftype == "MaxEud" and float(params._s.get("eud_a", 0.0)) == 1.0:
+            kind = "mean"
+        if kind is None:
+            continue
+        out.append(
+            PlannerObjective(
+                structure_id=roi,
+                kind=kind,
+                dose_gy=float(params._s["dose_level"]) / 100.0,
+                volume_pct=float(params._s.get("percent_volume", 0.0)),
+                priority=float(params._s["weight"]),
+            )
+        )
+    return out
+
+
+def prescription_metric_gy(dvh: DVH, prescription_type: str, dose_volume: float) -> float:
+    """The dose a prescription of this type refers to, Gy (e.g. D95% for DoseAtVolume 95).
+
+    ``dose_volume`` is in percent, except for ``DoseAtAbsoluteVolume`` (cm³, an assumption: the
+    reference gives no unit for it).
+
+    Raises
+    ------
+    ScriptException
+        For ``DoseAtPoint`` (no points in the stand-in) or an unknown type.
+    """
+    if prescription_type == "DoseAtVolume":
+        return dvh.dose_at_volume_pct(float(dose_volume))
+    if prescription_type == "AverageDose":
+        return dvh.mean_gy
+    if prescription_type == "MedianDose":
+        return dvh.dose_at_volume_pct(50.0)
+    if prescription_type == "NearMinimumDose":
+        return dvh.dose_at_volume_pct(98.0)
+    if prescription_type == "NearMaximumDose":
+        return dvh.dose_at_volume_pct(2.0)
+    if prescription_type == "DoseAtAbsoluteVolume":
+        return dvh.dose_at_volume_cc(float(dose_volume))
+    raise ScriptException(
+        f"PrescriptionType {prescription_type!r} is not supported by the stand-in; use "
+        "DoseAtVolume, AverageDose, MedianDose, NearMinimumDose, NearMaximumDose or "
+        "DoseAtAbsoluteVolume."
+    )

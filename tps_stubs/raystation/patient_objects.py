@@ -1,0 +1,301 @@
+"""Patient, case, examinations and the treatment-delivery tree (reference/raystation.md §3, §7.1).
+
+Navigation: ``patient.Cases``, ``patient.PatientID``, ``patient.Name``, ``patient.Save()``;
+``case.CaseName``, ``case.Examinations[name]``, ``case.TreatmentPlans[name]``, ``case.PatientModel``,
+``case.TreatmentDelivery``, ``case.Registrations``, ``case.StructureRegistrations``;
+evaluation doses under ``case.TreatmentDelivery.FractionEvaluations[i].DoseOnExaminations[j]
+.DoseEvaluations[k]``.
+
+Treatment dates: the reference names no RayStation member holding the delivery dates of a plan, so
+the stand-in exposes none (the adapter must ask the user for the interval).
+"""
+
+# ruff: noqa: N802, N803 - member and keyword names are RayStation's
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Optional, Tuple
+
+import numpy as np
+
+from ..patients.model import ImageModel, StructureModel
+from .errors import ScriptException
+from .grids import RsGrid
+from .registrations import default_grid, map_dose, transform_mm
+from .rois import PatientModel
+from .scripting import ScriptCollection, ScriptObject, script_method
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .session import Session
+
+__all__ = ["Case", "Examination", "Patient", "TreatmentDelivery"]
+
+
+class EquipmentInfo(ScriptObject):
+    """``exam.EquipmentInfo``: the examination's frame of reference."""
+
+    def __init__(self, session: Session, path: str, frame_of_reference: str) -> None:
+        super().__init__(session, path)
+        self._s["for"] = frame_of_reference
+
+    @property
+    def FrameOfReference(self) -> str:
+        """Frame of reference UID."""
+        return str(self._s["for"])
+
+
+class Examination(ScriptObject):
+    """``case.Examinations[name]``: a CT."""
+
+    def __init__(self, session: Session, path: str, image: ImageModel) -> None:
+        super().__init__(session, path)
+        object.__setattr__(self, "_image", image)
+        object.__setattr__(self, "_grid_cache", [])
+        self._s.update(
+            name=image.id,
+            equipment=EquipmentInfo(session, f"{path}.EquipmentInfo", image.frame_of_reference_uid),
+        )
+
+    def _key(self) -> str:
+        return str(self._s["name"])
+
+    def _frame_of_reference(self) -> str:
+        return str(self._image.frame_of_reference_uid)
+
+    def _default_grid(self) -> RsGrid:
+        if not self._grid_cache:
+            self._grid_cache.append(default_grid(self._image))
+        return self._grid_cache[0]  # type: ignore[no-any-return]
+
+    @property
+    def Name(self) -> str:
+        """Examination name."""
+        return str(self._s["name"])
+
+    @property
+    def EquipmentInfo(self) -> EquipmentInfo:
+        """Equipment information (``FrameOfReference``)."""
+        return self._s["equipment"]  # type: ignore[no-any-return]
+
+
+class DoseOnExamination(ScriptObject):
+    """``FractionEvaluations[i].DoseOnExaminations[j]``."""
+
+    def __init__(self, session: Session, path: str, examination: Examination) -> None:
+        super().__init__(session, path)
+        self._s.update(exam=examination, evaluations=ScriptCollection(session, f"{path}.DoseEvaluations"))
+
+    def _key(self) -> str:
+        return self._s["exam"]._key()  # type: ignore[no-any-return]
+
+    @property
+    def OnExamination(self) -> Examination:
+        """The examination the evaluation doses are on."""
+        return self._s["exam"]  # type: ignore[no-any-return]
+
+    @property
+    def DoseEvaluations(self) -> ScriptCollection:
+        """Evaluation doses (e.g. from ``MapDose``)."""
+        return self._s["evaluations"]  # type: ignore[no-any-return]
+
+
+class FractionEvaluation(ScriptObject):
+    """``TreatmentDelivery.FractionEvaluations[i]`` (index 0: planning evaluations)."""
+
+    def __init__(self, session: Session, path: str, number: int, examinations: Any) -> None:
+        super().__init__(session, path)
+        self._s.update(
+            number=number,
+            on=ScriptCollection(
+                session,
+                f"{path}.DoseOnExaminations",
+                [
+                    DoseOnExamination(session, f"{path}.DoseOnExaminations[{n}]", e)
+                    for n, e in enumerate(examinations)
+                ],
+            ),
+        )
+
+    def _key(self) -> str:
+        return str(self._s["number"])
+
+    def _on_examination(self, exam: Examination) -> DoseOnExamination:
+        return next(d for d in self._s["on"] if d._s["exam"] is exam)  # type: ignore[no-any-return]
+
+    @property
+    def FractionNumber(self) -> int:
+        """0 for planning evaluations."""
+        return int(self._s["number"])
+
+    @property
+    def DoseOnExaminations(self) -> ScriptCollection:
+        """One entry per examination."""
+        return self._s["on"]  # type: ignore[no-any-return]
+
+
+class TreatmentDelivery(ScriptObject):
+    """``case.TreatmentDelivery``."""
+
+    def __init__(self, session: Session, path: str, examinations: Any) -> None:
+        super().__init__(session, path)
+        self._s["evaluations"] = ScriptCollection(
+            session,
+            f"{path}.FractionEvaluations",
+            [FractionEvaluation(session, f"{path}.FractionEvaluations[0]", 0, examinations)],
+        )
+
+    def _fraction_evaluation(self, index: Any) -> FractionEvaluation:
+        if (
+            isinstance(index, bool)
+            or not isinstance(index, int)
+            or not 0 <= index < len(self._s["evaluations"])
+        ):
+            raise ScriptException(
+                f"There is no fraction evaluation {index!r}; the stand-in has fraction 0 (planning) only."
+            )
+        return self._s["evaluations"][index]  # type: ignore[no-any-return]
+
+    @property
+    def FractionEvaluations(self) -> ScriptCollection:
+        """Fraction evaluations; [0] holds planning evaluation doses."""
+        return self._s["evaluations"]  # type: ignore[no-any-return]
+
+
+class Case(ScriptObject):
+    """``patient.Cases[name]``."""
+
+    def __init__(self, session: Session, path: str, name: str) -> None:
+        super().__init__(session, path)
+        self._s.update(
+            name=name,
+            examinations=ScriptCollection(session, f"{path}.Examinations"),
+            plans=ScriptCollection(session, f"{path}.TreatmentPlans"),
+            registrations=ScriptCollection(session, f"{path}.Registrations"),
+            structure_registrations=ScriptCollection(session, f"{path}.StructureRegistrations"),
+        )
+        self._s["patient_model"] = PatientModel(session, f"{path}.PatientModel", self)
+        self._s["delivery"] = None
+
+    def _key(self) -> str:
+        return str(self._s["name"])
+
+    def _examination(self, name: Any) -> Examination:
+        found = self._s["examinations"]._find(name) if isinstance(name, str) else None
+        if found is None:
+            raise ScriptException(
+                f"There is no examination named {name!r} in case '{self._key()}'; "
+                f"examinations: {self._s['examinations'].Keys}."
+            )
+        return found  # type: ignore[no-any-return]
+
+    def _roi_structure(self, roi_name: Any, exam: Examination) -> Tuple[str, StructureModel]:
+        """(structure-set model id, contours) of an ROI on an examination, as dose statistics need."""
+        model = self._s["patient_model"]
+        if not isinstance(roi_name, str) or model._s["rois"]._find(roi_name) is None:
+            raise ScriptException(f"There exists no ROI with the name {roi_name!r}.")
+        structure_set = model._s["structure_sets"]._find(exam._key())
+        geometry = None if structure_set is None else structure_set._geometry(roi_name)
+        structure = None if geometry is None else geometry._s["structure"]
+        if structure is None or structure.is_empty:
+            raise ScriptException(
+                f"There is no geometry set for ROI '{roi_name}' on examination '{exam._key()}'."
+            )
+        return structure_set._model_id, structure
+
+    @property
+    def CaseName(self) -> str:
+        """Case name."""
+        return str(self._s["name"])
+
+    @property
+    def Examinations(self) -> ScriptCollection:
+        """Examinations, by name."""
+        return self._s["examinations"]  # type: ignore[no-any-return]
+
+    @property
+    def TreatmentPlans(self) -> ScriptCollection:
+        """Treatment plans, by name (prior courses included)."""
+        return self._s["plans"]  # type: ignore[no-any-return]
+
+    @property
+    def PatientModel(self) -> PatientModel:
+        """ROIs and structure sets."""
+        return self._s["patient_model"]  # type: ignore[no-any-return]
+
+    @property
+    def TreatmentDelivery(self) -> TreatmentDelivery:
+        """Fraction evaluations (evaluation doses)."""
+        return self._s["delivery"]  # type: ignore[no-any-return]
+
+    @property
+    def Registrations(self) -> ScriptCollection:
+        """Rigid frame-of-reference registrations."""
+        return self._s["registrations"]  # type: ignore[no-any-return]
+
+    @property
+    def StructureRegistrations(self) -> ScriptCollection:
+        """Deformable structure registrations, by name."""
+        return self._s["structure_registrations"]  # type: ignore[no-any-return]
+
+    @script_method(write=True, lock=False)
+    def SetCurrent(self) -> None:
+        """Make this the current case."""
+        self._session.state["Case"] = self
+
+    @script_method(write=False)
+    def GetTransformForExaminations(self, *, FromExamination: str, ToExamination: str) -> np.ndarray:
+        """4×4 rigid transform, translations in cm: ``p_To = T @ p_From`` (direction UNCONFIRMED)."""
+        matrix = transform_mm(self, self._examination(FromExamination), self._examination(ToExamination))
+        out = np.array(matrix, dtype=np.float64)
+        out[:3, 3] /= 10.0
+        return out
+
+    @script_method(write=True)
+    def MapDose(
+        self,
+        *,
+        DoseDistribution: Any,
+        StructureRegistration: Any,
+        FractionNumber: Optional[int] = None,
+        SetTotalDoseEstimateReference: bool = False,
+        FractionEvaluationIndex: Optional[int] = None,
+        ReferenceDoseGrid: Any = None,
+    ) -> None:
+        """Map a dose through a deformable registration onto its reference examination; returns None.
+
+        The new ``MappedDose`` is appended to ``TreatmentDelivery.FractionEvaluations[i]
+        .DoseOnExaminations[reference].DoseEvaluations`` (§7.1); call ``UpdateDoseGridStructures()``
+        on it before statistics.
+        """
+        index = FractionEvaluationIndex if FractionEvaluationIndex is not None else FractionNumber
+        map_dose(
+            self, DoseDistribution, StructureRegistration, ReferenceDoseGrid, 0 if index is None else index
+        )
+
+
+class Patient(ScriptObject):
+    """``get_current("Patient")``."""
+
+    def __init__(self, session: Session, path: str, patient_id: str, name: str) -> None:
+        super().__init__(session, path)
+        self._s.update(id=patient_id, name=name, cases=ScriptCollection(session, f"{path}.Cases"))
+
+    @property
+    def PatientID(self) -> str:
+        """Patient ID."""
+        return str(self._s["id"])
+
+    @property
+    def Name(self) -> str:
+        """Patient name (DICOM ``^`` form)."""
+        return str(self._s["name"])
+
+    @property
+    def Cases(self) -> ScriptCollection:
+        """Cases, by name."""
+        return self._s["cases"]  # type: ignore[no-any-return]
+
+    @script_method(write=True, lock=False)
+    def Save(self) -> None:
+        """Save the patient (recorded: ``tps_stubs.raystation.saves()``)."""
+        self._session.saves += 1

@@ -1,0 +1,427 @@
+"""Patient model: ROIs, structure sets and ROI geometries (reference/raystation.md §9).
+
+``case.PatientModel.RegionsOfInterest[name]`` has ``Name``, ``Type``, ``OrganData.OrganType``;
+``case.PatientModel.StructureSets[exam.Name].RoiGeometries[name]`` has ``HasContours()``,
+``PrimaryShape`` (None when empty), ``GetRoiVolume()`` (cm³), ``GetBoundingBox()``,
+``GetCenterOfRoi()``, ``OfRoi`` and ``GetRoiGeometryAsVoxels(Corner, VoxelSize, NrVoxels)`` (values
+0–255). Approved structure sets lock their ROI geometries and the ROIs themselves (§4, §14.6):
+12A+ report approval through ``SubStructureSets[i].Review``, 11B through ``ApprovedStructureSets``.
+"""
+
+# ruff: noqa: N802, N803 - member and keyword names are RayStation's
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Dict, List, Optional
+
+import numpy as np
+
+from ..patients.model import StructureModel
+from . import grids
+from .errors import ScriptException
+from .grids import RsGrid
+from .registrations import create_deformable_group
+from .review import Review
+from .scripting import ExpandoDictionary, ScriptCollection, ScriptObject, point, script_method
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .patient_objects import Case, Examination
+
+__all__ = ["ORGAN_TYPES", "ROI_TYPES", "PatientModel", "RegionOfInterest", "RoiGeometry", "StructureSet"]
+
+#: Stub-patient DICOM type → RayStation ROI ``Type``.
+ROI_TYPES: Dict[str, str] = {
+    "PTV": "Ptv",
+    "CTV": "Ctv",
+    "GTV": "Gtv",
+    "ORGAN": "Organ",
+    "EXTERNAL": "External",
+}
+#: RayStation ROI ``Type`` → ``OrganData.OrganType``.
+ORGAN_TYPES: Dict[str, str] = {"Ptv": "Target", "Ctv": "Target", "Gtv": "Target", "External": "Other"}
+CREATE_ROI_TYPES = (
+    "Ptv",
+    "Ctv",
+    "Gtv",
+    "Organ",
+    "External",
+    "Control",
+    "Undefined",
+    "Avoidance",
+    "Bolus",
+    "Support",
+    "Fixation",
+    "Marker",
+    "Cavity",
+    "Registration",
+    "FieldOfView",
+)
+
+
+class OrganData(ScriptObject):
+    """``roi.OrganData``."""
+
+    _roi: RegionOfInterest
+
+    def __init__(self, session: Any, path: str, roi: RegionOfInterest, organ_type: str) -> None:
+        super().__init__(session, path)
+        object.__setattr__(self, "_roi", roi)
+        self._s["organ_type"] = organ_type
+
+    def _lock_reason(self) -> Optional[str]:
+        return self._roi._lock_reason()
+
+    def _set_organ_type(self, value: Any) -> str:
+        if value not in ("Target", "OrganAtRisk", "Other", "Unknown"):
+            raise ScriptException(f"OrganType must be Target, OrganAtRisk, Other or Unknown (got {value!r}).")
+        return str(value)
+
+    OrganType = property(
+        lambda self: self._s["organ_type"],
+        lambda self, v: self._s.__setitem__("organ_type", self._set_organ_type(v)),
+        doc="'Target', 'OrganAtRisk', 'Other' or 'Unknown'.",
+    )
+
+
+class RegionOfInterest(ScriptObject):
+    """``case.PatientModel.RegionsOfInterest[name]``."""
+
+    _model: PatientModel
+
+    def __init__(self, session: Any, path: str, model: PatientModel, name: str, roi_type: str) -> None:
+        super().__init__(session, path)
+        object.__setattr__(self, "_model", model)
+        self._s.update(name=name, type=roi_type)
+        self._s["organ"] = OrganData(
+            session,
+            f"{path}.OrganData",
+            self,
+            ORGAN_TYPES.get(roi_type, "OrganAtRisk" if roi_type == "Organ" else "Other"),
+        )
+
+    def _key(self) -> str:
+        return str(self._s["name"])
+
+    def _lock_reason(self) -> Optional[str]:
+        for structure_set in self._model._s["structure_sets"]:
+            geometry = structure_set._geometry(self._s["name"])
+            if geometry is not None and geometry._s["approved"]:
+                exam = structure_set._key()
+                return f"The ROI '{self._s['name']}' is approved in the structure set of '{exam}'"
+        return None
+
+    @property
+    def Name(self) -> str:
+        """ROI name."""
+        return str(self._s["name"])
+
+    @property
+    def Type(self) -> str:
+        """ROI type, e.g. ``'Ptv'``, ``'Organ'``, ``'External'``."""
+        return str(self._s["type"])
+
+    @property
+    def OrganData(self) -> OrganData:
+        """Organ data (``OrganType``)."""
+        return self._s["organ"]  # type: ignore[no-any-return]
+
+    @script_method(write=True)
+    def DeleteRoi(self) -> None:
+        """Delete the ROI and its geometries (refused when approved)."""
+        self._model._delete_roi(self)
+
+
+class PrimaryShape(ScriptObject):
+    """``geometry.PrimaryShape`` of a contour ROI."""
+
+    def __init__(self, session: Any, path: str, structure: StructureModel) -> None:
+        super().__init__(session, path, track=False)
+        object.__setattr__(self, "_structure", structure)
+
+    @property
+    def Contours(self) -> List[List[ExpandoDictionary]]:
+        """Closed planar contours, each a list of points ``{'x','y','z'}`` in cm (a copy)."""
+        return [
+            [point(float(x) / 10.0, float(y) / 10.0, float(z) / 10.0) for x, y, z in contour]
+            for contour in self._structure.all_contours()
+        ]
+
+
+class RoiGeometry(ScriptObject):
+    """``StructureSets[exam].RoiGeometries[roi]``."""
+
+    _structure_set: StructureSet
+
+    def __init__(
+        self,
+        session: Any,
+        path: str,
+        structure_set: StructureSet,
+        *,
+        roi: RegionOfInterest,
+        structure: Optional[StructureModel],
+        approved: bool,
+    ) -> None:
+        super().__init__(session, path)
+        object.__setattr__(self, "_structure_set", structure_set)
+        self._s.update(roi=roi, structure=structure, approved=approved)
+
+    def _key(self) -> str:
+        return str(self._s["roi"]._key())
+
+    def _lock_reason(self) -> Optional[str]:
+        if self._s["approved"]:
+            return f"The geometry of ROI '{self._key()}' is approved"
+        return None
+
+    def _contoured(self) -> StructureModel:
+        structure = self._s["structure"]
+        if structure is None or structure.is_empty:
+            raise ScriptException(
+                f"There is no geometry set for ROI '{self._key()}' on examination "
+                f"'{self._structure_set._key()}' (no geometry set for ROI)."
+            )
+        return structure  # type: ignore[no-any-return]
+
+    def _occupancy(self, grid: Optional[RsGrid] = None) -> Any:
+        structure = self._contoured()
+        exam = self._structure_set._examination
+        model_id = self._structure_set._model_id
+        if model_id is None:  # pragma: no cover - contours come only from a model structure set
+            raise ScriptException(f"ROI '{self._key()}' has contours but no structure set")
+        return grids.occupancy(self._session.model, model_id, structure, grid or exam._default_grid())
+
+    @property
+    def OfRoi(self) -> RegionOfInterest:
+        """The ROI."""
+        return self._s["roi"]  # type: ignore[no-any-return]
+
+    @property
+    def PrimaryShape(self) -> Optional[PrimaryShape]:
+        """The contours, or None when the ROI has no geometry on this examination."""
+        structure = self._s["structure"]
+        if structure is None or structure.is_empty:
+            return None
+        return PrimaryShape(self._session, f"{self._path}.PrimaryShape", structure)
+
+    @script_method(write=False)
+    def HasContours(self) -> bool:
+        """True when the ROI has contours on this examination."""
+        structure = self._s["structure"]
+        return structure is not None and not structure.is_empty
+
+    @script_method(write=False)
+    def GetRoiVolume(self) -> float:
+        """ROI volume from its contours, cm³ (independent of any dose grid)."""
+        return float(self._occupancy().volume_cc)
+
+    @script_method(write=False)
+    def GetBoundingBox(self) -> List[ExpandoDictionary]:
+        """[lowest corner, highest corner] of the contour points, cm."""
+        pts = np.concatenate(list(self._contoured().all_contours())) / 10.0
+        return [point(*(float(v) for v in pts.min(axis=0))), point(*(float(v) for v in pts.max(axis=0)))]
+
+    @script_method(write=False)
+    def GetCenterOfRoi(self) -> ExpandoDictionary:
+        """Volume centroid of the ROI, cm."""
+        exam_grid = self._structure_set._examination._default_grid()
+        occ = np.asarray(self._occupancy(exam_grid).fraction).ravel()
+        centre = (exam_grid.centres_mm() * occ[:, None]).sum(axis=0) / occ.sum() / 10.0
+        return point(*(float(v) for v in centre))
+
+    @script_method(write=False)
+    def GetRoiGeometryAsVoxels(self, *, Corner: Any, VoxelSize: Any, NrVoxels: Any) -> np.ndarray:
+        """Partial-volume voxelisation, 0–255 per voxel, flat in ``DoseData`` order (x fastest).
+
+        ``Corner`` is the outer edge of the first voxel and ``VoxelSize`` the voxel size, both cm;
+        reshape the result to ``(NrVoxels.z, NrVoxels.y, NrVoxels.x)``.
+        """
+        size = tuple(int(NrVoxels[a]) for a in "xyz")
+        spacing = tuple(float(VoxelSize[a]) * 10.0 for a in "xyz")
+        origin = tuple(float(Corner[a]) * 10.0 + s / 2.0 for a, s in zip("xyz", spacing))
+        exam = self._structure_set._examination
+        grid = RsGrid(origin, spacing, size, exam._frame_of_reference())  # type: ignore[arg-type]
+        fraction = np.asarray(self._occupancy(grid).fraction).ravel()
+        return np.rint(fraction * 255.0).astype(np.uint8)
+
+
+class SubStructureSet(ScriptObject):
+    """``StructureSet.SubStructureSets[i]`` (12A+): carries the approval ``Review``."""
+
+    def __init__(self, session: Any, path: str, approved: bool) -> None:
+        super().__init__(session, path)
+        self._s["review"] = Review(session, f"{path}.Review", "Approved") if approved else None
+
+    def _key(self) -> str:
+        return "0"
+
+    @property
+    def Review(self) -> Optional[Review]:
+        """The approval, or None when never reviewed."""
+        return self._s["review"]  # type: ignore[no-any-return]
+
+
+class ApprovedStructureSet(ScriptObject):
+    """``StructureSet.ApprovedStructureSets[i]`` (11B): the approved ROI geometries."""
+
+    def __init__(self, session: Any, path: str, geometries: List[RoiGeometry]) -> None:
+        super().__init__(session, path)
+        self._s["rois"] = ScriptCollection(session, f"{path}.ApprovedRoiStructures", geometries)
+
+    def _key(self) -> str:
+        return "0"
+
+    @property
+    def ApprovedRoiStructures(self) -> ScriptCollection:
+        """The approved ROI geometries."""
+        return self._s["rois"]  # type: ignore[no-any-return]
+
+
+class StructureSet(ScriptObject):
+    """``case.PatientModel.StructureSets[exam_name]``."""
+
+    _examination: Examination
+    _model_id: Optional[str]
+
+    def __init__(
+        self, session: Any, path: str, examination: Examination, model_id: Optional[str], approved: bool
+    ) -> None:
+        super().__init__(session, path)
+        object.__setattr__(self, "_examination", examination)
+        object.__setattr__(self, "_model_id", model_id)
+        self._s["geometries"] = ScriptCollection(session, f"{path}.RoiGeometries")
+        self._s["sub"] = ScriptCollection(
+            session,
+            f"{path}.SubStructureSets",
+            [SubStructureSet(session, f"{path}.SubStructureSets[0]", approved)],
+        )
+        self._s["approved_sets"] = ScriptCollection(session, f"{path}.ApprovedStructureSets")
+        self._s["approved"] = approved
+
+    def _key(self) -> str:
+        return self._examination._key()
+
+    def _geometry(self, roi_name: str) -> Optional[RoiGeometry]:
+        return self._s["geometries"]._find(roi_name)  # type: ignore[no-any-return]
+
+    def _add_geometry(self, roi: RegionOfInterest, structure: Optional[StructureModel]) -> None:
+        approved = bool(self._s["approved"] and structure is not None and not structure.is_empty)
+        path = f"{self._path}.RoiGeometries[{roi.Name!r}]"
+        self._s["geometries"]._append(
+            RoiGeometry(self._session, path, self, roi=roi, structure=structure, approved=approved)
+        )
+
+    def _finish_approval(self) -> None:
+        if self._s["approved"]:
+            approved = [g for g in self._s["geometries"]._items() if g._s["approved"]]
+            self._s["approved_sets"]._append(
+                ApprovedStructureSet(self._session, f"{self._path}.ApprovedStructureSets[0]", approved)
+            )
+
+    @property
+    def RoiGeometries(self) -> ScriptCollection:
+        """ROI geometries on this examination, by ROI name."""
+        return self._s["geometries"]  # type: ignore[no-any-return]
+
+    @property
+    def OnExamination(self) -> Examination:
+        """The examination."""
+        return self._examination
+
+    @property
+    def SubStructureSets(self) -> ScriptCollection:
+        """Sub-structure sets with their approval ``Review`` (12A+)."""
+        return self._s["sub"]  # type: ignore[no-any-return]
+
+    @property
+    def ApprovedStructureSets(self) -> ScriptCollection:
+        """Approved structure sets (11B)."""
+        return self._s["approved_sets"]  # type: ignore[no-any-return]
+
+
+class PatientModel(ScriptObject):
+    """``case.PatientModel``."""
+
+    def __init__(self, session: Any, path: str, case: Case) -> None:
+        super().__init__(session, path)
+        object.__setattr__(self, "_case", case)
+        self._s["rois"] = ScriptCollection(session, f"{path}.RegionsOfInterest")
+        self._s["structure_sets"] = ScriptCollection(session, f"{path}.StructureSets")
+        self._s["groups"] = ScriptCollection(session, f"{path}.StructureRegistrationGroups")
+
+    def _new_roi(self, name: str, roi_type: str) -> RegionOfInterest:
+        roi = RegionOfInterest(
+            self._session, f"{self._path}.RegionsOfInterest[{name!r}]", self, name, roi_type
+        )
+        self._s["rois"]._append(roi)
+        return roi
+
+    def _delete_roi(self, roi: RegionOfInterest) -> None:
+        self._s["rois"]._remove(roi)
+        for structure_set in self._s["structure_sets"]:
+            geometry = structure_set._geometry(roi.Name)
+            if geometry is not None:
+                structure_set._s["geometries"]._remove(geometry)
+
+    @property
+    def RegionsOfInterest(self) -> ScriptCollection:
+        """ROIs of the case, by name."""
+        return self._s["rois"]  # type: ignore[no-any-return]
+
+    @property
+    def StructureSets(self) -> ScriptCollection:
+        """Structure sets, by examination name."""
+        return self._s["structure_sets"]  # type: ignore[no-any-return]
+
+    @property
+    def StructureRegistrationGroups(self) -> ScriptCollection:
+        """Deformable registration groups, by name."""
+        return self._s["groups"]  # type: ignore[no-any-return]
+
+    @script_method(write=True)
+    def CreateRoi(
+        self,
+        *,
+        Name: str,
+        Color: str,
+        Type: str,
+        TissueName: Any = None,
+        RbeCellTypeName: Any = None,
+        RoiMaterial: Any = None,
+    ) -> RegionOfInterest:
+        """Create an empty ROI (no geometry on any examination) and return it."""
+        if not isinstance(Name, str) or not Name:
+            raise ScriptException(f"Name must be a non-empty string (got {Name!r}).")
+        if self._s["rois"]._find(Name) is not None:
+            raise ScriptException(f"An ROI named '{Name}' already exists; use GetUniqueRoiName.")
+        if Type not in CREATE_ROI_TYPES:
+            raise ScriptException(f"Type must be one of {CREATE_ROI_TYPES} (got {Type!r}).")
+        roi = self._new_roi(Name, Type)
+        for structure_set in self._s["structure_sets"]:
+            structure_set._add_geometry(roi, None)
+        return roi
+
+    @script_method(write=False)
+    def GetUniqueRoiName(self, *, DesiredName: str) -> str:
+        """``DesiredName``, or it with a number appended when an ROI already has that name."""
+        name, n = DesiredName, 1
+        while self._s["rois"]._find(name) is not None:
+            name, n = f"{DesiredName} ({n})", n + 1
+        return name
+
+    @script_method(write=True)
+    def CreateHybridDeformableRegistrationGroup(
+        self,
+        *,
+        RegistrationGroupName: str,
+        ReferenceExaminationName: str,
+        TargetExaminationNames: List[str],
+        ControllingRoiNames: Any = None,
+        ControllingPoiNames: Any = None,
+        FocusRoiNames: Any = None,
+        AlgorithmSettings: Any = None,
+    ) -> None:
+        """Create a deformable registration group (§8); see ``registrations`` for the stand-in's model."""
+        create_deformable_group(
+            self._case, RegistrationGroupName, ReferenceExaminationName, list(TargetExaminationNames)
+        )

@@ -1,0 +1,187 @@
+"""One loaded stand-in session: version, patient, current objects, journal, undo history.
+
+Every stand-in object keeps its mutable state in a dict ``_s`` and registers with its session, so
+the session can snapshot and restore the whole patient. That gives RayStation's all-or-nothing
+actions (a failed action changes nothing) and :class:`~tps_stubs.raystation.connect_module`'s
+``CompositeAction`` rollback on an exception.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Tuple
+
+from .versions import VersionProfile
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..patients.model import StubPatient
+    from .scripting import ScriptObject
+
+__all__ = ["JournalEntry", "Session", "UndoStep"]
+
+
+@dataclass
+class JournalEntry:
+    """One write made through the stand-in.
+
+    Attributes
+    ----------
+    path : str
+        Object path from the patient, e.g. ``Patient.Cases['Case 1'].TreatmentPlans['SABR']``.
+    member : str
+        Method or property name.
+    kind : str
+        ``"call"`` (method) or ``"set"`` (property).
+    arguments : dict
+        Keyword arguments of a call, or ``{"value": …}`` for a property set.
+    composite : str or None
+        Name of the innermost open ``CompositeAction``.
+    outcome : str
+        ``"ok"``, or ``"<ExceptionType>: <message>"`` when the write failed (nothing changed).
+    rolled_back : bool
+        True when an enclosing ``CompositeAction`` failed and undid this write.
+    """
+
+    path: str
+    member: str
+    kind: str
+    arguments: Dict[str, Any]
+    composite: Optional[str]
+    outcome: str = "pending"
+    rolled_back: bool = False
+
+
+@dataclass
+class UndoStep:
+    """One entry of the undo history: a single write, or a whole ``CompositeAction``."""
+
+    name: str
+    entries: List[JournalEntry] = field(default_factory=list)
+
+
+@dataclass
+class _Composite:
+    name: str
+    snapshot: Any
+    entries: List[JournalEntry] = field(default_factory=list)
+
+
+def _copy_state(state: Dict[str, Any]) -> Dict[str, Any]:
+    return {
+        k: (list(v) if isinstance(v, list) else dict(v) if isinstance(v, dict) else v)
+        for k, v in state.items()
+    }
+
+
+class Session:
+    """State shared by every object of one :func:`tps_stubs.raystation.load`.
+
+    Attributes
+    ----------
+    profile : VersionProfile
+    model : StubPatient or None
+    journal : list of JournalEntry
+    undo_history : list of UndoStep
+    progress : list of (message, percentage, operation)
+    prompts : list of str
+        Messages passed to ``await_user_input``.
+    saves : int
+        Number of ``patient.Save()`` calls that succeeded.
+    gui_disabled : bool
+    state : dict
+        Current objects (``"Patient"``, ``"Case"``, ``"Plan"``, ``"BeamSet"``, ``"Examination"``).
+    """
+
+    def __init__(self, version: str, model: Optional[StubPatient], *, gui_disabled: bool = False) -> None:
+        self.profile = VersionProfile(version)
+        self.model = model
+        self.journal: List[JournalEntry] = []
+        self.undo_history: List[UndoStep] = []
+        self.progress: List[Tuple[Optional[str], int, Optional[str]]] = []
+        self.prompts: List[Optional[str]] = []
+        self.saves = 0
+        self.gui_disabled = gui_disabled
+        self.state: Dict[str, Any] = {}
+        self._objects: List[ScriptObject] = []
+        self._composites: List[_Composite] = []
+        self._depth = 0
+
+    @property
+    def version(self) -> str:
+        """The modelled RayStation version."""
+        return self.profile.version
+
+    # -- registry and snapshots -----------------------------------------------------------
+    def register(self, obj: ScriptObject) -> None:
+        """Track ``obj`` so snapshots include its state."""
+        self._objects.append(obj)
+
+    def snapshot(self) -> Any:
+        """The state of every object and of the session's current objects."""
+        return (len(self._objects), [(o, _copy_state(o._s)) for o in self._objects], _copy_state(self.state))
+
+    def restore(self, snapshot: Any) -> None:
+        """Put every object back as it was at ``snapshot``; objects created since are dropped."""
+        count, states, current = snapshot
+        for obj, state in states:
+            object.__setattr__(obj, "_s", _copy_state(state))
+        del self._objects[count:]
+        self.state = _copy_state(current)
+
+    # -- writes -------------------------------------------------------------------------
+    @contextmanager
+    def write(self, obj: ScriptObject, member: str, kind: str, arguments: Dict[str, Any]) -> Iterator[None]:
+        """Journal a write and make it atomic (a failure restores the state before it).
+
+        Writes made by another write (the stand-in's own internals) are not journaled again.
+        """
+        if self._depth:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
+        entry = JournalEntry(
+            obj._path, member, kind, dict(arguments), self._composites[-1].name if self._composites else None
+        )
+        self.journal.append(entry)
+        snap = self.snapshot()
+        self._depth = 1
+        try:
+            yield
+        except BaseException as exc:
+            self.restore(snap)
+            entry.outcome = f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            self._depth = 0
+        entry.outcome = "ok"
+        if self._composites:
+            self._composites[-1].entries.append(entry)
+        else:
+            self.undo_history.append(UndoStep(member, [entry]))
+
+    # -- composite actions ------------------------------------------------------------------
+    def begin_composite(self, name: str) -> None:
+        """Open a ``CompositeAction`` (nested ones belong to the outermost undo step)."""
+        self._composites.append(_Composite(name, self.snapshot()))
+
+    def end_composite(self, failed: bool) -> None:
+        """Close the innermost ``CompositeAction``; on failure undo every write made inside it."""
+        composite = self._composites.pop()
+        if failed:
+            self.restore(composite.snapshot)
+            for entry in composite.entries:
+                entry.rolled_back = True
+            return
+        if self._composites:
+            self._composites[-1].entries.extend(composite.entries)
+        elif composite.entries:
+            self.undo_history.append(UndoStep(composite.name, composite.entries))
+
+    @property
+    def composite_depth(self) -> int:
+        """Number of open ``CompositeAction`` scopes."""
+        return len(self._composites)
