@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 PY38 ?= $(firstword $(wildcard /root/.pyenv/versions/3.8*/bin/python3.8) $(shell command -v python3.8 2>/dev/null))
 VENV38 ?= .venv38
 
-.PHONY: demo test lint typecheck pytest pytest-py38 bench clean
+.PHONY: demo test lint typecheck pytest pytest-py38 bench clean stubs
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,7 +28,12 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(PY) -m mypy
 
-pytest: $(STAMP)
+# The ESAPI stand-in assemblies (tps_stubs/esapi/build/, git-ignored) are compiled with Mono's C#
+# compiler `mcs` (Debian: mono-devel; .ci/run installs it). The script skips the build when up to date.
+stubs:
+	$(PYTHON) tps_stubs/esapi/_build.py
+
+pytest: $(STAMP) stubs
 	$(PY) -m pytest
 
 $(VENV38)/.installed: pyproject.toml
@@ -63,4 +68,5 @@ bench: $(VENV_BENCH)/.installed
 test: lint typecheck pytest pytest-py38
 
 clean:
-	rm -rf $(VENV) $(VENV38) .venv-bench reirrad-demo .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(VENV38) .venv-bench reirrad-demo .pytest_cache .mypy_cache .ruff_cache .hypothesis \
+		tps_stubs/esapi/build

@@ -28,7 +28,7 @@ import numpy as np
 from .patients.geometry import signed_distance, transform_points
 from .patients.model import DoseModel, ImageModel, StubPatient
 
-__all__ = ["PlannerObjective", "conformal_dose", "dose_grid_points", "optimise"]
+__all__ = ["PlannerObjective", "conformal_dose", "dose_grid_for", "dose_grid_points", "optimise"]
 
 GRADIENT_PER_MM = 0.06  # achievable carving gradient, fraction of Rx per mm
 OAR_MARGIN = 0.98

@@ -1,0 +1,563 @@
+"""The ESAPI stand-in behaves as reference/esapi.md says Eclipse and pythonnet do.
+
+Section numbers (§) are those of ``shared/reference/esapi.md``; behaviour the reference leaves open is
+described in ``tps_stubs/esapi/DEVIATIONS.md`` and tested against that.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Dict
+
+import numpy as np
+import pytest
+
+from tps_stubs import esapi as stub
+from tps_stubs.patients import load_patient
+from tps_stubs.planner import PlannerObjective, optimise
+
+LRRC = "LRRC-01"
+
+
+# -- helpers -----------------------------------------------------------------------------------------
+def _unit(esapi: Any, name: str) -> Any:
+    return getattr(esapi.Types.DoseValue.DoseUnit, name)
+
+
+def _dose(esapi: Any, value: float, unit: str = "Gy") -> Any:
+    return esapi.Types.DoseValue(value, _unit(esapi, unit))
+
+
+def _structures(ctx: Any) -> Dict[str, Any]:
+    return {str(s.Id): s for s in ctx.StructureSet.Structures}
+
+
+def _prior_plan(ctx: Any) -> Any:
+    return next(p for c in ctx.Patient.Courses for p in c.PlanSetups if p.IsDoseValid)
+
+
+def _gy(dose_value: Any) -> float:
+    return float(dose_value.Dose) / {"Gy": 1.0, "cGy": 100.0}[str(dose_value.Unit)]
+
+
+def _raw_planes(esapi: Any, dose: Any) -> np.ndarray:
+    """Raw voxels [z, y, x] through GetVoxels (copies, no live numpy views of .NET arrays)."""
+    buf = esapi.System.Array.CreateInstance(esapi.System.Int32, dose.XSize, dose.YSize)
+    planes = []
+    for k in range(dose.ZSize):
+        dose.GetVoxels(k, buf)
+        planes.append(np.array(buf).T)
+    return np.stack(planes)
+
+
+def _dose_gy(esapi: Any, dose: Any) -> np.ndarray:
+    """The dose in Gy [z, y, x], calibrated linearly from VoxelToDoseValue(0) and (1) (esapi.md §4.2)."""
+    v0, v1 = _gy(dose.VoxelToDoseValue(0)), _gy(dose.VoxelToDoseValue(1))
+    return v0 + (v1 - v0) * _raw_planes(esapi, dose)
+
+
+def _sabr_objectives(esapi: Any, ctx: Any, unit: str) -> None:
+    """Writes a target and two OAR objectives in ``unit`` (TOTAL dose): PTV Lower 30 Gy at 95 %,
+    Rectum Upper 20 Gy at 0 %, Bowel_Small Upper 18 Gy at 1 %."""
+    factor = 100.0 if unit == "cGy" else 1.0
+    op = esapi.Types.OptimizationObjectiveOperator
+    s = _structures(ctx)
+    setup = ctx.ExternalPlanSetup.OptimizationSetup
+    setup.AddPointObjective(s["PTV"], op.Lower, _dose(esapi, 30.0 * factor, unit), 95.0, 100.0)
+    setup.AddPointObjective(s["Rectum"], op.Upper, _dose(esapi, 20.0 * factor, unit), 0.0, 80.0)
+    setup.AddPointObjective(s["Bowel_Small"], op.Upper, _dose(esapi, 18.0 * factor, unit), 1.0, 80.0)
+
+
+@pytest.fixture()
+def ctx(fresh_session: Any) -> Any:
+    """LRRC-01 as a write-enabled plug-in context on a clinical system, unit Gy."""
+    return stub.load_context(LRRC)
+
+
+# -- units and raw voxels ------------------------------------------------------------------------------
+def test_same_dose_in_gy_and_cgy(fresh_session: Any) -> None:
+    """§15.1 / §18.3: the dose unit is configuration; the same patient reads the same dose in Gy and cGy."""
+    esapi = fresh_session
+    in_gy = stub.load_context(LRRC, "Gy")
+    dose_gy = _dose_gy(esapi, _prior_plan(in_gy).Dose)
+    assert in_gy.PlanSetup.DosePerFraction.Dose == pytest.approx(6.0)
+    in_cgy = stub.load_context(LRRC, "cGy")
+    prior = _prior_plan(in_cgy)
+    assert prior.Dose.DoseMax3D.Unit == _unit(esapi, "cGy")
+    assert in_cgy.PlanSetup.TotalDose.Unit == _unit(esapi, "cGy")
+    assert in_cgy.PlanSetup.TotalDose.Dose == pytest.approx(3000.0)
+    np.testing.assert_allclose(_dose_gy(esapi, prior.Dose), dose_gy, rtol=1e-12, atol=0)
+
+
+def test_raw_voxels_scale_linearly_to_model_dose(ctx: Any, esapi: Any) -> None:
+    """§4.2: GetVoxels fills raw ints that VoxelToDoseValue scales linearly to the model's dose."""
+    model = load_patient(LRRC).courses[0].plans[0].dose
+    dose = _prior_plan(ctx).Dose
+    raw = _raw_planes(esapi, dose)
+    assert raw.dtype == np.int32 and raw.max() == 2 ** 24  # DEVIATIONS.md: the maximum is 2^24 counts
+    scale = _gy(dose.VoxelToDoseValue(1)) - _gy(dose.VoxelToDoseValue(0))
+    assert _gy(dose.VoxelToDoseValue(0)) == 0.0
+    np.testing.assert_allclose(raw * scale, model.values_gy, rtol=0, atol=scale)
+    assert _gy(dose.VoxelToDoseValue(12345)) == pytest.approx(12345 * scale, rel=1e-12)
+
+
+def test_int_buffer_contract(ctx: Any, esapi: Any) -> None:
+    """§4.2 / §14.2 / §16: GetVoxels fills a caller-allocated int[XSize, YSize]; numpy arrays are refused."""
+    dose = _prior_plan(ctx).Dose
+    buf = esapi.System.Array.CreateInstance(esapi.System.Int32, dose.XSize, dose.YSize)
+    assert dose.GetVoxels(10, buf) is None
+    assert np.array(buf).shape == (dose.XSize, dose.YSize)
+    with pytest.raises(TypeError):
+        dose.GetVoxels(10, np.zeros((dose.XSize, dose.YSize), np.int32))
+    wrong = esapi.System.Array.CreateInstance(esapi.System.Int32, dose.YSize, dose.XSize)
+    with pytest.raises(esapi.System.ArgumentException):
+        dose.GetVoxels(10, wrong)
+
+
+def test_dose_grid_geometry(ctx: Any) -> None:
+    """§4.2: sizes, resolutions (mm), Origin = centre of the first voxel, and the X/Y/Z directions."""
+    model = load_patient(LRRC).courses[0].plans[0].dose
+    dose = _prior_plan(ctx).Dose
+    assert (dose.XSize, dose.YSize, dose.ZSize) == model.size
+    assert (dose.XRes, dose.YRes, dose.ZRes) == pytest.approx(model.spacing_mm)
+    assert (dose.Origin.x, dose.Origin.y, dose.Origin.z) == pytest.approx(model.origin_mm)
+    for axis, vector in enumerate((dose.XDirection, dose.YDirection, dose.ZDirection)):
+        assert (vector.x, vector.y, vector.z) == pytest.approx(tuple(model.direction[:, axis]))
+
+
+def test_dose_to_point_and_profile(ctx: Any, esapi: Any) -> None:
+    """§4.2: GetDoseToPoint interpolates the dose; GetDoseProfile fills the buffer it is given."""
+    model = load_patient(LRRC).courses[0].plans[0].dose
+    dose = _prior_plan(ctx).Dose
+    k, j, i = 40, 50, 60
+    centre = esapi.Types.VVector(*(np.asarray(model.origin_mm) + np.asarray(model.spacing_mm) * (i, j, k)))
+    assert _gy(dose.GetDoseToPoint(centre)) == pytest.approx(model.values_gy[k, j, i], abs=1e-5)
+    half = esapi.Types.VVector(centre.x + model.spacing_mm[0] / 2, centre.y, centre.z)
+    midway = (model.values_gy[k, j, i] + model.values_gy[k, j, i + 1]) / 2
+    assert _gy(dose.GetDoseToPoint(half)) == pytest.approx(midway, abs=1e-5)
+    stop = esapi.Types.VVector(centre.x + 10 * model.spacing_mm[0], centre.y, centre.z)
+    buffer = esapi.System.Array.CreateInstance(esapi.System.Double, 11)
+    profile = dose.GetDoseProfile(centre, stop, buffer)
+    assert profile.Count == 11 and profile.Unit == _unit(esapi, "Gy")
+    np.testing.assert_allclose(np.array(buffer), model.values_gy[k, j, i:i + 11], atol=1e-5)
+    assert profile[10].Position.x == pytest.approx(stop.x)
+
+
+def test_image_voxels_and_contours(ctx: Any, esapi: Any) -> None:
+    """§6.2 / §6.3: Image voxels + VoxelToDisplayValue give HU; GetContoursOnImagePlane gives VVector[][]."""
+    model = load_patient(LRRC)
+    image = ctx.Image
+    k = 48
+    buf = esapi.System.Array.CreateInstance(esapi.System.Int32, image.XSize, image.YSize)
+    image.GetVoxels(k, buf)
+    raw = np.array(buf).T
+    hu = raw.astype(float) + (image.VoxelToDisplayValue(0) - 0.0)
+    np.testing.assert_array_equal(hu, model.image("CT_PLAN").hu[k])
+    ptv_model = model.structure_set("CT_PLAN").structure("PTV")
+    plane = sorted(ptv_model.contours_by_plane)[len(ptv_model.contours_by_plane) // 2]
+    ptv = _structures(ctx)["PTV"]
+    contours = ptv.GetContoursOnImagePlane(plane)
+    assert len(contours) == len(ptv_model.contours_by_plane[plane])
+    got = np.array([[p.x, p.y, p.z] for p in contours[0]])
+    np.testing.assert_allclose(got, ptv_model.contours_by_plane[plane][0])
+    assert len(ptv.GetContoursOnImagePlane(0)) == 0
+    centre = ptv.CenterPoint
+    assert ptv.IsPointInsideSegment(centre)
+    assert not ptv.IsPointInsideSegment(esapi.Types.VVector(centre.x + 60.0, centre.y, centre.z))
+    assert ptv.Volume == pytest.approx(4.0 / 3.0 * math.pi * 22 * 14 * 20 / 1000.0, rel=0.03)
+
+
+# -- write guards ------------------------------------------------------------------------------------
+def test_write_requires_begin_modifications(ctx: Any, esapi: Any) -> None:
+    """§2.3 / §15.5: writes throw UnauthorizedScriptingAPIAccessException before BeginModifications()."""
+    plan = ctx.ExternalPlanSetup
+    with pytest.raises(esapi.Model.UnauthorizedScriptingAPIAccessException, match="BeginModifications"):
+        plan.SetPrescription(5, _dose(esapi, 6.0), 1.0)
+    assert stub.journal() == []
+    ctx.Patient.BeginModifications()
+    plan.SetPrescription(5, _dose(esapi, 6.5), 1.0)
+    assert plan.TotalDose.Dose == pytest.approx(32.5)
+
+
+def test_approved_plans_structure_sets_and_completed_courses_are_locked(ctx: Any, esapi: Any) -> None:
+    """§10.4 / DESIGN §6: approved/treated plans, approved structure sets, completed courses refuse writes."""
+    ctx.Patient.BeginModifications()
+    unauthorized = esapi.Model.UnauthorizedScriptingAPIAccessException
+    prior = _prior_plan(ctx)
+    assert prior.ApprovalStatus == esapi.Types.PlanSetupApprovalStatus.Completed and prior.IsTreated
+    with pytest.raises(unauthorized, match="Completed"):
+        prior.SetPrescription(25, _dose(esapi, 1.8), 1.0)
+    with pytest.raises(unauthorized):
+        prior.PlanNormalizationValue = 100.0
+    with pytest.raises(unauthorized, match="approved"):
+        ctx.StructureSet.AddStructure("ORGAN", "NewOAR")
+    with pytest.raises(unauthorized, match="completed"):
+        prior.Course.AddExternalPlanSetup(ctx.StructureSet)
+    assert stub.journal() == []
+
+
+def test_read_only_plugin_context(fresh_session: Any) -> None:
+    """§3.3: a script that is not an approved write-enabled script cannot modify data."""
+    esapi = fresh_session
+    ctx = stub.load_context(LRRC, writeable=False)
+    ctx.Patient.BeginModifications()
+    assert not ctx.Patient.CanModifyData()
+    with pytest.raises(esapi.Model.UnauthorizedScriptingAPIAccessException, match="read-only"):
+        ctx.ExternalPlanSetup.PlanNormalizationValue = 100.0
+
+
+def test_non_clinical_guard_members_need_research_system(fresh_session: Any) -> None:
+    """§10.5: Course.RemovePlanSetup has the non-clinical guard in 15.1-15.6 (research systems only)."""
+    esapi = fresh_session
+    for mode in ("clinical", "research"):
+        ctx = stub.load_context(LRRC, mode=mode)
+        ctx.Patient.BeginModifications()
+        new_plan = ctx.Course.AddExternalPlanSetup(ctx.StructureSet)
+        if mode == "clinical":
+            with pytest.raises(esapi.Model.UnauthorizedScriptingAPIAccessException, match="non-clinical"):
+                ctx.Course.RemovePlanSetup(new_plan)
+        else:
+            ctx.Course.RemovePlanSetup(new_plan)
+            assert [str(p.Id) for p in ctx.Course.PlanSetups] == ["SABR_REIRR"]
+
+
+# -- applications -------------------------------------------------------------------------------------
+def test_custom_executable_is_read_only_in_clinical_mode(fresh_session: Any) -> None:
+    """§2.2 / §3.3: CustomScriptExecutable applications are read-only on a clinical system."""
+    esapi = fresh_session
+    app = stub.create_application("test-script", mode="clinical")
+    try:
+        patient = app.OpenPatientById(LRRC)
+        patient.BeginModifications()
+        assert not patient.CanModifyData()
+        plan = next(p for c in patient.Courses for p in c.PlanSetups if str(p.Id) == "SABR_REIRR")
+        with pytest.raises(esapi.Model.UnauthorizedScriptingAPIAccessException, match="read-only"):
+            plan.SetPrescription(5, _dose(esapi, 6.0), 1.0)
+        with pytest.raises(esapi.Model.UnauthorizedScriptingAPIAccessException, match="not allowed"):
+            app.SaveModifications()
+    finally:
+        app.Dispose()
+
+
+def test_custom_executable_is_writable_in_research_mode(fresh_session: Any) -> None:
+    """§2.2 / §3.3: the same application may write on a non-clinical system, and saving is recorded."""
+    esapi = fresh_session
+    app = stub.create_application("test-script", mode="research")
+    try:
+        assert LRRC in [str(s.Id) for s in app.PatientSummaries]
+        patient = app.OpenPatientById(LRRC)
+        patient.BeginModifications()
+        assert patient.CanModifyData()
+        plan = next(p for c in patient.Courses for p in c.PlanSetups if str(p.Id) == "SABR_REIRR")
+        plan.SetPrescription(5, _dose(esapi, 7.0), 1.0)
+        app.SaveModifications()
+        assert [e.member for e in stub.journal()] == ["SetPrescription", "SaveModifications"]
+    finally:
+        app.Dispose()
+
+
+def test_one_application_per_process(fresh_session: Any) -> None:
+    """§2.2 / §13.1 (PyESAPI #16): only one Application may be created during the program's run."""
+    esapi = fresh_session
+    app = stub.create_application("first")
+    app.Dispose()
+    with pytest.raises(esapi.Model.FatalTpsNetException, match="Only one Application"):
+        stub.create_application("second")
+    stub.reset()  # test support (builder-level reset)
+    stub.create_application("third").Dispose()
+
+
+def test_create_application_needs_managed_entry_point(fresh_session: Any) -> None:
+    """§2.2: Application.CreateApplication() fails without a managed entry assembly (as under python)."""
+    esapi = fresh_session
+    with pytest.raises(esapi.Model.FatalTpsNetException, match="managed"):
+        esapi.API.Application.CreateApplication()
+    assert not esapi.Builder.StubSystem.ApplicationCreated
+
+
+def test_one_patient_open_at_a_time(fresh_session: Any) -> None:
+    """§2.2: only one patient can be open; ClosePatient releases it; an unknown id gives null."""
+    esapi = fresh_session
+    app = stub.create_application("test-script")
+    try:
+        assert app.OpenPatientById("NO-SUCH-PATIENT") is None
+        patient = app.OpenPatientById(LRRC)
+        with pytest.raises(esapi.System.InvalidOperationException, match="Only one patient"):
+            app.OpenPatientById(LRRC)
+        app.ClosePatient()
+        assert str(app.OpenPatientById(LRRC).Id) == LRRC
+        assert patient.CanModifyData() is False
+    finally:
+        app.Dispose()
+
+
+# -- optimisation, dose calculation, normalisation ----------------------------------------------------------
+def test_optimisation_resets_normalisation(ctx: Any, esapi: Any) -> None:
+    """§10.3: after optimisation the plan normalisation is 'No plan normalization' (value NaN)."""
+    plan = ctx.ExternalPlanSetup
+    ctx.Patient.BeginModifications()
+    _sabr_objectives(esapi, ctx, "Gy")
+    plan.PlanNormalizationValue = 100.0
+    assert str(plan.PlanNormalizationMethod) == "Plan Normalization Value"
+    result = plan.OptimizeVMAT()
+    assert result.Success
+    assert math.isnan(plan.PlanNormalizationValue)
+    assert str(plan.PlanNormalizationMethod) == "No plan normalization"
+    assert not plan.IsDoseValid and plan.Dose is None  # DEVIATIONS.md: dose valid after CalculateDose
+    assert plan.CalculateDose().Success and plan.IsDoseValid
+
+
+def test_imrt_optimisation_needs_leaf_motions(ctx: Any, esapi: Any) -> None:
+    """§10.3: Optimize (IMRT) is followed by CalculateLeafMotions before CalculateDose succeeds."""
+    plan = ctx.ExternalPlanSetup
+    ctx.Patient.BeginModifications()
+    _sabr_objectives(esapi, ctx, "Gy")
+    result = plan.Optimize(200, esapi.Types.OptimizationOption.RestartOptimization)
+    assert result.Success and result.NumberOfIMRTOptimizerIterations == 200
+    assert not plan.CalculateDose().Success
+    assert plan.CalculateLeafMotions(esapi.Types.SmartLMCOptions(False, True)).Success
+    assert plan.CalculateDose().Success
+
+
+def test_planner_dose_through_api_in_cgy(fresh_session: Any) -> None:
+    """§10.2-10.3: objectives in the system unit (here cGy, TOTAL) drive the stand-in planner's dose."""
+    esapi = fresh_session
+    ctx = stub.load_context(LRRC, "cGy")
+    plan = ctx.ExternalPlanSetup
+    ctx.Patient.BeginModifications()
+    _sabr_objectives(esapi, ctx, "cGy")
+    assert plan.OptimizeVMAT(esapi.Types.OptimizationOptionsVMAT(
+        esapi.Types.OptimizationOption.RestartOptimization, "Millennium 120")).Success
+    assert plan.CalculateDose().Success
+    model = load_patient(LRRC)
+    expected = optimise(
+        model, structure_set_id="CT_PLAN", target_id="PTV", prescription_gy=30.0,
+        objectives=[PlannerObjective("PTV", "lower", 30.0, 95.0, 100.0),
+                    PlannerObjective("Rectum", "max", 20.0, 0.0, 80.0),
+                    PlannerObjective("Bowel_Small", "upper", 18.0, 1.0, 80.0)],
+        grid=(plan.Dose.Origin.x, plan.Dose.Origin.y, plan.Dose.Origin.z) and _grid(plan.Dose),
+        direction=model.image("CT_PLAN").direction)
+    got = _dose_gy(esapi, plan.Dose)
+    scale = _gy(plan.Dose.VoxelToDoseValue(1))
+    np.testing.assert_allclose(got, expected.values_gy, rtol=0, atol=scale)
+    rectum = _structures(ctx)["Rectum"]
+    d_max = plan.GetDoseAtVolume(rectum, 0.0, esapi.Types.VolumePresentation.AbsoluteCm3,
+                                 esapi.Types.DoseValuePresentation.Absolute)
+    assert d_max.Unit == _unit(esapi, "cGy") and d_max.Dose <= 0.98 * 2000.0 + 1e-6
+
+
+def _grid(dose: Any) -> Any:
+    return ((dose.Origin.x, dose.Origin.y, dose.Origin.z), (dose.XRes, dose.YRes, dose.ZRes),
+            (dose.XSize, dose.YSize, dose.ZSize))
+
+
+def test_normalisation_value_scales_dose(ctx: Any, esapi: Any) -> None:
+    """§4.4 / §10.3: dose scales as 100 / PlanNormalizationValue ('normalise after CalculateDose' pattern)."""
+    plan = ctx.ExternalPlanSetup
+    ctx.Patient.BeginModifications()
+    _sabr_objectives(esapi, ctx, "Gy")
+    plan.OptimizeVMAT()
+    plan.CalculateDose()
+    ptv = _structures(ctx)["PTV"]
+    rel, absolute = esapi.Types.VolumePresentation.Relative, esapi.Types.DoseValuePresentation.Absolute
+    plan.PlanNormalizationValue = 100.0
+    d95 = plan.GetDoseAtVolume(ptv, 95.0, rel, absolute).Dose
+    plan.PlanNormalizationValue = 100.0 * d95 / 30.0
+    assert plan.GetDoseAtVolume(ptv, 95.0, rel, absolute).Dose == pytest.approx(30.0, rel=1e-9)
+    with pytest.raises(esapi.System.ArgumentException):
+        plan.PlanNormalizationValue = float("nan")
+
+
+def test_objectives_need_the_system_unit(ctx: Any, esapi: Any) -> None:
+    """§10.2: objective doses must be in the unit of the system configuration; volumes are 0-100 %."""
+    ctx.Patient.BeginModifications()
+    setup = ctx.ExternalPlanSetup.OptimizationSetup
+    rectum = _structures(ctx)["Rectum"]
+    upper = esapi.Types.OptimizationObjectiveOperator.Upper
+    with pytest.raises(esapi.System.ArgumentException, match="system configuration"):
+        setup.AddPointObjective(rectum, upper, _dose(esapi, 2000.0, "cGy"), 0.0, 80.0)
+    with pytest.raises(esapi.System.ArgumentException, match="0-100"):
+        setup.AddPointObjective(rectum, upper, _dose(esapi, 20.0), 150.0, 80.0)
+    objective = setup.AddPointObjective(rectum, upper, _dose(esapi, 20.0), 0.5, 80.0)
+    assert objective.Volume == 0.5 and str(objective.StructureId) == "Rectum"
+    assert stub.planner_objective(objective) == PlannerObjective("Rectum", "upper", 20.0, 0.5, 80.0)
+
+
+def test_relative_presentation_gives_percent(ctx: Any, esapi: Any) -> None:
+    """§15.2 / DEVIATIONS.md: with DoseValuePresentation.Relative doses come back in % of the total dose."""
+    prior = _prior_plan(ctx)
+    assert prior.DoseValuePresentation == esapi.Types.DoseValuePresentation.Absolute
+    prior.DoseValuePresentation = esapi.Types.DoseValuePresentation.Relative
+    peak = prior.Dose.DoseMax3D
+    assert peak.Unit == _unit(esapi, "Percent") and peak.Dose == pytest.approx(100.0, abs=0.01)
+    assert prior.Dose.VoxelToDoseValue(1).Unit == _unit(esapi, "Percent")
+
+
+def test_dvh_is_consistent(ctx: Any, esapi: Any) -> None:
+    """§7: cumulative DVH starts at 100 %, its maximum is D(0 cc), and volumes are in cm³."""
+    prior = _prior_plan(ctx)
+    rectum = _structures(ctx)["Rectum"]
+    t = esapi.Types
+    dvh = prior.GetDVHCumulativeData(rectum, t.DoseValuePresentation.Absolute, t.VolumePresentation.Relative,
+                                     0.1)
+    curve = list(dvh.CurveData)
+    assert curve[0].Volume == pytest.approx(100.0) and str(curve[0].VolumeUnit) == "%"
+    assert dvh.Volume == pytest.approx(rectum.Volume, rel=0.15)
+    d0 = prior.GetDoseAtVolume(rectum, 0.0, t.VolumePresentation.AbsoluteCm3,
+                               t.DoseValuePresentation.Absolute)
+    assert d0.Dose == pytest.approx(dvh.MaxDose.Dose)
+    above = _dose(esapi, dvh.MaxDose.Dose + 0.01)
+    assert prior.GetVolumeAtDose(rectum, above, t.VolumePresentation.AbsoluteCm3) == 0.0
+
+
+# -- evaluation doses ----------------------------------------------------------------------------------
+def test_create_evaluation_dose_fails_with_beams(ctx: Any, esapi: Any) -> None:
+    """§9: 'To create an evaluation dose, the plan must not contain any beams.'"""
+    ctx.Patient.BeginModifications()
+    with pytest.raises(esapi.System.InvalidOperationException, match="must not contain any beams"):
+        ctx.ExternalPlanSetup.CreateEvaluationDose()
+    with pytest.raises(esapi.System.InvalidOperationException, match="must not contain any beams"):
+        ctx.ExternalPlanSetup.CopyEvaluationDose(_prior_plan(ctx).Dose)
+
+
+def test_evaluation_dose_on_beamless_plan(ctx: Any, esapi: Any) -> None:
+    """§9: a beamless plan takes an evaluation dose written with DoseValueToVoxel and SetVoxels."""
+    ctx.Patient.BeginModifications()
+    plan = ctx.Course.AddExternalPlanSetup(ctx.StructureSet)
+    evaluation = plan.CreateEvaluationDose()
+    assert plan.DoseAsEvaluationDose is not None
+    raw = evaluation.DoseValueToVoxel(_dose(esapi, 12.5))
+    values = esapi.System.Array.CreateInstance(esapi.System.Int32, evaluation.XSize, evaluation.YSize)
+    view = np.asarray(values)
+    view[:] = raw
+    del view
+    evaluation.SetVoxels(3, values)
+    check = esapi.System.Array.CreateInstance(esapi.System.Int32, evaluation.XSize, evaluation.YSize)
+    plan.Dose.GetVoxels(3, check)
+    assert np.array(check).max() == raw
+    assert _gy(plan.Dose.VoxelToDoseValue(raw)) == pytest.approx(12.5, abs=1e-5)
+    copied = ctx.Course.AddExternalPlanSetup(ctx.StructureSet).CopyEvaluationDose(_prior_plan(ctx).Dose)
+    assert _gy(copied.DoseMax3D) == pytest.approx(_gy(_prior_plan(ctx).Dose.DoseMax3D))
+
+
+def test_save_refused_while_evaluation_dose_is_empty(fresh_session: Any) -> None:
+    """§9: saving is not possible if the evaluation dose was created but its voxels were not set."""
+    esapi = fresh_session
+    app = stub.create_application("test-script", mode="research")
+    try:
+        patient = app.OpenPatientById(LRRC)
+        patient.BeginModifications()
+        course = next(c for c in patient.Courses if str(c.Id) == "C2_SABR")
+        sset = next(iter(patient.StructureSets))
+        evaluation = course.AddExternalPlanSetup(sset).CreateEvaluationDose()
+        with pytest.raises(esapi.System.InvalidOperationException, match="voxels have not been set"):
+            app.SaveModifications()
+        evaluation.SetVoxels(0, esapi.System.Array.CreateInstance(esapi.System.Int32, evaluation.XSize,
+                                                                   evaluation.YSize))
+        app.SaveModifications()
+    finally:
+        app.Dispose()
+
+
+# -- pythonnet behaviour -----------------------------------------------------------------------------------
+def test_structs_are_copies(ctx: Any, esapi: Any) -> None:
+    """§14.5 / §16: VVector, DoseValue and DVHPoint are structs; changing a returned copy changes nothing."""
+    dose = _prior_plan(ctx).Dose
+    origin = dose.Origin
+    x0 = origin.x
+    origin.x = x0 + 10.0
+    assert dose.Origin.x == x0
+    import clr  # noqa: PLC0415 - loaded by the esapi fixture
+
+    for name in ("VVector", "DoseValue", "DVHPoint"):
+        assert clr.GetClrType(getattr(esapi.Types, name)).IsValueType
+
+
+def test_collections_are_ienumerable(ctx: Any, esapi: Any) -> None:
+    """§14.6 / §16: IEnumerable<T> collections have no len() or Count; iterating yields the runtime type."""
+    with pytest.raises(TypeError):
+        len(ctx.PlansInScope)
+    assert not hasattr(ctx.Patient.Courses, "Count")
+    plans = list(ctx.PlansInScope)
+    assert [type(p).__name__ for p in plans] == ["ExternalPlanSetup"]
+    assert type(ctx.PlanSetup).__name__ == "ExternalPlanSetup"  # typed PlanSetup, runtime subtype
+
+
+def test_enums_by_name_only(esapi: Any) -> None:
+    """§14.3: pythonnet 3 does not convert int to enum; DoseValue.DoseUnit is nested with exact values."""
+    with pytest.raises(TypeError):
+        esapi.Types.DoseValue(2.0, 1)
+    value = esapi.Types.DoseValue(2.0, esapi.Types.DoseValue.DoseUnit.Gy)
+    assert value.Unit == esapi.Types.DoseValue.DoseUnit.Gy
+    assert str(esapi.Types.DoseValue.DoseUnit.cGy) == "cGy"
+    assert esapi.Types.DoseValue.DoseUnit.__name__ == "DoseUnit"
+
+
+def test_nullable_fractions_and_undefined_prescription(ctx: Any) -> None:
+    """§4.4 / §14.6: NumberOfFractions is int? (None without prescription); normalisation NaN if undefined."""
+    plan = ctx.ExternalPlanSetup
+    assert plan.NumberOfFractions == 5 and isinstance(plan.NumberOfFractions, int)
+    ctx.Patient.BeginModifications()
+    new_plan = ctx.Course.AddExternalPlanSetup(ctx.StructureSet)
+    assert new_plan.NumberOfFractions is None
+    assert new_plan.TotalDose.IsUndefined()
+    assert math.isnan(new_plan.PlanNormalizationValue)
+
+
+def test_out_parameters_come_back_as_tuples(ctx: Any) -> None:
+    """§14.4: out parameters come back as a tuple (return value, out values)."""
+    ptv = _structures(ctx)["PTV"]
+    has_hu, hu = ptv.GetAssignedHU()
+    assert has_hu is False and math.isnan(hu)
+    ok, message = ptv.CanEditSegmentVolume()
+    assert ok is False and "approved" in str(message)
+
+
+# -- registrations and dates -----------------------------------------------------------------------------
+def test_registration_matrix_convention(fresh_session: Any) -> None:
+    """§8: TransformPoint maps SourceFOR to RegisteredFOR; TransformationMatrix is that map (DEVIATIONS)."""
+    esapi = fresh_session
+    model = load_patient("REG-01")
+    ctx = stub.load_context("REG-01")
+    (reg,) = list(ctx.Patient.Registrations)
+    (reg_model,) = model.registrations
+    assert (str(reg.SourceFOR), str(reg.RegisteredFOR)) == (reg_model.source_for, reg_model.target_for)
+    matrix = np.array([[reg.TransformationMatrix[r, c] for c in range(4)] for r in range(4)])
+    np.testing.assert_allclose(matrix, reg_model.matrix)
+    p = np.array([12.0, -40.0, 33.0])
+    moved = reg.TransformPoint(esapi.Types.VVector(*p))
+    np.testing.assert_allclose([moved.x, moved.y, moved.z], matrix[:3, :3] @ p + matrix[:3, 3])
+    back = reg.InverseTransformPoint(moved)
+    np.testing.assert_allclose([back.x, back.y, back.z], p, atol=1e-9)
+
+
+def test_course_dates(ctx: Any) -> None:
+    """esapi-members.md Course / DEVIATIONS.md: dates are Course.StartDateTime and CompletedDateTime."""
+    model = load_patient(LRRC).course("C1_LCCRT")
+    prior, current = list(ctx.Patient.Courses)
+    start, completed = prior.StartDateTime, prior.CompletedDateTime
+    assert (start.Year, start.Month, start.Day) == (model.start.year, model.start.month, model.start.day)
+    assert (completed.Year, completed.Month, completed.Day) == (
+        model.end.year, model.end.month, model.end.day)
+    assert current.StartDateTime is None and current.CompletedDateTime is None
+
+
+# -- the journal -----------------------------------------------------------------------------------------
+def test_journal_records_writes(ctx: Any, esapi: Any) -> None:
+    """Issue 4 brief: every write through a modifying member is journaled (object, member, arguments)."""
+    ctx.Patient.BeginModifications()
+    plan = ctx.ExternalPlanSetup
+    plan.SetPrescription(5, _dose(esapi, 7.0), 1.0)
+    ptv = _structures(ctx)["PTV"]
+    plan.OptimizationSetup.AddPointObjective(ptv, esapi.Types.OptimizationObjectiveOperator.Lower,
+                                             _dose(esapi, 35.0), 95.0, 100.0)
+    with pytest.raises(esapi.Model.UnauthorizedScriptingAPIAccessException):
+        _prior_plan(ctx).PlanNormalizationValue = 99.0
+    entries = stub.journal()
+    assert [(e.sequence, e.object_type, e.object_id, e.member) for e in entries] == [
+        (1, "ExternalPlanSetup", "SABR_REIRR", "SetPrescription"),
+        (2, "OptimizationSetup", "SABR_REIRR", "AddPointObjective")]
+    assert entries[0].arguments == ("5", "7.000 Gy", "1")
+    assert entries[1].arguments == ("Structure 'PTV'", "Lower", "35.000 Gy", "95", "100")
+    stub.load_context(LRRC)
+    assert stub.journal() == []

@@ -1,0 +1,214 @@
+"""ESAPI stand-in: C# assemblies shaped like Eclipse 15.6's, built with Mono and loaded through pythonnet.
+
+``make stubs`` (or :func:`build_assemblies`) compiles ``src/`` into ``build/``:
+``VMS.TPS.Common.Model.Types.dll`` and ``VMS.TPS.Common.Model.API.dll`` expose only real ESAPI public
+members (see ``DEVIATIONS.md``); ``Reirrad.EsapiStubBuilder.dll`` holds the construction and
+configuration API that populates them (the real ESAPI has no public builders).
+
+Entry points
+------------
+- :func:`load_context` — a plug-in ``ScriptContext`` with a stub patient open and its current plan set.
+- :func:`create_application` — ``CustomScriptExecutable.CreateApplication(name)`` for stand-alone runs,
+  with the stub patients as its database (``OpenPatientById``); :func:`configure` registers that database
+  alone (for an Application created elsewhere, e.g. by a C# host executable).
+- :func:`journal` — every write made through modifying members; :func:`reset` — forget the
+  process's Application (one per process, as in Eclipse) and the journal.
+
+Units and conventions (what an Eclipse adapter meets; see ``README.md``): the system dose unit is the
+stub patient's ``dose_unit`` (Gy or cGy) unless overridden; dose voxels are raw ints scaled linearly by
+``Dose.VoxelToDoseValue``; course dates are ``Course.StartDateTime`` / ``CompletedDateTime``;
+``Registration.TransformationMatrix`` maps ``SourceFOR`` points to ``RegisteredFOR`` (column vectors).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, List, Optional, Tuple, Union
+
+from ..patients import list_patients, load_patient
+from ..patients.model import StubPatient
+from ._build import ASSEMBLIES, BUILD_DIR, BuildError, build_assemblies
+from ._populate import build_patient, planner_callback, planner_objective
+from ._runtime import runtime
+
+__all__ = ["ASSEMBLIES", "BUILD_DIR", "MODES", "BuildError", "JournalEntry", "build_assemblies", "configure",
+           "create_application", "journal", "load_context", "planner_objective", "reset", "runtime"]
+
+#: System modes: "clinical" (CustomScriptExecutable read-only; plug-ins write when approved) and
+#: "research" (a non-clinical system: every session may write after BeginModifications).
+MODES = ("clinical", "research")
+_UNITS = ("Gy", "cGy")
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    """One write made through a modifying ESAPI member of the stand-in.
+
+    Attributes
+    ----------
+    sequence : int
+        Order of the write since the session started (1-based).
+    object_type, object_id : str
+        The modified object's ESAPI type name and Id (``"OptimizationSetup"`` entries carry the plan Id;
+        ``"Application"`` entries the script name).
+    member : str
+        ``"SetPrescription"``, ``"set_PlanNormalizationValue"``, ``"AddPointObjective"``, ...
+    arguments : tuple of str
+        The arguments as text (data objects as ``"Type 'Id'"``, numbers round-trippable).
+    """
+
+    sequence: int
+    object_type: str
+    object_id: str
+    member: str
+    arguments: Tuple[str, ...]
+
+
+def _configure(mode: str, dose_unit: Optional[str], writeable: bool = True) -> Any:
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    if dose_unit is not None and dose_unit not in _UNITS:
+        raise ValueError(f"dose_unit must be one of {_UNITS} (the clinic's configured unit), "
+                         f"got {dose_unit!r}")
+    rt = runtime()
+    system = rt.Builder.StubSystem
+    system.ResearchMode = mode == "research"
+    system.PluginWriteable = bool(writeable)
+    if system.Planner is None:
+        system.Planner = rt.Builder.PlannerCallback(planner_callback)
+    return rt
+
+
+def _set_unit(rt: Any, unit: str) -> None:
+    rt.Builder.StubSystem.DoseUnit = getattr(rt.Types.DoseValue.DoseUnit, unit)
+
+
+def _model(patient: Union[str, Path, StubPatient]) -> StubPatient:
+    return patient if isinstance(patient, StubPatient) else load_patient(patient)
+
+
+def load_context(patient: Union[str, Path, StubPatient], dose_unit: Optional[str] = None, *,
+                 mode: str = "clinical", writeable: bool = True) -> Any:
+    """A plug-in ``ScriptContext`` (the built assembly's type) with ``patient`` open.
+
+    Parameters
+    ----------
+    patient : str, pathlib.Path or StubPatient
+        A shipped stub-patient id (e.g. ``"LRRC-01"``), a YAML path, or a built model.
+    dose_unit : {"Gy", "cGy"}, optional
+        The clinic's configured dose unit; default: the stub patient's ``dose_unit``.
+    mode : {"clinical", "research"}
+        The system's configuration.
+    writeable : bool
+        Whether the plug-in is an approved write-enabled script. Writes still need
+        ``Patient.BeginModifications()`` and an unapproved, untreated plan.
+
+    Returns
+    -------
+    VMS.TPS.Common.Model.API.ScriptContext
+        ``Patient``, ``Course`` and ``PlanSetup`` / ``ExternalPlanSetup`` are the patient's current course
+        and plan; ``PlansInScope`` are the plans of that course. A new object model is built on each
+        call, and the journal starts empty.
+
+    Raises
+    ------
+    System.InvalidOperationException
+        An Application exists in this process (call :func:`reset` first).
+    """
+    model = _model(patient)
+    rt = _configure(mode, dose_unit, writeable)
+    _set_unit(rt, dose_unit or model.dose_unit)
+    net_patient, plans = build_patient(model)
+    key = (model.current_course_id, model.current_plan_id)
+    plan = plans[key]
+    course = next(c for c in net_patient.Courses if c.Id == model.current_course_id)
+    return rt.Builder.StubSystem.CreatePluginContext(net_patient, course, plan, "reirrad-stub")
+
+
+def configure(*, mode: str = "clinical", dose_unit: Optional[str] = None) -> Any:
+    """Configure the system and register the shipped stub patients as the Application's database.
+
+    What :func:`create_application` does before creating the Application; call it alone when the
+    Application is created elsewhere (e.g. ``Application.CreateApplication()`` in a C# host executable
+    that embeds Python, which is writable when its assembly has ``[assembly: ESAPIScript(IsWriteable =
+    true)]``).
+
+    Parameters
+    ----------
+    mode : {"clinical", "research"}
+        The system's configuration (see :data:`MODES`).
+    dose_unit : {"Gy", "cGy"}, optional
+        The clinic's configured dose unit; default: each opened patient's own ``dose_unit``.
+
+    Returns
+    -------
+    types.SimpleNamespace
+        :func:`runtime`.
+    """
+    rt = _configure(mode, dose_unit)
+    if dose_unit is not None:
+        _set_unit(rt, dose_unit)
+    known = {p.id: p.path for p in list_patients()}
+
+    def provide(patient_id: str) -> Any:
+        path = known.get(str(patient_id))
+        if path is None:
+            return None
+        model = load_patient(path)
+        if dose_unit is None:
+            _set_unit(rt, model.dose_unit)
+        return build_patient(model)[0]
+
+    rt.Builder.StubSystem.PatientProvider = rt.Builder.PatientProvider(provide)
+    rt.Builder.StubSystem.SetPatientIds(sorted(known))
+    return rt
+
+
+def create_application(script_name: str = "reirrad-stub", *, mode: str = "clinical",
+                       dose_unit: Optional[str] = None) -> Any:
+    """``CustomScriptExecutable.CreateApplication(script_name)`` over the shipped stub patients.
+
+    Parameters
+    ----------
+    script_name : str
+        The script name ESAPI logs in with.
+    mode : {"clinical", "research"}
+        ``"clinical"``: the application is read-only (every modifying member throws
+        ``UnauthorizedScriptingAPIAccessException``, esapi.md §2.2); ``"research"``: it may write after
+        ``Patient.BeginModifications()``.
+    dose_unit : {"Gy", "cGy"}, optional
+        The clinic's configured dose unit; default: each opened patient's own ``dose_unit``.
+
+    Returns
+    -------
+    VMS.TPS.Common.Model.API.Application
+        ``OpenPatientById(id)`` builds a shipped stub patient (``None`` for an unknown id). Dispose it
+        when done. Only one Application may be created per process: a second call raises
+        ``FatalTpsNetException`` until :func:`reset`.
+    """
+    rt = configure(mode=mode, dose_unit=dose_unit)
+    return rt.API.CustomScriptExecutable.CreateApplication(script_name)
+
+
+def journal() -> List[JournalEntry]:
+    """Every write recorded since the session started (:func:`load_context` or :func:`reset`).
+
+    Returns
+    -------
+    list of JournalEntry
+        In call order; writes refused by a guard are not recorded.
+    """
+    rt = runtime()
+    return [JournalEntry(int(e.Sequence), str(e.ObjectType), str(e.ObjectId), str(e.Member),
+                         tuple(str(a) for a in e.Arguments))
+            for e in rt.Builder.StubSystem.GetJournal()]
+
+
+def reset() -> None:
+    """Dispose and forget the process's Application, end the session and clear the journal.
+
+    Test support: Eclipse allows one Application per process for the program's whole run; this lets a
+    test suite create another. The system configuration (mode, unit, hooks) is kept.
+    """
+    runtime().Builder.StubSystem.Reset()

@@ -1,0 +1,132 @@
+using System;
+using System.Collections.Generic;
+using System.Globalization;
+using System.Linq;
+using VMS.TPS.Common.Model.Types;
+
+namespace VMS.TPS.Common.Model.API
+{
+    public class Course : ApiDataObject
+    {
+        internal readonly List<PlanSetup> _plans = new List<PlanSetup>();
+        internal readonly List<PlanSum> _planSums = new List<PlanSum>();
+        internal DateTime? _start;
+        internal DateTime? _completed;
+        internal string _intent = "";
+
+        internal Course(Patient patient, string id, DateTime? start, DateTime? completed)
+        {
+            _owner = patient;
+            _id = id;
+            _start = start;
+            _completed = completed;
+        }
+
+        /// <summary>A course with a completion date is closed to new or changed plans.</summary>
+        internal override string LockReason()
+        {
+            return _completed.HasValue ? "Course '" + _id + "' is completed." : null;
+        }
+
+        public DateTime? CompletedDateTime { get { return _completed; } }
+
+        public string Intent { get { return _intent; } }
+
+        public Patient Patient { get { return _owner; } }
+
+        public IEnumerable<PlanSum> PlanSums { get { return StubRuntime.Seq(_planSums); } }
+
+        public DateTime? StartDateTime { get { return _start; } }
+
+        public new string Id
+        {
+            get { return _id; }
+            set
+            {
+                Guard("Id");
+                RequireId(value, "Course");
+                if (_owner._courses.Any(c => c != this && c._id == value))
+                {
+                    throw new ArgumentException("A course with id '" + value + "' already exists.");
+                }
+                _id = value;
+                Record("set_Id", value);
+            }
+        }
+
+        public IEnumerable<PlanSetup> PlanSetups { get { return StubRuntime.Seq(_plans); } }
+
+        public IEnumerable<ExternalPlanSetup> ExternalPlanSetups
+        {
+            get { return StubRuntime.Seq(_plans.OfType<ExternalPlanSetup>()); }
+        }
+
+        public bool CanAddPlanSetup(StructureSet structureSet)
+        {
+            return _owner.CanModifyData() && _owner.ModificationsBegun && LockReason() == null
+                && structureSet != null && _owner._structureSets.Contains(structureSet);
+        }
+
+        public ExternalPlanSetup AddExternalPlanSetup(StructureSet structureSet)
+        {
+            Guard("AddExternalPlanSetup");
+            ExternalPlanSetup plan = NewPlan(structureSet);
+            Record("AddExternalPlanSetup", structureSet);
+            return plan;
+        }
+
+        public ExternalPlanSetup AddExternalPlanSetupAsVerificationPlan(StructureSet structureSet,
+            ExternalPlanSetup verifiedPlan)
+        {
+            Guard("AddExternalPlanSetupAsVerificationPlan");
+            if (verifiedPlan == null)
+            {
+                throw new ArgumentNullException("verifiedPlan");
+            }
+            ExternalPlanSetup plan = NewPlan(structureSet);
+            plan._verifiedPlan = verifiedPlan;
+            Record("AddExternalPlanSetupAsVerificationPlan", structureSet, verifiedPlan);
+            return plan;
+        }
+
+        private ExternalPlanSetup NewPlan(StructureSet structureSet)
+        {
+            if (structureSet == null || !_owner._structureSets.Contains(structureSet))
+            {
+                throw new ArgumentException("The structure set does not belong to this patient.", "structureSet");
+            }
+            int n = 1;
+            while (_plans.Any(p => p._id == "Plan" + n.ToString(CultureInfo.InvariantCulture)))
+            {
+                n++;
+            }
+            ExternalPlanSetup plan = new ExternalPlanSetup(this, "Plan" + n.ToString(CultureInfo.InvariantCulture),
+                structureSet, DoseGrid.DefaultFor(structureSet.Image));
+            _plans.Add(plan);
+            return plan;
+        }
+
+        public bool CanRemovePlanSetup(PlanSetup planSetup)
+        {
+            return StubRuntime.ResearchMode && _owner.CanModifyData() && _owner.ModificationsBegun
+                && planSetup != null && _plans.Contains(planSetup) && planSetup.LockReason() == null;
+        }
+
+        /// <summary>Research-only in 15.1-15.6 (non-clinical guard).</summary>
+        public void RemovePlanSetup(PlanSetup planSetup)
+        {
+            Guard("RemovePlanSetup", clinical: false);
+            if (planSetup == null || !_plans.Contains(planSetup))
+            {
+                throw new ArgumentException("The plan does not belong to this course.", "planSetup");
+            }
+            string locked = planSetup.LockReason();
+            if (locked != null)
+            {
+                throw new InvalidOperationException(locked);
+            }
+            _plans.Remove(planSetup);
+            Record("RemovePlanSetup", planSetup);
+        }
+    }
+}

@@ -1,0 +1,575 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using VMS.TPS.Common.Model.Types;
+
+namespace VMS.TPS.Common.Model.API
+{
+    public class Image : ApiDataObject
+    {
+        internal readonly DoseGrid _grid;
+        internal readonly int[] _raw; // flat, index = (k * ny + j) * nx + i; HU = raw - 1024
+        internal readonly string _for;
+        internal VVector _userOrigin;
+
+        internal Image(Patient patient, string id, string frameOfReference, DoseGrid grid, int[] raw)
+        {
+            if (raw.Length != grid.Count)
+            {
+                throw new ArgumentException("image: expected " + grid.Count + " voxels, got " + raw.Length);
+            }
+            _owner = patient;
+            _id = id;
+            _for = frameOfReference;
+            _grid = grid;
+            _raw = raw;
+            _userOrigin = new VVector(0, 0, 0);
+        }
+
+        public new string Id
+        {
+            get { return _id; }
+            set
+            {
+                Guard("Id");
+                RequireId(value, "Image");
+                _id = value;
+                Record("set_Id", value);
+            }
+        }
+
+        public string ContrastBolusAgentIngredientName { get { return ""; } }
+
+        public DateTime? CreationDateTime { get { return new DateTime(2026, 11, 20, 9, 30, 0); } }
+
+        public string DisplayUnit { get { return "HU"; } }
+
+        public string FOR { get { return _for; } }
+
+        public bool HasUserOrigin { get { return true; } }
+
+        public bool IsProcessed { get { return false; } }
+
+        public int Level { get { return 40; } }
+
+        public int Window { get { return 400; } }
+
+        public VVector Origin { get { return _grid.OriginVector; } }
+
+        public VVector UserOrigin
+        {
+            get { return _userOrigin; }
+            set
+            {
+                Guard("UserOrigin");
+                _userOrigin = value;
+                Record("set_UserOrigin", value);
+            }
+        }
+
+        public string UserOriginComments { get { return ""; } }
+
+        public VVector XDirection { get { return _grid.Axis(0); } }
+
+        public VVector YDirection { get { return _grid.Axis(1); } }
+
+        public VVector ZDirection { get { return _grid.Axis(2); } }
+
+        public double XRes { get { return _grid.Spacing[0]; } }
+
+        public double YRes { get { return _grid.Spacing[1]; } }
+
+        public double ZRes { get { return _grid.Spacing[2]; } }
+
+        public int XSize { get { return _grid.Size[0]; } }
+
+        public int YSize { get { return _grid.Size[1]; } }
+
+        public int ZSize { get { return _grid.Size[2]; } }
+
+        public void GetVoxels(int planeIndex, int[,] preallocatedBuffer)
+        {
+            Voxels.CopyPlane(_raw, _grid, planeIndex, preallocatedBuffer);
+        }
+
+        public double VoxelToDisplayValue(int voxelValue)
+        {
+            return voxelValue - StubRuntime.RawCtOffset;
+        }
+    }
+
+    internal static class Voxels
+    {
+        internal static void CopyPlane(int[] raw, DoseGrid grid, int planeIndex, int[,] buffer)
+        {
+            int nx = grid.Size[0], ny = grid.Size[1];
+            if (planeIndex < 0 || planeIndex >= grid.Size[2])
+            {
+                throw new ArgumentOutOfRangeException("planeIndex", planeIndex,
+                    "plane index must be in [0, " + grid.Size[2] + ")");
+            }
+            if (buffer == null || buffer.GetLength(0) != nx || buffer.GetLength(1) != ny)
+            {
+                throw new ArgumentException("The size of the buffer must conform with the X- and Y-size (int["
+                    + nx + ", " + ny + "]).", "preallocatedBuffer");
+            }
+            int offset = planeIndex * nx * ny;
+            for (int j = 0; j < ny; j++)
+            {
+                int row = offset + j * nx;
+                for (int i = 0; i < nx; i++)
+                {
+                    buffer[i, j] = raw[row + i];
+                }
+            }
+        }
+    }
+
+    public class StructureSet : ApiDataObject
+    {
+        internal static readonly string[] DicomTypes =
+        {
+            "AVOIDANCE", "CAVITY", "CONTRAST_AGENT", "CTV", "EXTERNAL", "GTV", "IRRAD_VOLUME", "ORGAN", "PTV",
+            "TREATED_VOLUME", "SUPPORT", "FIXATION", "CONTROL", "DOSE_REGION",
+        };
+
+        internal readonly List<Structure> _structures = new List<Structure>();
+        internal readonly Image _image;
+        internal readonly string _uid;
+        internal bool _approved;
+
+        internal StructureSet(Patient patient, string id, Image image, bool approved)
+        {
+            _owner = patient;
+            _id = id;
+            _image = image;
+            _approved = approved;
+            _uid = StubRuntime.NewUid();
+        }
+
+        internal override string LockReason()
+        {
+            return _approved ? "Structure set '" + _id + "' is approved." : null;
+        }
+
+        public IEnumerable<Structure> Structures { get { return StubRuntime.Seq(_structures); } }
+
+        public Image Image { get { return _image; } }
+
+        public string UID { get { return _uid; } }
+
+        public Patient Patient { get { return _owner; } }
+
+        public new string Id
+        {
+            get { return _id; }
+            set
+            {
+                Guard("Id");
+                RequireId(value, "Structure set");
+                _id = value;
+                Record("set_Id", value);
+            }
+        }
+
+        public bool CanAddStructure(string dicomType, string id)
+        {
+            return _owner.CanModifyData() && _owner.ModificationsBegun && LockReason() == null
+                && DicomTypes.Contains(dicomType) && !string.IsNullOrEmpty(id) && id.Length <= 16
+                && !_structures.Any(s => string.Equals(s._id, id, StringComparison.OrdinalIgnoreCase));
+        }
+
+        public Structure AddStructure(string dicomType, string id)
+        {
+            Guard("AddStructure");
+            if (!DicomTypes.Contains(dicomType))
+            {
+                throw new ArgumentException("Unknown DICOM type '" + dicomType + "'; allowed: "
+                    + string.Join(", ", DicomTypes), "dicomType");
+            }
+            RequireId(id, "Structure");
+            if (_structures.Any(s => string.Equals(s._id, id, StringComparison.OrdinalIgnoreCase)))
+            {
+                throw new ArgumentException("A structure with id '" + id + "' already exists.", "id");
+            }
+            Structure added = new Structure(this, id, dicomType, _structures.Count + 1);
+            _structures.Add(added);
+            Record("AddStructure", dicomType, id);
+            return added;
+        }
+
+        public bool CanRemoveStructure(Structure structure)
+        {
+            return _owner.CanModifyData() && _owner.ModificationsBegun && LockReason() == null
+                && structure != null && _structures.Contains(structure);
+        }
+
+        public void RemoveStructure(Structure structure)
+        {
+            Guard("RemoveStructure");
+            if (structure == null || !_structures.Contains(structure))
+            {
+                throw new ArgumentException("The structure is not in this structure set.", "structure");
+            }
+            _structures.Remove(structure);
+            Record("RemoveStructure", structure);
+        }
+    }
+
+    public class Structure : ApiDataObject
+    {
+        internal readonly StructureSet _set;
+        internal readonly string _dicomType;
+        internal readonly int _roiNumber;
+        internal readonly SortedDictionary<int, List<VVector[]>> _contours = new SortedDictionary<int, List<VVector[]>>();
+        internal readonly Dictionary<int, List<double[]>> _planeUv = new Dictionary<int, List<double[]>>();
+        internal int _version;
+        internal bool _highResolution;
+        internal double? _assignedHu;
+        private double _volumeCc;
+        private VVector _centre = new VVector(double.NaN, double.NaN, double.NaN);
+        private readonly Dictionary<DoseGrid, KeyValuePair<int, bool[]>> _masks =
+            new Dictionary<DoseGrid, KeyValuePair<int, bool[]>>();
+
+        internal Structure(StructureSet set, string id, string dicomType, int roiNumber)
+        {
+            _owner = set._owner;
+            _set = set;
+            _id = id;
+            _dicomType = dicomType;
+            _roiNumber = roiNumber;
+        }
+
+        internal override string LockReason()
+        {
+            return _set.LockReason();
+        }
+
+        private DoseGrid ImageGrid { get { return _set._image._grid; } }
+
+        internal void AddContourInternal(VVector[] contour, int z)
+        {
+            if (contour == null || contour.Length < 3)
+            {
+                throw new ArgumentException("A contour needs at least 3 points.", "contour");
+            }
+            if (z < 0 || z >= ImageGrid.Size[2])
+            {
+                throw new ArgumentOutOfRangeException("z", z, "image plane index out of range");
+            }
+            List<VVector[]> list;
+            if (!_contours.TryGetValue(z, out list))
+            {
+                list = new List<VVector[]>();
+                _contours[z] = list;
+                _planeUv[z] = new List<double[]>();
+            }
+            list.Add((VVector[])contour.Clone());
+            _planeUv[z].Add(Polygons.ToPlane(contour, ImageGrid));
+            Recompute();
+        }
+
+        private void Recompute()
+        {
+            _version++;
+            _masks.Clear();
+            double volume = 0, cx = 0, cy = 0, cz = 0;
+            foreach (KeyValuePair<int, List<VVector[]>> plane in _contours)
+            {
+                List<double[]> uvs = _planeUv[plane.Key];
+                for (int a = 0; a < uvs.Count; a++)
+                {
+                    int depth = 0;
+                    for (int b = 0; b < uvs.Count; b++)
+                    {
+                        if (a != b && Polygons.Inside(uvs[b], uvs[a][0], uvs[a][1]))
+                        {
+                            depth++;
+                        }
+                    }
+                    double area = Polygons.Area(uvs[a]) * (depth % 2 == 0 ? 1 : -1);
+                    double w = area * ImageGrid.Spacing[2];
+                    VVector mean = new VVector(0, 0, 0);
+                    foreach (VVector p in plane.Value[a])
+                    {
+                        mean = mean + p;
+                    }
+                    mean = mean / plane.Value[a].Length;
+                    volume += w;
+                    cx += w * mean.x;
+                    cy += w * mean.y;
+                    cz += w * mean.z;
+                }
+            }
+            _volumeCc = volume / 1000.0;
+            _centre = volume > 0 ? new VVector(cx / volume, cy / volume, cz / volume)
+                                 : new VVector(double.NaN, double.NaN, double.NaN);
+        }
+
+        /// <summary>Voxel-centre occupancy on a grid with the image's directions (even-odd rule, nearest
+        /// contour plane); cached per grid and contour version.</summary>
+        internal bool[] MaskOn(DoseGrid grid)
+        {
+            KeyValuePair<int, bool[]> cached;
+            if (_masks.TryGetValue(grid, out cached) && cached.Key == _version)
+            {
+                return cached.Value;
+            }
+            DoseGrid img = ImageGrid;
+            if (!grid.SameDirection(img))
+            {
+                throw new NotSupportedException("The stand-in computes structure masks only on grids with the "
+                    + "image's orientation.");
+            }
+            int nx = grid.Size[0], ny = grid.Size[1], nz = grid.Size[2];
+            bool[] mask = new bool[grid.Count];
+            double ui0, vj0, wk0;
+            img.ToIndex(grid.OriginVector, out ui0, out vj0, out wk0);
+            double u0 = ui0 * img.Spacing[0], v0 = vj0 * img.Spacing[1], w0 = wk0 * img.Spacing[2];
+            List<double> crossings = new List<double>();
+            for (int k = 0; k < nz; k++)
+            {
+                double w = w0 + k * grid.Spacing[2];
+                int plane = (int)Math.Round(w / img.Spacing[2]);
+                List<double[]> uvs;
+                if (!_planeUv.TryGetValue(plane, out uvs) || uvs.Count == 0)
+                {
+                    continue;
+                }
+                for (int j = 0; j < ny; j++)
+                {
+                    double v = v0 + j * grid.Spacing[1];
+                    crossings.Clear();
+                    foreach (double[] uv in uvs)
+                    {
+                        Polygons.Crossings(uv, v, crossings);
+                    }
+                    if (crossings.Count < 2)
+                    {
+                        continue;
+                    }
+                    crossings.Sort();
+                    int row = (k * ny + j) * nx;
+                    for (int c = 0; c + 1 < crossings.Count; c += 2)
+                    {
+                        int iStart = Math.Max(0, (int)Math.Ceiling((crossings[c] - u0) / grid.Spacing[0]));
+                        int iEnd = Math.Min(nx - 1, (int)Math.Floor((crossings[c + 1] - u0) / grid.Spacing[0]));
+                        for (int i = iStart; i <= iEnd; i++)
+                        {
+                            double u = u0 + i * grid.Spacing[0];
+                            if (u >= crossings[c] && u < crossings[c + 1])
+                            {
+                                mask[row + i] = true;
+                            }
+                        }
+                    }
+                }
+            }
+            _masks[grid] = new KeyValuePair<int, bool[]>(_version, mask);
+            return mask;
+        }
+
+        public VVector CenterPoint { get { return _centre; } }
+
+        public string DicomType { get { return _dicomType; } }
+
+        public bool HasSegment { get { return _contours.Count > 0; } }
+
+        public bool IsEmpty { get { return _contours.Count == 0; } }
+
+        public bool IsHighResolution { get { return _highResolution; } }
+
+        public int ROINumber { get { return _roiNumber; } }
+
+        /// <summary>cm³, from the contours (area × slice thickness, even-odd nesting).</summary>
+        public double Volume { get { return _volumeCc; } }
+
+        public new string Id
+        {
+            get { return _id; }
+            set
+            {
+                Guard("Id");
+                RequireId(value, "Structure");
+                if (_set._structures.Any(s => s != this && string.Equals(s._id, value, StringComparison.OrdinalIgnoreCase)))
+                {
+                    throw new ArgumentException("A structure with id '" + value + "' already exists.");
+                }
+                _id = value;
+                Record("set_Id", value);
+            }
+        }
+
+        public VVector[][] GetContoursOnImagePlane(int z)
+        {
+            List<VVector[]> list;
+            if (!_contours.TryGetValue(z, out list))
+            {
+                return new VVector[0][];
+            }
+            return list.Select(c => (VVector[])c.Clone()).ToArray();
+        }
+
+        public bool IsPointInsideSegment(VVector point)
+        {
+            double fi, fj, fk;
+            ImageGrid.ToIndex(point, out fi, out fj, out fk);
+            int plane = (int)Math.Round(fk);
+            List<double[]> uvs;
+            if (!_planeUv.TryGetValue(plane, out uvs))
+            {
+                return false;
+            }
+            double u = fi * ImageGrid.Spacing[0], v = fj * ImageGrid.Spacing[1];
+            bool inside = false;
+            foreach (double[] uv in uvs)
+            {
+                if (Polygons.Inside(uv, u, v))
+                {
+                    inside = !inside;
+                }
+            }
+            return inside;
+        }
+
+        public void AddContourOnImagePlane(VVector[] contour, int z)
+        {
+            Guard("AddContourOnImagePlane");
+            AddContourInternal(contour, z);
+            Record("AddContourOnImagePlane", contour == null ? 0 : contour.Length, z);
+        }
+
+        public void ClearAllContoursOnImagePlane(int z)
+        {
+            Guard("ClearAllContoursOnImagePlane");
+            _contours.Remove(z);
+            _planeUv.Remove(z);
+            Recompute();
+            Record("ClearAllContoursOnImagePlane", z);
+        }
+
+        public bool CanConvertToHighResolution()
+        {
+            return !_highResolution;
+        }
+
+        public void ConvertToHighResolution()
+        {
+            Guard("ConvertToHighResolution");
+            if (_highResolution)
+            {
+                throw new InvalidOperationException("Structure '" + _id + "' is already high resolution.");
+            }
+            _highResolution = true;
+            Record("ConvertToHighResolution");
+        }
+
+        public bool GetAssignedHU(out double huValue)
+        {
+            huValue = _assignedHu.HasValue ? _assignedHu.Value : double.NaN;
+            return _assignedHu.HasValue;
+        }
+
+        public bool CanSetAssignedHU(out string errorMessage)
+        {
+            errorMessage = LockReason() ?? "";
+            return errorMessage.Length == 0;
+        }
+
+        public void SetAssignedHU(double huValue)
+        {
+            Guard("SetAssignedHU");
+            _assignedHu = huValue;
+            Record("SetAssignedHU", huValue);
+        }
+
+        public bool ResetAssignedHU()
+        {
+            Guard("ResetAssignedHU");
+            bool had = _assignedHu.HasValue;
+            _assignedHu = null;
+            Record("ResetAssignedHU");
+            return had;
+        }
+
+        public bool CanEditSegmentVolume(out string errorMessage)
+        {
+            errorMessage = LockReason() ?? "";
+            return errorMessage.Length == 0;
+        }
+    }
+
+    public class Registration : ApiDataObject
+    {
+        private readonly double[,] _m;
+        private readonly string _source;
+        private readonly string _registered;
+        private readonly DateTime? _created;
+        private readonly string _uid;
+
+        internal Registration(Patient patient, string id, string sourceFor, string registeredFor, double[] m16,
+            DateTime? created)
+        {
+            if (m16 == null || m16.Length != 16)
+            {
+                throw new ArgumentException("registration: 16 matrix elements (row-major) expected");
+            }
+            _owner = patient;
+            _id = id;
+            _source = sourceFor;
+            _registered = registeredFor;
+            _created = created;
+            _uid = StubRuntime.NewUid();
+            _m = new double[4, 4];
+            for (int r = 0; r < 4; r++)
+            {
+                for (int c = 0; c < 4; c++)
+                {
+                    _m[r, c] = m16[4 * r + c];
+                }
+            }
+        }
+
+        public DateTime? CreationDateTime { get { return _created; } }
+
+        public string RegisteredFOR { get { return _registered; } }
+
+        public string SourceFOR { get { return _source; } }
+
+        /// <summary>4×4, [row, column], column-vector convention: registered = M · (source, 1).</summary>
+        public double[,] TransformationMatrix { get { return (double[,])_m.Clone(); } }
+
+        public DateTime? StatusDateTime { get { return _created; } }
+
+        public string StatusUserName { get { return "reirrad-stub"; } }
+
+        public string StatusUserDisplayName { get { return "reirrad stub user"; } }
+
+        public string UID { get { return _uid; } }
+
+        public VVector TransformPoint(VVector pt)
+        {
+            return new VVector(
+                _m[0, 0] * pt.x + _m[0, 1] * pt.y + _m[0, 2] * pt.z + _m[0, 3],
+                _m[1, 0] * pt.x + _m[1, 1] * pt.y + _m[1, 2] * pt.z + _m[1, 3],
+                _m[2, 0] * pt.x + _m[2, 1] * pt.y + _m[2, 2] * pt.z + _m[2, 3]);
+        }
+
+        public VVector InverseTransformPoint(VVector pt)
+        {
+            double a = _m[0, 0], b = _m[0, 1], c = _m[0, 2];
+            double d = _m[1, 0], e = _m[1, 1], f = _m[1, 2];
+            double g = _m[2, 0], h = _m[2, 1], k = _m[2, 2];
+            double det = a * (e * k - f * h) - b * (d * k - f * g) + c * (d * h - e * g);
+            if (Math.Abs(det) < 1e-12)
+            {
+                throw new InvalidOperationException("The registration matrix is singular.");
+            }
+            double x = pt.x - _m[0, 3], y = pt.y - _m[1, 3], z = pt.z - _m[2, 3];
+            return new VVector(
+                ((e * k - f * h) * x - (b * k - c * h) * y + (b * f - c * e) * z) / det,
+                (-(d * k - f * g) * x + (a * k - c * g) * y - (a * f - c * d) * z) / det,
+                ((d * h - e * g) * x - (a * h - b * g) * y + (a * e - b * d) * z) / det);
+        }
+    }
+}
