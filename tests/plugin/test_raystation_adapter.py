@@ -1,0 +1,508 @@
+"""The RayStation adapter (``reirrad_tps.raystation``) against the RayStation stand-in, versions 11B–2024B.
+
+Each test's docstring names its source of truth: the stub-patient model (``tps_stubs.patients``,
+TOTAL Gy and mm by construction), a closed form from the stand-in planner, the stand-in's journal,
+or a section of ``../shared/reference/raystation.md`` (§n).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any, Iterator, List
+
+import numpy as np
+import pytest
+import yaml
+
+import tps_stubs.patients as stub_patients
+import tps_stubs.raystation as rs
+from reirrad.dose import DoseGrid
+from reirrad.dvh import DVH
+from reirrad.errors import InputError
+from reirrad.objectives import OptimizationObjective
+from reirrad.ports import CaseSource, Planner
+from reirrad.snapshot import CaseSnapshot
+from reirrad.structures import structure_occupancy
+from reirrad_tps.raystation import ApprovedPlanError, RayStationCaseSource, RayStationPlanner, entry
+from reirrad_tps.raystation.grids import read_dose_grid
+from tps_stubs.patients import load_patient
+from tps_stubs.planner import conformal_dose, dose_grid_points
+
+VERSIONS = ("11B", "12A", "2024B")
+DEFINITIONS = Path(stub_patients.__file__).resolve().parent / "definitions"
+
+
+@pytest.fixture(autouse=True)
+def _unload() -> Iterator[None]:
+    yield
+    rs.unload()
+
+
+def _source(version: str, **kwargs: Any) -> RayStationCaseSource:
+    patient, case, plan, beam_set, exam = entry.current_objects(version)
+    return RayStationCaseSource(case, plan, beam_set, exam, patient=patient, tps_version=version, **kwargs)
+
+
+def _planner(version: str, **kwargs: Any) -> RayStationPlanner:
+    _, case, plan, beam_set, _ = entry.current_objects(version)
+    return RayStationPlanner(case, plan, beam_set, version=version, **kwargs)
+
+
+def _read(version: str, patient: Any = "LRRC-01", **kwargs: Any) -> CaseSnapshot:
+    rs.load(patient, version)
+    return _source(version, **kwargs).read()
+
+
+def _objectives(rx_gy: float) -> List[OptimizationObjective]:
+    return [
+        OptimizationObjective("PTV", "lower", rx_gy, 95.0, 80.0, "target"),
+        OptimizationObjective("PTV", "max", 1.4 * rx_gy, 0.0, 80.0, "target"),
+        OptimizationObjective("SacralPlex", "upper", 24.0, 1.0, 100.0, "oar"),
+        OptimizationObjective("SacralPlex", "max", 27.0, 0.0, 100.0, "oar"),
+        OptimizationObjective("Rectum", "mean", 10.0, 0.0, 95.0, "oar"),
+    ]
+
+
+@pytest.fixture(scope="module", params=VERSIONS)
+def lrrc01(request: Any) -> Any:
+    """(version, snapshot) of LRRC-01 read once per version."""
+    snapshot = _read(request.param, prior_dates={"PELVIS_45": dt.date(2024, 6, 7)},
+                     planned_start=dt.date(2026, 12, 7))
+    rs.unload()
+    return request.param, snapshot
+
+
+@pytest.fixture(scope="module")
+def variant(tmp_path_factory: Any) -> Path:
+    """LRRC-01 with a prescription on the prior plan (45 Gy on PTV) and none on the new plan."""
+    raw = yaml.safe_load((DEFINITIONS / "LRRC-01.yaml").read_text(encoding="utf-8"))
+    raw["id"] = "LRRC-RX"
+    prior, new = raw["courses"][0]["plans"][0], raw["courses"][1]["plans"][0]
+    prior["target"] = "PTV"
+    del new["prescription_gy"]
+    path = Path(tmp_path_factory.mktemp("patients")) / "LRRC-RX.yaml"
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    return path
+
+
+# -- reading ---------------------------------------------------------------------------------------
+def test_read_lrrc01_prior_dose_is_the_model_total_in_gy(lrrc01: Any) -> None:
+    """Stub model: the prior TotalDose read back equals the model's TOTAL Gy values on its own grid (mm,
+    centres)."""
+    version, snapshot = lrrc01
+    model = load_patient("LRRC-01").prior_plans()[0]
+    assert model.dose is not None
+    (prior,) = snapshot.prior_courses
+    np.testing.assert_allclose(prior.dose.values_gy, model.dose.values_gy, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(prior.dose.origin_mm, model.dose.origin_mm, atol=1e-9)
+    np.testing.assert_allclose(prior.dose.spacing_mm, model.dose.spacing_mm, atol=1e-12)
+    assert (prior.plan_id, prior.n_fractions, prior.approval_status) == ("PELVIS_45", 25, "Approved")
+    assert prior.planning_to_dose is None and prior.registration_id is None
+    assert prior.last_fraction == dt.date(2024, 6, 7) and snapshot.planned_start == dt.date(2026, 12, 7)
+    assert prior.dose.frame_of_reference_uid == snapshot.planning_frame_of_reference_uid
+    assert (snapshot.tps, snapshot.tps_version, snapshot.patient_id) == ("RayStation", version, "LRRC-01")
+
+
+def test_read_lrrc01_plan_and_dose_grid(lrrc01: Any) -> None:
+    """§12.1 / §5.3 + stub model: 5 fractions, 30 Gy TOTAL on PTV, writable; grid origin = (Corner +
+    VoxelSize/2)·10 mm."""
+    version, snapshot = lrrc01
+    plan = snapshot.plan
+    assert (plan.id, plan.n_fractions, plan.prescription_gy, plan.target_id) == ("SABR_REIRR", 5, 30.0, "PTV")
+    assert plan.has_beams and plan.writable and plan.approval_status == "NotReviewed"
+    connect = rs.load("LRRC-01", version)
+    grid = connect.get_current("BeamSet").GetDoseGrid()
+    corner = np.array([grid.Corner[a] for a in "xyz"])
+    voxel = np.array([grid.VoxelSize[a] for a in "xyz"])
+    np.testing.assert_allclose(snapshot.dose_grid.origin_mm, (corner + voxel / 2.0) * 10.0, atol=1e-9)
+    np.testing.assert_allclose(snapshot.dose_grid.spacing_mm, voxel * 10.0, atol=1e-12)
+    assert snapshot.dose_grid.shape == (grid.NrVoxels["z"], grid.NrVoxels["y"], grid.NrVoxels["x"])
+
+
+def test_read_lrrc01_structures_are_contours_in_mm(lrrc01: Any) -> None:
+    """Stub model: PTV and SacralPlex come back as the model's contours in mm (RayStation gives cm)."""
+    _, snapshot = lrrc01
+    model = load_patient("LRRC-01").structure_set("CT_PLAN")
+    for name in ("PTV", "SacralPlex"):
+        read = snapshot.structure(name)
+        expected = model.structure(name).all_contours()
+        assert len(read.contours_mm) == len(expected) > 0
+        for got, want in zip(read.contours_mm, expected):
+            np.testing.assert_allclose(got, want, atol=1e-9)
+    assert snapshot.structure("PTV").dicom_type == "PTV"
+    assert snapshot.structure("SacralPlex").dicom_type == "ORGAN"
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_cgy_and_per_fraction_confusions_would_show(version: str) -> None:
+    """Stub model (45 Gy/25 conformal prior): max ≈ 45 Gy, not 4500 (cGy) nor 1.8 (one fraction);
+    FractionDose × 25 = TotalDose."""
+    snapshot = _read(version)
+    prior = snapshot.prior_courses[0]
+    assert prior.dose.values_gy.max() == pytest.approx(45.0, rel=0.02)
+    assert snapshot.plan.prescription_gy == pytest.approx(30.0)  # 3000 cGy TOTAL, not 3000 or 6
+    case = rs.load("LRRC-01", version).get_current("Case")
+    beam_set = case.TreatmentPlans["PELVIS_45"].BeamSets[0]
+    one_fraction_cgy = beam_set.FractionDose.DoseValues.DoseData.max()
+    assert one_fraction_cgy == pytest.approx(180.0, rel=0.02)
+    from_fraction = read_dose_grid(beam_set.FractionDose)
+    np.testing.assert_allclose(from_fraction.values_gy, prior.dose.values_gy, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_prior_prescription_is_read_as_total_gy(version: str, variant: Path) -> None:
+    """§12.1 (DoseValue TOTAL cGy): a prior plan with a 4500 cGy prescription reads as 45 Gy; no prescription
+    → None."""
+    snapshot = _read(version, variant)
+    assert snapshot.prior_courses[0].prescription_gy == pytest.approx(45.0)
+    assert (snapshot.plan.prescription_gy, snapshot.plan.target_id) == (None, None)
+
+
+def _coarse(snapshot: CaseSnapshot) -> DoseGrid:
+    """A 10 mm grid in the planning frame over the new plan's dose grid (keeps the closed form quick)."""
+    grid = snapshot.dose_grid
+    nz, ny, nx = grid.shape
+    size = (nz * grid.spacing_mm[2] // 10, ny * grid.spacing_mm[1] // 10, nx * grid.spacing_mm[0] // 10)
+    return DoseGrid(np.zeros(tuple(max(int(n), 1) for n in size)), grid.origin_mm, (10.0, 10.0, 10.0),
+                    frame_of_reference_uid=grid.frame_of_reference_uid)
+
+
+REG01_BOX = {"box": {"centre": [0, 30, -20], "half_size": [60, 55, 70]}}
+
+
+def _central_points() -> np.ndarray:
+    """The planning-frame sample points of tests/stubs/test_patients.py (5 x 5 x 7, 20 mm apart)."""
+    return np.asarray(dose_grid_points((-40.0, 0.0, -60.0), (20.0, 20.0, 20.0), (5, 5, 7), np.eye(3)))
+
+
+def _check_against_closed_form(mapped: Any) -> None:
+    """REG-01 prior dose in the planning frame vs the conformal 50.4 Gy dose evaluated there.
+
+    At the stub test's central points: within 2 % of 50.4 Gy. Over the whole (10 mm) grid: 99.9 % of
+    the covered voxels within 2 % and all within 3 % (trilinear error in the steep 10 mm penumbra).
+    """
+    target = mapped.grid
+    points = np.concatenate([target.voxel_centres_mm(k) for k in range(target.shape[0])])
+    expected = conformal_dose(REG01_BOX, points, 50.4, falloff_mm=10.0).reshape(target.shape)
+    inside = mapped.inside
+    assert inside.mean() > 0.5  # the prior CT is shifted: part of the planning grid is outside it
+    error = np.abs(target.values_gy[inside] - expected[inside])
+    assert np.mean(error <= 0.02 * 50.4) >= 0.999 and error.max() <= 0.03 * 50.4
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_reg01_rigid_registration_maps_the_prior_dose(version: str) -> None:
+    """tests/stubs/test_patients.py closed form: the prior dose through planning_to_dose is the conformal
+    50.4 Gy dose (2 %)."""
+    snapshot = _read(version, "REG-01")
+    prior = snapshot.prior_courses[0]
+    assert prior.planning_to_dose is not None and prior.registration_id == "rigid CT_PLAN -> CT_PRIOR"
+    prior_to_planning = load_patient("REG-01").registrations[0].matrix  # mm, prior → planning
+    np.testing.assert_allclose(prior.planning_to_dose @ prior_to_planning, np.eye(4), atol=1e-9)
+    assert prior.dose.frame_of_reference_uid != snapshot.planning_frame_of_reference_uid
+    assert (prior.n_fractions, rs.journal()) == (28, [])
+    central, matrix = _central_points(), prior.planning_to_dose
+    sampled, inside = prior.dose.sample(central @ matrix[:3, :3].T + matrix[:3, 3])
+    assert inside.all()
+    expected = conformal_dose(REG01_BOX, central, 50.4, falloff_mm=10.0)
+    np.testing.assert_allclose(sampled, expected, atol=0.02 * 50.4)
+    _check_against_closed_form(prior.dose.resample(_coarse(snapshot), prior.planning_to_dose))
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_reg01_deformable_registration_maps_with_map_dose(version: str) -> None:
+    """§7.3 (MapDose, version keywords) + the closed form: a mapped TOTAL dose on the planning grid, no
+    matrix."""
+    connect = rs.load("REG-01", version)
+    case = connect.get_current("Case")
+    case.PatientModel.CreateHybridDeformableRegistrationGroup(
+        RegistrationGroupName="DIR", ReferenceExaminationName="CT_PLAN", TargetExaminationNames=["CT_PRIOR"]
+    )
+    snapshot = _source(version).read()
+    prior = snapshot.prior_courses[0]
+    assert prior.planning_to_dose is None and prior.registration_id == "deformable DIR CT_PRIOR"
+    assert prior.dose.frame_of_reference_uid == snapshot.planning_frame_of_reference_uid
+    assert prior.dose.same_geometry(snapshot.dose_grid)
+    (call,) = [e for e in rs.journal() if e.member == "MapDose"]
+    keywords = {"FractionEvaluationIndex"} if version == "2024B" else {"FractionNumber",
+                                                                      "SetTotalDoseEstimateReference"}
+    assert keywords <= set(call.arguments) and call.outcome == "ok"
+    sampled, inside = prior.dose.sample(_central_points())
+    assert inside.all()
+    expected = conformal_dose(REG01_BOX, _central_points(), 50.4, falloff_mm=10.0)
+    np.testing.assert_allclose(sampled, expected, atol=0.02 * 50.4)
+    rigid = _source(version, deformable=False).read().prior_courses[0]
+    assert rigid.planning_to_dose is not None
+    through_matrix = rigid.dose.resample(snapshot.dose_grid, rigid.planning_to_dose)
+    covered = through_matrix.inside
+    np.testing.assert_allclose(prior.dose.values_gy[covered], through_matrix.grid.values_gy[covered],
+                               rtol=1e-9, atol=1e-9)
+    assert len([e for e in rs.journal() if e.member == "MapDose"]) == 1  # deformable=False writes nothing
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_two01_has_two_prior_courses(version: str) -> None:
+    """Stub model TWO-01: two prior plans (45 Gy/25, 20 Gy/5) with their own fractions and dates."""
+    dates = {"PELVIS_45": dt.date(2023, 8, 7), "PALL_20": dt.date(2025, 12, 7)}
+    snapshot = _read(version, "TWO-01", prior_dates=dates)
+    by_plan = {p.plan_id: p for p in snapshot.prior_courses}
+    assert sorted(by_plan) == ["PALL_20", "PELVIS_45"]
+    assert (by_plan["PELVIS_45"].n_fractions, by_plan["PALL_20"].n_fractions) == (25, 5)
+    assert {k: p.last_fraction for k, p in by_plan.items()} == dates
+    assert by_plan["PALL_20"].dose.values_gy.max() == pytest.approx(20.0, rel=0.02)
+    only = _source(version, prior_plan_names=["PALL_20"]).read()
+    assert [p.plan_id for p in only.prior_courses] == ["PALL_20"]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_bad_prior_arguments_name_the_value_and_the_fix(version: str) -> None:
+    """Brief (InputError naming what, the value and the fix): unknown plan names and non-date dates are
+    refused."""
+    rs.load("LRRC-01", version)
+    with pytest.raises(InputError, match=r"prior_dates names \['PELVIS_54'\].*PELVIS_45"):
+        _source(version, prior_dates={"PELVIS_54": dt.date(2024, 6, 7)}).read()
+    with pytest.raises(InputError, match=r"datetime\.date"):
+        _source(version, prior_dates={"PELVIS_45": "2024-06-07"})
+    with pytest.raises(InputError, match="never a prior course"):
+        _source(version, prior_plan_names=["SABR_REIRR"]).read()
+    with pytest.raises(InputError, match="not a plan of case"):
+        _source(version, prior_plan_names=["NOPE"]).read()
+    with pytest.raises(InputError, match="not supported"):
+        _source("10B")
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_an_approved_plan_reads_as_not_writable(version: str) -> None:
+    """§14.6 (plan.Review.ApprovalStatus == 'Approved' locks the plan): PlanInfo.writable is False."""
+    connect = rs.load("LRRC-01", version)
+    patient, case = connect.get_current("Patient"), connect.get_current("Case")
+    prior = case.TreatmentPlans["PELVIS_45"]
+    beam_set = prior.BeamSets[0]
+    source = RayStationCaseSource(case, prior, beam_set, beam_set.GetPlanningExamination(),
+                                  patient=patient, tps_version=version)
+    snapshot = source.read()
+    assert (snapshot.plan.writable, snapshot.plan.approval_status) == (False, "Approved")
+    assert [p.plan_id for p in snapshot.prior_courses] == []  # only other plans are priors
+
+
+def test_the_adapters_satisfy_the_engine_ports() -> None:
+    """reirrad.ports: RayStationCaseSource is a CaseSource and RayStationPlanner a Planner (structurally)."""
+    rs.load("LRRC-01", "2024B")
+    source: CaseSource = _source("2024B")
+    planner: Planner = _planner("2024B")
+    assert callable(source.read) and callable(planner.compute_dose)
+
+
+# -- writing -----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("version", VERSIONS)
+def test_writes_in_one_undo_step_in_cgy_totals(version: str) -> None:
+    """Stand-in planner docstring (max ≈ 1.2 × Rx) + journal: prescription and levels written as TOTAL cGy."""
+    rs.load("LRRC-01", version)
+    planner = _planner(version)
+    with entry.undoable("Re-irradiation plan", version):
+        planner.set_prescription(35.0, 5)
+        planner.write_objectives(_objectives(35.0))
+        planner.optimise()
+        dose = planner.compute_dose()
+    assert isinstance(dose, DoseGrid) and dose.values_gy.max() == pytest.approx(1.2 * 35.0, rel=0.05)
+    journal = rs.journal()
+    assert [(e.member, e.arguments["value"]) for e in journal if e.member in ("DoseValue", "DoseLevel")] == [
+        ("DoseValue", 3500.0), ("DoseLevel", 3500.0), ("DoseLevel", 4900.0), ("DoseLevel", 2400.0),
+        ("DoseLevel", 2700.0), ("DoseLevel", 1000.0),
+    ]
+    functions = [e.arguments["FunctionType"] for e in journal if e.member == "AddOptimizationFunction"]
+    assert functions == ["MinDvh", "MaxDose", "MaxDvh", "MaxDose", "MaxEud"]
+    assert [e.arguments["value"] for e in journal if e.member == "PercentVolume"] == [95.0, 1.0]
+    assert [e.arguments["value"] for e in journal if e.member == "EudParameterA"] == [1.0]
+    history = rs.current_session().undo_history
+    assert [step.name for step in history] == ["Re-irradiation plan"]
+    assert all(e.composite == "Re-irradiation plan" for e in journal)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_write_objectives_replaces_the_existing_functions(version: str) -> None:
+    """Planner port ("Replace the plan's optimisation objectives") + §11.1: old objectives and constraints
+    go."""
+    connect = rs.load("LRRC-01", version)
+    po = connect.get_current("Plan").PlanOptimizations[0]
+    po.AddOptimizationFunction(FunctionType="MaxDose", RoiName="Bladder")
+    po.AddOptimizationFunction(FunctionType="MaxDose", RoiName="Rectum", IsConstraint=True)
+    planner = _planner(version)
+    planner.write_objectives(_objectives(30.0)[:2])
+    rois = [f.ForRegionOfInterest.Name for f in po.Objective.ConstituentFunctions]
+    assert rois == ["PTV", "PTV"] and len(po.Constraints) == 0
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_normalise_meets_the_dose_at_volume(version: str) -> None:
+    """§12.2 (version's scaling call) + engine DVH: after normalise(PTV, 32 Gy, 95 %) the PTV D95 is 32 Gy."""
+    rs.load("LRRC-01", version)
+    planner = _planner(version)
+    planner.write_objectives(_objectives(30.0))
+    planner.optimise()
+    planner.compute_dose()
+    planner.normalise("PTV", 32.0, 95.0)
+    dose = planner.compute_dose()
+    contours = load_patient("LRRC-01").structure_set("CT_PLAN").structure("PTV").all_contours()
+    dvh = DVH.from_dose(dose, structure_occupancy(list(contours), dose))
+    assert dvh.dose_at_volume_pct(95.0) == pytest.approx(32.0, rel=1e-6)
+    scaling = "ScaleToDoseGoal" if version == "2024B" else "NormalizeToPrescription"
+    (call,) = [e for e in rs.journal() if e.member == scaling]
+    assert (call.arguments["DoseValue"], call.arguments["DoseVolume"]) == (3200.0, 95.0)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_missing_prescription_is_added_with_the_version_call(version: str, variant: Path) -> None:
+    """§12.1 / §14.2: 11B AddDosePrescriptionToRoi, 12A+ AddRoiPrescriptionDoseReference; DoseValue TOTAL
+    cGy."""
+    connect = rs.load(variant, version)
+    with pytest.raises(InputError, match="has no prescription; pass target_roi"):
+        _planner(version).set_prescription(30.0, 5)
+    _planner(version, target_roi="PTV", prescription_volume_pct=95.0).set_prescription(32.5, 5)
+    method = "AddDosePrescriptionToRoi" if version == "11B" else "AddRoiPrescriptionDoseReference"
+    (call,) = [e for e in rs.journal() if e.member == method]
+    assert (call.arguments["RoiName"], call.arguments["DoseValue"], call.arguments["DoseVolume"]) == (
+        "PTV", 3250.0, 95.0)
+    name = "PrimaryDosePrescription" if version == "11B" else "PrimaryPrescriptionDoseReference"
+    reference = getattr(connect.get_current("BeamSet").Prescription, name)
+    assert (reference.OnStructure.Name, reference.DoseValue) == ("PTV", 3250.0)
+    with pytest.raises(InputError, match="not on target_roi 'CTV'"):
+        _planner(version, target_roi="CTV").set_prescription(30.0, 5)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_an_exception_inside_undoable_rolls_everything_back(version: str) -> None:
+    """§2 CompositeAction (the stand-in undoes the step on an exception, which propagates): the plan is
+    unchanged."""
+    connect = rs.load("LRRC-01", version)
+    planner = _planner(version)
+    with pytest.raises(RuntimeError, match="engine failed"), entry.undoable("Re-irradiation plan", version):
+        planner.set_prescription(35.0, 5)
+        planner.write_objectives(_objectives(35.0))
+        planner.optimise()
+        raise RuntimeError("engine failed")
+    beam_set = connect.get_current("BeamSet")
+    name = "PrimaryDosePrescription" if version == "11B" else "PrimaryPrescriptionDoseReference"
+    assert getattr(beam_set.Prescription, name).DoseValue == 3000.0
+    assert connect.get_current("Plan").PlanOptimizations[0].Objective is None
+    assert beam_set.FractionDose.DoseValues is None
+    assert rs.journal() and all(e.rolled_back for e in rs.journal())
+    assert rs.current_session().undo_history == []
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_an_approved_plan_is_refused_before_any_call(version: str) -> None:
+    """§14.6 + brief: every write on an approved plan raises ApprovedPlanError (an InputError) and writes
+    nothing."""
+    connect = rs.load("LRRC-01", version)
+    prior = connect.get_current("Case").TreatmentPlans["PELVIS_45"]
+    planner = RayStationPlanner(connect.get_current("Case"), prior, prior.BeamSets[0], version=version)
+    attempts = [
+        lambda: planner.set_prescription(35.0, 25),
+        lambda: planner.write_objectives(_objectives(35.0)),
+        planner.optimise,
+        planner.compute_dose,
+        lambda: planner.normalise("PTV", 35.0, 95.0),
+    ]
+    for attempt in attempts:
+        with pytest.raises(ApprovedPlanError, match=r"PELVIS_45' is approved.*Nothing was written"):
+            attempt()
+    assert issubclass(ApprovedPlanError, InputError) and rs.journal() == []
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_missing_roi_is_named_and_nothing_is_written(version: str) -> None:
+    """§4 ("No ROI named" / "exists no ROI"): an objective on an unknown ROI names it, before any write."""
+    rs.load("LRRC-01", version)
+    planner = _planner(version)
+    objectives = [*_objectives(30.0), OptimizationObjective("Bowel_Smal", "upper", 20.0, 2.0, 90.0, "oar")]
+    with pytest.raises(InputError, match=r"No ROI named 'Bowel_Smal'"):
+        planner.write_objectives(objectives)
+    with pytest.raises(InputError, match="exists no ROI named"):
+        planner.normalise("PTV_typo", 30.0, 95.0)
+    assert rs.journal() == []
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_bad_planner_values_are_refused(version: str) -> None:
+    """§12.1 (NumberOfFractions is read-only) and the engine's units: wrong fractions and kinds are
+    refused."""
+    rs.load("LRRC-01", version)
+    planner = _planner(version)
+    with pytest.raises(InputError, match="has 5 fractions but 3 were requested"):
+        planner.set_prescription(30.0, 3)
+    with pytest.raises(InputError, match="dose_gy must be > 0 Gy"):
+        planner.set_prescription(0.0, 5)
+    lower_at_zero = OptimizationObjective("PTV", "lower", 30.0, 0.0, 80.0, "target")
+    with pytest.raises(InputError, match="needs a volume > 0 %"):
+        planner.write_objectives([lower_at_zero])
+    assert rs.journal() == []
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_already_computed_dose_is_not_a_failure(version: str) -> None:
+    """§4 / §11.3 / §14.9: "Dose has already been computed with the current parameters" means the dose is
+    current."""
+    connect = rs.load("LRRC-01", version)
+    po = connect.get_current("Plan").PlanOptimizations[0]
+    po.OptimizationParameters.DoseCalculation.ComputeFinalDose = True
+    planner = _planner(version)
+    planner.write_objectives(_objectives(30.0))
+    planner.optimise()
+    first = planner.compute_dose()
+    second = planner.compute_dose()
+    np.testing.assert_array_equal(first.values_gy, second.values_gy)
+    outcomes = [e.outcome for e in rs.journal() if e.member == "ComputeDose"]
+    assert len(outcomes) == 2 and all("already been computed" in o for o in outcomes)
+
+
+# -- entry -----------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("version", VERSIONS)
+def test_progress_is_an_int_clamped_to_0_100(version: str) -> None:
+    """§2 / §14.4 (set_progress refuses floats): progress rounds and clamps; nothing is shown when
+    headless."""
+    rs.load("LRRC-01", version)
+    entry.progress(12.7, "Optimising", version)
+    entry.progress(140.0, "Done", version)
+    entry.progress(-3, "Start", version)
+    entry.progress(float("nan"), "Waiting", version)
+    shown = rs.current_session().progress
+    assert shown == [("Optimising", 13, None), ("Done", 100, None), ("Start", 0, None), ("Waiting", -1, None)]
+    assert all(type(p) is int for _, p, _ in shown)
+    rs.load("LRRC-01", version, gui=False)
+    entry.progress(50.0, "Headless", version)
+    assert rs.current_session().progress == []
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_current_objects_and_nothing_loaded(version: str) -> None:
+    """§3 / §4 (get_current raises SystemError when nothing is open): a clear InputError names the missing
+    object."""
+    connect = rs.load("LRRC-01", version)
+    patient, case, plan, beam_set, exam = entry.current_objects(version)
+    assert patient.Equals(connect.get_current("Patient")) and plan.Name == "SABR_REIRR"
+    assert exam.Equals(beam_set.GetPlanningExamination()) and case.CaseName == "Case 1"
+    rs.load("LRRC-01", version, open_plan=False)
+    with pytest.raises(InputError, match="No patient/plan loaded: RayStation has no current Plan"):
+        entry.current_objects(version)
+    rs.load(None, version)
+    with pytest.raises(InputError, match="No patient/plan loaded: RayStation has no current Patient"):
+        entry.current_objects(version)
+    rs.unload()
+    with pytest.raises(InputError, match="cannot be imported"):
+        entry.current_objects(version)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_the_planning_examination_is_used_whatever_is_displayed(version: str) -> None:
+    """§3 (beam_set.GetPlanningExamination): current_objects returns the planning CT; the source refuses
+    another CT."""
+    connect = rs.load("REG-01", version)
+    case = connect.get_current("Case")
+    rs.current_session().state["Examination"] = case.Examinations["CT_PRIOR"]  # the user looks at the old CT
+    patient, _, plan, beam_set, exam = entry.current_objects(version)
+    assert exam.Name == "CT_PLAN"
+    with pytest.raises(InputError, match="'CT_PRIOR' is not the planning examination 'CT_PLAN'"):
+        RayStationCaseSource(case, plan, beam_set, case.Examinations["CT_PRIOR"], patient=patient,
+                             tps_version=version).read()
