@@ -81,11 +81,13 @@ def _build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("protocols", help="list the shipped protocols")
     p.add_argument("--json", metavar="PATH", help="write the list as JSON")
 
-    d = sub.add_parser("demo", help="run the main job on the packaged example; writes reirrad-demo/")
-    d.add_argument("--out", default="reirrad-demo", help="output folder (default reirrad-demo)")
-    d.add_argument("--json", metavar="PATH", help="also write the result JSON here")
     for register in _plugin_commands():
         register(sub)
+    if "demo" not in sub.choices:  # the TPS package provides the full demo when it is installed
+        d = sub.add_parser("demo", help="the constraint calculator on the packaged example; "
+                                        "writes reirrad-demo/")
+        d.add_argument("--out", default="reirrad-demo", help="output folder (default reirrad-demo)")
+        d.add_argument("--json", metavar="PATH", help="also write the result JSON here")
     return parser
 
 

@@ -19,7 +19,7 @@ no extrapolation is ever made.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Optional, Tuple
+from typing import Any, Callable, Optional, Tuple
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -424,20 +424,25 @@ class Resampled:
     grid: DoseGrid
     inside: BoolArray
 
-    def fraction_outside(self, occupancy: ArrayLike) -> float:
+    def fraction_outside(self, occupancy: Any) -> float:
         """Occupancy-weighted fraction of a structure outside the source's coverage, in [0, 1].
 
         Parameters
         ----------
-        occupancy : array_like, shape of the grid
-            Fractional occupancy of the structure per voxel, in [0, 1].
+        occupancy : array_like or reirrad.structures.Occupancy
+            Fractional occupancy of the structure per voxel, in [0, 1] (full grid, or an
+            ``Occupancy`` stored on its bounding box).
         """
+        inside = self.inside
+        if hasattr(occupancy, "box_fraction") and hasattr(occupancy, "box"):
+            inside = inside[occupancy.box]
+            occupancy = occupancy.box_fraction
         occ = float_array("occupancy", occupancy, non_negative=True)
         if occ.size and float(occ.max()) > 1.0:
             raise InputError(f"occupancy must be a fraction in [0, 1] per voxel (found {float(occ.max())!r})")
-        if occ.shape != self.inside.shape:
-            raise InputError(f"occupancy shape {occ.shape} differs from the grid {self.inside.shape}")
+        if occ.shape != inside.shape:
+            raise InputError(f"occupancy shape {occ.shape} differs from the grid {inside.shape}")
         total = float(occ.sum())
         if total == 0.0:
             raise InputError("occupancy is empty (all zero): the structure has no volume on this grid")
-        return float(occ[~self.inside].sum()) / total
+        return float(occ[~inside].sum()) / total

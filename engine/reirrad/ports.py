@@ -17,11 +17,30 @@ __all__ = ["CaseSource", "Objective", "Planner"]
 class Objective(Protocol):
     """An optimisation objective as the engine produces it (TOTAL dose in Gy, volume in %)."""
 
-    structure_id: str
-    kind: str
-    dose_gy: float
-    volume_pct: float
-    priority: float
+    @property
+    def structure_id(self) -> str:
+        """TPS structure the objective applies to."""
+        ...
+
+    @property
+    def kind(self) -> str:
+        """``"upper"``, ``"lower"``, ``"max"`` or ``"mean"``."""
+        ...
+
+    @property
+    def dose_gy(self) -> float:
+        """TOTAL dose over the plan, Gy."""
+        ...
+
+    @property
+    def volume_pct(self) -> float:
+        """Volume of a DVH objective, % of the structure."""
+        ...
+
+    @property
+    def priority(self) -> float:
+        """Relative importance (higher first)."""
+        ...
 
 
 class CaseSource(Protocol):

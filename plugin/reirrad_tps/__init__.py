@@ -1,8 +1,11 @@
 """reirrad_tps — thin adapters between treatment planning systems and the reirrad engine.
 
-Planned sub-packages (not implemented yet): ``eclipse`` (ESAPI through pythonnet),
-``raystation`` (the ``connect`` scripting module) and ``dicom`` (pydicom, offline). Adapters
-translate TPS objects and units to engine types and contain no radiobiology.
+* ``reirrad_tps.raystation`` — RayStation (``connect``): case source, planner port, entry helpers.
+* ``reirrad_tps.commands`` / ``planrun`` — the ``reirrad plan``, ``demo`` and ``stub-patients``
+  commands (registered through the ``reirrad.commands`` entry point).
+
+Not implemented yet: ``eclipse`` (ESAPI through pythonnet, issue 5) and ``dicom`` (offline DICOM,
+issue 9). Adapters translate TPS objects and units to engine types and contain no radiobiology.
 """
 
 from __future__ import annotations

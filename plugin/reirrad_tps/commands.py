@@ -1,18 +1,29 @@
 """Command-line commands contributed by the TPS side (entry-point group ``reirrad.commands``).
 
-``reirrad stub-patients`` lists the stand-in patients. The TPS workflow commands (``plan``,
-``evaluate``) will register here too.
+* ``reirrad stub-patients`` — list the stand-in patients;
+* ``reirrad plan --tps raystation-stub …`` — the planning workflow on a stand-in patient;
+* ``reirrad demo`` — the workflow on the default stub patient (replaces the engine's interim demo).
+
+Exit codes as the engine's CLI: 0 planned (or dry run), 2 bad input / eligibility stop / infeasible
+at the floor level, 1 internal failure.
 """
 
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from pathlib import Path
+from typing import Any, Mapping
 
-from reirrad.cli import write_json
+from reirrad.cli import DEFAULT_PROTOCOL, write_json
+from reirrad.protocol import load_protocol
+from reirrad.workflow import INTENTS, SEARCHES, WorkflowOptions
 from tps_stubs.patients import DEFAULT_PATIENT, list_patients
 
+from .planrun import TPS_CHOICES, plan_on_stub
+
 __all__ = ["register"]
+
+RAYSTATION_VERSIONS = ("11B", "12A", "2024B")
 
 
 def register(sub: Any) -> None:
@@ -20,6 +31,25 @@ def register(sub: Any) -> None:
     p = sub.add_parser("stub-patients", help="list the stub patients of the TPS stand-ins")
     p.add_argument("--json", metavar="PATH", help="write the list as JSON")
     p.set_defaults(handler=_stub_patients)
+
+    plan = sub.add_parser("plan", help="run the re-irradiation workflow on a TPS stand-in patient")
+    plan.add_argument("--tps", choices=TPS_CHOICES, required=True,
+                      help="TPS stand-in (the Eclipse adapter is not implemented yet)")
+    plan.add_argument("--tps-version", default="2024B", choices=RAYSTATION_VERSIONS)
+    plan.add_argument("--patient", required=True, help="stub patient id or YAML path")
+    plan.add_argument("--intent", choices=INTENTS, required=True)
+    plan.add_argument("--search", choices=SEARCHES, default="predictive")
+    plan.add_argument("--protocol", default=DEFAULT_PROTOCOL)
+    plan.add_argument("--out", default=None, help="folder for result.json")
+    plan.add_argument("--dry-run", action="store_true", help="compute objectives, write nothing to the TPS")
+    plan.add_argument("--override-eligibility", metavar="REASON", default=None)
+    plan.add_argument("--json", metavar="PATH")
+    plan.set_defaults(handler=_plan)
+
+    demo = sub.add_parser("demo", help="the workflow on the default stub patient; writes reirrad-demo/")
+    demo.add_argument("--out", default="reirrad-demo")
+    demo.add_argument("--json", metavar="PATH")
+    demo.set_defaults(handler=_demo)
 
 
 def _stub_patients(args: argparse.Namespace) -> int:
@@ -31,3 +61,65 @@ def _stub_patients(args: argparse.Namespace) -> int:
                      "default": summary.id == DEFAULT_PATIENT})
     write_json(args.json, {"patients": rows})
     return 0
+
+
+def summary(result: Mapping[str, Any]) -> str:
+    """A short, plain-text summary of a result for the terminal."""
+    if result["status"] == "stopped":
+        return f"STOPPED: {result['reason']}"
+    lines = [f"Patient {result['patient_id']} plan {result['plan_id']}: {result['status']}, "
+             f"intent {result['intent']}, prescription "
+             f"{'-' if result['prescription_gy'] is None else format(result['prescription_gy'], 'g')} Gy "
+             f"in {result['n_fractions']} fractions; {result['optimisations']['count']} optimisation(s)."]
+    lines.append(f"{'OAR':15s} {'structure':14s} {'metric':7s} {'allowed':>8s} {'planned':>8s} "
+                 f"{'cum EQD2':>9s} {'limit':>6s}  ok")
+
+    def fmt(v: Any, w: int) -> str:
+        return f"{'-':>{w}s}" if v is None else f"{v:{w}.2f}"
+
+    for o in result["oars"]:
+        lines.append(f"{o['name']:15s} {o['structure']!s:14s} {o['metric']:7s} "
+                     f"{fmt(o['allowed_physical_gy'], 8)} {fmt(o.get('planned_physical_gy'), 8)} "
+                     f"{fmt(o.get('cumulative_eqd2_gy'), 9)} {fmt(o.get('cumulative_limit_eqd2_gy'), 6)}  "
+                     f"{o.get('passed')}")
+    if result.get("target"):
+        t = result["target"]
+        lines.append(f"Target {t['structure']}: V95% {t['v95_pct']:.1f} %, D95 {t['d95_gy']:.2f} Gy, "
+                     f"D98 {t['d98_gy']:.2f} Gy, V(BED10 >= {t['bed_threshold_gy']:g} Gy) "
+                     f"{t['v_bed_threshold_pct']:.1f} %")
+    if result["limiting_oars"]:
+        lines.append("Limiting: " + ", ".join(result["limiting_oars"]))
+    return "\n".join(lines)
+
+
+def _exit_code(result: Mapping[str, Any]) -> int:
+    return 0 if result["status"] in ("planned", "dry-run") else 2
+
+
+def _plan(args: argparse.Namespace) -> int:
+    options = WorkflowOptions(intent=args.intent, search=args.search, dry_run=args.dry_run,
+                              override_reason=args.override_eligibility)
+    result = plan_on_stub(args.tps, args.tps_version, args.patient, load_protocol(args.protocol), options)
+    print(summary(result))
+    if args.out:
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+        write_json(str(Path(args.out) / "result.json"), dict(result))
+    write_json(args.json, dict(result))
+    return _exit_code(result)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    result = plan_on_stub("raystation-stub", "2024B", DEFAULT_PATIENT, load_protocol(DEFAULT_PROTOCOL),
+                          WorkflowOptions(intent="isotoxic"))
+    text = summary(result)
+    text += ("\n\nDemo: isotoxic workflow on stub patient " + DEFAULT_PATIENT + " in the RayStation "
+             "stand-in (2024B). The Eclipse stand-in run joins when the Eclipse adapter exists (issue 5); "
+             "the HTML report is issue 8.")
+    (out / "summary.txt").write_text(text + "\n", encoding="utf-8")
+    write_json(str(out / "result-raystation.json"), dict(result))
+    write_json(args.json, dict(result))
+    print(text)
+    print(f"\nWrote {out / 'result-raystation.json'} and {out / 'summary.txt'}")
+    return _exit_code(result)

@@ -1,0 +1,215 @@
+"""Isotoxic prescription search over the protocol's dose ladder.
+
+Each step "optimise at level L, compute dose, evaluate" is expensive in a real TPS, so the
+predictive search spends as few as it can while finding the same level as trying every level:
+
+1. optimise at the floor (the first level); if that plan is infeasible, stop (report why);
+2. **predict** the highest feasible level from the floor plan (below);
+3. optimise at the predicted level; if feasible, step **up** one level at a time until a level
+   fails (or the ladder ends); if infeasible, step **down** until a level passes.
+
+Feasibility is assumed monotone in the level (a higher prescription is never easier), so the
+answer equals exhaustive search whatever the prediction; a good prediction only saves steps.
+
+Prediction (coverage model). Re-optimisation keeps every OAR at its objective, so what binds is
+target coverage. From the floor plan (level L₀, dose d₀): target voxels that miss 95 % of L₀ are
+taken as carved by the nearest OAR o; the achieved fall-off G₀ = median((d₀ − D_o)/s_o) over them
+(D_o the OAR's objective dose, s_o the distance to the OAR, mm). At level L the predicted dose is
+d_L = min(d₀·L/L₀, min_o(D_o + G₀·(L/L₀)·s_o)) (the fall-off scales with the prescription), and the
+predicted coverage is the occupancy-weighted share of the target with d_L ≥ 0.95·L. The predicted
+level is the highest whose predicted coverage meets the protocol's rule.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from .dose import DoseGrid
+from .evaluation import PlanEvaluation
+from .structures import Occupancy
+
+__all__ = ["SearchOutcome", "SearchStep", "ladder_search", "predict_level_index", "predictive_search"]
+
+
+@dataclass(frozen=True)
+class SearchStep:
+    """One entry of the decision log."""
+
+    level_gy: float
+    action: str  # "optimise" or "predict"
+    feasible: Optional[bool]
+    v95_pct: Optional[float]
+    limiting_oars: Tuple[str, ...]
+    note: str = ""
+
+
+@dataclass(frozen=True, eq=False)
+class SearchOutcome:
+    """Best feasible level (None when even the floor fails), its evaluation, and the log."""
+
+    best_level_gy: Optional[float]
+    best: Optional[PlanEvaluation]
+    last: PlanEvaluation
+    log: Tuple[SearchStep, ...]
+
+    @property
+    def optimisations(self) -> int:
+        """Number of optimise + compute-dose steps spent."""
+        return sum(1 for s in self.log if s.action == "optimise")
+
+
+TryLevel = Callable[[float], Tuple[PlanEvaluation, DoseGrid]]
+
+
+def _step(level: float, ev: PlanEvaluation, note: str = "") -> SearchStep:
+    return SearchStep(level, "optimise", ev.feasible, ev.target.v95_pct, tuple(ev.limiting_oars), note)
+
+
+def ladder_search(levels: Sequence[float], try_level: TryLevel) -> SearchOutcome:
+    """The naive ladder: every level from the floor up until the first failure."""
+    log: List[SearchStep] = []
+    best: Optional[PlanEvaluation] = None
+    last: Optional[PlanEvaluation] = None
+    for level in levels:
+        last, _ = try_level(level)
+        log.append(_step(level, last))
+        if not last.feasible:
+            break
+        best = last
+    assert last is not None  # levels is never empty (protocol validation)
+    return SearchOutcome(None if best is None else best.prescription_gy, best, last, tuple(log))
+
+
+def _indices(occupancy: Occupancy, threshold: float) -> Tuple[np.ndarray, np.ndarray]:
+    """Grid indices (N, 3) as (k, j, i) and occupancies of the voxels with occupancy > threshold."""
+    box = occupancy.box_fraction
+    k, j, i = np.nonzero(box > threshold)
+    weights = box[k, j, i]
+    kji = np.column_stack([k + occupancy.box[0].start, j + occupancy.box[1].start,
+                           i + occupancy.box[2].start])
+    return kji, weights
+
+
+def _centres(grid: DoseGrid, occupancy: Occupancy, threshold: float) -> Tuple[np.ndarray, np.ndarray]:
+    """Patient coordinates (N, 3) and occupancies of the voxels with occupancy > threshold."""
+    kji, weights = _indices(occupancy, threshold)
+    return grid.index_to_patient_mm(kji[:, ::-1]), weights
+
+
+def _occupancy_at(occupancy: Occupancy, kji: np.ndarray) -> np.ndarray:
+    """Occupancy of ``occupancy`` at grid indices (k, j, i) (0 outside its box)."""
+    out = np.zeros(len(kji))
+    starts = np.array([b.start for b in occupancy.box])
+    local = kji - starts
+    shape = np.array(occupancy.box_fraction.shape)
+    ok = np.all((local >= 0) & (local < shape), axis=1)
+    out[ok] = occupancy.box_fraction[local[ok, 0], local[ok, 1], local[ok, 2]]
+    return out
+
+
+def _min_distance(points: np.ndarray, others: np.ndarray) -> np.ndarray:
+    out = np.full(len(points), np.inf)
+    for start in range(0, len(others), 2048):
+        chunk = others[start:start + 2048]
+        d = np.sqrt(((points[:, None, :] - chunk[None, :, :]) ** 2).sum(axis=2))
+        out = np.minimum(out, d.min(axis=1))
+    return out
+
+
+def _edge_gradient(dose: DoseGrid, target: Occupancy, target_pts: np.ndarray) -> Optional[float]:
+    """Dose fall-off (Gy/mm) just outside the target: least-squares slope of dose against distance
+    for voxels 2–10 mm outside (the gradient the plan achieves, used as the achievable carving
+    gradient when no target voxel is carved yet)."""
+    box = target.box
+    pad = 5
+    ks = range(max(box[0].start - pad, 0), min(box[0].stop + pad, dose.shape[0]))
+    js = range(max(box[1].start - pad, 0), min(box[1].stop + pad, dose.shape[1]))
+    is_ = range(max(box[2].start - pad, 0), min(box[2].stop + pad, dose.shape[2]))
+    k, j, i = np.meshgrid(list(ks), list(js), list(is_), indexing="ij")
+    full = target.fraction
+    outside = full[k, j, i] == 0.0
+    pts = dose.index_to_patient_mm(np.column_stack([i[outside], j[outside], k[outside]]))
+    core = target_pts
+    dist = _min_distance(pts, core)
+    use = (dist >= 2.0) & (dist <= 10.0)
+    if use.sum() < 10:
+        return None
+    d, _ = dose.sample(pts[use])
+    slope = np.polyfit(dist[use], d, 1)[0]
+    return float(-slope) if slope < 0 else None
+
+
+def predict_level_index(levels: Sequence[float], floor_dose: DoseGrid, target: Occupancy,
+                        oars: Sequence[Tuple[Occupancy, float]], coverage_min_pct: float) -> int:
+    """Index of the highest level predicted feasible (module docstring); 0 at least."""
+    floor = levels[0]
+    kji, weights = _indices(target, 0.0)
+    pts = floor_dose.index_to_patient_mm(kji[:, ::-1])
+    d0 = floor_dose.values_gy[kji[:, 0], kji[:, 1], kji[:, 2]]
+    caps: List[Tuple[float, np.ndarray]] = []
+    for occ, objective_gy in oars:
+        oar_pts, _ = _centres(floor_dose, occ, 0.5)
+        if len(oar_pts):
+            dist = _min_distance(pts, oar_pts)
+            dist[_occupancy_at(occ, kji) >= 0.5] = 0.0  # target voxels inside the OAR
+            caps.append((objective_gy, dist))
+    slope: Optional[float] = None
+    if caps:
+        nearest = np.min([c[1] for c in caps], axis=0)
+        carved = (d0 < 0.95 * floor) & (weights >= 0.999) & (nearest <= 20.0)
+        slopes = [((d0[use] - g) / dist[use]) for g, dist in caps
+                  for use in [carved & (dist >= 1.0) & (dist == nearest)]]
+        values = np.concatenate(slopes) if slopes else np.zeros(0)
+        values = values[values > 0]
+        if len(values) >= 5:
+            slope = float(np.median(values))
+        else:
+            core_pts, _ = _centres(floor_dose, target, 0.5)
+            slope = _edge_gradient(floor_dose, target, core_pts)
+    best = 0
+    for idx, level in enumerate(levels):
+        predicted = d0 * level / floor
+        if slope is not None:
+            for objective_gy, dist in caps:
+                predicted = np.minimum(predicted, np.maximum(objective_gy + slope * (level / floor) * dist,
+                                                             d0 * np.minimum(1.0, level / floor)))
+        coverage = 100.0 * float(weights[predicted >= 0.95 * level].sum() / weights.sum())
+        if coverage >= coverage_min_pct:
+            best = idx
+    return best
+
+
+def predictive_search(levels: Sequence[float], try_level: TryLevel,
+                      predict: Callable[[DoseGrid], int]) -> SearchOutcome:
+    """Floor, prediction, then verification stepping up or down (module docstring)."""
+    log: List[SearchStep] = []
+    floor_ev, floor_dose = try_level(levels[0])
+    log.append(_step(levels[0], floor_ev, "floor"))
+    if not floor_ev.feasible:
+        return SearchOutcome(None, None, floor_ev, tuple(log))
+    idx = max(predict(floor_dose), 0)
+    log.append(SearchStep(levels[idx], "predict", None, None, (), "coverage model from the floor plan"))
+    best_idx, best_ev, last = 0, floor_ev, floor_ev
+    if idx > 0:
+        last, _ = try_level(levels[idx])
+        log.append(_step(levels[idx], last, "predicted level"))
+        if last.feasible:
+            best_idx, best_ev = idx, last
+        else:
+            for down in range(idx - 1, 0, -1):
+                last, _ = try_level(levels[down])
+                log.append(_step(levels[down], last, "step down"))
+                if last.feasible:
+                    best_idx, best_ev = down, last
+                    break
+            return SearchOutcome(levels[best_idx], best_ev, last, tuple(log))
+    for up in range(best_idx + 1, len(levels)):
+        last, _ = try_level(levels[up])
+        log.append(_step(levels[up], last, "step up"))
+        if not last.feasible:
+            break
+        best_idx, best_ev = up, last
+    return SearchOutcome(levels[best_idx], best_ev, last, tuple(log))

@@ -1,0 +1,130 @@
+"""The planning workflow end to end (reirrad.workflow) on stub patients.
+
+Sources of truth: the protocol's rules (cumulative limits by both methods, de novo limits, coverage
+rule V95 % ≥ 80 %), the search's guarantee (same level as trying every level, given monotone
+feasibility), the eligibility rules, and the stand-ins' journals (nothing kept after a failure).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import tps_stubs.raystation as stand_in
+from reirrad import cli
+from reirrad.errors import EligibilityError
+from reirrad.protocol import load_protocol
+from reirrad.result import build_result
+from reirrad.workflow import WorkflowOptions, run
+from reirrad_tps.planrun import plan_on_stub
+from reirrad_tps.raystation import RayStationPlanner
+from tps_stubs.direct import DirectCase, DirectPlanner
+
+PROTOCOL = load_protocol("uk-sabr-pelvis-reirradiation")
+
+
+def _final_meets_every_limit(outcome) -> None:
+    final = outcome.final
+    assert final is not None and final.feasible
+    for oar in final.oars:
+        assert oar.passed_de_novo
+        limit = oar.tolerance.cumulative_limit_eqd2_gy
+        if limit is not None:
+            assert oar.cumulative_eqd2_metric_sum_gy <= limit + 1e-9
+            assert oar.cumulative_eqd2_voxelwise_gy <= limit + 1e-9
+    assert final.target.v95_pct >= PROTOCOL.coverage_rule.ptv_v95_min_percent.value
+
+
+def test_predictive_search_finds_the_ladder_level_and_the_plan_meets_every_limit():
+    """REG-01 (prior CT registered rigidly): predictive and naive ladder choose the same level; the
+    final plan passes every cumulative limit by both methods, the de novo limits and the coverage rule."""
+    case = DirectCase("REG-01")
+    snapshot = case.read()
+    predictive = run(PROTOCOL, snapshot, DirectPlanner(case), WorkflowOptions(search="predictive"))
+    ladder = run(PROTOCOL, snapshot, DirectPlanner(case), WorkflowOptions(search="ladder"))
+    assert predictive.search.best_level_gy == ladder.search.best_level_gy == 32.5
+    _final_meets_every_limit(predictive)
+    assert predictive.optimisations <= ladder.optimisations
+
+
+def test_limit_toxicity_is_one_optimisation_at_30_gy():
+    """limit-toxicity: one optimisation at the protocol's 30 Gy, coverage may be compromised."""
+    case = DirectCase("GYN-01")
+    planner = DirectPlanner(case)
+    outcome = run(PROTOCOL, case.read(), planner, WorkflowOptions(intent="limit-toxicity"))
+    assert outcome.optimisations == 1
+    assert [e["dose_gy"] for e in planner.journal if e["member"] == "set_prescription"] == [30.0]
+    result = build_result(outcome)
+    assert result["status"] == "planned" and result["prescription_gy"] == 30.0
+    for field in ("prescription_gy", "n_fractions", "intent", "limiting_oars", "optimisations", "oars",
+                  "target", "warnings", "eligibility", "provenance"):
+        assert field in result
+    json.dumps(result)  # JSON-serialisable as is
+
+
+def test_interval_under_six_months_stops_unless_overridden():
+    """EARLY-01 (122 days): EligibilityError without override; with a reason it proceeds (dry run) and
+    the reason is recorded in the result's eligibility and provenance."""
+    case = DirectCase("EARLY-01")
+    with pytest.raises(EligibilityError, match="under 6 months"):
+        run(PROTOCOL, case.read(), None, WorkflowOptions(dry_run=True))
+    outcome = run(PROTOCOL, case.read(), None, WorkflowOptions(dry_run=True,
+                                                              override_reason="MDT 2026-11-20"))
+    result = build_result(outcome)
+    assert result["status"] == "dry-run"
+    assert result["eligibility"]["override_reason"] == "MDT 2026-11-20"
+    assert result["provenance"]["override_reason"] == "MDT 2026-11-20"
+    assert result["eligibility"]["eligible"] is False
+
+
+def test_dry_run_never_calls_the_planner():
+    """--dry-run computes tolerances and objectives without any planner call."""
+    outcome = run(PROTOCOL, DirectCase("LRRC-01").read(), None, WorkflowOptions(dry_run=True))
+    assert outcome.optimisations == 0 and outcome.final is None
+    assert outcome.prepared.oar_objectives
+    assert build_result(outcome)["status"] == "dry-run"
+
+
+def test_infeasible_at_the_floor_is_a_result_not_an_exception():
+    """TWO-01: after two courses the 30 Gy plan cannot reach V95 % ≥ 80 %: status 'infeasible'."""
+    case = DirectCase("TWO-01")
+    outcome = run(PROTOCOL, case.read(), DirectPlanner(case), WorkflowOptions())
+    result = build_result(outcome)
+    assert result["status"] == "infeasible" and result["prescription_gy"] is None
+    assert result["target"]["v95_pct"] < 80.0
+
+
+def test_planner_failure_propagates():
+    """An optimiser failure in the middle is not swallowed (the adapter's undo step then rolls back)."""
+    case = DirectCase("LRRC-02")
+    with pytest.raises(RuntimeError, match="injected"):
+        run(PROTOCOL, case.read(), DirectPlanner(case, fail_on_call=3), WorkflowOptions())
+
+
+def test_raystation_stand_in_failure_leaves_the_tps_unchanged(monkeypatch):
+    """RayStation stand-in: an optimiser error inside the composite action rolls back every write."""
+    def boom(self):
+        raise RuntimeError("injected optimiser failure")
+
+    monkeypatch.setattr(RayStationPlanner, "optimise", boom)
+    with pytest.raises(RuntimeError, match="injected"):
+        plan_on_stub("raystation-stub", "2024B", "LRRC-02", PROTOCOL, WorkflowOptions())
+    entries = stand_in.journal()
+    assert entries and all(e.rolled_back for e in entries)
+
+
+def test_cli_plan_on_the_raystation_stand_in(tmp_path, capsys):
+    """`reirrad plan --tps raystation-stub` writes the result JSON; an eligibility stop exits 2."""
+    out = tmp_path / "r.json"
+    code = cli.main(["plan", "--tps", "raystation-stub", "--tps-version", "12A", "--patient", "LRRC-02",
+                     "--intent", "isotoxic", "--dry-run", "--json", str(out)])
+    assert code == 0
+    result = json.loads(out.read_text())
+    assert result["status"] == "dry-run" and result["provenance"]["tps_version"] == "12A"
+    assert {o["name"] for o in result["oars"]} >= {"small_bowel", "rectum", "sacral_plexus"}
+    code = cli.main(["plan", "--tps", "raystation-stub", "--patient", "EARLY-01", "--intent", "isotoxic",
+                     "--json", str(out)])
+    assert code == 2
+    assert json.loads(out.read_text())["status"] == "stopped"
+    capsys.readouterr()

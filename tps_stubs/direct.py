@@ -1,0 +1,116 @@
+"""A TPS-less stand-in: the engine's ports implemented straight over the neutral stub model.
+
+No TPS API is involved, so this is the fastest way to exercise the workflow (tests of the engine's
+search logic, the optimisation-count benchmark). The TPS stand-ins (``tps_stubs.esapi``,
+``tps_stubs.raystation``) with the real adapters are what check the TPS integration.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Sequence
+
+import numpy as np
+
+from reirrad.dose import DoseGrid
+from reirrad.snapshot import CaseSnapshot, PlanInfo, PriorCourse, StructureData
+
+from .patients import load_patient
+from .patients.model import StubPatient
+from .planner import PlannerObjective, dose_grid_for, optimise
+
+__all__ = ["DirectCase", "DirectPlanner"]
+
+LOCKED = ("PlanningApproved", "TreatmentApproved", "Completed", "CompletedEarly", "Retired")
+
+
+class DirectCase:
+    """``CaseSource`` over a stub patient (ids or YAML path)."""
+
+    def __init__(self, patient: Any, dose_spacing_mm: float = 2.5) -> None:
+        self.patient: StubPatient = patient if isinstance(patient, StubPatient) else load_patient(patient)
+        self.dose_spacing_mm = dose_spacing_mm
+
+    def read(self) -> CaseSnapshot:
+        """The snapshot of the stub patient's current plan."""
+        p = self.patient
+        plan = p.current_plan
+        image = p.image(plan.image_id)
+        sset = p.structure_set(plan.structure_set_id)
+        origin, spacing, size = dose_grid_for(image, self.dose_spacing_mm)
+        grid = DoseGrid(np.zeros((size[2], size[1], size[0])), origin, spacing, image.direction,
+                        frame_of_reference_uid=image.frame_of_reference_uid)
+        structures = tuple(StructureData(s.id, s.dicom_type, s.all_contours(), image.frame_of_reference_uid)
+                           for s in sset.structures)
+        priors = []
+        for prior in p.prior_plans():
+            assert prior.dose is not None and prior.n_fractions is not None
+            prior_image = p.image(prior.image_id)
+            matrix = None
+            reg_id = None
+            if prior_image.frame_of_reference_uid != image.frame_of_reference_uid:
+                reg = next(r for r in p.registrations if r.source_for == prior_image.frame_of_reference_uid)
+                matrix, reg_id = np.linalg.inv(reg.matrix), reg.id  # planning -> prior frame
+            d = prior.dose
+            priors.append(PriorCourse(
+                prior.course_id, prior.id,
+                DoseGrid(d.values_gy, d.origin_mm, d.spacing_mm, d.direction,
+                         frame_of_reference_uid=prior_image.frame_of_reference_uid),
+                prior.n_fractions, prior.last_fraction, matrix, reg_id, prior.approval_status,
+                prior.prescription_gy))
+        info = PlanInfo(plan.id, plan.course_id, plan.n_fractions, plan.prescription_gy, plan.target_id,
+                        bool(plan.beams), plan.approval_status, plan.approval_status not in LOCKED)
+        return CaseSnapshot(p.id, image.frame_of_reference_uid, structures, info, grid, tuple(priors),
+                            p.planned_start, "direct-stub", "n/a")
+
+
+class DirectPlanner:
+    """``Planner`` over :func:`tps_stubs.planner.optimise`; records every call in ``journal``."""
+
+    def __init__(self, case: DirectCase, *, fail_on_call: Optional[int] = None) -> None:
+        self.case = case
+        self.journal: List[Dict[str, Any]] = []
+        self._rx: Optional[float] = None
+        self._objectives: List[PlannerObjective] = []
+        self._dose: Optional[DoseGrid] = None
+        self._fail_on_call = fail_on_call
+
+    def _record(self, member: str, **args: Any) -> None:
+        self.journal.append({"member": member, **args})
+        if self._fail_on_call is not None and len(self.journal) >= self._fail_on_call:
+            raise RuntimeError(f"injected optimiser failure at call {len(self.journal)} ({member})")
+
+    def set_prescription(self, dose_gy: float, n_fractions: int) -> None:
+        """Record the TOTAL prescription."""
+        self._record("set_prescription", dose_gy=dose_gy, n_fractions=n_fractions)
+        self._rx = dose_gy
+
+    def write_objectives(self, objectives: Sequence[Any]) -> None:
+        """Keep the objectives (TOTAL Gy) for the next optimisation."""
+        self._record("write_objectives", count=len(objectives))
+        self._objectives = [PlannerObjective(o.structure_id, o.kind, o.dose_gy, o.volume_pct, o.priority)
+                            for o in objectives]
+
+    def optimise(self) -> None:
+        """Run the stand-in planner."""
+        self._record("optimise")
+        p = self.case.patient
+        plan = p.current_plan
+        image = p.image(plan.image_id)
+        if self._rx is None or plan.target_id is None:
+            raise RuntimeError("no prescription set")
+        dose = optimise(p, structure_set_id=plan.structure_set_id, target_id=plan.target_id,
+                        prescription_gy=self._rx, objectives=self._objectives,
+                        grid=dose_grid_for(image, self.case.dose_spacing_mm), direction=image.direction)
+        self._dose = DoseGrid(dose.values_gy, dose.origin_mm, dose.spacing_mm, dose.direction,
+                              frame_of_reference_uid=image.frame_of_reference_uid)
+
+    def compute_dose(self) -> DoseGrid:
+        """The dose of the last optimisation."""
+        self._record("compute_dose")
+        if self._dose is None:
+            raise RuntimeError("optimise first")
+        return self._dose
+
+    def normalise(self, target_id: str, dose_gy: float, volume_pct: float) -> None:
+        """Record the normalisation (no scaling: the evaluated dose is the plan's dose)."""
+        self._record("normalise", target_id=target_id, dose_gy=dose_gy, volume_pct=volume_pct)
