@@ -16,8 +16,11 @@ target coverage. From the floor plan (level L₀, dose d₀): target voxels that
 taken as carved by the nearest OAR o; the achieved fall-off G₀ = median((d₀ − D_o)/s_o) over them
 (D_o the OAR's objective dose, s_o the distance to the OAR, mm). At level L the predicted dose is
 d_L = min(d₀·L/L₀, min_o(D_o + G₀·(L/L₀)·s_o)) (the fall-off scales with the prescription), and the
-predicted coverage is the occupancy-weighted share of the target with d_L ≥ 0.95·L. The predicted
-level is the highest whose predicted coverage meets the protocol's rule.
+predicted coverage is the occupancy-weighted share of the target with d_L ≥ 0.95·L. Distances are
+voxel-centre distances less half a voxel (≈ distance to the OAR surface; 0 inside the OAR); where
+the optimiser already carves an OAR, its achieved maximum replaces D_o. When no target voxel is
+carved yet, G₀ is the dose fall-off just outside the target. The predicted level is the highest
+whose predicted coverage exceeds the protocol's rule by ``PREDICTION_MARGIN_PCT``.
 """
 
 from __future__ import annotations
@@ -31,7 +34,12 @@ from .dose import DoseGrid
 from .evaluation import PlanEvaluation
 from .structures import Occupancy
 
-__all__ = ["SearchOutcome", "SearchStep", "ladder_search", "predict_level_index", "predictive_search"]
+#: The coverage model is approximate; a level is predicted feasible only with this much to spare
+#: (percentage points of target volume). Verification decides in the end.
+PREDICTION_MARGIN_PCT = 5.0
+
+__all__ = ["PREDICTION_MARGIN_PCT", "SearchOutcome", "SearchStep", "ladder_search", "predict_level_index",
+           "predictive_search"]
 
 
 @dataclass(frozen=True)
@@ -153,9 +161,16 @@ def predict_level_index(levels: Sequence[float], floor_dose: DoseGrid, target: O
     for occ, objective_gy in oars:
         oar_pts, _ = _centres(floor_dose, occ, 0.5)
         if len(oar_pts):
-            dist = _min_distance(pts, oar_pts)
-            dist[_occupancy_at(occ, kji) >= 0.5] = 0.0  # target voxels inside the OAR
-            caps.append((objective_gy, dist))
+            # centre-to-centre distance overstates the distance to the OAR's surface by about half
+            # a voxel; target voxels inside the OAR are at distance 0
+            half_voxel = 0.5 * min(floor_dose.spacing_mm)
+            dist = np.maximum(_min_distance(pts, oar_pts) - half_voxel, 0.0)
+            dist[_occupancy_at(occ, kji) >= 0.5] = 0.0
+            # where the optimiser already carves this OAR, its achieved maximum is the real cap
+            oar_kji, _ = _indices(occ, 0.5)
+            achieved = float(floor_dose.values_gy[oar_kji[:, 0], oar_kji[:, 1], oar_kji[:, 2]].max())
+            caps.append((min(objective_gy, achieved) if achieved >= 0.9 * objective_gy else objective_gy,
+                         dist))
     slope: Optional[float] = None
     if caps:
         nearest = np.min([c[1] for c in caps], axis=0)
@@ -177,7 +192,7 @@ def predict_level_index(levels: Sequence[float], floor_dose: DoseGrid, target: O
                 predicted = np.minimum(predicted, np.maximum(objective_gy + slope * (level / floor) * dist,
                                                              d0 * np.minimum(1.0, level / floor)))
         coverage = 100.0 * float(weights[predicted >= 0.95 * level].sum() / weights.sum())
-        if coverage >= coverage_min_pct:
+        if coverage >= coverage_min_pct + PREDICTION_MARGIN_PCT:
             best = idx
     return best
 
