@@ -23,7 +23,7 @@ demo: $(STAMP)
 	$(VENV)/bin/reirrad demo
 
 lint: $(STAMP)
-	$(PY) -m ruff check engine plugin tps_stubs tests benchmarks
+	$(PY) -m ruff check engine plugin tps_stubs tests benchmarks install
 
 typecheck: $(STAMP)
 	$(PY) -m mypy

@@ -27,7 +27,7 @@ from reirrad.errors import InputError
 from ._common import tps_message
 from .versions import profile
 
-__all__ = ["CURRENT_TYPES", "current_objects", "progress", "scripting_module", "undoable"]
+__all__ = ["CURRENT_TYPES", "current_objects", "notify", "progress", "scripting_module", "undoable"]
 
 logger = logging.getLogger(__name__)
 
@@ -132,3 +132,12 @@ def progress(percent: float, message: str, version: Optional[str] = None) -> Non
         logger.info("progress %d %%: %s", percentage, message)
         return
     module.set_progress(str(message), percentage)
+
+
+def notify(message: str, version: Optional[str] = None) -> None:
+    """Show a message and wait for the user to continue (``await_user_input``); log it when headless."""
+    module = scripting_module(version)
+    if bool(module.is_gui_disabled()):
+        logger.warning("%s", message)
+        return
+    module.await_user_input(message=str(message))

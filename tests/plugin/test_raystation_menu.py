@@ -1,0 +1,80 @@
+"""The RayStation menu entry, self-check and install helper (issue 6 items 2–3).
+
+Sources of truth: the answers-file format documented in reirrad_tps.raystation.menu, the stand-in's
+journal (nothing kept after a stop), and install/raystation/README.md.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+import tps_stubs.raystation as stand_in
+from reirrad.errors import EligibilityError, InputError
+from reirrad_tps.raystation import menu, selfcheck
+
+INSTALL = Path(__file__).resolve().parents[2] / "install" / "raystation"
+
+
+def _answers(tmp_path, **extra) -> str:
+    lines = ["version: 2024B", "intent: isotoxic", "planned_start: 2026-12-07"]
+    lines += [f"{k}: {v}" for k, v in extra.items()]
+    path = tmp_path / "answers.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+def test_menu_dry_run_on_the_open_patient(tmp_path):
+    """With LRRC-02 open and its prior date in the answers, a dry run returns objectives, writes nothing."""
+    stand_in.load("LRRC-02", version="2024B", gui=False)
+    result = menu.main(_answers(tmp_path, dry_run="true", prior_dates="{PELVIS_25: 2025-10-06}"))
+    assert result["status"] == "dry-run"
+    assert result["provenance"]["prior_courses"][0]["interval_days"] == 427
+    assert not [e for e in stand_in.journal() if not e.rolled_back]
+
+
+def test_menu_without_answers_is_a_clear_error(monkeypatch):
+    """No REIRRAD_ANSWERS and no path: InputError saying what to set."""
+    monkeypatch.delenv("REIRRAD_ANSWERS", raising=False)
+    with pytest.raises(InputError, match="REIRRAD_ANSWERS"):
+        menu.main()
+
+
+def test_menu_unknown_prior_date_stops_and_changes_nothing(tmp_path):
+    """Without the prior plan's date the interval is unknown: eligibility stop, every write rolled back."""
+    stand_in.load("LRRC-01", version="2024B", gui=False)
+    with pytest.raises(EligibilityError, match="unknown"):
+        menu.main(_answers(tmp_path))
+    assert all(e.rolled_back for e in stand_in.journal())
+
+
+def test_selfcheck_prints_versions_and_runs_a_stub(capsys):
+    """The self-check prints the versions and ends with a dry run on LRRC-01."""
+    assert selfcheck.main(["12A"]) == 0
+    out = capsys.readouterr().out
+    assert "numpy" in out and "reirrad" in out and "self-check: dry-run" in out
+
+
+def test_install_helper_commands(capsys):
+    """install.py: offline pip (--no-index) then the self-check; uninstall for rollback."""
+    spec = importlib.util.spec_from_file_location("rs_install", INSTALL / "install.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    cmds = module.commands("py", wheelhouse="w", self_check=False, uninstall=False, version="2024B")
+    assert cmds[0][:6] == ["py", "-m", "pip", "install", "--no-index", "--find-links"]
+    assert cmds[1] == ["py", "-m", "reirrad_tps.raystation.selfcheck", "2024B"]
+    assert module.commands("py", wheelhouse=None, self_check=False, uninstall=True,
+                           version="11B") == [["py", "-m", "pip", "uninstall", "-y", "reirrad"]]
+    assert module.main(["--python", "py", "--self-check", "--print-only"]) == 0
+    assert "reirrad_tps.raystation.selfcheck" in capsys.readouterr().out
+
+
+def test_menu_script_is_one_line_calling_main():
+    """The script imported into RayStation only imports and calls the installed entry point."""
+    tree = ast.parse((INSTALL / "reirrad_menu.py").read_text())
+    assert [type(n).__name__ for n in tree.body] == ["ImportFrom", "Expr"]
+    assert tree.body[0].module == "reirrad_tps.raystation.menu"
