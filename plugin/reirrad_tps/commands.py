@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from reirrad.cli import DEFAULT_PROTOCOL, write_json
+from reirrad.errors import InputError
 from reirrad.protocol import load_protocol
 from reirrad.workflow import INTENTS, SEARCHES, WorkflowOptions
 from tps_stubs.patients import DEFAULT_PATIENT, list_patients
@@ -33,9 +34,9 @@ def register(sub: Any) -> None:
     p.set_defaults(handler=_stub_patients)
 
     plan = sub.add_parser("plan", help="run the re-irradiation workflow on a TPS stand-in patient")
-    plan.add_argument("--tps", choices=TPS_CHOICES, required=True,
-                      help="TPS stand-in (the Eclipse adapter is not implemented yet)")
-    plan.add_argument("--tps-version", default="2024B", choices=RAYSTATION_VERSIONS)
+    plan.add_argument("--tps", choices=TPS_CHOICES, required=True, help="TPS stand-in")
+    plan.add_argument("--tps-version", default=None,
+                      help=f"RayStation {'/'.join(RAYSTATION_VERSIONS)} (default 2024B); Eclipse: 15.6")
     plan.add_argument("--patient", required=True, help="stub patient id or YAML path")
     plan.add_argument("--intent", choices=INTENTS, required=True)
     plan.add_argument("--search", choices=SEARCHES, default="predictive")
@@ -99,7 +100,10 @@ def _exit_code(result: Mapping[str, Any]) -> int:
 def _plan(args: argparse.Namespace) -> int:
     options = WorkflowOptions(intent=args.intent, search=args.search, dry_run=args.dry_run,
                               override_reason=args.override_eligibility)
-    result = plan_on_stub(args.tps, args.tps_version, args.patient, load_protocol(args.protocol), options)
+    version = args.tps_version or ("2024B" if args.tps == "raystation-stub" else "15.6")
+    if args.tps == "raystation-stub" and version not in RAYSTATION_VERSIONS:
+        raise InputError(f"--tps-version {version!r}: the RayStation stand-in has {RAYSTATION_VERSIONS}")
+    result = plan_on_stub(args.tps, version, args.patient, load_protocol(args.protocol), options)
     print(summary(result))
     if args.out:
         Path(args.out).mkdir(parents=True, exist_ok=True)
@@ -111,15 +115,22 @@ def _plan(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    result = plan_on_stub("raystation-stub", "2024B", DEFAULT_PATIENT, load_protocol(DEFAULT_PROTOCOL),
-                          WorkflowOptions(intent="isotoxic"))
-    text = summary(result)
-    text += ("\n\nDemo: isotoxic workflow on stub patient " + DEFAULT_PATIENT + " in the RayStation "
-             "stand-in (2024B). The Eclipse stand-in run joins when the Eclipse adapter exists (issue 5); "
-             "the HTML report is issue 8.")
+    protocol = load_protocol(DEFAULT_PROTOCOL)
+    texts, codes, results = [], [], {}
+    for tps, version in (("raystation-stub", "2024B"), ("eclipse-stub", "15.6")):
+        result = plan_on_stub(tps, version, DEFAULT_PATIENT, protocol, WorkflowOptions(intent="isotoxic"))
+        results[tps] = result
+        name = tps.split("-")[0]
+        write_json(str(out / f"result-{name}.json"), dict(result))
+        texts.append(f"== {name} stand-in ({version}) ==\n{summary(result)}")
+        codes.append(_exit_code(result))
+    levels = {t: r.get("prescription_gy") for t, r in results.items()}
+    texts.append(f"Both stand-ins chose {levels['raystation-stub']} / {levels['eclipse-stub']} Gy "
+                 f"(RayStation / Eclipse) for stub patient {DEFAULT_PATIENT}. The HTML report is issue 8.")
+    text = "\n\n".join(texts)
     (out / "summary.txt").write_text(text + "\n", encoding="utf-8")
-    write_json(str(out / "result-raystation.json"), dict(result))
-    write_json(args.json, dict(result))
+    write_json(args.json, {"results": results})
     print(text)
-    print(f"\nWrote {out / 'result-raystation.json'} and {out / 'summary.txt'}")
-    return _exit_code(result)
+    print(f"\nWrote {out / 'result-raystation.json'}, {out / 'result-eclipse.json'} and "
+          f"{out / 'summary.txt'}")
+    return max(codes)

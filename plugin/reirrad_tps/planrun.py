@@ -1,8 +1,9 @@
 """Running the planning workflow on a TPS stand-in from the command line (``reirrad plan``, ``demo``).
 
-Only the RayStation stand-in is wired here so far; the Eclipse adapter is issue 5. Prior-course
-dates are taken from the stub patient's definition, standing in for the dosimetrist's answers
-(RayStation holds no delivery dates).
+Both stand-ins are wired: RayStation (``connect``, one ``CompositeAction``) and Eclipse (the ESAPI
+assemblies on Mono, a write-enabled plug-in context; nothing is saved - the stand-in has no
+``SaveModifications`` step in this path, which is the launcher's job). Prior-course dates are taken
+from the stub patient's definition, standing in for the dosimetrist's answers.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from tps_stubs.patients import load_patient
 
 __all__ = ["TPS_CHOICES", "plan_on_stub"]
 
-TPS_CHOICES = ("raystation-stub",)
+TPS_CHOICES = ("raystation-stub", "eclipse-stub")
 
 
 def _prior_dates(patient_ref: str) -> Dict[str, dt.date]:
@@ -33,8 +34,20 @@ def plan_on_stub(tps: str, version: str, patient_ref: str, protocol: Protocol,
 
     An eligibility stop returns ``{"status": "stopped", ...}`` with nothing written to the TPS.
     """
-    if tps != "raystation-stub":
-        raise ValueError(f"unsupported TPS {tps!r}; choose one of {TPS_CHOICES}")
+    if tps == "raystation-stub":
+        return _plan_raystation(version, patient_ref, protocol, options)
+    if tps == "eclipse-stub":
+        return _plan_eclipse(version, patient_ref, protocol, options)
+    raise ValueError(f"unsupported TPS {tps!r}; choose one of {TPS_CHOICES}")
+
+
+def _stopped(exc: Exception, patient_id: str, tps: str, version: str, kept: int) -> Dict[str, Any]:
+    return {"status": "stopped", "patient_id": patient_id, "reason": str(exc), "tps": tps,
+            "tps_version": version, "journal_entries_kept": kept}
+
+
+def _plan_raystation(version: str, patient_ref: str, protocol: Protocol,
+                     options: WorkflowOptions) -> Mapping[str, Any]:
     import tps_stubs.raystation as stand_in  # noqa: PLC0415 - installs the `connect` module
     from reirrad_tps.raystation import RayStationCaseSource, RayStationPlanner, entry  # noqa: PLC0415
 
@@ -51,10 +64,33 @@ def plan_on_stub(tps: str, version: str, patient_ref: str, protocol: Protocol,
             outcome = run(protocol, snapshot, planner, options,
                           progress=partial(entry.progress, version=version))
     except EligibilityError as exc:
-        return {"status": "stopped", "patient_id": model.id, "reason": str(exc),
-                "tps": tps, "tps_version": version, "journal_entries_kept": len(_kept_writes(stand_in))}
+        return _stopped(exc, model.id, "raystation-stub", version, len(_kept_writes(stand_in)))
     result = dict(build_result(outcome))
     result["tps_journal_writes"] = len(_kept_writes(stand_in))
+    return result
+
+
+def _plan_eclipse(version: str, patient_ref: str, protocol: Protocol,
+                  options: WorkflowOptions) -> Mapping[str, Any]:
+    import tps_stubs.esapi as stand_in  # noqa: PLC0415 - loads Mono and the stand-in assemblies
+    from reirrad_tps.eclipse import EclipseCaseSource, EclipsePlanner  # noqa: PLC0415
+
+    stand_in.reset()
+    context = stand_in.load_context(patient_ref)
+    model = load_patient(patient_ref)
+    patient, plan = context.Patient, context.ExternalPlanSetup
+    try:
+        snapshot = EclipseCaseSource(patient, plan, planned_start=model.planned_start,
+                                     prior_dates=_prior_dates(patient_ref), tps_version=version).read()
+        planner = None
+        if not options.dry_run:
+            planner = EclipsePlanner(plan, patient=patient)
+            planner.begin_modifications()
+        outcome = run(protocol, snapshot, planner, options)
+    except EligibilityError as exc:
+        return _stopped(exc, model.id, "eclipse-stub", version, len(stand_in.journal()))
+    result = dict(build_result(outcome))
+    result["tps_journal_writes"] = len(stand_in.journal())
     return result
 
 

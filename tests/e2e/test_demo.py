@@ -1,4 +1,4 @@
-"""`reirrad demo` (the README's `make demo`): the workflow on the default stub patient."""
+"""`reirrad demo` (the README's `make demo`): the workflow on the default stub patient in both stand-ins."""
 
 from __future__ import annotations
 
@@ -7,13 +7,17 @@ import json
 from reirrad import cli
 
 
-def test_demo_writes_the_result_and_summary(tmp_path, monkeypatch, capsys):
-    """The demo runs the isotoxic workflow on LRRC-01 in the RayStation stand-in and writes
-    reirrad-demo/result-raystation.json (status planned, every OAR passed) and summary.txt."""
+def test_demo_writes_both_results_and_the_summary(tmp_path, monkeypatch, capsys):
+    """The demo runs the isotoxic workflow on LRRC-01 in the RayStation and the Eclipse stand-ins and
+    writes reirrad-demo/result-{raystation,eclipse}.json (status planned, every OAR passed, the same
+    level) and summary.txt."""
     monkeypatch.chdir(tmp_path)
     assert cli.main(["demo"]) == 0
-    result = json.loads((tmp_path / "reirrad-demo" / "result-raystation.json").read_text())
-    assert result["status"] == "planned" and result["patient_id"] == "LRRC-01"
-    assert all(o["passed"] for o in result["oars"])
-    assert (tmp_path / "reirrad-demo" / "summary.txt").read_text().startswith("Patient LRRC-01")
+    results = [json.loads((tmp_path / "reirrad-demo" / f"result-{t}.json").read_text())
+               for t in ("raystation", "eclipse")]
+    for result in results:
+        assert result["status"] == "planned" and result["patient_id"] == "LRRC-01"
+        assert all(o["passed"] for o in result["oars"])
+    assert results[0]["prescription_gy"] == results[1]["prescription_gy"]
+    assert "Both stand-ins chose" in (tmp_path / "reirrad-demo" / "summary.txt").read_text()
     capsys.readouterr()

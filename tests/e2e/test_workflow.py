@@ -7,6 +7,7 @@ feasibility), the eligibility rules, and the stand-ins' journals (nothing kept a
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -128,3 +129,23 @@ def test_cli_plan_on_the_raystation_stand_in(tmp_path, capsys):
     assert code == 2
     assert json.loads(out.read_text())["status"] == "stopped"
     capsys.readouterr()
+
+
+def test_exhausted_oar_is_a_clear_result():
+    """With a rectum cumulative limit of 40 Gy₃ (below LRRC-01's prior 45 Gy/25 rectal dose after
+    recovery), the rectum budget is exhausted: allowed 0 Gy, objectives at 0 Gy, flagged; the plan
+    cannot meet every limit at 30 Gy, so the result is 'infeasible' rather than an exception."""
+    specs = []
+    for spec in PROTOCOL.oars:
+        if spec.key == "rectum":
+            limit = dataclasses.replace(spec.cumulative_limit.eqd2, value=20.0)
+            spec = dataclasses.replace(spec, cumulative_limit=dataclasses.replace(  # noqa: PLW2901
+                spec.cumulative_limit, eqd2=limit))
+        specs.append(spec)
+    protocol = dataclasses.replace(PROTOCOL, oars=tuple(specs))
+    case = DirectCase("LRRC-01")
+    outcome = run(protocol, case.read(), DirectPlanner(case), WorkflowOptions())
+    rectum = outcome.prepared.tolerances["rectum"]
+    assert rectum.exhausted and rectum.allowed_physical_gy == 0.0
+    assert all(o.dose_gy == 0.0 for o in outcome.prepared.oar_objectives if o.oar_key == "rectum")
+    assert build_result(outcome)["status"] == "infeasible"

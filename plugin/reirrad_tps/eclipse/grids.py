@@ -1,0 +1,139 @@
+"""ESAPI doses as engine :class:`reirrad.dose.DoseGrid` objects (DESIGN.md §5).
+
+ESAPI (reference esapi.md §4.2): ``Dose`` has ``XSize/YSize/ZSize``, ``XRes/YRes/ZRes`` (mm),
+``Origin`` (the **centre** of the first voxel of plane 0, mm) and ``XDirection/YDirection/ZDirection``
+(unit vectors of the index axes). ``GetVoxels(k, int[XSize, YSize])`` fills a caller-allocated .NET
+buffer indexed ``[x, y]`` with **raw integers**; ``VoxelToDoseValue(raw)`` converts raw counts to a
+``DoseValue`` and is linear. The scale is per dose matrix (and includes the plan normalisation), so it
+is calibrated at every read from ``VoxelToDoseValue(0)`` and ``VoxelToDoseValue(1)`` as
+``V(0) + (V(1) − V(0))·raw`` — correct for a non-zero offset too (PyESAPI's form is not, §4.2) — never
+a constant. ``PlanningItem.Dose`` is the TOTAL dose of all planned fractions (§4.1).
+
+The engine convention: ``values_gy[z, y, x]`` TOTAL Gy, ``origin_mm`` the first voxel centre,
+``spacing_mm`` (x, y, z), ``direction`` columns = the X/Y/Z direction vectors.
+
+.NET buffers are copied with ``np.array(buf)`` (a numpy view of a .NET array alive at interpreter exit
+crashes Mono 6.8; §14.2, stand-in DEVIATIONS.md). ``clr`` / ``System`` are imported inside
+:func:`_int_buffer` only.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any, Optional, Tuple
+
+import numpy as np
+from numpy.typing import NDArray
+
+from reirrad.dose import DoseGrid
+from reirrad.errors import InputError
+
+from .units import dose_value_gy
+
+__all__ = ["calibration_gy", "dose_geometry", "image_dose_grid", "read_dose_grid", "vector_mm"]
+
+FloatArray = NDArray[np.float64]
+Triple = Tuple[float, float, float]
+
+
+def vector_mm(v: Any) -> Triple:
+    """An ESAPI ``VVector`` (mm) as an (x, y, z) tuple of floats."""
+    return (float(v.x), float(v.y), float(v.z))
+
+
+def _int_buffer(nx: int, ny: int) -> Any:
+    """A new .NET ``int[nx, ny]`` (the buffer ``GetVoxels`` fills, §14.2)."""
+    importlib.import_module("clr")  # loaded by the host (Eclipse / PyESAPI / the stand-in), never at import
+    system = importlib.import_module("System")
+    return system.Array.CreateInstance(system.Int32, nx, ny)
+
+
+def calibration_gy(dose: Any) -> Tuple[float, float]:
+    """(offset, Gy per raw count) of an ESAPI dose: ``V(0)`` and ``V(1) − V(0)`` in Gy.
+
+    Raises
+    ------
+    reirrad.errors.UnitError
+        The dose is presented as relative (Percent) or in an unknown unit: set the plan's
+        ``DoseValuePresentation`` to Absolute.
+    reirrad.errors.InputError
+        A non-positive scale.
+    """
+    v0 = dose_value_gy(dose.VoxelToDoseValue(0))
+    v1 = dose_value_gy(dose.VoxelToDoseValue(1))
+    scale = v1 - v0
+    if not scale > 0.0:
+        raise InputError(f"ESAPI dose calibration is not increasing: VoxelToDoseValue(0) = {v0!r} Gy, "
+                         f"VoxelToDoseValue(1) = {v1!r} Gy; this dose cannot be read")
+    return v0, scale
+
+
+def dose_geometry(dose: Any) -> Tuple[Triple, Triple, Tuple[int, int, int], FloatArray]:
+    """Origin (first voxel centre, mm), spacing (mm), size (nx, ny, nz) and direction of an ESAPI dose."""
+    size = (int(dose.XSize), int(dose.YSize), int(dose.ZSize))
+    if min(size) < 1:
+        raise InputError(f"ESAPI dose has size {size}; there is no dose matrix to read")
+    spacing = (float(dose.XRes), float(dose.YRes), float(dose.ZRes))
+    direction = np.column_stack([vector_mm(dose.XDirection), vector_mm(dose.YDirection),
+                                 vector_mm(dose.ZDirection)]).astype(np.float64)
+    return vector_mm(dose.Origin), spacing, size, direction
+
+
+def read_dose_grid(dose: Any, frame_of_reference_uid: Optional[str] = None) -> DoseGrid:
+    """The whole 3-D ESAPI dose as a :class:`~reirrad.dose.DoseGrid` of TOTAL physical Gy.
+
+    Parameters
+    ----------
+    dose : VMS.TPS.Common.Model.API.Dose
+        ``plan.Dose`` (TOTAL dose of all planned fractions) of a plan presented as Absolute.
+    frame_of_reference_uid : str, optional
+        The frame of the dose's image (``plan.StructureSet.Image.FOR``).
+
+    Returns
+    -------
+    reirrad.dose.DoseGrid
+        ``values_gy[z, y, x]`` = V(0) + (V(1) − V(0))·raw, in Gy.
+
+    Raises
+    ------
+    reirrad.errors.UnitError
+        A relative / unknown dose unit (set ``DoseValuePresentation`` to Absolute).
+    reirrad.errors.InputError
+        No dose (None), an empty matrix or a bad calibration.
+    """
+    if dose is None:
+        raise InputError("the plan has no dose (Dose is None / IsDoseValid is False); calculate the dose in "
+                         "Eclipse first")
+    origin, spacing, (nx, ny, nz), direction = dose_geometry(dose)
+    offset, scale = calibration_gy(dose)
+    buf = _int_buffer(nx, ny)
+    raw = np.empty((nz, ny, nx), dtype=np.int64)
+    for k in range(nz):
+        dose.GetVoxels(k, buf)
+        raw[k] = np.array(buf).T  # copy ([x, y] -> [y, x]); no live view of the .NET array
+    values = offset + scale * raw.astype(np.float64)
+    # A zero raw count with a tiny negative offset would be refused by DoseGrid (negative dose).
+    values = np.where(np.abs(values) < 1e-12, 0.0, values)
+    return DoseGrid(values, origin, spacing, direction, frame_of_reference_uid=frame_of_reference_uid)
+
+
+def image_dose_grid(image: Any, spacing_mm: float, frame_of_reference_uid: Optional[str] = None) -> DoseGrid:
+    """An all-zero grid of ``spacing_mm`` covering an ESAPI ``Image`` (the geometry of a not-yet-calculated
+    plan's dose: ESAPI exposes no calculation grid before a dose exists).
+
+    Voxel centres span the image's voxel-centre box, centred in it, along the image's X/Y/Z directions:
+    ``n = floor(extent / spacing) + 1`` per axis (the stand-in's and DirectCase's rule).
+    """
+    if not spacing_mm > 0:
+        raise InputError(f"dose_spacing_mm must be > 0 mm (got {spacing_mm!r})")
+    img_spacing = np.array([float(image.XRes), float(image.YRes), float(image.ZRes)])
+    img_size = np.array([int(image.XSize), int(image.YSize), int(image.ZSize)])
+    direction = np.column_stack([vector_mm(image.XDirection), vector_mm(image.YDirection),
+                                 vector_mm(image.ZDirection)]).astype(np.float64)
+    extent = img_spacing * (img_size - 1)
+    size = [int(np.floor(e / spacing_mm)) + 1 for e in extent]
+    used = (np.asarray(size) - 1) * spacing_mm
+    start = np.asarray(vector_mm(image.Origin)) + direction @ ((extent - used) / 2.0)
+    origin = (float(start[0]), float(start[1]), float(start[2]))
+    return DoseGrid(np.zeros((size[2], size[1], size[0])), origin,
+                    (spacing_mm,) * 3, direction, frame_of_reference_uid=frame_of_reference_uid)

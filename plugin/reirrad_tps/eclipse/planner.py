@@ -1,0 +1,403 @@
+"""``EclipsePlanner``: the engine's :class:`reirrad.ports.Planner` on an ESAPI ``ExternalPlanSetup``.
+
+Translation only (style.md §3 practice 3). Engine doses are TOTAL Gy; ESAPI wants every dose in the
+**system's configured unit** (Gy or cGy, reference esapi.md §10.2), converted by :mod:`.units`. Calls
+(reference esapi.md):
+
+* **Prescription** (§4.4): ``SetPrescription(n, DoseValue(dose per fraction, unit), 1.0)``
+  (treatment percentage as a decimal, 100 % = 1.0).
+* **Objectives** (§10.2): every existing objective is removed (``RemoveObjective``), then ``upper`` →
+  ``AddPointObjective(Upper, dose, volume %)``, ``lower`` → ``AddPointObjective(Lower, …)``, ``max`` →
+  ``AddPointObjective(Upper, dose, 0 %)``, ``mean`` → ``AddMeanDoseObjective``. Objective doses are
+  TOTAL doses; the priority is the engine's priority (both only order the objectives).
+* **Optimisation** (§10.3): ``technique="VMAT"`` → ``OptimizeVMAT(OptimizationOptionsVMAT(
+  OptimizationOption.RestartOptimization, mlc_id))`` (``OptimizeVMAT()`` when no ``mlc_id`` is given);
+  ``"IMRT"`` → ``Optimize(max_iterations, OptimizationOption.RestartOptimization[, mlc_id])`` then
+  ``CalculateLeafMotions()``. Enums by name (pythonnet 3, §14.3).
+* **Dose** (§10.3): ``CalculateDose()``, retried once when ``Success`` is False (the "16.1 related
+  Eclipse bug" retry of the public nm_planner code); the plan's TOTAL dose is returned in Gy.
+* **Normalisation** (§10.3 / §4.4): ``PlanNormalizationValue = 100``, read ``GetDoseAtVolume(target,
+  v %, Relative, Absolute)``, then ``PlanNormalizationValue = 100 · D_current / D_wanted``.
+
+Write guards, checked **before** any ESAPI write (nothing is written when one fails): the plan must be
+``UnApproved`` and not ``IsTreated``, its course not completed (:class:`ApprovedPlanError`); the session
+must allow writing (``Patient.CanModifyData()``, :class:`ReadOnlySessionError`); and
+:meth:`EclipsePlanner.begin_modifications` must have been called (or ``modifications_begun=True`` passed
+when the host called ``Patient.BeginModifications()`` itself) — ESAPI cannot be asked whether it was
+(:class:`ModificationsNotBegunError`). A write ESAPI still refuses
+(``UnauthorizedScriptingAPIAccessException``) becomes :class:`WriteRefusedError`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import math
+import numbers
+from typing import Any, Callable, List, Optional, Sequence, Tuple, TypeVar
+
+from reirrad.dose import DoseGrid
+from reirrad.errors import InputError, ReirradError
+from reirrad.ports import Objective
+
+from .grids import read_dose_grid
+from .units import ABSOLUTE_UNITS, dose_value_gy, from_gy, unit_name
+
+__all__ = [
+    "TECHNIQUES",
+    "ApprovedPlanError",
+    "DoseCalculationError",
+    "EclipsePlanner",
+    "ModificationsNotBegunError",
+    "OptimisationError",
+    "ReadOnlySessionError",
+    "WriteRefusedError",
+]
+
+logger = logging.getLogger(__name__)
+
+TECHNIQUES = ("VMAT", "IMRT")
+KINDS = ("upper", "lower", "max", "mean")
+UNAPPROVED = "UnApproved"
+_T = TypeVar("_T")
+
+
+class ApprovedPlanError(InputError):
+    """A write was requested on an approved / treated plan or a completed course; nothing was written."""
+
+
+class ReadOnlySessionError(InputError):
+    """The ESAPI session cannot modify data (``Patient.CanModifyData()`` is False); nothing was written."""
+
+
+class ModificationsNotBegunError(InputError):
+    """A write was requested before ``Patient.BeginModifications()``; nothing was written."""
+
+
+class WriteRefusedError(InputError):
+    """ESAPI refused a write (``UnauthorizedScriptingAPIAccessException``)."""
+
+
+class OptimisationError(ReirradError):
+    """The Eclipse optimiser reported failure (``OptimizerResult.Success`` False)."""
+
+
+class DoseCalculationError(ReirradError):
+    """``CalculateDose`` failed twice (``CalculationResult.Success`` False)."""
+
+
+def _types() -> Any:
+    """The ``VMS.TPS.Common.Model.Types`` namespace (referenced explicitly when needed, §14.1)."""
+    name = "VMS.TPS.Common.Model.Types"
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        importlib.import_module("clr").AddReference(name)
+        return importlib.import_module(name)
+
+
+def _number(name: str, value: Any, unit: str, *, minimum: float, inclusive: bool = True,
+            maximum: Optional[float] = None) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(float(value)):
+        raise InputError(f"{name} must be a finite number in {unit} (got {value!r})")
+    out = float(value)
+    low_ok = out >= minimum if inclusive else out > minimum
+    if not low_ok or (maximum is not None and out > maximum):
+        bound = f"{'>=' if inclusive else '>'} {minimum:g}"
+        if maximum is not None:
+            bound += f" and <= {maximum:g}"
+        raise InputError(f"{name} must be {bound} {unit} (got {value!r})")
+    return out
+
+
+def _is_unauthorized(exc: BaseException) -> bool:
+    return type(exc).__name__ == "UnauthorizedScriptingAPIAccessException"
+
+
+def _message(exc: BaseException) -> str:
+    message = getattr(exc, "Message", None)
+    return str(message) if message is not None else str(exc)
+
+
+class EclipsePlanner:
+    """Drives Eclipse for the new plan (implements :class:`reirrad.ports.Planner`).
+
+    Parameters
+    ----------
+    plan : ESAPI ``ExternalPlanSetup``
+        The NEW plan.
+    patient : ESAPI ``Patient``
+        Its patient (``BeginModifications``, ``CanModifyData``, the system unit).
+    technique : {"VMAT", "IMRT"}
+        Which optimiser to run.
+    mlc_id : str, optional
+        MLC id for the optimiser options (needed by Eclipse when the machine has several MLCs).
+    max_iterations : int
+        IMRT iterations.
+    dose_unit : {"Gy", "cGy"}, optional
+        The system's configured dose unit; by default read from a defined absolute ``DoseValue`` of the
+        patient's plans (prescriptions, then doses).
+    modifications_begun : bool
+        True when the host already called ``Patient.BeginModifications()``.
+
+    Raises
+    ------
+    reirrad.errors.InputError
+        Missing plan/patient, an unknown technique or unit.
+    """
+
+    def __init__(self, plan: Any, *, patient: Any, technique: str = "VMAT", mlc_id: Optional[str] = None,
+                 max_iterations: int = 1000, dose_unit: Optional[str] = None,
+                 modifications_begun: bool = False) -> None:
+        if plan is None or patient is None:
+            raise InputError("EclipsePlanner needs the new plan and its patient (context.ExternalPlanSetup, "
+                             "context.Patient)")
+        if technique not in TECHNIQUES:
+            raise InputError(f"technique must be one of {TECHNIQUES} (got {technique!r})")
+        if dose_unit is not None and dose_unit not in ABSOLUTE_UNITS:
+            raise InputError(f"dose_unit must be one of {list(ABSOLUTE_UNITS)}, the clinic's configured unit "
+                             f"(got {dose_unit!r})")
+        if isinstance(max_iterations, bool) or not isinstance(max_iterations, int) or max_iterations < 1:
+            raise InputError(f"max_iterations must be an int >= 1 (got {max_iterations!r})")
+        self._plan = plan
+        self._patient = patient
+        self._technique = technique
+        self._mlc_id = mlc_id
+        self._max_iterations = max_iterations
+        self._unit: Optional[str] = dose_unit
+        self._begun = bool(modifications_begun)
+
+    # -- session --------------------------------------------------------------------------------------
+    def begin_modifications(self) -> None:
+        """``Patient.BeginModifications()`` after checking ``CanModifyData()`` (idempotent).
+
+        Raises
+        ------
+        ReadOnlySessionError
+            The session may not write (read-only script or clinical stand-alone executable, §3.3).
+        """
+        self._require_session("begin modifications")
+        if not self._begun:
+            self._patient.BeginModifications()
+            self._begun = True
+
+    def _require_session(self, what: str) -> None:
+        if not bool(self._patient.CanModifyData()):
+            raise ReadOnlySessionError(
+                "this ESAPI session cannot modify data (Patient.CanModifyData() is False); refusing to "
+                f"{what}. Nothing was written: run reirrad as an approved write-enabled plug-in "
+                "([assembly: ESAPIScript(IsWriteable = true)]) or on a non-clinical system")
+
+    def _require_writable(self, what: str) -> None:
+        plan = self._plan
+        status = str(plan.ApprovalStatus)
+        if status != UNAPPROVED or bool(plan.IsTreated):
+            raise ApprovedPlanError(
+                f"plan {plan.Id!r} is {status}{' and treated' if bool(plan.IsTreated) else ''}; refusing to "
+                f"{what}. Nothing was written: create a new, unapproved plan and run again")
+        if plan.Course.CompletedDateTime is not None:
+            raise ApprovedPlanError(f"course {plan.Course.Id!r} of plan {plan.Id!r} is completed; "
+                                    f"refusing to {what}. Nothing was written: plan in a new course")
+        self._require_session(what)
+        if not self._begun:
+            raise ModificationsNotBegunError(
+                f"Patient.BeginModifications() has not been called; refusing to {what}. Nothing was written: "
+                "call EclipsePlanner.begin_modifications() first (or pass modifications_begun=True if the "
+                "host called Patient.BeginModifications())")
+
+    def _write(self, what: str, call: Callable[..., _T], *args: Any) -> _T:
+        try:
+            return call(*args)
+        except Exception as exc:
+            if _is_unauthorized(exc):
+                raise WriteRefusedError(f"Eclipse refused to {what}: {_message(exc)}") from exc
+            raise
+
+    # -- units and structures -------------------------------------------------------------------------
+    def system_unit(self) -> str:
+        """The system's configured dose unit (``"Gy"`` or ``"cGy"``).
+
+        Raises
+        ------
+        reirrad.errors.InputError
+            No plan of the patient carries a defined absolute dose: pass ``dose_unit``.
+        """
+        if self._unit is not None:
+            return self._unit
+        candidates: List[Any] = [self._plan]
+        candidates += [p for c in list(self._patient.Courses) for p in list(c.PlanSetups)]
+        for plan in candidates:
+            total = plan.TotalDose
+            if not bool(total.IsUndefined()) and unit_name(total.Unit) in ABSOLUTE_UNITS:
+                self._unit = unit_name(total.Unit)
+                return self._unit
+        raise InputError("cannot tell the clinic's configured dose unit: no plan of the patient has a "
+                         "defined absolute prescription; pass dose_unit='Gy' or 'cGy' to EclipsePlanner")
+
+    def _dose_value(self, value_gy: float) -> Any:
+        unit = self.system_unit()
+        types = _types()
+        return types.DoseValue(from_gy(value_gy, unit), getattr(types.DoseValue.DoseUnit, unit))
+
+    def _structures(self) -> Any:
+        structure_set = self._plan.StructureSet
+        if structure_set is None:
+            raise InputError(f"plan {self._plan.Id!r} has no structure set; attach one in Eclipse")
+        return {str(s.Id): s for s in list(structure_set.Structures)}
+
+    def _structure(self, structures: Any, structure_id: str) -> Any:
+        found = structures.get(str(structure_id))
+        if found is None:
+            raise InputError(f"structure {structure_id!r} is not in the structure set of plan "
+                             f"{self._plan.Id!r} ({sorted(structures)}); rename the structure in Eclipse or "
+                             "fix the objective")
+        if bool(found.IsEmpty):
+            raise InputError(f"structure {structure_id!r} has no contours; contour it or drop its objectives")
+        return found
+
+    # -- the port -------------------------------------------------------------------------------------
+    def set_prescription(self, dose_gy: float, n_fractions: int) -> None:
+        """``SetPrescription(n_fractions, dose_gy / n_fractions in the system unit, 1.0)``.
+
+        Raises
+        ------
+        ApprovedPlanError, ReadOnlySessionError, ModificationsNotBegunError
+            Nothing written.
+        reirrad.errors.InputError
+            A non-positive dose or fraction number.
+        """
+        total = _number("dose_gy", dose_gy, "Gy", minimum=0.0, inclusive=False)
+        if isinstance(n_fractions, bool) or not isinstance(n_fractions, int) or n_fractions < 1:
+            raise InputError(f"n_fractions must be an int >= 1 (got {n_fractions!r})")
+        self._require_writable("set the prescription")
+        per_fraction = self._dose_value(total / n_fractions)
+        self._write("set the prescription", self._plan.SetPrescription, n_fractions, per_fraction, 1.0)
+
+    def write_objectives(self, objectives: Sequence[Objective]) -> None:
+        """Replace the plan's optimisation objectives (mapping in the module docstring).
+
+        Raises
+        ------
+        ApprovedPlanError, ReadOnlySessionError, ModificationsNotBegunError
+            Nothing written.
+        reirrad.errors.InputError
+            An unknown kind, a bad number, or a missing / empty structure — checked before any write.
+        """
+        self._require_writable("write optimisation objectives")
+        structures = self._structures()
+        rows: List[Tuple[Any, str, float, float, float]] = []
+        for n, o in enumerate(objectives):
+            kind = str(o.kind)
+            if kind not in KINDS:
+                raise InputError(f"objectives[{n}] has kind {kind!r}; Eclipse objectives are written for "
+                                 f"{KINDS}")
+            dose = _number(f"objectives[{n}].dose_gy", o.dose_gy, "Gy", minimum=0.0)
+            volume = _number(f"objectives[{n}].volume_pct", o.volume_pct, "%", minimum=0.0, maximum=100.0)
+            priority = _number(f"objectives[{n}].priority", o.priority, "(priority)", minimum=0.0)
+            rows.append((self._structure(structures, o.structure_id), kind, dose, volume, priority))
+        types = _types()
+        op = types.OptimizationObjectiveOperator
+        values = [self._dose_value(dose) for _, _, dose, _, _ in rows]
+        setup = self._plan.OptimizationSetup
+        for existing in list(setup.Objectives):
+            self._write("remove an optimisation objective", setup.RemoveObjective, existing)
+        for (structure, kind, _, volume, priority), value in zip(rows, values):
+            if kind == "mean":
+                self._write("add a mean-dose objective", setup.AddMeanDoseObjective, structure, value,
+                            priority)
+                continue
+            operator = op.Lower if kind == "lower" else op.Upper
+            pct = 0.0 if kind == "max" else volume
+            self._write("add a point objective", setup.AddPointObjective, structure, operator, value, pct,
+                        priority)
+
+    def optimise(self) -> None:
+        """Run the Eclipse optimiser (VMAT or IMRT + leaf motions) on the current objectives.
+
+        Raises
+        ------
+        ApprovedPlanError, ReadOnlySessionError, ModificationsNotBegunError
+            Nothing run.
+        OptimisationError
+            ``Success`` False.
+        """
+        self._require_writable("optimise")
+        types = _types()
+        restart = types.OptimizationOption.RestartOptimization
+        plan = self._plan
+        if self._technique == "VMAT":
+            if self._mlc_id is None:
+                result = self._write("optimise", plan.OptimizeVMAT)
+            else:
+                options = types.OptimizationOptionsVMAT(restart, self._mlc_id)
+                result = self._write("optimise", plan.OptimizeVMAT, options)
+        elif self._mlc_id is None:
+            result = self._write("optimise", plan.Optimize, self._max_iterations, restart)
+        else:
+            result = self._write("optimise", plan.Optimize, self._max_iterations, restart, self._mlc_id)
+        if not bool(result.Success):
+            raise OptimisationError(f"the Eclipse {self._technique} optimiser failed on plan {plan.Id!r} "
+                                    "(OptimizerResult.Success is False); check beams, objectives and the "
+                                    "calculation models")
+        if self._technique == "IMRT":
+            leaves = self._write("calculate leaf motions", plan.CalculateLeafMotions)
+            if not bool(leaves.Success):
+                raise OptimisationError(f"CalculateLeafMotions failed on plan {plan.Id!r}; set the leaf "
+                                        "motion calculation model")
+
+    def compute_dose(self) -> DoseGrid:
+        """``CalculateDose()`` (retried once) and the plan's TOTAL dose in Gy.
+
+        Raises
+        ------
+        ApprovedPlanError, ReadOnlySessionError, ModificationsNotBegunError
+            Nothing computed.
+        DoseCalculationError
+            ``Success`` False twice.
+        reirrad.errors.InputError
+            The plan's dose is not presented as Absolute.
+        """
+        self._require_writable("compute the dose")
+        plan = self._plan
+        result = self._write("calculate the dose", plan.CalculateDose)
+        if not bool(result.Success):
+            logger.warning("plan %s: CalculateDose returned Success False; retrying once", plan.Id)
+            result = self._write("calculate the dose", plan.CalculateDose)
+        if not bool(result.Success):
+            raise DoseCalculationError(f"CalculateDose failed twice on plan {plan.Id!r} (Success is False); "
+                                       "check the prescription, beams and calculation model in Eclipse")
+        presentation = str(plan.DoseValuePresentation)
+        if presentation != "Absolute":
+            raise InputError(f"plan {plan.Id!r} presents its dose as {presentation!r}; set "
+                             "DoseValuePresentation to Absolute")
+        return read_dose_grid(plan.Dose, str(plan.StructureSet.Image.FOR))
+
+    def normalise(self, target_id: str, dose_gy: float, volume_pct: float) -> None:
+        """Scale the plan so that ``volume_pct`` % of ``target_id`` receives ``dose_gy`` (TOTAL Gy).
+
+        Raises
+        ------
+        ApprovedPlanError, ReadOnlySessionError, ModificationsNotBegunError
+            Nothing written.
+        reirrad.errors.InputError
+            Bad numbers, a missing structure, or no dose to normalise.
+        """
+        wanted = _number("dose_gy", dose_gy, "Gy", minimum=0.0, inclusive=False)
+        volume = _number("volume_pct", volume_pct, "%", minimum=0.0, inclusive=False, maximum=100.0)
+        self._require_writable("normalise the plan")
+        target = self._structure(self._structures(), target_id)
+        plan = self._plan
+        if not bool(plan.IsDoseValid):
+            raise InputError(f"plan {plan.Id!r} has no valid dose to normalise; compute the dose first")
+        types = _types()
+
+        def set_value(value: float) -> None:
+            plan.PlanNormalizationValue = value
+
+        self._write("set the plan normalisation", set_value, 100.0)
+        current = dose_value_gy(plan.GetDoseAtVolume(target, volume, types.VolumePresentation.Relative,
+                                                     types.DoseValuePresentation.Absolute))
+        if not current > 0.0:
+            raise InputError(f"{target_id!r} receives {current!r} Gy at {volume:g} %; the plan cannot be "
+                             "normalised to it")
+        self._write("set the plan normalisation", set_value, 100.0 * current / wanted)

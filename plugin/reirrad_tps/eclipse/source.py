@@ -1,0 +1,290 @@
+"""``EclipseCaseSource``: the open Eclipse patient as an engine :class:`~reirrad.snapshot.CaseSnapshot`.
+
+Implements :class:`reirrad.ports.CaseSource`. Translation only (style.md §3 practice 3): doses through
+:mod:`.units` / :mod:`.grids`; no radiobiology. Nothing is written (not even
+``DoseValuePresentation``). What is read, and from where (reference esapi.md):
+
+* **Frame.** The planning image's ``FOR`` (``plan.StructureSet.Image``, §6.1/§6.3).
+* **Structures as contours** (§6.2): every structure of the plan's structure set, with
+  ``GetContoursOnImagePlane(k)`` for every image plane ``k`` (points in mm). Contours, not masks: the
+  engine rasterises every TPS's contours the same way.
+* **Plan** (§4.4): ``NumberOfFractions`` (``int?`` → None), the TOTAL prescription ``TotalDose`` (None
+  when undefined), ``TargetVolumeID`` (None when empty), beams present, ``ApprovalStatus``; writable only
+  when ``UnApproved``, not ``IsTreated``, its course has no ``CompletedDateTime`` and the session may
+  write (``Patient.CanModifyData()``).
+* **Dose grid of the new plan.** The plan's dose geometry when it has a dose; otherwise a grid of
+  ``dose_spacing_mm`` over the planning image (:func:`.grids.image_dose_grid`).
+* **Prior courses.** Every other plan of the patient with a valid dose (``IsDoseValid``): its TOTAL dose
+  (``PlanningItem.Dose``, §4.1) read with :func:`.grids.read_dose_grid` — refused unless the plan's
+  ``DoseValuePresentation`` is Absolute — and its ``NumberOfFractions``. A prior plan on another frame
+  needs a ``Patient.Registrations`` entry between the two frames (§8); ``planning_to_dose`` is derived
+  from ``TransformPoint`` (SourceFOR → RegisteredFOR) or ``InverseTransformPoint``, whichever direction
+  maps planning → prior (never from the undocumented layout of ``TransformationMatrix``).
+* **Dates.** The last fraction is ``Course.CompletedDateTime`` (date part); without it
+  ``prior_dates[plan id]``; else None (the workflow asks). ESAPI has no planned start for a new course:
+  ``planned_start`` comes from the caller.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any, Dict, List, Mapping, Optional, Tuple
+
+import numpy as np
+from numpy.typing import NDArray
+
+from reirrad.dose import DoseGrid
+from reirrad.errors import InputError
+from reirrad.snapshot import CaseSnapshot, PlanInfo, PriorCourse, StructureData
+
+from .grids import dose_geometry, image_dose_grid, read_dose_grid, vector_mm
+from .units import dose_value_gy
+
+__all__ = ["DEFAULT_DOSE_SPACING_MM", "DEFAULT_TPS_VERSION", "TPS_NAME", "EclipseCaseSource"]
+
+logger = logging.getLogger(__name__)
+
+TPS_NAME = "Eclipse"
+DEFAULT_TPS_VERSION = "15.6"
+#: Calculation-grid spacing assumed for a plan without a dose (Eclipse's common 2.5 mm default).
+DEFAULT_DOSE_SPACING_MM = 2.5
+#: ``PlanSetup.ApprovalStatus`` of a plan that may be written to.
+UNAPPROVED = "UnApproved"
+_RIGID_TOL = 1e-4
+
+FloatArray = NDArray[np.float64]
+
+
+def _to_date(value: Any) -> Optional[dt.date]:
+    """A .NET ``DateTime?`` (or a Python date) as a ``datetime.date``; None stays None."""
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    return dt.date(int(value.Year), int(value.Month), int(value.Day))
+
+
+def _check_date(name: str, value: Any) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    raise InputError(f"{name} must be a datetime.date (got {value!r} of type {type(value).__name__}); "
+                     "pass e.g. datetime.date(2024, 6, 7)")
+
+
+def _absolute(plan: Any) -> None:
+    presentation = str(plan.DoseValuePresentation)
+    if presentation != "Absolute":
+        raise InputError(f"plan {plan.Id!r} presents its dose as {presentation!r}; reirrad reads absolute "
+                         "doses only: set the plan's dose presentation to Absolute (DoseValuePresentation) "
+                         "and run again")
+
+
+def _is_writable(plan: Any, patient: Any) -> bool:
+    return (str(plan.ApprovalStatus) == UNAPPROVED and not bool(plan.IsTreated)
+            and plan.Course.CompletedDateTime is None and bool(patient.CanModifyData()))
+
+
+def _optional_str(value: Any) -> Optional[str]:
+    text = "" if value is None else str(value)
+    return text or None
+
+
+def _affine_from(transform: Any, vvector: Any) -> FloatArray:
+    """The 4×4 matrix of a rigid point map ``transform(VVector) -> VVector`` (probed at 0 and e_x,y,z)."""
+    o = np.array(vector_mm(transform(vvector(0.0, 0.0, 0.0))))
+    m = np.eye(4)
+    m[:3, 3] = o
+    for axis in range(3):
+        e = [0.0, 0.0, 0.0]
+        e[axis] = 1.0
+        m[:3, axis] = np.array(vector_mm(transform(vvector(*e)))) - o
+    return m
+
+
+class EclipseCaseSource:
+    """Reads the open Eclipse patient once (implements :class:`reirrad.ports.CaseSource`).
+
+    Parameters
+    ----------
+    patient : ESAPI ``Patient``
+    plan : ESAPI ``PlanSetup``
+        The NEW plan (``context.ExternalPlanSetup``).
+    planned_start : datetime.date, optional
+        Planned first fraction of the new course (not in ESAPI).
+    prior_dates : mapping of str to datetime.date, optional
+        Date of the LAST fraction by prior plan Id, used when its course has no ``CompletedDateTime``.
+    tps_version : str
+        Eclipse version, for the provenance record.
+    dose_spacing_mm : float
+        Calculation-grid spacing assumed when the new plan has no dose yet.
+
+    Raises
+    ------
+    reirrad.errors.InputError
+        Arguments of the wrong type.
+    """
+
+    def __init__(self, patient: Any, plan: Any, *, planned_start: Optional[dt.date] = None,
+                 prior_dates: Optional[Mapping[str, dt.date]] = None,
+                 tps_version: str = DEFAULT_TPS_VERSION,
+                 dose_spacing_mm: float = DEFAULT_DOSE_SPACING_MM) -> None:
+        if patient is None or plan is None:
+            raise InputError("EclipseCaseSource needs the open patient and the new plan (context.Patient and "
+                             "context.ExternalPlanSetup); open a plan in Eclipse and run again")
+        self._patient = patient
+        self._plan = plan
+        self._planned_start = None if planned_start is None else _check_date("planned_start", planned_start)
+        self._prior_dates: Dict[str, dt.date] = {
+            str(k): _check_date(f"prior_dates[{k!r}]", v) for k, v in (prior_dates or {}).items()}
+        self._tps_version = str(tps_version)
+        self._dose_spacing_mm = float(dose_spacing_mm)
+
+    # -- the port -----------------------------------------------------------------------------------
+    def read(self) -> CaseSnapshot:
+        """The case as the engine needs it (sources in the module docstring).
+
+        Raises
+        ------
+        reirrad.errors.InputError
+            No structure set, a prior plan with a relative presentation or without fractions, no (or an
+            ambiguous, or a non-rigid) registration for a prior plan on another frame, ``prior_dates``
+            naming a plan that is not a prior plan.
+        reirrad.errors.UnitError
+            A dose that is not in Gy or cGy.
+        """
+        structure_set = self._plan.StructureSet
+        if structure_set is None or structure_set.Image is None:
+            raise InputError(f"plan {self._plan.Id!r} has no structure set / planning image; attach one in "
+                             "Eclipse and run again")
+        image = structure_set.Image
+        planning_for = str(image.FOR)
+        structures = self._structures(structure_set, image, planning_for)
+        if bool(self._plan.IsDoseValid):  # only the geometry is used: the values are ignored
+            origin, spacing, (nx, ny, nz), direction = dose_geometry(self._plan.Dose)
+            grid = DoseGrid(np.zeros((nz, ny, nx)), origin, spacing, direction,
+                            frame_of_reference_uid=planning_for)
+        else:
+            grid = image_dose_grid(image, self._dose_spacing_mm, planning_for)
+        priors = self._prior_plans()
+        unknown = sorted(set(self._prior_dates) - {str(p.Id) for p in priors})
+        if unknown:
+            raise InputError(f"prior_dates names {unknown}, which are not prior plans with a dose "
+                             f"({sorted(str(p.Id) for p in priors)}); check the plan ids")
+        return CaseSnapshot(
+            patient_id=str(self._patient.Id),
+            planning_frame_of_reference_uid=planning_for,
+            structures=structures,
+            plan=self._plan_info(),
+            dose_grid=grid,
+            prior_courses=tuple(self._prior_course(p, planning_for) for p in priors),
+            planned_start=self._planned_start,
+            tps=TPS_NAME,
+            tps_version=self._tps_version,
+        )
+
+    # -- structures ---------------------------------------------------------------------------------
+    @staticmethod
+    def _structures(structure_set: Any, image: Any, planning_for: str) -> Tuple[StructureData, ...]:
+        planes = int(image.ZSize)
+        out: List[StructureData] = []
+        for structure in list(structure_set.Structures):
+            contours: List[FloatArray] = []
+            if not bool(structure.IsEmpty):
+                for k in range(planes):
+                    for contour in structure.GetContoursOnImagePlane(k):
+                        points = [vector_mm(p) for p in contour]
+                        if points:
+                            contours.append(np.array(points, dtype=np.float64).reshape(len(points), 3))
+            out.append(StructureData(id=str(structure.Id), dicom_type=str(structure.DicomType),
+                                     contours_mm=tuple(contours), frame_of_reference_uid=planning_for))
+        return tuple(out)
+
+    # -- the new plan -------------------------------------------------------------------------------
+    def _plan_info(self) -> PlanInfo:
+        plan = self._plan
+        fractions = plan.NumberOfFractions
+        total = plan.TotalDose
+        prescription = None if fractions is None or bool(total.IsUndefined()) else dose_value_gy(total)
+        return PlanInfo(
+            id=str(plan.Id),
+            course_id=str(plan.Course.Id),
+            n_fractions=None if fractions is None else int(fractions),
+            prescription_gy=prescription,
+            target_id=_optional_str(plan.TargetVolumeID),
+            has_beams=len(list(plan.Beams)) > 0,
+            approval_status=str(plan.ApprovalStatus),
+            writable=_is_writable(plan, self._patient),
+        )
+
+    # -- prior courses ------------------------------------------------------------------------------
+    def _is_current(self, plan: Any) -> bool:
+        return bool(str(plan.Id) == str(self._plan.Id) and str(plan.Course.Id) == str(self._plan.Course.Id))
+
+    def _prior_plans(self) -> List[Any]:
+        return [p for course in list(self._patient.Courses) for p in list(course.PlanSetups)
+                if not self._is_current(p) and bool(p.IsDoseValid)]
+
+    def _prior_course(self, plan: Any, planning_for: str) -> PriorCourse:
+        name = str(plan.Id)
+        _absolute(plan)
+        fractions = plan.NumberOfFractions
+        if fractions is None or int(fractions) < 1:
+            raise InputError(f"prior plan {name!r} has no number of fractions (NumberOfFractions = "
+                             f"{fractions!r}); set its prescription in Eclipse")
+        prior_set = plan.StructureSet
+        if prior_set is None or prior_set.Image is None:
+            raise InputError(f"prior plan {name!r} has no structure set / image, so its frame of reference "
+                             "is unknown; attach its planning image in Eclipse")
+        prior_for = str(prior_set.Image.FOR)
+        grid: DoseGrid = read_dose_grid(plan.Dose, prior_for)
+        matrix: Optional[FloatArray] = None
+        registration_id: Optional[str] = None
+        if prior_for != planning_for:
+            matrix, registration_id = self._planning_to(prior_for, name)
+            logger.info("prior plan %s: registration %s", name, registration_id)
+        total = plan.TotalDose
+        prescription = None if bool(total.IsUndefined()) else dose_value_gy(total)
+        course = plan.Course
+        last = _to_date(course.CompletedDateTime)
+        if last is None:
+            last = self._prior_dates.get(name)
+        return PriorCourse(
+            course_id=str(course.Id),
+            plan_id=name,
+            dose=grid,
+            n_fractions=int(fractions),
+            last_fraction=last,
+            planning_to_dose=matrix,
+            registration_id=registration_id,
+            approval_status=str(plan.ApprovalStatus),
+            prescription_gy=prescription,
+        )
+
+    def _planning_to(self, prior_for: str, plan_name: str) -> Tuple[FloatArray, str]:
+        """p_prior = M·p_planning (mm) from the patient's registration between the two frames."""
+        planning_for = str(self._plan.StructureSet.Image.FOR)
+        found = [r for r in list(self._patient.Registrations)
+                 if {str(r.SourceFOR), str(r.RegisteredFOR)} == {planning_for, prior_for}]
+        fix = (f"register the prior image (frame {prior_for}) rigidly to the planning image (frame "
+               f"{planning_for}) in Eclipse and run again")
+        if not found:
+            raise InputError(f"prior plan {plan_name!r} is on frame {prior_for}, not the planning frame, and "
+                             f"the patient has no registration between the two; {fix}")
+        if len(found) > 1:
+            raise InputError(f"{len(found)} registrations link frames {planning_for} and {prior_for} "
+                             f"({sorted(str(r.Id) for r in found)}) for prior plan {plan_name!r}; delete all "
+                             "but one and run again")
+        reg = found[0]
+        vvector = type(self._plan.StructureSet.Image.Origin)
+        forward = str(reg.SourceFOR) == planning_for
+        matrix = _affine_from(reg.TransformPoint if forward else reg.InverseTransformPoint, vvector)
+        rotation = matrix[:3, :3]
+        if not np.allclose(rotation.T @ rotation, np.eye(3), atol=_RIGID_TOL):
+            raise InputError(f"registration {reg.Id!r} is not rigid (rotation part {rotation.tolist()}); "
+                             f"reirrad needs a rigid registration for prior plan {plan_name!r}")
+        return matrix, str(reg.Id)

@@ -1,0 +1,329 @@
+"""The Eclipse adapter (``reirrad_tps.eclipse``) against the ESAPI stand-in (Mono + pythonnet), Gy and cGy.
+
+Each test's docstring names its source of truth: the stub-patient model (``tps_stubs.patients``, TOTAL
+Gy and mm by construction), the stand-in's journal, ``tps_stubs.direct.DirectCase`` (the same patient
+without any TPS API), or a section of ``../shared/reference/esapi.md`` (§n).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.util
+import shutil
+import subprocess
+import sys
+from typing import Any, Iterator, List
+
+import numpy as np
+import pytest
+
+from reirrad.errors import InputError, UnitError
+from reirrad.objectives import OptimizationObjective
+from reirrad.ports import CaseSource, Planner
+from reirrad.protocol import load_protocol
+from reirrad.workflow import WorkflowOptions, run
+from reirrad_tps.eclipse import (
+    ApprovedPlanError,
+    EclipseCaseSource,
+    EclipsePlanner,
+    ModificationsNotBegunError,
+    ReadOnlySessionError,
+    read_dose_grid,
+)
+from reirrad_tps.eclipse.units import dose_gy, dose_value_gy, from_gy
+from tps_stubs import esapi as stub
+from tps_stubs.direct import DirectCase
+from tps_stubs.esapi import ASSEMBLIES
+from tps_stubs.patients import load_patient
+
+UNITS = ("Gy", "cGy")
+FACTOR = {"Gy": 1.0, "cGy": 100.0}
+
+
+@pytest.fixture(scope="module")
+def esapi() -> Any:
+    """The loaded stand-in runtime (skips without Mono / pythonnet, as tests/stubs/conftest.py does)."""
+    if shutil.which("mcs") is None and not all(p.is_file() for p in ASSEMBLIES.values()):
+        pytest.skip("ESAPI stand-in unavailable: Mono's 'mcs' is not installed")
+    if importlib.util.find_spec("pythonnet") is None:
+        pytest.skip("ESAPI stand-in unavailable: pythonnet is not installed")
+    return stub.runtime()
+
+
+@pytest.fixture()
+def fresh(esapi: Any) -> Iterator[Any]:
+    stub.reset()
+    yield esapi
+    stub.reset()
+
+
+def _prior(ctx: Any) -> Any:
+    return next(p for c in ctx.Patient.Courses for p in c.PlanSetups if p.IsDoseValid)
+
+
+def _objectives(rx_gy: float) -> List[OptimizationObjective]:
+    return [
+        OptimizationObjective("PTV", "lower", rx_gy, 95.0, 80.0, "target"),
+        OptimizationObjective("PTV", "max", 1.4 * rx_gy, 0.0, 80.0, "target"),
+        OptimizationObjective("Rectum", "upper", 20.0, 1.0, 100.0, "oar"),
+        OptimizationObjective("Bowel_Small", "mean", 10.0, 0.0, 95.0, "oar"),
+    ]
+
+
+def _planner(ctx: Any, **kwargs: Any) -> EclipsePlanner:
+    return EclipsePlanner(ctx.ExternalPlanSetup, patient=ctx.Patient, **kwargs)
+
+
+# -- units -------------------------------------------------------------------------------------------
+def test_units_convert_gy_and_cgy_and_refuse_the_rest(esapi: Any) -> None:
+    """§4.3: DoseUnit {Unknown, Gy, cGy, Percent}; only Gy and cGy are absolute."""
+    unit = esapi.Types.DoseValue.DoseUnit
+    assert dose_value_gy(esapi.Types.DoseValue(3000.0, unit.cGy)) == pytest.approx(30.0)
+    assert dose_value_gy(esapi.Types.DoseValue(30.0, unit.Gy)) == 30.0
+    assert from_gy(30.0, unit.cGy) == pytest.approx(3000.0) and from_gy(30.0, "Gy") == 30.0
+    for bad in (unit.Percent, unit.Unknown, "%"):
+        with pytest.raises(UnitError, match="Absolute"):
+            dose_gy(100.0, bad)
+    with pytest.raises(UnitError, match="Unknown"):
+        dose_value_gy(esapi.Types.DoseValue.Undefined)
+    with pytest.raises(UnitError, match="undefined"):
+        dose_gy(float("nan"), "Gy")
+
+
+def test_importing_the_adapter_does_not_import_clr() -> None:
+    """style.md §3 practice 1: no TPS module at import."""
+    code = "import sys, reirrad_tps.eclipse; assert 'clr' not in sys.modules, 'clr imported'"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# -- reading -----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("unit", UNITS)
+def test_prior_dose_equals_the_model_total_in_gy(fresh: Any, unit: str) -> None:
+    """Stub model: the prior TOTAL dose read through raw voxels + VoxelToDoseValue(0)/(1) equals the
+    model's values_gy within one count (max dose / 2^24), in a Gy and a cGy clinic; geometry in mm."""
+    ctx = stub.load_context("LRRC-01", unit)
+    model = load_patient("LRRC-01").prior_plans()[0].dose
+    assert model is not None
+    grid = read_dose_grid(_prior(ctx).Dose)
+    count = float(model.values_gy.max()) / 2 ** 24
+    np.testing.assert_allclose(grid.values_gy, model.values_gy, rtol=0, atol=count)
+    np.testing.assert_allclose(grid.origin_mm, model.origin_mm, atol=1e-9)
+    np.testing.assert_allclose(grid.spacing_mm, model.spacing_mm, atol=1e-12)
+    np.testing.assert_allclose(grid.direction, model.direction, atol=1e-12)
+
+
+class _OffsetDose:
+    """A stand-in Dose whose VoxelToDoseValue has an offset (the stand-in's is always 0 at raw 0)."""
+
+    def __init__(self, dose: Any, types: Any, offset_gy: float) -> None:
+        self._dose, self._types, self._offset = dose, types, offset_gy
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._dose, name)
+
+    def VoxelToDoseValue(self, raw: int) -> Any:  # noqa: N802 - ESAPI's name
+        value = self._dose.VoxelToDoseValue(raw)
+        return self._types.DoseValue(float(value.Dose) + self._offset * FACTOR[str(value.Unit)], value.Unit)
+
+
+@pytest.mark.parametrize("unit", UNITS)
+def test_a_non_zero_calibration_offset_is_applied(fresh: Any, unit: str) -> None:
+    """§4.2: dose = V(0) + (V(1) − V(0))·raw. The stand-in cannot set V(0) ≠ 0, so a wrapper adds
+    0.5 Gy to every VoxelToDoseValue: the read dose must be the model dose + 0.5 Gy."""
+    ctx = stub.load_context("LRRC-01", unit)
+    dose = _prior(ctx).Dose
+    plain = read_dose_grid(dose)
+    shifted = read_dose_grid(_OffsetDose(dose, fresh.Types, 0.5))
+    np.testing.assert_allclose(shifted.values_gy, plain.values_gy + 0.5, rtol=0, atol=1e-9)
+
+
+def test_relative_presentation_is_refused(fresh: Any) -> None:
+    """§4.1 / stand-in README: a Relative presentation gives %; the adapter refuses, never guesses."""
+    ctx = stub.load_context("LRRC-01")
+    prior = _prior(ctx)
+    prior.DoseValuePresentation = fresh.Types.DoseValuePresentation.Relative
+    with pytest.raises(UnitError, match="Percent"):
+        read_dose_grid(prior.Dose)
+    with pytest.raises(InputError, match="Absolute"):
+        EclipseCaseSource(ctx.Patient, ctx.ExternalPlanSetup).read()
+
+
+@pytest.mark.parametrize(("patient", "unit"), [("LRRC-01", "Gy"), ("LRRC-01", "cGy"), ("CGY-01", None)])
+def test_snapshot_of_the_plan_structures_and_prior(fresh: Any, patient: str, unit: Any) -> None:
+    """Stub model + §4.4/§6.2: plan (fractions, TOTAL Gy prescription, target, beams, writable), contours
+    in mm on every plane, prior TOTAL dose and fractions, last fraction = Course.CompletedDateTime."""
+    ctx = stub.load_context(patient, unit)
+    model = load_patient(patient)
+    snap = EclipseCaseSource(ctx.Patient, ctx.ExternalPlanSetup, planned_start=dt.date(2026, 12, 7),
+                             tps_version="15.6").read()
+    plan, mplan = snap.plan, model.current_plan
+    assert (plan.id, plan.n_fractions, plan.target_id) == (mplan.id, mplan.n_fractions, mplan.target_id)
+    assert plan.prescription_gy == pytest.approx(mplan.prescription_gy)
+    assert plan.has_beams and plan.writable and plan.approval_status == "UnApproved"
+    assert (snap.patient_id, snap.tps, snap.tps_version) == (patient, "Eclipse", "15.6")
+    assert snap.planned_start == dt.date(2026, 12, 7)
+    sset = model.structure_set(mplan.structure_set_id)
+    assert [s.id for s in snap.structures] == [s.id for s in sset.structures]
+    ptv = snap.structure("PTV")
+    expected = sset.structure("PTV").all_contours()
+    assert len(ptv.contours_mm) == len(expected)
+    for got, want in zip(ptv.contours_mm, expected):
+        np.testing.assert_allclose(got, want, atol=1e-9)
+    assert ptv.frame_of_reference_uid == snap.planning_frame_of_reference_uid
+    (prior,) = snap.prior_courses
+    (mprior,) = model.prior_plans()
+    assert (prior.plan_id, prior.n_fractions, prior.planning_to_dose) == (mprior.id, mprior.n_fractions, None)
+    assert prior.prescription_gy == pytest.approx(mprior.prescription_gy)
+    assert prior.last_fraction == model.course(mprior.course_id).end
+
+
+def test_reg01_registration_gives_planning_to_dose(fresh: Any) -> None:
+    """§8 + stub model: planning_to_dose = inverse of the registration SourceFOR (prior) → RegisteredFOR
+    (planning), built from TransformPoint / InverseTransformPoint."""
+    ctx = stub.load_context("REG-01")
+    model = load_patient("REG-01")
+    snap = EclipseCaseSource(ctx.Patient, ctx.ExternalPlanSetup).read()
+    (prior,) = snap.prior_courses
+    (reg,) = model.registrations
+    assert prior.registration_id == reg.id and prior.planning_to_dose is not None
+    np.testing.assert_allclose(prior.planning_to_dose, np.linalg.inv(reg.matrix), atol=1e-9)
+    assert prior.dose.frame_of_reference_uid != snap.planning_frame_of_reference_uid
+
+
+def test_two01_has_two_prior_courses(fresh: Any) -> None:
+    """Stub model: TWO-01 has two prior courses, each with its own fractions and completion date."""
+    ctx = stub.load_context("TWO-01")
+    snap = EclipseCaseSource(ctx.Patient, ctx.ExternalPlanSetup).read()
+    got = [(p.course_id, p.plan_id, p.n_fractions, p.last_fraction) for p in snap.prior_courses]
+    assert got == [("C1_LCCRT", "PELVIS_45", 25, dt.date(2023, 8, 7)),
+                   ("C2_PALL", "PALL_20", 5, dt.date(2025, 12, 7))]
+
+
+def test_prior_dates_must_name_prior_plans(fresh: Any) -> None:
+    """A prior_dates key that is not a prior plan is refused with the valid ids."""
+    ctx = stub.load_context("LRRC-01")
+    with pytest.raises(InputError, match="PELVIS_45"):
+        EclipseCaseSource(ctx.Patient, ctx.ExternalPlanSetup, prior_dates={"NOPE": dt.date(2024, 1, 1)}
+                          ).read()
+    with pytest.raises(InputError, match=r"datetime\.date"):
+        EclipseCaseSource(ctx.Patient, ctx.ExternalPlanSetup, prior_dates={"PELVIS_45": "2024-06-07"})
+
+
+def test_the_adapters_satisfy_the_engine_ports(fresh: Any) -> None:
+    """ports.py: structural Protocols."""
+    ctx = stub.load_context("LRRC-01")
+    source: CaseSource = EclipseCaseSource(ctx.Patient, ctx.ExternalPlanSetup)
+    planner: Planner = _planner(ctx)
+    assert callable(source.read) and callable(planner.compute_dose)
+
+
+# -- writing -----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("unit", UNITS)
+def test_prescription_and_objectives_land_in_the_system_unit(fresh: Any, unit: str) -> None:
+    """§10.2 + journal: 30 Gy/5 → SetPrescription(5, 6 Gy or 600 cGy per fraction); objectives are TOTAL
+    doses in the clinic's unit (30 Gy → 3000 cGy), volumes in %, existing objectives removed first."""
+    ctx = stub.load_context("LRRC-01", unit)
+    planner = _planner(ctx)
+    planner.begin_modifications()
+    planner.set_prescription(30.0, 5)
+    planner.write_objectives(_objectives(30.0))
+    planner.write_objectives(_objectives(30.0))  # replaces, does not append
+    entries = stub.journal()
+    f = FACTOR[unit]
+    fmt = (lambda v: f"{v:.3f} Gy") if unit == "Gy" else (lambda v: f"{v * f:.1f} cGy")
+    assert (entries[0].member, entries[0].arguments) == ("SetPrescription", ("5", fmt(6.0), "1"))
+    adds = [e for e in entries if e.member.startswith("Add")]
+    assert [e.arguments for e in adds[:4]] == [
+        ("Structure 'PTV'", "Lower", fmt(30.0), "95", "80"),
+        ("Structure 'PTV'", "Upper", fmt(42.0), "0", "80"),
+        ("Structure 'Rectum'", "Upper", fmt(20.0), "1", "100"),
+        ("Structure 'Bowel_Small'", fmt(10.0), "95"),
+    ]
+    assert [e.member for e in entries].count("RemoveObjective") == 4
+    assert len(list(ctx.ExternalPlanSetup.OptimizationSetup.Objectives)) == 4
+
+
+def test_writes_need_begin_modifications_and_nothing_is_written(fresh: Any) -> None:
+    """§2.3: without BeginModifications every write is refused by the adapter first; journal unchanged."""
+    ctx = stub.load_context("LRRC-01")
+    planner = _planner(ctx)
+    for call in (lambda: planner.set_prescription(30.0, 5),
+                 lambda: planner.write_objectives(_objectives(30.0)), planner.optimise,
+                 planner.compute_dose, lambda: planner.normalise("PTV", 30.0, 95.0)):
+        with pytest.raises(ModificationsNotBegunError, match="BeginModifications"):
+            call()
+    assert stub.journal() == []
+
+
+def test_an_approved_plan_is_refused_before_any_call(fresh: Any) -> None:
+    """§10.4 / DESIGN §6: a Completed, treated prior plan is refused by the adapter; journal unchanged."""
+    ctx = stub.load_context("LRRC-01")
+    planner = EclipsePlanner(_prior(ctx), patient=ctx.Patient)
+    planner.begin_modifications()
+    with pytest.raises(ApprovedPlanError, match="Completed"):
+        planner.set_prescription(30.0, 5)
+    with pytest.raises(ApprovedPlanError):
+        planner.write_objectives(_objectives(30.0))
+    assert stub.journal() == []
+
+
+def test_a_read_only_session_is_refused(fresh: Any) -> None:
+    """§3.3: a plug-in that is not an approved write-enabled script cannot modify data."""
+    ctx = stub.load_context("LRRC-01", writeable=False)
+    with pytest.raises(ReadOnlySessionError, match="CanModifyData"):
+        _planner(ctx).begin_modifications()
+    snap = EclipseCaseSource(ctx.Patient, ctx.ExternalPlanSetup).read()
+    assert not snap.plan.writable
+
+
+def test_bad_objectives_are_refused_before_any_write(fresh: Any) -> None:
+    """Unknown structures and kinds are named; nothing written."""
+    ctx = stub.load_context("LRRC-01")
+    planner = _planner(ctx)
+    planner.begin_modifications()
+    with pytest.raises(InputError, match="NoSuchOAR"):
+        planner.write_objectives([OptimizationObjective("NoSuchOAR", "max", 10.0, 0.0, 90.0, "oar")])
+    assert stub.journal() == []
+
+
+@pytest.mark.parametrize("unit", UNITS)
+def test_optimise_compute_and_normalise(fresh: Any, unit: str) -> None:
+    """§10.3: OptimizeVMAT, CalculateDose → a TOTAL Gy dose (same in Gy and cGy clinics); normalising
+    puts D95 % of the PTV at the requested dose (GetDoseAtVolume after the new PlanNormalizationValue)."""
+    ctx = stub.load_context("LRRC-01", unit)
+    planner = _planner(ctx)
+    planner.begin_modifications()
+    planner.set_prescription(30.0, 5)
+    planner.write_objectives(_objectives(30.0))
+    planner.optimise()
+    dose = planner.compute_dose()
+    assert 25.0 < float(dose.values_gy.max()) < 50.0
+    assert dose.frame_of_reference_uid == str(ctx.StructureSet.Image.FOR)
+    planner.normalise("PTV", 30.0, 95.0)
+    plan = ctx.ExternalPlanSetup
+    ptv = next(s for s in ctx.StructureSet.Structures if s.Id == "PTV")
+    d95 = plan.GetDoseAtVolume(ptv, 95.0, fresh.Types.VolumePresentation.Relative,
+                               fresh.Types.DoseValuePresentation.Absolute)
+    assert dose_value_gy(d95) == pytest.approx(30.0, rel=1e-6)
+    members = [e.member for e in stub.journal()]
+    assert members[-4:] == ["OptimizeVMAT", "CalculateDose", "set_PlanNormalizationValue",
+                            "set_PlanNormalizationValue"]
+
+
+# -- the workflow ------------------------------------------------------------------------------------
+def test_dry_run_gives_the_same_tolerances_as_direct_case(fresh: Any) -> None:
+    """DirectCase (no TPS API) is the reference: the dry run on the Eclipse snapshot of LRRC-01 gives the
+    same remaining tolerances within 0.1 Gy."""
+    protocol = load_protocol("uk-sabr-pelvis-reirradiation")
+    ctx = stub.load_context("LRRC-01")
+    snap = EclipseCaseSource(ctx.Patient, ctx.ExternalPlanSetup,
+                             planned_start=load_patient("LRRC-01").planned_start).read()
+    options = WorkflowOptions(dry_run=True)
+    ours = run(protocol, snap, _planner(ctx), options).prepared
+    ref = run(protocol, DirectCase("LRRC-01").read(), None, options).prepared
+    got = {k: t.allowed_physical_gy for k, t in ours.tolerances.items()}
+    want = {k: t.allowed_physical_gy for k, t in ref.tolerances.items()}
+    assert got.keys() == want.keys() and got
+    for oar, value in want.items():
+        assert got[oar] == pytest.approx(value, abs=0.1), oar
+    assert stub.journal() == []
