@@ -32,14 +32,13 @@ from __future__ import annotations
 
 import importlib
 import logging
-import math
-import numbers
 from typing import Any, Callable, List, Optional, Sequence, Tuple, TypeVar
 
 from reirrad.dose import DoseGrid
 from reirrad.errors import InputError, ReirradError
 from reirrad.ports import Objective
 
+from .._checks import number
 from .grids import read_dose_grid
 from .units import ABSOLUTE_UNITS, dose_value_gy, from_gy, unit_name
 
@@ -94,20 +93,6 @@ def _types() -> Any:
     except ImportError:
         importlib.import_module("clr").AddReference(name)
         return importlib.import_module(name)
-
-
-def _number(name: str, value: Any, unit: str, *, minimum: float, inclusive: bool = True,
-            maximum: Optional[float] = None) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(float(value)):
-        raise InputError(f"{name} must be a finite number in {unit} (got {value!r})")
-    out = float(value)
-    low_ok = out >= minimum if inclusive else out > minimum
-    if not low_ok or (maximum is not None and out > maximum):
-        bound = f"{'>=' if inclusive else '>'} {minimum:g}"
-        if maximum is not None:
-            bound += f" and <= {maximum:g}"
-        raise InputError(f"{name} must be {bound} {unit} (got {value!r})")
-    return out
 
 
 def _is_unauthorized(exc: BaseException) -> bool:
@@ -266,7 +251,7 @@ class EclipsePlanner:
         reirrad.errors.InputError
             A non-positive dose or fraction number.
         """
-        total = _number("dose_gy", dose_gy, "Gy", minimum=0.0, inclusive=False)
+        total = number("dose_gy", dose_gy, "Gy", minimum=0.0, inclusive=False)
         if isinstance(n_fractions, bool) or not isinstance(n_fractions, int) or n_fractions < 1:
             raise InputError(f"n_fractions must be an int >= 1 (got {n_fractions!r})")
         self._require_writable("set the prescription")
@@ -291,9 +276,9 @@ class EclipsePlanner:
             if kind not in KINDS:
                 raise InputError(f"objectives[{n}] has kind {kind!r}; Eclipse objectives are written for "
                                  f"{KINDS}")
-            dose = _number(f"objectives[{n}].dose_gy", o.dose_gy, "Gy", minimum=0.0)
-            volume = _number(f"objectives[{n}].volume_pct", o.volume_pct, "%", minimum=0.0, maximum=100.0)
-            priority = _number(f"objectives[{n}].priority", o.priority, "(priority)", minimum=0.0)
+            dose = number(f"objectives[{n}].dose_gy", o.dose_gy, "Gy", minimum=0.0)
+            volume = number(f"objectives[{n}].volume_pct", o.volume_pct, "%", minimum=0.0, maximum=100.0)
+            priority = number(f"objectives[{n}].priority", o.priority, "(priority)", minimum=0.0)
             rows.append((self._structure(structures, o.structure_id), kind, dose, volume, priority))
         types = _types()
         op = types.OptimizationObjectiveOperator
@@ -382,8 +367,8 @@ class EclipsePlanner:
         reirrad.errors.InputError
             Bad numbers, a missing structure, or no dose to normalise.
         """
-        wanted = _number("dose_gy", dose_gy, "Gy", minimum=0.0, inclusive=False)
-        volume = _number("volume_pct", volume_pct, "%", minimum=0.0, inclusive=False, maximum=100.0)
+        wanted = number("dose_gy", dose_gy, "Gy", minimum=0.0, inclusive=False)
+        volume = number("volume_pct", volume_pct, "%", minimum=0.0, inclusive=False, maximum=100.0)
         self._require_writable("normalise the plan")
         target = self._structure(self._structures(), target_id)
         plan = self._plan

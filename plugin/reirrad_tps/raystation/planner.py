@@ -31,14 +31,13 @@ Every write first checks ``plan.Review.ApprovalStatus`` (§14.6) and refuses an 
 from __future__ import annotations
 
 import logging
-import math
-import numbers
 from typing import Any, List, Mapping, Optional, Sequence, Tuple
 
 from reirrad.dose import DoseGrid
 from reirrad.errors import InputError
 from reirrad.ports import Objective
 
+from .._checks import number
 from ._common import approval_status, has_member, is_approved, names, same, tps_message
 from .grids import read_dose_grid
 from .units import cgy_from_gy
@@ -60,20 +59,6 @@ class ApprovedPlanError(InputError):
     """A write was requested on an approved (locked) RayStation plan; nothing was written."""
 
 
-def _number(name: str, value: Any, unit: str, *, minimum: float, inclusive: bool = True,
-            maximum: Optional[float] = None) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(float(value)):
-        raise InputError(f"{name} must be a finite number in {unit} (got {value!r})")
-    out = float(value)
-    low_ok = out >= minimum if inclusive else out > minimum
-    if not low_ok or (maximum is not None and out > maximum):
-        bound = f"{'>=' if inclusive else '>'} {minimum:g}"
-        if maximum is not None:
-            bound += f" and <= {maximum:g}"
-        raise InputError(f"{name} must be {bound} {unit} (got {value!r})")
-    return out
-
-
 def _has_geometry(structure_set: Any, roi_name: str) -> bool:
     """True when ``roi_name`` has a (non-empty) geometry in ``structure_set``."""
     try:
@@ -90,12 +75,12 @@ def _function_row(n: int, objective: Objective) -> Tuple[str, str, str, float, f
     if function_type is None:
         raise InputError(f"objectives[{n}] has kind {kind!r}; RayStation objectives are written for "
                          f"{sorted(FUNCTION_TYPES)}")
-    level_cgy = cgy_from_gy(_number(f"objectives[{n}].dose_gy", objective.dose_gy, "Gy", minimum=0.0))
-    volume = _number(f"objectives[{n}].volume_pct", objective.volume_pct, "%", minimum=0.0, maximum=100.0)
+    level_cgy = cgy_from_gy(number(f"objectives[{n}].dose_gy", objective.dose_gy, "Gy", minimum=0.0))
+    volume = number(f"objectives[{n}].volume_pct", objective.volume_pct, "%", minimum=0.0, maximum=100.0)
     if kind in ("upper", "lower") and volume <= 0.0:
         raise InputError(f"objectives[{n}] ({kind} on {objective.structure_id!r}) has volume_pct {volume:g}; "
                          "a DVH objective needs a volume > 0 %")
-    weight = _number(f"objectives[{n}].priority", objective.priority, "(weight)", minimum=0.0)
+    weight = number(f"objectives[{n}].priority", objective.priority, "(weight)", minimum=0.0)
     return (str(objective.structure_id), kind, function_type, level_cgy, volume, weight)
 
 
@@ -129,7 +114,7 @@ class RayStationPlanner:
         self._target_roi = target_roi
         self._prescription_volume_pct = (
             None if prescription_volume_pct is None
-            else _number("prescription_volume_pct", prescription_volume_pct, "%", minimum=0.0,
+            else number("prescription_volume_pct", prescription_volume_pct, "%", minimum=0.0,
                          inclusive=False, maximum=100.0)
         )
         if not any(same(b, beam_set) for b in plan.BeamSets):
@@ -195,7 +180,7 @@ class RayStationPlanner:
             prescription's ROI.
         """
         self._require_writable("set the prescription")
-        dose_cgy = cgy_from_gy(_number("dose_gy", dose_gy, "Gy", minimum=0.0, inclusive=False))
+        dose_cgy = cgy_from_gy(number("dose_gy", dose_gy, "Gy", minimum=0.0, inclusive=False))
         if isinstance(n_fractions, bool) or not isinstance(n_fractions, int):
             raise InputError(f"n_fractions must be an int (got {n_fractions!r})")
         planned = self._beam_set.FractionationPattern.NumberOfFractions
@@ -318,8 +303,8 @@ class RayStationPlanner:
             Bad numbers, or an ROI that does not exist or has no geometry.
         """
         self._require_writable("normalise the plan")
-        dose_cgy = cgy_from_gy(_number("dose_gy", dose_gy, "Gy", minimum=0.0, inclusive=False))
-        volume = _number("volume_pct", volume_pct, "%", minimum=0.0, inclusive=False, maximum=100.0)
+        dose_cgy = cgy_from_gy(number("dose_gy", dose_gy, "Gy", minimum=0.0, inclusive=False))
+        volume = number("volume_pct", volume_pct, "%", minimum=0.0, inclusive=False, maximum=100.0)
         self._require_rois([str(target_id)])
         scale = getattr(self._beam_set, self._version.scaling)
         scale(RoiName=str(target_id), DoseValue=dose_cgy, DoseVolume=volume, PrescriptionType=DOSE_AT_VOLUME)
