@@ -118,6 +118,15 @@ def _eligibility(protocol: Protocol, snapshot: CaseSnapshot, options: WorkflowOp
     return found, eligibility_record(found, options.override_reason)
 
 
+def _checked_plan(snapshot: CaseSnapshot) -> Tuple[str, int]:
+    """The plan's target id and number of fractions (neither is ever guessed)."""
+    if snapshot.plan.target_id is None:
+        raise InputError(f"plan {snapshot.plan.id} has no target structure; set the plan's target in the TPS")
+    if snapshot.plan.n_fractions is None:  # even with an eligibility override
+        raise InputError(f"plan {snapshot.plan.id} has no number of fractions; set it in the TPS")
+    return snapshot.plan.target_id, int(snapshot.plan.n_fractions)
+
+
 def prepare(protocol: Protocol, snapshot: CaseSnapshot, options: WorkflowOptions) -> PreparedCase:
     """Compute tolerances and objectives (no TPS call). Raises EligibilityError on a stop."""
     found, record = _eligibility(protocol, snapshot, options)
@@ -125,16 +134,14 @@ def prepare(protocol: Protocol, snapshot: CaseSnapshot, options: WorkflowOptions
         stops = "; ".join(f.message for f in found if f.severity == "stop")
         raise EligibilityError(f"eligibility stop: {stops} - give --override-eligibility REASON "
                                "to proceed")
-    if snapshot.plan.target_id is None:
-        raise InputError(f"plan {snapshot.plan.id} has no target structure; set the plan's target in the TPS")
-    n_fx = int(snapshot.plan.n_fractions or protocol.n_fractions)
+    target_id, n_fx = _checked_plan(snapshot)
     grid = snapshot.dose_grid
     mapping, match_findings = match_structures(protocol, snapshot.structures, options.structure_overrides)
     found.extend(match_findings)
     if is_stopped(match_findings):
         raise EligibilityError("structure matching needs a decision: "
                                + "; ".join(f.message for f in match_findings if f.severity == "stop"))
-    target_struct = snapshot.structure(snapshot.plan.target_id)
+    target_struct = snapshot.structure(target_id)
     target = structure_occupancy(target_struct.contours_mm, grid, name=target_struct.id,
                                  frame_of_reference_uid=target_struct.frame_of_reference_uid)
     occupancy: Dict[str, Occupancy] = {}

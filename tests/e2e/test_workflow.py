@@ -14,7 +14,7 @@ import pytest
 
 import tps_stubs.raystation as stand_in
 from reirrad import cli
-from reirrad.errors import EligibilityError
+from reirrad.errors import EligibilityError, InputError
 from reirrad.protocol import load_protocol
 from reirrad.result import build_result
 from reirrad.workflow import WorkflowOptions, run
@@ -149,3 +149,14 @@ def test_exhausted_oar_is_a_clear_result():
     assert rectum.exhausted and rectum.allowed_physical_gy == 0.0
     assert all(o.dose_gy == 0.0 for o in outcome.prepared.oar_objectives if o.oar_key == "rectum")
     assert build_result(outcome)["status"] == "infeasible"
+
+
+def test_missing_fractions_are_never_guessed():
+    """A plan without a number of fractions is refused even with an eligibility override."""
+    case = DirectCase("LRRC-01")
+    snapshot = case.read()
+    no_fractions = dataclasses.replace(snapshot, plan=dataclasses.replace(snapshot.plan, n_fractions=None))
+    with pytest.raises(EligibilityError, match="fractions"):
+        run(PROTOCOL, no_fractions, None, WorkflowOptions(dry_run=True))
+    with pytest.raises(InputError, match="no number of fractions"):
+        run(PROTOCOL, no_fractions, None, WorkflowOptions(dry_run=True, override_reason="test"))
