@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 PY38 ?= $(firstword $(wildcard /root/.pyenv/versions/3.8*/bin/python3.8) $(shell command -v python3.8 2>/dev/null))
 VENV38 ?= .venv38
 
-.PHONY: demo test lint typecheck pytest pytest-py38 bench clean stubs
+.PHONY: demo test lint typecheck pytest pytest-py38 bench clean stubs eclipse-host
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,7 +33,13 @@ typecheck: $(STAMP)
 stubs:
 	$(PYTHON) tps_stubs/esapi/_build.py
 
-pytest: $(STAMP) stubs
+# The Eclipse launch chain (install/eclipse/build/, git-ignored): ReirradHost.exe (embeds this
+# environment's Python through pythonnet) and the Scripts-menu launcher, built with mcs against the
+# stand-in assemblies; ReirradHost.ini points the host at .venv's Python.
+eclipse-host: $(STAMP) stubs
+	$(PY) install/eclipse/build.py
+
+pytest: $(STAMP) stubs eclipse-host
 	$(PY) -m pytest
 
 $(VENV38)/.installed: pyproject.toml
@@ -69,4 +75,4 @@ test: lint typecheck pytest pytest-py38
 
 clean:
 	rm -rf $(VENV) $(VENV38) .venv-bench reirrad-demo .pytest_cache .mypy_cache .ruff_cache .hypothesis \
-		tps_stubs/esapi/build
+		tps_stubs/esapi/build install/eclipse/build

@@ -178,10 +178,20 @@ def prepare(protocol: Protocol, snapshot: CaseSnapshot, options: WorkflowOptions
 
 
 def run(protocol: Protocol, snapshot: CaseSnapshot, planner: Optional[Planner], options: WorkflowOptions,
-        progress: Optional[Progress] = None) -> WorkflowRun:
-    """Run the workflow. ``planner`` may be None only for a dry run."""
+        progress: Optional[Progress] = None, *, prepared: Optional[PreparedCase] = None) -> WorkflowRun:
+    """Run the workflow. ``planner`` may be None only for a dry run.
+
+    ``prepared`` is the :func:`prepare` result of the same protocol, snapshot and options when the
+    caller has already computed it (to show it for confirmation before anything is written); it is
+    then not computed again.
+    """
     _progress(progress, 5, "reading the case")
-    prepared = prepare(protocol, snapshot, options)
+    if prepared is None:
+        prepared = prepare(protocol, snapshot, options)
+    elif (prepared.protocol is not protocol or prepared.snapshot is not snapshot
+          or prepared.options != options):
+        raise InputError("the prepared case was computed for another protocol, case or options; "
+                         "call prepare() again with the same arguments as run()")
     _progress(progress, 20, "remaining tolerance and objectives computed")
     if options.dry_run:
         return WorkflowRun(prepared, None, None, None, (), 0)

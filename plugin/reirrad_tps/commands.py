@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from reirrad.cli import DEFAULT_PROTOCOL, write_json
 from reirrad.errors import InputError
@@ -21,6 +21,7 @@ from reirrad.workflow import INTENTS, SEARCHES, WorkflowOptions
 from tps_stubs.patients import DEFAULT_PATIENT, list_patients
 
 from .planrun import TPS_CHOICES, plan_on_stub
+from .summary import exit_code, summary
 
 __all__ = ["register"]
 
@@ -55,46 +56,13 @@ def register(sub: Any) -> None:
 
 def _stub_patients(args: argparse.Namespace) -> int:
     rows = []
-    for summary in list_patients():
-        marker = " (default)" if summary.id == DEFAULT_PATIENT else ""
-        print(f"{summary.id:10s} {summary.description}{marker}")
-        rows.append({"id": summary.id, "description": summary.description, "path": str(summary.path),
-                     "default": summary.id == DEFAULT_PATIENT})
+    for stub in list_patients():
+        marker = " (default)" if stub.id == DEFAULT_PATIENT else ""
+        print(f"{stub.id:10s} {stub.description}{marker}")
+        rows.append({"id": stub.id, "description": stub.description, "path": str(stub.path),
+                     "default": stub.id == DEFAULT_PATIENT})
     write_json(args.json, {"patients": rows})
     return 0
-
-
-def summary(result: Mapping[str, Any]) -> str:
-    """A short, plain-text summary of a result for the terminal."""
-    if result["status"] == "stopped":
-        return f"STOPPED: {result['reason']}"
-    lines = [f"Patient {result['patient_id']} plan {result['plan_id']}: {result['status']}, "
-             f"intent {result['intent']}, prescription "
-             f"{'-' if result['prescription_gy'] is None else format(result['prescription_gy'], 'g')} Gy "
-             f"in {result['n_fractions']} fractions; {result['optimisations']['count']} optimisation(s)."]
-    lines.append(f"{'OAR':15s} {'structure':14s} {'metric':7s} {'allowed':>8s} {'planned':>8s} "
-                 f"{'cum EQD2':>9s} {'limit':>6s}  ok")
-
-    def fmt(v: Any, w: int) -> str:
-        return f"{'-':>{w}s}" if v is None else f"{v:{w}.2f}"
-
-    for o in result["oars"]:
-        lines.append(f"{o['name']:15s} {o['structure']!s:14s} {o['metric']:7s} "
-                     f"{fmt(o['allowed_physical_gy'], 8)} {fmt(o.get('planned_physical_gy'), 8)} "
-                     f"{fmt(o.get('cumulative_eqd2_gy'), 9)} {fmt(o.get('cumulative_limit_eqd2_gy'), 6)}  "
-                     f"{o.get('passed')}")
-    if result.get("target"):
-        t = result["target"]
-        lines.append(f"Target {t['structure']}: V95% {t['v95_pct']:.1f} %, D95 {t['d95_gy']:.2f} Gy, "
-                     f"D98 {t['d98_gy']:.2f} Gy, V(BED10 >= {t['bed_threshold_gy']:g} Gy) "
-                     f"{t['v_bed_threshold_pct']:.1f} %")
-    if result["limiting_oars"]:
-        lines.append("Limiting: " + ", ".join(result["limiting_oars"]))
-    return "\n".join(lines)
-
-
-def _exit_code(result: Mapping[str, Any]) -> int:
-    return 0 if result["status"] in ("planned", "dry-run") else 2
 
 
 def _plan(args: argparse.Namespace) -> int:
@@ -109,7 +77,7 @@ def _plan(args: argparse.Namespace) -> int:
         Path(args.out).mkdir(parents=True, exist_ok=True)
         write_json(str(Path(args.out) / "result.json"), dict(result))
     write_json(args.json, dict(result))
-    return _exit_code(result)
+    return exit_code(result)
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -123,7 +91,7 @@ def _demo(args: argparse.Namespace) -> int:
         name = tps.split("-")[0]
         write_json(str(out / f"result-{name}.json"), dict(result))
         texts.append(f"== {name} stand-in ({version}) ==\n{summary(result)}")
-        codes.append(_exit_code(result))
+        codes.append(exit_code(result))
     levels = {t: r.get("prescription_gy") for t, r in results.items()}
     texts.append(f"Both stand-ins chose {levels['raystation-stub']} / {levels['eclipse-stub']} Gy "
                  f"(RayStation / Eclipse) for stub patient {DEFAULT_PATIENT}. The HTML report is issue 8.")

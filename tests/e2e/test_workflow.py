@@ -17,7 +17,7 @@ from reirrad import cli
 from reirrad.errors import EligibilityError, InputError
 from reirrad.protocol import load_protocol
 from reirrad.result import build_result
-from reirrad.workflow import WorkflowOptions, run
+from reirrad.workflow import WorkflowOptions, prepare, run
 from reirrad_tps.planrun import plan_on_stub
 from reirrad_tps.raystation import RayStationPlanner
 from tps_stubs.direct import DirectCase, DirectPlanner
@@ -85,6 +85,19 @@ def test_dry_run_never_calls_the_planner():
     assert outcome.optimisations == 0 and outcome.final is None
     assert outcome.prepared.oar_objectives
     assert build_result(outcome)["status"] == "dry-run"
+
+
+def test_a_prepared_case_is_reused_and_a_mismatched_one_refused():
+    """run(prepared=...) uses the confirmed computation as it is (the same objects: no second
+    computation); a case prepared for other options is refused before any planner call."""
+    snapshot = DirectCase("LRRC-01").read()
+    options = WorkflowOptions(dry_run=True)
+    prepared = prepare(PROTOCOL, snapshot, options)
+    outcome = run(PROTOCOL, snapshot, None, options, prepared=prepared)
+    assert outcome.prepared is prepared
+    with pytest.raises(InputError, match="prepared case"):
+        run(PROTOCOL, snapshot, None, WorkflowOptions(dry_run=True, intent="limit-toxicity"),
+            prepared=prepared)
 
 
 def test_infeasible_at_the_floor_is_a_result_not_an_exception():

@@ -22,6 +22,8 @@ stub patient's ``dose_unit`` (Gy or cGy) unless overridden; dose voxels are raw 
 
 from __future__ import annotations
 
+import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, List, Optional, Tuple, Union
@@ -32,8 +34,10 @@ from ._build import ASSEMBLIES, BUILD_DIR, BuildError, build_assemblies
 from ._populate import build_patient, planner_callback, planner_objective
 from ._runtime import runtime
 
-__all__ = ["ASSEMBLIES", "BUILD_DIR", "MODES", "BuildError", "JournalEntry", "build_assemblies", "configure",
-           "create_application", "journal", "load_context", "planner_objective", "reset", "runtime"]
+__all__ = ["ASSEMBLIES", "BUILD_DIR", "ENVIRONMENT", "MODES", "BuildError", "JournalEntry",
+           "build_assemblies", "configure", "configure_from_environment", "create_application",
+           "export_journal_from_environment", "journal", "load_context", "planner_objective",
+           "read_exported_journal", "reset", "runtime"]
 
 #: System modes: "clinical" (CustomScriptExecutable read-only; plug-ins write when approved) and
 #: "research" (a non-clinical system: every session may write after BeginModifications).
@@ -75,8 +79,7 @@ def _configure(mode: str, dose_unit: Optional[str], writeable: bool = True) -> A
     system = rt.Builder.StubSystem
     system.ResearchMode = mode == "research"
     system.PluginWriteable = bool(writeable)
-    if system.Planner is None:
-        system.Planner = rt.Builder.PlannerCallback(planner_callback)
+    system.Planner = rt.Builder.PlannerCallback(planner_callback)
     return rt
 
 
@@ -126,7 +129,8 @@ def load_context(patient: Union[str, Path, StubPatient], dose_unit: Optional[str
     return rt.Builder.StubSystem.CreatePluginContext(net_patient, course, plan, "reirrad-stub")
 
 
-def configure(*, mode: str = "clinical", dose_unit: Optional[str] = None) -> Any:
+def configure(*, mode: str = "clinical", dose_unit: Optional[str] = None,
+              dose_engine_fails: bool = False) -> Any:
     """Configure the system and register the shipped stub patients as the Application's database.
 
     What :func:`create_application` does before creating the Application; call it alone when the
@@ -140,6 +144,9 @@ def configure(*, mode: str = "clinical", dose_unit: Optional[str] = None) -> Any
         The system's configuration (see :data:`MODES`).
     dose_unit : {"Gy", "cGy"}, optional
         The clinic's configured dose unit; default: each opened patient's own ``dose_unit``.
+    dose_engine_fails : bool
+        Fault injection: every optimisation and dose calculation fails (``CalculateDose().Success`` is
+        False), as a TPS whose dose engine is down. Off again at the next ``configure`` call.
 
     Returns
     -------
@@ -147,6 +154,8 @@ def configure(*, mode: str = "clinical", dose_unit: Optional[str] = None) -> Any
         :func:`runtime`.
     """
     rt = _configure(mode, dose_unit)
+    if dose_engine_fails:
+        rt.Builder.StubSystem.Planner = rt.Builder.PlannerCallback(_failing_dose_engine)
     if dose_unit is not None:
         _set_unit(rt, dose_unit)
     known = {p.id: p.path for p in list_patients()}
@@ -212,3 +221,52 @@ def reset() -> None:
     test suite create another. The system configuration (mode, unit, hooks) is kept.
     """
     runtime().Builder.StubSystem.Reset()
+
+
+def _failing_dose_engine(request: Any) -> bool:
+    return False
+
+
+#: Environment variables read by :func:`configure_from_environment` (for processes started by tests:
+#: the Eclipse host executable, the stand-alone script).
+ENVIRONMENT = {
+    "REIRRAD_STUB_MODE": "clinical | research (default clinical)",
+    "REIRRAD_STUB_DOSE_UNIT": "Gy | cGy (default: each patient's own unit)",
+    "REIRRAD_STUB_FAULT": "dose-engine: every optimisation / dose calculation fails",
+    "REIRRAD_STUB_JOURNAL": "path: export_journal_from_environment() writes the journal there as JSON",
+}
+
+
+def configure_from_environment() -> Any:
+    """:func:`configure` with the settings of :data:`ENVIRONMENT` (unset: the defaults).
+
+    Raises
+    ------
+    ValueError
+        An unknown mode, unit or fault.
+    """
+    fault = os.environ.get("REIRRAD_STUB_FAULT", "")
+    if fault not in ("", "dose-engine"):
+        raise ValueError(f"REIRRAD_STUB_FAULT must be 'dose-engine' or unset, got {fault!r}")
+    return configure(mode=os.environ.get("REIRRAD_STUB_MODE", "clinical"),
+                     dose_unit=os.environ.get("REIRRAD_STUB_DOSE_UNIT") or None,
+                     dose_engine_fails=fault == "dose-engine")
+
+
+def export_journal_from_environment() -> Optional[Path]:
+    """Write :func:`journal` as JSON to ``$REIRRAD_STUB_JOURNAL`` when it is set; return the path."""
+    target = os.environ.get("REIRRAD_STUB_JOURNAL")
+    if not target:
+        return None
+    path = Path(target)
+    rows = [{"sequence": e.sequence, "object_type": e.object_type, "object_id": e.object_id,
+             "member": e.member, "arguments": list(e.arguments)} for e in journal()]
+    path.write_text(json.dumps({"journal": rows}, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def read_exported_journal(path: Union[str, Path]) -> List[JournalEntry]:
+    """The entries :func:`export_journal_from_environment` wrote to ``path``."""
+    rows = json.loads(Path(path).read_text(encoding="utf-8"))["journal"]
+    return [JournalEntry(int(r["sequence"]), r["object_type"], r["object_id"], r["member"],
+                         tuple(r["arguments"])) for r in rows]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import shutil
+import sys
 import warnings
 from types import SimpleNamespace
 from typing import Any, Optional
@@ -42,10 +43,14 @@ def runtime() -> SimpleNamespace:
 
     Notes
     -----
-    pythonnet is told to use Mono (``pythonnet.load("mono")``) before ``import clr`` unless a runtime is
-    already loaded. clr_loader warns that Mono < 6.12 "is known to be problematic"; Debian 12 ships 6.8,
-    which works for everything here, so that one warning is silenced. Each assembly is referenced
-    explicitly (reference esapi.md §14.1: pythonnet 3 has no implicit assembly loading).
+    pythonnet is told to use Mono (``pythonnet.load("mono")``) before ``import clr`` unless a runtime
+    is already loaded: by this process (``pythonnet.load``), or by a .NET program that embeds Python
+    through ``Python.Runtime`` (``install/eclipse``'s host executable; there ``clr`` is in
+    ``sys.modules`` before any import). Assemblies the process has already loaded (the host references
+    the API and Types assemblies) are used as they are, never loaded a second time. clr_loader warns
+    that Mono < 6.12 "is known to be problematic"; Debian 12 ships 6.8, which works for everything
+    here, so that one warning is silenced. Each assembly is referenced explicitly (reference esapi.md
+    §14.1: pythonnet 3 has no implicit assembly loading).
     """
     global _RUNTIME  # noqa: PLW0603 - one .NET runtime per process
     if _RUNTIME is not None:
@@ -53,13 +58,16 @@ def runtime() -> SimpleNamespace:
     _ensure_built()
     import pythonnet  # noqa: PLC0415 - optional dependency, loaded on first use only
 
-    if pythonnet.get_runtime_info() is None:
+    if pythonnet.get_runtime_info() is None and "clr" not in sys.modules:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Hosting Mono versions before", category=UserWarning)
             pythonnet.load("mono")
     import clr  # noqa: PLC0415
+    from System import AppDomain  # noqa: PLC0415
 
-    assemblies = {name: clr.AddReference(str(path)) for name, path in ASSEMBLIES.items()}
+    loaded = {str(a.GetName().Name): a for a in AppDomain.CurrentDomain.GetAssemblies()}
+    assemblies = {name: loaded[name] if name in loaded else clr.AddReference(str(path))
+                  for name, path in ASSEMBLIES.items()}
     modules = {key: importlib.import_module(name) for key, name in (
         ("API", "VMS.TPS.Common.Model.API"), ("Types", "VMS.TPS.Common.Model.Types"),
         ("Model", "VMS.TPS.Common.Model"), ("Builder", "Reirrad.EsapiStubBuilder"), ("System", "System"))}

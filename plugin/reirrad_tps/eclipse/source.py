@@ -14,7 +14,9 @@ Implements :class:`reirrad.ports.CaseSource`. Translation only (style.md §3 pra
   write (``Patient.CanModifyData()``).
 * **Dose grid of the new plan.** The plan's dose geometry when it has a dose; otherwise a grid of
   ``dose_spacing_mm`` over the planning image (:func:`.grids.image_dose_grid`).
-* **Prior courses.** Every other plan of the patient with a valid dose (``IsDoseValid``): its TOTAL dose
+* **Prior courses.** Every plan with a valid dose (``IsDoseValid``) in the patient's OTHER courses
+  (plans of the new plan's own course are alternatives or phases of the new treatment, never prior
+  dose): its TOTAL dose
   (``PlanningItem.Dose``, §4.1) read with :func:`.grids.read_dose_grid` — refused unless the plan's
   ``DoseValuePresentation`` is Absolute — and its ``NumberOfFractions``. A prior plan on another frame
   needs a ``Patient.Registrations`` entry between the two frames (§8); ``planning_to_dose`` is derived
@@ -222,12 +224,10 @@ class EclipseCaseSource:
         )
 
     # -- prior courses ------------------------------------------------------------------------------
-    def _is_current(self, plan: Any) -> bool:
-        return bool(str(plan.Id) == str(self._plan.Id) and str(plan.Course.Id) == str(self._plan.Course.Id))
-
     def _prior_plans(self) -> List[Any]:
-        return [p for course in list(self._patient.Courses) for p in list(course.PlanSetups)
-                if not self._is_current(p) and bool(p.IsDoseValid)]
+        current_course = str(self._plan.Course.Id)
+        return [p for course in list(self._patient.Courses) if str(course.Id) != current_course
+                for p in list(course.PlanSetups) if bool(p.IsDoseValid)]
 
     def _prior_course(self, plan: Any, planning_for: str) -> PriorCourse:
         name = str(plan.Id)

@@ -1,0 +1,221 @@
+// reirrad's Eclipse host executable: owns the ESAPI session and runs reirrad's Python workflow inside
+// this process (pythonnet's Python.Runtime). Written for reirrad; not Varian code.
+//
+//   ReirradHost.exe --patient ID --course ID --plan ID --intent isotoxic [--no-dialog] [--json PATH] ...
+//
+// The arguments are parsed by Python (reirrad_tps.eclipse.host.begin: one definition of the command
+// line). This file does only what must be done by the approved executable itself:
+//   Application.CreateApplication() on the STA thread, OpenPatientById, BeginModifications (unless
+//   --dry-run), hand the live objects to Python, and SaveModifications ONLY when Python reports success.
+// After any failure nothing is saved: the Application is disposed with the modifications unsaved.
+//
+// Exit codes: 0 planned / dry run; 2 bad input, eligibility stop, infeasible; 3 cancelled;
+// 1 internal failure or SaveModifications refused; 4 the host could not start Python.
+using System;
+using System.Collections.Generic;
+using System.Globalization;
+using System.IO;
+using Python.Runtime;
+using VMS.TPS.Common.Model.API;
+
+namespace Reirrad.EclipseHost
+{
+    /// <summary>Where the Python that runs reirrad is. Read from ReirradHost.ini next to the executable;
+    /// the environment variables REIRRAD_PYTHON_DLL and REIRRAD_PYTHON override it.</summary>
+    public sealed class HostConfig
+    {
+        public const string FileName = "ReirradHost.ini";
+
+        /// <summary>The Python shared library (python311.dll on Windows, libpython3.11.so on Linux).</summary>
+        public string PythonDll { get; private set; }
+
+        /// <summary>The python executable of the environment that has reirrad installed (a venv's
+        /// python.exe): Python derives sys.path (and the venv's site-packages) from it. Optional.</summary>
+        public string PythonExecutable { get; private set; }
+
+        public static HostConfig Load(string directory)
+        {
+            Dictionary<string, string> values = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+            string path = Path.Combine(directory, FileName);
+            if (File.Exists(path))
+            {
+                int lineNumber = 0;
+                foreach (string raw in File.ReadAllLines(path))
+                {
+                    lineNumber++;
+                    string line = raw.Trim();
+                    if (line.Length == 0 || line.StartsWith("#", StringComparison.Ordinal) || line.StartsWith(";", StringComparison.Ordinal))
+                    {
+                        continue;
+                    }
+                    int eq = line.IndexOf('=');
+                    if (eq <= 0)
+                    {
+                        throw new HostConfigException(string.Format(CultureInfo.InvariantCulture,
+                            "{0}, line {1}: expected 'key = value', got '{2}'", path, lineNumber, line));
+                    }
+                    string key = line.Substring(0, eq).Trim();
+                    if (key != "python_dll" && key != "python_executable")
+                    {
+                        throw new HostConfigException(string.Format(CultureInfo.InvariantCulture,
+                            "{0}, line {1}: unknown key '{2}' (the keys are python_dll and python_executable)",
+                            path, lineNumber, key));
+                    }
+                    values[key] = line.Substring(eq + 1).Trim();
+                }
+            }
+            HostConfig config = new HostConfig();
+            config.PythonDll = Pick(values, "python_dll", "REIRRAD_PYTHON_DLL");
+            config.PythonExecutable = Pick(values, "python_executable", "REIRRAD_PYTHON");
+            if (string.IsNullOrEmpty(config.PythonDll))
+            {
+                throw new HostConfigException("The Python library is not configured: set python_dll in " + path
+                    + " (e.g. python_dll = C:\\reirrad\\python\\python311.dll) or the REIRRAD_PYTHON_DLL variable.");
+            }
+            if (!File.Exists(config.PythonDll))
+            {
+                throw new HostConfigException("python_dll '" + config.PythonDll + "' does not exist; fix " + path + ".");
+            }
+            if (!string.IsNullOrEmpty(config.PythonExecutable) && !File.Exists(config.PythonExecutable))
+            {
+                throw new HostConfigException("python_executable '" + config.PythonExecutable + "' does not exist; fix "
+                    + path + ".");
+            }
+            return config;
+        }
+
+        private static string Pick(Dictionary<string, string> values, string key, string variable)
+        {
+            string fromEnvironment = Environment.GetEnvironmentVariable(variable);
+            if (!string.IsNullOrEmpty(fromEnvironment))
+            {
+                return fromEnvironment;
+            }
+            string value;
+            return values.TryGetValue(key, out value) ? value : null;
+        }
+    }
+
+    public sealed class HostConfigException : Exception
+    {
+        public HostConfigException(string message) : base(message)
+        {
+        }
+    }
+
+    public static class Program
+    {
+        private const int ExitFailed = 1;
+        private const int ExitNoPython = 4;
+
+        [STAThread]
+        public static int Main(string[] args)
+        {
+            HostConfig config;
+            try
+            {
+                config = HostConfig.Load(AppDomain.CurrentDomain.BaseDirectory);
+            }
+            catch (HostConfigException e)
+            {
+                Console.Error.WriteLine("reirrad: " + e.Message);
+                return ExitNoPython;
+            }
+            try
+            {
+                Runtime.PythonDLL = config.PythonDll;
+                if (!string.IsNullOrEmpty(config.PythonExecutable))
+                {
+                    PythonEngine.ProgramName = config.PythonExecutable;
+                }
+                PythonEngine.Initialize();
+            }
+            catch (Exception e)
+            {
+                Console.Error.WriteLine("reirrad: Python could not be started from '" + config.PythonDll + "': "
+                    + e.Message);
+                return ExitNoPython;
+            }
+            using (Py.GIL())
+            {
+                PyObject host;
+                try
+                {
+                    host = Py.Import("reirrad_tps.eclipse.host");
+                }
+                catch (PythonException e)
+                {
+                    Console.Error.WriteLine("reirrad: the reirrad Python package could not be imported ("
+                        + e.Message + "). Install it into the environment of python_executable.");
+                    return ExitNoPython;
+                }
+                return RunSession(host, args);
+            }
+        }
+
+        /// <summary>One ESAPI session. Saves only when Python reports success.</summary>
+        private static int RunSession(PyObject host, string[] args)
+        {
+            PyObject request = host.InvokeMethod("begin", ToPythonList(args));
+            PyObject stop = request.GetAttr("stop_code");
+            if (!stop.IsNone())
+            {
+                return stop.As<int>();
+            }
+            string patientId = request.GetAttr("patient_id").As<string>();
+            bool writes = request.GetAttr("writes").IsTrue();
+            using (Application app = Application.CreateApplication())
+            {
+                Patient patient = null;
+                PyObject outcome;
+                try
+                {
+                    patient = app.OpenPatientById(patientId);
+                    if (patient != null && writes)
+                    {
+                        patient.BeginModifications();
+                    }
+                    outcome = host.InvokeMethod("run", request, app.ToPython(),
+                        patient == null ? PyObject.None : patient.ToPython());
+                }
+                catch (Exception e)
+                {
+                    // ESAPI refused to open or to begin modifications, or Python failed outside its own
+                    // boundary: nothing has been saved, and nothing will be.
+                    Console.Error.WriteLine("reirrad: " + e);
+                    outcome = host.InvokeMethod("failed", request, new PyString(e.Message));
+                }
+                bool saved = false;
+                PyObject saveError = PyObject.None;
+                if (outcome.GetAttr("ok").IsTrue() && writes)
+                {
+                    try
+                    {
+                        app.SaveModifications();
+                        saved = true;
+                    }
+                    catch (Exception e)
+                    {
+                        saveError = new PyString(e.Message);
+                    }
+                }
+                int code = host.InvokeMethod("finish", request, outcome, saved.ToPython(), saveError).As<int>();
+                if (patient != null)
+                {
+                    app.ClosePatient();
+                }
+                return code;
+            }
+        }
+
+        private static PyList ToPythonList(string[] args)
+        {
+            PyList list = new PyList();
+            foreach (string arg in args)
+            {
+                list.Append(new PyString(arg));
+            }
+            return list;
+        }
+    }
+}

@@ -1,0 +1,138 @@
+"""The dosimetrist's answers for one run, whichever TPS asks: from a file, a command line or (issue 8)
+the confirmation dialog.
+
+An answers file is YAML (or JSON, which YAML reads) with these keys, all optional except where a
+launcher says otherwise::
+
+    intent: isotoxic            # or limit-toxicity
+    search: predictive          # or ladder
+    dry_run: false
+    planned_start: 2026-12-07   # first fraction of the new course (no TPS stores it)
+    prior_dates: {PELVIS_45: 2024-06-07}   # last fraction of each prior plan the TPS has no date for
+    override_eligibility: null  # a reason, to proceed despite a stop finding (recorded in the result)
+    protocol: uk-sabr-pelvis-reirradiation
+    version: 2024B              # the TPS release (RayStation: required; never guessed)
+
+Unknown keys are refused (a misspelt ``prior_date`` must not silently drop the dates).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Dict, Mapping, Optional
+
+import yaml
+
+from reirrad.cli import DEFAULT_PROTOCOL
+from reirrad.errors import InputError
+from reirrad.workflow import WorkflowOptions
+
+__all__ = ["ANSWER_KEYS", "RunAnswers", "parse_date", "read_answers"]
+
+ANSWER_KEYS = ("intent", "search", "dry_run", "planned_start", "prior_dates", "override_eligibility",
+               "protocol", "version")
+
+
+def parse_date(value: Any, what: str) -> dt.date:
+    """``value`` (a date, or text ``YYYY-MM-DD``) as a date; InputError naming ``what`` otherwise."""
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        raise InputError(f"{what} must be a date YYYY-MM-DD (got {value!r})") from None
+
+
+@dataclass(frozen=True)
+class RunAnswers:
+    """What the dosimetrist decided for this run.
+
+    Attributes
+    ----------
+    intent, search : str
+        As :class:`reirrad.workflow.WorkflowOptions` (checked there).
+    dry_run : bool
+        Compute and report; write nothing to the TPS.
+    planned_start : datetime.date, optional
+        First fraction of the new course.
+    prior_dates : mapping of str to datetime.date
+        Last fraction of each prior plan (by plan id) whose course carries no date.
+    override_eligibility : str, optional
+        The recorded reason to proceed despite an eligibility stop.
+    protocol : str
+        Shipped protocol name or YAML path.
+    version : str, optional
+        The TPS release.
+    """
+
+    intent: str = "isotoxic"
+    search: str = "predictive"
+    dry_run: bool = False
+    planned_start: Optional[dt.date] = None
+    prior_dates: Mapping[str, dt.date] = field(default_factory=dict)
+    override_eligibility: Optional[str] = None
+    protocol: str = DEFAULT_PROTOCOL
+    version: Optional[str] = None
+
+    def __post_init__(self) -> None:
+        self.workflow_options()  # refuses an unknown intent or search now, before any TPS call
+
+    def workflow_options(self) -> WorkflowOptions:
+        """The engine's options for these answers."""
+        return WorkflowOptions(intent=self.intent, search=self.search, dry_run=self.dry_run,
+                               override_reason=self.override_eligibility)
+
+    def updated(self, **changes: Any) -> RunAnswers:
+        """A copy with ``changes`` (None values are ignored: "not given on the command line")."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def _mapping(raw: Mapping[str, Any], source: str) -> RunAnswers:
+    unknown = sorted(set(map(str, raw)) - set(ANSWER_KEYS))
+    if unknown:
+        raise InputError(f"{source}: unknown key(s) {unknown}; the keys are {list(ANSWER_KEYS)}")
+    values: Dict[str, Any] = {}
+    for key in ("intent", "search", "protocol", "version", "override_eligibility"):
+        if raw.get(key) is not None:
+            values[key] = str(raw[key])
+    if "dry_run" in raw:
+        if not isinstance(raw["dry_run"], bool):
+            raise InputError(f"{source}: dry_run must be true or false (got {raw['dry_run']!r})")
+        values["dry_run"] = raw["dry_run"]
+    if raw.get("planned_start") is not None:
+        values["planned_start"] = parse_date(raw["planned_start"], f"{source}: planned_start")
+    dates = raw.get("prior_dates") or {}
+    if not isinstance(dates, Mapping):
+        raise InputError(f"{source}: prior_dates must map plan ids to dates (got {dates!r})")
+    values["prior_dates"] = {str(k): parse_date(v, f"{source}: prior_dates.{k}") for k, v in dates.items()}
+    try:
+        return RunAnswers(**values)
+    except InputError as exc:
+        raise InputError(f"{source}: {exc}") from None
+
+
+def read_answers(path: str) -> RunAnswers:
+    """Read an answers file (YAML or JSON).
+
+    Raises
+    ------
+    reirrad.errors.InputError
+        The file is missing or unreadable, not a mapping, has unknown keys or bad values.
+    """
+    source = Path(path)
+    try:
+        raw = yaml.safe_load(source.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InputError(f"answers file {path}: cannot be read ({exc.strerror}); check the path") from None
+    except yaml.YAMLError as exc:
+        raise InputError(f"answers file {path}: not valid YAML/JSON ({exc})") from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, Mapping):
+        raise InputError(f"answers file {path}: must be a mapping of keys to values "
+                         f"(got {type(raw).__name__})")
+    return _mapping(raw, f"answers file {path}")

@@ -1,0 +1,386 @@
+"""The Python side of the Eclipse launch chain (``install/eclipse/``).
+
+``ReirradHost.exe`` is a C# stand-alone executable with ``[assembly: ESAPIScript(IsWriteable = true)]``
+that embeds CPython (pythonnet's ``Python.Runtime``). It owns the ESAPI session and calls this module
+with the live objects, in this order::
+
+    request = host.begin(args)                    # parse; the stand-in registers its patients here
+    if request.stop_code is not None: exit(request.stop_code)      # --help, usage error
+    app = Application.CreateApplication()        # C#: one per process, STA thread
+    patient = app.OpenPatientById(request.patient_id)
+    if request.writes: patient.BeginModifications()
+    outcome = host.run(request, app, patient)     # never raises for a failed run
+    saved = outcome.ok and request.writes and app.SaveModifications() succeeded
+    exit(host.finish(request, outcome, saved, save_error))   # JSON, console summary, exit code
+    app.ClosePatient(); app.Dispose()
+
+So **nothing is saved unless the Python side finished without error**: a failure anywhere (bad input,
+an eligibility stop, a refused write, a dose calculation that fails twice, an unexpected exception) ends
+with ``ok = False``, and the C# host then never calls ``SaveModifications``; the writes already made in
+the session are discarded when the Application is disposed (esapi.md §2.2). ``--dry-run`` never calls
+``BeginModifications``.
+
+:mod:`.standalone` runs the same three functions from ``python`` through
+``CustomScriptExecutable.CreateApplication`` (read-only on a clinical system).
+
+Command line (``ReirradHost.exe`` passes its arguments unchanged)::
+
+    --patient ID --course ID --plan ID          the NEW plan (an unapproved ExternalPlanSetup)
+    --intent {limit-toxicity,isotoxic} --search {predictive,ladder} --protocol NAME_OR_YAML
+    --planned-start YYYY-MM-DD                   first fraction of the new course
+    --prior-date PLAN=YYYY-MM-DD                 last fraction of a prior plan whose course has no
+                                                 CompletedDateTime (repeatable)
+    --answers FILE                               the same choices from a file (reirrad_tps.answers);
+                                                 command-line values win
+    --override-eligibility REASON  --dry-run  --technique {VMAT,IMRT}  --mlc-id ID
+    --dose-unit {Gy,cGy}                         the clinic's unit when no plan shows it
+    --no-dialog                                  unattended: nothing is asked
+    --json PATH                                  the result (also written after a failure)
+
+Without ``--no-dialog`` the run is confirmed before anything is written: until the Tkinter dialog
+(issue 8) exists, the host's console shows what was found and computed (prior courses, intervals,
+recovery credited, structure matching, allowed doses, findings), asks for any missing date and waits for
+``y``; anything else cancels with nothing written.
+
+Exit codes: 0 planned or dry run; 2 bad input (including a prior, approved or treated plan named as the
+new plan), eligibility stop or infeasible at the floor level; 3 cancelled; 1 the TPS failed (optimiser,
+dose calculation, a refused write), an internal error, or ``SaveModifications`` refused; 4 (C# host
+only) Python could not be started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, Mapping, NoReturn, Optional, Sequence
+
+from reirrad.cli import write_json
+from reirrad.errors import EligibilityError, InputError, ReirradError
+from reirrad.protocol import load_protocol
+from reirrad.result import build_result
+from reirrad.workflow import INTENTS, SEARCHES, PreparedCase, prepare
+from reirrad.workflow import run as run_workflow
+
+from ..answers import RunAnswers, parse_date, read_answers
+from ..summary import exit_code, summary
+from .planner import TECHNIQUES, EclipsePlanner
+from .source import TPS_NAME, EclipseCaseSource
+
+__all__ = ["EXIT_CANCELLED", "EXIT_FAILED", "EXIT_INPUT", "EXIT_OK", "HostOutcome", "HostRequest", "begin",
+           "build_parser", "esapi_version", "failed", "finish", "refused", "request_from_args", "run"]
+
+logger = logging.getLogger(__name__)
+
+EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_CANCELLED = 0, 1, 2, 3
+#: Text the stand-in's API assembly carries in its AssemblyInformationalVersion.
+STAND_IN_MARK = "reirrad ESAPI stand-in"
+
+Ask = Callable[[str], str]
+
+
+@dataclass(frozen=True)
+class HostRequest:
+    """One run asked for on the command line.
+
+    ``stop_code`` is set (and nothing else is meaningful) when the host must exit at once: after
+    ``--help`` (0) or a usage error (2), which has been printed.
+    """
+
+    patient_id: str = ""
+    course_id: str = ""
+    plan_id: str = ""
+    answers: RunAnswers = field(default_factory=RunAnswers)
+    dialog: bool = True
+    json_path: Optional[str] = None
+    technique: str = "VMAT"
+    mlc_id: Optional[str] = None
+    dose_unit: Optional[str] = None
+    stop_code: Optional[int] = None
+
+    @property
+    def writes(self) -> bool:
+        """Whether the run may write (the host then calls ``BeginModifications``)."""
+        return self.stop_code is None and not self.answers.dry_run
+
+
+@dataclass(frozen=True, eq=False)
+class HostOutcome:
+    """What :func:`run` did. ``ok`` is the only thing the C# host needs: save or not."""
+
+    ok: bool
+    result: Mapping[str, Any]
+    code: int
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise InputError(f"{self.prog}: {message} (see --help)")
+
+
+def build_parser(prog: str = "ReirradHost.exe") -> argparse.ArgumentParser:
+    """The command line shared by the C# host and :mod:`.standalone`."""
+    p = _Parser(prog=prog, description="reirrad: pelvic SABR re-irradiation planning on the open Eclipse "
+                                       "patient (UK SABR Consortium guidance).")
+    p.add_argument("--patient", required=True, help="patient ID")
+    p.add_argument("--course", required=True, help="course ID of the new plan")
+    p.add_argument("--plan", required=True, help="ID of the new, unapproved external-beam plan")
+    p.add_argument("--intent", choices=INTENTS, default=None)
+    p.add_argument("--search", choices=SEARCHES, default=None)
+    p.add_argument("--protocol", default=None, help="shipped protocol name or YAML path")
+    p.add_argument("--planned-start", metavar="YYYY-MM-DD", default=None)
+    p.add_argument("--prior-date", metavar="PLAN=YYYY-MM-DD", action="append", default=[])
+    p.add_argument("--answers", metavar="FILE", default=None, help="answers file (YAML/JSON)")
+    p.add_argument("--override-eligibility", metavar="REASON", default=None)
+    p.add_argument("--dry-run", action="store_true", default=None, help="compute; write nothing")
+    p.add_argument("--technique", choices=TECHNIQUES, default="VMAT")
+    p.add_argument("--mlc-id", default=None)
+    p.add_argument("--dose-unit", choices=("Gy", "cGy"), default=None)
+    p.add_argument("--no-dialog", action="store_true", help="unattended: ask nothing")
+    p.add_argument("--json", metavar="PATH", default=None)
+    return p
+
+
+def request_from_args(ns: argparse.Namespace) -> HostRequest:
+    """A :class:`HostRequest` from parsed arguments (answers file first, command line over it)."""
+    answers = read_answers(ns.answers) if ns.answers else RunAnswers()
+    dates = dict(answers.prior_dates)
+    for item in ns.prior_date:
+        plan, sep, value = str(item).partition("=")
+        if not sep or not plan:
+            raise InputError(f"--prior-date {item!r}: write PLAN_ID=YYYY-MM-DD")
+        dates[plan] = parse_date(value, f"--prior-date {plan}")
+    answers = answers.updated(
+        intent=ns.intent, search=ns.search, protocol=ns.protocol, dry_run=ns.dry_run,
+        override_eligibility=ns.override_eligibility, prior_dates=dates,
+        planned_start=None if ns.planned_start is None else parse_date(ns.planned_start, "--planned-start"))
+    if ns.no_dialog and answers.planned_start is None:
+        raise InputError("--planned-start YYYY-MM-DD (the new course's first fraction) is needed with "
+                         "--no-dialog: the interval since each prior course is never guessed")
+    return HostRequest(patient_id=ns.patient, course_id=ns.course, plan_id=ns.plan, answers=answers,
+                       dialog=not ns.no_dialog, json_path=ns.json, technique=ns.technique, mlc_id=ns.mlc_id,
+                       dose_unit=ns.dose_unit)
+
+
+def _api_assembly() -> Any:
+    from System import AppDomain  # noqa: PLC0415 - the .NET runtime is loaded by the caller
+
+    for assembly in AppDomain.CurrentDomain.GetAssemblies():
+        if str(assembly.GetName().Name) == "VMS.TPS.Common.Model.API":
+            return assembly
+    raise InputError("the ESAPI assembly VMS.TPS.Common.Model.API is not loaded in this process: start "
+                     "reirrad through ReirradHost.exe or reirrad_tps.eclipse.standalone")
+
+
+def esapi_version() -> str:
+    """The loaded ESAPI API assembly's informational version (else its assembly version)."""
+    import clr  # noqa: PLC0415
+    from System.Reflection import AssemblyInformationalVersionAttribute  # noqa: PLC0415
+
+    assembly = _api_assembly()
+    attrs = list(assembly.GetCustomAttributes(clr.GetClrType(AssemblyInformationalVersionAttribute), False))
+    if attrs:
+        return str(attrs[0].InformationalVersion)
+    return str(assembly.GetName().Version)
+
+
+def _stand_in() -> Any:
+    """``tps_stubs.esapi`` when the loaded ESAPI is the reirrad stand-in, else None."""
+    if STAND_IN_MARK not in esapi_version():
+        return None
+    import tps_stubs.esapi as stand_in  # noqa: PLC0415 - only on the stand-in
+
+    return stand_in
+
+
+def begin(argv: Sequence[str]) -> HostRequest:
+    """Parse the host's arguments; on the stand-in, register its patient database.
+
+    Never raises: ``--help`` and usage errors return a request with ``stop_code`` (after printing).
+    """
+    try:
+        ns = build_parser().parse_args(list(argv))
+        request = request_from_args(ns)
+    except SystemExit as exc:  # --help
+        return HostRequest(stop_code=int(exc.code or 0))
+    except ReirradError as exc:
+        print(f"reirrad: {exc}", file=sys.stderr)
+        return HostRequest(stop_code=EXIT_INPUT)
+    stand_in = _stand_in()
+    if stand_in is not None:
+        stand_in.configure_from_environment()
+    return request
+
+
+def _find(items: Any, wanted: str, what: str, where: str) -> Any:
+    found = [x for x in list(items) if str(x.Id) == wanted]
+    if not found:
+        ids = sorted(str(x.Id) for x in list(items))
+        raise InputError(f"{what} {wanted!r} is not in {where} ({ids}); check --{what}")
+    return found[0]
+
+
+def _new_plan(request: HostRequest, patient: Any) -> Any:
+    if patient is None:
+        raise InputError(f"no patient with ID {request.patient_id!r} in this Eclipse database; "
+                         "check --patient")
+    course = _find(patient.Courses, request.course_id, "course", f"patient {request.patient_id}")
+    plan = _find(course.PlanSetups, request.plan_id, "plan", f"course {request.course_id}")
+    if not hasattr(plan, "OptimizationSetup") or not hasattr(plan, "Beams"):
+        raise InputError(f"plan {request.plan_id!r} is not an external-beam plan (ExternalPlanSetup)")
+    return plan
+
+
+def _ask_missing_dates(request: HostRequest, patient: Any, plan: Any, ask: Ask) -> RunAnswers:
+    answers = request.answers
+    start = answers.planned_start
+    if start is None:
+        start = parse_date(ask("First fraction of the new course (YYYY-MM-DD): ").strip(), "planned start")
+    dates = dict(answers.prior_dates)
+    for course in list(patient.Courses):
+        if course.CompletedDateTime is not None:
+            continue
+        for prior in list(course.PlanSetups):
+            if str(course.Id) == request.course_id or str(prior.Id) in dates or not bool(prior.IsDoseValid):
+                continue
+            dates[str(prior.Id)] = parse_date(
+                ask(f"Last fraction of prior plan {prior.Id} (course {course.Id}) (YYYY-MM-DD): ").strip(),
+                f"last fraction of {prior.Id}")
+    return answers.updated(planned_start=start, prior_dates=dates)
+
+
+def _confirmation_text(prepared: PreparedCase) -> str:
+    snap = prepared.snapshot
+    lines = [f"reirrad - patient {snap.patient_id}, new plan {snap.plan.id} "
+             f"({prepared.n_fractions} fractions, target {prepared.target_id}), "
+             f"protocol {prepared.protocol.name}",
+             f"intent {prepared.options.intent}, planned start {snap.planned_start}", "Prior courses:"]
+    for course in snap.prior_courses:
+        days = course.interval_days(snap.planned_start)
+        lines.append(f"  {course.label}: {course.n_fractions} fractions, last fraction "
+                     f"{course.last_fraction}, interval {days} days, registration "
+                     f"{course.registration_id or 'same frame'}")
+    lines.append("OAR            structure      prior EQD2  recovered  remaining  allowed (Gy physical)")
+    for key, tol in prepared.tolerances.items():
+        rec = "-" if tol.recovered_fraction is None else f"{100 * tol.recovered_fraction:.0f} %"
+        rem = "-" if tol.remaining_eqd2_gy is None else f"{tol.remaining_eqd2_gy:.1f}"
+        lines.append(f"  {key:13s} {prepared.oar_structures[key]:14s} {tol.prior_eqd2_gy:10.1f} {rec:>10s} "
+                     f"{rem:>10s} {tol.allowed_physical_gy:8.2f}")
+    for finding in prepared.findings:
+        lines.append(f"  [{finding.severity}] {finding.message}")
+    return "\n".join(lines)
+
+
+def _progress(percent: int, message: str) -> None:
+    print(f"[{percent:3d} %] {message}", flush=True)
+
+
+def _error_result(request: HostRequest, status: str, message: str, error_type: str) -> Dict[str, Any]:
+    return {"status": status, "reason": message, "error_type": error_type, "patient_id": request.patient_id,
+            "course_id": request.course_id, "plan_id": request.plan_id, "tps": TPS_NAME}
+
+
+def _input(prompt: str) -> str:
+    try:
+        return input(prompt)
+    except EOFError:
+        return ""
+
+
+def run(request: HostRequest, application: Any, patient: Any, ask: Optional[Ask] = None) -> HostOutcome:
+    """Run the workflow on the open patient; never raises for a failed run (``ok`` is False then).
+
+    Parameters
+    ----------
+    request : HostRequest
+    application : ESAPI ``Application``
+        The session (kept for symmetry with the C# host; the run reads through ``patient``).
+    patient : ESAPI ``Patient``
+        ``application.OpenPatientById(request.patient_id)``, with ``BeginModifications()`` already called
+        when ``request.writes``.
+    ask : callable, optional
+        How the confirmation asks a question (default: the console's ``input``).
+    """
+    del application  # the session belongs to the caller; nothing here opens or saves
+    ask = ask or _input
+    try:
+        plan = _new_plan(request, patient)
+        answers = _ask_missing_dates(request, patient, plan, ask) if request.dialog else request.answers
+        options = answers.workflow_options()
+        protocol = load_protocol(answers.protocol)
+        snapshot = EclipseCaseSource(patient, plan, planned_start=answers.planned_start,
+                                     prior_dates=answers.prior_dates, tps_version=esapi_version()).read()
+        if not answers.dry_run and not snapshot.plan.writable:
+            raise InputError(f"plan {snapshot.plan.id!r} in course {request.course_id!r} is "
+                             f"{snapshot.plan.approval_status}, treated, in a completed course or "
+                             "read-only; reirrad never writes to it: choose the new, unapproved plan with "
+                             "--course/--plan")
+        prepared = prepare(protocol, snapshot, options)
+        if request.dialog:
+            print(_confirmation_text(prepared), flush=True)
+            verb = "Compute (dry run, nothing written)" if answers.dry_run else "Write objectives and plan"
+            if ask(f"{verb}? [y/N] ").strip().lower() not in ("y", "yes"):
+                return HostOutcome(False, _error_result(
+                    request, "cancelled", "cancelled by the user; nothing was written", "Cancelled"),
+                    EXIT_CANCELLED)
+        planner = None
+        if not answers.dry_run:
+            planner = EclipsePlanner(plan, patient=patient, technique=request.technique,
+                                     mlc_id=request.mlc_id, dose_unit=request.dose_unit,
+                                     modifications_begun=True)
+        outcome = run_workflow(protocol, snapshot, planner, options, _progress, prepared=prepared)
+    except EligibilityError as exc:
+        return HostOutcome(False, _error_result(request, "stopped", str(exc), type(exc).__name__), EXIT_INPUT)
+    except InputError as exc:
+        return HostOutcome(False, _error_result(request, "error", str(exc), type(exc).__name__), EXIT_INPUT)
+    except ReirradError as exc:  # the TPS failed (optimiser, dose calculation, a refused write)
+        return HostOutcome(False, _error_result(request, "error", str(exc), type(exc).__name__), EXIT_FAILED)
+    except Exception as exc:  # the host's boundary: any failure means "do not save"
+        traceback.print_exc()
+        return HostOutcome(False, _error_result(request, "error", f"internal error: {exc}",
+                                                type(exc).__name__), EXIT_FAILED)
+    result = dict(build_result(outcome))
+    code = exit_code(result)
+    return HostOutcome(code == EXIT_OK, result, code)
+
+
+def refused(request: HostRequest, message: str, error_type: str, code: int = EXIT_INPUT) -> HostOutcome:
+    """The outcome of a session refused before :func:`run` (nothing written, nothing saved)."""
+    return HostOutcome(False, _error_result(request, "error", message, error_type), code)
+
+
+def failed(request: HostRequest, message: str) -> HostOutcome:
+    """The outcome of a session that failed around :func:`run` (ESAPI refused to open the patient or to
+    begin modifications): nothing is saved."""
+    return refused(request, f"Eclipse refused: {message}", "EsapiError", EXIT_FAILED)
+
+
+def finish(request: HostRequest, outcome: HostOutcome, saved: bool, save_error: Optional[str] = None) -> int:
+    """Record the session, print the summary, write the JSON; return the process exit code.
+
+    Parameters
+    ----------
+    saved : bool
+        Whether ``Application.SaveModifications()`` was called and returned.
+    save_error : str, optional
+        Why saving failed (the run's writes were then discarded).
+    """
+    result = dict(outcome.result)
+    result["eclipse_session"] = {"writes": request.writes, "saved": bool(saved), "save_error": save_error}
+    code = outcome.code
+    if save_error is not None:
+        result["status"], result["reason"] = "error", f"SaveModifications failed: {save_error}"
+        code = EXIT_FAILED
+    if result.get("status") in ("stopped", "error", "cancelled"):
+        print(f"reirrad {result['status'].upper()}: {result['reason']}. Nothing was saved.", flush=True)
+    else:
+        print(summary(result), flush=True)
+        print("Saved to the Eclipse database." if saved else "Nothing was saved (dry run).", flush=True)
+    write_json(request.json_path, result)
+    stand_in = _stand_in()
+    if stand_in is not None:
+        stand_in.export_journal_from_environment()
+    return code
+

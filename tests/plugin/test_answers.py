@@ -1,0 +1,66 @@
+"""Answers files (reirrad_tps.answers): the one format the RayStation menu and the Eclipse host read.
+
+Source of truth: the documented keys of the module docstring; bad input must be refused with a message
+that names the file, the key and the value.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from reirrad.errors import InputError
+from reirrad_tps.answers import RunAnswers, read_answers
+
+
+def _file(tmp_path, text: str) -> str:
+    path = tmp_path / "answers.yaml"
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+def test_every_documented_key_is_read(tmp_path):
+    answers = read_answers(_file(tmp_path, (
+        "intent: limit-toxicity\nsearch: ladder\ndry_run: true\nplanned_start: 2026-12-07\n"
+        "prior_dates: {PELVIS_45: 2024-06-07}\noverride_eligibility: MDT 2026-11-20\n"
+        "protocol: my.yaml\nversion: 12A\n")))
+    assert answers == RunAnswers(intent="limit-toxicity", search="ladder", dry_run=True,
+                                 planned_start=dt.date(2026, 12, 7),
+                                 prior_dates={"PELVIS_45": dt.date(2024, 6, 7)},
+                                 override_eligibility="MDT 2026-11-20", protocol="my.yaml", version="12A")
+    options = answers.workflow_options()
+    assert (options.intent, options.search, options.dry_run, options.override_reason) == (
+        "limit-toxicity", "ladder", True, "MDT 2026-11-20")
+
+
+def test_json_and_an_empty_file_give_the_defaults(tmp_path):
+    assert read_answers(_file(tmp_path, "")) == RunAnswers()
+    assert read_answers(_file(tmp_path, '{"intent": "isotoxic"}')) == RunAnswers()
+
+
+def test_command_line_values_replace_file_values_but_none_keeps_them():
+    base = RunAnswers(intent="limit-toxicity", planned_start=dt.date(2026, 1, 5))
+    assert base.updated(intent="isotoxic", planned_start=None) == RunAnswers(
+        intent="isotoxic", planned_start=dt.date(2026, 1, 5))
+
+
+@pytest.mark.parametrize(("text", "needle"), [
+    ("prior_date: {A: 2024-01-01}\n", "unknown key(s) ['prior_date']"),
+    ("planned_start: 07/12/2026\n", "planned_start must be a date YYYY-MM-DD (got '07/12/2026')"),
+    ("prior_dates: [2024-01-01]\n", "prior_dates must map plan ids to dates"),
+    ("prior_dates: {A: soon}\n", "prior_dates.A must be a date"),
+    ("dry_run: yes please\n", "dry_run must be true or false"),
+    ("intent: maximal\n", "intent must be one of"),
+    ("- a\n- b\n", "must be a mapping"),
+    ("intent: [unclosed\n", "not valid YAML/JSON"),
+])
+def test_bad_answers_are_refused_with_the_key_and_value(tmp_path, text, needle):
+    with pytest.raises(InputError, match="answers file") as info:
+        read_answers(_file(tmp_path, text))
+    assert needle in str(info.value)
+
+
+def test_a_missing_file_names_the_path(tmp_path):
+    with pytest.raises(InputError, match="cannot be read"):
+        read_answers(str(tmp_path / "nope.yaml"))

@@ -1,0 +1,292 @@
+"""The Eclipse launch chain on Mono: ``ReirradHost.exe`` (C#, embeds CPython through pythonnet's
+``Python.Runtime``), the Scripts-menu launcher ``Reirrad.Launcher.esapi.dll`` and the Python stand-alone
+path, all against the ESAPI stand-in assemblies.
+
+Sources of truth: the stand-in's journal (every write through a modifying ESAPI member, exported by
+the host process to ``$REIRRAD_STUB_JOURNAL``), the result JSON the same process wrote (its objectives
+are the engine's, in TOTAL Gy), reference esapi.md §2.2 / §3 / §13 (what a stand-alone may do), and the
+Windows command-line rules (CommandLineToArgvW) for the launcher's quoting.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+import pytest
+
+from tps_stubs import esapi as stub
+from tps_stubs.esapi import JournalEntry, read_exported_journal
+
+REPO = Path(__file__).resolve().parents[2]
+PATIENT = ["--patient", "LRRC-01", "--course", "C2_SABR", "--plan", "SABR_REIRR"]
+START = ["--planned-start", "2026-12-07"]
+FACTOR = {"Gy": 1.0, "cGy": 100.0}
+WRITE_MEMBERS_BEFORE_SAVE = ("SetPrescription", "AddPointObjective", "OptimizeVMAT", "CalculateDose")
+
+
+def _load_build_module() -> Any:
+    spec = importlib.util.spec_from_file_location("reirrad_eclipse_build", REPO / "install/eclipse/build.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def built() -> Dict[str, Path]:
+    """``make eclipse-host`` (skips locally without Mono or pythonnet; fails under CI)."""
+    missing = [t for t in ("mcs", "mono") if shutil.which(t) is None]
+    if importlib.util.find_spec("pythonnet") is None:
+        missing.append("pythonnet")
+    if missing:
+        if os.environ.get("CI"):
+            pytest.fail(f"Eclipse host cannot be built in CI: {missing} missing")
+        pytest.skip(f"Eclipse host cannot be built: {missing} missing")
+    return _load_build_module().build(quiet=True)
+
+
+def _run_host(built: Dict[str, Path], args: List[str], tmp_path: Path, *, stdin: Optional[str] = None,
+              **env: str) -> Tuple[int, Dict[str, Any], List[JournalEntry], str]:
+    journal = tmp_path / "journal.json"
+    result = tmp_path / "result.json"
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("REIRRAD_")}
+    environment.update(env, REIRRAD_STUB_JOURNAL=str(journal))
+    proc = subprocess.run(["mono", str(built["ReirradHost.exe"]), *args, "--json", str(result)],
+                          input=stdin or "", capture_output=True, text=True, env=environment,
+                          timeout=600, check=False)
+    output = proc.stdout + proc.stderr
+    payload = json.loads(result.read_text()) if result.is_file() else {}
+    entries = read_exported_journal(journal) if journal.is_file() else []
+    return proc.returncode, payload, entries, output
+
+
+def _members(entries: List[JournalEntry]) -> List[str]:
+    return [e.member for e in entries]
+
+
+def _dose(text: str, unit: str) -> Tuple[float, float]:
+    """A journal DoseValue ("2708.4 cGy") as (value, half of its last printed digit)."""
+    number, printed_unit = text.split()
+    assert printed_unit == unit
+    decimals = len(number.partition(".")[2])
+    return float(number), 0.5 * 10.0 ** -decimals + 1e-9
+
+
+@pytest.mark.parametrize(("unit", "intent"), [("Gy", "isotoxic"), ("cGy", "limit-toxicity")])
+def test_host_plans_writes_in_the_system_unit_and_saves_last(built, tmp_path, unit, intent):
+    """Through ReirradHost.exe on Mono: every objective the engine computed (result JSON, TOTAL Gy)
+    lands in the journal in the clinic's unit (x1 for Gy, x100 for cGy, esapi.md §10.2), the
+    prescription is the chosen level per fraction, and SaveModifications is the last call, once."""
+    code, result, entries, output = _run_host(
+        built, [*PATIENT, "--intent", intent, "--no-dialog", *START], tmp_path, REIRRAD_STUB_DOSE_UNIT=unit)
+    assert code == 0, output
+    assert result["status"] == "planned"
+    assert result["eclipse_session"] == {"writes": True, "saved": True, "save_error": None}
+    assert _members(entries).count("SaveModifications") == 1 and entries[-1].member == "SaveModifications"
+    assert entries[-1].object_id == "ReirradHost"  # Application.CreateApplication() of the host exe
+    points = [e for e in entries if e.member == "AddPointObjective"]
+    assert points and all(e.arguments[2].endswith(f" {unit}") for e in points)
+    # The last write of each objective set is the final plan's: compare the engine's final objectives.
+    n_final = sum(1 for o in result["objectives"] if o["kind"] != "mean")
+    final_points = points[-n_final:]
+    for e, o in zip(final_points, [o for o in result["objectives"] if o["kind"] != "mean"]):
+        assert e.arguments[0] == f"Structure '{o['structure_id']}'"
+        value, precision = _dose(e.arguments[2], unit)
+        assert value == pytest.approx(o["dose_gy"] * FACTOR[unit], abs=precision)
+    prescriptions = [e for e in entries if e.member == "SetPrescription"]
+    n_fx, per_fraction = int(prescriptions[-1].arguments[0]), prescriptions[-1].arguments[1]
+    assert n_fx == result["n_fractions"] == 5
+    value, precision = _dose(per_fraction, unit)
+    assert value == pytest.approx(result["prescription_gy"] / n_fx * FACTOR[unit], abs=precision)
+
+
+def test_host_saves_nothing_when_the_tps_fails_mid_run(built, tmp_path):
+    """The stand-in's dose engine fails (every optimisation returns Success False): the workflow raises
+    after the prescription and objectives were written; the host never calls SaveModifications, exit 1."""
+    code, result, entries, output = _run_host(
+        built, [*PATIENT, "--intent", "isotoxic", "--no-dialog", *START], tmp_path,
+        REIRRAD_STUB_FAULT="dose-engine")
+    assert code == 1, output
+    assert result["status"] == "error" and result["error_type"] == "OptimisationError"
+    assert result["eclipse_session"]["saved"] is False
+    members = _members(entries)
+    assert "SetPrescription" in members and "AddPointObjective" in members  # written, then discarded
+    assert "SaveModifications" not in members
+    assert "Nothing was saved" in output
+
+
+def test_host_dry_run_writes_nothing(built, tmp_path):
+    """--dry-run: no BeginModifications, no write, no save; the objectives are in the result."""
+    code, result, entries, output = _run_host(
+        built, [*PATIENT, "--intent", "isotoxic", "--no-dialog", "--dry-run", *START], tmp_path)
+    assert code == 0, output
+    assert result["status"] == "dry-run" and result["objectives"]
+    assert result["eclipse_session"] == {"writes": False, "saved": False, "save_error": None}
+    assert entries == []
+
+
+def test_host_confirmation_asks_for_the_start_date_and_cancel_writes_nothing(built, tmp_path):
+    """Without --no-dialog the console confirmation shows the prior course, asks for the missing planned
+    start, and anything but 'y' cancels (exit 3) before the first write."""
+    code, result, entries, output = _run_host(built, [*PATIENT, "--intent", "isotoxic"], tmp_path,
+                                              stdin="2026-12-07\nn\n")
+    assert code == 3, output
+    assert "PELVIS_45" in output and "interval 913 days" in output  # LRRC-01: 2024-06-07 -> 2026-12-07
+    assert result["status"] == "cancelled"
+    assert entries == []
+
+
+def test_a_prior_treated_plan_as_the_target_is_refused_before_any_write(built, tmp_path):
+    """Naming the prior (Completed) plan as the plan to write: exit 2, the message names it, no write."""
+    code, result, entries, output = _run_host(
+        built, ["--patient", "LRRC-01", "--course", "C1_LCCRT", "--plan", "PELVIS_45", "--intent", "isotoxic",
+                "--no-dialog", *START], tmp_path)
+    assert code == 2, output
+    assert "PELVIS_45" in result["reason"] and "never writes" in result["reason"]
+    assert entries == []
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (["--patient", "NOPE", "--course", "C", "--plan", "P", "--no-dialog", *START],
+     "no patient with ID 'NOPE'"),
+    ([*PATIENT, "--no-dialog"], "--planned-start"),
+    ([*PATIENT, "--no-dialog", *START, "--prior-date", "PELVIS_45"], "PLAN_ID=YYYY-MM-DD"),
+    (["--course", "C"], "required"),
+])
+def test_host_bad_input_exits_2_with_the_reason(built, tmp_path, args, needle):
+    code, _, entries, output = _run_host(built, args, tmp_path)
+    assert code == 2 and needle in output
+    assert "SaveModifications" not in _members(entries)
+
+
+def test_host_without_python_configured_exits_4(built, tmp_path):
+    """A missing Python library is reported (exit 4) before any ESAPI call."""
+    code, _, entries, output = _run_host(built, [*PATIENT], tmp_path,
+                                         REIRRAD_PYTHON_DLL=str(tmp_path / "x.so"))
+    assert code == 4 and "does not exist" in output and entries == []
+
+
+# -- the Scripts-menu launcher ------------------------------------------------------------------------
+
+def _windows_argv(command_line: str) -> List[str]:
+    """Split a command line as CommandLineToArgvW does (2n backslashes + quote: n backslashes and a
+    quote toggle; 2n+1: n backslashes and a literal quote; other backslashes literal)."""
+    args: List[str] = []
+    current: List[str] = []
+    in_quotes, has_arg, i = False, False, 0
+    while i < len(command_line):
+        c = command_line[i]
+        if c == "\\":
+            j = i
+            while j < len(command_line) and command_line[j] == "\\":
+                j += 1
+            n = j - i
+            if j < len(command_line) and command_line[j] == '"':
+                current.append("\\" * (n // 2))
+                if n % 2:
+                    current.append('"')
+                    j += 1
+            else:
+                current.append("\\" * n)
+            has_arg, i = True, j
+            continue
+        if c == '"':
+            in_quotes, has_arg = not in_quotes, True
+        elif c in " \t" and not in_quotes:
+            if has_arg:
+                args.append("".join(current))
+            current, has_arg = [], False
+        else:
+            current.append(c)
+            has_arg = True
+        i += 1
+    if has_arg:
+        args.append("".join(current))
+    return args
+
+
+@pytest.fixture()
+def launcher(built) -> Any:
+    stub.runtime()
+    import clr  # noqa: PLC0415 - after the stand-in loaded pythonnet
+
+    clr.AddReference(str(built["Reirrad.Launcher.esapi.dll"]))
+    from Reirrad import Launcher  # noqa: PLC0415
+
+    stub.reset()
+    yield Launcher
+    stub.reset()
+
+
+@pytest.mark.parametrize("text", ["LRRC-01", "with space", 'quo"te', "back\\slash\\", 'mix \\" both\\\\"'])
+def test_launcher_quotes_ids_for_the_windows_parser(launcher, text):
+    """Any ID survives the host's command line (the Windows parser's rules, implemented above)."""
+    line = str(launcher.HostStart.Arguments(text, "C 2", "P"))
+    assert _windows_argv(line) == ["--patient", text, "--course", "C 2", "--plan", "P"]
+
+
+def test_launcher_starts_the_host_on_the_context_ids_and_the_host_runs(launcher, built, tmp_path):
+    """The plug-in's start information (from a plug-in ScriptContext) names ReirradHost.exe beside it
+    and the context's IDs; the same command line, run, reaches the host (a dry run)."""
+    context = stub.load_context("LRRC-01")
+    info = launcher.HostStart.For(context, str(built["ReirradHost.exe"].parent))
+    assert Path(str(info.FileName)) == built["ReirradHost.exe"] and not info.UseShellExecute
+    argv = _windows_argv(str(info.Arguments))
+    assert argv == PATIENT
+    code, result, entries, output = _run_host(built, [*argv, "--no-dialog", "--dry-run", *START], tmp_path)
+    assert code == 0 and result["patient_id"] == "LRRC-01" and entries == [], output
+
+
+def test_launcher_refuses_without_a_plan_or_a_host(launcher, built, tmp_path):
+    """No context (no open plan), or no host beside the plug-in: a clear InvalidOperationException."""
+    with pytest.raises(Exception, match="open the patient"):
+        launcher.HostStart.For(None, str(built["ReirradHost.exe"].parent))
+    context = stub.load_context("LRRC-01")
+    with pytest.raises(Exception, match="is missing"):
+        launcher.HostStart.For(context, str(tmp_path))
+
+
+# -- the Python stand-alone path (CustomScriptExecutable) ----------------------------------------------
+
+def _run_standalone(args: List[str], tmp_path: Path,
+                    **env: str) -> Tuple[int, Dict[str, Any], List[JournalEntry], str]:
+    journal = tmp_path / "journal.json"
+    result = tmp_path / "result.json"
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("REIRRAD_")}
+    environment.update(env, REIRRAD_STUB_JOURNAL=str(journal))
+    proc = subprocess.run([sys.executable, "-m", "reirrad_tps.eclipse.standalone", "--stand-in", *args,
+                           "--json", str(result)], capture_output=True, text=True, env=environment,
+                          timeout=600, check=False)
+    payload = json.loads(result.read_text()) if result.is_file() else {}
+    entries = read_exported_journal(journal) if journal.is_file() else []
+    return proc.returncode, payload, entries, proc.stdout + proc.stderr
+
+
+def test_standalone_is_read_only_on_a_clinical_system(built, tmp_path):
+    """CustomScriptExecutable on a clinical system (esapi.md §2.2): a writing run is refused before
+    anything is written (exit 2); a dry run works."""
+    code, result, entries, output = _run_standalone([*PATIENT, "--intent", "isotoxic", "--no-dialog", *START],
+                                                    tmp_path)
+    assert code == 2 and result["error_type"] == "ReadOnlySession" and entries == [], output
+    code, result, entries, output = _run_standalone(
+        [*PATIENT, "--intent", "isotoxic", "--no-dialog", "--dry-run", *START], tmp_path)
+    assert code == 0 and result["status"] == "dry-run" and entries == [], output
+
+
+def test_standalone_writes_and_saves_on_a_research_system(built, tmp_path):
+    """On a non-clinical system the same path writes, then saves once, last."""
+    code, result, entries, output = _run_standalone(
+        [*PATIENT, "--intent", "limit-toxicity", "--no-dialog", *START], tmp_path,
+        REIRRAD_STUB_MODE="research")
+    assert code == 0 and result["eclipse_session"]["saved"] is True, output
+    members = _members(entries)
+    assert all(m in members for m in WRITE_MEMBERS_BEFORE_SAVE)
+    assert members[-1] == "SaveModifications" and members.count("SaveModifications") == 1
+    assert entries[-1].object_id == "reirrad-standalone"
