@@ -12,7 +12,7 @@ import importlib.util
 import shutil
 import subprocess
 import sys
-from typing import Any, Iterator, List
+from typing import Any, Iterator, List, Tuple
 
 import numpy as np
 import pytest
@@ -112,29 +112,25 @@ def test_prior_dose_equals_the_model_total_in_gy(fresh: Any, unit: str) -> None:
     np.testing.assert_allclose(grid.direction, model.direction, atol=1e-12)
 
 
-class _OffsetDose:
-    """A stand-in Dose whose VoxelToDoseValue has an offset (the stand-in's is always 0 at raw 0)."""
-
-    def __init__(self, dose: Any, types: Any, offset_gy: float) -> None:
-        self._dose, self._types, self._offset = dose, types, offset_gy
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._dose, name)
-
-    def VoxelToDoseValue(self, raw: int) -> Any:  # noqa: N802 - ESAPI's name
-        value = self._dose.VoxelToDoseValue(raw)
-        return self._types.DoseValue(float(value.Dose) + self._offset * FACTOR[str(value.Unit)], value.Unit)
-
-
 @pytest.mark.parametrize("unit", UNITS)
-def test_a_non_zero_calibration_offset_is_applied(fresh: Any, unit: str) -> None:
-    """§4.2: dose = V(0) + (V(1) − V(0))·raw. The stand-in cannot set V(0) ≠ 0, so a wrapper adds
-    0.5 Gy to every VoxelToDoseValue: the read dose must be the model dose + 0.5 Gy."""
-    ctx = stub.load_context("LRRC-01", unit)
-    dose = _prior(ctx).Dose
-    plain = read_dose_grid(dose)
-    shifted = read_dose_grid(_OffsetDose(dose, fresh.Types, 0.5))
-    np.testing.assert_allclose(shifted.values_gy, plain.values_gy + 0.5, rtol=0, atol=1e-9)
+@pytest.mark.parametrize("offset_gy", [-0.75, 0.5])
+def test_a_non_zero_calibration_offset_is_applied(fresh: Any, unit: str, offset_gy: float) -> None:
+    """§4.2: dose = V(0) + (V(1) − V(0))·raw. With the stand-in's calibration offset set (raw =
+    (dose − offset)/scale), VoxelToDoseValue(0) is the offset in the clinic's unit and the read dose
+    still equals the model's TOTAL Gy within one count ((max − offset) / 2^24)."""
+    fresh.Builder.StubSystem.DoseOffsetGy = offset_gy
+    try:
+        ctx = stub.load_context("LRRC-01", unit)
+        dose = _prior(ctx).Dose
+        zero = dose.VoxelToDoseValue(0)
+        assert float(zero.Dose) == pytest.approx(offset_gy * FACTOR[unit], rel=1e-12)
+        model = load_patient("LRRC-01").prior_plans()[0].dose
+        assert model is not None
+        grid = read_dose_grid(dose)
+    finally:
+        fresh.Builder.StubSystem.DoseOffsetGy = 0.0
+    count = (float(model.values_gy.max()) - offset_gy) / 2 ** 24
+    np.testing.assert_allclose(grid.values_gy, model.values_gy, rtol=0, atol=count)
 
 
 def test_relative_presentation_is_refused(fresh: Any) -> None:
@@ -197,6 +193,67 @@ def test_two01_has_two_prior_courses(fresh: Any) -> None:
     got = [(p.course_id, p.plan_id, p.n_fractions, p.last_fraction) for p in snap.prior_courses]
     assert got == [("C1_LCCRT", "PELVIS_45", 25, dt.date(2023, 8, 7)),
                    ("C2_PALL", "PALL_20", 5, dt.date(2025, 12, 7))]
+
+
+def _plan(ctx: Any, course_id: str, plan_id: str) -> Any:
+    course = next(c for c in ctx.Patient.Courses if c.Id == course_id)
+    return next(p for p in course.PlanSetups if p.Id == plan_id)
+
+
+def _add_plan_sum(fresh: Any, ctx: Any, course_id: str, plans: List[Tuple[str, str]],
+                  operations: List[str], weights: List[float]) -> None:
+    course = next(c for c in ctx.Patient.Courses if c.Id == course_id)
+    members = fresh.System.Array[fresh.API.PlanSetup]([_plan(ctx, c, p) for c, p in plans])
+    fresh.Builder.ModelBuilder.AddPlanSum(course, "SUM", members, fresh.System.Array[fresh.System.String](
+        operations), fresh.System.Array[fresh.System.Double](weights))
+
+
+def test_a_prior_plan_sum_of_whole_plans_reads_each_plan_once(fresh: Any) -> None:
+    """esapi.md §5: a plan sum mixes fractionations, so its plans are read one by one. TWO-01 with a
+    sum of both prior plans (Addition, weight 1): the same two courses as without the sum."""
+    ctx = stub.load_context("TWO-01")
+    _add_plan_sum(fresh, ctx, "C2_PALL", [("C1_LCCRT", "PELVIS_45"), ("C2_PALL", "PALL_20")],
+                  ["Addition", "Addition"], [1.0, 1.0])
+    snap = EclipseCaseSource(ctx.Patient, ctx.ExternalPlanSetup).read()
+    assert [(p.plan_id, p.n_fractions) for p in snap.prior_courses] == [("PELVIS_45", 25), ("PALL_20", 5)]
+
+
+@pytest.mark.parametrize(("operation", "weight", "needle"), [
+    ("Subtraction", 1.0, "Subtraction with weight 1"),
+    ("Addition", 0.6, "Addition with weight 0.6"),
+])
+def test_a_prior_plan_sum_that_is_not_whole_plans_is_refused(fresh: Any, operation: str, weight: float,
+                                                              needle: str) -> None:
+    """A sum that subtracts or weights a plan describes a delivered dose the per-plan reading would
+    not reproduce: refused with the sum, the plan and what to do."""
+    ctx = stub.load_context("TWO-01")
+    _add_plan_sum(fresh, ctx, "C2_PALL", [("C1_LCCRT", "PELVIS_45"), ("C2_PALL", "PALL_20")],
+                  ["Addition", operation], [1.0, weight])
+    with pytest.raises(InputError, match="plan sum 'SUM'") as info:
+        EclipseCaseSource(ctx.Patient, ctx.ExternalPlanSetup).read()
+    assert needle in str(info.value) and "'PALL_20'" in str(info.value)
+
+
+def test_plans_of_the_new_plans_course_are_never_prior_dose(fresh: Any) -> None:
+    """An alternative plan with a dose in the NEW course (LRRC-01, C2_SABR) is not a prior course."""
+    ctx = stub.load_context("LRRC-01")
+    prior = _prior(ctx)
+    course = next(c for c in ctx.Patient.Courses if c.Id == "C2_SABR")
+    dose = prior.Dose
+    origin = [dose.Origin.x, dose.Origin.y, dose.Origin.z]
+    size = [dose.XSize, dose.YSize, dose.ZSize]
+    grid = (fresh.System.Array[fresh.System.Double](origin),
+            fresh.System.Array[fresh.System.Double]([dose.XRes, dose.YRes, dose.ZRes]),
+            fresh.System.Array[fresh.System.Int32](size),
+            fresh.System.Array[fresh.System.Double]([1.0, 0, 0, 0, 1.0, 0, 0, 0, 1.0]))
+    alternative = fresh.Builder.ModelBuilder.AddExternalPlan(
+        course, "SABR_ALT", ctx.ExternalPlanSetup.StructureSet, "PTV", 5, 30.0, "UnApproved", False, 100.0,
+        *grid)
+    values = fresh.System.Array[fresh.System.Double]([1.0] * (size[0] * size[1] * size[2]))
+    fresh.Builder.ModelBuilder.SetDose(alternative, *grid, values)
+    assert alternative.IsDoseValid
+    snap = EclipseCaseSource(ctx.Patient, ctx.ExternalPlanSetup).read()
+    assert [p.plan_id for p in snap.prior_courses] == ["PELVIS_45"]
 
 
 def test_prior_dates_must_name_prior_plans(fresh: Any) -> None:
@@ -308,6 +365,23 @@ def test_optimise_compute_and_normalise(fresh: Any, unit: str) -> None:
     members = [e.member for e in stub.journal()]
     assert members[-4:] == ["OptimizeVMAT", "CalculateDose", "set_PlanNormalizationValue",
                             "set_PlanNormalizationValue"]
+
+
+def test_imrt_optimises_with_explicit_enums_then_leaf_motions(fresh: Any) -> None:
+    """§10.3: the IMRT path is Optimize(maxIterations, OptimizationOption.RestartOptimization) then
+    CalculateLeafMotions() before CalculateDose(); the dose is a TOTAL Gy dose as for VMAT."""
+    ctx = stub.load_context("LRRC-01")
+    planner = _planner(ctx, technique="IMRT", max_iterations=400)
+    planner.begin_modifications()
+    planner.set_prescription(30.0, 5)
+    planner.write_objectives(_objectives(30.0))
+    planner.optimise()
+    dose = planner.compute_dose()
+    assert 25.0 < float(dose.values_gy.max()) < 50.0
+    entries = stub.journal()
+    assert [e.member for e in entries[-3:]] == ["Optimize", "CalculateLeafMotions", "CalculateDose"]
+    assert entries[-3].arguments == ("400", "RestartOptimization")
+    assert "OptimizeVMAT" not in [e.member for e in entries]
 
 
 # -- the workflow ------------------------------------------------------------------------------------

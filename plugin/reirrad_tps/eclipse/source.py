@@ -22,6 +22,10 @@ Implements :class:`reirrad.ports.CaseSource`. Translation only (style.md §3 pra
   needs a ``Patient.Registrations`` entry between the two frames (§8); ``planning_to_dose`` is derived
   from ``TransformPoint`` (SourceFOR → RegisteredFOR) or ``InverseTransformPoint``, whichever direction
   maps planning → prior (never from the undocumented layout of ``TransformationMatrix``).
+* **Plan sums.** Never read as one dose: a sum mixes fractionations, and EQD2 needs each plan's own
+  dose and fractions. Its plans are read one by one (they are prior plans with a valid dose), which is
+  the sum when every component is an Addition of weight 1. A prior-course sum with a Subtraction, a
+  weight other than 1 or a plan without a valid dose is refused (the delivered dose would differ).
 * **Dates.** The last fraction is ``Course.CompletedDateTime`` (date part); without it
   ``prior_dates[plan id]``; else None (the workflow asks). ESAPI has no planned start for a new course:
   ``planned_start`` comes from the caller.
@@ -173,6 +177,7 @@ class EclipseCaseSource:
         else:
             grid = image_dose_grid(image, self._dose_spacing_mm, planning_for)
         priors = self._prior_plans()
+        self._check_plan_sums(priors)
         unknown = sorted(set(self._prior_dates) - {str(p.Id) for p in priors})
         if unknown:
             raise InputError(f"prior_dates names {unknown}, which are not prior plans with a dose "
@@ -228,6 +233,29 @@ class EclipseCaseSource:
         current_course = str(self._plan.Course.Id)
         return [p for course in list(self._patient.Courses) if str(course.Id) != current_course
                 for p in list(course.PlanSetups) if bool(p.IsDoseValid)]
+
+    def _check_plan_sums(self, priors: List[Any]) -> None:
+        """Refuse prior plan sums that the per-plan reading would not reproduce (see the module notes)."""
+        read = {(str(p.Course.Id), str(p.Id)) for p in priors}
+        current_course = str(self._plan.Course.Id)
+        for course in list(self._patient.Courses):
+            if str(course.Id) == current_course:
+                continue
+            for plan_sum in list(course.PlanSums):
+                for plan in list(plan_sum.PlanSetups):
+                    where = f"plan sum {plan_sum.Id!r} (course {course.Id!r}), plan {plan.Id!r}"
+                    operation = str(plan_sum.GetPlanSumOperation(plan))
+                    weight = float(plan_sum.GetPlanWeight(plan))
+                    if operation != "Addition" or abs(weight - 1.0) > 1e-9:
+                        raise InputError(
+                            f"{where}: {operation} with weight {weight:g}. reirrad reads each prior "
+                            "plan's own dose and fractions, which counts every plan once, added in full; "
+                            "this sum says otherwise. Make the plans in Eclipse match what was delivered "
+                            "(e.g. a plan with the delivered fractions) and run again")
+                    if (str(plan.Course.Id), str(plan.Id)) not in read:
+                        raise InputError(f"{where}: the plan has no valid dose, so the prior dose would be "
+                                         "incomplete; calculate its dose in Eclipse and run again")
+                logger.info("plan sum %s: read as its %d plans", plan_sum.Id, len(list(plan_sum.PlanSetups)))
 
     def _prior_course(self, plan: Any, planning_for: str) -> PriorCourse:
         name = str(plan.Id)

@@ -29,9 +29,11 @@ namespace VMS.TPS.Common.Model.API
         /// <summary>Gy per raw count, including the plan normalisation.</summary>
         internal double EffectiveScaleGy { get { return _data.ScaleGy * _item.NormalisationFactor; } }
 
+        internal double EffectiveOffsetGy { get { return _data.OffsetGy * _item.NormalisationFactor; } }
+
         public DoseValue DoseMax3D
         {
-            get { return _item.Present(MaxIndex() < 0 ? double.NaN : _data.Raw[MaxIndex()] * EffectiveScaleGy); }
+            get { return _item.Present(MaxIndex() < 0 ? double.NaN : EffectiveOffsetGy + _data.Raw[MaxIndex()] * EffectiveScaleGy); }
         }
 
         public VVector DoseMax3DLocation
@@ -94,7 +96,7 @@ namespace VMS.TPS.Common.Model.API
 
         public DoseValue VoxelToDoseValue(int voxelValue)
         {
-            return _item.Present(voxelValue * EffectiveScaleGy);
+            return _item.Present(EffectiveOffsetGy + voxelValue * EffectiveScaleGy);
         }
 
         public DoseValue GetDoseToPoint(VVector at)
@@ -175,7 +177,7 @@ namespace VMS.TPS.Common.Model.API
             {
                 gy = StubRuntime.SystemUnitToGy(doseValue, "doseValue");
             }
-            double raw = Math.Round(gy / EffectiveScaleGy);
+            double raw = Math.Round((gy - EffectiveOffsetGy) / EffectiveScaleGy);
             if (double.IsNaN(raw) || raw > int.MaxValue || raw < int.MinValue)
             {
                 throw new OverflowException("The dose value cannot be represented as a voxel value: " + doseValue);

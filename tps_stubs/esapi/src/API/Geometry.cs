@@ -101,10 +101,15 @@ namespace VMS.TPS.Common.Model.API
         internal readonly DoseGrid Grid;
         internal readonly int[] Raw; // flat, index = (k * ny + j) * nx + i
         internal readonly double ScaleGy;
+        internal readonly double OffsetGy; // dose of raw value 0: VoxelToDoseValue(0)
         internal readonly string Uid;
         internal int Version;
 
-        internal DoseData(DoseGrid grid, int[] raw, double scaleGy)
+        internal DoseData(DoseGrid grid, int[] raw, double scaleGy) : this(grid, raw, scaleGy, 0.0)
+        {
+        }
+
+        internal DoseData(DoseGrid grid, int[] raw, double scaleGy, double offsetGy)
         {
             if (raw.Length != grid.Count)
             {
@@ -113,10 +118,12 @@ namespace VMS.TPS.Common.Model.API
             Grid = grid;
             Raw = raw;
             ScaleGy = scaleGy;
+            OffsetGy = offsetGy;
             Uid = StubRuntime.NewUid();
         }
 
-        /// <summary>Raw counts for a TOTAL dose in Gy: the maximum maps to 2^24 counts.</summary>
+        /// <summary>Raw counts for a TOTAL dose in Gy: raw = (dose - offset) / scale, with the
+        /// calibration offset StubDefaults.DoseOffsetGy (default 0) and the maximum at 2^24 counts.</summary>
         internal static DoseData FromGy(DoseGrid grid, double[] valuesGy)
         {
             if (valuesGy.Length != grid.Count)
@@ -132,18 +139,20 @@ namespace VMS.TPS.Common.Model.API
                 }
                 max = Math.Max(max, v);
             }
-            double scale = max > 0 ? max / StubRuntime.RawDoseMaximum : StubRuntime.EvaluationDoseScaleGy;
+            double offset = StubDefaults.DoseOffsetGy;
+            double span = max - offset;
+            double scale = span > 0 ? span / StubRuntime.RawDoseMaximum : StubRuntime.EvaluationDoseScaleGy;
             int[] raw = new int[valuesGy.Length];
             for (int n = 0; n < raw.Length; n++)
             {
-                raw[n] = (int)Math.Round(valuesGy[n] / scale);
+                raw[n] = (int)Math.Round((valuesGy[n] - offset) / scale);
             }
-            return new DoseData(grid, raw, scale);
+            return new DoseData(grid, raw, scale, offset);
         }
 
         internal double GyAt(int i, int j, int k)
         {
-            return Raw[(k * Grid.Size[1] + j) * Grid.Size[0] + i] * ScaleGy;
+            return OffsetGy + Raw[(k * Grid.Size[1] + j) * Grid.Size[0] + i] * ScaleGy;
         }
 
         /// <summary>Trilinear interpolation in Gy; NaN outside the grid.</summary>

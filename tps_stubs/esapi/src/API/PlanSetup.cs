@@ -89,11 +89,12 @@ namespace VMS.TPS.Common.Model.API
             bool[] mask = structure.MaskOn(_doseData.Grid);
             List<double> doses = new List<double>();
             double scale = _doseData.ScaleGy * NormalisationFactor;
+            double offset = _doseData.OffsetGy * NormalisationFactor;
             for (int n = 0; n < mask.Length; n++)
             {
                 if (mask[n])
                 {
-                    doses.Add(_doseData.Raw[n] * scale);
+                    doses.Add(offset + _doseData.Raw[n] * scale);
                 }
             }
             return doses.Count == 0 ? null : doses.ToArray();
@@ -200,6 +201,9 @@ namespace VMS.TPS.Common.Model.API
     internal static class StubDefaults
     {
         internal static DoseValuePresentation DosePresentation = DoseValuePresentation.Absolute;
+
+        /// <summary>Calibration offset of newly built doses, Gy (VoxelToDoseValue(0)); default 0.</summary>
+        internal static double DoseOffsetGy;
     }
 
     public class Beam : ApiDataObject
@@ -649,7 +653,8 @@ namespace VMS.TPS.Common.Model.API
             {
                 throw new ArgumentNullException("existing");
             }
-            _doseData = new DoseData(existing._data.Grid, (int[])existing._data.Raw.Clone(), existing.EffectiveScaleGy);
+            _doseData = new DoseData(existing._data.Grid, (int[])existing._data.Raw.Clone(), existing.EffectiveScaleGy,
+                existing.EffectiveOffsetGy);
             _isEvaluationDose = true;
             _evaluationVoxelsSet = true;
             _optimised = null;

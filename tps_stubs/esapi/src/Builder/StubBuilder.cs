@@ -133,6 +133,21 @@ namespace Reirrad.EsapiStubBuilder
             set { StubRuntime.PluginWriteable = value; }
         }
 
+        /// <summary>Calibration offset (Gy) of newly built doses: VoxelToDoseValue(0) in Gy before
+        /// normalisation (default 0; Eclipse's own doses have 0, other scalings may not).</summary>
+        public static double DoseOffsetGy
+        {
+            get { return StubDefaults.DoseOffsetGy; }
+            set
+            {
+                if (double.IsNaN(value) || double.IsInfinity(value))
+                {
+                    throw new ArgumentException("DoseOffsetGy must be finite");
+                }
+                StubDefaults.DoseOffsetGy = value;
+            }
+        }
+
         /// <summary>DoseValuePresentation of newly built plans (default Absolute).</summary>
         public static DoseValuePresentation DefaultDosePresentation
         {
@@ -338,6 +353,34 @@ namespace Reirrad.EsapiStubBuilder
             plan._doseData = DoseData.FromGy(Grid(origin, spacing, size, direction), valuesGy);
             plan._optimised = plan._doseData;
             plan._isEvaluationDose = false;
+        }
+
+        /// <summary>A plan sum in <paramref name="course"/> over <paramref name="plans"/> (any course of the
+        /// patient), each with its operation ("Addition" / "Subtraction") and weight. No summed dose is
+        /// built: reirrad never reads one (it reads each plan with its own fractionation).</summary>
+        public static PlanSum AddPlanSum(Course course, string id, PlanSetup[] plans, string[] operations,
+            double[] weights)
+        {
+            if (plans.Length != operations.Length || plans.Length != weights.Length)
+            {
+                throw new ArgumentException("plans, operations and weights must have the same length");
+            }
+            PlanSum sum = new PlanSum();
+            sum._owner = course._owner;
+            sum._id = id;
+            sum._course = course;
+            for (int n = 0; n < plans.Length; n++)
+            {
+                PlanSumComponent c = new PlanSumComponent();
+                c._owner = course._owner;
+                c._id = plans[n].Id;
+                c._operation = (PlanSumOperation)Enum.Parse(typeof(PlanSumOperation), operations[n]);
+                c._weight = weights[n];
+                sum._components.Add(c);
+                sum._planSetups.Add(plans[n]);
+            }
+            course._planSums.Add(sum);
+            return sum;
         }
 
         /// <summary>m16: row-major 4×4 mapping points of sourceFor to registeredFor (column vectors).</summary>
