@@ -56,15 +56,32 @@ def finite_float(name: str, value: Any, *, minimum: float | None = None,
 
 def float_array(name: str, value: Any, *, strictly_positive: bool = False,
                 non_negative: bool = False, unit: str = "") -> FloatArray:
-    """Return ``value`` as a float64 array after checking it is finite and in range.
+    """Return ``value`` as a NEW float64 array after checking it is finite and in range.
 
     Scalars become 0-d arrays. The check reports the first offending value.
     """
     raw = np.asarray(value)
     if raw.dtype.kind not in "iuf":  # refuse booleans, text ('30'), objects, complex, dates
         raise InputError(f"{name} must be numeric (got {value!r} of type {type(value).__name__})")
-    arr = raw.astype(np.float64)
+    arr = raw.astype(np.float64)  # always a copy: callers may keep and freeze it
+    check_float_array(name, arr, strictly_positive=strictly_positive, non_negative=non_negative, unit=unit)
+    return arr
+
+
+def check_float_array(name: str, arr: FloatArray, *, strictly_positive: bool = False,
+                      non_negative: bool = False, unit: str = "") -> None:
+    """Check a float64 array as :func:`float_array` does, without copying it.
+
+    The common case costs two reductions (min and max propagate NaN); masks are built only to
+    report the first offending value.
+    """
     suffix = f" {unit}" if unit else ""
+    if arr.size == 0:
+        return
+    lo, hi = float(arr.min()), float(arr.max())
+    if (np.isfinite(lo) and np.isfinite(hi) and (not strictly_positive or lo > 0.0)
+            and (not non_negative or lo >= 0.0)):
+        return
     finite = np.isfinite(arr)
     if not np.all(finite):
         bad = arr[~finite].flat[0]
@@ -77,7 +94,6 @@ def float_array(name: str, value: Any, *, strictly_positive: bool = False,
         bad = arr[arr < 0.0].flat[0]
         raise InputError(f"{name} must be >= 0{suffix} (found {bad!r}); "
                          "a dose cannot be negative")
-    return arr
 
 
 def is_scalar(*values: Any) -> bool:

@@ -24,7 +24,7 @@ from typing import Any, Callable, Optional, Tuple
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._validate import FloatArray, float_array
+from ._validate import FloatArray, check_float_array, float_array
 from .errors import IncompatibleDoseError, InputError
 
 __all__ = ["DisplacementField", "DoseGrid", "Resampled"]
@@ -182,7 +182,8 @@ class DoseGrid(_VoxelGeometry):
     Parameters
     ----------
     values_gy : array_like, shape (nz, ny, nx)
-        Dose per voxel, Gy (finite, ≥ 0). Copied and made read-only.
+        Dose per voxel, Gy (finite, ≥ 0). Copied and made read-only, except a read-only float64
+        ndarray that owns its memory, which is adopted as it is (the caller hands it over).
     origin_mm : sequence of 3 floats
         Centre of voxel [0, 0, 0], (x, y, z), mm.
     spacing_mm : sequence of 3 floats
@@ -213,7 +214,16 @@ class DoseGrid(_VoxelGeometry):
     frame_of_reference_uid: Optional[str] = None
 
     def __post_init__(self) -> None:
-        values = np.array(float_array("values_gy", self.values_gy, non_negative=True, unit="Gy"))
+        given = self.values_gy
+        if (isinstance(given, np.ndarray) and given.dtype == np.float64 and given.base is None
+                and not given.flags.writeable):
+            # Handed over: a read-only float64 array that owns its memory is adopted without a copy
+            # (a reader that built the values itself saves a full pass over them).
+            values = given
+            check_float_array("values_gy", values, non_negative=True, unit="Gy")
+        else:
+            # float_array returns a new array (astype copies): this grid owns it, frozen below.
+            values = float_array("values_gy", self.values_gy, non_negative=True, unit="Gy")
         if values.ndim != 3 or 0 in values.shape:
             raise InputError(f"values_gy must be a non-empty 3-D array indexed [z, y, x] "
                              f"(got shape {values.shape})")

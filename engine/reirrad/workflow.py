@@ -177,6 +177,16 @@ def prepare(protocol: Protocol, snapshot: CaseSnapshot, options: WorkflowOptions
                         occupancy, tuple(priors), tolerances, tuple(objectives), tuple(found), record)
 
 
+def _prepared(protocol: Protocol, snapshot: CaseSnapshot, options: WorkflowOptions,
+              prepared: Optional[PreparedCase]) -> PreparedCase:
+    if prepared is None:
+        return prepare(protocol, snapshot, options)
+    if prepared.protocol is not protocol or prepared.snapshot is not snapshot or prepared.options != options:
+        raise InputError("the prepared case was computed for another protocol, case or options; "
+                         "call prepare() again with the same arguments as run()")
+    return prepared
+
+
 def run(protocol: Protocol, snapshot: CaseSnapshot, planner: Optional[Planner], options: WorkflowOptions,
         progress: Optional[Progress] = None, *, prepared: Optional[PreparedCase] = None) -> WorkflowRun:
     """Run the workflow. ``planner`` may be None only for a dry run.
@@ -186,12 +196,7 @@ def run(protocol: Protocol, snapshot: CaseSnapshot, planner: Optional[Planner], 
     then not computed again.
     """
     _progress(progress, 5, "reading the case")
-    if prepared is None:
-        prepared = prepare(protocol, snapshot, options)
-    elif (prepared.protocol is not protocol or prepared.snapshot is not snapshot
-          or prepared.options != options):
-        raise InputError("the prepared case was computed for another protocol, case or options; "
-                         "call prepare() again with the same arguments as run()")
+    prepared = _prepared(protocol, snapshot, options, prepared)
     _progress(progress, 20, "remaining tolerance and objectives computed")
     if options.dry_run:
         return WorkflowRun(prepared, None, None, None, (), 0)

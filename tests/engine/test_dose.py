@@ -56,10 +56,34 @@ def test_immutable():
         grid.origin_mm = (1.0, 1.0, 1.0)  # type: ignore[misc]
 
 
+def _handed_over(values: np.ndarray) -> np.ndarray:
+    values = np.array(values, dtype=np.float64)
+    values.flags.writeable = False
+    return values
+
+
+def test_a_read_only_owned_float64_array_is_adopted_and_still_checked():
+    """A reader that hands over its own read-only float64 array saves a copy (the grid holds that very
+    array); the array is still validated (NaN, +inf and negative doses refused); a view of another
+    array, or a writable one, is copied as before."""
+    owned = _handed_over(np.ones((2, 2, 2)))
+    assert DoseGrid(owned, (0, 0, 0), (1, 1, 1)).values_gy is owned
+    for bad, match in ((np.nan, "finite"), (np.inf, "finite"), (-1.0, "negative")):
+        values = np.ones((2, 2, 2))
+        values[1, 0, 1] = bad
+        with pytest.raises(InputError, match=match):
+            DoseGrid(_handed_over(values), (0, 0, 0), (1, 1, 1))
+    base = np.ones((2, 2, 4))
+    view = base[:, :, :2]
+    view.flags.writeable = False
+    assert DoseGrid(view, (0, 0, 0), (1, 1, 1)).values_gy is not view
+
+
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
         ({"values_gy": np.full((2, 2, 2), np.nan)}, "finite"),
+        ({"values_gy": np.array([[[1.0, np.inf], [0.0, 0.0]]])}, "finite"),
         ({"values_gy": -np.ones((2, 2, 2))}, "negative"),
         ({"values_gy": np.ones((2, 2))}, "3-D"),
         ({"values_gy": np.ones((0, 2, 2))}, "3-D"),

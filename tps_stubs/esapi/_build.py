@@ -33,7 +33,8 @@ BUILD_DIR = HERE / "build"
 _PLAN: Tuple[Tuple[str, str, Tuple[str, ...], Tuple[str, ...]], ...] = (
     ("VMS.TPS.Common.Model.Types", "Types", (), ()),
     # CS0649: fields that only Reirrad.EsapiStubBuilder assigns (through InternalsVisibleTo).
-    ("VMS.TPS.Common.Model.API", "API", ("VMS.TPS.Common.Model.Types",), ("-nowarn:0649",)),
+    # -unsafe: Voxels.CopyPlane (GetVoxels) copies through pointers.
+    ("VMS.TPS.Common.Model.API", "API", ("VMS.TPS.Common.Model.Types",), ("-nowarn:0649", "-unsafe")),
     ("Reirrad.EsapiStubBuilder", "Builder", ("VMS.TPS.Common.Model.Types", "VMS.TPS.Common.Model.API"), ()),
 )
 ASSEMBLIES: Dict[str, Path] = {name: BUILD_DIR / f"{name}.dll" for name, _, _, _ in _PLAN}

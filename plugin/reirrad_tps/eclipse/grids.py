@@ -107,13 +107,20 @@ def read_dose_grid(dose: Any, frame_of_reference_uid: Optional[str] = None) -> D
     origin, spacing, (nx, ny, nz), direction = dose_geometry(dose)
     offset, scale = calibration_gy(dose)
     buf = _int_buffer(nx, ny)
-    raw = np.empty((nz, ny, nx), dtype=np.int64)
-    for k in range(nz):
-        dose.GetVoxels(k, buf)
-        raw[k] = np.array(buf).T  # copy ([x, y] -> [y, x]); no live view of the .NET array
-    values = offset + scale * raw.astype(np.float64)
-    # A zero raw count with a tiny negative offset would be refused by DoseGrid (negative dose).
-    values = np.where(np.abs(values) < 1e-12, 0.0, values)
+    values = np.empty((nz, ny, nx), dtype=np.float64)
+    view = np.asarray(buf)  # the pinned .NET buffer seen through the buffer protocol, shape (nx, ny)
+    try:
+        for k in range(nz):
+            dose.GetVoxels(k, buf)
+            # Scaled straight into place ([x, y] -> [y, x] by the transpose): one pass per plane.
+            np.multiply(view.T, scale, out=values[k])
+    finally:
+        del view  # no numpy view of a .NET array may outlive this call (Mono 6.8 crashes at exit)
+    if offset != 0.0:
+        values += offset
+        # A zero-dose voxel with a rounding-level negative value would be refused by DoseGrid.
+        values[np.abs(values) < 1e-12] = 0.0
+    values.flags.writeable = False  # handed over to the DoseGrid without another copy
     return DoseGrid(values, origin, spacing, direction, frame_of_reference_uid=frame_of_reference_uid)
 
 
