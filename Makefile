@@ -67,9 +67,10 @@ $(VENV_BENCH)/.installed: pyproject.toml
 	$(VENV_BENCH)/bin/python -m pip install --quiet -e . dicompyler-core 'pydicom>=2.4,<3' matplotlib
 	touch $@
 
-bench: $(VENV_BENCH)/.installed
+bench: $(VENV_BENCH)/.installed $(STAMP) stubs
 	$(VENV_BENCH)/bin/python benchmarks/bench_lq.py
 	$(VENV_BENCH)/bin/python benchmarks/bench_geometry.py
+	$(PY) benchmarks/bench_eclipse_dose.py
 
 test: lint typecheck pytest pytest-py38
 

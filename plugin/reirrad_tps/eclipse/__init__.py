@@ -10,6 +10,12 @@ Modules
     :class:`EclipseCaseSource`, the :class:`reirrad.ports.CaseSource`.
 :mod:`.planner`
     :class:`EclipsePlanner`, the :class:`reirrad.ports.Planner`.
+:mod:`.host`
+    The Python side of ``install/eclipse``'s ``ReirradHost.exe`` (command line, confirmation, run,
+    result JSON, exit code; the C# host owns the session and saves only after success).
+:mod:`.standalone`
+    ``python -m reirrad_tps.eclipse.standalone``: the same run through ``CustomScriptExecutable``
+    (read-only on a clinical system).
 
 A run inside Eclipse (``context`` is the plug-in's ``ScriptContext``)::
 
