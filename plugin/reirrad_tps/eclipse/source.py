@@ -28,7 +28,9 @@ Implements :class:`reirrad.ports.CaseSource`. Translation only (style.md §3 pra
   weight other than 1 or a plan without a valid dose is refused (the delivered dose would differ).
 * **Dates.** The last fraction is ``Course.CompletedDateTime`` (date part); without it
   ``prior_dates[plan id]``; else None (the workflow asks). ESAPI has no planned start for a new course:
-  ``planned_start`` comes from the caller.
+  ``planned_start`` comes from the caller. ``Course.TreatmentSessions`` / ``PlanSetup.TreatmentSessions``
+  (15.5+) are not read: the reference lists the properties but not the members of their session types
+  (no documented date), so no per-fraction date is taken from them.
 """
 
 from __future__ import annotations
