@@ -86,6 +86,7 @@ def build_result(run: WorkflowRun) -> Dict[str, Any]:
                          "conservation_factor": (prep.options.conservation_factor
                                                  if prep.options.conservation_factor is not None
                                                  else protocol.recovery.conservation_factor.value),
+                         "risk_factors": list(prep.options.risk_factors),
                          "source": protocol.recovery.model_source.source,
                          "status": protocol.recovery.model_source.status},
             "lq_model": "plain LQ, no time factor",

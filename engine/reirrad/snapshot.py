@@ -7,8 +7,8 @@ All doses are TOTAL physical dose in Gy, lengths mm, volumes cm³, dates ``datet
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
-from typing import Optional, Tuple
+from dataclasses import dataclass, replace
+from typing import Mapping, Optional, Tuple
 
 import numpy as np
 
@@ -127,6 +127,31 @@ class CaseSnapshot:
     planned_start: Optional[dt.date]
     tps: str
     tps_version: str
+
+    def with_dates(self, planned_start: Optional[dt.date],
+                   last_fractions: Mapping[str, dt.date]) -> CaseSnapshot:
+        """A copy with the new course's planned start and prior courses' last-fraction dates set.
+
+        Parameters
+        ----------
+        planned_start : datetime.date or None
+            First fraction of the new course (None keeps the current value).
+        last_fractions : mapping of str to datetime.date
+            Last fraction by prior plan id (confirmed or entered by the user); others keep theirs.
+
+        Raises
+        ------
+        reirrad.errors.InputError
+            A plan id that is not a prior course.
+        """
+        known = {c.plan_id for c in self.prior_courses}
+        unknown = sorted(set(last_fractions) - known)
+        if unknown:
+            raise InputError(f"dates given for {unknown}, which are not prior plans ({sorted(known)})")
+        courses = tuple(replace(c, last_fraction=last_fractions.get(c.plan_id, c.last_fraction))
+                        for c in self.prior_courses)
+        return replace(self, prior_courses=courses,
+                       planned_start=self.planned_start if planned_start is None else planned_start)
 
     def structure(self, structure_id: str) -> StructureData:
         """The structure with this id (InputError listing the ids when absent)."""

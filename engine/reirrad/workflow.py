@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Mapping, Optional, Tuple
+from typing import Dict, List, Mapping, Optional, Tuple
 
 from .constraints import PriorMetricDose, RemainingTolerance, remaining_tolerance
 from .cumulative import PriorCourseDose
@@ -28,7 +28,9 @@ from .findings import Finding
 from .matching import match_structures
 from .objectives import OptimizationObjective, oar_objectives, target_objectives
 from .ports import Planner
+from .progress import Progress
 from .protocol import Protocol
+from .review import RISK_FACTORS
 from .search import SearchOutcome, SearchStep, ladder_search, predict_level_index, predictive_search
 from .snapshot import CaseSnapshot
 from .structures import Occupancy, structure_occupancy
@@ -39,7 +41,6 @@ logger = logging.getLogger(__name__)
 
 INTENTS = ("limit-toxicity", "isotoxic")
 SEARCHES = ("predictive", "ladder")
-Progress = Callable[[int, str], None]
 
 
 @dataclass(frozen=True)
@@ -53,12 +54,17 @@ class WorkflowOptions:
     recovery_model: Optional[str] = None
     conservation_factor: Optional[float] = None
     structure_overrides: Mapping[str, str] = field(default_factory=dict)
+    risk_factors: Tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.intent not in INTENTS:
             raise InputError(f"intent must be one of {INTENTS} (got {self.intent!r})")
         if self.search not in SEARCHES:
             raise InputError(f"search must be one of {SEARCHES} (got {self.search!r})")
+        known = [key for key, _ in RISK_FACTORS]
+        unknown = sorted(set(self.risk_factors) - set(known))
+        if unknown:
+            raise InputError(f"unknown risk factor(s) {unknown}; the recorded ones are {known}")
 
 
 @dataclass(frozen=True, eq=False)
@@ -199,6 +205,7 @@ def run(protocol: Protocol, snapshot: CaseSnapshot, planner: Optional[Planner], 
     prepared = _prepared(protocol, snapshot, options, prepared)
     _progress(progress, 20, "remaining tolerance and objectives computed")
     if options.dry_run:
+        _progress(progress, 100, "done (dry run: nothing written)")
         return WorkflowRun(prepared, None, None, None, (), 0)
     if planner is None:
         raise InputError("a planner is needed unless dry_run is set")

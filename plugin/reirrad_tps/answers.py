@@ -12,6 +12,9 @@ launcher says otherwise::
     override_eligibility: null  # a reason, to proceed despite a stop finding (recorded in the result)
     protocol: uk-sabr-pelvis-reirradiation
     version: 2024B              # the TPS release (RayStation: required; never guessed)
+    structures: {rectum: Rectum_new}        # OAR key -> structure id, over the automatic matching
+    risk_factors: [diabetes]    # recorded (reirrad.review.RISK_FACTORS)
+    conservation_factor: 1.0    # in (0, 1], scales the recovery credited (default: the protocol's)
 
 Unknown keys are refused (a misspelt ``prior_date`` must not silently drop the dates).
 """
@@ -21,7 +24,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Dict, Mapping, Optional, Tuple
 
 import yaml
 
@@ -32,7 +35,7 @@ from reirrad.workflow import WorkflowOptions
 __all__ = ["ANSWER_KEYS", "RunAnswers", "parse_date", "read_answers"]
 
 ANSWER_KEYS = ("intent", "search", "dry_run", "planned_start", "prior_dates", "override_eligibility",
-               "protocol", "version")
+               "protocol", "version", "structures", "risk_factors", "conservation_factor")
 
 
 def parse_date(value: Any, what: str) -> dt.date:
@@ -67,6 +70,12 @@ class RunAnswers:
         Shipped protocol name or YAML path.
     version : str, optional
         The TPS release.
+    structures : mapping of str to str
+        OAR key → structure id chosen by the user (over the protocol's automatic matching).
+    risk_factors : tuple of str
+        Risk factors recorded for the conservation factor (keys of ``reirrad.review.RISK_FACTORS``).
+    conservation_factor : float, optional
+        In (0, 1]; None: the protocol's value.
     """
 
     intent: str = "isotoxic"
@@ -77,18 +86,43 @@ class RunAnswers:
     override_eligibility: Optional[str] = None
     protocol: str = DEFAULT_PROTOCOL
     version: Optional[str] = None
+    structures: Mapping[str, str] = field(default_factory=dict)
+    risk_factors: Tuple[str, ...] = ()
+    conservation_factor: Optional[float] = None
 
     def __post_init__(self) -> None:
-        self.workflow_options()  # refuses an unknown intent or search now, before any TPS call
+        factor = self.conservation_factor
+        if factor is not None and (isinstance(factor, bool) or not isinstance(factor, (int, float))
+                                   or not 0.0 < factor <= 1.0):
+            raise InputError(f"conservation_factor must be a number in (0, 1] (got {factor!r})")
+        self.workflow_options()  # refuses an unknown intent, search or risk factor before any TPS call
 
     def workflow_options(self) -> WorkflowOptions:
         """The engine's options for these answers."""
         return WorkflowOptions(intent=self.intent, search=self.search, dry_run=self.dry_run,
-                               override_reason=self.override_eligibility)
+                               override_reason=self.override_eligibility,
+                               conservation_factor=self.conservation_factor,
+                               structure_overrides=dict(self.structures),
+                               risk_factors=tuple(self.risk_factors))
 
     def updated(self, **changes: Any) -> RunAnswers:
         """A copy with ``changes`` (None values are ignored: "not given on the command line")."""
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def _risk_and_structures(raw: Mapping[str, Any], source: str) -> Dict[str, Any]:
+    values: Dict[str, Any] = {}
+    structures = raw.get("structures") or {}
+    if not isinstance(structures, Mapping):
+        raise InputError(f"{source}: structures must map OAR keys to structure ids (got {structures!r})")
+    values["structures"] = {str(k): str(v) for k, v in structures.items()}
+    factors = raw.get("risk_factors") or []
+    if not isinstance(factors, (list, tuple)):
+        raise InputError(f"{source}: risk_factors must be a list (got {factors!r})")
+    values["risk_factors"] = tuple(str(f) for f in factors)
+    if raw.get("conservation_factor") is not None:
+        values["conservation_factor"] = raw["conservation_factor"]
+    return values
 
 
 def _mapping(raw: Mapping[str, Any], source: str) -> RunAnswers:
@@ -109,6 +143,7 @@ def _mapping(raw: Mapping[str, Any], source: str) -> RunAnswers:
     if not isinstance(dates, Mapping):
         raise InputError(f"{source}: prior_dates must map plan ids to dates (got {dates!r})")
     values["prior_dates"] = {str(k): parse_date(v, f"{source}: prior_dates.{k}") for k, v in dates.items()}
+    values.update(_risk_and_structures(raw, source))
     try:
         return RunAnswers(**values)
     except InputError as exc:

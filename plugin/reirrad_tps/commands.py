@@ -16,6 +16,7 @@ from typing import Any
 
 from reirrad.cli import DEFAULT_PROTOCOL, write_json
 from reirrad.errors import InputError
+from reirrad.progress import TextProgress
 from reirrad.protocol import load_protocol
 from reirrad.workflow import INTENTS, SEARCHES, WorkflowOptions
 from tps_stubs.patients import DEFAULT_PATIENT, list_patients
@@ -71,7 +72,8 @@ def _plan(args: argparse.Namespace) -> int:
     version = args.tps_version or ("2024B" if args.tps == "raystation-stub" else "15.6")
     if args.tps == "raystation-stub" and version not in RAYSTATION_VERSIONS:
         raise InputError(f"--tps-version {version!r}: the RayStation stand-in has {RAYSTATION_VERSIONS}")
-    result = plan_on_stub(args.tps, version, args.patient, load_protocol(args.protocol), options)
+    result = plan_on_stub(args.tps, version, args.patient, load_protocol(args.protocol), options,
+                          progress=TextProgress())
     print(summary(result))
     if args.out:
         Path(args.out).mkdir(parents=True, exist_ok=True)

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 from functools import partial
-from typing import Any, Dict, List, Mapping
+from typing import Any, Dict, List, Mapping, Optional
 
 from reirrad.errors import EligibilityError
+from reirrad.progress import Progress, combine
 from reirrad.protocol import Protocol
 from reirrad.result import build_result
 from reirrad.workflow import WorkflowOptions, run
@@ -29,15 +30,16 @@ def _prior_dates(patient_ref: str) -> Dict[str, dt.date]:
 
 
 def plan_on_stub(tps: str, version: str, patient_ref: str, protocol: Protocol,
-                 options: WorkflowOptions) -> Mapping[str, Any]:
+                 options: WorkflowOptions, *, progress: Optional[Progress] = None) -> Mapping[str, Any]:
     """Open ``patient_ref`` in the stand-in, run the workflow, return the result mapping.
 
     An eligibility stop returns ``{"status": "stopped", ...}`` with nothing written to the TPS.
+    ``progress`` gets the workflow's reports (RayStation's ``set_progress`` gets them too).
     """
     if tps == "raystation-stub":
-        return _plan_raystation(version, patient_ref, protocol, options)
+        return _plan_raystation(version, patient_ref, protocol, options, progress=progress)
     if tps == "eclipse-stub":
-        return _plan_eclipse(version, patient_ref, protocol, options)
+        return _plan_eclipse(version, patient_ref, protocol, options, progress=progress)
     raise ValueError(f"unsupported TPS {tps!r}; choose one of {TPS_CHOICES}")
 
 
@@ -47,7 +49,7 @@ def _stopped(exc: Exception, patient_id: str, tps: str, version: str, kept: int)
 
 
 def _plan_raystation(version: str, patient_ref: str, protocol: Protocol,
-                     options: WorkflowOptions) -> Mapping[str, Any]:
+                     options: WorkflowOptions, *, progress: Optional[Progress]) -> Mapping[str, Any]:
     import tps_stubs.raystation as stand_in  # noqa: PLC0415 - installs the `connect` module
     from reirrad_tps.raystation import RayStationCaseSource, RayStationPlanner, entry  # noqa: PLC0415
 
@@ -62,7 +64,7 @@ def _plan_raystation(version: str, patient_ref: str, protocol: Protocol,
                 deformable=not options.dry_run).read()
             planner = None if options.dry_run else RayStationPlanner(case, plan, beam_set, version=version)
             outcome = run(protocol, snapshot, planner, options,
-                          progress=partial(entry.progress, version=version))
+                          progress=combine(partial(entry.progress, version=version), progress))
     except EligibilityError as exc:
         return _stopped(exc, model.id, "raystation-stub", version, len(_kept_writes(stand_in)))
     result = dict(build_result(outcome))
@@ -71,7 +73,7 @@ def _plan_raystation(version: str, patient_ref: str, protocol: Protocol,
 
 
 def _plan_eclipse(version: str, patient_ref: str, protocol: Protocol,
-                  options: WorkflowOptions) -> Mapping[str, Any]:
+                  options: WorkflowOptions, *, progress: Optional[Progress]) -> Mapping[str, Any]:
     import tps_stubs.esapi as stand_in  # noqa: PLC0415 - loads Mono and the stand-in assemblies
     from reirrad_tps.eclipse import EclipseCaseSource, EclipsePlanner  # noqa: PLC0415
 
@@ -86,7 +88,7 @@ def _plan_eclipse(version: str, patient_ref: str, protocol: Protocol,
         if not options.dry_run:
             planner = EclipsePlanner(plan, patient=patient)
             planner.begin_modifications()
-        outcome = run(protocol, snapshot, planner, options)
+        outcome = run(protocol, snapshot, planner, options, progress)
     except EligibilityError as exc:
         return _stopped(exc, model.id, "eclipse-stub", version, len(stand_in.journal()))
     result = dict(build_result(outcome))

@@ -56,7 +56,7 @@ def _run_host(built: Dict[str, Path], args: List[str], tmp_path: Path, *, stdin:
               **env: str) -> Tuple[int, Dict[str, Any], List[JournalEntry], str]:
     journal = tmp_path / "journal.json"
     result = tmp_path / "result.json"
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("REIRRAD_")}
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("REIRRAD_") and k != "DISPLAY"}
     environment.update(env, REIRRAD_STUB_JOURNAL=str(journal))
     proc = subprocess.run(["mono", str(built["ReirradHost.exe"]), *args, "--json", str(result)],
                           input=stdin or "", capture_output=True, text=True, env=environment,
@@ -259,7 +259,7 @@ def _run_standalone(args: List[str], tmp_path: Path,
                     **env: str) -> Tuple[int, Dict[str, Any], List[JournalEntry], str]:
     journal = tmp_path / "journal.json"
     result = tmp_path / "result.json"
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("REIRRAD_")}
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("REIRRAD_") and k != "DISPLAY"}
     environment.update(env, REIRRAD_STUB_JOURNAL=str(journal))
     proc = subprocess.run([sys.executable, "-m", "reirrad_tps.eclipse.standalone", "--stand-in", *args,
                            "--json", str(result)], capture_output=True, text=True, env=environment,

@@ -19,6 +19,12 @@ from reirrad_tps.raystation import menu, selfcheck
 INSTALL = Path(__file__).resolve().parents[2] / "install" / "raystation"
 
 
+@pytest.fixture(autouse=True)
+def _no_display(monkeypatch):
+    """These tests run the answers path: no window may open."""
+    monkeypatch.delenv("DISPLAY", raising=False)
+
+
 def _answers(tmp_path, **extra) -> str:
     lines = ["version: 2024B", "intent: isotoxic", "planned_start: 2026-12-07"]
     lines += [f"{k}: {v}" for k, v in extra.items()]
@@ -44,11 +50,58 @@ def test_menu_without_answers_is_a_clear_error(monkeypatch):
 
 
 def test_menu_unknown_prior_date_stops_and_changes_nothing(tmp_path):
-    """Without the prior plan's date the interval is unknown: eligibility stop, every write rolled back."""
+    """Without a display, answers that leave the prior plan's date open are refused, naming the key to
+    give; every write of the attempt is rolled back."""
     stand_in.load("LRRC-01", version="2024B", gui=False)
-    with pytest.raises(EligibilityError, match="unknown"):
+    with pytest.raises(InputError, match=r"prior_dates\.PELVIS_45"):
         menu.main(_answers(tmp_path))
     assert all(e.rolled_back for e in stand_in.journal())
+
+
+def test_menu_override_still_needs_the_date_and_an_unknown_interval_stops(tmp_path):
+    """The interval rule: with a date the eligibility check runs (under 6 months → stop, rolled back)."""
+    stand_in.load("LRRC-01", version="2024B", gui=False)
+    with pytest.raises(EligibilityError, match="under 6 months"):
+        menu.main(_answers(tmp_path, prior_dates="{PELVIS_45: 2026-10-01}"))
+    assert all(e.rolled_back for e in stand_in.journal())
+
+
+def test_menu_confirms_in_the_dialog_and_cancel_changes_nothing(tmp_path, monkeypatch):
+    """With a display the dialog is shown (here its answer is given by a stand-in for the window):
+    Cancel returns 'cancelled' and rolls back everything the reading did; OK with a changed intent
+    runs with the dialog's answers (a dry run, whose writes are all rolled back)."""
+    seen = []
+
+    def cancel(review, answers, *, interactive=None):
+        seen.append((review.patient_id, [p.plan_id for p in review.priors], interactive))
+
+    monkeypatch.setattr(menu, "confirm", cancel)
+    stand_in.load("LRRC-02", version="2024B", gui=False)
+    result = menu.main(_answers(tmp_path), interactive=True)
+    assert result["status"] == "cancelled" and seen == [("LRRC-02", ["PELVIS_25"], True)]
+    assert all(e.rolled_back for e in stand_in.journal())
+
+    def dry_limit_toxicity(review, answers, *, interactive=None):
+        import datetime as dt  # noqa: PLC0415
+
+        return answers.updated(intent="limit-toxicity", dry_run=True,
+                               prior_dates={"PELVIS_25": dt.date(2025, 10, 6)})
+
+    monkeypatch.setattr(menu, "confirm", dry_limit_toxicity)
+    stand_in.load("LRRC-02", version="2024B", gui=False)
+    result = menu.main(_answers(tmp_path), interactive=True)
+    assert result["status"] == "dry-run" and result["intent"] == "limit-toxicity"
+    assert all(e.rolled_back for e in stand_in.journal())
+
+
+def test_menu_version_from_the_environment(monkeypatch):
+    """No answers file: the version may come from REIRRAD_RAYSTATION_VERSION; without it, refused."""
+    monkeypatch.delenv("REIRRAD_ANSWERS", raising=False)
+    monkeypatch.setenv("REIRRAD_RAYSTATION_VERSION", "12A")
+    assert menu.load_answers().version == "12A"
+    monkeypatch.delenv("REIRRAD_RAYSTATION_VERSION")
+    with pytest.raises(InputError, match="REIRRAD_RAYSTATION_VERSION"):
+        menu.load_answers()
 
 
 def test_selfcheck_prints_versions_and_runs_a_stub(capsys):

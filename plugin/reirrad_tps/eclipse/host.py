@@ -59,12 +59,16 @@ from typing import Any, Callable, Dict, Mapping, NoReturn, Optional, Sequence
 
 from reirrad.cli import write_json
 from reirrad.errors import EligibilityError, InputError, ReirradError
-from reirrad.protocol import load_protocol
+from reirrad.progress import TextProgress
+from reirrad.protocol import Protocol, load_protocol
 from reirrad.result import build_result
-from reirrad.workflow import INTENTS, SEARCHES, PreparedCase, prepare
+from reirrad.review import CaseReview, review_case
+from reirrad.snapshot import CaseSnapshot
+from reirrad.workflow import INTENTS, SEARCHES, PreparedCase, WorkflowRun, prepare
 from reirrad.workflow import run as run_workflow
 
 from ..answers import RunAnswers, parse_date, read_answers
+from ..dialog import confirm, display_available, unresolved
 from ..summary import exit_code, summary
 from .planner import TECHNIQUES, EclipsePlanner
 from .source import TPS_NAME, EclipseCaseSource
@@ -233,22 +237,32 @@ def _new_plan(request: HostRequest, patient: Any) -> Any:
     return plan
 
 
-def _ask_missing_dates(request: HostRequest, patient: Any, plan: Any, ask: Ask) -> RunAnswers:
-    answers = request.answers
-    start = answers.planned_start
+def _console_dates(review: CaseReview, answers: RunAnswers, ask: Ask) -> RunAnswers:
+    """Ask on the console for the dates the case and the answers leave open."""
+    start = answers.planned_start or review.planned_start
     if start is None:
         start = parse_date(ask("First fraction of the new course (YYYY-MM-DD): ").strip(), "planned start")
     dates = dict(answers.prior_dates)
-    for course in list(patient.Courses):
-        if course.CompletedDateTime is not None:
-            continue
-        for prior in list(course.PlanSetups):
-            if str(course.Id) == request.course_id or str(prior.Id) in dates or not bool(prior.IsDoseValid):
-                continue
-            dates[str(prior.Id)] = parse_date(
-                ask(f"Last fraction of prior plan {prior.Id} (course {course.Id}) (YYYY-MM-DD): ").strip(),
-                f"last fraction of {prior.Id}")
+    for row in review.priors:
+        if row.last_fraction is None and row.plan_id not in dates:
+            dates[row.plan_id] = parse_date(
+                ask(f"Last fraction of prior plan {row.plan_id} (course {row.course_id}) "
+                    "(YYYY-MM-DD): ").strip(),
+                f"last fraction of {row.plan_id}")
     return answers.updated(planned_start=start, prior_dates=dates)
+
+
+def _confirm_inputs(protocol: Protocol, snapshot: CaseSnapshot, answers: RunAnswers,
+                    ask: Ask) -> Optional[RunAnswers]:
+    """The confirmation dialog when a display is available, else the console's questions."""
+    review = review_case(protocol, snapshot, answers.structures)
+    if display_available():
+        return confirm(review, answers, interactive=True)
+    answers = _console_dates(review, answers, ask)
+    missing = unresolved(review, answers)
+    if missing:  # an ambiguous structure: the console cannot offer the drop-down
+        raise InputError("decide in an answers file (--answers): " + "; ".join(missing))
+    return answers
 
 
 def _confirmation_text(prepared: PreparedCase) -> str:
@@ -273,10 +287,6 @@ def _confirmation_text(prepared: PreparedCase) -> str:
     return "\n".join(lines)
 
 
-def _progress(percent: int, message: str) -> None:
-    print(f"[{percent:3d} %] {message}", flush=True)
-
-
 def _error_result(request: HostRequest, status: str, message: str, error_type: str) -> Dict[str, Any]:
     return {"status": status, "reason": message, "error_type": error_type, "patient_id": request.patient_id,
             "course_id": request.course_id, "plan_id": request.plan_id, "tps": TPS_NAME}
@@ -287,6 +297,41 @@ def _input(prompt: str) -> str:
         return input(prompt)
     except EOFError:
         return ""
+
+
+class _CancelledError(Exception):
+    """The user cancelled at the confirmation (nothing written)."""
+
+
+def _workflow(request: HostRequest, patient: Any, ask: Ask) -> WorkflowRun:
+    plan = _new_plan(request, patient)
+    answers = request.answers
+    protocol = load_protocol(answers.protocol)
+    snapshot = EclipseCaseSource(patient, plan, planned_start=answers.planned_start,
+                                 prior_dates=answers.prior_dates, tps_version=esapi_version()).read()
+    on_console = request.dialog and not display_available()
+    if request.dialog:
+        confirmed = _confirm_inputs(protocol, snapshot, answers, ask)
+        if confirmed is None:
+            raise _CancelledError
+        answers = confirmed
+        snapshot = snapshot.with_dates(answers.planned_start, answers.prior_dates)
+    options = answers.workflow_options()
+    if not answers.dry_run and not snapshot.plan.writable:
+        raise InputError(f"plan {snapshot.plan.id!r} in course {request.course_id!r} is "
+                         f"{snapshot.plan.approval_status}, treated, in a completed course or read-only; "
+                         "reirrad never writes to it: choose the new, unapproved plan with --course/--plan")
+    prepared = prepare(protocol, snapshot, options)
+    if on_console:
+        print(_confirmation_text(prepared), flush=True)
+        verb = "Compute (dry run, nothing written)" if answers.dry_run else "Write objectives and plan"
+        if ask(f"{verb}? [y/N] ").strip().lower() not in ("y", "yes"):
+            raise _CancelledError
+    planner = None
+    if not answers.dry_run:
+        planner = EclipsePlanner(plan, patient=patient, technique=request.technique, mlc_id=request.mlc_id,
+                                 dose_unit=request.dose_unit, modifications_begun=True)
+    return run_workflow(protocol, snapshot, planner, options, TextProgress(sys.stdout), prepared=prepared)
 
 
 def run(request: HostRequest, application: Any, patient: Any, ask: Optional[Ask] = None) -> HostOutcome:
@@ -301,36 +346,14 @@ def run(request: HostRequest, application: Any, patient: Any, ask: Optional[Ask]
         ``application.OpenPatientById(request.patient_id)``, with ``BeginModifications()`` already called
         when ``request.writes``.
     ask : callable, optional
-        How the confirmation asks a question (default: the console's ``input``).
+        How the console confirmation asks a question (default: ``input``).
     """
     del application  # the session belongs to the caller; nothing here opens or saves
-    ask = ask or _input
     try:
-        plan = _new_plan(request, patient)
-        answers = _ask_missing_dates(request, patient, plan, ask) if request.dialog else request.answers
-        options = answers.workflow_options()
-        protocol = load_protocol(answers.protocol)
-        snapshot = EclipseCaseSource(patient, plan, planned_start=answers.planned_start,
-                                     prior_dates=answers.prior_dates, tps_version=esapi_version()).read()
-        if not answers.dry_run and not snapshot.plan.writable:
-            raise InputError(f"plan {snapshot.plan.id!r} in course {request.course_id!r} is "
-                             f"{snapshot.plan.approval_status}, treated, in a completed course or "
-                             "read-only; reirrad never writes to it: choose the new, unapproved plan with "
-                             "--course/--plan")
-        prepared = prepare(protocol, snapshot, options)
-        if request.dialog:
-            print(_confirmation_text(prepared), flush=True)
-            verb = "Compute (dry run, nothing written)" if answers.dry_run else "Write objectives and plan"
-            if ask(f"{verb}? [y/N] ").strip().lower() not in ("y", "yes"):
-                return HostOutcome(False, _error_result(
-                    request, "cancelled", "cancelled by the user; nothing was written", "Cancelled"),
-                    EXIT_CANCELLED)
-        planner = None
-        if not answers.dry_run:
-            planner = EclipsePlanner(plan, patient=patient, technique=request.technique,
-                                     mlc_id=request.mlc_id, dose_unit=request.dose_unit,
-                                     modifications_begun=True)
-        outcome = run_workflow(protocol, snapshot, planner, options, _progress, prepared=prepared)
+        outcome = _workflow(request, patient, ask or _input)
+    except _CancelledError:
+        return HostOutcome(False, _error_result(request, "cancelled", "cancelled by the user; nothing was "
+                                                "written", "Cancelled"), EXIT_CANCELLED)
     except EligibilityError as exc:
         return HostOutcome(False, _error_result(request, "stopped", str(exc), type(exc).__name__), EXIT_INPUT)
     except InputError as exc:

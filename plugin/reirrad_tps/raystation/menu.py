@@ -1,9 +1,11 @@
 """The RayStation Scripting-menu entry: run the workflow on the open patient and plan.
 
-The one-line menu script (``install/raystation/reirrad_menu.py``) calls :func:`main`. Until the
-confirmation dialog exists (issue 8), the run's choices come from an answers file (YAML/JSON, keys in
-:mod:`reirrad_tps.answers`) named by the environment variable ``REIRRAD_ANSWERS``; ``version`` (the
-RayStation release) is required there, never guessed.
+The one-line menu script (``install/raystation/reirrad_menu.py``) calls :func:`main`. The run's
+choices start from an answers file (YAML/JSON, keys in :mod:`reirrad_tps.answers`) named by the
+environment variable ``REIRRAD_ANSWERS`` when it is set, and are confirmed in the dialog
+(:mod:`reirrad_tps.dialog`: prior dates, structure matching, intent, risk factors). The RayStation
+release (``version`` in the answers, or ``REIRRAD_RAYSTATION_VERSION``) is required, never guessed.
+A dry run is rolled back at the end, so it keeps nothing even if reading the case mapped a dose.
 
 Everything the run writes is inside one ``CompositeAction`` (one undo step); on any error it is
 rolled back and the message is shown (or logged when the GUI is disabled). ``patient.Save()`` is
@@ -19,9 +21,12 @@ from typing import Any, Mapping, Optional
 from reirrad.errors import InputError, ReirradError
 from reirrad.protocol import load_protocol
 from reirrad.result import build_result
-from reirrad.workflow import run
+from reirrad.review import review_case
+from reirrad.snapshot import CaseSnapshot
+from reirrad.workflow import WorkflowRun, run
 
 from ..answers import RunAnswers, read_answers
+from ..dialog import confirm
 from . import entry
 from .planner import RayStationPlanner
 from .source import RayStationCaseSource
@@ -29,34 +34,71 @@ from .source import RayStationCaseSource
 __all__ = ["load_answers", "main"]
 
 
+class _CancelledError(Exception):
+    """Cancel in the confirmation dialog: the composite action is rolled back."""
+
+
+class _DryRunDoneError(Exception):
+    """End of a dry run: roll back whatever reading the case did (a dry run keeps nothing)."""
+
+    def __init__(self, outcome: WorkflowRun) -> None:
+        super().__init__("dry run done")
+        self.outcome = outcome
+
+
 def load_answers(path: Optional[str] = None) -> RunAnswers:
-    """Read the answers file (``path`` or ``$REIRRAD_ANSWERS``); refuse a missing version or file."""
+    """The answers file (``path`` or ``$REIRRAD_ANSWERS``), else defaults with the version from
+    ``$REIRRAD_RAYSTATION_VERSION``; a missing version is refused (never guessed)."""
     target = path or os.environ.get("REIRRAD_ANSWERS")
-    if not target:
-        raise InputError("no answers file: set REIRRAD_ANSWERS to a YAML file with intent, version, "
-                         "planned_start and prior_dates (see reirrad_tps.answers)")
-    answers = read_answers(target)
+    answers = read_answers(target) if target else RunAnswers(
+        version=os.environ.get("REIRRAD_RAYSTATION_VERSION") or None)
     if answers.version is None:
-        raise InputError(f"answers file {target}: 'version' (the RayStation release) is required")
+        raise InputError("the RayStation version is not known: give 'version' in the answers file named by "
+                         "REIRRAD_ANSWERS, or set REIRRAD_RAYSTATION_VERSION (e.g. 2024B); see "
+                         "reirrad_tps.answers")
     return answers
 
 
-def main(answers_path: Optional[str] = None) -> Mapping[str, Any]:
-    """Run the workflow on the current patient/plan with the answers file's choices."""
+def _read(version: str, objects: Any, answers: RunAnswers) -> CaseSnapshot:
+    patient, case, plan, beam_set, exam = objects
+    return RayStationCaseSource(case, plan, beam_set, exam, patient=patient, tps_version=version,
+                                prior_dates=dict(answers.prior_dates), planned_start=answers.planned_start,
+                                deformable=not answers.dry_run).read()
+
+
+def main(answers_path: Optional[str] = None, *, interactive: Optional[bool] = None) -> Mapping[str, Any]:
+    """Run the workflow on the current patient/plan.
+
+    The choices start from the answers file (if any) and are confirmed in the dialog when a display
+    is available (``interactive`` None) or asked for (True); without it (False, or no display) the
+    answers must settle every question (:func:`reirrad_tps.dialog.unresolved`).
+    """
     answers = load_answers(answers_path)
     version = str(answers.version)
-    options = answers.workflow_options()
     protocol = load_protocol(answers.protocol)
-    dates, start = dict(answers.prior_dates), answers.planned_start
-    patient, case, plan, beam_set, exam = entry.current_objects(version)
+    objects = entry.current_objects(version)
+    _, case, plan, beam_set, _ = objects
     try:
         with entry.undoable("reirrad re-irradiation plan", version):
-            snapshot = RayStationCaseSource(case, plan, beam_set, exam, patient=patient, tps_version=version,
-                                            prior_dates=dates, planned_start=start,
-                                            deformable=not options.dry_run).read()
+            snapshot = _read(version, objects, answers)
+            confirmed = confirm(review_case(protocol, snapshot, answers.structures), answers,
+                                interactive=interactive)
+            if confirmed is None:
+                raise _CancelledError
+            if confirmed.dry_run != answers.dry_run:  # read again with the dose mapping that fits
+                snapshot = _read(version, objects, confirmed)
+            snapshot = snapshot.with_dates(confirmed.planned_start, confirmed.prior_dates)
+            options = confirmed.workflow_options()
             planner = None if options.dry_run else RayStationPlanner(case, plan, beam_set, version=version)
             outcome = run(protocol, snapshot, planner, options,
                           progress=partial(entry.progress, version=version))
+            if options.dry_run:
+                raise _DryRunDoneError(outcome)
+    except _CancelledError:
+        entry.notify("reirrad cancelled, nothing was changed", version)
+        return {"status": "cancelled", "patient_id": snapshot.patient_id}
+    except _DryRunDoneError as done:
+        outcome = done.outcome
     except ReirradError as exc:
         entry.notify(f"reirrad stopped, nothing was changed: {exc}", version)
         raise

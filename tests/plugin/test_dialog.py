@@ -1,0 +1,222 @@
+"""The confirmation dialog (reirrad_tps.dialog) under Xvfb, and the answers path without a display.
+
+Sources of truth: the review of a stub patient (tps_stubs.direct.DirectCase: the model's dates and
+structure names), the guidance's recovery bands (30 % for 6–18 months, 50 % after 18 months,
+radiobiology.md §1.2), and what the dialog's documentation promises (Cancel returns None; OK refuses
+bad or missing entries and stays open). The test starts its own Xvfb; it skips locally without one and
+fails under CI (``CI`` set), where ``.ci/run`` installs xvfb.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from reirrad.errors import InputError
+from reirrad.protocol import load_protocol
+from reirrad.review import CaseReview, review_case
+from reirrad_tps.answers import RunAnswers
+from tps_stubs.direct import DirectCase
+
+PROTOCOL = load_protocol("uk-sabr-pelvis-reirradiation")
+REPO = Path(__file__).resolve().parents[2]
+SCREENSHOT = REPO / "docs" / "images" / "confirmation-dialog.png"
+
+
+def _review(patient: str = "LRRC-01", **changes: Any) -> CaseReview:
+    snapshot = DirectCase(patient).read()
+    if changes:
+        snapshot = dataclasses.replace(snapshot, **changes)
+    return review_case(PROTOCOL, snapshot)
+
+
+@pytest.fixture(scope="module")
+def display() -> Iterator[str]:
+    """A private Xvfb server for this module; DISPLAY points at it."""
+    if shutil.which("Xvfb") is None:
+        if os.environ.get("CI"):
+            pytest.fail("Xvfb is not installed in CI (.ci/run installs xvfb)")
+        pytest.skip("Xvfb is not installed (apt-get install -y xvfb)")
+    number = 90 + os.getpid() % 50
+    name = f":{number}"
+    proc = subprocess.Popen(["Xvfb", name, "-screen", "0", "1280x1024x24", "-nolisten", "tcp"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    socket = Path(f"/tmp/.X11-unix/X{number}")
+    deadline = time.monotonic() + 10
+    while not socket.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    previous = os.environ.get("DISPLAY")
+    os.environ["DISPLAY"] = name
+    try:
+        yield name
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        if previous is None:
+            os.environ.pop("DISPLAY", None)
+        else:
+            os.environ["DISPLAY"] = previous
+
+
+@pytest.fixture()
+def tk_root(display: str) -> Iterator[Any]:
+    import tkinter as tk  # noqa: PLC0415
+
+    root = tk.Tk()
+    yield root
+    root.destroy()
+
+
+def _dialog(root: Any, review: CaseReview, answers: RunAnswers) -> Any:
+    from reirrad_tps.dialog import ConfirmationDialog  # noqa: PLC0415
+
+    dialog = ConfirmationDialog(root, review, answers)
+    root.update()
+    return dialog
+
+
+def _type(widget: Any, text: str) -> None:
+    widget.delete(0, "end")
+    widget.insert(0, text)
+    widget.update()
+
+
+def test_ok_returns_the_choices_made_in_the_widgets(tk_root):
+    """LRRC-01: the TPS gives the prior date (2024-06-07); the user types the planned start, picks the
+    limit-toxicity intent, ticks two risk factors, sets a factor of 0.8 and re-maps the rectum."""
+    review = _review(planned_start=None)
+    dialog = _dialog(tk_root, review, RunAnswers())
+    w = dialog.widgets
+    assert w["date:PELVIS_45"].get() == "2024-06-07"
+    _type(w["planned_start"], "2026-12-07")
+    w["intent:limit-toxicity"].invoke()
+    w["risk:diabetes"].invoke()
+    w["risk:prior-systemic-therapy"].invoke()
+    _type(w["conservation_factor"], "0.8")
+    w["match:rectum"].set("Bladder")
+    w["ok"].invoke()
+    assert dialog.done and dialog.result == RunAnswers(
+        intent="limit-toxicity", planned_start=dt.date(2026, 12, 7),
+        prior_dates={"PELVIS_45": dt.date(2024, 6, 7)}, structures={"rectum": "Bladder"},
+        risk_factors=("diabetes", "prior-systemic-therapy"), conservation_factor=0.8)
+    options = dialog.result.workflow_options()
+    assert options.structure_overrides == {"rectum": "Bladder"} and options.conservation_factor == 0.8
+
+
+def test_recovery_credited_follows_the_dates_as_typed(tk_root):
+    """The guidance's bands: 913 days (30 months) → 50 %; a start 12 months after → 30 %; < 6 → 0 %;
+    the conservation factor scales the credit (0.5 × 50 % = 25 %)."""
+    dialog = _dialog(tk_root, _review(), RunAnswers())
+    w = dialog.widgets
+
+    def shown() -> str:
+        tk_root.update()
+        return str(w["recovery:PELVIS_45"].cget("text"))
+
+    _type(w["planned_start"], "2026-12-07")
+    assert "913 days" in shown() and "50 % recovery" in shown()
+    _type(w["planned_start"], "2025-06-07")
+    assert "30 % recovery" in shown()
+    _type(w["planned_start"], "2024-09-07")
+    assert "0 % recovery" in shown()
+    _type(w["planned_start"], "2026-12-07")
+    _type(w["conservation_factor"], "0.5")
+    assert "25 % recovery" in shown()
+    _type(w["date:PELVIS_45"], "")
+    assert "interval unknown" in shown()
+
+
+def test_ok_refuses_missing_or_bad_entries_and_stays_open(tk_root):
+    """A missing prior date, a date after the new start, or a factor outside (0, 1] keeps the dialog
+    open with the reason shown; nothing is returned."""
+    review = _review(prior_courses=tuple(dataclasses.replace(c, last_fraction=None)
+                                         for c in DirectCase("LRRC-01").read().prior_courses))
+    dialog = _dialog(tk_root, review, RunAnswers(planned_start=dt.date(2026, 12, 7)))
+    w = dialog.widgets
+    assert str(w["date:PELVIS_45"].cget("background")) != "white"  # highlighted: to be entered
+    for date, factor, needle in (("", "1", "last fraction of prior plan PELVIS_45"),
+                                 ("2027-01-01", "1", "after the new course"),
+                                 ("2024-06-07", "1.5", "(0, 1]"),
+                                 ("2024-06-07", "x", "not a number")):
+        _type(w["date:PELVIS_45"], date)
+        _type(w["conservation_factor"], factor)
+        w["ok"].invoke()
+        assert not dialog.done and dialog.result is None
+        assert needle in str(w["error"].cget("text"))
+
+
+def test_ambiguous_oar_is_highlighted_and_must_be_chosen(tk_root):
+    """Two non-empty structures matching the rectum: the row says 'ambiguous' and OK is refused until
+    one is chosen; the choice becomes a structure override."""
+    base = DirectCase("LRRC-01").read()
+    rectum = base.structure("Rectum")
+    copy = dataclasses.replace(rectum, id="RECTUM")  # the protocol's aliases match case-insensitively
+    snapshot = dataclasses.replace(base, structures=(*base.structures, copy))
+    review = review_case(PROTOCOL, snapshot)
+    row = next(m for m in review.matches if m.oar_key == "rectum")
+    assert row.status == "ambiguous" and set(row.candidates) == {"Rectum", "RECTUM"}
+    dialog = _dialog(tk_root, review, RunAnswers())
+    w = dialog.widgets
+    w["ok"].invoke()
+    assert not dialog.done and "choose one" in str(w["error"].cget("text"))
+    w["match:rectum"].set("RECTUM")
+    w["ok"].invoke()
+    assert dialog.done and dialog.result is not None and dialog.result.structures == {"rectum": "RECTUM"}
+
+
+def test_cancel_returns_none(tk_root):
+    dialog = _dialog(tk_root, _review(), RunAnswers())
+    dialog.widgets["cancel"].invoke()
+    assert dialog.done and dialog.result is None
+
+
+def test_screenshot_of_the_dialog(tk_root, display, tmp_path):
+    """One screenshot of the dialog as the test drives it (kept in docs/images/; refreshed when
+    REIRRAD_UPDATE_SCREENSHOT=1). Structural check: the window's size and more than a few colours."""
+    from PIL import ImageGrab  # noqa: PLC0415
+
+    tk_root.title("reirrad - confirm re-irradiation planning")
+    dialog = _dialog(tk_root, _review(), RunAnswers())
+    _type(dialog.widgets["planned_start"], "2026-12-07")
+    dialog.widgets["risk:diabetes"].invoke()
+    tk_root.update()
+    time.sleep(0.3)
+    tk_root.update()
+    x, y = tk_root.winfo_rootx(), tk_root.winfo_rooty()
+    width, height = tk_root.winfo_width(), tk_root.winfo_height()
+    image = ImageGrab.grab(bbox=(x, y, x + width, y + height), xdisplay=display)
+    assert image.size == (width, height) and width > 400 and height > 300
+    assert len(image.getcolors(maxcolors=1 << 16) or []) > 5
+    image.save(tmp_path / "dialog.png")
+    if os.environ.get("REIRRAD_UPDATE_SCREENSHOT") == "1":
+        SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+        image.save(SCREENSHOT)
+
+
+# -- without a display ---------------------------------------------------------------------------------
+
+def test_answers_settle_everything_without_a_display(monkeypatch):
+    """No DISPLAY: confirm() does not open a window; the answers are returned when they settle every
+    question, and the open ones are named otherwise."""
+    from reirrad_tps.dialog import confirm, display_available  # noqa: PLC0415
+
+    monkeypatch.delenv("DISPLAY", raising=False)
+    assert os.name == "nt" or not display_available()
+    review = _review(planned_start=None)
+    answers = RunAnswers(planned_start=dt.date(2026, 12, 7))
+    assert confirm(review, answers) is answers
+    with pytest.raises(InputError, match=r"planned_start"):
+        confirm(review, RunAnswers())
+    undated = _review(prior_courses=tuple(dataclasses.replace(c, last_fraction=None)
+                                          for c in DirectCase("LRRC-01").read().prior_courses))
+    with pytest.raises(InputError, match=r"prior_dates\.PELVIS_45"):
+        confirm(undated, answers)
+    assert confirm(undated, answers.updated(prior_dates={"PELVIS_45": dt.date(2024, 6, 7)})) is not None
