@@ -17,6 +17,17 @@ structures   fractional occupancy of dose voxels from closed planar contours
 dvh          binless cumulative DVHs
 biomaps      voxel-wise EQD2, recovery and remaining-tolerance maps
 cumulative   cumulative evaluation of a new plan (metric sum and voxel-wise)
+snapshot     the case as read from a TPS (CaseSnapshot); ports: the CaseSource / Planner protocols
+matching     protocol OARs ↔ structure names
+objectives   optimisation objectives from the remaining tolerance
+search       isotoxic level search (predictive with verification, ladder)
+evaluation   a plan evaluated by both cumulative methods
+workflow     the planning workflow (prepare, run)
+result       the result mapping (JSON)
+review       what the confirmation dialog shows (prior courses, matching, recovery preview)
+progress     the progress callback and a terminal progress bar
+report       self-contained HTML report of a run
+audit        ESTRO-EORTC / national-audit export (CSV, JSON)
 """
 
 from __future__ import annotations

@@ -56,9 +56,13 @@ def build_result(run: WorkflowRun) -> Dict[str, Any]:
             record["structure"] = prep.oar_structures[key]
             oars.append(record)
     used: Dict[str, Any] = {}
-    for tol in prep.tolerances.values():
-        for q in tol.values_used:
-            used[q.key_path] = {"value": q.value, "unit": q.unit, "source": q.source, "status": q.status}
+    run_level = (protocol.n_fractions_quantity, protocol.prescriptions.limit_toxicity,
+                 protocol.prescriptions.isotoxic_ladder, protocol.prescriptions.isotoxic_maximum,
+                 *vars(protocol.coverage_rule).values(), *vars(protocol.planning).values(),
+                 protocol.background_alpha_beta)
+    for q in (*(q for tol in prep.tolerances.values() for q in tol.values_used), *run_level):
+        used.setdefault(q.key_path, {"value": q.value, "unit": q.unit, "source": q.source,
+                                     "status": q.status})
     snapshot = prep.snapshot
     return {
         "status": status,
@@ -66,12 +70,15 @@ def build_result(run: WorkflowRun) -> Dict[str, Any]:
         "plan_id": snapshot.plan.id,
         "prescription_gy": None if status != "planned" else run.search.best_level_gy if run.search else None,
         "n_fractions": prep.n_fractions,
+        "planned_start": None if snapshot.planned_start is None else snapshot.planned_start.isoformat(),
         "intent": prep.options.intent,
         "search": prep.options.search,
         "limiting_oars": [] if final is None else final.limiting_oars,
         "optimisations": {"count": run.optimisations, "log": [asdict(s) for s in run.log]},
         "oars": oars,
-        "target": None if final is None else {"structure": prep.target_id, **final.target.to_dict()},
+        "target": None if final is None else {
+            "structure": prep.target_id, "alpha_beta_gy": protocol.coverage_rule.tumour_alpha_beta.value,
+            **final.target.to_dict()},
         "objectives": [asdict(o) for o in prep.objectives_at(
             protocol.prescriptions.limit_toxicity.value if final is None else final.prescription_gy)],
         "warnings": [f.to_dict() for f in prep.findings if f.severity != "stop"],

@@ -15,6 +15,8 @@ launcher says otherwise::
     structures: {rectum: Rectum_new}        # OAR key -> structure id, over the automatic matching
     risk_factors: [diabetes]    # recorded (reirrad.review.RISK_FACTORS)
     conservation_factor: 1.0    # in (0, 1], scales the recovery credited (default: the protocol's)
+    report: C:/reirrad/reports/LRRC-01.html     # write the HTML report there
+    audit_csv: C:/reirrad/audit.csv              # append the run's audit row there
 
 Unknown keys are refused (a misspelt ``prior_date`` must not silently drop the dates).
 """
@@ -35,7 +37,8 @@ from reirrad.workflow import WorkflowOptions
 __all__ = ["ANSWER_KEYS", "RunAnswers", "parse_date", "read_answers"]
 
 ANSWER_KEYS = ("intent", "search", "dry_run", "planned_start", "prior_dates", "override_eligibility",
-               "protocol", "version", "structures", "risk_factors", "conservation_factor")
+               "protocol", "version", "structures", "risk_factors", "conservation_factor", "report",
+               "audit_csv")
 
 
 def parse_date(value: Any, what: str) -> dt.date:
@@ -76,6 +79,8 @@ class RunAnswers:
         Risk factors recorded for the conservation factor (keys of ``reirrad.review.RISK_FACTORS``).
     conservation_factor : float, optional
         In (0, 1]; None: the protocol's value.
+    report, audit_csv : str, optional
+        Where to write the HTML report and append the audit row (``reirrad_tps.outputs``).
     """
 
     intent: str = "isotoxic"
@@ -89,6 +94,8 @@ class RunAnswers:
     structures: Mapping[str, str] = field(default_factory=dict)
     risk_factors: Tuple[str, ...] = ()
     conservation_factor: Optional[float] = None
+    report: Optional[str] = None
+    audit_csv: Optional[str] = None
 
     def __post_init__(self) -> None:
         factor = self.conservation_factor
@@ -130,7 +137,7 @@ def _mapping(raw: Mapping[str, Any], source: str) -> RunAnswers:
     if unknown:
         raise InputError(f"{source}: unknown key(s) {unknown}; the keys are {list(ANSWER_KEYS)}")
     values: Dict[str, Any] = {}
-    for key in ("intent", "search", "protocol", "version", "override_eligibility"):
+    for key in ("intent", "search", "protocol", "version", "override_eligibility", "report", "audit_csv"):
         if raw.get(key) is not None:
             values[key] = str(raw[key])
     if "dry_run" in raw:

@@ -47,6 +47,8 @@ def register(sub: Any) -> None:
     plan.add_argument("--dry-run", action="store_true", help="compute objectives, write nothing to the TPS")
     plan.add_argument("--override-eligibility", metavar="REASON", default=None)
     plan.add_argument("--json", metavar="PATH")
+    plan.add_argument("--report", metavar="HTML", help="write the HTML report (plots: the 'report' extra)")
+    plan.add_argument("--audit-csv", metavar="CSV", help="append the run's audit row (ESTRO-EORTC items)")
     plan.set_defaults(handler=_plan)
 
     demo = sub.add_parser("demo", help="the workflow on the default stub patient; writes reirrad-demo/")
@@ -73,7 +75,7 @@ def _plan(args: argparse.Namespace) -> int:
     if args.tps == "raystation-stub" and version not in RAYSTATION_VERSIONS:
         raise InputError(f"--tps-version {version!r}: the RayStation stand-in has {RAYSTATION_VERSIONS}")
     result = plan_on_stub(args.tps, version, args.patient, load_protocol(args.protocol), options,
-                          progress=TextProgress())
+                          progress=TextProgress(), report=args.report, audit_csv=args.audit_csv)
     print(summary(result))
     if args.out:
         Path(args.out).mkdir(parents=True, exist_ok=True)
@@ -88,19 +90,20 @@ def _demo(args: argparse.Namespace) -> int:
     protocol = load_protocol(DEFAULT_PROTOCOL)
     texts, codes, results = [], [], {}
     for tps, version in (("raystation-stub", "2024B"), ("eclipse-stub", "15.6")):
-        result = plan_on_stub(tps, version, DEFAULT_PATIENT, protocol, WorkflowOptions(intent="isotoxic"))
-        results[tps] = result
         name = tps.split("-")[0]
+        result = plan_on_stub(tps, version, DEFAULT_PATIENT, protocol, WorkflowOptions(intent="isotoxic"),
+                              report=str(out / f"report-{name}.html"), audit_csv=str(out / "audit.csv"))
+        results[tps] = result
         write_json(str(out / f"result-{name}.json"), dict(result))
         texts.append(f"== {name} stand-in ({version}) ==\n{summary(result)}")
         codes.append(exit_code(result))
     levels = {t: r.get("prescription_gy") for t, r in results.items()}
     texts.append(f"Both stand-ins chose {levels['raystation-stub']} / {levels['eclipse-stub']} Gy "
-                 f"(RayStation / Eclipse) for stub patient {DEFAULT_PATIENT}. The HTML report is issue 8.")
+                 f"(RayStation / Eclipse) for stub patient {DEFAULT_PATIENT}.")
     text = "\n\n".join(texts)
     (out / "summary.txt").write_text(text + "\n", encoding="utf-8")
     write_json(args.json, {"results": results})
     print(text)
-    print(f"\nWrote {out / 'result-raystation.json'}, {out / 'result-eclipse.json'} and "
-          f"{out / 'summary.txt'}")
+    print(f"\nWrote {out}/: result-raystation.json, result-eclipse.json, report-raystation.html, "
+          "report-eclipse.html (open in a browser), audit.csv and summary.txt")
     return max(codes)

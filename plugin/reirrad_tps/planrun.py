@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import datetime as dt
 from functools import partial
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from reirrad.errors import EligibilityError
 from reirrad.progress import Progress, combine
 from reirrad.protocol import Protocol
 from reirrad.result import build_result
-from reirrad.workflow import WorkflowOptions, run
+from reirrad.workflow import WorkflowOptions, WorkflowRun, run
 from tps_stubs.patients import load_patient
+
+from .outputs import write_outputs
 
 __all__ = ["TPS_CHOICES", "plan_on_stub"]
 
@@ -30,17 +32,25 @@ def _prior_dates(patient_ref: str) -> Dict[str, dt.date]:
 
 
 def plan_on_stub(tps: str, version: str, patient_ref: str, protocol: Protocol,
-                 options: WorkflowOptions, *, progress: Optional[Progress] = None) -> Mapping[str, Any]:
+                 options: WorkflowOptions, *, progress: Optional[Progress] = None,
+                 report: Optional[str] = None, audit_csv: Optional[str] = None) -> Mapping[str, Any]:
     """Open ``patient_ref`` in the stand-in, run the workflow, return the result mapping.
 
     An eligibility stop returns ``{"status": "stopped", ...}`` with nothing written to the TPS.
-    ``progress`` gets the workflow's reports (RayStation's ``set_progress`` gets them too).
+    ``progress`` gets the workflow's reports (RayStation's ``set_progress`` gets them too);
+    ``report`` / ``audit_csv`` are written by :func:`reirrad_tps.outputs.write_outputs`.
     """
     if tps == "raystation-stub":
-        return _plan_raystation(version, patient_ref, protocol, options, progress=progress)
-    if tps == "eclipse-stub":
-        return _plan_eclipse(version, patient_ref, protocol, options, progress=progress)
-    raise ValueError(f"unsupported TPS {tps!r}; choose one of {TPS_CHOICES}")
+        result, outcome = _plan_raystation(version, patient_ref, protocol, options, progress=progress)
+    elif tps == "eclipse-stub":
+        result, outcome = _plan_eclipse(version, patient_ref, protocol, options, progress=progress)
+    else:
+        raise ValueError(f"unsupported TPS {tps!r}; choose one of {TPS_CHOICES}")
+    write_outputs(outcome, result, report=report, audit_csv=audit_csv)
+    return result
+
+
+_Planned = Tuple[Dict[str, Any], Optional[WorkflowRun]]
 
 
 def _stopped(exc: Exception, patient_id: str, tps: str, version: str, kept: int) -> Dict[str, Any]:
@@ -49,7 +59,7 @@ def _stopped(exc: Exception, patient_id: str, tps: str, version: str, kept: int)
 
 
 def _plan_raystation(version: str, patient_ref: str, protocol: Protocol,
-                     options: WorkflowOptions, *, progress: Optional[Progress]) -> Mapping[str, Any]:
+                     options: WorkflowOptions, *, progress: Optional[Progress]) -> _Planned:
     import tps_stubs.raystation as stand_in  # noqa: PLC0415 - installs the `connect` module
     from reirrad_tps.raystation import RayStationCaseSource, RayStationPlanner, entry  # noqa: PLC0415
 
@@ -66,14 +76,14 @@ def _plan_raystation(version: str, patient_ref: str, protocol: Protocol,
             outcome = run(protocol, snapshot, planner, options,
                           progress=combine(partial(entry.progress, version=version), progress))
     except EligibilityError as exc:
-        return _stopped(exc, model.id, "raystation-stub", version, len(_kept_writes(stand_in)))
+        return _stopped(exc, model.id, "raystation-stub", version, len(_kept_writes(stand_in))), None
     result = dict(build_result(outcome))
     result["tps_journal_writes"] = len(_kept_writes(stand_in))
-    return result
+    return result, outcome
 
 
 def _plan_eclipse(version: str, patient_ref: str, protocol: Protocol,
-                  options: WorkflowOptions, *, progress: Optional[Progress]) -> Mapping[str, Any]:
+                  options: WorkflowOptions, *, progress: Optional[Progress]) -> _Planned:
     import tps_stubs.esapi as stand_in  # noqa: PLC0415 - loads Mono and the stand-in assemblies
     from reirrad_tps.eclipse import EclipseCaseSource, EclipsePlanner  # noqa: PLC0415
 
@@ -90,10 +100,10 @@ def _plan_eclipse(version: str, patient_ref: str, protocol: Protocol,
             planner.begin_modifications()
         outcome = run(protocol, snapshot, planner, options, progress)
     except EligibilityError as exc:
-        return _stopped(exc, model.id, "eclipse-stub", version, len(stand_in.journal()))
+        return _stopped(exc, model.id, "eclipse-stub", version, len(stand_in.journal())), None
     result = dict(build_result(outcome))
     result["tps_journal_writes"] = len(stand_in.journal())
-    return result
+    return result, outcome
 
 
 def _kept_writes(stand_in: Any) -> List[Any]:

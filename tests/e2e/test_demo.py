@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 
 from reirrad import cli
@@ -10,7 +11,8 @@ from reirrad import cli
 def test_demo_writes_both_results_and_the_summary(tmp_path, monkeypatch, capsys):
     """The demo runs the isotoxic workflow on LRRC-01 in the RayStation and the Eclipse stand-ins and
     writes reirrad-demo/result-{raystation,eclipse}.json (status planned, every OAR passed, the same
-    level) and summary.txt."""
+    level), report-{raystation,eclipse}.html (a report per stand-in, every OAR in it), audit.csv (one row
+    per run) and summary.txt."""
     monkeypatch.chdir(tmp_path)
     assert cli.main(["demo"]) == 0
     results = [json.loads((tmp_path / "reirrad-demo" / f"result-{t}.json").read_text())
@@ -20,4 +22,11 @@ def test_demo_writes_both_results_and_the_summary(tmp_path, monkeypatch, capsys)
         assert all(o["passed"] for o in result["oars"])
     assert results[0]["prescription_gy"] == results[1]["prescription_gy"]
     assert "Both stand-ins chose" in (tmp_path / "reirrad-demo" / "summary.txt").read_text()
+    for name, result in zip(("raystation", "eclipse"), results):
+        html = (tmp_path / "reirrad-demo" / f"report-{name}.html").read_text()
+        assert html.startswith("<!DOCTYPE html>") and "LRRC-01" in html
+        assert all(o["structure"] in html for o in result["oars"])
+    with (tmp_path / "reirrad-demo" / "audit.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["patient_id"] for r in rows] == ["LRRC-01", "LRRC-01"]
     capsys.readouterr()

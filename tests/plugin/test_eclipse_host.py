@@ -122,14 +122,19 @@ def test_host_saves_nothing_when_the_tps_fails_mid_run(built, tmp_path):
     assert "Nothing was saved" in output
 
 
-def test_host_dry_run_writes_nothing(built, tmp_path):
-    """--dry-run: no BeginModifications, no write, no save; the objectives are in the result."""
+def test_host_dry_run_writes_nothing_in_eclipse_and_leaves_report_and_audit(built, tmp_path):
+    """--dry-run: no BeginModifications, no write, no save; the objectives are in the result, and the
+    HTML report and the audit row are written where asked."""
+    report, audit = tmp_path / "report.html", tmp_path / "audit.csv"
     code, result, entries, output = _run_host(
-        built, [*PATIENT, "--intent", "isotoxic", "--no-dialog", "--dry-run", *START], tmp_path)
+        built, [*PATIENT, "--intent", "isotoxic", "--no-dialog", "--dry-run", *START, "--report", str(report),
+                "--audit-csv", str(audit)], tmp_path)
     assert code == 0, output
     assert result["status"] == "dry-run" and result["objectives"]
     assert result["eclipse_session"] == {"writes": False, "saved": False, "save_error": None}
     assert entries == []
+    assert "SABR_REIRR" in report.read_text() and f"Wrote {report}" in output
+    assert audit.read_text().count("\n") == 2  # header and one row
 
 
 def test_host_confirmation_asks_for_the_start_date_and_cancel_writes_nothing(built, tmp_path):

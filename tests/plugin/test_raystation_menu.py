@@ -36,8 +36,10 @@ def _answers(tmp_path, **extra) -> str:
 def test_menu_dry_run_on_the_open_patient(tmp_path):
     """With LRRC-02 open and its prior date in the answers, a dry run returns objectives, writes nothing."""
     stand_in.load("LRRC-02", version="2024B", gui=False)
-    result = menu.main(_answers(tmp_path, dry_run="true", prior_dates="{PELVIS_25: 2025-10-06}"))
-    assert result["status"] == "dry-run"
+    report = tmp_path / "report.html"
+    result = menu.main(_answers(tmp_path, dry_run="true", prior_dates="{PELVIS_25: 2025-10-06}",
+                                report=str(report)))
+    assert result["status"] == "dry-run" and "LRRC-02" in report.read_text()
     assert result["provenance"]["prior_courses"][0]["interval_days"] == 427
     assert not [e for e in stand_in.journal() if not e.rolled_back]
 

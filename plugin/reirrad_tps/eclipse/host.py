@@ -34,13 +34,15 @@ Command line (``ReirradHost.exe`` passes its arguments unchanged)::
                                                  command-line values win
     --override-eligibility REASON  --dry-run  --technique {VMAT,IMRT}  --mlc-id ID
     --dose-unit {Gy,cGy}                         the clinic's unit when no plan shows it
+    --report HTML  --audit-csv CSV               the HTML report; the run's audit row (appended)
     --no-dialog                                  unattended: nothing is asked
     --json PATH                                  the result (also written after a failure)
 
-Without ``--no-dialog`` the run is confirmed before anything is written: until the Tkinter dialog
-(issue 8) exists, the host's console shows what was found and computed (prior courses, intervals,
-recovery credited, structure matching, allowed doses, findings), asks for any missing date and waits for
-``y``; anything else cancels with nothing written.
+Without ``--no-dialog`` the run is confirmed before anything is written: with a display (always on
+a Windows workstation) in the confirmation dialog (:mod:`reirrad_tps.dialog`: prior dates, structure
+matching, intent, risk factors); without one, on the console, which shows what was found and computed
+(prior courses, intervals, recovery credited, structure matching, allowed doses, findings), asks for any
+missing date and waits for ``y``. Cancel (or anything but ``y``) ends with nothing written.
 
 Exit codes: 0 planned or dry run; 2 bad input (including a prior, approved or treated plan named as the
 new plan), eligibility stop or infeasible at the floor level; 3 cancelled; 1 the TPS failed (optimiser,
@@ -69,6 +71,7 @@ from reirrad.workflow import run as run_workflow
 
 from ..answers import RunAnswers, parse_date, read_answers
 from ..dialog import confirm, display_available, unresolved
+from ..outputs import write_outputs
 from ..summary import exit_code, summary
 from .planner import TECHNIQUES, EclipsePlanner
 from .source import TPS_NAME, EclipseCaseSource
@@ -117,6 +120,7 @@ class HostOutcome:
     ok: bool
     result: Mapping[str, Any]
     code: int
+    run: Optional[WorkflowRun] = None
 
 
 class _Parser(argparse.ArgumentParser):
@@ -144,6 +148,8 @@ def build_parser(prog: str = "ReirradHost.exe") -> argparse.ArgumentParser:
     p.add_argument("--dose-unit", choices=("Gy", "cGy"), default=None)
     p.add_argument("--no-dialog", action="store_true", help="unattended: ask nothing")
     p.add_argument("--json", metavar="PATH", default=None)
+    p.add_argument("--report", metavar="HTML", default=None, help="write the HTML report")
+    p.add_argument("--audit-csv", metavar="CSV", default=None, help="append the run's audit row")
     return p
 
 
@@ -158,7 +164,8 @@ def request_from_args(ns: argparse.Namespace) -> HostRequest:
         dates[plan] = parse_date(value, f"--prior-date {plan}")
     answers = answers.updated(
         intent=ns.intent, search=ns.search, protocol=ns.protocol, dry_run=ns.dry_run,
-        override_eligibility=ns.override_eligibility, prior_dates=dates,
+        override_eligibility=ns.override_eligibility, prior_dates=dates, report=ns.report,
+        audit_csv=ns.audit_csv,
         planned_start=None if ns.planned_start is None else parse_date(ns.planned_start, "--planned-start"))
     if ns.no_dialog and answers.planned_start is None:
         raise InputError("--planned-start YYYY-MM-DD (the new course's first fraction) is needed with "
@@ -366,7 +373,7 @@ def run(request: HostRequest, application: Any, patient: Any, ask: Optional[Ask]
                                                 type(exc).__name__), EXIT_FAILED)
     result = dict(build_result(outcome))
     code = exit_code(result)
-    return HostOutcome(code == EXIT_OK, result, code)
+    return HostOutcome(code == EXIT_OK, result, code, outcome)
 
 
 def refused(request: HostRequest, message: str, error_type: str, code: int = EXIT_INPUT) -> HostOutcome:
@@ -402,6 +409,9 @@ def finish(request: HostRequest, outcome: HostOutcome, saved: bool, save_error: 
         print(summary(result), flush=True)
         print("Saved to the Eclipse database." if saved else "Nothing was saved (dry run).", flush=True)
     write_json(request.json_path, result)
+    for path in write_outputs(outcome.run, result, report=request.answers.report,
+                              audit_csv=request.answers.audit_csv):
+        print(f"Wrote {path}", flush=True)
     stand_in = _stand_in()
     if stand_in is not None:
         stand_in.export_journal_from_environment()

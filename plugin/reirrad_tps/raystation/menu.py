@@ -27,6 +27,7 @@ from reirrad.workflow import WorkflowRun, run
 
 from ..answers import RunAnswers, read_answers
 from ..dialog import confirm
+from ..outputs import write_outputs
 from . import entry
 from .planner import RayStationPlanner
 from .source import RayStationCaseSource
@@ -103,6 +104,7 @@ def main(answers_path: Optional[str] = None, *, interactive: Optional[bool] = No
         entry.notify(f"reirrad stopped, nothing was changed: {exc}", version)
         raise
     result = build_result(outcome)
+    write_outputs(outcome, result, report=answers.report, audit_csv=answers.audit_csv)
     entry.notify(f"reirrad: {result['status']}, prescription {result['prescription_gy']} Gy, "
                  f"limiting {', '.join(result['limiting_oars']) or 'none'}", version)
     return result

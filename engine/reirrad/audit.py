@@ -1,0 +1,438 @@
+"""Audit export of a workflow run: one flat record per run, as CSV rows or JSON (issue 8 item 4).
+
+:func:`audit_record` turns a result mapping (:func:`reirrad.result.build_result`) into one flat,
+JSON-serialisable record: scalar values only (text, number, true/false or empty), keys in a
+stable order, per-OAR columns ``oar.<key>.<field>``, prior courses ``prior.<n>.<field>`` (n from 1).
+:func:`append_audit_csv` appends it to a CSV file (one row per run) and refuses a record whose
+columns differ from the file's header; :func:`write_audit_json` writes records as JSON.
+
+Reporting items covered
+-----------------------
+The ESTRO-EORTC re-irradiation consensus (Andratschke et al., Lancet Oncol 2022) lists what a
+re-irradiation report should state. The item list used here is **reconstructed [M]** in
+``reference/radiobiology.md`` §4 (from memory of the literature, to be checked against the
+consensus tables); numbers below are that list's. Covered, as far as the TPS data hold them:
+
+* item 4, each prior course: its label, date of last fraction, prescription (total dose, Gy),
+  number of fractions and dose per fraction (``prior.<n>.*``); DICOM dose data were available
+  (the run needs them);
+* item 5, interval from the end of each prior course to the new course (days and months);
+* item 6, the re-irradiation course: prescription, fractions, dose per fraction, planned start
+  (``new_course.*``), the planning intent (limit-toxicity / isotoxic) and search;
+* item 7, cumulative-dose methodology (``method.*``): registration per course and overall
+  (none / rigid), summation level (DVH metric and voxel), LQ model, dose reference (EQD2,
+  2 Gy per fraction), α/β per structure (``oar.<key>.alpha_beta_gy``), recovery model, its
+  source and status, the conservation factor with the risk factors recorded for it
+  (``method.recovery_risk_factors``: keys of :data:`reirrad.review.RISK_FACTORS`, ``;``-separated;
+  an absent key means "not recorded", not "absent"), and the recovery credited per course
+  (``prior.<n>.recovered_fraction_min`` / ``_max`` over the OARs with a cumulative limit; they
+  differ only for dose-dependent models) and per OAR (``oar.<key>.recovered_fraction``);
+* item 8, cumulative OAR doses: EQD2 at each OAR's protocol metric (e.g. D0.5cc) by both methods
+  and the larger, the limit, the remaining budget and the verdict; target doses (D95, D98,
+  V95 %, BED at D95/D98, V(BED ≥ threshold));
+* eligibility: whether the protocol's rules were met and the override reason; ``findings`` lists
+  every finding of the run (eligibility, matching, per OAR) as ``severity:code[:subject]``,
+  separated by ``;``.
+
+A national re-irradiation audit additionally collects dates, doses, fractionation, intent,
+cumulative OAR doses and the recovery assumptions: all of these are in the record, with
+"intent" meaning the planning intent above.
+
+Not covered (not in the TPS data): item 1 the ESTRO-EORTC classification (type 1 / type 2 /
+repeat organ / repeat irradiation) and the clinical intent (curative / palliative); item 2
+patient characteristics (age, performance status, comorbidities, persisting toxicity, prior
+surgery and systemic therapy) beyond the risk factors ticked for the conservation factor;
+item 3 tumour characteristics (histology, stages, in-field or marginal recurrence, response);
+the start dates, techniques and target volumes of prior courses, concurrent systemic therapy,
+and for the new course its technique, margins and image guidance; item 9 follow-up (toxicity
+scale, acute and late toxicity, local control, survival, quality of life). These belong to the
+clinical record, not to a planning run.
+
+Dates are ISO 8601 text. ``new_course.planned_start`` is the result's ``planned_start`` when it
+has one, else derived as last fraction + interval of the first prior course that has both.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
+
+import numpy as np
+
+from ._files import write_text_atomic
+from .errors import InputError
+
+__all__ = [
+    "AUDIT_SCHEMA",
+    "METHOD_FIELDS",
+    "OAR_FIELDS",
+    "PRIOR_FIELDS",
+    "RUN_FIELDS",
+    "TARGET_FIELDS",
+    "append_audit_csv",
+    "audit_record",
+    "write_audit_json",
+]
+
+#: Identifier and version of the record layout (changes whenever a column is added or renamed).
+AUDIT_SCHEMA = "reirrad-audit/1"
+
+#: Leading columns, one per run.
+RUN_FIELDS = (
+    "schema", "patient_id", "plan_id", "tps", "tps_version", "software_version",
+    "protocol.name", "protocol.version", "protocol.sha256", "status", "planning_intent", "search",
+    "eligibility.eligible", "eligibility.may_proceed", "eligibility.override_reason", "findings",
+    "new_course.planned_start", "new_course.prescription_gy", "new_course.n_fractions",
+    "new_course.dose_per_fraction_gy", "new_course.optimisations", "new_course.limiting_oars",
+    "prior.count",
+)
+#: Columns of each prior course, as ``prior.<n>.<field>``.
+PRIOR_FIELDS = (
+    "course", "last_fraction", "interval_days", "interval_months", "prescription_gy", "n_fractions",
+    "dose_per_fraction_gy", "registration", "registration_id", "recovered_fraction_min",
+    "recovered_fraction_max",
+)
+#: Cumulative-dose methodology columns, as ``method.<field>``.
+METHOD_FIELDS = (
+    "registration", "summation_level", "lq_model", "dose_reference", "overlap_assumption",
+    "reported_cumulative", "recovery_model", "recovery_source", "recovery_status",
+    "recovery_conservation_factor", "recovery_risk_factors",
+)
+#: Columns of each OAR, as ``oar.<key>.<field>``; each is the result's OAR record field of that name.
+OAR_FIELDS = (
+    "structure", "metric", "alpha_beta_gy", "cumulative_limit_eqd2_gy", "prior_eqd2_gy",
+    "recovered_fraction", "effective_prior_eqd2_gy", "remaining_eqd2_gy", "exhausted",
+    "allowed_physical_gy", "limited_by", "planned_physical_gy", "cumulative_eqd2_metric_sum_gy",
+    "cumulative_eqd2_voxelwise_gy", "cumulative_eqd2_gy", "passed",
+)
+#: Target columns, as ``target.<field>``; each is the result's target field of that name.
+TARGET_FIELDS = (
+    "structure", "prescription_gy", "d95_gy", "d98_gy", "v95_pct", "d95_bed10_gy", "d98_bed10_gy",
+    "bed_threshold_gy", "v_bed_threshold_pct",
+)
+
+_DAYS_PER_MONTH = 30.4375
+Scalar = Union[str, int, float, bool, None]
+
+
+def _scalar(name: str, value: Any) -> Scalar:
+    """A plain JSON scalar (numpy scalars converted); InputError for anything else."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        number = float(value)
+        if not math.isfinite(number):
+            raise InputError(f"audit column {name!r} is {number!r}; the record takes finite numbers only")
+        return number
+    raise InputError(f"audit column {name!r} must be text, a number, true/false or empty "
+                     f"(got {type(value).__name__})")
+
+
+def _get(mapping: Optional[Mapping[str, Any]], key: str) -> Any:
+    return None if mapping is None else mapping.get(key)
+
+
+def _section(result: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = result.get(key)
+    if not isinstance(value, Mapping):
+        raise InputError(f"result[{key!r}] must be a mapping (got {type(value).__name__}); give the "
+                         "mapping of reirrad.result.build_result")
+    return value
+
+
+def _per_fraction(dose_gy: Any, n_fractions: Any) -> Optional[float]:
+    if dose_gy is None or not n_fractions:
+        return None
+    return float(dose_gy) / int(n_fractions)
+
+
+def _planned_start(result: Mapping[str, Any], courses: Sequence[Mapping[str, Any]]) -> Optional[str]:
+    given = result.get("planned_start")
+    if given is not None:
+        return str(given)
+    for c in courses:
+        last, days = c.get("last_fraction"), c.get("interval_days")
+        if last is not None and days is not None:
+            return (date.fromisoformat(str(last)) + timedelta(days=int(days))).isoformat()
+    return None
+
+
+def _course_recovery(oars: Sequence[Mapping[str, Any]], index: int) -> List[float]:
+    """Recovery credited to prior course ``index`` by every OAR with a cumulative limit."""
+    found = []
+    for oar in oars:
+        courses = oar.get("courses") or []
+        if oar.get("cumulative_limit_eqd2_gy") is None or index >= len(courses):
+            continue
+        fraction = courses[index].get("recovered_fraction")
+        if fraction is not None:
+            found.append(float(fraction))
+    return found
+
+
+def _findings_text(result: Mapping[str, Any], eligibility: Mapping[str, Any],
+                   oars: Sequence[Mapping[str, Any]]) -> str:
+    """Every finding of the run as ``severity:code[:subject]``, deduplicated, ``;``-separated."""
+    findings: List[Mapping[str, Any]] = [*(eligibility.get("findings") or []),
+                                         *(result.get("warnings") or [])]
+    for oar in oars:
+        findings.extend(oar.get("findings") or [])
+    codes = dict.fromkeys(
+        f"{f.get('severity')}:{f.get('code')}" + (f":{f.get('subject')}" if f.get("subject") else "")
+        for f in findings)
+    return ";".join(codes)
+
+
+def _prior_columns(courses: Sequence[Mapping[str, Any]], oars: Sequence[Mapping[str, Any]],
+                   n_courses: int) -> Dict[str, Any]:
+    out: Dict[str, Any] = {}
+    for n in range(n_courses):
+        course = courses[n] if n < len(courses) else None
+        days = _get(course, "interval_days")
+        fractions = _course_recovery(oars, n) if course is not None else []
+        rx, n_fx = _get(course, "prescription_gy"), _get(course, "n_fractions")
+        values = {
+            "course": _get(course, "course"),
+            "last_fraction": _get(course, "last_fraction"),
+            "interval_days": days,
+            "interval_months": None if days is None else float(days) / _DAYS_PER_MONTH,
+            "prescription_gy": rx,
+            "n_fractions": n_fx,
+            "dose_per_fraction_gy": _per_fraction(rx, n_fx),
+            "registration": _get(course, "registration"),
+            "registration_id": _get(course, "registration_id"),
+            "recovered_fraction_min": min(fractions) if fractions else None,
+            "recovered_fraction_max": max(fractions) if fractions else None,
+        }
+        for field in PRIOR_FIELDS:
+            out[f"prior.{n + 1}.{field}"] = values[field]
+    return out
+
+
+def _method_columns(prov: Mapping[str, Any], recovery: Mapping[str, Any],
+                    courses: Sequence[Mapping[str, Any]]) -> Dict[str, Any]:
+    registrations = list(dict.fromkeys(str(c.get("registration")) for c in courses))
+    methods = [str(m) for m in prov.get("cumulative_methods") or []]
+    method = {
+        "registration": ";".join(registrations) if registrations else None,
+        "summation_level": "DVH metric (guidance metric sum) and voxel (voxel-wise EQD2)",
+        "lq_model": prov.get("lq_model"),
+        "dose_reference": "EQD2 (2 Gy per fraction) at each structure's alpha/beta",
+        "overlap_assumption": ("metric sum: prior metric doses of all courses assumed to fall on the "
+                               "same sub-volume (worst case)"),
+        "reported_cumulative": ("larger of: " + "; ".join(methods)) if methods else None,
+        "recovery_model": recovery.get("model"),
+        "recovery_source": recovery.get("source"),
+        "recovery_status": recovery.get("status"),
+        "recovery_conservation_factor": recovery.get("conservation_factor"),
+        "recovery_risk_factors": ";".join(str(r) for r in recovery.get("risk_factors") or []),
+    }
+    return {f"method.{field}": method[field] for field in METHOD_FIELDS}
+
+
+def audit_record(result: Mapping[str, Any], *, oar_keys: Optional[Sequence[str]] = None,
+                 n_prior_courses: Optional[int] = None) -> Dict[str, Any]:
+    """One flat audit record of a run.
+
+    Parameters
+    ----------
+    result : mapping
+        The result of :func:`reirrad.result.build_result`.
+    oar_keys : sequence of str, optional
+        OAR keys to give columns, in this order (default: the result's OARs). Pass the protocol's
+        ``oar_keys`` so that records of patients with different contoured OARs share one CSV
+        header; OARs the result does not list get empty columns.
+    n_prior_courses : int, optional
+        Number of ``prior.<n>`` column groups (default: the result's prior courses). A larger
+        number gives empty groups, for the same reason.
+
+    Returns
+    -------
+    dict
+        Column → value (text, int, float, bool or None), in the order: :data:`RUN_FIELDS`,
+        :data:`PRIOR_FIELDS` per course, :data:`METHOD_FIELDS`, :data:`OAR_FIELDS` per OAR,
+        :data:`TARGET_FIELDS`. Doses in Gy, EQD2 at each OAR's α/β, volumes in %, recovery as a
+        fraction in [0, 1], intervals in days and months (days / 30.4375).
+
+    Raises
+    ------
+    reirrad.errors.InputError
+        A result without its mappings, an OAR key the result lists that ``oar_keys`` omits,
+        fewer ``n_prior_courses`` than the result has, or a non-scalar value.
+    """
+    if not isinstance(result, Mapping):
+        raise InputError("result must be the mapping of reirrad.result.build_result "
+                         f"(got {type(result).__name__})")
+    prov = _section(result, "provenance")
+    protocol = _section(prov, "protocol")
+    eligibility = _section(result, "eligibility")
+    courses: Sequence[Mapping[str, Any]] = prov.get("prior_courses") or []
+    oars: Sequence[Mapping[str, Any]] = result.get("oars") or []
+    by_key = {str(o.get("name")): o for o in oars}
+    keys = list(by_key) if oar_keys is None else [str(k) for k in oar_keys]
+    missing = [k for k in by_key if k not in keys]
+    if missing:
+        raise InputError(f"oar_keys {keys} omit the result's OARs {missing}; include every OAR of the "
+                         "result (e.g. the protocol's oar_keys)")
+    n_courses = len(courses) if n_prior_courses is None else int(n_prior_courses)
+    if n_courses < len(courses):
+        raise InputError(f"n_prior_courses={n_courses} but the result has {len(courses)} prior courses; "
+                         "give at least that many")
+    n_fx = result.get("n_fractions")
+    record: Dict[str, Any] = {
+        "schema": AUDIT_SCHEMA,
+        "patient_id": result.get("patient_id"),
+        "plan_id": result.get("plan_id"),
+        "tps": prov.get("tps"),
+        "tps_version": prov.get("tps_version"),
+        "software_version": prov.get("software_version"),
+        "protocol.name": protocol.get("name"),
+        "protocol.version": protocol.get("version"),
+        "protocol.sha256": protocol.get("sha256"),
+        "status": result.get("status"),
+        "planning_intent": result.get("intent"),
+        "search": result.get("search"),
+        "eligibility.eligible": eligibility.get("eligible"),
+        "eligibility.may_proceed": eligibility.get("may_proceed"),
+        "eligibility.override_reason": eligibility.get("override_reason"),
+        "findings": _findings_text(result, eligibility, oars),
+        "new_course.planned_start": _planned_start(result, courses),
+        "new_course.prescription_gy": result.get("prescription_gy"),
+        "new_course.n_fractions": n_fx,
+        "new_course.dose_per_fraction_gy": _per_fraction(result.get("prescription_gy"), n_fx),
+        "new_course.optimisations": (result.get("optimisations") or {}).get("count"),
+        "new_course.limiting_oars": ";".join(str(o) for o in result.get("limiting_oars") or []),
+        "prior.count": len(courses),
+    }
+    record.update(_prior_columns(courses, oars, n_courses))
+    record.update(_method_columns(prov, _section(prov, "recovery"), courses))
+    for key in keys:
+        for field in OAR_FIELDS:
+            record[f"oar.{key}.{field}"] = _get(by_key.get(key), field)
+    target = result.get("target")
+    for field in TARGET_FIELDS:
+        record[f"target.{field}"] = _get(target, field)
+    return {name: _scalar(name, value) for name, value in record.items()}
+
+
+# ---------------------------------------------------------------------------------------------
+# writing
+
+
+def _checked_record(record: Mapping[str, Any]) -> Dict[str, Scalar]:
+    if not isinstance(record, Mapping) or not record:
+        raise InputError("an audit record must be a non-empty mapping (see audit_record)")
+    out: Dict[str, Scalar] = {}
+    for name, value in record.items():
+        if not isinstance(name, str):
+            raise InputError(f"audit column names must be text (got {name!r})")
+        out[name] = _scalar(name, value)
+    return out
+
+
+def _cell(value: Scalar) -> str:
+    """CSV text of a value: empty for None, true/false, repr for floats (exact round trip)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def _csv_text(rows: Sequence[Sequence[str]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def append_audit_csv(path: Union[str, os.PathLike[str]], record: Mapping[str, Any]) -> Path:
+    """Append one record as a CSV row; write the header first when the file is new or empty.
+
+    Values are written as: empty for None, ``true``/``false``, floats with ``repr`` (they read
+    back exactly with ``float``), UTF-8, comma-separated, CRLF line ends (the csv module's default).
+
+    Parameters
+    ----------
+    path : str or path-like
+        The CSV file; its directory must exist.
+    record : mapping
+        From :func:`audit_record`.
+
+    Returns
+    -------
+    pathlib.Path
+
+    Raises
+    ------
+    reirrad.errors.InputError
+        The record's columns differ from the existing file's header (the message lists the
+        columns missing on either side, or says the order differs); nothing is written then.
+    """
+    target = Path(path)
+    checked = _checked_record(record)
+    columns = list(checked)
+    row = [_cell(v) for v in checked.values()]
+    if not target.exists() or target.stat().st_size == 0:
+        write_text_atomic(target, _csv_text([columns, row]))
+        return target
+    with open(target, encoding="utf-8", newline="") as handle:
+        header = next(csv.reader(handle), [])
+    if header != columns:
+        only_file = [c for c in header if c not in checked]
+        only_record = [c for c in columns if c not in set(header)]
+        if only_file or only_record:
+            detail = (f"columns in the file but not in the record: {only_file}; "
+                      f"columns in the record but not in the file: {only_record}")
+        else:
+            detail = "the same columns in a different order"
+        raise InputError(
+            f"{target}: the record's columns differ from the file's header ({detail}); nothing was "
+            "written. Append to a new file, or build the records with the same oar_keys and "
+            "n_prior_courses (audit_record(result, oar_keys=protocol.oar_keys, n_prior_courses=N))"
+        )
+    with open(target, "rb") as handle:
+        handle.seek(-1, os.SEEK_END)
+        ends_with_newline = handle.read(1) in (b"\n", b"\r")
+    text = ("" if ends_with_newline else "\r\n") + _csv_text([row])
+    with open(target, "a", encoding="utf-8", newline="") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    return target
+
+
+def write_audit_json(path: Union[str, os.PathLike[str]], records: Sequence[Mapping[str, Any]]) -> Path:
+    """Write records as JSON: ``{"schema": AUDIT_SCHEMA, "records": [...]}`` (atomic replace).
+
+    Parameters
+    ----------
+    path : str or path-like
+        The JSON file; its directory must exist. An existing file is replaced.
+    records : sequence of mapping
+        From :func:`audit_record` (may have different columns: each keeps its own keys and order).
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    if isinstance(records, Mapping):
+        raise InputError("records must be a sequence of audit records; wrap a single record in a list")
+    checked = [_checked_record(r) for r in records]
+    text = json.dumps({"schema": AUDIT_SCHEMA, "records": checked}, indent=2, ensure_ascii=False,
+                      allow_nan=False) + "\n"
+    target = Path(path)
+    write_text_atomic(target, text)
+    return target
