@@ -6,7 +6,9 @@ Top level: ``status``, ``prescription_gy``, ``n_fractions``, ``intent``, ``limit
 
 ``status`` is ``"planned"`` (a feasible level was found and the plan holds it), ``"infeasible"``
 (not even the floor level meets the rules: the last plan is reported with its failures; for
-``limit-toxicity`` an OAR failure), or ``"dry-run"`` (objectives only, nothing written).
+``limit-toxicity`` an OAR failure), ``"dry-run"`` (objectives only, nothing written) or
+``"evaluated"`` (an existing new-course dose checked offline, :func:`reirrad.workflow.evaluate_dose`;
+``oar_limits_met`` says whether every limit holds and ``prescription_gy`` is the dose evaluated).
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ def build_result(run: WorkflowRun) -> Dict[str, Any]:
     final = run.final
     if run.search is None:
         status = "dry-run"
+    elif run.evaluated_only:
+        status = "evaluated"
     elif run.search.best_level_gy is None:
         status = "infeasible"
     else:
@@ -68,7 +72,9 @@ def build_result(run: WorkflowRun) -> Dict[str, Any]:
         "status": status,
         "patient_id": snapshot.patient_id,
         "plan_id": snapshot.plan.id,
-        "prescription_gy": None if status != "planned" else run.search.best_level_gy if run.search else None,
+        "prescription_gy": (final.prescription_gy if status == "evaluated" and final is not None
+                            else run.search.best_level_gy if status == "planned" and run.search else None),
+        "oar_limits_met": None if final is None else bool(final.oars_ok),
         "n_fractions": prep.n_fractions,
         "planned_start": None if snapshot.planned_start is None else snapshot.planned_start.isoformat(),
         "intent": prep.options.intent,

@@ -51,7 +51,7 @@ class PriorCourseRow:
     last_fraction : datetime.date or None
         Date of the last fraction: from the TPS, or from the answers, or None (to be entered).
     date_known : bool
-        True when the date was known when the case was read (from the TPS or the answers).
+        True when the date (or the interval itself) was known when the case was read.
     registration : str
         ``"same frame"`` or the registration's id.
     """
@@ -139,7 +139,8 @@ def review_case(protocol: Protocol, snapshot: CaseSnapshot,
             status = "unmatched"
         rows.append(MatchRow(spec.key, spec.label, mapping.get(spec.key), candidates, status))
     priors = tuple(PriorCourseRow(c.plan_id, c.course_id, c.prescription_gy, c.n_fractions, c.last_fraction,
-                                  c.last_fraction is not None, c.registration_id or "same frame")
+                                  c.last_fraction is not None or c.interval_days_given is not None,
+                                  c.registration_id or "same frame")
                    for c in snapshot.prior_courses)
     return CaseReview(
         patient_id=snapshot.patient_id, plan_id=snapshot.plan.id, n_fractions=snapshot.plan.n_fractions,

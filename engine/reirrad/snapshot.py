@@ -73,6 +73,9 @@ class PriorCourse:
     approval_status : str
     prescription_gy : float or None
         TOTAL prescribed dose of that course, Gy.
+    interval_days_given : int or None
+        The interval (days from its last fraction to the new course's first) when it is known but the
+        dates are not (e.g. ``reirrad evaluate --interval-days``); never together with ``last_fraction``.
     """
 
     course_id: str
@@ -84,6 +87,7 @@ class PriorCourse:
     registration_id: Optional[str] = None
     approval_status: str = ""
     prescription_gy: Optional[float] = None
+    interval_days_given: Optional[int] = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.dose, DoseGrid) or self.dose.quantity != "physical":
@@ -97,6 +101,14 @@ class PriorCourse:
                                  "homogeneous matrix")
         if self.prescription_gy is not None:
             finite_float("prescription_gy", self.prescription_gy, strictly_positive=True, unit="Gy")
+        if self.interval_days_given is not None:
+            if self.last_fraction is not None:
+                raise InputError(f"prior course {self.course_id}: give the last fraction's date or the "
+                                 "interval in days, not both")
+            if isinstance(self.interval_days_given, bool) or not isinstance(self.interval_days_given, int) \
+                    or self.interval_days_given < 0:
+                raise InputError(f"prior course {self.course_id}: interval_days_given must be an int >= 0 "
+                                 f"(got {self.interval_days_given!r})")
 
     @property
     def label(self) -> str:
@@ -104,7 +116,10 @@ class PriorCourse:
         return f"{self.course_id}/{self.plan_id}"
 
     def interval_days(self, new_first_fraction: Optional[dt.date]) -> Optional[int]:
-        """Days from this course's last fraction to ``new_first_fraction`` (None if either is unknown)."""
+        """Days from this course's last fraction to ``new_first_fraction`` (None if either is unknown),
+        or ``interval_days_given`` when the interval was given without dates."""
+        if self.interval_days_given is not None:
+            return self.interval_days_given
         if self.last_fraction is None or new_first_fraction is None:
             return None
         return (new_first_fraction - self.last_fraction).days

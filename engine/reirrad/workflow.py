@@ -35,7 +35,8 @@ from .search import SearchOutcome, SearchStep, ladder_search, predict_level_inde
 from .snapshot import CaseSnapshot
 from .structures import Occupancy, structure_occupancy
 
-__all__ = ["INTENTS", "SEARCHES", "PreparedCase", "WorkflowOptions", "WorkflowRun", "prepare", "run"]
+__all__ = ["INTENTS", "SEARCHES", "PreparedCase", "WorkflowOptions", "WorkflowRun", "evaluate_dose",
+           "prepare", "run"]
 
 logger = logging.getLogger(__name__)
 
@@ -100,6 +101,7 @@ class WorkflowRun:
     search: Optional[SearchOutcome]
     log: Tuple[SearchStep, ...]
     optimisations: int
+    evaluated_only: bool = False
 
 
 @dataclass
@@ -258,6 +260,46 @@ def run(protocol: Protocol, snapshot: CaseSnapshot, planner: Optional[Planner], 
     return WorkflowRun(prepared, final if outcome.best_level_gy is not None else outcome.last,
                        final_dose if final_dose is not None else doses.get(outcome.last.prescription_gy),
                        outcome, tuple(log), state.count)
+
+
+def evaluate_dose(protocol: Protocol, snapshot: CaseSnapshot, dose: DoseGrid, options: WorkflowOptions, *,
+                  prescription_gy: float, prepared: Optional[PreparedCase] = None) -> WorkflowRun:
+    """Evaluate an existing new-course dose, with no planner (the offline DICOM check).
+
+    Parameters
+    ----------
+    dose : DoseGrid
+        TOTAL physical dose of the new course, Gy, in the planning frame (resampled onto the
+        snapshot's dose grid when its geometry differs).
+    prescription_gy : float
+        TOTAL prescription of the new course (coverage is measured against it).
+
+    Returns
+    -------
+    WorkflowRun
+        ``evaluated_only`` set; ``final`` is the evaluation (whether or not every limit is met),
+        ``search`` a one-step log ("evaluate").
+
+    Raises
+    ------
+    reirrad.errors.InputError
+        The dose is not physical, or is in another frame of reference than the planning frame.
+    """
+    prepared = _prepared(protocol, snapshot, options, prepared)
+    if dose.quantity != "physical":
+        raise InputError("the new-course dose must be a physical dose (got an EQD2 grid)")
+    frame = snapshot.planning_frame_of_reference_uid
+    if dose.frame_of_reference_uid not in (None, frame):
+        raise InputError(f"the new dose is in frame of reference {dose.frame_of_reference_uid}, the "
+                         f"structures in {frame}: export the new dose and structures from the same planning "
+                         "image")
+    grid = snapshot.dose_grid
+    on_grid = dose if dose.same_geometry(grid) else dose.resample(grid).grid
+    ev = _evaluate(prepared, on_grid, prescription_gy)
+    step = SearchStep(prescription_gy, "evaluate", ev.feasible, ev.target.v95_pct, tuple(ev.limiting_oars),
+                      "existing new-course dose evaluated (no optimisation)")
+    outcome = SearchOutcome(prescription_gy if ev.oars_ok else None, ev if ev.oars_ok else None, ev, (step,))
+    return WorkflowRun(prepared, ev, on_grid, outcome, (step,), 0, evaluated_only=True)
 
 
 def _evaluate(prepared: PreparedCase, dose: DoseGrid, level: float) -> PlanEvaluation:

@@ -57,7 +57,7 @@ def unresolved(review: CaseReview, answers: RunAnswers) -> List[str]:
     if answers.planned_start is None and review.planned_start is None:
         missing.append("planned_start (first fraction of the new course)")
     for row in review.priors:
-        if row.last_fraction is None and row.plan_id not in answers.prior_dates:
+        if not row.date_known and row.plan_id not in answers.prior_dates:
             missing.append(f"prior_dates.{row.plan_id} (last fraction of prior plan {row.plan_id})")
     for match in review.matches:
         if match.status == "ambiguous" and match.oar_key not in answers.structures:

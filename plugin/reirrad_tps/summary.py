@@ -37,4 +37,4 @@ def summary(result: Mapping[str, Any]) -> str:
 
 
 def exit_code(result: Mapping[str, Any]) -> int:
-    return 0 if result["status"] in ("planned", "dry-run") else 2
+    return 0 if result["status"] in ("planned", "dry-run", "evaluated") else 2

@@ -173,3 +173,29 @@ def test_missing_fractions_are_never_guessed():
         run(PROTOCOL, no_fractions, None, WorkflowOptions(dry_run=True))
     with pytest.raises(InputError, match="no number of fractions"):
         run(PROTOCOL, no_fractions, None, WorkflowOptions(dry_run=True, override_reason="test"))
+
+
+def test_evaluating_an_existing_dose_reproduces_the_workflow_evaluation():
+    """evaluate_dose (offline check, no planner) on the dose the workflow planned gives the same per-OAR
+    cumulative EQD2 (both methods) and coverage as the workflow's own evaluation of that plan; the
+    result's status is 'evaluated' with oar_limits_met; a dose in another frame or an EQD2 grid is
+    refused."""
+    from reirrad.workflow import evaluate_dose  # noqa: PLC0415
+
+    case = DirectCase("LRRC-01")
+    snapshot = case.read()
+    planned = run(PROTOCOL, snapshot, DirectPlanner(case), WorkflowOptions(intent="limit-toxicity"))
+    assert planned.final is not None and planned.final_dose is not None
+    checked = evaluate_dose(PROTOCOL, snapshot, planned.final_dose, WorkflowOptions(intent="limit-toxicity"),
+                            prescription_gy=planned.final.prescription_gy)
+    assert checked.optimisations == 0 and checked.final is not None
+    for a, b in zip(planned.final.oars, checked.final.oars):
+        assert a.cumulative_eqd2_metric_sum_gy == pytest.approx(b.cumulative_eqd2_metric_sum_gy, abs=1e-9)
+        assert a.cumulative_eqd2_voxelwise_gy == pytest.approx(b.cumulative_eqd2_voxelwise_gy, abs=1e-9)
+    assert checked.final.target.v95_pct == pytest.approx(planned.final.target.v95_pct)
+    result = build_result(checked)
+    assert result["status"] == "evaluated" and result["oar_limits_met"] is True
+    assert result["prescription_gy"] == planned.final.prescription_gy
+    other = dataclasses.replace(planned.final_dose, frame_of_reference_uid="1.2.3.4")
+    with pytest.raises(InputError, match="frame of reference"):
+        evaluate_dose(PROTOCOL, snapshot, other, WorkflowOptions(), prescription_gy=30.0)
