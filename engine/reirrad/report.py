@@ -65,19 +65,14 @@ import numpy as np
 from . import __version__, lq
 from ._files import write_text_atomic
 from ._validate import FloatArray
-from .biomaps import (
-    CourseDose,
-    Tissue,
-    effective_prior_eqd2_at,
-    effective_prior_eqd2_map,
-    remaining_tolerance_map,
-)
+from .biomaps import effective_prior_eqd2_at
 from .dose import DoseGrid
 from .dvh import DVH
 from .errors import InputError
 from .metrics import parse_metric
 from .protocol import Quantity
 from .review import RISK_FACTORS
+from .runmaps import course_doses, course_recovery, effective_prior_map, remaining_maps
 from .structures import Occupancy
 from .workflow import WorkflowRun
 
@@ -617,17 +612,6 @@ class _MapSlice:
     position: str
 
 
-def _course_fractions(run: WorkflowRun, key: str) -> List[float]:
-    """Recovery credited to each prior course for one OAR (0 where none is credited)."""
-    tol = run.prepared.tolerances[key]
-    return [c.recovery.fraction if c.recovery is not None else 0.0 for c in tol.courses]
-
-
-def _courses_for(run: WorkflowRun, fractions: Sequence[float]) -> List[CourseDose]:
-    return [CourseDose(p.name, p.dose, p.n_fractions, f)
-            for p, f in zip(run.prepared.prior_courses, fractions)]
-
-
 def _dvh_data(run: WorkflowRun, result: Mapping[str, Any]) -> List[_DvhData]:
     dose = run.final_dose
     if dose is None:
@@ -646,7 +630,7 @@ def _dvh_data(run: WorkflowRun, result: Mapping[str, Any]) -> List[_DvhData]:
         prior_dvh: Optional[DVH] = None
         total = new
         if prep.prior_courses:
-            prior = effective_prior_eqd2_at(_courses_for(run, _course_fractions(run, key)), ab)
+            prior = effective_prior_eqd2_at(course_doses(prep, course_recovery(prep, key)), ab)
             total = prior.values_gy + new
             prior_dvh = DVH.from_dose(prior, occ)
         grid = DoseGrid(total, dose.origin_mm, dose.spacing_mm, dose.direction, quantity="eqd2",
@@ -712,29 +696,17 @@ def _map_slices(run: WorkflowRun) -> Tuple[List[_MapSlice], str]:
     prep = run.prepared
     if not prep.prior_courses:
         return [], "No prior course: there is no prior-dose map."
-    limited = [k for k, t in prep.tolerances.items()
-               if t.cumulative_limit_eqd2_gy is not None and k in prep.oar_occupancy]
-    fractions = [0.0] * len(prep.prior_courses)
-    if limited:
-        per_oar = [_course_fractions(run, k) for k in limited]
-        fractions = [min(f[i] for f in per_oar) for i in range(len(prep.prior_courses))]
-    tissues = [Tissue(k, prep.oar_occupancy[k], prep.tolerances[k].alpha_beta_gy)
-               for k in prep.tolerances if k in prep.oar_occupancy]
-    effective = effective_prior_eqd2_map(_courses_for(run, fractions), tissues,
-                                         prep.protocol.background_alpha_beta.value).eqd2.values_gy
+    effective_map = effective_prior_map(prep)
+    if effective_map is None:  # pragma: no cover - prior courses checked above
+        return [], "No prior course: there is no prior-dose map."
+    effective = effective_map.eqd2.values_gy
     shape = effective.shape
     remaining = np.full(shape, np.nan)
-    for key in limited:
-        tol = prep.tolerances[key]
-        limit = tol.cumulative_limit_eqd2_gy
-        if limit is None:  # pragma: no cover - filtered above
-            continue
-        rmap = remaining_tolerance_map(_courses_for(run, _course_fractions(run, key)), tol.alpha_beta_gy,
-                                       limit, prep.n_fractions).remaining_eqd2.values_gy
+    for key, rmap in remaining_maps(prep).items():
         occ = prep.oar_occupancy[key]
         inside = np.zeros(shape, dtype=bool)
         inside[occ.box] = occ.box_fraction >= _OUTLINE_LEVEL
-        remaining[inside] = np.fmin(remaining[inside], rmap[inside])
+        remaining[inside] = np.fmin(remaining[inside], rmap.remaining_eqd2.values_gy[inside])
 
     k, _, i = _centre_index(prep.target)
     (xs, ys, zs), (xl, yl, zl) = _axes_mm(prep.snapshot.dose_grid)
