@@ -2,12 +2,16 @@
 
 * ``reirrad_tps.raystation`` — RayStation (``connect``): case source, planner port, entry helpers,
   menu entry and self-check.
-* ``reirrad_tps.eclipse`` — Eclipse (ESAPI through pythonnet): case source and planner port.
-* ``reirrad_tps.commands`` / ``planrun`` — the ``reirrad plan``, ``demo`` and ``stub-patients``
-  commands (registered through the ``reirrad.commands`` entry point).
+* ``reirrad_tps.eclipse`` — Eclipse (ESAPI through pythonnet): case source, planner port, the Python
+  side of the host executable (``host``) and the stand-alone path (``standalone``).
+* ``reirrad_tps.dicom`` — offline DICOM (pydicom, the ``dicom`` extra): RT Dose / Struct / Plan, CT
+  geometry, spatial registrations; RT Dose writers for EQD2 and remaining-tolerance maps.
+* ``reirrad_tps.answers`` / ``dialog`` — the dosimetrist's choices: answers files and the confirmation
+  dialog (Tkinter, both TPSs); ``outputs`` — the report and audit files of a run.
+* ``reirrad_tps.commands`` / ``planrun`` — the ``reirrad plan``, ``demo``, ``evaluate`` and
+  ``stub-patients`` commands (registered through the ``reirrad.commands`` entry point).
 
-Not implemented yet: the Eclipse launcher and host executable (issue 5) and ``dicom`` (offline
-DICOM, issue 9). Adapters translate TPS objects and units to engine types and contain no radiobiology.
+Adapters translate TPS objects and units to engine types and contain no radiobiology.
 """
 
 from __future__ import annotations

@@ -1,0 +1,199 @@
+"""Reading and writing DICOM files: the only module of the adapter that calls pydicom's file I/O.
+
+* :func:`read_dataset` opens one file with ``pydicom.dcmread`` (no ``force``: a file without the
+  DICOM preamble and ``DICM`` prefix is refused) and checks its SOP Class, so an RT Plan handed to
+  the RT Dose reader is named as such instead of failing on a missing attribute.
+* :func:`save_dataset` writes a dataset **atomically** (a temporary file in the target folder, then
+  ``os.replace``): a reader or a TPS import never sees a half-written file, and a failed write
+  leaves any previous file untouched.
+* pydicom 2.x and 3.x differ in how a file is saved in the DICOM File Format: 2.x needs
+  ``is_little_endian`` / ``is_implicit_VR`` set and ``save_as(..., write_like_original=False)``; 3.x
+  takes the encoding from ``file_meta.TransferSyntaxUID`` and ``save_as(..., enforce_file_format=True)``
+  (and warns about the 2.x attributes). :func:`save_dataset` is the one place that knows.
+
+pydicom is imported here, when ``reirrad_tps.dicom`` is imported (``import reirrad_tps`` does not
+import it); without it the import fails with a message naming the ``dicom`` extra.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Mapping, Optional, Union, cast
+
+from reirrad.errors import InputError
+
+try:
+    import pydicom
+    from pydicom.dataset import Dataset
+    from pydicom.errors import InvalidDicomError
+except ImportError as exc:  # pragma: no cover - exercised in a subprocess by the tests
+    raise ImportError(
+        "reirrad_tps.dicom needs pydicom (>= 2.4): install the 'dicom' extra, e.g. "
+        "python -m pip install 'reirrad[dicom]'"
+    ) from exc
+
+__all__ = [
+    "CT_IMAGE_STORAGE",
+    "DEFORMABLE_REGISTRATION_STORAGE",
+    "PYDICOM_MAJOR",
+    "RT_DOSE_STORAGE",
+    "RT_ION_PLAN_STORAGE",
+    "RT_PLAN_STORAGE",
+    "RT_STRUCTURE_SET_STORAGE",
+    "SPATIAL_REGISTRATION_STORAGE",
+    "PathLike",
+    "read_dataset",
+    "save_dataset",
+    "sop_class_name",
+    "try_read_header",
+]
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+#: Major version of the installed pydicom (2 or 3).
+PYDICOM_MAJOR = int(str(pydicom.__version__).split(".")[0])
+
+# SOP Class UIDs (DICOM PS3.4 Annex B.5).
+CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
+RT_DOSE_STORAGE = "1.2.840.10008.5.1.4.1.1.481.2"
+RT_STRUCTURE_SET_STORAGE = "1.2.840.10008.5.1.4.1.1.481.3"
+RT_PLAN_STORAGE = "1.2.840.10008.5.1.4.1.1.481.5"
+RT_ION_PLAN_STORAGE = "1.2.840.10008.5.1.4.1.1.481.8"
+SPATIAL_REGISTRATION_STORAGE = "1.2.840.10008.5.1.4.1.1.66.1"
+DEFORMABLE_REGISTRATION_STORAGE = "1.2.840.10008.5.1.4.1.1.66.3"
+
+_SOP_CLASS_NAMES: Mapping[str, str] = {
+    CT_IMAGE_STORAGE: "CT Image",
+    "1.2.840.10008.5.1.4.1.1.2.1": "Enhanced CT Image",
+    "1.2.840.10008.5.1.4.1.1.4": "MR Image",
+    RT_DOSE_STORAGE: "RT Dose",
+    RT_STRUCTURE_SET_STORAGE: "RT Structure Set",
+    RT_PLAN_STORAGE: "RT Plan",
+    RT_ION_PLAN_STORAGE: "RT Ion Plan",
+    "1.2.840.10008.5.1.4.1.1.481.4": "RT Beams Treatment Record",
+    SPATIAL_REGISTRATION_STORAGE: "Spatial Registration",
+    DEFORMABLE_REGISTRATION_STORAGE: "Deformable Spatial Registration",
+}
+
+
+def sop_class_name(uid: str) -> str:
+    """A readable name for a SOP Class UID (the UID itself when unknown)."""
+    return _SOP_CLASS_NAMES.get(uid, f"SOP Class {uid}")
+
+
+def _check_file(path: Path, what: str) -> None:
+    if not path.exists():
+        raise InputError(f"{path}: no such file; give the path of the {what} file exported from the TPS")
+    if path.is_dir():
+        raise InputError(f"{path} is a folder; give the path of the {what} file itself")
+
+
+def read_dataset(path: PathLike, *, expected: Mapping[str, str], what: str,
+                 stop_before_pixels: bool = False) -> Dataset:
+    """Read one DICOM file and check its SOP Class.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+    expected : mapping of str to str
+        Accepted SOP Class UIDs and their names.
+    what : str
+        What the caller expects (``"RT Dose"``), for messages.
+    stop_before_pixels : bool, optional
+        Do not read the pixel data (headers only).
+
+    Returns
+    -------
+    pydicom.dataset.Dataset
+
+    Raises
+    ------
+    reirrad.errors.InputError
+        A missing file, a folder, a file that is not DICOM (no preamble / ``DICM`` prefix), an
+        unreadable file, or a DICOM object of another kind than ``expected``.
+    """
+    file = Path(path)
+    _check_file(file, what)
+    try:
+        ds = pydicom.dcmread(str(file), stop_before_pixels=stop_before_pixels)
+    except InvalidDicomError as exc:
+        raise InputError(f"{file} is not a DICOM file ({exc}); give the {what} file exported from "
+                         "the TPS (a DICOM Part 10 file with preamble)") from exc
+    except (OSError, EOFError, ValueError) as exc:
+        raise InputError(f"{file} could not be read as DICOM ({type(exc).__name__}: {exc}); the file "
+                         f"may be truncated or damaged - export the {what} again") from exc
+    sop_class = str(ds.get("SOPClassUID", "") or "")
+    if sop_class not in expected:
+        modality = str(ds.get("Modality", "") or "?")
+        raise InputError(
+            f"{file} is a {sop_class_name(sop_class) if sop_class else 'DICOM object without SOPClassUID'} "
+            f"(Modality {modality}), not {' / '.join(sorted(set(expected.values())))}; give the {what} file"
+        )
+    return ds
+
+
+def try_read_header(path: Path) -> Optional[Dataset]:
+    """The header of ``path`` when it is a DICOM file, None when it is not (used to scan a folder).
+
+    Raises
+    ------
+    reirrad.errors.InputError
+        A DICOM file that cannot be read (truncated, damaged).
+    """
+    try:
+        return pydicom.dcmread(str(path), stop_before_pixels=True)
+    except InvalidDicomError:
+        return None
+    except (OSError, EOFError, ValueError) as exc:
+        raise InputError(f"{path} could not be read as DICOM ({type(exc).__name__}: {exc}); remove it "
+                         "from the folder or export the series again") from exc
+
+
+def _save_as(ds: Dataset, filename: str) -> None:
+    """Save in the DICOM File Format (preamble, file meta) with pydicom 2.x or 3.x."""
+    writer = cast(Any, ds)  # the keyword differs between the two versions' signatures
+    if PYDICOM_MAJOR >= 3:
+        writer.save_as(filename, enforce_file_format=True)
+    else:
+        writer.is_little_endian = True
+        writer.is_implicit_VR = False
+        writer.save_as(filename, write_like_original=False)
+
+
+def save_dataset(ds: Dataset, path: PathLike) -> None:
+    """Write ``ds`` to ``path`` atomically (temporary file in the same folder, then rename).
+
+    The new file gets the mode of the file it replaces, or 0644. The transfer syntax is the one in
+    ``ds.file_meta.TransferSyntaxUID`` (Explicit VR Little Endian for everything reirrad writes).
+
+    Raises
+    ------
+    reirrad.errors.InputError
+        The folder does not exist (it is not created: a mistyped path must not create folders) or
+        cannot be written.
+    """
+    target = Path(path)
+    directory = target.parent if str(target.parent) else Path(".")
+    if not directory.is_dir():
+        raise InputError(f"cannot write {target}: folder {directory} does not exist; create it first")
+    if target.is_dir():
+        raise InputError(f"cannot write {target}: it is a folder; give a file name such as RD.reirrad.dcm")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=str(directory))
+    except OSError as exc:
+        raise InputError(f"cannot write {target}: {exc}") from exc
+    os.close(fd)
+    try:
+        os.chmod(tmp, target.stat().st_mode & 0o777 if target.exists() else 0o644)
+        _save_as(ds, tmp)
+        with open(tmp, "r+b") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except OSError as exc:
+        raise InputError(f"cannot write {target}: {exc}") from exc
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)

@@ -1,0 +1,163 @@
+"""RT Plan (and RT Ion Plan) headers: fractions, prescription, references (PS3.3 C.8.8.9–C.8.8.13).
+
+* **Fractions**: ``FractionGroupSequence[0].NumberOfFractionsPlanned``. A plan with several fraction
+  groups has no single fractionation (per-voxel EQD2 needs one d per course):
+  :meth:`RtPlanInfo.require_n_fractions` refuses it, as it refuses a plan without the attribute.
+* **Prescription**: ``DoseReferenceSequence`` items' ``TargetPrescriptionDose`` (3004,0026), which
+  PS3.3 C.8.8.10 defines as the prescribed dose in Gy to the dose reference — the **total** over
+  the plan's fractions (it is not per fraction). When several dose references carry one (e.g. a
+  simultaneous boost), ``prescription_gy`` is the highest; all are kept in
+  ``target_prescriptions_gy``. None when no item has one.
+* **Frame of reference**: ``FrameOfReferenceUID`` when the plan carries the (optional) Frame of
+  Reference module, else None.
+* ``RTPlanDate`` is the date the plan was *created*, not a treatment date; it must not be used as
+  the date of the last fraction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass
+from typing import List, Optional, Tuple
+
+from pydicom.dataset import Dataset
+
+from reirrad.errors import InputError
+
+from .attributes import optional_int, optional_text, required_text, sequence_items, text
+from .files import RT_ION_PLAN_STORAGE, RT_PLAN_STORAGE, PathLike, read_dataset
+from .identifiers import PatientStudy, patient_study
+
+__all__ = ["RtPlanInfo", "read_rt_plan"]
+
+
+@dataclass(frozen=True)
+class RtPlanInfo:
+    """What reirrad needs from an RT Plan.
+
+    Attributes
+    ----------
+    path, sop_instance_uid, sop_class_uid : str
+    label, name : str
+        ``RTPlanLabel`` and ``RTPlanName`` (``""`` when absent).
+    patient_id : str
+    frame_of_reference_uid : str or None
+    n_fractions_planned : int or None
+        ``NumberOfFractionsPlanned`` of the first fraction group.
+    n_fraction_groups : int
+        Items in ``FractionGroupSequence``.
+    prescription_gy : float or None
+        TOTAL prescribed dose, Gy (the highest ``TargetPrescriptionDose``).
+    target_prescriptions_gy : tuple of float
+        Every ``TargetPrescriptionDose`` of ``DoseReferenceSequence``, Gy, in the file's order.
+    referenced_structure_set_uid : str or None
+        ``ReferencedStructureSetSequence[0].ReferencedSOPInstanceUID``.
+    plan_date : datetime.date or None
+        ``RTPlanDate`` (creation date of the plan).
+    approval_status : str
+        ``ApprovalStatus`` (``APPROVED``, ``UNAPPROVED``, ``REJECTED``; ``""`` when absent).
+    patient_study : PatientStudy
+    """
+
+    path: str
+    sop_instance_uid: str
+    sop_class_uid: str
+    label: str
+    name: str
+    patient_id: str
+    frame_of_reference_uid: Optional[str]
+    n_fractions_planned: Optional[int]
+    n_fraction_groups: int
+    prescription_gy: Optional[float]
+    target_prescriptions_gy: Tuple[float, ...]
+    referenced_structure_set_uid: Optional[str]
+    plan_date: Optional[dt.date]
+    approval_status: str
+    patient_study: PatientStudy
+
+    def require_n_fractions(self) -> int:
+        """The plan's number of fractions.
+
+        Raises
+        ------
+        reirrad.errors.InputError
+            The plan gives no NumberOfFractionsPlanned, or has several fraction groups.
+        """
+        if self.n_fraction_groups > 1:
+            raise InputError(
+                f"{self.path}: plan {self.label!r} has {self.n_fraction_groups} fraction groups; a per-voxel "
+                "EQD2 needs one fractionation per course. Export each fraction group's dose and plan "
+                "separately"
+            )
+        if self.n_fractions_planned is None:
+            raise InputError(
+                f"{self.path}: plan {self.label!r} gives no NumberOfFractionsPlanned (300A,0078) in "
+                "FractionGroupSequence; the dose cannot be converted to EQD2 without it. Give the number of "
+                "fractions explicitly"
+            )
+        return self.n_fractions_planned
+
+
+def _plan_date(ds: Dataset, where: str) -> Optional[dt.date]:
+    raw = optional_text(ds, "RTPlanDate")
+    if raw is None:
+        return None
+    try:
+        return dt.datetime.strptime(raw[:8], "%Y%m%d").date()
+    except ValueError as exc:
+        raise InputError(f"{where}: RTPlanDate (300A,0006) = {raw!r} is not a DICOM date (YYYYMMDD); the "
+                         "file is malformed") from exc
+
+
+def _prescriptions(ds: Dataset, where: str) -> Tuple[float, ...]:
+    doses: List[float] = []
+    for item in sequence_items(ds, "DoseReferenceSequence"):
+        raw = item.get("TargetPrescriptionDose")
+        if raw is None or raw == "":
+            continue
+        try:
+            value = float(raw)
+        except (TypeError, ValueError):
+            value = math.nan
+        if not (math.isfinite(value) and value > 0.0):
+            raise InputError(f"{where}: TargetPrescriptionDose (300A,0026) = {raw!r} Gy must be a number > "
+                             "0; correct the plan's prescription in the TPS")
+        doses.append(value)
+    return tuple(doses)
+
+
+def read_rt_plan(path: PathLike) -> RtPlanInfo:
+    """Read an RT Plan or RT Ion Plan (RP) file's header.
+
+    Raises
+    ------
+    reirrad.errors.InputError
+        Not DICOM / not an RT (Ion) Plan, no SOPInstanceUID, a malformed RTPlanDate, a non-positive
+        prescription or fraction count.
+    """
+    where = str(path)
+    ds = read_dataset(path, expected={RT_PLAN_STORAGE: "RT Plan", RT_ION_PLAN_STORAGE: "RT Ion Plan"},
+                      what="RT Plan (RP)", stop_before_pixels=True)
+    groups = sequence_items(ds, "FractionGroupSequence")
+    fractions = optional_int(groups[0], "NumberOfFractionsPlanned", where, minimum=1) if groups else None
+    prescriptions = _prescriptions(ds, where)
+    structure_sets = sequence_items(ds, "ReferencedStructureSetSequence")
+    return RtPlanInfo(
+        path=where,
+        sop_instance_uid=required_text(ds, "SOPInstanceUID", where, fix="the file is malformed"),
+        sop_class_uid=text(ds, "SOPClassUID"),
+        label=text(ds, "RTPlanLabel"),
+        name=text(ds, "RTPlanName"),
+        patient_id=text(ds, "PatientID"),
+        frame_of_reference_uid=optional_text(ds, "FrameOfReferenceUID"),
+        n_fractions_planned=fractions,
+        n_fraction_groups=len(groups),
+        prescription_gy=max(prescriptions) if prescriptions else None,
+        target_prescriptions_gy=prescriptions,
+        referenced_structure_set_uid=(optional_text(structure_sets[0], "ReferencedSOPInstanceUID")
+                                      if structure_sets else None),
+        plan_date=_plan_date(ds, where),
+        approval_status=text(ds, "ApprovalStatus").upper(),
+        patient_study=patient_study(ds),
+    )

@@ -1,0 +1,224 @@
+"""RT Structure Set files as engine :class:`reirrad.snapshot.StructureData` (contours in mm).
+
+DICOM (PS3.3 C.8.8.5 Structure Set, C.8.8.6 ROI Contour, C.8.8.8 RT ROI Observations):
+
+* Each ROI of ``StructureSetROISequence`` (``ROINumber``, ``ROIName``, ``ReferencedFrameOfReferenceUID``)
+  becomes one :class:`~reirrad.snapshot.StructureData`: ``id`` = ROIName (``"ROI <number>"`` when the
+  name is empty), ``dicom_type`` = ``RTROIInterpretedType`` of the ``RTROIObservationsSequence`` item
+  that references the ROI (``""`` when there is none or it is empty), ``frame_of_reference_uid`` = the
+  ROI's ``ReferencedFrameOfReferenceUID`` (the set's frame when the ROI names none).
+* Contours: ``ContourData`` is x1, y1, z1, x2, … in mm (patient coordinates) → an (N, 3) array.
+  ``CLOSED_PLANAR`` and ``CLOSEDPLANAR_XOR`` contours (both combined by the engine's even–odd rule,
+  which *is* XOR) are kept; ``POINT``, ``OPEN_PLANAR`` and ``OPEN_NONPLANAR`` contours enclose no
+  volume and are **skipped**, as are closed contours with fewer than 3 points; every skip is recorded
+  in :attr:`RtStructureSet.skipped` (never silent). The engine checks planarity and axial planes.
+* An ROI without contours (an empty structure) is kept, with ``contours_mm == ()``.
+* Duplicate ROI names are kept as they are; :meth:`RtStructureSet.structure` refuses an ambiguous name.
+* The set's ``frame_of_reference_uid``: the single frame of ``ReferencedFrameOfReferenceSequence``;
+  when that sequence names several (or none), the one frame all ROIs reference; otherwise refused.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+from numpy.typing import NDArray
+from pydicom.dataset import Dataset
+
+from reirrad.errors import InputError
+from reirrad.snapshot import StructureData
+
+from .attributes import float_values, required, required_text, sequence_items, text
+from .files import RT_STRUCTURE_SET_STORAGE, PathLike, read_dataset
+from .identifiers import PatientStudy, patient_study
+
+__all__ = ["CLOSED_CONTOUR_TYPES", "RtStructureSet", "SkippedContours", "read_rt_struct"]
+
+FloatArray = NDArray[np.float64]
+#: ContourGeometricType values read as closed polygons.
+CLOSED_CONTOUR_TYPES: Tuple[str, ...] = ("CLOSED_PLANAR", "CLOSEDPLANAR_XOR")
+
+
+@dataclass(frozen=True)
+class SkippedContours:
+    """Contours of one ROI that were not read, by kind.
+
+    Attributes
+    ----------
+    roi_name : str
+    geometric_type : str
+        ``ContourGeometricType`` (``POINT``, ``OPEN_PLANAR``, …) or ``"CLOSED_PLANAR with < 3 points"``.
+    count : int
+    """
+
+    roi_name: str
+    geometric_type: str
+    count: int
+
+
+@dataclass(frozen=True, eq=False)
+class RtStructureSet:
+    """A structure set read from DICOM.
+
+    Attributes
+    ----------
+    path, sop_instance_uid, patient_id, frame_of_reference_uid, label : str
+        ``label`` is ``StructureSetLabel``.
+    structures : tuple of StructureData
+        One per ROI, in the file's order.
+    skipped : tuple of SkippedContours
+        Contours that were not read (see the module docstring).
+    patient_study : PatientStudy
+    """
+
+    path: str
+    sop_instance_uid: str
+    patient_id: str
+    frame_of_reference_uid: str
+    label: str
+    structures: Tuple[StructureData, ...]
+    skipped: Tuple[SkippedContours, ...]
+    patient_study: PatientStudy
+
+    @property
+    def names(self) -> Tuple[str, ...]:
+        """The structure ids (ROI names) in the file's order."""
+        return tuple(s.id for s in self.structures)
+
+    def structure(self, name: str) -> StructureData:
+        """The structure named ``name``.
+
+        Raises
+        ------
+        reirrad.errors.InputError
+            No such name (the names are listed), or several ROIs with that name.
+        """
+        found = [s for s in self.structures if s.id == name]
+        if not found:
+            raise InputError(f"{self.path}: no structure named {name!r} (found {list(self.names)})")
+        if len(found) > 1:
+            raise InputError(f"{self.path}: {len(found)} structures are named {name!r}; rename them in the "
+                             "TPS so that each name is unique")
+        return found[0]
+
+
+def _contour_points(item: Dataset, where: str, roi: str) -> FloatArray:
+    fix = f"ROI {roi!r}: a contour item must give its points (x, y, z mm); export the structure set again"
+    values = float_values(item, "ContourData", where, fix=fix)
+    if len(values) % 3:
+        raise InputError(f"{where}: ROI {roi!r}: ContourData (3006,0050) has {len(values)} numbers, not a "
+                         "multiple of 3 (x, y, z per point); the file is malformed")
+    stated = item.get("NumberOfContourPoints")
+    if stated not in (None, "") and int(stated) != len(values) // 3:
+        raise InputError(f"{where}: ROI {roi!r}: NumberOfContourPoints (3006,0046) is {int(stated)} but "
+                         f"ContourData holds {len(values) // 3} points; the file is malformed")
+    points = np.array(values, dtype=np.float64).reshape(-1, 3)
+    points.flags.writeable = False
+    return points
+
+
+def _roi_contours(roi_contour: Optional[Dataset], where: str,
+                  roi: str) -> Tuple[Tuple[FloatArray, ...], List[SkippedContours]]:
+    if roi_contour is None:
+        return (), []
+    kept: List[FloatArray] = []
+    skipped: Dict[str, int] = {}
+    for item in sequence_items(roi_contour, "ContourSequence"):
+        kind = required_text(item, "ContourGeometricType", where,
+                             fix=f"ROI {roi!r}: each contour must say whether it is closed").upper()
+        if kind not in CLOSED_CONTOUR_TYPES:
+            skipped[kind] = skipped.get(kind, 0) + 1
+            continue
+        points = _contour_points(item, where, roi)
+        if len(points) < 3:
+            key = f"{kind} with < 3 points"
+            skipped[key] = skipped.get(key, 0) + 1
+            continue
+        kept.append(points)
+    return tuple(kept), [SkippedContours(roi, kind, n) for kind, n in skipped.items()]
+
+
+def _set_frame(ds: Dataset, where: str, roi_frames: Sequence[str]) -> str:
+    items = sequence_items(ds, "ReferencedFrameOfReferenceSequence")
+    listed = [uid for uid in (text(item, "FrameOfReferenceUID") for item in items) if uid]
+    if len(set(listed)) == 1:
+        return listed[0]
+    used = sorted({uid for uid in roi_frames if uid})
+    if len(used) == 1:
+        return used[0]
+    raise InputError(
+        f"{where}: the structure set's frame of reference is unclear: ReferencedFrameOfReferenceSequence "
+        f"names {sorted(set(listed)) or 'none'} and the ROIs reference {used or 'none'}; export a structure "
+        "set on one image (one frame of reference)"
+    )
+
+
+def _roi_number(value: object, where: str) -> int:
+    try:
+        return int(str(value))
+    except ValueError as exc:
+        raise InputError(f"{where}: ROI number {value!r} is not a whole number; the file is "
+                         "malformed") from exc
+
+
+def _by_roi_number(items: Sequence[Dataset], where: str) -> Dict[int, Dataset]:
+    found: Dict[int, Dataset] = {}
+    for item in items:
+        fix = "each item must name the ROI it belongs to; the file is malformed"
+        number = _roi_number(required(item, "ReferencedROINumber", where, fix=fix), where)
+        found.setdefault(number, item)
+    return found
+
+
+def read_rt_struct(path: PathLike) -> RtStructureSet:
+    """Read an RT Structure Set (RS) file.
+
+    Returns
+    -------
+    RtStructureSet
+        Structures with closed planar contours in mm, ROI names as ids.
+
+    Raises
+    ------
+    reirrad.errors.InputError
+        Not DICOM / not an RT Structure Set; no StructureSetROISequence; an ROI without ROINumber; a
+        malformed contour (coordinates not in triples, a point count that disagrees); no single frame of
+        reference.
+    """
+    where = str(path)
+    ds = read_dataset(path, expected={RT_STRUCTURE_SET_STORAGE: "RT Structure Set"},
+                      what="RT Structure Set (RS)")
+    rois = sequence_items(ds, "StructureSetROISequence")
+    if not rois:
+        raise InputError(f"{where}: StructureSetROISequence (3006,0020) is missing or empty: the structure "
+                         "set has no structures; export it again with its ROIs")
+    contours_by_roi = _by_roi_number(sequence_items(ds, "ROIContourSequence"), where)
+    observations = _by_roi_number(sequence_items(ds, "RTROIObservationsSequence"), where)
+    frame = _set_frame(ds, where, [text(roi, "ReferencedFrameOfReferenceUID") for roi in rois])
+    structures: List[StructureData] = []
+    skipped: List[SkippedContours] = []
+    for roi in rois:
+        fix = "each ROI needs a number; the file is malformed"
+        number = _roi_number(required(roi, "ROINumber", where, fix=fix), where)
+        name = text(roi, "ROIName") or f"ROI {number}"
+        contours, skips = _roi_contours(contours_by_roi.get(number), where, name)
+        observation = observations.get(number)
+        structures.append(StructureData(
+            id=name,
+            dicom_type="" if observation is None else text(observation, "RTROIInterpretedType").upper(),
+            contours_mm=contours,
+            frame_of_reference_uid=text(roi, "ReferencedFrameOfReferenceUID") or frame,
+        ))
+        skipped.extend(skips)
+    return RtStructureSet(
+        path=where,
+        sop_instance_uid=required_text(ds, "SOPInstanceUID", where, fix="the file is malformed"),
+        patient_id=text(ds, "PatientID"),
+        frame_of_reference_uid=frame,
+        label=text(ds, "StructureSetLabel"),
+        structures=tuple(structures),
+        skipped=tuple(skipped),
+        patient_study=patient_study(ds),
+    )

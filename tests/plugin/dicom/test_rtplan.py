@@ -1,0 +1,74 @@
+"""RT Plan reader: fractions (PS3.3 C.8.8.13 Fraction Scheme), TOTAL prescription (C.8.8.10
+TargetPrescriptionDose, Gy), references and dates; values set in the synthetic plan are read back."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("pydicom")
+
+from reirrad.errors import InputError
+from reirrad_tps.dicom import read_rt_plan
+from tests.plugin.dicom import factory
+
+
+def test_plan_fields(tmp_path: Path) -> None:
+    """45 Gy in 25 fractions, label PELVIS_45, planned 2022-03-01 (the factory's values)."""
+    plan = read_rt_plan(factory.rt_plan(tmp_path / "rp.dcm"))
+    assert plan.sop_instance_uid == factory.PLAN_UID
+    assert (plan.label, plan.patient_id) == ("PELVIS_45", "REIRR-01")
+    assert plan.frame_of_reference_uid == factory.FRAME_A
+    assert plan.require_n_fractions() == 25
+    assert plan.prescription_gy == 45.0
+    assert plan.referenced_structure_set_uid == "1.2.826.0.1.3680043.8.498.4001"
+    assert plan.plan_date == dt.date(2022, 3, 1)
+    assert plan.approval_status == "APPROVED"
+    assert plan.patient_study.study_instance_uid == factory.STUDY_UID
+
+
+def test_highest_target_prescription_is_the_prescription(tmp_path: Path) -> None:
+    """Two dose references (boost 50.4 Gy, elective 45 Gy): both kept, the highest is the prescription."""
+    plan = read_rt_plan(factory.rt_plan(tmp_path / "rp.dcm", prescriptions_gy=(45.0, 50.4)))
+    assert plan.target_prescriptions_gy == (45.0, 50.4)
+    assert plan.prescription_gy == 50.4
+
+
+def test_optional_fields_absent(tmp_path: Path) -> None:
+    """No prescription, frame or date: None, not invented."""
+    path = factory.rt_plan(tmp_path / "rp.dcm", prescriptions_gy=(), frame_uid=None, plan_date=None)
+    plan = read_rt_plan(path)
+    assert (plan.prescription_gy, plan.frame_of_reference_uid, plan.plan_date) == (None, None, None)
+
+
+def test_missing_fractions_are_refused_when_asked_for(tmp_path: Path) -> None:
+    """NumberOfFractionsPlanned absent: reading works, asking for the fractions names the attribute."""
+    plan = read_rt_plan(factory.rt_plan(tmp_path / "rp.dcm", n_fractions=None))
+    assert plan.n_fractions_planned is None
+    with pytest.raises(InputError, match=r"NumberOfFractionsPlanned \(300A,0078\)"):
+        plan.require_n_fractions()
+
+
+def test_several_fraction_groups_are_refused_when_asked_for(tmp_path: Path) -> None:
+    """Two fraction groups have no single dose per fraction for a per-voxel EQD2."""
+    plan = read_rt_plan(factory.rt_plan(tmp_path / "rp.dcm", fraction_groups=2))
+    with pytest.raises(InputError, match="2 fraction groups"):
+        plan.require_n_fractions()
+
+
+def test_malformed_date_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=r"RTPlanDate .* is not a DICOM date"):
+        read_rt_plan(factory.rt_plan(tmp_path / "rp.dcm", extra={"RTPlanDate": "20220230"}))
+
+
+def test_non_positive_prescription_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="TargetPrescriptionDose"):
+        read_rt_plan(factory.rt_plan(tmp_path / "rp.dcm", prescriptions_gy=(0.0,)))
+
+
+def test_other_objects_are_refused(tmp_path: Path) -> None:
+    path = factory.rt_dose(tmp_path / "rd.dcm", factory.counts_ramp((1, 2, 2)))
+    with pytest.raises(InputError, match="not RT Ion Plan / RT Plan"):
+        read_rt_plan(path)
