@@ -4,6 +4,7 @@ All on the planning dose grid, from the run's prior courses (:class:`reirrad.wor
 
 * :func:`course_recovery` — the recovery credited to each prior course **for one OAR** (its interval and
   model; 0 where nothing is credited);
+* :func:`prior_eqd2_map` — the composite prior EQD2, summed over courses, before any recovery;
 * :func:`effective_prior_map` — the composite effective prior EQD2 (after recovery, summed over courses,
   α/β per voxel by the overlap rule of :mod:`reirrad.biomaps`). A picture needs one recovery per course,
   but the credit can differ between OARs (e.g. the Jones & Grant model): each course gets the
@@ -30,7 +31,7 @@ from .biomaps import (
 from .workflow import PreparedCase
 
 __all__ = ["course_doses", "course_recovery", "display_recovery", "effective_prior_map", "limited_oars",
-           "remaining_maps"]
+           "prior_eqd2_map", "remaining_maps"]
 
 
 def limited_oars(prep: PreparedCase) -> List[str]:
@@ -57,14 +58,23 @@ def display_recovery(prep: PreparedCase) -> List[float]:
     return [min(f[i] for f in per_oar) for i in range(len(prep.prior_courses))]
 
 
-def effective_prior_map(prep: PreparedCase) -> Optional[EffectivePriorMap]:
-    """The composite effective prior EQD2 map (None without prior courses)."""
+def _composite(prep: PreparedCase, fractions: Sequence[float]) -> Optional[EffectivePriorMap]:
     if not prep.prior_courses:
         return None
     tissues = [Tissue(k, prep.oar_occupancy[k], prep.tolerances[k].alpha_beta_gy)
                for k in prep.tolerances if k in prep.oar_occupancy]
-    return effective_prior_eqd2_map(course_doses(prep, display_recovery(prep)), tissues,
+    return effective_prior_eqd2_map(course_doses(prep, fractions), tissues,
                                     prep.protocol.background_alpha_beta.value)
+
+
+def prior_eqd2_map(prep: PreparedCase) -> Optional[EffectivePriorMap]:
+    """The composite prior EQD2 map, summed over courses, with NO recovery (None without prior courses)."""
+    return _composite(prep, [0.0] * len(prep.prior_courses))
+
+
+def effective_prior_map(prep: PreparedCase) -> Optional[EffectivePriorMap]:
+    """The composite effective prior EQD2 map (None without prior courses)."""
+    return _composite(prep, display_recovery(prep))
 
 
 def remaining_maps(prep: PreparedCase) -> Dict[str, RemainingToleranceMap]:

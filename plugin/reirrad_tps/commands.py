@@ -2,7 +2,8 @@
 
 * ``reirrad stub-patients`` — list the stand-in patients;
 * ``reirrad plan --tps raystation-stub …`` — the planning workflow on a stand-in patient;
-* ``reirrad demo`` — the workflow on the default stub patient (replaces the engine's interim demo).
+* ``reirrad demo`` — the workflow on the default stub patient (replaces the engine's interim demo);
+* ``reirrad evaluate`` — a case checked offline from DICOM exports (:mod:`.evaluate`).
 
 Exit codes as the engine's CLI: 0 planned (or dry run), 2 bad input / eligibility stop / infeasible
 at the floor level, 1 internal failure.
@@ -21,6 +22,7 @@ from reirrad.protocol import load_protocol
 from reirrad.workflow import INTENTS, SEARCHES, WorkflowOptions
 from tps_stubs.patients import DEFAULT_PATIENT, list_patients
 
+from .evaluate import register as register_evaluate
 from .planrun import TPS_CHOICES, plan_on_stub
 from .summary import exit_code, summary
 
@@ -55,6 +57,8 @@ def register(sub: Any) -> None:
     demo.add_argument("--out", default="reirrad-demo")
     demo.add_argument("--json", metavar="PATH")
     demo.set_defaults(handler=_demo)
+
+    register_evaluate(sub)
 
 
 def _stub_patients(args: argparse.Namespace) -> int:

@@ -1,0 +1,232 @@
+"""``DicomCaseSource``: a case from DICOM exports as an engine :class:`~reirrad.snapshot.CaseSnapshot`.
+
+Implements :class:`reirrad.ports.CaseSource` for ``reirrad evaluate``. Translation only: the readers of
+this package do every DICOM decision; nothing here computes radiobiology.
+
+* **Planning frame and structures**: the NEW plan's RT Structure Set (``structures``). Its frame of
+  reference is the planning frame; every other object must be in it or be brought into it by a rigid
+  registration (``registrations``, :func:`~reirrad_tps.dicom.require_registration`).
+* **Dose grid of the new course**: the new RT Dose when given (then it is also the dose evaluated),
+  else a grid of ``dose_spacing_mm`` over the planning CT (``ct``); one of the two is required.
+* **The new plan**: fractions and TOTAL prescription from its RT Plan (``new_plan``) when given, else
+  ``n_fractions`` / ``prescription_gy`` from the caller (the protocol's fractions, the command line);
+  the target is ``target`` or the only structure of type PTV (never guessed among several). A new
+  dose is checked against its plan (:func:`~reirrad_tps.dicom.check_dose_against_plan`).
+* **Prior courses**: one per (RT Dose, RT Plan) pair of ``priors``; fractions from the plan (a
+  per-fraction dose is totalled with them); the last fraction's date or the interval in days comes from
+  the caller (DICOM RT Plans carry no treatment dates: ``RTPlanDate`` is the plan's creation). The
+  dose is checked against its plan; a stop finding refuses the case, other findings are kept in
+  :attr:`DicomCaseSource.findings` for the result.
+* Different patient IDs between the prior and the new objects are common when the prior treatment was
+  given elsewhere: a ``flag`` finding, not a refusal (the user chose the files).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+from typing import List, Optional, Sequence, Tuple
+
+from reirrad.dose import DoseGrid
+from reirrad.errors import InputError
+from reirrad.findings import Finding
+from reirrad.snapshot import CaseSnapshot, PlanInfo, PriorCourse
+
+from .checks import check_dose_against_plan, check_same_frame, require_registration
+from .ct import read_ct_geometry, zero_dose_grid
+from .files import PathLike
+from .registration import RigidRegistration, read_registration
+from .rtdose import read_rt_dose, read_rt_dose_info
+from .rtplan import RtPlanInfo, read_rt_plan
+from .rtstruct import RtStructureSet, read_rt_struct
+
+__all__ = ["DEFAULT_DOSE_SPACING_MM", "TPS_NAME", "DicomCaseSource", "DicomPrior"]
+
+TPS_NAME = "DICOM"
+#: Dose-grid spacing over the planning CT when no new dose is given, mm.
+DEFAULT_DOSE_SPACING_MM = 2.5
+
+
+@dataclass(frozen=True)
+class DicomPrior:
+    """One prior course as files: its plan dose, its plan, optionally its structure set (a frame check).
+
+    Exactly one of ``last_fraction`` and ``interval_days`` may be given (neither: unknown interval, an
+    eligibility stop unless overridden).
+    """
+
+    dose: str
+    plan: str
+    structures: Optional[str] = None
+    last_fraction: Optional[dt.date] = None
+    interval_days: Optional[int] = None
+
+
+def _patient_flag(what: str, patient_id: str, planning_patient: str) -> List[Finding]:
+    if patient_id and planning_patient and patient_id != planning_patient:
+        return [Finding("patient-id-differs", "flag",
+                        f"{what} has patient ID {patient_id!r}, the planning structure set "
+                        f"{planning_patient!r} (expected when the prior course was given elsewhere; check "
+                        "it is the same patient)", subject=what)]
+    return []
+
+
+class DicomCaseSource:
+    """Reads a case from DICOM files once (implements :class:`reirrad.ports.CaseSource`).
+
+    Parameters
+    ----------
+    structures : path
+        The new plan's RT Structure Set (planning frame).
+    priors : sequence of DicomPrior
+    n_fractions : int
+        Fractions of the new course when there is no ``new_plan`` (e.g. the protocol's).
+    new_dose, new_plan, ct : path, optional
+        The new course's RT Dose and RT Plan; the planning CT (folder or files) for the grid.
+    registrations : sequence of path
+        Spatial Registration files relating the prior frames to the planning frame.
+    target : str, optional
+        Target structure (default: the only PTV).
+    prescription_gy : float, optional
+        TOTAL prescription of the new course when ``new_plan`` carries none.
+    planned_start : datetime.date, optional
+        First fraction of the new course (with the priors' ``last_fraction``).
+    fraction_dose : {"total", "per-fraction"}, optional
+        How to read RT Dose files whose DoseSummationType is FRACTION (:mod:`.units`).
+    dose_spacing_mm : float
+        Grid spacing over the CT when there is no new dose.
+    """
+
+    def __init__(self, structures: PathLike, priors: Sequence[DicomPrior], *, n_fractions: int,
+                 new_dose: Optional[PathLike] = None, new_plan: Optional[PathLike] = None,
+                 ct: Optional[PathLike] = None, registrations: Sequence[PathLike] = (),
+                 target: Optional[str] = None, prescription_gy: Optional[float] = None,
+                 planned_start: Optional[dt.date] = None, fraction_dose: Optional[str] = None,
+                 dose_spacing_mm: float = DEFAULT_DOSE_SPACING_MM) -> None:
+        if new_dose is None and ct is None:
+            raise InputError("give the new dose (--new-dose RD) or the planning CT (--ct DIR): one of them "
+                             "defines the dose grid of the new course")
+        self._structures = structures
+        self._priors = tuple(priors)
+        self._n_fractions = n_fractions
+        self._new_dose, self._new_plan, self._ct = new_dose, new_plan, ct
+        self._registration_paths = tuple(registrations)
+        self._target, self._prescription_gy = target, prescription_gy
+        self._planned_start, self._fraction_dose = planned_start, fraction_dose
+        self._spacing = dose_spacing_mm
+        self.findings: Tuple[Finding, ...] = ()
+        self.new_dose_grid: Optional[DoseGrid] = None
+        self.structure_set: Optional[RtStructureSet] = None
+        self.new_plan_info: Optional[RtPlanInfo] = None
+        self.prior_plan_infos: Tuple[RtPlanInfo, ...] = ()
+
+    # -- the port ---------------------------------------------------------------------------------------
+    def read(self) -> CaseSnapshot:
+        """The case (see the module docstring). Sets :attr:`findings`, :attr:`new_dose_grid`, ...
+
+        Raises
+        ------
+        reirrad.errors.InputError
+            Unreadable or inconsistent files, a frame without a registration, no or several PTVs
+            without ``target``, a dose whose maximum is below 0.9 × its plan's prescription.
+        """
+        rs = read_rt_struct(self._structures)
+        self.structure_set = rs
+        frame = rs.frame_of_reference_uid
+        found: List[Finding] = []
+        registrations: List[RigidRegistration] = []
+        for path in self._registration_paths:
+            registrations.extend(read_registration(path))
+        plan = read_rt_plan(self._new_plan) if self._new_plan is not None else None
+        self.new_plan_info = plan
+        n_fx = plan.require_n_fractions() if plan is not None else self._n_fractions
+        grid = self._new_grid(rs, plan, n_fx, found)
+        priors = []
+        infos = []
+        for n, prior in enumerate(self._priors, start=1):
+            course, info = self._prior(n, prior, registrations=registrations, rs=rs, found=found)
+            priors.append(course)
+            infos.append(info)
+        self.prior_plan_infos = tuple(infos)
+        stops = [f for f in found if f.severity == "stop"]
+        if stops:
+            raise InputError("; ".join(f.message for f in stops))
+        self.findings = tuple(found)
+        return CaseSnapshot(
+            patient_id=rs.patient_id,
+            planning_frame_of_reference_uid=frame,
+            structures=rs.structures,
+            plan=PlanInfo(id=plan.label if plan is not None else "DICOM", course_id="",
+                          n_fractions=n_fx, prescription_gy=self._prescription(plan),
+                          target_id=self._target_id(rs), has_beams=False, approval_status="DICOM",
+                          writable=False),
+            dose_grid=grid,
+            prior_courses=tuple(priors),
+            planned_start=self._planned_start,
+            tps=TPS_NAME,
+            tps_version=_pydicom_version(),
+        )
+
+    # -- parts --------------------------------------------------------------------------------------------
+    def _new_grid(self, rs: RtStructureSet, plan: Optional[RtPlanInfo], n_fx: int,
+                  found: List[Finding]) -> DoseGrid:
+        if self._new_dose is None:
+            ct = read_ct_geometry(str(self._ct))
+            check_same_frame(ct.frame_of_reference_uid, f"planning CT {self._ct}", rs.frame_of_reference_uid,
+                             f"structure set {rs.path}")
+            return zero_dose_grid(ct, spacing_mm=self._spacing)
+        dose = read_rt_dose(self._new_dose, n_fractions=n_fx, fraction_summation=self._fraction_dose)
+        check_same_frame(dose.frame_of_reference_uid, f"new dose {self._new_dose}", rs.frame_of_reference_uid,
+                         f"structure set {rs.path}")
+        info = read_rt_dose_info(self._new_dose)
+        if plan is not None:
+            found.extend(check_dose_against_plan(info, dose, plan))
+        found.extend(_patient_flag(f"new dose {Path(str(self._new_dose)).name}", info.patient_id,
+                                   rs.patient_id))
+        self.new_dose_grid = dose
+        return dose
+
+    def _prior(self, n: int, prior: DicomPrior, *, registrations: Sequence[RigidRegistration],
+               rs: RtStructureSet, found: List[Finding]) -> Tuple[PriorCourse, RtPlanInfo]:
+        frame = rs.frame_of_reference_uid
+        plan = read_rt_plan(prior.plan)
+        n_fx = plan.require_n_fractions()
+        dose = read_rt_dose(prior.dose, n_fractions=n_fx, fraction_summation=self._fraction_dose)
+        info = read_rt_dose_info(prior.dose)
+        found.extend(check_dose_against_plan(info, dose, plan))
+        found.extend(_patient_flag(f"prior dose {Path(prior.dose).name}", info.patient_id, rs.patient_id))
+        if prior.structures is not None:
+            prior_rs = read_rt_struct(prior.structures)
+            check_same_frame(prior_rs.frame_of_reference_uid, f"prior structure set {prior.structures}",
+                             dose.frame_of_reference_uid, f"prior dose {prior.dose}")
+        transform = require_registration(frame, dose.frame_of_reference_uid, registrations,
+                                         what=f"prior dose {prior.dose}")
+        reg_id = None if transform is None else ", ".join(Path(str(p)).name for p in self._registration_paths)
+        label = plan.label or f"prior-{n}"
+        course = PriorCourse(course_id=f"prior-{n}", plan_id=label, dose=dose, n_fractions=n_fx,
+                             last_fraction=prior.last_fraction, planning_to_dose=transform,
+                             registration_id=reg_id, approval_status=plan.approval_status or "",
+                             prescription_gy=plan.prescription_gy, interval_days_given=prior.interval_days)
+        return course, plan
+
+    def _prescription(self, plan: Optional[RtPlanInfo]) -> Optional[float]:
+        if plan is not None and plan.prescription_gy is not None:
+            return plan.prescription_gy
+        return self._prescription_gy
+
+    def _target_id(self, rs: RtStructureSet) -> str:
+        if self._target is not None:
+            rs.structure(self._target)  # refuses an unknown or duplicated name
+            return self._target
+        ptvs = [s.id for s in rs.structures if s.dicom_type.upper() == "PTV" and not s.is_empty]
+        if len(ptvs) != 1:
+            raise InputError(f"structure set {rs.path} has {len(ptvs)} non-empty PTV structures ({ptvs}); "
+                             "name the target with --target NAME")
+        return ptvs[0]
+
+
+def _pydicom_version() -> str:
+    import pydicom  # noqa: PLC0415 - already imported by this package
+
+    return f"pydicom {pydicom.__version__}"

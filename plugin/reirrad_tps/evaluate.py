@@ -1,0 +1,186 @@
+"""``reirrad evaluate``: a case checked offline from DICOM exports (no TPS).
+
+::
+
+    reirrad evaluate --structures RS.dcm (--new-dose RD.dcm [--new-plan RP.dcm] | --ct CT_DIR)
+        --prior-dose RD1.dcm --prior-plan RP1.dcm [--prior-structures RS1.dcm] [--registration REG.dcm]
+        (--interval-days N | --prior-last-fraction YYYY-MM-DD --planned-start YYYY-MM-DD)
+        [--target PTV] [--prescription-gy 30] [--fraction-dose total|per-fraction]
+        [--protocol NAME] [--intent isotoxic] [--override-eligibility REASON]
+        [--json result.json] [--report report.html] [--audit-csv audit.csv] [--write-maps DIR]
+
+``--prior-dose`` / ``--prior-plan`` (and ``--prior-structures``, ``--interval-days``,
+``--prior-last-fraction``) repeat once per prior course, in the same order.
+
+With ``--new-dose`` the new course's dose is evaluated against the cumulative limits by both methods
+(:func:`reirrad.workflow.evaluate_dose`; status ``evaluated``, ``oar_limits_met``). Without it the run
+is a dry run: remaining tolerances and the objectives a TPS would get, printed as a table (there is no
+TPS to write them to). The result JSON, HTML report and audit row are those of the TPS workflow.
+
+``--write-maps DIR`` writes RT Dose files on the planning grid, in the planning frame, referencing the
+new plan (``--new-plan``, or the plan the new dose references): the prior EQD2 before recovery
+(``prior-eqd2.dcm``) and after (``effective-prior-eqd2.dcm``), both EFFECTIVE at the composite α/β of
+:mod:`reirrad.biomaps`, and per OAR with a cumulative limit its remaining tolerance as PHYSICAL dose in
+the new course's fractions (``remaining-physical-<oar>.dcm``), meaningful inside that OAR.
+
+Exit codes: 0 evaluated (whether or not every limit is met: see ``oar_limits_met``) or dry run;
+2 bad input or an eligibility stop; 1 internal failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Sequence
+
+from reirrad.cli import DEFAULT_PROTOCOL, write_json
+from reirrad.errors import InputError
+from reirrad.progress import TextProgress
+from reirrad.protocol import Protocol, load_protocol
+from reirrad.result import build_result
+from reirrad.runmaps import effective_prior_map, prior_eqd2_map, remaining_maps
+from reirrad.workflow import INTENTS, WorkflowOptions, WorkflowRun, evaluate_dose, run
+
+from .answers import parse_date
+from .outputs import write_outputs
+from .summary import exit_code, summary
+
+__all__ = ["register"]
+
+
+def register(sub: Any) -> None:
+    """Add ``evaluate`` to the ``reirrad`` parser."""
+    p = sub.add_parser("evaluate", help="check a case offline from DICOM exports (no TPS)")
+    p.add_argument("--structures", required=True, metavar="RS", help="the new plan's RT Structure Set")
+    p.add_argument("--new-dose", metavar="RD", help="the new course's RT Dose (evaluated)")
+    p.add_argument("--new-plan", metavar="RP", help="the new course's RT Plan (fractions, prescription)")
+    p.add_argument("--ct", metavar="DIR", help="the planning CT (the dose grid when there is no new dose)")
+    p.add_argument("--prior-dose", metavar="RD", action="append", default=[], required=True)
+    p.add_argument("--prior-plan", metavar="RP", action="append", default=[], required=True)
+    p.add_argument("--prior-structures", metavar="RS", action="append", default=[])
+    p.add_argument("--registration", metavar="REG", action="append", default=[])
+    p.add_argument("--interval-days", type=int, action="append", default=[])
+    p.add_argument("--prior-last-fraction", metavar="YYYY-MM-DD", action="append", default=[])
+    p.add_argument("--planned-start", metavar="YYYY-MM-DD", default=None)
+    p.add_argument("--target", default=None, help="target structure (default: the only PTV)")
+    p.add_argument("--prescription-gy", type=float, default=None, help="TOTAL new prescription, Gy")
+    p.add_argument("--fraction-dose", choices=("total", "per-fraction"), default=None,
+                   help="how to read RT Dose files with DoseSummationType FRACTION")
+    p.add_argument("--protocol", default=DEFAULT_PROTOCOL)
+    p.add_argument("--intent", choices=INTENTS, default="isotoxic", help="recorded in the result")
+    p.add_argument("--override-eligibility", metavar="REASON", default=None)
+    p.add_argument("--json", metavar="PATH")
+    p.add_argument("--report", metavar="HTML")
+    p.add_argument("--audit-csv", metavar="CSV")
+    p.add_argument("--write-maps", metavar="DIR")
+    p.set_defaults(handler=_evaluate)
+
+
+def _paired(values: Sequence[Any], n: int, option: str) -> List[Optional[Any]]:
+    if values and len(values) != n:
+        raise InputError(f"{option} is given {len(values)} time(s) for {n} prior course(s); give it once per "
+                         "--prior-dose, in the same order (or not at all)")
+    return list(values) if values else [None] * n
+
+
+def _priors(args: argparse.Namespace) -> List[Any]:
+    from .dicom.case import DicomPrior  # noqa: PLC0415 - pydicom only when the command runs
+
+    n = len(args.prior_dose)
+    if len(args.prior_plan) != n:
+        raise InputError(f"{n} --prior-dose but {len(args.prior_plan)} --prior-plan: give the RT Plan of "
+                         "each prior dose, in the same order (its fractions are needed)")
+    structures = _paired(args.prior_structures, n, "--prior-structures")
+    days = _paired(args.interval_days, n, "--interval-days")
+    dates = [None if d is None else parse_date(d, "--prior-last-fraction")
+             for d in _paired(args.prior_last_fraction, n, "--prior-last-fraction")]
+    if args.interval_days and args.prior_last_fraction:
+        raise InputError("give --interval-days or --prior-last-fraction (with --planned-start), not both")
+    if args.prior_last_fraction and args.planned_start is None:
+        raise InputError("--prior-last-fraction needs --planned-start (the new course's first fraction)")
+    return [DicomPrior(dose=d, plan=p, structures=s, last_fraction=last, interval_days=gap)
+            for d, p, s, last, gap in zip(args.prior_dose, args.prior_plan, structures, dates, days)]
+
+
+def _objectives_table(result: Mapping[str, Any]) -> str:
+    lines = [f"{'structure':16s} {'kind':6s} {'dose Gy':>8s} {'volume %':>9s} {'priority':>8s}  reason"]
+    for o in result["objectives"]:
+        lines.append(f"{o['structure_id']:16s} {o['kind']:6s} {o['dose_gy']:8.2f} {o['volume_pct']:9.2f} "
+                     f"{o['priority']:8.0f}  {o['reason']}")
+    return "\n".join(lines)
+
+
+def _write_maps(folder: str, outcome: WorkflowRun, source: Any,
+                referenced: Optional[Sequence[str]]) -> List[Path]:
+    from .dicom import write_rt_dose  # noqa: PLC0415
+
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    prep = outcome.prepared
+    frame = prep.snapshot.planning_frame_of_reference_uid
+    common: Dict[str, Any] = {"source": source, "frame_of_reference_uid": frame,
+                              "referenced_plan_uids": referenced}
+    written = []
+    for name, content, emap, label in (
+            ("prior-eqd2.dcm", "eqd2", prior_eqd2_map(prep), "prior courses, no recovery"),
+            ("effective-prior-eqd2.dcm", "effective-prior-eqd2", effective_prior_map(prep), "prior courses")):
+        if emap is not None:
+            written.append(write_rt_dose(out / name, emap.eqd2, content=content, label=label, **common).path)
+    for key, rmap in remaining_maps(prep).items():
+        written.append(write_rt_dose(out / f"remaining-physical-{key}.dcm", rmap.allowed_physical,
+                                     content="remaining-physical", label=prep.oar_structures[key],
+                                     n_fractions=prep.n_fractions, **common).path)
+    return [Path(p) for p in written]
+
+
+def _run(args: argparse.Namespace, protocol: Protocol) -> Dict[str, Any]:
+    from .dicom import read_rt_dose_info  # noqa: PLC0415
+    from .dicom.case import DicomCaseSource  # noqa: PLC0415
+
+    start = None if args.planned_start is None else parse_date(args.planned_start, "--planned-start")
+    source = DicomCaseSource(
+        args.structures, _priors(args), n_fractions=protocol.n_fractions, new_dose=args.new_dose,
+        new_plan=args.new_plan, ct=args.ct, registrations=args.registration, target=args.target,
+        prescription_gy=args.prescription_gy, planned_start=start, fraction_dose=args.fraction_dose)
+    snapshot = source.read()
+    options = WorkflowOptions(intent=args.intent, dry_run=source.new_dose_grid is None,
+                              override_reason=args.override_eligibility)
+    progress = TextProgress()
+    if source.new_dose_grid is None:
+        outcome = run(protocol, snapshot, None, options, progress)
+    else:
+        if snapshot.plan.prescription_gy is None:
+            raise InputError("the new course's prescription is unknown: give --new-plan (with a "
+                             "prescription) or --prescription-gy (TOTAL Gy)")
+        outcome = evaluate_dose(protocol, snapshot, source.new_dose_grid, options,
+                                prescription_gy=snapshot.plan.prescription_gy)
+    result = dict(build_result(outcome))
+    result["dicom_findings"] = [f.to_dict() for f in source.findings]
+    written = write_outputs(outcome, result, report=args.report, audit_csv=args.audit_csv)
+    if args.write_maps:
+        map_source: Any
+        if source.new_plan_info is not None:
+            map_source = source.new_plan_info
+        elif args.new_dose is not None:
+            map_source = read_rt_dose_info(args.new_dose)
+        else:
+            raise InputError("--write-maps needs --new-plan or --new-dose: the maps are written in the "
+                             "planning frame and reference the new plan")
+        written.extend(_write_maps(args.write_maps, outcome, map_source, None))
+    result["files_written"] = [str(p) for p in written]
+    return result
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    protocol = load_protocol(args.protocol)
+    result = _run(args, protocol)
+    print(summary(result))
+    if result["status"] == "dry-run":
+        print("\nObjectives for the new plan (no TPS to write them to):\n" + _objectives_table(result))
+    for finding in result["dicom_findings"]:
+        print(f"[{finding['severity']}] {finding['message']}")
+    for path in result["files_written"]:
+        print(f"Wrote {path}")
+    write_json(args.json, result)
+    return exit_code(result)
+

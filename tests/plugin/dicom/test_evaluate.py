@@ -1,0 +1,194 @@
+"""``reirrad evaluate`` end to end on a stub patient exported to synthetic DICOM.
+
+LRRC-01 (one prior course 45 Gy/25, 913 days before the new course) is written as DICOM with the test
+factory: the planning RT Structure Set (the model's contours), the prior RT Dose + RT Plan, the new
+RT Dose (the plan the TPS-less workflow optimised, limit-toxicity 30 Gy/5) + RT Plan, and a CT series
+on the planning grid. Source of truth: the same case run through the engine without DICOM
+(``tps_stubs.direct.DirectCase``): per-OAR cumulative EQD2 by both methods and the remaining
+tolerances must agree within what the DICOM encoding changes (dose counts of 1e-4 Gy; contour
+coordinates written as DS text).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Dict, List
+
+import numpy as np
+import pytest
+
+from reirrad import cli
+from reirrad.protocol import load_protocol
+from reirrad.result import build_result
+from reirrad.runmaps import remaining_maps
+from reirrad.workflow import WorkflowOptions, prepare, run
+from reirrad_tps.dicom import read_eqd2_dose, read_rt_dose, read_rt_dose_info
+from tests.plugin.dicom import factory
+from tps_stubs.direct import DirectCase, DirectPlanner
+
+PROTOCOL = load_protocol("uk-sabr-pelvis-reirradiation")
+SCALE_GY = 1e-4
+PRIOR_PLAN_UID = "1.2.826.0.1.3680043.8.498.2101"
+NEW_PLAN_UID = "1.2.826.0.1.3680043.8.498.2102"
+TOL_GY = 0.05
+
+
+def _counts(values_gy: np.ndarray) -> np.ndarray:
+    return np.rint(np.asarray(values_gy) / SCALE_GY).astype(np.uint32)
+
+
+def _dose(path: Path, grid: Any, *, frame: str, plan_uid: str, shift_x_mm: float = 0.0) -> str:
+    sx, sy, sz = grid.spacing_mm
+    ox, oy, oz = grid.origin_mm
+    return str(factory.rt_dose(path, _counts(grid.values_gy), scaling=str(SCALE_GY),
+                               ipp=(ox + shift_x_mm, oy, oz), pixel_spacing=(sy, sx),
+                               offsets=[k * sz for k in range(grid.shape[0])], frame_uid=frame,
+                               plan_uid=plan_uid))
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: Any) -> Dict[str, Any]:
+    """The case as DICOM files, and the engine's own evaluation of it."""
+    out = tmp_path_factory.mktemp("lrrc01")
+    case = DirectCase("LRRC-01")
+    snapshot = case.read()
+    planned = run(PROTOCOL, snapshot, DirectPlanner(case), WorkflowOptions(intent="limit-toxicity"))
+    frame = snapshot.planning_frame_of_reference_uid
+    prior = snapshot.prior_courses[0]
+    rois = [(s.id, s.dicom_type, [("CLOSED_PLANAR", [tuple(p) for p in c]) for c in s.contours_mm])
+            for s in snapshot.structures]
+    grid = snapshot.dose_grid
+    ct = out / "ct"
+    ct.mkdir()
+    for k in range(grid.shape[0]):
+        ox, oy, oz = grid.origin_mm
+        factory.ct_slice(ct / f"ct{k:03d}.dcm", ipp=(ox, oy, oz + k * grid.spacing_mm[2]),
+                         pixel_spacing=(grid.spacing_mm[1], grid.spacing_mm[0]), rows=grid.shape[1],
+                         columns=grid.shape[2], frame_uid=frame)
+    files = {
+        "rs": str(factory.rt_struct(out / "rs.dcm", rois, frame_uid=frame)),
+        "rp_prior": str(factory.rt_plan(out / "rp_prior.dcm", n_fractions=25, prescriptions_gy=(45.0,),
+                                        sop_uid=PRIOR_PLAN_UID, frame_uid=frame)),
+        "rd_prior": _dose(out / "rd_prior.dcm", prior.dose, frame=frame, plan_uid=PRIOR_PLAN_UID),
+        "rp_new": str(factory.rt_plan(out / "rp_new.dcm", n_fractions=5, prescriptions_gy=(30.0,),
+                                      sop_uid=NEW_PLAN_UID, label="SABR_REIRR", frame_uid=frame)),
+        "rd_new": _dose(out / "rd_new.dcm", planned.final_dose, frame=frame, plan_uid=NEW_PLAN_UID),
+        "ct": str(ct),
+    }
+    return {"dir": out, "files": files, "planned": planned, "snapshot": snapshot}
+
+
+def _evaluate(args: List[str], out: Path, capsys: Any) -> Dict[str, Any]:
+    path = out / "result.json"
+    code = cli.main(["evaluate", *args, "--json", str(path)])
+    text = capsys.readouterr()
+    assert code == 0, text.out + text.err
+    return json.loads(path.read_text())
+
+
+def _base(f: Dict[str, str]) -> List[str]:
+    return ["--structures", f["rs"], "--prior-dose", f["rd_prior"], "--prior-plan", f["rp_prior"],
+            "--interval-days", "913"]
+
+
+def test_evaluate_reproduces_the_engine_evaluation(exported, tmp_path, capsys):
+    """The new dose evaluated from DICOM: the same cumulative EQD2 per OAR (both methods), pass/fail
+    and coverage as the engine's own evaluation of that plan; report, maps and JSON are written."""
+    f = exported["files"]
+    maps = tmp_path / "maps"
+    report = tmp_path / "report.html"
+    result = _evaluate([*_base(f), "--new-dose", f["rd_new"], "--new-plan", f["rp_new"], "--report",
+                        str(report), "--write-maps", str(maps)], tmp_path, capsys)
+    truth = build_result(exported["planned"])
+    assert result["status"] == "evaluated" and result["prescription_gy"] == 30.0
+    assert result["oar_limits_met"] is True and result["n_fractions"] == 5
+    got = {o["name"]: o for o in result["oars"]}
+    for o in truth["oars"]:
+        g = got[o["name"]]
+        assert g["passed"] == o["passed"]
+        for key in ("prior_eqd2_gy", "allowed_physical_gy", "planned_physical_gy", "cumulative_eqd2_gy"):
+            if o.get(key) is not None:
+                assert g[key] == pytest.approx(o[key], abs=TOL_GY), (o["name"], key)
+    assert result["target"]["v95_pct"] == pytest.approx(truth["target"]["v95_pct"], abs=0.5)
+    assert result["provenance"]["tps"] == "DICOM"
+    assert "LRRC-01" in report.read_text() or result["patient_id"] in report.read_text()
+    written = sorted(p.name for p in maps.iterdir())
+    assert "prior-eqd2.dcm" in written and "effective-prior-eqd2.dcm" in written
+    assert any(n.startswith("remaining-physical-") for n in written)
+
+
+def test_written_maps_read_back_as_the_engine_maps(exported, tmp_path, capsys):
+    """--write-maps: each remaining-tolerance file read back equals the engine's map of the same case
+    within the DICOM scaling step; the EQD2 file is EFFECTIVE, references the new plan, and its
+    maximum matches the prior dose's EQD2 maximum within the encoding tolerance."""
+    f = exported["files"]
+    maps = tmp_path / "maps"
+    _evaluate([*_base(f), "--new-dose", f["rd_new"], "--new-plan", f["rp_new"], "--write-maps", str(maps)],
+              tmp_path, capsys)
+    prep = prepare(PROTOCOL, exported["snapshot"], WorkflowOptions())
+    for key, rmap in remaining_maps(prep).items():
+        path = maps / f"remaining-physical-{key}.dcm"
+        grid = read_rt_dose(path)
+        step = float(rmap.allowed_physical.values_gy.max()) / (2**32 - 1)
+        # The DICOM case's prior dose went through counts of SCALE_GY, hence the wider tolerance.
+        np.testing.assert_allclose(grid.values_gy, rmap.allowed_physical.values_gy, atol=max(step, 0.02))
+        assert grid.frame_of_reference_uid == exported["snapshot"].planning_frame_of_reference_uid
+    info = read_rt_dose_info(maps / "prior-eqd2.dcm")
+    assert info.dose_type == "EFFECTIVE" and info.referenced_plan_uid == NEW_PLAN_UID
+    eqd2 = read_eqd2_dose(maps / "prior-eqd2.dcm", alpha_beta_gy=None)
+    assert float(eqd2.values_gy.max()) > 0.0
+
+
+def test_dry_run_from_the_ct_gives_the_engine_tolerances(exported, tmp_path, capsys):
+    """No new dose: a dry run on the CT's grid; remaining tolerances and objectives as the engine's
+    dry run of the same case."""
+    f = exported["files"]
+    result = _evaluate([*_base(f), "--ct", f["ct"], "--target", "PTV"], tmp_path, capsys)
+    truth = build_result(run(PROTOCOL, exported["snapshot"], None, WorkflowOptions(dry_run=True)))
+    assert result["status"] == "dry-run" and result["objectives"]
+    got = {o["name"]: o for o in result["oars"]}
+    for o in truth["oars"]:
+        assert got[o["name"]]["allowed_physical_gy"] == pytest.approx(o["allowed_physical_gy"], abs=TOL_GY)
+
+
+def test_a_prior_dose_in_another_frame_needs_a_registration(exported, tmp_path, capsys):
+    """The prior dose exported in frame B, shifted +10 mm in x: refused without a registration (exit 2,
+    naming --registration); with a REG that maps B → planning by −10 mm the result is the same as in
+    the planning frame (PS3.3 C.20.2: the matrix maps the item's frame into the REG's frame)."""
+    f = exported["files"]
+    prior = exported["snapshot"].prior_courses[0]
+    shifted = _dose(tmp_path / "rd_b.dcm", prior.dose, frame=factory.FRAME_B, plan_uid=PRIOR_PLAN_UID,
+                    shift_x_mm=10.0)
+    plan_b = str(factory.rt_plan(tmp_path / "rp_b.dcm", n_fractions=25, prescriptions_gy=(45.0,),
+                                 sop_uid=PRIOR_PLAN_UID, frame_uid=factory.FRAME_B))
+    args = ["--structures", f["rs"], "--prior-dose", shifted, "--prior-plan", plan_b,
+            "--interval-days", "913", "--ct", f["ct"], "--target", "PTV"]
+    assert cli.main(["evaluate", *args]) == 2
+    assert "--registration" in capsys.readouterr().err
+    move = np.eye(4)
+    move[0, 3] = -10.0
+    frame = exported["snapshot"].planning_frame_of_reference_uid
+    items = [(factory.FRAME_B, move, "RIGID"), (frame, np.eye(4), "RIGID")]
+    reg = factory.registration(tmp_path / "reg.dcm", items, frame_uid=frame)
+    result = _evaluate([*args, "--registration", str(reg)], tmp_path, capsys)
+    same = _evaluate([*_base(f), "--ct", f["ct"], "--target", "PTV"], tmp_path, capsys)
+    for a, b in zip(result["oars"], same["oars"]):
+        assert a["prior_eqd2_gy"] == pytest.approx(b["prior_eqd2_gy"], abs=TOL_GY), a["name"]
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (["--interval-days", "913", "--interval-days", "10"], "--interval-days is given 2 time(s)"),
+    (["--prior-last-fraction", "2024-06-07"], "--planned-start"),
+])
+def test_bad_options_are_refused(exported, capsys, args, needle):
+    f = exported["files"]
+    code = cli.main(["evaluate", "--structures", f["rs"], "--prior-dose", f["rd_prior"], "--prior-plan",
+                     f["rp_prior"], "--ct", f["ct"], *args])
+    assert code == 2 and needle in capsys.readouterr().err
+
+
+def test_without_a_grid_source_it_is_refused(exported, capsys):
+    f = exported["files"]
+    assert cli.main(["evaluate", *_base(f)]) == 2
+    assert "--new-dose RD) or the planning CT" in capsys.readouterr().err
