@@ -298,6 +298,11 @@ def test_prescription_and_objectives_land_in_the_system_unit(fresh: Any, unit: s
     ]
     assert [e.member for e in entries].count("RemoveObjective") == 4
     assert len(list(ctx.ExternalPlanSetup.OptimizationSetup.Objectives)) == 4
+    nto = [e for e in entries if e.member == "AddAutomaticNormalTissueObjective"]
+    assert [e.arguments for e in nto] == [("100",), ("100",)]  # after each objective set, replacing
+    nto_params = [p for p in ctx.ExternalPlanSetup.OptimizationSetup.Parameters
+                  if type(p).__name__ == "OptimizationNormalTissueParameter"]
+    assert len(nto_params) == 1 and bool(nto_params[0].IsAutomatic)
 
 
 def test_writes_need_begin_modifications_and_nothing_is_written(fresh: Any) -> None:
@@ -401,3 +406,14 @@ def test_dry_run_gives_the_same_tolerances_as_direct_case(fresh: Any) -> None:
     for oar, value in want.items():
         assert got[oar] == pytest.approx(value, abs=0.1), oar
     assert stub.journal() == []
+
+
+def test_the_normal_tissue_objective_can_be_left_out_and_is_checked(fresh: Any) -> None:
+    """normal_tissue_priority=None writes no NTO; a negative priority is refused before any write."""
+    ctx = stub.load_context("LRRC-01")
+    planner = _planner(ctx, normal_tissue_priority=None)
+    planner.begin_modifications()
+    planner.write_objectives(_objectives(30.0))
+    assert "AddAutomaticNormalTissueObjective" not in [e.member for e in stub.journal()]
+    with pytest.raises(InputError, match="normal_tissue_priority"):
+        _planner(ctx, normal_tissue_priority=-1.0)

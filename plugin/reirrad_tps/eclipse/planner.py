@@ -8,8 +8,10 @@ Translation only (style.md §3 practice 3). Engine doses are TOTAL Gy; ESAPI wan
   (treatment percentage as a decimal, 100 % = 1.0).
 * **Objectives** (§10.2): every existing objective is removed (``RemoveObjective``), then ``upper`` →
   ``AddPointObjective(Upper, dose, volume %)``, ``lower`` → ``AddPointObjective(Lower, …)``, ``max`` →
-  ``AddPointObjective(Upper, dose, 0 %)``, ``mean`` → ``AddMeanDoseObjective``. Objective doses are
-  TOTAL doses; the priority is the engine's priority (both only order the objectives).
+  ``AddPointObjective(Upper, dose, 0 %)``, ``mean`` → ``AddMeanDoseObjective``, and the automatic
+  normal tissue objective (``AddAutomaticNormalTissueObjective(priority)``, which replaces any NTO).
+  Objective doses are TOTAL doses; the priority is the engine's priority (both only order the
+  objectives).
 * **Optimisation** (§10.3): ``technique="VMAT"`` → ``OptimizeVMAT(OptimizationOptionsVMAT(
   OptimizationOption.RestartOptimization, mlc_id))`` (``OptimizeVMAT()`` when no ``mlc_id`` is given);
   ``"IMRT"`` → ``Optimize(max_iterations, OptimizationOption.RestartOptimization[, mlc_id])`` then
@@ -124,6 +126,11 @@ class EclipsePlanner:
         patient's plans (prescriptions, then doses).
     modifications_begun : bool
         True when the host already called ``Patient.BeginModifications()``.
+    normal_tissue_priority : float or None
+        Priority of the automatic normal tissue objective (NTO) written with the objectives
+        (``AddAutomaticNormalTissueObjective``, esapi.md §10.2), which keeps the dose fall-off outside the
+        target; None writes none. The default 100 is a common starting value, not a published one: set
+        it to the centre's class solution.
 
     Raises
     ------
@@ -133,7 +140,7 @@ class EclipsePlanner:
 
     def __init__(self, plan: Any, *, patient: Any, technique: str = "VMAT", mlc_id: Optional[str] = None,
                  max_iterations: int = 1000, dose_unit: Optional[str] = None,
-                 modifications_begun: bool = False) -> None:
+                 modifications_begun: bool = False, normal_tissue_priority: Optional[float] = 100.0) -> None:
         if plan is None or patient is None:
             raise InputError("EclipsePlanner needs the new plan and its patient (context.ExternalPlanSetup, "
                              "context.Patient)")
@@ -151,6 +158,8 @@ class EclipsePlanner:
         self._max_iterations = max_iterations
         self._unit: Optional[str] = dose_unit
         self._begun = bool(modifications_begun)
+        self._nto_priority = (None if normal_tissue_priority is None else number(
+            "normal_tissue_priority", normal_tissue_priority, "(priority)", minimum=0.0))
 
     # -- session --------------------------------------------------------------------------------------
     def begin_modifications(self) -> None:
@@ -295,6 +304,9 @@ class EclipsePlanner:
             pct = 0.0 if kind == "max" else volume
             self._write("add a point objective", setup.AddPointObjective, structure, operator, value, pct,
                         priority)
+        if self._nto_priority is not None:
+            self._write("add the normal tissue objective", setup.AddAutomaticNormalTissueObjective,
+                        self._nto_priority)
 
     def optimise(self) -> None:
         """Run the Eclipse optimiser (VMAT or IMRT + leaf motions) on the current objectives.
