@@ -121,13 +121,15 @@ namespace VMS.TPS.Common.Model.API
                 fixed (int* dst = &buffer[0, 0])
                 fixed (int* src = &raw[offset])
                 {
+                    int* to = dst;
                     for (int i = 0; i < nx; i++)
                     {
-                        int* to = dst + i * ny;
                         int* from = src + i;
-                        for (int j = 0; j < ny; j++)
+                        int* end = to + ny;
+                        while (to < end)
                         {
-                            to[j] = from[j * nx];
+                            *to++ = *from;
+                            from += nx;
                         }
                     }
                 }
