@@ -106,6 +106,8 @@ _STATUS_TEXT = {
     "infeasible": "not even the lowest level meets the rules; the last plan is shown with its failures",
     "dry-run": "objectives only; nothing was written to the TPS and there is no plan dose",
     "stopped": "stopped by an eligibility rule",
+    "evaluated": "an existing new-course dose was evaluated offline (no optimisation); see whether every "
+                 "OAR limit is met below",
 }
 _MAP_TITLES = {
     "effective-prior": ("Effective prior EQD2 (after recovery)", "EQD2 (Gy)"),
@@ -128,7 +130,7 @@ tr.unmatched td { color: #666; font-style: italic; }
 .status { font-size: 12pt; padding: 0.3em 0.6em; border-left: 6px solid #888; background: #f4f4f4; }
 .status-planned { border-left-color: #2e7d32; }
 .status-infeasible, .status-stopped { border-left-color: #b00020; }
-.status-dry-run { border-left-color: #1565c0; }
+.status-dry-run, .status-evaluated { border-left-color: #1565c0; }
 .override { font-weight: bold; color: #b00020; }
 .sev-stop { background: #b00020; color: #fff; font-weight: bold; }
 .sev-flag { background: #ffd54f; font-weight: bold; }
@@ -288,6 +290,9 @@ def _eligibility_section(result: Mapping[str, Any]) -> str:
     out = ['<section id="eligibility"><h2>Status, eligibility and warnings</h2>',
            f'<p class="status status-{_e(status)}" id="status">Status: <strong>{_e(status)}</strong>'
            f" — {_e(_STATUS_TEXT.get(status, 'see the findings below'))}</p>"]
+    if status == "evaluated":
+        met = result.get("oar_limits_met")
+        out.append(f'<p id="oar-limits-met">Every OAR limit met: <strong>{_fmt(met)}</strong></p>')
     eligible = elig.get("eligible")
     out.append(f"<p>Eligible under the protocol: <strong>{_fmt(eligible)}</strong>; "
                f"may proceed: <strong>{_fmt(elig.get('may_proceed'))}</strong>.</p>")
