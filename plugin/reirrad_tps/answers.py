@@ -1,5 +1,5 @@
-"""The dosimetrist's answers for one run, whichever TPS asks: from a file, a command line or (issue 8)
-the confirmation dialog.
+"""The dosimetrist's answers for one run, whichever TPS asks: from a file, a command line or the
+confirmation dialog (:mod:`reirrad_tps.dialog`).
 
 An answers file is YAML (or JSON, which YAML reads) with these keys, all optional except where a
 launcher says otherwise::
