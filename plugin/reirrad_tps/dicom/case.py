@@ -141,6 +141,10 @@ class DicomCaseSource:
         plan = read_rt_plan(self._new_plan) if self._new_plan is not None else None
         self.new_plan_info = plan
         n_fx = plan.require_n_fractions() if plan is not None else self._n_fractions
+        if plan is None:
+            found.append(Finding("new-fractions-from-protocol", "flag",
+                                 f"no RT Plan of the new course was given: its {n_fx} fractions are the "
+                                 "protocol's (give --new-plan if the new course differs)", subject="plan"))
         grid = self._new_grid(rs, plan, n_fx, found)
         priors = []
         infos = []
