@@ -24,6 +24,7 @@ search       isotoxic level search (predictive with verification, ladder)
 evaluation   a plan evaluated by both cumulative methods
 workflow     the planning workflow (prepare, run)
 result       the result mapping (JSON)
+files        reading YAML input files, writing output files atomically
 review       what the confirmation dialog shows (prior courses, matching, recovery preview)
 progress     the progress callback and a terminal progress bar
 report       self-contained HTML report of a run

@@ -65,8 +65,8 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
-from ._files import write_text_atomic
 from .errors import InputError
+from .files import write_text_atomic
 
 __all__ = [
     "AUDIT_SCHEMA",

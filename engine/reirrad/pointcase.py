@@ -26,12 +26,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-import yaml
-
 from . import __version__
 from .constraints import PriorMetricDose, RemainingTolerance, remaining_tolerance
 from .eligibility import PriorCourseInfo, check_eligibility, eligibility_record
 from .errors import InputError
+from .files import read_yaml_file
 from .findings import Finding
 from .protocol import Protocol
 from .recovery import interval_days_between
@@ -130,13 +129,7 @@ def parse_case(raw: Any, source: str = "<case>") -> ConstraintCase:
 
 def load_case(path: Path) -> ConstraintCase:
     """Read a case file (YAML or JSON)."""
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InputError(f"cannot read case file {path}: {exc}") from None
-    except yaml.YAMLError as exc:
-        raise InputError(f"case file {path} is not valid YAML/JSON: {exc}") from None
-    return parse_case(raw, str(path))
+    return parse_case(read_yaml_file(path, "case file"), str(path))
 
 
 _PRIOR_RE = re.compile(r"^(?P<oar>[a-z][a-z0-9_]*)=(?P<dose>\d+(?:\.\d+)?)/(?P<fx>\d+)"

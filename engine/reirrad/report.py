@@ -63,12 +63,12 @@ from typing import Any, List, Mapping, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from . import __version__, lq
-from ._files import write_text_atomic
 from ._validate import FloatArray
 from .biomaps import effective_prior_eqd2_at
 from .dose import DoseGrid
 from .dvh import DVH
 from .errors import InputError
+from .files import write_text_atomic
 from .metrics import parse_metric
 from .protocol import Quantity
 from .review import RISK_FACTORS

@@ -28,10 +28,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Tuple
 
-import yaml
-
 from reirrad.cli import DEFAULT_PROTOCOL
 from reirrad.errors import InputError
+from reirrad.files import read_yaml_file
 from reirrad.workflow import WorkflowOptions
 
 __all__ = ["ANSWER_KEYS", "RunAnswers", "parse_date", "read_answers"]
@@ -165,13 +164,7 @@ def read_answers(path: str) -> RunAnswers:
     reirrad.errors.InputError
         The file is missing or unreadable, not a mapping, has unknown keys or bad values.
     """
-    source = Path(path)
-    try:
-        raw = yaml.safe_load(source.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InputError(f"answers file {path}: cannot be read ({exc.strerror}); check the path") from None
-    except yaml.YAMLError as exc:
-        raise InputError(f"answers file {path}: not valid YAML/JSON ({exc})") from None
+    raw = read_yaml_file(Path(path), "answers file")
     if raw is None:
         raw = {}
     if not isinstance(raw, Mapping):

@@ -1,14 +1,34 @@
-"""Writing files safely: a reader never sees a half-written report or audit file."""
+"""Reading YAML/JSON input files with clear errors; writing files so that a reader never sees a
+half-written report or audit file."""
 
 from __future__ import annotations
 
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 from .errors import InputError
 
-__all__ = ["write_text_atomic"]
+__all__ = ["read_yaml_file", "write_text_atomic"]
+
+
+def read_yaml_file(path: Path, what: str) -> Any:
+    """The parsed content of a YAML (or JSON) file; ``what`` names it in messages ("case file").
+
+    Raises
+    ------
+    reirrad.errors.InputError
+        The file cannot be read, or is not valid YAML/JSON.
+    """
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InputError(f"{what} {path}: cannot be read ({exc.strerror or exc}); check the path") from None
+    except yaml.YAMLError as exc:
+        raise InputError(f"{what} {path}: not valid YAML/JSON ({exc})") from None
 
 
 def write_text_atomic(target: Path, text: str) -> None:
