@@ -72,11 +72,13 @@ def check_float_array(name: str, arr: FloatArray, *, strictly_positive: bool = F
                       non_negative: bool = False, unit: str = "") -> None:
     """Check a float64 array as :func:`float_array` does, without copying it.
 
-    The common case costs two reductions (min and max propagate NaN); masks are built only to
-    report the first offending value.
+    The common case costs two reductions (min and max propagate NaN), or one for ``non_negative``
+    (see :func:`_all_finite_non_negative`); masks are built only to report the first offending value.
     """
     suffix = f" {unit}" if unit else ""
     if arr.size == 0:
+        return
+    if non_negative and not strictly_positive and _all_finite_non_negative(arr):
         return
     lo, hi = float(arr.min()), float(arr.max())
     if (np.isfinite(lo) and np.isfinite(hi) and (not strictly_positive or lo > 0.0)
@@ -94,6 +96,25 @@ def check_float_array(name: str, arr: FloatArray, *, strictly_positive: bool = F
         bad = arr[arr < 0.0].flat[0]
         raise InputError(f"{name} must be >= 0{suffix} (found {bad!r}); "
                          "a dose cannot be negative")
+
+
+_LARGEST_FINITE_BITS = int(np.array(np.finfo(np.float64).max).view(np.uint64))  # 0x7FEFFFFFFFFFFFFF
+
+
+def _all_finite_non_negative(arr: FloatArray) -> bool:
+    """True if every value is finite and ≥ +0.0, in one integer reduction over the IEEE 754 bits.
+
+    A binary64 value read as an unsigned 64-bit integer is sign bit, exponent, fraction from the
+    top bit down. The finite values with a clear sign bit (+0.0 … the largest finite double) are
+    exactly the integers 0 … 0x7FEFFFFFFFFFFFFF; +inf (0x7FF0000000000000), every NaN
+    (exponent all ones) and every value with the sign bit set (the negatives, −inf, −0.0) lie
+    above. So the check is one ``max`` instead of ``min`` and ``max``. False is not a verdict:
+    −0.0 (a valid zero) and arrays this view cannot take (another byte order) return False and the
+    caller falls back to the value-by-value checks.
+    """
+    if arr.dtype != np.dtype("=f8"):
+        return False
+    return int(arr.view(np.uint64).max()) <= _LARGEST_FINITE_BITS
 
 
 def is_scalar(*values: Any) -> bool:
