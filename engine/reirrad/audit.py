@@ -66,7 +66,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 import numpy as np
 
 from .errors import InputError
-from .files import write_text_atomic
+from .files import exclusive_lock, write_text_atomic
 
 __all__ = [
     "AUDIT_SCHEMA",
@@ -364,6 +364,10 @@ def append_audit_csv(path: Union[str, os.PathLike[str]], record: Mapping[str, An
     Values are written as: empty for None, ``true``/``false``, floats with ``repr`` (they read
     back exactly with ``float``), UTF-8, comma-separated, CRLF line ends (the csv module's default).
 
+    Runs may share one file (automated plan generation, several workstations on a share): the header
+    check and the append happen under :func:`reirrad.files.exclusive_lock` (``<path>.lock``), so two
+    runs never both write a header nor interleave their rows.
+
     Parameters
     ----------
     path : str or path-like
@@ -379,39 +383,47 @@ def append_audit_csv(path: Union[str, os.PathLike[str]], record: Mapping[str, An
     ------
     reirrad.errors.InputError
         The record's columns differ from the existing file's header (the message lists the
-        columns missing on either side, or says the order differs); nothing is written then.
+        columns missing on either side, or says the order differs), or another writer held the
+        lock for longer than :data:`reirrad.files.LOCK_TIMEOUT_S`; nothing is written then.
     """
     target = Path(path)
     checked = _checked_record(record)
     columns = list(checked)
     row = [_cell(v) for v in checked.values()]
-    if not target.exists() or target.stat().st_size == 0:
-        write_text_atomic(target, _csv_text([columns, row]))
-        return target
+    with exclusive_lock(target):
+        if not target.exists() or target.stat().st_size == 0:
+            write_text_atomic(target, _csv_text([columns, row]))
+            return target
+        _check_header(target, columns)
+        with open(target, "rb") as handle:
+            handle.seek(-1, os.SEEK_END)
+            ends_with_newline = handle.read(1) in (b"\n", b"\r")
+        text = ("" if ends_with_newline else "\r\n") + _csv_text([row])
+        with open(target, "a", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+    return target
+
+
+def _check_header(target: Path, columns: List[str]) -> None:
+    """Raise InputError unless the CSV file's header is ``columns`` (same names, same order)."""
     with open(target, encoding="utf-8", newline="") as handle:
         header = next(csv.reader(handle), [])
-    if header != columns:
-        only_file = [c for c in header if c not in checked]
-        only_record = [c for c in columns if c not in set(header)]
-        if only_file or only_record:
-            detail = (f"columns in the file but not in the record: {only_file}; "
-                      f"columns in the record but not in the file: {only_record}")
-        else:
-            detail = "the same columns in a different order"
-        raise InputError(
-            f"{target}: the record's columns differ from the file's header ({detail}); nothing was "
-            "written. Append to a new file, or build the records with the same oar_keys and "
-            "n_prior_courses (audit_record(result, oar_keys=protocol.oar_keys, n_prior_courses=N))"
-        )
-    with open(target, "rb") as handle:
-        handle.seek(-1, os.SEEK_END)
-        ends_with_newline = handle.read(1) in (b"\n", b"\r")
-    text = ("" if ends_with_newline else "\r\n") + _csv_text([row])
-    with open(target, "a", encoding="utf-8", newline="") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    return target
+    if header == columns:
+        return
+    only_file = [c for c in header if c not in set(columns)]
+    only_record = [c for c in columns if c not in set(header)]
+    if only_file or only_record:
+        detail = (f"columns in the file but not in the record: {only_file}; "
+                  f"columns in the record but not in the file: {only_record}")
+    else:
+        detail = "the same columns in a different order"
+    raise InputError(
+        f"{target}: the record's columns differ from the file's header ({detail}); nothing was "
+        "written. Append to a new file, or build the records with the same oar_keys and "
+        "n_prior_courses (audit_record(result, oar_keys=protocol.oar_keys, n_prior_courses=N))"
+    )
 
 
 def write_audit_json(path: Union[str, os.PathLike[str]], records: Sequence[Mapping[str, Any]]) -> Path:

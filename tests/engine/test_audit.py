@@ -8,10 +8,15 @@ from __future__ import annotations
 
 import csv
 import json
+import subprocess
+import sys
+import threading
+import time
 from datetime import date, timedelta
 
 import pytest
 
+from reirrad import files
 from reirrad.audit import (
     AUDIT_SCHEMA,
     METHOD_FIELDS,
@@ -172,3 +177,74 @@ def test_json_output_parses(record, tmp_path):
     assert list(tmp_path.iterdir()) == [path]
     with pytest.raises(InputError, match="wrap a single record"):
         write_audit_json(tmp_path / "one.json", record)
+
+
+# -- several writers ---------------------------------------------------------------------------------
+WRITER = """
+import json, os, sys, time
+from reirrad.audit import append_audit_csv
+record_file, csv_file, go_file, rows, tag = sys.argv[1:]
+record = json.load(open(record_file, encoding="utf-8"))
+while not os.path.exists(go_file):
+    time.sleep(0.001)
+for n in range(int(rows)):
+    append_audit_csv(csv_file, dict(record, patient_id=f"{tag}-{n}"))
+"""
+
+
+def test_concurrent_writers_share_one_file(record, tmp_path):
+    """Four processes appending ten rows each to one new file at the same moment: one header, all forty
+    rows whole and distinct, no lock file left. Without the lock, two writers both creating the file
+    (each writes header + row and renames) lose rows, and interleaved appends break rows."""
+    record_file, path, go = tmp_path / "record.json", tmp_path / "audit.csv", tmp_path / "go"
+    record_file.write_text(json.dumps(record), encoding="utf-8")
+    writers = [subprocess.Popen([sys.executable, "-c", WRITER, str(record_file), str(path), str(go), "10",
+                                 f"w{w}"]) for w in range(4)]
+    time.sleep(1.0)  # let every writer import and wait for the start
+    go.touch()
+    assert [w.wait(timeout=120) for w in writers] == [0, 0, 0, 0]
+    alone = tmp_path / "alone.csv"  # the same record appended by itself: what every row must be
+    append_audit_csv(alone, dict(record, patient_id="x"))
+    with open(alone, encoding="utf-8", newline="") as handle:
+        expected = list(csv.reader(handle))[1]
+    column = list(record).index("patient_id")
+    with open(path, encoding="utf-8", newline="") as handle:
+        lines = list(csv.reader(handle))
+    assert lines[0] == list(record)
+    for line in lines[1:]:
+        assert line[:column] + line[column + 1:] == expected[:column] + expected[column + 1:]
+    ids = sorted(line[column] for line in lines[1:])
+    assert ids == sorted(f"w{w}-{n}" for w in range(4) for n in range(10))
+    assert not (tmp_path / "audit.csv.lock").exists()
+
+
+def test_a_held_lock_is_waited_for_then_refused_with_its_holder(record, tmp_path, monkeypatch):
+    """A lock another run holds: the append waits, then stops naming the lock file and its holder, and
+    writes nothing; a lock released while waiting lets the append through."""
+    path = tmp_path / "audit.csv"
+    append_audit_csv(path, record)
+    before = path.read_bytes()
+    lock = tmp_path / "audit.csv.lock"
+    lock.write_text("pid 4242 on planning-ws-3 since 2026-11-29T09:00:00+0000\n", encoding="utf-8")
+    monkeypatch.setattr(files, "LOCK_TIMEOUT_S", 0.3)
+    with pytest.raises(InputError, match=r"audit\.csv\.lock is held by pid 4242 on planning-ws-3.*delete"):
+        append_audit_csv(path, record)
+    assert path.read_bytes() == before and lock.exists()  # somebody else's lock is never removed
+    monkeypatch.setattr(files, "LOCK_TIMEOUT_S", 30.0)
+    release = threading.Timer(0.3, lock.unlink)
+    release.start()
+    append_audit_csv(path, record)
+    release.join()
+    with open(path, encoding="utf-8", newline="") as handle:
+        assert len(list(csv.reader(handle))) == 3
+    assert not lock.exists()
+
+
+def test_the_lock_is_released_after_a_refusal(record, tmp_path):
+    """A refused record (other columns) leaves no lock behind: the next append goes through at once."""
+    path = tmp_path / "audit.csv"
+    append_audit_csv(path, record)
+    with pytest.raises(InputError, match="different order"):
+        append_audit_csv(path, dict(reversed(list(record.items()))))
+    assert not (tmp_path / "audit.csv.lock").exists()
+    append_audit_csv(path, record)
