@@ -10,11 +10,13 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from reirrad.dose import DoseGrid
 from reirrad.dvh import DVH
 from reirrad.errors import IncompatibleDoseError, InputError
-from reirrad.structures import mask_from_contours, structure_occupancy
+from reirrad.structures import _self_intersects, mask_from_contours, structure_occupancy
 from tests.engine.phantoms import circle, cylinder_contours, slab_model_sphere_volume_mm3, sphere_contours
 
 
@@ -161,6 +163,48 @@ def test_self_intersection_is_flagged():
     bowtie = np.array([[0.0, 0.0, 0.0], [3.0, 3.0, 0.0], [3.0, 0.0, 0.0], [0.0, 3.0, 0.0]])
     occ = structure_occupancy([bowtie], grid, plane_spacing_mm=1.0)
     assert [f.code for f in occ.findings] == ["self-intersecting-contour"]
+
+
+def crossing_pair_exists(xy: np.ndarray) -> bool:
+    """The definition, pair by pair: two non-adjacent edges whose endpoints each lie strictly on
+    opposite sides of the other's line."""
+    n = len(xy)
+    edges = [(xy[k], xy[(k + 1) % n]) for k in range(n)]
+
+    def side(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> float:
+        return float((b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0]))
+
+    for i in range(n):
+        for j in range(i + 2, n):
+            if i == 0 and j == n - 1:
+                continue  # adjacent through the closing vertex
+            (a, b), (c, d) = edges[i], edges[j]
+            if side(a, b, c) * side(a, b, d) < 0 and side(c, d, a) * side(c, d, b) < 0:
+                return True
+    return False
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(4, 40), st.booleans(), st.integers(0, 2**32 - 1))
+def test_self_intersection_test_is_the_pairwise_definition(n: int, lattice: bool, seed: int) -> None:
+    """Random polygons, also on a small integer lattice (touching vertices, collinear and horizontal
+    edges, shared y-ranges): the pruned test (only edges whose y-ranges overlap) answers as the
+    pairwise definition does."""
+    rng = np.random.default_rng(seed)
+    xy = rng.integers(-4, 5, (n, 2)).astype(float) if lattice else rng.normal(0.0, 10.0, (n, 2))
+    assert _self_intersects(xy) == crossing_pair_exists(xy)
+
+
+def test_a_many_point_smooth_contour_is_not_flagged_and_a_fold_is() -> None:
+    """A 720-point wavy ring is simple; moving one vertex to well outside the opposite side of the ring
+    makes its two edges cross the ring there."""
+    t = np.linspace(0.0, 2.0 * np.pi, 720, endpoint=False)
+    r = 40.0 + 3.0 * np.sin(7.0 * t)
+    ring = np.column_stack([r * np.cos(t), r * np.sin(t)])
+    assert not _self_intersects(ring)
+    folded = ring.copy()
+    folded[100] = -1.5 * folded[100]
+    assert _self_intersects(folded) and crossing_pair_exists(folded)
 
 
 @pytest.mark.parametrize(
