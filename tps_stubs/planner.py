@@ -20,8 +20,10 @@ optimisation / dose-calculation members.
 
 from __future__ import annotations
 
+import json
+from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence, Tuple
+from typing import Any, Hashable, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -77,6 +79,42 @@ def dose_grid_for(image: ImageModel, spacing_mm: float = 2.5) -> Tuple[Tuple[flo
     return (tuple(float(v) for v in start), (spacing_mm,) * 3, (size[0], size[1], size[2]))
 
 
+SIGNED_DISTANCE_CACHE_SIZE = 16
+"""Signed-distance fields :func:`optimise` keeps (least recently used dropped first; one field of a
+stub patient's dose grid is 10-40 MB)."""
+
+_signed_distances: OrderedDict[Hashable, np.ndarray] = OrderedDict()
+
+
+def _grid_signed_distance(shape: Mapping[str, Any], grid: Tuple[Any, Any, Any], direction: np.ndarray,
+                          to_patient: Optional[np.ndarray]) -> np.ndarray:
+    """``signed_distance(shape, points of grid)``, remembered per (shape, grid, direction, transform).
+
+    An isotoxic search optimises the same patient several times on the same grid; the structures'
+    distance fields are most of the stand-in's time and do not change between optimisations. The key
+    holds the whole shape (as canonical JSON) and the exact bytes of the geometry, so a hit returns the
+    array the computation would give, bit for bit; the array is read-only.
+    """
+    origin, spacing, size = grid
+    key = (json.dumps(shape, sort_keys=True, default=lambda o: np.asarray(o).tolist()),
+           tuple(float(v) for v in origin), tuple(float(v) for v in spacing), tuple(int(v) for v in size),
+           np.asarray(direction, float).tobytes(),
+           None if to_patient is None else np.asarray(to_patient, float).tobytes())
+    cached = _signed_distances.get(key)
+    if cached is not None:
+        _signed_distances.move_to_end(key)
+        return cached
+    pts = dose_grid_points(origin, spacing, size, direction)
+    if to_patient is not None:
+        pts = transform_points(to_patient, pts)
+    field = signed_distance(shape, pts)
+    field.flags.writeable = False
+    _signed_distances[key] = field
+    while len(_signed_distances) > SIGNED_DISTANCE_CACHE_SIZE:
+        _signed_distances.popitem(last=False)
+    return field
+
+
 def _logistic(x: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * x))
 
@@ -96,9 +134,8 @@ def conformal_dose(target: Mapping[str, Any], points_mm: np.ndarray, prescriptio
     return prescription_gy * ((1.0 - bath_fraction) * core + bath_fraction * bath)
 
 
-def sabr_dose(target: Mapping[str, Any], points_mm: np.ndarray, prescription_gy: float) -> np.ndarray:
-    """D₀ of the module docstring (before OAR carving)."""
-    s = signed_distance(target, points_mm)
+def _sabr_profile(s: np.ndarray, prescription_gy: float) -> np.ndarray:
+    """D₀(s) of the module docstring (before OAR carving), s the signed distance to the target (mm)."""
     return prescription_gy * (1.12 * _logistic((4.02 - s) / 2.5) + 0.08 * np.exp(-np.maximum(s, 0.0) / 30.0))
 
 
@@ -126,18 +163,15 @@ def optimise(patient: StubPatient, *, structure_set_id: str, target_id: str, pre
     sset = patient.structure_set(structure_set_id)
     target = sset.structure(target_id)
     origin, spacing, size = grid
-    pts = dose_grid_points(origin, spacing, size, direction)
-    if to_patient is not None:
-        pts = transform_points(to_patient, pts)
     target_shape = {"union": list(target.primitives)}
-    dose = sabr_dose(target_shape, pts, prescription_gy)
+    dose = _sabr_profile(_grid_signed_distance(target_shape, grid, direction, to_patient), prescription_gy)
     for obj in sorted(objectives, key=lambda o: (o.structure_id, o.kind, o.dose_gy)):
         if obj.kind not in ("upper", "max"):
             continue
         oar = sset.structure(obj.structure_id)
         if oar.id == target.id:
             continue
-        s_oar = signed_distance({"union": list(oar.primitives)}, pts)
+        s_oar = _grid_signed_distance({"union": list(oar.primitives)}, grid, direction, to_patient)
         cap = OAR_MARGIN * obj.dose_gy + GRADIENT_PER_MM * prescription_gy * np.maximum(s_oar, 0.0)
         dose = np.minimum(dose, cap)
     nx, ny, nz = size

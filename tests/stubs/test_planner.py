@@ -13,6 +13,7 @@ import pytest
 from reirrad.dose import DoseGrid
 from reirrad.dvh import DVH
 from reirrad.structures import structure_occupancy
+from tps_stubs import planner
 from tps_stubs.patients import load_patient
 from tps_stubs.planner import PlannerObjective, dose_grid_for, optimise
 
@@ -37,6 +38,34 @@ def test_deterministic():
     objectives = [PlannerObjective("SacralPlex", "upper", 24.0),
                   PlannerObjective("Rectum", "upper", 28.0)]
     np.testing.assert_array_equal(plan(35.0, objectives).values_gy, plan(35.0, objectives).values_gy)
+
+
+def test_remembered_distance_fields_give_the_computed_dose(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The signed-distance fields optimise() keeps between calls change nothing: a dose from a cleared
+    cache equals the dose from a warm one bit for bit, the kept fields are read-only, and the cache
+    stays within its size (1 entry here: the PTV's and an OAR's field evict each other)."""
+    objectives = [PlannerObjective("Rectum", "upper", 28.0)]
+    planner._signed_distances.clear()
+    cold = plan(35.0, objectives).values_gy
+    warm = plan(35.0, objectives).values_gy
+    np.testing.assert_array_equal(cold, warm)
+    assert all(not field.flags.writeable for field in planner._signed_distances.values())
+    monkeypatch.setattr(planner, "SIGNED_DISTANCE_CACHE_SIZE", 1)
+    planner._signed_distances.clear()
+    np.testing.assert_array_equal(plan(35.0, objectives).values_gy, cold)
+    assert len(planner._signed_distances) == 1
+    # a grid of the same size shifted by 1 mm is never served the kept fields
+    monkeypatch.setattr(planner, "SIGNED_DISTANCE_CACHE_SIZE", 16)
+    shifted = (tuple(v + 1.0 for v in GRID[0]), GRID[1], GRID[2])
+
+    def on_shifted() -> np.ndarray:
+        return optimise(PATIENT, structure_set_id="CT_PLAN", target_id="PTV", prescription_gy=35.0,
+                        objectives=objectives, grid=shifted, direction=IMAGE.direction).values_gy
+
+    after_cold = on_shifted()
+    planner._signed_distances.clear()
+    np.testing.assert_array_equal(after_cold, on_shifted())
+    assert not np.array_equal(after_cold, cold)
 
 
 def test_unconstrained_plan_covers_the_target():

@@ -14,7 +14,10 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 import numpy as np
 import yaml
 
-from ..planner import conformal_dose, dose_grid_for, dose_grid_points
+# The planner module itself (not its names): importing tps_stubs.planner first imports this package
+# through planner's own geometry import, and a `from ..planner import name` would then meet a
+# half-initialised planner.
+from .. import planner
 from .geometry import contours_on_plane, signed_distance, transform_points
 from .model import (
     APPROVAL_STATUSES,
@@ -70,7 +73,7 @@ def _with_body_hu(image: ImageModel, external: Optional[Mapping[str, Any]],
                   to_shape_frame: Optional[np.ndarray]) -> ImageModel:
     if external is None:
         return image
-    pts = dose_grid_points(image.origin_mm, image.spacing_mm, image.size, image.direction)
+    pts = planner.dose_grid_points(image.origin_mm, image.spacing_mm, image.size, image.direction)
     if to_shape_frame is not None:
         pts = transform_points(to_shape_frame, pts)
     inside = (signed_distance(external, pts) < 0).reshape(image.hu.shape)
@@ -123,14 +126,14 @@ def _plan(raw: Mapping[str, Any], course_id: str, images: Mapping[str, ImageMode
     dose = None
     if raw.get("dose"):
         d = raw["dose"]
-        origin, spacing, size = dose_grid_for(image, float(d.get("spacing_mm", 2.5)))
-        pts = dose_grid_points(origin, spacing, size, image.direction)
+        origin, spacing, size = planner.dose_grid_for(image, float(d.get("spacing_mm", 2.5)))
+        pts = planner.dose_grid_points(origin, spacing, size, image.direction)
         m = to_planning.get(image.id)
         if m is not None:
             pts = transform_points(m, pts)
         components = d.get("components") or [{"target": d["target"],
                                               "prescription_gy": raw["prescription_gy"]}]
-        values = np.max([conformal_dose(c["target"], pts, float(c["prescription_gy"]),
+        values = np.max([planner.conformal_dose(c["target"], pts, float(c["prescription_gy"]),
                                         falloff_mm=float(c.get("falloff_mm", d.get("falloff_mm", 8.0))),
                                         bath_fraction=float(d.get("bath_fraction", 0.1)),
                                         bath_mm=float(d.get("bath_mm", 40.0)))
