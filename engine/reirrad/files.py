@@ -69,8 +69,9 @@ def exclusive_lock(target: Path, *, timeout_s: Optional[float] = None,
                    poll_s: float = 0.05) -> Iterator[Path]:
     """Hold the lock file ``<target>.lock`` while the block runs: one writer of ``target`` at a time.
 
-    The lock file is created with ``O_CREAT | O_EXCL``, which is atomic on local disks and on SMB / NFS
-    shares alike (``fcntl`` / ``msvcrt`` locks are neither portable nor reliable on network shares). It
+    The lock file is created with ``O_CREAT | O_EXCL``, an atomic exclusive create on local disks, SMB
+    shares and NFS v3 or later (``fcntl`` / ``msvcrt`` locks differ between Windows and POSIX and are
+    unreliable on network shares). It
     holds the process id, host and time of its writer, and is removed when the block ends, however it
     ends. A lock left behind by a process that was killed is never broken automatically: after
     ``timeout_s`` the error names the file to delete.
