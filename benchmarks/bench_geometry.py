@@ -232,12 +232,9 @@ def _base_dataset(pydicom: Any, sop_class: str, modality: str, frame_uid: str) -
 
 
 def _save(pydicom: Any, ds: Any, path: Path) -> None:
-    if int(pydicom.__version__.split(".")[0]) < 3:
-        ds.is_little_endian = True
-        ds.is_implicit_VR = False
-        ds.save_as(str(path), write_like_original=False)
-    else:
-        ds.save_as(str(path), enforce_file_format=True)
+    """Save with the adapter's writer (``reirrad_tps.dicom``, the one place that knows pydicom 2 vs 3);
+    imported here because pydicom is optional for this script."""
+    importlib.import_module("reirrad_tps.dicom.files").save_dataset(ds, path)
 
 
 def write_rtdose(pydicom: Any, path: Path, counts: np.ndarray, frame_uid: str) -> None:

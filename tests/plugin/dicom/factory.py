@@ -43,7 +43,10 @@ def ds_text(value: float) -> str:
 
 
 def save(ds: Dataset, path: Path) -> Path:
-    """Save in the DICOM File Format with pydicom 2.x or 3.x."""
+    """Save in the DICOM File Format with pydicom 2.x or 3.x.
+
+    Deliberately not ``reirrad_tps.dicom.files.save_dataset``: the fixtures stay independent of the
+    writer under test (module docstring), so a fault in its file layer cannot hide in both."""
     if int(pydicom.__version__.split(".")[0]) < 3:
         ds.is_little_endian = True
         ds.is_implicit_VR = False
