@@ -70,10 +70,7 @@ def _build_parser() -> argparse.ArgumentParser:
                           "small_bowel=45/25@730; repeat for each OAR and course")
     c.add_argument("--fractions", type=int, default=None, help="fractions of the new course "
                    "(default: the protocol's)")
-    c.add_argument("--recovery-model", choices=RECOVERY_MODELS, default=None,
-                   help="override the protocol's recovery model (recorded in the result)")
-    c.add_argument("--conservation-factor", type=float, default=None,
-                   help="scale credited recovery by a factor in (0, 1] (project parameterisation)")
+    add_recovery_arguments(c)
     c.add_argument("--override-eligibility", metavar="REASON", default=None,
                    help="proceed despite a stop finding; the reason is recorded")
     c.add_argument("--json", metavar="PATH", help="write the result as JSON")
@@ -89,6 +86,14 @@ def _build_parser() -> argparse.ArgumentParser:
         d.add_argument("--out", default="reirrad-demo", help="output folder (default reirrad-demo)")
         d.add_argument("--json", metavar="PATH", help="also write the result JSON here")
     return parser
+
+
+def add_recovery_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--recovery-model`` and ``--conservation-factor``, the same for every command that takes them."""
+    parser.add_argument("--recovery-model", choices=RECOVERY_MODELS, default=None,
+                        help="override the protocol's recovery model (recorded in the result)")
+    parser.add_argument("--conservation-factor", type=float, default=None,
+                        help="scale credited recovery by a factor in (0, 1] (project parameterisation)")
 
 
 def _plugin_commands() -> List[Callable[[Any], None]]:

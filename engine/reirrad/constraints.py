@@ -11,11 +11,33 @@ there — the appendix itself was not retrieved):
 4. remaining EQD2 = cumulative limit − effective prior;
 5. physical dose in the new course's n fractions with that EQD2 (positive root; 0 when the
    budget ≤ 0 — the OAR is then *exhausted*, which is a result, not an error);
-6. planning limit = min(remaining physical, de novo mandatory limit).
+6. planning limit = min(remaining physical, de novo mandatory limit, per-course cap).
 
 Summing metric doses from different courses assumes they fall on the same sub-volume, which is
 the conservative ("worst-case overlap") reading. An OAR with no cumulative limit in the protocol
-gets only its de novo limit, and the result says so.
+gets only its de novo limit, and the result says so: with prior dose it is a ``flag``
+(``no-cumulative-limit``), and its cumulative verdict stays unknown (``passed`` null).
+
+**A limit that already includes recovery** (``includes_recovery: true``, the spinal cord after
+Nieder 2006: 135.5 Gy₂ BED is a limit on the *nominal* sum after ≥ 6 months) gets no recovery
+credited, whatever the model (``recovery_credited`` False, an ``info`` finding). Worked example
+(the docstring's numbers are the tests'): cord 45 Gy/25 at 700 days, α/β 2: EQD2 = 45·(1.8+2)/4 =
+42.75 Gy; remaining 67.75 − 42.75 = 25 Gy EQD2 = 50 Gy₂ BED; D(1 + D/10) = 50 → D = 17.91 Gy in 5
+fractions (with the UK 50 % credited on top it would wrongly be 25.86 Gy).
+
+**Per-course cap** (``course_conditions.max_course_eqd2``, Nieder's 98 Gy₂ BED = 49 Gy EQD2): each
+prior course above it is a ``stop`` (``course-above-limit-condition``), and it caps the new course:
+cord 10 Gy/5 at 400 days: cumulative remaining 67.75 − 10 = 57.75 Gy EQD2 → 29.35 Gy, de novo 28 Gy,
+per-course D(1 + D/10) = 98 → D = 26.70 Gy, so ``allowed_physical_gy`` 26.70 and ``limited_by``
+``"per-course"``.
+
+**Jones & Grant 2014** credits recovery against the organ's single-course tolerance T
+(``single_course_tolerance_eqd2``; reference/radiobiology.md §3.2): remembered = T·(1 − (1 − ρ)^(1/(1+r))),
+ρ = prior/T; the new course may add at most T − remembered, and the cumulative limit L stays the cap:
+remaining = min(T, L) − remembered. Worked example: small bowel 45 Gy/25 (EQD2₃ 43.2 Gy), 730 days
+(t = 730/30.4375/12 = 1.9986 years), cautious curve r = 1.5 + e^(1.2·(t − 1)) = 4.8147, T = 50 Gy,
+ρ = 0.864: remembered = 50·(1 − 0.136^(1/5.8147)) = 14.52 Gy; remaining = 50 − 14.52 = 35.48 Gy EQD2₃
+= 59.13 Gy₃ BED → D(1 + D/15) = 59.13 → D = 23.21 Gy in 5 fractions (L = 70 Gy does not bind).
 
 The per-OAR ``recovered_fraction`` is the overall credit ``1 − effective/prior`` (equal to the
 single course's fraction when there is one course); each course's own fraction is in
@@ -24,6 +46,7 @@ single course's fraction when there is one course); each course's own fraction i
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -150,7 +173,8 @@ class RemainingTolerance:
     allowed_physical_gy : float
         Planning limit: min(cumulative allowed, de novo mandatory).
     limited_by : str
-        ``"cumulative"`` or ``"de-novo"``.
+        ``"cumulative"``, ``"de-novo"`` or ``"per-course"`` (the per-course cap of the limit's
+        conditions, e.g. Nieder's 98 Gy₂ BED).
     exhausted : bool
         True when no dose is allowed by the cumulative limit (remaining ≤ 0).
     courses : tuple of CourseContribution
@@ -159,6 +183,15 @@ class RemainingTolerance:
         The protocol values this result depends on (for the provenance record).
     recovery_model : str
     conservation_factor : float
+    recovery_credited : bool
+        False when the cumulative limit already includes recovery (nothing credited for this OAR).
+    check_limit_eqd2_gy : float or None
+        What the cumulative EQD2 (effective prior + new) is checked against: the cumulative limit,
+        or min(limit, single-course tolerance) with the Jones & Grant model.
+    per_course_limit_physical_gy : float or None
+        The per-course cap in the new fractionation (None without one).
+    per_course_limit_eqd2_gy : float or None
+        The per-course cap as EQD2 at the OAR's α/β.
     """
 
     oar: str
@@ -182,6 +215,10 @@ class RemainingTolerance:
     values_used: Tuple[Quantity, ...]
     recovery_model: str
     conservation_factor: float
+    recovery_credited: bool = True
+    check_limit_eqd2_gy: Optional[float] = None
+    per_course_limit_physical_gy: Optional[float] = None
+    per_course_limit_eqd2_gy: Optional[float] = None
 
     def to_dict(self) -> Dict[str, Any]:
         """Per-OAR record with the field names of DESIGN.md §5 (plan fields None here)."""
@@ -208,6 +245,9 @@ class RemainingTolerance:
             "n_fractions": self.n_fractions,
             "recovery_model": self.recovery_model,
             "conservation_factor": self.conservation_factor,
+            "recovery_credited": self.recovery_credited,
+            "check_limit_eqd2_gy": self.check_limit_eqd2_gy,
+            "per_course_limit_physical_gy": self.per_course_limit_physical_gy,
             "courses": [c.to_dict() for c in self.courses],
             "findings": [f.to_dict() for f in self.findings],
             "values_used": {q.key_path: {"value": q.value, "unit": q.unit, "source": q.source,
@@ -241,6 +281,73 @@ def _course_condition_findings(spec: OarSpec, prior: PriorMetricDose, eqd2_gy: f
     return found
 
 
+def _single_course_tolerance(spec: OarSpec) -> Quantity:
+    tolerance = spec.single_course_tolerance_eqd2
+    if tolerance is None:
+        raise InputError(
+            f"recovery model 'jones-grant-2014' needs the single-course tolerance of {spec.label}; add "
+            f"oars.{spec.key}.single_course_tolerance_eqd2 (EQD2, Gy, with source and status) to the "
+            "protocol, or choose another recovery model"
+        )
+    return tolerance
+
+
+def _per_course_cap(spec: OarSpec, n_new: int) -> Tuple[Optional[Quantity], Optional[float]]:
+    """The per-course cap (its EQD2 quantity, and physical Gy in ``n_new`` fractions), or (None, None)."""
+    conditions = spec.course_conditions
+    if conditions is None or conditions.max_course_eqd2 is None:
+        return None, None
+    cap = conditions.max_course_eqd2
+    return cap, float(lq.physical_dose_for_eqd2_gy(cap.value, n_new, spec.alpha_beta.value))
+
+
+def _check_courses(prior_courses: Sequence[Any]) -> None:
+    for i, course in enumerate(prior_courses):
+        if not isinstance(course, PriorMetricDose):
+            raise InputError(f"prior_courses[{i}] must be a PriorMetricDose (got {course!r})")
+
+
+def _check_limit(protocol: Protocol, spec: OarSpec, model: str, *, credited: bool, factor_given: bool,
+                 any_prior: bool) -> Tuple[float, List[Quantity], List[Finding]]:
+    """What the cumulative EQD2 is checked against, the protocol values it used, and findings.
+
+    The cumulative limit; with Jones & Grant, min(limit, single-course tolerance). When the limit
+    already includes recovery, nothing is credited and an ``info`` finding says so.
+    """
+    limit = spec.cumulative_limit
+    assert limit is not None  # called only for OARs with a cumulative limit
+    used: List[Quantity] = [limit.eqd2]
+    found: List[Finding] = []
+    check = limit.eqd2.value
+    if credited:
+        used.append(protocol.recovery.model_source)
+        if not factor_given:
+            used.append(protocol.recovery.conservation_factor)
+        if model == "jones-grant-2014":
+            tolerance = _single_course_tolerance(spec)
+            used.append(tolerance)
+            check = min(check, tolerance.value)
+    elif any_prior:
+        found.append(Finding(
+            "limit-includes-recovery", "info",
+            f"{spec.label}: the cumulative limit {limit.eqd2.value:g} Gy already includes recovery between "
+            f"courses ({limit.eqd2.source}); no recovery is credited on top (model {model!r} not applied)",
+            subject=spec.key,
+        ))
+    return check, used, found
+
+
+def _planning_limit(cumulative_gy: float, mandatory_gy: float, cap_gy: Optional[float]) -> Tuple[float, str]:
+    """min(cumulative allowed, de novo mandatory, per-course cap) and which one it is (ties: de novo,
+    then per-course win over cumulative, as before)."""
+    allowed, limited_by = cumulative_gy, "cumulative"
+    if mandatory_gy <= allowed:
+        allowed, limited_by = mandatory_gy, "de-novo"
+    if cap_gy is not None and cap_gy < allowed:
+        allowed, limited_by = cap_gy, "per-course"
+    return allowed, limited_by
+
+
 def _recovery_settings(protocol: Protocol, recovery_model: Optional[str],
                        conservation_factor: Optional[float]) -> Tuple[str, float]:
     model = protocol.recovery.model if recovery_model is None else recovery_model
@@ -255,7 +362,10 @@ def _sum_courses(
     protocol: Protocol, spec: OarSpec, prior_courses: Sequence[PriorMetricDose], model: str,
     factor: float,
 ) -> Tuple[lq.Eqd2Dose, lq.Eqd2Dose, List[CourseContribution], List[Finding]]:
-    """Per-course EQD2 and recovery (steps 1-3); all sums at the OAR's single α/β."""
+    """Per-course EQD2 and recovery (steps 1-3); all sums at the OAR's single α/β.
+
+    ``model`` is the model actually applied to this OAR ("none" when its limit includes recovery).
+    """
     ab = spec.alpha_beta.value
     limit = spec.cumulative_limit
     findings: List[Finding] = []
@@ -272,7 +382,8 @@ def _sum_courses(
             continue
         params: Dict[str, Any] = {}
         if model == "jones-grant-2014":
-            params = {"prior_eqd2_gy": eqd2.value_gy, "tolerance_eqd2_gy": limit.eqd2.value,
+            params = {"prior_eqd2_gy": eqd2.value_gy,
+                      "tolerance_eqd2_gy": _single_course_tolerance(spec).value,
                       "curve": protocol.recovery.jones_grant_curve}
         assessment = assess_recovery(model, course.interval_days, conservation_factor=factor, **params)
         effective = eqd2.scaled(1.0 - assessment.fraction)
@@ -336,14 +447,8 @@ def remaining_tolerance(
             f"{protocol.n_fractions} fractions; use {protocol.n_fractions} or a protocol for {n_new}"
         )
     model, factor = _recovery_settings(protocol, recovery_model, conservation_factor)
-    if spec.cumulative_limit is not None and spec.cumulative_limit.includes_recovery and model != "none":
-        raise InputError(
-            f"the {spec.label} cumulative limit already includes recovery, so recovery model {model!r} "
-            "would credit it twice; use recovery model 'none' with this protocol"
-        )
-    for i, course in enumerate(prior_courses):
-        if not isinstance(course, PriorMetricDose):
-            raise InputError(f"prior_courses[{i}] must be a PriorMetricDose (got {course!r})")
+    credited = not (spec.cumulative_limit is not None and spec.cumulative_limit.includes_recovery)
+    _check_courses(prior_courses)
 
     ab = spec.alpha_beta.value
     limit = spec.cumulative_limit
@@ -351,53 +456,74 @@ def remaining_tolerance(
     if spec.de_novo.optimal is not None:
         values_used.append(spec.de_novo.optimal)
     prior_total, effective_total, contributions, findings = _sum_courses(
-        protocol, spec, prior_courses, model, factor)
+        protocol, spec, prior_courses, model if credited else "none", factor)
+    cap, cap_physical = _per_course_cap(spec, n_new)
+    cap_eqd2 = None if cap is None else cap.value
+    if cap is not None:
+        values_used.append(cap)
 
     mandatory = spec.de_novo.mandatory.value
     optimal = None if spec.de_novo.optimal is None else spec.de_novo.optimal.value
     if limit is None:
-        findings.append(Finding(
-            "no-cumulative-limit", "info",
-            f"{spec.label}: the protocol has no cumulative limit; only the de novo "
-            f"{spec.de_novo.metric.name} limit of {mandatory:g} Gy applies",
-            subject=oar,
-        ))
+        if prior_total.value_gy > 0.0:
+            findings.append(Finding(
+                "no-cumulative-limit", "flag",
+                f"{spec.label}: prior EQD2 {prior_total.value_gy:.2f} Gy at {spec.de_novo.metric.name} but "
+                "the protocol has no cumulative limit: its cumulative dose is reported, not judged (only "
+                f"the de novo limit of {mandatory:g} Gy is checked) - assess it clinically",
+                subject=oar,
+            ))
+        else:
+            findings.append(Finding(
+                "no-cumulative-limit", "info",
+                f"{spec.label}: no prior dose; the protocol has no cumulative limit, only the de novo "
+                f"{spec.de_novo.metric.name} limit of {mandatory:g} Gy applies",
+                subject=oar,
+            ))
+        allowed, limited_by = _planning_limit(math.inf, mandatory, cap_physical)
         return RemainingTolerance(
             oar=oar, label=spec.label, metric=spec.de_novo.metric.name, alpha_beta_gy=ab,
             n_fractions=n_new, cumulative_limit_eqd2_gy=None, prior_eqd2_gy=prior_total.value_gy,
             recovered_fraction=None, effective_prior_eqd2_gy=None, remaining_eqd2_gy=None,
             cumulative_allowed_physical_gy=None, de_novo_mandatory_gy=mandatory,
-            de_novo_optimal_gy=optimal, allowed_physical_gy=mandatory, limited_by="de-novo",
+            de_novo_optimal_gy=optimal, allowed_physical_gy=allowed,
+            limited_by=limited_by,
             exhausted=False, courses=tuple(contributions), findings=tuple(findings),
             values_used=tuple(values_used), recovery_model=model, conservation_factor=factor,
+            recovery_credited=False, check_limit_eqd2_gy=None,
+            per_course_limit_physical_gy=cap_physical, per_course_limit_eqd2_gy=cap_eqd2,
         )
 
-    values_used.append(limit.eqd2)
-    values_used.append(protocol.recovery.model_source)
-    if conservation_factor is None:
-        values_used.append(protocol.recovery.conservation_factor)
-    remaining = limit.eqd2.value - effective_total.value_gy
+    check_limit, limit_values, limit_findings = _check_limit(
+        protocol, spec, model, credited=credited, factor_given=conservation_factor is not None,
+        any_prior=bool(prior_courses))
+    values_used.extend(limit_values)
+    findings.extend(limit_findings)
+    remaining = check_limit - effective_total.value_gy
     exhausted = remaining <= 0.0
     cumulative_allowed = lq.physical_dose_for_eqd2_gy(max(remaining, 0.0), n_new, ab)
     if exhausted:
         findings.append(Finding(
-            "tolerance-exhausted", "flag",
+            "tolerance-exhausted", "stop",
             f"{spec.label}: effective prior EQD2 {effective_total.value_gy:.2f} Gy reaches the "
-            f"cumulative limit {limit.eqd2.value:g} Gy; no further dose is allowed at {limit.metric.name}",
+            f"cumulative limit {check_limit:g} Gy; no further dose is allowed at {limit.metric.name} - "
+            "planning needs a recorded decision (override reason)",
             subject=oar,
         ))
     prior_value = prior_total.value_gy
     overall_fraction = (1.0 - effective_total.value_gy / prior_value if prior_value > 0.0
                         else (contributions[0].recovery.fraction
                               if contributions and contributions[0].recovery else 0.0))
-    limited_by = "cumulative" if cumulative_allowed < mandatory else "de-novo"
+    allowed, limited_by = _planning_limit(cumulative_allowed, mandatory, cap_physical)
     return RemainingTolerance(
         oar=oar, label=spec.label, metric=limit.metric.name, alpha_beta_gy=ab, n_fractions=n_new,
         cumulative_limit_eqd2_gy=limit.eqd2.value, prior_eqd2_gy=prior_value,
         recovered_fraction=overall_fraction, effective_prior_eqd2_gy=effective_total.value_gy,
         remaining_eqd2_gy=remaining, cumulative_allowed_physical_gy=cumulative_allowed,
         de_novo_mandatory_gy=mandatory, de_novo_optimal_gy=optimal,
-        allowed_physical_gy=min(cumulative_allowed, mandatory), limited_by=limited_by,
+        allowed_physical_gy=allowed, limited_by=limited_by,
         exhausted=exhausted, courses=tuple(contributions), findings=tuple(findings),
         values_used=tuple(values_used), recovery_model=model, conservation_factor=factor,
+        recovery_credited=credited, check_limit_eqd2_gy=check_limit,
+        per_course_limit_physical_gy=cap_physical, per_course_limit_eqd2_gy=cap_eqd2,
     )

@@ -10,8 +10,15 @@
   doses fall.
 
 ``cumulative_eqd2_gy`` reports the **larger** (more conservative) of the two; ``passed`` requires
-both methods within the cumulative limit and the new plan's metric within the de novo mandatory
-limit. All prior doses and the new dose must be on the same planning grid.
+both methods within the cumulative limit (``check_limit_eqd2_gy`` of the tolerance: the protocol's
+limit, or min(limit, single-course tolerance) with Jones & Grant), the new plan's metric within the
+de novo mandatory limit, and within the per-course cap where the protocol has one.
+
+**No silent pass.** An OAR with prior dose but no cumulative limit gets both cumulative values with
+no recovery credited (nothing is known to credit against), and ``passed`` is None ("not assessable")
+unless a limit that does exist (de novo, per-course) fails, which makes it False. With no prior dose
+such an OAR passes or fails on its de novo limit alone. All prior doses and the new dose must be on
+the same planning grid.
 """
 
 from __future__ import annotations
@@ -59,19 +66,24 @@ class CumulativeEvaluation:
     passed_metric_sum: Optional[bool]
     passed_voxelwise: Optional[bool]
     passed_de_novo: bool
+    passed_per_course: Optional[bool] = None
 
     @property
     def cumulative_eqd2_gy(self) -> Optional[float]:
-        """The larger of the two cumulative EQD2 values (None without a cumulative limit)."""
+        """The larger of the two cumulative EQD2 values (without a cumulative limit: nominal, no recovery)."""
         values = [v for v in (self.cumulative_eqd2_metric_sum_gy, self.cumulative_eqd2_voxelwise_gy)
                   if v is not None]
         return max(values) if values else None
 
     @property
-    def passed(self) -> bool:
-        """De novo limit met and, where a cumulative limit exists, met by both methods."""
-        return (self.passed_de_novo and self.passed_metric_sum is not False
-                and self.passed_voxelwise is not False)
+    def passed(self) -> Optional[bool]:
+        """False when any limit fails; None when every existing limit is met but the OAR has prior
+        dose and no cumulative limit (not assessable); True otherwise."""
+        if not self.passed_de_novo or self.passed_per_course is False:
+            return False
+        if self.tolerance.cumulative_limit_eqd2_gy is None:
+            return None if self.tolerance.prior_eqd2_gy > 0.0 else True
+        return self.passed_metric_sum is not False and self.passed_voxelwise is not False
 
     def to_dict(self) -> Dict[str, Any]:
         """Per-OAR record with the DESIGN.md §5 fields plus both methods."""
@@ -86,6 +98,7 @@ class CumulativeEvaluation:
             "passed_metric_sum": self.passed_metric_sum,
             "passed_voxelwise": self.passed_voxelwise,
             "passed_de_novo": self.passed_de_novo,
+            "passed_per_course": self.passed_per_course,
             "passed": self.passed,
         })
         return record
@@ -147,16 +160,19 @@ def evaluate_cumulative(
     planned = DVH.from_dose(new_dose, occ).metric_gy(metric)
     new_eqd2 = lq.eqd2_gy(planned, n_new, ab)
     passed_de_novo = planned <= spec.de_novo.mandatory.value
+    cap = tolerance.per_course_limit_eqd2_gy
+    passed_per_course = None if cap is None else bool(new_eqd2 <= cap)
 
-    limit = tolerance.cumulative_limit_eqd2_gy
-    if limit is None or tolerance.effective_prior_eqd2_gy is None:
-        return CumulativeEvaluation(oar, structure, tolerance, planned, new_eqd2, None, None, None, None,
-                                    passed_de_novo)
-    metric_sum = tolerance.effective_prior_eqd2_gy + new_eqd2
+    limit = tolerance.check_limit_eqd2_gy
     voxelwise = _voxelwise_metric(prior_courses, tolerance, new_dose=new_dose, n_new=n_new, occ=occ)
+    if limit is None:  # no cumulative limit: reported with no recovery credited, not judged
+        metric_sum = tolerance.prior_eqd2_gy + new_eqd2
+        return CumulativeEvaluation(oar, structure, tolerance, planned, new_eqd2, metric_sum, voxelwise,
+                                    None, None, passed_de_novo, passed_per_course)
+    metric_sum = float(tolerance.effective_prior_eqd2_gy or 0.0) + new_eqd2
     return CumulativeEvaluation(
         oar, structure, tolerance, planned, new_eqd2, metric_sum, voxelwise,
-        metric_sum <= limit, voxelwise <= limit, passed_de_novo,
+        metric_sum <= limit, voxelwise <= limit, passed_de_novo, passed_per_course,
     )
 
 

@@ -133,7 +133,8 @@ def eligibility_record(findings: Sequence[Finding], override_reason: Optional[st
     """The result's ``eligibility`` block.
 
     ``eligible`` is False when a stop finding exists; ``may_proceed`` is True when there is
-    no stop finding or an override reason (non-empty text) was recorded.
+    no stop finding or an override reason (non-empty text) was recorded; ``overridden`` lists the
+    stop findings the override reason let through (empty without one).
     """
     if override_reason is not None and not override_reason.strip():
         raise InputError("an eligibility override needs a reason (got empty text); say why, "
@@ -144,4 +145,6 @@ def eligibility_record(findings: Sequence[Finding], override_reason: Optional[st
         "may_proceed": (not stopped) or override_reason is not None,
         "override_reason": override_reason,
         "findings": [f.to_dict() for f in findings],
+        "overridden": ([f.to_dict() for f in findings if f.severity == "stop"]
+                       if override_reason is not None else []),
     }

@@ -8,12 +8,16 @@ tell bad input from an internal failure::
     │   ├── UnitError                 a dose/length unit that cannot be converted safely
     │   └── IncompatibleDoseError     doses that must not be combined (mixed α/β, EQD2 + physical)
     ├── ProtocolError (ValueError)    a protocol file is malformed; names file, key path, expectation
-    └── EligibilityError              a run stopped by an eligibility rule that was not overridden
+    └── EligibilityError              a run stopped by a ``stop`` finding that was not overridden
+                                      (eligibility, structure matching, an OAR's tolerance); carries
+                                      the findings
 
 Every message says what was wrong, the value that was given, and how to fix it.
 """
 
 from __future__ import annotations
+
+from typing import Any, Tuple
 
 __all__ = [
     "EligibilityError",
@@ -62,4 +66,16 @@ class ProtocolError(ReirradError, ValueError):
 
 
 class EligibilityError(ReirradError):
-    """A run was stopped by an eligibility rule (see :mod:`reirrad.eligibility`)."""
+    """A run was stopped by a ``stop`` finding (see :mod:`reirrad.gate`).
+
+    Parameters
+    ----------
+    message : str
+        What stopped the run and how to proceed.
+    findings : tuple, optional
+        The ``stop`` findings (:class:`reirrad.findings.Finding`) behind it, for the result.
+    """
+
+    def __init__(self, message: str, findings: Tuple[Any, ...] = ()) -> None:
+        super().__init__(message)
+        self.findings = tuple(findings)

@@ -3,6 +3,13 @@
 Used after every optimisation of the workflow and for the final plan. Coverage is V(95 % of the
 prescription) of the target in %; the BED₁₀ figures use the protocol's tumour α/β and reporting
 threshold (BED₁₀ ≥ 80 Gy ↔ 43.01 Gy in 5 fractions, Robinson 2022).
+
+**Tumour dose** (:class:`TumourDose`, one per α/β of ``coverage_rule.tumour_dose_alpha_betas``): the
+prescription's BED and EQD2, D95 and D80 of the target as EQD2 (Robinson 2022's isotoxic figure of
+merit is the EQD2 to ≥ 80 % of the PTV), and the prescription BED over the BED of the protocol's
+limit-toxicity dose (30 Gy/5) at the same α/β. Closed forms: BED = D(1 + D/(n·α/β)),
+EQD2 = BED/(1 + 2/α/β); 45 Gy/5 at α/β 5 → BED 126 Gy, EQD2 90 Gy; 30 Gy/5 → BED 66 Gy, so the ratio
+is 126/66 = 1.909.
 """
 
 from __future__ import annotations
@@ -17,7 +24,39 @@ from .dvh import DVH
 from .protocol import Protocol
 from .structures import Occupancy
 
-__all__ = ["PlanEvaluation", "TargetFigures", "evaluate_plan"]
+__all__ = ["PlanEvaluation", "TargetFigures", "TumourDose", "evaluate_plan", "tumour_dose"]
+
+
+@dataclass(frozen=True)
+class TumourDose:
+    """Tumour dose of a plan at one α/β (Gy); see the module docstring."""
+
+    alpha_beta_gy: float
+    prescription_bed_gy: float
+    prescription_eqd2_gy: float
+    d95_eqd2_gy: float
+    d80_eqd2_gy: float
+    bed_ratio_to_reference: float
+    reference_prescription_gy: float
+
+    def to_dict(self) -> Dict[str, Any]:
+        """Plain mapping for JSON."""
+        return dict(self.__dict__)
+
+
+def tumour_dose(alpha_beta_gy: float, *, prescription_gy: float, d95_gy: float, d80_gy: float,
+                n_fractions: int, reference_prescription_gy: float) -> TumourDose:
+    """The :class:`TumourDose` of a prescription and achieved D95/D80 (TOTAL physical Gy, n fractions)."""
+    bed = float(lq.bed_gy(prescription_gy, n_fractions, alpha_beta_gy))
+    return TumourDose(
+        alpha_beta_gy=alpha_beta_gy,
+        prescription_bed_gy=bed,
+        prescription_eqd2_gy=float(lq.eqd2_gy(prescription_gy, n_fractions, alpha_beta_gy)),
+        d95_eqd2_gy=float(lq.eqd2_gy(d95_gy, n_fractions, alpha_beta_gy)),
+        d80_eqd2_gy=float(lq.eqd2_gy(d80_gy, n_fractions, alpha_beta_gy)),
+        bed_ratio_to_reference=bed / float(lq.bed_gy(reference_prescription_gy, n_fractions, alpha_beta_gy)),
+        reference_prescription_gy=reference_prescription_gy,
+    )
 
 
 @dataclass(frozen=True)
@@ -33,10 +72,14 @@ class TargetFigures:
     v_bed_threshold_pct: float
     bed_threshold_gy: float
     bed_threshold_physical_gy: float
+    d80_gy: float
+    tumour_dose: Tuple[TumourDose, ...]
 
     def to_dict(self) -> Dict[str, Any]:
-        """Plain mapping for JSON."""
-        return dict(self.__dict__)
+        """Plain mapping for JSON (``tumour_dose`` as a list of mappings)."""
+        record = {k: v for k, v in self.__dict__.items() if k != "tumour_dose"}
+        record["tumour_dose"] = [t.to_dict() for t in self.tumour_dose]
+        return record
 
 
 @dataclass(frozen=True, eq=False)
@@ -48,6 +91,7 @@ class PlanEvaluation:
     target: TargetFigures
     coverage_ok: bool
     oars_ok: bool
+    limiting_load_fraction: float
 
     @property
     def feasible(self) -> bool:
@@ -55,17 +99,23 @@ class PlanEvaluation:
         return self.coverage_ok and self.oars_ok
 
     @property
+    def failing_oars(self) -> List[str]:
+        """OARs that break a limit (``passed`` False), in protocol order."""
+        return [o.oar for o in self.oars if o.passed is False]
+
+    @property
     def limiting_oars(self) -> List[str]:
-        """Failing OARs, else those within 2 % of their cumulative limit, most loaded first."""
-        failing = [o.oar for o in self.oars if not o.passed]
+        """Failing OARs, else those whose cumulative EQD2 reaches ``limiting_load_fraction`` of their
+        limit (the protocol's ``planning.limiting_oar_load_fraction``), most loaded first."""
+        failing = self.failing_oars
         if failing:
             return failing
         loads = []
         for o in self.oars:
-            limit = o.tolerance.cumulative_limit_eqd2_gy
+            limit = o.tolerance.check_limit_eqd2_gy
             if limit is not None and o.cumulative_eqd2_gy is not None:
                 loads.append((o.cumulative_eqd2_gy / limit, o.oar))
-        return [oar for load, oar in sorted(loads, reverse=True) if load >= 0.98]
+        return [oar for load, oar in sorted(loads, reverse=True) if load >= self.limiting_load_fraction]
 
 
 def _target_figures(protocol: Protocol, dose: DoseGrid, target: Occupancy, rx: float,
@@ -74,8 +124,13 @@ def _target_figures(protocol: Protocol, dose: DoseGrid, target: Occupancy, rx: f
     ab = protocol.coverage_rule.tumour_alpha_beta.value
     threshold = protocol.coverage_rule.report_bed_threshold.value
     threshold_physical = lq.physical_dose_for_bed_gy(threshold, n_fractions, ab)
-    d95, d98 = dvh.dose_at_volume_pct(95.0), dvh.dose_at_volume_pct(98.0)
+    d95, d98, d80 = dvh.dose_at_volume_pct(95.0), dvh.dose_at_volume_pct(98.0), dvh.dose_at_volume_pct(80.0)
+    reference = protocol.prescriptions.limit_toxicity.value
     return TargetFigures(
+        d80_gy=d80,
+        tumour_dose=tuple(tumour_dose(a, prescription_gy=rx, d95_gy=d95, d80_gy=d80, n_fractions=n_fractions,
+                                      reference_prescription_gy=reference)
+                          for a in protocol.coverage_rule.tumour_dose_alpha_betas_gy),
         prescription_gy=rx,
         v95_pct=dvh.volume_at_dose_pct(0.95 * rx),
         d95_gy=d95, d98_gy=d98,
@@ -99,5 +154,6 @@ def evaluate_plan(protocol: Protocol, *, dose: DoseGrid, prescription_gy: float,
     return PlanEvaluation(
         prescription_gy=prescription_gy, oars=oars, target=figures,
         coverage_ok=figures.v95_pct >= protocol.coverage_rule.ptv_v95_min_percent.value,
-        oars_ok=all(o.passed for o in oars),
+        oars_ok=all(o.passed is not False for o in oars),
+        limiting_load_fraction=protocol.planning.limiting_oar_load_fraction.value,
     )

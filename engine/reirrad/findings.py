@@ -8,11 +8,11 @@ recorded override; ``flag`` must be shown prominently; ``info`` is context.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict
+from typing import Dict, Iterable, List
 
 from .errors import InputError
 
-__all__ = ["SEVERITIES", "Finding"]
+__all__ = ["SEVERITIES", "Finding", "unique_findings"]
 
 SEVERITIES = ("stop", "flag", "info")
 
@@ -48,3 +48,19 @@ class Finding:
         """Plain mapping for JSON output."""
         return {"code": self.code, "severity": self.severity, "subject": self.subject,
                 "message": self.message}
+
+
+def unique_findings(findings: Iterable[Finding], *, by_subject: bool = True) -> List[Finding]:
+    """``findings`` without exact repeats, in order.
+
+    Two findings repeat each other when code, severity and message are equal (and the subject too,
+    unless ``by_subject`` is False: one unknown interval reported by every OAR is then listed once).
+    """
+    seen = set()
+    out = []
+    for f in findings:
+        key = (f.code, f.severity, f.message, f.subject if by_subject else "")
+        if key not in seen:
+            seen.add(key)
+            out.append(f)
+    return out

@@ -1,7 +1,15 @@
 """Matching TPS structure names to protocol OARs (aliases and regular expressions of the protocol).
 
-Ambiguity and absence are reported, never guessed: an OAR matched by two structures is a ``stop``
-finding (the user must choose); an OAR with no structure is an ``info`` finding and is left out.
+Ambiguity and absence are reported, never guessed:
+
+* an OAR matched by two structures is a ``stop`` (``ambiguous-structure``; the user must choose);
+* an OAR with no structure, or only an empty one, is a ``stop`` (``oar-not-contoured``,
+  ``empty-structure``: its limits cannot be checked; a recorded override may accept that) unless the
+  protocol marks it ``optional`` (e.g. the rectum after an abdominoperineal resection, the cord when
+  out of range): then ``info`` / ``flag``;
+* no protocol OAR matched at all is a ``stop`` that no override lifts (``no-oar-matched``): nothing
+  could be checked, so "every limit met" would be empty.
+
 A user-supplied mapping (``overrides``: OAR key → structure id) wins over the patterns.
 """
 
@@ -26,7 +34,8 @@ def match_structures(protocol: Protocol, structures: Sequence[StructureData],
     mapping : dict
         OAR key → structure id, for OARs matched unambiguously (or given in ``overrides``).
     findings : list of Finding
-        ``ambiguous-structure`` (stop), ``oar-not-contoured`` (info), ``empty-structure`` (flag).
+        ``ambiguous-structure`` (stop), ``oar-not-contoured`` and ``empty-structure`` (stop, or
+        info/flag for an optional OAR), ``no-oar-matched`` (stop).
     """
     ids = {s.id for s in structures}
     overrides = dict(overrides or {})
@@ -50,10 +59,23 @@ def match_structures(protocol: Protocol, structures: Sequence[StructureData],
         elif len(non_empty) == 1:
             mapping[spec.key] = non_empty[0].id
         elif hits:
-            findings.append(Finding("empty-structure", "flag",
-                                    f"{spec.label}: structure {hits[0].id!r} is empty; not evaluated",
-                                    subject=spec.key))
+            findings.append(Finding(
+                "empty-structure", "flag" if spec.optional else "stop",
+                f"{spec.label}: structure {hits[0].id!r} is empty; not evaluated"
+                + ("" if spec.optional else " - contour it, or override with a recorded reason"),
+                subject=spec.key))
         else:
-            findings.append(Finding("oar-not-contoured", "info",
-                                    f"{spec.label}: no matching structure; not evaluated", subject=spec.key))
+            findings.append(Finding(
+                "oar-not-contoured", "info" if spec.optional else "stop",
+                f"{spec.label}: no matching structure; not evaluated"
+                + (" (optional in the protocol)" if spec.optional else
+                   f" - contour it or name it as the protocol does ({', '.join(spec.aliases[:3])}), or "
+                   "override with a recorded reason"),
+                subject=spec.key))
+    if not mapping and not any(f.code == "ambiguous-structure" for f in findings):
+        findings.append(Finding(
+            "no-oar-matched", "stop",
+            f"no structure of the structure set matches a protocol OAR ({', '.join(protocol.oar_keys)}); "
+            "nothing could be checked - rename the structures as the protocol does or map them "
+            "(answers file or dialog)", subject="structures"))
     return mapping, findings

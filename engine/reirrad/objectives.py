@@ -11,9 +11,12 @@ Rules (the numbers come from the protocol's ``planning`` section, with their pro
 * **OAR, Dmax**: a max-dose objective at allowed − margin. **Dmean**: a mean-dose objective.
 * **Target**: a lower-DVH objective "at least ``target_coverage_volume_percent`` % receives the
   prescription" and a max-dose objective at ``target_max_dose_factor`` × prescription.
-* **Priorities** rank OARs by their order in the protocol (first = most important):
-  OAR k gets ``OAR_TOP_PRIORITY − 5·k``; the target gets ``TARGET_PRIORITY``. The numbers only
-  order the objectives; each adapter maps them onto its optimiser's scale.
+* **Priorities** come from the protocol, with their provenance: each OAR's ``priority`` and the
+  target's ``planning.target_priority``. The shipped protocol ranks the serial/neural OARs (cord,
+  cauda equina, sacral plexus) and the bowel above the target, so that the optimiser gives up
+  coverage rather than an OAR limit. An OAR marked ``hard`` gets objectives with ``hard=True``:
+  RayStation writes them as constraints where the function type allows, Eclipse at the top priority.
+  The numbers only order the objectives; each adapter maps them onto its optimiser's scale.
 * An OAR whose allowed dose is 0 (budget exhausted) still gets its objectives (at 0 Gy) so the
   optimiser spares it as far as it can; the workflow reports the infeasibility.
 """
@@ -29,11 +32,8 @@ from .errors import InputError
 from .metrics import parse_metric
 from .protocol import Protocol
 
-__all__ = ["OAR_TOP_PRIORITY", "TARGET_PRIORITY", "OptimizationObjective", "oar_objectives",
-           "target_objectives"]
+__all__ = ["OptimizationObjective", "oar_objectives", "target_objectives"]
 
-OAR_TOP_PRIORITY = 100.0
-TARGET_PRIORITY = 80.0
 KINDS = ("upper", "lower", "max", "mean")
 
 
@@ -59,6 +59,9 @@ class OptimizationObjective:
         Protocol OAR key for OAR objectives.
     reason : str
         Where the number comes from, for the report.
+    hard : bool
+        The protocol marks this OAR ``hard``: RayStation writes the objective as a constraint
+        (``IsConstraint=True``) where the function type allows it; Eclipse gives it the top priority.
     """
 
     structure_id: str
@@ -69,6 +72,7 @@ class OptimizationObjective:
     role: str
     oar_key: Optional[str] = None
     reason: str = ""
+    hard: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -99,8 +103,8 @@ def oar_objectives(protocol: Protocol, tolerance: RemainingTolerance, structure_
         A D_v metric larger than the structure (the objective cannot be expressed).
     """
     volume = finite_float("structure_volume_cc", structure_volume_cc, strictly_positive=True, unit="cm³")
-    rank = protocol.oar_keys.index(tolerance.oar)
-    priority = OAR_TOP_PRIORITY - 5.0 * rank
+    spec = protocol.oar(tolerance.oar)
+    priority = spec.priority.value
     margin = protocol.planning.oar_objective_margin.value
     allowed = tolerance.allowed_physical_gy
     target_dose = max(allowed - margin, 0.0)
@@ -109,7 +113,8 @@ def oar_objectives(protocol: Protocol, tolerance: RemainingTolerance, structure_
            f"{margin:g} Gy")
 
     def objective(kind: str, dose: float, pct: float, reason: str) -> OptimizationObjective:
-        return OptimizationObjective(structure_id, kind, dose, pct, priority, "oar", tolerance.oar, reason)
+        return OptimizationObjective(structure_id, kind, dose, pct, priority, "oar", tolerance.oar, reason,
+                                     hard=spec.hard)
 
     if metric.kind == "mean":
         return [objective("mean", target_dose, 0.0, why)]
@@ -132,9 +137,10 @@ def target_objectives(protocol: Protocol, target_id: str,
     rx = finite_float("prescription_gy", prescription_gy, strictly_positive=True, unit="Gy")
     cover = protocol.planning.target_coverage_volume_percent.value
     factor = protocol.planning.target_max_dose_factor.value
+    priority = protocol.planning.target_priority.value
     return [
-        OptimizationObjective(target_id, "lower", rx, cover, TARGET_PRIORITY, "target",
+        OptimizationObjective(target_id, "lower", rx, cover, priority, "target",
                               reason=f"{cover:g} % of the target at the prescription {rx:g} Gy"),
-        OptimizationObjective(target_id, "max", factor * rx, 0.0, TARGET_PRIORITY, "target",
+        OptimizationObjective(target_id, "max", factor * rx, 0.0, priority, "target",
                               reason=f"maximum {factor:g} x prescription"),
     ]

@@ -31,7 +31,7 @@ from .constraints import PriorMetricDose, RemainingTolerance, remaining_toleranc
 from .eligibility import PriorCourseInfo, check_eligibility, eligibility_record
 from .errors import InputError
 from .files import read_yaml_file
-from .findings import Finding
+from .findings import unique_findings
 from .protocol import Protocol
 from .recovery import interval_days_between
 
@@ -163,16 +163,6 @@ def parse_prior_options(options: Sequence[str]) -> ConstraintCase:
     return ConstraintCase(tuple(courses))
 
 
-def _dedupe(findings: Sequence[Finding]) -> List[Finding]:
-    seen, out = set(), []
-    for f in findings:
-        key = (f.code, f.subject, f.message)
-        if key not in seen:
-            seen.add(key)
-            out.append(f)
-    return out
-
-
 def evaluate_case(protocol: Protocol, case: ConstraintCase, *, recovery_model: Optional[str] = None,
                   conservation_factor: Optional[float] = None,
                   override_reason: Optional[str] = None) -> Dict[str, Any]:
@@ -211,7 +201,7 @@ def evaluate_case(protocol: Protocol, case: ConstraintCase, *, recovery_model: O
             results.append(remaining_tolerance(protocol, key, priors, n_fx,
                                                recovery_model=recovery_model,
                                                conservation_factor=conservation_factor))
-    oar_findings = _dedupe([f for r in results for f in r.findings])
+    oar_findings = unique_findings(f for r in results for f in r.findings)
     # course-level findings already reported by eligibility are not repeated as warnings
     elig_codes = {f.code for f in eligibility}
     warnings = [f for f in oar_findings if f.severity != "info" and f.code not in elig_codes]

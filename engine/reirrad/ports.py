@@ -6,7 +6,7 @@ these without inheriting anything; the engine never sees a TPS object.
 
 from __future__ import annotations
 
-from typing import Protocol, Sequence
+from typing import Optional, Protocol, Sequence
 
 from .dose import DoseGrid
 from .snapshot import CaseSnapshot
@@ -42,6 +42,11 @@ class Objective(Protocol):
         """Relative importance (higher first)."""
         ...
 
+    @property
+    def hard(self) -> bool:
+        """A hard limit: a constraint where the TPS has them (RayStation), else the top priority."""
+        ...
+
 
 class CaseSource(Protocol):
     """Reads the open case once into an immutable snapshot."""
@@ -70,6 +75,11 @@ class Planner(Protocol):
         """Compute (final) dose and return it on the plan's dose grid."""
         ...
 
-    def normalise(self, target_id: str, dose_gy: float, volume_pct: float) -> None:
-        """Scale the plan so that ``volume_pct`` % of ``target_id`` receives ``dose_gy``."""
+    def normalise(self, target_id: str, dose_gy: float, volume_pct: float) -> Optional[float]:
+        """Scale the plan so that ``volume_pct`` % of ``target_id`` receives ``dose_gy`` (TOTAL Gy).
+
+        Returns the TPS's own record of the normalisation when it keeps one (Eclipse:
+        ``PlanNormalizationValue`` in %), else None. The engine does not trust the scaling to be what
+        it asked for: it recomputes and re-reads the dose afterwards (the final check).
+        """
         ...

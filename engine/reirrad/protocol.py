@@ -56,6 +56,7 @@ PROTOCOL_DIR = Path(__file__).resolve().parent / "protocols"
 #: Largest dose (Gy) accepted anywhere in a protocol; larger values are almost surely cGy.
 _MAX_PLAUSIBLE_GY = 200.0
 _MAX_ALPHA_BETA_GY = 50.0
+_MAX_PRIORITY = 1000.0
 _OAR_KEY_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 _JG_CURVES = ("fitted", "cautious")
 
@@ -87,7 +88,12 @@ class Quantity:
 
 @dataclass(frozen=True)
 class CumulativeLimit:
-    """Cumulative (all courses) EQD2 limit of an OAR at its α/β."""
+    """Cumulative (all courses) EQD2 limit of an OAR at its α/β.
+
+    ``includes_recovery`` True says the limit is a sum of the courses' *nominal* doses with the
+    recovery between courses already inside it (Nieder 2006 for the spinal cord): no recovery is
+    credited on top of it for this OAR, whatever the recovery model, and the result records that.
+    """
 
     metric: Metric
     eqd2: Quantity
@@ -105,7 +111,12 @@ class DeNovoLimit:
 
 @dataclass(frozen=True)
 class CourseConditions:
-    """Conditions under which an OAR's cumulative limit is valid (e.g. Nieder 2006 cord)."""
+    """Conditions under which an OAR's cumulative limit is valid (e.g. Nieder 2006 cord).
+
+    ``max_course_eqd2`` applies to every course: a prior course above it is a ``stop`` finding, and
+    it caps the new course's allowed dose (``limited_by == "per-course"``). ``min_interval_months``
+    applies to each prior course (a ``stop`` finding when shorter).
+    """
 
     max_course_eqd2: Optional[Quantity] = None
     min_interval_months: Optional[Quantity] = None
@@ -113,7 +124,14 @@ class CourseConditions:
 
 @dataclass(frozen=True)
 class OarSpec:
-    """One organ at risk of a protocol."""
+    """One organ at risk of a protocol.
+
+    ``priority`` orders the optimisation objectives (higher first; the target's is
+    ``planning.target_priority``); ``hard`` asks for a constraint where the TPS has them;
+    ``optional`` OARs may be absent from the structure set (an absent non-optional OAR is a ``stop``);
+    ``single_course_tolerance_eqd2`` is the organ's tolerance to one conventional course (EQD2 at
+    its α/β), used by the Jones & Grant 2014 recovery model.
+    """
 
     key: str
     label: str
@@ -121,8 +139,12 @@ class OarSpec:
     patterns: Tuple[Pattern[str], ...]
     alpha_beta: Quantity
     de_novo: DeNovoLimit
+    priority: Quantity
     cumulative_limit: Optional[CumulativeLimit] = None
     course_conditions: Optional[CourseConditions] = None
+    hard: bool = False
+    optional: bool = False
+    single_course_tolerance_eqd2: Optional[Quantity] = None
 
     def matches(self, structure_name: str) -> bool:
         """True when a structure name is one of the aliases (case-insensitive) or matches a pattern."""
@@ -145,20 +167,37 @@ class Prescriptions:
 
 @dataclass(frozen=True)
 class CoverageRule:
-    """Target coverage rule for escalation and BED reporting."""
+    """Target coverage rule for escalation and BED reporting.
+
+    ``tumour_dose_alpha_betas`` are the tumour α/β values (Gy) at which the result reports the
+    prescription's BED and EQD2 and the achieved D95/D80 as EQD2 (``target.tumour_dose``);
+    ``tumour_dose_alpha_beta`` carries their provenance (value = the first).
+    """
 
     ptv_v95_min_percent: Quantity
     report_bed_threshold: Quantity
     tumour_alpha_beta: Quantity
+    tumour_dose_alpha_betas_gy: Tuple[float, ...]
+    tumour_dose_alpha_beta: Quantity
 
 
 @dataclass(frozen=True)
 class PlanningRule:
-    """How allowed doses become optimisation objectives (see :mod:`reirrad.objectives`)."""
+    """How allowed doses become optimisation objectives (see :mod:`reirrad.objectives`), and the
+    thresholds of the workflow's reporting.
+
+    ``target_priority`` is the target objectives' priority (OAR priorities are per OAR);
+    ``limiting_oar_load_fraction`` (dimensionless) names an OAR "limiting" when its cumulative EQD2
+    reaches this fraction of its limit; ``outside_grid_flag_percent`` flags a prior course whose dose
+    grid misses more than this % of an OAR.
+    """
 
     oar_objective_margin: Quantity
     target_coverage_volume_percent: Quantity
     target_max_dose_factor: Quantity
+    target_priority: Quantity
+    limiting_oar_load_fraction: Quantity
+    outside_grid_flag_percent: Quantity
 
 
 @dataclass(frozen=True)
@@ -413,8 +452,27 @@ def _parse_prescriptions(reader: _Reader, raw: Any) -> Prescriptions:
 
 def _parse_coverage(reader: _Reader, raw: Any) -> CoverageRule:
     cov = reader.mapping(raw, "coverage_rule",
-                         ("ptv_v95_min_percent", "report_bed_threshold", "tumour_alpha_beta"))
+                         ("ptv_v95_min_percent", "report_bed_threshold", "tumour_alpha_beta",
+                          "tumour_dose_alpha_betas"))
+    tpath = "coverage_rule.tumour_dose_alpha_betas"
+    tumour = reader.mapping(cov["tumour_dose_alpha_betas"], tpath, ("values", "unit", "source", "status"))
+    if tumour["unit"] != "Gy":
+        raise reader.fail(f"{tpath}.unit", f"unit must be 'Gy', got {tumour['unit']!r}")
+    raw_values = tumour["values"]
+    if not isinstance(raw_values, list) or not raw_values:
+        raise reader.fail(f"{tpath}.values",
+                          f"expected a non-empty list of alpha/beta values, got {raw_values!r}")
+    abs_gy = tuple(reader.number(v, f"{tpath}.values[{i}]") for i, v in enumerate(raw_values))
+    for i, v in enumerate(abs_gy):
+        if not 0.0 < v <= _MAX_ALPHA_BETA_GY:
+            raise reader.fail(f"{tpath}.values[{i}]",
+                              f"{v:g} Gy must be > 0 and <= {_MAX_ALPHA_BETA_GY:g} Gy")
+    if len(set(abs_gy)) != len(abs_gy):
+        raise reader.fail(f"{tpath}.values", f"each alpha/beta once, got {list(abs_gy)}")
+    t_source, t_status = reader.provenance(tumour, tpath)
     return CoverageRule(
+        tumour_dose_alpha_betas_gy=abs_gy,
+        tumour_dose_alpha_beta=Quantity(abs_gy[0], "Gy", t_source, t_status, tpath),
         ptv_v95_min_percent=reader.quantity(cov["ptv_v95_min_percent"],
                                             "coverage_rule.ptv_v95_min_percent", "%", maximum=100.0),
         report_bed_threshold=reader.dose(cov["report_bed_threshold"],
@@ -426,7 +484,8 @@ def _parse_coverage(reader: _Reader, raw: Any) -> CoverageRule:
 
 def _parse_planning(reader: _Reader, raw: Any) -> PlanningRule:
     plan = reader.mapping(raw, "planning", ("oar_objective_margin", "target_coverage_volume_percent",
-                                            "target_max_dose_factor"))
+                                            "target_max_dose_factor", "target_priority",
+                                            "limiting_oar_load_fraction", "outside_grid_flag_percent"))
     factor = reader.quantity(plan["target_max_dose_factor"], "planning.target_max_dose_factor", "",
                              maximum=3.0)
     if factor.value < 1.0:
@@ -439,6 +498,13 @@ def _parse_planning(reader: _Reader, raw: Any) -> PlanningRule:
             plan["target_coverage_volume_percent"], "planning.target_coverage_volume_percent", "%",
             maximum=100.0),
         target_max_dose_factor=factor,
+        target_priority=reader.quantity(plan["target_priority"], "planning.target_priority", "",
+                                        maximum=_MAX_PRIORITY),
+        limiting_oar_load_fraction=reader.quantity(plan["limiting_oar_load_fraction"],
+                                                   "planning.limiting_oar_load_fraction", "", maximum=1.0),
+        outside_grid_flag_percent=reader.quantity(plan["outside_grid_flag_percent"],
+                                                  "planning.outside_grid_flag_percent", "%",
+                                                  strictly_positive=False, maximum=100.0),
     )
 
 
@@ -462,12 +528,24 @@ def _parse_recovery(reader: _Reader, raw: Any) -> RecoverySpec:
                         conservation_factor=factor, jones_grant_curve=curve)
 
 
+def _parse_conditions(reader: _Reader, raw: Any, cc_path: str) -> CourseConditions:
+    cc = reader.mapping(raw, cc_path, (), ("max_course_eqd2", "min_interval_months"))
+    return CourseConditions(
+        max_course_eqd2=(reader.dose(cc["max_course_eqd2"], f"{cc_path}.max_course_eqd2")
+                         if "max_course_eqd2" in cc else None),
+        min_interval_months=(reader.quantity(cc["min_interval_months"], f"{cc_path}.min_interval_months",
+                                             "months", maximum=120.0)
+                             if "min_interval_months" in cc else None),
+    )
+
+
 def _parse_oar(reader: _Reader, key: Any, raw: Any) -> OarSpec:
     path = f"oars.{key}"
     if not isinstance(key, str) or not _OAR_KEY_RE.match(key):
         raise reader.fail(path, f"OAR key must be lower_snake_case text such as 'small_bowel', got {key!r}")
-    fields = reader.mapping(raw, path, ("label", "aliases", "alpha_beta", "de_novo"),
-                            ("patterns", "cumulative_limit", "course_conditions"))
+    fields = reader.mapping(raw, path, ("label", "aliases", "alpha_beta", "de_novo", "priority"),
+                            ("patterns", "cumulative_limit", "course_conditions", "hard", "optional",
+                             "single_course_tolerance_eqd2"))
     label = reader.text(fields["label"], f"{path}.label")
     aliases_raw = fields["aliases"]
     if not isinstance(aliases_raw, list) or not aliases_raw:
@@ -516,22 +594,18 @@ def _parse_oar(reader: _Reader, key: Any, raw: Any) -> OarSpec:
             includes_recovery=reader.boolean(cl["includes_recovery"], f"{cl_path}.includes_recovery"),
         )
 
-    conditions = None
-    if "course_conditions" in fields:
-        cc_path = f"{path}.course_conditions"
-        cc = reader.mapping(fields["course_conditions"], cc_path, (),
-                            ("max_course_eqd2", "min_interval_months"))
-        conditions = CourseConditions(
-            max_course_eqd2=(reader.dose(cc["max_course_eqd2"], f"{cc_path}.max_course_eqd2")
-                             if "max_course_eqd2" in cc else None),
-            min_interval_months=(reader.quantity(cc["min_interval_months"],
-                                                 f"{cc_path}.min_interval_months", "months",
-                                                 maximum=120.0)
-                                 if "min_interval_months" in cc else None),
-        )
+    conditions = (_parse_conditions(reader, fields["course_conditions"], f"{path}.course_conditions")
+                  if "course_conditions" in fields else None)
+    tolerance = (reader.dose(fields["single_course_tolerance_eqd2"], f"{path}.single_course_tolerance_eqd2")
+                 if "single_course_tolerance_eqd2" in fields else None)
     return OarSpec(key=key, label=label, aliases=aliases, patterns=tuple(patterns),
                    alpha_beta=alpha_beta, de_novo=de_novo, cumulative_limit=cumulative,
-                   course_conditions=conditions)
+                   course_conditions=conditions,
+                   priority=reader.quantity(fields["priority"], f"{path}.priority", "",
+                                            maximum=_MAX_PRIORITY),
+                   hard=reader.boolean(fields.get("hard", False), f"{path}.hard"),
+                   optional=reader.boolean(fields.get("optional", False), f"{path}.optional"),
+                   single_course_tolerance_eqd2=tolerance)
 
 
 def parse_protocol(raw: Any, *, path: str = "<mapping>", sha256: str = "") -> Protocol:
@@ -565,12 +639,6 @@ def parse_protocol(raw: Any, *, path: str = "<mapping>", sha256: str = "") -> Pr
                 raise reader.fail(f"oars.{spec.key}.aliases",
                                   f"alias {alias!r} also matches OAR {others[0]!r} (alias or pattern); "
                                   "a structure name must identify one OAR")
-        if (spec.cumulative_limit is not None and spec.cumulative_limit.includes_recovery
-                and recovery.model != "none"):
-            raise reader.fail(f"oars.{spec.key}.cumulative_limit.includes_recovery",
-                              f"this limit already includes recovery but recovery.model is "
-                              f"{recovery.model!r}; never credit recovery twice (use model 'none' "
-                              "or a limit stated with no recovery assumed)")
     return Protocol(
         name=reader.text(top["name"], "name"),
         title=reader.text(top["title"], "title"),

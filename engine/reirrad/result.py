@@ -4,11 +4,11 @@ Top level: ``status``, ``prescription_gy``, ``n_fractions``, ``intent``, ``limit
 ``optimisations`` (count and decision log), ``oars`` (per-OAR records), ``target``, ``objectives``,
 ``warnings``, ``eligibility``, ``provenance``.
 
-``status`` is ``"planned"`` (a feasible level was found and the plan holds it), ``"infeasible"``
-(not even the floor level meets the rules: the last plan is reported with its failures; for
-``limit-toxicity`` an OAR failure), ``"dry-run"`` (objectives only, nothing written) or
-``"evaluated"`` (an existing new-course dose checked offline, :func:`reirrad.workflow.evaluate_dose`;
-``oar_limits_met`` says whether every limit holds and ``prescription_gy`` is the dose evaluated).
+``status`` comes from the run (:mod:`reirrad.statuses` lists them with their exit codes); for a
+planned run every per-OAR number, ``target`` and ``oar_limits_met`` come from the **final check**
+(the dose re-read from the TPS after the normalisation, ``final_check``). ``prescription_gy`` is the
+level the plan is left at (``planned``, ``coverage-compromised``, ``final-check-failed``), None for
+``infeasible`` and ``dry-run``, and the dose evaluated for ``evaluated``.
 """
 
 from __future__ import annotations
@@ -20,16 +20,39 @@ from typing import Any, Dict, List
 import numpy as np
 
 from . import __version__
+from .evaluation import TargetFigures
+from .findings import Finding
+from .protocol import Quantity
+from .statuses import status_meaning
 from .workflow import WorkflowRun
 
-__all__ = ["build_result"]
+__all__ = ["build_result", "prescription_statement", "stopped_result"]
+
+
+def prescription_statement(figures: TargetFigures, n_fractions: int, coverage_min_pct: float) -> str:
+    """What the prescription level means, with what the plan achieves.
+
+    >>> from reirrad.evaluation import TargetFigures
+    >>> f = TargetFigures(32.5, 86.1, 31.2, 30.0, 0, 0, 0, 80.0, 43.0, 32.0, ())
+    >>> prescription_statement(f, 5, 80.0)
+    '32.5 Gy in 5 fractions to >= 80 % of the PTV at 95 % (V95% achieved 86.1 %); D95 achieved 31.20 Gy'
+    """
+    return (f"{figures.prescription_gy:g} Gy in {n_fractions} fractions to >= {coverage_min_pct:g} % of "
+            f"the PTV at 95 % (V95% achieved {figures.v95_pct:.1f} %); D95 achieved {figures.d95_gy:.2f} Gy")
+
+
+def stopped_result(reason: str, *, patient_id: str, findings: Any = (), **extra: Any) -> Dict[str, Any]:
+    """The result of a run that a stop finding or bad input ended before anything was written."""
+    stops = [f.to_dict() if isinstance(f, Finding) else dict(f) for f in findings]
+    return {"status": "stopped", "status_meaning": status_meaning("stopped"), "patient_id": patient_id,
+            "reason": reason, "stop_findings": stops, **extra}
 
 
 def _registration_types(run: WorkflowRun) -> List[Dict[str, Any]]:
     out = []
     for course in run.prepared.snapshot.prior_courses:
         out.append({"course": course.label,
-                    "registration": "none (same frame)" if course.planning_to_dose is None else "rigid",
+                    "registration": course.registration_kind,
                     "registration_id": course.registration_id,
                     "last_fraction": (None if course.last_fraction is None
                                       else course.last_fraction.isoformat()),
@@ -43,14 +66,7 @@ def build_result(run: WorkflowRun) -> Dict[str, Any]:
     prep = run.prepared
     protocol = prep.protocol
     final = run.final
-    if run.search is None:
-        status = "dry-run"
-    elif run.evaluated_only:
-        status = "evaluated"
-    elif run.search.best_level_gy is None:
-        status = "infeasible"
-    else:
-        status = "planned"
+    status = run.status
     if final is not None:
         oars = [o.to_dict() for o in final.oars]
     else:
@@ -59,22 +75,27 @@ def build_result(run: WorkflowRun) -> Dict[str, Any]:
             record = tol.to_dict()
             record["structure"] = prep.oar_structures[key]
             oars.append(record)
+    for record in oars:
+        spec = protocol.oar(record["name"])
+        record.update(priority=spec.priority.value, hard=spec.hard)
     used: Dict[str, Any] = {}
-    run_level = (protocol.n_fractions_quantity, protocol.prescriptions.limit_toxicity,
+    run_level = [protocol.n_fractions_quantity, protocol.prescriptions.limit_toxicity,
                  protocol.prescriptions.isotoxic_ladder, protocol.prescriptions.isotoxic_maximum,
-                 *vars(protocol.coverage_rule).values(), *vars(protocol.planning).values(),
-                 protocol.background_alpha_beta)
+                 *(q for q in vars(protocol.coverage_rule).values() if isinstance(q, Quantity)),
+                 *vars(protocol.planning).values(), protocol.background_alpha_beta,
+                 *(protocol.oar(key).priority for key in prep.tolerances)]
     for q in (*(q for tol in prep.tolerances.values() for q in tol.values_used), *run_level):
         used.setdefault(q.key_path, {"value": q.value, "unit": q.unit, "source": q.source,
                                      "status": q.status})
     snapshot = prep.snapshot
     return {
         "status": status,
+        "status_meaning": status_meaning(status),
         "patient_id": snapshot.patient_id,
         "plan_id": snapshot.plan.id,
-        "prescription_gy": (final.prescription_gy if status == "evaluated" and final is not None
-                            else run.search.best_level_gy if status == "planned" and run.search else None),
+        "prescription_gy": (None if final is None or status == "infeasible" else final.prescription_gy),
         "oar_limits_met": None if final is None else bool(final.oars_ok),
+        "final_check": None if run.final_check is None else run.final_check.to_dict(),
         "n_fractions": prep.n_fractions,
         "planned_start": None if snapshot.planned_start is None else snapshot.planned_start.isoformat(),
         "intent": prep.options.intent,
@@ -84,7 +105,11 @@ def build_result(run: WorkflowRun) -> Dict[str, Any]:
         "oars": oars,
         "target": None if final is None else {
             "structure": prep.target_id, "alpha_beta_gy": protocol.coverage_rule.tumour_alpha_beta.value,
-            **final.target.to_dict()},
+            **final.target.to_dict(),
+            "coverage_met": bool(final.coverage_ok),
+            "coverage_min_pct": protocol.coverage_rule.ptv_v95_min_percent.value,
+            "prescription_statement": prescription_statement(
+                final.target, prep.n_fractions, protocol.coverage_rule.ptv_v95_min_percent.value)},
         "objectives": [asdict(o) for o in prep.objectives_at(
             protocol.prescriptions.limit_toxicity.value if final is None else final.prescription_gy)],
         "warnings": [f.to_dict() for f in prep.findings if f.severity != "stop"],

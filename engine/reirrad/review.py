@@ -53,7 +53,7 @@ class PriorCourseRow:
     date_known : bool
         True when the date (or the interval itself) was known when the case was read.
     registration : str
-        ``"same frame"`` or the registration's id.
+        the registration kind (``same-frame``, ``rigid``, ``deformable``) with the registration's id.
     """
 
     plan_id: str
@@ -140,7 +140,8 @@ def review_case(protocol: Protocol, snapshot: CaseSnapshot,
         rows.append(MatchRow(spec.key, spec.label, mapping.get(spec.key), candidates, status))
     priors = tuple(PriorCourseRow(c.plan_id, c.course_id, c.prescription_gy, c.n_fractions, c.last_fraction,
                                   c.last_fraction is not None or c.interval_days_given is not None,
-                                  c.registration_id or "same frame")
+                                  f"{c.registration_kind} ({c.registration_id})" if c.registration_id
+                                  else str(c.registration_kind))
                    for c in snapshot.prior_courses)
     return CaseReview(
         patient_id=snapshot.patient_id, plan_id=snapshot.plan.id, n_fractions=snapshot.plan.n_fractions,

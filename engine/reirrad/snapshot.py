@@ -16,7 +16,10 @@ from ._validate import FloatArray, finite_float, positive_int
 from .dose import DoseGrid
 from .errors import InputError
 
-__all__ = ["CaseSnapshot", "PlanInfo", "PriorCourse", "StructureData"]
+__all__ = ["REGISTRATION_KINDS", "CaseSnapshot", "PlanInfo", "PriorCourse", "StructureData"]
+
+#: How a prior dose reached the planning frame (recorded in provenance and audit).
+REGISTRATION_KINDS = ("same-frame", "rigid", "deformable")
 
 
 @dataclass(frozen=True, eq=False)
@@ -76,6 +79,12 @@ class PriorCourse:
     interval_days_given : int or None
         The interval (days from its last fraction to the new course's first) when it is known but the
         dates are not (e.g. ``reirrad evaluate --interval-days``); never together with ``last_fraction``.
+    registration_kind : str or None
+        How the dose reached the planning frame: ``"same-frame"`` (no registration), ``"rigid"`` (the
+        4×4 ``planning_to_dose``) or ``"deformable"`` (mapped by the TPS through a deformable
+        registration; ``planning_to_dose`` is then None because the dose is already on the planning
+        frame). None derives it from ``planning_to_dose`` (None → same-frame, a matrix → rigid); an
+        adapter that mapped the dose deformably must say so.
     """
 
     course_id: str
@@ -88,6 +97,7 @@ class PriorCourse:
     approval_status: str = ""
     prescription_gy: Optional[float] = None
     interval_days_given: Optional[int] = None
+    registration_kind: Optional[str] = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.dose, DoseGrid) or self.dose.quantity != "physical":
@@ -101,6 +111,7 @@ class PriorCourse:
                                  "homogeneous matrix")
         if self.prescription_gy is not None:
             finite_float("prescription_gy", self.prescription_gy, strictly_positive=True, unit="Gy")
+        self._check_registration_kind()
         if self.interval_days_given is not None:
             if self.last_fraction is not None:
                 raise InputError(f"prior course {self.course_id}: give the last fraction's date or the "
@@ -109,6 +120,17 @@ class PriorCourse:
                     or self.interval_days_given < 0:
                 raise InputError(f"prior course {self.course_id}: interval_days_given must be an int >= 0 "
                                  f"(got {self.interval_days_given!r})")
+
+    def _check_registration_kind(self) -> None:
+        if self.registration_kind is None:
+            object.__setattr__(self, "registration_kind",
+                               "same-frame" if self.planning_to_dose is None else "rigid")
+        elif self.registration_kind not in REGISTRATION_KINDS:
+            raise InputError(f"prior course {self.course_id}: registration_kind must be one of "
+                             f"{REGISTRATION_KINDS} (got {self.registration_kind!r})")
+        elif self.registration_kind == "same-frame" and self.planning_to_dose is not None:
+            raise InputError(f"prior course {self.course_id}: registration_kind 'same-frame' with a "
+                             "registration matrix; give 'rigid' or no matrix")
 
     @property
     def label(self) -> str:

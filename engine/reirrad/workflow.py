@@ -3,12 +3,29 @@ highest prescription the cumulative OAR limits allow, through the :class:`~reirr
 
 Steps: eligibility → structure matching → occupancy on the planning dose grid → prior doses mapped
 onto that grid (rigid matrix from the snapshot) → remaining tolerance per OAR (guidance metric
-method) → objectives → (``--dry-run`` stops here, nothing written) → optimise at the intent's
-level(s) → evaluate each plan by both cumulative methods → final plan at the chosen level → the
-result mapping (DESIGN.md §5), built by :mod:`reirrad.result`.
+method) → objectives → **decision gate** (:mod:`reirrad.gate`: every ``stop`` finding ends the run
+unless overridden with a recorded reason) → (``--dry-run`` stops here, nothing written) → optimise
+at the intent's level(s) → evaluate each plan by both cumulative methods → the plan at the chosen
+level → normalisation → **final check** → the result mapping (DESIGN.md §5, :mod:`reirrad.result`).
 
-Intents: ``limit-toxicity`` (the protocol's limit-toxicity dose, one optimisation, coverage may be
-compromised) and ``isotoxic`` (the protocol's ladder, :mod:`reirrad.search`).
+Intents: ``limit-toxicity`` (the protocol's limit-toxicity dose, one optimisation) and ``isotoxic``
+(the protocol's ladder, :mod:`reirrad.search`). Both apply the coverage rule.
+
+Chosen level and status (:mod:`reirrad.statuses`):
+
+* the highest level meeting every OAR limit and the coverage rule → candidate ``planned``;
+* none, but the floor level meets every OAR limit (coverage missed) → the floor plan is kept,
+  candidate ``coverage-compromised`` (never an empty "infeasible");
+* the floor level breaks an OAR limit → ``infeasible``; that plan is left in the TPS for review
+  (not normalised).
+
+**Final check.** The plan is left at the chosen level (re-optimised there if the search ended
+elsewhere), normalised so that the TPS states the D95 the engine measured on it (the scaling is
+then 1 up to the difference between the TPS's DVH and the engine's), and its dose is **recomputed
+and re-read from the TPS**. Only the evaluation of that re-read dose sets the status, the reported
+numbers and ``oar_limits_met``: a limit it breaks gives ``final-check-failed`` (the plan is left as
+the TPS holds it, labelled), a coverage it misses ``coverage-compromised``. The normalisation value
+is measured (re-read dose / dose before normalisation) and recorded with the TPS's own figure.
 """
 
 from __future__ import annotations
@@ -17,26 +34,31 @@ import logging
 from dataclasses import dataclass, field
 from typing import Dict, List, Mapping, Optional, Tuple
 
+import numpy as np
+
+from ._validate import finite_float
 from .constraints import PriorMetricDose, RemainingTolerance, remaining_tolerance
 from .cumulative import PriorCourseDose
 from .dose import DoseGrid
 from .dvh import DVH
-from .eligibility import PriorCourseInfo, check_eligibility, eligibility_record, is_stopped
-from .errors import EligibilityError, InputError
+from .eligibility import PriorCourseInfo, check_eligibility, eligibility_record
+from .errors import InputError
 from .evaluation import PlanEvaluation, evaluate_plan
-from .findings import Finding
+from .findings import Finding, unique_findings
+from .gate import apply_gate
 from .matching import match_structures
 from .objectives import OptimizationObjective, oar_objectives, target_objectives
 from .ports import Planner
 from .progress import Progress
 from .protocol import Protocol
+from .recovery import RECOVERY_MODELS
 from .review import RISK_FACTORS
 from .search import SearchOutcome, SearchStep, ladder_search, predict_level_index, predictive_search
 from .snapshot import CaseSnapshot
 from .structures import Occupancy, structure_occupancy
 
-__all__ = ["INTENTS", "SEARCHES", "PreparedCase", "WorkflowOptions", "WorkflowRun", "evaluate_dose",
-           "prepare", "run"]
+__all__ = ["INTENTS", "SEARCHES", "FinalCheck", "PreparedCase", "WorkflowOptions", "WorkflowRun",
+           "evaluate_dose", "prepare", "run"]
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +88,13 @@ class WorkflowOptions:
         unknown = sorted(set(self.risk_factors) - set(known))
         if unknown:
             raise InputError(f"unknown risk factor(s) {unknown}; the recorded ones are {known}")
+        if self.recovery_model is not None and self.recovery_model not in RECOVERY_MODELS:
+            raise InputError(f"unknown recovery model {self.recovery_model!r}; choose one of "
+                             f"{list(RECOVERY_MODELS)}")
+        if self.conservation_factor is not None and not 0.0 < finite_float(
+                "conservation_factor", self.conservation_factor) <= 1.0:
+            raise InputError(f"conservation_factor must be in (0, 1] (got {self.conservation_factor!r}); "
+                             "1 credits the model's recovery in full, smaller values credit less")
 
 
 @dataclass(frozen=True, eq=False)
@@ -92,8 +121,48 @@ class PreparedCase:
 
 
 @dataclass(frozen=True, eq=False)
+class FinalCheck:
+    """The evaluation of the plan as the TPS holds it at the end of the run (module docstring).
+
+    Attributes
+    ----------
+    evaluation : PlanEvaluation
+        Of the dose recomputed and re-read from the TPS after the last change.
+    normalised : bool
+        Whether the plan was normalised (not for an ``infeasible`` floor plan).
+    normalisation_value : float or None
+        Measured scale of the dose by the normalisation: re-read dose / dose before, over the voxels
+        at ≥ 50 % of the maximum (1.0 = unchanged); None when not normalised.
+    tps_normalisation : float or None
+        The TPS's own record (Eclipse ``PlanNormalizationValue``, %), when it keeps one.
+    reoptimised : bool
+        Whether the plan had to be re-optimised at the chosen level before the check.
+    """
+
+    evaluation: PlanEvaluation
+    normalised: bool
+    normalisation_value: Optional[float]
+    tps_normalisation: Optional[float]
+    reoptimised: bool
+
+    def to_dict(self) -> Dict[str, object]:
+        """The result's ``final_check`` block."""
+        ev = self.evaluation
+        return {"dose_rechecked_after_normalisation": True, "normalised": self.normalised,
+                "normalisation_value": self.normalisation_value, "tps_normalisation": self.tps_normalisation,
+                "reoptimised_at_chosen_level": self.reoptimised, "prescription_gy": ev.prescription_gy,
+                "oar_limits_met": bool(ev.oars_ok), "coverage_met": bool(ev.coverage_ok),
+                "failing_oars": ev.failing_oars, "v95_pct": ev.target.v95_pct, "d95_gy": ev.target.d95_gy}
+
+
+@dataclass(frozen=True, eq=False)
 class WorkflowRun:
-    """The outcome of :func:`run`."""
+    """The outcome of :func:`run`.
+
+    ``status`` is one of :mod:`reirrad.statuses` (``planned``, ``coverage-compromised``,
+    ``final-check-failed``, ``infeasible``, ``dry-run``, ``evaluated``); ``final`` is the final
+    check's evaluation when there is one (the numbers every view reports).
+    """
 
     prepared: PreparedCase
     final: Optional[PlanEvaluation]
@@ -102,6 +171,8 @@ class WorkflowRun:
     log: Tuple[SearchStep, ...]
     optimisations: int
     evaluated_only: bool = False
+    status: str = "dry-run"
+    final_check: Optional[FinalCheck] = None
 
 
 @dataclass
@@ -115,15 +186,14 @@ def _progress(callback: Optional[Progress], percent: int, message: str) -> None:
         callback(int(max(0, min(100, percent))), message)
 
 
-def _eligibility(protocol: Protocol, snapshot: CaseSnapshot, options: WorkflowOptions
-                 ) -> Tuple[List[Finding], Dict[str, object]]:
+def _eligibility(protocol: Protocol, snapshot: CaseSnapshot) -> List[Finding]:
     infos = [PriorCourseInfo(c.label, c.interval_days(snapshot.planned_start), True)
              for c in snapshot.prior_courses]
     found = list(check_eligibility(protocol, infos, n_fractions=snapshot.plan.n_fractions))
     if snapshot.plan.n_fractions is None:
         found.append(Finding("fractions-not-set", "stop",
                              "the plan has no number of fractions; set it in the TPS", subject="plan"))
-    return found, eligibility_record(found, options.override_reason)
+    return found
 
 
 def _checked_plan(snapshot: CaseSnapshot) -> Tuple[str, int]:
@@ -135,20 +205,46 @@ def _checked_plan(snapshot: CaseSnapshot) -> Tuple[str, int]:
     return snapshot.plan.target_id, int(snapshot.plan.n_fractions)
 
 
+def _run_findings(protocol: Protocol, snapshot: CaseSnapshot, options: WorkflowOptions) -> List[Finding]:
+    """Flags about the run's assumptions: deformable registrations, unadjusted risk factors."""
+    found = []
+    for course in snapshot.prior_courses:
+        if course.registration_kind == "deformable":
+            found.append(Finding(
+                "deformable-registration", "flag",
+                f"{course.label}: the prior dose was mapped through a deformable registration "
+                f"({course.registration_id or 'unnamed'}); cumulative doses are only as accurate as that "
+                "registration - where the anatomy changed a lot between courses, review it and the mapped "
+                "dose before relying on the cumulative EQD2 (UK guidance)", subject=course.label))
+    factor = (options.conservation_factor if options.conservation_factor is not None
+              else protocol.recovery.conservation_factor.value)
+    if options.risk_factors and factor >= 1.0:
+        found.append(Finding(
+            "risk-factors-without-conservation", "flag",
+            f"risk factors of poor recovery confirmed ({', '.join(options.risk_factors)}) but the "
+            "conservation factor is 1 (full recovery credited); consider --conservation-factor below 1",
+            subject="recovery"))
+    return found
+
+
 def prepare(protocol: Protocol, snapshot: CaseSnapshot, options: WorkflowOptions) -> PreparedCase:
-    """Compute tolerances and objectives (no TPS call). Raises EligibilityError on a stop."""
-    found, record = _eligibility(protocol, snapshot, options)
-    if is_stopped(found) and options.override_reason is None:
-        stops = "; ".join(f.message for f in found if f.severity == "stop")
-        raise EligibilityError(f"eligibility stop: {stops} - give --override-eligibility REASON "
-                               "to proceed")
+    """Compute tolerances and objectives (no TPS call), then apply the decision gate.
+
+    Raises
+    ------
+    reirrad.errors.EligibilityError
+        A ``stop`` finding (eligibility, matching, occupancy, an OAR's tolerance) without an override
+        reason, or one that needs an action (:mod:`reirrad.gate`); ``findings`` holds them.
+    reirrad.errors.InputError
+        The plan has no target or no number of fractions, or another bad input.
+    """
+    found = _eligibility(protocol, snapshot)
+    if snapshot.plan.n_fractions is None or snapshot.plan.target_id is None:
+        apply_gate(found, options.override_reason)  # the stop first; then never guessed, even overridden
     target_id, n_fx = _checked_plan(snapshot)
     grid = snapshot.dose_grid
     mapping, match_findings = match_structures(protocol, snapshot.structures, options.structure_overrides)
     found.extend(match_findings)
-    if is_stopped(match_findings):
-        raise EligibilityError("structure matching needs a decision: "
-                               + "; ".join(f.message for f in match_findings if f.severity == "stop"))
     target_struct = snapshot.structure(target_id)
     target = structure_occupancy(target_struct.contours_mm, grid, name=target_struct.id,
                                  frame_of_reference_uid=target_struct.frame_of_reference_uid)
@@ -158,6 +254,8 @@ def prepare(protocol: Protocol, snapshot: CaseSnapshot, options: WorkflowOptions
         occupancy[key] = structure_occupancy(s.contours_mm, grid, name=sid,
                                              frame_of_reference_uid=s.frame_of_reference_uid)
         found.extend(occupancy[key].findings)
+    found.extend(_run_findings(protocol, snapshot, options))
+    outside_flag_pct = protocol.planning.outside_grid_flag_percent.value
     priors = []
     for course in snapshot.prior_courses:
         mapped = course.dose.resample(grid, course.planning_to_dose)
@@ -165,7 +263,7 @@ def prepare(protocol: Protocol, snapshot: CaseSnapshot, options: WorkflowOptions
                                       course.interval_days(snapshot.planned_start)))
         for key, occ in occupancy.items():
             outside = mapped.fraction_outside(occ)
-            if outside > 0.01:
+            if 100.0 * outside > outside_flag_pct:
                 found.append(Finding("prior-dose-does-not-cover-oar", "flag",
                                      f"{course.label}: {100 * outside:.1f} % of {mapping[key]} lies "
                                      "outside the prior dose grid (dose taken as 0 there)", subject=key))
@@ -180,7 +278,11 @@ def prepare(protocol: Protocol, snapshot: CaseSnapshot, options: WorkflowOptions
         tol = remaining_tolerance(protocol, key, prior_metrics, n_fx, recovery_model=options.recovery_model,
                                   conservation_factor=options.conservation_factor)
         tolerances[key] = tol
+        found.extend(tol.findings)
         objectives.extend(oar_objectives(protocol, tol, mapping[key], occupancy[key].volume_in_grid_cc))
+    found = unique_findings(found, by_subject=False)
+    apply_gate(found, options.override_reason)
+    record = eligibility_record(found, options.override_reason)
     return PreparedCase(protocol, snapshot, options, n_fx, target_struct.id, target, dict(mapping),
                         occupancy, tuple(priors), tolerances, tuple(objectives), tuple(found), record)
 
@@ -197,7 +299,7 @@ def _prepared(protocol: Protocol, snapshot: CaseSnapshot, options: WorkflowOptio
 
 def run(protocol: Protocol, snapshot: CaseSnapshot, planner: Optional[Planner], options: WorkflowOptions,
         progress: Optional[Progress] = None, *, prepared: Optional[PreparedCase] = None) -> WorkflowRun:
-    """Run the workflow. ``planner`` may be None only for a dry run.
+    """Run the workflow (module docstring). ``planner`` may be None only for a dry run.
 
     ``prepared`` is the :func:`prepare` result of the same protocol, snapshot and options when the
     caller has already computed it (to show it for confirmation before anything is written); it is
@@ -208,7 +310,7 @@ def run(protocol: Protocol, snapshot: CaseSnapshot, planner: Optional[Planner], 
     _progress(progress, 20, "remaining tolerance and objectives computed")
     if options.dry_run:
         _progress(progress, 100, "done (dry run: nothing written)")
-        return WorkflowRun(prepared, None, None, None, (), 0)
+        return WorkflowRun(prepared, None, None, None, (), 0, status="dry-run")
     if planner is None:
         raise InputError("a planner is needed unless dry_run is set")
     if not snapshot.plan.writable:
@@ -221,7 +323,7 @@ def run(protocol: Protocol, snapshot: CaseSnapshot, planner: Optional[Planner], 
 
     def try_level(level: float) -> Tuple[PlanEvaluation, DoseGrid]:
         state.count += 1
-        _progress(progress, 20 + min(70, 12 * state.count), f"optimising at {level:g} Gy")
+        _progress(progress, 20 + min(60, 12 * state.count), f"optimising at {level:g} Gy")
         planner.set_prescription(level, prepared.n_fractions)
         planner.write_objectives(prepared.objectives_at(level))
         planner.optimise()
@@ -233,7 +335,7 @@ def run(protocol: Protocol, snapshot: CaseSnapshot, planner: Optional[Planner], 
     if options.intent == "limit-toxicity":
         ev, _ = try_level(levels[0])
         step = SearchStep(levels[0], "optimise", ev.feasible, ev.target.v95_pct, tuple(ev.limiting_oars))
-        outcome = SearchOutcome(levels[0] if ev.oars_ok else None, ev if ev.oars_ok else None, ev, (step,))
+        outcome = SearchOutcome(levels[0] if ev.feasible else None, ev if ev.feasible else None, ev, (step,))
     elif options.search == "ladder":
         outcome = ladder_search(levels, try_level)
     else:
@@ -243,23 +345,69 @@ def run(protocol: Protocol, snapshot: CaseSnapshot, planner: Optional[Planner], 
         outcome = predictive_search(levels, try_level, lambda floor_dose: predict_level_index(
             levels, floor_dose, prepared.target, caps, cover))
     log = list(outcome.log)
-    final, final_dose = outcome.best, None
+    chosen, floor_ok = _chosen_level(outcome, levels)
+    reoptimised = state.current != chosen
+    if reoptimised:
+        ev, _ = try_level(chosen)
+        log.append(SearchStep(chosen, "optimise", ev.feasible, ev.target.v95_pct, tuple(ev.limiting_oars),
+                              "plan left at the chosen level"))
+    before = doses[chosen]
+    check, final_dose = _final_check(prepared, planner, chosen, before, normalise=floor_ok,
+                                     reoptimised=reoptimised, progress=progress)
+    log.append(SearchStep(chosen, "final-check", check.evaluation.feasible, check.evaluation.target.v95_pct,
+                          tuple(check.evaluation.limiting_oars),
+                          "dose recomputed and re-read from the TPS after the normalisation"
+                          if check.normalised else "dose recomputed and re-read from the TPS"))
+    status = _status(check.evaluation, floor_ok)
+    _progress(progress, 100, f"done: {status}")
+    return WorkflowRun(prepared, check.evaluation, final_dose, outcome, tuple(log), state.count,
+                       status=status, final_check=check)
+
+
+def _chosen_level(outcome: SearchOutcome, levels: List[float]) -> Tuple[float, bool]:
+    """The level the plan is left at, and whether its OAR limits were met during the search.
+
+    The best feasible level; else the floor when its plan met every OAR limit (coverage compromised);
+    else the floor (infeasible).
+    """
     if outcome.best_level_gy is not None:
-        if state.current != outcome.best_level_gy:
-            final, final_dose = try_level(outcome.best_level_gy)
-            log.append(SearchStep(outcome.best_level_gy, "optimise", final.feasible, final.target.v95_pct,
-                                  tuple(final.limiting_oars), "final plan at the chosen level"))
-        else:
-            final_dose = doses[outcome.best_level_gy]
-        if final is None:  # pragma: no cover - best_level_gy is set only with its evaluation
-            raise RuntimeError("search returned a level without its evaluation")
-        # Record the normalisation the evaluated plan already has (scaling factor 1): D95 of the
-        # target as it is. Scaling to anything else would change the dose after the OAR checks.
-        planner.normalise(prepared.target_id, final.target.d95_gy, 95.0)
-    _progress(progress, 100, "done")
-    return WorkflowRun(prepared, final if outcome.best_level_gy is not None else outcome.last,
-                       final_dose if final_dose is not None else doses.get(outcome.last.prescription_gy),
-                       outcome, tuple(log), state.count)
+        return outcome.best_level_gy, True
+    floor = levels[0]
+    floor_evals = [outcome.last] if outcome.last.prescription_gy == floor else []
+    return floor, bool(floor_evals and floor_evals[0].oars_ok)
+
+
+def _final_check(prepared: PreparedCase, planner: Planner, level: float, before: DoseGrid, *, normalise: bool,
+                 reoptimised: bool, progress: Optional[Progress]) -> Tuple[FinalCheck, DoseGrid]:
+    """Normalise (unless the plan is infeasible), recompute and re-read the dose, evaluate it."""
+    _progress(progress, 85, "final check: normalising and re-reading the dose from the TPS")
+    tps_value: Optional[float] = None
+    if normalise:
+        d95 = _evaluate(prepared, before, level).target.d95_gy
+        tps_value = planner.normalise(prepared.target_id, d95, 95.0)
+    after = planner.compute_dose()
+    check = FinalCheck(_evaluate(prepared, after, level), normalise,
+                       _dose_scale(before, after) if normalise else None, tps_value, reoptimised)
+    return check, after
+
+
+def _dose_scale(before: DoseGrid, after: DoseGrid) -> float:
+    """Re-read dose / dose before normalisation over the voxels at ≥ 50 % of the maximum before."""
+    if not after.same_geometry(before):
+        after = after.resample(before).grid
+    b = before.values_gy
+    high = b >= 0.5 * float(b.max())
+    return float(np.sum(after.values_gy[high]) / np.sum(b[high])) if high.any() else 1.0
+
+
+def _status(final: PlanEvaluation, floor_ok: bool) -> str:
+    if not floor_ok:
+        return "infeasible"
+    if not final.oars_ok:
+        return "final-check-failed"
+    if not final.coverage_ok:
+        return "coverage-compromised"
+    return "planned"
 
 
 def evaluate_dose(protocol: Protocol, snapshot: CaseSnapshot, dose: DoseGrid, options: WorkflowOptions, *,
@@ -299,7 +447,7 @@ def evaluate_dose(protocol: Protocol, snapshot: CaseSnapshot, dose: DoseGrid, op
     step = SearchStep(prescription_gy, "evaluate", ev.feasible, ev.target.v95_pct, tuple(ev.limiting_oars),
                       "existing new-course dose evaluated (no optimisation)")
     outcome = SearchOutcome(prescription_gy if ev.oars_ok else None, ev if ev.oars_ok else None, ev, (step,))
-    return WorkflowRun(prepared, ev, on_grid, outcome, (step,), 0, evaluated_only=True)
+    return WorkflowRun(prepared, ev, on_grid, outcome, (step,), 0, evaluated_only=True, status="evaluated")
 
 
 def _evaluate(prepared: PreparedCase, dose: DoseGrid, level: float) -> PlanEvaluation:

@@ -5,8 +5,8 @@
 * ``reirrad demo`` — the workflow on the default stub patient (replaces the engine's interim demo);
 * ``reirrad evaluate`` — a case checked offline from DICOM exports (:mod:`.evaluate`).
 
-Exit codes as the engine's CLI: 0 planned (or dry run), 2 bad input / eligibility stop / infeasible
-at the floor level, 1 internal failure.
+Exit codes: :mod:`reirrad.statuses` (0 planned or dry run; 2 a stop or bad input; 3 a plan that exists
+but needs review: coverage-compromised, final-check-failed, infeasible; 1 internal failure).
 """
 
 from __future__ import annotations
@@ -15,10 +15,11 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from reirrad.cli import DEFAULT_PROTOCOL, write_json
+from reirrad.cli import DEFAULT_PROTOCOL, add_recovery_arguments, write_json
 from reirrad.errors import InputError
 from reirrad.progress import TextProgress
 from reirrad.protocol import load_protocol
+from reirrad.review import RISK_FACTORS
 from reirrad.workflow import INTENTS, SEARCHES, WorkflowOptions
 from tps_stubs.patients import DEFAULT_PATIENT, list_patients
 
@@ -47,7 +48,13 @@ def register(sub: Any) -> None:
     plan.add_argument("--protocol", default=DEFAULT_PROTOCOL)
     plan.add_argument("--out", default=None, help="folder for result.json")
     plan.add_argument("--dry-run", action="store_true", help="compute objectives, write nothing to the TPS")
-    plan.add_argument("--override-eligibility", metavar="REASON", default=None)
+    plan.add_argument("--override-eligibility", metavar="REASON", default=None,
+                      help="proceed despite stop findings (eligibility, matching, an OAR's tolerance); "
+                           "the reason is recorded")
+    add_recovery_arguments(plan)
+    plan.add_argument("--risk-factor", action="append", default=[], metavar="KEY",
+                      choices=[key for key, _ in RISK_FACTORS],
+                      help="a confirmed risk factor of poor recovery (recorded; repeat for each)")
     plan.add_argument("--json", metavar="PATH")
     plan.add_argument("--report", metavar="HTML", help="write the HTML report (plots: the 'report' extra)")
     plan.add_argument("--audit-csv", metavar="CSV", help="append the run's audit row (ESTRO-EORTC items)")
@@ -74,7 +81,9 @@ def _stub_patients(args: argparse.Namespace) -> int:
 
 def _plan(args: argparse.Namespace) -> int:
     options = WorkflowOptions(intent=args.intent, search=args.search, dry_run=args.dry_run,
-                              override_reason=args.override_eligibility)
+                              override_reason=args.override_eligibility, recovery_model=args.recovery_model,
+                              conservation_factor=args.conservation_factor,
+                              risk_factors=tuple(args.risk_factor))
     version = args.tps_version or ("2024B" if args.tps == "raystation-stub" else "15.6")
     if args.tps == "raystation-stub" and version not in RAYSTATION_VERSIONS:
         raise InputError(f"--tps-version {version!r}: the RayStation stand-in has {RAYSTATION_VERSIONS}")

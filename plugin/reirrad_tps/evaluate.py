@@ -34,10 +34,10 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from reirrad.cli import DEFAULT_PROTOCOL, write_json
-from reirrad.errors import InputError
+from reirrad.errors import EligibilityError, InputError
 from reirrad.progress import TextProgress
 from reirrad.protocol import Protocol, load_protocol
-from reirrad.result import build_result
+from reirrad.result import build_result, stopped_result
 from reirrad.runmaps import effective_prior_map, prior_eqd2_map, remaining_maps
 from reirrad.workflow import INTENTS, WorkflowOptions, WorkflowRun, evaluate_dose, run
 
@@ -173,7 +173,13 @@ def _run(args: argparse.Namespace, protocol: Protocol) -> Dict[str, Any]:
 
 def _evaluate(args: argparse.Namespace) -> int:
     protocol = load_protocol(args.protocol)
-    result = _run(args, protocol)
+    try:
+        result = _run(args, protocol)
+    except EligibilityError as exc:  # a stop of the decision gate: exit 2, the reason and findings
+        stopped = stopped_result(str(exc), patient_id="", findings=exc.findings)
+        print(summary(stopped))
+        write_json(args.json, stopped)
+        return exit_code(stopped)
     print(summary(result))
     if result["status"] == "dry-run":
         print("\nObjectives for the new plan (no TPS to write them to):\n" + _objectives_table(result))

@@ -15,13 +15,13 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 from reirrad.errors import EligibilityError
 from reirrad.progress import Progress, combine
 from reirrad.protocol import Protocol
-from reirrad.result import build_result
+from reirrad.result import build_result, stopped_result
 from reirrad.workflow import WorkflowOptions, WorkflowRun, run
 from tps_stubs.patients import load_patient
 
 from .outputs import write_outputs
 
-__all__ = ["TPS_CHOICES", "plan_on_stub"]
+__all__ = ["TPS_CHOICES", "plan_on_stub", "run_on_stub"]
 
 TPS_CHOICES = ("raystation-stub", "eclipse-stub")
 
@@ -36,26 +36,31 @@ def plan_on_stub(tps: str, version: str, patient_ref: str, protocol: Protocol,
                  report: Optional[str] = None, audit_csv: Optional[str] = None) -> Mapping[str, Any]:
     """Open ``patient_ref`` in the stand-in, run the workflow, return the result mapping.
 
-    An eligibility stop returns ``{"status": "stopped", ...}`` with nothing written to the TPS.
-    ``progress`` gets the workflow's reports (RayStation's ``set_progress`` gets them too);
-    ``report`` / ``audit_csv`` are written by :func:`reirrad_tps.outputs.write_outputs`.
+    A stop (:mod:`reirrad.gate`) returns ``{"status": "stopped", "stop_findings": [...], ...}`` with
+    nothing written to the TPS. ``progress`` gets the workflow's reports (RayStation's ``set_progress``
+    gets them too); ``report`` / ``audit_csv`` are written by :func:`reirrad_tps.outputs.write_outputs`.
     """
-    if tps == "raystation-stub":
-        result, outcome = _plan_raystation(version, patient_ref, protocol, options, progress=progress)
-    elif tps == "eclipse-stub":
-        result, outcome = _plan_eclipse(version, patient_ref, protocol, options, progress=progress)
-    else:
-        raise ValueError(f"unsupported TPS {tps!r}; choose one of {TPS_CHOICES}")
+    result, outcome = run_on_stub(tps, version, patient_ref, protocol, options, progress=progress)
     write_outputs(outcome, result, report=report, audit_csv=audit_csv)
     return result
+
+
+def run_on_stub(tps: str, version: str, patient_ref: str, protocol: Protocol, options: WorkflowOptions, *,
+                progress: Optional[Progress] = None) -> Tuple[Dict[str, Any], Optional[WorkflowRun]]:
+    """:func:`plan_on_stub` without the output files, also returning the run (None after a stop)."""
+    if tps == "raystation-stub":
+        return _plan_raystation(version, patient_ref, protocol, options, progress=progress)
+    if tps == "eclipse-stub":
+        return _plan_eclipse(version, patient_ref, protocol, options, progress=progress)
+    raise ValueError(f"unsupported TPS {tps!r}; choose one of {TPS_CHOICES}")
 
 
 _Planned = Tuple[Dict[str, Any], Optional[WorkflowRun]]
 
 
-def _stopped(exc: Exception, patient_id: str, tps: str, version: str, kept: int) -> Dict[str, Any]:
-    return {"status": "stopped", "patient_id": patient_id, "reason": str(exc), "tps": tps,
-            "tps_version": version, "journal_entries_kept": kept}
+def _stopped(exc: EligibilityError, patient_id: str, tps: str, version: str, kept: int) -> Dict[str, Any]:
+    return stopped_result(str(exc), patient_id=patient_id, findings=exc.findings, tps=tps,
+                          tps_version=version, journal_entries_kept=kept)
 
 
 def _plan_raystation(version: str, patient_ref: str, protocol: Protocol,

@@ -10,16 +10,21 @@ from reirrad import cli
 
 def test_demo_writes_both_results_and_the_summary(tmp_path, monkeypatch, capsys):
     """The demo runs the isotoxic workflow on LRRC-01 in the RayStation and the Eclipse stand-ins and
-    writes reirrad-demo/result-{raystation,eclipse}.json (status planned, every OAR passed, the same
-    level), report-{raystation,eclipse}.html (a report per stand-in, every OAR in it), audit.csv (one row
-    per run) and summary.txt."""
+    writes reirrad-demo/result-{raystation,eclipse}.json (status planned after the final check, no
+    OAR failing, those without a cumulative limit "not assessable" and flagged, the same level),
+    report-{raystation,eclipse}.html (a report per stand-in, every OAR in it), audit.csv (one row per
+    run) and summary.txt."""
     monkeypatch.chdir(tmp_path)
     assert cli.main(["demo"]) == 0
     results = [json.loads((tmp_path / "reirrad-demo" / f"result-{t}.json").read_text())
                for t in ("raystation", "eclipse")]
     for result in results:
         assert result["status"] == "planned" and result["patient_id"] == "LRRC-01"
-        assert all(o["passed"] for o in result["oars"])
+        assert result["final_check"]["dose_rechecked_after_normalisation"] is True
+        assert all(o["passed"] is not False for o in result["oars"])
+        flagged = {w["subject"] for w in result["warnings"] if w["code"] == "no-cumulative-limit"
+                   and w["severity"] == "flag"}
+        assert {o["name"] for o in result["oars"] if o["passed"] is None} == flagged
     assert results[0]["prescription_gy"] == results[1]["prescription_gy"]
     assert "Both stand-ins chose" in (tmp_path / "reirrad-demo" / "summary.txt").read_text()
     for name, result in zip(("raystation", "eclipse"), results):

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import functools
 
+import numpy as np
 import pytest
 
 from reirrad.protocol import load_protocol
 from reirrad.workflow import WorkflowOptions, _evaluate, prepare
-from reirrad_tps.planrun import plan_on_stub
+from reirrad_tps.planrun import plan_on_stub, run_on_stub
 from tps_stubs.direct import DirectCase, DirectPlanner
 from tps_stubs.patients import list_patients
 
@@ -38,23 +39,69 @@ def exhaustive_level(patient: str):
     return best
 
 
+def _tps_dose(tps: str, captured: dict):
+    """The new plan's dose as the stand-in holds it now, read again through the adapter."""
+    if tps == "raystation-stub":
+        from connect import get_current  # noqa: PLC0415 - the stand-in's module
+
+        from reirrad_tps.raystation.grids import read_dose_grid  # noqa: PLC0415
+        return read_dose_grid(get_current("Plan").TreatmentCourse.TotalDose)
+    from reirrad_tps.eclipse.grids import read_dose_grid  # noqa: PLC0415
+    plan = captured["context"].ExternalPlanSetup
+    return read_dose_grid(plan.Dose, str(plan.StructureSet.Image.FOR))
+
+
 @pytest.mark.parametrize("tps", ["raystation-stub", "eclipse-stub"])
 @pytest.mark.parametrize("patient", PATIENTS)
-def test_final_plan_meets_every_limit_at_the_exhaustive_level(patient, tps):
+def test_final_plan_meets_every_limit_at_the_exhaustive_level(patient, tps, monkeypatch):
     """Isotoxic predictive search in the stand-in: same level as exhaustive search; every OAR passes
-    by both cumulative methods and its de novo limit (or, when even the floor fails, 'infeasible')."""
+    by both cumulative methods and its de novo limit (or, when the floor plan misses only the coverage
+    rule, 'coverage-compromised' at the floor).
+
+    Issue 14 item 5: the result comes from the final check: the dose was recomputed and re-read after
+    the normalisation, and every reported number equals the engine's evaluation of the dose the TPS
+    holds at the end (read once more here, independently of the run)."""
+    import tps_stubs.esapi as esapi_stand_in  # noqa: PLC0415
+
+    captured: dict = {}
+    load_context = esapi_stand_in.load_context
+
+    def capture(*args, **kwargs):
+        captured["context"] = load_context(*args, **kwargs)
+        return captured["context"]
+
+    monkeypatch.setattr(esapi_stand_in, "load_context", capture)
     version = "2024B" if tps == "raystation-stub" else "15.6"
-    result = plan_on_stub(tps, version, patient, PROTOCOL, WorkflowOptions())
-    assert result["prescription_gy"] == exhaustive_level(patient)
+    result, outcome = run_on_stub(tps, version, patient, PROTOCOL, WorkflowOptions())
+    check = result["final_check"]
+    assert check["dose_rechecked_after_normalisation"] is True
+    assert check["normalised"] is (result["status"] != "infeasible")
+    held = _tps_dose(tps, captured)
+    assert np.array_equal(held.values_gy, outcome.final_dose.values_gy)
+    level = check["prescription_gy"]
+    again = _evaluate(outcome.prepared, held, level)
+    by_name = {o.oar: o for o in again.oars}
+    for oar in result["oars"]:
+        assert oar["planned_physical_gy"] == by_name[oar["name"]].planned_physical_gy, oar["name"]
+        assert oar["cumulative_eqd2_gy"] == by_name[oar["name"]].cumulative_eqd2_gy, oar["name"]
+        assert oar["passed"] == by_name[oar["name"]].passed, oar["name"]
+    assert result["target"]["v95_pct"] == again.target.v95_pct
+    assert result["oar_limits_met"] == check["oar_limits_met"] == again.oars_ok
     if result["status"] == "planned":
+        assert result["prescription_gy"] == exhaustive_level(patient)
         for oar in result["oars"]:
-            assert oar["passed"] and oar["passed_de_novo"], oar["name"]
+            assert oar["passed"] is not False and oar["passed_de_novo"], oar["name"]
             if oar["cumulative_limit_eqd2_gy"] is not None:
+                assert oar["passed"] is True
                 assert oar["cumulative_eqd2_metric_sum_gy"] <= oar["cumulative_limit_eqd2_gy"] + 1e-9
                 assert oar["cumulative_eqd2_voxelwise_gy"] <= oar["cumulative_limit_eqd2_gy"] + 1e-9
+            else:  # no cumulative limit: never a silent pass when prior dose exists
+                assert oar["passed"] is (None if oar["prior_eqd2_gy"] > 0 else True)
         assert result["target"]["v95_pct"] >= PROTOCOL.coverage_rule.ptv_v95_min_percent.value
     else:
-        assert result["status"] == "infeasible"
+        assert exhaustive_level(patient) is None
+        assert result["status"] == "coverage-compromised" and result["prescription_gy"] == 30.0
+        assert result["oar_limits_met"] is True and check["coverage_met"] is False
 
 
 @pytest.mark.parametrize("tps", ["raystation-stub", "eclipse-stub"])
@@ -63,4 +110,5 @@ def test_four_month_interval_stops_in_both(tps):
     version = "2024B" if tps == "raystation-stub" else "15.6"
     result = plan_on_stub(tps, version, "EARLY-01", PROTOCOL, WorkflowOptions())
     assert result["status"] == "stopped" and "under 6 months" in result["reason"]
+    assert "interval-under-6-months" in {f["code"] for f in result["stop_findings"]}
     assert result["journal_entries_kept"] == 0

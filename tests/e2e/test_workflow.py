@@ -17,6 +17,7 @@ from reirrad import cli
 from reirrad.errors import EligibilityError, InputError
 from reirrad.protocol import load_protocol
 from reirrad.result import build_result
+from reirrad.statuses import exit_code_for
 from reirrad.workflow import WorkflowOptions, prepare, run
 from reirrad_tps.planrun import plan_on_stub
 from reirrad_tps.raystation import RayStationPlanner
@@ -100,13 +101,20 @@ def test_a_prepared_case_is_reused_and_a_mismatched_one_refused():
             prepared=prepared)
 
 
-def test_infeasible_at_the_floor_is_a_result_not_an_exception():
-    """TWO-01: after two courses the 30 Gy plan cannot reach V95 % ≥ 80 %: status 'infeasible'."""
+@pytest.mark.parametrize("intent", ["isotoxic", "limit-toxicity"])
+def test_coverage_missed_at_the_floor_keeps_the_plan_for_review(intent):
+    """Issue 14 item 6, TWO-01: after two courses the 30 Gy plan meets every OAR limit but cannot reach
+    V95 % ≥ 80 %. Both intents apply the coverage rule: the floor plan is kept (normalised, re-checked)
+    with status 'coverage-compromised' and exit 3, a flag-free empty 'infeasible' never."""
     case = DirectCase("TWO-01")
-    outcome = run(PROTOCOL, case.read(), DirectPlanner(case), WorkflowOptions())
+    planner = DirectPlanner(case)
+    outcome = run(PROTOCOL, case.read(), planner, WorkflowOptions(intent=intent))
     result = build_result(outcome)
-    assert result["status"] == "infeasible" and result["prescription_gy"] is None
-    assert result["target"]["v95_pct"] < 80.0
+    assert result["status"] == "coverage-compromised" and exit_code_for(result) == 3
+    assert result["prescription_gy"] == 30.0 and result["oar_limits_met"] is True
+    assert result["target"]["v95_pct"] < 80.0 and result["target"]["coverage_met"] is False
+    assert result["final_check"]["coverage_met"] is False and result["final_check"]["normalised"] is True
+    assert [e["member"] for e in planner.journal][-2:] == ["normalise", "compute_dose"]
 
 
 def test_planner_failure_propagates():
@@ -146,8 +154,9 @@ def test_cli_plan_on_the_raystation_stand_in(tmp_path, capsys):
 
 def test_exhausted_oar_is_a_clear_result():
     """With a rectum cumulative limit of 40 Gy₃ (below LRRC-01's prior 45 Gy/25 rectal dose after
-    recovery), the rectum budget is exhausted: allowed 0 Gy, objectives at 0 Gy, flagged; the plan
-    cannot meet every limit at 30 Gy, so the result is 'infeasible' rather than an exception."""
+    recovery), the rectum budget is exhausted: a stop without an override; with one, allowed 0 Gy,
+    objectives at 0 Gy; the plan cannot meet every limit at 30 Gy, so the result is 'infeasible'
+    rather than an exception."""
     specs = []
     for spec in PROTOCOL.oars:
         if spec.key == "rectum":
@@ -157,11 +166,18 @@ def test_exhausted_oar_is_a_clear_result():
         specs.append(spec)
     protocol = dataclasses.replace(PROTOCOL, oars=tuple(specs))
     case = DirectCase("LRRC-01")
-    outcome = run(protocol, case.read(), DirectPlanner(case), WorkflowOptions())
+    with pytest.raises(EligibilityError, match="tolerance-exhausted") as stop:
+        run(protocol, case.read(), DirectPlanner(case), WorkflowOptions())
+    assert [f.code for f in stop.value.findings] == ["tolerance-exhausted"]
+    outcome = run(protocol, case.read(), DirectPlanner(case),
+                  WorkflowOptions(override_reason="MDT accepts rectal dose, test"))
     rectum = outcome.prepared.tolerances["rectum"]
     assert rectum.exhausted and rectum.allowed_physical_gy == 0.0
     assert all(o.dose_gy == 0.0 for o in outcome.prepared.oar_objectives if o.oar_key == "rectum")
-    assert build_result(outcome)["status"] == "infeasible"
+    result = build_result(outcome)
+    assert result["status"] == "infeasible" and exit_code_for(result) == 3
+    assert result["prescription_gy"] is None and "rectum" in result["final_check"]["failing_oars"]
+    assert result["final_check"]["normalised"] is False  # an infeasible plan is left as optimised
 
 
 def test_missing_fractions_are_never_guessed():

@@ -101,7 +101,7 @@ def test_de_novo_limit_binds_when_prior_dose_is_small():
 
 
 def test_exhausted_budget_is_a_result_not_an_exception():
-    """Prior EQD2 above the limit: remaining < 0, allowed 0 Gy, exhausted, 'tolerance-exhausted' flag.
+    """Prior EQD2 above the limit: remaining < 0, allowed 0 Gy, exhausted, 'tolerance-exhausted' stop.
 
     Bowel D0.5cc 70 Gy/35 at α/β 3 = 70 Gy₃ (2 Gy fractions), no recovery → R = 70 − 70 = 0.
     """
@@ -133,13 +133,16 @@ def test_two_courses_each_with_its_own_interval():
 
 
 def test_oar_without_cumulative_limit_gets_de_novo_only_and_says_so():
-    """Femoral heads have no cumulative limit: allowed = de novo D10cc 30 Gy, an info finding says so."""
+    """Femoral heads have no cumulative limit: allowed = de novo D10cc 30 Gy. With prior dose a *flag*
+    says its cumulative dose cannot be judged (issue 14 item 4); with none, an info finding."""
     r = remaining_tolerance(PROTOCOL, "femoral_head_l", [PriorMetricDose(40.0, 25, TWO_YEARS)], 5)
     assert r.allowed_physical_gy == 30.0
     assert r.limited_by == "de-novo"
     assert r.cumulative_limit_eqd2_gy is None and r.remaining_eqd2_gy is None
     assert r.prior_eqd2_gy == pytest.approx(lq.eqd2_gy(40.0, 25, 3.0))
-    assert [f.code for f in r.findings] == ["no-cumulative-limit"]
+    assert [(f.code, f.severity) for f in r.findings] == [("no-cumulative-limit", "flag")]
+    none = remaining_tolerance(PROTOCOL, "femoral_head_l", [], 5)
+    assert [(f.code, f.severity) for f in none.findings] == [("no-cumulative-limit", "info")]
 
 
 def test_spinal_cord_nieder_conditions_are_checked():
@@ -148,11 +151,40 @@ def test_spinal_cord_nieder_conditions_are_checked():
     60 Gy/25 at α/β 2: EQD2 = 60·(2.4+2)/4 = 66 Gy₂ > 49 → stop finding; 100 days < 6 months → stop.
     """
     r = remaining_tolerance(PROTOCOL, "spinal_cord", [PriorMetricDose(60.0, 25, 100)], 5)
-    codes = {f.code for f in r.findings}
-    assert {"course-above-limit-condition", "interval-below-limit-condition",
-            "interval-under-6-months"} <= codes
+    stops = {f.code for f in r.findings if f.severity == "stop"}
+    assert stops == {"course-above-limit-condition", "interval-below-limit-condition"}
     ok = remaining_tolerance(PROTOCOL, "spinal_cord", [PriorMetricDose(40.0, 20, TWO_YEARS)], 5)
-    assert ok.findings == ()
+    assert [f.code for f in ok.findings] == ["limit-includes-recovery"]
+    assert all(f.severity == "info" for f in ok.findings)
+
+
+def test_cord_after_nieder_credits_no_recovery():
+    """Issue 14: cord 45 Gy/25 at 700 days. EQD2₂ = 45·(1.8+2)/4 = 42.75 Gy; Nieder's 67.75 Gy limit
+    already includes recovery, so remaining = 25 Gy EQD2 = 50 Gy₂ BED; D(1 + D/10) = 50 →
+    D = 5·(−1 + √21) = 17.91 Gy (the UK 30 % credited on top would give 25.86 Gy)."""
+    r = remaining_tolerance(PROTOCOL, "spinal_cord", [PriorMetricDose(45.0, 25, 700)], 5)
+    assert r.allowed_physical_gy == pytest.approx(5 * (-1 + math.sqrt(21)))
+    assert round(r.allowed_physical_gy, 2) == 17.91
+    assert (r.limited_by, r.recovery_credited, r.recovered_fraction) == ("cumulative", False, 0.0)
+    assert r.effective_prior_eqd2_gy == pytest.approx(42.75)
+    # the same for every recovery model: nothing is credited on a limit that includes recovery
+    for model in ("uk-guidance", "jones-grant-2014", "linear-15pct-per-year", "none"):
+        again = remaining_tolerance(PROTOCOL, "spinal_cord", [PriorMetricDose(45.0, 25, 700)], 5,
+                                    recovery_model=model)
+        assert again.allowed_physical_gy == pytest.approx(r.allowed_physical_gy), model
+
+
+def test_cord_new_course_capped_by_nieder_per_course_bed():
+    """Issue 14: cord 10 Gy/5 at 400 days. Cumulative: EQD2₂ 10 → remaining 57.75 Gy EQD2 →
+    D(1 + D/10) = 115.5 → 29.35 Gy; de novo 28 Gy; Nieder's per-course 98 Gy₂ BED:
+    D(1 + D/10) = 98 → D = 5·(−1 + √40.2) = 26.70 Gy binds, limited_by "per-course"."""
+    r = remaining_tolerance(PROTOCOL, "spinal_cord", [PriorMetricDose(10.0, 5, 400)], 5)
+    assert r.cumulative_allowed_physical_gy == pytest.approx(5 * (-1 + math.sqrt(47.2)))
+    assert r.allowed_physical_gy == pytest.approx(5 * (-1 + math.sqrt(40.2)))
+    assert round(r.allowed_physical_gy, 2) == 26.70
+    assert r.limited_by == "per-course"
+    assert r.per_course_limit_physical_gy == pytest.approx(r.allowed_physical_gy)
+    assert lq.bed_gy(r.allowed_physical_gy, 5, 2.0) == pytest.approx(98.0)
 
 
 def test_conservation_factor_reduces_credit():
@@ -163,14 +195,40 @@ def test_conservation_factor_reduces_credit():
     assert r.conservation_factor == 0.6
 
 
-def test_jones_grant_uses_cumulative_limit_as_tolerance():
-    """With jones-grant-2014 the tolerance is the OAR's cumulative limit (documented choice)."""
-    r = remaining_tolerance(PROTOCOL, "small_bowel", [PriorMetricDose(45.0, 25, TWO_YEARS)], 5,
+def test_jones_grant_uses_the_single_course_tolerance():
+    """Issue 14 item 3, the hand-worked example of the module docstring: small bowel 45 Gy/25
+    (EQD2₃ = 45·4.8/5 = 43.2 Gy), 730 days, cautious curve, T = 50 Gy (the protocol's
+    single_course_tolerance_eqd2): t = 730/30.4375/12 years, r = 1.5 + e^(1.2(t − 1)),
+    remembered = T·(1 − (1 − 43.2/T)^(1/(1+r))); remaining = min(T, 70) − remembered; the physical dose
+    in 5 fractions solves D(1 + D/15) = remaining·5/3 → 23.21 Gy."""
+    r = remaining_tolerance(PROTOCOL, "small_bowel", [PriorMetricDose(45.0, 25, 730)], 5,
                             recovery_model="jones-grant-2014")
-    course = r.courses[0]
-    assert course.recovery is not None
-    assert course.recovery.parameters["tolerance_eqd2_gy"] == 70.0
-    assert course.recovery.parameters["curve"] == "cautious"
+    tolerance = PROTOCOL.oar("small_bowel").single_course_tolerance_eqd2
+    assert tolerance is not None and tolerance.value == 50.0
+    t = 730 / 30.4375 / 12
+    rate = 1.5 + math.exp(1.2 * (t - 1))
+    remembered = 50.0 * (1 - (1 - 43.2 / 50.0) ** (1 / (1 + rate)))
+    assert r.courses[0].recovery is not None
+    assert r.courses[0].recovery.parameters["tolerance_eqd2_gy"] == 50.0
+    assert r.effective_prior_eqd2_gy == pytest.approx(remembered)
+    assert round(remembered, 2) == 14.52
+    assert r.check_limit_eqd2_gy == 50.0  # min(T, cumulative 70)
+    bed = (50.0 - remembered) * 5 / 3
+    expected = (-1 + math.sqrt(1 + 4 * bed / 15)) / (2 / 15)
+    assert r.allowed_physical_gy == pytest.approx(expected)
+    assert round(expected, 2) == 23.21
+    assert "oars.small_bowel.single_course_tolerance_eqd2" in r.to_dict()["values_used"]
+
+
+def test_jones_grant_without_a_tolerance_is_refused():
+    """An OAR with a cumulative limit but no single-course tolerance cannot use Jones & Grant: a clear
+    error naming the protocol key to add."""
+    specs = tuple(dataclasses.replace(s, single_course_tolerance_eqd2=None) if s.key == "bladder" else s
+                  for s in PROTOCOL.oars)
+    protocol = dataclasses.replace(PROTOCOL, oars=specs)
+    with pytest.raises(InputError, match="single_course_tolerance_eqd2"):
+        remaining_tolerance(protocol, "bladder", [PriorMetricDose(45.0, 25, 730)], 5,
+                            recovery_model="jones-grant-2014")
 
 
 def test_no_prior_course_means_full_limit_in_5_fractions():
@@ -260,8 +318,9 @@ def test_record_has_the_design_fields():
     assert record["values_used"]["oars.bladder.cumulative_limit.eqd2"]["status"] == "secondary-source"
 
 
-def test_limit_that_includes_recovery_refuses_a_recovery_model():
-    """Never credit recovery twice: a limit stated with recovery included + a recovery override fails."""
+def test_limit_that_includes_recovery_credits_nothing_whatever_the_model():
+    """Never credit recovery twice: a limit stated with recovery included gets no recovery credited,
+    whatever the model, and the record says so (recovery_credited False, an info finding)."""
     specs = []
     for spec in PROTOCOL.oars:
         if spec.key == "small_bowel":
@@ -274,5 +333,7 @@ def test_limit_that_includes_recovery_refuses_a_recovery_model():
     prior = [PriorMetricDose(45.0, 25, TWO_YEARS)]
     ok = remaining_tolerance(protocol, "small_bowel", prior, 5)
     assert ok.recovered_fraction == 0.0
-    with pytest.raises(InputError, match="would credit it twice"):
-        remaining_tolerance(protocol, "small_bowel", prior, 5, recovery_model="uk-guidance")
+    uk = remaining_tolerance(protocol, "small_bowel", prior, 5, recovery_model="uk-guidance")
+    assert uk.recovered_fraction == 0.0 and uk.recovery_credited is False
+    assert uk.effective_prior_eqd2_gy == pytest.approx(43.2)
+    assert "limit-includes-recovery" in [f.code for f in uk.findings]

@@ -58,13 +58,40 @@ def test_separate_hot_spots_metric_sum_is_conservative():
 
 
 def test_de_novo_only_oar():
-    """Femoral head (no cumulative limit): only the de novo D10cc ≤ 30 Gy applies."""
+    """Femoral head (no cumulative limit): the de novo D10cc ≤ 30 Gy fails at 31 Gy; the cumulative
+    EQD2 is still reported, nominal (no recovery): 40 Gy/25 → 40·4.6/5 = 36.8 Gy₃, 31 Gy/5 →
+    31·9.2/5 = 57.04 Gy₃, sum 93.84 Gy₃."""
     result = evaluate_cumulative(PROTOCOL, "femoral_head_l", np.ones((1, 1, 20)),
                                  [PriorCourseDose("A", row([40.0] * 20), 25, 730)],
                                  new_dose=row([31.0] * 20), n_fractions=5)
-    assert result.cumulative_eqd2_gy is None
+    assert result.cumulative_eqd2_gy == pytest.approx(93.84)
     assert result.planned_physical_gy == pytest.approx(31.0)
-    assert not result.passed
+    assert result.passed is False
+
+
+def test_no_silent_pass_without_a_cumulative_limit():
+    """Issue 14 item 4: the femoral head meets its de novo limit (20 Gy ≤ 30 Gy) but had 40 Gy/25
+    before and has no cumulative limit: `passed` is None (not assessable), never True; the cumulative
+    EQD2 is 36.8 + 20·7/5 = 64.8 Gy₃. Without prior dose the de novo verdict stands (True)."""
+    result = evaluate_cumulative(PROTOCOL, "femoral_head_l", np.ones((1, 1, 20)),
+                                 [PriorCourseDose("A", row([40.0] * 20), 25, 730)],
+                                 new_dose=row([20.0] * 20), n_fractions=5)
+    assert result.passed is None and result.passed_de_novo is True
+    assert result.cumulative_eqd2_gy == pytest.approx(64.8)
+    assert result.to_dict()["passed"] is None
+    clean = evaluate_cumulative(PROTOCOL, "femoral_head_l", np.ones((1, 1, 20)),
+                                [PriorCourseDose("A", row([0.0] * 20), 25, 730)],
+                                new_dose=row([20.0] * 20), n_fractions=5)
+    assert clean.passed is True
+
+
+def test_new_course_above_the_per_course_cap_fails():
+    """The cord's per-course cap (49 Gy EQD2₂ = 26.70 Gy in 5 fx) fails a new course of 27.5 Gy/5
+    (EQD2₂ = 27.5·7.5/4 = 51.56 Gy) even with no prior dose and the de novo 28 Gy met."""
+    result = evaluate_cumulative(PROTOCOL, "spinal_cord", np.ones((1, 1, 20)), [],
+                                 new_dose=row([27.5] * 20), n_fractions=5)
+    assert result.passed_de_novo is True and result.passed_per_course is False
+    assert result.passed is False
 
 
 def test_prior_on_another_grid_is_refused():

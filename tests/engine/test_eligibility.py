@@ -21,7 +21,7 @@ def test_eligible_single_course_has_no_findings():
                               prescription_gy=40.0, n_fractions=5)
     assert found == ()
     assert eligibility_record(found, None) == {"eligible": True, "may_proceed": True,
-                                               "override_reason": None, "findings": []}
+                                               "override_reason": None, "findings": [], "overridden": []}
 
 
 @pytest.mark.parametrize(

@@ -9,11 +9,12 @@ from __future__ import annotations
 import math
 
 import pytest
+import yaml
 
 from reirrad.constraints import PriorMetricDose, remaining_tolerance
 from reirrad.errors import InputError
-from reirrad.objectives import OAR_TOP_PRIORITY, OptimizationObjective, oar_objectives, target_objectives
-from reirrad.protocol import load_protocol
+from reirrad.objectives import OptimizationObjective, oar_objectives, target_objectives
+from reirrad.protocol import PROTOCOL_DIR, load_protocol
 
 PROTOCOL = load_protocol("uk-sabr-pelvis-reirradiation")
 
@@ -27,7 +28,7 @@ def test_dv_metric_gives_upper_dvh_in_percent_and_a_max():
     assert (upper.kind, upper.volume_pct) == ("upper", pytest.approx(0.2))
     assert upper.dose_gy == pytest.approx(allowed - 1.0)
     assert (maximum.kind, maximum.dose_gy) == ("max", pytest.approx(allowed))
-    assert upper.priority == OAR_TOP_PRIORITY and upper.oar_key == "small_bowel"
+    assert upper.priority == PROTOCOL.oar("small_bowel").priority.value and upper.oar_key == "small_bowel"
 
 
 def test_exhausted_oar_gets_zero_dose_objectives():
@@ -37,10 +38,29 @@ def test_exhausted_oar_gets_zero_dose_objectives():
     assert [o.dose_gy for o in oar_objectives(PROTOCOL, tol, "Rectum", 60.0)] == [0.0, 0.0]
 
 
-def test_priority_follows_protocol_rank():
-    """Bladder is the 4th OAR in the protocol → priority 100 − 15 = 85."""
-    tol = remaining_tolerance(PROTOCOL, "bladder", [], 5)
-    assert oar_objectives(PROTOCOL, tol, "Bladder", 200.0)[0].priority == 85.0
+def test_priorities_come_from_the_protocol():
+    """Issue 14 item 7: the shipped protocol ranks the neural OARs and the bowel above the target
+    (its planning.target_priority), and the cord is `hard`; each objective carries its OAR's values."""
+    target = target_objectives(PROTOCOL, "PTV", 30.0)[0].priority
+    assert target == PROTOCOL.planning.target_priority.value
+    for key in ("spinal_cord", "cauda_equina", "sacral_plexus", "small_bowel", "large_bowel", "rectum"):
+        tol = remaining_tolerance(PROTOCOL, key, [], 5)
+        objectives = oar_objectives(PROTOCOL, tol, key, 200.0)
+        assert {o.priority for o in objectives} == {PROTOCOL.oar(key).priority.value}
+        assert objectives[0].priority > target, key
+        assert all(o.hard == (key == "spinal_cord") for o in objectives)
+
+
+def test_priority_and_hard_follow_an_edited_protocol(tmp_path):
+    """A site's copy that lowers the bladder below the target and marks it hard is followed."""
+    raw = yaml.safe_load((PROTOCOL_DIR / "uk-sabr-pelvis-reirradiation.yaml").read_text())
+    raw["oars"]["bladder"]["priority"]["value"] = 42.0
+    raw["oars"]["bladder"]["hard"] = True
+    path = tmp_path / "site.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    site = load_protocol(path)
+    tol = remaining_tolerance(site, "bladder", [], 5)
+    assert [(o.priority, o.hard) for o in oar_objectives(site, tol, "Bladder", 200.0)] == [(42.0, True)] * 2
 
 
 def test_target_objectives():

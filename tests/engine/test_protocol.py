@@ -177,8 +177,19 @@ MUTATIONS: List[Tuple[str, Callable[[Dict[str, Any]], None], str, str]] = [
     ("ladder-unit-cgy", _set(f"{LADDER}.unit", "cGy"), f"{LADDER}.unit", "convert to Gy"),
     ("limit-toxicity-above-maximum", _set("prescriptions.limit-toxicity.dose.value", 50.0),
      "prescriptions.limit-toxicity.dose.value", "exceeds the isotoxic maximum 45 Gy"),
-    ("includes-recovery-with-model", _set("oars.small_bowel.cumulative_limit.includes_recovery", True),
-     "oars.small_bowel.cumulative_limit.includes_recovery", "never credit recovery twice"),
+    ("priority-missing", _delete("oars.small_bowel.priority"), "oars.small_bowel.priority",
+     "required key is missing"),
+    ("hard-not-bool", _set("oars.small_bowel.hard", "yes"), "oars.small_bowel.hard",
+     "expected true or false"),
+    ("optional-not-bool", _set("oars.rectum.optional", 1), "oars.rectum.optional", "expected true or false"),
+    ("tolerance-in-cgy", _set("oars.bladder.single_course_tolerance_eqd2.unit", "cGy"),
+     "oars.bladder.single_course_tolerance_eqd2.unit", "convert to Gy"),
+    ("tumour-alpha-betas-empty", _set("coverage_rule.tumour_dose_alpha_betas.values", []),
+     "coverage_rule.tumour_dose_alpha_betas.values", "non-empty list"),
+    ("tumour-alpha-betas-repeated", _set("coverage_rule.tumour_dose_alpha_betas.values", [5.0, 5.0]),
+     "coverage_rule.tumour_dose_alpha_betas.values", "each alpha/beta once"),
+    ("limiting-fraction-above-1", _set("planning.limiting_oar_load_fraction.value", 1.5),
+     "planning.limiting_oar_load_fraction.value", "above the plausible maximum 1"),
     ("includes-recovery-not-bool", _set("oars.small_bowel.cumulative_limit.includes_recovery", "no"),
      "oars.small_bowel.cumulative_limit.includes_recovery", "expected true or false"),
     ("alias-in-two-oars", _add_alias("bladder", "rectum"),
@@ -246,8 +257,9 @@ def test_shipped_oar_values_match_design(key):
         assert spec.cumulative_limit.metric.name == metric
         assert spec.cumulative_limit.eqd2.value == cumulative
         assert spec.cumulative_limit.eqd2.unit == "Gy"
-        # DESIGN.md §4: Delphi limits are "with no recovery assumed".
-        assert spec.cumulative_limit.includes_recovery is False
+        # DESIGN.md §4: Delphi limits are "with no recovery assumed"; Nieder's cord limit is a sum of
+        # nominal course doses after >= 6 months, recovery already inside it (radiobiology.md §3.4).
+        assert spec.cumulative_limit.includes_recovery is (key == "spinal_cord")
 
 
 def test_shipped_prescriptions_fractions_and_recovery():
@@ -263,6 +275,23 @@ def test_shipped_prescriptions_fractions_and_recovery():
     assert protocol.recovery.model == "uk-guidance"
     assert protocol.coverage_rule.ptv_v95_min_percent.value == 80.0
     assert protocol.coverage_rule.tumour_alpha_beta.value == 10.0
+    assert protocol.coverage_rule.tumour_dose_alpha_betas_gy == (5.0, 10.0)
+
+
+def test_shipped_priorities_optional_and_hard_oars():
+    """Issue 14 item 7: neural OARs and bowel above the target; the cord is hard; the OARs that may be
+    absent (rectum after resection, cord out of range, de novo-only OARs) are optional."""
+    protocol = load_protocol(SHIPPED_NAME)
+    target = protocol.planning.target_priority.value
+    above = {"spinal_cord", "cauda_equina", "sacral_plexus", "small_bowel", "large_bowel", "rectum"}
+    for spec in protocol.oars:
+        if spec.key in above:
+            assert spec.priority.value > target, spec.key
+        assert spec.hard == (spec.key == "spinal_cord")
+    assert {s.key for s in protocol.oars if not s.optional} == {
+        "small_bowel", "large_bowel", "bladder", "sacral_plexus", "cauda_equina"}
+    assert protocol.planning.limiting_oar_load_fraction.value == 0.98
+    assert protocol.planning.outside_grid_flag_percent.value == 1.0
 
 
 def test_spinal_cord_course_conditions():
@@ -307,10 +336,10 @@ def test_site_copy_loads_by_path(tmp_path):
     assert protocol.oars == load_protocol(SHIPPED_NAME).oars
 
 
-def test_includes_recovery_allowed_with_model_none(tmp_path):
-    """A limit that already includes recovery is accepted when recovery.model is 'none' (no double credit)."""
+def test_includes_recovery_allowed_with_any_model(tmp_path):
+    """A limit that already includes recovery is accepted with any recovery model: that OAR simply gets
+    no recovery credited (reirrad.constraints), so nothing is credited twice."""
     raw = _shipped_raw()
-    raw["recovery"]["model"] = "none"
     raw["oars"]["small_bowel"]["cumulative_limit"]["includes_recovery"] = True
     protocol = load_protocol(_write(tmp_path, raw))
     limit = protocol.oar("small_bowel").cumulative_limit

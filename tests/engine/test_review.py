@@ -25,7 +25,7 @@ def test_review_of_lrrc01():
     review = review_case(PROTOCOL, snapshot)
     (prior,) = review.priors
     assert (prior.plan_id, prior.prescription_gy, prior.n_fractions, prior.last_fraction, prior.date_known,
-            prior.registration) == ("PELVIS_45", 45.0, 25, dt.date(2024, 6, 7), True, "same frame")
+            prior.registration) == ("PELVIS_45", 45.0, 25, dt.date(2024, 6, 7), True, "same-frame")
     status = {m.oar_key: (m.status, m.structure_id) for m in review.matches}
     assert status["rectum"] == ("matched", "Rectum") and status["spinal_cord"] == ("unmatched", None)
     assert [m.oar_key for m in review.matches] == list(PROTOCOL.oar_keys)

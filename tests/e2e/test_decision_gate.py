@@ -1,0 +1,276 @@
+"""Issue 14: one decision gate, the final check on the dose the TPS holds, statuses and exit codes.
+
+Sources of truth: the gate's rules (reirrad.gate: every `stop` finding ends the run unless overridden
+with a recorded reason; some need an action), Nieder 2006 as the protocol encodes it (98 Gy₂ BED per
+course = 49 Gy EQD2₂), the statuses table (reirrad.statuses), and stand-in planners whose
+normalisation or re-optimisation is made to differ from what was evaluated, as a real TPS's can.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any, Dict
+
+import numpy as np
+import pytest
+import yaml
+
+from reirrad import cli
+from reirrad.dose import DoseGrid
+from reirrad.errors import EligibilityError
+from reirrad.protocol import load_protocol
+from reirrad.result import build_result
+from reirrad.statuses import exit_code_for
+from reirrad.workflow import WorkflowOptions, prepare, run
+from tps_stubs.direct import DirectCase, DirectPlanner
+from tps_stubs.patients import list_patients
+
+PROTOCOL = load_protocol("uk-sabr-pelvis-reirradiation")
+
+
+def _cord_patient(tmp_path: Path, prior_gy: float, prior_fractions: int) -> Path:
+    """LRRC-01 with a spinal cord inside the prior course's field and that course at ``prior_gy``."""
+    source = next(p.path for p in list_patients() if p.id == "LRRC-01")
+    raw: Dict[str, Any] = yaml.safe_load(Path(source).read_text())
+    raw["id"] = "CORD-TEST"
+    raw["structure_sets"][0]["structures"]["SpinalCord"] = {
+        "type": "ORGAN", "color": "green",
+        "shape": {"cylinder": {"centre": [0, 75], "radii": [5, 5], "z": [30, 55]}}}
+    prior = raw["courses"][0]["plans"][0]
+    prior["prescription_gy"], prior["n_fractions"] = prior_gy, prior_fractions
+    path = tmp_path / "CORD-TEST.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
+def test_prior_cord_course_above_nieders_per_course_bed_stops_plan(tmp_path):
+    """A prior course of 60 Gy/30 (EQD2₂ 60 Gy > 49 Gy = 98 Gy₂ BED) over the cord stops `reirrad plan`
+    with exit 2 and the finding; with an override the run proceeds and the override is recorded in the
+    result (eligibility.overridden, provenance.override_reason)."""
+    patient = str(_cord_patient(tmp_path, 60.0, 30))
+    out = tmp_path / "stop.json"
+    code = cli.main(["plan", "--tps", "raystation-stub", "--patient", patient, "--intent", "limit-toxicity",
+                     "--json", str(out)])
+    stopped = json.loads(out.read_text())
+    assert code == 2 and stopped["status"] == "stopped"
+    codes = {f["code"] for f in stopped["stop_findings"]}
+    assert "course-above-limit-condition" in codes
+    assert any(f["subject"] == "spinal_cord" for f in stopped["stop_findings"])
+    assert stopped["journal_entries_kept"] == 0
+
+    out = tmp_path / "override.json"
+    code = cli.main(["plan", "--tps", "raystation-stub", "--patient", patient, "--intent", "limit-toxicity",
+                     "--override-eligibility", "MDT 2026-12-01: cord dose accepted", "--json", str(out)])
+    result = json.loads(out.read_text())
+    assert result["status"] != "stopped" and code == exit_code_for(result)
+    assert result["eligibility"]["override_reason"] == "MDT 2026-12-01: cord dose accepted"
+    assert "course-above-limit-condition" in {f["code"] for f in result["eligibility"]["overridden"]}
+    assert result["provenance"]["override_reason"] == "MDT 2026-12-01: cord dose accepted"
+    cord = next(o for o in result["oars"] if o["name"] == "spinal_cord")
+    assert cord["recovery_credited"] is False and cord["recovered_fraction"] == 0.0
+
+
+def test_cord_allowed_dose_has_no_recovery_on_nieders_limit(tmp_path):
+    """45 Gy/25 over the cord (EQD2₂ ≤ 42.75 Gy: no stop): the allowed cord dose is computed with no
+    recovery credited, whatever the interval (30 months here), and the record says so."""
+    case = DirectCase(str(_cord_patient(tmp_path, 45.0, 25)))
+    prepared = prepare(PROTOCOL, case.read(), WorkflowOptions())
+    cord = prepared.tolerances["spinal_cord"]
+    assert cord.recovery_credited is False
+    assert cord.effective_prior_eqd2_gy == pytest.approx(cord.prior_eqd2_gy)
+    assert "limit-includes-recovery" in {f.code for f in prepared.findings}
+
+
+class _ScalingNormaliser(DirectPlanner):
+    """A TPS whose normalisation scales the dose by ``factor`` (its DVH disagrees with reirrad's)."""
+
+    def __init__(self, case: DirectCase, factor: float) -> None:
+        super().__init__(case)
+        self.factor = factor
+        self._scaled = False
+
+    def normalise(self, target_id: str, dose_gy: float, volume_pct: float) -> float:
+        super().normalise(target_id, dose_gy, volume_pct)
+        self._scaled = True
+        return 100.0 / self.factor
+
+    def compute_dose(self) -> DoseGrid:
+        dose = super().compute_dose()
+        if not self._scaled:
+            return dose
+        return DoseGrid(dose.values_gy * self.factor, dose.origin_mm, dose.spacing_mm, dose.direction,
+                        frame_of_reference_uid=dose.frame_of_reference_uid)
+
+    def optimise(self) -> None:
+        self._scaled = False  # a new optimisation resets the normalisation, as in Eclipse
+        super().optimise()
+
+
+def test_a_normalisation_that_breaks_a_limit_is_not_planned():
+    """GYN-01 plans 45 Gy with the small bowel at about 95 % of its allowed dose. A TPS whose
+    normalisation scales the dose up by 15 % breaks that limit: the final check (dose recomputed and
+    re-read) catches it, the status is 'final-check-failed' (exit 3), and the measured normalisation
+    value is 1.15."""
+    case = DirectCase("GYN-01")
+    honest = build_result(run(PROTOCOL, case.read(), DirectPlanner(case), WorkflowOptions()))
+    assert honest["status"] == "planned" and honest["final_check"]["normalisation_value"] == 1.0
+    planner = _ScalingNormaliser(case, 1.15)
+    result = build_result(run(PROTOCOL, case.read(), planner, WorkflowOptions()))
+    assert result["status"] == "final-check-failed" and exit_code_for(result) == 3
+    check = result["final_check"]
+    assert check["dose_rechecked_after_normalisation"] is True
+    assert check["normalisation_value"] == pytest.approx(1.15)
+    assert check["tps_normalisation"] == pytest.approx(100.0 / 1.15)
+    assert check["oar_limits_met"] is False and check["failing_oars"]
+    assert result["oar_limits_met"] is False
+    failing = {o["name"] for o in result["oars"] if o["passed"] is False}
+    assert failing == set(check["failing_oars"])
+    # the reported planned doses are the scaled ones, not the ones the search evaluated
+    scaled = {o["name"]: o["planned_physical_gy"] for o in result["oars"]}
+    before = {o["name"]: o["planned_physical_gy"] for o in honest["oars"]}
+    for name in failing:
+        assert scaled[name] == pytest.approx(1.15 * before[name], rel=1e-9)
+
+
+class _DriftingOptimiser(DirectPlanner):
+    """An optimiser whose result depends on history: from the ``drift_from``-th optimisation on, it
+    leaves 12 % more dose everywhere (a real optimiser is not reproducible run to run)."""
+
+    def __init__(self, case: DirectCase, drift_from: int) -> None:
+        super().__init__(case)
+        self.drift_from = drift_from
+        self.optimisations = 0
+
+    def optimise(self) -> None:
+        self.optimisations += 1
+        super().optimise()
+
+    def compute_dose(self) -> DoseGrid:
+        dose = super().compute_dose()
+        if self.optimisations < self.drift_from:
+            return dose
+        return DoseGrid(dose.values_gy * 1.12, dose.origin_mm, dose.spacing_mm, dose.direction,
+                        frame_of_reference_uid=dose.frame_of_reference_uid)
+
+
+def test_a_final_reoptimisation_that_breaks_a_limit_is_not_planned():
+    """REG-01's search steps above its best level (32.5 Gy) and comes back, so the plan is
+    re-optimised at 32.5 Gy at the end. If that last optimisation comes out hotter than the one the
+    search judged, the final check reports it: never 'planned' on a dose that was not checked."""
+    case = DirectCase("REG-01")
+    reference = run(PROTOCOL, case.read(), DirectPlanner(case), WorkflowOptions())
+    assert reference.final_check is not None and reference.final_check.reoptimised
+    last = reference.optimisations
+    outcome = run(PROTOCOL, case.read(), _DriftingOptimiser(case, drift_from=last), WorkflowOptions())
+    result = build_result(outcome)
+    assert result["final_check"]["reoptimised_at_chosen_level"] is True
+    assert result["status"] == "final-check-failed" and result["prescription_gy"] == 32.5
+    assert outcome.log[-1].action == "final-check" and outcome.log[-1].feasible is False
+
+
+def test_a_final_check_that_only_misses_coverage_is_coverage_compromised():
+    """A normalisation that scales the dose down (factor 0.8) keeps every OAR limit but loses the
+    coverage rule on LRRC-02: 'coverage-compromised', exit 3, plan kept."""
+    case = DirectCase("LRRC-02")
+    result = build_result(run(PROTOCOL, case.read(), _ScalingNormaliser(case, 0.8), WorkflowOptions()))
+    assert result["status"] == "coverage-compromised" and exit_code_for(result) == 3
+    assert result["final_check"]["oar_limits_met"] is True
+    assert result["final_check"]["coverage_met"] is False
+
+
+def test_zero_oars_matched_is_a_stop_that_an_override_cannot_lift():
+    """Issue 14 item 4: a structure set in which no protocol OAR matches cannot be 'every limit met'."""
+    case = DirectCase("LRRC-01")
+    snapshot = case.read()
+    renamed = tuple(dataclasses.replace(s, id=f"X_{s.id}") if s.id != "PTV" else s
+                    for s in snapshot.structures)
+    bare = dataclasses.replace(snapshot, structures=renamed)
+    with pytest.raises(EligibilityError, match="no-oar-matched") as stop:
+        run(PROTOCOL, bare, None, WorkflowOptions(dry_run=True, override_reason="try anyway"))
+    assert "no-oar-matched" in {f.code for f in stop.value.findings}
+
+
+def test_a_missing_required_oar_stops_unless_overridden_and_an_optional_one_does_not():
+    """The sacral plexus (required) missing: a stop naming it; with an override the run proceeds and
+    records it. The rectum (optional in the protocol: absent after an abdominoperineal resection)
+    missing: an info finding only."""
+    case = DirectCase("LRRC-01")
+    snapshot = case.read()
+    no_plexus = dataclasses.replace(snapshot, structures=tuple(
+        s for s in snapshot.structures if s.id != "SacralPlex"))
+    with pytest.raises(EligibilityError, match="Sacral plexus") as stop:
+        prepare(PROTOCOL, no_plexus, WorkflowOptions())
+    assert [(f.code, f.subject) for f in stop.value.findings] == [("oar-not-contoured", "sacral_plexus")]
+    prepared = prepare(PROTOCOL, no_plexus, WorkflowOptions(override_reason="plexus outside the field"))
+    assert [f["code"] for f in prepared.eligibility["overridden"]] == ["oar-not-contoured"]
+    no_rectum = dataclasses.replace(snapshot, structures=tuple(
+        s for s in snapshot.structures if s.id != "Rectum"))
+    found = {f.code: f.severity for f in prepare(PROTOCOL, no_rectum, WorkflowOptions()).findings
+             if f.subject == "rectum"}
+    assert found == {"oar-not-contoured": "info"}
+
+
+def test_deformable_registration_and_unadjusted_risk_factors_are_flagged():
+    """Issue 14 items 9 and 10: a prior dose mapped deformably is recorded as 'deformable' and flagged
+    (cumulative-dose inaccuracy); risk factors with the conservation factor left at 1 are flagged,
+    and not once it is below 1."""
+    case = DirectCase("LRRC-01")
+    snapshot = case.read()
+    deformed = dataclasses.replace(snapshot, prior_courses=tuple(
+        dataclasses.replace(c, registration_kind="deformable", registration_id="DIR CT1->CT2")
+        for c in snapshot.prior_courses))
+    options = WorkflowOptions(dry_run=True, risk_factors=("diabetes",))
+    result = build_result(run(PROTOCOL, deformed, None, options))
+    flags = {w["code"] for w in result["warnings"] if w["severity"] == "flag"}
+    assert {"deformable-registration", "risk-factors-without-conservation"} <= flags
+    assert [c["registration"] for c in result["provenance"]["prior_courses"]] == ["deformable"]
+    careful = build_result(run(PROTOCOL, deformed, None,
+                               dataclasses.replace(options, conservation_factor=0.8)))
+    assert "risk-factors-without-conservation" not in {w["code"] for w in careful["warnings"]}
+    plain = build_result(run(PROTOCOL, snapshot, None, WorkflowOptions(dry_run=True)))
+    assert [c["registration"] for c in plain["provenance"]["prior_courses"]] == ["same-frame"]
+
+
+def test_plan_command_takes_recovery_model_and_conservation_factor(tmp_path):
+    """`reirrad plan` gains --recovery-model and --conservation-factor (recorded in provenance), and
+    refuses a factor outside (0, 1] with a clear error, exit 2."""
+    out = tmp_path / "r.json"
+    code = cli.main(["plan", "--tps", "raystation-stub", "--patient", "LRRC-01", "--intent", "isotoxic",
+                     "--dry-run", "--recovery-model", "jones-grant-2014", "--conservation-factor", "0.8",
+                     "--risk-factor", "diabetes", "--json", str(out)])
+    result = json.loads(out.read_text())
+    assert code == 0
+    assert result["provenance"]["recovery"]["model"] == "jones-grant-2014"
+    assert result["provenance"]["recovery"]["conservation_factor"] == 0.8
+    assert result["provenance"]["recovery"]["risk_factors"] == ["diabetes"]
+    bowel = next(o for o in result["oars"] if o["name"] == "small_bowel")
+    assert bowel["recovery_model"] == "jones-grant-2014"
+    assert cli.main(["plan", "--tps", "raystation-stub", "--patient", "LRRC-01", "--intent", "isotoxic",
+                     "--dry-run", "--conservation-factor", "1.5"]) == 2
+
+
+def test_tumour_dose_in_the_result_follows_the_closed_forms():
+    """target.tumour_dose at α/β 5 and 10 of the final plan: BED = D(1 + D/(5·α/β)), EQD2 = BED/(1 + 2/α/β)
+    of the prescription, of D95 and D80; the statement names the level and the coverage rule."""
+    case = DirectCase("LRRC-02")
+    result = build_result(run(PROTOCOL, case.read(), DirectPlanner(case), WorkflowOptions()))
+    target = result["target"]
+    rx = result["prescription_gy"]
+    assert [t["alpha_beta_gy"] for t in target["tumour_dose"]] == [5.0, 10.0]
+    for t in target["tumour_dose"]:
+        ab = t["alpha_beta_gy"]
+
+        def eqd2(dose: float, ab: float = ab) -> float:
+            return dose * (1 + dose / (5 * ab)) / (1 + 2 / ab)
+
+        assert t["prescription_bed_gy"] == pytest.approx(rx * (1 + rx / (5 * ab)))
+        assert t["prescription_eqd2_gy"] == pytest.approx(eqd2(rx))
+        assert t["d95_eqd2_gy"] == pytest.approx(eqd2(target["d95_gy"]))
+        assert t["d80_eqd2_gy"] == pytest.approx(eqd2(target["d80_gy"]))
+        reference_bed = 30 * (1 + 30 / (5 * ab))
+        assert t["bed_ratio_to_reference"] == pytest.approx(rx * (1 + rx / (5 * ab)) / reference_bed)
+    statement = f"{rx:g} Gy in 5 fractions to >= 80 % of the PTV at 95 %"
+    assert target["prescription_statement"].startswith(statement)
+    assert np.isfinite(target["d80_gy"]) and target["d80_gy"] >= target["d95_gy"]
