@@ -169,6 +169,7 @@ def test_snapshot_of_the_plan_structures_and_prior(fresh: Any, patient: str, uni
     (prior,) = snap.prior_courses
     (mprior,) = model.prior_plans()
     assert (prior.plan_id, prior.n_fractions, prior.planning_to_dose) == (mprior.id, mprior.n_fractions, None)
+    assert prior.registration_kind == "same-frame"
     assert prior.prescription_gy == pytest.approx(mprior.prescription_gy)
     assert prior.last_fraction == model.course(mprior.course_id).end
 
@@ -182,6 +183,7 @@ def test_reg01_registration_gives_planning_to_dose(fresh: Any) -> None:
     (prior,) = snap.prior_courses
     (reg,) = model.registrations
     assert prior.registration_id == reg.id and prior.planning_to_dose is not None
+    assert prior.registration_kind == "rigid"  # issue 14 item 9: said explicitly by the adapter
     np.testing.assert_allclose(prior.planning_to_dose, np.linalg.inv(reg.matrix), atol=1e-9)
     assert prior.dose.frame_of_reference_uid != snap.planning_frame_of_reference_uid
 
@@ -305,6 +307,28 @@ def test_prescription_and_objectives_land_in_the_system_unit(fresh: Any, unit: s
     assert len(nto_params) == 1 and bool(nto_params[0].IsAutomatic)
 
 
+def test_a_hard_objective_gets_the_top_priority_of_the_set(fresh: Any) -> None:
+    """Issue 14 item 7 + esapi.md §10.2 (the optimiser takes only weighted objectives): a hard objective
+    is written at the highest priority among the set and the NTO's (here the NTO's 100 > every
+    objective's), soft ones keep theirs; without an NTO the top is the objectives' own maximum (80).
+    Source: the stand-in journal (AddPointObjective / AddMeanDoseObjective arguments as ESAPI got them)."""
+    ctx = stub.load_context("LRRC-01", "Gy")
+    objectives = _objectives(30.0)
+    objectives[3] = OptimizationObjective("Bowel_Small", "mean", 10.0, 0.0, 60.0, "oar", hard=True)
+    objectives[2] = OptimizationObjective("Rectum", "upper", 20.0, 1.0, 70.0, "oar", hard=True)
+    objectives[1] = OptimizationObjective("PTV", "max", 42.0, 0.0, 80.0, "target")
+    for nto, top in ((100.0, "100"), (None, "80")):
+        stub.reset()
+        ctx = stub.load_context("LRRC-01", "Gy")
+        planner = _planner(ctx, normal_tissue_priority=nto)
+        planner.begin_modifications()
+        planner.write_objectives(objectives)
+        adds = [e.arguments for e in stub.journal() if e.member in ("AddPointObjective",
+                                                                     "AddMeanDoseObjective")]
+        assert [a[-1] for a in adds] == ["80", "80", top, top]
+        assert planner.top_priority([10.0, 20.0]) == (100.0 if nto else 20.0)
+
+
 def test_writes_need_begin_modifications_and_nothing_is_written(fresh: Any) -> None:
     """§2.3: without BeginModifications every write is refused by the adapter first; journal unchanged."""
     ctx = stub.load_context("LRRC-01")
@@ -361,13 +385,16 @@ def test_optimise_compute_and_normalise(fresh: Any, unit: str) -> None:
     dose = planner.compute_dose()
     assert 25.0 < float(dose.values_gy.max()) < 50.0
     assert dose.frame_of_reference_uid == str(ctx.StructureSet.Image.FOR)
-    planner.normalise("PTV", 30.0, 95.0)
+    returned = planner.normalise("PTV", 30.0, 95.0)
     plan = ctx.ExternalPlanSetup
     ptv = next(s for s in ctx.StructureSet.Structures if s.Id == "PTV")
     d95 = plan.GetDoseAtVolume(ptv, 95.0, fresh.Types.VolumePresentation.Relative,
                                fresh.Types.DoseValuePresentation.Absolute)
     assert dose_value_gy(d95) == pytest.approx(30.0, rel=1e-6)
     members = [e.member for e in stub.journal()]
+    # Planner port + esapi.md §4.4: normalise returns Eclipse's own record, PlanNormalizationValue (%).
+    assert returned == pytest.approx(float(plan.PlanNormalizationValue), abs=1e-12)
+    assert returned == float(stub.journal()[-1].arguments[0])  # the value the adapter set, read back
     assert members[-4:] == ["OptimizeVMAT", "CalculateDose", "set_PlanNormalizationValue",
                             "set_PlanNormalizationValue"]
 

@@ -122,6 +122,38 @@ def test_host_saves_nothing_when_the_tps_fails_mid_run(built, tmp_path):
     assert "Nothing was saved" in output
 
 
+def test_host_never_saves_when_the_report_cannot_be_written(built, tmp_path):
+    """Outputs before SaveModifications (host.py module docstring): a report folder that does not exist
+    means the run's record cannot be written, so the plan is not saved (exit 1, status error naming the
+    path); the JSON still says what happened. Source: the stand-in journal exported by the host."""
+    report = tmp_path / "no-such-folder" / "report.html"
+    code, result, entries, output = _run_host(
+        built, [*PATIENT, "--intent", "limit-toxicity", "--no-dialog", *START, "--report", str(report)],
+        tmp_path)
+    assert code == 1, output
+    assert result["status"] == "error" and result["error_type"] == "OutputError"
+    assert "no-such-folder" in result["reason"] and "nothing was saved" in result["reason"]
+    assert result["eclipse_session"]["saved"] is False
+    members = _members(entries)
+    assert "SetPrescription" in members and "SaveModifications" not in members
+    assert not report.exists() and "Nothing was saved" in output
+
+
+def test_host_keeps_two01_for_review_when_coverage_is_compromised(built, tmp_path):
+    """Issue 14 "Tests that must exist": TWO-01 isotoxic → coverage-compromised, exit 3, plan kept. The
+    host saves it (SaveModifications last, once), says NEEDS REVIEW with the status's meaning, and the
+    report written before the save exists."""
+    report = tmp_path / "report.html"
+    code, result, entries, output = _run_host(
+        built, ["--patient", "TWO-01", "--course", "C3_SABR", "--plan", "SABR_REIRR", "--intent", "isotoxic",
+                "--no-dialog", *START, "--report", str(report)], tmp_path)
+    assert result.get("status") == "coverage-compromised", output
+    assert code == 3 and "NEEDS REVIEW (coverage-compromised)" in output
+    assert result["eclipse_session"] == {"writes": True, "saved": True, "save_error": None}
+    assert entries[-1].member == "SaveModifications" and _members(entries).count("SaveModifications") == 1
+    assert report.is_file()
+
+
 def test_host_dry_run_writes_nothing_in_eclipse_and_leaves_report_and_audit(built, tmp_path):
     """--dry-run: no BeginModifications, no write, no save; the objectives are in the result, and the
     HTML report and the audit row are written where asked."""
@@ -139,10 +171,10 @@ def test_host_dry_run_writes_nothing_in_eclipse_and_leaves_report_and_audit(buil
 
 def test_host_confirmation_asks_for_the_start_date_and_cancel_writes_nothing(built, tmp_path):
     """Without --no-dialog the console confirmation shows the prior course, asks for the missing planned
-    start, and anything but 'y' cancels (exit 3) before the first write."""
+    start, and anything but 'y' cancels (exit 2, reirrad.statuses) before the first write."""
     code, result, entries, output = _run_host(built, [*PATIENT, "--intent", "isotoxic"], tmp_path,
                                               stdin="2026-12-07\nn\n")
-    assert code == 3, output
+    assert code == 2, output
     assert "PELVIS_45" in output and "interval 913 days" in output  # LRRC-01: 2024-06-07 -> 2026-12-07
     assert result["status"] == "cancelled"
     assert entries == []
@@ -295,3 +327,92 @@ def test_standalone_writes_and_saves_on_a_research_system(built, tmp_path):
     assert all(m in members for m in WRITE_MEMBERS_BEFORE_SAVE)
     assert members[-1] == "SaveModifications" and members.count("SaveModifications") == 1
     assert entries[-1].object_id == "reirrad-standalone"
+
+
+# -- the save decision in process (reirrad.statuses.PLAN_KEPT), status forced on the real run -----------
+
+@pytest.fixture()
+def session(monkeypatch) -> Any:
+    """A writable stand-in Application (research system) with LRRC-01 open and modifications begun."""
+    if shutil.which("mcs") is None and not all(p.is_file() for p in stub.ASSEMBLIES.values()):
+        pytest.skip("ESAPI stand-in unavailable: Mono's 'mcs' is not installed")
+    if importlib.util.find_spec("pythonnet") is None:
+        pytest.skip("ESAPI stand-in unavailable: pythonnet is not installed")
+    monkeypatch.delenv("REIRRAD_STUB_JOURNAL", raising=False)
+    monkeypatch.delenv("DISPLAY", raising=False)
+    stub.runtime()
+    stub.reset()
+    app = stub.create_application("reirrad-test", mode="research")
+    patient = app.OpenPatientById("LRRC-01")
+    patient.BeginModifications()
+    yield app, patient
+    app.ClosePatient()
+    stub.reset()
+
+
+def _request(tmp_path: Path, *extra: str) -> Any:
+    from reirrad_tps.eclipse import host  # noqa: PLC0415 - after the stand-in loaded pythonnet
+
+    ns = host.build_parser().parse_args([*PATIENT, "--intent", "limit-toxicity", "--no-dialog", *START,
+                                         "--json", str(tmp_path / "result.json"), *extra])
+    return host.request_from_args(ns)
+
+
+@pytest.mark.parametrize(("status", "code", "needs_review"), [
+    ("planned", 0, False), ("coverage-compromised", 3, True), ("final-check-failed", 3, True),
+    ("infeasible", 3, True)])
+def test_host_saves_every_kept_plan_and_says_when_it_needs_review(session, tmp_path, monkeypatch, capsys,
+                                                                   status, code, needs_review):
+    """reirrad.statuses: PLAN_KEPT statuses are saved (ok), exit 0 or 3; exit 3 prints "NEEDS REVIEW"
+    with the status's meaning. The result JSON and the audit row exist before the save (run wrote them),
+    and the JSON then says saved False; finish rewrites it with saved True."""
+    import dataclasses  # noqa: PLC0415
+
+    from reirrad.statuses import status_meaning  # noqa: PLC0415
+    from reirrad_tps.eclipse import host  # noqa: PLC0415
+
+    app, patient = session
+    real = host.run_workflow
+    monkeypatch.setattr(host, "run_workflow",
+                        lambda *a, **k: dataclasses.replace(real(*a, **k), status=status))
+    audit = tmp_path / "audit.csv"
+    request = _request(tmp_path, "--audit-csv", str(audit))
+    outcome = host.run(request, app, patient)
+    assert (outcome.ok, outcome.code, outcome.result["status"]) == (True, code, status)
+    before_save = json.loads((tmp_path / "result.json").read_text())
+    assert before_save["status"] == status and before_save["eclipse_session"]["saved"] is False
+    assert audit.is_file()
+    app.SaveModifications()
+    assert host.finish(request, outcome, True) == code
+    out = capsys.readouterr().out
+    assert ("NEEDS REVIEW" in out) is needs_review
+    if needs_review:
+        assert f"NEEDS REVIEW ({status}): {status_meaning(status)}" in out
+        assert "Saved to the Eclipse database for review." in out
+    assert json.loads((tmp_path / "result.json").read_text())["eclipse_session"]["saved"] is True
+
+
+def test_host_stop_findings_reach_the_stopped_result_and_nothing_is_saved(session, tmp_path, monkeypatch,
+                                                                          capsys):
+    """The result contract (stopped result): a gate stop (EligibilityError with ``findings``) gives
+    status stopped, exit 2, ok False (no save), the findings as ``stop_findings`` and on the console."""
+    from reirrad.errors import EligibilityError  # noqa: PLC0415
+    from reirrad.findings import Finding  # noqa: PLC0415
+    from reirrad_tps.eclipse import host  # noqa: PLC0415
+
+    app, patient = session
+    stop = Finding("nieder-per-course", "stop", "prior cord course 105 Gy2 BED > 98 Gy2", "spinal_cord")
+
+    def gate(*_: Any, **__: Any) -> Any:
+        raise EligibilityError("1 stop finding(s): nieder-per-course", findings=(stop,))
+
+    monkeypatch.setattr(host, "run_workflow", gate)
+    request = _request(tmp_path)
+    outcome = host.run(request, app, patient)
+    assert (outcome.ok, outcome.code) == (False, 2)
+    assert outcome.result["status"] == "stopped" and outcome.result["stop_findings"] == [stop.to_dict()]
+    assert host.finish(request, outcome, False) == 2
+    out = capsys.readouterr().out
+    assert "reirrad STOPPED" in out and "prior cord course 105 Gy2 BED" in out and "Nothing was saved" in out
+    saved = json.loads((tmp_path / "result.json").read_text())
+    assert saved["stop_findings"] == [stop.to_dict()] and saved["eclipse_session"]["saved"] is False

@@ -99,6 +99,7 @@ def test_read_lrrc01_prior_dose_is_the_model_total_in_gy(lrrc01: Any) -> None:
     np.testing.assert_allclose(prior.dose.spacing_mm, model.dose.spacing_mm, atol=1e-12)
     assert (prior.plan_id, prior.n_fractions, prior.approval_status) == ("PELVIS_45", 25, "Approved")
     assert prior.planning_to_dose is None and prior.registration_id is None
+    assert prior.registration_kind == "same-frame"
     assert prior.last_fraction == dt.date(2024, 6, 7) and snapshot.planned_start == dt.date(2026, 12, 7)
     assert prior.dose.frame_of_reference_uid == snapshot.planning_frame_of_reference_uid
     assert (snapshot.tps, snapshot.tps_version, snapshot.patient_id) == ("RayStation", version, "LRRC-01")
@@ -198,6 +199,7 @@ def test_reg01_rigid_registration_maps_the_prior_dose(version: str) -> None:
     snapshot = _read(version, "REG-01")
     prior = snapshot.prior_courses[0]
     assert prior.planning_to_dose is not None and prior.registration_id == "rigid CT_PLAN -> CT_PRIOR"
+    assert prior.registration_kind == "rigid"
     prior_to_planning = load_patient("REG-01").registrations[0].matrix  # mm, prior → planning
     np.testing.assert_allclose(prior.planning_to_dose @ prior_to_planning, np.eye(4), atol=1e-9)
     assert prior.dose.frame_of_reference_uid != snapshot.planning_frame_of_reference_uid
@@ -222,6 +224,8 @@ def test_reg01_deformable_registration_maps_with_map_dose(version: str) -> None:
     snapshot = _source(version).read()
     prior = snapshot.prior_courses[0]
     assert prior.planning_to_dose is None and prior.registration_id == "deformable DIR CT_PRIOR"
+    # Issue 14 item 9: no matrix, yet NOT the same frame; the kind says it was mapped deformably.
+    assert prior.registration_kind == "deformable"
     assert prior.dose.frame_of_reference_uid == snapshot.planning_frame_of_reference_uid
     assert prior.dose.same_geometry(snapshot.dose_grid)
     (call,) = [e for e in rs.journal() if e.member == "MapDose"]
@@ -233,7 +237,7 @@ def test_reg01_deformable_registration_maps_with_map_dose(version: str) -> None:
     expected = conformal_dose(REG01_BOX, _central_points(), 50.4, falloff_mm=10.0)
     np.testing.assert_allclose(sampled, expected, atol=0.02 * 50.4)
     rigid = _source(version, deformable=False).read().prior_courses[0]
-    assert rigid.planning_to_dose is not None
+    assert rigid.planning_to_dose is not None and rigid.registration_kind == "rigid"
     through_matrix = rigid.dose.resample(snapshot.dose_grid, rigid.planning_to_dose)
     covered = through_matrix.inside
     np.testing.assert_allclose(prior.dose.values_gy[covered], through_matrix.grid.values_gy[covered],
@@ -332,6 +336,49 @@ def test_write_objectives_replaces_the_existing_functions(version: str) -> None:
     planner.write_objectives(_objectives(30.0)[:2])
     rois = [f.ForRegionOfInterest.Name for f in po.Objective.ConstituentFunctions]
     assert rois == ["PTV", "PTV"] and len(po.Constraints) == 0
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_hard_objectives_are_constraints_without_a_weight(version: str) -> None:
+    """Issue 14 item 7 + §11.1 ("Constraints: po.Constraints[j]") + public 2024B scripts
+    (mialar/autoscript_lung ENLUCA_func_defs.py: a constraint gets its DoseLevel, no Weight): a hard
+    objective is added with IsConstraint=True and lands in po.Constraints; soft ones stay weighted
+    objectives; no Weight is written on a constraint."""
+    connect = rs.load("LRRC-01", version)
+    objectives = _objectives(30.0)
+    objectives[2] = OptimizationObjective("SacralPlex", "upper", 24.0, 1.0, 100.0, "oar", hard=True)
+    objectives[3] = OptimizationObjective("SacralPlex", "max", 27.0, 0.0, 100.0, "oar", hard=True)
+    _planner(version).write_objectives(objectives)
+    po = connect.get_current("Plan").PlanOptimizations[0]
+    constraints = [(f.ForRegionOfInterest.Name, f.DoseFunctionParameters.FunctionType,
+                    f.DoseFunctionParameters.DoseLevel) for f in po.Constraints]
+    assert constraints == [("SacralPlex", "MaxDvh", 2400.0), ("SacralPlex", "MaxDose", 2700.0)]
+    assert po.Constraints[0].DoseFunctionParameters.PercentVolume == 1.0
+    soft = [(f.ForRegionOfInterest.Name, f.DoseFunctionParameters.Weight)
+            for f in po.Objective.ConstituentFunctions]
+    assert soft == [("PTV", 80.0), ("PTV", 80.0), ("Rectum", 95.0)]
+    journal = rs.journal()
+    adds = [(e.arguments["RoiName"], e.arguments["IsConstraint"]) for e in journal
+            if e.member == "AddOptimizationFunction"]
+    assert adds == [("PTV", False), ("PTV", False), ("SacralPlex", True), ("SacralPlex", True),
+                    ("Rectum", False)]
+    weights = [e.path for e in journal if e.member == "Weight"]
+    assert len(weights) == 3 and not any("Constraints" in path for path in weights)
+    # written again: the old constraints are deleted first, never duplicated
+    _planner(version).write_objectives(objectives)
+    assert len(po.Constraints) == 2 and len(po.Objective.ConstituentFunctions) == 3
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_normalise_returns_none_in_raystation(version: str) -> None:
+    """Planner port: normalise returns the TPS's own record of the normalisation, else None; §12.2 names
+    no normalisation figure RayStation keeps (the scaling changes the monitor units)."""
+    rs.load("LRRC-01", version)
+    planner = _planner(version)
+    planner.write_objectives(_objectives(30.0))
+    planner.optimise()
+    planner.compute_dose()
+    assert planner.normalise("PTV", 31.0, 95.0) is None
 
 
 @pytest.mark.parametrize("version", VERSIONS)

@@ -7,13 +7,15 @@ journal (nothing kept after a stop), and install/raystation/README.md.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import importlib.util
 from pathlib import Path
 
 import pytest
 
 import tps_stubs.raystation as stand_in
-from reirrad.errors import EligibilityError, InputError
+from reirrad.errors import InputError
+from reirrad.statuses import exit_code_for
 from reirrad_tps.raystation import menu, selfcheck
 
 INSTALL = Path(__file__).resolve().parents[2] / "install" / "raystation"
@@ -60,12 +62,54 @@ def test_menu_unknown_prior_date_stops_and_changes_nothing(tmp_path):
     assert all(e.rolled_back for e in stand_in.journal())
 
 
-def test_menu_override_still_needs_the_date_and_an_unknown_interval_stops(tmp_path):
-    """The interval rule: with a date the eligibility check runs (under 6 months → stop, rolled back)."""
+def test_menu_override_still_needs_the_date_and_an_unknown_interval_stops(tmp_path, monkeypatch):
+    """The interval rule: with a date the eligibility check runs (under 6 months → stop, rolled back).
+    Issue 14 item 1 + the result contract (stopped result): the stop is returned as the stopped result
+    with the gate's findings as ``stop_findings`` (exit 2), notified, and nothing is kept."""
+    shown = []
+    monkeypatch.setattr(menu.entry, "notify", lambda message, version=None: shown.append(message))
     stand_in.load("LRRC-01", version="2024B", gui=False)
-    with pytest.raises(EligibilityError, match="under 6 months"):
-        menu.main(_answers(tmp_path, prior_dates="{PELVIS_45: 2026-10-01}"))
+    result = menu.main(_answers(tmp_path, prior_dates="{PELVIS_45: 2026-10-01}"))
+    assert result["status"] == "stopped" and "under 6 months" in result["reason"]
+    assert exit_code_for(result) == 2 and result["patient_id"] == "LRRC-01"
+    assert "interval-under-6-months" in {f["code"] for f in result["stop_findings"]}
+    assert all(f["severity"] == "stop" for f in result["stop_findings"])
+    assert shown and shown[-1].startswith("reirrad stopped, nothing was changed")
     assert all(e.rolled_back for e in stand_in.journal())
+
+
+@pytest.mark.parametrize(("status", "needle"), [("planned", "reirrad: planned,"),
+                                                ("coverage-compromised", "needs review")])
+def test_menu_keeps_the_undo_step_for_a_kept_plan(tmp_path, monkeypatch, status, needle):
+    """reirrad.statuses.PLAN_KEPT: a planned run and a run kept for review (exit 3) both keep their one
+    undo step (the stand-in journal: writes not rolled back, one step in the undo history); an exit-3
+    status is notified as "reirrad: <status> — needs review". The status is forced on the real run's
+    outcome (the engine decides it; this tests only what the menu does with it)."""
+    shown = []
+    monkeypatch.setattr(menu.entry, "notify", lambda message, version=None: shown.append(message))
+    real_run = menu.run
+    monkeypatch.setattr(menu, "run", lambda *a, **k: dataclasses.replace(real_run(*a, **k), status=status))
+    stand_in.load("LRRC-02", version="2024B", gui=False)
+    report = tmp_path / "report.html"
+    result = menu.main(_answers(tmp_path, intent="limit-toxicity", prior_dates="{PELVIS_25: 2025-10-06}",
+                                report=str(report)))
+    assert result["status"] == status and report.is_file()
+    writes = stand_in.journal()
+    assert writes and not any(e.rolled_back for e in writes)
+    assert [step.name for step in stand_in.current_session().undo_history] == ["reirrad re-irradiation plan"]
+    assert needle in shown[-1]
+
+
+def test_menu_rolls_back_when_the_report_cannot_be_written(tmp_path, monkeypatch):
+    """A plan is never kept without its record: the report is written inside the undo step, so a report
+    folder that does not exist rolls every write back and the error is raised."""
+    monkeypatch.setattr(menu.entry, "notify", lambda message, version=None: None)
+    stand_in.load("LRRC-02", version="2024B", gui=False)
+    with pytest.raises(InputError, match="does not exist"):
+        menu.main(_answers(tmp_path, intent="limit-toxicity", prior_dates="{PELVIS_25: 2025-10-06}",
+                           report=str(tmp_path / "no-such-folder" / "report.html")))
+    made = [e for e in stand_in.journal() if e.outcome == "ok"]  # a refused write changed nothing
+    assert made and all(e.rolled_back for e in made)
 
 
 def test_menu_confirms_in_the_dialog_and_cancel_changes_nothing(tmp_path, monkeypatch):

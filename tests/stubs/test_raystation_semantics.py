@@ -380,6 +380,41 @@ def test_objective_is_none_without_functions_and_falloff_has_no_function_type() 
         po.AddOptimizationFunction(FunctionType="MaxDose", RoiName="NoSuchRoi")
 
 
+def test_constraints_live_in_po_constraints_and_their_weight_changes_nothing() -> None:
+    """§11.1 ("Constraints: po.Constraints[j]"; ClearConstituentFunctions clears objectives) + public
+    2024B scripts (mialar/autoscript_lung: constraints set DoseLevel only; KaleyWhite copy_opt_stuff.py:
+    every function has Weight): a constraint is not an objective, survives ClearConstituentFunctions, and
+    the optimised dose is the same whatever Weight it is given. Two-sided functions are refused as
+    constraints (the stand-in's strict reading, DEVIATIONS.md)."""
+    connect = _load()
+    po = connect.get_current("Plan").PlanOptimizations[0]
+    f = po.AddOptimizationFunction(FunctionType="MaxDvh", RoiName="SacralPlex", IsConstraint=True)
+    f.DoseFunctionParameters.DoseLevel = 2400
+    f.DoseFunctionParameters.PercentVolume = 1
+    assert po.Objective is None and len(po.Constraints) == 1
+    po.ClearConstituentFunctions()
+    assert po.Constraints[0].DoseFunctionParameters.DoseLevel == 2400
+    po.RunOptimization()
+    first = connect.get_current("BeamSet")
+    first.ComputeDose(ComputeBeamDoses=True, DoseAlgorithm="CCDose", ForceRecompute=False)
+    plan = connect.get_current("Plan")
+    before = plan.TreatmentCourse.TotalDose.DoseValues.DoseData
+    f.DoseFunctionParameters.Weight = 1000.0  # settable, as on every function; no effect on a constraint
+    po.RunOptimization()
+    first.ComputeDose(ComputeBeamDoses=True, DoseAlgorithm="CCDose", ForceRecompute=False)
+    np.testing.assert_array_equal(plan.TreatmentCourse.TotalDose.DoseValues.DoseData, before)
+    for two_sided in ("UniformDose", "TargetEud"):
+        with pytest.raises(Exception, match="cannot be a constraint"):
+            po.AddOptimizationFunction(FunctionType=two_sided, RoiName="PTV", IsConstraint=True)
+    with pytest.raises(Exception, match="IsConstraint must be True or False"):
+        po.AddOptimizationFunction(FunctionType="MaxDose", RoiName="Rectum", IsConstraint=1)
+    assert len(po.Constraints) == 1
+    soft = _load()
+    _optimised(soft)  # the same limit as a weighted objective: the stand-in planner caps the same dose
+    total = soft.get_current("Plan").TreatmentCourse.TotalDose.DoseValues.DoseData
+    np.testing.assert_allclose(total, before, rtol=1e-12, atol=1e-9)
+
+
 def test_clinical_goal_values_use_the_reference_units() -> None:
     """§13: DoseAtAbsoluteVolume → cGy at a cm³ volume; VolumeAtDose → fraction at a cGy level (TOTAL)."""
     connect = _load()

@@ -27,7 +27,11 @@ FUNCTION_KINDS = {"MaxDose": "max", "MaxDvh": "upper", "MinDose": "lower", "MinD
 
 
 def planner_objectives(functions: List[Any]) -> List[PlannerObjective]:
-    """The planner objectives of a plan optimisation's functions (objectives and constraints)."""
+    """The planner objectives of a plan optimisation's functions (objectives and constraints).
+
+    A constraint has no weight that matters (it must hold): it enters the planner with priority 1
+    whatever its parameters' ``Weight`` says. (The planner caps the dose at every upper/max function.)
+    """
     out = []
     for f in functions:
         params = f._s["parameters"]
@@ -44,7 +48,7 @@ def planner_objectives(functions: List[Any]) -> List[PlannerObjective]:
                 kind=kind,
                 dose_gy=float(params._s["dose_level"]) / 100.0,
                 volume_pct=float(params._s.get("percent_volume", 0.0)),
-                priority=float(params._s["weight"]),
+                priority=1.0 if f._s["constraint"] else float(params._s["weight"]),
             )
         )
     return out

@@ -6,6 +6,13 @@ its ``DoseFunctionParameters`` hold ``DoseLevel`` (cGy, plan TOTAL), ``PercentVo
 ``LowDoseLevel``, ``LowDoseDistance`` (cm), ``AdaptToTargetDoseLevels`` and **no** ``FunctionType``.
 ``po.Objective`` is None when there is no objective function. ``RunOptimization()`` takes no
 arguments; the stand-in calls the deterministic planner (see :mod:`.dose_calculation`).
+
+Constraints (``IsConstraint=True``) go to ``po.Constraints`` only (never to
+``Objective.ConstituentFunctions``; ``ClearConstituentFunctions`` leaves them, §11.1). Their parameters
+carry a ``Weight`` attribute, as every function's do in public scripts, but a constraint must hold: the
+stand-in planner treats it as a hard cap and its ``Weight`` changes nothing. ``IsConstraint`` must be a
+bool, and the two-sided ``UniformDose`` / ``TargetEud`` are refused as constraints (the stand-in's
+strict reading, DEVIATIONS.md).
 """
 
 # ruff: noqa: N802, N803 - member and keyword names are RayStation's
@@ -44,6 +51,9 @@ FUNCTION_TYPES = (
     "DoseFallOff",
     "UniformityConstraint",
 )
+
+#: Function types the stand-in refuses as constraints: two-sided (an equality, not a bound).
+NOT_CONSTRAINTS = ("UniformDose", "TargetEud")
 
 # patient model → {planner inputs: TOTAL dose in Gy}; repeated optimisations of an isotoxic loop hit it
 _RESULTS: MutableMapping[StubPatient, Dict[Any, np.ndarray]] = weakref.WeakKeyDictionary()
@@ -378,6 +388,10 @@ class PlanOptimization(PlanPart):
         """Add an objective (or, with ``IsConstraint=True``, a constraint) and return it."""
         if FunctionType not in FUNCTION_TYPES:
             raise ScriptException(f"FunctionType must be one of {FUNCTION_TYPES} (got {FunctionType!r}).")
+        if not isinstance(IsConstraint, bool):
+            raise ScriptException(f"IsConstraint must be True or False (got {IsConstraint!r}).")
+        if IsConstraint and FunctionType in NOT_CONSTRAINTS:
+            raise ScriptException(f"A {FunctionType} function cannot be a constraint.")
         roi = (
             self._beam_set._case.PatientModel._s["rois"]._find(RoiName) if isinstance(RoiName, str) else None
         )

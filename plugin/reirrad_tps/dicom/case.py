@@ -5,7 +5,9 @@ this package do every DICOM decision; nothing here computes radiobiology.
 
 * **Planning frame and structures**: the NEW plan's RT Structure Set (``structures``). Its frame of
   reference is the planning frame; every other object must be in it or be brought into it by a rigid
-  registration (``registrations``, :func:`~reirrad_tps.dicom.require_registration`).
+  registration (``registrations``, :func:`~reirrad_tps.dicom.require_registration`). Each prior
+  course records its ``registration_kind``: ``"rigid"`` when a registration matrix brings it in,
+  ``"same-frame"`` otherwise (deformable registrations are refused by the registration reader).
 * **Dose grid of the new course**: the new RT Dose when given (then it is also the dose evaluated),
   else a grid of ``dose_spacing_mm`` over the planning CT (``ct``); one of the two is required.
 * **The new plan**: fractions and TOTAL prescription from its RT Plan (``new_plan``) when given, else
@@ -210,7 +212,9 @@ class DicomCaseSource:
         label = plan.label or f"prior-{n}"
         course = PriorCourse(course_id=f"prior-{n}", plan_id=label, dose=dose, n_fractions=n_fx,
                              last_fraction=prior.last_fraction, planning_to_dose=transform,
-                             registration_id=reg_id, approval_status=plan.approval_status or "",
+                             registration_id=reg_id,
+                             registration_kind="same-frame" if transform is None else "rigid",
+                             approval_status=plan.approval_status or "",
                              prescription_gy=plan.prescription_gy, interval_days_given=prior.interval_days)
         return course, plan
 

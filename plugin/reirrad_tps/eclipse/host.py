@@ -9,16 +9,23 @@ with the live objects, in this order::
     app = Application.CreateApplication()        # C#: one per process, STA thread
     patient = app.OpenPatientById(request.patient_id)
     if request.writes: patient.BeginModifications()
-    outcome = host.run(request, app, patient)     # never raises for a failed run
+    outcome = host.run(request, app, patient)     # never raises; writes JSON, report, audit row
     saved = outcome.ok and request.writes and app.SaveModifications() succeeded
-    exit(host.finish(request, outcome, saved, save_error))   # JSON, console summary, exit code
+    exit(host.finish(request, outcome, saved, save_error))   # final JSON, console summary, exit code
     app.ClosePatient(); app.Dispose()
 
-So **nothing is saved unless the Python side finished without error**: a failure anywhere (bad input,
-an eligibility stop, a refused write, a dose calculation that fails twice, an unexpected exception) ends
-with ``ok = False``, and the C# host then never calls ``SaveModifications``; the writes already made in
-the session are discarded when the Application is disposed (esapi.md §2.2). ``--dry-run`` never calls
-``BeginModifications``.
+``outcome.ok`` (save or not) is True only when the run left a plan to keep — its status is in
+:data:`reirrad.statuses.PLAN_KEPT`: ``planned`` (exit 0) or ``coverage-compromised``,
+``final-check-failed``, ``infeasible`` (exit 3, "NEEDS REVIEW": the plan is saved so that it can be
+reviewed, and the console, the result and the report say why) — **and** its outputs (result JSON,
+HTML report, audit row) were written. :func:`run` writes them before it returns, i.e. before
+``SaveModifications``: an output that cannot be written (e.g. a report folder that does not exist)
+turns the run into an ``error`` and nothing is saved. :func:`finish` rewrites only the JSON, to add
+whether the save succeeded. A stop (bad input, or any ``stop`` finding the engine raises as
+:class:`~reirrad.errors.EligibilityError`, whose ``findings`` go into the result as
+``stop_findings``), a TPS or internal failure, a cancel and ``--dry-run`` never save; the writes
+already made in the session are discarded when the Application is disposed (esapi.md §2.2).
+``--dry-run`` never calls ``BeginModifications``.
 
 :mod:`.standalone` runs the same three functions from ``python`` through
 ``CustomScriptExecutable.CreateApplication`` (read-only on a clinical system).
@@ -44,10 +51,12 @@ matching, intent, risk factors); without one, on the console, which shows what w
 (prior courses, intervals, recovery credited, structure matching, allowed doses, findings), asks for any
 missing date and waits for ``y``. Cancel (or anything but ``y``) ends with nothing written.
 
-Exit codes: 0 planned or dry run; 2 bad input (including a prior, approved or treated plan named as the
-new plan), eligibility stop or infeasible at the floor level; 3 cancelled; 1 the TPS failed (optimiser,
-dose calculation, a refused write), an internal error, or ``SaveModifications`` refused; 4 (C# host
-only) Python could not be started.
+Exit codes (:func:`reirrad.statuses.exit_code_for`, the same for every launcher): 0 planned or dry run;
+3 a plan was kept but needs review (coverage-compromised, final-check-failed, infeasible); 2 a stop
+(bad input, including a prior, approved or treated plan named as the new plan; an eligibility,
+matching or OAR-tolerance stop) or cancelled; 1 the TPS failed (optimiser, dose calculation, a
+refused write), an internal error, an output that could not be written, or ``SaveModifications``
+refused; 4 (C# host only) Python could not be started.
 """
 
 from __future__ import annotations
@@ -57,31 +66,43 @@ import logging
 import sys
 import traceback
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Mapping, NoReturn, Optional, Sequence
+from typing import Any, Callable, Dict, Mapping, NoReturn, Optional, Sequence, Tuple
 
 from reirrad.cli import write_json
 from reirrad.errors import EligibilityError, InputError, ReirradError
+from reirrad.findings import Finding
 from reirrad.progress import TextProgress
 from reirrad.protocol import Protocol, load_protocol
-from reirrad.result import build_result
+from reirrad.result import build_result, stopped_result
 from reirrad.review import CaseReview, review_case
 from reirrad.snapshot import CaseSnapshot
+from reirrad.statuses import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_REVIEW,
+    EXIT_STOP,
+    PLAN_KEPT,
+    exit_code_for,
+    status_meaning,
+)
 from reirrad.workflow import INTENTS, SEARCHES, PreparedCase, WorkflowRun, prepare
 from reirrad.workflow import run as run_workflow
 
 from ..answers import RunAnswers, parse_date, read_answers
 from ..dialog import confirm, display_available, unresolved
 from ..outputs import write_outputs
-from ..summary import exit_code, summary
+from ..summary import summary
 from .planner import TECHNIQUES, EclipsePlanner
 from .source import TPS_NAME, EclipseCaseSource
 
-__all__ = ["EXIT_CANCELLED", "EXIT_FAILED", "EXIT_INPUT", "EXIT_OK", "HostOutcome", "HostRequest", "begin",
-           "build_parser", "esapi_version", "failed", "finish", "refused", "request_from_args", "run"]
+__all__ = ["EXIT_CANCELLED", "EXIT_FAILED", "EXIT_INPUT", "EXIT_OK", "EXIT_REVIEW", "HostOutcome",
+           "HostRequest", "begin", "build_parser", "esapi_version", "failed", "finish", "refused",
+           "request_from_args", "run"]
 
 logger = logging.getLogger(__name__)
 
-EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_CANCELLED = 0, 1, 2, 3
+#: Bad input and stops; cancelled at the confirmation (reirrad.statuses).
+EXIT_INPUT = EXIT_CANCELLED = EXIT_STOP
 #: Text the stand-in's API assembly carries in its AssemblyInformationalVersion.
 STAND_IN_MARK = "reirrad ESAPI stand-in"
 
@@ -115,7 +136,8 @@ class HostRequest:
 
 @dataclass(frozen=True, eq=False)
 class HostOutcome:
-    """What :func:`run` did. ``ok`` is the only thing the C# host needs: save or not."""
+    """What :func:`run` did. ``ok`` is the only thing the C# host needs: save or not (a plan to keep,
+    its outputs written)."""
 
     ok: bool
     result: Mapping[str, Any]
@@ -294,9 +316,20 @@ def _confirmation_text(prepared: PreparedCase) -> str:
     return "\n".join(lines)
 
 
-def _error_result(request: HostRequest, status: str, message: str, error_type: str) -> Dict[str, Any]:
-    return {"status": status, "reason": message, "error_type": error_type, "patient_id": request.patient_id,
-            "course_id": request.course_id, "plan_id": request.plan_id, "tps": TPS_NAME}
+def _error_result(request: HostRequest, status: str, message: str, error_type: str,
+                  findings: Sequence[Finding] = ()) -> Dict[str, Any]:
+    where = {"error_type": error_type, "course_id": request.course_id, "plan_id": request.plan_id,
+             "tps": TPS_NAME}
+    if status == "stopped":
+        return stopped_result(message, patient_id=request.patient_id, findings=findings, **where)
+    return {"status": status, "status_meaning": status_meaning(status), "reason": message,
+            "patient_id": request.patient_id, **where}
+
+
+def _stop_findings(exc: BaseException) -> Tuple[Finding, ...]:
+    """The ``findings`` a stop carries (the engine's gate raises EligibilityError with them), else ()."""
+    found = getattr(exc, "findings", None) or ()
+    return tuple(f for f in found if isinstance(f, Finding))
 
 
 def _input(prompt: str) -> str:
@@ -356,29 +389,62 @@ def run(request: HostRequest, application: Any, patient: Any, ask: Optional[Ask]
         How the console confirmation asks a question (default: ``input``).
     """
     del application  # the session belongs to the caller; nothing here opens or saves
+    done = _guarded_workflow(request, patient, ask or _input)
+    if isinstance(done, HostOutcome):
+        return done
+    result = dict(build_result(done))
     try:
-        outcome = _workflow(request, patient, ask or _input)
+        _write_outputs(request, done, result)
+    except Exception as exc:  # an output not written: no save, so nothing is kept without its record
+        message = (f"the run's outputs could not be written ({type(exc).__name__}: {exc}); nothing was "
+                   f"saved. The run had status {result.get('status')!r}: fix the path (e.g. create the "
+                   "report folder) and run again")
+        return _failed_outcome(request, "error", message, "OutputError")
+    keep = request.writes and result.get("status") in PLAN_KEPT
+    return HostOutcome(keep, result, exit_code_for(result), done)
+
+
+def _guarded_workflow(request: HostRequest, patient: Any, ask: Ask) -> Any:
+    """The workflow's run, or the outcome of how it failed (the host's boundary: never raises)."""
+    try:
+        return _workflow(request, patient, ask)
     except _CancelledError:
-        return HostOutcome(False, _error_result(request, "cancelled", "cancelled by the user; nothing was "
-                                                "written", "Cancelled"), EXIT_CANCELLED)
+        return _failed_outcome(request, "cancelled", "cancelled by the user; nothing was written",
+                               "Cancelled")
     except EligibilityError as exc:
-        return HostOutcome(False, _error_result(request, "stopped", str(exc), type(exc).__name__), EXIT_INPUT)
-    except InputError as exc:
-        return HostOutcome(False, _error_result(request, "error", str(exc), type(exc).__name__), EXIT_INPUT)
+        return _failed_outcome(request, "stopped", str(exc), type(exc).__name__, _stop_findings(exc))
+    except InputError as exc:  # bad input, refused before or by a write guard: a stop (exit 2)
+        return _failed_outcome(request, "stopped", str(exc), type(exc).__name__)
     except ReirradError as exc:  # the TPS failed (optimiser, dose calculation, a refused write)
-        return HostOutcome(False, _error_result(request, "error", str(exc), type(exc).__name__), EXIT_FAILED)
-    except Exception as exc:  # the host's boundary: any failure means "do not save"
+        return _failed_outcome(request, "error", str(exc), type(exc).__name__)
+    except Exception as exc:  # any failure means "do not save"
         traceback.print_exc()
-        return HostOutcome(False, _error_result(request, "error", f"internal error: {exc}",
-                                                type(exc).__name__), EXIT_FAILED)
-    result = dict(build_result(outcome))
-    code = exit_code(result)
-    return HostOutcome(code == EXIT_OK, result, code, outcome)
+        return _failed_outcome(request, "error", f"internal error: {exc}", type(exc).__name__)
+
+
+def _failed_outcome(request: HostRequest, status: str, message: str, error_type: str,
+                    findings: Sequence[Finding] = ()) -> HostOutcome:
+    result = _error_result(request, status, message, error_type, findings)
+    return HostOutcome(False, result, exit_code_for(result))
+
+
+def _session(request: HostRequest, saved: bool, save_error: Optional[str]) -> Dict[str, Any]:
+    return {"writes": request.writes, "saved": bool(saved), "save_error": save_error}
+
+
+def _write_outputs(request: HostRequest, run_: WorkflowRun, result: Dict[str, Any]) -> None:
+    """The result JSON (not saved yet), the report and the audit row — before any save."""
+    write_json(request.json_path, {**result, "eclipse_session": _session(request, False, None)})
+    for path in write_outputs(run_, result, report=request.answers.report,
+                              audit_csv=request.answers.audit_csv):
+        print(f"Wrote {path}", flush=True)
 
 
 def refused(request: HostRequest, message: str, error_type: str, code: int = EXIT_INPUT) -> HostOutcome:
     """The outcome of a session refused before :func:`run` (nothing written, nothing saved)."""
-    return HostOutcome(False, _error_result(request, "error", message, error_type), code)
+    status = "error" if code == EXIT_FAILED else "stopped"
+    result = _error_result(request, status, message, error_type)
+    return HostOutcome(False, result, code)
 
 
 def failed(request: HostRequest, message: str) -> HostOutcome:
@@ -387,8 +453,16 @@ def failed(request: HostRequest, message: str) -> HostOutcome:
     return refused(request, f"Eclipse refused: {message}", "EsapiError", EXIT_FAILED)
 
 
+def _print_stop(result: Mapping[str, Any]) -> None:
+    print(f"reirrad {str(result.get('status')).upper()}: Nothing was saved.", flush=True)
+    print(summary(result), flush=True)
+
+
 def finish(request: HostRequest, outcome: HostOutcome, saved: bool, save_error: Optional[str] = None) -> int:
-    """Record the session, print the summary, write the JSON; return the process exit code.
+    """Print the summary, record the session in the JSON; return the process exit code.
+
+    The report and the audit row were written by :func:`run`, before the save; only the JSON is
+    rewritten here, with ``eclipse_session`` saying whether ``SaveModifications`` succeeded.
 
     Parameters
     ----------
@@ -398,22 +472,35 @@ def finish(request: HostRequest, outcome: HostOutcome, saved: bool, save_error: 
         Why saving failed (the run's writes were then discarded).
     """
     result = dict(outcome.result)
-    result["eclipse_session"] = {"writes": request.writes, "saved": bool(saved), "save_error": save_error}
+    result["eclipse_session"] = _session(request, saved, save_error)
     code = outcome.code
     if save_error is not None:
-        result["status"], result["reason"] = "error", f"SaveModifications failed: {save_error}"
+        result["status"], result["status_meaning"] = "error", status_meaning("error")
+        result["reason"] = (f"SaveModifications failed: {save_error}; nothing was saved (the report and the "
+                            "audit row, written before the save, describe the run, not a saved plan)")
         code = EXIT_FAILED
-    if result.get("status") in ("stopped", "error", "cancelled"):
-        print(f"reirrad {result['status'].upper()}: {result['reason']}. Nothing was saved.", flush=True)
+    status = str(result.get("status"))
+    if status in ("stopped", "error", "cancelled"):
+        _print_stop(result)
     else:
         print(summary(result), flush=True)
-        print("Saved to the Eclipse database." if saved else "Nothing was saved (dry run).", flush=True)
-    write_json(request.json_path, result)
-    for path in write_outputs(outcome.run, result, report=request.answers.report,
-                              audit_csv=request.answers.audit_csv):
-        print(f"Wrote {path}", flush=True)
+        if code == EXIT_REVIEW:
+            print(f"NEEDS REVIEW ({status}): {status_meaning(status)}.", flush=True)
+        if saved:
+            print("Saved to the Eclipse database" + (" for review." if code == EXIT_REVIEW else "."),
+                  flush=True)
+        elif status == "dry-run":
+            print("Nothing was saved (dry run).", flush=True)
+        else:
+            print("Nothing was saved.", flush=True)
+    try:
+        write_json(request.json_path, result)
+    except Exception as exc:  # after the save: report it, never undo what Eclipse holds
+        print(f"reirrad: the result JSON could not be written to {request.json_path}: {exc}", file=sys.stderr,
+              flush=True)
+        if code == EXIT_OK:
+            code = EXIT_FAILED
     stand_in = _stand_in()
     if stand_in is not None:
         stand_in.export_journal_from_environment()
     return code
-

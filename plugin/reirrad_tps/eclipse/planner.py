@@ -12,6 +12,14 @@ Translation only (style.md §3 practice 3). Engine doses are TOTAL Gy; ESAPI wan
   normal tissue objective (``AddAutomaticNormalTissueObjective(priority)``, which replaces any NTO).
   Objective doses are TOTAL doses; the priority is the engine's priority (both only order the
   objectives).
+* **Hard objectives** (``Objective.hard``): the Eclipse optimiser has no constraints (esapi.md §10.2
+  lists only weighted objectives), so a hard objective gets the **top priority of the set**: the
+  highest priority among all objectives written in the same call and the normal tissue objective's
+  priority when one is written — never a number above every priority asked for (the reference
+  documents no maximum priority; Eclipse's own scale is a clinic's class solution, not the adapter's
+  to invent). Hard objectives therefore rank at least level with the target's, and above every soft
+  OAR objective of lower priority. The result is still only a weighted objective: the engine's final
+  check on the re-read dose decides whether the limit holds.
 * **Optimisation** (§10.3): ``technique="VMAT"`` → ``OptimizeVMAT(OptimizationOptionsVMAT(
   OptimizationOption.RestartOptimization, mlc_id))`` (``OptimizeVMAT()`` when no ``mlc_id`` is given);
   ``"IMRT"`` → ``Optimize(max_iterations, OptimizationOption.RestartOptimization[, mlc_id])`` then
@@ -19,7 +27,9 @@ Translation only (style.md §3 practice 3). Engine doses are TOTAL Gy; ESAPI wan
 * **Dose** (§10.3): ``CalculateDose()``, retried once when ``Success`` is False (the "16.1 related
   Eclipse bug" retry of the public nm_planner code); the plan's TOTAL dose is returned in Gy.
 * **Normalisation** (§10.3 / §4.4): ``PlanNormalizationValue = 100``, read ``GetDoseAtVolume(target,
-  v %, Relative, Absolute)``, then ``PlanNormalizationValue = 100 · D_current / D_wanted``.
+  v %, Relative, Absolute)``, then ``PlanNormalizationValue = 100 · D_current / D_wanted``;
+  :meth:`EclipsePlanner.normalise` returns the ``PlanNormalizationValue`` the plan then holds (%, read
+  back from ESAPI), Eclipse's own record of the normalisation.
 
 Write guards, checked **before** any ESAPI write (nothing is written when one fails): the plan must be
 ``UnApproved`` and not ``IsTreated``, its course not completed (:class:`ApprovedPlanError`); the session
@@ -34,6 +44,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import math
 from typing import Any, Callable, List, Optional, Sequence, Tuple, TypeVar
 
 from reirrad.dose import DoseGrid
@@ -270,6 +281,8 @@ class EclipsePlanner:
     def write_objectives(self, objectives: Sequence[Objective]) -> None:
         """Replace the plan's optimisation objectives (mapping in the module docstring).
 
+        A ``hard`` objective is written at the top priority of the set (module docstring).
+
         Raises
         ------
         ApprovedPlanError, ReadOnlySessionError, ModificationsNotBegunError
@@ -280,6 +293,7 @@ class EclipsePlanner:
         self._require_writable("write optimisation objectives")
         structures = self._structures()
         rows: List[Tuple[Any, str, float, float, float]] = []
+        hard: List[bool] = []
         for n, o in enumerate(objectives):
             kind = str(o.kind)
             if kind not in KINDS:
@@ -288,7 +302,13 @@ class EclipsePlanner:
             dose = number(f"objectives[{n}].dose_gy", o.dose_gy, "Gy", minimum=0.0)
             volume = number(f"objectives[{n}].volume_pct", o.volume_pct, "%", minimum=0.0, maximum=100.0)
             priority = number(f"objectives[{n}].priority", o.priority, "(priority)", minimum=0.0)
+            if not isinstance(o.hard, bool):
+                raise InputError(f"objectives[{n}].hard must be True or False (got {o.hard!r})")
             rows.append((self._structure(structures, o.structure_id), kind, dose, volume, priority))
+            hard.append(o.hard)
+        top = self.top_priority([r[4] for r in rows])
+        rows = [(st, kind, dose, volume, top if h else priority)
+                for (st, kind, dose, volume, priority), h in zip(rows, hard)]
         types = _types()
         op = types.OptimizationObjectiveOperator
         values = [self._dose_value(dose) for _, _, dose, _, _ in rows]
@@ -307,6 +327,14 @@ class EclipsePlanner:
         if self._nto_priority is not None:
             self._write("add the normal tissue objective", setup.AddAutomaticNormalTissueObjective,
                         self._nto_priority)
+
+    def top_priority(self, priorities: Sequence[float]) -> float:
+        """The priority a hard objective gets: the highest of ``priorities`` and of the normal tissue
+        objective's priority when one is written (0 when there is none)."""
+        candidates = list(priorities)
+        if self._nto_priority is not None:
+            candidates.append(self._nto_priority)
+        return max(candidates, default=0.0)
 
     def optimise(self) -> None:
         """Run the Eclipse optimiser (VMAT or IMRT + leaf motions) on the current objectives.
@@ -369,8 +397,14 @@ class EclipsePlanner:
                              "DoseValuePresentation to Absolute")
         return read_dose_grid(plan.Dose, str(plan.StructureSet.Image.FOR))
 
-    def normalise(self, target_id: str, dose_gy: float, volume_pct: float) -> None:
+    def normalise(self, target_id: str, dose_gy: float, volume_pct: float) -> Optional[float]:
         """Scale the plan so that ``volume_pct`` % of ``target_id`` receives ``dose_gy`` (TOTAL Gy).
+
+        Returns
+        -------
+        float
+            The plan's ``PlanNormalizationValue`` after the scaling (%, read back from ESAPI: 100 means
+            unscaled; e.g. 101.13 when the dose was 1.13 % above the wanted one at ``volume_pct``).
 
         Raises
         ------
@@ -398,3 +432,8 @@ class EclipsePlanner:
             raise InputError(f"{target_id!r} receives {current!r} Gy at {volume:g} %; the plan cannot be "
                              "normalised to it")
         self._write("set the plan normalisation", set_value, 100.0 * current / wanted)
+        value = float(plan.PlanNormalizationValue)
+        if math.isnan(value):  # "not defined" (esapi.md §4.4), which cannot follow a successful set
+            raise InputError(f"plan {plan.Id!r} reports no PlanNormalizationValue after it was set; check "
+                             "the plan's normalisation in Eclipse")
+        return value

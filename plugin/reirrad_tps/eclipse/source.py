@@ -21,7 +21,9 @@ Implements :class:`reirrad.ports.CaseSource`. Translation only (style.md §3 pra
   ``DoseValuePresentation`` is Absolute — and its ``NumberOfFractions``. A prior plan on another frame
   needs a ``Patient.Registrations`` entry between the two frames (§8); ``planning_to_dose`` is derived
   from ``TransformPoint`` (SourceFOR → RegisteredFOR) or ``InverseTransformPoint``, whichever direction
-  maps planning → prior (never from the undocumented layout of ``TransformationMatrix``).
+  maps planning → prior (never from the undocumented layout of ``TransformationMatrix``), and
+  ``registration_kind`` is ``"rigid"``; a prior plan on the planning frame is ``"same-frame"``. A
+  registration that is not rigid is refused: ESAPI exposes no deformable mapping of a dose here.
 * **Plan sums.** Never read as one dose: a sum mixes fractionations, and EQD2 needs each plan's own
   dose and fractions. Its plans are read one by one (they are prior plans with a valid dose), which is
   the sum when every component is an Addition of weight 1. A prior-course sum with a Subtraction, a
@@ -291,6 +293,7 @@ class EclipseCaseSource:
             last_fraction=last,
             planning_to_dose=matrix,
             registration_id=registration_id,
+            registration_kind="same-frame" if matrix is None else "rigid",
             approval_status=str(plan.ApprovalStatus),
             prescription_gy=prescription,
         )

@@ -10,6 +10,15 @@ A dry run is rolled back at the end, so it keeps nothing even if reading the cas
 Everything the run writes is inside one ``CompositeAction`` (one undo step); on any error it is
 rolled back and the message is shown (or logged when the GUI is disabled). ``patient.Save()`` is
 never called: the dosimetrist reviews and saves.
+
+Statuses (:mod:`reirrad.statuses`): the undo step is kept only when the run leaves a plan
+(:data:`~reirrad.statuses.PLAN_KEPT`): ``planned``, or — notified as "reirrad: <status> — needs
+review" — ``coverage-compromised``, ``final-check-failed`` and ``infeasible``. The report and the audit
+row are written inside the undo step, so a plan is never kept without them (a failure to write rolls
+the step back). A run whose status keeps no plan is rolled back. A stop of the decision gate
+(:class:`~reirrad.errors.EligibilityError`) is rolled back, notified, and returned as the stopped
+result (``reirrad.result.stopped_result``, with the exception's ``findings`` as ``stop_findings``);
+other errors are notified and raised.
 """
 
 from __future__ import annotations
@@ -18,11 +27,12 @@ import os
 from functools import partial
 from typing import Any, Mapping, Optional
 
-from reirrad.errors import InputError, ReirradError
+from reirrad.errors import EligibilityError, InputError, ReirradError
 from reirrad.protocol import load_protocol
-from reirrad.result import build_result
+from reirrad.result import build_result, stopped_result
 from reirrad.review import review_case
 from reirrad.snapshot import CaseSnapshot
+from reirrad.statuses import EXIT_REVIEW, PLAN_KEPT, exit_code_for, status_meaning
 from reirrad.workflow import WorkflowRun, run
 
 from ..answers import RunAnswers, read_answers
@@ -40,10 +50,11 @@ class _CancelledError(Exception):
 
 
 class _DryRunDoneError(Exception):
-    """End of a dry run: roll back whatever reading the case did (a dry run keeps nothing)."""
+    """End of a dry run, or of a run whose status keeps no plan: roll back whatever the run wrote
+    (reading the case may have mapped a dose)."""
 
     def __init__(self, outcome: WorkflowRun) -> None:
-        super().__init__("dry run done")
+        super().__init__(f"run done, nothing kept ({outcome.status})")
         self.outcome = outcome
 
 
@@ -78,7 +89,7 @@ def main(answers_path: Optional[str] = None, *, interactive: Optional[bool] = No
     version = str(answers.version)
     protocol = load_protocol(answers.protocol)
     objects = entry.current_objects(version)
-    _, case, plan, beam_set, _ = objects
+    patient, case, plan, beam_set, _ = objects
     try:
         with entry.undoable("reirrad re-irradiation plan", version):
             snapshot = _read(version, objects, answers)
@@ -93,18 +104,38 @@ def main(answers_path: Optional[str] = None, *, interactive: Optional[bool] = No
             planner = None if options.dry_run else RayStationPlanner(case, plan, beam_set, version=version)
             outcome = run(protocol, snapshot, planner, options,
                           progress=partial(entry.progress, version=version))
-            if options.dry_run:
+            if options.dry_run or outcome.status not in PLAN_KEPT:
                 raise _DryRunDoneError(outcome)
+            result = build_result(outcome)  # the record is written inside the undo step it describes
+            write_outputs(outcome, result, report=answers.report, audit_csv=answers.audit_csv)
     except _CancelledError:
         entry.notify("reirrad cancelled, nothing was changed", version)
-        return {"status": "cancelled", "patient_id": snapshot.patient_id}
+        return {"status": "cancelled", "status_meaning": status_meaning("cancelled"),
+                "patient_id": snapshot.patient_id}
     except _DryRunDoneError as done:
-        outcome = done.outcome
+        result = build_result(done.outcome)
+        write_outputs(done.outcome, result, report=answers.report, audit_csv=answers.audit_csv)
+    except EligibilityError as exc:
+        stopped = stopped_result(str(exc), patient_id=str(patient.PatientID), findings=exc.findings,
+                                 tps="RayStation", tps_version=version)
+        entry.notify(f"reirrad stopped, nothing was changed: {exc}", version)
+        return stopped
     except ReirradError as exc:
         entry.notify(f"reirrad stopped, nothing was changed: {exc}", version)
         raise
-    result = build_result(outcome)
-    write_outputs(outcome, result, report=answers.report, audit_csv=answers.audit_csv)
-    entry.notify(f"reirrad: {result['status']}, prescription {result['prescription_gy']} Gy, "
-                 f"limiting {', '.join(result['limiting_oars']) or 'none'}", version)
+    entry.notify(_message(result), version)
     return result
+
+
+def _message(result: Mapping[str, Any]) -> str:
+    """The notification at the end of a run (every status that is not a stop)."""
+    status = str(result["status"])
+    limiting = ", ".join(result.get("limiting_oars") or ()) or "none"
+    text = f"prescription {result.get('prescription_gy')} Gy, limiting {limiting}"
+    if status == "dry-run":
+        return f"reirrad: dry-run, nothing was changed; {text}"
+    if status not in PLAN_KEPT:
+        return f"reirrad: {status}, nothing was kept — {status_meaning(status)}"
+    if exit_code_for(result) == EXIT_REVIEW:
+        return f"reirrad: {status} — needs review: {status_meaning(status)}; {text}"
+    return f"reirrad: {status}, {text}"

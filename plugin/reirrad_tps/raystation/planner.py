@@ -16,12 +16,32 @@ Translation only (style.md §3 practice 3): engine doses are TOTAL Gy and become
   (the EUD with a = 1 is the mean dose; the reference names no mean-dose function type). ``DoseLevel``
   is TOTAL cGy; ``Weight`` is the engine's priority (RayStation weights are relative, like the
   engine's priorities).
+* **Hard objectives** (``Objective.hard``, a protocol's ``hard`` OAR) are written as **constraints**:
+  ``AddOptimizationFunction(..., IsConstraint=True)``; the function then lives in
+  ``PlanOptimization.Constraints``, not in ``Objective.ConstituentFunctions`` (§11.1 "Reading
+  functions back"). A constraint gets its ``DoseLevel`` (and ``PercentVolume`` / ``EudParameterA``)
+  but **no** ``Weight``: the optimiser must satisfy it, so a weight means nothing. The attribute exists
+  on a constraint's parameters (``KaleyWhite/med-phys-scripts: RayStation/copy_opt_stuff.py``, adapted
+  from RaySearch's scripting example 19, copies it for every function), but public scripts that add
+  constraints leave it unset (``mialar/autoscript_lung: ENLUCA_func_defs.py``, RayStation 2024B: its
+  ``maxDose(..., constraint=True)`` sets only ``DoseLevel`` on ``po.Constraints[n]``).
+  Function types written as constraints (:data:`CONSTRAINT_FUNCTION_TYPES`): ``MaxDose`` (Tsuzuki61
+  ``Plan_Setup/PlanCreateSettingBinding.py`` l.397; ``mialar/autoscript_lung: ENLUCA_main.py``),
+  ``MinDose`` and ``MinDvh`` (``ENLUCA_main.py``) are added as constraints by public scripts;
+  ``MaxDvh``, ``MinEud`` and ``MaxEud`` only in the constraint branches of ``ENLUCA_func_defs.py``,
+  which no public script calls: **unconfirmed**, but one-sided like the others. Two-sided functions
+  (``UniformDose``, ``TargetEud``) are never written as constraints. A hard objective whose function
+  type is not in the set is written as an objective at the top weight (the highest weight of the
+  set); with :data:`FUNCTION_TYPES` as it is, that cannot happen.
 * **Optimisation** (§11.2): ``PlanOptimization.RunOptimization()`` on the beam set's optimisation.
 * **Dose** (§11.3): ``beam_set.ComputeDose(...)`` with the version's keywords; "Dose has already been
   computed with the current parameters" means the dose is current and is not a failure. The plan's
   ``TreatmentCourse.TotalDose`` is returned as TOTAL Gy.
 * **Normalisation** (§12.2): 11B/12A ``NormalizeToPrescription``, 2024B+ ``ScaleToDoseGoal``, both as
-  ``DoseAtVolume`` on the target ROI.
+  ``DoseAtVolume`` on the target ROI. RayStation scales the beam set's monitor units and exposes no
+  normalisation figure of its own through the scripting API (no ``PlanNormalizationValue``
+  counterpart in the reference), so :meth:`RayStationPlanner.normalise` returns None; the engine
+  measures the scaling on the re-read dose.
 
 Every write first checks ``plan.Review.ApprovalStatus`` (§14.6) and refuses an approved plan with
 :class:`ApprovedPlanError` before any RayStation call. Writes should run inside
@@ -31,7 +51,7 @@ Every write first checks ``plan.Review.ApprovalStatus`` (§14.6) and refuses an 
 from __future__ import annotations
 
 import logging
-from typing import Any, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, List, Mapping, NamedTuple, Optional, Sequence
 
 from reirrad.dose import DoseGrid
 from reirrad.errors import InputError
@@ -43,7 +63,8 @@ from .grids import read_dose_grid
 from .units import cgy_from_gy
 from .versions import VersionProfile, profile
 
-__all__ = ["ALREADY_COMPUTED", "FUNCTION_TYPES", "ApprovedPlanError", "RayStationPlanner"]
+__all__ = ["ALREADY_COMPUTED", "CONSTRAINT_FUNCTION_TYPES", "FUNCTION_TYPES", "ApprovedPlanError",
+           "RayStationPlanner"]
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +72,8 @@ logger = logging.getLogger(__name__)
 ALREADY_COMPUTED = "Dose has already been computed with the current parameters"
 #: Engine objective kind → RayStation ``FunctionType``.
 FUNCTION_TYPES: Mapping[str, str] = {"upper": "MaxDvh", "max": "MaxDose", "lower": "MinDvh", "mean": "MaxEud"}
+#: ``FunctionType``s written as constraints for hard objectives (sources in the module docstring).
+CONSTRAINT_FUNCTION_TYPES = frozenset({"MaxDose", "MinDose", "MaxDvh", "MinDvh", "MaxEud", "MinEud"})
 #: ``PrescriptionType`` of prescriptions and scaling written by the adapter (§12).
 DOSE_AT_VOLUME = "DoseAtVolume"
 
@@ -68,8 +91,21 @@ def _has_geometry(structure_set: Any, roi_name: str) -> bool:
     return geometry.PrimaryShape is not None
 
 
-def _function_row(n: int, objective: Objective) -> Tuple[str, str, str, float, float, float]:
-    """(ROI, kind, FunctionType, DoseLevel cGy TOTAL, PercentVolume %, Weight) of one objective."""
+class _Row(NamedTuple):
+    """One function to write: ROI, kind, FunctionType, DoseLevel (cGy TOTAL), PercentVolume (%), Weight,
+    and whether the objective is hard."""
+
+    roi: str
+    kind: str
+    function_type: str
+    level_cgy: float
+    volume_pct: float
+    weight: float
+    hard: bool
+
+
+def _function_row(n: int, objective: Objective) -> _Row:
+    """The function row of one objective (checked before anything is written)."""
     kind = str(objective.kind)
     function_type = FUNCTION_TYPES.get(kind)
     if function_type is None:
@@ -81,7 +117,10 @@ def _function_row(n: int, objective: Objective) -> Tuple[str, str, str, float, f
         raise InputError(f"objectives[{n}] ({kind} on {objective.structure_id!r}) has volume_pct {volume:g}; "
                          "a DVH objective needs a volume > 0 %")
     weight = number(f"objectives[{n}].priority", objective.priority, "(weight)", minimum=0.0)
-    return (str(objective.structure_id), kind, function_type, level_cgy, volume, weight)
+    hard = objective.hard
+    if not isinstance(hard, bool):
+        raise InputError(f"objectives[{n}].hard must be True or False (got {hard!r})")
+    return _Row(str(objective.structure_id), kind, function_type, level_cgy, volume, weight, hard)
 
 
 class RayStationPlanner:
@@ -209,12 +248,17 @@ class RayStationPlanner:
             **dict(self._version.add_prescription_keywords))
 
     def write_objectives(self, objectives: Sequence[Objective]) -> None:
-        """Replace the optimisation functions of the beam set with ``objectives``.
+        """Replace the optimisation functions (objectives and constraints) of the beam set.
+
+        A ``hard`` objective becomes a constraint (``IsConstraint=True``, no ``Weight``) when its
+        function type is in :data:`CONSTRAINT_FUNCTION_TYPES`; otherwise an objective whose weight is
+        the highest weight among ``objectives`` (module docstring).
 
         Parameters
         ----------
         objectives : sequence of reirrad.ports.Objective
-            ``dose_gy`` TOTAL Gy, ``volume_pct`` % of the structure, ``priority`` ≥ 0 (the weight).
+            ``dose_gy`` TOTAL Gy, ``volume_pct`` % of the structure, ``priority`` ≥ 0 (the weight),
+            ``hard``.
 
         Raises
         ------
@@ -226,28 +270,34 @@ class RayStationPlanner:
         """
         self._require_writable("write optimisation objectives")
         rows = [_function_row(n, o) for n, o in enumerate(objectives)]
-        self._require_rois([r[0] for r in rows])
+        self._require_rois([r.roi for r in rows])
+        top_weight = max((r.weight for r in rows), default=0.0)
         po = self._optimization()
         if po.Objective is not None:
             po.ClearConstituentFunctions()
         for constraint in list(po.Constraints):
             constraint.DeleteFunction()
-        for roi, kind, function_type, level_cgy, volume, weight in rows:
+        for row in rows:
+            is_constraint = row.hard and row.function_type in CONSTRAINT_FUNCTION_TYPES
+            if row.hard and not is_constraint:
+                logger.warning("hard objective on %s: %s cannot be a RayStation constraint; written as an "
+                               "objective at the top weight %g", row.roi, row.function_type, top_weight)
             try:
-                function = po.AddOptimizationFunction(FunctionType=function_type, RoiName=roi,
-                                                      IsConstraint=False)
+                function = po.AddOptimizationFunction(FunctionType=row.function_type, RoiName=row.roi,
+                                                      IsConstraint=is_constraint)
             except Exception as exc:
                 message = tps_message(exc)
                 if "exists no ROI" in message or "No ROI named" in message:
-                    raise InputError(f"RayStation has no ROI named {roi!r}: {message}") from exc
+                    raise InputError(f"RayStation has no ROI named {row.roi!r}: {message}") from exc
                 raise
             parameters = function.DoseFunctionParameters
-            parameters.DoseLevel = level_cgy
-            if kind in ("upper", "lower"):
-                parameters.PercentVolume = volume
-            if kind == "mean":
+            parameters.DoseLevel = row.level_cgy
+            if row.kind in ("upper", "lower"):
+                parameters.PercentVolume = row.volume_pct
+            if row.kind == "mean":
                 parameters.EudParameterA = 1.0
-            parameters.Weight = weight
+            if not is_constraint:  # a constraint has no weight to set (module docstring)
+                parameters.Weight = top_weight if row.hard else row.weight
 
     def optimise(self) -> None:
         """Run the RayStation optimiser (``PlanOptimization.RunOptimization()``) on the current functions.
@@ -292,8 +342,15 @@ class RayStationPlanner:
                              f"({accuracy} is False); compute the final dose")
         return read_dose_grid(total)
 
-    def normalise(self, target_id: str, dose_gy: float, volume_pct: float) -> None:
+    def normalise(self, target_id: str, dose_gy: float, volume_pct: float) -> Optional[float]:
         """Scale the beam set so that ``volume_pct`` % of ``target_id`` receives ``dose_gy`` (TOTAL Gy).
+
+        Returns
+        -------
+        None
+            Always: RayStation's scripting API exposes no normalisation figure of its own (the scaling
+            changes the monitor units; there is no ``PlanNormalizationValue`` counterpart in the
+            reference). The engine measures the scaling on the dose it re-reads.
 
         Raises
         ------
@@ -308,3 +365,4 @@ class RayStationPlanner:
         self._require_rois([str(target_id)])
         scale = getattr(self._beam_set, self._version.scaling)
         scale(RoiName=str(target_id), DoseValue=dose_cgy, DoseVolume=volume, PrescriptionType=DOSE_AT_VOLUME)
+        return None

@@ -27,7 +27,10 @@ What is read, and from where (reference/raystation.md):
   stand-in's documented reading), or — when a deformable registration from the planning CT
   (reference) to the prior CT (target) exists and ``deformable`` is True — the dose is mapped onto
   the new plan's dose grid with ``case.MapDose`` (version keywords, §7.3) and ``planning_to_dose``
-  is None. RayStation holds no treatment dates for prior plans: ``last_fraction`` comes from
+  is None. ``registration_kind`` says which: ``"same-frame"`` (the prior dose is on the planning
+  frame), ``"rigid"`` (the matrix) or ``"deformable"`` (mapped by ``MapDose``; without it a mapped
+  dose, which has no matrix, would be mistaken for a same-frame one). RayStation holds no treatment
+  dates for prior plans: ``last_fraction`` comes from
   ``prior_dates`` (plan name → date), else None (the workflow asks the user).
 
 ``MapDose`` adds an evaluation dose to the case (it does not change the prior plan). Call
@@ -288,6 +291,7 @@ class RayStationCaseSource:
         prior_for = str(total.InDoseGrid.FrameOfReference)
         matrix: Optional[np.ndarray] = None
         registration_id: Optional[str] = None
+        kind = "same-frame"
         if prior_for == planning_for:
             grid = read_dose_grid(total)
         else:
@@ -295,10 +299,12 @@ class RayStationCaseSource:
             if deformable is not None:
                 grid = self._mapped_dose(total, deformable, name)
                 registration_id = f"deformable {deformable.Name}"
+                kind = "deformable"  # on the planning grid already: no matrix, but NOT the same frame
             else:
                 grid = read_dose_grid(total)
                 matrix = self._rigid_transform_mm(prior_exam, name, prior_for)
                 registration_id = f"rigid {self._examination.Name} -> {prior_exam.Name}"
+                kind = "rigid"
             logger.info("prior plan %s: %s", name, registration_id)
         return PriorCourse(
             course_id=str(self._case.CaseName),
@@ -308,6 +314,7 @@ class RayStationCaseSource:
             last_fraction=self._prior_dates.get(name),
             planning_to_dose=matrix,
             registration_id=registration_id,
+            registration_kind=kind,
             approval_status=approval_status(plan),
             prescription_gy=prescription,
         )

@@ -194,3 +194,29 @@ def test_without_a_grid_source_it_is_refused(exported, capsys):
     f = exported["files"]
     assert cli.main(["evaluate", *_base(f)]) == 2
     assert "--new-dose RD) or the planning CT" in capsys.readouterr().err
+
+
+def test_the_case_source_records_the_registration_kind(exported, tmp_path):
+    """Issue 14 item 9 + snapshot.REGISTRATION_KINDS: a prior dose in the planning frame is read as
+    ``same-frame`` (no matrix); the same dose in frame B brought in by a rigid REG (PS3.3 C.20.2) is read
+    as ``rigid`` with its matrix. Deformable registrations never get this far (test_registration.py)."""
+    from reirrad_tps.dicom.case import DicomCaseSource, DicomPrior  # noqa: PLC0415
+
+    f = exported["files"]
+    same = DicomCaseSource(f["rs"], [DicomPrior(f["rd_prior"], f["rp_prior"], interval_days=913)],
+                           n_fractions=5, ct=f["ct"], target="PTV").read()
+    (prior,) = same.prior_courses
+    assert (prior.registration_kind, prior.planning_to_dose) == ("same-frame", None)
+    dose_b = _dose(tmp_path / "rd_b.dcm", exported["snapshot"].prior_courses[0].dose, frame=factory.FRAME_B,
+                   plan_uid=PRIOR_PLAN_UID, shift_x_mm=10.0)
+    plan_b = str(factory.rt_plan(tmp_path / "rp_b.dcm", n_fractions=25, prescriptions_gy=(45.0,),
+                                 sop_uid=PRIOR_PLAN_UID, frame_uid=factory.FRAME_B))
+    move = np.eye(4)
+    move[0, 3] = -10.0
+    frame = exported["snapshot"].planning_frame_of_reference_uid
+    reg = factory.registration(tmp_path / "reg.dcm", [(factory.FRAME_B, move, "RIGID"),
+                                                       (frame, np.eye(4), "RIGID")], frame_uid=frame)
+    moved = DicomCaseSource(f["rs"], [DicomPrior(dose_b, plan_b, interval_days=913)], n_fractions=5,
+                            ct=f["ct"], target="PTV", registrations=[str(reg)]).read()
+    (prior,) = moved.prior_courses
+    assert prior.registration_kind == "rigid" and prior.planning_to_dose is not None

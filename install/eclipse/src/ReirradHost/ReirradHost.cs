@@ -6,11 +6,14 @@
 // The arguments are parsed by Python (reirrad_tps.eclipse.host.begin: one definition of the command
 // line). This file does only what must be done by the approved executable itself:
 //   Application.CreateApplication() on the STA thread, OpenPatientById, BeginModifications (unless
-//   --dry-run), hand the live objects to Python, and SaveModifications ONLY when Python reports success.
-// After any failure nothing is saved: the Application is disposed with the modifications unsaved.
+//   --dry-run), hand the live objects to Python, and SaveModifications ONLY when Python reports ok:
+//   a plan to keep (planned, or kept for review) whose result JSON, report and audit row Python has
+//   already written. After any failure nothing is saved: the Application is disposed with the
+//   modifications unsaved.
 //
-// Exit codes: 0 planned / dry run; 2 bad input, eligibility stop, infeasible; 3 cancelled;
-// 1 internal failure or SaveModifications refused; 4 the host could not start Python.
+// Exit codes (Python's reirrad.statuses): 0 planned / dry run; 3 plan kept but needs review
+// (coverage-compromised, final-check-failed, infeasible); 2 bad input, a stop, cancelled;
+// 1 internal failure, outputs not written or SaveModifications refused; 4 the host could not start Python.
 using System;
 using System.Collections.Generic;
 using System.Globalization;
@@ -153,7 +156,8 @@ namespace Reirrad.EclipseHost
             }
         }
 
-        /// <summary>One ESAPI session. Saves only when Python reports success.</summary>
+        /// <summary>One ESAPI session. Saves only when Python reports ok (a plan to keep, its outputs
+        /// already written by host.run); finish only adds the save's outcome to the result JSON.</summary>
         private static int RunSession(PyObject host, string[] args)
         {
             PyObject request = host.InvokeMethod("begin", ToPythonList(args));
