@@ -19,20 +19,35 @@ consensus tables); numbers below are that list's. Covered, as far as the TPS dat
 * item 5, interval from the end of each prior course to the new course (days and months);
 * item 6, the re-irradiation course: prescription, fractions, dose per fraction, planned start
   (``new_course.*``), the planning intent (limit-toxicity / isotoxic) and search;
-* item 7, cumulative-dose methodology (``method.*``): registration per course and overall
-  (none / rigid), summation level (DVH metric and voxel), LQ model, dose reference (EQD2,
-  2 Gy per fraction), α/β per structure (``oar.<key>.alpha_beta_gy``), recovery model, its
+* item 7, cumulative-dose methodology (``method.*``): registration kind per course
+  (``prior.<n>.registration``: ``same-frame``, ``rigid`` or ``deformable``) and overall,
+  summation level (DVH metric and voxel), LQ model, dose reference (EQD2, 2 Gy per fraction),
+  α/β per structure (``oar.<key>.alpha_beta_gy``), recovery model, its
   source and status, the conservation factor with the risk factors recorded for it
   (``method.recovery_risk_factors``: keys of :data:`reirrad.review.RISK_FACTORS`, ``;``-separated;
   an absent key means "not recorded", not "absent"), and the recovery credited per course
   (``prior.<n>.recovered_fraction_min`` / ``_max`` over the OARs with a cumulative limit; they
-  differ only for dose-dependent models) and per OAR (``oar.<key>.recovered_fraction``);
+  differ only for dose-dependent models) and per OAR (``oar.<key>.recovered_fraction``;
+  ``oar.<key>.recovery_credited`` false when the protocol's cumulative limit already includes
+  recovery);
 * item 8, cumulative OAR doses: EQD2 at each OAR's protocol metric (e.g. D0.5cc) by both methods
-  and the larger, the limit, the remaining budget and the verdict; target doses (D95, D98,
+  and the larger, the limit, the remaining budget, what limits the allowed dose (``limited_by``:
+  ``cumulative``, ``de-novo`` or ``per-course``) and the verdict (``passed`` empty when it is not
+  assessable: prior dose but no cumulative limit, with a flag finding); target doses (D95, D98,
   V95 %, BED at D95/D98, V(BED ≥ threshold));
 * eligibility: whether the protocol's rules were met and the override reason; ``findings`` lists
-  every finding of the run (eligibility, matching, per OAR) as ``severity:code[:subject]``,
-  separated by ``;``.
+  every finding of the run (eligibility, matching, per OAR, stops let through by the override) as
+  ``severity:code[:subject]``, separated by ``;``; ``eligibility.overridden_stop_codes`` the stop
+  findings the override let through and ``flag_warning_codes`` every ``flag`` finding, both as
+  ``code[:subject]``, ``;``-separated;
+* the decision: ``status``, ``exit_code`` (:func:`reirrad.statuses.exit_code_for`) and the final
+  check on the dose re-read from the TPS after the last optimisation and the normalisation
+  (``final_check.*``: re-read, normalisation value, every OAR limit met, coverage met, failing OARs);
+  empty for a run with no final check (dry run, offline evaluation);
+* tumour dose: D95 and D80 as EQD2 at the tumour α/β values 5 and 10 Gy
+  (``target.tumour_d95_eqd2_ab5_gy`` …, :data:`TUMOUR_ALPHA_BETAS_GY`; fixed, so that the header does
+  not depend on the run; empty when the result has no figure at that α/β — figures at other α/β
+  values are in the result JSON only).
 
 A national re-irradiation audit additionally collects dates, doses, fractionation, intent,
 cumulative OAR doses and the recovery assumptions: all of these are in the record, with
@@ -67,27 +82,38 @@ import numpy as np
 
 from .errors import InputError
 from .files import exclusive_lock, write_text_atomic
+from .statuses import exit_code_for
 
 __all__ = [
     "AUDIT_SCHEMA",
+    "FINAL_CHECK_FIELDS",
     "METHOD_FIELDS",
     "OAR_FIELDS",
     "PRIOR_FIELDS",
     "RUN_FIELDS",
     "TARGET_FIELDS",
+    "TUMOUR_ALPHA_BETAS_GY",
+    "TUMOUR_FIELDS",
     "append_audit_csv",
     "audit_record",
+    "finding_codes",
+    "flag_findings",
+    "overridden_stops",
+    "result_findings",
+    "stop_findings",
+    "tumour_dose_at",
     "write_audit_json",
 ]
 
 #: Identifier and version of the record layout (changes whenever a column is added or renamed).
-AUDIT_SCHEMA = "reirrad-audit/1"
+AUDIT_SCHEMA = "reirrad-audit/2"
 
 #: Leading columns, one per run.
 RUN_FIELDS = (
     "schema", "patient_id", "plan_id", "tps", "tps_version", "software_version",
-    "protocol.name", "protocol.version", "protocol.sha256", "status", "planning_intent", "search",
-    "eligibility.eligible", "eligibility.may_proceed", "eligibility.override_reason", "findings",
+    "protocol.name", "protocol.version", "protocol.sha256", "status", "exit_code", "planning_intent",
+    "search", "eligibility.eligible", "eligibility.may_proceed", "eligibility.override_reason",
+    "eligibility.overridden_stop_codes", "findings", "flag_warning_codes",
     "new_course.planned_start", "new_course.prescription_gy", "new_course.n_fractions",
     "new_course.dose_per_fraction_gy", "new_course.optimisations", "new_course.limiting_oars",
     "prior.count",
@@ -109,13 +135,28 @@ OAR_FIELDS = (
     "structure", "metric", "alpha_beta_gy", "cumulative_limit_eqd2_gy", "prior_eqd2_gy",
     "recovered_fraction", "effective_prior_eqd2_gy", "remaining_eqd2_gy", "exhausted",
     "allowed_physical_gy", "limited_by", "planned_physical_gy", "cumulative_eqd2_metric_sum_gy",
-    "cumulative_eqd2_voxelwise_gy", "cumulative_eqd2_gy", "passed",
+    "cumulative_eqd2_voxelwise_gy", "cumulative_eqd2_gy", "passed", "recovery_credited",
+    "per_course_limit_physical_gy",
+)
+#: Final-check columns, as ``final_check.<field>``: column field → the result's ``final_check`` key.
+FINAL_CHECK_FIELDS = (
+    ("rechecked", "dose_rechecked_after_normalisation"),
+    ("normalisation_value", "normalisation_value"),
+    ("oar_limits_met", "oar_limits_met"),
+    ("coverage_met", "coverage_met"),
+    ("failing_oars", "failing_oars"),
 )
 #: Target columns, as ``target.<field>``; each is the result's target field of that name.
 TARGET_FIELDS = (
     "structure", "prescription_gy", "d95_gy", "d98_gy", "v95_pct", "d95_bed10_gy", "d98_bed10_gy",
-    "bed_threshold_gy", "v_bed_threshold_pct",
+    "bed_threshold_gy", "v_bed_threshold_pct", "coverage_min_pct", "coverage_met",
 )
+#: Tumour α/β values (Gy) given audit columns, fixed so that every run of a protocol has one header.
+TUMOUR_ALPHA_BETAS_GY = (5.0, 10.0)
+#: Tumour-dose figures given audit columns at each α/β of :data:`TUMOUR_ALPHA_BETAS_GY`, as
+#: ``target.tumour_<field>_ab<α/β>_gy`` (e.g. ``target.tumour_d95_eqd2_ab5_gy``); each is the field
+#: ``<field>_gy`` of the result's ``target.tumour_dose`` entry at that α/β.
+TUMOUR_FIELDS = ("d95_eqd2", "d80_eqd2")
 
 _DAYS_PER_MONTH = 30.4375
 Scalar = Union[str, int, float, bool, None]
@@ -180,17 +221,90 @@ def _course_recovery(oars: Sequence[Mapping[str, Any]], index: int) -> List[floa
     return found
 
 
-def _findings_text(result: Mapping[str, Any], eligibility: Mapping[str, Any],
-                   oars: Sequence[Mapping[str, Any]]) -> str:
-    """Every finding of the run as ``severity:code[:subject]``, deduplicated, ``;``-separated."""
-    findings: List[Mapping[str, Any]] = [*(eligibility.get("findings") or []),
-                                         *(result.get("warnings") or [])]
-    for oar in oars:
-        findings.extend(oar.get("findings") or [])
-    codes = dict.fromkeys(
-        f"{f.get('severity')}:{f.get('code')}" + (f":{f.get('subject')}" if f.get("subject") else "")
-        for f in findings)
-    return ";".join(codes)
+# ---------------------------------------------------------------------------------------------
+# findings of a result (shared by the views: console summary, HTML report, audit row)
+
+
+def _finding_list(value: Any) -> List[Mapping[str, Any]]:
+    """The finding mappings of ``value`` (a list of them, or None for none)."""
+    return [f for f in value or [] if isinstance(f, Mapping)]
+
+
+def overridden_stops(result: Mapping[str, Any]) -> List[Mapping[str, Any]]:
+    """The ``stop`` findings the recorded override let through (``eligibility.overridden``)."""
+    return _finding_list((result.get("eligibility") or {}).get("overridden"))
+
+
+def stop_findings(result: Mapping[str, Any]) -> List[Mapping[str, Any]]:
+    """The ``stop`` findings that stopped a run (``stop_findings`` of a stopped result; absent in
+    results written before it existed: empty)."""
+    return _finding_list(result.get("stop_findings"))
+
+
+def result_findings(result: Mapping[str, Any]) -> List[Mapping[str, Any]]:
+    """Every finding of a result, deduplicated, in the order: eligibility findings, stops let through
+    by the override, ``warnings``, stop findings of a stopped run, per-OAR findings.
+
+    Two findings are the same when severity, code, subject and message all agree.
+    """
+    sources = [_finding_list((result.get("eligibility") or {}).get("findings")), overridden_stops(result),
+               _finding_list(result.get("warnings")), stop_findings(result)]
+    sources.extend(_finding_list(o.get("findings")) for o in result.get("oars") or [])
+    found: Dict[Any, Mapping[str, Any]] = {}
+    for source in sources:
+        for f in source:
+            found.setdefault((f.get("severity"), f.get("code"), f.get("subject"), f.get("message")), f)
+    return list(found.values())
+
+
+def flag_findings(result: Mapping[str, Any]) -> List[Mapping[str, Any]]:
+    """Every finding of severity ``flag`` (they must be shown prominently), deduplicated."""
+    return [f for f in result_findings(result) if f.get("severity") == "flag"]
+
+
+def finding_codes(findings: Sequence[Mapping[str, Any]], *, severity: bool = False) -> str:
+    """``code[:subject]`` of each finding (``severity:`` first when asked), deduplicated, ``;``-separated."""
+    texts = ((f"{f.get('severity')}:" if severity else "") + str(f.get("code"))
+             + (f":{f.get('subject')}" if f.get("subject") else "") for f in findings)
+    return ";".join(dict.fromkeys(texts))
+
+
+def tumour_dose_at(result: Mapping[str, Any], alpha_beta_gy: float) -> Optional[Mapping[str, Any]]:
+    """The ``target.tumour_dose`` entry at ``alpha_beta_gy`` (to 1e-9 Gy), or None."""
+    for entry in _get(result.get("target"), "tumour_dose") or []:
+        ab = entry.get("alpha_beta_gy")
+        if ab is not None and math.isclose(float(ab), alpha_beta_gy, rel_tol=0.0, abs_tol=1e-9):
+            return dict(entry)
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# columns
+
+
+def _alpha_beta_label(alpha_beta_gy: float) -> str:
+    """``5`` for 5.0, ``2p5`` for 2.5 (a column-name-safe α/β)."""
+    return f"{alpha_beta_gy:g}".replace(".", "p")
+
+
+def _final_check_columns(result: Mapping[str, Any]) -> Dict[str, Any]:
+    check = result.get("final_check")
+    out: Dict[str, Any] = {}
+    for column, key in FINAL_CHECK_FIELDS:
+        value = _get(check, key)
+        if isinstance(value, (list, tuple)):
+            value = ";".join(str(v) for v in value)
+        out[f"final_check.{column}"] = value
+    return out
+
+
+def _tumour_columns(result: Mapping[str, Any]) -> Dict[str, Any]:
+    out: Dict[str, Any] = {}
+    for ab in TUMOUR_ALPHA_BETAS_GY:
+        entry = tumour_dose_at(result, ab)
+        for field in TUMOUR_FIELDS:
+            out[f"target.tumour_{field}_ab{_alpha_beta_label(ab)}_gy"] = _get(entry, f"{field}_gy")
+    return out
 
 
 def _prior_columns(courses: Sequence[Mapping[str, Any]], oars: Sequence[Mapping[str, Any]],
@@ -260,9 +374,12 @@ def audit_record(result: Mapping[str, Any], *, oar_keys: Optional[Sequence[str]]
     -------
     dict
         Column → value (text, int, float, bool or None), in the order: :data:`RUN_FIELDS`,
-        :data:`PRIOR_FIELDS` per course, :data:`METHOD_FIELDS`, :data:`OAR_FIELDS` per OAR,
-        :data:`TARGET_FIELDS`. Doses in Gy, EQD2 at each OAR's α/β, volumes in %, recovery as a
-        fraction in [0, 1], intervals in days and months (days / 30.4375).
+        :data:`PRIOR_FIELDS` per course, :data:`METHOD_FIELDS`, :data:`FINAL_CHECK_FIELDS`,
+        :data:`OAR_FIELDS` per OAR, :data:`TARGET_FIELDS`, :data:`TUMOUR_FIELDS` per α/β of
+        :data:`TUMOUR_ALPHA_BETAS_GY`. The columns depend only on ``oar_keys`` and
+        ``n_prior_courses``, never on the run's values, so runs of one protocol share a header.
+        Doses in Gy, EQD2 at each OAR's α/β, volumes in %, recovery as a fraction in [0, 1],
+        intervals in days and months (days / 30.4375); lists (failing OARs) ``;``-separated.
 
     Raises
     ------
@@ -300,12 +417,15 @@ def audit_record(result: Mapping[str, Any], *, oar_keys: Optional[Sequence[str]]
         "protocol.version": protocol.get("version"),
         "protocol.sha256": protocol.get("sha256"),
         "status": result.get("status"),
+        "exit_code": exit_code_for(result),
         "planning_intent": result.get("intent"),
         "search": result.get("search"),
         "eligibility.eligible": eligibility.get("eligible"),
         "eligibility.may_proceed": eligibility.get("may_proceed"),
         "eligibility.override_reason": eligibility.get("override_reason"),
-        "findings": _findings_text(result, eligibility, oars),
+        "eligibility.overridden_stop_codes": finding_codes(overridden_stops(result)),
+        "findings": finding_codes(result_findings(result), severity=True),
+        "flag_warning_codes": finding_codes(flag_findings(result)),
         "new_course.planned_start": _planned_start(result, courses),
         "new_course.prescription_gy": result.get("prescription_gy"),
         "new_course.n_fractions": n_fx,
@@ -316,12 +436,14 @@ def audit_record(result: Mapping[str, Any], *, oar_keys: Optional[Sequence[str]]
     }
     record.update(_prior_columns(courses, oars, n_courses))
     record.update(_method_columns(prov, _section(prov, "recovery"), courses))
+    record.update(_final_check_columns(result))
     for key in keys:
         for field in OAR_FIELDS:
             record[f"oar.{key}.{field}"] = _get(by_key.get(key), field)
     target = result.get("target")
     for field in TARGET_FIELDS:
         record[f"target.{field}"] = _get(target, field)
+    record.update(_tumour_columns(result))
     return {name: _scalar(name, value) for name, value in record.items()}
 
 

@@ -6,19 +6,30 @@ images are kept whole where the browser allows; images scale to the page width).
 
 Content, in this order:
 
-1. patient and plan identifiers; **status** (planned / infeasible / dry-run / stopped),
-   **eligibility and every finding** (stop, flag, info) and the override reason, if any;
-2. the per-OAR table (prior EQD2 with no recovery, recovery credited, effective prior EQD2,
+1. patient and plan identifiers; a **status banner** with the status, its meaning
+   (:func:`reirrad.statuses.status_meaning`) and the exit code (3: a plan exists but needs review),
+   and **every** ``flag`` finding in a box of its own;
+   **eligibility and every finding** (stop, flag, info), the override reason and the stop findings
+   it let through, if any;
+2. the **final check**: the dose re-read from the TPS after the last optimisation and the
+   normalisation, the normalisation value, whether every OAR limit and the coverage rule are met
+   and the failing OARs (the only evaluation that sets the status);
+3. the per-OAR table (prior EQD2 with no recovery, recovery credited, effective prior EQD2,
    remaining EQD2, cumulative limit, allowed physical dose in the new course, planned physical
    dose, cumulative EQD2 by both methods, pass); OARs of the protocol that no structure matched
-   are listed too, marked "not evaluated";
-3. the isotoxic decision log (every search step);
-4. target coverage (D95, D98, V95 %, V(BED ≥ threshold)) and the objectives written to the TPS;
-5. plots (only with matplotlib, the ``report`` extra): the cumulative EQD2 DVH of every OAR with
+   are listed too, marked "not evaluated"; ``passed`` null with a plan dose (prior dose but no
+   cumulative limit) reads "not assessable (no cumulative limit)", never "pass"; what limits the
+   allowed dose (cumulative, de novo or per-course) is named and explained;
+4. the isotoxic decision log (every search step);
+5. target coverage (D95, D98, V95 %, V(BED ≥ threshold)) with, beside it, the tumour dose at each
+   tumour α/β (prescription BED and EQD2, BED ratio to 30 Gy/5, D95 and D80 as EQD2) and the
+   prescription statement; then the objectives written to the TPS;
+6. plots (only with matplotlib, the ``report`` extra): the cumulative EQD2 DVH of every OAR with
    a cumulative limit, and axial and sagittal slices through the target centre of the effective
    prior EQD2 map and of the remaining-tolerance map, with structure outlines;
-6. provenance: software versions, protocol name, version and sha256, the status of every
-   protocol value used, models, α/β per OAR, registration per prior course, TPS and version,
+7. provenance: software versions, protocol name, version and sha256, the status of every
+   protocol value used, models, α/β per OAR, registration kind per prior course (same frame,
+   rigid or deformable), TPS and version,
    and the time the report was generated.
 
 The tables come from the result mapping (:func:`reirrad.result.build_result`); the plots and the
@@ -46,6 +57,13 @@ Plots (documented choices)
 * Figures are ``matplotlib.figure.Figure`` objects drawn by ``FigureCanvasAgg`` (no pyplot
   state), at a fixed size and dpi, written without the "Software" PNG text chunk, so identical
   input gives byte-identical PNG files.
+
+Shared view text
+----------------
+The console summary (``reirrad_tps.summary``) uses the same wording through the public helpers
+here: :func:`passed_text`, :func:`limited_by_text`, :func:`registration_text`,
+:func:`status_lines`, :func:`plain_value`, :func:`final_check_rows` and
+:data:`TUMOUR_DOSE_COLUMNS`. Every value comes from the result mapping; nothing is recomputed.
 """
 
 from __future__ import annotations
@@ -64,6 +82,7 @@ import numpy as np
 
 from . import __version__, lq
 from ._validate import FloatArray
+from .audit import flag_findings, overridden_stops, result_findings
 from .biomaps import effective_prior_eqd2_at
 from .dose import DoseGrid
 from .dvh import DVH
@@ -73,15 +92,26 @@ from .metrics import parse_metric
 from .protocol import Quantity
 from .review import RISK_FACTORS
 from .runmaps import course_doses, course_recovery, effective_prior_map, remaining_maps
+from .statuses import EXIT_REVIEW, exit_code_for, status_meaning
 from .structures import Occupancy
 from .workflow import WorkflowRun
 
 __all__ = [
     "DVH_FIGURE_PX",
     "FIGURE_DPI",
+    "FINAL_CHECK_ITEMS",
     "MAP_FIGURE_PX",
+    "PASSED_NOT_ASSESSABLE",
     "REPORT_EXTRA_NOTE",
+    "TUMOUR_DOSE_COLUMNS",
+    "exit_text",
+    "final_check_rows",
+    "limited_by_text",
+    "passed_text",
+    "plain_value",
+    "registration_text",
     "render_report",
+    "status_lines",
     "write_report",
 ]
 
@@ -101,14 +131,6 @@ _TARGET_COLOUR = "#d62728"
 _OAR_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf",
                 "#bcbd22", "#7f7f7f", "#000000", "#aec7e8", "#98df8a")
 _SEVERITY_ORDER = {"stop": 0, "flag": 1, "info": 2}
-_STATUS_TEXT = {
-    "planned": "a feasible prescription level was found and the plan holds it",
-    "infeasible": "not even the lowest level meets the rules; the last plan is shown with its failures",
-    "dry-run": "objectives only; nothing was written to the TPS and there is no plan dose",
-    "stopped": "stopped by an eligibility rule",
-    "evaluated": "an existing new-course dose was evaluated offline (no optimisation); see whether every "
-                 "OAR limit is met below",
-}
 _MAP_TITLES = {
     "effective-prior": ("Effective prior EQD2 (after recovery)", "EQD2 (Gy)"),
     "remaining-tolerance": ("Remaining tolerance within OARs with a cumulative limit", "remaining EQD2 (Gy)"),
@@ -128,9 +150,17 @@ tr.fail td { background: #fbdada; }
 tr.unmatched td { color: #666; font-style: italic; }
 .safety { border: 1px solid #b36b00; background: #fff4e0; padding: 0.4em 0.6em; }
 .status { font-size: 12pt; padding: 0.3em 0.6em; border-left: 6px solid #888; background: #f4f4f4; }
+.status p { margin: 0.15em 0; }
 .status-planned { border-left-color: #2e7d32; }
-.status-infeasible, .status-stopped { border-left-color: #b00020; }
+.status-infeasible, .status-stopped, .status-final-check-failed { border-left-color: #b00020; }
+.status-coverage-compromised { border-left-color: #b36b00; }
 .status-dry-run, .status-evaluated { border-left-color: #1565c0; }
+.review-needed { font-weight: bold; color: #b00020; }
+.flags { border: 2px solid #b36b00; background: #ffd54f; padding: 0.3em 0.6em; margin: 0.5em 0; }
+.flags ul { margin: 0.2em 0; padding-left: 1.2em; }
+.side-by-side { display: flex; flex-wrap: wrap; gap: 1.5em; align-items: flex-start; }
+tr.review td { background: #fff4e0; }
+.notassessable { color: #b36b00; font-weight: bold; }
 .override { font-weight: bold; color: #b00020; }
 .sev-stop { background: #b00020; color: #fff; font-weight: bold; }
 .sev-flag { background: #ffd54f; font-weight: bold; }
@@ -148,11 +178,129 @@ code { font-size: 9pt; word-break: break-all; }
 @page { size: A4 landscape; margin: 12mm; }
 @media print {
   body { margin: 0; font-size: 8.5pt; }
-  tr, td, th, figure, img, .status, .safety { break-inside: avoid; page-break-inside: avoid; }
+  tr, td, th, figure, img, .status, .safety, .flags { break-inside: avoid; page-break-inside: avoid; }
   thead { display: table-header-group; }
   h2, h3 { break-after: avoid; page-break-after: avoid; }
 }
 """
+
+
+# ---------------------------------------------------------------------------------------------
+# view text shared with the console summary (reirrad_tps.summary); plain text, not escaped
+
+#: ``passed`` null on an OAR with a plan dose: prior dose but no cumulative limit in the protocol
+#: (de novo met, cumulative not assessable; the result carries a flag finding naming the OAR).
+PASSED_NOT_ASSESSABLE = "not assessable (no cumulative limit)"
+_PASSED_NOT_ASSESSABLE_SHORT = "n/a (no cumulative limit)"
+_PASSED_NO_PLAN = "not evaluated (no plan)"
+
+_LIMITED_BY = {
+    "cumulative": "cumulative limit: the remaining EQD2 after the prior courses",
+    "de-novo": "de novo limit of a single SABR course",
+    "per-course": ("per-course limit: the new course alone is capped by the per-course BED limit "
+                   "(Nieder 2006 for the spinal cord), below what the cumulative limit would allow"),
+}
+_REGISTRATION = {
+    "same-frame": "same frame (no registration)",
+    "rigid": "rigid",
+    "deformable": "deformable (the cumulative dose is less certain where the anatomy deformed)",
+}
+
+#: Rows of the final check: (label, ``final_check`` key, decimals).
+FINAL_CHECK_ITEMS: Tuple[Tuple[str, str, int], ...] = (
+    ("Dose re-read from the TPS after normalisation", "dose_rechecked_after_normalisation", 0),
+    ("Re-optimised at the chosen level", "reoptimised_at_chosen_level", 0),
+    ("Normalised", "normalised", 0),
+    ("Normalisation value (dose re-read / dose before; 1 = unchanged)", "normalisation_value", 4),
+    ("TPS normalisation value (%)", "tps_normalisation", 2),
+    ("Prescription (Gy)", "prescription_gy", 2),
+    ("Every OAR limit met", "oar_limits_met", 0),
+    ("Coverage rule met", "coverage_met", 0),
+    ("Failing OARs", "failing_oars", 0),
+    ("PTV V95 (%)", "v95_pct", 1),
+    ("PTV D95 (Gy)", "d95_gy", 2),
+)
+
+#: Columns of the tumour dose at one α/β: (label, ``target.tumour_dose[*]`` key, unit, decimals).
+TUMOUR_DOSE_COLUMNS: Tuple[Tuple[str, str, str, int], ...] = (
+    ("prescription BED", "prescription_bed_gy", "Gy", 2),
+    ("prescription EQD2", "prescription_eqd2_gy", "Gy", 2),
+    ("BED ratio to 30 Gy/5", "bed_ratio_to_reference", "", 3),
+    ("D95 as EQD2", "d95_eqd2_gy", "Gy", 2),
+    ("D80 as EQD2", "d80_eqd2_gy", "Gy", 2),
+)
+
+
+def final_check_rows(check: Mapping[str, Any]) -> List[Tuple[str, object, int]]:
+    """(label, value, decimals) of each :data:`FINAL_CHECK_ITEMS` key the final check has, in order."""
+    return [(label, check[key], digits) for label, key, digits in FINAL_CHECK_ITEMS if key in check]
+
+
+def plain_value(value: object, digits: int = 2, *, missing: str = "-") -> str:
+    """Plain text of a result value.
+
+    Parameters
+    ----------
+    value : object
+        None, a boolean (``yes`` / ``no``), an integer, a float (``digits`` decimals), a list
+        (comma-separated; ``none`` when empty) or anything else (``str``).
+    digits : int
+        Decimals of a float.
+    missing : str
+        Text of None (never the word "None").
+
+    Returns
+    -------
+    str
+    """
+    if value is None:
+        return missing
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "no"
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        return f"{float(value):.{digits}f}"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(plain_value(v, digits, missing=missing) for v in value) or "none"
+    return str(value)
+
+
+def passed_text(oar: Mapping[str, Any], *, short: bool = False) -> str:
+    """The verdict of an OAR record: ``pass``, ``FAIL``, not assessable or not evaluated.
+
+    ``passed`` null means "not evaluated (no plan)" when there is no planned dose (``short``:
+    ``-``), else :data:`PASSED_NOT_ASSESSABLE` (``short``: ``n/a (no cumulative limit)``).
+    """
+    passed = oar.get("passed")
+    if passed is None:
+        if oar.get("planned_physical_gy") is None:
+            return "-" if short else _PASSED_NO_PLAN
+        return _PASSED_NOT_ASSESSABLE_SHORT if short else PASSED_NOT_ASSESSABLE
+    return "pass" if passed else "FAIL"
+
+
+def limited_by_text(limited_by: object) -> str:
+    """What ``limited_by`` (``cumulative``, ``de-novo``, ``per-course``) means; unknown values as given."""
+    return _LIMITED_BY.get(str(limited_by), str(limited_by))
+
+
+def registration_text(kind: object) -> str:
+    """A prior course's registration kind (``same-frame``, ``rigid``, ``deformable``) in words."""
+    return "-" if kind is None else _REGISTRATION.get(str(kind), str(kind))
+
+
+def exit_text(result: Mapping[str, Any]) -> str:
+    """The exit code of a result (:func:`reirrad.statuses.exit_code_for`); exit 3 says "needs review"."""
+    code = exit_code_for(result)
+    review = ": a plan exists but NEEDS REVIEW before use" if code == EXIT_REVIEW else ""
+    return f"Exit code {code}{review}."
+
+
+def status_lines(result: Mapping[str, Any]) -> List[str]:
+    """Two lines: the status with its meaning, and :func:`exit_text`."""
+    status = str(result.get("status", "unknown"))
+    return [f"Status: {status} - {status_meaning(status)}", exit_text(result)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -165,16 +313,8 @@ def _e(value: object) -> str:
 
 
 def _fmt(value: object, digits: int = 2) -> str:
-    """A number, boolean or text for a table cell (escaped); None → "—"."""
-    if value is None:
-        return "—"
-    if isinstance(value, (bool, np.bool_)):
-        return "yes" if value else "no"
-    if isinstance(value, (int, np.integer)):
-        return str(int(value))
-    if isinstance(value, (float, np.floating)):
-        return f"{float(value):.{digits}f}"
-    return _e(value)
+    """A number, boolean, list or text for a table cell (escaped); None → "—"."""
+    return _e(plain_value(value, digits, missing="—"))
 
 
 def _pct(fraction: object) -> str:
@@ -240,19 +380,43 @@ def _kv_table(pairs: Sequence[Tuple[str, str]], attrs: Optional[Mapping[str, str
 
 
 def _findings(result: Mapping[str, Any]) -> List[Mapping[str, Any]]:
-    """Every finding of the result (eligibility, warnings, per-OAR), deduplicated, stop first."""
-    seen = set()
-    found: List[Mapping[str, Any]] = []
-    sources: List[Sequence[Mapping[str, Any]]] = [
-        (result.get("eligibility") or {}).get("findings") or [], result.get("warnings") or []]
-    sources.extend(o.get("findings") or [] for o in result.get("oars") or [])
-    for source in sources:
-        for f in source:
-            key = (f.get("severity"), f.get("code"), f.get("subject"), f.get("message"))
-            if key not in seen:
-                seen.add(key)
-                found.append(f)
-    return sorted(found, key=lambda f: _SEVERITY_ORDER.get(str(f.get("severity")), 3))
+    """Every finding of the result (:func:`reirrad.audit.result_findings`), stop first."""
+    return sorted(result_findings(result), key=lambda f: _SEVERITY_ORDER.get(str(f.get("severity")), 3))
+
+
+def _finding_rows(findings: Sequence[Mapping[str, Any]]) -> List[_Row]:
+    rows: List[_Row] = []
+    for f in findings:
+        sev = str(f.get("severity", ""))
+        rows.append(([_Cell(_e(sev), css=f"sev-{_e(sev)}"), _txt(f.get("code")),
+                      _txt(f.get("subject") or ""), _txt(f.get("message"))], {"data-severity": sev}))
+    return rows
+
+
+def _status_banner(result: Mapping[str, Any]) -> str:
+    """Status, its meaning, the exit code and (when known) whether every OAR limit is met."""
+    status = str(result.get("status", "unknown"))
+    exit_css = ' class="review-needed"' if exit_code_for(result) == EXIT_REVIEW else ""
+    out = [f'<div class="status status-{_e(status)}" id="status">'
+           f"<p>Status: <strong>{_e(status)}</strong> — {_e(status_meaning(status))}</p>",
+           f'<p id="exit-code"{exit_css}>{_e(exit_text(result))}</p>']
+    met = result.get("oar_limits_met")
+    if met is not None or status == "evaluated":
+        out.append(f'<p id="oar-limits-met">Every OAR limit met: <strong>{_fmt(met)}</strong></p>')
+    out.append("</div>")
+    return "".join(out)
+
+
+def _flag_box(result: Mapping[str, Any]) -> str:
+    """Every ``flag`` finding, in a box of its own under the status banner."""
+    flags = flag_findings(result)
+    if not flags:
+        return ""
+    items = "".join(f'<li data-code="{_e(f.get("code"))}"><strong>{_e(f.get("code"))}</strong>'
+                    + (f" ({_e(f.get('subject'))})" if f.get("subject") else "")
+                    + f": {_e(f.get('message'))}</li>" for f in flags)
+    return (f'<div class="flags" id="flag-warnings"><p><strong>{len(flags)} flag finding(s): review each '
+            f"before using the plan.</strong></p><ul>{items}</ul></div>")
 
 
 def _header_section(result: Mapping[str, Any]) -> str:
@@ -276,7 +440,8 @@ def _header_section(result: Mapping[str, Any]) -> str:
         ("TPS", f"{_e(prov.get('tps', '—'))} {_e(prov.get('tps_version', ''))}".strip()),
     ]
     return ("<header><h1>Re-irradiation planning report</h1>"
-            '<p class="safety"><strong>Decision support only.</strong> These figures do not replace '
+            + _status_banner(result) + _flag_box(result)
+            + '<p class="safety"><strong>Decision support only.</strong> These figures do not replace '
             "the judgement of the multidisciplinary team or the independent check of a qualified "
             "medical physicist. Protocol values marked <em>secondary-source</em> or <em>unverified</em> "
             "(see Provenance) must be checked against the primary publications, and the software "
@@ -285,40 +450,54 @@ def _header_section(result: Mapping[str, Any]) -> str:
 
 
 def _eligibility_section(result: Mapping[str, Any]) -> str:
-    status = str(result.get("status", "unknown"))
     elig = result.get("eligibility") or {}
-    out = ['<section id="eligibility"><h2>Status, eligibility and warnings</h2>',
-           f'<p class="status status-{_e(status)}" id="status">Status: <strong>{_e(status)}</strong>'
-           f" — {_e(_STATUS_TEXT.get(status, 'see the findings below'))}</p>"]
-    if status == "evaluated":
-        met = result.get("oar_limits_met")
-        out.append(f'<p id="oar-limits-met">Every OAR limit met: <strong>{_fmt(met)}</strong></p>')
+    out = ['<section id="eligibility"><h2>Eligibility, stops and findings</h2>']
     eligible = elig.get("eligible")
     out.append(f"<p>Eligible under the protocol: <strong>{_fmt(eligible)}</strong>; "
                f"may proceed: <strong>{_fmt(elig.get('may_proceed'))}</strong>.</p>")
     reason = elig.get("override_reason")
     if reason is not None:
-        out.append(f'<p class="override" id="override-reason">Eligibility override recorded: '
+        out.append(f'<p class="override" id="override-reason">Override of the stop findings recorded: '
                    f"{_e(reason)}</p>")
+    overridden = overridden_stops(result)
+    if overridden:
+        out.append("<h3>Stop findings let through by the override</h3>"
+                   + _table(["Severity", "Finding", "Subject", "Message"], _finding_rows(overridden),
+                            {"id": "overridden-stops"}))
     found = _findings(result)
     if found:
-        rows = []
-        for f in found:
-            sev = str(f.get("severity", ""))
-            rows.append(([_Cell(_e(sev), css=f"sev-{_e(sev)}"), _txt(f.get("code")),
-                          _txt(f.get("subject") or ""), _txt(f.get("message"))],
-                         {"data-severity": sev}))
-        out.append(_table(["Severity", "Finding", "Subject", "Message"], rows, {"id": "findings"}))
+        out.append(_table(["Severity", "Finding", "Subject", "Message"], _finding_rows(found),
+                          {"id": "findings"}))
     else:
         out.append('<p class="note" id="findings">No findings.</p>')
     out.append("</section>")
     return "".join(out)
 
 
+def _final_check_section(result: Mapping[str, Any]) -> str:
+    """The final check: the dose as the TPS holds it after normalisation, re-read and re-evaluated."""
+    check = result.get("final_check")
+    out = ['<section id="final-check"><h2>Final check of the plan as the TPS holds it</h2>']
+    if not isinstance(check, Mapping):
+        out.append('<p class="note" id="final-check-table">No final check: no plan was optimised and '
+                   "normalised in this run (dry run, offline evaluation or stop).</p></section>")
+        return "".join(out)
+    failed = '<span class="failtext">no</span>'
+    pairs = [(label, failed if value is False else _fmt(value, digits))
+             for label, value, digits in final_check_rows(check)]
+    out.append(_kv_table(pairs, {"id": "final-check-table"}))
+    out.append('<p class="note">Only this evaluation sets the status: the dose was recomputed after the '
+               "last optimisation and the normalisation, re-read from the TPS and evaluated again.</p>"
+               "</section>")
+    return "".join(out)
+
+
 def _pass_cell(oar: Mapping[str, Any]) -> _Cell:
     passed = oar.get("passed")
     if passed is None:
-        return _Cell("not evaluated (no plan)")
+        text = _e(passed_text(oar))
+        return _Cell(f'<span class="notassessable">{text}</span>' if text == _e(PASSED_NOT_ASSESSABLE)
+                     else text)
     if passed:
         return _Cell('<span class="pass">pass</span>')
     why = []
@@ -328,6 +507,8 @@ def _pass_cell(oar: Mapping[str, Any]) -> _Cell:
         why.append("voxel-wise")
     if oar.get("passed_de_novo") is False:
         why.append("de novo")
+    if oar.get("passed_per_course") is False:
+        why.append("per-course")
     detail = f" ({_e(', '.join(why))})" if why else ""
     return _Cell(f'<span class="failtext">FAIL</span>{detail}')
 
@@ -346,10 +527,12 @@ def _oar_rows(run: WorkflowRun, result: Mapping[str, Any]) -> List[_Row]:
         if oar.get("limited_by"):
             allowed += f" ({_e(oar['limited_by'])})"
         no_limit = "no cumulative limit"
+        recovery = (_Cell("none (limit includes recovery)") if oar.get("recovery_credited") is False
+                    else _Cell(_pct(oar.get("recovered_fraction")), numeric=True))
         cells = [
             _txt(oar.get("label") or key), _txt(oar.get("structure")), _txt(oar.get("metric")),
             _num(oar.get("alpha_beta_gy"), 1), _num(oar.get("prior_eqd2_gy")),
-            _Cell(_pct(oar.get("recovered_fraction")), numeric=True),
+            recovery,
             _num(oar.get("effective_prior_eqd2_gy")),
             _Cell(remaining, numeric=True),
             _num(limit) if limit is not None else _Cell(no_limit),
@@ -360,6 +543,8 @@ def _oar_rows(run: WorkflowRun, result: Mapping[str, Any]) -> List[_Row]:
             _pass_cell(oar),
         ]
         css = "fail" if oar.get("passed") is False or oar.get("exhausted") else ""
+        if not css and oar.get("passed") is None and oar.get("planned_physical_gy") is not None:
+            css = "review"
         attrs = {"data-oar": key}
         if css:
             attrs["class"] = css
@@ -380,6 +565,24 @@ def _oar_rows(run: WorkflowRun, result: Mapping[str, Any]) -> List[_Row]:
     return rows
 
 
+def _limited_by_notes(result: Mapping[str, Any]) -> str:
+    """What each ``limited_by`` value in the table means, and the per-course caps."""
+    oars = result.get("oars") or []
+    used = list(dict.fromkeys(str(o["limited_by"]) for o in oars if o.get("limited_by")))
+    if not used:
+        return ""
+    items = [f"<li><strong>{_e(v)}</strong>: {_e(limited_by_text(v))}</li>" for v in used]
+    for o in oars:
+        cap = o.get("per_course_limit_physical_gy")
+        if cap is not None:
+            label = o.get("label") or o.get("name")
+            items.append(f'<li data-per-course-oar="{_e(o.get("name"))}">{_e(label)}: '
+                         f"per-course limit {_fmt(cap)} Gy physical in {_fmt(result.get('n_fractions'))} "
+                         f"fx{' (limits the allowed dose)' if o.get('limited_by') == 'per-course' else ''}"
+                         "</li>")
+    return f'<p>Allowed physical dose limited by:</p><ul id="limited-by-notes">{"".join(items)}</ul>'
+
+
 def _oar_section(run: WorkflowRun, result: Mapping[str, Any]) -> str:
     n_fx = result.get("n_fractions")
     headers = ["OAR", "Structure", "Metric", "α/β (Gy)", "Prior EQD2, no recovery (Gy)",
@@ -391,10 +594,15 @@ def _oar_section(run: WorkflowRun, result: Mapping[str, Any]) -> str:
             + _table(headers, _oar_rows(run, result), {"id": "oar-table"})
             + '<p class="note">EQD2 at each OAR\'s α/β. Effective prior = prior EQD2 × (1 − recovery '
               "credited). Allowed physical dose = min(dose from the remaining EQD2 in the new course's "
-              "fractions, de novo mandatory limit); the limiting rule is in brackets. Metric sum: the "
-              "guidance method (worst-case overlap of the course metrics); voxel-wise: metric of the "
-              "voxel-by-voxel cumulative EQD2. Pass requires both methods within the cumulative limit "
-              "and the plan within the de novo limit.</p></section>")
+              "fractions, de novo mandatory limit, per-course limit if any); the limiting rule is in "
+              "brackets. Metric sum: the guidance method (worst-case overlap of the course metrics); "
+              "voxel-wise: metric of the voxel-by-voxel cumulative EQD2. Pass requires both methods "
+              "within the cumulative limit and the plan within the de novo limit (and any per-course "
+              "limit); an OAR with prior dose but no cumulative limit in the protocol is "
+              f"{_e(PASSED_NOT_ASSESSABLE)}: its de novo limit alone is no pass (a flag finding names "
+              "it). Recovery \"none (limit includes recovery)\": the protocol's cumulative limit already "
+              "includes recovery between courses, so none is credited on top.</p>"
+            + _limited_by_notes(result) + "</section>")
 
 
 def _log_section(result: Mapping[str, Any]) -> str:
@@ -430,8 +638,12 @@ def _target_section(run: WorkflowRun, result: Mapping[str, Any]) -> str:
                    "not available.</p></section>")
         return "".join(out)
     v95 = target.get("v95_pct")
-    minimum = rule.ptv_v95_min_percent.value
-    met = None if v95 is None else float(v95) >= minimum
+    minimum = target.get("coverage_min_pct")
+    if minimum is None:  # results written before the engine reported the rule itself
+        minimum = rule.ptv_v95_min_percent.value
+    met = target.get("coverage_met")
+    if met is None:
+        met = None if v95 is None else float(v95) >= float(minimum)
     threshold = target.get("bed_threshold_gy")
     pairs = [
         ("Structure", _txt(target.get("structure")).html),
@@ -447,9 +659,32 @@ def _target_section(run: WorkflowRun, result: Mapping[str, Any]) -> str:
         (f"D95 as BED (α/β {ab:g} Gy) (Gy)", _fmt(target.get("d95_bed10_gy"))),
         (f"D98 as BED (α/β {ab:g} Gy) (Gy)", _fmt(target.get("d98_bed10_gy"))),
     ]
-    out.append(_kv_table(pairs, {"id": "target-table"}))
+    statement = target.get("prescription_statement")
+    if statement:
+        out.append(f'<p id="prescription-statement"><strong>Prescription:</strong> {_e(statement)}</p>')
+    out.append('<div class="side-by-side"><div><h3>Coverage</h3>'
+               + _kv_table(pairs, {"id": "target-table"}) + "</div>"
+               + _tumour_dose_table(target) + "</div>")
     out.append("</section>")
     return "".join(out)
+
+
+def _tumour_dose_table(target: Mapping[str, Any]) -> str:
+    """Tumour dose at each tumour α/β of the result (``target.tumour_dose``)."""
+    entries = [e for e in target.get("tumour_dose") or [] if isinstance(e, Mapping)]
+    if not entries:
+        return ""
+    headers = ["Tumour α/β (Gy)"] + [label[:1].upper() + label[1:] + (f" ({unit})" if unit else "")
+                                     for label, _, unit, _ in TUMOUR_DOSE_COLUMNS]
+    rows: List[_Row] = []
+    for entry in entries:
+        cells = [_num(entry.get("alpha_beta_gy"), 1)]
+        cells.extend(_num(entry.get(key), digits) for _, key, _, digits in TUMOUR_DOSE_COLUMNS)
+        rows.append((cells, {"data-alpha-beta": plain_value(entry.get("alpha_beta_gy"), 1)}))
+    return ("<div><h3>Tumour dose</h3>" + _table(headers, rows, {"id": "tumour-dose-table"})
+            + '<p class="note">Prescription BED and EQD2 of the level in the new course\'s fractions; '
+              "BED ratio = prescription BED / BED of 30 Gy in 5 fractions at the same α/β; D95 and D80 "
+              "of the PTV (the dose covering 95 % and 80 % of it) as EQD2.</p></div>")
 
 
 def _objectives_section(result: Mapping[str, Any]) -> str:
@@ -545,6 +780,8 @@ def _provenance_section(run: WorkflowRun, result: Mapping[str, Any], generated_a
         ("Cumulative methods", _e(", ".join(str(m) for m in prov.get("cumulative_methods") or []) or "—")),
         ("Tumour α/β for BED reporting (Gy)",
          _fmt(run.prepared.protocol.coverage_rule.tumour_alpha_beta.value, 1)),
+        ("Tumour α/β values of the tumour dose (Gy)",
+         _fmt([e.get("alpha_beta_gy") for e in (result.get("target") or {}).get("tumour_dose") or []], 1)),
         ("Eligibility override reason", _txt(prov.get("override_reason")).html),
         ("Dry run", _fmt(prov.get("dry_run"))),
     ]
@@ -560,7 +797,8 @@ def _provenance_section(run: WorkflowRun, result: Mapping[str, Any], generated_a
     courses = prov.get("prior_courses") or []
     if courses:
         rows: List[_Row] = [
-            ([_txt(c.get("course")), _txt(c.get("registration")), _txt(c.get("registration_id")),
+            ([_txt(c.get("course")), _txt(registration_text(c.get("registration"))),
+              _txt(c.get("registration_id")),
               _txt(c.get("last_fraction")), _num(c.get("interval_days"), 0), _num(c.get("n_fractions")),
               _num(c.get("prescription_gy"))], {})
             for c in courses]
@@ -945,6 +1183,7 @@ def render_report(run: WorkflowRun, result: Mapping[str, Any], *, generated_at: 
     body = [
         _header_section(result),
         _eligibility_section(result),
+        _final_check_section(result),
         _oar_section(run, result),
         _log_section(result),
         _target_section(run, result),

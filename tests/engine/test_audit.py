@@ -19,11 +19,14 @@ import pytest
 from reirrad import files
 from reirrad.audit import (
     AUDIT_SCHEMA,
+    FINAL_CHECK_FIELDS,
     METHOD_FIELDS,
     OAR_FIELDS,
     PRIOR_FIELDS,
     RUN_FIELDS,
     TARGET_FIELDS,
+    TUMOUR_ALPHA_BETAS_GY,
+    TUMOUR_FIELDS,
     append_audit_csv,
     audit_record,
     write_audit_json,
@@ -31,6 +34,7 @@ from reirrad.audit import (
 from reirrad.errors import InputError
 from reirrad.protocol import load_protocol
 from reirrad.result import build_result
+from reirrad.statuses import exit_code_for
 from reirrad.workflow import WorkflowOptions, run
 from tps_stubs.direct import DirectCase, DirectPlanner
 
@@ -57,8 +61,10 @@ def _expected_columns(result):
     return [*RUN_FIELDS,
             *(f"prior.{n}.{f}" for n in range(1, n_prior + 1) for f in PRIOR_FIELDS),
             *(f"method.{f}" for f in METHOD_FIELDS),
+            *(f"final_check.{f}" for f, _ in FINAL_CHECK_FIELDS),
             *(f"oar.{o['name']}.{f}" for o in result["oars"] for f in OAR_FIELDS),
-            *(f"target.{f}" for f in TARGET_FIELDS)]
+            *(f"target.{f}" for f in TARGET_FIELDS),
+            *(f"target.tumour_{f}_ab{ab:g}_gy" for ab in TUMOUR_ALPHA_BETAS_GY for f in TUMOUR_FIELDS)]
 
 
 def test_record_has_the_documented_columns_with_the_result_values(result, record):
@@ -68,7 +74,10 @@ def test_record_has_the_documented_columns_with_the_result_values(result, record
     prov = result["provenance"]
     assert record["protocol.sha256"] == prov["protocol"]["sha256"]
     assert record["protocol.name"] == "uk-sabr-pelvis-reirradiation"
-    assert record["status"] == result["status"] == "planned"
+    # the status is the engine's (LRRC-01 at 30 Gy: planned, or coverage-compromised under issue 14's
+    # coverage rule); the audit copies it and its exit code
+    assert record["status"] == result["status"] in ("planned", "coverage-compromised")
+    assert record["exit_code"] == exit_code_for(result) == (0 if result["status"] == "planned" else 3)
     assert record["planning_intent"] == "limit-toxicity"
     assert record["new_course.prescription_gy"] == result["prescription_gy"] == 30.0
     assert record["new_course.n_fractions"] == 5
@@ -77,11 +86,18 @@ def test_record_has_the_documented_columns_with_the_result_values(result, record
     assert record["eligibility.eligible"] is result["eligibility"]["eligible"]
     for oar in result["oars"]:
         for field in OAR_FIELDS:
-            assert record[f"oar.{oar['name']}.{field}"] == oar[field], (oar["name"], field)
+            assert record[f"oar.{oar['name']}.{field}"] == oar.get(field), (oar["name"], field)
     rectum = next(o for o in result["oars"] if o["name"] == "rectum")
     assert record["oar.rectum.cumulative_eqd2_gy"] == rectum["cumulative_eqd2_gy"] is not None
     for field in TARGET_FIELDS:
-        assert record[f"target.{field}"] == result["target"][field]
+        assert record[f"target.{field}"] == result["target"].get(field)
+    for entry in result["target"].get("tumour_dose") or []:  # issue 14: every alpha/beta of the protocol
+        if entry["alpha_beta_gy"] in TUMOUR_ALPHA_BETAS_GY:
+            assert record[f"target.tumour_d95_eqd2_ab{entry['alpha_beta_gy']:g}_gy"] == entry["d95_eqd2_gy"]
+    check = result.get("final_check") or {}
+    for column, key in FINAL_CHECK_FIELDS:
+        value = check.get(key)
+        assert record[f"final_check.{column}"] == (";".join(value) if isinstance(value, list) else value)
     course = prov["prior_courses"][0]
     assert record["prior.count"] == len(prov["prior_courses"]) == 1
     assert record["prior.1.course"] == course["course"]
@@ -143,7 +159,7 @@ def test_csv_round_trip_and_append(record, tmp_path):
     append_audit_csv(path, second)
     with open(path, encoding="utf-8", newline="") as handle:
         rows = list(csv.DictReader(handle))
-    assert [r["status"] for r in rows] == ["planned", "infeasible"]
+    assert [r["status"] for r in rows] == [record["status"], "infeasible"]
     assert rows[1]["new_course.prescription_gy"] == ""
 
 
@@ -248,3 +264,105 @@ def test_the_lock_is_released_after_a_refusal(record, tmp_path):
         append_audit_csv(path, dict(reversed(list(record.items()))))
     assert not (tmp_path / "audit.csv.lock").exists()
     append_audit_csv(path, record)
+
+
+# -- issue 14: the decision-gate columns, from a result shaped as the issue-14 contract ---------------
+# (/work/notes/issue14-result-spec.md). Tumour-dose numbers hand-derived for 45 Gy in 5 fractions:
+# alpha/beta 5 Gy: BED 45 x 2.8 = 126 Gy, EQD2 90 Gy; the D95/D80 values are the result's own.
+STOP_CORD = {"code": "nieder-course-bed-exceeded", "severity": "stop", "subject": "spinal_cord",
+             "message": "prior cord course 104.2 Gy2 BED exceeds 98 Gy2"}
+STOP_INTERVAL = {"code": "interval-under-6-months", "severity": "stop", "subject": "PELVIS_45",
+                 "message": "prior course ended 150 days ago"}
+FLAG_URETER = {"code": "no-cumulative-limit", "severity": "flag", "subject": "ureter_l",
+               "message": "Ureter L: prior dose but no cumulative limit"}
+FLAG_DEFORMABLE = {"code": "deformable-registration", "severity": "flag", "subject": "PELVIS_45",
+                   "message": "prior dose mapped deformably"}
+FLAG_CONSERVATION = {"code": "risk-factors-without-conservation", "severity": "flag", "subject": "",
+                     "message": "risk factors confirmed but the conservation factor is 1"}
+
+
+def _spec_result(**changes):
+    result = {
+        "status": "final-check-failed", "patient_id": "GYN-01", "plan_id": "SABR_REIRR", "intent": "isotoxic",
+        "search": "predictive", "prescription_gy": 45.0, "n_fractions": 5, "oar_limits_met": False,
+        "optimisations": {"count": 4}, "limiting_oars": ["rectum"],
+        "oars": [{"name": "ureter_l", "passed": None, "limited_by": "de-novo", "recovery_credited": True,
+                  "cumulative_eqd2_gy": 104.9, "findings": [FLAG_URETER]},
+                 {"name": "spinal_cord", "passed": True, "limited_by": "per-course",
+                  "recovery_credited": False, "per_course_limit_physical_gy": 26.7}],
+        "target": {"structure": "PTV", "coverage_met": True, "coverage_min_pct": 80.0,
+                   "tumour_dose": [
+                       {"alpha_beta_gy": 5.0, "prescription_bed_gy": 126.0, "prescription_eqd2_gy": 90.0,
+                        "d95_eqd2_gy": 87.43, "d80_eqd2_gy": 89.61, "bed_ratio_to_reference": 126.0 / 66.0},
+                       {"alpha_beta_gy": 10.0, "prescription_bed_gy": 85.5, "prescription_eqd2_gy": 71.25,
+                        "d95_eqd2_gy": 69.52, "d80_eqd2_gy": 70.88, "bed_ratio_to_reference": 85.5 / 48.0}]},
+        "final_check": {"dose_rechecked_after_normalisation": True, "normalised": True,
+                        "normalisation_value": 1.0113, "tps_normalisation": 101.13, "prescription_gy": 45.0,
+                        "oar_limits_met": False, "coverage_met": True, "failing_oars": ["rectum", "bladder"],
+                        "v95_pct": 95.6, "d95_gy": 44.1},
+        "warnings": [FLAG_DEFORMABLE, FLAG_CONSERVATION,
+                     {"code": "recovery", "severity": "info", "subject": "", "message": "uk-guidance"}],
+        "eligibility": {"eligible": False, "may_proceed": True, "findings": [STOP_INTERVAL],
+                        "override_reason": "MDT 2026-11-02", "overridden": [STOP_INTERVAL, STOP_CORD]},
+        "provenance": {"protocol": {"name": "uk-sabr-pelvis-reirradiation"}, "recovery": {},
+                       "prior_courses": [{"course": "PELVIS_45", "registration": "deformable"},
+                                         {"course": "BOOST", "registration": "same-frame"}]},
+    }
+    result.update(changes)
+    return result
+
+
+def test_decision_gate_columns_carry_the_result_values():
+    """Source of truth: the spec-shaped result above and reirrad.statuses.exit_code_for."""
+    rec = audit_record(_spec_result(), oar_keys=PROTOCOL.oar_keys, n_prior_courses=3)
+    assert rec["schema"] == AUDIT_SCHEMA == "reirrad-audit/2"
+    assert rec["status"] == "final-check-failed" and rec["exit_code"] == 3
+    assert rec["final_check.rechecked"] is True
+    assert rec["final_check.normalisation_value"] == 1.0113
+    assert rec["final_check.oar_limits_met"] is False and rec["final_check.coverage_met"] is True
+    assert rec["final_check.failing_oars"] == "rectum;bladder"
+    assert rec["eligibility.override_reason"] == "MDT 2026-11-02"
+    assert rec["eligibility.overridden_stop_codes"] == ("interval-under-6-months:PELVIS_45;"
+                                                        "nieder-course-bed-exceeded:spinal_cord")
+    # every flag: warnings, then per-OAR findings (reirrad.audit.result_findings order); no info
+    assert rec["flag_warning_codes"].split(";") == [
+        "deformable-registration:PELVIS_45", "risk-factors-without-conservation",
+        "no-cumulative-limit:ureter_l"]
+    assert "stop:nieder-course-bed-exceeded:spinal_cord" in rec["findings"].split(";")
+    assert rec["target.tumour_d95_eqd2_ab5_gy"] == 87.43 and rec["target.tumour_d80_eqd2_ab5_gy"] == 89.61
+    assert rec["target.tumour_d95_eqd2_ab10_gy"] == 69.52 and rec["target.tumour_d80_eqd2_ab10_gy"] == 70.88
+    assert rec["target.coverage_met"] is True and rec["target.coverage_min_pct"] == 80.0
+    assert [rec[f"prior.{n}.registration"] for n in (1, 2, 3)] == ["deformable", "same-frame", None]
+    assert rec["method.registration"] == "deformable;same-frame"
+    assert rec["oar.ureter_l.passed"] is None and rec["oar.ureter_l.cumulative_eqd2_gy"] == 104.9
+    assert rec["oar.spinal_cord.limited_by"] == "per-course"
+    assert rec["oar.spinal_cord.recovery_credited"] is False
+    assert rec["oar.spinal_cord.per_course_limit_physical_gy"] == 26.7
+
+
+def test_the_header_does_not_depend_on_the_run(tmp_path):
+    """Rows of one protocol share one CSV: a result without a final check, with tumour dose at one
+    alpha/beta only (and one at an alpha/beta that has no column), without overrides or flags has the
+    same columns, empty where the result has nothing."""
+    full = audit_record(_spec_result(), oar_keys=PROTOCOL.oar_keys, n_prior_courses=3)
+    target = {"structure": "PTV", "tumour_dose": [
+        {"alpha_beta_gy": 10.0, "d95_eqd2_gy": 41.0, "d80_eqd2_gy": 42.0},
+        {"alpha_beta_gy": 3.0, "d95_eqd2_gy": 50.0, "d80_eqd2_gy": 51.0}]}
+    eligibility = {"eligible": True, "may_proceed": True, "findings": [], "override_reason": None}
+    sparse = audit_record(_spec_result(status="dry-run", final_check=None, target=target, warnings=[],
+                                       oars=[], eligibility=eligibility),
+                          oar_keys=PROTOCOL.oar_keys, n_prior_courses=3)
+    assert list(sparse) == list(full)
+    assert sparse["exit_code"] == 0
+    assert all(sparse[f"final_check.{c}"] is None for c, _ in FINAL_CHECK_FIELDS)
+    assert sparse["target.tumour_d95_eqd2_ab5_gy"] is None
+    assert sparse["target.tumour_d95_eqd2_ab10_gy"] == 41.0
+    assert sparse["eligibility.overridden_stop_codes"] == "" and sparse["flag_warning_codes"] == ""
+    path = tmp_path / "audit.csv"
+    append_audit_csv(path, full)
+    append_audit_csv(path, sparse)
+    with open(path, encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["exit_code"] for r in rows] == ["3", "0"]
+    assert [r["target.tumour_d80_eqd2_ab10_gy"] for r in rows] == ["70.88", "42.0"]
+    assert rows[0]["final_check.normalisation_value"] == "1.0113" and rows[1]["final_check.rechecked"] == ""

@@ -10,6 +10,7 @@ the time stamp, a note instead of plots without matplotlib).
 from __future__ import annotations
 
 import base64
+import html
 import io
 import re
 import struct
@@ -17,13 +18,22 @@ import sys
 import zlib
 from datetime import datetime, timezone
 from html.parser import HTMLParser
+from types import SimpleNamespace
 
 import pytest
 
 from reirrad.errors import InputError
 from reirrad.protocol import load_protocol
-from reirrad.report import DVH_FIGURE_PX, MAP_FIGURE_PX, REPORT_EXTRA_NOTE, render_report, write_report
+from reirrad.report import (
+    DVH_FIGURE_PX,
+    MAP_FIGURE_PX,
+    PASSED_NOT_ASSESSABLE,
+    REPORT_EXTRA_NOTE,
+    render_report,
+    write_report,
+)
 from reirrad.result import build_result
+from reirrad.statuses import STATUS_MEANINGS, exit_code_for
 from reirrad.workflow import WorkflowOptions, run
 from tps_stubs.direct import DirectCase, DirectPlanner
 
@@ -123,12 +133,13 @@ def test_report_parses_and_lists_every_oar_and_the_provenance(planned, page):
     unmatched = {a["data-unmatched-oar"] for a in parsed.with_attr("tr", "data-unmatched-oar")}
     assert unmatched == set(PROTOCOL.oar_keys) - set(rows)
     ids = [a["id"] for _, a in parsed.elements if "id" in a]
-    for section in ("eligibility", "status", "oar-table", "decision-log", "log-table", "target-table",
-                    "objectives-table", "plots", "provenance", "protocol-sha256", "values-used",
-                    "prior-courses-table", "alpha-beta-table", "generated-at"):
+    for section in ("eligibility", "status", "exit-code", "final-check", "final-check-table", "oar-table",
+                    "decision-log", "log-table", "target-table", "objectives-table", "plots", "provenance",
+                    "protocol-sha256", "values-used", "prior-courses-table", "alpha-beta-table",
+                    "generated-at"):
         assert section in ids
-    order = [ids.index(i) for i in ("eligibility", "oar-table", "log-table", "target-table", "plots",
-                                    "provenance")]
+    order = [ids.index(i) for i in ("status", "eligibility", "final-check", "oar-table", "log-table",
+                                    "target-table", "plots", "provenance")]
     assert order == sorted(order)
     sha = result["provenance"]["protocol"]["sha256"]
     assert re.search(rf'<code id="protocol-sha256">{sha}</code>', page)
@@ -140,6 +151,31 @@ def test_report_parses_and_lists_every_oar_and_the_provenance(planned, page):
     assert "Status: " in "".join(parsed.text)
     # nothing fetched from outside the file
     assert not re.search(r'(src|href)="(?!data:)', page)
+
+
+def test_the_run_s_status_final_check_and_tumour_dose_are_the_result_s(planned):
+    """Source of truth: the result of the same run. The banner carries the status's meaning and the exit
+    code of reirrad.statuses; every flag of the result is in the flag box; the final check and the
+    tumour dose (when the engine reports them) show the result's numbers."""
+    outcome, result = planned
+    page = render_report(outcome, result, generated_at=WHEN, plots=False)
+    _parse(page)
+    banner = html.unescape(re.sub(r"<[^>]+>", "", re.search(r'id="status">(.*?)</div>', page, re.S).group(1)))
+    assert f"Status: {result['status']} — {STATUS_MEANINGS[result['status']]}" in banner
+    assert f"Exit code {exit_code_for(result)}" in banner
+    flags = [f for f in result["warnings"] if f["severity"] == "flag"]
+    assert len(re.findall(r'<li data-code="', page)) >= len(flags)
+    for flag in flags:
+        assert f'<li data-code="{html.escape(flag["code"])}">' in page
+    check = result.get("final_check")
+    if check is not None:
+        kv = _kv(page, "final-check-table")
+        assert kv["Every OAR limit met"] == ("yes" if check["oar_limits_met"] else "no")
+        assert kv["PTV D95 (Gy)"] == f"{check['d95_gy']:.2f}"
+    for entry in (result.get("target") or {}).get("tumour_dose") or []:
+        ab = f"{entry['alpha_beta_gy']:.1f}"
+        assert _row(page, "data-alpha-beta", ab)[1:3] == [f"{entry['prescription_bed_gy']:.2f}",
+                                                          f"{entry['prescription_eqd2_gy']:.2f}"]
 
 
 def test_embedded_images_are_pngs_of_the_documented_size(planned, page):
@@ -228,3 +264,210 @@ def test_dry_run_report_renders_without_plan_dose(dry, tmp_path):
     if images:  # matplotlib present: maps only
         assert {(a["data-map"], a["data-view"]) for a in images} == MAPS
         assert all(a["data-plot"] == "map" for a in images)
+
+
+# -- issue 14: the result keys of the clinical decision gate, rendered from a spec-shaped result -------
+# A synthetic result in the shape of the issue-14 result contract (/work/notes/issue14-result-spec.md);
+# the run is a stand-in carrying only the protocol (the tables need nothing else; plots are off).
+# Tumour-dose numbers are hand-derived, BED = D (1 + d / (alpha/beta)), EQD2 = BED / (1 + 2 / (alpha/beta)):
+# 45 Gy in 5 fractions at alpha/beta 5 Gy: BED 45 x 2.8 = 126 Gy, EQD2 126 / 1.4 = 90 Gy, ratio to
+# 30 Gy/5 (BED 66 Gy) 1.909; at alpha/beta 10 Gy: BED 45 x 1.9 = 85.5 Gy, EQD2 71.25 Gy, ratio 85.5 / 48.
+
+FLAG_URETER = {"code": "no-cumulative-limit", "severity": "flag", "subject": "ureter_l",
+               "message": "Ureter L: no cumulative limit; cumulative EQD2 104.9 Gy not assessable"}
+FLAG_DEFORMABLE = {"code": "deformable-registration", "severity": "flag", "subject": "PELVIS_45",
+                   "message": "prior dose mapped deformably: cumulative dose <less> certain"}
+STOP_CORD = {"code": "nieder-course-bed-exceeded", "severity": "stop", "subject": "spinal_cord",
+             "message": "prior cord course 104.2 Gy2 BED exceeds Nieder's 98 Gy2 per course"}
+
+
+STATEMENT = "45 Gy in 5 fractions to >= 80 % of the PTV at 95 % (V95% 95.6 %); D95 achieved 44.10 Gy"
+
+
+def _cells(fragment: str) -> list:
+    """The texts (tags stripped, entities unescaped) of the <td> cells in an HTML fragment."""
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", fragment, re.S)
+    return [html.unescape(re.sub(r"<[^>]+>", "", c)) for c in cells]
+
+
+def _spec_result():
+    return {
+        "status": "final-check-failed", "patient_id": "GYN-01", "plan_id": "SABR_REIRR", "intent": "isotoxic",
+        "search": "predictive", "prescription_gy": 45.0, "n_fractions": 5, "oar_limits_met": False,
+        "optimisations": {"count": 4, "log": []}, "limiting_oars": ["rectum"], "objectives": [],
+        "oars": [
+            {"name": "spinal_cord", "label": "Spinal cord", "structure": "SpinalCord", "metric": "D0.1cc",
+             "alpha_beta_gy": 2.0, "prior_eqd2_gy": 45.0, "recovered_fraction": 0.0,
+             "recovery_credited": False,
+             "effective_prior_eqd2_gy": 45.0, "remaining_eqd2_gy": 56.6, "cumulative_limit_eqd2_gy": 101.6,
+             "allowed_physical_gy": 26.7, "limited_by": "per-course", "per_course_limit_physical_gy": 26.7,
+             "planned_physical_gy": 20.11, "cumulative_eqd2_metric_sum_gy": 80.2,
+             "cumulative_eqd2_voxelwise_gy": 79.9, "cumulative_eqd2_gy": 80.2, "passed": True},
+            {"name": "ureter_l", "label": "Ureter L", "structure": "Ureter_L", "metric": "D0.5cc",
+             "alpha_beta_gy": 3.0, "prior_eqd2_gy": 60.1, "recovered_fraction": 0.5,
+             "recovery_credited": True,
+             "effective_prior_eqd2_gy": 30.05, "remaining_eqd2_gy": None, "cumulative_limit_eqd2_gy": None,
+             "allowed_physical_gy": 35.0, "limited_by": "de-novo", "planned_physical_gy": 33.3,
+             "cumulative_eqd2_metric_sum_gy": 104.9, "cumulative_eqd2_voxelwise_gy": 101.2,
+             "cumulative_eqd2_gy": 104.9, "passed": None},
+            {"name": "rectum", "label": "Rectum", "structure": "Rectum", "metric": "D0.5cc",
+             "alpha_beta_gy": 3.0,
+             "prior_eqd2_gy": 70.0, "recovered_fraction": 0.5, "recovery_credited": True,
+             "effective_prior_eqd2_gy": 35.0, "remaining_eqd2_gy": 65.0, "cumulative_limit_eqd2_gy": 100.0,
+             "allowed_physical_gy": 27.4, "limited_by": "cumulative", "planned_physical_gy": 28.9,
+             "cumulative_eqd2_metric_sum_gy": 103.1, "cumulative_eqd2_voxelwise_gy": 101.0,
+             "cumulative_eqd2_gy": 103.1, "passed": False},
+        ],
+        "target": {"structure": "PTV", "prescription_gy": 45.0, "d95_gy": 44.1, "d98_gy": 42.0,
+                   "v95_pct": 95.6,
+                   "bed_threshold_gy": 80.0, "v_bed_threshold_pct": 97.0, "coverage_met": True,
+                   "coverage_min_pct": 80.0,
+                   "prescription_statement": STATEMENT,
+                   "tumour_dose": [
+                       {"alpha_beta_gy": 5.0, "prescription_bed_gy": 126.0, "prescription_eqd2_gy": 90.0,
+                        "bed_ratio_to_reference": 126.0 / 66.0, "d95_eqd2_gy": 87.43, "d80_eqd2_gy": 89.61},
+                       {"alpha_beta_gy": 10.0, "prescription_bed_gy": 85.5, "prescription_eqd2_gy": 71.25,
+                        "bed_ratio_to_reference": 85.5 / 48.0, "d95_eqd2_gy": 69.52, "d80_eqd2_gy": 70.88}]},
+        "final_check": {"dose_rechecked_after_normalisation": True, "normalised": True,
+                        "normalisation_value": 1.0113, "tps_normalisation": 101.13, "prescription_gy": 45.0,
+                        "oar_limits_met": False, "coverage_met": True, "failing_oars": ["rectum"],
+                        "v95_pct": 95.6, "d95_gy": 44.1},
+        "warnings": [FLAG_URETER, FLAG_DEFORMABLE,
+                     {"code": "recovery", "severity": "info", "subject": "", "message": "uk-guidance"}],
+        "eligibility": {"eligible": False, "may_proceed": True, "findings": [STOP_CORD],
+                        "override_reason": "MDT <2026-11-02>: cord dose accepted", "overridden": [STOP_CORD]},
+        "provenance": {"tps": "eclipse-stub", "tps_version": "15.6",
+                       "override_reason": "MDT <2026-11-02>: cord dose accepted",
+                       "prior_courses": [
+                           {"course": "PELVIS_45", "registration": "deformable", "registration_id": "DIR1",
+                            "last_fraction": "2024-06-07", "interval_days": 913, "n_fractions": 25,
+                            "prescription_gy": 45.0},
+                           {"course": "BOOST", "registration": "same-frame", "registration_id": None,
+                            "last_fraction": "2024-06-14", "interval_days": 906, "n_fractions": 3,
+                            "prescription_gy": 9.0}]},
+    }
+
+
+@pytest.fixture()
+def spec_page():
+    stand_in = SimpleNamespace(prepared=SimpleNamespace(protocol=PROTOCOL))
+    page = render_report(stand_in, _spec_result(), generated_at=WHEN, plots=False)
+    _parse(page)
+    return page
+
+
+def _row(page: str, attr: str, value: str) -> list:
+    """The cell texts (tags stripped, entities unescaped) of the row with attribute attr="value"."""
+    row = re.search(rf'<tr[^>]*\b{attr}="{re.escape(value)}"[^>]*>(.*?)</tr>', page, re.S)
+    assert row is not None, (attr, value)
+    return _cells(row.group(1))
+
+
+def _kv(page: str, table_id: str) -> dict:
+    table = re.search(rf'<table id="{table_id}">(.*?)</table>', page, re.S)
+    assert table is not None, table_id
+    return {html.unescape(k): html.unescape(re.sub(r"<[^>]+>", "", v))
+            for k, v in re.findall(r"<tr><th>(.*?)</th><td>(.*?)</td></tr>", table.group(1))}
+
+
+def test_status_banner_meaning_exit_code_and_every_flag(spec_page):
+    """The banner: status, the statuses table's meaning, exit 3 "needs review"; every flag of the result
+    in the flag box (code, subject, escaped message), the info finding only in the findings table."""
+    banner = re.search(r'<div class="status status-final-check-failed" id="status">(.*?)</div>', spec_page,
+                       re.S)
+    assert banner is not None
+    text = html.unescape(re.sub(r"<[^>]+>", "", banner.group(1)))
+    assert f"Status: final-check-failed — {STATUS_MEANINGS['final-check-failed']}" in text
+    assert "Exit code 3: a plan exists but NEEDS REVIEW before use." in text
+    assert "Every OAR limit met: no" in text
+    box = re.search(r'<div class="flags" id="flag-warnings">(.*?)</div>', spec_page, re.S)
+    assert box is not None
+    items = re.findall(r'<li data-code="([^"]+)">(.*?)</li>', box.group(1))
+    assert [code for code, _ in items] == ["no-cumulative-limit", "deformable-registration"]
+    assert html.unescape(re.sub(r"<[^>]+>", "", items[0][1])) == (
+        f"no-cumulative-limit (ureter_l): {FLAG_URETER['message']}")
+    assert "cumulative dose &lt;less&gt; certain" in items[1][1]
+    assert "uk-guidance" not in box.group(1)
+    assert spec_page.index('id="flag-warnings"') < spec_page.index('id="eligibility"')
+
+
+def test_override_reason_and_overridden_stops(spec_page):
+    reason = re.search(r'<p class="override" id="override-reason">(.*?)</p>', spec_page, re.S)
+    assert reason is not None and "MDT &lt;2026-11-02&gt;: cord dose accepted" in reason.group(1)
+    table = re.search(r'<table id="overridden-stops">(.*?)</table>', spec_page, re.S)
+    assert table is not None
+    assert _cells(table.group(1)) == ["stop", STOP_CORD["code"], "spinal_cord", STOP_CORD["message"]]
+
+
+def test_final_check_table_shows_the_result_values(spec_page):
+    kv = _kv(spec_page, "final-check-table")
+    assert kv["Dose re-read from the TPS after normalisation"] == "yes"
+    assert kv["Normalisation value (dose re-read / dose before; 1 = unchanged)"] == "1.0113"
+    assert kv["TPS normalisation value (%)"] == "101.13"
+    assert kv["Every OAR limit met"] == "no" and kv["Coverage rule met"] == "yes"
+    assert kv["Failing OARs"] == "rectum" and kv["PTV D95 (Gy)"] == "44.10" and kv["PTV V95 (%)"] == "95.6"
+    ids = re.findall(r'id="([^"]+)"', spec_page)
+    assert ids.index("eligibility") < ids.index("final-check") < ids.index("oar-table")
+
+
+def test_tumour_dose_table_beside_coverage_with_the_prescription_statement(spec_page):
+    """One row per tumour alpha/beta with the result's numbers (hand-derived above: 126 Gy BED and 90 Gy
+    EQD2 at alpha/beta 5 for 45 Gy/5, ratio 1.909 to 30 Gy/5), in the same flex box as the coverage table."""
+    assert _row(spec_page, "data-alpha-beta", "5.0") == ["5.0", "126.00", "90.00", "1.909", "87.43", "89.61"]
+    head = re.search(r'<table id="tumour-dose-table"><thead><tr>(.*?)</tr>', spec_page).group(1)
+    assert re.findall(r"<th>(.*?)</th>", head) == [
+        "Tumour α/β (Gy)", "Prescription BED (Gy)", "Prescription EQD2 (Gy)", "BED ratio to 30 Gy/5",
+        "D95 as EQD2 (Gy)", "D80 as EQD2 (Gy)"]
+    assert _row(spec_page, "data-alpha-beta", "10.0") == ["10.0", "85.50", "71.25", "1.781", "69.52", "70.88"]
+    side = re.search(r'<div class="side-by-side">(.*?)</section>', spec_page, re.S)
+    assert side is not None
+    assert 'id="target-table"' in side.group(1) and 'id="tumour-dose-table"' in side.group(1)
+    statement = re.search(r'<p id="prescription-statement">(.*?)</p>', spec_page, re.S)
+    assert statement is not None and html.unescape(statement.group(1)).endswith(STATEMENT)
+    coverage = _kv(spec_page, "target-table")
+    assert coverage["Coverage rule V95 ≥ 80 %"] == "met" and coverage["D95 (Gy)"] == "44.10"
+
+
+def test_oar_rows_passed_null_per_course_and_recovery_included(spec_page):
+    """passed null with a plan dose reads "not assessable (no cumulative limit)" (never "pass"); the
+    cord's allowed dose names the per-course rule and the note explains it with the result's cap."""
+    ureter = _row(spec_page, "data-oar", "ureter_l")
+    assert ureter[-1] == PASSED_NOT_ASSESSABLE and ureter[11] == "104.90"
+    assert re.search(r'<tr data-oar="ureter_l" class="review">', spec_page)
+    cord = _row(spec_page, "data-oar", "spinal_cord")
+    assert cord[9] == "26.70 (per-course)" and cord[-1] == "pass"
+    assert cord[5] == "none (limit includes recovery)"
+    assert _row(spec_page, "data-oar", "rectum")[-1].startswith("FAIL")
+    notes = re.search(r'<ul id="limited-by-notes">(.*?)</ul>', spec_page, re.S)
+    assert notes is not None
+    text = html.unescape(re.sub(r"<[^>]+>", " ", notes.group(1)))
+    assert "per-course limit: the new course alone is capped" in text
+    assert "Spinal cord: per-course limit 26.70 Gy physical in 5 fx (limits the allowed dose)" in text
+
+
+def test_registration_kind_per_prior_course(spec_page):
+    table = re.search(r'<table id="prior-courses-table">(.*?)</table>', spec_page, re.S)
+    assert table is not None
+    rows = re.findall(r"<tr>(.*?)</tr>", table.group(1), re.S)[1:]
+    cells = [_cells(r) for r in rows]
+    assert [c[:2] for c in cells] == [
+        ["PELVIS_45", "deformable (the cumulative dose is less certain where the anatomy deformed)"],
+        ["BOOST", "same frame (no registration)"]]
+
+
+def test_a_result_without_the_issue_14_keys_still_renders(spec_page):
+    """Older results (no final_check, tumour_dose, overridden, per-OAR extras): no crash, no "None"."""
+    old = _spec_result()
+    for key in ("final_check", "oar_limits_met"):
+        old.pop(key)
+    old["status"] = "planned"
+    old["eligibility"].pop("overridden")
+    for key in ("tumour_dose", "prescription_statement", "coverage_met", "coverage_min_pct"):
+        old["target"].pop(key)
+    stand_in = SimpleNamespace(prepared=SimpleNamespace(protocol=PROTOCOL))
+    page = render_report(stand_in, old, generated_at=WHEN, plots=False)
+    _parse(page)
+    assert "tumour-dose-table" not in page and "overridden-stops" not in page
+    assert "No final check" in page and ">None<" not in page
+    minimum = PROTOCOL.coverage_rule.ptv_v95_min_percent.value
+    assert _kv(page, "target-table")[f"Coverage rule V95 ≥ {minimum:g} %"] == "met"
