@@ -219,7 +219,7 @@ def predictive_search(levels: Sequence[float], try_level: TryLevel,
     log.append(_step(levels[0], floor_ev, "floor"))
     if not floor_ev.feasible:
         return SearchOutcome(None, None, floor_ev, tuple(log))
-    idx = max(predict(floor_dose), 0)
+    idx = min(max(predict(floor_dose), 0), len(levels) - 1)  # a prediction is clamped to the ladder
     log.append(SearchStep(levels[idx], "predict", None, None, (), "coverage model from the floor plan"))
     best_idx, best_ev, last = 0, floor_ev, floor_ev
     if idx > 0:

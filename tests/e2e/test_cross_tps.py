@@ -2,7 +2,8 @@
 (issue 6): remaining tolerances within 0.1 Gy and the same chosen prescription.
 
 Source of truth: both adapters read the same neutral patient (tps_stubs.patients), in each TPS's own
-units and conventions; any unit, per-fraction or grid-convention slip shows up as a difference.
+units and conventions; any unit, per-fraction or grid-convention slip shows up as a difference. The
+chosen level is also checked against exhaustive search on the TPS-less direct stand-in.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import pytest
 from reirrad.protocol import load_protocol
 from reirrad.workflow import WorkflowOptions
 from reirrad_tps.planrun import plan_on_stub
+from tests.e2e.test_every_patient import exhaustive_level
 
 PROTOCOL = load_protocol("uk-sabr-pelvis-reirradiation")
 
@@ -32,12 +34,22 @@ def test_remaining_tolerances_agree(patient):
 
 
 def test_same_chosen_prescription():
-    """LRRC-02 isotoxic: both stand-ins choose the same level; no OAR fails in either, and the same
-    OARs (those with prior dose and no cumulative limit) are "not assessable" (passed null) in both."""
-    rs = plan_on_stub("raystation-stub", "12A", "LRRC-02", PROTOCOL, WorkflowOptions())
-    ec = plan_on_stub("eclipse-stub", "15.6", "LRRC-02", PROTOCOL, WorkflowOptions())
+    """REG-01 isotoxic (prior CT registered rigidly): both stand-ins choose the same level, and it is the
+    exhaustive answer computed independently here (every ladder level optimised on the TPS-less direct
+    stand-in, ``exhaustive_level`` of test_every_patient.py): 32.5 Gy, strictly inside the ladder, so a
+    search that always returned the floor or the top would fail. Both took the same feasibility
+    decisions at the same levels; no OAR fails in either, and the same OARs (those with prior dose and
+    no cumulative limit) are "not assessable" (passed null) in both."""
+    ladder = PROTOCOL.prescriptions.isotoxic_ladder_gy
+    expected = exhaustive_level("REG-01")
+    assert expected is not None and ladder[0] < expected < ladder[-1]
+    rs = plan_on_stub("raystation-stub", "12A", "REG-01", PROTOCOL, WorkflowOptions())
+    ec = plan_on_stub("eclipse-stub", "15.6", "REG-01", PROTOCOL, WorkflowOptions())
     assert rs["status"] == ec["status"] == "planned"
-    assert rs["prescription_gy"] == ec["prescription_gy"]
+    assert rs["prescription_gy"] == ec["prescription_gy"] == expected
+    rs_log, ec_log = ([(s["level_gy"], s["action"], s["feasible"]) for s in r["optimisations"]["log"]]
+                      for r in (rs, ec))
+    assert rs_log == ec_log
     assert all(o["passed"] is not False for o in rs["oars"] + ec["oars"])
     assert ({o["name"] for o in rs["oars"] if o["passed"] is None}
             == {o["name"] for o in ec["oars"] if o["passed"] is None})

@@ -1,6 +1,6 @@
 """Linear-quadratic conversions (reirrad.lq) against published and hand-derived values.
 
-Sources: reference/radiobiology.md §2.1 (formulas) and §6 (worked examples O1–O9, arithmetic
+Sources: docs/reference/radiobiology.md §2.1 (formulas) and §6 (worked examples O1–O9, arithmetic
 shown there and repeated in each docstring).
 """
 
@@ -81,7 +81,7 @@ def test_o9_sacral_plexus_inverse():
 
 
 def test_inverse_of_exhausted_budget_is_zero():
-    """A budget ≤ 0 gives 0 Gy (reference §2.1: 'If BED_R ≤ 0, the answer is d = 0')."""
+    """A budget ≤ 0 gives 0 Gy (docs/reference/raystation.md §2.1: 'If BED_R ≤ 0, the answer is d = 0')."""
     assert lq.physical_dose_for_eqd2_gy(0.0, 5, 3.0) == 0.0
     assert lq.physical_dose_for_eqd2_gy(-12.5, 5, 3.0) == 0.0
     out = lq.physical_dose_for_eqd2_gy(np.array([-1.0, 0.0, 54.0]), 5, 3.0)
@@ -126,13 +126,18 @@ def test_negative_voxel_in_array_is_refused():
         lq.eqd2_gy(np.array([1.0, -0.5]), 5, 3.0)
 
 
-@given(dose=doses, n=fractions)
-def test_eqd2_equals_dose_at_2gy_per_fraction(dose, n):
-    """Property: when d = 2 Gy, EQD2 = D for any α/β (Withers formula with d = 2)."""
+@given(dose=doses, n=fractions, ab=alpha_betas)
+def test_eqd2_equals_dose_at_2gy_per_fraction(dose, n, ab):
+    """Property: when d = 2 Gy, EQD2 = D for any α/β (Withers formula with d = 2). In general, from
+    EQD2 = D·(d + α/β)/(2 + α/β) with d = D/n: EQD2 − D = D·(d − 2)/(2 + α/β), so EQD2 exceeds D exactly
+    when the dose per fraction exceeds 2 Gy, and falls short of it below."""
     total = 2.0 * n
-    for ab in (1.5, 2.0, 3.0, 10.0):
-        assert lq.eqd2_gy(total, n, ab) == pytest.approx(total)
-    assert dose >= 0.0  # strategy sanity
+    for fixed_ab in (1.5, 2.0, 3.0, 10.0, ab):
+        assert lq.eqd2_gy(total, n, fixed_ab) == pytest.approx(total)
+    excess = dose * (dose / n - 2.0) / (2.0 + ab)
+    assert lq.eqd2_gy(dose, n, ab) - dose == pytest.approx(excess, rel=1e-9, abs=1e-9)
+    if dose > 1e-6 and abs(dose / n - 2.0) > 1e-6:
+        assert (lq.eqd2_gy(dose, n, ab) > dose) is (dose / n > 2.0)
 
 
 @given(dose=doses, n=fractions, ab=alpha_betas)

@@ -1,4 +1,4 @@
-"""The ESAPI stand-in behaves as reference/esapi.md says Eclipse and pythonnet do.
+"""The ESAPI stand-in behaves as docs/reference/esapi.md says Eclipse and pythonnet do.
 
 Section numbers (§) are those of ``shared/reference/esapi.md``; behaviour the reference leaves open is
 described in ``tps_stubs/esapi/DEVIATIONS.md`` and tested against that.
@@ -51,7 +51,8 @@ def _raw_planes(esapi: Any, dose: Any) -> np.ndarray:
 
 
 def _dose_gy(esapi: Any, dose: Any) -> np.ndarray:
-    """The dose in Gy [z, y, x], calibrated linearly from VoxelToDoseValue(0) and (1) (esapi.md §4.2)."""
+    """The dose in Gy [z, y, x], calibrated linearly from VoxelToDoseValue(0) and (1)
+    (docs/reference/esapi.md §4.2)."""
     v0, v1 = _gy(dose.VoxelToDoseValue(0)), _gy(dose.VoxelToDoseValue(1))
     return v0 + (v1 - v0) * _raw_planes(esapi, dose)
 
@@ -319,6 +320,27 @@ def test_imrt_optimisation_needs_leaf_motions(ctx: Any, esapi: Any) -> None:
     assert plan.CalculateDose().Success
 
 
+def test_an_injected_transient_dose_failure_fails_n_calls_then_clears(ctx: Any, esapi: Any) -> None:
+    """DEVIATIONS.md (fault injection): with ``fail_dose_calculations(2)`` after an optimisation the next
+    two CalculateDose calls return Success False, are journalled and leave the plan without a dose; the
+    third succeeds with the optimised dose. A reset clears an unused count; a negative one is refused."""
+    plan = ctx.ExternalPlanSetup
+    ctx.Patient.BeginModifications()
+    _sabr_objectives(esapi, ctx, "Gy")
+    assert plan.OptimizeVMAT().Success
+    stub.fail_dose_calculations(2)
+    assert [bool(plan.CalculateDose().Success) for _ in range(2)] == [False, False]
+    assert not plan.IsDoseValid and plan.Dose is None
+    assert plan.CalculateDose().Success
+    assert [e.member for e in stub.journal()][-3:] == ["CalculateDose"] * 3
+    assert plan.IsDoseValid and esapi.Builder.StubSystem.DoseCalculationFailures == 0
+    stub.fail_dose_calculations(1)
+    stub.reset()
+    assert esapi.Builder.StubSystem.DoseCalculationFailures == 0
+    with pytest.raises(ValueError, match=">= 0"):
+        stub.fail_dose_calculations(-1)
+
+
 def test_planner_dose_through_api_in_cgy(fresh_session: Any) -> None:
     """§10.2-10.3: objectives in the system unit (here cGy, TOTAL) drive the stand-in planner's dose."""
     esapi = fresh_session
@@ -532,7 +554,8 @@ def test_registration_matrix_convention(fresh_session: Any) -> None:
 
 
 def test_course_dates(ctx: Any) -> None:
-    """esapi-members.md Course / DEVIATIONS.md: dates are Course.StartDateTime and CompletedDateTime."""
+    """docs/reference/esapi-members.md Course / DEVIATIONS.md: dates are Course.StartDateTime and
+    CompletedDateTime."""
     model = load_patient(LRRC).course("C1_LCCRT")
     prior, current = list(ctx.Patient.Courses)
     start, completed = prior.StartDateTime, prior.CompletedDateTime

@@ -13,6 +13,8 @@ Entry points
   alone (for an Application created elsewhere, e.g. by a C# host executable).
 - :func:`journal` — every write made through modifying members; :func:`reset` — forget the
   process's Application (one per process, as in Eclipse) and the journal.
+- Fault injection: ``configure(dose_engine_fails=True)`` (every optimisation and dose calculation fails)
+  and :func:`fail_dose_calculations` (the next n ``CalculateDose`` calls fail, then it works again).
 
 Units and conventions (what an Eclipse adapter meets; see ``README.md``): the system dose unit is the
 stub patient's ``dose_unit`` (Gy or cGy) unless overridden; dose voxels are raw ints scaled linearly by
@@ -36,8 +38,8 @@ from ._runtime import runtime
 
 __all__ = ["ASSEMBLIES", "BUILD_DIR", "ENVIRONMENT", "MODES", "BuildError", "JournalEntry",
            "build_assemblies", "configure", "configure_from_environment", "create_application",
-           "export_journal_from_environment", "journal", "load_context", "planner_objective",
-           "read_exported_journal", "reset", "runtime"]
+           "export_journal_from_environment", "fail_dose_calculations", "journal", "load_context",
+           "planner_objective", "read_exported_journal", "reset", "runtime"]
 
 #: System modes: "clinical" (CustomScriptExecutable read-only; plug-ins write when approved) and
 #: "research" (a non-clinical system: every session may write after BeginModifications).
@@ -184,7 +186,8 @@ def create_application(script_name: str = "reirrad-stub", *, mode: str = "clinic
         The script name ESAPI logs in with.
     mode : {"clinical", "research"}
         ``"clinical"``: the application is read-only (every modifying member throws
-        ``UnauthorizedScriptingAPIAccessException``, esapi.md §2.2); ``"research"``: it may write after
+        ``UnauthorizedScriptingAPIAccessException``, docs/reference/esapi.md §2.2); ``"research"``: it may
+        write after
         ``Patient.BeginModifications()``.
     dose_unit : {"Gy", "cGy"}, optional
         The clinic's configured dose unit; default: each opened patient's own ``dose_unit``.
@@ -221,6 +224,25 @@ def reset() -> None:
     test suite create another. The system configuration (mode, unit, hooks) is kept.
     """
     runtime().Builder.StubSystem.Reset()
+
+
+def fail_dose_calculations(count: int = 1) -> None:
+    """Fault injection: the next ``count`` ``CalculateDose()`` calls of this session return ``Success``
+    False, journalled and leaving the plan as it was; later calls calculate normally.
+
+    A transient dose-calculation failure, such as the Eclipse 16.1 one that a single retry works
+    around (what ``EclipsePlanner.compute_dose`` does). Unlike ``configure(dose_engine_fails=True)``
+    (the engine down for good, optimisation included), this is session state: call it after
+    :func:`load_context` or :func:`create_application`; :func:`reset` and a new plug-in context clear it.
+
+    Raises
+    ------
+    ValueError
+        ``count`` below 0.
+    """
+    if int(count) != count or count < 0:
+        raise ValueError(f"count must be a whole number >= 0, got {count!r}")
+    runtime().Builder.StubSystem.DoseCalculationFailures = int(count)
 
 
 def _failing_dose_engine(request: Any) -> bool:

@@ -593,12 +593,18 @@ namespace VMS.TPS.Common.Model.API
             return LeafMotions("CalculateLeafMotions", options == null ? null : options.FixedFieldBorders + "/" + options.JawTracking);
         }
 
-        /// <summary>Success is false when the plan has no beams or no prescription, or after an IMRT
-        /// optimisation whose leaf motions were not calculated.</summary>
+        /// <summary>Success is false when the plan has no beams or no prescription, after an IMRT
+        /// optimisation whose leaf motions were not calculated, or while a transient failure is injected
+        /// (StubSystem.DoseCalculationFailures: the call is journalled and the plan left as it was).</summary>
         public CalculationResult CalculateDose()
         {
             Guard("CalculateDose");
             Record("CalculateDose");
+            if (StubRuntime.DoseCalculationFailures > 0)
+            {
+                StubRuntime.DoseCalculationFailures--;
+                return new CalculationResult(false);
+            }
             return new CalculationResult(CalculateDoseCore());
         }
 

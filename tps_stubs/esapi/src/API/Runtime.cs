@@ -49,6 +49,10 @@ namespace VMS.TPS.Common.Model.API
         internal static Func<string, Patient> PatientProvider;
         internal static string[] PatientIds = new string[0];
         internal static Func<ExternalPlanSetup, string, bool> DoseEngine;
+
+        /// <summary>Fault injection (session state): how many of the next CalculateDose calls fail
+        /// transiently (Success false, plan unchanged). Cleared with the session.</summary>
+        internal static int DoseCalculationFailures;
         internal static readonly List<StubJournalRecord> Journal = new List<StubJournalRecord>();
         private static int _sequence;
         private static long _uidCounter;
@@ -66,6 +70,7 @@ namespace VMS.TPS.Common.Model.API
             Session = StubSession.None;
             Journal.Clear();
             _sequence = 0;
+            DoseCalculationFailures = 0;
         }
 
         /// <summary>Whether the current session may use members with the clinical write guard.</summary>

@@ -155,6 +155,24 @@ namespace Reirrad.EsapiStubBuilder
             set { StubDefaults.DosePresentation = value; }
         }
 
+        /// <summary>Fault injection: the next n CalculateDose calls return Success false and leave the plan
+        /// as it was (each call is journalled), then calculations succeed again: a transient dose
+        /// calculation failure, such as the Eclipse 16.1 one that a single retry works around. Session
+        /// state, not configuration: set it after the session starts; Reset() and a new plug-in context
+        /// clear it. Default 0.</summary>
+        public static int DoseCalculationFailures
+        {
+            get { return StubRuntime.DoseCalculationFailures; }
+            set
+            {
+                if (value < 0)
+                {
+                    throw new ArgumentException("DoseCalculationFailures must be >= 0");
+                }
+                StubRuntime.DoseCalculationFailures = value;
+            }
+        }
+
         public static PlannerCallback Planner
         {
             get { return _planner; }
