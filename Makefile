@@ -1,5 +1,8 @@
 # reirrad - the two set-up commands for a fresh machine are `make demo` and `make test`.
-# Both create .venv with the system python3 and install the project into it.
+# Both first install the Debian packages they need when they can (install/dev/system-packages.sh, shared
+# with .ci/run; otherwise one line says what to install), then create .venv with the system python3 and
+# install into it the product (reirrad: engine + adapters) and, apart, the TPS stand-ins (reirrad-stubs,
+# tps_stubs/pyproject.toml), which the product wheel never contains.
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -11,15 +14,23 @@ STAMP := $(VENV)/.installed
 PY38 ?= $(firstword $(wildcard /root/.pyenv/versions/3.8*/bin/python3.8) $(shell command -v python3.8 2>/dev/null))
 VENV38 ?= .venv38
 
-.PHONY: demo test lint typecheck pytest pytest-py38 pytest-pydicom3 bench clean stubs eclipse-host
+.PHONY: demo test lint typecheck pytest pytest-py38 pytest-pydicom3 bench clean stubs eclipse-host \
+	system-packages-demo system-packages-test wheel-check
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml tps_stubs/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test,dev]'
+	$(PY) -m pip install --quiet -e '.[test,dev]' -e './tps_stubs[eclipse]'
 	touch $(STAMP)
 
-demo: $(STAMP)
+system-packages-demo:
+	@bash install/dev/system-packages.sh demo
+
+system-packages-test:
+	@bash install/dev/system-packages.sh test
+
+demo: system-packages-demo
+	@$(MAKE) --no-print-directory $(STAMP)
 	$(VENV)/bin/reirrad demo
 
 lint: $(STAMP)
@@ -87,7 +98,13 @@ bench: $(VENV_BENCH)/.installed $(STAMP) stubs
 	$(VENV_BENCH)/bin/python benchmarks/bench_geometry.py
 	$(PY) benchmarks/bench_eclipse_dose.py
 
-test: lint typecheck pytest pytest-py38 pytest-pydicom3
+# The product wheel as a clinical install gets it: no stand-ins inside, `reirrad constraints` works in a
+# fresh environment, a stand-in command is refused in one line (install/dev/check_wheel.sh).
+wheel-check:
+	PYTHON=$(PYTHON) bash install/dev/check_wheel.sh
+
+test: system-packages-test
+	@$(MAKE) --no-print-directory lint typecheck pytest pytest-py38 pytest-pydicom3 wheel-check
 
 clean:
 	rm -rf $(VENV) $(VENV38) .venv-bench $(VENV_PYDICOM3) reirrad-demo .pytest_cache .mypy_cache .ruff_cache .hypothesis \

@@ -56,7 +56,8 @@ class DirectCase:
                 DoseGrid(d.values_gy, d.origin_mm, d.spacing_mm, d.direction,
                          frame_of_reference_uid=prior_image.frame_of_reference_uid),
                 prior.n_fractions, prior.last_fraction, matrix, reg_id, prior.approval_status,
-                prior.prescription_gy))
+                prior.prescription_gy,
+                last_fraction_source="unknown" if prior.last_fraction is None else "treatment-record"))
         info = PlanInfo(plan.id, plan.course_id, plan.n_fractions, plan.prescription_gy, plan.target_id,
                         bool(plan.beams), plan.approval_status, plan.approval_status not in LOCKED)
         return CaseSnapshot(p.id, image.frame_of_reference_uid, structures, info, grid, tuple(priors),

@@ -6,6 +6,7 @@ value that was given and what is expected.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import numbers
 from typing import Any, Union
@@ -17,6 +18,27 @@ from .errors import InputError
 
 FloatArray = NDArray[np.float64]
 Scalar = Union[float, int]
+
+
+def as_date(name: str, value: Any, *, text: bool) -> dt.date:
+    """``value`` as a ``datetime.date`` (a ``datetime`` gives its date), else raise.
+
+    With ``text`` True, ISO text ``YYYY-MM-DD`` is accepted too (command line, answers and case files);
+    with False only date objects are (Python callers of the adapters), so a string is never parsed in a
+    guessed format.
+    """
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if text and isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    expected = "a date YYYY-MM-DD" if text else "a datetime.date, e.g. datetime.date(2024, 6, 7)"
+    kind = "" if isinstance(value, str) else f" of type {type(value).__name__}"
+    raise InputError(f"{name} must be {expected} (got {value!r}{kind})")
 
 
 def positive_int(name: str, value: Any) -> int:

@@ -1,4 +1,4 @@
-"""Audit export of a workflow run: one flat record per run, as CSV rows or JSON (issue 8 item 4).
+"""Audit export of a workflow run: one flat record per run, as CSV rows or JSON.
 
 :func:`audit_record` turns a result mapping (:func:`reirrad.result.build_result`) into one flat,
 JSON-serialisable record: scalar values only (text, number, true/false or empty), keys in a
@@ -10,7 +10,7 @@ Reporting items covered
 -----------------------
 The ESTRO-EORTC re-irradiation consensus (Andratschke et al., Lancet Oncol 2022) lists what a
 re-irradiation report should state. The item list used here is **reconstructed [M]** in
-``reference/radiobiology.md`` §4 (from memory of the literature, to be checked against the
+``docs/reference/radiobiology.md`` §4 (from memory of the literature, to be checked against the
 consensus tables); numbers below are that list's. Covered, as far as the TPS data hold them:
 
 * item 4, each prior course: its label, date of last fraction, prescription (total dose, Gy),

@@ -7,7 +7,7 @@ are refused, never silently combined.
 Rules (documented choices)
 --------------------------
 * **Per-voxel dose per fraction.** Each voxel is converted with its own d = D_voxel / n of its
-  course (reference/radiobiology.md §2.1), never with the prescription's d.
+  course (docs/reference/radiobiology.md §2.1), never with the prescription's d.
 * **Recovery per course.** Course i contributes (1 − fᵢ)·EQD2ᵢ, fᵢ the credited recovered fraction
   for its own interval (from :mod:`reirrad.recovery`).
 * **One α/β per voxel for all courses.** EQD2 values are only summed at a single α/β. Where

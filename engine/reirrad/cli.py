@@ -1,11 +1,14 @@
 """Command line: ``reirrad <command>`` (also ``python -m reirrad``).
 
-Exit codes: 0 success; 2 bad input, malformed protocol, or an eligibility stop without an
-override; 1 internal failure (a bug: please report it with the traceback).
+Exit codes (:mod:`reirrad.statuses`): 0 success; 2 bad input, malformed protocol, or a stop finding
+without an override; 3 a plan that needs review; 1 internal failure (a bug: please report it with the
+traceback).
 
-Commands available now: ``constraints`` (point calculator), ``protocols`` (list shipped
-protocols), ``demo`` (the point calculator on the packaged example case; becomes the full
-planning workflow on the default stub patient when that exists).
+The engine's commands are ``constraints`` (point calculator) and ``protocols`` (the shipped
+protocols). The adapters' package adds ``evaluate``, ``plan``, ``demo`` and ``stub-patients`` through
+the ``reirrad.commands`` entry points (``plan --tps *-stub``, ``demo`` and ``stub-patients`` need the
+TPS stand-ins, a separate distribution). ``EXAMPLE_CASE`` is a packaged constraint case file
+(``reirrad constraints --case``).
 """
 
 from __future__ import annotations
@@ -80,11 +83,6 @@ def _build_parser() -> argparse.ArgumentParser:
 
     for register in _plugin_commands():
         register(sub)
-    if "demo" not in sub.choices:  # the TPS package provides the full demo when it is installed
-        d = sub.add_parser("demo", help="the constraint calculator on the packaged example; "
-                                        "writes reirrad-demo/")
-        d.add_argument("--out", default="reirrad-demo", help="output folder (default reirrad-demo)")
-        d.add_argument("--json", metavar="PATH", help="also write the result JSON here")
     return parser
 
 
@@ -139,24 +137,6 @@ def _run(args: argparse.Namespace) -> int:
         result = _constraints(args.protocol, case, args, args.override_eligibility)
         print(format_table(result))
         write_json(args.json, result)
-        return EXIT_OK if result["eligibility"]["may_proceed"] else EXIT_BAD_INPUT
-
-    if args.command == "demo":
-        case = load_case(EXAMPLE_CASE)
-        result = _constraints(DEFAULT_PROTOCOL, case, args, None)
-        result["demo"] = {
-            "case_file": str(EXAMPLE_CASE),
-            "note": "Interim demo: the constraint point calculator on the packaged example case. "
-                    "The planning workflow on the default stub patient is not implemented yet.",
-        }
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        table = format_table(result)
-        (out / "constraints.txt").write_text(table + "\n", encoding="utf-8")
-        write_json(str(out / "result.json"), result)
-        write_json(args.json, result)
-        print(table)
-        print(f"\nWrote {out / 'result.json'} and {out / 'constraints.txt'}")
         return EXIT_OK if result["eligibility"]["may_proceed"] else EXIT_BAD_INPUT
 
     raise AssertionError(f"unhandled command {args.command!r}")  # argparse restricts the choices

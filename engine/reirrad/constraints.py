@@ -1,7 +1,7 @@
 """Remaining organ-at-risk tolerance by the guidance's metric method.
 
 For one OAR of a protocol and the prior courses' doses at that OAR's metric (e.g. small-bowel
-D0.5cc), the steps are (reference/radiobiology.md §1.6; UK guidance Appendix 3 as described
+D0.5cc), the steps are (docs/reference/radiobiology.md §1.6; UK guidance Appendix 3 as described
 there — the appendix itself was not retrieved):
 
 1. each prior course's metric dose D_i (physical, total over that course, n_i fractions) →
@@ -32,7 +32,8 @@ per-course D(1 + D/10) = 98 → D = 26.70 Gy, so ``allowed_physical_gy`` 26.70 a
 ``"per-course"``.
 
 **Jones & Grant 2014** credits recovery against the organ's single-course tolerance T
-(``single_course_tolerance_eqd2``; reference/radiobiology.md §3.2): remembered = T·(1 − (1 − ρ)^(1/(1+r))),
+(``single_course_tolerance_eqd2``; docs/reference/radiobiology.md §3.2): remembered = T·(1 − (1 −
+ρ)^(1/(1+r))),
 ρ = prior/T; the new course may add at most T − remembered, and the cumulative limit L stays the cap:
 remaining = min(T, L) − remembered. Worked example: small bowel 45 Gy/25 (EQD2₃ 43.2 Gy), 730 days
 (t = 730/30.4375/12 = 1.9986 years), cautious curve r = 1.5 + e^(1.2·(t − 1)) = 4.8147, T = 50 Gy,
@@ -221,7 +222,7 @@ class RemainingTolerance:
     per_course_limit_eqd2_gy: Optional[float] = None
 
     def to_dict(self) -> Dict[str, Any]:
-        """Per-OAR record with the field names of DESIGN.md §5 (plan fields None here)."""
+        """Per-OAR record with the field names of docs/design.md §5 (plan fields None here)."""
         return {
             "name": self.oar,
             "label": self.label,

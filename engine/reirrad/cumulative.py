@@ -86,7 +86,7 @@ class CumulativeEvaluation:
         return self.passed_metric_sum is not False and self.passed_voxelwise is not False
 
     def to_dict(self) -> Dict[str, Any]:
-        """Per-OAR record with the DESIGN.md §5 fields plus both methods."""
+        """Per-OAR record with the docs/design.md §5 fields plus both methods."""
         record = self.tolerance.to_dict()
         record.update({
             "structure": self.structure,

@@ -1,6 +1,6 @@
 """Dose grids in patient coordinates, and trilinear resampling between grids.
 
-Convention (DESIGN.md §5): ``values_gy`` is indexed ``[z, y, x]`` (slice, row, column);
+Convention (docs/design.md §5): ``values_gy`` is indexed ``[z, y, x]`` (slice, row, column);
 ``origin_mm`` is the patient-space position of the **centre** of voxel ``[0, 0, 0]`` and
 ``spacing_mm`` the (positive) voxel size, both given as **(x, y, z)**; ``direction`` is a 3×3
 matrix whose columns are the patient-space unit vectors of the x, y and z index axes (identity

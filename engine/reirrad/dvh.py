@@ -117,7 +117,7 @@ class DVH:
         """This DVH with every dose passed through a **non-decreasing** transform.
 
         Exact for a per-voxel monotone conversion such as EQD2 of a single course at one α/β
-        (ecosystem.md §3: V_EQD2(E) = V_D(EQD2⁻¹(E))).
+        (docs/reference/ecosystem.md §3: V_EQD2(E) = V_D(EQD2⁻¹(E))).
 
         Raises
         ------

@@ -1,6 +1,6 @@
 """Eligibility checks of a re-irradiation request, returned as data (findings).
 
-Checks (UK SABR Consortium guidance as summarised in DESIGN.md §4, and this project's
+Checks (UK SABR Consortium guidance as summarised in docs/design.md §4, and this project's
 requirements):
 
 * ``interval-under-6-months`` (stop): a prior course ended less than 6 months (182.625 days)

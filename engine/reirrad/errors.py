@@ -5,9 +5,11 @@ tell bad input from an internal failure::
 
     ReirradError                      root of everything the engine raises on purpose
     ├── InputError (ValueError)       a value given by the caller is invalid
+    │   ├── ApprovedPlanError         a TPS write was asked of an approved, treated or locked plan
     │   ├── UnitError                 a dose/length unit that cannot be converted safely
     │   └── IncompatibleDoseError     doses that must not be combined (mixed α/β, EQD2 + physical)
     ├── ProtocolError (ValueError)    a protocol file is malformed; names file, key path, expectation
+    ├── OutputError                   the run's record (report, audit row) could not be written
     └── EligibilityError              a run stopped by a ``stop`` finding that was not overridden
                                       (eligibility, structure matching, an OAR's tolerance); carries
                                       the findings
@@ -20,9 +22,11 @@ from __future__ import annotations
 from typing import Any, Tuple
 
 __all__ = [
+    "ApprovedPlanError",
     "EligibilityError",
     "IncompatibleDoseError",
     "InputError",
+    "OutputError",
     "ProtocolError",
     "ReirradError",
     "UnitError",
@@ -35,6 +39,11 @@ class ReirradError(Exception):
 
 class InputError(ReirradError, ValueError):
     """A caller-supplied value is invalid (wrong range, type or combination)."""
+
+
+class ApprovedPlanError(InputError):
+    """A TPS write was requested on a plan that must not change (approved, treated, in a completed course,
+    locked); nothing was written. Both adapters raise it before any TPS call."""
 
 
 class UnitError(InputError):
@@ -63,6 +72,11 @@ class ProtocolError(ReirradError, ValueError):
         self.key_path = key_path
         self.problem = problem
         super().__init__(f"{path}: at '{key_path}': {problem}")
+
+
+class OutputError(ReirradError):
+    """The run's record (HTML report, audit row) could not be written; the launcher keeps nothing of
+    the run in the TPS (a plan is never saved without its record)."""
 
 
 class EligibilityError(ReirradError):

@@ -231,7 +231,7 @@ def physical_dose_for_eqd2_gy(
 
     Examples
     --------
-    Remaining budget 68.4 Gy₃ in 5 fractions (reference/radiobiology.md O7):
+    Remaining budget 68.4 Gy₃ in 5 fractions (docs/reference/radiobiology.md O7):
 
     >>> round(physical_dose_for_eqd2_gy(68.4, 5, 3.0), 2)
     34.53

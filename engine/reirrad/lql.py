@@ -10,14 +10,14 @@ Model (Astrahan 2008; form fixed by continuity of BED and of its slope at d_T):
 * d ≤ d_T:  BED = n·d·(1 + d/(α/β))                       (plain LQ)
 * d > d_T:  BED = n·[ d·(1 + 2·d_T/(α/β)) − d_T²/(α/β) ]
 
-Worked values (reference/radiobiology.md §2.2, derived): 45 Gy/5 fx, α/β 3 Gy, d_T 6 Gy
+Worked values (docs/reference/radiobiology.md §2.2, derived): 45 Gy/5 fx, α/β 3 Gy, d_T 6 Gy
 gives 165 Gy₃ (plain LQ 180 Gy₃); at α/β 10 Gy it gives 81.0 Gy₁₀ (LQ 85.5).
 
 References
 ----------
 Astrahan M. Some implications of linear-quadratic-linear radiation dose-response with
 regard to hypofractionation. Med Phys 2008;35(9):4161-4172. (Formula status: derived,
-see reference/radiobiology.md §2.2.)
+see docs/reference/radiobiology.md §2.2.)
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Optimisation objectives from the remaining OAR tolerance and the prescription (issue 7 item 1).
+"""Optimisation objectives from the remaining OAR tolerance and the prescription.
 
 Objectives are plain engine data: TOTAL dose in Gy and volume in % of the structure (the unit
 both TPSs' DVH objectives take); adapters translate them into their TPS's calls and units.
@@ -32,9 +32,10 @@ from .errors import InputError
 from .metrics import parse_metric
 from .protocol import Protocol
 
-__all__ = ["OptimizationObjective", "oar_objectives", "target_objectives"]
+__all__ = ["OBJECTIVE_KINDS", "OptimizationObjective", "oar_objectives", "target_objectives"]
 
-KINDS = ("upper", "lower", "max", "mean")
+#: The objective kinds every adapter translates (the one definition; see :class:`OptimizationObjective`).
+OBJECTIVE_KINDS = ("upper", "lower", "max", "mean")
 
 
 @dataclass(frozen=True)
@@ -75,8 +76,8 @@ class OptimizationObjective:
     hard: bool = False
 
     def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise InputError(f"objective kind must be one of {KINDS} (got {self.kind!r})")
+        if self.kind not in OBJECTIVE_KINDS:
+            raise InputError(f"objective kind must be one of {OBJECTIVE_KINDS} (got {self.kind!r})")
         finite_float("dose_gy", self.dose_gy, minimum=0.0, unit="Gy")
         pct = finite_float("volume_pct", self.volume_pct, minimum=0.0, unit="%")
         if pct > 100.0:

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from . import __version__
+from ._validate import as_date
 from .constraints import PriorMetricDose, RemainingTolerance, remaining_tolerance
 from .eligibility import PriorCourseInfo, check_eligibility, eligibility_record
 from .errors import InputError
@@ -58,16 +59,7 @@ class ConstraintCase:
 
 
 def _date(value: Any, where: str) -> dt.date:
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    if isinstance(value, str):
-        try:
-            return dt.date.fromisoformat(value.strip())
-        except ValueError:
-            pass
-    raise InputError(f"{where}: expected a date YYYY-MM-DD (got {value!r})")
+    return as_date(where, value, text=True)
 
 
 def _whole(value: Any, where: str) -> int:

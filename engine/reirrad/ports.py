@@ -1,4 +1,4 @@
-"""The engine's ports (DESIGN.md §3): what an adapter implements, as structural Protocols.
+"""The engine's ports (docs/design.md §3): what an adapter implements, as structural Protocols.
 
 Adapters (``reirrad_tps.eclipse``, ``reirrad_tps.raystation``, ``reirrad_tps.dicom``) implement
 these without inheriting anything; the engine never sees a TPS object.

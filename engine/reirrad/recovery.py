@@ -30,7 +30,7 @@ Models (select by name; every result records the model and its parameters):
 ``"linear-15pct-per-year"``
     Robinson et al., Clin Oncol 2022 (doi 10.1016/j.clon.2022.04.007): "fixed 15 % per annum
     tissue recovery"; f = 0.15 · days/365.25, capped at 0.50 (the cap is this project's
-    decision, DESIGN.md §4, and is not in the abstract).
+    decision, docs/design.md §4, and is not in the abstract).
 ``"none"``
     f = 0 whatever the interval.
 
@@ -38,7 +38,7 @@ Conservation factor (**this project's parameterisation**, not a published formul
 c in (0, 1] multiplies the credited recovery, f_credited = c·f, to be more cautious for risk
 factors (prior pelvic surgery, diabetes, vasculopathy, age, prior systemic therapy). The
 guidance mentions a conservation factor for such risk factors in the Woolley/Moore software,
-but its functional form and values could not be retrieved (reference/radiobiology.md §3.3).
+but its functional form and values could not be retrieved (docs/reference/radiobiology.md §3.3).
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ __all__ = [
     "recovered_fraction",
 ]
 
-#: Mean Gregorian month in days (DESIGN.md §4; DICOMautomaton uses the same value).
+#: Mean Gregorian month in days (docs/design.md §4; DICOMautomaton uses the same value).
 DAYS_PER_MONTH = 30.4375
 #: Mean Julian year in days.
 DAYS_PER_YEAR = 365.25

@@ -1,4 +1,4 @@
-"""Self-contained HTML report of a workflow run (issue 8 item 3).
+"""Self-contained HTML report of a workflow run.
 
 One HTML file with no external resource: styles inline, plots embedded as base64 PNG ``data:``
 URIs. It reads in any browser and prints to PDF from it (A4 landscape; table rows, figures and

@@ -1,4 +1,4 @@
-"""The result mapping of a workflow run (DESIGN.md §5), ready for JSON.
+"""The result mapping of a workflow run (docs/design.md §5), ready for JSON.
 
 Top level: ``status``, ``prescription_gy``, ``n_fractions``, ``intent``, ``limiting_oars``,
 ``optimisations`` (count and decision log), ``oars`` (per-OAR records), ``target``, ``objectives``,
@@ -56,6 +56,7 @@ def _registration_types(run: WorkflowRun) -> List[Dict[str, Any]]:
                     "registration_id": course.registration_id,
                     "last_fraction": (None if course.last_fraction is None
                                       else course.last_fraction.isoformat()),
+                    "last_fraction_source": course.last_fraction_source,
                     "interval_days": course.interval_days(run.prepared.snapshot.planned_start),
                     "n_fractions": course.n_fractions, "prescription_gy": course.prescription_gy})
     return out
@@ -130,6 +131,7 @@ def build_result(run: WorkflowRun) -> Dict[str, Any]:
             "lq_model": "plain LQ, no time factor",
             "cumulative_methods": ["metric sum (guidance)", "voxel-wise EQD2"],
             "prior_courses": _registration_types(run),
+            "prior_plan_selection": [dict(r) for r in snapshot.prior_plan_selection],
             "tps": snapshot.tps, "tps_version": snapshot.tps_version,
             "override_reason": prep.options.override_reason,
             "dry_run": prep.options.dry_run,

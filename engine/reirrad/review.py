@@ -8,7 +8,7 @@ dialog edits it. The confirmation dialog (``reirrad_tps.dialog``) and the consol
 these; the answers come back as ``reirrad_tps.answers.RunAnswers``.
 
 Risk factors (:data:`RISK_FACTORS`) are those the guidance names for a conservation factor
-(reference radiobiology.md §3.3: prior pelvic surgery, diabetes, vasculopathy, advanced age, prior
+(docs/reference/radiobiology.md §3.3: prior pelvic surgery, diabetes, vasculopathy, advanced age, prior
 systemic therapy). No source gives the factor's value: the dialog records the risk factors and the
 factor the user enters (default 1, no adjustment); nothing is derived from them automatically.
 """
@@ -28,7 +28,8 @@ from .snapshot import CaseSnapshot
 __all__ = ["RISK_FACTORS", "CaseReview", "MatchRow", "PriorCourseRow", "RecoveryPreview", "recovery_preview",
            "review_case"]
 
-#: (key, label) of the risk factors recorded for the conservation factor (radiobiology.md §3.3).
+#: (key, label) of the risk factors recorded for the conservation factor (docs/reference/radiobiology.md
+#: §3.3).
 RISK_FACTORS: Tuple[Tuple[str, str], ...] = (
     ("prior-pelvic-surgery", "extensive prior pelvic surgery"),
     ("diabetes", "diabetes"),

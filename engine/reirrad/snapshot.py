@@ -1,4 +1,4 @@
-"""What an adapter reads from the TPS: an immutable snapshot of the case (DESIGN.md §3).
+"""What an adapter reads from the TPS: an immutable snapshot of the case (docs/design.md §3).
 
 All doses are TOTAL physical dose in Gy, lengths mm, volumes cm³, dates ``datetime.date``. After
 ``CaseSource.read()`` returns, the engine makes no TPS call to get case data.
@@ -8,18 +8,36 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, replace
-from typing import Mapping, Optional, Tuple
+from typing import Any, Mapping, Optional, Tuple
 
 import numpy as np
 
 from ._validate import FloatArray, finite_float, positive_int
 from .dose import DoseGrid
 from .errors import InputError
+from .findings import Finding
 
-__all__ = ["REGISTRATION_KINDS", "CaseSnapshot", "PlanInfo", "PriorCourse", "StructureData"]
+__all__ = ["REGISTRATION_KINDS", "RIGID_TOLERANCE", "CaseSnapshot", "PlanInfo", "PriorCourse",
+           "StructureData", "rigid_matrix"]
 
 #: How a prior dose reached the planning frame (recorded in provenance and audit).
 REGISTRATION_KINDS = ("same-frame", "rigid", "deformable")
+#: Largest deviation of RᵀR from the identity accepted for a rigid registration's rotation part.
+RIGID_TOLERANCE = 1e-4
+
+
+def rigid_matrix(matrix: Any, what: str, fix: str) -> FloatArray:
+    """``matrix`` as a 4×4 float array when it is a rigid transform (homogeneous last row, orthonormal
+    rotation part with determinant +1, within :data:`RIGID_TOLERANCE`), else InputError naming
+    ``what`` and saying ``fix``. One check for both TPS adapters' registrations."""
+    m = np.asarray(matrix, dtype=float)
+    if m.shape != (4, 4) or not np.allclose(m[3], [0.0, 0.0, 0.0, 1.0]):
+        raise InputError(f"{what} is not a 4x4 homogeneous transform (got shape {m.shape}); {fix}")
+    rotation = m[:3, :3]
+    if (not np.allclose(rotation.T @ rotation, np.eye(3), atol=RIGID_TOLERANCE)
+            or float(np.linalg.det(rotation)) <= 0.0):
+        raise InputError(f"{what} is not rigid (rotation part {rotation.tolist()}); {fix}")
+    return m
 
 
 @dataclass(frozen=True, eq=False)
@@ -79,6 +97,10 @@ class PriorCourse:
     interval_days_given : int or None
         The interval (days from its last fraction to the new course's first) when it is known but the
         dates are not (e.g. ``reirrad evaluate --interval-days``); never together with ``last_fraction``.
+    last_fraction_source : str
+        Where ``last_fraction`` came from (:data:`reirrad.priors.DATE_SOURCES`): ``"user"``,
+        ``"treatment-record"``, ``"course-completed"`` (a date the TPS keeps for another purpose: flagged
+        until confirmed) or ``"unknown"`` (no date).
     registration_kind : str or None
         How the dose reached the planning frame: ``"same-frame"`` (no registration), ``"rigid"`` (the
         4×4 ``planning_to_dose``) or ``"deformable"`` (mapped by the TPS through a deformable
@@ -98,6 +120,7 @@ class PriorCourse:
     prescription_gy: Optional[float] = None
     interval_days_given: Optional[int] = None
     registration_kind: Optional[str] = None
+    last_fraction_source: str = "unknown"
 
     def __post_init__(self) -> None:
         if not isinstance(self.dose, DoseGrid) or self.dose.quantity != "physical":
@@ -152,7 +175,9 @@ class CaseSnapshot:
     """Everything the engine needs from the open case.
 
     ``dose_grid`` carries the geometry (and frame) of the new plan's dose grid; its values are
-    ignored.
+    ignored. ``source_findings`` are what the adapter noticed while reading (e.g. plans with a dose not
+    counted as prior dose); ``prior_plan_selection`` records every candidate plan and why it was or was
+    not selected (:func:`reirrad.priors.select_prior_plans`).
     """
 
     patient_id: str
@@ -164,6 +189,8 @@ class CaseSnapshot:
     planned_start: Optional[dt.date]
     tps: str
     tps_version: str
+    source_findings: Tuple[Finding, ...] = ()
+    prior_plan_selection: Tuple[Mapping[str, Any], ...] = ()
 
     def with_dates(self, planned_start: Optional[dt.date],
                    last_fractions: Mapping[str, dt.date]) -> CaseSnapshot:
@@ -185,8 +212,8 @@ class CaseSnapshot:
         unknown = sorted(set(last_fractions) - known)
         if unknown:
             raise InputError(f"dates given for {unknown}, which are not prior plans ({sorted(known)})")
-        courses = tuple(replace(c, last_fraction=last_fractions.get(c.plan_id, c.last_fraction))
-                        for c in self.prior_courses)
+        courses = tuple(replace(c, last_fraction=last_fractions[c.plan_id], last_fraction_source="user")
+                        if c.plan_id in last_fractions else c for c in self.prior_courses)
         return replace(self, prior_courses=courses,
                        planned_start=self.planned_start if planned_start is None else planned_start)
 

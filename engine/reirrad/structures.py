@@ -408,7 +408,7 @@ def _finish(box: Optional[Box], box_fraction: FloatArray, total_volume_mm3: floa
 
 
 def mask_from_contours(contours_mm: Sequence[ArrayLike], grid: DoseGrid) -> NDArray[np.float64]:
-    """Fractional occupancy in [0, 1] per voxel (DESIGN.md §5); see :func:`structure_occupancy`.
+    """Fractional occupancy in [0, 1] per voxel (docs/design.md §5); see :func:`structure_occupancy`.
 
     Findings (structure partly off the grid, self-intersections) are logged as warnings; use
     :func:`structure_occupancy` to receive them as data.

@@ -1,4 +1,4 @@
-"""The re-irradiation workflow (DESIGN.md §3): from a case snapshot to an optimised plan at the
+"""The re-irradiation workflow (docs/design.md §3): from a case snapshot to an optimised plan at the
 highest prescription the cumulative OAR limits allow, through the :class:`~reirrad.ports.Planner`.
 
 Steps: eligibility → structure matching → occupancy on the planning dose grid → prior doses mapped
@@ -6,7 +6,7 @@ onto that grid (rigid matrix from the snapshot) → remaining tolerance per OAR 
 method) → objectives → **decision gate** (:mod:`reirrad.gate`: every ``stop`` finding ends the run
 unless overridden with a recorded reason) → (``--dry-run`` stops here, nothing written) → optimise
 at the intent's level(s) → evaluate each plan by both cumulative methods → the plan at the chosen
-level → normalisation → **final check** → the result mapping (DESIGN.md §5, :mod:`reirrad.result`).
+level → normalisation → **final check** → the result mapping (docs/design.md §5, :mod:`reirrad.result`).
 
 Intents: ``limit-toxicity`` (the protocol's limit-toxicity dose, one optimisation) and ``isotoxic``
 (the protocol's ladder, :mod:`reirrad.search`). Both apply the coverage rule.
@@ -206,9 +206,16 @@ def _checked_plan(snapshot: CaseSnapshot) -> Tuple[str, int]:
 
 
 def _run_findings(protocol: Protocol, snapshot: CaseSnapshot, options: WorkflowOptions) -> List[Finding]:
-    """Flags about the run's assumptions: deformable registrations, unadjusted risk factors."""
-    found = []
+    """The adapter's findings, and flags about the run's assumptions: unconfirmed dates, deformable
+    registrations, unadjusted risk factors."""
+    found = list(snapshot.source_findings)
     for course in snapshot.prior_courses:
+        if course.last_fraction_source == "course-completed":
+            found.append(Finding(
+                "last-fraction-from-course-completion", "flag",
+                f"{course.label}: the last-fraction date {course.last_fraction} is the course's completion "
+                "date, not a treatment record; confirm the date of the last fraction (dialog or answers file "
+                "prior_dates)", subject=course.label))
         if course.registration_kind == "deformable":
             found.append(Finding(
                 "deformable-registration", "flag",

@@ -7,11 +7,14 @@
 * ``reirrad_tps.dicom`` — offline DICOM (pydicom, the ``dicom`` extra): RT Dose / Struct / Plan, CT
   geometry, spatial registrations; RT Dose writers for EQD2 and remaining-tolerance maps.
 * ``reirrad_tps.answers`` / ``dialog`` — the dosimetrist's choices: answers files and the confirmation
-  dialog (Tkinter, both TPSs); ``outputs`` — the report and audit files of a run.
+  dialog (Tkinter, both TPSs).
 * ``reirrad_tps.commands`` / ``planrun`` — the ``reirrad plan``, ``demo``, ``evaluate`` and
-  ``stub-patients`` commands (registered through the ``reirrad.commands`` entry point).
+  ``stub-patients`` commands (registered through the ``reirrad.commands`` entry point); the stand-in
+  commands import the TPS stand-ins (a separate distribution) only when one is asked for.
 
-Adapters translate TPS objects and units to engine types and contain no radiobiology.
+Every launcher hands the run itself to :func:`reirrad.runner.execute` (run or evaluate, result, the
+report and audit row, a typed outcome). Adapters translate TPS objects and units to engine types and
+contain no radiobiology.
 """
 
 from __future__ import annotations

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Tuple
 
+from reirrad._validate import as_date
 from reirrad.cli import DEFAULT_PROTOCOL
 from reirrad.errors import InputError
 from reirrad.files import read_yaml_file
@@ -42,14 +43,7 @@ ANSWER_KEYS = ("intent", "search", "dry_run", "planned_start", "prior_dates", "o
 
 def parse_date(value: Any, what: str) -> dt.date:
     """``value`` (a date, or text ``YYYY-MM-DD``) as a date; InputError naming ``what`` otherwise."""
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    try:
-        return dt.date.fromisoformat(str(value))
-    except ValueError:
-        raise InputError(f"{what} must be a date YYYY-MM-DD (got {value!r})") from None
+    return as_date(what, value, text=True)
 
 
 @dataclass(frozen=True)
@@ -79,7 +73,7 @@ class RunAnswers:
     conservation_factor : float, optional
         In (0, 1]; None: the protocol's value.
     report, audit_csv : str, optional
-        Where to write the HTML report and append the audit row (``reirrad_tps.outputs``).
+        Where to write the HTML report and append the audit row (:func:`reirrad.runner.execute`).
     """
 
     intent: str = "isotoxic"

@@ -21,10 +21,9 @@ from reirrad.progress import TextProgress
 from reirrad.protocol import load_protocol
 from reirrad.review import RISK_FACTORS
 from reirrad.workflow import INTENTS, SEARCHES, WorkflowOptions
-from tps_stubs.patients import DEFAULT_PATIENT, list_patients
 
 from .evaluate import register as register_evaluate
-from .planrun import TPS_CHOICES, plan_on_stub
+from .planrun import TPS_CHOICES, eclipse_stand_in_unavailable, plan_on_stub, stand_in_patients
 from .summary import exit_code, summary
 
 __all__ = ["register"]
@@ -69,12 +68,14 @@ def register(sub: Any) -> None:
 
 
 def _stub_patients(args: argparse.Namespace) -> int:
+    patients = stand_in_patients()
+    default = patients.DEFAULT_PATIENT
     rows = []
-    for stub in list_patients():
-        marker = " (default)" if stub.id == DEFAULT_PATIENT else ""
+    for stub in patients.list_patients():
+        marker = " (default)" if stub.id == default else ""
         print(f"{stub.id:10s} {stub.description}{marker}")
         rows.append({"id": stub.id, "description": stub.description, "path": str(stub.path),
-                     "default": stub.id == DEFAULT_PATIENT})
+                     "default": stub.id == default})
     write_json(args.json, {"patients": rows})
     return 0
 
@@ -98,25 +99,33 @@ def _plan(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    """The isotoxic workflow on the default stub patient in both stand-ins (the Eclipse half is skipped,
+    saying why, when Mono or pythonnet cannot be had on this machine)."""
+    patient = stand_in_patients().DEFAULT_PATIENT
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     protocol = load_protocol(DEFAULT_PROTOCOL)
-    texts, codes, results = [], [], {}
+    texts, codes, results, written = [], [], {}, []
     for tps, version in (("raystation-stub", "2024B"), ("eclipse-stub", "15.6")):
         name = tps.split("-")[0]
-        result = plan_on_stub(tps, version, DEFAULT_PATIENT, protocol, WorkflowOptions(intent="isotoxic"),
+        skipped = eclipse_stand_in_unavailable() if tps == "eclipse-stub" else None
+        if skipped is not None:
+            texts.append(f"== {name} stand-in ({version}): SKIPPED ==\n{skipped}")
+            continue
+        result = plan_on_stub(tps, version, patient, protocol, WorkflowOptions(intent="isotoxic"),
                               report=str(out / f"report-{name}.html"), audit_csv=str(out / "audit.csv"))
         results[tps] = result
         write_json(str(out / f"result-{name}.json"), dict(result))
+        written.extend([f"result-{name}.json", f"report-{name}.html"])
         texts.append(f"== {name} stand-in ({version}) ==\n{summary(result)}")
         codes.append(exit_code(result))
     levels = {t: r.get("prescription_gy") for t, r in results.items()}
-    texts.append(f"Both stand-ins chose {levels['raystation-stub']} / {levels['eclipse-stub']} Gy "
-                 f"(RayStation / Eclipse) for stub patient {DEFAULT_PATIENT}.")
+    if len(levels) == 2:
+        texts.append(f"Both stand-ins chose {levels['raystation-stub']} / {levels['eclipse-stub']} Gy "
+                     f"(RayStation / Eclipse) for stub patient {patient}.")
     text = "\n\n".join(texts)
     (out / "summary.txt").write_text(text + "\n", encoding="utf-8")
     write_json(args.json, {"results": results})
     print(text)
-    print(f"\nWrote {out}/: result-raystation.json, result-eclipse.json, report-raystation.html, "
-          "report-eclipse.html (open in a browser), audit.csv and summary.txt")
+    print(f"\nWrote {out}/: {', '.join(written)} (open the reports in a browser), audit.csv and summary.txt")
     return max(codes)

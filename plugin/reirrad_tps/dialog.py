@@ -10,7 +10,7 @@ dialog serves both TPSs (and the Eclipse host, which embeds a standard CPython).
 * OAR ↔ structure matching: a drop-down per OAR; unmatched (yellow) and ambiguous (red, must be chosen)
   rows are highlighted;
 * intent, dry run, the risk factors for the conservation factor and the factor itself (default 1: the
-  guidance gives no value, reference radiobiology.md §3.3);
+  guidance gives no value, docs/reference/radiobiology.md §3.3);
 * the protocol, its version and how many of its values are confirmed / secondary-source / unverified.
 
 **OK** checks every entry (a bad date or factor is shown in red and the dialog stays open); **Cancel**

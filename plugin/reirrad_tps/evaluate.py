@@ -34,15 +34,14 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from reirrad.cli import DEFAULT_PROTOCOL, write_json
-from reirrad.errors import EligibilityError, InputError
+from reirrad.errors import InputError
 from reirrad.progress import TextProgress
 from reirrad.protocol import Protocol, load_protocol
-from reirrad.result import build_result, stopped_result
 from reirrad.runmaps import effective_prior_map, prior_eqd2_map, remaining_maps
-from reirrad.workflow import INTENTS, WorkflowOptions, WorkflowRun, evaluate_dose, run
+from reirrad.runner import OutputRequest, execute
+from reirrad.workflow import INTENTS, WorkflowOptions, WorkflowRun
 
 from .answers import parse_date
-from .outputs import write_outputs
 from .summary import exit_code, summary
 
 __all__ = ["register"]
@@ -145,18 +144,18 @@ def _run(args: argparse.Namespace, protocol: Protocol) -> Dict[str, Any]:
     snapshot = source.read()
     options = WorkflowOptions(intent=args.intent, dry_run=source.new_dose_grid is None,
                               override_reason=args.override_eligibility)
-    progress = TextProgress()
-    if source.new_dose_grid is None:
-        outcome = run(protocol, snapshot, None, options, progress)
-    else:
-        if snapshot.plan.prescription_gy is None:
-            raise InputError("the new course's prescription is unknown: give --new-plan (with a "
-                             "prescription) or --prescription-gy (TOTAL Gy)")
-        outcome = evaluate_dose(protocol, snapshot, source.new_dose_grid, options,
-                                prescription_gy=snapshot.plan.prescription_gy)
-    result = dict(build_result(outcome))
-    result["dicom_findings"] = [f.to_dict() for f in source.findings]
-    written = write_outputs(outcome, result, report=args.report, audit_csv=args.audit_csv)
+    if source.new_dose_grid is not None and snapshot.plan.prescription_gy is None:
+        raise InputError("the new course's prescription is unknown: give --new-plan (with a "
+                         "prescription) or --prescription-gy (TOTAL Gy)")
+    done = execute(protocol, snapshot, options, new_dose=source.new_dose_grid,
+                   prescription_gy=snapshot.plan.prescription_gy, progress=TextProgress(),
+                   outputs=OutputRequest(report=args.report, audit_csv=args.audit_csv),
+                   extra={"dicom_findings": [f.to_dict() for f in source.findings]})
+    if done.run is None:
+        return dict(done.result)
+    outcome = done.run
+    result = dict(done.result)
+    written: List[Path] = list(done.paths_written)
     if args.write_maps:
         map_source: Any
         if source.new_plan_info is not None:
@@ -173,13 +172,11 @@ def _run(args: argparse.Namespace, protocol: Protocol) -> Dict[str, Any]:
 
 def _evaluate(args: argparse.Namespace) -> int:
     protocol = load_protocol(args.protocol)
-    try:
-        result = _run(args, protocol)
-    except EligibilityError as exc:  # a stop of the decision gate: exit 2, the reason and findings
-        stopped = stopped_result(str(exc), patient_id="", findings=exc.findings)
-        print(summary(stopped))
-        write_json(args.json, stopped)
-        return exit_code(stopped)
+    result = _run(args, protocol)
+    if result["status"] == "stopped":  # a stop of the decision gate: exit 2, the reason and findings
+        print(summary(result))
+        write_json(args.json, result)
+        return exit_code(result)
     print(summary(result))
     if result["status"] == "dry-run":
         print("\nObjectives for the new plan (no TPS to write them to):\n" + _objectives_table(result))

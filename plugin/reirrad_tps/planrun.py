@@ -9,25 +9,61 @@ from the stub patient's definition, standing in for the dosimetrist's answers.
 from __future__ import annotations
 
 import datetime as dt
+import importlib
+import importlib.util
 from functools import partial
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional
 
-from reirrad.errors import EligibilityError
+from reirrad.errors import EligibilityError, InputError
 from reirrad.progress import Progress, combine
 from reirrad.protocol import Protocol
-from reirrad.result import build_result, stopped_result
-from reirrad.workflow import WorkflowOptions, WorkflowRun, run
-from tps_stubs.patients import load_patient
+from reirrad.runner import OutputRequest, RunOutcome, Status, execute, stopped
+from reirrad.workflow import WorkflowOptions
 
-from .outputs import write_outputs
-
-__all__ = ["TPS_CHOICES", "plan_on_stub", "run_on_stub"]
+__all__ = ["STAND_INS_MISSING", "TPS_CHOICES", "eclipse_stand_in_unavailable", "plan_on_stub", "run_on_stub",
+           "stand_in_patients"]
 
 TPS_CHOICES = ("raystation-stub", "eclipse-stub")
 
 
+#: Why a stand-in command cannot run in a clinical install (one line, never a traceback).
+STAND_INS_MISSING = ("the TPS stand-ins are not installed: they are a separate distribution (reirrad-stubs) "
+                     "for testing only; from a clone of reirrad run 'pip install -e tps_stubs' (make does)")
+
+
+def stand_in_patients() -> Any:
+    """The stand-ins' ``tps_stubs.patients`` module, imported only now that a stand-in is asked for.
+
+    Raises
+    ------
+    reirrad.errors.InputError
+        The stand-ins are not installed (:data:`STAND_INS_MISSING`).
+    """
+    if importlib.util.find_spec("tps_stubs") is None:
+        raise InputError(STAND_INS_MISSING)
+    return importlib.import_module("tps_stubs.patients")
+
+
+def eclipse_stand_in_unavailable() -> Optional[str]:
+    """Why the ESAPI stand-in cannot run on this machine (one line), or None when it can.
+
+    The stand-in needs Mono (to compile and host its assemblies) and pythonnet; ``reirrad demo`` runs
+    its RayStation half without them and says why the Eclipse half was skipped.
+    """
+    esapi = importlib.import_module("tps_stubs.esapi")
+    try:
+        esapi.runtime()
+    except esapi.BuildError as exc:
+        return str(exc)
+    return None
+
+
+def _load_patient(patient_ref: str) -> Any:
+    return stand_in_patients().load_patient(patient_ref)
+
+
 def _prior_dates(patient_ref: str) -> Dict[str, dt.date]:
-    model = load_patient(patient_ref)
+    model = _load_patient(patient_ref)
     return {p.id: p.last_fraction for p in model.prior_plans() if p.last_fraction is not None}
 
 
@@ -38,38 +74,43 @@ def plan_on_stub(tps: str, version: str, patient_ref: str, protocol: Protocol,
 
     A stop (:mod:`reirrad.gate`) returns ``{"status": "stopped", "stop_findings": [...], ...}`` with
     nothing written to the TPS. ``progress`` gets the workflow's reports (RayStation's ``set_progress``
-    gets them too); ``report`` / ``audit_csv`` are written by :func:`reirrad_tps.outputs.write_outputs`.
+    gets them too); ``report`` / ``audit_csv`` are the run's record (:func:`reirrad.runner.execute`).
     """
-    result, outcome = run_on_stub(tps, version, patient_ref, protocol, options, progress=progress)
-    write_outputs(outcome, result, report=report, audit_csv=audit_csv)
-    return result
+    outcome = run_on_stub(tps, version, patient_ref, protocol, options, progress=progress,
+                          outputs=OutputRequest(report=report, audit_csv=audit_csv))
+    return outcome.result
 
 
 def run_on_stub(tps: str, version: str, patient_ref: str, protocol: Protocol, options: WorkflowOptions, *,
-                progress: Optional[Progress] = None) -> Tuple[Dict[str, Any], Optional[WorkflowRun]]:
-    """:func:`plan_on_stub` without the output files, also returning the run (None after a stop)."""
+                progress: Optional[Progress] = None, outputs: Optional[OutputRequest] = None) -> RunOutcome:
+    """:func:`plan_on_stub`, returning the whole :class:`reirrad.runner.RunOutcome`."""
+    outputs = outputs or OutputRequest()
+    stand_in_patients()  # a one-line error when the stand-ins are not installed
     if tps == "raystation-stub":
-        return _plan_raystation(version, patient_ref, protocol, options, progress=progress)
+        return _plan_raystation(version, patient_ref, protocol, options, progress=progress, outputs=outputs)
     if tps == "eclipse-stub":
-        return _plan_eclipse(version, patient_ref, protocol, options, progress=progress)
+        reason = eclipse_stand_in_unavailable()
+        if reason is not None:
+            raise InputError(f"the ESAPI stand-in cannot run on this machine: {reason}")
+        return _plan_eclipse(version, patient_ref, protocol, options, progress=progress, outputs=outputs)
     raise ValueError(f"unsupported TPS {tps!r}; choose one of {TPS_CHOICES}")
 
 
-_Planned = Tuple[Dict[str, Any], Optional[WorkflowRun]]
+class _UndoError(Exception):
+    """Leave the RayStation undo step rolled back (a stop: the adapter's reads are undone too)."""
+
+    def __init__(self, outcome: RunOutcome) -> None:
+        super().__init__(outcome.status.value)
+        self.outcome = outcome
 
 
-def _stopped(exc: EligibilityError, patient_id: str, tps: str, version: str, kept: int) -> Dict[str, Any]:
-    return stopped_result(str(exc), patient_id=patient_id, findings=exc.findings, tps=tps,
-                          tps_version=version, journal_entries_kept=kept)
-
-
-def _plan_raystation(version: str, patient_ref: str, protocol: Protocol,
-                     options: WorkflowOptions, *, progress: Optional[Progress]) -> _Planned:
+def _plan_raystation(version: str, patient_ref: str, protocol: Protocol, options: WorkflowOptions, *,
+                     progress: Optional[Progress], outputs: OutputRequest) -> RunOutcome:
     import tps_stubs.raystation as stand_in  # noqa: PLC0415 - installs the `connect` module
     from reirrad_tps.raystation import RayStationCaseSource, RayStationPlanner, entry  # noqa: PLC0415
 
     stand_in.load(patient_ref, version=version, gui=False)
-    model = load_patient(patient_ref)
+    model = _load_patient(patient_ref)
     patient, case, plan, beam_set, exam = entry.current_objects(version)
     try:
         with entry.undoable("reirrad re-irradiation plan", version):
@@ -78,37 +119,36 @@ def _plan_raystation(version: str, patient_ref: str, protocol: Protocol,
                 prior_dates=_prior_dates(patient_ref), planned_start=model.planned_start,
                 deformable=not options.dry_run).read()
             planner = None if options.dry_run else RayStationPlanner(case, plan, beam_set, version=version)
-            outcome = run(protocol, snapshot, planner, options,
-                          progress=combine(partial(entry.progress, version=version), progress))
-    except EligibilityError as exc:
-        return _stopped(exc, model.id, "raystation-stub", version, len(_kept_writes(stand_in))), None
-    result = dict(build_result(outcome))
-    result["tps_journal_writes"] = len(_kept_writes(stand_in))
-    return result, outcome
+            outcome = execute(protocol, snapshot, options, planner=planner, outputs=outputs,
+                              progress=combine(partial(entry.progress, version=version), progress))
+            if outcome.status is Status.STOPPED:
+                raise _UndoError(outcome)
+    except _UndoError as undone:
+        return undone.outcome.with_result(journal_entries_kept=len(_kept_writes(stand_in)))
+    except EligibilityError as exc:  # a stop while reading the case, before the run
+        return stopped(exc, patient_id=model.id, extra={"tps": "raystation-stub", "tps_version": version,
+                                                         "journal_entries_kept": len(_kept_writes(stand_in))})
+    return outcome.with_result(tps_journal_writes=len(_kept_writes(stand_in)))
 
 
-def _plan_eclipse(version: str, patient_ref: str, protocol: Protocol,
-                  options: WorkflowOptions, *, progress: Optional[Progress]) -> _Planned:
+def _plan_eclipse(version: str, patient_ref: str, protocol: Protocol, options: WorkflowOptions, *,
+                  progress: Optional[Progress], outputs: OutputRequest) -> RunOutcome:
     import tps_stubs.esapi as stand_in  # noqa: PLC0415 - loads Mono and the stand-in assemblies
     from reirrad_tps.eclipse import EclipseCaseSource, EclipsePlanner  # noqa: PLC0415
 
     stand_in.reset()
     context = stand_in.load_context(patient_ref)
-    model = load_patient(patient_ref)
+    model = _load_patient(patient_ref)
     patient, plan = context.Patient, context.ExternalPlanSetup
-    try:
-        snapshot = EclipseCaseSource(patient, plan, planned_start=model.planned_start,
-                                     prior_dates=_prior_dates(patient_ref), tps_version=version).read()
-        planner = None
-        if not options.dry_run:
-            planner = EclipsePlanner(plan, patient=patient)
-            planner.begin_modifications()
-        outcome = run(protocol, snapshot, planner, options, progress)
-    except EligibilityError as exc:
-        return _stopped(exc, model.id, "eclipse-stub", version, len(stand_in.journal())), None
-    result = dict(build_result(outcome))
-    result["tps_journal_writes"] = len(stand_in.journal())
-    return result, outcome
+    snapshot = EclipseCaseSource(patient, plan, planned_start=model.planned_start,
+                                 prior_dates=_prior_dates(patient_ref), tps_version=version).read()
+    planner = None
+    if not options.dry_run:
+        planner = EclipsePlanner(plan, patient=patient)
+        planner.begin_modifications()
+    outcome = execute(protocol, snapshot, options, planner=planner, progress=progress, outputs=outputs)
+    key = "journal_entries_kept" if outcome.status is Status.STOPPED else "tps_journal_writes"
+    return outcome.with_result(**{key: len(stand_in.journal())})
 
 
 def _kept_writes(stand_in: Any) -> List[Any]:

@@ -1,4 +1,4 @@
-"""Issue 14: one decision gate, the final check on the dose the TPS holds, statuses and exit codes.
+"""One decision gate, the final check on the dose the TPS holds, statuses and exit codes.
 
 Sources of truth: the gate's rules (reirrad.gate: every `stop` finding ends the run unless overridden
 with a recorded reason; some need an action), Nieder 2006 as the protocol encodes it (98 Gy₂ BED per
@@ -9,6 +9,7 @@ normalisation or re-optimisation is made to differ from what was evaluated, as a
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import json
 from pathlib import Path
 from typing import Any, Dict
@@ -17,6 +18,7 @@ import numpy as np
 import pytest
 import yaml
 
+import tps_stubs.esapi as esapi_stand_in
 from reirrad import cli
 from reirrad.dose import DoseGrid
 from reirrad.errors import EligibilityError
@@ -24,6 +26,8 @@ from reirrad.protocol import load_protocol
 from reirrad.result import build_result
 from reirrad.statuses import exit_code_for
 from reirrad.workflow import WorkflowOptions, prepare, run
+from reirrad_tps.eclipse import EclipseCaseSource
+from tests.esapi_support import require_esapi_stand_in
 from tps_stubs.direct import DirectCase, DirectPlanner
 from tps_stubs.patients import list_patients
 
@@ -274,3 +278,54 @@ def test_tumour_dose_in_the_result_follows_the_closed_forms():
     statement = f"{rx:g} Gy in 5 fractions to >= 80 % of the PTV at 95 %"
     assert target["prescription_statement"].startswith(statement)
     assert np.isfinite(target["d80_gy"]) and target["d80_gy"] >= target["d95_gy"]
+
+
+def _patient_with_an_alternative(tmp_path: Path) -> Path:
+    """LRRC-01 whose prior course also holds an unapproved alternative plan with a computed dose."""
+    source = next(p.path for p in list_patients() if p.id == "LRRC-01")
+    raw: Dict[str, Any] = yaml.safe_load(Path(source).read_text())
+    raw["id"] = "ALT-TEST"
+    delivered = raw["courses"][0]["plans"][0]
+    alternative = {k: v for k, v in delivered.items() if k not in ("first_fraction", "last_fraction")}
+    alternative.update(id="PELVIS_ALT", approval="UnApproved", prescription_gy=50.4, n_fractions=28)
+    raw["courses"][0]["plans"].append(alternative)
+    path = tmp_path / "ALT-TEST.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
+@pytest.mark.parametrize("tps", ["raystation-stub", "eclipse-stub"])
+def test_an_unapproved_alternative_plan_is_not_prior_dose_in_either_tps(tmp_path, tps):
+    """One engine rule for both TPSs (reirrad.priors): the prior course's unapproved alternative plan,
+    although it has a dose, is not counted as prior dose; it is flagged, and the selection with its
+    reasons is in the provenance. The delivered plan is the only prior course."""
+    out = tmp_path / "r.json"
+    code = cli.main(["plan", "--tps", tps, "--patient", str(_patient_with_an_alternative(tmp_path)),
+                     "--intent", "isotoxic", "--dry-run", "--json", str(out)])
+    result = json.loads(out.read_text())
+    assert code == 0, result.get("reason")
+    assert [c["course"].split("/")[-1] for c in result["provenance"]["prior_courses"]] == ["PELVIS_45"]
+    selection = {r["plan"]: r for r in result["provenance"]["prior_plan_selection"]}
+    assert selection["PELVIS_45"]["selected"] is True
+    assert selection["PELVIS_ALT"]["selected"] is False and selection["PELVIS_ALT"]["has_dose"] is True
+    flags = [w for w in result["warnings"] if w["code"] == "plan-not-counted-as-prior"]
+    assert len(flags) == 1 and "PELVIS_ALT" in flags[0]["subject"] and flags[0]["severity"] == "flag"
+
+
+def test_a_course_completion_date_is_flagged_until_the_user_confirms_the_last_fraction():
+    """Eclipse keeps no treatment date here: Course.CompletedDateTime (the day the course was closed) is
+    used but marked 'course-completed' and flagged; once the user gives the date (answers, dialog:
+    CaseSnapshot.with_dates) it is 'user' and the flag is gone."""
+    require_esapi_stand_in()
+    esapi_stand_in.reset()
+    context = esapi_stand_in.load_context("LRRC-01")
+    snapshot = EclipseCaseSource(context.Patient, context.ExternalPlanSetup,
+                                 planned_start=dt.date(2026, 12, 7)).read()
+    (course,) = snapshot.prior_courses
+    assert course.last_fraction_source == "course-completed"
+    flags = {f.code for f in prepare(PROTOCOL, snapshot, WorkflowOptions(dry_run=True)).findings}
+    assert "last-fraction-from-course-completion" in flags
+    confirmed = snapshot.with_dates(None, {course.plan_id: dt.date(2024, 6, 7)})
+    assert confirmed.prior_courses[0].last_fraction_source == "user"
+    flags = {f.code for f in prepare(PROTOCOL, confirmed, WorkflowOptions(dry_run=True)).findings}
+    assert "last-fraction-from-course-completion" not in flags

@@ -6,6 +6,7 @@ import csv
 import json
 
 from reirrad import cli
+from reirrad_tps import commands, planrun
 
 
 def test_demo_writes_both_results_and_the_summary(tmp_path, monkeypatch, capsys):
@@ -35,3 +36,23 @@ def test_demo_writes_both_results_and_the_summary(tmp_path, monkeypatch, capsys)
         rows = list(csv.DictReader(handle))
     assert [r["patient_id"] for r in rows] == ["LRRC-01", "LRRC-01"]
     capsys.readouterr()
+
+
+def test_demo_without_mono_runs_the_raystation_half_and_says_why(tmp_path, monkeypatch, capsys):
+    """A machine where the ESAPI stand-in cannot be loaded (no Mono): the demo still runs the
+    RayStation half, writes its files, says in one block why the Eclipse half was skipped, exit 0;
+    `reirrad plan --tps eclipse-stub` ends with that reason in one line (exit 2), no traceback."""
+    reason = "Mono's C# compiler 'mcs' was not found on PATH (test)"
+    monkeypatch.setattr(commands, "eclipse_stand_in_unavailable", lambda: reason)
+    monkeypatch.setattr(planrun, "eclipse_stand_in_unavailable", lambda: reason)
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["demo"]) == 0
+    out = capsys.readouterr().out
+    assert "eclipse stand-in (15.6): SKIPPED" in out and reason in out
+    demo = tmp_path / "reirrad-demo"
+    assert (demo / "result-raystation.json").is_file() and not (demo / "result-eclipse.json").exists()
+    assert json.loads((demo / "result-raystation.json").read_text())["status"] == "planned"
+    assert cli.main(["plan", "--tps", "eclipse-stub", "--patient", "LRRC-01", "--intent", "isotoxic",
+                     "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert "ESAPI stand-in cannot run on this machine" in err and "Traceback" not in err

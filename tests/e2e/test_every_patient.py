@@ -72,14 +72,16 @@ def test_final_plan_meets_every_limit_at_the_exhaustive_level(patient, tps, monk
 
     monkeypatch.setattr(esapi_stand_in, "load_context", capture)
     version = "2024B" if tps == "raystation-stub" else "15.6"
-    result, outcome = run_on_stub(tps, version, patient, PROTOCOL, WorkflowOptions())
+    outcome = run_on_stub(tps, version, patient, PROTOCOL, WorkflowOptions())
+    result, run_ = outcome.result, outcome.run
+    assert run_ is not None and outcome.final_check is run_.final_check
     check = result["final_check"]
     assert check["dose_rechecked_after_normalisation"] is True
     assert check["normalised"] is (result["status"] != "infeasible")
     held = _tps_dose(tps, captured)
-    assert np.array_equal(held.values_gy, outcome.final_dose.values_gy)
+    assert np.array_equal(held.values_gy, run_.final_dose.values_gy)
     level = check["prescription_gy"]
-    again = _evaluate(outcome.prepared, held, level)
+    again = _evaluate(run_.prepared, held, level)
     by_name = {o.oar: o for o in again.oars}
     for oar in result["oars"]:
         assert oar["planned_physical_gy"] == by_name[oar["name"]].planned_physical_gy, oar["name"]

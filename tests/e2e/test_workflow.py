@@ -21,6 +21,7 @@ from reirrad.statuses import exit_code_for
 from reirrad.workflow import WorkflowOptions, prepare, run
 from reirrad_tps.planrun import plan_on_stub
 from reirrad_tps.raystation import RayStationPlanner
+from tests.e2e.test_every_patient import exhaustive_level
 from tps_stubs.direct import DirectCase, DirectPlanner
 
 PROTOCOL = load_protocol("uk-sabr-pelvis-reirradiation")
@@ -39,13 +40,19 @@ def _final_meets_every_limit(outcome) -> None:
 
 
 def test_predictive_search_finds_the_ladder_level_and_the_plan_meets_every_limit():
-    """REG-01 (prior CT registered rigidly): predictive and naive ladder choose the same level; the
-    final plan passes every cumulative limit by both methods, the de novo limits and the coverage rule."""
+    """REG-01 (prior CT registered rigidly): predictive and naive ladder choose the level exhaustive
+    search finds (every ladder level optimised independently, the highest feasible one:
+    ``exhaustive_level`` of test_every_patient.py; inside the ladder for REG-01, so neither the floor
+    nor the top would pass); the final plan passes every cumulative limit by both methods, the de novo
+    limits and the coverage rule."""
+    expected = exhaustive_level("REG-01")
+    ladder_gy = PROTOCOL.prescriptions.isotoxic_ladder_gy
+    assert expected is not None and ladder_gy[0] < expected < ladder_gy[-1]
     case = DirectCase("REG-01")
     snapshot = case.read()
     predictive = run(PROTOCOL, snapshot, DirectPlanner(case), WorkflowOptions(search="predictive"))
     ladder = run(PROTOCOL, snapshot, DirectPlanner(case), WorkflowOptions(search="ladder"))
-    assert predictive.search.best_level_gy == ladder.search.best_level_gy == 32.5
+    assert predictive.search.best_level_gy == ladder.search.best_level_gy == expected
     _final_meets_every_limit(predictive)
     assert predictive.optimisations <= ladder.optimisations
 
@@ -153,8 +160,9 @@ def test_cli_plan_on_the_raystation_stand_in(tmp_path, capsys):
 
 
 def test_exhausted_oar_is_a_clear_result():
-    """With a rectum cumulative limit of 40 Gy₃ (below LRRC-01's prior 45 Gy/25 rectal dose after
-    recovery), the rectum budget is exhausted: a stop without an override; with one, allowed 0 Gy,
+    """With a rectum cumulative limit of 20 Gy₃, below LRRC-01's prior rectal D0.5cc after recovery
+    (45 Gy/25 → EQD2 = 45·(1.8 + 3)/(2 + 3) = 43.2 Gy₃; UK-guidance recovery 50 % at 30 months →
+    21.6 Gy₃), the rectum budget is exhausted: a stop without an override; with one, allowed 0 Gy,
     objectives at 0 Gy; the plan cannot meet every limit at 30 Gy, so the result is 'infeasible'
     rather than an exception."""
     specs = []
@@ -172,6 +180,9 @@ def test_exhausted_oar_is_a_clear_result():
     outcome = run(protocol, case.read(), DirectPlanner(case),
                   WorkflowOptions(override_reason="MDT accepts rectal dose, test"))
     rectum = outcome.prepared.tolerances["rectum"]
+    assert rectum.cumulative_limit_eqd2_gy == 20.0
+    assert rectum.prior_eqd2_gy == pytest.approx(43.2, abs=1e-6)
+    assert rectum.effective_prior_eqd2_gy == pytest.approx(21.6, abs=1e-6)
     assert rectum.exhausted and rectum.allowed_physical_gy == 0.0
     assert all(o.dose_gy == 0.0 for o in outcome.prepared.oar_objectives if o.oar_key == "rectum")
     result = build_result(outcome)

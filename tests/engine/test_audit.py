@@ -267,7 +267,7 @@ def test_the_lock_is_released_after_a_refusal(record, tmp_path):
 
 
 # -- issue 14: the decision-gate columns, from a result shaped as the issue-14 contract ---------------
-# (/work/notes/issue14-result-spec.md). Tumour-dose numbers hand-derived for 45 Gy in 5 fractions:
+# (docs/result.md). Tumour-dose numbers hand-derived for 45 Gy in 5 fractions:
 # alpha/beta 5 Gy: BED 45 x 2.8 = 126 Gy, EQD2 90 Gy; the D95/D80 values are the result's own.
 STOP_CORD = {"code": "nieder-course-bed-exceeded", "severity": "stop", "subject": "spinal_cord",
              "message": "prior cord course 104.2 Gy2 BED exceeds 98 Gy2"}

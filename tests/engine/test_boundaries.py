@@ -1,4 +1,4 @@
-"""Architecture rules of DESIGN.md §2 and §6 that can be checked mechanically."""
+"""Architecture rules of docs/design.md §2 and §6 that can be checked mechanically."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Command line (reirrad.cli): constraints, protocols, demo; JSON fields and exit codes.
 
 Expected numbers come from the closed forms in test_constraints.py (e.g. small bowel 45/25 two
-years ago → 28.08 Gy) and DESIGN.md §5 (field names, exit codes 0/1/2).
+years ago → 28.08 Gy) and docs/design.md §5 (field names, exit codes 0/1/2).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Remaining OAR tolerance by the guidance's metric method (reirrad.constraints).
 
-Sources: reference/radiobiology.md §1.6 (method) and §6 (worked examples O7–O9, arithmetic
-repeated in each docstring); limits from the shipped protocol (DESIGN.md §4).
+Sources: docs/reference/radiobiology.md §1.6 (method) and §6 (worked examples O7–O9, arithmetic
+repeated in each docstring); limits from the shipped protocol (docs/design.md §4).
 """
 
 from __future__ import annotations
@@ -309,7 +309,7 @@ def test_cumulative_allowance_spends_exactly_the_remaining_budget(oar, dose, n, 
 
 
 def test_record_has_the_design_fields():
-    """to_dict() carries every per-OAR field named in DESIGN.md §5."""
+    """to_dict() carries every per-OAR field named in docs/design.md §5."""
     record = remaining_tolerance(PROTOCOL, "bladder", [PriorMetricDose(48.0, 28, TWO_YEARS)], 5).to_dict()
     for name in ("name", "structure", "metric", "alpha_beta_gy", "cumulative_limit_eqd2_gy",
                  "prior_eqd2_gy", "recovered_fraction", "effective_prior_eqd2_gy", "remaining_eqd2_gy",

@@ -1,6 +1,6 @@
 """Dose grids (reirrad.dose): geometry convention, validation, trilinear resampling.
 
-Sources of truth: the DESIGN.md §5 convention (voxel [k, j, i] at origin + direction·(i·sx, j·sy,
+Sources of truth: the docs/design.md §5 convention (voxel [k, j, i] at origin + direction·(i·sx, j·sy,
 k·sz)), hand-computed coordinates, and the exactness of trilinear interpolation for fields that
 are linear in x, y and z (a property of multilinear interpolation). Deformable resampling: the
 DisplacementField definition (a target point p reads the source at A·(p + u(p))) evaluated in

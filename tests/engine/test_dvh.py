@@ -3,7 +3,7 @@
 Sources of truth: a six-voxel grid counted by hand (interpolation convention of the module
 docstring), closed forms for a sphere and a cylinder in a linear gradient and a sphere in a radial
 Gaussian (tests/engine/phantoms.py, formulas in each function's docstring), orientation invariance,
-and the exactness of converting the dose axis by a monotone function (ecosystem.md §3).
+and the exactness of converting the dose axis by a monotone function (docs/reference/ecosystem.md §3).
 """
 
 from __future__ import annotations

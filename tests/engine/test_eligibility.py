@@ -1,4 +1,4 @@
-"""Eligibility findings (reirrad.eligibility); rules from DESIGN.md §4 and issue 2 item 6."""
+"""Eligibility findings (reirrad.eligibility); rules from docs/design.md §4 and issue 2 item 6."""
 
 from __future__ import annotations
 

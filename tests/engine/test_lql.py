@@ -1,4 +1,4 @@
-"""LQ-L model (reirrad.lql): derived values from reference/radiobiology.md §2.2."""
+"""LQ-L model (reirrad.lql): derived values from docs/reference/radiobiology.md §2.2."""
 
 from __future__ import annotations
 

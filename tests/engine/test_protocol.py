@@ -1,6 +1,6 @@
 """Tests of the protocol loader (:mod:`reirrad.protocol`).
 
-Sources of truth: DESIGN.md §4 (the clinical defaults of ``uk-sabr-pelvis-reirradiation``),
+Sources of truth: docs/design.md §4 (the clinical defaults of ``uk-sabr-pelvis-reirradiation``),
 the schema version 1 rules as documented in ``docs/protocol-schema.md`` and in the module
 docstring of :mod:`reirrad.protocol`, and TG-263 structure names.
 """
@@ -27,7 +27,7 @@ OAR_KEYS = (
     "femoral_head_l", "femoral_head_r", "skin", "ureter_l", "ureter_r",
 )
 
-# DESIGN.md §4: (alpha/beta Gy, de novo metric, de novo mandatory Gy, de novo optimal Gy or None,
+# docs/design.md §4: (alpha/beta Gy, de novo metric, de novo mandatory Gy, de novo optimal Gy or None,
 # cumulative EQD2 limit Gy or None). The cumulative metric equals the de novo metric.
 DESIGN_SECTION_4: Dict[str, Tuple[float, str, float, Any, Any]] = {
     "small_bowel": (3.0, "D0.5cc", 35.0, 30.0, 70.0),
@@ -44,7 +44,7 @@ DESIGN_SECTION_4: Dict[str, Tuple[float, str, float, Any, Any]] = {
     "ureter_r": (3.0, "D0.5cc", 45.0, None, None),
 }
 
-# DESIGN.md §4 TG-263 names (first) and the OAR each must identify.
+# docs/design.md §4 TG-263 names (first) and the OAR each must identify.
 TG263_NAMES = {
     "Bowel_Small": "small_bowel",
     "Bowel_Large": "large_bowel",
@@ -222,7 +222,7 @@ MUTATIONS: List[Tuple[str, Callable[[Dict[str, Any]], None], str, str]] = [
 
 
 def test_shipped_protocol_is_listed_and_loads_by_name():
-    """The shipped protocol is listed and loads by name and by path (DESIGN.md §4, §5 interface)."""
+    """The shipped protocol is listed and loads by name and by path (docs/design.md §4, §5 interface)."""
     assert SHIPPED_NAME in list_protocols()
     by_name = load_protocol(SHIPPED_NAME)
     by_path = load_protocol(SHIPPED_PATH)
@@ -231,13 +231,13 @@ def test_shipped_protocol_is_listed_and_loads_by_name():
 
 
 def test_shipped_protocol_oar_keys():
-    """The shipped OAR keys are exactly those of DESIGN.md §4, in that order."""
+    """The shipped OAR keys are exactly those of docs/design.md §4, in that order."""
     assert load_protocol(SHIPPED_NAME).oar_keys == OAR_KEYS
 
 
 @pytest.mark.parametrize("key", OAR_KEYS)
 def test_shipped_oar_values_match_design(key):
-    """Each OAR's α/β, metric, de novo and cumulative limits are the values of DESIGN.md §4."""
+    """Each OAR's α/β, metric, de novo and cumulative limits are the values of docs/design.md §4."""
     alpha_beta, metric, mandatory, optimal, cumulative = DESIGN_SECTION_4[key]
     spec = load_protocol(SHIPPED_NAME).oar(key)
     assert spec.alpha_beta.value == alpha_beta
@@ -257,13 +257,15 @@ def test_shipped_oar_values_match_design(key):
         assert spec.cumulative_limit.metric.name == metric
         assert spec.cumulative_limit.eqd2.value == cumulative
         assert spec.cumulative_limit.eqd2.unit == "Gy"
-        # DESIGN.md §4: Delphi limits are "with no recovery assumed"; Nieder's cord limit is a sum of
-        # nominal course doses after >= 6 months, recovery already inside it (radiobiology.md §3.4).
+        # docs/design.md §4: Delphi limits are "with no recovery assumed"; Nieder's cord limit is a sum of
+        # nominal course doses after >= 6 months, recovery already inside it (docs/reference/radiobiology.md
+        # §3.4).
         assert spec.cumulative_limit.includes_recovery is (key == "spinal_cord")
 
 
 def test_shipped_prescriptions_fractions_and_recovery():
-    """Prescriptions, fractions and recovery model are those of DESIGN.md §4 (30 Gy; 30..45 by 2.5; 5 fx)."""
+    """Prescriptions, fractions and recovery model are those of docs/design.md §4 (30 Gy; 30..45 by 2.5; 5
+    fx)."""
     protocol = load_protocol(SHIPPED_NAME)
     rx = protocol.prescriptions
     assert rx.limit_toxicity.value == 30.0
@@ -306,7 +308,7 @@ def test_spinal_cord_course_conditions():
 
 
 def test_every_quantity_has_status_and_defined_source():
-    """Every provenanced number has a schema status and a source defined in the file (DESIGN.md §4)."""
+    """Every provenanced number has a schema status and a source defined in the file (docs/design.md §4)."""
     protocol = load_protocol(SHIPPED_NAME)
     quantities = protocol.quantities()
     assert len(quantities) > 40
@@ -321,7 +323,7 @@ def test_every_quantity_has_status_and_defined_source():
 
 
 def test_sha256_is_digest_of_file_bytes():
-    """The recorded sha256 is hashlib.sha256 of the file's bytes (DESIGN.md §5 result provenance)."""
+    """The recorded sha256 is hashlib.sha256 of the file's bytes (docs/design.md §5 result provenance)."""
     protocol = load_protocol(SHIPPED_NAME)
     assert re.fullmatch(r"[0-9a-f]{64}", protocol.sha256)
     assert protocol.sha256 == hashlib.sha256(SHIPPED_PATH.read_bytes()).hexdigest()
@@ -353,14 +355,15 @@ def test_includes_recovery_allowed_with_any_model(tmp_path):
 
 @pytest.mark.parametrize(("name", "key"), sorted(TG263_NAMES.items()))
 def test_tg263_names_match_their_oar(name, key):
-    """Each TG-263 name of DESIGN.md §4 matches its OAR and no other OAR of the protocol."""
+    """Each TG-263 name of docs/design.md §4 matches its OAR and no other OAR of the protocol."""
     protocol = load_protocol(SHIPPED_NAME)
     assert protocol.oar(key).matches(name)
     assert [o.key for o in protocol.oars if o.matches(name)] == [key]
 
 
 def test_no_alias_matches_two_oars():
-    """No alias of the shipped protocol (or its case variants) identifies more than one OAR (DESIGN.md §4)."""
+    """No alias of the shipped protocol (or its case variants) identifies more than one OAR (docs/design.md
+    §4)."""
     protocol = load_protocol(SHIPPED_NAME)
     for spec in protocol.oars:
         for alias in spec.aliases:

@@ -1,6 +1,6 @@
 """Recovery models (reirrad.recovery).
 
-Sources: DESIGN.md §4 and reference/radiobiology.md §1.6 (UK guidance bands, 30.4375 days per
+Sources: docs/design.md §4 and docs/reference/radiobiology.md §1.6 (UK guidance bands, 30.4375 days per
 month), §3.2 (Jones & Grant 2014 equation as implemented in DICOMautomaton), §5.1 (Robinson
 2022, 15 %/year).
 """
@@ -28,7 +28,7 @@ EIGHTEEN_MONTHS_DAYS = 18 * 30.4375  # 547.875
 
 
 def test_model_names_are_the_designed_ones():
-    """DESIGN.md §5 names the four models."""
+    """docs/design.md §5 names the four models."""
     assert set(RECOVERY_MODELS) == {"uk-guidance", "jones-grant-2014", "linear-15pct-per-year", "none"}
     assert DAYS_PER_MONTH == 30.4375
 

@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 from html.parser import HTMLParser
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
 from reirrad.errors import InputError
@@ -245,11 +246,15 @@ def test_every_text_is_escaped(planned):
 
 def test_dry_run_report_renders_without_plan_dose(dry, tmp_path):
     """Source of truth: the dry-run result (status dry-run, no plan dose): tolerances and objectives
-    are shown, the report says there is no DVH of the plan, the maps are still drawn (with matplotlib),
-    and write_report replaces the file atomically."""
+    are shown, the report says there is no DVH of the plan, and write_report replaces the file
+    atomically. The maps are still drawn (``plots=True``: matplotlib is in the test extra, and its
+    absence is an InputError, never a silent pass): exactly the four of MAPS (no DVH without a plan
+    dose), each a PNG of the documented MAP_FIGURE_PX by its IHDR and by decoding every pixel, and each
+    showing a colour-mapped field: at least 1 % of its pixels saturated colour (axes, labels and the
+    background are grey; LRRC-01's maps measure 2.5–46 %)."""
     outcome, result = dry
     assert result["status"] == "dry-run"
-    out = write_report(tmp_path / "dry.html", outcome, result, generated_at=WHEN)
+    out = write_report(tmp_path / "dry.html", outcome, result, generated_at=WHEN, plots=True)
     page = out.read_text(encoding="utf-8")
     assert list(tmp_path.iterdir()) == [out]  # no temporary file left behind
     parsed = _parse(page)
@@ -261,13 +266,26 @@ def test_dry_run_report_renders_without_plan_dose(dry, tmp_path):
     objectives = re.search(r'<table id="objectives-table">.*?</table>', page, re.S)
     assert objectives is not None and objectives.group(0).count("<tr>") == len(result["objectives"]) + 1
     images = parsed.with_attr("img", "src")
-    if images:  # matplotlib present: maps only
-        assert {(a["data-map"], a["data-view"]) for a in images} == MAPS
-        assert all(a["data-plot"] == "map" for a in images)
+    assert len(images) == len(MAPS) == 4
+    assert {(a["data-map"], a["data-view"]) for a in images} == MAPS
+    assert all(a["data-plot"] == "map" for a in images)
+    assert Image is not None, "pillow is in the test extra"
+    prefix = "data:image/png;base64,"
+    for attrs in images:
+        assert attrs["src"].startswith(prefix)
+        png = base64.b64decode(attrs["src"][len(prefix):], validate=True)
+        assert _png_size(png) == MAP_FIGURE_PX
+        assert (int(attrs["width"]), int(attrs["height"])) == MAP_FIGURE_PX
+        with Image.open(io.BytesIO(png)) as image:
+            image.load()  # decodes every pixel: a corrupt stream raises
+            assert image.size == MAP_FIGURE_PX
+            rgb = np.asarray(image.convert("RGB"), dtype=int)
+        coloured = float(((rgb.max(axis=2) - rgb.min(axis=2)) > 30).mean())
+        assert coloured >= 0.01, (attrs["data-map"], attrs["data-view"], coloured)
 
 
 # -- issue 14: the result keys of the clinical decision gate, rendered from a spec-shaped result -------
-# A synthetic result in the shape of the issue-14 result contract (/work/notes/issue14-result-spec.md);
+# A synthetic result in the shape of the issue-14 result contract (docs/result.md);
 # the run is a stand-in carrying only the protocol (the tables need nothing else; plots are off).
 # Tumour-dose numbers are hand-derived, BED = D (1 + d / (alpha/beta)), EQD2 = BED / (1 + 2 / (alpha/beta)):
 # 45 Gy in 5 fractions at alpha/beta 5 Gy: BED 45 x 2.8 = 126 Gy, EQD2 126 / 1.4 = 90 Gy, ratio to

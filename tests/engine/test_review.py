@@ -2,7 +2,8 @@
 
 Sources of truth: the stub patient LRRC-01's model (one prior course PELVIS_45, 45 Gy/25, last fraction
 2024-06-07; structure names), the protocol file (its numbers and their statuses), and the guidance's
-recovery bands (radiobiology.md §1.2: none under 6 months, 30 % for 6–18 months, 50 % after 18).
+recovery bands (docs/reference/radiobiology.md §1.2: none under 6 months, 30 % for 6–18 months, 50 % after
+18).
 """
 
 from __future__ import annotations
@@ -69,7 +70,8 @@ def test_with_dates_sets_the_dates_and_refuses_unknown_plans():
 
 
 def test_risk_factors_are_the_guidance_list():
-    """radiobiology.md §3.3 names five risk factors; unknown keys are refused by the options."""
+    """docs/reference/radiobiology.md §3.3 names five risk factors; unknown keys are refused by the
+    options."""
     from reirrad.workflow import WorkflowOptions  # noqa: PLC0415
 
     assert len(RISK_FACTORS) == 5

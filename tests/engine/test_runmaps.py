@@ -1,6 +1,7 @@
 """Maps of a run (reirrad.runmaps) on LRRC-01 (one prior course, 45 Gy/25, 913 days before the new course).
 
-Sources of truth: the guidance's recovery band (> 18 months → 50 %, radiobiology.md §1.2), the LQ
+Sources of truth: the guidance's recovery band (> 18 months → 50 %, docs/reference/radiobiology.md §1.2), the
+LQ
 inverse in closed form (n fractions of d with n·d·(d + α/β)/(2 + α/β) = EQD2 give
 d = (−α/β + √(α/β² + 4·EQD2·(2 + α/β)/n))/2), and properties that must hold (remaining EQD2 in
 [0, limit], effective prior EQD2 ≥ 0).

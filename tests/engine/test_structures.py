@@ -240,7 +240,7 @@ def test_oblique_grid_is_refused():
 
 
 def test_mask_from_contours_is_the_occupancy_array():
-    """The DESIGN.md §5 function returns the same fractional array, read-only, values in [0, 1]."""
+    """The docs/design.md §5 function returns the same fractional array, read-only, values in [0, 1]."""
     contours = [circle((0.0, 0.0), 8.0, z) for z in (-2.0, 0.0, 2.0)]
     mask = mask_from_contours(contours, SPHERE_GRID)
     np.testing.assert_array_equal(mask, structure_occupancy(contours, SPHERE_GRID).fraction)

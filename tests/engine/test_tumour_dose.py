@@ -1,4 +1,4 @@
-"""Tumour dose figures (reirrad.evaluation.tumour_dose), issue 14 item 8.
+"""Tumour dose figures (reirrad.evaluation.tumour_dose).
 
 Source of truth: the closed forms BED = D(1 + D/(n·α/β)) and EQD2 = BED/(1 + 2/α/β), worked by hand:
 45 Gy/5 at α/β 5: d = 9 Gy, BED = 45·(1 + 9/5) = 126 Gy, EQD2 = 126/1.4 = 90 Gy;

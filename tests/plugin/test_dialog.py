@@ -2,7 +2,8 @@
 
 Sources of truth: the review of a stub patient (tps_stubs.direct.DirectCase: the model's dates and
 structure names), the guidance's recovery bands (30 % for 6–18 months, 50 % after 18 months,
-radiobiology.md §1.2), and what the dialog's documentation promises (Cancel returns None; OK refuses
+docs/reference/radiobiology.md §1.2), and what the dialog's documentation promises (Cancel returns None; OK
+refuses
 bad or missing entries and stays open). The test starts its own Xvfb; it skips locally without one and
 fails under CI (``CI`` set), where ``.ci/run`` installs xvfb.
 """

@@ -11,16 +11,14 @@ values bit for bit; with a calibration offset, within one count.
 
 from __future__ import annotations
 
-import importlib.util
-import shutil
 from typing import Any, Iterator, Tuple
 
 import numpy as np
 import pytest
 
 from reirrad_tps.eclipse import read_dose_grid
+from tests.esapi_support import require_esapi_stand_in
 from tps_stubs import esapi as stub
-from tps_stubs.esapi import ASSEMBLIES
 from tps_stubs.esapi._runtime import net_array
 
 SCALE_GY = 2.0 ** -18
@@ -30,11 +28,7 @@ SIZES = [(3, 2, 1), (5, 4, 7), (4, 5, 3), (16, 16, 2), (64, 32, 3)]
 
 @pytest.fixture()
 def fresh() -> Iterator[Any]:
-    if shutil.which("mcs") is None and not all(p.is_file() for p in ASSEMBLIES.values()):
-        pytest.skip("ESAPI stand-in unavailable: Mono's 'mcs' is not installed")
-    if importlib.util.find_spec("pythonnet") is None:
-        pytest.skip("ESAPI stand-in unavailable: pythonnet is not installed")
-    rt = stub.runtime()
+    rt = require_esapi_stand_in()
     stub.reset()
     yield rt
     stub.reset()

@@ -4,7 +4,7 @@ path, all against the ESAPI stand-in assemblies.
 
 Sources of truth: the stand-in's journal (every write through a modifying ESAPI member, exported by
 the host process to ``$REIRRAD_STUB_JOURNAL``), the result JSON the same process wrote (its objectives
-are the engine's, in TOTAL Gy), reference esapi.md §2.2 / §3 / §13 (what a stand-alone may do), and the
+are the engine's, in TOTAL Gy), docs/reference/esapi.md §2.2 / §3 / §13 (what a stand-alone may do), and the
 Windows command-line rules (CommandLineToArgvW) for the launcher's quoting.
 """
 
@@ -21,6 +21,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import pytest
 
+from tests.esapi_support import require_esapi_stand_in
 from tps_stubs import esapi as stub
 from tps_stubs.esapi import JournalEntry, read_exported_journal
 
@@ -82,7 +83,7 @@ def _dose(text: str, unit: str) -> Tuple[float, float]:
 @pytest.mark.parametrize(("unit", "intent"), [("Gy", "isotoxic"), ("cGy", "limit-toxicity")])
 def test_host_plans_writes_in_the_system_unit_and_saves_last(built, tmp_path, unit, intent):
     """Through ReirradHost.exe on Mono: every objective the engine computed (result JSON, TOTAL Gy)
-    lands in the journal in the clinic's unit (x1 for Gy, x100 for cGy, esapi.md §10.2), the
+    lands in the journal in the clinic's unit (x1 for Gy, x100 for cGy, docs/reference/esapi.md §10.2), the
     prescription is the chosen level per fraction, and SaveModifications is the last call, once."""
     code, result, entries, output = _run_host(
         built, [*PATIENT, "--intent", intent, "--no-dialog", *START], tmp_path, REIRRAD_STUB_DOSE_UNIT=unit)
@@ -307,7 +308,8 @@ def _run_standalone(args: List[str], tmp_path: Path,
 
 
 def test_standalone_is_read_only_on_a_clinical_system(built, tmp_path):
-    """CustomScriptExecutable on a clinical system (esapi.md §2.2): a writing run is refused before
+    """CustomScriptExecutable on a clinical system (docs/reference/esapi.md §2.2): a writing run is refused
+    before
     anything is written (exit 2); a dry run works."""
     code, result, entries, output = _run_standalone([*PATIENT, "--intent", "isotoxic", "--no-dialog", *START],
                                                     tmp_path)
@@ -334,10 +336,7 @@ def test_standalone_writes_and_saves_on_a_research_system(built, tmp_path):
 @pytest.fixture()
 def session(monkeypatch) -> Any:
     """A writable stand-in Application (research system) with LRRC-01 open and modifications begun."""
-    if shutil.which("mcs") is None and not all(p.is_file() for p in stub.ASSEMBLIES.values()):
-        pytest.skip("ESAPI stand-in unavailable: Mono's 'mcs' is not installed")
-    if importlib.util.find_spec("pythonnet") is None:
-        pytest.skip("ESAPI stand-in unavailable: pythonnet is not installed")
+    require_esapi_stand_in()
     monkeypatch.delenv("REIRRAD_STUB_JOURNAL", raising=False)
     monkeypatch.delenv("DISPLAY", raising=False)
     stub.runtime()
@@ -368,13 +367,13 @@ def test_host_saves_every_kept_plan_and_says_when_it_needs_review(session, tmp_p
     and the JSON then says saved False; finish rewrites it with saved True."""
     import dataclasses  # noqa: PLC0415
 
+    from reirrad import runner  # noqa: PLC0415 - the one run path the host calls
     from reirrad.statuses import status_meaning  # noqa: PLC0415
     from reirrad_tps.eclipse import host  # noqa: PLC0415
 
     app, patient = session
-    real = host.run_workflow
-    monkeypatch.setattr(host, "run_workflow",
-                        lambda *a, **k: dataclasses.replace(real(*a, **k), status=status))
+    real = runner.run
+    monkeypatch.setattr(runner, "run", lambda *a, **k: dataclasses.replace(real(*a, **k), status=status))
     audit = tmp_path / "audit.csv"
     request = _request(tmp_path, "--audit-csv", str(audit))
     outcome = host.run(request, app, patient)
@@ -406,7 +405,9 @@ def test_host_stop_findings_reach_the_stopped_result_and_nothing_is_saved(sessio
     def gate(*_: Any, **__: Any) -> Any:
         raise EligibilityError("1 stop finding(s): nieder-per-course", findings=(stop,))
 
-    monkeypatch.setattr(host, "run_workflow", gate)
+    from reirrad import runner  # noqa: PLC0415 - the one run path the host calls
+
+    monkeypatch.setattr(runner, "run", gate)
     request = _request(tmp_path)
     outcome = host.run(request, app, patient)
     assert (outcome.ok, outcome.code) == (False, 2)

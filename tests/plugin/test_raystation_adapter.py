@@ -2,7 +2,7 @@
 
 Each test's docstring names its source of truth: the stub-patient model (``tps_stubs.patients``,
 TOTAL Gy and mm by construction), a closed form from the stand-in planner, the stand-in's journal,
-or a section of ``../shared/reference/raystation.md`` (§n).
+or a section of ``docs/reference/raystation.md`` (§n).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from reirrad.snapshot import CaseSnapshot
 from reirrad.structures import structure_occupancy
 from reirrad_tps.raystation import ApprovedPlanError, RayStationCaseSource, RayStationPlanner, entry
 from reirrad_tps.raystation.grids import read_dose_grid
+from tests.ports_support import exercise_planner, read_through_port
 from tps_stubs.patients import load_patient
 from tps_stubs.planner import conformal_dose, dose_grid_points
 
@@ -290,12 +291,19 @@ def test_an_approved_plan_reads_as_not_writable(version: str) -> None:
     assert [p.plan_id for p in snapshot.prior_courses] == []  # only other plans are priors
 
 
-def test_the_adapters_satisfy_the_engine_ports() -> None:
-    """reirrad.ports: RayStationCaseSource is a CaseSource and RayStationPlanner a Planner (structurally)."""
-    rs.load("LRRC-01", "2024B")
-    source: CaseSource = _source("2024B")
-    planner: Planner = _planner("2024B")
-    assert callable(source.read) and callable(planner.compute_dose)
+@pytest.mark.parametrize("version", VERSIONS)
+def test_the_adapters_satisfy_the_engine_ports(version: str) -> None:
+    """reirrad.ports, by signature and behaviour (tests/ports_support.py): every Protocol method exists
+    with the Protocol's parameters; driven only through the ports with their keyword names, the plan
+    is optimised, its dose computed, and normalising to 1.1 × the engine-measured D95 scales the whole
+    dose by one factor of 1.1 (±1 %: RayStation measures D95 on its own ROI model), so the engine then
+    measures 1.1 × the old D95; RayStation keeps no normalisation record (``normalise`` returns None)."""
+    rs.load("LRRC-01", version)
+    source: CaseSource = _source(version)
+    planner: Planner = _planner(version)
+    snapshot = read_through_port(source)
+    _, _, record = exercise_planner(planner, snapshot, "PTV", _objectives(30.0))
+    assert record is None
 
 
 # -- writing -----------------------------------------------------------------------------------------

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 import tps_stubs.raystation as stand_in
-from reirrad.errors import InputError
+from reirrad import runner
+from reirrad.errors import InputError, OutputError
 from reirrad.statuses import exit_code_for
 from reirrad_tps.raystation import menu, selfcheck
 
@@ -87,8 +88,8 @@ def test_menu_keeps_the_undo_step_for_a_kept_plan(tmp_path, monkeypatch, status,
     outcome (the engine decides it; this tests only what the menu does with it)."""
     shown = []
     monkeypatch.setattr(menu.entry, "notify", lambda message, version=None: shown.append(message))
-    real_run = menu.run
-    monkeypatch.setattr(menu, "run", lambda *a, **k: dataclasses.replace(real_run(*a, **k), status=status))
+    real_run = runner.run  # the workflow run inside reirrad.runner.execute, the menu's one run path
+    monkeypatch.setattr(runner, "run", lambda *a, **k: dataclasses.replace(real_run(*a, **k), status=status))
     stand_in.load("LRRC-02", version="2024B", gui=False)
     report = tmp_path / "report.html"
     result = menu.main(_answers(tmp_path, intent="limit-toxicity", prior_dates="{PELVIS_25: 2025-10-06}",
@@ -105,7 +106,7 @@ def test_menu_rolls_back_when_the_report_cannot_be_written(tmp_path, monkeypatch
     folder that does not exist rolls every write back and the error is raised."""
     monkeypatch.setattr(menu.entry, "notify", lambda message, version=None: None)
     stand_in.load("LRRC-02", version="2024B", gui=False)
-    with pytest.raises(InputError, match="does not exist"):
+    with pytest.raises(OutputError, match="does not exist"):
         menu.main(_answers(tmp_path, intent="limit-toxicity", prior_dates="{PELVIS_25: 2025-10-06}",
                            report=str(tmp_path / "no-such-folder" / "report.html")))
     made = [e for e in stand_in.journal() if e.outcome == "ok"]  # a refused write changed nothing

@@ -1,7 +1,8 @@
 """The RayStation adapter's unit conversions, version table and module boundaries (no stand-in needed).
 
-Sources of truth: reference/raystation.md §14.1 (cGy and cm everywhere), §1.1 / §12 / §7.3 / §11.3
-(version renames), style.md §3 practices 1, 4 and 13 (one conversion module; only the entry module
+Sources of truth: docs/reference/raystation.md §14.1 (cGy and cm everywhere), §1.1 / §12 / §7.3 / §11.3
+(version renames), docs/reference/style.md §3 practices 1, 4 and 13 (one conversion module; only the entry
+module
 touches the scripting module's globals).
 """
 
@@ -32,7 +33,7 @@ def test_dose_conversions_are_exact_factors_of_100() -> None:
 
 @pytest.mark.parametrize("unit", ["%", "Percent", "Unknown", "cgy", "", "mGy"])
 def test_unknown_dose_units_are_refused(unit: str) -> None:
-    """style.md §3 practice 4: a unit that cannot be converted safely raises UnitError."""
+    """docs/reference/style.md §3 practice 4: a unit that cannot be converted safely raises UnitError."""
     with pytest.raises(UnitError, match=re.escape(repr(unit))):
         units.dose_gy(1.0, unit)
     with pytest.raises(UnitError):
@@ -89,7 +90,8 @@ def test_version_table_rows() -> None:
 
 
 def test_only_units_converts_and_only_entry_touches_the_scripting_globals() -> None:
-    """style.md §3 practices 4 and 13: no /100 or *10 outside units.py; get_current & co only in entry.py."""
+    """docs/reference/style.md §3 practices 4 and 13: no /100 or *10 outside units.py; get_current & co only
+    in entry.py."""
     globals_used = re.compile(r"\b(get_current|CompositeAction|set_progress|is_gui_disabled)\s*\(")
     scaling = re.compile(r"[*/]\s*(100|10)(\.0*)?\b")
     for path in sorted(PACKAGE.glob("*.py")):
@@ -103,7 +105,7 @@ def test_only_units_converts_and_only_entry_touches_the_scripting_globals() -> N
 
 
 def test_importing_the_adapter_does_not_import_raystation() -> None:
-    """style.md §3 practice 1: the scripting module is imported inside entry functions only."""
+    """docs/reference/style.md §3 practice 1: the scripting module is imported inside entry functions only."""
     code = ("import sys, reirrad_tps.raystation as r; "
             "assert 'connect' not in sys.modules and 'raystation' not in sys.modules; print('ok')")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)

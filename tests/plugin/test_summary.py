@@ -1,5 +1,5 @@
 """The console summary and exit code (reirrad_tps.summary) of result mappings shaped as the issue-14
-result contract (/work/notes/issue14-result-spec.md).
+result contract (docs/result.md).
 
 Sources of truth: the result mapping itself (every number printed must be the result's, to the
 printed precision), the status table of reirrad.statuses (meaning and exit code), and the summary's

@@ -8,32 +8,30 @@ None of these fixtures is autouse, so other stub tests in this folder are unaffe
 from __future__ import annotations
 
 import importlib.util
-import os
 import shutil
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 
+from tests.esapi_support import unavailable
 from tps_stubs import esapi as stub
 from tps_stubs.esapi import ASSEMBLIES, BuildError, build_assemblies
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-ESAPI_MEMBERS_MD = REPO_ROOT.parent / "shared" / "reference" / "esapi-members.md"
+#: The ESAPI signatures by version (a copy of the project's reference, with its sources; docs/reference/).
+ESAPI_MEMBERS_MD = REPO_ROOT / "docs" / "reference" / "esapi-members.md"
 ESAPI_DEVIATIONS_MD = REPO_ROOT / "tps_stubs" / "esapi" / "DEVIATIONS.md"
 
 
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(f"ESAPI stand-in unavailable in CI: {reason}")
-    pytest.skip(f"ESAPI stand-in unavailable: {reason}")
+
 
 
 @pytest.fixture(scope="session")
 def esapi_assemblies() -> Any:
     """Paths of the built assemblies, building them (``mcs``) when missing or stale."""
     if shutil.which("mcs") is None and not all(p.is_file() for p in ASSEMBLIES.values()):
-        _unavailable("Mono's 'mcs' is not installed (apt-get install -y mono-devel; .ci/run does this)")
+        unavailable("Mono's 'mcs' is not installed (apt-get install -y mono-devel; .ci/run does this)")
     try:
         return build_assemblies(quiet=True) if shutil.which("mcs") else dict(ASSEMBLIES)
     except BuildError as exc:
@@ -44,7 +42,7 @@ def esapi_assemblies() -> Any:
 def esapi(esapi_assemblies: Any) -> Any:
     """The loaded runtime (``tps_stubs.esapi.runtime()``: ``API``, ``Types``, ``Model``, ``Builder``)."""
     if importlib.util.find_spec("pythonnet") is None:
-        _unavailable("pythonnet is not installed (pip install pythonnet; it is in the 'test' extra)")
+        unavailable("pythonnet is not installed (pip install pythonnet; it is in the 'test' extra)")
     return stub.runtime()
 
 

@@ -1,4 +1,4 @@
-"""The ESAPI stand-in's public surface matches reference/esapi-members.md, or DEVIATIONS.md says why.
+"""The ESAPI stand-in's public surface matches docs/reference/esapi-members.md, or DEVIATIONS.md says why.
 
 Every public type and member of the two built ESAPI assemblies is listed by reflection (through
 pythonnet), rendered as a signature in the reference's notation and looked up in the reference's table
@@ -16,15 +16,11 @@ import pytest
 
 from .conftest import ESAPI_DEVIATIONS_MD, ESAPI_MEMBERS_MD
 
-pytestmark = pytest.mark.skipif(
-    not ESAPI_MEMBERS_MD.is_file(),
-    reason=f"reference esapi-members.md not found at {ESAPI_MEMBERS_MD} (../shared is absent)")
-
 VERSIONS = ("13.6", "13.7", "15.0", "15.1", "15.5", "15.6", "16.1", "18.1")
 MODELLED = "15.6"
 API_ASSEMBLIES = ("VMS.TPS.Common.Model.API", "VMS.TPS.Common.Model.Types")
 REAL_NAMESPACES = ("VMS.TPS.Common.Model.API", "VMS.TPS.Common.Model.Types", "VMS.TPS.Common.Model")
-#: esapi.md §12 and §16: value types, enums and option classes live in the Types assembly.
+#: docs/reference/esapi.md §12 and §16: value types, enums and option classes live in the Types assembly.
 TYPES_ASSEMBLY_CLASSES = {"OptimizationOptionsBase", "OptimizationOptionsVMAT", "OptimizationOptionsIMRT",
                           "ExternalBeamMachineParameters", "LMCVOptions", "SmartLMCOptions", "LineProfile",
                           "DoseProfile", "SegmentProfile"}
@@ -226,7 +222,8 @@ def stub(esapi: Any) -> Dict[str, StubType]:
 
 # -- the tests ---------------------------------------------------------------------------------------
 def test_reference_parses(reference: Dict[str, RefType]) -> None:
-    """esapi-members.md (the authority on signatures) parses into types with kinds and members."""
+    """docs/reference/esapi-members.md (the authority on signatures) parses into types with kinds and
+    members."""
     assert len(reference) > 50
     assert reference["DoseValue"].kind == "struct"
     assert "prop int? NumberOfFractions { get; }" in reference["PlanSetup"].members
@@ -235,7 +232,8 @@ def test_reference_parses(reference: Dict[str, RefType]) -> None:
 
 def test_every_stub_member_is_in_reference_or_declared(reference: Dict[str, RefType],
                                                       stub: Dict[str, StubType]) -> None:
-    """esapi-members.md: each public member of a referenced type has the reference's exact signature."""
+    """docs/reference/esapi-members.md: each public member of a referenced type has the reference's exact
+    signature."""
     declared = _declared("Members not in esapi-members.md")
     problems = []
     for t in stub.values():
@@ -255,7 +253,8 @@ def test_every_stub_member_is_in_reference_or_declared(reference: Dict[str, RefT
 
 
 def test_type_kinds_match_reference(reference: Dict[str, RefType], stub: Dict[str, StubType]) -> None:
-    """esapi-members.md / esapi.md §16: structs stay structs, enums enums; bases and sealing as real."""
+    """docs/reference/esapi-members.md / docs/reference/esapi.md §16: structs stay structs, enums enums;
+    bases and sealing as real."""
     problems = [f"{t.name}: stub `{t.kind}`, reference `{reference[t.name].kind}`"
                 for t in stub.values() if t.name in reference and t.kind != reference[t.name].kind]
     assert not problems, "\n".join(problems)
@@ -263,7 +262,8 @@ def test_type_kinds_match_reference(reference: Dict[str, RefType], stub: Dict[st
 
 def test_types_not_in_reference_are_declared(reference: Dict[str, RefType],
                                              stub: Dict[str, StubType]) -> None:
-    """DEVIATIONS.md lists every stub type that esapi-members.md does not tabulate, with all its members."""
+    """DEVIATIONS.md lists every stub type that docs/reference/esapi-members.md does not tabulate, with all
+    its members."""
     declared = _declared("Types not in esapi-members.md")
     problems = []
     for t in stub.values():
@@ -301,7 +301,8 @@ def test_omitted_members_are_declared(reference: Dict[str, RefType], stub: Dict[
 
 
 def test_omitted_types_are_declared(reference: Dict[str, RefType], stub: Dict[str, StubType]) -> None:
-    """Every type of esapi-members.md that exists in 15.6 is in the stand-in or listed as omitted."""
+    """Every type of docs/reference/esapi-members.md that exists in 15.6 is in the stand-in or listed as
+    omitted."""
     declared = _declared("Omitted types")
     missing = [name for name, ref in reference.items()
                if name not in stub and ref.since and VERSIONS.index(ref.since) <= VERSIONS.index(MODELLED)
@@ -324,7 +325,8 @@ def test_later_version_members_are_declared(reference: Dict[str, RefType], stub:
 
 
 def test_enum_values_exact(reference: Dict[str, RefType], stub: Dict[str, StubType]) -> None:
-    """esapi.md §12/§16: enum numeric values are exact (every stub enum value is a reference row)."""
+    """docs/reference/esapi.md §12/§16: enum numeric values are exact (every stub enum value is a reference
+    row)."""
     enums = [t for t in stub.values() if t.kind == "enum"]
     assert {"DoseValue.DoseUnit", "PlanSetupApprovalStatus", "OptimizationObjectiveOperator"} <= {
         t.name for t in enums}
@@ -337,7 +339,8 @@ def test_enum_values_exact(reference: Dict[str, RefType], stub: Dict[str, StubTy
 
 
 def test_assembly_and_namespace_layout(stub: Dict[str, StubType]) -> None:
-    """esapi.md §12/§16: structs, enums and option classes in Types; the object model in API."""
+    """docs/reference/esapi.md §12/§16: structs, enums and option classes in Types; the object model in
+    API."""
     problems = []
     for t in stub.values():
         in_types = t.kind in ("struct", "enum") or t.name.split(".")[0] in TYPES_ASSEMBLY_CLASSES

@@ -1,4 +1,4 @@
-"""The RayStation stand-in exposes only what reference/raystation.md documents, or says why.
+"""The RayStation stand-in exposes only what docs/reference/raystation.md documents, or says why.
 
 Every member, call form and keyword the stand-in exposes is extracted by walking its classes and its
 ``connect`` module, then looked up in the code of the reference (fenced blocks and inline code):
@@ -22,13 +22,11 @@ import tps_stubs.raystation as rs
 from tps_stubs.raystation import connect_module, versions
 from tps_stubs.raystation.scripting import ScriptObject, public_members
 
-REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "reference" / "raystation.md"
+#: The RayStation call forms (a copy of the project's reference, with its sources; docs/reference/).
+REFERENCE = Path(__file__).resolve().parents[2] / "docs" / "reference" / "raystation.md"
 DEVIATIONS = Path(rs.__file__).resolve().parent / "DEVIATIONS.md"
 IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
 
-pytestmark = pytest.mark.skipif(
-    not REFERENCE.is_file(), reason=f"reference/raystation.md not found at {REFERENCE} (../shared is absent)"
-)
 
 
 # -- the reference -------------------------------------------------------------------------------
@@ -164,10 +162,10 @@ def gaps(forms: ReferenceForms) -> Set[str]:
 
 # -- tests ---------------------------------------------------------------------------------------------
 def test_every_exposed_member_is_in_the_reference_or_listed_as_a_deviation(forms: ReferenceForms) -> None:
-    """Source: reference/raystation.md (call forms parsed from its code) plus DEVIATIONS.md."""
+    """Source: docs/reference/raystation.md (call forms parsed from its code) plus DEVIATIONS.md."""
     missing = sorted(gaps(forms) - deviations())
     assert not missing, (
-        "exposed by the stand-in but not in reference/raystation.md; fix the name or list it "
+        "exposed by the stand-in but not in docs/reference/raystation.md; fix the name or list it "
         f"in tps_stubs/raystation/DEVIATIONS.md with a reason: {missing}"
     )
 
@@ -181,7 +179,7 @@ def test_every_deviation_is_still_exposed(forms: ReferenceForms) -> None:
 
 
 def test_the_walk_sees_the_core_members() -> None:
-    """Source: reference/raystation.md §2, §5, §6, §11 — the extraction itself must find the core API."""
+    """Source: docs/reference/raystation.md §2, §5, §6, §11 — the extraction itself must find the core API."""
     names = {(c, n) for c, n, _, _ in exposed()}
     for item in [
         ("connect", "get_current"),
@@ -196,7 +194,7 @@ def test_the_walk_sees_the_core_members() -> None:
 
 
 def test_versioned_names_are_all_in_the_reference(forms: ReferenceForms) -> None:
-    """Source: reference/raystation.md §14.2 — every name in the version table is a documented name."""
+    """Source: docs/reference/raystation.md §14.2 — every name in the version table is a documented name."""
     for _, member in versions.MEMBERS:
         assert member in forms.called | forms.accessed, member
     for (_, method), keywords in versions.KEYWORDS.items():

@@ -1,6 +1,6 @@
-"""Semantics of the RayStation stand-in (``tps_stubs.raystation``) against reference/raystation.md.
+"""Semantics of the RayStation stand-in (``tps_stubs.raystation``) against docs/reference/raystation.md.
 
-Each test's docstring names its source of truth: a section of ``../shared/reference/raystation.md``
+Each test's docstring names its source of truth: a section of ``docs/reference/raystation.md``
 (§n) or a closed form computed here from the stub-patient model.
 """
 

@@ -49,21 +49,27 @@ def runtime() -> SimpleNamespace:
     ``sys.modules`` before any import). Assemblies the process has already loaded (the host references
     the API and Types assemblies) are used as they are, never loaded a second time. clr_loader warns
     that Mono < 6.12 "is known to be problematic"; Debian 12 ships 6.8, which works for everything
-    here, so that one warning is silenced. Each assembly is referenced explicitly (reference esapi.md
+    here, so that one warning is silenced. Each assembly is referenced explicitly (docs/reference/esapi.md
     §14.1: pythonnet 3 has no implicit assembly loading).
     """
     global _RUNTIME  # noqa: PLW0603 - one .NET runtime per process
     if _RUNTIME is not None:
         return _RUNTIME
     _ensure_built()
-    import pythonnet  # noqa: PLC0415 - optional dependency, loaded on first use only
+    try:
+        import pythonnet  # noqa: PLC0415 - optional dependency, loaded on first use only
 
-    if pythonnet.get_runtime_info() is None and "clr" not in sys.modules:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="Hosting Mono versions before", category=UserWarning)
-            pythonnet.load("mono")
-    import clr  # noqa: PLC0415
-    from System import AppDomain  # noqa: PLC0415
+        if pythonnet.get_runtime_info() is None and "clr" not in sys.modules:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="Hosting Mono versions before",
+                                        category=UserWarning)
+                pythonnet.load("mono")
+        import clr  # noqa: PLC0415
+        from System import AppDomain  # noqa: PLC0415
+    except (ImportError, RuntimeError, OSError) as exc:
+        raise BuildError(f"the .NET runtime could not be loaded through pythonnet ({type(exc).__name__}: "
+                         f"{exc}); install Mono ('apt-get install -y mono-devel') and pythonnet (the "
+                         "stand-ins' 'eclipse' extra)") from exc
 
     loaded = {str(a.GetName().Name): a for a in AppDomain.CurrentDomain.GetAssemblies()}
     assemblies = {name: loaded[name] if name in loaded else clr.AddReference(str(path))

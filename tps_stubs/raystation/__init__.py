@@ -1,6 +1,6 @@
 """A RayStation stand-in: a ``connect`` module with RaySearch's scripting semantics over a stub patient.
 
-Authority: ``reference/raystation.md`` (call forms, units, keyword-only calls, version renames);
+Authority: ``docs/reference/raystation.md`` (call forms, units, keyword-only calls, version renames);
 where it is silent the stand-in behaves like the most restrictive plausible real system and says so
 in the docstring concerned. Members exposed beyond the reference are listed, with reasons, in
 ``DEVIATIONS.md`` beside this file (enforced by ``tests/stubs/test_raystation_fidelity.py``).

@@ -1,4 +1,4 @@
-"""The ``connect`` module the stand-in installs (reference/raystation.md §2, §1.4, §14.13).
+"""The ``connect`` module the stand-in installs (docs/reference/raystation.md §2, §1.4, §14.13).
 
 Exposes ``get_current``, ``CompositeAction``, ``set_progress``, ``await_user_input`` and
 ``is_gui_disabled`` with RaySearch's semantics. Unlike the real module it does not leak ``len``,

@@ -1,6 +1,6 @@
 """Dose distributions: ``FractionDose``, ``TotalDose`` (CompositeDose), mapped evaluation doses.
 
-reference/raystation.md §5–§6: doses in cGy; ``DoseValues`` is None when no dose has been computed;
+docs/reference/raystation.md §5–§6: doses in cGy; ``DoseValues`` is None when no dose has been computed;
 ``DoseValues.DoseData`` a numpy array ``(nz, ny, nx)``, x fastest; ``InDoseGrid`` with ``Corner`` (voxel
 edge), ``VoxelSize`` and ``NrVoxels``; statistics by ROI name with DVH volumes as fractions 0–1;
 ``GetDoseGridRoi(...).RoiVolumeDistribution`` with flat ``VoxelIndices``; evaluation doses need

@@ -1,6 +1,6 @@
 """Exceptions shaped like the .NET exceptions RayStation raises through pythonnet.
 
-reference/raystation.md §4: errors surface as .NET exceptions with ``e.Message`` and
+docs/reference/raystation.md §4: errors surface as .NET exceptions with ``e.Message`` and
 ``str(e)`` / ``e.args[0]``; approved data raises a class named ``InvalidOperationException``
 (scripts test ``e.__class__.__name__``); "no current object" raises ``SystemError``.
 """
@@ -22,7 +22,7 @@ class ScriptException(Exception):  # noqa: N818 - mirrors the .NET name System.E
 
 
 class InvalidOperationException(ScriptException):
-    """Raised on any write to approved data (reference §4, §14.6)."""
+    """Raised on any write to approved data (docs/reference/raystation.md §4, §14.6)."""
 
 
 class ScriptSystemError(SystemError):

@@ -1,4 +1,4 @@
-"""Clinical goals: ``plan.TreatmentCourse.EvaluationSetup`` (reference/raystation.md §13).
+"""Clinical goals: ``plan.TreatmentCourse.EvaluationSetup`` (docs/reference/raystation.md §13).
 
 ``AddClinicalGoal(RoiName, GoalCriteria, GoalType, AcceptanceLevel | PrimaryAcceptanceLevel, ParameterValue,
 Priority, …)``; the acceptance keyword is version dependent (:mod:`.versions`). Units (§13 table): dose

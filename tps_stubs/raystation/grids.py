@@ -1,6 +1,6 @@
 """Dose-grid geometry in RayStation's convention, and ROI occupancy / DVHs through the engine.
 
-RayStation (reference/raystation.md §5.2–§5.3): ``DoseData`` is indexed ``[z, y, x]`` with x fastest,
+RayStation (docs/reference/raystation.md §5.2–§5.3): ``DoseData`` is indexed ``[z, y, x]`` with x fastest,
 ``Corner`` is the outer edge of the first voxel (voxel centres at ``Corner + (i + 0.5)·VoxelSize``),
 everything in cm, in DICOM patient coordinates. A RayStation dose grid has no direction matrix, so
 the stand-in stores every grid with its index axes along +x, +y, +z: a stub-patient grid whose axes

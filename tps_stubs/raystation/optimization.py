@@ -1,4 +1,4 @@
-"""Plan optimisation: functions, parameters, ``RunOptimization`` (reference/raystation.md §11).
+"""Plan optimisation: functions, parameters, ``RunOptimization`` (docs/reference/raystation.md §11).
 
 ``po.AddOptimizationFunction(FunctionType=…, RoiName=…, IsConstraint=…, …)`` returns the function;
 its ``DoseFunctionParameters`` hold ``DoseLevel`` (cGy, plan TOTAL), ``PercentVolume`` (%),

@@ -1,4 +1,5 @@
-"""Objects that belong to a treatment plan and share its approval lock (reference/raystation.md §14.6)."""
+"""Objects that belong to a treatment plan and share its approval lock (docs/reference/raystation.md
+§14.6)."""
 
 from __future__ import annotations
 

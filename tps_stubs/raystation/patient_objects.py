@@ -1,4 +1,4 @@
-"""Patient, case, examinations and the treatment-delivery tree (reference/raystation.md §3, §7.1).
+"""Patient, case, examinations and the treatment-delivery tree (docs/reference/raystation.md §3, §7.1).
 
 Navigation: ``patient.Cases``, ``patient.PatientID``, ``patient.Name``, ``patient.Save()``;
 ``case.CaseName``, ``case.Examinations[name]``, ``case.TreatmentPlans[name]``, ``case.PatientModel``,

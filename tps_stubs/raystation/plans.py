@@ -1,4 +1,4 @@
-"""Plans, beam sets, prescriptions, dose computation and scaling (reference/raystation.md §3, §10–§12).
+"""Plans, beam sets, prescriptions, dose computation and scaling (docs/reference/raystation.md §3, §10–§12).
 
 Doses: ``beam_set.FractionDose`` is ONE fraction; ``plan.TreatmentCourse.TotalDose`` the plan total
 (§5.1). Prescriptions (12A+: ``AddRoiPrescriptionDoseReference``; 11B: ``AddDosePrescriptionToRoi``)

@@ -1,4 +1,4 @@
-"""Registrations between examinations and deformable dose mapping (reference/raystation.md §7.3, §8).
+"""Registrations between examinations and deformable dose mapping (docs/reference/raystation.md §7.3, §8).
 
 Rigid (frame-of-reference) registrations come from the stub patient: ``case.Registrations[i]`` with
 ``FromFrameOfReference`` / ``ToFrameOfReference``, ``RegistrationSource.FromExamination`` /

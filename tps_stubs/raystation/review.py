@@ -1,4 +1,4 @@
-"""``Review``: the approval of a plan or a sub-structure set (reference/raystation.md §3, §9, §14.6)."""
+"""``Review``: the approval of a plan or a sub-structure set (docs/reference/raystation.md §3, §9, §14.6)."""
 
 # ruff: noqa: N802 - member and keyword names are RayStation's
 

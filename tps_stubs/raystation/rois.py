@@ -1,4 +1,4 @@
-"""Patient model: ROIs, structure sets and ROI geometries (reference/raystation.md §9).
+"""Patient model: ROIs, structure sets and ROI geometries (docs/reference/raystation.md §9).
 
 ``case.PatientModel.RegionsOfInterest[name]`` has ``Name``, ``Type``, ``OrganData.OrganType``;
 ``case.PatientModel.StructureSets[exam.Name].RoiGeometries[name]`` has ``HasContours()``,

@@ -1,4 +1,4 @@
-"""The ``connect`` wrapper semantics every stand-in object follows (reference/raystation.md §2).
+"""The ``connect`` wrapper semantics every stand-in object follows (docs/reference/raystation.md §2).
 
 * Methods take keyword arguments only: positional arguments raise
   ``TypeError("Method must be called with named arguments.")``.

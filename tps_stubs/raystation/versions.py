@@ -1,6 +1,6 @@
 """Every difference between the RayStation versions the stand-in models, in one place.
 
-Source: ``reference/raystation.md`` §14.2 (renames), §12 (prescriptions and scaling), §13 (clinical
+Source: ``docs/reference/raystation.md`` §14.2 (renames), §12 (prescriptions and scaling), §13 (clinical
 goals), §11 (optimisation), §5.1 (``IsClinical`` → ``IsAccurate``), §7.3 (``MapDose``), §9
 (structure-set approval). A member or keyword listed here exists only in the versions named; anything
 not listed exists in every modelled version.

@@ -1,4 +1,4 @@
-"""reirrad_tps.dicom — the offline DICOM adapter (issue 9): RT Dose / RT Structure Set / RT Plan / CT /
+"""reirrad_tps.dicom — the offline DICOM adapter: RT Dose / RT Structure Set / RT Plan / CT /
 Spatial Registration readers and the RT Dose writer, behind the ``dicom`` extra (pydicom ≥ 2.4, 2.x and
 3.x). ``import reirrad_tps`` does not import pydicom; importing this package does.
 

@@ -215,7 +215,8 @@ class DicomCaseSource:
                              registration_id=reg_id,
                              registration_kind="same-frame" if transform is None else "rigid",
                              approval_status=plan.approval_status or "",
-                             prescription_gy=plan.prescription_gy, interval_days_given=prior.interval_days)
+                             prescription_gy=plan.prescription_gy, interval_days_given=prior.interval_days,
+                             last_fraction_source="unknown" if prior.last_fraction is None else "user")
         return course, plan
 
     def _prescription(self, plan: Optional[RtPlanInfo]) -> Optional[float]:

@@ -1,6 +1,6 @@
 """The one place where DICOM image geometry becomes the engine's grid convention, and back.
 
-Engine convention (DESIGN.md §5, :mod:`reirrad.dose`): voxel ``[k, j, i]`` is at
+Engine convention (docs/design.md §5, :mod:`reirrad.dose`): voxel ``[k, j, i]`` is at
 ``origin + direction @ (i·sx, j·sy, k·sz)``, ``origin`` the centre of voxel [0, 0, 0], ``spacing``
 (x, y, z) positive, ``direction`` columns the patient-space unit vectors of the i, j, k index axes.
 

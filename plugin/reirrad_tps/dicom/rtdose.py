@@ -1,4 +1,4 @@
-"""RT Dose files as engine :class:`reirrad.dose.DoseGrid` objects of TOTAL dose in Gy (DESIGN.md §5).
+"""RT Dose files as engine :class:`reirrad.dose.DoseGrid` objects of TOTAL dose in Gy (docs/design.md §5).
 
 Reading order of :func:`read_rt_dose` (every step refuses what it cannot read safely; see
 :mod:`.units` and :mod:`.geometry` for the decisions where DICOM leaves room):

@@ -1,13 +1,14 @@
-"""The one place where RT Dose values become the engine's TOTAL dose in Gy (style.md practice 4).
+"""The one place where RT Dose values become the engine's TOTAL dose in Gy (docs/reference/style.md practice
+4).
 
 RT Dose module, DICOM PS3.3 C.8.8.3 (definitions paraphrased):
 
 * **DoseGridScaling (3004,000E)**: the factor that, multiplied by the stored Pixel Data integers,
   gives the dose in DoseUnits. pydicom does **not** apply it (``pixel_array`` returns the stored
-  integers; reference/ecosystem.md §4), so :func:`dose_grid_scaling` must be applied by the reader;
+  integers; docs/reference/ecosystem.md §4), so :func:`dose_grid_scaling` must be applied by the reader;
   a missing or non-positive scaling is refused (the dose cannot be known). Rescale Slope/Intercept,
   if a file carries them, are ignored: DoseGridScaling is the RT Dose scaling (the choice Orthanc
-  Stone converged on, ecosystem.md §4).
+  Stone converged on, docs/reference/ecosystem.md §4).
 * **DoseUnits (3004,0002)**: enumerated ``GY`` or ``RELATIVE``. Only ``GY`` is absolute;
   ``RELATIVE`` (and any non-standard value such as ``CGY``) is refused with
   :class:`reirrad.errors.UnitError`.

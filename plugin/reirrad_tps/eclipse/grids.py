@@ -1,6 +1,6 @@
-"""ESAPI doses as engine :class:`reirrad.dose.DoseGrid` objects (DESIGN.md §5).
+"""ESAPI doses as engine :class:`reirrad.dose.DoseGrid` objects (docs/design.md §5).
 
-ESAPI (reference esapi.md §4.2): ``Dose`` has ``XSize/YSize/ZSize``, ``XRes/YRes/ZRes`` (mm),
+ESAPI (docs/reference/esapi.md §4.2): ``Dose`` has ``XSize/YSize/ZSize``, ``XRes/YRes/ZRes`` (mm),
 ``Origin`` (the **centre** of the first voxel of plane 0, mm) and ``XDirection/YDirection/ZDirection``
 (unit vectors of the index axes). ``GetVoxels(k, int[XSize, YSize])`` fills a caller-allocated .NET
 buffer indexed ``[x, y]`` with **raw integers**; ``VoxelToDoseValue(raw)`` converts raw counts to a

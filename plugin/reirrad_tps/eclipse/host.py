@@ -24,7 +24,7 @@ turns the run into an ``error`` and nothing is saved. :func:`finish` rewrites on
 whether the save succeeded. A stop (bad input, or any ``stop`` finding the engine raises as
 :class:`~reirrad.errors.EligibilityError`, whose ``findings`` go into the result as
 ``stop_findings``), a TPS or internal failure, a cancel and ``--dry-run`` never save; the writes
-already made in the session are discarded when the Application is disposed (esapi.md §2.2).
+already made in the session are discarded when the Application is disposed (docs/reference/esapi.md §2.2).
 ``--dry-run`` never calls ``BeginModifications``.
 
 :mod:`.standalone` runs the same three functions from ``python`` through
@@ -69,28 +69,26 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Mapping, NoReturn, Optional, Sequence, Tuple
 
 from reirrad.cli import write_json
-from reirrad.errors import EligibilityError, InputError, ReirradError
+from reirrad.errors import EligibilityError, InputError, OutputError, ReirradError
 from reirrad.findings import Finding
 from reirrad.progress import TextProgress
 from reirrad.protocol import Protocol, load_protocol
-from reirrad.result import build_result, stopped_result
+from reirrad.result import stopped_result
 from reirrad.review import CaseReview, review_case
+from reirrad.runner import OutputRequest, RunOutcome, execute
 from reirrad.snapshot import CaseSnapshot
 from reirrad.statuses import (
     EXIT_FAILED,
     EXIT_OK,
     EXIT_REVIEW,
     EXIT_STOP,
-    PLAN_KEPT,
     exit_code_for,
     status_meaning,
 )
 from reirrad.workflow import INTENTS, SEARCHES, PreparedCase, WorkflowRun, prepare
-from reirrad.workflow import run as run_workflow
 
 from ..answers import RunAnswers, parse_date, read_answers
 from ..dialog import confirm, display_available, unresolved
-from ..outputs import write_outputs
 from ..summary import summary
 from .planner import TECHNIQUES, EclipsePlanner
 from .source import TPS_NAME, EclipseCaseSource
@@ -343,7 +341,7 @@ class _CancelledError(Exception):
     """The user cancelled at the confirmation (nothing written)."""
 
 
-def _workflow(request: HostRequest, patient: Any, ask: Ask) -> WorkflowRun:
+def _workflow(request: HostRequest, patient: Any, ask: Ask) -> RunOutcome:
     plan = _new_plan(request, patient)
     answers = request.answers
     protocol = load_protocol(answers.protocol)
@@ -371,7 +369,9 @@ def _workflow(request: HostRequest, patient: Any, ask: Ask) -> WorkflowRun:
     if not answers.dry_run:
         planner = EclipsePlanner(plan, patient=patient, technique=request.technique, mlc_id=request.mlc_id,
                                  dose_unit=request.dose_unit, modifications_begun=True)
-    return run_workflow(protocol, snapshot, planner, options, TextProgress(sys.stdout), prepared=prepared)
+    record = OutputRequest(report=answers.report, audit_csv=answers.audit_csv)
+    return execute(protocol, snapshot, options, planner=planner, progress=TextProgress(sys.stdout),
+                   prepared=prepared, outputs=record)
 
 
 def run(request: HostRequest, application: Any, patient: Any, ask: Optional[Ask] = None) -> HostOutcome:
@@ -392,16 +392,20 @@ def run(request: HostRequest, application: Any, patient: Any, ask: Optional[Ask]
     done = _guarded_workflow(request, patient, ask or _input)
     if isinstance(done, HostOutcome):
         return done
-    result = dict(build_result(done))
-    try:
-        _write_outputs(request, done, result)
+    if done.run is None:  # a stop of the decision gate inside the run (nothing written)
+        return _failed_outcome(request, "stopped", str(done.result.get("reason")), "EligibilityError",
+                               done.stop_findings)
+    result = dict(done.result)
+    for path in done.paths_written:
+        print(f"Wrote {path}", flush=True)
+    try:  # the JSON too before any save (the report and the audit row were written by execute)
+        write_json(request.json_path, {**result, "eclipse_session": _session(request, False, None)})
     except Exception as exc:  # an output not written: no save, so nothing is kept without its record
-        message = (f"the run's outputs could not be written ({type(exc).__name__}: {exc}); nothing was "
-                   f"saved. The run had status {result.get('status')!r}: fix the path (e.g. create the "
-                   "report folder) and run again")
+        message = (f"the run's result JSON could not be written ({type(exc).__name__}: {exc}); nothing was "
+                   f"saved. The run had status {result.get('status')!r}: fix the path and run again")
         return _failed_outcome(request, "error", message, "OutputError")
-    keep = request.writes and result.get("status") in PLAN_KEPT
-    return HostOutcome(keep, result, exit_code_for(result), done)
+    keep = request.writes and done.plan_kept
+    return HostOutcome(keep, result, done.exit_code, done.run)
 
 
 def _guarded_workflow(request: HostRequest, patient: Any, ask: Ask) -> Any:
@@ -415,8 +419,10 @@ def _guarded_workflow(request: HostRequest, patient: Any, ask: Ask) -> Any:
         return _failed_outcome(request, "stopped", str(exc), type(exc).__name__, _stop_findings(exc))
     except InputError as exc:  # bad input, refused before or by a write guard: a stop (exit 2)
         return _failed_outcome(request, "stopped", str(exc), type(exc).__name__)
-    except ReirradError as exc:  # the TPS failed (optimiser, dose calculation, a refused write)
-        return _failed_outcome(request, "error", str(exc), type(exc).__name__)
+    except ReirradError as exc:  # the TPS failed (optimiser, dose calculation, a refused write) or the
+        # report / audit row could not be written (OutputError): either way nothing is saved
+        suffix = "; nothing was saved" if isinstance(exc, OutputError) else ""
+        return _failed_outcome(request, "error", f"{exc}{suffix}", type(exc).__name__)
     except Exception as exc:  # any failure means "do not save"
         traceback.print_exc()
         return _failed_outcome(request, "error", f"internal error: {exc}", type(exc).__name__)
@@ -430,14 +436,6 @@ def _failed_outcome(request: HostRequest, status: str, message: str, error_type:
 
 def _session(request: HostRequest, saved: bool, save_error: Optional[str]) -> Dict[str, Any]:
     return {"writes": request.writes, "saved": bool(saved), "save_error": save_error}
-
-
-def _write_outputs(request: HostRequest, run_: WorkflowRun, result: Dict[str, Any]) -> None:
-    """The result JSON (not saved yet), the report and the audit row — before any save."""
-    write_json(request.json_path, {**result, "eclipse_session": _session(request, False, None)})
-    for path in write_outputs(run_, result, report=request.answers.report,
-                              audit_csv=request.answers.audit_csv):
-        print(f"Wrote {path}", flush=True)
 
 
 def refused(request: HostRequest, message: str, error_type: str, code: int = EXIT_INPUT) -> HostOutcome:

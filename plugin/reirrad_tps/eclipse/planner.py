@@ -1,8 +1,9 @@
 """``EclipsePlanner``: the engine's :class:`reirrad.ports.Planner` on an ESAPI ``ExternalPlanSetup``.
 
-Translation only (style.md §3 practice 3). Engine doses are TOTAL Gy; ESAPI wants every dose in the
-**system's configured unit** (Gy or cGy, reference esapi.md §10.2), converted by :mod:`.units`. Calls
-(reference esapi.md):
+Translation only (docs/reference/style.md §3 practice 3). Engine doses are TOTAL Gy; ESAPI wants every dose
+in the
+**system's configured unit** (Gy or cGy, docs/reference/esapi.md §10.2), converted by :mod:`.units`. Calls
+(docs/reference/esapi.md):
 
 * **Prescription** (§4.4): ``SetPrescription(n, DoseValue(dose per fraction, unit), 1.0)``
   (treatment percentage as a decimal, 100 % = 1.0).
@@ -12,7 +13,8 @@ Translation only (style.md §3 practice 3). Engine doses are TOTAL Gy; ESAPI wan
   normal tissue objective (``AddAutomaticNormalTissueObjective(priority)``, which replaces any NTO).
   Objective doses are TOTAL doses; the priority is the engine's priority (both only order the
   objectives).
-* **Hard objectives** (``Objective.hard``): the Eclipse optimiser has no constraints (esapi.md §10.2
+* **Hard objectives** (``Objective.hard``): the Eclipse optimiser has no constraints (docs/reference/esapi.md
+§10.2
   lists only weighted objectives), so a hard objective gets the **top priority of the set**: the
   highest priority among all objectives written in the same call and the normal tissue objective's
   priority when one is written — never a number above every priority asked for (the reference
@@ -48,7 +50,8 @@ import math
 from typing import Any, Callable, List, Optional, Sequence, Tuple, TypeVar
 
 from reirrad.dose import DoseGrid
-from reirrad.errors import InputError, ReirradError
+from reirrad.errors import ApprovedPlanError, InputError, ReirradError
+from reirrad.objectives import OBJECTIVE_KINDS
 from reirrad.ports import Objective
 
 from .._checks import number
@@ -69,13 +72,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 TECHNIQUES = ("VMAT", "IMRT")
-KINDS = ("upper", "lower", "max", "mean")
 UNAPPROVED = "UnApproved"
 _T = TypeVar("_T")
-
-
-class ApprovedPlanError(InputError):
-    """A write was requested on an approved / treated plan or a completed course; nothing was written."""
 
 
 class ReadOnlySessionError(InputError):
@@ -139,7 +137,8 @@ class EclipsePlanner:
         True when the host already called ``Patient.BeginModifications()``.
     normal_tissue_priority : float or None
         Priority of the automatic normal tissue objective (NTO) written with the objectives
-        (``AddAutomaticNormalTissueObjective``, esapi.md §10.2), which keeps the dose fall-off outside the
+        (``AddAutomaticNormalTissueObjective``, docs/reference/esapi.md §10.2), which keeps the dose fall-off
+        outside the
         target; None writes none. The default 100 is a common starting value, not a published one: set
         it to the centre's class solution.
 
@@ -296,9 +295,9 @@ class EclipsePlanner:
         hard: List[bool] = []
         for n, o in enumerate(objectives):
             kind = str(o.kind)
-            if kind not in KINDS:
+            if kind not in OBJECTIVE_KINDS:
                 raise InputError(f"objectives[{n}] has kind {kind!r}; Eclipse objectives are written for "
-                                 f"{KINDS}")
+                                 f"{OBJECTIVE_KINDS}")
             dose = number(f"objectives[{n}].dose_gy", o.dose_gy, "Gy", minimum=0.0)
             volume = number(f"objectives[{n}].volume_pct", o.volume_pct, "%", minimum=0.0, maximum=100.0)
             priority = number(f"objectives[{n}].priority", o.priority, "(priority)", minimum=0.0)
@@ -433,7 +432,8 @@ class EclipsePlanner:
                              "normalised to it")
         self._write("set the plan normalisation", set_value, 100.0 * current / wanted)
         value = float(plan.PlanNormalizationValue)
-        if math.isnan(value):  # "not defined" (esapi.md §4.4), which cannot follow a successful set
+        # NaN is "not defined" (docs/reference/esapi.md §4.4), which cannot follow a successful set
+        if math.isnan(value):
             raise InputError(f"plan {plan.Id!r} reports no PlanNormalizationValue after it was set; check "
                              "the plan's normalisation in Eclipse")
         return value

@@ -1,8 +1,9 @@
 """``EclipseCaseSource``: the open Eclipse patient as an engine :class:`~reirrad.snapshot.CaseSnapshot`.
 
-Implements :class:`reirrad.ports.CaseSource`. Translation only (style.md §3 practice 3): doses through
+Implements :class:`reirrad.ports.CaseSource`. Translation only (docs/reference/style.md §3 practice 3): doses
+through
 :mod:`.units` / :mod:`.grids`; no radiobiology. Nothing is written (not even
-``DoseValuePresentation``). What is read, and from where (reference esapi.md):
+``DoseValuePresentation``). What is read, and from where (docs/reference/esapi.md):
 
 * **Frame.** The planning image's ``FOR`` (``plan.StructureSet.Image``, §6.1/§6.3).
 * **Structures as contours** (§6.2): every structure of the plan's structure set, with
@@ -14,9 +15,11 @@ Implements :class:`reirrad.ports.CaseSource`. Translation only (style.md §3 pra
   write (``Patient.CanModifyData()``).
 * **Dose grid of the new plan.** The plan's dose geometry when it has a dose; otherwise a grid of
   ``dose_spacing_mm`` over the planning image (:func:`.grids.image_dose_grid`).
-* **Prior courses.** Every plan with a valid dose (``IsDoseValid``) in the patient's OTHER courses
-  (plans of the new plan's own course are alternatives or phases of the new treatment, never prior
-  dose): its TOTAL dose
+* **Prior courses.** Every other plan of the patient is listed as a candidate (course, approval,
+  ``IsTreated``, ``IsDoseValid``, date) and the engine's rule (:mod:`reirrad.priors`) selects the prior
+  plans: plans of OTHER courses with a valid dose that are treated or approved for treatment
+  (:data:`TREATMENT_APPROVED`); the rest are recorded, and a dosed plan not counted is flagged. For each
+  selected plan: its TOTAL dose
   (``PlanningItem.Dose``, §4.1) read with :func:`.grids.read_dose_grid` — refused unless the plan's
   ``DoseValuePresentation`` is Absolute — and its ``NumberOfFractions``. A prior plan on another frame
   needs a ``Patient.Registrations`` entry between the two frames (§8); ``planning_to_dose`` is derived
@@ -28,8 +31,10 @@ Implements :class:`reirrad.ports.CaseSource`. Translation only (style.md §3 pra
   dose and fractions. Its plans are read one by one (they are prior plans with a valid dose), which is
   the sum when every component is an Addition of weight 1. A prior-course sum with a Subtraction, a
   weight other than 1 or a plan without a valid dose is refused (the delivered dose would differ).
-* **Dates.** The last fraction is ``Course.CompletedDateTime`` (date part); without it
-  ``prior_dates[plan id]``; else None (the workflow asks). ESAPI has no planned start for a new course:
+* **Dates.** The last fraction is ``prior_dates[plan id]`` (the user's answer) when given; else
+  ``Course.CompletedDateTime`` (date part) — the day the course was closed, not a treatment record, so
+  it is marked ``last_fraction_source="course-completed"`` and flagged until confirmed; else None (the
+  workflow asks). ESAPI has no planned start for a new course:
   ``planned_start`` comes from the caller. ``Course.TreatmentSessions`` / ``PlanSetup.TreatmentSessions``
   (15.5+) are not read: the reference lists the properties but not the members of their session types
   (no documented date), so no per-fraction date is taken from them.
@@ -44,9 +49,11 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 import numpy as np
 from numpy.typing import NDArray
 
+from reirrad._validate import as_date
 from reirrad.dose import DoseGrid
 from reirrad.errors import InputError
-from reirrad.snapshot import CaseSnapshot, PlanInfo, PriorCourse, StructureData
+from reirrad.priors import PriorPlanCandidate, PriorSelection, select_prior_plans
+from reirrad.snapshot import CaseSnapshot, PlanInfo, PriorCourse, StructureData, rigid_matrix
 
 from .grids import dose_geometry, image_dose_grid, read_dose_grid, vector_mm
 from .units import dose_value_gy
@@ -61,7 +68,9 @@ DEFAULT_TPS_VERSION = "15.6"
 DEFAULT_DOSE_SPACING_MM = 2.5
 #: ``PlanSetup.ApprovalStatus`` of a plan that may be written to.
 UNAPPROVED = "UnApproved"
-_RIGID_TOL = 1e-4
+#: ``PlanSetup.ApprovalStatus`` values that approve a plan for treatment (docs/reference/esapi.md
+#: ``PlanSetupApprovalStatus``): such a plan of another course counts as prior dose (reirrad.priors).
+TREATMENT_APPROVED = ("TreatmentApproved", "Completed", "CompletedEarly")
 
 FloatArray = NDArray[np.float64]
 
@@ -78,12 +87,7 @@ def _to_date(value: Any) -> Optional[dt.date]:
 
 
 def _check_date(name: str, value: Any) -> dt.date:
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    raise InputError(f"{name} must be a datetime.date (got {value!r} of type {type(value).__name__}); "
-                     "pass e.g. datetime.date(2024, 6, 7)")
+    return as_date(name, value, text=False)
 
 
 def _absolute(plan: Any) -> None:
@@ -180,22 +184,26 @@ class EclipseCaseSource:
                             frame_of_reference_uid=planning_for)
         else:
             grid = image_dose_grid(image, self._dose_spacing_mm, planning_for)
-        priors = self._prior_plans()
-        self._check_plan_sums(priors)
-        unknown = sorted(set(self._prior_dates) - {str(p.Id) for p in priors})
+        plans, selection = self._prior_plans()
+        priors = [plans[c.plan_id] for c in selection.selected]
+        self._check_plan_sums(priors, selection)
+        unknown = sorted(set(self._prior_dates) - set(selection.selected_ids))
         if unknown:
-            raise InputError(f"prior_dates names {unknown}, which are not prior plans with a dose "
-                             f"({sorted(str(p.Id) for p in priors)}); check the plan ids")
+            raise InputError(f"prior_dates names {unknown}, which are not selected prior plans "
+                             f"({sorted(selection.selected_ids)}); check the plan ids")
         return CaseSnapshot(
             patient_id=str(self._patient.Id),
             planning_frame_of_reference_uid=planning_for,
             structures=structures,
             plan=self._plan_info(),
             dose_grid=grid,
-            prior_courses=tuple(self._prior_course(p, planning_for) for p in priors),
+            prior_courses=tuple(self._prior_course(plans[c.plan_id], planning_for, c)
+                                for c in selection.selected),
             planned_start=self._planned_start,
             tps=TPS_NAME,
             tps_version=self._tps_version,
+            source_findings=selection.findings,
+            prior_plan_selection=selection.record,
         )
 
     # -- structures ---------------------------------------------------------------------------------
@@ -233,14 +241,37 @@ class EclipseCaseSource:
         )
 
     # -- prior courses ------------------------------------------------------------------------------
-    def _prior_plans(self) -> List[Any]:
+    def _prior_plans(self) -> Tuple[Dict[str, Any], PriorSelection]:
+        """Every other plan of the patient as a candidate, and the engine's selection among them."""
         current_course = str(self._plan.Course.Id)
-        return [p for course in list(self._patient.Courses) if str(course.Id) != current_course
-                for p in list(course.PlanSetups) if bool(p.IsDoseValid)]
+        plans: Dict[str, Any] = {}
+        candidates = []
+        for course in list(self._patient.Courses):
+            for p in list(course.PlanSetups):
+                if str(course.Id) == current_course and str(p.Id) == str(self._plan.Id):
+                    continue
+                plans[str(p.Id)] = p
+                candidates.append(self._candidate(course, p, same_course=str(course.Id) == current_course))
+        return plans, select_prior_plans(candidates)
 
-    def _check_plan_sums(self, priors: List[Any]) -> None:
+    def _candidate(self, course: Any, plan: Any, *, same_course: bool) -> PriorPlanCandidate:
+        """What the engine's prior-plan rule needs: approval, treatment, dose, the last-fraction date."""
+        name = str(plan.Id)
+        status = str(plan.ApprovalStatus)
+        last: Optional[dt.date] = self._prior_dates.get(name)
+        source = "user"
+        if last is None:
+            last, source = _to_date(course.CompletedDateTime), "course-completed"
+        return PriorPlanCandidate(
+            course_id=str(course.Id), plan_id=name, same_course_as_new=same_course, approval_status=status,
+            approved=status in TREATMENT_APPROVED, treated=bool(plan.IsTreated),
+            has_dose=bool(plan.IsDoseValid), last_fraction=last,
+            last_fraction_source=source if last is not None else "unknown")
+
+    def _check_plan_sums(self, priors: List[Any], selection: PriorSelection) -> None:
         """Refuse prior plan sums that the per-plan reading would not reproduce (see the module notes)."""
         read = {(str(p.Course.Id), str(p.Id)) for p in priors}
+        reasons = {(r["course"], r["plan"]): r["reason"] for r in selection.record}
         current_course = str(self._plan.Course.Id)
         for course in list(self._patient.Courses):
             if str(course.Id) == current_course:
@@ -256,12 +287,15 @@ class EclipseCaseSource:
                             "plan's own dose and fractions, which counts every plan once, added in full; "
                             "this sum says otherwise. Make the plans in Eclipse match what was delivered "
                             "(e.g. a plan with the delivered fractions) and run again")
-                    if (str(plan.Course.Id), str(plan.Id)) not in read:
-                        raise InputError(f"{where}: the plan has no valid dose, so the prior dose would be "
-                                         "incomplete; calculate its dose in Eclipse and run again")
+                    key = (str(plan.Course.Id), str(plan.Id))
+                    if key not in read:
+                        raise InputError(f"{where}: the plan is summed but not counted as prior dose "
+                                         f"({reasons.get(key, 'not a candidate')}), so the prior dose would "
+                                         "be incomplete; calculate its dose or approve it in Eclipse, or "
+                                         "choose the prior plans explicitly, and run again")
                 logger.info("plan sum %s: read as its %d plans", plan_sum.Id, len(list(plan_sum.PlanSetups)))
 
-    def _prior_course(self, plan: Any, planning_for: str) -> PriorCourse:
+    def _prior_course(self, plan: Any, planning_for: str, candidate: PriorPlanCandidate) -> PriorCourse:
         name = str(plan.Id)
         _absolute(plan)
         fractions = plan.NumberOfFractions
@@ -281,16 +315,13 @@ class EclipseCaseSource:
             logger.info("prior plan %s: registration %s", name, registration_id)
         total = plan.TotalDose
         prescription = None if bool(total.IsUndefined()) else dose_value_gy(total)
-        course = plan.Course
-        last = _to_date(course.CompletedDateTime)
-        if last is None:
-            last = self._prior_dates.get(name)
         return PriorCourse(
-            course_id=str(course.Id),
+            course_id=candidate.course_id,
             plan_id=name,
             dose=grid,
             n_fractions=int(fractions),
-            last_fraction=last,
+            last_fraction=candidate.last_fraction,
+            last_fraction_source=candidate.last_fraction_source,
             planning_to_dose=matrix,
             registration_id=registration_id,
             registration_kind="same-frame" if matrix is None else "rigid",
@@ -315,9 +346,7 @@ class EclipseCaseSource:
         reg = found[0]
         vvector = type(self._plan.StructureSet.Image.Origin)
         forward = str(reg.SourceFOR) == planning_for
-        matrix = _affine_from(reg.TransformPoint if forward else reg.InverseTransformPoint, vvector)
-        rotation = matrix[:3, :3]
-        if not np.allclose(rotation.T @ rotation, np.eye(3), atol=_RIGID_TOL):
-            raise InputError(f"registration {reg.Id!r} is not rigid (rotation part {rotation.tolist()}); "
-                             f"reirrad needs a rigid registration for prior plan {plan_name!r}")
+        transform = reg.TransformPoint if forward else reg.InverseTransformPoint
+        matrix = rigid_matrix(_affine_from(transform, vvector), f"registration {reg.Id!r}",
+                              f"reirrad needs a rigid registration for prior plan {plan_name!r}")
         return matrix, str(reg.Id)

@@ -9,7 +9,7 @@
 
 ``python.exe`` has no managed entry point, so ESAPI's ``Application.CreateApplication()`` is not open to
 it; this path uses ``CustomScriptExecutable.CreateApplication(name)``, which is **read-only on a clinical
-system and writable on a non-clinical (research) one** (reference esapi.md §2.2, §3.3, §13.1). Use it
+system and writable on a non-clinical (research) one** (docs/reference/esapi.md §2.2, §3.3, §13.1). Use it
 for dry runs anywhere and for writing on research systems; on a clinical system a run that would
 write is refused before anything is written (use ``ReirradHost.exe``, the approvable host).
 
@@ -37,7 +37,8 @@ _ASSEMBLIES = ("VMS.TPS.Common.Model.Types", "VMS.TPS.Common.Model.API")
 
 
 def _single_threaded_apartment() -> None:
-    """ESAPI needs an STA thread (esapi.md §14.9); on Windows initialise COM as STA on this thread."""
+    """ESAPI needs an STA thread (docs/reference/esapi.md §14.9); on Windows initialise COM as STA on this
+    thread."""
     if os.name == "nt":  # pragma: no cover - Windows only
         ctypes.windll.ole32.CoInitialize(None)  # type: ignore[attr-defined]
 
@@ -76,7 +77,7 @@ def load_esapi(esapi_dir: Optional[str], stand_in: bool) -> Any:
         pythonnet.load()  # .NET Framework on Windows
     import clr  # noqa: PLC0415
 
-    for path in paths:  # both, explicitly (esapi.md §14.1)
+    for path in paths:  # both, explicitly (docs/reference/esapi.md §14.1)
         clr.AddReference(str(path))
     from VMS.TPS.Common.Model.API import CustomScriptExecutable  # noqa: PLC0415
 

@@ -1,7 +1,7 @@
-"""The one place where ESAPI dose units become the engine's (style.md §3 practice 4).
+"""The one place where ESAPI dose units become the engine's (docs/reference/style.md §3 practice 4).
 
 Eclipse gives every absolute dose as a ``DoseValue`` (``Dose``, ``Unit``) in the clinic's configured
-unit, **Gy or cGy** (reference esapi.md §4.3; the unit is system configuration, not a constant), and
+unit, **Gy or cGy** (docs/reference/esapi.md §4.3; the unit is system configuration, not a constant), and
 requires doses written by a script (prescriptions, objectives) in that same unit (§10.2: "The unit
 must be the same as defined in the system configuration"). Lengths are mm already; volumes of point
 objectives are % (0–100).

@@ -1,6 +1,6 @@
 """Small helpers shared by the RayStation adapter modules (private).
 
-RayStation objects reach Python as pythonnet wrappers (reference/raystation.md §2): a missing member
+RayStation objects reach Python as pythonnet wrappers (docs/reference/raystation.md §2): a missing member
 raises ``AttributeError`` (so :func:`has_member` is ``hasattr``), identity must be tested with
 ``a.Equals(b)`` (never ``==``), and errors are .NET exceptions whose text is in ``e.Message`` or
 ``str(e)`` (§4).

@@ -1,11 +1,12 @@
 """The RayStation entry module: the ONLY place that touches the scripting module's globals.
 
 Only this module imports RayStation's scripting module and calls ``get_current``,
-``CompositeAction``, ``set_progress`` and ``is_gui_disabled`` (style.md §3 practices 1 and 13); every
+``CompositeAction``, ``set_progress`` and ``is_gui_disabled`` (docs/reference/style.md §3 practices 1 and
+13); every
 other adapter module receives RayStation objects as arguments. The module is imported inside each
 function, never at import time, so ``import reirrad_tps.raystation`` works outside RayStation.
 
-reference/raystation.md: ``get_current`` raises ``SystemError`` (or an exception mentioning an
+docs/reference/raystation.md: ``get_current`` raises ``SystemError`` (or an exception mentioning an
 "invalid objecthandle") when nothing of that type is open (§3, §4); ``CompositeAction(name)`` groups
 the writes inside it as one undo step and does not swallow exceptions (§2); ``set_progress`` needs an
 int percentage in −1…100 (a float raises ``TypeError`` in 2024B, §2, §14.4); GUI functions must never

@@ -1,13 +1,13 @@
 """RayStation dose grids and doses as engine :class:`reirrad.dose.DoseGrid` objects.
 
-RayStation (reference/raystation.md §5.2–§5.3): ``dose.InDoseGrid`` has ``Corner`` (the **outer
+RayStation (docs/reference/raystation.md §5.2–§5.3): ``dose.InDoseGrid`` has ``Corner`` (the **outer
 corner** of the first voxel, cm), ``VoxelSize`` (cm) and ``NrVoxels``; voxel centres are at
 ``Corner + (i + ½)·VoxelSize``; a grid has no direction matrix (its index axes run along +x, +y, +z of
 the patient coordinate system). ``dose.DoseValues.DoseData`` is an ``(nz, ny, nx)`` array in cGy
 under CPython (a flat, x-fastest array under IronPython); ``DoseValues`` is None when no dose has
 been computed.
 
-The engine convention (DESIGN.md §5): ``values_gy[z, y, x]`` TOTAL Gy, ``origin_mm`` the **centre**
+The engine convention (docs/design.md §5): ``values_gy[z, y, x]`` TOTAL Gy, ``origin_mm`` the **centre**
 of voxel [0, 0, 0], ``spacing_mm`` (x, y, z), identity direction here.
 
 Per fraction or total (§5.1): ``beam_set.FractionDose`` (recognised by ``ForBeamSet``) is ONE
@@ -108,7 +108,7 @@ def dose_fractions(dose: Any) -> int:
 
 
 def read_dose_grid(dose: Any) -> DoseGrid:
-    """A RayStation dose as TOTAL physical dose in Gy on the engine convention (DESIGN.md §5).
+    """A RayStation dose as TOTAL physical dose in Gy on the engine convention (docs/design.md §5).
 
     Parameters
     ----------

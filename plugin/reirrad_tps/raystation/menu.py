@@ -29,15 +29,13 @@ from typing import Any, Mapping, Optional
 
 from reirrad.errors import EligibilityError, InputError, ReirradError
 from reirrad.protocol import load_protocol
-from reirrad.result import build_result, stopped_result
 from reirrad.review import review_case
+from reirrad.runner import OutputRequest, RunOutcome, Status, execute, stopped
 from reirrad.snapshot import CaseSnapshot
 from reirrad.statuses import EXIT_REVIEW, PLAN_KEPT, exit_code_for, status_meaning
-from reirrad.workflow import WorkflowRun, run
 
 from ..answers import RunAnswers, read_answers
 from ..dialog import confirm
-from ..outputs import write_outputs
 from . import entry
 from .planner import RayStationPlanner
 from .source import RayStationCaseSource
@@ -53,9 +51,13 @@ class _DryRunDoneError(Exception):
     """End of a dry run, or of a run whose status keeps no plan: roll back whatever the run wrote
     (reading the case may have mapped a dose)."""
 
-    def __init__(self, outcome: WorkflowRun) -> None:
-        super().__init__(f"run done, nothing kept ({outcome.status})")
+    def __init__(self, outcome: RunOutcome) -> None:
+        super().__init__(f"run done, nothing kept ({outcome.status.value})")
         self.outcome = outcome
+
+
+class _StoppedError(_DryRunDoneError):
+    """A stop of the decision gate inside the run: roll back, return the stopped result."""
 
 
 def load_answers(path: Optional[str] = None) -> RunAnswers:
@@ -102,29 +104,32 @@ def main(answers_path: Optional[str] = None, *, interactive: Optional[bool] = No
             snapshot = snapshot.with_dates(confirmed.planned_start, confirmed.prior_dates)
             options = confirmed.workflow_options()
             planner = None if options.dry_run else RayStationPlanner(case, plan, beam_set, version=version)
-            outcome = run(protocol, snapshot, planner, options,
-                          progress=partial(entry.progress, version=version))
-            if options.dry_run or outcome.status not in PLAN_KEPT:
+            # the record (report, audit row) is written inside the undo step it describes
+            outcome = execute(protocol, snapshot, options, planner=planner,
+                              progress=partial(entry.progress, version=version),
+                              outputs=OutputRequest(report=answers.report, audit_csv=answers.audit_csv))
+            if outcome.status is Status.STOPPED:
+                raise _StoppedError(outcome)
+            if not outcome.plan_kept:
                 raise _DryRunDoneError(outcome)
-            result = build_result(outcome)  # the record is written inside the undo step it describes
-            write_outputs(outcome, result, report=answers.report, audit_csv=answers.audit_csv)
     except _CancelledError:
         entry.notify("reirrad cancelled, nothing was changed", version)
         return {"status": "cancelled", "status_meaning": status_meaning("cancelled"),
                 "patient_id": snapshot.patient_id}
+    except _StoppedError as stop:
+        entry.notify(f"reirrad stopped, nothing was changed: {stop.outcome.result.get('reason')}", version)
+        return stop.outcome.result
     except _DryRunDoneError as done:
-        result = build_result(done.outcome)
-        write_outputs(done.outcome, result, report=answers.report, audit_csv=answers.audit_csv)
-    except EligibilityError as exc:
-        stopped = stopped_result(str(exc), patient_id=str(patient.PatientID), findings=exc.findings,
-                                 tps="RayStation", tps_version=version)
+        outcome = done.outcome
+    except EligibilityError as exc:  # a stop while reading or confirming, before the run
         entry.notify(f"reirrad stopped, nothing was changed: {exc}", version)
-        return stopped
+        return stopped(exc, patient_id=str(patient.PatientID),
+                       extra={"tps": "RayStation", "tps_version": version}).result
     except ReirradError as exc:
         entry.notify(f"reirrad stopped, nothing was changed: {exc}", version)
         raise
-    entry.notify(_message(result), version)
-    return result
+    entry.notify(_message(outcome.result), version)
+    return outcome.result
 
 
 def _message(result: Mapping[str, Any]) -> str:

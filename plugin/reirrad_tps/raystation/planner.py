@@ -1,7 +1,8 @@
 """``RayStationPlanner``: the engine's :class:`reirrad.ports.Planner` on a RayStation beam set.
 
-Translation only (style.md §3 practice 3): engine doses are TOTAL Gy and become TOTAL cGy through
-:mod:`.units`; version spellings come from :mod:`.versions`. Calls and units (reference/raystation.md):
+Translation only (docs/reference/style.md §3 practice 3): engine doses are TOTAL Gy and become TOTAL cGy
+through
+:mod:`.units`; version spellings come from :mod:`.versions`. Calls and units (docs/reference/raystation.md):
 
 * **Prescription** (§12.1): ``DoseValue`` is the TOTAL for the beam set in cGy, ``DoseVolume`` in
   percent. An existing primary prescription gets its ``DoseValue`` set (its ROI, type and volume are
@@ -54,7 +55,8 @@ import logging
 from typing import Any, List, Mapping, NamedTuple, Optional, Sequence
 
 from reirrad.dose import DoseGrid
-from reirrad.errors import InputError
+from reirrad.errors import ApprovedPlanError, InputError
+from reirrad.objectives import OBJECTIVE_KINDS
 from reirrad.ports import Objective
 
 from .._checks import number
@@ -72,14 +74,13 @@ logger = logging.getLogger(__name__)
 ALREADY_COMPUTED = "Dose has already been computed with the current parameters"
 #: Engine objective kind → RayStation ``FunctionType``.
 FUNCTION_TYPES: Mapping[str, str] = {"upper": "MaxDvh", "max": "MaxDose", "lower": "MinDvh", "mean": "MaxEud"}
+if set(FUNCTION_TYPES) != set(OBJECTIVE_KINDS):  # pragma: no cover - a kind added without its translation
+    raise ImportError(f"FUNCTION_TYPES {sorted(FUNCTION_TYPES)} must translate every objective kind "
+                      f"{OBJECTIVE_KINDS}")
 #: ``FunctionType``s written as constraints for hard objectives (sources in the module docstring).
 CONSTRAINT_FUNCTION_TYPES = frozenset({"MaxDose", "MinDose", "MaxDvh", "MinDvh", "MaxEud", "MinEud"})
 #: ``PrescriptionType`` of prescriptions and scaling written by the adapter (§12).
 DOSE_AT_VOLUME = "DoseAtVolume"
-
-
-class ApprovedPlanError(InputError):
-    """A write was requested on an approved (locked) RayStation plan; nothing was written."""
 
 
 def _has_geometry(structure_set: Any, roi_name: str) -> bool:

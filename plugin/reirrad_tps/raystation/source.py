@@ -1,9 +1,10 @@
 """``RayStationCaseSource``: the open RayStation case as an engine :class:`~reirrad.snapshot.CaseSnapshot`.
 
-Implements :class:`reirrad.ports.CaseSource`. It only translates (style.md §3 practice 3): units go
+Implements :class:`reirrad.ports.CaseSource`. It only translates (docs/reference/style.md §3 practice 3):
+units go
 through :mod:`.units`, version spellings through :mod:`.versions`; there is no radiobiology here.
 
-What is read, and from where (reference/raystation.md):
+What is read, and from where (docs/reference/raystation.md):
 
 * **Frame.** The planning examination's frame of reference is ``beam_set.FrameOfReference`` (§3).
 * **Dose grid of the new plan.** ``beam_set.GetDoseGrid()`` (§5.3): ``Corner`` is the voxel *edge*
@@ -20,8 +21,12 @@ What is read, and from where (reference/raystation.md):
 * **Plan.** Fractions from ``FractionationPattern.NumberOfFractions``; the TOTAL prescription from
   the primary prescription's ``DoseValue`` (cGy, total for the beam set, §12.1); its ROI as the
   target; beams present; ``plan.Review.ApprovalStatus == 'Approved'`` → not writable (§14.6).
-* **Prior courses.** The case's other plans with a computed ``TreatmentCourse.TotalDose`` (never
-  the current plan; a ``FractionDose`` is never read without × its fractions). The dose stays in its
+* **Prior courses.** The case's other plans are listed as candidates and the engine's rule
+  (:mod:`reirrad.priors`) selects those with a computed ``TreatmentCourse.TotalDose`` that are
+  approved (``Review.ApprovalStatus == 'Approved'``); an unapproved plan with a dose (an alternative
+  never delivered, or one delivered but never approved here) is not counted and is flagged;
+  ``prior_plan_names`` chooses explicitly instead (never the current plan; a ``FractionDose`` is never
+  read without × its fractions). The dose stays in its
   own frame: ``planning_to_dose`` comes from ``case.GetTransformForExaminations(FromExamination=
   <planning CT>, ToExamination=<prior CT>)`` (p_To = T·p_From with translations in cm, §8 and the
   stand-in's documented reading), or — when a deformable registration from the planning CT
@@ -46,9 +51,11 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
+from reirrad._validate import as_date
 from reirrad.dose import DoseGrid
 from reirrad.errors import InputError
-from reirrad.snapshot import CaseSnapshot, PlanInfo, PriorCourse, StructureData
+from reirrad.priors import PriorPlanCandidate, PriorSelection, select_prior_plans
+from reirrad.snapshot import CaseSnapshot, PlanInfo, PriorCourse, StructureData, rigid_matrix
 
 from ._common import approval_status, has_member, is_approved, names, same, tps_message
 from .grids import empty_dose_grid, read_dose_grid
@@ -79,7 +86,6 @@ ROI_TYPE_TO_DICOM: Mapping[str, str] = {
     "Undefined": "",
 }
 
-_ORTHONORMAL_TOL = 1e-4
 
 
 def _primary_prescription(beam_set: Any, version: VersionProfile) -> Any:
@@ -101,12 +107,7 @@ def _has_dose(plan: Any) -> bool:
 
 
 def _date(name: str, value: Any) -> dt.date:
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    raise InputError(f"prior_dates[{name!r}] must be a datetime.date (got {value!r} of type "
-                     f"{type(value).__name__}); pass e.g. datetime.date(2024, 6, 7)")
+    return as_date(f"prior_dates[{name!r}]", value, text=False)
 
 
 class RayStationCaseSource:
@@ -125,7 +126,8 @@ class RayStationCaseSource:
         Date of the LAST fraction of each prior plan, by plan name (RayStation holds no treatment
         dates). Plans not named get ``last_fraction=None``.
     prior_plan_names : sequence of str, optional
-        The prior plans to read; by default every other plan of the case with a computed dose.
+        The prior plans to read (an explicit choice, recorded as such); by default the engine's rule
+        selects the approved plans of the case with a computed dose.
     planned_start : datetime.date, optional
         Planned first fraction of the new course (RayStation holds none).
     deformable : bool
@@ -187,7 +189,8 @@ class RayStationCaseSource:
         structures = self._structures(planning_for)
         plan_info = self._plan_info()
         dose_grid = empty_dose_grid(self._beam_set.GetDoseGrid(), planning_for)
-        priors = tuple(self._prior_course(p, planning_for) for p in self._prior_plans())
+        chosen, selection = self._prior_plans()
+        priors = tuple(self._prior_course(p, planning_for) for p in chosen)
         return CaseSnapshot(
             patient_id=str(self._patient.PatientID),
             planning_frame_of_reference_uid=planning_for,
@@ -198,6 +201,8 @@ class RayStationCaseSource:
             planned_start=self._planned_start,
             tps=TPS_NAME,
             tps_version=self._version.version,
+            source_findings=selection.findings,
+            prior_plan_selection=selection.record,
         )
 
     # -- checks -----------------------------------------------------------------------------------
@@ -248,13 +253,12 @@ class RayStationCaseSource:
         )
 
     # -- prior courses ----------------------------------------------------------------------------
-    def _prior_plans(self) -> List[Any]:
+    def _prior_plans(self) -> Tuple[List[Any], PriorSelection]:
+        """Every other plan of the case as a candidate, and the engine's selection among them
+        (:mod:`reirrad.priors`; ``prior_plan_names`` is an explicit choice)."""
         others = [p for p in self._case.TreatmentPlans if not same(p, self._plan)]
-        if self._prior_plan_names is None:
-            chosen = [p for p in others if _has_dose(p)]
-        else:
-            by_name = {str(p.Name): p for p in others}
-            chosen = []
+        by_name = {str(p.Name): p for p in others}
+        if self._prior_plan_names is not None:
             for name in self._prior_plan_names:
                 if name == str(self._plan.Name):
                     raise InputError(f"prior_plan_names names the new plan {name!r}; the current plan is "
@@ -262,17 +266,28 @@ class RayStationCaseSource:
                 if name not in by_name:
                     raise InputError(f"prior_plan_names names {name!r}, which is not a plan of case "
                                      f"{self._case.CaseName!r} (plans: {sorted(by_name)})")
-                found = by_name[name]
-                if not _has_dose(found):
+                if not _has_dose(by_name[name]):
                     raise InputError(f"prior plan {name!r} has no computed dose (TotalDose.DoseValues is "
                                      "None); compute its dose in RayStation or leave it out of "
                                      "prior_plan_names")
-                chosen.append(found)
-        unknown = sorted(set(self._prior_dates) - {str(p.Name) for p in chosen})
+        candidates = []
+        for p in others:
+            name = str(p.Name)
+            last = self._prior_dates.get(name)
+            # RayStation has no courses and records no treatment here: every other plan is a candidate,
+            # counted when approved (locked); the date is the user's or unknown.
+            candidates.append(PriorPlanCandidate(
+                course_id=str(self._case.CaseName), plan_id=name, same_course_as_new=False,
+                approval_status=approval_status(p), approved=is_approved(p), treated=None,
+                has_dose=_has_dose(p), last_fraction=last,
+                last_fraction_source="unknown" if last is None else "user"))
+        selection = select_prior_plans(candidates, self._prior_plan_names)
+        chosen = [by_name[c.plan_id] for c in selection.selected]
+        unknown = sorted(set(self._prior_dates) - set(selection.selected_ids))
         if unknown:
-            raise InputError(f"prior_dates names {unknown}, which are not prior plans with a dose "
-                             f"({sorted(str(p.Name) for p in chosen)}); check the plan names")
-        return chosen
+            raise InputError(f"prior_dates names {unknown}, which are not selected prior plans "
+                             f"({sorted(selection.selected_ids)}); check the plan names")
+        return chosen, selection
 
     def _prior_course(self, plan: Any, planning_for: str) -> PriorCourse:
         name = str(plan.Name)
@@ -312,6 +327,7 @@ class RayStationCaseSource:
             dose=grid,
             n_fractions=fractions[0],
             last_fraction=self._prior_dates.get(name),
+            last_fraction_source="user" if name in self._prior_dates else "unknown",
             planning_to_dose=matrix,
             registration_id=registration_id,
             registration_kind=kind,
@@ -334,13 +350,9 @@ class RayStationCaseSource:
         if transform_cm is None:
             raise InputError(f"RayStation returned no transform from {planning_name!r} to {prior_name!r} "
                              f"(prior plan {plan_name!r}); {fix}")
-        matrix = matrix_mm_from_cm(transform_cm)
-        rotation = matrix[:3, :3]
-        if not np.allclose(rotation.T @ rotation, np.eye(3), atol=_ORTHONORMAL_TOL):
-            raise InputError(f"the registration from {planning_name!r} to {prior_name!r} is not rigid "
-                             f"(rotation part {rotation.tolist()}); use a rigid registration for prior "
-                             f"plan {plan_name!r}")
-        return matrix
+        return rigid_matrix(matrix_mm_from_cm(transform_cm),
+                            f"the registration from {planning_name!r} to {prior_name!r}",
+                            f"use a rigid registration for prior plan {plan_name!r}")
 
     def _deformable_registration(self, prior_exam: Any, plan_name: str) -> Any:
         """The one deformable registration planning CT (reference) → prior CT (target), or None."""

@@ -1,9 +1,9 @@
-"""The one place where RayStation's units become the engine's (style.md §3 practice 4).
+"""The one place where RayStation's units become the engine's (docs/reference/style.md §3 practice 4).
 
 RayStation's scripting interface gives every dose in **cGy** (statistics, ``DoseData``, objective
 levels, prescriptions, clinical goals) and every length in **cm** (dose-grid ``Corner`` and
 ``VoxelSize``, contour points, registration translations); volumes are cm³ already
-(reference/raystation.md §5, §9, §14.1). The engine works in Gy and mm.
+(docs/reference/raystation.md §5, §9, §14.1). The engine works in Gy and mm.
 
 Every ×100 / ÷100 and ×10 / ÷10 of the RayStation adapter lives in this module. The functions carry
 both units in their names; :func:`dose_gy` and :func:`length_mm` take a unit label and refuse any

@@ -1,6 +1,6 @@
 """Every RayStation version difference the adapter depends on, in one table.
 
-Sources: reference/raystation.md §1.1 (``connect`` → ``raystation`` module in 2025), §5.1
+Sources: docs/reference/raystation.md §1.1 (``connect`` → ``raystation`` module in 2025), §5.1
 (``IsClinical`` → ``IsAccurate``, 2024B), §7.3 / §14.2 (``MapDose`` keywords), §9 (structure-set
 approval through ``SubStructureSets[i].Review`` from 12A), §11.3 (``ComputeDose`` keywords; 2025
 takes only ``RunEntryValidation``), §12.1 (prescriptions renamed in 12A), §12.2 (scaling:

@@ -1,4 +1,4 @@
-"""RT Dose reader: scaling, units, summation and geometry pitfalls (reference/ecosystem.md §4).
+"""RT Dose reader: scaling, units, summation and geometry pitfalls (docs/reference/ecosystem.md §4).
 
 Sources of truth: DICOM PS3.3 C.8.8.3 (RT Dose module), C.8.8.3.2 (GridFrameOffsetVector), C.7.6.2.1.1
 (ImagePositionPatient / ImageOrientationPatient), §10.7.1.3 (PixelSpacing = [row spacing, column

@@ -1,0 +1,30 @@
+"""The ESAPI stand-in for tests: loaded when Mono and pythonnet are here; otherwise the test is skipped
+with the reason on a developer's machine and **fails under CI** (``CI`` set), where ``make test``
+installs Mono, so a missing stand-in can never pass CI silently."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+from typing import Any, NoReturn
+
+import pytest
+
+from tps_stubs import esapi as stub
+
+
+def unavailable(reason: str) -> NoReturn:
+    """Skip (locally) or fail (under CI) because the stand-in cannot run: ``reason`` says why."""
+    if os.environ.get("CI"):
+        pytest.fail(f"ESAPI stand-in unavailable in CI: {reason}")
+    pytest.skip(f"ESAPI stand-in unavailable: {reason}")
+
+
+def require_esapi_stand_in() -> Any:
+    """The loaded stand-in runtime (``tps_stubs.esapi.runtime()``), or skip/fail (module docstring)."""
+    if shutil.which("mcs") is None and not all(p.is_file() for p in stub.ASSEMBLIES.values()):
+        unavailable("Mono's 'mcs' is not installed (apt-get install -y mono-devel; make test does this)")
+    if importlib.util.find_spec("pythonnet") is None:
+        unavailable("pythonnet is not installed (pip install pythonnet; it is in the 'test' extra)")
+    return stub.runtime()
