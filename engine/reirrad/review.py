@@ -55,6 +55,9 @@ class PriorCourseRow:
         True when the date (or the interval itself) was known when the case was read.
     registration : str
         the registration kind (``same-frame``, ``rigid``, ``deformable``) with the registration's id.
+    date_source : str
+        Where the date came from (:data:`reirrad.priors.DATE_SOURCES`); ``course-completed`` asks for
+        confirmation.
     """
 
     plan_id: str
@@ -64,6 +67,12 @@ class PriorCourseRow:
     last_fraction: Optional[dt.date]
     date_known: bool
     registration: str
+    date_source: str = "unknown"
+
+    @property
+    def date_needs_confirmation(self) -> bool:
+        """True when the date is unknown or is a date the TPS keeps for another purpose."""
+        return self.last_fraction is None or self.date_source == "course-completed"
 
 
 @dataclass(frozen=True)
@@ -98,6 +107,7 @@ class CaseReview:
     matches: Tuple[MatchRow, ...]
     structure_ids: Tuple[str, ...]
     planned_start: Optional[dt.date]
+    not_counted: Tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -142,14 +152,16 @@ def review_case(protocol: Protocol, snapshot: CaseSnapshot,
     priors = tuple(PriorCourseRow(c.plan_id, c.course_id, c.prescription_gy, c.n_fractions, c.last_fraction,
                                   c.last_fraction is not None or c.interval_days_given is not None,
                                   f"{c.registration_kind} ({c.registration_id})" if c.registration_id
-                                  else str(c.registration_kind))
+                                  else str(c.registration_kind), c.last_fraction_source)
                    for c in snapshot.prior_courses)
     return CaseReview(
         patient_id=snapshot.patient_id, plan_id=snapshot.plan.id, n_fractions=snapshot.plan.n_fractions,
         target_id=snapshot.plan.target_id, protocol_name=protocol.name, protocol_version=protocol.version,
         value_statuses=_value_statuses(protocol), recovery_model=protocol.recovery.model, priors=priors,
         matches=tuple(rows), structure_ids=tuple(s.id for s in snapshot.structures),
-        planned_start=snapshot.planned_start)
+        planned_start=snapshot.planned_start,
+        not_counted=tuple(f"{r['course']}/{r['plan']}: {r['reason']}" for r in snapshot.prior_plan_selection
+                          if not r["selected"] and r["has_dose"]))
 
 
 def recovery_preview(model: str, last_fraction: Optional[dt.date], planned_start: Optional[dt.date],

@@ -141,8 +141,9 @@ class ConfirmationDialog:
                 _grid(ttk.Label(box, text=text), n, col, sticky="w")
             date = self.answers.prior_dates.get(row.plan_id, row.last_fraction)
             var = tk.StringVar(box, "" if date is None else date.isoformat())
-            entry = tk.Entry(box, textvariable=var, width=12,
-                             background="#fff3b0" if date is None else "white")
+            confirm = date is None or (row.date_needs_confirmation
+                                       and row.plan_id not in self.answers.prior_dates)
+            entry = tk.Entry(box, textvariable=var, width=12, background="#fff3b0" if confirm else "white")
             _grid(entry, n, 4)
             label = ttk.Label(box, text="")
             _grid(label, n, 5, sticky="w")
@@ -155,6 +156,13 @@ class ConfirmationDialog:
         entry = tk.Entry(box, textvariable=self._start, width=12)
         _grid(entry, n, 4)
         self.widgets["planned_start"] = entry
+        notes = [f"Not counted as prior dose: {text}" for text in self.review.not_counted]
+        if any(row.date_source == "course-completed" for row in self.review.priors):
+            notes.append("A yellow date is the course's completion date, not a treatment record: confirm it.")
+        if notes:
+            note = tk.Label(box, text="\n".join(notes), foreground="#b00000", justify="left", anchor="w")
+            _grid(note, n + 1, 0, columnspan=6, sticky="w")
+            self.widgets["prior_notes"] = note
 
     def _match_section(self) -> None:
         box = self._section("Organs at risk and structures")

@@ -2,10 +2,9 @@
 
 Sources of truth: the review of a stub patient (tps_stubs.direct.DirectCase: the model's dates and
 structure names), the guidance's recovery bands (30 % for 6–18 months, 50 % after 18 months,
-docs/reference/radiobiology.md §1.2), and what the dialog's documentation promises (Cancel returns None; OK
-refuses
-bad or missing entries and stays open). The test starts its own Xvfb; it skips locally without one and
-fails under CI (``CI`` set), where ``.ci/run`` installs xvfb.
+docs/reference/radiobiology.md §1.2), and what the dialog's documentation promises (Cancel returns
+None; OK refuses bad or missing entries and stays open). The test starts its own Xvfb; it skips
+locally without one and fails under CI (``CI`` set), where ``make test`` installs xvfb.
 """
 
 from __future__ import annotations
@@ -171,6 +170,26 @@ def test_ambiguous_oar_is_highlighted_and_must_be_chosen(tk_root):
     w["match:rectum"].set("RECTUM")
     w["ok"].invoke()
     assert dialog.done and dialog.result is not None and dialog.result.structures == {"rectum": "RECTUM"}
+
+
+def test_unconfirmed_dates_and_plans_not_counted_are_shown(tk_root):
+    """A date the TPS keeps for another purpose (course completion) is highlighted for confirmation, and
+    a dosed plan the prior-plan rule did not count is named (reirrad.priors): nothing is silent."""
+    snapshot = DirectCase("LRRC-01").read()
+    (course,) = snapshot.prior_courses
+    selection = ({"course": "C1_LCCRT", "plan": "PELVIS_ALT", "selected": False, "has_dose": True,
+                  "reason": "not approved for treatment nor recorded as treated (UnApproved)"},)
+    snapshot = dataclasses.replace(
+        snapshot, prior_plan_selection=selection,
+        prior_courses=(dataclasses.replace(course, last_fraction_source="course-completed"),))
+    review = review_case(PROTOCOL, snapshot)
+    assert review.priors[0].date_needs_confirmation
+    dialog = _dialog(tk_root, review, RunAnswers())
+    assert dialog.widgets[f"date:{course.plan_id}"].cget("background") == "#fff3b0"
+    notes = dialog.widgets["prior_notes"].cget("text")
+    assert "C1_LCCRT/PELVIS_ALT: not approved" in notes and "completion date" in notes
+    confirmed = _dialog(tk_root, review, RunAnswers(prior_dates={course.plan_id: dt.date(2024, 6, 7)}))
+    assert confirmed.widgets[f"date:{course.plan_id}"].cget("background") == "white"
 
 
 def test_cancel_returns_none(tk_root):
