@@ -12,7 +12,9 @@ from typing import Any, Dict, List, Optional, Sequence
 import numpy as np
 
 from reirrad.dose import DoseGrid
+from reirrad.priors import PriorPlanCandidate, select_prior_plans
 from reirrad.snapshot import CaseSnapshot, PlanInfo, PriorCourse, StructureData
+from reirrad_tps.eclipse.source import TREATMENT_APPROVED
 
 from .patients import load_patient
 from .patients.model import StubPatient
@@ -41,8 +43,10 @@ class DirectCase:
                         frame_of_reference_uid=image.frame_of_reference_uid)
         structures = tuple(StructureData(s.id, s.dicom_type, s.all_contours(), image.frame_of_reference_uid)
                            for s in sset.structures)
+        selection = select_prior_plans(self._candidates())
+        chosen = {(c.course_id, c.plan_id) for c in selection.selected}
         priors = []
-        for prior in p.prior_plans():
+        for prior in (q for c in p.courses for q in c.plans if (c.id, q.id) in chosen):
             assert prior.dose is not None and prior.n_fractions is not None
             prior_image = p.image(prior.image_id)
             matrix = None
@@ -61,7 +65,26 @@ class DirectCase:
         info = PlanInfo(plan.id, plan.course_id, plan.n_fractions, plan.prescription_gy, plan.target_id,
                         bool(plan.beams), plan.approval_status, plan.approval_status not in LOCKED)
         return CaseSnapshot(p.id, image.frame_of_reference_uid, structures, info, grid, tuple(priors),
-                            p.planned_start, "direct-stub", "n/a")
+                            p.planned_start, "direct-stub", "n/a", source_findings=selection.findings,
+                            prior_plan_selection=selection.record)
+
+    def _candidates(self) -> List[PriorPlanCandidate]:
+        """Every plan but the current one, for the engine's prior-plan rule (the stub patients use
+        Eclipse's approval vocabulary; a delivered plan has its first-fraction date)."""
+        p = self.patient
+        out = []
+        for course in p.courses:
+            for plan in course.plans:
+                if (course.id, plan.id) == (p.current_course_id, p.current_plan_id):
+                    continue
+                out.append(PriorPlanCandidate(
+                    course_id=course.id, plan_id=plan.id, same_course_as_new=course.id == p.current_course_id,
+                    approval_status=plan.approval_status,
+                    approved=plan.approval_status in TREATMENT_APPROVED,
+                    treated=plan.first_fraction is not None, has_dose=plan.dose is not None,
+                    last_fraction=plan.last_fraction,
+                    last_fraction_source="unknown" if plan.last_fraction is None else "treatment-record"))
+        return out
 
 
 class DirectPlanner:

@@ -325,7 +325,7 @@ def run(protocol: Protocol, snapshot: CaseSnapshot, planner: Optional[Planner], 
                          f"({snapshot.plan.approval_status}); reirrad never writes to it - create a new plan")
     levels = ([protocol.prescriptions.limit_toxicity.value] if options.intent == "limit-toxicity"
               else list(protocol.prescriptions.isotoxic_ladder_gy))
-    doses: Dict[float, DoseGrid] = {}
+    plans: Dict[float, Tuple[PlanEvaluation, DoseGrid]] = {}  # the last plan optimised at each level
     state = _State()
 
     def try_level(level: float) -> Tuple[PlanEvaluation, DoseGrid]:
@@ -336,8 +336,8 @@ def run(protocol: Protocol, snapshot: CaseSnapshot, planner: Optional[Planner], 
         planner.optimise()
         dose = planner.compute_dose()
         state.current = level
-        doses[level] = dose
-        return _evaluate(prepared, dose, level), dose
+        plans[level] = (_evaluate(prepared, dose, level), dose)
+        return plans[level]
 
     if options.intent == "limit-toxicity":
         ev, _ = try_level(levels[0])
@@ -358,8 +358,7 @@ def run(protocol: Protocol, snapshot: CaseSnapshot, planner: Optional[Planner], 
         ev, _ = try_level(chosen)
         log.append(SearchStep(chosen, "optimise", ev.feasible, ev.target.v95_pct, tuple(ev.limiting_oars),
                               "plan left at the chosen level"))
-    before = doses[chosen]
-    check, final_dose = _final_check(prepared, planner, chosen, before, normalise=floor_ok,
+    check, final_dose = _final_check(prepared, planner, plans[chosen], normalise=floor_ok,
                                      reoptimised=reoptimised, progress=progress)
     log.append(SearchStep(chosen, "final-check", check.evaluation.feasible, check.evaluation.target.v95_pct,
                           tuple(check.evaluation.limiting_oars),
@@ -384,14 +383,19 @@ def _chosen_level(outcome: SearchOutcome, levels: List[float]) -> Tuple[float, b
     return floor, bool(floor_evals and floor_evals[0].oars_ok)
 
 
-def _final_check(prepared: PreparedCase, planner: Planner, level: float, before: DoseGrid, *, normalise: bool,
-                 reoptimised: bool, progress: Optional[Progress]) -> Tuple[FinalCheck, DoseGrid]:
-    """Normalise (unless the plan is infeasible), recompute and re-read the dose, evaluate it."""
+def _final_check(prepared: PreparedCase, planner: Planner, plan: Tuple[PlanEvaluation, DoseGrid], *,
+                 normalise: bool, reoptimised: bool,
+                 progress: Optional[Progress]) -> Tuple[FinalCheck, DoseGrid]:
+    """Normalise (unless the plan is infeasible), recompute and re-read the dose, evaluate it.
+
+    ``plan`` is the evaluation and dose of the plan the TPS holds at the chosen level (as optimised)."""
+    evaluated, before = plan
+    level = evaluated.prescription_gy
     _progress(progress, 85, "final check: normalising and re-reading the dose from the TPS")
     tps_value: Optional[float] = None
     if normalise:
-        d95 = _evaluate(prepared, before, level).target.d95_gy
-        tps_value = planner.normalise(prepared.target_id, d95, 95.0)
+        # the D95 (TOTAL Gy) measured on this very plan: the TPS scales by its own D95 / this one
+        tps_value = planner.normalise(prepared.target_id, evaluated.target.d95_gy, 95.0)
     after = planner.compute_dose()
     check = FinalCheck(_evaluate(prepared, after, level), normalise,
                        _dose_scale(before, after) if normalise else None, tps_value, reoptimised)

@@ -1,8 +1,10 @@
 """The one run path (reirrad.runner.execute) on the TPS-less direct stand-in.
 
 Sources of truth: the statuses table (reirrad.statuses), the decision gate (a stop is an outcome, not
-an exception), and the outcome's consistency with the run it wraps (its evaluation, final check and
-result are the run's own, nothing recomputed).
+an exception: EARLY-01's 4-month interval), the stub patients' known outcomes (LRRC-02 and REG-01 plan
+at a feasible level in tests/e2e/test_every_patient.py against exhaustive search), and the outcome's
+consistency with the run it wraps (its evaluation, final check and result are the run's own, nothing
+recomputed).
 """
 
 from __future__ import annotations
