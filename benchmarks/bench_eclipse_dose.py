@@ -1,4 +1,4 @@
-"""Reading an ESAPI dose through pythonnet (issue 5's performance target).
+"""Reading an ESAPI dose through pythonnet (performance target: >= 100x per-voxel reads).
 
 A 256×256×200 dose (XSize × YSize × ZSize, 13.1 M voxels) is built in the ESAPI stand-in (C# assemblies
 run by Mono, loaded through pythonnet; ``tps_stubs.esapi``) with known raw voxels, then read three ways

@@ -1,4 +1,4 @@
-"""Structure geometry, voxel-wise EQD2 and DVHs on a clinical-size grid (issue 3's performance figures).
+"""Structure geometry, voxel-wise EQD2 and DVHs on a clinical-size grid (performance figures).
 
 A 256×256×150 dose grid (2.5 mm voxels, 9.8 M voxels) and 15 synthetic structures of 40–120 axial
 contours each (distorted, rotated ellipses, 120 points per contour, planes 2.5 mm apart on the dose

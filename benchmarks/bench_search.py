@@ -3,7 +3,7 @@
 For every stub patient (TPS-less direct stand-in, so only the engine's search is measured):
 the predictive search, the naive ladder (every level from the floor up until a failure), and the
 exhaustive answer (every level optimised independently; the highest feasible level). Prints the
-number of optimisations and the chosen level of each, and the averages. Targets (issue 7):
+number of optimisations and the chosen level of each, and the averages. Targets:
 ≤ 3 optimisations per patient on average for the predictive search, and the same level as the
 exhaustive search on every patient. Nothing is asserted.
 """

@@ -6,7 +6,6 @@ software must be commissioned locally before clinical use.
 Modules
 -------
 lq           BED / EQD2 and inverses (plain LQ)
-lql          LQ-L model, informational only
 recovery     time-dependent recovery models
 protocol     protocol files with provenance
 constraints  remaining OAR tolerance (guidance metric method)
@@ -22,12 +21,17 @@ matching     protocol OARs ↔ structure names
 objectives   optimisation objectives from the remaining tolerance
 search       isotoxic level search (predictive with verification, ladder)
 evaluation   a plan evaluated by both cumulative methods
-workflow     the planning workflow (prepare, run)
+priors       which plans count as prior courses (one rule for every TPS)
+gate         the decision gate: stop findings end a run unless overridden
+workflow     the planning workflow (prepare, run, final check)
+statuses     run statuses and their exit codes
+outcome      the typed outcome of a run (RunOutcome), read by every view
+runner       the one run path every launcher calls (execute)
 result       the result mapping (JSON)
 files        reading YAML input files, writing output files atomically
 review       what the confirmation dialog shows (prior courses, matching, recovery preview)
 progress     the progress callback and a terminal progress bar
-report       self-contained HTML report of a run
+report       self-contained HTML report of a run (text, data, plots, page)
 audit        ESTRO-EORTC / national-audit export (CSV, JSON)
 """
 

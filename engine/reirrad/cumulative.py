@@ -39,7 +39,8 @@ from .errors import IncompatibleDoseError, InputError
 from .protocol import Protocol
 from .structures import Occupancy
 
-__all__ = ["CumulativeEvaluation", "PriorCourseDose", "evaluate_cumulative"]
+__all__ = ["CumulativeEqd2Map", "CumulativeEvaluation", "PriorCourseDose", "cumulative_eqd2_map",
+           "evaluate_cumulative"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -176,18 +177,54 @@ def evaluate_cumulative(
     )
 
 
-def _voxelwise_metric(prior_courses: Sequence[PriorCourseDose], tolerance: RemainingTolerance, *,
-                      new_dose: DoseGrid, n_new: int, occ: Any) -> float:
+@dataclass(frozen=True, eq=False)
+class CumulativeEqd2Map:
+    """The voxel-wise cumulative EQD2 of one OAR over the whole planning grid (at its α/β).
+
+    Attributes
+    ----------
+    total : DoseGrid
+        Σ (1 − fᵢ)·EQD2ᵢ(prior course i) + EQD2(new plan), Gy (EQD2).
+    effective_prior : DoseGrid or None
+        Σ (1 − fᵢ)·EQD2ᵢ alone, Gy (EQD2); None without prior courses.
+    """
+
+    total: DoseGrid
+    effective_prior: Optional[DoseGrid]
+
+
+def cumulative_eqd2_map(prior_courses: Sequence[PriorCourseDose], tolerance: RemainingTolerance, *,
+                        new_dose: DoseGrid, n_fractions: int) -> CumulativeEqd2Map:
+    """The voxel-wise cumulative EQD2 of the OAR of ``tolerance`` (module docstring, "Voxel-wise").
+
+    Parameters
+    ----------
+    prior_courses : sequence of PriorCourseDose
+        Prior physical doses on the planning grid, in the order of ``tolerance.courses``.
+    tolerance : RemainingTolerance
+        The OAR's tolerance: its α/β and the recovered fraction credited to each course (0 where
+        none is credited).
+    new_dose : DoseGrid
+        The new plan's total physical dose, Gy.
+    n_fractions : int
+        Fractions of the new plan.
+    """
     ab = tolerance.alpha_beta_gy
     fractions: Tuple[float, ...] = tuple(
         c.recovery.fraction if c.recovery is not None else 0.0 for c in tolerance.courses)
-    new_eqd2 = np.asarray(lq.eqd2_gy(new_dose.values_gy, n_new, ab))
+    new_eqd2 = np.asarray(lq.eqd2_gy(new_dose.values_gy, n_fractions, ab))
+    prior: Optional[DoseGrid] = None
+    total = new_eqd2
     if prior_courses:
         courses = [CourseDose(p.name, p.dose, p.n_fractions, f) for p, f in zip(prior_courses, fractions)]
         prior = effective_prior_eqd2_at(courses, ab)
         total = prior.values_gy + new_eqd2
-    else:
-        total = new_eqd2
     grid = DoseGrid(total, new_dose.origin_mm, new_dose.spacing_mm, new_dose.direction,
                     quantity="eqd2", alpha_beta_gy=ab)
-    return DVH.from_dose(grid, occ).metric_gy(tolerance.metric)
+    return CumulativeEqd2Map(grid, prior)
+
+
+def _voxelwise_metric(prior_courses: Sequence[PriorCourseDose], tolerance: RemainingTolerance, *,
+                      new_dose: DoseGrid, n_new: int, occ: Any) -> float:
+    total = cumulative_eqd2_map(prior_courses, tolerance, new_dose=new_dose, n_fractions=n_new).total
+    return DVH.from_dose(total, occ).metric_gy(tolerance.metric)

@@ -1,9 +1,10 @@
 """Linear-quadratic (LQ) dose conversions: BED, EQD2 and their inverses.
 
 Plain LQ with complete repair between fractions and no time factor, the model in
-which the UK SABR Consortium and Delphi re-irradiation limits are stated. The
-high-dose LQ-L variant is a separate module (:mod:`reirrad.lql`) so it can never be
-used for a compliance check by accident.
+which the UK SABR Consortium and Delphi re-irradiation limits are stated. No high-dose
+variant (LQ-L, USC) is implemented: the limits are plain-LQ numbers, and a variant no output
+shows would only be a way to use it for a compliance check by accident
+(``docs/clinical-decisions.md``, decision 1).
 
 Formulas (n fractions, total dose D, dose per fraction d = D/n, α/β in Gy):
 

@@ -1,7 +1,8 @@
 """The result mapping of a workflow run (docs/design.md §5), ready for JSON.
 
 Top level: ``status``, ``prescription_gy``, ``n_fractions``, ``intent``, ``limiting_oars``,
-``optimisations`` (count and decision log), ``oars`` (per-OAR records), ``target``, ``objectives``,
+``optimisations`` (count and decision log), ``oars`` (per-OAR records), ``unmatched_oars`` (the
+protocol's OARs no structure matched: not evaluated), ``target``, ``objectives``,
 ``warnings``, ``eligibility``, ``provenance``.
 
 ``status`` comes from the run (:mod:`reirrad.statuses` lists them with their exit codes); for a
@@ -79,11 +80,23 @@ def build_result(run: WorkflowRun) -> Dict[str, Any]:
     for record in oars:
         spec = protocol.oar(record["name"])
         record.update(priority=spec.priority.value, hard=spec.hard)
+    matched = {record["name"] for record in oars}
+    unmatched = []
+    for key in protocol.oar_keys:
+        if key in matched:
+            continue
+        spec = protocol.oar(key)
+        limit = spec.cumulative_limit
+        unmatched.append({"name": key, "label": spec.label,
+                          "metric": limit.metric.name if limit else spec.de_novo.metric.name,
+                          "alpha_beta_gy": spec.alpha_beta.value,
+                          "cumulative_limit_eqd2_gy": limit.eqd2.value if limit else None})
     used: Dict[str, Any] = {}
     run_level = [protocol.n_fractions_quantity, protocol.prescriptions.limit_toxicity,
                  protocol.prescriptions.isotoxic_ladder, protocol.prescriptions.isotoxic_maximum,
                  *(q for q in vars(protocol.coverage_rule).values() if isinstance(q, Quantity)),
                  *vars(protocol.planning).values(), protocol.background_alpha_beta,
+                 protocol.recovery.model_source, protocol.recovery.conservation_factor,
                  *(protocol.oar(key).priority for key in prep.tolerances)]
     for q in (*(q for tol in prep.tolerances.values() for q in tol.values_used), *run_level):
         used.setdefault(q.key_path, {"value": q.value, "unit": q.unit, "source": q.source,
@@ -104,6 +117,7 @@ def build_result(run: WorkflowRun) -> Dict[str, Any]:
         "limiting_oars": [] if final is None else final.limiting_oars,
         "optimisations": {"count": run.optimisations, "log": [asdict(s) for s in run.log]},
         "oars": oars,
+        "unmatched_oars": unmatched,
         "target": None if final is None else {
             "structure": prep.target_id, "alpha_beta_gy": protocol.coverage_rule.tumour_alpha_beta.value,
             **final.target.to_dict(),

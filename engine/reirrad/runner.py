@@ -16,24 +16,22 @@ the launcher's boundary decides what is rolled back and prints the reason.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from enum import Enum
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from .audit import append_audit_csv, audit_record
 from .dose import DoseGrid
 from .errors import EligibilityError, InputError, OutputError, ReirradError
-from .evaluation import PlanEvaluation
 from .findings import Finding
+from .outcome import OutputRequest, RunOutcome, Status
 from .ports import Planner
 from .progress import Progress
 from .protocol import Protocol
 from .report import write_report
 from .result import build_result, stopped_result
 from .snapshot import CaseSnapshot
-from .statuses import PLAN_KEPT, exit_code_for
-from .workflow import FinalCheck, PreparedCase, WorkflowOptions, WorkflowRun, evaluate_dose, run
+from .statuses import exit_code_for
+from .workflow import PreparedCase, WorkflowOptions, evaluate_dose, run
 
 __all__ = ["AUDIT_PRIOR_COURSES", "OutputRequest", "RunOutcome", "Status", "execute", "stopped",
            "write_record"]
@@ -43,88 +41,19 @@ __all__ = ["AUDIT_PRIOR_COURSES", "OutputRequest", "RunOutcome", "Status", "exec
 AUDIT_PRIOR_COURSES = 3
 
 
-class Status(str, Enum):
-    """The statuses of :mod:`reirrad.statuses` (their values are the result's ``status`` text)."""
-
-    PLANNED = "planned"
-    DRY_RUN = "dry-run"
-    EVALUATED = "evaluated"
-    COVERAGE_COMPROMISED = "coverage-compromised"
-    FINAL_CHECK_FAILED = "final-check-failed"
-    INFEASIBLE = "infeasible"
-    STOPPED = "stopped"
-    CANCELLED = "cancelled"
-    ERROR = "error"
-
-
-@dataclass(frozen=True)
-class OutputRequest:
-    """Where the run's record goes: the HTML report and the audit CSV (None: not written)."""
-
-    report: Optional[str] = None
-    audit_csv: Optional[str] = None
-
-
-@dataclass(frozen=True, eq=False)
-class RunOutcome:
-    """What a run decided and left behind (frozen; the views read it).
-
-    Attributes
-    ----------
-    status : Status
-    exit_code : int
-        :func:`reirrad.statuses.exit_code_for` of the result.
-    result : mapping
-        The JSON view (:func:`reirrad.result.build_result`, or :func:`reirrad.result.stopped_result`).
-    run : WorkflowRun or None
-        None for a stop before a run.
-    stop_findings : tuple of Finding
-        The ``stop`` findings of a stopped run (empty otherwise).
-    paths_written : tuple of pathlib.Path
-        The report and audit CSV written for this run.
-    """
-
-    status: Status
-    exit_code: int
-    result: Mapping[str, Any]
-    run: Optional[WorkflowRun]
-    stop_findings: Tuple[Finding, ...] = ()
-    paths_written: Tuple[Path, ...] = field(default_factory=tuple)
-
-    @property
-    def evaluation(self) -> Optional[PlanEvaluation]:
-        """The evaluation the status comes from (the final check's for a planned run)."""
-        return None if self.run is None else self.run.final
-
-    @property
-    def final_check(self) -> Optional[FinalCheck]:
-        """The final check on the dose re-read from the TPS (None for dry runs, evaluations, stops)."""
-        return None if self.run is None else self.run.final_check
-
-    @property
-    def findings(self) -> Tuple[Finding, ...]:
-        """Every finding of the run (the stop findings of a stopped one)."""
-        return self.stop_findings if self.run is None else self.run.prepared.findings
-
-    @property
-    def plan_kept(self) -> bool:
-        """Whether the run leaves a plan in the TPS (planned, or kept for review)."""
-        return self.status.value in PLAN_KEPT
-
-    def with_result(self, **extra: Any) -> RunOutcome:
-        """A copy whose result mapping has ``extra`` keys added (launcher facts: TPS journal, files)."""
-        return RunOutcome(self.status, self.exit_code, {**self.result, **extra}, self.run, self.stop_findings,
-                          self.paths_written)
-
-
-def write_record(run_: WorkflowRun, result: Mapping[str, Any], outputs: OutputRequest) -> Tuple[Path, ...]:
-    """Write the report and append the audit row of ``run_`` (each only when asked); return the paths."""
+def write_record(outcome: RunOutcome, outputs: OutputRequest) -> Tuple[Path, ...]:
+    """Write the report and append the audit row of a run's outcome (each only when asked); return the
+    paths. A stopped outcome (no run) has no record."""
+    run_ = outcome.run
+    if run_ is None:
+        return ()
     written: List[Path] = []
     if outputs.report:
-        written.append(write_report(outputs.report, run_, result))
+        written.append(write_report(outputs.report, outcome))
     if outputs.audit_csv:
         n_priors = max(AUDIT_PRIOR_COURSES, len(run_.prepared.snapshot.prior_courses))
-        record = audit_record(result, oar_keys=run_.prepared.protocol.oar_keys, n_prior_courses=n_priors)
+        record = audit_record(outcome.result, oar_keys=run_.prepared.protocol.oar_keys,
+                              n_prior_courses=n_priors)
         written.append(append_audit_csv(outputs.audit_csv, record))
     return tuple(written)
 
@@ -183,10 +112,11 @@ def execute(protocol: Protocol, snapshot: CaseSnapshot, options: WorkflowOptions
     if clash:
         raise InputError(f"launcher keys {clash} would replace keys of the result; rename them")
     result.update(extra or {})
+    outcome = RunOutcome(Status(run_.status), exit_code_for(result), result, run_)
     try:
-        paths = write_record(run_, result, outputs or OutputRequest())
+        paths = write_record(outcome, outputs or OutputRequest())
     except (OSError, InputError) as exc:
         raise OutputError(f"the run's record could not be written ({exc}); the run had status "
                           f"{result['status']!r}: fix the path (e.g. create the report folder) and run "
                           "again") from exc
-    return RunOutcome(Status(run_.status), exit_code_for(result), result, run_, (), paths)
+    return outcome.with_paths(paths)

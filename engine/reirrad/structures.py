@@ -90,11 +90,6 @@ class Occupancy:
         full.flags.writeable = False
         return full
 
-    @property
-    def fraction_outside_grid(self) -> float:
-        """Share of the contour volume that lies outside the dose grid, in [0, 1]."""
-        return 0.0 if self.volume_cc == 0.0 else max(0.0, 1.0 - self.volume_in_grid_cc / self.volume_cc)
-
 
 def _check_grid_axes(grid: DoseGrid) -> None:
     d = np.asarray(grid.direction)

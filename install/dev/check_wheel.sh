@@ -27,7 +27,7 @@ fi
 cd "$work"   # away from the clone: only the installed wheel is importable
 "$work/venv/bin/python" - <<'PY'
 import importlib.util, sys
-import reirrad, reirrad.cli, reirrad_tps, reirrad_tps.commands, reirrad_tps.evaluate  # noqa: E401,F401
+import reirrad, reirrad.cli, reirrad.report, reirrad_tps, reirrad_tps.commands, reirrad_tps.evaluate  # noqa: E401,F401
 assert "tps_stubs" not in sys.modules, "importing the product imported tps_stubs"
 assert importlib.util.find_spec("tps_stubs") is None, "tps_stubs is importable from the wheel's install"
 PY

@@ -1,8 +1,9 @@
-"""The HTML report (reirrad.report) of real workflow runs on the TPS-less stand-in (LRRC-01).
+"""The HTML report (reirrad.report) of real run outcomes on the TPS-less stand-in (LRRC-01).
 
-Sources of truth: the result mapping of the same run (reirrad.result.build_result: every OAR, the
-decision log, the protocol hash and value statuses must appear), the PNG specification (signature
-and IHDR chunk), the HTML grammar (every element closed, checked by html.parser), and the report's
+Sources of truth: the typed outcome of the same run (its final evaluation's numbers must be the ones in
+the cells; the DVH marker is the evaluation's voxel-wise metric), the result mapping of the same run
+(every OAR, the decision log, the protocol hash and value statuses must appear), the PNG
+specification (signature and IHDR chunk), the HTML grammar (every element closed, checked by html.parser), and the report's
 own documented contract (fixed figure sizes, byte-identical output for identical input apart from
 the time stamp, a note instead of plots without matplotlib).
 """
@@ -18,12 +19,14 @@ import sys
 import zlib
 from datetime import datetime, timezone
 from html.parser import HTMLParser
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
+from reirrad.dvh import DVH
 from reirrad.errors import InputError
+from reirrad.metrics import parse_metric
+from reirrad.outcome import RunOutcome, Status
 from reirrad.protocol import load_protocol
 from reirrad.report import (
     DVH_FIGURE_PX,
@@ -33,9 +36,10 @@ from reirrad.report import (
     render_report,
     write_report,
 )
-from reirrad.result import build_result
+from reirrad.report.data import dvh_data
+from reirrad.runner import execute
 from reirrad.statuses import STATUS_MEANINGS, exit_code_for
-from reirrad.workflow import WorkflowOptions, run
+from reirrad.workflow import WorkflowOptions
 from tps_stubs.direct import DirectCase, DirectPlanner
 
 try:  # pillow is in the test extra; the IHDR check below does not need it
@@ -102,24 +106,30 @@ def _png_size(png: bytes):
 
 @pytest.fixture(scope="module")
 def planned():
-    """One isotoxic run (predictive search) on LRRC-01 and its result."""
+    """The outcome of one isotoxic run (predictive search) on LRRC-01, and its result mapping."""
     case = DirectCase("LRRC-01")
-    outcome = run(PROTOCOL, case.read(), DirectPlanner(case), WorkflowOptions())
-    return outcome, build_result(outcome)
+    outcome = execute(PROTOCOL, case.read(), WorkflowOptions(), planner=DirectPlanner(case))
+    assert outcome.run is not None and outcome.evaluation is not None
+    return outcome, outcome.result
 
 
 @pytest.fixture(scope="module")
 def dry():
-    """A dry run (no planner) of the same patient."""
-    outcome = run(PROTOCOL, DirectCase("LRRC-01").read(), None, WorkflowOptions(dry_run=True))
-    return outcome, build_result(outcome)
+    """The outcome of a dry run (no planner) of the same patient."""
+    outcome = execute(PROTOCOL, DirectCase("LRRC-01").read(), WorkflowOptions(dry_run=True))
+    return outcome, outcome.result
+
+
+def _with_result(outcome: RunOutcome, result: dict) -> RunOutcome:
+    """The same run with another result mapping (to render hand-made or hostile results)."""
+    return RunOutcome(outcome.status, exit_code_for(result), result, outcome.run)
 
 
 @pytest.fixture(scope="module")
 def page(planned):
     pytest.importorskip("matplotlib")
-    outcome, result = planned
-    return render_report(outcome, result, generated_at=WHEN)
+    outcome, _ = planned
+    return render_report(outcome, generated_at=WHEN)
 
 
 def test_report_parses_and_lists_every_oar_and_the_provenance(planned, page):
@@ -159,7 +169,7 @@ def test_the_run_s_status_final_check_and_tumour_dose_are_the_result_s(planned):
     code of reirrad.statuses; every flag of the result is in the flag box; the final check and the
     tumour dose (when the engine reports them) show the result's numbers."""
     outcome, result = planned
-    page = render_report(outcome, result, generated_at=WHEN, plots=False)
+    page = render_report(outcome, generated_at=WHEN, plots=False)
     _parse(page)
     banner = html.unescape(re.sub(r"<[^>]+>", "", re.search(r'id="status">(.*?)</div>', page, re.S).group(1)))
     assert f"Status: {result['status']} — {STATUS_MEANINGS[result['status']]}" in banner
@@ -211,8 +221,8 @@ def test_embedded_images_are_pngs_of_the_documented_size(planned, page):
 def test_identical_input_gives_an_identical_report_apart_from_the_time_stamp(planned, page):
     """Source of truth: the documented determinism (fixed figure size and dpi, no PNG Software chunk,
     nothing else depends on time)."""
-    outcome, result = planned
-    later = render_report(outcome, result, generated_at=datetime(2027, 1, 2, 3, 4, 5, tzinfo=timezone.utc))
+    outcome, _ = planned
+    later = render_report(outcome, generated_at=datetime(2027, 1, 2, 3, 4, 5, tzinfo=timezone.utc))
     assert WHEN.isoformat() in page and "2027-01-02T03:04:05+00:00" in later
     stamp = re.compile(r'<span id="generated-at">[^<]*</span>')
     assert len(stamp.findall(page)) == 1
@@ -223,7 +233,7 @@ def test_without_matplotlib_the_tables_remain_with_a_note(planned, monkeypatch):
     """Source of truth: the render_report contract for plots=None when matplotlib does not import."""
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     outcome, result = planned
-    page = render_report(outcome, result, generated_at=WHEN)
+    page = render_report(outcome, generated_at=WHEN)
     parsed = _parse(page)
     assert "<img" not in page
     assert REPORT_EXTRA_NOTE in "".join(parsed.text)
@@ -231,14 +241,14 @@ def test_without_matplotlib_the_tables_remain_with_a_note(planned, monkeypatch):
     assert {"oar-table", "log-table", "target-table", "objectives-table", "values-used", "plots-note"} <= ids
     assert len(parsed.with_attr("tr", "data-oar")) == len(result["oars"])
     with pytest.raises(InputError, match="reirrad\\[report\\]"):
-        render_report(outcome, result, plots=True)
+        render_report(outcome, plots=True)
 
 
 def test_every_text_is_escaped(planned):
     """Source of truth: html.escape; a hostile identifier must not become markup."""
     outcome, result = planned
     hostile = dict(result, patient_id='<script>alert("x")</script>', plan_id="A&B")
-    page = render_report(outcome, hostile, generated_at=WHEN, plots=False)
+    page = render_report(_with_result(outcome, hostile), generated_at=WHEN, plots=False)
     _parse(page)
     assert "<script>" not in page
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in page and "A&amp;B" in page
@@ -254,7 +264,7 @@ def test_dry_run_report_renders_without_plan_dose(dry, tmp_path):
     background are grey; LRRC-01's maps measure 2.5–46 %)."""
     outcome, result = dry
     assert result["status"] == "dry-run"
-    out = write_report(tmp_path / "dry.html", outcome, result, generated_at=WHEN, plots=True)
+    out = write_report(tmp_path / "dry.html", outcome, generated_at=WHEN, plots=True)
     page = out.read_text(encoding="utf-8")
     assert list(tmp_path.iterdir()) == [out]  # no temporary file left behind
     parsed = _parse(page)
@@ -367,9 +377,9 @@ def _spec_result():
 
 
 @pytest.fixture()
-def spec_page():
-    stand_in = SimpleNamespace(prepared=SimpleNamespace(protocol=PROTOCOL))
-    page = render_report(stand_in, _spec_result(), generated_at=WHEN, plots=False)
+def spec_page(dry):
+    outcome, _ = dry
+    page = render_report(_with_result(outcome, _spec_result()), generated_at=WHEN, plots=False)
     _parse(page)
     return page
 
@@ -473,8 +483,11 @@ def test_registration_kind_per_prior_course(spec_page):
         ["BOOST", "same frame (no registration)"]]
 
 
-def test_a_result_without_the_issue_14_keys_still_renders(spec_page):
-    """Older results (no final_check, tumour_dose, overridden, per-OAR extras): no crash, no "None"."""
+def test_missing_values_show_a_dash_and_nothing_is_recomputed(dry):
+    """A result without the final check, tumour dose, overridden stops or the coverage verdict renders
+    with no crash and no "None"; the coverage rule reads "—" (the report never re-derives a verdict from
+    V95 and the protocol)."""
+    outcome, _ = dry
     old = _spec_result()
     for key in ("final_check", "oar_limits_met"):
         old.pop(key)
@@ -482,10 +495,68 @@ def test_a_result_without_the_issue_14_keys_still_renders(spec_page):
     old["eligibility"].pop("overridden")
     for key in ("tumour_dose", "prescription_statement", "coverage_met", "coverage_min_pct"):
         old["target"].pop(key)
-    stand_in = SimpleNamespace(prepared=SimpleNamespace(protocol=PROTOCOL))
-    page = render_report(stand_in, old, generated_at=WHEN, plots=False)
+    page = render_report(_with_result(outcome, old), generated_at=WHEN, plots=False)
     _parse(page)
     assert "tumour-dose-table" not in page and "overridden-stops" not in page
     assert "No final check" in page and ">None<" not in page
-    minimum = PROTOCOL.coverage_rule.ptv_v95_min_percent.value
-    assert _kv(page, "target-table")[f"Coverage rule V95 ≥ {minimum:g} %"] == "met"
+    assert _kv(page, "target-table")["Coverage rule V95 ≥ — %"] == "—"
+
+
+def _two(value):
+    return "—" if value is None else f"{value:.2f}"
+
+
+def test_every_oar_cell_is_the_outcome_s_evaluation(planned):
+    """Source of truth: the typed final evaluation of the outcome (CumulativeEvaluation and its
+    RemainingTolerance), not the result mapping. Each matched OAR's row shows its prior EQD2, effective
+    prior, remaining, allowed and planned physical dose and both cumulative EQD2s at 2 decimals; the
+    target table shows the evaluation's D95, D98 and V95."""
+    outcome, _ = planned
+    page = render_report(outcome, generated_at=WHEN, plots=False)
+    evaluation = outcome.evaluation
+    assert evaluation is not None and evaluation.oars
+    for ev in evaluation.oars:
+        tol = ev.tolerance
+        row = _row(page, "data-oar", ev.oar)
+        assert row[1] == ev.structure and row[2] == tol.metric
+        assert row[3] == f"{tol.alpha_beta_gy:.1f}"
+        assert row[4] == _two(tol.prior_eqd2_gy)
+        assert row[6] == _two(tol.effective_prior_eqd2_gy)
+        assert row[7].split()[0] == _two(tol.remaining_eqd2_gy)
+        assert row[9] == f"{tol.allowed_physical_gy:.2f} ({tol.limited_by})"
+        assert row[10] == _two(ev.planned_physical_gy)
+        assert row[11] == _two(ev.cumulative_eqd2_metric_sum_gy)
+        assert row[12] == _two(ev.cumulative_eqd2_voxelwise_gy)
+        verdict = {True: "pass", None: PASSED_NOT_ASSESSABLE}.get(ev.passed, "FAIL")
+        assert row[13].startswith(verdict)
+    unmatched = {a for a in re.findall(r'data-unmatched-oar="([^"]+)"', page)}
+    assert unmatched == set(PROTOCOL.oar_keys) - {ev.oar for ev in evaluation.oars}
+    target = _kv(page, "target-table")
+    figures = evaluation.target
+    assert target["D95 (Gy)"] == f"{figures.d95_gy:.2f}" and target["D98 (Gy)"] == f"{figures.d98_gy:.2f}"
+    assert target["V95 % of the prescription (%)"] == f"{figures.v95_pct:.1f}"
+
+
+def test_dvh_plot_data_is_the_evaluation_s_cumulative_map(planned):
+    """Property that must hold: the DVH drawn for an OAR is of the same cumulative EQD2 map its
+    evaluation measured, so the plotted curve's metric equals the evaluation's voxel-wise value (the
+    marker), and the limit and α/β are the tolerance's."""
+    outcome, _ = planned
+    data = {d.oar: d for d in dvh_data(outcome)}
+    assert outcome.evaluation is not None
+    limited = [ev for ev in outcome.evaluation.oars if ev.tolerance.cumulative_limit_eqd2_gy is not None]
+    assert limited and sorted(data) == sorted(ev.oar for ev in limited)
+    for ev in limited:
+        d = data[ev.oar]
+        assert d.metric_gy == ev.cumulative_eqd2_voxelwise_gy
+        assert isinstance(d.cumulative, DVH)
+        assert d.cumulative.metric_gy(parse_metric(d.metric)) == pytest.approx(d.metric_gy, abs=1e-9)
+        assert d.limit_gy == ev.tolerance.cumulative_limit_eqd2_gy
+        assert d.alpha_beta_gy == ev.tolerance.alpha_beta_gy
+
+
+def test_a_stopped_outcome_has_no_report():
+    """A stop writes nothing (docs/result.md): render_report refuses an outcome without a run."""
+    stopped = RunOutcome(Status.STOPPED, 2, {"status": "stopped"}, None)
+    with pytest.raises(InputError, match="stopped run has none"):
+        render_report(stopped)

@@ -90,11 +90,6 @@ class RigidRegistration:
                              f"(got {matrix.tolist()})")
         object.__setattr__(self, "matrix", matrix)
 
-    def map_points(self, points_mm: ArrayLike) -> FloatArray:
-        """Source-frame points (N, 3) mm as target-frame points (N, 3) mm."""
-        pts = np.atleast_2d(np.asarray(points_mm, dtype=np.float64))
-        return np.asarray(pts @ self.matrix[:3, :3].T + self.matrix[:3, 3])
-
     def inverse(self) -> RigidRegistration:
         """The same registration from target to source."""
         return RigidRegistration(self.target_frame_of_reference_uid, self.source_frame_of_reference_uid,

@@ -88,20 +88,6 @@ class RtDoseInfo:
     comment: str
     patient_study: PatientStudy
 
-    @property
-    def referenced_plan_uid(self) -> Optional[str]:
-        """The one referenced RT Plan's SOP Instance UID, None when the dose references none.
-
-        Raises
-        ------
-        reirrad.errors.InputError
-            The dose references several plans (MULTI_PLAN): use ``referenced_plan_uids``.
-        """
-        if len(self.referenced_plan_uids) > 1:
-            raise InputError(f"{self.path} references {len(self.referenced_plan_uids)} RT Plans "
-                             f"{list(self.referenced_plan_uids)}; use referenced_plan_uids")
-        return self.referenced_plan_uids[0] if self.referenced_plan_uids else None
-
 
 def _frame_of_reference(ds: Dataset, where: str) -> str:
     return required_text(ds, "FrameOfReferenceUID", where,

@@ -28,7 +28,6 @@ __all__ = [
     "RAYSTATION_DOSE_UNIT",
     "RAYSTATION_LENGTH_UNIT",
     "cgy_from_gy",
-    "cm_from_mm",
     "dose_array_gy",
     "dose_gy",
     "gy_from_cgy",
@@ -153,17 +152,6 @@ def mm_from_cm(value_cm: float) -> float:
         Length, cm (finite).
     """
     return _finite("value_cm", value_cm, "cm") * _MM_PER_CM
-
-
-def cm_from_mm(value_mm: float) -> float:
-    """An engine length or coordinate (mm) in cm, as a Python float.
-
-    Parameters
-    ----------
-    value_mm : float
-        Length, mm (finite).
-    """
-    return _finite("value_mm", value_mm, "mm") / _MM_PER_CM
 
 
 def length_mm(value: float, unit: str) -> float:

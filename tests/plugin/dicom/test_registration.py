@@ -53,8 +53,9 @@ def test_matrix_is_read_row_major_with_source_and_target(tmp_path: Path) -> None
 def test_direction_convention_with_a_point(tmp_path: Path) -> None:
     """p_B = (10, 0, 0) → p_A = (10, 5, 2) by hand; the inverse maps it back."""
     item = read_registration(reg_file(tmp_path / "reg.dcm"))[1]
-    np.testing.assert_allclose(item.map_points([10.0, 0.0, 0.0]), [[10.0, 5.0, 2.0]])
-    np.testing.assert_allclose(item.inverse().map_points([10.0, 5.0, 2.0]), [[10.0, 0.0, 0.0]], atol=1e-12)
+    np.testing.assert_allclose(item.matrix @ [10.0, 0.0, 0.0, 1.0], [10.0, 5.0, 2.0, 1.0])
+    np.testing.assert_allclose(item.inverse().matrix @ [10.0, 5.0, 2.0, 1.0], [10.0, 0.0, 0.0, 1.0],
+                               atol=1e-12)
 
 
 def test_frame_transform_direct_inverse_and_through_the_shared_frame(tmp_path: Path) -> None:

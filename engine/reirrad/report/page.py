@@ -1,8 +1,12 @@
-"""Self-contained HTML report of a workflow run.
+"""The HTML of the report: one self-contained page of a run's outcome (:class:`reirrad.outcome.RunOutcome`).
 
 One HTML file with no external resource: styles inline, plots embedded as base64 PNG ``data:``
 URIs. It reads in any browser and prints to PDF from it (A4 landscape; table rows, figures and
 images are kept whole where the browser allows; images scale to the page width).
+
+Every table reads the outcome's result mapping (:func:`reirrad.result.build_result`); the plots read
+:mod:`reirrad.report.data` and are drawn by :mod:`reirrad.report.plots`. Nothing here computes a
+clinical number: a value missing from the result is shown as "—".
 
 Content, in this order:
 
@@ -17,9 +21,9 @@ Content, in this order:
 3. the per-OAR table (prior EQD2 with no recovery, recovery credited, effective prior EQD2,
    remaining EQD2, cumulative limit, allowed physical dose in the new course, planned physical
    dose, cumulative EQD2 by both methods, pass); OARs of the protocol that no structure matched
-   are listed too, marked "not evaluated"; ``passed`` null with a plan dose (prior dose but no
-   cumulative limit) reads "not assessable (no cumulative limit)", never "pass"; what limits the
-   allowed dose (cumulative, de novo or per-course) is named and explained;
+   (``unmatched_oars``) are listed too, marked "not evaluated"; ``passed`` null with a plan dose
+   (prior dose but no cumulative limit) reads "not assessable (no cumulative limit)", never "pass";
+   what limits the allowed dose (cumulative, de novo or per-course) is named and explained;
 4. the isotoxic decision log (every search step);
 5. target coverage (D95, D98, V95 %, V(BED ≥ threshold)) with, beside it, the tumour dose at each
    tumour α/β (prescription BED and EQD2, BED ratio to 30 Gy/5, D95 and D80 as EQD2) and the
@@ -29,48 +33,13 @@ Content, in this order:
    prior EQD2 map and of the remaining-tolerance map, with structure outlines;
 7. provenance: software versions, protocol name, version and sha256, the status of every
    protocol value used, models, α/β per OAR, registration kind per prior course (same frame,
-   rigid or deformable), TPS and version,
-   and the time the report was generated.
-
-The tables come from the result mapping (:func:`reirrad.result.build_result`); the plots and the
-unmatched OARs need the run itself (:class:`reirrad.workflow.WorkflowRun`).
-
-Plots (documented choices)
---------------------------
-* **Cumulative DVH** of an OAR: per voxel, Σ (1 − fᵢ)·EQD2ᵢ(prior course i) + EQD2(new plan), all
-  at the OAR's α/β, fᵢ the recovery credited to course i for that OAR (the voxel-wise method of
-  :mod:`reirrad.cumulative`), drawn with the binless DVH convention of :mod:`reirrad.dvh`
-  (volume on a log scale, cm³). The effective prior EQD2 alone is drawn dashed; a vertical line
-  marks the cumulative limit and a marker the cumulative metric (e.g. D0.5cc) at its volume.
-  A dry run has no plan dose, so it has no DVH.
-* **Effective prior EQD2 map**: :func:`reirrad.biomaps.effective_prior_eqd2_map` over the matched
-  OARs (their α/β) and the protocol's background α/β (overlap rule: highest EQD2 wins). A course's
-  recovery can differ between OARs (e.g. the Jones & Grant model depends on the OAR's dose); the
-  map credits each course the **smallest** fraction credited to it for any OAR with a cumulative
-  limit (the conservative choice for display).
-* **Remaining-tolerance map**: per voxel inside an OAR with a cumulative limit (occupancy ≥ 0.5),
-  the remaining EQD2 of :func:`reirrad.biomaps.remaining_tolerance_map` for that OAR (its α/β,
-  limit and recovery, floored at 0); where OARs overlap, the smallest. Grey elsewhere.
-* **Slices** pass through the occupancy-weighted centre of the target (nearest voxel). Outlines
-  are the 0.5 level of each structure's occupancy. Axes are patient coordinates (mm) when the
-  dose grid is axis-aligned, else millimetres along the grid's own axes.
-* Figures are ``matplotlib.figure.Figure`` objects drawn by ``FigureCanvasAgg`` (no pyplot
-  state), at a fixed size and dpi, written without the "Software" PNG text chunk, so identical
-  input gives byte-identical PNG files.
-
-Shared view text
-----------------
-The console summary (``reirrad_tps.summary``) uses the same wording through the public helpers
-here: :func:`passed_text`, :func:`limited_by_text`, :func:`registration_text`,
-:func:`status_lines`, :func:`plain_value`, :func:`final_check_rows` and
-:data:`TUMOUR_DOSE_COLUMNS`. Every value comes from the result mapping; nothing is recomputed.
+   rigid or deformable), TPS and version, and the time the report was generated.
 """
 
 from __future__ import annotations
 
 import base64
 import html
-import io
 import os
 import platform
 from dataclasses import dataclass
@@ -80,62 +49,37 @@ from typing import Any, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from . import __version__, lq
-from ._validate import FloatArray
-from .audit import flag_findings, overridden_stops, result_findings
-from .biomaps import effective_prior_eqd2_at
-from .dose import DoseGrid
-from .dvh import DVH
-from .errors import InputError
-from .files import write_text_atomic
-from .metrics import parse_metric
-from .protocol import Quantity
-from .review import RISK_FACTORS
-from .runmaps import course_doses, course_recovery, effective_prior_map, remaining_maps
-from .statuses import EXIT_REVIEW, exit_code_for, status_meaning
-from .structures import Occupancy
-from .workflow import WorkflowRun
+from .. import __version__
+from ..audit import flag_findings, overridden_stops, result_findings
+from ..errors import InputError
+from ..files import write_text_atomic
+from ..outcome import RunOutcome
+from ..review import RISK_FACTORS
+from ..statuses import EXIT_REVIEW, exit_code_for, status_meaning
+from .data import dvh_data, map_slices
+from .plots import (
+    DVH_FIGURE_PX,
+    MAP_FIGURE_PX,
+    MAP_TITLES,
+    REPORT_EXTRA_NOTE,
+    draw_dvh,
+    draw_map,
+    matplotlib_version,
+)
+from .text import (
+    PASSED_NOT_ASSESSABLE,
+    TUMOUR_DOSE_COLUMNS,
+    exit_text,
+    final_check_rows,
+    limited_by_text,
+    passed_text,
+    plain_value,
+    registration_text,
+)
 
-__all__ = [
-    "DVH_FIGURE_PX",
-    "FIGURE_DPI",
-    "FINAL_CHECK_ITEMS",
-    "MAP_FIGURE_PX",
-    "PASSED_NOT_ASSESSABLE",
-    "REPORT_EXTRA_NOTE",
-    "TUMOUR_DOSE_COLUMNS",
-    "exit_text",
-    "final_check_rows",
-    "limited_by_text",
-    "passed_text",
-    "plain_value",
-    "registration_text",
-    "render_report",
-    "status_lines",
-    "write_report",
-]
+__all__ = ["render_report", "write_report"]
 
-#: Resolution of every plot, dots per inch.
-FIGURE_DPI = 100
-_DVH_FIGSIZE_IN = (6.4, 3.6)
-_MAP_FIGSIZE_IN = (6.4, 4.8)
-#: Pixel size (width, height) of a DVH plot.
-DVH_FIGURE_PX = (round(_DVH_FIGSIZE_IN[0] * FIGURE_DPI), round(_DVH_FIGSIZE_IN[1] * FIGURE_DPI))
-#: Pixel size (width, height) of a map slice.
-MAP_FIGURE_PX = (round(_MAP_FIGSIZE_IN[0] * FIGURE_DPI), round(_MAP_FIGSIZE_IN[1] * FIGURE_DPI))
-#: Shown instead of the plots when matplotlib cannot be imported.
-REPORT_EXTRA_NOTE = "plots need the 'report' extra: pip install 'reirrad[report]'"
-
-_OUTLINE_LEVEL = 0.5
-_TARGET_COLOUR = "#d62728"
-_OAR_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf",
-                "#bcbd22", "#7f7f7f", "#000000", "#aec7e8", "#98df8a")
 _SEVERITY_ORDER = {"stop": 0, "flag": 1, "info": 2}
-_MAP_TITLES = {
-    "effective-prior": ("Effective prior EQD2 (after recovery)", "EQD2 (Gy)"),
-    "remaining-tolerance": ("Remaining tolerance within OARs with a cumulative limit", "remaining EQD2 (Gy)"),
-}
-
 _CSS = """
 body { font-family: "DejaVu Sans", Arial, Helvetica, sans-serif; font-size: 10pt; color: #111;
        margin: 1.5em; }
@@ -186,124 +130,6 @@ code { font-size: 9pt; word-break: break-all; }
 
 
 # ---------------------------------------------------------------------------------------------
-# view text shared with the console summary (reirrad_tps.summary); plain text, not escaped
-
-#: ``passed`` null on an OAR with a plan dose: prior dose but no cumulative limit in the protocol
-#: (de novo met, cumulative not assessable; the result carries a flag finding naming the OAR).
-PASSED_NOT_ASSESSABLE = "not assessable (no cumulative limit)"
-_PASSED_NOT_ASSESSABLE_SHORT = "n/a (no cumulative limit)"
-_PASSED_NO_PLAN = "not evaluated (no plan)"
-
-_LIMITED_BY = {
-    "cumulative": "cumulative limit: the remaining EQD2 after the prior courses",
-    "de-novo": "de novo limit of a single SABR course",
-    "per-course": ("per-course limit: the new course alone is capped by the per-course BED limit "
-                   "(Nieder 2006 for the spinal cord), below what the cumulative limit would allow"),
-}
-_REGISTRATION = {
-    "same-frame": "same frame (no registration)",
-    "rigid": "rigid",
-    "deformable": "deformable (the cumulative dose is less certain where the anatomy deformed)",
-}
-
-#: Rows of the final check: (label, ``final_check`` key, decimals).
-FINAL_CHECK_ITEMS: Tuple[Tuple[str, str, int], ...] = (
-    ("Dose re-read from the TPS after normalisation", "dose_rechecked_after_normalisation", 0),
-    ("Re-optimised at the chosen level", "reoptimised_at_chosen_level", 0),
-    ("Normalised", "normalised", 0),
-    ("Normalisation value (dose re-read / dose before; 1 = unchanged)", "normalisation_value", 4),
-    ("TPS normalisation value (%)", "tps_normalisation", 2),
-    ("Prescription (Gy)", "prescription_gy", 2),
-    ("Every OAR limit met", "oar_limits_met", 0),
-    ("Coverage rule met", "coverage_met", 0),
-    ("Failing OARs", "failing_oars", 0),
-    ("PTV V95 (%)", "v95_pct", 1),
-    ("PTV D95 (Gy)", "d95_gy", 2),
-)
-
-#: Columns of the tumour dose at one α/β: (label, ``target.tumour_dose[*]`` key, unit, decimals).
-TUMOUR_DOSE_COLUMNS: Tuple[Tuple[str, str, str, int], ...] = (
-    ("prescription BED", "prescription_bed_gy", "Gy", 2),
-    ("prescription EQD2", "prescription_eqd2_gy", "Gy", 2),
-    ("BED ratio to 30 Gy/5", "bed_ratio_to_reference", "", 3),
-    ("D95 as EQD2", "d95_eqd2_gy", "Gy", 2),
-    ("D80 as EQD2", "d80_eqd2_gy", "Gy", 2),
-)
-
-
-def final_check_rows(check: Mapping[str, Any]) -> List[Tuple[str, object, int]]:
-    """(label, value, decimals) of each :data:`FINAL_CHECK_ITEMS` key the final check has, in order."""
-    return [(label, check[key], digits) for label, key, digits in FINAL_CHECK_ITEMS if key in check]
-
-
-def plain_value(value: object, digits: int = 2, *, missing: str = "-") -> str:
-    """Plain text of a result value.
-
-    Parameters
-    ----------
-    value : object
-        None, a boolean (``yes`` / ``no``), an integer, a float (``digits`` decimals), a list
-        (comma-separated; ``none`` when empty) or anything else (``str``).
-    digits : int
-        Decimals of a float.
-    missing : str
-        Text of None (never the word "None").
-
-    Returns
-    -------
-    str
-    """
-    if value is None:
-        return missing
-    if isinstance(value, (bool, np.bool_)):
-        return "yes" if value else "no"
-    if isinstance(value, (int, np.integer)):
-        return str(int(value))
-    if isinstance(value, (float, np.floating)):
-        return f"{float(value):.{digits}f}"
-    if isinstance(value, (list, tuple)):
-        return ", ".join(plain_value(v, digits, missing=missing) for v in value) or "none"
-    return str(value)
-
-
-def passed_text(oar: Mapping[str, Any], *, short: bool = False) -> str:
-    """The verdict of an OAR record: ``pass``, ``FAIL``, not assessable or not evaluated.
-
-    ``passed`` null means "not evaluated (no plan)" when there is no planned dose (``short``:
-    ``-``), else :data:`PASSED_NOT_ASSESSABLE` (``short``: ``n/a (no cumulative limit)``).
-    """
-    passed = oar.get("passed")
-    if passed is None:
-        if oar.get("planned_physical_gy") is None:
-            return "-" if short else _PASSED_NO_PLAN
-        return _PASSED_NOT_ASSESSABLE_SHORT if short else PASSED_NOT_ASSESSABLE
-    return "pass" if passed else "FAIL"
-
-
-def limited_by_text(limited_by: object) -> str:
-    """What ``limited_by`` (``cumulative``, ``de-novo``, ``per-course``) means; unknown values as given."""
-    return _LIMITED_BY.get(str(limited_by), str(limited_by))
-
-
-def registration_text(kind: object) -> str:
-    """A prior course's registration kind (``same-frame``, ``rigid``, ``deformable``) in words."""
-    return "-" if kind is None else _REGISTRATION.get(str(kind), str(kind))
-
-
-def exit_text(result: Mapping[str, Any]) -> str:
-    """The exit code of a result (:func:`reirrad.statuses.exit_code_for`); exit 3 says "needs review"."""
-    code = exit_code_for(result)
-    review = ": a plan exists but NEEDS REVIEW before use" if code == EXIT_REVIEW else ""
-    return f"Exit code {code}{review}."
-
-
-def status_lines(result: Mapping[str, Any]) -> List[str]:
-    """Two lines: the status with its meaning, and :func:`exit_text`."""
-    status = str(result.get("status", "unknown"))
-    return [f"Status: {status} - {status_meaning(status)}", exit_text(result)]
-
-
-# ---------------------------------------------------------------------------------------------
 # small HTML helpers
 
 
@@ -322,6 +148,13 @@ def _pct(fraction: object) -> str:
     if isinstance(fraction, (bool, np.bool_)) or not isinstance(fraction, (int, float, np.number)):
         return "—"
     return f"{100.0 * float(fraction):.0f}"
+
+
+def _short(value: object) -> str:
+    """A number in its shortest form (``80``, ``2.5``; escaped); anything else as :func:`_fmt`."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return _e(f"{float(value):g}")
+    return _fmt(value)
 
 
 def _attrs(attrs: Optional[Mapping[str, str]]) -> str:
@@ -513,12 +346,10 @@ def _pass_cell(oar: Mapping[str, Any]) -> _Cell:
     return _Cell(f'<span class="failtext">FAIL</span>{detail}')
 
 
-def _oar_rows(run: WorkflowRun, result: Mapping[str, Any]) -> List[_Row]:
+def _oar_rows(result: Mapping[str, Any]) -> List[_Row]:
     rows: List[_Row] = []
-    listed = set()
     for oar in result.get("oars") or []:
         key = str(oar.get("name"))
-        listed.add(key)
         limit = oar.get("cumulative_limit_eqd2_gy")
         remaining = _fmt(oar.get("remaining_eqd2_gy"))
         if oar.get("exhausted"):
@@ -549,19 +380,14 @@ def _oar_rows(run: WorkflowRun, result: Mapping[str, Any]) -> List[_Row]:
         if css:
             attrs["class"] = css
         rows.append((cells, attrs))
-    protocol = run.prepared.protocol
-    for key in protocol.oar_keys:
-        if key in listed:
-            continue
-        spec = protocol.oar(key)
-        metric = spec.cumulative_limit.metric.name if spec.cumulative_limit else spec.de_novo.metric.name
-        limit_cell = (_num(spec.cumulative_limit.eqd2.value) if spec.cumulative_limit
-                      else _Cell("no cumulative limit"))
+    for spec in result.get("unmatched_oars") or []:
+        limit = spec.get("cumulative_limit_eqd2_gy")
         dash = _Cell("—", numeric=True)
-        cells = [_txt(spec.label), _txt("no structure matched"), _txt(metric),
-                 _num(spec.alpha_beta.value, 1), dash, dash, dash, dash, limit_cell, dash, dash, dash, dash,
+        cells = [_txt(spec.get("label")), _txt("no structure matched"), _txt(spec.get("metric")),
+                 _num(spec.get("alpha_beta_gy"), 1), dash, dash, dash, dash,
+                 _num(limit) if limit is not None else _Cell("no cumulative limit"), dash, dash, dash, dash,
                  _txt("not evaluated")]
-        rows.append((cells, {"data-unmatched-oar": key, "class": "unmatched"}))
+        rows.append((cells, {"data-unmatched-oar": str(spec.get("name")), "class": "unmatched"}))
     return rows
 
 
@@ -583,7 +409,7 @@ def _limited_by_notes(result: Mapping[str, Any]) -> str:
     return f'<p>Allowed physical dose limited by:</p><ul id="limited-by-notes">{"".join(items)}</ul>'
 
 
-def _oar_section(run: WorkflowRun, result: Mapping[str, Any]) -> str:
+def _oar_section(result: Mapping[str, Any]) -> str:
     n_fx = result.get("n_fractions")
     headers = ["OAR", "Structure", "Metric", "α/β (Gy)", "Prior EQD2, no recovery (Gy)",
                "Recovery credited (%)", "Effective prior EQD2 (Gy)", "Remaining EQD2 (Gy)",
@@ -591,7 +417,7 @@ def _oar_section(run: WorkflowRun, result: Mapping[str, Any]) -> str:
                "Planned physical dose (Gy)", "Cumulative EQD2, metric sum (Gy)",
                "Cumulative EQD2, voxel-wise (Gy)", "Pass"]
     return ('<section id="oars"><h2>Organs at risk</h2>'
-            + _table(headers, _oar_rows(run, result), {"id": "oar-table"})
+            + _table(headers, _oar_rows(result), {"id": "oar-table"})
             + '<p class="note">EQD2 at each OAR\'s α/β. Effective prior = prior EQD2 × (1 − recovery '
               "credited). Allowed physical dose = min(dose from the remaining EQD2 in the new course's "
               "fractions, de novo mandatory limit, per-course limit if any); the limiting rule is in "
@@ -627,11 +453,8 @@ def _log_section(result: Mapping[str, Any]) -> str:
     return "".join(out)
 
 
-def _target_section(run: WorkflowRun, result: Mapping[str, Any]) -> str:
+def _target_section(result: Mapping[str, Any]) -> str:
     target = result.get("target")
-    protocol = run.prepared.protocol
-    rule = protocol.coverage_rule
-    ab = rule.tumour_alpha_beta.value
     out = ['<section id="target"><h2>Target coverage</h2>']
     if not target:
         out.append('<p class="note" id="target-table">No plan dose (dry run): target coverage is '
@@ -639,11 +462,10 @@ def _target_section(run: WorkflowRun, result: Mapping[str, Any]) -> str:
         return "".join(out)
     v95 = target.get("v95_pct")
     minimum = target.get("coverage_min_pct")
-    if minimum is None:  # results written before the engine reported the rule itself
-        minimum = rule.ptv_v95_min_percent.value
     met = target.get("coverage_met")
-    if met is None:
-        met = None if v95 is None else float(v95) >= float(minimum)
+    ab = _short(target.get("alpha_beta_gy"))
+    rule = ('<span class="pass">met</span>' if met is True else '<span class="failtext">not met</span>'
+            if met is False else "—")
     threshold = target.get("bed_threshold_gy")
     pairs = [
         ("Structure", _txt(target.get("structure")).html),
@@ -651,13 +473,12 @@ def _target_section(run: WorkflowRun, result: Mapping[str, Any]) -> str:
         ("D95 (Gy)", _fmt(target.get("d95_gy"))),
         ("D98 (Gy)", _fmt(target.get("d98_gy"))),
         ("V95 % of the prescription (%)", _fmt(v95, 1)),
-        (f"Coverage rule V95 ≥ {minimum:g} %",
-         '<span class="pass">met</span>' if met else '<span class="failtext">not met</span>'),
-        (f"V(BED{ab:g} ≥ {_fmt(threshold, 1)} Gy) (%)",
+        (f"Coverage rule V95 ≥ {_short(minimum)} %", rule),
+        (f"V(BED (α/β {ab} Gy) ≥ {_fmt(threshold, 1)} Gy) (%)",
          f"{_fmt(target.get('v_bed_threshold_pct'), 1)} (physical ≥ "
          f"{_fmt(target.get('bed_threshold_physical_gy'))} Gy in {_fmt(result.get('n_fractions'))} fx)"),
-        (f"D95 as BED (α/β {ab:g} Gy) (Gy)", _fmt(target.get("d95_bed10_gy"))),
-        (f"D98 as BED (α/β {ab:g} Gy) (Gy)", _fmt(target.get("d98_bed10_gy"))),
+        (f"D95 as BED (α/β {ab} Gy) (Gy)", _fmt(target.get("d95_bed10_gy"))),
+        (f"D98 as BED (α/β {ab} Gy) (Gy)", _fmt(target.get("d98_bed10_gy"))),
     ]
     statement = target.get("prescription_statement")
     if statement:
@@ -716,43 +537,30 @@ def _risk_factors(keys: object) -> str:
     return _e(", ".join(labels.get(str(k), str(k)) for k in keys))
 
 
-def _run_level_quantities(run: WorkflowRun) -> List[Quantity]:
-    """Protocol values every run uses besides the per-OAR ones (fractions, prescriptions, coverage
-    rule, objective rules, recovery model, background α/β of the maps)."""
-    p = run.prepared.protocol
-    return [p.n_fractions_quantity, p.prescriptions.limit_toxicity, p.prescriptions.isotoxic_ladder,
-            p.prescriptions.isotoxic_maximum, p.coverage_rule.ptv_v95_min_percent,
-            p.coverage_rule.report_bed_threshold, p.coverage_rule.tumour_alpha_beta,
-            p.planning.oar_objective_margin, p.planning.target_coverage_volume_percent,
-            p.planning.target_max_dose_factor, p.recovery.model_source, p.recovery.conservation_factor,
-            p.background_alpha_beta]
-
-
 def _value_cell(key: str, value: object) -> _Cell:
     if key.endswith("model_source"):  # carries the provenance of a choice, not a number
         return _Cell("(model choice)")
     return _num(value, 3)
 
 
-def _value_rows(run: WorkflowRun, prov: Mapping[str, Any]) -> List[_Row]:
-    """The result's ``values_used``, then the run-level protocol values it does not list."""
+def _value_rows(prov: Mapping[str, Any]) -> List[_Row]:
+    """The result's ``values_used``: every protocol value the run used, with its source and status."""
     used = prov.get("values_used") or {}
     rows: List[_Row] = []
     for key, v in used.items():
         rows.append(([_Cell(f"<code>{_e(key)}</code>"), _value_cell(str(key), v.get("value")),
-                      _txt(v.get("unit") or ""), _txt(v.get("source")), _value_status_cell(v.get("status")),
-                      _txt("result")], {"data-value": str(key)}))
-    for q in _run_level_quantities(run):
-        if q.key_path in used:
-            continue
-        rows.append(([_Cell(f"<code>{_e(q.key_path)}</code>"), _value_cell(q.key_path, q.value),
-                      _txt(q.unit), _txt(q.source), _value_status_cell(q.status),
-                      _txt("protocol (run-level)")],
-                     {"data-value": q.key_path}))
+                      _txt(v.get("unit") or ""), _txt(v.get("source")), _value_status_cell(v.get("status"))],
+                     {"data-value": str(key)}))
     return rows
 
 
-def _provenance_section(run: WorkflowRun, result: Mapping[str, Any], generated_at: datetime,
+def _used_value(prov: Mapping[str, Any], key_path: str) -> object:
+    """The value of a protocol key the result records as used (None if it does not)."""
+    entry = (prov.get("values_used") or {}).get(key_path)
+    return entry.get("value") if isinstance(entry, Mapping) else None
+
+
+def _provenance_section(result: Mapping[str, Any], generated_at: datetime,
                         matplotlib_version: Optional[str]) -> str:
     prov = result.get("provenance") or {}
     proto = prov.get("protocol") or {}
@@ -779,7 +587,7 @@ def _provenance_section(run: WorkflowRun, result: Mapping[str, Any], generated_a
         ("LQ model", _e(prov.get("lq_model", "—"))),
         ("Cumulative methods", _e(", ".join(str(m) for m in prov.get("cumulative_methods") or []) or "—")),
         ("Tumour α/β for BED reporting (Gy)",
-         _fmt(run.prepared.protocol.coverage_rule.tumour_alpha_beta.value, 1)),
+         _fmt(_used_value(prov, "coverage_rule.tumour_alpha_beta"), 1)),
         ("Tumour α/β values of the tumour dose (Gy)",
          _fmt([e.get("alpha_beta_gy") for e in (result.get("target") or {}).get("tumour_dose") or []], 1)),
         ("Eligibility override reason", _txt(prov.get("override_reason")).html),
@@ -809,281 +617,10 @@ def _provenance_section(run: WorkflowRun, result: Mapping[str, Any], generated_a
         out.append('<p class="note" id="prior-courses-table">No prior course.</p>')
 
     out.append("<h3>Protocol values used and their status</h3>")
-    out.append(_table(["Protocol key", "Value", "Unit", "Source", "Status", "Recorded in"],
-                      _value_rows(run, prov), {"id": "values-used"}))
+    out.append(_table(["Protocol key", "Value", "Unit", "Source", "Status"], _value_rows(prov),
+                      {"id": "values-used"}))
     out.append("</section>")
     return "".join(out)
-
-
-# ---------------------------------------------------------------------------------------------
-# plot data (numpy only)
-
-
-@dataclass(frozen=True)
-class _DvhData:
-    oar: str
-    label: str
-    structure: str
-    limit_gy: float
-    metric: str
-    metric_volume_cc: Optional[float]
-    metric_gy: float
-    alpha_beta_gy: float
-    cumulative: DVH
-    prior: Optional[DVH]
-
-
-@dataclass(frozen=True)
-class _Outline:
-    name: str
-    colour: str
-    occupancy: FloatArray  # 2D, same shape as the slice
-
-
-@dataclass(frozen=True)
-class _MapSlice:
-    map_name: str
-    view: str
-    values: FloatArray  # 2D (rows = vertical axis, columns = horizontal axis)
-    h_mm: FloatArray
-    v_mm: FloatArray
-    h_label: str
-    v_label: str
-    v_down: bool  # vertical axis increases downwards (axial: y posterior down)
-    vmax: float
-    outlines: Tuple[_Outline, ...]
-    position: str
-
-
-def _dvh_data(run: WorkflowRun, result: Mapping[str, Any]) -> List[_DvhData]:
-    dose = run.final_dose
-    if dose is None:
-        return []
-    prep = run.prepared
-    out = []
-    for oar in result.get("oars") or []:
-        key = str(oar.get("name"))
-        limit = oar.get("cumulative_limit_eqd2_gy")
-        if limit is None or key not in prep.oar_occupancy or key not in prep.tolerances:
-            continue
-        tol = prep.tolerances[key]
-        ab = tol.alpha_beta_gy
-        occ = prep.oar_occupancy[key]
-        new = np.asarray(lq.eqd2_gy(dose.values_gy, prep.n_fractions, ab), dtype=float)
-        prior_dvh: Optional[DVH] = None
-        total = new
-        if prep.prior_courses:
-            prior = effective_prior_eqd2_at(course_doses(prep, course_recovery(prep, key)), ab)
-            total = prior.values_gy + new
-            prior_dvh = DVH.from_dose(prior, occ)
-        grid = DoseGrid(total, dose.origin_mm, dose.spacing_mm, dose.direction, quantity="eqd2",
-                        alpha_beta_gy=ab)
-        cumulative = DVH.from_dose(grid, occ)
-        metric = parse_metric(tol.metric)
-        volume = metric.volume_cc if metric.kind == "volume" else (0.0 if metric.kind == "max" else None)
-        out.append(_DvhData(key, str(oar.get("label") or key), str(oar.get("structure") or ""),
-                            float(limit), tol.metric, volume, cumulative.metric_gy(metric), ab,
-                            cumulative, prior_dvh))
-    return out
-
-
-def _centre_index(occ: Occupancy) -> Tuple[int, int, int]:
-    """Nearest voxel (k, j, i) to the occupancy-weighted centre."""
-    weights = occ.box_fraction
-    total = float(weights.sum())
-    idx = []
-    for axis in range(3):
-        other = tuple(a for a in range(3) if a != axis)
-        profile = weights.sum(axis=other)
-        local = float((profile * np.arange(profile.size)).sum() / total)
-        idx.append(round(local) + int(occ.box[axis].start))
-    return idx[0], idx[1], idx[2]
-
-
-def _occ_slice(occ: Occupancy, axis: int, index: int) -> FloatArray:
-    """2D occupancy of the plane ``index`` along grid axis ``axis`` (0 = z, 2 = x)."""
-    nz, ny, nx = occ.grid_shape
-    out = np.zeros((ny, nx) if axis == 0 else (nz, ny))
-    box = occ.box
-    if not box[axis].start <= index < box[axis].stop:
-        return out
-    local = index - box[axis].start
-    if axis == 0:
-        out[box[1], box[2]] = occ.box_fraction[local]
-    else:
-        out[box[0], box[1]] = occ.box_fraction[:, :, local]
-    return out
-
-
-def _axis_aligned(grid: DoseGrid) -> bool:
-    """True when the grid's index axes are the patient x, y, z axes."""
-    return grid.direction is None or bool(np.allclose(grid.direction, np.eye(3)))
-
-
-def _axes_mm(grid: DoseGrid) -> Tuple[List[FloatArray], List[str]]:
-    """Voxel-centre coordinates along the x, y, z index axes and their labels."""
-    nz, ny, nx = grid.shape
-    aligned = _axis_aligned(grid)
-    coords: List[FloatArray] = []
-    labels = []
-    for a, n in enumerate((nx, ny, nz)):
-        start = float(grid.origin_mm[a]) if aligned else 0.0
-        coords.append(start + float(grid.spacing_mm[a]) * np.arange(n, dtype=np.float64))
-        name = "xyz"[a]
-        labels.append(f"{name} (mm)" if aligned else f"grid {name} axis (mm from the first voxel)")
-    return coords, labels
-
-
-def _map_slices(run: WorkflowRun) -> Tuple[List[_MapSlice], str]:
-    """The four map slices, or none and the reason."""
-    prep = run.prepared
-    if not prep.prior_courses:
-        return [], "No prior course: there is no prior-dose map."
-    effective_map = effective_prior_map(prep)
-    if effective_map is None:  # pragma: no cover - prior courses checked above
-        return [], "No prior course: there is no prior-dose map."
-    effective = effective_map.eqd2.values_gy
-    shape = effective.shape
-    remaining = np.full(shape, np.nan)
-    for key, rmap in remaining_maps(prep).items():
-        occ = prep.oar_occupancy[key]
-        inside = np.zeros(shape, dtype=bool)
-        inside[occ.box] = occ.box_fraction >= _OUTLINE_LEVEL
-        remaining[inside] = np.fmin(remaining[inside], rmap.remaining_eqd2.values_gy[inside])
-
-    k, _, i = _centre_index(prep.target)
-    (xs, ys, zs), (xl, yl, zl) = _axes_mm(prep.snapshot.dose_grid)
-    prefix = "" if _axis_aligned(prep.snapshot.dose_grid) else "grid "
-    structures: List[Tuple[str, str, Occupancy]] = [(prep.target_id, _TARGET_COLOUR, prep.target)]
-    for n, (key, occ) in enumerate(prep.oar_occupancy.items()):
-        structures.append((prep.oar_structures.get(key, key), _OAR_COLOURS[n % len(_OAR_COLOURS)], occ))
-    slices = []
-    for map_name, values in (("effective-prior", effective), ("remaining-tolerance", remaining)):
-        finite = values[np.isfinite(values)]
-        vmax = float(finite.max()) if finite.size else 1.0
-        vmax = vmax if vmax > 0.0 else 1.0
-        for view, axis, index in (("axial", 0, k), ("sagittal", 2, i)):
-            plane = values[index] if axis == 0 else values[:, :, index]
-            outlines = tuple(_Outline(name, colour, _occ_slice(occ, axis, index))
-                             for name, colour, occ in structures)
-            if axis == 0:
-                slices.append(_MapSlice(map_name, view, plane, xs, ys, xl, yl, True, vmax, outlines,
-                                        f"{prefix}z = {zs[index]:.1f} mm (slice {index})"))
-            else:
-                slices.append(_MapSlice(map_name, view, plane, ys, zs, yl, zl, False, vmax, outlines,
-                                        f"{prefix}x = {xs[index]:.1f} mm (slice {index})"))
-    return slices, ""
-
-
-# ---------------------------------------------------------------------------------------------
-# drawing (matplotlib, imported lazily)
-
-
-def _matplotlib_version() -> Optional[str]:
-    """matplotlib's version when it and its Agg canvas import, else None."""
-    try:
-        import matplotlib  # noqa: PLC0415 - optional dependency (the 'report' extra)
-        from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: F401, PLC0415
-        from matplotlib.figure import Figure  # noqa: F401, PLC0415
-    except ImportError:
-        return None
-    return str(matplotlib.__version__)
-
-
-def _mpl_text(text: str) -> str:
-    """Text safe from matplotlib's mathtext (a '$' would start a formula)."""
-    return text.replace("$", r"\$")
-
-
-def _png(figure: Any) -> bytes:
-    """PNG bytes of a figure, through the Agg canvas, with no "Software" text chunk."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: PLC0415 - optional dependency
-
-    canvas: Any = FigureCanvasAgg(figure)  # Any: print_png has no annotations
-    buffer = io.BytesIO()
-    # print_png, not savefig: no rcParams-driven bbox cropping, so the pixel size is the figure's.
-    canvas.print_png(buffer, metadata={"Software": None})
-    return buffer.getvalue()
-
-
-def _curve(dvh: DVH) -> Tuple[FloatArray, FloatArray]:
-    """(dose, cumulative volume) points of the documented DVH curve, at most ~2000 of them."""
-    cum = np.cumsum(dvh.volumes_cc)
-    mids = cum - dvh.volumes_cc / 2.0
-    doses = np.asarray(dvh.doses_gy)
-    if doses.size > 2000:
-        keep = np.unique(np.linspace(0, doses.size - 1, 2000).round().astype(int))
-        doses, mids = doses[keep], mids[keep]
-    return (np.concatenate([doses, [doses[-1]]]), np.concatenate([mids, [float(cum[-1])]]))
-
-
-def _draw_dvh(data: _DvhData) -> bytes:
-    from matplotlib.figure import Figure  # noqa: PLC0415 - optional dependency
-
-    fig = Figure(figsize=_DVH_FIGSIZE_IN, dpi=FIGURE_DPI)
-    ax = fig.add_axes((0.1, 0.15, 0.86, 0.74))
-    d, v = _curve(data.cumulative)
-    ax.plot(d, v, color="#1f77b4", linewidth=1.5, label="cumulative EQD2 (prior after recovery + plan)")
-    top = float(data.cumulative.volume_cc)
-    if data.prior is not None:
-        pd, pv = _curve(data.prior)
-        ax.plot(pd, pv, color="#7f7f7f", linewidth=1.0, linestyle="--", label="effective prior EQD2")
-    ax.axvline(data.limit_gy, color="#d62728", linewidth=1.2,
-               label=f"cumulative limit {data.limit_gy:g} Gy")
-    bottom = min(0.01, (data.metric_volume_cc or 0.01) / 10.0)
-    if data.metric_volume_cc is not None:
-        marker_v = max(data.metric_volume_cc, bottom)
-        ax.axhline(marker_v, color="#999999", linewidth=0.6, linestyle=":")
-        ax.plot([data.metric_gy], [marker_v], marker="o", color="#000000", linestyle="none",
-                label=_mpl_text(f"{data.metric} = {data.metric_gy:.2f} Gy"))
-    ax.set_yscale("log")
-    ax.set_ylim(bottom, max(top * 1.5, bottom * 10.0))
-    ax.set_xlim(0.0, max(data.limit_gy, float(data.cumulative.max_gy)) * 1.08)
-    ax.set_xlabel(f"EQD2 (Gy, α/β = {data.alpha_beta_gy:g} Gy)", fontsize=8)
-    ax.set_ylabel("volume (cm³, log scale)", fontsize=8)
-    ax.set_title(_mpl_text(f"{data.label} ({data.structure}): cumulative EQD2 DVH"), fontsize=9)
-    ax.tick_params(labelsize=7)
-    ax.grid(True, which="major", linewidth=0.4, color="#dddddd")
-    ax.legend(loc="lower left", fontsize=7, framealpha=0.9)
-    return _png(fig)
-
-
-def _draw_map(data: _MapSlice) -> bytes:
-    from matplotlib.figure import Figure  # noqa: PLC0415 - optional dependency
-    from matplotlib.lines import Line2D  # noqa: PLC0415
-
-    fig = Figure(figsize=_MAP_FIGSIZE_IN, dpi=FIGURE_DPI)
-    ax = fig.add_axes((0.09, 0.1, 0.58, 0.8))
-    cax = fig.add_axes((0.69, 0.1, 0.025, 0.8))
-    dh = float(data.h_mm[1] - data.h_mm[0]) if data.h_mm.size > 1 else 1.0
-    dv = float(data.v_mm[1] - data.v_mm[0]) if data.v_mm.size > 1 else 1.0
-    left, right = float(data.h_mm[0]) - dh / 2, float(data.h_mm[-1]) + dh / 2
-    low, high = float(data.v_mm[0]) - dv / 2, float(data.v_mm[-1]) + dv / 2
-    ax.set_facecolor("#d9d9d9")
-    image = ax.imshow(np.ma.masked_invalid(data.values), cmap="viridis", vmin=0.0, vmax=data.vmax,
-                      origin="lower", extent=(left, right, low, high), interpolation="nearest")
-    if data.v_down:
-        ax.set_ylim(high, low)
-    colourbar = fig.colorbar(image, cax=cax)
-    title, unit = _MAP_TITLES[data.map_name]
-    colourbar.set_label(unit, fontsize=8)
-    colourbar.ax.tick_params(labelsize=7)
-    handles = []
-    for outline in data.outlines:
-        occ = outline.occupancy
-        if occ.size == 0 or not (float(occ.min()) < _OUTLINE_LEVEL <= float(occ.max())):
-            continue
-        ax.contour(data.h_mm, data.v_mm, occ, levels=[_OUTLINE_LEVEL], colors=[outline.colour],
-                   linewidths=1.0)
-        handles.append(Line2D([], [], color=outline.colour, linewidth=1.5, label=_mpl_text(outline.name)))
-    if handles:
-        fig.legend(handles=handles, loc="center left", bbox_to_anchor=(0.78, 0.5), fontsize=7,
-                   frameon=False)
-    ax.set_xlabel(data.h_label, fontsize=8)
-    ax.set_ylabel(data.v_label, fontsize=8)
-    ax.tick_params(labelsize=7)
-    ax.set_title(_mpl_text(f"{title}\n{data.view}, {data.position}"), fontsize=8)
-    return _png(fig)
 
 
 def _img(png: bytes, alt: str, attrs: Mapping[str, str], size: Tuple[int, int]) -> str:
@@ -1092,45 +629,46 @@ def _img(png: bytes, alt: str, attrs: Mapping[str, str], size: Tuple[int, int]) 
             f'height="{size[1]}"{_attrs(attrs)}>')
 
 
-def _plots_section(run: WorkflowRun, result: Mapping[str, Any], draw: bool, reason: str) -> str:
+def _plots_section(outcome: RunOutcome, draw: bool, reason: str) -> str:
     out = ['<section id="plots"><h2>Plots</h2>']
     if not draw:
         out.append(f'<p class="note" id="plots-note">{_e(reason)}</p></section>')
         return "".join(out)
     out.append("<h3>Cumulative EQD2 DVH per OAR with a cumulative limit</h3>")
-    if run.final_dose is None:
+    prov = outcome.result.get("provenance") or {}
+    if outcome.run is None or outcome.run.final_dose is None:
         out.append('<p class="note" id="dvh-note">Dry run: there is no plan dose, so there is no DVH of '
                    "the plan; the maps below show the prior dose and the remaining tolerance.</p>")
     else:
-        dvhs = _dvh_data(run, result)
+        dvhs = dvh_data(outcome)
         if not dvhs:
             out.append('<p class="note" id="dvh-note">No OAR with a cumulative limit was evaluated.</p>')
         for data in dvhs:
             alt = f"Cumulative EQD2 DVH of {data.label} ({data.structure})"
-            out.append("<figure>" + _img(_draw_dvh(data), alt, {"data-plot": "dvh", "data-oar": data.oar},
+            out.append("<figure>" + _img(draw_dvh(data), alt, {"data-plot": "dvh", "data-oar": data.oar},
                                          DVH_FIGURE_PX)
                        + f"<figcaption>{_e(alt)}: solid, cumulative EQD2 (effective prior + plan, "
                          f"voxel-wise, α/β {data.alpha_beta_gy:g} Gy); dashed, "
                          f"effective prior alone; red line, cumulative limit {data.limit_gy:g} Gy; dot, "
                          f"{_e(data.metric)} of the cumulative map.</figcaption></figure>")
     out.append("<h3>Prior dose and remaining tolerance through the target centre</h3>")
-    slices, why = _map_slices(run)
+    slices, why = map_slices(outcome)
     if not slices:
         out.append(f'<p class="note" id="map-note">{_e(why)}</p>')
-    background = run.prepared.protocol.background_alpha_beta.value
+    background = _short(_used_value(prov, "background_alpha_beta"))
     captions = {
         "effective-prior": ("Effective prior EQD2 summed over prior courses after recovery; α/β per voxel "
                             "by the overlap rule (highest EQD2 among the OARs present and the background "
-                            f"α/β {background:g} Gy); each course credited its smallest recovery over the "
+                            f"α/β {background} Gy); each course credited its smallest recovery over the "
                             "OARs with a cumulative limit."),
         "remaining-tolerance": ("Remaining EQD2 (cumulative limit − effective prior, floored at 0) inside "
                                 "each OAR with a cumulative limit (occupancy ≥ 0.5), at that OAR's α/β; "
                                 "smallest where OARs overlap; grey: no OAR with a cumulative limit."),
     }
     for s in slices:
-        title, _ = _MAP_TITLES[s.map_name]
+        title, _ = MAP_TITLES[s.map_name]
         alt = f"{title}, {s.view} slice at {s.position}"
-        out.append("<figure>" + _img(_draw_map(s), alt, {"data-plot": "map", "data-map": s.map_name,
+        out.append("<figure>" + _img(draw_map(s), alt, {"data-plot": "map", "data-map": s.map_name,
                                                          "data-view": s.view}, MAP_FIGURE_PX)
                    + f"<figcaption>{_e(s.view.capitalize())}, {_e(s.position)}. "
                      f"{_e(captions[s.map_name])} Outlines: occupancy 0.5 of the target (red) and "
@@ -1143,16 +681,15 @@ def _plots_section(run: WorkflowRun, result: Mapping[str, Any], draw: bool, reas
 # public API
 
 
-def render_report(run: WorkflowRun, result: Mapping[str, Any], *, generated_at: Optional[datetime] = None,
+def render_report(outcome: RunOutcome, *, generated_at: Optional[datetime] = None,
                   plots: Optional[bool] = None) -> str:
-    """The HTML report of a workflow run, as one self-contained document.
+    """The HTML report of a run's outcome, as one self-contained document.
 
     Parameters
     ----------
-    run : WorkflowRun
-        The run (:func:`reirrad.workflow.run`); the plots and the unmatched OARs come from it.
-    result : mapping
-        ``build_result(run)`` (:func:`reirrad.result.build_result`); every table comes from it.
+    outcome : RunOutcome
+        :func:`reirrad.runner.execute`'s outcome of a run (not a stop): the tables come from its result
+        mapping, the plots from :mod:`reirrad.report.data`.
     generated_at : datetime, optional
         Time stamp printed in the provenance block (default: now, UTC). Nothing else in the
         report depends on the time, so identical input renders identically apart from it.
@@ -1168,13 +705,14 @@ def render_report(run: WorkflowRun, result: Mapping[str, Any], *, generated_at: 
     Raises
     ------
     reirrad.errors.InputError
-        ``plots=True`` without matplotlib, or a result that is not a mapping.
+        ``plots=True`` without matplotlib, or an outcome without a run (a stop has no report).
     """
-    if not isinstance(result, Mapping):
-        raise InputError("result must be the mapping of reirrad.result.build_result "
-                         f"(got {type(result).__name__})")
+    if not isinstance(outcome, RunOutcome) or outcome.run is None:
+        raise InputError("a report needs the outcome of a run (reirrad.runner.execute); a stopped run has "
+                         f"none (got {type(outcome).__name__})")
+    result = outcome.result
     when = generated_at if generated_at is not None else datetime.now(timezone.utc)
-    mpl_version = _matplotlib_version() if plots is not False else None
+    mpl_version = matplotlib_version() if plots is not False else None
     if plots is True and mpl_version is None:
         raise InputError(f"plots=True but matplotlib cannot be imported; {REPORT_EXTRA_NOTE}")
     draw = mpl_version is not None
@@ -1184,20 +722,19 @@ def render_report(run: WorkflowRun, result: Mapping[str, Any], *, generated_at: 
         _header_section(result),
         _eligibility_section(result),
         _final_check_section(result),
-        _oar_section(run, result),
+        _oar_section(result),
         _log_section(result),
-        _target_section(run, result),
+        _target_section(result),
         _objectives_section(result),
-        _plots_section(run, result, draw, reason),
-        _provenance_section(run, result, when, mpl_version if draw else None),
+        _plots_section(outcome, draw, reason),
+        _provenance_section(result, when, mpl_version if draw else None),
     ]
     return ("<!DOCTYPE html>\n"
             f'<html lang="en"><head><meta charset="utf-8"><title>{_e(title)}</title>'
             f"<style>{_CSS}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")
 
 
-def write_report(path: Union[str, os.PathLike[str]], run: WorkflowRun, result: Mapping[str, Any],
-                 **kw: Any) -> Path:
+def write_report(path: Union[str, os.PathLike[str]], outcome: RunOutcome, **kw: Any) -> Path:
     """Render the report and write it to ``path`` atomically (temporary file, then rename).
 
     Parameters
@@ -1205,7 +742,7 @@ def write_report(path: Union[str, os.PathLike[str]], run: WorkflowRun, result: M
     path : str or path-like
         Output file (``.html``); its directory must exist. An existing file is replaced only once
         the new one is completely written.
-    run, result
+    outcome : RunOutcome
         As for :func:`render_report`.
     **kw
         ``generated_at`` and ``plots``, passed to :func:`render_report`.
@@ -1216,6 +753,6 @@ def write_report(path: Union[str, os.PathLike[str]], run: WorkflowRun, result: M
         The written file.
     """
     target = Path(path)
-    text = render_report(run, result, **kw)
+    text = render_report(outcome, **kw)
     write_text_atomic(target, text)
     return target

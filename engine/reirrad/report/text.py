@@ -1,0 +1,134 @@
+"""Wording shared by the HTML report and the console summary (plain text, not escaped).
+
+The console summary (``reirrad_tps.summary``) and the report (:mod:`reirrad.report.page`) say the
+same things in the same words through these helpers: :func:`passed_text`, :func:`limited_by_text`,
+:func:`registration_text`, :func:`status_lines`, :func:`plain_value`, :func:`final_check_rows` and
+:data:`TUMOUR_DOSE_COLUMNS`. Every value comes from the result mapping; nothing is recomputed.
+"""
+
+from __future__ import annotations
+
+from typing import Any, List, Mapping, Tuple
+
+import numpy as np
+
+from ..statuses import EXIT_REVIEW, exit_code_for, status_meaning
+
+__all__ = ["FINAL_CHECK_ITEMS", "PASSED_NOT_ASSESSABLE", "TUMOUR_DOSE_COLUMNS", "exit_text",
+           "final_check_rows", "limited_by_text", "passed_text", "plain_value", "registration_text",
+           "status_lines"]
+
+
+#: ``passed`` null on an OAR with a plan dose: prior dose but no cumulative limit in the protocol
+#: (de novo met, cumulative not assessable; the result carries a flag finding naming the OAR).
+PASSED_NOT_ASSESSABLE = "not assessable (no cumulative limit)"
+_PASSED_NOT_ASSESSABLE_SHORT = "n/a (no cumulative limit)"
+_PASSED_NO_PLAN = "not evaluated (no plan)"
+
+_LIMITED_BY = {
+    "cumulative": "cumulative limit: the remaining EQD2 after the prior courses",
+    "de-novo": "de novo limit of a single SABR course",
+    "per-course": ("per-course limit: the new course alone is capped by the per-course BED limit "
+                   "(Nieder 2006 for the spinal cord), below what the cumulative limit would allow"),
+}
+_REGISTRATION = {
+    "same-frame": "same frame (no registration)",
+    "rigid": "rigid",
+    "deformable": "deformable (the cumulative dose is less certain where the anatomy deformed)",
+}
+
+#: Rows of the final check: (label, ``final_check`` key, decimals).
+FINAL_CHECK_ITEMS: Tuple[Tuple[str, str, int], ...] = (
+    ("Dose re-read from the TPS after normalisation", "dose_rechecked_after_normalisation", 0),
+    ("Re-optimised at the chosen level", "reoptimised_at_chosen_level", 0),
+    ("Normalised", "normalised", 0),
+    ("Normalisation value (dose re-read / dose before; 1 = unchanged)", "normalisation_value", 4),
+    ("TPS normalisation value (%)", "tps_normalisation", 2),
+    ("Prescription (Gy)", "prescription_gy", 2),
+    ("Every OAR limit met", "oar_limits_met", 0),
+    ("Coverage rule met", "coverage_met", 0),
+    ("Failing OARs", "failing_oars", 0),
+    ("PTV V95 (%)", "v95_pct", 1),
+    ("PTV D95 (Gy)", "d95_gy", 2),
+)
+
+#: Columns of the tumour dose at one α/β: (label, ``target.tumour_dose[*]`` key, unit, decimals).
+TUMOUR_DOSE_COLUMNS: Tuple[Tuple[str, str, str, int], ...] = (
+    ("prescription BED", "prescription_bed_gy", "Gy", 2),
+    ("prescription EQD2", "prescription_eqd2_gy", "Gy", 2),
+    ("BED ratio to 30 Gy/5", "bed_ratio_to_reference", "", 3),
+    ("D95 as EQD2", "d95_eqd2_gy", "Gy", 2),
+    ("D80 as EQD2", "d80_eqd2_gy", "Gy", 2),
+)
+
+
+def final_check_rows(check: Mapping[str, Any]) -> List[Tuple[str, object, int]]:
+    """(label, value, decimals) of each :data:`FINAL_CHECK_ITEMS` key the final check has, in order."""
+    return [(label, check[key], digits) for label, key, digits in FINAL_CHECK_ITEMS if key in check]
+
+
+def plain_value(value: object, digits: int = 2, *, missing: str = "-") -> str:
+    """Plain text of a result value.
+
+    Parameters
+    ----------
+    value : object
+        None, a boolean (``yes`` / ``no``), an integer, a float (``digits`` decimals), a list
+        (comma-separated; ``none`` when empty) or anything else (``str``).
+    digits : int
+        Decimals of a float.
+    missing : str
+        Text of None (never the word "None").
+
+    Returns
+    -------
+    str
+    """
+    if value is None:
+        return missing
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "no"
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        return f"{float(value):.{digits}f}"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(plain_value(v, digits, missing=missing) for v in value) or "none"
+    return str(value)
+
+
+def passed_text(oar: Mapping[str, Any], *, short: bool = False) -> str:
+    """The verdict of an OAR record: ``pass``, ``FAIL``, not assessable or not evaluated.
+
+    ``passed`` null means "not evaluated (no plan)" when there is no planned dose (``short``:
+    ``-``), else :data:`PASSED_NOT_ASSESSABLE` (``short``: ``n/a (no cumulative limit)``).
+    """
+    passed = oar.get("passed")
+    if passed is None:
+        if oar.get("planned_physical_gy") is None:
+            return "-" if short else _PASSED_NO_PLAN
+        return _PASSED_NOT_ASSESSABLE_SHORT if short else PASSED_NOT_ASSESSABLE
+    return "pass" if passed else "FAIL"
+
+
+def limited_by_text(limited_by: object) -> str:
+    """What ``limited_by`` (``cumulative``, ``de-novo``, ``per-course``) means; unknown values as given."""
+    return _LIMITED_BY.get(str(limited_by), str(limited_by))
+
+
+def registration_text(kind: object) -> str:
+    """A prior course's registration kind (``same-frame``, ``rigid``, ``deformable``) in words."""
+    return "-" if kind is None else _REGISTRATION.get(str(kind), str(kind))
+
+
+def exit_text(result: Mapping[str, Any]) -> str:
+    """The exit code of a result (:func:`reirrad.statuses.exit_code_for`); exit 3 says "needs review"."""
+    code = exit_code_for(result)
+    review = ": a plan exists but NEEDS REVIEW before use" if code == EXIT_REVIEW else ""
+    return f"Exit code {code}{review}."
+
+
+def status_lines(result: Mapping[str, Any]) -> List[str]:
+    """Two lines: the status with its meaning, and :func:`exit_text`."""
+    status = str(result.get("status", "unknown"))
+    return [f"Status: {status} - {status_meaning(status)}", exit_text(result)]
