@@ -28,7 +28,9 @@ statuses     run statuses and their exit codes
 outcome      the typed outcome of a run (RunOutcome), read by every view
 runner       the one run path every launcher calls (execute)
 result       the result mapping (JSON)
-files        reading YAML input files, writing output files atomically
+inputfiles   the one strict reader of YAML/JSON input files (case, answers, protocol, stub patients)
+bounds       plausibility bounds: fractions, doses, intervals, prescriptions, dates
+files        writing output files atomically, the lock of shared files
 review       what the confirmation dialog shows (prior courses, matching, recovery preview)
 progress     the progress callback and a terminal progress bar
 report       self-contained HTML report of a run (text, data, plots, page)

@@ -14,7 +14,8 @@ from typing import Any, Union
 import numpy as np
 from numpy.typing import NDArray
 
-from .errors import InputError
+from .bounds import check_date
+from .errors import InputError, echo
 
 FloatArray = NDArray[np.float64]
 Scalar = Union[float, int]
@@ -25,20 +26,23 @@ def as_date(name: str, value: Any, *, text: bool) -> dt.date:
 
     With ``text`` True, ISO text ``YYYY-MM-DD`` is accepted too (command line, answers and case files);
     with False only date objects are (Python callers of the adapters), so a string is never parsed in a
-    guessed format.
+    guessed format. The year must be within :data:`reirrad.bounds.MIN_YEAR` …
+    :data:`reirrad.bounds.MAX_YEAR`.
     """
     if isinstance(value, dt.datetime):
-        return value.date()
+        return check_date(name, value.date())
     if isinstance(value, dt.date):
-        return value
-    if text and isinstance(value, str):
+        return check_date(name, value)
+    if text and isinstance(value, str) and len(value) <= 40:
         try:
-            return dt.date.fromisoformat(value.strip())
+            parsed = dt.date.fromisoformat(value.strip())
         except ValueError:
             pass
+        else:
+            return check_date(name, parsed)
     expected = "a date YYYY-MM-DD" if text else "a datetime.date, e.g. datetime.date(2024, 6, 7)"
     kind = "" if isinstance(value, str) else f" of type {type(value).__name__}"
-    raise InputError(f"{name} must be {expected} (got {value!r}{kind})")
+    raise InputError(f"{name} must be {expected} (got {echo(value)}{kind})")
 
 
 def positive_int(name: str, value: Any) -> int:
@@ -49,11 +53,11 @@ def positive_int(name: str, value: Any) -> int:
     """
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise InputError(
-            f"{name} must be a whole number of fractions >= 1 (got {value!r} of type "
+            f"{name} must be a whole number of fractions >= 1 (got {echo(value)} of type "
             f"{type(value).__name__}); pass an int such as 5"
         )
     if value < 1:
-        raise InputError(f"{name} must be >= 1 (got {value!r}); a course has at least one fraction")
+        raise InputError(f"{name} must be >= 1 (got {echo(value)}); a course has at least one fraction")
     return int(value)
 
 
@@ -63,16 +67,19 @@ def finite_float(name: str, value: Any, *, minimum: float | None = None,
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise InputError(
             f"{name} must be a real number{(' in ' + unit) if unit else ''} "
-            f"(got {value!r} of type {type(value).__name__})"
+            f"(got {echo(value)} of type {type(value).__name__})"
         )
-    as_float = float(value)
+    try:
+        as_float = float(value)
+    except OverflowError:  # an int too large for a float
+        raise InputError(f"{name} must be finite (got {echo(value)})") from None
     if not math.isfinite(as_float):
-        raise InputError(f"{name} must be finite (got {value!r})")
+        raise InputError(f"{name} must be finite (got {echo(value)})")
     suffix = f" {unit}" if unit else ""
     if strictly_positive and not as_float > 0.0:
-        raise InputError(f"{name} must be > 0{suffix} (got {value!r})")
+        raise InputError(f"{name} must be > 0{suffix} (got {echo(value)})")
     if minimum is not None and as_float < minimum:
-        raise InputError(f"{name} must be >= {minimum:g}{suffix} (got {value!r})")
+        raise InputError(f"{name} must be >= {minimum:g}{suffix} (got {echo(value)})")
     return as_float
 
 
@@ -84,7 +91,7 @@ def float_array(name: str, value: Any, *, strictly_positive: bool = False,
     """
     raw = np.asarray(value)
     if raw.dtype.kind not in "iuf":  # refuse booleans, text ('30'), objects, complex, dates
-        raise InputError(f"{name} must be numeric (got {value!r} of type {type(value).__name__})")
+        raise InputError(f"{name} must be numeric (got {echo(value)} of type {type(value).__name__})")
     arr = raw.astype(np.float64)  # always a copy: callers may keep and freeze it
     check_float_array(name, arr, strictly_positive=strictly_positive, non_negative=non_negative, unit=unit)
     return arr

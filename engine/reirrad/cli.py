@@ -24,6 +24,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from . import __version__
 from ._validate import positive_int
+from .bounds import check_fractions
 from .errors import ReirradError
 from .pointcase import (
     ConstraintCase,
@@ -41,6 +42,19 @@ DEFAULT_PROTOCOL = "uk-sabr-pelvis-reirradiation"
 EXAMPLE_CASE = Path(__file__).resolve().parent / "examples" / "demo-case.yaml"
 
 EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
+
+MAX_MESSAGE_CHARS = 4000
+"""Longest error message printed; the engine's messages shorten the values they echo, this is the net."""
+
+
+def error_line(exc: BaseException) -> str:
+    """The one line printed for a deliberate error: ``reirrad: error: <message>``, at most
+    :data:`MAX_MESSAGE_CHARS` characters of message (a longer one says how much was left out)."""
+    message = str(exc)
+    if len(message) > MAX_MESSAGE_CHARS:
+        message = (f"{message[:MAX_MESSAGE_CHARS]}... ({len(message) - MAX_MESSAGE_CHARS} more characters "
+                   "not shown)")
+    return f"reirrad: error: {message}"
 
 
 def write_json(path: Optional[str], payload: Dict[str, Any]) -> None:
@@ -131,9 +145,10 @@ def _run(args: argparse.Namespace) -> int:
         return EXIT_OK
 
     if args.command == "constraints":
-        case = load_case(Path(args.case)) if args.case else parse_prior_options(args.prior)
+        case = load_case(args.case) if args.case is not None else parse_prior_options(args.prior)
         if args.fractions is not None:
-            case = ConstraintCase(case.courses, positive_int("--fractions", args.fractions))
+            case = ConstraintCase(case.courses,
+                                  check_fractions("--fractions", positive_int("--fractions", args.fractions)))
         result = _constraints(args.protocol, case, args, args.override_eligibility)
         print(format_table(result))
         write_json(args.json, result)
@@ -150,7 +165,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         return _run(args)
     except ReirradError as exc:
-        print(f"reirrad: error: {exc}", file=sys.stderr)
+        print(error_line(exc), file=sys.stderr)
         return EXIT_BAD_INPUT
     except Exception:  # an internal failure: keep the traceback for the bug report
         traceback.print_exc()

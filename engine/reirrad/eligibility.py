@@ -11,7 +11,8 @@ requirements):
   and recovered on its own and summed (worst-case overlap).
 * ``no-prior-course`` (flag): nothing to re-irradiate against; this is not a re-irradiation.
 * ``dose-above-protocol-maximum`` (stop): the requested prescription exceeds the protocol's
-  maximum (45 Gy in 5 fractions for the shipped protocol).
+  maximum (45 Gy in 5 fractions for the shipped protocol). A prescription above the absolute ceiling
+  of :mod:`reirrad.bounds` (100 Gy) is not a finding but refused (no override lifts it).
 * ``fractionation-not-in-protocol`` (stop): the new course's fractions differ from the protocol's.
 
 A ``stop`` finding halts a workflow unless the user gives an override reason, which is then
@@ -24,12 +25,14 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ._validate import finite_float
+from .bounds import check_interval_days, check_prescription
 from .errors import InputError
 from .findings import Finding
 from .protocol import Protocol
 from .recovery import DAYS_PER_MONTH, UK_MIN_INTERVAL_DAYS
 
-__all__ = ["PriorCourseInfo", "check_eligibility", "eligibility_record", "is_stopped"]
+__all__ = ["PriorCourseInfo", "check_eligibility", "eligibility_record", "is_stopped",
+           "prescription_findings"]
 
 
 @dataclass(frozen=True)
@@ -41,7 +44,8 @@ class PriorCourseInfo:
     name : str
         Course label.
     interval_days : float or None
-        Days from its last fraction to the new course's first fraction; None if unknown.
+        Days from its last fraction to the new course's first fraction, 0 … 36525
+        (:func:`reirrad.bounds.check_interval_days`); None if unknown.
     has_dose : bool
         Whether a dose (plan dose, or at least the OAR metric doses) is available.
     """
@@ -53,6 +57,7 @@ class PriorCourseInfo:
     def __post_init__(self) -> None:
         if self.interval_days is not None:
             finite_float("interval_days", self.interval_days, minimum=0.0, unit="days")
+            check_interval_days(f"interval_days of prior course '{self.name}'", self.interval_days)
 
 
 def _course_findings(course: PriorCourseInfo) -> List[Finding]:
@@ -105,15 +110,7 @@ def check_eligibility(
     for course in prior_courses:
         found.extend(_course_findings(course))
     if prescription_gy is not None:
-        dose = finite_float("prescription_gy", prescription_gy, strictly_positive=True, unit="Gy")
-        maximum = protocol.prescriptions.isotoxic_maximum.value
-        if dose > maximum:
-            found.append(Finding(
-                "dose-above-protocol-maximum", "stop",
-                f"requested {dose:g} Gy exceeds the protocol maximum of {maximum:g} Gy "
-                f"in {protocol.n_fractions} fractions",
-                subject="prescription",
-            ))
+        found.extend(prescription_findings(protocol, prescription_gy))
     if n_fractions is not None and n_fractions != protocol.n_fractions:
         found.append(Finding(
             "fractionation-not-in-protocol", "stop",
@@ -122,6 +119,38 @@ def check_eligibility(
             subject="prescription",
         ))
     return tuple(found)
+
+
+def prescription_findings(protocol: Protocol, prescription_gy: float) -> Tuple[Finding, ...]:
+    """The finding of a new-course prescription above the protocol's isotoxic maximum (a ``stop``).
+
+    Parameters
+    ----------
+    protocol : Protocol
+    prescription_gy : float
+        TOTAL physical prescription of the new course, Gy.
+
+    Returns
+    -------
+    tuple of Finding
+        ``dose-above-protocol-maximum`` (stop) naming both doses, or nothing.
+
+    Raises
+    ------
+    reirrad.errors.InputError
+        Not a finite number > 0, or above the absolute ceiling (:func:`reirrad.bounds.check_prescription`).
+    """
+    dose = check_prescription("prescription_gy", prescription_gy)
+    maximum = protocol.prescriptions.isotoxic_maximum.value
+    if dose <= maximum:
+        return ()
+    return (Finding(
+        "dose-above-protocol-maximum", "stop",
+        f"requested {dose:g} Gy exceeds the protocol maximum of {maximum:g} Gy "
+        f"in {protocol.n_fractions} fractions (protocol {protocol.name!r}, "
+        "prescriptions.isotoxic.maximum_dose)",
+        subject="prescription",
+    ),)
 
 
 def is_stopped(findings: Sequence[Finding]) -> bool:

@@ -5,6 +5,8 @@ tell bad input from an internal failure::
 
     ReirradError                      root of everything the engine raises on purpose
     ├── InputError (ValueError)       a value given by the caller is invalid
+    │   ├── InputFileError            an input file (case, answers, protocol, stub patient) cannot be
+    │   │                             read: names the file, the key path and the fix
     │   ├── ApprovedPlanError         a TPS write was asked of an approved, treated or locked plan
     │   ├── UnitError                 a dose/length unit that cannot be converted safely
     │   └── IncompatibleDoseError     doses that must not be combined (mixed α/β, EQD2 + physical)
@@ -14,11 +16,13 @@ tell bad input from an internal failure::
                                       (eligibility, structure matching, an OAR's tolerance); carries
                                       the findings
 
-Every message says what was wrong, the value that was given, and how to fix it.
+Every message says what was wrong, the value that was given (through :func:`echo`, which shortens
+long values), and how to fix it.
 """
 
 from __future__ import annotations
 
+import reprlib
 from typing import Any, Tuple
 
 __all__ = [
@@ -26,11 +30,41 @@ __all__ = [
     "EligibilityError",
     "IncompatibleDoseError",
     "InputError",
+    "InputFileError",
     "OutputError",
     "ProtocolError",
     "ReirradError",
     "UnitError",
+    "echo",
 ]
+
+ECHO_CHARS = 80
+"""Most characters of a value that a message repeats (a 50 MB field is never echoed whole)."""
+
+_REPR = reprlib.Repr()
+_REPR.maxstring = ECHO_CHARS
+_REPR.maxother = ECHO_CHARS
+_REPR.maxlist = _REPR.maxtuple = _REPR.maxdict = _REPR.maxset = 6
+_REPR.maxlevel = 3
+
+
+def echo(value: Any) -> str:
+    """``repr(value)`` for an error message, at most about :data:`ECHO_CHARS` characters.
+
+    Long text keeps its start and says how long it was; a huge integer gives its number of digits
+    (its ``repr`` alone could take seconds, or fail on Python >= 3.11).
+    """
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 200:
+        return f"<an integer of about {int(value.bit_length() * 0.30103) + 1} digits>"
+    if isinstance(value, str):
+        if len(value) <= ECHO_CHARS:
+            return repr(value)
+        return f"{value[:ECHO_CHARS - 20]!r}... ({len(value)} characters)"
+    try:
+        text = _REPR.repr(value)
+    except Exception:  # a value whose repr fails is still named by its type
+        return f"<a {type(value).__name__}>"
+    return text if len(text) <= 2 * ECHO_CHARS else text[:2 * ECHO_CHARS] + "..."
 
 
 class ReirradError(Exception):
@@ -39,6 +73,31 @@ class ReirradError(Exception):
 
 class InputError(ReirradError, ValueError):
     """A caller-supplied value is invalid (wrong range, type or combination)."""
+
+
+class InputFileError(InputError):
+    """An input file cannot be read (:mod:`reirrad.inputfiles`): unreadable, too large, not UTF-8, not
+    valid YAML/JSON, or refused by the strict reader (duplicate key, alias, key that is not text).
+
+    Parameters
+    ----------
+    what : str
+        What the file is ("case file", "answers file", "protocol").
+    path : str
+        The file.
+    key_path : str
+        Dotted path of the offending key (``courses[0].oar_doses_gy``), ``"<file>"`` for the whole file.
+    problem : str
+        What is wrong and how to fix it.
+    """
+
+    def __init__(self, what: str, path: str, key_path: str, problem: str) -> None:
+        self.what = what
+        self.path = path
+        self.key_path = key_path
+        self.problem = problem
+        where = "" if key_path == "<file>" else f" at '{key_path}':"
+        super().__init__(f"{what} {path}:{where} {problem}")
 
 
 class ApprovedPlanError(InputError):

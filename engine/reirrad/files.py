@@ -1,5 +1,5 @@
-"""Reading YAML/JSON input files with clear errors; writing files so that a reader never sees a
-half-written report or audit file, and one writer at a time appends to a shared file."""
+"""Writing files so that a reader never sees a half-written report or audit file, and one writer at a
+time appends to a shared file. (Input files are read by :mod:`reirrad.inputfiles`.)"""
 
 from __future__ import annotations
 
@@ -9,32 +9,14 @@ import tempfile
 import time
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any, Iterator, Optional
-
-import yaml
+from typing import Iterator, Optional
 
 from .errors import InputError
 
-__all__ = ["exclusive_lock", "read_yaml_file", "write_text_atomic"]
+__all__ = ["exclusive_lock", "write_text_atomic"]
 
 LOCK_TIMEOUT_S = 30.0
 """How long :func:`exclusive_lock` waits for another writer by default, s."""
-
-
-def read_yaml_file(path: Path, what: str) -> Any:
-    """The parsed content of a YAML (or JSON) file; ``what`` names it in messages ("case file").
-
-    Raises
-    ------
-    reirrad.errors.InputError
-        The file cannot be read, or is not valid YAML/JSON.
-    """
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InputError(f"{what} {path}: cannot be read ({exc.strerror or exc}); check the path") from None
-    except yaml.YAMLError as exc:
-        raise InputError(f"{what} {path}: not valid YAML/JSON ({exc})") from None
 
 
 def write_text_atomic(target: Path, text: str) -> None:

@@ -16,6 +16,11 @@ example until the planning workflow exists. A case is either a YAML/JSON file::
 or ``--prior OAR=DOSE/FRACTIONS@DAYS`` options. Every course must give a dose for every OAR
 that any course gives (write 0 for an OAR that received none): a missing dose is never
 assumed to be zero.
+
+The file is read by :mod:`reirrad.inputfiles` (duplicate keys, aliases, keys that are not text and
+impossible dates are refused) and every number is checked against :mod:`reirrad.bounds`: 1 to 60
+fractions per course, a dose of at most 150 Gy per course and 35 Gy per fraction, an interval of 0 to
+100 years.
 """
 
 from __future__ import annotations
@@ -24,15 +29,16 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from . import __version__
 from ._validate import as_date
+from .bounds import check_course_dose, check_fractions, check_interval_days
 from .constraints import PriorMetricDose, RemainingTolerance, remaining_tolerance
 from .eligibility import PriorCourseInfo, check_eligibility, eligibility_record
-from .errors import InputError
-from .files import read_yaml_file
+from .errors import InputError, echo
 from .findings import unique_findings
+from .inputfiles import read_yaml_file
 from .protocol import Protocol
 from .recovery import interval_days_between
 
@@ -64,17 +70,17 @@ def _date(value: Any, where: str) -> dt.date:
 
 def _whole(value: Any, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InputError(f"{where}: expected a whole number of fractions >= 1 (got {value!r})")
-    return value
+        raise InputError(f"{where}: expected a whole number of fractions >= 1 (got {echo(value)})")
+    return check_fractions(where, value)
 
 
 def _parse_course(c: Any, i: int, source: str, start: Optional[dt.date]) -> PriorCourse:
     where = f"{source}: courses[{i}]"
     if not isinstance(c, dict):
-        raise InputError(f"{where}: expected a mapping (got {c!r})")
+        raise InputError(f"{where}: expected a mapping (got {echo(c)})")
     bad = sorted(set(c) - {"name", "n_fractions", "last_fraction", "interval_days", "oar_doses_gy"})
     if bad:
-        raise InputError(f"{where}: unknown key(s) {bad}; allowed: name, n_fractions, "
+        raise InputError(f"{where}: unknown key(s) {echo(bad)}; allowed: name, n_fractions, "
                          "last_fraction, interval_days, oar_doses_gy")
     if "last_fraction" in c and "interval_days" in c:
         raise InputError(f"{where}: give last_fraction or interval_days, not both")
@@ -83,75 +89,100 @@ def _parse_course(c: Any, i: int, source: str, start: Optional[dt.date]) -> Prio
         if start is None:
             raise InputError(f"{where}: last_fraction needs new_course_start at the top of the case")
         last = _date(c["last_fraction"], f"{where}.last_fraction")
-        interval = float(interval_days_between(last, start))
+        interval = check_interval_days(f"{where}.last_fraction",
+                                       float(interval_days_between(last, start)))
     elif c.get("interval_days") is not None:
-        interval = _number(c["interval_days"], f"{where}.interval_days", "a number of days")
+        given = _number(c["interval_days"], f"{where}.interval_days", "a number of days")
+        interval = check_interval_days(f"{where}.interval_days", given)
+    n_fx = _whole(c.get("n_fractions"), f"{where}.n_fractions")
     doses_raw = c.get("oar_doses_gy") or {}
     if not isinstance(doses_raw, dict):
         raise InputError(f"{where}.oar_doses_gy: expected a mapping OAR key -> dose in Gy "
-                         f"(got {doses_raw!r})")
-    doses = {str(k): _number(v, f"{where}.oar_doses_gy.{k}", "a dose in Gy") for k, v in doses_raw.items()}
+                         f"(got {echo(doses_raw)})")
+    doses = {str(k): check_course_dose(f"{where}.oar_doses_gy.{k}",
+                                       _number(v, f"{where}.oar_doses_gy.{k}", "a dose in Gy"), n_fx)
+             for k, v in doses_raw.items()}
     name = str(c.get("name") or f"course {i + 1}")
-    return PriorCourse(name, _whole(c.get("n_fractions"), f"{where}.n_fractions"), interval, doses)
+    return PriorCourse(name, n_fx, interval, doses)
 
 
-def _number(value: Any, where: str, what: str) -> float:
+def _number(value: Any, where: str, what: str) -> Any:
+    """``value`` if it is an int or float (not a bool); the bounds check it next (ints stay ints:
+    a 30-digit int must not overflow a float conversion before the bound names it)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise InputError(f"{where}: expected {what} (got {value!r})")
-    return float(value)
+        raise InputError(f"{where}: expected {what} (got {echo(value)})")
+    return value
 
 
 def parse_case(raw: Any, source: str = "<case>") -> ConstraintCase:
     """Validate a case mapping (see the module docstring for the format)."""
     if not isinstance(raw, dict):
-        raise InputError(f"{source}: a case must be a mapping with 'courses' (got {type(raw).__name__})")
+        raise InputError(f"{source}: a case must be a mapping with 'courses' (got {type(raw).__name__}); "
+                         "see docs/constraints.md")
     unknown = sorted(set(raw) - {"n_fractions", "new_course_start", "courses"})
     if unknown:
-        raise InputError(f"{source}: unknown key(s) {unknown}; "
+        raise InputError(f"{source}: unknown key(s) {echo(unknown)}; "
                          "allowed: n_fractions, new_course_start, courses")
     n_fx = None if raw.get("n_fractions") is None else _whole(raw["n_fractions"], f"{source}: n_fractions")
     start = (None if raw.get("new_course_start") is None
              else _date(raw["new_course_start"], f"{source}: new_course_start"))
     courses_raw = raw.get("courses")
     if not isinstance(courses_raw, list):
-        raise InputError(f"{source}: 'courses' must be a list of prior courses (got {courses_raw!r})")
+        raise InputError(f"{source}: 'courses' must be a list of prior courses (got {echo(courses_raw)})")
     return ConstraintCase(tuple(_parse_course(c, i, source, start) for i, c in enumerate(courses_raw)),
                           n_fx)
 
 
-def load_case(path: Path) -> ConstraintCase:
-    """Read a case file (YAML or JSON)."""
-    return parse_case(read_yaml_file(path, "case file"), str(path))
+def load_case(path: Union[str, Path]) -> ConstraintCase:
+    """Read a case file (YAML or JSON) with the strict reader (:mod:`reirrad.inputfiles`).
+
+    Raises
+    ------
+    reirrad.errors.InputError
+        The file cannot be read, breaks a rule of the reader, or a value is malformed or outside
+        :mod:`reirrad.bounds`; the message names the file and the key.
+    """
+    return parse_case(read_yaml_file(path, "case file"), f"case file {path}")
 
 
-_PRIOR_RE = re.compile(r"^(?P<oar>[a-z][a-z0-9_]*)=(?P<dose>\d+(?:\.\d+)?)/(?P<fx>\d+)"
-                       r"(?:@(?P<days>\d+(?:\.\d+)?))?$")
+_PRIOR_RE = re.compile(r"^(?P<oar>[a-z][a-z0-9_]*)=(?P<dose>\d{1,30}(?:\.\d{1,30})?)/(?P<fx>\d{1,30})"
+                       r"(?:@(?P<days>\d{1,30}(?:\.\d{1,30})?))?$")
 
 
 def parse_prior_options(options: Sequence[str]) -> ConstraintCase:
     """Build a case from ``OAR=DOSE/FRACTIONS@DAYS`` strings.
 
     Doses are physical Gy, total over the prior course; ``@DAYS`` may be left out when the
-    interval is unknown. Options with the same fractions and interval form one course.
+    interval is unknown. Options with the same fractions and interval form one course. Every number
+    is checked against :mod:`reirrad.bounds`.
+
+    Raises
+    ------
+    reirrad.errors.InputError
+        An option that is not ``OAR=DOSE/FRACTIONS@DAYS``, an OAR given twice for one course, or a value
+        outside the bounds (named with the option).
     """
     grouped: Dict[Tuple[int, Optional[float]], Dict[str, float]] = {}
     for text in options:
         m = _PRIOR_RE.match(text.strip())
         if m is None:
             raise InputError(
-                f"--prior {text!r} is not OAR=DOSE/FRACTIONS@DAYS, e.g. small_bowel=45/25@730 "
+                f"--prior {echo(text)} is not OAR=DOSE/FRACTIONS@DAYS, e.g. small_bowel=45/25@730 "
                 "(45 Gy total in 25 fractions, last fraction 730 days before the new course)"
             )
-        days = None if m.group("days") is None else float(m.group("days"))
-        key = (int(m.group("fx")), days)
-        doses = grouped.setdefault(key, {})
+        where = f"--prior {m.group('oar')}"
+        fx = _whole(int(m.group("fx")), f"{where}: fractions")
+        days = (None if m.group("days") is None
+                else check_interval_days(f"{where}: interval", float(m.group("days"))))
+        dose = check_course_dose(f"{where}: dose", float(m.group("dose")), fx)
+        doses = grouped.setdefault((fx, days), {})
         if m.group("oar") in doses:
-            raise InputError(f"--prior gives {m.group('oar')} twice for the same course ({text!r})")
-        doses[m.group("oar")] = float(m.group("dose"))
+            raise InputError(f"--prior gives {m.group('oar')} twice for the same course ({echo(text)})")
+        doses[m.group("oar")] = dose
     courses = []
     for (fx, days), doses in grouped.items():
         when = "interval unknown" if days is None else f"{days:g} d"
-        courses.append(PriorCourse(f"{fx} fx, {when}", _whole(fx, "--prior fractions"), days, doses))
+        courses.append(PriorCourse(f"{fx} fx, {when}", fx, days, doses))
     return ConstraintCase(tuple(courses))
 
 

@@ -8,7 +8,8 @@ frozen dataclasses. Every numeric value is a mapping ``{value, unit, source, sta
 * ``source`` names an entry of the file's ``sources:`` section;
 * ``status`` is ``confirmed``, ``secondary-source`` or ``unverified``.
 
-Loading is strict: unknown keys, duplicate keys (also duplicate OARs), wrong types,
+Loading is strict: the file is read by :mod:`reirrad.inputfiles` (duplicate keys, also duplicate
+OARs, aliases and keys that are not text are refused there); unknown keys, wrong types,
 implausible magnitudes (a dose limit above 200 Gy is taken to be cGy written as Gy) and
 inconsistent combinations are refused with a :class:`reirrad.errors.ProtocolError` naming the
 file, the key path and what was expected.
@@ -27,9 +28,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Pattern, Tuple, Union
 
-import yaml
-
-from .errors import InputError, ProtocolError
+from .bounds import MAX_PRESCRIPTION_GY
+from .errors import InputError, InputFileError, ProtocolError
+from .inputfiles import parse_yaml, read_input_bytes
 from .metrics import Metric, parse_metric
 from .recovery import RECOVERY_MODELS
 
@@ -280,36 +281,6 @@ def _collect_quantities(obj: Any, out: List[Quantity]) -> None:
 
 
 # --------------------------------------------------------------------------------------
-# YAML with duplicate-key detection
-
-
-class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate mapping keys (PyYAML silently keeps the last)."""
-
-
-def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
-    seen: Dict[Any, int] = {}
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if not isinstance(key, (str, int, float, bool)) and key is not None:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"a mapping key must be text, got {type(key).__name__}", key_node.start_mark)
-        if key in seen:
-            raise _DuplicateKeyError(str(key), seen[key] + 1, key_node.start_mark.line + 1)
-        seen[key] = key_node.start_mark.line
-    return loader.construct_mapping(node, deep=deep)
-
-
-class _DuplicateKeyError(Exception):
-    def __init__(self, key: str, first_line: int, line: int) -> None:
-        super().__init__(key)
-        self.key, self.first_line, self.line = key, first_line, line
-
-
-_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
-# --------------------------------------------------------------------------------------
 # Parsing
 
 
@@ -421,6 +392,10 @@ def _parse_prescriptions(reader: _Reader, raw: Any) -> Prescriptions:
                                 "prescriptions.limit-toxicity.coverage_may_be_compromised")
     iso = reader.mapping(top["isotoxic"], "prescriptions.isotoxic", ("ladder", "maximum_dose"))
     maximum = reader.dose(iso["maximum_dose"], "prescriptions.isotoxic.maximum_dose")
+    if maximum.value > MAX_PRESCRIPTION_GY:
+        raise reader.fail("prescriptions.isotoxic.maximum_dose.value",
+                          f"{maximum.value:g} Gy is above the absolute prescription ceiling of "
+                          f"{MAX_PRESCRIPTION_GY:g} Gy (reirrad.bounds); no protocol may prescribe more")
     lpath = "prescriptions.isotoxic.ladder"
     ladder = reader.mapping(iso["ladder"], lpath, ("values", "unit", "source", "status"))
     if ladder["unit"] != "Gy":
@@ -677,30 +652,26 @@ def load_protocol(name_or_path: Union[str, Path]) -> Protocol:
     Raises
     ------
     reirrad.errors.InputError
-        Neither a shipped name nor an existing file.
+        Neither a shipped name nor a regular file (a directory, a device or a FIFO is refused here).
     reirrad.errors.ProtocolError
-        The file is not valid YAML or does not follow the schema.
+        The file is not a regular file, is too large, is not UTF-8 or not valid YAML, breaks a rule of
+        the strict reader (:mod:`reirrad.inputfiles`: duplicate keys, aliases, keys that are not text)
+        or does not follow the schema.
     """
     text = str(name_or_path)
     if text in list_protocols() and not Path(text).exists():
         path = PROTOCOL_DIR / f"{text}.yaml"
     else:
         path = Path(text)
-        if not path.is_file():
+        if not text.strip() or not path.is_file():
             raise InputError(
                 f"protocol {text!r} is neither a shipped protocol {list_protocols()} nor a file; "
                 "give a name from 'reirrad protocols' or the path of a YAML file"
             )
-    data = path.read_bytes()
-    digest = hashlib.sha256(data).hexdigest()
     try:
-        raw = yaml.load(data.decode("utf-8"), Loader=_StrictLoader)
-    except _DuplicateKeyError as dup:
-        raise ProtocolError(str(path), dup.key,
-                            f"key defined twice (lines {dup.first_line} and {dup.line}); "
-                            "each key, and each OAR, must appear once") from None
-    except yaml.YAMLError as exc:
-        raise ProtocolError(str(path), "<file>", f"not valid YAML: {exc}") from None
-    except UnicodeDecodeError as exc:
-        raise ProtocolError(str(path), "<file>", f"not UTF-8 text: {exc}") from None
+        data = read_input_bytes(path, "protocol")
+        digest = hashlib.sha256(data).hexdigest()
+        raw = parse_yaml(data, str(path), "protocol")
+    except InputFileError as exc:
+        raise ProtocolError(str(path), exc.key_path, exc.problem) from None
     return parse_protocol(raw, path=str(path), sha256=digest)

@@ -13,8 +13,9 @@ from typing import Any, Mapping, Optional, Tuple
 import numpy as np
 
 from ._validate import FloatArray, finite_float, positive_int
+from .bounds import check_course_dose, check_fractions, check_interval_days
 from .dose import DoseGrid
-from .errors import InputError
+from .errors import InputError, echo
 from .findings import Finding
 
 __all__ = ["REGISTRATION_KINDS", "RIGID_TOLERANCE", "CaseSnapshot", "PlanInfo", "PriorCourse",
@@ -83,7 +84,7 @@ class PriorCourse:
     dose : DoseGrid
         TOTAL physical dose of the course in Gy, in the frame of reference of its own image.
     n_fractions : int
-        Fractions actually planned for that course.
+        Fractions actually planned for that course, 1 … 60 (:mod:`reirrad.bounds`).
     last_fraction : datetime.date or None
         Date of its last fraction (None when the TPS does not know; then it must be asked for).
     planning_to_dose : numpy.ndarray or None
@@ -93,7 +94,7 @@ class PriorCourse:
         The TPS registration the matrix came from (for the provenance record).
     approval_status : str
     prescription_gy : float or None
-        TOTAL prescribed dose of that course, Gy.
+        TOTAL prescribed dose of that course, Gy (at most 150 Gy, 35 Gy per fraction: :mod:`reirrad.bounds`).
     interval_days_given : int or None
         The interval (days from its last fraction to the new course's first) when it is known but the
         dates are not (e.g. ``reirrad evaluate --interval-days``); never together with ``last_fraction``.
@@ -127,6 +128,7 @@ class PriorCourse:
             raise InputError(f"prior course {self.course_id}/{self.plan_id}: dose must be a physical "
                              "DoseGrid of the total course dose in Gy")
         positive_int("n_fractions", self.n_fractions)
+        check_fractions(f"prior course {self.course_id}: n_fractions", self.n_fractions)
         if self.planning_to_dose is not None:
             m = np.asarray(self.planning_to_dose, dtype=float)
             if m.shape != (4, 4) or not np.allclose(m[3], [0, 0, 0, 1]):
@@ -134,6 +136,8 @@ class PriorCourse:
                                  "homogeneous matrix")
         if self.prescription_gy is not None:
             finite_float("prescription_gy", self.prescription_gy, strictly_positive=True, unit="Gy")
+            check_course_dose(f"prior course {self.course_id}: prescription_gy", self.prescription_gy,
+                              self.n_fractions)
         self._check_registration_kind()
         if self.interval_days_given is not None:
             if self.last_fraction is not None:
@@ -142,7 +146,9 @@ class PriorCourse:
             if isinstance(self.interval_days_given, bool) or not isinstance(self.interval_days_given, int) \
                     or self.interval_days_given < 0:
                 raise InputError(f"prior course {self.course_id}: interval_days_given must be an int >= 0 "
-                                 f"(got {self.interval_days_given!r})")
+                                 f"(got {echo(self.interval_days_given)})")
+            check_interval_days(f"prior course {self.course_id}: interval_days_given",
+                                self.interval_days_given)
 
     def _check_registration_kind(self) -> None:
         if self.registration_kind is None:

@@ -31,7 +31,7 @@ is measured (re-read dose / dose before normalisation) and recorded with the TPS
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
@@ -41,8 +41,8 @@ from .constraints import PriorMetricDose, RemainingTolerance, remaining_toleranc
 from .cumulative import PriorCourseDose
 from .dose import DoseGrid
 from .dvh import DVH
-from .eligibility import PriorCourseInfo, check_eligibility, eligibility_record
-from .errors import InputError
+from .eligibility import PriorCourseInfo, check_eligibility, eligibility_record, prescription_findings
+from .errors import InputError, echo
 from .evaluation import PlanEvaluation, evaluate_plan
 from .findings import Finding, unique_findings
 from .gate import apply_gate
@@ -81,19 +81,19 @@ class WorkflowOptions:
 
     def __post_init__(self) -> None:
         if self.intent not in INTENTS:
-            raise InputError(f"intent must be one of {INTENTS} (got {self.intent!r})")
+            raise InputError(f"intent must be one of {INTENTS} (got {echo(self.intent)})")
         if self.search not in SEARCHES:
-            raise InputError(f"search must be one of {SEARCHES} (got {self.search!r})")
+            raise InputError(f"search must be one of {SEARCHES} (got {echo(self.search)})")
         known = [key for key, _ in RISK_FACTORS]
         unknown = sorted(set(self.risk_factors) - set(known))
         if unknown:
-            raise InputError(f"unknown risk factor(s) {unknown}; the recorded ones are {known}")
+            raise InputError(f"unknown risk factor(s) {echo(unknown)}; the recorded ones are {known}")
         if self.recovery_model is not None and self.recovery_model not in RECOVERY_MODELS:
-            raise InputError(f"unknown recovery model {self.recovery_model!r}; choose one of "
+            raise InputError(f"unknown recovery model {echo(self.recovery_model)}; choose one of "
                              f"{list(RECOVERY_MODELS)}")
         if self.conservation_factor is not None and not 0.0 < finite_float(
                 "conservation_factor", self.conservation_factor) <= 1.0:
-            raise InputError(f"conservation_factor must be in (0, 1] (got {self.conservation_factor!r}); "
+            raise InputError(f"conservation_factor must be in (0, 1] (got {echo(self.conservation_factor)}); "
                              "1 credits the model's recovery in full, smaller values credit less")
 
 
@@ -186,10 +186,12 @@ def _progress(callback: Optional[Progress], percent: int, message: str) -> None:
         callback(int(max(0, min(100, percent))), message)
 
 
-def _eligibility(protocol: Protocol, snapshot: CaseSnapshot) -> List[Finding]:
+def _eligibility(protocol: Protocol, snapshot: CaseSnapshot,
+                 prescription_gy: Optional[float]) -> List[Finding]:
     infos = [PriorCourseInfo(c.label, c.interval_days(snapshot.planned_start), True)
              for c in snapshot.prior_courses]
-    found = list(check_eligibility(protocol, infos, n_fractions=snapshot.plan.n_fractions))
+    found = list(check_eligibility(protocol, infos, n_fractions=snapshot.plan.n_fractions,
+                                   prescription_gy=prescription_gy))
     if snapshot.plan.n_fractions is None:
         found.append(Finding("fractions-not-set", "stop",
                              "the plan has no number of fractions; set it in the TPS", subject="plan"))
@@ -234,8 +236,17 @@ def _run_findings(protocol: Protocol, snapshot: CaseSnapshot, options: WorkflowO
     return found
 
 
-def prepare(protocol: Protocol, snapshot: CaseSnapshot, options: WorkflowOptions) -> PreparedCase:
+def prepare(protocol: Protocol, snapshot: CaseSnapshot, options: WorkflowOptions, *,
+            prescription_gy: Optional[float] = None) -> PreparedCase:
     """Compute tolerances and objectives (no TPS call), then apply the decision gate.
+
+    Parameters
+    ----------
+    prescription_gy : float, optional
+        The new course's TOTAL prescription when it is fixed beforehand (an existing dose evaluated by
+        :func:`evaluate_dose`): above the protocol's isotoxic maximum it is a ``stop`` finding, above the
+        absolute ceiling of :mod:`reirrad.bounds` it is refused. None for planning (the levels come from
+        the protocol).
 
     Raises
     ------
@@ -243,9 +254,10 @@ def prepare(protocol: Protocol, snapshot: CaseSnapshot, options: WorkflowOptions
         A ``stop`` finding (eligibility, matching, occupancy, an OAR's tolerance) without an override
         reason, or one that needs an action (:mod:`reirrad.gate`); ``findings`` holds them.
     reirrad.errors.InputError
-        The plan has no target or no number of fractions, or another bad input.
+        The plan has no target or no number of fractions, a prescription above the absolute ceiling, or
+        another bad input.
     """
-    found = _eligibility(protocol, snapshot)
+    found = _eligibility(protocol, snapshot, prescription_gy)
     if snapshot.plan.n_fractions is None or snapshot.plan.target_id is None:
         apply_gate(found, options.override_reason)  # the stop first; then never guessed, even overridden
     target_id, n_fx = _checked_plan(snapshot)
@@ -441,10 +453,17 @@ def evaluate_dose(protocol: Protocol, snapshot: CaseSnapshot, dose: DoseGrid, op
 
     Raises
     ------
+    reirrad.errors.EligibilityError
+        A ``stop`` finding without an override reason, among them ``dose-above-protocol-maximum`` for a
+        prescription above the protocol's isotoxic maximum.
     reirrad.errors.InputError
-        The dose is not physical, or is in another frame of reference than the planning frame.
+        The dose is not physical, or is in another frame of reference than the planning frame; the
+        prescription is not > 0 or is above the absolute ceiling (:func:`reirrad.bounds.check_prescription`).
     """
-    prepared = _prepared(protocol, snapshot, options, prepared)
+    if prepared is None:
+        prepared = prepare(protocol, snapshot, options, prescription_gy=prescription_gy)
+    else:
+        prepared = _with_prescription(_prepared(protocol, snapshot, options, prepared), prescription_gy)
     if dose.quantity != "physical":
         raise InputError("the new-course dose must be a physical dose (got an EQD2 grid)")
     frame = snapshot.planning_frame_of_reference_uid
@@ -459,6 +478,17 @@ def evaluate_dose(protocol: Protocol, snapshot: CaseSnapshot, dose: DoseGrid, op
                       "existing new-course dose evaluated (no optimisation)")
     outcome = SearchOutcome(prescription_gy if ev.oars_ok else None, ev if ev.oars_ok else None, ev, (step,))
     return WorkflowRun(prepared, ev, on_grid, outcome, (step,), 0, evaluated_only=True, status="evaluated")
+
+
+def _with_prescription(prepared: PreparedCase, prescription_gy: float) -> PreparedCase:
+    """``prepared`` (made without a prescription) with the prescription's finding added and gated."""
+    new = [f for f in prescription_findings(prepared.protocol, prescription_gy) if f not in prepared.findings]
+    if not new:
+        return prepared
+    findings = (*prepared.findings, *new)
+    apply_gate(findings, prepared.options.override_reason)
+    return replace(prepared, findings=findings,
+                   eligibility=eligibility_record(findings, prepared.options.override_reason))
 
 
 def _evaluate(prepared: PreparedCase, dose: DoseGrid, level: float) -> PlanEvaluation:

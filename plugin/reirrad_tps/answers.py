@@ -18,7 +18,9 @@ launcher says otherwise::
     report: C:/reirrad/reports/LRRC-01.html     # write the HTML report there
     audit_csv: C:/reirrad/audit.csv              # append the run's audit row there
 
-Unknown keys are refused (a misspelt ``prior_date`` must not silently drop the dates).
+Unknown keys are refused (a misspelt ``prior_date`` must not silently drop the dates). The file is read
+by :mod:`reirrad.inputfiles` (a key given twice, aliases, keys that are not text and impossible dates
+are refused, naming the key and its lines); dates must lie in 1900 … 2200 (:mod:`reirrad.bounds`).
 """
 
 from __future__ import annotations
@@ -30,8 +32,8 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 
 from reirrad._validate import as_date
 from reirrad.cli import DEFAULT_PROTOCOL
-from reirrad.errors import InputError
-from reirrad.files import read_yaml_file
+from reirrad.errors import InputError, echo
+from reirrad.inputfiles import read_yaml_file
 from reirrad.workflow import WorkflowOptions
 
 __all__ = ["ANSWER_KEYS", "RunAnswers", "parse_date", "read_answers"]
@@ -94,7 +96,7 @@ class RunAnswers:
         factor = self.conservation_factor
         if factor is not None and (isinstance(factor, bool) or not isinstance(factor, (int, float))
                                    or not 0.0 < factor <= 1.0):
-            raise InputError(f"conservation_factor must be a number in (0, 1] (got {factor!r})")
+            raise InputError(f"conservation_factor must be a number in (0, 1] (got {echo(factor)})")
         self.workflow_options()  # refuses an unknown intent, search or risk factor before any TPS call
 
     def workflow_options(self) -> WorkflowOptions:
@@ -114,35 +116,41 @@ def _risk_and_structures(raw: Mapping[str, Any], source: str) -> Dict[str, Any]:
     values: Dict[str, Any] = {}
     structures = raw.get("structures") or {}
     if not isinstance(structures, Mapping):
-        raise InputError(f"{source}: structures must map OAR keys to structure ids (got {structures!r})")
+        raise InputError(f"{source}: structures must map OAR keys to structure ids (got {echo(structures)})")
     values["structures"] = {str(k): str(v) for k, v in structures.items()}
     factors = raw.get("risk_factors") or []
     if not isinstance(factors, (list, tuple)):
-        raise InputError(f"{source}: risk_factors must be a list (got {factors!r})")
+        raise InputError(f"{source}: risk_factors must be a list (got {echo(factors)})")
     values["risk_factors"] = tuple(str(f) for f in factors)
     if raw.get("conservation_factor") is not None:
         values["conservation_factor"] = raw["conservation_factor"]
     return values
 
 
+def _short(key: Any) -> str:
+    text = str(key)
+    return text if len(text) <= 40 else text[:30] + "..."
+
+
 def _mapping(raw: Mapping[str, Any], source: str) -> RunAnswers:
     unknown = sorted(set(map(str, raw)) - set(ANSWER_KEYS))
     if unknown:
-        raise InputError(f"{source}: unknown key(s) {unknown}; the keys are {list(ANSWER_KEYS)}")
+        raise InputError(f"{source}: unknown key(s) {echo(unknown)}; the keys are {list(ANSWER_KEYS)}")
     values: Dict[str, Any] = {}
     for key in ("intent", "search", "protocol", "version", "override_eligibility", "report", "audit_csv"):
         if raw.get(key) is not None:
             values[key] = str(raw[key])
     if "dry_run" in raw:
         if not isinstance(raw["dry_run"], bool):
-            raise InputError(f"{source}: dry_run must be true or false (got {raw['dry_run']!r})")
+            raise InputError(f"{source}: dry_run must be true or false (got {echo(raw['dry_run'])})")
         values["dry_run"] = raw["dry_run"]
     if raw.get("planned_start") is not None:
         values["planned_start"] = parse_date(raw["planned_start"], f"{source}: planned_start")
     dates = raw.get("prior_dates") or {}
     if not isinstance(dates, Mapping):
-        raise InputError(f"{source}: prior_dates must map plan ids to dates (got {dates!r})")
-    values["prior_dates"] = {str(k): parse_date(v, f"{source}: prior_dates.{k}") for k, v in dates.items()}
+        raise InputError(f"{source}: prior_dates must map plan ids to dates (got {echo(dates)})")
+    values["prior_dates"] = {str(k): parse_date(v, f"{source}: prior_dates.{_short(k)}")
+                             for k, v in dates.items()}
     values.update(_risk_and_structures(raw, source))
     try:
         return RunAnswers(**values)
@@ -156,7 +164,8 @@ def read_answers(path: str) -> RunAnswers:
     Raises
     ------
     reirrad.errors.InputError
-        The file is missing or unreadable, not a mapping, has unknown keys or bad values.
+        The file is missing or unreadable, breaks a rule of the strict reader (:mod:`reirrad.inputfiles`),
+        is not a mapping, has unknown keys or bad values.
     """
     raw = read_yaml_file(Path(path), "answers file")
     if raw is None:

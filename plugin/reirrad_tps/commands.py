@@ -12,11 +12,12 @@ but needs review: coverage-compromised, final-check-failed, infeasible; 1 intern
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 from typing import Any
 
 from reirrad.cli import DEFAULT_PROTOCOL, add_recovery_arguments, write_json
-from reirrad.errors import InputError
+from reirrad.errors import InputError, echo
 from reirrad.progress import TextProgress
 from reirrad.protocol import load_protocol
 from reirrad.review import RISK_FACTORS
@@ -26,9 +27,45 @@ from .evaluate import register as register_evaluate
 from .planrun import TPS_CHOICES, eclipse_stand_in_unavailable, plan_on_stub, stand_in_patients
 from .summary import exit_code, summary
 
-__all__ = ["register"]
+__all__ = ["ECLIPSE_MAJOR_VERSIONS", "RAYSTATION_VERSIONS", "check_tps_version", "register"]
 
+#: The RayStation releases the stand-in models (``reirrad_tps.raystation.versions``).
 RAYSTATION_VERSIONS = ("11B", "12A", "2024B")
+#: The Eclipse major versions an ESAPI version label may name (the ESAPI reference covers 15.x-18.x).
+ECLIPSE_MAJOR_VERSIONS = (15, 16, 17, 18)
+_ECLIPSE_VERSION = re.compile(r"^(?P<major>\d{1,3})\.\d{1,2}(?:\.\d{1,5}){0,2}$")
+DEFAULT_VERSIONS = {"raystation-stub": "2024B", "eclipse-stub": "15.6"}
+
+
+def check_tps_version(tps: str, version: str) -> str:
+    """``version`` if it is a release of ``tps``, else an InputError naming the versions it accepts.
+
+    Parameters
+    ----------
+    tps : str
+        ``"raystation-stub"`` or ``"eclipse-stub"``.
+    version : str
+        RayStation: a release name of :data:`RAYSTATION_VERSIONS` (``11B``, ``2024B``); Eclipse: a version
+        ``MAJOR.MINOR`` (optionally ``.PATCH``) with a major version of :data:`ECLIPSE_MAJOR_VERSIONS`
+        (``15.6``, ``18.0``). A RayStation release name is refused for Eclipse and the other way round.
+
+    Raises
+    ------
+    reirrad.errors.InputError
+        A version that is not one of ``tps``.
+    """
+    if tps == "raystation-stub":
+        if version not in RAYSTATION_VERSIONS:
+            raise InputError(f"--tps-version {echo(version)}: the RayStation stand-in models RayStation "
+                             f"{', '.join(RAYSTATION_VERSIONS)}; give one of them")
+        return version
+    match = _ECLIPSE_VERSION.match(version)
+    if match is None or int(match.group("major")) not in ECLIPSE_MAJOR_VERSIONS:
+        other = " (a RayStation release, not an Eclipse version)" if version in RAYSTATION_VERSIONS else ""
+        majors = ECLIPSE_MAJOR_VERSIONS
+        raise InputError(f"--tps-version {echo(version)}{other}: --tps {tps} takes an Eclipse version "
+                         f"{majors[0]}.x to {majors[-1]}.x such as 15.6 or 18.0")
+    return version
 
 
 def register(sub: Any) -> None:
@@ -40,7 +77,8 @@ def register(sub: Any) -> None:
     plan = sub.add_parser("plan", help="run the re-irradiation workflow on a TPS stand-in patient")
     plan.add_argument("--tps", choices=TPS_CHOICES, required=True, help="TPS stand-in")
     plan.add_argument("--tps-version", default=None,
-                      help=f"RayStation {'/'.join(RAYSTATION_VERSIONS)} (default 2024B); Eclipse: 15.6")
+                      help=f"RayStation {'/'.join(RAYSTATION_VERSIONS)} (default 2024B); Eclipse "
+                           f"{ECLIPSE_MAJOR_VERSIONS[0]}.x-{ECLIPSE_MAJOR_VERSIONS[-1]}.x (default 15.6)")
     plan.add_argument("--patient", required=True, help="stub patient id or YAML path")
     plan.add_argument("--intent", choices=INTENTS, required=True)
     plan.add_argument("--search", choices=SEARCHES, default="predictive")
@@ -85,9 +123,8 @@ def _plan(args: argparse.Namespace) -> int:
                               override_reason=args.override_eligibility, recovery_model=args.recovery_model,
                               conservation_factor=args.conservation_factor,
                               risk_factors=tuple(args.risk_factor))
-    version = args.tps_version or ("2024B" if args.tps == "raystation-stub" else "15.6")
-    if args.tps == "raystation-stub" and version not in RAYSTATION_VERSIONS:
-        raise InputError(f"--tps-version {version!r}: the RayStation stand-in has {RAYSTATION_VERSIONS}")
+    version = check_tps_version(args.tps, DEFAULT_VERSIONS[args.tps] if args.tps_version is None
+                                else args.tps_version)
     result = plan_on_stub(args.tps, version, args.patient, load_protocol(args.protocol), options,
                           progress=TextProgress(), report=args.report, audit_csv=args.audit_csv)
     print(summary(result))

@@ -23,6 +23,11 @@ new plan (``--new-plan``, or the plan the new dose references): the prior EQD2 b
 :mod:`reirrad.biomaps`, and per OAR with a cumulative limit its remaining tolerance as PHYSICAL dose in
 the new course's fractions (``remaining-physical-<oar>.dcm``), meaningful inside that OAR.
 
+``--prescription-gy`` must be > 0 and at most the absolute ceiling of :mod:`reirrad.bounds` (100 Gy), and
+``--interval-days`` 0 to 36525, checked before any file is read; a prescription above the protocol's
+isotoxic maximum is the ``dose-above-protocol-maximum`` stop finding (exit 2 unless
+``--override-eligibility REASON``).
+
 Exit codes: 0 evaluated (whether or not every limit is met: see ``oar_limits_met``) or dry run;
 2 bad input or an eligibility stop; 1 internal failure.
 """
@@ -33,6 +38,7 @@ import argparse
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
+from reirrad.bounds import check_interval_days, check_prescription
 from reirrad.cli import DEFAULT_PROTOCOL, write_json
 from reirrad.errors import InputError
 from reirrad.progress import TextProgress
@@ -132,6 +138,14 @@ def _write_maps(folder: str, outcome: WorkflowRun, source: Any,
     return [Path(p) for p in written]
 
 
+def _check_numbers(args: argparse.Namespace) -> None:
+    """The numbers given on the command line, against :mod:`reirrad.bounds` (before any file is read)."""
+    if args.prescription_gy is not None:
+        check_prescription("--prescription-gy", args.prescription_gy)
+    for days in args.interval_days:
+        check_interval_days("--interval-days", days)
+
+
 def _run(args: argparse.Namespace, protocol: Protocol) -> Dict[str, Any]:
     from .dicom import read_rt_dose_info  # noqa: PLC0415
     from .dicom.case import DicomCaseSource  # noqa: PLC0415
@@ -171,6 +185,7 @@ def _run(args: argparse.Namespace, protocol: Protocol) -> Dict[str, Any]:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    _check_numbers(args)
     protocol = load_protocol(args.protocol)
     result = _run(args, protocol)
     if result["status"] == "stopped":  # a stop of the decision gate: exit 2, the reason and findings

@@ -59,7 +59,18 @@ def eclipse_stand_in_unavailable() -> Optional[str]:
 
 
 def _load_patient(patient_ref: str) -> Any:
-    return stand_in_patients().load_patient(patient_ref)
+    """The stub patient ``patient_ref`` (an id or a definition file).
+
+    Raises
+    ------
+    reirrad.errors.InputError
+        No such patient (the message lists the shipped ids), or a malformed or unreadable definition.
+    """
+    try:
+        return stand_in_patients().load_patient(patient_ref)
+    except KeyError as exc:
+        reason = exc.args[0] if exc.args else str(exc)
+        raise InputError(f"{reason}; 'reirrad stub-patients' lists them") from None
 
 
 def _prior_dates(patient_ref: str) -> Dict[str, dt.date]:
@@ -85,7 +96,7 @@ def run_on_stub(tps: str, version: str, patient_ref: str, protocol: Protocol, op
                 progress: Optional[Progress] = None, outputs: Optional[OutputRequest] = None) -> RunOutcome:
     """:func:`plan_on_stub`, returning the whole :class:`reirrad.runner.RunOutcome`."""
     outputs = outputs or OutputRequest()
-    stand_in_patients()  # a one-line error when the stand-ins are not installed
+    _load_patient(patient_ref)  # one line when the stand-ins are not installed or the patient is unknown
     if tps == "raystation-stub":
         return _plan_raystation(version, patient_ref, protocol, options, progress=progress, outputs=outputs)
     if tps == "eclipse-stub":

@@ -8,6 +8,7 @@ normalisation or re-optimisation is made to differ from what was evaluated, as a
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import datetime as dt
 import json
@@ -286,7 +287,9 @@ def _patient_with_an_alternative(tmp_path: Path) -> Path:
     raw: Dict[str, Any] = yaml.safe_load(Path(source).read_text())
     raw["id"] = "ALT-TEST"
     delivered = raw["courses"][0]["plans"][0]
-    alternative = {k: v for k, v in delivered.items() if k not in ("first_fraction", "last_fraction")}
+    # a deep copy: shared objects would be written as YAML anchors, which the strict reader refuses
+    alternative = copy.deepcopy({k: v for k, v in delivered.items()
+                                 if k not in ("first_fraction", "last_fraction")})
     alternative.update(id="PELVIS_ALT", approval="UnApproved", prescription_gy=50.4, n_fractions=28)
     raw["courses"][0]["plans"].append(alternative)
     path = tmp_path / "ALT-TEST.yaml"

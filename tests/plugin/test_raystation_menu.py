@@ -29,8 +29,10 @@ def _no_display(monkeypatch):
 
 
 def _answers(tmp_path, **extra) -> str:
-    lines = ["version: 2024B", "intent: isotoxic", "planned_start: 2026-12-07"]
-    lines += [f"{k}: {v}" for k, v in extra.items()]
+    """An answers file: the defaults below, each key once (``extra`` replaces a default: a key given
+    twice is refused by the reader)."""
+    values = {"version": "2024B", "intent": "isotoxic", "planned_start": "2026-12-07", **extra}
+    lines = [f"{k}: {v}" for k, v in values.items()]
     path = tmp_path / "answers.yaml"
     path.write_text("\n".join(lines) + "\n")
     return str(path)

@@ -11,9 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Union
 
-import yaml
-
-from .build import DefinitionError, build_patient
+from .build import DefinitionError, build_patient, read_definition
 from .model import StubPatient
 
 __all__ = ["DEFAULT_PATIENT", "DefinitionError", "PatientSummary", "StubPatient", "list_patients",
@@ -36,7 +34,7 @@ def list_patients() -> List[PatientSummary]:
     """The shipped stub patients, by id."""
     out = []
     for path in sorted(DEFINITIONS.glob("*.yaml")):
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = read_definition(path)
         out.append(PatientSummary(str(raw["id"]), str(raw.get("description", "")).strip(), path))
     return out
 
@@ -55,6 +53,8 @@ def load_patient(id_or_path: Union[str, Path]) -> StubPatient:
         Neither a shipped id nor an existing file; the message lists the shipped ids.
     DefinitionError
         The definition is malformed.
+    reirrad.errors.InputError
+        The file cannot be read or breaks a rule of the strict reader (:mod:`reirrad.inputfiles`).
     """
     text = str(id_or_path)
     candidate = Path(text)

@@ -1,7 +1,9 @@
 """Build a :class:`~tps_stubs.patients.model.StubPatient` from its YAML definition.
 
-The definition format is documented in ``tps_stubs/patients/README.md``. Errors in a definition
-raise ``ValueError`` naming the file and the key.
+The definition format is documented in ``tps_stubs/patients/README.md``. The file is read by the
+product's strict reader (:mod:`reirrad.inputfiles`); errors in a definition raise
+:class:`DefinitionError` (a :class:`reirrad.errors.InputError`, so a ``ValueError``) naming the file and
+the key.
 """
 
 from __future__ import annotations
@@ -12,7 +14,10 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
-import yaml
+
+from reirrad.bounds import check_date
+from reirrad.errors import InputError
+from reirrad.inputfiles import read_yaml_file
 
 # The planner module itself (not its names): importing tps_stubs.planner first imports this package
 # through planner's own geometry import, and a `from ..planner import name` would then meet a
@@ -33,22 +38,29 @@ from .model import (
 )
 
 ANATOMY_DIR = Path(__file__).resolve().parent / "anatomy"
+MAX_VOXELS = 50_000_000
+"""Most voxels of a stub image (the shipped ones have about 2 million)."""
 ORIENTATIONS = {"HeadFirstSupine": np.eye(3), "FeetFirstSupine": np.diag([-1.0, 1.0, -1.0])}
 
 
-class DefinitionError(ValueError):
+class DefinitionError(InputError):
     """A stub-patient definition is malformed."""
 
 
 def _date(value: Any, where: str) -> Optional[dt.date]:
     if value is None:
         return None
-    if isinstance(value, dt.date):
-        return value
+    if isinstance(value, dt.datetime):
+        value = value.date()
+    if not isinstance(value, dt.date):
+        try:
+            value = dt.date.fromisoformat(str(value)[:40])
+        except ValueError:
+            raise DefinitionError(f"{where}: expected a date YYYY-MM-DD, got {str(value)[:80]!r}") from None
     try:
-        return dt.date.fromisoformat(str(value))
-    except ValueError:
-        raise DefinitionError(f"{where}: expected a date YYYY-MM-DD, got {value!r}") from None
+        return check_date(where, value)
+    except InputError as exc:
+        raise DefinitionError(str(exc)) from None
 
 
 def _image(raw: Mapping[str, Any], where: str) -> Tuple[ImageModel, Mapping[str, Any]]:
@@ -59,6 +71,11 @@ def _image(raw: Mapping[str, Any], where: str) -> Tuple[ImageModel, Mapping[str,
     direction = ORIENTATIONS[orientation]
     spacing = tuple(float(v) for v in raw["spacing_mm"])
     size = tuple(int(v) for v in raw["size"])
+    if len(spacing) != 3 or len(size) != 3 or not all(math.isfinite(v) and v > 0 for v in spacing):
+        raise DefinitionError(f"{where}: spacing_mm and size need three values each, spacing > 0 mm")
+    if min(size) < 1 or math.prod(size) > MAX_VOXELS:
+        raise DefinitionError(f"{where}.size: {list(size)} must be >= 1 each and at most {MAX_VOXELS} voxels "
+                              "in all")
     centre = np.asarray(raw.get("centre_mm", [0.0, 0.0, 0.0]), float)
     half_extent = np.asarray(spacing) * (np.asarray(size) - 1) / 2.0
     origin = centre - direction @ half_extent
@@ -155,14 +172,53 @@ def _plan(raw: Mapping[str, Any], course_id: str, images: Mapping[str, ImageMode
     )
 
 
+def read_definition(path: Path) -> Mapping[str, Any]:
+    """The mapping of a definition file, read by the strict reader.
+
+    Raises
+    ------
+    reirrad.errors.InputError
+        The file cannot be read or breaks a rule of the reader (:class:`DefinitionError` when it is not a
+        mapping with an ``id``).
+    """
+    raw = read_yaml_file(path, "stub patient file")
+    if not isinstance(raw, Mapping) or "id" not in raw:
+        raise DefinitionError(f"stub patient file {path}: expected a mapping with 'id', 'images', "
+                              "'structure_sets', 'courses', 'current' (see tps_stubs/patients/README.md)")
+    return raw
+
+
 def build_patient(path: Path) -> StubPatient:
-    """Read and build one definition file."""
-    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    """Read and build one definition file.
+
+    Raises
+    ------
+    DefinitionError
+        The definition is malformed (a missing key, a value of the wrong type or shape).
+    reirrad.errors.InputError
+        The file (or its anatomy file) cannot be read, or breaks a rule of the strict reader.
+    """
+    raw = read_definition(path)
     where = str(path)
+    try:
+        return _build(raw, where)
+    except InputError:
+        raise
+    except KeyError as exc:
+        raise DefinitionError(f"{where}: missing key {exc}") from None
+    except (TypeError, AttributeError, IndexError, ValueError) as exc:
+        raise DefinitionError(f"{where}: malformed definition ({type(exc).__name__}: {str(exc)[:200]}); "
+                              "see tps_stubs/patients/README.md") from None
+
+
+def _build(raw: Mapping[str, Any], where: str) -> StubPatient:
     try:
         anatomy: Mapping[str, Any] = {}
         if raw.get("anatomy"):
-            anatomy = yaml.safe_load((ANATOMY_DIR / f"{raw['anatomy']}.yaml").read_text(encoding="utf-8"))
+            name = str(raw["anatomy"])
+            if not name.replace("-", "").replace("_", "").isalnum():
+                raise DefinitionError(f"{where}: anatomy {name[:80]!r} must name a file of {ANATOMY_DIR}")
+            anatomy = read_yaml_file(ANATOMY_DIR / f"{name}.yaml", "stub anatomy file")
         built = [_image(i, f"{where}: images[{n}]") for n, i in enumerate(raw["images"])]
         planning_for = built[0][0].frame_of_reference_uid
         registrations = tuple(
