@@ -95,6 +95,7 @@ __all__ = [
     "TUMOUR_ALPHA_BETAS_GY",
     "TUMOUR_FIELDS",
     "append_audit_csv",
+    "audit_csv_text",
     "audit_record",
     "finding_codes",
     "flag_findings",
@@ -509,36 +510,55 @@ def append_audit_csv(path: Union[str, os.PathLike[str]], record: Mapping[str, An
         lock for longer than :data:`reirrad.files.LOCK_TIMEOUT_S`; nothing is written then.
     """
     target = Path(path)
-    checked = _checked_record(record)
-    columns = list(checked)
-    row = [_cell(v) for v in checked.values()]
     with exclusive_lock(target):
-        if not target.exists() or target.stat().st_size == 0:
-            write_text_atomic(target, _csv_text([columns, row]))
-            return target
-        _check_header(target, columns)
-        with open(target, "rb") as handle:
-            handle.seek(-1, os.SEEK_END)
-            ends_with_newline = handle.read(1) in (b"\n", b"\r")
-        text = ("" if ends_with_newline else "\r\n") + _csv_text([row])
-        with open(target, "a", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
+        write_text_atomic(target, audit_csv_text(target, record))
     return target
 
 
-def _check_header(target: Path, columns: List[str]) -> None:
-    """Raise InputError unless the CSV file's header is ``columns`` (same names, same order)."""
-    with open(target, encoding="utf-8", newline="") as handle:
-        header = next(csv.reader(handle), [])
+def audit_csv_text(path: Union[str, os.PathLike[str]], record: Mapping[str, Any]) -> str:
+    """The whole CSV file with ``record`` appended: what :func:`append_audit_csv` writes.
+
+    The caller holds the file's lock (:func:`reirrad.files.exclusive_lock`) from this call until the
+    text has replaced the file, so the row is appended as one transaction with a run's other outputs
+    (:mod:`reirrad.outputs`) and no other writer's row is lost.
+
+    Raises
+    ------
+    reirrad.errors.InputError
+        As :func:`append_audit_csv` (columns differ from the header), or the file is not UTF-8 text.
+    """
+    target = Path(path)
+    checked = _checked_record(record)
+    columns = list(checked)
+    row = [_cell(v) for v in checked.values()]
+    if not target.exists() or target.stat().st_size == 0:
+        return _csv_text([columns, row])
+    try:
+        existing = target.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{target}: not an audit CSV (not UTF-8 text at byte {exc.start}); nothing was "
+                         "written. Give a new file or the audit CSV of earlier runs") from None
+    _check_header(target, existing, columns)
+    separator = "" if existing.endswith(("\n", "\r")) else "\r\n"
+    return existing + separator + _csv_text([row])
+
+
+def _some(names: List[str], shown: int = 6) -> str:
+    """The first ``shown`` names, and how many more (a header can have hundreds of columns)."""
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return f"{names[:shown]}{more}"
+
+
+def _check_header(target: Path, text: str, columns: List[str]) -> None:
+    """Raise InputError unless the CSV text's header is ``columns`` (same names, same order)."""
+    header = next(csv.reader(io.StringIO(text, newline="")), [])
     if header == columns:
         return
     only_file = [c for c in header if c not in set(columns)]
     only_record = [c for c in columns if c not in set(header)]
     if only_file or only_record:
-        detail = (f"columns in the file but not in the record: {only_file}; "
-                  f"columns in the record but not in the file: {only_record}")
+        detail = (f"{len(only_file)} column(s) in the file but not in the record: {_some(only_file)}; "
+                  f"{len(only_record)} in the record but not in the file: {_some(only_record)}")
     else:
         detail = "the same columns in a different order"
     raise InputError(

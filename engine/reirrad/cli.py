@@ -1,8 +1,10 @@
 """Command line: ``reirrad <command>`` (also ``python -m reirrad``).
 
-Exit codes (:mod:`reirrad.statuses`): 0 success; 2 bad input, malformed protocol, or a stop finding
-without an override; 3 a plan that needs review; 1 internal failure (a bug: please report it with the
-traceback).
+Exit codes (:mod:`reirrad.statuses`): 0 success; 2 bad input (an output path included, checked before
+any work), malformed protocol, or a stop finding without an override; 3 a plan that needs review; 1 the
+run's outputs could not be written (none was), or an internal failure (a bug: please report it with the
+traceback); 130 / 143 interrupted by SIGINT / SIGTERM; 141 standard output closed early
+(``docs/outputs.md``).
 
 The engine's commands are ``constraints`` (point calculator) and ``protocols`` (the shipped
 protocols). The adapters' package adds ``evaluate``, ``plan``, ``demo`` and ``stub-patients`` through
@@ -14,8 +16,9 @@ TPS stand-ins, a separate distribution). ``EXAMPLE_CASE`` is a packaged constrai
 from __future__ import annotations
 
 import argparse
-import json
 import logging
+import os
+import signal
 import sys
 import traceback
 from importlib.metadata import entry_points
@@ -25,7 +28,10 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 from . import __version__
 from ._validate import positive_int
 from .bounds import check_fractions
-from .errors import ReirradError
+from .errors import OutputError, ReirradError
+from .files import discard_pending
+from .interrupts import Interrupted, interruptible
+from .outputs import OutputRequest, check_outputs, write_result_json
 from .pointcase import (
     ConstraintCase,
     evaluate_case,
@@ -42,6 +48,8 @@ DEFAULT_PROTOCOL = "uk-sabr-pelvis-reirradiation"
 EXAMPLE_CASE = Path(__file__).resolve().parent / "examples" / "demo-case.yaml"
 
 EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
+#: 128 + SIGPIPE: standard output was closed before everything was printed (docs/outputs.md §4).
+EXIT_BROKEN_PIPE = 141
 
 MAX_MESSAGE_CHARS = 4000
 """Longest error message printed; the engine's messages shorten the values they echo, this is the net."""
@@ -55,18 +63,6 @@ def error_line(exc: BaseException) -> str:
         message = (f"{message[:MAX_MESSAGE_CHARS]}... ({len(message) - MAX_MESSAGE_CHARS} more characters "
                    "not shown)")
     return f"reirrad: error: {message}"
-
-
-def write_json(path: Optional[str], payload: Dict[str, Any]) -> None:
-    """Write ``payload`` as indented JSON to ``path`` atomically (nothing when ``path`` is None)."""
-    if path is None:
-        return
-    target = Path(path)
-    if target.parent and not target.parent.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(target.name + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2, sort_keys=False) + "\n", encoding="utf-8")
-    tmp.replace(target)  # atomic: a reader never sees a half-written file
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -135,23 +131,26 @@ def _run(args: argparse.Namespace) -> int:
     if handler is not None:
         return int(handler(args))
     if args.command == "protocols":
+        check_outputs(OutputRequest(json=args.json))
         rows = []
         for name in list_protocols():
             proto = load_protocol(name)
             rows.append({"name": name, "title": proto.title, "version": proto.version,
                          "sha256": proto.sha256, "status_counts": proto.provenance()["status_counts"]})
-            print(f"{name}  {proto.version}  {proto.title}")
-        write_json(args.json, {"protocols": rows})
+        write_result_json(args.json, {"protocols": rows})
+        for row in rows:
+            print(f"{row['name']}  {row['version']}  {row['title']}")
         return EXIT_OK
 
     if args.command == "constraints":
+        check_outputs(OutputRequest(json=args.json), inputs=[p for p in (args.case, args.protocol) if p])
         case = load_case(args.case) if args.case is not None else parse_prior_options(args.prior)
         if args.fractions is not None:
             case = ConstraintCase(case.courses,
                                   check_fractions("--fractions", positive_int("--fractions", args.fractions)))
         result = _constraints(args.protocol, case, args, args.override_eligibility)
+        write_result_json(args.json, result)
         print(format_table(result))
-        write_json(args.json, result)
         return EXIT_OK if result["eligibility"]["may_proceed"] else EXIT_BAD_INPUT
 
     raise AssertionError(f"unhandled command {args.command!r}")  # argparse restricts the choices
@@ -163,7 +162,20 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser.parse_args(list(argv) if argv is not None else None)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
-        return _run(args)
+        with interruptible():
+            return _run(args)
+    except (Interrupted, KeyboardInterrupt) as exc:
+        discard_pending()
+        stopped = exc if isinstance(exc, Interrupted) else Interrupted(signal.SIGINT)
+        print(f"reirrad: {stopped}; the run stopped and nothing of it was kept (outputs not yet "
+              "committed were removed)", file=sys.stderr)
+        return stopped.exit_code
+    except BrokenPipeError:  # stdout closed early (``| head``): end quietly, as a shell reports it
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
+    except OutputError as exc:  # the run's outputs could not be written: none was
+        print(error_line(exc), file=sys.stderr)
+        return EXIT_FAILURE
     except ReirradError as exc:
         print(error_line(exc), file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -171,5 +183,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         traceback.print_exc()
         print("reirrad: internal error (exit 1); please report the traceback above", file=sys.stderr)
         return EXIT_FAILURE
+
+
+def _silence_stdout() -> None:
+    """Point stdout at the null device so that the interpreter's last flush cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # a replaced stdout without a file descriptor
+        pass
 
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from ._validate import finite_float
 from .bounds import check_interval_days, check_prescription
 from .errors import InputError
 from .findings import Finding
@@ -56,7 +55,6 @@ class PriorCourseInfo:
 
     def __post_init__(self) -> None:
         if self.interval_days is not None:
-            finite_float("interval_days", self.interval_days, minimum=0.0, unit="days")
             check_interval_days(f"interval_days of prior course '{self.name}'", self.interval_days)
 
 

@@ -1,62 +1,190 @@
-"""Writing files so that a reader never sees a half-written report or audit file, and one writer at a
-time appends to a shared file. (Input files are read by :mod:`reirrad.inputfiles`.)"""
+"""Writing files so that a reader never sees a half-written one, and one writer at a time changes a
+shared file. (Input files are read by :mod:`reirrad.inputfiles`; a run's outputs are committed together
+by :mod:`reirrad.outputs`.)
+
+* :func:`stage_text` writes a temporary file ``.<name>.<random>.tmp`` beside its target (same folder,
+  so the rename that commits it is atomic); :func:`write_text_atomic` stages and renames at once.
+* :func:`exclusive_lock` holds ``<target>.lock`` (created with ``O_CREAT | O_EXCL``) while a shared
+  file (the audit CSV) is changed. The lock file records ``pid <pid> on <host> since <time>``. A lock
+  whose writer was on this host and is no longer running is **stale**: it is broken (renamed away, then
+  removed) and the caller is told, so it can record a ``flag`` finding. A lock from another host, or of a
+  process that still runs, is waited for; after the timeout the error names the file and its holder.
+* Every temporary file and lock this process holds is remembered until it is renamed or released, and
+  :func:`discard_pending` removes what is left: it runs at interpreter exit (``atexit``) and when a
+  run is interrupted (:mod:`reirrad.interrupts`), so a stopped run leaves neither.
+"""
 
 from __future__ import annotations
 
+import atexit
 import os
+import re
 import socket
 import tempfile
+import threading
 import time
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Iterator, Optional, Set
 
 from .errors import InputError
 
-__all__ = ["exclusive_lock", "write_text_atomic"]
+__all__ = ["LOCK_TIMEOUT_S", "HeldLock", "discard_pending", "exclusive_lock", "forget_pending",
+           "stage_text", "write_text_atomic"]
 
 LOCK_TIMEOUT_S = 30.0
 """How long :func:`exclusive_lock` waits for another writer by default, s."""
 
+_PENDING: Set[str] = set()
+_PENDING_GUARD = threading.Lock()
+_HOLDER = re.compile(r"^pid (\d+) on (\S+) since ")
 
-def write_text_atomic(target: Path, text: str) -> None:
-    """Write ``text`` (UTF-8) to ``target`` through a temporary file in the same folder, then rename.
 
-    The new file gets the mode of the file it replaces, or 0644 (``mkstemp`` would leave it 0600).
+def _remember(path: str) -> None:
+    with _PENDING_GUARD:
+        _PENDING.add(path)
+
+
+def forget_pending(path: str) -> None:
+    """Stop tracking ``path`` (it was renamed into place, or removed by its owner)."""
+    with _PENDING_GUARD:
+        _PENDING.discard(path)
+
+
+def discard_pending() -> None:
+    """Remove every temporary file and lock file this process still holds (never raises)."""
+    with _PENDING_GUARD:
+        paths = list(_PENDING)
+        _PENDING.clear()
+    for path in paths:
+        with suppress(OSError):
+            os.unlink(path)
+
+
+atexit.register(discard_pending)
+
+
+def _directory_of(target: Path) -> Path:
+    directory = target.parent if str(target.parent) else Path(".")
+    if not directory.is_dir():
+        raise InputError(f"cannot write {target}: directory {directory} does not exist; create it first")
+    return directory
+
+
+def stage_text(target: Path, text: str) -> str:
+    """Write ``text`` (UTF-8) to a new temporary file beside ``target``; return its path.
+
+    The file gets the mode of the file it will replace, or 0644 (``mkstemp`` would leave it 0600). It is
+    tracked until :func:`forget_pending` (after the rename) or :func:`discard_pending`.
 
     Raises
     ------
     reirrad.errors.InputError
         The folder does not exist (it is not created: a mistyped path must not create folders).
+    OSError
+        The folder cannot be written (no space, no permission).
     """
-    directory = target.parent if str(target.parent) else Path(".")
-    if not directory.is_dir():
-        raise InputError(f"cannot write {target}: directory {directory} does not exist; create it first")
+    directory = _directory_of(target)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=str(directory))
+    _remember(tmp)
     try:
-        os.chmod(tmp, target.stat().st_mode & 0o777 if target.exists() else 0o644)
+        os.chmod(tmp, target.stat().st_mode & 0o777 if target.is_file() else 0o644)
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp, target)
     except BaseException:
-        if os.path.exists(tmp):
+        forget_pending(tmp)
+        with suppress(OSError):
             os.unlink(tmp)
         raise
+    return tmp
+
+
+def write_text_atomic(target: Path, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``target`` through a temporary file in the same folder, then rename.
+
+    Raises
+    ------
+    reirrad.errors.InputError
+        The folder does not exist.
+    """
+    tmp = stage_text(target, text)
+    try:
+        os.replace(tmp, target)
+    except BaseException:
+        with suppress(OSError):
+            os.unlink(tmp)
+        raise
+    finally:
+        forget_pending(tmp)
+
+
+@dataclass(frozen=True)
+class HeldLock:
+    """A lock held by this process; ``broke_stale`` names the dead writer whose lock was broken."""
+
+    path: Path
+    broke_stale: Optional[str] = None
+
+
+def _holder_text(lock: Path) -> str:
+    try:
+        return lock.read_text(encoding="utf-8").strip()
+    except OSError:
+        return ""
+
+
+def _pid_running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by another user
+        return True
+    except OSError:  # pragma: no cover - e.g. a platform without signal 0: assume it runs
+        return True
+    return True
+
+
+def _is_stale(holder: str) -> bool:
+    """True when the lock's writer ran on this host and is no longer running."""
+    match = _HOLDER.match(holder)
+    if match is None:
+        return False
+    pid, host = int(match.group(1)), match.group(2)
+    return host == socket.gethostname() and pid != os.getpid() and not _pid_running(pid)
+
+
+def _break_stale(lock: Path, holder: str) -> bool:
+    """Remove ``lock`` if it still holds ``holder`` (rename first, so a fresh lock is never removed)."""
+    aside = lock.with_name(f"{lock.name}.stale-{os.getpid()}")
+    try:
+        os.replace(str(lock), str(aside))
+    except FileNotFoundError:
+        return False  # released meanwhile
+    if _holder_text(aside) == holder:
+        with suppress(OSError):
+            os.unlink(str(aside))
+        return True
+    # another writer took the lock between the read and the rename: put its lock back
+    with suppress(OSError):
+        os.link(str(aside), str(lock))
+    with suppress(OSError):
+        os.unlink(str(aside))
+    return False
 
 
 @contextmanager
 def exclusive_lock(target: Path, *, timeout_s: Optional[float] = None,
-                   poll_s: float = 0.05) -> Iterator[Path]:
+                   poll_s: float = 0.05) -> Iterator[HeldLock]:
     """Hold the lock file ``<target>.lock`` while the block runs: one writer of ``target`` at a time.
 
-    The lock file is created with ``O_CREAT | O_EXCL``, an atomic exclusive create on local disks, SMB
-    shares and NFS v3 or later (``fcntl`` / ``msvcrt`` locks differ between Windows and POSIX and are
-    unreliable on network shares). It
-    holds the process id, host and time of its writer, and is removed when the block ends, however it
-    ends. A lock left behind by a process that was killed is never broken automatically: after
-    ``timeout_s`` the error names the file to delete.
+    ``O_CREAT | O_EXCL`` is an atomic exclusive create on local disks, SMB shares and NFS v3 or later
+    (``fcntl`` / ``msvcrt`` locks differ between Windows and POSIX and are unreliable on network
+    shares). The lock is removed when the block ends, however it ends; a stale lock (module docstring)
+    is broken and reported in :attr:`HeldLock.broke_stale`.
 
     Parameters
     ----------
@@ -69,8 +197,7 @@ def exclusive_lock(target: Path, *, timeout_s: Optional[float] = None,
 
     Yields
     ------
-    pathlib.Path
-        The lock file.
+    HeldLock
 
     Raises
     ------
@@ -81,31 +208,36 @@ def exclusive_lock(target: Path, *, timeout_s: Optional[float] = None,
     if timeout_s is None:
         timeout_s = LOCK_TIMEOUT_S
     deadline = time.monotonic() + timeout_s
+    broke: Optional[str] = None
     while True:
         try:
             fd = os.open(str(lock), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
             break
         except FileExistsError:
+            holder = _holder_text(lock)
+            if _is_stale(holder) and _break_stale(lock, holder):
+                broke = holder
+                continue
             if time.monotonic() >= deadline:
                 raise InputError(_held_message(target, lock, timeout_s)) from None
             time.sleep(poll_s)
         except FileNotFoundError:
             raise InputError(f"cannot write {target}: directory {lock.parent} does not exist; create it "
                              "first") from None
+    _remember(str(lock))
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(f"pid {os.getpid()} on {socket.gethostname()} since "
                          f"{time.strftime('%Y-%m-%dT%H:%M:%S%z')}\n")
-        yield lock
+        yield HeldLock(lock, broke)
     finally:
+        forget_pending(str(lock))
         with suppress(FileNotFoundError):
             os.unlink(str(lock))
 
 
 def _held_message(target: Path, lock: Path, timeout_s: float) -> str:
-    try:
-        holder = lock.read_text(encoding="utf-8").strip() or "an unknown writer"
-    except OSError:
-        holder = "an unknown writer"
+    holder = _holder_text(lock) or "an unknown writer"
     return (f"cannot write {target}: {lock} is held by {holder} and was not released within {timeout_s:g} s; "
-            f"nothing was written. If no reirrad run is writing this file, delete {lock} and run again")
+            f"nothing was written. If no reirrad run is writing this file (a writer on another computer "
+            f"cannot be checked from here), delete {lock} and run again")

@@ -17,7 +17,7 @@ from .findings import Finding
 from .statuses import PLAN_KEPT
 from .workflow import FinalCheck, WorkflowRun
 
-__all__ = ["OutputRequest", "RunOutcome", "Status"]
+__all__ = ["RunOutcome", "Status"]
 
 
 class Status(str, Enum):
@@ -32,14 +32,6 @@ class Status(str, Enum):
     STOPPED = "stopped"
     CANCELLED = "cancelled"
     ERROR = "error"
-
-
-@dataclass(frozen=True)
-class OutputRequest:
-    """Where the run's record goes: the HTML report and the audit CSV (None: not written)."""
-
-    report: Optional[str] = None
-    audit_csv: Optional[str] = None
 
 
 @dataclass(frozen=True, eq=False)

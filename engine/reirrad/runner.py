@@ -5,9 +5,12 @@ Each launcher does what only it can — open the TPS objects, read the case thro
 (:class:`reirrad.ports.CaseSource`), ask for confirmation, keep or undo the TPS's changes — and hands
 the rest to :func:`execute`: run the workflow (:func:`reirrad.workflow.run`) or evaluate an existing
 dose (:func:`reirrad.workflow.evaluate_dose`), build the result (:func:`reirrad.result.build_result`),
-write the run's record (HTML report, audit row) and return a typed :class:`RunOutcome`. A ``stop`` of
+write the run's outputs (HTML report, result JSON, audit row) as one transaction
+(:func:`commit_record`, :mod:`reirrad.outputs`) and return a typed :class:`RunOutcome`. A ``stop`` of
 the decision gate (:class:`reirrad.errors.EligibilityError`) becomes a ``stopped`` outcome with its
-findings (:func:`stopped`), never an exception the launcher has to interpret.
+findings (:func:`stopped`), never an exception the launcher has to interpret; its JSON is its only
+output. A launcher that must keep the outputs until the TPS has saved (the Eclipse host) runs
+:func:`execute` without outputs and stages them itself (:func:`reirrad.outputs.stage_record`).
 
 The result mapping (JSON), the console summary, the report and the audit row are views of the outcome;
 none recomputes a clinical number (``docs/result.md``). Other failures (a TPS error, a bug) propagate:
@@ -16,46 +19,39 @@ the launcher's boundary decides what is rolled back and prints the reason.
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, Mapping, Optional, Tuple
 
-from .audit import append_audit_csv, audit_record
 from .dose import DoseGrid
-from .errors import EligibilityError, InputError, OutputError, ReirradError
+from .errors import EligibilityError, InputError, ReirradError
 from .findings import Finding
-from .outcome import OutputRequest, RunOutcome, Status
+from .outcome import RunOutcome, Status
+from .outputs import AUDIT_PRIOR_COURSES, OutputRequest, stage_record
 from .ports import Planner
 from .progress import Progress
 from .protocol import Protocol
-from .report import write_report
 from .result import build_result, stopped_result
 from .snapshot import CaseSnapshot
 from .statuses import exit_code_for
 from .workflow import PreparedCase, WorkflowOptions, evaluate_dose, run
 
-__all__ = ["AUDIT_PRIOR_COURSES", "OutputRequest", "RunOutcome", "Status", "execute", "stopped",
-           "write_record"]
-
-#: Prior-course column groups in every audit row (a patient with more gets a clear refusal): rows of
-#: one protocol share one header (:func:`reirrad.audit.append_audit_csv`).
-AUDIT_PRIOR_COURSES = 3
+__all__ = ["AUDIT_PRIOR_COURSES", "OutputRequest", "RunOutcome", "Status", "commit_record", "execute",
+           "stopped"]
 
 
-def write_record(outcome: RunOutcome, outputs: OutputRequest) -> Tuple[Path, ...]:
-    """Write the report and append the audit row of a run's outcome (each only when asked); return the
-    paths. A stopped outcome (no run) has no record."""
-    run_ = outcome.run
-    if run_ is None:
-        return ()
-    written: List[Path] = []
-    if outputs.report:
-        written.append(write_report(outputs.report, outcome))
-    if outputs.audit_csv:
-        n_priors = max(AUDIT_PRIOR_COURSES, len(run_.prepared.snapshot.prior_courses))
-        record = audit_record(outcome.result, oar_keys=run_.prepared.protocol.oar_keys,
-                              n_prior_courses=n_priors)
-        written.append(append_audit_csv(outputs.audit_csv, record))
-    return tuple(written)
+def commit_record(outcome: RunOutcome, outputs: Optional[OutputRequest]) -> RunOutcome:
+    """Write the requested outputs of ``outcome`` as one transaction; return it with the paths written.
+
+    Raises
+    ------
+    reirrad.errors.OutputError
+        An output could not be written: none was (no report, no JSON, no audit row).
+    """
+    if outputs is None or not outputs.named():
+        return outcome
+    outcome, staged = stage_record(outcome, outputs)
+    with staged:
+        paths = staged.commit()
+    return outcome.with_paths(paths)
 
 
 def stopped(exc: ReirradError, *, patient_id: str, extra: Optional[Mapping[str, Any]] = None) -> RunOutcome:
@@ -83,7 +79,8 @@ def execute(protocol: Protocol, snapshot: CaseSnapshot, options: WorkflowOptions
     prepared : PreparedCase, optional
         :func:`reirrad.workflow.prepare` of the same arguments, when the launcher showed it first.
     outputs : OutputRequest, optional
-        Where the report and the audit row go (none written by default).
+        Where the report, the result JSON and the audit row go (none written by default; checked by
+        :func:`reirrad.outputs.check_outputs` when the launcher started).
     extra : mapping, optional
         Keys the launcher adds to the result (e.g. what the TPS kept); they never replace a key of the
         result.
@@ -91,7 +88,7 @@ def execute(protocol: Protocol, snapshot: CaseSnapshot, options: WorkflowOptions
     Raises
     ------
     reirrad.errors.OutputError
-        The report or the audit row could not be written (the launcher then keeps nothing).
+        An output could not be written: none was (the launcher then keeps nothing in the TPS).
     reirrad.errors.ReirradError
         Other than a stop: bad input found while running, a TPS failure; anything else is a bug.
     """
@@ -105,18 +102,12 @@ def execute(protocol: Protocol, snapshot: CaseSnapshot, options: WorkflowOptions
         else:
             run_ = run(protocol, snapshot, planner, options, progress, prepared=prepared)
     except EligibilityError as exc:
-        return stopped(exc, patient_id=snapshot.patient_id,
-                       extra={"tps": snapshot.tps, "tps_version": snapshot.tps_version, **dict(extra or {})})
+        return commit_record(stopped(exc, patient_id=snapshot.patient_id,
+                                     extra={"tps": snapshot.tps, "tps_version": snapshot.tps_version,
+                                            **dict(extra or {})}), outputs)
     result: Dict[str, Any] = dict(build_result(run_))
     clash = sorted(set(extra or {}) & set(result))
     if clash:
         raise InputError(f"launcher keys {clash} would replace keys of the result; rename them")
     result.update(extra or {})
-    outcome = RunOutcome(Status(run_.status), exit_code_for(result), result, run_)
-    try:
-        paths = write_record(outcome, outputs or OutputRequest())
-    except (OSError, InputError) as exc:
-        raise OutputError(f"the run's record could not be written ({exc}); the run had status "
-                          f"{result['status']!r}: fix the path (e.g. create the report folder) and run "
-                          "again") from exc
-    return outcome.with_paths(paths)
+    return commit_record(RunOutcome(Status(run_.status), exit_code_for(result), result, run_), outputs)

@@ -173,7 +173,14 @@ class PriorCourse:
             return self.interval_days_given
         if self.last_fraction is None or new_first_fraction is None:
             return None
-        return (new_first_fraction - self.last_fraction).days
+        days = (new_first_fraction - self.last_fraction).days
+        if days < 0:
+            raise InputError(
+                f"the new course's first fraction ({new_first_fraction.isoformat()}, the planned start) is "
+                f"{-days} days before the last fraction of prior course {self.label} "
+                f"({self.last_fraction.isoformat()}, date source: {self.last_fraction_source}): check the "
+                "planned start date and that prior course's last-fraction date")
+        return days
 
 
 @dataclass(frozen=True, eq=False)

@@ -16,8 +16,10 @@ import re
 from pathlib import Path
 from typing import Any
 
-from reirrad.cli import DEFAULT_PROTOCOL, add_recovery_arguments, write_json
+from reirrad.cli import DEFAULT_PROTOCOL, add_recovery_arguments
 from reirrad.errors import InputError, echo
+from reirrad.files import write_text_atomic
+from reirrad.outputs import OutputRequest, check_outputs, write_result_json
 from reirrad.progress import TextProgress
 from reirrad.protocol import load_protocol
 from reirrad.review import RISK_FACTORS
@@ -83,7 +85,7 @@ def register(sub: Any) -> None:
     plan.add_argument("--intent", choices=INTENTS, required=True)
     plan.add_argument("--search", choices=SEARCHES, default="predictive")
     plan.add_argument("--protocol", default=DEFAULT_PROTOCOL)
-    plan.add_argument("--out", default=None, help="folder for result.json")
+    plan.add_argument("--out", default=None, help="folder for result.json (created; another copy of --json)")
     plan.add_argument("--dry-run", action="store_true", help="compute objectives, write nothing to the TPS")
     plan.add_argument("--override-eligibility", metavar="REASON", default=None,
                       help="proceed despite stop findings (eligibility, matching, an OAR's tolerance); "
@@ -106,16 +108,27 @@ def register(sub: Any) -> None:
 
 
 def _stub_patients(args: argparse.Namespace) -> int:
+    check_outputs(OutputRequest(json=args.json))
     patients = stand_in_patients()
     default = patients.DEFAULT_PATIENT
     rows = []
     for stub in patients.list_patients():
         marker = " (default)" if stub.id == default else ""
-        print(f"{stub.id:10s} {stub.description}{marker}")
         rows.append({"id": stub.id, "description": stub.description, "path": str(stub.path),
-                     "default": stub.id == default})
-    write_json(args.json, {"patients": rows})
+                     "default": stub.id == default, "line": f"{stub.id:10s} {stub.description}{marker}"})
+    write_result_json(args.json, {"patients": [{k: v for k, v in r.items() if k != "line"} for r in rows]})
+    for row in rows:
+        print(row["line"])
     return 0
+
+
+def _out_folder(value: str) -> Path:
+    """The ``--out`` folder, created when missing (the user named it); a file there is refused."""
+    folder = Path(value)
+    if not value.strip() or (folder.exists() and not folder.is_dir()):
+        raise InputError(f"--out {value!r} is not a folder: give a folder for the outputs")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def _plan(args: argparse.Namespace) -> int:
@@ -125,22 +138,27 @@ def _plan(args: argparse.Namespace) -> int:
                               risk_factors=tuple(args.risk_factor))
     version = check_tps_version(args.tps, DEFAULT_VERSIONS[args.tps] if args.tps_version is None
                                 else args.tps_version)
+    copy = None if not args.out else str(_out_folder(args.out) / "result.json")
+    inputs = [p for p in (args.patient, args.protocol) if Path(p).is_file()]
+    outputs = check_outputs(OutputRequest(report=args.report, audit_csv=args.audit_csv,
+                                          json=args.json or copy), inputs=inputs)
+    second = copy if copy is not None and args.json else None  # --json and --out: result.json a copy
+    if second is not None:
+        check_outputs(OutputRequest(report=args.report, audit_csv=args.audit_csv, json=second), inputs=inputs)
     result = plan_on_stub(args.tps, version, args.patient, load_protocol(args.protocol), options,
-                          progress=TextProgress(), report=args.report, audit_csv=args.audit_csv)
+                          progress=TextProgress(), outputs=outputs)
+    if second is not None:
+        write_result_json(second, result)
     print(summary(result))
-    if args.out:
-        Path(args.out).mkdir(parents=True, exist_ok=True)
-        write_json(str(Path(args.out) / "result.json"), dict(result))
-    write_json(args.json, dict(result))
     return exit_code(result)
 
 
 def _demo(args: argparse.Namespace) -> int:
     """The isotoxic workflow on the default stub patient in both stand-ins (the Eclipse half is skipped,
     saying why, when Mono or pythonnet cannot be had on this machine)."""
+    check_outputs(OutputRequest(json=args.json))
     patient = stand_in_patients().DEFAULT_PATIENT
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = _out_folder(args.out)
     protocol = load_protocol(DEFAULT_PROTOCOL)
     texts, codes, results, written = [], [], {}, []
     for tps, version in (("raystation-stub", "2024B"), ("eclipse-stub", "15.6")):
@@ -149,10 +167,12 @@ def _demo(args: argparse.Namespace) -> int:
         if skipped is not None:
             texts.append(f"== {name} stand-in ({version}): SKIPPED ==\n{skipped}")
             continue
+        outputs = check_outputs(OutputRequest(report=str(out / f"report-{name}.html"),
+                                              audit_csv=str(out / "audit.csv"),
+                                              json=str(out / f"result-{name}.json")))
         result = plan_on_stub(tps, version, patient, protocol, WorkflowOptions(intent="isotoxic"),
-                              report=str(out / f"report-{name}.html"), audit_csv=str(out / "audit.csv"))
+                              outputs=outputs)
         results[tps] = result
-        write_json(str(out / f"result-{name}.json"), dict(result))
         written.extend([f"result-{name}.json", f"report-{name}.html"])
         texts.append(f"== {name} stand-in ({version}) ==\n{summary(result)}")
         codes.append(exit_code(result))
@@ -161,8 +181,8 @@ def _demo(args: argparse.Namespace) -> int:
         texts.append(f"Both stand-ins chose {levels['raystation-stub']} / {levels['eclipse-stub']} Gy "
                      f"(RayStation / Eclipse) for stub patient {patient}.")
     text = "\n\n".join(texts)
-    (out / "summary.txt").write_text(text + "\n", encoding="utf-8")
-    write_json(args.json, {"results": results})
+    write_text_atomic(out / "summary.txt", text + "\n")
+    write_result_json(args.json, {"results": results})
     print(text)
     print(f"\nWrote {out}/: {', '.join(written)} (open the reports in a browser), audit.csv and summary.txt")
     return max(codes)

@@ -39,12 +39,13 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from reirrad.bounds import check_interval_days, check_prescription
-from reirrad.cli import DEFAULT_PROTOCOL, write_json
+from reirrad.cli import DEFAULT_PROTOCOL
 from reirrad.errors import InputError
+from reirrad.outputs import OutputRequest, check_outputs
 from reirrad.progress import TextProgress
 from reirrad.protocol import Protocol, load_protocol
 from reirrad.runmaps import effective_prior_map, prior_eqd2_map, remaining_maps
-from reirrad.runner import OutputRequest, execute
+from reirrad.runner import commit_record, execute
 from reirrad.workflow import INTENTS, WorkflowOptions, WorkflowRun
 
 from .answers import parse_date
@@ -146,7 +147,7 @@ def _check_numbers(args: argparse.Namespace) -> None:
         check_interval_days("--interval-days", days)
 
 
-def _run(args: argparse.Namespace, protocol: Protocol) -> Dict[str, Any]:
+def _run(args: argparse.Namespace, protocol: Protocol, outputs: OutputRequest) -> Dict[str, Any]:
     from .dicom import read_rt_dose_info  # noqa: PLC0415
     from .dicom.case import DicomCaseSource  # noqa: PLC0415
 
@@ -163,13 +164,11 @@ def _run(args: argparse.Namespace, protocol: Protocol) -> Dict[str, Any]:
                          "prescription) or --prescription-gy (TOTAL Gy)")
     done = execute(protocol, snapshot, options, new_dose=source.new_dose_grid,
                    prescription_gy=snapshot.plan.prescription_gy, progress=TextProgress(),
-                   outputs=OutputRequest(report=args.report, audit_csv=args.audit_csv),
                    extra={"dicom_findings": [f.to_dict() for f in source.findings]})
     if done.run is None:
-        return dict(done.result)
+        return dict(commit_record(done, outputs).result)
     outcome = done.run
-    result = dict(done.result)
-    written: List[Path] = list(done.paths_written)
+    written: List[Path] = []
     if args.write_maps:
         map_source: Any
         if source.new_plan_info is not None:
@@ -180,17 +179,28 @@ def _run(args: argparse.Namespace, protocol: Protocol) -> Dict[str, Any]:
             raise InputError("--write-maps needs --new-plan or --new-dose: the maps are written in the "
                              "planning frame and reference the new plan")
         written.extend(_write_maps(args.write_maps, outcome, map_source, None))
-    result["files_written"] = [str(p) for p in written]
-    return result
+    # the report, JSON and audit row: one transaction, listing the maps and themselves as written
+    listed = [str(p) for p in written] + [path for _, path in outputs.named()]
+    return dict(commit_record(done.with_result(files_written=listed), outputs).result)
+
+
+def _inputs(args: argparse.Namespace) -> List[str]:
+    """Every file ``reirrad evaluate`` reads (no output may be one of them)."""
+    files = [args.structures, args.new_dose, args.new_plan, args.protocol, *args.prior_dose,
+             *args.prior_plan, *(s for s in args.prior_structures if s), *args.registration]
+    if args.ct:
+        files.append(args.ct)
+    return [str(f) for f in files if f]
 
 
 def _evaluate(args: argparse.Namespace) -> int:
     _check_numbers(args)
+    outputs = check_outputs(OutputRequest(report=args.report, audit_csv=args.audit_csv, json=args.json),
+                            inputs=_inputs(args))
     protocol = load_protocol(args.protocol)
-    result = _run(args, protocol)
+    result = _run(args, protocol, outputs)
     if result["status"] == "stopped":  # a stop of the decision gate: exit 2, the reason and findings
         print(summary(result))
-        write_json(args.json, result)
         return exit_code(result)
     print(summary(result))
     if result["status"] == "dry-run":
@@ -199,6 +209,5 @@ def _evaluate(args: argparse.Namespace) -> int:
         print(f"[{finding['severity']}] {finding['message']}")
     for path in result["files_written"]:
         print(f"Wrote {path}")
-    write_json(args.json, result)
     return exit_code(result)
 

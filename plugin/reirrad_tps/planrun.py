@@ -15,9 +15,10 @@ from functools import partial
 from typing import Any, Dict, List, Mapping, Optional
 
 from reirrad.errors import EligibilityError, InputError
+from reirrad.outputs import OutputRequest
 from reirrad.progress import Progress, combine
 from reirrad.protocol import Protocol
-from reirrad.runner import OutputRequest, RunOutcome, Status, execute, stopped
+from reirrad.runner import RunOutcome, Status, commit_record, execute, stopped
 from reirrad.workflow import WorkflowOptions
 
 __all__ = ["STAND_INS_MISSING", "TPS_CHOICES", "eclipse_stand_in_unavailable", "plan_on_stub", "run_on_stub",
@@ -80,22 +81,21 @@ def _prior_dates(patient_ref: str) -> Dict[str, dt.date]:
 
 def plan_on_stub(tps: str, version: str, patient_ref: str, protocol: Protocol,
                  options: WorkflowOptions, *, progress: Optional[Progress] = None,
-                 report: Optional[str] = None, audit_csv: Optional[str] = None) -> Mapping[str, Any]:
+                 outputs: Optional[OutputRequest] = None) -> Mapping[str, Any]:
     """Open ``patient_ref`` in the stand-in, run the workflow, return the result mapping.
 
     A stop (:mod:`reirrad.gate`) returns ``{"status": "stopped", "stop_findings": [...], ...}`` with
     nothing written to the TPS. ``progress`` gets the workflow's reports (RayStation's ``set_progress``
-    gets them too); ``report`` / ``audit_csv`` are the run's record (:func:`reirrad.runner.execute`).
+    gets them too); ``outputs`` are the run's report, JSON and audit row, one transaction
+    (:func:`reirrad.runner.commit_record`), committed inside the RayStation undo step.
     """
-    outcome = run_on_stub(tps, version, patient_ref, protocol, options, progress=progress,
-                          outputs=OutputRequest(report=report, audit_csv=audit_csv))
-    return outcome.result
+    return run_on_stub(tps, version, patient_ref, protocol, options, progress=progress,
+                       outputs=outputs).result
 
 
 def run_on_stub(tps: str, version: str, patient_ref: str, protocol: Protocol, options: WorkflowOptions, *,
                 progress: Optional[Progress] = None, outputs: Optional[OutputRequest] = None) -> RunOutcome:
     """:func:`plan_on_stub`, returning the whole :class:`reirrad.runner.RunOutcome`."""
-    outputs = outputs or OutputRequest()
     _load_patient(patient_ref)  # one line when the stand-ins are not installed or the patient is unknown
     if tps == "raystation-stub":
         return _plan_raystation(version, patient_ref, protocol, options, progress=progress, outputs=outputs)
@@ -116,7 +116,7 @@ class _UndoError(Exception):
 
 
 def _plan_raystation(version: str, patient_ref: str, protocol: Protocol, options: WorkflowOptions, *,
-                     progress: Optional[Progress], outputs: OutputRequest) -> RunOutcome:
+                     progress: Optional[Progress], outputs: Optional[OutputRequest]) -> RunOutcome:
     import tps_stubs.raystation as stand_in  # noqa: PLC0415 - installs the `connect` module
     from reirrad_tps.raystation import RayStationCaseSource, RayStationPlanner, entry  # noqa: PLC0415
 
@@ -130,20 +130,22 @@ def _plan_raystation(version: str, patient_ref: str, protocol: Protocol, options
                 prior_dates=_prior_dates(patient_ref), planned_start=model.planned_start,
                 deformable=not options.dry_run).read()
             planner = None if options.dry_run else RayStationPlanner(case, plan, beam_set, version=version)
-            outcome = execute(protocol, snapshot, options, planner=planner, outputs=outputs,
+            outcome = execute(protocol, snapshot, options, planner=planner,
                               progress=combine(partial(entry.progress, version=version), progress))
             if outcome.status is Status.STOPPED:
                 raise _UndoError(outcome)
+            # the record is committed inside the undo step it describes: a failure rolls it back
+            return commit_record(outcome.with_result(tps_journal_writes=len(_kept_writes(stand_in))), outputs)
     except _UndoError as undone:
-        return undone.outcome.with_result(journal_entries_kept=len(_kept_writes(stand_in)))
+        stop = undone.outcome.with_result(journal_entries_kept=len(_kept_writes(stand_in)))
     except EligibilityError as exc:  # a stop while reading the case, before the run
-        return stopped(exc, patient_id=model.id, extra={"tps": "raystation-stub", "tps_version": version,
+        stop = stopped(exc, patient_id=model.id, extra={"tps": "raystation-stub", "tps_version": version,
                                                          "journal_entries_kept": len(_kept_writes(stand_in))})
-    return outcome.with_result(tps_journal_writes=len(_kept_writes(stand_in)))
+    return commit_record(stop, outputs)
 
 
 def _plan_eclipse(version: str, patient_ref: str, protocol: Protocol, options: WorkflowOptions, *,
-                  progress: Optional[Progress], outputs: OutputRequest) -> RunOutcome:
+                  progress: Optional[Progress], outputs: Optional[OutputRequest]) -> RunOutcome:
     import tps_stubs.esapi as stand_in  # noqa: PLC0415 - loads Mono and the stand-in assemblies
     from reirrad_tps.eclipse import EclipseCaseSource, EclipsePlanner  # noqa: PLC0415
 
@@ -157,9 +159,9 @@ def _plan_eclipse(version: str, patient_ref: str, protocol: Protocol, options: W
     if not options.dry_run:
         planner = EclipsePlanner(plan, patient=patient)
         planner.begin_modifications()
-    outcome = execute(protocol, snapshot, options, planner=planner, progress=progress, outputs=outputs)
+    outcome = execute(protocol, snapshot, options, planner=planner, progress=progress)
     key = "journal_entries_kept" if outcome.status is Status.STOPPED else "tps_journal_writes"
-    return outcome.with_result(**{key: len(stand_in.journal())})
+    return commit_record(outcome.with_result(**{key: len(stand_in.journal())}), outputs)
 
 
 def _kept_writes(stand_in: Any) -> List[Any]:

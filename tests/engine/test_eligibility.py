@@ -60,7 +60,7 @@ def test_override_is_recorded_and_must_have_a_reason():
 
 def test_bad_course_inputs():
     """Negative intervals and non-course objects are refused."""
-    with pytest.raises(InputError, match="interval_days must be >= 0"):
+    with pytest.raises(InputError, match="an interval cannot be negative"):
         PriorCourseInfo("A", -3, True)
     with pytest.raises(InputError, match="PriorCourseInfo"):
         check_eligibility(PROTOCOL, [("A", 730, True)])  # type: ignore[list-item]

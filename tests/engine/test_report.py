@@ -3,9 +3,9 @@
 Sources of truth: the typed outcome of the same run (its final evaluation's numbers must be the ones in
 the cells; the DVH marker is the evaluation's voxel-wise metric), the result mapping of the same run
 (every OAR, the decision log, the protocol hash and value statuses must appear), the PNG
-specification (signature and IHDR chunk), the HTML grammar (every element closed, checked by html.parser), and the report's
-own documented contract (fixed figure sizes, byte-identical output for identical input apart from
-the time stamp, a note instead of plots without matplotlib).
+specification (signature and IHDR chunk), the HTML grammar (every element closed, checked by
+html.parser), and the report's own documented contract (fixed figure sizes, byte-identical output
+for identical input apart from the time stamp, a note instead of plots without matplotlib).
 """
 
 from __future__ import annotations

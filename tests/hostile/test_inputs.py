@@ -22,7 +22,6 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
-import numpy as np
 import pytest
 
 from reirrad import cli
@@ -505,27 +504,7 @@ def small_dicom_case(tmp_path_factory: Any) -> Dict[str, str]:
     from tests.plugin.dicom import factory  # noqa: PLC0415
 
     out = tmp_path_factory.mktemp("small-dicom")
-    shape = (12, 24, 24)
-    ipp = (-57.5, -57.5, -27.5)
-    zs = [-20.0 + 5.0 * k for k in range(9)]
-    boxes = {"PTV": ((-10, 10), (-10, 10), "PTV"), "SmallBowel": ((15, 30), (-10, 10), "ORGAN"),
-             "Colon": ((-30, -15), (-10, 10), "ORGAN"), "Bladder": ((-10, 10), (15, 30), "ORGAN"),
-             "SacralPlexus": ((-10, 10), (-30, -15), "ORGAN"), "CaudaEquina": ((15, 30), (15, 30), "ORGAN")}
-    rois = [(name, kind, factory.box_contours(x, y, zs)) for name, (x, y, kind) in boxes.items()]
-    offsets = [5.0 * k for k in range(shape[0])]
-
-    def dose(path: Path, gy: float, plan_uid: str) -> str:
-        counts = np.full(shape, round(gy / 1e-4), dtype=np.uint32)
-        return str(factory.rt_dose(path, counts, scaling="0.0001", ipp=ipp, pixel_spacing=(5.0, 5.0),
-                                   offsets=offsets, frame_uid=FRAME, plan_uid=plan_uid))
-
-    return {
-        "rs": str(factory.rt_struct(out / "rs.dcm", rois, frame_uid=FRAME)),
-        "rp_prior": str(factory.rt_plan(out / "rp_prior.dcm", n_fractions=25, prescriptions_gy=(20.0,),
-                                        sop_uid=PRIOR_UID, frame_uid=FRAME)),
-        "rd_prior": dose(out / "rd_prior.dcm", 20.0, PRIOR_UID),
-        "rd_new": dose(out / "rd_new.dcm", 60.0, NEW_UID),
-    }
+    return factory.small_case(out, frame_uid=FRAME, prior_uid=PRIOR_UID, new_uid=NEW_UID)
 
 
 def _evaluate_args(case: Dict[str, str], prescription: str, *extra: str) -> List[str]:

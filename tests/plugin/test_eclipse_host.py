@@ -123,21 +123,40 @@ def test_host_saves_nothing_when_the_tps_fails_mid_run(built, tmp_path):
     assert "Nothing was saved" in output
 
 
-def test_host_never_saves_when_the_report_cannot_be_written(built, tmp_path):
-    """Outputs before SaveModifications (host.py module docstring): a report folder that does not exist
-    means the run's record cannot be written, so the plan is not saved (exit 1, status error naming the
-    path); the JSON still says what happened. Source: the stand-in journal exported by the host."""
+def test_host_refuses_an_output_folder_that_does_not_exist_before_the_patient_is_read(built, tmp_path):
+    """Output paths are checked when the request is parsed (reirrad.outputs.check_outputs): a report folder
+    that does not exist is bad input, exit 2, one line naming the folder, and nothing is asked of Eclipse
+    (no journal entry: not even BeginModifications) and no file is created."""
     report = tmp_path / "no-such-folder" / "report.html"
     code, result, entries, output = _run_host(
         built, [*PATIENT, "--intent", "limit-toxicity", "--no-dialog", *START, "--report", str(report)],
         tmp_path)
+    assert code == 2, output
+    assert "no-such-folder does not exist; create it first" in output and "Traceback" not in output
+    assert result == {} and entries == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_host_never_saves_when_an_output_cannot_be_staged(built, tmp_path):
+    """Outputs are one transaction staged before SaveModifications (reirrad.outputs): an audit CSV whose
+    header belongs to other runs cannot take this run's row, so nothing is saved (exit 1, status error,
+    OutputError naming the CSV), the report is not written either, and the CSV is unchanged. Source: the
+    stand-in journal exported by the host."""
+    report, audit = tmp_path / "report.html", tmp_path / "audit.csv"
+    audit.write_text("patient_id,some_other_column\r\nA,1\r\n", encoding="utf-8")
+    before = audit.read_bytes()
+    code, result, entries, output = _run_host(
+        built, [*PATIENT, "--intent", "limit-toxicity", "--no-dialog", *START, "--report", str(report),
+                "--audit-csv", str(audit)], tmp_path)
     assert code == 1, output
     assert result["status"] == "error" and result["error_type"] == "OutputError"
-    assert "no-such-folder" in result["reason"] and "nothing was saved" in result["reason"]
+    assert "audit.csv" in result["reason"] and "nothing was saved" in result["reason"]
     assert result["eclipse_session"]["saved"] is False
     members = _members(entries)
     assert "SetPrescription" in members and "SaveModifications" not in members
-    assert not report.exists() and "Nothing was saved" in output
+    assert not report.exists() and audit.read_bytes() == before and "Nothing was saved" in output
+    leftovers = [p.name for p in tmp_path.iterdir() if p.name.endswith((".tmp", ".lock", ".bak"))]
+    assert leftovers == []
 
 
 def test_host_keeps_two01_for_review_when_coverage_is_compromised(built, tmp_path):
@@ -363,8 +382,10 @@ def _request(tmp_path: Path, *extra: str) -> Any:
 def test_host_saves_every_kept_plan_and_says_when_it_needs_review(session, tmp_path, monkeypatch, capsys,
                                                                    status, code, needs_review):
     """reirrad.statuses: PLAN_KEPT statuses are saved (ok), exit 0 or 3; exit 3 prints "NEEDS REVIEW"
-    with the status's meaning. The result JSON and the audit row exist before the save (run wrote them),
-    and the JSON then says saved False; finish rewrites it with saved True."""
+    with the status's meaning. The outputs are staged before the save (reirrad.outputs: temporary files
+    beside their targets, the audit lock held) and committed by finish after it: before the save neither
+    the JSON nor the audit CSV exists; after it both do, the JSON saying saved True, and no temporary or
+    lock file is left."""
     import dataclasses  # noqa: PLC0415
 
     from reirrad import runner  # noqa: PLC0415 - the one run path the host calls
@@ -378,9 +399,10 @@ def test_host_saves_every_kept_plan_and_says_when_it_needs_review(session, tmp_p
     request = _request(tmp_path, "--audit-csv", str(audit))
     outcome = host.run(request, app, patient)
     assert (outcome.ok, outcome.code, outcome.result["status"]) == (True, code, status)
-    before_save = json.loads((tmp_path / "result.json").read_text())
-    assert before_save["status"] == status and before_save["eclipse_session"]["saved"] is False
-    assert audit.is_file()
+    assert outcome.staged is not None
+    assert {p.name for p in outcome.staged.targets} == {"result.json", "audit.csv"}
+    assert not (tmp_path / "result.json").exists() and not audit.exists()
+    assert (tmp_path / "audit.csv.lock").exists()  # held from staging to commit
     app.SaveModifications()
     assert host.finish(request, outcome, True) == code
     out = capsys.readouterr().out
@@ -389,6 +411,28 @@ def test_host_saves_every_kept_plan_and_says_when_it_needs_review(session, tmp_p
         assert f"NEEDS REVIEW ({status}): {status_meaning(status)}" in out
         assert "Saved to the Eclipse database for review." in out
     assert json.loads((tmp_path / "result.json").read_text())["eclipse_session"]["saved"] is True
+    assert audit.read_text(encoding="utf-8").count("\n") == 2  # header and this run's row
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["audit.csv", "result.json"]
+
+
+def test_a_failed_save_discards_the_staged_outputs(session, tmp_path, capsys):
+    """reirrad.outputs: when SaveModifications fails, finish discards the staged report and audit row
+    (no audit row describes a plan that was not saved), writes the JSON only, saying status error with
+    the save's error, exit 1; no temporary or lock file is left."""
+    from reirrad_tps.eclipse import host  # noqa: PLC0415
+
+    app, patient = session
+    report, audit = tmp_path / "report.html", tmp_path / "audit.csv"
+    request = _request(tmp_path, "--report", str(report), "--audit-csv", str(audit))
+    outcome = host.run(request, app, patient)
+    assert outcome.ok and outcome.staged is not None
+    assert host.finish(request, outcome, False, save_error="the database refused the save") == 1
+    saved = json.loads((tmp_path / "result.json").read_text())
+    assert saved["status"] == "error" and "the database refused the save" in saved["reason"]
+    assert saved["eclipse_session"] == {"writes": True, "saved": False,
+                                        "save_error": "the database refused the save"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["result.json"]
+    assert "Nothing was saved" in capsys.readouterr().out
 
 
 def test_host_stop_findings_reach_the_stopped_result_and_nothing_is_saved(session, tmp_path, monkeypatch,

@@ -103,16 +103,34 @@ def test_menu_keeps_the_undo_step_for_a_kept_plan(tmp_path, monkeypatch, status,
     assert needle in shown[-1]
 
 
-def test_menu_rolls_back_when_the_report_cannot_be_written(tmp_path, monkeypatch):
-    """A plan is never kept without its record: the report is written inside the undo step, so a report
-    folder that does not exist rolls every write back and the error is raised."""
-    monkeypatch.setattr(menu.entry, "notify", lambda message, version=None: None)
+def test_menu_refuses_a_missing_report_folder_before_reading_the_case(tmp_path, monkeypatch):
+    """Output paths are checked first (reirrad.outputs.check_outputs): a report folder that does not exist
+    is shown to the user and raised before anything is read or written in RayStation."""
+    shown = []
+    monkeypatch.setattr(menu.entry, "notify", lambda message, version=None: shown.append(message))
     stand_in.load("LRRC-02", version="2024B", gui=False)
-    with pytest.raises(OutputError, match="does not exist"):
+    with pytest.raises(InputError, match="does not exist; create it first"):
         menu.main(_answers(tmp_path, intent="limit-toxicity", prior_dates="{PELVIS_25: 2025-10-06}",
                            report=str(tmp_path / "no-such-folder" / "report.html")))
+    assert stand_in.journal() == [] and shown and "no-such-folder" in shown[-1]
+
+
+def test_menu_rolls_back_when_the_record_cannot_be_written(tmp_path, monkeypatch):
+    """A plan is never kept without its record: the outputs are committed inside the undo step as one
+    transaction, so an audit CSV whose header belongs to other runs rolls every write back, the report is
+    not written either, the CSV is unchanged, and the error is shown and raised."""
+    shown = []
+    monkeypatch.setattr(menu.entry, "notify", lambda message, version=None: shown.append(message))
+    stand_in.load("LRRC-02", version="2024B", gui=False)
+    audit, report = tmp_path / "audit.csv", tmp_path / "report.html"
+    audit.write_bytes(b"patient_id,other\r\nA,1\r\n")
+    with pytest.raises(OutputError, match="columns"):
+        menu.main(_answers(tmp_path, intent="limit-toxicity", prior_dates="{PELVIS_25: 2025-10-06}",
+                           report=str(report), audit_csv=str(audit)))
     made = [e for e in stand_in.journal() if e.outcome == "ok"]  # a refused write changed nothing
     assert made and all(e.rolled_back for e in made)
+    assert not report.exists() and audit.read_bytes() == b"patient_id,other\r\nA,1\r\n"
+    assert shown and shown[-1].startswith("reirrad stopped, nothing was changed")
 
 
 def test_menu_confirms_in_the_dialog_and_cancel_changes_nothing(tmp_path, monkeypatch):

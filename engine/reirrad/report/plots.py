@@ -8,6 +8,7 @@ byte-identical PNG files. What each plot shows is documented in :mod:`reirrad.re
 from __future__ import annotations
 
 import io
+import logging
 from typing import Any, Optional, Tuple
 
 import numpy as np
@@ -18,6 +19,8 @@ from .data import OUTLINE_LEVEL, DvhData, MapSlice
 
 __all__ = ["DVH_FIGURE_PX", "FIGURE_DPI", "MAP_FIGURE_PX", "MAP_TITLES", "REPORT_EXTRA_NOTE", "draw_dvh",
            "draw_map", "matplotlib_version"]
+
+logger = logging.getLogger(__name__)
 
 #: Resolution of every plot, dots per inch.
 FIGURE_DPI = 100
@@ -37,12 +40,19 @@ MAP_TITLES = {
 
 
 def matplotlib_version() -> Optional[str]:
-    """matplotlib's version when it and its Agg canvas import, else None."""
+    """matplotlib's version when it and its Agg canvas import, else None.
+
+    An installed matplotlib that fails to start (e.g. no writable configuration or temporary folder) is
+    logged as a warning and treated as absent: the report is written with a note instead of plots.
+    """
     try:
         import matplotlib  # noqa: PLC0415 - optional dependency (the 'report' extra)
         from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: F401, PLC0415
         from matplotlib.figure import Figure  # noqa: F401, PLC0415
     except ImportError:
+        return None
+    except Exception as exc:  # matplotlib present but unable to start: no plots, never a traceback
+        logger.warning("matplotlib cannot be used (%s: %s); the report has no plots", type(exc).__name__, exc)
         return None
     return str(matplotlib.__version__)
 

@@ -9,22 +9,25 @@ with the live objects, in this order::
     app = Application.CreateApplication()        # C#: one per process, STA thread
     patient = app.OpenPatientById(request.patient_id)
     if request.writes: patient.BeginModifications()
-    outcome = host.run(request, app, patient)     # never raises; writes JSON, report, audit row
+    outcome = host.run(request, app, patient)     # never raises; stages JSON, report, audit row
     saved = outcome.ok and request.writes and app.SaveModifications() succeeded
-    exit(host.finish(request, outcome, saved, save_error))   # final JSON, console summary, exit code
+    exit(host.finish(request, outcome, saved, save_error))   # commits the outputs, summary, exit code
     app.ClosePatient(); app.Dispose()
 
 ``outcome.ok`` (save or not) is True only when the run left a plan to keep — its status is in
 :data:`reirrad.statuses.PLAN_KEPT`: ``planned`` (exit 0) or ``coverage-compromised``,
 ``final-check-failed``, ``infeasible`` (exit 3, "NEEDS REVIEW": the plan is saved so that it can be
-reviewed, and the console, the result and the report say why) — **and** its outputs (result JSON,
-HTML report, audit row) were written. :func:`run` writes them before it returns, i.e. before
-``SaveModifications``: an output that cannot be written (e.g. a report folder that does not exist)
-turns the run into an ``error`` and nothing is saved. :func:`finish` rewrites only the JSON, to add
-whether the save succeeded. A stop (bad input, or any ``stop`` finding the engine raises as
-:class:`~reirrad.errors.EligibilityError`, whose ``findings`` go into the result as
-``stop_findings``), a TPS or internal failure, a cancel and ``--dry-run`` never save; the writes
-already made in the session are discarded when the Application is disposed (docs/reference/esapi.md §2.2).
+reviewed, and the console, the result and the report say why) — **and** its outputs (result JSON, HTML
+report, audit row) were rendered and staged. Output paths are checked when the request is parsed
+(:func:`reirrad.outputs.check_outputs`: a missing folder, a directory, a device, an input named as an
+output end the run before the patient is read); :func:`run` stages every output before it returns, i.e.
+before ``SaveModifications``, and an output that cannot be staged turns the run into an ``error`` with
+nothing saved. :func:`finish` commits them after the save, or discards them when the save failed
+(:mod:`reirrad.outputs`), and writes the JSON of a run that has no record. A stop (bad input, or any
+``stop`` finding the engine raises as :class:`~reirrad.errors.EligibilityError`, whose ``findings`` go
+into the result as ``stop_findings``), a TPS or internal failure, a cancel and ``--dry-run`` never save;
+the writes already made in the session are discarded when the Application is disposed
+(docs/reference/esapi.md §2.2).
 ``--dry-run`` never calls ``BeginModifications``.
 
 :mod:`.standalone` runs the same three functions from ``python`` through
@@ -66,16 +69,23 @@ import logging
 import sys
 import traceback
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Dict, Mapping, NoReturn, Optional, Sequence, Tuple
 
-from reirrad.cli import write_json
 from reirrad.errors import EligibilityError, InputError, OutputError, ReirradError
 from reirrad.findings import Finding
+from reirrad.outputs import (
+    OutputRequest,
+    StagedRecord,
+    check_outputs,
+    stage_record,
+    write_result_json,
+)
 from reirrad.progress import TextProgress
 from reirrad.protocol import Protocol, load_protocol
 from reirrad.result import stopped_result
 from reirrad.review import CaseReview, review_case
-from reirrad.runner import OutputRequest, RunOutcome, execute
+from reirrad.runner import RunOutcome, execute
 from reirrad.snapshot import CaseSnapshot
 from reirrad.statuses import (
     EXIT_FAILED,
@@ -141,6 +151,7 @@ class HostOutcome:
     result: Mapping[str, Any]
     code: int
     run: Optional[WorkflowRun] = None
+    staged: Optional[StagedRecord] = None
 
 
 class _Parser(argparse.ArgumentParser):
@@ -190,6 +201,8 @@ def request_from_args(ns: argparse.Namespace) -> HostRequest:
     if ns.no_dialog and answers.planned_start is None:
         raise InputError("--planned-start YYYY-MM-DD (the new course's first fraction) is needed with "
                          "--no-dialog: the interval since each prior course is never guessed")
+    check_outputs(OutputRequest(report=answers.report, audit_csv=answers.audit_csv, json=ns.json),
+                  inputs=[p for p in (ns.answers, answers.protocol) if p])
     return HostRequest(patient_id=ns.patient, course_id=ns.course, plan_id=ns.plan, answers=answers,
                        dialog=not ns.no_dialog, json_path=ns.json, technique=ns.technique, mlc_id=ns.mlc_id,
                        dose_unit=ns.dose_unit)
@@ -369,9 +382,8 @@ def _workflow(request: HostRequest, patient: Any, ask: Ask) -> RunOutcome:
     if not answers.dry_run:
         planner = EclipsePlanner(plan, patient=patient, technique=request.technique, mlc_id=request.mlc_id,
                                  dose_unit=request.dose_unit, modifications_begun=True)
-    record = OutputRequest(report=answers.report, audit_csv=answers.audit_csv)
     return execute(protocol, snapshot, options, planner=planner, progress=TextProgress(sys.stdout),
-                   prepared=prepared, outputs=record)
+                   prepared=prepared)
 
 
 def run(request: HostRequest, application: Any, patient: Any, ask: Optional[Ask] = None) -> HostOutcome:
@@ -395,17 +407,15 @@ def run(request: HostRequest, application: Any, patient: Any, ask: Optional[Ask]
     if done.run is None:  # a stop of the decision gate inside the run (nothing written)
         return _failed_outcome(request, "stopped", str(done.result.get("reason")), "EligibilityError",
                                done.stop_findings)
-    result = dict(done.result)
-    for path in done.paths_written:
-        print(f"Wrote {path}", flush=True)
-    try:  # the JSON too before any save (the report and the audit row were written by execute)
-        write_json(request.json_path, {**result, "eclipse_session": _session(request, False, None)})
-    except Exception as exc:  # an output not written: no save, so nothing is kept without its record
-        message = (f"the run's result JSON could not be written ({type(exc).__name__}: {exc}); nothing was "
-                   f"saved. The run had status {result.get('status')!r}: fix the path and run again")
-        return _failed_outcome(request, "error", message, "OutputError")
     keep = request.writes and done.plan_kept
-    return HostOutcome(keep, result, done.exit_code, done.run)
+    answers = request.answers
+    outputs = OutputRequest(report=answers.report, audit_csv=answers.audit_csv, json=request.json_path)
+    try:  # every output rendered and staged before any save; committed by finish() after it
+        session = _session(request, keep, None)
+        done, staged = stage_record(done, outputs, json_payload={**done.result, "eclipse_session": session})
+    except OutputError as exc:  # an output not writable: no save, so nothing is kept without its record
+        return _failed_outcome(request, "error", f"{exc}; nothing was saved", "OutputError")
+    return HostOutcome(keep, dict(done.result), done.exit_code, done.run, staged)
 
 
 def _guarded_workflow(request: HostRequest, patient: Any, ask: Ask) -> Any:
@@ -456,11 +466,43 @@ def _print_stop(result: Mapping[str, Any]) -> None:
     print(summary(result), flush=True)
 
 
-def finish(request: HostRequest, outcome: HostOutcome, saved: bool, save_error: Optional[str] = None) -> int:
-    """Print the summary, record the session in the JSON; return the process exit code.
+def _commit(staged: Optional[StagedRecord], *, discard: bool) -> Tuple[Tuple[Path, ...], Optional[str]]:
+    """Commit (or, after a failed save, discard) the staged outputs: (files written, error text)."""
+    if staged is None:
+        return (), None
+    if discard:
+        staged.abort()
+        return (), None
+    try:
+        return staged.commit(), None
+    except OutputError as exc:
+        print(f"reirrad: {exc}", file=sys.stderr, flush=True)
+        return (), str(exc)
 
-    The report and the audit row were written by :func:`run`, before the save; only the JSON is
-    rewritten here, with ``eclipse_session`` saying whether ``SaveModifications`` succeeded.
+
+def _print_outcome(result: Mapping[str, Any], code: int, saved: bool) -> None:
+    status = str(result.get("status"))
+    if status in ("stopped", "error", "cancelled"):
+        _print_stop(result)
+        return
+    print(summary(result), flush=True)
+    if code == EXIT_REVIEW:
+        print(f"NEEDS REVIEW ({status}): {status_meaning(status)}.", flush=True)
+    if saved:
+        print("Saved to the Eclipse database" + (" for review." if code == EXIT_REVIEW else "."), flush=True)
+    elif status == "dry-run":
+        print("Nothing was saved (dry run).", flush=True)
+    else:
+        print("Nothing was saved.", flush=True)
+
+
+def finish(request: HostRequest, outcome: HostOutcome, saved: bool, save_error: Optional[str] = None) -> int:
+    """Commit or discard the run's staged outputs, print the summary; return the process exit code.
+
+    :func:`run` staged every output (report, JSON, audit row) before the save
+    (:func:`reirrad.outputs.stage_record`); they are committed here, after ``SaveModifications``
+    returned, or discarded when it failed, and then only the JSON is written, saying why. A run that
+    ended without a staged record (stop, cancel, failure) writes its JSON only.
 
     Parameters
     ----------
@@ -474,30 +516,25 @@ def finish(request: HostRequest, outcome: HostOutcome, saved: bool, save_error: 
     code = outcome.code
     if save_error is not None:
         result["status"], result["status_meaning"] = "error", status_meaning("error")
-        result["reason"] = (f"SaveModifications failed: {save_error}; nothing was saved (the report and the "
-                            "audit row, written before the save, describe the run, not a saved plan)")
+        result["reason"] = (f"SaveModifications failed: {save_error}; nothing was saved, and no report or "
+                            "audit row was written")
         code = EXIT_FAILED
-    status = str(result.get("status"))
-    if status in ("stopped", "error", "cancelled"):
-        _print_stop(result)
-    else:
-        print(summary(result), flush=True)
-        if code == EXIT_REVIEW:
-            print(f"NEEDS REVIEW ({status}): {status_meaning(status)}.", flush=True)
-        if saved:
-            print("Saved to the Eclipse database" + (" for review." if code == EXIT_REVIEW else "."),
-                  flush=True)
-        elif status == "dry-run":
-            print("Nothing was saved (dry run).", flush=True)
-        else:
-            print("Nothing was saved.", flush=True)
-    try:
-        write_json(request.json_path, result)
-    except Exception as exc:  # after the save: report it, never undo what Eclipse holds
-        print(f"reirrad: the result JSON could not be written to {request.json_path}: {exc}", file=sys.stderr,
-              flush=True)
-        if code == EXIT_OK:
-            code = EXIT_FAILED
+    written, output_error = _commit(outcome.staged, discard=save_error is not None)
+    if output_error is not None:  # after the save: report it, never undo what Eclipse holds
+        result["output_error"] = output_error
+        code = EXIT_FAILED if code == EXIT_OK else code
+    _print_outcome(result, code, saved)
+    for path in written:
+        print(f"Wrote {path}", flush=True)
+    json_committed = request.json_path is not None and Path(request.json_path) in written
+    if not json_committed or bool(saved) != outcome.ok or output_error is not None:
+        try:  # the result of a run that has no committed record, or whose save went otherwise
+            write_result_json(request.json_path, result)
+        except Exception as exc:
+            print(f"reirrad: the result JSON could not be written to {request.json_path}: {exc}",
+                  file=sys.stderr, flush=True)
+            if code == EXIT_OK:
+                code = EXIT_FAILED
     stand_in = _stand_in()
     if stand_in is not None:
         stand_in.export_journal_from_environment()

@@ -23,14 +23,16 @@ other errors are notified and raised.
 
 from __future__ import annotations
 
+import logging
 import os
 from functools import partial
 from typing import Any, Mapping, Optional
 
 from reirrad.errors import EligibilityError, InputError, ReirradError
+from reirrad.outputs import OutputRequest, check_outputs
 from reirrad.protocol import load_protocol
 from reirrad.review import review_case
-from reirrad.runner import OutputRequest, RunOutcome, Status, execute, stopped
+from reirrad.runner import RunOutcome, Status, execute, stopped
 from reirrad.snapshot import CaseSnapshot
 from reirrad.statuses import EXIT_REVIEW, PLAN_KEPT, exit_code_for, status_meaning
 
@@ -41,6 +43,8 @@ from .planner import RayStationPlanner
 from .source import RayStationCaseSource
 
 __all__ = ["load_answers", "main"]
+
+logger = logging.getLogger(__name__)
 
 
 class _CancelledError(Exception):
@@ -85,9 +89,30 @@ def main(answers_path: Optional[str] = None, *, interactive: Optional[bool] = No
 
     The choices start from the answers file (if any) and are confirmed in the dialog when a display
     is available (``interactive`` None) or asked for (True); without it (False, or no display) the
-    answers must settle every question (:func:`reirrad_tps.dialog.unresolved`).
+    answers must settle every question (:func:`reirrad_tps.dialog.unresolved`). Every failure is shown
+    to the user (``await_user_input``, or the log when the GUI is disabled) before it is raised: a bad
+    answers file or output path before anything is read, anything later after the undo step rolled
+    back.
     """
+    try:
+        return _menu_run(answers_path, interactive)
+    except ReirradError as exc:
+        _notify_failure(f"reirrad stopped, nothing was changed: {exc}")
+        raise
+
+
+def _notify_failure(message: str) -> None:
+    """Show a failure where the user sees it; outside RayStation (no scripting module) only log it."""
+    try:
+        entry.notify(message, os.environ.get("REIRRAD_RAYSTATION_VERSION") or None)
+    except ReirradError:
+        logger.warning("%s", message)
+
+
+def _menu_run(answers_path: Optional[str], interactive: Optional[bool]) -> Mapping[str, Any]:
     answers = load_answers(answers_path)
+    inputs = [p for p in (answers_path or os.environ.get("REIRRAD_ANSWERS"), answers.protocol) if p]
+    check_outputs(OutputRequest(report=answers.report, audit_csv=answers.audit_csv), inputs=inputs)
     version = str(answers.version)
     protocol = load_protocol(answers.protocol)
     objects = entry.current_objects(version)
@@ -104,7 +129,8 @@ def main(answers_path: Optional[str] = None, *, interactive: Optional[bool] = No
             snapshot = snapshot.with_dates(confirmed.planned_start, confirmed.prior_dates)
             options = confirmed.workflow_options()
             planner = None if options.dry_run else RayStationPlanner(case, plan, beam_set, version=version)
-            # the record (report, audit row) is written inside the undo step it describes
+            # the record (report, audit row) is one transaction, committed inside the undo step it
+            # describes as its last action: a record that cannot be written rolls the step back
             outcome = execute(protocol, snapshot, options, planner=planner,
                               progress=partial(entry.progress, version=version),
                               outputs=OutputRequest(report=answers.report, audit_csv=answers.audit_csv))
@@ -125,9 +151,6 @@ def main(answers_path: Optional[str] = None, *, interactive: Optional[bool] = No
         entry.notify(f"reirrad stopped, nothing was changed: {exc}", version)
         return stopped(exc, patient_id=str(patient.PatientID),
                        extra={"tps": "RayStation", "tps_version": version}).result
-    except ReirradError as exc:
-        entry.notify(f"reirrad stopped, nothing was changed: {exc}", version)
-        raise
     entry.notify(_message(outcome.result), version)
     return outcome.result
 

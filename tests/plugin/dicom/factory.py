@@ -261,3 +261,40 @@ def counts_ramp(shape: Tuple[int, int, int]) -> np.ndarray:
     nz, ny, nx = shape
     k, j, i = np.meshgrid(np.arange(nz), np.arange(ny), np.arange(nx), indexing="ij")
     return (1000 * k + 100 * j + i + 1).astype(np.uint32)
+
+
+#: The boxes of :func:`small_case`: name → (x range mm, y range mm, RT ROI interpreted type).
+SMALL_CASE_BOXES = {"PTV": ((-10, 10), (-10, 10), "PTV"), "SmallBowel": ((15, 30), (-10, 10), "ORGAN"),
+                    "Colon": ((-30, -15), (-10, 10), "ORGAN"), "Bladder": ((-10, 10), (15, 30), "ORGAN"),
+                    "SacralPlexus": ((-10, 10), (-30, -15), "ORGAN"),
+                    "CaudaEquina": ((15, 30), (15, 30), "ORGAN")}
+
+
+def small_case(out: Path, *, frame_uid: str, prior_uid: str, new_uid: str, prior_gy: float = 20.0,
+               new_gy: float = 60.0, other_frame_uid: Optional[str] = None) -> dict:
+    """A small evaluable case: a 24×24×12 grid (5 mm) with a PTV and every non-optional OAR of the shipped
+    protocol as boxes (:data:`SMALL_CASE_BOXES`); a prior course of ``prior_gy`` everywhere (25 fractions,
+    ``prior_gy`` prescribed) and a new dose of ``new_gy`` everywhere. Returns the file paths by role
+    (``rs``, ``rp_prior``, ``rd_prior``, ``rd_new``, and ``rd_other_frame`` — the prior dose in
+    ``other_frame_uid`` — when that is given)."""
+    shape = (12, 24, 24)
+    ipp = (-57.5, -57.5, -27.5)
+    zs = [-20.0 + 5.0 * k for k in range(9)]
+    rois = [(name, kind, box_contours(x, y, zs)) for name, (x, y, kind) in SMALL_CASE_BOXES.items()]
+    offsets = [5.0 * k for k in range(shape[0])]
+
+    def dose(path: Path, gy: float, plan_uid: str, frame: str) -> str:
+        counts = np.full(shape, round(gy / 1e-4), dtype=np.uint32)
+        return str(rt_dose(path, counts, scaling="0.0001", ipp=ipp, pixel_spacing=(5.0, 5.0), offsets=offsets,
+                           frame_uid=frame, plan_uid=plan_uid))
+
+    files = {
+        "rs": str(rt_struct(out / "rs.dcm", rois, frame_uid=frame_uid)),
+        "rp_prior": str(rt_plan(out / "rp_prior.dcm", n_fractions=25, prescriptions_gy=(prior_gy,),
+                                sop_uid=prior_uid, frame_uid=frame_uid)),
+        "rd_prior": dose(out / "rd_prior.dcm", prior_gy, prior_uid, frame_uid),
+        "rd_new": dose(out / "rd_new.dcm", new_gy, new_uid, frame_uid),
+    }
+    if other_frame_uid is not None:
+        files["rd_other_frame"] = dose(out / "rd_other_frame.dcm", prior_gy, prior_uid, other_frame_uid)
+    return files

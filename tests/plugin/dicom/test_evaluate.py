@@ -136,7 +136,7 @@ def test_written_maps_read_back_as_the_engine_maps(exported, tmp_path, capsys):
         np.testing.assert_allclose(grid.values_gy, rmap.allowed_physical.values_gy, atol=max(step, 0.02))
         assert grid.frame_of_reference_uid == exported["snapshot"].planning_frame_of_reference_uid
     info = read_rt_dose_info(maps / "prior-eqd2.dcm")
-    assert info.dose_type == "EFFECTIVE" and info.referenced_plan_uid == NEW_PLAN_UID
+    assert info.dose_type == "EFFECTIVE" and info.referenced_plan_uids == (NEW_PLAN_UID,)
     eqd2 = read_eqd2_dose(maps / "prior-eqd2.dcm", alpha_beta_gy=None)
     assert float(eqd2.values_gy.max()) > 0.0
 

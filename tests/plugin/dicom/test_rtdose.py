@@ -170,7 +170,7 @@ def test_read_rt_dose_info(tmp_path: Path, counts: np.ndarray) -> None:
     assert info.frame_of_reference_uid == factory.FRAME_A
     assert info.summation_type == "FRACTION"
     assert (info.dose_type, info.dose_units) == ("PHYSICAL", "GY")
-    assert info.referenced_plan_uid == factory.PLAN_UID
+    assert info.referenced_plan_uids == (factory.PLAN_UID,)
     assert info.patient_id == "REIRR-01"
     assert info.comment == "synthetic"
     assert info.patient_study.study_instance_uid == factory.STUDY_UID

@@ -8,8 +8,10 @@
 //   Application.CreateApplication() on the STA thread, OpenPatientById, BeginModifications (unless
 //   --dry-run), hand the live objects to Python, and SaveModifications ONLY when Python reports ok:
 //   a plan to keep (planned, or kept for review) whose result JSON, report and audit row Python has
-//   already written. After any failure nothing is saved: the Application is disposed with the
-//   modifications unsaved.
+//   already rendered and staged (host.run); host.finish commits them after the save, or discards them
+//   when the save failed. After any failure nothing is saved: the Application is disposed with the
+//   modifications unsaved. Every failure is one console line and an exit code, never an unhandled
+//   exception.
 //
 // Exit codes (Python's reirrad.statuses): 0 planned / dry run; 3 plan kept but needs review
 // (coverage-compromised, final-check-failed, infeasible); 2 bad input, a stop, cancelled;
@@ -152,12 +154,31 @@ namespace Reirrad.EclipseHost
                         + e.Message + "). Install it into the environment of python_executable.");
                     return ExitNoPython;
                 }
-                return RunSession(host, args);
+                try
+                {
+                    return RunSession(host, args);
+                }
+                catch (Exception e)
+                {
+                    // Python failed outside its own boundary (begin or finish): one line, never an
+                    // unhandled exception; nothing was saved unless finish said so before failing.
+                    Console.Error.WriteLine("reirrad: internal error: " + OneLine(e));
+                    return ExitFailed;
+                }
             }
         }
 
+        /// <summary>The first line of an exception's message (a Python exception carries its traceback
+        /// in the message; the console gets one line).</summary>
+        private static string OneLine(Exception e)
+        {
+            string message = e.Message ?? e.GetType().Name;
+            int end = message.IndexOfAny(new[] { '\r', '\n' });
+            return end < 0 ? message : message.Substring(0, end);
+        }
+
         /// <summary>One ESAPI session. Saves only when Python reports ok (a plan to keep, its outputs
-        /// already written by host.run); finish only adds the save's outcome to the result JSON.</summary>
+        /// staged by host.run); finish commits the outputs after the save, or discards them.</summary>
         private static int RunSession(PyObject host, string[] args)
         {
             PyObject request = host.InvokeMethod("begin", ToPythonList(args));
@@ -186,8 +207,8 @@ namespace Reirrad.EclipseHost
                 {
                     // ESAPI refused to open or to begin modifications, or Python failed outside its own
                     // boundary: nothing has been saved, and nothing will be.
-                    Console.Error.WriteLine("reirrad: " + e);
-                    outcome = host.InvokeMethod("failed", request, new PyString(e.Message));
+                    Console.Error.WriteLine("reirrad: " + OneLine(e));
+                    outcome = host.InvokeMethod("failed", request, new PyString(OneLine(e)));
                 }
                 bool saved = false;
                 PyObject saveError = PyObject.None;
@@ -200,7 +221,7 @@ namespace Reirrad.EclipseHost
                     }
                     catch (Exception e)
                     {
-                        saveError = new PyString(e.Message);
+                        saveError = new PyString(OneLine(e));
                     }
                 }
                 int code = host.InvokeMethod("finish", request, outcome, saved.ToPython(), saveError).As<int>();

@@ -1,0 +1,313 @@
+"""A run's outputs — HTML report, result JSON, audit-CSV row — checked first, committed together.
+
+**Checked before any work** (:func:`check_outputs`): each requested path must name a file (not ``''``,
+not a directory, a device, a FIFO or a socket), in a folder that exists and can be written, replacing
+only a file that can be written, and no path may be an input of the run or another output of it (the
+same file reached through another spelling, a symbolic or a hard link counts). A refused path is
+bad input: exit 2, before anything is read from the TPS.
+
+**One transaction** (:func:`stage_record`, then :meth:`StagedRecord.commit`):
+
+1. the audit CSV's lock is taken (:func:`reirrad.files.exclusive_lock`); a stale lock of a dead writer
+   on this host is broken, and the run's result gets a ``flag`` finding ``stale-audit-lock-broken``;
+2. every output is rendered from the outcome and written to a temporary file beside its target (the
+   audit CSV as its whole new text: the existing rows and this run's row);
+3. :meth:`StagedRecord.commit` renames them into place — report, JSON, then the audit CSV — and releases
+   the lock. A rename that fails puts back what the earlier renames replaced (from a hard-link backup
+   where the file system has hard links) and removes what they created.
+
+Any failure before the commit removes every temporary file and releases the lock: no output and no audit
+row. The Eclipse host stages before ``SaveModifications`` and commits after it; a failed save discards
+the staged record (:meth:`StagedRecord.abort`). A stopped run (no plan) has a JSON only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import tempfile
+from contextlib import ExitStack, suppress
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Type, Union
+
+from .audit import audit_csv_text, audit_record
+from .errors import InputError, OutputError
+from .files import exclusive_lock, forget_pending, stage_text, write_text_atomic
+from .findings import Finding
+from .outcome import RunOutcome
+from .report import render_report
+
+__all__ = ["AUDIT_PRIOR_COURSES", "OutputRequest", "StagedRecord", "check_outputs", "result_json",
+           "stage_record", "write_result_json"]
+
+#: Prior-course column groups in every audit row (a patient with more gets a clear refusal): rows of
+#: one protocol share one header (:func:`reirrad.audit.append_audit_csv`).
+AUDIT_PRIOR_COURSES = 3
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+@dataclass(frozen=True)
+class OutputRequest:
+    """Where a run's outputs go (None: not written): the HTML report, the audit CSV, the result JSON."""
+
+    report: Optional[str] = None
+    audit_csv: Optional[str] = None
+    json: Optional[str] = None
+
+    def named(self) -> List[Tuple[str, str]]:
+        """(option, path) of each requested output, in commit order."""
+        pairs = (("--report", self.report), ("--json", self.json), ("--audit-csv", self.audit_csv))
+        return [(option, path) for option, path in pairs if path is not None]
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _check_one(option: str, value: str) -> Path:
+    if not isinstance(value, str) or not value.strip():
+        raise InputError(f"{option} {value!r} names no file: give a file name, or leave {option} out")
+    path = Path(value)
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        mode = None
+    except OSError as exc:
+        raise InputError(f"{option} {value}: cannot be checked ({exc.strerror or exc}); give another "
+                         "path") from None
+    if mode is not None:
+        if stat.S_ISDIR(mode):
+            raise InputError(f"{option} {value} is a directory: give a file name inside it, e.g. "
+                             f"{path / ('result.json' if option == '--json' else 'report.html')}")
+        if not stat.S_ISREG(mode):
+            raise InputError(f"{option} {value} is not a regular file (a device, FIFO or socket); reirrad "
+                             "writes its outputs only to ordinary files: give a file path")
+        try:  # opened for appending, nothing written: no truncation, no change of its time stamps
+            os.close(os.open(str(path), os.O_WRONLY | os.O_APPEND))
+        except OSError as exc:
+            raise InputError(f"{option} {value} exists and cannot be written ({exc.strerror or exc}); give "
+                             "another path or make it writable") from None
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise InputError(f"{option} {value}: directory {folder} does not exist; create it first (reirrad "
+                         "never creates folders: a mistyped path must not create one)")
+    try:  # the outputs are renamed into place from a temporary file in this folder: try one
+        fd, probe = tempfile.mkstemp(prefix=".reirrad-probe-", suffix=".tmp", dir=str(folder))
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise InputError(f"{option} {value}: directory {folder} cannot be written ({exc.strerror or exc}); "
+                         "give another folder") from None
+    return path
+
+
+def check_outputs(request: OutputRequest, *, inputs: Sequence[PathLike] = ()) -> OutputRequest:
+    """Refuse output paths that cannot be written or would destroy something (module docstring).
+
+    Parameters
+    ----------
+    request : OutputRequest
+    inputs : sequence of path-like
+        The files the run reads (case file, protocol, answers file, DICOM files): no output may be one.
+
+    Returns
+    -------
+    OutputRequest
+        ``request`` unchanged.
+
+    Raises
+    ------
+    reirrad.errors.InputError
+        Naming the option, the path and the fix.
+    """
+    checked: List[Tuple[str, Path]] = []
+    for option, value in request.named():
+        path = _check_one(option, value)
+        for other_option, other in checked:
+            if _same_file(path, other):
+                raise InputError(f"{option} {value} and {other_option} {other} name the same file: one "
+                                 "would replace the other; give each output its own file")
+        for source in inputs:
+            if source is not None and Path(source).exists() and _same_file(path, Path(source)):
+                raise InputError(f"{option} {value} is an input of this run ({source}): writing it would "
+                                 "replace the input; give another output path")
+        checked.append((option, path))
+    return request
+
+
+def result_json(payload: Mapping[str, Any]) -> str:
+    """The text of a result JSON file (2-space indent, keys in the result's order, UTF-8 with \\n)."""
+    return json.dumps(dict(payload), indent=2, sort_keys=False) + "\n"
+
+
+def write_result_json(path: Optional[PathLike], payload: Mapping[str, Any]) -> None:
+    """Write a result JSON on its own (atomic replace); nothing when ``path`` is None.
+
+    For what is not a run's record: a stopped or failed launcher's result, the stand-in listings.
+    """
+    if path is not None:
+        write_text_atomic(Path(path), result_json(payload))
+
+
+class StagedRecord:
+    """A run's outputs written to temporary files and not yet renamed into place (module docstring).
+
+    Use as a context manager: leaving the block without :meth:`commit` aborts (removes every temporary
+    file, releases the audit lock).
+    """
+
+    def __init__(self) -> None:
+        self._stack = ExitStack()
+        self._staged: List[Tuple[str, Path]] = []
+        self._done = False
+
+    def _stage(self, target: Path, text: str) -> None:
+        self._staged.append((stage_text(target, text), target))
+
+    @property
+    def targets(self) -> Tuple[Path, ...]:
+        """The files the commit will write, in order."""
+        return tuple(target for _, target in self._staged)
+
+    def commit(self) -> Tuple[Path, ...]:
+        """Rename every staged file into place and release the lock; return the files written.
+
+        Raises
+        ------
+        reirrad.errors.OutputError
+            A rename failed: what the earlier renames did is undone (module docstring), nothing stays.
+        """
+        if self._done:
+            raise OutputError("this record was already committed or aborted")
+        backups: List[Tuple[Path, Optional[str]]] = []
+        try:
+            for tmp, target in self._staged:
+                backups.append((target, _backup(target)))
+                os.replace(tmp, target)
+                forget_pending(tmp)
+        except OSError as exc:
+            _restore(backups)
+            self.abort()
+            raise OutputError(f"the run's outputs could not be put in place ({exc}); none was kept") from exc
+        finally:
+            for _, backup in backups:
+                if backup is not None:
+                    forget_pending(backup)
+                    with suppress(OSError):
+                        os.unlink(backup)
+        self._done = True
+        self._stack.close()
+        return self.targets
+
+    def abort(self) -> None:
+        """Remove every staged file and release the lock (nothing written; safe to call twice)."""
+        for tmp, _ in self._staged:
+            forget_pending(tmp)
+            with suppress(OSError):
+                os.unlink(tmp)
+        self._done = True
+        self._stack.close()
+
+    def __enter__(self) -> StagedRecord:
+        return self
+
+    def __exit__(self, kind: Optional[Type[BaseException]], value: Optional[BaseException],
+                 tb: Optional[TracebackType]) -> None:
+        if not self._done:
+            self.abort()
+
+
+def _backup(target: Path) -> Optional[str]:
+    """A hard link to the file a rename is about to replace (None: nothing to keep, or no hard links)."""
+    if not target.is_file():
+        return None
+    backup = str(target.with_name(f".{target.name}.{os.getpid()}.bak"))
+    with suppress(OSError):
+        os.unlink(backup)
+    try:
+        os.link(str(target), backup)
+    except OSError:
+        return None
+    return backup
+
+
+def _restore(backups: Sequence[Tuple[Path, Optional[str]]]) -> None:
+    """Undo the renames already done: put each replaced file back, remove each created one."""
+    for target, backup in reversed(backups[:-1] if backups else ()):
+        with suppress(OSError):
+            if backup is not None:
+                os.replace(backup, target)
+            else:
+                os.unlink(target)
+
+
+def stage_record(outcome: RunOutcome, request: OutputRequest, *,
+                 json_payload: Optional[Mapping[str, Any]] = None,
+                 report_options: Optional[Mapping[str, Any]] = None) -> Tuple[RunOutcome, StagedRecord]:
+    """Stage every requested output of ``outcome`` (module docstring, steps 1–2).
+
+    Parameters
+    ----------
+    outcome : RunOutcome
+    request : OutputRequest
+        Checked by :func:`check_outputs` when the run started.
+    json_payload : mapping, optional
+        What the JSON holds (default: the outcome's result, after step 1).
+    report_options : mapping, optional
+        Keyword arguments of :func:`reirrad.report.render_report` (``plots``, ``generated_at``).
+
+    Returns
+    -------
+    (RunOutcome, StagedRecord)
+        The outcome (with the stale-lock finding when one was broken) and its staged record.
+
+    Raises
+    ------
+    reirrad.errors.OutputError
+        An output could not be rendered or staged; nothing was written.
+    """
+    staged = StagedRecord()
+    try:
+        run = outcome.run
+        if request.audit_csv and run is not None:
+            held = staged._stack.enter_context(exclusive_lock(Path(request.audit_csv)))
+            if held.broke_stale is not None:
+                outcome = _with_warning(outcome, Finding(
+                    "stale-audit-lock-broken", "flag",
+                    f"the audit CSV's lock {held.path} was left by a writer that no longer runs "
+                    f"({held.broke_stale}); it was removed. Check that the CSV's last rows are whole",
+                    subject=str(request.audit_csv)))
+        if request.report and run is not None:
+            staged._stage(Path(request.report), render_report(outcome, **dict(report_options or {})))
+        if request.json:
+            payload = outcome.result if json_payload is None else json_payload
+            staged._stage(Path(request.json), result_json(payload))
+        if request.audit_csv and run is not None:
+            n_priors = max(AUDIT_PRIOR_COURSES, len(run.prepared.snapshot.prior_courses))
+            record = audit_record(outcome.result, oar_keys=run.prepared.protocol.oar_keys,
+                                  n_prior_courses=n_priors)
+            staged._stage(Path(request.audit_csv), audit_csv_text(request.audit_csv, record))
+    except BaseException as exc:
+        staged.abort()
+        if isinstance(exc, (OSError, InputError)):
+            raise OutputError(f"the run's outputs could not be written ({exc}); nothing was written. The "
+                              f"run had status {outcome.result.get('status')!r}: fix the path and run "
+                              "again") from exc
+        raise
+    return outcome, staged
+
+
+def _with_warning(outcome: RunOutcome, finding: Finding) -> RunOutcome:
+    warnings: List[Dict[str, Any]] = [dict(w) for w in outcome.result.get("warnings") or []]
+    warnings.append(finding.to_dict())
+    return outcome.with_result(warnings=warnings)
+

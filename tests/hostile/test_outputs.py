@@ -1,0 +1,336 @@
+"""Hostile and careless output paths, faults while writing, signals and locks.
+
+Sources of truth: the rules of ``reirrad.outputs`` / ``reirrad.files`` / ``reirrad.interrupts`` as
+documented in docs/outputs.md (paths checked before any work; the outputs one transaction; temporary
+files and locks removed on SIGINT/SIGTERM; a stale lock of a dead writer on this host broken with a flag
+finding), the exit codes of docs/outputs.md §4 (130, 143 = 128 + the signal number), and the cases
+reported against the command line (a JSON onto the input case file, onto the audit CSV, onto the report
+or onto /dev/null; a report folder that does not exist; SIGTERM while writing or holding the lock; a
+stale lock making every later run wait and fail).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Dict, List, Tuple
+
+import pytest
+
+from reirrad import files
+from reirrad.errors import InputError, OutputError
+from reirrad.interrupts import Interrupted, interruptible
+from reirrad.outputs import OutputRequest, check_outputs, stage_record
+from reirrad.protocol import load_protocol
+from reirrad.runner import commit_record, execute
+from reirrad.workflow import WorkflowOptions
+from tps_stubs.direct import DirectCase
+
+PROTOCOL = load_protocol("uk-sabr-pelvis-reirradiation")
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _state(folder: Path) -> Dict[str, Tuple[int, int]]:
+    return {p.relative_to(folder).as_posix(): (p.lstat().st_size, p.lstat().st_mtime_ns)
+            for p in sorted(folder.rglob("*"))}
+
+
+@pytest.fixture(scope="module")
+def dry_outcome():
+    """A dry run of LRRC-01 (no planner): an outcome with a run, its report, JSON and audit row."""
+    return execute(PROTOCOL, DirectCase("LRRC-01").read(), WorkflowOptions(dry_run=True))
+
+
+# -- 1. paths checked before any work ------------------------------------------------------------------
+
+@pytest.mark.parametrize(("make", "needle"), [
+    (lambda d: OutputRequest(json=""), "--json '' names no file"),
+    (lambda d: OutputRequest(report="   "), "names no file"),
+    (lambda d: OutputRequest(report=str(d)), "is a directory"),
+    (lambda d: OutputRequest(json="/dev/null"), "not a regular file"),
+    (lambda d: OutputRequest(audit_csv="/dev/zero"), "not a regular file"),
+    (lambda d: OutputRequest(report=str(d / "missing" / "r.html")), "does not exist; create it first"),
+    (lambda d: OutputRequest(json=str(d / "a.json"), report=str(d / "a.json")), "name the same file"),
+    (lambda d: OutputRequest(json=str(d / "x" / ".." / "same.csv"), audit_csv=str(d / "same.csv")),
+     "name the same file"),
+])
+def test_bad_output_paths_are_refused_before_any_work(tmp_path, make, needle):
+    (tmp_path / "x").mkdir()
+    before = _state(tmp_path)
+    with pytest.raises(InputError, match=needle):
+        check_outputs(make(tmp_path))
+    assert _state(tmp_path) == before
+
+
+def test_a_fifo_is_not_an_output(tmp_path):
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    with pytest.raises(InputError, match="not a regular file"):
+        check_outputs(OutputRequest(report=str(fifo)))
+
+
+def test_an_unwritable_existing_file_is_refused():
+    """/proc/version exists and is a regular file that no one can write (even root)."""
+    if not Path("/proc/version").is_file():  # pragma: no cover - Linux only
+        pytest.skip("no /proc/version")
+    with pytest.raises(InputError, match="cannot be written"):
+        check_outputs(OutputRequest(json="/proc/version"))
+
+
+def test_an_input_is_never_an_output_even_through_a_link(tmp_path):
+    case = tmp_path / "case.yaml"
+    case.write_text("x: 1\n", encoding="utf-8")
+    link = tmp_path / "link.yaml"
+    link.symlink_to(case)
+    hard = tmp_path / "hard.yaml"
+    os.link(case, hard)
+    for target in (case, link, hard):
+        with pytest.raises(InputError, match="is an input of this run"):
+            check_outputs(OutputRequest(json=str(target)), inputs=[case])
+    assert case.read_text(encoding="utf-8") == "x: 1\n"
+
+
+def test_the_audit_csv_and_the_report_cannot_be_the_json(tmp_path):
+    audit = tmp_path / "audit.csv"
+    audit.write_bytes(b"a,b\r\n1,2\r\n")
+    for request in (OutputRequest(audit_csv=str(audit), json=str(audit)),
+                    OutputRequest(report=str(tmp_path / "r.html"), json=str(tmp_path / "r.html"))):
+        with pytest.raises(InputError, match="name the same file"):
+            check_outputs(request)
+    assert audit.read_bytes() == b"a,b\r\n1,2\r\n"
+
+
+# -- 2. one transaction -----------------------------------------------------------------------------
+
+def test_a_failing_audit_row_leaves_no_report_and_no_json(dry_outcome, tmp_path):
+    """The audit CSV's header belongs to other runs: the row is refused at staging, so the report and
+    the JSON staged before it are removed too, the CSV is unchanged and no lock or temporary file stays."""
+    audit = tmp_path / "audit.csv"
+    audit.write_text("patient_id,other\r\nA,1\r\n", encoding="utf-8")
+    before = _state(tmp_path)
+    request = OutputRequest(report=str(tmp_path / "r.html"), json=str(tmp_path / "r.json"),
+                            audit_csv=str(audit))
+    with pytest.raises(OutputError, match="nothing was written"):
+        commit_record(dry_outcome, request)
+    assert _state(tmp_path) == before
+
+
+def test_commit_writes_all_three_and_abort_writes_none(dry_outcome, tmp_path):
+    request = OutputRequest(report=str(tmp_path / "r.html"), json=str(tmp_path / "r.json"),
+                            audit_csv=str(tmp_path / "a.csv"))
+    _, staged = stage_record(dry_outcome, request)
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == ["a.csv.lock"]
+    staged.abort()
+    assert list(tmp_path.iterdir()) == []
+    _, staged = stage_record(dry_outcome, request)
+    with staged:
+        written = staged.commit()
+    assert sorted(p.name for p in written) == ["a.csv", "r.html", "r.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.csv", "r.html", "r.json"]
+    assert json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))["status"] == "dry-run"
+
+
+def test_a_failed_rename_puts_back_what_earlier_renames_replaced(dry_outcome, tmp_path, monkeypatch):
+    """Fault injection: the third rename (the audit CSV) fails. The report and JSON that the first two
+    renames replaced are put back byte for byte; nothing new stays; the error says none was kept."""
+    report, result, audit = tmp_path / "r.html", tmp_path / "r.json", tmp_path / "a.csv"
+    report.write_text("old report", encoding="utf-8")
+    result.write_text("old json", encoding="utf-8")
+    request = OutputRequest(report=str(report), json=str(result), audit_csv=str(audit))
+    _, staged = stage_record(dry_outcome, request)
+    real = os.replace
+    calls: List[str] = []
+
+    def flaky(src, dst):
+        calls.append(str(dst))
+        if str(dst) == str(audit):
+            raise OSError(28, "No space left on device")
+        return real(src, dst)
+
+    monkeypatch.setattr(os, "replace", flaky)
+    with pytest.raises(OutputError, match="none was kept"):
+        staged.commit()
+    monkeypatch.setattr(os, "replace", real)
+    assert report.read_text(encoding="utf-8") == "old report"
+    assert result.read_text(encoding="utf-8") == "old json"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.html", "r.json"]
+
+
+def test_audit_csv_of_another_protocol_is_refused_in_either_order(tmp_path):
+    """Rows of one CSV share one header: a run under a protocol with another OAR set (here the shipped
+    protocol without its last OAR) is refused whichever run came first, and the CSV is unchanged."""
+    import dataclasses  # noqa: PLC0415
+
+    fewer = dataclasses.replace(PROTOCOL, name="fewer-oars", oars=PROTOCOL.oars[:-1])
+    for n, (first, then) in enumerate(((PROTOCOL, fewer), (fewer, PROTOCOL))):
+        audit = tmp_path / f"audit-{n}.csv"
+        commit_record(execute(first, DirectCase("LRRC-01").read(), WorkflowOptions(dry_run=True)),
+                      OutputRequest(audit_csv=str(audit)))
+        before = audit.read_bytes()
+        with pytest.raises(OutputError, match="columns"):
+            commit_record(execute(then, DirectCase("LRRC-01").read(), WorkflowOptions(dry_run=True)),
+                          OutputRequest(audit_csv=str(audit)))
+        assert audit.read_bytes() == before
+
+
+# -- 3. locks -----------------------------------------------------------------------------------------
+
+def test_a_stale_lock_of_a_dead_writer_is_broken_with_a_flag(dry_outcome, tmp_path):
+    """A lock left by a process of this host that no longer runs: the next run breaks it at once (no
+    30 s wait), writes its row, and its result, JSON and audit row carry the flag finding."""
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True)
+    pid = int(dead.stdout)
+    audit = tmp_path / "a.csv"
+    lock = tmp_path / "a.csv.lock"
+    lock.write_text(f"pid {pid} on {socket.gethostname()} since 2026-12-01T09:00:00+0000\n", encoding="utf-8")
+    started = time.monotonic()
+    done = commit_record(dry_outcome, OutputRequest(audit_csv=str(audit), json=str(tmp_path / "r.json")))
+    assert time.monotonic() - started < 10.0
+    assert not lock.exists()
+    codes = [w["code"] for w in done.result["warnings"] if w["severity"] == "flag"]
+    assert "stale-audit-lock-broken" in codes
+    assert "stale-audit-lock-broken" in json.loads((tmp_path / "r.json").read_text())["warnings"][-1]["code"]
+    with audit.open(encoding="utf-8", newline="") as handle:
+        (row,) = list(csv.DictReader(handle))
+    assert "stale-audit-lock-broken" in row["flag_warning_codes"]
+
+
+def test_a_live_or_foreign_lock_is_never_broken(dry_outcome, tmp_path, monkeypatch):
+    """A lock of this very process's parent (alive) or of another host is waited for, then refused,
+    and left in place."""
+    monkeypatch.setattr(files, "LOCK_TIMEOUT_S", 0.3)
+    audit = tmp_path / "a.csv"
+    lock = tmp_path / "a.csv.lock"
+    for holder in (f"pid {os.getppid()} on {socket.gethostname()} since 2026-12-01T09:00:00+0000",
+                   "pid 1 on another-workstation since 2026-12-01T09:00:00+0000"):
+        lock.write_text(holder + "\n", encoding="utf-8")
+        with pytest.raises(OutputError, match="is held by"):
+            commit_record(dry_outcome, OutputRequest(audit_csv=str(audit)))
+        assert lock.read_text(encoding="utf-8").strip() == holder and not audit.exists()
+
+
+_HOLDER = textwrap.dedent("""
+    import sys, time
+    from pathlib import Path
+    from reirrad.files import exclusive_lock, stage_text
+    from reirrad.interrupts import Interrupted, interruptible
+    target, mode = Path(sys.argv[1]), sys.argv[2]
+    try:
+        with interruptible():
+            with exclusive_lock(target):
+                stage_text(target, "half")
+                print("holding", flush=True)
+                time.sleep(60)
+    except Interrupted as exc:
+        sys.exit(exc.exit_code)
+""")
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_while_holding_the_lock_and_a_temporary_file_removes_both(tmp_path, signum, code):
+    """A writer killed by SIGTERM or SIGINT while it holds the lock and a staged temporary file: it exits
+    128 + the signal number and leaves neither behind."""
+    target = tmp_path / "audit.csv"
+    with subprocess.Popen([sys.executable, "-c", _HOLDER, str(target), "x"], stdout=subprocess.PIPE,
+                          text=True, cwd=str(REPO)) as proc:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "holding"
+        assert (tmp_path / "audit.csv.lock").exists()
+        proc.send_signal(signum)
+        assert proc.wait(timeout=30) == code
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_sigkilled_writer_leaves_a_stale_lock_that_the_next_run_breaks(dry_outcome, tmp_path):
+    """SIGKILL cannot be caught: the lock and a temporary file stay. The next run breaks the stale lock
+    (same host, dead pid) and writes its row; the temporary file never replaced the target."""
+    target = tmp_path / "a.csv"
+    with subprocess.Popen([sys.executable, "-c", _HOLDER, str(target), "x"], stdout=subprocess.PIPE,
+                          text=True, cwd=str(REPO)) as proc:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "holding"
+        proc.kill()
+        proc.wait(timeout=30)
+    assert (tmp_path / "a.csv.lock").exists() and not target.exists()
+    done = commit_record(dry_outcome, OutputRequest(audit_csv=str(target)))
+    assert "stale-audit-lock-broken" in [w["code"] for w in done.result["warnings"]]
+    assert not (tmp_path / "a.csv.lock").exists()
+    with target.open(encoding="utf-8", newline="") as handle:
+        assert len(list(csv.reader(handle))) == 2
+
+
+def test_interruptible_raises_interrupted_and_restores_the_handlers():
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(Interrupted) as caught, interruptible():
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)
+    assert caught.value.exit_code == 143 and caught.value.signal_name == "SIGTERM"
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_discard_pending_removes_what_an_interrupted_writer_staged(tmp_path):
+    tmp = files.stage_text(tmp_path / "r.json", "{}")
+    assert Path(tmp).exists()
+    files.discard_pending()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_planned_start_before_the_prior_course_ended_names_both_dates():
+    """The interval from dates: a planned start before the prior course's last fraction says so, with
+    both dates and where the prior date came from (not "interval_days must be >= 0")."""
+    import datetime as dt  # noqa: PLC0415
+
+    snapshot = DirectCase("LRRC-01").read()
+    course = snapshot.prior_courses[0]
+    assert course.last_fraction is not None
+    early = course.last_fraction - dt.timedelta(days=1619)
+    with pytest.raises(InputError) as caught:
+        course.interval_days(early)
+    message = str(caught.value)
+    assert f"{early.isoformat()}, the planned start) is 1619 days before" in message
+    assert course.last_fraction.isoformat() in message and "date source:" in message
+
+
+_JSON_WRITER = textwrap.dedent("""
+    import sys, time
+    from reirrad.outputs import write_result_json
+    path, tag, go = sys.argv[1], sys.argv[2], sys.argv[3]
+    import os
+    while not os.path.exists(go):
+        time.sleep(0.001)
+    for n in range(60):
+        write_result_json(path, {"writer": tag, "n": n, "padding": "x" * 20000})
+""")
+
+
+def test_four_concurrent_writers_of_one_json_never_tear_it(tmp_path):
+    """Each write goes through its own temporary file (mkstemp) and an atomic rename: a reader polling
+    the file while four processes rewrite it 60 times each always parses a whole document, and no
+    temporary file is left."""
+    target, go = tmp_path / "result.json", tmp_path / "go"
+    writers = [subprocess.Popen([sys.executable, "-c", _JSON_WRITER, str(target), f"w{w}", str(go)],
+                                cwd=str(REPO)) for w in range(4)]
+    time.sleep(1.0)
+    go.touch()
+    torn = reads = 0
+    while any(w.poll() is None for w in writers):
+        try:
+            text = target.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            continue
+        reads += 1
+        try:
+            json.loads(text)
+        except ValueError:
+            torn += 1
+    assert [w.wait(timeout=120) for w in writers] == [0, 0, 0, 0]
+    assert torn == 0 and reads > 0
+    assert json.loads(target.read_text(encoding="utf-8"))["n"] == 59
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["go", "result.json"]
