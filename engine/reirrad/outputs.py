@@ -272,8 +272,11 @@ def stage_record(outcome: RunOutcome, request: OutputRequest, *,
 
     Raises
     ------
+    reirrad.errors.InputError
+        The outputs refuse this run: the audit CSV's header belongs to other runs, another writer held
+        its lock past the timeout, a folder vanished since the check; nothing was written (exit 2).
     reirrad.errors.OutputError
-        An output could not be rendered or staged; nothing was written.
+        An output could not be written (no space, an I/O error); nothing was written (exit 1).
     """
     staged = StagedRecord()
     try:
@@ -298,10 +301,13 @@ def stage_record(outcome: RunOutcome, request: OutputRequest, *,
             staged._stage(Path(request.audit_csv), audit_csv_text(request.audit_csv, record))
     except BaseException as exc:
         staged.abort()
-        if isinstance(exc, (OSError, InputError)):
+        status = outcome.result.get("status")
+        if isinstance(exc, InputError):  # the outputs refuse this run (another CSV's header, a held lock)
+            raise InputError(f"the run's outputs cannot take this run ({exc}); nothing was written. The run "
+                             f"had status {status!r}: give other output paths and run again") from exc
+        if isinstance(exc, OSError):
             raise OutputError(f"the run's outputs could not be written ({exc}); nothing was written. The "
-                              f"run had status {outcome.result.get('status')!r}: fix the path and run "
-                              "again") from exc
+                              f"run had status {status!r}: fix the folder and run again") from exc
         raise
     return outcome, staged
 

@@ -43,6 +43,8 @@ def commit_record(outcome: RunOutcome, outputs: Optional[OutputRequest]) -> RunO
 
     Raises
     ------
+    reirrad.errors.InputError
+        The outputs refuse this run (e.g. an audit CSV of other runs): none was written.
     reirrad.errors.OutputError
         An output could not be written: none was (no report, no JSON, no audit row).
     """

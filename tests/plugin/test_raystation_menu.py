@@ -15,7 +15,7 @@ import pytest
 
 import tps_stubs.raystation as stand_in
 from reirrad import runner
-from reirrad.errors import InputError, OutputError
+from reirrad.errors import InputError
 from reirrad.statuses import exit_code_for
 from reirrad_tps.raystation import menu, selfcheck
 
@@ -124,7 +124,7 @@ def test_menu_rolls_back_when_the_record_cannot_be_written(tmp_path, monkeypatch
     stand_in.load("LRRC-02", version="2024B", gui=False)
     audit, report = tmp_path / "audit.csv", tmp_path / "report.html"
     audit.write_bytes(b"patient_id,other\r\nA,1\r\n")
-    with pytest.raises(OutputError, match="columns"):
+    with pytest.raises(InputError, match="columns"):
         menu.main(_answers(tmp_path, intent="limit-toxicity", prior_dates="{PELVIS_25: 2025-10-06}",
                            report=str(report), audit_csv=str(audit)))
     made = [e for e in stand_in.journal() if e.outcome == "ok"]  # a refused write changed nothing

@@ -413,6 +413,8 @@ def run(request: HostRequest, application: Any, patient: Any, ask: Optional[Ask]
     try:  # every output rendered and staged before any save; committed by finish() after it
         session = _session(request, keep, None)
         done, staged = stage_record(done, outputs, json_payload={**done.result, "eclipse_session": session})
+    except InputError as exc:  # the outputs refuse this run: a stop, nothing saved, nothing written
+        return _failed_outcome(request, "stopped", f"{exc}; nothing was saved", "InputError")
     except OutputError as exc:  # an output not writable: no save, so nothing is kept without its record
         return _failed_outcome(request, "error", f"{exc}; nothing was saved", "OutputError")
     return HostOutcome(keep, dict(done.result), done.exit_code, done.run, staged)
