@@ -6,6 +6,7 @@ described in ``tps_stubs/esapi/DEVIATIONS.md`` and tested against that.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any, Dict
 
@@ -14,6 +15,7 @@ import pytest
 
 from tps_stubs import esapi as stub
 from tps_stubs.patients import load_patient
+from tps_stubs.patients.model import PlanModel
 from tps_stubs.planner import PlannerObjective, optimise
 
 LRRC = "LRRC-01"
@@ -584,3 +586,352 @@ def test_journal_records_writes(ctx: Any, esapi: Any) -> None:
     assert entries[1].arguments == ("Structure 'PTV'", "Lower", "35.000 Gy", "95", "100")
     stub.load_context(LRRC)
     assert stub.journal() == []
+
+
+# -- structure algebra on a hand-countable phantom ---------------------------------------------------------
+#: Phantom: a 24³ image of 2 mm voxels (voxel (i, j, k) centred at (2i, 2j, 2k) mm, 0.008 cm³ each).
+_N, _MM = 24, 2.0
+_VOXEL_CC = _MM ** 3 / 1000.0
+
+
+def _box_contours(i0: int, i1: int, j0: int, j1: int, k0: int, k1: int) -> Any:
+    """(planes, counts, xyz) of the voxels [i0, i1) × [j0, j1) × [k0, k1): one square per plane on the
+    voxel edges (every voxel centre is 1 mm inside or outside)."""
+    x0, x1, y0, y1 = (_MM * (i0 - 0.5), _MM * (i1 - 0.5), _MM * (j0 - 0.5), _MM * (j1 - 0.5))
+    planes = list(range(k0, k1))
+    xyz = [v for k in planes for p in ((x0, y0), (x1, y0), (x1, y1), (x0, y1)) for v in (p[0], p[1], _MM * k)]
+    return planes, [4] * len(planes), xyz
+
+
+def _phantom(esapi: Any, *, approved: bool = False) -> Any:
+    """A plug-in context on a patient with the phantom image, a structure set (approved or not) holding
+    ``A`` = voxels [4, 14)³ (1000 voxels), ``B`` = ``A`` shifted by 5 voxels along +x (overlap 500) and
+    ``Dot`` = the single voxel (4, 4, 4) at ``A``'s corner, and an empty course; clinical, writable, Gy."""
+    b, net = esapi.Builder, stub.net_array
+    stub.reset()
+    b.StubSystem.ResearchMode = False
+    b.StubSystem.PluginWriteable = True
+    b.StubSystem.DoseUnit = esapi.Types.DoseValue.DoseUnit.Gy
+    patient = b.ModelBuilder.NewPatient("PHANTOM", "Phantom", "Box", "")
+    image = b.ModelBuilder.AddImage(patient, "CT", "1.2.3.4", net([0.0, 0.0, 0.0], "float64"),
+                                    net([_MM] * 3, "float64"), net([_N] * 3, "int32"),
+                                    net(np.eye(3).ravel(), "float64"), net(np.full(_N ** 3, 1024), "int32"))
+    sset = b.ModelBuilder.AddStructureSet(patient, "CT", image, approved)
+    for sid, box in (("A", (4, 14, 4, 14, 4, 14)), ("B", (9, 19, 4, 14, 4, 14)), ("Dot", (4, 5, 4, 5, 4, 5))):
+        planes, counts, xyz = _box_contours(*box)
+        b.ModelBuilder.AddStructure(sset, sid, "ORGAN", net(planes, "int32"), net(counts, "int32"),
+                                    net(xyz, "float64"))
+    course = b.ModelBuilder.AddCourse(patient, "C1", "", "")
+    return b.StubSystem.CreatePluginContext(patient, course, None, "phantom")
+
+
+def _phantom_structures(ctx: Any) -> Dict[str, Any]:
+    sset = next(iter(ctx.Patient.StructureSets))
+    return {str(s.Id): s for s in sset.Structures}
+
+
+def _voxels(structure: Any) -> int:
+    """The structure's volume as a voxel count (it must be a whole number of voxels)."""
+    count = structure.Volume / _VOXEL_CC
+    assert count == pytest.approx(round(count), abs=1e-6)
+    return round(count)
+
+
+def _assign(ctx: Any, segment: Any, sid: str = "Result") -> Any:
+    """A new ORGAN structure ``sid`` in the phantom's structure set whose SegmentVolume is ``segment``."""
+    sset = next(iter(ctx.Patient.StructureSets))
+    structure = sset.AddStructure("ORGAN", sid)
+    structure.SegmentVolume = segment
+    return structure
+
+
+@pytest.fixture()
+def phantom(fresh_session: Any) -> Any:
+    ctx = _phantom(fresh_session)
+    ctx.Patient.BeginModifications()
+    return ctx
+
+
+def test_phantom_volumes_from_contours(phantom: Any) -> None:
+    """The phantom's contour volumes are whole voxel counts (area × slice thickness)."""
+    s = _phantom_structures(phantom)
+    assert (_voxels(s["A"]), _voxels(s["B"]), _voxels(s["Dot"])) == (1000, 1000, 1)
+    assert s["A"].Volume == pytest.approx(8.0)
+
+
+def test_segment_volume_round_trip(phantom: Any) -> None:
+    """Structure.SegmentVolume get then set keeps the voxels; the contours become voxel-edge rectangles."""
+    s = _phantom_structures(phantom)
+    copy = _assign(phantom, s["A"].SegmentVolume)
+    assert _voxels(copy) == 1000
+    assert (copy.CenterPoint.x, copy.CenterPoint.y, copy.CenterPoint.z) == pytest.approx((17.0, 17.0, 17.0))
+    assert len(copy.GetContoursOnImagePlane(4)) == 10 and len(copy.GetContoursOnImagePlane(3)) == 0
+
+
+def test_boolean_operations_count_voxels(phantom: Any, esapi: Any) -> None:
+    """And / Or / Sub / Xor / Not of two boxes overlapping by 5 × 10 × 10 voxels; Structure forms and
+    SegmentVolume forms agree."""
+    s = _phantom_structures(phantom)
+    a, b = s["A"], s["B"].SegmentVolume
+    expected = {"And": 500, "Or": 1500, "Sub": 500, "Xor": 1000}
+    for name, count in expected.items():
+        assert _voxels(_assign(phantom, getattr(a, name)(b), name)) == count, name
+        assert _voxels(_assign(phantom, getattr(a.SegmentVolume, name)(b), name + "2")) == count, name
+    assert _voxels(_assign(phantom, a.Not(), "Not")) == _N ** 3 - 1000
+    implicit = esapi.API.Structure.op_Implicit(s["B"])
+    assert _voxels(_assign(phantom, a.Sub(implicit), "Implicit")) == 500
+
+
+def test_isotropic_margin_counts_voxels(phantom: Any) -> None:
+    """A 2 mm margin on 2 mm voxels adds the six face layers (no edges or corners: their centres are 2.8
+    and 3.5 mm away): 1000 + 6 × 100; −2 mm leaves 8³ voxels."""
+    a = _phantom_structures(phantom)["A"]
+    assert _voxels(_assign(phantom, a.Margin(2.0), "Grow")) == 1600
+    assert _voxels(_assign(phantom, a.Margin(-2.0), "Shrink")) == 512
+    assert _voxels(_assign(phantom, a.Margin(0.0), "Same")) == 1000
+    grown = _assign(phantom, a.Margin(2.0), "Grow2")
+    assert grown.Volume == pytest.approx(12.8)
+
+
+def test_margin_of_a_voxel_is_a_lattice_ball(phantom: Any, esapi: Any) -> None:
+    """A 4 mm margin on one voxel gives the 33 voxels with i² + j² + k² ≤ 4 (1 + 6 + 12 + 8 + 6); the box
+    minus that ball, centred on the box's corner voxel, loses the ball's 11 voxels with i, j, k ≥ 0."""
+    s = _phantom_structures(phantom)
+    ball = _assign(phantom, s["Dot"].Margin(4.0), "Ball")
+    assert _voxels(ball) == 33
+    assert _voxels(_assign(phantom, s["A"].Sub(ball.SegmentVolume), "Hollow")) == 1000 - 11
+    assert _voxels(_assign(phantom, s["A"].And(ball.SegmentVolume), "Cap")) == 11
+    v = esapi.Types.VVector
+    assert ball.IsPointInsideSegment(v(8.0, 8.0, 12.0)) and not ball.IsPointInsideSegment(v(10.0, 10.0, 12.0))
+
+
+def test_asymmetric_margins_follow_the_axes(phantom: Any, esapi: Any) -> None:
+    """AxisAlignedMargins(geometry, x1, y1, z1, x2, y2, z2): x1 grows towards −x, x2 towards +x; Outer grows,
+    Inner shrinks; an octant's margin is an ellipse (x2 = 4, y2 = 2 adds two +x layers and one +y layer but
+    no edge voxel: (1/2)² + 1² > 1)."""
+    t = esapi.Types
+    outer, inner = t.StructureMarginGeometry.Outer, t.StructureMarginGeometry.Inner
+    a = _phantom_structures(phantom)["A"]
+    minus_x = _assign(phantom, a.AsymmetricMargin(t.AxisAlignedMargins(outer, 2, 0, 0, 0, 0, 0)), "MinusX")
+    assert _voxels(minus_x) == 1100
+    assert minus_x.IsPointInsideSegment(t.VVector(6.0, 10.0, 10.0))
+    assert not minus_x.IsPointInsideSegment(t.VVector(28.0, 10.0, 10.0))
+    octant = a.AsymmetricMargin(t.AxisAlignedMargins(outer, 0, 0, 0, 4, 2, 0))
+    assert _voxels(_assign(phantom, octant, "Octant")) == 1300
+    shrunk = _assign(phantom, a.AsymmetricMargin(t.AxisAlignedMargins(inner, 0, 0, 0, 0, 0, 2)), "TopOff")
+    assert _voxels(shrunk) == 900
+    assert not shrunk.IsPointInsideSegment(t.VVector(10.0, 10.0, 26.0))
+    assert shrunk.IsPointInsideSegment(t.VVector(10.0, 10.0, 8.0))
+    with pytest.raises(esapi.System.ArgumentException):
+        a.AsymmetricMargin(t.AxisAlignedMargins(outer, -1, 0, 0, 0, 0, 0))
+
+
+def test_margins_are_bounded(phantom: Any, esapi: Any) -> None:
+    """DEVIATIONS.md: margins beyond 50 mm (or not finite) are refused."""
+    a = _phantom_structures(phantom)["A"]
+    for bad in (50.5, -60.0, float("nan")):
+        with pytest.raises(esapi.System.ArgumentOutOfRangeException):
+            a.Margin(bad)
+
+
+def test_segment_volume_writes_are_guarded(fresh_session: Any) -> None:
+    """§10: set_SegmentVolume needs BeginModifications; computing a segment does not (it changes nothing)."""
+    esapi = fresh_session
+    ctx = _phantom(esapi)
+    s = _phantom_structures(ctx)
+    grown = s["A"].Margin(2.0)  # a read
+    with pytest.raises(esapi.Model.UnauthorizedScriptingAPIAccessException, match="BeginModifications"):
+        s["B"].SegmentVolume = grown
+    ctx.Patient.BeginModifications()
+    s["B"].SegmentVolume = grown
+    assert _voxels(s["B"]) == 1600
+    assert [e.member for e in stub.journal()] == ["set_SegmentVolume"]
+
+
+def test_approved_structure_set_refuses_and_copies(fresh_session: Any) -> None:
+    """An approved structure set refuses AddStructure and set_SegmentVolume; StructureSet.Copy gives an
+    unapproved copy with every structure, which accepts them."""
+    esapi = fresh_session
+    ctx = _phantom(esapi, approved=True)
+    ctx.Patient.BeginModifications()
+    sset = next(iter(ctx.Patient.StructureSets))
+    a = _phantom_structures(ctx)["A"]
+    assert not sset.CanAddStructure("ORGAN", "New")
+    assert not sset.CanRemoveStructure(a)
+    denied = esapi.Model.UnauthorizedScriptingAPIAccessException
+    with pytest.raises(denied, match="approved"):
+        sset.AddStructure("ORGAN", "New")
+    with pytest.raises(denied, match="approved"):
+        a.SegmentVolume = a.Margin(2.0)
+    ok, message = a.CanEditSegmentVolume("")
+    assert not ok and "approved" in str(message)
+    copy = sset.Copy()
+    assert str(copy.Id) != str(sset.Id) and copy.Image == sset.Image
+    copied = {str(s.Id): s for s in copy.Structures}
+    assert sorted(copied) == ["A", "B", "Dot"] and _voxels(copied["A"]) == 1000
+    assert copy.CanAddStructure("ORGAN", "PTV_opt")
+    copied["A"].SegmentVolume = copied["A"].Margin(2.0)
+    assert _voxels(copied["A"]) == 1600 and _voxels(a) == 1000
+    assert copy.CanRemoveStructure(copied["Dot"])
+    copy.RemoveStructure(copied["Dot"])
+    assert sorted(str(s.Id) for s in copy.Structures) == ["A", "B"]
+
+
+def test_create_new_structure_set(phantom: Any, esapi: Any) -> None:
+    """Image.CreateNewStructureSet (15.5): an empty, writable set on that image with a unique id; segments
+    of another structure set on the same image combine with it."""
+    image = next(iter(phantom.Patient.StructureSets)).Image
+    new = image.CreateNewStructureSet()
+    assert list(new.Structures) == [] and new.Image == image
+    assert len({str(s.Id) for s in phantom.Patient.StructureSets}) == 2
+    target = new.AddStructure("PTV", "PTV_opt")
+    target.SegmentVolume = _phantom_structures(phantom)["A"].Margin(2.0)
+    assert _voxels(target) == 1600
+    assert str(next(iter(stub.journal())).member) == "CreateNewStructureSet"
+
+
+def test_segments_of_other_images_are_refused(phantom: Any, esapi: Any) -> None:
+    """Segments combine only on one image (the stand-in's voxel grid)."""
+    b, net = esapi.Builder, stub.net_array
+    other = b.ModelBuilder.AddImage(phantom.Patient, "CT2", "1.2.3.5", net([0.0, 0.0, 0.0], "float64"),
+                                    net([_MM] * 3, "float64"), net([8] * 3, "int32"),
+                                    net(np.eye(3).ravel(), "float64"), net(np.full(8 ** 3, 1024), "int32"))
+    other_set = b.ModelBuilder.AddStructureSet(phantom.Patient, "CT2", other, False)
+    planes, counts, xyz = _box_contours(1, 3, 1, 3, 1, 3)
+    small = b.ModelBuilder.AddStructure(other_set, "S", "ORGAN", net(planes, "int32"), net(counts, "int32"),
+                                        net(xyz, "float64"))
+    a = _phantom_structures(phantom)["A"]
+    with pytest.raises(esapi.System.ArgumentException, match="same image"):
+        a.Or(small.SegmentVolume)
+    with pytest.raises(esapi.System.ArgumentException, match="another image"):
+        a.SegmentVolume = small.SegmentVolume
+
+
+# -- brachytherapy, plan copies, user --------------------------------------------------------------------
+def _brachy_phantom(esapi: Any) -> Any:
+    """The phantom with a completed course ``HDR`` holding a treated BrachyPlanSetup ``HDR_7x4`` (7 Gy × 4,
+    a uniform 7 Gy × 4 = 28 Gy dose on box ``A``, 0 elsewhere), as the current plan of a plug-in context."""
+    b, net = esapi.Builder, stub.net_array
+    ctx = _phantom(esapi)
+    patient = ctx.Patient
+    sset = next(iter(patient.StructureSets))
+    course = b.ModelBuilder.AddCourse(patient, "HDR", "2024-03-04T08:00:00", "2024-03-25T17:30:00")
+    grid = (net([0.0, 0.0, 0.0], "float64"), net([_MM] * 3, "float64"), net([_N] * 3, "int32"),
+            net(np.eye(3).ravel(), "float64"))
+    plan = b.ModelBuilder.AddBrachyPlan(course, "HDR_7x4", sset, "A", 4, 28.0, "TreatmentApproved", True,
+                                        100.0, *grid)
+    dose = np.zeros((_N, _N, _N))
+    dose[4:14, 4:14, 4:14] = 28.0
+    b.ModelBuilder.SetDose(plan, *grid, net(dose.ravel(), "float64"))
+    stub.reset()
+    return b.StubSystem.CreatePluginContext(patient, course, plan, "brachy")
+
+
+def test_brachy_plan_setup(fresh_session: Any) -> None:
+    """BrachyPlanSetup derives from PlanSetup: prescription, fractions, approval, course and dose (DVH) are
+    read as for an external plan; it is reachable from Course.BrachyPlanSetups and the ScriptContext."""
+    esapi = fresh_session
+    ctx = _brachy_phantom(esapi)
+    plan = ctx.BrachyPlanSetup
+    assert plan is not None and ctx.ExternalPlanSetup is None
+    assert isinstance(plan, esapi.API.PlanSetup)
+    assert plan.NumberOfFractions == 4 and _gy(plan.DosePerFraction) == pytest.approx(7.0)
+    assert _gy(plan.TotalDose) == pytest.approx(28.0)
+    assert str(plan.ApprovalStatus) == "TreatmentApproved" and plan.IsTreated
+    assert str(plan.Course.Id) == "HDR" and plan.Course.CompletedDateTime is not None
+    assert [str(p.Id) for p in ctx.Course.BrachyPlanSetups] == ["HDR_7x4"]
+    assert [str(p.Id) for p in ctx.Course.PlanSetups] == ["HDR_7x4"]
+    assert list(ctx.Course.ExternalPlanSetups) == []
+    assert [str(p.Id) for p in ctx.BrachyPlansInScope] == ["HDR_7x4"]
+    assert plan.IsDoseValid and _gy(plan.Dose.DoseMax3D) == pytest.approx(28.0, rel=1e-6)
+    a = _phantom_structures(ctx)["A"]
+    t = esapi.Types
+    assert plan.GetVolumeAtDose(a, _dose(esapi, 27.9), t.VolumePresentation.AbsoluteCm3) == pytest.approx(8.0)
+    ctx.Patient.BeginModifications()
+    with pytest.raises(esapi.Model.UnauthorizedScriptingAPIAccessException):
+        plan.SetPrescription(4, _dose(esapi, 6.0), 1.0)
+
+
+def test_stub_patient_prior_plan_can_be_brachy(fresh_session: Any) -> None:
+    """_populate: a stub plan whose ``modality`` is ``brachytherapy`` is built as a BrachyPlanSetup (no
+    beams), the others as ExternalPlanSetups."""
+    model = load_patient(LRRC)
+    prior_course = next(c for c in model.courses if c.id != model.current_course_id)
+    prior = prior_course.plans[0]
+
+    @dataclasses.dataclass(frozen=True, eq=False)
+    class BrachyPlan(PlanModel):
+        modality: str = "brachytherapy"
+
+    brachy = BrachyPlan(**{f.name: getattr(prior, f.name) for f in dataclasses.fields(PlanModel)
+                           if f.name != "modality"})
+    assert stub.is_brachy(brachy) and not stub.is_brachy(prior)
+    courses = tuple(dataclasses.replace(c, plans=(brachy, *c.plans[1:])) if c is prior_course else c
+                    for c in model.courses)
+    ctx = stub.load_context(dataclasses.replace(model, courses=courses))
+    net_course = next(c for c in ctx.Patient.Courses if str(c.Id) == prior_course.id)
+    net_plan = next(iter(net_course.BrachyPlanSetups))
+    assert str(net_plan.Id) == prior.id and list(net_plan.Beams) == []
+    assert net_plan.NumberOfFractions == prior.n_fractions and net_plan.IsDoseValid
+    assert _gy(net_plan.TotalDose) == pytest.approx(prior.prescription_gy)
+    assert ctx.ExternalPlanSetup is not None and ctx.BrachyPlanSetup is None
+
+
+def test_copy_plan_setup(ctx: Any, esapi: Any) -> None:
+    """Course.CopyPlanSetup(PlanSetup): an unapproved copy with the source's prescription, beams and
+    objectives, without dose; writes are guarded; brachytherapy plans are refused."""
+    denied = esapi.Model.UnauthorizedScriptingAPIAccessException
+    with pytest.raises(denied, match="BeginModifications"):
+        ctx.Course.CopyPlanSetup(ctx.PlanSetup)
+    ctx.Patient.BeginModifications()
+    source = ctx.ExternalPlanSetup
+    _sabr_objectives(esapi, ctx, "Gy")
+    copy = ctx.Course.CopyPlanSetup(source)
+    assert isinstance(copy, esapi.API.ExternalPlanSetup)
+    assert str(copy.Id) == f"{source.Id}_1" and str(copy.Course.Id) == str(ctx.Course.Id)
+    assert copy.NumberOfFractions == source.NumberOfFractions
+    assert _gy(copy.TotalDose) == pytest.approx(_gy(source.TotalDose))
+    assert len(list(copy.Beams)) == len(list(source.Beams))
+    assert len(list(copy.OptimizationSetup.Objectives)) == 3
+    assert not copy.IsDoseValid and str(copy.ApprovalStatus) == "UnApproved"
+    prior = _prior_plan(ctx)
+    from_prior = ctx.Course.CopyPlanSetup(prior)  # an approved plan of a completed course may be copied
+    assert str(from_prior.ApprovalStatus) == "UnApproved" and not from_prior.IsTreated
+    with pytest.raises(denied, match="completed"):
+        prior.Course.CopyPlanSetup(prior)
+    assert str(copy.Id) in {str(p.Id) for p in ctx.Course.PlanSetups}
+
+
+def test_copy_plan_setup_refuses_brachy(fresh_session: Any) -> None:
+    """CopyPlanSetup copies external-beam plans only (DEVIATIONS.md)."""
+    esapi = fresh_session
+    ctx = _brachy_phantom(esapi)
+    ctx.Patient.BeginModifications()
+    target = next(c for c in ctx.Patient.Courses if str(c.Id) == "C1")
+    with pytest.raises(esapi.System.InvalidOperationException, match="external beam"):
+        target.CopyPlanSetup(ctx.BrachyPlanSetup)
+
+
+def test_current_user(ctx: Any, fresh_session: Any) -> None:
+    """ScriptContext.CurrentUser and Application.CurrentUser: a User with Id, Name and Language."""
+    user = ctx.CurrentUser
+    assert (str(user.Id), str(user.Name), str(user.Language)) == ("reirrad-stub", "reirrad stub user", "ENU")
+    stub.reset()
+    app = stub.create_application("user-test")
+    try:
+        assert str(app.CurrentUser.Id) == "reirrad-stub"
+    finally:
+        app.Dispose()
+
+
+def test_dvh_dose_in_another_unit_is_refused(ctx: Any, esapi: Any) -> None:
+    """GetVolumeAtDose with a DoseValue in another unit than the system's throws with Eclipse's wording
+    ("Dose Units do not match to system settings"); the system unit and % are accepted."""
+    prior = _prior_plan(ctx)
+    rectum = _structures(ctx)["Rectum"]
+    t = esapi.Types
+    with pytest.raises(esapi.System.ArgumentException, match="Dose Units do not match to system settings"):
+        prior.GetVolumeAtDose(rectum, _dose(esapi, 2000.0, "cGy"), t.VolumePresentation.AbsoluteCm3)
+    in_gy = prior.GetVolumeAtDose(rectum, _dose(esapi, 20.0), t.VolumePresentation.Relative)
+    assert 0.0 <= in_gy <= 100.0
+    prior.GetVolumeAtDose(rectum, _dose(esapi, 50.0, "Percent"), t.VolumePresentation.Relative)

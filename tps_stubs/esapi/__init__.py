@@ -33,13 +33,14 @@ from typing import Any, List, Optional, Tuple, Union
 from ..patients import list_patients, load_patient
 from ..patients.model import StubPatient
 from ._build import ASSEMBLIES, BUILD_DIR, BuildError, build_assemblies
-from ._populate import build_patient, planner_callback, planner_objective
-from ._runtime import runtime
+from ._populate import BRACHY_MODALITIES, build_patient, is_brachy, planner_callback, planner_objective
+from ._runtime import net_array, runtime
 
-__all__ = ["ASSEMBLIES", "BUILD_DIR", "ENVIRONMENT", "MODES", "BuildError", "JournalEntry",
-           "build_assemblies", "configure", "configure_from_environment", "create_application",
-           "export_journal_from_environment", "fail_dose_calculations", "journal", "load_context",
-           "planner_objective", "read_exported_journal", "reset", "runtime"]
+__all__ = ["ASSEMBLIES", "BRACHY_MODALITIES", "BUILD_DIR", "ENVIRONMENT", "MODES", "BuildError",
+           "JournalEntry", "build_assemblies", "configure", "configure_from_environment",
+           "create_application", "export_journal_from_environment", "fail_dose_calculations", "is_brachy",
+           "journal", "load_context", "net_array", "planner_objective", "read_exported_journal", "reset",
+           "runtime"]
 
 #: System modes: "clinical" (CustomScriptExecutable read-only; plug-ins write when approved) and
 #: "research" (a non-clinical system: every session may write after BeginModifications).

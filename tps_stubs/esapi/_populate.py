@@ -12,13 +12,18 @@ from ..patients.model import ImageModel, PlanModel, StubPatient
 from ..planner import PlannerObjective, dose_grid_for, optimise
 from ._runtime import net_array, runtime
 
-__all__ = ["CT_RAW_OFFSET", "build_patient", "planner_objective", "registered_model"]
+__all__ = ["BRACHY_MODALITIES", "CT_RAW_OFFSET", "build_patient", "is_brachy", "planner_objective",
+           "registered_model"]
 
 #: Image raw voxel = HU + 1024 (Image.VoxelToDisplayValue(raw) = raw - 1024).
 CT_RAW_OFFSET = 1024
 
 #: Treated plans' statuses (the rest of IsTreated comes from a first-fraction date).
 _TREATED = ("Completed", "CompletedEarly")
+
+#: ``PlanModel.modality`` values built as a ``BrachyPlanSetup`` (any other value, or no such attribute: an
+#: ``ExternalPlanSetup``).
+BRACHY_MODALITIES = ("brachytherapy", "brachy")
 
 #: Neutral models of the patients built in this process, by patient id (the planner hook needs them).
 _MODELS: Dict[str, StubPatient] = {}
@@ -51,6 +56,25 @@ def _add_image(builder: Any, patient: Any, image: ImageModel) -> Any:
     return builder.ModelBuilder.AddImage(patient, image.id, image.frame_of_reference_uid, *grid, _ints(raw))
 
 
+def is_brachy(plan: PlanModel) -> bool:
+    """Whether a stub plan is built as a ``BrachyPlanSetup``.
+
+    Parameters
+    ----------
+    plan : PlanModel
+        A plan of the neutral model; its ``modality`` (``modality: brachytherapy`` in the patient
+        definition; read with a default, so models without the attribute build external plans) selects
+        brachytherapy.
+
+    Returns
+    -------
+    bool
+        True when ``plan.modality`` is one of :data:`BRACHY_MODALITIES` (case-insensitive).
+    """
+    modality = getattr(plan, "modality", None)
+    return isinstance(modality, str) and modality.strip().lower() in BRACHY_MODALITIES
+
+
 def _add_plan(builder: Any, course: Any, plan: PlanModel, structure_sets: Dict[str, Any],
               model: StubPatient) -> Any:
     image = model.image(plan.image_id)
@@ -63,10 +87,10 @@ def _add_plan(builder: Any, course: Any, plan: PlanModel, structure_sets: Dict[s
     fractions = -1 if plan.n_fractions is None else int(plan.n_fractions)
     total = math.nan if plan.prescription_gy is None else float(plan.prescription_gy)
     norm = 100.0 if plan.dose is not None else math.nan
-    net = builder.ModelBuilder.AddExternalPlan(course, plan.id, structure_sets[plan.structure_set_id],
-                                               plan.target_id or "", fractions, total, plan.approval_status,
-                                               treated, norm, *_grid_args(origin, spacing, size, direction))
-    for beam in plan.beams:
+    add = builder.ModelBuilder.AddBrachyPlan if is_brachy(plan) else builder.ModelBuilder.AddExternalPlan
+    net = add(course, plan.id, structure_sets[plan.structure_set_id], plan.target_id or "", fractions, total,
+              plan.approval_status, treated, norm, *_grid_args(origin, spacing, size, direction))
+    for beam in () if is_brachy(plan) else plan.beams:
         builder.ModelBuilder.AddBeam(net, beam.id, float(beam.gantry_angle_deg), beam.technique)
     if plan.dose is not None:
         d = plan.dose
@@ -87,7 +111,8 @@ def build_patient(model: StubPatient) -> Tuple[Any, Dict[Tuple[str, str], Any]]:
     -------
     patient : VMS.TPS.Common.Model.API.Patient
     plans : dict
-        (course id, plan id) → ``ExternalPlanSetup``.
+        (course id, plan id) → ``ExternalPlanSetup``, or ``BrachyPlanSetup`` for a plan whose ``modality``
+        is brachytherapy (:func:`is_brachy`; such a plan gets no beams).
 
     Notes
     -----

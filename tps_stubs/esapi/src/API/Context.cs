@@ -37,6 +37,10 @@ namespace VMS.TPS.Common.Model.API
 
         public ExternalPlanSetup ExternalPlanSetup { get { return _data.PlanSetup as ExternalPlanSetup; } }
 
+        public BrachyPlanSetup BrachyPlanSetup { get { return _data.PlanSetup as BrachyPlanSetup; } }
+
+        public User CurrentUser { get { return User.Current; } }
+
         public StructureSet StructureSet { get { return _data.PlanSetup == null ? null : _data.PlanSetup._structureSet; } }
 
         public Image Image { get { return StructureSet == null ? null : StructureSet._image; } }
@@ -52,6 +56,11 @@ namespace VMS.TPS.Common.Model.API
             get { return StubRuntime.Seq(PlansInScope.OfType<ExternalPlanSetup>()); }
         }
 
+        public IEnumerable<BrachyPlanSetup> BrachyPlansInScope
+        {
+            get { return StubRuntime.Seq(PlansInScope.OfType<BrachyPlanSetup>()); }
+        }
+
         public IEnumerable<PlanSum> PlanSumsInScope
         {
             get { return StubRuntime.Seq(_data.Course == null ? new List<PlanSum>() : _data.Course._planSums); }
@@ -60,6 +69,23 @@ namespace VMS.TPS.Common.Model.API
         public string ApplicationName { get { return _appName; } }
 
         public string VersionInfo { get { return "15.6.03.25 (reirrad ESAPI stand-in)"; } }
+    }
+
+    /// <summary>The logged-in user (Id, Name, Language as public scripts read them; values are the
+    /// stand-in's).</summary>
+    public class User : SerializableObject
+    {
+        internal static readonly User Current = new User();
+
+        internal User()
+        {
+        }
+
+        public string Id { get { return "reirrad-stub"; } }
+
+        public string Name { get { return "reirrad stub user"; } }
+
+        public string Language { get { return "ENU"; } }
     }
 
     [AttributeUsage(AttributeTargets.Assembly, Inherited = false)]
@@ -131,6 +157,8 @@ namespace VMS.TPS.Common.Model.API
                 throw new ObjectDisposedException("Application", "The application has been disposed.");
             }
         }
+
+        public User CurrentUser { get { return User.Current; } }
 
         public IEnumerable<PatientSummary> PatientSummaries
         {

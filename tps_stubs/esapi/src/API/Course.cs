@@ -61,6 +61,68 @@ namespace VMS.TPS.Common.Model.API
             get { return StubRuntime.Seq(_plans.OfType<ExternalPlanSetup>()); }
         }
 
+        public IEnumerable<BrachyPlanSetup> BrachyPlanSetups
+        {
+            get { return StubRuntime.Seq(_plans.OfType<BrachyPlanSetup>()); }
+        }
+
+        /// <summary>A copy of an external-beam plan of this patient in this course, on the source's structure
+        /// set: prescription, target, beams, calculation models and optimisation objectives are copied; the
+        /// copy is unapproved, untreated, without dose or normalisation. Id: the source's, else the first free
+        /// "id_n" (assumption). Brachytherapy plans are refused (18.1 has CopyBrachyPlanSetup).</summary>
+        public PlanSetup CopyPlanSetup(PlanSetup sourcePlan)
+        {
+            Guard("CopyPlanSetup");
+            if (sourcePlan == null)
+            {
+                throw new ArgumentNullException("sourcePlan");
+            }
+            if (sourcePlan._owner != _owner)
+            {
+                throw new ArgumentException("The plan belongs to another patient.", "sourcePlan");
+            }
+            if (!(sourcePlan is ExternalPlanSetup))
+            {
+                throw new InvalidOperationException("Only external beam plans can be copied with CopyPlanSetup "
+                    + "(plan '" + sourcePlan._id + "' is " + sourcePlan.GetType().Name + ").");
+            }
+            ExternalPlanSetup copy = new ExternalPlanSetup(this, FreePlanId(sourcePlan._id), sourcePlan._structureSet,
+                sourcePlan._grid);
+            copy._targetId = sourcePlan._targetId;
+            copy._fractions = sourcePlan._fractions;
+            copy._dosePerFractionGy = sourcePlan._dosePerFractionGy;
+            copy._treatmentPercentage = sourcePlan._treatmentPercentage;
+            foreach (KeyValuePair<CalculationType, string> model in sourcePlan._models)
+            {
+                copy._models[model.Key] = model.Value;
+            }
+            foreach (Beam b in sourcePlan._beams)
+            {
+                copy._beams.Add(new Beam(copy, b._id, b._gantry, b._technique));
+            }
+            copy._optimizationSetup._objectives.AddRange(sourcePlan._optimizationSetup._objectives);
+            _plans.Add(copy);
+            Record("CopyPlanSetup", sourcePlan);
+            return copy;
+        }
+
+        private string FreePlanId(string stem)
+        {
+            if (!_plans.Any(p => p._id == stem))
+            {
+                return stem;
+            }
+            for (int n = 1; ; n++)
+            {
+                string suffix = "_" + n.ToString(CultureInfo.InvariantCulture);
+                string head = stem.Length + suffix.Length > 16 ? stem.Substring(0, 16 - suffix.Length) : stem;
+                if (!_plans.Any(p => p._id == head + suffix))
+                {
+                    return head + suffix;
+                }
+            }
+        }
+
         public bool CanAddPlanSetup(StructureSet structureSet)
         {
             return _owner.CanModifyData() && _owner.ModificationsBegun && LockReason() == null

@@ -184,6 +184,11 @@ namespace VMS.TPS.Common.Model.API
 
         public double GetVolumeAtDose(Structure structure, DoseValue dose, VolumePresentation requestedVolumePresentation)
         {
+            if (dose.Unit != DoseValue.DoseUnit.Percent && dose.Unit != StubRuntime.SystemDoseUnit)
+            {
+                // The wording Eclipse uses (public-script evidence); the exception type is unconfirmed.
+                throw new ArgumentException("Dose Units do not match to system settings", "dose");
+            }
             double[] gy = StructureDosesGy(structure);
             if (gy == null)
             {
@@ -459,6 +464,16 @@ namespace VMS.TPS.Common.Model.API
                 case CalculationType.PhotonLeafMotions: return new[] { "Smart LMC [15.6.06]", "Varian Leaf Motion Calculator [15.6.06]" };
                 default: return new string[0];
             }
+        }
+    }
+
+    /// <summary>A brachytherapy plan: a PlanSetup with a prescription, approval and (read-only) dose; no
+    /// brachy-specific members (catheters, sources, TG-43) are modelled.</summary>
+    public class BrachyPlanSetup : PlanSetup
+    {
+        internal BrachyPlanSetup(Course course, string id, StructureSet structureSet, DoseGrid grid)
+            : base(course, id, structureSet, grid)
+        {
         }
     }
 

@@ -92,6 +92,17 @@ namespace VMS.TPS.Common.Model.API
             Voxels.CopyPlane(_raw, _grid, planeIndex, preallocatedBuffer);
         }
 
+        /// <summary>A new, empty, unapproved structure set on this image; its id is the image's id made
+        /// unique with "_n" (assumption).</summary>
+        public StructureSet CreateNewStructureSet()
+        {
+            Guard("CreateNewStructureSet");
+            StructureSet set = new StructureSet(_owner, StructureSet.FreeId(_owner, _id), this, false);
+            _owner._structureSets.Add(set);
+            Record("CreateNewStructureSet", set._id);
+            return set;
+        }
+
         public double VoxelToDisplayValue(int voxelValue)
         {
             return voxelValue - StubRuntime.RawCtOffset;
@@ -184,6 +195,45 @@ namespace VMS.TPS.Common.Model.API
             }
         }
 
+        /// <summary>"<paramref name="stem"/>" if free among the patient's structure sets, else the first free
+        /// "stem_n" (stem shortened to keep 16 characters).</summary>
+        internal static string FreeId(Patient patient, string stem)
+        {
+            Func<string, bool> taken = id => patient._structureSets.Any(
+                s => string.Equals(s._id, id, StringComparison.OrdinalIgnoreCase));
+            if (!string.IsNullOrEmpty(stem) && stem.Length <= 16 && !taken(stem))
+            {
+                return stem;
+            }
+            for (int n = 1; ; n++)
+            {
+                string suffix = "_" + n.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                string head = stem ?? "";
+                head = head.Length + suffix.Length > 16 ? head.Substring(0, 16 - suffix.Length) : head;
+                if (!taken(head + suffix))
+                {
+                    return head + suffix;
+                }
+            }
+        }
+
+        /// <summary>A new unapproved structure set on the same image with copies of every structure; an
+        /// approved set may be copied (the copy is writable). Id: the first free "id_n" (assumption).</summary>
+        public StructureSet Copy()
+        {
+            StubRuntime.Guard(_image, "StructureSet.Copy", true);
+            StructureSet copy = new StructureSet(_owner, FreeId(_owner, _id), _image, false);
+            foreach (Structure s in _structures)
+            {
+                Structure c = new Structure(copy, s._id, s._dicomType, s._roiNumber);
+                c.CopyContoursFrom(s);
+                copy._structures.Add(c);
+            }
+            _owner._structureSets.Add(copy);
+            Record("Copy", copy._id);
+            return copy;
+        }
+
         public bool CanAddStructure(string dicomType, string id)
         {
             return _owner.CanModifyData() && _owner.ModificationsBegun && LockReason() == null
@@ -258,6 +308,18 @@ namespace VMS.TPS.Common.Model.API
         }
 
         private DoseGrid ImageGrid { get { return _set._image._grid; } }
+
+        internal void CopyContoursFrom(Structure source)
+        {
+            foreach (KeyValuePair<int, List<VVector[]>> plane in source._contours)
+            {
+                _contours[plane.Key] = plane.Value.Select(c => (VVector[])c.Clone()).ToList();
+                _planeUv[plane.Key] = source._planeUv[plane.Key].Select(uv => (double[])uv.Clone()).ToList();
+            }
+            _highResolution = source._highResolution;
+            _assignedHu = source._assignedHu;
+            Recompute();
+        }
 
         internal void AddContourInternal(VVector[] contour, int z)
         {
@@ -508,6 +570,74 @@ namespace VMS.TPS.Common.Model.API
         {
             errorMessage = LockReason() ?? "";
             return errorMessage.Length == 0;
+        }
+
+        /// <summary>Get: the voxels of the image whose centres are inside the contours. Set: the contours
+        /// become one rectangle per run of voxels (voxel edges), so Volume is voxel count × voxel volume.</summary>
+        public SegmentVolume SegmentVolume
+        {
+            get { return new SegmentVolume(_set._image, (bool[])MaskOn(ImageGrid).Clone()); }
+            set
+            {
+                Guard("SegmentVolume");
+                if (value == null)
+                {
+                    throw new ArgumentNullException("value");
+                }
+                if (value._image != _set._image)
+                {
+                    throw new ArgumentException("The segment belongs to another image than structure '" + _id + "'.");
+                }
+                _contours.Clear();
+                _planeUv.Clear();
+                foreach (KeyValuePair<int, List<VVector[]>> plane in value.ToContours())
+                {
+                    _contours[plane.Key] = plane.Value;
+                    _planeUv[plane.Key] = plane.Value.Select(c => Polygons.ToPlane(c, ImageGrid)).ToList();
+                }
+                Recompute();
+                Record("set_SegmentVolume", _contours.Values.Sum(l => l.Count));
+            }
+        }
+
+        public SegmentVolume And(SegmentVolume other)
+        {
+            return SegmentVolume.And(other);
+        }
+
+        public SegmentVolume Or(SegmentVolume other)
+        {
+            return SegmentVolume.Or(other);
+        }
+
+        public SegmentVolume Sub(SegmentVolume other)
+        {
+            return SegmentVolume.Sub(other);
+        }
+
+        public SegmentVolume Xor(SegmentVolume other)
+        {
+            return SegmentVolume.Xor(other);
+        }
+
+        public SegmentVolume Not()
+        {
+            return SegmentVolume.Not();
+        }
+
+        public SegmentVolume Margin(double marginInMM)
+        {
+            return SegmentVolume.Margin(marginInMM);
+        }
+
+        public SegmentVolume AsymmetricMargin(AxisAlignedMargins margins)
+        {
+            return SegmentVolume.AsymmetricMargin(margins);
+        }
+
+        public static implicit operator SegmentVolume(Structure structure)
+        {
+            return structure == null ? null : structure.SegmentVolume;
         }
     }
 

@@ -340,6 +340,27 @@ namespace Reirrad.EsapiStubBuilder
         {
             ExternalPlanSetup plan = new ExternalPlanSetup(course, id, structureSet,
                 Grid(gridOrigin, gridSpacing, gridSize, gridDirection));
+            Configure(plan, targetVolumeId, fractions, totalDoseGy, approvalStatus, treated, normalizationValue);
+            course._plans.Add(plan);
+            return plan;
+        }
+
+        /// <summary>A brachytherapy plan (no beams): prescription as <see cref="AddExternalPlan"/>; set its
+        /// dose with <see cref="SetDose"/>.</summary>
+        public static BrachyPlanSetup AddBrachyPlan(Course course, string id, StructureSet structureSet,
+            string targetVolumeId, int fractions, double totalDoseGy, string approvalStatus, bool treated,
+            double normalizationValue, double[] gridOrigin, double[] gridSpacing, int[] gridSize, double[] gridDirection)
+        {
+            BrachyPlanSetup plan = new BrachyPlanSetup(course, id, structureSet,
+                Grid(gridOrigin, gridSpacing, gridSize, gridDirection));
+            Configure(plan, targetVolumeId, fractions, totalDoseGy, approvalStatus, treated, normalizationValue);
+            course._plans.Add(plan);
+            return plan;
+        }
+
+        private static void Configure(PlanSetup plan, string targetVolumeId, int fractions, double totalDoseGy,
+            string approvalStatus, bool treated, double normalizationValue)
+        {
             plan._targetId = targetVolumeId ?? "";
             if (fractions > 0 && !double.IsNaN(totalDoseGy))
             {
@@ -353,8 +374,6 @@ namespace Reirrad.EsapiStubBuilder
                 plan._normValue = normalizationValue;
                 plan._normMethod = PlanSetup.ValueNormalization;
             }
-            course._plans.Add(plan);
-            return plan;
         }
 
         public static Beam AddBeam(PlanSetup plan, string id, double gantryAngle, string technique)
