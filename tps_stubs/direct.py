@@ -1,8 +1,10 @@
 """A TPS-less stand-in: the engine's ports implemented straight over the neutral stub model.
 
 No TPS API is involved, so this is the fastest way to exercise the workflow (tests of the engine's
-search logic, the optimisation-count benchmark). The TPS stand-ins (``tps_stubs.esapi``,
-``tps_stubs.raystation``) with the real adapters are what check the TPS integration.
+search logic, the optimisation-count benchmark). A brachytherapy plan of the stub patient is a prior
+course like any other, with its own fractions and last fraction, its modality recorded. The TPS
+stand-ins (``tps_stubs.esapi``, ``tps_stubs.raystation``) with the real adapters are what check the
+TPS integration.
 """
 
 from __future__ import annotations
@@ -61,7 +63,8 @@ class DirectCase:
                          frame_of_reference_uid=prior_image.frame_of_reference_uid),
                 prior.n_fractions, prior.last_fraction, matrix, reg_id, prior.approval_status,
                 prior.prescription_gy,
-                last_fraction_source="unknown" if prior.last_fraction is None else "treatment-record"))
+                last_fraction_source="unknown" if prior.last_fraction is None else "treatment-record",
+                modality=prior.modality))
         info = PlanInfo(plan.id, plan.course_id, plan.n_fractions, plan.prescription_gy, plan.target_id,
                         bool(plan.beams), plan.approval_status, plan.approval_status not in LOCKED)
         return CaseSnapshot(p.id, image.frame_of_reference_uid, structures, info, grid, tuple(priors),

@@ -59,7 +59,8 @@ def _registration_types(run: WorkflowRun) -> List[Dict[str, Any]]:
                                       else course.last_fraction.isoformat()),
                     "last_fraction_source": course.last_fraction_source,
                     "interval_days": course.interval_days(run.prepared.snapshot.planned_start),
-                    "n_fractions": course.n_fractions, "prescription_gy": course.prescription_gy})
+                    "n_fractions": course.n_fractions, "prescription_gy": course.prescription_gy,
+                    "modality": course.modality})
     return out
 
 

@@ -18,11 +18,14 @@ from .dose import DoseGrid
 from .errors import InputError, echo
 from .findings import Finding
 
-__all__ = ["REGISTRATION_KINDS", "RIGID_TOLERANCE", "CaseSnapshot", "PlanInfo", "PriorCourse",
-           "StructureData", "rigid_matrix"]
+__all__ = ["MODALITIES", "REGISTRATION_KINDS", "RIGID_TOLERANCE", "CaseSnapshot", "PlanInfo",
+           "PriorCourse", "StructureData", "rigid_matrix"]
 
 #: How a prior dose reached the planning frame (recorded in provenance and audit).
 REGISTRATION_KINDS = ("same-frame", "rigid", "deformable")
+#: How a prior course was delivered (recorded in provenance). The radiobiology is the same for both:
+#: each course is converted with its own fractions and recovered by its own interval.
+MODALITIES = ("external", "brachytherapy")
 #: Largest deviation of RᵀR from the identity accepted for a rigid registration's rotation part.
 RIGID_TOLERANCE = 1e-4
 
@@ -108,6 +111,13 @@ class PriorCourse:
         registration; ``planning_to_dose`` is then None because the dose is already on the planning
         frame). None derives it from ``planning_to_dose`` (None → same-frame, a matrix → rigid); an
         adapter that mapped the dose deformably must say so.
+    modality : str
+        ``"external"`` (default) or ``"brachytherapy"`` (:data:`MODALITIES`), for the record. A
+        brachytherapy plan is a prior course like any other: its dose is converted to EQD2 with its own
+        ``n_fractions`` (e.g. HDR 7 Gy × 4: 28 Gy in 4 fractions, EQD2₃ = 28·(7 + 3)/(2 + 3) = 56 Gy)
+        and recovered by its own interval; an external-beam plan and a brachytherapy plan of one
+        treatment are two prior courses, never one course with the summed dose (45 Gy/25 + 28 Gy/4
+        read as 73 Gy/29 would give EQD2₃ 80.6 Gy instead of 43.2 + 56 = 99.2 Gy).
     """
 
     course_id: str
@@ -122,6 +132,7 @@ class PriorCourse:
     interval_days_given: Optional[int] = None
     registration_kind: Optional[str] = None
     last_fraction_source: str = "unknown"
+    modality: str = "external"
 
     def __post_init__(self) -> None:
         if not isinstance(self.dose, DoseGrid) or self.dose.quantity != "physical":
@@ -139,6 +150,9 @@ class PriorCourse:
             check_course_dose(f"prior course {self.course_id}: prescription_gy", self.prescription_gy,
                               self.n_fractions)
         self._check_registration_kind()
+        if self.modality not in MODALITIES:
+            raise InputError(f"prior course {self.course_id}: modality must be one of {MODALITIES} "
+                             f"(got {echo(self.modality)})")
         if self.interval_days_given is not None:
             if self.last_fraction is not None:
                 raise InputError(f"prior course {self.course_id}: give the last fraction's date or the "

@@ -26,6 +26,7 @@ from .. import planner
 from .geometry import contours_on_plane, signed_distance, transform_points
 from .model import (
     APPROVAL_STATUSES,
+    PLAN_MODALITIES,
     Beam,
     CourseModel,
     DoseModel,
@@ -134,11 +135,68 @@ def _matrix(raw: Mapping[str, Any]) -> np.ndarray:
     return m
 
 
+def _distance_to_polyline(points_mm: np.ndarray, path_mm: np.ndarray) -> np.ndarray:
+    """Distance (mm) of each point (N, 3) to the polyline through ``path_mm`` (M, 3); one vertex: a point."""
+    best = np.linalg.norm(points_mm - path_mm[0], axis=1)
+    for a, b in zip(path_mm[:-1], path_mm[1:]):
+        ab = b - a
+        length2 = float(ab @ ab)
+        t = np.zeros(len(points_mm)) if length2 == 0.0 else np.clip((points_mm - a) @ ab / length2, 0.0, 1.0)
+        best = np.minimum(best, np.linalg.norm(points_mm - (a + t[:, None] * ab), axis=1))
+    return best
+
+
+def brachy_dose(dwell_path_mm: Any, points_mm: np.ndarray, prescription_gy: float, *,
+                reference_mm: float) -> np.ndarray:
+    """A stand-in brachytherapy TOTAL dose in Gy around an applicator.
+
+    D = Rx · min(1, (r_ref / r)²), r the distance (mm) to the polyline through the dwell positions
+    ``dwell_path_mm`` (one position: a point source), r_ref = ``reference_mm`` (the prescription
+    surface, e.g. point A at 20 mm). Inverse-square fall-off outside the prescription surface; the dose
+    inside it is held at Rx (the stand-in does not model the hot region around the dwell positions), so
+    an OAR that reaches inside that surface by more than its metric volume has exactly Rx at the metric:
+    the numbers of a test can be checked by hand.
+    """
+    path = np.asarray(dwell_path_mm, dtype=float).reshape(-1, 3)
+    if not (math.isfinite(reference_mm) and reference_mm > 0.0) or not np.all(np.isfinite(path)):
+        raise DefinitionError(f"brachytherapy dose: reference_mm must be > 0 and the dwell path finite "
+                              f"(got {reference_mm!r}, {path.tolist()})")
+    r = _distance_to_polyline(np.asarray(points_mm, dtype=float), path)
+    return prescription_gy * np.minimum(1.0, (reference_mm / np.maximum(r, 1e-6)) ** 2)
+
+
+def _modality(raw: Mapping[str, Any], where: str) -> str:
+    modality = str(raw.get("modality", "external"))
+    if modality not in PLAN_MODALITIES:
+        raise DefinitionError(f"{where}.modality: expected one of {PLAN_MODALITIES}, got {modality[:80]!r}")
+    if modality == "brachytherapy" and raw.get("beams"):
+        raise DefinitionError(f"{where}: a brachytherapy plan has no beams")
+    return modality
+
+
+def _dose_values(d: Mapping[str, Any], raw: Mapping[str, Any], pts: np.ndarray, modality: str,
+                 where: str) -> np.ndarray:
+    if modality == "brachytherapy":
+        if "applicator" not in d:
+            raise DefinitionError(f"{where}.dose: a brachytherapy plan's dose needs 'applicator' "
+                                  "({dwell_path: [[x, y, z], ...], reference_mm: r})")
+        applicator = d["applicator"]
+        return brachy_dose(applicator["dwell_path"], pts, float(raw["prescription_gy"]),
+                           reference_mm=float(applicator["reference_mm"]))
+    components = d.get("components") or [{"target": d["target"], "prescription_gy": raw["prescription_gy"]}]
+    return np.max([planner.conformal_dose(c["target"], pts, float(c["prescription_gy"]),
+                                          falloff_mm=float(c.get("falloff_mm", d.get("falloff_mm", 8.0))),
+                                          bath_fraction=float(d.get("bath_fraction", 0.1)),
+                                          bath_mm=float(d.get("bath_mm", 40.0)))
+                   for c in components], axis=0)
+
+
 def _plan(raw: Mapping[str, Any], course_id: str, images: Mapping[str, ImageModel],
           to_planning: Mapping[str, Optional[np.ndarray]], where: str) -> PlanModel:
     approval = raw.get("approval", "UnApproved")
     if approval not in APPROVAL_STATUSES:
         raise DefinitionError(f"{where}.approval: expected one of {APPROVAL_STATUSES}, got {approval!r}")
+    modality = _modality(raw, where)
     image = images[str(raw["image"])]
     dose = None
     if raw.get("dose"):
@@ -148,13 +206,7 @@ def _plan(raw: Mapping[str, Any], course_id: str, images: Mapping[str, ImageMode
         m = to_planning.get(image.id)
         if m is not None:
             pts = transform_points(m, pts)
-        components = d.get("components") or [{"target": d["target"],
-                                              "prescription_gy": raw["prescription_gy"]}]
-        values = np.max([planner.conformal_dose(c["target"], pts, float(c["prescription_gy"]),
-                                        falloff_mm=float(c.get("falloff_mm", d.get("falloff_mm", 8.0))),
-                                        bath_fraction=float(d.get("bath_fraction", 0.1)),
-                                        bath_mm=float(d.get("bath_mm", 40.0)))
-                         for c in components], axis=0).reshape(size[2], size[1], size[0])
+        values = _dose_values(d, raw, pts, modality, where).reshape(size[2], size[1], size[0])
         values.flags.writeable = False
         dose = DoseModel(origin, spacing, size, image.direction, values)
     n_fx = raw.get("n_fractions")
@@ -169,6 +221,7 @@ def _plan(raw: Mapping[str, Any], course_id: str, images: Mapping[str, ImageMode
                          technique=str(b.get("technique", "ARC"))) for b in raw.get("beams", [])),
         dose=dose, first_fraction=_date(raw.get("first_fraction"), f"{where}.first_fraction"),
         last_fraction=_date(raw.get("last_fraction"), f"{where}.last_fraction"),
+        modality=modality,
     )
 
 

@@ -21,6 +21,7 @@ import numpy as np
 
 __all__ = [
     "APPROVAL_STATUSES",
+    "PLAN_MODALITIES",
     "Beam",
     "CourseModel",
     "DoseModel",
@@ -35,6 +36,9 @@ __all__ = [
 #: Eclipse's PlanSetupApprovalStatus names; RayStation maps them to its Review.ApprovalStatus.
 APPROVAL_STATUSES = ("UnApproved", "Reviewed", "PlanningApproved", "TreatmentApproved", "Completed",
                      "CompletedEarly", "Retired", "Rejected", "UnPlannedTreatment", "ExternallyApproved")
+#: How a plan is delivered: ``external`` (Eclipse ExternalPlanSetup; RayStation photon beam set) or
+#: ``brachytherapy`` (Eclipse BrachyPlanSetup; a brachytherapy plan in RayStation).
+PLAN_MODALITIES = ("external", "brachytherapy")
 
 
 @dataclass(frozen=True, eq=False)
@@ -145,11 +149,13 @@ class Beam:
 
 @dataclass(frozen=True, eq=False)
 class PlanModel:
-    """A plan (Eclipse ExternalPlanSetup; RayStation TreatmentPlan with one BeamSet).
+    """A plan (Eclipse ExternalPlanSetup or BrachyPlanSetup; RayStation TreatmentPlan with one BeamSet).
 
     ``prescription_gy`` is the total prescribed dose and ``n_fractions`` the number of fractions;
     the dose per fraction is their quotient. Dates are those of the first and last delivered
-    fraction (None when not treated / unknown to the TPS).
+    fraction (None when not treated / unknown to the TPS). ``modality`` is one of
+    :data:`PLAN_MODALITIES`; a ``brachytherapy`` plan has no beams (its dose is given analytically
+    around the applicator's dwell positions, see ``README.md``).
     """
 
     id: str
@@ -164,6 +170,7 @@ class PlanModel:
     dose: Optional[DoseModel] = None
     first_fraction: Optional[dt.date] = None
     last_fraction: Optional[dt.date] = None
+    modality: str = "external"
 
 
 @dataclass(frozen=True, eq=False)

@@ -19,6 +19,9 @@ this package do every DICOM decision; nothing here computes radiobiology.
   the caller (DICOM RT Plans carry no treatment dates: ``RTPlanDate`` is the plan's creation). The
   dose is checked against its plan; a stop finding refuses the case, other findings are kept in
   :attr:`DicomCaseSource.findings` for the result.
+* A prior **brachytherapy** (HDR) plan is a prior course like an external-beam one: its own fractions,
+  its own interval, ``modality`` ``"brachytherapy"`` in the provenance. External beam and
+  brachytherapy of one treatment are given as two priors (``--prior-dose``/``--prior-plan`` twice).
 * Different patient IDs between the prior and the new objects are common when the prior treatment was
   given elsewhere: a ``flag`` finding, not a refusal (the user chose the files).
 """
@@ -216,7 +219,8 @@ class DicomCaseSource:
                              registration_kind="same-frame" if transform is None else "rigid",
                              approval_status=plan.approval_status or "",
                              prescription_gy=plan.prescription_gy, interval_days_given=prior.interval_days,
-                             last_fraction_source="unknown" if prior.last_fraction is None else "user")
+                             last_fraction_source="unknown" if prior.last_fraction is None else "user",
+                             modality=plan.modality)
         return course, plan
 
     def _prescription(self, plan: Optional[RtPlanInfo]) -> Optional[float]:

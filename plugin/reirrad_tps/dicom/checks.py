@@ -14,8 +14,8 @@
 Plausibility thresholds (decisions): a plan's dose maximum is at least its prescription wherever the
 prescribed dose is delivered to part of the target, so a maximum below
 :data:`MIN_MAX_TO_PRESCRIPTION` (0.9) × the prescription is a ``stop`` finding; a maximum above
-:data:`MAX_MAX_TO_PRESCRIPTION` (3) × is a ``flag`` (plausible for brachytherapy, not for external
-beam).
+:data:`MAX_MAX_TO_PRESCRIPTION` (3) × is a ``flag`` for an external-beam plan and nothing for a
+brachytherapy plan (its maximum, next to the dwell positions, is many times the prescription).
 """
 
 from __future__ import annotations
@@ -160,8 +160,9 @@ def check_dose_against_plan(info: RtDoseInfo, grid: DoseGrid, plan: RtPlanInfo) 
     -------
     tuple of reirrad.findings.Finding
         ``dose-references-no-plan`` (flag) when the dose names no plan;
-        ``dose-maximum-below-prescription`` (stop) and ``dose-maximum-far-above-prescription`` (flag)
-        from the plausibility check (module docstring); empty when all is consistent.
+        ``dose-maximum-below-prescription`` (stop) and ``dose-maximum-far-above-prescription`` (flag,
+        external-beam plans only) from the plausibility check (module docstring); empty when all is
+        consistent.
 
     Raises
     ------
@@ -188,7 +189,7 @@ def check_dose_against_plan(info: RtDoseInfo, grid: DoseGrid, plan: RtPlanInfo) 
                 "may hold one fraction or part of the plan, or the prescription may not be the total; check "
                 "before using it",
                 subject=subject))
-        elif dmax > MAX_MAX_TO_PRESCRIPTION * rx:
+        elif dmax > MAX_MAX_TO_PRESCRIPTION * rx and plan.modality != "brachytherapy":
             findings.append(Finding(
                 "dose-maximum-far-above-prescription", "flag",
                 f"{info.path}: dose maximum {dmax:.2f} Gy is above {MAX_MAX_TO_PRESCRIPTION:g} x the plan's "

@@ -1,4 +1,4 @@
-"""RT Plan (and RT Ion Plan) headers: fractions, prescription, references (PS3.3 C.8.8.9–C.8.8.13).
+"""RT Plan (and RT Ion Plan) headers: fractions, prescription, references (PS3.3 C.8.8.9–C.8.8.15).
 
 * **Fractions**: ``FractionGroupSequence[0].NumberOfFractionsPlanned``. A plan with several fraction
   groups has no single fractionation (per-voxel EQD2 needs one d per course):
@@ -12,6 +12,17 @@
   Reference module, else None.
 * ``RTPlanDate`` is the date the plan was *created*, not a treatment date; it must not be used as
   the date of the last fraction.
+* **Brachytherapy** (RT Plan with the RT Brachy Application Setups module, PS3.3 C.8.8.15): a plan
+  with ``BrachyTreatmentType`` (300A,0202) (or ``ApplicationSetupSequence`` / fraction groups with
+  ``NumberOfBrachyApplicationSetups`` > 0) has ``modality`` ``"brachytherapy"``, else ``"external"``.
+  Its fractions are the fraction group's ``NumberOfFractionsPlanned`` like any plan. Only **HDR** is
+  accepted as a prior course: :meth:`RtPlanInfo.require_n_fractions` refuses LDR, MDR, PDR and MANUAL,
+  whose EQD2 needs a dose-rate (incomplete-repair) model that d = D/n per fraction does not give.
+  The prescription: ``TargetPrescriptionDose`` when a dose reference has it (a total, as above); else
+  the fraction group's ``ReferencedBrachyApplicationSetupSequence`` items' ``BrachyApplicationSetupDose``
+  (300A,00A4), read as the dose in Gy **per fraction** at the setup's dose specification point (the way
+  public readers of HDR plans take it, like ``BeamDose`` for beams) × ``NumberOfFractionsPlanned``;
+  with several setups the highest (their specification points may differ, so they are not summed).
 """
 
 from __future__ import annotations
@@ -19,7 +30,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from dataclasses import dataclass
-from typing import List, Optional, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 from pydicom.dataset import Dataset
 
@@ -29,7 +40,10 @@ from .attributes import optional_int, optional_text, required_text, sequence_ite
 from .files import RT_ION_PLAN_STORAGE, RT_PLAN_STORAGE, PathLike, read_dataset
 from .identifiers import PatientStudy, patient_study
 
-__all__ = ["RtPlanInfo", "read_rt_plan"]
+__all__ = ["FRACTIONATED_BRACHY_TYPES", "RtPlanInfo", "read_rt_plan"]
+
+#: ``BrachyTreatmentType`` values whose dose is delivered in acute fractions (LQ with d = D/n applies).
+FRACTIONATED_BRACHY_TYPES = ("HDR",)
 
 
 @dataclass(frozen=True)
@@ -58,6 +72,15 @@ class RtPlanInfo:
     approval_status : str
         ``ApprovalStatus`` (``APPROVED``, ``UNAPPROVED``, ``REJECTED``; ``""`` when absent).
     patient_study : PatientStudy
+    modality : str
+        ``"brachytherapy"`` or ``"external"`` (module docstring).
+    brachy_treatment_type : str or None
+        ``BrachyTreatmentType`` (``HDR``, ``PDR``, ``LDR``, ``MDR``, ``MANUAL``); None when absent.
+    brachy_setup_doses_gy : tuple of float
+        ``BrachyApplicationSetupDose`` of the first fraction group's referenced application setups, Gy
+        per fraction, in the file's order.
+    prescription_source : str or None
+        ``"TargetPrescriptionDose"``, ``"BrachyApplicationSetupDose"`` or None (no prescription).
     """
 
     path: str
@@ -75,6 +98,10 @@ class RtPlanInfo:
     plan_date: Optional[dt.date]
     approval_status: str
     patient_study: PatientStudy
+    modality: str = "external"
+    brachy_treatment_type: Optional[str] = None
+    brachy_setup_doses_gy: Tuple[float, ...] = ()
+    prescription_source: Optional[str] = None
 
     def require_n_fractions(self) -> int:
         """The plan's number of fractions.
@@ -82,8 +109,16 @@ class RtPlanInfo:
         Raises
         ------
         reirrad.errors.InputError
-            The plan gives no NumberOfFractionsPlanned, or has several fraction groups.
+            The plan gives no NumberOfFractionsPlanned, has several fraction groups, or is a
+            brachytherapy plan that is not HDR (module docstring).
         """
+        if self.modality == "brachytherapy" and self.brachy_treatment_type not in FRACTIONATED_BRACHY_TYPES:
+            raise InputError(
+                f"{self.path}: plan {self.label!r} is a brachytherapy plan with BrachyTreatmentType "
+                f"(300A,0202) {self.brachy_treatment_type or '(absent)'}; only HDR is converted to EQD2 per "
+                "fraction (LDR, MDR and PDR need a dose-rate model). Convert its dose to EQD2 outside "
+                "reirrad and document it, or give an HDR plan"
+            )
         if self.n_fraction_groups > 1:
             raise InputError(
                 f"{self.path}: plan {self.label!r} has {self.n_fraction_groups} fraction groups; a per-voxel "
@@ -127,6 +162,41 @@ def _prescriptions(ds: Dataset, where: str) -> Tuple[float, ...]:
     return tuple(doses)
 
 
+def _setup_doses(group: Optional[Dataset], where: str) -> Tuple[float, ...]:
+    if group is None:
+        return ()
+    doses: List[float] = []
+    for item in sequence_items(group, "ReferencedBrachyApplicationSetupSequence"):
+        raw = item.get("BrachyApplicationSetupDose")
+        if raw is None or raw == "":
+            continue
+        try:
+            value = float(raw)
+        except (TypeError, ValueError):
+            value = math.nan
+        if not (math.isfinite(value) and value > 0.0):
+            raise InputError(f"{where}: BrachyApplicationSetupDose (300A,00A4) = {raw!r} Gy must be a number "
+                             "> 0; correct the plan's prescription in the TPS")
+        doses.append(value)
+    return tuple(doses)
+
+
+def _is_brachy(ds: Dataset, groups: Sequence[Dataset], where: str) -> bool:
+    if optional_text(ds, "BrachyTreatmentType") is not None or sequence_items(ds, "ApplicationSetupSequence"):
+        return True
+    return any((optional_int(g, "NumberOfBrachyApplicationSetups", where, minimum=0) or 0) > 0
+               or sequence_items(g, "ReferencedBrachyApplicationSetupSequence") for g in groups)
+
+
+def _prescription(prescriptions: Tuple[float, ...], setup_doses: Tuple[float, ...],
+                  fractions: Optional[int]) -> Tuple[Optional[float], Optional[str]]:
+    if prescriptions:
+        return max(prescriptions), "TargetPrescriptionDose"
+    if setup_doses and fractions is not None:
+        return max(setup_doses) * fractions, "BrachyApplicationSetupDose"
+    return None, None
+
+
 def read_rt_plan(path: PathLike) -> RtPlanInfo:
     """Read an RT Plan or RT Ion Plan (RP) file's header.
 
@@ -142,6 +212,10 @@ def read_rt_plan(path: PathLike) -> RtPlanInfo:
     groups = sequence_items(ds, "FractionGroupSequence")
     fractions = optional_int(groups[0], "NumberOfFractionsPlanned", where, minimum=1) if groups else None
     prescriptions = _prescriptions(ds, where)
+    brachy = _is_brachy(ds, groups, where)
+    setup_doses = _setup_doses(groups[0] if groups else None, where) if brachy else ()
+    prescription, prescription_source = _prescription(prescriptions, setup_doses, fractions)
+    brachy_type = optional_text(ds, "BrachyTreatmentType")
     structure_sets = sequence_items(ds, "ReferencedStructureSetSequence")
     return RtPlanInfo(
         path=where,
@@ -153,11 +227,15 @@ def read_rt_plan(path: PathLike) -> RtPlanInfo:
         frame_of_reference_uid=optional_text(ds, "FrameOfReferenceUID"),
         n_fractions_planned=fractions,
         n_fraction_groups=len(groups),
-        prescription_gy=max(prescriptions) if prescriptions else None,
+        prescription_gy=prescription,
         target_prescriptions_gy=prescriptions,
         referenced_structure_set_uid=(optional_text(structure_sets[0], "ReferencedSOPInstanceUID")
                                       if structure_sets else None),
         plan_date=_plan_date(ds, where),
         approval_status=text(ds, "ApprovalStatus").upper(),
         patient_study=patient_study(ds),
+        modality="brachytherapy" if brachy else "external",
+        brachy_treatment_type=None if brachy_type is None else brachy_type.upper(),
+        brachy_setup_doses_gy=setup_doses,
+        prescription_source=prescription_source,
     )

@@ -217,6 +217,69 @@ def rt_plan(path: Path, *, n_fractions: Optional[int] = 25, prescriptions_gy: Se
     return _finish(ds, path, omit, extra)
 
 
+def brachy_rt_plan(path: Path, *, n_fractions: Optional[int] = 4, setup_doses_gy: Sequence[float] = (7.0,),
+                   treatment_type: Optional[str] = "HDR", technique: str = "INTRACAVITARY",
+                   target_prescriptions_gy: Sequence[float] = (), frame_uid: Optional[str] = FRAME_A,
+                   label: str = "HDR_7x4", sop_uid: str = PLAN_UID, patient_id: str = "REIRR-01",
+                   omit: Iterable[str] = (), extra: Optional[Mapping[str, Any]] = None) -> Path:
+    """A brachytherapy RT Plan header (PS3.3 C.8.8.15 RT Brachy Application Setups, C.8.8.13 Fraction
+    Scheme): ``BrachyTreatmentType``/``Technique``, one application setup per dose in ``setup_doses_gy``
+    (``BrachyApplicationSetupDose``, Gy per fraction, at a specification point), a point dose reference
+    (point A), with a ``TargetPrescriptionDose`` only for the values in ``target_prescriptions_gy``."""
+    ds = base(RT_PLAN, "RTPLAN", frame_uid=frame_uid, patient_id=patient_id)
+    ds.SOPInstanceUID = sop_uid
+    ds.file_meta.MediaStorageSOPInstanceUID = UID(sop_uid)
+    ds.RTPlanLabel = label
+    ds.RTPlanName = label
+    ds.RTPlanDate = "20241209"
+    ds.RTPlanGeometry = "PATIENT"
+    ds.ApprovalStatus = "APPROVED"
+    ds.BrachyTreatmentTechnique = technique
+    if treatment_type is not None:
+        ds.BrachyTreatmentType = treatment_type
+    group = Dataset()
+    group.FractionGroupNumber = 1
+    if n_fractions is not None:
+        group.NumberOfFractionsPlanned = n_fractions
+    group.NumberOfBeams = 0
+    group.NumberOfBrachyApplicationSetups = len(setup_doses_gy)
+    setup_refs, setups = [], []
+    for number, dose in enumerate(setup_doses_gy, start=1):
+        ref = Dataset()
+        ref.ReferencedBrachyApplicationSetupNumber = number
+        ref.BrachyApplicationSetupDoseSpecificationPoint = ["20.0", "14.0", "-30.0"]
+        ref.BrachyApplicationSetupDose = ds_text(dose)
+        setup_refs.append(ref)
+        setup = Dataset()
+        setup.ApplicationSetupNumber = number
+        setup.ApplicationSetupType = "FLETCHER_SUIT"
+        setup.TotalReferenceAirKerma = "0.0"
+        setups.append(setup)
+    group.ReferencedBrachyApplicationSetupSequence = DicomSequence(setup_refs)
+    ds.FractionGroupSequence = DicomSequence([group])
+    ds.ApplicationSetupSequence = DicomSequence(setups)
+    point = Dataset()
+    point.DoseReferenceNumber = 1
+    point.DoseReferenceStructureType = "COORDINATES"
+    point.DoseReferenceDescription = "Point A left"
+    point.DoseReferencePointCoordinates = ["20.0", "14.0", "-30.0"]
+    point.DoseReferenceType = "TARGET"
+    refs = [point]
+    for number, dose in enumerate(target_prescriptions_gy, start=2):
+        ref = Dataset()
+        ref.DoseReferenceNumber = number
+        ref.DoseReferenceStructureType = "SITE"
+        ref.DoseReferenceType = "TARGET"
+        ref.TargetPrescriptionDose = ds_text(dose)
+        refs.append(ref)
+    ds.DoseReferenceSequence = DicomSequence(refs)
+    rs = Dataset()
+    rs.ReferencedSOPClassUID = RT_STRUCT
+    rs.ReferencedSOPInstanceUID = "1.2.826.0.1.3680043.8.498.4001"
+    ds.ReferencedStructureSetSequence = DicomSequence([rs])
+    return _finish(ds, path, omit, extra)
+
+
 def ct_slice(path: Path, *, ipp: Sequence[float], iop: Sequence[float] = AXIAL,
              pixel_spacing: Sequence[float] = (1.0, 1.0), rows: int = 8, columns: int = 10,
              frame_uid: str = FRAME_A, series_uid: str = "1.2.826.0.1.3680043.8.498.5001",
