@@ -7,9 +7,11 @@ without any TPS API), or a section of ``docs/reference/esapi.md`` (§n).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import subprocess
 import sys
+from types import SimpleNamespace
 from typing import Any, Iterator, List, Tuple
 
 import numpy as np
@@ -29,12 +31,14 @@ from reirrad_tps.eclipse import (
     ReadOnlySessionError,
     read_dose_grid,
 )
+from reirrad_tps.eclipse.source import course_plans
 from reirrad_tps.eclipse.units import dose_gy, dose_value_gy, from_gy
 from tests.esapi_support import require_esapi_stand_in
 from tests.ports_support import exercise_planner, read_through_port
 from tps_stubs import esapi as stub
 from tps_stubs.direct import DirectCase
 from tps_stubs.patients import load_patient
+from tps_stubs.patients.model import PlanModel
 
 UNITS = ("Gy", "cGy")
 FACTOR = {"Gy": 1.0, "cGy": 100.0}
@@ -505,3 +509,50 @@ def test_the_normal_tissue_objective_can_be_left_out_and_is_checked(fresh: Any) 
     assert "AddAutomaticNormalTissueObjective" not in [e.member for e in stub.journal()]
     with pytest.raises(InputError, match="normal_tissue_priority"):
         _planner(ctx, normal_tissue_priority=-1.0)
+
+
+# -- prior brachytherapy ---------------------------------------------------------------------------------
+def _with_prior_brachy(patient_id: str = "LRRC-01") -> Tuple[Any, Any]:
+    """The stub patient with a treated HDR plan ``HDR_7x4`` (7 Gy × 4, a BrachyPlanSetup) added to its
+    prior course; its dose is the prior external plan's dose × 28/45 (a stand-in dose, any will do)."""
+    model = load_patient(patient_id)
+    prior_course = next(c for c in model.courses if c.id != model.current_course_id)
+    external = prior_course.plans[0]
+    assert external.dose is not None
+
+    @dataclasses.dataclass(frozen=True, eq=False)
+    class BrachyPlan(PlanModel):
+        modality: str = "brachytherapy"
+
+    fields = {f.name: getattr(external, f.name) for f in dataclasses.fields(PlanModel)
+              if f.name not in ("modality", "id", "n_fractions", "prescription_gy", "beams", "dose")}
+    dose = dataclasses.replace(external.dose, values_gy=external.dose.values_gy * (28.0 / 45.0))
+    brachy = BrachyPlan(id="HDR_7x4", n_fractions=4, prescription_gy=28.0, beams=(), dose=dose, **fields)
+    courses = tuple(dataclasses.replace(c, plans=(*c.plans, brachy)) if c is prior_course else c
+                    for c in model.courses)
+    return dataclasses.replace(model, courses=courses), brachy
+
+
+def test_course_plans_adds_brachy_plans_not_in_plan_setups() -> None:
+    """Course.PlanSetups then the BrachyPlanSetups it did not list, once per plan id."""
+    ext, hdr = SimpleNamespace(Id="EXT"), SimpleNamespace(Id="HDR")
+    assert course_plans(SimpleNamespace(PlanSetups=[ext], BrachyPlanSetups=[hdr])) == [ext, hdr]
+    assert course_plans(SimpleNamespace(PlanSetups=[ext, hdr], BrachyPlanSetups=[hdr])) == [ext, hdr]
+    assert course_plans(SimpleNamespace(PlanSetups=[ext], BrachyPlanSetups=[])) == [ext]
+
+
+@pytest.mark.parametrize("unit", UNITS)
+def test_a_prior_brachy_plan_is_a_prior_course_with_its_own_fractions(fresh: Any, unit: str) -> None:
+    """Stub model: a treated BrachyPlanSetup of the prior course is selected by the engine's rule and read
+    with its own dose (TOTAL Gy, within one count) and fractions (4), beside the external plan (25)."""
+    model, brachy = _with_prior_brachy()
+    ctx = stub.load_context(model, unit)
+    snap = EclipseCaseSource(ctx.Patient, ctx.ExternalPlanSetup).read()
+    got = {p.plan_id: p for p in snap.prior_courses}
+    assert sorted(got) == ["HDR_7x4", "PELVIS_45"]
+    assert (got["HDR_7x4"].n_fractions, got["PELVIS_45"].n_fractions) == (4, 25)
+    assert got["HDR_7x4"].prescription_gy == pytest.approx(28.0)
+    assert got["HDR_7x4"].course_id == got["PELVIS_45"].course_id
+    values = brachy.dose.values_gy
+    np.testing.assert_allclose(got["HDR_7x4"].dose.values_gy, values, rtol=0,
+                               atol=float(values.max()) / 2 ** 24)

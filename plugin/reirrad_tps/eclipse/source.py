@@ -16,7 +16,10 @@ through
 * **Dose grid of the new plan.** The plan's dose geometry when it has a dose; otherwise a grid of
   ``dose_spacing_mm`` over the planning image (:func:`.grids.image_dose_grid`).
 * **Prior courses.** Every other plan of the patient is listed as a candidate (course, approval,
-  ``IsTreated``, ``IsDoseValid``, date) and the engine's rule (:mod:`reirrad.priors`) selects the prior
+  ``IsTreated``, ``IsDoseValid``, date): each course's ``PlanSetups`` and its ``BrachyPlanSetups``
+  (13.6; listed explicitly, once per plan id, so a brachytherapy plan counts even where ``PlanSetups``
+  lists external plans only — a ``BrachyPlanSetup`` is a ``PlanSetup`` and is read the same way: dose,
+  ``NumberOfFractions``, ``TotalDose``), and the engine's rule (:mod:`reirrad.priors`) selects the prior
   plans: plans of OTHER courses with a valid dose that are treated or approved for treatment
   (:data:`TREATMENT_APPROVED`); the rest are recorded, and a dosed plan not counted is flagged. For each
   selected plan: its TOTAL dose
@@ -58,7 +61,7 @@ from reirrad.snapshot import CaseSnapshot, PlanInfo, PriorCourse, StructureData,
 from .grids import dose_geometry, image_dose_grid, read_dose_grid, vector_mm
 from .units import dose_value_gy
 
-__all__ = ["DEFAULT_DOSE_SPACING_MM", "DEFAULT_TPS_VERSION", "TPS_NAME", "EclipseCaseSource"]
+__all__ = ["DEFAULT_DOSE_SPACING_MM", "DEFAULT_TPS_VERSION", "TPS_NAME", "EclipseCaseSource", "course_plans"]
 
 logger = logging.getLogger(__name__)
 
@@ -101,6 +104,28 @@ def _absolute(plan: Any) -> None:
 def _is_writable(plan: Any, patient: Any) -> bool:
     return (str(plan.ApprovalStatus) == UNAPPROVED and not bool(plan.IsTreated)
             and plan.Course.CompletedDateTime is None and bool(patient.CanModifyData()))
+
+
+def course_plans(course: Any) -> List[Any]:
+    """Every plan of an ESAPI course: ``PlanSetups``, then the ``BrachyPlanSetups`` not among them.
+
+    Parameters
+    ----------
+    course : VMS.TPS.Common.Model.API.Course
+
+    Returns
+    -------
+    list
+        The plans in ``PlanSetups`` order, then any brachytherapy plan whose id ``PlanSetups`` did not
+        list (plan ids are unique within a course).
+    """
+    plans = list(course.PlanSetups)
+    ids = {str(p.Id) for p in plans}
+    for plan in list(course.BrachyPlanSetups):
+        if str(plan.Id) not in ids:
+            plans.append(plan)
+            ids.add(str(plan.Id))
+    return plans
 
 
 def _optional_str(value: Any) -> Optional[str]:
@@ -247,7 +272,7 @@ class EclipseCaseSource:
         plans: Dict[str, Any] = {}
         candidates = []
         for course in list(self._patient.Courses):
-            for p in list(course.PlanSetups):
+            for p in course_plans(course):
                 if str(course.Id) == current_course and str(p.Id) == str(self._plan.Id):
                     continue
                 plans[str(p.Id)] = p
