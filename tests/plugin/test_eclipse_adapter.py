@@ -544,7 +544,8 @@ def test_course_plans_adds_brachy_plans_not_in_plan_setups() -> None:
 @pytest.mark.parametrize("unit", UNITS)
 def test_a_prior_brachy_plan_is_a_prior_course_with_its_own_fractions(fresh: Any, unit: str) -> None:
     """Stub model: a treated BrachyPlanSetup of the prior course is selected by the engine's rule and read
-    with its own dose (TOTAL Gy, within one count) and fractions (4), beside the external plan (25)."""
+    with its own dose (TOTAL Gy, within one count) and fractions (4), beside the external plan (25); the
+    snapshot records each prior course's modality."""
     model, brachy = _with_prior_brachy()
     ctx = stub.load_context(model, unit)
     snap = EclipseCaseSource(ctx.Patient, ctx.ExternalPlanSetup).read()
@@ -553,6 +554,7 @@ def test_a_prior_brachy_plan_is_a_prior_course_with_its_own_fractions(fresh: Any
     assert (got["HDR_7x4"].n_fractions, got["PELVIS_45"].n_fractions) == (4, 25)
     assert got["HDR_7x4"].prescription_gy == pytest.approx(28.0)
     assert got["HDR_7x4"].course_id == got["PELVIS_45"].course_id
+    assert (got["HDR_7x4"].modality, got["PELVIS_45"].modality) == ("brachytherapy", "external")
     values = brachy.dose.values_gy
     np.testing.assert_allclose(got["HDR_7x4"].dose.values_gy, values, rtol=0,
                                atol=float(values.max()) / 2 ** 24)

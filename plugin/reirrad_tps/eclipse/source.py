@@ -19,7 +19,8 @@ through
   ``IsTreated``, ``IsDoseValid``, date): each course's ``PlanSetups`` and its ``BrachyPlanSetups``
   (13.6; listed explicitly, once per plan id, so a brachytherapy plan counts even where ``PlanSetups``
   lists external plans only — a ``BrachyPlanSetup`` is a ``PlanSetup`` and is read the same way: dose,
-  ``NumberOfFractions``, ``TotalDose``), and the engine's rule (:mod:`reirrad.priors`) selects the prior
+  ``NumberOfFractions``, ``TotalDose``; its ``PriorCourse.modality`` is ``"brachytherapy"``), and the
+  engine's rule (:mod:`reirrad.priors`) selects the prior
   plans: plans of OTHER courses with a valid dose that are treated or approved for treatment
   (:data:`TREATMENT_APPROVED`); the rest are recorded, and a dosed plan not counted is flagged. For each
   selected plan: its TOTAL dose
@@ -126,6 +127,11 @@ def course_plans(course: Any) -> List[Any]:
             plans.append(plan)
             ids.add(str(plan.Id))
     return plans
+
+
+def _modality(plan: Any) -> str:
+    """``"brachytherapy"`` for a ``BrachyPlanSetup`` (by its .NET type name), else ``"external"``."""
+    return "brachytherapy" if str(plan.GetType().Name) == "BrachyPlanSetup" else "external"
 
 
 def _optional_str(value: Any) -> Optional[str]:
@@ -352,6 +358,7 @@ class EclipseCaseSource:
             registration_kind="same-frame" if matrix is None else "rigid",
             approval_status=str(plan.ApprovalStatus),
             prescription_gy=prescription,
+            modality=_modality(plan),
         )
 
     def _planning_to(self, prior_for: str, plan_name: str) -> Tuple[FloatArray, str]:
