@@ -935,3 +935,45 @@ def test_dvh_dose_in_another_unit_is_refused(ctx: Any, esapi: Any) -> None:
     in_gy = prior.GetVolumeAtDose(rectum, _dose(esapi, 20.0), t.VolumePresentation.Relative)
     assert 0.0 <= in_gy <= 100.0
     prior.GetVolumeAtDose(rectum, _dose(esapi, 50.0, "Percent"), t.VolumePresentation.Relative)
+
+
+def test_copy_plan_setup_onto_another_structure_set(ctx: Any, esapi: Any) -> None:
+    """CopyPlanSetup(PlanSetup, StructureSet, StringBuilder) (13.7): the copy uses the given structure set
+    of the same image; objectives follow their structures by id, and what the set lacks is left out and
+    reported in the diagnostics."""
+    ctx.Patient.BeginModifications()
+    _sabr_objectives(esapi, ctx, "Gy")
+    source = ctx.ExternalPlanSetup
+    new_set = ctx.StructureSet.Copy()
+    new_set.RemoveStructure(next(s for s in new_set.Structures if str(s.Id) == "Bowel_Small"))
+    diagnostics = esapi.System.Text.StringBuilder()
+    copy = ctx.Course.CopyPlanSetup(source, new_set, diagnostics)
+    assert copy.StructureSet == new_set and str(copy.TargetVolumeID) == str(source.TargetVolumeID)
+    objectives = list(copy.OptimizationSetup.Objectives)
+    assert sorted(str(o.StructureId) for o in objectives) == ["PTV", "Rectum"]
+    assert all(any(o.Structure == s for s in new_set.Structures) for o in objectives)
+    text = str(diagnostics.ToString())
+    assert "Bowel_Small" in text and text.count("\n") == 1
+    image = ctx.StructureSet.Image
+    assert copy.StructureSet.Image == image
+    foreign = _foreign_structure_set(esapi)
+    with pytest.raises(esapi.System.ArgumentException, match="does not belong"):
+        ctx.Course.CopyPlanSetup(source, foreign, diagnostics)
+    b, net = esapi.Builder, stub.net_array
+    other_image = b.ModelBuilder.AddImage(ctx.Patient, "CBCT", str(image.FOR),
+                                          net([0.0, 0.0, 0.0], "float64"), net([_MM] * 3, "float64"),
+                                          net([4] * 3, "int32"), net(np.eye(3).ravel(), "float64"),
+                                          net(np.full(4 ** 3, 1024), "int32"))
+    other_set = b.ModelBuilder.AddStructureSet(ctx.Patient, "CBCT", other_image, False)
+    with pytest.raises(esapi.System.ArgumentException, match="source plan's image"):
+        ctx.Course.CopyPlanSetup(source, other_set, diagnostics)
+
+
+def _foreign_structure_set(esapi: Any) -> Any:
+    """A structure set of another (phantom) patient."""
+    b, net = esapi.Builder, stub.net_array
+    patient = b.ModelBuilder.NewPatient("OTHER", "Other", "", "")
+    image = b.ModelBuilder.AddImage(patient, "CT", "1.2.3.9", net([0.0, 0.0, 0.0], "float64"),
+                                    net([_MM] * 3, "float64"), net([4] * 3, "int32"),
+                                    net(np.eye(3).ravel(), "float64"), net(np.full(4 ** 3, 1024), "int32"))
+    return b.ModelBuilder.AddStructureSet(patient, "CT", image, False)

@@ -73,6 +73,40 @@ namespace VMS.TPS.Common.Model.API
         public PlanSetup CopyPlanSetup(PlanSetup sourcePlan)
         {
             Guard("CopyPlanSetup");
+            PlanSetup copy = Copy(sourcePlan, sourcePlan == null ? null : sourcePlan._structureSet, null);
+            Record("CopyPlanSetup", sourcePlan);
+            return copy;
+        }
+
+        /// <summary>As <see cref="CopyPlanSetup(PlanSetup)"/>, onto <paramref name="structureset"/>, which must
+        /// be on the source plan's image (the stand-in copies no plan across images): the target and each
+        /// objective follow their structure by id; what has no structure of that id in the new set is left
+        /// out and named in <paramref name="outputDiagnostics"/> (one line each; may be null).</summary>
+        public PlanSetup CopyPlanSetup(PlanSetup sourcePlan, StructureSet structureset,
+            System.Text.StringBuilder outputDiagnostics)
+        {
+            Guard("CopyPlanSetup");
+            if (structureset == null)
+            {
+                throw new ArgumentNullException("structureset");
+            }
+            if (!_owner._structureSets.Contains(structureset))
+            {
+                throw new ArgumentException("The structure set does not belong to this patient.", "structureset");
+            }
+            if (sourcePlan != null && sourcePlan._structureSet != null
+                && structureset._image != sourcePlan._structureSet._image)
+            {
+                throw new ArgumentException("The structure set must be on the source plan's image ('"
+                    + sourcePlan._structureSet._image._id + "').", "structureset");
+            }
+            PlanSetup copy = Copy(sourcePlan, structureset, outputDiagnostics);
+            Record("CopyPlanSetup", sourcePlan, structureset);
+            return copy;
+        }
+
+        private PlanSetup Copy(PlanSetup sourcePlan, StructureSet structureSet, System.Text.StringBuilder diagnostics)
+        {
             if (sourcePlan == null)
             {
                 throw new ArgumentNullException("sourcePlan");
@@ -86,9 +120,16 @@ namespace VMS.TPS.Common.Model.API
                 throw new InvalidOperationException("Only external beam plans can be copied with CopyPlanSetup "
                     + "(plan '" + sourcePlan._id + "' is " + sourcePlan.GetType().Name + ").");
             }
-            ExternalPlanSetup copy = new ExternalPlanSetup(this, FreePlanId(sourcePlan._id), sourcePlan._structureSet,
+            ExternalPlanSetup copy = new ExternalPlanSetup(this, FreePlanId(sourcePlan._id), structureSet,
                 sourcePlan._grid);
+            Func<string, Structure> find = id => structureSet._structures.FirstOrDefault(s => s._id == id);
             copy._targetId = sourcePlan._targetId;
+            if (copy._targetId.Length > 0 && find(copy._targetId) == null)
+            {
+                Diagnose(diagnostics, "Target volume '" + copy._targetId + "' is not in structure set '"
+                    + structureSet._id + "'; the copy has no target.");
+                copy._targetId = "";
+            }
             copy._fractions = sourcePlan._fractions;
             copy._dosePerFractionGy = sourcePlan._dosePerFractionGy;
             copy._treatmentPercentage = sourcePlan._treatmentPercentage;
@@ -100,10 +141,27 @@ namespace VMS.TPS.Common.Model.API
             {
                 copy._beams.Add(new Beam(copy, b._id, b._gantry, b._technique));
             }
-            copy._optimizationSetup._objectives.AddRange(sourcePlan._optimizationSetup._objectives);
+            foreach (OptimizationObjective o in sourcePlan._optimizationSetup._objectives)
+            {
+                Structure target = find(o._structure._id);
+                if (target == null)
+                {
+                    Diagnose(diagnostics, "Optimization objective for structure '" + o._structure._id
+                        + "' not copied: the structure is not in structure set '" + structureSet._id + "'.");
+                    continue;
+                }
+                copy._optimizationSetup._objectives.Add(target == o._structure ? o : o.On(target));
+            }
             _plans.Add(copy);
-            Record("CopyPlanSetup", sourcePlan);
             return copy;
+        }
+
+        private static void Diagnose(System.Text.StringBuilder diagnostics, string line)
+        {
+            if (diagnostics != null)
+            {
+                diagnostics.AppendLine(line);
+            }
         }
 
         private string FreePlanId(string stem)

@@ -167,6 +167,12 @@ namespace VMS.TPS.Common.Model.API
             _priority = priority;
         }
 
+        /// <summary>The same objective on another structure (plan copies onto another structure set).</summary>
+        internal virtual OptimizationObjective On(Structure structure)
+        {
+            return new OptimizationObjective(structure, _operator, _priority);
+        }
+
         public Structure Structure { get { return _structure; } }
 
         public string StructureId { get { return _structure.Id; } }
@@ -209,6 +215,11 @@ namespace VMS.TPS.Common.Model.API
             _volume = volume;
         }
 
+        internal override OptimizationObjective On(Structure structure)
+        {
+            return new OptimizationPointObjective(structure, _operator, _priority, _dose, _volume);
+        }
+
         public DoseValue Dose { get { return _dose; } }
 
         /// <summary>Percentage of the structure volume (0-100 %).</summary>
@@ -226,6 +237,11 @@ namespace VMS.TPS.Common.Model.API
             _dose = dose;
         }
 
+        internal override OptimizationObjective On(Structure structure)
+        {
+            return new OptimizationMeanDoseObjective(structure, _priority, _dose);
+        }
+
         public DoseValue Dose { get { return _dose; } }
     }
 
@@ -240,6 +256,11 @@ namespace VMS.TPS.Common.Model.API
         {
             _dose = dose;
             _a = parameterA;
+        }
+
+        internal override OptimizationObjective On(Structure structure)
+        {
+            return new OptimizationEUDObjective(structure, _operator, _priority, _dose, _a);
         }
 
         public DoseValue Dose { get { return _dose; } }
