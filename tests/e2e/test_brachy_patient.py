@@ -12,9 +12,9 @@ both organs are deep inside the EBRT box (45 Gy) and reach inside the HDR prescr
   rectum 32 Gy, bladder 38 Gy: the cumulative limit binds);
 * cumulative EQD2 by the metric sum = 49.6 Gy + D_new·(D_new/5 + 3)/5, D_new the new plan's D0.5cc.
 
-The TPS-less direct stand-in records the HDR plan's modality; on the TPS stand-ins the same numbers must
-come out whatever each adapter calls the plan (the HDR plan must be read as a prior course with its own
-4 fractions in both).
+The TPS-less direct stand-in and the Eclipse adapter (a ``BrachyPlanSetup`` in the ESAPI stand-in)
+record the HDR plan's modality; through the RayStation stand-in the same numbers must come out whatever
+the adapter calls the plan (the HDR plan must be read as a prior course with its own 4 fractions).
 """
 
 from __future__ import annotations
@@ -85,3 +85,6 @@ def test_tps_stand_ins_give_the_same_hand_checked_numbers(tps, version):
     outcome = run_on_stub(tps, version, PATIENT, PROTOCOL, WorkflowOptions())
     assert outcome.result["status"] == "planned"
     _check_hand_numbers(outcome.result)
+    if tps == "eclipse-stub":  # a BrachyPlanSetup in the ESAPI stand-in, recorded as such by the adapter
+        modalities = [c["modality"] for c in outcome.result["provenance"]["prior_courses"]]
+        assert modalities == ["external", "brachytherapy"]
