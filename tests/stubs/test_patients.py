@@ -17,11 +17,13 @@ from reirrad.structures import structure_occupancy
 from tps_stubs.patients import DEFAULT_PATIENT, DefinitionError, list_patients, load_patient
 from tps_stubs.planner import conformal_dose, dose_grid_points
 
-SCENARIOS = {"LRRC-01", "LRRC-02", "PROS-01", "GYN-01", "TWO-01", "EARLY-01", "REG-01", "CGY-01"}
+SCENARIOS = {"LRRC-01", "LRRC-02", "PROS-01", "GYN-01", "TWO-01", "EARLY-01", "REG-01", "CGY-01",
+             "GYN-BT-01"}
 
 
 def test_the_shipped_scenarios_exist():
-    """Issue 4 asks for seven scenarios (plus the cGy one); ids are unique; the default exists."""
+    """The seven scenarios of the stub-patient list (plus the cGy clinic and prior HDR brachytherapy,
+    GYN-BT-01); ids are unique; the default exists."""
     ids = [p.id for p in list_patients()]
     assert set(ids) >= SCENARIOS
     assert len(ids) == len(set(ids))
