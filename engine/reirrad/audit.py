@@ -13,8 +13,9 @@ re-irradiation report should state. The item list used here is **reconstructed [
 ``docs/reference/radiobiology.md`` §4 (from memory of the literature, to be checked against the
 consensus tables); numbers below are that list's. Covered, as far as the TPS data hold them:
 
-* item 4, each prior course: its label, date of last fraction, prescription (total dose, Gy),
-  number of fractions and dose per fraction (``prior.<n>.*``); DICOM dose data were available
+* item 4, each prior course: its label, modality (``external`` or ``brachytherapy``), date of last
+  fraction, prescription (total dose, Gy), number of fractions and dose per fraction
+  (``prior.<n>.*``); DICOM dose data were available
   (the run needs them);
 * item 5, interval from the end of each prior course to the new course (days and months);
 * item 6, the re-irradiation course: prescription, fractions, dose per fraction, planned start
@@ -107,7 +108,7 @@ __all__ = [
 ]
 
 #: Identifier and version of the record layout (changes whenever a column is added or renamed).
-AUDIT_SCHEMA = "reirrad-audit/2"
+AUDIT_SCHEMA = "reirrad-audit/3"
 
 #: Leading columns, one per run.
 RUN_FIELDS = (
@@ -121,8 +122,8 @@ RUN_FIELDS = (
 )
 #: Columns of each prior course, as ``prior.<n>.<field>``.
 PRIOR_FIELDS = (
-    "course", "last_fraction", "interval_days", "interval_months", "prescription_gy", "n_fractions",
-    "dose_per_fraction_gy", "registration", "registration_id", "recovered_fraction_min",
+    "course", "modality", "last_fraction", "interval_days", "interval_months", "prescription_gy",
+    "n_fractions", "dose_per_fraction_gy", "registration", "registration_id", "recovered_fraction_min",
     "recovered_fraction_max",
 )
 #: Cumulative-dose methodology columns, as ``method.<field>``.
@@ -318,6 +319,7 @@ def _prior_columns(courses: Sequence[Mapping[str, Any]], oars: Sequence[Mapping[
         rx, n_fx = _get(course, "prescription_gy"), _get(course, "n_fractions")
         values = {
             "course": _get(course, "course"),
+            "modality": _get(course, "modality"),
             "last_fraction": _get(course, "last_fraction"),
             "interval_days": days,
             "interval_months": None if days is None else float(days) / _DAYS_PER_MONTH,

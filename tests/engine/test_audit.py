@@ -315,7 +315,7 @@ def _spec_result(**changes):
 def test_decision_gate_columns_carry_the_result_values():
     """Source of truth: the spec-shaped result above and reirrad.statuses.exit_code_for."""
     rec = audit_record(_spec_result(), oar_keys=PROTOCOL.oar_keys, n_prior_courses=3)
-    assert rec["schema"] == AUDIT_SCHEMA == "reirrad-audit/2"
+    assert rec["schema"] == AUDIT_SCHEMA == "reirrad-audit/3"
     assert rec["status"] == "final-check-failed" and rec["exit_code"] == 3
     assert rec["final_check.rechecked"] is True
     assert rec["final_check.normalisation_value"] == 1.0113
@@ -366,3 +366,14 @@ def test_the_header_does_not_depend_on_the_run(tmp_path):
     assert [r["exit_code"] for r in rows] == ["3", "0"]
     assert [r["target.tumour_d80_eqd2_ab10_gy"] for r in rows] == ["70.88", "42.0"]
     assert rows[0]["final_check.normalisation_value"] == "1.0113" and rows[1]["final_check.rechecked"] == ""
+
+
+def test_each_prior_course_s_modality_is_a_column():
+    """GYN-BT-01 (stub definition: EBRT PELVIS_45 then an HDR plan of the same course): the audit row
+    names each prior course's modality in the order of the result's prior courses; a third, absent
+    course is empty."""
+    result = build_result(run(PROTOCOL, DirectCase("GYN-BT-01").read(), None, WorkflowOptions(dry_run=True)))
+    courses = result["provenance"]["prior_courses"]
+    rec = audit_record(result, oar_keys=PROTOCOL.oar_keys, n_prior_courses=3)
+    assert [c["modality"] for c in courses] == ["external", "brachytherapy"]
+    assert [rec[f"prior.{n}.modality"] for n in (1, 2, 3)] == ["external", "brachytherapy", None]

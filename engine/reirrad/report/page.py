@@ -608,10 +608,10 @@ def _provenance_section(result: Mapping[str, Any], generated_at: datetime,
             ([_txt(c.get("course")), _txt(registration_text(c.get("registration"))),
               _txt(c.get("registration_id")),
               _txt(c.get("last_fraction")), _num(c.get("interval_days"), 0), _num(c.get("n_fractions")),
-              _num(c.get("prescription_gy"))], {})
+              _num(c.get("prescription_gy")), _txt(c.get("modality"))], {})
             for c in courses]
         out.append(_table(["Course/plan", "Registration", "Registration ID", "Last fraction",
-                           "Interval (days)", "Fractions", "Prescription (Gy)"], rows,
+                           "Interval (days)", "Fractions", "Prescription (Gy)", "Modality"], rows,
                           {"id": "prior-courses-table"}))
     else:
         out.append('<p class="note" id="prior-courses-table">No prior course.</p>')
