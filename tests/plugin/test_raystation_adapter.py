@@ -1,4 +1,5 @@
-"""The RayStation adapter (``reirrad_tps.raystation``) against the RayStation stand-in, versions 11B–2024B.
+"""The RayStation adapter (``reirrad_tps.raystation``) against the RayStation stand-in, every profile
+(the 11A-style prescription profile, 11B, 12A, 2024B).
 
 Each test's docstring names its source of truth: the stub-patient model (``tps_stubs.patients``,
 TOTAL Gy and mm by construction), a closed form from the stand-in planner, the stand-in's journal,
@@ -30,7 +31,18 @@ from tests.ports_support import exercise_planner, read_through_port
 from tps_stubs.patients import load_patient
 from tps_stubs.planner import conformal_dose, dose_grid_points
 
-VERSIONS = ("11B", "12A", "2024B")
+VERSIONS = ("11A", "11B", "12A", "2024B")
+#: What each stand-in profile spells (tps_stubs/raystation/versions.py; the adapter detects it).
+PRIMARY = {"11A": "PrescriptionDoseReferences", "11B": "PrimaryDosePrescription",
+           "12A": "PrimaryPrescriptionDoseReference", "2024B": "PrimaryPrescriptionDoseReference"}
+ADD_RX = {"11A": "AddRoiPrescriptionDoseReference", "11B": "AddDosePrescriptionToRoi",
+          "12A": "AddRoiPrescriptionDoseReference", "2024B": "AddRoiPrescriptionDoseReference"}
+
+
+def _primary(beam_set: Any, version: str) -> Any:
+    """The primary prescription as the profile spells it."""
+    found = getattr(beam_set.Prescription, PRIMARY[version])
+    return found[0] if version == "11A" else found
 DEFINITIONS = Path(stub_patients.__file__).resolve().parent / "definitions"
 
 
@@ -415,12 +427,11 @@ def test_a_missing_prescription_is_added_with_the_version_call(version: str, var
     with pytest.raises(InputError, match="has no prescription; pass target_roi"):
         _planner(version).set_prescription(30.0, 5)
     _planner(version, target_roi="PTV", prescription_volume_pct=95.0).set_prescription(32.5, 5)
-    method = "AddDosePrescriptionToRoi" if version == "11B" else "AddRoiPrescriptionDoseReference"
+    method = ADD_RX[version]
     (call,) = [e for e in rs.journal() if e.member == method]
     assert (call.arguments["RoiName"], call.arguments["DoseValue"], call.arguments["DoseVolume"]) == (
         "PTV", 3250.0, 95.0)
-    name = "PrimaryDosePrescription" if version == "11B" else "PrimaryPrescriptionDoseReference"
-    reference = getattr(connect.get_current("BeamSet").Prescription, name)
+    reference = _primary(connect.get_current("BeamSet"), version)
     assert (reference.OnStructure.Name, reference.DoseValue) == ("PTV", 3250.0)
     with pytest.raises(InputError, match="not on target_roi 'CTV'"):
         _planner(version, target_roi="CTV").set_prescription(30.0, 5)
@@ -428,9 +439,9 @@ def test_a_missing_prescription_is_added_with_the_version_call(version: str, var
 
 @pytest.mark.parametrize("version", VERSIONS)
 def test_an_exception_inside_undoable_rolls_everything_back(version: str) -> None:
-    """§2 CompositeAction (the stand-in undoes the step on an exception, which propagates): the plan is
-    unchanged."""
-    connect = rs.load("LRRC-01", version)
+    """§2 CompositeAction (the stand-in, in its rollback mode, undoes the step on an exception, which
+    propagates): the plan is unchanged."""
+    connect = rs.load("LRRC-01", version, rollback=True)
     planner = _planner(version)
     with pytest.raises(RuntimeError, match="engine failed"), entry.undoable("Re-irradiation plan", version):
         planner.set_prescription(35.0, 5)
@@ -438,8 +449,7 @@ def test_an_exception_inside_undoable_rolls_everything_back(version: str) -> Non
         planner.optimise()
         raise RuntimeError("engine failed")
     beam_set = connect.get_current("BeamSet")
-    name = "PrimaryDosePrescription" if version == "11B" else "PrimaryPrescriptionDoseReference"
-    assert getattr(beam_set.Prescription, name).DoseValue == 3000.0
+    assert _primary(beam_set, version).DoseValue == 3000.0
     assert connect.get_current("Plan").PlanOptimizations[0].Objective is None
     assert beam_set.FractionDose.DoseValues is None
     assert rs.journal() and all(e.rolled_back for e in rs.journal())
@@ -561,3 +571,228 @@ def test_the_planning_examination_is_used_whatever_is_displayed(version: str) ->
     with pytest.raises(InputError, match="'CT_PRIOR' is not the planning examination 'CT_PLAN'"):
         RayStationCaseSource(case, plan, beam_set, case.Examinations["CT_PRIOR"], patient=patient,
                              tps_version=version).read()
+
+
+# -- mesh ROIs ---------------------------------------------------------------------------------------
+MESH = {"mesh_rois": ("Bladder",), "helper_mesh_rois": {"Couch": "Support"}}
+
+
+def _volume_cc(snapshot: CaseSnapshot, name: str) -> float:
+    (structure,) = [s for s in snapshot.structures if s.id == name]
+    return float(structure_occupancy(list(structure.contours_mm), snapshot.dose_grid).volume_cc)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_mesh_rois_are_voxelised_through_raystation_or_skipped(version: str) -> None:
+    """docs/reference/raystation-public-scripts.md R11 (mesh ROIs have no ``Contours``), R6 and
+    docs/reference/raystation.md §9 (``GetRoiGeometryAsVoxels(Corner, VoxelSize, NrVoxels)``, 0–255): an
+    organ as a mesh is read from RayStation's voxelisation on the dose grid (its volume within 10 % of
+    the same organ read from contours, flagged), a couch mesh is skipped with an info finding, and
+    nothing is written to the structure set."""
+    contoured = _read(version, "LRRC-01", prior_dates={"PELVIS_45": dt.date(2024, 6, 7)})
+    rs.unload()
+    rs.load("LRRC-01", version, **MESH)
+    snapshot = _source(version, prior_dates={"PELVIS_45": dt.date(2024, 6, 7)}).read()
+    assert "Couch" not in {s.id for s in snapshot.structures}
+    codes = {(f.code, f.subject): f for f in snapshot.source_findings}
+    assert codes[("mesh-roi-skipped", "Couch")].severity == "info"
+    assert codes[("mesh-roi-voxelised", "Bladder")].severity == "flag"
+    mesh_cc, contour_cc = _volume_cc(snapshot, "Bladder"), _volume_cc(contoured, "Bladder")
+    assert mesh_cc == pytest.approx(contour_cc, rel=0.10)
+    assert rs.journal() == []
+    assert "GetRoiGeometryAsVoxels" in snapshot.source_findings[-1].message
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_mesh_roi_raystation_cannot_voxelise_is_refused_by_name(version: str, monkeypatch: Any) -> None:
+    """§9 + public-scripts R11: refuse only what cannot be read, naming the ROI and the RayStation error."""
+    from tps_stubs.raystation.errors import ScriptException  # noqa: PLC0415
+    from tps_stubs.raystation.rois import RoiGeometry  # noqa: PLC0415
+
+    def refuse(self: Any, **_: Any) -> Any:
+        raise ScriptException("mesh is not closed")
+
+    monkeypatch.setattr(RoiGeometry, "GetRoiGeometryAsVoxels", refuse)
+    rs.load("LRRC-01", version, **MESH)
+    with pytest.raises(InputError, match=r"ROI 'Bladder'.*mesh.*mesh is not closed"):
+        _source(version).read()
+
+
+# -- feature detection -------------------------------------------------------------------------------
+#: The form each stand-in profile accepts (tps_stubs/raystation/versions.py), by call-forms key.
+EXPECTED_FORMS = {
+    "11A": {"primary_prescription": "PrescriptionDoseReferences[0]", "scaling": "NormalizeToPrescription",
+            "dose_accuracy": "IsClinical"},
+    "11B": {"primary_prescription": "PrimaryDosePrescription", "scaling": "NormalizeToPrescription",
+            "dose_accuracy": "IsClinical"},
+    "12A": {"primary_prescription": "PrimaryPrescriptionDoseReference", "scaling": "NormalizeToPrescription",
+            "dose_accuracy": "IsClinical"},
+    "2024B": {"primary_prescription": "PrimaryPrescriptionDoseReference", "scaling": "ScaleToDoseGoal",
+              "dose_accuracy": "IsAccurate"},
+}
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_every_version_dependent_call_is_feature_detected_and_recorded(version: str) -> None:
+    """§12.1, §12.2, §11.2, §11.3, §5.1 and public-scripts P1–P3, P9–P11, P14, C3, D19: each call is made
+    in the form the profile accepts, found by trying (reirrad_tps.raystation.call_forms), and the form
+    used is recorded (planner.call_forms; the snapshot's ``tps-call-forms`` info finding)."""
+    rs.load("LRRC-01", version)
+    snapshot = _source(version, prior_dates={"PELVIS_45": dt.date(2024, 6, 7)}).read()
+    planner = _planner(version)
+    planner.set_prescription(32.0, 5)
+    planner.write_objectives(_objectives(32.0))
+    planner.optimise()
+    planner.compute_dose()
+    planner.normalise("PTV", 32.0, 95.0)
+    forms = planner.call_forms
+    for key, form in EXPECTED_FORMS[version].items():
+        assert forms[key] == form, key
+    assert forms["auto_scale_off"] == "SetAutoScaleToPrimaryPrescription(AutoScale=False)"
+    assert forms["dose_algorithm"] == "AccurateDoseAlgorithm.DoseAlgorithm"
+    assert forms["compute_dose"].startswith("ComputeDose(ComputeBeamDoses=True, DoseAlgorithm='CCDose'")
+    (info,) = [f for f in snapshot.source_findings if f.code == "tps-call-forms"]
+    assert info.severity == "info" and EXPECTED_FORMS[version]["primary_prescription"] in info.message
+    members = [e.member for e in rs.journal()]
+    assert members.count("SetAutoScaleToPrimaryPrescription") == 1 and "ResetOptimization" in members
+    assert members.index("ResetOptimization") < members.index("RunOptimization")
+    assert not [e for e in rs.journal() if e.outcome != "ok"]  # a refused form never reaches RayStation
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_call_with_no_working_form_is_refused_naming_every_form(version: str, monkeypatch: Any) -> None:
+    """reirrad_tps.raystation.call_forms: when no known spelling exists, InputError names each form tried
+    and what it raised (here both scaling methods removed from the profile: §12.2's two spellings)."""
+    from tps_stubs.raystation import versions as stub_versions  # noqa: PLC0415
+
+    for member in ("ScaleToDoseGoal", "NormalizeToPrescription"):
+        monkeypatch.setitem(stub_versions.MEMBERS, ("BeamSet", member), frozenset())
+    rs.load("LRRC-01", version)
+    planner = _planner(version)
+    planner.set_prescription(30.0, 5)
+    planner.write_objectives(_objectives(30.0))
+    planner.optimise()
+    planner.compute_dose()
+    with pytest.raises(InputError, match=r"none of the known forms.*ScaleToDoseGoal: AttributeError.*"
+                                         r"NormalizeToPrescription: AttributeError"):
+        planner.normalise("PTV", 30.0, 95.0)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_map_dose_maps_the_fraction_dose_with_no_reference_grid(version: str) -> None:
+    """public-scripts E2/E3 (every public script maps a FractionDose with ``ReferenceDoseGrid=None``) and
+    §7.3 (keywords detected): the mapped fraction dose × 28 fractions is the 50.4 Gy closed form; the
+    evaluation dose it added is listed as created."""
+    connect = rs.load("REG-01", version)
+    connect.get_current("Case").PatientModel.CreateHybridDeformableRegistrationGroup(
+        RegistrationGroupName="DIR", ReferenceExaminationName="CT_PLAN", TargetExaminationNames=["CT_PRIOR"])
+    source = _source(version)
+    prior = source.read().prior_courses[0]
+    (call,) = [e for e in rs.journal() if e.member == "MapDose"]
+    assert call.arguments["ReferenceDoseGrid"] is None
+    assert call.arguments["DoseDistribution"]._path.endswith(".FractionDose")
+    old = version != "2024B"
+    assert source.call_forms["map_dose"].startswith(
+        "MapDose(FractionNumber=0" if old else "MapDose(FractionEvaluationIndex=0")
+    sampled, inside = prior.dose.sample(_central_points())
+    assert inside.all()
+    np.testing.assert_allclose(sampled, conformal_dose(REG01_BOX, _central_points(), 50.4, falloff_mm=10.0),
+                               atol=0.02 * 50.4)
+    assert source.created_evaluation_doses == (
+        "evaluation dose 'Mapped dose 1' (mapped from prior plan 'PELVIS_50_4') on examination 'CT_PLAN'",)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_the_beam_sets_dose_algorithm_is_used(version: str) -> None:
+    """public-scripts C3 / D19 and §11.3: ``ComputeDose(DoseAlgorithm=beam_set.AccurateDoseAlgorithm
+    .DoseAlgorithm)``, not a hard-coded 'CCDose'."""
+    connect = rs.load("LRRC-01", version)
+    connect.get_current("BeamSet").AccurateDoseAlgorithm._s["algorithm"] = "PhotonMonteCarlo"
+    planner = _planner(version)
+    planner.set_prescription(30.0, 5)
+    planner.write_objectives(_objectives(30.0))
+    planner.optimise()
+    planner.compute_dose()
+    (call,) = [e for e in rs.journal() if e.member == "ComputeDose"]
+    assert call.arguments["DoseAlgorithm"] == "PhotonMonteCarlo"
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_an_approved_beam_set_is_not_writable(version: str) -> None:
+    """public-scripts N9 (``beam_set.Review.ApprovalStatus``) and §14.6: an approved beam set in an
+    unapproved plan reads as not writable and every write is refused before any call."""
+    connect = rs.load("LRRC-01", version)
+    connect.get_current("BeamSet")._set_review("Approved")
+    snapshot = _source(version).read()
+    assert not snapshot.plan.writable and "beam set Approved" in snapshot.plan.approval_status
+    with pytest.raises(ApprovedPlanError, match=r"beam set 'SABR_REIRR'.*is approved.*Nothing was written"):
+        _planner(version).set_prescription(30.0, 5)
+    assert rs.journal() == []
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_site_prescription_is_flagged_and_refused_clearly(version: str, variant: Path) -> None:
+    """§12.1 (``OnStructure`` names the ROI) and the issue's site/DSP case: a primary prescription without
+    ``OnStructure`` gives no target and a flag on reading, and a clear refusal on writing (no
+    AttributeError)."""
+    connect = rs.load(variant, version)
+    connect.get_current("BeamSet")._add_site_prescription(3000.0)
+    snapshot = _source(version).read()
+    assert snapshot.plan.target_id is None and snapshot.plan.prescription_gy == pytest.approx(30.0)
+    assert "prescription-not-on-roi" in {f.code for f in snapshot.source_findings}
+    with pytest.raises(InputError, match="site or a dose specification point"):
+        _planner(version).set_prescription(30.0, 5)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_transforms_as_a_flat_list_a_matrix_or_none(version: str, monkeypatch: Any) -> None:
+    """public-scripts G3 (None when no registration exists) and G4 (a flat 16-element list), §8 (4×4):
+    all three are handled; None is refused naming both examinations and the fix."""
+    from tps_stubs.raystation.patient_objects import Case  # noqa: PLC0415
+
+    flat = _read(version, "REG-01")
+    source = _source(version)
+    assert source.read().prior_courses[0].planning_to_dose is not None
+    assert source.call_forms["transform"] == "flat-16"
+    real = Case.GetTransformForExaminations
+
+    def as_matrix(self: Any, **kwargs: Any) -> Any:
+        return np.reshape(real(self, **kwargs), (4, 4))
+
+    monkeypatch.setattr(Case, "GetTransformForExaminations", as_matrix)
+    source = _source(version)
+    square = source.read()
+    assert source.call_forms["transform"] == "4x4"
+    np.testing.assert_allclose(square.prior_courses[0].planning_to_dose,
+                               flat.prior_courses[0].planning_to_dose)
+    monkeypatch.setattr(Case, "GetTransformForExaminations", lambda self, **kwargs: None)
+    with pytest.raises(InputError, match=r"no transform from 'CT_PLAN' to 'CT_PRIOR'.*create a rigid"):
+        _source(version).read()
+
+
+# -- writing into a copy -----------------------------------------------------------------------------
+@pytest.mark.parametrize("version", VERSIONS)
+def test_the_run_writes_into_a_copy_made_at_its_first_write(version: str) -> None:
+    """§10 (``case.CopyPlan``) and the adapter's rule (reirrad_tps.raystation.planner docstring): nothing
+    is written before the first planner call; then a copy named '<plan> reirrad' is made and planned,
+    and the clinician's plan is never written. A second run's copy is '<plan> reirrad 2'."""
+    from reirrad_tps.raystation.planner import CopyOnFirstWritePlanner  # noqa: PLC0415
+
+    connect = rs.load("LRRC-01", version)
+    _, case, plan, beam_set, _ = entry.current_objects(version)
+    lazy = CopyOnFirstWritePlanner(case, plan, beam_set, version=version)
+    assert lazy.plan_name is None and rs.journal() == []
+    lazy.set_prescription(31.0, 5)
+    lazy.write_objectives(_objectives(31.0))
+    lazy.optimise()
+    dose = lazy.compute_dose()
+    assert lazy.plan_name == "SABR_REIRR reirrad" and dose.values_gy.max() > 0.0
+    assert lazy.call_forms["copy_plan"] == "CopyPlan(PlanName, NewPlanName, KeepBeamSetNames=True)"
+    assert not [e for e in rs.journal() if "TreatmentPlans['SABR_REIRR']" in e.path]
+    assert _primary(plan.BeamSets[0], version).DoseValue == 3000.0
+    copy = case.TreatmentPlans["SABR_REIRR reirrad"]
+    assert _primary(copy.BeamSets[0], version).DoseValue == 3100.0 and copy.Review is None
+    again = CopyOnFirstWritePlanner(case, plan, beam_set, version=version)
+    again.set_prescription(30.0, 5)
+    assert again.plan_name == "SABR_REIRR reirrad 2"
+    assert connect.get_current("Plan") is plan

@@ -1,7 +1,10 @@
-"""The RayStation menu entry, self-check and install helper (issue 6 items 2–3).
+"""The RayStation menu entry, self-check and install helper.
 
 Sources of truth: the answers-file format documented in reirrad_tps.raystation.menu, the stand-in's
-journal (nothing kept after a stop), and install/raystation/README.md.
+journal (nothing kept after a stop), and install/raystation/README.md. Whether RayStation's
+``CompositeAction`` rolls back on an error is unconfirmed (docs/reference/raystation-public-scripts.md
+U2), so the cancel, error, stop and dry-run tests run with the stand-in's rollback on AND off
+(``rollback`` fixture): in both, the clinician's plan is never written and what may be left is named.
 """
 
 from __future__ import annotations
@@ -28,6 +31,24 @@ def _no_display(monkeypatch):
     monkeypatch.delenv("DISPLAY", raising=False)
 
 
+@pytest.fixture(params=[True, False], ids=["rollback", "no-rollback"])
+def rollback(request, monkeypatch):
+    """The stand-in's CompositeAction mode for the next ``load`` (tps_stubs.raystation.session)."""
+    monkeypatch.setenv("TPS_STUBS_RAYSTATION_ROLLBACK", "1" if request.param else "0")
+    return request.param
+
+
+def _kept_writes():
+    """Writes that succeeded and were not undone."""
+    return [e for e in stand_in.journal() if e.outcome == "ok" and not e.rolled_back]
+
+
+def _clinician_plan_written(plan_name):
+    """Successful writes into the clinician's plan (its path, not the run's copy's)."""
+    prefix = f"TreatmentPlans[{plan_name!r}]"
+    return [e for e in stand_in.journal() if e.outcome == "ok" and prefix in e.path]
+
+
 def _answers(tmp_path, **extra) -> str:
     """An answers file: the defaults below, each key once (``extra`` replaces a default: a key given
     twice is refused by the reader)."""
@@ -38,15 +59,17 @@ def _answers(tmp_path, **extra) -> str:
     return str(path)
 
 
-def test_menu_dry_run_on_the_open_patient(tmp_path):
-    """With LRRC-02 open and its prior date in the answers, a dry run returns objectives, writes nothing."""
+def test_menu_dry_run_on_the_open_patient(tmp_path, rollback):
+    """With LRRC-02 open and its prior date in the answers, a dry run returns objectives and writes
+    nothing at all, whether or not the undo step rolls back (reirrad_tps.raystation.menu docstring)."""
     stand_in.load("LRRC-02", version="2024B", gui=False)
     report = tmp_path / "report.html"
     result = menu.main(_answers(tmp_path, dry_run="true", prior_dates="{PELVIS_25: 2025-10-06}",
                                 report=str(report)))
     assert result["status"] == "dry-run" and "LRRC-02" in report.read_text()
     assert result["provenance"]["prior_courses"][0]["interval_days"] == 427
-    assert not [e for e in stand_in.journal() if not e.rolled_back]
+    assert stand_in.journal() == []
+    assert result["tps_left_on_failure"] == [] and result["tps_plan_written"] is None
 
 
 def test_menu_without_answers_is_a_clear_error(monkeypatch):
@@ -56,16 +79,17 @@ def test_menu_without_answers_is_a_clear_error(monkeypatch):
         menu.main()
 
 
-def test_menu_unknown_prior_date_stops_and_changes_nothing(tmp_path):
+def test_menu_unknown_prior_date_stops_and_changes_nothing(tmp_path, rollback):
     """Without a display, answers that leave the prior plan's date open are refused, naming the key to
-    give; every write of the attempt is rolled back."""
+    give; the read before the confirmation writes nothing (no MapDose), so nothing is written in either
+    rollback mode."""
     stand_in.load("LRRC-01", version="2024B", gui=False)
     with pytest.raises(InputError, match=r"prior_dates\.PELVIS_45"):
         menu.main(_answers(tmp_path))
-    assert all(e.rolled_back for e in stand_in.journal())
+    assert _kept_writes() == [] and not [e for e in stand_in.journal() if e.outcome == "ok"]
 
 
-def test_menu_override_still_needs_the_date_and_an_unknown_interval_stops(tmp_path, monkeypatch):
+def test_menu_override_still_needs_the_date_and_an_unknown_interval_stops(tmp_path, monkeypatch, rollback):
     """The interval rule: with a date the eligibility check runs (under 6 months → stop, rolled back).
     Issue 14 item 1 + the result contract (stopped result): the stop is returned as the stopped result
     with the gate's findings as ``stop_findings`` (exit 2), notified, and nothing is kept."""
@@ -78,7 +102,8 @@ def test_menu_override_still_needs_the_date_and_an_unknown_interval_stops(tmp_pa
     assert "interval-under-6-months" in {f["code"] for f in result["stop_findings"]}
     assert all(f["severity"] == "stop" for f in result["stop_findings"])
     assert shown and shown[-1].startswith("reirrad stopped, nothing was changed")
-    assert all(e.rolled_back for e in stand_in.journal())
+    assert not [e for e in stand_in.journal() if e.outcome == "ok"]  # the gate stops before any write
+    assert result["tps_left_on_failure"] == [] and result["tps_plan_written"] is None
 
 
 @pytest.mark.parametrize(("status", "needle"), [("planned", "reirrad: planned,"),
@@ -93,6 +118,7 @@ def test_menu_keeps_the_undo_step_for_a_kept_plan(tmp_path, monkeypatch, status,
     real_run = runner.run  # the workflow run inside reirrad.runner.execute, the menu's one run path
     monkeypatch.setattr(runner, "run", lambda *a, **k: dataclasses.replace(real_run(*a, **k), status=status))
     stand_in.load("LRRC-02", version="2024B", gui=False)
+    clinician = stand_in.current_session().state["Plan"].Name
     report = tmp_path / "report.html"
     result = menu.main(_answers(tmp_path, intent="limit-toxicity", prior_dates="{PELVIS_25: 2025-10-06}",
                                 report=str(report)))
@@ -101,6 +127,12 @@ def test_menu_keeps_the_undo_step_for_a_kept_plan(tmp_path, monkeypatch, status,
     assert writes and not any(e.rolled_back for e in writes)
     assert [step.name for step in stand_in.current_session().undo_history] == ["reirrad re-irradiation plan"]
     assert needle in shown[-1]
+    # the plan is written into a copy made for the run; the clinician's plan is untouched
+    assert result["tps_plan_written"] == f"{clinician} reirrad" and result["tps_left_on_failure"] == []
+    assert _clinician_plan_written(clinician) == [] and f"{clinician} reirrad" in shown[-1]
+    assert writes[0].member == "CopyPlan"
+    assert {"copy_plan", "scaling", "compute_dose", "add_prescription"} - set(result["tps_call_forms"]) \
+        <= {"add_prescription"}
 
 
 def test_menu_refuses_a_missing_report_folder_before_reading_the_case(tmp_path, monkeypatch):
@@ -115,28 +147,36 @@ def test_menu_refuses_a_missing_report_folder_before_reading_the_case(tmp_path, 
     assert stand_in.journal() == [] and shown and "no-such-folder" in shown[-1]
 
 
-def test_menu_rolls_back_when_the_record_cannot_be_written(tmp_path, monkeypatch):
+def test_menu_rolls_back_when_the_record_cannot_be_written(tmp_path, monkeypatch, rollback):
     """A plan is never kept without its record: the outputs are committed inside the undo step as one
-    transaction, so an audit CSV whose header belongs to other runs rolls every write back, the report is
-    not written either, the CSV is unchanged, and the error is shown and raised."""
+    transaction, so an audit CSV whose header belongs to other runs ends the step with an error, the
+    report is not written either, the CSV is unchanged, and the error is shown and raised. Rollback on:
+    every write is undone; off: the run's plan copy is left, and the message names it (the menu cannot
+    know which happened, so it names it in both); the clinician's plan is never written."""
     shown = []
     monkeypatch.setattr(menu.entry, "notify", lambda message, version=None: shown.append(message))
     stand_in.load("LRRC-02", version="2024B", gui=False)
+    clinician = stand_in.current_session().state["Plan"].Name
     audit, report = tmp_path / "audit.csv", tmp_path / "report.html"
     audit.write_bytes(b"patient_id,other\r\nA,1\r\n")
     with pytest.raises(InputError, match="columns"):
         menu.main(_answers(tmp_path, intent="limit-toxicity", prior_dates="{PELVIS_25: 2025-10-06}",
                            report=str(report), audit_csv=str(audit)))
     made = [e for e in stand_in.journal() if e.outcome == "ok"]  # a refused write changed nothing
-    assert made and all(e.rolled_back for e in made)
+    assert made and all(e.rolled_back is rollback for e in made)
+    assert _clinician_plan_written(clinician) == []
     assert not report.exists() and audit.read_bytes() == b"patient_id,other\r\nA,1\r\n"
-    assert shown and shown[-1].startswith("reirrad stopped, nothing was changed")
+    assert shown and shown[-1].startswith("reirrad stopped: ")
+    assert f"plan '{clinician} reirrad'" in shown[-1] and "The clinician's plan was not changed" in shown[-1]
+    plans = stand_in.current_session().state["Case"].TreatmentPlans.Keys
+    assert (f"{clinician} reirrad" in plans) is (not rollback)
 
 
-def test_menu_confirms_in_the_dialog_and_cancel_changes_nothing(tmp_path, monkeypatch):
+def test_menu_confirms_in_the_dialog_and_cancel_changes_nothing(tmp_path, monkeypatch, rollback):
     """With a display the dialog is shown (here its answer is given by a stand-in for the window):
-    Cancel returns 'cancelled' and rolls back everything the reading did; OK with a changed intent
-    runs with the dialog's answers (a dry run, whose writes are all rolled back)."""
+    Cancel returns 'cancelled' and nothing was written (the read before the confirmation maps no
+    dose); OK with a changed intent runs with the dialog's answers (a dry run, which writes nothing).
+    Both hold with the stand-in's rollback on and off."""
     seen = []
 
     def cancel(review, answers, *, interactive=None):
@@ -146,7 +186,7 @@ def test_menu_confirms_in_the_dialog_and_cancel_changes_nothing(tmp_path, monkey
     stand_in.load("LRRC-02", version="2024B", gui=False)
     result = menu.main(_answers(tmp_path), interactive=True)
     assert result["status"] == "cancelled" and seen == [("LRRC-02", ["PELVIS_25"], True)]
-    assert all(e.rolled_back for e in stand_in.journal())
+    assert stand_in.journal() == [] and result["tps_left_on_failure"] == []
 
     def dry_limit_toxicity(review, answers, *, interactive=None):
         import datetime as dt  # noqa: PLC0415
@@ -158,7 +198,7 @@ def test_menu_confirms_in_the_dialog_and_cancel_changes_nothing(tmp_path, monkey
     stand_in.load("LRRC-02", version="2024B", gui=False)
     result = menu.main(_answers(tmp_path), interactive=True)
     assert result["status"] == "dry-run" and result["intent"] == "limit-toxicity"
-    assert all(e.rolled_back for e in stand_in.journal())
+    assert stand_in.journal() == []
 
 
 def test_menu_version_from_the_environment(monkeypatch):
@@ -198,3 +238,45 @@ def test_menu_script_is_one_line_calling_main():
     tree = ast.parse((INSTALL / "reirrad_menu.py").read_text())
     assert [type(n).__name__ for n in tree.body] == ["ImportFrom", "Expr"]
     assert tree.body[0].module == "reirrad_tps.raystation.menu"
+
+
+@pytest.mark.parametrize("version", ["11A", "11B", "12A", "2024B"])
+def test_a_patient_with_mesh_rois_plans_in_every_profile(tmp_path, monkeypatch, version):
+    """docs/reference/raystation-public-scripts.md R11 (mesh ROIs without ``Contours``) and R6
+    (``GetRoiGeometryAsVoxels``): LRRC-02 with its bladder as a mesh and a couch helper mesh plans
+    through the menu in every stand-in profile; the bladder is read from RayStation's voxelisation
+    (flagged), the couch is skipped, the plan is written into the run's copy and the call forms used
+    are returned."""
+    shown = []
+    monkeypatch.setattr(menu.entry, "notify", lambda message, version=None: shown.append(message))
+    stand_in.load("LRRC-02", version=version, gui=False, mesh_rois=("Bladder",),
+                  helper_mesh_rois={"Couch": "Support"})
+    result = menu.main(_answers(tmp_path, version=version, intent="limit-toxicity",
+                                prior_dates="{PELVIS_25: 2025-10-06}"))
+    assert exit_code_for(result) in (0, 3) and result["tps_plan_written"] == "SABR_REIRR reirrad"
+    assert any("Bladder" in str(w) and "mesh" in str(w) for w in result["warnings"])
+    forms = result["tps_call_forms"]
+    assert forms["mesh_roi"].startswith("GetRoiGeometryAsVoxels")
+    assert forms["scaling"] == ("ScaleToDoseGoal" if version == "2024B" else "NormalizeToPrescription")
+    assert "reirrad" in shown[-1]
+
+
+def test_a_failed_run_names_the_mapped_evaluation_doses_it_leaves(tmp_path, monkeypatch, rollback):
+    """docs/reference/raystation-public-scripts.md U2 (no confirmed rollback) and §7.1 (``MapDose`` adds an
+    evaluation dose): after the confirmation the case is read with deformable mapping; when the run then
+    fails, the message names the evaluation dose and the plan copy that may be left, in both modes, and
+    the stand-in shows them kept exactly when it does not roll back."""
+    shown = []
+    monkeypatch.setattr(menu.entry, "notify", lambda message, version=None: shown.append(message))
+    connect = stand_in.load("REG-01", version="2024B", gui=False)
+    connect.get_current("Case").PatientModel.CreateHybridDeformableRegistrationGroup(
+        RegistrationGroupName="DIR", ReferenceExaminationName="CT_PLAN", TargetExaminationNames=["CT_PRIOR"])
+    audit = tmp_path / "audit.csv"
+    audit.write_bytes(b"patient_id,other\r\nA,1\r\n")
+    with pytest.raises(InputError, match="columns") as failure:
+        menu.main(_answers(tmp_path, intent="limit-toxicity", prior_dates="{PELVIS_50_4: 2024-01-10}",
+                           audit_csv=str(audit)))
+    assert "evaluation dose 'Mapped dose 1'" in shown[-1] and "reirrad'" in shown[-1]
+    assert "Mapped dose 1" in failure.value.reirrad_left
+    on_plan_ct = connect.get_current("Case").TreatmentDelivery.FractionEvaluations[0].DoseOnExaminations[0]
+    assert (len(on_plan_ct.DoseEvaluations) == 1) is (not rollback)

@@ -71,20 +71,15 @@ def test_registration_translation_is_scaled_rotation_is_not() -> None:
 
 
 def test_version_table_rows() -> None:
-    """§12.1, §12.2, §7.3, §11.3, §1.1: the renames by version, as the stand-in models them."""
-    v11, v12, v24, v25 = (versions.profile(v) for v in ("11B", "12A", "2024B", "2025"))
-    assert (v11.add_prescription, v12.add_prescription) == ("AddDosePrescriptionToRoi",
-                                                            "AddRoiPrescriptionDoseReference")
-    assert (v11.primary_prescription, v24.primary_prescription) == ("PrimaryDosePrescription",
-                                                                    "PrimaryPrescriptionDoseReference")
-    assert (v12.scaling, v24.scaling) == ("NormalizeToPrescription", "ScaleToDoseGoal")
-    assert set(v12.map_dose_keywords) == {"FractionNumber", "SetTotalDoseEstimateReference"}
-    assert set(v24.map_dose_keywords) == {"FractionEvaluationIndex"}
-    assert (v12.dose_accuracy, v24.dose_accuracy) == ("IsClinical", "IsAccurate")
-    assert v24.compute_dose_keywords["ForceRecompute"] is False
-    assert dict(v25.compute_dose_keywords) == {"RunEntryValidation": True} and not v25.confirmed
+    """§1.1: the accepted releases and the scripting module each one imports; the table holds no call
+    spelling any more (every version-dependent call is feature-detected,
+    reirrad_tps.raystation.call_forms)."""
+    v11a, v24, v25 = (versions.profile(v) for v in ("11A", "2024B", "2025"))
+    assert v11a.python == "3.8" and v24.python == "3.11"
     assert v24.module_names == ("connect",) and v25.module_names == ("raystation", "connect")
-    assert versions.VERSIONS == ("11B", "12A", "2024B", "2025")
+    assert not v25.confirmed and v24.confirmed
+    assert versions.VERSIONS == ("11A", "11B", "12A", "2024B", "2025")
+    assert not {"add_prescription", "scaling", "map_dose_keywords"} & set(vars(v24))
     with pytest.raises(InputError, match="'10B' is not supported"):
         versions.profile("10B")
 

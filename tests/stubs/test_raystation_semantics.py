@@ -701,18 +701,23 @@ def test_renamed_map_dose_keywords() -> None:
 
 # -- §8: registrations -------------------------------------------------------------------------------------
 def test_rigid_registration_matrix() -> None:
-    """§8 + closed form: GetTransformForExaminations is the model's 4×4 (translation cm), p_To = T p_From."""
+    """§8 + closed form: GetTransformForExaminations is the model's 4×4 (translation cm), p_To = T p_From,
+    returned FLAT (16 numbers, row-major) as public scripts read it
+    (docs/reference/raystation-public-scripts.md G4: wrssc autoplan_tomo_vmat_tbi.py t[0..15])."""
     connect = _load(patient="REG-01")
     case = connect.get_current("Case")
     matrix_mm = load_patient("REG-01").registrations[0].matrix
     registration = case.Registrations[0]
     assert registration.RegistrationSource.FromExamination.Name == "CT_PRIOR"
     assert registration.ToFrameOfReference == case.Examinations["CT_PLAN"].EquipmentInfo.FrameOfReference
-    forward = case.GetTransformForExaminations(FromExamination="CT_PRIOR", ToExamination="CT_PLAN")
+    flat = case.GetTransformForExaminations(FromExamination="CT_PRIOR", ToExamination="CT_PLAN")
+    assert isinstance(flat, list) and len(flat) == 16
+    forward = np.reshape(flat, (4, 4))
     expected = np.array(matrix_mm, dtype=float)
     expected[:3, 3] /= 10.0
     np.testing.assert_allclose(forward, expected, atol=1e-12)
-    backward = case.GetTransformForExaminations(FromExamination="CT_PLAN", ToExamination="CT_PRIOR")
+    backward = np.reshape(
+        case.GetTransformForExaminations(FromExamination="CT_PLAN", ToExamination="CT_PRIOR"), (4, 4))
     np.testing.assert_allclose(backward @ forward, np.eye(4), atol=1e-12)
 
 
@@ -760,3 +765,102 @@ def test_unknown_version_and_star_import() -> None:
         "is_gui_disabled",
         "set_progress",
     ]
+
+
+# -- mesh ROIs, plan copies, rollback modes, the 11A-style profile ------------------------------------
+@pytest.mark.parametrize("version", versions.VERSIONS)
+def test_mesh_rois_have_no_contours_but_voxelise(version: str) -> None:
+    """docs/reference/raystation-public-scripts.md R11 (``hasattr(PrimaryShape, 'Contours')`` is False for
+    a mesh) and §9 (``GetRoiGeometryAsVoxels`` 0–255 on a grid): a mesh ROI voxelises exactly as the same
+    ROI with contours; a helper couch mesh exists with its ROI type."""
+    plain = _load(version)
+    bladder = plain.get_current("BeamSet").GetStructureSet().RoiGeometries["Bladder"]
+    grid = plain.get_current("BeamSet").GetDoseGrid()
+    on_grid = {"Corner": grid.Corner, "VoxelSize": grid.VoxelSize, "NrVoxels": grid.NrVoxels}
+    expected = bladder.GetRoiGeometryAsVoxels(**on_grid)
+    connect = _load(version, mesh_rois=("Bladder",), helper_mesh_rois={"Couch": "Support"})
+    structure_set = connect.get_current("BeamSet").GetStructureSet()
+    mesh = structure_set.RoiGeometries["Bladder"]
+    assert mesh.PrimaryShape is not None and not hasattr(mesh.PrimaryShape, "Contours")
+    assert not mesh.HasContours() and len(mesh.PrimaryShape.Triangles) > 0
+    assert all(len(t) == 3 for t in mesh.PrimaryShape.Triangles)
+    np.testing.assert_array_equal(
+        mesh.GetRoiGeometryAsVoxels(**on_grid), expected)
+    couch = structure_set.RoiGeometries["Couch"]
+    assert couch.OfRoi.Type == "Support" and not hasattr(couch.PrimaryShape, "Contours")
+    assert structure_set.RoiGeometries["Rectum"].HasContours()
+
+
+@pytest.mark.parametrize("rollback", [True, False])
+def test_composite_action_with_and_without_rollback(rollback: bool) -> None:
+    """public-scripts U2 (no public source confirms a rollback; scripts undo by hand): the stand-in's
+    ``CompositeAction`` undoes a failed block only in its rollback mode; the exception propagates in
+    both, and without rollback the failed step stays in the undo history."""
+    connect = _load(rollback=rollback)
+    beam_set = connect.get_current("BeamSet")
+    with pytest.raises(RuntimeError, match="boom"), connect.CompositeAction("step"):
+        beam_set.Prescription.PrimaryPrescriptionDoseReference.DoseValue = 3300.0
+        raise RuntimeError("boom")
+    value = beam_set.Prescription.PrimaryPrescriptionDoseReference.DoseValue
+    assert value == (3000.0 if rollback else 3300.0)
+    history = rs.current_session().undo_history
+    assert history == [] if rollback else [(s.name, s.failed) for s in history] == [("step", True)]
+
+
+def test_rollback_mode_from_the_environment(monkeypatch: Any) -> None:
+    """tps_stubs.raystation.session.ROLLBACK_ENV: ``0`` switches rollback off at load; set_rollback too."""
+    monkeypatch.setenv("TPS_STUBS_RAYSTATION_ROLLBACK", "0")
+    _load()
+    assert rs.current_session().rollback is False
+    rs.set_rollback(True)
+    assert rs.current_session().rollback is True
+
+
+@pytest.mark.parametrize("version", versions.VERSIONS)
+def test_copy_plan_copies_an_unapproved_plan(version: str) -> None:
+    """§10 ``case.CopyPlan(PlanName, NewPlanName, KeepBeamSetNames)``: the copy holds the beam sets,
+    fractions and prescription, is never reviewed, and a taken name is refused."""
+    from tps_stubs.raystation.errors import ScriptException  # noqa: PLC0415
+
+    connect = _load(version)
+    case = connect.get_current("Case")
+    assert case.CopyPlan(PlanName="PELVIS_45", NewPlanName="PELVIS_45 copy", KeepBeamSetNames=True) is None
+    copy = case.TreatmentPlans["PELVIS_45 copy"]
+    assert copy.Review is None and copy.BeamSets[0].DicomPlanLabel == "PELVIS_45"
+    assert copy.BeamSets[0].FractionationPattern.NumberOfFractions == 25
+    assert copy.TreatmentCourse.TotalDose.DoseValues is not None
+    case.CopyPlan(PlanName="PELVIS_45", NewPlanName="other")
+    assert case.TreatmentPlans["other"].BeamSets[0].DicomPlanLabel == "PELVIS_45_1"
+    with pytest.raises(ScriptException, match="already exists"):
+        case.CopyPlan(PlanName="PELVIS_45", NewPlanName="other")
+
+
+def test_the_11a_style_prescription_profile() -> None:
+    """public-scripts P2/P4 (KaleyWhite copy_beam_set.py, 11A era): ``AddRoiPrescriptionDoseReference`` and
+    ``Prescription.PrescriptionDoseReferences``; no ``Primary…`` member and no
+    ``AddDosePrescriptionToRoi``."""
+    connect = _load("11A")
+    beam_set = connect.get_current("BeamSet")
+    prescription = beam_set.Prescription
+    assert not hasattr(prescription, "PrimaryPrescriptionDoseReference")
+    assert not hasattr(prescription, "PrimaryDosePrescription")
+    assert prescription.PrescriptionDoseReferences[0].DoseValue == 3000.0
+    assert hasattr(beam_set, "AddRoiPrescriptionDoseReference")
+    assert not hasattr(beam_set, "AddDosePrescriptionToRoi")
+    assert hasattr(beam_set, "NormalizeToPrescription") and not hasattr(beam_set, "ScaleToDoseGoal")
+
+
+def test_transform_is_none_without_a_registration_and_beam_set_approval_locks() -> None:
+    """public-scripts G3 (None when no registration links the examinations), N9 (``beam_set.Review``) and
+    §11.3 (``AccurateDoseAlgorithm.DoseAlgorithm``)."""
+    from tps_stubs.raystation.errors import InvalidOperationException  # noqa: PLC0415
+
+    connect = _load(patient="REG-01")
+    case = connect.get_current("Case")
+    case._s["registrations"]._s["items"] = []
+    assert case.GetTransformForExaminations(FromExamination="CT_PLAN", ToExamination="CT_PRIOR") is None
+    beam_set = connect.get_current("BeamSet")
+    assert beam_set.AccurateDoseAlgorithm.DoseAlgorithm == "CCDose" and beam_set.Review is None
+    beam_set._set_review("Approved")
+    with pytest.raises(InvalidOperationException, match="beam set 'SABR_REIRR' is approved"):
+        beam_set.SetAutoScaleToPrimaryPrescription(AutoScale=False)

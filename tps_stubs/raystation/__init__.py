@@ -14,22 +14,28 @@ Usage::
     ...
     rs.journal()                                     # every write made, in order
 
-Versions: ``"11B"``, ``"12A"``, ``"2024B"`` (:mod:`.versions` holds every difference). Each
-:func:`load` builds a fresh patient: nothing written in one session is visible in the next.
+Versions: ``"11A"`` (an 11A-style prescription API), ``"11B"``, ``"12A"``, ``"2024B"``
+(:mod:`.versions` holds every difference). Each :func:`load` builds a fresh patient: nothing written
+in one session is visible in the next.
+
+``CompositeAction`` has two modes (:mod:`.session`): with rollback (default) a failed block undoes
+its writes; without (``load(..., rollback=False)``, :func:`set_rollback`, or
+``TPS_STUBS_RAYSTATION_ROLLBACK=0``) the writes stay, as the real class may keep them.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import types
 from pathlib import Path
-from typing import Dict, List, Optional, Union
+from typing import Dict, Iterable, List, Mapping, Optional, Union
 
 from ..patients import load_patient
 from .builder import build_patient
 from .connect_module import make_module
 from .errors import InvalidOperationException, ScriptException, ScriptSystemError
-from .session import JournalEntry, Session, UndoStep
+from .session import ROLLBACK_ENV, JournalEntry, Session, UndoStep
 from .versions import DEFAULT_VERSION, VERSIONS
 
 __all__ = [
@@ -43,6 +49,7 @@ __all__ = [
     "current_session",
     "journal",
     "load",
+    "set_rollback",
     "unload",
 ]
 
@@ -55,6 +62,9 @@ def load(
     *,
     gui: bool = True,
     open_plan: bool = True,
+    rollback: Optional[bool] = None,
+    mesh_rois: Iterable[str] = (),
+    helper_mesh_rois: Optional[Mapping[str, str]] = None,
 ) -> types.ModuleType:
     """Open a stub patient in a fresh stand-in and install it as the module ``connect``.
 
@@ -69,6 +79,14 @@ def load(
         False models a headless run (RaaS): ``is_gui_disabled()`` is True and GUI calls raise.
     open_plan : bool
         False leaves no plan or beam set current (the patient, case and examination still are).
+    rollback : bool, optional
+        ``CompositeAction`` mode: True undoes the writes of a failed block, False keeps them; None
+        reads ``TPS_STUBS_RAYSTATION_ROLLBACK`` (``0`` = False; default True).
+    mesh_rois : iterable of str
+        ROIs whose geometries are triangle meshes (``PrimaryShape`` without ``Contours``).
+    helper_mesh_rois : mapping of str to str, optional
+        Extra mesh ROIs to add, name → RayStation ROI ``Type`` (e.g. ``{"Couch": "Support"}``): a
+        slab under the external contour on every planning plane.
 
     Returns
     -------
@@ -77,9 +95,13 @@ def load(
         session's journal.
     """
     model = None if patient is None else load_patient(patient)
-    session = Session(version, model, gui_disabled=not gui)
+    if rollback is None:
+        rollback = os.environ.get(ROLLBACK_ENV, "1").strip() != "0"
+    helpers = dict(helper_mesh_rois or {})
+    session = Session(version, model, gui_disabled=not gui, rollback=rollback,
+                      mesh_rois=frozenset(mesh_rois) | frozenset(helpers))
     if model is not None:
-        build_patient(session, model)
+        build_patient(session, model, helper_rois=helpers)
         if not open_plan:
             for key in ("Plan", "BeamSet"):
                 session.state[key] = None
@@ -87,6 +109,11 @@ def load(
     sys.modules["connect"] = module
     _STATE["session"] = session
     return module
+
+
+def set_rollback(enabled: bool) -> None:
+    """Switch the current session's ``CompositeAction`` mode (True: undo a failed block's writes)."""
+    current_session().rollback = bool(enabled)
 
 
 def unload() -> None:

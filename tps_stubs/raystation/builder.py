@@ -16,13 +16,19 @@ Mapping from the neutral model (:mod:`tps_stubs.patients.model`):
   stand-in's choice).
 * Treatment dates (``first_fraction`` / ``last_fraction``, course dates, ``planned_start``) are not
   exposed: the reference names no RayStation member holding them.
+* Helper mesh ROIs (``load(..., helper_mesh_rois={"Couch": "Support"})``) are added to every
+  structure set that has an external structure: a 20 mm slab 2 mm under the external contour on
+  each of its planes, as a mesh (no ``Contours``). Plan beam sets get a ``Review`` equal to their
+  plan's.
 """
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional
+from typing import Dict, List, Mapping, Optional
 
-from ..patients.model import PlanModel, StructureSetModel, StubPatient
+import numpy as np
+
+from ..patients.model import PlanModel, StructureModel, StructureSetModel, StubPatient
 from .grids import to_rs_orientation
 from .optimization import PlanOptimization
 from .patient_objects import Case, Examination, Patient, TreatmentDelivery
@@ -47,12 +53,28 @@ def _examinations(session: Session, model: StubPatient, case: Case) -> Dict[str,
     return exams
 
 
-def _structures(session: Session, model: StubPatient, case: Case, exams: Dict[str, Examination]) -> None:
+def _slab_under(external: StructureModel, name: str) -> StructureModel:
+    """A 20 mm slab 2 mm under (posterior to, +y) each contour of ``external``."""
+    planes = {}
+    for k, contours in external.contours_by_plane.items():
+        pts = np.concatenate(contours)
+        x0, x1 = float(pts[:, 0].min()), float(pts[:, 0].max())
+        y0, y1, z = float(pts[:, 1].max()) + 2.0, float(pts[:, 1].max()) + 22.0, float(pts[0, 2])
+        planes[k] = (np.array([[x0, y0, z], [x1, y0, z], [x1, y1, z], [x0, y1, z]]),)
+    return StructureModel(id=name, dicom_type="SUPPORT", contours_by_plane=planes, primitives=())
+
+
+def _structures(session: Session, model: StubPatient, case: Case, exams: Dict[str, Examination],
+                helper_rois: Mapping[str, str]) -> None:
     pm = case.PatientModel
     for model_set in model.structure_sets:
         for s in model_set.structures:
             if pm._s["rois"]._find(s.id) is None:
                 pm._new_roi(s.id, ROI_TYPES.get(s.dicom_type.upper(), "Undefined"))
+    for name, roi_type in helper_rois.items():
+        if pm._s["rois"]._find(name) is not None:
+            raise ValueError(f"helper ROI {name!r} already exists in the stub patient")
+        pm._new_roi(name, roi_type)
     for image_id, exam in exams.items():
         sets = [m for m in model.structure_sets if m.image_id == image_id]
         if len(sets) > 1:
@@ -68,6 +90,9 @@ def _structures(session: Session, model: StubPatient, case: Case, exams: Dict[st
             bool(ss is not None and ss.approved),
         )
         by_name = {} if ss is None else {s.id: s for s in ss.structures}
+        external = next((s for s in by_name.values() if s.dicom_type.upper() == "EXTERNAL"), None)
+        if external is not None and not external.is_empty:
+            by_name.update({name: _slab_under(external, name) for name in helper_rois})
         for roi in pm._s["rois"]:
             structure_set._add_geometry(roi, by_name.get(roi.Name))
         structure_set._finish_approval()
@@ -137,6 +162,7 @@ def _plan(
         grid=grid,
         beam_names=tuple(b.id for b in plan.beams),
     )
+    beam_set._set_review(approval)
     tp.BeamSets._append(beam_set)
     tp.PlanOptimizations._append(PlanOptimization(session, f"{tp._path}.PlanOptimizations[0]", tp, beam_set))
     if values is not None:
@@ -146,13 +172,17 @@ def _plan(
     return tp
 
 
-def build_patient(session: Session, model: StubPatient) -> Patient:
-    """The ``Patient`` of ``model``, with the current case, plan, beam set and examination set."""
+def build_patient(session: Session, model: StubPatient, *, helper_rois: Optional[Mapping[str, str]] = None
+                  ) -> Patient:
+    """The ``Patient`` of ``model``, with the current case, plan, beam set and examination set.
+
+    ``helper_rois`` (name → ROI ``Type``) adds helper mesh ROIs (module docstring).
+    """
     patient = Patient(session, "Patient", model.id, model.name)
     case = Case(session, f"Patient.Cases[{CASE_NAME!r}]", CASE_NAME)
     patient.Cases._append(case)
     exams = _examinations(session, model, case)
-    _structures(session, model, case, exams)
+    _structures(session, model, case, exams, dict(helper_rois or {}))
     _registrations(session, model, case, exams)
     names: List[str] = []
     current = None

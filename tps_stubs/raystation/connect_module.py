@@ -86,8 +86,10 @@ def _composite_action_class(session: Session) -> type:
     class CompositeAction:
         """Group the writes inside the ``with`` block as one undo step (§2).
 
-        On an exception the stand-in undoes every write made inside the block, so the patient is as
-        before it, and lets the exception propagate (the real class does not swallow exceptions).
+        On an exception the stand-in undoes every write made inside the block when the session's
+        ``rollback`` mode is on (the default), so the patient is as before it; with it off the writes
+        are kept, as the real class may keep them (unconfirmed, :mod:`.session`). Either way the
+        exception propagates (the real class does not swallow exceptions).
         """
 
         def __init__(self, name: str) -> None:

@@ -352,6 +352,11 @@ class MappedDose(DoseDistribution):
         return bool(self._s["structures_ready"])
 
     @property
+    def Name(self) -> str:
+        """The evaluation dose's name (``'Mapped dose <n>'`` in the stand-in; public-scripts E14)."""
+        return str(self._s["name"])
+
+    @property
     def OfDoseDistribution(self) -> DoseDistribution:
         """The dose that was mapped."""
         return self._s["source"]  # type: ignore[no-any-return]

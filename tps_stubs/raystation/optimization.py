@@ -333,9 +333,22 @@ class PlanOptimization(PlanPart):
     def _key(self) -> str:
         return self._beam_set._key()  # type: ignore[no-any-return]
 
+    def _copy_functions_from(self, other: PlanOptimization) -> None:
+        """Stand-in internal (``case.CopyPlan``): copies of ``other``'s functions and constraints."""
+        for key in ("functions", "constraints"):
+            target = self._s[key]
+            for function in other._s[key]:
+                copy = OptimizationFunction(
+                    self._session, f"{target._path}[{len(target)}]", self._plan, self,
+                    function_type=function._s["function_type"], roi=function._s["roi"],
+                    is_constraint=function._s["constraint"], robust=function._s["robust"],
+                )
+                copy._s["parameters"]._s.update(dict(function._s["parameters"]._s))
+                target._append(copy)
+
     def _planner_inputs(self) -> Tuple[str, str, float]:
         ref = self._beam_set._primary_prescription()
-        if ref is None:
+        if ref is None or not hasattr(ref, "OnStructure"):
             raise ScriptException(
                 "The stand-in planner optimises towards the beam set's primary prescription; "
                 "add a prescription on the target ROI first."

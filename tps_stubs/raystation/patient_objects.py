@@ -2,7 +2,7 @@
 
 Navigation: ``patient.Cases``, ``patient.PatientID``, ``patient.Name``, ``patient.Save()``;
 ``case.CaseName``, ``case.Examinations[name]``, ``case.TreatmentPlans[name]``, ``case.PatientModel``,
-``case.TreatmentDelivery``, ``case.Registrations``, ``case.StructureRegistrations``;
+``case.TreatmentDelivery``, ``case.Registrations``, ``case.StructureRegistrations``, ``case.CopyPlan``;
 evaluation doses under ``case.TreatmentDelivery.FractionEvaluations[i].DoseOnExaminations[j]
 .DoseEvaluations[k]``.
 
@@ -14,13 +14,14 @@ the stand-in exposes none (the adapter must ask the user for the interval).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Optional, Tuple
+from typing import TYPE_CHECKING, Any, List, Optional, Tuple
 
 import numpy as np
 
 from ..patients.model import ImageModel, StructureModel
 from .errors import ScriptException
 from .grids import RsGrid
+from .plans import copy_plan
 from .registrations import default_grid, map_dose, transform_mm
 from .rois import PatientModel
 from .scripting import ScriptCollection, ScriptObject, script_method
@@ -243,12 +244,33 @@ class Case(ScriptObject):
         self._session.state["Case"] = self
 
     @script_method(write=False)
-    def GetTransformForExaminations(self, *, FromExamination: str, ToExamination: str) -> np.ndarray:
-        """4×4 rigid transform, translations in cm: ``p_To = T @ p_From`` (direction UNCONFIRMED)."""
-        matrix = transform_mm(self, self._examination(FromExamination), self._examination(ToExamination))
+    def GetTransformForExaminations(
+        self, *, FromExamination: str, ToExamination: str
+    ) -> Optional[List[float]]:
+        """Rigid transform as a FLAT list of 16 numbers (row-major 4×4, translations in cm,
+        ``p_To = T @ p_From``, direction UNCONFIRMED), or None when no registration links the two
+        examinations (docs/reference/raystation-public-scripts.md G3, G4)."""
+        try:
+            matrix = transform_mm(self, self._examination(FromExamination), self._examination(ToExamination))
+        except ScriptException:
+            self._examination(FromExamination)  # an unknown examination still raises
+            self._examination(ToExamination)
+            return None
         out = np.array(matrix, dtype=np.float64)
         out[:3, 3] /= 10.0
-        return out
+        return [float(v) for v in out.ravel()]
+
+    @script_method(write=True)
+    def CopyPlan(self, *, PlanName: str, NewPlanName: str, KeepBeamSetNames: bool = False) -> None:
+        """Copy plan ``PlanName`` as a new, unapproved plan ``NewPlanName`` (§10; returns None)."""
+        source = self._s["plans"]._find(PlanName) if isinstance(PlanName, str) else None
+        if source is None:
+            raise ScriptException(f"There is no plan named {PlanName!r} in case '{self._key()}'.")
+        if not isinstance(NewPlanName, str) or not NewPlanName.strip():
+            raise ScriptException(f"NewPlanName must be a non-empty string (got {NewPlanName!r}).")
+        if self._s["plans"]._find(NewPlanName) is not None:
+            raise ScriptException(f"A plan named '{NewPlanName}' already exists in case '{self._key()}'.")
+        copy_plan(self, source, NewPlanName, bool(KeepBeamSetNames))
 
     @script_method(write=True)
     def MapDose(

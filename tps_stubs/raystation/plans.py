@@ -7,7 +7,15 @@ hold ``DoseValue`` = TOTAL for the beam set in cGy and ``DoseVolume`` in percent
 ``ComputeDose(ForceRecompute=False)`` raises "Dose has already been computed with the current
 parameters" when the dose is up to date (§4, §11.3); a beam set never optimised has no segments and
 cannot be computed (stand-in rule: the reference is silent, so the strict reading). An approved plan
-(``plan.Review.ApprovalStatus == 'Approved'``) refuses every write with ``InvalidOperationException``.
+(``plan.Review.ApprovalStatus == 'Approved'``) refuses every write with ``InvalidOperationException``;
+so does a beam set whose own ``Review`` is approved (``beam_set.Review.ApprovalStatus``,
+docs/reference/raystation-public-scripts.md N9).
+
+A primary prescription on a site or a dose specification point (no ROI) is a
+:class:`SitePrescriptionDoseReference`: it has no ``OnStructure`` member, so reading it raises
+``AttributeError`` as in the real wrapper. ``beam_set.AccurateDoseAlgorithm.DoseAlgorithm`` gives the
+beam set's final-dose algorithm (§11.3; ``'CCDose'`` in the stand-in). ``case.CopyPlan`` is
+implemented here (:func:`copy_plan`, §10).
 """
 
 # ruff: noqa: N802, N803 - member and keyword names are RayStation's
@@ -35,7 +43,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from .rois import RegionOfInterest, StructureSet
     from .session import Session
 
-__all__ = ["PRESCRIPTION_TYPES", "BeamSet", "Prescription", "PrescriptionDoseReference", "TreatmentPlan"]
+__all__ = ["PRESCRIPTION_TYPES", "BeamSet", "Prescription", "PrescriptionDoseReference",
+           "SitePrescriptionDoseReference", "TreatmentPlan", "copy_plan"]
 
 PRESCRIPTION_TYPES = (
     "AverageDose",
@@ -103,6 +112,29 @@ class PrescriptionDoseReference(PlanPart):
     RelativePrescriptionLevel = state_property("level", "Relative prescription level (1 = 100 %).")
 
 
+class SitePrescriptionDoseReference(PlanPart):
+    """A prescription on a site / dose specification point: no ``OnStructure`` (module docstring)."""
+
+    _tps_name = "PrescriptionDoseReference"
+
+    def __init__(self, session: Session, path: str, plan: TreatmentPlan, *, dose_value: float,
+                 prescription_type: str = "DoseAtPoint") -> None:
+        super().__init__(session, path, plan)
+        self._s.update(dose_value=float(dose_value), type=prescription_type, level=1.0, description="site")
+
+    def _key(self) -> str:
+        return "site"
+
+    DoseValue = state_property(
+        "dose_value",
+        "Prescribed TOTAL dose of the beam set, cGy (settable: see DEVIATIONS.md).",
+        setter=number("DoseValue"),
+    )
+    PrescriptionType = state_property("type", "E.g. 'DoseAtPoint'.")
+    Description = state_property("description", "Free-text description.")
+    RelativePrescriptionLevel = state_property("level", "Relative prescription level (1 = 100 %).")
+
+
 class Prescription(PlanPart):
     """``beam_set.Prescription``."""
 
@@ -110,7 +142,7 @@ class Prescription(PlanPart):
         super().__init__(session, path, plan)
         self._s["refs"] = ScriptCollection(session, f"{path}.DosePrescriptions")
 
-    def _primary(self) -> Optional[PrescriptionDoseReference]:
+    def _primary(self) -> Any:
         refs = self._s["refs"]
         return refs[0] if len(refs) else None
 
@@ -127,6 +159,11 @@ class Prescription(PlanPart):
     @property
     def DosePrescriptions(self) -> ScriptCollection:
         """All prescriptions (11B); the first is primary."""
+        return self._s["refs"]  # type: ignore[no-any-return]
+
+    @property
+    def PrescriptionDoseReferences(self) -> ScriptCollection:
+        """All prescriptions (the 11A-style profile); the first is primary."""
         return self._s["refs"]  # type: ignore[no-any-return]
 
 
@@ -172,6 +209,16 @@ class Beam(PlanPart):
         return 0.0 if bs._s["segments"] is None else round(NOMINAL_BEAM_MU * bs._s["mu_scale"], 4)
 
 
+class DoseAlgorithmSettings(ScriptObject):
+    """``beam_set.AccurateDoseAlgorithm`` (§11.3)."""
+
+    def __init__(self, session: Session, path: str, algorithm: str) -> None:
+        super().__init__(session, path)
+        self._s["algorithm"] = algorithm
+
+    DoseAlgorithm = state_property("algorithm", "Final-dose algorithm, e.g. 'CCDose'.")
+
+
 class BeamSet(PlanPart):
     """``plan.BeamSets[label]``."""
 
@@ -206,6 +253,8 @@ class BeamSet(PlanPart):
         self._s["pattern"] = FractionationPattern(session, f"{path}.FractionationPattern", plan, fractions)
         self._s["prescription"] = Prescription(session, f"{path}.Prescription", plan)
         self._s["machine"] = MachineReference(session, f"{path}.MachineReference", "StubLinac")
+        self._s["algorithm"] = DoseAlgorithmSettings(session, f"{path}.AccurateDoseAlgorithm", "CCDose")
+        self._s["review"] = None
         self._s["beams"] = ScriptCollection(
             session,
             f"{path}.Beams",
@@ -216,6 +265,24 @@ class BeamSet(PlanPart):
     # -- internals ---------------------------------------------------------------------------
     def _key(self) -> str:
         return str(self._s["label"])
+
+    def _lock_reason(self) -> Optional[str]:
+        review = self._s["review"]
+        if review is not None and review.ApprovalStatus == "Approved":
+            return f"The beam set '{self._s['label']}' is approved"
+        return self._plan._lock_reason()
+
+    def _set_review(self, status: Optional[str]) -> None:
+        """Stand-in set-up: the beam set's own approval (None: never reviewed)."""
+        self._s["review"] = None if status is None else Review(self._session, f"{self._path}.Review", status)
+
+    def _add_site_prescription(self, dose_value_cgy: float) -> None:
+        """Stand-in set-up: a primary prescription on a site / dose specification point (no ROI)."""
+        refs = self._s["prescription"]._s["refs"]
+        path = f"{self._path}.Prescription.DosePrescriptions[{len(refs)}]"
+        refs._append(
+            SitePrescriptionDoseReference(self._session, path, self._plan, dose_value=dose_value_cgy)
+        )
 
     def _fractions(self) -> int:
         return int(self._s["pattern"]._s["fractions"])
@@ -240,8 +307,9 @@ class BeamSet(PlanPart):
     def _dose_key(self, algorithm: str) -> Any:
         return (self._s["segments"].serial, self._s["mu_scale"], algorithm)
 
-    def _primary_prescription(self) -> Optional[PrescriptionDoseReference]:
-        return self._s["prescription"]._primary()  # type: ignore[no-any-return]
+    def _primary_prescription(self) -> Any:
+        """The primary prescription (on an ROI, or a :class:`SitePrescriptionDoseReference`), or None."""
+        return self._s["prescription"]._primary()
 
     def _roi_dvh(self, roi_name: Any) -> Any:
         dose = self._s["dose"]
@@ -272,7 +340,8 @@ class BeamSet(PlanPart):
 
     def _auto_scale(self) -> None:
         ref = self._primary_prescription()
-        if self._s["auto_scale"] and ref is not None and self._s["dose"] is not None:
+        on_roi = isinstance(ref, PrescriptionDoseReference)
+        if self._s["auto_scale"] and on_roi and self._s["dose"] is not None:
             self._scale_to(ref.OnStructure.Name, ref.DoseValue, ref.DoseVolume, ref.PrescriptionType, None)
 
     def _add_prescription(
@@ -309,6 +378,8 @@ class BeamSet(PlanPart):
     Prescription = state_property("prescription", "Prescriptions of the beam set.")
     Beams = state_property("beams", "Treatment beams, by name.")
     MachineReference = state_property("machine", "Treatment machine (``MachineName``).")
+    AccurateDoseAlgorithm = state_property("algorithm", "Final-dose algorithm settings (``DoseAlgorithm``).")
+    Review = state_property("review", "The beam set's approval record, or None when never reviewed.")
 
     @property
     def FractionDose(self) -> FractionDose:
@@ -425,8 +496,8 @@ class BeamSet(PlanPart):
     ) -> None:
         """Scale the MU (and the dose) to meet the primary prescription."""
         ref = self._primary_prescription()
-        if ref is None:
-            raise ScriptException(f"Beam set '{self._key()}' has no primary prescription.")
+        if not isinstance(ref, PrescriptionDoseReference):
+            raise ScriptException(f"Beam set '{self._key()}' has no primary prescription on an ROI.")
         self._scale_to(
             ref.OnStructure.Name, ref.DoseValue, ref.DoseVolume, ref.PrescriptionType, LockedBeamNames
         )
@@ -517,3 +588,40 @@ class TreatmentPlan(ScriptObject):
     def GetTotalDoseGrid(self) -> DoseGrid:
         """The dose grid of the plan's total dose (cm)."""
         return self._s["course"].TotalDose.InDoseGrid  # type: ignore[no-any-return]
+
+
+def copy_plan(case: Case, source: TreatmentPlan, new_name: str, keep_beam_set_names: bool) -> TreatmentPlan:
+    """Implementation of ``case.CopyPlan`` (§10): an unapproved copy of ``source`` named ``new_name``.
+
+    Copied: every beam set (fractions, beams, prescriptions, the optimised segments, MU scale and dose
+    state), each plan optimisation's functions and constraints with their parameters. Not copied:
+    approval (the copy is never reviewed), evaluation doses. Beam-set labels are kept with
+    ``KeepBeamSetNames=True``, else suffixed ``_1`` (the real renaming rule is not documented).
+    """
+    from .optimization import PlanOptimization  # noqa: PLC0415 - optimization imports this module
+
+    session = case._session
+    path = f"{case._path}.TreatmentPlans[{new_name!r}]"
+    copy = TreatmentPlan(session, path, case, new_name, None)
+    for n, bs in enumerate(source._s["beam_sets"]):
+        label = bs._s["label"] if keep_beam_set_names else f"{bs._s['label']}_1"
+        new = BeamSet(
+            session, f"{path}.BeamSets[{label!r}]", copy, case=case, label=label,
+            fractions=bs._fractions(), examination=bs._s["examination"],
+            structure_set=bs._s["structure_set"], grid=bs._s["grid"],
+            beam_names=tuple(b.Name for b in bs._s["beams"]),
+        )
+        for key in ("segments", "mu_scale", "dose", "accurate", "computed_key", "auto_scale"):
+            new._s[key] = bs._s[key]
+        for ref in bs._s["prescription"]._s["refs"]:
+            if isinstance(ref, PrescriptionDoseReference):
+                new._add_prescription(ref._s["roi"].Name, ref._s["dose_volume"], ref._s["type"],
+                                      ref._s["dose_value"], ref._s["level"])
+            else:
+                new._add_site_prescription(ref._s["dose_value"])
+        copy._s["beam_sets"]._append(new)
+        po = PlanOptimization(session, f"{path}.PlanOptimizations[{n}]", copy, new)
+        po._copy_functions_from(source._s["optimizations"][n])
+        copy._s["optimizations"]._append(po)
+    case._s["plans"]._append(copy)
+    return copy

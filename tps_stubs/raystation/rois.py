@@ -6,6 +6,15 @@
 ``GetCenterOfRoi()``, ``OfRoi`` and ``GetRoiGeometryAsVoxels(Corner, VoxelSize, NrVoxels)`` (values
 0–255). Approved structure sets lock their ROI geometries and the ROIs themselves (§4, §14.6):
 12A+ report approval through ``SubStructureSets[i].Review``, 11B through ``ApprovedStructureSets``.
+
+Mesh geometries: real structure sets hold triangle meshes (model-based and deep-learning
+segmentation, couch and helper ROIs) whose ``PrimaryShape`` has no ``Contours``; public scripts test
+``hasattr(PrimaryShape, 'Contours')`` (docs/reference/raystation-public-scripts.md R11). ROIs named in
+``load(..., mesh_rois=…)`` (and helper ROIs added with ``helper_mesh_rois``) get a
+:class:`MeshShape` instead: ``Vertices`` (points, cm) and ``Triangles`` (vertex index triples), no
+``Contours``; ``HasContours()`` is False. ``GetRoiVolume``, ``GetBoundingBox``, ``GetCenterOfRoi``
+and ``GetRoiGeometryAsVoxels`` work on a mesh as on contours (the stand-in voxelises the contours it
+built the mesh from). The mesh members' names are the stand-in's guess (DEVIATIONS.md).
 """
 
 # ruff: noqa: N802, N803 - member and keyword names are RayStation's
@@ -27,7 +36,8 @@ from .scripting import ExpandoDictionary, ScriptCollection, ScriptObject, point,
 if TYPE_CHECKING:  # pragma: no cover
     from .patient_objects import Case, Examination
 
-__all__ = ["ORGAN_TYPES", "ROI_TYPES", "PatientModel", "RegionOfInterest", "RoiGeometry", "StructureSet"]
+__all__ = ["ORGAN_TYPES", "ROI_TYPES", "MeshShape", "PatientModel", "RegionOfInterest", "RoiGeometry",
+           "StructureSet"]
 
 #: Stub-patient DICOM type → RayStation ROI ``Type``.
 ROI_TYPES: Dict[str, str] = {
@@ -147,6 +157,36 @@ class PrimaryShape(ScriptObject):
         ]
 
 
+class MeshShape(ScriptObject):
+    """``geometry.PrimaryShape`` of a mesh ROI: triangles, no ``Contours`` (DEVIATIONS.md)."""
+
+    _tps_name = "TriangleMesh"
+
+    def __init__(self, session: Any, path: str, structure: StructureModel) -> None:
+        super().__init__(session, path, track=False)
+        object.__setattr__(self, "_structure", structure)
+
+    @property
+    def Vertices(self) -> List[ExpandoDictionary]:
+        """Mesh vertices ``{'x','y','z'}`` in cm (the stand-in's mesh: its contour points, a copy)."""
+        return [
+            point(float(x) / 10.0, float(y) / 10.0, float(z) / 10.0)
+            for contour in self._structure.all_contours()
+            for x, y, z in contour
+        ]
+
+    @property
+    def Triangles(self) -> List[List[int]]:
+        """Vertex index triples (the stand-in's mesh: a fan over each planar contour)."""
+        out: List[List[int]] = []
+        start = 0
+        for contour in self._structure.all_contours():
+            n = len(contour)
+            out.extend([start, start + i, start + i + 1] for i in range(1, n - 1))
+            start += n
+        return out
+
+
 class RoiGeometry(ScriptObject):
     """``StructureSets[exam].RoiGeometries[roi]``."""
 
@@ -196,19 +236,24 @@ class RoiGeometry(ScriptObject):
         """The ROI."""
         return self._s["roi"]  # type: ignore[no-any-return]
 
+    def _is_mesh(self) -> bool:
+        return self._key() in self._session.mesh_rois
+
     @property
-    def PrimaryShape(self) -> Optional[PrimaryShape]:
-        """The contours, or None when the ROI has no geometry on this examination."""
+    def PrimaryShape(self) -> Any:
+        """The contours (or a :class:`MeshShape`), or None when the ROI has no geometry here."""
         structure = self._s["structure"]
         if structure is None or structure.is_empty:
             return None
+        if self._is_mesh():
+            return MeshShape(self._session, f"{self._path}.PrimaryShape", structure)
         return PrimaryShape(self._session, f"{self._path}.PrimaryShape", structure)
 
     @script_method(write=False)
     def HasContours(self) -> bool:
-        """True when the ROI has contours on this examination."""
+        """True when the ROI has contours on this examination (False for a mesh)."""
         structure = self._s["structure"]
-        return structure is not None and not structure.is_empty
+        return structure is not None and not structure.is_empty and not self._is_mesh()
 
     @script_method(write=False)
     def GetRoiVolume(self) -> float:

@@ -4,13 +4,21 @@ Every stand-in object keeps its mutable state in a dict ``_s`` and registers wit
 the session can snapshot and restore the whole patient. That gives RayStation's all-or-nothing
 actions (a failed action changes nothing) and :class:`~tps_stubs.raystation.connect_module`'s
 ``CompositeAction`` rollback on an exception.
+
+Whether the real ``CompositeAction`` undoes anything on an exception is **not confirmed** (its
+``__exit__`` only reports ``has_error``; public scripts undo by hand,
+docs/reference/raystation-public-scripts.md U2). The session therefore has two modes: ``rollback``
+True (the default) undoes every write of a failed ``CompositeAction``; False keeps them (the failed
+step stays in the undo history, marked ``failed``), as the real class may. Choose with
+``load(..., rollback=…)``, :func:`tps_stubs.raystation.set_rollback`, or the environment variable
+:data:`ROLLBACK_ENV` (``0`` for no rollback) read at ``load``.
 """
 
 from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, FrozenSet, Iterator, List, Optional, Tuple
 
 from .versions import VersionProfile
 
@@ -18,7 +26,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..patients.model import StubPatient
     from .scripting import ScriptObject
 
-__all__ = ["JournalEntry", "Session", "UndoStep"]
+__all__ = ["ROLLBACK_ENV", "JournalEntry", "Session", "UndoStep"]
+
+#: Environment variable choosing the ``CompositeAction`` mode at ``load``: ``0`` = no rollback.
+ROLLBACK_ENV = "TPS_STUBS_RAYSTATION_ROLLBACK"
 
 
 @dataclass
@@ -58,6 +69,7 @@ class UndoStep:
 
     name: str
     entries: List[JournalEntry] = field(default_factory=list)
+    failed: bool = False
 
 
 @dataclass
@@ -91,9 +103,14 @@ class Session:
     gui_disabled : bool
     state : dict
         Current objects (``"Patient"``, ``"Case"``, ``"Plan"``, ``"BeamSet"``, ``"Examination"``).
+    rollback : bool
+        True: a failed ``CompositeAction`` undoes its writes; False: they are kept (module docstring).
+    mesh_rois : frozenset of str
+        ROIs whose geometries are triangle meshes (no ``Contours``).
     """
 
-    def __init__(self, version: str, model: Optional[StubPatient], *, gui_disabled: bool = False) -> None:
+    def __init__(self, version: str, model: Optional[StubPatient], *, gui_disabled: bool = False,
+                 rollback: bool = True, mesh_rois: FrozenSet[str] = frozenset()) -> None:
         self.profile = VersionProfile(version)
         self.model = model
         self.journal: List[JournalEntry] = []
@@ -102,6 +119,8 @@ class Session:
         self.prompts: List[Optional[str]] = []
         self.saves = 0
         self.gui_disabled = gui_disabled
+        self.rollback = bool(rollback)
+        self.mesh_rois: FrozenSet[str] = frozenset(mesh_rois)
         self.state: Dict[str, Any] = {}
         self._objects: List[ScriptObject] = []
         self._composites: List[_Composite] = []
@@ -169,9 +188,10 @@ class Session:
         self._composites.append(_Composite(name, self.snapshot()))
 
     def end_composite(self, failed: bool) -> None:
-        """Close the innermost ``CompositeAction``; on failure undo every write made inside it."""
+        """Close the innermost ``CompositeAction``; on failure undo every write made inside it when
+        :attr:`rollback` is True, else keep them (a failed step in the undo history)."""
         composite = self._composites.pop()
-        if failed:
+        if failed and self.rollback:
             self.restore(composite.snapshot)
             for entry in composite.entries:
                 entry.rolled_back = True
@@ -179,7 +199,7 @@ class Session:
         if self._composites:
             self._composites[-1].entries.extend(composite.entries)
         elif composite.entries:
-            self.undo_history.append(UndoStep(composite.name, composite.entries))
+            self.undo_history.append(UndoStep(composite.name, composite.entries, failed=failed))
 
     @property
     def composite_depth(self) -> int:

@@ -14,6 +14,12 @@ says so below (a name is offered in one version only, never both):
 * ``MapDose(FractionNumber, SetTotalDoseEstimateReference)`` versus
   ``MapDose(FractionEvaluationIndex)``: boundary unconfirmed "between 12A and 2025" (§7.3); 2024B
   gets only ``FractionEvaluationIndex``. Adapters should try both forms.
+* ``11A`` is an **11A-style prescription profile**: the prescription API of the 11A-era public script
+  ``KaleyWhite/med-phys-scripts: RayStation/copy_beam_set.py`` (``AddRoiPrescriptionDoseReference``
+  to add, ``Prescription.PrescriptionDoseReferences`` to read; no ``Primary…`` member), which conflicts
+  with the 11B row (``AddDosePrescriptionToRoi`` / ``PrimaryDosePrescription``, dicom commit 54edf09).
+  Which release really had which spelling is unconfirmed; the profile exists so that an adapter meets
+  both spellings. Everything else in 11A is as in 11B.
 * RayStation 2025 (``raystation`` module, §1.1) is not modelled: its names come only from
   unofficial, incomplete stubs.
 """
@@ -24,21 +30,25 @@ from typing import Dict, FrozenSet, Mapping, Tuple
 
 __all__ = ["DEFAULT_VERSION", "KEYWORDS", "MEMBERS", "SETTABLE", "VERSIONS", "VersionProfile"]
 
-VERSIONS: Tuple[str, ...] = ("11B", "12A", "2024B")
+VERSIONS: Tuple[str, ...] = ("11A", "11B", "12A", "2024B")
 DEFAULT_VERSION = "2024B"
 
-_OLD = frozenset({"11B"})  # before the 12A renames
+_OLD = frozenset({"11A", "11B"})  # before the 12A renames
+_OLD_RX = frozenset({"11B"})  # the 11B prescription spelling (dicom commit 54edf09)
+_RX_11A = frozenset({"11A"})  # the 11A-style prescription spelling (KaleyWhite copy_beam_set.py)
 _FROM_12A = frozenset({"12A", "2024B"})
-_UP_TO_12A = frozenset({"11B", "12A"})
+_ADD_ROI_RX = frozenset({"11A", "12A", "2024B"})
+_UP_TO_12A = frozenset({"11A", "11B", "12A"})
 _FROM_2024B = frozenset({"2024B"})
 
 #: (class, member) → versions in which the member exists.
 MEMBERS: Dict[Tuple[str, str], FrozenSet[str]] = {
     # §12.1: prescriptions renamed in 12A (dicom commit 54edf09)
-    ("BeamSet", "AddDosePrescriptionToRoi"): _OLD,
-    ("BeamSet", "AddRoiPrescriptionDoseReference"): _FROM_12A,
-    ("Prescription", "PrimaryDosePrescription"): _OLD,
-    ("Prescription", "DosePrescriptions"): _OLD,
+    ("BeamSet", "AddDosePrescriptionToRoi"): _OLD_RX,
+    ("BeamSet", "AddRoiPrescriptionDoseReference"): _ADD_ROI_RX,
+    ("Prescription", "PrimaryDosePrescription"): _OLD_RX,
+    ("Prescription", "DosePrescriptions"): _OLD_RX,
+    ("Prescription", "PrescriptionDoseReferences"): _RX_11A,
     ("Prescription", "PrimaryPrescriptionDoseReference"): _FROM_12A,
     # §12.2: scaling to a dose target
     ("BeamSet", "NormalizeToPrescription"): _UP_TO_12A,

@@ -5,7 +5,9 @@ Modules
 :mod:`.units`
     The only cGy↔Gy and cm↔mm conversions; refuses units it does not know.
 :mod:`.versions`
-    Every RayStation version difference the adapter depends on, in one table.
+    The accepted RayStation releases and the scripting module each imports.
+:mod:`.call_forms`
+    Feature detection of every call whose spelling differs between versions, and its record.
 :mod:`.grids`
     RayStation doses and dose grids as :class:`reirrad.dose.DoseGrid` (TOTAL Gy, voxel centres, mm).
 :mod:`.source`
@@ -23,8 +25,13 @@ A run inside RayStation::
     with entry.undoable("Re-irradiation plan", "2024B"):
         snapshot = RayStationCaseSource(case, plan, beam_set, exam, patient=patient,
                                         tps_version="2024B", prior_dates={...}).read()
-        planner = RayStationPlanner(case, plan, beam_set, version="2024B")
+        # writes into the copy "<plan> reirrad", made at the first write
+        planner = CopyOnFirstWritePlanner(case, plan, beam_set, version="2024B")
         ...   # the engine's workflow calls planner.set_prescription / write_objectives / ...
+
+A failure leaves what was written in RayStation unless the undo step rolls it back, which is not
+confirmed: at most the run's plan copy and the evaluation doses ``MapDose`` added (the menu names
+them); the clinician's plan is never written.
 
 Importing this package does not import RayStation's module (only :mod:`.entry` does, when called).
 """
@@ -32,7 +39,7 @@ Importing this package does not import RayStation's module (only :mod:`.entry` d
 from __future__ import annotations
 
 from .grids import read_dose_grid
-from .planner import ApprovedPlanError, RayStationPlanner
+from .planner import ApprovedPlanError, CopyOnFirstWritePlanner, RayStationPlanner
 from .source import RayStationCaseSource
 from .versions import DEFAULT_VERSION, VERSIONS
 
@@ -40,6 +47,7 @@ __all__ = [
     "DEFAULT_VERSION",
     "VERSIONS",
     "ApprovedPlanError",
+    "CopyOnFirstWritePlanner",
     "RayStationCaseSource",
     "RayStationPlanner",
     "read_dose_grid",

@@ -8,7 +8,8 @@ function, never at import time, so ``import reirrad_tps.raystation`` works outsi
 
 docs/reference/raystation.md: ``get_current`` raises ``SystemError`` (or an exception mentioning an
 "invalid objecthandle") when nothing of that type is open (§3, §4); ``CompositeAction(name)`` groups
-the writes inside it as one undo step and does not swallow exceptions (§2); ``set_progress`` needs an
+the writes inside it as one undo step and does not swallow exceptions (§2; whether it rolls them back
+on an error is unconfirmed); ``set_progress`` needs an
 int percentage in −1…100 (a float raises ``TypeError`` in 2024B, §2, §14.4); GUI functions must never
 be called when ``is_gui_disabled()`` (§1.4, §14.13). The module is ``connect`` up to 2024B and may be
 ``raystation`` from 2025 (§1.1; :mod:`.versions`).
@@ -94,7 +95,10 @@ def current_objects(version: Optional[str] = None) -> Tuple[Any, Any, Any, Any, 
 def undoable(name: str, version: Optional[str] = None) -> Iterator[None]:
     """Group every RayStation write inside the block as one undo step (``CompositeAction``).
 
-    On an exception RayStation undoes the whole step and the exception propagates.
+    On an exception the exception propagates. Whether RayStation then undoes the step's writes is
+    **not confirmed** (the class's ``__exit__`` only reports ``has_error``; public scripts undo by hand,
+    docs/reference/raystation-public-scripts.md U2): callers must not rely on it. The menu writes only
+    into a plan copy it makes for the run and names what may be left (:mod:`.menu`).
 
     Parameters
     ----------

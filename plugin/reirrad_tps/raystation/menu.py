@@ -5,17 +5,34 @@ choices start from an answers file (YAML/JSON, keys in :mod:`reirrad_tps.answers
 environment variable ``REIRRAD_ANSWERS`` when it is set, and are confirmed in the dialog
 (:mod:`reirrad_tps.dialog`: prior dates, structure matching, intent, risk factors). The RayStation
 release (``version`` in the answers, or ``REIRRAD_RAYSTATION_VERSION``) is required, never guessed.
-A dry run is rolled back at the end, so it keeps nothing even if reading the case mapped a dose.
 
-Everything the run writes is inside one ``CompositeAction`` (one undo step); on any error it is
-rolled back and the message is shown (or logged when the GUI is disabled). ``patient.Save()`` is
-never called: the dosimetrist reviews and saves.
+**What is written, and what a failure leaves.** Whether RayStation's ``CompositeAction`` undoes
+anything when the block fails is not confirmed (docs/reference/raystation-public-scripts.md U2), so
+the menu does not rely on it:
+
+* the case is read for the confirmation without writing anything (no ``MapDose``); cancel, a dry
+  run and a stop before the run therefore write nothing at all;
+* after the confirmation (not a dry run) the case is read again with deformable dose mapping, which
+  adds one evaluation dose per mapped prior beam set to the case (listed by name);
+* the planner never writes into the clinician's plan: it writes into a copy made for the run at its
+  first write, ``"<plan> reirrad"`` (:class:`.planner.CopyOnFirstWritePlanner`; a number is appended
+  when the name is taken), so a stop of the decision gate writes no copy;
+* everything runs inside one ``CompositeAction`` (one undo step). After a failure, a stop inside the
+  run, or a status that keeps no plan, the notification names exactly what may be left — the plan
+  copy and the evaluation doses — and that the undo step ("Edit > Undo" of
+  ``reirrad re-irradiation plan``) or deleting them removes them. The clinician's plan is never
+  changed. ``patient.Save()`` is never called: the dosimetrist reviews and saves.
+
+The returned result carries ``tps_plan_written`` (the copy's name, when one was made),
+``tps_left_on_failure`` (what may be left; empty when the plan is kept) and ``tps_call_forms`` (the
+form of each version-dependent call used, :mod:`.call_forms`).
 
 Statuses (:mod:`reirrad.statuses`): the undo step is kept only when the run leaves a plan
 (:data:`~reirrad.statuses.PLAN_KEPT`): ``planned``, or — notified as "reirrad: <status> — needs
 review" — ``coverage-compromised``, ``final-check-failed`` and ``infeasible``. The report and the audit
-row are written inside the undo step, so a plan is never kept without them (a failure to write rolls
-the step back). A run whose status keeps no plan is rolled back. A stop of the decision gate
+row are written inside the undo step, so a plan is never kept without them (a failure to write ends
+the step with an error). A run whose status keeps no plan ends the step with an error (rolled back
+where RayStation rolls back; otherwise the notification lists what is left). A stop of the decision gate
 (:class:`~reirrad.errors.EligibilityError`) is rolled back, notified, and returned as the stopped
 result (``reirrad.result.stopped_result``, with the exception's ``findings`` as ``stop_findings``);
 other errors are notified and raised.
@@ -26,7 +43,7 @@ from __future__ import annotations
 import logging
 import os
 from functools import partial
-from typing import Any, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional
 
 from reirrad.errors import EligibilityError, InputError, ReirradError
 from reirrad.outputs import OutputRequest, check_outputs
@@ -39,7 +56,8 @@ from reirrad.statuses import EXIT_REVIEW, PLAN_KEPT, exit_code_for, status_meani
 from ..answers import RunAnswers, read_answers
 from ..dialog import confirm
 from . import entry
-from .planner import RayStationPlanner
+from ._common import tps_message
+from .planner import CopyOnFirstWritePlanner, RayStationPlanner
 from .source import RayStationCaseSource
 
 __all__ = ["load_answers", "main"]
@@ -77,11 +95,53 @@ def load_answers(path: Optional[str] = None) -> RunAnswers:
     return answers
 
 
-def _read(version: str, objects: Any, answers: RunAnswers) -> CaseSnapshot:
+class _Run:
+    """What the run wrote outside the clinician's plan, and the call forms used."""
+
+    def __init__(self) -> None:
+        self.left: List[str] = []
+        self.forms: Dict[str, str] = {}
+        self.plan_written: Optional[str] = None
+
+    def record_planner(self, planner: Any, plan_name: str) -> None:
+        """Note the planner's call forms and the plan copy it made (if any)."""
+        self.forms.update(planner.call_forms)
+        written = getattr(planner, "plan_name", None)
+        if isinstance(planner, CopyOnFirstWritePlanner) and written is not None:
+            self.plan_written = written
+            self.left.append(f"plan {written!r} (the run's copy of {plan_name!r})")
+
+    def leftovers(self, case_name: str) -> str:
+        """The sentence naming what may be left, or '' when nothing was written."""
+        if not self.left:
+            return ""
+        return (f"; left in case {case_name!r} unless RayStation undid the step 'reirrad re-irradiation "
+                f"plan' (Edit > Undo, or delete them): {'; '.join(self.left)}. The clinician's plan was not "
+                "changed")
+
+    def stopped(self, reason: str, case_name: str) -> str:
+        """The notification of a stop: what is left, or that nothing was changed."""
+        left = self.leftovers(case_name)
+        if left:
+            return f"reirrad stopped: {reason}{left}"
+        return f"reirrad stopped, nothing was changed: {reason}"
+
+    def extra(self, kept: bool) -> Dict[str, Any]:
+        """The result keys of the run (module docstring)."""
+        return {"tps_plan_written": self.plan_written, "tps_left_on_failure": [] if kept else list(self.left),
+                "tps_call_forms": dict(sorted(self.forms.items()))}
+
+
+def _read(version: str, objects: Any, answers: RunAnswers, run: _Run, *, deformable: bool) -> CaseSnapshot:
     patient, case, plan, beam_set, exam = objects
-    return RayStationCaseSource(case, plan, beam_set, exam, patient=patient, tps_version=version,
-                                prior_dates=dict(answers.prior_dates), planned_start=answers.planned_start,
-                                deformable=not answers.dry_run).read()
+    source = RayStationCaseSource(case, plan, beam_set, exam, patient=patient, tps_version=version,
+                                  prior_dates=dict(answers.prior_dates), planned_start=answers.planned_start,
+                                  deformable=deformable)
+    try:
+        return source.read()
+    finally:
+        run.left.extend(source.created_evaluation_doses)
+        run.forms.update(source.call_forms)
 
 
 def main(answers_path: Optional[str] = None, *, interactive: Optional[bool] = None) -> Mapping[str, Any]:
@@ -97,7 +157,13 @@ def main(answers_path: Optional[str] = None, *, interactive: Optional[bool] = No
     try:
         return _menu_run(answers_path, interactive)
     except ReirradError as exc:
-        _notify_failure(f"reirrad stopped, nothing was changed: {exc}")
+        left = getattr(exc, "reirrad_left", "")
+        _notify_failure(f"reirrad stopped: {exc}{left}" if left
+                        else f"reirrad stopped, nothing was changed: {exc}")
+        raise
+    except Exception as exc:  # RayStation failed
+        left = getattr(exc, "reirrad_left", "")
+        _notify_failure(f"reirrad failed: {tps_message(exc)}{left or ', nothing was changed'}")
         raise
 
 
@@ -109,6 +175,38 @@ def _notify_failure(message: str) -> None:
         logger.warning("%s", message)
 
 
+def _in_undo_step(version: str, protocol: Any, objects: Any, answers: RunAnswers, *,
+                  interactive: Optional[bool], run: _Run) -> RunOutcome:
+    """Read, confirm and run inside one ``CompositeAction``; control exceptions end the step."""
+    _, case, plan, beam_set, _ = objects
+    with entry.undoable("reirrad re-irradiation plan", version):
+        # read for the confirmation without writing (no MapDose): cancel leaves nothing
+        snapshot = _read(version, objects, answers, run, deformable=False)
+        confirmed = confirm(review_case(protocol, snapshot, answers.structures), answers,
+                            interactive=interactive)
+        if confirmed is None:
+            raise _CancelledError
+        if not confirmed.dry_run:  # read again with deformable dose mapping (adds evaluation doses)
+            snapshot = _read(version, objects, confirmed, run, deformable=True)
+        snapshot = snapshot.with_dates(confirmed.planned_start, confirmed.prior_dates)
+        options = confirmed.workflow_options()
+        planner = None if options.dry_run else _planner(version, case, plan, beam_set, snapshot)
+        # the record (report, audit row) is one transaction, committed inside the undo step it
+        # describes as its last action: a record that cannot be written ends the step with an error
+        try:
+            outcome = execute(protocol, snapshot, options, planner=planner,
+                              progress=partial(entry.progress, version=version),
+                              outputs=OutputRequest(report=answers.report, audit_csv=answers.audit_csv))
+        finally:
+            if planner is not None:
+                run.record_planner(planner, str(plan.Name))
+        if outcome.status is Status.STOPPED:
+            raise _StoppedError(outcome)
+        if not outcome.plan_kept:
+            raise _DryRunDoneError(outcome)
+    return outcome
+
+
 def _menu_run(answers_path: Optional[str], interactive: Optional[bool]) -> Mapping[str, Any]:
     answers = load_answers(answers_path)
     inputs = [p for p in (answers_path or os.environ.get("REIRRAD_ANSWERS"), answers.protocol) if p]
@@ -116,43 +214,43 @@ def _menu_run(answers_path: Optional[str], interactive: Optional[bool]) -> Mappi
     version = str(answers.version)
     protocol = load_protocol(answers.protocol)
     objects = entry.current_objects(version)
-    patient, case, plan, beam_set, _ = objects
+    patient, case, plan, _, _ = objects
+    run = _Run()
+    case_name = str(case.CaseName)
     try:
-        with entry.undoable("reirrad re-irradiation plan", version):
-            snapshot = _read(version, objects, answers)
-            confirmed = confirm(review_case(protocol, snapshot, answers.structures), answers,
-                                interactive=interactive)
-            if confirmed is None:
-                raise _CancelledError
-            if confirmed.dry_run != answers.dry_run:  # read again with the dose mapping that fits
-                snapshot = _read(version, objects, confirmed)
-            snapshot = snapshot.with_dates(confirmed.planned_start, confirmed.prior_dates)
-            options = confirmed.workflow_options()
-            planner = None if options.dry_run else RayStationPlanner(case, plan, beam_set, version=version)
-            # the record (report, audit row) is one transaction, committed inside the undo step it
-            # describes as its last action: a record that cannot be written rolls the step back
-            outcome = execute(protocol, snapshot, options, planner=planner,
-                              progress=partial(entry.progress, version=version),
-                              outputs=OutputRequest(report=answers.report, audit_csv=answers.audit_csv))
-            if outcome.status is Status.STOPPED:
-                raise _StoppedError(outcome)
-            if not outcome.plan_kept:
-                raise _DryRunDoneError(outcome)
+        outcome = _in_undo_step(version, protocol, objects, answers, interactive=interactive, run=run)
     except _CancelledError:
         entry.notify("reirrad cancelled, nothing was changed", version)
         return {"status": "cancelled", "status_meaning": status_meaning("cancelled"),
-                "patient_id": snapshot.patient_id}
+                "patient_id": str(patient.PatientID), **run.extra(kept=False)}
     except _StoppedError as stop:
-        entry.notify(f"reirrad stopped, nothing was changed: {stop.outcome.result.get('reason')}", version)
-        return stop.outcome.result
+        entry.notify(run.stopped(str(stop.outcome.result.get("reason")), case_name), version)
+        return {**stop.outcome.result, **run.extra(kept=False)}
     except _DryRunDoneError as done:
         outcome = done.outcome
+        entry.notify(_message(outcome.result) + run.leftovers(case_name), version)
+        return {**outcome.result, **run.extra(kept=False)}
     except EligibilityError as exc:  # a stop while reading or confirming, before the run
-        entry.notify(f"reirrad stopped, nothing was changed: {exc}", version)
-        return stopped(exc, patient_id=str(patient.PatientID),
-                       extra={"tps": "RayStation", "tps_version": version}).result
-    entry.notify(_message(outcome.result), version)
-    return outcome.result
+        entry.notify(run.stopped(str(exc), case_name), version)
+        result = stopped(exc, patient_id=str(patient.PatientID),
+                         extra={"tps": "RayStation", "tps_version": version}).result
+        return {**result, **run.extra(kept=False)}
+    except Exception as exc:
+        exc.reirrad_left = run.leftovers(case_name)  # type: ignore[attr-defined]
+        raise
+    text = _message(outcome.result)
+    if run.plan_written is not None:
+        text += f"; written into plan {run.plan_written!r} (the clinician's plan {plan.Name!r} is unchanged)"
+    entry.notify(text, version)
+    return {**outcome.result, **run.extra(kept=True)}
+
+
+def _planner(version: str, case: Any, plan: Any, beam_set: Any, snapshot: CaseSnapshot) -> Any:
+    """The planner on a copy of the clinician's plan made at its first write (module docstring); on the
+    plan itself when it is not writable (the workflow then refuses it before any write)."""
+    if not snapshot.plan.writable:
+        return RayStationPlanner(case, plan, beam_set, version=version)
+    return CopyOnFirstWritePlanner(case, plan, beam_set, version=version)
 
 
 def _message(result: Mapping[str, Any]) -> str:
@@ -161,7 +259,7 @@ def _message(result: Mapping[str, Any]) -> str:
     limiting = ", ".join(result.get("limiting_oars") or ()) or "none"
     text = f"prescription {result.get('prescription_gy')} Gy, limiting {limiting}"
     if status == "dry-run":
-        return f"reirrad: dry-run, nothing was changed; {text}"
+        return f"reirrad: dry-run, nothing was written; {text}"
     if status not in PLAN_KEPT:
         return f"reirrad: {status}, nothing was kept — {status_meaning(status)}"
     if exit_code_for(result) == EXIT_REVIEW:

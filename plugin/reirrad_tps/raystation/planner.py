@@ -1,13 +1,16 @@
 """``RayStationPlanner``: the engine's :class:`reirrad.ports.Planner` on a RayStation beam set.
 
 Translation only (docs/reference/style.md §3 practice 3): engine doses are TOTAL Gy and become TOTAL cGy
-through
-:mod:`.units`; version spellings come from :mod:`.versions`. Calls and units (docs/reference/raystation.md):
+through :mod:`.units`; every call whose spelling differs between versions is feature-detected
+(:mod:`.call_forms`) and the form used is recorded in :attr:`RayStationPlanner.call_forms`. Calls and
+units (docs/reference/raystation.md):
 
 * **Prescription** (§12.1): ``DoseValue`` is the TOTAL for the beam set in cGy, ``DoseVolume`` in
   percent. An existing primary prescription gets its ``DoseValue`` set (its ROI, type and volume are
   kept); otherwise one is added on ``target_roi`` as ``DoseAtVolume`` at ``prescription_volume_pct``
-  (11B ``AddDosePrescriptionToRoi`` with ``AutoScaleDose=False``; 12A+ ``AddRoiPrescriptionDoseReference``).
+  (``AddRoiPrescriptionDoseReference``, else ``AddDosePrescriptionToRoi`` with ``AutoScaleDose=False``).
+  A primary prescription on a site or a dose specification point (no ``OnStructure``) is refused:
+  the adapter prescribes and normalises on an ROI only.
   ``FractionationPattern.NumberOfFractions`` is read-only (§12.1): a different fraction number is refused.
 * **Objectives** (§11.1): existing objective functions are removed
   (``PlanOptimization.ClearConstituentFunctions()``) and so are constraints
@@ -34,25 +37,41 @@ through
   (``UniformDose``, ``TargetEud``) are never written as constraints. A hard objective whose function
   type is not in the set is written as an objective at the top weight (the highest weight of the
   set); with :data:`FUNCTION_TYPES` as it is, that cannot happen.
+* **A fresh start** (§11.2): writing a new set of objectives means a new optimisation problem (the
+  workflow writes objectives once per prescription level), so :meth:`RayStationPlanner.write_objectives`
+  calls ``PlanOptimization.ResetOptimization()`` (RayBay's loop: reset, optimise, normalise) and, once
+  per planner, switches automatic scaling to the primary prescription **off**
+  (``SetAutoScaleToPrimaryPrescription(AutoScale=False)``, else ``AutoScaleToPrescription = False``;
+  public-scripts P14, O19): the adapter normalises explicitly, and an automatic rescale after each
+  optimisation would change the dose the engine evaluates. A version with neither form is recorded as
+  ``"not available"``.
 * **Optimisation** (§11.2): ``PlanOptimization.RunOptimization()`` on the beam set's optimisation.
-* **Dose** (§11.3): ``beam_set.ComputeDose(...)`` with the version's keywords; "Dose has already been
+* **Dose** (§11.3): ``beam_set.ComputeDose(ComputeBeamDoses=True, DoseAlgorithm=<the beam set's
+  AccurateDoseAlgorithm.DoseAlgorithm>, ForceRecompute=False)`` (public-scripts C3; ``'CCDose'`` when
+  the member is missing), else ``ComputeDose(RunEntryValidation=True)``; "Dose has already been
   computed with the current parameters" means the dose is current and is not a failure. The plan's
   ``TreatmentCourse.TotalDose`` is returned as TOTAL Gy.
-* **Normalisation** (§12.2): 11B/12A ``NormalizeToPrescription``, 2024B+ ``ScaleToDoseGoal``, both as
+* **Normalisation** (§12.2): ``ScaleToDoseGoal``, else ``NormalizeToPrescription``, both as
   ``DoseAtVolume`` on the target ROI. RayStation scales the beam set's monitor units and exposes no
   normalisation figure of its own through the scripting API (no ``PlanNormalizationValue``
   counterpart in the reference), so :meth:`RayStationPlanner.normalise` returns None; the engine
   measures the scaling on the re-read dose.
 
-Every write first checks ``plan.Review.ApprovalStatus`` (§14.6) and refuses an approved plan with
-:class:`ApprovedPlanError` before any RayStation call. Writes should run inside
-:func:`reirrad_tps.raystation.entry.undoable` so that a failure leaves nothing behind.
+Every write first checks ``plan.Review.ApprovalStatus`` and the beam set's own
+``Review.ApprovalStatus`` (§14.6; public-scripts N9) and refuses an approved plan or beam set with
+:class:`ApprovedPlanError` before any RayStation call.
+
+**What a failure leaves behind.** The planner writes into the plan and beam set it is given and
+keeps no journal of its own. The menu (:mod:`.menu`) therefore gives it a copy of the clinician's
+plan made for the run (:func:`copy_plan_for_run`, named with :data:`RUN_PLAN_SUFFIX`), never the
+clinician's plan: whatever the planner wrote is in that copy, and an undo step that does not roll
+back (unconfirmed, docs/reference/raystation-public-scripts.md U2) leaves only that copy.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any, List, Mapping, NamedTuple, Optional, Sequence
+from typing import Any, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 from reirrad.dose import DoseGrid
 from reirrad.errors import ApprovedPlanError, InputError
@@ -60,13 +79,16 @@ from reirrad.objectives import OBJECTIVE_KINDS
 from reirrad.ports import Objective
 
 from .._checks import number
-from ._common import approval_status, has_member, is_approved, names, same, tps_message
+from ._common import APPROVED, approval_status, is_approved, names, same, tps_message
+from .call_forms import CallForms, call_first, member_first
 from .grids import read_dose_grid
+from .source import beam_set_approval, prescription_roi, primary_prescription
 from .units import cgy_from_gy
 from .versions import VersionProfile, profile
 
-__all__ = ["ALREADY_COMPUTED", "CONSTRAINT_FUNCTION_TYPES", "FUNCTION_TYPES", "ApprovedPlanError",
-           "RayStationPlanner"]
+__all__ = ["ALREADY_COMPUTED", "CONSTRAINT_FUNCTION_TYPES", "DEFAULT_DOSE_ALGORITHM", "FUNCTION_TYPES",
+           "RUN_PLAN_SUFFIX", "ApprovedPlanError", "CopyOnFirstWritePlanner", "RayStationPlanner",
+           "copy_plan_for_run"]
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +103,46 @@ if set(FUNCTION_TYPES) != set(OBJECTIVE_KINDS):  # pragma: no cover - a kind add
 CONSTRAINT_FUNCTION_TYPES = frozenset({"MaxDose", "MinDose", "MaxDvh", "MinDvh", "MaxEud", "MinEud"})
 #: ``PrescriptionType`` of prescriptions and scaling written by the adapter (§12).
 DOSE_AT_VOLUME = "DoseAtVolume"
+#: ``DoseAlgorithm`` when the beam set has no ``AccurateDoseAlgorithm`` (photon collapsed cone, §11.3).
+DEFAULT_DOSE_ALGORITHM = "CCDose"
+#: Suffix of the plan copy a run writes into: ``"<clinician's plan> reirrad"`` (then `` 2``, `` 3`` …).
+RUN_PLAN_SUFFIX = " reirrad"
+
+
+def copy_plan_for_run(case: Any, plan: Any, beam_set: Any, forms: Optional[CallForms] = None
+                      ) -> Tuple[Any, Any]:
+    """Copy the clinician's plan for the run (``case.CopyPlan``, §10) and return (copy, its beam set).
+
+    The copy is named ``plan.Name + RUN_PLAN_SUFFIX`` (a number appended while that name is taken);
+    the beam set returned is the one at ``beam_set``'s index in the copy. ``KeepBeamSetNames=True``
+    is tried first, then the call without it (:mod:`.call_forms`, key ``copy_plan``).
+
+    Raises
+    ------
+    reirrad.errors.InputError
+        RayStation refuses the copy (the message names the plan).
+    """
+    forms = CallForms() if forms is None else forms
+    taken = set(names(case.TreatmentPlans))
+    base = f"{plan.Name}{RUN_PLAN_SUFFIX}"
+    new_name, n = base, 2
+    while new_name in taken:
+        new_name, n = f"{base} {n}", n + 1
+    index = next(i for i, b in enumerate(plan.BeamSets) if same(b, beam_set))
+    try:
+        call_first("copy_plan", (
+            ("CopyPlan(PlanName, NewPlanName, KeepBeamSetNames=True)",
+             lambda: case.CopyPlan(PlanName=str(plan.Name), NewPlanName=new_name, KeepBeamSetNames=True)),
+            ("CopyPlan(PlanName, NewPlanName)",
+             lambda: case.CopyPlan(PlanName=str(plan.Name), NewPlanName=new_name)),
+        ), forms, f"copy plan {plan.Name!r}")
+    except InputError:
+        raise
+    except Exception as exc:
+        raise InputError(f"RayStation could not copy plan {plan.Name!r} as {new_name!r} for the run: "
+                         f"{tps_message(exc)}; nothing else was written") from exc
+    copy = case.TreatmentPlans[new_name]
+    return copy, copy.BeamSets[index]
 
 
 def _has_geometry(structure_set: Any, roi_name: str) -> bool:
@@ -148,6 +210,8 @@ class RayStationPlanner:
     def __init__(self, case: Any, plan: Any, beam_set: Any, *, version: str,
                  target_roi: Optional[str] = None, prescription_volume_pct: Optional[float] = None) -> None:
         self._version: VersionProfile = profile(version)
+        self._forms = CallForms()
+        self._auto_scale_done = False
         self._case = case
         self._plan = plan
         self._beam_set = beam_set
@@ -161,6 +225,16 @@ class RayStationPlanner:
             raise InputError(f"beam set {beam_set.DicomPlanLabel!r} is not in plan {plan.Name!r}; pass the "
                              "new plan's beam set")
 
+    @property
+    def call_forms(self) -> Mapping[str, str]:
+        """The form of each version-dependent call used so far (:mod:`.call_forms`)."""
+        return self._forms.as_mapping()
+
+    @property
+    def plan_name(self) -> str:
+        """The name of the plan this planner writes into."""
+        return str(self._plan.Name)
+
     # -- checks -----------------------------------------------------------------------------------
     def _require_writable(self, what: str) -> None:
         if is_approved(self._plan):
@@ -168,6 +242,12 @@ class RayStationPlanner:
                 f"plan {self._plan.Name!r} is approved (Review.ApprovalStatus = "
                 f"{approval_status(self._plan)!r}); refusing to {what}. Nothing was written: copy the plan "
                 "or select the new, unapproved plan and run again"
+            )
+        if beam_set_approval(self._beam_set) == APPROVED:
+            raise ApprovedPlanError(
+                f"beam set {self._beam_set.DicomPlanLabel!r} of plan {self._plan.Name!r} is approved "
+                f"(its Review.ApprovalStatus = {APPROVED!r}); refusing to {what}. Nothing was written: "
+                "select an unapproved beam set and run again"
             )
 
     def _roi_names(self) -> List[str]:
@@ -197,7 +277,7 @@ class RayStationPlanner:
                          f"{self._beam_set.DicomPlanLabel!r}; check the plan in RayStation")
 
     def _primary_prescription(self) -> Any:
-        return getattr(self._beam_set.Prescription, self._version.primary_prescription)
+        return primary_prescription(self._beam_set, self._forms)
 
     # -- the port ---------------------------------------------------------------------------------
     def set_prescription(self, dose_gy: float, n_fractions: int) -> None:
@@ -231,7 +311,12 @@ class RayStationPlanner:
                              "fractions")
         reference = self._primary_prescription()
         if reference is not None:
-            roi = str(reference.OnStructure.Name)
+            roi = prescription_roi(reference)
+            if roi is None:
+                raise InputError(f"the primary prescription of beam set {self._beam_set.DicomPlanLabel!r} is "
+                                 "on a site or a dose specification point, not on an ROI; the adapter "
+                                 "prescribes and normalises on the target ROI only: replace it with a "
+                                 "prescription on the target ROI in RayStation and run again")
             if self._target_roi is not None and self._target_roi != roi:
                 raise InputError(f"the beam set's primary prescription is on ROI {roi!r}, not on target_roi "
                                  f"{self._target_roi!r}; fix the prescription in RayStation or pass "
@@ -243,10 +328,15 @@ class RayStationPlanner:
                              "target_roi and prescription_volume_pct to RayStationPlanner so one can be "
                              "added, or add it in RayStation")
         self._require_rois([self._target_roi])
-        add = getattr(self._beam_set, self._version.add_prescription)
-        add(RoiName=self._target_roi, DoseVolume=self._prescription_volume_pct,
-            PrescriptionType=DOSE_AT_VOLUME, DoseValue=dose_cgy, RelativePrescriptionLevel=1.0,
-            **dict(self._version.add_prescription_keywords))
+        keywords = {"RoiName": self._target_roi, "DoseVolume": self._prescription_volume_pct,
+                    "PrescriptionType": DOSE_AT_VOLUME, "DoseValue": dose_cgy,
+                    "RelativePrescriptionLevel": 1.0}
+        beam_set = self._beam_set
+        call_first("add_prescription", (
+            ("AddRoiPrescriptionDoseReference", lambda: beam_set.AddRoiPrescriptionDoseReference(**keywords)),
+            ("AddDosePrescriptionToRoi(AutoScaleDose=False)",
+             lambda: beam_set.AddDosePrescriptionToRoi(AutoScaleDose=False, **keywords)),
+        ), self._forms, f"add a prescription to beam set {beam_set.DicomPlanLabel!r}")
 
     def write_objectives(self, objectives: Sequence[Objective]) -> None:
         """Replace the optimisation functions (objectives and constraints) of the beam set.
@@ -274,6 +364,8 @@ class RayStationPlanner:
         self._require_rois([r.roi for r in rows])
         top_weight = max((r.weight for r in rows), default=0.0)
         po = self._optimization()
+        self._auto_scale_off(po)
+        po.ResetOptimization()  # a new set of objectives is a fresh start (module docstring)
         if po.Objective is not None:
             po.ClearConstituentFunctions()
         for constraint in list(po.Constraints):
@@ -299,6 +391,28 @@ class RayStationPlanner:
                 parameters.EudParameterA = 1.0
             if not is_constraint:  # a constraint has no weight to set (module docstring)
                 parameters.Weight = top_weight if row.hard else row.weight
+
+    def _auto_scale_off(self, po: Any) -> None:
+        """Switch automatic scaling to the primary prescription off, once (module docstring)."""
+        if self._auto_scale_done:
+            return
+        beam_set = self._beam_set
+
+        def attribute() -> None:
+            po.AutoScaleToPrescription = False
+
+        try:
+            call_first("auto_scale_off", (
+                ("SetAutoScaleToPrimaryPrescription(AutoScale=False)",
+                 lambda: beam_set.SetAutoScaleToPrimaryPrescription(AutoScale=False)),
+                ("PlanOptimization.AutoScaleToPrescription = False", attribute),
+            ), self._forms, "switch automatic scaling off")
+        except InputError:
+            self._forms.record("auto_scale_off", "not available")
+        except Exception as exc:  # a setter refused in this version (e.g. 12A, §11.2)
+            logger.info("automatic scaling not switched off: %s", tps_message(exc))
+            self._forms.record("auto_scale_off", "not available")
+        self._auto_scale_done = True
 
     def optimise(self) -> None:
         """Run the RayStation optimiser (``PlanOptimization.RunOptimization()``) on the current functions.
@@ -328,19 +442,37 @@ class RayStationPlanner:
         modality = str(self._beam_set.Modality)
         if modality != "Photons":
             raise InputError(f"beam set {self._beam_set.DicomPlanLabel!r} is a {modality} beam set; the "
-                             "adapter computes dose with the photon algorithm (CCDose) only")
+                             "adapter computes photon doses only")
+        beam_set = self._beam_set
         try:
-            self._beam_set.ComputeDose(**dict(self._version.compute_dose_keywords))
+            algorithm = str(beam_set.AccurateDoseAlgorithm.DoseAlgorithm)
+            self._forms.record("dose_algorithm", "AccurateDoseAlgorithm.DoseAlgorithm")
+        except AttributeError:
+            algorithm = DEFAULT_DOSE_ALGORITHM
+            self._forms.record("dose_algorithm", f"default {DEFAULT_DOSE_ALGORITHM}")
+        try:
+            call_first("compute_dose", (
+                (f"ComputeDose(ComputeBeamDoses=True, DoseAlgorithm={algorithm!r}, ForceRecompute=False)",
+                 lambda: beam_set.ComputeDose(ComputeBeamDoses=True, DoseAlgorithm=algorithm,
+                                              ForceRecompute=False)),
+                ("ComputeDose(RunEntryValidation=True)",
+                 lambda: beam_set.ComputeDose(RunEntryValidation=True)),
+            ), self._forms, f"compute the dose of beam set {beam_set.DicomPlanLabel!r}")
+        except InputError:
+            raise
         except Exception as exc:
             if ALREADY_COMPUTED not in tps_message(exc):
                 raise
-            logger.info("beam set %s: the dose is already current", self._beam_set.DicomPlanLabel)
+            logger.info("beam set %s: the dose is already current", beam_set.DicomPlanLabel)
         total = self._plan.TreatmentCourse.TotalDose
         values = total.DoseValues
-        accuracy = self._version.dose_accuracy
-        if values is not None and has_member(values, accuracy) and not bool(getattr(values, accuracy)):
-            raise InputError(f"the dose of plan {self._plan.Name!r} is not from the final dose engine "
-                             f"({accuracy} is False); compute the final dose")
+        if values is not None:
+            accurate = member_first("dose_accuracy", values, ("IsAccurate", "IsClinical"), self._forms,
+                                    default=("not available", True))
+            if not bool(accurate):
+                raise InputError(f"the dose of plan {self._plan.Name!r} is not from the final dose engine "
+                                 f"({self._forms.as_mapping()['dose_accuracy']} is False); compute the final "
+                                 "dose")
         return read_dose_grid(total)
 
     def normalise(self, target_id: str, dose_gy: float, volume_pct: float) -> Optional[float]:
@@ -364,6 +496,73 @@ class RayStationPlanner:
         dose_cgy = cgy_from_gy(number("dose_gy", dose_gy, "Gy", minimum=0.0, inclusive=False))
         volume = number("volume_pct", volume_pct, "%", minimum=0.0, inclusive=False, maximum=100.0)
         self._require_rois([str(target_id)])
-        scale = getattr(self._beam_set, self._version.scaling)
-        scale(RoiName=str(target_id), DoseValue=dose_cgy, DoseVolume=volume, PrescriptionType=DOSE_AT_VOLUME)
+        keywords = {"RoiName": str(target_id), "DoseValue": dose_cgy, "DoseVolume": volume,
+                    "PrescriptionType": DOSE_AT_VOLUME}
+        beam_set = self._beam_set
+        call_first("scaling", (
+            ("ScaleToDoseGoal", lambda: beam_set.ScaleToDoseGoal(**keywords)),
+            ("NormalizeToPrescription", lambda: beam_set.NormalizeToPrescription(**keywords)),
+        ), self._forms, f"scale beam set {beam_set.DicomPlanLabel!r} to {dose_gy} Gy")
         return None
+
+
+class CopyOnFirstWritePlanner:
+    """A :class:`reirrad.ports.Planner` that copies the clinician's plan at its first call and plans the copy.
+
+    Nothing is written until the workflow first calls the planner (a stop of the decision gate or a
+    dry run therefore writes nothing); the first call makes the copy with :func:`copy_plan_for_run`
+    and every call goes to a :class:`RayStationPlanner` on it.
+
+    Parameters
+    ----------
+    case, plan, beam_set : RayStation objects
+        The current case and the clinician's plan and beam set (never written).
+    version : str
+        RayStation release.
+    """
+
+    def __init__(self, case: Any, plan: Any, beam_set: Any, *, version: str) -> None:
+        profile(version)
+        self._args = (case, plan, beam_set, version)
+        self._forms = CallForms()
+        self._planner: Optional[RayStationPlanner] = None
+
+    @property
+    def plan_name(self) -> Optional[str]:
+        """The copy's name once made, else None."""
+        return None if self._planner is None else self._planner.plan_name
+
+    @property
+    def call_forms(self) -> Mapping[str, str]:
+        """The forms used by the copy and by the planner (:mod:`.call_forms`)."""
+        out = dict(self._forms.as_mapping())
+        if self._planner is not None:
+            out.update(self._planner.call_forms)
+        return dict(sorted(out.items()))
+
+    def _target(self) -> RayStationPlanner:
+        if self._planner is None:
+            case, plan, beam_set, version = self._args
+            copy, copy_beam_set = copy_plan_for_run(case, plan, beam_set, self._forms)
+            self._planner = RayStationPlanner(case, copy, copy_beam_set, version=version)
+        return self._planner
+
+    def set_prescription(self, dose_gy: float, n_fractions: int) -> None:
+        """:meth:`RayStationPlanner.set_prescription` on the copy."""
+        self._target().set_prescription(dose_gy, n_fractions)
+
+    def write_objectives(self, objectives: Sequence[Objective]) -> None:
+        """:meth:`RayStationPlanner.write_objectives` on the copy."""
+        self._target().write_objectives(objectives)
+
+    def optimise(self) -> None:
+        """:meth:`RayStationPlanner.optimise` on the copy."""
+        self._target().optimise()
+
+    def compute_dose(self) -> DoseGrid:
+        """:meth:`RayStationPlanner.compute_dose` on the copy."""
+        return self._target().compute_dose()
+
+    def normalise(self, target_id: str, dose_gy: float, volume_pct: float) -> Optional[float]:
+        """:meth:`RayStationPlanner.normalise` on the copy."""
+        return self._target().normalise(target_id, dose_gy, volume_pct)

@@ -1,8 +1,9 @@
 """``RayStationCaseSource``: the open RayStation case as an engine :class:`~reirrad.snapshot.CaseSnapshot`.
 
 Implements :class:`reirrad.ports.CaseSource`. It only translates (docs/reference/style.md §3 practice 3):
-units go
-through :mod:`.units`, version spellings through :mod:`.versions`; there is no radiobiology here.
+units go through :mod:`.units`; calls whose spelling differs between versions are feature-detected
+(:mod:`.call_forms`) and the forms used are recorded (``call_forms``, and an ``info`` finding
+``tps-call-forms`` in the snapshot's ``source_findings``); there is no radiobiology here.
 
 What is read, and from where (docs/reference/raystation.md):
 
@@ -16,11 +17,25 @@ What is read, and from where (docs/reference/raystation.md):
   occupancies and DVHs for the same structure. ``RoiGeometry.GetRoiGeometryAsVoxels`` and
   ``dose.GetDoseGridRoi(...).RoiVolumeDistribution`` are therefore not used: they would bring
   RayStation's own (undocumented) partial-volume rule into the engine for one TPS only.
-  An ROI without geometry is read as an empty structure; an ROI whose geometry is not contours
-  (e.g. a triangle mesh) is refused with the ROI's name.
+  An ROI without geometry is read as an empty structure.
+* **Mesh ROIs** (a ``PrimaryShape`` without ``Contours``: model-based and deep-learning
+  segmentation, couch and helper ROIs; docs/reference/raystation-public-scripts.md R11). Nothing is
+  written to the clinician's structure set (no ``SetRepresentation``). A mesh ROI whose ``Type`` is
+  a helper type (:data:`HELPER_ROI_TYPES`: couch, fixation, bolus, control …) is left out with an
+  ``info`` finding ``mesh-roi-skipped``. Any other mesh ROI (an organ, a target, the external) is
+  voxelised by RayStation on the new plan's dose grid with ``RoiGeometry.GetRoiGeometryAsVoxels
+  (Corner, VoxelSize, NrVoxels)`` (§9; values 0–255, flat, x fastest; public-scripts R6) and read as
+  one rectangle contour per run of voxels at least half inside (value ≥ 128) on each row of each
+  slice, at the voxel-centre plane: the engine's slab model then gives back exactly those voxels.
+  The structure is thus known at the dose-grid resolution only (partial voxels rounded at 50 %), so
+  each such ROI carries a ``flag`` finding ``mesh-roi-voxelised`` with its voxel volume and
+  RayStation's ``GetRoiVolume()``. A mesh ROI RayStation cannot voxelise is refused, naming it.
 * **Plan.** Fractions from ``FractionationPattern.NumberOfFractions``; the TOTAL prescription from
-  the primary prescription's ``DoseValue`` (cGy, total for the beam set, §12.1); its ROI as the
-  target; beams present; ``plan.Review.ApprovalStatus == 'Approved'`` → not writable (§14.6).
+  the primary prescription's ``DoseValue`` (cGy, total for the beam set, §12.1; the member is
+  feature-detected); its ``OnStructure`` ROI as the target — a site or dose-specification-point
+  prescription has no ``OnStructure``: the target is then None and a ``flag`` finding
+  ``prescription-not-on-roi`` says so; beams present; the plan's **or the beam set's**
+  ``Review.ApprovalStatus == 'Approved'`` → not writable (§14.6; public-scripts N7, N9).
 * **Prior courses.** The case's other plans are listed as candidates and the engine's rule
   (:mod:`reirrad.priors`) selects those with a computed ``TreatmentCourse.TotalDose`` that are
   approved (``Review.ApprovalStatus == 'Approved'``); an unapproved plan with a dose (an alternative
@@ -31,38 +46,63 @@ What is read, and from where (docs/reference/raystation.md):
   <planning CT>, ToExamination=<prior CT>)`` (p_To = T·p_From with translations in cm, §8 and the
   stand-in's documented reading), or — when a deformable registration from the planning CT
   (reference) to the prior CT (target) exists and ``deformable`` is True — the dose is mapped onto
-  the new plan's dose grid with ``case.MapDose`` (version keywords, §7.3) and ``planning_to_dose``
-  is None. ``registration_kind`` says which: ``"same-frame"`` (the prior dose is on the planning
-  frame), ``"rigid"`` (the matrix) or ``"deformable"`` (mapped by ``MapDose``; without it a mapped
-  dose, which has no matrix, would be mistaken for a same-frame one). RayStation holds no treatment
-  dates for prior plans: ``last_fraction`` comes from
-  ``prior_dates`` (plan name → date), else None (the workflow asks the user).
+  the planning CT's grid with ``case.MapDose`` (keywords feature-detected, §7.3): each beam set's
+  ``FractionDose`` with ``ReferenceDoseGrid=None``, as every public script maps (public-scripts E2,
+  E3), then × that beam set's fractions (:func:`.grids.read_dose_grid`) and summed; ``planning_to_dose``
+  is None. ``GetTransformForExaminations`` may return a 4×4 array, a flat list of 16 numbers
+  (public-scripts G4) or None when no registration exists (G3): all are handled.
+  ``registration_kind`` says which: ``"same-frame"`` (the prior dose is on the planning frame),
+  ``"rigid"`` (the matrix) or ``"deformable"`` (mapped by ``MapDose``; without it a mapped dose,
+  which has no matrix, would be mistaken for a same-frame one). RayStation holds no treatment dates
+  for prior plans: ``last_fraction`` comes from ``prior_dates`` (plan name → date), else None (the
+  workflow asks the user).
 
-``MapDose`` adds an evaluation dose to the case (it does not change the prior plan). Call
-:meth:`RayStationCaseSource.read` inside :func:`reirrad_tps.raystation.entry.undoable` to keep it in
-the run's undo step, or pass ``deformable=False`` to write nothing at all (a dry run).
+``MapDose`` adds an evaluation dose to the case (it does not change the prior plan); whether an
+undo step removes it after a failure is not confirmed, so every evaluation dose the read created is
+listed in :attr:`RayStationCaseSource.created_evaluation_doses` (the menu reports what is left).
+Pass ``deformable=False`` to write nothing at all (a dry run, or the read before the confirmation).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, FrozenSet, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
 from reirrad._validate import as_date
 from reirrad.dose import DoseGrid
 from reirrad.errors import InputError
+from reirrad.findings import Finding
 from reirrad.priors import PriorPlanCandidate, PriorSelection, select_prior_plans
 from reirrad.snapshot import CaseSnapshot, PlanInfo, PriorCourse, StructureData, rigid_matrix
 
-from ._common import approval_status, has_member, is_approved, names, same, tps_message
+from ._common import (
+    APPROVED,
+    NOT_REVIEWED,
+    approval_status,
+    has_member,
+    is_approved,
+    names,
+    same,
+    tps_message,
+)
+from .call_forms import CallForms, call_first, member_first
 from .grids import empty_dose_grid, read_dose_grid
-from .units import gy_from_cgy, matrix_mm_from_cm, points_mm_from_cm
-from .versions import VersionProfile, profile
+from .units import gy_from_cgy, matrix_mm_from_cm, mm_from_cm, points_mm_from_cm
+from .versions import profile
 
-__all__ = ["ROI_TYPE_TO_DICOM", "TPS_NAME", "RayStationCaseSource"]
+__all__ = [
+    "HELPER_ROI_TYPES",
+    "MESH_VOXEL_THRESHOLD",
+    "ROI_TYPE_TO_DICOM",
+    "TPS_NAME",
+    "RayStationCaseSource",
+    "beam_set_approval",
+    "prescription_roi",
+    "primary_prescription",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -86,11 +126,53 @@ ROI_TYPE_TO_DICOM: Mapping[str, str] = {
     "Undefined": "",
 }
 
+#: ROI ``Type``s of helper ROIs (couch, immobilisation, bolus, control …) a mesh of which is skipped.
+HELPER_ROI_TYPES: FrozenSet[str] = frozenset({
+    "Support", "Fixation", "Bolus", "Control", "Marker", "Registration", "FieldOfView", "DoseRegion",
+    "ContrastAgent", "Cavity",
+})
+#: ``GetRoiGeometryAsVoxels`` value (0–255) from which a voxel counts as inside a mesh ROI (50 %).
+MESH_VOXEL_THRESHOLD = 128
 
 
-def _primary_prescription(beam_set: Any, version: VersionProfile) -> Any:
-    """The beam set's primary prescription (version spelling, §12.1), or None."""
-    return getattr(beam_set.Prescription, version.primary_prescription)
+def primary_prescription(beam_set: Any, forms: CallForms) -> Any:
+    """The beam set's primary prescription (member feature-detected, :mod:`.call_forms`), or None."""
+    prescription = beam_set.Prescription
+    primary = member_first("primary_prescription", prescription,
+                           ("PrimaryPrescriptionDoseReference", "PrimaryDosePrescription"), forms,
+                           default=("none", _MISSING))
+    if primary is not _MISSING:
+        return primary
+    references = member_first("primary_prescription", prescription,
+                              ("PrescriptionDoseReferences", "DosePrescriptions"), forms)
+    forms.record("primary_prescription", f"{forms.as_mapping()['primary_prescription']}[0]")
+    return references[0] if len(references) > 0 else None
+
+
+def prescription_roi(reference: Any) -> Optional[str]:
+    """The ROI name of a prescription, or None for a site / dose-specification-point one."""
+    try:
+        structure = reference.OnStructure
+    except AttributeError:
+        return None
+    return None if structure is None else str(structure.Name)
+
+
+def beam_set_approval(beam_set: Any) -> str:
+    """The beam set's own ``Review.ApprovalStatus`` (public-scripts N9), :data:`NOT_REVIEWED` when it
+    has none or the version has no beam-set ``Review``."""
+    try:
+        review = beam_set.Review
+    except AttributeError:
+        return NOT_REVIEWED
+    return NOT_REVIEWED if review is None else str(review.ApprovalStatus)
+
+
+class _Missing:
+    """Marker: a member lookup found nothing."""
+
+
+_MISSING = _Missing()
 
 
 def _fractions(beam_set: Any) -> int:
@@ -172,6 +254,19 @@ class RayStationCaseSource:
             raise InputError(f"planned_start must be a datetime.date (got {planned_start!r})")
         self._planned_start = planned_start
         self._deformable = bool(deformable)
+        self._forms = CallForms()
+        self._findings: List[Finding] = []
+        self._created: List[str] = []
+
+    @property
+    def call_forms(self) -> Mapping[str, str]:
+        """The form of each version-dependent call used by the last :meth:`read` (:mod:`.call_forms`)."""
+        return self._forms.as_mapping()
+
+    @property
+    def created_evaluation_doses(self) -> Tuple[str, ...]:
+        """Evaluation doses ``MapDose`` added to the case during :meth:`read` (what a read leaves)."""
+        return tuple(self._created)
 
     # -- the port ---------------------------------------------------------------------------------
     def read(self) -> CaseSnapshot:
@@ -184,6 +279,7 @@ class RayStationCaseSource:
             cannot be read (no dose, mixed fractionation, no registration to the planning CT), an
             ROI geometry is not contours, or ``prior_dates`` names a plan that is not a prior plan.
         """
+        self._findings = []
         self._check_context()
         planning_for = str(self._beam_set.FrameOfReference)
         structures = self._structures(planning_for)
@@ -201,9 +297,14 @@ class RayStationCaseSource:
             planned_start=self._planned_start,
             tps=TPS_NAME,
             tps_version=self._version.version,
-            source_findings=selection.findings,
+            source_findings=tuple(selection.findings) + tuple(self._findings) + (self._forms_finding(),),
             prior_plan_selection=selection.record,
         )
+
+    def _forms_finding(self) -> Finding:
+        return Finding("tps-call-forms", "info",
+                       f"RayStation {self._version.version} call forms used: {self._forms.describe()}",
+                       "RayStation")
 
     # -- checks -----------------------------------------------------------------------------------
     def _check_context(self) -> None:
@@ -225,31 +326,92 @@ class RayStationCaseSource:
             roi = geometry.OfRoi
             name = str(roi.Name)
             shape = geometry.PrimaryShape
+            roi_type = str(roi.Type)
             contours: Tuple[Any, ...] = ()
             if shape is not None:
-                if not has_member(shape, "Contours"):
-                    raise InputError(f"ROI {name!r} on {self._examination.Name!r} has a geometry without "
-                                     "contours (e.g. a mesh); convert it to contours in RayStation "
-                                     "(Patient modeling) so it can be read")
-                contours = tuple(points_mm_from_cm(c) for c in shape.Contours if len(c) > 0)
-            roi_type = str(roi.Type)
+                if has_member(shape, "Contours"):
+                    contours = tuple(points_mm_from_cm(c) for c in shape.Contours if len(c) > 0)
+                elif roi_type in HELPER_ROI_TYPES:
+                    self._findings.append(Finding(
+                        "mesh-roi-skipped", "info",
+                        f"ROI {name!r} (type {roi_type}) is a mesh without contours and a helper ROI; it "
+                        "is not read (not a target or an organ)", name))
+                    continue
+                else:
+                    contours = self._mesh_contours(geometry, name)
             out.append(StructureData(id=name, dicom_type=ROI_TYPE_TO_DICOM.get(roi_type, roi_type.upper()),
                                      contours_mm=contours, frame_of_reference_uid=planning_for))
         return tuple(out)
 
+    def _mesh_contours(self, geometry: Any, name: str) -> Tuple[Any, ...]:
+        """A mesh ROI voxelised by RayStation on the dose grid, as run rectangles (module docstring)."""
+        grid = self._beam_set.GetDoseGrid()
+        corner, size, counts = grid.Corner, grid.VoxelSize, grid.NrVoxels
+        nx, ny, nz = (int(counts[a]) for a in "xyz")
+        fix = ("convert it to contours in RayStation (Patient modeling) or make it a helper ROI type, and "
+               "run again")
+        try:
+            raw = geometry.GetRoiGeometryAsVoxels(Corner=corner, VoxelSize=size, NrVoxels=counts)
+            voxels = np.asarray(raw, dtype=np.float64).reshape(nz, ny, nx)
+        except Exception as exc:
+            raise InputError(f"ROI {name!r} on {self._examination.Name!r} is a mesh without contours and "
+                             f"RayStation could not voxelise it on the dose grid "
+                             f"(GetRoiGeometryAsVoxels: {type(exc).__name__}: {tps_message(exc)}); "
+                             f"{fix}") from exc
+        self._forms.record("mesh_roi", "GetRoiGeometryAsVoxels(Corner, VoxelSize, NrVoxels)")
+        inside = voxels >= MESH_VOXEL_THRESHOLD
+        cx, cy, cz = (float(corner[a]) for a in "xyz")
+        vx, vy, vz = (float(size[a]) for a in "xyz")
+        contours = []
+        for k, j in zip(*np.nonzero(inside.any(axis=2))):
+            row = np.concatenate(([False], inside[k, j], [False]))
+            edges = np.flatnonzero(np.diff(row.astype(np.int8)))
+            z = cz + (k + 0.5) * vz
+            y0, y1 = cy + j * vy, cy + (j + 1) * vy
+            for start, stop in zip(edges[::2], edges[1::2]):
+                x0, x1 = cx + start * vx, cx + stop * vx
+                contours.append(points_mm_from_cm([{"x": x0, "y": y0, "z": z}, {"x": x1, "y": y0, "z": z},
+                                                   {"x": x1, "y": y1, "z": z}, {"x": x0, "y": y1, "z": z}]))
+        if not contours:
+            raise InputError(f"ROI {name!r} on {self._examination.Name!r} is a mesh and no dose-grid voxel "
+                             f"is at least half inside it; {fix}")
+        voxel_cc = float(inside.sum()) * vx * vy * vz
+        try:
+            tps_cc: Optional[float] = float(geometry.GetRoiVolume())
+        except Exception:  # the volume is only reported
+            tps_cc = None
+        self._findings.append(Finding(
+            "mesh-roi-voxelised", "flag",
+            f"ROI {name!r} is a mesh without contours; read from RayStation's voxelisation on the dose grid "
+            f"({mm_from_cm(vx):g}×{mm_from_cm(vy):g}×{mm_from_cm(vz):g} mm, voxels ≥ 50 % inside): "
+            f"{voxel_cc:.1f} cm³ "
+            f"(RayStation's GetRoiVolume: {'unknown' if tps_cc is None else f'{tps_cc:.1f} cm³'}); "
+            "its DVH is at the dose-grid resolution — convert it to contours for a finer one", name))
+        return tuple(contours)
+
     # -- the new plan ---------------------------------------------------------------------------
     def _plan_info(self) -> PlanInfo:
-        prescription = _primary_prescription(self._beam_set, self._version)
+        prescription = primary_prescription(self._beam_set, self._forms)
         status = approval_status(self._plan)
+        beam_set_status = beam_set_approval(self._beam_set)
+        target = None if prescription is None else prescription_roi(prescription)
+        if prescription is not None and target is None:
+            self._findings.append(Finding(
+                "prescription-not-on-roi", "flag",
+                f"the primary prescription of beam set {self._beam_set.DicomPlanLabel!r} is on a site or a "
+                "dose specification point, not on an ROI; the target must be chosen from the structures, and "
+                "the adapter will not change such a prescription", "prescription"))
+        if status != APPROVED and beam_set_status == APPROVED:
+            status = f"{status} (beam set {beam_set_status})"
         return PlanInfo(
             id=str(self._plan.Name),
             course_id=str(self._case.CaseName),
             n_fractions=_fractions(self._beam_set),
             prescription_gy=None if prescription is None else gy_from_cgy(prescription.DoseValue),
-            target_id=None if prescription is None else str(prescription.OnStructure.Name),
+            target_id=target,
             has_beams=len(self._beam_set.Beams) > 0,
             approval_status=status,
-            writable=not is_approved(self._plan),
+            writable=not is_approved(self._plan) and beam_set_status != APPROVED,
         )
 
     # -- prior courses ----------------------------------------------------------------------------
@@ -299,7 +461,7 @@ class RayStationCaseSource:
                              "as separate plans (one beam set each)")
         prescription = None
         if len(beam_sets) == 1:
-            reference = _primary_prescription(beam_sets[0], self._version)
+            reference = primary_prescription(beam_sets[0], self._forms)
             prescription = None if reference is None else gy_from_cgy(reference.DoseValue)
         total = plan.TreatmentCourse.TotalDose
         prior_exam = beam_sets[0].GetPlanningExamination()
@@ -312,7 +474,7 @@ class RayStationCaseSource:
         else:
             deformable = self._deformable_registration(prior_exam, name) if self._deformable else None
             if deformable is not None:
-                grid = self._mapped_dose(total, deformable, name)
+                grid = self._mapped_dose(beam_sets, deformable, name)
                 registration_id = f"deformable {deformable.Name}"
                 kind = "deformable"  # on the planning grid already: no matrix, but NOT the same frame
             else:
@@ -350,6 +512,7 @@ class RayStationCaseSource:
         if transform_cm is None:
             raise InputError(f"RayStation returned no transform from {planning_name!r} to {prior_name!r} "
                              f"(prior plan {plan_name!r}); {fix}")
+        self._forms.record("transform", "flat-16" if np.ndim(transform_cm) == 1 else "4x4")
         return rigid_matrix(matrix_mm_from_cm(transform_cm),
                             f"the registration from {planning_name!r} to {prior_name!r}",
                             f"use a rigid registration for prior plan {plan_name!r}")
@@ -380,21 +543,52 @@ class RayStationCaseSource:
                 out.extend(on_exam.DoseEvaluations)
         return out
 
-    def _mapped_dose(self, total: Any, registration: Any, plan_name: str) -> DoseGrid:
-        """Map the prior TOTAL dose onto the new plan's dose grid with ``case.MapDose`` (§7.3)."""
+    def _map_one(self, dose: Any, registration: Any, plan_name: str) -> Any:
+        """``case.MapDose`` of one fraction dose (keywords feature-detected); the new mapped dose."""
         before = self._planning_evaluations()
+        common = {"DoseDistribution": dose, "StructureRegistration": registration, "ReferenceDoseGrid": None}
         try:
-            self._case.MapDose(DoseDistribution=total, StructureRegistration=registration,
-                               ReferenceDoseGrid=self._beam_set.GetDoseGrid(),
-                               **dict(self._version.map_dose_keywords))
+            call_first("map_dose", (
+                ("MapDose(FractionEvaluationIndex=0, ReferenceDoseGrid=None)",
+                 lambda: self._case.MapDose(FractionEvaluationIndex=0, **common)),
+                ("MapDose(FractionNumber=0, SetTotalDoseEstimateReference=True, ReferenceDoseGrid=None)",
+                 lambda: self._case.MapDose(FractionNumber=0, SetTotalDoseEstimateReference=True, **common)),
+            ), self._forms, f"map the dose of prior plan {plan_name!r}")
+        except InputError:
+            raise
         except Exception as exc:
             raise InputError(f"RayStation could not map the dose of prior plan {plan_name!r} through the "
                              f"deformable registration {registration.Name!r}: {tps_message(exc)}; check the "
                              "registration, or read with deformable=False to use the rigid one") from exc
         new = [e for e in self._planning_evaluations() if not any(same(e, b) for b in before)]
-        mapped = [e for e in new if has_member(e, "OfDoseDistribution") and same(e.OfDoseDistribution, total)]
+        self._created.extend(f"{_evaluation_name(e)} (mapped from prior plan {plan_name!r}) on examination "
+                             f"{self._examination.Name!r}" for e in new)
+        mapped = [e for e in new if has_member(e, "OfDoseDistribution") and same(e.OfDoseDistribution, dose)]
         if len(mapped) != 1:
             raise InputError(f"after MapDose for prior plan {plan_name!r}, {len(mapped)} new mapped doses of "
-                             f"its total dose were found on {self._examination.Name!r} (expected 1); remove "
-                             "stale evaluation doses and run again")
-        return read_dose_grid(mapped[0])
+                             f"its fraction dose were found on {self._examination.Name!r} (expected 1); "
+                             "remove stale evaluation doses and run again")
+        return mapped[0]
+
+    def _mapped_dose(self, beam_sets: Sequence[Any], registration: Any, plan_name: str) -> DoseGrid:
+        """Map each beam set's FRACTION dose onto the planning CT (``ReferenceDoseGrid=None``, §7.3) and
+        sum them as TOTAL Gy (each × its beam set's fractions, :func:`.grids.read_dose_grid`)."""
+        grids = [read_dose_grid(self._map_one(b.FractionDose, registration, plan_name)) for b in beam_sets]
+        first = grids[0]
+        if len(grids) == 1:
+            return first
+        for other in grids[1:]:
+            if (other.shape != first.shape or not np.allclose(other.origin_mm, first.origin_mm)
+                    or not np.allclose(other.spacing_mm, first.spacing_mm)):
+                raise InputError(f"the mapped doses of the beam sets of prior plan {plan_name!r} are on "
+                                 "different grids; read such a plan as separate plans (one beam set each)")
+        return DoseGrid(np.sum([g.values_gy for g in grids], axis=0), first.origin_mm, first.spacing_mm,
+                        direction=first.direction, frame_of_reference_uid=first.frame_of_reference_uid)
+
+
+def _evaluation_name(evaluation: Any) -> str:
+    """A printable name of an evaluation dose (``Name`` where the version has it)."""
+    try:
+        return f"evaluation dose {str(evaluation.Name)!r}"
+    except AttributeError:
+        return "an evaluation dose"

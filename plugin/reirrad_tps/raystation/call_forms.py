@@ -1,0 +1,131 @@
+"""Feature detection for every RayStation call whose spelling differs between versions.
+
+The adapter never looks a spelling up in a version table: it tries the known forms of a call in a
+documented order (newest first) and uses the first that RayStation accepts. Detection rests on the
+``connect`` wrapper's semantics (docs/reference/raystation.md §2): a member the version lacks raises
+``AttributeError`` ("Object has no member …"), and a keyword the method does not take raises
+``TypeError`` before anything is done. Each form used is recorded under a stable key in a
+:class:`CallForms` (provenance: the case source puts it in its snapshot's ``source_findings``, the
+planner exposes it as ``call_forms``); when no form works the call is refused with
+:class:`reirrad.errors.InputError` naming every form tried and what each raised.
+
+The forms, in the order tried, and their sources:
+
+``MapDose`` (§7.3; public-scripts E2, E3)
+    ``FractionEvaluationIndex=0`` (NYU Oct-2025), then ``FractionNumber=0,
+    SetTotalDoseEstimateReference=True`` (JuliaOri, dgranvil); always with the fraction dose and
+    ``ReferenceDoseGrid=None``, as every public script maps.
+Scaling to a dose target (§12.2; P9–P11)
+    ``ScaleToDoseGoal`` (23B/2025), then ``NormalizeToPrescription`` (≤ ~12A).
+Adding a prescription (§12.1; P4–P6)
+    ``AddRoiPrescriptionDoseReference`` (12A+, and the 11A-era KaleyWhite ``copy_beam_set.py``), then
+    ``AddDosePrescriptionToRoi(..., AutoScaleDose=False)`` (before 12A).
+Reading the primary prescription (§12.1; P1–P3)
+    ``PrimaryPrescriptionDoseReference``, ``PrimaryDosePrescription``, then the first of
+    ``PrescriptionDoseReferences`` (11A-era KaleyWhite) or ``DosePrescriptions`` (Tsuzuki61).
+``ComputeDose`` (§11.3; C1, C3)
+    ``ComputeBeamDoses=True, DoseAlgorithm=<AccurateDoseAlgorithm.DoseAlgorithm>,
+    ForceRecompute=False`` (≤ 2024B), then ``RunEntryValidation=True`` only (2025, unconfirmed).
+Final-dose flag (§5.1)
+    ``DoseValues.IsAccurate`` (2024B), then ``IsClinical`` (≤ 12A).
+Automatic scaling off (§11.2; P14, O19)
+    ``SetAutoScaleToPrimaryPrescription(AutoScale=False)``, then ``AutoScaleToPrescription = False``
+    on the plan optimisation (11A/11B).
+Plan copy (§10)
+    ``CopyPlan(PlanName, NewPlanName, KeepBeamSetNames=True)``, then without ``KeepBeamSetNames``.
+
+A ``TypeError`` raised inside RayStation for another reason than a keyword would also move on to
+the next form; if every form fails, the refusal lists each form's error, so nothing is hidden.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+
+from reirrad.errors import InputError
+
+from ._common import tps_message
+
+__all__ = ["CallForms", "call_first", "member_first"]
+
+#: A candidate form: its label (recorded) and a thunk performing it.
+Form = Tuple[str, Callable[[], Any]]
+
+
+class CallForms:
+    """Which form of each version-dependent call the adapter used (key → form label)."""
+
+    def __init__(self) -> None:
+        self._used: Dict[str, str] = {}
+
+    def record(self, key: str, form: str) -> None:
+        """Record that ``key`` was done with ``form`` (the latest use wins)."""
+        self._used[str(key)] = str(form)
+
+    def as_mapping(self) -> Mapping[str, str]:
+        """A copy of the record, sorted by key."""
+        return dict(sorted(self._used.items()))
+
+    def describe(self) -> str:
+        """One line: ``key: form; …``."""
+        return "; ".join(f"{k}: {v}" for k, v in self.as_mapping().items())
+
+
+def call_first(key: str, forms: Sequence[Form], forms_used: CallForms, what: str) -> Any:
+    """Perform the first form RayStation accepts and record it.
+
+    Parameters
+    ----------
+    key : str
+        Provenance key, e.g. ``"map_dose"``.
+    forms : sequence of (label, thunk)
+        In the order to try; a thunk raising ``AttributeError`` (no such member) or ``TypeError``
+        (no such keyword) means "this version does not have this form".
+    forms_used : CallForms
+        Where the form used is recorded.
+    what : str
+        What the call does, for the refusal.
+
+    Returns
+    -------
+    object
+        What the working form returned.
+
+    Raises
+    ------
+    reirrad.errors.InputError
+        No form works (every form and its error are named).
+    """
+    tried: List[str] = []
+    for label, thunk in forms:
+        try:
+            value = thunk()
+        except (AttributeError, TypeError) as exc:
+            tried.append(f"{label}: {type(exc).__name__}: {tps_message(exc)}")
+            continue
+        forms_used.record(key, label)
+        return value
+    raise InputError(f"RayStation accepts none of the known forms to {what}; tried "
+                     f"{' | '.join(tried)}. This RayStation version spells the call differently: "
+                     "report it with the RayStation version")
+
+
+def member_first(key: str, obj: Any, members: Sequence[str], forms_used: CallForms,
+                 default: Optional[Tuple[str, Any]] = None) -> Any:
+    """The first member of ``obj`` that exists in this version (recorded), else ``default``.
+
+    ``default`` is (label, value) recorded and returned when none exists; without it the absence
+    is refused with :class:`reirrad.errors.InputError`.
+    """
+    for name in members:
+        try:
+            value = getattr(obj, name)
+        except AttributeError:
+            continue
+        forms_used.record(key, name)
+        return value
+    if default is not None:
+        forms_used.record(key, default[0])
+        return default[1]
+    raise InputError(f"RayStation object {obj!r} has none of the members {list(members)}; this RayStation "
+                     "version spells it differently: report it with the RayStation version")
