@@ -19,9 +19,9 @@ the menu does not rely on it:
   when the name is taken), so a stop of the decision gate writes no copy;
 * everything runs inside one ``CompositeAction`` (one undo step). After a failure, a stop inside the
   run, or a status that keeps no plan, the notification names exactly what may be left — the plan
-  copy and the evaluation doses — and that the undo step ("Edit > Undo" of
-  ``reirrad re-irradiation plan``) or deleting them removes them. The clinician's plan is never
-  changed. ``patient.Save()`` is never called: the dosimetrist reviews and saves.
+  copy and the evaluation doses — and that undoing the step ``reirrad re-irradiation plan`` in
+  RayStation (its menu path is not confirmed) or deleting them removes them. The clinician's plan
+  is never changed. ``patient.Save()`` is never called: the dosimetrist reviews and saves.
 
 The returned result carries ``tps_plan_written`` (the copy's name, when one was made),
 ``tps_left_on_failure`` (what may be left; empty when the plan is kept) and ``tps_call_forms`` (the
@@ -116,8 +116,8 @@ class _Run:
         if not self.left:
             return ""
         return (f"; left in case {case_name!r} unless RayStation undid the step 'reirrad re-irradiation "
-                f"plan' (Edit > Undo, or delete them): {'; '.join(self.left)}. The clinician's plan was not "
-                "changed")
+                f"plan' (undo it in RayStation, or delete them): {'; '.join(self.left)}. The clinician's "
+                "plan was not changed")
 
     def stopped(self, reason: str, case_name: str) -> str:
         """The notification of a stop: what is left, or that nothing was changed."""
