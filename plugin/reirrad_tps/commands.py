@@ -31,8 +31,9 @@ from .summary import exit_code, summary
 
 __all__ = ["ECLIPSE_MAJOR_VERSIONS", "RAYSTATION_VERSIONS", "check_tps_version", "register"]
 
-#: The RayStation releases the stand-in models (``reirrad_tps.raystation.versions``).
-RAYSTATION_VERSIONS = ("11B", "12A", "2024B")
+#: The RayStation releases the stand-in models (``tps_stubs.raystation.versions.VERSIONS``, checked equal
+#: by the tests; not imported here: the product never imports the stand-ins).
+RAYSTATION_VERSIONS = ("11A", "11B", "12A", "2024B")
 #: The Eclipse major versions an ESAPI version label may name (the ESAPI reference covers 15.x-18.x).
 ECLIPSE_MAJOR_VERSIONS = (15, 16, 17, 18)
 _ECLIPSE_VERSION = re.compile(r"^(?P<major>\d{1,3})\.\d{1,2}(?:\.\d{1,5}){0,2}$")

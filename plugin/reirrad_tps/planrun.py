@@ -118,7 +118,7 @@ class _UndoError(Exception):
 def _plan_raystation(version: str, patient_ref: str, protocol: Protocol, options: WorkflowOptions, *,
                      progress: Optional[Progress], outputs: Optional[OutputRequest]) -> RunOutcome:
     import tps_stubs.raystation as stand_in  # noqa: PLC0415 - installs the `connect` module
-    from reirrad_tps.raystation import RayStationCaseSource, RayStationPlanner, entry  # noqa: PLC0415
+    from reirrad_tps.raystation import CopyOnFirstWritePlanner, RayStationCaseSource, entry  # noqa: PLC0415
 
     stand_in.load(patient_ref, version=version, gui=False)
     model = _load_patient(patient_ref)
@@ -129,13 +129,17 @@ def _plan_raystation(version: str, patient_ref: str, protocol: Protocol, options
                 case, plan, beam_set, exam, patient=patient, tps_version=version,
                 prior_dates=_prior_dates(patient_ref), planned_start=model.planned_start,
                 deformable=not options.dry_run).read()
-            planner = None if options.dry_run else RayStationPlanner(case, plan, beam_set, version=version)
+            # writes go only into a copy of the clinician's plan, made at the first write (as the menu)
+            planner = (None if options.dry_run
+                       else CopyOnFirstWritePlanner(case, plan, beam_set, version=version))
             outcome = execute(protocol, snapshot, options, planner=planner,
                               progress=combine(partial(entry.progress, version=version), progress))
             if outcome.status is Status.STOPPED:
                 raise _UndoError(outcome)
+            written = None if planner is None else planner.plan_name
             # the record is committed inside the undo step it describes: a failure rolls it back
-            return commit_record(outcome.with_result(tps_journal_writes=len(_kept_writes(stand_in))), outputs)
+            return commit_record(outcome.with_result(tps_journal_writes=len(_kept_writes(stand_in)),
+                                                     tps_plan_written=written), outputs)
     except _UndoError as undone:
         stop = undone.outcome.with_result(journal_entries_kept=len(_kept_writes(stand_in)))
     except EligibilityError as exc:  # a stop while reading the case, before the run
