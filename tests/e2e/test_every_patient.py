@@ -39,13 +39,15 @@ def exhaustive_level(patient: str):
     return best
 
 
-def _tps_dose(tps: str, captured: dict):
-    """The new plan's dose as the stand-in holds it now, read again through the adapter."""
+def _tps_dose(tps: str, captured: dict, plan_written: str = ""):
+    """The new plan's dose as the stand-in holds it now, read again through the adapter (on RayStation,
+    the plan copy the run wrote into: ``tps_plan_written``)."""
     if tps == "raystation-stub":
         from connect import get_current  # noqa: PLC0415 - the stand-in's module
 
         from reirrad_tps.raystation.grids import read_dose_grid  # noqa: PLC0415
-        return read_dose_grid(get_current("Plan").TreatmentCourse.TotalDose)
+        plan = get_current("Case").TreatmentPlans[plan_written]
+        return read_dose_grid(plan.TreatmentCourse.TotalDose)
     from reirrad_tps.eclipse.grids import read_dose_grid  # noqa: PLC0415
     plan = captured["context"].ExternalPlanSetup
     return read_dose_grid(plan.Dose, str(plan.StructureSet.Image.FOR))
@@ -78,7 +80,7 @@ def test_final_plan_meets_every_limit_at_the_exhaustive_level(patient, tps, monk
     check = result["final_check"]
     assert check["dose_rechecked_after_normalisation"] is True
     assert check["normalised"] is (result["status"] != "infeasible")
-    held = _tps_dose(tps, captured)
+    held = _tps_dose(tps, captured, result.get("tps_plan_written") or "")
     assert np.array_equal(held.values_gy, run_.final_dose.values_gy)
     level = check["prescription_gy"]
     again = _evaluate(run_.prepared, held, level)

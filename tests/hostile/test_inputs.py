@@ -448,7 +448,7 @@ def test_a_malformed_stub_patient_file_is_refused(tmp_path, capsys, content, nee
     ("eclipse-stub", "19.0", "takes an Eclipse version 15.x to 18.x"),
     ("eclipse-stub", "13.6", "takes an Eclipse version 15.x to 18.x"),
     ("eclipse-stub", "", "takes an Eclipse version"),
-    ("raystation-stub", "15.6", "the RayStation stand-in models RayStation 11B, 12A, 2024B"),
+    ("raystation-stub", "15.6", "the RayStation stand-in models RayStation 11A, 11B, 12A, 2024B"),
     ("raystation-stub", "2024b", "the RayStation stand-in models RayStation"),
 ])
 def test_a_tps_version_of_another_tps_is_refused(tmp_path, capsys, tps, version, needle):
