@@ -145,10 +145,11 @@ def _plan_date(ds: Dataset, where: str) -> Optional[dt.date]:
                          "file is malformed") from exc
 
 
-def _prescriptions(ds: Dataset, where: str) -> Tuple[float, ...]:
+def _positive_doses(items: Sequence[Dataset], keyword: str, tag: str, where: str) -> Tuple[float, ...]:
+    """The ``keyword`` dose (Gy) of every item that has one; each must be a number > 0."""
     doses: List[float] = []
-    for item in sequence_items(ds, "DoseReferenceSequence"):
-        raw = item.get("TargetPrescriptionDose")
+    for item in items:
+        raw = item.get(keyword)
         if raw is None or raw == "":
             continue
         try:
@@ -156,29 +157,22 @@ def _prescriptions(ds: Dataset, where: str) -> Tuple[float, ...]:
         except (TypeError, ValueError):
             value = math.nan
         if not (math.isfinite(value) and value > 0.0):
-            raise InputError(f"{where}: TargetPrescriptionDose (300A,0026) = {raw!r} Gy must be a number > "
-                             "0; correct the plan's prescription in the TPS")
+            raise InputError(f"{where}: {keyword} {tag} = {raw!r} Gy must be a number > 0; correct the "
+                             "plan's prescription in the TPS")
         doses.append(value)
     return tuple(doses)
+
+
+def _prescriptions(ds: Dataset, where: str) -> Tuple[float, ...]:
+    return _positive_doses(sequence_items(ds, "DoseReferenceSequence"), "TargetPrescriptionDose",
+                           "(300A,0026)", where)
 
 
 def _setup_doses(group: Optional[Dataset], where: str) -> Tuple[float, ...]:
     if group is None:
         return ()
-    doses: List[float] = []
-    for item in sequence_items(group, "ReferencedBrachyApplicationSetupSequence"):
-        raw = item.get("BrachyApplicationSetupDose")
-        if raw is None or raw == "":
-            continue
-        try:
-            value = float(raw)
-        except (TypeError, ValueError):
-            value = math.nan
-        if not (math.isfinite(value) and value > 0.0):
-            raise InputError(f"{where}: BrachyApplicationSetupDose (300A,00A4) = {raw!r} Gy must be a number "
-                             "> 0; correct the plan's prescription in the TPS")
-        doses.append(value)
-    return tuple(doses)
+    return _positive_doses(sequence_items(group, "ReferencedBrachyApplicationSetupSequence"),
+                           "BrachyApplicationSetupDose", "(300A,00A4)", where)
 
 
 def _is_brachy(ds: Dataset, groups: Sequence[Dataset], where: str) -> bool:
