@@ -251,7 +251,7 @@ def _restore(backups: Sequence[Tuple[Path, Optional[str]]]) -> None:
 
 
 def stage_record(outcome: RunOutcome, request: OutputRequest, *,
-                 json_payload: Optional[Mapping[str, Any]] = None,
+                 json_extra: Optional[Mapping[str, Any]] = None,
                  report_options: Optional[Mapping[str, Any]] = None) -> Tuple[RunOutcome, StagedRecord]:
     """Stage every requested output of ``outcome`` (module docstring, steps 1–2).
 
@@ -260,8 +260,8 @@ def stage_record(outcome: RunOutcome, request: OutputRequest, *,
     outcome : RunOutcome
     request : OutputRequest
         Checked by :func:`check_outputs` when the run started.
-    json_payload : mapping, optional
-        What the JSON holds (default: the outcome's result, after step 1).
+    json_extra : mapping, optional
+        Keys the JSON holds besides the outcome's result (after step 1), e.g. the TPS session's.
     report_options : mapping, optional
         Keyword arguments of :func:`reirrad.report.render_report` (``plots``, ``generated_at``).
 
@@ -292,7 +292,7 @@ def stage_record(outcome: RunOutcome, request: OutputRequest, *,
         if request.report and run is not None:
             staged._stage(Path(request.report), render_report(outcome, **dict(report_options or {})))
         if request.json:
-            payload = outcome.result if json_payload is None else json_payload
+            payload = {**outcome.result, **dict(json_extra or {})}
             staged._stage(Path(request.json), result_json(payload))
         if request.audit_csv and run is not None:
             n_priors = max(AUDIT_PRIOR_COURSES, len(run.prepared.snapshot.prior_courses))

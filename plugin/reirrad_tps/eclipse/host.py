@@ -412,7 +412,7 @@ def run(request: HostRequest, application: Any, patient: Any, ask: Optional[Ask]
     outputs = OutputRequest(report=answers.report, audit_csv=answers.audit_csv, json=request.json_path)
     try:  # every output rendered and staged before any save; committed by finish() after it
         session = _session(request, keep, None)
-        done, staged = stage_record(done, outputs, json_payload={**done.result, "eclipse_session": session})
+        done, staged = stage_record(done, outputs, json_extra={"eclipse_session": session})
     except InputError as exc:  # the outputs refuse this run: a stop, nothing saved, nothing written
         return _failed_outcome(request, "stopped", f"{exc}; nothing was saved", "InputError")
     except OutputError as exc:  # an output not writable: no save, so nothing is kept without its record

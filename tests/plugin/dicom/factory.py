@@ -201,20 +201,29 @@ def rt_plan(path: Path, *, n_fractions: Optional[int] = 25, prescriptions_gy: Se
             group.NumberOfFractionsPlanned = n_fractions
         groups.append(group)
     ds.FractionGroupSequence = DicomSequence(groups)
+    ds.DoseReferenceSequence = DicomSequence(_site_prescriptions(prescriptions_gy, first=1))
+    _reference_structure_set(ds)
+    return _finish(ds, path, omit, extra)
+
+
+def _site_prescriptions(doses_gy: Sequence[float], *, first: int) -> List[Dataset]:
+    """SITE target dose references with ``TargetPrescriptionDose`` (Gy), numbered from ``first``."""
     refs = []
-    for number, dose in enumerate(prescriptions_gy, start=1):
+    for number, dose in enumerate(doses_gy, start=first):
         ref = Dataset()
         ref.DoseReferenceNumber = number
         ref.DoseReferenceStructureType = "SITE"
         ref.DoseReferenceType = "TARGET"
         ref.TargetPrescriptionDose = ds_text(dose)
         refs.append(ref)
-    ds.DoseReferenceSequence = DicomSequence(refs)
+    return refs
+
+
+def _reference_structure_set(ds: Dataset) -> None:
     rs = Dataset()
     rs.ReferencedSOPClassUID = RT_STRUCT
     rs.ReferencedSOPInstanceUID = "1.2.826.0.1.3680043.8.498.4001"
     ds.ReferencedStructureSetSequence = DicomSequence([rs])
-    return _finish(ds, path, omit, extra)
 
 
 def brachy_rt_plan(path: Path, *, n_fractions: Optional[int] = 4, setup_doses_gy: Sequence[float] = (7.0,),
@@ -264,19 +273,8 @@ def brachy_rt_plan(path: Path, *, n_fractions: Optional[int] = 4, setup_doses_gy
     point.DoseReferenceDescription = "Point A left"
     point.DoseReferencePointCoordinates = ["20.0", "14.0", "-30.0"]
     point.DoseReferenceType = "TARGET"
-    refs = [point]
-    for number, dose in enumerate(target_prescriptions_gy, start=2):
-        ref = Dataset()
-        ref.DoseReferenceNumber = number
-        ref.DoseReferenceStructureType = "SITE"
-        ref.DoseReferenceType = "TARGET"
-        ref.TargetPrescriptionDose = ds_text(dose)
-        refs.append(ref)
-    ds.DoseReferenceSequence = DicomSequence(refs)
-    rs = Dataset()
-    rs.ReferencedSOPClassUID = RT_STRUCT
-    rs.ReferencedSOPInstanceUID = "1.2.826.0.1.3680043.8.498.4001"
-    ds.ReferencedStructureSetSequence = DicomSequence([rs])
+    ds.DoseReferenceSequence = DicomSequence([point, *_site_prescriptions(target_prescriptions_gy, first=2)])
+    _reference_structure_set(ds)
     return _finish(ds, path, omit, extra)
 
 
@@ -361,3 +359,21 @@ def small_case(out: Path, *, frame_uid: str, prior_uid: str, new_uid: str, prior
     if other_frame_uid is not None:
         files["rd_other_frame"] = dose(out / "rd_other_frame.dcm", prior_gy, prior_uid, other_frame_uid)
     return files
+
+
+def rt_dose_of_grid(path: Path, grid: Any, *, frame_uid: str, plan_uid: str, scale_gy: float = 1e-4,
+                    shift_x_mm: float = 0.0) -> str:
+    """An engine dose grid (TOTAL Gy, axis-aligned) as an RT Dose: counts = round(Gy / ``scale_gy``),
+    position optionally shifted along x (to build a dose in another frame)."""
+    sx, sy, sz = grid.spacing_mm
+    ox, oy, oz = grid.origin_mm
+    counts = np.rint(np.asarray(grid.values_gy) / scale_gy).astype(np.uint32)
+    return str(rt_dose(path, counts, scaling=str(scale_gy), ipp=(ox + shift_x_mm, oy, oz),
+                       pixel_spacing=(sy, sx), offsets=[k * sz for k in range(grid.shape[0])],
+                       frame_uid=frame_uid, plan_uid=plan_uid))
+
+
+def rois_of_snapshot(snapshot: Any) -> List[Tuple[str, str, List[Contour]]]:
+    """The structures of an engine ``CaseSnapshot`` in the form :func:`rt_struct` takes."""
+    return [(s.id, s.dicom_type, [("CLOSED_PLANAR", [tuple(p) for p in c]) for c in s.contours_mm])
+            for s in snapshot.structures]

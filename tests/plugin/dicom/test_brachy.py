@@ -96,12 +96,7 @@ def test_a_hot_spot_is_not_flagged_for_brachytherapy(tmp_path: Path) -> None:
 # -- reirrad evaluate on GYN-BT-01 -----------------------------------------------------------------------
 
 def _dose(path: Path, grid: Any, *, frame: str, plan_uid: str) -> str:
-    sx, sy, sz = grid.spacing_mm
-    ox, oy, oz = grid.origin_mm
-    counts = np.rint(np.asarray(grid.values_gy) / SCALE_GY).astype(np.uint32)
-    return str(factory.rt_dose(path, counts, scaling=str(SCALE_GY), ipp=(ox, oy, oz), pixel_spacing=(sy, sx),
-                               offsets=[k * sz for k in range(grid.shape[0])], frame_uid=frame,
-                               plan_uid=plan_uid))
+    return factory.rt_dose_of_grid(path, grid, frame_uid=frame, plan_uid=plan_uid, scale_gy=SCALE_GY)
 
 
 @pytest.fixture(scope="module")
@@ -114,8 +109,7 @@ def exported(tmp_path_factory: Any) -> Dict[str, Any]:
     frame = snapshot.planning_frame_of_reference_uid
     ebrt, hdr = snapshot.prior_courses
     assert (ebrt.modality, hdr.modality) == ("external", "brachytherapy")
-    rois = [(s.id, s.dicom_type, [("CLOSED_PLANAR", [tuple(p) for p in c]) for c in s.contours_mm])
-            for s in snapshot.structures]
+    rois = factory.rois_of_snapshot(snapshot)
     files = {
         "rs": str(factory.rt_struct(out / "rs.dcm", rois, frame_uid=frame)),
         "rp_ebrt": str(factory.rt_plan(out / "rp_ebrt.dcm", n_fractions=25, prescriptions_gy=(45.0,),

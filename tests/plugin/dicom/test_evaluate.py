@@ -34,17 +34,9 @@ NEW_PLAN_UID = "1.2.826.0.1.3680043.8.498.2102"
 TOL_GY = 0.05
 
 
-def _counts(values_gy: np.ndarray) -> np.ndarray:
-    return np.rint(np.asarray(values_gy) / SCALE_GY).astype(np.uint32)
-
-
 def _dose(path: Path, grid: Any, *, frame: str, plan_uid: str, shift_x_mm: float = 0.0) -> str:
-    sx, sy, sz = grid.spacing_mm
-    ox, oy, oz = grid.origin_mm
-    return str(factory.rt_dose(path, _counts(grid.values_gy), scaling=str(SCALE_GY),
-                               ipp=(ox + shift_x_mm, oy, oz), pixel_spacing=(sy, sx),
-                               offsets=[k * sz for k in range(grid.shape[0])], frame_uid=frame,
-                               plan_uid=plan_uid))
+    return factory.rt_dose_of_grid(path, grid, frame_uid=frame, plan_uid=plan_uid, scale_gy=SCALE_GY,
+                                   shift_x_mm=shift_x_mm)
 
 
 @pytest.fixture(scope="module")
@@ -56,8 +48,7 @@ def exported(tmp_path_factory: Any) -> Dict[str, Any]:
     planned = run(PROTOCOL, snapshot, DirectPlanner(case), WorkflowOptions(intent="limit-toxicity"))
     frame = snapshot.planning_frame_of_reference_uid
     prior = snapshot.prior_courses[0]
-    rois = [(s.id, s.dicom_type, [("CLOSED_PLANAR", [tuple(p) for p in c]) for c in s.contours_mm])
-            for s in snapshot.structures]
+    rois = factory.rois_of_snapshot(snapshot)
     grid = snapshot.dose_grid
     ct = out / "ct"
     ct.mkdir()
