@@ -125,10 +125,11 @@ def _plan_raystation(version: str, patient_ref: str, protocol: Protocol, options
     patient, case, plan, beam_set, exam = entry.current_objects(version)
     try:
         with entry.undoable("reirrad re-irradiation plan", version):
-            snapshot = RayStationCaseSource(
+            source = RayStationCaseSource(
                 case, plan, beam_set, exam, patient=patient, tps_version=version,
                 prior_dates=_prior_dates(patient_ref), planned_start=model.planned_start,
-                deformable=not options.dry_run).read()
+                deformable=not options.dry_run)
+            snapshot = source.read()
             # writes go only into a copy of the clinician's plan, made at the first write (as the menu)
             planner = (None if options.dry_run
                        else CopyOnFirstWritePlanner(case, plan, beam_set, version=version))
@@ -137,9 +138,11 @@ def _plan_raystation(version: str, patient_ref: str, protocol: Protocol, options
             if outcome.status is Status.STOPPED:
                 raise _UndoError(outcome)
             written = None if planner is None else planner.plan_name
+            forms = {**source.call_forms, **({} if planner is None else planner.call_forms)}
             # the record is committed inside the undo step it describes: a failure rolls it back
             return commit_record(outcome.with_result(tps_journal_writes=len(_kept_writes(stand_in)),
-                                                     tps_plan_written=written), outputs)
+                                                     tps_plan_written=written,
+                                                     tps_call_forms=dict(sorted(forms.items()))), outputs)
     except _UndoError as undone:
         stop = undone.outcome.with_result(journal_entries_kept=len(_kept_writes(stand_in)))
     except EligibilityError as exc:  # a stop while reading the case, before the run

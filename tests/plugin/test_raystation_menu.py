@@ -133,6 +133,11 @@ def test_menu_keeps_the_undo_step_for_a_kept_plan(tmp_path, monkeypatch, status,
     assert writes[0].member == "CopyPlan"
     assert {"copy_plan", "scaling", "compute_dose", "add_prescription"} - set(result["tps_call_forms"]) \
         <= {"add_prescription"}
+    # the report is the record of the run: it names the copy written and every call form used
+    page = report.read_text(encoding="utf-8")
+    assert f'<span id="tps-plan-written">{clinician} reirrad</span>' in page
+    forms_table = page.split('id="tps-call-forms"', 1)[1].split("</table>", 1)[0]
+    assert all(f"<td>{key}</td>" in forms_table for key in result["tps_call_forms"])
 
 
 def test_menu_refuses_a_missing_report_folder_before_reading_the_case(tmp_path, monkeypatch):

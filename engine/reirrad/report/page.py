@@ -272,6 +272,10 @@ def _header_section(result: Mapping[str, Any]) -> str:
         ("Prescription", rx_text),
         ("TPS", f"{_e(prov.get('tps', '—'))} {_e(prov.get('tps_version', ''))}".strip()),
     ]
+    if "tps_plan_written" in result:  # launchers that write into a copy of the clinician's plan
+        written = result["tps_plan_written"]
+        pairs.append(("Written into TPS plan", f'<span id="tps-plan-written">{_e(written)}</span>'
+                      if written is not None else "none (nothing was written into a plan)"))
     return ("<header><h1>Re-irradiation planning report</h1>"
             + _status_banner(result) + _flag_box(result)
             + '<p class="safety"><strong>Decision support only.</strong> These figures do not replace '
@@ -615,6 +619,13 @@ def _provenance_section(result: Mapping[str, Any], generated_at: datetime,
                           {"id": "prior-courses-table"}))
     else:
         out.append('<p class="note" id="prior-courses-table">No prior course.</p>')
+
+    forms = result.get("tps_call_forms")
+    if forms:
+        out.append("<h3>TPS call forms used</h3><p class=\"note\">The form of each call whose spelling "
+                   "depends on the TPS version, as detected on this TPS.</p>")
+        out.append(_table(["Call", "Form used"], [([_txt(k), _txt(v)], {}) for k, v in sorted(forms.items())],
+                          {"id": "tps-call-forms"}))
 
     out.append("<h3>Protocol values used and their status</h3>")
     out.append(_table(["Protocol key", "Value", "Unit", "Source", "Status"], _value_rows(prov),

@@ -25,7 +25,8 @@ the menu does not rely on it:
 
 The returned result carries ``tps_plan_written`` (the copy's name, when one was made),
 ``tps_left_on_failure`` (what may be left; empty when the plan is kept) and ``tps_call_forms`` (the
-form of each version-dependent call used, :mod:`.call_forms`).
+form of each version-dependent call used, :mod:`.call_forms`); the report written for the run holds them
+too (they are added before the record is committed).
 
 Statuses (:mod:`reirrad.statuses`): the undo step is kept only when the run leaves a plan
 (:data:`~reirrad.statuses.PLAN_KEPT`): ``planned``, or — notified as "reirrad: <status> — needs
@@ -49,7 +50,7 @@ from reirrad.errors import EligibilityError, InputError, ReirradError
 from reirrad.outputs import OutputRequest, check_outputs
 from reirrad.protocol import load_protocol
 from reirrad.review import review_case
-from reirrad.runner import RunOutcome, Status, execute, stopped
+from reirrad.runner import RunOutcome, Status, commit_record, execute, stopped
 from reirrad.snapshot import CaseSnapshot
 from reirrad.statuses import EXIT_REVIEW, PLAN_KEPT, exit_code_for, status_meaning
 
@@ -191,17 +192,19 @@ def _in_undo_step(version: str, protocol: Any, objects: Any, answers: RunAnswers
         snapshot = snapshot.with_dates(confirmed.planned_start, confirmed.prior_dates)
         options = confirmed.workflow_options()
         planner = None if options.dry_run else _planner(version, case, plan, beam_set, snapshot)
-        # the record (report, audit row) is one transaction, committed inside the undo step it
-        # describes as its last action: a record that cannot be written ends the step with an error
         try:
             outcome = execute(protocol, snapshot, options, planner=planner,
-                              progress=partial(entry.progress, version=version),
-                              outputs=OutputRequest(report=answers.report, audit_csv=answers.audit_csv))
+                              progress=partial(entry.progress, version=version))
         finally:
             if planner is not None:
                 run.record_planner(planner, str(plan.Name))
         if outcome.status is Status.STOPPED:
             raise _StoppedError(outcome)
+        # the record (report, audit row) holds what the run wrote into the TPS and the call forms it
+        # used; it is one transaction, committed inside the undo step it describes as its last action:
+        # a record that cannot be written ends the step with an error
+        outcome = commit_record(outcome.with_result(**run.extra(kept=outcome.plan_kept)),
+                                OutputRequest(report=answers.report, audit_csv=answers.audit_csv))
         if not outcome.plan_kept:
             raise _DryRunDoneError(outcome)
     return outcome
@@ -229,7 +232,7 @@ def _menu_run(answers_path: Optional[str], interactive: Optional[bool]) -> Mappi
     except _DryRunDoneError as done:
         outcome = done.outcome
         entry.notify(_message(outcome.result) + run.leftovers(case_name), version)
-        return {**outcome.result, **run.extra(kept=False)}
+        return dict(outcome.result)  # holds run.extra(kept=False), added before the record
     except EligibilityError as exc:  # a stop while reading or confirming, before the run
         entry.notify(run.stopped(str(exc), case_name), version)
         result = stopped(exc, patient_id=str(patient.PatientID),
@@ -242,7 +245,7 @@ def _menu_run(answers_path: Optional[str], interactive: Optional[bool]) -> Mappi
     if run.plan_written is not None:
         text += f"; written into plan {run.plan_written!r} (the clinician's plan {plan.Name!r} is unchanged)"
     entry.notify(text, version)
-    return {**outcome.result, **run.extra(kept=True)}
+    return dict(outcome.result)  # holds run.extra(kept=True), added before the record
 
 
 def _planner(version: str, case: Any, plan: Any, beam_set: Any, snapshot: CaseSnapshot) -> Any:
