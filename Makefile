@@ -14,8 +14,8 @@ STAMP := $(VENV)/.installed
 PY38 ?= $(firstword $(wildcard /root/.pyenv/versions/3.8*/bin/python3.8) $(shell command -v python3.8 2>/dev/null))
 VENV38 ?= .venv38
 
-.PHONY: demo test lint typecheck pytest pytest-py38 pytest-pydicom3 bench clean stubs eclipse-host \
-	system-packages-demo system-packages-test wheel-check
+.PHONY: demo test lint typecheck pytest pytest-py38 pytest-pydicom3 pytest-pyradplan bench bench-pyradplan clean \
+	stubs eclipse-host system-packages-demo system-packages-test wheel-check
 
 $(STAMP): pyproject.toml tps_stubs/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -82,6 +82,26 @@ pytest-pydicom3: $(VENV_PYDICOM3)/.installed
 	$(VENV_PYDICOM3)/bin/python -c "import pydicom; print('pydicom', pydicom.__version__)"
 	$(VENV_PYDICOM3)/bin/python -m pytest -q tests/plugin/dicom
 
+# The open-source planning backend (reirrad_tps.pyradplan) in its own environment: the `pyradplan` extra
+# (pyRadPlan 0.5.0 with pydantic<2.12, ~1.2 GB of dependencies that must not enter .venv) plus the stand-ins
+# (stub patients). REIRRAD_REQUIRE_PYRADPLAN makes a missing engine fail its tests instead of skipping them
+# (the main .venv skips them). One coarse-grid isotoxic run and a DICOM case: about a minute on 2 cores.
+VENV_PYRADPLAN ?= .venv-pyradplan
+
+$(VENV_PYRADPLAN)/.installed: pyproject.toml tps_stubs/pyproject.toml
+	$(PYTHON) -m venv $(VENV_PYRADPLAN)
+	$(VENV_PYRADPLAN)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV_PYRADPLAN)/bin/python -m pip install --quiet -e '.[pyradplan]' -e ./tps_stubs pytest hypothesis
+	touch $@
+
+pytest-pyradplan: $(VENV_PYRADPLAN)/.installed
+	$(VENV_PYRADPLAN)/bin/python -c "import importlib.metadata as m; print('pyradplan', m.version('pyradplan'), 'pydantic', m.version('pydantic'))"
+	REIRRAD_REQUIRE_PYRADPLAN=1 $(VENV_PYRADPLAN)/bin/python -m pytest -q tests/pyradplan
+
+# The isotoxic search on pyRadPlan for three stub patients against exhaustive search (several minutes).
+bench-pyradplan: $(VENV_PYRADPLAN)/.installed
+	$(VENV_PYRADPLAN)/bin/python benchmarks/bench_opensource.py
+
 # Benchmarks print figures (no assertions). dicompyler-core and pydicom are not project
 # dependencies, so they live in a separate environment used only here. dicompyler-core 0.5.6
 # imports pydicom.dicomio.read_file, which pydicom 3 removed: hence pydicom < 3.
@@ -104,8 +124,8 @@ wheel-check:
 	PYTHON=$(PYTHON) bash install/dev/check_wheel.sh
 
 test: system-packages-test
-	@$(MAKE) --no-print-directory lint typecheck pytest pytest-py38 pytest-pydicom3 wheel-check
+	@$(MAKE) --no-print-directory lint typecheck pytest pytest-py38 pytest-pydicom3 pytest-pyradplan wheel-check
 
 clean:
-	rm -rf $(VENV) $(VENV38) .venv-bench $(VENV_PYDICOM3) reirrad-demo .pytest_cache .mypy_cache .ruff_cache .hypothesis \
+	rm -rf $(VENV) $(VENV38) .venv-bench $(VENV_PYDICOM3) $(VENV_PYRADPLAN) reirrad-demo .pytest_cache .mypy_cache .ruff_cache .hypothesis \
 		tps_stubs/esapi/build install/eclipse/build

@@ -2,6 +2,8 @@
 
 * ``reirrad stub-patients`` — list the stand-in patients;
 * ``reirrad plan --tps raystation-stub …`` — the planning workflow on a stand-in patient;
+* ``reirrad plan --tps pyradplan (--patient ID | --ct DIR --structures RS …)`` — the workflow planned by
+  pyRadPlan, an open-source dose engine (the ``pyradplan`` extra; :mod:`.pyradplan`);
 * ``reirrad demo`` — the workflow on the default stub patient (replaces the engine's interim demo);
 * ``reirrad evaluate`` — a case checked offline from DICOM exports (:mod:`.evaluate`).
 
@@ -38,6 +40,8 @@ RAYSTATION_VERSIONS = ("11A", "11B", "12A", "2024B")
 ECLIPSE_MAJOR_VERSIONS = (15, 16, 17, 18)
 _ECLIPSE_VERSION = re.compile(r"^(?P<major>\d{1,3})\.\d{1,2}(?:\.\d{1,5}){0,2}$")
 DEFAULT_VERSIONS = {"raystation-stub": "2024B", "eclipse-stub": "15.6"}
+#: ``--tps`` of the open-source planning backend (:mod:`.pyradplan`).
+PYRADPLAN = "pyradplan"
 
 
 def check_tps_version(tps: str, version: str) -> str:
@@ -77,12 +81,14 @@ def register(sub: Any) -> None:
     p.add_argument("--json", metavar="PATH", help="write the list as JSON")
     p.set_defaults(handler=_stub_patients)
 
-    plan = sub.add_parser("plan", help="run the re-irradiation workflow on a TPS stand-in patient")
-    plan.add_argument("--tps", choices=TPS_CHOICES, required=True, help="TPS stand-in")
+    plan = sub.add_parser("plan", help="run the re-irradiation workflow on a TPS stand-in patient, or plan "
+                                       "with pyRadPlan on a stub patient or a DICOM case")
+    plan.add_argument("--tps", choices=(*TPS_CHOICES, PYRADPLAN), required=True,
+                      help="TPS stand-in, or pyradplan (the open-source engine; the 'pyradplan' extra)")
     plan.add_argument("--tps-version", default=None,
                       help=f"RayStation {'/'.join(RAYSTATION_VERSIONS)} (default 2024B); Eclipse "
                            f"{ECLIPSE_MAJOR_VERSIONS[0]}.x-{ECLIPSE_MAJOR_VERSIONS[-1]}.x (default 15.6)")
-    plan.add_argument("--patient", required=True, help="stub patient id or YAML path")
+    plan.add_argument("--patient", default=None, help="stub patient id or YAML path")
     plan.add_argument("--intent", choices=INTENTS, required=True)
     plan.add_argument("--search", choices=SEARCHES, default="predictive")
     plan.add_argument("--protocol", default=DEFAULT_PROTOCOL)
@@ -98,6 +104,7 @@ def register(sub: Any) -> None:
     plan.add_argument("--json", metavar="PATH")
     plan.add_argument("--report", metavar="HTML", help="write the HTML report (plots: the 'report' extra)")
     plan.add_argument("--audit-csv", metavar="CSV", help="append the run's audit row (ESTRO-EORTC items)")
+    _add_pyradplan_arguments(plan)
     plan.set_defaults(handler=_plan)
 
     demo = sub.add_parser("demo", help="the workflow on the default stub patient; writes reirrad-demo/")
@@ -123,7 +130,7 @@ def _stub_patients(args: argparse.Namespace) -> int:
     return 0
 
 
-def _out_folder(value: str) -> Path:
+def out_folder(value: str) -> Path:
     """The ``--out`` folder, created when missing (the user named it); a file there is refused."""
     folder = Path(value)
     if not value.strip() or (folder.exists() and not folder.is_dir()):
@@ -132,14 +139,51 @@ def _out_folder(value: str) -> Path:
     return folder
 
 
+def _add_pyradplan_arguments(plan: Any) -> None:
+    """``--tps pyradplan`` only: the DICOM case (as ``reirrad evaluate`` takes it) and the engine's plan."""
+    group = plan.add_argument_group("--tps pyradplan", "a DICOM case instead of --patient, and the plan")
+    group.add_argument("--ct", metavar="DIR", help="planning CT series (its geometry is the dose grid's)")
+    group.add_argument("--structures", metavar="RS", help="the planning RT Structure Set (with the External)")
+    group.add_argument("--prior-dose", metavar="RD", action="append", default=[])
+    group.add_argument("--prior-plan", metavar="RP", action="append", default=[])
+    group.add_argument("--prior-structures", metavar="RS", action="append", default=[])
+    group.add_argument("--registration", metavar="REG", action="append", default=[])
+    group.add_argument("--interval-days", type=int, action="append", default=[])
+    group.add_argument("--prior-last-fraction", metavar="YYYY-MM-DD", action="append", default=[])
+    group.add_argument("--planned-start", metavar="YYYY-MM-DD", default=None)
+    group.add_argument("--target", default=None, help="target structure (default: the only PTV)")
+    group.add_argument("--fraction-dose", choices=("total", "per-fraction"), default=None,
+                       help="how to read prior RT Doses with DoseSummationType FRACTION")
+    group.add_argument("--dose-grid-mm", type=float, default=None,
+                       help="dose grid spacing, mm (default 5)")
+    group.add_argument("--beams", type=int, default=7, help="equidistant coplanar photon beams (default 7)")
+    group.add_argument("--bixel-mm", type=float, default=10.0, help="beamlet width, mm (default 10)")
+
+
+_DICOM_OPTIONS = ("ct", "structures", "prior_dose", "prior_plan", "prior_structures", "registration",
+                  "interval_days", "prior_last_fraction", "planned_start", "target", "fraction_dose",
+                  "dose_grid_mm")
+
+
 def _plan(args: argparse.Namespace) -> int:
+    if args.tps == PYRADPLAN:
+        from .pyradplan.cli import plan_with_pyradplan  # noqa: PLC0415 - the backend only when asked for
+
+        return plan_with_pyradplan(args)
+    given = [f"--{o.replace('_', '-')}" for o in _DICOM_OPTIONS if getattr(args, o) not in (None, [])]
+    if given:
+        raise InputError(f"{', '.join(given)}: only with --tps pyradplan; --tps {args.tps} plans a stub "
+                         "patient (--patient)")
+    if args.patient is None:
+        raise InputError(f"--tps {args.tps} needs --patient ID (a stub patient; 'reirrad stub-patients' "
+                         "lists them)")
     options = WorkflowOptions(intent=args.intent, search=args.search, dry_run=args.dry_run,
                               override_reason=args.override_eligibility, recovery_model=args.recovery_model,
                               conservation_factor=args.conservation_factor,
                               risk_factors=tuple(args.risk_factor))
     version = check_tps_version(args.tps, DEFAULT_VERSIONS[args.tps] if args.tps_version is None
                                 else args.tps_version)
-    copy = None if not args.out else str(_out_folder(args.out) / "result.json")
+    copy = None if not args.out else str(out_folder(args.out) / "result.json")
     inputs = [p for p in (args.patient, args.protocol) if Path(p).is_file()]
     outputs = check_outputs(OutputRequest(report=args.report, audit_csv=args.audit_csv,
                                           json=args.json or copy), inputs=inputs)
@@ -159,7 +203,7 @@ def _demo(args: argparse.Namespace) -> int:
     saying why, when Mono or pythonnet cannot be had on this machine)."""
     check_outputs(OutputRequest(json=args.json))
     patient = stand_in_patients().DEFAULT_PATIENT
-    out = _out_folder(args.out)
+    out = out_folder(args.out)
     protocol = load_protocol(DEFAULT_PROTOCOL)
     texts, codes, results, written = [], [], {}, []
     for tps, version in (("raystation-stub", "2024B"), ("eclipse-stub", "15.6")):

@@ -11,6 +11,9 @@ content                     quantity    DoseType   DoseComment
 ``remaining-eqd2``          eqd2        EFFECTIVE  ``reirrad remaining tolerance <label>, EQD2 (…)``
 ``remaining-physical``      physical    PHYSICAL   ``reirrad remaining tolerance <label>, physical Gy in
                                                    <n> fx`` (``n_fractions`` required)
+``plan-dose``               physical    PHYSICAL   ``reirrad plan dose <label>, physical Gy in <n> fx``
+                                                   (a new plan's dose, e.g. the pyradplan backend's;
+                                                   ``n_fractions`` required)
 ==========================  ==========  =========  =====================================================
 
 ``(…)`` is ``alpha/beta <g> Gy`` from ``grid.alpha_beta_gy``, or ``mixed alpha/beta`` for a map with
@@ -78,6 +81,7 @@ CONTENT_KINDS: Mapping[str, _Kind] = {
     "effective-prior-eqd2": _Kind("eqd2", "EFFECTIVE"),
     "remaining-eqd2": _Kind("eqd2", "EFFECTIVE"),
     "remaining-physical": _Kind("physical", "PHYSICAL"),
+    "plan-dose": _Kind("physical", "PHYSICAL"),
 }
 
 
@@ -139,9 +143,10 @@ def dose_comment(content: str, grid: DoseGrid, *, label: str = "", n_fractions: 
         template = f"reirrad remaining tolerance{named}, EQD2 ({ab})"
     else:
         if isinstance(n_fractions, bool) or not isinstance(n_fractions, int) or n_fractions < 1:
-            raise InputError(f"content 'remaining-physical' needs n_fractions, the new course's number of "
+            raise InputError(f"content {content!r} needs n_fractions, the new course's number of "
                              f"fractions (a whole number >= 1; got {n_fractions!r})")
-        template = f"reirrad remaining tolerance{named}, physical Gy in {n_fractions} fx"
+        what = "plan dose" if content == "plan-dose" else "remaining tolerance"
+        template = f"reirrad {what}{named}, physical Gy in {n_fractions} fx"
     return _fit(template, label)
 
 

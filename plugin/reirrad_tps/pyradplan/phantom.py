@@ -1,0 +1,173 @@
+"""The planning volume handed to pyRadPlan: a bulk-density CT and structure masks on the dose grid.
+
+Pure numpy (no pyRadPlan). The CT is **synthetic**, built from the structures alone, so that a stub
+patient (whose definition has only shapes) and a DICOM case are planned the same way:
+
+* outside the body structure (RT ROI type ``EXTERNAL``): air, -1000 HU;
+* inside it: water, 0 HU;
+* inside a bone structure (a name matching :data:`BONE_NAMES`, e.g. the femoral heads ``Femur_Head_L``,
+  ``FemoralHead_R``, ``Sacrum``): :data:`BONE_HU`, a cancellous-bone CT number (the stub anatomy's only
+  bones are the femoral heads).
+
+The CT pixels of a DICOM case are not read: the body and the bones are bulk-density overrides (a
+limitation recorded in ``docs/opensource-backend.md``).
+
+Grid: the planning volume lies on the snapshot's dose grid, with its voxel centres unchanged but indexed
+along +x, +y, +z (:func:`canonical_grid`; pyRadPlan's images are axis-aligned). Masks come from the
+fractional occupancy of :func:`reirrad.structures.mask_from_contours`:
+
+* the target, the body and the bones: voxels at least half inside (a target smaller than that on a coarse
+  grid keeps its voxels of largest occupancy);
+* every other structure (the OARs): **every voxel it touches**. reirrad evaluates an OAR on its fractional
+  occupancy, so a hot voxel only 20 % inside a thin OAR (the 8 mm sacral plexus on a 5 mm grid) counts
+  towards its D0.1cc; with half-inside masks the optimiser did not see those voxels and the plans broke the
+  plexus limit that reirrad then measured (benchmarks/README.md, "Isotoxic search on pyRadPlan").
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Dict, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+from numpy.typing import NDArray
+
+from reirrad.dose import DoseGrid
+from reirrad.errors import InputError
+from reirrad.snapshot import StructureData
+from reirrad.structures import mask_from_contours
+
+from .objectives import NORMAL_TISSUE_ID
+
+__all__ = ["AIR_HU", "BONE_HU", "BONE_NAMES", "WATER_HU", "PlanningVolume", "build_volume", "canonical_grid"]
+
+AIR_HU = -1000
+WATER_HU = 0
+#: CT number given to bone structures (cancellous bone of the femoral head, ~ 1.2 g/cm³).
+BONE_HU = 400
+#: Structure names taken as bone (case-insensitive search).
+BONE_NAMES = re.compile(r"femur|femoral|fem_?head|bone|sacrum|vertebra|ilium|ischium|pubis|coccyx", re.I)
+#: Occupancy from which a voxel belongs to a structure's mask.
+MASK_OCCUPANCY = 0.5
+
+BoolArray = NDArray[np.bool_]
+
+
+@dataclass(frozen=True, eq=False)
+class PlanningVolume:
+    """What pyRadPlan plans on.
+
+    Attributes
+    ----------
+    grid : DoseGrid
+        The (zero) dose grid, identity direction, in the planning frame: the dose comes back on it.
+    hu : numpy.ndarray of int16, shape (nz, ny, nx)
+        Synthetic CT numbers, indexed [z, y, x] like ``grid``.
+    masks : dict
+        Structure id → boolean mask [z, y, x] (non-empty; rules in the module docstring), and
+        :data:`.objectives.NORMAL_TISSUE_ID`: the body outside the target.
+    target_id : str
+    body_id : str
+        The ``EXTERNAL`` structure.
+    bone_ids : tuple of str
+        Structures given :data:`BONE_HU`.
+    """
+
+    grid: DoseGrid
+    hu: NDArray[np.int16]
+    masks: Mapping[str, BoolArray]
+    target_id: str
+    body_id: str
+    bone_ids: Tuple[str, ...]
+
+
+def canonical_grid(grid: DoseGrid) -> DoseGrid:
+    """``grid``'s voxel centres as a zero grid indexed along +x, +y, +z (identity direction).
+
+    Raises
+    ------
+    reirrad.errors.InputError
+        An oblique grid (axes not along the patient axes): pyRadPlan's images are axis-aligned.
+    """
+    direction = np.asarray(grid.direction)
+    if not np.allclose(np.abs(direction), np.eye(3), atol=1e-6):
+        raise InputError("the planning dose grid is oblique (its axes are not the patient axes); the "
+                         "pyradplan backend plans on axis-aligned grids only - export an axial CT")
+    nx, ny, nz = grid.shape[2], grid.shape[1], grid.shape[0]
+    counts = np.array([nx, ny, nz]) - 1
+    flipped = np.minimum(np.diag(direction), 0.0)  # -1 on an axis indexed towards decreasing x, y or z
+    origin = np.asarray(grid.origin_mm) + flipped * counts * np.asarray(grid.spacing_mm)
+    return DoseGrid(np.zeros((nz, ny, nx)), (float(origin[0]), float(origin[1]), float(origin[2])),
+                    grid.spacing_mm, None,
+                    frame_of_reference_uid=grid.frame_of_reference_uid)
+
+
+def _mask(structure: StructureData, grid: DoseGrid, *, touching: bool) -> BoolArray:
+    fraction = mask_from_contours(structure.contours_mm, grid)
+    if touching:
+        touched: BoolArray = fraction > 0.0
+        return touched
+    mask: BoolArray = fraction >= MASK_OCCUPANCY
+    if not mask.any() and float(fraction.max()) > 0.0:
+        mask = fraction >= float(fraction.max())
+    return mask
+
+
+def build_volume(grid: DoseGrid, structures: Sequence[StructureData], target_id: str, *,
+                 body_id: Optional[str] = None) -> PlanningVolume:
+    """The planning volume of ``structures`` on ``grid`` (rules in the module docstring).
+
+    Parameters
+    ----------
+    grid : DoseGrid
+        The snapshot's dose grid (its values are not used).
+    structures : sequence of StructureData
+        Planning structures (contours in mm, planning frame); empty ones are skipped.
+    target_id : str
+        The target structure.
+    body_id : str, optional
+        The body structure; default the only structure of type ``EXTERNAL``.
+
+    Raises
+    ------
+    reirrad.errors.InputError
+        No body structure (or several without ``body_id``), a target missing, empty or off the grid.
+    """
+    canon = canonical_grid(grid)
+    present = [s for s in structures if not s.is_empty]
+    ids = [s.id for s in present]
+    if body_id is None:
+        bodies = [s.id for s in present if s.dicom_type.upper() == "EXTERNAL"]
+        if len(bodies) != 1:
+            raise InputError(f"the pyradplan backend needs exactly one body structure of type EXTERNAL to "
+                             f"build its CT (found {bodies or 'none'}); add the External/BODY contour to the "
+                             "structure set")
+        body_id = bodies[0]
+    if body_id not in ids or target_id not in ids:
+        missing = body_id if body_id not in ids else target_id
+        raise InputError(f"structure {missing!r} is missing or empty; the structures are {ids}")
+    masks: Dict[str, BoolArray] = {}
+    hu = np.full(canon.shape, AIR_HU, dtype=np.int16)
+    bones = []
+    for s in present:
+        bone = bool(BONE_NAMES.search(s.id)) and s.id != body_id
+        if bone:  # density from the half-inside voxels, the optimiser's mask from every voxel touched
+            half = _mask(s, canon, touching=False)
+            if half.any():
+                bones.append((s.id, half))
+        mask = _mask(s, canon, touching=s.id not in (target_id, body_id))
+        if mask.any():
+            mask.flags.writeable = False
+            masks[s.id] = mask
+    if target_id not in masks:
+        raise InputError(f"target {target_id!r} has no voxel on the {canon.spacing_mm[0]:g} mm dose grid; "
+                         "use a finer --dose-grid-mm")
+    normal = masks[body_id] & ~masks[target_id]
+    normal.flags.writeable = False
+    masks[NORMAL_TISSUE_ID] = normal
+    hu[masks[body_id]] = WATER_HU
+    for _, half in bones:
+        hu[half & masks[body_id]] = BONE_HU
+    hu.flags.writeable = False
+    return PlanningVolume(canon, hu, masks, target_id, body_id, tuple(b for b, _ in bones))
