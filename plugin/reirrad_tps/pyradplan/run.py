@@ -150,7 +150,11 @@ def run_on_dicom(source: Any, protocol: Protocol, options: WorkflowOptions, back
     """The workflow on a DICOM case read by ``source`` (a :class:`reirrad_tps.dicom.case.DicomCaseSource`
     built with ``ct=`` and ``dose_spacing_mm=backend.dose_grid_mm``)."""
     snapshot = source.read()
-    identity = source.prior_plan_infos[0].patient_study if source.prior_plan_infos else None
+    # the planning study's identifiers (the structure set's), else those of the first prior plan
+    rs = getattr(source, "structure_set", None)
+    identity = rs.patient_study if rs is not None else None
+    if (identity is None or not identity.study_instance_uid) and source.prior_plan_infos:
+        identity = source.prior_plan_infos[0].patient_study
     outcome = plan_snapshot(snapshot, protocol, options, backend, identity=identity, progress=progress)
     findings = [f.to_dict() for f in source.findings]
     return commit_record(outcome.with_result(dicom_findings=findings), outputs)
