@@ -158,11 +158,14 @@ def _add_pyradplan_arguments(plan: Any) -> None:
                        help="dose grid spacing, mm (default 5)")
     group.add_argument("--beams", type=int, default=7, help="equidistant coplanar photon beams (default 7)")
     group.add_argument("--bixel-mm", type=float, default=10.0, help="beamlet width, mm (default 10)")
+    group.add_argument("--bulk-density", action="store_true",
+                       help="a DICOM case: water in the External, bone in bone structures, instead of the "
+                            "CT's own numbers")
 
 
 _DICOM_OPTIONS = ("ct", "structures", "prior_dose", "prior_plan", "prior_structures", "registration",
                   "interval_days", "prior_last_fraction", "planned_start", "target", "fraction_dose",
-                  "dose_grid_mm")
+                  "dose_grid_mm", "bulk_density")
 
 
 def _plan(args: argparse.Namespace) -> int:
@@ -170,7 +173,7 @@ def _plan(args: argparse.Namespace) -> int:
         from .pyradplan.cli import plan_with_pyradplan  # noqa: PLC0415 - the backend only when asked for
 
         return plan_with_pyradplan(args)
-    given = [f"--{o.replace('_', '-')}" for o in _DICOM_OPTIONS if getattr(args, o) not in (None, [])]
+    given = [f"--{o.replace('_', '-')}" for o in _DICOM_OPTIONS if getattr(args, o) not in (None, [], False)]
     if given:
         raise InputError(f"{', '.join(given)}: only with --tps pyradplan; --tps {args.tps} plans a stub "
                          "patient (--patient)")

@@ -50,6 +50,12 @@ def test_options_of_the_other_backends_are_refused(capsys: Any, tmp_path: Path) 
     assert "--patient" in line
 
 
+def test_bulk_density_is_for_a_dicom_case(capsys: Any) -> None:
+    line = _refused(["plan", "--tps", "pyradplan", "--patient", "LRRC-02", "--intent", "isotoxic",
+                     "--bulk-density"], capsys)
+    assert "--bulk-density" in line and "DICOM" in line
+
+
 def test_bad_engine_settings(capsys: Any) -> None:
     line = _refused(["plan", "--tps", "pyradplan", "--patient", "LRRC-02", "--intent", "isotoxic",
                      "--dose-grid-mm", "0.5", "--dry-run"], capsys)

@@ -1,6 +1,7 @@
-"""The DICOM form of ``reirrad plan --tps pyradplan``: a stub patient exported as a CT series, an RT Struct
-and its prior course (RT Dose + RT Plan), planned by pyRadPlan on a coarse grid (needs pyRadPlan and
-pydicom: ``make pytest-pyradplan``)."""
+"""The DICOM form of ``reirrad plan --tps pyradplan``: a stub patient exported as a CT series (water in the
+body, bone in the femoral heads, air around), an RT Struct and its prior course (RT Dose + RT Plan),
+planned by pyRadPlan on a coarse grid on the CT's own numbers (needs pyRadPlan and pydicom:
+``make pytest-pyradplan``)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import numpy as np
 import pytest
 
 from reirrad import cli
+from reirrad_tps.pyradplan.phantom import build_volume
 from tests.pyradplan.support import require_pyradplan
 
 PRIOR_UID = "1.2.826.0.1.3680043.8.498.7701"
@@ -35,9 +37,12 @@ def exported(tmp_path_factory: Any) -> Dict[str, str]:
     ct = out / "ct"
     ct.mkdir()
     ox, oy, oz = grid.origin_mm
+    hu = build_volume(grid, snapshot.structures, "PTV").hu  # the synthetic CT, written as the CT's pixels
     for k in range(nz):
+        pixels = (hu[k].astype(np.int32) + 1024).astype("<i2").tobytes()  # RescaleIntercept -1024
         factory.ct_slice(ct / f"ct{k:03d}.dcm", ipp=(ox, oy, oz + k * STEP), pixel_spacing=(STEP, STEP),
-                         rows=ny, columns=nx, frame_uid=frame)
+                         rows=ny, columns=nx, frame_uid=frame, extra={"PixelData": pixels})
+    np.save(out / "hu.npy", hu)
     (prior,) = snapshot.prior_courses
     return {
         "ct": str(ct),
@@ -46,7 +51,19 @@ def exported(tmp_path_factory: Any) -> Dict[str, str]:
                                   sop_uid=PRIOR_UID, frame_uid=frame, label="PELVIS_25")),
         "rd": factory.rt_dose_of_grid(out / "rd_prior.dcm", prior.dose, frame_uid=frame, plan_uid=PRIOR_UID),
         "out": str(out / "plan"),
+        "hu": str(out / "hu.npy"),
     }
+
+
+def test_the_ct_numbers_are_read_onto_the_planning_grid(exported: Dict[str, str]) -> None:
+    from reirrad_tps.pyradplan.ctpixels import ct_numbers_on  # noqa: PLC0415
+    from reirrad_tps.pyradplan.phantom import canonical_grid  # noqa: PLC0415
+    from tps_stubs.direct import DirectCase  # noqa: PLC0415
+
+    grid = canonical_grid(DirectCase("LRRC-02", dose_spacing_mm=STEP).read().dose_grid)
+    hu = ct_numbers_on(exported["ct"], grid)
+    np.testing.assert_array_equal(hu, np.load(exported["hu"]))
+    assert {int(v) for v in np.unique(hu)} == {-1000, 0, 400}
 
 
 @pytest.mark.filterwarnings("ignore:Polyfit may be poorly conditioned")  # engine search.py on 7.5 mm grids
@@ -64,6 +81,7 @@ def test_a_dicom_case_is_planned_and_its_rt_dose_written(exported: Dict[str, str
     assert result["status"] in ("planned", "coverage-compromised", "final-check-failed", "infeasible")
     assert result["provenance"]["tps"] == "pyradplan"
     assert result["pyradplan"]["body_structure"] == "External"
+    assert result["pyradplan"]["ct"] == "CT numbers" and result["pyradplan"]["bone_structures"] == []
     assert len(result["pyradplan"]["optimisation_s"]) == result["optimisations"]["count"]
     assert "dicom_findings" in result
     rd = out / "RD_reirrad.dcm"

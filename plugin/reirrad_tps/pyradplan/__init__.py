@@ -8,10 +8,12 @@ objectives change), the workflow's objectives translated into pyRadPlan's, the d
 :class:`reirrad.dose.DoseGrid` of TOTAL Gy. Why pyRadPlan and not OpenTPS, the measurements and the
 limits: ``docs/opensource-backend.md``.
 
-Modules: :mod:`.objectives` (objective translation and the one unit conversion; pure), :mod:`.phantom`
-(the planning volume: bulk-density CT and structure masks on the dose grid; pure numpy), :mod:`.engine`
-(the only module importing pyRadPlan, lazily), :mod:`.planner` (the Planner), :mod:`.run` (the command
-line's runs). ``import reirrad_tps.pyradplan`` imports neither pyRadPlan nor SimpleITK.
+Modules: :mod:`.objectives` (objective translation, the normal-tissue objective and the one unit
+conversion; pure), :mod:`.phantom` (the planning volume: CT numbers and structure masks on the dose grid;
+pure numpy), :mod:`.ctpixels` (a DICOM CT's numbers on that grid; pydicom), :mod:`.engine` (the only
+module importing pyRadPlan, lazily), :mod:`.planner` (the Planner), :mod:`.run` (the runs),
+:mod:`.cli` (``reirrad plan --tps pyradplan``). ``import reirrad_tps.pyradplan`` imports neither
+pyRadPlan, SimpleITK nor pydicom.
 """
 
 from __future__ import annotations

@@ -50,6 +50,9 @@ def _check_form(args: argparse.Namespace) -> None:
     if args.patient is not None and dicom:
         raise InputError("give --patient (a stub patient) or the DICOM case (--ct, --structures, "
                          "--prior-dose ...), not both")
+    if args.bulk_density and not dicom:
+        raise InputError("--bulk-density is for a DICOM case (--ct ...); a stub patient's CT is always the "
+                         "bulk-density one")
     if dicom:
         missing = [name for name, value in (("--ct DIR", args.ct), ("--structures RS.dcm", args.structures),
                                             ("--prior-dose RD.dcm", args.prior_dose),
@@ -70,7 +73,7 @@ def plan_with_pyradplan(args: argparse.Namespace) -> int:
     backend = BackendOptions(
         dose_grid_mm=DEFAULT_DOSE_GRID_MM if args.dose_grid_mm is None else args.dose_grid_mm,
         settings=EngineSettings.with_beams(args.beams, bixel_width_mm=args.bixel_mm),
-        out_dir=None if not args.out else str(out_folder(args.out)))
+        out_dir=None if not args.out else str(out_folder(args.out)), bulk_density=args.bulk_density)
     options = WorkflowOptions(intent=args.intent, search=args.search, dry_run=args.dry_run,
                               override_reason=args.override_eligibility, recovery_model=args.recovery_model,
                               conservation_factor=args.conservation_factor,
@@ -96,7 +99,8 @@ def plan_with_pyradplan(args: argparse.Namespace) -> int:
         source = DicomCaseSource(args.structures, _priors(args), n_fractions=protocol.n_fractions, ct=args.ct,
                                  registrations=args.registration, target=args.target, planned_start=start,
                                  fraction_dose=args.fraction_dose, dose_spacing_mm=backend.dose_grid_mm)
-        outcome = run_on_dicom(source, protocol, options, backend, outputs=outputs, progress=TextProgress())
+        outcome = run_on_dicom(source, protocol, options, backend, ct_folder=str(args.ct), outputs=outputs,
+                               progress=TextProgress())
     result = outcome.result
     if second is not None:
         write_result_json(second, result)

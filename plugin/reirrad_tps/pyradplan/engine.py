@@ -252,7 +252,8 @@ class EngineSession:
         """Timings and sizes, for the result JSON and the benchmark."""
         return {"engine": "pyRadPlan", "version": engine_version(), **self.settings.as_record(),
                 "dose_grid_mm": list(self.volume.grid.spacing_mm), "bixels": self.n_bixels,
-                "body_structure": self.volume.body_id, "bone_structures": list(self.volume.bone_ids),
+                "ct": self.volume.ct_source, "body_structure": self.volume.body_id,
+                "bone_structures": list(self.volume.bone_ids),
                 "dose_influence_s": round(self.dose_influence_s, 2),
                 "optimisation_s": [round(t, 2) for t in self.optimisation_s]}
 

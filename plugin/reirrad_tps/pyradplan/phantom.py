@@ -1,7 +1,8 @@
 """The planning volume handed to pyRadPlan: a bulk-density CT and structure masks on the dose grid.
 
-Pure numpy (no pyRadPlan). The CT is **synthetic**, built from the structures alone, so that a stub
-patient (whose definition has only shapes) and a DICOM case are planned the same way:
+Pure numpy (no pyRadPlan). A DICOM case's CT numbers can be given (:mod:`.ctpixels` samples them on the
+planning grid); otherwise — a stub patient, whose definition has only shapes, or ``--bulk-density`` — the
+CT is **synthetic**, built from the structures alone:
 
 * outside the body structure (RT ROI type ``EXTERNAL``): air, -1000 HU;
 * inside it: water, 0 HU;
@@ -9,8 +10,8 @@ patient (whose definition has only shapes) and a DICOM case are planned the same
   ``FemoralHead_R``, ``Sacrum``): :data:`BONE_HU`, a cancellous-bone CT number (the stub anatomy's only
   bones are the femoral heads).
 
-The CT pixels of a DICOM case are not read: the body and the bones are bulk-density overrides (a
-limitation recorded in ``docs/opensource-backend.md``).
+With given CT numbers, air outside the body structure is still -1000 HU (couch and immobilisation
+outside the body are not planned through), and nothing is overridden inside it.
 
 Grid: the planning volume lies on the snapshot's dose grid, with its voxel centres unchanged but indexed
 along +x, +y, +z (:func:`canonical_grid`; pyRadPlan's images are axis-aligned). Masks come from the
@@ -71,7 +72,9 @@ class PlanningVolume:
     body_id : str
         The ``EXTERNAL`` structure.
     bone_ids : tuple of str
-        Structures given :data:`BONE_HU`.
+        Structures given :data:`BONE_HU` (none when the CT numbers were given).
+    ct_source : str
+        ``"bulk density from the structures"`` or ``"CT numbers"``.
     """
 
     grid: DoseGrid
@@ -80,6 +83,7 @@ class PlanningVolume:
     target_id: str
     body_id: str
     bone_ids: Tuple[str, ...]
+    ct_source: str = "bulk density from the structures"
 
 
 def canonical_grid(grid: DoseGrid) -> DoseGrid:
@@ -114,8 +118,17 @@ def _mask(structure: StructureData, grid: DoseGrid, *, touching: bool) -> BoolAr
     return mask
 
 
+def _body(present: Sequence[StructureData]) -> str:
+    bodies = [s.id for s in present if s.dicom_type.upper() == "EXTERNAL"]
+    if len(bodies) != 1:
+        raise InputError(f"the pyradplan backend needs exactly one body structure of type EXTERNAL to "
+                         f"build its CT (found {bodies or 'none'}); add the External/BODY contour to the "
+                         "structure set")
+    return bodies[0]
+
+
 def build_volume(grid: DoseGrid, structures: Sequence[StructureData], target_id: str, *,
-                 body_id: Optional[str] = None) -> PlanningVolume:
+                 body_id: Optional[str] = None, hu: Optional[NDArray[np.int16]] = None) -> PlanningVolume:
     """The planning volume of ``structures`` on ``grid`` (rules in the module docstring).
 
     Parameters
@@ -128,6 +141,9 @@ def build_volume(grid: DoseGrid, structures: Sequence[StructureData], target_id:
         The target structure.
     body_id : str, optional
         The body structure; default the only structure of type ``EXTERNAL``.
+    hu : numpy.ndarray, optional
+        CT numbers (HU) at the voxel centres of :func:`canonical_grid` (``grid``), [z, y, x]; default
+        the synthetic CT of the module docstring.
 
     Raises
     ------
@@ -137,18 +153,11 @@ def build_volume(grid: DoseGrid, structures: Sequence[StructureData], target_id:
     canon = canonical_grid(grid)
     present = [s for s in structures if not s.is_empty]
     ids = [s.id for s in present]
-    if body_id is None:
-        bodies = [s.id for s in present if s.dicom_type.upper() == "EXTERNAL"]
-        if len(bodies) != 1:
-            raise InputError(f"the pyradplan backend needs exactly one body structure of type EXTERNAL to "
-                             f"build its CT (found {bodies or 'none'}); add the External/BODY contour to the "
-                             "structure set")
-        body_id = bodies[0]
+    body_id = _body(present) if body_id is None else body_id
     if body_id not in ids or target_id not in ids:
         missing = body_id if body_id not in ids else target_id
         raise InputError(f"structure {missing!r} is missing or empty; the structures are {ids}")
     masks: Dict[str, BoolArray] = {}
-    hu = np.full(canon.shape, AIR_HU, dtype=np.int16)
     bones = []
     for s in present:
         bone = bool(BONE_NAMES.search(s.id)) and s.id != body_id
@@ -166,8 +175,15 @@ def build_volume(grid: DoseGrid, structures: Sequence[StructureData], target_id:
     normal = masks[body_id] & ~masks[target_id]
     normal.flags.writeable = False
     masks[NORMAL_TISSUE_ID] = normal
-    hu[masks[body_id]] = WATER_HU
+    if hu is not None:
+        if np.shape(hu) != canon.shape:
+            raise InputError(f"CT numbers of shape {np.shape(hu)} for a planning grid of {canon.shape}")
+        ct = np.where(masks[body_id], np.asarray(hu, dtype=np.int16), np.int16(AIR_HU)).astype(np.int16)
+        ct.flags.writeable = False
+        return PlanningVolume(canon, ct, masks, target_id, body_id, (), "CT numbers")
+    ct = np.full(canon.shape, AIR_HU, dtype=np.int16)
+    ct[masks[body_id]] = WATER_HU
     for _, half in bones:
-        hu[half & masks[body_id]] = BONE_HU
-    hu.flags.writeable = False
-    return PlanningVolume(canon, hu, masks, target_id, body_id, tuple(b for b, _ in bones))
+        ct[half & masks[body_id]] = BONE_HU
+    ct.flags.writeable = False
+    return PlanningVolume(canon, ct, masks, target_id, body_id, tuple(b for b, _ in bones))

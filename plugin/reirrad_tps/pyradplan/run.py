@@ -27,7 +27,7 @@ from reirrad.snapshot import CaseSnapshot
 from reirrad.workflow import WorkflowOptions
 
 from .engine import EngineSession, EngineSettings, engine_version
-from .phantom import build_volume
+from .phantom import build_volume, canonical_grid
 from .planner import PyRadPlanPlanner
 
 __all__ = ["DEFAULT_DOSE_GRID_MM", "RT_DOSE_NAME", "BackendOptions", "plan_snapshot", "run_on_dicom",
@@ -52,11 +52,14 @@ class BackendOptions:
         Beams, bixel width, optimiser iterations.
     out_dir : str or None
         Folder for the final plan's RT Dose (none written when None).
+    bulk_density : bool
+        A DICOM case: plan on the synthetic CT of :mod:`.phantom` instead of the CT's own numbers.
     """
 
     dose_grid_mm: float = DEFAULT_DOSE_GRID_MM
     settings: EngineSettings = field(default_factory=EngineSettings)
     out_dir: Optional[str] = None
+    bulk_density: bool = False
 
     def __post_init__(self) -> None:
         if not 2.0 <= self.dose_grid_mm <= 10.0:
@@ -65,7 +68,8 @@ class BackendOptions:
 
 def plan_snapshot(snapshot: CaseSnapshot, protocol: Protocol, options: WorkflowOptions,
                   backend: BackendOptions, *, identity: Optional[Any] = None,
-                  outputs: Optional[OutputRequest] = None, progress: Optional[Progress] = None) -> RunOutcome:
+                  outputs: Optional[OutputRequest] = None, progress: Optional[Progress] = None,
+                  ct_folder: Optional[str] = None) -> RunOutcome:
     """Run the workflow on ``snapshot`` with pyRadPlan as the planner; write the RT Dose; commit the record.
 
     Parameters
@@ -74,6 +78,9 @@ def plan_snapshot(snapshot: CaseSnapshot, protocol: Protocol, options: WorkflowO
         Its dose grid is the planning grid.
     identity : reirrad_tps.dicom.PatientStudy, optional
         Patient and study written into the RT Dose (a stub patient's are made up from its id and name).
+    ct_folder : str, optional
+        A DICOM case's planning CT, whose CT numbers are planned on (:mod:`.ctpixels`); None: the
+        synthetic CT of :mod:`.phantom`.
     """
     snapshot = dataclasses.replace(
         snapshot, tps=TPS_NAME, tps_version=f"pyRadPlan {engine_version()}",
@@ -85,7 +92,12 @@ def plan_snapshot(snapshot: CaseSnapshot, protocol: Protocol, options: WorkflowO
         if target is None:
             raise InputError("the case names no target structure: give --target (the PTV)")
         n_fx = snapshot.plan.n_fractions or protocol.n_fractions
-        volume = build_volume(snapshot.dose_grid, snapshot.structures, target)
+        hu = None
+        if ct_folder is not None:
+            from .ctpixels import ct_numbers_on  # noqa: PLC0415 - pydicom
+
+            hu = ct_numbers_on(ct_folder, canonical_grid(snapshot.dose_grid))
+        volume = build_volume(snapshot.dose_grid, snapshot.structures, target, hu=hu)
         session = EngineSession(volume, backend.settings, n_fx)
         planner = PyRadPlanPlanner(session, snapshot.structures, n_fx)
     outcome = execute(protocol, snapshot, options, planner=planner, progress=progress)
@@ -146,15 +158,18 @@ def run_on_stub_patient(patient_ref: str, protocol: Protocol, options: WorkflowO
 
 
 def run_on_dicom(source: Any, protocol: Protocol, options: WorkflowOptions, backend: BackendOptions, *,
-                 outputs: Optional[OutputRequest] = None, progress: Optional[Progress] = None) -> RunOutcome:
+                 ct_folder: str, outputs: Optional[OutputRequest] = None,
+                 progress: Optional[Progress] = None) -> RunOutcome:
     """The workflow on a DICOM case read by ``source`` (a :class:`reirrad_tps.dicom.case.DicomCaseSource`
-    built with ``ct=`` and ``dose_spacing_mm=backend.dose_grid_mm``)."""
+    built with ``ct=ct_folder`` and ``dose_spacing_mm=backend.dose_grid_mm``), on the CT's own numbers
+    unless ``backend.bulk_density``."""
     snapshot = source.read()
     # the planning study's identifiers (the structure set's), else those of the first prior plan
     rs = getattr(source, "structure_set", None)
     identity = rs.patient_study if rs is not None else None
     if (identity is None or not identity.study_instance_uid) and source.prior_plan_infos:
         identity = source.prior_plan_infos[0].patient_study
-    outcome = plan_snapshot(snapshot, protocol, options, backend, identity=identity, progress=progress)
+    outcome = plan_snapshot(snapshot, protocol, options, backend, identity=identity, progress=progress,
+                            ct_folder=None if backend.bulk_density else ct_folder)
     findings = [f.to_dict() for f in source.findings]
     return commit_record(outcome.with_result(dicom_findings=findings), outputs)
