@@ -21,7 +21,7 @@ from reirrad.statuses import exit_code_for
 from reirrad.workflow import WorkflowOptions, prepare, run
 from reirrad_tps.planrun import plan_on_stub
 from reirrad_tps.raystation import RayStationPlanner
-from tests.e2e.test_every_patient import exhaustive_level
+from tests.e2e.test_stand_in_optimiser import exhaustive_level
 from tps_stubs.direct import DirectCase, DirectPlanner
 
 PROTOCOL = load_protocol("uk-sabr-pelvis-reirradiation")
@@ -42,7 +42,7 @@ def _final_meets_every_limit(outcome) -> None:
 def test_predictive_search_finds_the_ladder_level_and_the_plan_meets_every_limit():
     """REG-01 (prior CT registered rigidly): predictive and naive ladder choose the level exhaustive
     search finds (every ladder level optimised independently, the highest feasible one:
-    ``exhaustive_level`` of test_every_patient.py; inside the ladder for REG-01, so neither the floor
+    ``exhaustive_level`` of test_stand_in_optimiser.py; inside the ladder for REG-01, so neither the floor
     nor the top would pass); the final plan passes every cumulative limit by both methods, the de novo
     limits and the coverage rule."""
     expected = exhaustive_level("REG-01")
