@@ -373,8 +373,8 @@ def test_planner_dose_through_api_in_cgy(fresh_session: Any) -> None:
     assert d_max.Unit == _unit(esapi, "cGy")
     rectum_model = model.structure_set("CT_PLAN").structure("Rectum")
     shape = {"union": list(rectum_model.primitives)}
-    distance = stand_in_planner._grid_signed_distance(shape, _grid(plan.Dose), model.image("CT_PLAN").direction,
-                                                      None)
+    direction = model.image("CT_PLAN").direction
+    distance = stand_in_planner._grid_signed_distance(shape, _grid(plan.Dose), direction, None)
     values = expected.values_gy.ravel()
     half_diagonal = 0.5 * float(np.linalg.norm(_grid(plan.Dose)[1]))
     assert 100.0 * values[distance <= 0.0].max() - 1e-6 <= d_max.Dose
