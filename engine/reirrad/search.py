@@ -179,8 +179,12 @@ def _edge_gradient(dose: DoseGrid, target: Occupancy, target_pts: np.ndarray) ->
     if use.sum() < 10:
         return None
     d, _ = dose.sample(pts[use])
-    slope = np.polyfit(dist[use], d, 1)[0]
-    return float(-slope) if slope < 0 else None
+    x = dist[use] - dist[use].mean()
+    spread = float(np.dot(x, x))
+    if spread <= 1e-9:  # every voxel at one distance (a coarse grid): no slope to fit
+        return None
+    slope = float(np.dot(x, d - d.mean()) / spread)  # least-squares slope, closed form
+    return -slope if slope < 0 else None
 
 
 def predict_level_index(levels: Sequence[float], floor_dose: DoseGrid, target: Occupancy,

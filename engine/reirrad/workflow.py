@@ -173,6 +173,7 @@ class WorkflowRun:
     evaluated_only: bool = False
     status: str = "dry-run"
     final_check: Optional[FinalCheck] = None
+    level_limited_by: Optional[Dict[str, object]] = None
 
 
 @dataclass
@@ -407,7 +408,21 @@ def run(protocol: Protocol, snapshot: CaseSnapshot, planner: Optional[Planner], 
     status = _status(check.evaluation, floor_ok)
     _progress(progress, 100, f"done: {status}")
     return WorkflowRun(prepared, check.evaluation, final_dose, outcome, tuple(log), state.count,
-                       status=status, final_check=check)
+                       status=status, final_check=check,
+                       level_limited_by=_level_limited_by(chosen, floor_ok, levels, plans))
+
+
+def _level_limited_by(chosen: float, floor_ok: bool, levels: List[float],
+                      plans: Mapping[float, Tuple[PlanEvaluation, DoseGrid]]) -> Optional[Dict[str, object]]:
+    """Why the level is not higher: the lowest level above the chosen one that was optimised and failed
+    (its failing OARs and whether its coverage was met); None when the chosen level is the ladder's top,
+    no level above it was tried, or the floor itself broke an OAR limit."""
+    above = [level for level in levels if level > chosen and level in plans and not plans[level][0].feasible]
+    if not floor_ok or not above:
+        return None
+    ev = plans[min(above)][0]
+    return {"level_gy": ev.prescription_gy, "failing_oars": ev.failing_oars,
+            "coverage_met": bool(ev.coverage_ok), "v95_pct": ev.target.v95_pct}
 
 
 def _leave_at(level: float, try_level: TryLevel, *, recheck: bool) -> List[SearchStep]:

@@ -18,6 +18,7 @@ import pytest
 from reirrad.errors import OptimisationError
 from reirrad.evaluation import PlanEvaluation
 from reirrad.protocol import load_protocol
+from reirrad.result import build_result
 from reirrad.workflow import WorkflowOptions, _evaluate, prepare, run
 from tps_stubs.direct import DirectCase, DirectPlanner
 from tps_stubs.patients import list_patients, load_patient
@@ -50,11 +51,17 @@ def exhaustive_level(patient: str):
 
 @pytest.mark.parametrize("patient", PATIENTS)
 def test_predictive_search_finds_the_exhaustive_level(patient):
-    """The predictive search's level (the plan kept, when planned) equals exhaustive search's."""
+    """The predictive search's level (the plan kept, when planned) equals exhaustive search's; an
+    OAR-limited patient's result names the OARs that broke their limits one level up
+    (``level_limited_by``), as the exhaustive scan's plan at that level does."""
     case = DirectCase(patient)
     outcome = run(PROTOCOL, case.read(), DirectPlanner(case), WorkflowOptions())
     assert outcome.search is not None
     assert outcome.search.best_level_gy == exhaustive_level(patient)
+    if load_patient(patient).expectations.get("isotoxic_limited_by") == "oar":  # names the limiting OAR
+        limited = build_result(outcome)["level_limited_by"]
+        assert limited is not None and limited["failing_oars"], patient
+        assert limited["failing_oars"] == list(scan(patient)[LADDER.index(limited["level_gy"])].failing_oars)
 
 
 def test_several_patients_are_oar_limited_and_one_is_non_monotone():

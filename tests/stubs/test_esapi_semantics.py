@@ -323,6 +323,34 @@ def test_imrt_optimisation_needs_leaf_motions(ctx: Any, esapi: Any) -> None:
     assert plan.CalculateDose().Success
 
 
+def test_continue_optimisation_warm_starts_and_restart_does_not(ctx: Any, esapi: Any) -> None:
+    """tps_stubs.planner (module docstring, point 4) through ESAPI's start option (§10.3 enums): after
+    an optimisation at a lower rectum objective, ``ContinueOptimization`` gives another dose than
+    ``RestartOptimization`` of the same objectives, and a restart gives the first restart's dose again."""
+    plan = ctx.ExternalPlanSetup
+    ctx.Patient.BeginModifications()
+    options = esapi.Types.OptimizationOption
+    _sabr_objectives(esapi, ctx, "Gy")
+    setup = plan.OptimizationSetup
+    rectum = next(o for o in setup.Objectives if str(o.StructureId) == "Rectum")
+
+    def optimised(option: Any) -> np.ndarray:
+        assert plan.Optimize(100, option).Success
+        assert plan.CalculateLeafMotions().Success and plan.CalculateDose().Success
+        return _dose_gy(esapi, plan.Dose)
+
+    restart = optimised(options.RestartOptimization)
+    setup.RemoveObjective(rectum)
+    op = esapi.Types.OptimizationObjectiveOperator
+    low = setup.AddPointObjective(_structures(ctx)["Rectum"], op.Upper, _dose(esapi, 8.0, "Gy"), 0.0, 80.0)
+    optimised(options.RestartOptimization)
+    setup.RemoveObjective(low)
+    setup.AddPointObjective(_structures(ctx)["Rectum"], op.Upper, _dose(esapi, 20.0, "Gy"), 0.0, 80.0)
+    continued = optimised(options.ContinueOptimization)
+    assert not np.array_equal(continued, restart)
+    np.testing.assert_array_equal(optimised(options.RestartOptimization), restart)
+
+
 def test_an_injected_transient_dose_failure_fails_n_calls_then_clears(ctx: Any, esapi: Any) -> None:
     """DEVIATIONS.md (fault injection): with ``fail_dose_calculations(2)`` after an optimisation the next
     two CalculateDose calls return Success False, are journalled and leave the plan without a dose; the
