@@ -14,13 +14,14 @@ from typing import Any, Dict, List, Optional, Sequence
 import numpy as np
 
 from reirrad.dose import DoseGrid
+from reirrad.errors import OptimisationError
 from reirrad.priors import PriorPlanCandidate, select_prior_plans
 from reirrad.snapshot import CaseSnapshot, PlanInfo, PriorCourse, StructureData
 from reirrad_tps.eclipse.source import TREATMENT_APPROVED
 
 from .patients import load_patient
 from .patients.model import StubPatient
-from .planner import PlannerObjective, dose_grid_for, optimise
+from .planner import Optimiser, OptimiserError, PlannerObjective, dose_grid_for
 
 __all__ = ["DirectCase", "DirectPlanner"]
 
@@ -91,15 +92,25 @@ class DirectCase:
 
 
 class DirectPlanner:
-    """``Planner`` over :func:`tps_stubs.planner.optimise`; records every call in ``journal``."""
+    """``Planner`` over the stand-in optimiser (:class:`tps_stubs.planner.Optimiser`); records every call
+    in ``journal``.
 
-    def __init__(self, case: DirectCase, *, fail_on_call: Optional[int] = None) -> None:
+    Like both TPS adapters (RayStation's ``ResetOptimization`` before each new set of objectives, ESAPI's
+    ``RestartOptimization``), every optimisation starts cold unless ``warm_start`` is set. A failure of
+    the stand-in optimiser (the patient's ``optimiser.fail_on``) is raised as the engine's
+    :class:`reirrad.errors.OptimisationError`, as the adapters raise it.
+    """
+
+    def __init__(self, case: DirectCase, *, fail_on_call: Optional[int] = None,
+                 warm_start: bool = False) -> None:
         self.case = case
         self.journal: List[Dict[str, Any]] = []
         self._rx: Optional[float] = None
         self._objectives: List[PlannerObjective] = []
         self._dose: Optional[DoseGrid] = None
         self._fail_on_call = fail_on_call
+        self._optimiser = Optimiser(case.patient)
+        self._warm = bool(warm_start)
 
     def _record(self, member: str, **args: Any) -> None:
         self.journal.append({"member": member, **args})
@@ -125,9 +136,13 @@ class DirectPlanner:
         image = p.image(plan.image_id)
         if self._rx is None or plan.target_id is None:
             raise RuntimeError("no prescription set")
-        dose = optimise(p, structure_set_id=plan.structure_set_id, target_id=plan.target_id,
-                        prescription_gy=self._rx, objectives=self._objectives,
-                        grid=dose_grid_for(image, self.case.dose_spacing_mm), direction=image.direction)
+        try:
+            dose = self._optimiser.run(structure_set_id=plan.structure_set_id, target_id=plan.target_id,
+                                       prescription_gy=self._rx, objectives=self._objectives,
+                                       grid=dose_grid_for(image, self.case.dose_spacing_mm),
+                                       direction=image.direction, warm=self._warm)
+        except OptimiserError as exc:
+            raise OptimisationError(f"the optimiser failed: {exc}") from None
         self._dose = DoseGrid(dose.values_gy, dose.origin_mm, dose.spacing_mm, dose.direction,
                               frame_of_reference_uid=image.frame_of_reference_uid)
 

@@ -1,39 +1,76 @@
-"""A deterministic stand-in for TPS optimisation and dose calculation.
+"""A stand-in for TPS optimisation and dose calculation, with the trade-offs of a real optimiser.
 
-Not a dose engine: a smooth, reproducible model with the two properties the workflow depends on.
+Not a dose engine: a fast, reproducible model of what an inverse optimiser does with weighted
+objectives, so that the workflow meets conflicting objectives, overshooting OARs, warm starts, run-to-run
+variation and failures (issue 18). Every number below is the model's own, stated here; none is a
+measured property of Eclipse's or RayStation's optimiser.
 
-1. **Target dose.** With s the signed distance to the target surface (mm, negative inside),
+1. **Unconstrained dose.** With s the signed distance to the target surface (mm, negative inside),
    D₀(s) = Rx · [1.12 · σ((4.02 − s)/2.5) + 0.08 · e^(−max(s, 0)/30)], σ the logistic function.
    The surface receives ≈ 1.0 × Rx (σ(1.61) = 0.833, 1.12·0.833 + 0.08 = 1.013), the centre
-   ≈ 1.2 × Rx, and the dose falls by ≈ 7 % of Rx per mm at the surface, to ≈ 20 % at 10 mm:
-   a SABR-like gradient plus a low-dose bath.
-2. **OAR objectives carve dose with a finite gradient.** For every upper/max objective (limit L
-   total Gy on structure O, signed distance s_O), the dose is capped at
-   C(x) = 0.98·L + G·max(s_O(x), 0) with G = 0.06 · Rx per mm. Inside O the dose stays below L;
-   a target voxel 5 mm from O can reach only 0.98·L + 0.3·Rx. Raising Rx near an OAR therefore costs
-   target coverage, as in a real optimiser.
+   ≈ 1.2 × Rx, and the dose falls by ≈ 7 % of Rx per mm at the surface, to ≈ 20 % at 10 mm.
+2. **Carving.** The optimiser lowers the dose around each OAR o that has an upper-DVH or max objective
+   to a carve level c_o with a finite gradient: D = min(D₀, min_o [c_o + G·max(s_o, 0)]),
+   G = 0.06 · Rx per mm (``GRADIENT_PER_MM``), s_o the signed distance to the OAR. Where the OAR
+   abuts or overlaps the target, a low c_o costs coverage.
+3. **Weighted, soft objectives** (the optimiser's cost, doses in units of Rx, w the objective's
+   priority or weight):
 
-Conventional (prior-course) dose distributions use :func:`conformal_dose` with a wider fall-off.
-Same inputs → same dose, bit for bit: both stand-ins call :func:`optimise` from their
-optimisation / dose-calculation members.
+   * OAR o, each upper/max objective at dose L and volume v % (max: v = 0):
+     w · (max(0, D_v − L)/Rx)², D_v the dose at v % of the OAR's voxels (voxel centres inside the OAR,
+     counted, not occupancy-weighted: the optimiser's DVH is not the evaluation's). Inside the OAR
+     D = min(pre, c_o) with pre the dose before this carve, so D_v = min(c_o, D_v(pre)) exactly;
+   * target: w_T · mean over the target's voxels of (max(0, Rx − D)/Rx)² (squared underdose; w_T the
+     highest priority of the target's lower objectives; 1 without one);
+   * a constraint (RayStation ``IsConstraint=True``) is a weight ``CONSTRAINT_WEIGHT`` times the largest
+     weight of the set: it holds up to the target's pull, like a penalty method.
+
+   Mean objectives and the target's max objective do not change the dose (as before).
+4. **Solution.** Coordinate descent over the OARs (sorted by name): each sweep moves c_o a fraction
+   ``STEP`` (0.7) of the way to the c minimising the cost with the others fixed (c on a grid of 0.01·Rx
+   from 0 to 1.25·Rx); ``SWEEPS`` (3) sweeps. A **cold start** (first optimisation, or after a reset)
+   starts every c_o at the unconstrained maximum in the OAR, so 2.7 % (0.3³) of that gap is left
+   unconverged; a **warm start** starts from the previous solution of the same plan (the OARs it
+   had), so the result depends on what was optimised before unless the optimisation is reset.
+5. **Deliverability (segmentation / leaf sequencing).** The optimised dose is multiplied by
+   1 + a·φ(x), φ a sum of three plane waves (wavelengths 50-120 mm) scaled to |φ| ≤ 1, a the
+   patient's ``optimiser.sequencing_pct`` (default 1.5 %). φ's directions and phases are drawn from a
+   generator seeded by the patient's ``optimiser.seed``, the prescription and the objectives: the same
+   inputs give the same dose bit for bit, but neighbouring levels get unrelated perturbations, so
+   feasibility need not be monotone in the level.
+6. **Noise between runs** (optional, :func:`set_noise`): a further factor 1 + n·ψ(x) with ψ drawn from
+   the optimiser's own seeded generator at every run, so the same inputs give a different dose on
+   every optimisation (reproducible for a given seed and order of runs).
+7. **Failures.** The optimisations numbered in the patient's ``optimiser.fail_on`` (1 = the first
+   optimisation of that plan's optimiser) raise :class:`OptimiserError` with a TPS-like message and
+   leave the plan as it was; each stand-in reports it the way its TPS does.
+
+:func:`optimise` is the stateless cold start without noise; :class:`Optimiser` is one plan's
+optimiser (warm start, noise, failures) that the stand-ins keep per plan / beam set. Conventional
+(prior-course) dose distributions use :func:`conformal_dose` with a wider fall-off.
 """
 
 from __future__ import annotations
 
 import json
+import zlib
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, Hashable, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, Hashable, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
 from .patients.geometry import signed_distance, transform_points
 from .patients.model import DoseModel, ImageModel, StubPatient
 
-__all__ = ["PlannerObjective", "conformal_dose", "dose_grid_for", "dose_grid_points", "optimise"]
+__all__ = ["Optimiser", "OptimiserError", "OptimiserSettings", "PlannerObjective", "conformal_dose",
+           "dose_grid_for", "dose_grid_points", "optimise", "set_noise"]
 
 GRADIENT_PER_MM = 0.06  # achievable carving gradient, fraction of Rx per mm
-OAR_MARGIN = 0.98
+STEP = 0.7  # fraction of the way to the best carve level moved per sweep
+SWEEPS = 3
+CONSTRAINT_WEIGHT = 100.0  # a constraint's weight, times the largest weight of the set
+CARVE_GRID = np.linspace(0.0, 1.25, 126)  # candidate carve levels, fraction of Rx (0.01 steps)
 
 
 @dataclass(frozen=True)
@@ -50,6 +87,9 @@ class PlannerObjective:
     volume_pct : float
         Volume of a DVH objective, % of the structure.
     priority : float
+        The objective's priority (Eclipse) or weight (RayStation); only ratios matter.
+    constraint : bool
+        A RayStation constraint (``IsConstraint=True``): see the module docstring, point 3.
     """
 
     structure_id: str
@@ -57,6 +97,7 @@ class PlannerObjective:
     dose_gy: float
     volume_pct: float = 0.0
     priority: float = 1.0
+    constraint: bool = False
 
 
 def dose_grid_points(origin_mm: Sequence[float], spacing_mm: Sequence[float], size: Sequence[int],
@@ -139,10 +180,206 @@ def _sabr_profile(s: np.ndarray, prescription_gy: float) -> np.ndarray:
     return prescription_gy * (1.12 * _logistic((4.02 - s) / 2.5) + 0.08 * np.exp(-np.maximum(s, 0.0) / 30.0))
 
 
+@dataclass(frozen=True)
+class OptimiserSettings:
+    """A stub patient's optimiser behaviour (its definition's ``optimiser`` mapping; module docstring).
+
+    Attributes
+    ----------
+    sequencing_pct : float
+        Amplitude a of the deliverability perturbation, % (0 to 10).
+    seed : int
+        Seed of the perturbation's directions and phases.
+    fail_on : tuple of int
+        Optimisations (1-based, per plan optimiser) that fail.
+    """
+
+    sequencing_pct: float = 1.5
+    seed: int = 0
+    fail_on: Tuple[int, ...] = ()
+
+    @classmethod
+    def of(cls, patient: StubPatient) -> OptimiserSettings:
+        """The settings in ``patient.optimiser`` (defaults for keys it leaves out)."""
+        raw = dict(getattr(patient, "optimiser", None) or {})
+        unknown = sorted(set(raw) - {"sequencing_pct", "seed", "fail_on"})
+        if unknown:
+            raise ValueError(f"patient {patient.id}: unknown optimiser key(s) {unknown}; the keys are "
+                             "sequencing_pct, seed, fail_on")
+        pct = float(raw.get("sequencing_pct", cls.sequencing_pct))
+        if not 0.0 <= pct <= 10.0:
+            raise ValueError(f"patient {patient.id}: optimiser.sequencing_pct must be in [0, 10] (got {pct})")
+        fail_on = tuple(int(n) for n in raw.get("fail_on", ()))
+        if any(n < 1 for n in fail_on):
+            raise ValueError(f"patient {patient.id}: optimiser.fail_on counts optimisations from 1 "
+                             f"(got {list(fail_on)})")
+        return cls(pct, int(raw.get("seed", 0)), fail_on)
+
+
+class OptimiserError(RuntimeError):
+    """The stand-in optimiser failed (``optimiser.fail_on``); the plan is left as it was."""
+
+
+_NOISE: Dict[str, float] = {"pct": 0.0, "seed": 0.0}
+
+
+def set_noise(pct: float, seed: int = 0) -> None:
+    """Noise between runs (module docstring, point 6) for every :class:`Optimiser` created after this
+    call: amplitude ``pct`` % (0 switches it off), generator seeded by ``seed`` and the patient id."""
+    if not 0.0 <= float(pct) <= 10.0:
+        raise ValueError(f"noise must be in [0, 10] % (got {pct!r})")
+    _NOISE.update(pct=float(pct), seed=float(seed))
+
+
+def _plane_waves(rng: np.random.Generator, grid: Tuple[Any, Any, Any], direction: np.ndarray) -> np.ndarray:
+    """φ of the module docstring on the grid's voxel centres, flat in [z, y, x] order: three plane waves
+    with random directions, wavelengths in [50, 120] mm and phases, summed and divided by 3 (|φ| ≤ 1).
+
+    The projection of a voxel centre x = origin + R·(i·sx, j·sy, k·sz) on a direction u is
+    u·origin + i·sx·(R₀·u) + j·sy·(R₁·u) + k·sz·(R₂·u) (R_c the c-th column), summed by broadcasting.
+    """
+    origin, spacing, size = grid
+    nx, ny, nz = (int(v) for v in size)
+    axes = np.asarray(direction, float)
+    field = np.zeros((nz, ny, nx))
+    for _ in range(3):
+        u = rng.normal(size=3)
+        u /= np.linalg.norm(u)
+        wavelength = rng.uniform(50.0, 120.0)
+        phase = rng.uniform(0.0, 2.0 * np.pi)
+        along = axes.T @ u  # the index axes' components along u
+        proj = (float(np.asarray(origin, float) @ u)
+                + (np.arange(nx) * float(spacing[0]) * along[0])[None, None, :]
+                + (np.arange(ny) * float(spacing[1]) * along[1])[None, :, None]
+                + (np.arange(nz) * float(spacing[2]) * along[2])[:, None, None])
+        field += np.cos(2.0 * np.pi * proj / wavelength + phase)
+    return (field / 3.0).ravel()
+
+
+@dataclass(frozen=True)
+class _OarTerms:
+    """One OAR's objectives and geometry, as the solver uses them."""
+
+    structure_id: str
+    terms: Tuple[Tuple[float, float, float], ...]  # (dose L in Gy, volume %, weight)
+    s_target: np.ndarray  # signed distance to the OAR at the target's voxels, mm
+    inside: np.ndarray  # flat indices of the grid voxels whose centre is inside the OAR
+    others_inside: Mapping[str, np.ndarray]  # signed distance to each other OAR at ``inside``, mm
+
+
+def _cold_start(d0: np.ndarray, oar: _OarTerms) -> float:
+    return float(d0[oar.inside].max()) if oar.inside.size else 0.0
+
+
+def _solve(d0: np.ndarray, target_idx: np.ndarray, *, target_weight: float, oars: List[_OarTerms],
+           prescription_gy: float, start: Mapping[str, float]) -> Dict[str, float]:
+    """The carve levels (Gy) after ``SWEEPS`` damped coordinate-descent sweeps (module docstring)."""
+    grad = GRADIENT_PER_MM * prescription_gy
+    carves = {o.structure_id: float(start.get(o.structure_id, _cold_start(d0, o))) for o in oars}
+    candidates = CARVE_GRID * prescription_gy
+    d0_target = d0[target_idx]
+    for _ in range(SWEEPS):
+        for oar in oars:
+            others_target = d0_target.copy()
+            others_inside = d0[oar.inside]
+            for other in oars:
+                if other.structure_id == oar.structure_id:
+                    continue
+                c = carves[other.structure_id]
+                np.minimum(others_target, c + grad * np.maximum(other.s_target, 0.0), out=others_target)
+                if oar.inside.size:
+                    cap = c + grad * np.maximum(oar.others_inside[other.structure_id], 0.0)
+                    others_inside = np.minimum(others_inside, cap)
+            dose_t = np.minimum(others_target[None, :],
+                                candidates[:, None] + grad * np.maximum(oar.s_target, 0.0)[None, :])
+            under = np.maximum(prescription_gy - dose_t, 0.0) / prescription_gy
+            cost = (target_weight * np.mean(under * under, axis=1) if under.shape[1]
+                    else np.zeros(len(candidates)))
+            for dose_gy, volume_pct, weight in oar.terms:
+                if others_inside.size:
+                    pre = float(np.quantile(others_inside, 1.0 - volume_pct / 100.0)) if volume_pct > 0 \
+                        else float(others_inside.max())
+                else:
+                    pre = 0.0
+                over = np.maximum(np.minimum(candidates, pre) - dose_gy, 0.0) / prescription_gy
+                cost = cost + weight * over * over
+            best = float(candidates[len(cost) - 1 - int(np.argmin(cost[::-1]))])  # ties: least carving
+            current = carves[oar.structure_id]
+            carves[oar.structure_id] = current + STEP * (best - current)
+    return carves
+
+
+_Terms = Dict[str, List[Tuple[float, float, float]]]
+
+
+def _terms(objectives: Sequence[PlannerObjective], target_id: str) -> Tuple[_Terms, float]:
+    """OAR terms per structure and the target's weight (module docstring, point 3)."""
+    top = max((o.priority for o in objectives), default=1.0)
+    per_oar: _Terms = {}
+    target_weight = 0.0
+    for obj in sorted(objectives, key=lambda o: (o.structure_id, o.kind, o.dose_gy, o.volume_pct)):
+        weight = CONSTRAINT_WEIGHT * top if obj.constraint else float(obj.priority)
+        if obj.structure_id == target_id:
+            if obj.kind == "lower":
+                target_weight = max(target_weight, weight)
+            continue
+        if obj.kind in ("upper", "max"):
+            volume = 0.0 if obj.kind == "max" else float(obj.volume_pct)
+            per_oar.setdefault(obj.structure_id, []).append((float(obj.dose_gy), volume, weight))
+    return per_oar, (target_weight or 1.0)
+
+
+def _optimised(patient: StubPatient, *, structure_set_id: str, target_id: str, prescription_gy: float,
+               objectives: Sequence[PlannerObjective], grid: Tuple[Any, Any, Any], direction: np.ndarray,
+               to_patient: Optional[np.ndarray], start: Mapping[str, float],
+               noise: Optional[Tuple[np.random.Generator, float]]) -> Tuple[DoseModel, Dict[str, float]]:
+    """Dose and carve levels of one optimisation (module docstring)."""
+    if not np.isfinite(prescription_gy) or prescription_gy <= 0:
+        raise ValueError(f"prescription must be > 0 Gy (got {prescription_gy!r})")
+    sset = patient.structure_set(structure_set_id)
+    target = sset.structure(target_id)
+    origin, spacing, size = grid
+    s_target = _grid_signed_distance({"union": list(target.primitives)}, grid, direction, to_patient)
+    d0 = _sabr_profile(s_target, prescription_gy)
+    target_idx = np.flatnonzero(s_target <= 0.0)
+    per_oar, target_weight = _terms(objectives, target.id)
+    fields: Dict[str, np.ndarray] = {}
+    for sid in sorted(per_oar):
+        oar = sset.structure(sid)  # KeyError for an unknown structure
+        fields[sid] = _grid_signed_distance({"union": list(oar.primitives)}, grid, direction, to_patient)
+    boundary = 0.5 * min(float(v) for v in spacing)
+    inside = {sid: np.flatnonzero(f <= boundary) for sid, f in fields.items()}
+    oars = [_OarTerms(sid, tuple(per_oar[sid]), fields[sid][target_idx], inside[sid],
+                      {other: fields[other][inside[sid]] for other in fields if other != sid})
+            for sid in sorted(per_oar)]
+    carves = _solve(d0, target_idx, target_weight=target_weight, oars=oars, prescription_gy=prescription_gy,
+                    start=start)
+    dose = d0
+    grad = GRADIENT_PER_MM * prescription_gy
+    for sid, c in carves.items():
+        dose = np.minimum(dose, c + grad * np.maximum(fields[sid], 0.0))
+    settings = OptimiserSettings.of(patient)
+    key = json.dumps([settings.seed, round(float(prescription_gy), 6), target.id,
+                      [[o.structure_id, o.kind, round(o.dose_gy, 6), round(o.volume_pct, 6), o.priority,
+                        o.constraint] for o in sorted(objectives, key=lambda o: (o.structure_id, o.kind,
+                                                                                  o.dose_gy, o.volume_pct))]])
+    sequencing = np.random.default_rng(zlib.crc32(key.encode("utf-8")))
+    dose = dose * (1.0 + settings.sequencing_pct / 100.0 * _plane_waves(sequencing, grid, direction))
+    if noise is not None:
+        rng, pct = noise
+        dose = dose * (1.0 + pct / 100.0 * _plane_waves(rng, grid, direction))
+    nx, ny, nz = size
+    values = np.maximum(dose, 0.0).reshape(nz, ny, nx)
+    values.flags.writeable = False
+    model = DoseModel(origin_mm=tuple(origin), spacing_mm=tuple(spacing), size=tuple(size),  # type: ignore[arg-type]
+                      direction=np.asarray(direction, float), values_gy=values)
+    return model, carves
+
+
 def optimise(patient: StubPatient, *, structure_set_id: str, target_id: str, prescription_gy: float,
              objectives: Sequence[PlannerObjective], grid: Tuple[Any, Any, Any],
              direction: np.ndarray, to_patient: np.ndarray = None) -> DoseModel:  # type: ignore[assignment]
-    """The optimised dose of a plan (see the module docstring).
+    """The dose of a cold-started optimisation without noise (module docstring).
 
     Parameters
     ----------
@@ -158,24 +395,51 @@ def optimise(patient: StubPatient, *, structure_set_id: str, target_id: str, pre
     direction : numpy.ndarray
         3×3 direction of the dose grid.
     """
-    if prescription_gy <= 0:
-        raise ValueError(f"prescription must be > 0 Gy (got {prescription_gy!r})")
-    sset = patient.structure_set(structure_set_id)
-    target = sset.structure(target_id)
-    origin, spacing, size = grid
-    target_shape = {"union": list(target.primitives)}
-    dose = _sabr_profile(_grid_signed_distance(target_shape, grid, direction, to_patient), prescription_gy)
-    for obj in sorted(objectives, key=lambda o: (o.structure_id, o.kind, o.dose_gy)):
-        if obj.kind not in ("upper", "max"):
-            continue
-        oar = sset.structure(obj.structure_id)
-        if oar.id == target.id:
-            continue
-        s_oar = _grid_signed_distance({"union": list(oar.primitives)}, grid, direction, to_patient)
-        cap = OAR_MARGIN * obj.dose_gy + GRADIENT_PER_MM * prescription_gy * np.maximum(s_oar, 0.0)
-        dose = np.minimum(dose, cap)
-    nx, ny, nz = size
-    values = np.maximum(dose, 0.0).reshape(nz, ny, nx)
-    values.flags.writeable = False
-    return DoseModel(origin_mm=tuple(origin), spacing_mm=tuple(spacing), size=tuple(size),  # type: ignore[arg-type]
-                     direction=np.asarray(direction, float), values_gy=values)
+    dose, _ = _optimised(patient, structure_set_id=structure_set_id, target_id=target_id,
+                         prescription_gy=prescription_gy, objectives=objectives, grid=grid,
+                         direction=direction, to_patient=to_patient, start={}, noise=None)
+    return dose
+
+
+class Optimiser:
+    """The optimiser of one plan (Eclipse plan, RayStation beam set): warm start, noise, failures.
+
+    Parameters
+    ----------
+    patient : StubPatient
+    """
+
+    def __init__(self, patient: StubPatient) -> None:
+        self.patient = patient
+        self.settings = OptimiserSettings.of(patient)
+        self.carves: Dict[str, float] = {}
+        self.runs = 0
+        pct, seed = _NOISE["pct"], int(_NOISE["seed"])
+        self._noise = (np.random.default_rng([seed, zlib.crc32(patient.id.encode("utf-8"))]), pct) \
+            if pct > 0 else None
+
+    def reset(self) -> None:
+        """Forget the previous solution: the next run is a cold start."""
+        self.carves = {}
+
+    def run(self, *, structure_set_id: str, target_id: str, prescription_gy: float,
+            objectives: Sequence[PlannerObjective], grid: Tuple[Any, Any, Any], direction: np.ndarray,
+            to_patient: Optional[np.ndarray] = None, warm: bool = True) -> DoseModel:
+        """Optimise (module docstring); ``warm`` False is a cold start (as after :meth:`reset`).
+
+        Raises
+        ------
+        OptimiserError
+            This run is in the patient's ``optimiser.fail_on``: the previous solution is kept.
+        """
+        self.runs += 1
+        if self.runs in self.settings.fail_on:
+            raise OptimiserError(f"optimisation {self.runs} of patient {self.patient.id} failed: the "
+                                   "optimizer terminated without a solution (stand-in failure, "
+                                   "optimiser.fail_on)")
+        dose, carves = _optimised(self.patient, structure_set_id=structure_set_id, target_id=target_id,
+                                  prescription_gy=prescription_gy, objectives=objectives, grid=grid,
+                                  direction=direction, to_patient=to_patient,
+                                  start=self.carves if warm else {}, noise=self._noise)
+        self.carves = carves
+        return dose

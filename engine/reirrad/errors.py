@@ -31,6 +31,7 @@ __all__ = [
     "IncompatibleDoseError",
     "InputError",
     "InputFileError",
+    "OptimisationError",
     "OutputError",
     "ProtocolError",
     "ReirradError",
@@ -131,6 +132,12 @@ class ProtocolError(ReirradError, ValueError):
         self.key_path = key_path
         self.problem = problem
         super().__init__(f"{path}: at '{key_path}': {problem}")
+
+
+class OptimisationError(ReirradError):
+    """The TPS optimiser reported a failure (Eclipse ``OptimizerResult.Success`` False, a RayStation
+    ``RunOptimization`` exception): the plan is as the TPS left it. The workflow tries a failed
+    optimisation once more before it gives up (:mod:`reirrad.workflow`)."""
 
 
 class OutputError(ReirradError):

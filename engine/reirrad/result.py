@@ -116,6 +116,7 @@ def build_result(run: WorkflowRun) -> Dict[str, Any]:
         "intent": prep.options.intent,
         "search": prep.options.search,
         "limiting_oars": [] if final is None else final.limiting_oars,
+        "level_limited_by": run.level_limited_by,
         "optimisations": {"count": run.optimisations, "log": [asdict(s) for s in run.log]},
         "oars": oars,
         "unmatched_oars": unmatched,

@@ -1,15 +1,33 @@
 """Isotoxic prescription search over the protocol's dose ladder.
 
 Each step "optimise at level L, compute dose, evaluate" is expensive in a real TPS, so the
-predictive search spends as few as it can while finding the same level as trying every level:
+predictive search spends as few as it can while finding the level trying every level would find:
 
 1. optimise at the floor (the first level); if that plan is infeasible, stop (report why);
 2. **predict** the highest feasible level from the floor plan (below);
-3. optimise at the predicted level; if feasible, step **up** one level at a time until a level
-   fails (or the ladder ends); if infeasible, step **down** until a level passes.
+3. optimise at the predicted level. If it passes, step **up** one level at a time until a level
+   fails (or the ladder ends). If it fails, the prediction was too optimistic: climb the ladder from
+   the level above the floor up to the first failure (never above the failed prediction);
+4. **look past one marginal failure** (once per search, while stepping up): a real optimiser's
+   results vary from level to level and from run to run, so a level may fail between two that pass.
+   When a failure is marginal (``marginal`` of the caller: every failing OAR within a band of its
+   allowed dose and coverage at most a little short) and a higher level exists, that level is tried
+   too; if it passes the climb goes on from there.
 
-Feasibility is assumed monotone in the level (a higher prescription is never easier), so the
-answer equals exhaustive search whatever the prediction; a good prediction only saves steps.
+**Worst case.** Let the ladder search spend L optimisations (floor up to its first failure; the
+workflow adds one to leave the plan at the chosen level when the last optimised level is another).
+The predictive search never spends more than L + 1 when it ends at the same level as the ladder:
+
+* a passing prediction at index p ≥ 1 saves the p − 1 levels between floor and prediction, and the
+  one look past a failure spends at most one of them back;
+* a failing prediction costs one optimisation, and the climb from floor + 1 that follows is the
+  ladder's own (it stops below the failed prediction, so it never tries that level again).
+
+When the look past a marginal failure finds a higher passing level, the search ends higher than
+the ladder (which stops at the first failure) and spends at most one more than a ladder that had
+stepped over that failure. Optimiser failures retried by the workflow (:mod:`reirrad.workflow`) are
+not counted in these bounds. ``tests/engine/test_search.py`` checks the bound on every
+feasibility pattern of a seven-level ladder and every prediction.
 
 Prediction (coverage model). Re-optimisation keeps every OAR at its objective, so what binds is
 target coverage. From the floor plan (level L₀, dose d₀): target voxels that miss 95 % of L₀ are
@@ -20,7 +38,8 @@ predicted coverage is the occupancy-weighted share of the target with d_L ≥ 0.
 voxel-centre distances less half a voxel (≈ distance to the OAR surface; 0 inside the OAR); where
 the optimiser already carves an OAR, its achieved maximum replaces D_o. When no target voxel is
 carved yet, G₀ is the dose fall-off just outside the target. The predicted level is the highest
-whose predicted coverage exceeds the protocol's rule by ``PREDICTION_MARGIN_PCT``.
+whose predicted coverage exceeds the protocol's rule by ``PREDICTION_MARGIN_PCT``. The model knows
+nothing of OARs that an optimiser lets overshoot; verification decides in the end.
 """
 
 from __future__ import annotations
@@ -160,8 +179,12 @@ def _edge_gradient(dose: DoseGrid, target: Occupancy, target_pts: np.ndarray) ->
     if use.sum() < 10:
         return None
     d, _ = dose.sample(pts[use])
-    slope = np.polyfit(dist[use], d, 1)[0]
-    return float(-slope) if slope < 0 else None
+    x = dist[use] - dist[use].mean()
+    spread = float(np.dot(x, x))
+    if spread <= 1e-9:  # every voxel at one distance (a coarse grid): no slope to fit
+        return None
+    slope = float(np.dot(x, d - d.mean()) / spread)  # least-squares slope, closed form
+    return -slope if slope < 0 else None
 
 
 def predict_level_index(levels: Sequence[float], floor_dose: DoseGrid, target: Occupancy,
@@ -211,9 +234,23 @@ def predict_level_index(levels: Sequence[float], floor_dose: DoseGrid, target: O
     return best
 
 
-def predictive_search(levels: Sequence[float], try_level: TryLevel,
-                      predict: Callable[[DoseGrid], int]) -> SearchOutcome:
-    """Floor, prediction, then verification stepping up or down (module docstring)."""
+def predictive_search(levels: Sequence[float], try_level: TryLevel, predict: Callable[[DoseGrid], int],
+                      marginal: Optional[Callable[[PlanEvaluation], bool]] = None) -> SearchOutcome:
+    """Floor, prediction, then verification stepping up (looking past one marginal failure) or, after a
+    failed prediction, climbing from the floor (module docstring).
+
+    Parameters
+    ----------
+    levels : sequence of float
+        The ladder, TOTAL Gy, increasing.
+    try_level : callable
+        Optimise at a level and evaluate the plan: ``(PlanEvaluation, DoseGrid)``.
+    predict : callable
+        Index of the level predicted feasible, from the floor plan's dose (clamped to the ladder).
+    marginal : callable, optional
+        Whether a failed evaluation is within the noise of the optimiser (looked past once); None never
+        looks past a failure.
+    """
     log: List[SearchStep] = []
     floor_ev, floor_dose = try_level(levels[0])
     log.append(_step(levels[0], floor_ev, "floor"))
@@ -227,18 +264,26 @@ def predictive_search(levels: Sequence[float], try_level: TryLevel,
         log.append(_step(levels[idx], last, "predicted level"))
         if last.feasible:
             best_idx, best_ev = idx, last
-        else:
-            for down in range(idx - 1, 0, -1):
-                last, _ = try_level(levels[down])
-                log.append(_step(levels[down], last, "step down"))
-                if last.feasible:
-                    best_idx, best_ev = down, last
+        else:  # too optimistic: the ladder's climb from the floor, below the failed prediction
+            for up in range(1, idx):
+                last, _ = try_level(levels[up])
+                log.append(_step(levels[up], last, "climb after a failed prediction"))
+                if not last.feasible:
                     break
+                best_idx, best_ev = up, last
             return SearchOutcome(levels[best_idx], best_ev, last, tuple(log))
-    for up in range(best_idx + 1, len(levels)):
+    looked_past = False
+    up = best_idx + 1
+    while up < len(levels):
         last, _ = try_level(levels[up])
-        log.append(_step(levels[up], last, "step up"))
-        if not last.feasible:
+        note = "look past a marginal failure" if up > best_idx + 1 else "step up"
+        log.append(_step(levels[up], last, note))
+        if last.feasible:
+            best_idx, best_ev = up, last
+            up += 1
+            continue
+        if looked_past or up + 1 >= len(levels) or marginal is None or not marginal(last):
             break
-        best_idx, best_ev = up, last
+        looked_past = True
+        up += 1
     return SearchOutcome(levels[best_idx], best_ev, last, tuple(log))

@@ -42,7 +42,7 @@ from .cumulative import PriorCourseDose
 from .dose import DoseGrid
 from .dvh import DVH
 from .eligibility import PriorCourseInfo, check_eligibility, eligibility_record, prescription_findings
-from .errors import InputError, echo
+from .errors import InputError, OptimisationError, echo
 from .evaluation import PlanEvaluation, evaluate_plan
 from .findings import Finding, unique_findings
 from .gate import apply_gate
@@ -53,7 +53,7 @@ from .progress import Progress
 from .protocol import Protocol
 from .recovery import RECOVERY_MODELS
 from .review import RISK_FACTORS
-from .search import SearchOutcome, SearchStep, ladder_search, predict_level_index, predictive_search
+from .search import SearchOutcome, SearchStep, TryLevel, ladder_search, predict_level_index, predictive_search
 from .snapshot import CaseSnapshot
 from .structures import Occupancy, structure_occupancy
 
@@ -173,12 +173,35 @@ class WorkflowRun:
     evaluated_only: bool = False
     status: str = "dry-run"
     final_check: Optional[FinalCheck] = None
+    level_limited_by: Optional[Dict[str, object]] = None
 
 
 @dataclass
 class _State:
     count: int = 0
+    tried: int = 0  # levels optimised and evaluated (each one ``optimise`` step of the log)
     current: Optional[float] = None
+    #: optimiser failures retried: (level, message, number of ``optimise`` steps before the retry)
+    failures: List[Tuple[float, str, int]] = field(default_factory=list)
+
+
+#: A failed plan is "marginal" (looked past once by the search, :mod:`reirrad.search`) when every failing
+#: OAR's planned dose is within this fraction of its allowed dose ...
+MARGINAL_OAR_FRACTION = 0.05
+#: ... and the target's V95 is at most this many percentage points short of the coverage rule.
+MARGINAL_COVERAGE_PP = 2.0
+
+
+def _marginal(protocol: Protocol, ev: PlanEvaluation) -> bool:
+    """Whether a failed plan is within the optimiser's level-to-level variation (constants above)."""
+    rule = protocol.coverage_rule.ptv_v95_min_percent.value
+    if ev.target.v95_pct < rule - MARGINAL_COVERAGE_PP:
+        return False
+    for o in ev.oars:
+        if o.passed is False and o.planned_physical_gy > (1.0 + MARGINAL_OAR_FRACTION) * max(
+                o.tolerance.allowed_physical_gy, 0.0):
+            return False
+    return True
 
 
 def _progress(callback: Optional[Progress], percent: int, message: str) -> None:
@@ -345,7 +368,14 @@ def run(protocol: Protocol, snapshot: CaseSnapshot, planner: Optional[Planner], 
         _progress(progress, 20 + min(60, 12 * state.count), f"optimising at {level:g} Gy")
         planner.set_prescription(level, prepared.n_fractions)
         planner.write_objectives(prepared.objectives_at(level))
-        planner.optimise()
+        try:
+            planner.optimise()
+        except OptimisationError as exc:  # once more; a second failure ends the run
+            logger.warning("optimisation at %g Gy failed (%s); optimising once more", level, exc)
+            state.failures.append((level, str(exc), state.tried))
+            state.count += 1
+            planner.optimise()
+        state.tried += 1
         dose = planner.compute_dose()
         state.current = level
         plans[level] = (_evaluate(prepared, dose, level), dose)
@@ -362,14 +392,13 @@ def run(protocol: Protocol, snapshot: CaseSnapshot, planner: Optional[Planner], 
         caps = [(prepared.oar_occupancy[o.oar_key], o.dose_gy) for o in prepared.oar_objectives
                 if o.kind == "upper" and o.oar_key is not None]
         outcome = predictive_search(levels, try_level, lambda floor_dose: predict_level_index(
-            levels, floor_dose, prepared.target, caps, cover))
+            levels, floor_dose, prepared.target, caps, cover), marginal=lambda ev: _marginal(protocol, ev))
     log = list(outcome.log)
     chosen, floor_ok = _chosen_level(outcome, levels)
     reoptimised = state.current != chosen
     if reoptimised:
-        ev, _ = try_level(chosen)
-        log.append(SearchStep(chosen, "optimise", ev.feasible, ev.target.v95_pct, tuple(ev.limiting_oars),
-                              "plan left at the chosen level"))
+        log.extend(_leave_at(chosen, try_level, recheck=floor_ok))
+    log = _with_failures(log, state.failures)
     check, final_dose = _final_check(prepared, planner, plans[chosen], normalise=floor_ok,
                                      reoptimised=reoptimised, progress=progress)
     log.append(SearchStep(chosen, "final-check", check.evaluation.feasible, check.evaluation.target.v95_pct,
@@ -379,7 +408,54 @@ def run(protocol: Protocol, snapshot: CaseSnapshot, planner: Optional[Planner], 
     status = _status(check.evaluation, floor_ok)
     _progress(progress, 100, f"done: {status}")
     return WorkflowRun(prepared, check.evaluation, final_dose, outcome, tuple(log), state.count,
-                       status=status, final_check=check)
+                       status=status, final_check=check,
+                       level_limited_by=_level_limited_by(chosen, floor_ok, levels, plans))
+
+
+def _level_limited_by(chosen: float, floor_ok: bool, levels: List[float],
+                      plans: Mapping[float, Tuple[PlanEvaluation, DoseGrid]]) -> Optional[Dict[str, object]]:
+    """Why the level is not higher: the lowest level above the chosen one that was optimised and failed
+    (its failing OARs and whether its coverage was met); None when the chosen level is the ladder's top,
+    no level above it was tried, or the floor itself broke an OAR limit."""
+    above = [level for level in levels if level > chosen and level in plans and not plans[level][0].feasible]
+    if not floor_ok or not above:
+        return None
+    ev = plans[min(above)][0]
+    return {"level_gy": ev.prescription_gy, "failing_oars": ev.failing_oars,
+            "coverage_met": bool(ev.coverage_ok), "v95_pct": ev.target.v95_pct}
+
+
+def _leave_at(level: float, try_level: TryLevel, *, recheck: bool) -> List[SearchStep]:
+    """Optimise once more at the chosen level (module docstring); when that plan fails where the search's
+    passed (``recheck``: run-to-run variation of the optimiser), once more again. The log steps."""
+    ev, _ = try_level(level)
+    steps = [SearchStep(level, "optimise", ev.feasible, ev.target.v95_pct, tuple(ev.limiting_oars),
+                        "plan left at the chosen level")]
+    if recheck and not ev.feasible:
+        ev, _ = try_level(level)
+        steps.append(SearchStep(level, "optimise", ev.feasible, ev.target.v95_pct, tuple(ev.limiting_oars),
+                                "re-check: the re-optimised plan failed where the search's passed"))
+    return steps
+
+
+def _with_failures(log: List[SearchStep], failures: List[Tuple[float, str, int]]) -> List[SearchStep]:
+    """The search log with an ``optimise-failed`` step before each optimisation that had to be retried."""
+    def failed(level: float, message: str) -> SearchStep:
+        return SearchStep(level, "optimise-failed", None, None, (),
+                          f"the optimiser failed ({message}); optimised once more")
+
+    out: List[SearchStep] = []
+    pending = sorted(failures, key=lambda f: f[2])
+    done = 0
+    for step in log:
+        if step.action == "optimise":
+            while pending and pending[0][2] <= done:
+                level, message, _ = pending.pop(0)
+                out.append(failed(level, message))
+            done += 1
+        out.append(step)
+    out.extend(failed(level, message) for level, message, _ in pending)
+    return out
 
 
 def _chosen_level(outcome: SearchOutcome, levels: List[float]) -> Tuple[float, bool]:

@@ -13,7 +13,7 @@ import pytest
 from reirrad.protocol import load_protocol
 from reirrad.workflow import WorkflowOptions
 from reirrad_tps.planrun import plan_on_stub
-from tests.e2e.test_every_patient import exhaustive_level
+from tests.e2e.test_stand_in_optimiser import exhaustive_level
 
 PROTOCOL = load_protocol("uk-sabr-pelvis-reirradiation")
 
@@ -36,7 +36,7 @@ def test_remaining_tolerances_agree(patient):
 def test_same_chosen_prescription():
     """REG-01 isotoxic (prior CT registered rigidly): both stand-ins choose the same level, and it is the
     exhaustive answer computed independently here (every ladder level optimised on the TPS-less direct
-    stand-in, ``exhaustive_level`` of test_every_patient.py): 32.5 Gy, strictly inside the ladder, so a
+    stand-in, ``exhaustive_level`` of test_stand_in_optimiser.py): 32.5 Gy, strictly inside the ladder, so a
     search that always returned the floor or the top would fail. Both took the same feasibility
     decisions at the same levels; no OAR fails in either, and the same OARs (those with prior dose and
     no cumulative limit) are "not assessable" (passed null) in both."""

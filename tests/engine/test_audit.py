@@ -74,10 +74,10 @@ def test_record_has_the_documented_columns_with_the_result_values(result, record
     prov = result["provenance"]
     assert record["protocol.sha256"] == prov["protocol"]["sha256"]
     assert record["protocol.name"] == "uk-sabr-pelvis-reirradiation"
-    # the status is the engine's (LRRC-01 at 30 Gy: planned, or coverage-compromised under issue 14's
-    # coverage rule); the audit copies it and its exit code
-    assert record["status"] == result["status"] in ("planned", "coverage-compromised")
-    assert record["exit_code"] == exit_code_for(result) == (0 if result["status"] == "planned" else 3)
+    # the status is the engine's (with 40 % recovery credited LRRC-01's sacral plexus may not take 30 Gy
+    # on the stand-in optimiser); the audit copies it and its exit code
+    assert record["status"] == result["status"]
+    assert record["exit_code"] == exit_code_for(result)
     assert record["planning_intent"] == "limit-toxicity"
     assert record["new_course.prescription_gy"] == result["prescription_gy"] == 30.0
     assert record["new_course.n_fractions"] == 5

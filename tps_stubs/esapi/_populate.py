@@ -9,7 +9,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 
 from ..patients.model import ImageModel, PlanModel, StubPatient
-from ..planner import PlannerObjective, dose_grid_for, optimise
+from ..planner import Optimiser, OptimiserError, PlannerObjective, dose_grid_for, optimise
 from ._runtime import net_array, runtime
 
 __all__ = ["BRACHY_MODALITIES", "CT_RAW_OFFSET", "build_patient", "is_brachy", "planner_objective",
@@ -27,6 +27,8 @@ BRACHY_MODALITIES = ("brachytherapy", "brachy")
 
 #: Neutral models of the patients built in this process, by patient id (the planner hook needs them).
 _MODELS: Dict[str, StubPatient] = {}
+#: The stand-in optimiser of each plan, by (patient id, "course/plan"); a patient built again starts afresh.
+_OPTIMISERS: Dict[Tuple[str, str], Optimiser] = {}
 
 
 def registered_model(patient_id: str) -> StubPatient:
@@ -152,6 +154,8 @@ def build_patient(model: StubPatient) -> Tuple[Any, Dict[Tuple[str, str], Any]]:
         builder.ModelBuilder.AddRegistration(patient, reg.id, reg.source_for, reg.target_for,
                                              _doubles(np.asarray(reg.matrix, float).ravel()), "")
     _MODELS[model.id] = model
+    for key in [k for k in _OPTIMISERS if k[0] == model.id]:
+        del _OPTIMISERS[key]
     return patient, plans
 
 
@@ -237,10 +241,13 @@ def planner_callback(request: Any) -> bool:
 
     Notes
     -----
-    Calls :func:`tps_stubs.planner.optimise` with the plan's target (``TargetVolumeID``, else the structure
-    of the highest Lower objective), TOTAL prescription in Gy and objectives in TOTAL Gy, and writes the
-    dose back on the plan's calculation grid. Returns False (calculation failed) when the plan has no
-    prescription or no target can be found.
+    ``Optimize``/``OptimizeVMAT`` run the plan's :class:`tps_stubs.planner.Optimiser` (warm-started unless
+    the call's start option is ``RestartOptimization``; a failure of the stand-in optimiser returns False,
+    i.e. ``OptimizerResult.Success`` False); ``CalculateDose`` of a plan never optimised calls
+    :func:`tps_stubs.planner.optimise` (cold start). Both use the plan's target (``TargetVolumeID``, else
+    the structure of the highest Lower objective), TOTAL prescription in Gy and objectives in TOTAL Gy,
+    and write the dose back on the plan's calculation grid. Returns False (calculation failed) when the
+    plan has no prescription or no target can be found.
     """
     model = registered_model(str(request.PatientId))
     total_gy = float(request.TotalDoseGy)
@@ -255,8 +262,19 @@ def planner_callback(request: Any) -> bool:
     size = tuple(int(v) for v in request.GridSize)
     direction = np.array([float(v) for v in request.GridDirection]).reshape(3, 3)
     to_planning = _to_planning_frame(model, str(request.ImageFrameOfReference))
-    dose = optimise(model, structure_set_id=str(request.StructureSetId), target_id=target,
-                    prescription_gy=total_gy, objectives=objectives, grid=(origin, spacing, size),
-                    direction=direction, to_patient=to_planning)
+    inputs: Dict[str, Any] = dict(structure_set_id=str(request.StructureSetId), target_id=target,
+                                  prescription_gy=total_gy, objectives=objectives,
+                                  grid=(origin, spacing, size), direction=direction, to_patient=to_planning)
+    if str(request.Operation) == "CalculateDose":  # a plan never optimised: the cold-start dose
+        dose = optimise(model, **inputs)
+    else:
+        key = (model.id, str(request.PlanId))
+        optimiser = _OPTIMISERS.get(key)
+        if optimiser is None:
+            optimiser = _OPTIMISERS[key] = Optimiser(model)
+        try:
+            dose = optimiser.run(warm=str(request.StartOption) != "RestartOptimization", **inputs)
+        except OptimiserError:
+            return False  # OptimizerResult.Success False; the plan keeps its previous state
     request.SetDose(_doubles(dose.values_gy))
     return True

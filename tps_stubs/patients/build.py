@@ -314,6 +314,7 @@ def _build(raw: Mapping[str, Any], where: str) -> StubPatient:
             current_course_id=str(raw["current"]["course"]), current_plan_id=str(raw["current"]["plan"]),
             planned_start=_date(raw["planned_start"], f"{where}: planned_start") or dt.date.today(),
             expectations=dict(raw.get("expectations") or {}),
+            optimiser=dict(raw.get("optimiser") or {}),
         )
     except KeyError as exc:
         raise DefinitionError(f"{where}: missing key {exc}") from None

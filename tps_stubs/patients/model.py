@@ -210,6 +210,9 @@ class StubPatient:
         Planned date of the new course's first fraction.
     expectations : dict
         Scenario facts for tests (e.g. ``{"interval_days": 913, "flags": ["..."]}``).
+    optimiser : dict
+        How the stand-in optimiser behaves for this patient (:class:`tps_stubs.planner.OptimiserSettings`:
+        ``sequencing_pct``, ``seed``, ``fail_on``); empty for the defaults.
     """
 
     id: str
@@ -224,6 +227,7 @@ class StubPatient:
     current_plan_id: str
     planned_start: dt.date
     expectations: Dict[str, Any] = field(default_factory=dict)
+    optimiser: Dict[str, Any] = field(default_factory=dict)
 
     def image(self, image_id: str) -> ImageModel:
         """The image with this id."""

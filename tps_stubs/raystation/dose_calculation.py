@@ -29,8 +29,8 @@ FUNCTION_KINDS = {"MaxDose": "max", "MaxDvh": "upper", "MinDose": "lower", "MinD
 def planner_objectives(functions: List[Any]) -> List[PlannerObjective]:
     """The planner objectives of a plan optimisation's functions (objectives and constraints).
 
-    A constraint has no weight that matters (it must hold): it enters the planner with priority 1
-    whatever its parameters' ``Weight`` says. (The planner caps the dose at every upper/max function.)
+    A constraint has no weight that matters (it must hold): it enters the planner as a constraint
+    (:class:`tps_stubs.planner.PlannerObjective` ``constraint``), whatever its parameters' ``Weight`` says.
     """
     out = []
     for f in functions:
@@ -49,6 +49,7 @@ def planner_objectives(functions: List[Any]) -> List[PlannerObjective]:
                 dose_gy=float(params._s["dose_level"]) / 100.0,
                 volume_pct=float(params._s.get("percent_volume", 0.0)),
                 priority=1.0 if f._s["constraint"] else float(params._s["weight"]),
+                constraint=bool(f._s["constraint"]),
             )
         )
     return out

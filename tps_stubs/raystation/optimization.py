@@ -20,12 +20,11 @@ strict reading, DEVIATIONS.md).
 from __future__ import annotations
 
 import weakref
-from typing import TYPE_CHECKING, Any, Dict, List, MutableMapping, Optional, Tuple
+from typing import TYPE_CHECKING, Any, List, MutableMapping, Optional, Tuple
 
 import numpy as np
 
-from ..patients.model import StubPatient
-from ..planner import optimise
+from ..planner import Optimiser, OptimiserError
 from .dose_calculation import planner_objectives
 from .errors import ScriptException, ScriptSystemError
 from .parts import PlanPart
@@ -55,8 +54,9 @@ FUNCTION_TYPES = (
 #: Function types the stand-in refuses as constraints: two-sided (an equality, not a bound).
 NOT_CONSTRAINTS = ("UniformDose", "TargetEud")
 
-# patient model → {planner inputs: TOTAL dose in Gy}; repeated optimisations of an isotoxic loop hit it
-_RESULTS: MutableMapping[StubPatient, Dict[Any, np.ndarray]] = weakref.WeakKeyDictionary()
+# beam set → its optimiser (run count, noise); the warm-start solution is beam-set state ("carves"), so
+# an undo restores it with the rest
+_OPTIMISERS: MutableMapping[Any, Optimiser] = weakref.WeakKeyDictionary()
 
 
 def _non_negative(name: str) -> Any:
@@ -439,37 +439,38 @@ class PlanOptimization(PlanPart):
 
     @script_method(write=True)
     def ResetOptimization(self) -> None:
-        """Discard the optimised segments and the dose."""
+        """Discard the optimised segments and the dose; the next optimisation starts cold."""
         self._beam_set._reset()
 
     @script_method(write=True)
     def RunOptimization(self) -> None:
-        """Optimise: the planner's dose for the prescription and the functions (stand-in, deterministic)."""
+        """Optimise: the stand-in optimiser (:mod:`tps_stubs.planner`) for the prescription and the
+        functions, warm-started from the beam set's previous optimisation unless it was reset.
+
+        A failure of the optimiser (the patient's ``optimiser.fail_on``) raises ``ScriptException`` and
+        leaves the beam set as it was. RayStation's own wording for a failed optimisation is not known
+        here; the message says what failed.
+        """
         structure_set_id, target, prescription_gy = self._planner_inputs()
         functions = list(self._s["functions"]) + list(self._s["constraints"])
         objectives = planner_objectives(functions)
         model = self._session.model
         grid = self._beam_set._s["grid"]
-        key = (structure_set_id, target, prescription_gy, tuple(objectives), grid)
-        cache = _RESULTS.setdefault(model, {})
-        if key not in cache:
-            try:
-                result = optimise(
-                    model,
-                    structure_set_id=structure_set_id,
-                    target_id=target,
-                    prescription_gy=prescription_gy,
-                    objectives=objectives,
-                    grid=(grid.origin_mm, grid.spacing_mm, grid.size),
-                    direction=np.eye(3),
-                )
-            except KeyError as exc:
-                raise ScriptException(
-                    f"An ROI used by the optimization has no geometry on the planning examination: {exc}"
-                ) from None
-            if len(cache) > 32:
-                cache.clear()
-            cache[key] = result.values_gy
+        optimiser = _OPTIMISERS.get(self._beam_set)
+        if optimiser is None:
+            optimiser = _OPTIMISERS[self._beam_set] = Optimiser(model)
+        optimiser.carves = dict(self._beam_set._s.get("carves") or {})
+        try:
+            result = optimiser.run(structure_set_id=structure_set_id, target_id=target,
+                                   prescription_gy=prescription_gy, objectives=objectives,
+                                   grid=(grid.origin_mm, grid.spacing_mm, grid.size), direction=np.eye(3))
+        except KeyError as exc:
+            raise ScriptException(
+                f"An ROI used by the optimization has no geometry on the planning examination: {exc}"
+            ) from None
+        except OptimiserError as exc:
+            raise ScriptException(f"Optimization failed: {exc}") from None
+        self._beam_set._s["carves"] = dict(optimiser.carves)
         self._beam_set._set_optimised(
-            cache[key], accurate=bool(self._s["parameters"].DoseCalculation.ComputeFinalDose)
+            result.values_gy, accurate=bool(self._s["parameters"].DoseCalculation.ComputeFinalDose)
         )

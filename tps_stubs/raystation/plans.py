@@ -302,7 +302,7 @@ class BeamSet(PlanPart):
         self._auto_scale()
 
     def _reset(self) -> None:
-        self._s.update(segments=None, mu_scale=1.0, dose=None, accurate=False, computed_key=None)
+        self._s.update(segments=None, mu_scale=1.0, dose=None, accurate=False, computed_key=None, carves={})
 
     def _dose_key(self, algorithm: str) -> Any:
         return (self._s["segments"].serial, self._s["mu_scale"], algorithm)

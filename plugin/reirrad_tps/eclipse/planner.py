@@ -50,7 +50,7 @@ import math
 from typing import Any, Callable, List, Optional, Sequence, Tuple, TypeVar
 
 from reirrad.dose import DoseGrid
-from reirrad.errors import ApprovedPlanError, InputError, ReirradError
+from reirrad.errors import ApprovedPlanError, InputError, OptimisationError, ReirradError
 from reirrad.objectives import OBJECTIVE_KINDS
 from reirrad.ports import Objective
 
@@ -86,10 +86,6 @@ class ModificationsNotBegunError(InputError):
 
 class WriteRefusedError(InputError):
     """ESAPI refused a write (``UnauthorizedScriptingAPIAccessException``)."""
-
-
-class OptimisationError(ReirradError):
-    """The Eclipse optimiser reported failure (``OptimizerResult.Success`` False)."""
 
 
 class DoseCalculationError(ReirradError):

@@ -74,7 +74,7 @@ import logging
 from typing import Any, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 from reirrad.dose import DoseGrid
-from reirrad.errors import ApprovedPlanError, InputError
+from reirrad.errors import ApprovedPlanError, InputError, OptimisationError
 from reirrad.objectives import OBJECTIVE_KINDS
 from reirrad.ports import Objective
 
@@ -421,9 +421,16 @@ class RayStationPlanner:
         ------
         ApprovedPlanError
             The plan is approved (nothing run).
+        reirrad.errors.OptimisationError
+            RayStation raised from ``RunOptimization``: its message, one line (the workflow retries once).
         """
         self._require_writable("optimise")
-        self._optimization().RunOptimization()
+        try:
+            self._optimization().RunOptimization()
+        except Exception as exc:  # RayStation's exception types are not importable outside it
+            label = self._beam_set.DicomPlanLabel
+            raise OptimisationError(f"RayStation's optimisation of beam set {label!r} failed: "
+                                    f"{tps_message(exc)}") from exc
 
     def compute_dose(self) -> DoseGrid:
         """Compute the final dose and return the plan's TOTAL dose in Gy (engine convention).

@@ -255,6 +255,7 @@ namespace VMS.TPS.Common.Model.API
         internal bool _evaluationVoxelsSet;
         internal PlanSetup _verifiedPlan;
         internal DoseData _engineResult;
+        internal string _startOption = "RestartOptimization";
 
         internal PlanSetup(Course course, string id, StructureSet structureSet, DoseGrid grid)
         {
@@ -515,6 +516,16 @@ namespace VMS.TPS.Common.Model.API
             if (!_optimizationSetup._objectives.Any())
             {
                 throw new InvalidOperationException("Plan '" + _id + "' has no optimization objectives.");
+            }
+            // the start option the call gives (RestartOptimization when it gives none: the documented
+            // default is not known; Eclipse's dialog starts a new optimisation unless told to continue)
+            _startOption = "RestartOptimization";
+            foreach (object arg in args)
+            {
+                if (arg is OptimizationOption)
+                {
+                    _startOption = arg.ToString();
+                }
             }
             bool ok = RunEngine(member);
             Record(member, args);

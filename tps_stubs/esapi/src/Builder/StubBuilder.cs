@@ -61,6 +61,13 @@ namespace Reirrad.EsapiStubBuilder
         /// <summary>"Optimize", "OptimizeVMAT" or "CalculateDose".</summary>
         public string Operation { get { return _operation; } }
 
+        /// <summary>The optimisation's start option ("RestartOptimization", "ContinueOptimization",
+        /// "ContinueOptimizationWithPlanDoseAsIntermediateDose"); "RestartOptimization" when the call gave none.</summary>
+        public string StartOption { get { return _plan._startOption; } }
+
+        /// <summary>"course/plan" (the stand-in optimiser keeps one state per plan).</summary>
+        public string PlanId { get { return _plan._course._id + "/" + _plan._id; } }
+
         public string PatientId { get { return _plan._owner.Id; } }
 
         public string StructureSetId { get { return _plan._structureSet == null ? "" : _plan._structureSet.Id; } }
