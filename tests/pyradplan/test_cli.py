@@ -89,7 +89,6 @@ def test_a_dry_run_needs_no_engine(capsys: Any, tmp_path: Path) -> None:
     assert "pyradplan" not in result  # no engine was started
 
 
-@pytest.mark.filterwarnings("ignore:Polyfit may be poorly conditioned")  # engine search.py on 7.5 mm grids
 def test_the_stub_form_writes_result_report_and_rt_dose(capsys: Any, tmp_path: Path) -> None:
     require_pyradplan()
     out = tmp_path / "out"

@@ -66,7 +66,6 @@ def test_the_ct_numbers_are_read_onto_the_planning_grid(exported: Dict[str, str]
     assert {int(v) for v in np.unique(hu)} == {-1000, 0, 400}
 
 
-@pytest.mark.filterwarnings("ignore:Polyfit may be poorly conditioned")  # engine search.py on 7.5 mm grids
 def test_a_dicom_case_is_planned_and_its_rt_dose_written(exported: Dict[str, str], capsys: Any) -> None:
     from reirrad_tps.dicom import read_rt_dose, read_rt_dose_info  # noqa: PLC0415
 

@@ -20,10 +20,6 @@ from tests.pyradplan.support import require_pyradplan
 PROTOCOL = load_protocol(DEFAULT_PROTOCOL)
 KEPT = ("planned", "coverage-compromised", "final-check-failed", "infeasible")
 
-# The isotoxic search's coverage model (engine/reirrad/search.py, _edge_gradient) fits a line through few
-# distinct distances on a 7.5 mm grid; numpy warns about the fit. Reported; not this backend's to fix.
-pytestmark = pytest.mark.filterwarnings("ignore:Polyfit may be poorly conditioned")
-
 
 @pytest.fixture(scope="module")
 def outcome(tmp_path_factory: Any) -> Any:
