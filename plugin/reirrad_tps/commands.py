@@ -27,6 +27,7 @@ from reirrad.protocol import load_protocol
 from reirrad.review import RISK_FACTORS
 from reirrad.workflow import INTENTS, SEARCHES, WorkflowOptions
 
+from .evaluate import add_prior_course_arguments
 from .evaluate import register as register_evaluate
 from .planrun import TPS_CHOICES, eclipse_stand_in_unavailable, plan_on_stub, stand_in_patients
 from .summary import exit_code, summary
@@ -144,14 +145,7 @@ def _add_pyradplan_arguments(plan: Any) -> None:
     group = plan.add_argument_group("--tps pyradplan", "a DICOM case instead of --patient, and the plan")
     group.add_argument("--ct", metavar="DIR", help="planning CT series (its geometry is the dose grid's)")
     group.add_argument("--structures", metavar="RS", help="the planning RT Structure Set (with the External)")
-    group.add_argument("--prior-dose", metavar="RD", action="append", default=[])
-    group.add_argument("--prior-plan", metavar="RP", action="append", default=[])
-    group.add_argument("--prior-structures", metavar="RS", action="append", default=[])
-    group.add_argument("--registration", metavar="REG", action="append", default=[])
-    group.add_argument("--interval-days", type=int, action="append", default=[])
-    group.add_argument("--prior-last-fraction", metavar="YYYY-MM-DD", action="append", default=[])
-    group.add_argument("--planned-start", metavar="YYYY-MM-DD", default=None)
-    group.add_argument("--target", default=None, help="target structure (default: the only PTV)")
+    add_prior_course_arguments(group, required=False)
     group.add_argument("--fraction-dose", choices=("total", "per-fraction"), default=None,
                        help="how to read prior RT Doses with DoseSummationType FRACTION")
     group.add_argument("--dose-grid-mm", type=float, default=None,

@@ -51,7 +51,21 @@ from reirrad.workflow import INTENTS, WorkflowOptions, WorkflowRun
 from .answers import parse_date
 from .summary import exit_code, summary
 
-__all__ = ["register"]
+__all__ = ["add_prior_course_arguments", "register"]
+
+
+def add_prior_course_arguments(parser: Any, *, required: bool) -> None:
+    """The prior courses of a DICOM case (RT Dose and RT Plan per course, in order, with their optional
+    structure sets, registrations, intervals and last-fraction dates), the planned start and the target:
+    the same options for ``reirrad evaluate`` and ``reirrad plan --tps pyradplan``."""
+    parser.add_argument("--prior-dose", metavar="RD", action="append", default=[], required=required)
+    parser.add_argument("--prior-plan", metavar="RP", action="append", default=[], required=required)
+    parser.add_argument("--prior-structures", metavar="RS", action="append", default=[])
+    parser.add_argument("--registration", metavar="REG", action="append", default=[])
+    parser.add_argument("--interval-days", type=int, action="append", default=[])
+    parser.add_argument("--prior-last-fraction", metavar="YYYY-MM-DD", action="append", default=[])
+    parser.add_argument("--planned-start", metavar="YYYY-MM-DD", default=None)
+    parser.add_argument("--target", default=None, help="target structure (default: the only PTV)")
 
 
 def register(sub: Any) -> None:
@@ -61,14 +75,7 @@ def register(sub: Any) -> None:
     p.add_argument("--new-dose", metavar="RD", help="the new course's RT Dose (evaluated)")
     p.add_argument("--new-plan", metavar="RP", help="the new course's RT Plan (fractions, prescription)")
     p.add_argument("--ct", metavar="DIR", help="the planning CT (the dose grid when there is no new dose)")
-    p.add_argument("--prior-dose", metavar="RD", action="append", default=[], required=True)
-    p.add_argument("--prior-plan", metavar="RP", action="append", default=[], required=True)
-    p.add_argument("--prior-structures", metavar="RS", action="append", default=[])
-    p.add_argument("--registration", metavar="REG", action="append", default=[])
-    p.add_argument("--interval-days", type=int, action="append", default=[])
-    p.add_argument("--prior-last-fraction", metavar="YYYY-MM-DD", action="append", default=[])
-    p.add_argument("--planned-start", metavar="YYYY-MM-DD", default=None)
-    p.add_argument("--target", default=None, help="target structure (default: the only PTV)")
+    add_prior_course_arguments(p, required=True)
     p.add_argument("--prescription-gy", type=float, default=None, help="TOTAL new prescription, Gy")
     p.add_argument("--fraction-dose", choices=("total", "per-fraction"), default=None,
                    help="how to read RT Dose files with DoseSummationType FRACTION")
