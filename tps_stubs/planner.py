@@ -206,6 +206,9 @@ class OptimiserSettings:
         if unknown:
             raise ValueError(f"patient {patient.id}: unknown optimiser key(s) {unknown}; the keys are "
                              "sequencing_pct, seed, fail_on")
+        if not isinstance(raw.get("fail_on", []), (list, tuple)):
+            raise ValueError(f"patient {patient.id}: optimiser.fail_on must be a list of optimisation "
+                             f"numbers (got {raw['fail_on']!r})")
         pct = float(raw.get("sequencing_pct", cls.sequencing_pct))
         if not 0.0 <= pct <= 10.0:
             raise ValueError(f"patient {patient.id}: optimiser.sequencing_pct must be in [0, 10] (got {pct})")

@@ -14,7 +14,7 @@ import pytest
 
 from reirrad.dose import DoseGrid
 from reirrad.structures import structure_occupancy
-from tps_stubs.patients import DEFAULT_PATIENT, DefinitionError, list_patients, load_patient
+from tps_stubs.patients import DEFAULT_PATIENT, DEFINITIONS, DefinitionError, list_patients, load_patient
 from tps_stubs.planner import conformal_dose, dose_grid_points
 
 SCENARIOS = {"LRRC-01", "LRRC-02", "PROS-01", "GYN-01", "TWO-01", "EARLY-01", "REG-01", "CGY-01",
@@ -132,3 +132,16 @@ def test_load_by_path_equals_load_by_id():
     by_id = load_patient("LRRC-02")
     by_path = load_patient(next(p.path for p in list_patients() if p.id == "LRRC-02"))
     assert by_path is by_id
+
+
+@pytest.mark.parametrize(("optimiser", "needle"), [("{noise: 1}", "unknown optimiser key"),
+                                                   ("{fail_on: 2}", "must be a list"),
+                                                   ("{sequencing_pct: 50}", r"\[0, 10\]")])
+def test_bad_optimiser_settings_are_refused_when_the_definition_is_read(tmp_path, optimiser, needle):
+    """A definition whose ``optimiser`` mapping is malformed is a DefinitionError when it is loaded (one
+    line naming the file and the key), not an error at the stand-in's first optimisation."""
+    text = (DEFINITIONS / "LRRC-02.yaml").read_text(encoding="utf-8") + f"optimiser: {optimiser}\n"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text, encoding="utf-8")
+    with pytest.raises(DefinitionError, match=needle):
+        load_patient(bad)

@@ -320,5 +320,9 @@ def _build(raw: Mapping[str, Any], where: str) -> StubPatient:
         raise DefinitionError(f"{where}: missing key {exc}") from None
     if patient.dose_unit not in ("Gy", "cGy"):
         raise DefinitionError(f"{where}: dose_unit must be Gy or cGy, got {patient.dose_unit!r}")
+    try:  # the stand-in optimiser's settings, checked when the definition is read (not at the first run)
+        planner.OptimiserSettings.of(patient)
+    except (TypeError, ValueError) as exc:
+        raise DefinitionError(f"{where}: optimiser: {exc}") from None
     patient.current_plan  # noqa: B018 - raises KeyError if the current plan is missing
     return patient
