@@ -397,7 +397,7 @@ def run(protocol: Protocol, snapshot: CaseSnapshot, planner: Optional[Planner], 
     chosen, floor_ok = _chosen_level(outcome, levels)
     reoptimised = state.current != chosen
     if reoptimised:
-        log.extend(_leave_at(chosen, try_level, recheck=floor_ok))
+        log.extend(_leave_at(chosen, try_level, recheck=outcome.best_level_gy is not None))
     log = _with_failures(log, state.failures)
     check, final_dose = _final_check(prepared, planner, plans[chosen], normalise=floor_ok,
                                      reoptimised=reoptimised, progress=progress)
@@ -427,7 +427,8 @@ def _level_limited_by(chosen: float, floor_ok: bool, levels: List[float],
 
 def _leave_at(level: float, try_level: TryLevel, *, recheck: bool) -> List[SearchStep]:
     """Optimise once more at the chosen level (module docstring); when that plan fails where the search's
-    passed (``recheck``: run-to-run variation of the optimiser), once more again. The log steps."""
+    passed (``recheck``: the search verified this level; the failure is run-to-run variation of the
+    optimiser), once more again. The log steps."""
     ev, _ = try_level(level)
     steps = [SearchStep(level, "optimise", ev.feasible, ev.target.v95_pct, tuple(ev.limiting_oars),
                         "plan left at the chosen level")]
