@@ -12,7 +12,11 @@ gives a different dose. Targets (issue 18): ≤ 3 optimisations per patient on a
 predictive search, the same level as the exhaustive search on every patient, and never more than
 the ladder plus one. Nothing is asserted.
 
-Usage: ``python benchmarks/bench_search.py [--noise-only | --no-noise]``
+``--coverage`` prints instead, for every stub patient, the coverage model's predicted V95 at each level
+(``reirrad.search.predicted_coverage_pct`` from the floor plan) above the V95 of a plan optimised
+independently at that level ("!" marks an infeasible plan), and the level the model predicts.
+
+Usage: ``python benchmarks/bench_search.py [--noise-only | --no-noise | --coverage]``
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from typing import List, Optional, Tuple
 
 from reirrad.errors import EligibilityError
 from reirrad.protocol import Protocol, load_protocol
+from reirrad.search import PREDICTION_MARGIN_PCT, predict_level_index, predicted_coverage_pct
 from reirrad.workflow import WorkflowOptions, _evaluate, prepare, run
 from tps_stubs import planner as stand_in
 from tps_stubs.direct import DirectCase, DirectPlanner
@@ -41,6 +46,41 @@ def exhaustive(case: DirectCase, protocol: Protocol, options: WorkflowOptions) -
         if _evaluate(prepared, planner.compute_dose(), level).feasible:
             best = level
     return best
+
+
+def coverage_table(protocol: Protocol) -> None:
+    """Predicted against achieved V95, level by level, without noise."""
+    levels = list(protocol.prescriptions.isotoxic_ladder_gy)
+    need = protocol.coverage_rule.ptv_v95_min_percent.value + PREDICTION_MARGIN_PCT
+    print(f"V95 (%) predicted from the floor plan / achieved by a plan optimised at the level; "
+          f"a level is predicted when its prediction reaches {need:g} %")
+    print(f"{'patient':10s} {'':9s}" + "".join(f"{level:>8g}" for level in levels) + "  predicted level")
+    for summary in list_patients():
+        case = DirectCase(summary.id)
+        try:
+            prepared = prepare(protocol, case.read(), WorkflowOptions())
+        except EligibilityError:
+            continue
+        achieved: List[str] = []
+        floor_dose = None
+        for level in levels:
+            planner = DirectPlanner(case)
+            planner.set_prescription(level, prepared.n_fractions)
+            planner.write_objectives(prepared.objectives_at(level))
+            planner.optimise()
+            dose = planner.compute_dose()
+            floor_dose = dose if floor_dose is None else floor_dose
+            ev = _evaluate(prepared, dose, level)
+            achieved.append(f"{ev.target.v95_pct:7.1f}{' ' if ev.feasible else '!'}")
+        assert floor_dose is not None
+        caps = [(prepared.oar_occupancy[o.oar_key], o.dose_gy) for o in prepared.oar_objectives
+                if o.kind == "upper" and o.oar_key is not None]
+        predicted = predicted_coverage_pct(levels, floor_dose, prepared.target, caps)
+        index = predict_level_index(levels, floor_dose, prepared.target, caps,
+                                    protocol.coverage_rule.ptv_v95_min_percent.value)
+        print(f"{summary.id:10s} predicted" + "".join(f"{c:7.1f} " for c in predicted)
+              + f"  {levels[index]:g} Gy")
+        print(f"{'':10s} achieved " + "".join(achieved))
 
 
 def _level(x: Optional[float]) -> str:
@@ -82,6 +122,9 @@ def one_pass(protocol: Protocol, noise_pct: float) -> None:
 def main() -> None:
     protocol = load_protocol("uk-sabr-pelvis-reirradiation")
     choice = sys.argv[1] if len(sys.argv) > 1 else ""
+    if choice == "--coverage":
+        coverage_table(protocol)
+        return
     noises = {"--noise-only": [1.0], "--no-noise": [0.0]}.get(choice, [0.0, 1.0])
     for noise in noises:
         one_pass(protocol, noise)

@@ -29,17 +29,21 @@ stepped over that failure. Optimiser failures retried by the workflow (:mod:`rei
 not counted in these bounds. ``tests/engine/test_search.py`` checks the bound on every
 feasibility pattern of a seven-level ladder and every prediction.
 
-Prediction (coverage model). Re-optimisation keeps every OAR at its objective, so what binds is
-target coverage. From the floor plan (level L₀, dose d₀): target voxels that miss 95 % of L₀ are
-taken as carved by the nearest OAR o; the achieved fall-off G₀ = median((d₀ − D_o)/s_o) over them
-(D_o the OAR's objective dose, s_o the distance to the OAR, mm). At level L the predicted dose is
-d_L = min(d₀·L/L₀, min_o(D_o + G₀·(L/L₀)·s_o)) (the fall-off scales with the prescription), and the
-predicted coverage is the occupancy-weighted share of the target with d_L ≥ 0.95·L. Distances are
-voxel-centre distances less half a voxel (≈ distance to the OAR surface; 0 inside the OAR); where
-the optimiser already carves an OAR, its achieved maximum replaces D_o. When no target voxel is
-carved yet, G₀ is the dose fall-off just outside the target. The predicted level is the highest
-whose predicted coverage exceeds the protocol's rule by ``PREDICTION_MARGIN_PCT``. The model knows
-nothing of OARs that an optimiser lets overshoot; verification decides in the end.
+Prediction (coverage model). Re-optimisation holds every OAR where the optimiser holds it, so what
+binds is target coverage. From the floor plan (level L₀, dose d₀), each OAR o gets a carve level D_o:
+its achieved maximum when the optimiser already carves it at the floor (the maximum reaches 90 % of
+the upper objective's dose, or exceeds it: soft objectives let an OAR overshoot, and it will not do
+less at a higher level), else the objective's dose. Target voxels that miss 95 % of L₀ are taken as
+carved by the nearest OAR that is carved at the floor; the achieved fall-off
+G₀ = median((d₀ − D_o)/s_o) over them (s_o the distance to the OAR, mm). At level L the predicted
+dose is d_L = min(d₀·L/L₀, min_o max(D_o + G₀·(L/L₀)·s_o, d₀)) (the fall-off scales with the
+prescription; a voxel never falls below its floor dose), and the predicted coverage is the
+occupancy-weighted share of the target with d_L ≥ 0.95·L (:func:`predicted_coverage_pct`).
+Distances are voxel-centre distances less half a voxel (≈ distance to the OAR surface; 0 inside the
+OAR). When fewer than five target voxels are carved, G₀ is the dose fall-off just outside the
+target. The predicted level is the highest whose predicted coverage exceeds the protocol's rule by
+``PREDICTION_MARGIN_PCT``. The model does not predict how far an optimiser lets an OAR overshoot
+beyond what the floor plan shows; verification decides in the end.
 """
 
 from __future__ import annotations
@@ -58,7 +62,7 @@ from .structures import Occupancy
 PREDICTION_MARGIN_PCT = 5.0
 
 __all__ = ["PREDICTION_MARGIN_PCT", "SearchOutcome", "SearchStep", "ladder_search", "predict_level_index",
-           "predictive_search"]
+           "predicted_coverage_pct", "predictive_search"]
 
 
 @dataclass(frozen=True)
@@ -187,14 +191,16 @@ def _edge_gradient(dose: DoseGrid, target: Occupancy, target_pts: np.ndarray) ->
     return -slope if slope < 0 else None
 
 
-def predict_level_index(levels: Sequence[float], floor_dose: DoseGrid, target: Occupancy,
-                        oars: Sequence[Tuple[Occupancy, float]], coverage_min_pct: float) -> int:
-    """Index of the highest level predicted feasible (module docstring); 0 at least."""
+def predicted_coverage_pct(levels: Sequence[float], floor_dose: DoseGrid, target: Occupancy,
+                           oars: Sequence[Tuple[Occupancy, float]]) -> List[float]:
+    """Predicted V95 (% of the target) at each level, from the floor plan (coverage model, module
+    docstring). ``levels[0]`` is the floor the dose was optimised at; ``oars`` pairs each OAR's occupancy
+    with its upper objective's dose (TOTAL Gy)."""
     floor = levels[0]
     kji, weights = _indices(target, 0.0)
     pts = floor_dose.index_to_patient_mm(kji[:, ::-1])
     d0 = floor_dose.values_gy[kji[:, 0], kji[:, 1], kji[:, 2]]
-    caps: List[Tuple[float, np.ndarray]] = []
+    caps: List[Tuple[float, np.ndarray, bool]] = []  # (carve level Gy, distance mm, carving at the floor)
     for occ, objective_gy in oars:
         oar_pts, _ = _centres(floor_dose, occ, 0.5)
         if len(oar_pts):
@@ -203,16 +209,19 @@ def predict_level_index(levels: Sequence[float], floor_dose: DoseGrid, target: O
             half_voxel = 0.5 * min(floor_dose.spacing_mm)
             dist = np.maximum(_min_distance(pts, oar_pts) - half_voxel, 0.0)
             dist[_occupancy_at(occ, kji) >= 0.5] = 0.0
-            # where the optimiser already carves this OAR, its achieved maximum is the real cap
+            # an OAR the optimiser already carves (its maximum within 10 % of the objective, or above
+            # it) is held where the optimiser holds it: its achieved maximum is the carve level
             oar_kji, _ = _indices(occ, 0.5)
             achieved = float(floor_dose.values_gy[oar_kji[:, 0], oar_kji[:, 1], oar_kji[:, 2]].max())
-            caps.append((min(objective_gy, achieved) if achieved >= 0.9 * objective_gy else objective_gy,
-                         dist))
+            carving = achieved >= 0.9 * objective_gy
+            caps.append((achieved if carving else objective_gy, dist, carving))
     slope: Optional[float] = None
     if caps:
-        nearest = np.min([c[1] for c in caps], axis=0)
+        # under-covered target voxels are attributed to the nearest OAR that is carved at the floor
+        active = [c for c in caps if c[2]]
+        nearest = np.min([c[1] for c in active], axis=0) if active else np.full(len(d0), np.inf)
         carved = (d0 < 0.95 * floor) & (weights >= 0.999) & (nearest <= 20.0)
-        slopes = [((d0[use] - g) / dist[use]) for g, dist in caps
+        slopes = [((d0[use] - g) / dist[use]) for g, dist, _ in active
                   for use in [carved & (dist >= 1.0) & (dist == nearest)]]
         values = np.concatenate(slopes) if slopes else np.zeros(0)
         values = values[values > 0]
@@ -221,17 +230,24 @@ def predict_level_index(levels: Sequence[float], floor_dose: DoseGrid, target: O
         else:
             core_pts, _ = _centres(floor_dose, target, 0.5)
             slope = _edge_gradient(floor_dose, target, core_pts)
-    best = 0
-    for idx, level in enumerate(levels):
+    out: List[float] = []
+    for level in levels:
         predicted = d0 * level / floor
         if slope is not None:
-            for objective_gy, dist in caps:
-                predicted = np.minimum(predicted, np.maximum(objective_gy + slope * (level / floor) * dist,
+            for cap_gy, dist, _ in caps:
+                predicted = np.minimum(predicted, np.maximum(cap_gy + slope * (level / floor) * dist,
                                                              d0 * np.minimum(1.0, level / floor)))
-        coverage = 100.0 * float(weights[predicted >= 0.95 * level].sum() / weights.sum())
-        if coverage >= coverage_min_pct + PREDICTION_MARGIN_PCT:
-            best = idx
-    return best
+        out.append(100.0 * float(weights[predicted >= 0.95 * level].sum() / weights.sum()))
+    return out
+
+
+def predict_level_index(levels: Sequence[float], floor_dose: DoseGrid, target: Occupancy,
+                        oars: Sequence[Tuple[Occupancy, float]], coverage_min_pct: float) -> int:
+    """Index of the highest level whose predicted coverage (:func:`predicted_coverage_pct`) reaches the
+    coverage rule plus ``PREDICTION_MARGIN_PCT``; 0 at least."""
+    coverage = predicted_coverage_pct(levels, floor_dose, target, oars)
+    passing = [idx for idx, c in enumerate(coverage) if c >= coverage_min_pct + PREDICTION_MARGIN_PCT]
+    return max(passing, default=0)
 
 
 def predictive_search(levels: Sequence[float], try_level: TryLevel, predict: Callable[[DoseGrid], int],

@@ -19,7 +19,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reirrad import search
+from reirrad.dose import DoseGrid
 from reirrad.search import SearchOutcome, _min_distance, ladder_search, predictive_search
+from reirrad.structures import Occupancy
 
 
 def by_definition(points: np.ndarray, others: np.ndarray) -> np.ndarray:
@@ -375,3 +377,68 @@ def test_only_one_failure_is_looked_past() -> None:
     assert planner.calls == [30.0, 32.5, 35.0, 37.5, 40.0]
     assert [s.note for s in outcome.log if s.action == "optimise"] == [
         "floor", "step up", "step up", "look past a marginal failure", "step up"]
+
+
+# --- the coverage model (``predicted_coverage_pct``) on a hand-countable phantom ---------------------
+#
+# A 1 mm grid, 4 × 4 voxels across and 40 along x. Target: x indices 10..29 (20 voxels per row, all
+# fully occupied). OAR "A" at x 30..35, which the floor plan carves: its voxels get C = 22 Gy, above its
+# upper objective's 20 Gy (a soft objective overshoots), and the target beside it follows C + G·s with
+# G = 2 Gy/mm, s = the distance to A's surface = (29.5 − i) mm for index i. Elsewhere the target gets
+# 33 Gy. OAR "B" at x 0..5 receives 5 Gy against a 25 Gy objective: not carved at the floor.
+# Floor L₀ = 30 Gy. By the module docstring: D_A = C = 22 (achieved, carving), D_B = 25 (objective);
+# carved voxels (d₀ < 28.5) with s ≥ 1 are i = 28 (25 Gy) and 27 (27 Gy), both at slope exactly G,
+# so G₀ = 2. At level L a voxel is covered when d_L = min(d₀·L/30, max(D_o + 2·(L/30)·s_o, d₀))
+# ≥ 0.95·L for both OARs (s_B = i − 5.5).
+
+def _phantom() -> Tuple[DoseGrid, Occupancy, List[Tuple[Occupancy, float]]]:
+    nx = 40
+    i = np.arange(nx, dtype=float)
+    row = np.zeros(nx)
+    row[10:30] = np.minimum(33.0, 22.0 + 2.0 * (29.5 - i[10:30]))
+    row[30:36] = 22.0
+    row[0:6] = 5.0
+    dose = DoseGrid(np.broadcast_to(row, (4, 4, nx)).copy(), (0.0, 0.0, 0.0), (1.0, 1.0, 1.0))
+
+    def occupancy(lo: int, hi: int) -> Occupancy:
+        box = (slice(0, 4), slice(0, 4), slice(lo, hi))
+        n = 16 * (hi - lo)
+        return Occupancy((4, 4, nx), box, np.ones((4, 4, hi - lo)), n / 1000.0, n / 1000.0)
+
+    return dose, occupancy(10, 30), [(occupancy(30, 36), 20.0), (occupancy(0, 6), 25.0)]
+
+
+def _hand_count(level: float) -> float:
+    """Share (%) of the 20 target indices covered at ``level`` (the phantom's comment, voxel by voxel)."""
+    covered = 0
+    for i in range(10, 30):
+        d0 = min(33.0, 22.0 + 2.0 * (29.5 - i))
+        s_a, s_b = 29.5 - i, i - 5.5
+        d = min(d0 * level / 30.0, max(22.0 + 2.0 * level / 30.0 * s_a, d0),
+                max(25.0 + 2.0 * level / 30.0 * s_b, d0))
+        covered += d >= 0.95 * level
+    return 100.0 * covered / 20
+
+
+def test_the_coverage_model_on_a_hand_countable_phantom() -> None:
+    dose, target, oars = _phantom()
+    levels = [30.0, 35.0, 40.0, 45.0]
+    predicted = search.predicted_coverage_pct(levels, dose, target, oars)
+    # by hand: 30 Gy: i ≤ 26 (d₀ ≥ 28.5): 17 of 20; 45 Gy: 22 + 3·s_A ≥ 42.75 needs i ≤ 22, and
+    # 25 + 3·s_B ≥ 42.75 needs i ≥ 12: 11 of 20
+    assert predicted[0] == pytest.approx(85.0)
+    assert predicted[3] == pytest.approx(55.0)
+    assert predicted == pytest.approx([_hand_count(level) for level in levels])
+    # the predicted level needs the rule + PREDICTION_MARGIN_PCT (5 pp): an 80 % rule → 85 % → the floor
+    assert search.predict_level_index(levels, dose, target, oars, 80.0) == 0
+    assert search.predict_level_index(levels, dose, target, oars, 50.0) == 3
+
+
+def test_an_oar_carved_above_its_objective_is_held_where_the_optimiser_holds_it() -> None:
+    """A's achieved 22 Gy, not its 20 Gy objective, is the carve level: with 20 Gy the carved voxels
+    would give a steeper apparent fall-off ((25 − 20)/1.5 and (27 − 20)/2.5, median 3.07 Gy/mm) and a
+    too optimistic 75 % at 45 Gy (the failure mode of PROS-01 before issue 18's fix)."""
+    dose, target, oars = _phantom()
+    at_45 = search.predicted_coverage_pct([30.0, 45.0], dose, target, oars)[1]
+    assert at_45 == pytest.approx(_hand_count(45.0))
+    assert at_45 < 75.0
