@@ -4,6 +4,7 @@ installs Mono, so a missing stand-in can never pass CI silently."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import os
 import shutil
@@ -12,6 +13,8 @@ from typing import Any, NoReturn
 import pytest
 
 from tps_stubs import esapi as stub
+from tps_stubs.patients import load_patient
+from tps_stubs.patients.model import StubPatient
 
 
 def unavailable(reason: str) -> NoReturn:
@@ -28,3 +31,14 @@ def require_esapi_stand_in() -> Any:
     if importlib.util.find_spec("pythonnet") is None:
         unavailable("pythonnet is not installed (pip install pythonnet; it is in the 'test' extra)")
     return stub.runtime()
+
+
+def without_mlc(patient_id: str) -> StubPatient:
+    """The stub patient with the beams of its current plan carrying no MLC (``Beam.MLC`` null)."""
+    model = load_patient(patient_id)
+    current = model.current_plan
+    beams = tuple(dataclasses.replace(b, mlc_id=None) for b in current.beams)
+    plan = dataclasses.replace(current, beams=beams)
+    courses = tuple(dataclasses.replace(c, plans=tuple(plan if p is current else p for p in c.plans))
+                    for c in model.courses)
+    return dataclasses.replace(model, courses=courses)

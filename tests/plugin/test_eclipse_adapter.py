@@ -33,7 +33,7 @@ from reirrad_tps.eclipse import (
 )
 from reirrad_tps.eclipse.source import course_plans
 from reirrad_tps.eclipse.units import dose_gy, dose_value_gy, from_gy
-from tests.esapi_support import require_esapi_stand_in
+from tests.esapi_support import require_esapi_stand_in, without_mlc
 from tests.ports_support import exercise_planner, read_through_port
 from tps_stubs import esapi as stub
 from tps_stubs.direct import DirectCase
@@ -465,7 +465,7 @@ def test_a_dose_calculation_that_fails_twice_raises_and_nothing_else_is_called(f
 
 
 def test_imrt_optimises_with_explicit_enums_then_leaf_motions(fresh: Any) -> None:
-    """§10.3: the IMRT path is Optimize(maxIterations, OptimizationOption.RestartOptimization) then
+    """§10.3: the IMRT path is Optimize(maxIterations, OptimizationOption.RestartOptimization, mlcId) then
     CalculateLeafMotions() before CalculateDose(); the dose is a TOTAL Gy dose as for VMAT."""
     ctx = stub.load_context("LRRC-01")
     planner = _planner(ctx, technique="IMRT", max_iterations=400)
@@ -477,8 +477,67 @@ def test_imrt_optimises_with_explicit_enums_then_leaf_motions(fresh: Any) -> Non
     assert 25.0 < float(dose.values_gy.max()) < 50.0
     entries = stub.journal()
     assert [e.member for e in entries[-3:]] == ["Optimize", "CalculateLeafMotions", "CalculateDose"]
-    assert entries[-3].arguments == ("400", "RestartOptimization")
+    assert entries[-3].arguments == ("400", "RestartOptimization", "Millennium 120")
     assert "OptimizeVMAT" not in [e.member for e in entries]
+
+
+def _two_levels(technique: str) -> List[np.ndarray]:
+    """LRRC-01 optimised at 30 then 35 Gy with the same planner (as the isotoxic search does)."""
+    ctx = stub.load_context("LRRC-01")
+    planner = _planner(ctx, technique=technique)
+    planner.begin_modifications()
+    doses = []
+    for level in (30.0, 35.0):
+        planner.set_prescription(level, 5)
+        planner.write_objectives(_objectives(level))
+        planner.optimise()
+        doses.append(planner.compute_dose().values_gy)
+    return doses
+
+
+@pytest.mark.parametrize("technique", ["VMAT", "IMRT"])
+def test_every_optimisation_restarts_whatever_esapi_does_without_a_start_option(fresh: Any,
+                                                                                technique: str) -> None:
+    """What ESAPI does with an optimisation call that gives no start option is undocumented; the stand-in
+    models both readings (tps_stubs/esapi/DEVIATIONS.md). The adapter gives RestartOptimization and the
+    beams' MLC id on every call, so the second level's dose is the same under both readings — and equals
+    a cold optimisation at that level alone (no dependence on the level optimised before)."""
+    member = "OptimizeVMAT" if technique == "VMAT" else "Optimize"
+    results = {}
+    for default in ("RestartOptimization", "ContinueOptimization"):
+        stub.configure(default_start_option=default)
+        try:
+            stub.reset()
+            results[default] = _two_levels(technique)
+            calls = [e for e in stub.journal() if e.member == member]
+            assert len(calls) == 2
+            assert all({"RestartOptimization", "Millennium 120"} <= set(e.arguments) for e in calls)
+        finally:
+            stub.configure()
+    np.testing.assert_array_equal(results["RestartOptimization"][1], results["ContinueOptimization"][1])
+    stub.reset()
+    ctx = stub.load_context("LRRC-01")
+    planner = _planner(ctx, technique=technique)
+    planner.begin_modifications()
+    planner.set_prescription(35.0, 5)
+    planner.write_objectives(_objectives(35.0))
+    planner.optimise()
+    np.testing.assert_array_equal(planner.compute_dose().values_gy, results["ContinueOptimization"][1])
+
+
+def test_a_plan_without_an_mlc_is_refused_before_the_optimiser_runs(fresh: Any) -> None:
+    """No MLC id given and no beam with an MLC: a clear InputError asking for --mlc-id; nothing optimised."""
+    ctx = stub.load_context(without_mlc("LRRC-01"))
+    planner = _planner(ctx)
+    planner.begin_modifications()
+    planner.set_prescription(30.0, 5)
+    planner.write_objectives(_objectives(30.0))
+    with pytest.raises(InputError, match=r"no beam has an MLC; .*--mlc-id"):
+        planner.optimise()
+    assert "OptimizeVMAT" not in [e.member for e in stub.journal()]
+    explicit = _planner(ctx, mlc_id="Millennium 120", modifications_begun=True)
+    with pytest.raises(Exception, match="no beam has MLC 'Millennium 120'"):  # the stand-in: the TPS refuses
+        explicit.optimise()
 
 
 # -- the workflow ------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from typing import Any, Dict
 import numpy as np
 import pytest
 
+from tests.esapi_support import without_mlc
 from tps_stubs import esapi as stub
 from tps_stubs import planner as stand_in_planner
 from tps_stubs.patients import load_patient
@@ -349,6 +350,73 @@ def test_continue_optimisation_warm_starts_and_restart_does_not(ctx: Any, esapi:
     continued = optimised(options.ContinueOptimization)
     assert not np.array_equal(continued, restart)
     np.testing.assert_array_equal(optimised(options.RestartOptimization), restart)
+
+
+@pytest.mark.parametrize("default", ["RestartOptimization", "ContinueOptimization"])
+def test_an_optimisation_without_a_start_option_follows_the_modelled_default(fresh_session: Any,
+                                                                             default: str) -> None:
+    """DEVIATIONS.md: what ``OptimizeVMAT()`` (no start option) does is undocumented, so the stand-in
+    models both readings. After an optimisation at a lower rectum objective, ``OptimizeVMAT()`` of the
+    original objectives gives the restart dose under "RestartOptimization" and another (warm) dose under
+    "ContinueOptimization" — the same as an explicit ``ContinueOptimization``."""
+    esapi = fresh_session
+    stub.configure(default_start_option=default)
+    try:
+        ctx = stub.load_context(LRRC, "Gy")
+        plan = ctx.ExternalPlanSetup
+        ctx.Patient.BeginModifications()
+        _sabr_objectives(esapi, ctx, "Gy")
+        setup = plan.OptimizationSetup
+        options = esapi.Types.OptimizationOption
+        mlc = str(next(iter(plan.Beams)).MLC.Id)
+
+        def optimised(*args: Any) -> np.ndarray:
+            assert plan.OptimizeVMAT(*args).Success and plan.CalculateDose().Success
+            return _dose_gy(esapi, plan.Dose)
+
+        restart = optimised(esapi.Types.OptimizationOptionsVMAT(options.RestartOptimization, mlc))
+        rectum = next(o for o in setup.Objectives if str(o.StructureId) == "Rectum")
+        setup.RemoveObjective(rectum)
+        op = esapi.Types.OptimizationObjectiveOperator
+        rectum_8gy = _dose(esapi, 8.0, "Gy")
+        low = setup.AddPointObjective(_structures(ctx)["Rectum"], op.Upper, rectum_8gy, 0.0, 80.0)
+        optimised()
+        setup.RemoveObjective(low)
+        setup.AddPointObjective(_structures(ctx)["Rectum"], op.Upper, _dose(esapi, 20.0, "Gy"), 0.0, 80.0)
+        unspecified = optimised()
+        if default == "RestartOptimization":
+            np.testing.assert_array_equal(unspecified, restart)
+        else:
+            assert not np.array_equal(unspecified, restart)
+    finally:
+        stub.configure()
+    with pytest.raises(ValueError, match="default_start_option must be one of"):
+        stub.configure(default_start_option="Continue")
+
+
+def test_beams_carry_an_mlc_and_the_optimiser_needs_exactly_one(ctx: Any, esapi: Any) -> None:
+    """esapi.md §10.3 (no-MLC overloads): "If there are more than one MLC or no MLC at all, an exception
+    is thrown". The stub plan's beams carry "Millennium 120" (DEVIATIONS.md); an MLC id no beam carries
+    is refused too (the stand-in's strict reading)."""
+    plan = ctx.ExternalPlanSetup
+    ctx.Patient.BeginModifications()
+    _sabr_objectives(esapi, ctx, "Gy")
+    assert {str(b.MLC.Id) for b in plan.Beams} == {"Millennium 120"}
+    options = esapi.Types.OptimizationOptionsVMAT(esapi.Types.OptimizationOption.RestartOptimization, "HD120")
+    with pytest.raises(Exception, match="no beam has MLC 'HD120'"):
+        plan.OptimizeVMAT(options)
+    assert plan.OptimizeVMAT("Millennium 120").Success
+
+
+def test_a_plan_whose_beams_carry_no_mlc_cannot_be_optimised_without_an_mlc_id(fresh_session: Any) -> None:
+    """The same documented rule with no MLC at all: a definition's beam with ``mlc: null``."""
+    esapi = fresh_session
+    ctx = stub.load_context(without_mlc(LRRC), "Gy")
+    ctx.Patient.BeginModifications()
+    _sabr_objectives(esapi, ctx, "Gy")
+    assert all(b.MLC is None for b in ctx.ExternalPlanSetup.Beams)
+    with pytest.raises(Exception, match="no MLC in the plan's beams"):
+        ctx.ExternalPlanSetup.OptimizeVMAT()
 
 
 def test_an_injected_transient_dose_failure_fails_n_calls_then_clears(ctx: Any, esapi: Any) -> None:

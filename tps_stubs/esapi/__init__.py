@@ -33,7 +33,15 @@ from typing import Any, List, Optional, Tuple, Union
 from ..patients import list_patients, load_patient
 from ..patients.model import StubPatient
 from ._build import ASSEMBLIES, BUILD_DIR, BuildError, build_assemblies
-from ._populate import BRACHY_MODALITIES, build_patient, is_brachy, planner_callback, planner_objective
+from ._populate import (
+    BRACHY_MODALITIES,
+    DEFAULT_START,
+    START_OPTIONS,
+    build_patient,
+    is_brachy,
+    planner_callback,
+    planner_objective,
+)
 from ._runtime import net_array, runtime
 
 __all__ = ["ASSEMBLIES", "BRACHY_MODALITIES", "BUILD_DIR", "ENVIRONMENT", "MODES", "BuildError",
@@ -133,7 +141,7 @@ def load_context(patient: Union[str, Path, StubPatient], dose_unit: Optional[str
 
 
 def configure(*, mode: str = "clinical", dose_unit: Optional[str] = None,
-              dose_engine_fails: bool = False) -> Any:
+              dose_engine_fails: bool = False, default_start_option: str = "RestartOptimization") -> Any:
     """Configure the system and register the shipped stub patients as the Application's database.
 
     What :func:`create_application` does before creating the Application; call it alone when the
@@ -150,12 +158,26 @@ def configure(*, mode: str = "clinical", dose_unit: Optional[str] = None,
     dose_engine_fails : bool
         Fault injection: every optimisation and dose calculation fails (``CalculateDose().Success`` is
         False), as a TPS whose dose engine is down. Off again at the next ``configure`` call.
+    default_start_option : str
+        What an ``Optimize``/``OptimizeVMAT`` call that gives no ``OptimizationOption`` does: one of
+        :data:`START_OPTIONS`. The ESAPI documentation does not say, so the stand-in models both
+        readings ("RestartOptimization": a cold start; "ContinueOptimization": from the plan's previous
+        optimisation). Kept until the next ``configure`` call.
 
     Returns
     -------
     types.SimpleNamespace
         :func:`runtime`.
+
+    Raises
+    ------
+    ValueError
+        ``default_start_option`` not one of :data:`START_OPTIONS`.
     """
+    if default_start_option not in START_OPTIONS:
+        raise ValueError(f"default_start_option must be one of {', '.join(START_OPTIONS)}, "
+                         f"got {default_start_option!r}")
+    DEFAULT_START["option"] = default_start_option
     rt = _configure(mode, dose_unit)
     if dose_engine_fails:
         rt.Builder.StubSystem.Planner = rt.Builder.PlannerCallback(_failing_dose_engine)
@@ -256,6 +278,8 @@ ENVIRONMENT = {
     "REIRRAD_STUB_MODE": "clinical | research (default clinical)",
     "REIRRAD_STUB_DOSE_UNIT": "Gy | cGy (default: each patient's own unit)",
     "REIRRAD_STUB_FAULT": "dose-engine: every optimisation / dose calculation fails",
+    "REIRRAD_STUB_DEFAULT_START": "RestartOptimization | ContinueOptimization | ...: what an optimisation "
+                                  "without a start option does (default RestartOptimization)",
     "REIRRAD_STUB_JOURNAL": "path: export_journal_from_environment() writes the journal there as JSON",
 }
 
@@ -273,7 +297,9 @@ def configure_from_environment() -> Any:
         raise ValueError(f"REIRRAD_STUB_FAULT must be 'dose-engine' or unset, got {fault!r}")
     return configure(mode=os.environ.get("REIRRAD_STUB_MODE", "clinical"),
                      dose_unit=os.environ.get("REIRRAD_STUB_DOSE_UNIT") or None,
-                     dose_engine_fails=fault == "dose-engine")
+                     dose_engine_fails=fault == "dose-engine",
+                     default_start_option=os.environ.get("REIRRAD_STUB_DEFAULT_START")
+                     or "RestartOptimization")
 
 
 def export_journal_from_environment() -> Optional[Path]:

@@ -12,8 +12,8 @@ from ..patients.model import ImageModel, PlanModel, StubPatient
 from ..planner import Optimiser, OptimiserError, PlannerObjective, dose_grid_for, optimise
 from ._runtime import net_array, runtime
 
-__all__ = ["BRACHY_MODALITIES", "CT_RAW_OFFSET", "build_patient", "is_brachy", "planner_objective",
-           "registered_model"]
+__all__ = ["BRACHY_MODALITIES", "CT_RAW_OFFSET", "DEFAULT_START", "START_OPTIONS", "build_patient",
+           "is_brachy", "planner_objective", "registered_model"]
 
 #: Image raw voxel = HU + 1024 (Image.VoxelToDisplayValue(raw) = raw - 1024).
 CT_RAW_OFFSET = 1024
@@ -29,6 +29,14 @@ BRACHY_MODALITIES = ("brachytherapy", "brachy")
 _MODELS: Dict[str, StubPatient] = {}
 #: The stand-in optimiser of each plan, by (patient id, "course/plan"); a patient built again starts afresh.
 _OPTIMISERS: Dict[Tuple[str, str], Optimiser] = {}
+
+#: ESAPI's ``OptimizationOption`` names.
+START_OPTIONS = ("RestartOptimization", "ContinueOptimization",
+                 "ContinueOptimizationWithPlanDoseAsIntermediateDose")
+#: What an ``Optimize``/``OptimizeVMAT`` call that gives no start option does. The ESAPI documentation
+#: does not say (``docs/reference/esapi.md`` §10.3), so the stand-in models both readings: set by
+#: ``tps_stubs.esapi.configure(default_start_option=...)``; the adapter must be right under either.
+DEFAULT_START = {"option": "RestartOptimization"}
 
 
 def registered_model(patient_id: str) -> StubPatient:
@@ -93,7 +101,7 @@ def _add_plan(builder: Any, course: Any, plan: PlanModel, structure_sets: Dict[s
     net = add(course, plan.id, structure_sets[plan.structure_set_id], plan.target_id or "", fractions, total,
               plan.approval_status, treated, norm, *_grid_args(origin, spacing, size, direction))
     for beam in () if is_brachy(plan) else plan.beams:
-        builder.ModelBuilder.AddBeam(net, beam.id, float(beam.gantry_angle_deg), beam.technique)
+        builder.ModelBuilder.AddBeam(net, beam.id, float(beam.gantry_angle_deg), beam.technique, beam.mlc_id)
     if plan.dose is not None:
         d = plan.dose
         builder.ModelBuilder.SetDose(net, *_grid_args(d.origin_mm, d.spacing_mm, d.size, d.direction),
@@ -242,7 +250,8 @@ def planner_callback(request: Any) -> bool:
     Notes
     -----
     ``Optimize``/``OptimizeVMAT`` run the plan's :class:`tps_stubs.planner.Optimiser` (warm-started unless
-    the call's start option is ``RestartOptimization``; a failure of the stand-in optimiser returns False,
+    the call's start option is ``RestartOptimization``; a call without one follows
+    :data:`DEFAULT_START`; a failure of the stand-in optimiser returns False,
     i.e. ``OptimizerResult.Success`` False); ``CalculateDose`` of a plan never optimised calls
     :func:`tps_stubs.planner.optimise` (cold start). Both use the plan's target (``TargetVolumeID``, else
     the structure of the highest Lower objective), TOTAL prescription in Gy and objectives in TOTAL Gy,
@@ -273,7 +282,8 @@ def planner_callback(request: Any) -> bool:
         if optimiser is None:
             optimiser = _OPTIMISERS[key] = Optimiser(model)
         try:
-            dose = optimiser.run(warm=str(request.StartOption) != "RestartOptimization", **inputs)
+            start = str(request.StartOption) or DEFAULT_START["option"]
+            dose = optimiser.run(warm=start != "RestartOptimization", **inputs)
         except OptimiserError:
             return False  # OptimizerResult.Success False; the plan keeps its previous state
     request.SetDose(_doubles(dose.values_gy))

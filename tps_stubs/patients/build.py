@@ -218,7 +218,9 @@ def _plan(raw: Mapping[str, Any], course_id: str, images: Mapping[str, ImageMode
         approval_status=approval,
         beams=tuple(Beam(id=str(b)) if not isinstance(b, Mapping) else
                     Beam(id=str(b["id"]), gantry_angle_deg=float(b.get("gantry_deg", 0.0)),
-                         technique=str(b.get("technique", "ARC"))) for b in raw.get("beams", [])),
+                         technique=str(b.get("technique", "ARC")),
+                         mlc_id=None if b.get("mlc", Beam.mlc_id) is None else str(b.get("mlc", Beam.mlc_id)))
+                    for b in raw.get("beams", [])),
         dose=dose, first_fraction=_date(raw.get("first_fraction"), f"{where}.first_fraction"),
         last_fraction=_date(raw.get("last_fraction"), f"{where}.last_fraction"),
         modality=modality,

@@ -140,11 +140,13 @@ class DoseModel:
 
 @dataclass(frozen=True)
 class Beam:
-    """A treatment beam (only what the stand-ins need)."""
+    """A treatment beam (only what the stand-ins need). ``mlc_id`` is the identifier of the beam's MLC
+    as the TPS configuration names it (Eclipse ``Beam.MLC.Id``); None for a beam without an MLC."""
 
     id: str
     gantry_angle_deg: float = 0.0
     technique: str = "ARC"
+    mlc_id: Optional[str] = "Millennium 120"
 
 
 @dataclass(frozen=True, eq=False)

@@ -23,9 +23,11 @@ in the
   OAR objective of lower priority. The result is still only a weighted objective: the engine's final
   check on the re-read dose decides whether the limit holds.
 * **Optimisation** (§10.3): ``technique="VMAT"`` → ``OptimizeVMAT(OptimizationOptionsVMAT(
-  OptimizationOption.RestartOptimization, mlc_id))`` (``OptimizeVMAT()`` when no ``mlc_id`` is given);
-  ``"IMRT"`` → ``Optimize(max_iterations, OptimizationOption.RestartOptimization[, mlc_id])`` then
-  ``CalculateLeafMotions()``. Enums by name (pythonnet 3, §14.3).
+  OptimizationOption.RestartOptimization, mlc_id))``; ``"IMRT"`` → ``Optimize(max_iterations,
+  OptimizationOption.RestartOptimization, mlc_id)`` then ``CalculateLeafMotions()``. Always an explicit
+  start option (ESAPI's default for a call without one is not documented) and an MLC id: the one given,
+  else the only ``Beam.MLC.Id`` of the plan's beams (none or several: a clear error asking for
+  ``--mlc-id``). Enums by name (pythonnet 3, §14.3).
 * **Dose** (§10.3): ``CalculateDose()``, retried once when ``Success`` is False (the "16.1 related
   Eclipse bug" retry of the public nm_planner code); the plan's TOTAL dose is returned in Gy.
 * **Normalisation** (§10.3 / §4.4): ``PlanNormalizationValue = 100``, read ``GetDoseAtVolume(target,
@@ -331,11 +333,28 @@ class EclipsePlanner:
             candidates.append(self._nto_priority)
         return max(candidates, default=0.0)
 
+    def _plan_mlc_id(self) -> str:
+        """The one MLC id the plan's beams carry (``Beam.MLC.Id``; beams without an MLC, such as setup
+        fields, are passed over)."""
+        ids = sorted({str(beam.MLC.Id) for beam in self._plan.Beams if beam.MLC is not None})
+        if len(ids) != 1:
+            found = "no beam has an MLC" if not ids else f"its beams carry several MLCs ({', '.join(ids)})"
+            raise InputError(f"plan {self._plan.Id!r}: {found}; the optimiser needs one MLC - give it with "
+                             "--mlc-id (EclipsePlanner mlc_id)")
+        return ids[0]
+
     def optimise(self) -> None:
         """Run the Eclipse optimiser (VMAT or IMRT + leaf motions) on the current objectives.
 
+        Every call gives ``OptimizationOption.RestartOptimization`` and an MLC id (the configured one,
+        else the one the plan's beams carry): what ESAPI does with a call that gives no start option is
+        not documented, and a continued optimisation would make each level's plan depend on the levels
+        optimised before it.
+
         Raises
         ------
+        InputError
+            No MLC id configured and the plan's beams carry none or several; nothing run.
         ApprovedPlanError, ReadOnlySessionError, ModificationsNotBegunError
             Nothing run.
         OptimisationError
@@ -345,16 +364,12 @@ class EclipsePlanner:
         types = _types()
         restart = types.OptimizationOption.RestartOptimization
         plan = self._plan
+        mlc_id = self._mlc_id if self._mlc_id is not None else self._plan_mlc_id()
         if self._technique == "VMAT":
-            if self._mlc_id is None:
-                result = self._write("optimise", plan.OptimizeVMAT)
-            else:
-                options = types.OptimizationOptionsVMAT(restart, self._mlc_id)
-                result = self._write("optimise", plan.OptimizeVMAT, options)
-        elif self._mlc_id is None:
-            result = self._write("optimise", plan.Optimize, self._max_iterations, restart)
+            options = types.OptimizationOptionsVMAT(restart, mlc_id)
+            result = self._write("optimise", plan.OptimizeVMAT, options)
         else:
-            result = self._write("optimise", plan.Optimize, self._max_iterations, restart, self._mlc_id)
+            result = self._write("optimise", plan.Optimize, self._max_iterations, restart, mlc_id)
         if not bool(result.Success):
             raise OptimisationError(f"the Eclipse {self._technique} optimiser failed on plan {plan.Id!r} "
                                     "(OptimizerResult.Success is False); check beams, objectives and the "

@@ -139,7 +139,7 @@ namespace VMS.TPS.Common.Model.API
             }
             foreach (Beam b in sourcePlan._beams)
             {
-                copy._beams.Add(new Beam(copy, b._id, b._gantry, b._technique));
+                copy._beams.Add(new Beam(copy, b._id, b._gantry, b._technique, b._mlc == null ? null : b._mlc._id));
             }
             foreach (OptimizationObjective o in sourcePlan._optimizationSetup._objectives)
             {

@@ -211,20 +211,38 @@ namespace VMS.TPS.Common.Model.API
         internal static double DoseOffsetGy;
     }
 
+    /// <summary>A beam's multileaf collimator (only its Id, the add-on's configured identifier).</summary>
+    public class MLC : ApiDataObject
+    {
+        internal MLC(Patient owner, string id)
+        {
+            _owner = owner;
+            _id = id;
+        }
+    }
+
     public class Beam : ApiDataObject
     {
+        /// <summary>The MLC of a beam added by AddVMATBeam (the stand-in's machine has one MLC).</summary>
+        internal const string MachineMlcId = "Millennium 120";
+
         internal readonly PlanSetup _plan;
         internal readonly double _gantry;
         internal readonly string _technique;
+        internal readonly MLC _mlc;
 
-        internal Beam(PlanSetup plan, string id, double gantry, string technique)
+        internal Beam(PlanSetup plan, string id, double gantry, string technique, string mlcId)
         {
             _owner = plan._owner;
             _plan = plan;
             _id = id;
             _gantry = gantry;
             _technique = technique;
+            _mlc = string.IsNullOrEmpty(mlcId) ? null : new MLC(plan._owner, mlcId);
         }
+
+        /// <summary>The beam's MLC, or null for a beam without one.</summary>
+        public MLC MLC { get { return _mlc; } }
 
         internal override string LockReason()
         {
@@ -255,7 +273,7 @@ namespace VMS.TPS.Common.Model.API
         internal bool _evaluationVoxelsSet;
         internal PlanSetup _verifiedPlan;
         internal DoseData _engineResult;
-        internal string _startOption = "RestartOptimization";
+        internal string _startOption = "";
 
         internal PlanSetup(Course course, string id, StructureSet structureSet, DoseGrid grid)
         {
@@ -517,9 +535,30 @@ namespace VMS.TPS.Common.Model.API
             {
                 throw new InvalidOperationException("Plan '" + _id + "' has no optimization objectives.");
             }
-            // the start option the call gives (RestartOptimization when it gives none: the documented
-            // default is not known; Eclipse's dialog starts a new optimisation unless told to continue)
-            _startOption = "RestartOptimization";
+            // the MLC: the documentation of the overloads without an MLC id says "If there are more than
+            // one MLC or no MLC at all, an exception is thrown"; an MLC id no beam carries is refused too
+            // (the real behaviour is not documented; the stand-in is strict)
+            string mlcId = null;
+            foreach (object arg in args)
+            {
+                if (arg is string)
+                {
+                    mlcId = (string)arg;
+                }
+            }
+            List<string> mlcs = _beams.Where(b => b._mlc != null).Select(b => b._mlc._id).Distinct().ToList();
+            if (mlcId == null && mlcs.Count != 1)
+            {
+                throw new InvalidOperationException("Plan '" + _id + "': " + (mlcs.Count == 0 ? "no MLC" : "more than one MLC ("
+                    + string.Join(", ", mlcs) + ")") + " in the plan's beams; give the MLC id.");
+            }
+            if (mlcId != null && !mlcs.Contains(mlcId))
+            {
+                throw new InvalidOperationException("Plan '" + _id + "': no beam has MLC '" + mlcId + "'.");
+            }
+            // the start option the call gives; "" when it gives none (the API's default is not documented:
+            // the Python side decides, see tps_stubs.esapi.set_default_start_option)
+            _startOption = "";
             foreach (object arg in args)
             {
                 if (arg is OptimizationOption)
@@ -730,7 +769,8 @@ namespace VMS.TPS.Common.Model.API
             {
                 n++;
             }
-            Beam beam = new Beam(this, "Field " + n.ToString(CultureInfo.InvariantCulture), gantryAngle, "ARC");
+            Beam beam = new Beam(this, "Field " + n.ToString(CultureInfo.InvariantCulture), gantryAngle, "ARC",
+                Beam.MachineMlcId);
             _beams.Add(beam);
             InvalidateDose();
             Record("AddVMATBeam", machineParameters.MachineId, weights.Length, collimatorAngle, gantryAngle, gantryStop,

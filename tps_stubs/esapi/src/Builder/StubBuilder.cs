@@ -62,7 +62,7 @@ namespace Reirrad.EsapiStubBuilder
         public string Operation { get { return _operation; } }
 
         /// <summary>The optimisation's start option ("RestartOptimization", "ContinueOptimization",
-        /// "ContinueOptimizationWithPlanDoseAsIntermediateDose"); "RestartOptimization" when the call gave none.</summary>
+        /// "ContinueOptimizationWithPlanDoseAsIntermediateDose"); "" when the call gave none.</summary>
         public string StartOption { get { return _plan._startOption; } }
 
         /// <summary>"course/plan" (the stand-in optimiser keeps one state per plan).</summary>
@@ -383,9 +383,10 @@ namespace Reirrad.EsapiStubBuilder
             }
         }
 
-        public static Beam AddBeam(PlanSetup plan, string id, double gantryAngle, string technique)
+        /// <summary>A beam; <paramref name="mlcId"/> null or empty for a beam without an MLC.</summary>
+        public static Beam AddBeam(PlanSetup plan, string id, double gantryAngle, string technique, string mlcId)
         {
-            Beam b = new Beam(plan, id, gantryAngle, technique);
+            Beam b = new Beam(plan, id, gantryAngle, technique, mlcId);
             plan._beams.Add(b);
             return b;
         }
