@@ -12,15 +12,20 @@ Registration Grid, C.20.3.1.3 Vector Grid Data):
 * C.20.3.1.1: the registrations "are applied to the Registered RCS coordinates" in this order: the
   ``PreDeformationMatrixRegistrationSequence`` (0064,000F) matrix, then the deformation offsets, then
   the ``PostDeformationMatrixRegistrationSequence`` (0064,0010) matrix; "the resulting coordinate
-  addresses the sample point within the Source RCS". The equation there transforms the centre of grid
-  voxel (i, j, k), whose position in R is ``IPP + i·rx·row + j·ry·col + k·rz·(row × col)``::
+  addresses the sample point within the Source RCS". The equation there (an image in the HTML
+  editions; the text and its legend were read) transforms the centre of grid voxel (i, j, k), whose
+  position in R is ``IPP + i·rx·row + j·ry·col + k·rz·(row × col)``, with the vector of that index::
 
       p_S = M_post · (M_pre · p_R + D_ijk)        (homogeneous; D_ijk has w = 0)
 
   so the vector of a voxel is looked up at the voxel's position **in R as written** (IPP is "the
   start coordinate, in the Registered RCS"), and added after ``M_pre``. (3D Slicer's SlicerRT reader,
   ``vtkSlicerDicomSroReader::LoadDeformableSpatialRegistration``, instead moves the grid by ``M_pre``
-  and looks the vector up at ``M_pre · p_R``: the same voxel, so the same result.)
+  and looks the vector up at ``M_pre · p_R``: the same voxel, so the same result; an independent
+  validator's test oracle found in public code computes ``post @ (pre @ p + D(p))`` with D interpolated
+  at p in the grid as written.) Where the wording alone could be read otherwise (looking D up at
+  ``M_pre · p`` in the unmoved grid), the readings differ only when ``M_pre`` is not the identity and D
+  varies in space; reirrad follows the legend and the two implementations above.
 * ``GridDimensions`` (0064,0007) = XD\\YD\\ZD and ``GridResolution`` (0064,0008) = mm along the row
   (i), column (j) and depth (k) directions of ``ImageOrientationPatient``; ``VectorGridData``
   (0064,0009, VR OF: 32-bit IEEE floats) holds XD·YD·ZD (x, y, z) triplets, each plane "left to
@@ -34,8 +39,9 @@ Into the engine (:meth:`reirrad.dose.DoseGrid.resample_deformable` maps a planni
 ``A · (p + u(p))``): with ``L_pre`` the 3×3 part of ``M_pre``,
 ``M_post · (M_pre·p + D) = (M_post·M_pre) · (p + L_pre⁻¹·D)``, so ``A = M_post · M_pre`` and
 ``u = L_pre⁻¹ · D`` at each grid voxel; exact for any invertible ``M_pre``, and trilinear interpolation
-commutes with the linear map, so it stays exact between voxels too. With no pre-matrix (the usual
-export), ``u = D`` as written.
+commutes with the linear map, so it stays exact between voxels too. With no pre-matrix, ``u = D`` as
+written. (Public readers show exporters that write ``M_pre`` and ``M_post = M_pre⁻¹``; then
+``A = I`` and ``u = L_pre⁻¹ · D``.)
 
 Decisions (refused, with file, attribute, value and what to do):
 
