@@ -69,7 +69,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple
+from typing import Any, List, Optional, Sequence, Tuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -231,8 +231,9 @@ def _matrix(item: Dataset, keyword: str, where: str) -> FloatArray:
     return matrix
 
 
-def _vectors(grid: Dataset, where: str, dims: Tuple[int, int, int]) -> FloatArray:
-    """VectorGridData as (ZD, YD, XD, 3) float64, checked for count and finiteness."""
+def _vectors(grid: Dataset, where: str, dims: Tuple[int, int, int]) -> NDArray[np.float32]:
+    """VectorGridData as (ZD, YD, XD, 3) float32 (a view of the file's bytes: a CT-sized grid is large),
+    checked for count and finiteness."""
     xd, yd, zd = dims
     raw = required(grid, "VectorGridData", where,
                    fix="the deformation grid holds no vectors; export the registration again")
@@ -243,7 +244,7 @@ def _vectors(grid: Dataset, where: str, dims: Tuple[int, int, int]) -> FloatArra
                          f"but GridDimensions {xd}\\{yd}\\{zd} needs 3 x {xd * yd * zd} = {expected} (x, y, "
                          "z per grid voxel); the file is truncated or its dimensions are wrong - export it "
                          "again")
-    vectors = np.frombuffer(data, dtype="<f4").astype(np.float64).reshape(zd, yd, xd, 3)
+    vectors = np.frombuffer(data, dtype="<f4").reshape(zd, yd, xd, 3)
     bad = ~np.isfinite(vectors).all(axis=3)
     if bad.any():
         k, j, i = (int(v) for v in np.argwhere(bad)[0])
@@ -299,8 +300,10 @@ def _item(item: Dataset, index: int, target: str, path: str, sop: str) -> Option
     lengths = np.linalg.norm(written, axis=3)
     k, j, i = np.unravel_index(int(np.argmax(lengths)), lengths.shape)
     at = np.asarray(ipp) + direction @ (np.array([i, j, k], dtype=np.float64) * np.asarray(resolution))
-    to_engine = np.linalg.inv(pre[:3, :3])  # u = L_pre⁻¹ · D (module docstring)
-    field_ = DisplacementField(written @ to_engine.T, (ipp[0], ipp[1], ipp[2]),
+    linear = pre[:3, :3]
+    # u = L_pre⁻¹ · D (module docstring); DisplacementField makes its one float64 copy
+    engine_vectors: Any = written if np.array_equal(linear, np.eye(3)) else written @ np.linalg.inv(linear).T
+    field_ = DisplacementField(engine_vectors, (ipp[0], ipp[1], ipp[2]),
                                (resolution[0], resolution[1], resolution[2]), direction)
     return DeformableRegistration(
         source_frame_of_reference_uid=source, target_frame_of_reference_uid=target, field=field_,

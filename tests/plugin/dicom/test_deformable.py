@@ -337,3 +337,25 @@ def test_evaluate_maps_a_prior_dose_through_a_deformable_registration(tmp_path: 
     flags = [w for w in mapped["warnings"] if w["code"] == "deformable-registration"]
     assert len(flags) == 1 and "largest displacement 10.0 mm" in flags[0]["message"]
     assert not [w for w in truth["warnings"] if w["code"] == "deformable-registration"]
+
+
+def test_evaluate_refuses_a_bad_deformable_registration_in_one_line(tmp_path: Path, capsys: Any) -> None:
+    """A NaN vector in the REG given to ``reirrad evaluate``: exit 2, one error line naming the file, the
+    attribute and the grid index, no traceback."""
+    f = factory.small_case(tmp_path, frame_uid=FRAME_A, prior_uid=PRIOR_UID, new_uid=NEW_UID, prior_gy=15.0,
+                           new_gy=30.0)
+    in_b = _ramp_dose(tmp_path / "rd_b.dcm", FRAME_B, 10.0)
+    plan_b = str(factory.rt_plan(tmp_path / "rp_b.dcm", n_fractions=25, prescriptions_gy=(15.0,),
+                                 sop_uid=PRIOR_UID, frame_uid=FRAME_B))
+    nz, ny, nx = SHAPE
+    vectors = np.broadcast_to(np.array([10.0, 0.0, 0.0]), (nz, ny, nx, 3)).copy()
+    vectors[0, 0, 1] = np.nan
+    reg = factory.deformable_registration(tmp_path / "nan.dcm", vectors, ipp=IPP,
+                                          resolution_mm=(5.0, 5.0, 5.0))
+    code = cli.main(["evaluate", "--structures", f["rs"], "--new-dose", f["rd_new"], "--prescription-gy",
+                     "30", "--interval-days", "700", "--prior-dose", in_b, "--prior-plan", plan_b,
+                     "--registration", str(reg)])
+    captured = capsys.readouterr()
+    assert code == 2 and "Traceback" not in captured.out + captured.err
+    (line,) = [x for x in captured.err.splitlines() if x.startswith("reirrad: error: ")]
+    assert "nan.dcm" in line and "VectorGridData (0064,0009)" in line and "(i, j, k) = (1, 0, 0)" in line
