@@ -329,9 +329,12 @@ def read_deformable_registration(path: PathLike) -> Tuple[DeformableRegistration
         without a source frame or a grid, a malformed grid (orientation, resolution, dimensions, vector
         count, NaN), a matrix that is not RIGID / RIGID_SCALE.
     """
-    where = str(path)
     ds = read_dataset(path, expected={DEFORMABLE_REGISTRATION_STORAGE: "Deformable Spatial Registration"},
                       what="Deformable Spatial Registration (REG)", stop_before_pixels=True)
+    return _deformable_items(ds, str(path))
+
+
+def _deformable_items(ds: Dataset, where: str) -> Tuple[DeformableRegistration, ...]:
     meta = getattr(ds, "file_meta", None)
     syntax = str(meta.get("TransferSyntaxUID", "") if meta is not None else "")
     if syntax == _EXPLICIT_BIG_ENDIAN:
@@ -367,7 +370,7 @@ def read_registrations(paths: Sequence[PathLike]) -> Registrations:
                                           DEFORMABLE_REGISTRATION_STORAGE: "Deformable Spatial Registration"},
                           what="Spatial Registration (REG)", stop_before_pixels=True)
         if text(ds, "SOPClassUID") == DEFORMABLE_REGISTRATION_STORAGE:
-            deformable.extend(read_deformable_registration(path))
+            deformable.extend(_deformable_items(ds, str(path)))  # read once: a vector grid can be large
         else:
             rigid.extend(read_registration(path))
     return Registrations(tuple(rigid), tuple(deformable))
