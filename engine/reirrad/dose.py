@@ -399,7 +399,7 @@ class DisplacementField(_VoxelGeometry):
     direction: Optional[FloatArray] = None
 
     def __post_init__(self) -> None:
-        vectors = np.array(float_array("vectors_mm", self.vectors_mm, unit="mm"))
+        vectors = float_array("vectors_mm", self.vectors_mm, unit="mm")  # already a new float64 array
         if vectors.ndim != 4 or vectors.shape[3] != 3 or 0 in vectors.shape:
             raise InputError(f"vectors_mm must be a non-empty array of shape (nz, ny, nx, 3) holding "
                              f"(dx, dy, dz) mm per voxel (got shape {vectors.shape}); stack the "

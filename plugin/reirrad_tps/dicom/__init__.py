@@ -9,12 +9,13 @@ raises :class:`reirrad.errors.InputError` (:class:`~reirrad.errors.UnitError` fo
 attribute, the value and the fix. The decisions made where DICOM leaves room are in the module
 docstrings: :mod:`.units` (units, dose type, summation type), :mod:`.geometry` (orientation, pixel
 spacing, frame offsets), :mod:`.rtstruct` (which contours are read), :mod:`.rtplan` (fractions,
-prescription), :mod:`.ct` (series, slice order), :mod:`.registration` (matrix direction, rigid only),
+prescription), :mod:`.ct` (series, slice order), :mod:`.registration` (rigid matrix direction),
+:mod:`.deformable` (deformable registrations: direction, order of the matrices and the deformation),
 :mod:`.checks` (frame and plan consistency), :mod:`.write` (what is written).
 
 Modules: ``files`` (pydicom file I/O, 2.x/3.x, atomic save), ``attributes`` (attribute access with
 messages), ``identifiers`` (patient/study), ``units``, ``geometry``, ``rtdose``, ``rtstruct``, ``rtplan``,
-``ct``, ``registration``, ``checks``, ``write``.
+``ct``, ``registration``, ``checks``, ``deformable``, ``write``.
 """
 
 from __future__ import annotations
@@ -22,6 +23,13 @@ from __future__ import annotations
 from . import files as files  # first: imports pydicom, or names the missing extra
 from .checks import check_dose_against_plan, check_same_frame, require_registration
 from .ct import CtGeometry, read_ct_geometry, zero_dose_grid
+from .deformable import (
+    DeformableRegistration,
+    Registrations,
+    place_prior_dose,
+    read_deformable_registration,
+    read_registrations,
+)
 from .identifiers import PatientStudy
 from .registration import RigidRegistration, frame_transform, read_registration
 from .rtdose import RtDoseInfo, read_eqd2_dose, read_rt_dose, read_rt_dose_info
@@ -32,7 +40,9 @@ from .write import CONTENT_KINDS, WrittenRtDose, dose_comment, write_rt_dose
 __all__ = [
     "CONTENT_KINDS",
     "CtGeometry",
+    "DeformableRegistration",
     "PatientStudy",
+    "Registrations",
     "RigidRegistration",
     "RtDoseInfo",
     "RtPlanInfo",
@@ -43,9 +53,12 @@ __all__ = [
     "check_same_frame",
     "dose_comment",
     "frame_transform",
+    "place_prior_dose",
     "read_ct_geometry",
+    "read_deformable_registration",
     "read_eqd2_dose",
     "read_registration",
+    "read_registrations",
     "read_rt_dose",
     "read_rt_dose_info",
     "read_rt_plan",

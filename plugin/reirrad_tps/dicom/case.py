@@ -4,10 +4,11 @@ Implements :class:`reirrad.ports.CaseSource` for ``reirrad evaluate``. Translati
 this package do every DICOM decision; nothing here computes radiobiology.
 
 * **Planning frame and structures**: the NEW plan's RT Structure Set (``structures``). Its frame of
-  reference is the planning frame; every other object must be in it or be brought into it by a rigid
-  registration (``registrations``, :func:`~reirrad_tps.dicom.require_registration`). Each prior
+  reference is the planning frame; every other object must be in it or be brought into it by a
+  registration (``registrations``, :func:`~reirrad_tps.dicom.deformable.place_prior_dose`). Each prior
   course records its ``registration_kind``: ``"rigid"`` when a registration matrix brings it in,
-  ``"same-frame"`` otherwise (deformable registrations are refused by the registration reader).
+  ``"deformable"`` when its dose was mapped onto the planning grid through a deformable one,
+  ``"same-frame"`` otherwise.
 * **Dose grid of the new course**: the new RT Dose when given (then it is also the dose evaluated),
   else a grid of ``dose_spacing_mm`` over the planning CT (``ct``); one of the two is required.
 * **The new plan**: fractions and TOTAL prescription from its RT Plan (``new_plan``) when given, else
@@ -38,10 +39,10 @@ from reirrad.errors import InputError
 from reirrad.findings import Finding
 from reirrad.snapshot import CaseSnapshot, PlanInfo, PriorCourse
 
-from .checks import check_dose_against_plan, check_same_frame, require_registration
+from .checks import check_dose_against_plan, check_same_frame
 from .ct import read_ct_geometry, zero_dose_grid
+from .deformable import Registrations, place_prior_dose, read_registrations
 from .files import PathLike
-from .registration import RigidRegistration, read_registration
 from .rtdose import read_rt_dose, read_rt_dose_info
 from .rtplan import RtPlanInfo, read_rt_plan
 from .rtstruct import RtStructureSet, read_rt_struct
@@ -140,9 +141,7 @@ class DicomCaseSource:
         self.structure_set = rs
         frame = rs.frame_of_reference_uid
         found: List[Finding] = []
-        registrations: List[RigidRegistration] = []
-        for path in self._registration_paths:
-            registrations.extend(read_registration(path))
+        registrations = read_registrations(self._registration_paths)
         plan = read_rt_plan(self._new_plan) if self._new_plan is not None else None
         self.new_plan_info = plan
         n_fx = plan.require_n_fractions() if plan is not None else self._n_fractions
@@ -154,7 +153,7 @@ class DicomCaseSource:
         priors = []
         infos = []
         for n, prior in enumerate(self._priors, start=1):
-            course, info = self._prior(n, prior, registrations=registrations, rs=rs, found=found)
+            course, info = self._prior(n, prior, registrations=registrations, rs=rs, grid=grid, found=found)
             priors.append(course)
             infos.append(info)
         self.prior_plan_infos = tuple(infos)
@@ -196,8 +195,8 @@ class DicomCaseSource:
         self.new_dose_grid = dose
         return dose
 
-    def _prior(self, n: int, prior: DicomPrior, *, registrations: Sequence[RigidRegistration],
-               rs: RtStructureSet, found: List[Finding]) -> Tuple[PriorCourse, RtPlanInfo]:
+    def _prior(self, n: int, prior: DicomPrior, *, registrations: Registrations, rs: RtStructureSet,
+               grid: DoseGrid, found: List[Finding]) -> Tuple[PriorCourse, RtPlanInfo]:
         frame = rs.frame_of_reference_uid
         plan = read_rt_plan(prior.plan)
         n_fx = plan.require_n_fractions()
@@ -209,14 +208,16 @@ class DicomCaseSource:
             prior_rs = read_rt_struct(prior.structures)
             check_same_frame(prior_rs.frame_of_reference_uid, f"prior structure set {prior.structures}",
                              dose.frame_of_reference_uid, f"prior dose {prior.dose}")
-        transform = require_registration(frame, dose.frame_of_reference_uid, registrations,
-                                         what=f"prior dose {prior.dose}")
-        reg_id = None if transform is None else ", ".join(Path(str(p)).name for p in self._registration_paths)
+        placed = place_prior_dose(dose, grid, frame, registrations, what=f"prior dose {prior.dose}")
+        found.extend(placed.findings)
+        transform = placed.planning_to_dose
+        reg_id = placed.registration_id or (
+            None if transform is None else ", ".join(Path(str(p)).name for p in self._registration_paths))
         label = plan.label or f"prior-{n}"
-        course = PriorCourse(course_id=f"prior-{n}", plan_id=label, dose=dose, n_fractions=n_fx,
+        course = PriorCourse(course_id=f"prior-{n}", plan_id=label, dose=placed.dose, n_fractions=n_fx,
                              last_fraction=prior.last_fraction, planning_to_dose=transform,
                              registration_id=reg_id,
-                             registration_kind="same-frame" if transform is None else "rigid",
+                             registration_kind=placed.kind,
                              approval_status=plan.approval_status or "",
                              prescription_gy=plan.prescription_gy, interval_days_given=prior.interval_days,
                              last_fraction_source="unknown" if prior.last_fraction is None else "user",

@@ -17,7 +17,8 @@ Decisions:
 * ``FrameOfReferenceTransformationMatrixType`` RIGID (rotation + translation, checked: orthonormal
   with determinant +1 within 1e-4) and RIGID_SCALE (rotation, uniform or per-axis scale and
   translation: orthogonal columns, positive determinant) are read; AFFINE is refused (reirrad sums
-  doses through rigid registrations only), as is a Deformable Spatial Registration object.
+  doses through rigid or deformable registrations only). A Deformable Spatial Registration object is
+  read by :mod:`.deformable` (:func:`~reirrad_tps.dicom.deformable.read_registrations` takes both).
 * An item whose ``MatrixSequence`` holds more than one matrix is refused (PS3.3 allows a chain;
   exporters write one, and an order mistake would misplace the dose silently).
 * :func:`frame_transform` finds the matrix between two frames from a set of registrations: a direct
@@ -44,7 +45,13 @@ from .files import (
     read_dataset,
 )
 
-__all__ = ["RIGID_MATRIX_TYPES", "RigidRegistration", "frame_transform", "read_registration"]
+__all__ = [
+    "RIGID_MATRIX_TYPES",
+    "RigidRegistration",
+    "check_matrix",
+    "frame_transform",
+    "read_registration",
+]
 
 FloatArray = NDArray[np.float64]
 #: FrameOfReferenceTransformationMatrixType values that are read.
@@ -97,8 +104,18 @@ class RigidRegistration:
                                  self.sop_instance_uid, self.path)
 
 
-def _check_matrix(matrix: FloatArray, kind: str, where: str, item: int) -> None:
-    label = f"{where}: RegistrationSequence item {item}: FrameOfReferenceTransformationMatrix"
+def check_matrix(matrix: FloatArray, kind: str, where: str) -> None:
+    """Refuse a 4×4 that is not what its FrameOfReferenceTransformationMatrixType says.
+
+    ``RIGID``: the 3×3 part orthonormal with determinant > 0 (± 1e-4); ``RIGID_SCALE``: its columns
+    orthogonal, determinant > 0; both: last row 0 0 0 1. ``where`` names the file and the item.
+
+    Raises
+    ------
+    reirrad.errors.InputError
+        The matrix does not match its type.
+    """
+    label = f"{where}: FrameOfReferenceTransformationMatrix"
     if not np.allclose(matrix[3], [0.0, 0.0, 0.0, 1.0], atol=_MATRIX_TOL):
         raise InputError(f"{label} has last row {matrix[3].tolist()} (must be 0 0 0 1); the file is "
                          "malformed")
@@ -134,7 +151,7 @@ def _item_matrix(item: Dataset, where: str, index: int) -> Tuple[FloatArray, str
                          "rigidly, or resample the dose deformably in the TPS")
     values = float_values(entry, "FrameOfReferenceTransformationMatrix", where, count=16, fix=fix)
     matrix = np.array(values, dtype=np.float64).reshape(4, 4)  # row-major (PS3.3 C.20.2.1.1)
-    _check_matrix(matrix, kind, where, index)
+    check_matrix(matrix, kind, f"{where}: RegistrationSequence item {index}")
     return matrix, kind
 
 
@@ -157,8 +174,9 @@ def read_registration(path: PathLike) -> Tuple[RigidRegistration, ...]:
                                       DEFORMABLE_REGISTRATION_STORAGE: "Deformable Spatial Registration"},
                       what="Spatial Registration (REG)", stop_before_pixels=True)
     if text(ds, "SOPClassUID") == DEFORMABLE_REGISTRATION_STORAGE:
-        raise InputError(f"{where} is a Deformable Spatial Registration; reirrad reads rigid registrations "
-                         "only. Export the rigid (pre-)registration, or map the dose deformably in the TPS")
+        raise InputError(f"{where} is a Deformable Spatial Registration; this reader reads rigid ones. Read "
+                         "it with reirrad_tps.dicom.read_deformable_registration (or read_registrations, "
+                         "which takes both kinds, as reirrad evaluate --registration does)")
     target = required_text(ds, "FrameOfReferenceUID", where,
                            fix="the registration's own frame is the target of its matrices; export it again")
     sop = text(ds, "SOPInstanceUID")

@@ -304,9 +304,7 @@ def registration(path: Path, items: Sequence[Tuple[str, np.ndarray, str]], *, fr
     ds = base(sop_class, "REG", frame_uid=frame_uid)
     registrations = []
     for uid, matrix, kind in items:
-        entry = Dataset()
-        entry.FrameOfReferenceTransformationMatrixType = kind
-        entry.FrameOfReferenceTransformationMatrix = [ds_text(v) for v in np.asarray(matrix).ravel()]
+        entry = _matrix_item(matrix, kind)
         matrix_registration = Dataset()
         matrix_registration.MatrixSequence = DicomSequence([entry, entry] if chain else [entry])
         item = Dataset()
@@ -314,6 +312,58 @@ def registration(path: Path, items: Sequence[Tuple[str, np.ndarray, str]], *, fr
         item.MatrixRegistrationSequence = DicomSequence([matrix_registration])
         registrations.append(item)
     ds.RegistrationSequence = DicomSequence(registrations)
+    return save(ds, path)
+
+
+def _matrix_item(matrix: np.ndarray, kind: str) -> Dataset:
+    entry = Dataset()
+    entry.FrameOfReferenceTransformationMatrixType = kind
+    entry.FrameOfReferenceTransformationMatrix = [ds_text(v) for v in np.asarray(matrix).ravel()]
+    return entry
+
+
+def deformable_registration(path: Path, vectors_mm: Optional[np.ndarray], *, ipp: Sequence[float],
+                            resolution_mm: Sequence[float], iop: Sequence[float] = AXIAL,
+                            source_uid: str = FRAME_B, frame_uid: str = FRAME_A,
+                            pre: Optional[np.ndarray] = None, post: Optional[np.ndarray] = None,
+                            matrix_type: str = "RIGID", identity_item: bool = False,
+                            dimensions: Optional[Sequence[int]] = None, omit: Iterable[str] = ()) -> Path:
+    """A Deformable Spatial Registration (PS3.3 C.20.3) of frame ``frame_uid`` (the Registered RCS) with one
+    item sampling ``source_uid``: ``vectors_mm`` (ZD, YD, XD, 3) written as float32 x, y, z triplets (i
+    fastest), on the grid ``ipp`` / ``iop`` / ``resolution_mm`` (x, y, z); None writes the item without a
+    grid. ``pre`` / ``post``: 4×4 Pre/Post Deformation matrices (absent when None); ``identity_item`` adds
+    a first item for ``frame_uid`` itself without a grid (as some exporters do); ``dimensions`` overrides
+    GridDimensions; ``omit`` removes attributes of the grid item."""
+    ds = base(DEFORMABLE_REG, "REG", frame_uid=frame_uid)
+    ds.ContentDate, ds.ContentTime = "20240101", "120000"
+    items = []
+    if identity_item:
+        own = Dataset()
+        own.SourceFrameOfReferenceUID = frame_uid
+        own.RegistrationTypeCodeSequence = DicomSequence([])
+        items.append(own)
+    item = Dataset()
+    item.SourceFrameOfReferenceUID = source_uid
+    item.RegistrationTypeCodeSequence = DicomSequence([])
+    if pre is not None:
+        item.PreDeformationMatrixRegistrationSequence = DicomSequence([_matrix_item(pre, matrix_type)])
+    if post is not None:
+        item.PostDeformationMatrixRegistrationSequence = DicomSequence([_matrix_item(post, matrix_type)])
+    if vectors_mm is not None:
+        vectors = np.asarray(vectors_mm, dtype="<f4")
+        zd, yd, xd, _ = vectors.shape
+        grid = Dataset()
+        grid.ImagePositionPatient = [ds_text(v) for v in ipp]
+        grid.ImageOrientationPatient = [ds_text(v) for v in iop]
+        grid.GridDimensions = list(dimensions) if dimensions is not None else [xd, yd, zd]
+        grid.GridResolution = [float(v) for v in resolution_mm]
+        grid.VectorGridData = np.ascontiguousarray(vectors).tobytes()
+        for keyword in omit:
+            if keyword in grid:
+                delattr(grid, keyword)
+        item.DeformableRegistrationGridSequence = DicomSequence([grid])
+    items.append(item)
+    ds.DeformableRegistrationSequence = DicomSequence(items)
     return save(ds, path)
 
 

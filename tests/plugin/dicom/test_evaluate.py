@@ -190,7 +190,7 @@ def test_without_a_grid_source_it_is_refused(exported, capsys):
 def test_the_case_source_records_the_registration_kind(exported, tmp_path):
     """Issue 14 item 9 + snapshot.REGISTRATION_KINDS: a prior dose in the planning frame is read as
     ``same-frame`` (no matrix); the same dose in frame B brought in by a rigid REG (PS3.3 C.20.2) is read
-    as ``rigid`` with its matrix. Deformable registrations never get this far (test_registration.py)."""
+    as ``rigid`` with its matrix. Deformable registrations: test_deformable.py."""
     from reirrad_tps.dicom.case import DicomCaseSource, DicomPrior  # noqa: PLC0415
 
     f = exported["files"]
