@@ -402,22 +402,44 @@ def structure_occupancy(contours_mm: Sequence[ArrayLike], grid: DoseGrid, *, sub
     if plane_spacing_mm is not None:
         plane_spacing_mm = finite_float("plane_spacing_mm", plane_spacing_mm, strictly_positive=True,
                                         unit="mm")
-    polys, findings = _validated_polygons(contours_mm, name)
+    polys = _validated_polygons(contours_mm, name)
     planes = _group_by_plane(polys)
     slabs = _slabs(np.array([z for z, _ in planes]), plane_spacing_mm)
+    findings = _shape_findings(polys, _slabs_on_grid(slabs, grid), name)
     raster = _rasterise(planes, slabs, grid, subrows, sub_samples)
     return _finish(raster, grid, sub_samples, findings=findings, name=name)
 
 
-def _validated_polygons(contours_mm: Sequence[ArrayLike],
-                        name: str) -> Tuple[List[FloatArray], List[Finding]]:
+def _validated_polygons(contours_mm: Sequence[ArrayLike], name: str) -> List[FloatArray]:
     if len(contours_mm) == 0:
         raise InputError(f"{name}: no contours; an empty structure has no occupancy")
     polys = [_clean_polygon(c, n) for n, c in enumerate(contours_mm)]
-    findings: List[Finding] = []
     for n, poly in enumerate(polys):
         if _collinear(poly[:, :2]):
             raise InputError(f"{name}: contour {n} encloses no area (all points on a line)")
+    return polys
+
+
+def _slabs_on_grid(slabs: List[Tuple[float, float]], grid: DoseGrid) -> FloatArray:
+    """The (z_low, z_high) rows of the slabs that overlap the dose grid's z extent (outer faces)."""
+    nz = grid.shape[0]
+    sz = grid.spacing_mm[2]
+    z_sign = float(np.asarray(grid.direction)[2, 2])
+    ends = sorted((grid.origin_mm[2] - z_sign * sz / 2.0, grid.origin_mm[2] + z_sign * (nz - 0.5) * sz))
+    return np.array([(a, b) for a, b in slabs if b > ends[0] and a < ends[1]]).reshape(-1, 2)
+
+
+def _shape_findings(polys: List[FloatArray], slabs_on_grid: FloatArray, name: str) -> List[Finding]:
+    """Possibly-open and self-intersecting contours, among those whose slab reaches the grid.
+
+    A contour whose slab misses the dose grid adds nothing to any dose statistic, so its shape is
+    not examined (the costliest checks, skipped on a small stereotactic grid).
+    """
+    findings: List[Finding] = []
+    for n, poly in enumerate(polys):
+        z = float(poly[0, 2])
+        if not np.any((slabs_on_grid[:, 0] <= z) & (z <= slabs_on_grid[:, 1])):
+            continue
         if _looks_open(poly[:, :2]):
             findings.append(Finding(
                 "possibly-open-contour", "flag",
@@ -429,7 +451,7 @@ def _validated_polygons(contours_mm: Sequence[ArrayLike],
                 "self-intersecting-contour", "flag",
                 f"{name}: contour {n} at z = {poly[0, 2]:.2f} mm crosses itself; it was filled by the "
                 "even-odd rule - check the contour", subject=name))
-    return polys, findings
+    return findings
 
 
 def _group_by_plane(polys: List[FloatArray]) -> List[Tuple[float, List[FloatArray]]]:

@@ -336,3 +336,16 @@ def test_planes_off_the_grid_still_count_in_the_volume():
     part, whole = structure_occupancy(contours, small), structure_occupancy(contours, large)
     assert part.volume_cc == pytest.approx(whole.volume_cc, rel=1e-12)
     assert part.volume_in_grid_cc == pytest.approx(6.5 / 20 * whole.volume_cc, rel=1e-9)
+
+
+def test_shape_findings_only_for_contours_that_reach_the_grid():
+    """A bow-tie (self-intersecting) contour is flagged on a plane whose slab overlaps the grid
+    (z ∈ [−½, 4½] mm), not on one 10 mm beyond it, which adds nothing to any dose statistic."""
+    grid = unit_grid()
+    bow_tie = [(0.0, 0.0), (3.0, 3.0), (3.0, 0.0), (0.0, 3.0)]
+    squares = [square(0.0, 3.0, 0.0, 3.0, z) for z in (1.0, 2.0)]
+    for z, flagged in ((3.0, True), (14.0, False)):
+        tie = np.array([(x, y, z) for x, y in bow_tie])
+        occ = structure_occupancy([*squares, tie], grid, plane_spacing_mm=1.0)
+        kinds = [f.code for f in occ.findings]
+        assert ("self-intersecting-contour" in kinds) is flagged
