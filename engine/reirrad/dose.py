@@ -172,17 +172,59 @@ def _resample_affine(source: FloatArray, linear: FloatArray, offset: FloatArray,
                      inside: BoolArray) -> None:
     """Trilinear resampling through any affine index map (source index = linear @ ijk + offset).
 
-    One target slice at a time (memory stays flat): the source indices of its voxels are built by
-    broadcasting (no list of points), then :func:`_trilinear` gathers the 8 corners.
+    One target slice at a time (memory stays flat). The source coordinates are flat arrays built by
+    broadcasting (no list of points); the corners are gathered from the flattened source by
+    ``take`` and combined by linear interpolations along x, then y, then z: the weights of
+    :func:`_trilinear`. When a target slice maps onto one source z (a rotation within the axial
+    plane), the two source slices are first interpolated in z once, leaving 4 corners per voxel.
+    0 Gy and not covered outside the source's voxel-centre box.
     """
+    nz, ny, nx = source.shape
     _, ty, tx = values.shape
-    j, i = np.meshgrid(np.arange(ty, dtype=np.float64), np.arange(tx, dtype=np.float64), indexing="ij")
-    in_plane = np.stack([i.ravel(), j.ravel()], axis=1) @ linear[:, :2].T  # (ty·tx, 3)
+    j_grid, i_grid = np.meshgrid(np.arange(ty, dtype=np.float64), np.arange(tx, dtype=np.float64),
+                                 indexing="ij")
+    i, j = i_grid.ravel(), j_grid.ravel()
+    axial = linear[2, 0] == 0.0 and linear[2, 1] == 0.0
+    sx, sy = (1 if nx > 1 else 0), (nx if ny > 1 else 0)
+    sz = 0 if axial or nz == 1 else nx * ny
+    z_lower, z_upper, z_frac, z_inside = _axis_weights(
+        linear[2, 2] * np.arange(values.shape[0]) + offset[2], nz)
     for k in range(values.shape[0]):
-        idx = in_plane + (linear[:, 2] * k + offset)
-        v, ins = _trilinear(source, idx)
-        values[k] = v.reshape(ty, tx)
-        inside[k] = ins.reshape(ty, tx)
+        if axial and not z_inside[k]:
+            values[k] = 0.0
+            inside[k] = False
+            continue
+        covered = np.ones(ty * tx, dtype=bool)
+        base = np.zeros(ty * tx, dtype=np.int64)
+        fractions = []
+        for axis, (size, stride) in enumerate(((nx, 1), (ny, nx), (nz, nx * ny))):
+            if axial and axis == 2:
+                break
+            coords = linear[axis, 0] * i + linear[axis, 1] * j + (linear[axis, 2] * k + offset[axis])
+            lower, _, frac, ins = _axis_weights(coords, size)
+            covered &= ins
+            base += lower * stride
+            fractions.append(frac)
+        if axial:
+            flat = (source[z_lower[k]] * (1.0 - z_frac[k]) + source[z_upper[k]] * z_frac[k]).ravel()
+        else:
+            flat = source.ravel()
+        fx, fy = fractions[0], fractions[1]
+
+        def along_x(start: IntArray, flat: FloatArray = flat, fx: FloatArray = fx) -> FloatArray:
+            low = flat.take(start)
+            return low + fx * (flat.take(start + sx) - low)
+
+        def along_xy(start: IntArray, fy: FloatArray = fy) -> FloatArray:
+            low = along_x(start)
+            return low + fy * (along_x(start + sy) - low)
+
+        out = along_xy(base)
+        if not axial:
+            out = out + fractions[2] * (along_xy(base + sz) - out)
+        out[~covered] = 0.0
+        values[k] = out.reshape(ty, tx)
+        inside[k] = covered.reshape(ty, tx)
 
 
 class _VoxelGeometry:

@@ -10,6 +10,7 @@ closed form.
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 import pytest
@@ -393,9 +394,12 @@ def test_frames_of_reference():
     np.array([[1.0, 0, 0, 1.3], [0, 1, 0, -0.7], [0, 0, 1, 2.1], [0, 0, 0, 1]]),  # translation
     np.array([[-1.0, 0, 0, 20.3], [0, 1, 0, -0.7], [0, 0, -1, 30.1], [0, 0, 0, 1]]),  # two flips
     np.array([[0.0, -1, 0, 15.2], [1, 0, 0, -0.4], [0, 0, 1, 1.0], [0, 0, 0, 1]]),  # 90° about z
+    np.array([[1.0, 0, 0, 0.5], [0, math.cos(0.2), -math.sin(0.2), 1.0],
+              [0, math.sin(0.2), math.cos(0.2), -2.0], [0, 0, 0, 1]]),  # 0.2 rad about x
 ])
 def test_axis_by_axis_and_general_paths_agree_with_point_sampling(transform):
-    """resample() (axis by axis for translations and flips, a general gather for rotations) gives,
+    """resample() (axis by axis for translations and flips; z-interpolated slices for rotations about
+    z; an 8-corner gather for other rotations) gives,
     voxel by voxel, what ``sample`` gives at each mapped voxel centre, 0 and not covered outside."""
     rng = np.random.default_rng(7)
     source = DoseGrid(rng.uniform(0.0, 50.0, (9, 11, 13)), (-3.0, 1.0, 2.0), (2.5, 2.0, 3.0))
