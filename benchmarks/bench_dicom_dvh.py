@@ -132,7 +132,8 @@ def compare(label: str, rtss_path: Path, dose_path: Path, dicompyler: Optional[T
         rtss, rtdose = pydicom.dcmread(str(rtss_path)), pydicom.dcmread(str(dose_path))
         roi = {str(v["name"]): k for k, v in dicomparser.DicomParser(rtss).GetStructures().items()}
         for name in names:
-            with contextlib.redirect_stdout(io.StringIO()):  # it prints a line per missing dose plane
+            quiet = io.StringIO()  # it reports every contour plane without a dose plane
+            with contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet):
                 dcc[name] = best_of(lambda n=name: dvhcalc.get_dvh(rtss, rtdose, roi[n]), repeats=1,
                                     warm=False)
     for name in names:
@@ -197,6 +198,7 @@ def bench_resample() -> None:
 
 def main() -> None:
     logging.getLogger("reirrad").setLevel(logging.ERROR)
+    logging.getLogger("dicompylercore").setLevel(logging.ERROR)
     pydicom = importlib.import_module("pydicom")
     try:
         dicompyler: Optional[Tuple[Any, Any]] = (
