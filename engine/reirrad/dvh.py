@@ -1,21 +1,23 @@
 """Cumulative dose-volume histograms, binless, with documented interpolation.
 
 A DVH is built from a dose grid and a fractional occupancy (:mod:`reirrad.structures`): every
-voxel with occupancy w > 0 contributes a volume ``w × voxel volume`` at its (voxel-centre) dose.
-No dose bins are used, so there is no binning error.
+voxel the structure fills (occupancy w) contributes a volume ``w × voxel volume`` at its centre
+dose; a boundary voxel (0 < w < 1) of an :class:`~reirrad.structures.Occupancy` contributes one
+sample per occupied sub-voxel, at the dose interpolated trilinearly at the sub-voxel's centre
+(docs/geometry.md, "Sub-voxel sampling"). No dose bins are used, so there is no binning error.
 
 Interpolation (documented convention)
 -------------------------------------
-Sort the voxels by dose, hottest first: doses d₁ ≥ d₂ ≥ … ≥ dₙ with volumes w₁, w₂, …, cumulative
-volumes cᵢ = w₁ + … + wᵢ. Voxel i is placed at the middle of its cumulative-volume interval,
-mᵢ = cᵢ − wᵢ/2. The cumulative dose–volume curve is the piecewise-linear line through
-(0, d₁), (m₁, d₁), (m₂, d₂), …, (mₙ, dₙ), (V, dₙ), V the total volume. Hence
+Sort the samples (voxels and sub-voxels) by dose, hottest first: doses d₁ ≥ d₂ ≥ … ≥ dₙ with
+volumes w₁, w₂, …, cumulative volumes cᵢ = w₁ + … + wᵢ. Sample i is placed at the middle of its
+cumulative-volume interval, mᵢ = cᵢ − wᵢ/2. The cumulative dose–volume curve is the
+piecewise-linear line through (0, d₁), (m₁, d₁), (m₂, d₂), …, (mₙ, dₙ), (V, dₙ), V the total volume. Hence
 
 * ``dose_at_volume_cc(v)`` (D_v, the minimum dose to the hottest v cm³) is read off this curve;
 * ``volume_at_dose_cc(D)`` is the largest volume whose curve dose is ≥ D (0 above the maximum,
   V at or below the minimum);
-* ``max_gy`` is the true maximum voxel dose among occupied voxels (no interpolation), and
-  ``mean_gy`` the occupancy-weighted mean.
+* ``max_gy`` is the largest sample dose (no interpolation along the curve), and ``mean_gy`` the
+  occupancy-weighted mean.
 
 Treating each voxel's dose as sitting at its volume midpoint is the linear-within-voxel reading
 of a sampled dose; it converges to the exact DVH of a smooth dose as voxels shrink.
@@ -119,7 +121,9 @@ class DVH:
         """This DVH with every dose passed through a **non-decreasing** transform.
 
         Exact for a per-voxel monotone conversion such as EQD2 of a single course at one α/β
-        (docs/reference/ecosystem.md §3: V_EQD2(E) = V_D(EQD2⁻¹(E))).
+        (docs/reference/ecosystem.md §3: V_EQD2(E) = V_D(EQD2⁻¹(E))) of these samples; the DVH of
+        a converted grid interpolates the converted values at sub-voxel samples instead
+        (docs/geometry.md, "Monotone transforms").
 
         Raises
         ------
@@ -140,12 +144,12 @@ class DVH:
 
     @property
     def max_gy(self) -> float:
-        """Largest voxel dose among occupied voxels, Gy."""
+        """Largest sample dose (voxel centre, or sub-voxel in a boundary voxel), Gy."""
         return float(self.doses_gy[0])
 
     @property
     def min_gy(self) -> float:
-        """Smallest voxel dose among occupied voxels, Gy."""
+        """Smallest sample dose, Gy."""
         return float(self.doses_gy[-1])
 
     @property
