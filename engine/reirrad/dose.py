@@ -34,6 +34,7 @@ _EDGE_TOL = 1e-6
 QUANTITIES = ("physical", "eqd2")
 
 BoolArray = NDArray[np.bool_]
+IntArray = NDArray[np.int64]
 # Maps the patient points (N, 3) mm of target voxel centres to source points (N, 3) mm, and says
 # which of them could be mapped at all (False: no registration data there).
 _PointMap = Callable[[FloatArray], Tuple[FloatArray, BoolArray]]
@@ -103,22 +104,127 @@ def _trilinear(values: FloatArray, idx: FloatArray) -> Tuple[FloatArray, BoolArr
     idx = np.clip(idx, 0.0, sizes - 1)
     lower = np.minimum(np.floor(idx).astype(np.int64), np.maximum(sizes - 2, 0))
     frac = idx - lower
-    upper = np.minimum(lower + 1, sizes - 1)
+    step = (lower + 1 < sizes).astype(np.int64) * np.array([1, nx, nx * ny])  # 0 on a 1-voxel axis
     components = values.shape[3:]
+    flat_values = values.reshape((nz * ny * nx, *components))
     weight_shape = (-1,) + (1,) * len(components)  # broadcast the weights over any component axis
+    base = (lower[:, 2] * ny + lower[:, 1]) * nx + lower[:, 0]
     out = np.zeros((len(idx), *components))
     for dz in (0, 1):
-        kz = upper[:, 2] if dz else lower[:, 2]
         wz = frac[:, 2] if dz else 1.0 - frac[:, 2]
         for dy in (0, 1):
-            jy = upper[:, 1] if dy else lower[:, 1]
-            wy = frac[:, 1] if dy else 1.0 - frac[:, 1]
+            wzy = wz * (frac[:, 1] if dy else 1.0 - frac[:, 1])
+            row = base + dz * step[:, 2] + dy * step[:, 1]
             for dx in (0, 1):
-                ix = upper[:, 0] if dx else lower[:, 0]
-                wx = frac[:, 0] if dx else 1.0 - frac[:, 0]
-                out += (wz * wy * wx).reshape(weight_shape) * values[kz, jy, ix]
+                weight = wzy * (frac[:, 0] if dx else 1.0 - frac[:, 0])
+                out += weight.reshape(weight_shape) * np.take(flat_values, row + dx * step[:, 0], axis=0)
     out[~inside] = 0.0
     return out, inside
+
+
+def _axis_weights(coords: FloatArray, size: int) -> Tuple[IntArray, IntArray, FloatArray, BoolArray]:
+    """Linear-interpolation indices and weights along one axis (continuous index ``coords``).
+
+    Returns the lower and upper voxel, the weight of the upper one, and whether each coordinate
+    lies within the voxel-centre range (tolerance 1e-6 voxel), exactly as :func:`_trilinear`.
+    """
+    inside = (coords >= -_EDGE_TOL) & (coords <= size - 1 + _EDGE_TOL)
+    clipped = np.clip(coords, 0.0, size - 1)
+    lower = np.minimum(np.floor(clipped).astype(np.int64), max(size - 2, 0))
+    frac = clipped - lower
+    upper = np.minimum(lower + 1, size - 1)
+    return lower, upper, frac, inside
+
+
+def _resample_separable(source: FloatArray, scale: FloatArray, offset: FloatArray, values: FloatArray,
+                        inside: BoolArray) -> None:
+    """Trilinear resampling when each target index axis maps onto the same source axis.
+
+    Source index along axis a = ``scale[a]`` × target index + ``offset[a]`` (a translation, a
+    change of spacing or a flip; no rotation). Trilinear interpolation is then three successive
+    linear interpolations: per target slice, between two source slices (only the rows and columns
+    needed), then between rows, then between columns: a few passes over each target slice, with
+    no per-voxel index arithmetic. Writes ``values`` (0 outside) and ``inside``.
+    """
+    nz, ny, nx = source.shape
+    tz, ty, tx = values.shape
+    z0, z1, fz, in_z = _axis_weights(scale[2] * np.arange(tz) + offset[2], nz)
+    y0, y1, fy, in_y = _axis_weights(scale[1] * np.arange(ty) + offset[1], ny)
+    x0, x1, fx, in_x = _axis_weights(scale[0] * np.arange(tx) + offset[0], nx)
+    in_plane = in_y[:, None] & in_x[None, :]
+    rows = slice(int(min(y0.min(), y1.min())), int(max(y0.max(), y1.max())) + 1)
+    cols = slice(int(min(x0.min(), x1.min())), int(max(x0.max(), x1.max())) + 1)
+    y0, y1, x0, x1 = y0 - rows.start, y1 - rows.start, x0 - cols.start, x1 - cols.start
+    wy, wx = fy[:, None], fx[None, :]
+    for k in range(tz):
+        if not in_z[k]:
+            values[k] = 0.0
+            inside[k] = False
+            continue
+        plane = source[z0[k], rows, cols] * (1.0 - fz[k]) + source[z1[k], rows, cols] * fz[k]
+        along_y = plane[y0] * (1.0 - wy) + plane[y1] * wy
+        values[k] = along_y[:, x0] * (1.0 - wx) + along_y[:, x1] * wx
+        values[k][~in_plane] = 0.0
+        inside[k] = in_plane
+
+
+def _resample_affine(source: FloatArray, linear: FloatArray, offset: FloatArray, values: FloatArray,
+                     inside: BoolArray) -> None:
+    """Trilinear resampling through any affine index map (source index = linear @ ijk + offset).
+
+    One target slice at a time (memory stays flat). The source coordinates are flat arrays built by
+    broadcasting (no list of points); the corners are gathered from the flattened source by
+    ``take`` and combined by linear interpolations along x, then y, then z: the weights of
+    :func:`_trilinear`. When a target slice maps onto one source z (a rotation within the axial
+    plane), the two source slices are first interpolated in z once, leaving 4 corners per voxel.
+    0 Gy and not covered outside the source's voxel-centre box.
+    """
+    nz, ny, nx = source.shape
+    _, ty, tx = values.shape
+    j_grid, i_grid = np.meshgrid(np.arange(ty, dtype=np.float64), np.arange(tx, dtype=np.float64),
+                                 indexing="ij")
+    i, j = i_grid.ravel(), j_grid.ravel()
+    axial = linear[2, 0] == 0.0 and linear[2, 1] == 0.0
+    sx, sy = (1 if nx > 1 else 0), (nx if ny > 1 else 0)
+    sz = 0 if axial or nz == 1 else nx * ny
+    z_lower, z_upper, z_frac, z_inside = _axis_weights(
+        linear[2, 2] * np.arange(values.shape[0]) + offset[2], nz)
+    for k in range(values.shape[0]):
+        if axial and not z_inside[k]:
+            values[k] = 0.0
+            inside[k] = False
+            continue
+        covered = np.ones(ty * tx, dtype=bool)
+        base = np.zeros(ty * tx, dtype=np.int64)
+        fractions = []
+        for axis, (size, stride) in enumerate(((nx, 1), (ny, nx), (nz, nx * ny))):
+            if axial and axis == 2:
+                break
+            coords = linear[axis, 0] * i + linear[axis, 1] * j + (linear[axis, 2] * k + offset[axis])
+            lower, _, frac, ins = _axis_weights(coords, size)
+            covered &= ins
+            base += lower * stride
+            fractions.append(frac)
+        if axial:
+            flat = (source[z_lower[k]] * (1.0 - z_frac[k]) + source[z_upper[k]] * z_frac[k]).ravel()
+        else:
+            flat = source.ravel()
+        fx, fy = fractions[0], fractions[1]
+
+        def along_x(start: IntArray, flat: FloatArray = flat, fx: FloatArray = fx) -> FloatArray:
+            low = flat.take(start)
+            return low + fx * (flat.take(start + sx) - low)
+
+        def along_xy(start: IntArray, fy: FloatArray = fy) -> FloatArray:
+            low = along_x(start)
+            return low + fy * (along_x(start + sy) - low)
+
+        out = along_xy(base)
+        if not axial:
+            out = out + fractions[2] * (along_xy(base + sz) - out)
+        out[~covered] = 0.0
+        values[k] = out.reshape(ty, tx)
+        inside[k] = covered.reshape(ty, tx)
 
 
 class _VoxelGeometry:
@@ -279,13 +385,22 @@ class DoseGrid(_VoxelGeometry):
             The new grid and, per target voxel, whether it was inside this grid's coverage.
         """
         matrix = _homogeneous("transform", transform)
-        if transform is None and isinstance(target, DoseGrid):
+        if not isinstance(target, DoseGrid):
+            raise InputError(f"target must be a DoseGrid (got {type(target).__name__})")
+        if transform is None:
             self.check_same_frame(target.frame_of_reference_uid, "the target grid (no transform given)")
-
-        def mapping(pts: FloatArray) -> Tuple[FloatArray, BoolArray]:
-            return pts @ matrix[:3, :3].T + matrix[:3, 3], np.ones(len(pts), dtype=bool)
-
-        return self._resample_via(target, mapping)
+        # target index (i, j, k) -> source index: one affine map, A @ ijk + b
+        to_source = np.linalg.inv(self._matrix())
+        linear = to_source @ matrix[:3, :3] @ target._matrix()
+        offset = to_source @ (matrix[:3, :3] @ np.asarray(target.origin_mm) + matrix[:3, 3]
+                              - np.asarray(self.origin_mm))
+        values = np.empty(target.shape)
+        inside = np.empty(target.shape, dtype=bool)
+        if np.allclose(linear, np.diag(np.diag(linear)), rtol=0.0, atol=1e-12):
+            _resample_separable(self.values_gy, np.diag(linear), offset, values, inside)
+        else:
+            _resample_affine(self.values_gy, linear, offset, values, inside)
+        return self._resampled(target, values, inside)
 
     def resample_deformable(self, target: DoseGrid, field: DisplacementField,
                             affine: Optional[ArrayLike] = None) -> Resampled:
@@ -357,6 +472,11 @@ class DoseGrid(_VoxelGeometry):
             v[~ins] = 0.0
             values[k] = v.reshape(ny, nx)
             inside[k] = ins.reshape(ny, nx)
+        return self._resampled(target, values, inside)
+
+    def _resampled(self, target: DoseGrid, values: FloatArray, inside: BoolArray) -> Resampled:
+        """Wrap resampled values (owned, float64) as a grid with ``target``'s geometry."""
+        values.flags.writeable = False  # handed over to the new grid without a copy
         grid = DoseGrid(values, target.origin_mm, target.spacing_mm, target.direction,
                         quantity=self.quantity, alpha_beta_gy=self.alpha_beta_gy,
                         frame_of_reference_uid=target.frame_of_reference_uid)

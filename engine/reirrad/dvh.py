@@ -1,21 +1,23 @@
 """Cumulative dose-volume histograms, binless, with documented interpolation.
 
 A DVH is built from a dose grid and a fractional occupancy (:mod:`reirrad.structures`): every
-voxel with occupancy w > 0 contributes a volume ``w × voxel volume`` at its (voxel-centre) dose.
-No dose bins are used, so there is no binning error.
+voxel the structure fills (occupancy w) contributes a volume ``w × voxel volume`` at its centre
+dose; a boundary voxel (0 < w < 1) of an :class:`~reirrad.structures.Occupancy` contributes one
+sample per occupied sub-voxel, at the dose interpolated trilinearly at the sub-voxel's centre
+(docs/geometry.md, "Sub-voxel sampling"). No dose bins are used, so there is no binning error.
 
 Interpolation (documented convention)
 -------------------------------------
-Sort the voxels by dose, hottest first: doses d₁ ≥ d₂ ≥ … ≥ dₙ with volumes w₁, w₂, …, cumulative
-volumes cᵢ = w₁ + … + wᵢ. Voxel i is placed at the middle of its cumulative-volume interval,
-mᵢ = cᵢ − wᵢ/2. The cumulative dose–volume curve is the piecewise-linear line through
-(0, d₁), (m₁, d₁), (m₂, d₂), …, (mₙ, dₙ), (V, dₙ), V the total volume. Hence
+Sort the samples (voxels and sub-voxels) by dose, hottest first: doses d₁ ≥ d₂ ≥ … ≥ dₙ with
+volumes w₁, w₂, …, cumulative volumes cᵢ = w₁ + … + wᵢ. Sample i is placed at the middle of its
+cumulative-volume interval, mᵢ = cᵢ − wᵢ/2. The cumulative dose–volume curve is the
+piecewise-linear line through (0, d₁), (m₁, d₁), (m₂, d₂), …, (mₙ, dₙ), (V, dₙ), V the total volume. Hence
 
 * ``dose_at_volume_cc(v)`` (D_v, the minimum dose to the hottest v cm³) is read off this curve;
 * ``volume_at_dose_cc(D)`` is the largest volume whose curve dose is ≥ D (0 above the maximum,
   V at or below the minimum);
-* ``max_gy`` is the true maximum voxel dose among occupied voxels (no interpolation), and
-  ``mean_gy`` the occupancy-weighted mean.
+* ``max_gy`` is the largest sample dose (no interpolation along the curve), and ``mean_gy`` the
+  occupancy-weighted mean.
 
 Treating each voxel's dose as sitting at its volume midpoint is the linear-within-voxel reading
 of a sampled dose; it converges to the exact DVH of a smooth dose as voxels shrink.
@@ -24,7 +26,7 @@ of a sampled dose; it converges to the exact DVH of a smooth dose as voxels shri
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Union
+from typing import Callable, Tuple, Union
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -35,7 +37,11 @@ from .errors import InputError
 from .metrics import Metric, parse_metric
 from .structures import Occupancy
 
-__all__ = ["DVH"]
+__all__ = ["DVH", "FLAT_FRACTION"]
+
+#: A boundary voxel whose 3×3×3 neighbourhood spans at most this fraction of the grid's maximum
+#: dose is scored at its centre dose, not sub-sampled (docs/geometry.md, "Sub-voxel sampling").
+FLAT_FRACTION = 1e-3
 
 
 @dataclass(frozen=True, eq=False)
@@ -67,7 +73,7 @@ class DVH:
         d, w = d[keep], w[keep]
         if d.size == 0:
             raise InputError("the DVH has no volume (empty structure or all-zero occupancy)")
-        order = np.argsort(-d, kind="stable")
+        order = np.argsort(d)[::-1]  # equal doses in any order give the same curve
         d, w = d[order], w[order]
         d.flags.writeable = False
         w.flags.writeable = False
@@ -96,28 +102,28 @@ class DVH:
         """
         if not isinstance(grid, DoseGrid):
             raise InputError(f"grid must be a DoseGrid (got {type(grid).__name__})")
-        values = grid.values_gy
         if isinstance(occupancy, Occupancy):
             if occupancy.grid_shape != grid.shape:
                 raise InputError(f"occupancy was computed on a grid of shape {occupancy.grid_shape}, not "
                                  f"this dose grid {grid.shape}; compute it on this grid")
-            occ = occupancy.box_fraction
-            values = values[occupancy.box]
-        else:
-            occ = float_array("occupancy", occupancy, non_negative=True)
-            if occ.shape != grid.shape:
-                raise InputError(f"occupancy shape {occ.shape} differs from the dose grid {grid.shape}; "
-                                 "compute the occupancy on this grid")
-            if occ.size and float(occ.max()) > 1.0:
-                raise InputError(f"occupancy must be in [0, 1] per voxel (found {float(occ.max())!r})")
+            doses, weights = _occupancy_samples(grid, occupancy)
+            return cls(doses, weights * grid.voxel_volume_cc, quantity=grid.quantity)
+        occ = float_array("occupancy", occupancy, non_negative=True)
+        if occ.shape != grid.shape:
+            raise InputError(f"occupancy shape {occ.shape} differs from the dose grid {grid.shape}; "
+                             "compute the occupancy on this grid")
+        if occ.size and float(occ.max()) > 1.0:
+            raise InputError(f"occupancy must be in [0, 1] per voxel (found {float(occ.max())!r})")
         inside = occ > 0.0
-        return cls(values[inside], occ[inside] * grid.voxel_volume_cc, quantity=grid.quantity)
+        return cls(grid.values_gy[inside], occ[inside] * grid.voxel_volume_cc, quantity=grid.quantity)
 
     def map_dose(self, transform: Callable[[FloatArray], FloatArray], quantity: str) -> DVH:
         """This DVH with every dose passed through a **non-decreasing** transform.
 
         Exact for a per-voxel monotone conversion such as EQD2 of a single course at one α/β
-        (docs/reference/ecosystem.md §3: V_EQD2(E) = V_D(EQD2⁻¹(E))).
+        (docs/reference/ecosystem.md §3: V_EQD2(E) = V_D(EQD2⁻¹(E))) of these samples; the DVH of
+        a converted grid interpolates the converted values at sub-voxel samples instead
+        (docs/geometry.md, "Monotone transforms").
 
         Raises
         ------
@@ -138,12 +144,12 @@ class DVH:
 
     @property
     def max_gy(self) -> float:
-        """Largest voxel dose among occupied voxels, Gy."""
+        """Largest sample dose (voxel centre, or sub-voxel in a boundary voxel), Gy."""
         return float(self.doses_gy[0])
 
     @property
     def min_gy(self) -> float:
-        """Smallest voxel dose among occupied voxels, Gy."""
+        """Smallest sample dose, Gy."""
         return float(self.doses_gy[-1])
 
     @property
@@ -203,3 +209,61 @@ class DVH:
         if m.kind == "mean":
             return self.mean_gy
         return self.dose_at_volume_cc(float(m.volume_cc or 0.0))
+
+
+def _occupancy_samples(grid: DoseGrid, occupancy: Occupancy) -> Tuple[FloatArray, FloatArray]:
+    """Doses (Gy) and occupancies (in voxel volumes) of a structure's samples on ``grid``.
+
+    A voxel that the structure fills (or that has no sub-voxel data) is one sample at its centre
+    dose. A boundary voxel is up to n³ samples, one per sub-voxel holding part of the structure:
+    each at the dose interpolated trilinearly at the sub-voxel's centre, weighted by the
+    sub-voxel's occupancy / n³ (docs/geometry.md, "Sub-voxel sampling"). A boundary voxel whose
+    3 × 3 × 3 neighbourhood spans at most :data:`FLAT_FRACTION` of the grid's maximum dose stays
+    one sample at its centre dose (its sub-voxel doses would all lie within that span).
+    """
+    box = occupancy.box
+    occ = occupancy.box_fraction.ravel()
+    values = grid.values_gy[box].ravel()
+    whole = occ > 0.0
+    n = occupancy.sub_samples
+    if n == 1 or len(occupancy.sub_voxels) == 0:
+        return values[whole], occ[whole]
+    k, j, i = np.unravel_index(occupancy.sub_voxels, occupancy.box_fraction.shape)
+    near = _neighbourhood(grid.values_gy, k + box[0].start, j + box[1].start, i + box[2].start)
+    span = near.max(axis=(1, 2, 3)) - near.min(axis=(1, 2, 3))
+    steep = span > FLAT_FRACTION * float(grid.values_gy.max())
+    whole[occupancy.sub_voxels[steep]] = False
+    # trilinear dose at the sub-voxel centres: the product of the per-axis weights on the
+    # 3 × 3 × 3 neighbourhood, one matrix (n³, 27) with rows [c, b, a] and columns [z, y, x]
+    weights_1d = _sub_weights(n)
+    trilinear = np.kron(np.kron(weights_1d, weights_1d), weights_1d)
+    sub_dose = (near[steep].reshape(-1, 27) @ trilinear.T).reshape(-1)
+    sub_occ = occupancy.sub_fraction[steep].reshape(-1)
+    keep = sub_occ > 0.0
+    doses = np.concatenate([values[whole], sub_dose[keep]])
+    weights = np.concatenate([occ[whole], sub_occ[keep] / n**3])
+    return doses, weights
+
+
+def _sub_weights(n: int) -> FloatArray:
+    """(n, 3) linear-interpolation weights of the sub-voxel centres on (previous, own, next) voxel.
+
+    Sub-voxel centre a sits at offset o = (a + ½)/n − ½ voxel from the voxel centre; linear
+    interpolation gives weights (−o, 1 + o, 0) for o < 0 and (0, 1 − o, o) for o ≥ 0.
+    """
+    offset = (np.arange(n) + 0.5) / n - 0.5
+    return np.stack([np.maximum(-offset, 0.0), 1.0 - np.abs(offset), np.maximum(offset, 0.0)], axis=1)
+
+
+def _neighbourhood(values: FloatArray, k: np.ndarray, j: np.ndarray, i: np.ndarray) -> FloatArray:
+    """Doses of the 3 × 3 × 3 voxels around each (k, j, i), shape (M, 3, 3, 3) indexed [z, y, x].
+
+    At the grid's faces the missing neighbours repeat the outermost voxel (the dose is not
+    extrapolated: an outer voxel's dose stands for its whole volume).
+    """
+    nz, ny, nx = values.shape
+    step = np.array([-1, 0, 1])
+    kk = np.clip(k[:, None] + step, 0, nz - 1)[:, :, None, None]
+    jj = np.clip(j[:, None] + step, 0, ny - 1)[:, None, :, None]
+    ii = np.clip(i[:, None] + step, 0, nx - 1)[:, None, None, :]
+    return np.asarray(values[kk, jj, ii])

@@ -275,8 +275,9 @@ def test_possibly_open_contour_is_flagged():
 
 
 def test_occupancy_is_stored_on_its_bounding_box():
-    """Only the structure's bounding box is stored; the full-grid array and both DVH inputs agree."""
-    occ = structure_occupancy(sphere_contours(CENTRE, 10.0, 2.0, 0.37), SPHERE_GRID)
+    """Only the structure's bounding box is stored; the full-grid array and both DVH inputs agree
+    (voxel-centre scoring, ``sub_samples=1``: a plain array carries no sub-voxel data)."""
+    occ = structure_occupancy(sphere_contours(CENTRE, 10.0, 2.0, 0.37), SPHERE_GRID, sub_samples=1)
     assert occ.box_fraction.size < SPHERE_GRID.values_gy.size / 20
     full = occ.fraction
     assert full.shape == SPHERE_GRID.shape and not full.flags.writeable
@@ -287,3 +288,64 @@ def test_occupancy_is_stored_on_its_bounding_box():
     a, b = DVH.from_dose(dose, occ), DVH.from_dose(dose, full)
     np.testing.assert_array_equal(a.doses_gy, b.doses_gy)
     np.testing.assert_allclose(a.volumes_cc, b.volumes_cc)
+
+
+# --- sub-voxel occupancy of boundary voxels ----------------------------------------------
+def test_sub_voxel_occupancy_of_a_half_covered_voxel():
+    """Square x ∈ [−½, 0], y ∈ [−½, ½] on planes z = −¼, ¼ (spacing ½ mm: slabs [−½, 0], [0, ½]):
+    voxel [0, 0, 0] is half covered, along x. With n = 4, sub-voxel columns a = 0, 1 (x < 0) are
+    full and a = 2, 3 empty, in every sub-row and sub-slice (hand count)."""
+    grid = unit_grid((3, 3, 3))
+    occ = structure_occupancy([square(-0.5, 0.0, -0.5, 0.5, z) for z in (-0.25, 0.25)], grid,
+                              plane_spacing_mm=0.5, sub_samples=4)
+    expected_voxels = np.zeros(grid.shape)
+    expected_voxels[0, 0, 0] = 0.5
+    np.testing.assert_allclose(occ.fraction, expected_voxels, atol=1e-12)
+    assert len(occ.sub_voxels) == 1
+    assert np.unravel_index(occ.sub_voxels[0], occ.box_fraction.shape) == (0 - occ.box[0].start,
+                                                                          0 - occ.box[1].start,
+                                                                          0 - occ.box[2].start)
+    expected = np.zeros((4, 4, 4))
+    expected[:, :, :2] = 1.0
+    np.testing.assert_allclose(occ.sub_fraction[0], expected, atol=1e-12)
+
+
+def test_sub_voxels_average_to_the_voxel_occupancy():
+    """For every boundary voxel of a sphere (oblique edges, end caps), the mean of its 4³ sub-voxel
+    occupancies is its occupancy (the same scan lines and slabs, integrated finer); the voxel
+    occupancies do not depend on n (subrows = 8 is a multiple of 2 and 4)."""
+    grid = DoseGrid(np.zeros((16, 16, 16)), (-15.0, -15.0, -15.0), (2.0, 2.0, 2.0))
+    contours = sphere_contours((0.3, -0.7, 0.4), 9.0, 2.0, 0.37)
+    occ = structure_occupancy(contours, grid, sub_samples=4)
+    assert len(occ.sub_voxels) > 100
+    means = occ.sub_fraction.mean(axis=(1, 2, 3))
+    np.testing.assert_allclose(means, occ.box_fraction.ravel()[occ.sub_voxels], atol=1e-12)
+    for n in (1, 2):
+        other = structure_occupancy(contours, grid, sub_samples=n)
+        np.testing.assert_allclose(other.box_fraction, occ.box_fraction, atol=1e-12)
+
+
+def test_planes_off_the_grid_still_count_in_the_volume():
+    """Contour planes whose slabs miss the grid are not rasterised, but their area still counts:
+    a cylinder r = 6 mm on planes z = 0.5 … 19.5 mm over a grid covering z ∈ [−½, 6½] mm has the same
+    slab-model volume as on a grid covering it all, and its in-grid part is the 6.5 mm of its 20
+    planes' 1 mm slabs ([0, 20] mm) that the grid covers."""
+    contours = cylinder_contours((0.0, 0.0, 10.0), 6.0, 10.0, 1.0)
+    small = DoseGrid(np.zeros((7, 15, 15)), (-7.0, -7.0, 0.0), (1.0, 1.0, 1.0))
+    large = DoseGrid(np.zeros((26, 15, 15)), (-7.0, -7.0, -2.0), (1.0, 1.0, 1.0))
+    part, whole = structure_occupancy(contours, small), structure_occupancy(contours, large)
+    assert part.volume_cc == pytest.approx(whole.volume_cc, rel=1e-12)
+    assert part.volume_in_grid_cc == pytest.approx(6.5 / 20 * whole.volume_cc, rel=1e-9)
+
+
+def test_shape_findings_only_for_contours_that_reach_the_grid():
+    """A bow-tie (self-intersecting) contour is flagged on a plane whose slab overlaps the grid
+    (z ∈ [−½, 4½] mm), not on one 10 mm beyond it, which adds nothing to any dose statistic."""
+    grid = unit_grid()
+    bow_tie = [(0.0, 0.0), (3.0, 3.0), (3.0, 0.0), (0.0, 3.0)]
+    squares = [square(0.0, 3.0, 0.0, 3.0, z) for z in (1.0, 2.0)]
+    for z, flagged in ((3.0, True), (14.0, False)):
+        tie = np.array([(x, y, z) for x, y in bow_tie])
+        occ = structure_occupancy([*squares, tie], grid, plane_spacing_mm=1.0)
+        kinds = [f.code for f in occ.findings]
+        assert ("self-intersecting-contour" in kinds) is flagged

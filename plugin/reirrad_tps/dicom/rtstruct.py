@@ -20,8 +20,9 @@ DICOM (PS3.3 C.8.8.5 Structure Set, C.8.8.6 ROI Contour, C.8.8.8 RT ROI Observat
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from numpy.typing import NDArray
@@ -104,9 +105,67 @@ class RtStructureSet:
         return found[0]
 
 
-def _contour_points(item: Dataset, where: str, roi: str) -> FloatArray:
-    fix = f"ROI {roi!r}: a contour item must give its points (x, y, z mm); export the structure set again"
-    values = float_values(item, "ContourData", where, fix=fix)
+#: ContourData (3006,0050), DS.
+CONTOUR_DATA_TAG = 0x30060050
+
+
+def _contour_numbers(item: Dataset, where: str, roi: str, contour: int) -> Union[FloatArray, Sequence[float]]:
+    """The numbers of a contour's ContourData, parsed from the element's raw bytes when possible.
+
+    pydicom turns every value of a DS element into a decimal-string object (one Python object per
+    coordinate; 2 s for a 2 MB structure set). When the element is still undecoded (pydicom 2.4
+    and 3 leave elements raw until first access; ``Dataset.get_item`` does not decode them), its
+    bytes are the DS text ``x1\\y1\\z1\\…`` (ASCII, padded with a space or NUL): they are parsed
+    in one call by ``numpy.fromstring(text, sep="\\\\")`` (numpy's text parser, correctly rounded
+    like the ``float`` that pydicom's DS float applies, so the coordinates are identical). When it
+    stops early or the number of values differs from the number of backslash-separated fields, the
+    first field ``float`` refuses is named. An element pydicom has already decoded is read
+    through :func:`float_values`.
+
+    Raises
+    ------
+    reirrad.errors.InputError
+        No ContourData, an empty or non-numeric value, or a non-finite value (naming the ROI and
+        the contour's position in its ContourSequence, from 0).
+    """
+    fix = (f"ROI {roi!r}, contour {contour}: a contour item must give its points (x, y, z mm); export "
+           "the structure set again")
+    element = item.get_item(CONTOUR_DATA_TAG) if CONTOUR_DATA_TAG in item else None
+    raw = None if element is None else element.value
+    if not isinstance(raw, bytes) or element is None or element.VR not in (None, "DS"):
+        return float_values(item, "ContourData", where, fix=fix)
+    text = raw.rstrip(b" \x00")
+    if not text:
+        return float_values(item, "ContourData", where, fix=fix)  # empty: the Type 1 error
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy warns (not raises) when it stops at a bad value
+        try:
+            values: Optional[FloatArray] = np.fromstring(text, dtype=np.float64, sep="\\")
+        except (ValueError, DeprecationWarning):
+            values = None
+    parts = text.split(b"\\")
+    if values is None or len(values) != len(parts):
+        bad = next((p for p in parts if not _is_number(p)), text)
+        raise InputError(f"{where}: ROI {roi!r}, contour {contour}: ContourData (3006,0050) holds "
+                         f"{bad.decode('ascii', 'replace')!r}, which is not a number; the file is "
+                         "malformed") from None
+    finite = np.isfinite(values)
+    if not finite.all():
+        raise InputError(f"{where}: ROI {roi!r}, contour {contour}: ContourData (3006,0050) holds a "
+                         f"non-finite value ({float(values[~finite][0])!r}); {fix}")
+    return values
+
+
+def _is_number(text: bytes) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _contour_points(item: Dataset, where: str, roi: str, contour: int = 0) -> FloatArray:
+    values = _contour_numbers(item, where, roi, contour)
     if len(values) % 3:
         raise InputError(f"{where}: ROI {roi!r}: ContourData (3006,0050) has {len(values)} numbers, not a "
                          "multiple of 3 (x, y, z per point); the file is malformed")
@@ -125,13 +184,13 @@ def _roi_contours(roi_contour: Optional[Dataset], where: str,
         return (), []
     kept: List[FloatArray] = []
     skipped: Dict[str, int] = {}
-    for item in sequence_items(roi_contour, "ContourSequence"):
+    for contour, item in enumerate(sequence_items(roi_contour, "ContourSequence")):
         kind = required_text(item, "ContourGeometricType", where,
                              fix=f"ROI {roi!r}: each contour must say whether it is closed").upper()
         if kind not in CLOSED_CONTOUR_TYPES:
             skipped[kind] = skipped.get(kind, 0) + 1
             continue
-        points = _contour_points(item, where, roi)
+        points = _contour_points(item, where, roi, contour)
         if len(points) < 3:
             key = f"{kind} with < 3 points"
             skipped[key] = skipped.get(key, 0) + 1

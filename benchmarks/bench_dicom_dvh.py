@@ -1,0 +1,225 @@
+"""DICOM DVH speed: reirrad against dicompyler-core on real files, and the readers and resampling.
+
+Datasets (tests/data/dicompyler-example, see its README):
+
+* **Eclipse breast**: the example's RT Structure Set and RT Dose (194 × 129 × 98 voxels of
+  2.5 × 2.5 × 3 mm), every structure with contours;
+* **small grid**: the same structures on that dose cropped to 40 × 40 pixels × 12 frames around
+  the tumour bed (a stereotactic-size grid: most contour planes of the large structures lie outside
+  its z-range, which reirrad skips); structures entirely off the grid are left out for both tools.
+
+Printed, never asserted (targets of issue 19):
+
+1. per structure and in total: reirrad's occupancy + DVH + metrics (Dmax, Dmean, D0.5cc, D0.1cc),
+   with 4³ sub-voxel sampling of boundary voxels and without it, beside dicompyler-core's
+   ``dvhcalc.get_dvh`` on the same files already read (pydicom datasets, so neither side pays for
+   reading the files); target: reirrad ≥ 10× faster on each dataset;
+2. ``read_rt_struct`` of the 1.9 MB structure set (target ≤ 0.3 s), beside pydicom decoding every
+   ContourData value (what the reader did before);
+3. ``DoseGrid.resample`` of a 256 × 256 × 150 grid onto 200 × 200 × 100 voxels, through a translation
+   and through a 0.1 rad rotation (target ≥ 20 M voxels/s).
+
+Times are the best of ``REPEATS`` runs (``time.perf_counter``), reirrad's after one warm-up run.
+Needs pydicom; dicompyler-core is optional (the comparison is skipped without it):
+``/work/main/.venv/bin/python benchmarks/bench_dicom_dvh.py``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import gzip
+import importlib
+import io
+import logging
+import platform
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+import numpy as np
+
+from reirrad.dose import DoseGrid
+from reirrad.dvh import DVH
+from reirrad.errors import InputError
+from reirrad.structures import structure_occupancy
+
+DATA = Path(__file__).resolve().parents[1] / "tests" / "data" / "dicompyler-example"
+REPEATS = 3
+DVH_TARGET_RATIO = 10.0
+READ_TARGET_S = 0.3
+RESAMPLE_TARGET_MVOX = 20.0
+
+
+def best_of(fn: Callable[[], Any], repeats: int = REPEATS, warm: bool = True) -> float:
+    """Best wall time (s) of ``repeats`` calls, after one untimed call when ``warm``."""
+    if warm:
+        fn()
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def small_grid_dose(pydicom: Any, source: Path, target: Path, centre_mm: Tuple[float, float, float]) -> None:
+    """Write the RT Dose cropped to 40 × 40 pixels × 12 frames around ``centre_mm`` (no DVHs)."""
+    ds = pydicom.dcmread(str(source))
+    pixels = ds.pixel_array  # (frames, rows, cols)
+    offsets = np.array([float(v) for v in ds.GridFrameOffsetVector])
+    ipp = np.array([float(v) for v in ds.ImagePositionPatient])
+    row_mm, col_mm = (float(v) for v in ds.PixelSpacing)
+    r0 = round((centre_mm[1] - ipp[1]) / row_mm) - 20
+    c0 = round((centre_mm[0] - ipp[0]) / col_mm) - 20
+    f0 = int(np.argmin(np.abs(ipp[2] + offsets - centre_mm[2]))) - 6
+    crop = np.ascontiguousarray(pixels[f0:f0 + 12, r0:r0 + 40, c0:c0 + 40])
+    out = copy.deepcopy(ds)
+    if "DVHSequence" in out:
+        del out.DVHSequence
+    out.Rows, out.Columns, out.NumberOfFrames = 40, 40, 12
+    out.ImagePositionPatient = [f"{ipp[0] + c0 * col_mm:.4f}", f"{ipp[1] + r0 * row_mm:.4f}",
+                                f"{ipp[2] + offsets[f0]:.4f}"]
+    out.GridFrameOffsetVector = [f"{v - offsets[f0]:.4f}" for v in offsets[f0:f0 + 12]]
+    out.PixelData = crop.astype(pixels.dtype).tobytes()
+    out.save_as(str(target))
+
+
+def reirrad_dvhs(grid: DoseGrid, structures: Any, names: List[str],
+                 sub_samples: int) -> Dict[str, Tuple[float, ...]]:
+    """Occupancy, DVH and metrics of each structure: {name: (Dmax, Dmean, D0.5cc, D0.1cc)}."""
+    out = {}
+    for name in names:
+        s = structures.structure(name)
+        occupancy = structure_occupancy(s.contours_mm, grid, name=name, sub_samples=sub_samples)
+        dvh = DVH.from_dose(grid, occupancy)
+        volume = dvh.volume_cc
+        out[name] = (dvh.max_gy, dvh.mean_gy, dvh.dose_at_volume_cc(min(0.5, volume)),
+                     dvh.dose_at_volume_cc(min(0.1, volume)))
+    return out
+
+
+def on_grid(grid: DoseGrid, structures: Any) -> List[str]:
+    """Names of the structures with contours that reach the grid."""
+    names = []
+    for s in structures.structures:
+        if s.is_empty:
+            continue
+        try:
+            structure_occupancy(s.contours_mm, grid, name=s.id, sub_samples=1)
+        except InputError:
+            continue
+        names.append(s.id)
+    return names
+
+
+def compare(label: str, rtss_path: Path, dose_path: Path, dicompyler: Optional[Tuple[Any, Any]]) -> None:
+    read_rt_dose, read_rt_struct = dicom_readers()
+    grid = read_rt_dose(dose_path)
+    structures = read_rt_struct(rtss_path)
+    names = on_grid(grid, structures)
+    print(f"\n== {label}: dose grid {grid.shape[2]} x {grid.shape[1]} x {grid.shape[0]} voxels "
+          f"(x y z), {len(names)} structures on the grid ==")
+    print(f"{'structure':16s} {'reirrad n=4 s':>13s} {'n=1 s':>8s} {'dicompyler s':>13s} {'ratio':>7s}")
+    totals = [0.0, 0.0, 0.0]
+    numbers = {}
+    dcc: Dict[str, float] = {}
+    if dicompyler is not None:
+        dicomparser, dvhcalc = dicompyler
+        pydicom = importlib.import_module("pydicom")
+        rtss, rtdose = pydicom.dcmread(str(rtss_path)), pydicom.dcmread(str(dose_path))
+        roi = {str(v["name"]): k for k, v in dicomparser.DicomParser(rtss).GetStructures().items()}
+        for name in names:
+            quiet = io.StringIO()  # it reports every contour plane without a dose plane
+            with contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet):
+                dcc[name] = best_of(lambda n=name: dvhcalc.get_dvh(rtss, rtdose, roi[n]), repeats=1,
+                                    warm=False)
+    for name in names:
+        t4 = best_of(lambda n=name: numbers.update(reirrad_dvhs(grid, structures, [n], 4)))
+        t1 = best_of(lambda n=name: reirrad_dvhs(grid, structures, [n], 1))
+        t_dc = dcc.get(name, float("nan"))
+        totals[0] += t4
+        totals[1] += t1
+        totals[2] += t_dc
+        print(f"{name:16s} {t4:13.3f} {t1:8.3f} {t_dc:13.3f} {t_dc / t4:7.1f}")
+    ratio = totals[2] / totals[0]
+    met = "MET" if ratio >= DVH_TARGET_RATIO else "NOT MET"
+    print(f"{'total':16s} {totals[0]:13.3f} {totals[1]:8.3f} {totals[2]:13.3f} {ratio:7.1f}   "
+          f"target >= {DVH_TARGET_RATIO:g}x: {met if dcc else 'not measured'}")
+
+
+def dicom_readers() -> Tuple[Any, Any]:
+    """reirrad's ``read_rt_dose`` and ``read_rt_struct`` (imported late: they need pydicom)."""
+    module = importlib.import_module("reirrad_tps.dicom")
+    return module.read_rt_dose, module.read_rt_struct
+
+
+def bench_read_rt_struct(pydicom: Any) -> None:
+    _, read_rt_struct = dicom_readers()
+    path = DATA / "rtss.dcm"
+    ours = best_of(lambda: read_rt_struct(path))
+
+    def decoded() -> None:
+        ds = pydicom.dcmread(str(path))
+        for rc in ds.ROIContourSequence:
+            for c in getattr(rc, "ContourSequence", []):
+                np.array([float(v) for v in c.ContourData])
+
+    theirs = best_of(decoded)
+    met = "MET" if ours <= READ_TARGET_S else "NOT MET"
+    print(f"\n== read_rt_struct, {path.stat().st_size / 1e6:.1f} MB structure set ==\n"
+          f"reirrad read_rt_struct          {ours:.3f} s   target <= {READ_TARGET_S} s: {met}\n"
+          f"pydicom dcmread + decode every ContourData value (the old way) {theirs:.3f} s")
+
+
+def bench_resample() -> None:
+    rng = np.random.default_rng(0)
+    source = DoseGrid(rng.uniform(0.0, 40.0, (150, 256, 256)), (-250.0, -250.0, -150.0), (2.0, 2.0, 2.0))
+    target = DoseGrid(np.zeros((100, 200, 200)), (-200.0, -200.0, -100.0), (2.5, 2.5, 2.5))
+    c, s = np.cos(0.1), np.sin(0.1)
+    transforms = {
+        "translation": np.array([[1.0, 0, 0, 3.3], [0, 1, 0, -2.2], [0, 0, 1, 1.1], [0, 0, 0, 1]]),
+        "rotation 0.1 rad about z": np.array([[c, -s, 0, 3.0], [s, c, 0, -2.0], [0, 0, 1, 1.5],
+                                              [0, 0, 0, 1]]),
+        "rotation 0.1 rad about x": np.array([[1, 0, 0, 3.0], [0, c, -s, -2.0], [0, s, c, 1.5],
+                                              [0, 0, 0, 1]]),
+    }
+    print("\n== DoseGrid.resample: 256 x 256 x 150 onto 200 x 200 x 100 = "
+          f"{target.values_gy.size / 1e6:.0f} M voxels ==")
+    for name, matrix in transforms.items():
+        seconds = best_of(lambda m=matrix: source.resample(target, m))
+        rate = target.values_gy.size / seconds / 1e6
+        met = "MET" if rate >= RESAMPLE_TARGET_MVOX else "NOT MET"
+        print(f"{name:26s} {seconds:.3f} s  {rate:6.1f} M voxels/s   "
+              f"target >= {RESAMPLE_TARGET_MVOX:g}: {met}")
+
+
+def main() -> None:
+    logging.getLogger("reirrad").setLevel(logging.ERROR)
+    logging.getLogger("dicompylercore").setLevel(logging.ERROR)
+    pydicom = importlib.import_module("pydicom")
+    try:
+        dicompyler: Optional[Tuple[Any, Any]] = (
+            importlib.import_module("dicompylercore.dicomparser"),
+            importlib.import_module("dicompylercore.dvhcalc"))
+        version = importlib.import_module("dicompylercore").__version__
+    except ImportError as exc:
+        dicompyler, version = None, f"not available ({exc})"
+    print(f"Python {platform.python_version()}, numpy {np.__version__}, pydicom {pydicom.__version__}, "
+          f"dicompyler-core {version}")
+    with tempfile.TemporaryDirectory() as tmp:
+        dose = Path(tmp) / "rtdose.dcm"
+        with gzip.open(DATA / "rtdose.dcm.gz", "rb") as packed, open(dose, "wb") as out:
+            shutil.copyfileobj(packed, out)
+        compare("Eclipse breast", DATA / "rtss.dcm", dose, dicompyler)
+        small = Path(tmp) / "rtdose-small.dcm"
+        small_grid_dose(pydicom, dose, small, (112.0, -312.0, -12.0))
+        compare("small grid (40 x 40 x 12 voxels)", DATA / "rtss.dcm", small, dicompyler)
+    bench_read_rt_struct(pydicom)
+    bench_resample()
+
+
+if __name__ == "__main__":
+    main()
