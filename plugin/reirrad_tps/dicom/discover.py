@@ -666,7 +666,8 @@ def _reference(o: DicomObject, uids: Mapping[str, DicomObject]) -> str:
 def table(objects: Sequence[DicomObject], roles: Optional[Mapping[str, str]] = None, *,
           root: str = "") -> str:
     """The objects found, one row each (a CT series one row): kind, UID tail, date, label, what it refers
-    to, role in the case (``?`` for every object when ``roles`` is None: before the grouping), file (relative to ``root``)."""
+    to, role in the case (``not used`` when not in ``roles``; ``?`` for all when ``roles`` is None, i.e.
+    before the grouping), file (relative to ``root``)."""
     unknown = "?" if roles is None else "not used"
     roles = roles or {}
     uids = _by_uid(objects)
