@@ -237,6 +237,8 @@ class FolderCase:
         (path, reason) of the objects left out.
     skipped : int
         Files that are not DICOM.
+    notes : tuple of str
+        How the new plan was chosen; several patient IDs.
     """
 
     folder: str
@@ -252,6 +254,7 @@ class FolderCase:
     roles: Tuple[Tuple[str, str], ...] = ()
     not_used: Tuple[Tuple[str, str], ...] = ()
     skipped: int = 0
+    notes: Tuple[str, ...] = ()
 
     def files_used(self) -> List[str]:
         """Every file the run reads, in the order of the roles."""
@@ -266,6 +269,7 @@ class FolderCase:
             + [{"path": p, "role": "planning CT"} for p in self.ct_files],
             "not_used": [{"path": p, "reason": r} for p, r in self.not_used],
             "non_dicom_files_skipped": self.skipped,
+            "notes": list(self.notes),
         }
 
 
@@ -446,12 +450,14 @@ class _Grouping:
         return doses[0] if doses else None
 
 
-def _new_plan(g: _Grouping, new_plan: Optional[str], priors: Sequence[DicomObject]) -> Optional[DicomObject]:
+def _new_plan(g: _Grouping, new_plan: Optional[str],
+              priors: Sequence[DicomObject]) -> Tuple[Optional[DicomObject], str]:
+    """The new plan and why it is the one (a note for the table and the record)."""
     if new_plan is not None:
         chosen = select_by_uid(g.plans, new_plan, "--new-plan")
         if chosen in priors:
             raise InputError(f"--new-plan and --prior-plan name the same plan {chosen.describe()}")
-        return chosen
+        return chosen, "named with --new-plan"
     pool = [p for p in g.plans if p not in priors]
     registered = {r.frame_of_reference_uid for r in g.registrations if r.frame_of_reference_uid}
     candidates = [p for p in pool if g.plan_frame(p) in registered] if registered else pool
@@ -462,7 +468,22 @@ def _new_plan(g: _Grouping, new_plan: Optional[str], priors: Sequence[DicomObjec
                          f"{_listing(candidates)}\nreirrad does not guess which plan is the new one: give "
                          "--new-plan UID (a full UID or an ending only that plan has); the other plans are "
                          "then the prior plans unless --prior-plan names them")
-    return candidates[0] if candidates else None
+    if not candidates:
+        return None, "none: no plan in the frame the registrations register to (a dry run over the CT)"
+    why = ("the only plan in the frame the registrations register to (their own FrameOfReferenceUID, "
+           "PS3.3 C.20)" if registered else "the only plan not named by --prior-plan")
+    return candidates[0], why
+
+
+def _check_newest(new: DicomObject, priors: Sequence[DicomObject]) -> None:
+    """A new plan found (not named) must not be older than a prior plan: else the references and the plan
+    dates disagree (e.g. a registration made the other way round), and nothing is guessed."""
+    older_than = [p for p in priors if p.date and new.date and p.date > new.date]
+    if older_than:
+        raise InputError(f"the plan found as the new one, {new.describe()}, was created (RTPlanDate) before "
+                         f"the prior plan(s):{_listing(older_than)}\nthe registration may have been made the "
+                         "other way round (the prior CT as the fixed image); reirrad does not guess: give "
+                         "--new-plan UID (and --prior-plan UID)")
 
 
 def _planning_frame(g: _Grouping, new_plan: Optional[DicomObject], structures: Optional[DicomObject],
@@ -579,9 +600,11 @@ def group_case(objects: Sequence[DicomObject], *, folder: str = "", new_plan: Op
     if len(set(priors)) != len(priors):
         raise InputError("--prior-plan names the same plan twice")
     chosen_rs = select_by_uid(g.structure_sets, structures, "--structures") if structures else None
-    new = _new_plan(g, new_plan, priors)
+    new, why_new = _new_plan(g, new_plan, priors)
     if not prior_plans:
         priors = sorted((p for p in g.plans if p is not new), key=lambda p: (p.date, p.sop_instance_uid))
+    if new is not None and new_plan is None:
+        _check_newest(new, priors)
     if not priors:
         raise InputError(f"no prior plan in the folder besides the new plan {new.describe() if new else ''}; "
                          "export the prior course's RT Plan and RT Dose with it (or name the plans with "
@@ -614,7 +637,17 @@ def group_case(objects: Sequence[DicomObject], *, folder: str = "", new_plan: Op
     return FolderCase(folder=folder, planning_frame_uid=frame, structures=rs, new_plan=new, new_dose=new_dose,
                       priors=tuple(course), registrations=tuple(regs), ct_folder=ct_folder, ct_files=ct_files,
                       objects=tuple(objects), roles=tuple(roles),
-                      not_used=tuple(sorted(not_used.items())), skipped=skipped)
+                      not_used=tuple(sorted(not_used.items())), skipped=skipped,
+                      notes=_notes(new, why_new, objects))
+
+
+def _notes(new: Optional[DicomObject], why_new: str, objects: Sequence[DicomObject]) -> Tuple[str, ...]:
+    notes = [f"new plan: {new.describe() if new is not None else '(none)'}: {why_new}"]
+    patients = sorted({o.patient_id for o in objects if o.kind != "OTHER" and o.patient_id})
+    if len(patients) > 1:
+        notes.append(f"the folder holds objects of {len(patients)} patient IDs {patients}: check they are "
+                     "the same patient (the run flags a dose whose patient ID differs)")
+    return tuple(notes)
 
 
 def _roles(rs: DicomObject, new: Optional[DicomObject], new_dose: Optional[DicomObject],
@@ -737,6 +770,8 @@ def apply_folder(args: argparse.Namespace, *, show: Callable[[str], None] = prin
         raise
     show(table(objects, {**dict(case.roles), **{p: "planning CT" for p in case.ct_files[:1]}},
                root=str(args.dir)))
+    for note in case.notes:
+        show(note[:1].upper() + note[1:])
     show("The interval since each prior course is not in DICOM (RT Plans carry no treatment dates): give "
          "--interval-days, or --prior-last-fraction with --planned-start, once per prior course in the "
          "order prior-1, prior-2, ...")

@@ -116,6 +116,7 @@ def test_clean_case_one_prior_with_a_registration(tmp_path):
                             "prior-1 plan": f["rp_prior"], "prior-1 dose": f["rd_prior"],
                             "prior-1 structure set": f["rs_prior"], "registration": f["reg"]}
     assert case.planning_frame_uid == FRAME_A and case.ct_folder is None
+    assert "the only plan in the frame the registrations register to" in case.notes[0]
     assert sorted(case.files_used()) == sorted(f.values())
 
 
@@ -221,6 +222,21 @@ def test_several_structure_sets_stop_then_structures_uid_resolves(tmp_path):
     assert "--structures UID" in message
     case = discover(tmp_path / "p", new_plan="7001", structures="7101")
     assert case.structures.path == f["rs"]
+
+
+def test_a_registration_made_the_other_way_round_is_not_trusted_against_the_plan_dates(tmp_path):
+    """The REG registers A (planning) into B (its own frame): B's only plan, PRIOR1 (2022), would be taken as
+    new while NEW (2026) is younger: the dates contradict it, so the run stops; --new-plan resolves it."""
+    f = _case(tmp_path / "p")
+    Path(f["reg"]).unlink()
+    items = [(FRAME_A, np.eye(4), "RIGID"), (FRAME_B, np.eye(4), "RIGID")]
+    factory.registration(Path(f["reg"]), items, frame_uid=FRAME_B)
+    with pytest.raises(InputError) as err:
+        discover(tmp_path / "p")
+    assert "was created (RTPlanDate) before" in str(err.value) and f["rp_prior"] in str(err.value)
+    assert f["rp_new"] in str(err.value)
+    case = discover(tmp_path / "p", new_plan="7001")
+    assert _roles(case)["registration"] == f["reg"] and _roles(case)["prior-1 plan"] == f["rp_prior"]
 
 
 def test_a_prior_plan_without_dose_stops(tmp_path):
