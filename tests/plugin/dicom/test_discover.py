@@ -239,6 +239,20 @@ def test_a_registration_made_the_other_way_round_is_not_trusted_against_the_plan
     assert _roles(case)["registration"] == f["reg"] and _roles(case)["prior-1 plan"] == f["rp_prior"]
 
 
+def test_two_registrations_of_one_prior_frame_stop_then_registration_uid_resolves(tmp_path):
+    f = _case(tmp_path / "p")
+    second = _registration(tmp_path / "p" / "reg2.dcm", FRAME_B)
+    with pytest.raises(InputError) as err:
+        discover(tmp_path / "p")
+    assert "2 registrations relate the planning frame" in str(err.value)
+    assert f["reg"] in str(err.value) and second in str(err.value) and "--registration UID" in str(err.value)
+    objects, _ = scan_folder(tmp_path / "p")
+    uid = next(o.sop_instance_uid for o in objects if o.path == second)
+    case = discover(tmp_path / "p", registrations=[uid[-12:]])
+    assert [r.path for r in case.registrations] == [second]
+    assert dict(case.not_used)[f["reg"]] == "not part of the case found"
+
+
 def test_a_prior_plan_without_dose_stops(tmp_path):
     _case(tmp_path / "p")
     factory.rt_plan(tmp_path / "p" / "old.dcm", sop_uid=OTHER, frame_uid=FRAME_B, plan_date="20200101")
