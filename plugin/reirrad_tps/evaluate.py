@@ -9,6 +9,9 @@
         [--protocol NAME] [--intent isotoxic] [--override-eligibility REASON]
         [--json result.json] [--report report.html] [--audit-csv audit.csv] [--write-maps DIR]
 
+``--dir PATIENT_FOLDER`` finds these files in a DICOM export by their references instead
+(:mod:`reirrad_tps.dicom.discover`; the interval options stay the user's).
+
 ``--prior-dose`` / ``--prior-plan`` (and ``--prior-structures``, ``--interval-days``,
 ``--prior-last-fraction``) repeat once per prior course, in the same order.
 
@@ -71,11 +74,14 @@ def add_prior_course_arguments(parser: Any, *, required: bool) -> None:
 def register(sub: Any) -> None:
     """Add ``evaluate`` to the ``reirrad`` parser."""
     p = sub.add_parser("evaluate", help="check a case offline from DICOM exports (no TPS)")
-    p.add_argument("--structures", required=True, metavar="RS", help="the new plan's RT Structure Set")
+    p.add_argument("--dir", metavar="PATIENT_FOLDER", help="find the files below by their references "
+                   "(docs/dicom.md, Folder input); then --new-plan/--prior-plan/--structures/--registration "
+                   "take a UID or a unique UID ending")
+    p.add_argument("--structures", metavar="RS", help="the new plan's RT Structure Set")
     p.add_argument("--new-dose", metavar="RD", help="the new course's RT Dose (evaluated)")
     p.add_argument("--new-plan", metavar="RP", help="the new course's RT Plan (fractions, prescription)")
     p.add_argument("--ct", metavar="DIR", help="the planning CT (the dose grid when there is no new dose)")
-    add_prior_course_arguments(p, required=True)
+    add_prior_course_arguments(p, required=False)  # required without --dir: dicom.discover.apply_folder
     p.add_argument("--prescription-gy", type=float, default=None, help="TOTAL new prescription, Gy")
     p.add_argument("--fraction-dose", choices=("total", "per-fraction"), default=None,
                    help="how to read RT Dose files with DoseSummationType FRACTION")
@@ -157,6 +163,7 @@ def _check_numbers(args: argparse.Namespace) -> None:
 def _run(args: argparse.Namespace, protocol: Protocol, outputs: OutputRequest) -> Dict[str, Any]:
     from .dicom import read_rt_dose_info  # noqa: PLC0415
     from .dicom.case import DicomCaseSource  # noqa: PLC0415
+    from .dicom.discover import folder_record  # noqa: PLC0415
 
     start = None if args.planned_start is None else parse_date(args.planned_start, "--planned-start")
     source = DicomCaseSource(
@@ -171,7 +178,7 @@ def _run(args: argparse.Namespace, protocol: Protocol, outputs: OutputRequest) -
                          "prescription) or --prescription-gy (TOTAL Gy)")
     done = execute(protocol, snapshot, options, new_dose=source.new_dose_grid,
                    prescription_gy=snapshot.plan.prescription_gy, progress=TextProgress(),
-                   extra={"dicom_findings": [f.to_dict() for f in source.findings]})
+                   extra={"dicom_findings": [f.to_dict() for f in source.findings], **folder_record(args)})
     if done.run is None:
         return dict(commit_record(done, outputs).result)
     outcome = done.run
@@ -201,7 +208,10 @@ def _inputs(args: argparse.Namespace) -> List[str]:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    from .dicom.discover import apply_folder  # noqa: PLC0415 - pydicom only when the command runs
+
     _check_numbers(args)
+    apply_folder(args)  # --dir: the files found by their references, as if given explicitly
     outputs = check_outputs(OutputRequest(report=args.report, audit_csv=args.audit_csv, json=args.json),
                             inputs=_inputs(args))
     protocol = load_protocol(args.protocol)

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import os
 import tempfile
+import warnings
 from pathlib import Path
-from typing import Any, Mapping, Optional, Union, cast
+from typing import Any, Mapping, Optional, Sequence, Union, cast
 
 from reirrad.errors import InputError
 
@@ -135,8 +136,11 @@ def read_dataset(path: PathLike, *, expected: Mapping[str, str], what: str,
     return ds
 
 
-def try_read_header(path: Path) -> Optional[Dataset]:
+def try_read_header(path: Path, *, specific_tags: Optional[Sequence[str]] = None) -> Optional[Dataset]:
     """The header of ``path`` when it is a DICOM file, None when it is not (used to scan a folder).
+
+    ``specific_tags``: only these attributes (keywords) are read (pydicom ``dcmread(specific_tags=...)``;
+    a sequence is read whole).
 
     Raises
     ------
@@ -144,7 +148,12 @@ def try_read_header(path: Path) -> Optional[Dataset]:
         A DICOM file that cannot be read (truncated, damaged).
     """
     try:
-        return pydicom.dcmread(str(path), stop_before_pixels=True)
+        with warnings.catch_warnings():
+            # a DICOMDIR read without its DirectoryRecordSequence (not in specific_tags): pydicom warns
+            warnings.filterwarnings("ignore", message=".*Media Storage Directory Storage",
+                                    category=UserWarning)
+            return pydicom.dcmread(str(path), stop_before_pixels=True,
+                                   specific_tags=None if specific_tags is None else list(specific_tags))
     except InvalidDicomError:
         return None
     except (OSError, EOFError, ValueError) as exc:

@@ -28,6 +28,7 @@ FRAME_A = "1.2.826.0.1.3680043.8.498.1001"
 FRAME_B = "1.2.826.0.1.3680043.8.498.1002"
 PLAN_UID = "1.2.826.0.1.3680043.8.498.2001"
 STUDY_UID = "1.2.826.0.1.3680043.8.498.3001"
+STRUCTURE_SET_UID = "1.2.826.0.1.3680043.8.498.4001"
 AXIAL = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
 FEET_FIRST = (-1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
 
@@ -132,10 +133,14 @@ Contour = Tuple[str, Sequence[Sequence[float]]]  # (ContourGeometricType, points
 
 
 def rt_struct(path: Path, rois: Sequence[Tuple[str, str, Sequence[Contour]]], *, frame_uid: str = FRAME_A,
-              listed_frames: Optional[Sequence[str]] = None, omit: Iterable[str] = (),
-              extra: Optional[Mapping[str, Any]] = None) -> Path:
-    """An RT Structure Set; each ROI is (name, RTROIInterpretedType, [(geometric type, points), …])."""
+              listed_frames: Optional[Sequence[str]] = None, sop_uid: Optional[str] = None,
+              omit: Iterable[str] = (), extra: Optional[Mapping[str, Any]] = None) -> Path:
+    """An RT Structure Set; each ROI is (name, RTROIInterpretedType, [(geometric type, points), …]);
+    ``sop_uid`` its SOP Instance UID (a new one when None)."""
     ds = base(RT_STRUCT, "RTSTRUCT", frame_uid=frame_uid)
+    if sop_uid is not None:
+        ds.SOPInstanceUID = sop_uid
+        ds.file_meta.MediaStorageSOPInstanceUID = UID(sop_uid)
     ds.StructureSetLabel = "RS"
     frames = []
     for uid in (listed_frames if listed_frames is not None else [frame_uid]):
@@ -183,8 +188,10 @@ def box_contours(x: Tuple[float, float], y: Tuple[float, float], zs: Iterable[fl
 def rt_plan(path: Path, *, n_fractions: Optional[int] = 25, prescriptions_gy: Sequence[float] = (45.0,),
             fraction_groups: int = 1, frame_uid: Optional[str] = FRAME_A, label: str = "PELVIS_45",
             plan_date: Optional[str] = "20220301", sop_uid: str = PLAN_UID, patient_id: str = "REIRR-01",
-            omit: Iterable[str] = (), extra: Optional[Mapping[str, Any]] = None) -> Path:
-    """An RT Plan header with fraction groups, dose references and a referenced structure set."""
+            structure_set_uid: str = STRUCTURE_SET_UID, omit: Iterable[str] = (),
+            extra: Optional[Mapping[str, Any]] = None) -> Path:
+    """An RT Plan header with fraction groups, dose references and a referenced structure set
+    (``structure_set_uid``)."""
     ds = base(RT_PLAN, "RTPLAN", frame_uid=frame_uid, patient_id=patient_id)
     ds.SOPInstanceUID = sop_uid
     ds.file_meta.MediaStorageSOPInstanceUID = UID(sop_uid)
@@ -202,7 +209,7 @@ def rt_plan(path: Path, *, n_fractions: Optional[int] = 25, prescriptions_gy: Se
         groups.append(group)
     ds.FractionGroupSequence = DicomSequence(groups)
     ds.DoseReferenceSequence = DicomSequence(_site_prescriptions(prescriptions_gy, first=1))
-    _reference_structure_set(ds)
+    _reference_structure_set(ds, structure_set_uid)
     return _finish(ds, path, omit, extra)
 
 
@@ -219,10 +226,10 @@ def _site_prescriptions(doses_gy: Sequence[float], *, first: int) -> List[Datase
     return refs
 
 
-def _reference_structure_set(ds: Dataset) -> None:
+def _reference_structure_set(ds: Dataset, uid: str = STRUCTURE_SET_UID) -> None:
     rs = Dataset()
     rs.ReferencedSOPClassUID = RT_STRUCT
-    rs.ReferencedSOPInstanceUID = "1.2.826.0.1.3680043.8.498.4001"
+    rs.ReferencedSOPInstanceUID = uid
     ds.ReferencedStructureSetSequence = DicomSequence([rs])
 
 
@@ -382,12 +389,13 @@ SMALL_CASE_BOXES = {"PTV": ((-10, 10), (-10, 10), "PTV"), "SmallBowel": ((15, 30
 
 
 def small_case(out: Path, *, frame_uid: str, prior_uid: str, new_uid: str, prior_gy: float = 20.0,
-               new_gy: float = 60.0, other_frame_uid: Optional[str] = None) -> dict:
+               new_gy: float = 60.0, other_frame_uid: Optional[str] = None,
+               rs_uid: Optional[str] = None) -> dict:
     """A small evaluable case: a 24×24×12 grid (5 mm) with a PTV and every non-optional OAR of the shipped
     protocol as boxes (:data:`SMALL_CASE_BOXES`); a prior course of ``prior_gy`` everywhere (25 fractions,
     ``prior_gy`` prescribed) and a new dose of ``new_gy`` everywhere. Returns the file paths by role
     (``rs``, ``rp_prior``, ``rd_prior``, ``rd_new``, and ``rd_other_frame`` — the prior dose in
-    ``other_frame_uid`` — when that is given)."""
+    ``other_frame_uid`` — when that is given); ``rs_uid``: the structure set's SOP Instance UID."""
     shape = (12, 24, 24)
     ipp = (-57.5, -57.5, -27.5)
     zs = [-20.0 + 5.0 * k for k in range(9)]
@@ -400,7 +408,7 @@ def small_case(out: Path, *, frame_uid: str, prior_uid: str, new_uid: str, prior
                            frame_uid=frame, plan_uid=plan_uid))
 
     files = {
-        "rs": str(rt_struct(out / "rs.dcm", rois, frame_uid=frame_uid)),
+        "rs": str(rt_struct(out / "rs.dcm", rois, frame_uid=frame_uid, sop_uid=rs_uid)),
         "rp_prior": str(rt_plan(out / "rp_prior.dcm", n_fractions=25, prescriptions_gy=(prior_gy,),
                                 sop_uid=prior_uid, frame_uid=frame_uid)),
         "rd_prior": dose(out / "rd_prior.dcm", prior_gy, prior_uid, frame_uid),
