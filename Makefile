@@ -116,6 +116,9 @@ $(VENV_BENCH)/.installed: pyproject.toml
 bench: $(VENV_BENCH)/.installed $(STAMP) stubs
 	$(VENV_BENCH)/bin/python benchmarks/bench_lq.py
 	$(VENV_BENCH)/bin/python benchmarks/bench_geometry.py
+	$(VENV_BENCH)/bin/python benchmarks/bench_dicom_dvh.py
+	$(VENV_BENCH)/bin/python benchmarks/bench_discover.py
+	$(PY) benchmarks/bench_search.py --no-noise
 	$(PY) benchmarks/bench_eclipse_dose.py
 
 # The product wheel as a clinical install gets it: no stand-ins inside, `reirrad constraints` works in a
