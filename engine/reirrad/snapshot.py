@@ -14,7 +14,7 @@ import numpy as np
 
 from ._validate import FloatArray, finite_float, positive_int
 from .bounds import check_course_dose, check_fractions, check_interval_days
-from .dose import DoseGrid
+from .dose import DoseGrid, Resampled
 from .errors import InputError, echo
 from .findings import Finding
 
@@ -111,6 +111,11 @@ class PriorCourse:
         registration; ``planning_to_dose`` is then None because the dose is already on the planning
         frame). None derives it from ``planning_to_dose`` (None → same-frame, a matrix → rigid); an
         adapter that mapped the dose deformably must say so.
+    dose_coverage : numpy.ndarray of bool or None
+        Shape of ``dose``: True where the dose is defined. An adapter that mapped the dose onto the
+        planning grid through a deformation gives False where the deformation's grid did not reach or
+        mapped outside the original dose (the dose is 0 Gy there, which is not a measurement). None: the
+        whole of ``dose``'s grid. :meth:`on_grid` carries it into the per-OAR coverage check.
     modality : str
         ``"external"`` (default) or ``"brachytherapy"`` (:data:`MODALITIES`), for the record. A
         brachytherapy plan is a prior course like any other: its dose is converted to EQD2 with its own
@@ -133,11 +138,13 @@ class PriorCourse:
     registration_kind: Optional[str] = None
     last_fraction_source: str = "unknown"
     modality: str = "external"
+    dose_coverage: Optional[np.ndarray] = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.dose, DoseGrid) or self.dose.quantity != "physical":
             raise InputError(f"prior course {self.course_id}/{self.plan_id}: dose must be a physical "
                              "DoseGrid of the total course dose in Gy")
+        self._check_dose_coverage()
         positive_int("n_fractions", self.n_fractions)
         check_fractions(f"prior course {self.course_id}: n_fractions", self.n_fractions)
         if self.planning_to_dose is not None:
@@ -163,6 +170,28 @@ class PriorCourse:
                                  f"(got {echo(self.interval_days_given)})")
             check_interval_days(f"prior course {self.course_id}: interval_days_given",
                                 self.interval_days_given)
+
+    def _check_dose_coverage(self) -> None:
+        if self.dose_coverage is None:
+            return
+        mask = np.asarray(self.dose_coverage)
+        if mask.dtype != bool or mask.shape != self.dose.shape:
+            raise InputError(f"prior course {self.course_id}: dose_coverage must be a bool array of the "
+                             f"dose's shape {self.dose.shape} (got {mask.dtype} {mask.shape})")
+        mask = mask.copy()
+        mask.flags.writeable = False
+        object.__setattr__(self, "dose_coverage", mask)
+
+    def on_grid(self, grid: DoseGrid) -> Resampled:
+        """The dose on ``grid`` (planning frame, through ``planning_to_dose``) and where it is defined:
+        inside the dose's grid and, with ``dose_coverage``, where that mask holds (resampled the same way;
+        a planning voxel counts as covered only when every source voxel it draws on is)."""
+        mapped = self.dose.resample(grid, self.planning_to_dose)
+        if self.dose_coverage is None:
+            return mapped
+        mask = replace(self.dose, values_gy=self.dose_coverage.astype(float))
+        covered = mask.resample(grid, self.planning_to_dose).grid.values_gy >= 1.0 - 1e-9
+        return Resampled(mapped.grid, mapped.inside & covered)
 
     def _check_registration_kind(self) -> None:
         if self.registration_kind is None:

@@ -300,7 +300,7 @@ def prepare(protocol: Protocol, snapshot: CaseSnapshot, options: WorkflowOptions
     outside_flag_pct = protocol.planning.outside_grid_flag_percent.value
     priors = []
     for course in snapshot.prior_courses:
-        mapped = course.dose.resample(grid, course.planning_to_dose)
+        mapped = course.on_grid(grid)
         priors.append(PriorCourseDose(course.label, mapped.grid, course.n_fractions,
                                       course.interval_days(snapshot.planned_start)))
         for key, occ in occupancy.items():

@@ -221,7 +221,7 @@ class DicomCaseSource:
                              approval_status=plan.approval_status or "",
                              prescription_gy=plan.prescription_gy, interval_days_given=prior.interval_days,
                              last_fraction_source="unknown" if prior.last_fraction is None else "user",
-                             modality=plan.modality)
+                             modality=plan.modality, dose_coverage=placed.coverage)
         return course, plan
 
     def _prescription(self, plan: Optional[RtPlanInfo]) -> Optional[float]:

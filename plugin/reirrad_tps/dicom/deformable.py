@@ -186,6 +186,9 @@ class PlacedDose:
         The deformable registration used.
     findings : tuple of reirrad.findings.Finding
         What the mapping noticed (planning voxels the field or the prior dose does not cover).
+    coverage : numpy.ndarray of bool or None
+        Deformable: per planning voxel, whether the mapping reached the prior dose (the engine's
+        per-OAR coverage check, ``PriorCourse.dose_coverage``); None otherwise.
     """
 
     dose: DoseGrid
@@ -193,6 +196,7 @@ class PlacedDose:
     kind: str
     registration: Optional[DeformableRegistration] = None
     findings: Tuple[Finding, ...] = ()
+    coverage: Optional[NDArray[np.bool_]] = None
 
     @property
     def registration_id(self) -> Optional[str]:
@@ -469,8 +473,8 @@ def _mapped(dose: DoseGrid, planning_grid: DoseGrid, reg: DeformableRegistration
             "deformable-mapping-does-not-cover-grid", "flag",
             f"{what}: {pct:.1f} % of the planning dose grid's voxels ({uncovered}) lie outside the "
             f"deformation grid of {reg.label} or map outside the prior dose grid; the prior dose is taken as "
-            "0 Gy there. Check that every OAR lies where both cover (the per-OAR coverage check sees only "
-            "the mapped grid)",
+            "0 Gy there (each OAR reaching those voxels is flagged on its own: "
+            "prior-dose-does-not-cover-oar)",
             subject=what),)
     return PlacedDose(dose=mapped.grid, planning_to_dose=None, kind="deformable", registration=reg,
-                      findings=findings)
+                      findings=findings, coverage=mapped.inside)
