@@ -245,13 +245,16 @@ def stop_findings(result: Mapping[str, Any]) -> List[Mapping[str, Any]]:
 
 def result_findings(result: Mapping[str, Any]) -> List[Mapping[str, Any]]:
     """Every finding of a result, deduplicated, in the order: eligibility findings, stops let through
-    by the override, ``warnings``, stop findings of a stopped run, per-OAR findings.
+    by the override, ``warnings``, stop findings of a stopped run, per-OAR findings, and the findings of
+    the files read by a launcher (``dicom_findings`` of ``reirrad evaluate``: skipped contours,
+    non-conformant files, the prescription's source).
 
     Two findings are the same when severity, code, subject and message all agree.
     """
     sources = [_finding_list((result.get("eligibility") or {}).get("findings")), overridden_stops(result),
                _finding_list(result.get("warnings")), stop_findings(result)]
     sources.extend(_finding_list(o.get("findings")) for o in result.get("oars") or [])
+    sources.append(_finding_list(result.get("dicom_findings")))
     found: Dict[Any, Mapping[str, Any]] = {}
     for source in sources:
         for f in source:

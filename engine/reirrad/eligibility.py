@@ -13,7 +13,8 @@ requirements):
 * ``dose-above-protocol-maximum`` (stop): the requested prescription exceeds the protocol's
   maximum (45 Gy in 5 fractions for the shipped protocol). A prescription above the absolute ceiling
   of :mod:`reirrad.bounds` (100 Gy) is not a finding but refused (no override lifts it).
-* ``fractionation-not-in-protocol`` (stop): the new course's fractions differ from the protocol's.
+* ``fractionation-not-in-protocol`` (stop): the new course's fractions differ from the protocol's; no
+  override lifts it (:data:`reirrad.gate.NEEDS_ACTION`): the limits hold for the protocol's fractions.
 
 A ``stop`` finding halts a workflow unless the user gives an override reason, which is then
 recorded with the result (:func:`eligibility_record`).

@@ -12,8 +12,10 @@ conditions, unknown intervals), then calls :func:`apply_gate`.
   run proceeds and the overridden findings are recorded with the reason (result ``eligibility``,
   report, audit row).
 * Some stops cannot be overridden by a reason because they need an action, not a judgement
-  (:data:`NEEDS_ACTION`): two structures match one OAR (choose one), or no protocol OAR matched at
-  all (nothing could be checked, so "every limit met" would be empty).
+  (:data:`NEEDS_ACTION`): two structures match one OAR (choose one), no protocol OAR matched at
+  all (nothing could be checked, so "every limit met" would be empty), or the new course's fractions
+  are not the protocol's (its limits are defined for its fractionation only: use a protocol for those
+  fractions).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from .findings import Finding
 __all__ = ["NEEDS_ACTION", "apply_gate", "stop_findings"]
 
 #: Stop codes that an override reason does not lift.
-NEEDS_ACTION = ("ambiguous-structure", "no-oar-matched")
+NEEDS_ACTION = ("ambiguous-structure", "no-oar-matched", "fractionation-not-in-protocol")
 
 
 def stop_findings(findings: Sequence[Finding]) -> Tuple[Finding, ...]:
@@ -51,7 +53,8 @@ def apply_gate(findings: Sequence[Finding], override_reason: Optional[str]) -> T
     blocking = tuple(f for f in stops if f.code in NEEDS_ACTION)
     if blocking:
         raise EligibilityError(_message(blocking, "an override reason cannot lift these: choose the "
-                                                  "structure (answers file or dialog) or contour the OARs"),
+                                                  "structure (answers file or dialog), contour the OARs, or "
+                                                  "use a protocol for the plan's fractions"),
                                stops)
     if stops and (override_reason is None or not override_reason.strip()):
         raise EligibilityError(_message(stops, "give --override-eligibility REASON (or the dialog's "

@@ -5,7 +5,8 @@
     reirrad evaluate --structures RS.dcm (--new-dose RD.dcm [--new-plan RP.dcm] | --ct CT_DIR)
         --prior-dose RD1.dcm --prior-plan RP1.dcm [--prior-structures RS1.dcm] [--registration REG.dcm]
         (--interval-days N | --prior-last-fraction YYYY-MM-DD --planned-start YYYY-MM-DD)
-        [--target PTV] [--prescription-gy 30] [--fraction-dose total|per-fraction]
+        [--target PTV] [--prescription-gy 30] [--prior-prescription-gy 45]
+        [--fraction-dose total|per-fraction]
         [--protocol NAME] [--intent isotoxic] [--override-eligibility REASON]
         [--json result.json] [--report report.html] [--audit-csv audit.csv] [--write-maps DIR]
 
@@ -13,7 +14,12 @@
 (:mod:`reirrad_tps.dicom.discover`; the interval options stay the user's).
 
 ``--prior-dose`` / ``--prior-plan`` (and ``--prior-structures``, ``--interval-days``,
-``--prior-last-fraction``) repeat once per prior course, in the same order.
+``--prior-last-fraction``, ``--prior-prescription-gy``) repeat once per prior course, in the same order.
+
+Every RT Dose is checked against the TOTAL prescription of its plan (a per-fraction dose read as a
+total, or a total read as one fraction, is refused): ``TargetPrescriptionDose`` of the plan, else
+``--prescription-gy`` (new course) / ``--prior-prescription-gy`` (prior), else the plan's ``BeamDose``
+× fractions; with none of them the run is refused (:func:`reirrad_tps.dicom.plausibility_prescription`).
 
 With ``--new-dose`` the new course's dose is evaluated against the cumulative limits by both methods
 (:func:`reirrad.workflow.evaluate_dose`; status ``evaluated``, ``oar_limits_met``). Without it the run
@@ -31,8 +37,16 @@ the new course's fractions (``remaining-physical-<oar>.dcm``), meaningful inside
 isotoxic maximum is the ``dose-above-protocol-maximum`` stop finding (exit 2 unless
 ``--override-eligibility REASON``).
 
-Exit codes: 0 evaluated (whether or not every limit is met: see ``oar_limits_met``) or dry run;
-2 bad input or an eligibility stop; 1 internal failure.
+A new plan whose fractions differ from the protocol's is refused (exit 2) whatever the override: the
+protocol's limits hold for its fractionation only (docs/dicom.md, "Fractions and overrides").
+
+Console: the summary shows every ``stop`` and ``flag`` finding, those of the DICOM files included
+(skipped contours, non-conformant files, the dose plausibility checks); ``info`` findings of the files
+(where each plan's prescription came from) follow it.
+
+Exit codes: 0 evaluated with every limit met, or dry run; 3 evaluated with a limit not met
+(``oar_limits_met`` false; :mod:`reirrad.statuses`); 2 bad input or a stop finding (no protocol OAR
+matched is a stop no override lifts); 1 internal failure.
 """
 
 from __future__ import annotations
@@ -59,7 +73,8 @@ __all__ = ["add_prior_course_arguments", "register"]
 
 def add_prior_course_arguments(parser: Any, *, required: bool) -> None:
     """The prior courses of a DICOM case (RT Dose and RT Plan per course, in order, with their optional
-    structure sets, registrations, intervals and last-fraction dates), the planned start and the target:
+    structure sets, registrations, intervals, last-fraction dates and prescriptions), the planned start
+    and the target:
     the same options for ``reirrad evaluate`` and ``reirrad plan --tps pyradplan``."""
     parser.add_argument("--prior-dose", metavar="RD", action="append", default=[], required=required)
     parser.add_argument("--prior-plan", metavar="RP", action="append", default=[], required=required)
@@ -67,6 +82,10 @@ def add_prior_course_arguments(parser: Any, *, required: bool) -> None:
     parser.add_argument("--registration", metavar="REG", action="append", default=[])
     parser.add_argument("--interval-days", type=int, action="append", default=[])
     parser.add_argument("--prior-last-fraction", metavar="YYYY-MM-DD", action="append", default=[])
+    parser.add_argument("--prior-prescription-gy", type=float, action="append", default=[],
+                        help="TOTAL prescription of each prior plan, Gy, once per --prior-dose in the same "
+                             "order; used only for the dose plausibility check when the plan has no "
+                             "TargetPrescriptionDose")
     parser.add_argument("--planned-start", metavar="YYYY-MM-DD", default=None)
     parser.add_argument("--target", default=None, help="target structure (default: the only PTV)")
 
@@ -111,14 +130,19 @@ def _priors(args: argparse.Namespace) -> List[Any]:
                          "each prior dose, in the same order (its fractions are needed)")
     structures = _paired(args.prior_structures, n, "--prior-structures")
     days = _paired(args.interval_days, n, "--interval-days")
+    prescriptions = _paired(args.prior_prescription_gy, n, "--prior-prescription-gy")
+    for rx in args.prior_prescription_gy:
+        check_prescription("--prior-prescription-gy", rx)
     dates = [None if d is None else parse_date(d, "--prior-last-fraction")
              for d in _paired(args.prior_last_fraction, n, "--prior-last-fraction")]
     if args.interval_days and args.prior_last_fraction:
         raise InputError("give --interval-days or --prior-last-fraction (with --planned-start), not both")
     if args.prior_last_fraction and args.planned_start is None:
         raise InputError("--prior-last-fraction needs --planned-start (the new course's first fraction)")
-    return [DicomPrior(dose=d, plan=p, structures=s, last_fraction=last, interval_days=gap)
-            for d, p, s, last, gap in zip(args.prior_dose, args.prior_plan, structures, dates, days)]
+    return [DicomPrior(dose=d, plan=p, structures=s, last_fraction=last, interval_days=gap,
+                       prescription_gy=rx)
+            for d, p, s, last, gap, rx in zip(args.prior_dose, args.prior_plan, structures, dates, days,
+                                              prescriptions)]
 
 
 def _objectives_table(result: Mapping[str, Any]) -> str:
@@ -160,6 +184,22 @@ def _check_numbers(args: argparse.Namespace) -> None:
         check_interval_days("--interval-days", days)
 
 
+def _check_fractions(n_fractions: Optional[int], protocol: Protocol, *, from_plan: Optional[str]) -> None:
+    """Refuse a new course whose fractions are not the protocol's, before anything is evaluated.
+
+    One semantics with the engine (:data:`reirrad.gate.NEEDS_ACTION`): the protocol's limits hold for
+    its fractionation only, so ``fractionation-not-in-protocol`` is not lifted by
+    ``--override-eligibility`` (an override records a judgement; it cannot supply limits).
+    """
+    if n_fractions is not None and n_fractions != protocol.n_fractions:
+        where = f"the new plan {from_plan}" if from_plan else "the new course"
+        raise InputError(
+            f"{where} has {n_fractions} fractions, but protocol {protocol.name!r} defines its limits for "
+            f"{protocol.n_fractions} fractions; --override-eligibility does not lift this (the limits "
+            f"of another fractionation are not known). Use a protocol for {n_fractions} fractions "
+            "(--protocol) or a plan in the protocol's fractions")
+
+
 def _run(args: argparse.Namespace, protocol: Protocol, outputs: OutputRequest) -> Dict[str, Any]:
     from .dicom import read_rt_dose_info  # noqa: PLC0415
     from .dicom.case import DicomCaseSource  # noqa: PLC0415
@@ -171,6 +211,7 @@ def _run(args: argparse.Namespace, protocol: Protocol, outputs: OutputRequest) -
         new_plan=args.new_plan, ct=args.ct, registrations=args.registration, target=args.target,
         prescription_gy=args.prescription_gy, planned_start=start, fraction_dose=args.fraction_dose)
     snapshot = source.read()
+    _check_fractions(snapshot.plan.n_fractions, protocol, from_plan=args.new_plan)
     options = WorkflowOptions(intent=args.intent, dry_run=source.new_dose_grid is None,
                               override_reason=args.override_eligibility)
     if source.new_dose_grid is not None and snapshot.plan.prescription_gy is None:
@@ -216,15 +257,14 @@ def _evaluate(args: argparse.Namespace) -> int:
                             inputs=_inputs(args))
     protocol = load_protocol(args.protocol)
     result = _run(args, protocol, outputs)
+    print(summary(result))  # every stop and flag finding, the DICOM files' too
     if result["status"] == "stopped":  # a stop of the decision gate: exit 2, the reason and findings
-        print(summary(result))
         return exit_code(result)
-    print(summary(result))
     if result["status"] == "dry-run":
         print("\nObjectives for the new plan (no TPS to write them to):\n" + _objectives_table(result))
     for finding in result["dicom_findings"]:
-        print(f"[{finding['severity']}] {finding['message']}")
+        if finding["severity"] == "info":
+            print(f"[info] {finding['message']}")
     for path in result["files_written"]:
         print(f"Wrote {path}")
     return exit_code(result)
-

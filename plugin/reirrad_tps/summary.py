@@ -9,9 +9,9 @@ shows, from the result mapping only (nothing recomputed):
 * the target coverage and the limiting OARs;
 * the final check on the dose re-read from the TPS after normalisation, when there is one;
 * the override reason and the stop findings it let through;
-* **every** ``flag`` finding.
+* **every** ``flag`` finding (those of the DICOM files read by ``reirrad evaluate`` too).
 
-A stopped (or failed, or cancelled) run prints its reason and each stop finding.
+A stopped (or failed, or cancelled) run prints its reason, each stop finding and every flag finding.
 
 The wording is shared with the HTML report (:mod:`reirrad.report`) and the findings with the audit
 row (:mod:`reirrad.audit`).
@@ -62,7 +62,7 @@ def _finding_line(finding: Mapping[str, Any]) -> str:
 
 
 def _ended_early(result: Mapping[str, Any]) -> List[str]:
-    """A stopped, failed or cancelled run: the reason and each stop finding."""
+    """A stopped, failed or cancelled run: the reason, each stop finding, every flag finding."""
     status = str(result.get("status"))
     lines = [f"{status.upper()}: {plain_value(result.get('reason'), missing='no reason recorded')}",
              *status_lines(result)]
@@ -70,7 +70,7 @@ def _ended_early(result: Mapping[str, Any]) -> List[str]:
     if stops:
         lines.append("Stop findings:")
         lines.extend(_finding_line(f) for f in stops)
-    return lines
+    return lines + _flag_lines(result)
 
 
 def _gy(value: Any) -> str:

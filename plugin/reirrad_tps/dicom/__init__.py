@@ -21,7 +21,13 @@ messages), ``identifiers`` (patient/study), ``units``, ``geometry``, ``rtdose``,
 from __future__ import annotations
 
 from . import files as files  # first: imports pydicom, or names the missing extra
-from .checks import check_dose_against_plan, check_same_frame, require_registration
+from .checks import (
+    check_dose_against_plan,
+    check_dose_maximum,
+    check_same_frame,
+    plausibility_prescription,
+    require_registration,
+)
 from .ct import CtGeometry, read_ct_geometry, zero_dose_grid
 from .deformable import (
     DeformableRegistration,
@@ -50,10 +56,12 @@ __all__ = [
     "SkippedContours",
     "WrittenRtDose",
     "check_dose_against_plan",
+    "check_dose_maximum",
     "check_same_frame",
     "dose_comment",
     "frame_transform",
     "place_prior_dose",
+    "plausibility_prescription",
     "read_ct_geometry",
     "read_deformable_registration",
     "read_eqd2_dose",

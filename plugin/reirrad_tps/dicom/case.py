@@ -11,15 +11,20 @@ this package do every DICOM decision; nothing here computes radiobiology.
   ``"same-frame"`` otherwise.
 * **Dose grid of the new course**: the new RT Dose when given (then it is also the dose evaluated),
   else a grid of ``dose_spacing_mm`` over the planning CT (``ct``); one of the two is required.
-* **The new plan**: fractions and TOTAL prescription from its RT Plan (``new_plan``) when given, else
-  ``n_fractions`` / ``prescription_gy`` from the caller (the protocol's fractions, the command line);
+* **The new plan**: fractions from its RT Plan (``new_plan``) when given, else ``n_fractions`` (the
+  protocol's); TOTAL prescription from its ``TargetPrescriptionDose``, else ``prescription_gy`` (the
+  command line; a ``BeamDose`` sum is only a plausibility figure, never the prescription evaluated);
   the target is ``target`` or the only structure of type PTV (never guessed among several). A new
-  dose is checked against its plan (:func:`~reirrad_tps.dicom.check_dose_against_plan`).
+  dose is checked against its plan (:func:`~reirrad_tps.dicom.check_dose_against_plan`), or, without
+  a plan, its maximum against ``prescription_gy`` (:func:`~reirrad_tps.dicom.check_dose_maximum`).
 * **Prior courses**: one per (RT Dose, RT Plan) pair of ``priors``; fractions from the plan (a
-  per-fraction dose is totalled with them); the last fraction's date or the interval in days comes from
-  the caller (DICOM RT Plans carry no treatment dates: ``RTPlanDate`` is the plan's creation). The
-  dose is checked against its plan; a stop finding refuses the case, other findings are kept in
-  :attr:`DicomCaseSource.findings` for the result.
+  per-fraction dose is totalled with them); the prescription recorded is the one the dose was checked
+  against (:func:`~reirrad_tps.dicom.plausibility_prescription`, its source an info finding); the
+  last fraction's date or the interval in days comes from the caller (DICOM RT Plans carry no
+  treatment dates: ``RTPlanDate`` is the plan's creation). The dose is checked against its plan; a
+  stop finding refuses the case, other findings are kept in :attr:`DicomCaseSource.findings` for the
+  result, with a ``contour-skipped`` flag per ROI and kind of contour the structure set reader
+  skipped and a ``dicom-file-nonconformant`` flag per file read without DICOM preamble / File Meta.
 * A prior **brachytherapy** (HDR) plan is a prior course like an external-beam one: its own fractions,
   its own interval, ``modality`` ``"brachytherapy"`` in the provenance. External beam and
   brachytherapy of one treatment are given as two priors (``--prior-dose``/``--prior-plan`` twice).
@@ -39,10 +44,15 @@ from reirrad.errors import InputError
 from reirrad.findings import Finding
 from reirrad.snapshot import CaseSnapshot, PlanInfo, PriorCourse
 
-from .checks import check_dose_against_plan, check_same_frame
+from .checks import (
+    check_dose_against_plan,
+    check_dose_maximum,
+    check_same_frame,
+    plausibility_prescription,
+)
 from .ct import read_ct_geometry, zero_dose_grid
 from .deformable import Registrations, place_prior_dose, read_registrations
-from .files import PathLike
+from .files import PathLike, lacks_file_meta
 from .rtdose import read_rt_dose, read_rt_dose_info
 from .rtplan import RtPlanInfo, read_rt_plan
 from .rtstruct import RtStructureSet, read_rt_struct
@@ -59,7 +69,9 @@ class DicomPrior:
     """One prior course as files: its plan dose, its plan, optionally its structure set (a frame check).
 
     Exactly one of ``last_fraction`` and ``interval_days`` may be given (neither: unknown interval, an
-    eligibility stop unless overridden).
+    eligibility stop unless overridden). ``prescription_gy`` (TOTAL Gy) is used only for the dose
+    plausibility check when the plan states no ``TargetPrescriptionDose``
+    (:func:`~reirrad_tps.dicom.plausibility_prescription`).
     """
 
     dose: str
@@ -67,6 +79,30 @@ class DicomPrior:
     structures: Optional[str] = None
     last_fraction: Optional[dt.date] = None
     interval_days: Optional[int] = None
+    prescription_gy: Optional[float] = None
+
+
+def _nonconformant_flags(paths: Sequence[Optional[PathLike]]) -> List[Finding]:
+    """A ``flag`` per file read without DICOM preamble / File Meta (:mod:`.files`)."""
+    return [Finding("dicom-file-nonconformant", "flag",
+                    f"{path} has no DICOM preamble and File Meta Information (PS3.10 section 7.1; e.g. a CMS "
+                    "Monaco export): it was read because its SOP Class / Modality and mandatory attributes "
+                    "are those expected; check it is the intended file", subject=Path(str(path)).name)
+            for path in paths if path is not None and not Path(str(path)).is_dir() and lacks_file_meta(path)]
+
+
+def _skipped_flags(rs: RtStructureSet) -> List[Finding]:
+    """A ``flag`` per ROI and kind of contour that was not read (:mod:`.rtstruct`)."""
+    return [Finding("contour-skipped", "flag",
+                    f"{s.roi_name}: {s.count} {s.geometric_type} contour(s) skipped ({s.planes_text()}) in "
+                    f"{rs.path}; they enclose no volume - check the structure in the TPS", subject=s.roi_name)
+            for s in rs.skipped]
+
+
+def _source_info(plan: RtPlanInfo, rx: float, source: str, what: str) -> Finding:
+    return Finding("prescription-source", "info",
+                   f"{what} {plan.path}: dose checked against a TOTAL prescription of {rx:.2f} Gy from "
+                   f"{source}", subject=plan.label or plan.path)
 
 
 def _patient_flag(what: str, patient_id: str, planning_patient: str) -> List[Finding]:
@@ -140,7 +176,10 @@ class DicomCaseSource:
         rs = read_rt_struct(self._structures)
         self.structure_set = rs
         frame = rs.frame_of_reference_uid
-        found: List[Finding] = []
+        found: List[Finding] = _nonconformant_flags(
+            [self._structures, self._new_dose, self._new_plan, *self._registration_paths,
+             *(p for prior in self._priors for p in (prior.dose, prior.plan, prior.structures))])
+        found.extend(_skipped_flags(rs))
         registrations = read_registrations(self._registration_paths)
         plan = read_rt_plan(self._new_plan) if self._new_plan is not None else None
         self.new_plan_info = plan
@@ -189,7 +228,12 @@ class DicomCaseSource:
                          f"structure set {rs.path}")
         info = read_rt_dose_info(self._new_dose)
         if plan is not None:
-            found.extend(check_dose_against_plan(info, dose, plan))
+            rx, source = plausibility_prescription(plan, self._prescription_gy)
+            found.append(_source_info(plan, rx, source, "new plan"))
+            found.extend(check_dose_against_plan(info, dose, plan, prescription_gy=self._prescription_gy))
+        elif self._prescription_gy is not None:
+            found.extend(check_dose_maximum(info, dose, self._prescription_gy, "--prescription-gy",
+                                            subject="new dose"))
         found.extend(_patient_flag(f"new dose {Path(str(self._new_dose)).name}", info.patient_id,
                                    rs.patient_id))
         self.new_dose_grid = dose
@@ -202,7 +246,11 @@ class DicomCaseSource:
         n_fx = plan.require_n_fractions()
         dose = read_rt_dose(prior.dose, n_fractions=n_fx, fraction_summation=self._fraction_dose)
         info = read_rt_dose_info(prior.dose)
-        found.extend(check_dose_against_plan(info, dose, plan))
+        rx, source = plausibility_prescription(plan, prior.prescription_gy,
+                                               given_as="--prior-prescription-gy")
+        found.append(_source_info(plan, rx, source, f"prior course {n}"))
+        found.extend(check_dose_against_plan(info, dose, plan, prescription_gy=prior.prescription_gy,
+                                             given_as="--prior-prescription-gy"))
         found.extend(_patient_flag(f"prior dose {Path(prior.dose).name}", info.patient_id, rs.patient_id))
         if prior.structures is not None:
             prior_rs = read_rt_struct(prior.structures)
@@ -219,14 +267,14 @@ class DicomCaseSource:
                              registration_id=reg_id,
                              registration_kind=placed.kind,
                              approval_status=plan.approval_status or "",
-                             prescription_gy=plan.prescription_gy, interval_days_given=prior.interval_days,
+                             prescription_gy=rx, interval_days_given=prior.interval_days,
                              last_fraction_source="unknown" if prior.last_fraction is None else "user",
                              modality=plan.modality, dose_coverage=placed.coverage)
         return course, plan
 
     def _prescription(self, plan: Optional[RtPlanInfo]) -> Optional[float]:
-        if plan is not None and plan.prescription_gy is not None:
-            return plan.prescription_gy
+        if plan is not None and plan.prescribed_gy is not None:
+            return plan.prescribed_gy
         return self._prescription_gy
 
     def _target_id(self, rs: RtStructureSet) -> str:

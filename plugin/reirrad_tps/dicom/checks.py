@@ -9,13 +9,21 @@
 * :func:`check_dose_against_plan` — an RT Dose and the RT Plan given for it: same patient, the plan
   the dose references, the same frame; and a plausibility check of the dose maximum against the
   plan's TOTAL prescription, which catches a per-fraction dose read as a total (the unsafe error) and
-  flags the opposite.
+  the opposite (a total read as one fraction and multiplied by the fractions).
+* :func:`plausibility_prescription` — the TOTAL prescription that check uses, and where it came
+  from. The check **always** runs: ``TargetPrescriptionDose`` of the plan; else the prescription the
+  user gave (``--prescription-gy`` for the new course, ``--prior-prescription-gy`` for a prior);
+  else the plan's fraction-group dose references (``BeamDose`` × fractions summed over beams, or a
+  brachytherapy setup dose × fractions: :mod:`.rtplan`); else the run is refused, asking for the
+  prescription.
 
 Plausibility thresholds (decisions): a plan's dose maximum is at least its prescription wherever the
 prescribed dose is delivered to part of the target, so a maximum below
 :data:`MIN_MAX_TO_PRESCRIPTION` (0.9) × the prescription is a ``stop`` finding; a maximum above
-:data:`MAX_MAX_TO_PRESCRIPTION` (3) × is a ``flag`` for an external-beam plan and nothing for a
-brachytherapy plan (its maximum, next to the dwell positions, is many times the prescription).
+:data:`MAX_MAX_TO_PRESCRIPTION` (3) × is a ``stop`` for an external-beam plan (SABR plans prescribed
+to the 50 % isodose reach 2 ×; 3 × is a total multiplied by ≥ 3 fractions) and nothing for a
+brachytherapy plan (its maximum, next to the dwell positions, is many times the prescription). A total
+read as one fraction of a **2**-fraction plan (× 2) can stay below 3 × and is not caught.
 """
 
 from __future__ import annotations
@@ -37,7 +45,9 @@ __all__ = [
     "MAX_MAX_TO_PRESCRIPTION",
     "MIN_MAX_TO_PRESCRIPTION",
     "check_dose_against_plan",
+    "check_dose_maximum",
     "check_same_frame",
+    "plausibility_prescription",
     "require_registration",
 ]
 
@@ -144,7 +154,55 @@ def _identity_checks(info: RtDoseInfo, plan: RtPlanInfo) -> None:
                                     "matching files")
 
 
-def check_dose_against_plan(info: RtDoseInfo, grid: DoseGrid, plan: RtPlanInfo) -> Tuple[Finding, ...]:
+#: How each fraction-group source of :attr:`RtPlanInfo.prescription_source` is named in findings.
+_FRACTION_GROUP_SOURCES = {
+    "BeamDose": "BeamDose (300A,0084) summed over beams x fractions",
+    "BrachyApplicationSetupDose": "BrachyApplicationSetupDose (300A,00A4) x fractions",
+}
+
+
+def plausibility_prescription(plan: RtPlanInfo, given_gy: Optional[float] = None, *,
+                              given_as: str = "--prescription-gy") -> Tuple[float, str]:
+    """The TOTAL prescription (Gy) a dose of ``plan`` is checked against, and where it came from.
+
+    Parameters
+    ----------
+    plan : RtPlanInfo
+    given_gy : float, optional
+        The TOTAL prescription the user gave for this plan.
+    given_as : str
+        The option that gave it, for the source text and the message.
+
+    Returns
+    -------
+    (float, str)
+        The prescription and its source: ``"TargetPrescriptionDose (300A,0026)"``, ``given_as``,
+        ``"BeamDose (300A,0084) summed over beams x fractions"`` or
+        ``"BrachyApplicationSetupDose (300A,00A4) x fractions"``
+        (module docstring for the order).
+
+    Raises
+    ------
+    reirrad.errors.InputError
+        None of them is known.
+    """
+    if plan.prescribed_gy is not None:
+        return plan.prescribed_gy, "TargetPrescriptionDose (300A,0026)"
+    if given_gy is not None:
+        return float(given_gy), given_as
+    if plan.prescription_gy is not None:
+        source = str(plan.prescription_source)
+        return plan.prescription_gy, _FRACTION_GROUP_SOURCES.get(source, source)
+    raise InputError(
+        f"{plan.path}: plan {plan.label!r} states no prescription (no TargetPrescriptionDose (300A,0026), no "
+        "BeamDose (300A,0084) or BrachyApplicationSetupDose (300A,00A4) in its fraction group), so its "
+        "dose cannot be checked for a per-fraction / total mix-up; give the plan's TOTAL prescription "
+        f"with {given_as} GY")
+
+
+def check_dose_against_plan(info: RtDoseInfo, grid: DoseGrid, plan: RtPlanInfo, *,
+                            prescription_gy: Optional[float] = None,
+                            given_as: str = "--prescription-gy") -> Tuple[Finding, ...]:
     """Check a dose read with :func:`read_rt_dose` against the RT Plan given for it.
 
     Parameters
@@ -160,14 +218,14 @@ def check_dose_against_plan(info: RtDoseInfo, grid: DoseGrid, plan: RtPlanInfo) 
     -------
     tuple of reirrad.findings.Finding
         ``dose-references-no-plan`` (flag) when the dose names no plan;
-        ``dose-maximum-below-prescription`` (stop) and ``dose-maximum-far-above-prescription`` (flag,
-        external-beam plans only) from the plausibility check (module docstring); empty when all is
-        consistent.
+        ``dose-maximum-below-prescription`` (stop) and ``dose-maximum-far-above-prescription`` (stop,
+        external-beam plans only) from the plausibility check against
+        :func:`plausibility_prescription` (module docstring); empty when all is consistent.
 
     Raises
     ------
     reirrad.errors.InputError
-        Different patients, or the dose references another plan.
+        Different patients, the dose references another plan, or no prescription is known.
     reirrad.errors.IncompatibleDoseError
         Plan and dose in different frames of reference.
     """
@@ -178,23 +236,49 @@ def check_dose_against_plan(info: RtDoseInfo, grid: DoseGrid, plan: RtPlanInfo) 
         findings.append(Finding("dose-references-no-plan", "flag",
                                 f"{info.path} references no RT Plan; check by hand that it is the dose "
                                 f"of plan {subject!r}", subject=subject))
-    rx = plan.prescription_gy
-    if rx is not None:
-        dmax = float(grid.values_gy.max())
-        if dmax < MIN_MAX_TO_PRESCRIPTION * rx:
-            findings.append(Finding(
-                "dose-maximum-below-prescription", "stop",
-                f"{info.path}: dose maximum {dmax:.2f} Gy is below {MIN_MAX_TO_PRESCRIPTION:g} x the plan's "
-                f"total prescription {rx:.2f} Gy (DoseSummationType {info.summation_type or '?'}): the file "
-                "may hold one fraction or part of the plan, or the prescription may not be the total; check "
-                "before using it",
-                subject=subject))
-        elif dmax > MAX_MAX_TO_PRESCRIPTION * rx and plan.modality != "brachytherapy":
-            findings.append(Finding(
-                "dose-maximum-far-above-prescription", "flag",
-                f"{info.path}: dose maximum {dmax:.2f} Gy is above {MAX_MAX_TO_PRESCRIPTION:g} x the plan's "
-                f"total prescription {rx:.2f} Gy (DoseSummationType {info.summation_type or '?'}); "
-                "plausible for brachytherapy, otherwise the dose may have been multiplied by the fractions "
-                "twice",
-                subject=subject))
+    rx, source = plausibility_prescription(plan, prescription_gy, given_as=given_as)
+    findings.extend(check_dose_maximum(info, grid, rx, source, subject=subject,
+                                       brachytherapy=plan.modality == "brachytherapy"))
     return tuple(findings)
+
+
+def check_dose_maximum(info: RtDoseInfo, grid: DoseGrid, prescription_gy: float, source: str, *,
+                       subject: str, brachytherapy: bool = False) -> Tuple[Finding, ...]:
+    """The plausibility check of a dose maximum against a TOTAL prescription (module docstring).
+
+    Parameters
+    ----------
+    info : RtDoseInfo
+    grid : reirrad.dose.DoseGrid
+        The dose as read (TOTAL physical Gy).
+    prescription_gy : float
+        TOTAL prescription, Gy.
+    source : str
+        Where it came from (:func:`plausibility_prescription`), quoted in the findings.
+    subject : str
+        The plan, for the findings.
+    brachytherapy : bool
+        No upper bound (the maximum next to the dwell positions is many times the prescription).
+
+    Returns
+    -------
+    tuple of reirrad.findings.Finding
+        ``dose-maximum-below-prescription`` or ``dose-maximum-far-above-prescription`` (stops), or
+        nothing.
+    """
+    dmax = float(grid.values_gy.max())
+    what = (f"{info.path}: dose maximum {dmax:.2f} Gy is {{}} x the plan's total prescription "
+            f"{prescription_gy:.2f} Gy ({source}; DoseSummationType {info.summation_type or '?'})")
+    if dmax < MIN_MAX_TO_PRESCRIPTION * prescription_gy:
+        return (Finding(
+            "dose-maximum-below-prescription", "stop",
+            what.format(f"below {MIN_MAX_TO_PRESCRIPTION:g}") + ": the file may hold one fraction or part "
+            "of the plan read as the total, or the prescription may not be the total; check the dose and "
+            "--fraction-dose before using it", subject=subject),)
+    if dmax > MAX_MAX_TO_PRESCRIPTION * prescription_gy and not brachytherapy:
+        return (Finding(
+            "dose-maximum-far-above-prescription", "stop",
+            what.format(f"above {MAX_MAX_TO_PRESCRIPTION:g}") + ": a total dose may have been read as one "
+            "fraction and multiplied by the fractions (--fraction-dose per-fraction on a total?), or the "
+            "prescription is not the total; check before using it", subject=subject),)
+    return ()

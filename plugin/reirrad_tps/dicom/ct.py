@@ -12,7 +12,9 @@ regular grid on the engine convention:
 * A **folder** is read non-recursively: files that are not DICOM and DICOM objects that are not CT
   images (RT Structure Sets, plans, DICOMDIR…) are ignored, and the folder must hold exactly one CT
   series unless ``series_instance_uid`` picks one. A **list of files** must hold CT images only.
-* A single-slice series takes its slice spacing from SliceThickness.
+* A series needs **at least 2 slices**: one slice gives no slice spacing from positions (and a dose
+  grid of one plane holds no volume of any structure), so a single slice is refused with a message
+  naming it, not accepted and later reported as "no structure inside the grid".
 """
 
 from __future__ import annotations
@@ -83,16 +85,10 @@ class _Slice:
     columns: int
     frame: str
     series: str
-    thickness: Optional[float]
 
 
 def _slice(ds: Dataset, where: str) -> _Slice:
     fix = "a CT image must carry the Image Plane module (PS3.3 C.7.6.2); export the series again"
-    raw_thickness = ds.get("SliceThickness")
-    try:
-        thickness: Optional[float] = float(raw_thickness) if raw_thickness not in (None, "") else None
-    except (TypeError, ValueError):
-        thickness = None  # only needed for a single slice, where its absence is refused
     return _Slice(
         where=where,
         position=float_values(ds, "ImagePositionPatient", where, count=3, fix=fix),
@@ -102,7 +98,6 @@ def _slice(ds: Dataset, where: str) -> _Slice:
         columns=required_int(ds, "Columns", where, minimum=1, fix=fix),
         frame=required_text(ds, "FrameOfReferenceUID", where, fix="export the series again"),
         series=text(ds, "SeriesInstanceUID"),
-        thickness=thickness,
     )
 
 
@@ -161,7 +156,8 @@ def read_ct_geometry(source: Union[PathLike, Sequence[PathLike]], *,
     ------
     reirrad.errors.InputError
         No CT image; several series; inconsistent orientation / spacing / size / frame / series;
-        duplicate, non-uniform or sheared (tilted-gantry) slice positions; a non-CT file in a list.
+        duplicate, non-uniform or sheared (tilted-gantry) slice positions; a non-CT file in a list;
+        a single slice.
     """
     if isinstance(source, (str, os.PathLike)) and Path(source).is_dir():
         datasets = _from_folder(Path(source), series_instance_uid)
@@ -172,6 +168,10 @@ def read_ct_geometry(source: Union[PathLike, Sequence[PathLike]], *,
         datasets = [(read_dataset(f, expected=_CT, what="CT image", stop_before_pixels=True), str(f))
                     for f in files]
     slices = [_slice(ds, where) for ds, where in datasets]
+    if len(slices) < 2:
+        raise InputError(f"{slices[0].where} is the only CT image of the series: a CT geometry needs at "
+                         "least 2 slices (the slice spacing comes from their positions, and one plane "
+                         "holds no volume); give the folder or the files of the whole planning CT series")
     _check_consistent(slices)
     axes = orientation_matrix(slices[0].orientation, slices[0].where)
     normal = axes[:, 2]
@@ -185,12 +185,7 @@ def read_ct_geometry(source: Union[PathLike, Sequence[PathLike]], *,
                          "first slice along the slice normal (a tilted gantry?); reirrad needs an "
                          "unsheared grid - reconstruct the CT without tilt")
     first = slices[0]
-    if len(slices) > 1:
-        step, _ = slice_axis(along, first.where, what="the CT slice positions (ImagePositionPatient)")
-    elif first.thickness is not None and first.thickness > 0:
-        step = first.thickness
-    else:
-        raise InputError(f"{first.where}: a single CT slice without SliceThickness has no slice spacing")
+    step, _ = slice_axis(along, first.where, what="the CT slice positions (ImagePositionPatient)")
     ds0 = datasets[0][0]
     return CtGeometry(
         origin_mm=(float(positions[0][0]), float(positions[0][1]), float(positions[0][2])),

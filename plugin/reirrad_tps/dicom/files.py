@@ -1,8 +1,13 @@
 """Reading and writing DICOM files: the only module of the adapter that calls pydicom's file I/O.
 
-* :func:`read_dataset` opens one file with ``pydicom.dcmread`` (no ``force``: a file without the
-  DICOM preamble and ``DICM`` prefix is refused) and checks its SOP Class, so an RT Plan handed to
-  the RT Dose reader is named as such instead of failing on a missing attribute.
+* :func:`read_dataset` opens one file with ``pydicom.dcmread`` and checks its SOP Class, so an RT
+  Plan handed to the RT Dose reader is named as such instead of failing on a missing attribute.
+  A file without the DICOM preamble, ``DICM`` prefix and File Meta Information (PS3.10 §7.1; CMS
+  Monaco writes such RT objects) is read again with ``force=True`` **only when** what was read is
+  the expected object: its ``SOPClassUID`` is an expected one (or, without one, its ``Modality`` is
+  the expected modality) and every attribute of :data:`MANDATORY_ATTRIBUTES` for that object is
+  present. Anything else is refused as "not a DICOM file" (never pydicom's advice to use force).
+  :func:`lacks_file_meta` tells the caller, which reports it as a ``flag`` finding.
 * :func:`save_dataset` writes a dataset **atomically** (a temporary file in the target folder, then
   ``os.replace``): a reader or a TPS import never sees a half-written file, and a failed write
   leaves any previous file untouched.
@@ -21,7 +26,7 @@ import os
 import tempfile
 import warnings
 from pathlib import Path
-from typing import Any, Mapping, Optional, Sequence, Union, cast
+from typing import Any, Mapping, Optional, Sequence, Tuple, Union, cast
 
 from reirrad.errors import InputError
 
@@ -38,6 +43,7 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess by th
 __all__ = [
     "CT_IMAGE_STORAGE",
     "DEFORMABLE_REGISTRATION_STORAGE",
+    "MANDATORY_ATTRIBUTES",
     "PYDICOM_MAJOR",
     "RT_DOSE_STORAGE",
     "RT_ION_PLAN_STORAGE",
@@ -45,6 +51,7 @@ __all__ = [
     "RT_STRUCTURE_SET_STORAGE",
     "SPATIAL_REGISTRATION_STORAGE",
     "PathLike",
+    "lacks_file_meta",
     "read_dataset",
     "save_dataset",
     "sop_class_name",
@@ -76,6 +83,29 @@ _SOP_CLASS_NAMES: Mapping[str, str] = {
     "1.2.840.10008.5.1.4.1.1.481.4": "RT Beams Treatment Record",
     SPATIAL_REGISTRATION_STORAGE: "Spatial Registration",
     DEFORMABLE_REGISTRATION_STORAGE: "Deformable Spatial Registration",
+}
+
+
+#: Modality of each SOP Class (PS3.3 C.8.8.1 RT Series, C.7.3.1 General Series, C.20.1 for REG).
+_MODALITIES: Mapping[str, str] = {
+    CT_IMAGE_STORAGE: "CT", RT_DOSE_STORAGE: "RTDOSE", RT_STRUCTURE_SET_STORAGE: "RTSTRUCT",
+    RT_PLAN_STORAGE: "RTPLAN", RT_ION_PLAN_STORAGE: "RTPLAN", SPATIAL_REGISTRATION_STORAGE: "REG",
+    DEFORMABLE_REGISTRATION_STORAGE: "REG",
+}
+
+#: Type 1 attributes of each object's defining module that a file read with ``force=True`` must have
+#: to be taken as that object (PS3.3 C.8.8.3 RT Dose, C.8.8.5 Structure Set, C.8.8.9 RT General Plan,
+#: C.7.6.2 Image Plane, C.20.2 Spatial Registration), besides SOP Instance UID (C.12.1).
+MANDATORY_ATTRIBUTES: Mapping[str, Tuple[str, ...]] = {
+    RT_DOSE_STORAGE: ("SOPInstanceUID", "DoseUnits", "DoseType", "DoseSummationType", "Rows", "Columns",
+                      "PixelData"),
+    RT_STRUCTURE_SET_STORAGE: ("SOPInstanceUID", "StructureSetLabel", "StructureSetROISequence"),
+    RT_PLAN_STORAGE: ("SOPInstanceUID", "RTPlanLabel"),
+    RT_ION_PLAN_STORAGE: ("SOPInstanceUID", "RTPlanLabel"),
+    CT_IMAGE_STORAGE: ("SOPInstanceUID", "ImagePositionPatient", "ImageOrientationPatient",
+                       "PixelSpacing", "Rows", "Columns"),
+    SPATIAL_REGISTRATION_STORAGE: ("SOPInstanceUID", "RegistrationSequence"),
+    DEFORMABLE_REGISTRATION_STORAGE: ("SOPInstanceUID", "DeformableRegistrationSequence"),
 }
 
 
@@ -118,11 +148,12 @@ def read_dataset(path: PathLike, *, expected: Mapping[str, str], what: str,
     """
     file = Path(path)
     _check_file(file, what)
+    ds: Dataset
     try:
         ds = pydicom.dcmread(str(file), stop_before_pixels=stop_before_pixels)
-    except InvalidDicomError as exc:
-        raise InputError(f"{file} is not a DICOM file ({exc}); give the {what} file exported from "
-                         "the TPS (a DICOM Part 10 file with preamble)") from exc
+    except InvalidDicomError:
+        ds = _read_without_file_meta(file, expected=expected, what=what,
+                                     stop_before_pixels=stop_before_pixels)
     except (OSError, EOFError, ValueError) as exc:
         raise InputError(f"{file} could not be read as DICOM ({type(exc).__name__}: {exc}); the file "
                          f"may be truncated or damaged - export the {what} again") from exc
@@ -134,6 +165,56 @@ def read_dataset(path: PathLike, *, expected: Mapping[str, str], what: str,
             f"(Modality {modality}), not {' / '.join(sorted(set(expected.values())))}; give the {what} file"
         )
     return ds
+
+
+def _not_dicom(file: Path, what: str, detail: str) -> InputError:
+    return InputError(f"{file} is not a DICOM file ({detail}); give the {what} file exported from the TPS "
+                      "(a DICOM file, normally with the 128-byte preamble and 'DICM')")
+
+
+def _read_without_file_meta(file: Path, *, expected: Mapping[str, str], what: str,
+                            stop_before_pixels: bool) -> Dataset:
+    """A file without preamble / File Meta, read with ``force=True`` only when it is the expected
+    object (module docstring); the SOP Class UID is filled in from the Modality when absent."""
+    try:
+        ds = pydicom.dcmread(str(file), force=True, stop_before_pixels=stop_before_pixels)
+        sop_class = str(ds.get("SOPClassUID", "") or "")
+        modality = str(ds.get("Modality", "") or "").upper()
+    except Exception as exc:  # any failure of a forced read: not DICOM
+        raise _not_dicom(file, what, f"no DICOM preamble, and it cannot be read as a DICOM data set: "
+                                     f"{type(exc).__name__}") from None
+    if sop_class not in expected:
+        by_modality = [uid for uid in expected if _MODALITIES.get(uid) == modality]
+        if sop_class or not by_modality:
+            raise _not_dicom(file, what, "no DICOM preamble, and neither its SOP Class UID "
+                                         f"({sop_class or 'absent'}) nor its Modality "
+                                         f"({modality or 'absent'}) is that of an "
+                                         f"{' / '.join(sorted(set(expected.values())))}")
+        sop_class = by_modality[0]
+    required = [k for k in MANDATORY_ATTRIBUTES.get(sop_class, ("SOPInstanceUID",))
+                if not (stop_before_pixels and k == "PixelData")]
+    try:
+        missing = [k for k in required if k not in ds or ds.get(k) in (None, "")]
+    except Exception as exc:  # garbage decoded as elements
+        raise _not_dicom(file, what, f"no DICOM preamble, and its elements cannot be decoded: "
+                                     f"{type(exc).__name__}") from None
+    if missing:
+        raise _not_dicom(file, what, f"no DICOM preamble, and it lacks {', '.join(missing)}, mandatory in an "
+                                     f"{sop_class_name(sop_class)}")
+    if "SOPClassUID" not in ds:
+        ds.SOPClassUID = sop_class
+    return ds
+
+
+def lacks_file_meta(path: PathLike) -> bool:
+    """True when ``path`` has no DICOM preamble and ``DICM`` prefix (PS3.10 §7.1): not a conformant
+    DICOM file, though :func:`read_dataset` may have accepted it (module docstring)."""
+    try:
+        with open(str(path), "rb") as handle:
+            head = handle.read(132)
+    except OSError:
+        return False
+    return head[128:132] != b"DICM"
 
 
 def try_read_header(path: Path, *, specific_tags: Optional[Sequence[str]] = None) -> Optional[Dataset]:

@@ -3,7 +3,7 @@
 * **Fractions**: ``FractionGroupSequence[0].NumberOfFractionsPlanned``. A plan with several fraction
   groups has no single fractionation (per-voxel EQD2 needs one d per course):
   :meth:`RtPlanInfo.require_n_fractions` refuses it, as it refuses a plan without the attribute.
-* **Prescription**: ``DoseReferenceSequence`` items' ``TargetPrescriptionDose`` (3004,0026), which
+* **Prescription**: ``DoseReferenceSequence`` items' ``TargetPrescriptionDose`` (300A,0026), which
   PS3.3 C.8.8.10 defines as the prescribed dose in Gy to the dose reference — the **total** over
   the plan's fractions (it is not per fraction). When several dose references carry one (e.g. a
   simultaneous boost), ``prescription_gy`` is the highest; all are kept in
@@ -23,6 +23,15 @@
   (300A,00A4), read as the dose in Gy **per fraction** at the setup's dose specification point (the way
   public readers of HDR plans take it, like ``BeamDose`` for beams) × ``NumberOfFractionsPlanned``;
   with several setups the highest (their specification points may differ, so they are not summed).
+* **Beam doses** (external beam): many exports (RayStation 6, Pinnacle 9, GammaPlan) carry no
+  ``TargetPrescriptionDose``. The Fraction Scheme module (PS3.3 C.8.8.13) gives, per fraction group,
+  ``ReferencedBeamSequence`` (300C,0004) items with ``BeamDose`` (300A,0084): the dose in Gy at the
+  beam's dose specification point from that beam in **one fraction**. Their sum over the beams ×
+  ``NumberOfFractionsPlanned`` is the plan's total at the specification point(s)
+  (``beam_dose_total_gy``). When there is no ``TargetPrescriptionDose`` (and no brachytherapy setup
+  dose), ``prescription_gy`` is that total and ``prescription_source`` ``"BeamDose"``. It is a
+  plausibility figure (beams may specify their dose at different points), used to check a dose's
+  maximum (:func:`reirrad_tps.dicom.check_dose_against_plan`), never as the prescription evaluated.
 """
 
 from __future__ import annotations
@@ -80,7 +89,11 @@ class RtPlanInfo:
         ``BrachyApplicationSetupDose`` of the first fraction group's referenced application setups, Gy
         per fraction, in the file's order.
     prescription_source : str or None
-        ``"TargetPrescriptionDose"``, ``"BrachyApplicationSetupDose"`` or None (no prescription).
+        ``"TargetPrescriptionDose"``, ``"BrachyApplicationSetupDose"``, ``"BeamDose"`` or None (no
+        prescription).
+    beam_doses_gy : tuple of float
+        ``BeamDose`` (300A,0084) of the first fraction group's ``ReferencedBeamSequence`` items, Gy per
+        fraction, in the file's order (module docstring).
     """
 
     path: str
@@ -102,6 +115,12 @@ class RtPlanInfo:
     brachy_treatment_type: Optional[str] = None
     brachy_setup_doses_gy: Tuple[float, ...] = ()
     prescription_source: Optional[str] = None
+    beam_doses_gy: Tuple[float, ...] = ()
+
+    @property
+    def prescribed_gy(self) -> Optional[float]:
+        """The TOTAL prescription the plan states (``TargetPrescriptionDose``), None otherwise."""
+        return self.prescription_gy if self.prescription_source == "TargetPrescriptionDose" else None
 
     def require_n_fractions(self) -> int:
         """The plan's number of fractions.
@@ -175,6 +194,12 @@ def _setup_doses(group: Optional[Dataset], where: str) -> Tuple[float, ...]:
                            "BrachyApplicationSetupDose", "(300A,00A4)", where)
 
 
+def _beam_doses(group: Optional[Dataset], where: str) -> Tuple[float, ...]:
+    if group is None:
+        return ()
+    return _positive_doses(sequence_items(group, "ReferencedBeamSequence"), "BeamDose", "(300A,0084)", where)
+
+
 def _is_brachy(ds: Dataset, groups: Sequence[Dataset], where: str) -> bool:
     if optional_text(ds, "BrachyTreatmentType") is not None or sequence_items(ds, "ApplicationSetupSequence"):
         return True
@@ -183,11 +208,14 @@ def _is_brachy(ds: Dataset, groups: Sequence[Dataset], where: str) -> bool:
 
 
 def _prescription(prescriptions: Tuple[float, ...], setup_doses: Tuple[float, ...],
+                  beam_doses: Tuple[float, ...],
                   fractions: Optional[int]) -> Tuple[Optional[float], Optional[str]]:
     if prescriptions:
         return max(prescriptions), "TargetPrescriptionDose"
     if setup_doses and fractions is not None:
         return max(setup_doses) * fractions, "BrachyApplicationSetupDose"
+    if beam_doses and fractions is not None:
+        return sum(beam_doses) * fractions, "BeamDose"
     return None, None
 
 
@@ -208,7 +236,8 @@ def read_rt_plan(path: PathLike) -> RtPlanInfo:
     prescriptions = _prescriptions(ds, where)
     brachy = _is_brachy(ds, groups, where)
     setup_doses = _setup_doses(groups[0] if groups else None, where) if brachy else ()
-    prescription, prescription_source = _prescription(prescriptions, setup_doses, fractions)
+    beam_doses = () if brachy else _beam_doses(groups[0] if groups else None, where)
+    prescription, prescription_source = _prescription(prescriptions, setup_doses, beam_doses, fractions)
     brachy_type = optional_text(ds, "BrachyTreatmentType")
     structure_sets = sequence_items(ds, "ReferencedStructureSetSequence")
     return RtPlanInfo(
@@ -232,4 +261,5 @@ def read_rt_plan(path: PathLike) -> RtPlanInfo:
         brachy_treatment_type=None if brachy_type is None else brachy_type.upper(),
         brachy_setup_doses_gy=setup_doses,
         prescription_source=prescription_source,
+        beam_doses_gy=beam_doses,
     )

@@ -10,8 +10,12 @@ DICOM (PS3.3 C.8.8.5 Structure Set, C.8.8.6 ROI Contour, C.8.8.8 RT ROI Observat
 * Contours: ``ContourData`` is x1, y1, z1, x2, … in mm (patient coordinates) → an (N, 3) array.
   ``CLOSED_PLANAR`` and ``CLOSEDPLANAR_XOR`` contours (both combined by the engine's even–odd rule,
   which *is* XOR) are kept; ``POINT``, ``OPEN_PLANAR`` and ``OPEN_NONPLANAR`` contours enclose no
-  volume and are **skipped**, as are closed contours with fewer than 3 points; every skip is recorded
-  in :attr:`RtStructureSet.skipped` (never silent). The engine checks planarity and axial planes.
+  volume and are **skipped**, as are closed contours that enclose no area: fewer than 3 distinct points
+  (a repeated closing point does not count) or every point on one line (a Pinnacle export writes such
+  contours; the engine, :mod:`reirrad.structures`, would refuse the whole structure for one of them).
+  Every skip is recorded in :attr:`RtStructureSet.skipped` with the plane of each contour (never
+  silent); ``reirrad evaluate`` reports each as a ``contour-skipped`` flag finding naming the ROI, the
+  plane and the file. The engine checks planarity and axial planes.
 * An ROI without contours (an empty structure) is kept, with ``contours_mm == ()``.
 * Duplicate ROI names are kept as they are; :meth:`RtStructureSet.structure` refuses an ambiguous name.
 * The set's ``frame_of_reference_uid``: the single frame of ``ReferencedFrameOfReferenceSequence``;
@@ -30,16 +34,23 @@ from pydicom.dataset import Dataset
 
 from reirrad.errors import InputError
 from reirrad.snapshot import StructureData
+from reirrad.structures import _collinear  # the engine's own test, so both agree on "no area"
 
 from .attributes import float_values, required, required_text, sequence_items, text
 from .files import RT_STRUCTURE_SET_STORAGE, PathLike, read_dataset
 from .identifiers import PatientStudy, patient_study
 
-__all__ = ["CLOSED_CONTOUR_TYPES", "RtStructureSet", "SkippedContours", "read_rt_struct"]
+__all__ = ["CLOSED_CONTOUR_TYPES", "NO_AREA", "TOO_FEW_POINTS", "RtStructureSet", "SkippedContours",
+           "read_rt_struct"]
 
 FloatArray = NDArray[np.float64]
 #: ContourGeometricType values read as closed polygons.
 CLOSED_CONTOUR_TYPES: Tuple[str, ...] = ("CLOSED_PLANAR", "CLOSEDPLANAR_XOR")
+
+
+#: Why a closed contour is skipped: fewer than 3 distinct points, or all points on one line.
+TOO_FEW_POINTS = "with < 3 points"
+NO_AREA = "enclosing no area (points on a line)"
 
 
 @dataclass(frozen=True)
@@ -50,13 +61,29 @@ class SkippedContours:
     ----------
     roi_name : str
     geometric_type : str
-        ``ContourGeometricType`` (``POINT``, ``OPEN_PLANAR``, …) or ``"CLOSED_PLANAR with < 3 points"``.
+        ``ContourGeometricType`` (``POINT``, ``OPEN_PLANAR``, …), or a closed type followed by why it
+        encloses no area: ``"CLOSED_PLANAR with < 3 points"``,
+        ``"CLOSED_PLANAR enclosing no area (points on a line)"``.
     count : int
+        Number of such contours.
+    planes_z_mm : tuple of float or None
+        The z (mm, patient coordinates) of each skipped contour's first point, in the file's order;
+        None for a contour without readable points.
     """
 
     roi_name: str
     geometric_type: str
     count: int
+    planes_z_mm: Tuple[Optional[float], ...] = ()
+
+    def planes_text(self) -> str:
+        """The planes as ``z = 12.5, 15 mm`` (``plane unknown`` for a contour without points)."""
+        known = [f"{z:g}" for z in self.planes_z_mm if z is not None]
+        text_ = f"z = {', '.join(known)} mm" if known else ""
+        unknown = sum(1 for z in self.planes_z_mm if z is None)
+        if unknown:
+            text_ = f"{text_}; {unknown} without points" if text_ else "plane unknown"
+        return text_
 
 
 @dataclass(frozen=True, eq=False)
@@ -178,25 +205,47 @@ def _contour_points(item: Dataset, where: str, roi: str, contour: int = 0) -> Fl
     return points
 
 
+def _first_z(item: Dataset, where: str, roi: str, contour: int) -> Optional[float]:
+    """The z (mm) of a skipped (POINT, OPEN) contour's first point; None when it has no readable points."""
+    try:
+        points = _contour_points(item, where, roi, contour)
+    except InputError:
+        return None
+    return float(points[0, 2]) if len(points) else None
+
+
+def _encloses_no_area(points: FloatArray) -> Optional[str]:
+    """Why a closed contour encloses no area (:data:`TOO_FEW_POINTS`, :data:`NO_AREA`), or None.
+
+    The same tests as the engine's polygon validation (:mod:`reirrad.structures`): the repeated
+    closing point is dropped, then fewer than 3 points, or every point on one line in (x, y)."""
+    distinct = points[:-1] if len(points) > 1 and np.allclose(points[0], points[-1]) else points
+    if len(distinct) < 3:
+        return TOO_FEW_POINTS
+    if _collinear(distinct[:, :2]):
+        return NO_AREA
+    return None
+
+
 def _roi_contours(roi_contour: Optional[Dataset], where: str,
                   roi: str) -> Tuple[Tuple[FloatArray, ...], List[SkippedContours]]:
     if roi_contour is None:
         return (), []
     kept: List[FloatArray] = []
-    skipped: Dict[str, int] = {}
+    skipped: Dict[str, List[Optional[float]]] = {}
     for contour, item in enumerate(sequence_items(roi_contour, "ContourSequence")):
         kind = required_text(item, "ContourGeometricType", where,
                              fix=f"ROI {roi!r}: each contour must say whether it is closed").upper()
         if kind not in CLOSED_CONTOUR_TYPES:
-            skipped[kind] = skipped.get(kind, 0) + 1
+            skipped.setdefault(kind, []).append(_first_z(item, where, roi, contour))
             continue
         points = _contour_points(item, where, roi, contour)
-        if len(points) < 3:
-            key = f"{kind} with < 3 points"
-            skipped[key] = skipped.get(key, 0) + 1
+        why = _encloses_no_area(points)
+        if why is not None:
+            skipped.setdefault(f"{kind} {why}", []).append(float(points[0, 2]) if len(points) else None)
             continue
         kept.append(points)
-    return tuple(kept), [SkippedContours(roi, kind, n) for kind, n in skipped.items()]
+    return tuple(kept), [SkippedContours(roi, kind, len(zs), tuple(zs)) for kind, zs in skipped.items()]
 
 
 def _set_frame(ds: Dataset, where: str, roi_frames: Sequence[str]) -> str:

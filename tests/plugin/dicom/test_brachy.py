@@ -81,7 +81,7 @@ def test_a_non_positive_setup_dose_is_refused(tmp_path: Path) -> None:
 
 def test_a_hot_spot_is_not_flagged_for_brachytherapy(tmp_path: Path) -> None:
     """A maximum of 10 × the prescription next to the dwell positions is normal for brachytherapy (no
-    finding) and flagged for an external-beam plan."""
+    finding) and a stop for an external-beam plan."""
     counts = np.full((2, 3, 3), 28.0 / SCALE_GY, dtype=np.uint32)
     counts[0, 1, 1] = round(280.0 / SCALE_GY)
     rd_bt = factory.rt_dose(tmp_path / "rd_bt.dcm", counts, scaling=str(SCALE_GY))
@@ -89,8 +89,8 @@ def test_a_hot_spot_is_not_flagged_for_brachytherapy(tmp_path: Path) -> None:
     hdr = read_rt_plan(factory.brachy_rt_plan(tmp_path / "rp_bt.dcm"))
     assert check_dose_against_plan(read_rt_dose_info(rd_bt), grid, hdr) == ()
     ebrt = read_rt_plan(factory.rt_plan(tmp_path / "rp.dcm", prescriptions_gy=(28.0,), n_fractions=4))
-    codes = [f.code for f in check_dose_against_plan(read_rt_dose_info(rd_bt), grid, ebrt)]
-    assert codes == ["dose-maximum-far-above-prescription"]
+    found = [(f.code, f.severity) for f in check_dose_against_plan(read_rt_dose_info(rd_bt), grid, ebrt)]
+    assert found == [("dose-maximum-far-above-prescription", "stop")]
 
 
 # -- reirrad evaluate on GYN-BT-01 -----------------------------------------------------------------------

@@ -83,13 +83,14 @@ def test_dose_maximum_below_the_prescription_is_a_stop(tmp_path: Path) -> None:
     assert "1.98 Gy" in findings[0].message
 
 
-def test_dose_maximum_far_above_the_prescription_is_flagged(tmp_path: Path) -> None:
-    """A whole-group FRACTION dose wrongly read as per fraction (× 25): max 1237.5 Gy > 3 × 45 → flag."""
+def test_dose_maximum_far_above_the_prescription_is_a_stop(tmp_path: Path) -> None:
+    """A whole-group FRACTION dose wrongly read as per fraction (× 25): max 1237.5 Gy > 3 × 45 → stop
+    (issue 19: refused in both directions)."""
     path = factory.rt_dose(tmp_path / "rd.dcm", dose_counts(PLAN_MAX_COUNTS), summation="FRACTION")
     plan = read_rt_plan(factory.rt_plan(tmp_path / "rp.dcm"))
     grid = read_rt_dose(path, n_fractions=plan.require_n_fractions(), fraction_summation="per-fraction")
     findings = check_dose_against_plan(read_rt_dose_info(path), grid, plan)
-    assert [(f.code, f.severity) for f in findings] == [("dose-maximum-far-above-prescription", "flag")]
+    assert [(f.code, f.severity) for f in findings] == [("dose-maximum-far-above-prescription", "stop")]
 
 
 def test_dose_without_plan_reference_is_flagged(tmp_path: Path) -> None:

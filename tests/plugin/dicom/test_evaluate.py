@@ -139,7 +139,8 @@ def test_dry_run_from_the_ct_gives_the_engine_tolerances(exported, tmp_path, cap
     result = _evaluate([*_base(f), "--ct", f["ct"], "--target", "PTV"], tmp_path, capsys)
     truth = build_result(run(PROTOCOL, exported["snapshot"], None, WorkflowOptions(dry_run=True)))
     assert result["status"] == "dry-run" and result["objectives"]
-    assert [f["code"] for f in result["dicom_findings"]] == ["new-fractions-from-protocol"]
+    assert [f["code"] for f in result["dicom_findings"]] == ["new-fractions-from-protocol",
+                                                             "prescription-source"]
     got = {o["name"]: o for o in result["oars"]}
     for o in truth["oars"]:
         assert got[o["name"]]["allowed_physical_gy"] == pytest.approx(o["allowed_physical_gy"], abs=TOL_GY)
