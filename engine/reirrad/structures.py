@@ -88,7 +88,10 @@ class Occupancy:
         ascending, read-only.
     sub_fraction : numpy.ndarray, shape (len(sub_voxels), n, n, n)
         Occupancy in [0, 1] of each sub-voxel of those voxels, indexed [z, y, x] like the grid;
-        the mean over a voxel's sub-voxels is its ``box_fraction``. Read-only.
+        the mean over a voxel's sub-voxels is its ``box_fraction``. Computed on request (a new
+        array each access) from the contour planes kept with the occupancy; use
+        :meth:`sub_fraction_of` for some boundary voxels only (what the DVH does: it needs the
+        sub-voxels of boundary voxels in a dose gradient alone).
     """
 
     grid_shape: Tuple[int, int, int]
@@ -99,7 +102,7 @@ class Occupancy:
     findings: Tuple[Finding, ...] = ()
     sub_samples: int = 1
     sub_voxels: IntArray = field(default_factory=lambda: _NO_VOXELS)
-    sub_fraction: FloatArray = field(default_factory=lambda: np.zeros((0, 1, 1, 1)))
+    _sub_source: Optional[_SubSource] = field(default=None, repr=False)
 
     @property
     def fraction(self) -> FloatArray:
@@ -109,6 +112,33 @@ class Occupancy:
         full.flags.writeable = False
         return full
 
+    @property
+    def sub_fraction(self) -> FloatArray:
+        """Sub-voxel occupancy of every boundary voxel, shape (len(sub_voxels), n, n, n)."""
+        return self.sub_fraction_of(np.arange(len(self.sub_voxels)))
+
+    def sub_fraction_of(self, positions: ArrayLike) -> FloatArray:
+        """Occupancy in [0, 1] of the n³ sub-voxels of some boundary voxels.
+
+        Parameters
+        ----------
+        positions : array_like of int
+            Positions in :attr:`sub_voxels` (not voxel indices) of the boundary voxels wanted.
+
+        Returns
+        -------
+        numpy.ndarray, shape (len(positions), n, n, n)
+            Indexed [z, y, x] like the grid; for n = 1 each voxel's own occupancy. A new array.
+        """
+        pos = np.asarray(positions, dtype=np.int64).reshape(-1)
+        voxels = self.sub_voxels[pos]
+        if self.sub_samples == 1 or self._sub_source is None:
+            return np.asarray(self.box_fraction.ravel()[voxels], dtype=np.float64).reshape(-1, 1, 1, 1)
+        order = np.argsort(voxels, kind="stable")
+        out = np.empty((len(pos),) + (self.sub_samples,) * 3)
+        out[order] = _boundary_sub_fraction(self._sub_source, self.box_fraction.shape, voxels[order])
+        return out
+
 
 class _Raster(NamedTuple):
     """What :func:`_rasterise` returns (see :class:`Occupancy` for the arrays)."""
@@ -116,7 +146,7 @@ class _Raster(NamedTuple):
     box: Optional[Box]
     box_fraction: FloatArray
     sub_voxels: IntArray
-    sub_fraction: FloatArray
+    sub_source: Optional[_SubSource]
     total_volume_mm3: float
 
 
@@ -166,30 +196,52 @@ def _looks_open(xy: FloatArray) -> bool:
 
 
 def _self_intersects(xy: FloatArray) -> bool:
-    """True when two non-adjacent edges of the closed polygon cross (proper intersection).
+    """True when two non-adjacent edges of the closed polygon cross (proper intersection)."""
+    return bool(_self_intersecting([xy])[0])
+
+
+def _self_intersecting(xys: Sequence[FloatArray]) -> NDArray[np.bool_]:
+    """For each closed polygon, True when two of its non-adjacent edges cross (proper intersection).
 
     Edges i and j cross properly when each one's endpoints lie strictly on opposite sides of the
     other's line (all four orientation products negative). Only pairs whose y-ranges overlap can
-    cross, so the test runs on those pairs alone: edges sorted by their lowest y, each paired with
-    the later ones that start at or below its highest y. For a contour that is about O(n) pairs
-    instead of all n² (a 500-point contour: ~1 ms instead of ~17 ms).
+    cross, so the test runs on those pairs alone: each polygon's edges sorted by their lowest y,
+    each paired with the later ones that start at or below its highest y. For a contour that is
+    about O(n) pairs instead of all n² (a 500-point contour: ~1 ms instead of ~17 ms). All polygons
+    are done at once: the sort key puts each polygon's edges in its own band of y (the bands' float
+    rounding is covered by a margin: it can only add candidate pairs, which the exact test decides).
     """
-    n = len(xy)
-    if n < 4:
-        return False
-    p, q = xy, np.roll(xy, -1, axis=0)
+    sizes = np.array([len(xy) for xy in xys], dtype=np.int64)
+    out = np.zeros(len(xys), dtype=bool)
+    if len(xys) == 0:
+        return out
+    p = np.concatenate(list(xys))
+    first_vertex = np.cumsum(sizes) - sizes
+    poly = np.repeat(np.arange(len(xys)), sizes)
+    local = np.arange(len(p)) - first_vertex[poly]
+    nxt = np.where(local + 1 < sizes[poly], np.arange(len(p)) + 1, first_vertex[poly])
+    q = p[nxt]
     y_lo, y_hi = np.minimum(p[:, 1], q[:, 1]), np.maximum(p[:, 1], q[:, 1])
-    order = np.argsort(y_lo, kind="stable")
-    # for sorted position a, the candidates are sorted positions a+1 .. last[a]-1 (y_lo <= y_hi[a])
-    last = np.searchsorted(y_lo[order], y_hi[order], side="right")
-    counts = np.maximum(last - np.arange(n) - 1, 0)
+    band = 2.0 * (float(p[:, 1].max() - p[:, 1].min()) + 1.0)
+    base = float(p[:, 1].min())
+    key_lo = poly * band + (y_lo - base)
+    key_hi = poly * band + (y_hi - base)
+    margin = 4.0 * float(np.spacing(max(float(key_hi.max()), 1.0)))
+    order = np.lexsort((y_lo, poly))  # by polygon, then lowest y (exact)
+    m = len(p)
+    # for sorted position a, the candidates are sorted positions a+1 .. last[a]-1 (same polygon,
+    # y_lo <= y_hi[a])
+    last = np.searchsorted(key_lo[order], key_hi[order] + margin, side="right")
+    poly_end = (first_vertex + sizes)[poly[order]]  # polygon bands are contiguous in sorted order
+    last = np.minimum(last, poly_end)
+    counts = np.maximum(last - np.arange(m) - 1, 0)
     if counts.sum() == 0:
-        return False
-    first = np.repeat(np.arange(n), counts)
+        return out
+    first = np.repeat(np.arange(m), counts)
     offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
     i, j = order[first], order[first + 1 + offsets]
-    gap = np.abs(i - j)
-    keep = (gap > 1) & (gap != n - 1)  # adjacent edges share a vertex: never a proper crossing
+    gap = np.abs(local[i] - local[j])
+    keep = (gap > 1) & (gap != sizes[poly[i]] - 1)  # adjacent edges share a vertex: never proper
     i, j = i[keep], j[keep]
     d = q - p
 
@@ -198,7 +250,8 @@ def _self_intersects(xy: FloatArray) -> bool:
         return np.asarray(d[e, 0] * (pts[:, 1] - p[e, 1]) - d[e, 1] * (pts[:, 0] - p[e, 0]))
 
     proper = ((side(i, p[j]) * side(i, q[j]) < 0) & (side(j, p[i]) * side(j, q[i]) < 0))
-    return bool(np.any(proper))
+    out[np.unique(poly[i[proper]])] = True
+    return out
 
 
 def _scan_lines(polygons: Sequence[FloatArray], subrows: int,
@@ -246,18 +299,29 @@ def _plane_area_px(polygons: Sequence[FloatArray], subrows: int, sub_samples: in
     return float((x_out - x_in).sum()) / (lines * sub_samples)
 
 
+class _Lines(NamedTuple):
+    """A plane's scan lines and partly covered pixels, kept to compute sub-pixel coverage later."""
+
+    i0: int  # first pixel column of the plane's own box
+    lines: int  # scan lines per sub-row
+    x_in: FloatArray  # (scan lines, pairs) even–odd entry x, continuous index
+    length: FloatArray  # (scan lines, pairs) covered length from x_in
+    part_r: IntArray  # row (in the plane's box) of each partly covered pixel
+    part_c: IntArray  # column (in the plane's box) of each partly covered pixel
+
+
 class _Plane(NamedTuple):
     """In-plane coverage of one contour plane (see :func:`_scanline_coverage`)."""
 
     j0: int
     i0: int
     coverage: FloatArray  # (rows, cols) covered fraction of each pixel
-    partial: IntArray  # (rows, cols): index into ``fine`` of a partly covered pixel, else −1
-    fine: FloatArray  # (partly covered pixels, n, n) covered fraction of their sub-pixels [y, x]
+    partial: IntArray  # (rows, cols): index into scan.part_r/part_c of a partly covered pixel, else −1
+    scan: _Lines
 
 
 def _scanline_coverage(polygons: Sequence[FloatArray], subrows: int, sub_samples: int = 1) -> _Plane:
-    """Even–odd in-plane coverage of pixels, and of the sub-pixels of partly covered pixels.
+    """Even–odd in-plane coverage of pixels; what the sub-pixel coverage needs is kept.
 
     Coordinates are continuous pixel indices: pixel (j, i) covers [i − ½, i + ½] × [j − ½, j + ½].
     **Pixels.** Along a scan line the covered length of every pixel is exact: an interval
@@ -266,9 +330,8 @@ def _scanline_coverage(polygons: Sequence[FloatArray], subrows: int, sub_samples
     the steps are tallied with ``bincount`` per row and the steps summed by one ``cumsum`` along
     x: O(crossings + pixels), whatever the number of intervals. In y the area is the mean over the
     row's scan lines (mid-point rule).
-    **Sub-pixels.** A pixel with 0 < coverage < 1 is split into n × n sub-pixels (n =
-    ``sub_samples``), each covered by the same scan lines (those of its sub-row) with its exact
-    covered length; their mean is the pixel's coverage. Fully covered and empty pixels need none.
+    **Sub-pixels** of partly covered pixels (0 < coverage < 1) are computed on request by
+    :func:`_fine_coverage` from the scan lines kept in ``scan``.
     """
     j0, i0, rows, cols, lines, x_in, x_out = _scan_lines(polygons, subrows, sub_samples)
     n = sub_samples
@@ -277,7 +340,7 @@ def _scanline_coverage(polygons: Sequence[FloatArray], subrows: int, sub_samples
     partial_sum = np.zeros(rows * (cols + 1))
     step = np.zeros(rows * (cols + 1))
     for x, sign in ((x_in, 1.0), (x_out, -1.0)):
-        u = np.clip(x - (i0 - 0.5), 0.0, float(cols))
+        u = np.minimum(np.maximum(x - (i0 - 0.5), 0.0), float(cols))
         p = np.minimum(np.floor(u), cols - 1).astype(np.int64)
         flat = (line_row * (cols + 1) + p).ravel()
         partial_sum += np.bincount(flat, weights=(sign * (1.0 - (u - p))).ravel(), minlength=partial_sum.size)
@@ -287,16 +350,28 @@ def _scanline_coverage(polygons: Sequence[FloatArray], subrows: int, sub_samples
     part_r, part_c = np.nonzero((coverage > 0.0) & (coverage < 1.0 - _FULL_TOL))
     partial = np.full((rows, cols), -1, dtype=np.int64)
     partial[part_r, part_c] = np.arange(len(part_r))
-    if n == 1 or len(part_r) == 0:
-        return _Plane(j0, i0, coverage, partial, coverage[part_r, part_c].reshape(-1, 1, 1))
-    # sub-pixel edges of each partly covered pixel, and the scan lines of its row
-    edges = (i0 - 0.5 + part_c)[:, None] + np.arange(n + 1) / n  # (B, n + 1)
-    line = part_r[:, None] * per_row + np.arange(per_row)  # (B, per_row)
-    start, length = x_in[line], (x_out - x_in)[line]  # (B, per_row, pairs)
-    covered = np.clip(edges[:, None, :, None] - start[:, :, None, :], 0.0,
-                      length[:, :, None, :]).sum(axis=3)  # (B, per_row, n + 1)
-    fine = (np.diff(covered, axis=2) * n).reshape(len(part_r), n, lines, n).mean(axis=2)
-    return _Plane(j0, i0, coverage, partial, fine)
+    return _Plane(j0, i0, coverage, partial, _Lines(i0, lines, x_in, x_out - x_in, part_r, part_c))
+
+
+def _fine_coverage(scan: _Lines, ids: IntArray, n: int) -> FloatArray:
+    """Covered fraction of the n × n sub-pixels [y, x] of partly covered pixels ``ids`` (into
+    ``scan.part_r``), shape (len(ids), n, n).
+
+    Each sub-pixel is crossed by the scan lines of its sub-row, each with its exact covered length;
+    the mean over a pixel's sub-pixels is the pixel's coverage.
+    """
+    per_row = scan.lines * n
+    edges = (scan.i0 - 0.5 + scan.part_c[ids])[:, None] + np.arange(n + 1) / n  # (B, n + 1)
+    line = scan.part_r[ids][:, None] * per_row + np.arange(per_row)  # (B, per_row)
+    start, length = scan.x_in[line], scan.length[line]  # (B, per_row, pairs)
+    # covered length left of each sub-pixel edge, summed over the line's intervals one at a time
+    covered = np.zeros((len(ids), per_row, n + 1))  # (B, per_row, n + 1)
+    part = np.empty_like(covered)
+    for p in range(start.shape[2]):
+        np.subtract(edges[:, None, :], start[:, :, p, None], out=part)
+        np.minimum(np.maximum(part, 0.0, out=part), length[:, :, p, None], out=part)
+        covered += part
+    return np.asarray((np.diff(covered, axis=2) * n).reshape(len(ids), n, scan.lines, n).mean(axis=2))
 
 
 def _crossings(ys: FloatArray, starts: FloatArray, ends: FloatArray) -> FloatArray:
@@ -436,9 +511,13 @@ def _shape_findings(polys: List[FloatArray], slabs_on_grid: FloatArray, name: st
     not examined (the costliest checks, skipped on a small stereotactic grid).
     """
     findings: List[Finding] = []
+    z = np.array([float(poly[0, 2]) for poly in polys])
+    low, high = slabs_on_grid[:, 0][None, :], slabs_on_grid[:, 1][None, :]
+    examined = np.any((low <= z[:, None]) & (z[:, None] <= high), axis=1)
+    crossing = np.zeros(len(polys), dtype=bool)
+    crossing[examined] = _self_intersecting([polys[n][:, :2] for n in np.flatnonzero(examined)])
     for n, poly in enumerate(polys):
-        z = float(poly[0, 2])
-        if not np.any((slabs_on_grid[:, 0] <= z) & (z <= slabs_on_grid[:, 1])):
+        if not examined[n]:
             continue
         if _looks_open(poly[:, :2]):
             findings.append(Finding(
@@ -446,7 +525,7 @@ def _shape_findings(polys: List[FloatArray], slabs_on_grid: FloatArray, name: st
                 f"{name}: contour {n} at z = {poly[0, 2]:.2f} mm has a closing edge much longer than its "
                 "other edges; it may be an open polyline (DICOM OPEN_PLANAR) - check the contour",
                 subject=name))
-        if _self_intersects(poly[:, :2]):
+        if crossing[n]:
             findings.append(Finding(
                 "self-intersecting-contour", "flag",
                 f"{name}: contour {n} at z = {poly[0, 2]:.2f} mm crosses itself; it was filled by the "
@@ -465,20 +544,39 @@ def _group_by_plane(polys: List[FloatArray]) -> List[Tuple[float, List[FloatArra
     return planes
 
 
+class _SubSource(NamedTuple):
+    """What the sub-voxel occupancy of boundary voxels is computed from (on request).
+
+    ``planes``: each on-grid contour plane's coverage clipped to the grid (its ``j0``, ``i0`` are
+    grid row and column of its first pixel) with the (k, z-weights of the n sub-slices) of every
+    voxel slice its slab reaches; ``corner``: the box's first (k, j, i); ``n``: sub-samples per axis.
+    """
+
+    planes: Tuple[Tuple[_Plane, Tuple[Tuple[int, FloatArray], ...]], ...]
+    corner: Tuple[int, int, int]
+    n: int
+
+
 def _rasterise(planes: List[Tuple[float, List[FloatArray]]], slabs: List[Tuple[float, float]],
                grid: DoseGrid, subrows: int, sub_samples: int) -> _Raster:
-    """Occupancy on the grid's bounding box of the structure, its boundary voxels' sub-voxel
-    occupancy, and the slab-model volume (mm³, including off-grid parts)."""
+    """Occupancy on the grid's bounding box of the structure, its boundary voxels (and what their
+    sub-voxel occupancy is computed from), and the slab-model volume (mm³, including off-grid parts)."""
     nz, ny, nx = grid.shape
     sx, sy, sz = grid.spacing_mm
     n = sub_samples
     total_volume_mm3 = 0.0
     oz = grid.origin_mm[2]
     z_sign = float(np.asarray(grid.direction)[2, 2])
-    # pieces: (k, sub-slice z-weights (n,), row0, col0, plane coverage clipped to the grid)
-    pieces: List[Tuple[int, FloatArray, int, int, _Plane]] = []
+    # every contour point to continuous indices at once, then split back into the planes' polygons
+    members_all = [p for _, members in planes for p in members]
+    idx_all = grid.patient_mm_to_index(np.concatenate(members_all))[:, :2]
+    idx_split = np.split(idx_all, np.cumsum([len(p) for p in members_all])[:-1])
+    # on-grid planes: (coverage clipped to the grid, ((k, sub-slice z-weights (n,)), ...))
+    on_grid: List[Tuple[_Plane, Tuple[Tuple[int, FloatArray], ...]]] = []
+    first = 0
     for (_, members), (z_low, z_high) in zip(planes, slabs):
-        idx_polys = [grid.patient_mm_to_index(p)[:, :2] for p in members]
+        idx_polys = idx_split[first:first + len(members)]
+        first += len(members)
         # slab in continuous z-index coordinates
         k_a, k_b = sorted(((z_low - oz) / (sz * z_sign), (z_high - oz) / (sz * z_sign)))
         k_first, k_last = max(int(np.floor(k_a + 0.5)), 0), min(int(np.floor(k_b + 0.5)), nz - 1)
@@ -493,60 +591,96 @@ def _rasterise(planes: List[Tuple[float, List[FloatArray]]], slabs: List[Tuple[f
         r0, r1 = max(j0, 0), min(j0 + rows, ny)  # in-plane clip to the grid
         c0, c1 = max(i0, 0), min(i0 + cols, nx)
         inner = (slice(r0 - j0, r1 - j0), slice(c0 - i0, c1 - i0))
-        clipped = _Plane(r0, c0, plane.coverage[inner], plane.partial[inner], plane.fine)
+        clipped = _Plane(r0, c0, plane.coverage[inner], plane.partial[inner], plane.scan)
+        reached: List[Tuple[int, FloatArray]] = []
         for k in range(k_first, k_last + 1):
             edges = k - 0.5 + np.arange(n + 1) / n  # sub-slice boundaries of voxel k
-            weights = np.clip(np.minimum(k_b, edges[1:]) - np.maximum(k_a, edges[:-1]), 0.0, None) * n
+            weights = np.maximum(np.minimum(k_b, edges[1:]) - np.maximum(k_a, edges[:-1]), 0.0) * n
             if weights.sum() > 0.0:
-                pieces.append((k, weights, r0, c0, clipped))
-    if not pieces:
-        return _Raster(None, np.zeros((0, 0, 0)), _NO_VOXELS, np.zeros((0, n, n, n)), total_volume_mm3)
-    k_lo = min(p[0] for p in pieces)
-    k_hi = max(p[0] for p in pieces) + 1
-    r_lo = min(p[2] for p in pieces)
-    r_hi = max(p[2] + p[4].coverage.shape[0] for p in pieces)
-    c_lo = min(p[3] for p in pieces)
-    c_hi = max(p[3] + p[4].coverage.shape[1] for p in pieces)
+                reached.append((k, weights))
+        if reached:
+            on_grid.append((clipped, tuple(reached)))
+    if not on_grid:
+        return _Raster(None, np.zeros((0, 0, 0)), _NO_VOXELS, None, total_volume_mm3)
+    k_lo = min(sl[0][0] for _, sl in on_grid)
+    k_hi = max(sl[-1][0] for _, sl in on_grid) + 1
+    r_lo = min(pl.j0 for pl, _ in on_grid)
+    r_hi = max(pl.j0 + pl.coverage.shape[0] for pl, _ in on_grid)
+    c_lo = min(pl.i0 for pl, _ in on_grid)
+    c_hi = max(pl.i0 + pl.coverage.shape[1] for pl, _ in on_grid)
     box_fraction = np.zeros((k_hi - k_lo, r_hi - r_lo, c_hi - c_lo))
-    for k, weights, r0, c0, plane in pieces:
+    for plane, slices in on_grid:
         rows, cols = plane.coverage.shape
-        rr, cc = r0 - r_lo, c0 - c_lo
-        box_fraction[k - k_lo, rr:rr + rows, cc:cc + cols] += float(weights.mean()) * plane.coverage
-    np.clip(box_fraction, 0.0, 1.0, out=box_fraction)
-    sub_voxels, sub_fraction = _boundary_sub_voxels(pieces, box_fraction, (k_lo, r_lo, c_lo), n)
-    box = (slice(k_lo, k_hi), slice(r_lo, r_hi), slice(c_lo, c_hi))
-    return _Raster(box, box_fraction, sub_voxels, sub_fraction, total_volume_mm3)
-
-
-def _boundary_sub_voxels(pieces: List[Tuple[int, FloatArray, int, int, _Plane]], box_fraction: FloatArray,
-                         corner: Tuple[int, int, int], n: int) -> Tuple[IntArray, FloatArray]:
-    """The boundary voxels (0 < occupancy < 1) of the box and the occupancy of their n³ sub-voxels.
-
-    Each piece (a plane's slab within one voxel slice) adds, to sub-voxel (c, b, a), its z-weight
-    in sub-slice c times the in-plane coverage of sub-pixel (b, a): the sub-pixel coverage of a
-    partly covered pixel, else the pixel's own (0 or 1). ``corner`` is the box's first (k, j, i).
-    """
-    k_lo, r_lo, c_lo = corner
+        rr, cc = plane.j0 - r_lo, plane.i0 - c_lo
+        for k, weights in slices:
+            box_fraction[k - k_lo, rr:rr + rows, cc:cc + cols] += float(weights.mean()) * plane.coverage
+    np.minimum(np.maximum(box_fraction, 0.0, out=box_fraction), 1.0, out=box_fraction)
     sub_voxels = np.flatnonzero((box_fraction > 0.0) & (box_fraction < 1.0 - _FULL_TOL))
-    sub_fraction = np.zeros((len(sub_voxels), n, n, n))
-    if n > 1:
-        kk, rr_all, cc_all = np.unravel_index(sub_voxels, box_fraction.shape)
-        slice_start = np.searchsorted(kk, np.arange(box_fraction.shape[0] + 1))
-        for k, weights, r0, c0, plane in pieces:
+    source = _SubSource(tuple(on_grid), (k_lo, r_lo, c_lo), n) if n > 1 else None
+    box = (slice(k_lo, k_hi), slice(r_lo, r_hi), slice(c_lo, c_hi))
+    return _Raster(box, box_fraction, sub_voxels, source, total_volume_mm3)
+
+
+def _boundary_sub_fraction(source: _SubSource, box_shape: Tuple[int, ...], voxels: IntArray) -> FloatArray:
+    """Occupancy of the n³ sub-voxels of boundary ``voxels`` (flat box indices, ascending).
+
+    Each plane's slab within one voxel slice adds, to sub-voxel (c, b, a), its z-weight in
+    sub-slice c times the in-plane coverage of sub-pixel (b, a): the sub-pixel coverage of a partly
+    covered pixel (computed once per plane, for the pixels asked for), else the pixel's own (0 or 1).
+    """
+    k_lo, r_lo, c_lo = source.corner
+    n = source.n
+    kk, rr_all, cc_all = np.unravel_index(voxels, box_shape)
+    slice_start = np.searchsorted(kk, np.arange(box_shape[0] + 1))
+    # one entry per (plane, voxel slice, voxel reached): its position in the result, the plane's
+    # z-weights in that slice (n,) and the in-plane coverage of the voxel's n × n sub-pixels
+    positions: List[IntArray] = []
+    z_weights: List[FloatArray] = []
+    blocks: List[FloatArray] = []
+    for plane, slices in source.planes:
+        rows, cols = plane.coverage.shape
+        where: List[IntArray] = []
+        pixel_r: List[IntArray] = []
+        pixel_c: List[IntArray] = []
+        for k, weights in slices:
             lo, hi = slice_start[k - k_lo], slice_start[k - k_lo + 1]
-            rows_k, cols_k = rr_all[lo:hi] - (r0 - r_lo), cc_all[lo:hi] - (c0 - c_lo)
-            rows, cols = plane.coverage.shape
+            rows_k, cols_k = rr_all[lo:hi] - (plane.j0 - r_lo), cc_all[lo:hi] - (plane.i0 - c_lo)
             inside = (rows_k >= 0) & (rows_k < rows) & (cols_k >= 0) & (cols_k < cols)
-            rows_k, cols_k = rows_k[inside], cols_k[inside]
-            part = plane.partial[rows_k, cols_k]
-            uniform = plane.coverage[rows_k, cols_k][:, None, None]
-            fine = plane.fine if len(plane.fine) else np.zeros((1, n, n))  # no partly covered pixel
-            blocks = np.where((part >= 0)[:, None, None], fine[np.maximum(part, 0)], uniform)
-            sub_fraction[lo + np.flatnonzero(inside)] += weights[None, :, None, None] * blocks[:, None]
-        np.clip(sub_fraction, 0.0, 1.0, out=sub_fraction)
-    else:
-        sub_fraction[:, 0, 0, 0] = box_fraction.ravel()[sub_voxels]
-    return sub_voxels, sub_fraction
+            where.append(lo + np.flatnonzero(inside))
+            pixel_r.append(rows_k[inside])
+            pixel_c.append(cols_k[inside])
+            z_weights.append(np.broadcast_to(weights, (len(where[-1]), n)))
+        rr, cc = np.concatenate(pixel_r), np.concatenate(pixel_c)
+        part = plane.partial[rr, cc]
+        block = np.empty((len(rr), n, n))
+        block[...] = plane.coverage[rr, cc][:, None, None]
+        is_part = part >= 0
+        if np.any(is_part):
+            ids, inverse = np.unique(part[is_part], return_inverse=True)
+            block[is_part] = _fine_coverage(plane.scan, ids, n)[inverse.reshape(-1)]
+        positions.extend(where)
+        blocks.append(block)
+    out = np.zeros((len(voxels), n, n, n))
+    pos = np.concatenate(positions) if positions else _NO_VOXELS
+    if len(pos):
+        w_all, b_all = np.concatenate(z_weights), np.concatenate(blocks)
+        # a voxel's r-th entry (planes in order) is added in round r: the same sums, in the same
+        # order, as adding plane after plane; a voxel meets few planes, so there are few rounds
+        order = np.argsort(pos, kind="stable")
+        sorted_pos = pos[order]
+        first = np.concatenate([[True], sorted_pos[1:] != sorted_pos[:-1]])
+        start = np.maximum.accumulate(np.where(first, np.arange(len(pos)), 0))
+        rank = np.empty(len(pos), dtype=np.int64)
+        rank[order] = np.arange(len(pos)) - start
+        for r in range(int(rank.max()) + 1):
+            e = np.flatnonzero(rank == r)
+            term = w_all[e][:, :, None, None] * b_all[e][:, None, :, :]
+            if r == 0:
+                out[pos[e]] = term  # 0 + term
+            else:
+                out[pos[e]] += term
+    np.minimum(np.maximum(out, 0.0, out=out), 1.0, out=out)
+    return out
 
 
 def _reaches_grid(idx_polys: Sequence[FloatArray], ny: int, nx: int) -> bool:
@@ -559,7 +693,7 @@ def _reaches_grid(idx_polys: Sequence[FloatArray], ny: int, nx: int) -> bool:
 def _finish(raster: _Raster, grid: DoseGrid, sub_samples: int, *, findings: List[Finding],
             name: str) -> Occupancy:
     box, box_fraction = raster.box, raster.box_fraction
-    for array in (box_fraction, raster.sub_voxels, raster.sub_fraction):
+    for array in (box_fraction, raster.sub_voxels):
         array.flags.writeable = False
     volume_cc = raster.total_volume_mm3 / 1000.0
     in_grid_cc = float(box_fraction.sum()) * grid.voxel_volume_cc
@@ -578,7 +712,7 @@ def _finish(raster: _Raster, grid: DoseGrid, sub_samples: int, *, findings: List
         logger.warning("%s", f.message)
     return Occupancy(grid_shape=grid.shape, box=box, box_fraction=box_fraction, volume_cc=volume_cc,
                      volume_in_grid_cc=in_grid_cc, findings=tuple(findings), sub_samples=sub_samples,
-                     sub_voxels=raster.sub_voxels, sub_fraction=raster.sub_fraction)
+                     sub_voxels=raster.sub_voxels, _sub_source=raster.sub_source)
 
 
 def mask_from_contours(contours_mm: Sequence[ArrayLike], grid: DoseGrid) -> NDArray[np.float64]:
