@@ -295,8 +295,72 @@ def _plane_area_px(polygons: Sequence[FloatArray], subrows: int, sub_samples: in
     building the per-pixel coverage: used for planes whose slab misses the dose grid, whose volume
     is still counted.
     """
-    _, _, _, _, lines, x_in, x_out = _scan_lines(polygons, subrows, sub_samples)
-    return float((x_out - x_in).sum()) / (lines * sub_samples)
+    return _planes_area_px([polygons], subrows, sub_samples)[0]
+
+
+def _planes_area_px(planes: Sequence[Sequence[FloatArray]], subrows: int, sub_samples: int) -> List[float]:
+    """:func:`_plane_area_px` of several planes at once (the same scan lines, crossings and sums).
+
+    Every plane's scan lines (:func:`_scan_lines`) are laid end to end; an edge is matched to the
+    lines of its own plane (one ``searchsorted`` per plane). A line with c
+    crossings holds ⌊c/2⌋ even–odd intervals, as :func:`_crossings` pads and cuts them; each
+    plane's interval lengths are summed as one padded (lines, pairs) array, as before.
+    """
+    if not planes:
+        return []
+    lines = -(-subrows // sub_samples)
+    per_row = lines * sub_samples
+    polys = [p for plane in planes for p in plane]
+    plane_of_poly = np.repeat(np.arange(len(planes)), [len(plane) for plane in planes])
+    y_min = np.array([float(p[:, 1].min()) for p in polys])
+    y_max = np.array([float(p[:, 1].max()) for p in polys])
+    j0 = np.floor(np.minimum.reduceat(y_min, np.cumsum([0] + [len(pl) for pl in planes])[:-1]) + 0.5)
+    j1 = np.floor(np.maximum.reduceat(y_max, np.cumsum([0] + [len(pl) for pl in planes])[:-1]) + 0.5)
+    j0, j1 = j0.astype(np.int64), j1.astype(np.int64)
+    n_lines = (j1 - j0 + 1) * per_row
+    line_start = np.cumsum(n_lines) - n_lines
+    line_plane = np.repeat(np.arange(len(planes)), n_lines)
+    local = np.arange(int(n_lines.sum())) - line_start[line_plane]
+    ys = (j0[line_plane] - 0.5) + (local + 0.5) / per_row
+    sizes = np.array([len(p) for p in polys], dtype=np.int64)
+    starts = np.concatenate(polys)
+    first_vertex = np.cumsum(sizes) - sizes
+    vertex_poly = np.repeat(np.arange(len(polys)), sizes)
+    nxt = np.arange(len(starts)) + 1
+    nxt[first_vertex + sizes - 1] = first_vertex  # the closing edge of each polygon
+    ends = starts[nxt]
+    y_a, y_b = starts[:, 1], ends[:, 1]
+    y_lo, y_hi = np.minimum(y_a, y_b), np.maximum(y_a, y_b)
+    n_e = len(starts)
+    # each plane's edges against its own lines (first line with y >= min, first with y >= max)
+    edge_bounds = np.searchsorted(plane_of_poly[vertex_poly], np.arange(len(planes) + 1))
+    first = np.empty(n_e, dtype=np.int64)
+    stop = np.empty(n_e, dtype=np.int64)
+    for plane, (e0, e1) in enumerate(zip(edge_bounds[:-1], edge_bounds[1:])):
+        l0 = int(line_start[plane])
+        plane_ys = ys[l0:l0 + int(n_lines[plane])]
+        first[e0:e1] = l0 + np.searchsorted(plane_ys, y_lo[e0:e1], side="left")
+        stop[e0:e1] = l0 + np.searchsorted(plane_ys, y_hi[e0:e1], side="left")
+    counts = np.maximum(stop - first, 0)
+    edge = np.repeat(np.arange(n_e), counts)
+    row = first[edge] + (np.arange(len(edge)) - np.repeat(np.cumsum(counts) - counts, counts))
+    dy = np.where(y_b != y_a, y_b - y_a, 1.0)
+    t = (ys[row] - y_a[edge]) / dy[edge]
+    x = starts[edge, 0] + t * (ends[edge, 0] - starts[edge, 0])
+    order = np.lexsort((x, row))
+    row, x = row[order], x[order]
+    per_line = np.bincount(row, minlength=len(ys))
+    r = np.arange(len(row)) - (np.cumsum(per_line) - per_line)[row]  # rank of the crossing on its line
+    opens = np.flatnonzero((r % 2 == 0) & (r + 1 < per_line[row]))  # x_in of an interval; x_out follows
+    # each plane's lengths as its padded (lines, pairs) array, laid end to end
+    pairs = np.maximum.reduceat(per_line // 2, line_start)  # every plane has lines
+    block = n_lines * pairs
+    block_start = np.cumsum(block) - block
+    o_plane = line_plane[row[opens]]
+    flat = np.zeros(int(block.sum()))
+    flat[block_start[o_plane] + (row[opens] - line_start[o_plane]) * pairs[o_plane] + r[opens] // 2] = (
+        x[opens + 1] - x[opens])
+    return [float(flat[b0:b0 + nb].sum()) / per_row for b0, nb in zip(block_start, block)]
 
 
 class _Lines(NamedTuple):
@@ -573,16 +637,22 @@ def _rasterise(planes: List[Tuple[float, List[FloatArray]]], slabs: List[Tuple[f
     idx_split = np.split(idx_all, np.cumsum([len(p) for p in members_all])[:-1])
     # on-grid planes: (coverage clipped to the grid, ((k, sub-slice z-weights (n,)), ...))
     on_grid: List[Tuple[_Plane, Tuple[Tuple[int, FloatArray], ...]]] = []
+    plane_polys: List[List[FloatArray]] = []
+    slab_k: List[Tuple[float, float, int, int]] = []  # slab in continuous z-index coordinates, voxel slices
     first = 0
     for (_, members), (z_low, z_high) in zip(planes, slabs):
-        idx_polys = idx_split[first:first + len(members)]
+        plane_polys.append(idx_split[first:first + len(members)])
         first += len(members)
-        # slab in continuous z-index coordinates
         k_a, k_b = sorted(((z_low - oz) / (sz * z_sign), (z_high - oz) / (sz * z_sign)))
-        k_first, k_last = max(int(np.floor(k_a + 0.5)), 0), min(int(np.floor(k_b + 0.5)), nz - 1)
-        if k_first > k_last or not _reaches_grid(idx_polys, ny, nx):
-            # the slab misses the grid: count its volume, skip the per-pixel coverage
-            total_volume_mm3 += _plane_area_px(idx_polys, subrows, n) * sx * sy * (z_high - z_low)
+        slab_k.append((k_a, k_b, max(int(np.floor(k_a + 0.5)), 0), min(int(np.floor(k_b + 0.5)), nz - 1)))
+    misses = [k_first > k_last or not _reaches_grid(idx_polys, ny, nx)
+              for idx_polys, (_, _, k_first, k_last) in zip(plane_polys, slab_k)]
+    # planes whose slab misses the grid: their areas (for the volume) all at once, no per-pixel coverage
+    off_areas = iter(_planes_area_px([pp for pp, miss in zip(plane_polys, misses) if miss], subrows, n))
+    for idx_polys, (z_low, z_high), (k_a, k_b, k_first, k_last), miss in zip(plane_polys, slabs, slab_k,
+                                                                              misses):
+        if miss:
+            total_volume_mm3 += next(off_areas) * sx * sy * (z_high - z_low)
             continue
         plane = _scanline_coverage(idx_polys, subrows, n)
         j0, i0 = plane.j0, plane.i0
@@ -600,6 +670,12 @@ def _rasterise(planes: List[Tuple[float, List[FloatArray]]], slabs: List[Tuple[f
                 reached.append((k, weights))
         if reached:
             on_grid.append((clipped, tuple(reached)))
+    return _assemble(on_grid, n, total_volume_mm3)
+
+
+def _assemble(on_grid: List[Tuple[_Plane, Tuple[Tuple[int, FloatArray], ...]]], n: int,
+              total_volume_mm3: float) -> _Raster:
+    """The box, its occupancy and boundary voxels from the on-grid planes' coverage and z-weights."""
     if not on_grid:
         return _Raster(None, np.zeros((0, 0, 0)), _NO_VOXELS, None, total_volume_mm3)
     k_lo = min(sl[0][0] for _, sl in on_grid)
