@@ -82,6 +82,10 @@ class DVH:
             d, w = d[keep], w[keep]
         if d.size == 0:
             raise InputError("the DVH has no volume (empty structure or all-zero occupancy)")
+        self._adopt(d, w, quantity)
+
+    def _adopt(self, d: FloatArray, w: FloatArray, quantity: str) -> None:
+        """Take over checked samples (1-D float64, doses finite >= 0, volumes > 0, not empty)."""
         d.flags.writeable = False
         w.flags.writeable = False
         object.__setattr__(self, "quantity", quantity)
@@ -127,7 +131,12 @@ class DVH:
                 raise InputError(f"occupancy was computed on a grid of shape {occupancy.grid_shape}, not "
                                  f"this dose grid {grid.shape}; compute it on this grid")
             doses, weights = _occupancy_samples(grid, occupancy)
-            return cls(doses, weights * grid.voxel_volume_cc, quantity=grid.quantity)
+            if doses.size == 0:
+                raise InputError("the DVH has no volume (empty structure or all-zero occupancy)")
+            # a DoseGrid's doses are finite and >= 0, the occupancies > 0: no checks, no copies
+            dvh = cls.__new__(cls)
+            dvh._adopt(doses, weights * grid.voxel_volume_cc, grid.quantity)
+            return dvh
         occ = float_array("occupancy", occupancy, non_negative=True)
         if occ.shape != grid.shape:
             raise InputError(f"occupancy shape {occ.shape} differs from the dose grid {grid.shape}; "

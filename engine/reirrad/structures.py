@@ -428,13 +428,19 @@ def _fine_coverage(scan: _Lines, ids: IntArray, n: int) -> FloatArray:
     edges = (scan.i0 - 0.5 + scan.part_c[ids])[:, None] + np.arange(n + 1) / n  # (B, n + 1)
     line = scan.part_r[ids][:, None] * per_row + np.arange(per_row)  # (B, per_row)
     start, length = scan.x_in[line], scan.length[line]  # (B, per_row, pairs)
-    # covered length left of each sub-pixel edge, summed over the line's intervals one at a time
+    # covered length left of each sub-pixel edge, summed over the line's intervals one at a time;
+    # interval p only where some line of the pixel has it (padding has zero length and adds 0)
     covered = np.zeros((len(ids), per_row, n + 1))  # (B, per_row, n + 1)
     part = np.empty_like(covered)
     for p in range(start.shape[2]):
-        np.subtract(edges[:, None, :], start[:, :, p, None], out=part)
-        np.minimum(np.maximum(part, 0.0, out=part), length[:, :, p, None], out=part)
-        covered += part
+        if p == 0:
+            np.subtract(edges[:, None, :], start[:, :, p, None], out=part)
+            np.minimum(np.maximum(part, 0.0, out=part), length[:, :, p, None], out=part)
+            covered += part
+            continue
+        has = np.flatnonzero(np.any(length[:, :, p] > 0.0, axis=1))
+        more = edges[has][:, None, :] - start[has, :, p, None]
+        covered[has] += np.minimum(np.maximum(more, 0.0, out=more), length[has, :, p, None])
     return np.asarray((np.diff(covered, axis=2) * n).reshape(len(ids), n, scan.lines, n).mean(axis=2))
 
 
