@@ -168,7 +168,8 @@ def _clean_polygon(points: ArrayLike, index: int) -> FloatArray:
         raise InputError(f"contour {index} must be an (N, 3) array of (x, y, z) mm (got shape {pts.shape})")
     if not np.all(np.isfinite(pts)):
         raise InputError(f"contour {index} has non-finite coordinates")
-    if len(pts) > 1 and np.allclose(pts[0], pts[-1]):
+    # np.allclose's test (rtol 1e-5, atol 1e-8 mm), written out: the points are finite
+    if len(pts) > 1 and bool(np.all(np.abs(pts[0] - pts[-1]) <= 1e-8 + 1e-5 * np.abs(pts[-1]))):
         pts = pts[:-1]  # explicitly closed: drop the repeated first point
     if len(pts) < 3:
         raise InputError(f"contour {index} has {len(pts)} distinct point(s); a closed polygon needs >= 3")
