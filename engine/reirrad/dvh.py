@@ -305,7 +305,7 @@ def _occupancy_samples(grid: DoseGrid, occupancy: Occupancy) -> Tuple[FloatArray
         return values[whole], occ[whole]
     k, j, i = np.unravel_index(occupancy.sub_voxels, occupancy.box_fraction.shape)
     near = _neighbourhood(grid.values_gy, k + box[0].start, j + box[1].start, i + box[2].start)
-    span = near.max(axis=(1, 2, 3)) - near.min(axis=(1, 2, 3))
+    span = near.reshape(-1, 27).max(axis=1) - near.reshape(-1, 27).min(axis=1)
     steep = span > FLAT_FRACTION * float(grid.values_gy.max())
     whole[occupancy.sub_voxels[steep]] = False
     # trilinear dose at the sub-voxel centres: the product of the per-axis weights on the
@@ -338,7 +338,8 @@ def _neighbourhood(values: FloatArray, k: np.ndarray, j: np.ndarray, i: np.ndarr
     """
     nz, ny, nx = values.shape
     step = np.array([-1, 0, 1])
-    kk = np.clip(k[:, None] + step, 0, nz - 1)[:, :, None, None]
-    jj = np.clip(j[:, None] + step, 0, ny - 1)[:, None, :, None]
-    ii = np.clip(i[:, None] + step, 0, nx - 1)[:, None, None, :]
-    return np.asarray(values[kk, jj, ii])
+    kk = np.minimum(np.maximum(k[:, None] + step, 0), nz - 1)[:, :, None, None]
+    jj = np.minimum(np.maximum(j[:, None] + step, 0), ny - 1)[:, None, :, None]
+    ii = np.minimum(np.maximum(i[:, None] + step, 0), nx - 1)[:, None, None, :]
+    flat = (kk * ny + jj) * nx + ii  # (M, 3, 3, 3) flat indices: one take, not three index arrays
+    return np.asarray(np.ravel(values).take(flat))

@@ -515,9 +515,9 @@ def structure_occupancy(contours_mm: Sequence[ArrayLike], grid: DoseGrid, *, sub
         Scan lines per pixel row (default 8); in-plane area fractions are exact in x.
     sub_samples : int, optional
         n (default :data:`SUB_SAMPLES` = 4): boundary voxels also get the occupancy of each of
-        their n × n × n sub-voxels, which :class:`reirrad.dvh.DVH` scores at the sub-voxel dose
-        (docs/geometry.md). 1 turns this off. With ``subrows`` a multiple of n the voxel
-        occupancies do not depend on n (the same scan lines).
+        their n × n × n sub-voxels (computed on request, :meth:`Occupancy.sub_fraction_of`), which
+        :class:`reirrad.dvh.DVH` scores at the sub-voxel dose (docs/geometry.md). 1 turns this off.
+        With ``subrows`` a multiple of n the voxel occupancies do not depend on n (the same scan lines).
     plane_spacing_mm : float, optional
         Nominal spacing of the contour planes; by default the smallest gap between planes.
         Required for a structure contoured on a single plane.
@@ -560,10 +560,27 @@ def _validated_polygons(contours_mm: Sequence[ArrayLike], name: str) -> List[Flo
     if len(contours_mm) == 0:
         raise InputError(f"{name}: no contours; an empty structure has no occupancy")
     polys = [_clean_polygon(c, n) for n, c in enumerate(contours_mm)]
-    for n, poly in enumerate(polys):
-        if _collinear(poly[:, :2]):
-            raise InputError(f"{name}: contour {n} encloses no area (all points on a line)")
+    flat = np.flatnonzero(_collinear_each([poly[:, :2] for poly in polys]))
+    if len(flat):
+        raise InputError(f"{name}: contour {flat[0]} encloses no area (all points on a line)")
     return polys
+
+
+def _collinear_each(xys: Sequence[FloatArray]) -> NDArray[np.bool_]:
+    """:func:`_collinear` of every polygon, with one batched SVD.
+
+    Each polygon's centred points are padded with zero rows to the longest polygon: zero rows do not
+    change a matrix's singular values.
+    """
+    sizes = np.array([len(xy) for xy in xys], dtype=np.int64)
+    points = np.concatenate(list(xys))
+    owner = np.repeat(np.arange(len(xys)), sizes)
+    first = np.cumsum(sizes) - sizes
+    centre = np.add.reduceat(points, first, axis=0) / sizes[:, None]
+    padded = np.zeros((len(xys), int(sizes.max()), 2))
+    padded[owner, np.arange(len(points)) - first[owner]] = points - centre[owner]
+    singular = np.linalg.svd(padded, compute_uv=False)  # (polygons, 2), descending
+    return np.asarray(singular[:, -1] <= 1e-9 * np.maximum(singular[:, 0], 1e-12))
 
 
 def _slabs_on_grid(slabs: List[Tuple[float, float]], grid: DoseGrid) -> FloatArray:
