@@ -772,13 +772,14 @@ def _boundary_sub_fraction(source: _SubSource, box_shape: Tuple[int, ...], voxel
         start = np.maximum.accumulate(np.where(first, np.arange(len(pos)), 0))
         rank = np.empty(len(pos), dtype=np.int64)
         rank[order] = np.arange(len(pos)) - start
+        # every entry's (z-weight × sub-pixel coverage) outer product, rows of n³ in [c, b, a] order
+        terms = (w_all[:, :, None] * b_all.reshape(len(pos), 1, n * n)).reshape(len(pos), n, n, n)
         for r in range(int(rank.max()) + 1):
             e = np.flatnonzero(rank == r)
-            term = w_all[e][:, :, None, None] * b_all[e][:, None, :, :]
             if r == 0:
-                out[pos[e]] = term  # 0 + term
+                out[pos[e]] = terms[e]  # 0 + term
             else:
-                out[pos[e]] += term
+                out[pos[e]] += terms[e]
     np.minimum(np.maximum(out, 0.0, out=out), 1.0, out=out)
     return out
 
