@@ -26,7 +26,7 @@ of a sampled dose; it converges to the exact DVH of a smooth dose as voxels shri
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Tuple, Union
+from typing import Callable, Optional, Tuple, Union
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -44,49 +44,73 @@ __all__ = ["DVH", "FLAT_FRACTION"]
 FLAT_FRACTION = 1e-3
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, init=False)
 class DVH:
     """A binless cumulative DVH (see the module docstring for the interpolation).
+
+    ``DVH(doses_gy, volumes_cc, quantity="physical")``: samples in any order; zero volumes are
+    dropped. The samples are sorted, and the curve built, on first use of :attr:`doses_gy`,
+    :attr:`volumes_cc`, :meth:`volume_at_dose_cc` or :meth:`map_dose`. Dmax, Dmean and the volume
+    need no sort, and a D_v metric of a small volume sorts only the hottest samples (found by a
+    partition) until the curve up to v is known: the same curve, points and interpolation as the
+    full sort.
 
     Attributes
     ----------
     doses_gy : numpy.ndarray
-        Voxel doses, sorted from hottest to coldest, Gy (physical or EQD2, see ``quantity``).
+        Sample doses, sorted from hottest to coldest, Gy (physical or EQD2, see ``quantity``).
     volumes_cc : numpy.ndarray
-        Volume carried by each of those voxels, cm³ (> 0).
+        Volume carried by each of those samples, cm³ (> 0).
     quantity : str
         ``"physical"`` or ``"eqd2"`` (from the dose grid).
     """
 
-    doses_gy: FloatArray
-    volumes_cc: FloatArray
-    quantity: str = "physical"
-    _curve_v: FloatArray = field(init=False, repr=False)
-    _curve_d: FloatArray = field(init=False, repr=False)
+    quantity: str
+    _doses: FloatArray = field(repr=False)  # samples as given (volume > 0), not sorted
+    _volumes: FloatArray = field(repr=False)
+    _curve: Optional[Tuple[FloatArray, FloatArray, FloatArray, FloatArray]] = field(repr=False)
+    # the curve's first points, from the hottest samples: (volumes, doses, volume they are valid to)
+    _hottest: Optional[Tuple[FloatArray, FloatArray, float]] = field(repr=False)
 
-    def __post_init__(self) -> None:
-        d = np.array(float_array("doses_gy", self.doses_gy, non_negative=True, unit="Gy")).ravel()
-        w = np.array(float_array("volumes_cc", self.volumes_cc, non_negative=True, unit="cm³")).ravel()
+    def __init__(self, doses_gy: ArrayLike, volumes_cc: ArrayLike, quantity: str = "physical") -> None:
+        d = float_array("doses_gy", doses_gy, non_negative=True, unit="Gy").ravel()
+        w = float_array("volumes_cc", volumes_cc, non_negative=True, unit="cm³").ravel()
         if d.shape != w.shape:
             raise InputError(f"doses_gy and volumes_cc differ in length ({d.size} vs {w.size})")
         keep = w > 0.0
-        d, w = d[keep], w[keep]
+        if not np.all(keep):
+            d, w = d[keep], w[keep]
         if d.size == 0:
             raise InputError("the DVH has no volume (empty structure or all-zero occupancy)")
-        order = np.argsort(d)[::-1]  # equal doses in any order give the same curve
-        d, w = d[order], w[order]
+        self._adopt(d, w, quantity)
+
+    def _adopt(self, d: FloatArray, w: FloatArray, quantity: str) -> None:
+        """Take over checked samples (1-D float64, doses finite >= 0, volumes > 0, not empty)."""
         d.flags.writeable = False
         w.flags.writeable = False
-        object.__setattr__(self, "doses_gy", d)
-        object.__setattr__(self, "volumes_cc", w)
-        cum = np.cumsum(w)
-        mids = cum - w / 2.0
-        curve_v = np.concatenate([[0.0], mids, [cum[-1]]])
-        curve_d = np.concatenate([[d[0]], d, [d[-1]]])
-        curve_v.flags.writeable = False
-        curve_d.flags.writeable = False
-        object.__setattr__(self, "_curve_v", curve_v)
-        object.__setattr__(self, "_curve_d", curve_d)
+        object.__setattr__(self, "quantity", quantity)
+        object.__setattr__(self, "_doses", d)
+        object.__setattr__(self, "_volumes", w)
+        object.__setattr__(self, "_curve", None)
+        object.__setattr__(self, "_hottest", None)
+
+    def _sorted(self) -> Tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+        """(doses, volumes) hottest first and the curve's (volume, dose) points; built once."""
+        if self._curve is None:
+            order = np.argsort(self._doses)[::-1]  # equal doses in any order
+            object.__setattr__(self, "_curve", _curve_points(self._doses[order], self._volumes[order]))
+        assert self._curve is not None
+        return self._curve
+
+    @property
+    def doses_gy(self) -> FloatArray:
+        """Sample doses, hottest first, Gy (read-only)."""
+        return self._sorted()[0]
+
+    @property
+    def volumes_cc(self) -> FloatArray:
+        """Volume of each sample of :attr:`doses_gy`, cm³ (read-only)."""
+        return self._sorted()[1]
 
     # -- construction --------------------------------------------------------------------
     @classmethod
@@ -107,7 +131,12 @@ class DVH:
                 raise InputError(f"occupancy was computed on a grid of shape {occupancy.grid_shape}, not "
                                  f"this dose grid {grid.shape}; compute it on this grid")
             doses, weights = _occupancy_samples(grid, occupancy)
-            return cls(doses, weights * grid.voxel_volume_cc, quantity=grid.quantity)
+            if doses.size == 0:
+                raise InputError("the DVH has no volume (empty structure or all-zero occupancy)")
+            # a DoseGrid's doses are finite and >= 0, the occupancies > 0: no checks, no copies
+            dvh = cls.__new__(cls)
+            dvh._adopt(doses, weights * grid.voxel_volume_cc, grid.quantity)
+            return dvh
         occ = float_array("occupancy", occupancy, non_negative=True)
         if occ.shape != grid.shape:
             raise InputError(f"occupancy shape {occ.shape} differs from the dose grid {grid.shape}; "
@@ -140,22 +169,22 @@ class DVH:
     @property
     def volume_cc(self) -> float:
         """Total volume, cm³."""
-        return float(self.volumes_cc.sum())
+        return float(self._volumes.sum())
 
     @property
     def max_gy(self) -> float:
         """Largest sample dose (voxel centre, or sub-voxel in a boundary voxel), Gy."""
-        return float(self.doses_gy[0])
+        return float(self._doses.max())
 
     @property
     def min_gy(self) -> float:
         """Smallest sample dose, Gy."""
-        return float(self.doses_gy[-1])
+        return float(self._doses.min())
 
     @property
     def mean_gy(self) -> float:
         """Occupancy-weighted mean dose, Gy."""
-        return float(np.dot(self.doses_gy, self.volumes_cc) / self.volumes_cc.sum())
+        return float(np.dot(self._doses, self._volumes) / self._volumes.sum())
 
     # -- metrics -------------------------------------------------------------------------
     def dose_at_volume_cc(self, volume_cc: float) -> float:
@@ -170,7 +199,35 @@ class DVH:
         if v > self.volume_cc * (1.0 + 1e-12):
             raise InputError(f"volume_cc {v:g} cm³ exceeds the structure volume {self.volume_cc:.4g} cm³; "
                              "a D_v metric needs v <= the structure volume")
-        return float(np.interp(v, self._curve_v, self._curve_d))
+        curve_v, curve_d = self._curve_to(v)
+        return float(np.interp(v, curve_v, curve_d))
+
+    def _curve_to(self, volume_cc: float) -> Tuple[FloatArray, FloatArray]:
+        """The curve's (volume, dose) points, at least up to ``volume_cc`` (its first points only
+        when the full curve is not built yet and the hottest samples suffice)."""
+        if self._curve is not None:
+            return self._curve[2], self._curve[3]
+        if self._hottest is not None and volume_cc <= self._hottest[2]:
+            return self._hottest[0], self._hottest[1]
+        d, w = self._doses, self._volumes
+        n = d.size
+        # samples to take: twice what v holds at the mean sample volume, at least _PARTIAL_MIN
+        k = max(_PARTIAL_MIN, 2 * int(np.ceil(volume_cc * n / float(w.sum()))))
+        while k <= n // _PARTIAL_SHARE:
+            hottest = np.argpartition(d, n - k)[n - k:]  # the k largest doses, unordered
+            order = hottest[np.argsort(d[hottest])[::-1]]
+            w_k = w[order]
+            # the k-th sample's midpoint lies at or beyond the volume before it: the curve up to
+            # there is the full curve's (the points before it do not depend on colder samples)
+            valid_to = float(np.sum(w_k[:-1]))
+            if valid_to >= volume_cc:
+                points = _curve_points(d[order], w_k)
+                # without the closing point (total of these samples, their minimum)
+                object.__setattr__(self, "_hottest", (points[2][:-1], points[3][:-1], valid_to))
+                return points[2][:-1], points[3][:-1]
+            k *= 8
+        curve = self._sorted()
+        return curve[2], curve[3]
 
     def dose_at_volume_pct(self, percent: float) -> float:
         """D_p%: minimum dose to the hottest ``percent`` % of the structure, Gy."""
@@ -182,7 +239,7 @@ class DVH:
     def volume_at_dose_cc(self, dose_gy: float) -> float:
         """V_D: volume receiving at least ``dose_gy``, cm³, interpolated."""
         dose = finite_float("dose_gy", dose_gy, unit="Gy")
-        curve_v, curve_d = self._curve_v, self._curve_d
+        _, _, curve_v, curve_d = self._sorted()
         if dose > curve_d[0]:
             return 0.0
         if dose <= curve_d[-1]:
@@ -211,6 +268,23 @@ class DVH:
         return self.dose_at_volume_cc(float(m.volume_cc or 0.0))
 
 
+#: A D_v metric of a DVH not yet sorted partitions out at least this many hottest samples, and
+#: sorts all samples instead once it would need more than 1/_PARTIAL_SHARE of them.
+_PARTIAL_MIN = 512
+_PARTIAL_SHARE = 8
+
+
+def _curve_points(d: FloatArray, w: FloatArray) -> Tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+    """Read-only (d, w, curve volumes, curve doses) of samples sorted hottest first (module docstring)."""
+    cum = np.cumsum(w)
+    mids = cum - w / 2.0
+    curve_v = np.concatenate([[0.0], mids, [cum[-1]]])
+    curve_d = np.concatenate([[d[0]], d, [d[-1]]])
+    for array in (d, w, curve_v, curve_d):
+        array.flags.writeable = False
+    return d, w, curve_v, curve_d
+
+
 def _occupancy_samples(grid: DoseGrid, occupancy: Occupancy) -> Tuple[FloatArray, FloatArray]:
     """Doses (Gy) and occupancies (in voxel volumes) of a structure's samples on ``grid``.
 
@@ -219,7 +293,8 @@ def _occupancy_samples(grid: DoseGrid, occupancy: Occupancy) -> Tuple[FloatArray
     each at the dose interpolated trilinearly at the sub-voxel's centre, weighted by the
     sub-voxel's occupancy / n³ (docs/geometry.md, "Sub-voxel sampling"). A boundary voxel whose
     3 × 3 × 3 neighbourhood spans at most :data:`FLAT_FRACTION` of the grid's maximum dose stays
-    one sample at its centre dose (its sub-voxel doses would all lie within that span).
+    one sample at its centre dose (its sub-voxel doses would all lie within that span); the
+    sub-voxel occupancy is computed for the others alone (:meth:`Occupancy.sub_fraction_of`).
     """
     box = occupancy.box
     occ = occupancy.box_fraction.ravel()
@@ -230,7 +305,7 @@ def _occupancy_samples(grid: DoseGrid, occupancy: Occupancy) -> Tuple[FloatArray
         return values[whole], occ[whole]
     k, j, i = np.unravel_index(occupancy.sub_voxels, occupancy.box_fraction.shape)
     near = _neighbourhood(grid.values_gy, k + box[0].start, j + box[1].start, i + box[2].start)
-    span = near.max(axis=(1, 2, 3)) - near.min(axis=(1, 2, 3))
+    span = near.reshape(-1, 27).max(axis=1) - near.reshape(-1, 27).min(axis=1)
     steep = span > FLAT_FRACTION * float(grid.values_gy.max())
     whole[occupancy.sub_voxels[steep]] = False
     # trilinear dose at the sub-voxel centres: the product of the per-axis weights on the
@@ -238,7 +313,7 @@ def _occupancy_samples(grid: DoseGrid, occupancy: Occupancy) -> Tuple[FloatArray
     weights_1d = _sub_weights(n)
     trilinear = np.kron(np.kron(weights_1d, weights_1d), weights_1d)
     sub_dose = (near[steep].reshape(-1, 27) @ trilinear.T).reshape(-1)
-    sub_occ = occupancy.sub_fraction[steep].reshape(-1)
+    sub_occ = occupancy.sub_fraction_of(np.flatnonzero(steep)).reshape(-1)
     keep = sub_occ > 0.0
     doses = np.concatenate([values[whole], sub_dose[keep]])
     weights = np.concatenate([occ[whole], sub_occ[keep] / n**3])
@@ -263,7 +338,8 @@ def _neighbourhood(values: FloatArray, k: np.ndarray, j: np.ndarray, i: np.ndarr
     """
     nz, ny, nx = values.shape
     step = np.array([-1, 0, 1])
-    kk = np.clip(k[:, None] + step, 0, nz - 1)[:, :, None, None]
-    jj = np.clip(j[:, None] + step, 0, ny - 1)[:, None, :, None]
-    ii = np.clip(i[:, None] + step, 0, nx - 1)[:, None, None, :]
-    return np.asarray(values[kk, jj, ii])
+    kk = np.minimum(np.maximum(k[:, None] + step, 0), nz - 1)[:, :, None, None]
+    jj = np.minimum(np.maximum(j[:, None] + step, 0), ny - 1)[:, None, :, None]
+    ii = np.minimum(np.maximum(i[:, None] + step, 0), nx - 1)[:, None, None, :]
+    flat = (kk * ny + jj) * nx + ii  # (M, 3, 3, 3) flat indices: one take, not three index arrays
+    return np.asarray(np.ravel(values).take(flat))

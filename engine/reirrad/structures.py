@@ -92,7 +92,10 @@ class Occupancy:
         ascending, read-only.
     sub_fraction : numpy.ndarray, shape (len(sub_voxels), n, n, n)
         Occupancy in [0, 1] of each sub-voxel of those voxels, indexed [z, y, x] like the grid;
-        the mean over a voxel's sub-voxels is its ``box_fraction``. Read-only.
+        the mean over a voxel's sub-voxels is its ``box_fraction``. Computed on request (a new
+        array each access) from the contour planes kept with the occupancy; use
+        :meth:`sub_fraction_of` for some boundary voxels only (what the DVH does: it needs the
+        sub-voxels of boundary voxels in a dose gradient alone).
     """
 
     grid_shape: Tuple[int, int, int]
@@ -103,7 +106,7 @@ class Occupancy:
     findings: Tuple[Finding, ...] = ()
     sub_samples: int = 1
     sub_voxels: IntArray = field(default_factory=lambda: _NO_VOXELS)
-    sub_fraction: FloatArray = field(default_factory=lambda: np.zeros((0, 1, 1, 1)))
+    _sub_source: Optional[_SubSource] = field(default=None, repr=False)
 
     @property
     def fraction(self) -> FloatArray:
@@ -113,6 +116,33 @@ class Occupancy:
         full.flags.writeable = False
         return full
 
+    @property
+    def sub_fraction(self) -> FloatArray:
+        """Sub-voxel occupancy of every boundary voxel, shape (len(sub_voxels), n, n, n)."""
+        return self.sub_fraction_of(np.arange(len(self.sub_voxels)))
+
+    def sub_fraction_of(self, positions: ArrayLike) -> FloatArray:
+        """Occupancy in [0, 1] of the n³ sub-voxels of some boundary voxels.
+
+        Parameters
+        ----------
+        positions : array_like of int
+            Positions in :attr:`sub_voxels` (not voxel indices) of the boundary voxels wanted.
+
+        Returns
+        -------
+        numpy.ndarray, shape (len(positions), n, n, n)
+            Indexed [z, y, x] like the grid; for n = 1 each voxel's own occupancy. A new array.
+        """
+        pos = np.asarray(positions, dtype=np.int64).reshape(-1)
+        voxels = self.sub_voxels[pos]
+        if self.sub_samples == 1 or self._sub_source is None:
+            return np.asarray(self.box_fraction.ravel()[voxels], dtype=np.float64).reshape(-1, 1, 1, 1)
+        order = np.argsort(voxels, kind="stable")
+        out = np.empty((len(pos),) + (self.sub_samples,) * 3)
+        out[order] = _boundary_sub_fraction(self._sub_source, self.box_fraction.shape, voxels[order])
+        return out
+
 
 class _Raster(NamedTuple):
     """What :func:`_rasterise` returns (see :class:`Occupancy` for the arrays)."""
@@ -120,7 +150,7 @@ class _Raster(NamedTuple):
     box: Optional[Box]
     box_fraction: FloatArray
     sub_voxels: IntArray
-    sub_fraction: FloatArray
+    sub_source: Optional[_SubSource]
     total_volume_mm3: float
 
 
@@ -142,7 +172,8 @@ def _clean_polygon(points: ArrayLike, index: int) -> FloatArray:
         raise InputError(f"contour {index} must be an (N, 3) array of (x, y, z) mm (got shape {pts.shape})")
     if not np.all(np.isfinite(pts)):
         raise InputError(f"contour {index} has non-finite coordinates")
-    if len(pts) > 1 and np.allclose(pts[0], pts[-1]):
+    # np.allclose's test (rtol 1e-5, atol 1e-8 mm), written out: the points are finite
+    if len(pts) > 1 and bool(np.all(np.abs(pts[0] - pts[-1]) <= 1e-8 + 1e-5 * np.abs(pts[-1]))):
         pts = pts[:-1]  # explicitly closed: drop the repeated first point
     if len(pts) < 3:
         raise InputError(f"contour {index} has {len(pts)} distinct point(s); a closed polygon needs >= 3")
@@ -170,30 +201,52 @@ def _looks_open(xy: FloatArray) -> bool:
 
 
 def _self_intersects(xy: FloatArray) -> bool:
-    """True when two non-adjacent edges of the closed polygon cross (proper intersection).
+    """True when two non-adjacent edges of the closed polygon cross (proper intersection)."""
+    return bool(_self_intersecting([xy])[0])
+
+
+def _self_intersecting(xys: Sequence[FloatArray]) -> NDArray[np.bool_]:
+    """For each closed polygon, True when two of its non-adjacent edges cross (proper intersection).
 
     Edges i and j cross properly when each one's endpoints lie strictly on opposite sides of the
     other's line (all four orientation products negative). Only pairs whose y-ranges overlap can
-    cross, so the test runs on those pairs alone: edges sorted by their lowest y, each paired with
-    the later ones that start at or below its highest y. For a contour that is about O(n) pairs
-    instead of all n² (a 500-point contour: ~1 ms instead of ~17 ms).
+    cross, so the test runs on those pairs alone: each polygon's edges sorted by their lowest y,
+    each paired with the later ones that start at or below its highest y. For a contour that is
+    about O(n) pairs instead of all n² (a 500-point contour: ~1 ms instead of ~17 ms). All polygons
+    are done at once: the sort key puts each polygon's edges in its own band of y (the bands' float
+    rounding is covered by a margin: it can only add candidate pairs, which the exact test decides).
     """
-    n = len(xy)
-    if n < 4:
-        return False
-    p, q = xy, np.roll(xy, -1, axis=0)
+    sizes = np.array([len(xy) for xy in xys], dtype=np.int64)
+    out = np.zeros(len(xys), dtype=bool)
+    if len(xys) == 0:
+        return out
+    p = np.concatenate(list(xys))
+    first_vertex = np.cumsum(sizes) - sizes
+    poly = np.repeat(np.arange(len(xys)), sizes)
+    local = np.arange(len(p)) - first_vertex[poly]
+    nxt = np.where(local + 1 < sizes[poly], np.arange(len(p)) + 1, first_vertex[poly])
+    q = p[nxt]
     y_lo, y_hi = np.minimum(p[:, 1], q[:, 1]), np.maximum(p[:, 1], q[:, 1])
-    order = np.argsort(y_lo, kind="stable")
-    # for sorted position a, the candidates are sorted positions a+1 .. last[a]-1 (y_lo <= y_hi[a])
-    last = np.searchsorted(y_lo[order], y_hi[order], side="right")
-    counts = np.maximum(last - np.arange(n) - 1, 0)
+    band = 2.0 * (float(p[:, 1].max() - p[:, 1].min()) + 1.0)
+    base = float(p[:, 1].min())
+    key_lo = poly * band + (y_lo - base)
+    key_hi = poly * band + (y_hi - base)
+    margin = 4.0 * float(np.spacing(max(float(key_hi.max()), 1.0)))
+    order = np.lexsort((y_lo, poly))  # by polygon, then lowest y (exact)
+    m = len(p)
+    # for sorted position a, the candidates are sorted positions a+1 .. last[a]-1 (same polygon,
+    # y_lo <= y_hi[a])
+    last = np.searchsorted(key_lo[order], key_hi[order] + margin, side="right")
+    poly_end = (first_vertex + sizes)[poly[order]]  # polygon bands are contiguous in sorted order
+    last = np.minimum(last, poly_end)
+    counts = np.maximum(last - np.arange(m) - 1, 0)
     if counts.sum() == 0:
-        return False
-    first = np.repeat(np.arange(n), counts)
+        return out
+    first = np.repeat(np.arange(m), counts)
     offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
     i, j = order[first], order[first + 1 + offsets]
-    gap = np.abs(i - j)
-    keep = (gap > 1) & (gap != n - 1)  # adjacent edges share a vertex: never a proper crossing
+    gap = np.abs(local[i] - local[j])
+    keep = (gap > 1) & (gap != sizes[poly[i]] - 1)  # adjacent edges share a vertex: never proper
     i, j = i[keep], j[keep]
     d = q - p
 
@@ -202,7 +255,8 @@ def _self_intersects(xy: FloatArray) -> bool:
         return np.asarray(d[e, 0] * (pts[:, 1] - p[e, 1]) - d[e, 1] * (pts[:, 0] - p[e, 0]))
 
     proper = ((side(i, p[j]) * side(i, q[j]) < 0) & (side(j, p[i]) * side(j, q[i]) < 0))
-    return bool(np.any(proper))
+    out[np.unique(poly[i[proper]])] = True
+    return out
 
 
 def _scan_lines(polygons: Sequence[FloatArray], subrows: int,
@@ -246,8 +300,83 @@ def _plane_area_px(polygons: Sequence[FloatArray], subrows: int, sub_samples: in
     building the per-pixel coverage: used for planes whose slab misses the dose grid, whose volume
     is still counted.
     """
-    _, _, _, _, lines, x_in, x_out = _scan_lines(polygons, subrows, sub_samples)
-    return float((x_out - x_in).sum()) / (lines * sub_samples)
+    return _planes_area_px([polygons], subrows, sub_samples)[0]
+
+
+def _planes_area_px(planes: Sequence[Sequence[FloatArray]], subrows: int, sub_samples: int) -> List[float]:
+    """:func:`_plane_area_px` of several planes at once (the same scan lines, crossings and sums).
+
+    Every plane's scan lines (:func:`_scan_lines`) are laid end to end; an edge is matched to the
+    lines of its own plane (one ``searchsorted`` per plane). A line with c
+    crossings holds ⌊c/2⌋ even–odd intervals, as :func:`_crossings` pads and cuts them; each
+    plane's interval lengths are summed as one padded (lines, pairs) array, as before.
+    """
+    if not planes:
+        return []
+    lines = -(-subrows // sub_samples)
+    per_row = lines * sub_samples
+    polys = [p for plane in planes for p in plane]
+    plane_of_poly = np.repeat(np.arange(len(planes)), [len(plane) for plane in planes])
+    y_min = np.array([float(p[:, 1].min()) for p in polys])
+    y_max = np.array([float(p[:, 1].max()) for p in polys])
+    j0 = np.floor(np.minimum.reduceat(y_min, np.cumsum([0] + [len(pl) for pl in planes])[:-1]) + 0.5)
+    j1 = np.floor(np.maximum.reduceat(y_max, np.cumsum([0] + [len(pl) for pl in planes])[:-1]) + 0.5)
+    j0, j1 = j0.astype(np.int64), j1.astype(np.int64)
+    n_lines = (j1 - j0 + 1) * per_row
+    line_start = np.cumsum(n_lines) - n_lines
+    line_plane = np.repeat(np.arange(len(planes)), n_lines)
+    local = np.arange(int(n_lines.sum())) - line_start[line_plane]
+    ys = (j0[line_plane] - 0.5) + (local + 0.5) / per_row
+    sizes = np.array([len(p) for p in polys], dtype=np.int64)
+    starts = np.concatenate(polys)
+    first_vertex = np.cumsum(sizes) - sizes
+    vertex_poly = np.repeat(np.arange(len(polys)), sizes)
+    nxt = np.arange(len(starts)) + 1
+    nxt[first_vertex + sizes - 1] = first_vertex  # the closing edge of each polygon
+    ends = starts[nxt]
+    y_a, y_b = starts[:, 1], ends[:, 1]
+    y_lo, y_hi = np.minimum(y_a, y_b), np.maximum(y_a, y_b)
+    n_e = len(starts)
+    # each plane's edges against its own lines (first line with y >= min, first with y >= max)
+    edge_bounds = np.searchsorted(plane_of_poly[vertex_poly], np.arange(len(planes) + 1))
+    first = np.empty(n_e, dtype=np.int64)
+    stop = np.empty(n_e, dtype=np.int64)
+    for plane, (e0, e1) in enumerate(zip(edge_bounds[:-1], edge_bounds[1:])):
+        l0 = int(line_start[plane])
+        plane_ys = ys[l0:l0 + int(n_lines[plane])]
+        first[e0:e1] = l0 + np.searchsorted(plane_ys, y_lo[e0:e1], side="left")
+        stop[e0:e1] = l0 + np.searchsorted(plane_ys, y_hi[e0:e1], side="left")
+    counts = np.maximum(stop - first, 0)
+    edge = np.repeat(np.arange(n_e), counts)
+    row = first[edge] + (np.arange(len(edge)) - np.repeat(np.cumsum(counts) - counts, counts))
+    dy = np.where(y_b != y_a, y_b - y_a, 1.0)
+    t = (ys[row] - y_a[edge]) / dy[edge]
+    x = starts[edge, 0] + t * (ends[edge, 0] - starts[edge, 0])
+    order = np.lexsort((x, row))
+    row, x = row[order], x[order]
+    per_line = np.bincount(row, minlength=len(ys))
+    r = np.arange(len(row)) - (np.cumsum(per_line) - per_line)[row]  # rank of the crossing on its line
+    opens = np.flatnonzero((r % 2 == 0) & (r + 1 < per_line[row]))  # x_in of an interval; x_out follows
+    # each plane's lengths as its padded (lines, pairs) array, laid end to end
+    pairs = np.maximum.reduceat(per_line // 2, line_start)  # every plane has lines
+    block = n_lines * pairs
+    block_start = np.cumsum(block) - block
+    o_plane = line_plane[row[opens]]
+    flat = np.zeros(int(block.sum()))
+    flat[block_start[o_plane] + (row[opens] - line_start[o_plane]) * pairs[o_plane] + r[opens] // 2] = (
+        x[opens + 1] - x[opens])
+    return [float(flat[b0:b0 + nb].sum()) / per_row for b0, nb in zip(block_start, block)]
+
+
+class _Lines(NamedTuple):
+    """A plane's scan lines and partly covered pixels, kept to compute sub-pixel coverage later."""
+
+    i0: int  # first pixel column of the plane's own box
+    lines: int  # scan lines per sub-row
+    x_in: FloatArray  # (scan lines, pairs) even–odd entry x, continuous index
+    length: FloatArray  # (scan lines, pairs) covered length from x_in
+    part_r: IntArray  # row (in the plane's box) of each partly covered pixel
+    part_c: IntArray  # column (in the plane's box) of each partly covered pixel
 
 
 class _Plane(NamedTuple):
@@ -256,12 +385,12 @@ class _Plane(NamedTuple):
     j0: int
     i0: int
     coverage: FloatArray  # (rows, cols) covered fraction of each pixel
-    partial: IntArray  # (rows, cols): index into ``fine`` of a partly covered pixel, else −1
-    fine: FloatArray  # (partly covered pixels, n, n) covered fraction of their sub-pixels [y, x]
+    partial: IntArray  # (rows, cols): index into scan.part_r/part_c of a partly covered pixel, else −1
+    scan: _Lines
 
 
 def _scanline_coverage(polygons: Sequence[FloatArray], subrows: int, sub_samples: int = 1) -> _Plane:
-    """Even–odd in-plane coverage of pixels, and of the sub-pixels of partly covered pixels.
+    """Even–odd in-plane coverage of pixels; what the sub-pixel coverage needs is kept.
 
     Coordinates are continuous pixel indices: pixel (j, i) covers [i − ½, i + ½] × [j − ½, j + ½].
     **Pixels.** Along a scan line the covered length of every pixel is exact: an interval
@@ -270,9 +399,8 @@ def _scanline_coverage(polygons: Sequence[FloatArray], subrows: int, sub_samples
     the steps are tallied with ``bincount`` per row and the steps summed by one ``cumsum`` along
     x: O(crossings + pixels), whatever the number of intervals. In y the area is the mean over the
     row's scan lines (mid-point rule).
-    **Sub-pixels.** A pixel with 0 < coverage < 1 is split into n × n sub-pixels (n =
-    ``sub_samples``), each covered by the same scan lines (those of its sub-row) with its exact
-    covered length; their mean is the pixel's coverage. Fully covered and empty pixels need none.
+    **Sub-pixels** of partly covered pixels (0 < coverage < 1) are computed on request by
+    :func:`_fine_coverage` from the scan lines kept in ``scan``.
     """
     j0, i0, rows, cols, lines, x_in, x_out = _scan_lines(polygons, subrows, sub_samples)
     n = sub_samples
@@ -281,7 +409,7 @@ def _scanline_coverage(polygons: Sequence[FloatArray], subrows: int, sub_samples
     partial_sum = np.zeros(rows * (cols + 1))
     step = np.zeros(rows * (cols + 1))
     for x, sign in ((x_in, 1.0), (x_out, -1.0)):
-        u = np.clip(x - (i0 - 0.5), 0.0, float(cols))
+        u = np.minimum(np.maximum(x - (i0 - 0.5), 0.0), float(cols))
         p = np.minimum(np.floor(u), cols - 1).astype(np.int64)
         flat = (line_row * (cols + 1) + p).ravel()
         partial_sum += np.bincount(flat, weights=(sign * (1.0 - (u - p))).ravel(), minlength=partial_sum.size)
@@ -291,16 +419,34 @@ def _scanline_coverage(polygons: Sequence[FloatArray], subrows: int, sub_samples
     part_r, part_c = np.nonzero((coverage > 0.0) & (coverage < 1.0 - _FULL_TOL))
     partial = np.full((rows, cols), -1, dtype=np.int64)
     partial[part_r, part_c] = np.arange(len(part_r))
-    if n == 1 or len(part_r) == 0:
-        return _Plane(j0, i0, coverage, partial, coverage[part_r, part_c].reshape(-1, 1, 1))
-    # sub-pixel edges of each partly covered pixel, and the scan lines of its row
-    edges = (i0 - 0.5 + part_c)[:, None] + np.arange(n + 1) / n  # (B, n + 1)
-    line = part_r[:, None] * per_row + np.arange(per_row)  # (B, per_row)
-    start, length = x_in[line], (x_out - x_in)[line]  # (B, per_row, pairs)
-    covered = np.clip(edges[:, None, :, None] - start[:, :, None, :], 0.0,
-                      length[:, :, None, :]).sum(axis=3)  # (B, per_row, n + 1)
-    fine = (np.diff(covered, axis=2) * n).reshape(len(part_r), n, lines, n).mean(axis=2)
-    return _Plane(j0, i0, coverage, partial, fine)
+    return _Plane(j0, i0, coverage, partial, _Lines(i0, lines, x_in, x_out - x_in, part_r, part_c))
+
+
+def _fine_coverage(scan: _Lines, ids: IntArray, n: int) -> FloatArray:
+    """Covered fraction of the n × n sub-pixels [y, x] of partly covered pixels ``ids`` (into
+    ``scan.part_r``), shape (len(ids), n, n).
+
+    Each sub-pixel is crossed by the scan lines of its sub-row, each with its exact covered length;
+    the mean over a pixel's sub-pixels is the pixel's coverage.
+    """
+    per_row = scan.lines * n
+    edges = (scan.i0 - 0.5 + scan.part_c[ids])[:, None] + np.arange(n + 1) / n  # (B, n + 1)
+    line = scan.part_r[ids][:, None] * per_row + np.arange(per_row)  # (B, per_row)
+    start, length = scan.x_in[line], scan.length[line]  # (B, per_row, pairs)
+    # covered length left of each sub-pixel edge, summed over the line's intervals one at a time;
+    # interval p only where some line of the pixel has it (padding has zero length and adds 0)
+    covered = np.zeros((len(ids), per_row, n + 1))  # (B, per_row, n + 1)
+    part = np.empty_like(covered)
+    for p in range(start.shape[2]):
+        if p == 0:
+            np.subtract(edges[:, None, :], start[:, :, p, None], out=part)
+            np.minimum(np.maximum(part, 0.0, out=part), length[:, :, p, None], out=part)
+            covered += part
+            continue
+        has = np.flatnonzero(np.any(length[:, :, p] > 0.0, axis=1))
+        more = edges[has][:, None, :] - start[has, :, p, None]
+        covered[has] += np.minimum(np.maximum(more, 0.0, out=more), length[has, :, p, None])
+    return np.asarray((np.diff(covered, axis=2) * n).reshape(len(ids), n, scan.lines, n).mean(axis=2))
 
 
 def _crossings(ys: FloatArray, starts: FloatArray, ends: FloatArray) -> FloatArray:
@@ -373,9 +519,10 @@ def structure_occupancy(contours_mm: Sequence[ArrayLike], grid: DoseGrid, *, sub
         Scan lines per pixel row (default 8); in-plane area fractions are exact in x.
     sub_samples : int, optional
         n (default :data:`SUB_SAMPLES`, 1 for now): with n > 1 boundary voxels also get the occupancy
-        of each of their n × n × n sub-voxels, which :class:`reirrad.dvh.DVH` scores at the sub-voxel dose
-        (docs/geometry.md). 1 turns this off. With ``subrows`` a multiple of n the voxel
-        occupancies do not depend on n (the same scan lines).
+        of each of their n × n × n sub-voxels (computed on request, :meth:`Occupancy.sub_fraction_of`),
+        which :class:`reirrad.dvh.DVH` scores at the sub-voxel dose (docs/geometry.md). 1 turns this
+        off. With ``subrows`` a multiple of n the voxel occupancies do not depend on n (the same scan
+        lines).
     plane_spacing_mm : float, optional
         Nominal spacing of the contour planes; by default the smallest gap between planes.
         Required for a structure contoured on a single plane.
@@ -418,10 +565,27 @@ def _validated_polygons(contours_mm: Sequence[ArrayLike], name: str) -> List[Flo
     if len(contours_mm) == 0:
         raise InputError(f"{name}: no contours; an empty structure has no occupancy")
     polys = [_clean_polygon(c, n) for n, c in enumerate(contours_mm)]
-    for n, poly in enumerate(polys):
-        if _collinear(poly[:, :2]):
-            raise InputError(f"{name}: contour {n} encloses no area (all points on a line)")
+    flat = np.flatnonzero(_collinear_each([poly[:, :2] for poly in polys]))
+    if len(flat):
+        raise InputError(f"{name}: contour {flat[0]} encloses no area (all points on a line)")
     return polys
+
+
+def _collinear_each(xys: Sequence[FloatArray]) -> NDArray[np.bool_]:
+    """:func:`_collinear` of every polygon, with one batched SVD.
+
+    Each polygon's centred points are padded with zero rows to the longest polygon: zero rows do not
+    change a matrix's singular values.
+    """
+    sizes = np.array([len(xy) for xy in xys], dtype=np.int64)
+    points = np.concatenate(list(xys))
+    owner = np.repeat(np.arange(len(xys)), sizes)
+    first = np.cumsum(sizes) - sizes
+    centre = np.add.reduceat(points, first, axis=0) / sizes[:, None]
+    padded = np.zeros((len(xys), int(sizes.max()), 2))
+    padded[owner, np.arange(len(points)) - first[owner]] = points - centre[owner]
+    singular = np.linalg.svd(padded, compute_uv=False)  # (polygons, 2), descending
+    return np.asarray(singular[:, -1] <= 1e-9 * np.maximum(singular[:, 0], 1e-12))
 
 
 def _slabs_on_grid(slabs: List[Tuple[float, float]], grid: DoseGrid) -> FloatArray:
@@ -440,9 +604,13 @@ def _shape_findings(polys: List[FloatArray], slabs_on_grid: FloatArray, name: st
     not examined (the costliest checks, skipped on a small stereotactic grid).
     """
     findings: List[Finding] = []
+    z = np.array([float(poly[0, 2]) for poly in polys])
+    low, high = slabs_on_grid[:, 0][None, :], slabs_on_grid[:, 1][None, :]
+    examined = np.any((low <= z[:, None]) & (z[:, None] <= high), axis=1)
+    crossing = np.zeros(len(polys), dtype=bool)
+    crossing[examined] = _self_intersecting([polys[n][:, :2] for n in np.flatnonzero(examined)])
     for n, poly in enumerate(polys):
-        z = float(poly[0, 2])
-        if not np.any((slabs_on_grid[:, 0] <= z) & (z <= slabs_on_grid[:, 1])):
+        if not examined[n]:
             continue
         if _looks_open(poly[:, :2]):
             findings.append(Finding(
@@ -450,7 +618,7 @@ def _shape_findings(polys: List[FloatArray], slabs_on_grid: FloatArray, name: st
                 f"{name}: contour {n} at z = {poly[0, 2]:.2f} mm has a closing edge much longer than its "
                 "other edges; it may be an open polyline (DICOM OPEN_PLANAR) - check the contour",
                 subject=name))
-        if _self_intersects(poly[:, :2]):
+        if crossing[n]:
             findings.append(Finding(
                 "self-intersecting-contour", "flag",
                 f"{name}: contour {n} at z = {poly[0, 2]:.2f} mm crosses itself; it was filled by the "
@@ -469,26 +637,51 @@ def _group_by_plane(polys: List[FloatArray]) -> List[Tuple[float, List[FloatArra
     return planes
 
 
+class _SubSource(NamedTuple):
+    """What the sub-voxel occupancy of boundary voxels is computed from (on request).
+
+    ``planes``: each on-grid contour plane's coverage clipped to the grid (its ``j0``, ``i0`` are
+    grid row and column of its first pixel) with the (k, z-weights of the n sub-slices) of every
+    voxel slice its slab reaches; ``corner``: the box's first (k, j, i); ``n``: sub-samples per axis.
+    """
+
+    planes: Tuple[Tuple[_Plane, Tuple[Tuple[int, FloatArray], ...]], ...]
+    corner: Tuple[int, int, int]
+    n: int
+
+
 def _rasterise(planes: List[Tuple[float, List[FloatArray]]], slabs: List[Tuple[float, float]],
                grid: DoseGrid, subrows: int, sub_samples: int) -> _Raster:
-    """Occupancy on the grid's bounding box of the structure, its boundary voxels' sub-voxel
-    occupancy, and the slab-model volume (mm³, including off-grid parts)."""
+    """Occupancy on the grid's bounding box of the structure, its boundary voxels (and what their
+    sub-voxel occupancy is computed from), and the slab-model volume (mm³, including off-grid parts)."""
     nz, ny, nx = grid.shape
     sx, sy, sz = grid.spacing_mm
     n = sub_samples
     total_volume_mm3 = 0.0
     oz = grid.origin_mm[2]
     z_sign = float(np.asarray(grid.direction)[2, 2])
-    # pieces: (k, sub-slice z-weights (n,), row0, col0, plane coverage clipped to the grid)
-    pieces: List[Tuple[int, FloatArray, int, int, _Plane]] = []
+    # every contour point to continuous indices at once, then split back into the planes' polygons
+    members_all = [p for _, members in planes for p in members]
+    idx_all = grid.patient_mm_to_index(np.concatenate(members_all))[:, :2]
+    idx_split = np.split(idx_all, np.cumsum([len(p) for p in members_all])[:-1])
+    # on-grid planes: (coverage clipped to the grid, ((k, sub-slice z-weights (n,)), ...))
+    on_grid: List[Tuple[_Plane, Tuple[Tuple[int, FloatArray], ...]]] = []
+    plane_polys: List[List[FloatArray]] = []
+    slab_k: List[Tuple[float, float, int, int]] = []  # slab in continuous z-index coordinates, voxel slices
+    first = 0
     for (_, members), (z_low, z_high) in zip(planes, slabs):
-        idx_polys = [grid.patient_mm_to_index(p)[:, :2] for p in members]
-        # slab in continuous z-index coordinates
+        plane_polys.append(idx_split[first:first + len(members)])
+        first += len(members)
         k_a, k_b = sorted(((z_low - oz) / (sz * z_sign), (z_high - oz) / (sz * z_sign)))
-        k_first, k_last = max(int(np.floor(k_a + 0.5)), 0), min(int(np.floor(k_b + 0.5)), nz - 1)
-        if k_first > k_last or not _reaches_grid(idx_polys, ny, nx):
-            # the slab misses the grid: count its volume, skip the per-pixel coverage
-            total_volume_mm3 += _plane_area_px(idx_polys, subrows, n) * sx * sy * (z_high - z_low)
+        slab_k.append((k_a, k_b, max(int(np.floor(k_a + 0.5)), 0), min(int(np.floor(k_b + 0.5)), nz - 1)))
+    misses = [k_first > k_last or not _reaches_grid(idx_polys, ny, nx)
+              for idx_polys, (_, _, k_first, k_last) in zip(plane_polys, slab_k)]
+    # planes whose slab misses the grid: their areas (for the volume) all at once, no per-pixel coverage
+    off_areas = iter(_planes_area_px([pp for pp, miss in zip(plane_polys, misses) if miss], subrows, n))
+    for idx_polys, (z_low, z_high), (k_a, k_b, k_first, k_last), miss in zip(plane_polys, slabs, slab_k,
+                                                                              misses):
+        if miss:
+            total_volume_mm3 += next(off_areas) * sx * sy * (z_high - z_low)
             continue
         plane = _scanline_coverage(idx_polys, subrows, n)
         j0, i0 = plane.j0, plane.i0
@@ -497,60 +690,103 @@ def _rasterise(planes: List[Tuple[float, List[FloatArray]]], slabs: List[Tuple[f
         r0, r1 = max(j0, 0), min(j0 + rows, ny)  # in-plane clip to the grid
         c0, c1 = max(i0, 0), min(i0 + cols, nx)
         inner = (slice(r0 - j0, r1 - j0), slice(c0 - i0, c1 - i0))
-        clipped = _Plane(r0, c0, plane.coverage[inner], plane.partial[inner], plane.fine)
+        clipped = _Plane(r0, c0, plane.coverage[inner], plane.partial[inner], plane.scan)
+        reached: List[Tuple[int, FloatArray]] = []
         for k in range(k_first, k_last + 1):
             edges = k - 0.5 + np.arange(n + 1) / n  # sub-slice boundaries of voxel k
-            weights = np.clip(np.minimum(k_b, edges[1:]) - np.maximum(k_a, edges[:-1]), 0.0, None) * n
+            weights = np.maximum(np.minimum(k_b, edges[1:]) - np.maximum(k_a, edges[:-1]), 0.0) * n
             if weights.sum() > 0.0:
-                pieces.append((k, weights, r0, c0, clipped))
-    if not pieces:
-        return _Raster(None, np.zeros((0, 0, 0)), _NO_VOXELS, np.zeros((0, n, n, n)), total_volume_mm3)
-    k_lo = min(p[0] for p in pieces)
-    k_hi = max(p[0] for p in pieces) + 1
-    r_lo = min(p[2] for p in pieces)
-    r_hi = max(p[2] + p[4].coverage.shape[0] for p in pieces)
-    c_lo = min(p[3] for p in pieces)
-    c_hi = max(p[3] + p[4].coverage.shape[1] for p in pieces)
+                reached.append((k, weights))
+        if reached:
+            on_grid.append((clipped, tuple(reached)))
+    return _assemble(on_grid, n, total_volume_mm3)
+
+
+def _assemble(on_grid: List[Tuple[_Plane, Tuple[Tuple[int, FloatArray], ...]]], n: int,
+              total_volume_mm3: float) -> _Raster:
+    """The box, its occupancy and boundary voxels from the on-grid planes' coverage and z-weights."""
+    if not on_grid:
+        return _Raster(None, np.zeros((0, 0, 0)), _NO_VOXELS, None, total_volume_mm3)
+    k_lo = min(sl[0][0] for _, sl in on_grid)
+    k_hi = max(sl[-1][0] for _, sl in on_grid) + 1
+    r_lo = min(pl.j0 for pl, _ in on_grid)
+    r_hi = max(pl.j0 + pl.coverage.shape[0] for pl, _ in on_grid)
+    c_lo = min(pl.i0 for pl, _ in on_grid)
+    c_hi = max(pl.i0 + pl.coverage.shape[1] for pl, _ in on_grid)
     box_fraction = np.zeros((k_hi - k_lo, r_hi - r_lo, c_hi - c_lo))
-    for k, weights, r0, c0, plane in pieces:
+    for plane, slices in on_grid:
         rows, cols = plane.coverage.shape
-        rr, cc = r0 - r_lo, c0 - c_lo
-        box_fraction[k - k_lo, rr:rr + rows, cc:cc + cols] += float(weights.mean()) * plane.coverage
-    np.clip(box_fraction, 0.0, 1.0, out=box_fraction)
-    sub_voxels, sub_fraction = _boundary_sub_voxels(pieces, box_fraction, (k_lo, r_lo, c_lo), n)
-    box = (slice(k_lo, k_hi), slice(r_lo, r_hi), slice(c_lo, c_hi))
-    return _Raster(box, box_fraction, sub_voxels, sub_fraction, total_volume_mm3)
-
-
-def _boundary_sub_voxels(pieces: List[Tuple[int, FloatArray, int, int, _Plane]], box_fraction: FloatArray,
-                         corner: Tuple[int, int, int], n: int) -> Tuple[IntArray, FloatArray]:
-    """The boundary voxels (0 < occupancy < 1) of the box and the occupancy of their n³ sub-voxels.
-
-    Each piece (a plane's slab within one voxel slice) adds, to sub-voxel (c, b, a), its z-weight
-    in sub-slice c times the in-plane coverage of sub-pixel (b, a): the sub-pixel coverage of a
-    partly covered pixel, else the pixel's own (0 or 1). ``corner`` is the box's first (k, j, i).
-    """
-    k_lo, r_lo, c_lo = corner
+        rr, cc = plane.j0 - r_lo, plane.i0 - c_lo
+        for k, weights in slices:
+            box_fraction[k - k_lo, rr:rr + rows, cc:cc + cols] += float(weights.mean()) * plane.coverage
+    np.minimum(np.maximum(box_fraction, 0.0, out=box_fraction), 1.0, out=box_fraction)
     sub_voxels = np.flatnonzero((box_fraction > 0.0) & (box_fraction < 1.0 - _FULL_TOL))
-    sub_fraction = np.zeros((len(sub_voxels), n, n, n))
-    if n > 1:
-        kk, rr_all, cc_all = np.unravel_index(sub_voxels, box_fraction.shape)
-        slice_start = np.searchsorted(kk, np.arange(box_fraction.shape[0] + 1))
-        for k, weights, r0, c0, plane in pieces:
+    source = _SubSource(tuple(on_grid), (k_lo, r_lo, c_lo), n) if n > 1 else None
+    box = (slice(k_lo, k_hi), slice(r_lo, r_hi), slice(c_lo, c_hi))
+    return _Raster(box, box_fraction, sub_voxels, source, total_volume_mm3)
+
+
+def _boundary_sub_fraction(source: _SubSource, box_shape: Tuple[int, ...], voxels: IntArray) -> FloatArray:
+    """Occupancy of the n³ sub-voxels of boundary ``voxels`` (flat box indices, ascending).
+
+    Each plane's slab within one voxel slice adds, to sub-voxel (c, b, a), its z-weight in
+    sub-slice c times the in-plane coverage of sub-pixel (b, a): the sub-pixel coverage of a partly
+    covered pixel (computed once per plane, for the pixels asked for), else the pixel's own (0 or 1).
+    """
+    k_lo, r_lo, c_lo = source.corner
+    n = source.n
+    kk, rr_all, cc_all = np.unravel_index(voxels, box_shape)
+    slice_start = np.searchsorted(kk, np.arange(box_shape[0] + 1))
+    # one entry per (plane, voxel slice, voxel reached): its position in the result, the plane's
+    # z-weights in that slice (n,) and the in-plane coverage of the voxel's n × n sub-pixels
+    positions: List[IntArray] = []
+    z_weights: List[FloatArray] = []
+    blocks: List[FloatArray] = []
+    for plane, slices in source.planes:
+        rows, cols = plane.coverage.shape
+        where: List[IntArray] = []
+        pixel_r: List[IntArray] = []
+        pixel_c: List[IntArray] = []
+        for k, weights in slices:
             lo, hi = slice_start[k - k_lo], slice_start[k - k_lo + 1]
-            rows_k, cols_k = rr_all[lo:hi] - (r0 - r_lo), cc_all[lo:hi] - (c0 - c_lo)
-            rows, cols = plane.coverage.shape
+            rows_k, cols_k = rr_all[lo:hi] - (plane.j0 - r_lo), cc_all[lo:hi] - (plane.i0 - c_lo)
             inside = (rows_k >= 0) & (rows_k < rows) & (cols_k >= 0) & (cols_k < cols)
-            rows_k, cols_k = rows_k[inside], cols_k[inside]
-            part = plane.partial[rows_k, cols_k]
-            uniform = plane.coverage[rows_k, cols_k][:, None, None]
-            fine = plane.fine if len(plane.fine) else np.zeros((1, n, n))  # no partly covered pixel
-            blocks = np.where((part >= 0)[:, None, None], fine[np.maximum(part, 0)], uniform)
-            sub_fraction[lo + np.flatnonzero(inside)] += weights[None, :, None, None] * blocks[:, None]
-        np.clip(sub_fraction, 0.0, 1.0, out=sub_fraction)
-    else:
-        sub_fraction[:, 0, 0, 0] = box_fraction.ravel()[sub_voxels]
-    return sub_voxels, sub_fraction
+            where.append(lo + np.flatnonzero(inside))
+            pixel_r.append(rows_k[inside])
+            pixel_c.append(cols_k[inside])
+            z_weights.append(np.broadcast_to(weights, (len(where[-1]), n)))
+        rr, cc = np.concatenate(pixel_r), np.concatenate(pixel_c)
+        part = plane.partial[rr, cc]
+        block = np.empty((len(rr), n, n))
+        block[...] = plane.coverage[rr, cc][:, None, None]
+        is_part = part >= 0
+        if np.any(is_part):
+            ids, inverse = np.unique(part[is_part], return_inverse=True)
+            block[is_part] = _fine_coverage(plane.scan, ids, n)[inverse.reshape(-1)]
+        positions.extend(where)
+        blocks.append(block)
+    out = np.zeros((len(voxels), n, n, n))
+    pos = np.concatenate(positions) if positions else _NO_VOXELS
+    if len(pos):
+        w_all, b_all = np.concatenate(z_weights), np.concatenate(blocks)
+        # a voxel's r-th entry (planes in order) is added in round r: the same sums, in the same
+        # order, as adding plane after plane; a voxel meets few planes, so there are few rounds
+        order = np.argsort(pos, kind="stable")
+        sorted_pos = pos[order]
+        first = np.concatenate([[True], sorted_pos[1:] != sorted_pos[:-1]])
+        start = np.maximum.accumulate(np.where(first, np.arange(len(pos)), 0))
+        rank = np.empty(len(pos), dtype=np.int64)
+        rank[order] = np.arange(len(pos)) - start
+        # every entry's (z-weight × sub-pixel coverage) outer product, rows of n³ in [c, b, a] order
+        terms = (w_all[:, :, None] * b_all.reshape(len(pos), 1, n * n)).reshape(len(pos), n, n, n)
+        for r in range(int(rank.max()) + 1):
+            e = np.flatnonzero(rank == r)
+            if r == 0:
+                out[pos[e]] = terms[e]  # 0 + term
+            else:
+                out[pos[e]] += terms[e]
+    np.minimum(np.maximum(out, 0.0, out=out), 1.0, out=out)
+    return out
 
 
 def _reaches_grid(idx_polys: Sequence[FloatArray], ny: int, nx: int) -> bool:
@@ -563,7 +799,7 @@ def _reaches_grid(idx_polys: Sequence[FloatArray], ny: int, nx: int) -> bool:
 def _finish(raster: _Raster, grid: DoseGrid, sub_samples: int, *, findings: List[Finding],
             name: str) -> Occupancy:
     box, box_fraction = raster.box, raster.box_fraction
-    for array in (box_fraction, raster.sub_voxels, raster.sub_fraction):
+    for array in (box_fraction, raster.sub_voxels):
         array.flags.writeable = False
     volume_cc = raster.total_volume_mm3 / 1000.0
     in_grid_cc = float(box_fraction.sum()) * grid.voxel_volume_cc
@@ -582,7 +818,7 @@ def _finish(raster: _Raster, grid: DoseGrid, sub_samples: int, *, findings: List
         logger.warning("%s", f.message)
     return Occupancy(grid_shape=grid.shape, box=box, box_fraction=box_fraction, volume_cc=volume_cc,
                      volume_in_grid_cc=in_grid_cc, findings=tuple(findings), sub_samples=sub_samples,
-                     sub_voxels=raster.sub_voxels, sub_fraction=raster.sub_fraction)
+                     sub_voxels=raster.sub_voxels, _sub_source=raster.sub_source)
 
 
 def mask_from_contours(contours_mm: Sequence[ArrayLike], grid: DoseGrid) -> NDArray[np.float64]:

@@ -61,6 +61,24 @@ def test_hand_counted_volume_at_dose(dose_gy, volume_cc):
     assert DVH.from_dose(HAND, np.ones(HAND.shape)).volume_at_dose_cc(dose_gy) == pytest.approx(volume_cc)
 
 
+@pytest.mark.parametrize("volume_cc", [0.0, 0.0005, 0.5, 2.0, 9.0])
+def test_dose_at_volume_from_the_hottest_samples_is_the_full_curves(volume_cc):
+    """10 000 samples of 1 mm³ at doses 0, 1, …, 9999 Gy in shuffled order: sample i (hottest first,
+    dose 9999 − i) sits at volume (i + ½)·0.001 cm³, so D_v = 9999.5 − 1000·v Gy (hand count; v ≤
+    0.0005 cm³ reads the maximum). Small v is read from the hottest samples alone (partitioned out,
+    not sorted), large v from the full curve; both equal the closed form and each other."""
+    doses = np.random.default_rng(5).permutation(10_000).astype(float)
+    expected = min(9999.0, 9999.5 - 1000.0 * volume_cc)
+    unsorted = DVH(doses, np.full(10_000, 0.001))
+    sorted_first = DVH(doses, np.full(10_000, 0.001))
+    assert sorted_first.doses_gy[0] == 9999.0  # builds the full curve
+    assert unsorted.dose_at_volume_cc(volume_cc) == pytest.approx(expected, abs=1e-9)
+    assert sorted_first.dose_at_volume_cc(volume_cc) == pytest.approx(expected, abs=1e-9)
+    assert unsorted.dose_at_volume_cc(0.1) == pytest.approx(9899.5, abs=1e-9)  # again, after a first reading
+    assert (unsorted.max_gy, unsorted.min_gy) == (9999.0, 0.0)
+    assert unsorted.mean_gy == pytest.approx(4999.5)
+
+
 def test_percent_forms_and_partial_occupancy():
     """D50% = D3cc = 3.5 Gy; V4.5Gy = 2/6 = 33.3 %. With the 6 Gy voxel half occupied the volume is
     5.5 cm³ and the mean (0.5·6 + 15)/5.5 = 3.2727 Gy."""

@@ -320,6 +320,10 @@ def test_sub_voxels_average_to_the_voxel_occupancy():
     assert len(occ.sub_voxels) > 100
     means = occ.sub_fraction.mean(axis=(1, 2, 3))
     np.testing.assert_allclose(means, occ.box_fraction.ravel()[occ.sub_voxels], atol=1e-12)
+    # some boundary voxels only, in any order, or none: the same values as computing all of them
+    some = np.arange(len(occ.sub_voxels))[::-7][:40]
+    np.testing.assert_array_equal(occ.sub_fraction_of(some), occ.sub_fraction[some])
+    assert occ.sub_fraction_of([]).shape == (0, 4, 4, 4)
     for n in (1, 2):
         other = structure_occupancy(contours, grid, sub_samples=n)
         np.testing.assert_allclose(other.box_fraction, occ.box_fraction, atol=1e-12)
