@@ -97,7 +97,9 @@ class DVH:
     def _sorted(self) -> Tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
         """(doses, volumes) hottest first and the curve's (volume, dose) points; built once."""
         if self._curve is None:
-            order = np.argsort(self._doses)[::-1]  # equal doses in any order
+            # hottest first; equal doses largest volume first, so that the curve does not depend on
+            # the order of the samples (a flipped grid gives the same curve)
+            order = np.lexsort((self._volumes, self._doses))[::-1]
             object.__setattr__(self, "_curve", _curve_points(self._doses[order], self._volumes[order]))
         assert self._curve is not None
         return self._curve
@@ -215,16 +217,16 @@ class DVH:
         k = max(_PARTIAL_MIN, 2 * int(np.ceil(volume_cc * n / float(w.sum()))))
         while k <= n // _PARTIAL_SHARE:
             hottest = np.argpartition(d, n - k)[n - k:]  # the k largest doses, unordered
-            order = hottest[np.argsort(d[hottest])[::-1]]
-            w_k = w[order]
-            # the k-th sample's midpoint lies at or beyond the volume before it: the curve up to
-            # there is the full curve's (the points before it do not depend on colder samples)
-            valid_to = float(np.sum(w_k[:-1]))
-            if valid_to >= volume_cc:
-                points = _curve_points(d[order], w_k)
-                # without the closing point (total of these samples, their minimum)
-                object.__setattr__(self, "_hottest", (points[2][:-1], points[3][:-1], valid_to))
-                return points[2][:-1], points[3][:-1]
+            order = hottest[np.lexsort((w[hottest], d[hottest]))[::-1]]  # as in _sorted
+            # every sample hotter than the coldest taken is among those taken, in the full curve's
+            # order: the curve up to the last one's midpoint is the full curve's
+            m = int(np.count_nonzero(d[order] > d[order[-1]]))
+            if m:
+                points = _curve_points(d[order[:m]], w[order[:m]])
+                valid_to = float(points[2][-2])  # the m-th midpoint (before the closing point)
+                if valid_to >= volume_cc:
+                    object.__setattr__(self, "_hottest", (points[2][:-1], points[3][:-1], valid_to))
+                    return points[2][:-1], points[3][:-1]
             k *= 8
         curve = self._sorted()
         return curve[2], curve[3]

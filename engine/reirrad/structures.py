@@ -346,14 +346,7 @@ def _planes_area_px(planes: Sequence[Sequence[FloatArray]], subrows: int, sub_sa
         plane_ys = ys[l0:l0 + int(n_lines[plane])]
         first[e0:e1] = l0 + np.searchsorted(plane_ys, y_lo[e0:e1], side="left")
         stop[e0:e1] = l0 + np.searchsorted(plane_ys, y_hi[e0:e1], side="left")
-    counts = np.maximum(stop - first, 0)
-    edge = np.repeat(np.arange(n_e), counts)
-    row = first[edge] + (np.arange(len(edge)) - np.repeat(np.cumsum(counts) - counts, counts))
-    dy = np.where(y_b != y_a, y_b - y_a, 1.0)
-    t = (ys[row] - y_a[edge]) / dy[edge]
-    x = starts[edge, 0] + t * (ends[edge, 0] - starts[edge, 0])
-    order = np.lexsort((x, row))
-    row, x = row[order], x[order]
+    row, x = _edge_crossings(ys, starts, ends, first, stop)
     per_line = np.bincount(row, minlength=len(ys))
     r = np.arange(len(row)) - (np.cumsum(per_line) - per_line)[row]  # rank of the crossing on its line
     opens = np.flatnonzero((r % 2 == 0) & (r + 1 < per_line[row]))  # x_in of an interval; x_out follows
@@ -449,6 +442,21 @@ def _fine_coverage(scan: _Lines, ids: IntArray, n: int) -> FloatArray:
     return np.asarray((np.diff(covered, axis=2) * n).reshape(len(ids), n, scan.lines, n).mean(axis=2))
 
 
+def _edge_crossings(ys: FloatArray, starts: FloatArray, ends: FloatArray, first: IntArray,
+                    stop: IntArray) -> Tuple[IntArray, FloatArray]:
+    """Every crossing of edge e (``starts[e]`` → ``ends[e]``) with the rows ``first[e]`` to ``stop[e]``
+    − 1 of ``ys``: (row index, x), sorted by row, then x."""
+    y_a, y_b = starts[:, 1], ends[:, 1]
+    counts = np.maximum(stop - first, 0)
+    edge = np.repeat(np.arange(len(starts)), counts)
+    row = first[edge] + (np.arange(len(edge)) - np.repeat(np.cumsum(counts) - counts, counts))
+    dy = np.where(y_b != y_a, y_b - y_a, 1.0)
+    t = (ys[row] - y_a[edge]) / dy[edge]
+    x = starts[edge, 0] + t * (ends[edge, 0] - starts[edge, 0])
+    order = np.lexsort((x, row))
+    return row[order], x[order]
+
+
 def _crossings(ys: FloatArray, starts: FloatArray, ends: FloatArray) -> FloatArray:
     """x of every edge crossing of every sub-row, sorted per row: array (len(ys), max crossings).
 
@@ -461,14 +469,7 @@ def _crossings(ys: FloatArray, starts: FloatArray, ends: FloatArray) -> FloatArr
     y_a, y_b = starts[:, 1], ends[:, 1]
     first = np.searchsorted(ys, np.minimum(y_a, y_b), side="left")  # first row with y >= min
     stop = np.searchsorted(ys, np.maximum(y_a, y_b), side="left")  # first row with y >= max
-    counts = np.maximum(stop - first, 0)
-    edge = np.repeat(np.arange(len(starts)), counts)
-    row = first[edge] + (np.arange(len(edge)) - np.repeat(np.cumsum(counts) - counts, counts))
-    dy = np.where(y_b != y_a, y_b - y_a, 1.0)
-    t = (ys[row] - y_a[edge]) / dy[edge]
-    x = starts[edge, 0] + t * (ends[edge, 0] - starts[edge, 0])
-    order = np.lexsort((x, row))
-    row, x = row[order], x[order]
+    row, x = _edge_crossings(ys, starts, ends, first, stop)
     per_row = np.bincount(row, minlength=len(ys))
     max_cross = int(per_row.max()) if len(ys) else 0
     max_cross -= max_cross % 2
