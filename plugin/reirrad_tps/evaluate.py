@@ -84,8 +84,8 @@ def add_prior_course_arguments(parser: Any, *, required: bool) -> None:
     parser.add_argument("--prior-last-fraction", metavar="YYYY-MM-DD", action="append", default=[])
     parser.add_argument("--prior-prescription-gy", type=float, action="append", default=[],
                         help="TOTAL prescription of each prior plan, Gy, once per --prior-dose in the same "
-                             "order; used only for the dose plausibility check when the plan has no "
-                             "TargetPrescriptionDose")
+                             "order; used for the dose plausibility check when the plan has no "
+                             "TargetPrescriptionDose (when it has one, the two must agree within 0.01 Gy)")
     parser.add_argument("--planned-start", metavar="YYYY-MM-DD", default=None)
     parser.add_argument("--target", default=None, help="target structure (default: the only PTV)")
 

@@ -184,9 +184,15 @@ def plausibility_prescription(plan: RtPlanInfo, given_gy: Optional[float] = None
     Raises
     ------
     reirrad.errors.InputError
-        None of them is known.
+        None of them is known; or the plan states ``TargetPrescriptionDose`` and ``given_gy`` differs
+        from it by more than 0.01 Gy (one of them is wrong: never silently one over the other).
     """
     if plan.prescribed_gy is not None:
+        if given_gy is not None and abs(float(given_gy) - plan.prescribed_gy) > 0.01:
+            raise InputError(
+                f"{plan.path}: plan {plan.label!r} states a TOTAL prescription of {plan.prescribed_gy:g} Gy "
+                f"(TargetPrescriptionDose (300A,0026)) but {given_as} gives {float(given_gy):g} Gy; check "
+                f"which is right and drop {given_as} (the plan's value is used) or export the right plan")
         return plan.prescribed_gy, "TargetPrescriptionDose (300A,0026)"
     if given_gy is not None:
         return float(given_gy), given_as

@@ -140,7 +140,8 @@ def _uniform_dose(path: Path, gy: float, summation: str) -> Path:
 
 def test_the_prescription_comes_from_the_beam_doses_when_the_plan_states_none(tmp_path: Path) -> None:
     """(1.8 + 1.8 + 1.9) Gy × 5 = 27.5 Gy, recorded as coming from BeamDose; a given prescription wins
-    over it, and a TargetPrescriptionDose over both."""
+    over it; a TargetPrescriptionDose (45 Gy) is used as it stands, and a given prescription that
+    contradicts it (30 Gy) is refused rather than silently overridden."""
     plan = read_rt_plan(_beam_plan(tmp_path / "rp.dcm"))
     assert plan.prescription_gy == pytest.approx(27.5) and plan.prescription_source == "BeamDose"
     assert plan.prescribed_gy is None
@@ -148,7 +149,10 @@ def test_the_prescription_comes_from_the_beam_doses_when_the_plan_states_none(tm
     assert rx == pytest.approx(27.5) and source.startswith("BeamDose (300A,0084)")
     assert plausibility_prescription(plan, 30.0) == (30.0, "--prescription-gy")
     stated = read_rt_plan(factory.rt_plan(tmp_path / "rp45.dcm"))
-    assert plausibility_prescription(stated, 30.0) == (45.0, "TargetPrescriptionDose (300A,0026)")
+    assert plausibility_prescription(stated) == (45.0, "TargetPrescriptionDose (300A,0026)")
+    assert plausibility_prescription(stated, 45.0) == (45.0, "TargetPrescriptionDose (300A,0026)")
+    with pytest.raises(InputError, match=r"45 Gy .* but --prescription-gy gives 30 Gy"):
+        plausibility_prescription(stated, 30.0)
 
 
 def test_a_plan_without_any_prescription_is_refused_asking_for_it(tmp_path: Path) -> None:
