@@ -73,7 +73,7 @@ class RunOutcome:
     @property
     def findings(self) -> Tuple[Finding, ...]:
         """Every finding of the run (the stop findings of a stopped one)."""
-        return self.stop_findings if self.run is None else self.run.prepared.findings
+        return self.stop_findings if self.run is None else (*self.run.prepared.findings, *self.run.findings)
 
     @property
     def plan_kept(self) -> bool:

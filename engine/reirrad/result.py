@@ -110,7 +110,9 @@ def build_result(run: WorkflowRun) -> Dict[str, Any]:
         "plan_id": snapshot.plan.id,
         "prescription_gy": (None if final is None or status == "infeasible" else final.prescription_gy),
         "oar_limits_met": None if final is None else bool(final.oars_ok),
-        "final_check": None if run.final_check is None else run.final_check.to_dict(),
+        "final_check": None if run.final_check is None else {
+            **run.final_check.to_dict(),
+            "failed_at_higher_levels": [c.to_dict() for c in run.failed_final_checks]},
         "n_fractions": prep.n_fractions,
         "planned_start": None if snapshot.planned_start is None else snapshot.planned_start.isoformat(),
         "intent": prep.options.intent,
@@ -129,7 +131,7 @@ def build_result(run: WorkflowRun) -> Dict[str, Any]:
                 final.target, prep.n_fractions, protocol.coverage_rule.ptv_v95_min_percent.value)},
         "objectives": [asdict(o) for o in prep.objectives_at(
             protocol.prescriptions.limit_toxicity.value if final is None else final.prescription_gy)],
-        "warnings": [f.to_dict() for f in prep.findings if f.severity != "stop"],
+        "warnings": [f.to_dict() for f in (*prep.findings, *run.findings) if f.severity != "stop"],
         "eligibility": prep.eligibility,
         "provenance": {
             "software_version": __version__,

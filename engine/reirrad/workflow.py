@@ -26,6 +26,18 @@ and re-read from the TPS**. Only the evaluation of that re-read dose sets the st
 numbers and ``oar_limits_met``: a limit it breaks gives ``final-check-failed`` (the plan is left as
 the TPS holds it, labelled), a coverage it misses ``coverage-compromised``. The normalisation value
 is measured (re-read dose / dose before normalisation) and recorded with the TPS's own figure.
+
+**Stepping down.** The normalisation asks the TPS to state the engine's D95; where the TPS's DVH of the
+target differs from the engine's (a different structure model or sub-voxel sampling), the TPS scales the
+dose by the ratio, and a plan that met its OAR limits with little margin may break one after it. When the
+final check breaks an OAR limit, the plan is re-optimised at the next lower level of the ladder (levels
+whose plan failed in the search are passed over; a plan that fails as re-optimised is optimised once
+more, and when it fails again is not normalised: the run goes on down), normalised and checked again,
+until a check meets every OAR limit and the coverage rule, or down to the floor, whose check is the
+result whatever it finds: the level kept is the highest tried whose plan *as the TPS holds it* passes.
+Each failed check is kept in the result (``final_check.failed_at_higher_levels``,
+``level_limited_by.after_normalisation``) with a ``final-check-stepped-down`` flag. Only a floor whose
+final check fails gives ``final-check-failed``; ``limit-toxicity`` (one level) never steps down.
 """
 
 from __future__ import annotations
@@ -161,7 +173,9 @@ class WorkflowRun:
 
     ``status`` is one of :mod:`reirrad.statuses` (``planned``, ``coverage-compromised``,
     ``final-check-failed``, ``infeasible``, ``dry-run``, ``evaluated``); ``final`` is the final
-    check's evaluation when there is one (the numbers every view reports).
+    check's evaluation when there is one (the numbers every view reports). ``failed_final_checks``
+    are the final checks at higher levels that broke an OAR limit before the run stepped down (module
+    docstring), ``findings`` the run's own (beyond those of :class:`PreparedCase`).
     """
 
     prepared: PreparedCase
@@ -174,6 +188,8 @@ class WorkflowRun:
     status: str = "dry-run"
     final_check: Optional[FinalCheck] = None
     level_limited_by: Optional[Dict[str, object]] = None
+    failed_final_checks: Tuple[FinalCheck, ...] = ()
+    findings: Tuple[Finding, ...] = ()
 
 
 @dataclass
@@ -398,40 +414,90 @@ def run(protocol: Protocol, snapshot: CaseSnapshot, planner: Optional[Planner], 
     reoptimised = state.current != chosen
     if reoptimised:
         log.extend(_leave_at(chosen, try_level, recheck=outcome.best_level_gy is not None))
-    log = _with_failures(log, state.failures)
     check, final_dose = _final_check(prepared, planner, plans[chosen], normalise=floor_ok,
                                      reoptimised=reoptimised, progress=progress)
-    log.append(SearchStep(chosen, "final-check", check.evaluation.feasible, check.evaluation.target.v95_pct,
-                          tuple(check.evaluation.limiting_oars),
-                          "dose recomputed and re-read from the TPS after the normalisation"
-                          if check.normalised else "dose recomputed and re-read from the TPS"))
+    log.append(_final_check_step(check))
+    failed_checks: List[FinalCheck] = []
+    # the final check broke an OAR limit: step down the ladder (module docstring, "Stepping down")
+    if floor_ok and not check.evaluation.oars_ok:
+        failed_checks.append(check)
+        floor = levels[0]
+        below = [level for level in levels if level < chosen
+                 and (level == floor or level not in plans or plans[level][0].feasible)]
+        for level in sorted(below, reverse=True):
+            last = failed_checks[-1].evaluation
+            logger.warning("the final check at %g Gy broke %s; trying %g Gy", last.prescription_gy,
+                           ", ".join(last.failing_oars) or "the coverage rule", level)
+            log.extend(_leave_at(level, try_level, recheck=True, note=(
+                f"stepped down: the final check at {last.prescription_gy:g} Gy broke "
+                f"{', '.join(last.failing_oars) or 'the coverage rule'}")))
+            chosen = level
+            if level != floor and not plans[level][0].feasible:
+                continue  # fails as optimised (twice): not normalised, on down
+            check, final_dose = _final_check(prepared, planner, plans[level], normalise=True,
+                                             reoptimised=True, progress=progress)
+            log.append(_final_check_step(check))
+            if level == floor or check.evaluation.feasible:
+                break  # the floor's check is the result, whatever it finds
+            failed_checks.append(check)
+        else:  # nothing below: the chosen level was the floor, its own check is the result
+            failed_checks.pop()
+    log = _with_failures(log, state.failures)
     status = _status(check.evaluation, floor_ok)
     _progress(progress, 100, f"done: {status}")
     return WorkflowRun(prepared, check.evaluation, final_dose, outcome, tuple(log), state.count,
                        status=status, final_check=check,
-                       level_limited_by=_level_limited_by(chosen, floor_ok, levels, plans))
+                       level_limited_by=_level_limited_by(chosen, floor_ok, levels, plans, failed_checks),
+                       failed_final_checks=tuple(failed_checks),
+                       findings=tuple(_stepped_down_finding(c, chosen) for c in failed_checks[:1]))
+
+
+def _final_check_step(check: FinalCheck) -> SearchStep:
+    ev = check.evaluation
+    return SearchStep(ev.prescription_gy, "final-check", ev.feasible, ev.target.v95_pct, tuple(ev.limiting_oars),
+                      "dose recomputed and re-read from the TPS after the normalisation"
+                      if check.normalised else "dose recomputed and re-read from the TPS")
+
+
+def _stepped_down_finding(failed: FinalCheck, chosen: float) -> Finding:
+    """The ``flag`` that the plan was stepped down from the level whose final check failed first."""
+    ev = failed.evaluation
+    scale = ("" if failed.normalisation_value is None
+             else f" (the normalisation scaled the dose by {failed.normalisation_value:.4f})")
+    return Finding("final-check-stepped-down", "flag",
+                   f"the plan at {ev.prescription_gy:g} Gy, as the TPS held it after its last optimisation "
+                   f"and the normalisation{scale}, broke {', '.join(ev.failing_oars)}; the plan was "
+                   f"re-optimised and checked at {chosen:g} Gy - review the search log and the TPS's and "
+                   "reirrad's DVHs of the target")
 
 
 def _level_limited_by(chosen: float, floor_ok: bool, levels: List[float],
-                      plans: Mapping[float, Tuple[PlanEvaluation, DoseGrid]]) -> Optional[Dict[str, object]]:
-    """Why the level is not higher: the lowest level above the chosen one that was optimised and failed
-    (its failing OARs and whether its coverage was met); None when the chosen level is the ladder's top,
-    no level above it was tried, or the floor itself broke an OAR limit."""
-    above = [level for level in levels if level > chosen and level in plans and not plans[level][0].feasible]
-    if not floor_ok or not above:
+                      plans: Mapping[float, Tuple[PlanEvaluation, DoseGrid]],
+                      failed_checks: List[FinalCheck]) -> Optional[Dict[str, object]]:
+    """Why the level is not higher: the lowest level above the chosen one that failed, as optimised or
+    by its final check (its failing OARs, whether its coverage was met, and whether the failure was the
+    final check's, after the normalisation); None when the chosen level is the ladder's top, no level
+    above it was tried, or the floor itself broke an OAR limit."""
+    failed: Dict[float, Tuple[PlanEvaluation, bool]] = {
+        level: (plans[level][0], False) for level in levels
+        if level > chosen and level in plans and not plans[level][0].feasible}
+    for check in failed_checks:  # a final check's failure is the plan as the TPS held it
+        failed[check.evaluation.prescription_gy] = (check.evaluation, True)
+    if not floor_ok or not failed:
         return None
-    ev = plans[min(above)][0]
+    ev, by_final_check = failed[min(failed)]
     return {"level_gy": ev.prescription_gy, "failing_oars": ev.failing_oars,
-            "coverage_met": bool(ev.coverage_ok), "v95_pct": ev.target.v95_pct}
+            "coverage_met": bool(ev.coverage_ok), "v95_pct": ev.target.v95_pct,
+            "after_normalisation": by_final_check}
 
 
-def _leave_at(level: float, try_level: TryLevel, *, recheck: bool) -> List[SearchStep]:
+def _leave_at(level: float, try_level: TryLevel, *, recheck: bool,
+              note: str = "plan left at the chosen level") -> List[SearchStep]:
     """Optimise once more at the chosen level (module docstring); when that plan fails where the search's
-    passed (``recheck``: the search verified this level; the failure is run-to-run variation of the
-    optimiser), once more again. The log steps."""
+    passed (``recheck``: the search verified this level, or it is a level stepped down to; the failure is
+    run-to-run variation of the optimiser), once more again. The log steps."""
     ev, _ = try_level(level)
-    steps = [SearchStep(level, "optimise", ev.feasible, ev.target.v95_pct, tuple(ev.limiting_oars),
-                        "plan left at the chosen level")]
+    steps = [SearchStep(level, "optimise", ev.feasible, ev.target.v95_pct, tuple(ev.limiting_oars), note)]
     if recheck and not ev.feasible:
         ev, _ = try_level(level)
         steps.append(SearchStep(level, "optimise", ev.feasible, ev.target.v95_pct, tuple(ev.limiting_oars),

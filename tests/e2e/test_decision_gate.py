@@ -89,17 +89,24 @@ def test_cord_allowed_dose_has_no_recovery_on_nieders_limit(tmp_path):
 
 
 class _ScalingNormaliser(DirectPlanner):
-    """A TPS whose normalisation scales the dose by ``factor`` (its DVH disagrees with reirrad's)."""
+    """A TPS whose normalisation scales the dose by ``factor`` (its DVH disagrees with reirrad's), at
+    prescriptions above ``above_gy`` only (default: at every level)."""
 
-    def __init__(self, case: DirectCase, factor: float) -> None:
+    def __init__(self, case: DirectCase, factor: float, above_gy: float = 0.0) -> None:
         super().__init__(case)
         self.factor = factor
+        self.above_gy = above_gy
         self._scaled = False
+        self._level = 0.0
+
+    def set_prescription(self, dose_gy: float, n_fractions: int) -> None:
+        super().set_prescription(dose_gy, n_fractions)
+        self._level = dose_gy
 
     def normalise(self, target_id: str, dose_gy: float, volume_pct: float) -> float:
         super().normalise(target_id, dose_gy, volume_pct)
-        self._scaled = True
-        return 100.0 / self.factor
+        self._scaled = self._level > self.above_gy
+        return 100.0 / self.factor if self._scaled else 100.0
 
     def compute_dose(self) -> DoseGrid:
         dose = super().compute_dose()
@@ -113,30 +120,69 @@ class _ScalingNormaliser(DirectPlanner):
         super().optimise()
 
 
-def test_a_normalisation_that_breaks_a_limit_is_not_planned():
-    """GYN-01 plans 45 Gy with the small bowel at about 95 % of its allowed dose. A TPS whose
-    normalisation scales the dose up by 15 % breaks that limit: the final check (dose recomputed and
-    re-read) catches it, the status is 'final-check-failed' (exit 3), and the measured normalisation
-    value is 1.15."""
+def test_a_normalisation_that_breaks_a_limit_at_the_top_steps_down():
+    """GYN-01 plans 45 Gy honestly in 2 optimisations (floor, predicted 45 Gy), the small bowel at about
+    95 % of its allowed dose. A TPS whose normalisation scales the dose up by 15 % at 45 Gy only breaks
+    that limit there: the final check catches it and the run steps down. 42.5 Gy is GYN-01's known
+    failing level (its plan breaks the small bowel as optimised, twice: not normalised), 40 Gy passes
+    its final check unscaled. So: 'planned' at 40 Gy after 2 + 2 + 1 optimisations, the 45 Gy check
+    kept in the result, a 'final-check-stepped-down' flag, and 'level_limited_by' the 42.5 Gy plan."""
     case = DirectCase("GYN-01")
-    honest = build_result(run(PROTOCOL, case.read(), DirectPlanner(case), WorkflowOptions()))
-    assert honest["status"] == "planned" and honest["final_check"]["normalisation_value"] == 1.0
-    planner = _ScalingNormaliser(case, 1.15)
-    result = build_result(run(PROTOCOL, case.read(), planner, WorkflowOptions()))
+    honest = run(PROTOCOL, case.read(), DirectPlanner(case), WorkflowOptions())
+    assert honest.status == "planned" and honest.optimisations == 2
+    assert honest.final is not None and honest.final.prescription_gy == 45.0
+    outcome = run(PROTOCOL, case.read(), _ScalingNormaliser(case, 1.15, above_gy=44.0), WorkflowOptions())
+    result = build_result(outcome)
+    assert result["status"] == "planned" and result["prescription_gy"] == 40.0 and exit_code_for(result) == 0
+    assert outcome.optimisations == 5
+    steps = [(s.level_gy, s.action, s.feasible) for s in outcome.log if s.action != "predict"]
+    assert steps[-5:] == [(45.0, "final-check", False), (42.5, "optimise", False), (42.5, "optimise", False),
+                          (40.0, "optimise", True), (40.0, "final-check", True)]
+    check = result["final_check"]
+    assert check["oar_limits_met"] is True and check["normalisation_value"] == 1.0
+    (failed,) = check["failed_at_higher_levels"]
+    assert failed["prescription_gy"] == 45.0 and failed["oar_limits_met"] is False
+    assert failed["normalisation_value"] == pytest.approx(1.15) and failed["failing_oars"] == ["small_bowel"]
+    flag = [w for w in result["warnings"] if w["code"] == "final-check-stepped-down"]
+    assert len(flag) == 1 and flag[0]["severity"] == "flag" and "45 Gy" in flag[0]["message"]
+    limited = result["level_limited_by"]
+    assert (limited["level_gy"], limited["failing_oars"], limited["after_normalisation"]) == (
+        42.5, ["small_bowel"], False)
+
+
+def test_a_normalisation_that_breaks_a_limit_at_every_level_is_final_check_failed():
+    """The same TPS scaling the dose by 40 % at every level: each normalised plan breaks the small bowel,
+    down to the floor. The floor's final check is the result: 'final-check-failed' (exit 3) at 30 Gy, the
+    measured normalisation value 1.4 beside the TPS's own figure, the reported OAR doses the scaled ones,
+    and every level above kept with its failed check (42.5 Gy fails as optimised: not normalised)."""
+    case = DirectCase("GYN-01")
+    outcome = run(PROTOCOL, case.read(), _ScalingNormaliser(case, 1.4), WorkflowOptions())
+    result = build_result(outcome)
     assert result["status"] == "final-check-failed" and exit_code_for(result) == 3
     check = result["final_check"]
-    assert check["dose_rechecked_after_normalisation"] is True
-    assert check["normalisation_value"] == pytest.approx(1.15)
-    assert check["tps_normalisation"] == pytest.approx(100.0 / 1.15)
+    assert check["dose_rechecked_after_normalisation"] is True and check["prescription_gy"] == 30.0
+    assert check["normalisation_value"] == pytest.approx(1.4)
+    assert check["tps_normalisation"] == pytest.approx(100.0 / 1.4)
     assert check["oar_limits_met"] is False and check["failing_oars"]
     assert result["oar_limits_met"] is False
+    assert [c["prescription_gy"] for c in check["failed_at_higher_levels"]] == [45.0, 40.0, 37.5, 35.0, 32.5]
     failing = {o["name"] for o in result["oars"] if o["passed"] is False}
     assert failing == set(check["failing_oars"])
-    # the reported planned doses are the scaled ones, not the ones the search evaluated
-    scaled = {o["name"]: o["planned_physical_gy"] for o in result["oars"]}
-    before = {o["name"]: o["planned_physical_gy"] for o in honest["oars"]}
-    for name in failing:
-        assert scaled[name] == pytest.approx(1.15 * before[name], rel=1e-9)
+    # the reported planned doses are the scaled ones: 1.4 x the floor plan as optimised
+    floor = run(PROTOCOL, case.read(), DirectPlanner(case), WorkflowOptions(intent="limit-toxicity"))
+    before = {o["name"]: o["planned_physical_gy"] for o in build_result(floor)["oars"]}
+    for o in result["oars"]:
+        assert o["planned_physical_gy"] == pytest.approx(1.4 * before[o["name"]], rel=1e-9)
+
+
+def test_limit_toxicity_never_steps_down():
+    """One level (30 Gy): a final check that breaks a limit is the result, with nothing below to try."""
+    case = DirectCase("GYN-01")
+    outcome = run(PROTOCOL, case.read(), _ScalingNormaliser(case, 1.4), WorkflowOptions(intent="limit-toxicity"))
+    result = build_result(outcome)
+    assert result["status"] == "final-check-failed" and outcome.optimisations == 1
+    assert result["final_check"]["failed_at_higher_levels"] == []
+    assert "final-check-stepped-down" not in {w["code"] for w in result["warnings"]}
 
 
 class _DriftingOptimiser(DirectPlanner):
@@ -161,20 +207,33 @@ class _DriftingOptimiser(DirectPlanner):
 
 
 def test_a_final_reoptimisation_that_breaks_a_limit_is_not_planned():
-    """LRRC-01's search steps above its best level (32.5 Gy) and comes back, so the plan is
-    re-optimised at 32.5 Gy at the end. If that optimisation comes out hotter than the one the search
-    judged, the workflow optimises once more (run-to-run variation); when that one is hot too, the
-    final check reports it: never 'planned' on a dose that was not checked."""
+    """LRRC-01's search steps above its best level and comes back, so the plan is re-optimised at that
+    level at the end. If that optimisation comes out hotter than the one the search judged, the
+    workflow optimises once more (run-to-run variation); when that one is hot too, the final check
+    reports it: never 'planned' on a dose that was not checked. Every later optimisation is hot as well,
+    so stepping down (when the best level is above the floor) cannot help: the floor's final check is
+    the result, 'final-check-failed' at 30 Gy, with the failed check of any level above it kept."""
     case = DirectCase("LRRC-01")
     reference = run(PROTOCOL, case.read(), DirectPlanner(case), WorkflowOptions())
     assert reference.final_check is not None and reference.final_check.reoptimised
+    assert reference.final is not None and reference.status == "planned"
+    best, floor = reference.final.prescription_gy, PROTOCOL.prescriptions.isotoxic_ladder_gy[0]
     last = reference.optimisations
     outcome = run(PROTOCOL, case.read(), _DriftingOptimiser(case, drift_from=last), WorkflowOptions())
     result = build_result(outcome)
     assert result["final_check"]["reoptimised_at_chosen_level"] is True
-    assert result["status"] == "final-check-failed" and result["prescription_gy"] == 32.5
-    assert outcome.log[-1].action == "final-check" and outcome.log[-1].feasible is False
-    assert outcome.log[-2].note.startswith("re-check") and outcome.optimisations == last + 1
+    assert result["status"] == "final-check-failed" and result["prescription_gy"] == floor
+    above = [best] if best > floor else []
+    assert [c["prescription_gy"] for c in result["final_check"]["failed_at_higher_levels"]] == above
+    normalised = "dose recomputed and re-read from the TPS after the normalisation"
+    expected = [(best, "optimise", False, "plan left at the chosen level"), (best, "optimise", False, "re-check"),
+                (best, "final-check", False, normalised)]
+    if above:
+        expected += [(floor, "optimise", False, "stepped down"), (floor, "optimise", False, "re-check"),
+                     (floor, "final-check", False, normalised)]
+    steps = [(s.level_gy, s.action, s.feasible, s.note.split(":")[0]) for s in outcome.log]
+    assert steps[-len(expected):] == expected
+    assert outcome.optimisations == last + (3 if above else 1)
 
 
 def test_a_final_check_that_only_misses_coverage_is_coverage_compromised():
