@@ -401,3 +401,13 @@ def test_composite_action_rolls_the_geometry_back(tmp_path: Any) -> None:
                                                          MarginSettings=margin(1.0))
         raise RuntimeError("later step failed")
     assert prv.GetRoiVolume() == before
+
+
+def test_a_contraction_past_the_centre_leaves_no_geometry(tmp_path: Any) -> None:
+    """Closed form: an 8 mm cylinder shrunk by 1 cm is empty; the ROI then has no geometry on the
+    examination (PrimaryShape None, HasContours False, GetRoiVolume raises "no geometry set for ROI")."""
+    _, pm, exam = _phantom(tmp_path)
+    empty = _grown(pm, exam, "Cyl_shrunk", "Cyl", margin(1.0, "Contract"))
+    assert empty.PrimaryShape is None and not empty.HasContours()
+    with pytest.raises(rs.ScriptException, match="no geometry set for ROI"):
+        empty.GetRoiVolume()
