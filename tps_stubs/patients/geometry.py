@@ -23,7 +23,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
 
-__all__ = ["bounding_box", "contours_on_plane", "signed_distance", "transform_points"]
+__all__ = ["bounding_box", "contours_of_field", "contours_on_plane", "signed_distance", "transform_points"]
 
 Primitive = Mapping[str, Any]
 KINDS = ("sphere", "ellipsoid", "cylinder", "box", "tube", "union", "shell")
@@ -180,7 +180,22 @@ def contours_on_plane(primitive: Primitive, z_mm: float, step_mm: float = 0.0,
     if to_shape_frame is not None:
         pts = transform_points(to_shape_frame, pts)
     v = signed_distance(primitive, pts).reshape(gx.shape)
-    v = np.where(v == 0.0, 1e-9, v)
+    return contours_of_field(v, xs, ys, z_mm, step_mm=step_mm)
+
+
+def contours_of_field(values: np.ndarray, xs: np.ndarray, ys: np.ndarray, z_mm: float, *,
+                      step_mm: Optional[float] = None) -> List[np.ndarray]:
+    """Closed contours (N, 3) where a field sampled on a regular grid of a plane crosses 0.
+
+    ``values`` is indexed ``[j, i]`` at ``(xs[i], ys[j])`` and is negative inside (a signed distance,
+    or a level minus a threshold); crossings are interpolated linearly along the grid edges
+    (marching squares). A field that is not positive on the outer rows and columns gives open
+    chains there: pad it first. ``step_mm`` is the grid step (the same in x and y; by default
+    ``xs[1] - xs[0]``).
+    """
+    if step_mm is None:
+        step_mm = float(xs[1] - xs[0])
+    v = np.where(values == 0.0, 1e-9, values)
     inside = v < 0
     if not inside.any():
         return []

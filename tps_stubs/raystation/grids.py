@@ -128,7 +128,8 @@ def to_rs_orientation(
     return grid, out
 
 
-# patient model → {(structure set id, structure id, grid): Occupancy}; dropped with the model
+# patient model → {(structure set id, structure, grid): Occupancy}; dropped with the model. Keyed by the
+# structure object (identity), not its name: ROI algebra replaces an ROI's geometry under the same name.
 _OCCUPANCY: MutableMapping[StubPatient, Dict[Any, Occupancy]] = weakref.WeakKeyDictionary()
 _GEOMETRY: Dict[RsGrid, DoseGrid] = {}
 
@@ -138,7 +139,7 @@ def occupancy(
 ) -> Occupancy:
     """Fractional occupancy of a structure on a grid (cached per patient model and grid)."""
     cache = _OCCUPANCY.setdefault(model, {})
-    key = (structure_set_id, structure.id, grid)
+    key = (structure_set_id, structure, grid)
     if key not in cache:
         geometry = _GEOMETRY.get(grid)
         if geometry is None:

@@ -7,6 +7,12 @@
 0–255). Approved structure sets lock their ROI geometries and the ROIs themselves (§4, §14.6):
 12A+ report approval through ``SubStructureSets[i].Review``, 11B through ``ApprovedStructureSets``.
 
+ROI margins and algebra (§9): ``roi.CreateMarginGeometry(Examination, SourceRoiName, MarginSettings)`` and
+``roi.CreateAlgebraGeometry(Examination, Algorithm, ExpressionA, ExpressionB, ResultOperation,
+ResultMarginSettings)`` set the ROI's geometry on one examination from its sources' current geometries
+(margins in cm, computed once, re-contoured on the image planes: :mod:`.roi_algebra`); refused on an
+approved ROI.
+
 Mesh geometries: real structure sets hold triangle meshes (model-based and deep-learning
 segmentation, couch and helper ROIs) whose ``PrimaryShape`` has no ``Contours``; public scripts test
 ``hasattr(PrimaryShape, 'Contours')`` (docs/reference/raystation-public-scripts.md R11). ROIs named in
@@ -26,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional
 import numpy as np
 
 from ..patients.model import StructureModel
-from . import grids
+from . import grids, roi_algebra
 from .errors import ScriptException
 from .grids import RsGrid
 from .registrations import create_deformable_group
@@ -139,6 +145,69 @@ class RegionOfInterest(ScriptObject):
     def DeleteRoi(self) -> None:
         """Delete the ROI and its geometries (refused when approved)."""
         self._model._delete_roi(self)
+
+    @script_method(write=True)
+    def CreateMarginGeometry(self, *, Examination: Any, SourceRoiName: str, MarginSettings: Any) -> None:
+        """Set this ROI's geometry on ``Examination`` to ``SourceRoiName`` grown or shrunk by a margin (cm).
+
+        ``MarginSettings = {'Type': 'Expand'|'Contract', 'Superior', 'Inferior', 'Anterior', 'Posterior',
+        'Right', 'Left'}`` (§9; semantics and discretisation in :mod:`.roi_algebra`). The source may
+        be this ROI itself. The geometry is computed once: it does not follow later changes of the
+        source. Refused (``InvalidOperationException``) when this ROI is approved.
+        """
+        margin = roi_algebra.parse_margin(MarginSettings, "MarginSettings")
+        if not isinstance(SourceRoiName, str):
+            raise ScriptException(f"SourceRoiName must be an ROI name (got {SourceRoiName!r}).")
+        expression = roi_algebra.Expression("Union", (SourceRoiName,), margin)
+        nothing = roi_algebra.Expression("Union", (), roi_algebra.ZERO_MARGIN)
+        self._model._set_algebra_geometry(self, Examination, expression, nothing, result_operation="None",
+                                          result_margin=roi_algebra.ZERO_MARGIN)
+
+    @script_method(write=True)
+    def CreateAlgebraGeometry(
+        self,
+        *,
+        Examination: Any,
+        ExpressionA: Any,
+        Algorithm: str = "Auto",
+        ExpressionB: Any = None,
+        ResultOperation: str = "None",
+        ResultMarginSettings: Any = None,
+    ) -> None:
+        """Set this ROI's geometry on ``Examination`` to ``(A <ResultOperation> B)`` with a result margin.
+
+        ``ExpressionA`` / ``ExpressionB`` are ``{'Operation': 'Union'|'Intersection', 'SourceRoiNames':
+        [...], 'MarginSettings': {...}}`` (§9); ``ResultOperation`` is ``'None'`` (A only),
+        ``'Union'``, ``'Intersection'`` or ``'Subtraction'`` (A − B). A public script passes only
+        ``ExpressionA``: ``ExpressionB`` then names no ROI, ``ResultOperation`` is ``'None'`` and the
+        result margin zero. ``Algorithm`` is one of ``'Auto'``, ``'Voxels'``, ``'Contours'``,
+        ``'LineGrid'`` ([stub-2025]); the stand-in computes them all alike (:mod:`.roi_algebra`).
+        Computed once (not a derived ROI that follows its sources). Refused
+        (``InvalidOperationException``) when this ROI is approved.
+        """
+        if Algorithm not in roi_algebra.ALGORITHMS:
+            raise ScriptException(f"Algorithm must be one of {roi_algebra.ALGORITHMS} (got {Algorithm!r}).")
+        if ResultOperation not in roi_algebra.RESULT_OPERATIONS:
+            raise ScriptException(
+                f"ResultOperation must be one of {roi_algebra.RESULT_OPERATIONS} (got {ResultOperation!r})."
+            )
+        a = roi_algebra.parse_expression(ExpressionA, "ExpressionA", may_be_empty=False)
+        if ExpressionB is None:
+            b = roi_algebra.Expression("Union", (), roi_algebra.ZERO_MARGIN)
+        else:
+            b = roi_algebra.parse_expression(ExpressionB, "ExpressionB", may_be_empty=True)
+        if ResultOperation != "None" and not b.source_roi_names:
+            raise ScriptException(
+                f"ResultOperation {ResultOperation!r} needs source ROIs in ExpressionB (it names none); "
+                "use ResultOperation 'None' for ExpressionA alone."
+            )
+        result_margin = (
+            roi_algebra.ZERO_MARGIN
+            if ResultMarginSettings is None
+            else roi_algebra.parse_margin(ResultMarginSettings, "ResultMarginSettings")
+        )
+        self._model._set_algebra_geometry(self, Examination, a, b, result_operation=str(ResultOperation),
+                                          result_margin=result_margin)
 
 
 class PrimaryShape(ScriptObject):
@@ -400,6 +469,50 @@ class PatientModel(ScriptObject):
         )
         self._s["rois"]._append(roi)
         return roi
+
+    def _set_algebra_geometry(
+        self,
+        roi: RegionOfInterest,
+        examination: Any,
+        a: roi_algebra.Expression,
+        b: roi_algebra.Expression,
+        *,
+        result_operation: str,
+        result_margin: roi_algebra.Margin,
+    ) -> None:
+        """Compute ``roi``'s geometry on ``examination`` from its sources' current geometries."""
+        exams = self._case._s["examinations"]
+        if not isinstance(examination, ScriptObject) or not any(e is examination for e in exams):
+            raise ScriptException(
+                f"Examination must be an examination of the case (got {examination!r}); use "
+                f"case.Examinations[name], one of {exams.Keys}."
+            )
+        structure_set = self._s["structure_sets"]._find(examination._key())
+        target = None if structure_set is None else structure_set._geometry(roi.Name)
+        if target is None or structure_set._model_id is None:
+            raise ScriptException(
+                f"Examination '{examination._key()}' has no structure set for ROI '{roi.Name}'."
+            )
+        used = [a] if result_operation == "None" else [a, b]
+        sources: Dict[str, StructureModel] = {}
+        for name in (n for e in used for n in e.source_roi_names):
+            if self._s["rois"]._find(name) is None:
+                raise ScriptException(f"There exists no ROI with the name {name!r}.")
+            geometry = structure_set._geometry(name)
+            structure = None if geometry is None else geometry._s["structure"]
+            if structure is None or structure.is_empty:
+                raise ScriptException(
+                    f"There is no geometry set for ROI '{name}' on examination '{examination._key()}' "
+                    "(no geometry set for ROI); it cannot be a source of ROI algebra."
+                )
+            sources[name] = structure
+        image = self._session.model.image(self._session.model.structure_set(structure_set._model_id).image_id)
+        by_plane = roi_algebra.evaluate(image, sources, a, b, result_operation=result_operation,
+                                        result_margin=result_margin)
+        dicom_type = {v: k for k, v in ROI_TYPES.items()}.get(roi.Type, roi.Type.upper())
+        target._s["structure"] = StructureModel(
+            id=roi.Name, dicom_type=dicom_type, contours_by_plane=by_plane, primitives=()
+        )
 
     def _delete_roi(self, roi: RegionOfInterest) -> None:
         self._s["rois"]._remove(roi)
