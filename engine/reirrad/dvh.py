@@ -344,7 +344,7 @@ def _occupancy_samples(grid: DoseGrid, occupancy: Occupancy) -> Tuple[FloatArray
         full = whole.copy()
         full[occupancy.sub_voxels] = False
         whole[occupancy.sub_voxels[steep]] = False
-        sub_dose = (near[steep] @ _trilinear(n).T).reshape(-1)
+        sub_dose = _interpolate(near[steep], n).reshape(-1)
         sub_occ = occupancy.sub_fraction_of(np.flatnonzero(steep)).reshape(-1)
         keep = sub_occ > 0.0
         doses.append(sub_dose[keep])
@@ -359,7 +359,7 @@ def _occupancy_samples(grid: DoseGrid, occupancy: Occupancy) -> Tuple[FloatArray
         m = FULL_SUB_SAMPLES
         near = _neighbourhood(grid.values_gy, k[steep_full], j[steep_full], i[steep_full]).reshape(-1, 27)
         whole[full_voxels[steep_full]] = False
-        doses.append((near @ _trilinear(m).T).reshape(-1))
+        doses.append(_interpolate(near, m).reshape(-1))
         weights.append(np.repeat(occ[full_voxels[steep_full]] / m**3, m**3))
     return np.concatenate([values[whole], *doses]), np.concatenate([occ[whole], *weights])
 
@@ -377,26 +377,58 @@ def _steep_full_voxels(values: FloatArray, k: np.ndarray, j: np.ndarray, i: np.n
     nz, ny, nx = values.shape
     flat_values = np.ravel(values)
     centre_index = (k * ny + j) * nx + i
-    centre = flat_values.take(centre_index)
+    faces = _at_faces(values.shape, k, j, i)
     change2 = np.zeros(len(k))
     plus_minus = []
     for index, size, stride in ((k, nz, ny * nx), (j, ny, nx), (i, nx, 1)):
-        up = flat_values.take(centre_index + np.where(index + 1 < size, stride, 0))
-        down = flat_values.take(centre_index - np.where(index > 0, stride, 0))
-        change2 += ((up - down) / 2.0) ** 2
+        # off the faces the neighbours are ± stride; on them (few) the outermost voxel repeats
+        up = flat_values.take(centre_index + stride, mode="clip")
+        down = flat_values.take(centre_index - stride, mode="clip")
+        if len(faces):
+            c = centre_index[faces]
+            up[faces] = flat_values.take(c + np.where(index[faces] + 1 < size, stride, 0))
+            down[faces] = flat_values.take(c - np.where(index[faces] > 0, stride, 0))
+        gradient = up - down
+        gradient *= gradient
+        change2 += gradient
         plus_minus.append((up, down))
-    steep = np.flatnonzero(change2 > (GRADIENT_FRACTION * grid_max) ** 2)
+    # (D₊ − D₋)² / 4 summed: compared with the squared threshold times 4
+    steep = np.flatnonzero(change2 > 4.0 * (GRADIENT_FRACTION * grid_max) ** 2)
+    centre = flat_values.take(centre_index[steep])
     curvature = np.zeros(len(steep))
     for up, down in plus_minus:
-        curvature += np.abs(up[steep] + down[steep] - 2.0 * centre[steep])
+        curvature += np.abs(up[steep] + down[steep] - 2.0 * centre)
     return steep[curvature / 8.0 <= CURVATURE_FRACTION * grid_max]
 
 
-def _trilinear(n: int) -> FloatArray:
-    """(n³, 27) trilinear weights of the n³ sub-voxel centres on the 3 × 3 × 3 neighbourhood: the
-    product of the per-axis weights, rows [c, b, a] and columns [z, y, x]."""
+def _at_faces(shape: Tuple[int, ...], k: np.ndarray, j: np.ndarray, i: np.ndarray) -> np.ndarray:
+    """Positions of the voxels (k, j, i) that lie on a face of a grid of ``shape``."""
+    at = np.zeros(len(k), dtype=bool)
+    for index, size in zip((k, j, i), shape):
+        if len(index) and int(index.min()) == 0:
+            at |= index == 0
+        if len(index) and int(index.max()) == size - 1:
+            at |= index == size - 1
+    return np.flatnonzero(at)
+
+
+def _interpolate(near: FloatArray, n: int) -> FloatArray:
+    """Trilinear doses (M, n³) at the n³ sub-voxel centres of M voxels from their neighbourhoods
+    ``near`` (M, 27): rows [c, b, a], the product of the per-axis weights (:func:`_sub_weights`).
+
+    The (M, 27) × (27, n³) product is taken _ROWS_PER_PRODUCT rows at a time: OpenBLAS runs one
+    larger product on several threads, which on a shared machine cost more than they gain (measured
+    2-5× slower under load); the values are the same.
+    """
     weights_1d = _sub_weights(n)
-    return np.asarray(np.kron(np.kron(weights_1d, weights_1d), weights_1d))
+    trilinear_t = np.kron(np.kron(weights_1d, weights_1d), weights_1d).T  # (27, n³), columns [c, b, a]
+    out = np.empty((near.shape[0], n**3))
+    for start in range(0, near.shape[0], _ROWS_PER_PRODUCT):
+        np.dot(near[start:start + _ROWS_PER_PRODUCT], trilinear_t, out=out[start:start + _ROWS_PER_PRODUCT])
+    return out
+
+
+_ROWS_PER_PRODUCT = 2048
 
 
 def _sub_weights(n: int) -> FloatArray:
@@ -417,8 +449,13 @@ def _neighbourhood(values: FloatArray, k: np.ndarray, j: np.ndarray, i: np.ndarr
     """
     nz, ny, nx = values.shape
     step = np.array([-1, 0, 1])
-    kk = np.minimum(np.maximum(k[:, None] + step, 0), nz - 1)[:, :, None, None]
-    jj = np.minimum(np.maximum(j[:, None] + step, 0), ny - 1)[:, None, :, None]
-    ii = np.minimum(np.maximum(i[:, None] + step, 0), nx - 1)[:, None, None, :]
-    flat = (kk * ny + jj) * nx + ii  # (M, 3, 3, 3) flat indices: one take, not three index arrays
-    return np.asarray(np.ravel(values).take(flat))
+    # off the faces: the centre's flat index plus 27 fixed offsets, ordered [z, y, x]
+    offsets = ((step[:, None, None] * ny + step[None, :, None]) * nx + step[None, None, :]).reshape(27)
+    flat = ((k * ny + j) * nx + i)[:, None] + offsets  # (M, 27): one take, not three index arrays
+    faces = _at_faces(values.shape, k, j, i)
+    if len(faces):
+        kk = np.minimum(np.maximum(k[faces, None] + step, 0), nz - 1)[:, :, None, None]
+        jj = np.minimum(np.maximum(j[faces, None] + step, 0), ny - 1)[:, None, :, None]
+        ii = np.minimum(np.maximum(i[faces, None] + step, 0), nx - 1)[:, None, None, :]
+        flat[faces] = ((kk * ny + jj) * nx + ii).reshape(-1, 27)
+    return np.asarray(np.ravel(values).take(flat)).reshape(-1, 3, 3, 3)
