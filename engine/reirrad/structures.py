@@ -450,19 +450,25 @@ def _fine_coverage(scan: _Lines, ids: IntArray, n: int) -> FloatArray:
     line = scan.part_r[ids][:, None] * per_row + np.arange(per_row)  # (B, per_row)
     start, length = scan.x_in[line], scan.length[line]  # (B, per_row, pairs)
     # covered length left of each sub-pixel edge, summed over the line's intervals one at a time;
-    # interval p only where some line of the pixel has it (padding has zero length and adds 0)
-    covered = np.zeros((len(ids), per_row, n + 1))  # (B, per_row, n + 1)
-    part = np.empty_like(covered)
-    for p in range(start.shape[2]):
-        if p == 0:
-            np.subtract(edges[:, None, :], start[:, :, p, None], out=part)
-            np.minimum(np.maximum(part, 0.0, out=part), length[:, :, p, None], out=part)
-            covered += part
-            continue
+    # interval p only where some line of the pixel has it (padding has zero length and adds 0.0,
+    # exactly: so when most pixels have it, it is added to all of them, without indexing)
+    covered = np.subtract(edges[:, None, :], start[:, :, 0, None])  # (B, per_row, n + 1)
+    np.minimum(np.maximum(covered, 0.0, out=covered), length[:, :, 0, None], out=covered)
+    for p in range(1, start.shape[2]):
         has = np.flatnonzero(np.any(length[:, :, p] > 0.0, axis=1))
-        more = edges[has][:, None, :] - start[has, :, p, None]
-        covered[has] += np.minimum(np.maximum(more, 0.0, out=more), length[has, :, p, None])
-    return np.asarray((np.diff(covered, axis=2) * n).reshape(len(ids), n, scan.lines, n).mean(axis=2))
+        if 2 * len(has) > len(ids):
+            more = edges[:, None, :] - start[:, :, p, None]
+            covered += np.minimum(np.maximum(more, 0.0, out=more), length[:, :, p, None], out=more)
+        elif len(has):
+            more = edges[has][:, None, :] - start[has, :, p, None]
+            covered[has] += np.minimum(np.maximum(more, 0.0, out=more), length[has, :, p, None])
+    # each sub-pixel's covered length (× n: a fraction of its width) on every line, then the mean of
+    # its sub-row's lines, added line after line
+    per_line = ((covered[:, :, 1:] - covered[:, :, :-1]) * n).reshape(len(ids), n, scan.lines, n)
+    total = per_line[:, :, 0, :]
+    for line_in_sub_row in range(1, scan.lines):
+        total = total + per_line[:, :, line_in_sub_row, :]
+    return np.asarray(total / scan.lines)
 
 
 def _edge_crossings(ys: FloatArray, starts: FloatArray, ends: FloatArray, first: IntArray,
@@ -791,7 +797,7 @@ def _boundary_sub_fraction(source: _SubSource, box_shape: Tuple[int, ...], voxel
     for r in range(1, int(rank.max()) + 1):
         e = np.flatnonzero(rank == r)
         out[pos[e]] += (w_all[e][:, :, None] * b_all[e]).reshape(len(e), n, n, n)
-    np.minimum(np.maximum(out, 0.0, out=out), 1.0, out=out)
+    np.clip(out, 0.0, 1.0, out=out)
     return out
 
 
