@@ -212,7 +212,8 @@ def _self_intersecting(xys: Sequence[FloatArray]) -> NDArray[np.bool_]:
 
     Edges i and j cross properly when each one's endpoints lie strictly on opposite sides of the
     other's line (all four orientation products negative). Only pairs whose y-ranges overlap can
-    cross, so the test runs on those pairs alone: each polygon's edges sorted by their lowest y,
+    cross (and of those only pairs whose x-ranges overlap), so the test runs on those pairs alone:
+    each polygon's edges sorted by their lowest y,
     each paired with the later ones that start at or below its highest y. For a contour that is
     about O(n) pairs instead of all n² (a 500-point contour: ~1 ms instead of ~17 ms). All polygons
     are done at once: the sort key puts each polygon's edges in its own band of y (the bands' float
@@ -249,6 +250,9 @@ def _self_intersecting(xys: Sequence[FloatArray]) -> NDArray[np.bool_]:
     i, j = order[first], order[first + 1 + offsets]
     gap = np.abs(local[i] - local[j])
     keep = (gap > 1) & (gap != sizes[poly[i]] - 1)  # adjacent edges share a vertex: never proper
+    # edges whose x-ranges do not overlap cannot cross (the two sides of a contour, mostly)
+    x_lo, x_hi = np.minimum(p[:, 0], q[:, 0]), np.maximum(p[:, 0], q[:, 0])
+    keep &= (x_lo[i] <= x_hi[j]) & (x_lo[j] <= x_hi[i])
     i, j = i[keep], j[keep]
     d = q - p
 
