@@ -351,53 +351,49 @@ def _occupancy_samples(grid: DoseGrid, occupancy: Occupancy) -> Tuple[FloatArray
         weights.append(sub_occ[keep] / n**3)
     else:
         full = whole
-    full_voxels = np.flatnonzero(full)
-    k, j, i = np.unravel_index(full_voxels, occupancy.box_fraction.shape)
-    k, j, i = k + corner[0], j + corner[1], i + corner[2]
-    steep_full = _steep_full_voxels(grid.values_gy, k, j, i, grid_max)
+    steep_full = _steep_full_voxels(grid.values_gy, box, full, grid_max)
     if len(steep_full):
         m = FULL_SUB_SAMPLES
-        near = _neighbourhood(grid.values_gy, k[steep_full], j[steep_full], i[steep_full]).reshape(-1, 27)
-        whole[full_voxels[steep_full]] = False
+        k, j, i = np.unravel_index(steep_full, occupancy.box_fraction.shape)
+        near = _neighbourhood(grid.values_gy, k + corner[0], j + corner[1], i + corner[2]).reshape(-1, 27)
+        whole[steep_full] = False
         doses.append(_interpolate(near, m).reshape(-1))
-        weights.append(np.repeat(occ[full_voxels[steep_full]] / m**3, m**3))
+        weights.append(np.repeat(occ[steep_full] / m**3, m**3))
     return np.concatenate([values[whole], *doses]), np.concatenate([occ[whole], *weights])
 
 
-def _steep_full_voxels(values: FloatArray, k: np.ndarray, j: np.ndarray, i: np.ndarray,
+def _steep_full_voxels(values: FloatArray, box: Tuple[slice, slice, slice], full: np.ndarray,
                        grid_max: float) -> np.ndarray:
-    """Positions (into k, j, i) of the voxels whose dose is steep and nearly linear.
+    """Flat indices (within ``box``) of the voxels flagged in ``full`` whose dose is steep and nearly linear.
 
     From the six face neighbours (the outermost voxel repeated at the grid's faces), per axis a:
     the change across the voxel g_a = (D₊ − D₋)/2 and the second difference c_a = D₊ + D₋ − 2·D₀.
     A voxel is sub-sampled when √(Σ g_a²) > :data:`GRADIENT_FRACTION` × the grid's maximum dose and
     Σ |c_a| / 8 (the bound of trilinear interpolation's error inside it, h²·|∂²D|/8 per axis) is at
-    most :data:`CURVATURE_FRACTION` × that maximum.
+    most :data:`CURVATURE_FRACTION` × that maximum. The differences are taken over the whole box
+    (shifted views of it, one voxel wider), the curvature for the steep voxels alone.
     """
-    nz, ny, nx = values.shape
-    flat_values = np.ravel(values)
-    centre_index = (k * ny + j) * nx + i
-    faces = _at_faces(values.shape, k, j, i)
-    change2 = np.zeros(len(k))
-    plus_minus = []
-    for index, size, stride in ((k, nz, ny * nx), (j, ny, nx), (i, nx, 1)):
-        # off the faces the neighbours are ± stride; on them (few) the outermost voxel repeats
-        up = flat_values.take(centre_index + stride, mode="clip")
-        down = flat_values.take(centre_index - stride, mode="clip")
-        if len(faces):
-            c = centre_index[faces]
-            up[faces] = flat_values.take(c + np.where(index[faces] + 1 < size, stride, 0))
-            down[faces] = flat_values.take(c - np.where(index[faces] > 0, stride, 0))
-        gradient = up - down
+    lo = [max(b.start - 1, 0) for b in box]
+    hi = [min(b.stop + 1, size) for b, size in zip(box, values.shape)]
+    ext = values[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]]
+    pad = [(1 - (b.start - low), 1 - (high - b.stop)) for b, low, high in zip(box, lo, hi)]
+    if any(before or after for before, after in pad):
+        ext = np.pad(ext, pad, mode="edge")  # at the grid's faces the outermost voxel repeats
+    inner = slice(1, -1)
+    neighbours = ((ext[2:, inner, inner], ext[:-2, inner, inner]),
+                  (ext[inner, 2:, inner], ext[inner, :-2, inner]),
+                  (ext[inner, inner, 2:], ext[inner, inner, :-2]))
+    change2 = np.zeros(full.size)
+    for up, down in neighbours:  # (D₊ − D₋)², compared with 4 × the squared threshold
+        gradient = (up - down).ravel()
         gradient *= gradient
         change2 += gradient
-        plus_minus.append((up, down))
-    # (D₊ − D₋)² / 4 summed: compared with the squared threshold times 4
-    steep = np.flatnonzero(change2 > 4.0 * (GRADIENT_FRACTION * grid_max) ** 2)
-    centre = flat_values.take(centre_index[steep])
+    steep = np.flatnonzero(full & (change2 > 4.0 * (GRADIENT_FRACTION * grid_max) ** 2))
+    k, j, i = np.unravel_index(steep, ext[inner, inner, inner].shape)
+    centre = ext[1:-1, 1:-1, 1:-1][k, j, i]
     curvature = np.zeros(len(steep))
-    for up, down in plus_minus:
-        curvature += np.abs(up[steep] + down[steep] - 2.0 * centre)
+    for up, down in neighbours:
+        curvature += np.abs(up[k, j, i] + down[k, j, i] - 2.0 * centre)
     return steep[curvature / 8.0 <= CURVATURE_FRACTION * grid_max]
 
 
