@@ -330,3 +330,22 @@ def test_analytic_phantoms_with_sub_voxel_sampling(case):
         assert abs(got[3] - expected[3]) < 0.01
     if case.endswith("gaussian"):
         assert got[1] == pytest.approx(40.0)
+
+
+def test_full_voxels_at_the_grid_faces():
+    """A structure filling a whole 3 × 3 × 3 grid of 10 mm voxels, D = 10 + 0.1·x Gy (9, 10, 11 Gy
+    columns). At the grid's faces the outermost voxel stands in for the missing neighbour, so a face
+    column sees a second difference of 1 Gy: error bound 1/8 Gy > 0.6 % of 11 Gy, kept at its centre
+    dose. The middle column (second difference 0, in y and z too: the dose is constant there) is
+    sub-sampled: four samples of 0.125 cm³ at 9.75 and four at 10.25 Gy per voxel. Dmax 11 Gy, Dmean
+    10 Gy; hottest first, nine 1 cm³ samples at 11 Gy (last midpoint 8.5 cm³), then 10.25 Gy from
+    midpoint 9.0625 cm³: D9cc = 11 − (0.5/0.5625)·0.75 = 10.3333 Gy (hand count)."""
+    grid = grid_with_field((3, 3, 3), (-10.0, -10.0, -10.0), (10.0, 10.0, 10.0),
+                           lambda p: 10.0 + 0.1 * p[:, 0])
+    box = [np.array([[-15.0, -15.0, z], [15.0, -15.0, z], [15.0, 15.0, z], [-15.0, 15.0, z]])
+           for z in (-10.0, 0.0, 10.0)]
+    dvh = DVH.from_dose(grid, structure_occupancy(box, grid, sub_samples=4))
+    assert dvh.volume_cc == pytest.approx(27.0)
+    assert (dvh.max_gy, dvh.mean_gy) == pytest.approx((11.0, 10.0))
+    assert dvh.dose_at_volume_cc(9.0) == pytest.approx(11.0 - 0.5 / 0.5625 * 0.75)
+    assert sorted(set(np.round(dvh.doses_gy, 9))) == [9.0, 9.75, 10.25, 11.0]
