@@ -162,9 +162,11 @@ def test_sphere_in_radial_gaussian(radius):
         assert close(dvh.dose_at_volume_cc(v_cc), gaussian_sphere_d_at_volume(40.0, 8.0, v_cc * 1000))
 
 
-def test_orientation_gives_the_same_dvh():
+@pytest.mark.parametrize("sub_samples", [1, 4])
+def test_orientation_gives_the_same_dvh(sub_samples):
     """Head-first, feet-first and a 90°-rotated grid over the same voxel centres give the same DVH
-    (flips exactly; the rotation to the occupancy's sub-row accuracy)."""
+    (flips exactly; the rotation to the occupancy's sub-row accuracy), with and without sub-voxel
+    sampling (whose steepness tests are symmetric in each axis)."""
     contours = sphere_contours(CENTRE, 10.0, 2.0, 0.37)
     results = []
     for origin, direction in [
@@ -173,7 +175,7 @@ def test_orientation_gives_the_same_dvh():
         ((39.0, -39.0, -39.0), np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])),
     ]:
         grid = grid_with_field(GRID_SHAPE, origin, GRID_SPACING, linear_field, direction)
-        dvh = DVH.from_dose(grid, structure_occupancy(contours, grid))
+        dvh = DVH.from_dose(grid, structure_occupancy(contours, grid, sub_samples=sub_samples))
         results.append((dvh.volume_cc, dvh.mean_gy, dvh.max_gy, dvh.dose_at_volume_cc(0.1),
                         dvh.dose_at_volume_cc(0.5)))
     np.testing.assert_allclose(results[1], results[0], rtol=1e-9)
@@ -250,3 +252,100 @@ def test_sub_voxel_sampling_fixes_the_boundary_overshoot():
         errors[n] = (dvh.max_gy - expected[0], dvh.dose_at_volume_cc(0.1) - expected[1])
     assert min(errors[1]) > 0.1
     assert max(abs(e) for e in errors[4]) < 0.05
+
+
+# --- sub-voxel sampling of full voxels in a steep, nearly linear dose --------------------------
+CENTRE_VOXEL = [np.array([[-5.0, -5.0, z], [5.0, -5.0, z], [5.0, 5.0, z], [-5.0, 5.0, z]])
+                for z in (-2.5, 2.5)]
+
+
+def test_full_voxel_in_a_linear_gradient_is_sub_sampled():
+    """A structure filling the centre voxel of 10 mm voxels exactly, D = 10 + 0.1·x Gy: the dose
+    changes by 1 Gy across it (> 0.4 % of the 11 Gy maximum) with no curvature, so it is scored as
+    2 × 2 × 2 samples at x = ±2.5 mm: four of 0.125 cm³ at 10.25 Gy and four at 9.75 Gy. Hottest
+    first, their midpoints lie at 0.0625 … 0.4375 and 0.5625 … 0.9375 cm³: Dmax 10.25 Gy, D0.25cc
+    10.25 Gy, D0.5cc 10.25 − (0.0625/0.125)·0.5 = 10.0 Gy, Dmean 10.0 Gy. Centre scoring reads
+    10.0 Gy for all of them (hand count)."""
+    grid = grid_with_field((3, 3, 3), (-10.0, -10.0, -10.0), (10.0, 10.0, 10.0),
+                           lambda p: 10.0 + 0.1 * p[:, 0])
+    occupancy = structure_occupancy(CENTRE_VOXEL, grid, plane_spacing_mm=5.0, sub_samples=4)
+    assert len(occupancy.sub_voxels) == 0  # the voxel is full, not a boundary voxel
+    dvh = DVH.from_dose(grid, occupancy)
+    assert dvh.volume_cc == pytest.approx(1.0)
+    assert (dvh.max_gy, dvh.mean_gy) == pytest.approx((10.25, 10.0))
+    assert (dvh.dose_at_volume_cc(0.25), dvh.dose_at_volume_cc(0.5)) == pytest.approx((10.25, 10.0))
+    centre = DVH.from_dose(grid, structure_occupancy(CENTRE_VOXEL, grid, plane_spacing_mm=5.0, sub_samples=1))
+    assert (centre.max_gy, centre.dose_at_volume_cc(0.25)) == pytest.approx((10.0, 10.0))
+
+
+def test_full_voxel_in_a_curved_dose_keeps_its_centre_dose():
+    """Same voxel, D = 10 + 0.1·x + 0.01·x² Gy: neighbours along x at 10 and 12 Gy, so the change
+    across it is 1 Gy (steep), but the second difference is 2 Gy and trilinear interpolation's error
+    bound 2/8 = 0.25 Gy exceeds 0.6 % of the 12 Gy maximum (0.072 Gy): one sample at its centre dose,
+    10 Gy (hand count)."""
+    grid = grid_with_field((3, 3, 3), (-10.0, -10.0, -10.0), (10.0, 10.0, 10.0),
+                           lambda p: 10.0 + 0.1 * p[:, 0] + 0.01 * p[:, 0] ** 2)
+    dvh = DVH.from_dose(grid, structure_occupancy(CENTRE_VOXEL, grid, plane_spacing_mm=5.0, sub_samples=4))
+    assert (dvh.max_gy, dvh.mean_gy, dvh.dose_at_volume_cc(0.5)) == pytest.approx((10.0, 10.0, 10.0))
+
+
+def _gaussian_at(centre: np.ndarray):
+    def gaussian(points: np.ndarray) -> np.ndarray:
+        return 40.0 * np.exp(-((points - centre) ** 2).sum(axis=1) / (2 * 8.0**2))
+    return gaussian
+
+
+@pytest.mark.parametrize("case", ["sphere 10 linear", "sphere 25 linear", "cylinder linear",
+                                  "sphere 10 gaussian", "sphere 25 gaussian"])
+def test_analytic_phantoms_with_sub_voxel_sampling(case):
+    """The closed-form phantoms above with 4³ sub-voxels in boundary voxels and 2³ in steep full
+    voxels: Dmean, Dmax, D0.1cc and D0.5cc within 1 % or 0.1 Gy of the closed forms. Measured errors
+    (Gy; docs/geometry.md): e.g. sphere r = 25 mm in the linear gradient D0.5cc +0.003 (+0.053 with
+    full voxels at their centre dose); the Gaussians' peak voxel is flat (no gradient) and keeps its
+    centre dose, so Dmax is exact."""
+    gaussian_centre = np.array([1.0, 1.0, 1.0])
+    if case == "cylinder linear":
+        grid = grid_with_field(GRID_SHAPE, GRID_ORIGIN, GRID_SPACING, linear_field)
+        contours = cylinder_contours(CENTRE, 15.0, 20.0, 2.0)
+        expected = (A_GY, A_GY + G_GY_PER_MM * 15.0,
+                    *(cylinder_gradient_d_at_volume(A_GY, G_GY_PER_MM, 15.0, 20.0, v)
+                      for v in (100.0, 500.0)))
+    elif case.endswith("linear"):
+        radius = float(case.split()[1])
+        grid = grid_with_field(GRID_SHAPE, GRID_ORIGIN, GRID_SPACING, linear_field)
+        contours = sphere_contours(CENTRE, radius, 2.0, 0.37)
+        expected = (A_GY, A_GY + G_GY_PER_MM * radius,
+                    *(sphere_gradient_d_at_volume(A_GY, G_GY_PER_MM, radius, v) for v in (100.0, 500.0)))
+    else:
+        radius = float(case.split()[1])
+        grid = grid_with_field(GRID_SHAPE, GRID_ORIGIN, GRID_SPACING, _gaussian_at(gaussian_centre))
+        contours = sphere_contours(gaussian_centre, radius, 2.0, 0.37)
+        expected = (gaussian_sphere_mean(40.0, 8.0, radius), 40.0,
+                    *(gaussian_sphere_d_at_volume(40.0, 8.0, v) for v in (100.0, 500.0)))
+    dvh = DVH.from_dose(grid, structure_occupancy(contours, grid, sub_samples=4))
+    got = (dvh.mean_gy, dvh.max_gy, dvh.dose_at_volume_cc(0.1), dvh.dose_at_volume_cc(0.5))
+    for value, closed_form in zip(got, expected):
+        assert close(value, closed_form), (case, got, expected)
+    if case == "sphere 25 linear":
+        assert abs(got[3] - expected[3]) < 0.01
+    if case.endswith("gaussian"):
+        assert got[1] == pytest.approx(40.0)
+
+
+def test_full_voxels_at_the_grid_faces():
+    """A structure filling a whole 3 × 3 × 3 grid of 10 mm voxels, D = 10 + 0.1·x Gy (9, 10, 11 Gy
+    columns). At the grid's faces the outermost voxel stands in for the missing neighbour, so a face
+    column sees a second difference of 1 Gy: error bound 1/8 Gy > 0.6 % of 11 Gy, kept at its centre
+    dose. The middle column (second difference 0, in y and z too: the dose is constant there) is
+    sub-sampled: four samples of 0.125 cm³ at 9.75 and four at 10.25 Gy per voxel. Dmax 11 Gy, Dmean
+    10 Gy; hottest first, nine 1 cm³ samples at 11 Gy (last midpoint 8.5 cm³), then 10.25 Gy from
+    midpoint 9.0625 cm³: D9cc = 11 − (0.5/0.5625)·0.75 = 10.3333 Gy (hand count)."""
+    grid = grid_with_field((3, 3, 3), (-10.0, -10.0, -10.0), (10.0, 10.0, 10.0),
+                           lambda p: 10.0 + 0.1 * p[:, 0])
+    box = [np.array([[-15.0, -15.0, z], [15.0, -15.0, z], [15.0, 15.0, z], [-15.0, 15.0, z]])
+           for z in (-10.0, 0.0, 10.0)]
+    dvh = DVH.from_dose(grid, structure_occupancy(box, grid, sub_samples=4))
+    assert dvh.volume_cc == pytest.approx(27.0)
+    assert (dvh.max_gy, dvh.mean_gy) == pytest.approx((11.0, 10.0))
+    assert dvh.dose_at_volume_cc(9.0) == pytest.approx(11.0 - 0.5 / 0.5625 * 0.75)
+    assert sorted(set(np.round(dvh.doses_gy, 9))) == [9.0, 9.75, 10.25, 11.0]

@@ -11,18 +11,27 @@ Targets (issue 19), for every structure of ≥ 5 cm³ in Eclipse's DVH: Dmax, D0
 1 % or 0.05 Gy of Eclipse, Dmean within 0.05 Gy; and reirrad's mean |difference| from Eclipse no
 larger than dicompyler-core's on each metric.
 
-Measured (2026-12-05; Gy; reirrad with 4³ sub-voxel sampling of boundary voxels → Eclipse):
+Measured (2026-12-05; Gy; reirrad → Eclipse; reirrad with 4³ sub-voxels in boundary voxels and 2³ in
+full voxels where the dose is steep and nearly linear, docs/geometry.md "Sub-voxel sampling"):
 
 =================  ===============  ===============  ===============  ===============
 structure          Dmax             Dmean            D0.5cc           D0.1cc
 =================  ===============  ===============  ===============  ===============
-BODY               14.681 / 14.700  0.457 / 0.483    14.585 / 14.578  14.636 / 14.627
-Breast             14.681 / 14.700  5.582 / 5.609    14.585 / 14.561  14.636 / 14.597
-Heart              3.095 / 3.100    0.647 / 0.643    3.041 / 3.014    3.081 / 3.046
-Lt Lung            12.824 / 12.740  0.907 / 0.904    11.124 / 11.105  11.789 / 11.726
-Tumor Bed          14.560 / 14.570  14.291 / 14.286  14.459 / 14.451  14.510 / 14.503
-Tumor Bed Block    14.654 / 14.680  14.254 / 14.260  14.579 / 14.557  14.601 / 14.587
+BODY               14.665 / 14.700  0.457 / 0.483    14.576 / 14.578  14.633 / 14.627
+Breast             14.665 / 14.700  5.580 / 5.609    14.576 / 14.561  14.633 / 14.597
+Heart              3.072 / 3.100    0.647 / 0.643    3.020 / 3.014    3.059 / 3.046
+Lt Lung            12.824 / 12.740  0.908 / 0.904    11.137 / 11.105  11.789 / 11.726
+Tumor Bed          14.560 / 14.570  14.292 / 14.286  14.459 / 14.451  14.510 / 14.503
+Tumor Bed Block    14.654 / 14.680  14.248 / 14.260  14.568 / 14.557  14.601 / 14.587
 =================  ===============  ===============  ===============  ===============
+
+Mean |reirrad − Eclipse| (dicompyler-core − Eclipse): Dmax 0.036 (0.112), Dmean 0.0135 (0.0143),
+D0.5cc 0.0123 (0.0169), D0.1cc 0.023 (0.032) Gy. Full voxels at their centre dose (boundary voxels
+sub-sampled alone) read D0.5cc 0.0175 Gy: Breast 14.585, Heart 3.041, Tumor Bed Block 14.579, their
+hottest 0.5 cm³ lying in full voxels; Dmax 0.027, Dmean 0.0118, D0.1cc 0.028 Gy. Sub-sampling the
+steep full voxels moved Heart (hottest 0.5 cm³ in the fields' penumbra) by −0.021 Gy and Lt Lung by
++0.013 Gy (away from Eclipse). The margins on D0.5cc and Dmean are 4.6 and 0.8 mGy, below both curves'
+0.01 Gy bins: "no worse than dicompyler-core" is met, not shown to be significant.
 
 Scored at voxel centres (before sub-voxel sampling) Lt Lung read Dmax 13.465, D0.1cc 12.094 Gy.
 """
@@ -42,7 +51,8 @@ pydicom = pytest.importorskip("pydicom")
 from reirrad.dvh import DVH  # noqa: E402
 from reirrad.structures import structure_occupancy  # noqa: E402
 
-#: The comparison is of the sub-voxel method (docs/geometry.md), 4³ sub-voxels per boundary voxel; the
+#: The comparison is of the sub-voxel method (docs/geometry.md), 4³ sub-voxels per boundary voxel (and
+#: 2³ per full voxel in a steep, nearly linear dose); the
 #: engine's default (``reirrad.structures.SUB_SAMPLES``) is still centre scoring (issue 19, see there).
 ECLIPSE_SUB_SAMPLES = 4
 from reirrad_tps.dicom import read_rt_dose, read_rt_struct  # noqa: E402
@@ -122,12 +132,7 @@ def test_each_structure_within_the_targets(comparison: Dict[str, Tuple[CurveMetr
 @pytest.mark.parametrize("metric", [
     "max_gy",
     "mean_gy",
-    pytest.param("d0_5cc_gy", marks=pytest.mark.xfail(strict=True, reason=(
-        "target not met: mean |D0.5cc - Eclipse| is 0.0175 Gy for reirrad, 0.0169 Gy for "
-        "dicompyler-core (measured 2026-12-05). Both read 0.02-0.03 Gy above Eclipse on Breast, Heart "
-        "and Tumor Bed Block, where the hottest 0.5 cm3 lies in fully occupied voxels scored at their "
-        "centre dose; on Lt Lung reirrad is +0.019 Gy (n = 8 sub-voxels: +0.009), dicompyler-core "
-        "+0.007 Gy. The gap, 0.6 mGy, is below both curves' 0.01 Gy bins"))),
+    "d0_5cc_gy",
     "d0_1cc_gy",
 ])
 def test_closer_to_eclipse_than_dicompyler_core(comparison: Dict[str, Tuple[CurveMetrics, CurveMetrics]],
