@@ -51,12 +51,10 @@ _AXIS_TOL = 1e-6
 Box = Tuple[slice, slice, slice]
 IntArray = NDArray[np.int64]
 
-#: Sub-samples per voxel axis in boundary voxels (docs/geometry.md, "Sub-voxel sampling"). The
-#: default is 1 (each voxel scored at its centre dose) although 4 agrees better with Eclipse's DVHs
-#: (tests/plugin/dicom/test_eclipse_dvh.py): with 4, borderline stub scenarios change their outcome
-#: (LRRC-01 fails 32.5 Gy on the RayStation stand-in; the Eclipse stand-in's final check after
-#: normalisation fails on LRRC-01, CGY-01 and GYN-01) and that has not been reviewed yet (issue 19).
-SUB_SAMPLES = 1
+#: Sub-samples per voxel axis in boundary voxels (docs/geometry.md, "Sub-voxel sampling"): 4, which
+#: agrees with Eclipse's own DVHs better than centre scoring (tests/plugin/dicom/test_eclipse_dvh.py);
+#: 1 scores each voxel at its centre dose.
+SUB_SAMPLES = 4
 # A voxel with occupancy >= 1 − _FULL_TOL is full (no boundary inside it).
 _FULL_TOL = 1e-9
 _NO_VOXELS: IntArray = np.zeros(0, dtype=np.int64)
@@ -529,7 +527,7 @@ def structure_occupancy(contours_mm: Sequence[ArrayLike], grid: DoseGrid, *, sub
     subrows : int, optional
         Scan lines per pixel row (default 8); in-plane area fractions are exact in x.
     sub_samples : int, optional
-        n (default :data:`SUB_SAMPLES`, 1 for now): with n > 1 boundary voxels also get the occupancy
+        n (default :data:`SUB_SAMPLES`, 4): with n > 1 boundary voxels also get the occupancy
         of each of their n × n × n sub-voxels (computed on request, :meth:`Occupancy.sub_fraction_of`),
         which :class:`reirrad.dvh.DVH` scores at the sub-voxel dose (docs/geometry.md). 1 turns this
         off. With ``subrows`` a multiple of n the voxel occupancies do not depend on n (the same scan

@@ -52,8 +52,8 @@ from reirrad.dvh import DVH  # noqa: E402
 from reirrad.structures import structure_occupancy  # noqa: E402
 
 #: The comparison is of the sub-voxel method (docs/geometry.md), 4³ sub-voxels per boundary voxel (and
-#: 2³ per full voxel in a steep, nearly linear dose); the
-#: engine's default (``reirrad.structures.SUB_SAMPLES``) is still centre scoring (issue 19, see there).
+#: 2³ per full voxel in a steep, nearly linear dose): the engine's default
+#: (``reirrad.structures.SUB_SAMPLES``), pinned here so that the comparison does not follow a change of it.
 ECLIPSE_SUB_SAMPLES = 4
 from reirrad_tps.dicom import read_rt_dose, read_rt_struct  # noqa: E402
 from tests.plugin.dicom.eclipse_dvh import CurveMetrics, curve_metrics  # noqa: E402
