@@ -414,34 +414,9 @@ def run(protocol: Protocol, snapshot: CaseSnapshot, planner: Optional[Planner], 
     reoptimised = state.current != chosen
     if reoptimised:
         log.extend(_leave_at(chosen, try_level, recheck=outcome.best_level_gy is not None))
-    check, final_dose = _final_check(prepared, planner, plans[chosen], normalise=floor_ok,
-                                     reoptimised=reoptimised, progress=progress)
-    log.append(_final_check_step(check))
-    failed_checks: List[FinalCheck] = []
-    # the final check broke an OAR limit: step down the ladder (module docstring, "Stepping down")
-    if floor_ok and not check.evaluation.oars_ok:
-        failed_checks.append(check)
-        floor = levels[0]
-        below = [level for level in levels if level < chosen
-                 and (level == floor or level not in plans or plans[level][0].feasible)]
-        for level in sorted(below, reverse=True):
-            last = failed_checks[-1].evaluation
-            logger.warning("the final check at %g Gy broke %s; trying %g Gy", last.prescription_gy,
-                           ", ".join(last.failing_oars) or "the coverage rule", level)
-            log.extend(_leave_at(level, try_level, recheck=True, note=(
-                f"stepped down: the final check at {last.prescription_gy:g} Gy broke "
-                f"{', '.join(last.failing_oars) or 'the coverage rule'}")))
-            chosen = level
-            if level != floor and not plans[level][0].feasible:
-                continue  # fails as optimised (twice): not normalised, on down
-            check, final_dose = _final_check(prepared, planner, plans[level], normalise=True,
-                                             reoptimised=True, progress=progress)
-            log.append(_final_check_step(check))
-            if level == floor or check.evaluation.feasible:
-                break  # the floor's check is the result, whatever it finds
-            failed_checks.append(check)
-        else:  # nothing below: the chosen level was the floor, its own check is the result
-            failed_checks.pop()
+    chosen, check, final_dose, failed_checks = _check_and_step_down(
+        prepared, planner, try_level=try_level, plans=plans, levels=levels, chosen=chosen, floor_ok=floor_ok,
+        reoptimised=reoptimised, log=log, progress=progress)
     log = _with_failures(log, state.failures)
     status = _status(check.evaluation, floor_ok)
     _progress(progress, 100, f"done: {status}")
@@ -452,11 +427,50 @@ def run(protocol: Protocol, snapshot: CaseSnapshot, planner: Optional[Planner], 
                        findings=tuple(_stepped_down_finding(c, chosen) for c in failed_checks[:1]))
 
 
+def _check_and_step_down(prepared: PreparedCase, planner: Planner, *, try_level: TryLevel,
+                         plans: Mapping[float, Tuple[PlanEvaluation, DoseGrid]], levels: List[float],
+                         chosen: float, floor_ok: bool, reoptimised: bool, log: List[SearchStep],
+                         progress: Optional[Progress]
+                         ) -> Tuple[float, FinalCheck, DoseGrid, List[FinalCheck]]:
+    """The final check of the plan at the chosen level and, when it breaks an OAR limit of a plan whose
+    floor met them, the step down the ladder (module docstring, "Stepping down"); ``log`` gets the steps.
+
+    Returns the level the plan is left at, its final check and re-read dose, and the failed checks of
+    the levels above it (highest first)."""
+    check, final_dose = _final_check(prepared, planner, plans[chosen], normalise=floor_ok,
+                                     reoptimised=reoptimised, progress=progress)
+    log.append(_final_check_step(check))
+    if not floor_ok or check.evaluation.oars_ok:
+        return chosen, check, final_dose, []
+    failed = [(check, final_dose)]
+    floor = levels[0]
+    below = [level for level in levels if level < chosen
+             and (level == floor or level not in plans or plans[level][0].feasible)]
+    for level in sorted(below, reverse=True):
+        last = failed[-1][0].evaluation
+        broke = ", ".join(last.failing_oars) or "the coverage rule"
+        logger.warning("the final check at %g Gy broke %s; trying %g Gy", last.prescription_gy, broke, level)
+        log.extend(_leave_at(level, try_level, recheck=True,
+                             note=f"stepped down: the final check at {last.prescription_gy:g} Gy broke "
+                                  f"{broke}"))
+        if level != floor and not plans[level][0].feasible:
+            continue  # fails as optimised (twice): not normalised, on down
+        check, final_dose = _final_check(prepared, planner, plans[level], normalise=True, reoptimised=True,
+                                         progress=progress)
+        log.append(_final_check_step(check))
+        if level == floor or check.evaluation.feasible:  # the floor's check is the result, whatever it finds
+            return level, check, final_dose, [c for c, _ in failed]
+        failed.append((check, final_dose))
+    # nothing below (the chosen level was the floor): its failed check is the result
+    return chosen, failed[-1][0], failed[-1][1], [c for c, _ in failed[:-1]]
+
 def _final_check_step(check: FinalCheck) -> SearchStep:
     ev = check.evaluation
-    return SearchStep(ev.prescription_gy, "final-check", ev.feasible, ev.target.v95_pct, tuple(ev.limiting_oars),
-                      "dose recomputed and re-read from the TPS after the normalisation"
-                      if check.normalised else "dose recomputed and re-read from the TPS")
+    note = "dose recomputed and re-read from the TPS"
+    if check.normalised:
+        note += " after the normalisation"
+    return SearchStep(ev.prescription_gy, "final-check", ev.feasible, ev.target.v95_pct,
+                      tuple(ev.limiting_oars), note)
 
 
 def _stepped_down_finding(failed: FinalCheck, chosen: float) -> Finding:

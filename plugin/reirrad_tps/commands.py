@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from reirrad.cli import DEFAULT_PROTOCOL, add_recovery_arguments
 from reirrad.errors import InputError, echo
@@ -195,6 +195,19 @@ def _plan(args: argparse.Namespace) -> int:
     return exit_code(result)
 
 
+def _levels_differ(results: Mapping[str, Mapping[str, Any]]) -> str:
+    """Why the two stand-ins' levels differ, from their results: each one's last level that failed."""
+    why = []
+    for tps, result in results.items():
+        failed = (result.get("final_check") or {}).get("failed_at_higher_levels") or []
+        if failed:
+            why.append(f"{tps.split('-')[0]}'s final check at {failed[-1]['prescription_gy']} Gy broke "
+                       f"{', '.join(failed[-1]['failing_oars'])} on the dose it held, and it stepped down")
+    return ("The levels differ: each TPS's DVH of the target is its own, the normalisation makes the TPS "
+            "state reirrad's D95 (scaling the dose by their ratio), and the optimisers' plans differ"
+            + (f" ({'; '.join(why)})" if why else "") + ".")
+
+
 def _demo(args: argparse.Namespace) -> int:
     """The isotoxic workflow on the default stub patient in both stand-ins (the Eclipse half is skipped,
     saying why, when Mono or pythonnet cannot be had on this machine)."""
@@ -222,6 +235,8 @@ def _demo(args: argparse.Namespace) -> int:
     if len(levels) == 2:
         texts.append(f"Both stand-ins chose {levels['raystation-stub']} / {levels['eclipse-stub']} Gy "
                      f"(RayStation / Eclipse) for stub patient {patient}.")
+        if levels["raystation-stub"] != levels["eclipse-stub"]:
+            texts.append(_levels_differ(results))
     text = "\n\n".join(texts)
     write_text_atomic(out / "summary.txt", text + "\n")
     write_result_json(args.json, {"results": results})

@@ -121,41 +121,82 @@ class _ScalingNormaliser(DirectPlanner):
 
 
 def test_a_normalisation_that_breaks_a_limit_at_the_top_steps_down():
-    """GYN-01 plans 45 Gy honestly in 2 optimisations (floor, predicted 45 Gy), the small bowel at about
-    95 % of its allowed dose. A TPS whose normalisation scales the dose up by 15 % at 45 Gy only breaks
-    that limit there: the final check catches it and the run steps down. 42.5 Gy is GYN-01's known
-    failing level (its plan breaks the small bowel as optimised, twice: not normalised), 40 Gy passes
-    its final check unscaled. So: 'planned' at 40 Gy after 2 + 2 + 1 optimisations, the 45 Gy check
-    kept in the result, a 'final-check-stepped-down' flag, and 'level_limited_by' the 42.5 Gy plan."""
-    case = DirectCase("GYN-01")
+    """PROS-01 plans the top of the ladder, 45 Gy, with its small bowel close to the allowed dose. A
+    TPS whose normalisation scales the dose up by 15 % at 45 Gy only breaks that limit there: the final
+    check catches it and the run steps down to 42.5 Gy, whose re-optimised plan passes its own final
+    check unscaled. So: 'planned' at 42.5 Gy with one optimisation more than the honest run, the 45 Gy
+    check kept in the result, a 'final-check-stepped-down' flag, and 'level_limited_by' the 45 Gy
+    check (after the normalisation)."""
+    case = DirectCase("PROS-01")
     honest = run(PROTOCOL, case.read(), DirectPlanner(case), WorkflowOptions())
-    assert honest.status == "planned" and honest.optimisations == 2
-    assert honest.final is not None and honest.final.prescription_gy == 45.0
+    assert honest.status == "planned" and honest.final is not None and honest.final.prescription_gy == 45.0
     outcome = run(PROTOCOL, case.read(), _ScalingNormaliser(case, 1.15, above_gy=44.0), WorkflowOptions())
     result = build_result(outcome)
-    assert result["status"] == "planned" and result["prescription_gy"] == 40.0 and exit_code_for(result) == 0
-    assert outcome.optimisations == 5
-    steps = [(s.level_gy, s.action, s.feasible) for s in outcome.log if s.action != "predict"]
-    assert steps[-5:] == [(45.0, "final-check", False), (42.5, "optimise", False), (42.5, "optimise", False),
-                          (40.0, "optimise", True), (40.0, "final-check", True)]
+    assert result["status"] == "planned" and result["prescription_gy"] == 42.5 and exit_code_for(result) == 0
+    assert outcome.optimisations == honest.optimisations + 1
+    steps = [(s.level_gy, s.action, s.feasible, s.note.split(":")[0]) for s in outcome.log]
+    assert steps[-3:] == [(45.0, "final-check", False, "dose recomputed and re-read from the TPS after the "
+                           "normalisation"), (42.5, "optimise", True, "stepped down"),
+                          (42.5, "final-check", True, "dose recomputed and re-read from the TPS after the "
+                           "normalisation")]
     check = result["final_check"]
     assert check["oar_limits_met"] is True and check["normalisation_value"] == 1.0
     (failed,) = check["failed_at_higher_levels"]
     assert failed["prescription_gy"] == 45.0 and failed["oar_limits_met"] is False
-    assert failed["normalisation_value"] == pytest.approx(1.15) and failed["failing_oars"] == ["small_bowel"]
+    assert failed["normalisation_value"] == pytest.approx(1.15) and failed["failing_oars"]
     flag = [w for w in result["warnings"] if w["code"] == "final-check-stepped-down"]
     assert len(flag) == 1 and flag[0]["severity"] == "flag" and "45 Gy" in flag[0]["message"]
     limited = result["level_limited_by"]
     assert (limited["level_gy"], limited["failing_oars"], limited["after_normalisation"]) == (
-        42.5, ["small_bowel"], False)
+        45.0, failed["failing_oars"], True)
+
+
+class _HotAtOneLevel(_ScalingNormaliser):
+    """The scaling normaliser, and an optimiser that leaves 12 % more dose at ``hot_gy`` (as optimised)
+    once the first normalisation has been made (the search itself is not changed)."""
+
+    def __init__(self, case: DirectCase, factor: float, above_gy: float, hot_gy: float) -> None:
+        super().__init__(case, factor, above_gy)
+        self.hot_gy = hot_gy
+        self._normalised_once = False
+
+    def normalise(self, target_id: str, dose_gy: float, volume_pct: float) -> float:
+        self._normalised_once = True
+        return super().normalise(target_id, dose_gy, volume_pct)
+
+    def compute_dose(self) -> DoseGrid:
+        dose = super().compute_dose()
+        if self._level != self.hot_gy or not self._normalised_once:
+            return dose
+        return DoseGrid(dose.values_gy * 1.12, dose.origin_mm, dose.spacing_mm, dose.direction,
+                        frame_of_reference_uid=dose.frame_of_reference_uid)
+
+
+def test_stepping_down_passes_over_a_level_that_fails_as_optimised():
+    """As above, but the plans optimised at 42.5 Gy come out 12 % hot: the level stepped to fails as
+    optimised, twice (the re-check), so it is not normalised and the run goes on down to 40 Gy."""
+    case = DirectCase("PROS-01")
+    outcome = run(PROTOCOL, case.read(), _HotAtOneLevel(case, 1.15, above_gy=44.0, hot_gy=42.5),
+                  WorkflowOptions())
+    result = build_result(outcome)
+    assert result["status"] == "planned" and result["prescription_gy"] == 40.0
+    steps = [(s.level_gy, s.action, s.feasible, s.note.split(":")[0]) for s in outcome.log]
+    assert steps[-5:] == [(45.0, "final-check", False, "dose recomputed and re-read from the TPS after the "
+                           "normalisation"), (42.5, "optimise", False, "stepped down"),
+                          (42.5, "optimise", False, "re-check"), (40.0, "optimise", True, "stepped down"),
+                          (40.0, "final-check", True, "dose recomputed and re-read from the TPS after the "
+                           "normalisation")]
+    assert [c["prescription_gy"] for c in result["final_check"]["failed_at_higher_levels"]] == [45.0]
 
 
 def test_a_normalisation_that_breaks_a_limit_at_every_level_is_final_check_failed():
-    """The same TPS scaling the dose by 40 % at every level: each normalised plan breaks the small bowel,
+    """A TPS scaling GYN-01's dose by 40 % at every level: each normalised plan breaks the small bowel,
     down to the floor. The floor's final check is the result: 'final-check-failed' (exit 3) at 30 Gy, the
     measured normalisation value 1.4 beside the TPS's own figure, the reported OAR doses the scaled ones,
-    and every level above kept with its failed check (42.5 Gy fails as optimised: not normalised)."""
+    and the failed checks of the levels above kept, from the level the search chose downwards."""
     case = DirectCase("GYN-01")
+    honest = run(PROTOCOL, case.read(), DirectPlanner(case), WorkflowOptions())
+    assert honest.final is not None and honest.final.prescription_gy > 30.0
     outcome = run(PROTOCOL, case.read(), _ScalingNormaliser(case, 1.4), WorkflowOptions())
     result = build_result(outcome)
     assert result["status"] == "final-check-failed" and exit_code_for(result) == 3
@@ -165,7 +206,9 @@ def test_a_normalisation_that_breaks_a_limit_at_every_level_is_final_check_faile
     assert check["tps_normalisation"] == pytest.approx(100.0 / 1.4)
     assert check["oar_limits_met"] is False and check["failing_oars"]
     assert result["oar_limits_met"] is False
-    assert [c["prescription_gy"] for c in check["failed_at_higher_levels"]] == [45.0, 40.0, 37.5, 35.0, 32.5]
+    levels = [c["prescription_gy"] for c in check["failed_at_higher_levels"]]
+    assert levels[0] == honest.final.prescription_gy and levels == sorted(levels, reverse=True)
+    assert levels[-1] > 30.0 and all(c["oar_limits_met"] is False for c in check["failed_at_higher_levels"])
     failing = {o["name"] for o in result["oars"] if o["passed"] is False}
     assert failing == set(check["failing_oars"])
     # the reported planned doses are the scaled ones: 1.4 x the floor plan as optimised
@@ -178,7 +221,8 @@ def test_a_normalisation_that_breaks_a_limit_at_every_level_is_final_check_faile
 def test_limit_toxicity_never_steps_down():
     """One level (30 Gy): a final check that breaks a limit is the result, with nothing below to try."""
     case = DirectCase("GYN-01")
-    outcome = run(PROTOCOL, case.read(), _ScalingNormaliser(case, 1.4), WorkflowOptions(intent="limit-toxicity"))
+    outcome = run(PROTOCOL, case.read(), _ScalingNormaliser(case, 1.4),
+                  WorkflowOptions(intent="limit-toxicity"))
     result = build_result(outcome)
     assert result["status"] == "final-check-failed" and outcome.optimisations == 1
     assert result["final_check"]["failed_at_higher_levels"] == []
@@ -226,8 +270,8 @@ def test_a_final_reoptimisation_that_breaks_a_limit_is_not_planned():
     above = [best] if best > floor else []
     assert [c["prescription_gy"] for c in result["final_check"]["failed_at_higher_levels"]] == above
     normalised = "dose recomputed and re-read from the TPS after the normalisation"
-    expected = [(best, "optimise", False, "plan left at the chosen level"), (best, "optimise", False, "re-check"),
-                (best, "final-check", False, normalised)]
+    expected = [(best, "optimise", False, "plan left at the chosen level"),
+                (best, "optimise", False, "re-check"), (best, "final-check", False, normalised)]
     if above:
         expected += [(floor, "optimise", False, "stepped down"), (floor, "optimise", False, "re-check"),
                      (floor, "final-check", False, normalised)]
