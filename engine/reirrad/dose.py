@@ -19,7 +19,7 @@ no extrapolation is ever made.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional, Tuple
+from typing import Any, Callable, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -81,6 +81,115 @@ def _points(points_mm: ArrayLike) -> FloatArray:
     return pts
 
 
+_CHUNK_VOXELS = 16384  # target voxels interpolated together by the gather kernel: temporaries stay in cache
+
+
+def _lerp(low: FloatArray, high: FloatArray, weight: FloatArray) -> FloatArray:
+    """``low + weight·(high − low)``, computed in place in ``high`` (a temporary the caller gives up)."""
+    high -= low
+    high *= weight
+    high += low
+    return high
+
+
+class _Corners(NamedTuple):
+    """Where and with which weights :func:`_gather` reads, from :func:`_corners`."""
+
+    lowest: IntArray  # flat index of each point's lowest corner, shape S
+    weights: List[FloatArray]  # weight of the upper corner along each interpolated axis, shape S
+    strides: List[int]  # flat offset of the upper corner along each interpolated axis
+    inside: BoolArray  # within the voxel-centre box (tolerance 1e-6 voxel), shape S
+
+
+def _corners(shape: Tuple[int, ...], coords: Sequence[FloatArray]) -> _Corners:
+    """Corners and weights of trilinear interpolation at continuous indices.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        (nz, ny, nx) of the interpolated values (C-contiguous, indexed [k, j, i]).
+    coords : sequence of 2 or 3 numpy.ndarray of float64, all of one shape S
+        Continuous indices along x (i), y (j) and z (k), voxel units, 0 at the first voxel centre.
+        Overwritten (they become the weights). With only two, the values hold one slice (nz = 1)
+        and every point lies on it.
+
+    Returns
+    -------
+    _Corners
+        Per axis, the index is clipped to the centre range, its lower voxel is ``floor`` (at most
+        the last-but-one voxel) and its weight the remainder; the lower voxels are summed into one
+        flat index. An axis of one voxel has no upper corner (an inside point is on its centre).
+    """
+    nz, ny, nx = shape[:3]
+    inside: Optional[BoolArray] = None
+    flat_lower: Optional[FloatArray] = None
+    weights: List[FloatArray] = []
+    strides: List[int] = []
+    for coord, size, stride in zip(coords, (nx, ny, nz), (1, nx, nx * ny)):
+        covered = coord >= -_EDGE_TOL
+        covered &= coord <= size - 1 + _EDGE_TOL
+        if inside is None:
+            inside = covered
+        else:
+            inside &= covered
+        if size == 1:
+            continue
+        np.maximum(coord, 0.0, out=coord)
+        np.minimum(coord, size - 1, out=coord)
+        lower = np.floor(np.minimum(coord, size - 2))  # the last interval ends at the last centre
+        np.subtract(coord, lower, out=coord)  # now the weight of the upper voxel, in [0, 1]
+        weights.append(coord)
+        strides.append(stride)
+        lower *= stride  # flat offsets: exact in float64 (integers far below 2**53)
+        if flat_lower is None:
+            flat_lower = lower
+        else:
+            flat_lower += lower
+    if inside is None:
+        raise ValueError("coords must give the indices along x and y at least")  # pragma: no cover
+    lowest = (np.zeros(inside.shape, dtype=np.intp) if flat_lower is None
+              else flat_lower.astype(np.intp))
+    return _Corners(lowest, weights, strides, inside)
+
+
+def _gather(values: FloatArray, corners: _Corners) -> FloatArray:
+    """Trilinear interpolation of ``values`` at ``corners`` (from :func:`_corners`); 0 outside.
+
+    The one interpolation kernel of this module: points (:func:`_trilinear`, hence ``sample`` and
+    deformable resampling) and rotations (:func:`_resample_planes`, :func:`_resample_gather`)
+    all read through it. The corners are taken from the flattened values shifted by each corner's
+    offset (``flat[offset:][lowest]``: no index arithmetic per corner) and combined by linear
+    interpolations along x, then y, then z.
+
+    Parameters
+    ----------
+    values : numpy.ndarray, shape (nz, ny, nx) or (nz, ny, nx, C)
+        Samples at voxel centres, C-contiguous, optionally with C components per voxel.
+    corners : _Corners
+        For points of shape S, computed for ``values.shape[:3]``.
+
+    Returns
+    -------
+    numpy.ndarray, shape S or S + (C,)
+        Interpolated values in the unit of ``values``; 0 outside the voxel-centre box.
+    """
+    components = values.shape[3:]
+    flat = values.reshape((-1, *components))
+    spread = (Ellipsis, np.newaxis) if components else (Ellipsis,)  # weights over any components
+
+    def along(axis: int, offset: int) -> FloatArray:
+        """Values interpolated along the axes before ``axis`` (x first) from corner ``offset``."""
+        if axis == 0:
+            return np.asarray(flat[offset:][corners.lowest])
+        low = along(axis - 1, offset)
+        high = along(axis - 1, offset + corners.strides[axis - 1])
+        return _lerp(low, high, corners.weights[axis - 1][spread])
+
+    out = along(len(corners.strides), 0)
+    out *= corners.inside[spread]
+    return out
+
+
 def _trilinear(values: FloatArray, idx: FloatArray) -> Tuple[FloatArray, BoolArray]:
     """Trilinear interpolation of ``values`` at continuous indices; 0 outside the centre box.
 
@@ -98,28 +207,8 @@ def _trilinear(values: FloatArray, idx: FloatArray) -> Tuple[FloatArray, BoolArr
     inside : numpy.ndarray of bool, shape (N,)
         Whether each index lies within the voxel-centre box (tolerance 1e-6 voxel).
     """
-    nz, ny, nx = values.shape[:3]
-    sizes = np.array([nx, ny, nz])
-    inside = np.all((idx >= -_EDGE_TOL) & (idx <= sizes - 1 + _EDGE_TOL), axis=1)
-    idx = np.clip(idx, 0.0, sizes - 1)
-    lower = np.minimum(np.floor(idx).astype(np.int64), np.maximum(sizes - 2, 0))
-    frac = idx - lower
-    step = (lower + 1 < sizes).astype(np.int64) * np.array([1, nx, nx * ny])  # 0 on a 1-voxel axis
-    components = values.shape[3:]
-    flat_values = values.reshape((nz * ny * nx, *components))
-    weight_shape = (-1,) + (1,) * len(components)  # broadcast the weights over any component axis
-    base = (lower[:, 2] * ny + lower[:, 1]) * nx + lower[:, 0]
-    out = np.zeros((len(idx), *components))
-    for dz in (0, 1):
-        wz = frac[:, 2] if dz else 1.0 - frac[:, 2]
-        for dy in (0, 1):
-            wzy = wz * (frac[:, 1] if dy else 1.0 - frac[:, 1])
-            row = base + dz * step[:, 2] + dy * step[:, 1]
-            for dx in (0, 1):
-                weight = wzy * (frac[:, 0] if dx else 1.0 - frac[:, 0])
-                out += weight.reshape(weight_shape) * np.take(flat_values, row + dx * step[:, 0], axis=0)
-    out[~inside] = 0.0
-    return out, inside
+    corners = _corners(values.shape, [np.array(idx[:, axis], dtype=np.float64) for axis in range(3)])
+    return _gather(np.ascontiguousarray(values), corners), corners.inside
 
 
 def _axis_weights(coords: FloatArray, size: int) -> Tuple[IntArray, IntArray, FloatArray, BoolArray]:
@@ -136,95 +225,109 @@ def _axis_weights(coords: FloatArray, size: int) -> Tuple[IntArray, IntArray, Fl
     return lower, upper, frac, inside
 
 
-def _resample_separable(source: FloatArray, scale: FloatArray, offset: FloatArray, values: FloatArray,
-                        inside: BoolArray) -> None:
-    """Trilinear resampling when each target index axis maps onto the same source axis.
+def _maps_alone(linear: FloatArray, axis: int) -> bool:
+    """Whether index ``axis`` of the target maps onto index ``axis`` of the source and nothing else.
 
-    Source index along axis a = ``scale[a]`` × target index + ``offset[a]`` (a translation, a
-    change of spacing or a flip; no rotation). Trilinear interpolation is then three successive
-    linear interpolations: per target slice, between two source slices (only the rows and columns
-    needed), then between rows, then between columns: a few passes over each target slice, with
-    no per-voxel index arithmetic. Writes ``values`` (0 outside) and ``inside``.
+    True when the source index along ``axis`` depends on the target index along ``axis`` only, and
+    that target index moves no other source index (off-diagonal terms below 1e-12 voxel per voxel).
+    """
+    others = [a for a in range(3) if a != axis]
+    return bool(np.allclose(np.concatenate([linear[axis, others], linear[others, axis]]), 0.0,
+                            rtol=0.0, atol=1e-12))
+
+
+def _resample_rows(source: FloatArray, linear: FloatArray, offset: FloatArray, values: FloatArray,
+                   inside: BoolArray) -> None:
+    """Trilinear resampling when the target's rows run along the source's rows (x axis).
+
+    For maps where the source x index depends on the target column i only, and i moves the source
+    x index only: translations, flips, changes of spacing and rotations about x. Along one target
+    row the source y and z indices are then constant, so each covered row is interpolated from
+    four whole source rows (y0/y1 × z0/z1, contiguous reads) with that row's y and z weights, then
+    along x with column weights shared by every row: the weights of :func:`_trilinear`, with no
+    per-voxel index arithmetic. Writes ``values`` (0 outside) and ``inside``.
     """
     nz, ny, nx = source.shape
     tz, ty, tx = values.shape
-    z0, z1, fz, in_z = _axis_weights(scale[2] * np.arange(tz) + offset[2], nz)
-    y0, y1, fy, in_y = _axis_weights(scale[1] * np.arange(ty) + offset[1], ny)
-    x0, x1, fx, in_x = _axis_weights(scale[0] * np.arange(tx) + offset[0], nx)
-    in_plane = in_y[:, None] & in_x[None, :]
-    rows = slice(int(min(y0.min(), y1.min())), int(max(y0.max(), y1.max())) + 1)
-    cols = slice(int(min(x0.min(), x1.min())), int(max(x0.max(), x1.max())) + 1)
-    y0, y1, x0, x1 = y0 - rows.start, y1 - rows.start, x0 - cols.start, x1 - cols.start
-    wy, wx = fy[:, None], fx[None, :]
+    x0, x1, fx, in_x = _axis_weights(linear[0, 0] * np.arange(tx) + offset[0], nx)
+    first, last = int(x0.min()), int(x1.max())
+    source_rows = source.reshape(nz * ny, nx)[:, first:last + 1]  # only the columns read
+    x0, x1 = x0 - first, x1 - first
+    j = np.arange(ty)
     for k in range(tz):
-        if not in_z[k]:
-            values[k] = 0.0
-            inside[k] = False
+        y0, y1, fy, in_y = _axis_weights(linear[1, 1] * j + (linear[1, 2] * k + offset[1]), ny)
+        z0, z1, fz, in_z = _axis_weights(linear[2, 1] * j + (linear[2, 2] * k + offset[2]), nz)
+        rows = np.flatnonzero(in_y & in_z)
+        inside[k] = False
+        values[k] = 0.0
+        if rows.size == 0:
             continue
-        plane = source[z0[k], rows, cols] * (1.0 - fz[k]) + source[z1[k], rows, cols] * fz[k]
-        along_y = plane[y0] * (1.0 - wy) + plane[y1] * wy
-        values[k] = along_y[:, x0] * (1.0 - wx) + along_y[:, x1] * wx
-        values[k][~in_plane] = 0.0
-        inside[k] = in_plane
+        inside[k, rows] = in_x
+        y0, y1, z0, z1 = y0[rows], y1[rows], z0[rows] * ny, z1[rows] * ny
+        wy, wz = fy[rows, np.newaxis], fz[rows, np.newaxis]
+        lower_z = _lerp(source_rows[z0 + y0], source_rows[z0 + y1], wy)
+        upper_z = _lerp(source_rows[z1 + y0], source_rows[z1 + y1], wy)
+        plane = _lerp(lower_z, upper_z, wz)
+        along_x = _lerp(plane[:, x0], plane[:, x1], fx)
+        along_x *= in_x
+        values[k, rows] = along_x
 
 
-def _resample_affine(source: FloatArray, linear: FloatArray, offset: FloatArray, values: FloatArray,
+def _resample_planes(source: FloatArray, linear: FloatArray, offset: FloatArray, values: FloatArray,
+                     inside: BoolArray, *, axis: int) -> None:
+    """Trilinear resampling when one index axis (z: 2, or y: 1) maps onto itself alone.
+
+    For maps where the source index along ``axis`` depends on the target index along ``axis``
+    only, and that target index moves no other source index: rotations about z (``axis`` 2) or
+    about y (``axis`` 1), with any translation. Each target plane across ``axis`` then reads one
+    source plane interpolated between two source planes, and the in-plane map is the same for
+    every plane: its corners and weights (:func:`_corners`) are computed once, and each plane
+    costs the two-plane interpolation and 4 gathered corners per voxel (:func:`_gather`).
+    Writes ``values`` (0 outside) and ``inside``.
+    """
+    array_axis = 2 - axis  # values are indexed [z, y, x]
+    planes = np.moveaxis(source, array_axis, 0)  # [along axis, in-plane second axis, x]
+    out_values = np.moveaxis(values, array_axis, 0)
+    out_inside = np.moveaxis(inside, array_axis, 0)
+    in_plane = [a for a in range(3) if a != axis]  # (x, y) or (x, z): the kernel's x and y
+    lower, upper, frac, covered = _axis_weights(
+        linear[axis, axis] * np.arange(out_values.shape[0]) + offset[axis], planes.shape[0])
+    rows, columns = np.arange(out_values.shape[1]), np.arange(out_values.shape[2])
+    corners = _corners((1, *planes.shape[1:]),
+                       [np.add.outer(linear[a, in_plane[1]] * rows + offset[a], linear[a, 0] * columns)
+                        for a in in_plane])
+    for t in range(out_values.shape[0]):
+        if not covered[t]:
+            out_values[t] = 0.0
+            out_inside[t] = False
+            continue
+        plane = planes[lower[t]] * (1.0 - frac[t]) + planes[upper[t]] * frac[t]
+        out_values[t] = _gather(plane[np.newaxis], corners)
+        out_inside[t] = corners.inside
+
+
+def _resample_gather(source: FloatArray, linear: FloatArray, offset: FloatArray, values: FloatArray,
                      inside: BoolArray) -> None:
     """Trilinear resampling through any affine index map (source index = linear @ ijk + offset).
 
-    One target slice at a time (memory stays flat). The source coordinates are flat arrays built by
-    broadcasting (no list of points); the corners are gathered from the flattened source by
-    ``take`` and combined by linear interpolations along x, then y, then z: the weights of
-    :func:`_trilinear`. When a target slice maps onto one source z (a rotation within the axial
-    plane), the two source slices are first interpolated in z once, leaving 4 corners per voxel.
-    0 Gy and not covered outside the source's voxel-centre box.
+    For rotations about an oblique axis. The target is processed in blocks of rows of about
+    ``_CHUNK_VOXELS`` voxels, so that the temporaries stay in cache. A block's source indices are
+    built per axis as each row's start plus each column's step (``linear[a, 1]·j +
+    linear[a, 2]·k + offset[a]`` plus ``linear[a, 0]·i``, broadcast: no matrix product per
+    voxel); its 8 corners are gathered from the flattened source (:func:`_corners`,
+    :func:`_gather`). Writes ``values`` (0 outside) and ``inside``.
     """
-    nz, ny, nx = source.shape
-    _, ty, tx = values.shape
-    j_grid, i_grid = np.meshgrid(np.arange(ty, dtype=np.float64), np.arange(tx, dtype=np.float64),
-                                 indexing="ij")
-    i, j = i_grid.ravel(), j_grid.ravel()
-    axial = linear[2, 0] == 0.0 and linear[2, 1] == 0.0
-    sx, sy = (1 if nx > 1 else 0), (nx if ny > 1 else 0)
-    sz = 0 if axial or nz == 1 else nx * ny
-    z_lower, z_upper, z_frac, z_inside = _axis_weights(
-        linear[2, 2] * np.arange(values.shape[0]) + offset[2], nz)
-    for k in range(values.shape[0]):
-        if axial and not z_inside[k]:
-            values[k] = 0.0
-            inside[k] = False
-            continue
-        covered = np.ones(ty * tx, dtype=bool)
-        base = np.zeros(ty * tx, dtype=np.int64)
-        fractions = []
-        for axis, (size, stride) in enumerate(((nx, 1), (ny, nx), (nz, nx * ny))):
-            if axial and axis == 2:
-                break
-            coords = linear[axis, 0] * i + linear[axis, 1] * j + (linear[axis, 2] * k + offset[axis])
-            lower, _, frac, ins = _axis_weights(coords, size)
-            covered &= ins
-            base += lower * stride
-            fractions.append(frac)
-        if axial:
-            flat = (source[z_lower[k]] * (1.0 - z_frac[k]) + source[z_upper[k]] * z_frac[k]).ravel()
-        else:
-            flat = source.ravel()
-        fx, fy = fractions[0], fractions[1]
-
-        def along_x(start: IntArray, flat: FloatArray = flat, fx: FloatArray = fx) -> FloatArray:
-            low = flat.take(start)
-            return low + fx * (flat.take(start + sx) - low)
-
-        def along_xy(start: IntArray, fy: FloatArray = fy) -> FloatArray:
-            low = along_x(start)
-            return low + fy * (along_x(start + sy) - low)
-
-        out = along_xy(base)
-        if not axial:
-            out = out + fractions[2] * (along_xy(base + sz) - out)
-        out[~covered] = 0.0
-        values[k] = out.reshape(ty, tx)
-        inside[k] = covered.reshape(ty, tx)
+    tz, ty, tx = values.shape
+    along_i = linear[:, 0:1] * np.arange(tx, dtype=np.float64)  # (3, tx): each axis's column step
+    rows = max(1, _CHUNK_VOXELS // tx)
+    for k in range(tz):
+        for start in range(0, ty, rows):
+            j = np.arange(start, min(start + rows, ty), dtype=np.float64)
+            corners = _corners(source.shape, [
+                np.add.outer(linear[a, 1] * j + (linear[a, 2] * k + offset[a]), along_i[a])
+                for a in range(3)])
+            values[k, start:start + rows] = _gather(source, corners)
+            inside[k, start:start + rows] = corners.inside
 
 
 class _VoxelGeometry:
@@ -396,10 +499,15 @@ class DoseGrid(_VoxelGeometry):
                               - np.asarray(self.origin_mm))
         values = np.empty(target.shape)
         inside = np.empty(target.shape, dtype=bool)
-        if np.allclose(linear, np.diag(np.diag(linear)), rtol=0.0, atol=1e-12):
-            _resample_separable(self.values_gy, np.diag(linear), offset, values, inside)
-        else:
-            _resample_affine(self.values_gy, linear, offset, values, inside)
+        source = np.ascontiguousarray(self.values_gy)
+        # Same trilinear weights on every path; the path only decides how the corners are read.
+        alone = [_maps_alone(linear, axis) for axis in range(3)]
+        if alone[0]:  # translations, flips, spacing changes, rotations about x
+            _resample_rows(source, linear, offset, values, inside)
+        elif alone[2] or alone[1]:  # rotations about z or y
+            _resample_planes(source, linear, offset, values, inside, axis=2 if alone[2] else 1)
+        else:  # rotations about an oblique axis
+            _resample_gather(source, linear, offset, values, inside)
         return self._resampled(target, values, inside)
 
     def resample_deformable(self, target: DoseGrid, field: DisplacementField,
