@@ -37,21 +37,31 @@ voxels).
 * A source structure on the lattice = the lattice points where its occupancy, interpolated trilinearly
   between voxel centres (0 outside its box), reaches a level chosen so that the set has the occupancy's
   own volume (the level is about 0.5; choosing it by volume removes the bias of a curved surface).
+* Each lattice point read from an occupancy also carries its distance to the surface (``depth``,
+  |φ − level| / |∇φ| of the interpolated occupancy φ, capped at half a dose voxel), which keeps the
+  surface's position between lattice points.
 * A margin is the Minkowski sum (``expand``) or difference (``contract``) with a **per-octant ellipsoid**
-  kernel whose semi-axes are the six distances (a sphere for an isotropic margin), each lengthened by a
-  quarter lattice step (:data:`_KERNEL_PAD_STEPS`), evaluated on the lattice points exactly by a separable
-  squared-distance transform (min-plus convolution along each axis). A contraction is the complement of
-  the complement's expansion by the mirrored kernel.
-* Union, intersection and subtraction are the boolean operations of the lattice masks.
+  kernel whose semi-axes are the six distances (a sphere for an isotropic margin); from a point at depth
+  e the kernel is scaled by 1 + e/M (M the largest distance), so an isotropic margin lands exactly
+  ``margin`` beyond the surface. It is evaluated on the lattice points exactly by a separable min-plus
+  (squared-distance) transform along each axis. A contraction is the complement of the complement's
+  expansion by the mirrored kernel.
+* Union, intersection and subtraction are the boolean operations of the lattice masks (a structure made
+  by them carries no depth: a later margin on it is quantised to the lattice step). For an intersection
+  or a subtraction, ``b`` is read only around ``a``'s box (so subtracting the skin costs nothing); the
+  level of ``b``'s set is then chosen on that part, which can change its volume by a few lattice points.
 * Volume = lattice points × lattice cell volume. What a source has off the dose grid is missing from the
   engine's occupancy, so the recipe flags a source partly outside the grid.
 
 Accuracy on analytic shapes (tests/engine/test_optstructures.py: 2.5 mm voxels, h = 0.83 mm, a sphere of
-R = 20 mm from 1 mm contour planes at two sub-voxel positions): the sphere itself within 0.2 %; grown by 2
-to 25 mm within 1.5 % of 4/3·π·(R + r)³; shrunk by 3 and 5 mm within 2.5 %; minus a cylinder of radius
-5 mm grown by 3 mm through its centre within 1.5 % of 4/3·π·(R² − ρ²)^(3/2); the ring (5 to 25 mm) within
-1 %; a box grown by six different distances within 2 % of its closed form. Errors scale with h, and
-grow for structures only a few voxels across.
+R = 20 mm from 1 mm contour planes at two sub-voxel positions; relative to the closed forms): the sphere
+itself 0.1 %; grown by 2 to 25 mm ≤ 0.6 %; shrunk by 3 and 5 mm ≤ 2.0 %; minus a cylinder of radius 5 mm
+grown by 3 mm through its centre ≤ 0.8 %; the ring 5 to 25 mm ≤ 0.5 %. A 30 × 24 × 20 mm box: grown by one
+distance towards one side ≤ 1.7 %; grown isotropically by 3 to 10 mm 4 to 5 % under (its edges are rounded
+over about half a voxel by the occupancy); grown by six different distances 6 % under and shrunk by six
+different distances 8 % over (where a face's distance is below the largest, its depth is carried in part
+only: up to one lattice step short). Errors scale with the voxel size and grow for structures only a few
+voxels across.
 """
 
 from __future__ import annotations
@@ -105,11 +115,6 @@ DICOM_TYPE = "CONTROL"
 _PATIENT_AXIS = {"right": (0, -1), "left": (0, 1), "anterior": (1, -1), "posterior": (1, 1),
                  "inferior": (2, -1), "superior": (2, 1)}
 _MAX_SUFFIX = 9
-#: The margin kernel's semi-axes are lengthened by this fraction of a lattice step. A ball of lattice
-#: offsets of radius r pushes a surface out by r along a diagonal but only by floor(r/h)·h along an
-#: axis; a quarter step centres that deficit (chosen on analytic spheres with 2-25 mm margins; the
-#: accuracy is in the module docstring).
-_KERNEL_PAD_STEPS = 0.25
 _OUTSIDE_GRID_TOL = 1e-3
 
 BoolArray = NDArray[np.bool_]
@@ -562,6 +567,7 @@ class _Lattice:
 
     n: Tuple[int, int, int]
     step_mm: Tuple[float, float, float]
+    spacing_mm: Tuple[float, float, float]
     patient: Tuple[Optional[Tuple[int, int]], ...]
     grid_shape: Tuple[int, int, int]
 
@@ -577,7 +583,8 @@ class _Lattice:
             p = int(np.argmax(np.abs(column)))
             patient.append((p, 1 if column[p] > 0 else -1) if abs(column[p]) > 1.0 - 1e-6 else None)
         steps = tuple(s / k for s, k in zip(spacing, n))
-        return cls((n[0], n[1], n[2]), (steps[0], steps[1], steps[2]), tuple(patient), grid.shape)
+        return cls((n[0], n[1], n[2]), (steps[0], steps[1], steps[2]), (sz, sy, sx), tuple(patient),
+                   grid.shape)
 
     @property
     def cell_cc(self) -> float:
@@ -604,10 +611,16 @@ class _Lattice:
 
 @dataclass(frozen=True, eq=False)
 class _Mask:
-    """A boolean mask on the fine lattice; ``lo`` is the lattice index (z, y, x) of ``data[0, 0, 0]``."""
+    """A boolean mask on the fine lattice; ``lo`` is the lattice index (z, y, x) of ``data[0, 0, 0]``.
+
+    ``depth`` (mm, only for a mask read straight from an occupancy) is each point's distance to the
+    structure's surface (inside or outside), estimated as |φ − level| / |∇φ| of the interpolated occupancy φ
+    and capped at half a dose voxel: it carries the surface's position between lattice points into a margin.
+    """
 
     lo: Tuple[int, int, int]
     data: BoolArray
+    depth: Optional[F32Array] = None
 
     def volume_cc(self, lattice: _Lattice) -> float:
         return float(np.count_nonzero(self.data)) * lattice.cell_cc
@@ -621,8 +634,9 @@ class _Mask:
             hits = np.flatnonzero(self.data.any(axis=other))
             lo.append(int(hits[0]))
             hi.append(int(hits[-1]) + 1)
-        data = self.data[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]]
-        return _Mask((self.lo[0] + lo[0], self.lo[1] + lo[1], self.lo[2] + lo[2]), data)
+        box = (slice(lo[0], hi[0]), slice(lo[1], hi[1]), slice(lo[2], hi[2]))
+        depth = None if self.depth is None else self.depth[box]
+        return _Mask((self.lo[0] + lo[0], self.lo[1] + lo[1], self.lo[2] + lo[2]), self.data[box], depth)
 
     def placed(self, lo: Tuple[int, ...], shape: Tuple[int, ...]) -> BoolArray:
         """This mask inside the box (lo, shape), False elsewhere; the part outside the box is dropped."""
@@ -682,25 +696,61 @@ def _from_occupancy(occ: Occupancy, lattice: _Lattice, region: Optional[_Region]
     k = round(float(np.sum(frac)) * lattice.n[0] * lattice.n[1] * lattice.n[2])
     flat = values.ravel()
     level = np.float32(0.5) if not 0 < k < flat.size else np.partition(flat, flat.size - k)[flat.size - k]
-    return _Mask((lo[0], lo[1], lo[2]), values >= level).cropped()
+    slope = np.sqrt(sum(_steepest_difference(values, axis, lattice.step_mm[axis]) ** 2 for axis in range(3)))
+    cap = np.float32(0.5 * max(lattice.spacing_mm))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        depth = np.where(slope > 0, np.abs(values - level) / slope, cap)
+    depth = np.minimum(depth, cap).astype(np.float32)
+    # not cropped: the points just outside the surface keep their depth (a contraction needs it)
+    return _Mask((lo[0], lo[1], lo[2]), values >= level, depth)
+
+
+def _steepest_difference(values: F32Array, axis: int, step_mm: float) -> F32Array:
+    """Per point, the larger in magnitude of the forward and backward differences along ``axis`` (per mm):
+    the slope of the occupancy's ramp also at a point where the ramp meets the plateau (where a central
+    difference would halve it and double the depth)."""
+    diff = np.abs(np.diff(values, axis=axis)) / np.float32(step_mm)
+    shape = list(values.shape)
+    shape[axis] = 1
+    edge = np.zeros(shape, dtype=np.float32)
+    forward = np.concatenate([diff, edge], axis=axis)
+    backward = np.concatenate([edge, diff], axis=axis)
+    steepest: F32Array = np.maximum(forward, backward).astype(np.float32)
+    return steepest
 
 
 def _dilate(mask: _Mask, axis_margins: Sequence[Tuple[float, float]], lattice: _Lattice) -> _Mask:
-    """Minkowski sum with the per-octant ellipsoid whose semi-axes are ``axis_margins`` (mm)."""
+    """Minkowski sum with the per-octant ellipsoid K whose semi-axes are ``axis_margins`` (mm).
+
+    x is in the result when some source point s has Σ_a (t_a·h_a / m_a)² ≤ (1 + depth_s / M)², t = x − s
+    in lattice steps, m_a the margin towards t_a's side, M the largest margin: the kernel from s is K
+    scaled by 1 + depth/M, which for an isotropic margin reaches exactly ``margin`` beyond the surface and
+    never more than ``depth`` beyond K in any direction. Computed as min over s of F(s) + Σ_a c_a(t_a), with
+    F(s) = −(1 + depth_s / M)², separably along each axis (exact on the lattice).
+    """
     if not mask.data.size:
         return mask
-    reach = [_reach(max(m), h) for m, h in zip(axis_margins, lattice.step_mm)]
-    data = np.pad(mask.data, [(r, r) for r in reach])
-    field = np.where(data, np.float32(0.0), np.float32(np.inf)).astype(np.float32)
+    largest = max(max(m) for m in axis_margins)
+    cap = 0.5 * max(lattice.spacing_mm) if mask.depth is not None else 0.0
+    stretch = 1.0 + cap / largest
+    reach = [math.floor(max(m) * stretch / h + 1e-9) for m, h in zip(axis_margins, lattice.step_mm)]
+    pad = [(r, r) for r in reach]
+    data = np.pad(mask.data, pad)
+    if mask.depth is None:
+        start = np.float32(-1.0)
+    else:
+        depth = np.pad(mask.depth, pad, constant_values=np.float32(cap))
+        start = -((1.0 + depth / np.float32(largest)) ** 2).astype(np.float32)
+    field = np.where(data, start, np.float32(np.inf)).astype(np.float32)
     for axis in range(3):
         neg, pos = axis_margins[axis]
         h = lattice.step_mm[axis]
         out = field.copy()
         for t in range(1, reach[axis] + 1):
             for sign, m in ((1, pos), (-1, neg)):  # offset x − s = sign·t: the margin towards that side
-                if m <= 0.0 or t * h > m + _KERNEL_PAD_STEPS * h + 1e-9:
+                if m <= 0.0 or t * h > m * stretch + 1e-9:
                     continue
-                cost = np.float32((t * h / (m + _KERNEL_PAD_STEPS * h)) ** 2)
+                cost = np.float32((t * h / m) ** 2)
                 src = [slice(None)] * 3
                 dst = [slice(None)] * 3
                 if sign > 0:
@@ -710,12 +760,7 @@ def _dilate(mask: _Mask, axis_margins: Sequence[Tuple[float, float]], lattice: _
                 np.minimum(out[tuple(dst)], field[tuple(src)] + cost, out=out[tuple(dst)])
         field = out
     lo = (mask.lo[0] - reach[0], mask.lo[1] - reach[1], mask.lo[2] - reach[2])
-    return _Mask(lo, field <= np.float32(1.0 + 1e-6)).cropped()
-
-
-def _reach(margin_mm: float, step_mm: float) -> int:
-    """Lattice steps a margin can reach: the cells whose nearest face is within the margin."""
-    return math.floor((margin_mm + _KERNEL_PAD_STEPS * step_mm) / step_mm + 1e-9) if margin_mm > 0.0 else 0
+    return _Mask(lo, field <= np.float32(1e-6)).cropped()
 
 
 def _apply_margin(mask: _Mask, margin: Margin, lattice: _Lattice) -> _Mask:
@@ -725,10 +770,16 @@ def _apply_margin(mask: _Mask, margin: Margin, lattice: _Lattice) -> _Mask:
     if margin.kind == "expand":
         return _dilate(mask, axis_margins, lattice)
     # contract: the complement (with a border) grown by the mirrored kernel, removed from the mask
-    reach = [_reach(max(m), h) + 1 for m, h in zip(axis_margins, lattice.step_mm)]
-    padded = np.pad(mask.data, [(r, r) for r in reach])
+    largest = max(max(m) for m in axis_margins)
+    stretch = 1.0 + 0.5 * max(lattice.spacing_mm) / largest
+    reach = [math.floor(max(m) * stretch / h + 1e-9) + 1 for m, h in zip(axis_margins, lattice.step_mm)]
+    pad = [(r, r) for r in reach]
+    padded = np.pad(mask.data, pad)
+    depth = None
+    if mask.depth is not None:
+        depth = np.pad(mask.depth, pad, constant_values=np.float32(0.5 * max(lattice.spacing_mm)))
     lo = (mask.lo[0] - reach[0], mask.lo[1] - reach[1], mask.lo[2] - reach[2])
-    outside = _dilate(_Mask(lo, ~padded), [(p, n) for n, p in axis_margins], lattice)
+    outside = _dilate(_Mask(lo, ~padded, depth), [(p, n) for n, p in axis_margins], lattice)
     return _Mask(lo, padded & ~outside.placed(lo, padded.shape)).cropped()
 
 
@@ -747,7 +798,8 @@ def _combine(a: _Mask, b: _Mask, how: str) -> _Mask:
 def _expression(expr: Expression, occupancies: Mapping[str, Occupancy], made: Mapping[str, _Mask],
                 lattice: _Lattice, region: Optional[_Region] = None) -> _Mask:
     if region is not None:  # the sources are needed where the margin can reach the region from
-        reach = [_reach(max(m), h) + 1 for m, h in zip(lattice.axis_margins(expr.margin), lattice.step_mm)]
+        reach = [math.ceil((max(m) + max(lattice.spacing_mm)) / h) + 1
+                 for m, h in zip(lattice.axis_margins(expr.margin), lattice.step_mm)]
         region = (tuple(a - r for a, r in zip(region[0], reach)),
                   tuple(b + r for b, r in zip(region[1], reach)))
     parts = []
