@@ -25,8 +25,9 @@ in cm; Eclipse ``AxisAlignedMargins`` Outer/Inner, mapped by the adapter to its 
 larger than :data:`reirrad.protocol.MAX_MARGIN_MM`.
 
 Names are the protocol's prefix + name (``zRR_PTV_opt``); a name equal, without regard to case, to an
-existing structure that reirrad did not create gets the first free suffix ``_1`` … ``_9``. The same case
-(with reirrad's earlier structures passed as ``owned_ids``) gives the same names, so a re-run updates them.
+existing structure that reirrad did not create gets the first free suffix ``_1`` … ``_9``. reirrad's
+earlier structures (``owned_ids``) are reused first, so the same case gives the same names and a re-run
+updates them.
 
 Expected volumes (model)
 ------------------------
@@ -458,15 +459,20 @@ def build_recipe(settings: Optional[OptimisationStructureSettings], *, prescript
 
 def _resolve_names(settings: OptimisationStructureSettings, existing: List[str],
                    owned: List[str]) -> Dict[str, str]:
-    """Base name (without prefix) → name in the case: the prefixed name, else with the first free suffix."""
+    """Base name (without prefix) → name in the case: reirrad's own structure among the prefixed name and its
+    suffixes when there is one, else the first of them that no structure of the case has."""
     taken = {e.lower() for e in existing if e not in owned}
+    mine = {o.lower(): o for o in owned}
     chosen: Dict[str, str] = {}
     bases = [settings.target_opt_name, *(p.name for p in settings.prvs), settings.ring_name]
     for base in bases:
         full = settings.name_prefix + base
         candidates = [full, *(f"{full}_{i}" for i in range(1, _MAX_SUFFIX + 1))]
         used = {c.lower() for c in chosen.values()}
-        free = [c for c in candidates if c.lower() not in taken and c.lower() not in used]
+        # reirrad's own structure of this name first (its exact spelling: the adapter updates it), then a
+        # free name
+        free = [mine[c.lower()] for c in candidates if c.lower() in mine and c.lower() not in used]
+        free += [c for c in candidates if c.lower() not in taken and c.lower() not in used]
         if not free:
             raise InputError(f"{full!r} and its suffixes _1 ... _{_MAX_SUFFIX} are all taken by structures "
                              "reirrad did not create; rename those structures or change "

@@ -361,6 +361,15 @@ def test_names_are_the_same_on_every_run(grid, ptv, small_oars):
     assert [s.expected_volume_cc for s in second.structures] == volumes
 
 
+def test_own_structures_are_reused_even_when_a_freer_name_exists(grid, ptv, small_oars):
+    """Run 1 made zRR_PTV_opt_1 (the clinician had zRR_PTV_opt, since deleted) and ZRR_RING (spelt so in the
+    TPS): run 2 updates those two, with the TPS's spelling, instead of making new ones."""
+    oars = oar_inputs(small_oars, {"rectum": 40.0})
+    own = ["zRR_PTV_opt_1", "ZRR_RING"]
+    made = recipe(grid, ptv, oars, existing=own, owned=own)
+    assert names_of(made) == ["zRR_PRV_Rectum", "zRR_PTV_opt_1", "ZRR_RING"]
+
+
 def test_no_free_name_is_refused(grid, ptv, small_oars):
     taken = ["zRR_Ring", *(f"ZRR_RING_{i}" for i in range(1, 10))]
     with pytest.raises(InputError, match=r"'zRR_Ring' and its suffixes _1 \.\.\. _9 are all taken"):
