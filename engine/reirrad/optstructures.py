@@ -69,7 +69,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -80,6 +80,9 @@ from .errors import InputError, echo
 from .findings import Finding
 from .protocol import MAX_MARGIN_MM, OptimisationStructureSettings
 from .structures import Occupancy
+
+if TYPE_CHECKING:  # reirrad.workflow does not import this module; the name is for the signature only
+    from .workflow import PreparedCase
 
 __all__ = [
     "COMBINES",
@@ -332,7 +335,7 @@ class OarInput:
 # The recipe
 
 
-def optimisation_recipe(prepared: Any, prescription_gy: float, *,
+def optimisation_recipe(prepared: PreparedCase, prescription_gy: float, *,
                         owned_ids: Sequence[str] = ()) -> OptimisationRecipe:
     """The recipe for a prepared case (:class:`reirrad.workflow.PreparedCase`) at one prescription level.
 
