@@ -10,8 +10,8 @@ Recipe (the protocol's ``optimisation_structures`` section,
 1. **PRVs** (role ``prv``), one per matched OAR that has a ``prv`` entry: the organ grown isotropically by
    its margin.
 2. **Optimisation target** (role ``target-opt``): the PTV minus the union of the PRV (or, for an OAR without
-   one, the organ itself) of every OAR whose allowed dose is *below* prescription × ``subtract_factor``;
-   the PTV itself when no OAR is below.
+   one, the organ itself) of every OAR whose allowed dose is *below* prescription × ``subtract_factor``
+   and whose PRV (or organ) comes within one dose voxel of the PTV; the PTV itself when there is none.
 3. **Ring** (role ``ring``): the PTV grown by ``gap + width`` minus the PTV grown by ``gap``.
 
 Each structure has one :class:`Operation`: ``a`` (a union of sources with one margin), optionally ``b`` (the
@@ -296,7 +296,9 @@ class OptimisationRecipe:
     """What to create at one prescription level, in execution order.
 
     ``structures`` is empty when the protocol has no ``optimisation_structures`` section or disables it
-    (``enabled`` False). ``subtracted_oars`` are the protocol OAR keys taken out of the optimisation target.
+    (``enabled`` False). ``subtracted_oars`` are the protocol OAR keys taken out of the optimisation target;
+    ``apart_oars`` those below the level whose PRV (or organ) lies more than one dose voxel from the PTV
+    on the engine's lattice, left out of the operation (subtracting them would change nothing).
     The tolerances are the protocol's (None when there is no section).
     """
 
@@ -304,6 +306,7 @@ class OptimisationRecipe:
     prescription_gy: float
     structures: Tuple[OptimisationStructure, ...]
     subtracted_oars: Tuple[str, ...]
+    apart_oars: Tuple[str, ...]
     findings: Tuple[Finding, ...]
     tolerance_percent: Optional[float]
     tolerance_cc: Optional[float]
@@ -398,7 +401,7 @@ def build_recipe(settings: Optional[OptimisationStructureSettings], *, prescript
     if settings is None or not settings.enabled:
         why = ("the protocol has no optimisation_structures section" if settings is None
                else "the protocol's optimisation_structures.enabled is false")
-        return OptimisationRecipe(False, rx, (), (), (Finding(
+        return OptimisationRecipe(False, rx, (), (), (), (Finding(
             "optimisation-structures-off", "info", f"no optimisation structures are made: {why}",
             subject="optimisation-structures"),),
             None if settings is None else settings.volume_tolerance_percent.value,
@@ -429,35 +432,70 @@ def build_recipe(settings: Optional[OptimisationStructureSettings], *, prescript
         grow = Operation(Expression((oar.structure_id,), Margin.isotropic("expand", margin)))
         made.append((name, "prv", grow, f"PRV of {oar.structure_id} ({oar.key}): grown {margin:g} mm",
                      oar.key))
-    level = rx * settings.subtract_factor.value
-    below = [o for o in oars if o.allowed_gy < level]
-    b_sources = tuple(prv_of.get(o.key, o.structure_id) for o in below)
-    if below:
-        listed = ", ".join(f"{o.key} {o.allowed_gy:.2f} Gy" for o in below)
-        target_op = Operation(Expression((target_id,), Margin.zero()), Expression(b_sources, Margin.zero()),
-                              "subtraction")
-        why = (f"{target_id} minus {', '.join(b_sources)}: allowed dose below {rx:g} Gy x "
-               f"{settings.subtract_factor.value:g} = {level:.2f} Gy ({listed})")
-    else:
-        target_op = Operation(Expression((target_id,), Margin.zero()))
-        why = f"{target_id} (no OAR's allowed dose is below {rx:g} Gy x {settings.subtract_factor.value:g})"
-    made.append((names[settings.target_opt_name], "target-opt", target_op, why, None))
-    gap, width = settings.ring_gap.value, settings.ring_width.value
-    made.append((names[settings.ring_name], "ring",
-                 Operation(Expression((target_id,), Margin.isotropic("expand", gap + width)),
-                           Expression((target_id,), Margin.isotropic("expand", gap)), "subtraction"),
-                 f"ring {gap:g} to {gap + width:g} mm outside {target_id}", None))
-
     lattice = _Lattice.of(grid)
     masks: Dict[str, _Mask] = {}
-    structures = []
-    for name, role, op, reason, key in made:
+    structures: List[OptimisationStructure] = []
+
+    def add(name: str, role: str, op: Operation, reason: str, key: Optional[str]) -> None:
         mask = _evaluate(op, occupancies, masks, lattice)
         masks[name] = mask
         structures.append(OptimisationStructure(name, role, op, mask.volume_cc(lattice), reason, key))
+
+    for name, role, op, reason, key in made:
+        add(name, role, op, reason, key)
+    ctx = _Context(occupancies, masks, lattice)
+    target_op, reason, subtracted, apart = _target_operation(settings, rx, target_id=target_id, oars=oars,
+                                                             prv_of=prv_of, ctx=ctx)
+    add(names[settings.target_opt_name], "target-opt", target_op, reason, None)
+    gap, width = settings.ring_gap.value, settings.ring_width.value
+    add(names[settings.ring_name], "ring",
+        Operation(Expression((target_id,), Margin.isotropic("expand", gap + width)),
+                  Expression((target_id,), Margin.isotropic("expand", gap)), "subtraction"),
+        f"ring {gap:g} to {gap + width:g} mm outside {target_id}", None)
     findings = _recipe_findings(structures, occupancies, target_id)
-    return OptimisationRecipe(True, rx, tuple(structures), tuple(o.key for o in below), tuple(findings),
+    return OptimisationRecipe(True, rx, tuple(structures), tuple(o.key for o in subtracted),
+                              tuple(o.key for o in apart), tuple(findings),
                               settings.volume_tolerance_percent.value, settings.volume_tolerance_cc.value)
+
+
+@dataclass(frozen=True, eq=False)
+class _Context:
+    """What evaluating an operation needs: the sources' occupancies, the masks made so far, the lattice."""
+
+    occupancies: Mapping[str, Occupancy]
+    masks: Mapping[str, _Mask]
+    lattice: _Lattice
+
+
+def _target_operation(settings: OptimisationStructureSettings, rx: float, *, target_id: str,
+                      oars: Sequence[OarInput], prv_of: Mapping[str, str],
+                      ctx: _Context) -> Tuple[Operation, str, List[OarInput], List[OarInput]]:
+    """The optimisation target's operation and reason, the OARs it subtracts and those below the level but
+    more than one dose voxel from the PTV (left out: subtracting them would change nothing)."""
+    factor = settings.subtract_factor.value
+    level = rx * factor
+    voxel = max(ctx.lattice.spacing_mm)
+    target = _expression(Expression((target_id,), Margin.zero()), ctx.occupancies, ctx.masks, ctx.lattice)
+    near = _apply_margin(target, Margin.isotropic("expand", voxel), ctx.lattice)
+    region = (near.lo, tuple(lo + n for lo, n in zip(near.lo, near.data.shape)))
+    subtracted: List[OarInput] = []
+    apart: List[OarInput] = []
+    for o in (o for o in oars if o.allowed_gy < level):
+        source = Expression((prv_of.get(o.key, o.structure_id),), Margin.zero())
+        there = _expression(source, ctx.occupancies, ctx.masks, ctx.lattice, region)
+        (subtracted if _combine(near, there, "intersection").data.any() else apart).append(o)
+    rule = f"allowed dose below {rx:g} Gy x {factor:g} = {level:.2f} Gy"
+    away = ("" if not apart else
+            f"; not subtracted, more than one voxel ({voxel:g} mm) from {target_id}: "
+            + ", ".join(f"{o.key} {o.allowed_gy:.2f} Gy" for o in apart))
+    if not subtracted:
+        return (Operation(Expression((target_id,), Margin.zero())),
+                f"{target_id}: no OAR near it has its {rule}{away}", subtracted, apart)
+    b_sources = tuple(prv_of.get(o.key, o.structure_id) for o in subtracted)
+    listed = ", ".join(f"{o.key} {o.allowed_gy:.2f} Gy" for o in subtracted)
+    op = Operation(Expression((target_id,), Margin.zero()), Expression(b_sources, Margin.zero()),
+                   "subtraction")
+    return op, f"{target_id} minus {', '.join(b_sources)}: {rule} ({listed}){away}", subtracted, apart
 
 
 def _resolve_names(settings: OptimisationStructureSettings, existing: List[str],

@@ -284,6 +284,21 @@ def test_which_oars_are_subtracted(grid, ptv, small_oars):
     assert 0.8 * sphere_cc(R) < target.expected_volume_cc < sphere_cc(R)
 
 
+def test_oars_far_from_the_ptv_are_left_out(grid):
+    """A 5 mm sphere 40 mm from a 10 mm PTV (PRV 8 mm: 22 mm apart, far more than a 2.5 mm voxel) is below
+    the level but not subtracted; one touching the PTV is."""
+    small = structure_occupancy(sphere_contours((0.0, 0.0, 0.0), 10.0, 1.0), grid, name="PTV")
+    far = structure_occupancy(sphere_contours((40.0, 0.0, 0.0), 5.0, 1.0), grid, name="Far")
+    close = structure_occupancy(sphere_contours((0.0, 14.0, 0.0), 5.0, 1.0), grid, name="Close")
+    oars = [OarInput("small_bowel", "Far", far, 10.0), OarInput("bladder", "Close", close, 10.0)]
+    made = build_recipe(SETTINGS, prescription_gy=30.0, grid=grid, target_id="PTV", target=small, oars=oars,
+                        existing_ids=["PTV", "Far", "Close"])
+    assert made.subtracted_oars == ("bladder",) and made.apart_oars == ("small_bowel",)
+    target = made.structure("zRR_PTV_opt")
+    assert target.operation.b is not None and target.operation.b.sources == ("Close",)
+    assert "not subtracted, more than one voxel (2.5 mm) from PTV: small_bowel 10.00 Gy" in target.reason
+
+
 def test_factor_moves_the_threshold(grid, ptv, small_oars):
     """Factor 1.2 at 30 Gy: threshold 36 Gy, so the rectum at 35 Gy is subtracted too."""
     factor = {"value": 1.2, "source": "project", "status": "unverified"}
@@ -396,12 +411,14 @@ def test_disabled_or_absent_section_gives_an_empty_recipe(grid, ptv, small_oars)
 
 
 def test_recipe_of_a_prepared_stub_case():
-    """LRRC-01 at 30 Gy: the OARs whose allowed dose is below 30 Gy are subtracted; every name is free."""
+    """LRRC-01 at 30 Gy: of the OARs whose allowed dose is below 30 Gy, those near the PTV are subtracted and
+    the others listed apart; every name is free."""
     prepared = prepare(PROTOCOL, DirectCase("LRRC-01").read(), WorkflowOptions(dry_run=True))
     made = optimisation_recipe(prepared, 30.0)
     below = tuple(k for k in PROTOCOL.oar_keys if k in prepared.tolerances
                   and prepared.tolerances[k].allowed_physical_gy < 30.0)
-    assert made.subtracted_oars == below and below
+    assert sorted(made.subtracted_oars + made.apart_oars) == sorted(below) and made.subtracted_oars
+    assert made.structure("zRR_PTV_opt").operation.b is not None
     existing = {s.id.lower() for s in prepared.snapshot.structures}
     assert not existing & {n.lower() for n in names_of(made)}
     target = made.structure("zRR_PTV_opt")
