@@ -1,4 +1,5 @@
-"""Optimisation structures (reirrad.optstructures) and the protocol's ``optimisation_structures`` section.
+"""Optimisation structures (reirrad.optstructures, reirrad.roi_algebra) and the protocol's
+``optimisation_structures`` section.
 
 Sources of truth:
 
@@ -13,7 +14,7 @@ Sources of truth:
 * the protocol schema (docs/protocol-schema.md).
 
 Tolerance of the volume checks: **3 %**. The engine works on a lattice of step h = 2.5 mm / 3 = 0.83 mm and
-places a surface within about h/4 = 0.21 mm on average (module docstring of reirrad.optstructures); on the
+places a surface within about h/4 = 0.21 mm on average (module docstring of reirrad.roi_algebra); on the
 smallest radius here (R − r = 15 mm, a shrunk sphere) that is 3·0.21/15 = 4 % at worst, on 20 mm and more
 at most 3.1 %; the errors measured are at most 2.1 %.
 """
@@ -30,17 +31,9 @@ import yaml
 
 from reirrad.dose import DoseGrid
 from reirrad.errors import InputError, ProtocolError
-from reirrad.optstructures import (
-    Expression,
-    Margin,
-    OarInput,
-    Operation,
-    build_recipe,
-    check_volumes,
-    expected_volume_cc,
-    optimisation_recipe,
-)
+from reirrad.optstructures import OarInput, build_recipe, check_volumes, optimisation_recipe
 from reirrad.protocol import PROTOCOL_DIR, OptimisationStructureSettings, load_protocol, parse_protocol
+from reirrad.roi_algebra import Expression, Margin, Operation, expected_volume_cc
 from reirrad.structures import Occupancy, structure_occupancy
 from reirrad.workflow import WorkflowOptions, prepare
 from tps_stubs.direct import DirectCase
@@ -175,7 +168,7 @@ def test_box_grown_anisotropically(grid):
     −6 %): the occupancy of 2.5 mm voxels rounds the box's edges over about half a voxel, which a margin
     carries outwards (−4 to −5 % for isotropic 3-10 mm margins here), and where a face's margin is smaller
     than the largest the surface's position between lattice points is carried only in part (up to one
-    lattice step, 0.83 mm, short on such a face; reirrad.optstructures._dilate)."""
+    lattice step, 0.83 mm, short on such a face; reirrad.roi_algebra._dilate)."""
     box = structure_occupancy(box_contours(BOX_LO, BOX_HI), grid, name="Box")
     margin = Margin("expand", right_mm=3.0, left_mm=6.0, anterior_mm=4.0, posterior_mm=8.0, inferior_mm=5.0,
                     superior_mm=10.0)
