@@ -36,15 +36,15 @@ from .findings import Finding
 from .protocol import OptimisationStructureSettings
 from .roi_algebra import (
     Expression,
+    Lattice,
     Margin,
+    Mask,
     Operation,
     SourceUse,
-    _apply_margin,
-    _combine,
-    _evaluate,
-    _expression,
-    _Lattice,
-    _Mask,
+    apply_margin,
+    combine,
+    evaluate,
+    evaluate_expression,
 )
 from .structures import Occupancy
 
@@ -262,12 +262,12 @@ def build_recipe(settings: Optional[OptimisationStructureSettings], *, prescript
         grow = Operation(Expression((oar.structure_id,), Margin.isotropic("expand", margin)))
         made.append((name, "prv", grow, f"PRV of {oar.structure_id} ({oar.key}): grown {margin:g} mm",
                      oar.key))
-    lattice = _Lattice.of(grid)
-    masks: Dict[str, _Mask] = {}
+    lattice = Lattice.of(grid)
+    masks: Dict[str, Mask] = {}
     structures: List[OptimisationStructure] = []
 
     def add(name: str, role: str, op: Operation, reason: str, key: Optional[str]) -> None:
-        mask = _evaluate(op, occupancies, masks, lattice)
+        mask = evaluate(op, occupancies, masks, lattice)
         masks[name] = mask
         structures.append(OptimisationStructure(name, role, op, mask.volume_cc(lattice), reason, key))
 
@@ -293,8 +293,8 @@ class _Context:
     """What evaluating an operation needs: the sources' occupancies, the masks made so far, the lattice."""
 
     occupancies: Mapping[str, Occupancy]
-    masks: Mapping[str, _Mask]
-    lattice: _Lattice
+    masks: Mapping[str, Mask]
+    lattice: Lattice
 
 
 def _target_operation(settings: OptimisationStructureSettings, rx: float, *, target_id: str,
@@ -305,15 +305,16 @@ def _target_operation(settings: OptimisationStructureSettings, rx: float, *, tar
     factor = settings.subtract_factor.value
     level = rx * factor
     voxel = max(ctx.lattice.spacing_mm)
-    target = _expression(Expression((target_id,), Margin.zero()), ctx.occupancies, ctx.masks, ctx.lattice)
-    near = _apply_margin(target, Margin.isotropic("expand", voxel), ctx.lattice)
+    target = evaluate_expression(Expression((target_id,), Margin.zero()), ctx.occupancies, ctx.masks,
+                                 ctx.lattice)
+    near = apply_margin(target, Margin.isotropic("expand", voxel), ctx.lattice)
     region = (near.lo, tuple(lo + n for lo, n in zip(near.lo, near.data.shape)))
     subtracted: List[OarInput] = []
     apart: List[OarInput] = []
     for o in (o for o in oars if o.allowed_gy < level):
         source = Expression((prv_of.get(o.key, o.structure_id),), Margin.zero())
-        there = _expression(source, ctx.occupancies, ctx.masks, ctx.lattice, region)
-        (subtracted if _combine(near, there, "intersection").data.any() else apart).append(o)
+        there = evaluate_expression(source, ctx.occupancies, ctx.masks, ctx.lattice, region)
+        (subtracted if combine(near, there, "intersection").data.any() else apart).append(o)
     rule = f"allowed dose below {rx:g} Gy x {factor:g} = {level:.2f} Gy"
     away = ("" if not apart else
             f"; not subtracted, more than one voxel ({voxel:g} mm) from {target_id}: "

@@ -69,9 +69,15 @@ __all__ = [
     "MARGIN_DIRECTIONS",
     "MARGIN_KINDS",
     "Expression",
+    "Lattice",
     "Margin",
+    "Mask",
     "Operation",
     "SourceUse",
+    "apply_margin",
+    "combine",
+    "evaluate",
+    "evaluate_expression",
     "expected_volume_cc",
 ]
 
@@ -218,12 +224,12 @@ def expected_volume_cc(operation: Operation, occupancies: Mapping[str, Occupancy
     reirrad.errors.InputError
         A source without an occupancy; an anisotropic in-plane margin on a grid rotated in the axial plane.
     """
-    lattice = _Lattice.of(grid)
-    return _evaluate(operation, occupancies, {}, lattice).volume_cc(lattice)
+    lattice = Lattice.of(grid)
+    return evaluate(operation, occupancies, {}, lattice).volume_cc(lattice)
 
 
 @dataclass(frozen=True)
-class _Lattice:
+class Lattice:
     """The fine lattice: ``n`` points per dose voxel along array axes (z, y, x), step ``step_mm``; ``patient``
     maps array axis → (patient axis, sign of a positive index step) or None for an in-plane rotated axis."""
 
@@ -234,7 +240,7 @@ class _Lattice:
     grid_shape: Tuple[int, int, int]
 
     @classmethod
-    def of(cls, grid: DoseGrid) -> _Lattice:
+    def of(cls, grid: DoseGrid) -> Lattice:
         sx, sy, sz = (float(v) for v in grid.spacing_mm)
         spacing = (sz, sy, sx)
         n = tuple(max(1, math.ceil(s / FINE_STEP_MM - 1e-9)) for s in spacing)
@@ -272,7 +278,7 @@ class _Lattice:
 
 
 @dataclass(frozen=True, eq=False)
-class _Mask:
+class Mask:
     """A boolean mask on the fine lattice; ``lo`` is the lattice index (z, y, x) of ``data[0, 0, 0]``.
 
     ``depth`` (mm, only for a mask read straight from an occupancy) is each point's distance to the
@@ -284,12 +290,12 @@ class _Mask:
     data: BoolArray
     depth: Optional[F32Array] = None
 
-    def volume_cc(self, lattice: _Lattice) -> float:
+    def volume_cc(self, lattice: Lattice) -> float:
         return float(np.count_nonzero(self.data)) * lattice.cell_cc
 
-    def cropped(self) -> _Mask:
+    def cropped(self) -> Mask:
         if not self.data.any():
-            return _Mask((0, 0, 0), np.zeros((0, 0, 0), dtype=bool))
+            return Mask((0, 0, 0), np.zeros((0, 0, 0), dtype=bool))
         lo, hi = [], []
         for axis in range(3):
             other = tuple(a for a in range(3) if a != axis)
@@ -298,7 +304,7 @@ class _Mask:
             hi.append(int(hits[-1]) + 1)
         box = (slice(lo[0], hi[0]), slice(lo[1], hi[1]), slice(lo[2], hi[2]))
         depth = None if self.depth is None else self.depth[box]
-        return _Mask((self.lo[0] + lo[0], self.lo[1] + lo[1], self.lo[2] + lo[2]), self.data[box], depth)
+        return Mask((self.lo[0] + lo[0], self.lo[1] + lo[1], self.lo[2] + lo[2]), self.data[box], depth)
 
     def placed(self, lo: Tuple[int, ...], shape: Tuple[int, ...]) -> BoolArray:
         """This mask inside the box (lo, shape), False elsewhere; the part outside the box is dropped."""
@@ -317,7 +323,7 @@ class _Mask:
         return out
 
 
-def _from_occupancy(occ: Occupancy, lattice: _Lattice, region: Optional[_Region] = None) -> _Mask:
+def _from_occupancy(occ: Occupancy, lattice: Lattice, region: Optional[_Region] = None) -> Mask:
     """A level set of the trilinearly interpolated occupancy on the lattice points of its box: the level
     (about 0.5) that gives the set the occupancy's own volume. With ``region`` (lattice lo, hi) only the
     voxels within two voxels of it are used (an operand that matters only there, e.g. the skin subtracted
@@ -331,7 +337,7 @@ def _from_occupancy(occ: Occupancy, lattice: _Lattice, region: Optional[_Region]
             start = max(box.start, region[0][axis] // n - 2)
             stop = min(box.stop, -(-region[1][axis] // n) + 2)
             if stop <= start:
-                return _Mask((0, 0, 0), np.zeros((0, 0, 0), dtype=bool))
+                return Mask((0, 0, 0), np.zeros((0, 0, 0), dtype=bool))
             cut.append(slice(start - box.start, stop - box.start))
             starts[axis] = start
         frac = frac[tuple(cut)]
@@ -364,7 +370,7 @@ def _from_occupancy(occ: Occupancy, lattice: _Lattice, region: Optional[_Region]
         depth = np.where(slope > 0, np.abs(values - level) / slope, cap)
     depth = np.minimum(depth, cap).astype(np.float32)
     # not cropped: the points just outside the surface keep their depth (a contraction needs it)
-    return _Mask((lo[0], lo[1], lo[2]), values >= level, depth)
+    return Mask((lo[0], lo[1], lo[2]), values >= level, depth)
 
 
 def _steepest_difference(values: F32Array, axis: int, step_mm: float) -> F32Array:
@@ -381,7 +387,7 @@ def _steepest_difference(values: F32Array, axis: int, step_mm: float) -> F32Arra
     return steepest
 
 
-def _dilate(mask: _Mask, axis_margins: Sequence[Tuple[float, float]], lattice: _Lattice) -> _Mask:
+def _dilate(mask: Mask, axis_margins: Sequence[Tuple[float, float]], lattice: Lattice) -> Mask:
     """Minkowski sum with the per-octant ellipsoid K whose semi-axes are ``axis_margins`` (mm).
 
     x is in the result when some source point s has Σ_a (t_a·h_a / m_a)² ≤ (1 + depth_s / M)², t = x − s
@@ -422,10 +428,10 @@ def _dilate(mask: _Mask, axis_margins: Sequence[Tuple[float, float]], lattice: _
                 np.minimum(out[tuple(dst)], field[tuple(src)] + cost, out=out[tuple(dst)])
         field = out
     lo = (mask.lo[0] - reach[0], mask.lo[1] - reach[1], mask.lo[2] - reach[2])
-    return _Mask(lo, field <= np.float32(1e-6)).cropped()
+    return Mask(lo, field <= np.float32(1e-6)).cropped()
 
 
-def _apply_margin(mask: _Mask, margin: Margin, lattice: _Lattice) -> _Mask:
+def apply_margin(mask: Mask, margin: Margin, lattice: Lattice) -> Mask:
     if margin.is_zero or not mask.data.size:
         return mask
     axis_margins = lattice.axis_margins(margin)
@@ -441,11 +447,11 @@ def _apply_margin(mask: _Mask, margin: Margin, lattice: _Lattice) -> _Mask:
     if mask.depth is not None:
         depth = np.pad(mask.depth, pad, constant_values=np.float32(0.5 * max(lattice.spacing_mm)))
     lo = (mask.lo[0] - reach[0], mask.lo[1] - reach[1], mask.lo[2] - reach[2])
-    outside = _dilate(_Mask(lo, ~padded, depth), [(p, n) for n, p in axis_margins], lattice)
-    return _Mask(lo, padded & ~outside.placed(lo, padded.shape)).cropped()
+    outside = _dilate(Mask(lo, ~padded, depth), [(p, n) for n, p in axis_margins], lattice)
+    return Mask(lo, padded & ~outside.placed(lo, padded.shape)).cropped()
 
 
-def _combine(a: _Mask, b: _Mask, how: str) -> _Mask:
+def combine(a: Mask, b: Mask, how: str) -> Mask:
     masks = [m for m in (a, b) if m.data.size]
     if not masks:
         return a
@@ -454,11 +460,11 @@ def _combine(a: _Mask, b: _Mask, how: str) -> _Mask:
     shape = tuple(h - low for h, low in zip(hi, lo))
     pa, pb = a.placed(lo, shape), b.placed(lo, shape)
     data = {"union": pa | pb, "intersection": pa & pb, "subtraction": pa & ~pb}[how]
-    return _Mask((lo[0], lo[1], lo[2]), data).cropped()
+    return Mask((lo[0], lo[1], lo[2]), data).cropped()
 
 
-def _expression(expr: Expression, occupancies: Mapping[str, Occupancy], made: Mapping[str, _Mask],
-                lattice: _Lattice, region: Optional[_Region] = None) -> _Mask:
+def evaluate_expression(expr: Expression, occupancies: Mapping[str, Occupancy], made: Mapping[str, Mask],
+                lattice: Lattice, region: Optional[_Region] = None) -> Mask:
     if region is not None:  # the sources are needed where the margin can reach the region from
         reach = [math.ceil((max(m) + max(lattice.spacing_mm)) / h) + 1
                  for m, h in zip(lattice.axis_margins(expr.margin), lattice.step_mm)]
@@ -479,17 +485,17 @@ def _expression(expr: Expression, occupancies: Mapping[str, Occupancy], made: Ma
                              f"(known: {sorted(set(occupancies) | set(made))})")
     union = parts[0]
     for part in parts[1:]:
-        union = _combine(union, part, "union")
-    return _apply_margin(union, expr.margin, lattice)
+        union = combine(union, part, "union")
+    return apply_margin(union, expr.margin, lattice)
 
 
-def _evaluate(op: Operation, occupancies: Mapping[str, Occupancy], made: Mapping[str, _Mask],
-              lattice: _Lattice) -> _Mask:
-    result = _expression(op.a, occupancies, made, lattice)
+def evaluate(op: Operation, occupancies: Mapping[str, Occupancy], made: Mapping[str, Mask],
+              lattice: Lattice) -> Mask:
+    result = evaluate_expression(op.a, occupancies, made, lattice)
     if op.b is not None:
         # for an intersection or a subtraction, b matters only inside a's box
         region: Optional[_Region] = None
         if op.combine != "union" and result.data.size:
             region = (result.lo, tuple(lo + n for lo, n in zip(result.lo, result.data.shape)))
-        result = _combine(result, _expression(op.b, occupancies, made, lattice, region), op.combine)
-    return _apply_margin(result, op.result_margin, lattice)
+        result = combine(result, evaluate_expression(op.b, occupancies, made, lattice, region), op.combine)
+    return apply_margin(result, op.result_margin, lattice)
