@@ -40,9 +40,11 @@ __all__ = [
     "CumulativeLimit",
     "DeNovoLimit",
     "OarSpec",
+    "OptimisationStructureSettings",
     "PlanningRule",
     "Prescriptions",
     "Protocol",
+    "PrvSetting",
     "Quantity",
     "RecoverySpec",
     "list_protocols",
@@ -60,6 +62,16 @@ _MAX_ALPHA_BETA_GY = 50.0
 _MAX_PRIORITY = 1000.0
 _OAR_KEY_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 _JG_CURVES = ("fitted", "cautious")
+#: Longest structure name both TPSs take: Eclipse ``Structure.Id`` is at most 16 characters (the ESAPI
+#: stand-in's ``CanAddStructure`` checks it; RayStation allows longer ROI names).
+MAX_STRUCTURE_NAME_CHARS = 16
+#: Characters kept free at the end of a created name for a disambiguating suffix ``_1`` … ``_9``.
+NAME_SUFFIX_CHARS = 2
+_NAME_PREFIX_RE = re.compile(r"^[A-Za-z][A-Za-z0-9]{0,5}_$")
+_STRUCTURE_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+#: Largest margin (mm) any optimisation-structure operation may use: Eclipse's margin limit (50 mm, taken
+#: as an assumption by the ESAPI stand-in) is the smaller of the two TPSs' (RayStation: 15 cm).
+MAX_MARGIN_MM = 50.0
 
 
 @dataclass(frozen=True)
@@ -212,8 +224,79 @@ class RecoverySpec:
 
 
 @dataclass(frozen=True)
+class PrvSetting:
+    """A planning-risk volume (PRV) for one OAR: the OAR grown isotropically by ``margin`` (mm).
+
+    ``name`` is the created structure's name without the protocol's prefix (e.g. ``PRV_Cord``).
+    """
+
+    oar_key: str
+    name: str
+    margin: Quantity
+
+
+@dataclass(frozen=True)
+class OptimisationStructureSettings:
+    """The protocol's ``optimisation_structures`` section (docs/optimisation-structures.md).
+
+    Attributes
+    ----------
+    enabled : bool
+        Whether the workflow creates optimisation structures at all.
+    choice : Quantity
+        Provenance (value unused, 0) of the choices without a number: ``enabled``, ``name_prefix``, the
+        names, and which OARs get a PRV.
+    name_prefix : str
+        Prefix of every created structure's name (a letter, up to 5 letters or digits, ``_``).
+    target_opt_name, ring_name : str
+        Names (without prefix) of the optimisation target and the ring.
+    prvs : tuple of PrvSetting
+        One per OAR that gets a PRV, in file order.
+    subtract_factor : Quantity
+        Dimensionless: an OAR whose allowed dose is below prescription × this factor is subtracted
+        (as its PRV when it has one) from the PTV to make the optimisation target.
+    ring_gap : Quantity
+        mm between the PTV surface and the ring's inner surface (0 allowed).
+    ring_width : Quantity
+        mm from the ring's inner to its outer surface.
+    volume_tolerance_percent : Quantity
+        % of the expected volume; with ``volume_tolerance_cc`` the agreement asked of the TPS's volumes.
+    volume_tolerance_cc : Quantity
+        cm³; a TPS volume differing from the engine's by more than both tolerances is flagged.
+    """
+
+    enabled: bool
+    choice: Quantity
+    name_prefix: str
+    target_opt_name: str
+    ring_name: str
+    prvs: Tuple[PrvSetting, ...]
+    subtract_factor: Quantity
+    ring_gap: Quantity
+    ring_width: Quantity
+    volume_tolerance_percent: Quantity
+    volume_tolerance_cc: Quantity
+
+    def prv(self, oar_key: str) -> Optional[PrvSetting]:
+        """The PRV setting of an OAR, None when the OAR gets no PRV."""
+        for setting in self.prvs:
+            if setting.oar_key == oar_key:
+                return setting
+        return None
+
+    def names(self) -> Tuple[str, ...]:
+        """Every name (with prefix, without suffix) the recipe may create."""
+        bases = (self.target_opt_name, *(p.name for p in self.prvs), self.ring_name)
+        return tuple(self.name_prefix + b for b in bases)
+
+
+@dataclass(frozen=True)
 class Protocol:
-    """A parsed, validated protocol file."""
+    """A parsed, validated protocol file.
+
+    ``optimisation_structures`` is optional in the file (schema version 1): without it the protocol
+    loads as before and no optimisation structures are made (there are no built-in defaults).
+    """
 
     name: str
     title: str
@@ -229,6 +312,8 @@ class Protocol:
     recovery: RecoverySpec
     background_alpha_beta: Quantity
     oars: Tuple[OarSpec, ...]
+    #: None when the file has no ``optimisation_structures`` section: no optimisation structures are made.
+    optimisation_structures: Optional[OptimisationStructureSettings] = None
 
     def oar(self, key: str) -> OarSpec:
         """The OAR with protocol key ``key``.
@@ -583,6 +668,94 @@ def _parse_oar(reader: _Reader, key: Any, raw: Any) -> OarSpec:
                    single_course_tolerance_eqd2=tolerance)
 
 
+def _structure_name(reader: _Reader, raw: Any, key_path: str, prefix: str) -> str:
+    name = reader.text(raw, key_path)
+    if not _STRUCTURE_NAME_RE.match(name):
+        raise reader.fail(key_path, "a structure name must start with a letter and hold only letters, "
+                                    f"digits and '_' (got {name!r})")
+    room = MAX_STRUCTURE_NAME_CHARS - NAME_SUFFIX_CHARS - len(prefix)
+    if len(name) > room:
+        raise reader.fail(key_path, f"{name!r} is {len(name)} characters; with the prefix {prefix!r} at most "
+                                    f"{room} fit (Eclipse takes {MAX_STRUCTURE_NAME_CHARS}-character ids and "
+                                    f"{NAME_SUFFIX_CHARS} are kept for a suffix such as '_1'); shorten it")
+    return name
+
+
+def _parse_optimisation_structures(reader: _Reader, raw: Any,
+                                   oars: Tuple[OarSpec, ...]) -> OptimisationStructureSettings:
+    path = "optimisation_structures"
+    top = reader.mapping(raw, path, ("enabled", "choice_source", "name_prefix", "target_opt_name", "prv",
+                                     "subtract_factor", "ring", "volume_tolerance"))
+    enabled = reader.boolean(top["enabled"], f"{path}.enabled")
+    cs = reader.mapping(top["choice_source"], f"{path}.choice_source", ("source", "status"))
+    c_source, c_status = reader.provenance(cs, f"{path}.choice_source")
+    prefix = top["name_prefix"]
+    if not isinstance(prefix, str) or not _NAME_PREFIX_RE.match(prefix):
+        raise reader.fail(f"{path}.name_prefix",
+                          f"expected a letter, up to 5 more letters or digits, then '_' (e.g. 'zRR_'), got "
+                          f"{prefix!r}")
+    target_name = _structure_name(reader, top["target_opt_name"], f"{path}.target_opt_name", prefix)
+    factor = reader.quantity(top["subtract_factor"], f"{path}.subtract_factor", "", maximum=1.5)
+    if factor.value < 0.5:
+        raise reader.fail(f"{path}.subtract_factor.value",
+                          f"must be in [0.5, 1.5] (got {factor.value:g}): the optimisation target keeps the "
+                          "PTV only where an OAR allows about the prescription")
+    prv_raw = top["prv"]
+    if not isinstance(prv_raw, dict):
+        raise reader.fail(f"{path}.prv", f"expected a mapping OAR key -> {{name, margin}}, got {prv_raw!r}")
+    keys = [o.key for o in oars]
+    prvs = []
+    for key, entry in prv_raw.items():
+        ppath = f"{path}.prv.{key}"
+        if key not in keys:
+            raise reader.fail(ppath, f"{key!r} is not an OAR of this protocol (its OARs: {keys})")
+        fields = reader.mapping(entry, ppath, ("name", "margin"))
+        margin = reader.quantity(fields["margin"], f"{ppath}.margin", "mm", maximum=20.0)
+        if margin.value < 1.0:
+            raise reader.fail(f"{ppath}.margin.value",
+                              f"{margin.value:g} mm is below 1 mm, smaller than any dose grid resolves; the "
+                              "margin is in mm (not cm), and an OAR without a PRV is left out of 'prv'")
+        prvs.append(PrvSetting(key, _structure_name(reader, fields["name"], f"{ppath}.name", prefix), margin))
+    ring = reader.mapping(top["ring"], f"{path}.ring", ("name", "gap", "width"))
+    ring_name = _structure_name(reader, ring["name"], f"{path}.ring.name", prefix)
+    gap = reader.quantity(ring["gap"], f"{path}.ring.gap", "mm", strictly_positive=False, maximum=30.0)
+    width = reader.quantity(ring["width"], f"{path}.ring.width", "mm", minimum=2.0, strictly_positive=False,
+                            maximum=40.0)
+    if gap.value + width.value > MAX_MARGIN_MM:
+        raise reader.fail(f"{path}.ring.width.value",
+                          f"gap {gap.value:g} mm + width {width.value:g} mm exceeds {MAX_MARGIN_MM:g} mm, "
+                          "the largest margin Eclipse takes; make the ring narrower or closer")
+    tol = reader.mapping(top["volume_tolerance"], f"{path}.volume_tolerance", ("percent", "cc"))
+    settings = OptimisationStructureSettings(
+        enabled=enabled, choice=Quantity(0.0, "", c_source, c_status, f"{path}.choice_source"),
+        name_prefix=prefix, target_opt_name=target_name, ring_name=ring_name, prvs=tuple(prvs),
+        subtract_factor=factor, ring_gap=gap, ring_width=width,
+        volume_tolerance_percent=reader.quantity(tol["percent"], f"{path}.volume_tolerance.percent", "%",
+                                                 maximum=50.0),
+        volume_tolerance_cc=reader.quantity(tol["cc"], f"{path}.volume_tolerance.cc", "cm3", maximum=50.0))
+    _check_created_names(reader, settings, oars)
+    return settings
+
+
+def _check_created_names(reader: _Reader, settings: OptimisationStructureSettings,
+                         oars: Tuple[OarSpec, ...]) -> None:
+    """Created names are distinct (case-insensitively) and, with any suffix, never taken for an OAR (the next
+    run would otherwise match reirrad's own PRV as the clinician's organ)."""
+    path = "optimisation_structures"
+    seen: Dict[str, str] = {}
+    for name in settings.names():
+        if name.lower() in seen:
+            raise reader.fail(path, f"two created structures would both be named {name!r} (names are "
+                                    "compared without regard to case); give them different names")
+        seen[name.lower()] = name
+        for candidate in (name, *(f"{name}_{i}" for i in range(1, 10))):
+            hit = [o.key for o in oars if o.matches(candidate)]
+            if hit:
+                raise reader.fail(path, f"the created structure name {candidate!r} would be matched as "
+                                        f"OAR {hit[0]!r} (its aliases or patterns); change the name or the "
+                                        "prefix")
+
+
 def parse_protocol(raw: Any, *, path: str = "<mapping>", sha256: str = "") -> Protocol:
     """Validate a raw protocol mapping (as loaded from YAML) into a :class:`Protocol`.
 
@@ -594,7 +767,7 @@ def parse_protocol(raw: Any, *, path: str = "<mapping>", sha256: str = "") -> Pr
     reader = _Reader(path)
     top = reader.mapping(raw, "", ("schema_version", "name", "title", "version", "sources",
                                    "n_fractions", "prescriptions", "coverage_rule", "planning", "recovery",
-                                   "background_alpha_beta", "oars"))
+                                   "background_alpha_beta", "oars"), ("optimisation_structures",))
     if type(top["schema_version"]) is not int or top["schema_version"] != SCHEMA_VERSION:
         raise reader.fail("schema_version", f"this reirrad reads schema_version {SCHEMA_VERSION}, "
                                             f"got {top['schema_version']!r}")
@@ -632,6 +805,9 @@ def parse_protocol(raw: Any, *, path: str = "<mapping>", sha256: str = "") -> Pr
         background_alpha_beta=reader.quantity(top["background_alpha_beta"], "background_alpha_beta",
                                               "Gy", maximum=_MAX_ALPHA_BETA_GY),
         oars=oars,
+        optimisation_structures=(
+            _parse_optimisation_structures(reader, top["optimisation_structures"], oars)
+            if "optimisation_structures" in top else None),
     )
 
 
