@@ -27,7 +27,7 @@ of a sampled dose; it converges to the exact DVH of a smooth dose as voxels shri
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Optional, Tuple, Union
+from typing import Callable, Dict, NamedTuple, Optional, Tuple, Union
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -71,9 +71,11 @@ class DVH:
     ``DVH(doses_gy, volumes_cc, quantity="physical")``: samples in any order; zero volumes are
     dropped. The samples are sorted, and the curve built, on first use of :attr:`doses_gy`,
     :attr:`volumes_cc`, :meth:`volume_at_dose_cc` or :meth:`map_dose`. Dmax, Dmean and the volume
-    need no sort, and a D_v metric of a small volume sorts only the hottest samples (found by a
-    partition) until the curve up to v is known: the same curve, points and interpolation as the
-    full sort.
+    need no sort, and a D_v metric of a small volume sorts only the hottest samples until the curve
+    up to v is known: the same curve, points and interpolation as the full sort. A DVH from an
+    :class:`~reirrad.structures.Occupancy` keeps its samples by kind and lays them end to end only for
+    the sorted samples; its hottest samples are those above a dose t, taken from the voxels that can
+    reach t (docs/geometry.md, "The cumulative curve").
 
     Attributes
     ----------
@@ -86,11 +88,17 @@ class DVH:
     """
 
     quantity: str
-    _doses: FloatArray = field(repr=False)  # samples as given (volume > 0), not sorted
-    _volumes: FloatArray = field(repr=False)
+    # samples as given (volume > 0), not sorted; None until built from _parts
+    _doses: Optional[FloatArray] = field(repr=False)
+    _volumes: Optional[FloatArray] = field(repr=False)
+    # a DVH from an Occupancy: its samples by kind (_Parts), from which the summary values and small-v
+    # D_v metrics are read without laying all samples end to end
+    _parts: Optional[_Parts] = field(repr=False)
     _curve: Optional[Tuple[FloatArray, FloatArray, FloatArray, FloatArray]] = field(repr=False)
     # the curve's first points, from the hottest samples: (volumes, doses, volume they are valid to)
     _hottest: Optional[Tuple[FloatArray, FloatArray, float]] = field(repr=False)
+    # "volume" (cm³), "mean", "max", "min" (Gy), each computed once
+    _summary: Dict[str, float] = field(repr=False)
 
     def __init__(self, doses_gy: ArrayLike, volumes_cc: ArrayLike, quantity: str = "physical") -> None:
         d = float_array("doses_gy", doses_gy, non_negative=True, unit="Gy").ravel()
@@ -108,21 +116,59 @@ class DVH:
         """Take over checked samples (1-D float64, doses finite >= 0, volumes > 0, not empty)."""
         d.flags.writeable = False
         w.flags.writeable = False
+        self._start(quantity, d, w, None)
+
+    def _start(self, quantity: str, d: Optional[FloatArray], w: Optional[FloatArray],
+               parts: Optional[_Parts]) -> None:
         object.__setattr__(self, "quantity", quantity)
         object.__setattr__(self, "_doses", d)
         object.__setattr__(self, "_volumes", w)
+        object.__setattr__(self, "_parts", parts)
         object.__setattr__(self, "_curve", None)
         object.__setattr__(self, "_hottest", None)
+        object.__setattr__(self, "_summary", {})
+
+    def _samples(self) -> Tuple[FloatArray, FloatArray]:
+        """(doses Gy, volumes cm³) of every sample, unsorted; laid end to end from the parts once."""
+        if self._doses is None or self._volumes is None:
+            assert self._parts is not None
+            d, w = self._parts.samples()
+            d.flags.writeable = False
+            w.flags.writeable = False
+            object.__setattr__(self, "_doses", d)
+            object.__setattr__(self, "_volumes", w)
+            return d, w
+        return self._doses, self._volumes
 
     def _sorted(self) -> Tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
         """(doses, volumes) hottest first and the curve's (volume, dose) points; built once."""
         if self._curve is None:
+            doses, volumes = self._samples()
             # hottest first; equal doses largest volume first, so that the curve does not depend on
             # the order of the samples (a flipped grid gives the same curve)
-            order = np.lexsort((self._volumes, self._doses))[::-1]
-            object.__setattr__(self, "_curve", _curve_points(self._doses[order], self._volumes[order]))
+            order = np.lexsort((volumes, doses))[::-1]
+            object.__setattr__(self, "_curve", _curve_points(doses[order], volumes[order]))
         assert self._curve is not None
         return self._curve
+
+    def _summary_value(self, key: str) -> float:
+        """"volume" (cm³), "mean" (occupancy-weighted), "max" or "min" (Gy) of the samples, from the
+        parts when there are (the samples not laid end to end), else from the samples."""
+        if key not in self._summary:
+            parts = self._parts
+            if key in ("volume", "mean"):
+                if parts is not None:
+                    self._summary["volume"], self._summary["mean"] = parts.volume_and_mean()
+                else:
+                    d, w = self._samples()
+                    self._summary["volume"] = float(w.sum())
+                    self._summary["mean"] = float(np.dot(d, w) / w.sum())
+            elif parts is not None:
+                self._summary[key] = parts.max_dose() if key == "max" else parts.min_dose()
+            else:
+                d = self._samples()[0]
+                self._summary[key] = float(d.max()) if key == "max" else float(d.min())
+        return self._summary[key]
 
     @property
     def doses_gy(self) -> FloatArray:
@@ -152,12 +198,13 @@ class DVH:
             if occupancy.grid_shape != grid.shape:
                 raise InputError(f"occupancy was computed on a grid of shape {occupancy.grid_shape}, not "
                                  f"this dose grid {grid.shape}; compute it on this grid")
-            doses, weights = _occupancy_samples(grid, occupancy)
-            if doses.size == 0:
+            parts = _occupancy_parts(grid, occupancy)
+            if parts.empty():
                 raise InputError("the DVH has no volume (empty structure or all-zero occupancy)")
-            # a DoseGrid's doses are finite and >= 0, the occupancies > 0: no checks, no copies
+            # a DoseGrid's doses are finite and >= 0, the occupancies > 0: no checks, no copies; the
+            # samples are laid end to end only when the curve is asked for
             dvh = cls.__new__(cls)
-            dvh._adopt(doses, weights * grid.voxel_volume_cc, grid.quantity)
+            dvh._start(grid.quantity, None, None, parts)
             return dvh
         occ = float_array("occupancy", occupancy, non_negative=True)
         if occ.shape != grid.shape:
@@ -191,22 +238,22 @@ class DVH:
     @property
     def volume_cc(self) -> float:
         """Total volume, cm³."""
-        return float(self._volumes.sum())
+        return self._summary_value("volume")
 
     @property
     def max_gy(self) -> float:
         """Largest sample dose (voxel centre, or sub-voxel in a boundary voxel), Gy."""
-        return float(self._doses.max())
+        return self._summary_value("max")
 
     @property
     def min_gy(self) -> float:
         """Smallest sample dose, Gy."""
-        return float(self._doses.min())
+        return self._summary_value("min")
 
     @property
     def mean_gy(self) -> float:
         """Occupancy-weighted mean dose, Gy."""
-        return float(np.dot(self._doses, self._volumes) / self._volumes.sum())
+        return self._summary_value("mean")
 
     # -- metrics -------------------------------------------------------------------------
     def dose_at_volume_cc(self, volume_cc: float) -> float:
@@ -231,7 +278,14 @@ class DVH:
             return self._curve[2], self._curve[3]
         if self._hottest is not None and volume_cc <= self._hottest[2]:
             return self._hottest[0], self._hottest[1]
-        d, w = self._doses, self._volumes
+        if self._parts is not None and self._doses is None:
+            first = self._parts.hottest(volume_cc, self.max_gy)
+            if first is not None:
+                object.__setattr__(self, "_hottest", first)
+                return first[0], first[1]
+            curve = self._sorted()
+            return curve[2], curve[3]
+        d, w = self._samples()
         n = d.size
         # samples to take: twice what v holds at the mean sample volume, at least _PARTIAL_MIN
         k = max(_PARTIAL_MIN, 2 * int(np.ceil(volume_cc * n / float(w.sum()))))
@@ -307,8 +361,122 @@ def _curve_points(d: FloatArray, w: FloatArray) -> Tuple[FloatArray, FloatArray,
     return d, w, curve_v, curve_d
 
 
-def _occupancy_samples(grid: DoseGrid, occupancy: Occupancy) -> Tuple[FloatArray, FloatArray]:
-    """Doses (Gy) and occupancies (in voxel volumes) of a structure's samples on ``grid``.
+class _Parts(NamedTuple):
+    """A structure's DVH samples on a dose grid, kept by kind (:func:`_occupancy_parts`).
+
+    Occupancies are in voxel volumes (``voxel_cc`` cm³ each). A sample's volume is its occupancy ×
+    ``voxel_cc``: a centre-scored voxel's own occupancy, a boundary sub-voxel's occupancy / n³, a
+    steep full voxel's occupancy / m³ for each of its m³ sub-voxels.
+    """
+
+    centre_doses: FloatArray  # (C,) Gy: voxels scored at their centre dose
+    centre_occ: FloatArray  # (C,) their occupancy, > 0
+    sub_doses: FloatArray  # (M, n³) Gy: the sub-voxels of the sub-sampled boundary voxels
+    sub_occ: FloatArray  # (M, n³) their occupancy in [0, 1]; 0: no part of the structure, no sample
+    sub_high: FloatArray  # (M,) Gy: the maximum of each of those voxels' 3 × 3 × 3 neighbourhood
+    sub_low: FloatArray  # (M,) Gy: its minimum (trilinear doses lie between the two)
+    sub_voxel_occ: FloatArray  # (M,) those voxels' occupancy
+    full_doses: FloatArray  # (F, m³) Gy: the sub-voxels of the steep full voxels
+    full_occ: FloatArray  # (F,) those voxels' occupancy
+    voxel_cc: float
+
+    def empty(self) -> bool:
+        """True when there is no sample (no occupied voxel)."""
+        return not (len(self.centre_doses) or bool(np.any(self.sub_occ > 0.0)) or len(self.full_doses))
+
+    def samples(self) -> Tuple[FloatArray, FloatArray]:
+        """Every sample's dose (Gy) and volume (cm³), laid end to end: centre-scored voxels, boundary
+        sub-voxels (those with occupancy > 0, voxel by voxel), steep full voxels' sub-voxels."""
+        n3, m3 = self.sub_doses.shape[1], self.full_doses.shape[1]
+        keep = self.sub_occ > 0.0
+        doses = np.concatenate([self.centre_doses, self.sub_doses[keep], self.full_doses.reshape(-1)])
+        weights = np.concatenate([self.centre_occ, self.sub_occ[keep] / n3,
+                                  np.repeat(self.full_occ / m3, m3)])
+        return doses, weights * self.voxel_cc
+
+    def volume_and_mean(self) -> Tuple[float, float]:
+        """Volume (cm³) and occupancy-weighted mean dose (Gy) of the samples, each kind summed apart
+        (the sums of :meth:`samples`, in another order: equal to rounding)."""
+        n3, m3 = self.sub_doses.shape[1], self.full_doses.shape[1]
+        occupancy = float(self.centre_occ.sum()) + float(self.sub_occ.sum()) / n3 + float(self.full_occ.sum())
+        dose = (float(np.dot(self.centre_doses, self.centre_occ))
+                + float(np.einsum("ij,ij->", self.sub_doses, self.sub_occ)) / n3
+                + float(np.dot(self.full_doses.sum(axis=1), self.full_occ)) / m3)
+        return occupancy * self.voxel_cc, dose / occupancy
+
+    def max_dose(self) -> float:
+        """The largest sample dose, Gy. A boundary voxel's sub-voxels are read only when its
+        neighbourhood's maximum (:attr:`sub_high`) exceeds the largest dose of the other samples."""
+        high = -np.inf
+        for doses in (self.centre_doses, self.full_doses):
+            if doses.size:
+                high = max(high, float(doses.max()))
+        rows = self.sub_high > high
+        if bool(rows.any()):
+            keep = self.sub_occ[rows] > 0.0
+            if bool(keep.any()):
+                high = max(high, float(self.sub_doses[rows][keep].max()))
+        return high
+
+    def min_dose(self) -> float:
+        """The smallest sample dose, Gy (as :meth:`max_dose`, with :attr:`sub_low`)."""
+        low = np.inf
+        for doses in (self.centre_doses, self.full_doses):
+            if doses.size:
+                low = min(low, float(doses.min()))
+        rows = self.sub_low < low
+        if bool(rows.any()):
+            keep = self.sub_occ[rows] > 0.0
+            if bool(keep.any()):
+                low = min(low, float(self.sub_doses[rows][keep].min()))
+        return low
+
+    def hottest(self, volume_cc: float, max_gy: float) -> Optional[Tuple[FloatArray, FloatArray, float]]:
+        """The curve's first points, up to at least ``volume_cc``, from the samples above a dose t.
+
+        Every sample hotter than t is taken, so the curve up to the last one's midpoint is the full
+        curve's: the same samples, in the same order, summed the same way (:meth:`samples`,
+        ``DVH._sorted``). Only voxels that can hold a sample above t are opened: a centre-scored
+        voxel is its own sample, a boundary voxel's sub-voxels lie at or below its neighbourhood's
+        maximum, a steep full voxel's are known. t starts 1/1024 of the dose range below the maximum
+        ``max_gy`` and moves 4× further down until the samples above it reach past ``volume_cc``.
+        Returns None (build the full curve) when they do not before every voxel is open.
+        """
+        n3, m3 = self.sub_doses.shape[1], self.full_doses.shape[1]
+        bound = np.concatenate([self.centre_doses, self.sub_high,
+                                self.full_doses.max(axis=1, initial=-np.inf)])
+        bound_cc = np.concatenate([self.centre_occ, self.sub_voxel_occ, self.full_occ]) * self.voxel_cc
+        c, m = len(self.centre_doses), len(self.sub_doses)
+        delta = (max_gy - float(bound.min())) / 1024.0
+        if not delta > 0.0:
+            return None
+        while True:
+            t = max_gy - delta
+            units = bound > t
+            # the voxels' volume bounds the volume above t: open them only when it can reach volume_cc
+            if float(bound_cc[units].sum()) >= volume_cc:
+                centre = self.centre_doses[units[:c]]
+                centre_occ = self.centre_occ[units[:c]]
+                sub = self.sub_doses[units[c:c + m]]
+                sub_occ = self.sub_occ[units[c:c + m]]
+                full = self.full_doses[units[c + m:]]
+                full_occ = np.broadcast_to((self.full_occ[units[c + m:]] / m3)[:, None], full.shape)
+                hot_sub = (sub > t) & (sub_occ > 0.0)
+                d = np.concatenate([centre[centre > t], sub[hot_sub], full[full > t]])
+                w = np.concatenate([centre_occ[centre > t], sub_occ[hot_sub] / n3, full_occ[full > t]])
+                w = w * self.voxel_cc
+                order = np.lexsort((w, d))[::-1]  # as in DVH._sorted
+                points = _curve_points(d[order], w[order])
+                valid_to = float(points[2][-2])  # the last sample's midpoint (before the closing point)
+                if valid_to >= volume_cc:
+                    return points[2][:-1], points[3][:-1], valid_to
+            if bool(units.all()):
+                return None
+            delta *= 4.0
+
+
+def _occupancy_parts(grid: DoseGrid, occupancy: Occupancy) -> _Parts:
+    """Doses (Gy) and occupancies (in voxel volumes) of a structure's samples on ``grid``, by kind.
 
     With n = ``occupancy.sub_samples`` = 1 every occupied voxel is one sample at its centre dose.
     With n > 1 (docs/geometry.md, "Sub-voxel sampling"):
@@ -329,37 +497,40 @@ def _occupancy_samples(grid: DoseGrid, occupancy: Occupancy) -> Tuple[FloatArray
     values = grid.values_gy[box].ravel()
     whole = occ > 0.0
     n = occupancy.sub_samples
+    m = FULL_SUB_SAMPLES
+    vv = grid.voxel_volume_cc
+    none = np.zeros(0)
     if n == 1:
-        return values[whole], occ[whole]
+        return _Parts(values[whole], occ[whole], np.zeros((0, 1)), np.zeros((0, 1)), none, none, none,
+                      np.zeros((0, m**3)), none, vv)
     grid_max = float(grid.values_gy.max())
     corner = (box[0].start, box[1].start, box[2].start)
-    doses = []
-    weights = []
+    sub_dose, sub_occ = np.zeros((0, n**3)), np.zeros((0, n**3))
+    sub_high = sub_low = sub_voxel_occ = none
     if len(occupancy.sub_voxels):
         k, j, i = np.unravel_index(occupancy.sub_voxels, occupancy.box_fraction.shape)
         near = _neighbourhood(grid.values_gy, k + corner[0], j + corner[1], i + corner[2]).reshape(-1, 27)
-        span = near.max(axis=1) - near.min(axis=1)
-        steep = span > FLAT_FRACTION * grid_max
+        high, low = near.max(axis=1), near.min(axis=1)
+        steep = high - low > FLAT_FRACTION * grid_max
         # a boundary voxel is never full: its entry in ``whole`` is cleared when it is sub-sampled
         full = whole.copy()
         full[occupancy.sub_voxels] = False
         whole[occupancy.sub_voxels[steep]] = False
-        sub_dose = _interpolate(near[steep], n).reshape(-1)
-        sub_occ = occupancy.sub_fraction_of(np.flatnonzero(steep)).reshape(-1)
-        keep = sub_occ > 0.0
-        doses.append(sub_dose[keep])
-        weights.append(sub_occ[keep] / n**3)
+        sub_dose = _interpolate(near[steep], n)
+        sub_occ = occupancy.sub_fraction_of(np.flatnonzero(steep)).reshape(-1, n**3)
+        sub_high, sub_low, sub_voxel_occ = high[steep], low[steep], occ[occupancy.sub_voxels[steep]]
     else:
         full = whole
     steep_full = _steep_full_voxels(grid.values_gy, box, full, grid_max)
+    full_dose, full_occ = np.zeros((0, m**3)), np.zeros(0)
     if len(steep_full):
-        m = FULL_SUB_SAMPLES
         k, j, i = np.unravel_index(steep_full, occupancy.box_fraction.shape)
         near = _neighbourhood(grid.values_gy, k + corner[0], j + corner[1], i + corner[2]).reshape(-1, 27)
         whole[steep_full] = False
-        doses.append(_interpolate(near, m).reshape(-1))
-        weights.append(np.repeat(occ[steep_full] / m**3, m**3))
-    return np.concatenate([values[whole], *doses]), np.concatenate([occ[whole], *weights])
+        full_dose = _interpolate(near, m)
+        full_occ = occ[steep_full]
+    return _Parts(values[whole], occ[whole], sub_dose, sub_occ, sub_high, sub_low, sub_voxel_occ, full_dose,
+                  full_occ, vv)
 
 
 def _steep_full_voxels(values: FloatArray, box: Tuple[slice, slice, slice], full: np.ndarray,
@@ -370,8 +541,8 @@ def _steep_full_voxels(values: FloatArray, box: Tuple[slice, slice, slice], full
     the change across the voxel g_a = (D₊ − D₋)/2 and the second difference c_a = D₊ + D₋ − 2·D₀.
     A voxel is sub-sampled when √(Σ g_a²) > :data:`GRADIENT_FRACTION` × the grid's maximum dose and
     Σ |c_a| / 8 (the bound of trilinear interpolation's error inside it, h²·|∂²D|/8 per axis) is at
-    most :data:`CURVATURE_FRACTION` × that maximum. The differences are taken over the whole box
-    (shifted views of it, one voxel wider), the curvature for the steep voxels alone.
+    most :data:`CURVATURE_FRACTION` × that maximum. The differences are taken for the voxels flagged
+    alone (gathered from the box made one voxel wider), the curvature for the steep ones alone.
     """
     lo = [max(b.start - 1, 0) for b in box]
     hi = [min(b.stop + 1, size) for b, size in zip(box, values.shape)]
@@ -379,22 +550,34 @@ def _steep_full_voxels(values: FloatArray, box: Tuple[slice, slice, slice], full
     pad = [(1 - (b.start - low), 1 - (high - b.stop)) for b, low, high in zip(box, lo, hi)]
     if any(before or after for before, after in pad):
         ext = np.pad(ext, pad, mode="edge")  # at the grid's faces the outermost voxel repeats
-    inner = slice(1, -1)
-    neighbours = ((ext[2:, inner, inner], ext[:-2, inner, inner]),
-                  (ext[inner, 2:, inner], ext[inner, :-2, inner]),
-                  (ext[inner, inner, 2:], ext[inner, inner, :-2]))
-    change2 = np.zeros(full.size)
-    for up, down in neighbours:  # (D₊ − D₋)², compared with 4 × the squared threshold
-        gradient = (up - down).ravel()
+    # the full voxels' flat indices in ``ext`` (one voxel wider than the box on every side), less the
+    # step of one z-slice: the neighbour at flat step s is then ``ext_flat[z_step + s:]`` at that index
+    flags = np.zeros(ext.shape, dtype=bool)
+    flags[1:-1, 1:-1, 1:-1] = full.reshape(tuple(b.stop - b.start for b in box))
+    _, ny, nx = ext.shape
+    z_step = ny * nx
+    base = np.flatnonzero(flags) - z_step
+    ext_flat = np.ravel(ext)
+
+    def at(indices: np.ndarray, step: int) -> FloatArray:
+        return np.asarray(ext_flat[z_step + step:].take(indices))
+
+    change2 = np.zeros(len(base))
+    for step in (z_step, nx, 1):  # (D₊ − D₋)², compared with 4 × the squared threshold
+        gradient = at(base, step) - at(base, -step)
         gradient *= gradient
         change2 += gradient
-    steep = np.flatnonzero(full & (change2 > 4.0 * (GRADIENT_FRACTION * grid_max) ** 2))
-    k, j, i = np.unravel_index(steep, ext[inner, inner, inner].shape)
-    centre = ext[1:-1, 1:-1, 1:-1][k, j, i]
-    curvature = np.zeros(len(steep))
-    for up, down in neighbours:
-        curvature += np.abs(up[k, j, i] + down[k, j, i] - 2.0 * centre)
-    return steep[curvature / 8.0 <= CURVATURE_FRACTION * grid_max]
+    is_steep = change2 > 4.0 * (GRADIENT_FRACTION * grid_max) ** 2
+    steep_base = base[is_steep]
+    curvature = np.zeros(len(steep_base))
+    middle = at(steep_base, 0)
+    for step in (z_step, nx, 1):
+        curvature += np.abs(at(steep_base, step) + at(steep_base, -step) - 2.0 * middle)
+    # back to flat indices within the box
+    linear = steep_base[curvature / 8.0 <= CURVATURE_FRACTION * grid_max] + z_step
+    k, j, i = np.unravel_index(linear, ext.shape)
+    box_shape = flags[1:-1, 1:-1, 1:-1].shape
+    return np.asarray(np.ravel_multi_index((k - 1, j - 1, i - 1), box_shape), dtype=np.int64)
 
 
 def _at_faces(shape: Tuple[int, ...], k: np.ndarray, j: np.ndarray, i: np.ndarray) -> np.ndarray:

@@ -11,6 +11,8 @@ from typing import Callable, List, Sequence, Tuple
 import numpy as np
 
 from reirrad.dose import DoseGrid
+from reirrad.dvh import DVH
+from reirrad.structures import Occupancy
 
 Field = Callable[[np.ndarray], np.ndarray]
 
@@ -103,3 +105,23 @@ def gaussian_sphere_mean(d0: float, sigma: float, r: float) -> float:
     = 3·D0·σ²/r³ · [σ·√(π/2)·erf(r/(σ√2)) − r·e^(−r²/2σ²)]."""
     return 3 * d0 * sigma**2 / r**3 * (sigma * math.sqrt(math.pi / 2) * math.erf(r / (sigma * math.sqrt(2)))
                                         - r * math.exp(-r * r / (2 * sigma * sigma)))
+
+
+def metrics_from_parts_and_from_samples(grid: DoseGrid, occupancy: Occupancy,
+                                        volumes_cc: Sequence[float]) -> Tuple[List[float], List[float]]:
+    """The metrics of ``DVH.from_dose(grid, occupancy)`` read two ways (reirrad.dvh):
+
+    * from a fresh DVH, without its samples laid end to end (volume, Dmean, Dmax and Dmin from the
+      samples kept by kind; D_v from the samples above a dose, in the voxels that can reach it);
+    * from a DVH built from every sample of that structure (``DVH(doses_gy, volumes_cc)``).
+
+    Each list: [volume cm³, Dmean, Dmax, Dmin, D_v for each of ``volumes_cc``] (Gy).
+    """
+    lazy = DVH.from_dose(grid, occupancy)
+    read = [lazy.volume_cc, lazy.mean_gy, lazy.max_gy, lazy.min_gy,
+            *(lazy.dose_at_volume_cc(v) for v in volumes_cc)]
+    every_sample = DVH.from_dose(grid, occupancy)
+    full = DVH(every_sample.doses_gy, every_sample.volumes_cc)
+    from_samples = [full.volume_cc, full.mean_gy, full.max_gy, full.min_gy,
+                    *(full.dose_at_volume_cc(v) for v in volumes_cc)]
+    return read, from_samples

@@ -24,6 +24,7 @@ from tests.engine.phantoms import (
     gaussian_sphere_d_at_volume,
     gaussian_sphere_mean,
     grid_with_field,
+    metrics_from_parts_and_from_samples,
     sphere_contours,
     sphere_gradient_d_at_volume,
 )
@@ -349,3 +350,34 @@ def test_full_voxels_at_the_grid_faces():
     assert (dvh.max_gy, dvh.mean_gy) == pytest.approx((11.0, 10.0))
     assert dvh.dose_at_volume_cc(9.0) == pytest.approx(11.0 - 0.5 / 0.5625 * 0.75)
     assert sorted(set(np.round(dvh.doses_gy, 9))) == [9.0, 9.75, 10.25, 11.0]
+
+
+def test_metrics_without_the_samples_laid_end_to_end_are_those_of_every_sample():
+    """A hot spot (Gaussian, 40 Gy peak, σ = 6 mm, off the voxel centres) on a linear gradient, and a
+    sphere r = 20 mm around it, 4³ sub-voxels: the DVH read without laying its samples end to end
+    (summary values from the samples kept by kind, D_v from the voxels that can reach the hottest
+    samples) gives the numbers of the DVH of every sample - D_v and the extremes exactly, the volume
+    and Dmean to rounding - for small v and for v that needs the full curve; the curve itself is not
+    built for the small ones."""
+    hot = np.array([4.3, -2.9, 1.7])
+
+    def field(points: np.ndarray) -> np.ndarray:
+        return linear_field(points) + 40.0 * np.exp(-((points - hot) ** 2).sum(axis=1) / (2 * 6.0**2))
+
+    grid = grid_with_field(GRID_SHAPE, GRID_ORIGIN, GRID_SPACING, field)
+    occupancy = structure_occupancy(sphere_contours(CENTRE, 20.0, 2.0, 0.37), grid, sub_samples=4)
+    volumes = (0.0, 0.001, 0.03, 0.1, 0.5, 2.0, 30.0)
+    read, from_samples = metrics_from_parts_and_from_samples(grid, occupancy, volumes)
+    assert read[0] == pytest.approx(from_samples[0], rel=1e-12)
+    assert read[1] == pytest.approx(from_samples[1], rel=1e-12)
+    assert read[2:] == from_samples[2:]
+    assert read[2] > 60.0  # the hot spot is inside the sphere
+    small = DVH.from_dose(grid, occupancy)
+    for metric in ("Dmax", "Dmean", "D0.5cc", "D0.1cc"):
+        small.metric_gy(metric)
+    assert small._curve is None  # read from the hottest samples alone (the path under test)
+    mapped = small.map_dose(lambda d: np.asarray(lq.eqd2_gy(d, 5, 3.0)), "eqd2")
+    every = DVH.from_dose(grid, occupancy)
+    np.testing.assert_array_equal(mapped.doses_gy,
+                                  DVH(every.doses_gy, every.volumes_cc).map_dose(
+                                      lambda d: np.asarray(lq.eqd2_gy(d, 5, 3.0)), "eqd2").doses_gy)

@@ -56,6 +56,7 @@ from reirrad.structures import structure_occupancy  # noqa: E402
 #: (``reirrad.structures.SUB_SAMPLES``), pinned here so that the comparison does not follow a change of it.
 ECLIPSE_SUB_SAMPLES = 4
 from reirrad_tps.dicom import read_rt_dose, read_rt_struct  # noqa: E402
+from tests.engine.phantoms import metrics_from_parts_and_from_samples  # noqa: E402
 from tests.plugin.dicom.eclipse_dvh import CurveMetrics, curve_metrics  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "dicompyler-example"
@@ -143,3 +144,27 @@ def test_closer_to_eclipse_than_dicompyler_core(comparison: Dict[str, Tuple[Curv
     theirs = np.mean([abs(DICOMPYLER_CORE_GY[n][index] - getattr(e, metric))
                       for n, (e, _) in comparison.items()])
     assert ours <= theirs, (metric, ours, theirs)
+
+
+def test_metrics_without_the_samples_laid_end_to_end_are_those_of_every_sample(tmp_path: Path) -> None:
+    """Every structure on the example's dose grid, 4³ sub-voxels: the DVH read without laying its
+    samples end to end (what ``metric_gy`` does) gives the numbers of the DVH of every sample - Dmax,
+    Dmin and D_v exactly, the volume and Dmean to rounding (reirrad.dvh, ``_Parts``)."""
+    dose_path = tmp_path / "rtdose.dcm"
+    with gzip.open(DATA / "rtdose.dcm.gz", "rb") as packed, open(dose_path, "wb") as out:
+        shutil.copyfileobj(packed, out)
+    grid = read_rt_dose(dose_path)
+    structures = read_rt_struct(DATA / "rtss.dcm")
+    compared = 0
+    for structure in structures.structures:
+        if structure.is_empty:
+            continue
+        occupancy = structure_occupancy(structure.contours_mm, grid, name=structure.id,
+                                        sub_samples=ECLIPSE_SUB_SAMPLES)
+        volumes = [v for v in (0.0, 0.1, 0.5, 2.0) if v <= occupancy.volume_in_grid_cc]
+        read, from_samples = metrics_from_parts_and_from_samples(grid, occupancy, volumes)
+        assert read[0] == pytest.approx(from_samples[0], rel=1e-12), structure.id
+        assert read[1] == pytest.approx(from_samples[1], rel=1e-12), structure.id
+        assert read[2:] == from_samples[2:], structure.id
+        compared += 1
+    assert compared >= 9
