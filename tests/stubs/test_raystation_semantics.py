@@ -229,13 +229,15 @@ def test_dose_values_is_none_before_any_dose() -> None:
 # -- §6: statistics agree with the engine --------------------------------------------------------------
 @pytest.mark.parametrize("roi", ["Rectum", "SacralPlex", "Bladder"])
 def test_dose_statistics_agree_with_the_engine_dvh(roi: str) -> None:
-    """§6 (cGy; volumes as fractions 0–1) against reirrad.dvh.DVH of the same dose and contours."""
+    """§6 (cGy; volumes as fractions 0–1) against reirrad.dvh.DVH of the same dose and contours, scored
+    at voxel centres as the stand-in's RayStation statistics are (tps_stubs/raystation/grids.py)."""
     connect = _load()
     model = load_patient("LRRC-01")
     d = model.prior_plans()[0].dose
     grid = DoseGrid(d.values_gy, d.origin_mm, d.spacing_mm, d.direction)
     dvh = DVH.from_dose(
-        grid, structure_occupancy(model.structure_set("CT_PLAN").structure(roi).all_contours(), grid)
+        grid, structure_occupancy(model.structure_set("CT_PLAN").structure(roi).all_contours(), grid,
+                                  sub_samples=1)
     )
     total = _prior(connect).TreatmentCourse.TotalDose
     assert total.GetDoseStatistic(RoiName=roi, DoseType="Max") == pytest.approx(dvh.max_gy * 100.0, rel=1e-9)

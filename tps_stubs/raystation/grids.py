@@ -7,8 +7,11 @@ the stand-in stores every grid with its index axes along +x, +y, +z: a stub-pati
 run the other way (a feet-first image) is flipped on the way in. Oblique grids are refused.
 
 Occupancies come from :func:`reirrad.structures.structure_occupancy` and DVHs from
-:class:`reirrad.dvh.DVH`, so stand-in statistics agree with the engine by construction (the DVH
-interpolation is the engine's documented one; RayStation's own is not public).
+:class:`reirrad.dvh.DVH` (the DVH interpolation is the engine's documented one; RayStation's own is not
+public), **scored at voxel centres** (``sub_samples=1``): a RayStation ROI's dose statistics are those of
+its voxels, ``GetRoiVolumeDistribution``'s voxel indices and relative volumes on the dose grid, so its
+``Average`` is their volume-weighted mean. The engine's own evaluation samples boundary voxels finer
+(docs/geometry.md), so the stand-in's statistics differ from the engine's as a real TPS's do: slightly.
 """
 
 from __future__ import annotations
@@ -148,7 +151,8 @@ def occupancy(
             geometry = _GEOMETRY[grid] = grid.engine_grid()
         image_for = model.image(model.structure_set(structure_set_id).image_id).frame_of_reference_uid
         cache[key] = structure_occupancy(
-            list(structure.all_contours()), geometry, name=structure.id, frame_of_reference_uid=image_for
+            list(structure.all_contours()), geometry, name=structure.id, frame_of_reference_uid=image_for,
+            sub_samples=1,  # voxel statistics (module docstring)
         )
     return cache[key]
 
