@@ -40,7 +40,7 @@ from .dose import DoseGrid
 from .errors import InputError
 from .findings import Finding
 
-__all__ = ["Occupancy", "mask_from_contours", "structure_occupancy"]
+__all__ = ["Occupancy", "encloses_no_area", "mask_from_contours", "structure_occupancy"]
 
 logger = logging.getLogger(__name__)
 
@@ -186,8 +186,13 @@ def _clean_polygon(points: ArrayLike, index: int) -> FloatArray:
     return pts
 
 
-def _collinear(xy: FloatArray) -> bool:
-    """True when all points lie on one line (the polygon encloses no area)."""
+def encloses_no_area(xy: FloatArray) -> bool:
+    """True when all points of a polygon lie on one line, so that it encloses no area.
+
+    The test every reader of contours shares (the DICOM RT Structure Set reader skips such a contour
+    with a finding): the smallest singular value of the centred (N, 2) points (mm) is at most 1e-9 of
+    the largest.
+    """
     centred = xy - xy.mean(axis=0)
     singular = np.linalg.svd(centred, compute_uv=False)
     return bool(singular[-1] <= 1e-9 * max(float(singular[0]), 1e-12))
@@ -581,7 +586,7 @@ def _validated_polygons(contours_mm: Sequence[ArrayLike], name: str) -> List[Flo
 
 
 def _collinear_each(xys: Sequence[FloatArray]) -> NDArray[np.bool_]:
-    """:func:`_collinear` of every polygon, with one batched SVD.
+    """:func:`encloses_no_area` of every polygon, with one batched SVD.
 
     Each polygon's centred points are padded with zero rows to the longest polygon: zero rows do not
     change a matrix's singular values.

@@ -34,7 +34,7 @@ from pydicom.dataset import Dataset
 
 from reirrad.errors import InputError
 from reirrad.snapshot import StructureData
-from reirrad.structures import _collinear  # the engine's own test, so both agree on "no area"
+from reirrad.structures import encloses_no_area  # the engine's own test: both agree on "no area"
 
 from .attributes import float_values, required, required_text, sequence_items, text
 from .files import RT_STRUCTURE_SET_STORAGE, PathLike, read_dataset
@@ -222,7 +222,7 @@ def _encloses_no_area(points: FloatArray) -> Optional[str]:
     distinct = points[:-1] if len(points) > 1 and np.allclose(points[0], points[-1]) else points
     if len(distinct) < 3:
         return TOO_FEW_POINTS
-    if _collinear(distinct[:, :2]):
+    if encloses_no_area(distinct[:, :2]):
         return NO_AREA
     return None
 
