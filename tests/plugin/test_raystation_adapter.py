@@ -308,13 +308,15 @@ def test_the_adapters_satisfy_the_engine_ports(version: str) -> None:
     """reirrad.ports, by signature and behaviour (tests/ports_support.py): every Protocol method exists
     with the Protocol's parameters; driven only through the ports with their keyword names, the plan
     is optimised, its dose computed, and normalising to 1.1 × the engine-measured D95 scales the whole
-    dose by one factor of 1.1 (±1 %: RayStation measures D95 on its own ROI model), so the engine then
-    measures 1.1 × the old D95; RayStation keeps no normalisation record (``normalise`` returns None)."""
+    dose by one factor of 1.1 (±3 %: the stand-in's RayStation measures D95 at voxel centres, its ROI
+    model, while reirrad samples the PTV's boundary voxels finer; on LRRC-01's PTV the two D95 differ by
+    2.7 %), so the engine then measures 1.1 × the old D95 within the same 3 %; RayStation keeps no
+    normalisation record (``normalise`` returns None)."""
     rs.load("LRRC-01", version)
     source: CaseSource = _source(version)
     planner: Planner = _planner(version)
     snapshot = read_through_port(source)
-    _, _, record = exercise_planner(planner, snapshot, "PTV", _objectives(30.0))
+    _, _, record = exercise_planner(planner, snapshot, "PTV", _objectives(30.0), rel_tol=0.03)
     assert record is None
 
 
@@ -403,7 +405,8 @@ def test_normalise_returns_none_in_raystation(version: str) -> None:
 
 @pytest.mark.parametrize("version", VERSIONS)
 def test_normalise_meets_the_dose_at_volume(version: str) -> None:
-    """§12.2 (version's scaling call) + engine DVH: after normalise(PTV, 32 Gy, 95 %) the PTV D95 is 32 Gy."""
+    """§12.2 (version's scaling call) + engine DVH scored at voxel centres, the stand-in's RayStation
+    statistics (tps_stubs/raystation/grids.py): after normalise(PTV, 32 Gy, 95 %) the PTV D95 is 32 Gy."""
     rs.load("LRRC-01", version)
     planner = _planner(version)
     planner.write_objectives(_objectives(30.0))
@@ -412,7 +415,7 @@ def test_normalise_meets_the_dose_at_volume(version: str) -> None:
     planner.normalise("PTV", 32.0, 95.0)
     dose = planner.compute_dose()
     contours = load_patient("LRRC-01").structure_set("CT_PLAN").structure("PTV").all_contours()
-    dvh = DVH.from_dose(dose, structure_occupancy(list(contours), dose))
+    dvh = DVH.from_dose(dose, structure_occupancy(list(contours), dose, sub_samples=1))
     assert dvh.dose_at_volume_pct(95.0) == pytest.approx(32.0, rel=1e-6)
     scaling = "ScaleToDoseGoal" if version == "2024B" else "NormalizeToPrescription"
     (call,) = [e for e in rs.journal() if e.member == scaling]
