@@ -20,8 +20,11 @@ measured property of Eclipse's or RayStation's optimiser.
      w · (max(0, D_v − L)/Rx)², D_v the dose at v % of the OAR's voxels (voxel centres inside the OAR,
      counted, not occupancy-weighted: the optimiser's DVH is not the evaluation's). Inside the OAR
      D = min(pre, c_o) with pre the dose before this carve, so D_v = min(c_o, D_v(pre)) exactly;
-   * target: w_T · mean over the target's voxels of (max(0, Rx − D)/Rx)² (squared underdose; w_T the
-     highest priority of the target's lower objectives; 1 without one);
+   * coverage: w_T · mean over the covered voxels of (max(0, Rx − D)/Rx)² (squared underdose). The
+     covered voxels are those of every structure with a lower objective (the plan's target, or an
+     optimisation target such as PTV − PRVs made in the TPS, whose excluded part then costs nothing when
+     carved), else the plan's target; w_T the highest priority of the lower objectives, 1 without one.
+     The unconstrained dose D₀ stays shaped by the plan's target;
    * a constraint (RayStation ``IsConstraint=True``) is a weight ``CONSTRAINT_WEIGHT`` times the largest
      weight of the set: it holds up to the target's pull, like a penalty method.
 
@@ -315,28 +318,34 @@ def _solve(d0: np.ndarray, target_idx: np.ndarray, *, target_weight: float, oars
 _Terms = Dict[str, List[Tuple[float, float, float]]]
 
 
-def _terms(objectives: Sequence[PlannerObjective], target_id: str) -> Tuple[_Terms, float]:
-    """OAR terms per structure and the target's weight (module docstring, point 3)."""
+def _terms(objectives: Sequence[PlannerObjective], target_id: str) -> Tuple[_Terms, float, List[str]]:
+    """OAR terms per structure, the coverage weight and the structures with a lower objective (module
+    docstring, point 3; the target's own max objective is ignored)."""
     top = max((o.priority for o in objectives), default=1.0)
     per_oar: _Terms = {}
     target_weight = 0.0
+    covered: List[str] = []
     for obj in sorted(objectives, key=lambda o: (o.structure_id, o.kind, o.dose_gy, o.volume_pct)):
         weight = CONSTRAINT_WEIGHT * top if obj.constraint else float(obj.priority)
+        if obj.kind == "lower":
+            target_weight = max(target_weight, weight)
+            if obj.structure_id not in covered:
+                covered.append(obj.structure_id)
+            continue
         if obj.structure_id == target_id:
-            if obj.kind == "lower":
-                target_weight = max(target_weight, weight)
             continue
         if obj.kind in ("upper", "max"):
             volume = 0.0 if obj.kind == "max" else float(obj.volume_pct)
             per_oar.setdefault(obj.structure_id, []).append((float(obj.dose_gy), volume, weight))
-    return per_oar, (target_weight or 1.0)
+    return per_oar, (target_weight or 1.0), covered
 
 
 def _optimised(patient: StubPatient, *, structure_set_id: str, target_id: str, prescription_gy: float,
                objectives: Sequence[PlannerObjective], grid: Tuple[Any, Any, Any], direction: np.ndarray,
                to_patient: Optional[np.ndarray], start: Mapping[str, float],
-               noise: Optional[Tuple[np.random.Generator, float]]) -> Tuple[DoseModel, Dict[str, float]]:
-    """Dose and carve levels of one optimisation (module docstring)."""
+               noise: Optional[Tuple[np.random.Generator, float]],
+               masks: Optional[Mapping[str, np.ndarray]] = None) -> Tuple[DoseModel, Dict[str, float]]:
+    """Dose and carve levels of one optimisation (module docstring; ``masks``: :func:`optimise`)."""
     if not np.isfinite(prescription_gy) or prescription_gy <= 0:
         raise ValueError(f"prescription must be > 0 Gy (got {prescription_gy!r})")
     sset = patient.structure_set(structure_set_id)
@@ -344,10 +353,15 @@ def _optimised(patient: StubPatient, *, structure_set_id: str, target_id: str, p
     origin, spacing, size = grid
     s_target = _grid_signed_distance({"union": list(target.primitives)}, grid, direction, to_patient)
     d0 = _sabr_profile(s_target, prescription_gy)
-    target_idx = np.flatnonzero(s_target <= 0.0)
-    per_oar, target_weight = _terms(objectives, target.id)
+    per_oar, target_weight, covered = _terms(objectives, target.id)
+    target_idx = _coverage_voxels(sset, covered, s_target, grid=grid, direction=direction,
+                                  to_patient=to_patient, masks=masks or {})
     fields: Dict[str, np.ndarray] = {}
     for sid in sorted(per_oar):
+        if sid in (masks or {}) and not any(s.id == sid for s in sset.structures):
+            raise ValueError(f"objective on {sid!r}: the stand-in optimiser carves dose only around "
+                             "structures of the stub patient's definition (an upper or max objective on a "
+                             "structure made in the TPS is not modelled)")
         oar = sset.structure(sid)  # KeyError for an unknown structure
         fields[sid] = _grid_signed_distance({"union": list(oar.primitives)}, grid, direction, to_patient)
     boundary = 0.5 * min(float(v) for v in spacing)
@@ -379,9 +393,35 @@ def _optimised(patient: StubPatient, *, structure_set_id: str, target_id: str, p
     return model, carves
 
 
+def _coverage_voxels(sset: Any, covered: Sequence[str], s_target: np.ndarray, *, grid: Tuple[Any, Any, Any],
+                     direction: np.ndarray, to_patient: Optional[np.ndarray],
+                     masks: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Flat indices of the voxels whose underdose the optimiser counts: the union of the structures with a
+    lower objective (a structure of the stub patient's definition by its voxel centres, one made in the TPS
+    by its mask), or the plan's target when no objective is a lower one."""
+    if not covered:
+        return np.flatnonzero(s_target <= 0.0)
+    n = s_target.size
+    inside = np.zeros(n, dtype=bool)
+    for sid in covered:
+        if any(s.id == sid for s in sset.structures):
+            field = _grid_signed_distance({"union": list(sset.structure(sid).primitives)}, grid, direction,
+                                          to_patient)
+            inside |= field <= 0.0
+        elif sid in masks:
+            mask = np.asarray(masks[sid], dtype=bool).ravel()
+            if mask.size != n:
+                raise ValueError(f"mask of {sid!r} has {mask.size} voxels, the dose grid {n}")
+            inside |= mask
+        else:
+            raise KeyError(sid)
+    return np.flatnonzero(inside)
+
+
 def optimise(patient: StubPatient, *, structure_set_id: str, target_id: str, prescription_gy: float,
              objectives: Sequence[PlannerObjective], grid: Tuple[Any, Any, Any],
-             direction: np.ndarray, to_patient: np.ndarray = None) -> DoseModel:  # type: ignore[assignment]
+             direction: np.ndarray, to_patient: np.ndarray = None,  # type: ignore[assignment]
+             masks: Optional[Mapping[str, np.ndarray]] = None) -> DoseModel:
     """The dose of a cold-started optimisation without noise (module docstring).
 
     Parameters
@@ -397,10 +437,15 @@ def optimise(patient: StubPatient, *, structure_set_id: str, target_id: str, pre
         The dose grid.
     direction : numpy.ndarray
         3×3 direction of the dose grid.
+    masks : mapping of str to numpy.ndarray, optional
+        Structures made in the TPS (not in the stub patient's definition), each a boolean array over the
+        dose grid's voxels (flat [z, y, x], True where the voxel centre is inside). Such a structure may
+        carry a lower objective (the voxels whose underdose counts, point 3); an upper or max objective on
+        it raises ``ValueError`` (the carving model needs the analytic shape).
     """
     dose, _ = _optimised(patient, structure_set_id=structure_set_id, target_id=target_id,
                          prescription_gy=prescription_gy, objectives=objectives, grid=grid,
-                         direction=direction, to_patient=to_patient, start={}, noise=None)
+                         direction=direction, to_patient=to_patient, start={}, noise=None, masks=masks)
     return dose
 
 
@@ -427,8 +472,10 @@ class Optimiser:
 
     def run(self, *, structure_set_id: str, target_id: str, prescription_gy: float,
             objectives: Sequence[PlannerObjective], grid: Tuple[Any, Any, Any], direction: np.ndarray,
-            to_patient: Optional[np.ndarray] = None, warm: bool = True) -> DoseModel:
-        """Optimise (module docstring); ``warm`` False is a cold start (as after :meth:`reset`).
+            to_patient: Optional[np.ndarray] = None, warm: bool = True,
+            masks: Optional[Mapping[str, np.ndarray]] = None) -> DoseModel:
+        """Optimise (module docstring); ``warm`` False is a cold start (as after :meth:`reset`);
+        ``masks`` as :func:`optimise`.
 
         Raises
         ------
@@ -443,6 +490,6 @@ class Optimiser:
         dose, carves = _optimised(self.patient, structure_set_id=structure_set_id, target_id=target_id,
                                   prescription_gy=prescription_gy, objectives=objectives, grid=grid,
                                   direction=direction, to_patient=to_patient,
-                                  start=self.carves if warm else {}, noise=self._noise)
+                                  start=self.carves if warm else {}, noise=self._noise, masks=masks)
         self.carves = carves
         return dose

@@ -6,12 +6,15 @@ these without inheriting anything; the engine never sees a TPS object.
 
 from __future__ import annotations
 
-from typing import Optional, Protocol, Sequence
+from typing import TYPE_CHECKING, Mapping, Optional, Protocol, Sequence
 
 from .dose import DoseGrid
 from .snapshot import CaseSnapshot
 
-__all__ = ["CaseSource", "Objective", "Planner"]
+if TYPE_CHECKING:  # the recipe's types, for the signatures only
+    from .optstructures import OptimisationStructure
+
+__all__ = ["CaseSource", "Objective", "Planner", "StructureMaker"]
 
 
 class Objective(Protocol):
@@ -82,4 +85,36 @@ class Planner(Protocol):
         ``PlanNormalizationValue`` in %), else None. The engine does not trust the scaling to be what
         it asked for: it recomputes and re-reads the dose afterwards (the final check).
         """
+        ...
+
+
+class StructureMaker(Protocol):
+    """A planner that can also create reirrad's optimisation structures (:mod:`reirrad.optstructures`).
+
+    Optional: the workflow uses it when the planner has these methods and the protocol enables
+    ``optimisation_structures``; otherwise the target objectives go on the clinician's PTV (a finding says
+    so). The adapter executes each structure's :class:`reirrad.roi_algebra.Operation` with its TPS's ROI
+    algebra and never decides what to make.
+
+    **Ownership** (docs/optimisation-structures.md): a structure is reirrad's when its id starts with the
+    protocol's ``name_prefix`` and its type is the TPS's control type (Eclipse DICOM type ``CONTROL``,
+    RayStation ROI type ``Control``), and it is not approved; the prefix is reserved for reirrad. Only
+    those are ever updated; every other structure is left untouched and its name avoided.
+    """
+
+    def structures_not_writable(self) -> Optional[str]:
+        """Why the plan's structure set cannot take new structures (approved, locked, read-only
+        session ...), or None when it can. Asked before anything is written."""
+        ...
+
+    def owned_structure_ids(self, prefix: str) -> Sequence[str]:
+        """Ids of the plan's structure set that are reirrad's (the ownership rule above)."""
+        ...
+
+    def make_structures(self, structures: Sequence[OptimisationStructure]) -> Mapping[str, float]:
+        """Create, or update when it is reirrad's, each structure in order (a later one may use an earlier
+        one as a source); return each one's volume as the TPS computes it, cm³, by name.
+
+        A failure part-way leaves the structures made so far (all of them reirrad's, named with the
+        reserved prefix) and raises; no clinician's structure is changed at any point."""
         ...
