@@ -16,7 +16,9 @@ import numpy as np
 from reirrad.dose import DoseGrid
 from reirrad.errors import OptimisationError
 from reirrad.priors import PriorPlanCandidate, select_prior_plans
+from reirrad.roi_algebra import Lattice, Mask, evaluate, mask_occupancy
 from reirrad.snapshot import CaseSnapshot, PlanInfo, PriorCourse, StructureData
+from reirrad.structures import Occupancy, structure_occupancy
 from reirrad_tps.eclipse.source import TREATMENT_APPROVED
 
 from .patients import load_patient
@@ -99,10 +101,18 @@ class DirectPlanner:
     ``RestartOptimization``), every optimisation starts cold unless ``warm_start`` is set. A failure of
     the stand-in optimiser (the patient's ``optimiser.fail_on``) is raised as the engine's
     :class:`reirrad.errors.OptimisationError`, as the adapters raise it.
+
+    With ``make_structures`` it is also a :class:`reirrad.ports.StructureMaker` (off by default, so the
+    engine's search tests keep their plain objectives). Having no TPS, it computes each structure with
+    **the engine's own model** (:mod:`reirrad.roi_algebra` on the engine's occupancies of the stub
+    contours), so its volumes equal the engine's expected volumes: it exercises the workflow, it is not an
+    independent check of them (the TPS stand-ins with the real adapters are). The optimiser gets each
+    structure as the dose voxels at least half inside it. Calls go to ``structure_journal`` (not
+    ``journal``, whose length ``fail_on_call`` counts).
     """
 
     def __init__(self, case: DirectCase, *, fail_on_call: Optional[int] = None,
-                 warm_start: bool = False) -> None:
+                 warm_start: bool = False, make_structures: bool = False) -> None:
         self.case = case
         self.journal: List[Dict[str, Any]] = []
         self._rx: Optional[float] = None
@@ -111,6 +121,15 @@ class DirectPlanner:
         self._fail_on_call = fail_on_call
         self._optimiser = Optimiser(case.patient)
         self._warm = bool(warm_start)
+        self.structure_journal: List[Dict[str, Any]] = []
+        self.made: Dict[str, np.ndarray] = {}  # created structure -> its dose voxels (flat boolean)
+        self._occupancies: Dict[str, Occupancy] = {}
+        self._masks: Dict[str, Mask] = {}
+        self.structures_locked: Optional[str] = None  # set by tests: why the structure set is locked
+        if make_structures:
+            self.structures_not_writable = self._structures_not_writable  # type: ignore[method-assign]
+            self.owned_structure_ids = self._owned_structure_ids  # type: ignore[method-assign]
+            self.make_structures = self._make_structures  # type: ignore[method-assign]
 
     def _record(self, member: str, **args: Any) -> None:
         self.journal.append({"member": member, **args})
@@ -140,7 +159,8 @@ class DirectPlanner:
             dose = self._optimiser.run(structure_set_id=plan.structure_set_id, target_id=plan.target_id,
                                        prescription_gy=self._rx, objectives=self._objectives,
                                        grid=dose_grid_for(image, self.case.dose_spacing_mm),
-                                       direction=image.direction, warm=self._warm)
+                                       direction=image.direction, warm=self._warm,
+                                       masks=self.made)
         except OptimiserError as exc:
             raise OptimisationError(f"the optimiser failed: {exc}") from None
         self._dose = DoseGrid(dose.values_gy, dose.origin_mm, dose.spacing_mm, dose.direction,
@@ -156,3 +176,37 @@ class DirectPlanner:
     def normalise(self, target_id: str, dose_gy: float, volume_pct: float) -> None:
         """Record the normalisation (no scaling: the evaluated dose is the plan's dose)."""
         self._record("normalise", target_id=target_id, dose_gy=dose_gy, volume_pct=volume_pct)
+
+    # --------------------------------------------------------------------------------------
+    # StructureMaker (only with make_structures=True; see the class docstring)
+
+    def _structures_not_writable(self) -> Optional[str]:
+        return self.structures_locked
+
+    def _owned_structure_ids(self, prefix: str) -> List[str]:
+        return [name for name in self.made if name.startswith(prefix)]
+
+    def _make_structures(self, structures: Sequence[Any]) -> Dict[str, float]:
+        if self.structures_locked:
+            raise RuntimeError(f"the structure set is locked: {self.structures_locked}")
+        snapshot = self.case.read()
+        grid = snapshot.dose_grid
+        clinician = {s.id.lower(): s for s in snapshot.structures}
+        lattice = Lattice.of(grid)
+        volumes: Dict[str, float] = {}
+        for s in structures:
+            if s.name.lower() in clinician:
+                raise ValueError(f"{s.name!r} is a clinician's structure; the direct stand-in never edits it")
+            sources = [n for e in (s.operation.a, s.operation.b) if e is not None for n in e.sources]
+            for name in sources:
+                if name not in self._occupancies and name not in self._masks:
+                    data = clinician[name.lower()]
+                    self._occupancies[name] = structure_occupancy(data.contours_mm, grid, name=name)
+            mask = evaluate(s.operation, self._occupancies, self._masks, lattice)
+            self._masks[s.name] = mask
+            occupancy = mask_occupancy(mask, lattice)
+            self.structure_journal.append({"member": "make_structure", "name": s.name,
+                                           "update": s.name in self.made})
+            self.made[s.name] = (occupancy.fraction >= 0.5).ravel()
+            volumes[s.name] = mask.volume_cc(lattice)
+        return volumes

@@ -24,7 +24,7 @@ from .dvh import DVH
 from .protocol import Protocol
 from .structures import Occupancy
 
-__all__ = ["PlanEvaluation", "TargetFigures", "TumourDose", "evaluate_plan", "tumour_dose"]
+__all__ = ["PlanEvaluation", "TargetFigures", "TumourDose", "evaluate_plan", "target_figures", "tumour_dose"]
 
 
 @dataclass(frozen=True)
@@ -118,8 +118,10 @@ class PlanEvaluation:
         return [oar for load, oar in sorted(loads, reverse=True) if load >= self.limiting_load_fraction]
 
 
-def _target_figures(protocol: Protocol, dose: DoseGrid, target: Occupancy, rx: float,
+def target_figures(protocol: Protocol, dose: DoseGrid, target: Occupancy, rx: float,
                     n_fractions: int) -> TargetFigures:
+    """Coverage, D95/D98/D80, BED₁₀ and tumour-dose figures of one target region (module docstring) for a
+    TOTAL physical dose and prescription ``rx`` (Gy) in ``n_fractions``."""
     dvh = DVH.from_dose(dose, target)
     ab = protocol.coverage_rule.tumour_alpha_beta.value
     threshold = protocol.coverage_rule.report_bed_threshold.value
@@ -150,7 +152,7 @@ def evaluate_plan(protocol: Protocol, *, dose: DoseGrid, prescription_gy: float,
                             n_fractions=n_fractions, structure=oar_structures[key],
                             recovery_model=recovery_model, conservation_factor=conservation_factor)
         for key in protocol.oar_keys if key in oar_occupancy)
-    figures = _target_figures(protocol, dose, target, prescription_gy, n_fractions)
+    figures = target_figures(protocol, dose, target, prescription_gy, n_fractions)
     return PlanEvaluation(
         prescription_gy=prescription_gy, oars=oars, target=figures,
         coverage_ok=figures.v95_pct >= protocol.coverage_rule.ptv_v95_min_percent.value,

@@ -26,7 +26,7 @@ updates them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ._validate import finite_float
@@ -45,6 +45,7 @@ from .roi_algebra import (
     combine,
     evaluate,
     evaluate_expression,
+    mask_occupancy,
 )
 from .structures import Occupancy
 
@@ -52,6 +53,7 @@ if TYPE_CHECKING:  # reirrad.workflow does not import this module; the name is f
     from .workflow import PreparedCase
 
 __all__ = [
+    "COMPROMISED",
     "ROLES",
     "OarInput",
     "OptimisationRecipe",
@@ -63,6 +65,9 @@ __all__ = [
 
 #: Roles of created structures (``low-tolerance``: spatial objectives, issue 20 item 3, not made here yet).
 ROLES = ("target-opt", "prv", "ring", "low-tolerance")
+#: Key of the compromised region in :attr:`OptimisationRecipe.masks`: the PTV inside the union of what the
+#: optimisation target subtracts (never created in the TPS; evaluated and reported).
+COMPROMISED = "(compromised region)"
 #: DICOM type of every created structure (RayStation ROI type ``Control``).
 DICOM_TYPE = "CONTROL"
 
@@ -140,6 +145,22 @@ class OptimisationRecipe:
     findings: Tuple[Finding, ...]
     tolerance_percent: Optional[float]
     tolerance_cc: Optional[float]
+    #: the engine's lattice masks of the structures (by name) and of the compromised region (key
+    #: :data:`COMPROMISED`: the PTV inside the subtracted PRVs/organs), for :meth:`region_occupancy`
+    masks: Mapping[str, Mask] = field(default_factory=dict, compare=False, repr=False)
+    lattice: Optional[Lattice] = field(default=None, compare=False, repr=False)
+
+    @property
+    def target_opt(self) -> Optional[OptimisationStructure]:
+        """The optimisation target (role ``target-opt``), None when the recipe makes none."""
+        return next((s for s in self.structures if s.role == "target-opt"), None)
+
+    def region_occupancy(self, name: str) -> Occupancy:
+        """The dose-grid occupancy of a created structure or of :data:`COMPROMISED`
+        (:func:`reirrad.roi_algebra.mask_occupancy`); InputError for a name the recipe has no mask of."""
+        if name not in self.masks or self.lattice is None:
+            raise InputError(f"the recipe has no region {name!r} (it has {sorted(self.masks)})")
+        return mask_occupancy(self.masks[name], self.lattice)
 
     def structure(self, name: str) -> OptimisationStructure:
         """The created structure named ``name`` (InputError listing the names when absent)."""
@@ -169,7 +190,7 @@ class OarInput:
 
 
 def optimisation_recipe(prepared: PreparedCase, prescription_gy: float, *,
-                        owned_ids: Sequence[str] = ()) -> OptimisationRecipe:
+                        owned_ids: Sequence[str] = (), made_ids: Sequence[str] = ()) -> OptimisationRecipe:
     """The recipe for a prepared case (:class:`reirrad.workflow.PreparedCase`) at one prescription level.
 
     Parameters
@@ -181,7 +202,11 @@ def optimisation_recipe(prepared: PreparedCase, prescription_gy: float, *,
         TOTAL prescription of the level, Gy.
     owned_ids : sequence of str
         Ids of the case's structures that reirrad created in an earlier run (the adapter knows them by its
-        own marker); their names may be reused, every other name is avoided.
+        ownership rule, :class:`reirrad.ports.StructureMaker`); their names may be reused, every other name
+        is avoided.
+    made_ids : sequence of str
+        Structures reirrad has created in this run (not in the snapshot read before it): they are the
+        case's and reirrad's.
 
     Raises
     ------
@@ -192,10 +217,12 @@ def optimisation_recipe(prepared: PreparedCase, prescription_gy: float, *,
                      prepared.tolerances[key].allowed_physical_gy)
             for key in prepared.protocol.oar_keys
             if key in prepared.oar_occupancy and key in prepared.tolerances]
+    existing = [s.id for s in prepared.snapshot.structures]
     return build_recipe(prepared.protocol.optimisation_structures, prescription_gy=prescription_gy,
                         grid=prepared.snapshot.dose_grid, target_id=prepared.target_id,
                         target=prepared.target, oars=oars,
-                        existing_ids=[s.id for s in prepared.snapshot.structures], owned_ids=owned_ids)
+                        existing_ids=[*existing, *(m for m in made_ids if m not in existing)],
+                        owned_ids=[*owned_ids, *(m for m in made_ids if m not in owned_ids)])
 
 
 def build_recipe(settings: Optional[OptimisationStructureSettings], *, prescription_gy: float, grid: DoseGrid,
@@ -235,7 +262,7 @@ def build_recipe(settings: Optional[OptimisationStructureSettings], *, prescript
             "optimisation-structures-off", "info", f"no optimisation structures are made: {why}",
             subject="optimisation-structures"),),
             None if settings is None else settings.volume_tolerance_percent.value,
-            None if settings is None else settings.volume_tolerance_cc.value)
+            None if settings is None else settings.volume_tolerance_cc.value)  # no masks
     existing = list(existing_ids)
     unknown = [o for o in owned_ids if o not in existing]
     if unknown:
@@ -283,9 +310,13 @@ def build_recipe(settings: Optional[OptimisationStructureSettings], *, prescript
                   Expression((target_id,), Margin.isotropic("expand", gap)), "subtraction"),
         f"ring {gap:g} to {gap + width:g} mm outside {target_id}", None)
     findings = _recipe_findings(structures, occupancies, target_id)
+    if target_op.b is not None:
+        masks[COMPROMISED] = evaluate(Operation(target_op.a, target_op.b, "intersection"), occupancies, masks,
+                                      lattice)
     return OptimisationRecipe(True, rx, tuple(structures), tuple(o.key for o in subtracted),
                               tuple(o.key for o in apart), tuple(findings),
-                              settings.volume_tolerance_percent.value, settings.volume_tolerance_cc.value)
+                              settings.volume_tolerance_percent.value, settings.volume_tolerance_cc.value,
+                              dict(masks), lattice)
 
 
 @dataclass(frozen=True, eq=False)

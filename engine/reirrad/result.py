@@ -129,8 +129,12 @@ def build_result(run: WorkflowRun) -> Dict[str, Any]:
             "coverage_min_pct": protocol.coverage_rule.ptv_v95_min_percent.value,
             "prescription_statement": prescription_statement(
                 final.target, prep.n_fractions, protocol.coverage_rule.ptv_v95_min_percent.value)},
-        "objectives": [asdict(o) for o in prep.objectives_at(
-            protocol.prescriptions.limit_toxicity.value if final is None else final.prescription_gy)],
+        "target_regions": run.target_regions,
+        "optimisation_structures": [dict(e) for e in run.optimisation_structures],
+        "objectives": ([asdict(o) for o in run.objectives] if run.objectives is not None else
+                       [asdict(o) for o in prep.objectives_at(
+                           protocol.prescriptions.limit_toxicity.value if final is None
+                           else final.prescription_gy)]),
         "warnings": [f.to_dict() for f in (*prep.findings, *run.findings) if f.severity != "stop"],
         "eligibility": prep.eligibility,
         "provenance": {

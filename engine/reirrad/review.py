@@ -18,15 +18,15 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from dataclasses import dataclass
-from typing import Dict, Mapping, Optional, Tuple
+from typing import Dict, List, Mapping, Optional, Tuple
 
 from .matching import match_structures
 from .protocol import Protocol
 from .recovery import DAYS_PER_MONTH, assess_recovery
 from .snapshot import CaseSnapshot
 
-__all__ = ["RISK_FACTORS", "CaseReview", "MatchRow", "PriorCourseRow", "RecoveryPreview", "recovery_preview",
-           "review_case"]
+__all__ = ["RISK_FACTORS", "CaseReview", "MatchRow", "PriorCourseRow", "RecoveryPreview",
+           "planned_structures", "recovery_preview", "review_case"]
 
 #: (key, label) of the risk factors recorded for the conservation factor (docs/reference/radiobiology.md
 #: §3.3).
@@ -108,6 +108,9 @@ class CaseReview:
     structure_ids: Tuple[str, ...]
     planned_start: Optional[dt.date]
     not_counted: Tuple[str, ...] = ()
+    #: the optimisation structures the run will create or update in the TPS, one line each (name and
+    #: rule); empty when the protocol disables them (:func:`planned_structures`)
+    optimisation_structures: Tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -161,7 +164,28 @@ def review_case(protocol: Protocol, snapshot: CaseSnapshot,
         matches=tuple(rows), structure_ids=tuple(s.id for s in snapshot.structures),
         planned_start=snapshot.planned_start,
         not_counted=tuple(f"{r['course']}/{r['plan']}: {r['reason']}" for r in snapshot.prior_plan_selection
-                          if not r["selected"] and r["has_dose"]))
+                          if not r["selected"] and r["has_dose"]),
+        optimisation_structures=tuple(planned_structures(protocol, mapping, snapshot.plan.target_id)))
+
+
+def planned_structures(protocol: Protocol, mapping: Mapping[str, str], target_id: Optional[str]) -> List[str]:
+    """One line per optimisation structure the run will make (docs/optimisation-structures.md), before
+    anything is computed on doses: which OARs ``PTV_opt`` subtracts depends on their allowed doses and on
+    the level, so its line states the rule. [] when the protocol has no enabled section."""
+    settings = protocol.optimisation_structures
+    if settings is None or not settings.enabled:
+        return []
+    prefix, target = settings.name_prefix, target_id or "the target"
+    lines = [f"{prefix}{p.name}: PRV of {mapping[p.oar_key]}, grown {p.margin.value:g} mm"
+             for p in settings.prvs if p.oar_key in mapping]
+    lines.append(f"{prefix}{settings.target_opt_name}: {target} minus the PRV (or organ) of each OAR next to "
+                 f"it whose allowed dose is below the level x {settings.subtract_factor.value:g} (decided "
+                 "per level; the coverage objective goes on it)")
+    gap, width = settings.ring_gap.value, settings.ring_width.value
+    lines.append(f"{prefix}{settings.ring_name}: ring {gap:g} to {gap + width:g} mm outside {target}")
+    lines.append(f"Type control; a name another structure has gets a suffix _1 ... _9. Only structures named "
+                 f"{prefix}... of type control are ever updated; no clinician's structure is changed.")
+    return lines
 
 
 def recovery_preview(model: str, last_fraction: Optional[dt.date], planned_start: Optional[dt.date],

@@ -79,6 +79,7 @@ __all__ = [
     "evaluate",
     "evaluate_expression",
     "expected_volume_cc",
+    "mask_occupancy",
 ]
 
 MARGIN_KINDS = ("expand", "contract")
@@ -499,3 +500,35 @@ def evaluate(op: Operation, occupancies: Mapping[str, Occupancy], made: Mapping[
             region = (result.lo, tuple(lo + n for lo, n in zip(result.lo, result.data.shape)))
         result = combine(result, evaluate_expression(op.b, occupancies, made, lattice, region), op.combine)
     return apply_margin(result, op.result_margin, lattice)
+
+
+def mask_occupancy(mask: Mask, lattice: Lattice) -> Occupancy:
+    """The dose-grid occupancy of a lattice mask: each dose voxel's fraction of its n³ lattice points that are
+    in the mask (lattice point g lies in dose voxel g // n along each axis); the part off the grid is dropped.
+
+    Used to evaluate a created region (an optimisation target, the compromised part of the PTV) with the
+    engine's DVH; no sub-voxel data (the DVH scores these voxels by their fraction at the voxel's dose).
+    """
+    shape = lattice.grid_shape
+    cropped = mask.cropped()
+    if not cropped.data.size:
+        empty = np.zeros((0, 0, 0))
+        empty.flags.writeable = False
+        return Occupancy(shape, (slice(0, 0), slice(0, 0), slice(0, 0)), empty, 0.0, 0.0)
+    lo_v = [max(0, cropped.lo[a] // lattice.n[a]) for a in range(3)]
+    hi_v = [min(shape[a], -(-(cropped.lo[a] + cropped.data.shape[a]) // lattice.n[a])) for a in range(3)]
+    if any(h <= lo for lo, h in zip(lo_v, hi_v)):
+        empty = np.zeros((0, 0, 0))
+        empty.flags.writeable = False
+        return Occupancy(shape, (slice(0, 0), slice(0, 0), slice(0, 0)), empty, 0.0, 0.0)
+    n = lattice.n
+    fine_lo = tuple(lo_v[a] * n[a] for a in range(3))
+    fine_shape = tuple((hi_v[a] - lo_v[a]) * n[a] for a in range(3))
+    placed = cropped.placed(fine_lo, fine_shape).reshape(
+        hi_v[0] - lo_v[0], n[0], hi_v[1] - lo_v[1], n[1], hi_v[2] - lo_v[2], n[2])
+    fraction = placed.mean(axis=(1, 3, 5))
+    fraction.flags.writeable = False
+    voxel_cc = float(np.prod(lattice.spacing_mm)) / 1000.0
+    in_grid = float(fraction.sum()) * voxel_cc
+    box = (slice(lo_v[0], hi_v[0]), slice(lo_v[1], hi_v[1]), slice(lo_v[2], hi_v[2]))
+    return Occupancy(shape, box, fraction, mask.volume_cc(lattice), in_grid)

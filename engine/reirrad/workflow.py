@@ -60,6 +60,7 @@ from .findings import Finding, unique_findings
 from .gate import apply_gate
 from .matching import match_structures
 from .objectives import OptimizationObjective, oar_objectives, target_objectives
+from .planstructures import StructureRun
 from .ports import Planner
 from .progress import Progress
 from .protocol import Protocol
@@ -190,6 +191,12 @@ class WorkflowRun:
     level_limited_by: Optional[Dict[str, object]] = None
     failed_final_checks: Tuple[FinalCheck, ...] = ()
     findings: Tuple[Finding, ...] = ()
+    #: the result's ``optimisation_structures`` (what the TPS holds at the end; a dry run's preview at the
+    #: highest level, with ``volume_cc`` None) and ``target_regions`` (:mod:`reirrad.planstructures`)
+    optimisation_structures: Tuple[Dict[str, object], ...] = ()
+    target_regions: Optional[Dict[str, object]] = None
+    #: the objectives last written to the TPS (None: nothing written)
+    objectives: Optional[Tuple[OptimizationObjective, ...]] = None
 
 
 @dataclass
@@ -368,7 +375,9 @@ def run(protocol: Protocol, snapshot: CaseSnapshot, planner: Optional[Planner], 
     _progress(progress, 20, "remaining tolerance and objectives computed")
     if options.dry_run:
         _progress(progress, 100, "done (dry run: nothing written)")
-        return WorkflowRun(prepared, None, None, None, (), 0, status="dry-run")
+        entries, found = StructureRun(prepared, None).dry_run_entries(options)
+        return WorkflowRun(prepared, None, None, None, (), 0, status="dry-run",
+                           optimisation_structures=tuple(entries), findings=tuple(found))
     if planner is None:
         raise InputError("a planner is needed unless dry_run is set")
     if not snapshot.plan.writable:
@@ -378,12 +387,13 @@ def run(protocol: Protocol, snapshot: CaseSnapshot, planner: Optional[Planner], 
               else list(protocol.prescriptions.isotoxic_ladder_gy))
     plans: Dict[float, Tuple[PlanEvaluation, DoseGrid]] = {}  # the last plan optimised at each level
     state = _State()
+    structures = StructureRun(prepared, planner)
 
     def try_level(level: float) -> Tuple[PlanEvaluation, DoseGrid]:
         state.count += 1
         _progress(progress, 20 + min(60, 12 * state.count), f"optimising at {level:g} Gy")
         planner.set_prescription(level, prepared.n_fractions)
-        planner.write_objectives(prepared.objectives_at(level))
+        planner.write_objectives(structures.objectives_at(level))
         try:
             planner.optimise()
         except OptimisationError as exc:  # once more; a second failure ends the run
@@ -424,7 +434,11 @@ def run(protocol: Protocol, snapshot: CaseSnapshot, planner: Optional[Planner], 
                        status=status, final_check=check,
                        level_limited_by=_level_limited_by(chosen, floor_ok, levels, plans, failed_checks),
                        failed_final_checks=tuple(failed_checks),
-                       findings=tuple(_stepped_down_finding(c, chosen) for c in failed_checks[:1]))
+                       findings=(*(_stepped_down_finding(c, chosen) for c in failed_checks[:1]),
+                                 *structures.findings),
+                       optimisation_structures=tuple(structures.result_entries()),
+                       target_regions=structures.region_figures(final_dose, check.evaluation.prescription_gy),
+                       objectives=structures.objectives)
 
 
 def _check_and_step_down(prepared: PreparedCase, planner: Planner, *, try_level: TryLevel,

@@ -9,6 +9,7 @@ dialog serves both TPSs (and the Eclipse host, which embeds a standard CPython).
 * the planned first fraction of the new course;
 * OAR ↔ structure matching: a drop-down per OAR; unmatched (yellow) and ambiguous (red, must be chosen)
   rows are highlighted;
+* the optimisation structures the run will create or update in the TPS (names and rules);
 * intent, dry run, the risk factors for the conservation factor and the factor itself (default 1: the
   guidance gives no value, docs/reference/radiobiology.md §3.3);
 * the protocol, its version and how many of its values are confirmed / secondary-source / unverified.
@@ -111,6 +112,7 @@ class ConfirmationDialog:
         self._header()
         self._prior_section()
         self._match_section()
+        self._structures_section()
         self._choices_section()
         self._buttons()
         self._start.trace_add("write", lambda *_: self._refresh_recovery())
@@ -180,6 +182,15 @@ class ConfirmationDialog:
             _grid(combo, n // 2, 2 * (n % 2) + 1)
             self._matches[match.oar_key] = var
             self.widgets[f"match:{match.oar_key}"] = combo
+
+    def _structures_section(self) -> None:
+        lines = self.review.optimisation_structures
+        if not lines:
+            return
+        box = self._section("Optimisation structures reirrad will create or update in the TPS")
+        label = ttk.Label(box, text="\n".join(lines), justify="left", wraplength=720)
+        _grid(label, 0, 0, sticky="w")
+        self.widgets["optimisation_structures"] = label
 
     def _choices_section(self) -> None:
         box = self._section("Intent, risk factors and conservation factor")

@@ -28,7 +28,9 @@ from reirrad.report import (
     final_check_rows,
     passed_text,
     plain_value,
+    region_rows,
     status_lines,
+    structure_rows,
 )
 from reirrad.statuses import exit_code_for
 
@@ -130,6 +132,21 @@ def _target_lines(result: Mapping[str, Any]) -> List[str]:
     return lines + _tumour_lines(t)
 
 
+def _structure_lines(result: Mapping[str, Any]) -> List[str]:
+    rows = structure_rows(result)
+    if not rows:
+        return []
+    made = "would be made (dry run)" if result.get("status") == "dry-run" else "made in the TPS"
+    lines = [f"Optimisation structures {made}:"]
+    for name, role, tps, expected, _ in rows:
+        lines.append(f"  {name} ({role}): TPS {plain_value(tps)} cm3, engine {plain_value(expected)} cm3")
+    for title, values, _ in region_rows(result):
+        (volume, _), (v95, _), (d95, _), (d98, _) = values
+        lines.append(f"{title}: {plain_value(volume)} cm3, V95% {plain_value(v95, 1)} %, "
+                     f"D95 {plain_value(d95)} Gy, D98 {plain_value(d98)} Gy")
+    return lines
+
+
 def _final_check_lines(result: Mapping[str, Any]) -> List[str]:
     check = result.get("final_check")
     if not isinstance(check, Mapping):
@@ -178,6 +195,7 @@ def summary(result: Mapping[str, Any]) -> str:
     lines = [*_headline(result), *status_lines(result)]
     lines.extend(_oar_lines(result.get("oars") or []))
     lines.extend(_target_lines(result))
+    lines.extend(_structure_lines(result))
     if result.get("limiting_oars"):
         lines.append("Limiting: " + ", ".join(str(o) for o in result["limiting_oars"]))
     lines.extend(_final_check_lines(result))

@@ -34,7 +34,7 @@ def test_a_planned_run_is_a_typed_outcome_whose_views_are_the_runs_own(tmp_path)
     assert outcome.final_check is outcome.run.final_check and outcome.final_check is not None
     assert outcome.result["status"] == "planned" and outcome.result["launcher"] == "test"
     assert outcome.result["oars"] == build_result(outcome.run)["oars"]
-    assert outcome.findings == outcome.run.prepared.findings
+    assert outcome.findings == (*outcome.run.prepared.findings, *outcome.run.findings)
     assert set(outcome.paths_written) == {report, audit}
     with audit.open(newline="") as handle:
         (row,) = list(csv.DictReader(handle))

@@ -192,6 +192,19 @@ def test_unconfirmed_dates_and_plans_not_counted_are_shown(tk_root):
     assert confirmed.widgets[f"date:{course.plan_id}"].cget("background") == "white"
 
 
+def test_the_optimisation_structures_are_listed_before_anything_is_written(tk_root):
+    """The dialog names each structure the run will make (the protocol's prefix and names, a PRV only for a
+    matched OAR that has one) and the rule of PTV_opt, before anything is written."""
+    review = _review()
+    settings = PROTOCOL.optimisation_structures
+    text = _dialog(tk_root, review, RunAnswers()).widgets["optimisation_structures"].cget("text")
+    matched = {m.oar_key for m in review.matches if m.structure_id}
+    for prv in settings.prvs:
+        assert (f"{settings.name_prefix}{prv.name}:" in text) == (prv.oar_key in matched)
+    assert f"{settings.name_prefix}{settings.target_opt_name}: {review.target_id} minus" in text
+    assert f"{settings.name_prefix}{settings.ring_name}: ring 5 to 25 mm" in text
+
+
 def test_cancel_returns_none(tk_root):
     dialog = _dialog(tk_root, _review(), RunAnswers())
     dialog.widgets["cancel"].invoke()

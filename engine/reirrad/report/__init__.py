@@ -18,14 +18,17 @@ from .plots import DVH_FIGURE_PX, FIGURE_DPI, MAP_FIGURE_PX, REPORT_EXTRA_NOTE
 from .text import (
     FINAL_CHECK_ITEMS,
     PASSED_NOT_ASSESSABLE,
+    REGION_COLUMNS,
     TUMOUR_DOSE_COLUMNS,
     exit_text,
     final_check_rows,
     limited_by_text,
     passed_text,
     plain_value,
+    region_rows,
     registration_text,
     status_lines,
+    structure_rows,
 )
 
 __all__ = [
@@ -34,6 +37,7 @@ __all__ = [
     "FINAL_CHECK_ITEMS",
     "MAP_FIGURE_PX",
     "PASSED_NOT_ASSESSABLE",
+    "REGION_COLUMNS",
     "REPORT_EXTRA_NOTE",
     "TUMOUR_DOSE_COLUMNS",
     "exit_text",
@@ -41,8 +45,10 @@ __all__ = [
     "limited_by_text",
     "passed_text",
     "plain_value",
+    "region_rows",
     "registration_text",
     "render_report",
     "status_lines",
+    "structure_rows",
     "write_report",
 ]

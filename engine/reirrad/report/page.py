@@ -68,13 +68,16 @@ from .plots import (
 )
 from .text import (
     PASSED_NOT_ASSESSABLE,
+    REGION_COLUMNS,
     TUMOUR_DOSE_COLUMNS,
     exit_text,
     final_check_rows,
     limited_by_text,
     passed_text,
     plain_value,
+    region_rows,
     registration_text,
+    structure_rows,
 )
 
 __all__ = ["render_report", "write_report"]
@@ -512,6 +515,39 @@ def _tumour_dose_table(target: Mapping[str, Any]) -> str:
               "of the PTV (the dose covering 95 % and 80 % of it) as EQD2.</p></div>")
 
 
+def _structures_section(result: Mapping[str, Any]) -> str:
+    """Optimisation structures made in the TPS (or, in a dry run, that would be made) and the figures of
+    the optimisation target and the compromised region (``optimisation_structures``, ``target_regions``)."""
+    rows = structure_rows(result)
+    out = ['<section id="optimisation-structures"><h2>Optimisation structures</h2>']
+    if not rows:
+        out.append('<p class="note" id="structures-table">No optimisation structures were made in this run '
+                   "(see the findings for why).</p></section>")
+        return "".join(out)
+    if result.get("status") == "dry-run":
+        out.append('<p class="note">Dry run: these structures would be made at the highest level; nothing '
+                   "was written, so there is no TPS volume.</p>")
+    table = [([_txt(name), _txt(role), _num(tps), _num(expected), _txt(reason)], {"data-role": role})
+             for name, role, tps, expected, reason in rows]
+    out.append(_table(["Structure", "Role", "TPS volume (cm³)", "Engine's volume (cm³)", "Why"], table,
+                      {"id": "structures-table"}))
+    regions = region_rows(result)
+    if regions:
+        headers = ["Region"] + [label for label, _, _ in REGION_COLUMNS] + [
+            f"D95 as EQD2 (α/β {_short(t.get('alpha_beta_gy'))} Gy)" for t in regions[0][2]]
+        body: List[_Row] = []
+        for title, values, tumour in regions:
+            cells = [_txt(title)] + [_num(v, d) for v, d in values]
+            cells.extend(_num(t.get("d95_eqd2_gy")) for t in tumour)
+            body.append((cells, {}))
+        out.append(_table(headers, body, {"id": "regions-table"}))
+        out.append('<p class="note">The coverage rule and the target figures above are the PTV\'s; the '
+                   "optimisation target carries the coverage objective, and the compromised region is "
+                   "where coverage was knowingly given up for the OARs next to it.</p>")
+    out.append("</section>")
+    return "".join(out)
+
+
 def _objectives_section(result: Mapping[str, Any]) -> str:
     objectives = result.get("objectives") or []
     out = ['<section id="objectives"><h2>Optimisation objectives</h2>']
@@ -736,6 +772,7 @@ def render_report(outcome: RunOutcome, *, generated_at: Optional[datetime] = Non
         _oar_section(result),
         _log_section(result),
         _target_section(result),
+        _structures_section(result),
         _objectives_section(result),
         _plots_section(outcome, draw, reason),
         _provenance_section(result, when, mpl_version if draw else None),

@@ -14,9 +14,9 @@ import numpy as np
 
 from ..statuses import EXIT_REVIEW, exit_code_for, status_meaning
 
-__all__ = ["FINAL_CHECK_ITEMS", "PASSED_NOT_ASSESSABLE", "TUMOUR_DOSE_COLUMNS", "exit_text",
-           "final_check_rows", "limited_by_text", "passed_text", "plain_value", "registration_text",
-           "status_lines"]
+__all__ = ["FINAL_CHECK_ITEMS", "PASSED_NOT_ASSESSABLE", "REGION_COLUMNS", "TUMOUR_DOSE_COLUMNS", "exit_text",
+           "final_check_rows", "limited_by_text", "passed_text", "plain_value", "region_rows",
+           "registration_text", "status_lines", "structure_rows"]
 
 
 #: ``passed`` null on an OAR with a plan dose: prior dose but no cumulative limit in the protocol
@@ -60,6 +60,40 @@ TUMOUR_DOSE_COLUMNS: Tuple[Tuple[str, str, str, int], ...] = (
     ("D95 as EQD2", "d95_eqd2_gy", "Gy", 2),
     ("D80 as EQD2", "d80_eqd2_gy", "Gy", 2),
 )
+
+
+#: Columns of a target region (``target_regions.*``): (label, key, decimals).
+REGION_COLUMNS: Tuple[Tuple[str, str, int], ...] = (
+    ("Volume (cm³)", "volume_cc", 2),
+    ("V95 (%)", "v95_pct", 1),
+    ("D95 (Gy)", "d95_gy", 2),
+    ("D98 (Gy)", "d98_gy", 2),
+)
+
+
+def region_rows(result: Mapping[str, Any]) -> List[Tuple[str, List[Tuple[object, int]], List[Any]]]:
+    """(label, [(value, decimals) per :data:`REGION_COLUMNS`], tumour-dose entries) of the optimisation
+    target and the compromised region (``target_regions``); [] when the run made none."""
+    regions = result.get("target_regions") or {}
+    out = []
+    labels = (("optimisation_target", "Optimisation target"),
+              ("compromised", "Compromised region (PTV inside what the optimisation target leaves out)"))
+    for key, label in labels:
+        region = regions.get(key)
+        if not isinstance(region, Mapping):
+            continue
+        name = region.get("structure")
+        title = f"{label} {name}" if name else label
+        out.append((title, [(region.get(k), d) for _, k, d in REGION_COLUMNS],
+                    list(region.get("tumour_dose") or [])))
+    return out
+
+
+def structure_rows(result: Mapping[str, Any]) -> List[Tuple[str, str, object, object, str]]:
+    """(name, role, TPS volume cm³, engine's expected volume cm³, reason) of each optimisation structure."""
+    return [(str(e.get("name")), str(e.get("role")), e.get("volume_cc"), e.get("expected_volume_cc"),
+             str(e.get("reason") or "")) for e in result.get("optimisation_structures") or []
+            if isinstance(e, Mapping)]
 
 
 def final_check_rows(check: Mapping[str, Any]) -> List[Tuple[str, object, int]]:
