@@ -216,3 +216,25 @@ def test_a_3_mm_prv_is_made_with_0_3_cm(unapproved: Path, recipes: Any, monkeypa
     organ = beam_set.GetStructureSet().RoiGeometries["SacralPlex"].GetRoiVolume()
     assert organ < volumes[prv.name] < 4.0 * organ  # a thin organ: 3 mm doubles it; 3 cm would be ~30x
     assert abs(volumes[prv.name] - prv.expected_volume_cc) <= 0.1 * prv.expected_volume_cc
+
+
+@pytest.mark.parametrize("other", ["Skin", "Femur_Head_L"])
+def test_an_operand_empty_near_the_ptv_is_an_empty_set(unapproved: Path, other: str) -> None:
+    """Stand-in (DEVIATIONS.md, ROI algebra): an operand with no geometry in the working region (the skin
+    shell around the PTV, a far femoral head) is an empty set: PTV − it is the PTV, PTV ∩ it is empty."""
+    rs.load(unapproved, VERSION)
+    _, case, beam_set = _planner()
+    exam = beam_set.GetPlanningExamination()
+    structure_set = beam_set.GetStructureSet()
+    zero = rs_structures.margin_settings(Margin.zero())
+    ptv = structure_set.RoiGeometries["PTV"].GetRoiVolume()
+    for operation in ("Subtraction", "Intersection"):
+        roi = case.PatientModel.CreateRoi(Name=f"zRR_{operation}", Color="Red", Type="Control")
+        roi.CreateAlgebraGeometry(Examination=exam, Algorithm="Auto",
+                                  ExpressionA={"Operation": "Union", "SourceRoiNames": ["PTV"],
+                                               "MarginSettings": zero},
+                                  ExpressionB={"Operation": "Union", "SourceRoiNames": [other],
+                                               "MarginSettings": zero},
+                                  ResultOperation=operation, ResultMarginSettings=zero)
+    assert structure_set.RoiGeometries["zRR_Subtraction"].GetRoiVolume() == pytest.approx(ptv, rel=0.01)
+    assert structure_set.RoiGeometries["zRR_Intersection"].PrimaryShape is None
