@@ -4,6 +4,11 @@
   prescription (ROI = target, ``DoseValue`` cGy TOTAL → Gy) and the plan optimisation's functions
   converted by :func:`planner_objectives` (``DoseLevel`` cGy TOTAL → Gy; ``PercentVolume`` %).
   The result is the beam set's "segments": the TOTAL dose at monitor-unit scale 1.
+* ROIs made in the stand-in (``CreateRoi`` + ROI algebra, not in the stub patient's definition) that an
+  optimisation function names reach the planner as masks (:func:`structure_masks`): the dose-grid voxels
+  whose centre is inside the ROI's contours, scored as the stand-in's statistics score them
+  (:func:`.grids.occupancy`, voxel centres). The planner counts a lower objective's voxels from such a
+  mask; it refuses an upper or max objective on one (its carving needs the analytic shape).
 * ``ComputeDose`` turns segments × MU scale into the beam set's dose; scaling multiplies the MU scale.
 * Scaling to a prescription or dose goal evaluates :func:`prescription_metric_gy` on the beam set's
   TOTAL dose.
@@ -11,15 +16,18 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, List
+from typing import TYPE_CHECKING, Any, Dict, List, Sequence
+
+import numpy as np
 
 from ..planner import PlannerObjective
+from . import grids
 from .errors import ScriptException
 
 if TYPE_CHECKING:  # pragma: no cover
     from reirrad.dvh import DVH
 
-__all__ = ["FUNCTION_KINDS", "planner_objectives", "prescription_metric_gy"]
+__all__ = ["FUNCTION_KINDS", "planner_objectives", "prescription_metric_gy", "structure_masks"]
 
 #: RayStation FunctionType → planner kind. Functions of other types (fall-off, EUD other than a mean,
 #: uniformity) have no counterpart in the stand-in planner and are not passed to it.
@@ -53,6 +61,24 @@ def planner_objectives(functions: List[Any]) -> List[PlannerObjective]:
             )
         )
     return out
+
+
+def structure_masks(beam_set: Any, objectives: Sequence[PlannerObjective]) -> Dict[str, np.ndarray]:
+    """Boolean masks (flat [z, y, x] over the beam set's dose grid, True where the voxel centre is inside)
+    of the objectives' ROIs that are not in the stub patient's structure set (made in the stand-in).
+
+    Raises ``ScriptException`` when such an ROI has no geometry on the planning examination.
+    """
+    structure_set = beam_set._s["structure_set"]
+    model = beam_set._session.model
+    defined = {s.id for s in model.structure_set(structure_set._model_id).structures}
+    grid = beam_set._s["grid"]
+    masks: Dict[str, np.ndarray] = {}
+    for roi in sorted({o.structure_id for o in objectives} - defined):
+        model_id, structure = beam_set._case._roi_structure(roi, beam_set._s["examination"])
+        fraction = np.asarray(grids.occupancy(model, model_id, structure, grid).fraction, dtype=float)
+        masks[roi] = (fraction >= 0.5).ravel()
+    return masks
 
 
 def prescription_metric_gy(dvh: DVH, prescription_type: str, dose_volume: float) -> float:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, List, MutableMapping, Optional, Tuple
 import numpy as np
 
 from ..planner import Optimiser, OptimiserError
-from .dose_calculation import planner_objectives
+from .dose_calculation import planner_objectives, structure_masks
 from .errors import ScriptException, ScriptSystemError
 from .parts import PlanPart
 from .scripting import ScriptCollection, ScriptObject, number, script_method, state_property
@@ -460,10 +460,14 @@ class PlanOptimization(PlanPart):
         if optimiser is None:
             optimiser = _OPTIMISERS[self._beam_set] = Optimiser(model)
         optimiser.carves = dict(self._beam_set._s.get("carves") or {})
+        masks = structure_masks(self._beam_set, objectives)  # ROIs made in the stand-in (dose_calculation)
         try:
             result = optimiser.run(structure_set_id=structure_set_id, target_id=target,
                                    prescription_gy=prescription_gy, objectives=objectives,
-                                   grid=(grid.origin_mm, grid.spacing_mm, grid.size), direction=np.eye(3))
+                                   grid=(grid.origin_mm, grid.spacing_mm, grid.size), direction=np.eye(3),
+                                   masks=masks)
+        except ValueError as exc:  # an upper or max function on an ROI made in the stand-in
+            raise ScriptException(f"The stand-in optimiser cannot use this function: {exc}") from None
         except KeyError as exc:
             raise ScriptException(
                 f"An ROI used by the optimization has no geometry on the planning examination: {exc}"

@@ -50,6 +50,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from reirrad.dose import DoseGrid
+from reirrad.errors import InputError
 from reirrad.structures import structure_occupancy
 
 from ..patients.geometry import contours_of_field
@@ -69,6 +70,8 @@ __all__ = [
     "parse_margin",
 ]
 
+#: What :func:`reirrad.structures.structure_occupancy` says of contours that enclose no volume on its grid.
+NOTHING_INSIDE = "lies inside the dose grid"
 #: In-plane lattice pitch of the working grid, mm (z uses the image planes).
 STEP_MM = 1.0
 #: Loops of the result smaller than this are dropped (slivers where a field just touches ½), mm².
@@ -275,7 +278,14 @@ def _field(structure: StructureModel, work: _Work) -> np.ndarray:
         return values
     grid = DoseGrid(values, (float(work.xs[0]), float(work.ys[0]), float(work.zs[0])),
                     (work.step_mm, work.step_mm, work.dz_mm))
-    occ = structure_occupancy(contours, grid, plane_spacing_mm=work.dz_mm, name=structure.id)
+    try:
+        occ = structure_occupancy(contours, grid, plane_spacing_mm=work.dz_mm, name=structure.id)
+    except InputError as exc:
+        # the clipped contours enclose nothing here (a shell such as the skin, cut to a region inside it:
+        # its outer contour and its hole both become the region's border): an empty operand, not an error
+        if NOTHING_INSIDE not in str(exc):
+            raise
+        return values
     return np.asarray(occ.fraction, dtype=float)
 
 

@@ -61,6 +61,11 @@ Every write first checks ``plan.Review.ApprovalStatus`` and the beam set's own
 ``Review.ApprovalStatus`` (§14.6; public-scripts N9) and refuses an approved plan or beam set with
 :class:`ApprovedPlanError` before any RayStation call.
 
+**Optimisation structures** (:class:`reirrad.ports.StructureMaker`): :mod:`.structures` holds the
+RayStation mapping and the ownership rule. Making them is a write (the plan and beam-set approval guards
+apply, and :class:`CopyOnFirstWritePlanner` makes its plan copy first); asking whether the structure set
+is writable and which ROIs are reirrad's only reads.
+
 **What a failure leaves behind.** The planner writes into the plan and beam set it is given and
 keeps no journal of its own. The menu (:mod:`.menu`) therefore gives it a copy of the clinician's
 plan made for the run (:func:`copy_plan_for_run`, named with :data:`RUN_PLAN_SUFFIX`), never the
@@ -71,7 +76,7 @@ back (unconfirmed, docs/reference/raystation-public-scripts.md U2) leaves only t
 from __future__ import annotations
 
 import logging
-from typing import Any, List, Mapping, NamedTuple, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 from reirrad.dose import DoseGrid
 from reirrad.errors import ApprovedPlanError, InputError, OptimisationError
@@ -79,12 +84,16 @@ from reirrad.objectives import OBJECTIVE_KINDS
 from reirrad.ports import Objective
 
 from .._checks import number
+from . import structures as _structures
 from ._common import APPROVED, approval_status, is_approved, names, same, tps_message
 from .call_forms import CallForms, call_first, member_first
 from .grids import read_dose_grid
 from .source import beam_set_approval, prescription_roi, primary_prescription
 from .units import cgy_from_gy
 from .versions import VersionProfile, profile
+
+if TYPE_CHECKING:  # the recipe's type, for the signatures only
+    from reirrad.optstructures import OptimisationStructure
 
 __all__ = ["ALREADY_COMPUTED", "CONSTRAINT_FUNCTION_TYPES", "DEFAULT_DOSE_ALGORITHM", "FUNCTION_TYPES",
            "RUN_PLAN_SUFFIX", "ApprovedPlanError", "CopyOnFirstWritePlanner", "RayStationPlanner",
@@ -212,6 +221,7 @@ class RayStationPlanner:
         self._version: VersionProfile = profile(version)
         self._forms = CallForms()
         self._auto_scale_done = False
+        self._owned_prefix: Optional[str] = None
         self._case = case
         self._plan = plan
         self._beam_set = beam_set
@@ -512,6 +522,34 @@ class RayStationPlanner:
         ), self._forms, f"scale beam set {beam_set.DicomPlanLabel!r} to {dose_gy} Gy")
         return None
 
+    # -- optimisation structures (reirrad.ports.StructureMaker; :mod:`.structures`) ---------------------
+    def structures_not_writable(self) -> Optional[str]:
+        """Why the planning examination's structure set cannot take geometries (approved), else None."""
+        return _structures.structures_not_writable(self._beam_set.GetStructureSet())
+
+    def owned_structure_ids(self, prefix: str) -> List[str]:
+        """Names of the case's ROIs that are reirrad's (``prefix``, ``Control``, not approved).
+
+        The prefix is kept: :meth:`make_structures` updates an existing ROI only when it is reirrad's by
+        it (and refuses every existing name when no prefix was asked for)."""
+        owned = _structures.owned_structure_ids(self._case, prefix)
+        self._owned_prefix = prefix
+        return owned
+
+    def make_structures(self, structures: Sequence[OptimisationStructure]) -> Dict[str, float]:
+        """Create or update reirrad's optimisation structures in order; each one's volume, cm³, by name.
+
+        Raises
+        ------
+        ApprovedPlanError
+            The plan, the beam set or the planning structure set is approved (nothing written).
+        reirrad.errors.InputError
+            A name taken by an ROI that is not reirrad's or a missing source (nothing written), or
+            RayStation refusing part-way (:func:`.structures.make_structures`).
+        """
+        self._require_writable("make optimisation structures")
+        return _structures.make_structures(self._case, self._beam_set, structures, self._owned_prefix)
+
 
 class CopyOnFirstWritePlanner:
     """A :class:`reirrad.ports.Planner` that copies the clinician's plan at its first call and plans the copy.
@@ -519,6 +557,12 @@ class CopyOnFirstWritePlanner:
     Nothing is written until the workflow first calls the planner (a stop of the decision gate or a
     dry run therefore writes nothing); the first call makes the copy with :func:`copy_plan_for_run`
     and every call goes to a :class:`RayStationPlanner` on it.
+
+    Optimisation structures are case-level (one ROI list, geometries per examination; the copy has the
+    clinician's planning examination). :meth:`make_structures` counts as a write: it makes the copy
+    first, so the structures of a run always come with its plan copy and the copy's guards apply.
+    :meth:`structures_not_writable` and :meth:`owned_structure_ids` only read: before the copy exists they
+    read through the clinician's beam set (same case, same planning examination) and copy nothing.
 
     Parameters
     ----------
@@ -533,6 +577,7 @@ class CopyOnFirstWritePlanner:
         self._args = (case, plan, beam_set, version)
         self._forms = CallForms()
         self._planner: Optional[RayStationPlanner] = None
+        self._owned_prefix: Optional[str] = None
 
     @property
     def plan_name(self) -> Optional[str]:
@@ -573,3 +618,28 @@ class CopyOnFirstWritePlanner:
     def normalise(self, target_id: str, dose_gy: float, volume_pct: float) -> Optional[float]:
         """:meth:`RayStationPlanner.normalise` on the copy."""
         return self._target().normalise(target_id, dose_gy, volume_pct)
+
+    def _reader(self) -> RayStationPlanner:
+        """The copy's planner once made, else a planner on the clinician's plan used for reading only."""
+        if self._planner is not None:
+            return self._planner
+        case, plan, beam_set, version = self._args
+        return RayStationPlanner(case, plan, beam_set, version=version)
+
+    def structures_not_writable(self) -> Optional[str]:
+        """:meth:`RayStationPlanner.structures_not_writable`; reads only (no copy is made)."""
+        return self._reader().structures_not_writable()
+
+    def owned_structure_ids(self, prefix: str) -> List[str]:
+        """:meth:`RayStationPlanner.owned_structure_ids`; reads only (no copy is made); the prefix is kept
+        for :meth:`make_structures`."""
+        owned = self._reader().owned_structure_ids(prefix)
+        self._owned_prefix = prefix
+        return owned
+
+    def make_structures(self, structures: Sequence[OptimisationStructure]) -> Dict[str, float]:
+        """:meth:`RayStationPlanner.make_structures` on the copy (a write: the copy is made first)."""
+        target = self._target()
+        if self._owned_prefix is not None:
+            target.owned_structure_ids(self._owned_prefix)
+        return target.make_structures(structures)
