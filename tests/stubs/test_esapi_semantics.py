@@ -194,8 +194,7 @@ def test_approved_plans_structure_sets_and_completed_courses_are_locked(ctx: Any
         prior.SetPrescription(25, _dose(esapi, 1.8), 1.0)
     with pytest.raises(unauthorized):
         prior.PlanNormalizationValue = 100.0
-    with pytest.raises(unauthorized, match="approved"):
-        ctx.StructureSet.AddStructure("ORGAN", "NewOAR")
+    assert ctx.StructureSet.CanAddStructure("CONTROL", "NewOAR")  # LRRC-01's working set is not approved
     with pytest.raises(unauthorized, match="completed"):
         prior.Course.AddExternalPlanSetup(ctx.StructureSet)
     assert stub.journal() == []
@@ -853,6 +852,15 @@ def test_segment_volume_writes_are_guarded(fresh_session: Any) -> None:
     s["B"].SegmentVolume = grown
     assert _voxels(s["B"]) == 1600
     assert [e.member for e in stub.journal()] == ["set_SegmentVolume"]
+
+
+def test_an_approved_stub_structure_set_refuses_structures(fresh_session: Any, esapi: Any) -> None:
+    """LRRC-02's planning structure set is approved: AddStructure is refused, CanAddStructure says so."""
+    ctx = stub.load_context("LRRC-02")
+    ctx.Patient.BeginModifications()
+    assert not ctx.StructureSet.CanAddStructure("CONTROL", "NewOAR")
+    with pytest.raises(esapi.Model.UnauthorizedScriptingAPIAccessException, match="approved"):
+        ctx.StructureSet.AddStructure("ORGAN", "NewOAR")
 
 
 def test_approved_structure_set_refuses_and_copies(fresh_session: Any) -> None:

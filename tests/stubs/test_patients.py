@@ -8,9 +8,11 @@ tps_stubs.planner.conformal_dose evaluated through the stored registration.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from reirrad.dose import DoseGrid
 from reirrad.structures import structure_occupancy
@@ -18,7 +20,7 @@ from tps_stubs.patients import DEFAULT_PATIENT, DEFINITIONS, DefinitionError, li
 from tps_stubs.planner import conformal_dose, dose_grid_points
 
 SCENARIOS = {"LRRC-01", "LRRC-02", "PROS-01", "GYN-01", "TWO-01", "EARLY-01", "REG-01", "CGY-01",
-             "GYN-BT-01"}
+             "GYN-BT-01", "EDGE-01"}
 
 
 def test_the_shipped_scenarios_exist():
@@ -89,10 +91,15 @@ def test_contours_lie_on_image_planes():
 @pytest.mark.parametrize("patient_id", sorted(SCENARIOS))
 def test_prior_dose_reaches_the_prescription(patient_id):
     """conformal_dose: (1 − b)·σ(3) + b at the surface, ≈ Rx deep inside, so the maximum is the
-    highest prescription of the plan within 1 %."""
+    highest prescription of the plan within 1 % (a simultaneous boost's, when the dose has components)."""
+    source = next(p.path for p in list_patients() if p.id == patient_id)
+    raw = yaml.safe_load(Path(source).read_text())
+    boosts = {p["id"]: max(float(c["prescription_gy"]) for c in p["dose"]["components"])
+              for c_ in raw["courses"] for p in c_["plans"] if "components" in (p.get("dose") or {})}
     for plan in load_patient(patient_id).prior_plans():
         assert plan.dose is not None and plan.prescription_gy is not None
-        assert float(plan.dose.values_gy.max()) == pytest.approx(plan.prescription_gy, rel=0.01)
+        highest = max(plan.prescription_gy, boosts.get(plan.id, 0.0))
+        assert float(plan.dose.values_gy.max()) == pytest.approx(highest, rel=0.01)
 
 
 def test_prior_dose_in_another_frame_follows_the_registration():
@@ -145,3 +152,18 @@ def test_bad_optimiser_settings_are_refused_when_the_definition_is_read(tmp_path
     bad.write_text(text, encoding="utf-8")
     with pytest.raises(DefinitionError, match=needle):
         load_patient(bad)
+
+
+def test_edge_patient_prior_dose_is_hottest_away_from_the_new_target():
+    """EDGE-01 (issue 20): the prior course's 60 Gy boost covers the small-bowel loop far from the new PTV,
+    while the loop next to the PTV lies at the edge of the 45 Gy field. Sampled at the loops' centres
+    (definition: boost sphere centred 10 mm from the far loop's centre, radius 28 mm → inside; near loop
+    centre 10 mm inside the box's top face, where a 10 mm fall-off leaves less than the 45 Gy plateau)."""
+    patient = load_patient("EDGE-01")
+    (prior,) = patient.prior_plans()
+    d = prior.dose
+    grid = DoseGrid(d.values_gy, d.origin_mm, d.spacing_mm, d.direction)
+    values, inside = grid.sample([[-35.0, -15.0, -5.0], [45.0, -5.0, 40.0]])
+    assert inside.all()
+    far, near = (float(v) for v in values)
+    assert far > 57.0 and near < 45.0

@@ -373,7 +373,7 @@ def test_approved_rois_are_never_written(tmp_path: Any) -> None:
     """§4 / §14.6: writing an approved ROI's geometry raises InvalidOperationException (also from
     itself); approved ROIs may be sources; a new ROI in the approved structure set is not approved
     (12A+: approval is per sub-structure set of ROI geometries, §9) and can be written and re-written."""
-    connect = rs.load("LRRC-01", "12A")
+    connect = rs.load("LRRC-02", "12A")  # an approved planning structure set (LRRC-01's is not)
     case, exam = connect.get_current("Case"), connect.get_current("Examination")
     pm = case.PatientModel
     assert pm.StructureSets[exam.Name].SubStructureSets[0].Review.ApprovalStatus == "Approved"

@@ -487,8 +487,9 @@ def test_approved_plan_refuses_every_write() -> None:
 
 
 def test_approved_structure_set_locks_its_rois() -> None:
-    """§4 (dicom roi_functions.py: OrganType on an approved ROI) and §9 (12A+: SubStructureSets.Review)."""
-    connect = _load("12A")
+    """§4 (dicom roi_functions.py: OrganType on an approved ROI) and §9 (12A+: SubStructureSets.Review);
+    LRRC-02's planning structure set is approved (LRRC-01's is not)."""
+    connect = _load("12A", patient="LRRC-02")
     case = connect.get_current("Case")
     sub = case.PatientModel.StructureSets["CT_PLAN"].SubStructureSets[0]
     assert sub.Review.ApprovalStatus == "Approved"
