@@ -27,7 +27,7 @@ from reirrad.ports import StructureMaker
 from reirrad.protocol import load_protocol
 from reirrad.roi_algebra import Expression, Margin, Operation, expected_volume_cc
 from reirrad.structures import structure_occupancy
-from reirrad.workflow import PreparedCase, WorkflowOptions, prepare
+from reirrad.workflow import PreparedCase, WorkflowOptions, prepare, run
 from reirrad_tps.eclipse import (
     ApprovedPlanError,
     EclipseCaseSource,
@@ -339,3 +339,18 @@ def test_optimising_on_the_made_target_works_and_changes_the_dose(
     # comes down and the PTV's D95 with it
     assert dose_at("Rectum", opt, 1.0) < dose_at("Rectum", "PTV", 1.0)
     assert dose_at("PTV", opt, 95.0) < dose_at("PTV", "PTV", 95.0)
+
+
+def test_the_planning_run_makes_them_through_the_port(fresh: Any) -> None:
+    """reirrad.workflow.run with the Eclipse source and planner on LRRC-01 with an unapproved structure set:
+    the result's optimisation_structures carry the TPS's volumes (Structure.Volume read back), and the
+    structures are in Eclipse as CONTROL."""
+    ctx, planner = _session()
+    snapshot = EclipseCaseSource(ctx.Patient, ctx.ExternalPlanSetup, planned_start=PLANNED_START).read()
+    result = run(PROTOCOL, snapshot, planner, WorkflowOptions())
+    entries = result.optimisation_structures
+    made = _structures(ctx)
+    assert entries and {e["name"] for e in entries} == set(planner.owned_structure_ids(PREFIX))
+    for e in entries:
+        assert str(made[e["name"]].DicomType) == "CONTROL"
+        assert e["volume_cc"] == pytest.approx(float(made[e["name"]].Volume))
