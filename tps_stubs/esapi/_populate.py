@@ -234,6 +234,20 @@ def _to_planning_frame(model: StubPatient, frame_of_reference: str) -> Optional[
     raise KeyError(f"no registration maps frame {frame_of_reference} to the planning frame {planning}")
 
 
+def _made_in_tps(request: Any, model: StubPatient, structure_set_id: str,
+                 objectives: List[PlannerObjective]) -> Dict[str, np.ndarray]:
+    """Masks (flat [z, y, x] over the plan's calculation grid) of the objectives' structures that are in
+    the plan's structure set but not in the stub patient's definition of it: structures a script made
+    (``AddStructure`` + ``SegmentVolume``), which the stand-in optimiser takes as masks."""
+    try:
+        defined = {s.id for s in model.structure_set(structure_set_id).structures}
+    except KeyError:  # a structure set made in the TPS (Copy, CreateNewStructureSet): nothing is defined
+        defined = set()
+    present = {str(sid) for sid in request.StructureIds}
+    wanted = sorted(({o.structure_id for o in objectives} - defined) & present)
+    return {sid: np.array(list(request.StructureMask(sid)), dtype=bool) for sid in wanted}
+
+
 def planner_callback(request: Any) -> bool:
     """The stand-in planner behind Optimize / OptimizeVMAT / CalculateDose (``PlannerCallback``).
 
@@ -271,9 +285,11 @@ def planner_callback(request: Any) -> bool:
     size = tuple(int(v) for v in request.GridSize)
     direction = np.array([float(v) for v in request.GridDirection]).reshape(3, 3)
     to_planning = _to_planning_frame(model, str(request.ImageFrameOfReference))
-    inputs: Dict[str, Any] = dict(structure_set_id=str(request.StructureSetId), target_id=target,
+    structure_set_id = str(request.StructureSetId)
+    inputs: Dict[str, Any] = dict(structure_set_id=structure_set_id, target_id=target,
                                   prescription_gy=total_gy, objectives=objectives,
-                                  grid=(origin, spacing, size), direction=direction, to_patient=to_planning)
+                                  grid=(origin, spacing, size), direction=direction, to_patient=to_planning,
+                                  masks=_made_in_tps(request, model, structure_set_id, objectives))
     if str(request.Operation) == "CalculateDose":  # a plan never optimised: the cold-start dose
         dose = optimise(model, **inputs)
     else:

@@ -40,6 +40,7 @@ from .planner import (
     ModificationsNotBegunError,
     OptimisationError,
     ReadOnlySessionError,
+    StructureSetNotWritableError,
     WriteRefusedError,
 )
 from .source import EclipseCaseSource
@@ -52,6 +53,7 @@ __all__ = [
     "ModificationsNotBegunError",
     "OptimisationError",
     "ReadOnlySessionError",
+    "StructureSetNotWritableError",
     "WriteRefusedError",
     "read_dose_grid",
 ]

@@ -98,6 +98,35 @@ namespace Reirrad.EsapiStubBuilder
         /// <summary>Row-major 3×3; column c is the patient-space unit vector of index axis c.</summary>
         public double[] GridDirection { get { return (double[])_plan._grid.Direction.Clone(); } }
 
+        /// <summary>Ids of the structures of the plan's structure set (empty without one).</summary>
+        public string[] StructureIds
+        {
+            get
+            {
+                return _plan._structureSet == null ? new string[0]
+                    : _plan._structureSet._structures.Select(s => s._id).ToArray();
+            }
+        }
+
+        /// <summary>The voxels of the plan's calculation grid whose centres lie inside structure
+        /// <paramref name="structureId"/> of the plan's structure set (its current contours, e.g. those a
+        /// script set through <c>SegmentVolume</c>), flat in [z][y][x] order; a copy. Builder hook for the
+        /// stand-in optimiser (structures made in the TPS), not ESAPI.</summary>
+        public bool[] StructureMask(string structureId)
+        {
+            if (_plan._structureSet == null)
+            {
+                throw new InvalidOperationException("Plan '" + _plan._id + "' has no structure set.");
+            }
+            Structure found = _plan._structureSet._structures.FirstOrDefault(s => s._id == structureId);
+            if (found == null)
+            {
+                throw new ArgumentException("No structure '" + structureId + "' in structure set '"
+                    + _plan._structureSet._id + "'.", "structureId");
+            }
+            return (bool[])found.MaskOn(_plan._grid).Clone();
+        }
+
         /// <summary>The computed TOTAL dose in Gy on the plan's grid, flat in [z][y][x] order.</summary>
         public void SetDose(double[] valuesGy)
         {
