@@ -186,7 +186,7 @@ class DirectPlanner:
     def _owned_structure_ids(self, prefix: str) -> List[str]:
         return [name for name in self.made if name.startswith(prefix)]
 
-    def _make_structures(self, structures: Sequence[Any]) -> Dict[str, float]:
+    def _make_structures(self, structures: Sequence[Any], prefix: str) -> Dict[str, float]:
         if self.structures_locked:
             raise RuntimeError(f"the structure set is locked: {self.structures_locked}")
         snapshot = self.case.read()
@@ -195,7 +195,7 @@ class DirectPlanner:
         lattice = Lattice.of(grid)
         volumes: Dict[str, float] = {}
         for s in structures:
-            if s.name.lower() in clinician:
+            if s.name.lower() in clinician or not s.name.startswith(prefix):
                 raise ValueError(f"{s.name!r} is a clinician's structure; the direct stand-in never edits it")
             sources = [n for e in (s.operation.a, s.operation.b) if e is not None for n in e.sources]
             for name in sources:

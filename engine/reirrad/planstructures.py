@@ -68,6 +68,7 @@ class StructureRun:
         settings = prepared.protocol.optimisation_structures
         self._findings: List[Finding] = []
         self._maker: Optional[StructureMaker] = None
+        self._prefix = ""
         self._owned: List[str] = []
         self._made: List[str] = []
         self._held: Optional[Tuple[Any, ...]] = None  # (name, operation) of what the TPS holds
@@ -94,6 +95,7 @@ class StructureRun:
                 subject="optimisation-structures"))
             return
         self._maker = maker
+        self._prefix = settings.name_prefix
         # reirrad's structures in the case read before the run are "owned"; those the TPS has beyond that
         # read (made since, e.g. by an earlier run on the same session) are "made"
         read = {s.id for s in prepared.snapshot.structures}
@@ -140,7 +142,7 @@ class StructureRun:
         held = tuple((s.name, s.operation) for s in recipe.structures)
         if held != self._held:
             self._held = None  # a failure part-way leaves the TPS holding neither
-            volumes = dict(self._maker.make_structures(recipe.structures))
+            volumes = dict(self._maker.make_structures(recipe.structures, self._prefix))
             self._made.extend(s.name for s in recipe.structures if s.name not in self._made)
             self._held = held
             self.volumes_cc = {s.name: float(volumes[s.name]) for s in recipe.structures if s.name in volumes}

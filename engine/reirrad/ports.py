@@ -111,9 +111,11 @@ class StructureMaker(Protocol):
         """Ids of the plan's structure set that are reirrad's (the ownership rule above)."""
         ...
 
-    def make_structures(self, structures: Sequence[OptimisationStructure]) -> Mapping[str, float]:
-        """Create, or update when it is reirrad's, each structure in order (a later one may use an earlier
-        one as a source); return each one's volume as the TPS computes it, cm³, by name.
+    def make_structures(self, structures: Sequence[OptimisationStructure],
+                        prefix: str) -> Mapping[str, float]:
+        """Create, or update when it is reirrad's by ``prefix`` (the ownership rule), each structure in order
+        (a later one may use an earlier one as a source); return each one's volume as the TPS computes it,
+        cm³, by name. Every name starts with ``prefix``.
 
         A failure part-way leaves the structures made so far (all of them reirrad's, named with the
         reserved prefix) and raises; no clinician's structure is changed at any point."""

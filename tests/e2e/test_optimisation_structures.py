@@ -122,8 +122,8 @@ def test_disabled_in_the_protocol_makes_nothing():
 class _Mismeasuring(DirectPlanner):
     """A TPS whose PTV_opt comes out 20 % larger than the engine's."""
 
-    def _make_structures(self, structures):
-        volumes = super()._make_structures(structures)
+    def _make_structures(self, structures, prefix):
+        volumes = super()._make_structures(structures, prefix)
         return {k: v * (1.2 if k.endswith("PTV_opt") else 1.0) for k, v in volumes.items()}
 
 

@@ -73,16 +73,16 @@ def recipes(prepared: PreparedCase) -> Dict[float, OptimisationRecipe]:
     return {level: optimisation_recipe(prepared, level) for level in (45.0, 30.0)}
 
 
-def _unapproved(patient_id: str) -> StubPatient:
-    """The stub patient with every structure set unapproved (LRRC-01's planning set is approved)."""
+def _with_approval(patient_id: str, approved: bool) -> StubPatient:
+    """The stub patient with every structure set approved or not (LRRC-01's planning set is not)."""
     model = load_patient(patient_id)
-    return dataclasses.replace(model, structure_sets=tuple(dataclasses.replace(s, approved=False)
+    return dataclasses.replace(model, structure_sets=tuple(dataclasses.replace(s, approved=approved)
                                                            for s in model.structure_sets))
 
 
 def _session(*, approved: bool = False, writeable: bool = True, begin: bool = True,
              **kwargs: Any) -> Tuple[Any, EclipsePlanner]:
-    model = load_patient(PATIENT) if approved else _unapproved(PATIENT)
+    model = _with_approval(PATIENT, approved)
     ctx = stub.load_context(model, "Gy", writeable=writeable)
     planner = EclipsePlanner(ctx.ExternalPlanSetup, patient=ctx.Patient, **kwargs)
     if begin:
@@ -159,7 +159,7 @@ def test_the_recipe_is_made_as_control_structures_with_the_engines_volumes(
     before = _clinicians(ctx)
     assert planner.owned_structure_ids(PREFIX) == []
     assert planner.structures_not_writable() is None
-    volumes = planner.make_structures(recipe.structures)
+    volumes = planner.make_structures(recipe.structures, PREFIX)
     made = _structures(ctx)
     assert list(volumes) == [s.name for s in recipe.structures]
     for s in recipe.structures:
@@ -185,7 +185,7 @@ def test_every_prv_agrees_with_the_engine_within_the_tolerance(
     """The issue's acceptance check for the PRVs too: check_volumes finds nothing at 45 Gy."""
     _, planner = _session()
     planner.owned_structure_ids(PREFIX)
-    assert check_volumes(recipes[45.0], planner.make_structures(recipes[45.0].structures)) == []
+    assert check_volumes(recipes[45.0], planner.make_structures(recipes[45.0].structures, PREFIX)) == []
 
 
 def test_a_rerun_updates_the_same_structures_and_no_clinicians(
@@ -196,11 +196,11 @@ def test_a_rerun_updates_the_same_structures_and_no_clinicians(
     ctx, planner = _session()
     before = _clinicians(ctx)
     planner.owned_structure_ids(PREFIX)
-    first = planner.make_structures(recipes[45.0].structures)
+    first = planner.make_structures(recipes[45.0].structures, PREFIX)
     count = len(_structures(ctx))
     assert count == len(before) + len(first)
 
-    again = planner.make_structures(recipes[45.0].structures)
+    again = planner.make_structures(recipes[45.0].structures, PREFIX)
     assert again == first and len(_structures(ctx)) == count
 
     owned = planner.owned_structure_ids(PREFIX)
@@ -208,7 +208,7 @@ def test_a_rerun_updates_the_same_structures_and_no_clinicians(
     reread = prepare(PROTOCOL, snapshot, WorkflowOptions(dry_run=True))
     lower = optimisation_recipe(reread, 30.0, owned_ids=owned)
     assert [s.name for s in lower.structures] == [s.name for s in recipes[30.0].structures] == list(first)
-    third = planner.make_structures(lower.structures)
+    third = planner.make_structures(lower.structures, PREFIX)
     assert len(_structures(ctx)) == count and sorted(planner.owned_structure_ids(PREFIX)) == sorted(first)
     opt = f"{PREFIX}PTV_opt"
     # fewer OARs fall below 30 Gy than below 45 Gy: the optimisation target grows back, as the engine says
@@ -239,7 +239,7 @@ def test_a_clinicians_colliding_structure_is_not_owned_and_never_written(
     written = len(stub.journal())
     assert planner.owned_structure_ids(PREFIX) == []
     with pytest.raises(InputError, match=name):
-        planner.make_structures(recipes[45.0].structures)
+        planner.make_structures(recipes[45.0].structures, PREFIX)
     assert len(stub.journal()) == written
     assert (str(theirs.DicomType), float(theirs.Volume)) == state
     assert _clinicians(ctx) == before
@@ -254,28 +254,28 @@ def test_names_longer_than_16_characters_and_anisotropic_margins_are_refused(
     long = dataclasses.replace(ring, name=f"{PREFIX}Ring_far_outside")
     written = len(stub.journal())
     with pytest.raises(InputError, match="zRR_Ring_far_outside"):
-        planner.make_structures([long])
+        planner.make_structures([long], PREFIX)
     sideways = Margin("expand", 5.0, 5.0, 5.0, 5.0, 10.0, 10.0)
     skewed = dataclasses.replace(ring, operation=Operation(Expression(("PTV",), sideways)))
     with pytest.raises(InputError, match="anisotropic"):
-        planner.make_structures([skewed])
+        planner.make_structures([skewed], PREFIX)
     foreign = dataclasses.replace(ring, name="Ring")
     with pytest.raises(InputError, match="prefix"):
-        planner.make_structures([foreign])
+        planner.make_structures([foreign], PREFIX)
     assert len(stub.journal()) == written
 
 
 # -- refusals --------------------------------------------------------------------------------------------
 def test_an_approved_structure_set_takes_nothing(fresh: Any,
                                                  recipes: Dict[float, OptimisationRecipe]) -> None:
-    """LRRC-01 as defined: its planning structure set is approved; CanAddStructure is False."""
+    """LRRC-01 with its planning structure set approved: CanAddStructure is False."""
     ctx, planner = _session(approved=True)
     reason = planner.structures_not_writable()
     assert reason is not None and "CT_PLAN" in reason and "approved" in reason
     count = len(_structures(ctx))
     planner.owned_structure_ids(PREFIX)
     with pytest.raises(StructureSetNotWritableError, match="approved"):
-        planner.make_structures(recipes[45.0].structures)
+        planner.make_structures(recipes[45.0].structures, PREFIX)
     assert isinstance(StructureSetNotWritableError("x"), ApprovedPlanError)
     assert len(_structures(ctx)) == count and _structure_writes(stub.journal()) == []
 
@@ -288,19 +288,19 @@ def test_a_read_only_session_or_modifications_not_begun_write_nothing(
         fresh: Any, recipes: Dict[float, OptimisationRecipe], writeable: bool, begin: bool, error: Any,
         words: str) -> None:
     """The planner's guards: the reason names the cause, make_structures raises its error, no write."""
-    ctx, planner = _session(writeable=writeable, begin=begin, structure_prefix=PREFIX)
+    ctx, planner = _session(writeable=writeable, begin=begin)
     reason = planner.structures_not_writable()
     assert reason is not None and words in reason
     count = len(_structures(ctx))
     with pytest.raises(error):
-        planner.make_structures(recipes[45.0].structures)
+        planner.make_structures(recipes[45.0].structures, PREFIX)
     assert len(_structures(ctx)) == count and _structure_writes(stub.journal()) == []
 
 
 def test_make_structures_needs_the_prefix(fresh: Any, recipes: Dict[float, OptimisationRecipe]) -> None:
     _, planner = _session()
     with pytest.raises(InputError, match="prefix"):
-        planner.make_structures(recipes[45.0].structures)
+        planner.make_structures(recipes[45.0].structures, "")
 
 
 # -- optimising on them ----------------------------------------------------------------------------------
@@ -319,7 +319,7 @@ def test_optimising_on_the_made_target_works_and_changes_the_dose(
     rx = 45.0
     _, planner = _session()
     planner.owned_structure_ids(PREFIX)
-    planner.make_structures(recipes[rx].structures)
+    planner.make_structures(recipes[rx].structures, PREFIX)
     opt = f"{PREFIX}PTV_opt"
     doses = {}
     for target in ("PTV", opt):

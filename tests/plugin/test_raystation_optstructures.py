@@ -39,14 +39,24 @@ def _unload() -> Iterator[None]:
     rs.unload()
 
 
-@pytest.fixture(scope="module")
-def unapproved(tmp_path_factory: Any) -> Path:
-    """LRRC-01 with its planning structure set not approved (the stub patient's is approved)."""
+def _lrrc(tmp_path_factory: Any, approved: bool) -> Path:
     raw = yaml.safe_load((DEFINITIONS / "LRRC-01.yaml").read_text(encoding="utf-8"))
-    raw["structure_sets"][0]["approved"] = False
+    raw["structure_sets"][0]["approved"] = approved
     path = Path(tmp_path_factory.mktemp("patients")) / "LRRC-01.yaml"
     path.write_text(yaml.safe_dump(raw), encoding="utf-8")
     return path
+
+
+@pytest.fixture(scope="module")
+def unapproved(tmp_path_factory: Any) -> Path:
+    """LRRC-01 with its planning structure set not approved (as the stub patient defines it)."""
+    return _lrrc(tmp_path_factory, False)
+
+
+@pytest.fixture(scope="module")
+def approved(tmp_path_factory: Any) -> Path:
+    """LRRC-01 with its planning structure set approved."""
+    return _lrrc(tmp_path_factory, True)
 
 
 def _prepared(version: str = VERSION) -> PreparedCase:
@@ -87,7 +97,7 @@ def test_the_recipe_is_made_as_control_rois_with_the_engines_volumes(unapproved:
     assert planner.structures_not_writable() is None
     assert planner.owned_structure_ids(PREFIX) == []
     recipe = recipes[45.0]
-    volumes = planner.make_structures(recipe.structures)
+    volumes = planner.make_structures(recipe.structures, PREFIX)
     assert list(volumes) == [s.name for s in recipe.structures]
     for s in recipe.structures:
         assert case.PatientModel.RegionsOfInterest[s.name].Type == "Control"
@@ -101,16 +111,16 @@ def test_a_rerun_updates_the_same_rois_and_no_clinician_roi(unapproved: Path, re
     rs.load(unapproved, VERSION)
     planner, case, beam_set = _planner()
     planner.owned_structure_ids(PREFIX)
-    first = planner.make_structures(recipes[45.0].structures)
+    first = planner.make_structures(recipes[45.0].structures, PREFIX)
     before = _volumes(case, beam_set)
     clinician = {n: v for n, v in before.items() if not n.startswith(PREFIX)}
-    again = planner.make_structures(recipes[45.0].structures)
+    again = planner.make_structures(recipes[45.0].structures, PREFIX)
     assert again == pytest.approx(first)
     prepared = _prepared()  # a new run reads the case again: reirrad's ROIs are now in it
     owned = planner.owned_structure_ids(PREFIX)
     recipe30 = optimisation_recipe(prepared, 30.0, owned_ids=owned)
     assert [s.name for s in recipe30.structures] == [s.name for s in recipes[45.0].structures]
-    lower = planner.make_structures(recipe30.structures)
+    lower = planner.make_structures(recipe30.structures, PREFIX)
     after = _volumes(case, beam_set)
     assert sorted(after) == sorted(before)  # no duplicate
     assert {n: after[n] for n in clinician} == clinician
@@ -134,21 +144,22 @@ def test_a_clinician_roi_is_not_owned_and_never_written(unapproved: Path, recipe
         structures[-2] = type(structures[-2])(name, "target-opt", structures[-2].operation, 1.0, "test")
     before = _volumes(case, beam_set)
     with pytest.raises(InputError, match=r"not reirrad's|prefix"):
-        planner.make_structures(structures)
+        planner.make_structures(structures, PREFIX)
     assert _volumes(case, beam_set) == before
 
 
 @pytest.mark.parametrize("version", ["11B", "12A", VERSION])
-def test_an_approved_structure_set_is_refused_and_nothing_written(version: str, recipes: Any) -> None:
-    """§9 'Structure-set approval (12A+)' / 11B ApprovedStructureSets: the stub LRRC-01's planning
-    structure set is approved."""
-    rs.load("LRRC-01", version)
+def test_an_approved_structure_set_is_refused_and_nothing_written(version: str, recipes: Any,
+                                                                  approved: Path) -> None:
+    """§9 'Structure-set approval (12A+)' / 11B ApprovedStructureSets: LRRC-01 with its planning structure
+    set approved."""
+    rs.load(approved, version)
     planner, case, beam_set = _planner(version)
     reason = planner.structures_not_writable()
     assert reason is not None and "approved" in reason
     before = _volumes(case, beam_set)
     with pytest.raises(ApprovedPlanError, match="approved"):
-        planner.make_structures(recipes[45.0].structures)
+        planner.make_structures(recipes[45.0].structures, PREFIX)
     assert _volumes(case, beam_set) == before
 
 
@@ -161,7 +172,7 @@ def test_the_copy_planner_reads_without_copying_and_copies_before_making(unappro
     assert wrapper.structures_not_writable() is None
     assert wrapper.owned_structure_ids(PREFIX) == []
     assert wrapper.plan_name is None
-    volumes = wrapper.make_structures(recipes[45.0].structures)
+    volumes = wrapper.make_structures(recipes[45.0].structures, PREFIX)
     assert wrapper.plan_name is not None and check_volumes(recipes[45.0], volumes) == []
     assert wrapper.owned_structure_ids(PREFIX) == [s.name for s in recipes[45.0].structures]
 
@@ -182,7 +193,7 @@ def test_optimising_on_the_created_ptv_opt_uses_its_mask(unapproved: Path, recip
     for target in ("PTV", f"{PREFIX}PTV_opt"):
         rs.load(unapproved, VERSION)
         planner, _, _ = _planner()
-        planner.make_structures(recipes[45.0].structures)
+        planner.make_structures(recipes[45.0].structures, PREFIX)
         planner.write_objectives(_objectives(target, 45.0))
         planner.optimise()
         doses[target] = planner.compute_dose().values_gy
@@ -208,7 +219,7 @@ def test_a_3_mm_prv_is_made_with_0_3_cm(unapproved: Path, recipes: Any, monkeypa
     rs.load(unapproved, VERSION)
     planner, _, beam_set = _planner()
     prv = next(s for s in recipes[45.0].structures if s.name == f"{PREFIX}PRV_SacPlx")
-    volumes = planner.make_structures([prv])
+    volumes = planner.make_structures([prv], PREFIX)
     (call,) = calls
     assert call["ExpressionA"]["SourceRoiNames"] == ["SacralPlex"]
     assert call["ExpressionA"]["MarginSettings"]["Superior"] == pytest.approx(0.3)

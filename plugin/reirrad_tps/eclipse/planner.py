@@ -148,10 +148,6 @@ class EclipsePlanner:
         outside the
         target; None writes none. The default 100 is a common starting value, not a published one: set
         it to the centre's class solution.
-    structure_prefix : str, optional
-        The protocol's reserved prefix of reirrad's optimisation structures (``optimisation_structures.
-        name_prefix``, e.g. ``"zRR_"``) for :meth:`make_structures`; :meth:`owned_structure_ids` replaces it
-        with the prefix it is given.
 
     Raises
     ------
@@ -161,8 +157,7 @@ class EclipsePlanner:
 
     def __init__(self, plan: Any, *, patient: Any, technique: str = "VMAT", mlc_id: Optional[str] = None,
                  max_iterations: int = 1000, dose_unit: Optional[str] = None,
-                 modifications_begun: bool = False, normal_tissue_priority: Optional[float] = 100.0,
-                 structure_prefix: Optional[str] = None) -> None:
+                 modifications_begun: bool = False, normal_tissue_priority: Optional[float] = 100.0) -> None:
         if plan is None or patient is None:
             raise InputError("EclipsePlanner needs the new plan and its patient (context.ExternalPlanSetup, "
                              "context.Patient)")
@@ -180,9 +175,6 @@ class EclipsePlanner:
         self._max_iterations = max_iterations
         self._unit: Optional[str] = dose_unit
         self._begun = bool(modifications_begun)
-        if structure_prefix is not None and (not isinstance(structure_prefix, str) or not structure_prefix):
-            raise InputError(f"structure_prefix must be a non-empty str (got {structure_prefix!r})")
-        self._prefix: Optional[str] = structure_prefix  # replaced by the one given to owned_structure_ids
         self._nto_priority = (None if normal_tissue_priority is None else number(
             "normal_tissue_priority", normal_tissue_priority, "(priority)", minimum=0.0))
 
@@ -293,37 +285,31 @@ class EclipsePlanner:
 
     def owned_structure_ids(self, prefix: str) -> Sequence[str]:
         """Ids of the plan's structures that are reirrad's: id starting with ``prefix``, DICOM type CONTROL,
-        ``CanEditSegmentVolume`` True (:mod:`.structures`). Remembers ``prefix`` for
-        :meth:`make_structures`."""
-        ids = _optstructs.owned_ids(self._plan.StructureSet, prefix)
-        self._prefix = prefix
-        return ids
+        ``CanEditSegmentVolume`` True (:mod:`.structures`)."""
+        return _optstructs.owned_ids(self._plan.StructureSet, prefix)
 
-    def make_structures(self, structures: Sequence[OptimisationStructure]) -> Mapping[str, float]:
-        """Create, or update when reirrad's, each structure in order; ``Structure.Volume`` (cm³) by name.
-
-        Ownership is judged with the protocol's prefix: the one last given to :meth:`owned_structure_ids`
-        (the workflow asks for the owned ids before it builds the recipe), else ``structure_prefix``.
+    def make_structures(self, structures: Sequence[OptimisationStructure],
+                        prefix: str) -> Mapping[str, float]:
+        """Create, or update when reirrad's by ``prefix`` (the protocol's reserved prefix), each structure in
+        order; ``Structure.Volume`` (cm³) by name.
 
         Raises
         ------
         ApprovedPlanError, ReadOnlySessionError, ModificationsNotBegunError, StructureSetNotWritableError
             Nothing written.
         reirrad.errors.InputError
-            No prefix known, a name over 16 characters or without the prefix, a structure of that name that
+            An empty prefix, a name over 16 characters or without the prefix, a structure of that name that
             is not reirrad's, an unknown source, an anisotropic or over-50-mm margin: nothing written.
         WriteRefusedError
             Eclipse refused a write part-way (the structures made so far stay; all are reirrad's).
         """
-        chosen = self._prefix
-        if chosen is None:
-            raise InputError("make_structures needs the protocol's structure prefix: call "
-                             "owned_structure_ids(prefix) first or pass structure_prefix to EclipsePlanner")
+        if not isinstance(prefix, str) or not prefix:
+            raise InputError(f"make_structures needs the protocol's structure prefix (got {prefix!r})")
         self._require_writable("create optimisation structures")
         structure_set = self._plan.StructureSet
         if structure_set is None:
             raise InputError(f"plan {self._plan.Id!r} has no structure set; attach one in Eclipse")
-        return _optstructs.make_structures(structure_set, structures, chosen, self._write)
+        return _optstructs.make_structures(structure_set, structures, prefix, self._write)
 
     # -- the port -------------------------------------------------------------------------------------
     def set_prescription(self, dose_gy: float, n_fractions: int) -> None:

@@ -221,7 +221,6 @@ class RayStationPlanner:
         self._version: VersionProfile = profile(version)
         self._forms = CallForms()
         self._auto_scale_done = False
-        self._owned_prefix: Optional[str] = None
         self._case = case
         self._plan = plan
         self._beam_set = beam_set
@@ -528,16 +527,12 @@ class RayStationPlanner:
         return _structures.structures_not_writable(self._beam_set.GetStructureSet())
 
     def owned_structure_ids(self, prefix: str) -> List[str]:
-        """Names of the case's ROIs that are reirrad's (``prefix``, ``Control``, not approved).
+        """Names of the case's ROIs that are reirrad's (``prefix``, ``Control``, not approved)."""
+        return _structures.owned_structure_ids(self._case, prefix)
 
-        The prefix is kept: :meth:`make_structures` updates an existing ROI only when it is reirrad's by
-        it (and refuses every existing name when no prefix was asked for)."""
-        owned = _structures.owned_structure_ids(self._case, prefix)
-        self._owned_prefix = prefix
-        return owned
-
-    def make_structures(self, structures: Sequence[OptimisationStructure]) -> Dict[str, float]:
-        """Create or update reirrad's optimisation structures in order; each one's volume, cm³, by name.
+    def make_structures(self, structures: Sequence[OptimisationStructure], prefix: str) -> Dict[str, float]:
+        """Create or update reirrad's optimisation structures in order (an existing ROI only when it is
+        reirrad's by ``prefix``); each one's volume, cm³, by name.
 
         Raises
         ------
@@ -548,7 +543,7 @@ class RayStationPlanner:
             RayStation refusing part-way (:func:`.structures.make_structures`).
         """
         self._require_writable("make optimisation structures")
-        return _structures.make_structures(self._case, self._beam_set, structures, self._owned_prefix)
+        return _structures.make_structures(self._case, self._beam_set, structures, prefix)
 
 
 class CopyOnFirstWritePlanner:
@@ -577,7 +572,6 @@ class CopyOnFirstWritePlanner:
         self._args = (case, plan, beam_set, version)
         self._forms = CallForms()
         self._planner: Optional[RayStationPlanner] = None
-        self._owned_prefix: Optional[str] = None
 
     @property
     def plan_name(self) -> Optional[str]:
@@ -631,15 +625,9 @@ class CopyOnFirstWritePlanner:
         return self._reader().structures_not_writable()
 
     def owned_structure_ids(self, prefix: str) -> List[str]:
-        """:meth:`RayStationPlanner.owned_structure_ids`; reads only (no copy is made); the prefix is kept
-        for :meth:`make_structures`."""
-        owned = self._reader().owned_structure_ids(prefix)
-        self._owned_prefix = prefix
-        return owned
+        """:meth:`RayStationPlanner.owned_structure_ids`; reads only (no copy is made)."""
+        return self._reader().owned_structure_ids(prefix)
 
-    def make_structures(self, structures: Sequence[OptimisationStructure]) -> Dict[str, float]:
+    def make_structures(self, structures: Sequence[OptimisationStructure], prefix: str) -> Dict[str, float]:
         """:meth:`RayStationPlanner.make_structures` on the copy (a write: the copy is made first)."""
-        target = self._target()
-        if self._owned_prefix is not None:
-            target.owned_structure_ids(self._owned_prefix)
-        return target.make_structures(structures)
+        return self._target().make_structures(structures, prefix)

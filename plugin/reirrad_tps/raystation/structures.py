@@ -167,7 +167,7 @@ def _refuse_foreign(roi: Any, name: str, approved: Sequence[str], prefix: Option
     why = [w for w, bad in (
         (f"its type is {roi.Type!r}, not {CONTROL_TYPE!r}", str(roi.Type) != CONTROL_TYPE),
         ("its geometry is approved", name in approved),
-        ("no ownership prefix is known (ask owned_structure_ids first)", prefix is None)) if bad]
+        ("no ownership prefix was given", prefix is None)) if bad]
     if why:
         raise InputError(f"ROI {name!r} exists and is not reirrad's ({'; '.join(why)}); reirrad never "
                          "modifies it. Nothing was written")
@@ -217,8 +217,8 @@ def make_structures(case: Any, beam_set: Any, structures: Sequence[OptimisationS
                     prefix: Optional[str]) -> Dict[str, float]:
     """Create or update each structure in order on the beam set's planning examination; volumes in cm³.
 
-    ``prefix`` is the protocol's ownership prefix, as last given to :func:`owned_structure_ids` by the
-    planner; every name must start with it, and an existing ROI is updated only when it is reirrad's by
+    ``prefix`` is the protocol's ownership prefix (the workflow passes ``optimisation_structures.
+    name_prefix``); every name must start with it, and an existing ROI is updated only when it is reirrad's by
     that prefix. Without a prefix, only new names are made (an existing ROI is refused).
 
     Raises
