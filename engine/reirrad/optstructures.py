@@ -448,7 +448,7 @@ def check_volumes(recipe: OptimisationRecipe, tps_volumes_cc: Mapping[str, float
                 "optimisation-structure-volume-mismatch", "flag",
                 f"{s.name}: the TPS volume {tps:.2f} cm³ differs from the engine's "
                 f"{s.expected_volume_cc:.2f} cm³ by {diff:+.2f} cm³{rel}, beyond the tolerance of {pct:g} % "
-                f"or {cc:g} cm³ (whichever is larger, here {allowed:.2f} cm³); check the structure in the "
-                "TPS before optimising", subject=s.name))
+                f"or {cc:g} cm³ (whichever is larger, here {allowed:.2f} cm³); review the structure in the "
+                "TPS before accepting a plan optimised with it", subject=s.name))
     return found
 

@@ -60,6 +60,7 @@ from .findings import Finding, unique_findings
 from .gate import apply_gate
 from .matching import match_structures
 from .objectives import OptimizationObjective, oar_objectives, target_objectives
+from .optstructures import OptimisationRecipe
 from .planstructures import StructureRun
 from .ports import Planner
 from .progress import Progress
@@ -197,6 +198,9 @@ class WorkflowRun:
     target_regions: Optional[Dict[str, object]] = None
     #: the objectives last written to the TPS (None: nothing written)
     objectives: Optional[Tuple[OptimizationObjective, ...]] = None
+    #: the recipe of the optimisation structures the TPS holds at the end (None: none made); its masks
+    #: draw the optimisation target and the compromised region on the report's slices
+    optimisation_recipe: Optional[OptimisationRecipe] = None
 
 
 @dataclass
@@ -438,7 +442,7 @@ def run(protocol: Protocol, snapshot: CaseSnapshot, planner: Optional[Planner], 
                                  *structures.findings),
                        optimisation_structures=tuple(structures.result_entries()),
                        target_regions=structures.region_figures(final_dose, check.evaluation.prescription_gy),
-                       objectives=structures.objectives)
+                       objectives=structures.objectives, optimisation_recipe=structures.recipe)
 
 
 def _check_and_step_down(prepared: PreparedCase, planner: Planner, *, try_level: TryLevel,

@@ -16,6 +16,7 @@ import pytest
 
 from reirrad.optstructures import COMPROMISED, optimisation_recipe
 from reirrad.protocol import load_protocol
+from reirrad.report.data import map_slices
 from reirrad.result import build_result
 from reirrad.runner import OutputRequest, execute
 from reirrad.workflow import WorkflowOptions, prepare, run
@@ -173,3 +174,10 @@ def test_console_summary_and_report_show_structures_and_regions(tmp_path):
     page = report.read_text(encoding="utf-8")
     assert 'id="structures-table"' in page and 'id="regions-table"' in page
     assert all(e["name"] in page for e in result["optimisation_structures"])
+    # the slice plots outline the optimisation target and the compromised region (engine masks): on the
+    # axial slice through the PTV's centre the optimisation target is there
+    slices, _ = map_slices(outcome)
+    axial = next(s for s in slices if s.view == "axial")
+    outlines = {o.name: o.occupancy for o in axial.outlines}
+    assert {"zRR_PTV_opt", "compromised region"} <= set(outlines)
+    assert outlines["zRR_PTV_opt"].max() >= 0.5

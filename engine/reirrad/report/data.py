@@ -33,6 +33,7 @@ from ..cumulative import cumulative_eqd2_map
 from ..dose import DoseGrid
 from ..dvh import DVH
 from ..metrics import parse_metric
+from ..optstructures import COMPROMISED, OptimisationRecipe
 from ..outcome import RunOutcome
 from ..runmaps import effective_prior_map, remaining_maps
 from ..structures import Occupancy
@@ -42,6 +43,8 @@ __all__ = ["OUTLINE_LEVEL", "DvhData", "MapSlice", "Outline", "dvh_data", "map_s
 #: Occupancy level of the structure outlines and of "inside an OAR" in the remaining-tolerance map.
 OUTLINE_LEVEL = 0.5
 _TARGET_COLOUR = "#d62728"
+_OPT_TARGET_COLOUR = "#ff9896"  # the optimisation target (PTV_opt), lighter than the PTV
+_COMPROMISED_COLOUR = "#000000"  # the compromised region: PTV inside what PTV_opt leaves out
 _OAR_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf",
                 "#bcbd22", "#7f7f7f", "#000000", "#aec7e8", "#98df8a")
 
@@ -185,6 +188,17 @@ def _axes_mm(grid: DoseGrid) -> Tuple[List[FloatArray], List[str]]:
     return coords, labels
 
 
+def _region_outlines(recipe: Optional[OptimisationRecipe]) -> List[Tuple[str, str, Occupancy]]:
+    """The optimisation target and the compromised region (engine masks) when the run made them."""
+    target = None if recipe is None else recipe.target_opt
+    if recipe is None or target is None:
+        return []
+    out = [(target.name, _OPT_TARGET_COLOUR, recipe.region_occupancy(target.name))]
+    if COMPROMISED in recipe.masks:
+        out.append(("compromised region", _COMPROMISED_COLOUR, recipe.region_occupancy(COMPROMISED)))
+    return out
+
+
 def map_slices(outcome: RunOutcome) -> Tuple[List[MapSlice], str]:
     """The axial and sagittal slices of both maps through the target centre, or none and the reason."""
     run = outcome.run
@@ -209,6 +223,7 @@ def map_slices(outcome: RunOutcome) -> Tuple[List[MapSlice], str]:
     structures: List[Tuple[str, str, Occupancy]] = [(prep.target_id, _TARGET_COLOUR, prep.target)]
     for n, (key, occ) in enumerate(prep.oar_occupancy.items()):
         structures.append((prep.oar_structures.get(key, key), _OAR_COLOURS[n % len(_OAR_COLOURS)], occ))
+    structures.extend(_region_outlines(run.optimisation_recipe))
     slices = []
     for map_name, values in (("effective-prior", effective), ("remaining-tolerance", remaining)):
         finite = values[np.isfinite(values)]
