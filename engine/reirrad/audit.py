@@ -32,7 +32,8 @@ consensus tables); numbers below are that list's. Covered, as far as the TPS dat
   ``oar.<key>.recovery_credited`` false when the protocol's cumulative limit already includes
   recovery);
 * item 8, cumulative OAR doses: EQD2 at each OAR's protocol metric (e.g. D0.5cc) by both methods
-  and the larger, the limit, the remaining budget, what limits the allowed dose (``limited_by``:
+  and the deciding method's (``method.reported_cumulative``), the limit, the remaining budget, what
+  limits the allowed dose (``limited_by``:
   ``cumulative``, ``de-novo`` or ``per-course``) and the verdict (``passed`` empty when it is not
   assessable: prior dose but no cumulative limit, with a flag finding); target doses (D95, D98,
   V95 %, BED at D95/D98, V(BED ≥ threshold));
@@ -339,6 +340,14 @@ def _prior_columns(courses: Sequence[Mapping[str, Any]], oars: Sequence[Mapping[
     return out
 
 
+def _reported_cumulative(deciding: Any, methods: Sequence[str]) -> Optional[str]:
+    """Which cumulative EQD2 the row's ``cumulative_eqd2_gy`` is: the deciding method's (both computed), or
+    the larger of the two when both decide (or the result predates the deciding method)."""
+    if deciding in ("metric-sum", "voxel-wise"):
+        return f"{deciding} (the protocol's deciding method; both computed)"
+    return ("larger of: " + "; ".join(methods)) if methods else None
+
+
 def _method_columns(prov: Mapping[str, Any], recovery: Mapping[str, Any],
                     courses: Sequence[Mapping[str, Any]]) -> Dict[str, Any]:
     registrations = list(dict.fromkeys(str(c.get("registration")) for c in courses))
@@ -350,7 +359,7 @@ def _method_columns(prov: Mapping[str, Any], recovery: Mapping[str, Any],
         "dose_reference": "EQD2 (2 Gy per fraction) at each structure's alpha/beta",
         "overlap_assumption": ("metric sum: prior metric doses of all courses assumed to fall on the "
                                "same sub-volume (worst case)"),
-        "reported_cumulative": ("larger of: " + "; ".join(methods)) if methods else None,
+        "reported_cumulative": _reported_cumulative(prov.get("deciding_method"), methods),
         "recovery_model": recovery.get("model"),
         "recovery_source": recovery.get("source"),
         "recovery_status": recovery.get("status"),

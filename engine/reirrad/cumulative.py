@@ -9,10 +9,14 @@
   the metric-sum method credited (same intervals, same model), so the two differ only in where the
   doses fall.
 
-``cumulative_eqd2_gy`` reports the **larger** (more conservative) of the two; ``passed`` requires
-both methods within the cumulative limit (``check_limit_eqd2_gy`` of the tolerance: the protocol's
-limit, or min(limit, single-course tolerance) with Jones & Grant), the new plan's metric within the
-de novo mandatory limit, and within the per-course cap where the protocol has one.
+**Deciding method** (the protocol's ``cumulative.deciding_method``, :data:`reirrad.protocol.DECIDING_METHODS`;
+docs/clinical-decisions.md 37): ``metric-sum`` (the guidance, the shipped default), ``voxel-wise`` (a
+documented local choice) or ``both``. ``passed`` requires the deciding method(s) within the cumulative
+limit (``check_limit_eqd2_gy`` of the tolerance: the protocol's limit, or min(limit, single-course
+tolerance) with Jones & Grant), the new plan's metric within the de novo mandatory limit, and within the
+per-course cap where the protocol has one. Both methods are always computed and reported;
+``cumulative_eqd2_gy`` is the deciding method's value (``both``: the larger). When the other method
+breaks the limit, :meth:`CumulativeEvaluation.methods_disagree` says so (the workflow flags it).
 
 **No silent pass.** An OAR with prior dose but no cumulative limit gets both cumulative values with
 no recovery credited (nothing is known to credit against), and ``passed`` is None ("not assessable")
@@ -68,13 +72,27 @@ class CumulativeEvaluation:
     passed_voxelwise: Optional[bool]
     passed_de_novo: bool
     passed_per_course: Optional[bool] = None
+    deciding_method: str = "both"
 
     @property
     def cumulative_eqd2_gy(self) -> Optional[float]:
-        """The larger of the two cumulative EQD2 values (without a cumulative limit: nominal, no recovery)."""
-        values = [v for v in (self.cumulative_eqd2_metric_sum_gy, self.cumulative_eqd2_voxelwise_gy)
-                  if v is not None]
+        """The deciding method's cumulative EQD2 (``both``: the larger of the two; without a cumulative
+        limit: nominal, no recovery)."""
+        chosen = {"metric-sum": (self.cumulative_eqd2_metric_sum_gy,),
+                  "voxel-wise": (self.cumulative_eqd2_voxelwise_gy,)}.get(
+            self.deciding_method, (self.cumulative_eqd2_metric_sum_gy, self.cumulative_eqd2_voxelwise_gy))
+        values = [v for v in chosen if v is not None]
         return max(values) if values else None
+
+    @property
+    def methods_disagree(self) -> bool:
+        """True when the deciding method meets the cumulative limit and the method that does not decide
+        breaks it (never for ``both``)."""
+        if self.deciding_method == "metric-sum":
+            return self.passed_metric_sum is True and self.passed_voxelwise is False
+        if self.deciding_method == "voxel-wise":
+            return self.passed_voxelwise is True and self.passed_metric_sum is False
+        return False
 
     @property
     def passed(self) -> Optional[bool]:
@@ -84,6 +102,10 @@ class CumulativeEvaluation:
             return False
         if self.tolerance.cumulative_limit_eqd2_gy is None:
             return None if self.tolerance.prior_eqd2_gy > 0.0 else True
+        if self.deciding_method == "metric-sum":
+            return self.passed_metric_sum is not False
+        if self.deciding_method == "voxel-wise":
+            return self.passed_voxelwise is not False
         return self.passed_metric_sum is not False and self.passed_voxelwise is not False
 
     def to_dict(self) -> Dict[str, Any]:
@@ -101,6 +123,7 @@ class CumulativeEvaluation:
             "passed_de_novo": self.passed_de_novo,
             "passed_per_course": self.passed_per_course,
             "passed": self.passed,
+            "deciding_method": self.deciding_method,
         })
         return record
 
@@ -169,11 +192,13 @@ def evaluate_cumulative(
     if limit is None:  # no cumulative limit: reported with no recovery credited, not judged
         metric_sum = tolerance.prior_eqd2_gy + new_eqd2
         return CumulativeEvaluation(oar, structure, tolerance, planned, new_eqd2, metric_sum, voxelwise,
-                                    None, None, passed_de_novo, passed_per_course)
+                                    None, None, passed_de_novo, passed_per_course,
+                                    protocol.cumulative.deciding_method)
     metric_sum = float(tolerance.effective_prior_eqd2_gy or 0.0) + new_eqd2
     return CumulativeEvaluation(
         oar, structure, tolerance, planned, new_eqd2, metric_sum, voxelwise,
         metric_sum <= limit, voxelwise <= limit, passed_de_novo, passed_per_course,
+        protocol.cumulative.deciding_method,
     )
 
 

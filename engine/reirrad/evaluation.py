@@ -21,10 +21,12 @@ from . import lq
 from .cumulative import CumulativeEvaluation, PriorCourseDose, evaluate_cumulative
 from .dose import DoseGrid
 from .dvh import DVH
+from .findings import Finding
 from .protocol import Protocol
 from .structures import Occupancy
 
-__all__ = ["PlanEvaluation", "TargetFigures", "TumourDose", "evaluate_plan", "target_figures", "tumour_dose"]
+__all__ = ["PlanEvaluation", "TargetFigures", "TumourDose", "evaluate_plan", "method_findings",
+           "target_figures", "tumour_dose"]
 
 
 @dataclass(frozen=True)
@@ -140,6 +142,25 @@ def target_figures(protocol: Protocol, dose: DoseGrid, target: Occupancy, rx: fl
         v_bed_threshold_pct=dvh.volume_at_dose_pct(threshold_physical),
         bed_threshold_gy=threshold, bed_threshold_physical_gy=threshold_physical,
     )
+
+
+def method_findings(evaluation: PlanEvaluation) -> List[Finding]:
+    """A ``flag`` (``cumulative-methods-disagree``) for each OAR whose deciding cumulative method meets the
+    limit while the other method breaks it (:attr:`reirrad.cumulative.CumulativeEvaluation.methods_disagree`):
+    the verdict follows the protocol's deciding method, the disagreement is never silent."""
+    found = []
+    for o in evaluation.oars:
+        if not o.methods_disagree:
+            continue
+        limit = o.tolerance.check_limit_eqd2_gy
+        found.append(Finding(
+            "cumulative-methods-disagree", "flag",
+            f"{o.structure} ({o.oar}): the protocol's deciding method ({o.deciding_method}) meets the "
+            f"cumulative limit of {limit:.1f} Gy EQD2, but the other method does not (metric sum "
+            f"{o.cumulative_eqd2_metric_sum_gy:.1f}, voxel-wise {o.cumulative_eqd2_voxelwise_gy:.1f} Gy "
+            "EQD2): where the prior and new doses fall matters here - review the cumulative EQD2 map",
+            subject=o.oar))
+    return found
 
 
 def evaluate_plan(protocol: Protocol, *, dose: DoseGrid, prescription_gy: float, n_fractions: int,

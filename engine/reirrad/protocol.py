@@ -24,7 +24,7 @@ import hashlib
 import math
 import numbers
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Pattern, Tuple, Union
 
@@ -35,9 +35,11 @@ from .metrics import Metric, parse_metric
 from .recovery import RECOVERY_MODELS
 
 __all__ = [
+    "DECIDING_METHODS",
     "STATUSES",
     "CoverageRule",
     "CumulativeLimit",
+    "CumulativeSpec",
     "DeNovoLimit",
     "OarSpec",
     "OptimisationStructureSettings",
@@ -290,6 +292,23 @@ class OptimisationStructureSettings:
         return tuple(self.name_prefix + b for b in bases)
 
 
+#: Which cumulative method decides whether an OAR passes (docs/clinical-decisions.md 37): the guidance's
+#: metric sum, the voxel-wise cumulative EQD2 (a documented local choice), or both (each must pass).
+DECIDING_METHODS = ("metric-sum", "both", "voxel-wise")
+
+
+@dataclass(frozen=True)
+class CumulativeSpec:
+    """The protocol's ``cumulative`` section: which method decides (:data:`DECIDING_METHODS`).
+
+    ``deciding_source`` carries the source and status of that choice (value unused, 0). A protocol without
+    the section decides by ``metric-sum``, the guidance's method, with source ``reirrad-default``.
+    """
+
+    deciding_method: str
+    deciding_source: Quantity
+
+
 @dataclass(frozen=True)
 class Protocol:
     """A parsed, validated protocol file.
@@ -314,6 +333,9 @@ class Protocol:
     oars: Tuple[OarSpec, ...]
     #: None when the file has no ``optimisation_structures`` section: no optimisation structures are made.
     optimisation_structures: Optional[OptimisationStructureSettings] = None
+    #: which cumulative method decides; the guidance's metric sum when the file has no ``cumulative``
+    cumulative: CumulativeSpec = field(default_factory=lambda: CumulativeSpec(
+        "metric-sum", Quantity(0.0, "", "reirrad-default", "unverified", "cumulative.deciding_source")))
 
     def oar(self, key: str) -> OarSpec:
         """The OAR with protocol key ``key``.
@@ -588,6 +610,17 @@ def _parse_recovery(reader: _Reader, raw: Any) -> RecoverySpec:
                         conservation_factor=factor, jones_grant_curve=curve)
 
 
+def _parse_cumulative(reader: _Reader, raw: Any) -> CumulativeSpec:
+    section = reader.mapping(raw, "cumulative", ("deciding_method", "deciding_source"), ())
+    method = section["deciding_method"]
+    if method not in DECIDING_METHODS:
+        raise reader.fail("cumulative.deciding_method",
+                          f"expected one of {list(DECIDING_METHODS)}, got {method!r}")
+    ds = reader.mapping(section["deciding_source"], "cumulative.deciding_source", ("source", "status"))
+    source, status = reader.provenance(ds, "cumulative.deciding_source")
+    return CumulativeSpec(method, Quantity(0.0, "", source, status, "cumulative.deciding_source"))
+
+
 def _parse_conditions(reader: _Reader, raw: Any, cc_path: str) -> CourseConditions:
     cc = reader.mapping(raw, cc_path, (), ("max_course_eqd2", "min_interval_months"))
     return CourseConditions(
@@ -767,7 +800,8 @@ def parse_protocol(raw: Any, *, path: str = "<mapping>", sha256: str = "") -> Pr
     reader = _Reader(path)
     top = reader.mapping(raw, "", ("schema_version", "name", "title", "version", "sources",
                                    "n_fractions", "prescriptions", "coverage_rule", "planning", "recovery",
-                                   "background_alpha_beta", "oars"), ("optimisation_structures",))
+                                   "background_alpha_beta", "oars"),
+                         ("optimisation_structures", "cumulative"))
     if type(top["schema_version"]) is not int or top["schema_version"] != SCHEMA_VERSION:
         raise reader.fail("schema_version", f"this reirrad reads schema_version {SCHEMA_VERSION}, "
                                             f"got {top['schema_version']!r}")
@@ -808,6 +842,7 @@ def parse_protocol(raw: Any, *, path: str = "<mapping>", sha256: str = "") -> Pr
         optimisation_structures=(
             _parse_optimisation_structures(reader, top["optimisation_structures"], oars)
             if "optimisation_structures" in top else None),
+        **({"cumulative": _parse_cumulative(reader, top["cumulative"])} if "cumulative" in top else {}),
     )
 
 

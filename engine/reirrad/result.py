@@ -98,6 +98,7 @@ def build_result(run: WorkflowRun) -> Dict[str, Any]:
                  *(q for q in vars(protocol.coverage_rule).values() if isinstance(q, Quantity)),
                  *vars(protocol.planning).values(), protocol.background_alpha_beta,
                  protocol.recovery.model_source, protocol.recovery.conservation_factor,
+                 protocol.cumulative.deciding_source,
                  *(protocol.oar(key).priority for key in prep.tolerances)]
     for q in (*(q for tol in prep.tolerances.values() for q in tol.values_used), *run_level):
         used.setdefault(q.key_path, {"value": q.value, "unit": q.unit, "source": q.source,
@@ -152,6 +153,7 @@ def build_result(run: WorkflowRun) -> Dict[str, Any]:
                          "status": protocol.recovery.model_source.status},
             "lq_model": "plain LQ, no time factor",
             "cumulative_methods": ["metric sum (guidance)", "voxel-wise EQD2"],
+            "deciding_method": protocol.cumulative.deciding_method,
             "prior_courses": _registration_types(run),
             "prior_plan_selection": [dict(r) for r in snapshot.prior_plan_selection],
             "tps": snapshot.tps, "tps_version": snapshot.tps_version,

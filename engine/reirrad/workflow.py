@@ -55,7 +55,7 @@ from .dose import DoseGrid
 from .dvh import DVH
 from .eligibility import PriorCourseInfo, check_eligibility, eligibility_record, prescription_findings
 from .errors import InputError, OptimisationError, echo
-from .evaluation import PlanEvaluation, evaluate_plan
+from .evaluation import PlanEvaluation, evaluate_plan, method_findings
 from .findings import Finding, unique_findings
 from .gate import apply_gate
 from .matching import match_structures
@@ -439,7 +439,7 @@ def run(protocol: Protocol, snapshot: CaseSnapshot, planner: Optional[Planner], 
                        level_limited_by=_level_limited_by(chosen, floor_ok, levels, plans, failed_checks),
                        failed_final_checks=tuple(failed_checks),
                        findings=(*(_stepped_down_finding(c, chosen) for c in failed_checks[:1]),
-                                 *structures.findings),
+                                 *structures.findings, *method_findings(check.evaluation)),
                        optimisation_structures=tuple(structures.result_entries()),
                        target_regions=structures.region_figures(final_dose, check.evaluation.prescription_gy),
                        objectives=structures.objectives, optimisation_recipe=structures.recipe)
@@ -652,7 +652,8 @@ def evaluate_dose(protocol: Protocol, snapshot: CaseSnapshot, dose: DoseGrid, op
     step = SearchStep(prescription_gy, "evaluate", ev.feasible, ev.target.v95_pct, tuple(ev.limiting_oars),
                       "existing new-course dose evaluated (no optimisation)")
     outcome = SearchOutcome(prescription_gy if ev.oars_ok else None, ev if ev.oars_ok else None, ev, (step,))
-    return WorkflowRun(prepared, ev, on_grid, outcome, (step,), 0, evaluated_only=True, status="evaluated")
+    return WorkflowRun(prepared, ev, on_grid, outcome, (step,), 0, evaluated_only=True, status="evaluated",
+                       findings=tuple(method_findings(ev)))
 
 
 def _with_prescription(prepared: PreparedCase, prescription_gy: float) -> PreparedCase:

@@ -6,12 +6,15 @@ the curve is flat at the maximum up to half the hottest voxel's volume). Arithme
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 from reirrad.cumulative import PriorCourseDose, evaluate_cumulative
 from reirrad.dose import DoseGrid
 from reirrad.errors import IncompatibleDoseError
+from reirrad.evaluation import PlanEvaluation, method_findings
 from reirrad.protocol import load_protocol
 
 PROTOCOL = load_protocol("uk-sabr-pelvis-reirradiation")
@@ -100,3 +103,42 @@ def test_prior_on_another_grid_is_refused():
         evaluate_cumulative(PROTOCOL, "rectum", np.ones((1, 1, 4)),
                             [PriorCourseDose("A", row([45.0] * 5), 25, 730)],
                             new_dose=row([20.0] * 4), n_fractions=5)
+
+
+def _deciding(method: str):
+    return dataclasses.replace(PROTOCOL, cumulative=dataclasses.replace(PROTOCOL.cumulative,
+                                                                        deciding_method=method))
+
+
+@pytest.mark.parametrize(("method", "passed", "reported"), [
+    ("metric-sum", True, 8.16), ("both", False, 74.16), ("voxel-wise", False, 74.16)])
+def test_the_protocols_deciding_method_decides(method, passed, reported):
+    """Issue 20 item 3: two hot spots of 0.4 cm³ (four 0.1 cm³ voxels each), one per course, in different
+    places. Prior 65 Gy/25 there (65·(2.6+3)/5 = 72.8 Gy₃), 10 Gy/25 elsewhere (10·3.4/5 = 6.8 Gy₃), 150
+    days (no recovery under the guidance); new 35 Gy/5 in the other spot (35·10/5 = 70 Gy₃), 2 Gy/5
+    elsewhere (2·3.4/5 = 1.36 Gy₃). Each course's D0.5cc misses its own 0.4 cm³ spot: metric sum
+    6.8 + 1.36 = 8.16 ≤ 70. The sum's hottest 0.5 cm³ covers both spots: voxel-wise D0.5cc = the cooler
+    spot, 72.8 + 1.36 = 74.16 > 70. The shipped protocol decides by the metric sum (the guidance): passed,
+    with the disagreement exposed; `both` and `voxel-wise` fail. The reported cumulative EQD2 is the deciding
+    method's (both: the larger)."""
+    prior = np.full(20, 10.0)
+    prior[:4] = 65.0
+    new = np.full(20, 2.0)
+    new[-4:] = 35.0
+    grid = lambda v: DoseGrid(np.asarray(v, dtype=float).reshape(1, 1, -1), (0.0, 0.0, 0.0),  # noqa: E731
+                              (10.0, 10.0, 1.0))
+    result = evaluate_cumulative(_deciding(method), "small_bowel", np.ones((1, 1, 20)),
+                                 [PriorCourseDose("A", grid(prior), 25, 150)], new_dose=grid(new),
+                                 n_fractions=5)
+    assert result.cumulative_eqd2_metric_sum_gy == pytest.approx(8.16)
+    assert result.cumulative_eqd2_voxelwise_gy == pytest.approx(74.16)
+    assert result.passed is passed and result.cumulative_eqd2_gy == pytest.approx(reported)
+    assert result.methods_disagree is (method == "metric-sum")
+    assert result.to_dict()["deciding_method"] == method
+    assert PROTOCOL.cumulative.deciding_method == "metric-sum"
+    # a plan whose verdict follows the metric sum while the voxel-wise map breaks the limit gets a flag
+    plan = PlanEvaluation(prescription_gy=30.0, oars=(result,), target=None, coverage_ok=True,  # type: ignore[arg-type]
+                          oars_ok=bool(result.passed), limiting_load_fraction=0.98)
+    found = method_findings(plan)
+    assert [(f.code, f.severity, f.subject) for f in found] == (
+        [("cumulative-methods-disagree", "flag", "small_bowel")] if method == "metric-sum" else [])

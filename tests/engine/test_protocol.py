@@ -539,3 +539,23 @@ def test_unhashable_mapping_key_is_a_protocol_error(tmp_path):
     path.write_text("? [a, b]\n: 1\n", encoding="utf-8")
     with pytest.raises(ProtocolError, match="mapping key must be text"):
         load_protocol(path)
+
+
+def test_the_deciding_method_is_read_checked_and_defaults_to_the_guidance():
+    """`cumulative.deciding_method`: one of metric-sum / both / voxel-wise, with its provenance; an unknown
+    method names the key and the choices; a protocol without the section decides by the metric sum (the
+    guidance's method), source `reirrad-default`, status unverified."""
+    shipped = load_protocol(SHIPPED_NAME)
+    assert shipped.cumulative.deciding_method == "metric-sum"
+    assert shipped.cumulative.deciding_source.status == "secondary-source"
+    raw = _shipped_raw()
+    raw["cumulative"]["deciding_method"] = "voxel-wise"
+    assert parse_protocol(raw).cumulative.deciding_method == "voxel-wise"
+    raw["cumulative"]["deciding_method"] = "voxelwise"
+    with pytest.raises(ProtocolError, match=r"cumulative\.deciding_method.*metric-sum"):
+        parse_protocol(raw)
+    del raw["cumulative"]
+    default = parse_protocol(raw).cumulative
+    assert default.deciding_method == "metric-sum"
+    assert (default.deciding_source.source, default.deciding_source.status) == ("reirrad-default",
+                                                                                 "unverified")
