@@ -446,6 +446,11 @@ class _Reader:
                             f"status must be one of {list(STATUSES)}, got {status!r}")
         return source, status
 
+    def choice_source(self, raw: Any, key_path: str) -> Quantity:
+        """The provenance ``{source, status}`` of a choice without a number, as a Quantity of value 0."""
+        source, status = self.provenance(self.mapping(raw, key_path, ("source", "status")), key_path)
+        return Quantity(0.0, "", source, status, key_path)
+
     def quantity(self, raw: Any, key_path: str, unit: str, *, minimum: float = 0.0,
                  strictly_positive: bool = True, maximum: Optional[float] = None) -> Quantity:
         required = ("value", "unit", "source", "status") if unit else ("value", "source", "status")
@@ -597,8 +602,7 @@ def _parse_recovery(reader: _Reader, raw: Any) -> RecoverySpec:
     if model not in RECOVERY_MODELS:
         raise reader.fail("recovery.model",
                           f"unknown recovery model {model!r}; expected one of {list(RECOVERY_MODELS)}")
-    ms = reader.mapping(rec["model_source"], "recovery.model_source", ("source", "status"))
-    source, status = reader.provenance(ms, "recovery.model_source")
+    model_source = reader.choice_source(rec["model_source"], "recovery.model_source")
     factor = reader.quantity(rec["conservation_factor"], "recovery.conservation_factor", "",
                              maximum=1.0)
     curve = rec.get("jones_grant_curve", "cautious")
@@ -606,7 +610,7 @@ def _parse_recovery(reader: _Reader, raw: Any) -> RecoverySpec:
         raise reader.fail("recovery.jones_grant_curve",
                           f"expected one of {list(_JG_CURVES)}, got {curve!r}")
     return RecoverySpec(model=model,
-                        model_source=Quantity(0.0, "", source, status, "recovery.model_source"),
+                        model_source=model_source,
                         conservation_factor=factor, jones_grant_curve=curve)
 
 
@@ -616,9 +620,8 @@ def _parse_cumulative(reader: _Reader, raw: Any) -> CumulativeSpec:
     if method not in DECIDING_METHODS:
         raise reader.fail("cumulative.deciding_method",
                           f"expected one of {list(DECIDING_METHODS)}, got {method!r}")
-    ds = reader.mapping(section["deciding_source"], "cumulative.deciding_source", ("source", "status"))
-    source, status = reader.provenance(ds, "cumulative.deciding_source")
-    return CumulativeSpec(method, Quantity(0.0, "", source, status, "cumulative.deciding_source"))
+    source = reader.choice_source(section["deciding_source"], "cumulative.deciding_source")
+    return CumulativeSpec(method, source)
 
 
 def _parse_conditions(reader: _Reader, raw: Any, cc_path: str) -> CourseConditions:
@@ -720,8 +723,7 @@ def _parse_optimisation_structures(reader: _Reader, raw: Any,
     top = reader.mapping(raw, path, ("enabled", "choice_source", "name_prefix", "target_opt_name", "prv",
                                      "subtract_factor", "ring", "volume_tolerance"))
     enabled = reader.boolean(top["enabled"], f"{path}.enabled")
-    cs = reader.mapping(top["choice_source"], f"{path}.choice_source", ("source", "status"))
-    c_source, c_status = reader.provenance(cs, f"{path}.choice_source")
+    choice = reader.choice_source(top["choice_source"], f"{path}.choice_source")
     prefix = top["name_prefix"]
     if not isinstance(prefix, str) or not _NAME_PREFIX_RE.match(prefix):
         raise reader.fail(f"{path}.name_prefix",
@@ -760,7 +762,7 @@ def _parse_optimisation_structures(reader: _Reader, raw: Any,
                           "the largest margin Eclipse takes; make the ring narrower or closer")
     tol = reader.mapping(top["volume_tolerance"], f"{path}.volume_tolerance", ("percent", "cc"))
     settings = OptimisationStructureSettings(
-        enabled=enabled, choice=Quantity(0.0, "", c_source, c_status, f"{path}.choice_source"),
+        enabled=enabled, choice=choice,
         name_prefix=prefix, target_opt_name=target_name, ring_name=ring_name, prvs=tuple(prvs),
         subtract_factor=factor, ring_gap=gap, ring_width=width,
         volume_tolerance_percent=reader.quantity(tol["percent"], f"{path}.volume_tolerance.percent", "%",

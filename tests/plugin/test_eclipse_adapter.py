@@ -12,7 +12,7 @@ import datetime as dt
 import subprocess
 import sys
 from types import SimpleNamespace
-from typing import Any, Iterator, List, Tuple
+from typing import Any, List, Tuple
 
 import numpy as np
 import pytest
@@ -33,7 +33,7 @@ from reirrad_tps.eclipse import (
 )
 from reirrad_tps.eclipse.source import course_plans
 from reirrad_tps.eclipse.units import dose_gy, dose_value_gy, from_gy
-from tests.esapi_support import require_esapi_stand_in, without_mlc
+from tests.esapi_support import without_mlc
 from tests.ports_support import exercise_planner, read_through_port
 from tps_stubs import esapi as stub
 from tps_stubs.direct import DirectCase
@@ -42,19 +42,6 @@ from tps_stubs.patients.model import PlanModel
 
 UNITS = ("Gy", "cGy")
 FACTOR = {"Gy": 1.0, "cGy": 100.0}
-
-
-@pytest.fixture(scope="module")
-def esapi() -> Any:
-    """The loaded stand-in runtime (skips locally without Mono / pythonnet; fails under CI)."""
-    return require_esapi_stand_in()
-
-
-@pytest.fixture()
-def fresh(esapi: Any) -> Iterator[Any]:
-    stub.reset()
-    yield esapi
-    stub.reset()
 
 
 def _prior(ctx: Any) -> Any:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from typing import Any, Dict, Iterator, List, Tuple
+from typing import Any, Dict, List, Tuple
 
 import numpy as np
 import pytest
@@ -36,7 +36,6 @@ from reirrad_tps.eclipse import (
     ReadOnlySessionError,
     StructureSetNotWritableError,
 )
-from tests.esapi_support import require_esapi_stand_in
 from tests.ports_support import assert_signatures_match
 from tps_stubs import esapi as stub
 from tps_stubs.direct import DirectCase
@@ -47,19 +46,6 @@ PROTOCOL = load_protocol("uk-sabr-pelvis-reirradiation")
 PREFIX = PROTOCOL.optimisation_structures.name_prefix  # type: ignore[union-attr]
 PATIENT = "LRRC-01"
 PLANNED_START = dt.date(2026, 12, 7)
-
-
-@pytest.fixture(scope="module")
-def esapi() -> Any:
-    """The loaded stand-in runtime (skips locally without Mono / pythonnet; fails under CI)."""
-    return require_esapi_stand_in()
-
-
-@pytest.fixture()
-def fresh(esapi: Any) -> Iterator[Any]:
-    stub.reset()
-    yield esapi
-    stub.reset()
 
 
 @pytest.fixture(scope="module")
