@@ -201,8 +201,9 @@ def _levels_differ(results: Mapping[str, Mapping[str, Any]]) -> str:
     for tps, result in results.items():
         failed = (result.get("final_check") or {}).get("failed_at_higher_levels") or []
         if failed:
+            broke = ", ".join(failed[-1]["failing_oars"]) or "the coverage rule"
             why.append(f"{tps.split('-')[0]}'s final check at {failed[-1]['prescription_gy']} Gy broke "
-                       f"{', '.join(failed[-1]['failing_oars'])} on the dose it held, and it stepped down")
+                       f"{broke} on the dose it held, and it stepped down")
     return ("The levels differ: each TPS's DVH of the target is its own, the normalisation makes the TPS "
             "state reirrad's D95 (scaling the dose by their ratio), and the optimisers' plans differ"
             + (f" ({'; '.join(why)})" if why else "") + ".")

@@ -47,3 +47,15 @@ def test_the_stand_in_cli_plans_a_copy_of_the_clinician_s_plan():
     kept = [e for e in stand_in.journal() if not e.rolled_back]
     assert kept and not any("TreatmentPlans['SABR_REIRR']" in e.path for e in kept)
     assert any(f"TreatmentPlans['{written}']" in e.path for e in kept)
+
+
+def test_the_demo_says_why_the_levels_differ_also_for_a_coverage_failure():
+    """A stepped-down final check names what it broke: its failing OARs, or the coverage rule when none."""
+    from reirrad_tps.commands import _levels_differ  # noqa: PLC0415 - the demo's private helper
+
+    def stepped(oars):
+        return {"final_check": {"failed_at_higher_levels": [{"prescription_gy": 32.5, "failing_oars": oars}]}}
+
+    text = _levels_differ({"raystation-stub": stepped(["rectum"]), "eclipse-stub": stepped([])})
+    assert "raystation's final check at 32.5 Gy broke rectum" in text
+    assert "eclipse's final check at 32.5 Gy broke the coverage rule" in text
