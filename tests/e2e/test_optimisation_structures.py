@@ -14,6 +14,7 @@ from typing import Any, Dict, Sequence
 
 import pytest
 
+from reirrad.errors import InputError
 from reirrad.optstructures import COMPROMISED, optimisation_recipe
 from reirrad.protocol import load_protocol
 from reirrad.report.data import map_slices
@@ -181,3 +182,22 @@ def test_console_summary_and_report_show_structures_and_regions(tmp_path):
     outlines = {o.name: o.occupancy for o in axial.outlines}
     assert {"zRR_PTV_opt", "compromised region"} <= set(outlines)
     assert outlines["zRR_PTV_opt"].max() >= 0.5
+
+
+class _FailingMaker(DirectPlanner):
+    """A TPS that refuses the third structure (as RayStation or Eclipse may refuse a call part-way)."""
+
+    def _make_structures(self, structures, prefix):
+        made = super()._make_structures(structures[:2], prefix)
+        raise InputError(f"the TPS refused {structures[2].name} after making {sorted(made)}")
+
+
+def test_a_tps_refusal_part_way_ends_the_run_before_any_optimisation():
+    """The structures are made before the level's objectives are written: a refusal ends the run with the
+    TPS's message, nothing was optimised, and what was made is only reirrad's (prefixed names)."""
+    case = DirectCase("LRRC-01")
+    planner = _FailingMaker(case, make_structures=True)
+    with pytest.raises(InputError, match="the TPS refused zRR_"):
+        run(PROTOCOL, case.read(), planner, LIMIT)
+    assert [j["member"] for j in planner.journal] == ["set_prescription"]
+    assert planner.structure_journal and all(j["name"].startswith("zRR_") for j in planner.structure_journal)
