@@ -639,7 +639,10 @@ def test_out_parameters_come_back_as_tuples(ctx: Any) -> None:
     ptv = _structures(ctx)["PTV"]
     has_hu, hu = ptv.GetAssignedHU()
     assert has_hu is False and math.isnan(hu)
-    ok, message = ptv.CanEditSegmentVolume()
+    ok, message = ptv.CanEditSegmentVolume()  # LRRC-01's working structure set is not approved
+    assert ok is True and str(message) == ""
+    approved = {str(s.Id): s for s in stub.load_context("LRRC-02").StructureSet.Structures}["PTV"]
+    ok, message = approved.CanEditSegmentVolume()
     assert ok is False and "approved" in str(message)
 
 
