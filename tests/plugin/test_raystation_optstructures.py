@@ -208,22 +208,21 @@ def test_a_3_mm_prv_is_made_with_0_3_cm(unapproved: Path, recipes: Any, monkeypa
         "Type": "Expand", "Right": 0.3, "Left": 0.3, "Anterior": 0.3, "Posterior": 0.3, "Inferior": 0.3,
         "Superior": 0.3}
     calls: List[Dict[str, Any]] = []
-    original = rs_structures.algebra_keywords
+    original = rs_structures.margin_keywords
 
-    def spy(operation: Any, examination: Any) -> Dict[str, Any]:
+    def spy(operation: Any, examination: Any) -> Any:
         keywords = original(operation, examination)
         calls.append(keywords)
         return keywords
 
-    monkeypatch.setattr(rs_structures, "algebra_keywords", spy)
+    monkeypatch.setattr(rs_structures, "margin_keywords", spy)
     rs.load(unapproved, VERSION)
     planner, _, beam_set = _planner()
     prv = next(s for s in recipes[45.0].structures if s.name == f"{PREFIX}PRV_SacPlx")
     volumes = planner.make_structures([prv], PREFIX)
-    (call,) = calls
-    assert call["ExpressionA"]["SourceRoiNames"] == ["SacralPlex"]
-    assert call["ExpressionA"]["MarginSettings"]["Superior"] == pytest.approx(0.3)
-    assert call["ResultOperation"] == "None"
+    (call,) = calls  # a PRV is CreateMarginGeometry, the form public scripts confirm
+    assert call["SourceRoiName"] == "SacralPlex"
+    assert call["MarginSettings"]["Superior"] == pytest.approx(0.3)
     organ = beam_set.GetStructureSet().RoiGeometries["SacralPlex"].GetRoiVolume()
     assert organ < volumes[prv.name] < 4.0 * organ  # a thin organ: 3 mm doubles it; 3 cm would be ~30x
     assert abs(volumes[prv.name] - prv.expected_volume_cc) <= 0.1 * prv.expected_volume_cc

@@ -9,14 +9,14 @@ Mapping (§9)
 ------------
 * **Creating an ROI**: ``case.PatientModel.CreateRoi(Name=…, Color=…, Type='Control')`` (public-scripts
   R9). ROIs are case-level: they exist on every examination, the geometry only where it is computed.
-* **Geometry**: ``roi.CreateAlgebraGeometry(Examination=exam, Algorithm='Auto', ExpressionA=…,
-  ExpressionB=…, ResultOperation=…, ResultMarginSettings=…)``. An engine expression (the union of its
-  sources, then its margin) is ``{'Operation': 'Union', 'SourceRoiNames': [...], 'MarginSettings':
-  {...}}``; ``combine`` ``none`` / ``union`` / ``intersection`` / ``subtraction`` is ``ResultOperation``
-  ``'None'`` / ``'Union'`` / ``'Intersection'`` / ``'Subtraction'`` (A − B); without ``b``,
-  ``ExpressionB`` names no ROI (the form of a public script that passes ``ExpressionA`` alone is not
-  used: the adapter always passes every keyword, which 11B–2024B accept). The result margin is
-  ``ResultMarginSettings``.
+* **Geometry**: a single source grown or shrunk (a PRV) is ``roi.CreateMarginGeometry(Examination=exam,
+  SourceRoiName=…, MarginSettings=…)``, the call public scripts confirm for a margin (§9); everything else
+  is ``roi.CreateAlgebraGeometry(Examination=exam, Algorithm='Auto', ExpressionA=…, ExpressionB=…,
+  ResultOperation=…, ResultMarginSettings=…)``. An engine expression (the union of its sources, then its
+  margin) is ``{'Operation': 'Union', 'SourceRoiNames': [...], 'MarginSettings': {...}}``; ``combine``
+  ``none`` / ``union`` / ``intersection`` / ``subtraction`` is ``ResultOperation`` ``'None'`` / ``'Union'``
+  / ``'Intersection'`` / ``'Subtraction'`` (A − B); without ``b`` (several sources, or a result margin)
+  ``ExpressionB`` names no ROI. The result margin is ``ResultMarginSettings``.
 * **Margins**: ``MarginSettings = {'Type': 'Expand'|'Contract', 'Superior', 'Inferior', 'Anterior',
   'Posterior', 'Right', 'Left'}`` in **cm** (§9, §14.1). The engine's distances are mm; they become cm
   in :func:`margin_settings` and nowhere else (a 3 mm PRV is ``0.3``).
@@ -63,8 +63,8 @@ from reirrad.roi_algebra import MARGIN_DIRECTIONS, Expression, Margin, Operation
 from ._common import APPROVED, approval_status, has_member, tps_message
 
 __all__ = ["CONTROL_TYPE", "MM_PER_CM", "RESULT_OPERATIONS", "ROLE_COLOURS", "algebra_keywords",
-           "approved_roi_names", "make_structures", "margin_settings", "owned_structure_ids",
-           "structures_not_writable"]
+           "approved_roi_names", "make_structures", "margin_keywords", "margin_settings",
+           "owned_structure_ids", "structures_not_writable"]
 
 #: RayStation ROI ``Type`` of every structure reirrad makes (the engine's DICOM type ``CONTROL``).
 CONTROL_TYPE = "Control"
@@ -99,6 +99,15 @@ def _expression(expression: Optional[Expression]) -> Dict[str, Any]:
         return {"Operation": "Union", "SourceRoiNames": [], "MarginSettings": margin_settings(Margin.zero())}
     return {"Operation": "Union", "SourceRoiNames": list(expression.sources),
             "MarginSettings": margin_settings(expression.margin)}
+
+
+def margin_keywords(operation: Operation, examination: Any) -> Optional[Dict[str, Any]]:
+    """The keywords of ``roi.CreateMarginGeometry`` when the operation is one source with a margin and
+    nothing else (module docstring), else None."""
+    if operation.combine != "none" or len(operation.a.sources) != 1 or not operation.result_margin.is_zero:
+        return None
+    return {"Examination": examination, "SourceRoiName": operation.a.sources[0],
+            "MarginSettings": margin_settings(operation.a.margin)}
 
 
 def algebra_keywords(operation: Operation, examination: Any) -> Dict[str, Any]:
@@ -246,7 +255,11 @@ def make_structures(case: Any, beam_set: Any, structures: Sequence[OptimisationS
             else:
                 roi = case.PatientModel.CreateRoi(Name=s.name, Color=ROLE_COLOURS.get(s.role, "255, 255, 0"),
                                                   Type=CONTROL_TYPE)
-            roi.CreateAlgebraGeometry(**algebra_keywords(s.operation, examination))
+            margin_only = margin_keywords(s.operation, examination)
+            if margin_only is not None:
+                roi.CreateMarginGeometry(**margin_only)
+            else:
+                roi.CreateAlgebraGeometry(**algebra_keywords(s.operation, examination))
             geometry = structure_set.RoiGeometries[s.name]
             volumes_cc[s.name] = 0.0 if geometry.PrimaryShape is None else float(geometry.GetRoiVolume())
         except Exception as exc:  # RayStation's exception types are not importable outside it
