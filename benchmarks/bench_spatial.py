@@ -12,17 +12,22 @@ the number of optimisations. Nothing is asserted (issue 20 item 5).
 Not measured yet: spatial objectives (issue 20 item 3, ``--objectives spatial``: not implemented), and the
 open-source backend (``--tps pyradplan``: it makes no optimisation structures yet).
 
-Usage: ``python benchmarks/bench_spatial.py [PATIENT ...]`` (default: every stub patient).
+``--deciding METHOD`` plans under a copy of the protocol whose ``cumulative.deciding_method`` is METHOD
+(``metric-sum``, the shipped choice; ``voxel-wise``; ``both``).
+
+Usage: ``python benchmarks/bench_spatial.py [--deciding METHOD] [PATIENT ...]`` (default: every stub
+patient).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from typing import Any, Dict, List, Optional
 
 from reirrad.errors import EligibilityError
-from reirrad.protocol import load_protocol
+from reirrad.protocol import DECIDING_METHODS, Protocol, load_protocol
 from reirrad.result import build_result
 from reirrad.workflow import WorkflowOptions, run
 from tps_stubs.direct import DirectCase, DirectPlanner
@@ -40,8 +45,7 @@ def _load(result: Dict[str, Any]) -> Optional[float]:
     return max(loads) if loads else None
 
 
-def one(patient: str, structures: bool) -> List[str]:
-    protocol = load_protocol("uk-sabr-pelvis-reirradiation")
+def one(protocol: Protocol, patient: str, structures: bool) -> List[str]:
     case = DirectCase(patient)
     started = time.perf_counter()
     try:
@@ -62,15 +66,24 @@ def one(patient: str, structures: bool) -> List[str]:
 
 
 def main(argv: List[str]) -> int:
+    protocol = load_protocol("uk-sabr-pelvis-reirradiation")
+    if argv[:1] == ["--deciding"]:
+        if len(argv) < 2 or argv[1] not in DECIDING_METHODS:
+            print(f"--deciding needs one of {list(DECIDING_METHODS)}", file=sys.stderr)
+            return 2
+        protocol = dataclasses.replace(protocol, cumulative=dataclasses.replace(
+            protocol.cumulative, deciding_method=argv[1]))
+        argv = argv[2:]
     patients = argv or [p.id for p in list_patients()]
     header = ["patient", "coverage on", "status", "level", "PTV V95", "PTV D95", "opt V95", "opt cc",
               "compr V95", "compr cc", "limiting", "max load", "optims", "s"]
     widths = [10, 11, 20, 6, 8, 8, 8, 7, 9, 8, 24, 8, 6, 4]
-    print("Isotoxic runs on the stand-in optimiser (TPS-less), coverage objective on the PTV or on PTV_opt")
+    print("Isotoxic runs on the stand-in optimiser (TPS-less), coverage objective on the PTV or on PTV_opt; "
+          f"deciding method {protocol.cumulative.deciding_method}")
     print(" ".join(h.ljust(w) for h, w in zip(header, widths)))
     for patient in patients:
         for structures in (False, True):
-            row = one(patient, structures)
+            row = one(protocol, patient, structures)
             print(" ".join(c.ljust(w) for c, w in zip(row, widths)), flush=True)
     print("Spatial objectives (issue 20 item 3): not implemented, not measured.")
     return 0
