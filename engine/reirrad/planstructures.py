@@ -127,8 +127,17 @@ class StructureRun:
                 [f for f in recipe.findings if f.code != "optimisation-structures-off"])
 
     def preview(self, prescription_gy: float) -> OptimisationRecipe:
-        """The recipe at ``prescription_gy`` (TOTAL Gy) with nothing made (the dry run, the dialog)."""
-        return optimisation_recipe(self.prepared, prescription_gy, owned_ids=self._owned)
+        """The recipe at ``prescription_gy`` (TOTAL Gy) with nothing made (the dry run, the dialog).
+
+        Without a planner (a dry run) the case's structures named with the protocol's prefix and of DICOM
+        type CONTROL count as reirrad's (the ownership rule without the TPS's approval state), so the
+        preview names what a run would update rather than suffixed new names."""
+        owned = self._owned
+        settings = self.prepared.protocol.optimisation_structures
+        if self._maker is None and settings is not None:
+            owned = [s.id for s in self.prepared.snapshot.structures
+                     if s.id.startswith(settings.name_prefix) and s.dicom_type.upper() == "CONTROL"]
+        return optimisation_recipe(self.prepared, prescription_gy, owned_ids=owned)
 
     def objectives_at(self, prescription_gy: float) -> List[OptimizationObjective]:
         """The objectives for ``prescription_gy`` (TOTAL Gy), after making the level's structures in the TPS

@@ -25,6 +25,7 @@ from typing import Any, Iterable, List, Mapping, Sequence
 from reirrad.audit import flag_findings, overridden_stops, stop_findings
 from reirrad.report import (
     TUMOUR_DOSE_COLUMNS,
+    deciding_text,
     final_check_rows,
     passed_text,
     plain_value,
@@ -101,7 +102,7 @@ def _tumour_lines(target: Mapping[str, Any]) -> List[str]:
     return lines
 
 
-def _oar_lines(oars: Sequence[Mapping[str, Any]]) -> List[str]:
+def _oar_lines(oars: Sequence[Mapping[str, Any]], result: Mapping[str, Any]) -> List[str]:
     lines = [f"{'OAR':15s} {'structure':14s} {'metric':7s} {'allowed':>8s} {'planned':>8s} "
              f"{'cum EQD2':>9s} {'limit':>6s}  ok"]
 
@@ -115,7 +116,7 @@ def _oar_lines(oars: Sequence[Mapping[str, Any]]) -> List[str]:
                      f"{fmt(o.get('allowed_physical_gy'), 8)} {fmt(o.get('planned_physical_gy'), 8)} "
                      f"{fmt(o.get('cumulative_eqd2_gy'), 9)} {fmt(o.get('cumulative_limit_eqd2_gy'), 6)}  "
                      f"{passed_text(o, short=True)}{limited}")
-    return lines
+    return lines + ([deciding_text(result)] if oars else [])
 
 
 def _target_lines(result: Mapping[str, Any]) -> List[str]:
@@ -193,7 +194,7 @@ def summary(result: Mapping[str, Any]) -> str:
     if str(result.get("status")) in _ENDED_EARLY:
         return "\n".join(_wrapped(_ended_early(result)))
     lines = [*_headline(result), *status_lines(result)]
-    lines.extend(_oar_lines(result.get("oars") or []))
+    lines.extend(_oar_lines(result.get("oars") or [], result))
     lines.extend(_target_lines(result))
     lines.extend(_structure_lines(result))
     if result.get("limiting_oars"):

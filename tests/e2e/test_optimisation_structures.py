@@ -138,12 +138,20 @@ def test_a_tps_volume_beyond_the_tolerance_is_flagged():
 
 
 def test_dry_run_previews_without_writing():
-    """A dry run lists what would be made at the highest level (no TPS volume) and writes nothing."""
+    """A dry run lists what would be made at the highest level (no TPS volume) and writes nothing; when
+    the case already holds reirrad's structures (prefix, CONTROL) the preview names those, not new
+    suffixed names."""
     case = DirectCase("LRRC-01")
-    workflow = run(PROTOCOL, case.read(), None, WorkflowOptions(dry_run=True))
+    snapshot = case.read()
+    workflow = run(PROTOCOL, snapshot, None, WorkflowOptions(dry_run=True))
     entries = build_result(workflow)["optimisation_structures"]
     assert entries and all(e["volume_cc"] is None for e in entries)
     assert {e["role"] for e in entries} >= {"target-opt", "prv", "ring"}
+    rectum = next(s for s in snapshot.structures if s.id == "Rectum")
+    held = tuple(dataclasses.replace(rectum, id=e["name"], dicom_type="CONTROL") for e in entries)
+    again = run(PROTOCOL, dataclasses.replace(snapshot, structures=snapshot.structures + held), None,
+                WorkflowOptions(dry_run=True))
+    assert [e["name"] for e in build_result(again)["optimisation_structures"]] == [e["name"] for e in entries]
 
 
 def test_the_recipe_follows_the_level():
@@ -172,7 +180,9 @@ def test_console_summary_and_report_show_structures_and_regions(tmp_path):
     for entry in result["optimisation_structures"]:
         assert f"{entry['name']} ({entry['role']}): TPS {entry['volume_cc']:.2f} cm3" in text
     assert "Compromised region" in text and "Optimisation target zRR_PTV_opt" in text
+    assert "follow the metric sum (the guidance's method)" in text  # the protocol's deciding method
     page = report.read_text(encoding="utf-8")
+    assert "follow the metric sum" in page
     assert 'id="structures-table"' in page and 'id="regions-table"' in page
     assert all(e["name"] in page for e in result["optimisation_structures"])
     # the slice plots outline the optimisation target and the compromised region (engine masks): on the

@@ -70,6 +70,7 @@ from .text import (
     PASSED_NOT_ASSESSABLE,
     REGION_COLUMNS,
     TUMOUR_DOSE_COLUMNS,
+    deciding_text,
     exit_text,
     final_check_rows,
     limited_by_text,
@@ -429,8 +430,8 @@ def _oar_section(result: Mapping[str, Any]) -> str:
               "credited). Allowed physical dose = min(dose from the remaining EQD2 in the new course's "
               "fractions, de novo mandatory limit, per-course limit if any); the limiting rule is in "
               "brackets. Metric sum: the guidance method (worst-case overlap of the course metrics); "
-              "voxel-wise: metric of the voxel-by-voxel cumulative EQD2. Pass requires both methods "
-              "within the cumulative limit and the plan within the de novo limit (and any per-course "
+              "voxel-wise: metric of the voxel-by-voxel cumulative EQD2. " + _e(deciding_text(result))
+            + " Pass also requires the plan within the de novo limit (and any per-course "
               "limit); an OAR with prior dose but no cumulative limit in the protocol is "
               f"{_e(PASSED_NOT_ASSESSABLE)}: its de novo limit alone is no pass (a flag finding names "
               "it). Recovery \"none (limit includes recovery)\": the protocol's cumulative limit already "

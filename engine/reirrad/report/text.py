@@ -14,9 +14,22 @@ import numpy as np
 
 from ..statuses import EXIT_REVIEW, exit_code_for, status_meaning
 
-__all__ = ["FINAL_CHECK_ITEMS", "PASSED_NOT_ASSESSABLE", "REGION_COLUMNS", "TUMOUR_DOSE_COLUMNS", "exit_text",
-           "final_check_rows", "limited_by_text", "passed_text", "plain_value", "region_rows",
-           "registration_text", "status_lines", "structure_rows"]
+__all__ = [
+    "FINAL_CHECK_ITEMS",
+    "PASSED_NOT_ASSESSABLE",
+    "REGION_COLUMNS",
+    "TUMOUR_DOSE_COLUMNS",
+    "deciding_text",
+    "exit_text",
+    "final_check_rows",
+    "limited_by_text",
+    "passed_text",
+    "plain_value",
+    "region_rows",
+    "registration_text",
+    "status_lines",
+    "structure_rows",
+]
 
 
 #: ``passed`` null on an OAR with a plan dose: prior dose but no cumulative limit in the protocol
@@ -60,6 +73,20 @@ TUMOUR_DOSE_COLUMNS: Tuple[Tuple[str, str, str, int], ...] = (
     ("D95 as EQD2", "d95_eqd2_gy", "Gy", 2),
     ("D80 as EQD2", "d80_eqd2_gy", "Gy", 2),
 )
+
+
+_DECIDING = {"metric-sum": "the metric sum (the guidance's method)",
+             "voxel-wise": "the voxel-wise cumulative EQD2 (a local choice of the protocol)",
+             "both": "both methods (each must be within the limit)"}
+
+
+def deciding_text(result: Mapping[str, Any]) -> str:
+    """Which cumulative method decides "pass" and the cumulative EQD2 shown
+    (``provenance.deciding_method``)."""
+    method = (result.get("provenance") or {}).get("deciding_method")
+    which = _DECIDING.get(str(method), f"{plain_value(method)} (not recorded)")
+    return (f"Pass and the cumulative EQD2 shown follow {which}; both methods are computed, and a "
+            "disagreement is a flag finding.")
 
 
 #: Columns of a target region (``target_regions.*``): (label, key, decimals).
