@@ -33,6 +33,7 @@ from ._validate import finite_float
 from .dose import DoseGrid
 from .errors import InputError, echo
 from .findings import Finding
+from .outlines import PlaneOutline
 from .protocol import OptimisationStructureSettings
 from .roi_algebra import (
     Expression,
@@ -58,12 +59,13 @@ __all__ = [
     "OarInput",
     "OptimisationRecipe",
     "OptimisationStructure",
+    "OutlinedStructure",
     "build_recipe",
     "check_volumes",
     "optimisation_recipe",
 ]
 
-#: Roles of created structures (``low-tolerance``: spatial objectives, issue 20 item 3, not made here yet).
+#: Roles of created structures (``low-tolerance``: an :class:`OutlinedStructure`, :mod:`reirrad.spatial`).
 ROLES = ("target-opt", "prv", "ring", "low-tolerance")
 #: Key of the compromised region in :attr:`OptimisationRecipe.masks`: the PTV inside the union of what the
 #: optimisation target subtracts (never created in the TPS; evaluated and reported).
@@ -123,6 +125,64 @@ class OptimisationStructure:
         return {"name": self.name, "role": self.role, "oar_key": self.oar_key, "dicom_type": self.dicom_type,
                 "derived_from": [u.to_dict() for u in self.derived_from],
                 "operation": self.operation.to_dict(), "expected_volume_cc": self.expected_volume_cc,
+                "reason": self.reason}
+
+
+@dataclass(frozen=True, eq=False)
+class OutlinedStructure:
+    """A structure the adapter writes contour by contour (role ``low-tolerance``): a region the engine
+    computed voxel by voxel, with no ROI-algebra recipe (:mod:`reirrad.outlines`, :mod:`reirrad.spatial`).
+
+    Attributes
+    ----------
+    name : str
+        Starts with the protocol's prefix; never equal (case-insensitively) to a structure reirrad did not
+        create.
+    role : str
+        ``low-tolerance``.
+    oar_key, structure_id : str
+        The protocol OAR and the clinician's organ the region lies in.
+    planes : tuple of reirrad.outlines.PlaneOutline
+        The contours, plane by plane (patient mm, even–odd rule), on the organ's own contour planes.
+    expected_volume_cc : float
+        The engine's volume of exactly these contours (:func:`reirrad.structures.structure_occupancy`), cm³.
+    region_volume_cc : float
+        The region's volume on the dose grid (the voxels the engine selected), cm³.
+    reason : str
+        How the region was selected, for the dialog and the report.
+    dicom_type : str
+        :data:`DICOM_TYPE`.
+    """
+
+    name: str
+    role: str
+    oar_key: str
+    structure_id: str
+    planes: Tuple[PlaneOutline, ...]
+    expected_volume_cc: float
+    region_volume_cc: float
+    reason: str
+    dicom_type: str = DICOM_TYPE
+
+    def __post_init__(self) -> None:
+        if self.role not in ROLES:
+            raise InputError(f"role must be one of {ROLES} (got {echo(self.role)})")
+        finite_float("expected_volume_cc", self.expected_volume_cc, minimum=0.0, unit="cm³")
+        if not self.planes:
+            raise InputError(f"{self.name}: an outlined structure needs at least one plane with contours")
+
+    @property
+    def contours_mm(self) -> List[Any]:
+        """Every contour of every plane, (N, 3) arrays in patient mm."""
+        return [loop for plane in self.planes for loop in plane.loops_mm]
+
+    def to_dict(self) -> Dict[str, Any]:
+        """The result's ``optimisation_structures`` entry (``volume_cc``, the TPS's, added by the caller)."""
+        return {"name": self.name, "role": self.role, "oar_key": self.oar_key, "dicom_type": self.dicom_type,
+                "derived_from": [{"structure_id": self.structure_id, "operand": "a", "margin": None}],
+                "operation": {"kind": "contours", "planes": len(self.planes),
+                              "contours": len(self.contours_mm), "rule": "even-odd"},
+                "expected_volume_cc": self.expected_volume_cc, "region_volume_cc": self.region_volume_cc,
                 "reason": self.reason}
 
 

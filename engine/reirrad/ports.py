@@ -12,9 +12,9 @@ from .dose import DoseGrid
 from .snapshot import CaseSnapshot
 
 if TYPE_CHECKING:  # the recipe's types, for the signatures only
-    from .optstructures import OptimisationStructure
+    from .optstructures import OptimisationStructure, OutlinedStructure
 
-__all__ = ["CaseSource", "Objective", "Planner", "StructureMaker"]
+__all__ = ["CaseSource", "Objective", "OutlineMaker", "Planner", "StructureMaker"]
 
 
 class Objective(Protocol):
@@ -119,4 +119,25 @@ class StructureMaker(Protocol):
 
         A failure part-way leaves the structures made so far (all of them reirrad's, named with the
         reserved prefix) and raises; no clinician's structure is changed at any point."""
+        ...
+
+
+class OutlineMaker(StructureMaker, Protocol):
+    """A :class:`StructureMaker` that can also write a structure contour by contour (spatial objectives,
+    :mod:`reirrad.spatial`): the low-tolerance part of an OAR exists only as the engine's voxels, handed
+    over as closed planar contours (:class:`reirrad.optstructures.OutlinedStructure`).
+
+    Optional: without it ``--objectives spatial`` writes no low-tolerance structure and a finding says so.
+    The ownership rule and ``structures_not_writable`` are :class:`StructureMaker`'s.
+    """
+
+    def make_outlined_structures(self, structures: Sequence[OutlinedStructure],
+                                 prefix: str) -> Mapping[str, float]:
+        """Create, or replace the contours of when it is reirrad's by ``prefix``, each structure: every
+        plane of the planning image cleared, then each plane's contours written as given (patient mm,
+        converted to the TPS's units in the adapter, even–odd rule). Return each one's volume as the TPS
+        computes it, cm³, by name.
+
+        A contour on a z that is not a plane of the planning image (beyond a small tolerance) is refused
+        before anything is written. A failure part-way leaves only reirrad's structures changed."""
         ...
