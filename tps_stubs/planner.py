@@ -159,6 +159,47 @@ def _grid_signed_distance(shape: Mapping[str, Any], grid: Tuple[Any, Any, Any], 
     return field
 
 
+def _mask_signed_distance(mask: np.ndarray, grid: Tuple[Any, Any, Any], *, reach_mm: float) -> np.ndarray:
+    """Signed distance (mm) to a structure made in the TPS, given as a voxel mask of the dose grid (flat
+    [z, y, x]; carving around it, module docstring point 2).
+
+    Outside the mask: the distance to the nearest mask voxel centre minus half the smallest spacing (the
+    mask's surface taken half a voxel beyond its centres); inside: minus half the smallest spacing. Exact
+    distances are computed within ``reach_mm`` of the mask's bounding box only; beyond it the field is
+    ``reach_mm`` (a carve cap c + G·s there exceeds any dose when reach_mm ≥ 1.3·Rx / G, which is how
+    the optimiser calls it). Distances are measured on the grid's own axes (the grid is rigid).
+    """
+    _origin, spacing, size = grid
+    nx, ny, nz = (int(v) for v in size)
+    sp = np.asarray(spacing, float)
+    half = 0.5 * float(sp.min())
+    m = mask.reshape(nz, ny, nx)
+    field = np.full(m.shape, float(reach_mm))
+    if not m.any():
+        return field.ravel()
+    # only the mask's surface voxels (a 6-neighbour outside) can be nearest to a point outside it
+    pad = np.pad(m, 1)
+    interior = m.copy()
+    for axis in range(3):
+        for shift in (-1, 1):
+            interior &= np.roll(pad, shift, axis=axis)[1:-1, 1:-1, 1:-1]
+    surface = np.argwhere(m & ~interior)[:, ::-1] * sp  # (x, y, z) mm on the grid's axes
+    idx = np.argwhere(m)
+    pad_vox = np.ceil(reach_mm / sp).astype(int)[::-1]  # (z, y, x) voxels
+    lo = np.maximum(idx.min(axis=0) - pad_vox, 0)
+    hi = np.minimum(idx.max(axis=0) + pad_vox + 1, m.shape)
+    kk, jj, ii = np.meshgrid(*(np.arange(a, b) for a, b in zip(lo, hi)), indexing="ij")
+    pts = np.column_stack([ii.ravel(), jj.ravel(), kk.ravel()]) * sp
+    nearest = np.empty(len(pts))
+    for start in range(0, len(pts), 4096):
+        d = pts[start:start + 4096, None, :] - surface[None, :, :]
+        nearest[start:start + 4096] = np.sqrt(np.min(np.einsum("pqc,pqc->pq", d, d), axis=1))
+    box = np.minimum(nearest - half, reach_mm).reshape(kk.shape)
+    field[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]] = box
+    field[m] = -half
+    return field.ravel()
+
+
 def _logistic(x: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * x))
 
@@ -357,15 +398,19 @@ def _optimised(patient: StubPatient, *, structure_set_id: str, target_id: str, p
     target_idx = _coverage_voxels(sset, covered, s_target, grid=grid, direction=direction,
                                   to_patient=to_patient, masks=masks or {})
     fields: Dict[str, np.ndarray] = {}
+    boundary = 0.5 * min(float(v) for v in spacing)
+    inside: Dict[str, np.ndarray] = {}
     for sid in sorted(per_oar):
         if sid in (masks or {}) and not any(s.id == sid for s in sset.structures):
-            raise ValueError(f"objective on {sid!r}: the stand-in optimiser carves dose only around "
-                             "structures of the stub patient's definition (an upper or max objective on a "
-                             "structure made in the TPS is not modelled)")
+            mask = np.asarray((masks or {})[sid], dtype=bool).ravel()
+            if mask.size != s_target.size:
+                raise ValueError(f"mask of {sid!r} has {mask.size} voxels, the dose grid {s_target.size}")
+            fields[sid] = _mask_signed_distance(mask, grid, reach_mm=1.3 / GRADIENT_PER_MM)
+            inside[sid] = np.flatnonzero(mask)
+            continue
         oar = sset.structure(sid)  # KeyError for an unknown structure
         fields[sid] = _grid_signed_distance({"union": list(oar.primitives)}, grid, direction, to_patient)
-    boundary = 0.5 * min(float(v) for v in spacing)
-    inside = {sid: np.flatnonzero(f <= boundary) for sid, f in fields.items()}
+        inside[sid] = np.flatnonzero(fields[sid] <= boundary)
     oars = [_OarTerms(sid, tuple(per_oar[sid]), fields[sid][target_idx], inside[sid],
                       {other: fields[other][inside[sid]] for other in fields if other != sid})
             for sid in sorted(per_oar)]
@@ -440,8 +485,8 @@ def optimise(patient: StubPatient, *, structure_set_id: str, target_id: str, pre
     masks : mapping of str to numpy.ndarray, optional
         Structures made in the TPS (not in the stub patient's definition), each a boolean array over the
         dose grid's voxels (flat [z, y, x], True where the voxel centre is inside). Such a structure may
-        carry a lower objective (the voxels whose underdose counts, point 3); an upper or max objective on
-        it raises ``ValueError`` (the carving model needs the analytic shape).
+        carry a lower objective (the voxels whose underdose counts, point 3) or upper and max objectives
+        (carved around with the signed distance to the mask, :func:`_mask_signed_distance`).
     """
     dose, _ = _optimised(patient, structure_set_id=structure_set_id, target_id=target_id,
                          prescription_gy=prescription_gy, objectives=objectives, grid=grid,
