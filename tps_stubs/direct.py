@@ -107,8 +107,9 @@ class DirectPlanner:
     **the engine's own model** (:mod:`reirrad.roi_algebra` on the engine's occupancies of the stub
     contours), so its volumes equal the engine's expected volumes: it exercises the workflow, it is not an
     independent check of them (the TPS stand-ins with the real adapters are). The optimiser gets each
-    structure as the dose voxels at least half inside it. Calls go to ``structure_journal`` (not
-    ``journal``, whose length ``fail_on_call`` counts).
+    structure as the dose voxels at least half inside it. It also writes outlined (low-tolerance)
+    structures (:class:`reirrad.ports.OutlineMaker`): the engine's occupancy of their contours. Calls
+    go to ``structure_journal`` (not ``journal``, whose length ``fail_on_call`` counts).
     """
 
     def __init__(self, case: DirectCase, *, fail_on_call: Optional[int] = None,
@@ -130,6 +131,7 @@ class DirectPlanner:
             self.structures_not_writable = self._structures_not_writable  # type: ignore[method-assign]
             self.owned_structure_ids = self._owned_structure_ids  # type: ignore[method-assign]
             self.make_structures = self._make_structures  # type: ignore[method-assign]
+            self.make_outlined_structures = self._make_outlined_structures  # type: ignore[attr-defined]
 
     def _record(self, member: str, **args: Any) -> None:
         self.journal.append({"member": member, **args})
@@ -209,4 +211,21 @@ class DirectPlanner:
                                            "update": s.name in self.made})
             self.made[s.name] = (occupancy.fraction >= 0.5).ravel()
             volumes[s.name] = mask.volume_cc(lattice)
+        return volumes
+
+    def _make_outlined_structures(self, structures: Sequence[Any], prefix: str) -> Dict[str, float]:
+        if self.structures_locked:
+            raise RuntimeError(f"the structure set is locked: {self.structures_locked}")
+        snapshot = self.case.read()
+        clinician = {s.id.lower() for s in snapshot.structures}
+        volumes: Dict[str, float] = {}
+        for s in structures:
+            if s.name.lower() in clinician or not s.name.startswith(prefix):
+                raise ValueError(f"{s.name!r} is a clinician's structure; the direct stand-in never edits it")
+            occupancy = structure_occupancy(s.contours_mm, snapshot.dose_grid, name=s.name,
+                                            plane_spacing_mm=float(snapshot.dose_grid.spacing_mm[2]))
+            self.structure_journal.append({"member": "make_outlined_structure", "name": s.name,
+                                           "update": s.name in self.made})
+            self.made[s.name] = (np.asarray(occupancy.fraction) >= 0.5).ravel()
+            volumes[s.name] = occupancy.volume_cc
         return volumes

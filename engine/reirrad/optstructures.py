@@ -63,6 +63,8 @@ __all__ = [
     "build_recipe",
     "check_volumes",
     "optimisation_recipe",
+    "resolve_names",
+    "volume_findings",
 ]
 
 #: Roles of created structures (``low-tolerance``: an :class:`OutlinedStructure`, :mod:`reirrad.spatial`).
@@ -328,7 +330,9 @@ def build_recipe(settings: Optional[OptimisationStructureSettings], *, prescript
     if unknown:
         raise InputError(f"owned_ids {echo(unknown)} are not structures of the case ({echo(existing)}); "
                          "pass only ids of structures reirrad created in this structure set")
-    names = _resolve_names(settings, existing, list(owned_ids))
+    names = resolve_names(settings.name_prefix,
+                          [settings.target_opt_name, *(p.name for p in settings.prvs), settings.ring_name],
+                          existing, list(owned_ids))
     own_lower = {n.lower() for n in names.values()} | {o.lower() for o in owned_ids}
     for role, sid in [("the plan's target", target_id)] + [(f"OAR {o.key}", o.structure_id) for o in oars]:
         if sid.lower() in own_lower:
@@ -420,16 +424,21 @@ def _target_operation(settings: OptimisationStructureSettings, rx: float, *, tar
     return op, f"{target_id} minus {', '.join(b_sources)}: {rule} ({listed}){away}", subtracted, apart
 
 
-def _resolve_names(settings: OptimisationStructureSettings, existing: List[str],
-                   owned: List[str]) -> Dict[str, str]:
+def resolve_names(prefix: str, bases: Sequence[str], existing: Sequence[str],
+                  owned: Sequence[str]) -> Dict[str, str]:
     """Base name (without prefix) → name in the case: reirrad's own structure among the prefixed name and its
-    suffixes when there is one, else the first of them that no structure of the case has."""
+    suffixes when there is one, else the first of them that no structure of the case has.
+
+    Raises
+    ------
+    reirrad.errors.InputError
+        The name and its suffixes ``_1`` … ``_9`` all taken by structures reirrad did not create.
+    """
     taken = {e.lower() for e in existing if e not in owned}
     mine = {o.lower(): o for o in owned}
     chosen: Dict[str, str] = {}
-    bases = [settings.target_opt_name, *(p.name for p in settings.prvs), settings.ring_name]
     for base in bases:
-        full = settings.name_prefix + base
+        full = prefix + base
         candidates = [full, *(f"{full}_{i}" for i in range(1, _MAX_SUFFIX + 1))]
         used = {c.lower() for c in chosen.values()}
         # reirrad's own structure of this name first (its exact spelling: the adapter updates it), then a
@@ -490,16 +499,23 @@ def check_volumes(recipe: OptimisationRecipe, tps_volumes_cc: Mapping[str, float
     if extra:
         raise InputError(f"volumes given for {echo(extra)}, which the recipe did not create (it creates "
                          f"{sorted(known)})")
+    return volume_findings(recipe.structures, tps_volumes_cc, float(recipe.tolerance_percent or 0.0),
+                           float(recipe.tolerance_cc or 0.0))
+
+
+def volume_findings(structures: Sequence[Any], tps_volumes_cc: Mapping[str, float], tolerance_percent: float,
+                    tolerance_cc: float) -> List[Finding]:
+    """The flags of :func:`check_volumes` for any created structures (each with ``name`` and
+    ``expected_volume_cc``; names without a TPS volume get ``optimisation-structure-volume-missing``)."""
     found = []
-    for s in recipe.structures:
+    for s in structures:
         if s.name not in tps_volumes_cc:
             found.append(Finding("optimisation-structure-volume-missing", "flag",
                                  f"{s.name}: the TPS reported no volume; it was not checked against the "
                                  f"engine's {s.expected_volume_cc:.2f} cm³", subject=s.name))
             continue
         tps = finite_float(f"volume of {s.name}", tps_volumes_cc[s.name], minimum=0.0, unit="cm³")
-        pct = float(recipe.tolerance_percent or 0.0)
-        cc = float(recipe.tolerance_cc or 0.0)
+        pct, cc = tolerance_percent, tolerance_cc
         allowed = max(pct / 100.0 * s.expected_volume_cc, cc)
         diff = tps - s.expected_volume_cc
         if abs(diff) > allowed:
@@ -511,4 +527,3 @@ def check_volumes(recipe: OptimisationRecipe, tps_volumes_cc: Mapping[str, float
                 f"or {cc:g} cm³ (whichever is larger, here {allowed:.2f} cm³); review the structure in the "
                 "TPS before accepting a plan optimised with it", subject=s.name))
     return found
-

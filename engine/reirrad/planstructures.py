@@ -23,6 +23,13 @@ coverage objective on the PTV.
 
 The coverage rule and every reported target figure stay on the PTV (the guidance's rule); the run also
 reports the optimisation target's and the compromised region's figures (:meth:`StructureRun.region_figures`).
+
+**Spatial objectives** (``WorkflowOptions.objectives == "spatial"``, or the protocol's
+``optimisation_structures.spatial_objectives`` when the option is not given): the low-tolerance structures
+of :func:`reirrad.spatial.spatial_plan` are written once per run through the planner's
+:class:`reirrad.ports.OutlineMaker` capability (they do not depend on the level), their volumes checked like
+the others', and their maximum-dose objectives added at every level. Without the capability the run goes on
+without them (``spatial-objectives-not-supported``, flag); a dry run previews them.
 """
 
 from __future__ import annotations
@@ -34,15 +41,30 @@ from .dose import DoseGrid
 from .evaluation import target_figures
 from .findings import Finding, unique_findings
 from .objectives import OptimizationObjective
-from .optstructures import COMPROMISED, OptimisationRecipe, check_volumes, optimisation_recipe
+from .optstructures import (
+    COMPROMISED,
+    OptimisationRecipe,
+    check_volumes,
+    optimisation_recipe,
+    volume_findings,
+)
 
-if TYPE_CHECKING:  # reirrad.workflow imports this module
-    from .ports import StructureMaker
+if TYPE_CHECKING:  # reirrad.workflow imports this module (and reirrad.spatial imports reirrad.workflow)
+    from .ports import OutlineMaker, StructureMaker
+    from .spatial import SpatialPlan
     from .workflow import PreparedCase
 
-__all__ = ["StructureRun", "structure_maker"]
+__all__ = ["StructureRun", "spatial_requested", "structure_maker"]
 
 _MAKER_METHODS = ("structures_not_writable", "owned_structure_ids", "make_structures")
+
+
+def spatial_requested(prepared: PreparedCase) -> bool:
+    """Whether the run asks for spatial objectives: the option when given, else the protocol's default."""
+    if prepared.options.objectives is not None:
+        return prepared.options.objectives == "spatial"
+    settings = prepared.protocol.optimisation_structures
+    return bool(settings is not None and settings.spatial_objectives)
 
 
 def structure_maker(planner: Any) -> Optional[StructureMaker]:
@@ -75,6 +97,17 @@ class StructureRun:
         self.recipe: Optional[OptimisationRecipe] = None  # the recipe of the last level optimised
         self.volumes_cc: Dict[str, float] = {}  # the TPS's volumes of what it holds
         self.objectives: Tuple[OptimizationObjective, ...] = ()  # the last objectives written
+        self.spatial: Optional[SpatialPlan] = None  # the low-tolerance structures the TPS holds
+        self.spatial_volumes_cc: Dict[str, float] = {}  # the TPS's volumes of those
+        self._outliner: Optional[OutlineMaker] = None
+        self._spatial_wanted = spatial_requested(prepared)
+        if self._spatial_wanted and (settings is None or not settings.enabled):
+            self._findings.append(Finding(
+                "spatial-objectives-not-made", "flag",
+                "spatial objectives were asked for, but the protocol's optimisation_structures section is "
+                "absent or disabled (its prefix marks reirrad's structures): no low-tolerance structure is "
+                "made", subject="spatial-objectives"))
+            self._spatial_wanted = False
         if settings is None or not settings.enabled or planner is None:
             return
         maker = structure_maker(planner)
@@ -102,6 +135,14 @@ class StructureRun:
         owned = list(maker.owned_structure_ids(settings.name_prefix))
         self._owned = [o for o in owned if o in read]
         self._made = [o for o in owned if o not in read]
+        if self._spatial_wanted:
+            if callable(getattr(planner, "make_outlined_structures", None)):
+                self._outliner = planner
+            else:
+                self._findings.append(Finding(
+                    "spatial-objectives-not-supported", "flag",
+                    "this planner cannot write a structure contour by contour: no low-tolerance structure is "
+                    "made and the OARs keep their whole-organ objectives", subject="spatial-objectives"))
 
     @property
     def active(self) -> bool:
@@ -123,21 +164,33 @@ class StructureRun:
         top = (prescriptions.limit_toxicity.value if options.intent == "limit-toxicity"
                else max(prescriptions.isotoxic_ladder_gy))
         recipe = self.preview(top)
-        return (self.result_entries(recipe),
-                [f for f in recipe.findings if f.code != "optimisation-structures-off"])
+        entries = self.result_entries(recipe)
+        found = [f for f in recipe.findings if f.code != "optimisation-structures-off"]
+        if self._spatial_wanted:
+            spatial = self._spatial_plan(self._preview_owned())
+            entries.extend({**s.to_dict(), "volume_cc": None} for s in spatial.structures)
+            found.extend(spatial.findings)
+        return entries, found + [f for f in self._findings if f.code.startswith("spatial-")]
 
-    def preview(self, prescription_gy: float) -> OptimisationRecipe:
-        """The recipe at ``prescription_gy`` (TOTAL Gy) with nothing made (the dry run, the dialog).
+    def _spatial_plan(self, owned: Sequence[str], made: Sequence[str] = ()) -> SpatialPlan:
+        from .spatial import spatial_plan  # noqa: PLC0415 - reirrad.spatial imports reirrad.workflow
 
-        Without a planner (a dry run) the case's structures named with the protocol's prefix and of DICOM
-        type CONTROL count as reirrad's (the ownership rule without the TPS's approval state), so the
-        preview names what a run would update rather than suffixed new names."""
-        owned = self._owned
+        return spatial_plan(self.prepared, owned_ids=owned, made_ids=made)
+
+    def _preview_owned(self) -> List[str]:
+        """reirrad's structures as a run would see them; without a planner (a dry run) the case's
+        structures named with the protocol's prefix and of DICOM type CONTROL (the ownership rule without
+        the TPS's approval state), so a preview names what a run would update rather than new names."""
         settings = self.prepared.protocol.optimisation_structures
         if self._maker is None and settings is not None:
-            owned = [s.id for s in self.prepared.snapshot.structures
-                     if s.id.startswith(settings.name_prefix) and s.dicom_type.upper() == "CONTROL"]
-        return optimisation_recipe(self.prepared, prescription_gy, owned_ids=owned)
+            return [s.id for s in self.prepared.snapshot.structures
+                    if s.id.startswith(settings.name_prefix) and s.dicom_type.upper() == "CONTROL"]
+        return list(self._owned)
+
+    def preview(self, prescription_gy: float) -> OptimisationRecipe:
+        """The recipe at ``prescription_gy`` (TOTAL Gy) with nothing made (the dry run, the dialog), with
+        reirrad's structures as :meth:`_preview_owned` sees them."""
+        return optimisation_recipe(self.prepared, prescription_gy, owned_ids=self._preview_owned())
 
     def objectives_at(self, prescription_gy: float) -> List[OptimizationObjective]:
         """The objectives for ``prescription_gy`` (TOTAL Gy), after making the level's structures in the TPS
@@ -157,23 +210,49 @@ class StructureRun:
             self.volumes_cc = {s.name: float(volumes[s.name]) for s in recipe.structures if s.name in volumes}
             self._findings.extend(check_volumes(recipe, self.volumes_cc))
         self.recipe = recipe
+        extra = self._spatial_objectives()
         target = recipe.target_opt
         if target is None or target.expected_volume_cc <= 0.0:
-            self.objectives = tuple(plain)
-            return plain
+            self.objectives = (*plain, *extra)
+            return list(self.objectives)
         moved = [replace(o, structure_id=target.name, reason=f"{o.reason}, on {target.name}: {target.reason}")
                  if o.role == "target" and o.kind == "lower" else o for o in plain]
-        self.objectives = tuple(moved)
-        return moved
+        self.objectives = (*moved, *extra)
+        return list(self.objectives)
+
+    def _spatial_objectives(self) -> List[OptimizationObjective]:
+        """The low-tolerance structures' objectives, making the structures first when the TPS does not
+        hold them yet (once per run: they do not depend on the level)."""
+        if self._outliner is None:
+            return []
+        if self.spatial is None:
+            settings = self.prepared.protocol.optimisation_structures
+            assert settings is not None  # the outliner is set only with the section enabled
+            plan = self._spatial_plan(self._owned, self._made)
+            if plan.structures:
+                volumes = dict(self._outliner.make_outlined_structures(plan.structures, self._prefix))
+                self._made.extend(s.name for s in plan.structures if s.name not in self._made)
+                self.spatial_volumes_cc = {s.name: float(volumes[s.name]) for s in plan.structures
+                                           if s.name in volumes}
+                self._findings.extend(volume_findings(
+                    plan.structures, self.spatial_volumes_cc, settings.volume_tolerance_percent.value,
+                    settings.volume_tolerance_cc.value))
+            self._findings.extend(plan.findings)
+            self.spatial = plan
+        return list(self.spatial.objectives)
 
     def result_entries(self, recipe: Optional[OptimisationRecipe] = None) -> List[Dict[str, Any]]:
         """The result's ``optimisation_structures``: one entry per structure of ``recipe`` (default: the
         one the TPS holds) with the TPS's ``volume_cc`` (None when nothing was made)."""
+        held = recipe is None or recipe is self.recipe
         recipe = recipe if recipe is not None else self.recipe
-        if recipe is None:
-            return []
-        return [{**s.to_dict(), "volume_cc": self.volumes_cc.get(s.name) if recipe is self.recipe else None}
-                for s in recipe.structures]
+        entries = [] if recipe is None else [
+            {**s.to_dict(), "volume_cc": self.volumes_cc.get(s.name) if held else None}
+            for s in recipe.structures]
+        if held and self.spatial is not None:
+            entries.extend({**s.to_dict(), "volume_cc": self.spatial_volumes_cc.get(s.name)}
+                           for s in self.spatial.structures)
+        return entries
 
     def region_figures(self, dose: DoseGrid, prescription_gy: float) -> Dict[str, Any]:
         """Coverage and tumour-dose figures (:class:`reirrad.evaluation.TargetFigures`) of the optimisation

@@ -265,6 +265,12 @@ class OptimisationStructureSettings:
         % of the expected volume; with ``volume_tolerance_cc`` the agreement asked of the TPS's volumes.
     volume_tolerance_cc : Quantity
         cm³; a TPS volume differing from the engine's by more than both tolerances is flagged.
+    spatial_objectives : bool
+        Whether a planning run makes the **low-tolerance** structures of spatial objectives
+        (:mod:`reirrad.spatial`) by default (``reirrad plan --objectives`` overrides; the optional
+        ``spatial_objectives`` entry, absent = off).
+    spatial_choice : Quantity or None
+        Provenance of that choice (None when the entry is absent).
     """
 
     enabled: bool
@@ -278,6 +284,8 @@ class OptimisationStructureSettings:
     ring_width: Quantity
     volume_tolerance_percent: Quantity
     volume_tolerance_cc: Quantity
+    spatial_objectives: bool = False
+    spatial_choice: Optional[Quantity] = None
 
     def prv(self, oar_key: str) -> Optional[PrvSetting]:
         """The PRV setting of an OAR, None when the OAR gets no PRV."""
@@ -721,7 +729,7 @@ def _parse_optimisation_structures(reader: _Reader, raw: Any,
                                    oars: Tuple[OarSpec, ...]) -> OptimisationStructureSettings:
     path = "optimisation_structures"
     top = reader.mapping(raw, path, ("enabled", "choice_source", "name_prefix", "target_opt_name", "prv",
-                                     "subtract_factor", "ring", "volume_tolerance"))
+                                     "subtract_factor", "ring", "volume_tolerance"), ("spatial_objectives",))
     enabled = reader.boolean(top["enabled"], f"{path}.enabled")
     choice = reader.choice_source(top["choice_source"], f"{path}.choice_source")
     prefix = top["name_prefix"]
@@ -761,13 +769,20 @@ def _parse_optimisation_structures(reader: _Reader, raw: Any,
                           f"gap {gap.value:g} mm + width {width.value:g} mm exceeds {MAX_MARGIN_MM:g} mm, "
                           "the largest margin Eclipse takes; make the ring narrower or closer")
     tol = reader.mapping(top["volume_tolerance"], f"{path}.volume_tolerance", ("percent", "cc"))
+    spatial, spatial_choice = False, None
+    if "spatial_objectives" in top:
+        spath = f"{path}.spatial_objectives"
+        entry = reader.mapping(top["spatial_objectives"], spath, ("enabled", "source", "status"))
+        spatial = reader.boolean(entry["enabled"], f"{spath}.enabled")
+        spatial_choice = reader.choice_source({"source": entry["source"], "status": entry["status"]}, spath)
     settings = OptimisationStructureSettings(
         enabled=enabled, choice=choice,
         name_prefix=prefix, target_opt_name=target_name, ring_name=ring_name, prvs=tuple(prvs),
         subtract_factor=factor, ring_gap=gap, ring_width=width,
         volume_tolerance_percent=reader.quantity(tol["percent"], f"{path}.volume_tolerance.percent", "%",
                                                  maximum=50.0),
-        volume_tolerance_cc=reader.quantity(tol["cc"], f"{path}.volume_tolerance.cc", "cm3", maximum=50.0))
+        volume_tolerance_cc=reader.quantity(tol["cc"], f"{path}.volume_tolerance.cc", "cm3", maximum=50.0),
+        spatial_objectives=spatial, spatial_choice=spatial_choice)
     _check_created_names(reader, settings, oars)
     return settings
 

@@ -71,13 +71,16 @@ from .search import SearchOutcome, SearchStep, TryLevel, ladder_search, predict_
 from .snapshot import CaseSnapshot
 from .structures import Occupancy, structure_occupancy
 
-__all__ = ["INTENTS", "SEARCHES", "FinalCheck", "PreparedCase", "WorkflowOptions", "WorkflowRun",
-           "evaluate_dose", "prepare", "run"]
+__all__ = ["INTENTS", "OBJECTIVE_MODES", "SEARCHES", "FinalCheck", "PreparedCase", "WorkflowOptions",
+           "WorkflowRun", "evaluate_dose", "prepare", "run"]
 
 logger = logging.getLogger(__name__)
 
 INTENTS = ("limit-toxicity", "isotoxic")
 SEARCHES = ("predictive", "ladder")
+#: ``standard``: objectives on the clinician's structures (and the optimisation target); ``spatial``: also
+#: the low-tolerance structures of :mod:`reirrad.spatial`. None in the options: the protocol's default.
+OBJECTIVE_MODES = ("standard", "spatial")
 
 
 @dataclass(frozen=True)
@@ -92,8 +95,11 @@ class WorkflowOptions:
     conservation_factor: Optional[float] = None
     structure_overrides: Mapping[str, str] = field(default_factory=dict)
     risk_factors: Tuple[str, ...] = ()
+    objectives: Optional[str] = None
 
     def __post_init__(self) -> None:
+        if self.objectives is not None and self.objectives not in OBJECTIVE_MODES:
+            raise InputError(f"objectives must be one of {OBJECTIVE_MODES} (got {echo(self.objectives)})")
         if self.intent not in INTENTS:
             raise InputError(f"intent must be one of {INTENTS} (got {echo(self.intent)})")
         if self.search not in SEARCHES:

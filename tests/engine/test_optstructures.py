@@ -484,7 +484,7 @@ def test_shipped_section_values_and_provenance():
         "small_bowel": 3.0, "large_bowel": 3.0, "rectum": 3.0, "sacral_plexus": 3.0, "cauda_equina": 3.0,
         "spinal_cord": 3.0}
     section = [q for q in PROTOCOL.quantities() if q.key_path.startswith("optimisation_structures")]
-    assert len(section) == 6 + 6  # choice, factor, gap, width, two tolerances; six PRV margins
+    assert len(section) == 6 + 6 + 1  # choice, factor, gap, width, two tolerances; six PRV margins; spatial
     assert {(q.source, q.status) for q in section} == {("project", "unverified")}
     assert {q.unit for q in section if ".prv." in q.key_path or ".ring." in q.key_path} == {"mm"}
 

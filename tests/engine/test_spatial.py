@@ -12,12 +12,17 @@ import dataclasses
 
 import numpy as np
 import pytest
+import yaml
 
 from reirrad.dvh import DVH
-from reirrad.protocol import load_protocol
-from reirrad.spatial import INSIDE, low_tolerance_regions
-from reirrad.workflow import WorkflowOptions, prepare
-from tps_stubs.direct import DirectCase
+from reirrad.errors import InputError
+from reirrad.planstructures import StructureRun
+from reirrad.protocol import PROTOCOL_DIR, load_protocol, parse_protocol
+from reirrad.snapshot import StructureData
+from reirrad.spatial import INSIDE, low_tolerance_regions, spatial_plan
+from reirrad.structures import structure_occupancy
+from reirrad.workflow import WorkflowOptions, prepare, run
+from tps_stubs.direct import DirectCase, DirectPlanner
 
 PROTOCOL = load_protocol("uk-sabr-pelvis-reirradiation")
 
@@ -59,3 +64,112 @@ def test_no_prior_course_no_region():
     bare = dataclasses.replace(snapshot, prior_courses=())
     prepared = prepare(PROTOCOL, bare, WorkflowOptions(dry_run=True, override_reason="test: no prior"))
     assert low_tolerance_regions(prepared) == []
+
+
+# --------------------------------------------------------------------------------------
+# Spatial objectives: the low-tolerance structures and their objectives (reirrad.spatial.spatial_plan)
+
+
+def test_the_low_tolerance_structure_is_the_region_and_its_objective_is_stricter(edge):
+    """EDGE-01: one structure, on the small bowel, named with the prefix within Eclipse's 16 characters;
+    the engine's occupancy of its contours is the region voxel for voxel (outlines on the organ's planes,
+    which here are the dose grid's slices); its objective is a maximum at the region's allowed dose minus
+    the protocol's OAR objective margin, below the organ's own maximum objective."""
+    plan = spatial_plan(edge)
+    (s,) = plan.structures
+    (region,) = plan.regions
+    (obj,) = plan.objectives
+    assert s.role == "low-tolerance" and s.oar_key == region.oar_key == "small_bowel"
+    assert s.name.startswith("zRR_LT_") and len(s.name) <= 14  # 16 with room for a suffix "_9"
+    occ = structure_occupancy(s.contours_mm, edge.snapshot.dose_grid, plane_spacing_mm=2.5, sub_samples=1)
+    np.testing.assert_array_equal(np.asarray(occ.fraction) >= 0.5, region.voxels)
+    assert s.expected_volume_cc == pytest.approx(region.volume_cc)
+    margin = PROTOCOL.planning.oar_objective_margin.value
+    assert (obj.structure_id, obj.kind, obj.oar_key) == (s.name, "max", "small_bowel")
+    assert obj.dose_gy == pytest.approx(region.allowed_physical_gy - margin)
+    organ_max = [o for o in edge.oar_objectives if o.oar_key == "small_bowel" and o.kind == "max"]
+    assert organ_max and obj.dose_gy < min(o.dose_gy for o in organ_max)
+
+
+def test_a_clinicians_structure_with_the_name_gets_a_suffix_and_reirrads_own_is_reused(edge):
+    name = spatial_plan(edge).structures[0].name
+    taken = dataclasses.replace(edge.snapshot, structures=(
+        *edge.snapshot.structures, StructureData(name.lower(), "ORGAN", ())))
+    other = dataclasses.replace(edge, snapshot=taken)
+    assert spatial_plan(other).structures[0].name == f"{name}_1"
+    mine = dataclasses.replace(edge.snapshot, structures=(
+        *edge.snapshot.structures, StructureData(name, "CONTROL", ())))
+    assert spatial_plan(dataclasses.replace(edge, snapshot=mine), owned_ids=[name]).structures[0].name == name
+
+
+def _spatial_run(patient, objectives):
+    case = DirectCase(patient)
+    planner = DirectPlanner(case, make_structures=True)
+    return run(PROTOCOL, case.read(), planner, WorkflowOptions(objectives=objectives)), planner
+
+
+@pytest.fixture(scope="module")
+def edge_spatial():
+    return _spatial_run("EDGE-01", "spatial")
+
+
+def test_a_spatial_run_makes_the_structure_writes_its_objective_and_meets_every_limit(edge_spatial):
+    """EDGE-01 planned with spatial objectives: the structure is made once (not per level), reported with
+    the TPS's volume, its objective is among those written, and every OAR meets its limits by the
+    protocol's deciding method on the final dose (the cumulative evaluation is unchanged)."""
+    result, planner = edge_spatial
+    low = [e for e in result.optimisation_structures if e["role"] == "low-tolerance"]
+    assert len(low) == 1 and low[0]["volume_cc"] == pytest.approx(low[0]["expected_volume_cc"])
+    made = [j for j in planner.structure_journal if j["member"] == "make_outlined_structure"]
+    assert [j["name"] for j in made] == [low[0]["name"]]
+    assert any(o.structure_id == low[0]["name"] and o.kind == "max" for o in result.objectives)
+    final = result.final_check.evaluation
+    assert final.oars_ok
+    for o in final.oars:
+        assert o.deciding_method == PROTOCOL.cumulative.deciding_method
+        assert o.passed is not False
+
+
+def test_spatial_objectives_are_off_by_default_and_refused_when_unknown():
+
+    settings = PROTOCOL.optimisation_structures
+    assert settings is not None and settings.spatial_objectives is False
+    assert (settings.spatial_choice.source, settings.spatial_choice.status) == ("project", "unverified")
+    with pytest.raises(InputError, match="objectives must be one of"):
+        WorkflowOptions(objectives="voxelwise")
+
+
+def test_a_planner_that_cannot_write_contours_gets_a_flag_and_no_structure():
+
+    prepared = prepare(PROTOCOL, DirectCase("EDGE-01").read(), WorkflowOptions(objectives="spatial"))
+
+    class NoOutlines:
+        def structures_not_writable(self):
+            return None
+
+        def owned_structure_ids(self, prefix):
+            return []
+
+        def make_structures(self, structures, prefix):
+            return {s.name: s.expected_volume_cc for s in structures}
+
+    run = StructureRun(prepared, NoOutlines())
+    objectives = run.objectives_at(30.0)
+    assert "spatial-objectives-not-supported" in [f.code for f in run.findings]
+    assert not any(o.structure_id.startswith("zRR_LT_") for o in objectives)
+    assert all(e["role"] != "low-tolerance" for e in run.result_entries())
+
+
+def test_a_dry_run_previews_the_low_tolerance_structure_and_a_disabled_section_says_why():
+
+    snapshot = DirectCase("EDGE-01").read()
+    dry = run(PROTOCOL, snapshot, None, WorkflowOptions(dry_run=True, objectives="spatial"))
+    low = [e for e in dry.optimisation_structures if e["role"] == "low-tolerance"]
+    assert len(low) == 1 and low[0]["volume_cc"] is None and low[0]["expected_volume_cc"] > 0
+
+    raw = yaml.safe_load((PROTOCOL_DIR / "uk-sabr-pelvis-reirradiation.yaml").read_text(encoding="utf-8"))
+    raw["optimisation_structures"]["enabled"] = False
+    off = parse_protocol(raw)
+    prepared = prepare(off, snapshot, WorkflowOptions(objectives="spatial"))
+    codes = [f.code for f in StructureRun(prepared, object()).findings]
+    assert "spatial-objectives-not-made" in codes
