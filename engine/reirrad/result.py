@@ -23,7 +23,8 @@ import numpy as np
 from . import __version__
 from .evaluation import TargetFigures
 from .findings import Finding
-from .protocol import Quantity
+from .planstructures import spatial_requested
+from .protocol import Protocol, Quantity
 from .statuses import status_meaning
 from .workflow import WorkflowRun
 
@@ -47,6 +48,22 @@ def stopped_result(reason: str, *, patient_id: str, findings: Any = (), **extra:
     stops = [f.to_dict() if isinstance(f, Finding) else dict(f) for f in findings]
     return {"status": "stopped", "status_meaning": status_meaning("stopped"), "patient_id": patient_id,
             "reason": reason, "stop_findings": stops, **extra}
+
+
+def _structure_values(protocol: Protocol, run: WorkflowRun) -> List[Quantity]:
+    """The ``optimisation_structures`` values a run used: the section's (choices, factor, ring, PRV margins,
+    tolerances) when it made or previewed structures, and the spatial-objectives choice when it made or
+    previewed a low-tolerance structure."""
+    settings = protocol.optimisation_structures
+    entries = run.optimisation_structures
+    if settings is None or not entries:
+        return []
+    used = [settings.choice, settings.subtract_factor, settings.ring_gap, settings.ring_width,
+            *(p.margin for p in settings.prvs), settings.volume_tolerance_percent,
+            settings.volume_tolerance_cc]
+    if settings.spatial_choice is not None and any(e.get("role") == "low-tolerance" for e in entries):
+        used.append(settings.spatial_choice)
+    return used
 
 
 def _registration_types(run: WorkflowRun) -> List[Dict[str, Any]]:
@@ -99,7 +116,8 @@ def build_result(run: WorkflowRun) -> Dict[str, Any]:
                  *vars(protocol.planning).values(), protocol.background_alpha_beta,
                  protocol.recovery.model_source, protocol.recovery.conservation_factor,
                  protocol.cumulative.deciding_source,
-                 *(protocol.oar(key).priority for key in prep.tolerances)]
+                 *(protocol.oar(key).priority for key in prep.tolerances),
+                 *_structure_values(protocol, run)]
     for q in (*(q for tol in prep.tolerances.values() for q in tol.values_used), *run_level):
         used.setdefault(q.key_path, {"value": q.value, "unit": q.unit, "source": q.source,
                                      "status": q.status})
@@ -118,6 +136,7 @@ def build_result(run: WorkflowRun) -> Dict[str, Any]:
         "planned_start": None if snapshot.planned_start is None else snapshot.planned_start.isoformat(),
         "intent": prep.options.intent,
         "search": prep.options.search,
+        "objective_mode": "spatial" if spatial_requested(prep) else "standard",
         "limiting_oars": [] if final is None else final.limiting_oars,
         "level_limited_by": run.level_limited_by,
         "optimisations": {"count": run.optimisations, "log": [asdict(s) for s in run.log]},

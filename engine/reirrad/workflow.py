@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field, replace
-from typing import Dict, List, Mapping, Optional, Tuple
+from typing import TYPE_CHECKING, Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
 
@@ -70,6 +70,9 @@ from .review import RISK_FACTORS
 from .search import SearchOutcome, SearchStep, TryLevel, ladder_search, predict_level_index, predictive_search
 from .snapshot import CaseSnapshot
 from .structures import Occupancy, structure_occupancy
+
+if TYPE_CHECKING:  # reirrad.spatial imports this module
+    from .spatial import SpatialPlan
 
 __all__ = ["INTENTS", "OBJECTIVE_MODES", "SEARCHES", "FinalCheck", "PreparedCase", "WorkflowOptions",
            "WorkflowRun", "evaluate_dose", "prepare", "run"]
@@ -207,6 +210,9 @@ class WorkflowRun:
     #: the recipe of the optimisation structures the TPS holds at the end (None: none made); its masks
     #: draw the optimisation target and the compromised region on the report's slices
     optimisation_recipe: Optional[OptimisationRecipe] = None
+    #: the low-tolerance structures the TPS holds at the end (:class:`reirrad.spatial.SpatialPlan`; None:
+    #: spatial objectives not used); its regions are drawn on the report's remaining-tolerance slices
+    spatial: Optional[SpatialPlan] = None
 
 
 @dataclass
@@ -448,7 +454,8 @@ def run(protocol: Protocol, snapshot: CaseSnapshot, planner: Optional[Planner], 
                                  *structures.findings, *method_findings(check.evaluation)),
                        optimisation_structures=tuple(structures.result_entries()),
                        target_regions=structures.region_figures(final_dose, check.evaluation.prescription_gy),
-                       objectives=structures.objectives, optimisation_recipe=structures.recipe)
+                       objectives=structures.objectives, optimisation_recipe=structures.recipe,
+                       spatial=structures.spatial)
 
 
 def _check_and_step_down(prepared: PreparedCase, planner: Planner, *, try_level: TryLevel,

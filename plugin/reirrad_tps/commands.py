@@ -25,7 +25,7 @@ from reirrad.outputs import OutputRequest, check_outputs, write_result_json
 from reirrad.progress import TextProgress
 from reirrad.protocol import load_protocol
 from reirrad.review import RISK_FACTORS
-from reirrad.workflow import INTENTS, SEARCHES, WorkflowOptions
+from reirrad.workflow import INTENTS, OBJECTIVE_MODES, SEARCHES, WorkflowOptions
 
 from .evaluate import add_prior_course_arguments
 from .evaluate import register as register_evaluate
@@ -99,6 +99,10 @@ def register(sub: Any) -> None:
                       help="proceed despite stop findings (eligibility, matching, an OAR's tolerance); "
                            "the reason is recorded")
     add_recovery_arguments(plan)
+    plan.add_argument("--objectives", choices=OBJECTIVE_MODES, default=None,
+                      help="spatial: also make the low-tolerance part of each OAR (where the prior dose "
+                           "exceeded its metric dose) a structure with a stricter maximum objective "
+                           "(default: the protocol's optimisation_structures.spatial_objectives)")
     plan.add_argument("--risk-factor", action="append", default=[], metavar="KEY",
                       choices=[key for key, _ in RISK_FACTORS],
                       help="a confirmed risk factor of poor recovery (recorded; repeat for each)")
@@ -177,7 +181,7 @@ def _plan(args: argparse.Namespace) -> int:
     options = WorkflowOptions(intent=args.intent, search=args.search, dry_run=args.dry_run,
                               override_reason=args.override_eligibility, recovery_model=args.recovery_model,
                               conservation_factor=args.conservation_factor,
-                              risk_factors=tuple(args.risk_factor))
+                              risk_factors=tuple(args.risk_factor), objectives=args.objectives)
     version = check_tps_version(args.tps, DEFAULT_VERSIONS[args.tps] if args.tps_version is None
                                 else args.tps_version)
     copy = None if not args.out else str(out_folder(args.out) / "result.json")

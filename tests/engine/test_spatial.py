@@ -18,6 +18,7 @@ from reirrad.dvh import DVH
 from reirrad.errors import InputError
 from reirrad.planstructures import StructureRun
 from reirrad.protocol import PROTOCOL_DIR, load_protocol, parse_protocol
+from reirrad.runner import execute
 from reirrad.snapshot import StructureData
 from reirrad.spatial import INSIDE, low_tolerance_regions, spatial_plan
 from reirrad.structures import structure_occupancy
@@ -102,15 +103,18 @@ def test_a_clinicians_structure_with_the_name_gets_a_suffix_and_reirrads_own_is_
     assert spatial_plan(dataclasses.replace(edge, snapshot=mine), owned_ids=[name]).structures[0].name == name
 
 
-def _spatial_run(patient, objectives):
-    case = DirectCase(patient)
+@pytest.fixture(scope="module")
+def edge_spatial_outcome():
+    """EDGE-01 planned (isotoxic) with spatial objectives, through the runner (result mapping, report)."""
+    case = DirectCase("EDGE-01")
     planner = DirectPlanner(case, make_structures=True)
-    return run(PROTOCOL, case.read(), planner, WorkflowOptions(objectives=objectives)), planner
+    return execute(PROTOCOL, case.read(), WorkflowOptions(objectives="spatial"), planner=planner), planner
 
 
 @pytest.fixture(scope="module")
-def edge_spatial():
-    return _spatial_run("EDGE-01", "spatial")
+def edge_spatial(edge_spatial_outcome):
+    outcome, planner = edge_spatial_outcome
+    return outcome.run, planner
 
 
 def test_a_spatial_run_makes_the_structure_writes_its_objective_and_meets_every_limit(edge_spatial):
@@ -173,3 +177,22 @@ def test_a_dry_run_previews_the_low_tolerance_structure_and_a_disabled_section_s
     prepared = prepare(off, snapshot, WorkflowOptions(objectives="spatial"))
     codes = [f.code for f in StructureRun(prepared, object()).findings]
     assert "spatial-objectives-not-made" in codes
+
+
+def test_the_result_and_report_show_the_low_tolerance_structure(edge_spatial_outcome):
+    """The result records the mode, the structure (role, TPS and engine volumes) and the choice's provenance;
+    the report lists it and draws it on a remaining-tolerance slice through it."""
+    pytest.importorskip("matplotlib")
+    from reirrad.report import render_report  # noqa: PLC0415 - matplotlib is the report extra's
+
+    outcome, _ = edge_spatial_outcome
+    result = outcome.result
+    assert result["objective_mode"] == "spatial"
+    (entry,) = [e for e in result["optimisation_structures"] if e["role"] == "low-tolerance"]
+    assert entry["operation"]["kind"] == "contours"
+    assert entry["derived_from"][0]["structure_id"] == "Bowel_Small"
+    used = result["provenance"]["values_used"]
+    assert used["optimisation_structures.spatial_objectives"]["status"] == "unverified"
+    page = render_report(outcome)
+    assert 'data-role="low-tolerance"' in page
+    assert f"through {entry['name']}" in page

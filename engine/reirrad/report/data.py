@@ -37,6 +37,7 @@ from ..optstructures import COMPROMISED, OptimisationRecipe
 from ..outcome import RunOutcome
 from ..runmaps import effective_prior_map, remaining_maps
 from ..structures import Occupancy
+from ..workflow import WorkflowRun
 
 __all__ = ["OUTLINE_LEVEL", "DvhData", "MapSlice", "Outline", "dvh_data", "map_slices"]
 
@@ -45,6 +46,7 @@ OUTLINE_LEVEL = 0.5
 _TARGET_COLOUR = "#d62728"
 _OPT_TARGET_COLOUR = "#ff9896"  # the optimisation target (PTV_opt), lighter than the PTV
 _COMPROMISED_COLOUR = "#000000"  # the compromised region: PTV inside what PTV_opt leaves out
+_LOW_TOLERANCE_COLOUR = "#9400d3"  # a low-tolerance structure (spatial objectives)
 _OAR_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf",
                 "#bcbd22", "#7f7f7f", "#000000", "#aec7e8", "#98df8a")
 
@@ -239,4 +241,31 @@ def map_slices(outcome: RunOutcome) -> Tuple[List[MapSlice], str]:
             else:
                 slices.append(MapSlice(map_name, view, plane, ys, zs, yl, zl, False, vmax, outlines,
                                        f"{prefix}x = {xs[index]:.1f} mm (slice {index})"))
+    slices.extend(_low_tolerance_slices(run, remaining, structures, axes=((xs, ys), (xl, yl), prefix + "z")))
     return slices, ""
+
+
+_Axes = Tuple[Tuple[FloatArray, FloatArray], Tuple[str, str], str]
+
+
+def _low_tolerance_slices(run: WorkflowRun, remaining: FloatArray,
+                          structures: List[Tuple[str, str, Occupancy]], *, axes: _Axes) -> List[MapSlice]:
+    """An axial slice of the remaining-tolerance map through the middle of each low-tolerance structure the
+    run made (spatial objectives), with its region (dose voxels, drawn at 0.5) over the other outlines.
+    ``axes``: the in-plane coordinates (mm), their labels, and the label of z."""
+    spatial = run.spatial
+    if spatial is None:
+        return []
+    (xs, ys), (xl, yl), z_label = axes
+    finite = remaining[np.isfinite(remaining)]
+    vmax = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
+    zs = _axes_mm(run.prepared.snapshot.dose_grid)[0][2]
+    out = []
+    for structure, region in zip(spatial.structures, spatial.regions):
+        k = round(float(np.argwhere(region.voxels)[:, 0].mean()))
+        outlines = [Outline(name, colour, _occ_slice(occ, 0, k)) for name, colour, occ in structures]
+        outlines.append(Outline(structure.name, _LOW_TOLERANCE_COLOUR, region.voxels[k].astype(np.float64)))
+        out.append(MapSlice("remaining-tolerance", "axial", remaining[k], xs, ys, xl, yl, True, vmax,
+                            tuple(outlines),
+                            f"{z_label} = {zs[k]:.1f} mm (slice {k}), through {structure.name}"))
+    return out

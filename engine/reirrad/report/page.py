@@ -720,7 +720,10 @@ def _plots_section(outcome: RunOutcome, draw: bool, reason: str) -> str:
                                                          "data-view": s.view}, MAP_FIGURE_PX)
                    + f"<figcaption>{_e(s.view.capitalize())}, {_e(s.position)}. "
                      f"{_e(captions[s.map_name])} Outlines: occupancy 0.5 of the target (red) and "
-                     "the OARs.</figcaption></figure>")
+                     "the OARs"
+                   + (" (purple: the low-tolerance structure, where the prior dose exceeded the prior "
+                      "metric dose and a stricter maximum objective was written)" if "through" in s.position
+                      else "") + ".</figcaption></figure>")
     out.append("</section>")
     return "".join(out)
 

@@ -77,7 +77,7 @@ def plan_with_pyradplan(args: argparse.Namespace) -> int:
     options = WorkflowOptions(intent=args.intent, search=args.search, dry_run=args.dry_run,
                               override_reason=args.override_eligibility, recovery_model=args.recovery_model,
                               conservation_factor=args.conservation_factor,
-                              risk_factors=tuple(args.risk_factor))
+                              risk_factors=tuple(args.risk_factor), objectives=args.objectives)
     copy = None if backend.out_dir is None else str(Path(backend.out_dir) / "result.json")
     inputs = [p for p in (args.patient, args.protocol) if p and Path(p).is_file()] + _dicom_inputs(args)
     outputs = check_outputs(OutputRequest(report=args.report, audit_csv=args.audit_csv,
