@@ -128,8 +128,12 @@ def _value_statuses(protocol: Protocol) -> Dict[str, int]:
 
 
 def review_case(protocol: Protocol, snapshot: CaseSnapshot,
-                structure_overrides: Optional[Mapping[str, str]] = None) -> CaseReview:
+                structure_overrides: Optional[Mapping[str, str]] = None, *,
+                objectives: Optional[str] = None) -> CaseReview:
     """The review of ``snapshot`` under ``protocol`` (no TPS call, nothing computed on doses).
+
+    ``objectives`` is the run's choice (``standard`` / ``spatial``; None: the protocol's default), for the
+    list of structures the run will make.
 
     Raises
     ------
@@ -165,13 +169,17 @@ def review_case(protocol: Protocol, snapshot: CaseSnapshot,
         planned_start=snapshot.planned_start,
         not_counted=tuple(f"{r['course']}/{r['plan']}: {r['reason']}" for r in snapshot.prior_plan_selection
                           if not r["selected"] and r["has_dose"]),
-        optimisation_structures=tuple(planned_structures(protocol, mapping, snapshot.plan.target_id)))
+        optimisation_structures=tuple(planned_structures(protocol, mapping, snapshot.plan.target_id,
+                                                         objectives=objectives)))
 
 
-def planned_structures(protocol: Protocol, mapping: Mapping[str, str], target_id: Optional[str]) -> List[str]:
+def planned_structures(protocol: Protocol, mapping: Mapping[str, str], target_id: Optional[str], *,
+                       objectives: Optional[str] = None) -> List[str]:
     """One line per optimisation structure the run will make (docs/optimisation-structures.md), before
     anything is computed on doses: which OARs ``PTV_opt`` subtracts depends on their allowed doses and on
-    the level, so its line states the rule. [] when the protocol has no enabled section."""
+    the level, so its line states the rule; the low-tolerance structures get one line when the run makes
+    them (``objectives`` ``spatial``, or None and the protocol's default on). [] when the protocol has no
+    enabled section."""
     settings = protocol.optimisation_structures
     if settings is None or not settings.enabled:
         return []
@@ -183,6 +191,10 @@ def planned_structures(protocol: Protocol, mapping: Mapping[str, str], target_id
                  "per level; the coverage objective goes on it)")
     gap, width = settings.ring_gap.value, settings.ring_width.value
     lines.append(f"{prefix}{settings.ring_name}: ring {gap:g} to {gap + width:g} mm outside {target}")
+    if (objectives == "spatial") if objectives is not None else settings.spatial_objectives:
+        lines.append(f"{prefix}LT_<organ>: spatial objectives: the part of each OAR where the prior dose "
+                     "exceeded its prior metric dose, written contour by contour, with a stricter maximum "
+                     "objective (once per run)")
     lines.append(f"Type control; a name another structure has gets a suffix _1 ... _9. Only structures named "
                  f"{prefix}... of type control are ever updated; no clinician's structure is changed.")
     return lines

@@ -6,6 +6,7 @@ launcher says otherwise::
 
     intent: isotoxic            # or limit-toxicity
     search: predictive          # or ladder
+    objectives: standard        # or spatial (low-tolerance structures; default: the protocol's)
     dry_run: false
     planned_start: 2026-12-07   # first fraction of the new course (no TPS stores it)
     prior_dates: {PELVIS_45: 2024-06-07}   # last fraction of each prior plan the TPS has no date for
@@ -38,9 +39,9 @@ from reirrad.workflow import WorkflowOptions
 
 __all__ = ["ANSWER_KEYS", "RunAnswers", "parse_date", "read_answers"]
 
-ANSWER_KEYS = ("intent", "search", "dry_run", "planned_start", "prior_dates", "override_eligibility",
-               "protocol", "version", "structures", "risk_factors", "conservation_factor", "report",
-               "audit_csv")
+ANSWER_KEYS = ("intent", "search", "objectives", "dry_run", "planned_start", "prior_dates",
+               "override_eligibility", "protocol", "version", "structures", "risk_factors",
+               "conservation_factor", "report", "audit_csv")
 
 
 def parse_date(value: Any, what: str) -> dt.date:
@@ -56,6 +57,8 @@ class RunAnswers:
     ----------
     intent, search : str
         As :class:`reirrad.workflow.WorkflowOptions` (checked there).
+    objectives : str, optional
+        ``standard`` or ``spatial`` (:class:`reirrad.workflow.WorkflowOptions`); None: the protocol's.
     dry_run : bool
         Compute and report; write nothing to the TPS.
     planned_start : datetime.date, optional
@@ -80,6 +83,7 @@ class RunAnswers:
 
     intent: str = "isotoxic"
     search: str = "predictive"
+    objectives: Optional[str] = None
     dry_run: bool = False
     planned_start: Optional[dt.date] = None
     prior_dates: Mapping[str, dt.date] = field(default_factory=dict)
@@ -97,7 +101,7 @@ class RunAnswers:
         if factor is not None and (isinstance(factor, bool) or not isinstance(factor, (int, float))
                                    or not 0.0 < factor <= 1.0):
             raise InputError(f"conservation_factor must be a number in (0, 1] (got {echo(factor)})")
-        self.workflow_options()  # refuses an unknown intent, search or risk factor before any TPS call
+        self.workflow_options()  # refuses an unknown intent, search, objectives or risk factor first
 
     def workflow_options(self) -> WorkflowOptions:
         """The engine's options for these answers."""
@@ -105,7 +109,7 @@ class RunAnswers:
                                override_reason=self.override_eligibility,
                                conservation_factor=self.conservation_factor,
                                structure_overrides=dict(self.structures),
-                               risk_factors=tuple(self.risk_factors))
+                               risk_factors=tuple(self.risk_factors), objectives=self.objectives)
 
     def updated(self, **changes: Any) -> RunAnswers:
         """A copy with ``changes`` (None values are ignored: "not given on the command line")."""
@@ -137,7 +141,8 @@ def _mapping(raw: Mapping[str, Any], source: str) -> RunAnswers:
     if unknown:
         raise InputError(f"{source}: unknown key(s) {echo(unknown)}; the keys are {list(ANSWER_KEYS)}")
     values: Dict[str, Any] = {}
-    for key in ("intent", "search", "protocol", "version", "override_eligibility", "report", "audit_csv"):
+    for key in ("intent", "search", "objectives", "protocol", "version", "override_eligibility", "report",
+                "audit_csv"):
         if raw.get(key) is not None:
             values[key] = str(raw[key])
     if "dry_run" in raw:

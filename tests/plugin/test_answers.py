@@ -22,11 +22,12 @@ def _file(tmp_path, text: str) -> str:
 
 def test_every_documented_key_is_read(tmp_path):
     answers = read_answers(_file(tmp_path, (
-        "intent: limit-toxicity\nsearch: ladder\ndry_run: true\nplanned_start: 2026-12-07\n"
+        "intent: limit-toxicity\nsearch: ladder\nobjectives: spatial\ndry_run: true\n"
+        "planned_start: 2026-12-07\n"
         "prior_dates: {PELVIS_45: 2024-06-07}\noverride_eligibility: MDT 2026-11-20\n"
         "protocol: my.yaml\nversion: 12A\nstructures: {rectum: Rectum_PRV}\n"
         "risk_factors: [diabetes, advanced-age]\nconservation_factor: 0.8\n")))
-    assert answers == RunAnswers(intent="limit-toxicity", search="ladder", dry_run=True,
+    assert answers == RunAnswers(intent="limit-toxicity", search="ladder", objectives="spatial", dry_run=True,
                                  planned_start=dt.date(2026, 12, 7),
                                  prior_dates={"PELVIS_45": dt.date(2024, 6, 7)},
                                  override_eligibility="MDT 2026-11-20", protocol="my.yaml", version="12A",
@@ -37,6 +38,7 @@ def test_every_documented_key_is_read(tmp_path):
         "limit-toxicity", "ladder", True, "MDT 2026-11-20")
     assert options.structure_overrides == {"rectum": "Rectum_PRV"}
     assert options.risk_factors == ("diabetes", "advanced-age") and options.conservation_factor == 0.8
+    assert options.objectives == "spatial"
 
 
 def test_json_and_an_empty_file_give_the_defaults(tmp_path):
@@ -57,6 +59,7 @@ def test_command_line_values_replace_file_values_but_none_keeps_them():
     ("prior_dates: {A: soon}\n", "prior_dates.A must be a date"),
     ("dry_run: yes please\n", "dry_run must be true or false"),
     ("intent: maximal\n", "intent must be one of"),
+    ("objectives: voxelwise\n", "objectives must be one of"),
     ("structures: [Rectum]\n", "structures must map OAR keys"),
     ("risk_factors: diabetes\n", "risk_factors must be a list"),
     ("risk_factors: [smoking]\n", "unknown risk factor(s) ['smoking']"),

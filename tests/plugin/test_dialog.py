@@ -203,6 +203,18 @@ def test_the_optimisation_structures_are_listed_before_anything_is_written(tk_ro
         assert (f"{settings.name_prefix}{prv.name}:" in text) == (prv.oar_key in matched)
     assert f"{settings.name_prefix}{settings.target_opt_name}: {review.target_id} minus" in text
     assert f"{settings.name_prefix}{settings.ring_name}: ring 5 to 25 mm" in text
+    assert "LT_<organ>" not in text  # the shipped protocol's default: no spatial objectives
+
+
+def test_spatial_objectives_are_listed_when_the_run_makes_them():
+    """The run's choice (answers ``objectives: spatial``) adds the low-tolerance structures' line; the
+    protocol's default (off) and ``standard`` do not."""
+    snapshot = DirectCase("LRRC-01").read()
+    lines = review_case(PROTOCOL, snapshot, objectives="spatial").optimisation_structures
+    assert any(line.startswith("zRR_LT_<organ>: spatial objectives") for line in lines)
+    for choice in (None, "standard"):
+        lines = review_case(PROTOCOL, snapshot, objectives=choice).optimisation_structures
+        assert not any("LT_<organ>" in line for line in lines)
 
 
 def test_cancel_returns_none(tk_root):

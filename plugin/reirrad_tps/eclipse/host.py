@@ -295,7 +295,7 @@ def _console_dates(review: CaseReview, answers: RunAnswers, ask: Ask) -> RunAnsw
 def _confirm_inputs(protocol: Protocol, snapshot: CaseSnapshot, answers: RunAnswers,
                     ask: Ask) -> Optional[RunAnswers]:
     """The confirmation dialog when a display is available, else the console's questions."""
-    review = review_case(protocol, snapshot, answers.structures)
+    review = review_case(protocol, snapshot, answers.structures, objectives=answers.objectives)
     if display_available():
         return confirm(review, answers, interactive=True)
     answers = _console_dates(review, answers, ask)

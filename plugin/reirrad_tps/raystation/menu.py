@@ -183,8 +183,8 @@ def _in_undo_step(version: str, protocol: Any, objects: Any, answers: RunAnswers
     with entry.undoable("reirrad re-irradiation plan", version):
         # read for the confirmation without writing (no MapDose): cancel leaves nothing
         snapshot = _read(version, objects, answers, run, deformable=False)
-        confirmed = confirm(review_case(protocol, snapshot, answers.structures), answers,
-                            interactive=interactive)
+        review = review_case(protocol, snapshot, answers.structures, objectives=answers.objectives)
+        confirmed = confirm(review, answers, interactive=interactive)
         if confirmed is None:
             raise _CancelledError
         if not confirmed.dry_run:  # read again with deformable dose mapping (adds evaluation doses)
