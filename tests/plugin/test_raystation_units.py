@@ -51,6 +51,13 @@ def test_length_conversions_and_points() -> None:
     np.testing.assert_array_equal(contour, [[10.0, 20.0, 30.0], [15.0, 20.0, 30.0]])
     with pytest.raises(InputError):
         units.point_mm_from_cm({"x": 1.0, "y": 2.0})
+    assert units.cm_from_mm(3.0) == pytest.approx(0.3) and type(units.cm_from_mm(np.float64(3.0))) is float
+    written = units.points_cm_from_mm(np.array([[10.0, 20.0, 30.0], [15.0, 20.0, 30.0]]))
+    assert written == [{"x": 1.0, "y": 2.0, "z": 3.0}, {"x": 1.5, "y": 2.0, "z": 3.0}]
+    assert all(type(v) is float for p in written for v in p.values())
+    np.testing.assert_array_equal(units.points_mm_from_cm(written), [[10.0, 20.0, 30.0], [15.0, 20.0, 30.0]])
+    with pytest.raises(InputError):
+        units.points_cm_from_mm(np.array([[1.0, 2.0]]))
     with pytest.raises(InputError, match="finite"):
         units.mm_from_cm(float("nan"))
     with pytest.raises(InputError):

@@ -9,7 +9,8 @@ docs/reference/raystation.md §4: errors surface as .NET exceptions with ``e.Mes
 
 from __future__ import annotations
 
-__all__ = ["InvalidOperationException", "ScriptException", "ScriptSystemError", "no_member"]
+__all__ = ["ArgumentException", "InvalidOperationException", "ScriptException", "ScriptSystemError",
+           "no_member"]
 
 
 class ScriptException(Exception):  # noqa: N818 - mirrors the .NET name System.Exception
@@ -23,6 +24,11 @@ class ScriptException(Exception):  # noqa: N818 - mirrors the .NET name System.E
 
 class InvalidOperationException(ScriptException):
     """Raised on any write to approved data (docs/reference/raystation.md §4, §14.6)."""
+
+
+class ArgumentException(ScriptException):
+    """A value RayStation cannot use (``System.ArgumentException``): the stand-in raises it where a value has
+    the right type but not an acceptable shape (e.g. a non-planar contour; DEVIATIONS.md)."""
 
 
 class ScriptSystemError(SystemError):

@@ -24,7 +24,7 @@ from .grids import RsGrid
 from .plans import copy_plan
 from .registrations import default_grid, map_dose, transform_mm
 from .rois import PatientModel
-from .scripting import ScriptCollection, ScriptObject, script_method
+from .scripting import ExpandoDictionary, ScriptCollection, ScriptObject, point, script_method
 
 if TYPE_CHECKING:  # pragma: no cover
     from .session import Session
@@ -45,6 +45,54 @@ class EquipmentInfo(ScriptObject):
         return str(self._s["for"])
 
 
+class ImageStack(ScriptObject):
+    """``exam.Series[0].ImageStack``: where the image slices are (DEVIATIONS.md).
+
+    ``SlicePositions`` are cm offsets of the slices from ``Corner.z`` (slice k at ``Corner.z +
+    SlicePositions[k]``, as public scripts compute it), in the image's index order (0 first, so negative
+    offsets on a feet-first image). ``Corner`` x and y are the outer edge of the first pixel (the
+    stand-in's reading), z the first slice; all cm.
+    """
+
+    def __init__(self, session: Session, path: str, image: ImageModel) -> None:
+        super().__init__(session, path, track=False)
+        object.__setattr__(self, "_image", image)
+
+    @property
+    def Corner(self) -> ExpandoDictionary:
+        """Corner of the image stack, cm (a copy; class docstring)."""
+        image = self._image
+        z0 = float(image.plane_z_mm()[0])
+        origin = np.asarray(image.origin_mm, float)
+        half = 0.5 * np.asarray(image.spacing_mm, float)
+        signs = np.diag(np.asarray(image.direction, float))
+        last = origin + signs * (np.asarray(image.size) - 1) * np.asarray(image.spacing_mm, float)
+        lo = [float(min(origin[a], last[a]) - half[a]) for a in (0, 1)]
+        return point(lo[0] / 10.0, lo[1] / 10.0, z0 / 10.0)
+
+    @property
+    def SlicePositions(self) -> List[float]:
+        """Offsets of the slices from ``Corner.z``, cm, in index order (a copy)."""
+        planes = np.asarray(self._image.plane_z_mm(), float)
+        return [float(v) / 10.0 for v in planes - planes[0]]
+
+
+class Series(ScriptObject):
+    """``exam.Series[i]``: the stand-in's examinations have one series."""
+
+    def __init__(self, session: Session, path: str, image: ImageModel) -> None:
+        super().__init__(session, path, track=False)
+        object.__setattr__(self, "_stack", ImageStack(session, f"{path}.ImageStack", image))
+
+    def _key(self) -> str:
+        return "0"
+
+    @property
+    def ImageStack(self) -> ImageStack:
+        """The image stack (slice positions)."""
+        return self._stack  # type: ignore[no-any-return]
+
+
 class Examination(ScriptObject):
     """``case.Examinations[name]``: a CT."""
 
@@ -55,7 +103,13 @@ class Examination(ScriptObject):
         self._s.update(
             name=image.id,
             equipment=EquipmentInfo(session, f"{path}.EquipmentInfo", image.frame_of_reference_uid),
+            series=ScriptCollection(session, f"{path}.Series", [Series(session, f"{path}.Series[0]", image)]),
         )
+
+    @property
+    def Series(self) -> ScriptCollection:
+        """The image series (one)."""
+        return self._s["series"]  # type: ignore[no-any-return]
 
     def _key(self) -> str:
         return str(self._s["name"])

@@ -13,6 +13,13 @@ ResultMarginSettings)`` set the ROI's geometry on one examination from its sourc
 (margins in cm, computed once, re-contoured on the image planes: :mod:`.roi_algebra`); refused on an
 approved ROI.
 
+Contours written point by point (:mod:`.contours`): ``geometry.PrimaryShape.Contours = [[{'x','y','z'},
+…], …]`` (cm) replaces a contour geometry's contours (even–odd rule per plane), after
+``roi.CreateBoxGeometry(Size, Examination, Center, Representation, VoxelSize)`` has given an empty ROI a
+geometry and ``geometry.SetRepresentation(Representation='Contours')`` has turned a voxel or mesh shape
+into contours. The written contours are the geometry every volume, voxelisation, statistic and stand-in
+optimiser mask uses. Refused on approved data like every other write.
+
 Mesh geometries: real structure sets hold triangle meshes (model-based and deep-learning
 segmentation, couch and helper ROIs) whose ``PrimaryShape`` has no ``Contours``; public scripts test
 ``hasattr(PrimaryShape, 'Contours')`` (docs/reference/raystation-public-scripts.md R11). ROIs named in
@@ -32,8 +39,8 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional
 import numpy as np
 
 from ..patients.model import StructureModel
-from . import grids, roi_algebra
-from .errors import ScriptException
+from . import contours, grids, roi_algebra
+from .errors import ScriptException, no_member
 from .grids import RsGrid
 from .registrations import create_deformable_group
 from .review import Review
@@ -43,7 +50,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .patient_objects import Case, Examination
 
 __all__ = ["ORGAN_TYPES", "ROI_TYPES", "MeshShape", "PatientModel", "RegionOfInterest", "RoiGeometry",
-           "StructureSet"]
+           "StructureSet", "VoxelShape"]
 
 #: Stub-patient DICOM type → RayStation ROI ``Type``.
 ROI_TYPES: Dict[str, str] = {
@@ -72,6 +79,11 @@ CREATE_ROI_TYPES = (
     "Registration",
     "FieldOfView",
 )
+
+
+def _dicom_type(roi: RegionOfInterest) -> str:
+    """The stub-patient DICOM type of a stand-in ROI (for the geometry it is given)."""
+    return {v: k for k, v in ROI_TYPES.items()}.get(roi.Type, roi.Type.upper())
 
 
 class OrganData(ScriptObject):
@@ -209,21 +221,79 @@ class RegionOfInterest(ScriptObject):
         self._model._set_algebra_geometry(self, Examination, a, b, result_operation=str(ResultOperation),
                                           result_margin=result_margin)
 
+    @script_method(write=True)
+    def CreateBoxGeometry(
+        self, *, Size: Any, Examination: Any, Center: Any, Representation: str, VoxelSize: Any = None
+    ) -> None:
+        """Set this ROI's geometry on ``Examination`` to a box (``Size``, ``Center``: ``{'x','y','z'}`` cm).
+
+        ``Representation`` ``'Voxels'``, ``'TriangleMesh'`` or ``'Contours'`` is the primary shape it gets;
+        ``VoxelSize`` (None or cm) is not used (:mod:`.contours`). Replaces any geometry the ROI had there;
+        refused (``InvalidOperationException``) when this ROI is approved.
+        """
+        size = contours.parse_vector(Size, "Size", positive=True)
+        centre = contours.parse_vector(Center, "Center")
+        if Representation not in contours.REPRESENTATIONS:
+            raise ScriptException(
+                f"Representation must be one of {contours.REPRESENTATIONS} (got {Representation!r})."
+            )
+        if VoxelSize is not None and (
+            isinstance(VoxelSize, bool) or not isinstance(VoxelSize, (int, float)) or VoxelSize <= 0
+        ):
+            raise ScriptException(f"VoxelSize must be None or a voxel size > 0 cm (got {VoxelSize!r}).")
+        _, target = self._model._target_geometry(self, Examination)
+        by_plane = contours.box_contours(target._image(), centre, size)
+        target._s["structure"] = StructureModel(id=self.Name, dicom_type=_dicom_type(self),
+                                                contours_by_plane=by_plane, primitives=())
+        target._s["representation"] = str(Representation)
+
 
 class PrimaryShape(ScriptObject):
-    """``geometry.PrimaryShape`` of a contour ROI."""
+    """``geometry.PrimaryShape`` of a contour ROI (RayStation's ``RoiContourSet``).
 
-    def __init__(self, session: Any, path: str, structure: StructureModel) -> None:
+    ``Contours`` reads the geometry's closed planar contours (points ``{'x','y','z'}``, cm) and, set, replaces
+    all of them (:func:`.contours.parse_contours` says what is accepted; module docstring).
+    """
+
+    _geometry: RoiGeometry
+
+    def __init__(self, session: Any, path: str, geometry: RoiGeometry) -> None:
         super().__init__(session, path, track=False)
-        object.__setattr__(self, "_structure", structure)
+        object.__setattr__(self, "_geometry", geometry)
 
-    @property
-    def Contours(self) -> List[List[ExpandoDictionary]]:
-        """Closed planar contours, each a list of points ``{'x','y','z'}`` in cm (a copy)."""
-        return [
-            [point(float(x) / 10.0, float(y) / 10.0, float(z) / 10.0) for x, y, z in contour]
-            for contour in self._structure.all_contours()
-        ]
+    def _lock_reason(self) -> Optional[str]:
+        return self._geometry._lock_reason()
+
+    def _set_contours(self, value: Any) -> None:
+        geometry = self._geometry
+        if geometry._representation() != "Contours":  # a shape read before SetRepresentation changed it
+            raise no_member("Contours")
+        geometry._set_contours(value)
+
+    def _get_contours(self) -> List[List[ExpandoDictionary]]:
+        structure = self._geometry._s["structure"]
+        loops = () if structure is None else structure.all_contours()
+        return [[point(float(x) / 10.0, float(y) / 10.0, float(z) / 10.0) for x, y, z in c] for c in loops]
+
+    Contours = property(
+        _get_contours,
+        _set_contours,
+        doc="Closed planar contours, each a list of points ``{'x','y','z'}`` in cm (a copy); setting "
+        "replaces them all (class docstring).",
+    )
+
+
+class VoxelShape(ScriptObject):
+    """``geometry.PrimaryShape`` of a voxel ROI (RayStation's ``BinaryRoi``): no ``Contours`` (DEVIATIONS.md).
+
+    What ``roi.CreateBoxGeometry(..., Representation='Voxels')`` leaves; ``SetRepresentation(Representation=
+    'Contours')`` turns it into contours.
+    """
+
+    _tps_name = "BinaryRoi"
+
+    def __init__(self, session: Any, path: str) -> None:
+        super().__init__(session, path, track=False)
 
 
 class MeshShape(ScriptObject):
@@ -273,7 +343,8 @@ class RoiGeometry(ScriptObject):
     ) -> None:
         super().__init__(session, path)
         object.__setattr__(self, "_structure_set", structure_set)
-        self._s.update(roi=roi, structure=structure, approved=approved)
+        # representation None: as loaded (a mesh when the ROI is in the session's mesh ROIs, else contours)
+        self._s.update(roi=roi, structure=structure, approved=approved, representation=None)
 
     def _key(self) -> str:
         return str(self._s["roi"]._key())
@@ -281,7 +352,28 @@ class RoiGeometry(ScriptObject):
     def _lock_reason(self) -> Optional[str]:
         if self._s["approved"]:
             return f"The geometry of ROI '{self._key()}' is approved"
-        return None
+        return self._s["roi"]._lock_reason()  # type: ignore[no-any-return]
+
+    def _representation(self) -> str:
+        """``'Contours'``, ``'Voxels'`` or ``'TriangleMesh'``."""
+        chosen = self._s["representation"]
+        if chosen is not None:
+            return str(chosen)
+        return "TriangleMesh" if self._key() in self._session.mesh_rois else "Contours"
+
+    def _image(self) -> Any:
+        model_id = self._structure_set._model_id
+        if model_id is None:  # pragma: no cover - every stand-in examination has a model structure set
+            raise ScriptException(f"Examination '{self._structure_set._key()}' has no structure set.")
+        model = self._session.model
+        return model.image(model.structure_set(model_id).image_id)
+
+    def _set_contours(self, value: Any) -> None:
+        """Replace the contours (``PrimaryShape.Contours = value``, cm; checked by :mod:`.contours`)."""
+        by_plane = contours.parse_contours(value, self._image())
+        roi = self._s["roi"]
+        self._s["structure"] = StructureModel(id=roi.Name, dicom_type=_dicom_type(roi),
+                                              contours_by_plane=by_plane, primitives=())
 
     def _contoured(self) -> StructureModel:
         structure = self._s["structure"]
@@ -305,24 +397,37 @@ class RoiGeometry(ScriptObject):
         """The ROI."""
         return self._s["roi"]  # type: ignore[no-any-return]
 
-    def _is_mesh(self) -> bool:
-        return self._key() in self._session.mesh_rois
-
     @property
     def PrimaryShape(self) -> Any:
-        """The contours (or a :class:`MeshShape`), or None when the ROI has no geometry here."""
+        """The contours (or a :class:`MeshShape` / :class:`VoxelShape`), or None when the ROI has no geometry
+        here."""
         structure = self._s["structure"]
         if structure is None or structure.is_empty:
             return None
-        if self._is_mesh():
+        representation = self._representation()
+        if representation == "TriangleMesh":
             return MeshShape(self._session, f"{self._path}.PrimaryShape", structure)
-        return PrimaryShape(self._session, f"{self._path}.PrimaryShape", structure)
+        if representation == "Voxels":
+            return VoxelShape(self._session, f"{self._path}.PrimaryShape")
+        return PrimaryShape(self._session, f"{self._path}.PrimaryShape", self)
 
     @script_method(write=False)
     def HasContours(self) -> bool:
-        """True when the ROI has contours on this examination (False for a mesh)."""
+        """True when the ROI has contours on this examination (False for a mesh or voxels)."""
         structure = self._s["structure"]
-        return structure is not None and not structure.is_empty and not self._is_mesh()
+        return structure is not None and not structure.is_empty and self._representation() == "Contours"
+
+    @script_method(write=True)
+    def SetRepresentation(self, *, Representation: str) -> None:
+        """Change the primary shape to ``'Contours'``, ``'Voxels'`` or ``'TriangleMesh'`` (a no-op when it is
+        that already). The stand-in keeps the geometry as contours underneath, so nothing is resampled.
+        Refused on an empty geometry (the §4 "no geometry set for ROI" text) and on approved data."""
+        if Representation not in contours.REPRESENTATIONS:
+            raise ScriptException(
+                f"Representation must be one of {contours.REPRESENTATIONS} (got {Representation!r})."
+            )
+        self._contoured()
+        self._s["representation"] = str(Representation)
 
     @script_method(write=False)
     def GetRoiVolume(self) -> float:
@@ -470,17 +575,8 @@ class PatientModel(ScriptObject):
         self._s["rois"]._append(roi)
         return roi
 
-    def _set_algebra_geometry(
-        self,
-        roi: RegionOfInterest,
-        examination: Any,
-        a: roi_algebra.Expression,
-        b: roi_algebra.Expression,
-        *,
-        result_operation: str,
-        result_margin: roi_algebra.Margin,
-    ) -> None:
-        """Compute ``roi``'s geometry on ``examination`` from its sources' current geometries."""
+    def _target_geometry(self, roi: RegionOfInterest, examination: Any) -> Any:
+        """(structure set, ``roi``'s geometry) on ``examination``, an examination object of the case."""
         exams = self._case._s["examinations"]
         if not isinstance(examination, ScriptObject) or not any(e is examination for e in exams):
             raise ScriptException(
@@ -493,6 +589,20 @@ class PatientModel(ScriptObject):
             raise ScriptException(
                 f"Examination '{examination._key()}' has no structure set for ROI '{roi.Name}'."
             )
+        return structure_set, target
+
+    def _set_algebra_geometry(
+        self,
+        roi: RegionOfInterest,
+        examination: Any,
+        a: roi_algebra.Expression,
+        b: roi_algebra.Expression,
+        *,
+        result_operation: str,
+        result_margin: roi_algebra.Margin,
+    ) -> None:
+        """Compute ``roi``'s geometry on ``examination`` from its sources' current geometries."""
+        structure_set, target = self._target_geometry(roi, examination)
         used = [a] if result_operation == "None" else [a, b]
         sources: Dict[str, StructureModel] = {}
         for name in (n for e in used for n in e.source_roi_names):
@@ -509,10 +619,10 @@ class PatientModel(ScriptObject):
         image = self._session.model.image(self._session.model.structure_set(structure_set._model_id).image_id)
         by_plane = roi_algebra.evaluate(image, sources, a, b, result_operation=result_operation,
                                         result_margin=result_margin)
-        dicom_type = {v: k for k, v in ROI_TYPES.items()}.get(roi.Type, roi.Type.upper())
         target._s["structure"] = StructureModel(
-            id=roi.Name, dicom_type=dicom_type, contours_by_plane=by_plane, primitives=()
+            id=roi.Name, dicom_type=_dicom_type(roi), contours_by_plane=by_plane, primitives=()
         )
+        target._s["representation"] = "Contours"  # the stand-in's algebra result is a contour ROI
 
     def _delete_roi(self, roi: RegionOfInterest) -> None:
         self._s["rois"]._remove(roi)

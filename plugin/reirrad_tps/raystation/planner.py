@@ -61,7 +61,8 @@ Every write first checks ``plan.Review.ApprovalStatus`` and the beam set's own
 ``Review.ApprovalStatus`` (§14.6; public-scripts N9) and refuses an approved plan or beam set with
 :class:`ApprovedPlanError` before any RayStation call.
 
-**Optimisation structures** (:class:`reirrad.ports.StructureMaker`): :mod:`.structures` holds the
+**Optimisation structures** (:class:`reirrad.ports.StructureMaker`, and :class:`reirrad.ports.OutlineMaker`
+for the low-tolerance structures written contour by contour): :mod:`.structures` holds the
 RayStation mapping and the ownership rule. Making them is a write (the plan and beam-set approval guards
 apply, and :class:`CopyOnFirstWritePlanner` makes its plan copy first); asking whether the structure set
 is writable and which ROIs are reirrad's only reads.
@@ -92,8 +93,8 @@ from .source import beam_set_approval, prescription_roi, primary_prescription
 from .units import cgy_from_gy
 from .versions import VersionProfile, profile
 
-if TYPE_CHECKING:  # the recipe's type, for the signatures only
-    from reirrad.optstructures import OptimisationStructure
+if TYPE_CHECKING:  # the recipe's types, for the signatures only
+    from reirrad.optstructures import OptimisationStructure, OutlinedStructure
 
 __all__ = ["ALREADY_COMPUTED", "CONSTRAINT_FUNCTION_TYPES", "DEFAULT_DOSE_ALGORITHM", "FUNCTION_TYPES",
            "RUN_PLAN_SUFFIX", "ApprovedPlanError", "CopyOnFirstWritePlanner", "RayStationPlanner",
@@ -545,6 +546,22 @@ class RayStationPlanner:
         self._require_writable("make optimisation structures")
         return _structures.make_structures(self._case, self._beam_set, structures, prefix)
 
+    def make_outlined_structures(self, structures: Sequence[OutlinedStructure],
+                                 prefix: str) -> Dict[str, float]:
+        """Create reirrad's outlined (low-tolerance) structures, or replace the contours of its own, from the
+        engine's planar contours (:class:`reirrad.ports.OutlineMaker`); each one's volume, cm³, by name.
+
+        Raises
+        ------
+        ApprovedPlanError
+            The plan, the beam set or the planning structure set is approved (nothing written).
+        reirrad.errors.InputError
+            A name taken by an ROI that is not reirrad's or a contour off the planning examination's slices
+            (nothing written), or RayStation refusing part-way (:func:`.structures.make_outlined_structures`).
+        """
+        self._require_writable("make low-tolerance structures")
+        return _structures.make_outlined_structures(self._case, self._beam_set, structures, prefix)
+
 
 class CopyOnFirstWritePlanner:
     """A :class:`reirrad.ports.Planner` that copies the clinician's plan at its first call and plans the copy.
@@ -554,8 +571,9 @@ class CopyOnFirstWritePlanner:
     and every call goes to a :class:`RayStationPlanner` on it.
 
     Optimisation structures are case-level (one ROI list, geometries per examination; the copy has the
-    clinician's planning examination). :meth:`make_structures` counts as a write: it makes the copy
-    first, so the structures of a run always come with its plan copy and the copy's guards apply.
+    clinician's planning examination). :meth:`make_structures` and :meth:`make_outlined_structures` count
+    as writes: they make the copy first, so the structures of a run always come with its plan copy and the
+    copy's guards apply.
     :meth:`structures_not_writable` and :meth:`owned_structure_ids` only read: before the copy exists they
     read through the clinician's beam set (same case, same planning examination) and copy nothing.
 
@@ -631,3 +649,8 @@ class CopyOnFirstWritePlanner:
     def make_structures(self, structures: Sequence[OptimisationStructure], prefix: str) -> Dict[str, float]:
         """:meth:`RayStationPlanner.make_structures` on the copy (a write: the copy is made first)."""
         return self._target().make_structures(structures, prefix)
+
+    def make_outlined_structures(self, structures: Sequence[OutlinedStructure],
+                                 prefix: str) -> Dict[str, float]:
+        """:meth:`RayStationPlanner.make_outlined_structures` on the copy (a write: the copy first)."""
+        return self._target().make_outlined_structures(structures, prefix)

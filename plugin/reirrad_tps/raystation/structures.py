@@ -19,11 +19,47 @@ Mapping (§9)
   ``ExpressionB`` names no ROI. The result margin is ``ResultMarginSettings``.
 * **Margins**: ``MarginSettings = {'Type': 'Expand'|'Contract', 'Superior', 'Inferior', 'Anterior',
   'Posterior', 'Right', 'Left'}`` in **cm** (§9, §14.1). The engine's distances are mm; they become cm
-  in :func:`margin_settings` and nowhere else (a 3 mm PRV is ``0.3``).
+  in :func:`.units.cm_from_mm` (called by :func:`margin_settings`; a 3 mm PRV is ``0.3``).
 * **Volume**: ``StructureSets[exam].RoiGeometries[name].GetRoiVolume()``, cm³ (public-scripts R1). An
   empty result (``PrimaryShape`` None: e.g. a target wholly inside the subtracted PRVs) is reported as
   0 cm³ without calling ``GetRoiVolume`` (which raises "no geometry set for ROI" on an empty geometry,
   §4); the engine's recipe flags an empty optimisation target itself.
+
+Outlined structures (:class:`reirrad.ports.OutlineMaker`, :func:`make_outlined_structures`)
+--------------------------------------------------------------------------------------------
+A low-tolerance region (:class:`reirrad.optstructures.OutlinedStructure`) has no algebra recipe: the engine
+hands over closed planar contours (patient mm, even–odd rule) and the adapter writes them point by point.
+The call forms, none in docs/reference/raystation.md, come from public scripts:
+
+* ``liam-stubbington/raystation-apps: modules/structure_set_classes.py`` l.130–159 (``restore_contours``):
+  ``CreateRoi``, then ``roi.CreateBoxGeometry(Size={'x','y','z'}, Examination=exam, Center={'x','y','z'},
+  Representation='Voxels', VoxelSize=None)`` as a placeholder geometry, ``geometry = StructureSets[exam.Name].
+  RoiGeometries[name]``, ``geometry.SetRepresentation(Representation='Contours')``, then ``geometry.
+  PrimaryShape.Contours = [[{'x', 'y', 'z'}, …], …]`` (contours saved from ``PrimaryShape.Contours``, cm).
+  Two further public scripts (repositories not named by the code index) assign ``PrimaryShape.Contours``
+  a subset of the contours they read to drop slices (so an assignment **replaces** every contour) and
+  ``[{'x': p.x, 'y': p.y, 'z': p.z}, …]`` lists over a ``CreateExternalGeometry`` placeholder.
+* [stub-2025] (``ArthurRochette/Raystation-stubs: raystation/v2025``): ``CreateBoxGeometry(Size, Examination,
+  Center, Representation: 'Voxels'|'TriangleMesh'|'Contours', VoxelSize)``; ``RoiGeometry.PrimaryShape`` is a
+  ``BinaryRoi``, ``MbsMesh``, ``RoiContourSet`` or ``TriangleMesh``, and only ``RoiContourSet`` has
+  ``Contours`` (a setter taking a list); ``SetRepresentation(Representation)`` changes the primary shape "if
+  necessary" — hence public-scripts R11's ``hasattr(PrimaryShape, 'Contours')`` test before it.
+* Image slices: ``exam.Series[0].ImageStack.Corner.z + SlicePositions[k]`` (cm), as ``wrssc/ray_scripts:
+  library/PlanReview/qa_tests/test_examination/check_contour_gaps.py`` (``get_slice_positions``) reads them
+  (§5.3 shows ``exam.Series[0].ImageStack``).
+
+What the adapter does: every check first (approval, names as for :func:`make_structures`, and every plane
+and point z within :data:`SLICE_TOLERANCE_MM` of an image slice of the planning examination, else
+:class:`reirrad.errors.InputError` naming the structure, the z and the slices); then per structure
+``CreateRoi`` when absent; ``CreateBoxGeometry`` (a :data:`PLACEHOLDER_BOX_CM` cube on the first contour's
+plane, inside the image, not the scripts' 2 cm box at the origin, which may lie outside it) only when the
+ROI has no geometry on the examination; ``SetRepresentation(Representation='Contours')`` only when its
+shape has no ``Contours``; then ``PrimaryShape.Contours =`` every plane's loops in order, cm
+(:func:`.units.points_cm_from_mm`). RayStation's contour list combines like a DICOM ROI's (even–odd), so a
+hole is just another loop. A re-run on reirrad's own ROI (it has contours) only assigns ``Contours``. The
+volume is ``GetRoiVolume()`` (cm³). **Unconfirmed:** what the real setter refuses (a contour between
+slices, a non-planar one) and whether ``CreateBoxGeometry`` on a geometry that exists replaces it (the
+adapter never does that); the stand-in's strict reading is in its DEVIATIONS.md.
 
 Ownership (docs/optimisation-structures.md)
 -------------------------------------------
@@ -54,22 +90,27 @@ other write of the run.
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from reirrad.errors import ApprovedPlanError, InputError
-from reirrad.optstructures import OptimisationStructure
+from reirrad.optstructures import OptimisationStructure, OutlinedStructure
 from reirrad.roi_algebra import MARGIN_DIRECTIONS, Expression, Margin, Operation
 
-from ._common import APPROVED, approval_status, has_member, tps_message
+from ._common import APPROVED, approval_status, has_member, names, tps_message
+from .units import cm_from_mm, mm_from_cm, point_mm_from_cm, points_cm_from_mm
 
-__all__ = ["CONTROL_TYPE", "MM_PER_CM", "RESULT_OPERATIONS", "ROLE_COLOURS", "algebra_keywords",
-           "approved_roi_names", "make_structures", "margin_keywords", "margin_settings",
-           "owned_structure_ids", "structures_not_writable"]
+__all__ = ["CONTROL_TYPE", "RESULT_OPERATIONS", "ROLE_COLOURS", "SLICE_TOLERANCE_MM", "algebra_keywords",
+           "approved_roi_names", "contours_cm", "image_slices_mm", "make_outlined_structures",
+           "make_structures", "margin_keywords", "margin_settings", "owned_structure_ids",
+           "structures_not_writable"]
 
 #: RayStation ROI ``Type`` of every structure reirrad makes (the engine's DICOM type ``CONTROL``).
 CONTROL_TYPE = "Control"
-#: Engine margins are mm, RayStation's cm.
-MM_PER_CM = 10.0
+#: How far a contour plane may lie from an image slice of the planning examination, mm (the engine's
+#: plane tolerance, :data:`reirrad.structures.PLANE_TOLERANCE_MM`).
+SLICE_TOLERANCE_MM = 0.01
+#: Edge of the placeholder box an outlined structure's new geometry starts from, cm (module docstring).
+PLACEHOLDER_BOX_CM = 1.0
 #: Engine ``combine`` → ``ResultOperation``.
 RESULT_OPERATIONS: Mapping[str, str] = {"none": "None", "union": "Union", "intersection": "Intersection",
                                         "subtraction": "Subtraction"}
@@ -86,11 +127,10 @@ ALGORITHM = "Auto"
 
 # -- translation ------------------------------------------------------------------------------------------
 def margin_settings(margin: Margin) -> Dict[str, Any]:
-    """``MarginSettings`` of an engine margin: the only place mm become cm."""
+    """``MarginSettings`` of an engine margin (mm become cm in :func:`.units.cm_from_mm`)."""
     settings: Dict[str, Any] = {"Type": "Expand" if margin.kind == "expand" else "Contract"}
     for direction in MARGIN_DIRECTIONS:
-        distance_cm = margin.distance_mm(direction) / MM_PER_CM
-        settings[_DIRECTION_KEYS[direction]] = float(distance_cm)
+        settings[_DIRECTION_KEYS[direction]] = cm_from_mm(margin.distance_mm(direction))
     return settings
 
 
@@ -182,44 +222,69 @@ def _refuse_foreign(roi: Any, name: str, approved: Sequence[str], prefix: Option
                          "modifies it. Nothing was written")
 
 
-def _check_sources(case: Any, structure_set: Any, s: OptimisationStructure, rois: Mapping[str, Any],
-                   made: Sequence[str]) -> None:
-    """Every source exists with a geometry on the planning examination, or is made earlier in the call."""
-    for source in (u.structure_id for u in s.derived_from):
-        if source in made:
-            continue
-        if source not in rois:
-            raise InputError(f"{s.name}: source ROI {source!r} does not exist in case {case.CaseName!r}. "
-                             "Nothing was written")
-        if not _has_geometry(structure_set, source):
-            raise InputError(f"{s.name}: source ROI {source!r} has no geometry on examination "
-                             f"{structure_set.OnExamination.Name!r}. Nothing was written")
+def _writable_planning_set(beam_set: Any) -> Tuple[Any, Any]:
+    """The beam set's structure set and planning examination; ApprovedPlanError when it is approved."""
+    structure_set = beam_set.GetStructureSet()
+    why = structures_not_writable(structure_set)
+    if why is not None:
+        raise ApprovedPlanError(f"{why}. Nothing was written")
+    return structure_set, beam_set.GetPlanningExamination()
 
 
-def _checked(case: Any, structure_set: Any, structures: Sequence[OptimisationStructure],
-             prefix: Optional[str]) -> Dict[str, bool]:
-    """Name → True when it exists (and is reirrad's); refuses before any write (module docstring)."""
+def _checked_names(case: Any, named: Sequence[Tuple[str, str]], prefix: Optional[str]) -> Dict[str, bool]:
+    """(name, DICOM type) of each structure to make → True when it exists (and is reirrad's); refuses, before
+    any write, a non-Control type, a name without the prefix or repeated, a name differing from an existing
+    ROI only in case, and an existing ROI that is not reirrad's (module docstring)."""
     rois = {str(r.Name): r for r in case.PatientModel.RegionsOfInterest}
     approved = approved_roi_names(case)
     exists: Dict[str, bool] = {}
+    for name, dicom_type in named:
+        if dicom_type != "CONTROL":
+            raise InputError(f"{name}: reirrad makes Control ROIs only (got DICOM type {dicom_type!r})")
+        if prefix is not None and not name.startswith(prefix):
+            raise InputError(f"{name!r} does not start with reirrad's prefix {prefix!r}; reirrad makes "
+                             "only prefixed ROIs. Nothing was written")
+        if name in exists:
+            raise InputError(f"{name!r} is asked for twice in one call. Nothing was written")
+        clash = [n for n in rois if n.lower() == name.lower() and n != name]
+        if clash:
+            raise InputError(f"ROI {clash[0]!r} differs from {name!r} only in case; reirrad does not write "
+                             "it: rename that ROI in RayStation. Nothing was written")
+        roi = rois.get(name)
+        if roi is not None:
+            _refuse_foreign(roi, name, approved, prefix)
+        exists[name] = roi is not None
+    return exists
+
+
+def _check_sources(case: Any, structure_set: Any, structures: Sequence[OptimisationStructure]) -> None:
+    """Every source exists with a geometry on the planning examination, or is made earlier in the call."""
+    rois = set(names(case.PatientModel.RegionsOfInterest))
     made: List[str] = []
     for s in structures:
-        if s.dicom_type != "CONTROL":
-            raise InputError(f"{s.name}: reirrad makes Control ROIs only (got DICOM type {s.dicom_type!r})")
-        if prefix is not None and not s.name.startswith(prefix):
-            raise InputError(f"{s.name!r} does not start with reirrad's prefix {prefix!r}; reirrad makes "
-                             "only prefixed ROIs. Nothing was written")
-        clash = [n for n in rois if n.lower() == s.name.lower() and n != s.name]
-        if clash:
-            raise InputError(f"ROI {clash[0]!r} differs from {s.name!r} only in case; reirrad does not write "
-                             "it: rename that ROI in RayStation. Nothing was written")
-        roi = rois.get(s.name)
-        if roi is not None:
-            _refuse_foreign(roi, s.name, approved, prefix)
-        _check_sources(case, structure_set, s, rois, made)
-        exists[s.name] = roi is not None
+        for source in (u.structure_id for u in s.derived_from):
+            if source in made:
+                continue
+            if source not in rois:
+                raise InputError(f"{s.name}: source ROI {source!r} does not exist in case {case.CaseName!r}. "
+                                 "Nothing was written")
+            if not _has_geometry(structure_set, source):
+                raise InputError(f"{s.name}: source ROI {source!r} has no geometry on examination "
+                                 f"{structure_set.OnExamination.Name!r}. Nothing was written")
         made.append(s.name)
-    return exists
+
+
+def _new_or_owned_roi(case: Any, name: str, role: str, exists: bool) -> Any:
+    if exists:
+        return case.PatientModel.RegionsOfInterest[name]
+    colour = ROLE_COLOURS.get(role, "255, 255, 0")
+    return case.PatientModel.CreateRoi(Name=name, Color=colour, Type=CONTROL_TYPE)
+
+
+def _refused(name: str, exc: BaseException, done: Sequence[str]) -> InputError:
+    made = ", ".join(done) or "none"
+    return InputError(f"RayStation refused to make optimisation structure {name!r}: {tps_message(exc)}; "
+                      f"made before it (reirrad's own, kept): {made}")
 
 
 def make_structures(case: Any, beam_set: Any, structures: Sequence[OptimisationStructure],
@@ -241,20 +306,13 @@ def make_structures(case: Any, beam_set: Any, structures: Sequence[OptimisationS
     structures = list(structures)
     if not structures:
         return {}
-    structure_set = beam_set.GetStructureSet()
-    examination = beam_set.GetPlanningExamination()
-    why = structures_not_writable(structure_set)
-    if why is not None:
-        raise ApprovedPlanError(f"{why}. Nothing was written")
-    exists = _checked(case, structure_set, structures, prefix)
+    structure_set, examination = _writable_planning_set(beam_set)
+    exists = _checked_names(case, [(s.name, s.dicom_type) for s in structures], prefix)
+    _check_sources(case, structure_set, structures)
     volumes_cc: Dict[str, float] = {}
     for s in structures:
         try:
-            if exists[s.name]:
-                roi = case.PatientModel.RegionsOfInterest[s.name]
-            else:
-                roi = case.PatientModel.CreateRoi(Name=s.name, Color=ROLE_COLOURS.get(s.role, "255, 255, 0"),
-                                                  Type=CONTROL_TYPE)
+            roi = _new_or_owned_roi(case, s.name, s.role, exists[s.name])
             margin_only = margin_keywords(s.operation, examination)
             if margin_only is not None:
                 roi.CreateMarginGeometry(**margin_only)
@@ -263,7 +321,103 @@ def make_structures(case: Any, beam_set: Any, structures: Sequence[OptimisationS
             geometry = structure_set.RoiGeometries[s.name]
             volumes_cc[s.name] = 0.0 if geometry.PrimaryShape is None else float(geometry.GetRoiVolume())
         except Exception as exc:  # RayStation's exception types are not importable outside it
-            done = ", ".join(volumes_cc) or "none"
-            raise InputError(f"RayStation refused to make optimisation structure {s.name!r}: "
-                             f"{tps_message(exc)}; made before it (reirrad's own, kept): {done}") from exc
+            raise _refused(s.name, exc, list(volumes_cc)) from exc
+    return volumes_cc
+
+
+# -- outlined structures (reirrad.ports.OutlineMaker) ----------------------------------------------------
+def image_slices_mm(examination: Any) -> List[float]:
+    """Patient z of every image slice of the examination, mm, ascending: ``Series[0].ImageStack.Corner.z +
+    SlicePositions[k]`` (cm; module docstring)."""
+    stack = examination.Series[0].ImageStack
+    corner_z = point_mm_from_cm(stack.Corner)[2]
+    return sorted(corner_z + mm_from_cm(p) for p in stack.SlicePositions)
+
+
+def _describe_slices(slices_mm: Sequence[float], z_mm: float) -> str:
+    if not slices_mm:
+        return "the examination has no slices"
+    steps = {round(b - a, 4) for a, b in zip(slices_mm, slices_mm[1:])}
+    nearest = sorted(slices_mm, key=lambda v: abs(v - z_mm))[:2]
+    spacing = f" every {steps.pop():g} mm" if len(steps) == 1 else ""
+    return (f"slices from {slices_mm[0]:g} to {slices_mm[-1]:g} mm{spacing}; nearest "
+            f"{', '.join(f'{v:g}' for v in sorted(nearest))} mm")
+
+
+def contours_cm(structure: OutlinedStructure, slices_mm: Sequence[float]) -> List[List[Dict[str, float]]]:
+    """The ``PrimaryShape.Contours`` value of an outlined structure: every loop of every plane, in order, as
+    points ``{'x', 'y', 'z'}`` in cm (even–odd rule: holes are listed like islands).
+
+    Raises
+    ------
+    reirrad.errors.InputError
+        A plane (or a loop's point) whose z is not within :data:`SLICE_TOLERANCE_MM` of an image slice,
+        naming the structure, the z and the slices.
+    """
+    out: List[List[Dict[str, float]]] = []
+    for plane in structure.planes:
+        zs = [plane.z_mm] + [float(v) for lp in plane.loops_mm for v in (lp[:, 2].min(), lp[:, 2].max())]
+        for z_mm in zs:
+            if not slices_mm or min(abs(z_mm - v) for v in slices_mm) > SLICE_TOLERANCE_MM:
+                raise InputError(f"{structure.name}: a contour at z = {z_mm:g} mm is not on an image slice "
+                                 f"of the planning examination ({_describe_slices(slices_mm, z_mm)}; "
+                                 f"tolerance {SLICE_TOLERANCE_MM:g} mm). Nothing was written")
+        out.extend(points_cm_from_mm(loop) for loop in plane.loops_mm)
+    return out
+
+
+def _placeholder_box(contours: Sequence[Sequence[Mapping[str, float]]]) -> Dict[str, Dict[str, float]]:
+    """``Size`` and ``Center`` (cm) of a small box at the middle of the first contour, on its plane."""
+    first = contours[0]
+    xs = [p["x"] for p in first]
+    ys = [p["y"] for p in first]
+    side = PLACEHOLDER_BOX_CM
+    return {"Size": {"x": side, "y": side, "z": side},
+            "Center": {"x": 0.5 * (min(xs) + max(xs)), "y": 0.5 * (min(ys) + max(ys)), "z": first[0]["z"]}}
+
+
+def make_outlined_structures(case: Any, beam_set: Any, structures: Sequence[OutlinedStructure],
+                             prefix: Optional[str]) -> Dict[str, float]:
+    """Create each outlined structure (or replace the contours of reirrad's own) on the beam set's planning
+    examination; volumes in cm³ (:class:`reirrad.ports.OutlineMaker`, module docstring).
+
+    Everything is checked before the first write: the structure set's approval, each name (as
+    :func:`make_structures`), and that every contour lies on an image slice. Then per structure: ``CreateRoi``
+    when absent; a placeholder ``CreateBoxGeometry`` when the ROI has no geometry on the examination;
+    ``SetRepresentation(Representation='Contours')`` when its shape has no ``Contours``; ``PrimaryShape.
+    Contours = <every plane's loops, cm>``; ``GetRoiVolume()``.
+
+    Raises
+    ------
+    reirrad.errors.ApprovedPlanError
+        The planning structure set is approved (nothing written).
+    reirrad.errors.InputError
+        A name taken by an ROI that is not reirrad's, a contour off the image slices (nothing written), or
+        RayStation refusing a call part-way (the prefixed ROIs made so far stay).
+    """
+    structures = list(structures)
+    if not structures:
+        return {}
+    structure_set, examination = _writable_planning_set(beam_set)
+    exists = _checked_names(case, [(s.name, s.dicom_type) for s in structures], prefix)
+    try:
+        slices = image_slices_mm(examination)
+    except Exception as exc:
+        raise InputError(f"cannot read the image slices of examination {examination.Name!r} "
+                         f"(Series[0].ImageStack): {tps_message(exc)}. Nothing was written") from exc
+    written = {s.name: contours_cm(s, slices) for s in structures}
+    volumes_cc: Dict[str, float] = {}
+    for s in structures:
+        try:
+            roi = _new_or_owned_roi(case, s.name, s.role, exists[s.name])
+            if structure_set.RoiGeometries[s.name].PrimaryShape is None:
+                roi.CreateBoxGeometry(Examination=examination, Representation="Voxels", VoxelSize=None,
+                                      **_placeholder_box(written[s.name]))
+            geometry = structure_set.RoiGeometries[s.name]
+            if not has_member(geometry.PrimaryShape, "Contours"):
+                geometry.SetRepresentation(Representation="Contours")
+            geometry.PrimaryShape.Contours = written[s.name]
+            volumes_cc[s.name] = float(geometry.GetRoiVolume())
+        except Exception as exc:  # RayStation's exception types are not importable outside it
+            raise _refused(s.name, exc, list(volumes_cc)) from exc
     return volumes_cc

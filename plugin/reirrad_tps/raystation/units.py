@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Any, Mapping, Tuple
+from typing import Any, Dict, List, Mapping, Tuple
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -28,6 +28,7 @@ __all__ = [
     "RAYSTATION_DOSE_UNIT",
     "RAYSTATION_LENGTH_UNIT",
     "cgy_from_gy",
+    "cm_from_mm",
     "dose_array_gy",
     "dose_gy",
     "gy_from_cgy",
@@ -35,6 +36,7 @@ __all__ = [
     "matrix_mm_from_cm",
     "mm_from_cm",
     "point_mm_from_cm",
+    "points_cm_from_mm",
     "points_mm_from_cm",
 ]
 
@@ -154,6 +156,17 @@ def mm_from_cm(value_cm: float) -> float:
     return _finite("value_cm", value_cm, "cm") * _MM_PER_CM
 
 
+def cm_from_mm(value_mm: float) -> float:
+    """An engine length or coordinate (mm) in cm, as a Python float (RayStation refuses numpy scalars, §14.4).
+
+    Parameters
+    ----------
+    value_mm : float
+        Length, mm (finite).
+    """
+    return _finite("value_mm", value_mm, "mm") / _MM_PER_CM
+
+
 def length_mm(value: float, unit: str) -> float:
     """A length given with its unit label, in mm.
 
@@ -217,6 +230,30 @@ def points_mm_from_cm(points_cm: Any) -> FloatArray:
     if raw.dtype.kind not in "iuf" or not np.all(np.isfinite(raw)):
         raise InputError("a RayStation contour has a point without finite numeric x, y, z (cm)")
     return np.asarray(raw.astype(np.float64) * _MM_PER_CM, dtype=np.float64)
+
+
+def points_cm_from_mm(points_mm: ArrayLike) -> List[Dict[str, float]]:
+    """An engine contour ((N, 3) patient mm) as RayStation points ``[{'x', 'y', 'z'}, …]`` in cm.
+
+    The inverse of :func:`points_mm_from_cm`: the form ``PrimaryShape.Contours`` takes, one list per
+    contour (Python floats, §14.4).
+
+    Parameters
+    ----------
+    points_mm : array_like, shape (N, 3)
+        The contour points, mm.
+
+    Raises
+    ------
+    reirrad.errors.InputError
+        Not an (N, 3) array of finite numbers.
+    """
+    raw = np.asarray(points_mm)
+    if raw.dtype.kind not in "iuf" or raw.ndim != 2 or raw.shape[1] != 3 or not np.all(np.isfinite(raw)):
+        raise InputError(f"expected an (N, 3) array of finite points in mm (got shape {raw.shape}, dtype "
+                         f"{raw.dtype})")
+    cm = raw.astype(np.float64) / _MM_PER_CM
+    return [{"x": float(x), "y": float(y), "z": float(z)} for x, y, z in cm]
 
 
 def matrix_mm_from_cm(matrix_cm: ArrayLike) -> FloatArray:
