@@ -21,6 +21,7 @@ from reirrad.report.data import map_slices
 from reirrad.result import build_result
 from reirrad.runner import OutputRequest, execute
 from reirrad.workflow import WorkflowOptions, prepare, run
+from reirrad_tps.planrun import plan_on_stub
 from reirrad_tps.summary import summary
 from tps_stubs.direct import DirectCase, DirectPlanner
 
@@ -211,3 +212,26 @@ def test_a_tps_refusal_part_way_ends_the_run_before_any_optimisation():
         run(PROTOCOL, case.read(), planner, LIMIT)
     assert [j["member"] for j in planner.journal] == ["set_prescription"]
     assert planner.structure_journal and all(j["name"].startswith("zRR_") for j in planner.structure_journal)
+
+
+@pytest.mark.parametrize(("tps", "version"), [("raystation-stub", "2024B"), ("eclipse-stub", "15.6")])
+def test_spatial_objectives_in_both_tps_stand_ins(tps: str, version: str) -> None:
+    """LRRC-01 at 30 Gy with spatial objectives, through each TPS stand-in and its adapter: the small bowel's
+    low-tolerance structure is written contour by contour, the TPS's volume agrees with the engine's within
+    the protocol's tolerance (no mismatch flag), and its maximum objective is among those written, at the
+    region's allowed dose minus the OAR objective margin."""
+    result = plan_on_stub(tps, version, "LRRC-01", PROTOCOL,
+                          WorkflowOptions(intent="limit-toxicity", objectives="spatial"))
+    assert result["objective_mode"] == "spatial"
+    (low,) = [e for e in result["optimisation_structures"] if e["role"] == "low-tolerance"]
+    assert low["name"] == "zRR_LT_Bowel_S" and low["oar_key"] == "small_bowel"
+    assert low["volume_cc"] is not None
+    settings = PROTOCOL.optimisation_structures
+    allowed = max(settings.volume_tolerance_percent.value / 100.0 * low["expected_volume_cc"],
+                  settings.volume_tolerance_cc.value)
+    assert abs(low["volume_cc"] - low["expected_volume_cc"]) <= allowed
+    codes = [(w["code"], w.get("subject")) for w in result["warnings"]]
+    assert ("optimisation-structure-volume-mismatch", low["name"]) not in codes
+    assert ("spatial-objectives-not-supported", "spatial-objectives") not in codes
+    (objective,) = [o for o in result["objectives"] if o["structure_id"] == low["name"]]
+    assert objective["kind"] == "max" and objective["oar_key"] == "small_bowel"
