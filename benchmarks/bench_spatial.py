@@ -1,16 +1,23 @@
 """What optimisation structures change, per stub patient, side by side, on the stand-in optimiser.
 
 For every stub patient (TPS-less direct stand-in, ``tps_stubs.direct``; the stand-in optimiser of
-``tps_stubs/planner.py``, whose trade-offs are a model, not a measurement of Eclipse or RayStation), one
-isotoxic run with the target's coverage objective on the clinician's PTV ("PTV") and one with the
-optimisation structures of the protocol (coverage objective on ``PTV_opt`` = PTV minus the PRVs of the OARs
-near it whose allowed dose is below the level; "PTV_opt"). Prints, for each: the status and the level
-reached, the PTV's V95 and D95, the optimisation target's and the compromised region's V95 and volume, the
-limiting OARs and the highest cumulative load among the OARs (cumulative EQD2 / limit, metric method), and
-the number of optimisations. Nothing is asserted (issue 20 item 5).
+``tps_stubs/planner.py``, whose trade-offs are a model, not a measurement of Eclipse or RayStation), three
+isotoxic runs: the target's coverage objective on the clinician's PTV ("PTV"); with the optimisation
+structures of the protocol (coverage objective on ``PTV_opt`` = PTV minus the PRVs of the OARs near it whose
+allowed dose is below the level; "PTV_opt"); and with those plus spatial objectives ("+spatial": the
+low-tolerance part of each OAR, where the prior dose exceeded the prior metric dose, made a structure with
+a maximum objective at its own allowed dose, :mod:`reirrad.spatial`). Prints, for each: the status and the
+level reached, the PTV's V95 and D95, the optimisation target's and the compromised region's V95 and
+volume, the limiting OARs, the highest cumulative load among the OARs (cumulative EQD2 / limit, deciding
+method), the low-tolerance regions' volume and the plan's maximum dose in them against their allowed dose
+(the same regions in all three runs), and the number of optimisations. Nothing is asserted (issue 20
+item 5).
 
-Not measured yet: spatial objectives (issue 20 item 3, ``--objectives spatial``: not implemented), and the
-open-source backend (``--tps pyradplan``: it makes no optimisation structures yet).
+**Reading it**: the stand-in's sequencing perturbation (±1.5 % of the dose, seeded by the objectives) changes
+with any change of objectives, so a level or a V95 that differs by a few per cent between two columns is
+not attributable to the objectives without more evidence.
+
+Not measured: the open-source backend (``--tps pyradplan``: it makes no optimisation structures yet).
 
 ``--deciding METHOD`` plans under a copy of the protocol whose ``cumulative.deciding_method`` is METHOD
 (``metric-sum``, the shipped choice; ``voxel-wise``; ``both``).
@@ -29,6 +36,7 @@ from typing import Any, Dict, List, Optional
 from reirrad.errors import EligibilityError
 from reirrad.protocol import DECIDING_METHODS, Protocol, load_protocol
 from reirrad.result import build_result
+from reirrad.spatial import low_tolerance_regions
 from reirrad.workflow import WorkflowOptions, run
 from tps_stubs.direct import DirectCase, DirectPlanner
 from tps_stubs.patients import list_patients
@@ -45,23 +53,40 @@ def _load(result: Dict[str, Any]) -> Optional[float]:
     return max(loads) if loads else None
 
 
-def one(protocol: Protocol, patient: str, structures: bool) -> List[str]:
+CONFIGS = (("PTV", False, "standard"), ("PTV_opt", True, "standard"), ("+spatial", True, "spatial"))
+
+
+def _low_tolerance(workflow: Any) -> str:
+    """The low-tolerance region (over every OAR that has one) where the final plan comes closest to, or
+    goes furthest beyond, the dose allowed there: ``OAR Dmax/allowed`` in Gy, and how many regions there
+    are, e.g. ``bladder 22.0/20.3 (4)``; ``-`` without any."""
+    regions = low_tolerance_regions(workflow.prepared)
+    if not regions or workflow.final_dose is None:
+        return "-"
+    values = workflow.final_dose.values_gy
+    worst = max(((float(values[r.voxels].max()), r) for r in regions),
+                key=lambda pair: pair[0] / pair[1].allowed_physical_gy)
+    return f"{worst[1].oar_key} {worst[0]:.1f}/{worst[1].allowed_physical_gy:.1f} ({len(regions)})"
+
+
+def one(protocol: Protocol, patient: str, config: Any) -> List[str]:
+    label, structures, mode = config
     case = DirectCase(patient)
     started = time.perf_counter()
     try:
         workflow = run(protocol, case.read(), DirectPlanner(case, make_structures=structures),
-                       WorkflowOptions())
+                       WorkflowOptions(objectives=mode))
     except EligibilityError as exc:
-        return [patient, "PTV_opt" if structures else "PTV", "stopped", str(exc.findings[0].code)]
+        return [patient, label, "stopped", str(exc.findings[0].code)]
     result = build_result(workflow)
     target = result["target"] or {}
     regions = result.get("target_regions") or {}
     opt = regions.get("optimisation_target") or {}
     bad = regions.get("compromised") or {}
-    return [patient, "PTV_opt" if structures else "PTV", result["status"], _fmt(result["prescription_gy"]),
+    return [patient, label, result["status"], _fmt(result["prescription_gy"]),
             _fmt(target.get("v95_pct")), _fmt(target.get("d95_gy"), 2), _fmt(opt.get("v95_pct")),
             _fmt(opt.get("volume_cc")), _fmt(bad.get("v95_pct")), _fmt(bad.get("volume_cc")),
-            ",".join(result["limiting_oars"]) or "-", _fmt(_load(result), 3),
+            ",".join(result["limiting_oars"]) or "-", _fmt(_load(result), 3), _low_tolerance(workflow),
             str(result["optimisations"]["count"]), f"{time.perf_counter() - started:.0f}"]
 
 
@@ -76,16 +101,15 @@ def main(argv: List[str]) -> int:
         argv = argv[2:]
     patients = argv or [p.id for p in list_patients()]
     header = ["patient", "coverage on", "status", "level", "PTV V95", "PTV D95", "opt V95", "opt cc",
-              "compr V95", "compr cc", "limiting", "max load", "optims", "s"]
-    widths = [10, 11, 20, 6, 8, 8, 8, 7, 9, 8, 24, 8, 6, 4]
-    print("Isotoxic runs on the stand-in optimiser (TPS-less), coverage objective on the PTV or on PTV_opt; "
-          f"deciding method {protocol.cumulative.deciding_method}")
+              "compr V95", "compr cc", "limiting", "max load", "low-tol Dmax/allowed", "optims", "s"]
+    widths = [10, 11, 20, 6, 8, 8, 8, 7, 9, 8, 24, 8, 27, 6, 4]
+    print("Isotoxic runs on the stand-in optimiser (TPS-less): coverage objective on the PTV, on PTV_opt, "
+          f"and on PTV_opt with spatial objectives; deciding method {protocol.cumulative.deciding_method}")
     print(" ".join(h.ljust(w) for h, w in zip(header, widths)))
     for patient in patients:
-        for structures in (False, True):
-            row = one(protocol, patient, structures)
+        for config in CONFIGS:
+            row = one(protocol, patient, config)
             print(" ".join(c.ljust(w) for c, w in zip(row, widths)), flush=True)
-    print("Spatial objectives (issue 20 item 3): not implemented, not measured.")
     return 0
 
 
