@@ -8,7 +8,7 @@
   optimisation function names reach the planner as masks (:func:`structure_masks`): the dose-grid voxels
   whose centre is inside the ROI's contours, scored as the stand-in's statistics score them
   (:func:`.grids.occupancy`, voxel centres). The planner counts a lower objective's voxels from such a
-  mask; it refuses an upper or max objective on one (its carving needs the analytic shape).
+  mask, and carves around one with an upper or max objective (the signed distance to the mask).
 * ``ComputeDose`` turns segments × MU scale into the beam set's dose; scaling multiplies the MU scale.
 * Scaling to a prescription or dose goal evaluates :func:`prescription_metric_gy` on the beam set's
   TOTAL dose.
