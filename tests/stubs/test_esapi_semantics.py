@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Dict
+from typing import Any, Dict, Iterator
 
 import numpy as np
 import pytest
@@ -720,6 +720,7 @@ def _phantom(esapi: Any, *, approved: bool = False) -> Any:
     stub.reset()
     b.StubSystem.ResearchMode = False
     b.StubSystem.PluginWriteable = True
+    b.StubSystem.ContourAddition = "xor"
     b.StubSystem.DoseUnit = esapi.Types.DoseValue.DoseUnit.Gy
     patient = b.ModelBuilder.NewPatient("PHANTOM", "Phantom", "Box", "")
     image = b.ModelBuilder.AddImage(patient, "CT", "1.2.3.4", net([0.0, 0.0, 0.0], "float64"),
@@ -855,6 +856,100 @@ def test_segment_volume_writes_are_guarded(fresh_session: Any) -> None:
     s["B"].SegmentVolume = grown
     assert _voxels(s["B"]) == 1600
     assert [e.member for e in stub.journal()] == ["set_SegmentVolume"]
+
+
+# -- contours written plane by plane (DEVIATIONS.md, "Contours written by a script") -------------------------
+def _square(esapi: Any, i0: int, i1: int, j0: int, j1: int, k: int) -> Any:
+    """VVector[] of the voxel-edge square around voxels [i0, i1) × [j0, j1) on phantom plane k."""
+    x0, x1, y0, y1 = (_MM * (i0 - 0.5), _MM * (i1 - 0.5), _MM * (j0 - 0.5), _MM * (j1 - 0.5))
+    v = esapi.Types.VVector
+    return esapi.System.Array[v]([v(x0, y0, _MM * k), v(x1, y0, _MM * k), v(x1, y1, _MM * k),
+                                  v(x0, y1, _MM * k)])
+
+
+@pytest.fixture()
+def contour_addition(esapi: Any) -> Iterator[Any]:
+    """Restores the stand-in's AddContourOnImagePlane setting after the test."""
+    system = esapi.Builder.StubSystem
+    before = str(system.ContourAddition)
+    yield system
+    system.ContourAddition = before
+
+
+@pytest.mark.parametrize(("addition", "added"), [("xor", 100), ("union", 150)])
+def test_added_contours_combine_as_configured_and_subtracted_ones_cut(
+        phantom: Any, esapi: Any, contour_addition: Any, addition: str, added: int) -> None:
+    """Two 10 × 10-voxel squares overlapping by 50 voxels on one plane: exclusive-or leaves 100 voxels'
+    area, union 150; subtracting a 2 × 2 square inside the first removes 4 either way. Volume, the
+    point test and the contours returned follow."""
+    contour_addition.ContourAddition = addition
+    sset = next(iter(phantom.Patient.StructureSets))
+    w = sset.AddStructure("CONTROL", "Written")
+    w.AddContourOnImagePlane(_square(esapi, 4, 14, 4, 14, 4), 4)
+    w.AddContourOnImagePlane(_square(esapi, 9, 19, 4, 14, 4), 4)
+    assert _voxels(w) == added
+    w.SubtractContourOnImagePlane(_square(esapi, 5, 7, 5, 7, 4), 4)
+    assert _voxels(w) == added - 4
+    v = esapi.Types.VVector
+    assert w.IsPointInsideSegment(v(22.0, 16.0, 8.0)) == (addition == "union")  # in the overlap
+    assert not w.IsPointInsideSegment(v(10.0, 10.0, 8.0))  # in the hole
+    assert w.IsPointInsideSegment(v(8.0, 16.0, 8.0)) and w.IsPointInsideSegment(v(34.0, 16.0, 8.0))
+    assert len(w.GetContoursOnImagePlane(4)) == 3
+    assert [e.member for e in stub.journal()][-3:] == ["AddContourOnImagePlane"] * 2 + [
+        "SubtractContourOnImagePlane"]
+
+
+@pytest.mark.parametrize("addition", ["xor", "union"])
+def test_crossing_contours_have_exact_areas(phantom: Any, esapi: Any, contour_addition: Any,
+                                            addition: str) -> None:
+    """A square of half-side a and the same square turned by 45° cross at eight points off every vertex
+    level: union a²(16 − 8√2), exclusive-or a²(24 − 16√2) (their common part is a regular octagon)."""
+    contour_addition.ContourAddition = addition
+    a, c, k = 10.0, 24.0, 10
+    v = esapi.Types.VVector
+    r = a * math.sqrt(2.0)
+    square = [v(c - a, c - a, 20.0), v(c + a, c - a, 20.0), v(c + a, c + a, 20.0), v(c - a, c + a, 20.0)]
+    diamond = [v(c, c - r, 20.0), v(c + r, c, 20.0), v(c, c + r, 20.0), v(c - r, c, 20.0)]
+    sset = next(iter(phantom.Patient.StructureSets))
+    w = sset.AddStructure("CONTROL", "Star")
+    for polygon in (square, diamond):
+        w.AddContourOnImagePlane(esapi.System.Array[v](polygon), k)
+    area = a * a * ((16 - 8 * math.sqrt(2)) if addition == "union" else (24 - 16 * math.sqrt(2)))
+    assert w.Volume == pytest.approx(area * _MM / 1000.0, rel=1e-12)
+    assert (w.CenterPoint.x, w.CenterPoint.y, w.CenterPoint.z) == pytest.approx((c, c, 20.0))
+    assert w.IsPointInsideSegment(v(c, c, 20.0)) == (addition == "union")
+
+
+def test_subtracting_everything_or_from_nothing_leaves_the_plane_empty(phantom: Any, esapi: Any) -> None:
+    """A subtraction on a plane without contours stores nothing; one that removes all of the plane's
+    segment removes its contours; ClearAllContoursOnImagePlane empties a plane. Each is journalled."""
+    sset = next(iter(phantom.Patient.StructureSets))
+    w = sset.AddStructure("CONTROL", "Gone")
+    w.SubtractContourOnImagePlane(_square(esapi, 4, 14, 4, 14, 4), 4)
+    assert w.IsEmpty and w.Volume == 0.0
+    w.AddContourOnImagePlane(_square(esapi, 4, 14, 4, 14, 4), 4)
+    w.AddContourOnImagePlane(_square(esapi, 4, 14, 4, 14, 5), 5)
+    w.SubtractContourOnImagePlane(_square(esapi, 2, 16, 2, 16, 4), 4)
+    assert _voxels(w) == 100 and len(w.GetContoursOnImagePlane(4)) == 0
+    w.ClearAllContoursOnImagePlane(5)
+    assert w.IsEmpty and math.isnan(w.CenterPoint.x)
+    assert [e.member for e in stub.journal()] == ["AddStructure", "SubtractContourOnImagePlane",
+                                                  "AddContourOnImagePlane", "AddContourOnImagePlane",
+                                                  "SubtractContourOnImagePlane",
+                                                  "ClearAllContoursOnImagePlane"]
+
+
+def test_contour_writes_are_guarded(fresh_session: Any, esapi: Any) -> None:
+    """§10: SubtractContourOnImagePlane needs BeginModifications and an unapproved structure set."""
+    ctx = _phantom(esapi, approved=True)
+    a = _phantom_structures(ctx)["A"]
+    denied = esapi.Model.UnauthorizedScriptingAPIAccessException
+    with pytest.raises(denied, match="BeginModifications"):
+        a.SubtractContourOnImagePlane(_square(esapi, 4, 6, 4, 6, 4), 4)
+    ctx.Patient.BeginModifications()
+    with pytest.raises(denied, match="approved"):
+        a.SubtractContourOnImagePlane(_square(esapi, 4, 6, 4, 6, 4), 4)
+    assert _voxels(a) == 1000 and stub.journal() == []
 
 
 def test_an_approved_stub_structure_set_refuses_structures(fresh_session: Any, esapi: Any) -> None:

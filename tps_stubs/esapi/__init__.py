@@ -44,8 +44,8 @@ from ._populate import (
 )
 from ._runtime import net_array, runtime
 
-__all__ = ["ASSEMBLIES", "BRACHY_MODALITIES", "BUILD_DIR", "ENVIRONMENT", "MODES", "BuildError",
-           "JournalEntry", "build_assemblies", "configure", "configure_from_environment",
+__all__ = ["ASSEMBLIES", "BRACHY_MODALITIES", "BUILD_DIR", "CONTOUR_ADDITIONS", "ENVIRONMENT", "MODES",
+           "BuildError", "JournalEntry", "build_assemblies", "configure", "configure_from_environment",
            "create_application", "export_journal_from_environment", "fail_dose_calculations", "is_brachy",
            "journal", "load_context", "net_array", "planner_objective", "read_exported_journal", "reset",
            "runtime"]
@@ -54,6 +54,10 @@ __all__ = ["ASSEMBLIES", "BRACHY_MODALITIES", "BUILD_DIR", "ENVIRONMENT", "MODES
 #: "research" (a non-clinical system: every session may write after BeginModifications).
 MODES = ("clinical", "research")
 _UNITS = ("Gy", "cGy")
+#: How ``Structure.AddContourOnImagePlane`` combines a contour with the plane's segment: exclusive-or (the
+#: even-odd rule, default) or union. Eclipse's behaviour is unconfirmed, so the stand-in models both
+#: (DEVIATIONS.md); ``SubtractContourOnImagePlane`` always removes the polygon's area.
+CONTOUR_ADDITIONS = ("xor", "union")
 
 
 @dataclass(frozen=True)
@@ -80,9 +84,11 @@ class JournalEntry:
     arguments: Tuple[str, ...]
 
 
-def _configure(mode: str, dose_unit: Optional[str], writeable: bool = True) -> Any:
+def _configure(mode: str, dose_unit: Optional[str], writeable: bool = True, contour_add: str = "xor") -> Any:
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    if contour_add not in CONTOUR_ADDITIONS:
+        raise ValueError(f"contour_add must be one of {CONTOUR_ADDITIONS}, got {contour_add!r}")
     if dose_unit is not None and dose_unit not in _UNITS:
         raise ValueError(f"dose_unit must be one of {_UNITS} (the clinic's configured unit), "
                          f"got {dose_unit!r}")
@@ -90,6 +96,7 @@ def _configure(mode: str, dose_unit: Optional[str], writeable: bool = True) -> A
     system = rt.Builder.StubSystem
     system.ResearchMode = mode == "research"
     system.PluginWriteable = bool(writeable)
+    system.ContourAddition = contour_add
     system.Planner = rt.Builder.PlannerCallback(planner_callback)
     return rt
 
@@ -103,7 +110,7 @@ def _model(patient: Union[str, Path, StubPatient]) -> StubPatient:
 
 
 def load_context(patient: Union[str, Path, StubPatient], dose_unit: Optional[str] = None, *,
-                 mode: str = "clinical", writeable: bool = True) -> Any:
+                 mode: str = "clinical", writeable: bool = True, contour_add: str = "xor") -> Any:
     """A plug-in ``ScriptContext`` (the built assembly's type) with ``patient`` open.
 
     Parameters
@@ -117,6 +124,9 @@ def load_context(patient: Union[str, Path, StubPatient], dose_unit: Optional[str
     writeable : bool
         Whether the plug-in is an approved write-enabled script. Writes still need
         ``Patient.BeginModifications()`` and an unapproved, untreated plan.
+    contour_add : {"xor", "union"}
+        How ``AddContourOnImagePlane`` combines a contour with the plane's segment
+        (:data:`CONTOUR_ADDITIONS`).
 
     Returns
     -------
@@ -131,7 +141,7 @@ def load_context(patient: Union[str, Path, StubPatient], dose_unit: Optional[str
         An Application exists in this process (call :func:`reset` first).
     """
     model = _model(patient)
-    rt = _configure(mode, dose_unit, writeable)
+    rt = _configure(mode, dose_unit, writeable, contour_add)
     _set_unit(rt, dose_unit or model.dose_unit)
     net_patient, plans = build_patient(model)
     key = (model.current_course_id, model.current_plan_id)
@@ -141,7 +151,8 @@ def load_context(patient: Union[str, Path, StubPatient], dose_unit: Optional[str
 
 
 def configure(*, mode: str = "clinical", dose_unit: Optional[str] = None,
-              dose_engine_fails: bool = False, default_start_option: str = "RestartOptimization") -> Any:
+              dose_engine_fails: bool = False, default_start_option: str = "RestartOptimization",
+              contour_add: str = "xor") -> Any:
     """Configure the system and register the shipped stub patients as the Application's database.
 
     What :func:`create_application` does before creating the Application; call it alone when the
@@ -163,6 +174,9 @@ def configure(*, mode: str = "clinical", dose_unit: Optional[str] = None,
         :data:`START_OPTIONS`. The ESAPI documentation does not say, so the stand-in models both
         readings ("RestartOptimization": a cold start; "ContinueOptimization": from the plan's previous
         optimisation). Kept until the next ``configure`` call.
+    contour_add : {"xor", "union"}
+        How ``AddContourOnImagePlane`` combines a contour with the plane's segment
+        (:data:`CONTOUR_ADDITIONS`); kept until the next ``configure`` or :func:`load_context` call.
 
     Returns
     -------
@@ -172,13 +186,14 @@ def configure(*, mode: str = "clinical", dose_unit: Optional[str] = None,
     Raises
     ------
     ValueError
-        ``default_start_option`` not one of :data:`START_OPTIONS`.
+        ``default_start_option`` not one of :data:`START_OPTIONS`, ``contour_add`` not one of
+        :data:`CONTOUR_ADDITIONS`.
     """
     if default_start_option not in START_OPTIONS:
         raise ValueError(f"default_start_option must be one of {', '.join(START_OPTIONS)}, "
                          f"got {default_start_option!r}")
     DEFAULT_START["option"] = default_start_option
-    rt = _configure(mode, dose_unit)
+    rt = _configure(mode, dose_unit, contour_add=contour_add)
     if dose_engine_fails:
         rt.Builder.StubSystem.Planner = rt.Builder.PlannerCallback(_failing_dose_engine)
     if dose_unit is not None:
@@ -280,6 +295,8 @@ ENVIRONMENT = {
     "REIRRAD_STUB_FAULT": "dose-engine: every optimisation / dose calculation fails",
     "REIRRAD_STUB_DEFAULT_START": "RestartOptimization | ContinueOptimization | ...: what an optimisation "
                                   "without a start option does (default RestartOptimization)",
+    "REIRRAD_STUB_CONTOUR_ADD": "xor | union: how AddContourOnImagePlane combines a contour with the plane's "
+                                "segment (default xor)",
     "REIRRAD_STUB_JOURNAL": "path: export_journal_from_environment() writes the journal there as JSON",
 }
 
@@ -299,7 +316,8 @@ def configure_from_environment() -> Any:
                      dose_unit=os.environ.get("REIRRAD_STUB_DOSE_UNIT") or None,
                      dose_engine_fails=fault == "dose-engine",
                      default_start_option=os.environ.get("REIRRAD_STUB_DEFAULT_START")
-                     or "RestartOptimization")
+                     or "RestartOptimization",
+                     contour_add=os.environ.get("REIRRAD_STUB_CONTOUR_ADD") or "xor")
 
 
 def export_journal_from_environment() -> Optional[Path]:

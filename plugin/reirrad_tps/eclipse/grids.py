@@ -31,7 +31,8 @@ from reirrad.errors import InputError
 
 from .units import dose_value_gy
 
-__all__ = ["calibration_gy", "dose_geometry", "image_dose_grid", "read_dose_grid", "vector_mm"]
+__all__ = ["calibration_gy", "dose_geometry", "esapi_types", "image_dose_grid", "read_dose_grid", "vector_mm",
+           "vvector_array"]
 
 FloatArray = NDArray[np.float64]
 Triple = Tuple[float, float, float]
@@ -40,6 +41,26 @@ Triple = Tuple[float, float, float]
 def vector_mm(v: Any) -> Triple:
     """An ESAPI ``VVector`` (mm) as an (x, y, z) tuple of floats."""
     return (float(v.x), float(v.y), float(v.z))
+
+
+def esapi_types() -> Any:
+    """The ``VMS.TPS.Common.Model.Types`` namespace (referenced explicitly when needed, §14.1)."""
+    name = "VMS.TPS.Common.Model.Types"
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        importlib.import_module("clr").AddReference(name)
+        return importlib.import_module(name)
+
+
+def vvector_array(points_mm: Any) -> Any:
+    """Patient points, an (N, 3) array in mm, as a .NET ``VVector[]`` (a contour for
+    ``Structure.AddContourOnImagePlane``). ESAPI's ``VVector`` is in mm like the engine: no scaling, the
+    inverse of :func:`vector_mm`."""
+    types = esapi_types()
+    system = importlib.import_module("System")
+    points = np.asarray(points_mm, dtype=np.float64).reshape(-1, 3)
+    return system.Array[types.VVector]([types.VVector(float(x), float(y), float(z)) for x, y, z in points])
 
 
 def _int_buffer(nx: int, ny: int) -> Any:

@@ -43,14 +43,14 @@ when the host called ``Patient.BeginModifications()`` itself) — ESAPI cannot b
 (:class:`ModificationsNotBegunError`). A write ESAPI still refuses
 (``UnauthorizedScriptingAPIAccessException``) becomes :class:`WriteRefusedError`.
 
-Optimisation structures (:class:`reirrad.ports.StructureMaker`): ``structures_not_writable``,
-``owned_structure_ids`` and ``make_structures`` delegate to :mod:`.structures` (its docstring gives the
-ESAPI mapping and the ownership rule); writes go through the same guards.
+Optimisation structures (:class:`reirrad.ports.StructureMaker` and :class:`reirrad.ports.OutlineMaker`):
+``structures_not_writable``, ``owned_structure_ids``, ``make_structures`` and ``make_outlined_structures``
+delegate to :mod:`.structures` (its docstring gives the ESAPI mapping and the ownership rule); writes go
+through the same guards.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 import math
 from typing import Any, Callable, List, Mapping, Optional, Sequence, Tuple, TypeVar
@@ -58,11 +58,12 @@ from typing import Any, Callable, List, Mapping, Optional, Sequence, Tuple, Type
 from reirrad.dose import DoseGrid
 from reirrad.errors import ApprovedPlanError, InputError, OptimisationError, ReirradError
 from reirrad.objectives import OBJECTIVE_KINDS
-from reirrad.optstructures import OptimisationStructure
+from reirrad.optstructures import OptimisationStructure, OutlinedStructure
 from reirrad.ports import Objective
 
 from .._checks import number
 from . import structures as _optstructs
+from .grids import esapi_types as _types
 from .grids import read_dose_grid
 from .units import ABSOLUTE_UNITS, dose_value_gy, from_gy, unit_name
 
@@ -101,16 +102,6 @@ class WriteRefusedError(InputError):
 
 class DoseCalculationError(ReirradError):
     """``CalculateDose`` failed twice (``CalculationResult.Success`` False)."""
-
-
-def _types() -> Any:
-    """The ``VMS.TPS.Common.Model.Types`` namespace (referenced explicitly when needed, §14.1)."""
-    name = "VMS.TPS.Common.Model.Types"
-    try:
-        return importlib.import_module(name)
-    except ImportError:
-        importlib.import_module("clr").AddReference(name)
-        return importlib.import_module(name)
 
 
 def _is_unauthorized(exc: BaseException) -> bool:
@@ -303,13 +294,40 @@ class EclipsePlanner:
         WriteRefusedError
             Eclipse refused a write part-way (the structures made so far stay; all are reirrad's).
         """
+        structure_set = self._structure_set_to_write("make_structures", prefix)
+        return _optstructs.make_structures(structure_set, structures, prefix, self._write)
+
+    def make_outlined_structures(self, structures: Sequence[OutlinedStructure],
+                                 prefix: str) -> Mapping[str, float]:
+        """Create, or replace the contours of when reirrad's by ``prefix``, each outlined structure
+        (:class:`reirrad.ports.OutlineMaker`): ``AddStructure("CONTROL", name)`` when absent, else every
+        image plane cleared; then each plane's contours with ``AddContourOnImagePlane`` and its holes with
+        ``SubtractContourOnImagePlane``, in the given order; ``Structure.Volume`` (cm³) by name
+        (:mod:`.structures`).
+
+        Raises
+        ------
+        ApprovedPlanError, ReadOnlySessionError, ModificationsNotBegunError, StructureSetNotWritableError
+            Nothing written.
+        reirrad.errors.InputError
+            An empty prefix, a name as :meth:`make_structures` refuses it, a plane more than 0.01 mm from
+            every plane of the planning image: nothing written.
+        WriteRefusedError
+            Eclipse refused a write part-way (the structures written so far stay; all are reirrad's).
+        """
+        structure_set = self._structure_set_to_write("make_outlined_structures", prefix)
+        return _optstructs.make_outlined_structures(structure_set, structures, prefix, self._write)
+
+    def _structure_set_to_write(self, method: str, prefix: str) -> Any:
+        """The plan's structure set after the checks every structure write starts with: the prefix, the
+        plan's write guards, a structure set present."""
         if not isinstance(prefix, str) or not prefix:
-            raise InputError(f"make_structures needs the protocol's structure prefix (got {prefix!r})")
+            raise InputError(f"{method} needs the protocol's structure prefix (got {prefix!r})")
         self._require_writable("create optimisation structures")
         structure_set = self._plan.StructureSet
         if structure_set is None:
             raise InputError(f"plan {self._plan.Id!r} has no structure set; attach one in Eclipse")
-        return _optstructs.make_structures(structure_set, structures, prefix, self._write)
+        return structure_set
 
     # -- the port -------------------------------------------------------------------------------------
     def set_prescription(self, dose_gy: float, n_fractions: int) -> None:

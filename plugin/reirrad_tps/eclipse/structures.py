@@ -1,8 +1,10 @@
-"""reirrad's optimisation structures in Eclipse: ownership, the writability check, and the ROI algebra.
+"""reirrad's optimisation structures in Eclipse: ownership, the writability check, the ROI algebra, and
+outlined structures written contour by contour.
 
-:class:`reirrad_tps.eclipse.planner.EclipsePlanner` delegates its :class:`reirrad.ports.StructureMaker`
-methods here. The engine decides what to make (:mod:`reirrad.optstructures`); this module only executes
-each :class:`reirrad.roi_algebra.Operation` with ESAPI (docs/reference/esapi.md §6.2, ESAPI 15.6).
+:class:`reirrad_tps.eclipse.planner.EclipsePlanner` delegates its :class:`reirrad.ports.StructureMaker` and
+:class:`reirrad.ports.OutlineMaker` methods here. The engine decides what to make
+(:mod:`reirrad.optstructures`); this module only executes each :class:`reirrad.roi_algebra.Operation` with
+ESAPI (docs/reference/esapi.md §6.2, ESAPI 15.6) and writes each outlined structure's contours (below).
 
 Mapping (one :class:`~reirrad.optstructures.OptimisationStructure` after the other, so a later one may use
 an earlier one as a source)
@@ -36,22 +38,52 @@ renamed, removed or re-typed. Ids are at most 16 characters (ESAPI 15.6); a long
 Writability: the plan's write guards (approved or treated plan, completed course, read-only session,
 ``BeginModifications`` not called: the planner's errors), then ``StructureSet.CanAddStructure("CONTROL",
 <a free probe id>)``, which Eclipse answers False for an approved or locked structure set.
+
+Outlined structures (:func:`make_outlined_structures`, :class:`reirrad.ports.OutlineMaker`)
+-------------------------------------------------------------------------------------------
+A region the engine computed voxel by voxel (the low-tolerance part of an OAR, :mod:`reirrad.spatial`)
+arrives as closed contours plane by plane (:class:`reirrad.optstructures.OutlinedStructure`,
+:mod:`reirrad.outlines`). Names, ownership and writability are checked as above (the same functions).
+
+* **Planes.** A plane at patient z is image plane ``(z − Image.Origin.z) / (ZRes · ZDirection.z)``; it
+  must be a whole number within :data:`Z_TOLERANCE_MM` (0.01 mm) and inside ``0 … ZSize − 1``, on an
+  axial image. Every plane of every structure is checked before anything is written (InputError naming
+  the structure, the z and the image's planes).
+* **Write.** ``AddStructure("CONTROL", name)`` when absent; for reirrad's own structure
+  ``ClearAllContoursOnImagePlane(z)`` on every image plane ``z = 0 … ZSize − 1`` first (nothing of the
+  earlier region stays, wherever it was). Then each plane's loops **in the order given** (decreasing area:
+  each after every loop containing it): ``AddContourOnImagePlane(VVector[], z)`` for an outer boundary,
+  ``SubtractContourOnImagePlane(VVector[], z)`` (13.6) for a hole. In that order every added loop falls
+  where the plane's segment is still empty and every subtracted loop where it is full, so the result is
+  the region whether Eclipse's add unites or exclusive-ors an overlapping contour (the reference documents
+  neither; the ESAPI stand-in models both, DEVIATIONS.md). Points are patient mm, as ESAPI's ``VVector``
+  (:func:`.grids.vvector_array`, the inverse of :func:`.grids.vector_mm`: no scaling).
+* **Volume.** ``Structure.Volume`` read back (cm³), compared by the caller with the engine's volume of the
+  same contours (``OutlinedStructure.expected_volume_cc``).
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
+import math
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Type, Union
+
+import numpy as np
 
 from reirrad.errors import ApprovedPlanError, InputError
-from reirrad.optstructures import OptimisationStructure
+from reirrad.optstructures import OptimisationStructure, OutlinedStructure
 from reirrad.roi_algebra import Expression, Margin
+
+from .grids import vector_mm, vvector_array
 
 __all__ = [
     "CONTROL",
     "MAX_ID_LENGTH",
     "MAX_MARGIN_MM",
+    "Z_TOLERANCE_MM",
     "StructureSetNotWritableError",
+    "image_plane_index",
     "is_owned",
+    "make_outlined_structures",
     "make_structures",
     "owned_ids",
     "set_not_writable",
@@ -63,11 +95,14 @@ CONTROL = "CONTROL"
 MAX_ID_LENGTH = 16
 #: Largest margin (mm) Eclipse's ``Margin`` takes, as the ESAPI stand-in models it (an assumption there).
 MAX_MARGIN_MM = 50.0
+#: How far (mm) a contour's plane may lie from an image plane and still be written on it.
+Z_TOLERANCE_MM = 0.01
 
 _PROBE = "reirradProbe"
 
 #: ``write(what, call, *args)``: the planner's guarded ESAPI write (refusals become its errors).
 Write = Callable[..., Any]
+Made = Union[OptimisationStructure, OutlinedStructure]
 
 
 class StructureSetNotWritableError(ApprovedPlanError):
@@ -126,18 +161,21 @@ def _isotropic_mm(margin: Margin, what: str) -> float:
     return -mm if margin.kind == "contract" else mm
 
 
-def _validate(structures: Sequence[OptimisationStructure], by_id: Mapping[str, Any], prefix: str) -> None:
-    """Every refusal that does not need ESAPI to write, before anything is written."""
+def _validate(structures: Sequence[Made], by_id: Mapping[str, Any], prefix: str, kind: Type[Any],
+              check: Callable[[Any, Sequence[str]], None]) -> None:
+    """Every refusal that does not need ESAPI to write, before anything is written: each structure is a
+    ``kind``, its name is one reirrad may write (:func:`_check_name`), and ``check(structure, made so far)``
+    (names in lower case) passes."""
     made: List[str] = []
     for n, s in enumerate(structures):
-        if not isinstance(s, OptimisationStructure):
-            raise InputError(f"structures[{n}] is not an OptimisationStructure (got {type(s).__name__})")
+        if not isinstance(s, kind):
+            raise InputError(f"structures[{n}] is not an {kind.__name__} (got {type(s).__name__})")
         _check_name(s, by_id, prefix, made)
-        _check_operation(s, by_id, made)
+        check(s, made)
         made.append(s.name.lower())
 
 
-def _check_name(s: OptimisationStructure, by_id: Mapping[str, Any], prefix: str, made: Sequence[str]) -> None:
+def _check_name(s: Made, by_id: Mapping[str, Any], prefix: str, made: Sequence[str]) -> None:
     name = s.name
     if len(name) > MAX_ID_LENGTH:
         raise InputError(f"structure name {name!r} has {len(name)} characters; ESAPI 15.6 ids take at "
@@ -225,22 +263,126 @@ def make_structures(structure_set: Any, structures: Sequence[OptimisationStructu
         The structure set takes no new structures (approved or locked); nothing written.
     """
     _check_prefix(prefix)
-    _validate(structures, _by_id(structure_set), prefix)
-    reason = set_not_writable(structure_set)
-    if reason is not None:
-        raise StructureSetNotWritableError(f"{reason}. Nothing was written")
+    by_id = _by_id(structure_set)
+    _validate(structures, by_id, prefix, OptimisationStructure,
+              lambda s, made: _check_operation(s, by_id, made))
+    _require_set_writable(structure_set)
     volumes: Dict[str, float] = {}
     for s in structures:
         segment = _segment(structure_set, s)
-        target = _by_id(structure_set).get(s.name.lower())
-        if target is None:
-            target = write(f"add structure {s.name!r}", structure_set.AddStructure, CONTROL, s.name)
-        elif not is_owned(target, prefix):  # checked above; the set cannot have changed, but never write it
-            raise InputError(f"structure {str(target.Id)!r} is not reirrad's; it is never modified")
+        target, _ = _own_or_new(structure_set, s.name, prefix, write)
 
         def assign(value: Any, structure: Any = target) -> None:
             structure.SegmentVolume = value
 
         write(f"set the segment of {s.name!r}", assign, segment)
+        volumes[s.name] = float(target.Volume)
+    return volumes
+
+
+def _require_set_writable(structure_set: Any) -> None:
+    reason = set_not_writable(structure_set)
+    if reason is not None:
+        raise StructureSetNotWritableError(f"{reason}. Nothing was written")
+
+
+def _own_or_new(structure_set: Any, name: str, prefix: str, write: Write) -> Tuple[Any, bool]:
+    """reirrad's own structure ``name`` (False), or a new CONTROL structure of that id (True)."""
+    target = _by_id(structure_set).get(name.lower())
+    if target is None:
+        return write(f"add structure {name!r}", structure_set.AddStructure, CONTROL, name), True
+    if not is_owned(target, prefix):  # checked before any write; the set cannot have changed: never write it
+        raise InputError(f"structure {str(target.Id)!r} is not reirrad's; it is never modified")
+    return target, False
+
+
+# -- outlined structures ---------------------------------------------------------------------------------
+def _image_planes(image: Any) -> Tuple[float, float, int]:
+    """(z of plane 0, signed z step, number of planes), mm, of an axial image (its ZDirection along
+    patient z); another orientation is refused."""
+    direction = vector_mm(image.ZDirection)
+    if abs(abs(direction[2]) - 1.0) > 1e-6:
+        raise InputError(f"image {str(image.Id)!r} is not axial (ZDirection {direction}); reirrad writes "
+                         "contours on axial image planes only")
+    return vector_mm(image.Origin)[2], float(image.ZRes) * direction[2], int(image.ZSize)
+
+
+def image_plane_index(image: Any, z_mm: float, what: str) -> int:
+    """The index of the image plane at patient z ``z_mm`` (``AddContourOnImagePlane``'s ``z``).
+
+    Raises
+    ------
+    reirrad.errors.InputError
+        ``z_mm`` is more than :data:`Z_TOLERANCE_MM` from every plane of the image (or outside it); the
+        message names ``what``, the z and the image's planes.
+    """
+    z0, step, count = _image_planes(image)
+    position = (float(z_mm) - z0) / step
+    index = round(position) if math.isfinite(position) else -1
+    if not 0 <= index < count or abs(position - index) * abs(step) > Z_TOLERANCE_MM:
+        last = z0 + step * (count - 1)
+        raise InputError(f"{what} has contours at z = {z_mm:g} mm, which is not a plane of image "
+                         f"{str(image.Id)!r} (its {count} planes lie at z = {z0:g} … {last:g} mm every "
+                         f"{abs(step):g} mm, within {Z_TOLERANCE_MM:g} mm). Nothing was written: outline "
+                         "the region on the image's own planes (the organ's contour planes)")
+    return index
+
+
+def _check_planes(s: OutlinedStructure, image: Any) -> None:
+    for plane in s.planes:
+        image_plane_index(image, plane.z_mm, repr(s.name))
+        if len(plane.loops_mm) != len(plane.holes):
+            raise InputError(f"{s.name!r}: the plane at z = {plane.z_mm:g} mm has {len(plane.loops_mm)} "
+                             f"contours and {len(plane.holes)} hole flags")
+        for loop in plane.loops_mm:
+            points = np.asarray(loop, dtype=np.float64)
+            shaped = points.ndim == 2 and points.shape[0] >= 3 and points.shape[1] == 3
+            if (not shaped or not np.isfinite(points).all()
+                    or np.abs(points[:, 2] - plane.z_mm).max() > Z_TOLERANCE_MM):
+                raise InputError(f"{s.name!r}: a contour of the plane at z = {plane.z_mm:g} mm is not three "
+                                 "or more finite (x, y, z) points in mm on that plane")
+
+
+def make_outlined_structures(structure_set: Any, structures: Sequence[OutlinedStructure], prefix: str,
+                             write: Write) -> Dict[str, float]:
+    """Create, or replace the contours of when reirrad's, each outlined structure; each one's
+    ``Structure.Volume`` (cm³). Module docstring, "Outlined structures".
+
+    Parameters
+    ----------
+    structure_set : ESAPI ``StructureSet``
+        The plan's; its ``Image`` gives the planes.
+    structures : sequence of OutlinedStructure
+    prefix, write
+        As :func:`make_structures`.
+
+    Raises
+    ------
+    reirrad.errors.InputError
+        A name as :func:`make_structures` refuses it, a plane off the image's planes, a malformed
+        contour: all before anything is written.
+    StructureSetNotWritableError
+        The structure set takes no new structures (approved or locked); nothing written.
+    """
+    _check_prefix(prefix)
+    image = structure_set.Image
+    _validate(structures, _by_id(structure_set), prefix, OutlinedStructure,
+              lambda s, made: _check_planes(s, image))
+    _require_set_writable(structure_set)
+    volumes: Dict[str, float] = {}
+    for s in structures:
+        target, new = _own_or_new(structure_set, s.name, prefix, write)
+        if not new:
+            for z in range(int(image.ZSize)):
+                write(f"clear image plane {z} of {s.name!r}", target.ClearAllContoursOnImagePlane, z)
+        for plane in s.planes:
+            z = image_plane_index(image, plane.z_mm, repr(s.name))
+            for loop, hole in zip(plane.loops_mm, plane.holes):
+                if hole:
+                    write(f"subtract a hole of {s.name!r} on image plane {z}",
+                          target.SubtractContourOnImagePlane, vvector_array(loop), z)
+                else:
+                    write(f"add a contour of {s.name!r} on image plane {z}", target.AddContourOnImagePlane,
+                          vvector_array(loop), z)
         volumes[s.name] = float(target.Volume)
     return volumes

@@ -3,7 +3,8 @@
 Eclipse gives every absolute dose as a ``DoseValue`` (``Dose``, ``Unit``) in the clinic's configured
 unit, **Gy or cGy** (docs/reference/esapi.md §4.3; the unit is system configuration, not a constant), and
 requires doses written by a script (prescriptions, objectives) in that same unit (§10.2: "The unit
-must be the same as defined in the system configuration"). Lengths are mm already; volumes of point
+must be the same as defined in the system configuration"). Lengths are mm already (``VVector`` read with
+:func:`.grids.vector_mm`, written with :func:`.grids.vvector_array`, no scaling); volumes of point
 objectives are % (0–100).
 
 Every ×100 / ÷100 of the Eclipse adapter lives in this module. ``DoseValue.DoseUnit`` values are

@@ -240,5 +240,359 @@ namespace VMS.TPS.Common.Model.API
                 }
             }
         }
+
+        /// <summary>Whether any edge of <paramref name="p"/> meets any edge of <paramref name="q"/> (crossing,
+        /// touching or overlapping; closed segments).</summary>
+        internal static bool EdgesMeet(double[] p, double[] q)
+        {
+            double[] bp = Bounds(p), bq = Bounds(q);
+            if (bp[0] > bq[2] || bq[0] > bp[2] || bp[1] > bq[3] || bq[1] > bp[3])
+            {
+                return false;
+            }
+            int n = p.Length / 2, m = q.Length / 2;
+            for (int a = 0, b = n - 1; a < n; b = a++)
+            {
+                for (int c = 0, d = m - 1; c < m; d = c++)
+                {
+                    if (SegmentsMeet(p[2 * b], p[2 * b + 1], p[2 * a], p[2 * a + 1],
+                                     q[2 * d], q[2 * d + 1], q[2 * c], q[2 * c + 1]))
+                    {
+                        return true;
+                    }
+                }
+            }
+            return false;
+        }
+
+        internal static double[] Bounds(double[] uv)
+        {
+            double[] b = { double.MaxValue, double.MaxValue, double.MinValue, double.MinValue };
+            for (int n = 0; n < uv.Length; n += 2)
+            {
+                b[0] = Math.Min(b[0], uv[n]);
+                b[1] = Math.Min(b[1], uv[n + 1]);
+                b[2] = Math.Max(b[2], uv[n]);
+                b[3] = Math.Max(b[3], uv[n + 1]);
+            }
+            return b;
+        }
+
+        private static double Cross(double ax, double ay, double bx, double by, double cx, double cy)
+        {
+            return (bx - ax) * (cy - ay) - (by - ay) * (cx - ax);
+        }
+
+        private static bool SegmentsMeet(double ax, double ay, double bx, double by, double cx, double cy,
+                                         double dx, double dy)
+        {
+            if (Math.Max(ax, bx) < Math.Min(cx, dx) || Math.Max(cx, dx) < Math.Min(ax, bx)
+                || Math.Max(ay, by) < Math.Min(cy, dy) || Math.Max(cy, dy) < Math.Min(ay, by))
+            {
+                return false;
+            }
+            double d1 = Cross(cx, cy, dx, dy, ax, ay), d2 = Cross(cx, cy, dx, dy, bx, by);
+            double d3 = Cross(ax, ay, bx, by, cx, cy), d4 = Cross(ax, ay, bx, by, dx, dy);
+            return !((d1 > 0 && d2 > 0) || (d1 < 0 && d2 < 0) || (d3 > 0 && d4 > 0) || (d3 < 0 && d4 < 0));
+        }
+
+        /// <summary>v of the proper crossing of edges a-b and c-d, or NaN.</summary>
+        internal static double CrossingV(double ax, double ay, double bx, double by, double cx, double cy,
+                                         double dx, double dy)
+        {
+            double rx = bx - ax, ry = by - ay, sx = dx - cx, sy = dy - cy;
+            double denom = rx * sy - ry * sx;
+            if (denom == 0)
+            {
+                return double.NaN;
+            }
+            double t = ((cx - ax) * sy - (cy - ay) * sx) / denom;
+            double w = ((cx - ax) * ry - (cy - ay) * rx) / denom;
+            return t > 0 && t < 1 && w > 0 && w < 1 ? ay + t * ry : double.NaN;
+        }
+    }
+
+    /// <summary>How a contour written on an image plane combines with the segment the plane already has:
+    /// exclusive-or (the DICOM even-odd rule; loaded structures, segment writes and, by default,
+    /// AddContourOnImagePlane), union (AddContourOnImagePlane under the stand-in's union setting) or
+    /// subtraction (SubtractContourOnImagePlane).</summary>
+    internal enum ContourOp
+    {
+        Xor,
+        Union,
+        Subtract,
+    }
+
+    /// <summary>The contours of one image plane in plane coordinates (u, v mm, <see cref="Polygons.ToPlane"/>)
+    /// and how each was combined, in the order written. A point is in the plane's segment by folding the
+    /// contours in order: Xor toggles, Union sets, Subtract clears where the point is inside the contour.
+    /// With Xor only this is the even-odd rule.</summary>
+    internal sealed class PlaneContours
+    {
+        /// <summary>The contours as written (patient mm), what GetContoursOnImagePlane returns.</summary>
+        internal readonly List<VVector[]> Points = new List<VVector[]>();
+        internal readonly List<double[]> Uv = new List<double[]>();
+        internal readonly List<ContourOp> Ops = new List<ContourOp>();
+        private int _notXor;
+        private bool _measured;
+        private double _area;
+        private VVector _moment;
+
+        internal void Add(VVector[] points, double[] uv, ContourOp op)
+        {
+            Points.Add(points);
+            Uv.Add(uv);
+            Ops.Add(op);
+            if (op != ContourOp.Xor)
+            {
+                _notXor++;
+            }
+            _measured = false;
+        }
+
+        internal PlaneContours Clone()
+        {
+            PlaneContours copy = new PlaneContours();
+            for (int n = 0; n < Uv.Count; n++)
+            {
+                copy.Add((VVector[])Points[n].Clone(), (double[])Uv[n].Clone(), Ops[n]);
+            }
+            return copy;
+        }
+
+        /// <summary>Area of the plane's segment (mm²) and its first moment (area × centre, patient mm;
+        /// cached). Nested even-odd contours: each contour's area signed by its nesting depth, centred on
+        /// its vertices' mean; otherwise the exact <see cref="Area"/> and its centroid on image plane
+        /// <paramref name="k"/>.</summary>
+        internal double Measure(DoseGrid image, int k, out VVector moment)
+        {
+            if (!_measured)
+            {
+                _moment = new VVector(0, 0, 0);
+                if (NestedEvenOdd())
+                {
+                    _area = 0;
+                    for (int a = 0; a < Uv.Count; a++)
+                    {
+                        int depth = 0;
+                        for (int b = 0; b < Uv.Count; b++)
+                        {
+                            if (a != b && Polygons.Inside(Uv[b], Uv[a][0], Uv[a][1]))
+                            {
+                                depth++;
+                            }
+                        }
+                        double area = Polygons.Area(Uv[a]) * (depth % 2 == 0 ? 1 : -1);
+                        VVector mean = new VVector(0, 0, 0);
+                        foreach (VVector p in Points[a])
+                        {
+                            mean = mean + p;
+                        }
+                        _area += area;
+                        _moment = _moment + mean * (area / Points[a].Length);
+                    }
+                }
+                else
+                {
+                    double cu, cv;
+                    _area = Area(out cu, out cv);
+                    _moment = image.Position(cu / image.Spacing[0], cv / image.Spacing[1], k) * _area;
+                }
+                _measured = true;
+            }
+            moment = _moment;
+            return _area;
+        }
+
+        internal bool EvenOdd { get { return _notXor == 0; } }
+
+        private bool Fold(bool[] inside)
+        {
+            bool s = false;
+            for (int n = 0; n < inside.Length; n++)
+            {
+                switch (Ops[n])
+                {
+                    case ContourOp.Xor:
+                        s ^= inside[n];
+                        break;
+                    case ContourOp.Union:
+                        s |= inside[n];
+                        break;
+                    default:
+                        s &= !inside[n];
+                        break;
+                }
+            }
+            return s;
+        }
+
+        internal bool Inside(double u, double v)
+        {
+            bool[] inside = new bool[Uv.Count];
+            for (int n = 0; n < Uv.Count; n++)
+            {
+                inside[n] = Polygons.Inside(Uv[n], u, v);
+            }
+            return Fold(inside);
+        }
+
+        /// <summary>The parts [a, b) of the line v inside the segment, appended to <paramref name="output"/>
+        /// as a, b pairs in increasing u (half-open as <see cref="Polygons.Inside"/>). Even-odd planes pair
+        /// the sorted crossings; other planes fold the contours between consecutive crossings.</summary>
+        internal void Intervals(double v, List<double> output)
+        {
+            if (EvenOdd)
+            {
+                int start = output.Count;
+                foreach (double[] uv in Uv)
+                {
+                    Polygons.Crossings(uv, v, output);
+                }
+                output.Sort(start, output.Count - start, null);
+                if ((output.Count - start) % 2 == 1)
+                {
+                    output.RemoveAt(output.Count - 1);
+                }
+                return;
+            }
+            List<KeyValuePair<double, int>> all = new List<KeyValuePair<double, int>>();
+            List<double> one = new List<double>();
+            for (int n = 0; n < Uv.Count; n++)
+            {
+                one.Clear();
+                Polygons.Crossings(Uv[n], v, one);
+                foreach (double u in one)
+                {
+                    all.Add(new KeyValuePair<double, int>(u, n));
+                }
+            }
+            all.Sort((x, y) => x.Key.CompareTo(y.Key));
+            bool[] inside = new bool[Uv.Count];
+            int k = 0;
+            while (k < all.Count)
+            {
+                double u = all[k].Key;
+                while (k < all.Count && all[k].Key == u)
+                {
+                    inside[all[k].Value] = !inside[all[k].Value];
+                    k++;
+                }
+                if (k < all.Count && Fold(inside))
+                {
+                    int last = output.Count - 1;
+                    if (last > 0 && output[last] == u)
+                    {
+                        output[last] = all[k].Key; // contiguous with the previous part
+                    }
+                    else
+                    {
+                        output.Add(u);
+                        output.Add(all[k].Key);
+                    }
+                }
+            }
+        }
+
+        /// <summary>Whether the even-odd area formula (each contour's area, signed by its nesting depth)
+        /// is exact: Xor only, and no two contours' edges meet (nested or apart).</summary>
+        internal bool NestedEvenOdd()
+        {
+            if (!EvenOdd)
+            {
+                return false;
+            }
+            for (int a = 0; a < Uv.Count; a++)
+            {
+                for (int b = a + 1; b < Uv.Count; b++)
+                {
+                    if (Polygons.EdgesMeet(Uv[a], Uv[b]))
+                    {
+                        return false;
+                    }
+                }
+            }
+            return true;
+        }
+
+        /// <summary>Exact area (mm²) of the segment and its centroid (u, v): the plane is cut into strips at
+        /// every vertex and every crossing of two edges, so that inside a strip each part is a trapezoid
+        /// whose width at the strip's middle times the strip's height is its area.</summary>
+        internal double Area(out double cu, out double cv)
+        {
+            List<double> levels = new List<double>();
+            foreach (double[] uv in Uv)
+            {
+                for (int n = 1; n < uv.Length; n += 2)
+                {
+                    levels.Add(uv[n]);
+                }
+            }
+            for (int a = 0; a < Uv.Count; a++)
+            {
+                for (int b = a; b < Uv.Count; b++)
+                {
+                    AddCrossings(Uv[a], Uv[b], a == b, levels);
+                }
+            }
+            levels.Sort();
+            double area = 0;
+            cu = 0;
+            cv = 0;
+            List<double> parts = new List<double>();
+            for (int n = 0; n + 1 < levels.Count; n++)
+            {
+                double h = levels[n + 1] - levels[n];
+                if (!(h > 0))
+                {
+                    continue;
+                }
+                double mid = (levels[n] + levels[n + 1]) / 2.0;
+                parts.Clear();
+                Intervals(mid, parts);
+                for (int c = 0; c + 1 < parts.Count; c += 2)
+                {
+                    double w = (parts[c + 1] - parts[c]) * h;
+                    area += w;
+                    cu += w * (parts[c] + parts[c + 1]) / 2.0;
+                    cv += w * mid;
+                }
+            }
+            if (area > 0)
+            {
+                cu /= area;
+                cv /= area;
+            }
+            return area;
+        }
+
+        private static void AddCrossings(double[] p, double[] q, bool same, List<double> levels)
+        {
+            if (!same)
+            {
+                double[] bp = Polygons.Bounds(p), bq = Polygons.Bounds(q);
+                if (bp[0] > bq[2] || bq[0] > bp[2] || bp[1] > bq[3] || bq[1] > bp[3])
+                {
+                    return;
+                }
+            }
+            int n = p.Length / 2, m = q.Length / 2;
+            for (int a = 0, b = n - 1; a < n; b = a++)
+            {
+                for (int c = 0, d = m - 1; c < m; d = c++)
+                {
+                    if (same && (a == c || a == d || b == c || b == d))
+                    {
+                        continue;
+                    }
+                    double v = Polygons.CrossingV(p[2 * b], p[2 * b + 1], p[2 * a], p[2 * a + 1],
+                                                  q[2 * d], q[2 * d + 1], q[2 * c], q[2 * c + 1]);
+                    if (!double.IsNaN(v))
+                    {
+                        levels.Add(v);
+                    }
+                }
+            }
+        }
     }
 }

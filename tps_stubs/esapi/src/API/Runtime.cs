@@ -43,6 +43,10 @@ namespace VMS.TPS.Common.Model.API
         /// <summary>Whether the plug-in session is an approved, write-enabled script.</summary>
         internal static bool PluginWriteable = true;
 
+        /// <summary>true: AddContourOnImagePlane unites a contour with the plane's segment; false
+        /// (default): exclusive-or. Eclipse's behaviour is unconfirmed (DEVIATIONS.md).</summary>
+        internal static bool ContourAddUnion;
+
         internal static StubSession Session = StubSession.None;
         internal static bool ApplicationCreated;
         internal static Application CurrentApplication;

@@ -283,8 +283,8 @@ namespace VMS.TPS.Common.Model.API
         internal readonly StructureSet _set;
         internal readonly string _dicomType;
         internal readonly int _roiNumber;
-        internal readonly SortedDictionary<int, List<VVector[]>> _contours = new SortedDictionary<int, List<VVector[]>>();
-        internal readonly Dictionary<int, List<double[]>> _planeUv = new Dictionary<int, List<double[]>>();
+        /// <summary>The contours of each image plane that has any, with how each combined (Geometry.cs).</summary>
+        internal readonly SortedDictionary<int, PlaneContours> _planes = new SortedDictionary<int, PlaneContours>();
         internal int _version;
         internal bool _highResolution;
         internal double? _assignedHu;
@@ -311,17 +311,19 @@ namespace VMS.TPS.Common.Model.API
 
         internal void CopyContoursFrom(Structure source)
         {
-            foreach (KeyValuePair<int, List<VVector[]>> plane in source._contours)
+            foreach (KeyValuePair<int, PlaneContours> plane in source._planes)
             {
-                _contours[plane.Key] = plane.Value.Select(c => (VVector[])c.Clone()).ToList();
-                _planeUv[plane.Key] = source._planeUv[plane.Key].Select(uv => (double[])uv.Clone()).ToList();
+                _planes[plane.Key] = plane.Value.Clone();
             }
             _highResolution = source._highResolution;
             _assignedHu = source._assignedHu;
             Recompute();
         }
 
-        internal void AddContourInternal(VVector[] contour, int z)
+        /// <summary>Writes <paramref name="contour"/> on image plane <paramref name="z"/>, combined with the
+        /// plane's segment by <paramref name="op"/>. A subtraction that leaves the plane empty removes the
+        /// plane's contours (nothing is stored for a subtraction on a plane without contours).</summary>
+        internal void AddContourInternal(VVector[] contour, int z, ContourOp op)
         {
             if (contour == null || contour.Length < 3)
             {
@@ -331,15 +333,22 @@ namespace VMS.TPS.Common.Model.API
             {
                 throw new ArgumentOutOfRangeException("z", z, "image plane index out of range");
             }
-            List<VVector[]> list;
-            if (!_contours.TryGetValue(z, out list))
+            PlaneContours plane;
+            if (!_planes.TryGetValue(z, out plane))
             {
-                list = new List<VVector[]>();
-                _contours[z] = list;
-                _planeUv[z] = new List<double[]>();
+                if (op == ContourOp.Subtract)
+                {
+                    return;
+                }
+                plane = new PlaneContours();
+                _planes[z] = plane;
             }
-            list.Add((VVector[])contour.Clone());
-            _planeUv[z].Add(Polygons.ToPlane(contour, ImageGrid));
+            plane.Add((VVector[])contour.Clone(), Polygons.ToPlane(contour, ImageGrid), op);
+            VVector unused;
+            if (op == ContourOp.Subtract && !(plane.Measure(ImageGrid, z, out unused) > 0))
+            {
+                _planes.Remove(z);
+            }
             Recompute();
         }
 
@@ -347,41 +356,22 @@ namespace VMS.TPS.Common.Model.API
         {
             _version++;
             _masks.Clear();
-            double volume = 0, cx = 0, cy = 0, cz = 0;
-            foreach (KeyValuePair<int, List<VVector[]>> plane in _contours)
+            double area = 0;
+            VVector moment = new VVector(0, 0, 0);
+            foreach (KeyValuePair<int, PlaneContours> plane in _planes)
             {
-                List<double[]> uvs = _planeUv[plane.Key];
-                for (int a = 0; a < uvs.Count; a++)
-                {
-                    int depth = 0;
-                    for (int b = 0; b < uvs.Count; b++)
-                    {
-                        if (a != b && Polygons.Inside(uvs[b], uvs[a][0], uvs[a][1]))
-                        {
-                            depth++;
-                        }
-                    }
-                    double area = Polygons.Area(uvs[a]) * (depth % 2 == 0 ? 1 : -1);
-                    double w = area * ImageGrid.Spacing[2];
-                    VVector mean = new VVector(0, 0, 0);
-                    foreach (VVector p in plane.Value[a])
-                    {
-                        mean = mean + p;
-                    }
-                    mean = mean / plane.Value[a].Length;
-                    volume += w;
-                    cx += w * mean.x;
-                    cy += w * mean.y;
-                    cz += w * mean.z;
-                }
+                VVector m;
+                area += plane.Value.Measure(ImageGrid, plane.Key, out m);
+                moment = moment + m;
             }
+            double volume = area * ImageGrid.Spacing[2];
             _volumeCc = volume / 1000.0;
-            _centre = volume > 0 ? new VVector(cx / volume, cy / volume, cz / volume)
-                                 : new VVector(double.NaN, double.NaN, double.NaN);
+            _centre = area > 0 ? moment / area : new VVector(double.NaN, double.NaN, double.NaN);
         }
 
-        /// <summary>Voxel-centre occupancy on a grid with the image's directions (even-odd rule, nearest
-        /// contour plane); cached per grid and contour version.</summary>
+        /// <summary>Voxel-centre occupancy on a grid with the image's directions (each plane's contours
+        /// combined as written, <see cref="PlaneContours"/>; nearest contour plane); cached per grid and
+        /// contour version.</summary>
         internal bool[] MaskOn(DoseGrid grid)
         {
             KeyValuePair<int, bool[]> cached;
@@ -404,9 +394,8 @@ namespace VMS.TPS.Common.Model.API
             for (int k = 0; k < nz; k++)
             {
                 double w = w0 + k * grid.Spacing[2];
-                int plane = (int)Math.Round(w / img.Spacing[2]);
-                List<double[]> uvs;
-                if (!_planeUv.TryGetValue(plane, out uvs) || uvs.Count == 0)
+                PlaneContours plane;
+                if (!_planes.TryGetValue((int)Math.Round(w / img.Spacing[2]), out plane))
                 {
                     continue;
                 }
@@ -414,15 +403,7 @@ namespace VMS.TPS.Common.Model.API
                 {
                     double v = v0 + j * grid.Spacing[1];
                     crossings.Clear();
-                    foreach (double[] uv in uvs)
-                    {
-                        Polygons.Crossings(uv, v, crossings);
-                    }
-                    if (crossings.Count < 2)
-                    {
-                        continue;
-                    }
-                    crossings.Sort();
+                    plane.Intervals(v, crossings);
                     int row = (k * ny + j) * nx;
                     for (int c = 0; c + 1 < crossings.Count; c += 2)
                     {
@@ -447,15 +428,16 @@ namespace VMS.TPS.Common.Model.API
 
         public string DicomType { get { return _dicomType; } }
 
-        public bool HasSegment { get { return _contours.Count > 0; } }
+        public bool HasSegment { get { return _planes.Count > 0; } }
 
-        public bool IsEmpty { get { return _contours.Count == 0; } }
+        public bool IsEmpty { get { return _planes.Count == 0; } }
 
         public bool IsHighResolution { get { return _highResolution; } }
 
         public int ROINumber { get { return _roiNumber; } }
 
-        /// <summary>cm³, from the contours (area × slice thickness, even-odd nesting).</summary>
+        /// <summary>cm³: the area of each plane's segment (its contours combined as written) × slice
+        /// thickness.</summary>
         public double Volume { get { return _volumeCc; } }
 
         public new string Id
@@ -474,50 +456,52 @@ namespace VMS.TPS.Common.Model.API
             }
         }
 
+        /// <summary>The contours as written on the plane (added and subtracted alike, in order); Eclipse
+        /// returns the traced outline of the plane's segment (DEVIATIONS.md).</summary>
         public VVector[][] GetContoursOnImagePlane(int z)
         {
-            List<VVector[]> list;
-            if (!_contours.TryGetValue(z, out list))
+            PlaneContours plane;
+            if (!_planes.TryGetValue(z, out plane))
             {
                 return new VVector[0][];
             }
-            return list.Select(c => (VVector[])c.Clone()).ToArray();
+            return plane.Points.Select(c => (VVector[])c.Clone()).ToArray();
         }
 
         public bool IsPointInsideSegment(VVector point)
         {
             double fi, fj, fk;
             ImageGrid.ToIndex(point, out fi, out fj, out fk);
-            int plane = (int)Math.Round(fk);
-            List<double[]> uvs;
-            if (!_planeUv.TryGetValue(plane, out uvs))
+            PlaneContours plane;
+            if (!_planes.TryGetValue((int)Math.Round(fk), out plane))
             {
                 return false;
             }
-            double u = fi * ImageGrid.Spacing[0], v = fj * ImageGrid.Spacing[1];
-            bool inside = false;
-            foreach (double[] uv in uvs)
-            {
-                if (Polygons.Inside(uv, u, v))
-                {
-                    inside = !inside;
-                }
-            }
-            return inside;
+            return plane.Inside(fi * ImageGrid.Spacing[0], fj * ImageGrid.Spacing[1]);
         }
 
+        /// <summary>Adds the polygon's area to the plane's segment: by exclusive-or (the default) or by union,
+        /// as the stand-in is configured (StubSystem.ContourAddition; Eclipse's behaviour is unconfirmed,
+        /// DEVIATIONS.md).</summary>
         public void AddContourOnImagePlane(VVector[] contour, int z)
         {
             Guard("AddContourOnImagePlane");
-            AddContourInternal(contour, z);
+            AddContourInternal(contour, z, StubRuntime.ContourAddUnion ? ContourOp.Union : ContourOp.Xor);
             Record("AddContourOnImagePlane", contour == null ? 0 : contour.Length, z);
+        }
+
+        /// <summary>Removes the polygon's area from the plane's segment.</summary>
+        public void SubtractContourOnImagePlane(VVector[] contour, int z)
+        {
+            Guard("SubtractContourOnImagePlane");
+            AddContourInternal(contour, z, ContourOp.Subtract);
+            Record("SubtractContourOnImagePlane", contour == null ? 0 : contour.Length, z);
         }
 
         public void ClearAllContoursOnImagePlane(int z)
         {
             Guard("ClearAllContoursOnImagePlane");
-            _contours.Remove(z);
-            _planeUv.Remove(z);
+            _planes.Remove(z);
             Recompute();
             Record("ClearAllContoursOnImagePlane", z);
         }
@@ -588,15 +572,18 @@ namespace VMS.TPS.Common.Model.API
                 {
                     throw new ArgumentException("The segment belongs to another image than structure '" + _id + "'.");
                 }
-                _contours.Clear();
-                _planeUv.Clear();
+                _planes.Clear();
                 foreach (KeyValuePair<int, List<VVector[]>> plane in value.ToContours())
                 {
-                    _contours[plane.Key] = plane.Value;
-                    _planeUv[plane.Key] = plane.Value.Select(c => Polygons.ToPlane(c, ImageGrid)).ToList();
+                    PlaneContours contours = new PlaneContours();
+                    foreach (VVector[] c in plane.Value)
+                    {
+                        contours.Add(c, Polygons.ToPlane(c, ImageGrid), ContourOp.Xor);
+                    }
+                    _planes[plane.Key] = contours;
                 }
                 Recompute();
-                Record("set_SegmentVolume", _contours.Values.Sum(l => l.Count));
+                Record("set_SegmentVolume", _planes.Values.Sum(p => p.Points.Count));
             }
         }
 

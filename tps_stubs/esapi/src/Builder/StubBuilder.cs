@@ -162,6 +162,22 @@ namespace Reirrad.EsapiStubBuilder
             }
         }
 
+        /// <summary>How Structure.AddContourOnImagePlane combines a contour with the plane's segment:
+        /// "xor" (default: exclusive-or, the even-odd rule of DICOM contours) or "union". Eclipse's behaviour
+        /// is unconfirmed (DEVIATIONS.md); loaded structures always combine by the even-odd rule.</summary>
+        public static string ContourAddition
+        {
+            get { return StubRuntime.ContourAddUnion ? "union" : "xor"; }
+            set
+            {
+                if (value != "xor" && value != "union")
+                {
+                    throw new ArgumentException("ContourAddition must be \"xor\" or \"union\".");
+                }
+                StubRuntime.ContourAddUnion = value == "union";
+            }
+        }
+
         /// <summary>Whether plug-in contexts are approved write-enabled scripts (default true).</summary>
         public static bool PluginWriteable
         {
@@ -355,7 +371,7 @@ namespace Reirrad.EsapiStubBuilder
                     contour[p] = new VVector(xyz[offset], xyz[offset + 1], xyz[offset + 2]);
                     offset += 3;
                 }
-                s.AddContourInternal(contour, planes[n]);
+                s.AddContourInternal(contour, planes[n], ContourOp.Xor); // DICOM: even-odd
             }
             set._structures.Add(s);
             return s;
