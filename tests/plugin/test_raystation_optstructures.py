@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Tuple
+from typing import Any, Dict, Iterator, List
 
 import numpy as np
 import pytest
-import yaml
 
-import tps_stubs.patients as stub_patients
 import tps_stubs.raystation as rs
 from reirrad.errors import ApprovedPlanError, InputError
 from reirrad.objectives import OptimizationObjective
@@ -24,13 +22,13 @@ from reirrad.optstructures import OptimisationRecipe, check_volumes, optimisatio
 from reirrad.protocol import load_protocol
 from reirrad.roi_algebra import Margin
 from reirrad.workflow import PreparedCase, WorkflowOptions, prepare
-from reirrad_tps.raystation import CopyOnFirstWritePlanner, RayStationCaseSource, RayStationPlanner, entry
+from reirrad_tps.raystation import CopyOnFirstWritePlanner, RayStationCaseSource, entry
 from reirrad_tps.raystation import structures as rs_structures
+from tests.raystation_support import roi_volumes, rs_planner
 
 VERSION = "2024B"
 PREFIX = "zRR_"
 PROTOCOL = load_protocol("uk-sabr-pelvis-reirradiation")
-DEFINITIONS = Path(stub_patients.__file__).resolve().parent / "definitions"
 
 
 @pytest.fixture(autouse=True)
@@ -39,24 +37,6 @@ def _unload() -> Iterator[None]:
     rs.unload()
 
 
-def _lrrc(tmp_path_factory: Any, approved: bool) -> Path:
-    raw = yaml.safe_load((DEFINITIONS / "LRRC-01.yaml").read_text(encoding="utf-8"))
-    raw["structure_sets"][0]["approved"] = approved
-    path = Path(tmp_path_factory.mktemp("patients")) / "LRRC-01.yaml"
-    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
-    return path
-
-
-@pytest.fixture(scope="module")
-def unapproved(tmp_path_factory: Any) -> Path:
-    """LRRC-01 with its planning structure set not approved (as the stub patient defines it)."""
-    return _lrrc(tmp_path_factory, False)
-
-
-@pytest.fixture(scope="module")
-def approved(tmp_path_factory: Any) -> Path:
-    """LRRC-01 with its planning structure set approved."""
-    return _lrrc(tmp_path_factory, True)
 
 
 def _prepared(version: str = VERSION) -> PreparedCase:
@@ -76,24 +56,12 @@ def recipes(unapproved: Path) -> Dict[float, OptimisationRecipe]:
     return {level: optimisation_recipe(prepared, level) for level in (45.0, 30.0)}
 
 
-def _planner(version: str = VERSION) -> Tuple[RayStationPlanner, Any, Any]:
-    _, case, plan, beam_set, _ = entry.current_objects(version)
-    return RayStationPlanner(case, plan, beam_set, version=version), case, beam_set
-
-
-def _volumes(case: Any, beam_set: Any) -> Dict[str, float]:
-    structure_set = beam_set.GetStructureSet()
-    out = {}
-    for roi in case.PatientModel.RegionsOfInterest:
-        geometry = structure_set.RoiGeometries[roi.Name]
-        out[roi.Name] = None if geometry.PrimaryShape is None else geometry.GetRoiVolume()
-    return out
 
 
 def test_the_recipe_is_made_as_control_rois_with_the_engines_volumes(unapproved: Path, recipes: Any) -> None:
     """Engine: every structure exists, Type Control, its stand-in volume within the recipe's tolerance."""
     rs.load(unapproved, VERSION)
-    planner, case, _ = _planner()
+    planner, case, _ = rs_planner()
     assert planner.structures_not_writable() is None
     assert planner.owned_structure_ids(PREFIX) == []
     recipe = recipes[45.0]
@@ -109,10 +77,10 @@ def test_a_rerun_updates_the_same_rois_and_no_clinician_roi(unapproved: Path, re
     """Stand-in state: a re-run (same level, then another, from a fresh read) adds no ROI and changes no
     clinician ROI's volume; the target changes with the level."""
     rs.load(unapproved, VERSION)
-    planner, case, beam_set = _planner()
+    planner, case, beam_set = rs_planner()
     planner.owned_structure_ids(PREFIX)
     first = planner.make_structures(recipes[45.0].structures, PREFIX)
-    before = _volumes(case, beam_set)
+    before = roi_volumes(case, beam_set)
     clinician = {n: v for n, v in before.items() if not n.startswith(PREFIX)}
     again = planner.make_structures(recipes[45.0].structures, PREFIX)
     assert again == pytest.approx(first)
@@ -121,7 +89,7 @@ def test_a_rerun_updates_the_same_rois_and_no_clinician_roi(unapproved: Path, re
     recipe30 = optimisation_recipe(prepared, 30.0, owned_ids=owned)
     assert [s.name for s in recipe30.structures] == [s.name for s in recipes[45.0].structures]
     lower = planner.make_structures(recipe30.structures, PREFIX)
-    after = _volumes(case, beam_set)
+    after = roi_volumes(case, beam_set)
     assert sorted(after) == sorted(before)  # no duplicate
     assert {n: after[n] for n in clinician} == clinician
     target = f"{PREFIX}PTV_opt"
@@ -135,17 +103,17 @@ def test_a_clinician_roi_is_not_owned_and_never_written(unapproved: Path, recipe
     """§9 / ownership rule: a colliding ROI that is not Control, or without the prefix, is not reirrad's;
     making a structure of that name is refused before anything is written."""
     rs.load(unapproved, VERSION)
-    planner, case, beam_set = _planner()
+    planner, case, beam_set = rs_planner()
     case.PatientModel.CreateRoi(Name=name, Color="Red", Type=roi_type)
     assert name not in planner.owned_structure_ids(PREFIX)
     recipe = recipes[45.0]
     structures = list(recipe.structures)
     if not name.startswith(PREFIX):  # the engine never asks for it; the adapter refuses defensively
         structures[-2] = type(structures[-2])(name, "target-opt", structures[-2].operation, 1.0, "test")
-    before = _volumes(case, beam_set)
+    before = roi_volumes(case, beam_set)
     with pytest.raises(InputError, match=r"not reirrad's|prefix"):
         planner.make_structures(structures, PREFIX)
-    assert _volumes(case, beam_set) == before
+    assert roi_volumes(case, beam_set) == before
 
 
 @pytest.mark.parametrize("version", ["11B", "12A", VERSION])
@@ -154,13 +122,13 @@ def test_an_approved_structure_set_is_refused_and_nothing_written(version: str, 
     """§9 'Structure-set approval (12A+)' / 11B ApprovedStructureSets: LRRC-01 with its planning structure
     set approved."""
     rs.load(approved, version)
-    planner, case, beam_set = _planner(version)
+    planner, case, beam_set = rs_planner(version)
     reason = planner.structures_not_writable()
     assert reason is not None and "approved" in reason
-    before = _volumes(case, beam_set)
+    before = roi_volumes(case, beam_set)
     with pytest.raises(ApprovedPlanError, match="approved"):
         planner.make_structures(recipes[45.0].structures, PREFIX)
-    assert _volumes(case, beam_set) == before
+    assert roi_volumes(case, beam_set) == before
 
 
 def test_the_copy_planner_reads_without_copying_and_copies_before_making(unapproved: Path,
@@ -192,7 +160,7 @@ def test_optimising_on_the_created_ptv_opt_uses_its_mask(unapproved: Path, recip
     doses = {}
     for target in ("PTV", f"{PREFIX}PTV_opt"):
         rs.load(unapproved, VERSION)
-        planner, _, _ = _planner()
+        planner, _, _ = rs_planner()
         planner.make_structures(recipes[45.0].structures, PREFIX)
         planner.write_objectives(_objectives(target, 45.0))
         planner.optimise()
@@ -217,7 +185,7 @@ def test_a_3_mm_prv_is_made_with_0_3_cm(unapproved: Path, recipes: Any, monkeypa
 
     monkeypatch.setattr(rs_structures, "margin_keywords", spy)
     rs.load(unapproved, VERSION)
-    planner, _, beam_set = _planner()
+    planner, _, beam_set = rs_planner()
     prv = next(s for s in recipes[45.0].structures if s.name == f"{PREFIX}PRV_SacPlx")
     volumes = planner.make_structures([prv], PREFIX)
     (call,) = calls  # a PRV is CreateMarginGeometry, the form public scripts confirm
@@ -233,7 +201,7 @@ def test_an_operand_empty_near_the_ptv_is_an_empty_set(unapproved: Path, other: 
     """Stand-in (DEVIATIONS.md, ROI algebra): an operand with no geometry in the working region (the skin
     shell around the PTV, a far femoral head) is an empty set: PTV − it is the PTV, PTV ∩ it is empty."""
     rs.load(unapproved, VERSION)
-    _, case, beam_set = _planner()
+    _, case, beam_set = rs_planner()
     exam = beam_set.GetPlanningExamination()
     structure_set = beam_set.GetStructureSet()
     zero = rs_structures.margin_settings(Margin.zero())

@@ -23,18 +23,17 @@ from typing import Any, Dict, Iterator, List, Sequence, Tuple
 
 import numpy as np
 import pytest
-import yaml
 
-import tps_stubs.patients as stub_patients
 import tps_stubs.raystation as rs
 from reirrad.dose import DoseGrid
 from reirrad.errors import ApprovedPlanError, InputError
 from reirrad.optstructures import OutlinedStructure
 from reirrad.outlines import PlaneOutline, outline_planes
 from reirrad.structures import structure_occupancy
-from reirrad_tps.raystation import CopyOnFirstWritePlanner, RayStationCaseSource, RayStationPlanner, entry
+from reirrad_tps.raystation import CopyOnFirstWritePlanner, RayStationCaseSource, entry
 from reirrad_tps.raystation import structures as rs_structures
 from reirrad_tps.raystation.units import points_mm_from_cm
+from tests.raystation_support import roi_volumes, rs_planner
 from tps_stubs.planner import PlannerObjective
 from tps_stubs.raystation import dose_calculation
 from tps_stubs.raystation.errors import ArgumentException, InvalidOperationException
@@ -44,7 +43,6 @@ PREFIX = "zRR_"
 NAME = "zRR_LowTol_Bowel_Small"
 ORGAN = "Bowel_Small"
 CENTRE_MM = (0.0, -35.0, 75.0)  # inside the small bowel's main ellipsoid (standard-pelvis anatomy)
-DEFINITIONS = Path(stub_patients.__file__).resolve().parent / "definitions"
 REL = 1e-9  # module docstring
 
 
@@ -54,22 +52,6 @@ def _unload() -> Iterator[None]:
     rs.unload()
 
 
-def _lrrc(tmp_path_factory: Any, approved: bool) -> Path:
-    raw = yaml.safe_load((DEFINITIONS / "LRRC-01.yaml").read_text(encoding="utf-8"))
-    raw["structure_sets"][0]["approved"] = approved
-    path = Path(tmp_path_factory.mktemp("patients")) / "LRRC-01.yaml"
-    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
-    return path
-
-
-@pytest.fixture(scope="module")
-def unapproved(tmp_path_factory: Any) -> Path:
-    return _lrrc(tmp_path_factory, False)
-
-
-@pytest.fixture(scope="module")
-def approved(tmp_path_factory: Any) -> Path:
-    return _lrrc(tmp_path_factory, True)
 
 
 @pytest.fixture(scope="module")
@@ -113,18 +95,6 @@ def _outlined(mask: np.ndarray, grid: DoseGrid, planes: Sequence[float]) -> Outl
                              float(mask.sum()) * grid.voxel_volume_cc, "test region")
 
 
-def _planner(version: str = VERSION) -> Tuple[RayStationPlanner, Any, Any]:
-    _, case, plan, beam_set, _ = entry.current_objects(version)
-    return RayStationPlanner(case, plan, beam_set, version=version), case, beam_set
-
-
-def _volumes(case: Any, beam_set: Any) -> Dict[str, Any]:
-    structure_set = beam_set.GetStructureSet()
-    out = {}
-    for roi in case.PatientModel.RegionsOfInterest:
-        geometry = structure_set.RoiGeometries[roi.Name]
-        out[roi.Name] = None if geometry.PrimaryShape is None else geometry.GetRoiVolume()
-    return out
 
 
 def _voxels(beam_set: Any, name: str) -> np.ndarray:
@@ -145,7 +115,7 @@ def test_a_sphere_is_written_as_a_control_roi_with_the_engines_volume(unapproved
     structure = _outlined(mask, grid, planes)
     assert structure.expected_volume_cc == pytest.approx(structure.region_volume_cc, rel=REL)
     rs.load(unapproved, VERSION)
-    planner, case, beam_set = _planner()
+    planner, case, beam_set = rs_planner()
     volumes = planner.make_outlined_structures([structure], PREFIX)
     assert list(volumes) == [NAME]
     assert abs(volumes[NAME] - structure.expected_volume_cc) <= REL * structure.expected_volume_cc
@@ -168,7 +138,7 @@ def test_holes_are_holes_and_islands_in_them_are_islands(unapproved: Path, geome
     structure = _outlined(mask, grid, planes)
     assert [p.holes for p in structure.planes] == [(False, True, False)] * 3
     rs.load(unapproved, VERSION)
-    planner, _, beam_set = _planner()
+    planner, _, beam_set = rs_planner()
     volumes = planner.make_outlined_structures([structure], PREFIX)
     voxel_cc = grid.voxel_volume_cc
     assert volumes[NAME] == pytest.approx(3 * (169 - 81 + 9) * voxel_cc, rel=REL)
@@ -183,14 +153,14 @@ def test_a_rerun_replaces_the_contours_and_touches_no_clinician_roi(unapproved: 
     grid, planes = geometry
     sphere, ring = _outlined(_sphere(grid), grid, planes), _outlined(_ring(grid), grid, planes)
     rs.load(unapproved, VERSION)
-    planner, case, beam_set = _planner()
+    planner, case, beam_set = rs_planner()
     first = planner.make_outlined_structures([sphere], PREFIX)
-    before = _volumes(case, beam_set)
+    before = roi_volumes(case, beam_set)
     again = planner.make_outlined_structures([sphere], PREFIX)
     assert again == pytest.approx(first, rel=REL)
-    assert _volumes(case, beam_set) == pytest.approx(before, rel=REL)
+    assert roi_volumes(case, beam_set) == pytest.approx(before, rel=REL)
     replaced = planner.make_outlined_structures([ring], PREFIX)
-    after = _volumes(case, beam_set)
+    after = roi_volumes(case, beam_set)
     assert sorted(after) == sorted(before)  # no duplicate ROI
     assert replaced[NAME] == pytest.approx(ring.expected_volume_cc, rel=REL)
     assert {n: v for n, v in after.items() if n != NAME} == {n: v for n, v in before.items() if n != NAME}
@@ -211,7 +181,7 @@ def test_a_contour_off_the_image_slices_is_refused_before_anything_is_written(un
     shifted = OutlinedStructure(f"{NAME}_2", "low-tolerance", "small_bowel", ORGAN, moved,
                                 good.expected_volume_cc, good.region_volume_cc, "test")
     rs.load(unapproved, VERSION)
-    planner, case, _ = _planner()
+    planner, case, _ = rs_planner()
     rois = [r.Name for r in case.PatientModel.RegionsOfInterest]
     z = moved[0].z_mm
     with pytest.raises(InputError, match=rf"{NAME}_2: a contour at z = {z:g} mm is not on an image slice .*"
@@ -226,7 +196,7 @@ def test_an_approved_structure_set_is_refused(version: str, approved: Path, geom
     """§9 structure-set approval (12A+ SubStructureSets, 11B ApprovedStructureSets): nothing is written."""
     grid, planes = geometry
     rs.load(approved, version)
-    planner, _, _ = _planner(version)
+    planner, _, _ = rs_planner(version)
     with pytest.raises(ApprovedPlanError, match="approved"):
         planner.make_outlined_structures([_outlined(_sphere(grid), grid, planes)], PREFIX)
     assert rs.journal() == []
@@ -239,7 +209,7 @@ def test_a_foreign_roi_of_that_name_is_refused_and_never_written(unapproved: Pat
     clinician's; the outlined structure of that name is refused before anything is written."""
     grid, planes = geometry
     rs.load(unapproved, VERSION)
-    planner, case, beam_set = _planner()
+    planner, case, beam_set = rs_planner()
     case.PatientModel.CreateRoi(Name=NAME, Color="Red", Type=roi_type)
     writes = len(rs.journal())
     with pytest.raises(InputError, match="not reirrad's"):
@@ -266,7 +236,7 @@ def test_the_stand_in_optimiser_sees_the_written_region(unapproved: Path, geomet
     grid, planes = geometry
     mask = _sphere(grid)
     rs.load(unapproved, VERSION)
-    planner, _, beam_set = _planner()
+    planner, _, beam_set = rs_planner()
     planner.make_outlined_structures([_outlined(mask, grid, planes)], PREFIX)
     masks = dose_calculation.structure_masks(beam_set, [PlannerObjective(NAME, "lower", 30.0, 95.0)])
     np.testing.assert_array_equal(masks[NAME], mask.ravel())
@@ -308,7 +278,7 @@ def test_the_stand_in_refuses_malformed_contour_lists(unapproved: Path, value: A
     each contour planar on an image slice; refused values change nothing. A contour whose x and y are given
     in mm but whose z is right is **not** detectable (only a z off the image is)."""
     rs.load(unapproved, VERSION)
-    _, case, beam_set = _planner()
+    _, case, beam_set = rs_planner()
     geometry_rs = _boxed_roi(case, beam_set)
     geometry_rs.SetRepresentation(Representation="Contours")
     before = geometry_rs.GetRoiVolume()
@@ -323,7 +293,7 @@ def test_the_stand_in_writes_contours_only_on_a_contour_shape_of_a_writable_geom
     until ``SetRepresentation``; an empty geometry has no shape (``PrimaryShape`` None); approved data
     refuses."""
     rs.load(unapproved, VERSION, mesh_rois=["Bladder"])
-    _, case, beam_set = _planner()
+    _, case, beam_set = rs_planner()
     structure_set = beam_set.GetStructureSet()
     empty = case.PatientModel.CreateRoi(Name="zRR_empty", Color="Red", Type="Control")
     with pytest.raises(AttributeError):
@@ -341,7 +311,7 @@ def test_the_stand_in_writes_contours_only_on_a_contour_shape_of_a_writable_geom
     assert bladder.HasContours() and len(bladder.PrimaryShape.Contours) > 0
     rs.unload()
     rs.load(approved, VERSION)
-    _, _, beam_set = _planner()
+    _, _, beam_set = rs_planner()
     rectum = beam_set.GetStructureSet().RoiGeometries["Rectum"]
     with pytest.raises(InvalidOperationException):
         rectum.PrimaryShape.Contours = rectum.PrimaryShape.Contours[:3]
