@@ -25,6 +25,7 @@ import numpy as np
 
 from reirrad.cli import DEFAULT_PROTOCOL
 from reirrad.dvh import DVH
+from reirrad.planstructures import StructureRun
 from reirrad.protocol import load_protocol
 from reirrad.workflow import WorkflowOptions, evaluate_dose, prepare, run
 from reirrad_tps.pyradplan.engine import EngineSession, EngineSettings, engine_version
@@ -47,10 +48,11 @@ def exhaustive(snapshot: Any, planner: PyRadPlanPlanner, protocol: Any,
                options: WorkflowOptions) -> Tuple[Optional[float], int]:
     """Highest ladder level whose independently optimised plan is feasible, and the optimisations spent."""
     prepared = prepare(protocol, snapshot, options)
+    structures = StructureRun(prepared, planner)  # the optimisation structures, as the workflow makes them
     best, count = None, 0
     for level in protocol.prescriptions.isotoxic_ladder_gy:
         planner.set_prescription(level, prepared.n_fractions)
-        planner.write_objectives(prepared.objectives_at(level))
+        planner.write_objectives(structures.objectives_at(level))
         planner.optimise()
         count += 1
         evaluation = evaluate_dose(protocol, snapshot, planner.compute_dose(), options, prescription_gy=level,

@@ -9,6 +9,33 @@ nothing else). Doses here are pyRadPlan's, Gy **per fraction** (:mod:`.objective
 pyRadPlan reports progress bars (tqdm), log warnings and Python warnings of its own (e.g. "GPU not
 available, CPU used", "no dose engine specified: SVDPB"); they are silenced while it runs so that the
 command line prints only reirrad's lines.
+
+Structures reirrad makes (:meth:`EngineSession.put_structure`; the optimisation structures of
+``docs/optimisation-structures.md``) are masks on the planning volume's grid added to pyRadPlan's structure
+set next to the planning structures, which are never replaced.
+
+Overlapping structures
+----------------------
+pyRadPlan, like matRad, resolves overlapping VOIs by an **overlap priority** before it optimises (pyRadPlan
+0.5.0): every VOI has ``overlap_priority`` (``cst/_voi.py`` lines 22 and 81-83: default ``TARGET`` 0,
+``OAR`` 5, ``HELPER`` 10, ``EXTERNAL`` 15; a lower number wins), and
+``StructureSet.apply_overlap_priorities`` (``cst/_cst.py`` lines 577-618) removes from each VOI, in
+increasing priority, every voxel of the VOIs of a *strictly lower* number (VOIs of equal number keep their
+shared voxels). The optimisation problem calls it in ``_initialize`` when its ``apply_overlap`` is set,
+the default (``optimization/problems/_optiprob.py`` lines 120 and 292-294), and each objective then acts
+on its VOI's remaining voxels (``_collect_objectives``, lines 240 and 267, ``voi.indices_numpy``). With
+that resolution an OAR VOI loses every voxel inside the target VOI (its maximum objective never sees a hot
+voxel there, which reirrad's evaluation of the organ counts), and a structure made inside the PTV as an OAR
+VOI (``zRR_PTV_opt``) would lose all of them: its coverage objective would count nothing.
+
+This backend switches that resolution off (``prop_opt["apply_overlap"] = False``): every objective acts on
+its structure's **whole mask** (the clinician's OARs too, inside the PTV), as reirrad evaluates each
+structure on its own occupancy and as the TPS optimisers apply an objective to its whole ROI. The
+optimisation target (role ``target-opt``) is also a ``Target`` VOI. The voxels each objective acted on in
+the last optimisation, read back from pyRadPlan's problem, are :attr:`EngineSession.objective_voxels`. The
+dose-influence matrix is computed once, for the voxels of the structures present then (the union of the
+VOIs, ``dose/engines/_base.py`` lines 511-514): the body is one of them, so a structure made later inside
+the body has its dose; outside the body it has none.
 """
 
 from __future__ import annotations
@@ -31,7 +58,7 @@ from numpy.typing import NDArray
 from reirrad.errors import InputError
 
 from .objectives import EngineObjective
-from .phantom import PlanningVolume
+from .phantom import MadeStructures, PlanningVolume
 
 __all__ = ["EXTRA_MISSING", "EngineSession", "EngineSettings", "engine_version", "load_pyradplan"]
 
@@ -147,12 +174,14 @@ def load_pyradplan() -> SimpleNamespace:
             ct_mod = importlib.import_module("pyRadPlan.ct")
             cst_mod = importlib.import_module("pyRadPlan.cst")
             voi_mod = importlib.import_module("pyRadPlan.cst._voi")
+            problems_mod = importlib.import_module("pyRadPlan.optimization.problems")
             sitk = importlib.import_module("SimpleITK")
     except ImportError:
         raise InputError(EXTRA_MISSING) from None
     return SimpleNamespace(PhotonPlan=prp.PhotonPlan, generate_stf=prp.generate_stf,
                            calc_dose_influence=prp.calc_dose_influence,
-                           fluence_optimization=prp.fluence_optimization, create_ct=ct_mod.create_ct,
+                           fluence_optimization=prp.fluence_optimization,
+                           get_problem_from_pln=problems_mod.get_problem_from_pln, create_ct=ct_mod.create_ct,
                            StructureSet=cst_mod.StructureSet, Target=voi_mod.Target, OAR=voi_mod.OAR,
                            sitk=sitk)
 
@@ -180,6 +209,10 @@ class EngineSession:
         self.volume = volume
         self.settings = settings
         self.optimisation_s: List[float] = []
+        #: Structure id -> voxels pyRadPlan's objectives acted on in the last optimisation.
+        self.objective_voxels: Dict[str, int] = {}
+        #: reirrad's structures (:meth:`put_structure`), apart from the planning structures.
+        self.made = MadeStructures(volume)
         self._m = load_pyradplan()
         sitk = self._m.sitk
         grid = volume.grid
@@ -197,7 +230,9 @@ class EngineSession:
                             "bixel_width": float(settings.bixel_width_mm)}
             sx, sy, sz = grid.spacing_mm
             pln.prop_dose_calc = {"dose_grid": {"resolution": {"x": sx, "y": sy, "z": sz}}}
-            pln.prop_opt = {"solver": "scipy", "max_iter": int(settings.max_iter), "display": False}
+            # every objective on its structure's whole mask (module docstring, "Overlapping structures")
+            pln.prop_opt = {"solver": "scipy", "max_iter": int(settings.max_iter), "display": False,
+                            "apply_overlap": False}
             self._pln = pln
             start = time.perf_counter()
             cst = self._structure_set({})
@@ -211,10 +246,38 @@ class EngineSession:
         image.CopyInformation(self._image)
         return image
 
+    @property
+    def made_structure_ids(self) -> List[str]:
+        """The structures added by :meth:`put_structure`, in the order first added."""
+        return self.made.ids
+
+    def put_structure(self, structure_id: str, mask: NDArray[np.bool_], *, prefix: str,
+                      target: bool = False) -> int:
+        """Add reirrad's structure ``structure_id`` to pyRadPlan's structure set, or replace its mask when
+        this session added it (:meth:`.phantom.MadeStructures.put`: a planning structure's name, or one
+        without ``prefix``, is refused and nothing changes). ``target``: a ``Target`` VOI (the optimisation
+        target) rather than an ``OAR`` VOI; with the overlap resolution off (module docstring) the type
+        decides no voxel. An empty mask keeps the name reirrad's but puts no VOI in pyRadPlan's structure
+        set; an objective on it is refused by :meth:`optimise`. Returns the voxels in the mask."""
+        count = self.made.put(structure_id, mask, prefix=prefix, target=target)
+        if count:
+            with _quiet():
+                self._mask_images[structure_id] = self._mask_image(self.made.mask(structure_id))
+        else:
+            self._mask_images.pop(structure_id, None)
+        return count
+
+    def structure_mask(self, structure_id: str) -> NDArray[np.bool_]:
+        """The mask of a planning structure or of one reirrad added, [z, y, x] on ``volume.grid``."""
+        if structure_id in self.made.ids:
+            return self.made.mask(structure_id)
+        return np.asarray(self.volume.masks[structure_id])
+
     def _structure_set(self, objectives: Mapping[str, Sequence[EngineObjective]]) -> Any:
         vois = []
         for sid, image in self._mask_images.items():
-            kind = self._m.Target if sid == self.volume.target_id else self._m.OAR
+            target = sid == self.volume.target_id or self.made.is_target(sid)
+            kind = self._m.Target if target else self._m.OAR
             vois.append(kind(name=sid, mask=image, ct_image=self._ct,
                              objectives=[dict(o) for o in objectives.get(sid, ())]))
         return self._m.StructureSet(vois=vois, ct_image=self._ct)
@@ -233,8 +296,14 @@ class EngineSession:
         start = time.perf_counter()
         with _quiet():
             cst = self._structure_set(objectives)
-            weights = self._m.fluence_optimization(self._ct, cst, self._stf, self._dij, self._pln)
+            # pyRadPlan's fluence_optimization without its wrapper, to read back the VOIs it optimised
+            problem = self._m.get_problem_from_pln(self._pln)
+            weights, _ = problem.solve(self._ct, cst, self._stf, self._dij)
         self.optimisation_s.append(time.perf_counter() - start)
+        optimised = getattr(problem, "_cst", None)  # after its overlap step and resampling
+        self.objective_voxels = {
+            str(v.name): int(np.size(v.indices_numpy)) for v in getattr(optimised, "vois", ())
+            if v.objectives}
         return np.asarray(weights, dtype=np.float64)
 
     def dose_per_fraction(self, weights: NDArray[np.float64]) -> NDArray[np.float64]:

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Dict, Mapping, Optional, Sequence, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -41,7 +41,8 @@ from reirrad.structures import mask_from_contours
 
 from .objectives import NORMAL_TISSUE_ID
 
-__all__ = ["AIR_HU", "BONE_HU", "BONE_NAMES", "WATER_HU", "PlanningVolume", "build_volume", "canonical_grid"]
+__all__ = ["AIR_HU", "BONE_HU", "BONE_NAMES", "WATER_HU", "MadeStructures", "PlanningVolume", "build_volume",
+           "canonical_grid"]
 
 AIR_HU = -1000
 WATER_HU = 0
@@ -84,6 +85,78 @@ class PlanningVolume:
     body_id: str
     bone_ids: Tuple[str, ...]
     ct_source: str = "bulk density from the structures"
+
+
+class MadeStructures:
+    """The structures reirrad adds to a planning volume (its optimisation structures), kept apart from the
+    planning structures, whose masks are never replaced.
+
+    Parameters
+    ----------
+    volume : PlanningVolume
+    """
+
+    def __init__(self, volume: PlanningVolume) -> None:
+        self.volume = volume
+        self._masks: Dict[str, BoolArray] = {}
+        self._targets: Dict[str, bool] = {}
+
+    @property
+    def ids(self) -> List[str]:
+        """The structures added, in the order first added."""
+        return list(self._masks)
+
+    def mask(self, structure_id: str) -> BoolArray:
+        """The mask of an added structure, [z, y, x] on ``volume.grid`` (read-only)."""
+        return self._masks[structure_id]
+
+    def is_target(self, structure_id: str) -> bool:
+        """Whether an added structure is a target (the optimisation target)."""
+        return self._targets.get(structure_id, False)
+
+    def put(self, structure_id: str, mask: BoolArray, *, prefix: str, target: bool = False) -> int:
+        """Add reirrad's structure ``structure_id``, or replace its mask when it was added before.
+
+        Parameters
+        ----------
+        structure_id : str
+            Must start with ``prefix`` (non-empty; the protocol's ``name_prefix``) and must not name a
+            planning structure (compared without regard to case): those are never replaced.
+        mask : numpy.ndarray of bool, shape of ``volume.grid`` ([z, y, x])
+            May be empty.
+        target : bool
+            The structure is a target (the optimisation target), else an organ-like structure.
+
+        Returns
+        -------
+        int
+            Voxels in the mask.
+
+        Raises
+        ------
+        reirrad.errors.InputError
+            A planning structure's name, a name without the prefix, a name differing only in case from one
+            added before, or a mask of another shape or type; nothing is changed.
+        """
+        planning = {k.lower(): k for k in self.volume.masks}
+        if structure_id.lower() in planning:
+            raise InputError(f"{structure_id!r} is a planning structure ({planning[structure_id.lower()]}); "
+                             "the pyradplan backend never replaces it")
+        if not prefix or not structure_id.startswith(prefix):
+            raise InputError(f"{structure_id!r} does not start with reirrad's prefix {prefix!r}; the "
+                             "pyradplan backend makes only reirrad's structures")
+        taken = {k.lower(): k for k in self._masks}.get(structure_id.lower())
+        if taken is not None and taken != structure_id:
+            raise InputError(f"{structure_id!r} differs only in case from reirrad's {taken!r}")
+        values = np.asarray(mask)
+        if values.shape != self.volume.grid.shape or values.dtype != np.bool_:
+            raise InputError(f"{structure_id}: a boolean mask of shape {self.volume.grid.shape} is needed "
+                             f"(got {values.dtype} {values.shape})")
+        stored = values.copy()
+        stored.flags.writeable = False
+        self._masks[structure_id] = stored
+        self._targets[structure_id] = bool(target)
+        return int(stored.sum())
 
 
 def canonical_grid(grid: DoseGrid) -> DoseGrid:
