@@ -223,7 +223,7 @@ class DirectPlanner:
             if s.name.lower() in clinician or not s.name.startswith(prefix):
                 raise ValueError(f"{s.name!r} is a clinician's structure; the direct stand-in never edits it")
             occupancy = structure_occupancy(s.contours_mm, snapshot.dose_grid, name=s.name,
-                                            plane_spacing_mm=float(snapshot.dose_grid.spacing_mm[2]))
+                                            plane_spacing_mm=s.plane_spacing_mm)
             self.structure_journal.append({"member": "make_outlined_structure", "name": s.name,
                                            "update": s.name in self.made})
             self.made[s.name] = (np.asarray(occupancy.fraction) >= 0.5).ravel()

@@ -147,7 +147,11 @@ class OutlinedStructure:
     planes : tuple of reirrad.outlines.PlaneOutline
         The contours, plane by plane (patient mm, even–odd rule), on the organ's own contour planes.
     expected_volume_cc : float
-        The engine's volume of exactly these contours (:func:`reirrad.structures.structure_occupancy`), cm³.
+        The engine's volume of exactly these contours (:func:`reirrad.structures.structure_occupancy`,
+        each plane a slab of ``plane_spacing_mm``), cm³.
+    plane_spacing_mm : float
+        The slab thickness of one plane in that volume: the organ's contour-plane spacing (the planning
+        image's slice spacing), mm; what a planner without a TPS uses to rasterise the contours.
     region_volume_cc : float
         The region's volume on the dose grid (the voxels the engine selected), cm³.
     reason : str
@@ -162,6 +166,7 @@ class OutlinedStructure:
     structure_id: str
     planes: Tuple[PlaneOutline, ...]
     expected_volume_cc: float
+    plane_spacing_mm: float
     region_volume_cc: float
     reason: str
     dicom_type: str = DICOM_TYPE
@@ -170,6 +175,7 @@ class OutlinedStructure:
         if self.role not in ROLES:
             raise InputError(f"role must be one of {ROLES} (got {echo(self.role)})")
         finite_float("expected_volume_cc", self.expected_volume_cc, minimum=0.0, unit="cm³")
+        finite_float("plane_spacing_mm", self.plane_spacing_mm, strictly_positive=True, unit="mm")
         if not self.planes:
             raise InputError(f"{self.name}: an outlined structure needs at least one plane with contours")
 

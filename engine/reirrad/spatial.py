@@ -229,7 +229,7 @@ def spatial_plan(prepared: PreparedCase, *, owned_ids: Sequence[str] = (),
                f"instead of {region.metric_allowed_physical_gy:.2f} Gy")
         structures.append(OutlinedStructure(
             names[base], LOW_TOLERANCE, region.oar_key, region.structure_id, tuple(planes), float(expected),
-            region.volume_cc, f"{region.structure_id} {why}"))
+            spacing, region.volume_cc, f"{region.structure_id} {why}"))
         objectives.append(OptimizationObjective(
             names[base], "max", dose, 0.0, spec.priority.value, "oar", region.oar_key,
             f"low-tolerance part of {region.structure_id}: {region.allowed_physical_gy:.2f} Gy allowed "

@@ -73,7 +73,7 @@ def _outlined(name: str, mask: np.ndarray, grid: DoseGrid, planes_z: List[float]
     contours = [loop for plane in planes for loop in plane.loops_mm]
     expected = structure_occupancy(contours, grid, name=name).volume_cc
     return OutlinedStructure(name=name, role="low-tolerance", oar_key="small_bowel", structure_id=ORGAN,
-                             planes=planes, expected_volume_cc=expected,
+                             planes=planes, expected_volume_cc=expected, plane_spacing_mm=2.5,
                              region_volume_cc=float(mask.sum()) * grid.voxel_volume_cc, reason="test region")
 
 

@@ -91,7 +91,7 @@ def _outlined(mask: np.ndarray, grid: DoseGrid, planes: Sequence[float]) -> Outl
     outlines = outline_planes(mask, grid, planes)
     contours = [loop for o in outlines for loop in o.loops_mm]
     expected = structure_occupancy(contours, grid).volume_cc
-    return OutlinedStructure(NAME, "low-tolerance", "small_bowel", ORGAN, tuple(outlines), expected,
+    return OutlinedStructure(NAME, "low-tolerance", "small_bowel", ORGAN, tuple(outlines), expected, 2.5,
                              float(mask.sum()) * grid.voxel_volume_cc, "test region")
 
 
@@ -179,7 +179,7 @@ def test_a_contour_off_the_image_slices_is_refused_before_anything_is_written(un
                                                     for lp in p.loops_mm), p.holes)
                   for p in good.planes)
     shifted = OutlinedStructure(f"{NAME}_2", "low-tolerance", "small_bowel", ORGAN, moved,
-                                good.expected_volume_cc, good.region_volume_cc, "test")
+                                good.expected_volume_cc, 2.5, good.region_volume_cc, "test")
     rs.load(unapproved, VERSION)
     planner, case, _ = rs_planner()
     rois = [r.Name for r in case.PatientModel.RegionsOfInterest]

@@ -142,10 +142,10 @@ def test_an_outlined_structure_is_its_contours_half_inside_voxels() -> None:
     planes = tuple(PlaneOutline(float(loop[0, 2]), (loop,), (False,)) for loop in loops)
     occupancy = structure_occupancy([p.loops_mm[0] for p in planes], volume.grid, plane_spacing_mm=2.5)
     low = OutlinedStructure(f"{PREFIX}LT_Rectum", "low-tolerance", "rectum", "Rectum", planes,
-                            occupancy.volume_cc, occupancy.volume_cc, "test region")
+                            occupancy.volume_cc, 2.5, occupancy.volume_cc, "test region")
     volumes = planner.make_outlined_structures([low], PREFIX)
     assert volumes == {low.name: pytest.approx(occupancy.volume_cc)}
-    # 15 x 20 mm on 17 planes, each a slab of the planning structures' 2.5 mm plane gap (not the 5 mm grid)
+    # 15 x 20 mm on 17 planes, each a slab of the structure's 2.5 mm plane spacing (not the 5 mm grid)
     assert volumes[low.name] == pytest.approx(1.5 * 2.0 * 4.25, rel=1e-6)
     mask = planner.session.made.mask(low.name)
     np.testing.assert_array_equal(mask, np.asarray(occupancy.fraction) >= 0.5)

@@ -83,7 +83,6 @@ class PyRadPlanPlanner:
         self.journal: List[Dict[str, Any]] = []
         self._occupancies: Dict[str, Occupancy] = {}
         self._lattice_masks: Dict[str, Mask] = {}
-        self._plane_spacing: Optional[float] = None
 
     def set_prescription(self, dose_gy: float, n_fractions: int) -> None:
         """Record the TOTAL prescription; the fractions must be the plan's."""
@@ -203,25 +202,12 @@ class PyRadPlanPlanner:
         for s in structures:
             self._check_name(s.name, prefix)
             occupancy = structure_occupancy(s.contours_mm, grid, name=s.name,
-                                            plane_spacing_mm=self._plane_spacing_mm())
+                                            plane_spacing_mm=s.plane_spacing_mm)
             voxels = np.asarray(occupancy.fraction) >= MADE_OCCUPANCY
             self.session.put_structure(s.name, voxels, prefix=prefix)
             self._lattice_masks.pop(s.name, None)
             volumes[s.name] = float(occupancy.volume_cc)
         return volumes
-
-    def _plane_spacing_mm(self) -> float:
-        """The planning image's slice spacing as the planning structures' contour planes show it (the
-        smallest gap between their planes), which an outlined structure's planes lie on; the grid's z
-        spacing when no structure has two planes."""
-        if self._plane_spacing is None:
-            zs = np.unique(np.round([float(c[0, 2]) for s in self._structures.values()
-                                     for c in s.contours_mm if len(c)], 6))
-            gaps = np.diff(zs)
-            gaps = gaps[gaps > 1e-3]
-            self._plane_spacing = (float(gaps.min()) if gaps.size
-                                   else float(self.session.volume.grid.spacing_mm[2]))
-        return self._plane_spacing
 
     @property
     def weights(self) -> Optional[NDArray[np.float64]]:
