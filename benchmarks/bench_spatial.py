@@ -17,21 +17,26 @@ item 5).
 with any change of objectives, so a level or a V95 that differs by a few per cent between two columns is
 not attributable to the objectives without more evidence.
 
-Not measured: the open-source backend (``--tps pyradplan``: it makes no optimisation structures yet).
+``--backend pyradplan`` plans on the open-source backend instead (``reirrad_tps.pyradplan``: pyRadPlan's
+pencil-beam dose and fluence optimisation, one dose-influence matrix per patient shared by the three runs;
+run it in ``.venv-pyradplan``; ``--grid-mm`` 5 and 7 beams by default as ``bench_opensource.py``). There
+"PTV" is a copy of the protocol with ``optimisation_structures.enabled`` false; pyRadPlan's overlap
+priorities are off in all three runs (docs/optimisation-structures.md, "Open-source backend").
 
 ``--deciding METHOD`` plans under a copy of the protocol whose ``cumulative.deciding_method`` is METHOD
 (``metric-sum``, the shipped choice; ``voxel-wise``; ``both``).
 
-Usage: ``python benchmarks/bench_spatial.py [--deciding METHOD] [PATIENT ...]`` (default: every stub
-patient).
+Usage: ``python benchmarks/bench_spatial.py [--deciding METHOD] [--backend direct|pyradplan] [--grid-mm MM]
+[PATIENT ...]`` (default: every stub patient; on pyradplan LRRC-01 LRRC-02 PROS-01 GYN-01).
 """
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import sys
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from reirrad.errors import EligibilityError
 from reirrad.protocol import DECIDING_METHODS, Protocol, load_protocol
@@ -53,6 +58,7 @@ def _load(result: Dict[str, Any]) -> Optional[float]:
     return max(loads) if loads else None
 
 
+PYRADPLAN_PATIENTS = ("LRRC-01", "LRRC-02", "PROS-01", "GYN-01")
 CONFIGS = (("PTV", False, "standard"), ("PTV_opt", True, "standard"), ("+spatial", True, "spatial"))
 
 
@@ -69,13 +75,35 @@ def _low_tolerance(workflow: Any) -> str:
     return f"{worst[1].oar_key} {worst[0]:.1f}/{worst[1].allowed_physical_gy:.1f} ({len(regions)})"
 
 
-def one(protocol: Protocol, patient: str, config: Any) -> List[str]:
+def _pyradplan(patient: str, grid_mm: float) -> Callable[[], Tuple[Any, Any]]:
+    """A factory of (snapshot, planner) on one pyRadPlan session per patient (the dose-influence matrix
+    computed once, as ``bench_opensource.py``)."""
+    from reirrad_tps.pyradplan.engine import EngineSession, EngineSettings  # noqa: PLC0415 - its own venv
+    from reirrad_tps.pyradplan.phantom import build_volume  # noqa: PLC0415
+    from reirrad_tps.pyradplan.planner import PyRadPlanPlanner  # noqa: PLC0415
+
+    snapshot = DirectCase(patient, dose_spacing_mm=grid_mm).read()
+    n_fx = snapshot.plan.n_fractions or 5
+    volume = build_volume(snapshot.dose_grid, snapshot.structures, snapshot.plan.target_id or "PTV")
+    session = EngineSession(volume, EngineSettings.with_beams(7), n_fx)
+    return lambda: (snapshot, PyRadPlanPlanner(session, snapshot.structures, n_fx))
+
+
+def one(protocol: Protocol, patient: str, config: Any,
+        backend: Optional[Callable[[], Tuple[Any, Any]]] = None) -> List[str]:
     label, structures, mode = config
-    case = DirectCase(patient)
     started = time.perf_counter()
+    if backend is None:
+        case = DirectCase(patient)
+        snapshot, planner = case.read(), DirectPlanner(case, make_structures=structures)
+    else:
+        snapshot, planner = backend()
+        if not structures:
+            assert protocol.optimisation_structures is not None
+            protocol = dataclasses.replace(protocol, optimisation_structures=dataclasses.replace(
+                protocol.optimisation_structures, enabled=False))
     try:
-        workflow = run(protocol, case.read(), DirectPlanner(case, make_structures=structures),
-                       WorkflowOptions(objectives=mode))
+        workflow = run(protocol, snapshot, planner, WorkflowOptions(objectives=mode))
     except EligibilityError as exc:
         return [patient, label, "stopped", str(exc.findings[0].code)]
     result = build_result(workflow)
@@ -92,23 +120,29 @@ def one(protocol: Protocol, patient: str, config: Any) -> List[str]:
 
 def main(argv: List[str]) -> int:
     protocol = load_protocol("uk-sabr-pelvis-reirradiation")
-    if argv[:1] == ["--deciding"]:
-        if len(argv) < 2 or argv[1] not in DECIDING_METHODS:
-            print(f"--deciding needs one of {list(DECIDING_METHODS)}", file=sys.stderr)
-            return 2
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--deciding", choices=DECIDING_METHODS, default=None)
+    parser.add_argument("--backend", choices=("direct", "pyradplan"), default="direct")
+    parser.add_argument("--grid-mm", type=float, default=5.0, help="pyradplan dose grid, mm (default 5)")
+    parser.add_argument("patients", nargs="*")
+    args = parser.parse_args(argv)
+    if args.deciding is not None:
         protocol = dataclasses.replace(protocol, cumulative=dataclasses.replace(
-            protocol.cumulative, deciding_method=argv[1]))
-        argv = argv[2:]
-    patients = argv or [p.id for p in list_patients()]
+            protocol.cumulative, deciding_method=args.deciding))
+    default = PYRADPLAN_PATIENTS if args.backend == "pyradplan" else [p.id for p in list_patients()]
+    patients = args.patients or list(default)
     header = ["patient", "coverage on", "status", "level", "PTV V95", "PTV D95", "opt V95", "opt cc",
               "compr V95", "compr cc", "limiting", "max load", "low-tol Dmax/allowed", "optims", "s"]
     widths = [10, 11, 20, 6, 8, 8, 8, 7, 9, 8, 24, 8, 27, 6, 4]
-    print("Isotoxic runs on the stand-in optimiser (TPS-less): coverage objective on the PTV, on PTV_opt, "
-          f"and on PTV_opt with spatial objectives; deciding method {protocol.cumulative.deciding_method}")
+    where = (f"pyRadPlan (open-source backend, 7 beams, {args.grid_mm:g} mm grid)"
+             if args.backend == "pyradplan" else "the stand-in optimiser (TPS-less)")
+    print(f"Isotoxic runs on {where}: coverage objective on the PTV, on PTV_opt, and on PTV_opt with spatial "
+          f"objectives; deciding method {protocol.cumulative.deciding_method}")
     print(" ".join(h.ljust(w) for h, w in zip(header, widths)))
     for patient in patients:
+        backend = _pyradplan(patient, args.grid_mm) if args.backend == "pyradplan" else None
         for config in CONFIGS:
-            row = one(protocol, patient, config)
+            row = one(protocol, patient, config, backend)
             print(" ".join(c.ljust(w) for c, w in zip(row, widths)), flush=True)
     return 0
 
