@@ -48,7 +48,7 @@ single course's fraction when there is one course); each course's own fraction i
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from . import lq
@@ -361,11 +361,12 @@ def _recovery_settings(protocol: Protocol, recovery_model: Optional[str],
 
 def _sum_courses(
     protocol: Protocol, spec: OarSpec, prior_courses: Sequence[PriorMetricDose], model: str,
-    factor: float,
+    factor: float, *, fixed_fraction: Optional[float] = None,
 ) -> Tuple[lq.Eqd2Dose, lq.Eqd2Dose, List[CourseContribution], List[Finding]]:
     """Per-course EQD2 and recovery (steps 1-3); all sums at the OAR's single α/β.
 
-    ``model`` is the model actually applied to this OAR ("none" when its limit includes recovery).
+    ``model`` is the model actually applied to this OAR ("none" when its limit includes recovery);
+    ``fixed_fraction`` replaces that model's fraction for every course (then × ``factor``).
     """
     ab = spec.alpha_beta.value
     limit = spec.cumulative_limit
@@ -387,6 +388,9 @@ def _sum_courses(
                       "tolerance_eqd2_gy": _single_course_tolerance(spec).value,
                       "curve": protocol.recovery.jones_grant_curve}
         assessment = assess_recovery(model, course.interval_days, conservation_factor=factor, **params)
+        if fixed_fraction is not None and model != "none":
+            assessment = replace(assessment, model=f"fixed {fixed_fraction:g}", model_fraction=fixed_fraction,
+                                 fraction=assessment.conservation_factor * fixed_fraction, parameters={})
         effective = eqd2.scaled(1.0 - assessment.fraction)
         effective_total = effective_total + effective
         findings.extend(Finding(f.code, f.severity, f"course '{course.label}': {f.message}",
@@ -404,6 +408,7 @@ def remaining_tolerance(
     *,
     recovery_model: Optional[str] = None,
     conservation_factor: Optional[float] = None,
+    fixed_recovered_fraction: Optional[float] = None,
 ) -> RemainingTolerance:
     """Remaining tolerance of one OAR and the planning limit for the new course.
 
@@ -422,6 +427,11 @@ def remaining_tolerance(
         Overrides the protocol's recovery model (recorded in the result).
     conservation_factor : float, optional
         Overrides the protocol's conservation factor, in (0, 1].
+    fixed_recovered_fraction : float, optional
+        For the sensitivity analysis only (:mod:`reirrad.sensitivity`): credit this recovered fraction
+        in [0, 1] for every course whatever its interval (the guidance's 0 / 0.3 / 0.5 steps as
+        alternatives), still × the conservation factor; the model's findings (e.g. an interval under
+        6 months) are kept. Nothing is credited when the limit already includes recovery.
 
     Returns
     -------
@@ -448,6 +458,11 @@ def remaining_tolerance(
             f"{protocol.n_fractions} fractions; use {protocol.n_fractions} or a protocol for {n_new}"
         )
     model, factor = _recovery_settings(protocol, recovery_model, conservation_factor)
+    if fixed_recovered_fraction is not None:
+        fixed_recovered_fraction = finite_float("fixed_recovered_fraction", fixed_recovered_fraction,
+                                                minimum=0.0)
+        if fixed_recovered_fraction > 1.0:
+            raise InputError(f"fixed_recovered_fraction must be in [0, 1] (got {fixed_recovered_fraction:g})")
     credited = not (spec.cumulative_limit is not None and spec.cumulative_limit.includes_recovery)
     _check_courses(prior_courses)
 
@@ -457,7 +472,8 @@ def remaining_tolerance(
     if spec.de_novo.optimal is not None:
         values_used.append(spec.de_novo.optimal)
     prior_total, effective_total, contributions, findings = _sum_courses(
-        protocol, spec, prior_courses, model if credited else "none", factor)
+        protocol, spec, prior_courses, model if credited else "none", factor,
+        fixed_fraction=fixed_recovered_fraction)
     cap, cap_physical = _per_course_cap(spec, n_new)
     cap_eqd2 = None if cap is None else cap.value
     if cap is not None:

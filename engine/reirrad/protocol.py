@@ -49,6 +49,8 @@ __all__ = [
     "PrvSetting",
     "Quantity",
     "RecoverySpec",
+    "SensitivitySettings",
+    "default_sensitivity",
     "list_protocols",
     "load_protocol",
     "parse_protocol",
@@ -85,7 +87,7 @@ class Quantity:
     value : float
         The number, in ``unit``.
     unit : str
-        ``"Gy"``, ``"%"``, ``"months"`` or ``""`` (dimensionless).
+        ``"Gy"``, ``"%"``, ``"months"``, ``"days"``, ``"mm"``, ``"cm3"`` or ``""`` (dimensionless).
     source : str
         Key of the protocol's ``sources`` section.
     status : str
@@ -318,6 +320,52 @@ class CumulativeSpec:
 
 
 @dataclass(frozen=True)
+class SensitivitySettings:
+    """The protocol's ``sensitivity`` section: the ranges of :mod:`reirrad.sensitivity`.
+
+    Attributes
+    ----------
+    alpha_beta_step : Quantity
+        Gy: each OAR's α/β is varied by ± this step (the same α/β for the prior and the new course).
+    interval_tolerance : Quantity
+        days: every prior course's interval is varied by ± this many days.
+    registration_margin : Quantity
+        mm: the prior metric dose is raised by how much the prior dose's maximum grows within this
+        distance of the OAR (where a prior dose grid exists).
+    cautious_conservation_factor : Quantity
+        Dimensionless in (0, 1]: the cautious alternative to the current conservation factor.
+    flag_threshold_percent : Quantity
+        %: a limiting OAR whose allowed dose changes by more than this within the ranges gets the
+        ``sensitive-decision`` flag.
+
+    A protocol without the section gets :func:`default_sensitivity` (source ``reirrad-default``).
+    """
+
+    alpha_beta_step: Quantity
+    interval_tolerance: Quantity
+    registration_margin: Quantity
+    cautious_conservation_factor: Quantity
+    flag_threshold_percent: Quantity
+
+
+#: (key, unit, default value) of the ``sensitivity`` section, in file order.
+SENSITIVITY_DEFAULTS: Tuple[Tuple[str, str, float], ...] = (
+    ("alpha_beta_step", "Gy", 1.0),
+    ("interval_tolerance", "days", 30.0),
+    ("registration_margin", "mm", 3.0),
+    ("cautious_conservation_factor", "", 0.5),
+    ("flag_threshold_percent", "%", 10.0),
+)
+
+
+def default_sensitivity() -> SensitivitySettings:
+    """The ranges used when a protocol has no ``sensitivity`` section (docs/clinical-decisions.md 39)."""
+    return SensitivitySettings(**{
+        key: Quantity(value, unit, "reirrad-default", "unverified", f"sensitivity.{key}")
+        for key, unit, value in SENSITIVITY_DEFAULTS})
+
+
+@dataclass(frozen=True)
 class Protocol:
     """A parsed, validated protocol file.
 
@@ -344,6 +392,8 @@ class Protocol:
     #: which cumulative method decides; the guidance's metric sum when the file has no ``cumulative``
     cumulative: CumulativeSpec = field(default_factory=lambda: CumulativeSpec(
         "metric-sum", Quantity(0.0, "", "reirrad-default", "unverified", "cumulative.deciding_source")))
+    #: the ranges of the sensitivity analysis; :func:`default_sensitivity` when the file has none
+    sensitivity: SensitivitySettings = field(default_factory=default_sensitivity)
 
     def oar(self, key: str) -> OarSpec:
         """The OAR with protocol key ``key``.
@@ -632,6 +682,21 @@ def _parse_cumulative(reader: _Reader, raw: Any) -> CumulativeSpec:
     return CumulativeSpec(method, source)
 
 
+def _parse_sensitivity(reader: _Reader, raw: Any) -> SensitivitySettings:
+    keys = tuple(key for key, _, _ in SENSITIVITY_DEFAULTS)
+    section = reader.mapping(raw, "sensitivity", keys)
+    step = reader.quantity(section["alpha_beta_step"], "sensitivity.alpha_beta_step", "Gy", maximum=10.0)
+    days = reader.quantity(section["interval_tolerance"], "sensitivity.interval_tolerance", "days",
+                           maximum=365.0)
+    margin = reader.quantity(section["registration_margin"], "sensitivity.registration_margin", "mm",
+                             maximum=20.0)
+    factor = reader.quantity(section["cautious_conservation_factor"],
+                             "sensitivity.cautious_conservation_factor", "", maximum=1.0)
+    threshold = reader.quantity(section["flag_threshold_percent"], "sensitivity.flag_threshold_percent", "%",
+                                maximum=100.0)
+    return SensitivitySettings(step, days, margin, factor, threshold)
+
+
 def _parse_conditions(reader: _Reader, raw: Any, cc_path: str) -> CourseConditions:
     cc = reader.mapping(raw, cc_path, (), ("max_course_eqd2", "min_interval_months"))
     return CourseConditions(
@@ -818,7 +883,7 @@ def parse_protocol(raw: Any, *, path: str = "<mapping>", sha256: str = "") -> Pr
     top = reader.mapping(raw, "", ("schema_version", "name", "title", "version", "sources",
                                    "n_fractions", "prescriptions", "coverage_rule", "planning", "recovery",
                                    "background_alpha_beta", "oars"),
-                         ("optimisation_structures", "cumulative"))
+                         ("optimisation_structures", "cumulative", "sensitivity"))
     if type(top["schema_version"]) is not int or top["schema_version"] != SCHEMA_VERSION:
         raise reader.fail("schema_version", f"this reirrad reads schema_version {SCHEMA_VERSION}, "
                                             f"got {top['schema_version']!r}")
@@ -838,6 +903,11 @@ def parse_protocol(raw: Any, *, path: str = "<mapping>", sha256: str = "") -> Pr
                 raise reader.fail(f"oars.{spec.key}.aliases",
                                   f"alias {alias!r} also matches OAR {others[0]!r} (alias or pattern); "
                                   "a structure name must identify one OAR")
+    optional: Dict[str, Any] = {}  # sections with defaults: absent from the file, the dataclass's default
+    if "cumulative" in top:
+        optional["cumulative"] = _parse_cumulative(reader, top["cumulative"])
+    if "sensitivity" in top:
+        optional["sensitivity"] = _parse_sensitivity(reader, top["sensitivity"])
     return Protocol(
         name=reader.text(top["name"], "name"),
         title=reader.text(top["title"], "title"),
@@ -859,7 +929,7 @@ def parse_protocol(raw: Any, *, path: str = "<mapping>", sha256: str = "") -> Pr
         optimisation_structures=(
             _parse_optimisation_structures(reader, top["optimisation_structures"], oars)
             if "optimisation_structures" in top else None),
-        **({"cumulative": _parse_cumulative(reader, top["cumulative"])} if "cumulative" in top else {}),
+        **optional,
     )
 
 
