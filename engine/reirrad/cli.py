@@ -86,6 +86,7 @@ def _build_parser() -> argparse.ArgumentParser:
     add_recovery_arguments(c)
     c.add_argument("--override-eligibility", metavar="REASON", default=None,
                    help="proceed despite a stop finding; the reason is recorded")
+    add_sensitivity_argument(c)
     c.add_argument("--json", metavar="PATH", help="write the result as JSON")
 
     p = sub.add_parser("protocols", help="list the shipped protocols")
@@ -102,6 +103,14 @@ def add_recovery_arguments(parser: argparse.ArgumentParser) -> None:
                         help="override the protocol's recovery model (recorded in the result)")
     parser.add_argument("--conservation-factor", type=float, default=None,
                         help="scale credited recovery by a factor in (0, 1] (project parameterisation)")
+
+
+def add_sensitivity_argument(parser: argparse.ArgumentParser) -> None:
+    """``--sensitivity``, the same for every command that takes it."""
+    parser.add_argument("--sensitivity", action="store_true",
+                        help="also show how each allowed dose changes with one assumption changed at a time "
+                             "(α/β, recovery model, interval, registration; the protocol's 'sensitivity' "
+                             "ranges; docs/clinical-decisions.md 39)")
 
 
 def _plugin_commands() -> List[Callable[[Any], None]]:
@@ -123,7 +132,7 @@ def _constraints(protocol_ref: str, case: ConstraintCase, args: argparse.Namespa
     return evaluate_case(protocol, case,
                          recovery_model=getattr(args, "recovery_model", None),
                          conservation_factor=getattr(args, "conservation_factor", None),
-                         override_reason=override)
+                         override_reason=override, sensitivity=bool(getattr(args, "sensitivity", False)))
 
 
 def _run(args: argparse.Namespace) -> int:

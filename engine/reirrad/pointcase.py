@@ -41,6 +41,7 @@ from .findings import unique_findings
 from .inputfiles import read_yaml_file
 from .protocol import Protocol
 from .recovery import interval_days_between
+from .sensitivity import format_sensitivity, sensitivity_analysis, sensitivity_findings
 
 __all__ = ["ConstraintCase", "PriorCourse", "evaluate_case", "format_table", "parse_case",
            "parse_prior_options"]
@@ -186,13 +187,21 @@ def parse_prior_options(options: Sequence[str]) -> ConstraintCase:
     return ConstraintCase(tuple(courses))
 
 
+def _priors(case: ConstraintCase, key: str) -> List[PriorMetricDose]:
+    """One OAR's metric dose from every course that gives doses."""
+    return [PriorMetricDose(c.oar_doses_gy[key], c.n_fractions, c.interval_days, c.name)
+            for c in case.courses if c.oar_doses_gy]
+
+
 def evaluate_case(protocol: Protocol, case: ConstraintCase, *, recovery_model: Optional[str] = None,
                   conservation_factor: Optional[float] = None,
-                  override_reason: Optional[str] = None) -> Dict[str, Any]:
+                  override_reason: Optional[str] = None, sensitivity: bool = False) -> Dict[str, Any]:
     """Run :func:`reirrad.constraints.remaining_tolerance` for every OAR of the case.
 
     Returns the result mapping (JSON-ready) with ``oars``, ``eligibility``, ``warnings`` and
-    ``provenance``.
+    ``provenance``; with ``sensitivity`` also ``sensitivity``
+    (:func:`reirrad.sensitivity.sensitivity_analysis`; every OAR counts as limiting for its
+    ``sensitive-decision`` flag, in ``warnings``: without a plan nothing says which one binds).
 
     Raises
     ------
@@ -219,21 +228,24 @@ def evaluate_case(protocol: Protocol, case: ConstraintCase, *, recovery_model: O
     if not any(f.code == "fractionation-not-in-protocol" for f in eligibility):
         ordered = [k for k in protocol.oar_keys if k in oar_keys]
         for key in ordered:
-            priors = [PriorMetricDose(c.oar_doses_gy[key], c.n_fractions, c.interval_days, c.name)
-                      for c in case.courses if c.oar_doses_gy]
-            results.append(remaining_tolerance(protocol, key, priors, n_fx,
+            results.append(remaining_tolerance(protocol, key, _priors(case, key), n_fx,
                                                recovery_model=recovery_model,
                                                conservation_factor=conservation_factor))
+    analysis = (sensitivity_analysis(protocol, {r.oar: _priors(case, r.oar) for r in results}, n_fx,
+                                     recovery_model=recovery_model, conservation_factor=conservation_factor)
+                if sensitivity and results else None)
     oar_findings = unique_findings(f for r in results for f in r.findings)
     # course-level findings already reported by eligibility are not repeated as warnings
     elig_codes = {f.code for f in eligibility}
     warnings = [f for f in oar_findings if f.severity != "info" and f.code not in elig_codes]
+    if analysis is not None:
+        warnings.extend(sensitivity_findings(analysis, protocol))
     stop_from_oars = [f for f in warnings if f.severity == "stop"]
     eligibility.extend(stop_from_oars)
     used: Dict[str, Dict[str, Any]] = {}
-    for r in results:
-        for q in r.values_used:
-            used[q.key_path] = {"value": q.value, "unit": q.unit, "source": q.source, "status": q.status}
+    extra = () if analysis is None else analysis.values_used
+    for q in [q for r in results for q in r.values_used] + list(extra):
+        used[q.key_path] = {"value": q.value, "unit": q.unit, "source": q.source, "status": q.status}
     model = protocol.recovery.model if recovery_model is None else recovery_model
     factor = (protocol.recovery.conservation_factor.value if conservation_factor is None
               else conservation_factor)
@@ -258,6 +270,7 @@ def evaluate_case(protocol: Protocol, case: ConstraintCase, *, recovery_model: O
             "lq_model": "plain LQ, no time factor",
             "values_used": used,
         },
+        **({} if analysis is None else {"sensitivity": analysis.to_dict()}),
     }
 
 
@@ -302,6 +315,8 @@ def format_table(result: Mapping[str, Any]) -> str:
                      "only its de novo limit applies.")
     lines.append(f"Doses in Gy. EQD2 at each OAR's a/b; 'ALLOWED' is the physical planning limit in "
                  f"{n_fx} fractions = min(cumulative allowed, de novo mandatory).")
+    if result.get("sensitivity") is not None:
+        lines.append(format_sensitivity(result["sensitivity"]))
     elig = result["eligibility"]
     for f in elig["findings"]:
         lines.append(f"[{f['severity'].upper()}] {f['code']}: {f['message']}")

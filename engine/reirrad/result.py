@@ -3,7 +3,8 @@
 Top level: ``status``, ``prescription_gy``, ``n_fractions``, ``intent``, ``limiting_oars``,
 ``optimisations`` (count and decision log), ``oars`` (per-OAR records), ``unmatched_oars`` (the
 protocol's OARs no structure matched: not evaluated), ``target``, ``objectives``,
-``warnings``, ``eligibility``, ``provenance``.
+``warnings``, ``eligibility``, ``sensitivity`` (each OAR's allowed dose with one assumption changed,
+:mod:`reirrad.sensitivity`), ``provenance``.
 
 ``status`` comes from the run (:mod:`reirrad.statuses` lists them with their exit codes); for a
 planned run every per-OAR number, ``target`` and ``oar_limits_met`` come from the **final check**
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import platform
 from dataclasses import asdict
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 
@@ -25,6 +26,7 @@ from .evaluation import TargetFigures
 from .findings import Finding
 from .planstructures import spatial_requested
 from .protocol import Protocol, Quantity
+from .sensitivity import sensitivity_findings
 from .statuses import status_meaning
 from .workflow import WorkflowRun
 
@@ -81,6 +83,18 @@ def _registration_types(run: WorkflowRun) -> List[Dict[str, Any]]:
     return out
 
 
+def _limiting_for_sensitivity(run: WorkflowRun) -> Optional[List[str]]:
+    """The OARs whose sensitivity can change the decision: those limiting the final plan and those that
+    failed the level above it; every OAR (None) when there is no final plan (a dry run)."""
+    if run.final is None:
+        return None
+    limiting = list(run.final.limiting_oars)
+    failing = (run.level_limited_by or {}).get("failing_oars")
+    if isinstance(failing, (list, tuple)):
+        limiting.extend(k for k in failing if isinstance(k, str) and k not in limiting)
+    return limiting
+
+
 def build_result(run: WorkflowRun) -> Dict[str, Any]:
     """The JSON-ready result of a run."""
     prep = run.prepared
@@ -118,6 +132,11 @@ def build_result(run: WorkflowRun) -> Dict[str, Any]:
                  protocol.cumulative.deciding_source,
                  *(protocol.oar(key).priority for key in prep.tolerances),
                  *_structure_values(protocol, run)]
+    sensitivity = prep.sensitivity
+    sensitive: List[Finding] = []
+    if sensitivity is not None:
+        run_level.extend(sensitivity.values_used)
+        sensitive = sensitivity_findings(sensitivity, protocol, limiting=_limiting_for_sensitivity(run))
     for q in (*(q for tol in prep.tolerances.values() for q in tol.values_used), *run_level):
         used.setdefault(q.key_path, {"value": q.value, "unit": q.unit, "source": q.source,
                                      "status": q.status})
@@ -155,7 +174,9 @@ def build_result(run: WorkflowRun) -> Dict[str, Any]:
                        [asdict(o) for o in prep.objectives_at(
                            protocol.prescriptions.limit_toxicity.value if final is None
                            else final.prescription_gy)]),
-        "warnings": [f.to_dict() for f in (*prep.findings, *run.findings) if f.severity != "stop"],
+        "warnings": [f.to_dict() for f in (*prep.findings, *run.findings, *sensitive)
+                     if f.severity != "stop"],
+        "sensitivity": None if sensitivity is None else sensitivity.to_dict(),
         "eligibility": prep.eligibility,
         "provenance": {
             "software_version": __version__,

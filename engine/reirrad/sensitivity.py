@@ -66,9 +66,11 @@ __all__ = [
     "ModelComparison",
     "SensitivityAnalysis",
     "SensitivityRow",
+    "format_sensitivity",
     "registration_increase_gy",
     "sensitivity_analysis",
     "sensitivity_findings",
+    "sensitivity_ranges",
 ]
 
 #: The guidance's recovery steps, taken as fixed alternatives (interval < 6, 6-18, > 18 months).
@@ -491,3 +493,48 @@ def registration_increase_gy(dose: DoseGrid, occupancy: Occupancy, margin_mm: fl
                 grown[max(dk, 0):nz - max(-dk, 0), max(dj, 0):ny - max(-dj, 0),
                       max(di, 0):nx - max(-di, 0)] |= src
     return float(max(local[grown].max() - local[inside].max(), 0.0))
+
+
+def _signed(value: float) -> str:
+    return f"{value:+.2f}"
+
+
+def format_sensitivity(record: Mapping[str, Any]) -> str:
+    """Plain-text table of a :meth:`SensitivityAnalysis.to_dict` record (console of every command).
+
+    Per OAR: its baseline and range, then one line per changed assumption (allowed physical dose, the
+    change from the baseline, the limiting rule); then the guidance-vs-Jones & Grant comparison and the
+    notes.
+    """
+    lines = [f"Sensitivity: each OAR's allowed dose (physical, Gy) with one assumption changed at a time "
+             f"(recovery model {record['recovery_model']}, conservation factor "
+             f"{record['conservation_factor']:g})"]
+    for base in record["baseline"]:
+        low, high = base["range_gy"]
+        lines.append(f"  {base['label']}: {base['allowed_physical_gy']:.2f} Gy ({base['limited_by']}); "
+                     f"range {low:.2f}-{high:.2f} Gy")
+        rows = [r for r in record["rows"] if r["oar"] == base["oar"]]
+        width = max([len(r["label"]) for r in rows] + [10])
+        for r in rows:
+            percent = "" if r["change_percent"] is None else f" ({r['change_percent']:+.1f} %)"
+            lines.append(f"    {r['label'].ljust(width)}  {r['allowed_physical_gy']:6.2f}  "
+                         f"{_signed(r['change_gy'])}{percent}  {r['limited_by']}")
+    if record["model_comparison"]:
+        lines.append("  Guidance steps vs Jones & Grant 2014 (allowed Gy, the run's conservation factor):")
+        for c in record["model_comparison"]:
+            jg = ("not evaluated (no single-course tolerance)" if c["jones_grant_cautious_gy"] is None
+                  else f"Jones & Grant fitted {c['jones_grant_fitted_gy']:.2f}, cautious "
+                       f"{c['jones_grant_cautious_gy']:.2f}")
+            diff = ("" if c["difference_gy"] is None else
+                    f"; {c['jones_grant_curve']} - guidance {_signed(c['difference_gy'])} Gy")
+            lines.append(f"    {c['label']}: guidance {c['uk_guidance_gy']:.2f}, {jg}; used "
+                         f"{c['used_model']} {c['used_gy']:.2f}{diff}")
+    lines.extend(f"  Note: {n}" for n in record["notes"])
+    return "\n".join(lines)
+
+
+def sensitivity_ranges(result: Mapping[str, Any]) -> Dict[str, Tuple[float, float]]:
+    """{OAR key: (lowest, highest) allowed Gy} of a result's ``sensitivity`` record ({} without one)."""
+    record = result.get("sensitivity") or {}
+    return {str(b["oar"]): (float(b["range_gy"][0]), float(b["range_gy"][1]))
+            for b in record.get("baseline", ())}

@@ -68,6 +68,7 @@ from .protocol import Protocol
 from .recovery import RECOVERY_MODELS
 from .review import RISK_FACTORS
 from .search import SearchOutcome, SearchStep, TryLevel, ladder_search, predict_level_index, predictive_search
+from .sensitivity import SensitivityAnalysis, registration_increase_gy, sensitivity_analysis
 from .snapshot import CaseSnapshot
 from .structures import Occupancy, structure_occupancy
 
@@ -137,6 +138,8 @@ class PreparedCase:
     oar_objectives: Tuple[OptimizationObjective, ...]
     findings: Tuple[Finding, ...]
     eligibility: Dict[str, object]
+    #: each OAR's allowed dose with one assumption changed (:mod:`reirrad.sensitivity`)
+    sensitivity: Optional[SensitivityAnalysis] = None
 
     def objectives_at(self, prescription_gy: float) -> List[OptimizationObjective]:
         """OAR objectives plus the target's at ``prescription_gy`` (TOTAL Gy)."""
@@ -350,22 +353,31 @@ def prepare(protocol: Protocol, snapshot: CaseSnapshot, options: WorkflowOptions
                                      "outside the prior dose grid (dose taken as 0 there)", subject=key))
     tolerances: Dict[str, RemainingTolerance] = {}
     objectives: List[OptimizationObjective] = []
+    metrics_by_oar: Dict[str, List[PriorMetricDose]] = {}
+    margin_mm = protocol.sensitivity.registration_margin.value
     for key in protocol.oar_keys:
         if key not in occupancy:
             continue
         metric = protocol.oar(key).de_novo.metric
         prior_metrics = [PriorMetricDose(DVH.from_dose(p.dose, occupancy[key]).metric_gy(metric),
                                          p.n_fractions, p.interval_days, p.name) for p in priors]
+        metrics_by_oar[key] = prior_metrics
         tol = remaining_tolerance(protocol, key, prior_metrics, n_fx, recovery_model=options.recovery_model,
                                   conservation_factor=options.conservation_factor)
         tolerances[key] = tol
         found.extend(tol.findings)
         objectives.extend(oar_objectives(protocol, tol, mapping[key], occupancy[key].volume_in_grid_cc))
+    sensitivity = sensitivity_analysis(
+        protocol, metrics_by_oar, n_fx, recovery_model=options.recovery_model,
+        conservation_factor=options.conservation_factor,
+        registration_increases_gy={key: [registration_increase_gy(p.dose, occupancy[key], margin_mm)
+                                         for p in priors] for key in metrics_by_oar})
     found = unique_findings(found, by_subject=False)
     apply_gate(found, options.override_reason)
     record = eligibility_record(found, options.override_reason)
     return PreparedCase(protocol, snapshot, options, n_fx, target_struct.id, target, dict(mapping),
-                        occupancy, tuple(priors), tolerances, tuple(objectives), tuple(found), record)
+                        occupancy, tuple(priors), tolerances, tuple(objectives), tuple(found), record,
+                        sensitivity)
 
 
 def _prepared(protocol: Protocol, snapshot: CaseSnapshot, options: WorkflowOptions,

@@ -33,6 +33,7 @@ from reirrad.report import (
     status_lines,
     structure_rows,
 )
+from reirrad.sensitivity import sensitivity_ranges
 from reirrad.statuses import exit_code_for
 
 __all__ = ["exit_code", "summary"]
@@ -103,19 +104,26 @@ def _tumour_lines(target: Mapping[str, Any]) -> List[str]:
 
 
 def _oar_lines(oars: Sequence[Mapping[str, Any]], result: Mapping[str, Any]) -> List[str]:
-    lines = [f"{'OAR':15s} {'structure':14s} {'metric':7s} {'allowed':>8s} {'planned':>8s} "
+    lines = [f"{'OAR':15s} {'structure':14s} {'metric':7s} {'allowed':>8s} {'range':>11s} {'planned':>8s} "
              f"{'cum EQD2':>9s} {'limit':>6s}  ok"]
 
     def fmt(v: Any, w: int) -> str:
         return f"{'-':>{w}s}" if v is None else f"{v:{w}.2f}"
 
+    ranges = sensitivity_ranges(result)
     for o in oars:
         limited = " per-course cap" if o.get("limited_by") == "per-course" else ""
+        span = ranges.get(str(o.get("name")))
+        shown = "-" if span is None else f"{span[0]:.1f}-{span[1]:.1f}"
         lines.append(f"{o.get('name')!s:15s} {plain_value(o.get('structure')):14s} "
                      f"{plain_value(o.get('metric')):7s} "
-                     f"{fmt(o.get('allowed_physical_gy'), 8)} {fmt(o.get('planned_physical_gy'), 8)} "
+                     f"{fmt(o.get('allowed_physical_gy'), 8)} {shown:>11s} "
+                     f"{fmt(o.get('planned_physical_gy'), 8)} "
                      f"{fmt(o.get('cumulative_eqd2_gy'), 9)} {fmt(o.get('cumulative_limit_eqd2_gy'), 6)}  "
                      f"{passed_text(o, short=True)}{limited}")
+    if ranges and oars:
+        lines.append("range: the allowed dose with one assumption changed at a time (alpha/beta, recovery, "
+                     "interval, registration); the report has the table")
     return lines + ([deciding_text(result)] if oars else [])
 
 

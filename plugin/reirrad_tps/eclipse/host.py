@@ -316,12 +316,18 @@ def _confirmation_text(prepared: PreparedCase) -> str:
         lines.append(f"  {course.label}: {course.n_fractions} fractions, last fraction "
                      f"{course.last_fraction}, interval {days} days, registration "
                      f"{course.registration_id or 'same frame'}")
-    lines.append("OAR            structure      prior EQD2  recovered  remaining  allowed (Gy physical)")
+    lines.append("OAR            structure      prior EQD2  recovered  remaining  allowed (Gy physical)"
+                 "  range")
+    sensitivity = prepared.sensitivity
     for key, tol in prepared.tolerances.items():
         rec = "-" if tol.recovered_fraction is None else f"{100 * tol.recovered_fraction:.0f} %"
         rem = "-" if tol.remaining_eqd2_gy is None else f"{tol.remaining_eqd2_gy:.1f}"
+        span = "" if sensitivity is None else "{:.1f}-{:.1f}".format(*sensitivity.range_gy(key))
         lines.append(f"  {key:13s} {prepared.oar_structures[key]:14s} {tol.prior_eqd2_gy:10.1f} {rec:>10s} "
-                     f"{rem:>10s} {tol.allowed_physical_gy:8.2f}")
+                     f"{rem:>10s} {tol.allowed_physical_gy:8.2f}  {span:>20s}")
+    if sensitivity is not None:
+        lines.append("  range: the allowed dose with one assumption changed at a time (alpha/beta, recovery, "
+                     "interval, registration margin)")
     for finding in prepared.findings:
         lines.append(f"  [{finding.severity}] {finding.message}")
     return "\n".join(lines)
