@@ -134,9 +134,10 @@ def build_result(run: WorkflowRun) -> Dict[str, Any]:
                  *_structure_values(protocol, run)]
     sensitivity = prep.sensitivity
     sensitive: List[Finding] = []
+    limiting = _limiting_for_sensitivity(run)
     if sensitivity is not None:
         run_level.extend(sensitivity.values_used)
-        sensitive = sensitivity_findings(sensitivity, protocol, limiting=_limiting_for_sensitivity(run))
+        sensitive = sensitivity_findings(sensitivity, protocol, limiting=limiting)
     for q in (*(q for tol in prep.tolerances.values() for q in tol.values_used), *run_level):
         used.setdefault(q.key_path, {"value": q.value, "unit": q.unit, "source": q.source,
                                      "status": q.status})
@@ -176,7 +177,9 @@ def build_result(run: WorkflowRun) -> Dict[str, Any]:
                            else final.prescription_gy)]),
         "warnings": [f.to_dict() for f in (*prep.findings, *run.findings, *sensitive)
                      if f.severity != "stop"],
-        "sensitivity": None if sensitivity is None else sensitivity.to_dict(),
+        "sensitivity": None if sensitivity is None else {
+            **sensitivity.to_dict(),
+            "limiting_oars": [b.oar for b in sensitivity.baseline] if limiting is None else limiting},
         "eligibility": prep.eligibility,
         "provenance": {
             "software_version": __version__,

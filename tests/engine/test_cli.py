@@ -47,6 +47,31 @@ def test_constraints_prior_options_json(tmp_path, capsys):
     assert result["eligibility"]["eligible"] is True
 
 
+def test_constraints_sensitivity_table_json_and_flag(tmp_path, capsys):
+    """--sensitivity: the table on stdout, ``sensitivity`` in the JSON with the module's hand-derived rows
+    (small bowel 45 Gy/25 at 700 d: α/β 2 → 26.58 Gy, recovery 30 % → 24.91 Gy; reirrad.sensitivity), and
+    a sensitive-decision flag (no recovery: 19.45 Gy, −30.7 %, beyond 10 %); without it, none of them."""
+    out_json = tmp_path / "r.json"
+    code, out, _ = run(["constraints", "--prior", "small_bowel=45/25@700", "--sensitivity", "--json",
+                        str(out_json)], capsys)
+    assert code == 0
+    assert "Sensitivity:" in out and "α/β 2 Gy" in out and "Guidance steps vs Jones & Grant" in out
+    result = json.loads(out_json.read_text())
+    rows = {r["label"]: r for r in result["sensitivity"]["rows"]}
+    assert rows["α/β 2 Gy"]["allowed_physical_gy"] == pytest.approx(26.58, abs=0.005)
+    assert rows["recovery 30 %"]["allowed_physical_gy"] == pytest.approx(24.91, abs=0.005)
+    assert rows["no recovery"]["change_percent"] == pytest.approx(100 * (19.449 / 28.084 - 1), abs=0.1)
+    flags = [w for w in result["warnings"] if w["code"] == "sensitive-decision"]
+    assert len(flags) == 1 and flags[0]["subject"] == "small_bowel"
+    assert "[FLAG] sensitive-decision" in out
+    assert "sensitivity.alpha_beta_step" in result["provenance"]["values_used"]
+    code, out, _ = run(["constraints", "--prior", "small_bowel=45/25@700", "--json", str(out_json)], capsys)
+    assert code == 0 and "Sensitivity:" not in out
+    plain = json.loads(out_json.read_text())
+    assert "sensitivity" not in plain
+    assert not [w for w in plain["warnings"] if w["code"] == "sensitive-decision"]
+
+
 def test_constraints_case_file_with_dates(tmp_path, capsys):
     """Dates give the interval: 2023-06-30 → 2025-03-03 is 612 days (20.1 months → 50 %)."""
     case = tmp_path / "case.yaml"

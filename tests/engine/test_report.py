@@ -33,6 +33,7 @@ from reirrad.report import (
     MAP_FIGURE_PX,
     PASSED_NOT_ASSESSABLE,
     REPORT_EXTRA_NOTE,
+    TORNADO_FIGURE_PX,
     render_report,
     write_report,
 )
@@ -196,12 +197,12 @@ def test_embedded_images_are_pngs_of_the_documented_size(planned, page):
     parsed = _parse(page)
     images = parsed.with_attr("img", "src")
     assert images
-    dvh, maps = [], set()
+    dvh, tornado, maps = [], [], set()
     for attrs in images:
         prefix = "data:image/png;base64,"
         assert attrs["src"].startswith(prefix)
         png = base64.b64decode(attrs["src"][len(prefix):], validate=True)
-        expected = DVH_FIGURE_PX if attrs["data-plot"] == "dvh" else MAP_FIGURE_PX
+        expected = {"dvh": DVH_FIGURE_PX, "tornado": TORNADO_FIGURE_PX}.get(attrs["data-plot"], MAP_FIGURE_PX)
         assert _png_size(png) == expected
         assert (int(attrs["width"]), int(attrs["height"])) == expected
         if Image is not None:
@@ -210,12 +211,15 @@ def test_embedded_images_are_pngs_of_the_documented_size(planned, page):
                 assert image.size == expected
         if attrs["data-plot"] == "dvh":
             dvh.append(attrs["data-oar"])
+        elif attrs["data-plot"] == "tornado":
+            tornado.append(attrs["data-oar"])
         else:
             maps.add((attrs["data-map"], attrs["data-view"]))
     with_limit = [o["name"] for o in result["oars"] if o["cumulative_limit_eqd2_gy"] is not None]
     assert sorted(dvh) == sorted(with_limit) and len(dvh) == len(with_limit)
     assert maps == MAPS
-    assert len(images) == len(with_limit) + 4
+    assert tornado == [k for k in result["sensitivity"]["limiting_oars"]]
+    assert len(images) == len(with_limit) + 4 + len(tornado)
 
 
 def test_identical_input_gives_an_identical_report_apart_from_the_time_stamp(planned, page):
@@ -275,7 +279,10 @@ def test_dry_run_report_renders_without_plan_dose(dry, tmp_path):
         o["name"] for o in result["oars"])
     objectives = re.search(r'<table id="objectives-table">.*?</table>', page, re.S)
     assert objectives is not None and objectives.group(0).count("<tr>") == len(result["objectives"]) + 1
-    images = parsed.with_attr("img", "src")
+    # a dry run has no plan to say which OAR binds: every OAR gets its sensitivity tornado
+    tornado = [a["data-oar"] for a in parsed.with_attr("img", "src") if a["data-plot"] == "tornado"]
+    assert tornado == result["sensitivity"]["limiting_oars"] == [o["name"] for o in result["oars"]]
+    images = [a for a in parsed.with_attr("img", "src") if a["data-plot"] != "tornado"]
     assert len(images) == len(MAPS) == 4
     assert {(a["data-map"], a["data-view"]) for a in images} == MAPS
     assert all(a["data-plot"] == "map" for a in images)
@@ -560,3 +567,31 @@ def test_a_stopped_outcome_has_no_report():
     stopped = RunOutcome(Status.STOPPED, 2, {"status": "stopped"}, None)
     with pytest.raises(InputError, match="stopped run has none"):
         render_report(stopped)
+
+
+def test_sensitivity_section_holds_the_result_s_rows_and_model_comparison(planned, page):
+    """Source of truth: the result's ``sensitivity`` record (every baseline and row appears once, with its
+    number), the documented limiting OARs (a tornado each) and the flag rule: a limiting OAR is flagged iff
+    one of its rows changes the allowed dose by more than the protocol's threshold."""
+    _, result = planned
+    record = result["sensitivity"]
+    parsed = _parse(page)
+    rows = [a for t, a in parsed.elements if t == "tr" and "data-parameter" in a]
+    assert len(rows) == len(record["baseline"]) + len(record["rows"])
+    comparison = [a["data-model-oar"] for a in parsed.with_attr("tr", "data-model-oar")]
+    assert comparison == [c["oar"] for c in record["model_comparison"]]
+    section = page[page.index('<section id="sensitivity">'):]
+    section = section[:section.index("</section>")]
+    for row in record["rows"]:
+        assert html.escape(row["label"], quote=True) in section
+        assert f"{row['allowed_physical_gy']:.2f}" in section
+    threshold = PROTOCOL.sensitivity.flag_threshold_percent.value
+    flagged = {w["subject"] for w in result["warnings"] if w["code"] == "sensitive-decision"}
+    expected = {oar for oar in record["limiting_oars"]
+                if any((r["change_percent"] is None and r["change_gy"] > 0)
+                       or (r["change_percent"] is not None and abs(r["change_percent"]) > threshold)
+                       for r in record["rows"] if r["oar"] == oar)}
+    assert flagged == expected
+    registration = [r for r in record["rows"] if r["parameter"] == "registration"]
+    assert registration and all(r["change_gy"] <= 1e-9 for r in registration)  # more prior dose allows less
+    assert "sensitivity.registration_margin" in result["provenance"]["values_used"]

@@ -14,7 +14,7 @@ the run's own maps are the only sources (``docs/result.md``).
 from __future__ import annotations
 
 from .page import render_report, write_report
-from .plots import DVH_FIGURE_PX, FIGURE_DPI, MAP_FIGURE_PX, REPORT_EXTRA_NOTE
+from .plots import DVH_FIGURE_PX, FIGURE_DPI, MAP_FIGURE_PX, REPORT_EXTRA_NOTE, TORNADO_FIGURE_PX
 from .text import (
     FINAL_CHECK_ITEMS,
     PASSED_NOT_ASSESSABLE,
@@ -40,6 +40,7 @@ __all__ = [
     "PASSED_NOT_ASSESSABLE",
     "REGION_COLUMNS",
     "REPORT_EXTRA_NOTE",
+    "TORNADO_FIGURE_PX",
     "TUMOUR_DOSE_COLUMNS",
     "deciding_text",
     "exit_text",

@@ -24,7 +24,7 @@ Documented choices
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List, Optional, Tuple
+from typing import Any, List, Mapping, Optional, Tuple
 
 import numpy as np
 
@@ -39,7 +39,8 @@ from ..runmaps import effective_prior_map, remaining_maps
 from ..structures import Occupancy
 from ..workflow import WorkflowRun
 
-__all__ = ["OUTLINE_LEVEL", "DvhData", "MapSlice", "Outline", "dvh_data", "map_slices"]
+__all__ = ["OUTLINE_LEVEL", "SENSITIVITY_PARAMETERS", "DvhData", "MapSlice", "Outline", "TornadoBar",
+           "TornadoData", "dvh_data", "map_slices", "tornado_data"]
 
 #: Occupancy level of the structure outlines and of "inside an OAR" in the remaining-tolerance map.
 OUTLINE_LEVEL = 0.5
@@ -268,4 +269,56 @@ def _low_tolerance_slices(run: WorkflowRun, remaining: FloatArray,
         out.append(MapSlice("remaining-tolerance", "axial", remaining[k], xs, ys, xl, yl, True, vmax,
                             tuple(outlines),
                             f"{z_label} = {zs[k]:.1f} mm (slice {k}), through {structure.name}"))
+    return out
+
+
+@dataclass(frozen=True)
+class TornadoBar:
+    """One assumption's span of an OAR's allowed dose: (low, high) Gy and the changes that give them."""
+
+    parameter: str
+    low_gy: float
+    high_gy: float
+    low_label: str
+    high_label: str
+
+
+@dataclass(frozen=True)
+class TornadoData:
+    """What a tornado plot of one limiting OAR shows (:func:`tornado_data`)."""
+
+    oar: str
+    label: str
+    baseline_gy: float
+    bars: Tuple[TornadoBar, ...]
+
+
+#: Readable names of the sensitivity parameters (:mod:`reirrad.sensitivity`).
+SENSITIVITY_PARAMETERS = {"alpha_beta": "α/β", "recovery": "recovery model",
+                          "conservation_factor": "conservation factor", "interval": "interval",
+                          "registration": "registration margin"}
+
+
+def tornado_data(result: Mapping[str, Any]) -> List[TornadoData]:
+    """Per limiting OAR of the result's ``sensitivity`` record: each parameter's lowest and highest allowed
+    dose (the baseline included, so a bar always touches it), widest span first."""
+    record = result.get("sensitivity") or {}
+    limiting = record.get("limiting_oars") or []
+    out = []
+    for base in record.get("baseline") or []:
+        if base["oar"] not in limiting:
+            continue
+        baseline = float(base["allowed_physical_gy"])
+        bars = []
+        for parameter, name in SENSITIVITY_PARAMETERS.items():
+            rows = [r for r in record["rows"] if r["oar"] == base["oar"] and r["parameter"] == parameter]
+            if not rows:
+                continue
+            low = min(rows, key=lambda r: r["allowed_physical_gy"])
+            high = max(rows, key=lambda r: r["allowed_physical_gy"])
+            bars.append(TornadoBar(name, min(float(low["allowed_physical_gy"]), baseline),
+                                   max(float(high["allowed_physical_gy"]), baseline),
+                                   str(low["label"]), str(high["label"])))
+        bars.sort(key=lambda b: b.high_gy - b.low_gy, reverse=True)
+        out.append(TornadoData(str(base["oar"]), str(base["label"]), baseline, tuple(bars)))
     return out

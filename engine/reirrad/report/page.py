@@ -56,14 +56,16 @@ from ..files import write_text_atomic
 from ..outcome import RunOutcome
 from ..review import RISK_FACTORS
 from ..statuses import EXIT_REVIEW, exit_code_for, status_meaning
-from .data import dvh_data, map_slices
+from .data import dvh_data, map_slices, tornado_data
 from .plots import (
     DVH_FIGURE_PX,
     MAP_FIGURE_PX,
     MAP_TITLES,
     REPORT_EXTRA_NOTE,
+    TORNADO_FIGURE_PX,
     draw_dvh,
     draw_map,
+    draw_tornado,
     matplotlib_version,
 )
 from .text import (
@@ -439,6 +441,82 @@ def _oar_section(result: Mapping[str, Any]) -> str:
             + _limited_by_notes(result) + "</section>")
 
 
+def _comparison_rows(record: Mapping[str, Any]) -> List[_Row]:
+    return [([_txt(c.get("label")), _num(c.get("uk_guidance_gy")), _num(c.get("jones_grant_fitted_gy")),
+              _num(c.get("jones_grant_cautious_gy")), _txt(f"{c.get('used_model')}"), _num(c.get("used_gy")),
+              _num(c.get("difference_gy"))], {"data-model-oar": str(c.get("oar"))})
+            for c in record.get("model_comparison") or []]
+
+
+def _sensitivity_rows(record: Mapping[str, Any]) -> List[_Row]:
+    rows: List[_Row] = []
+    for base in record.get("baseline") or []:
+        rows.append(([_txt(base.get("label")), _txt("baseline (the run's values)"),
+                      _num(base.get("allowed_physical_gy")), _txt(""), _txt(""),
+                      _txt(base.get("limited_by"))],
+                     {"data-sensitivity-oar": str(base.get("oar")), "data-parameter": "baseline"}))
+        for r in record.get("rows") or []:
+            if r.get("oar") != base.get("oar"):
+                continue
+            rows.append(([_txt(""), _txt(r.get("label")), _num(r.get("allowed_physical_gy")),
+                          _num(r.get("change_gy")), _num(r.get("change_percent"), 1),
+                          _txt(r.get("limited_by"))],
+                         {"data-sensitivity-oar": str(r.get("oar")),
+                          "data-parameter": str(r.get("parameter"))}))
+    return rows
+
+
+def _jg(comparison: Mapping[str, Any]) -> object:
+    """The Jones & Grant allowed dose by the protocol's curve."""
+    return comparison.get(f"jones_grant_{comparison.get('jones_grant_curve')}_gy")
+
+
+def _sensitivity_section(result: Mapping[str, Any], draw: bool) -> str:
+    """The sensitivity table, the guidance-vs-Jones & Grant comparison and a tornado per limiting OAR."""
+    record = result.get("sensitivity")
+    if not record:
+        return ""
+    out = ['<section id="sensitivity"><h2>Sensitivity of the allowed doses to the assumptions</h2>',
+           f"<p>Each OAR's allowed physical dose in {_fmt(result.get('n_fractions'))} fractions with one "
+           "assumption changed at a time (docs/clinical-decisions.md 39): α/β ± a step (the same for every "
+           "course), the recovered fraction by each model's alternatives, the conservation factor, every "
+           "interval ± a tolerance, and the prior dose raised by its growth within a registration margin. "
+           f"The run used recovery model <strong>{_e(record.get('recovery_model'))}</strong> with "
+           f"conservation factor {_short(record.get('conservation_factor'))}.</p>",
+           "<h3>Guidance steps vs Jones &amp; Grant 2014</h3>",
+           _table(["OAR", "Guidance steps (Gy)", "Jones & Grant fitted (Gy)", "Jones & Grant cautious (Gy)",
+                   "Model used", "Allowed, model used (Gy)",
+                   "Jones & Grant (protocol's curve) − guidance (Gy)"],
+                  _comparison_rows(record), {"id": "model-comparison"})]
+    limiting = record.get("limiting_oars") or []
+    for c in record.get("model_comparison") or []:
+        if c.get("oar") in limiting and c.get("difference_gy") is not None:
+            out.append(f'<p data-comparison-oar="{_e(c.get("oar"))}">{_e(c.get("label"))} (limiting): '
+                       f"the plan used {_e(c.get('used_model'))}, {_fmt(c.get('used_gy'))} Gy; "
+                       f"Jones &amp; Grant ({_e(c.get('jones_grant_curve'))} curve) would allow "
+                       f"{_fmt(_jg(c))} Gy, {_fmt(c.get('difference_gy'))} Gy against the guidance's "
+                       f"steps ({_fmt(c.get('uk_guidance_gy'))} Gy).</p>")
+    tornados = tornado_data(result)
+    if draw and tornados:
+        out.append("<h3>Limiting OARs</h3>")
+        for data in tornados:
+            alt = f"Sensitivity of the allowed dose of {data.label}"
+            attrs = {"data-plot": "tornado", "data-oar": data.oar}
+            out.append("<figure>" + _img(draw_tornado(data), alt, attrs, TORNADO_FIGURE_PX)
+                       + f"<figcaption>{_e(alt)}: each bar spans the allowed dose over one assumption's "
+                         "range; red line, the run's allowed dose.</figcaption></figure>")
+    elif not tornados:
+        out.append('<p class="note" id="tornado-note">No OAR limited this plan, so there is no tornado plot; '
+                   "the table lists every OAR.</p>")
+    headers = ["OAR", "Changed assumption", "Allowed (Gy)", "Change (Gy)", "Change (%)", "Limited by"]
+    out.append(_table(headers, _sensitivity_rows(record), {"id": "sensitivity-table"}))
+    notes = record.get("notes") or []
+    if notes:
+        out.append("<ul>" + "".join(f"<li>{_e(n)}</li>" for n in notes) + "</ul>")
+    out.append("</section>")
+    return "".join(out)
+
+
 def _log_section(result: Mapping[str, Any]) -> str:
     opt = result.get("optimisations") or {}
     log = opt.get("log") or []
@@ -774,6 +852,7 @@ def render_report(outcome: RunOutcome, *, generated_at: Optional[datetime] = Non
         _eligibility_section(result),
         _final_check_section(result),
         _oar_section(result),
+        _sensitivity_section(result, draw),
         _log_section(result),
         _target_section(result),
         _structures_section(result),

@@ -15,10 +15,10 @@ import numpy as np
 
 from .._validate import FloatArray
 from ..dvh import DVH
-from .data import OUTLINE_LEVEL, DvhData, MapSlice
+from .data import OUTLINE_LEVEL, DvhData, MapSlice, TornadoData
 
-__all__ = ["DVH_FIGURE_PX", "FIGURE_DPI", "MAP_FIGURE_PX", "MAP_TITLES", "REPORT_EXTRA_NOTE", "draw_dvh",
-           "draw_map", "matplotlib_version"]
+__all__ = ["DVH_FIGURE_PX", "FIGURE_DPI", "MAP_FIGURE_PX", "MAP_TITLES", "REPORT_EXTRA_NOTE",
+           "TORNADO_FIGURE_PX", "draw_dvh", "draw_map", "draw_tornado", "matplotlib_version"]
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +26,9 @@ logger = logging.getLogger(__name__)
 FIGURE_DPI = 100
 _DVH_FIGSIZE_IN = (6.4, 3.6)
 _MAP_FIGSIZE_IN = (6.4, 4.8)
+_TORNADO_FIGSIZE_IN = (6.4, 2.6)
+#: Pixel size (width, height) of a tornado plot.
+TORNADO_FIGURE_PX = (round(_TORNADO_FIGSIZE_IN[0] * FIGURE_DPI), round(_TORNADO_FIGSIZE_IN[1] * FIGURE_DPI))
 #: Pixel size (width, height) of a DVH plot.
 DVH_FIGURE_PX = (round(_DVH_FIGSIZE_IN[0] * FIGURE_DPI), round(_DVH_FIGSIZE_IN[1] * FIGURE_DPI))
 #: Pixel size (width, height) of a map slice.
@@ -152,4 +155,39 @@ def draw_map(data: MapSlice) -> bytes:
     ax.set_ylabel(data.v_label, fontsize=8)
     ax.tick_params(labelsize=7)
     ax.set_title(_mpl_text(f"{title}\n{data.view}, {data.position}"), fontsize=8)
+    return _png(fig)
+
+
+def draw_tornado(data: TornadoData) -> bytes:
+    """PNG of one OAR's allowed dose across each assumption's range (TORNADO_FIGURE_PX).
+
+    One horizontal bar per parameter from its lowest to its highest allowed dose (widest first, at the
+    top), the baseline as a vertical line, each end labelled with the change that gives it.
+    """
+    from matplotlib.figure import Figure  # noqa: PLC0415 - optional dependency
+
+    fig = Figure(figsize=_TORNADO_FIGSIZE_IN, dpi=FIGURE_DPI)
+    ax = fig.add_axes((0.2, 0.18, 0.76, 0.66))
+    bars = list(data.bars)
+    positions = np.arange(len(bars))[::-1]
+    lows = np.array([b.low_gy for b in bars])
+    widths = np.array([b.high_gy - b.low_gy for b in bars])
+    ax.barh(positions, np.maximum(widths, 0.02), left=lows, height=0.55, color="#9ecae1", edgecolor="#3182bd")
+    ax.axvline(data.baseline_gy, color="#d62728", linewidth=1.2)
+    for y, bar in zip(positions, bars):
+        if bar.low_gy < data.baseline_gy:
+            ax.text(bar.low_gy, y, _mpl_text(f"{bar.low_label} "), ha="right", va="center", fontsize=6)
+        if bar.high_gy > data.baseline_gy:
+            ax.text(bar.high_gy, y, _mpl_text(f" {bar.high_label}"), ha="left", va="center", fontsize=6)
+    ax.set_yticks(positions)
+    ax.set_yticklabels([_mpl_text(b.parameter) for b in bars], fontsize=7)
+    span = [min([data.baseline_gy, *lows]) if bars else data.baseline_gy,
+            max([data.baseline_gy, *(lows + widths)]) if bars else data.baseline_gy]
+    pad = max(span[1] - span[0], 1.0) * 0.45
+    ax.set_xlim(max(span[0] - pad, 0.0), span[1] + pad)
+    ax.set_xlabel("allowed physical dose in the new course (Gy)", fontsize=8)
+    ax.set_title(_mpl_text(f"{data.label}: allowed {data.baseline_gy:.2f} Gy (red) with one assumption "
+                           "changed at a time"), fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.grid(True, axis="x", linewidth=0.4, color="#dddddd")
     return _png(fig)
