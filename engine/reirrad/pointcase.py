@@ -199,7 +199,7 @@ def evaluate_case(protocol: Protocol, case: ConstraintCase, *, recovery_model: O
     """Run :func:`reirrad.constraints.remaining_tolerance` for every OAR of the case.
 
     Returns the result mapping (JSON-ready) with ``oars``, ``eligibility``, ``warnings`` and
-    ``provenance``; with ``sensitivity`` also ``sensitivity``
+    ``provenance``; with ``sensitivity`` also ``sensitivity`` (the rows) and ``sensitivity_summary``
     (:func:`reirrad.sensitivity.sensitivity_analysis`; every OAR counts as limiting for its
     ``sensitive-decision`` flag, in ``warnings``: without a plan nothing says which one binds).
 
@@ -270,7 +270,7 @@ def evaluate_case(protocol: Protocol, case: ConstraintCase, *, recovery_model: O
             "lq_model": "plain LQ, no time factor",
             "values_used": used,
         },
-        **({} if analysis is None else {"sensitivity": analysis.to_dict()}),
+        **({} if analysis is None else analysis.record()),
     }
 
 
@@ -315,8 +315,8 @@ def format_table(result: Mapping[str, Any]) -> str:
                      "only its de novo limit applies.")
     lines.append(f"Doses in Gy. EQD2 at each OAR's a/b; 'ALLOWED' is the physical planning limit in "
                  f"{n_fx} fractions = min(cumulative allowed, de novo mandatory).")
-    if result.get("sensitivity") is not None:
-        lines.append(format_sensitivity(result["sensitivity"]))
+    if result.get("sensitivity_summary"):
+        lines.append(format_sensitivity(result))
     elig = result["eligibility"]
     for f in elig["findings"]:
         lines.append(f"[{f['severity'].upper()}] {f['code']}: {f['message']}")

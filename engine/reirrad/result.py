@@ -3,8 +3,9 @@
 Top level: ``status``, ``prescription_gy``, ``n_fractions``, ``intent``, ``limiting_oars``,
 ``optimisations`` (count and decision log), ``oars`` (per-OAR records), ``unmatched_oars`` (the
 protocol's OARs no structure matched: not evaluated), ``target``, ``objectives``,
-``warnings``, ``eligibility``, ``sensitivity`` (each OAR's allowed dose with one assumption changed,
-:mod:`reirrad.sensitivity`), ``provenance``.
+``warnings``, ``eligibility``, ``sensitivity`` (rows: each OAR's allowed dose with one assumption
+changed, :mod:`reirrad.sensitivity`) and ``sensitivity_summary`` (baselines, ranges, the guidance vs
+Jones & Grant comparison), ``provenance``.
 
 ``status`` comes from the run (:mod:`reirrad.statuses` lists them with their exit codes); for a
 planned run every per-OAR number, ``target`` and ``oar_limits_met`` come from the **final check**
@@ -177,9 +178,8 @@ def build_result(run: WorkflowRun) -> Dict[str, Any]:
                            else final.prescription_gy)]),
         "warnings": [f.to_dict() for f in (*prep.findings, *run.findings, *sensitive)
                      if f.severity != "stop"],
-        "sensitivity": None if sensitivity is None else {
-            **sensitivity.to_dict(),
-            "limiting_oars": [b.oar for b in sensitivity.baseline] if limiting is None else limiting},
+        **(sensitivity.record(limiting) if sensitivity is not None
+           else {"sensitivity": None, "sensitivity_summary": None}),
         "eligibility": prep.eligibility,
         "provenance": {
             "software_version": __version__,

@@ -7,23 +7,23 @@ recomputes the planning limit of :func:`reirrad.constraints.remaining_tolerance`
 physical dose in the new fractionation and which rule limits it — with **one assumption changed at a
 time**, everything else at the run's values (the *baseline*):
 
-``alpha_beta``
+``alpha_beta_gy``
     The OAR's α/β ± ``sensitivity.alpha_beta_step`` (default 1 Gy), the same α/β for every prior
     course and the new one. The limits keep their EQD2 values: an EQD2 limit is a dose in 2 Gy
     fractions, where it does not depend on α/β (docs/clinical-decisions.md 39). A value ≤ 0 is left
     out (a note says so).
-``recovery``
+``recovered_fraction`` and ``recovery_model``
     The recovered fraction by each alternative: the guidance's steps taken as fixed fractions 0,
-    0.3 and 0.5 (whatever the interval), Jones & Grant 2014 with the ``fitted`` and the ``cautious``
-    curve (where the protocol gives the OAR's single-course tolerance), and ``none``; each with the
-    run's conservation factor.
+    0.3 and 0.5 (whatever the interval); the models ``uk-guidance``, Jones & Grant 2014 with the
+    ``fitted`` and the ``cautious`` curve (where the protocol gives the OAR's single-course tolerance),
+    and ``none``; each with the run's conservation factor.
 ``conservation_factor``
     The run's factor and ``sensitivity.cautious_conservation_factor`` (default 0.5), with the run's
     recovery model.
-``interval``
+``interval_days``
     Every prior course's interval ± ``sensitivity.interval_tolerance`` (default 30 days; not below 0),
     with the run's model: crossing the guidance's 6- or 18-month step shows as a jump.
-``registration``
+``registration_margin_mm``
     Each course's prior metric dose raised by how much that course's prior dose maximum grows when the
     OAR is grown by ``sensitivity.registration_margin`` (default 3 mm; :func:`registration_increase_gy`),
     where the prior dose grid exists (planning and evaluation runs, not the point calculator).
@@ -63,6 +63,7 @@ from .structures import Occupancy
 
 __all__ = [
     "FIXED_RECOVERED_FRACTIONS",
+    "PARAMETERS",
     "ModelComparison",
     "SensitivityAnalysis",
     "SensitivityRow",
@@ -77,7 +78,17 @@ __all__ = [
 FIXED_RECOVERED_FRACTIONS = (0.0, 0.3, 0.5)
 _JG = "jones-grant-2014"
 
-RowValue = Union[float, str]
+RowValue = Union[float, str, List[float]]
+
+#: The row parameters (docs/design.md §5), in table order, with their names in words.
+PARAMETERS: Dict[str, str] = {
+    "alpha_beta_gy": "α/β",
+    "recovered_fraction": "recovered fraction",
+    "recovery_model": "recovery model",
+    "conservation_factor": "conservation factor",
+    "interval_days": "interval",
+    "registration_margin_mm": "registration margin",
+}
 
 
 @dataclass(frozen=True)
@@ -89,10 +100,13 @@ class SensitivityRow:
     oar : str
         Protocol OAR key.
     parameter : str
-        ``alpha_beta``, ``recovery``, ``conservation_factor``, ``interval`` or ``registration``.
-    value : float or str
-        The changed value: α/β in Gy, a recovery alternative's name, a factor, the interval shift in
-        days (signed) or the registration margin in mm.
+        One of :data:`PARAMETERS` (the names of docs/design.md §5).
+    value : float, str or list of float
+        The changed value: ``alpha_beta_gy`` the α/β (Gy); ``recovered_fraction`` the fixed fraction;
+        ``recovery_model`` the model's name (``uk-guidance``, ``jones-grant-2014``, ``none``; ``curve``
+        tells the two Jones & Grant rows apart); ``conservation_factor`` the factor; ``interval_days``
+        the changed interval (days; a list with one per course when there are several);
+        ``registration_margin_mm`` the margin (mm).
     label : str
         The change in words, e.g. ``"α/β 2 Gy"``, ``"interval -30 d (700 → 670 d)"``.
     allowed_physical_gy : float
@@ -105,6 +119,8 @@ class SensitivityRow:
         allowed − baseline allowed, Gy.
     change_percent : float or None
         100 × change / baseline allowed; None when the baseline allows 0 Gy.
+    curve : str or None
+        The Jones & Grant curve of a ``recovery_model`` row (``fitted`` / ``cautious``), else None.
     """
 
     oar: str
@@ -116,12 +132,13 @@ class SensitivityRow:
     recovered_fraction: Optional[float]
     change_gy: float
     change_percent: Optional[float]
+    curve: Optional[str] = None
 
     def to_dict(self) -> Dict[str, Any]:
         return {"oar": self.oar, "parameter": self.parameter, "value": self.value, "label": self.label,
                 "allowed_physical_gy": self.allowed_physical_gy, "limited_by": self.limited_by,
                 "recovered_fraction": self.recovered_fraction, "change_gy": self.change_gy,
-                "change_percent": self.change_percent}
+                "change_percent": self.change_percent, "curve": self.curve}
 
 
 @dataclass(frozen=True)
@@ -189,19 +206,27 @@ class SensitivityAnalysis:
         values = [base.allowed_physical_gy] + [r.allowed_physical_gy for r in self.rows_of(oar)]
         return min(values), max(values)
 
-    def to_dict(self) -> Dict[str, Any]:
+    def rows_record(self) -> List[Dict[str, Any]]:
+        """The result's ``sensitivity``: one mapping per row (docs/design.md §5)."""
+        return [r.to_dict() for r in self.rows]
+
+    def summary_record(self, limiting: Optional[Sequence[str]] = None) -> Dict[str, Any]:
+        """The result's ``sensitivity_summary``: the run's model and factor, each OAR's baseline and range,
+        the guidance-vs-Jones & Grant comparison, the notes and the OARs the flags considered."""
         return {
             "recovery_model": self.recovery_model,
             "conservation_factor": self.conservation_factor,
             "baseline": [{"oar": b.oar, "label": b.label, "allowed_physical_gy": b.allowed_physical_gy,
                           "limited_by": b.limited_by, "recovered_fraction": b.recovered_fraction,
                           "range_gy": list(self.range_gy(b.oar))} for b in self.baseline],
-            "rows": [r.to_dict() for r in self.rows],
             "model_comparison": [c.to_dict() for c in self.comparison],
             "notes": list(self.notes),
-            "values_used": {q.key_path: {"value": q.value, "unit": q.unit, "source": q.source,
-                                         "status": q.status} for q in self.values_used},
+            "limiting_oars": [b.oar for b in self.baseline] if limiting is None else list(limiting),
         }
+
+    def record(self, limiting: Optional[Sequence[str]] = None) -> Dict[str, Any]:
+        """``{"sensitivity": rows, "sensitivity_summary": summary}``, the two keys every result carries."""
+        return {"sensitivity": self.rows_record(), "sensitivity_summary": self.summary_record(limiting)}
 
 
 def _with_alpha_beta(protocol: Protocol, oar: str, alpha_beta_gy: float) -> Protocol:
@@ -225,11 +250,11 @@ def _raised(priors: Sequence[PriorMetricDose], increases_gy: Sequence[float]) ->
 
 
 def _row(base: RemainingTolerance, parameter: str, value: RowValue, label: str,
-         result: RemainingTolerance) -> SensitivityRow:
+         result: RemainingTolerance, *, curve: Optional[str] = None) -> SensitivityRow:
     change = result.allowed_physical_gy - base.allowed_physical_gy
     percent = None if base.allowed_physical_gy <= 0.0 else 100.0 * change / base.allowed_physical_gy
     return SensitivityRow(base.oar, parameter, value, label, result.allowed_physical_gy, result.limited_by,
-                          result.recovered_fraction, change, percent)
+                          result.recovered_fraction, change, percent, curve)
 
 
 def _gy(value: float) -> str:
@@ -268,7 +293,7 @@ def _alpha_beta_rows(case: _Case, base: RemainingTolerance, notes: List[str]) ->
         if value <= 0.0:
             notes.append(f"{spec.label}: α/β {ab:g} − {step:g} Gy is not positive; left out")
             continue
-        rows.append(_row(base, "alpha_beta", value, f"α/β {_gy(value)} Gy",
+        rows.append(_row(base, "alpha_beta_gy", value, f"α/β {_gy(value)} Gy",
                          case.limit(protocol=_with_alpha_beta(case.protocol, case.oar, value))))
     return rows
 
@@ -278,8 +303,10 @@ def _recovery_rows(case: _Case, base: RemainingTolerance, notes: List[str]) -> T
     """Fixed guidance steps, Jones & Grant (both curves), none, and the two conservation factors; with the
     Jones & Grant allowed doses by curve (for the model comparison)."""
     spec = case.protocol.oar(case.oar)
-    rows = [_row(base, "recovery", f"fixed {fraction:g}", f"recovery {100 * fraction:g} %",
+    rows = [_row(base, "recovered_fraction", fraction, f"recovery {100 * fraction:g} %",
                  case.limit(fixed=fraction)) for fraction in FIXED_RECOVERED_FRACTIONS]
+    rows.append(_row(base, "recovery_model", "uk-guidance", "UK guidance steps",
+                     case.limit(model="uk-guidance")))
     jones_grant: Dict[str, float] = {}
     if spec.single_course_tolerance_eqd2 is None:
         notes.append(f"{spec.label}: Jones & Grant not evaluated (the protocol gives no single-course "
@@ -288,8 +315,9 @@ def _recovery_rows(case: _Case, base: RemainingTolerance, notes: List[str]) -> T
         for curve in ("fitted", "cautious"):
             result = case.limit(protocol=_with_curve(case.protocol, curve), model=_JG)
             jones_grant[curve] = result.allowed_physical_gy
-            rows.append(_row(base, "recovery", f"{_JG} {curve}", f"Jones & Grant, {curve} curve", result))
-    rows.append(_row(base, "recovery", "none", "no recovery", case.limit(model="none")))
+            rows.append(_row(base, "recovery_model", _JG, f"Jones & Grant, {curve} curve", result,
+                             curve=curve))
+    rows.append(_row(base, "recovery_model", "none", "no recovery", case.limit(model="none")))
     cautious = case.protocol.sensitivity.cautious_conservation_factor.value
     for factor in sorted({base.conservation_factor, cautious}, reverse=True):
         label = f"conservation factor {factor:g}" + (" (the run's)" if factor == base.conservation_factor
@@ -308,8 +336,11 @@ def _interval_rows(case: _Case, base: RemainingTolerance, notes: List[str]) -> L
     rows = []
     for shift in (-days, days):
         shown = ", ".join(f"{d:g} → {max(d + shift, 0.0):g} d" for d in known)
-        rows.append(_row(base, "interval", shift, f"interval {shift:+g} d ({shown})",
-                         case.limit(courses=_shifted(case.courses, shift))))
+        shifted = _shifted(case.courses, shift)
+        changed = [p.interval_days for p in shifted if p.interval_days is not None]
+        value: RowValue = changed[0] if len(changed) == 1 else [float(d) for d in changed]
+        rows.append(_row(base, "interval_days", value, f"interval {shift:+g} d ({shown})",
+                         case.limit(courses=shifted)))
     return rows
 
 
@@ -323,7 +354,7 @@ def _registration_rows(case: _Case, base: RemainingTolerance,
                          f"prior course ({len(case.courses)}), got {values}")
     margin = case.protocol.sensitivity.registration_margin.value
     shown = ", +".join(f"{v:.2f}" for v in values)
-    return [_row(base, "registration", margin, f"registration {margin:g} mm (+{shown} Gy)",
+    return [_row(base, "registration_margin_mm", margin, f"registration {margin:g} mm (+{shown} Gy)",
                  case.limit(courses=_raised(case.courses, values)))]
 
 
@@ -434,7 +465,7 @@ def sensitivity_findings(analysis: SensitivityAnalysis, protocol: Protocol,
             continue
         worst = min(moving, key=lambda r: r.allowed_physical_gy)
         low, high = analysis.range_gy(base.oar)
-        parameters = ", ".join(dict.fromkeys(r.parameter.replace("_", " ") for r in moving))
+        parameters = ", ".join(dict.fromkeys(PARAMETERS[r.parameter] for r in moving))
         found.append(Finding(
             "sensitive-decision", "flag",
             f"{base.label}: allowed {base.allowed_physical_gy:.2f} Gy, but {low:.2f}-{high:.2f} Gy within "
@@ -499,29 +530,32 @@ def _signed(value: float) -> str:
     return f"{value:+.2f}"
 
 
-def format_sensitivity(record: Mapping[str, Any]) -> str:
-    """Plain-text table of a :meth:`SensitivityAnalysis.to_dict` record (console of every command).
+def format_sensitivity(result: Mapping[str, Any]) -> str:
+    """Plain-text table of a result's ``sensitivity`` rows and ``sensitivity_summary`` (every command).
 
     Per OAR: its baseline and range, then one line per changed assumption (allowed physical dose, the
     change from the baseline, the limiting rule); then the guidance-vs-Jones & Grant comparison and the
-    notes.
+    notes. "" when the result has no sensitivity analysis.
     """
+    summary = result.get("sensitivity_summary")
+    if not summary:
+        return ""
     lines = [f"Sensitivity: each OAR's allowed dose (physical, Gy) with one assumption changed at a time "
-             f"(recovery model {record['recovery_model']}, conservation factor "
-             f"{record['conservation_factor']:g})"]
-    for base in record["baseline"]:
+             f"(recovery model {summary['recovery_model']}, conservation factor "
+             f"{summary['conservation_factor']:g})"]
+    for base in summary["baseline"]:
         low, high = base["range_gy"]
         lines.append(f"  {base['label']}: {base['allowed_physical_gy']:.2f} Gy ({base['limited_by']}); "
                      f"range {low:.2f}-{high:.2f} Gy")
-        rows = [r for r in record["rows"] if r["oar"] == base["oar"]]
+        rows = [r for r in result.get("sensitivity") or [] if r["oar"] == base["oar"]]
         width = max([len(r["label"]) for r in rows] + [10])
         for r in rows:
             percent = "" if r["change_percent"] is None else f" ({r['change_percent']:+.1f} %)"
             lines.append(f"    {r['label'].ljust(width)}  {r['allowed_physical_gy']:6.2f}  "
                          f"{_signed(r['change_gy'])}{percent}  {r['limited_by']}")
-    if record["model_comparison"]:
+    if summary["model_comparison"]:
         lines.append("  Guidance steps vs Jones & Grant 2014 (allowed Gy, the run's conservation factor):")
-        for c in record["model_comparison"]:
+        for c in summary["model_comparison"]:
             jg = ("not evaluated (no single-course tolerance)" if c["jones_grant_cautious_gy"] is None
                   else f"Jones & Grant fitted {c['jones_grant_fitted_gy']:.2f}, cautious "
                        f"{c['jones_grant_cautious_gy']:.2f}")
@@ -529,12 +563,12 @@ def format_sensitivity(record: Mapping[str, Any]) -> str:
                     f"; {c['jones_grant_curve']} - guidance {_signed(c['difference_gy'])} Gy")
             lines.append(f"    {c['label']}: guidance {c['uk_guidance_gy']:.2f}, {jg}; used "
                          f"{c['used_model']} {c['used_gy']:.2f}{diff}")
-    lines.extend(f"  Note: {n}" for n in record["notes"])
+    lines.extend(f"  Note: {n}" for n in summary["notes"])
     return "\n".join(lines)
 
 
 def sensitivity_ranges(result: Mapping[str, Any]) -> Dict[str, Tuple[float, float]]:
-    """{OAR key: (lowest, highest) allowed Gy} of a result's ``sensitivity`` record ({} without one)."""
-    record = result.get("sensitivity") or {}
+    """{OAR key: (lowest, highest) allowed Gy} of a result's ``sensitivity_summary`` ({} without one)."""
+    summary = result.get("sensitivity_summary") or {}
     return {str(b["oar"]): (float(b["range_gy"][0]), float(b["range_gy"][1]))
-            for b in record.get("baseline", ())}
+            for b in summary.get("baseline", ())}

@@ -57,7 +57,7 @@ def test_constraints_sensitivity_table_json_and_flag(tmp_path, capsys):
     assert code == 0
     assert "Sensitivity:" in out and "α/β 2 Gy" in out and "Guidance steps vs Jones & Grant" in out
     result = json.loads(out_json.read_text())
-    rows = {r["label"]: r for r in result["sensitivity"]["rows"]}
+    rows = {r["label"]: r for r in result["sensitivity"]}
     assert rows["α/β 2 Gy"]["allowed_physical_gy"] == pytest.approx(26.58, abs=0.005)
     assert rows["recovery 30 %"]["allowed_physical_gy"] == pytest.approx(24.91, abs=0.005)
     assert rows["no recovery"]["change_percent"] == pytest.approx(100 * (19.449 / 28.084 - 1), abs=0.1)

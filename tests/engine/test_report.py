@@ -218,7 +218,7 @@ def test_embedded_images_are_pngs_of_the_documented_size(planned, page):
     with_limit = [o["name"] for o in result["oars"] if o["cumulative_limit_eqd2_gy"] is not None]
     assert sorted(dvh) == sorted(with_limit) and len(dvh) == len(with_limit)
     assert maps == MAPS
-    assert tornado == [k for k in result["sensitivity"]["limiting_oars"]]
+    assert tornado == list(result["sensitivity_summary"]["limiting_oars"])
     assert len(images) == len(with_limit) + 4 + len(tornado)
 
 
@@ -281,7 +281,7 @@ def test_dry_run_report_renders_without_plan_dose(dry, tmp_path):
     assert objectives is not None and objectives.group(0).count("<tr>") == len(result["objectives"]) + 1
     # a dry run has no plan to say which OAR binds: every OAR gets its sensitivity tornado
     tornado = [a["data-oar"] for a in parsed.with_attr("img", "src") if a["data-plot"] == "tornado"]
-    assert tornado == result["sensitivity"]["limiting_oars"] == [o["name"] for o in result["oars"]]
+    assert tornado == result["sensitivity_summary"]["limiting_oars"] == [o["name"] for o in result["oars"]]
     images = [a for a in parsed.with_attr("img", "src") if a["data-plot"] != "tornado"]
     assert len(images) == len(MAPS) == 4
     assert {(a["data-map"], a["data-view"]) for a in images} == MAPS
@@ -574,15 +574,16 @@ def test_sensitivity_section_holds_the_result_s_rows_and_model_comparison(planne
     number), the documented limiting OARs (a tornado each) and the flag rule: a limiting OAR is flagged iff
     one of its rows changes the allowed dose by more than the protocol's threshold."""
     _, result = planned
-    record = result["sensitivity"]
+    record = result["sensitivity_summary"]
+    rows_record = result["sensitivity"]
     parsed = _parse(page)
     rows = [a for t, a in parsed.elements if t == "tr" and "data-parameter" in a]
-    assert len(rows) == len(record["baseline"]) + len(record["rows"])
+    assert len(rows) == len(record["baseline"]) + len(rows_record)
     comparison = [a["data-model-oar"] for a in parsed.with_attr("tr", "data-model-oar")]
     assert comparison == [c["oar"] for c in record["model_comparison"]]
     section = page[page.index('<section id="sensitivity">'):]
     section = section[:section.index("</section>")]
-    for row in record["rows"]:
+    for row in rows_record:
         assert html.escape(row["label"], quote=True) in section
         assert f"{row['allowed_physical_gy']:.2f}" in section
     threshold = PROTOCOL.sensitivity.flag_threshold_percent.value
@@ -590,8 +591,8 @@ def test_sensitivity_section_holds_the_result_s_rows_and_model_comparison(planne
     expected = {oar for oar in record["limiting_oars"]
                 if any((r["change_percent"] is None and r["change_gy"] > 0)
                        or (r["change_percent"] is not None and abs(r["change_percent"]) > threshold)
-                       for r in record["rows"] if r["oar"] == oar)}
+                       for r in rows_record if r["oar"] == oar)}
     assert flagged == expected
-    registration = [r for r in record["rows"] if r["parameter"] == "registration"]
+    registration = [r for r in rows_record if r["parameter"] == "registration_margin_mm"]
     assert registration and all(r["change_gy"] <= 1e-9 for r in registration)  # more prior dose allows less
     assert "sensitivity.registration_margin" in result["provenance"]["values_used"]

@@ -21,6 +21,7 @@ from reirrad.errors import InputError, ProtocolError
 from reirrad.inputfiles import parse_yaml
 from reirrad.protocol import load_protocol, parse_protocol
 from reirrad.sensitivity import (
+    PARAMETERS,
     registration_increase_gy,
     sensitivity_analysis,
     sensitivity_findings,
@@ -58,7 +59,7 @@ def test_small_bowel_alpha_beta_rows_hand_derived():
     assert rows["α/β 2 Gy"] == pytest.approx(26.58, abs=0.005)
     assert rows["α/β 4 Gy"] == pytest.approx(physical_for(70 - 0.5 * 43.5, 4.0))
     assert rows["α/β 4 Gy"] == pytest.approx(29.34, abs=0.005)
-    alpha = [r for r in analysis.rows_of("small_bowel") if r.parameter == "alpha_beta"]
+    alpha = [r for r in analysis.rows_of("small_bowel") if r.parameter == "alpha_beta_gy"]
     assert [r.value for r in alpha] == [2.0, 4.0]
     for row in alpha:
         assert row.change_gy == pytest.approx(row.allowed_physical_gy - base.allowed_physical_gy)
@@ -94,20 +95,22 @@ def test_interval_step_547_to_548_days_changes_recovery_from_30_to_50_percent():
     protocol = dataclasses.replace(PROTOCOL, sensitivity=settings_)
     analysis = sensitivity_analysis(protocol, {"small_bowel": [PriorMetricDose(45.0, 25, 547)]}, 5)
     assert analysis.baseline[0].recovered_fraction == pytest.approx(0.3)
-    interval = {r.value: r for r in analysis.rows_of("small_bowel") if r.parameter == "interval"}
-    assert interval[-1.0].recovered_fraction == pytest.approx(0.3)
-    assert interval[1.0].recovered_fraction == pytest.approx(0.5)
-    assert interval[1.0].allowed_physical_gy == pytest.approx(physical_for(70 - 0.5 * 43.2, 3.0))
-    assert interval[1.0].change_gy > 0
-    assert "547 → 548 d" in interval[1.0].label
+    interval = {r.value: r for r in analysis.rows_of("small_bowel") if r.parameter == "interval_days"}
+    assert set(interval) == {546.0, 548.0}
+    assert interval[546.0].recovered_fraction == pytest.approx(0.3)
+    assert interval[548.0].recovered_fraction == pytest.approx(0.5)
+    assert interval[548.0].allowed_physical_gy == pytest.approx(physical_for(70 - 0.5 * 43.2, 3.0))
+    assert interval[548.0].change_gy > 0
+    assert "547 → 548 d" in interval[548.0].label
 
 
 def test_interval_never_below_zero_and_unknown_interval_noted():
     analysis = sensitivity_analysis(PROTOCOL, {"small_bowel": [PriorMetricDose(45.0, 25, 10)]}, 5)
-    row = next(r for r in analysis.rows_of("small_bowel") if r.parameter == "interval" and r.value < 0)
+    row = next(r for r in analysis.rows_of("small_bowel")
+               if r.parameter == "interval_days" and r.value == 0.0)
     assert "10 → 0 d" in row.label
     unknown = sensitivity_analysis(PROTOCOL, {"small_bowel": [PriorMetricDose(45.0, 25, None)]}, 5)
-    assert not [r for r in unknown.rows if r.parameter == "interval"]
+    assert not [r for r in unknown.rows if r.parameter == "interval_days"]
     assert any("interval not varied" in n for n in unknown.notes)
 
 
@@ -131,7 +134,7 @@ def test_oar_without_single_course_tolerance_has_no_jones_grant_rows():
                   for s in PROTOCOL.oars)
     protocol = dataclasses.replace(PROTOCOL, oars=specs)
     analysis = sensitivity_analysis(protocol, BOWEL, 5)
-    assert not [r for r in analysis.rows if "jones" in str(r.value)]
+    assert not [r for r in analysis.rows if r.value == "jones-grant-2014"]
     assert analysis.comparison[0].jones_grant_cautious_gy is None
     assert analysis.comparison[0].difference_gy is None
     assert any("Jones & Grant not evaluated" in n for n in analysis.notes)
@@ -142,7 +145,7 @@ def test_alpha_beta_step_never_gives_a_non_positive_alpha_beta():
     protocol = dataclasses.replace(PROTOCOL, sensitivity=dataclasses.replace(PROTOCOL.sensitivity,
                                                                              alpha_beta_step=step))
     analysis = sensitivity_analysis(protocol, {"sacral_plexus": [PriorMetricDose(40.0, 20, 700)]}, 5)
-    values = [r.value for r in analysis.rows if r.parameter == "alpha_beta"]
+    values = [r.value for r in analysis.rows if r.parameter == "alpha_beta_gy"]
     assert values == [4.0]  # α/β 2 − 2 = 0 is left out
     assert any("not positive" in n for n in analysis.notes)
 
@@ -184,18 +187,18 @@ def test_no_row_is_above_the_de_novo_limit_or_the_per_course_cap(dose, n, days, 
         allowed = row.allowed_physical_gy
         assert 0.0 <= allowed <= spec.de_novo.mandatory.value + 1e-9
         # the per-course cap keeps its EQD2; in Gy it moves with α/β: the other rows share the baseline's
-        if base.per_course_limit_physical_gy is not None and getattr(row, "parameter", "") != "alpha_beta":
+        if base.per_course_limit_physical_gy is not None and getattr(row, "parameter", "") != "alpha_beta_gy":
             assert allowed <= base.per_course_limit_physical_gy + 1e-9
     low, high = analysis.range_gy(oar)
     assert high <= spec.de_novo.mandatory.value + 1e-9 and low >= 0.0
-    registration = [r for r in analysis.rows if r.parameter == "registration"]
+    registration = [r for r in analysis.rows if r.parameter == "registration_margin_mm"]
     assert len(registration) == 1 and registration[0].change_gy <= 1e-9  # more prior dose never allows more
 
 
 def test_registration_row_adds_the_increase_to_the_metric_dose():
     """+2 Gy on 45 Gy/25: EQD2 = 47·(47/25 + 3)/5 = 45.872 → remaining 70 − 22.936 Gy."""
     analysis = sensitivity_analysis(PROTOCOL, BOWEL, 5, registration_increases_gy={"small_bowel": [2.0]})
-    row = next(r for r in analysis.rows if r.parameter == "registration")
+    row = next(r for r in analysis.rows if r.parameter == "registration_margin_mm")
     assert row.value == 3.0
     eqd2 = 47.0 * (47.0 / 25 + 3.0) / 5.0
     assert row.allowed_physical_gy == pytest.approx(physical_for(70 - 0.5 * eqd2, 3.0))
@@ -283,7 +286,10 @@ def test_every_oar_and_parameter_has_rows():
                                     registration_increases_gy={k: [1.0] for k in PROTOCOL.oar_keys})
     for key in PROTOCOL.oar_keys:
         params = {r.parameter for r in analysis.rows_of(key)}
-        assert {"alpha_beta", "recovery", "conservation_factor", "interval", "registration"} <= params
-    data = analysis.to_dict()
-    assert set(data) >= {"baseline", "rows", "model_comparison", "notes", "values_used"}
-    assert "sensitivity.registration_margin" in data["values_used"]
+        assert set(PARAMETERS) == params
+    data = analysis.record()
+    assert [r["parameter"] for r in data["sensitivity"]] == [r.parameter for r in analysis.rows]
+    for row in data["sensitivity"]:  # the fields of docs/design.md §5
+        assert {"oar", "parameter", "value", "allowed_physical_gy", "limited_by"} <= set(row)
+    assert set(data["sensitivity_summary"]) >= {"baseline", "model_comparison", "notes", "limiting_oars"}
+    assert "sensitivity.registration_margin" in {q.key_path for q in analysis.values_used}

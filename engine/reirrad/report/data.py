@@ -36,10 +36,11 @@ from ..metrics import parse_metric
 from ..optstructures import COMPROMISED, OptimisationRecipe
 from ..outcome import RunOutcome
 from ..runmaps import effective_prior_map, remaining_maps
+from ..sensitivity import PARAMETERS
 from ..structures import Occupancy
 from ..workflow import WorkflowRun
 
-__all__ = ["OUTLINE_LEVEL", "SENSITIVITY_PARAMETERS", "DvhData", "MapSlice", "Outline", "TornadoBar",
+__all__ = ["OUTLINE_LEVEL", "DvhData", "MapSlice", "Outline", "TornadoBar",
            "TornadoData", "dvh_data", "map_slices", "tornado_data"]
 
 #: Occupancy level of the structure outlines and of "inside an OAR" in the remaining-tolerance map.
@@ -293,25 +294,20 @@ class TornadoData:
     bars: Tuple[TornadoBar, ...]
 
 
-#: Readable names of the sensitivity parameters (:mod:`reirrad.sensitivity`).
-SENSITIVITY_PARAMETERS = {"alpha_beta": "α/β", "recovery": "recovery model",
-                          "conservation_factor": "conservation factor", "interval": "interval",
-                          "registration": "registration margin"}
-
-
 def tornado_data(result: Mapping[str, Any]) -> List[TornadoData]:
-    """Per limiting OAR of the result's ``sensitivity`` record: each parameter's lowest and highest allowed
+    """Per limiting OAR of the result's ``sensitivity_summary``: each parameter's lowest and highest allowed
     dose (the baseline included, so a bar always touches it), widest span first."""
-    record = result.get("sensitivity") or {}
-    limiting = record.get("limiting_oars") or []
+    summary = result.get("sensitivity_summary") or {}
+    limiting = summary.get("limiting_oars") or []
     out = []
-    for base in record.get("baseline") or []:
+    for base in summary.get("baseline") or []:
         if base["oar"] not in limiting:
             continue
         baseline = float(base["allowed_physical_gy"])
         bars = []
-        for parameter, name in SENSITIVITY_PARAMETERS.items():
-            rows = [r for r in record["rows"] if r["oar"] == base["oar"] and r["parameter"] == parameter]
+        for parameter, name in PARAMETERS.items():
+            rows = [r for r in result.get("sensitivity") or []
+                    if r["oar"] == base["oar"] and r["parameter"] == parameter]
             if not rows:
                 continue
             low = min(rows, key=lambda r: r["allowed_physical_gy"])

@@ -448,14 +448,14 @@ def _comparison_rows(record: Mapping[str, Any]) -> List[_Row]:
             for c in record.get("model_comparison") or []]
 
 
-def _sensitivity_rows(record: Mapping[str, Any]) -> List[_Row]:
+def _sensitivity_rows(result: Mapping[str, Any]) -> List[_Row]:
     rows: List[_Row] = []
-    for base in record.get("baseline") or []:
+    for base in (result.get("sensitivity_summary") or {}).get("baseline") or []:
         rows.append(([_txt(base.get("label")), _txt("baseline (the run's values)"),
                       _num(base.get("allowed_physical_gy")), _txt(""), _txt(""),
                       _txt(base.get("limited_by"))],
                      {"data-sensitivity-oar": str(base.get("oar")), "data-parameter": "baseline"}))
-        for r in record.get("rows") or []:
+        for r in result.get("sensitivity") or []:
             if r.get("oar") != base.get("oar"):
                 continue
             rows.append(([_txt(""), _txt(r.get("label")), _num(r.get("allowed_physical_gy")),
@@ -473,7 +473,7 @@ def _jg(comparison: Mapping[str, Any]) -> object:
 
 def _sensitivity_section(result: Mapping[str, Any], draw: bool) -> str:
     """The sensitivity table, the guidance-vs-Jones & Grant comparison and a tornado per limiting OAR."""
-    record = result.get("sensitivity")
+    record = result.get("sensitivity_summary")
     if not record:
         return ""
     out = ['<section id="sensitivity"><h2>Sensitivity of the allowed doses to the assumptions</h2>',
@@ -509,7 +509,7 @@ def _sensitivity_section(result: Mapping[str, Any], draw: bool) -> str:
         out.append('<p class="note" id="tornado-note">No OAR limited this plan, so there is no tornado plot; '
                    "the table lists every OAR.</p>")
     headers = ["OAR", "Changed assumption", "Allowed (Gy)", "Change (Gy)", "Change (%)", "Limited by"]
-    out.append(_table(headers, _sensitivity_rows(record), {"id": "sensitivity-table"}))
+    out.append(_table(headers, _sensitivity_rows(result), {"id": "sensitivity-table"}))
     notes = record.get("notes") or []
     if notes:
         out.append("<ul>" + "".join(f"<li>{_e(n)}</li>" for n in notes) + "</ul>")
