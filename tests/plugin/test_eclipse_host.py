@@ -198,6 +198,7 @@ def test_host_confirmation_asks_for_the_start_date_and_cancel_writes_nothing(bui
                                               stdin="2026-12-07\nn\n")
     assert code == 2, output
     assert "PELVIS_45" in output and "interval 913 days" in output  # LRRC-01: 2024-06-07 -> 2026-12-07
+    assert "range: the allowed dose with one assumption changed at a time" in output  # beside each allowed
     assert result["status"] == "cancelled"
     assert entries == []
 

@@ -222,3 +222,22 @@ def test_stopped_result_prints_the_reason_and_each_stop_finding():
     assert old.splitlines()[0] == "STOPPED: interval under 6 months" and "None" not in old
     error = _text({"status": "error", "reason": "optimiser failed"})
     assert error.splitlines()[0] == "ERROR: optimiser failed" and "Exit code 1." in error
+
+
+def test_each_allowed_dose_has_its_sensitivity_range(result):
+    """The range printed beside an OAR's allowed dose is the result's ``sensitivity_summary`` range, to
+    0.1 Gy; an OAR without one shows '-', and a result without the analysis has no range line."""
+    with_ranges = copy.deepcopy(result)
+    with_ranges["sensitivity"] = []
+    with_ranges["sensitivity_summary"] = {
+        "recovery_model": "uk-guidance", "conservation_factor": 1.0, "model_comparison": [], "notes": [],
+        "limiting_oars": ["rectum"],
+        "baseline": [{"oar": "rectum", "label": "Rectum", "allowed_physical_gy": 28.11,
+                      "limited_by": "cumulative", "recovered_fraction": 0.5, "range_gy": [19.46, 29.34]}]}
+    text = summary(with_ranges)
+    rectum = next(line for line in text.splitlines() if line.startswith("rectum"))
+    assert "28.11" in rectum and "19.5-29.3" in rectum
+    cord = next(line for line in text.splitlines() if line.startswith("spinal_cord"))
+    assert " - " in cord
+    assert "range: the allowed dose with one assumption changed at a time" in text
+    assert "range: the allowed dose" not in summary(result)
