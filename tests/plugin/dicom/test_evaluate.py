@@ -105,6 +105,13 @@ def test_evaluate_reproduces_the_engine_evaluation(exported, tmp_path, capsys):
     assert result["provenance"]["tps"] == "DICOM"
     html = report.read_text()
     assert result["patient_id"] in html and 'id="oar-limits-met"' in html
+    # the sensitivity analysis of the same case (reirrad.sensitivity): the same rows as the engine's, with
+    # the registration margin evaluated on the prior dose grid read from DICOM
+    assert [r["parameter"] for r in result["sensitivity"]] == [r["parameter"] for r in truth["sensitivity"]]
+    for r, t in zip(result["sensitivity"], truth["sensitivity"]):
+        assert r["allowed_physical_gy"] == pytest.approx(t["allowed_physical_gy"], abs=TOL_GY), r["label"]
+    assert any(r["parameter"] == "registration_margin_mm" for r in result["sensitivity"])
+    assert 'id="sensitivity"' in html
     written = sorted(p.name for p in maps.iterdir())
     assert "prior-eqd2.dcm" in written and "effective-prior-eqd2.dcm" in written
     assert any(n.startswith("remaining-physical-") for n in written)
