@@ -20,13 +20,18 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Dict, List, Mapping, Optional, Tuple
 
+from .constraints import PriorMetricDose
+from .dvh import DVH
+from .errors import ReirradError
 from .matching import match_structures
 from .protocol import Protocol
 from .recovery import DAYS_PER_MONTH, assess_recovery
+from .sensitivity import sensitivity_analysis
 from .snapshot import CaseSnapshot
+from .structures import structure_occupancy
 
-__all__ = ["RISK_FACTORS", "CaseReview", "MatchRow", "PriorCourseRow", "RecoveryPreview",
-           "planned_structures", "recovery_preview", "review_case"]
+__all__ = ["RISK_FACTORS", "AllowedPreview", "CaseReview", "MatchRow", "PriorCourseRow", "RecoveryPreview",
+           "allowed_preview", "planned_structures", "recovery_preview", "review_case"]
 
 #: (key, label) of the risk factors recorded for the conservation factor (docs/reference/radiobiology.md
 #: §3.3).
@@ -92,6 +97,23 @@ class MatchRow:
 
 
 @dataclass(frozen=True)
+class AllowedPreview:
+    """One matched OAR's prior metric doses, from which the dialog previews its allowed dose as the dates
+    are edited (:func:`allowed_preview`).
+
+    ``prior_doses``: per prior course (plan id, physical dose at the OAR's metric in Gy — total over that
+    course — and its fractions), on the planning grid as the case was read (a RayStation deformable
+    registration is mapped only after the confirmation: the run recomputes every number).
+    """
+
+    oar_key: str
+    label: str
+    structure_id: str
+    metric: str
+    prior_doses: Tuple[Tuple[str, float, int], ...]
+
+
+@dataclass(frozen=True)
 class CaseReview:
     """Everything the confirmation shows (see the module docstring)."""
 
@@ -111,6 +133,12 @@ class CaseReview:
     #: the optimisation structures the run will create or update in the TPS, one line each (name and
     #: rule); empty when the protocol disables them (:func:`planned_structures`)
     optimisation_structures: Tuple[str, ...] = ()
+    #: per matched OAR, what the allowed-dose preview is computed from (``review_case(allowed_doses=True)``)
+    allowed: Tuple[AllowedPreview, ...] = ()
+    #: why there is no allowed-dose preview ("" when there is one or none was asked for)
+    allowed_note: str = ""
+    #: the protocol reviewed (for the previews), None when not kept
+    protocol: Optional[Protocol] = None
 
 
 @dataclass(frozen=True)
@@ -127,13 +155,63 @@ def _value_statuses(protocol: Protocol) -> Dict[str, int]:
     return dict(sorted(Counter(q.status for q in protocol.quantities()).items()))
 
 
+def _allowed_rows(protocol: Protocol, snapshot: CaseSnapshot,
+                  mapping: Mapping[str, str]) -> Tuple[Tuple[AllowedPreview, ...], str]:
+    """The matched OARs' prior metric doses on the planning grid (as :func:`reirrad.workflow.prepare`
+    computes them), or () and the reason they cannot be."""
+    try:
+        grid = snapshot.dose_grid
+        mapped = [(c.plan_id, c.on_grid(grid).grid, c.n_fractions) for c in snapshot.prior_courses]
+        rows = []
+        for spec in protocol.oars:
+            if spec.key not in mapping:
+                continue
+            s = snapshot.structure(mapping[spec.key])
+            occ = structure_occupancy(s.contours_mm, grid, name=s.id,
+                                      frame_of_reference_uid=s.frame_of_reference_uid)
+            doses = tuple((plan_id, float(DVH.from_dose(dose, occ).metric_gy(spec.de_novo.metric)), n_fx)
+                          for plan_id, dose, n_fx in mapped)
+            rows.append(AllowedPreview(spec.key, spec.label, s.id, spec.de_novo.metric.name, doses))
+    except ReirradError as exc:
+        return (), f"allowed doses not previewed ({exc}); the run computes them"
+    return tuple(rows), ""
+
+
+def allowed_preview(review: CaseReview, row: AllowedPreview, intervals_days: Mapping[str, Optional[float]], *,
+                    recovery_model: Optional[str] = None, conservation_factor: Optional[float] = None) -> str:
+    """One OAR's allowed physical dose at these intervals, and its range under the protocol's sensitivity
+    ranges (:mod:`reirrad.sensitivity`, no registration margin here), as one line of text.
+
+    ``intervals_days``: per prior plan id, the days from its last fraction to the new course's first (None:
+    unknown, nothing credited). Text, never an exception: what cannot be computed is said.
+    """
+    protocol = review.protocol
+    if protocol is None or review.n_fractions is None:
+        return "computed when the run starts"
+    priors = [PriorMetricDose(dose, n_fx, intervals_days.get(plan_id), plan_id)
+              for plan_id, dose, n_fx in row.prior_doses]
+    try:
+        analysis = sensitivity_analysis(protocol, {row.oar_key: priors}, review.n_fractions,
+                                        recovery_model=recovery_model,
+                                        conservation_factor=conservation_factor)
+    except ReirradError as exc:
+        return f"not available: {exc}"
+    base = analysis.baseline[0]
+    low, high = analysis.range_gy(row.oar_key)
+    unknown = " (interval unknown: no recovery)" if any(p.interval_days is None for p in priors) else ""
+    return f"{base.allowed_physical_gy:.2f} Gy ({base.limited_by}){unknown}; range {low:.2f}-{high:.2f} Gy"
+
+
 def review_case(protocol: Protocol, snapshot: CaseSnapshot,
                 structure_overrides: Optional[Mapping[str, str]] = None, *,
-                objectives: Optional[str] = None) -> CaseReview:
-    """The review of ``snapshot`` under ``protocol`` (no TPS call, nothing computed on doses).
+                objectives: Optional[str] = None, allowed_doses: bool = False) -> CaseReview:
+    """The review of ``snapshot`` under ``protocol`` (no TPS call).
 
     ``objectives`` is the run's choice (``standard`` / ``spatial``; None: the protocol's default), for the
-    list of structures the run will make.
+    list of structures the run will make. With ``allowed_doses`` the review also carries each matched
+    OAR's prior metric doses (occupancy and DVH on the planning grid, a few seconds), from which the
+    dialog previews the allowed doses and their ranges as the dates are edited (:func:`allowed_preview`);
+    without it nothing is computed on doses.
 
     Raises
     ------
@@ -156,6 +234,7 @@ def review_case(protocol: Protocol, snapshot: CaseSnapshot,
         else:
             status = "unmatched"
         rows.append(MatchRow(spec.key, spec.label, mapping.get(spec.key), candidates, status))
+    allowed, note = _allowed_rows(protocol, snapshot, mapping) if allowed_doses else ((), "")
     priors = tuple(PriorCourseRow(c.plan_id, c.course_id, c.prescription_gy, c.n_fractions, c.last_fraction,
                                   c.last_fraction is not None or c.interval_days_given is not None,
                                   f"{c.registration_kind} ({c.registration_id})" if c.registration_id
@@ -170,7 +249,8 @@ def review_case(protocol: Protocol, snapshot: CaseSnapshot,
         not_counted=tuple(f"{r['course']}/{r['plan']}: {r['reason']}" for r in snapshot.prior_plan_selection
                           if not r["selected"] and r["has_dose"]),
         optimisation_structures=tuple(planned_structures(protocol, mapping, snapshot.plan.target_id,
-                                                         objectives=objectives)))
+                                                         objectives=objectives)),
+        protocol=protocol, allowed=allowed, allowed_note=note)
 
 
 def planned_structures(protocol: Protocol, mapping: Mapping[str, str], target_id: Optional[str], *,

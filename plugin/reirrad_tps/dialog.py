@@ -29,7 +29,7 @@ from tkinter import ttk
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from reirrad.errors import InputError
-from reirrad.review import RISK_FACTORS, CaseReview, recovery_preview
+from reirrad.review import RISK_FACTORS, CaseReview, allowed_preview, recovery_preview
 
 from .answers import RunAnswers, parse_date
 
@@ -82,7 +82,8 @@ class ConfirmationDialog:
     ----------
     widgets : dict of str to tkinter.Widget
         By name, for tests and accessibility tools: ``planned_start``, ``date:<plan>``,
-        ``recovery:<plan>``, ``match:<oar>``, ``intent:<intent>``, ``dry_run``, ``risk:<key>``,
+        ``recovery:<plan>``, ``allowed:<oar>`` (with an allowed-dose preview),
+        ``match:<oar>``, ``intent:<intent>``, ``dry_run``, ``risk:<key>``,
         ``conservation_factor``, ``error``, ``ok``, ``cancel``.
     done : bool
         True once OK succeeded or Cancel was pressed.
@@ -111,6 +112,7 @@ class ConfirmationDialog:
         self.frame.grid(row=0, column=0, sticky="nsew")
         self._header()
         self._prior_section()
+        self._allowed_section()
         self._match_section()
         self._structures_section()
         self._choices_section()
@@ -165,6 +167,25 @@ class ConfirmationDialog:
             note = tk.Label(box, text="\n".join(notes), foreground="#b00000", justify="left", anchor="w")
             _grid(note, n + 1, 0, columnspan=6, sticky="w")
             self.widgets["prior_notes"] = note
+
+    def _allowed_section(self) -> None:
+        """Each matched OAR's allowed dose and its sensitivity range at the dates entered (when the review
+        carries the prior metric doses); updated with the dates and the conservation factor."""
+        if not self.review.allowed and not self.review.allowed_note:
+            return
+        box = self._section("Allowed dose per OAR at these dates (physical, new course) and its range with "
+                            "one assumption changed (alpha/beta, recovery, interval)")
+        if not self.review.allowed:
+            _grid(ttk.Label(box, text=self.review.allowed_note, wraplength=720), 0, 0, sticky="w")
+            return
+        for n, row in enumerate(self.review.allowed):  # two OARs per line, as in the matching section
+            _grid(ttk.Label(box, text=f"{row.label} ({row.metric})"), n // 2, 2 * (n % 2), sticky="w")
+            label = ttk.Label(box, text="")
+            _grid(label, n // 2, 2 * (n % 2) + 1, sticky="w")
+            self.widgets[f"allowed:{row.oar_key}"] = label
+        note = ttk.Label(box, text="A preview: the run recomputes every number after OK (and maps deformable "
+                                   "registrations where the TPS needs that first).", foreground="#555555")
+        _grid(note, (len(self.review.allowed) + 1) // 2, 0, columnspan=4, sticky="w")
 
     def _match_section(self) -> None:
         box = self._section("Organs at risk and structures")
@@ -240,6 +261,7 @@ class ConfirmationDialog:
         except (InputError, ValueError):
             start, factor = None, 1.0
         factor = factor if 0.0 < factor <= 1.0 else 1.0
+        intervals: Dict[str, Optional[float]] = {}
         for plan_id, var in self._dates.items():
             try:
                 last = self._date_or_none(var.get(), plan_id)
@@ -249,6 +271,12 @@ class ConfirmationDialog:
             label = self.widgets[f"recovery:{plan_id}"]
             assert isinstance(label, ttk.Label)
             label.configure(text=preview.text)
+            intervals[plan_id] = preview.interval_days if preview.interval_days is None or \
+                preview.interval_days >= 0 else None
+        for row in self.review.allowed:
+            label = self.widgets[f"allowed:{row.oar_key}"]
+            assert isinstance(label, ttk.Label)
+            label.configure(text=allowed_preview(self.review, row, intervals, conservation_factor=factor))
 
     def _collect(self) -> RunAnswers:
         start = self._date_or_none(self._start.get(), "the new course's first fraction")

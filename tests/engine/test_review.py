@@ -15,7 +15,8 @@ import pytest
 
 from reirrad.errors import InputError
 from reirrad.protocol import load_protocol
-from reirrad.review import RISK_FACTORS, recovery_preview, review_case
+from reirrad.review import RISK_FACTORS, allowed_preview, recovery_preview, review_case
+from reirrad.workflow import WorkflowOptions, prepare
 from tps_stubs.direct import DirectCase
 
 PROTOCOL = load_protocol("uk-sabr-pelvis-reirradiation")
@@ -78,3 +79,32 @@ def test_risk_factors_are_the_guidance_list():
     assert WorkflowOptions(risk_factors=("diabetes",)).risk_factors == ("diabetes",)
     with pytest.raises(InputError, match="smoking"):
         WorkflowOptions(risk_factors=("smoking",))
+
+
+def test_allowed_preview_is_the_run_s_allowed_dose_at_the_same_dates():
+    """Source of truth: reirrad.workflow.prepare on the same snapshot and dates (the run's own tolerances
+    and sensitivity ranges without the registration margin, which needs nothing more than the preview
+    has). LRRC-01's prior course ended 2024-06-07: a start on 2026-12-07 is 913 days (50 %), on
+    2025-06-07 365 days (30 %); a conservation factor of 0.5 halves the credit."""
+    snapshot = DirectCase("LRRC-01").read()
+    review = review_case(PROTOCOL, snapshot, allowed_doses=True)
+    assert review.allowed and review.allowed_note == ""
+    assert [r.oar_key for r in review.allowed] == [m.oar_key for m in review.matches if m.status == "matched"]
+    plan_id = review.priors[0].plan_id
+    for start, days, factor in ((dt.date(2026, 12, 7), 913, None), (dt.date(2025, 6, 7), 365, None),
+                                (dt.date(2026, 12, 7), 913, 0.5)):
+        prepared = prepare(PROTOCOL, snapshot.with_dates(start, {}),
+                           WorkflowOptions(conservation_factor=factor))
+        for row in review.allowed:
+            text = allowed_preview(review, row, {plan_id: days}, conservation_factor=factor)
+            tol = prepared.tolerances[row.oar_key]
+            assert text.startswith(f"{tol.allowed_physical_gy:.2f} Gy ({tol.limited_by})"), text
+            assert prepared.sensitivity is not None
+            rows = [r for r in prepared.sensitivity.rows_of(row.oar_key)
+                    if r.parameter != "registration_margin_mm"]
+            low = min([tol.allowed_physical_gy] + [r.allowed_physical_gy for r in rows])
+            high = max([tol.allowed_physical_gy] + [r.allowed_physical_gy for r in rows])
+            assert f"range {low:.2f}-{high:.2f} Gy" in text
+    unknown = allowed_preview(review, review.allowed[0], {plan_id: None})
+    assert "interval unknown: no recovery" in unknown
+    assert review_case(PROTOCOL, snapshot).allowed == ()  # nothing computed on doses unless asked

@@ -229,7 +229,8 @@ def test_screenshot_of_the_dialog(tk_root, display, tmp_path):
     from PIL import ImageGrab  # noqa: PLC0415
 
     tk_root.title("reirrad - confirm re-irradiation planning")
-    dialog = _dialog(tk_root, _review(), RunAnswers())
+    review = review_case(PROTOCOL, DirectCase("LRRC-01").read(), allowed_doses=True)  # as the hosts show it
+    dialog = _dialog(tk_root, review, RunAnswers())
     _type(dialog.widgets["planned_start"], "2026-12-07")
     dialog.widgets["risk:diabetes"].invoke()
     tk_root.update()
@@ -265,3 +266,30 @@ def test_answers_settle_everything_without_a_display(monkeypatch):
     with pytest.raises(InputError, match=r"prior_dates\.PELVIS_45"):
         confirm(undated, answers)
     assert confirm(undated, answers.updated(prior_dates={"PELVIS_45": dt.date(2024, 6, 7)})) is not None
+
+
+def test_allowed_doses_and_ranges_follow_the_dates_as_typed(tk_root):
+    """With the allowed-dose preview (review_case(allowed_doses=True)) each matched OAR shows the text of
+    reirrad.review.allowed_preview at the typed dates — the run's own allowed dose and range
+    (tests/engine/test_review.py) — and it changes with the start date and the conservation factor."""
+    from reirrad.review import allowed_preview  # noqa: PLC0415
+
+    review = review_case(PROTOCOL, DirectCase("LRRC-01").read(), allowed_doses=True)
+    dialog = _dialog(tk_root, review, RunAnswers())
+    w = dialog.widgets
+    row = next(r for r in review.allowed if r.oar_key == "small_bowel")
+
+    def shown() -> str:
+        tk_root.update()
+        return str(w["allowed:small_bowel"].cget("text"))
+
+    _type(w["planned_start"], "2026-12-07")
+    at_913 = shown()
+    assert at_913 == allowed_preview(review, row, {"PELVIS_45": 913})
+    assert "range" in at_913
+    _type(w["planned_start"], "2025-06-07")
+    assert shown() == allowed_preview(review, row, {"PELVIS_45": 365}) != at_913
+    _type(w["planned_start"], "2026-12-07")
+    _type(w["conservation_factor"], "0.5")
+    assert shown() == allowed_preview(review, row, {"PELVIS_45": 913}, conservation_factor=0.5)
+    assert {k for k in w if k.startswith("allowed:")} == {f"allowed:{r.oar_key}" for r in review.allowed}

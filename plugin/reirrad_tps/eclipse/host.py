@@ -295,9 +295,11 @@ def _console_dates(review: CaseReview, answers: RunAnswers, ask: Ask) -> RunAnsw
 def _confirm_inputs(protocol: Protocol, snapshot: CaseSnapshot, answers: RunAnswers,
                     ask: Ask) -> Optional[RunAnswers]:
     """The confirmation dialog when a display is available, else the console's questions."""
-    review = review_case(protocol, snapshot, answers.structures, objectives=answers.objectives)
-    if display_available():
+    if display_available():  # the dialog previews the allowed doses and their ranges
+        review = review_case(protocol, snapshot, answers.structures, objectives=answers.objectives,
+                             allowed_doses=True)
         return confirm(review, answers, interactive=True)
+    review = review_case(protocol, snapshot, answers.structures, objectives=answers.objectives)
     answers = _console_dates(review, answers, ask)
     missing = unresolved(review, answers)
     if missing:  # an ambiguous structure: the console cannot offer the drop-down

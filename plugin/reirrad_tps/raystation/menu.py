@@ -55,7 +55,7 @@ from reirrad.snapshot import CaseSnapshot
 from reirrad.statuses import EXIT_REVIEW, PLAN_KEPT, exit_code_for, status_meaning
 
 from ..answers import RunAnswers, read_answers
-from ..dialog import confirm
+from ..dialog import confirm, display_available
 from . import entry
 from ._common import tps_message
 from .planner import CopyOnFirstWritePlanner, RayStationPlanner
@@ -183,8 +183,10 @@ def _in_undo_step(version: str, protocol: Any, objects: Any, answers: RunAnswers
     with entry.undoable("reirrad re-irradiation plan", version):
         # read for the confirmation without writing (no MapDose): cancel leaves nothing
         snapshot = _read(version, objects, answers, run, deformable=False)
-        review = review_case(protocol, snapshot, answers.structures, objectives=answers.objectives)
-        confirmed = confirm(review, answers, interactive=interactive)
+        shown = display_available() if interactive is None else interactive
+        review = review_case(protocol, snapshot, answers.structures, objectives=answers.objectives,
+                             allowed_doses=shown)  # the dialog previews the allowed doses
+        confirmed = confirm(review, answers, interactive=shown)
         if confirmed is None:
             raise _CancelledError
         if not confirmed.dry_run:  # read again with deformable dose mapping (adds evaluation doses)
