@@ -283,8 +283,23 @@ class _Intervals(NamedTuple):
     x_out: FloatArray  # exit x
 
 
-def _intervals(planes: Sequence[Sequence[FloatArray]], subrows: int, sub_samples: int) -> _Intervals:
-    """Scan lines through each plane's pixel box and their even–odd (entry, exit) intervals.
+class _ScanLines(NamedTuple):
+    """Every plane's scan lines and each edge's range of them (:func:`_scan_lines`)."""
+
+    j0: IntArray  # first pixel row of each plane's box
+    rows: IntArray  # pixel rows of each plane's box
+    line_start: IntArray  # first scan line of each plane
+    lines: int  # scan lines per sub-row
+    per_row: int  # scan lines per pixel row (lines × sub-rows)
+    ys: FloatArray  # y of every scan line (continuous index), planes laid end to end
+    starts: FloatArray  # (E, 2) first point of every edge of every polygon, polygons laid end to end
+    ends: FloatArray  # (E, 2) its last point (the closing edge of a polygon ends at its first point)
+    first: IntArray  # first scan line each edge crosses
+    stop: IntArray  # one past the last
+
+
+def _scan_lines(planes: Sequence[Sequence[FloatArray]], subrows: int, sub_samples: int) -> _ScanLines:
+    """The scan lines through each plane's pixel box, and the lines each edge crosses.
 
     A plane's box covers the pixel rows its polygons reach; pixel (j, i) spans
     [i − ½, i + ½] × [j − ½, j + ½] in continuous index coordinates. Each of the box's rows is
@@ -294,47 +309,112 @@ def _intervals(planes: Sequence[Sequence[FloatArray]], subrows: int, sub_samples
     scan lines are laid end to end; an edge is matched to the lines of its own plane (one
     ``searchsorted`` per plane) and crosses a line at y when ``min(y_e) <= y < max(y_e)``
     (half-open, so a vertex is met once and every line of a closed polygon has an even count).
-    A line with c crossings holds ⌊c/2⌋ intervals: crossings (0, 1), (2, 3), ….
     """
     lines = -(-subrows // sub_samples)
     per_row = lines * sub_samples
     polys = [p for plane in planes for p in plane]
     plane_of_poly = np.repeat(np.arange(len(planes)), [len(plane) for plane in planes])
-    y_min = np.array([float(p[:, 1].min()) for p in polys])
-    y_max = np.array([float(p[:, 1].max()) for p in polys])
-    j0 = np.floor(np.minimum.reduceat(y_min, np.cumsum([0] + [len(pl) for pl in planes])[:-1]) + 0.5)
-    j1 = np.floor(np.maximum.reduceat(y_max, np.cumsum([0] + [len(pl) for pl in planes])[:-1]) + 0.5)
+    sizes = np.array([len(p) for p in polys], dtype=np.int64)
+    starts = np.concatenate(polys)
+    first_vertex = np.cumsum(sizes) - sizes
+    nxt = np.arange(len(starts)) + 1
+    nxt[first_vertex + sizes - 1] = first_vertex  # the closing edge of each polygon
+    ends = starts[nxt]
+    plane_first = np.cumsum([0] + [len(pl) for pl in planes])[:-1]
+    j0 = np.floor(np.minimum.reduceat(np.minimum.reduceat(starts[:, 1], first_vertex), plane_first) + 0.5)
+    j1 = np.floor(np.maximum.reduceat(np.maximum.reduceat(starts[:, 1], first_vertex), plane_first) + 0.5)
     j0, j1 = j0.astype(np.int64), j1.astype(np.int64)
     n_lines = (j1 - j0 + 1) * per_row
     line_start = np.cumsum(n_lines) - n_lines
     line_plane = np.repeat(np.arange(len(planes)), n_lines)
     local = np.arange(int(n_lines.sum())) - line_start[line_plane]
     ys = (j0[line_plane] - 0.5) + (local + 0.5) / per_row
-    sizes = np.array([len(p) for p in polys], dtype=np.int64)
-    starts = np.concatenate(polys)
-    first_vertex = np.cumsum(sizes) - sizes
-    vertex_poly = np.repeat(np.arange(len(polys)), sizes)
-    nxt = np.arange(len(starts)) + 1
-    nxt[first_vertex + sizes - 1] = first_vertex  # the closing edge of each polygon
-    ends = starts[nxt]
     y_a, y_b = starts[:, 1], ends[:, 1]
     y_lo, y_hi = np.minimum(y_a, y_b), np.maximum(y_a, y_b)
-    n_e = len(starts)
     # each plane's edges against its own lines (first line with y >= min, first with y >= max)
-    edge_bounds = np.searchsorted(plane_of_poly[vertex_poly], np.arange(len(planes) + 1))
-    first = np.empty(n_e, dtype=np.int64)
-    stop = np.empty(n_e, dtype=np.int64)
-    for plane, (e0, e1) in enumerate(zip(edge_bounds[:-1], edge_bounds[1:])):
-        l0 = int(line_start[plane])
-        plane_ys = ys[l0:l0 + int(n_lines[plane])]
-        first[e0:e1] = l0 + np.searchsorted(plane_ys, y_lo[e0:e1], side="left")
-        stop[e0:e1] = l0 + np.searchsorted(plane_ys, y_hi[e0:e1], side="left")
-    row, x = _edge_crossings(ys, starts, ends, first, stop)
-    per_line = np.bincount(row, minlength=len(ys))
-    r = np.arange(len(row)) - (np.cumsum(per_line) - per_line)[row]  # rank of the crossing on its line
-    opens = np.flatnonzero((r % 2 == 0) & (r + 1 < per_line[row]))  # x_in of an interval; x_out follows
-    return _Intervals(j0, j1 - j0 + 1, line_start, lines, per_row, per_line // 2, row[opens], r[opens] // 2,
-                      x[opens], x[opens + 1])
+    edge_plane = np.repeat(plane_of_poly, sizes)
+    l0, count, j0_e = line_start[edge_plane], n_lines[edge_plane], j0[edge_plane]
+    first = _first_line_at(ys, y_lo, l0=l0, count=count, j0=j0_e, per_row=per_row)
+    stop = _first_line_at(ys, y_hi, l0=l0, count=count, j0=j0_e, per_row=per_row)
+    return _ScanLines(j0, j1 - j0 + 1, line_start, lines, per_row, ys, starts, ends, first, stop)
+
+
+def _first_line_at(ys: FloatArray, y: FloatArray, *, l0: IntArray, count: IntArray, j0: IntArray,
+                   per_row: int) -> IntArray:
+    """For each y, l0 + the first of the ``count`` lines ``ys[l0:l0 + count]`` (ascending, those of
+    a plane whose box starts at pixel row j0) at or above y, or l0 + count: what ``np.searchsorted``
+    (side "left") gives on those lines, for all planes at once. The lines are
+    y_l = j0 − ½ + (l + ½)/per_row: the index solved from that is corrected by comparing with
+    ``ys`` itself until it is the searchsorted index (one step at most, in practice).
+    """
+    guess = np.ceil((y - (j0 - 0.5)) * per_row - 0.5)
+    g = np.minimum(np.maximum(guess, 0.0), count).astype(np.int64)
+    while True:  # lower while the line below is still at or above y
+        lower = g > 0
+        lower[lower] = ys[(l0 + g - 1)[lower]] >= y[lower]
+        if not bool(lower.any()):
+            break
+        g -= lower
+    while True:  # raise while the line at g is below y
+        raise_ = g < count
+        raise_[raise_] = ys[(l0 + g)[raise_]] < y[raise_]
+        if not bool(raise_.any()):
+            break
+        g += raise_
+    return np.asarray(l0 + g, dtype=np.int64)
+
+
+def _intervals(planes: Sequence[Sequence[FloatArray]], subrows: int, sub_samples: int) -> _Intervals:
+    """Scan lines through each plane's pixel box (:func:`_scan_lines`) and their even–odd (entry,
+    exit) intervals: a line with c crossings holds ⌊c/2⌋ intervals, crossings (0, 1), (2, 3), … in
+    ascending x.
+
+    Most lines cross a plane's polygons twice: those lines' crossings are not sorted. With the
+    half-open rule each crossing flips whether the polygon's boundary lies above the line, so on
+    every line a closed polygon is crossed upwards as often as downwards: a line with two crossings
+    has one upward and one downward, and its one interval runs from the smaller x to the larger. Only
+    the crossings on lines with four or more are sorted by (line, x). The intervals are the same, in
+    the same order (by line, then rank), as from sorting every crossing.
+    """
+    sl = _scan_lines(planes, subrows, sub_samples)
+    ys = sl.ys
+    n_lines = len(ys)
+    row, x, up = _edge_crossings(ys, sl.starts, sl.ends, sl.first, sl.stop)
+    per_line = np.bincount(row, minlength=n_lines)
+    on_line = per_line // 2
+    before = np.cumsum(on_line) - on_line  # intervals on the lines before each line
+    total = int(on_line.sum())
+    line = np.empty(total, dtype=np.int64)
+    rank = np.empty(total, dtype=np.int64)
+    x_in = np.empty(total)
+    x_out = np.empty(total)
+    # lines with two crossings: one upward, one downward
+    two = per_line == 2
+    on_two = two[row]
+    lines_two = np.flatnonzero(two)
+    up_x = np.empty(n_lines)
+    down_x = np.empty(n_lines)
+    crossing_up, crossing_down = on_two & up, on_two & ~up
+    up_x[row[crossing_up]] = x[crossing_up]
+    down_x[row[crossing_down]] = x[crossing_down]
+    at = before[lines_two]
+    line[at] = lines_two
+    rank[at] = 0
+    x_in[at] = np.minimum(up_x[lines_two], down_x[lines_two])
+    x_out[at] = np.maximum(up_x[lines_two], down_x[lines_two])
+    # lines with four or more crossings: sorted by (line, x), paired (0, 1), (2, 3), …
+    many = ~on_two
+    if bool(many.any()):
+        row_m, x_m = _by_line_then_x(row[many], x[many])
+        counts = np.where(two, 0, per_line)
+        r = np.arange(len(row_m)) - (np.cumsum(counts) - counts)[row_m]  # rank of the crossing on its line
+        opens = np.flatnonzero((r % 2 == 0) & (r + 1 < per_line[row_m]))  # x_in; x_out follows
+        at = before[row_m[opens]] + r[opens] // 2
+        line[at] = row_m[opens]
+        rank[at] = r[opens] // 2
+        x_in[at] = x_m[opens]
+        x_out[at] = x_m[opens + 1]
+    return _Intervals(sl.j0, sl.rows, sl.line_start, sl.lines, sl.per_row, on_line, line, rank, x_in, x_out)
 
 
 def _planes_area_px(planes: Sequence[Sequence[FloatArray]], subrows: int, sub_samples: int) -> List[float]:
@@ -478,10 +558,31 @@ def _fine_coverage(scan: _Lines, ids: IntArray, n: int) -> FloatArray:
     return np.asarray(total / scan.lines)
 
 
+def _by_line_then_x(row: IntArray, x: FloatArray) -> Tuple[IntArray, FloatArray]:
+    """``row`` and ``x`` sorted by row, then x: the values of ``np.lexsort((x, row))``, faster.
+
+    One ``argsort`` of the key row·K + (x − min x), K the x-range rounded up plus 2: rounding is
+    monotone, so the key orders the rows exactly and, within a row, puts x in order except among
+    values whose keys round to the same float. That is checked; if any two are out of order,
+    ``np.lexsort`` decides. Equal x values may come in either order: only the values are returned.
+    """
+    if len(row) == 0:
+        return row, x
+    low = float(x.min())
+    scale = float(np.ceil(float(x.max()) - low)) + 2.0
+    order = np.argsort(row * scale + (x - low))
+    row_s, x_s = row[order], x[order]
+    same_row = row_s[1:] == row_s[:-1]
+    if not (bool(np.all(row_s[1:] >= row_s[:-1])) and bool(np.all(~same_row | (x_s[1:] >= x_s[:-1])))):
+        order = np.lexsort((x, row))
+        row_s, x_s = row[order], x[order]
+    return row_s, x_s
+
+
 def _edge_crossings(ys: FloatArray, starts: FloatArray, ends: FloatArray, first: IntArray,
-                    stop: IntArray) -> Tuple[IntArray, FloatArray]:
+                    stop: IntArray) -> Tuple[IntArray, FloatArray, NDArray[np.bool_]]:
     """Every crossing of edge e (``starts[e]`` → ``ends[e]``) with the rows ``first[e]`` to ``stop[e]``
-    − 1 of ``ys``: (row index, x), sorted by row, then x."""
+    − 1 of ``ys``: (row index, x, upward), edge by edge (not sorted)."""
     y_a, y_b = starts[:, 1], ends[:, 1]
     counts = np.maximum(stop - first, 0)
     edge = np.repeat(np.arange(len(starts)), counts)
@@ -489,8 +590,7 @@ def _edge_crossings(ys: FloatArray, starts: FloatArray, ends: FloatArray, first:
     dy = np.where(y_b != y_a, y_b - y_a, 1.0)
     t = (ys[row] - y_a[edge]) / dy[edge]
     x = starts[edge, 0] + t * (ends[edge, 0] - starts[edge, 0])
-    order = np.lexsort((x, row))
-    return row[order], x[order]
+    return row, x, (y_b > y_a)[edge]
 
 
 def _slabs(plane_z: FloatArray, plane_spacing_mm: Optional[float]) -> List[Tuple[float, float]]:
@@ -578,28 +678,79 @@ def structure_occupancy(contours_mm: Sequence[ArrayLike], grid: DoseGrid, *, sub
 def _validated_polygons(contours_mm: Sequence[ArrayLike], name: str) -> List[FloatArray]:
     if len(contours_mm) == 0:
         raise InputError(f"{name}: no contours; an empty structure has no occupancy")
-    polys = [_clean_polygon(c, n) for n, c in enumerate(contours_mm)]
+    polys = _clean_polygons(contours_mm)
     flat = np.flatnonzero(_collinear_each([poly[:, :2] for poly in polys]))
     if len(flat):
         raise InputError(f"{name}: contour {flat[0]} encloses no area (all points on a line)")
     return polys
 
 
-def _collinear_each(xys: Sequence[FloatArray]) -> NDArray[np.bool_]:
-    """:func:`encloses_no_area` of every polygon, with one batched SVD.
+def _clean_polygons(contours_mm: Sequence[ArrayLike]) -> List[FloatArray]:
+    """:func:`_clean_polygon` of every contour: the checks done on all contours' points at once.
 
-    Each polygon's centred points are padded with zero rows to the longest polygon: zero rows do not
-    change a matrix's singular values.
+    When any contour fails a check, :func:`_clean_polygon` runs contour by contour, so that the
+    error raised is the one of the first contour that fails, as it always was.
+    """
+    def one_by_one() -> List[FloatArray]:
+        return [_clean_polygon(c, n) for n, c in enumerate(contours_mm)]
+
+    try:
+        arrays = [np.asarray(c, dtype=np.float64) for c in contours_mm]
+    except (TypeError, ValueError):
+        return one_by_one()
+    if any(a.ndim != 2 or a.shape[1] != 3 or len(a) < 3 for a in arrays):
+        return one_by_one()
+    sizes = np.array([len(a) for a in arrays], dtype=np.int64)
+    pts = np.concatenate(arrays)
+    if not bool(np.all(np.isfinite(pts))):
+        return one_by_one()
+    first = np.cumsum(sizes) - sizes
+    last = first + sizes - 1
+    # np.allclose's test (rtol 1e-5, atol 1e-8 mm), as in _clean_polygon
+    closed = np.all(np.abs(pts[first] - pts[last]) <= 1e-8 + 1e-5 * np.abs(pts[last]), axis=1)
+    if bool(np.any(sizes - closed < 3)):
+        return one_by_one()
+    z = pts[:, 2].copy()
+    z[last[closed]] = z[first[closed]]  # a dropped closing point does not count (the first one stays)
+    if bool(np.any(np.maximum.reduceat(z, first) - np.minimum.reduceat(z, first) > PLANE_TOLERANCE_MM)):
+        return one_by_one()
+    return [a[:-1] if c else a for a, c in zip(arrays, closed.tolist())]
+
+
+def _collinear_each(xys: Sequence[FloatArray]) -> NDArray[np.bool_]:
+    """:func:`encloses_no_area` of every polygon: a 2 × 2 Gram matrix first, a batched SVD if needed.
+
+    The smallest singular value s₂ of a polygon's centred (N, 2) points is at most 1e-9 of the
+    largest s₁ when it encloses no area. The eigenvalues λ₂ ≤ λ₁ of their Gram matrix are s₂², s₁²;
+    computed in floating point, λ₂ is off by at most ≈ 2(N + 2)·ε·λ₁, so a computed λ₂ > 1e-6·λ₁
+    proves s₂ > 1e-3·s₁: such polygons (all but the thinnest) are decided without an SVD. The others
+    get one batched SVD, their centred points padded with zero rows to the longest of them (zero rows
+    do not change a matrix's singular values).
     """
     sizes = np.array([len(xy) for xy in xys], dtype=np.int64)
     points = np.concatenate(list(xys))
     owner = np.repeat(np.arange(len(xys)), sizes)
     first = np.cumsum(sizes) - sizes
     centre = np.add.reduceat(points, first, axis=0) / sizes[:, None]
-    padded = np.zeros((len(xys), int(sizes.max()), 2))
-    padded[owner, np.arange(len(points)) - first[owner]] = points - centre[owner]
-    singular = np.linalg.svd(padded, compute_uv=False)  # (polygons, 2), descending
-    return np.asarray(singular[:, -1] <= 1e-9 * np.maximum(singular[:, 0], 1e-12))
+    centred = points - centre[owner]
+    cx, cy = centred[:, 0], centred[:, 1]
+    gxx = np.add.reduceat(cx * cx, first)
+    gyy = np.add.reduceat(cy * cy, first)
+    gxy = np.add.reduceat(cx * cy, first)
+    lam_1 = (gxx + gyy) / 2.0 + np.sqrt(((gxx - gyy) / 2.0) ** 2 + gxy * gxy)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lam_2 = (gxx * gyy - gxy * gxy) / lam_1
+    out = np.zeros(len(xys), dtype=bool)
+    unsure = np.flatnonzero(~((lam_1 > 0.0) & (lam_2 > 1e-6 * lam_1)))
+    if len(unsure):
+        taken = np.isin(owner, unsure)
+        rank = np.full(len(xys), -1, dtype=np.int64)
+        rank[unsure] = np.arange(len(unsure))
+        padded = np.zeros((len(unsure), int(sizes[unsure].max()), 2))
+        padded[rank[owner[taken]], (np.arange(len(points)) - first[owner])[taken]] = centred[taken]
+        singular = np.linalg.svd(padded, compute_uv=False)  # (polygons, 2), descending
+        out[unsure] = singular[:, -1] <= 1e-9 * np.maximum(singular[:, 0], 1e-12)
+    return out
 
 
 def _slabs_on_grid(slabs: List[Tuple[float, float]], grid: DoseGrid) -> FloatArray:
@@ -623,10 +774,14 @@ def _shape_findings(polys: List[FloatArray], slabs_on_grid: FloatArray, name: st
     examined = np.any((low <= z[:, None]) & (z[:, None] <= high), axis=1)
     crossing = np.zeros(len(polys), dtype=bool)
     crossing[examined] = _self_intersecting([polys[n][:, :2] for n in np.flatnonzero(examined)])
-    for n, poly in enumerate(polys):
-        if not examined[n]:
-            continue
-        if _looks_open(poly[:, :2]):
+    # _looks_open needs a closing edge > 2 mm and >= 4 points: a looser test of that first
+    heads = np.array([p[0, :2] for p in polys])
+    tails = np.array([p[-1, :2] for p in polys])
+    closing = np.hypot(heads[:, 0] - tails[:, 0], heads[:, 1] - tails[:, 1])
+    maybe_open = examined & (closing > 2.0 * (1.0 - 1e-9)) & (np.array([len(p) for p in polys]) >= 4)
+    for n in np.flatnonzero(maybe_open | crossing).tolist():
+        poly = polys[n]
+        if maybe_open[n] and _looks_open(poly[:, :2]):
             findings.append(Finding(
                 "possibly-open-contour", "flag",
                 f"{name}: contour {n} at z = {poly[0, 2]:.2f} mm has a closing edge much longer than its "

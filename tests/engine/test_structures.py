@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from reirrad import structures
 from reirrad.dose import DoseGrid
 from reirrad.dvh import DVH
 from reirrad.errors import IncompatibleDoseError, InputError
@@ -353,3 +354,97 @@ def test_shape_findings_only_for_contours_that_reach_the_grid():
         occ = structure_occupancy([*squares, tie], grid, plane_spacing_mm=1.0)
         kinds = [f.code for f in occ.findings]
         assert ("self-intersecting-contour" in kinds) is flagged
+
+
+def _sorted_intervals(planes, subrows: int, sub_samples: int):
+    """The scan-line intervals the straightforward way: every crossing sorted by (line, x), paired."""
+    sl = structures._scan_lines(planes, subrows, sub_samples)
+    row, x, _ = structures._edge_crossings(sl.ys, sl.starts, sl.ends, sl.first, sl.stop)
+    order = np.lexsort((x, row))
+    row, x = row[order], x[order]
+    per_line = np.bincount(row, minlength=len(sl.ys))
+    r = np.arange(len(row)) - (np.cumsum(per_line) - per_line)[row]
+    opens = np.flatnonzero((r % 2 == 0) & (r + 1 < per_line[row]))
+    return row[opens], r[opens] // 2, x[opens], x[opens + 1]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.sampled_from([1, 2, 4]))
+def test_scan_line_intervals_are_those_of_sorting_every_crossing(seed: int, sub_samples: int) -> None:
+    """Planes of random polygons (smooth rings, nested rings, random self-intersecting ones, vertices
+    on a 1/16-pixel lattice so that some lie exactly on scan lines): the intervals, their order and
+    the planes' areas are bit for bit those of sorting every crossing by (line, x); the searchsorted
+    replacement gives searchsorted's lines."""
+    rng = np.random.default_rng(seed)
+    planes = []
+    for _ in range(int(rng.integers(1, 6))):
+        plane = []
+        for _ in range(int(rng.integers(1, 4))):
+            if rng.random() < 0.5:
+                t = np.sort(rng.uniform(0.0, 2.0 * np.pi, int(rng.integers(3, 40))))
+                r = rng.uniform(1.0, 12.0) * (1.0 + 0.2 * rng.uniform(-1.0, 1.0, len(t)))
+                xy = np.column_stack([20.0 + r * np.cos(t), 15.0 + r * np.sin(t)])
+            else:
+                xy = rng.uniform(-3.0, 30.0, (int(rng.integers(3, 12)), 2))
+            if rng.random() < 0.5:
+                xy = np.round(xy * 16.0) / 16.0
+            plane.append(xy)
+        planes.append(plane)
+    iv = structures._intervals(planes, 8, sub_samples)
+    line, rank, x_in, x_out = _sorted_intervals(planes, 8, sub_samples)
+    for got, want in ((iv.line, line), (iv.rank, rank), (iv.x_in, x_in), (iv.x_out, x_out)):
+        np.testing.assert_array_equal(got, want)
+    sl = structures._scan_lines(planes, 8, sub_samples)
+    edge_plane = np.repeat(np.arange(len(planes)), [sum(len(p) for p in plane) for plane in planes])
+    for ends, got in ((np.minimum(sl.starts[:, 1], sl.ends[:, 1]), sl.first),
+                      (np.maximum(sl.starts[:, 1], sl.ends[:, 1]), sl.stop)):
+        for k in range(len(planes)):
+            l0, count = int(sl.line_start[k]), int(sl.rows[k] * sl.per_row)
+            want = l0 + np.searchsorted(sl.ys[l0:l0 + count], ends[edge_plane == k], side="left")
+            np.testing.assert_array_equal(got[edge_plane == k], want)
+
+
+def test_sorting_by_line_then_x_is_lexsort_also_when_keys_tie() -> None:
+    """Crossings whose x differ by less than the combined key's resolution, and equal x: the values
+    come out as ``np.lexsort`` orders them."""
+    rng = np.random.default_rng(7)
+    row = rng.integers(0, 50_000, 20_000)
+    x = rng.uniform(-100.0, 200.0, len(row))
+    x[::3] = 1.0 + rng.integers(0, 4, len(x[::3])) * 1e-13  # below the key's resolution at large rows
+    x[1::7] = 5.0
+    got_row, got_x = structures._by_line_then_x(row, x)
+    order = np.lexsort((x, row))
+    np.testing.assert_array_equal(got_row, row[order])
+    np.testing.assert_array_equal(got_x, x[order])
+
+
+def test_batched_contour_checks_raise_the_first_failing_contours_error() -> None:
+    """One bad contour among good ones: the same error as checking contour by contour."""
+    good = [square(0.0, 2.0, 0.0, 2.0, float(z)) for z in range(4)]
+    cases = [(np.array([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0]]), "contour 2 has 2 distinct"),
+             (np.array([[0.0, 0.0, 0.0], [1.0, 0.0, 0.5], [1.0, 1.0, 0.0]]), "contour 2 is not on one axial"),
+             (np.array([[0.0, 0.0, 0.0], [np.nan, 0.0, 0.0], [1.0, 1.0, 0.0]]), "contour 2 has non-finite"),
+             (np.zeros((4, 2)), "contour 2 must be an"),
+             ([[0.0, 0.0], [1.0]], "contour 2 must be an")]
+    for bad, match in cases:
+        with pytest.raises(InputError, match=match):
+            structures._clean_polygons([*good[:2], bad, *good[2:]])
+    closed = np.vstack([good[0], good[0][:1]])
+    cleaned = structures._clean_polygons([closed, good[1]])
+    np.testing.assert_array_equal(cleaned[0], good[0])
+    np.testing.assert_array_equal(cleaned[1], good[1])
+
+
+def test_collinearity_screen_agrees_with_the_svd() -> None:
+    """Polygons from clearly 2-D to exactly and nearly collinear (1e-12 to 1e-6 off a line): the Gram
+    screen and the SVD give ``encloses_no_area``'s answer for each."""
+    rng = np.random.default_rng(3)
+    polys = []
+    for off in (0.0, 1e-14, 1e-12, 1e-10, 1e-8, 1e-6, 1e-3, 1.0):
+        t = rng.uniform(-50.0, 50.0, 30)
+        polys.append(np.column_stack([100.0 + t, -20.0 + 0.3 * t + off * rng.normal(size=30)]))
+    polys.append(np.full((5, 2), 3.0))  # one point repeated
+    got = structures._collinear_each(polys)
+    want = [structures.encloses_no_area(p) for p in polys]
+    assert got.tolist() == want
+    assert want[0] and not want[-2]
