@@ -227,3 +227,24 @@ def test_policies_give_one_case_per_policy(tmp_path):
         expand_policies(manifest.cases, ["recovery-models", "uk-guidance", "lq-magic"])
     with pytest.raises(InputError, match="compare one of"):
         expand_policies(manifest.cases, ["alpha-beta", "2", "3"])
+
+
+def test_the_comparison_table_is_the_cases_levels_and_their_differences():
+    """Hand-made records: a is 30 / 32.5 Gy under the two policies (+2.5), b 45 / 40 (−5), c failed under
+    the second (left out of the mean): cohort mean (2.5 − 5) / 2 = −1.25 Gy."""
+    from reirrad_tps.batch.command import comparison_lines  # noqa: PLC0415
+    from reirrad_tps.batch.runner import CaseRecord  # noqa: PLC0415
+
+    def record(case: str, policy: str, level: Any, finished: bool = True) -> Any:
+        return CaseRecord(f"{case}@{policy}", "plan", policy, "0" * 64, finished, 0 if finished else 2,
+                          "planned" if finished else None, level, None, False, 1.0, ())
+
+    lines = comparison_lines([record("a", "uk", 30.0), record("a", "jg", 32.5), record("b", "uk", 45.0),
+                              record("b", "jg", 40.0), record("c", "uk", 30.0),
+                              record("c", "jg", None, False)])
+    rows = {line.split()[0]: line.split() for line in lines[2:]}
+    assert rows["a"][1:] == ["30", "32.5", "+2.5"]
+    assert rows["b"][1:] == ["45", "40", "-5.0"]
+    assert rows["c"][1:] == ["30", "-", "-"]
+    assert lines[-1].split()[-1] == "-1.25"
+    assert comparison_lines([record("a", "uk", 30.0)]) == []

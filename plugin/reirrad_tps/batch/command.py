@@ -29,7 +29,7 @@ from reirrad.statuses import EXIT_FAILED, EXIT_OK
 from .manifest import CaseSpec, check_cases, load_manifest
 from .runner import SCHEDULERS, CaseRecord, run_cases
 
-__all__ = ["COMPARISONS", "expand_policies", "register"]
+__all__ = ["COMPARISONS", "comparison_lines", "expand_policies", "register"]
 
 #: What ``--compare`` varies: its kind → the option it sets in every case.
 COMPARISONS = {"protocols": "protocol", "recovery-models": "recovery_model"}
@@ -132,6 +132,38 @@ def _summary(manifest: Any, records: Sequence[CaseRecord], args: argparse.Namesp
     }
 
 
+def comparison_lines(records: Sequence[CaseRecord]) -> List[str]:
+    """The achieved level of every case under each policy, side by side, with the difference from the first
+    policy per case and its mean over the cases finished under every policy ([] without policies)."""
+    policies = list(dict.fromkeys(r.policy for r in records if r.policy is not None))
+    if len(policies) < 2:
+        return []
+    by_case: Dict[str, Dict[str, Optional[float]]] = {}
+    for record in records:
+        base = record.case_id.rsplit("@", 1)[0]
+        level = record.prescription_gy if record.finished else None
+        by_case.setdefault(base, {})[str(record.policy)] = level
+    first = policies[0]
+    lines = ["Achieved level (Gy) per policy; difference from " + first + ":",
+             "  " + "  ".join([f"{'case':16s}", *(f"{p:>16s}" for p in policies),
+                               *(f"{'Δ ' + p:>18s}" for p in policies[1:])])]
+    sums: Dict[str, List[float]] = {p: [] for p in policies[1:]}
+    for case, levels in by_case.items():
+        cells = [f"{'-' if levels.get(p) is None else format(levels[p], 'g'):>16s}" for p in policies]
+        diffs = []
+        for policy in policies[1:]:
+            a, b = levels.get(first), levels.get(policy)
+            if a is None or b is None:
+                diffs.append(f"{'-':>18s}")
+            else:
+                sums[policy].append(b - a)
+                diffs.append(f"{b - a:>+18.1f}")
+        lines.append("  " + "  ".join([f"{case:16s}", *cells, *diffs]))
+    means = [f"{(sum(v) / len(v)) if v else float('nan'):>+18.2f}" for v in sums.values()]
+    lines.append("  " + "  ".join([f"{'cohort mean':16s}", *(" " * 16 for _ in policies), *means]))
+    return lines
+
+
 def _batch(args: argparse.Namespace) -> int:
     manifest = load_manifest(args.manifest)
     cases = expand_policies(manifest.cases, args.compare)
@@ -150,6 +182,8 @@ def _batch(args: argparse.Namespace) -> int:
     counts = summary["counts"]
     print(f"{counts['finished']} of {counts['cases']} case(s) finished ({counts['reused']} reused, "
           f"{counts['stopped']} stopped), {counts['failed']} failed; {out}/cohort.json")
+    for line in comparison_lines(records):
+        print(line)
     for record in records:
         if not record.finished:
             print(f"  failed: {record.case_id}: {record.error} "
