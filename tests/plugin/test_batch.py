@@ -86,6 +86,13 @@ def test_three_results_one_recorded_failure_and_one_audit_row_per_finished_case(
     assert "NOPE-99" in (out / "cases" / "bad" / "log.txt").read_text(encoding="utf-8")
     rows = _audit_rows(out)
     assert len(rows) == 3  # one per finished case, none for the failure
+    with open(out / "cohort.csv", newline="", encoding="utf-8") as handle:  # reirrad.cohort: one row per case
+        cohort_rows = list(csv.DictReader(handle))
+    assert [r["case_id"] for r in cohort_rows] == ["lrrc01", "pros01", "gyn01", "bad"]
+    assert [r["finished"] for r in cohort_rows] == ["true", "true", "true", "false"] or \
+        [r["finished"] for r in cohort_rows] == ["True", "True", "True", "False"]
+    page = (out / "cohort.html").read_text(encoding="utf-8")
+    assert all(case_id in page for case_id in ("lrrc01", "pros01", "gyn01", "bad")) and "NOPE-99" in page
     assert sorted(row["patient_id"] for row in rows) == ["GYN-01", "LRRC-01", "PROS-01"]
 
 
@@ -230,21 +237,24 @@ def test_policies_give_one_case_per_policy(tmp_path):
 
 
 def test_the_comparison_table_is_the_cases_levels_and_their_differences():
-    """Hand-made records: a is 30 / 32.5 Gy under the two policies (+2.5), b 45 / 40 (−5), c failed under
-    the second (left out of the mean): cohort mean (2.5 − 5) / 2 = −1.25 Gy."""
+    """Hand-made cases: a is 30 / 32.5 Gy under the two policies (+2.5), b 45 / 40 (−5), c failed under
+    the second (left out of the mean): cohort mean (2.5 − 5) / 2 = −1.25 Gy (reirrad.cohort.policy_comparison
+    computes; the console prints it)."""
+    from reirrad.cohort import CohortCase, policy_comparison  # noqa: PLC0415
     from reirrad_tps.batch.command import comparison_lines  # noqa: PLC0415
-    from reirrad_tps.batch.runner import CaseRecord  # noqa: PLC0415
 
-    def record(case: str, policy: str, level: Any, finished: bool = True) -> Any:
-        return CaseRecord(f"{case}@{policy}", "plan", policy, "0" * 64, finished, 0 if finished else 2,
-                          "planned" if finished else None, level, None, False, 1.0, ())
+    def case(name: str, policy: str, level: Any) -> Any:
+        result = None if level is None else {"status": "planned", "prescription_gy": level}
+        return CohortCase(f"{name}@{policy}", policy, result is not None, 0 if result else 2, result,
+                          None if result else "failed", False, 1.0)
 
-    lines = comparison_lines([record("a", "uk", 30.0), record("a", "jg", 32.5), record("b", "uk", 45.0),
-                              record("b", "jg", 40.0), record("c", "uk", 30.0),
-                              record("c", "jg", None, False)])
+    lines = comparison_lines(policy_comparison([case("a", "uk", 30.0), case("a", "jg", 32.5),
+                                                case("b", "uk", 45.0), case("b", "jg", 40.0),
+                                                case("c", "uk", 30.0), case("c", "jg", None)]))
     rows = {line.split()[0]: line.split() for line in lines[2:]}
     assert rows["a"][1:] == ["30", "32.5", "+2.5"]
     assert rows["b"][1:] == ["45", "40", "-5.0"]
     assert rows["c"][1:] == ["30", "-", "-"]
     assert lines[-1].split()[-1] == "-1.25"
-    assert comparison_lines([record("a", "uk", 30.0)]) == []
+    assert comparison_lines(policy_comparison([case("a", "uk", 30.0)])) == []
+    assert comparison_lines(None) == []

@@ -3,8 +3,9 @@
 Reads and checks the whole manifest before any case runs (a bad manifest runs nothing), expands a
 policy comparison (``--compare protocols A.yaml B.yaml`` or ``--compare recovery-models M1 M2``: every
 case once per policy, as ``<id>@<policy>``), runs the cases (:mod:`.runner`) with one progress line per
-case, then writes the cohort's summary ``cohort.json`` (every case's record, what was reused, the
-manifest's hash, the software, the scheduler). Exit code: **0** when every case finished (produced a
+case, then writes the cohort's report ``cohort.html`` and table ``cohort.csv`` (:mod:`reirrad.cohort`)
+and its summary ``cohort.json`` (every case's record, what was reused, the manifest's hash, the
+software, the scheduler). Exit code: **0** when every case finished (produced a
 result, whatever its status), **1** when at least one did not (each is listed with its error); a bad
 manifest or option is 2, before anything runs.
 """
@@ -12,6 +13,7 @@ manifest or option is 2, before anything runs.
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 from datetime import datetime, timezone
@@ -19,6 +21,13 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from reirrad import __version__
+from reirrad.cohort import (
+    CohortCase,
+    PolicyComparison,
+    policy_comparison,
+    write_cohort_csv,
+    write_cohort_report,
+)
 from reirrad.errors import InputError
 from reirrad.files import write_text_atomic
 from reirrad.outputs import result_json
@@ -27,9 +36,9 @@ from reirrad.recovery import RECOVERY_MODELS
 from reirrad.statuses import EXIT_FAILED, EXIT_OK
 
 from .manifest import CaseSpec, check_cases, load_manifest
-from .runner import SCHEDULERS, CaseRecord, run_cases
+from .runner import SCHEDULERS, CaseRecord, case_dir, run_cases
 
-__all__ = ["COMPARISONS", "comparison_lines", "expand_policies", "register"]
+__all__ = ["COMPARISONS", "cohort_cases", "comparison_lines", "expand_policies", "register"]
 
 #: What ``--compare`` varies: its kind → the option it sets in every case.
 COMPARISONS = {"protocols": "protocol", "recovery-models": "recovery_model"}
@@ -132,36 +141,40 @@ def _summary(manifest: Any, records: Sequence[CaseRecord], args: argparse.Namesp
     }
 
 
-def comparison_lines(records: Sequence[CaseRecord]) -> List[str]:
-    """The achieved level of every case under each policy, side by side, with the difference from the first
-    policy per case and its mean over the cases finished under every policy ([] without policies)."""
-    policies = list(dict.fromkeys(r.policy for r in records if r.policy is not None))
-    if len(policies) < 2:
+def _cell(value: Optional[float], spec: str, width: int) -> str:
+    return f"{'-' if value is None else format(value, spec):>{width}s}"
+
+
+def comparison_lines(comparison: Optional[PolicyComparison]) -> List[str]:
+    """The console table of a policy comparison (:func:`reirrad.cohort.policy_comparison`): the achieved
+    level of every case under each policy side by side, each policy's difference from the first, and the
+    cohort mean difference ([] without policies)."""
+    if comparison is None or len(comparison.policies) < 2:
         return []
-    by_case: Dict[str, Dict[str, Optional[float]]] = {}
-    for record in records:
-        base = record.case_id.rsplit("@", 1)[0]
-        level = record.prescription_gy if record.finished else None
-        by_case.setdefault(base, {})[str(record.policy)] = level
-    first = policies[0]
-    lines = ["Achieved level (Gy) per policy; difference from " + first + ":",
+    policies = list(comparison.policies)
+    first, others = policies[0], policies[1:]
+    lines = [f"Achieved level (Gy) per policy; difference from {first}:",
              "  " + "  ".join([f"{'case':16s}", *(f"{p:>16s}" for p in policies),
-                               *(f"{'Δ ' + p:>18s}" for p in policies[1:])])]
-    sums: Dict[str, List[float]] = {p: [] for p in policies[1:]}
-    for case, levels in by_case.items():
-        cells = [f"{'-' if levels.get(p) is None else format(levels[p], 'g'):>16s}" for p in policies]
-        diffs = []
-        for policy in policies[1:]:
-            a, b = levels.get(first), levels.get(policy)
-            if a is None or b is None:
-                diffs.append(f"{'-':>18s}")
-            else:
-                sums[policy].append(b - a)
-                diffs.append(f"{b - a:>+18.1f}")
-        lines.append("  " + "  ".join([f"{case:16s}", *cells, *diffs]))
-    means = [f"{(sum(v) / len(v)) if v else float('nan'):>+18.2f}" for v in sums.values()]
+                               *(f"{'Δ ' + p:>18s}" for p in others)])]
+    for row in comparison.rows:
+        cells = [_cell(row.levels_gy[p], "g", 16) for p in policies]
+        diffs = [_cell(row.differences_gy[p], "+.1f", 18) for p in others]
+        lines.append("  " + "  ".join([f"{row.case:16s}", *cells, *diffs]))
+    means = [_cell(comparison.mean_difference_gy[p], "+.2f", 18) for p in others]
     lines.append("  " + "  ".join([f"{'cohort mean':16s}", *(" " * 16 for _ in policies), *means]))
     return lines
+
+
+def cohort_cases(records: Sequence[CaseRecord], out: Path) -> List[CohortCase]:
+    """The cases as the cohort report reads them: each record with its result file (None when failed)."""
+    cases = []
+    for record in records:
+        result = None
+        if record.finished:
+            result = json.loads((case_dir(out, record.case_id) / "result.json").read_text(encoding="utf-8"))
+        cases.append(CohortCase(record.case_id, record.policy, record.finished, record.exit_code, result,
+                                record.error, record.reused, None if record.reused else record.seconds))
+    return cases
 
 
 def _batch(args: argparse.Namespace) -> int:
@@ -178,11 +191,15 @@ def _batch(args: argparse.Namespace) -> int:
                         force=args.force,
                         progress=lambda r, n, total: print(_progress_line(r, n, total), flush=True))
     summary = _summary(manifest, records, args, started)
+    cases_read = cohort_cases(records, out)
+    write_cohort_csv(out / "cohort.csv", cases_read)
+    write_cohort_report(out / "cohort.html", cases_read, title=f"reirrad cohort - {manifest.path.name}")
     write_text_atomic(out / "cohort.json", result_json(summary))
     counts = summary["counts"]
     print(f"{counts['finished']} of {counts['cases']} case(s) finished ({counts['reused']} reused, "
-          f"{counts['stopped']} stopped), {counts['failed']} failed; {out}/cohort.json")
-    for line in comparison_lines(records):
+          f"{counts['stopped']} stopped), {counts['failed']} failed; {out}/cohort.html (report), cohort.csv, "
+          "cohort.json")
+    for line in comparison_lines(policy_comparison(cases_read)):
         print(line)
     for record in records:
         if not record.finished:
