@@ -13,11 +13,9 @@ from __future__ import annotations
 import base64
 import csv
 import re
-import struct
 import sys
 from collections import Counter
 from datetime import datetime, timezone
-from html.parser import HTMLParser
 
 import pytest
 
@@ -45,72 +43,13 @@ from reirrad.report import REPORT_EXTRA_NOTE
 from reirrad.runner import execute
 from reirrad.statuses import exit_code_for
 from reirrad.workflow import WorkflowOptions
+from tests.html_support import parse_html, png_size
 from tps_stubs.direct import DirectCase, DirectPlanner
 
 PROTOCOL = load_protocol("uk-sabr-pelvis-reirradiation")
 WHEN = datetime(2026, 11, 20, 9, 30, tzinfo=timezone.utc)
 LATER = datetime(2027, 1, 2, 3, 4, tzinfo=timezone.utc)
-VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
 FAILED_ERROR = "the DICOM folder could not be read: no RTDOSE"
-
-
-class _Collector(HTMLParser):
-    """Checks that every element is closed in order; collects elements (with attributes) and text."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.stack: list = []
-        self.errors: list = []
-        self.elements: list = []
-        self.text: list = []
-        self._cell: list = []
-        self.rows: dict = {}  # table id -> list of (tr attrs, [cell texts]) of its body rows
-        self._table: list = []
-
-    def handle_starttag(self, tag, attrs):
-        a = dict(attrs)
-        self.elements.append((tag, a))
-        if tag == "table":
-            self._table.append(a.get("id"))
-            self.rows.setdefault(a.get("id"), [])
-        elif tag == "tr" and self._table and "tbody" in self.stack:
-            self.rows[self._table[-1]].append((a, []))
-        elif tag == "td":
-            self._cell = []
-        if tag not in VOID:
-            self.stack.append(tag)
-
-    def handle_startendtag(self, tag, attrs):
-        self.elements.append((tag, dict(attrs)))
-
-    def handle_endtag(self, tag):
-        if not self.stack or self.stack[-1] != tag:
-            self.errors.append(f"</{tag}> closes {self.stack[-1:] or 'nothing'}")
-            return
-        self.stack.pop()
-        if tag == "td" and self._table:
-            self.rows[self._table[-1]][-1][1].append("".join(self._cell))
-        elif tag == "table":
-            self._table.pop()
-
-    def handle_data(self, data):
-        self.text.append(data)
-        self._cell.append(data)
-
-    def ids(self):
-        return {a["id"] for _, a in self.elements if "id" in a}
-
-    def by_id(self, name):
-        return [t for t, a in self.elements if a.get("id") == name]
-
-
-def _parse(page: str) -> _Collector:
-    parser = _Collector()
-    parser.feed(page)
-    parser.close()
-    assert parser.errors == []
-    assert parser.stack == [], f"unclosed elements: {parser.stack}"
-    return parser
 
 
 def _run(patient: str, **options):
@@ -163,7 +102,7 @@ def test_the_fixture_has_the_statuses_it_is_meant_to(results):
 def test_page_parses_shows_every_case_and_the_counts(cases, page):
     """Source of truth: the CohortCase fields. Every element is closed; the cases table has one row per
     case id; the counts are those of the cases (finished = a result that is not stopped)."""
-    parsed = _parse(page)
+    parsed = parse_html(page)
     rows = parsed.rows["cases-table"]
     assert [a["data-case"] for a, _ in rows] == [c.case_id for c in cases]
     expected = {"cases": 5, "finished": 3, "stopped": 1, "failed": 1, "reused": 1}
@@ -182,7 +121,7 @@ def test_level_counts_equal_the_results_prescriptions(cases, page, results):
     """Source of truth: each result's prescription_gy and status."""
     expected = Counter((None, r.get("prescription_gy"), r["status"]) for r in results.values())
     assert level_counts(cases) == dict(expected)
-    rows = _parse(page).rows["levels-table"]
+    rows = parse_html(page).rows["levels-table"]
     shown = {a["data-level"]: int(cells[-1]) for a, cells in rows}
     by_level = Counter(r.get("prescription_gy") for r in results.values())
     assert shown == {("none" if k is None else f"{k:g}"): n for k, n in by_level.items()}
@@ -217,7 +156,7 @@ def test_strip_data_equals_the_results_oars(cases, page, results):
     limited = [k for k, v in expected.items() if any(p[3] is not None for p in v)]
     unlimited = [k for k in expected if k not in limited]
     assert limited and unlimited  # the pelvis protocol has both kinds
-    parsed = _parse(page)
+    parsed = parse_html(page)
     assert [a["data-oar"] for a, _ in parsed.rows["cumulative-summary"]] == limited
     assert [a["data-oar"] for a, _ in parsed.rows["no-limit-table"]] == unlimited
     for a, cells in parsed.rows["cumulative-summary"]:
@@ -230,8 +169,7 @@ def test_strip_data_equals_the_results_oars(cases, page, results):
     assert sizes == {"strip": strip_figure_px(len(limited)), "intervals": INTERVAL_FIGURE_PX}
     for match in re.finditer(r'src="data:image/png;base64,([^"]+)"[^>]*data-plot="(\w+)"', page):
         png = base64.b64decode(match.group(1))
-        assert png[:8] == b"\x89PNG\r\n\x1a\n"
-        assert struct.unpack(">II", png[16:24]) == sizes[match.group(2)]
+        assert png_size(png) == sizes[match.group(2)]
 
 
 def test_intervals_and_recovery_are_the_results(cases, results):
@@ -285,7 +223,7 @@ def test_csv_has_one_row_per_case_with_the_audit_columns(cases, results, tmp_pat
 
 def test_stopped_and_failed_cases_show_their_reasons(cases, page, results):
     """Source of truth: the stopped result's reason and stop_findings; the failed case's error."""
-    parsed = _parse(page)
+    parsed = parse_html(page)
     (attrs, cells), = parsed.rows["stopped-table"]
     assert attrs["data-case"] == "EARLY-01"
     assert cells[2] == results["EARLY-01"]["reason"]
@@ -301,7 +239,7 @@ def test_hostile_text_is_escaped(results):
     cases = [_case(hostile, results["LRRC-01"], policy="A&B"),
              CohortCase("x@A&B", "A&B", False, 1, None, hostile, False, None)]
     page = render_cohort_report(cases, generated_at=WHEN, plots=False)
-    _parse(page)
+    parse_html(page)
     assert "<script>" not in page
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in page and "A&amp;B" in page
 
@@ -320,7 +258,7 @@ def test_without_matplotlib_the_tables_remain_with_a_note(cases, monkeypatch):
     """Source of truth: the render_cohort_report contract for plots=None when matplotlib does not import."""
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     page = render_cohort_report(cases, generated_at=WHEN)
-    parsed = _parse(page)
+    parsed = parse_html(page)
     assert "<img" not in page
     assert REPORT_EXTRA_NOTE in "".join(parsed.text)
     assert {"plots-note", "levels-table", "cumulative-summary", "cumulative-table", "intervals-table",
@@ -345,7 +283,7 @@ def test_policy_comparison_differences_equal_the_level_differences(results, jone
         ("LRRC-01", diff), ("LRRC-02", None), ("EDGE-01", None)]
     assert comparison.mean_difference_gy[b] == diff and comparison.n_compared[b] == 1
     page = render_cohort_report(cases, generated_at=WHEN, plots=False)
-    parsed = _parse(page)
+    parsed = parse_html(page)
     rows = {attrs["data-case"]: cells for attrs, cells in parsed.rows["comparison-table"]}
     assert rows["LRRC-01"][1:] == [f"{results['LRRC-01']['prescription_gy']:g}",
                                    f"{jones_grant['prescription_gy']:g}", f"{diff:.2f}"]
