@@ -41,7 +41,7 @@ from .errors import InputError
 from .files import write_text_atomic
 from .outputs import AUDIT_PRIOR_COURSES
 from .report.markup import CSS, Cell, Row, escape, fmt, img, kv_table, num, short, table, txt
-from .report.plots import FIGURE_DPI, REPORT_EXTRA_NOTE, matplotlib_version, mpl_text, png_bytes
+from .report.plots import FIGURE_DPI, mpl_text, plot_choice, png_bytes
 from .report.text import plain_value
 from .statuses import STATUS_MEANINGS
 
@@ -943,11 +943,8 @@ def render_cohort_report(cases: Sequence[CohortCase], *, title: str = "reirrad c
     """
     checked = _checked(cases)
     when = generated_at if generated_at is not None else datetime.now(timezone.utc)
-    mpl = matplotlib_version() if plots is not False else None
-    if plots is True and mpl is None:
-        raise InputError(f"plots=True but matplotlib cannot be imported; {REPORT_EXTRA_NOTE}")
+    mpl, reason = plot_choice(plots)
     draw = mpl is not None
-    reason = REPORT_EXTRA_NOTE if plots is None else "Plots were not requested for this report."
     labels = _oar_labels(checked)
     body = [
         _summary_section(checked, title),

@@ -69,12 +69,11 @@ from .plots import (
     DVH_FIGURE_PX,
     MAP_FIGURE_PX,
     MAP_TITLES,
-    REPORT_EXTRA_NOTE,
     TORNADO_FIGURE_PX,
     draw_dvh,
     draw_map,
     draw_tornado,
-    matplotlib_version,
+    plot_choice,
 )
 from .text import (
     PASSED_NOT_ASSESSABLE,
@@ -728,11 +727,8 @@ def render_report(outcome: RunOutcome, *, generated_at: Optional[datetime] = Non
                          f"none (got {type(outcome).__name__})")
     result = outcome.result
     when = generated_at if generated_at is not None else datetime.now(timezone.utc)
-    mpl_version = matplotlib_version() if plots is not False else None
-    if plots is True and mpl_version is None:
-        raise InputError(f"plots=True but matplotlib cannot be imported; {REPORT_EXTRA_NOTE}")
+    mpl_version, reason = plot_choice(plots)
     draw = mpl_version is not None
-    reason = REPORT_EXTRA_NOTE if plots is None else "Plots were not requested for this report."
     title = f"reirrad report - {result.get('patient_id', '')} - {result.get('plan_id', '')}"
     body = [
         _header_section(result),

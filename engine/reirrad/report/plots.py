@@ -17,9 +17,21 @@ from .._validate import FloatArray
 from ..dvh import DVH
 from .data import OUTLINE_LEVEL, DvhData, MapSlice, TornadoData
 
-__all__ = ["DVH_FIGURE_PX", "FIGURE_DPI", "MAP_FIGURE_PX", "MAP_TITLES", "REPORT_EXTRA_NOTE",
-           "TORNADO_FIGURE_PX", "draw_dvh", "draw_map", "draw_tornado", "matplotlib_version", "mpl_text",
-           "png_bytes"]
+__all__ = [
+    "DVH_FIGURE_PX",
+    "FIGURE_DPI",
+    "MAP_FIGURE_PX",
+    "MAP_TITLES",
+    "REPORT_EXTRA_NOTE",
+    "TORNADO_FIGURE_PX",
+    "draw_dvh",
+    "draw_map",
+    "draw_tornado",
+    "matplotlib_version",
+    "mpl_text",
+    "plot_choice",
+    "png_bytes",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +53,21 @@ MAP_TITLES = {
     "effective-prior": ("Effective prior EQD2 (after recovery)", "EQD2 (Gy)"),
     "remaining-tolerance": ("Remaining tolerance within OARs with a cumulative limit", "remaining EQD2 (Gy)"),
 }
+
+
+def plot_choice(plots: Optional[bool]) -> Tuple[Optional[str], str]:
+    """Whether a report draws its plots: (matplotlib's version when it draws them, else None; the note shown
+    instead of the plots).
+
+    ``plots``: None draws them when matplotlib imports (else the note names the ``report`` extra); True
+    draws them (InputError without matplotlib); False draws none.
+    """
+    from ..errors import InputError  # noqa: PLC0415 - a leaf module: errors only when asked
+
+    version = matplotlib_version() if plots is not False else None
+    if plots is True and version is None:
+        raise InputError(f"plots=True but matplotlib cannot be imported; {REPORT_EXTRA_NOTE}")
+    return version, (REPORT_EXTRA_NOTE if plots is None else "Plots were not requested for this report.")
 
 
 def matplotlib_version() -> Optional[str]:
