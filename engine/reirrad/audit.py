@@ -4,7 +4,8 @@
 JSON-serialisable record: scalar values only (text, number, true/false or empty), keys in a
 stable order, per-OAR columns ``oar.<key>.<field>``, prior courses ``prior.<n>.<field>`` (n from 1).
 :func:`append_audit_csv` appends it to a CSV file (one row per run) and refuses a record whose
-columns differ from the file's header; :func:`write_audit_json` writes records as JSON.
+columns differ from the file's header; :func:`records_csv_text` is the CSV text of many records sharing
+one header (the cohort table of :mod:`reirrad.cohort`); :func:`write_audit_json` writes records as JSON.
 
 Reporting items covered
 -----------------------
@@ -102,6 +103,7 @@ __all__ = [
     "finding_codes",
     "flag_findings",
     "overridden_stops",
+    "records_csv_text",
     "result_findings",
     "stop_findings",
     "tumour_dose_at",
@@ -493,6 +495,38 @@ def _csv_text(rows: Sequence[Sequence[str]]) -> str:
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerows(rows)
     return buffer.getvalue()
+
+
+def records_csv_text(records: Sequence[Mapping[str, Any]]) -> str:
+    """CSV text of records that share one header: the header, then one row per record.
+
+    Values are written as by :func:`append_audit_csv` (empty for None, ``true``/``false``, floats with
+    ``repr``, CRLF line ends).
+
+    Parameters
+    ----------
+    records : sequence of mapping
+        Flat records (e.g. :func:`audit_record`, or rows that add leading columns to it), each with the
+        same column names in the same order.
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    reirrad.errors.InputError
+        No record, a non-scalar value, or a record whose columns differ from the first record's.
+    """
+    if isinstance(records, Mapping) or not records:
+        raise InputError("records must be a non-empty sequence of flat records")
+    checked = [_checked_record(r) for r in records]
+    columns = list(checked[0])
+    for n, record in enumerate(checked[1:], start=2):
+        if list(record) != columns:
+            raise InputError(f"record {n} has other columns than record 1; records_csv_text writes records "
+                             "that share one header")
+    return _csv_text([columns] + [[_cell(v) for v in r.values()] for r in checked])
 
 
 def append_audit_csv(path: Union[str, os.PathLike[str]], record: Mapping[str, Any]) -> Path:

@@ -27,6 +27,7 @@ from reirrad.protocol import load_protocol
 from reirrad.review import RISK_FACTORS
 from reirrad.workflow import INTENTS, OBJECTIVE_MODES, SEARCHES, WorkflowOptions
 
+from .batch.command import register as register_batch
 from .evaluate import add_prior_course_arguments
 from .evaluate import register as register_evaluate
 from .planrun import TPS_CHOICES, eclipse_stand_in_unavailable, plan_on_stub, stand_in_patients
@@ -118,6 +119,7 @@ def register(sub: Any) -> None:
     demo.set_defaults(handler=_demo)
 
     register_evaluate(sub)
+    register_batch(sub)
 
 
 def _stub_patients(args: argparse.Namespace) -> int:

@@ -14,11 +14,8 @@ import base64
 import html
 import io
 import re
-import struct
 import sys
-import zlib
 from datetime import datetime, timezone
-from html.parser import HTMLParser
 
 import numpy as np
 import pytest
@@ -41,6 +38,7 @@ from reirrad.report.data import dvh_data
 from reirrad.runner import execute
 from reirrad.statuses import STATUS_MEANINGS, exit_code_for
 from reirrad.workflow import WorkflowOptions
+from tests.html_support import parse_html, png_size
 from tps_stubs.direct import DirectCase, DirectPlanner
 
 try:  # pillow is in the test extra; the IHDR check below does not need it
@@ -50,59 +48,7 @@ except ImportError:  # pragma: no cover
 
 PROTOCOL = load_protocol("uk-sabr-pelvis-reirradiation")
 WHEN = datetime(2026, 11, 20, 9, 30, tzinfo=timezone.utc)
-VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 MAPS = {(m, v) for m in ("effective-prior", "remaining-tolerance") for v in ("axial", "sagittal")}
-
-
-class _Collector(HTMLParser):
-    """Checks that every element is closed in order and collects tags, attributes and text."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.stack: list = []
-        self.errors: list = []
-        self.elements: list = []  # (tag, attrs dict)
-        self.text: list = []
-
-    def handle_starttag(self, tag, attrs):
-        self.elements.append((tag, dict(attrs)))
-        if tag not in VOID:
-            self.stack.append(tag)
-
-    def handle_startendtag(self, tag, attrs):
-        self.elements.append((tag, dict(attrs)))
-
-    def handle_endtag(self, tag):
-        if not self.stack or self.stack[-1] != tag:
-            self.errors.append(f"</{tag}> closes {self.stack[-1:] or 'nothing'}")
-            return
-        self.stack.pop()
-
-    def handle_data(self, data):
-        self.text.append(data)
-
-    def with_attr(self, tag, name):
-        return [a for t, a in self.elements if t == tag and name in a]
-
-
-def _parse(page: str) -> _Collector:
-    parser = _Collector()
-    parser.feed(page)
-    parser.close()
-    assert parser.errors == []
-    assert parser.stack == [], f"unclosed elements: {parser.stack}"
-    return parser
-
-
-def _png_size(png: bytes):
-    """(width, height) from the IHDR chunk, which the PNG specification puts first."""
-    assert png[:8] == PNG_SIGNATURE
-    length, kind = struct.unpack(">I4s", png[8:16])
-    assert kind == b"IHDR" and length == 13
-    width, height = struct.unpack(">II", png[16:24])
-    assert zlib.crc32(png[12:29]) & 0xFFFFFFFF == struct.unpack(">I", png[29:33])[0]
-    return width, height
 
 
 @pytest.fixture(scope="module")
@@ -138,7 +84,7 @@ def test_report_parses_and_lists_every_oar_and_the_provenance(planned, page):
     per OAR of the result (plus the protocol's unmatched OARs, marked); the provenance block shows the
     protocol's sha256 and the status of every value the result says it used."""
     _, result = planned
-    parsed = _parse(page)
+    parsed = parse_html(page)
     rows = [a["data-oar"] for a in parsed.with_attr("tr", "data-oar")]
     assert sorted(rows) == sorted(o["name"] for o in result["oars"])
     assert len(rows) == len(set(rows))
@@ -171,7 +117,7 @@ def test_the_run_s_status_final_check_and_tumour_dose_are_the_result_s(planned):
     tumour dose (when the engine reports them) show the result's numbers."""
     outcome, result = planned
     page = render_report(outcome, generated_at=WHEN, plots=False)
-    _parse(page)
+    parse_html(page)
     banner = html.unescape(re.sub(r"<[^>]+>", "", re.search(r'id="status">(.*?)</div>', page, re.S).group(1)))
     assert f"Status: {result['status']} — {STATUS_MEANINGS[result['status']]}" in banner
     assert f"Exit code {exit_code_for(result)}" in banner
@@ -194,7 +140,7 @@ def test_embedded_images_are_pngs_of_the_documented_size(planned, page):
     """Source of truth: the PNG specification (signature, IHDR with its CRC) and the report's fixed
     figure sizes. One DVH per OAR with a cumulative limit, and axial + sagittal slices of both maps."""
     _, result = planned
-    parsed = _parse(page)
+    parsed = parse_html(page)
     images = parsed.with_attr("img", "src")
     assert images
     dvh, tornado, maps = [], [], set()
@@ -203,7 +149,7 @@ def test_embedded_images_are_pngs_of_the_documented_size(planned, page):
         assert attrs["src"].startswith(prefix)
         png = base64.b64decode(attrs["src"][len(prefix):], validate=True)
         expected = {"dvh": DVH_FIGURE_PX, "tornado": TORNADO_FIGURE_PX}.get(attrs["data-plot"], MAP_FIGURE_PX)
-        assert _png_size(png) == expected
+        assert png_size(png) == expected
         assert (int(attrs["width"]), int(attrs["height"])) == expected
         if Image is not None:
             with Image.open(io.BytesIO(png)) as image:
@@ -238,7 +184,7 @@ def test_without_matplotlib_the_tables_remain_with_a_note(planned, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     outcome, result = planned
     page = render_report(outcome, generated_at=WHEN)
-    parsed = _parse(page)
+    parsed = parse_html(page)
     assert "<img" not in page
     assert REPORT_EXTRA_NOTE in "".join(parsed.text)
     ids = {a["id"] for _, a in parsed.elements if "id" in a}
@@ -253,7 +199,7 @@ def test_every_text_is_escaped(planned):
     outcome, result = planned
     hostile = dict(result, patient_id='<script>alert("x")</script>', plan_id="A&B")
     page = render_report(_with_result(outcome, hostile), generated_at=WHEN, plots=False)
-    _parse(page)
+    parse_html(page)
     assert "<script>" not in page
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in page and "A&amp;B" in page
 
@@ -271,7 +217,7 @@ def test_dry_run_report_renders_without_plan_dose(dry, tmp_path):
     out = write_report(tmp_path / "dry.html", outcome, generated_at=WHEN, plots=True)
     page = out.read_text(encoding="utf-8")
     assert list(tmp_path.iterdir()) == [out]  # no temporary file left behind
-    parsed = _parse(page)
+    parsed = parse_html(page)
     text = "".join(parsed.text)
     assert "Status: dry-run" in text
     assert "no DVH of the plan" in text
@@ -291,7 +237,7 @@ def test_dry_run_report_renders_without_plan_dose(dry, tmp_path):
     for attrs in images:
         assert attrs["src"].startswith(prefix)
         png = base64.b64decode(attrs["src"][len(prefix):], validate=True)
-        assert _png_size(png) == MAP_FIGURE_PX
+        assert png_size(png) == MAP_FIGURE_PX
         assert (int(attrs["width"]), int(attrs["height"])) == MAP_FIGURE_PX
         with Image.open(io.BytesIO(png)) as image:
             image.load()  # decodes every pixel: a corrupt stream raises
@@ -387,7 +333,7 @@ def _spec_result():
 def spec_page(dry):
     outcome, _ = dry
     page = render_report(_with_result(outcome, _spec_result()), generated_at=WHEN, plots=False)
-    _parse(page)
+    parse_html(page)
     return page
 
 
@@ -503,7 +449,7 @@ def test_missing_values_show_a_dash_and_nothing_is_recomputed(dry):
     for key in ("tumour_dose", "prescription_statement", "coverage_met", "coverage_min_pct"):
         old["target"].pop(key)
     page = render_report(_with_result(outcome, old), generated_at=WHEN, plots=False)
-    _parse(page)
+    parse_html(page)
     assert "tumour-dose-table" not in page and "overridden-stops" not in page
     assert "No final check" in page and ">None<" not in page
     assert _kv(page, "target-table")["Coverage rule V95 ≥ — %"] == "—"
@@ -576,7 +522,7 @@ def test_sensitivity_section_holds_the_result_s_rows_and_model_comparison(planne
     _, result = planned
     record = result["sensitivity_summary"]
     rows_record = result["sensitivity"]
-    parsed = _parse(page)
+    parsed = parse_html(page)
     rows = [a for t, a in parsed.elements if t == "tr" and "data-parameter" in a]
     assert len(rows) == len(record["baseline"]) + len(rows_record)
     comparison = [a["data-model-oar"] for a in parsed.with_attr("tr", "data-model-oar")]

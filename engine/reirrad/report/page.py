@@ -38,14 +38,11 @@ Content, in this order:
 
 from __future__ import annotations
 
-import base64
-import html
 import os
 import platform
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
@@ -57,16 +54,26 @@ from ..outcome import RunOutcome
 from ..review import RISK_FACTORS
 from ..statuses import EXIT_REVIEW, exit_code_for, status_meaning
 from .data import dvh_data, map_slices, tornado_data
+from .markup import CSS as _CSS
+from .markup import Cell as _Cell
+from .markup import Row as _Row
+from .markup import escape as _e
+from .markup import fmt as _fmt
+from .markup import img as _img
+from .markup import kv_table as _kv_table
+from .markup import num as _num
+from .markup import short as _short
+from .markup import table as _table
+from .markup import txt as _txt
 from .plots import (
     DVH_FIGURE_PX,
     MAP_FIGURE_PX,
     MAP_TITLES,
-    REPORT_EXTRA_NOTE,
     TORNADO_FIGURE_PX,
     draw_dvh,
     draw_map,
     draw_tornado,
-    matplotlib_version,
+    plot_choice,
 )
 from .text import (
     PASSED_NOT_ASSESSABLE,
@@ -86,67 +93,10 @@ from .text import (
 __all__ = ["render_report", "write_report"]
 
 _SEVERITY_ORDER = {"stop": 0, "flag": 1, "info": 2}
-_CSS = """
-body { font-family: "DejaVu Sans", Arial, Helvetica, sans-serif; font-size: 10pt; color: #111;
-       margin: 1.5em; }
-h1 { font-size: 16pt; margin: 0 0 0.3em 0; }
-h2 { font-size: 13pt; border-bottom: 1px solid #888; margin-top: 1.4em; }
-h3 { font-size: 11pt; margin-bottom: 0.3em; }
-table { border-collapse: collapse; margin: 0.4em 0 0.8em 0; }
-th, td { border: 1px solid #bbb; padding: 2px 5px; text-align: left; vertical-align: top; }
-thead th { background: #eee; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-tr.fail td { background: #fbdada; }
-tr.unmatched td { color: #666; font-style: italic; }
-.safety { border: 1px solid #b36b00; background: #fff4e0; padding: 0.4em 0.6em; }
-.status { font-size: 12pt; padding: 0.3em 0.6em; border-left: 6px solid #888; background: #f4f4f4; }
-.status p { margin: 0.15em 0; }
-.status-planned { border-left-color: #2e7d32; }
-.status-infeasible, .status-stopped, .status-final-check-failed { border-left-color: #b00020; }
-.status-coverage-compromised { border-left-color: #b36b00; }
-.status-dry-run, .status-evaluated { border-left-color: #1565c0; }
-.review-needed { font-weight: bold; color: #b00020; }
-.flags { border: 2px solid #b36b00; background: #ffd54f; padding: 0.3em 0.6em; margin: 0.5em 0; }
-.flags ul { margin: 0.2em 0; padding-left: 1.2em; }
-.side-by-side { display: flex; flex-wrap: wrap; gap: 1.5em; align-items: flex-start; }
-tr.review td { background: #fff4e0; }
-.notassessable { color: #b36b00; font-weight: bold; }
-.override { font-weight: bold; color: #b00020; }
-.sev-stop { background: #b00020; color: #fff; font-weight: bold; }
-.sev-flag { background: #ffd54f; font-weight: bold; }
-.sev-info { background: #e3f2fd; }
-.val-confirmed { color: #2e7d32; }
-.val-secondary-source { color: #b36b00; }
-.val-unverified { color: #b00020; font-weight: bold; }
-.note { font-style: italic; color: #444; }
-.pass { color: #2e7d32; font-weight: bold; }
-.failtext { color: #b00020; font-weight: bold; }
-figure { display: inline-block; margin: 0.4em; vertical-align: top; max-width: 100%; }
-figcaption { font-size: 8.5pt; color: #333; max-width: 640px; }
-img { max-width: 100%; height: auto; }
-code { font-size: 9pt; word-break: break-all; }
-@page { size: A4 landscape; margin: 12mm; }
-@media print {
-  body { margin: 0; font-size: 8.5pt; }
-  tr, td, th, figure, img, .status, .safety, .flags { break-inside: avoid; page-break-inside: avoid; }
-  thead { display: table-header-group; }
-  h2, h3 { break-after: avoid; page-break-after: avoid; }
-}
-"""
 
 
 # ---------------------------------------------------------------------------------------------
-# small HTML helpers
-
-
-def _e(value: object) -> str:
-    """HTML-escaped text of ``value``."""
-    return html.escape(str(value), quote=True)
-
-
-def _fmt(value: object, digits: int = 2) -> str:
-    """A number, boolean, list or text for a table cell (escaped); None → "—"."""
-    return _e(plain_value(value, digits, missing="—"))
+# small HTML helpers (the shared ones are in reirrad.report.markup)
 
 
 def _pct(fraction: object) -> str:
@@ -154,64 +104,6 @@ def _pct(fraction: object) -> str:
     if isinstance(fraction, (bool, np.bool_)) or not isinstance(fraction, (int, float, np.number)):
         return "—"
     return f"{100.0 * float(fraction):.0f}"
-
-
-def _short(value: object) -> str:
-    """A number in its shortest form (``80``, ``2.5``; escaped); anything else as :func:`_fmt`."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return _e(f"{float(value):g}")
-    return _fmt(value)
-
-
-def _attrs(attrs: Optional[Mapping[str, str]]) -> str:
-    if not attrs:
-        return ""
-    return "".join(f' {name}="{_e(value)}"' for name, value in attrs.items())
-
-
-@dataclass(frozen=True)
-class _Cell:
-    html: str
-    numeric: bool = False
-    css: str = ""
-
-
-#: A table row: its cells and the attributes of its ``<tr>``.
-_Row = Tuple[Sequence[_Cell], Mapping[str, str]]
-
-
-def _num(value: object, digits: int = 2) -> _Cell:
-    return _Cell(_fmt(value, digits), numeric=True)
-
-
-def _txt(value: object) -> _Cell:
-    return _Cell("—" if value is None else _e(value))
-
-
-def _table(headers: Sequence[str], rows: Sequence[_Row],
-           attrs: Optional[Mapping[str, str]] = None) -> str:
-    """A table with escaped headers; cells are pre-rendered HTML."""
-    out = [f"<table{_attrs(attrs)}>", "<thead><tr>"]
-    out.extend(f"<th>{_e(h)}</th>" for h in headers)
-    out.append("</tr></thead>")
-    out.append("<tbody>")
-    for cells, row_attrs in rows:
-        out.append(f"<tr{_attrs(row_attrs)}>")
-        for cell in cells:
-            classes = " ".join(c for c in ("num" if cell.numeric else "", cell.css) if c)
-            out.append(f'<td class="{classes}">{cell.html}</td>' if classes else f"<td>{cell.html}</td>")
-        out.append("</tr>")
-    out.append("</tbody></table>")
-    return "".join(out)
-
-
-def _kv_table(pairs: Sequence[Tuple[str, str]], attrs: Optional[Mapping[str, str]] = None) -> str:
-    """Two-column table: escaped label, pre-rendered value."""
-    out = [f"<table{_attrs(attrs)}><tbody>"]
-    for label, value in pairs:
-        out.append(f"<tr><th>{_e(label)}</th><td>{value}</td></tr>")
-    out.append("</tbody></table>")
-    return "".join(out)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -749,12 +641,6 @@ def _provenance_section(result: Mapping[str, Any], generated_at: datetime,
     return "".join(out)
 
 
-def _img(png: bytes, alt: str, attrs: Mapping[str, str], size: Tuple[int, int]) -> str:
-    data = base64.b64encode(png).decode("ascii")
-    return (f'<img src="data:image/png;base64,{data}" alt="{_e(alt)}" width="{size[0]}" '
-            f'height="{size[1]}"{_attrs(attrs)}>')
-
-
 def _plots_section(outcome: RunOutcome, draw: bool, reason: str) -> str:
     out = ['<section id="plots"><h2>Plots</h2>']
     if not draw:
@@ -841,11 +727,8 @@ def render_report(outcome: RunOutcome, *, generated_at: Optional[datetime] = Non
                          f"none (got {type(outcome).__name__})")
     result = outcome.result
     when = generated_at if generated_at is not None else datetime.now(timezone.utc)
-    mpl_version = matplotlib_version() if plots is not False else None
-    if plots is True and mpl_version is None:
-        raise InputError(f"plots=True but matplotlib cannot be imported; {REPORT_EXTRA_NOTE}")
+    mpl_version, reason = plot_choice(plots)
     draw = mpl_version is not None
-    reason = REPORT_EXTRA_NOTE if plots is None else "Plots were not requested for this report."
     title = f"reirrad report - {result.get('patient_id', '')} - {result.get('plan_id', '')}"
     body = [
         _header_section(result),

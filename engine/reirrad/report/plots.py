@@ -17,8 +17,21 @@ from .._validate import FloatArray
 from ..dvh import DVH
 from .data import OUTLINE_LEVEL, DvhData, MapSlice, TornadoData
 
-__all__ = ["DVH_FIGURE_PX", "FIGURE_DPI", "MAP_FIGURE_PX", "MAP_TITLES", "REPORT_EXTRA_NOTE",
-           "TORNADO_FIGURE_PX", "draw_dvh", "draw_map", "draw_tornado", "matplotlib_version"]
+__all__ = [
+    "DVH_FIGURE_PX",
+    "FIGURE_DPI",
+    "MAP_FIGURE_PX",
+    "MAP_TITLES",
+    "REPORT_EXTRA_NOTE",
+    "TORNADO_FIGURE_PX",
+    "draw_dvh",
+    "draw_map",
+    "draw_tornado",
+    "matplotlib_version",
+    "mpl_text",
+    "plot_choice",
+    "png_bytes",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +55,21 @@ MAP_TITLES = {
 }
 
 
+def plot_choice(plots: Optional[bool]) -> Tuple[Optional[str], str]:
+    """Whether a report draws its plots: (matplotlib's version when it draws them, else None; the note shown
+    instead of the plots).
+
+    ``plots``: None draws them when matplotlib imports (else the note names the ``report`` extra); True
+    draws them (InputError without matplotlib); False draws none.
+    """
+    from ..errors import InputError  # noqa: PLC0415 - a leaf module: errors only when asked
+
+    version = matplotlib_version() if plots is not False else None
+    if plots is True and version is None:
+        raise InputError(f"plots=True but matplotlib cannot be imported; {REPORT_EXTRA_NOTE}")
+    return version, (REPORT_EXTRA_NOTE if plots is None else "Plots were not requested for this report.")
+
+
 def matplotlib_version() -> Optional[str]:
     """matplotlib's version when it and its Agg canvas import, else None.
 
@@ -60,13 +88,14 @@ def matplotlib_version() -> Optional[str]:
     return str(matplotlib.__version__)
 
 
-def _mpl_text(text: str) -> str:
+def mpl_text(text: str) -> str:
     """Text safe from matplotlib's mathtext (a '$' would start a formula)."""
     return text.replace("$", r"\$")
 
 
-def _png(figure: Any) -> bytes:
-    """PNG bytes of a figure, through the Agg canvas, with no "Software" text chunk."""
+def png_bytes(figure: Any) -> bytes:
+    """PNG bytes of a figure, through the Agg canvas, with no "Software" text chunk (so identical figures
+    give identical bytes; also used by the cohort report, :mod:`reirrad.cohort`)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: PLC0415 - optional dependency
 
     canvas: Any = FigureCanvasAgg(figure)  # Any: print_png has no annotations
@@ -106,17 +135,17 @@ def draw_dvh(data: DvhData) -> bytes:
         marker_v = max(data.metric_volume_cc, bottom)
         ax.axhline(marker_v, color="#999999", linewidth=0.6, linestyle=":")
         ax.plot([data.metric_gy], [marker_v], marker="o", color="#000000", linestyle="none",
-                label=_mpl_text(f"{data.metric} = {data.metric_gy:.2f} Gy"))
+                label=mpl_text(f"{data.metric} = {data.metric_gy:.2f} Gy"))
     ax.set_yscale("log")
     ax.set_ylim(bottom, max(top * 1.5, bottom * 10.0))
     ax.set_xlim(0.0, max(data.limit_gy, float(data.cumulative.max_gy)) * 1.08)
     ax.set_xlabel(f"EQD2 (Gy, α/β = {data.alpha_beta_gy:g} Gy)", fontsize=8)
     ax.set_ylabel("volume (cm³, log scale)", fontsize=8)
-    ax.set_title(_mpl_text(f"{data.label} ({data.structure}): cumulative EQD2 DVH"), fontsize=9)
+    ax.set_title(mpl_text(f"{data.label} ({data.structure}): cumulative EQD2 DVH"), fontsize=9)
     ax.tick_params(labelsize=7)
     ax.grid(True, which="major", linewidth=0.4, color="#dddddd")
     ax.legend(loc="lower left", fontsize=7, framealpha=0.9)
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def draw_map(data: MapSlice) -> bytes:
@@ -147,15 +176,15 @@ def draw_map(data: MapSlice) -> bytes:
             continue
         ax.contour(data.h_mm, data.v_mm, occ, levels=[OUTLINE_LEVEL], colors=[outline.colour],
                    linewidths=1.0)
-        handles.append(Line2D([], [], color=outline.colour, linewidth=1.5, label=_mpl_text(outline.name)))
+        handles.append(Line2D([], [], color=outline.colour, linewidth=1.5, label=mpl_text(outline.name)))
     if handles:
         fig.legend(handles=handles, loc="center left", bbox_to_anchor=(0.78, 0.5), fontsize=7,
                    frameon=False)
     ax.set_xlabel(data.h_label, fontsize=8)
     ax.set_ylabel(data.v_label, fontsize=8)
     ax.tick_params(labelsize=7)
-    ax.set_title(_mpl_text(f"{title}\n{data.view}, {data.position}"), fontsize=8)
-    return _png(fig)
+    ax.set_title(mpl_text(f"{title}\n{data.view}, {data.position}"), fontsize=8)
+    return png_bytes(fig)
 
 
 def draw_tornado(data: TornadoData) -> bytes:
@@ -176,18 +205,18 @@ def draw_tornado(data: TornadoData) -> bytes:
     ax.axvline(data.baseline_gy, color="#d62728", linewidth=1.2)
     for y, bar in zip(positions, bars):
         if bar.low_gy < data.baseline_gy:
-            ax.text(bar.low_gy, y, _mpl_text(f"{bar.low_label} "), ha="right", va="center", fontsize=6)
+            ax.text(bar.low_gy, y, mpl_text(f"{bar.low_label} "), ha="right", va="center", fontsize=6)
         if bar.high_gy > data.baseline_gy:
-            ax.text(bar.high_gy, y, _mpl_text(f" {bar.high_label}"), ha="left", va="center", fontsize=6)
+            ax.text(bar.high_gy, y, mpl_text(f" {bar.high_label}"), ha="left", va="center", fontsize=6)
     ax.set_yticks(positions)
-    ax.set_yticklabels([_mpl_text(b.parameter) for b in bars], fontsize=7)
+    ax.set_yticklabels([mpl_text(b.parameter) for b in bars], fontsize=7)
     span = [min([data.baseline_gy, *lows]) if bars else data.baseline_gy,
             max([data.baseline_gy, *(lows + widths)]) if bars else data.baseline_gy]
     pad = max(span[1] - span[0], 1.0) * 0.45
     ax.set_xlim(max(span[0] - pad, 0.0), span[1] + pad)
     ax.set_xlabel("allowed physical dose in the new course (Gy)", fontsize=8)
-    ax.set_title(_mpl_text(f"{data.label}: allowed {data.baseline_gy:.2f} Gy (red) with one assumption "
+    ax.set_title(mpl_text(f"{data.label}: allowed {data.baseline_gy:.2f} Gy (red) with one assumption "
                            "changed at a time"), fontsize=8)
     ax.tick_params(labelsize=7)
     ax.grid(True, axis="x", linewidth=0.4, color="#dddddd")
-    return _png(fig)
+    return png_bytes(fig)
