@@ -366,7 +366,8 @@ def _sum_courses(
     """Per-course EQD2 and recovery (steps 1-3); all sums at the OAR's single α/β.
 
     ``model`` is the model actually applied to this OAR ("none" when its limit includes recovery);
-    ``fixed_fraction`` replaces that model's fraction for every course (then × ``factor``).
+    ``fixed_fraction`` replaces that model's fraction for every course (then × ``factor``), whatever the
+    model (the caller passes None when the limit already includes recovery).
     """
     ab = spec.alpha_beta.value
     limit = spec.cumulative_limit
@@ -388,7 +389,7 @@ def _sum_courses(
                       "tolerance_eqd2_gy": _single_course_tolerance(spec).value,
                       "curve": protocol.recovery.jones_grant_curve}
         assessment = assess_recovery(model, course.interval_days, conservation_factor=factor, **params)
-        if fixed_fraction is not None and model != "none":
+        if fixed_fraction is not None:
             assessment = replace(assessment, model=f"fixed {fixed_fraction:g}", model_fraction=fixed_fraction,
                                  fraction=assessment.conservation_factor * fixed_fraction, parameters={})
         effective = eqd2.scaled(1.0 - assessment.fraction)
@@ -473,7 +474,7 @@ def remaining_tolerance(
         values_used.append(spec.de_novo.optimal)
     prior_total, effective_total, contributions, findings = _sum_courses(
         protocol, spec, prior_courses, model if credited else "none", factor,
-        fixed_fraction=fixed_recovered_fraction)
+        fixed_fraction=fixed_recovered_fraction if credited else None)
     cap, cap_physical = _per_course_cap(spec, n_new)
     cap_eqd2 = None if cap is None else cap.value
     if cap is not None:

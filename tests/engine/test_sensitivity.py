@@ -293,3 +293,19 @@ def test_every_oar_and_parameter_has_rows():
         assert {"oar", "parameter", "value", "allowed_physical_gy", "limited_by"} <= set(row)
     assert set(data["sensitivity_summary"]) >= {"baseline", "model_comparison", "notes", "limiting_oars"}
     assert "sensitivity.registration_margin" in {q.key_path for q in analysis.values_used}
+
+
+def test_fixed_recovery_rows_apply_whatever_the_run_s_model_but_never_to_a_limit_with_recovery():
+    """A run with recovery model 'none' still gets the guidance's steps as alternatives: recovery 30 % →
+    70 − 0.7·43.2 = 39.76 Gy remaining (module docstring). The spinal cord's limit includes recovery
+    (Nieder): no row credits any, so every recovery row equals its baseline."""
+    analysis = sensitivity_analysis(PROTOCOL, BOWEL, 5, recovery_model="none")
+    rows = rows_by_label(analysis)
+    assert analysis.baseline[0].recovered_fraction == 0.0
+    assert rows["recovery 30 %"] == pytest.approx(physical_for(70 - 0.7 * 43.2, 3.0))
+    assert rows["recovery 50 %"] == pytest.approx(physical_for(70 - 0.5 * 43.2, 3.0))
+    cord = sensitivity_analysis(PROTOCOL, {"spinal_cord": [PriorMetricDose(30.0, 15, 900)]}, 5)
+    base = cord.baseline[0].allowed_physical_gy
+    for row in cord.rows_of("spinal_cord"):
+        if row.parameter in ("recovered_fraction", "recovery_model", "conservation_factor"):
+            assert row.allowed_physical_gy == pytest.approx(base), row.label
