@@ -438,28 +438,38 @@ def _planes_area_px(planes: Sequence[Sequence[FloatArray]], subrows: int, sub_sa
 
 
 class _Lines(NamedTuple):
-    """A plane's scan lines and partly covered pixels, kept to compute sub-pixel coverage later."""
+    """Every plane's scan lines (laid end to end) and partly covered pixels, kept to compute
+    sub-pixel coverage later (:func:`_fine_coverage`)."""
 
-    i0: int  # first pixel column of the plane's own box
     lines: int  # scan lines per sub-row
-    x_in: FloatArray  # (scan lines, pairs) even–odd entry x, continuous index
-    length: FloatArray  # (scan lines, pairs) covered length from x_in
-    part_r: IntArray  # row (in the plane's box) of each partly covered pixel
-    part_c: IntArray  # column (in the plane's box) of each partly covered pixel
+    x_in: FloatArray  # (pairs, scan lines) even–odd entry x of the line's p-th interval, continuous index
+    length: FloatArray  # (pairs, scan lines) its covered length from x_in (0: no such interval)
+    on_line: IntArray  # (scan lines,) intervals on each line
+    part_left: FloatArray  # left edge (continuous x index) of each partly covered pixel
+    part_line: IntArray  # the first scan line of each partly covered pixel's row
 
 
 class _Plane(NamedTuple):
     """In-plane coverage of one contour plane (see :func:`_planes_coverage`)."""
 
-    j0: int
-    i0: int
+    j0: int  # pixel row of coverage[0, 0]
+    i0: int  # pixel column of coverage[0, 0]
     coverage: FloatArray  # (rows, cols) covered fraction of each pixel
-    partial: IntArray  # (rows, cols): index into scan.part_r/part_c of a partly covered pixel, else −1
+    cell: int  # position of pixel (j0, i0) in the planes' flat coverage (:class:`_Coverage`)
+    stride: int  # cells per row there
+
+
+class _Coverage(NamedTuple):
+    """What :func:`_planes_coverage` returns: each plane's coverage, and all planes' together."""
+
+    planes: List[_Plane]
+    flat: FloatArray  # every plane's rows laid end to end, one cell more than its columns per row
+    partial: IntArray  # the same cells: index into scan.part_left of a partly covered pixel, else −1
     scan: _Lines
 
 
 def _planes_coverage(planes: Sequence[Sequence[FloatArray]], subrows: int,
-                     sub_samples: int = 1) -> List[_Plane]:
+                     sub_samples: int = 1) -> _Coverage:
     """Even–odd in-plane coverage of the pixels of each plane; what the sub-pixel coverage needs is kept.
 
     Coordinates are continuous pixel indices: pixel (j, i) covers [i − ½, i + ½] × [j − ½, j + ½];
@@ -473,7 +483,7 @@ def _planes_coverage(planes: Sequence[Sequence[FloatArray]], subrows: int,
     row. O(crossings + pixels), whatever the number of intervals. In y the area is the mean over the
     row's scan lines (mid-point rule).
     **Sub-pixels** of partly covered pixels (0 < coverage < 1) are computed on request by
-    :func:`_fine_coverage` from the scan lines kept in each plane's ``scan``.
+    :func:`_fine_coverage` from the scan lines kept in ``scan``, for the pixels of all planes at once.
     """
     iv = _intervals(planes, subrows, sub_samples)
     n = len(planes)
@@ -501,54 +511,46 @@ def _planes_coverage(planes: Sequence[Sequence[FloatArray]], subrows: int,
     is_part = (coverage_all > 0.0) & (coverage_all < 1.0 - _FULL_TOL)
     partial_all = np.full(total, -1, dtype=np.int64)
     part_cells = np.flatnonzero(is_part)
+    partial_all[part_cells] = np.arange(len(part_cells))
     part_plane = np.searchsorted(cell_start, part_cells, side="right") - 1
-    part_first = np.searchsorted(part_plane, np.arange(n + 1))  # each plane's partial pixels
-    partial_all[part_cells] = np.arange(len(part_cells)) - part_first[part_plane]
     part_row, part_col = np.divmod(part_cells - cell_start[part_plane], cols[part_plane] + 1)
-    # the scan lines' intervals as one padded (lines, pairs) array; each plane takes its rows, pairs
-    pairs = np.maximum.reduceat(iv.on_line, iv.line_start)
-    x_in = np.zeros((int(n_lines.sum()), int(pairs.max()) if n else 0))
+    # the scan lines' intervals as one padded (pairs, lines) array
+    x_in = np.zeros((int(iv.on_line.max()) if n else 0, int(n_lines.sum())))
     length = np.zeros_like(x_in)
-    x_in[iv.line, iv.rank] = iv.x_in
-    length[iv.line, iv.rank] = iv.x_out - iv.x_in
+    x_in[iv.rank, iv.line] = iv.x_in
+    length[iv.rank, iv.line] = iv.x_out - iv.x_in
+    part_left = np.asarray(i0[part_plane] - 0.5 + part_col, dtype=np.float64)
+    part_line = iv.line_start[part_plane] + part_row * iv.per_row
+    scan = _Lines(iv.lines, x_in, length, iv.on_line, part_left, part_line)
     out = []
     for k in range(n):
-        rows, width_k, c0, l0 = int(iv.rows[k]), int(cols[k]), int(cell_start[k]), int(iv.line_start[k])
-        grid_cells = slice(c0, c0 + int(cells[k]))
-        coverage = np.ascontiguousarray(coverage_all[grid_cells].reshape(rows, width_k + 1)[:, :width_k])
-        partial = partial_all[grid_cells].reshape(rows, width_k + 1)[:, :width_k]
-        plane_lines = slice(l0, l0 + int(n_lines[k]))
-        parts = slice(int(part_first[k]), int(part_first[k + 1]))
-        scan = _Lines(int(i0[k]), iv.lines, x_in[plane_lines, :int(pairs[k])],
-                      length[plane_lines, :int(pairs[k])], part_row[parts], part_col[parts])
-        out.append(_Plane(int(iv.j0[k]), int(i0[k]), coverage, partial, scan))
-    return out
+        rows, width_k, c0 = int(iv.rows[k]), int(cols[k]), int(cell_start[k])
+        grid_cells = coverage_all[c0:c0 + int(cells[k])].reshape(rows, width_k + 1)
+        out.append(_Plane(int(iv.j0[k]), int(i0[k]), np.ascontiguousarray(grid_cells[:, :width_k]), c0,
+                          width_k + 1))
+    return _Coverage(out, coverage_all, partial_all, scan)
 
 
 def _fine_coverage(scan: _Lines, ids: IntArray, n: int) -> FloatArray:
     """Covered fraction of the n × n sub-pixels [y, x] of partly covered pixels ``ids`` (into
-    ``scan.part_r``), shape (len(ids), n, n).
+    ``scan.part_left``), shape (len(ids), n, n).
 
     Each sub-pixel is crossed by the scan lines of its sub-row, each with its exact covered length;
     the mean over a pixel's sub-pixels is the pixel's coverage.
     """
     per_row = scan.lines * n
-    edges = (scan.i0 - 0.5 + scan.part_c[ids])[:, None] + np.arange(n + 1) / n  # (B, n + 1)
-    line = scan.part_r[ids][:, None] * per_row + np.arange(per_row)  # (B, per_row)
-    start, length = scan.x_in[line], scan.length[line]  # (B, per_row, pairs)
+    edges = scan.part_left[ids][:, None, None] + np.arange(n + 1) / n  # (B, 1, n + 1)
+    line = scan.part_line[ids][:, None] + np.arange(per_row)  # (B, per_row)
     # covered length left of each sub-pixel edge, summed over the line's intervals one at a time;
-    # interval p only where some line of the pixel has it (padding has zero length and adds 0.0,
-    # exactly: so when most pixels have it, it is added to all of them, without indexing)
-    covered = np.subtract(edges[:, None, :], start[:, :, 0, None])  # (B, per_row, n + 1)
-    np.minimum(np.maximum(covered, 0.0, out=covered), length[:, :, 0, None], out=covered)
-    for p in range(1, start.shape[2]):
-        has = np.flatnonzero(np.any(length[:, :, p] > 0.0, axis=1))
-        if 2 * len(has) > len(ids):
-            more = edges[:, None, :] - start[:, :, p, None]
-            covered += np.minimum(np.maximum(more, 0.0, out=more), length[:, :, p, None], out=more)
-        elif len(has):
-            more = edges[has][:, None, :] - start[has, :, p, None]
-            covered[has] += np.minimum(np.maximum(more, 0.0, out=more), length[has, :, p, None])
+    # interval p for the pixels with a line that has it (elsewhere it has zero length and would add
+    # 0.0, exactly)
+    covered = edges - scan.x_in[0][line][:, :, None]  # (B, per_row, n + 1)
+    np.minimum(np.maximum(covered, 0.0, out=covered), scan.length[0][line][:, :, None], out=covered)
+    pairs = scan.on_line[line].max(axis=1)  # (B,) intervals on the pixel's busiest line
+    for p in range(1, int(pairs.max()) if len(ids) else 0):
+        has = np.flatnonzero(pairs > p)
+        more = edges[has] - scan.x_in[p][line[has]][:, :, None]
+        covered[has] += np.minimum(np.maximum(more, 0.0, out=more), scan.length[p][line[has]][:, :, None])
     # each sub-pixel's covered length (× n: a fraction of its width) on every line, then the mean of
     # its sub-row's lines, added line after line
     per_line = ((covered[:, :, 1:] - covered[:, :, :-1]) * n).reshape(len(ids), n, scan.lines, n)
@@ -811,12 +813,14 @@ class _SubSource(NamedTuple):
 
     ``planes``: each on-grid contour plane's coverage clipped to the grid (its ``j0``, ``i0`` are
     grid row and column of its first pixel) with the (k, z-weights of the n sub-slices) of every
-    voxel slice its slab reaches; ``corner``: the box's first (k, j, i); ``n``: sub-samples per axis.
+    voxel slice its slab reaches; ``corner``: the box's first (k, j, i); ``n``: sub-samples per axis;
+    ``coverage``: every plane's coverage, partly covered pixels and scan lines (:func:`_planes_coverage`).
     """
 
     planes: Tuple[Tuple[_Plane, Tuple[Tuple[int, FloatArray], ...]], ...]
     corner: Tuple[int, int, int]
     n: int
+    coverage: _Coverage
 
 
 def _rasterise(planes: List[Tuple[float, List[FloatArray]]], slabs: List[Tuple[float, float]],
@@ -849,7 +853,8 @@ def _rasterise(planes: List[Tuple[float, List[FloatArray]]], slabs: List[Tuple[f
     off_areas = iter(_planes_area_px([pp for pp, miss in zip(plane_polys, misses) if miss], subrows, n))
     # the others' per-pixel coverage, all at once
     hit = [pp for pp, miss in zip(plane_polys, misses) if not miss]
-    coverages = iter(_planes_coverage(hit, subrows, n) if hit else [])
+    coverage = _planes_coverage(hit, subrows, n) if hit else None
+    coverages = iter(coverage.planes if coverage is not None else [])
     for (z_low, z_high), (k_a, k_b, k_first, k_last), miss in zip(slabs, slab_k, misses):
         if miss:
             total_volume_mm3 += next(off_areas) * sx * sy * (z_high - z_low)
@@ -861,7 +866,8 @@ def _rasterise(planes: List[Tuple[float, List[FloatArray]]], slabs: List[Tuple[f
         r0, r1 = max(j0, 0), min(j0 + rows, ny)  # in-plane clip to the grid
         c0, c1 = max(i0, 0), min(i0 + cols, nx)
         inner = (slice(r0 - j0, r1 - j0), slice(c0 - i0, c1 - i0))
-        clipped = _Plane(r0, c0, plane.coverage[inner], plane.partial[inner], plane.scan)
+        clipped = _Plane(r0, c0, plane.coverage[inner], plane.cell + (r0 - j0) * plane.stride + (c0 - i0),
+                         plane.stride)
         reached: List[Tuple[int, FloatArray]] = []
         for k in range(k_first, k_last + 1):
             edges = k - 0.5 + np.arange(n + 1) / n  # sub-slice boundaries of voxel k
@@ -870,13 +876,13 @@ def _rasterise(planes: List[Tuple[float, List[FloatArray]]], slabs: List[Tuple[f
                 reached.append((k, weights))
         if reached:
             on_grid.append((clipped, tuple(reached)))
-    return _assemble(on_grid, n, total_volume_mm3)
+    return _assemble(on_grid, n, total_volume_mm3, coverage)
 
 
 def _assemble(on_grid: List[Tuple[_Plane, Tuple[Tuple[int, FloatArray], ...]]], n: int,
-              total_volume_mm3: float) -> _Raster:
+              total_volume_mm3: float, coverage: Optional[_Coverage]) -> _Raster:
     """The box, its occupancy and boundary voxels from the on-grid planes' coverage and z-weights."""
-    if not on_grid:
+    if not on_grid or coverage is None:
         return _Raster(None, np.zeros((0, 0, 0)), _NO_VOXELS, None, total_volume_mm3)
     k_lo = min(sl[0][0] for _, sl in on_grid)
     k_hi = max(sl[-1][0] for _, sl in on_grid) + 1
@@ -892,9 +898,38 @@ def _assemble(on_grid: List[Tuple[_Plane, Tuple[Tuple[int, FloatArray], ...]]], 
             box_fraction[k - k_lo, rr:rr + rows, cc:cc + cols] += float(weights.mean()) * plane.coverage
     np.minimum(np.maximum(box_fraction, 0.0, out=box_fraction), 1.0, out=box_fraction)
     sub_voxels = np.flatnonzero((box_fraction > 0.0) & (box_fraction < 1.0 - _FULL_TOL))
-    source = _SubSource(tuple(on_grid), (k_lo, r_lo, c_lo), n) if n > 1 else None
+    source = _SubSource(tuple(on_grid), (k_lo, r_lo, c_lo), n, coverage) if n > 1 else None
     box = (slice(k_lo, k_hi), slice(r_lo, r_hi), slice(c_lo, c_hi))
     return _Raster(box, box_fraction, sub_voxels, source, total_volume_mm3)
+
+
+class _PlaneSlices(NamedTuple):
+    """Every (on-grid plane, voxel slice its slab reaches) pair of a :class:`_SubSource`, in order."""
+
+    k: IntArray  # voxel slice (grid index)
+    weights: FloatArray  # (pairs, n) the plane's z-weight in each sub-slice of that slice
+    r0: IntArray  # the plane's pixel rows [r0, r1) and columns [c0, c1) on the grid
+    r1: IntArray
+    c0: IntArray
+    c1: IntArray
+    cell: IntArray  # position of pixel (r0, c0) in the planes' flat coverage
+    stride: IntArray  # cells per row there
+
+
+def _plane_slices(source: _SubSource) -> _PlaneSlices:
+    """The (plane, voxel slice) pairs of ``source`` as arrays (planes in order, then slices)."""
+    per_plane = [(plane, len(slices)) for plane, slices in source.planes]
+    counts = [count for _, count in per_plane]
+
+    def each(values: List[int]) -> IntArray:
+        return np.repeat(np.array(values, dtype=np.int64), counts)
+
+    return _PlaneSlices(
+        np.array([k for _, slices in source.planes for k, _ in slices], dtype=np.int64),
+        np.array([w for _, slices in source.planes for _, w in slices]).reshape(-1, source.n),
+        each([p.j0 for p, _ in per_plane]), each([p.j0 + p.coverage.shape[0] for p, _ in per_plane]),
+        each([p.i0 for p, _ in per_plane]), each([p.i0 + p.coverage.shape[1] for p, _ in per_plane]),
+        each([p.cell for p, _ in per_plane]), each([p.stride for p, _ in per_plane]))
 
 
 def _boundary_sub_fraction(source: _SubSource, box_shape: Tuple[int, ...], voxels: IntArray) -> FloatArray:
@@ -902,63 +937,64 @@ def _boundary_sub_fraction(source: _SubSource, box_shape: Tuple[int, ...], voxel
 
     Each plane's slab within one voxel slice adds, to sub-voxel (c, b, a), its z-weight in
     sub-slice c times the in-plane coverage of sub-pixel (b, a): the sub-pixel coverage of a partly
-    covered pixel (computed once per plane, for the pixels asked for), else the pixel's own (0 or 1).
+    covered pixel (:func:`_fine_coverage`, for all planes' pixels asked for at once), else the
+    pixel's own (0 or 1). One entry per (plane, voxel slice, voxel reached), all gathered at once;
+    a voxel's entries are summed in the planes' order (``np.add.reduceat``, one after the other).
     """
     k_lo, r_lo, c_lo = source.corner
     n = source.n
-    kk, rr_all, cc_all = np.unravel_index(voxels, box_shape)
+    kk, rr, cc = np.unravel_index(voxels, box_shape)
     slice_start = np.searchsorted(kk, np.arange(box_shape[0] + 1))
-    # one entry per (plane, voxel slice, voxel reached): its position in the result, the plane's
-    # z-weights in that slice (n,) and the in-plane coverage of the voxel's n × n sub-pixels
-    positions: List[IntArray] = []
-    z_weights: List[FloatArray] = []
-    blocks: List[FloatArray] = []
-    for plane, slices in source.planes:
-        rows, cols = plane.coverage.shape
-        where: List[IntArray] = []
-        pixel_r: List[IntArray] = []
-        pixel_c: List[IntArray] = []
-        for k, weights in slices:
-            lo, hi = slice_start[k - k_lo], slice_start[k - k_lo + 1]
-            rows_k, cols_k = rr_all[lo:hi] - (plane.j0 - r_lo), cc_all[lo:hi] - (plane.i0 - c_lo)
-            inside = (rows_k >= 0) & (rows_k < rows) & (cols_k >= 0) & (cols_k < cols)
-            where.append(lo + np.flatnonzero(inside))
-            pixel_r.append(rows_k[inside])
-            pixel_c.append(cols_k[inside])
-            z_weights.append(np.broadcast_to(weights, (len(where[-1]), n)))
-        rr, cc = np.concatenate(pixel_r), np.concatenate(pixel_c)
-        part = plane.partial[rr, cc]
-        block = np.empty((len(rr), n, n))
-        block[...] = plane.coverage[rr, cc][:, None, None]
-        is_part = part >= 0
-        if np.any(is_part):
-            ids, inverse = np.unique(part[is_part], return_inverse=True)
-            block[is_part] = _fine_coverage(plane.scan, ids, n)[inverse.reshape(-1)]
-        positions.extend(where)
-        blocks.append(block)
-    pos = np.concatenate(positions) if positions else _NO_VOXELS
-    if len(pos) == 0:
+    pairs = _plane_slices(source)
+    # every voxel of each pair's slice, then those inside the pair's plane
+    lo, hi = slice_start[pairs.k - k_lo], slice_start[pairs.k - k_lo + 1]
+    counts = hi - lo
+    pair = np.repeat(np.arange(len(counts)), counts)
+    where = np.repeat(lo - (np.cumsum(counts) - counts), counts) + np.arange(len(pair))  # into voxels
+    r, c = rr[where] + r_lo, cc[where] + c_lo
+    inside = (r >= pairs.r0[pair]) & (r < pairs.r1[pair]) & (c >= pairs.c0[pair]) & (c < pairs.c1[pair])
+    pair, where, r, c = pair[inside], where[inside], r[inside], c[inside]
+    if len(where) == 0:
         return np.zeros((len(voxels), n, n, n))
-    w_all, b_all = np.concatenate(z_weights), np.concatenate(blocks).reshape(len(pos), 1, n * n)
-    # a voxel's r-th entry (planes in order) is added in round r: the same sums, in the same order,
-    # as adding plane after plane; a voxel meets few planes, so there are few rounds. Each entry
-    # adds its (z-weight × sub-pixel coverage) outer product, n³ values in [c, b, a] order.
-    order = np.argsort(pos, kind="stable")
-    sorted_pos = pos[order]
-    first = np.concatenate([[True], sorted_pos[1:] != sorted_pos[:-1]])
-    start = np.maximum.accumulate(np.where(first, np.arange(len(pos)), 0))
-    rank = np.empty(len(pos), dtype=np.int64)
-    rank[order] = np.arange(len(pos)) - start
-    e = order[first]  # each voxel's first entry, in voxel order
+    cell = pairs.cell[pair] + (r - pairs.r0[pair]) * pairs.stride[pair] + (c - pairs.c0[pair])
+    # in-plane coverage of each entry's n × n sub-pixels
+    part = source.coverage.partial[cell]
+    block = np.empty((len(cell), n, n))
+    block[...] = source.coverage.flat[cell][:, None, None]
+    is_part = part >= 0
+    if bool(is_part.any()):
+        ids, inverse = np.unique(part[is_part], return_inverse=True)
+        block[is_part] = _fine_coverage(source.coverage.scan, ids, n)[inverse.reshape(-1)]
+    # each entry's (z-weight × sub-pixel coverage) outer product, n³ values in [c, b, a] order, summed
+    # per voxel in the planes' order: a voxel's r-th entry is added in round r (a voxel meets few
+    # planes, so there are few rounds). In a round most voxels take part in, the others add the
+    # product of an all-zero entry (the last): adding 0.0 changes no sum, and the round adds to all
+    # voxels without indexing
+    z_weights = np.concatenate([pairs.weights[pair], np.zeros((1, n))])
+    blocks = np.concatenate([block.reshape(-1, 1, n * n), np.zeros((1, 1, n * n))])
+    order = np.argsort(where, kind="stable")
+    sorted_where = where[order]
+    first = np.flatnonzero(np.concatenate([[True], sorted_where[1:] != sorted_where[:-1]]))
+    entries = np.diff(np.append(first, len(order)))  # entries of each voxel reached
+
+    def products(e: IntArray) -> FloatArray:
+        return np.asarray((z_weights[e][:, :, None] * blocks[e]).reshape(-1, n**3))
+
+    sums = products(order[first])
+    for r in range(1, int(entries.max())):
+        more = np.flatnonzero(entries > r)
+        if 2 * len(more) > len(first):
+            every = np.full(len(first), len(where))
+            every[more] = order[first[more] + r]
+            sums += products(every)
+        else:
+            sums[more] += products(order[first[more] + r])
     out: FloatArray
-    if len(e) == len(voxels):  # every voxel reached (the usual case): round 0 fills the result
-        out = (w_all[e][:, :, None] * b_all[e]).reshape(len(voxels), n, n, n)
+    if len(first) == len(voxels):  # every voxel reached (the usual case)
+        out = sums.reshape(len(voxels), n, n, n)
     else:
         out = np.zeros((len(voxels), n, n, n))
-        out[sorted_pos[first]] = (w_all[e][:, :, None] * b_all[e]).reshape(len(e), n, n, n)
-    for r in range(1, int(rank.max()) + 1):
-        e = np.flatnonzero(rank == r)
-        out[pos[e]] += (w_all[e][:, :, None] * b_all[e]).reshape(len(e), n, n, n)
+        out[sorted_where[first]] = sums.reshape(-1, n, n, n)
     np.clip(out, 0.0, 1.0, out=out)
     return out
 
