@@ -981,14 +981,14 @@ def _boundary_sub_fraction(source: _SubSource, box_shape: Tuple[int, ...], voxel
         return np.asarray((z_weights[e][:, :, None] * blocks[e]).reshape(-1, n**3))
 
     sums = products(order[first])
-    for r in range(1, int(entries.max())):
-        more = np.flatnonzero(entries > r)
+    for rank in range(1, int(entries.max())):
+        more = np.flatnonzero(entries > rank)
         if 2 * len(more) > len(first):
             every = np.full(len(first), len(where))
-            every[more] = order[first[more] + r]
+            every[more] = order[first[more] + rank]
             sums += products(every)
         else:
-            sums[more] += products(order[first[more] + r])
+            sums[more] += products(order[first[more] + rank])
     out: FloatArray
     if len(first) == len(voxels):  # every voxel reached (the usual case)
         out = sums.reshape(len(voxels), n, n, n)
