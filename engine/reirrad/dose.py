@@ -19,6 +19,7 @@ no extrapolation is ever made.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Callable, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
@@ -456,6 +457,11 @@ class DoseGrid(_VoxelGeometry):
         """Volume of one voxel, cm³."""
         sx, sy, sz = self.spacing_mm
         return sx * sy * sz / 1000.0
+
+    @cached_property
+    def max_gy(self) -> float:
+        """The largest voxel dose, Gy (computed once: the values are read-only)."""
+        return float(self.values_gy.max())
 
     # -- sampling ------------------------------------------------------------------------
     def sample(self, points_mm: ArrayLike) -> Tuple[FloatArray, BoolArray]:

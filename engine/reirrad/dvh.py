@@ -361,46 +361,113 @@ def _curve_points(d: FloatArray, w: FloatArray) -> Tuple[FloatArray, FloatArray,
     return d, w, curve_v, curve_d
 
 
+class _SubSamples:
+    """The sub-voxel samples of a structure's sub-sampled boundary voxels.
+
+    Row r is boundary voxel ``positions[r]`` (a position in ``Occupancy.sub_voxels``) with dose
+    neighbourhood ``near[r]`` (27,): its n³ sub-voxel doses (trilinear, :func:`_interpolate`) and
+    occupancies (:meth:`Occupancy.sub_fraction_of`). With at most :data:`_EAGER_ROWS` rows they are
+    all computed at once; with more, only the rows asked for (what Dmax and small-volume D_v metrics
+    need: the voxels whose neighbourhood reaches the hottest doses), and all rows, kept, once every
+    row is asked for. The occupancy-weighted dose sum (:meth:`dose_sum`) is then taken from the
+    occupancy's projection on the trilinear weights (:meth:`Occupancy.sub_projection_of`), which
+    costs 27 values per voxel where the samples cost 2·n³.
+    """
+
+    def __init__(self, occupancy: Occupancy, positions: np.ndarray, near: FloatArray) -> None:
+        self._occupancy = occupancy
+        self._positions = positions
+        self._near = near
+        self.n3 = occupancy.sub_samples ** 3
+        self.eager = len(positions) <= _EAGER_ROWS
+        self._all: Optional[Tuple[FloatArray, FloatArray]] = None
+        if self.eager:
+            self._all = self._compute(np.arange(len(positions)))
+
+    def __len__(self) -> int:
+        return len(self._positions)
+
+    def of(self, rows: np.ndarray) -> Tuple[FloatArray, FloatArray]:
+        """(doses Gy, occupancies), each (count, n³), of the rows flagged in the boolean ``rows``."""
+        if self._all is None and bool(rows.all()):
+            self._all = self._compute(np.arange(len(self)))
+        if self._all is not None:
+            return self._all[0][rows], self._all[1][rows]
+        return self._compute(np.flatnonzero(rows))
+
+    def all(self) -> Tuple[FloatArray, FloatArray]:
+        """(doses Gy, occupancies) of every row."""
+        return self.of(np.ones(len(self), dtype=bool))
+
+    def occupancy_sum(self) -> float:
+        """Σ over every sub-voxel of its occupancy / n³: eager, of the samples; otherwise the voxels'
+        own occupancy (the mean of their sub-voxels', equal to rounding)."""
+        if self.eager:
+            assert self._all is not None
+            return float(self._all[1].sum()) / self.n3
+        return float(self._occupancy.box_fraction.ravel()[self._occupancy.sub_voxels[self._positions]].sum())
+
+    def dose_sum(self) -> float:
+        """Σ over every sub-voxel of occupancy × dose / n³, Gy: eager, of the samples; otherwise
+        of the projection (equal to rounding)."""
+        if self.eager:
+            assert self._all is not None
+            return float(np.einsum("ij,ij->", self._all[0], self._all[1])) / self.n3
+        weights = _sub_weights(self._occupancy.sub_samples)
+        projection = self._occupancy.sub_projection_of(self._positions, weights).reshape(-1, 27)
+        return float(np.einsum("ij,ij->", self._near, projection)) / self.n3
+
+    def _compute(self, index: np.ndarray) -> Tuple[FloatArray, FloatArray]:
+        doses = _interpolate(self._near[index], self._occupancy.sub_samples)
+        occupancy = self._occupancy.sub_fraction_of(self._positions[index]).reshape(-1, self.n3)
+        return doses, occupancy
+
+
+#: Sub-sampled boundary voxels up to which their samples are all computed when the DVH is built
+#: (:class:`_SubSamples`); a larger structure's are computed where a metric needs them.
+_EAGER_ROWS = 4096
+
+
 class _Parts(NamedTuple):
     """A structure's DVH samples on a dose grid, kept by kind (:func:`_occupancy_parts`).
 
     Occupancies are in voxel volumes (``voxel_cc`` cm³ each). A sample's volume is its occupancy ×
     ``voxel_cc``: a centre-scored voxel's own occupancy, a boundary sub-voxel's occupancy / n³, a
-    steep full voxel's occupancy / m³ for each of its m³ sub-voxels.
+    steep full voxel's occupancy / m³ for each of its m³ sub-voxels. A large structure's boundary
+    sub-voxels are computed only where needed (:class:`_SubSamples`).
     """
 
     centre_doses: FloatArray  # (C,) Gy: voxels scored at their centre dose
     centre_occ: FloatArray  # (C,) their occupancy, > 0
-    sub_doses: FloatArray  # (M, n³) Gy: the sub-voxels of the sub-sampled boundary voxels
-    sub_occ: FloatArray  # (M, n³) their occupancy in [0, 1]; 0: no part of the structure, no sample
+    sub: _SubSamples  # the sub-voxels of the M sub-sampled boundary voxels (occupancy 0: no sample)
     sub_high: FloatArray  # (M,) Gy: the maximum of each of those voxels' 3 × 3 × 3 neighbourhood
     sub_low: FloatArray  # (M,) Gy: its minimum (trilinear doses lie between the two)
-    sub_voxel_occ: FloatArray  # (M,) those voxels' occupancy
+    sub_voxel_occ: FloatArray  # (M,) those voxels' occupancy (the mean of their sub-voxels')
     full_doses: FloatArray  # (F, m³) Gy: the sub-voxels of the steep full voxels
     full_occ: FloatArray  # (F,) those voxels' occupancy
     voxel_cc: float
 
     def empty(self) -> bool:
-        """True when there is no sample (no occupied voxel)."""
-        return not (len(self.centre_doses) or bool(np.any(self.sub_occ > 0.0)) or len(self.full_doses))
+        """True when there is no sample (no occupied voxel; a boundary voxel is occupied)."""
+        return not (len(self.centre_doses) or len(self.sub_voxel_occ) or len(self.full_doses))
 
     def samples(self) -> Tuple[FloatArray, FloatArray]:
         """Every sample's dose (Gy) and volume (cm³), laid end to end: centre-scored voxels, boundary
         sub-voxels (those with occupancy > 0, voxel by voxel), steep full voxels' sub-voxels."""
-        n3, m3 = self.sub_doses.shape[1], self.full_doses.shape[1]
-        keep = self.sub_occ > 0.0
-        doses = np.concatenate([self.centre_doses, self.sub_doses[keep], self.full_doses.reshape(-1)])
-        weights = np.concatenate([self.centre_occ, self.sub_occ[keep] / n3,
+        m3 = self.full_doses.shape[1]
+        sub_doses, sub_occ = self.sub.all()
+        keep = sub_occ > 0.0
+        doses = np.concatenate([self.centre_doses, sub_doses[keep], self.full_doses.reshape(-1)])
+        weights = np.concatenate([self.centre_occ, sub_occ[keep] / self.sub.n3,
                                   np.repeat(self.full_occ / m3, m3)])
         return doses, weights * self.voxel_cc
 
     def volume_and_mean(self) -> Tuple[float, float]:
         """Volume (cm³) and occupancy-weighted mean dose (Gy) of the samples, each kind summed apart
-        (the sums of :meth:`samples`, in another order: equal to rounding)."""
-        n3, m3 = self.sub_doses.shape[1], self.full_doses.shape[1]
-        occupancy = float(self.centre_occ.sum()) + float(self.sub_occ.sum()) / n3 + float(self.full_occ.sum())
-        dose = (float(np.dot(self.centre_doses, self.centre_occ))
-                + float(np.einsum("ij,ij->", self.sub_doses, self.sub_occ)) / n3
+        (the sums of :meth:`samples`, in another order: equal to rounding; :class:`_SubSamples`)."""
+        m3 = self.full_doses.shape[1]
+        occupancy = float(self.centre_occ.sum()) + self.sub.occupancy_sum() + float(self.full_occ.sum())
+        dose = (float(np.dot(self.centre_doses, self.centre_occ)) + self.sub.dose_sum()
                 + float(np.dot(self.full_doses.sum(axis=1), self.full_occ)) / m3)
         return occupancy * self.voxel_cc, dose / occupancy
 
@@ -413,9 +480,10 @@ class _Parts(NamedTuple):
                 high = max(high, float(doses.max()))
         rows = self.sub_high > high
         if bool(rows.any()):
-            keep = self.sub_occ[rows] > 0.0
+            sub_doses, sub_occ = self.sub.of(rows)
+            keep = sub_occ > 0.0
             if bool(keep.any()):
-                high = max(high, float(self.sub_doses[rows][keep].max()))
+                high = max(high, float(sub_doses[keep].max()))
         return high
 
     def min_dose(self) -> float:
@@ -426,9 +494,10 @@ class _Parts(NamedTuple):
                 low = min(low, float(doses.min()))
         rows = self.sub_low < low
         if bool(rows.any()):
-            keep = self.sub_occ[rows] > 0.0
+            sub_doses, sub_occ = self.sub.of(rows)
+            keep = sub_occ > 0.0
             if bool(keep.any()):
-                low = min(low, float(self.sub_doses[rows][keep].min()))
+                low = min(low, float(sub_doses[keep].min()))
         return low
 
     def hottest(self, volume_cc: float, max_gy: float) -> Optional[Tuple[FloatArray, FloatArray, float]]:
@@ -442,11 +511,11 @@ class _Parts(NamedTuple):
         ``max_gy`` and moves 4× further down until the samples above it reach past ``volume_cc``.
         Returns None (build the full curve) when they do not before every voxel is open.
         """
-        n3, m3 = self.sub_doses.shape[1], self.full_doses.shape[1]
+        n3, m3 = self.sub.n3, self.full_doses.shape[1]
         bound = np.concatenate([self.centre_doses, self.sub_high,
                                 self.full_doses.max(axis=1, initial=-np.inf)])
         bound_cc = np.concatenate([self.centre_occ, self.sub_voxel_occ, self.full_occ]) * self.voxel_cc
-        c, m = len(self.centre_doses), len(self.sub_doses)
+        c, m = len(self.centre_doses), len(self.sub)
         delta = (max_gy - float(bound.min())) / 1024.0
         if not delta > 0.0:
             return None
@@ -457,8 +526,7 @@ class _Parts(NamedTuple):
             if float(bound_cc[units].sum()) >= volume_cc:
                 centre = self.centre_doses[units[:c]]
                 centre_occ = self.centre_occ[units[:c]]
-                sub = self.sub_doses[units[c:c + m]]
-                sub_occ = self.sub_occ[units[c:c + m]]
+                sub, sub_occ = self.sub.of(units[c:c + m])
                 full = self.full_doses[units[c + m:]]
                 full_occ = np.broadcast_to((self.full_occ[units[c + m:]] / m3)[:, None], full.shape)
                 hot_sub = (sub > t) & (sub_occ > 0.0)
@@ -500,12 +568,13 @@ def _occupancy_parts(grid: DoseGrid, occupancy: Occupancy) -> _Parts:
     m = FULL_SUB_SAMPLES
     vv = grid.voxel_volume_cc
     none = np.zeros(0)
+    positions = np.zeros(0, dtype=np.int64)
+    near = np.zeros((0, 27))
     if n == 1:
-        return _Parts(values[whole], occ[whole], np.zeros((0, 1)), np.zeros((0, 1)), none, none, none,
+        return _Parts(values[whole], occ[whole], _SubSamples(occupancy, positions, near), none, none, none,
                       np.zeros((0, m**3)), none, vv)
-    grid_max = float(grid.values_gy.max())
+    grid_max = grid.max_gy
     corner = (box[0].start, box[1].start, box[2].start)
-    sub_dose, sub_occ = np.zeros((0, n**3)), np.zeros((0, n**3))
     sub_high = sub_low = sub_voxel_occ = none
     if len(occupancy.sub_voxels):
         k, j, i = np.unravel_index(occupancy.sub_voxels, occupancy.box_fraction.shape)
@@ -516,11 +585,11 @@ def _occupancy_parts(grid: DoseGrid, occupancy: Occupancy) -> _Parts:
         full = whole.copy()
         full[occupancy.sub_voxels] = False
         whole[occupancy.sub_voxels[steep]] = False
-        sub_dose = _interpolate(near[steep], n)
-        sub_occ = occupancy.sub_fraction_of(np.flatnonzero(steep)).reshape(-1, n**3)
-        sub_high, sub_low, sub_voxel_occ = high[steep], low[steep], occ[occupancy.sub_voxels[steep]]
+        positions, near = np.flatnonzero(steep), near[steep]
+        sub_high, sub_low, sub_voxel_occ = high[steep], low[steep], occ[occupancy.sub_voxels[positions]]
     else:
         full = whole
+    sub = _SubSamples(occupancy, positions, near)
     steep_full = _steep_full_voxels(grid.values_gy, box, full, grid_max)
     full_dose, full_occ = np.zeros((0, m**3)), np.zeros(0)
     if len(steep_full):
@@ -529,8 +598,7 @@ def _occupancy_parts(grid: DoseGrid, occupancy: Occupancy) -> _Parts:
         whole[steep_full] = False
         full_dose = _interpolate(near, m)
         full_occ = occ[steep_full]
-    return _Parts(values[whole], occ[whole], sub_dose, sub_occ, sub_high, sub_low, sub_voxel_occ, full_dose,
-                  full_occ, vv)
+    return _Parts(values[whole], occ[whole], sub, sub_high, sub_low, sub_voxel_occ, full_dose, full_occ, vv)
 
 
 def _steep_full_voxels(values: FloatArray, box: Tuple[slice, slice, slice], full: np.ndarray,

@@ -143,6 +143,46 @@ class Occupancy:
         out[order] = _boundary_sub_fraction(self._sub_source, self.box_fraction.shape, voxels[order])
         return out
 
+    def sub_projection_of(self, positions: ArrayLike, weights: ArrayLike) -> FloatArray:
+        """Σ over the n³ sub-voxels (c, b, a) of some boundary voxels of occupancy × W[c, z]·W[b, y]·W[a, x].
+
+        Equal, up to rounding, to ``np.einsum("vcba,cz,by,ax->vzyx", sub_fraction_of(positions), W, W,
+        W)`` without building the sub-voxel occupancy: each contour plane's contribution to a voxel
+        is separable, (z-weights · W) ⊗ (Wᵀ · sub-pixel coverage · W), k³ values where the occupancy
+        has n³. The sub-voxel occupancies are not clipped to [0, 1] first (a sum of planes'
+        contributions leaves that range by rounding alone). The DVH uses it with W the trilinear
+        weights of the sub-voxel centres: the occupancy-weighted sum of a voxel's sub-voxel doses is
+        then the (3, 3, 3) projection · the voxel's dose neighbourhood.
+
+        Parameters
+        ----------
+        positions : array_like of int
+            Positions in :attr:`sub_voxels` of the boundary voxels wanted.
+        weights : array_like, shape (n, k)
+            W: a weight per sub-voxel position along an axis (the same for z, y and x).
+
+        Returns
+        -------
+        numpy.ndarray, shape (len(positions), k, k, k)
+            Indexed [z, y, x]. A new array.
+        """
+        pos = np.asarray(positions, dtype=np.int64).reshape(-1)
+        w = np.asarray(weights, dtype=np.float64)
+        n = self.sub_samples
+        if w.ndim != 2 or w.shape[0] != n:
+            raise InputError(f"weights must have shape (sub_samples = {n}, k) (got {w.shape})")
+        voxels = self.sub_voxels[pos]
+        if n == 1 or self._sub_source is None:
+            column_sums = w.sum(axis=0)
+            uniform = np.einsum("z,y,x->zyx", column_sums, column_sums, column_sums)
+            return np.asarray(self.box_fraction.ravel()[voxels][:, None, None, None] * uniform)
+        if np.all(voxels[1:] > voxels[:-1]):
+            return _boundary_projection(self._sub_source, self.box_fraction.shape, voxels, w)
+        order = np.argsort(voxels, kind="stable")
+        out = np.empty((len(pos),) + (w.shape[1],) * 3)
+        out[order] = _boundary_projection(self._sub_source, self.box_fraction.shape, voxels[order], w)
+        return out
+
 
 class _Raster(NamedTuple):
     """What :func:`_rasterise` returns (see :class:`Occupancy` for the arrays)."""
@@ -932,17 +972,19 @@ def _plane_slices(source: _SubSource) -> _PlaneSlices:
         each([p.cell for p, _ in per_plane]), each([p.stride for p, _ in per_plane]))
 
 
-def _boundary_sub_fraction(source: _SubSource, box_shape: Tuple[int, ...], voxels: IntArray) -> FloatArray:
-    """Occupancy of the n³ sub-voxels of boundary ``voxels`` (flat box indices, ascending).
+class _Entries(NamedTuple):
+    """One entry per (on-grid plane, voxel slice, boundary voxel its slab and pixels reach)."""
 
-    Each plane's slab within one voxel slice adds, to sub-voxel (c, b, a), its z-weight in
-    sub-slice c times the in-plane coverage of sub-pixel (b, a): the sub-pixel coverage of a partly
-    covered pixel (:func:`_fine_coverage`, for all planes' pixels asked for at once), else the
-    pixel's own (0 or 1). One entry per (plane, voxel slice, voxel reached), all gathered at once;
-    a voxel's entries are summed in the planes' order (``np.add.reduceat``, one after the other).
-    """
+    where: IntArray  # position of the entry's voxel among the voxels asked for
+    z_weights: FloatArray  # (E, n) the plane's z-weight in each sub-slice of the voxel
+    coverage: FloatArray  # (E,) the in-plane coverage of the voxel's pixel in that plane
+    partial: IntArray  # (E,) the pixel's index into ``scan.part_left`` when partly covered, else −1
+
+
+def _entries(source: _SubSource, box_shape: Tuple[int, ...], voxels: IntArray) -> _Entries:
+    """The entries of boundary ``voxels`` (flat box indices, ascending): planes in order, then voxel
+    slices, then voxels, all gathered at once."""
     k_lo, r_lo, c_lo = source.corner
-    n = source.n
     kk, rr, cc = np.unravel_index(voxels, box_shape)
     slice_start = np.searchsorted(kk, np.arange(box_shape[0] + 1))
     pairs = _plane_slices(source)
@@ -954,31 +996,56 @@ def _boundary_sub_fraction(source: _SubSource, box_shape: Tuple[int, ...], voxel
     r, c = rr[where] + r_lo, cc[where] + c_lo
     inside = (r >= pairs.r0[pair]) & (r < pairs.r1[pair]) & (c >= pairs.c0[pair]) & (c < pairs.c1[pair])
     pair, where, r, c = pair[inside], where[inside], r[inside], c[inside]
-    if len(where) == 0:
-        return np.zeros((len(voxels), n, n, n))
     cell = pairs.cell[pair] + (r - pairs.r0[pair]) * pairs.stride[pair] + (c - pairs.c0[pair])
-    # in-plane coverage of each entry's n × n sub-pixels
-    part = source.coverage.partial[cell]
-    block = np.empty((len(cell), n, n))
-    block[...] = source.coverage.flat[cell][:, None, None]
-    is_part = part >= 0
+    return _Entries(where, pairs.weights[pair], source.coverage.flat[cell], source.coverage.partial[cell])
+
+
+def _in_plane(source: _SubSource, entries: _Entries, weights: Optional[FloatArray]) -> FloatArray:
+    """Each entry's in-plane coverage of its pixel's n × n sub-pixels [b, a] (``weights`` None), or
+    its projection Wᵀ·C·W (k × k) through per-axis ``weights`` W (n, k).
+
+    The sub-pixel coverage C of a partly covered pixel comes from :func:`_fine_coverage` (once per
+    pixel, for all planes' pixels at once); another pixel is covered uniformly by its own coverage c
+    (0 or 1), so its projection is c · (1ᵀW)ᵀ(1ᵀW).
+    """
+    n = source.n
+    is_part = entries.partial >= 0
     if bool(is_part.any()):
-        ids, inverse = np.unique(part[is_part], return_inverse=True)
-        block[is_part] = _fine_coverage(source.coverage.scan, ids, n)[inverse.reshape(-1)]
-    # each entry's (z-weight × sub-pixel coverage) outer product, n³ values in [c, b, a] order, summed
-    # per voxel in the planes' order: a voxel's r-th entry is added in round r (a voxel meets few
-    # planes, so there are few rounds). In a round most voxels take part in, the others add the
-    # product of an all-zero entry (the last): adding 0.0 changes no sum, and the round adds to all
-    # voxels without indexing
-    z_weights = np.concatenate([pairs.weights[pair], np.zeros((1, n))])
-    blocks = np.concatenate([block.reshape(-1, 1, n * n), np.zeros((1, 1, n * n))])
+        ids, inverse = np.unique(entries.partial[is_part], return_inverse=True)
+        fine = _fine_coverage(source.coverage.scan, ids, n)
+    if weights is None:
+        block = np.empty((len(entries.where), n, n))
+        block[...] = entries.coverage[:, None, None]
+        if bool(is_part.any()):
+            block[is_part] = fine[inverse.reshape(-1)]
+        return block
+    column_sums = weights.sum(axis=0)
+    projected = entries.coverage[:, None, None] * np.outer(column_sums, column_sums)
+    if bool(is_part.any()):
+        projected[is_part] = (weights.T @ fine @ weights)[inverse.reshape(-1)]
+    return np.asarray(projected)
+
+
+def _sum_by_voxel(where: IntArray, z: FloatArray, plane: FloatArray, n_voxels: int) -> FloatArray:
+    """Σ over each voxel's entries of the outer product z ⊗ plane, shape (n_voxels, kz · kxy).
+
+    ``z`` (E, kz) and ``plane`` (E, kxy) per entry. A voxel's entries are added in their order: its
+    r-th entry in round r (a voxel meets few planes, so there are few rounds). In a round most voxels
+    take part in, the others add the product of an all-zero entry: adding 0.0 changes no sum, and
+    the round adds to all voxels without indexing. A voxel without entries sums to 0.
+    """
+    kz, kxy = z.shape[1], plane.shape[1]
+    if len(where) == 0:
+        return np.zeros((n_voxels, kz * kxy))
+    z = np.concatenate([z, np.zeros((1, kz))])
+    plane = np.concatenate([plane, np.zeros((1, kxy))])
     order = np.argsort(where, kind="stable")
     sorted_where = where[order]
     first = np.flatnonzero(np.concatenate([[True], sorted_where[1:] != sorted_where[:-1]]))
     entries = np.diff(np.append(first, len(order)))  # entries of each voxel reached
 
     def products(e: IntArray) -> FloatArray:
-        return np.asarray((z_weights[e][:, :, None] * blocks[e]).reshape(-1, n**3))
+        return np.asarray((z[e][:, :, None] * plane[e][:, None, :]).reshape(-1, kz * kxy))
 
     sums = products(order[first])
     for rank in range(1, int(entries.max())):
@@ -989,14 +1056,41 @@ def _boundary_sub_fraction(source: _SubSource, box_shape: Tuple[int, ...], voxel
             sums += products(every)
         else:
             sums[more] += products(order[first[more] + rank])
-    out: FloatArray
-    if len(first) == len(voxels):  # every voxel reached (the usual case)
-        out = sums.reshape(len(voxels), n, n, n)
-    else:
-        out = np.zeros((len(voxels), n, n, n))
-        out[sorted_where[first]] = sums.reshape(-1, n, n, n)
+    if len(first) == n_voxels:  # every voxel reached (the usual case)
+        return sums
+    out = np.zeros((n_voxels, kz * kxy))
+    out[sorted_where[first]] = sums
+    return out
+
+
+def _boundary_sub_fraction(source: _SubSource, box_shape: Tuple[int, ...], voxels: IntArray) -> FloatArray:
+    """Occupancy of the n³ sub-voxels of boundary ``voxels`` (flat box indices, ascending).
+
+    Each plane's slab within one voxel slice adds, to sub-voxel (c, b, a), its z-weight in
+    sub-slice c times the in-plane coverage of sub-pixel (b, a) (:func:`_entries`,
+    :func:`_in_plane`, :func:`_sum_by_voxel`: the planes' contributions added in the planes' order).
+    """
+    n = source.n
+    entries = _entries(source, box_shape, voxels)
+    block = _in_plane(source, entries, None).reshape(-1, n * n)
+    out = _sum_by_voxel(entries.where, entries.z_weights, block, len(voxels)).reshape(len(voxels), n, n, n)
     np.clip(out, 0.0, 1.0, out=out)
     return out
+
+
+def _boundary_projection(source: _SubSource, box_shape: Tuple[int, ...], voxels: IntArray,
+                         weights: FloatArray) -> FloatArray:
+    """Σ over the sub-voxels (c, b, a) of boundary ``voxels`` of occupancy × W[c, z]·W[b, y]·W[a, x],
+    shape (len(voxels), k, k, k) for per-axis ``weights`` W (n, k); not clipped to [0, 1].
+
+    A plane's contribution is separable: (its z-weights · W) ⊗ (Wᵀ · sub-pixel coverage · W), so
+    it costs k³ values per entry where the sub-voxel occupancy costs n³.
+    """
+    k = weights.shape[1]
+    entries = _entries(source, box_shape, voxels)
+    plane = _in_plane(source, entries, weights).reshape(-1, k * k)
+    out = _sum_by_voxel(entries.where, entries.z_weights @ weights, plane, len(voxels))
+    return out.reshape(len(voxels), k, k, k)
 
 
 def _reaches_grid(idx_polys: Sequence[FloatArray], ny: int, nx: int) -> bool:

@@ -15,6 +15,7 @@ import pytest
 
 from reirrad import lq
 from reirrad.dose import DoseGrid
+from reirrad import dvh as dvh_module
 from reirrad.dvh import DVH
 from reirrad.errors import InputError
 from reirrad.structures import structure_occupancy
@@ -352,13 +353,17 @@ def test_full_voxels_at_the_grid_faces():
     assert sorted(set(np.round(dvh.doses_gy, 9))) == [9.0, 9.75, 10.25, 11.0]
 
 
-def test_metrics_without_the_samples_laid_end_to_end_are_those_of_every_sample():
+@pytest.mark.parametrize("eager_rows", [dvh_module._EAGER_ROWS, 0])
+def test_metrics_without_the_samples_laid_end_to_end_are_those_of_every_sample(eager_rows, monkeypatch):
     """A hot spot (Gaussian, 40 Gy peak, σ = 6 mm, off the voxel centres) on a linear gradient, and a
     sphere r = 20 mm around it, 4³ sub-voxels: the DVH read without laying its samples end to end
     (summary values from the samples kept by kind, D_v from the voxels that can reach the hottest
     samples) gives the numbers of the DVH of every sample - D_v and the extremes exactly, the volume
     and Dmean to rounding - for small v and for v that needs the full curve; the curve itself is not
-    built for the small ones."""
+    built for the small ones. With the boundary voxels' sub-voxel samples computed on request (as for
+    a structure with more than ``_EAGER_ROWS`` of them: the volume and Dmean then come from the
+    occupancy's projection), the small-v metrics compute the sub-voxels of a few voxels only."""
+    monkeypatch.setattr(dvh_module, "_EAGER_ROWS", eager_rows)
     hot = np.array([4.3, -2.9, 1.7])
 
     def field(points: np.ndarray) -> np.ndarray:
@@ -376,6 +381,10 @@ def test_metrics_without_the_samples_laid_end_to_end_are_those_of_every_sample()
     for metric in ("Dmax", "Dmean", "D0.5cc", "D0.1cc"):
         small.metric_gy(metric)
     assert small._curve is None  # read from the hottest samples alone (the path under test)
+    assert small._parts is not None
+    assert small._parts.sub.eager == (eager_rows > 0)
+    if not eager_rows:  # nothing computed for every boundary voxel
+        assert small._parts.sub._all is None
     mapped = small.map_dose(lambda d: np.asarray(lq.eqd2_gy(d, 5, 3.0)), "eqd2")
     every = DVH.from_dose(grid, occupancy)
     np.testing.assert_array_equal(mapped.doses_gy,

@@ -330,6 +330,35 @@ def test_sub_voxels_average_to_the_voxel_occupancy():
         np.testing.assert_allclose(other.box_fraction, occ.box_fraction, atol=1e-12)
 
 
+def test_sub_voxel_projection_is_the_sum_over_the_sub_voxels():
+    """``sub_projection_of`` equals the einsum of the sub-voxel occupancy with the per-axis weights
+    (its definition), to rounding, for the trilinear weights of the sub-voxel centres (what the DVH
+    uses) and for all-ones weights (then it is n³ × the voxel's occupancy: the sub-voxels average to
+    it); in any order of the voxels asked for; weights of the wrong shape are refused."""
+    grid = DoseGrid(np.zeros((16, 16, 16)), (-15.0, -15.0, -15.0), (2.0, 2.0, 2.0))
+    occ = structure_occupancy(sphere_contours((0.3, -0.7, 0.4), 9.0, 2.0, 0.37), grid, sub_samples=4)
+    everything = np.arange(len(occ.sub_voxels))
+    offset = (np.arange(4) + 0.5) / 4 - 0.5
+    trilinear = np.stack([np.maximum(-offset, 0.0), 1.0 - np.abs(offset), np.maximum(offset, 0.0)], axis=1)
+    sub = occ.sub_fraction
+    np.testing.assert_allclose(occ.sub_projection_of(everything, trilinear),
+                               np.einsum("vcba,cz,by,ax->vzyx", sub, trilinear, trilinear, trilinear),
+                               rtol=0.0, atol=1e-12)
+    ones = occ.sub_projection_of(everything, np.ones((4, 1))).reshape(-1)
+    np.testing.assert_allclose(ones, 64.0 * occ.box_fraction.ravel()[occ.sub_voxels], rtol=0.0, atol=1e-10)
+    some = everything[::-5][:30]
+    np.testing.assert_array_equal(occ.sub_projection_of(some, trilinear),
+                                  occ.sub_projection_of(everything, trilinear)[some])
+    with pytest.raises(InputError, match=r"weights must have shape \(sub_samples = 4, k\)"):
+        occ.sub_projection_of(some, np.ones((3, 3)))
+    # n = 1: a voxel is one uniform sub-voxel
+    single = structure_occupancy(sphere_contours((0.3, -0.7, 0.4), 9.0, 2.0, 0.37), grid, sub_samples=1)
+    w = np.array([[0.25, 0.5, 0.25]])
+    expected = single.box_fraction.ravel()[single.sub_voxels][:, None, None, None] * np.einsum(
+        "z,y,x->zyx", w[0], w[0], w[0])
+    np.testing.assert_allclose(single.sub_projection_of(np.arange(len(single.sub_voxels)), w), expected)
+
+
 def test_planes_off_the_grid_still_count_in_the_volume():
     """Contour planes whose slabs miss the grid are not rasterised, but their area still counts:
     a cylinder r = 6 mm on planes z = 0.5 … 19.5 mm over a grid covering z ∈ [−½, 6½] mm has the same

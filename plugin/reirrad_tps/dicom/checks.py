@@ -272,7 +272,7 @@ def check_dose_maximum(info: RtDoseInfo, grid: DoseGrid, prescription_gy: float,
         ``dose-maximum-below-prescription`` or ``dose-maximum-far-above-prescription`` (stops), or
         nothing.
     """
-    dmax = float(grid.values_gy.max())
+    dmax = grid.max_gy
     what = (f"{info.path}: dose maximum {dmax:.2f} Gy is {{}} x the plan's total prescription "
             f"{prescription_gy:.2f} Gy ({source}; DoseSummationType {info.summation_type or '?'})")
     if dmax < MIN_MAX_TO_PRESCRIPTION * prescription_gy:
