@@ -512,23 +512,26 @@ class _Parts(NamedTuple):
         Returns None (build the full curve) when they do not before every voxel is open.
         """
         n3, m3 = self.sub.n3, self.full_doses.shape[1]
-        bound = np.concatenate([self.centre_doses, self.sub_high,
-                                self.full_doses.max(axis=1, initial=-np.inf)])
-        bound_cc = np.concatenate([self.centre_occ, self.sub_voxel_occ, self.full_occ]) * self.voxel_cc
-        c, m = len(self.centre_doses), len(self.sub)
-        delta = (max_gy - float(bound.min())) / 1024.0
+        # per kind (centre-scored, boundary, steep full voxels): each voxel's bound on its samples'
+        # doses and its occupancy (not laid end to end: the centre-scored voxels are most of a large
+        # structure, and only the few above t are opened)
+        full_high = self.full_doses.max(axis=1, initial=-np.inf)
+        bounds = (self.centre_doses, self.sub_high, full_high)
+        occupancies = (self.centre_occ, self.sub_voxel_occ, self.full_occ)
+        lowest = min(float(b.min()) for b in bounds if len(b))
+        delta = (max_gy - lowest) / 1024.0
         if not delta > 0.0:
             return None
         while True:
             t = max_gy - delta
-            units = bound > t
+            opened = [b > t for b in bounds]
             # the voxels' volume bounds the volume above t: open them only when it can reach volume_cc
-            if float(bound_cc[units].sum()) >= volume_cc:
-                centre = self.centre_doses[units[:c]]
-                centre_occ = self.centre_occ[units[:c]]
-                sub, sub_occ = self.sub.of(units[c:c + m])
-                full = self.full_doses[units[c + m:]]
-                full_occ = np.broadcast_to((self.full_occ[units[c + m:]] / m3)[:, None], full.shape)
+            if sum(float(o[u].sum()) for o, u in zip(occupancies, opened)) * self.voxel_cc >= volume_cc:
+                centre = self.centre_doses[opened[0]]
+                centre_occ = self.centre_occ[opened[0]]
+                sub, sub_occ = self.sub.of(opened[1])
+                full = self.full_doses[opened[2]]
+                full_occ = np.broadcast_to((self.full_occ[opened[2]] / m3)[:, None], full.shape)
                 hot_sub = (sub > t) & (sub_occ > 0.0)
                 d = np.concatenate([centre[centre > t], sub[hot_sub], full[full > t]])
                 w = np.concatenate([centre_occ[centre > t], sub_occ[hot_sub] / n3, full_occ[full > t]])
@@ -538,7 +541,7 @@ class _Parts(NamedTuple):
                 valid_to = float(points[2][-2])  # the last sample's midpoint (before the closing point)
                 if valid_to >= volume_cc:
                     return points[2][:-1], points[3][:-1], valid_to
-            if bool(units.all()):
+            if all(bool(u.all()) for u in opened):
                 return None
             delta *= 4.0
 

@@ -935,8 +935,11 @@ def _assemble(on_grid: List[Tuple[_Plane, Tuple[Tuple[int, FloatArray], ...]]], 
         rows, cols = plane.coverage.shape
         rr, cc = plane.j0 - r_lo, plane.i0 - c_lo
         for k, weights in slices:
-            box_fraction[k - k_lo, rr:rr + rows, cc:cc + cols] += float(weights.mean()) * plane.coverage
-    np.minimum(np.maximum(box_fraction, 0.0, out=box_fraction), 1.0, out=box_fraction)
+            share = float(weights.mean())
+            target = box_fraction[k - k_lo, rr:rr + rows, cc:cc + cols]
+            # a whole voxel slice adds the coverage itself (1.0 × c is c: the same sum, no product)
+            target += plane.coverage if share == 1.0 else share * plane.coverage
+    np.clip(box_fraction, 0.0, 1.0, out=box_fraction)
     sub_voxels = np.flatnonzero((box_fraction > 0.0) & (box_fraction < 1.0 - _FULL_TOL))
     source = _SubSource(tuple(on_grid), (k_lo, r_lo, c_lo), n, coverage) if n > 1 else None
     box = (slice(k_lo, k_hi), slice(r_lo, r_hi), slice(c_lo, c_hi))
