@@ -365,7 +365,7 @@ class _SubSamples:
     """The sub-voxel samples of a structure's sub-sampled boundary voxels.
 
     Row r is boundary voxel ``positions[r]`` (a position in ``Occupancy.sub_voxels``) with dose
-    neighbourhood ``near[r]`` (27,): its n³ sub-voxel doses (trilinear, :func:`_interpolate`) and
+    neighbourhood ``near[:, r]`` (27,): its n³ sub-voxel doses (trilinear, :func:`_interpolate`) and
     occupancies (:meth:`Occupancy.sub_fraction_of`). With at most :data:`_EAGER_ROWS` rows they are
     all computed at once; with more, only the rows asked for (what Dmax and small-volume D_v metrics
     need: the voxels whose neighbourhood reaches the hottest doses), and all rows, kept, once every
@@ -415,10 +415,10 @@ class _SubSamples:
             return float(np.einsum("ij,ij->", self._all[0], self._all[1])) / self.n3
         weights = _sub_weights(self._occupancy.sub_samples)
         projection = self._occupancy.sub_projection_of(self._positions, weights).reshape(-1, 27)
-        return float(np.einsum("ij,ij->", self._near, projection)) / self.n3
+        return float(np.einsum("ji,ij->", self._near, projection)) / self.n3
 
     def _compute(self, index: np.ndarray) -> Tuple[FloatArray, FloatArray]:
-        doses = _interpolate(self._near[index], self._occupancy.sub_samples)
+        doses = _interpolate(self._near[:, index], self._occupancy.sub_samples)
         occupancy = self._occupancy.sub_fraction_of(self._positions[index]).reshape(-1, self.n3)
         return doses, occupancy
 
@@ -572,7 +572,7 @@ def _occupancy_parts(grid: DoseGrid, occupancy: Occupancy) -> _Parts:
     vv = grid.voxel_volume_cc
     none = np.zeros(0)
     positions = np.zeros(0, dtype=np.int64)
-    near = np.zeros((0, 27))
+    near = np.zeros((27, 0))
     if n == 1:
         return _Parts(values[whole], occ[whole], _SubSamples(occupancy, positions, near), none, none, none,
                       np.zeros((0, m**3)), none, vv)
@@ -581,14 +581,14 @@ def _occupancy_parts(grid: DoseGrid, occupancy: Occupancy) -> _Parts:
     sub_high = sub_low = sub_voxel_occ = none
     if len(occupancy.sub_voxels):
         k, j, i = np.unravel_index(occupancy.sub_voxels, occupancy.box_fraction.shape)
-        near = _neighbourhood(grid.values_gy, k + corner[0], j + corner[1], i + corner[2]).reshape(-1, 27)
-        high, low = near.max(axis=1), near.min(axis=1)
+        near = _neighbourhood(grid.values_gy, k + corner[0], j + corner[1], i + corner[2])
+        high, low = near.max(axis=0), near.min(axis=0)
         steep = high - low > FLAT_FRACTION * grid_max
         # a boundary voxel is never full: its entry in ``whole`` is cleared when it is sub-sampled
         full = whole.copy()
         full[occupancy.sub_voxels] = False
         whole[occupancy.sub_voxels[steep]] = False
-        positions, near = np.flatnonzero(steep), near[steep]
+        positions, near = np.flatnonzero(steep), near[:, steep]
         sub_high, sub_low, sub_voxel_occ = high[steep], low[steep], occ[occupancy.sub_voxels[positions]]
     else:
         full = whole
@@ -597,7 +597,7 @@ def _occupancy_parts(grid: DoseGrid, occupancy: Occupancy) -> _Parts:
     full_dose, full_occ = np.zeros((0, m**3)), np.zeros(0)
     if len(steep_full):
         k, j, i = np.unravel_index(steep_full, occupancy.box_fraction.shape)
-        near = _neighbourhood(grid.values_gy, k + corner[0], j + corner[1], i + corner[2]).reshape(-1, 27)
+        near = _neighbourhood(grid.values_gy, k + corner[0], j + corner[1], i + corner[2])
         whole[steep_full] = False
         full_dose = _interpolate(near, m)
         full_occ = occ[steep_full]
@@ -664,17 +664,19 @@ def _at_faces(shape: Tuple[int, ...], k: np.ndarray, j: np.ndarray, i: np.ndarra
 
 def _interpolate(near: FloatArray, n: int) -> FloatArray:
     """Trilinear doses (M, n³) at the n³ sub-voxel centres of M voxels from their neighbourhoods
-    ``near`` (M, 27): rows [c, b, a], the product of the per-axis weights (:func:`_sub_weights`).
+    ``near`` (27, M) (:func:`_neighbourhood`): columns [c, b, a], the product of the per-axis weights
+    (:func:`_sub_weights`).
 
-    The (M, 27) × (27, n³) product is taken _ROWS_PER_PRODUCT rows at a time: OpenBLAS runs one
-    larger product on several threads, which on a shared machine cost more than they gain (measured
-    2-5× slower under load); the values are the same.
+    The (M, 27) × (27, n³) product (``near`` transposed: a view) is taken _ROWS_PER_PRODUCT rows at a
+    time: OpenBLAS runs one larger product on several threads, which on a shared machine cost more
+    than they gain (measured 2-5× slower under load); the values are the same.
     """
     weights_1d = _sub_weights(n)
     trilinear_t = np.kron(np.kron(weights_1d, weights_1d), weights_1d).T  # (27, n³), columns [c, b, a]
-    out = np.empty((near.shape[0], n**3))
-    for start in range(0, near.shape[0], _ROWS_PER_PRODUCT):
-        np.dot(near[start:start + _ROWS_PER_PRODUCT], trilinear_t, out=out[start:start + _ROWS_PER_PRODUCT])
+    rows = near.T
+    out = np.empty((rows.shape[0], n**3))
+    for start in range(0, rows.shape[0], _ROWS_PER_PRODUCT):
+        np.dot(rows[start:start + _ROWS_PER_PRODUCT], trilinear_t, out=out[start:start + _ROWS_PER_PRODUCT])
     return out
 
 
@@ -692,7 +694,9 @@ def _sub_weights(n: int) -> FloatArray:
 
 
 def _neighbourhood(values: FloatArray, k: np.ndarray, j: np.ndarray, i: np.ndarray) -> FloatArray:
-    """Doses of the 3 × 3 × 3 voxels around each (k, j, i), shape (M, 3, 3, 3) indexed [z, y, x].
+    """Doses of the 3 × 3 × 3 voxels around each (k, j, i), shape (27, M): row q = 9·z + 3·y + x for
+    offsets (z, y, x) − 1, one column per voxel (a neighbour's doses of all voxels lie together, so
+    the extremes over the 27 are 26 element-wise comparisons of rows).
 
     At the grid's faces the missing neighbours repeat the outermost voxel (the dose is not
     extrapolated: an outer voxel's dose stands for its whole volume).
@@ -701,11 +705,11 @@ def _neighbourhood(values: FloatArray, k: np.ndarray, j: np.ndarray, i: np.ndarr
     step = np.array([-1, 0, 1])
     # off the faces: the centre's flat index plus 27 fixed offsets, ordered [z, y, x]
     offsets = ((step[:, None, None] * ny + step[None, :, None]) * nx + step[None, None, :]).reshape(27)
-    flat = ((k * ny + j) * nx + i)[:, None] + offsets  # (M, 27): one take, not three index arrays
+    flat = offsets[:, None] + ((k * ny + j) * nx + i)[None, :]  # (27, M): one take, not three index arrays
     faces = _at_faces(values.shape, k, j, i)
     if len(faces):
         kk = np.minimum(np.maximum(k[faces, None] + step, 0), nz - 1)[:, :, None, None]
         jj = np.minimum(np.maximum(j[faces, None] + step, 0), ny - 1)[:, None, :, None]
         ii = np.minimum(np.maximum(i[faces, None] + step, 0), nx - 1)[:, None, None, :]
-        flat[faces] = ((kk * ny + jj) * nx + ii).reshape(-1, 27)
-    return np.asarray(np.ravel(values).take(flat)).reshape(-1, 3, 3, 3)
+        flat[:, faces] = ((kk * ny + jj) * nx + ii).reshape(-1, 27).T
+    return np.asarray(np.ravel(values).take(flat))
