@@ -612,8 +612,10 @@ def _steep_full_voxels(values: FloatArray, box: Tuple[slice, slice, slice], full
     the change across the voxel g_a = (D₊ − D₋)/2 and the second difference c_a = D₊ + D₋ − 2·D₀.
     A voxel is sub-sampled when √(Σ g_a²) > :data:`GRADIENT_FRACTION` × the grid's maximum dose and
     Σ |c_a| / 8 (the bound of trilinear interpolation's error inside it, h²·|∂²D|/8 per axis) is at
-    most :data:`CURVATURE_FRACTION` × that maximum. The differences are taken for the voxels flagged
-    alone (gathered from the box made one voxel wider), the curvature for the steep ones alone.
+    most :data:`CURVATURE_FRACTION` × that maximum. The differences are taken over the box made one
+    voxel wider, :data:`_SLICES_PER_CHUNK` voxel slices at a time (element-wise on slices of the
+    grid, each chunk's arrays small enough to stay in the processor's cache); the curvature is
+    gathered for the steep voxels alone.
     """
     lo = [max(b.start - 1, 0) for b in box]
     hi = [min(b.stop + 1, size) for b, size in zip(box, values.shape)]
@@ -621,34 +623,48 @@ def _steep_full_voxels(values: FloatArray, box: Tuple[slice, slice, slice], full
     pad = [(1 - (b.start - low), 1 - (high - b.stop)) for b, low, high in zip(box, lo, hi)]
     if any(before or after for before, after in pad):
         ext = np.pad(ext, pad, mode="edge")  # at the grid's faces the outermost voxel repeats
-    # the full voxels' flat indices in ``ext`` (one voxel wider than the box on every side), less the
-    # step of one z-slice: the neighbour at flat step s is then ``ext_flat[z_step + s:]`` at that index
-    flags = np.zeros(ext.shape, dtype=bool)
-    flags[1:-1, 1:-1, 1:-1] = full.reshape(tuple(b.stop - b.start for b in box))
-    _, ny, nx = ext.shape
-    z_step = ny * nx
-    base = np.flatnonzero(flags) - z_step
-    ext_flat = np.ravel(ext)
+    box_shape = tuple(b.stop - b.start for b in box)
+    flagged = full.reshape(box_shape)
+    threshold = 4.0 * (GRADIENT_FRACTION * grid_max) ** 2  # compared with Σ (D₊ − D₋)²
+    per_slice = box_shape[1] * box_shape[2]
+    found = []
+    for z0 in range(0, box_shape[0], _SLICES_PER_CHUNK):
+        z1 = min(z0 + _SLICES_PER_CHUNK, box_shape[0])
+        e = ext[z0:z1 + 2]  # the chunk's slices and one more on each side
+        change2 = e[2:, 1:-1, 1:-1] - e[:-2, 1:-1, 1:-1]  # (D₊ − D₋)² along z, then y, then x
+        change2 *= change2
+        for axis in (1, 2):
+            ahead, behind = [slice(1, -1)] * 3, [slice(1, -1)] * 3
+            ahead[axis], behind[axis] = slice(2, None), slice(None, -2)
+            gradient = e[tuple(ahead)] - e[tuple(behind)]
+            gradient *= gradient
+            change2 += gradient
+        steep = change2 > threshold
+        steep &= flagged[z0:z1]
+        found.append(np.flatnonzero(steep) + z0 * per_slice)
+    steep_box = np.concatenate(found)
+    # the curvature of the steep voxels, from the grid (neighbours clamped to it: the faces repeat)
+    k, j, i = np.unravel_index(steep_box, box_shape)
+    index = (k + box[0].start, j + box[1].start, i + box[2].start)
+    flat_values = np.ravel(values)
 
-    def at(indices: np.ndarray, step: int) -> FloatArray:
-        return np.asarray(ext_flat[z_step + step:].take(indices))
+    def at(shifted: Tuple[np.ndarray, np.ndarray, np.ndarray]) -> FloatArray:
+        return np.asarray(flat_values.take(np.ravel_multi_index(shifted, values.shape)))
 
-    change2 = np.zeros(len(base))
-    for step in (z_step, nx, 1):  # (D₊ − D₋)², compared with 4 × the squared threshold
-        gradient = at(base, step) - at(base, -step)
-        gradient *= gradient
-        change2 += gradient
-    is_steep = change2 > 4.0 * (GRADIENT_FRACTION * grid_max) ** 2
-    steep_base = base[is_steep]
-    curvature = np.zeros(len(steep_base))
-    middle = at(steep_base, 0)
-    for step in (z_step, nx, 1):
-        curvature += np.abs(at(steep_base, step) + at(steep_base, -step) - 2.0 * middle)
-    # back to flat indices within the box
-    linear = steep_base[curvature / 8.0 <= CURVATURE_FRACTION * grid_max] + z_step
-    k, j, i = np.unravel_index(linear, ext.shape)
-    box_shape = flags[1:-1, 1:-1, 1:-1].shape
-    return np.asarray(np.ravel_multi_index((k - 1, j - 1, i - 1), box_shape), dtype=np.int64)
+    middle = at(index)
+    curvature = np.zeros(len(steep_box))
+    for axis in range(3):
+        plus, minus = list(index), list(index)
+        plus[axis] = np.minimum(index[axis] + 1, values.shape[axis] - 1)
+        minus[axis] = np.maximum(index[axis] - 1, 0)
+        curvature += np.abs(at((plus[0], plus[1], plus[2])) + at((minus[0], minus[1], minus[2]))
+                            - 2.0 * middle)
+    return np.asarray(steep_box[curvature / 8.0 <= CURVATURE_FRACTION * grid_max], dtype=np.int64)
+
+
+#: Voxel slices per chunk of :func:`_steep_full_voxels` (measured on the Eclipse example's BODY, a
+#: 98 × 129 × 194 box: 2 to 4 slices 13-16 ms, the whole box at once 35 ms, gathers 22 ms).
+_SLICES_PER_CHUNK = 4
 
 
 def _at_faces(shape: Tuple[int, ...], k: np.ndarray, j: np.ndarray, i: np.ndarray) -> np.ndarray:
