@@ -517,9 +517,9 @@ def _planes_coverage(planes: Sequence[Sequence[FloatArray]], subrows: int,
     **Pixels.** Along a scan line the covered length of every pixel is exact: an interval
     [u_in, u_out] (in pixel widths from the box's left edge) adds 1 − frac(u_in) to pixel
     ⌊u_in⌋ and 1 to every pixel right of it, and removes the same at u_out. The partial parts and
-    the steps of all planes are tallied with one ``bincount`` each (every plane's rows laid end to
-    end, one cell more than its columns per row) and the steps summed by one ``cumsum``: they are
-    whole numbers summing to 0 over each row, so the running sum restarts at 0 (exactly) on every
+    the steps of all planes are tallied with ``bincount`` (every plane's rows laid end to end, one
+    cell more than its columns per row; the steps as whole numbers) and the steps summed by one
+    ``cumsum``: they sum to 0 over each row, so the running sum restarts at 0 (exactly) on every
     row. O(crossings + pixels), whatever the number of intervals. In y the area is the mean over the
     row's scan lines (mid-point rule).
     **Sub-pixels** of partly covered pixels (0 < coverage < 1) are computed on request by
@@ -537,17 +537,25 @@ def _planes_coverage(planes: Sequence[Sequence[FloatArray]], subrows: int,
     plane = np.repeat(np.arange(n), n_lines)[iv.line]  # plane of each interval
     row_cell = cell_start[plane] + (iv.line - iv.line_start[plane]) // iv.per_row * (cols[plane] + 1)
     total = int(cells.sum())
-    partial_sum = np.zeros(total)
-    step = np.zeros(total)
     left = i0[plane] - 0.5
     width = cols[plane]
-    for x, sign in ((iv.x_in, 1.0), (iv.x_out, -1.0)):
+
+    def tally(x: FloatArray, sign: float) -> Tuple[FloatArray, IntArray]:
+        """The partial parts of the pixels where intervals start (sign +1) or end (−1), and the
+        cells right of them, where the step is."""
         u = np.minimum(np.maximum(x - left, 0.0), width.astype(np.float64))
         p = np.minimum(np.floor(u), width - 1).astype(np.int64)
         flat = row_cell + p
-        partial_sum += np.bincount(flat, weights=sign * (1.0 - (u - p)), minlength=total)
-        step += np.bincount(flat + 1, weights=np.full(len(flat), sign), minlength=total)
-    coverage_all = (partial_sum + np.cumsum(step)) / iv.per_row
+        partial: FloatArray = np.bincount(flat, weights=sign * (1.0 - (u - p)), minlength=total).astype(
+            np.float64, copy=False)
+        return partial, np.asarray(flat + 1, dtype=np.int64)
+
+    partial_in, step_in = tally(iv.x_in, 1.0)
+    partial_out, step_out = tally(iv.x_out, -1.0)
+    # the steps: +1 right of each entry, −1 right of each exit, counted as whole numbers
+    step = np.bincount(step_in, minlength=total) - np.bincount(step_out, minlength=total)
+    coverage_all = partial_in + partial_out + np.cumsum(step)
+    coverage_all /= iv.per_row
     is_part = (coverage_all > 0.0) & (coverage_all < 1.0 - _FULL_TOL)
     partial_all = np.full(total, -1, dtype=np.int64)
     part_cells = np.flatnonzero(is_part)
