@@ -565,7 +565,11 @@ def _occupancy_parts(grid: DoseGrid, occupancy: Occupancy) -> _Parts:
     """
     box = occupancy.box
     occ = occupancy.box_fraction.ravel()
-    values = grid.values_gy[box].ravel()
+    box_shape = occupancy.box_fraction.shape
+
+    def centre_doses(voxels: np.ndarray) -> FloatArray:  # the doses of the voxels flagged in the box
+        return np.asarray(grid.values_gy[box][voxels.reshape(box_shape)])
+
     whole = occ > 0.0
     n = occupancy.sub_samples
     m = FULL_SUB_SAMPLES
@@ -574,8 +578,8 @@ def _occupancy_parts(grid: DoseGrid, occupancy: Occupancy) -> _Parts:
     positions = np.zeros(0, dtype=np.int64)
     near = np.zeros((27, 0))
     if n == 1:
-        return _Parts(values[whole], occ[whole], _SubSamples(occupancy, positions, near), none, none, none,
-                      np.zeros((0, m**3)), none, vv)
+        return _Parts(centre_doses(whole), occ[whole], _SubSamples(occupancy, positions, near), none, none,
+                      none, np.zeros((0, m**3)), none, vv)
     grid_max = grid.max_gy
     corner = (box[0].start, box[1].start, box[2].start)
     sub_high = sub_low = sub_voxel_occ = none
@@ -601,7 +605,8 @@ def _occupancy_parts(grid: DoseGrid, occupancy: Occupancy) -> _Parts:
         whole[steep_full] = False
         full_dose = _interpolate(near, m)
         full_occ = occ[steep_full]
-    return _Parts(values[whole], occ[whole], sub, sub_high, sub_low, sub_voxel_occ, full_dose, full_occ, vv)
+    return _Parts(centre_doses(whole), occ[whole], sub, sub_high, sub_low, sub_voxel_occ, full_dose, full_occ,
+                  vv)
 
 
 def _steep_full_voxels(values: FloatArray, box: Tuple[slice, slice, slice], full: np.ndarray,
