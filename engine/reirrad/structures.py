@@ -59,6 +59,8 @@ SUB_SAMPLES = 4
 _FULL_TOL = 1e-9
 _NO_VOXELS: IntArray = np.zeros(0, dtype=np.int64)
 _NO_VOXELS.flags.writeable = False
+#: Cells (pixels and one more per row) per group of planes in :func:`_planes_coverage`.
+_GROUP_CELLS = 1 << 17
 
 
 @dataclass(frozen=True, eq=False)
@@ -504,7 +506,7 @@ class _Coverage(NamedTuple):
 
     planes: List[_Plane]
     flat: FloatArray  # every plane's rows laid end to end, one cell more than its columns per row
-    partial: IntArray  # the same cells: index into scan.part_left of a partly covered pixel, else −1
+    part_cells: IntArray  # the partly covered cells (0 < coverage < 1), ascending: scan.part_left's order
     scan: _Lines
 
 
@@ -536,30 +538,19 @@ def _planes_coverage(planes: Sequence[Sequence[FloatArray]], subrows: int,
     n_lines = iv.rows * iv.per_row
     plane = np.repeat(np.arange(n), n_lines)[iv.line]  # plane of each interval
     row_cell = cell_start[plane] + (iv.line - iv.line_start[plane]) // iv.per_row * (cols[plane] + 1)
-    total = int(cells.sum())
     left = i0[plane] - 0.5
     width = cols[plane]
 
     def tally(x: FloatArray, sign: float) -> Tuple[FloatArray, IntArray]:
-        """The partial parts of the pixels where intervals start (sign +1) or end (−1), and the
-        cells right of them, where the step is."""
+        """The partial part of the pixel where each interval starts (sign +1) or ends (−1), and that
+        pixel's cell."""
         u = np.minimum(np.maximum(x - left, 0.0), width.astype(np.float64))
         p = np.minimum(np.floor(u), width - 1).astype(np.int64)
-        flat = row_cell + p
-        partial: FloatArray = np.bincount(flat, weights=sign * (1.0 - (u - p)), minlength=total).astype(
-            np.float64, copy=False)
-        return partial, np.asarray(flat + 1, dtype=np.int64)
+        return sign * (1.0 - (u - p)), np.asarray(row_cell + p, dtype=np.int64)
 
-    partial_in, step_in = tally(iv.x_in, 1.0)
-    partial_out, step_out = tally(iv.x_out, -1.0)
-    # the steps: +1 right of each entry, −1 right of each exit, counted as whole numbers
-    step = np.bincount(step_in, minlength=total) - np.bincount(step_out, minlength=total)
-    coverage_all = partial_in + partial_out + np.cumsum(step)
-    coverage_all /= iv.per_row
-    is_part = (coverage_all > 0.0) & (coverage_all < 1.0 - _FULL_TOL)
-    partial_all = np.full(total, -1, dtype=np.int64)
-    part_cells = np.flatnonzero(is_part)
-    partial_all[part_cells] = np.arange(len(part_cells))
+    part_in, cell_in = tally(iv.x_in, 1.0)
+    part_out, cell_out = tally(iv.x_out, -1.0)
+    coverage_all, part_cells = _tally_groups(iv, cell_start, cells, (part_in, cell_in), (part_out, cell_out))
     part_plane = np.searchsorted(cell_start, part_cells, side="right") - 1
     part_row, part_col = np.divmod(part_cells - cell_start[part_plane], cols[part_plane] + 1)
     # the scan lines' intervals as one padded (pairs, lines) array
@@ -576,7 +567,40 @@ def _planes_coverage(planes: Sequence[Sequence[FloatArray]], subrows: int,
         grid_cells = coverage_all[c0:c0 + int(cells[k])].reshape(rows, width_k + 1)
         out.append(_Plane(int(iv.j0[k]), int(i0[k]), np.ascontiguousarray(grid_cells[:, :width_k]), c0,
                           width_k + 1))
-    return _Coverage(out, coverage_all, partial_all, scan)
+    return _Coverage(out, coverage_all, part_cells, scan)
+
+
+def _tally_groups(iv: _Intervals, cell_start: IntArray, cells: IntArray, entries: Tuple[FloatArray, IntArray],
+                  exits: Tuple[FloatArray, IntArray]) -> Tuple[FloatArray, IntArray]:
+    """Every cell's coverage (:func:`_planes_coverage`) from the partial parts and cells of the
+    intervals' entries and exits, and the partly covered cells (ascending).
+
+    A group of planes at a time (their cells and intervals are contiguous), about
+    :data:`_GROUP_CELLS` cells each, so that the group's arrays stay in the processor's cache: each
+    row's steps sum to 0, so a group's running sum starts at 0 as the whole's does there.
+    """
+    n = len(cell_start)
+    total = int(cells.sum())
+    coverage_all = np.empty(total)
+    found: List[IntArray] = []
+    group_end = np.searchsorted(cell_start, np.arange(_GROUP_CELLS, total + _GROUP_CELLS, _GROUP_CELLS))
+    bounds = np.unique(np.concatenate([[0], np.minimum(np.maximum(group_end, 1), n)]))
+    first_interval = np.searchsorted(iv.line, iv.line_start[bounds[:-1]])
+    last_interval = np.append(first_interval[1:], len(iv.line))
+    for g, (p0, p1) in enumerate(zip(bounds[:-1], bounds[1:])):
+        c0 = int(cell_start[p0])
+        size = int(cell_start[p1 - 1] + cells[p1 - 1]) - c0
+        q = slice(int(first_interval[g]), int(last_interval[g]))
+        local_in, local_out = entries[1][q] - c0, exits[1][q] - c0
+        # partial parts, then the steps: +1 right of each entry, −1 right of each exit, as whole numbers
+        coverage = np.bincount(local_in, weights=entries[0][q], minlength=size).astype(np.float64, copy=False)
+        coverage += np.bincount(local_out, weights=exits[0][q], minlength=size)
+        steps = np.bincount(local_in + 1, minlength=size) - np.bincount(local_out + 1, minlength=size)
+        coverage += np.cumsum(steps)
+        coverage /= iv.per_row
+        coverage_all[c0:c0 + size] = coverage
+        found.append(c0 + np.flatnonzero((coverage > 0.0) & (coverage < 1.0 - _FULL_TOL)))
+    return coverage_all, (np.concatenate(found) if found else _NO_VOXELS)
 
 
 def _fine_coverage(scan: _Lines, ids: IntArray, n: int) -> FloatArray:
@@ -1008,7 +1032,11 @@ def _entries(source: _SubSource, box_shape: Tuple[int, ...], voxels: IntArray) -
     inside = (r >= pairs.r0[pair]) & (r < pairs.r1[pair]) & (c >= pairs.c0[pair]) & (c < pairs.c1[pair])
     pair, where, r, c = pair[inside], where[inside], r[inside], c[inside]
     cell = pairs.cell[pair] + (r - pairs.r0[pair]) * pairs.stride[pair] + (c - pairs.c0[pair])
-    return _Entries(where, pairs.weights[pair], source.coverage.flat[cell], source.coverage.partial[cell])
+    coverage = source.coverage.flat[cell]
+    partial = np.full(len(cell), -1, dtype=np.int64)
+    is_part = (coverage > 0.0) & (coverage < 1.0 - _FULL_TOL)
+    partial[is_part] = np.searchsorted(source.coverage.part_cells, cell[is_part])
+    return _Entries(where, pairs.weights[pair], coverage, partial)
 
 
 def _in_plane(source: _SubSource, entries: _Entries, weights: Optional[FloatArray]) -> FloatArray:
