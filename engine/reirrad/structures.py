@@ -61,6 +61,8 @@ _NO_VOXELS: IntArray = np.zeros(0, dtype=np.int64)
 _NO_VOXELS.flags.writeable = False
 #: Cells (pixels and one more per row) per group of planes in :func:`_planes_coverage`.
 _GROUP_CELLS = 1 << 17
+#: Voxel slices per pass when :func:`_assemble` clips the box and finds its boundary voxels.
+_SLICES_PER_PASS = 4
 
 
 @dataclass(frozen=True, eq=False)
@@ -971,8 +973,16 @@ def _assemble(on_grid: List[Tuple[_Plane, Tuple[Tuple[int, FloatArray], ...]]], 
             target = box_fraction[k - k_lo, rr:rr + rows, cc:cc + cols]
             # a whole voxel slice adds the coverage itself (1.0 × c is c: the same sum, no product)
             target += plane.coverage if share == 1.0 else share * plane.coverage
-    np.clip(box_fraction, 0.0, 1.0, out=box_fraction)
-    sub_voxels = np.flatnonzero((box_fraction > 0.0) & (box_fraction < 1.0 - _FULL_TOL))
+    # clipped, and the boundary voxels found, a few voxel slices at a time (small temporaries)
+    per_slice = box_fraction.shape[1] * box_fraction.shape[2]
+    found = []
+    for k0 in range(0, box_fraction.shape[0], _SLICES_PER_PASS):
+        chunk = box_fraction[k0:k0 + _SLICES_PER_PASS]
+        np.clip(chunk, 0.0, 1.0, out=chunk)
+        boundary = chunk > 0.0
+        boundary &= chunk < 1.0 - _FULL_TOL
+        found.append(np.flatnonzero(boundary) + k0 * per_slice)
+    sub_voxels = np.concatenate(found)
     source = _SubSource(tuple(on_grid), (k_lo, r_lo, c_lo), n, coverage) if n > 1 else None
     box = (slice(k_lo, k_hi), slice(r_lo, r_hi), slice(c_lo, c_hi))
     return _Raster(box, box_fraction, sub_voxels, source, total_volume_mm3)
