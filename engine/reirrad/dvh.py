@@ -648,22 +648,19 @@ def _steep_full_voxels(values: FloatArray, box: Tuple[slice, slice, slice], full
         steep &= flagged[z0:z1]
         found.append(np.flatnonzero(steep) + z0 * per_slice)
     steep_box = np.concatenate(found)
-    # the curvature of the steep voxels, from the grid (neighbours clamped to it: the faces repeat)
+    # the curvature of the steep voxels, gathered from the grid (neighbours clamped to it: the faces
+    # repeat)
     k, j, i = np.unravel_index(steep_box, box_shape)
     index = (k + box[0].start, j + box[1].start, i + box[2].start)
+    _, ny, nx = values.shape
+    flat = (index[0] * ny + index[1]) * nx + index[2]
     flat_values = np.ravel(values)
-
-    def at(shifted: Tuple[np.ndarray, np.ndarray, np.ndarray]) -> FloatArray:
-        return np.asarray(flat_values.take(np.ravel_multi_index(shifted, values.shape)))
-
-    middle = at(index)
+    twice_middle = 2.0 * flat_values.take(flat)
     curvature = np.zeros(len(steep_box))
-    for axis in range(3):
-        plus, minus = list(index), list(index)
-        plus[axis] = np.minimum(index[axis] + 1, values.shape[axis] - 1)
-        minus[axis] = np.maximum(index[axis] - 1, 0)
-        curvature += np.abs(at((plus[0], plus[1], plus[2])) + at((minus[0], minus[1], minus[2]))
-                            - 2.0 * middle)
+    for coordinate, size, step in zip(index, values.shape, (ny * nx, nx, 1)):
+        ahead = flat + (np.minimum(coordinate + 1, size - 1) - coordinate) * step
+        behind = flat - (coordinate - np.maximum(coordinate - 1, 0)) * step
+        curvature += np.abs(flat_values.take(ahead) + flat_values.take(behind) - twice_middle)
     return np.asarray(steep_box[curvature / 8.0 <= CURVATURE_FRACTION * grid_max], dtype=np.int64)
 
 
