@@ -291,6 +291,39 @@ def test_full_voxel_in_a_curved_dose_keeps_its_centre_dose():
     assert (dvh.max_gy, dvh.mean_gy, dvh.dose_at_volume_cc(0.5)) == pytest.approx((10.0, 10.0, 10.0))
 
 
+@pytest.mark.parametrize("box", [(slice(0, 7), slice(0, 9), slice(0, 11)),  # the whole grid: every face
+                                 (slice(2, 5), slice(1, 8), slice(3, 10))])  # inside it
+def test_steep_full_voxels_against_a_direct_count(box, monkeypatch):
+    """``_steep_full_voxels`` against its definition written out on a padded copy (the outermost
+    voxel repeated at the grid's faces): per axis g = (D₊ − D₋)/2, c = D₊ + D₋ − 2·D₀; steep when
+    √Σg² > GRADIENT_FRACTION × max and Σ|c|/8 ≤ CURVATURE_FRACTION × max, among the flagged voxels.
+    A random dose with a strong linear trend (steep everywhere) and random curvature, on a box at the
+    grid's faces and one inside it; the same voxels, found chunk by chunk (2 voxel slices each)."""
+    monkeypatch.setattr(dvh_module, "_SLICES_PER_CHUNK", 2)
+    rng = np.random.default_rng(11)
+    k, j, i = np.meshgrid(np.arange(7), np.arange(9), np.arange(11), indexing="ij")
+    values = 10.0 + 2.0 * i + 1.5 * j - k + rng.normal(0.0, 0.15, (7, 9, 11))
+    values = np.maximum(values, 0.0)
+    flagged = rng.random(tuple(b.stop - b.start for b in box)) < 0.7
+    padded = np.pad(values, 1, mode="edge")
+    grid_max = float(values.max())
+    expected = []
+    for flat in np.flatnonzero(flagged):
+        kk, jj, ii = np.unravel_index(flat, flagged.shape)
+        z, y, x = kk + box[0].start + 1, jj + box[1].start + 1, ii + box[2].start + 1
+        g2, curvature = 0.0, 0.0
+        for dz, dy, dx in ((1, 0, 0), (0, 1, 0), (0, 0, 1)):
+            ahead, behind = padded[z + dz, y + dy, x + dx], padded[z - dz, y - dy, x - dx]
+            g2 += ((ahead - behind) / 2.0) ** 2
+            curvature += abs(ahead + behind - 2.0 * padded[z, y, x])
+        if math.sqrt(g2) > dvh_module.GRADIENT_FRACTION * grid_max and \
+                curvature / 8.0 <= dvh_module.CURVATURE_FRACTION * grid_max:
+            expected.append(flat)
+    assert 0 < len(expected) < int(flagged.sum())  # both outcomes occur
+    found = dvh_module._steep_full_voxels(values, box, flagged.ravel(), grid_max)
+    np.testing.assert_array_equal(found, expected)
+
+
 def _gaussian_at(centre: np.ndarray):
     def gaussian(points: np.ndarray) -> np.ndarray:
         return 40.0 * np.exp(-((points - centre) ** 2).sum(axis=1) / (2 * 8.0**2))
