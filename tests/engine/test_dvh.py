@@ -13,9 +13,9 @@ import math
 import numpy as np
 import pytest
 
+from reirrad import dvh as dvh_module
 from reirrad import lq
 from reirrad.dose import DoseGrid
-from reirrad import dvh as dvh_module
 from reirrad.dvh import DVH
 from reirrad.errors import InputError
 from reirrad.structures import structure_occupancy
