@@ -1081,7 +1081,9 @@ def _sum_by_voxel(where: IntArray, z: FloatArray, plane: FloatArray, n_voxels: i
     ``z`` (E, kz) and ``plane`` (E, kxy) per entry. A voxel's entries are added in their order: its
     r-th entry in round r (a voxel meets few planes, so there are few rounds). In a round most voxels
     take part in, the others add the product of an all-zero entry: adding 0.0 changes no sum, and
-    the round adds to all voxels without indexing. A voxel without entries sums to 0.
+    the round adds to all voxels without indexing. A voxel without entries sums to 0. The voxels are
+    done :data:`_SUM_VOXELS` at a time, the products in one reused buffer (small arrays that stay in
+    the processor's cache).
     """
     kz, kxy = z.shape[1], plane.shape[1]
     if len(where) == 0:
@@ -1092,24 +1094,32 @@ def _sum_by_voxel(where: IntArray, z: FloatArray, plane: FloatArray, n_voxels: i
     sorted_where = where[order]
     first = np.flatnonzero(np.concatenate([[True], sorted_where[1:] != sorted_where[:-1]]))
     entries = np.diff(np.append(first, len(order)))  # entries of each voxel reached
-
-    def products(e: IntArray) -> FloatArray:
-        return np.asarray((z[e][:, :, None] * plane[e][:, None, :]).reshape(-1, kz * kxy))
-
-    sums = products(order[first])
-    for rank in range(1, int(entries.max())):
-        more = np.flatnonzero(entries > rank)
-        if 2 * len(more) > len(first):
-            every = np.full(len(first), len(where))
-            every[more] = order[first[more] + rank]
-            sums += products(every)
-        else:
-            sums[more] += products(order[first[more] + rank])
+    sums = np.empty((len(first), kz, kxy))
+    buffer = np.empty((min(_SUM_VOXELS, len(first)), kz, kxy))
+    for start in range(0, len(first), _SUM_VOXELS):
+        chunk = slice(start, start + _SUM_VOXELS)
+        firsts, counts, out = first[chunk], entries[chunk], sums[chunk]
+        e = order[firsts]
+        np.multiply(z[e][:, :, None], plane[e][:, None, :], out=out)
+        for rank in range(1, int(counts.max())):
+            more = np.flatnonzero(counts > rank)
+            if 2 * len(more) > len(firsts):
+                every = np.full(len(firsts), len(where))
+                every[more] = order[firsts[more] + rank]
+                out += np.multiply(z[every][:, :, None], plane[every][:, None, :], out=buffer[:len(firsts)])
+            else:
+                e = order[firsts[more] + rank]
+                out[more] += z[e][:, :, None] * plane[e][:, None, :]
+    flat_sums = sums.reshape(len(first), kz * kxy)
     if len(first) == n_voxels:  # every voxel reached (the usual case)
-        return sums
-    out = np.zeros((n_voxels, kz * kxy))
-    out[sorted_where[first]] = sums
-    return out
+        return flat_sums
+    result = np.zeros((n_voxels, kz * kxy))
+    result[sorted_where[first]] = flat_sums
+    return result
+
+
+#: Voxels per chunk of :func:`_sum_by_voxel`.
+_SUM_VOXELS = 2048
 
 
 def _boundary_sub_fraction(source: _SubSource, box_shape: Tuple[int, ...], voxels: IntArray) -> FloatArray:
