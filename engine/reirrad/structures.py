@@ -354,24 +354,42 @@ def _first_line_at(ys: FloatArray, y: FloatArray, *, l0: IntArray, count: IntArr
     """For each y, l0 + the first of the ``count`` lines ``ys[l0:l0 + count]`` (ascending, those of
     a plane whose box starts at pixel row j0) at or above y, or l0 + count: what ``np.searchsorted``
     (side "left") gives on those lines, for all planes at once. The lines are
-    y_l = j0 − ½ + (l + ½)/per_row: the index solved from that is corrected by comparing with
-    ``ys`` itself until it is the searchsorted index (one step at most, in practice).
+    y_l = j0 − ½ + (l + ½)/per_row, so the index is ⌈t⌉, t = (y − j0 + ½)·per_row − ½, clipped to
+    [0, count]. Rounding (of t and of the lines' y) can only matter when t is within rounding of a
+    whole number (a vertex on or next to a line): both are off by a few ε·per_row·(1 + |y| + |j0|)
+    at most (ε ≈ 2.2e-16), so where t is within 1e-9·per_row·(1 + max |y| + max |j0 − ½|) of a whole
+    number the index is corrected by comparing with ``ys`` itself until it is the searchsorted index
+    (:func:`_settle_on_lines`); elsewhere ⌈t⌉ is that index.
     """
-    guess = np.ceil((y - (j0 - 0.5)) * per_row - 0.5)
-    g = np.minimum(np.maximum(guess, 0.0), count).astype(np.int64)
-    while True:  # lower while the line below is still at or above y
+    base = j0 - 0.5
+    t = (y - base) * per_row - 0.5
+    g = np.minimum(np.maximum(np.ceil(t), 0.0), count).astype(np.int64)
+    scale = 1.0 + float(np.abs(y).max(initial=0.0)) + float(np.abs(base).max(initial=0.0))
+    near = np.flatnonzero(np.abs(t - np.round(t)) <= 1e-9 * per_row * scale)
+    if len(near):
+        g[near] = _settle_on_lines(ys, y[near], g[near], l0=l0[near], count=count[near])
+    return np.asarray(l0 + g, dtype=np.int64)
+
+
+def _settle_on_lines(ys: FloatArray, y: FloatArray, g: IntArray, *, l0: IntArray,
+                     count: IntArray) -> IntArray:
+    """The searchsorted ("left") index of each y among the lines ``ys[l0:l0 + count]``, from a
+    guess ``g`` close to it: lowered while the line below is still at or above y, raised while the
+    line at g is below y."""
+    g = g.copy()
+    while True:
         lower = g > 0
         lower[lower] = ys[(l0 + g - 1)[lower]] >= y[lower]
         if not bool(lower.any()):
             break
         g -= lower
-    while True:  # raise while the line at g is below y
+    while True:
         raise_ = g < count
         raise_[raise_] = ys[(l0 + g)[raise_]] < y[raise_]
         if not bool(raise_.any()):
             break
         g += raise_
-    return np.asarray(l0 + g, dtype=np.int64)
+    return g
 
 
 def _intervals(planes: Sequence[Sequence[FloatArray]], subrows: int, sub_samples: int) -> _Intervals:

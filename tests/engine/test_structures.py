@@ -545,3 +545,17 @@ def test_off_grid_area_of_random_planes_is_the_coverage_total(seed: int, sub_sam
     np.testing.assert_array_equal(ol.ys, sl.ys)
     np.testing.assert_array_equal(np.minimum(ol.line, ol.line[ol.nxt]), sl.first)
     np.testing.assert_array_equal(np.maximum(ol.line, ol.line[ol.nxt]), sl.stop)
+
+
+def test_first_line_at_is_searchsorted_on_and_next_to_the_lines() -> None:
+    """y exactly on a scan line, one float below and above it, and between lines, on planes whose
+    boxes start at rows far from 0: the searchsorted ("left") index of y among the plane's lines."""
+    per_row = 8
+    for j0, rows in ((0, 3), (-417, 5), (2891, 2)):
+        count = rows * per_row
+        ys = (j0 - 0.5) + (np.arange(count) + 0.5) / per_row
+        y = np.concatenate([ys, np.nextafter(ys, -np.inf), np.nextafter(ys, np.inf), ys + 0.5 / per_row,
+                            [j0 - 0.6, j0 - 0.5, ys[-1] + 1e-12, j0 + rows + 3.0]])
+        ones = np.ones(len(y), dtype=np.int64)
+        got = structures._first_line_at(ys, y, l0=0 * ones, count=count * ones, j0=j0 * ones, per_row=per_row)
+        np.testing.assert_array_equal(got, np.searchsorted(ys, y, side="left"))
