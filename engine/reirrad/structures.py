@@ -1052,14 +1052,14 @@ def _clip_to_grid(plane: _Plane, ny: int, nx: int) -> _Plane:
 
 def _slices_reached(k_a: float, k_b: float, k_first: int, k_last: int,
                     n: int) -> Tuple[Tuple[int, FloatArray], ...]:
-    """(k, z-weights (n,) of voxel k's n sub-slices) of each voxel slice the slab [k_a, k_b] reaches."""
-    reached: List[Tuple[int, FloatArray]] = []
-    for k in range(k_first, k_last + 1):
-        edges = k - 0.5 + np.arange(n + 1) / n  # sub-slice boundaries of voxel k
-        weights = np.maximum(np.minimum(k_b, edges[1:]) - np.maximum(k_a, edges[:-1]), 0.0) * n
-        if weights.sum() > 0.0:
-            reached.append((k, weights))
-    return tuple(reached)
+    """(k, z-weights (n,) of voxel k's n sub-slices) of each voxel slice the slab [k_a, k_b] reaches:
+    the overlap of the slab with each sub-slice, × n (all slices k_first … k_last at once)."""
+    if k_last < k_first:
+        return ()
+    k = np.arange(k_first, k_last + 1)
+    edges = (k - 0.5)[:, None] + np.arange(n + 1) / n  # sub-slice boundaries of each voxel slice
+    weights = np.maximum(np.minimum(k_b, edges[:, 1:]) - np.maximum(k_a, edges[:, :-1]), 0.0) * n
+    return tuple((int(k[r]), weights[r]) for r in np.flatnonzero(weights.sum(axis=1) > 0.0).tolist())
 
 
 def _assemble(on_grid: List[Tuple[_Plane, Tuple[Tuple[int, FloatArray], ...]]], n: int,
