@@ -447,7 +447,7 @@ def _intervals(planes: Sequence[Sequence[FloatArray]], subrows: int, sub_samples
 
 def _planes_area_px(planes: Sequence[Sequence[FloatArray]], subrows: int, sub_samples: int) -> List[float]:
     """Even–odd area of each plane's polygons (lists of (N, 2) continuous-index points) in pixel
-    units: :func:`_areas_px` of their points laid end to end."""
+    units: :func:`_areas_px` of their points laid end to end (for polygons given one by one)."""
     if not planes:
         return []
     polys = [p for plane in planes for p in plane]
@@ -1000,7 +1000,8 @@ def _rasterise(planes: List[Tuple[float, List[FloatArray]]], slabs: List[Tuple[f
     _, ny, nx = grid.shape
     sx, sy, _ = grid.spacing_mm
     n = sub_samples
-    # every contour point to continuous indices at once, then split back into the planes' polygons
+    # every contour point to continuous indices at once; the off-grid planes' areas take them as they
+    # are, the on-grid planes' polygons are views of them
     members_all = [p for _, members in planes for p in members]
     sizes = np.array([len(p) for p in members_all], dtype=np.int64)
     idx_all = grid.patient_mm_to_index(np.concatenate(members_all))[:, :2]
