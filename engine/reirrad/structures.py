@@ -365,14 +365,8 @@ def _scan_lines(planes: Sequence[Sequence[FloatArray]], subrows: int, sub_sample
     nxt[first_vertex + sizes - 1] = first_vertex  # the closing edge of each polygon
     ends = starts[nxt]
     plane_first = np.cumsum([0] + [len(pl) for pl in planes])[:-1]
-    j0 = np.floor(np.minimum.reduceat(np.minimum.reduceat(starts[:, 1], first_vertex), plane_first) + 0.5)
-    j1 = np.floor(np.maximum.reduceat(np.maximum.reduceat(starts[:, 1], first_vertex), plane_first) + 0.5)
-    j0, j1 = j0.astype(np.int64), j1.astype(np.int64)
+    j0, j1, line_start, _, ys = _plane_lines(starts[:, 1], first_vertex[plane_first], per_row)
     n_lines = (j1 - j0 + 1) * per_row
-    line_start = np.cumsum(n_lines) - n_lines
-    line_plane = np.repeat(np.arange(len(planes)), n_lines)
-    local = np.arange(int(n_lines.sum())) - line_start[line_plane]
-    ys = (j0[line_plane] - 0.5) + (local + 0.5) / per_row
     y_a, y_b = starts[:, 1], ends[:, 1]
     y_lo, y_hi = np.minimum(y_a, y_b), np.maximum(y_a, y_b)
     # each plane's edges against its own lines (first line with y >= min, first with y >= max)
@@ -383,29 +377,63 @@ def _scan_lines(planes: Sequence[Sequence[FloatArray]], subrows: int, sub_sample
     return _ScanLines(j0, j1 - j0 + 1, line_start, lines, per_row, ys, starts, ends, first, stop)
 
 
+def _plane_lines(y: FloatArray, plane_first: IntArray,
+                 per_row: int) -> Tuple[IntArray, IntArray, IntArray, IntArray, FloatArray]:
+    """Each plane's pixel box rows and scan lines (:func:`_scan_lines`): ``y`` of every vertex, planes
+    laid end to end, each starting at ``plane_first``. Returns (j0, j1, line_start, line_plane, ys):
+    first and last pixel row of each plane's box, its first scan line, the plane of each line and the
+    y of each line, j0 − ½ + (l + ½)/per_row for the plane's l-th line."""
+    j0 = np.floor(np.minimum.reduceat(y, plane_first) + 0.5).astype(np.int64)
+    j1 = np.floor(np.maximum.reduceat(y, plane_first) + 0.5).astype(np.int64)
+    n_lines = (j1 - j0 + 1) * per_row
+    line_start = np.cumsum(n_lines) - n_lines
+    line_plane = np.repeat(np.arange(len(j0)), n_lines)
+    local = np.arange(int(n_lines.sum())) - line_start[line_plane]
+    ys = (j0[line_plane] - 0.5) + (local + 0.5) / per_row
+    return j0, j1, line_start, line_plane, ys
+
+
 def _first_line_at(ys: FloatArray, y: FloatArray, *, l0: IntArray, count: IntArray, j0: IntArray,
                    per_row: int) -> IntArray:
     """For each y, l0 + the first of the ``count`` lines ``ys[l0:l0 + count]`` (ascending, those of
     a plane whose box starts at pixel row j0) at or above y, or l0 + count: what ``np.searchsorted``
     (side "left") gives on those lines, for all planes at once. The lines are
-    y_l = j0 − ½ + (l + ½)/per_row: the index solved from that is corrected by comparing with
-    ``ys`` itself until it is the searchsorted index (one step at most, in practice).
+    y_l = j0 − ½ + (l + ½)/per_row, so the index is ⌈t⌉, t = (y − j0 + ½)·per_row − ½, clipped to
+    [0, count]. Rounding (of t and of the lines' y) can only matter when t is within rounding of a
+    whole number (a vertex on or next to a line): both are off by a few ε·per_row·(1 + |y| + |j0|)
+    at most (ε ≈ 2.2e-16), so where t is within 1e-9·per_row·(1 + max |y| + max |j0 − ½|) of a whole
+    number the index is corrected by comparing with ``ys`` itself until it is the searchsorted index
+    (:func:`_settle_on_lines`); elsewhere ⌈t⌉ is that index.
     """
-    guess = np.ceil((y - (j0 - 0.5)) * per_row - 0.5)
-    g = np.minimum(np.maximum(guess, 0.0), count).astype(np.int64)
-    while True:  # lower while the line below is still at or above y
+    base = j0 - 0.5
+    t = (y - base) * per_row - 0.5
+    g = np.minimum(np.maximum(np.ceil(t), 0.0), count).astype(np.int64)
+    scale = 1.0 + float(np.abs(y).max(initial=0.0)) + float(np.abs(base).max(initial=0.0))
+    near = np.flatnonzero(np.abs(t - np.round(t)) <= 1e-9 * per_row * scale)
+    if len(near):
+        g[near] = _settle_on_lines(ys, y[near], g[near], l0=l0[near], count=count[near])
+    return np.asarray(l0 + g, dtype=np.int64)
+
+
+def _settle_on_lines(ys: FloatArray, y: FloatArray, g: IntArray, *, l0: IntArray,
+                     count: IntArray) -> IntArray:
+    """The searchsorted ("left") index of each y among the lines ``ys[l0:l0 + count]``, from a
+    guess ``g`` close to it: lowered while the line below is still at or above y, raised while the
+    line at g is below y."""
+    g = g.copy()
+    while True:
         lower = g > 0
         lower[lower] = ys[(l0 + g - 1)[lower]] >= y[lower]
         if not bool(lower.any()):
             break
         g -= lower
-    while True:  # raise while the line at g is below y
+    while True:
         raise_ = g < count
         raise_[raise_] = ys[(l0 + g)[raise_]] < y[raise_]
         if not bool(raise_.any()):
             break
         g += raise_
-    return np.asarray(l0 + g, dtype=np.int64)
+    return g
 
 
 def _intervals(planes: Sequence[Sequence[FloatArray]], subrows: int, sub_samples: int) -> _Intervals:
@@ -462,23 +490,146 @@ def _intervals(planes: Sequence[Sequence[FloatArray]], subrows: int, sub_samples
 
 
 def _planes_area_px(planes: Sequence[Sequence[FloatArray]], subrows: int, sub_samples: int) -> List[float]:
-    """Even–odd area of each plane's polygons in pixel units, from the scan lines alone.
-
-    Equal to the sum of the plane's coverage (:func:`_planes_coverage`, the same scan lines), without
-    building the per-pixel coverage: used for planes whose slab misses the dose grid, whose volume
-    is still counted. Each plane's interval lengths are summed as one padded (lines, pairs) array.
-    """
+    """Even–odd area of each plane's polygons (lists of (N, 2) continuous-index points) in pixel
+    units: :func:`_areas_px` of their points laid end to end (for polygons given one by one)."""
     if not planes:
         return []
-    iv = _intervals(planes, subrows, sub_samples)
-    n_lines = iv.rows * iv.per_row
-    pairs = np.maximum.reduceat(iv.on_line, iv.line_start)  # every plane has lines
-    block = n_lines * pairs
-    block_start = np.cumsum(block) - block
-    plane = np.repeat(np.arange(len(planes)), n_lines)[iv.line]
-    flat = np.zeros(int(block.sum()))
-    flat[block_start[plane] + (iv.line - iv.line_start[plane]) * pairs[plane] + iv.rank] = iv.x_out - iv.x_in
-    return [float(flat[b0:b0 + nb].sum()) / iv.per_row for b0, nb in zip(block_start, block)]
+    polys = [p for plane in planes for p in plane]
+    sizes = np.array([len(p) for p in polys], dtype=np.int64)
+    per_plane = np.array([len(plane) for plane in planes], dtype=np.int64)
+    return [float(a) for a in _areas_px(np.concatenate(polys), sizes, per_plane, subrows, sub_samples)]
+
+
+def _areas_px(xy: FloatArray, sizes: IntArray, per_plane: IntArray, subrows: int,
+              sub_samples: int) -> FloatArray:
+    """Even–odd area of each plane's polygons in pixel units, from the scan lines alone.
+
+    ``xy``: every polygon's points (continuous index), laid end to end, ``sizes`` their counts,
+    ``per_plane`` the number of polygons of each plane (planes in order, each with at least one).
+    The scan-line area of :func:`_planes_coverage` (the same scan lines, :func:`_scan_lines`): Σ over
+    the lines of the even–odd covered length, ÷ lines per pixel row; equal to the sum of the plane's
+    coverage up to rounding, without building the per-pixel coverage. Used for planes whose slab
+    misses the dose grid, whose volume is still counted.
+
+    **Lines crossed twice** (nearly all): with the half-open crossing rule a closed polygon is crossed
+    upwards as often as downwards on every line, so the two crossings are one upward (x_u) and one
+    downward (x_d), and the covered length is |x_u − x_d|, whatever the polygons' shape, orientation
+    or self-intersections. Every line's Σ of ±x over its crossings (+ upward, − downward) and its
+    number of crossings come from running sums over the lines (:func:`_line_sums`), O(vertices +
+    lines), without computing each crossing. **Lines crossed four or more times** have their
+    crossings computed, sorted by x and paired (0, 1), (2, 3), … as in :func:`_intervals`
+    (:func:`_sorted_line_lengths`). Not the polygons' shoelace area, which differs from the scan
+    lines' (the on-grid planes' coverage uses the scan lines).
+    """
+    ol = _outline(xy, sizes, per_plane, subrows, sub_samples)
+    signed, crossings = _line_sums(ol)
+    length = np.where(crossings == 2.0, np.abs(signed), 0.0) + _sorted_line_lengths(ol, crossings > 2.5)
+    return np.asarray(np.add.reduceat(length, ol.line_start) / ol.per_row)
+
+
+class _Outline(NamedTuple):
+    """Every vertex of several planes' polygons, and the scan lines of :func:`_scan_lines`
+    (:func:`_outline`)."""
+
+    x: FloatArray  # x of every vertex, polygons laid end to end, planes in order
+    y: FloatArray  # y of every vertex
+    nxt: IntArray  # the next vertex of the same polygon (cyclically): edge v runs from vertex v to nxt[v]
+    prv: IntArray  # the previous vertex: edge prv[v] ends at v
+    line: IntArray  # first scan line (index into ys) at or above each vertex, of its plane's lines
+    x_ref: FloatArray  # x of each vertex's plane's first vertex
+    y_ref: FloatArray  # bottom of each vertex's plane box (its lines are at y_ref + (l + ½)/per_row)
+    ys: FloatArray  # y of every scan line, planes laid end to end
+    line_y: FloatArray  # y of every line − the bottom of its plane's box
+    line_start: IntArray  # first scan line of each plane
+    per_row: int  # scan lines per pixel row
+
+
+def _outline(xy: FloatArray, sizes: IntArray, per_plane: IntArray, subrows: int,
+             sub_samples: int) -> _Outline:
+    """The planes' vertices and scan lines (arguments as :func:`_areas_px`), and the first line at or
+    above each vertex: the lines of :func:`_scan_lines` (same boxes, same y, same searchsorted index),
+    so that an edge from vertex a to b crosses the lines [min(line[a], line[b]), max(line[a],
+    line[b])) as there."""
+    per_row = -(-subrows // sub_samples) * sub_samples
+    x, y = np.ascontiguousarray(xy[:, 0]), np.ascontiguousarray(xy[:, 1])
+    first_vertex = np.cumsum(sizes) - sizes
+    last_vertex = first_vertex + sizes - 1
+    nxt = np.arange(1, len(x) + 1)
+    nxt[last_vertex] = first_vertex
+    prv = np.arange(-1, len(x) - 1)
+    prv[first_vertex] = last_vertex
+    plane_first = first_vertex[np.cumsum(per_plane) - per_plane]
+    j0, j1, line_start, line_plane, ys = _plane_lines(y, plane_first, per_row)
+    vertex_plane = np.repeat(np.arange(len(per_plane)), np.diff(np.append(plane_first, len(x))))
+    count = (j1 - j0 + 1) * per_row
+    line = _first_line_at(ys, y, l0=line_start[vertex_plane], count=count[vertex_plane], j0=j0[vertex_plane],
+                          per_row=per_row)
+    y_ref = np.asarray(j0 - 0.5, dtype=np.float64)
+    return _Outline(x, y, nxt, prv, line, x[plane_first][vertex_plane], y_ref[vertex_plane], ys,
+                    np.asarray(ys - y_ref[line_plane], dtype=np.float64), line_start, per_row)
+
+
+#: Edges with |dx| <= this × |dy| enter the running sums of :func:`_line_sums` as lines in y;
+#: flatter ones (few lines each) have their crossings computed one by one.
+_STEEP = 4.0
+
+
+def _line_sums(ol: _Outline) -> Tuple[FloatArray, FloatArray]:
+    """For every scan line, Σ over its crossings of ±(x − x_p) (+ upward, − downward; x_p the first
+    vertex of the line's plane) and the number of crossings.
+
+    Edge e (vertex a → b) meets the lines [min(L_a, L_b), max(L_a, L_b)) (L: :attr:`_Outline.line`),
+    at x = x_p + c_e + s_e·y', s_e = dx/dy, y' the line's y above its plane's box bottom; upward it
+    adds +(x − x_p), downward −(x − x_p). In both cases that is +(c_e, s_e) from line L_a on and
+    −(c_e, s_e) from L_b on (a downward edge's lines start at L_b). So each vertex v adds (c, s) of
+    its outgoing edge minus those of its incoming edge at line L_v, and likewise sgn(dy_out) −
+    sgn(dy_in) crossings; running sums (``cumsum``) over the lines give each line's (C, S), and its
+    sum is C + S·y'. Edges crossing no line add nothing. Flat edges (|dx| > :data:`_STEEP`·|dy|),
+    which cross few lines, add their crossings' ±(x − x_p) directly instead: that keeps every c_e of
+    the plane's size, and so the rounding carried along the running sums (≈ 1e-16 of the plane's
+    size per edge, not a bias of the area).
+    """
+    n_lines = len(ol.ys)
+    x_b, y_b, line_b = ol.x[ol.nxt], ol.y[ol.nxt], ol.line[ol.nxt]
+    dx, dy = x_b - ol.x, y_b - ol.y
+    crosses = line_b != ol.line
+    steep = np.abs(dx) <= _STEEP * np.abs(dy)
+    tame = crosses & steep
+    s = np.zeros(len(dx))
+    np.divide(dx, dy, out=s, where=tame)
+    c = np.where(tame, (ol.x - ol.x_ref) - (ol.y - ol.y_ref) * s, 0.0)
+    sums = [np.cumsum(np.bincount(ol.line, weights=w - w[ol.prv], minlength=n_lines + 1)[:n_lines])
+            for w in (c, s, np.sign(dy))]
+    signed = sums[0] + sums[1] * ol.line_y
+    flat = np.flatnonzero(crosses & ~steep)
+    if len(flat):
+        first, stop = np.minimum(ol.line[flat], line_b[flat]), np.maximum(ol.line[flat], line_b[flat])
+        row, x, up = _edge_crossings(ol.ys, np.column_stack([ol.x[flat], ol.y[flat]]),
+                                     np.column_stack([x_b[flat], y_b[flat]]), first, stop)
+        x = x - np.repeat(ol.x_ref[flat], stop - first)
+        signed += np.bincount(row, weights=np.where(up, x, -x), minlength=n_lines)
+    return signed, np.asarray(sums[2], dtype=np.float64)
+
+
+def _sorted_line_lengths(ol: _Outline, lines: NDArray[np.bool_]) -> FloatArray:
+    """Even–odd covered length of the scan lines marked in ``lines`` (0 on the others): their
+    crossings, computed as in :func:`_edge_crossings`, sorted by (line, x) and paired (0, 1), (2, 3),
+    … on each line. Every line has an even number of crossings, so a crossing's rank on its line is
+    even exactly when its position in the sorted crossings is."""
+    before = np.concatenate([[0], np.cumsum(lines)])  # marked lines below each line
+    if before[-1] == 0:
+        return np.zeros(len(lines))
+    line_b = ol.line[ol.nxt]
+    first = before[np.minimum(ol.line, line_b)]
+    counts = before[np.maximum(ol.line, line_b)] - first  # marked lines each edge crosses
+    edge = np.repeat(np.arange(len(counts)), counts)
+    nth = np.arange(len(edge)) - np.repeat(np.cumsum(counts) - counts, counts)
+    row = np.flatnonzero(lines)[np.repeat(first, counts) + nth]
+    x_a, y_a, b = ol.x[edge], ol.y[edge], ol.nxt[edge]
+    x = x_a + (ol.ys[row] - y_a) / (ol.y[b] - y_a) * (ol.x[b] - x_a)
+    row_s, x_s = _by_line_then_x(row, x)
+    x_s[::2] *= -1.0  # Σ x_odd − x_even on each line
+    return np.asarray(np.bincount(row_s, weights=x_s, minlength=len(lines)))
 
 
 class _Lines(NamedTuple):
@@ -872,7 +1023,8 @@ def _shape_findings(polys: List[FloatArray], slabs_on_grid: FloatArray, name: st
 
 
 def _group_by_plane(polys: List[FloatArray]) -> List[Tuple[float, List[FloatArray]]]:
-    zs = np.array([float(np.mean(p[:, 2])) for p in polys])
+    # each contour's mean z: the sum np.mean takes (np.add.reduce), without its per-call overhead
+    zs = np.array([float(np.add.reduce(p[:, 2])) / len(p) for p in polys])
     planes: List[Tuple[float, List[FloatArray]]] = []
     for n in np.argsort(zs, kind="stable"):
         if planes and zs[n] - planes[-1][0] <= PLANE_TOLERANCE_MM:
@@ -897,60 +1049,98 @@ class _SubSource(NamedTuple):
     coverage: _Coverage
 
 
+class _SlabIndex(NamedTuple):
+    """Each plane's slab in continuous z-index coordinates and the voxel slices it may reach."""
+
+    k_a: FloatArray  # lower end (continuous z index)
+    k_b: FloatArray  # upper end
+    k_first: IntArray  # first voxel slice (clipped to the grid)
+    k_last: IntArray  # last voxel slice (clipped); < k_first when the slab misses the grid
+
+
+def _slab_index(slabs: List[Tuple[float, float]], grid: DoseGrid) -> _SlabIndex:
+    """The slabs (z_low, z_high) mm in the grid's continuous z index, all planes at once."""
+    nz = grid.shape[0]
+    sz = grid.spacing_mm[2]
+    z_sign = float(np.asarray(grid.direction)[2, 2])
+    z = np.array(slabs, dtype=np.float64).reshape(-1, 2)
+    ends = (z - grid.origin_mm[2]) / (sz * z_sign)
+    k_a, k_b = np.minimum(ends[:, 0], ends[:, 1]), np.maximum(ends[:, 0], ends[:, 1])
+    k_first = np.maximum(np.floor(k_a + 0.5), 0.0).astype(np.int64)
+    k_last = np.minimum(np.floor(k_b + 0.5), nz - 1).astype(np.int64)
+    return _SlabIndex(k_a, k_b, k_first, k_last)
+
+
 def _rasterise(planes: List[Tuple[float, List[FloatArray]]], slabs: List[Tuple[float, float]],
                grid: DoseGrid, subrows: int, sub_samples: int) -> _Raster:
     """Occupancy on the grid's bounding box of the structure, its boundary voxels (and what their
     sub-voxel occupancy is computed from), and the slab-model volume (mm³, including off-grid parts)."""
-    nz, ny, nx = grid.shape
-    sx, sy, sz = grid.spacing_mm
+    _, ny, nx = grid.shape
+    sx, sy, _ = grid.spacing_mm
     n = sub_samples
-    total_volume_mm3 = 0.0
-    oz = grid.origin_mm[2]
-    z_sign = float(np.asarray(grid.direction)[2, 2])
-    # every contour point to continuous indices at once, then split back into the planes' polygons
+    # every contour point to continuous indices at once; the off-grid planes' areas take them as they
+    # are, the on-grid planes' polygons are views of them
     members_all = [p for _, members in planes for p in members]
+    sizes = np.array([len(p) for p in members_all], dtype=np.int64)
     idx_all = grid.patient_mm_to_index(np.concatenate(members_all))[:, :2]
-    idx_split = np.split(idx_all, np.cumsum([len(p) for p in members_all])[:-1])
-    # on-grid planes: (coverage clipped to the grid, ((k, sub-slice z-weights (n,)), ...))
-    on_grid: List[Tuple[_Plane, Tuple[Tuple[int, FloatArray], ...]]] = []
-    plane_polys: List[List[FloatArray]] = []
-    slab_k: List[Tuple[float, float, int, int]] = []  # slab in continuous z-index coordinates, voxel slices
-    first = 0
-    for (_, members), (z_low, z_high) in zip(planes, slabs):
-        plane_polys.append(idx_split[first:first + len(members)])
-        first += len(members)
-        k_a, k_b = sorted(((z_low - oz) / (sz * z_sign), (z_high - oz) / (sz * z_sign)))
-        slab_k.append((k_a, k_b, max(int(np.floor(k_a + 0.5)), 0), min(int(np.floor(k_b + 0.5)), nz - 1)))
-    misses = [k_first > k_last or not _reaches_grid(idx_polys, ny, nx)
-              for idx_polys, (_, _, k_first, k_last) in zip(plane_polys, slab_k)]
+    per_plane = np.array([len(members) for _, members in planes], dtype=np.int64)
+    plane_first = np.cumsum(per_plane) - per_plane  # first polygon of each plane
+    sk = _slab_index(slabs, grid)
+    miss = (sk.k_first > sk.k_last) | ~_planes_reach_grid(idx_all, sizes, plane_first, ny, nx)
+    misses = miss.tolist()
     # planes whose slab misses the grid: their areas (for the volume) all at once, no per-pixel coverage
-    off_areas = iter(_planes_area_px([pp for pp, miss in zip(plane_polys, misses) if miss], subrows, n))
+    off_areas = iter(_off_grid_areas_px(idx_all, sizes, per_plane, miss, subrows=subrows, n=n).tolist())
     # the others' per-pixel coverage, all at once
-    hit = [pp for pp, miss in zip(plane_polys, misses) if not miss]
+    point_first = (np.cumsum(sizes) - sizes).tolist()
+    hit = [[idx_all[point_first[q]:point_first[q] + int(sizes[q])] for q in range(f, f + m)]
+           for f, m in zip(plane_first[~miss].tolist(), per_plane[~miss].tolist())]
     coverage = _planes_coverage(hit, subrows, n) if hit else None
     coverages = iter(coverage.planes if coverage is not None else [])
-    for (z_low, z_high), (k_a, k_b, k_first, k_last), miss in zip(slabs, slab_k, misses):
+    on_grid: List[Tuple[_Plane, Tuple[Tuple[int, FloatArray], ...]]] = []
+    total_volume_mm3 = 0.0
+    for p, ((z_low, z_high), miss) in enumerate(zip(slabs, misses)):
         if miss:
             total_volume_mm3 += next(off_areas) * sx * sy * (z_high - z_low)
             continue
         plane = next(coverages)
-        j0, i0 = plane.j0, plane.i0
         total_volume_mm3 += float(plane.coverage.sum()) * sx * sy * (z_high - z_low)
-        rows, cols = plane.coverage.shape
-        r0, r1 = max(j0, 0), min(j0 + rows, ny)  # in-plane clip to the grid
-        c0, c1 = max(i0, 0), min(i0 + cols, nx)
-        inner = (slice(r0 - j0, r1 - j0), slice(c0 - i0, c1 - i0))
-        clipped = _Plane(r0, c0, plane.coverage[inner], plane.cell + (r0 - j0) * plane.stride + (c0 - i0),
-                         plane.stride)
-        reached: List[Tuple[int, FloatArray]] = []
-        for k in range(k_first, k_last + 1):
-            edges = k - 0.5 + np.arange(n + 1) / n  # sub-slice boundaries of voxel k
-            weights = np.maximum(np.minimum(k_b, edges[1:]) - np.maximum(k_a, edges[:-1]), 0.0) * n
-            if weights.sum() > 0.0:
-                reached.append((k, weights))
+        reached = _slices_reached(float(sk.k_a[p]), float(sk.k_b[p]), int(sk.k_first[p]),
+                                  int(sk.k_last[p]), n)
         if reached:
-            on_grid.append((clipped, tuple(reached)))
+            on_grid.append((_clip_to_grid(plane, ny, nx), reached))
     return _assemble(on_grid, n, total_volume_mm3, coverage)
+
+
+def _off_grid_areas_px(idx: FloatArray, sizes: IntArray, per_plane: IntArray, miss: NDArray[np.bool_], *,
+                       subrows: int, n: int) -> FloatArray:
+    """:func:`_areas_px` of the planes marked ``miss`` (arguments as there, for all planes)."""
+    if not bool(miss.any()):
+        return np.zeros(0)
+    poly_miss = np.repeat(miss, per_plane)
+    return _areas_px(idx[np.repeat(poly_miss, sizes)], sizes[poly_miss], per_plane[miss], subrows, n)
+
+
+def _clip_to_grid(plane: _Plane, ny: int, nx: int) -> _Plane:
+    """A plane's coverage clipped in-plane to the grid's pixels."""
+    j0, i0 = plane.j0, plane.i0
+    rows, cols = plane.coverage.shape
+    r0, r1 = max(j0, 0), min(j0 + rows, ny)
+    c0, c1 = max(i0, 0), min(i0 + cols, nx)
+    inner = (slice(r0 - j0, r1 - j0), slice(c0 - i0, c1 - i0))
+    cell = plane.cell + (r0 - j0) * plane.stride + (c0 - i0)  # of pixel (r0, c0)
+    return _Plane(r0, c0, plane.coverage[inner], cell, plane.stride)
+
+
+def _slices_reached(k_a: float, k_b: float, k_first: int, k_last: int,
+                    n: int) -> Tuple[Tuple[int, FloatArray], ...]:
+    """(k, z-weights (n,) of voxel k's n sub-slices) of each voxel slice the slab [k_a, k_b] reaches:
+    the overlap of the slab with each sub-slice, × n (all slices k_first … k_last at once)."""
+    if k_last < k_first:
+        return ()
+    k = np.arange(k_first, k_last + 1)
+    edges = (k - 0.5)[:, None] + np.arange(n + 1) / n  # sub-slice boundaries of each voxel slice
+    weights = np.maximum(np.minimum(k_b, edges[:, 1:]) - np.maximum(k_a, edges[:, :-1]), 0.0) * n
+    return tuple((int(k[r]), weights[r]) for r in np.flatnonzero(weights.sum(axis=1) > 0.0).tolist())
 
 
 def _assemble(on_grid: List[Tuple[_Plane, Tuple[Tuple[int, FloatArray], ...]]], n: int,
@@ -1152,11 +1342,15 @@ def _boundary_projection(source: _SubSource, box_shape: Tuple[int, ...], voxels:
     return out.reshape(len(voxels), k, k, k)
 
 
-def _reaches_grid(idx_polys: Sequence[FloatArray], ny: int, nx: int) -> bool:
-    """True when the polygons' bounding box (index coordinates) overlaps the grid's pixels."""
-    allpts = np.concatenate(list(idx_polys))
-    return bool(allpts[:, 0].max() > -0.5 and allpts[:, 0].min() < nx - 0.5
-                and allpts[:, 1].max() > -0.5 and allpts[:, 1].min() < ny - 0.5)
+def _planes_reach_grid(idx: FloatArray, sizes: IntArray, plane_first: IntArray, ny: int,
+                       nx: int) -> NDArray[np.bool_]:
+    """For each plane, True when its polygons' bounding box (index coordinates) overlaps the grid's
+    pixels. ``idx``: every polygon's points (x, y) laid end to end, ``sizes`` their counts,
+    ``plane_first`` each plane's first polygon (planes in order, each with at least one polygon)."""
+    point_first = (np.cumsum(sizes) - sizes)[plane_first]
+    lo = np.minimum.reduceat(idx, point_first, axis=0)
+    hi = np.maximum.reduceat(idx, point_first, axis=0)
+    return np.asarray((hi[:, 0] > -0.5) & (lo[:, 0] < nx - 0.5) & (hi[:, 1] > -0.5) & (lo[:, 1] < ny - 0.5))
 
 
 def _finish(raster: _Raster, grid: DoseGrid, sub_samples: int, *, findings: List[Finding],

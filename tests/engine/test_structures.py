@@ -491,3 +491,114 @@ def test_collinearity_screen_agrees_with_the_svd() -> None:
     want = [structures.encloses_no_area(p) for p in polys]
     assert got.tolist() == want
     assert want[0] and not want[-2]
+
+
+def _coverage_area_px(planes, subrows: int = 8, sub_samples: int = 4) -> np.ndarray:
+    """Each plane's area (pixels) the on-grid way: the sum of its per-pixel scan-line coverage."""
+    planes_coverage = structures._planes_coverage(planes, subrows, sub_samples).planes
+    return np.array([float(p.coverage.sum()) for p in planes_coverage])
+
+
+def _crossings_per_line(planes, subrows: int = 8, sub_samples: int = 4) -> np.ndarray:
+    """Number of crossings of every scan line of the planes (planes laid end to end)."""
+    polys = [p for plane in planes for p in plane]
+    ol = structures._outline(np.concatenate(polys), np.array([len(p) for p in polys]),
+                             np.array([len(plane) for plane in planes]), subrows, sub_samples)
+    return structures._line_sums(ol)[1]
+
+
+def ring(x: float, y: float, radius: float, n: int) -> np.ndarray:
+    """n points on a circle, (n, 2)."""
+    return circle((x, y), radius, 0.0, n)[:, :2]
+
+
+_U_SHAPE = np.array([(0.0, 0.0), (6.0, 0.0), (6.0, 5.0), (4.0, 5.0), (4.0, 2.0), (2.0, 2.0), (2.0, 5.0),
+                     (0.0, 5.0)]) + 0.3
+
+
+@pytest.mark.parametrize("planes, most_crossings", [
+    # y-monotone, every vertex exactly on a scan line (lines at j − ½ + (l + ½)/8: y = 0.0625 + k/8)
+    ([[np.array([(0.0, 0.0625), (5.0, 1.0625), (3.0, 4.0625), (-1.0, 2.5625)])]], 2),
+    # horizontal edges (a staircase) and one on a scan line
+    ([[np.array([(0.0, 0.0), (4.0, 0.0), (4.0, 1.0625), (6.0, 1.0625), (6.0, 3.0), (1.0, 3.0),
+                 (1.0, 2.0), (0.0, 2.0)])]], 2),
+    # a flat edge (|dx| > 4 |dy|) crossing several lines
+    ([[np.array([(0.0, 0.0), (20.0, 1.3), (2.0, 3.0)])]], 2),
+    # U-shaped (not y-monotone): the lines through its arms are crossed four times
+    ([[_U_SHAPE]], 4),
+    # two disjoint polygons on one plane, side by side (four crossings) and one above the other
+    ([[ring(3.0, 3.0, 2.0, 24), ring(9.0, 3.5, 2.5, 31)]], 4),
+    ([[ring(3.0, 3.0, 2.0, 24), ring(3.5, 9.0, 2.5, 31)]], 2),
+    # nested: a hole
+    ([[ring(5.0, 5.0, 4.0, 40), ring(5.2, 4.9, 1.5, 17)]], 4),
+    # self-intersecting bow-tie (four crossings per line) and hourglass (two: the upward crossing is
+    # left of the downward one below the waist, right of it above)
+    ([[np.array([(0.0, 0.0), (3.0, 3.0), (3.0, 0.0), (0.0, 3.0)]) + 0.1]], 4),
+    ([[np.array([(0.0, 0.0), (3.0, 3.0), (0.0, 3.0), (3.0, 0.0)]) + 0.1]], 2),
+    # several planes at once, one of them lying across another's lines in the concatenation
+    ([[_U_SHAPE], [ring(3.0, 3.0, 2.0, 24)], [np.array([(0.0, 0.0), (3.0, 3.0), (3.0, 0.0),
+                                                                  (0.0, 3.0)]) - 7.2]], 4),
+])
+def test_off_grid_area_is_the_scan_line_area(planes, most_crossings: int) -> None:
+    """The off-grid planes' area (running sums over the lines crossed twice, sorted crossings on the
+    others) is the on-grid coverage's total, the same scan lines, to rounding (not the shoelace area)."""
+    assert int(_crossings_per_line(planes).max()) == most_crossings
+    for sub_samples in (1, 2, 4):
+        np.testing.assert_allclose(structures._planes_area_px(planes, 8, sub_samples),
+                                   _coverage_area_px(planes, 8, sub_samples), rtol=1e-12, atol=1e-12)
+
+
+def test_off_grid_area_of_a_rectangle_and_of_a_triangle_by_hand() -> None:
+    """A pixel-aligned 3 × 2 rectangle is 6 pixels; the U above is 6 × 5 − 2 × 3 = 24 pixels (its
+    horizontal edges lie between scan lines, so the mid-point rule is exact); the triangle
+    (0, 0), (4, 0), (0, 4) of area 8 gets 8 exactly too (a linear width is integrated exactly)."""
+    rectangle = np.array([(-0.5, -0.5), (2.5, -0.5), (2.5, 1.5), (-0.5, 1.5)])
+    triangle = np.array([(0.0, 0.0), (4.0, 0.0), (0.0, 4.0)]) + 0.5
+    got = structures._planes_area_px([[rectangle], [_U_SHAPE], [triangle]], 8, 4)
+    np.testing.assert_allclose(got, [6.0, 24.0, 8.0], rtol=1e-13)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.sampled_from([1, 2, 4]))
+def test_off_grid_area_of_random_planes_is_the_coverage_total(seed: int, sub_samples: int) -> None:
+    """Planes of random polygons (as in the interval test: smooth, nested, self-intersecting, on a
+    1/16-pixel lattice): the off-grid area is the sum of the on-grid coverage to rounding."""
+    rng = np.random.default_rng(seed)
+    planes = []
+    for _ in range(int(rng.integers(1, 6))):
+        plane = []
+        for _ in range(int(rng.integers(1, 4))):
+            if rng.random() < 0.5:
+                t = np.sort(rng.uniform(0.0, 2.0 * np.pi, int(rng.integers(3, 40))))
+                r = rng.uniform(1.0, 12.0) * (1.0 + 0.2 * rng.uniform(-1.0, 1.0, len(t)))
+                xy = np.column_stack([20.0 + r * np.cos(t), 15.0 + r * np.sin(t)])
+            else:
+                xy = rng.uniform(-3.0, 30.0, (int(rng.integers(3, 12)), 2))
+            if rng.random() < 0.5:
+                xy = np.round(xy * 16.0) / 16.0
+            plane.append(xy)
+        planes.append(plane)
+    np.testing.assert_allclose(structures._planes_area_px(planes, 8, sub_samples),
+                               _coverage_area_px(planes, 8, sub_samples), rtol=1e-12, atol=1e-11)
+    # an edge's lines from its vertices' first lines are those of the scan-line code
+    polys = [p for plane in planes for p in plane]
+    ol = structures._outline(np.concatenate(polys), np.array([len(p) for p in polys]),
+                             np.array([len(plane) for plane in planes]), 8, sub_samples)
+    sl = structures._scan_lines(planes, 8, sub_samples)
+    np.testing.assert_array_equal(ol.ys, sl.ys)
+    np.testing.assert_array_equal(np.minimum(ol.line, ol.line[ol.nxt]), sl.first)
+    np.testing.assert_array_equal(np.maximum(ol.line, ol.line[ol.nxt]), sl.stop)
+
+
+def test_first_line_at_is_searchsorted_on_and_next_to_the_lines() -> None:
+    """y exactly on a scan line, one float below and above it, and between lines, on planes whose
+    boxes start at rows far from 0: the searchsorted ("left") index of y among the plane's lines."""
+    per_row = 8
+    for j0, rows in ((0, 3), (-417, 5), (2891, 2)):
+        count = rows * per_row
+        ys = (j0 - 0.5) + (np.arange(count) + 0.5) / per_row
+        y = np.concatenate([ys, np.nextafter(ys, -np.inf), np.nextafter(ys, np.inf), ys + 0.5 / per_row,
+                            [j0 - 0.6, j0 - 0.5, ys[-1] + 1e-12, j0 + rows + 3.0]])
+        ones = np.ones(len(y), dtype=np.int64)
+        got = structures._first_line_at(ys, y, l0=0 * ones, count=count * ones, j0=j0 * ones, per_row=per_row)
+        np.testing.assert_array_equal(got, np.searchsorted(ys, y, side="left"))
