@@ -342,7 +342,8 @@ class _ScanLines(NamedTuple):
     stop: IntArray  # one past the last
 
 
-def _scan_lines(planes: Sequence[Sequence[FloatArray]], subrows: int, sub_samples: int) -> _ScanLines:
+def _scan_lines(planes: Sequence[Sequence[FloatArray]], subrows: int, sub_samples: int,
+                grid_rows: Optional[int] = None) -> _ScanLines:
     """The scan lines through each plane's pixel box, and the lines each edge crosses.
 
     A plane's box covers the pixel rows its polygons reach; pixel (j, i) spans
@@ -353,6 +354,8 @@ def _scan_lines(planes: Sequence[Sequence[FloatArray]], subrows: int, sub_sample
     scan lines are laid end to end; an edge is matched to the lines of its own plane (one
     ``searchsorted`` per plane) and crosses a line at y when ``min(y_e) <= y < max(y_e)``
     (half-open, so a vertex is met once and every line of a closed polygon has an even count).
+    With ``grid_rows`` the boxes keep the rows 0 … grid_rows − 1 alone (every edge is still matched
+    to them, so each line's crossings are all there).
     """
     lines = -(-subrows // sub_samples)
     per_row = lines * sub_samples
@@ -365,7 +368,7 @@ def _scan_lines(planes: Sequence[Sequence[FloatArray]], subrows: int, sub_sample
     nxt[first_vertex + sizes - 1] = first_vertex  # the closing edge of each polygon
     ends = starts[nxt]
     plane_first = np.cumsum([0] + [len(pl) for pl in planes])[:-1]
-    j0, j1, line_start, _, ys = _plane_lines(starts[:, 1], first_vertex[plane_first], per_row)
+    j0, j1, line_start, _, ys = _plane_lines(starts[:, 1], first_vertex[plane_first], per_row, grid_rows)
     n_lines = (j1 - j0 + 1) * per_row
     y_a, y_b = starts[:, 1], ends[:, 1]
     y_lo, y_hi = np.minimum(y_a, y_b), np.maximum(y_a, y_b)
@@ -377,14 +380,17 @@ def _scan_lines(planes: Sequence[Sequence[FloatArray]], subrows: int, sub_sample
     return _ScanLines(j0, j1 - j0 + 1, line_start, lines, per_row, ys, starts, ends, first, stop)
 
 
-def _plane_lines(y: FloatArray, plane_first: IntArray,
-                 per_row: int) -> Tuple[IntArray, IntArray, IntArray, IntArray, FloatArray]:
+def _plane_lines(y: FloatArray, plane_first: IntArray, per_row: int, grid_rows: Optional[int] = None
+                 ) -> Tuple[IntArray, IntArray, IntArray, IntArray, FloatArray]:
     """Each plane's pixel box rows and scan lines (:func:`_scan_lines`): ``y`` of every vertex, planes
     laid end to end, each starting at ``plane_first``. Returns (j0, j1, line_start, line_plane, ys):
     first and last pixel row of each plane's box, its first scan line, the plane of each line and the
-    y of each line, j0 − ½ + (l + ½)/per_row for the plane's l-th line."""
+    y of each line, j0 − ½ + (l + ½)/per_row for the plane's l-th line. With ``grid_rows`` the
+    rows are kept within 0 … grid_rows − 1 (each plane must reach them)."""
     j0 = np.floor(np.minimum.reduceat(y, plane_first) + 0.5).astype(np.int64)
     j1 = np.floor(np.maximum.reduceat(y, plane_first) + 0.5).astype(np.int64)
+    if grid_rows is not None:
+        j0, j1 = np.maximum(j0, 0), np.minimum(j1, grid_rows - 1)
     n_lines = (j1 - j0 + 1) * per_row
     line_start = np.cumsum(n_lines) - n_lines
     line_plane = np.repeat(np.arange(len(j0)), n_lines)
@@ -436,7 +442,8 @@ def _settle_on_lines(ys: FloatArray, y: FloatArray, g: IntArray, *, l0: IntArray
     return g
 
 
-def _intervals(planes: Sequence[Sequence[FloatArray]], subrows: int, sub_samples: int) -> _Intervals:
+def _intervals(planes: Sequence[Sequence[FloatArray]], subrows: int, sub_samples: int,
+               grid_rows: Optional[int] = None) -> _Intervals:
     """Scan lines through each plane's pixel box (:func:`_scan_lines`) and their even–odd (entry,
     exit) intervals: a line with c crossings holds ⌊c/2⌋ intervals, crossings (0, 1), (2, 3), … in
     ascending x.
@@ -448,7 +455,7 @@ def _intervals(planes: Sequence[Sequence[FloatArray]], subrows: int, sub_samples
     the crossings on lines with four or more are sorted by (line, x). The intervals are the same, in
     the same order (by line, then rank), as from sorting every crossing.
     """
-    sl = _scan_lines(planes, subrows, sub_samples)
+    sl = _scan_lines(planes, subrows, sub_samples, grid_rows)
     ys = sl.ys
     n_lines = len(ys)
     row, x, up = _edge_crossings(ys, sl.starts, sl.ends, sl.first, sl.stop)
@@ -663,8 +670,8 @@ class _Coverage(NamedTuple):
     scan: _Lines
 
 
-def _planes_coverage(planes: Sequence[Sequence[FloatArray]], subrows: int,
-                     sub_samples: int = 1) -> _Coverage:
+def _planes_coverage(planes: Sequence[Sequence[FloatArray]], subrows: int, sub_samples: int = 1,
+                     grid_pixels: Optional[Tuple[int, int]] = None) -> _Coverage:
     """Even–odd in-plane coverage of the pixels of each plane; what the sub-pixel coverage needs is kept.
 
     Coordinates are continuous pixel indices: pixel (j, i) covers [i − ½, i + ½] × [j − ½, j + ½];
@@ -680,12 +687,15 @@ def _planes_coverage(planes: Sequence[Sequence[FloatArray]], subrows: int,
     **Sub-pixels** of partly covered pixels (0 < coverage < 1) are computed on request by
     :func:`_fine_coverage` from the scan lines kept in ``scan``, for the pixels of all planes at once.
     """
-    iv = _intervals(planes, subrows, sub_samples)
+    iv = _intervals(planes, subrows, sub_samples, None if grid_pixels is None else grid_pixels[0])
     n = len(planes)
     x_min = np.array([min(float(p[:, 0].min()) for p in plane) for plane in planes])
     x_max = np.array([max(float(p[:, 0].max()) for p in plane) for plane in planes])
     i0 = np.floor(x_min + 0.5).astype(np.int64)
-    cols = np.floor(x_max + 0.5).astype(np.int64) - i0 + 1
+    i1 = np.floor(x_max + 0.5).astype(np.int64)
+    if grid_pixels is not None:  # the grid's columns alone (intervals are clamped to the box below)
+        i0, i1 = np.maximum(i0, 0), np.minimum(i1, grid_pixels[1] - 1)
+    cols = i1 - i0 + 1
     cells = iv.rows * (cols + 1)
     cell_start = np.cumsum(cells) - cells
     n_lines = iv.rows * iv.per_row
@@ -1086,28 +1096,36 @@ def _rasterise(planes: List[Tuple[float, List[FloatArray]]], slabs: List[Tuple[f
     per_plane = np.array([len(members) for _, members in planes], dtype=np.int64)
     plane_first = np.cumsum(per_plane) - per_plane  # first polygon of each plane
     sk = _slab_index(slabs, grid)
-    miss = (sk.k_first > sk.k_last) | ~_planes_reach_grid(idx_all, sizes, plane_first, ny, nx)
-    misses = miss.tolist()
-    # planes whose slab misses the grid: their areas (for the volume) all at once, no per-pixel coverage
-    off_areas = iter(_off_grid_areas_px(idx_all, sizes, per_plane, miss, subrows=subrows, n=n).tolist())
-    # the others' per-pixel coverage, all at once
+    lo, hi = _plane_boxes(idx_all, sizes, plane_first)
+    reach = (hi[:, 0] > -0.5) & (lo[:, 0] < nx - 0.5) & (hi[:, 1] > -0.5) & (lo[:, 1] < ny - 0.5)
+    miss = (sk.k_first > sk.k_last) | ~reach
+    # planes reaching past the grid's pixels in-plane: their coverage is computed on the grid's
+    # pixels alone, their area (for the volume) as the off-grid planes'
+    overhang = ~miss & ((np.floor(lo + 0.5) < 0).any(axis=1) | (np.floor(hi[:, 0] + 0.5) > nx - 1)
+                        | (np.floor(hi[:, 1] + 0.5) > ny - 1))
+    # the areas (for the volume) of the planes whose slab misses the grid and of the overhanging ones,
+    # all at once, without per-pixel coverage
+    need_area = miss | overhang
+    areas = iter(_off_grid_areas_px(idx_all, sizes, per_plane, need_area, subrows=subrows, n=n).tolist())
+    # the others' per-pixel coverage on the grid's pixels, all at once
     point_first = (np.cumsum(sizes) - sizes).tolist()
     hit = [[idx_all[point_first[q]:point_first[q] + int(sizes[q])] for q in range(f, f + m)]
            for f, m in zip(plane_first[~miss].tolist(), per_plane[~miss].tolist())]
-    coverage = _planes_coverage(hit, subrows, n) if hit else None
+    coverage = _planes_coverage(hit, subrows, n, (ny, nx)) if hit else None
     coverages = iter(coverage.planes if coverage is not None else [])
     on_grid: List[Tuple[_Plane, Tuple[Tuple[int, FloatArray], ...]]] = []
     total_volume_mm3 = 0.0
-    for p, ((z_low, z_high), miss) in enumerate(zip(slabs, misses)):
-        if miss:
-            total_volume_mm3 += next(off_areas) * sx * sy * (z_high - z_low)
+    for p, ((z_low, z_high), off, beyond) in enumerate(zip(slabs, miss.tolist(), overhang.tolist())):
+        if off:
+            total_volume_mm3 += next(areas) * sx * sy * (z_high - z_low)
             continue
         plane = next(coverages)
-        total_volume_mm3 += float(plane.coverage.sum()) * sx * sy * (z_high - z_low)
+        area = next(areas) if beyond else float(plane.coverage.sum())
+        total_volume_mm3 += area * sx * sy * (z_high - z_low)
         reached = _slices_reached(float(sk.k_a[p]), float(sk.k_b[p]), int(sk.k_first[p]),
                                   int(sk.k_last[p]), n)
         if reached:
-            on_grid.append((_clip_to_grid(plane, ny, nx), reached))
+            on_grid.append((plane, reached))
     return _assemble(on_grid, n, total_volume_mm3, coverage)
 
 
@@ -1118,17 +1136,6 @@ def _off_grid_areas_px(idx: FloatArray, sizes: IntArray, per_plane: IntArray, mi
         return np.zeros(0)
     poly_miss = np.repeat(miss, per_plane)
     return _areas_px(idx[np.repeat(poly_miss, sizes)], sizes[poly_miss], per_plane[miss], subrows, n)
-
-
-def _clip_to_grid(plane: _Plane, ny: int, nx: int) -> _Plane:
-    """A plane's coverage clipped in-plane to the grid's pixels."""
-    j0, i0 = plane.j0, plane.i0
-    rows, cols = plane.coverage.shape
-    r0, r1 = max(j0, 0), min(j0 + rows, ny)
-    c0, c1 = max(i0, 0), min(i0 + cols, nx)
-    inner = (slice(r0 - j0, r1 - j0), slice(c0 - i0, c1 - i0))
-    cell = plane.cell + (r0 - j0) * plane.stride + (c0 - i0)  # of pixel (r0, c0)
-    return _Plane(r0, c0, plane.coverage[inner], cell, plane.stride)
 
 
 def _slices_reached(k_a: float, k_b: float, k_first: int, k_last: int,
@@ -1342,15 +1349,12 @@ def _boundary_projection(source: _SubSource, box_shape: Tuple[int, ...], voxels:
     return out.reshape(len(voxels), k, k, k)
 
 
-def _planes_reach_grid(idx: FloatArray, sizes: IntArray, plane_first: IntArray, ny: int,
-                       nx: int) -> NDArray[np.bool_]:
-    """For each plane, True when its polygons' bounding box (index coordinates) overlaps the grid's
-    pixels. ``idx``: every polygon's points (x, y) laid end to end, ``sizes`` their counts,
-    ``plane_first`` each plane's first polygon (planes in order, each with at least one polygon)."""
+def _plane_boxes(idx: FloatArray, sizes: IntArray, plane_first: IntArray) -> Tuple[FloatArray, FloatArray]:
+    """Each plane's polygons' bounding box (index coordinates): (lowest (x, y), highest (x, y)) per plane.
+    ``idx``: every polygon's points (x, y) laid end to end, ``sizes`` their counts, ``plane_first``
+    each plane's first polygon (planes in order, each with at least one polygon)."""
     point_first = (np.cumsum(sizes) - sizes)[plane_first]
-    lo = np.minimum.reduceat(idx, point_first, axis=0)
-    hi = np.maximum.reduceat(idx, point_first, axis=0)
-    return np.asarray((hi[:, 0] > -0.5) & (lo[:, 0] < nx - 0.5) & (hi[:, 1] > -0.5) & (lo[:, 1] < ny - 0.5))
+    return np.minimum.reduceat(idx, point_first, axis=0), np.maximum.reduceat(idx, point_first, axis=0)
 
 
 def _finish(raster: _Raster, grid: DoseGrid, sub_samples: int, *, findings: List[Finding],

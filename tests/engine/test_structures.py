@@ -386,6 +386,31 @@ def test_planes_off_the_grid_still_count_in_the_volume():
     assert part.volume_in_grid_cc == pytest.approx(6.5 / 20 * whole.volume_cc, rel=1e-9)
 
 
+def test_planes_reaching_past_the_grid_in_plane():
+    """A cylinder r = 6 mm reaching past a grid's pixels in x and y: its coverage is computed on the
+    grid's pixels alone, and its volume from the planes' whole area. The occupancy of the grid's
+    voxels and the volume equal those on a grid covering it all (to rounding: the in-plane
+    boundary pixels' parts are summed in another order), every sub-voxel occupancy too; the in-grid
+    volume is that of the voxels kept."""
+    contours = cylinder_contours((0.4, -0.3, 3.0), 6.0, 3.0, 1.0)
+    small = DoseGrid(np.zeros((7, 6, 7)), (-1.0, -4.0, 0.0), (1.0, 1.0, 1.0))  # x ∈ [−1.5, 5.5] mm
+    large = DoseGrid(np.zeros((7, 15, 15)), (-7.0, -7.0, 0.0), (1.0, 1.0, 1.0))
+    part, whole = structure_occupancy(contours, small), structure_occupancy(contours, large)
+    assert part.volume_cc == pytest.approx(whole.volume_cc, rel=1e-12)
+    np.testing.assert_allclose(part.fraction, whole.fraction[:, 3:9, 6:13], rtol=0.0, atol=1e-12)
+    assert part.volume_in_grid_cc == pytest.approx(whole.fraction[:, 3:9, 6:13].sum() / 1000.0, rel=1e-12)
+    assert any(f.code == "structure-partly-outside-dose-grid" for f in part.findings)
+    assert len(part.sub_voxels) > 10
+    # the same boundary voxels, and their sub-voxels, on both grids
+    k, j, i = np.unravel_index(part.sub_voxels, part.box_fraction.shape)
+    grid_index = (k + part.box[0].start, j + part.box[1].start + 3, i + part.box[2].start + 6)
+    whole_flat = np.ravel_multi_index(tuple(g - b.start for g, b in zip(grid_index, whole.box)),
+                                      whole.box_fraction.shape)
+    positions = np.searchsorted(whole.sub_voxels, whole_flat)
+    np.testing.assert_array_equal(whole.sub_voxels[positions], whole_flat)
+    np.testing.assert_allclose(part.sub_fraction, whole.sub_fraction_of(positions), rtol=0.0, atol=1e-12)
+
+
 def test_shape_findings_only_for_contours_that_reach_the_grid():
     """A bow-tie (self-intersecting) contour is flagged on a plane whose slab overlaps the grid
     (z ∈ [−½, 4½] mm), not on one 10 mm beyond it, which adds nothing to any dose statistic."""
