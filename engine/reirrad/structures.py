@@ -771,8 +771,22 @@ def _fine_coverage(scan: _Lines, ids: IntArray, n: int) -> FloatArray:
     ``scan.part_left``), shape (len(ids), n, n).
 
     Each sub-pixel is crossed by the scan lines of its sub-row, each with its exact covered length;
-    the mean over a pixel's sub-pixels is the pixel's coverage.
+    the mean over a pixel's sub-pixels is the pixel's coverage. :data:`_FINE_PIXELS` pixels at a
+    time (arrays that stay in the processor's cache).
     """
+    out = np.empty((len(ids), n, n))
+    for start in range(0, len(ids), _FINE_PIXELS):
+        chunk = slice(start, start + _FINE_PIXELS)
+        out[chunk] = _fine_coverage_of(scan, ids[chunk], n)
+    return out
+
+
+#: Pixels per chunk of :func:`_fine_coverage`.
+_FINE_PIXELS = 2048
+
+
+def _fine_coverage_of(scan: _Lines, ids: IntArray, n: int) -> FloatArray:
+    """:func:`_fine_coverage` of some pixels at once."""
     per_row = scan.lines * n
     edges = scan.part_left[ids][:, None, None] + np.arange(n + 1) / n  # (B, 1, n + 1)
     line = scan.part_line[ids][:, None] + np.arange(per_row)  # (B, per_row)
