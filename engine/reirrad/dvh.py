@@ -368,10 +368,10 @@ class _SubSamples:
     neighbourhood ``near[:, r]`` (27,): its n³ sub-voxel doses (trilinear, :func:`_interpolate`) and
     occupancies (:meth:`Occupancy.sub_fraction_of`). With at most :data:`_EAGER_ROWS` rows they are
     all computed at once; with more, only the rows asked for (what Dmax and small-volume D_v metrics
-    need: the voxels whose neighbourhood reaches the hottest doses), and all rows, kept, once every
-    row is asked for. The occupancy-weighted dose sum (:meth:`dose_sum`) is then taken from the
-    occupancy's projection on the trilinear weights (:meth:`Occupancy.sub_projection_of`), which
-    costs 27 values per voxel where the samples cost 2·n³.
+    need: the voxels whose neighbourhood reaches the hottest doses), each row once. The
+    occupancy-weighted dose sum (:meth:`dose_sum`) is then taken from the occupancy's projection on
+    the trilinear weights (:meth:`Occupancy.sub_projection_of`), which costs 27 values per voxel
+    where the samples cost 2·n³.
     """
 
     def __init__(self, occupancy: Occupancy, positions: np.ndarray, near: FloatArray) -> None:
@@ -380,20 +380,30 @@ class _SubSamples:
         self._near = near
         self.n3 = occupancy.sub_samples ** 3
         self.eager = len(positions) <= _EAGER_ROWS
-        self._all: Optional[Tuple[FloatArray, FloatArray]] = None
+        # the rows computed so far (all of them when eager): doses and occupancies, and which rows
+        self._doses = np.empty((len(positions), self.n3))
+        self._occ = np.empty((len(positions), self.n3))
+        self._done = np.zeros(len(positions), dtype=bool)
         if self.eager:
-            self._all = self._compute(np.arange(len(positions)))
+            self._fill(np.ones(len(positions), dtype=bool))
 
     def __len__(self) -> int:
         return len(self._positions)
 
     def of(self, rows: np.ndarray) -> Tuple[FloatArray, FloatArray]:
-        """(doses Gy, occupancies), each (count, n³), of the rows flagged in the boolean ``rows``."""
-        if self._all is None and bool(rows.all()):
-            self._all = self._compute(np.arange(len(self)))
-        if self._all is not None:
-            return self._all[0][rows], self._all[1][rows]
-        return self._compute(np.flatnonzero(rows))
+        """(doses Gy, occupancies), each (count, n³), of the rows flagged in the boolean ``rows``
+        (computed once: a row asked for again is read back)."""
+        self._fill(rows)
+        return self._doses[rows], self._occ[rows]
+
+    def _fill(self, rows: np.ndarray) -> None:
+        """Compute the rows flagged in ``rows`` not computed yet."""
+        missing = np.flatnonzero(rows & ~self._done)
+        if len(missing):
+            occupancy = self._occupancy
+            self._doses[missing] = _interpolate(self._near[:, missing], occupancy.sub_samples)
+            self._occ[missing] = occupancy.sub_fraction_of(self._positions[missing]).reshape(-1, self.n3)
+            self._done[missing] = True
 
     def all(self) -> Tuple[FloatArray, FloatArray]:
         """(doses Gy, occupancies) of every row."""
@@ -403,25 +413,17 @@ class _SubSamples:
         """Σ over every sub-voxel of its occupancy / n³: eager, of the samples; otherwise the voxels'
         own occupancy (the mean of their sub-voxels', equal to rounding)."""
         if self.eager:
-            assert self._all is not None
-            return float(self._all[1].sum()) / self.n3
+            return float(self._occ.sum()) / self.n3
         return float(self._occupancy.box_fraction.ravel()[self._occupancy.sub_voxels[self._positions]].sum())
 
     def dose_sum(self) -> float:
         """Σ over every sub-voxel of occupancy × dose / n³, Gy: eager, of the samples; otherwise
         of the projection (equal to rounding)."""
         if self.eager:
-            assert self._all is not None
-            return float(np.einsum("ij,ij->", self._all[0], self._all[1])) / self.n3
+            return float(np.einsum("ij,ij->", self._doses, self._occ)) / self.n3
         weights = _sub_weights(self._occupancy.sub_samples)
         projection = self._occupancy.sub_projection_of(self._positions, weights).reshape(-1, 27)
         return float(np.einsum("ji,ij->", self._near, projection)) / self.n3
-
-    def _compute(self, index: np.ndarray) -> Tuple[FloatArray, FloatArray]:
-        doses = _interpolate(self._near[:, index], self._occupancy.sub_samples)
-        occupancy = self._occupancy.sub_fraction_of(self._positions[index]).reshape(-1, self.n3)
-        return doses, occupancy
-
 
 #: Sub-sampled boundary voxels up to which their samples are all computed when the DVH is built
 #: (:class:`_SubSamples`); a larger structure's are computed where a metric needs them.
