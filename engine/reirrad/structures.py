@@ -1058,16 +1058,24 @@ def _group_by_plane(polys: List[FloatArray]) -> List[Tuple[float, List[FloatArra
     return planes
 
 
+class _Slice(NamedTuple):
+    """A voxel slice a contour plane's slab reaches (:func:`_slices_reached`)."""
+
+    k: int  # the voxel slice (grid index)
+    weights: FloatArray  # (n,) the slab's z-weight in each of its n sub-slices
+    share: float  # their mean: the slab's share of the voxel slice
+
+
 class _SubSource(NamedTuple):
     """What the sub-voxel occupancy of boundary voxels is computed from (on request).
 
     ``planes``: each on-grid contour plane's coverage clipped to the grid (its ``j0``, ``i0`` are
-    grid row and column of its first pixel) with the (k, z-weights of the n sub-slices) of every
+    grid row and column of its first pixel) with the (k, z-weights of the n sub-slices, share) of every
     voxel slice its slab reaches; ``corner``: the box's first (k, j, i); ``n``: sub-samples per axis;
     ``coverage``: every plane's coverage, partly covered pixels and scan lines (:func:`_planes_coverage`).
     """
 
-    planes: Tuple[Tuple[_Plane, Tuple[Tuple[int, FloatArray], ...]], ...]
+    planes: Tuple[Tuple[_Plane, Tuple[_Slice, ...]], ...]
     corner: Tuple[int, int, int]
     n: int
     coverage: _Coverage
@@ -1127,7 +1135,7 @@ def _rasterise(planes: List[Tuple[float, List[FloatArray]]], slabs: List[Tuple[f
            for f, m in zip(plane_first[~miss].tolist(), per_plane[~miss].tolist())]
     coverage = _planes_coverage(hit, subrows, n, (ny, nx)) if hit else None
     coverages = iter(coverage.planes if coverage is not None else [])
-    on_grid: List[Tuple[_Plane, Tuple[Tuple[int, FloatArray], ...]]] = []
+    on_grid: List[Tuple[_Plane, Tuple[_Slice, ...]]] = []
     total_volume_mm3 = 0.0
     for p, ((z_low, z_high), off, beyond) in enumerate(zip(slabs, miss.tolist(), overhang.tolist())):
         if off:
@@ -1153,24 +1161,26 @@ def _off_grid_areas_px(idx: FloatArray, sizes: IntArray, per_plane: IntArray, mi
 
 
 def _slices_reached(k_a: float, k_b: float, k_first: int, k_last: int,
-                    n: int) -> Tuple[Tuple[int, FloatArray], ...]:
-    """(k, z-weights (n,) of voxel k's n sub-slices) of each voxel slice the slab [k_a, k_b] reaches:
-    the overlap of the slab with each sub-slice, × n (all slices k_first … k_last at once)."""
+                    n: int) -> Tuple[_Slice, ...]:
+    """Each voxel slice k the slab [k_a, k_b] reaches: the z-weights (n,) of its n sub-slices (the
+    overlap of the slab with each sub-slice, × n) and their mean (all slices k_first … k_last at once)."""
     if k_last < k_first:
         return ()
     k = np.arange(k_first, k_last + 1)
     edges = (k - 0.5)[:, None] + np.arange(n + 1) / n  # sub-slice boundaries of each voxel slice
     weights = np.maximum(np.minimum(k_b, edges[:, 1:]) - np.maximum(k_a, edges[:, :-1]), 0.0) * n
-    return tuple((int(k[r]), weights[r]) for r in np.flatnonzero(weights.sum(axis=1) > 0.0).tolist())
+    sums = weights.sum(axis=1)
+    shares = (sums / n).tolist()
+    return tuple(_Slice(int(k[r]), weights[r], shares[r]) for r in np.flatnonzero(sums > 0.0).tolist())
 
 
-def _assemble(on_grid: List[Tuple[_Plane, Tuple[Tuple[int, FloatArray], ...]]], n: int,
+def _assemble(on_grid: List[Tuple[_Plane, Tuple[_Slice, ...]]], n: int,
               total_volume_mm3: float, coverage: Optional[_Coverage]) -> _Raster:
     """The box, its occupancy and boundary voxels from the on-grid planes' coverage and z-weights."""
     if not on_grid or coverage is None:
         return _Raster(None, np.zeros((0, 0, 0)), _NO_VOXELS, None, total_volume_mm3)
-    k_lo = min(sl[0][0] for _, sl in on_grid)
-    k_hi = max(sl[-1][0] for _, sl in on_grid) + 1
+    k_lo = min(sl[0].k for _, sl in on_grid)
+    k_hi = max(sl[-1].k for _, sl in on_grid) + 1
     r_lo = min(pl.j0 for pl, _ in on_grid)
     r_hi = max(pl.j0 + pl.coverage.shape[0] for pl, _ in on_grid)
     c_lo = min(pl.i0 for pl, _ in on_grid)
@@ -1179,8 +1189,7 @@ def _assemble(on_grid: List[Tuple[_Plane, Tuple[Tuple[int, FloatArray], ...]]], 
     for plane, slices in on_grid:
         rows, cols = plane.coverage.shape
         rr, cc = plane.j0 - r_lo, plane.i0 - c_lo
-        for k, weights in slices:
-            share = float(weights.mean())
+        for k, _, share in slices:
             target = box_fraction[k - k_lo, rr:rr + rows, cc:cc + cols]
             # a whole voxel slice adds the coverage itself (1.0 × c is c: the same sum, no product)
             target += plane.coverage if share == 1.0 else share * plane.coverage
@@ -1221,8 +1230,8 @@ def _plane_slices(source: _SubSource) -> _PlaneSlices:
         return np.repeat(np.array(values, dtype=np.int64), counts)
 
     return _PlaneSlices(
-        np.array([k for _, slices in source.planes for k, _ in slices], dtype=np.int64),
-        np.array([w for _, slices in source.planes for _, w in slices]).reshape(-1, source.n),
+        np.array([sl.k for _, slices in source.planes for sl in slices], dtype=np.int64),
+        np.array([sl.weights for _, slices in source.planes for sl in slices]).reshape(-1, source.n),
         each([p.j0 for p, _ in per_plane]), each([p.j0 + p.coverage.shape[0] for p, _ in per_plane]),
         each([p.i0 for p, _ in per_plane]), each([p.i0 + p.coverage.shape[1] for p, _ in per_plane]),
         each([p.cell for p, _ in per_plane]), each([p.stride for p, _ in per_plane]))
