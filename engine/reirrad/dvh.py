@@ -470,7 +470,7 @@ class _Parts(NamedTuple):
         m3 = self.full_doses.shape[1]
         occupancy = float(self.centre_occ.sum()) + self.sub.occupancy_sum() + float(self.full_occ.sum())
         dose = (float(np.dot(self.centre_doses, self.centre_occ)) + self.sub.dose_sum()
-                + float(np.dot(self.full_doses.sum(axis=1), self.full_occ)) / m3)
+                + float((self.full_occ @ self.full_doses).sum()) / m3)
         return occupancy * self.voxel_cc, dose / occupancy
 
     def max_dose(self) -> float:
@@ -517,7 +517,7 @@ class _Parts(NamedTuple):
         # per kind (centre-scored, boundary, steep full voxels): each voxel's bound on its samples'
         # doses and its occupancy (not laid end to end: the centre-scored voxels are most of a large
         # structure, and only the few above t are opened)
-        full_high = self.full_doses.max(axis=1, initial=-np.inf)
+        full_high = _row_max(self.full_doses)
         bounds = (self.centre_doses, self.sub_high, full_high)
         occupancies = (self.centre_occ, self.sub_voxel_occ, self.full_occ)
         lowest = min(float(b.min()) for b in bounds if len(b))
@@ -546,6 +546,15 @@ class _Parts(NamedTuple):
             if all(bool(u.all()) for u in opened):
                 return None
             delta *= 4.0
+
+
+def _row_max(samples: FloatArray) -> FloatArray:
+    """The largest value of each row of ``samples`` (rows, columns): element-wise over the few
+    columns (a reduction along short rows is slow), −inf for no columns."""
+    high = np.full(samples.shape[0], -np.inf)
+    for column in range(samples.shape[1]):
+        np.maximum(high, samples[:, column], out=high)
+    return high
 
 
 def _occupancy_parts(grid: DoseGrid, occupancy: Occupancy) -> _Parts:
@@ -721,25 +730,27 @@ def _neighbourhood(values: FloatArray, k: np.ndarray, j: np.ndarray, i: np.ndarr
     Gathered :data:`_GATHER_COLUMNS` voxels at a time (the centre's flat index plus 27 fixed offsets;
     each chunk's indices and values stay in the processor's cache: measured 2.6× faster than one
     gather of all). At the grid's faces the missing neighbours repeat the outermost voxel (the dose
-    is not extrapolated: an outer voxel's dose stands for its whole volume).
+    is not extrapolated: an outer voxel's dose stands for its whole volume): a chunk holding a voxel
+    on a face has every voxel's neighbour indices clamped to the grid.
     """
     nz, ny, nx = values.shape
     step = np.array([-1, 0, 1])
     offsets = ((step[:, None, None] * ny + step[None, :, None]) * nx + step[None, None, :]).reshape(27, 1)
     centre = (k * ny + j) * nx + i
     flat_values = np.ravel(values)
+    on_face = np.zeros(len(centre), dtype=bool)
+    on_face[_at_faces(values.shape, k, j, i)] = True
     out = np.empty((27, len(centre)))
     for start in range(0, len(centre), _GATHER_COLUMNS):
         columns = slice(start, start + _GATHER_COLUMNS)
-        # a voxel on a face of the grid has neighbours off it: their flat indices may leave the
-        # array (clipped here) or wrap to another row; its column is gathered again below
-        out[:, columns] = flat_values.take(offsets + centre[columns], mode="clip")
-    faces = _at_faces(values.shape, k, j, i)
-    if len(faces):  # their neighbours' indices clamped to the grid
-        kk = np.minimum(np.maximum(k[faces, None] + step, 0), nz - 1)[:, :, None, None]
-        jj = np.minimum(np.maximum(j[faces, None] + step, 0), ny - 1)[:, None, :, None]
-        ii = np.minimum(np.maximum(i[faces, None] + step, 0), nx - 1)[:, None, None, :]
-        out[:, faces] = flat_values.take(((kk * ny + jj) * nx + ii).reshape(-1, 27).T)
+        if bool(on_face[columns].any()):  # neighbours' indices clamped to the grid
+            kk = np.minimum(np.maximum(k[columns] + step[:, None], 0), nz - 1)[:, None, None, :]
+            jj = np.minimum(np.maximum(j[columns] + step[:, None], 0), ny - 1)[None, :, None, :]
+            ii = np.minimum(np.maximum(i[columns] + step[:, None], 0), nx - 1)[None, None, :, :]
+            index = ((kk * ny + jj) * nx + ii).reshape(27, -1)
+        else:
+            index = offsets + centre[columns]
+        out[:, columns] = flat_values.take(index)
     return out
 
 
