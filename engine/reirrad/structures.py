@@ -1135,19 +1135,19 @@ def _rasterise(planes: List[Tuple[float, List[FloatArray]]], slabs: List[Tuple[f
            for f, m in zip(plane_first[~miss].tolist(), per_plane[~miss].tolist())]
     coverage = _planes_coverage(hit, subrows, n, (ny, nx)) if hit else None
     coverages = iter(coverage.planes if coverage is not None else [])
+    reached = iter(_slices_reached(sk, ~miss, n))
     on_grid: List[Tuple[_Plane, Tuple[_Slice, ...]]] = []
     total_volume_mm3 = 0.0
-    for p, ((z_low, z_high), off, beyond) in enumerate(zip(slabs, miss.tolist(), overhang.tolist())):
+    for (z_low, z_high), off, beyond in zip(slabs, miss.tolist(), overhang.tolist()):
         if off:
             total_volume_mm3 += next(areas) * sx * sy * (z_high - z_low)
             continue
         plane = next(coverages)
         area = next(areas) if beyond else float(plane.coverage.sum())
         total_volume_mm3 += area * sx * sy * (z_high - z_low)
-        reached = _slices_reached(float(sk.k_a[p]), float(sk.k_b[p]), int(sk.k_first[p]),
-                                  int(sk.k_last[p]), n)
-        if reached:
-            on_grid.append((plane, reached))
+        slices = next(reached)
+        if slices:
+            on_grid.append((plane, slices))
     return _assemble(on_grid, n, total_volume_mm3, coverage)
 
 
@@ -1160,18 +1160,25 @@ def _off_grid_areas_px(idx: FloatArray, sizes: IntArray, per_plane: IntArray, mi
     return _areas_px(idx[np.repeat(poly_miss, sizes)], sizes[poly_miss], per_plane[miss], subrows, n)
 
 
-def _slices_reached(k_a: float, k_b: float, k_first: int, k_last: int,
-                    n: int) -> Tuple[_Slice, ...]:
-    """Each voxel slice k the slab [k_a, k_b] reaches: the z-weights (n,) of its n sub-slices (the
-    overlap of the slab with each sub-slice, × n) and their mean (all slices k_first … k_last at once)."""
-    if k_last < k_first:
-        return ()
-    k = np.arange(k_first, k_last + 1)
+def _slices_reached(sk: _SlabIndex, planes: NDArray[np.bool_], n: int) -> List[Tuple[_Slice, ...]]:
+    """For each plane flagged in ``planes`` (in order), each voxel slice k its slab [k_a, k_b]
+    reaches: the z-weights (n,) of its n sub-slices (the overlap of the slab with each sub-slice,
+    × n) and their mean; all planes' slices k_first … k_last at once."""
+    k_a, k_b = sk.k_a[planes], sk.k_b[planes]
+    k_first = sk.k_first[planes]
+    counts = np.maximum(sk.k_last[planes] - k_first + 1, 0)
+    plane = np.repeat(np.arange(len(counts)), counts)
+    k = k_first[plane] + (np.arange(len(plane)) - np.repeat(np.cumsum(counts) - counts, counts))
     edges = (k - 0.5)[:, None] + np.arange(n + 1) / n  # sub-slice boundaries of each voxel slice
-    weights = np.maximum(np.minimum(k_b, edges[:, 1:]) - np.maximum(k_a, edges[:, :-1]), 0.0) * n
+    below, above = k_a[plane][:, None], k_b[plane][:, None]
+    weights = np.maximum(np.minimum(above, edges[:, 1:]) - np.maximum(below, edges[:, :-1]), 0.0) * n
     sums = weights.sum(axis=1)
     shares = (sums / n).tolist()
-    return tuple(_Slice(int(k[r]), weights[r], shares[r]) for r in np.flatnonzero(sums > 0.0).tolist())
+    slices = [_Slice(int(k[r]), weights[r], shares[r]) for r in range(len(k))]
+    keep = (sums > 0.0).tolist()
+    bounds = np.cumsum(counts).tolist()
+    return [tuple(sl for sl, kept in zip(slices[b - c:b], keep[b - c:b]) if kept)
+            for b, c in zip(bounds, counts.tolist())]
 
 
 def _assemble(on_grid: List[Tuple[_Plane, Tuple[_Slice, ...]]], n: int,
