@@ -282,7 +282,9 @@ def _self_intersecting(xys: Sequence[FloatArray]) -> NDArray[np.bool_]:
     key_lo = poly * band + (y_lo - base)
     key_hi = poly * band + (y_hi - base)
     margin = 4.0 * float(np.spacing(max(float(key_hi.max()), 1.0)))
-    order = np.lexsort((y_lo, poly))  # by polygon, then lowest y (exact)
+    # by polygon, then lowest y: the key's order (rounding is monotone, so an edge whose lowest y is at
+    # most another's highest y keeps a key at most that one's; ties in either order)
+    order = np.argsort(key_lo, kind="stable")
     m = len(p)
     # for sorted position a, the candidates are sorted positions a+1 .. last[a]-1 (same polygon,
     # y_lo <= y_hi[a])
