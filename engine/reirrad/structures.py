@@ -757,13 +757,15 @@ def _tally_groups(iv: _Intervals, cell_start: IntArray, cells: IntArray, entries
         size = int(cell_start[p1 - 1] + cells[p1 - 1]) - c0
         q = slice(int(first_interval[g]), int(last_interval[g]))
         local_in, local_out = entries[1][q] - c0, exits[1][q] - c0
-        # partial parts, then the steps: +1 right of each entry, −1 right of each exit, as whole numbers
-        coverage = np.bincount(local_in, weights=entries[0][q], minlength=size).astype(np.float64, copy=False)
-        coverage += np.bincount(local_out, weights=exits[0][q], minlength=size)
-        steps = np.bincount(local_in + 1, minlength=size) - np.bincount(local_out + 1, minlength=size)
-        coverage += np.cumsum(steps)
+        coverage = coverage_all[c0:c0 + size]
+        # partial parts, then the steps: +1 right of each entry, −1 right of each exit (whole numbers:
+        # their sums and running sums are exact)
+        np.add(np.bincount(local_in, weights=entries[0][q], minlength=size),
+               np.bincount(local_out, weights=exits[0][q], minlength=size), out=coverage)
+        ends = np.concatenate([local_in, local_out]) + 1
+        signs = np.concatenate([np.ones(len(local_in)), np.full(len(local_out), -1.0)])
+        coverage += np.cumsum(np.bincount(ends, weights=signs, minlength=size))
         coverage /= iv.per_row
-        coverage_all[c0:c0 + size] = coverage
         found.append(c0 + np.flatnonzero((coverage > 0.0) & (coverage < 1.0 - _FULL_TOL)))
     return coverage_all, (np.concatenate(found) if found else _NO_VOXELS)
 
