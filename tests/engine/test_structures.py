@@ -436,13 +436,9 @@ def _sorted_intervals(planes, subrows: int, sub_samples: int):
     return row[opens], r[opens] // 2, x[opens], x[opens + 1]
 
 
-@settings(max_examples=60, deadline=None)
-@given(st.integers(0, 2**32 - 1), st.sampled_from([1, 2, 4]))
-def test_scan_line_intervals_are_those_of_sorting_every_crossing(seed: int, sub_samples: int) -> None:
-    """Planes of random polygons (smooth rings, nested rings, random self-intersecting ones, vertices
-    on a 1/16-pixel lattice so that some lie exactly on scan lines): the intervals, their order and
-    the planes' areas are bit for bit those of sorting every crossing by (line, x); the searchsorted
-    replacement gives searchsorted's lines."""
+def _random_planes(seed: int) -> list:
+    """1-5 planes of 1-3 polygons each: smooth rings (nested or not) or random self-intersecting
+    ones, half of them with vertices on a 1/16-pixel lattice (some exactly on scan lines)."""
     rng = np.random.default_rng(seed)
     planes = []
     for _ in range(int(rng.integers(1, 6))):
@@ -458,6 +454,17 @@ def test_scan_line_intervals_are_those_of_sorting_every_crossing(seed: int, sub_
                 xy = np.round(xy * 16.0) / 16.0
             plane.append(xy)
         planes.append(plane)
+    return planes
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.sampled_from([1, 2, 4]))
+def test_scan_line_intervals_are_those_of_sorting_every_crossing(seed: int, sub_samples: int) -> None:
+    """Planes of random polygons (smooth rings, nested rings, random self-intersecting ones, vertices
+    on a 1/16-pixel lattice so that some lie exactly on scan lines): the intervals, their order and
+    the planes' areas are bit for bit those of sorting every crossing by (line, x); the searchsorted
+    replacement gives searchsorted's lines."""
+    planes = _random_planes(seed)
     iv = structures._intervals(planes, 8, sub_samples)
     line, rank, x_in, x_out = _sorted_intervals(planes, 8, sub_samples)
     for got, want in ((iv.line, line), (iv.rank, rank), (iv.x_in, x_in), (iv.x_out, x_out)):
@@ -588,21 +595,7 @@ def test_off_grid_area_of_a_rectangle_and_of_a_triangle_by_hand() -> None:
 def test_off_grid_area_of_random_planes_is_the_coverage_total(seed: int, sub_samples: int) -> None:
     """Planes of random polygons (as in the interval test: smooth, nested, self-intersecting, on a
     1/16-pixel lattice): the off-grid area is the sum of the on-grid coverage to rounding."""
-    rng = np.random.default_rng(seed)
-    planes = []
-    for _ in range(int(rng.integers(1, 6))):
-        plane = []
-        for _ in range(int(rng.integers(1, 4))):
-            if rng.random() < 0.5:
-                t = np.sort(rng.uniform(0.0, 2.0 * np.pi, int(rng.integers(3, 40))))
-                r = rng.uniform(1.0, 12.0) * (1.0 + 0.2 * rng.uniform(-1.0, 1.0, len(t)))
-                xy = np.column_stack([20.0 + r * np.cos(t), 15.0 + r * np.sin(t)])
-            else:
-                xy = rng.uniform(-3.0, 30.0, (int(rng.integers(3, 12)), 2))
-            if rng.random() < 0.5:
-                xy = np.round(xy * 16.0) / 16.0
-            plane.append(xy)
-        planes.append(plane)
+    planes = _random_planes(seed)
     np.testing.assert_allclose(structures._planes_area_px(planes, 8, sub_samples),
                                _coverage_area_px(planes, 8, sub_samples), rtol=1e-12, atol=1e-11)
     # an edge's lines from its vertices' first lines are those of the scan-line code
