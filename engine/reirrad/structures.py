@@ -688,6 +688,10 @@ def _planes_coverage(planes: Sequence[Sequence[FloatArray]], subrows: int, sub_s
     row's scan lines (mid-point rule).
     **Sub-pixels** of partly covered pixels (0 < coverage < 1) are computed on request by
     :func:`_fine_coverage` from the scan lines kept in ``scan``, for the pixels of all planes at once.
+    **Grid.** With ``grid_pixels`` (rows, columns) each plane's box keeps the grid's pixels alone: the
+    scan lines of the grid's rows, each interval clamped to the grid's columns (a part beyond them
+    adds nothing to a pixel kept), so a pixel kept gets its coverage as from the whole box (to
+    rounding: a clamped interval's parts are summed in another order).
     """
     iv = _intervals(planes, subrows, sub_samples, None if grid_pixels is None else grid_pixels[0])
     n = len(planes)
