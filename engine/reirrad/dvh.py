@@ -425,6 +425,7 @@ class _SubSamples:
         projection = self._occupancy.sub_projection_of(self._positions, weights).reshape(-1, 27)
         return float(np.einsum("ji,ij->", self._near, projection)) / self.n3
 
+
 #: Sub-sampled boundary voxels up to which their samples are all computed when the DVH is built
 #: (:class:`_SubSamples`); a larger structure's are computed where a metric needs them.
 _EAGER_ROWS = 4096

@@ -65,6 +65,13 @@ _GROUP_CELLS = 1 << 17
 _SLICES_PER_PASS = 4
 
 
+def _expand(counts: IntArray) -> Tuple[IntArray, IntArray]:
+    """Ranges laid end to end: for ``counts[g]`` items of each group g, each item's group and its
+    rank within the group (0, 1, …), groups in order."""
+    group = np.repeat(np.arange(len(counts)), counts)
+    return group, np.arange(len(group)) - np.repeat(np.cumsum(counts) - counts, counts)
+
+
 @dataclass(frozen=True, eq=False)
 class Occupancy:
     """Fractional occupancy of a structure on a dose grid, stored on its bounding box.
@@ -175,6 +182,8 @@ class Occupancy:
         n = self.sub_samples
         if w.ndim != 2 or w.shape[0] != n:
             raise InputError(f"weights must have shape (sub_samples = {n}, k) (got {w.shape})")
+        if not bool(np.all(np.isfinite(w))):
+            raise InputError("weights must be finite numbers (got NaN or infinity)")
         voxels = self.sub_voxels[pos]
         if n == 1 or self._sub_source is None:
             column_sums = w.sum(axis=0)
@@ -294,8 +303,7 @@ def _self_intersecting(xys: Sequence[FloatArray]) -> NDArray[np.bool_]:
     counts = np.maximum(last - np.arange(m) - 1, 0)
     if counts.sum() == 0:
         return out
-    first = np.repeat(np.arange(m), counts)
-    offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    first, offsets = _expand(counts)
     i, j = order[first], order[first + 1 + offsets]
     gap = np.abs(local[i] - local[j])
     keep = (gap > 1) & (gap != sizes[poly[i]] - 1)  # adjacent edges share a vertex: never proper
@@ -498,17 +506,6 @@ def _intervals(planes: Sequence[Sequence[FloatArray]], subrows: int, sub_samples
     return _Intervals(sl.j0, sl.rows, sl.line_start, sl.lines, sl.per_row, on_line, line, rank, x_in, x_out)
 
 
-def _planes_area_px(planes: Sequence[Sequence[FloatArray]], subrows: int, sub_samples: int) -> List[float]:
-    """Even–odd area of each plane's polygons (lists of (N, 2) continuous-index points) in pixel
-    units: :func:`_areas_px` of their points laid end to end (for polygons given one by one)."""
-    if not planes:
-        return []
-    polys = [p for plane in planes for p in plane]
-    sizes = np.array([len(p) for p in polys], dtype=np.int64)
-    per_plane = np.array([len(plane) for plane in planes], dtype=np.int64)
-    return [float(a) for a in _areas_px(np.concatenate(polys), sizes, per_plane, subrows, sub_samples)]
-
-
 def _areas_px(xy: FloatArray, sizes: IntArray, per_plane: IntArray, subrows: int,
               sub_samples: int) -> FloatArray:
     """Even–odd area of each plane's polygons in pixel units, from the scan lines alone.
@@ -631,9 +628,8 @@ def _sorted_line_lengths(ol: _Outline, lines: NDArray[np.bool_]) -> FloatArray:
     line_b = ol.line[ol.nxt]
     first = before[np.minimum(ol.line, line_b)]
     counts = before[np.maximum(ol.line, line_b)] - first  # marked lines each edge crosses
-    edge = np.repeat(np.arange(len(counts)), counts)
-    nth = np.arange(len(edge)) - np.repeat(np.cumsum(counts) - counts, counts)
-    row = np.flatnonzero(lines)[np.repeat(first, counts) + nth]
+    edge, nth = _expand(counts)
+    row = np.flatnonzero(lines)[first[edge] + nth]
     x_a, y_a, b = ol.x[edge], ol.y[edge], ol.nxt[edge]
     x = x_a + (ol.ys[row] - y_a) / (ol.y[b] - y_a) * (ol.x[b] - x_a)
     row_s, x_s = _by_line_then_x(row, x)
@@ -843,9 +839,8 @@ def _edge_crossings(ys: FloatArray, starts: FloatArray, ends: FloatArray, first:
     """Every crossing of edge e (``starts[e]`` → ``ends[e]``) with the rows ``first[e]`` to ``stop[e]``
     − 1 of ``ys``: (row index, x, upward), edge by edge (not sorted)."""
     y_a, y_b = starts[:, 1], ends[:, 1]
-    counts = np.maximum(stop - first, 0)
-    edge = np.repeat(np.arange(len(starts)), counts)
-    row = first[edge] + (np.arange(len(edge)) - np.repeat(np.cumsum(counts) - counts, counts))
+    edge, nth = _expand(np.maximum(stop - first, 0))
+    row = first[edge] + nth
     dy = np.where(y_b != y_a, y_b - y_a, 1.0)
     t = (ys[row] - y_a[edge]) / dy[edge]
     x = starts[edge, 0] + t * (ends[edge, 0] - starts[edge, 0])
@@ -1159,13 +1154,13 @@ def _rasterise(planes: List[Tuple[float, List[FloatArray]]], slabs: List[Tuple[f
     return _assemble(on_grid, n, total_volume_mm3, coverage)
 
 
-def _off_grid_areas_px(idx: FloatArray, sizes: IntArray, per_plane: IntArray, miss: NDArray[np.bool_], *,
+def _off_grid_areas_px(idx: FloatArray, sizes: IntArray, per_plane: IntArray, wanted: NDArray[np.bool_], *,
                        subrows: int, n: int) -> FloatArray:
-    """:func:`_areas_px` of the planes marked ``miss`` (arguments as there, for all planes)."""
-    if not bool(miss.any()):
+    """:func:`_areas_px` of the planes marked ``wanted`` (arguments as there, for all planes), in order."""
+    if not bool(wanted.any()):
         return np.zeros(0)
-    poly_miss = np.repeat(miss, per_plane)
-    return _areas_px(idx[np.repeat(poly_miss, sizes)], sizes[poly_miss], per_plane[miss], subrows, n)
+    poly_wanted = np.repeat(wanted, per_plane)
+    return _areas_px(idx[np.repeat(poly_wanted, sizes)], sizes[poly_wanted], per_plane[wanted], subrows, n)
 
 
 def _slices_reached(sk: _SlabIndex, planes: NDArray[np.bool_], n: int) -> List[Tuple[_Slice, ...]]:
@@ -1175,8 +1170,8 @@ def _slices_reached(sk: _SlabIndex, planes: NDArray[np.bool_], n: int) -> List[T
     k_a, k_b = sk.k_a[planes], sk.k_b[planes]
     k_first = sk.k_first[planes]
     counts = np.maximum(sk.k_last[planes] - k_first + 1, 0)
-    plane = np.repeat(np.arange(len(counts)), counts)
-    k = k_first[plane] + (np.arange(len(plane)) - np.repeat(np.cumsum(counts) - counts, counts))
+    plane, nth = _expand(counts)
+    k = k_first[plane] + nth
     edges = (k - 0.5)[:, None] + np.arange(n + 1) / n  # sub-slice boundaries of each voxel slice
     below, above = k_a[plane][:, None], k_b[plane][:, None]
     weights = np.maximum(np.minimum(above, edges[:, 1:]) - np.maximum(below, edges[:, :-1]), 0.0) * n
@@ -1270,9 +1265,8 @@ def _entries(source: _SubSource, box_shape: Tuple[int, ...], voxels: IntArray) -
     pairs = _plane_slices(source)
     # every voxel of each pair's slice, then those inside the pair's plane
     lo, hi = slice_start[pairs.k - k_lo], slice_start[pairs.k - k_lo + 1]
-    counts = hi - lo
-    pair = np.repeat(np.arange(len(counts)), counts)
-    where = np.repeat(lo - (np.cumsum(counts) - counts), counts) + np.arange(len(pair))  # into voxels
+    pair, nth = _expand(hi - lo)
+    where = lo[pair] + nth  # into voxels
     r, c = rr[where] + r_lo, cc[where] + c_lo
     inside = (r >= pairs.r0[pair]) & (r < pairs.r1[pair]) & (c >= pairs.c0[pair]) & (c < pairs.c1[pair])
     pair, where, r, c = pair[inside], where[inside], r[inside], c[inside]

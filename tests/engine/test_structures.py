@@ -365,6 +365,8 @@ def test_sub_voxel_projection_is_the_sum_over_the_sub_voxels():
                                   occ.sub_projection_of(everything, trilinear)[some])
     with pytest.raises(InputError, match=r"weights must have shape \(sub_samples = 4, k\)"):
         occ.sub_projection_of(some, np.ones((3, 3)))
+    with pytest.raises(InputError, match="finite"):
+        occ.sub_projection_of(some, np.full((4, 3), np.nan))
     # n = 1: a voxel is one uniform sub-voxel
     single = structure_occupancy(sphere_contours((0.3, -0.7, 0.4), 9.0, 2.0, 0.37), grid, sub_samples=1)
     w = np.array([[0.25, 0.5, 0.25]])
@@ -525,6 +527,15 @@ def test_collinearity_screen_agrees_with_the_svd() -> None:
     assert want[0] and not want[-2]
 
 
+def _planes_area_px(planes, subrows: int = 8, sub_samples: int = 4) -> list:
+    """Each plane's off-grid area (pixels): ``structures._areas_px`` of its polygons (lists of (N, 2)
+    continuous-index points) laid end to end."""
+    polys = [p for plane in planes for p in plane]
+    sizes = np.array([len(p) for p in polys], dtype=np.int64)
+    per_plane = np.array([len(plane) for plane in planes], dtype=np.int64)
+    return list(structures._areas_px(np.concatenate(polys), sizes, per_plane, subrows, sub_samples))
+
+
 def _coverage_area_px(planes, subrows: int = 8, sub_samples: int = 4) -> np.ndarray:
     """Each plane's area (pixels) the on-grid way: the sum of its per-pixel scan-line coverage."""
     planes_coverage = structures._planes_coverage(planes, subrows, sub_samples).planes
@@ -576,7 +587,7 @@ def test_off_grid_area_is_the_scan_line_area(planes, most_crossings: int) -> Non
     others) is the on-grid coverage's total, the same scan lines, to rounding (not the shoelace area)."""
     assert int(_crossings_per_line(planes).max()) == most_crossings
     for sub_samples in (1, 2, 4):
-        np.testing.assert_allclose(structures._planes_area_px(planes, 8, sub_samples),
+        np.testing.assert_allclose(_planes_area_px(planes, 8, sub_samples),
                                    _coverage_area_px(planes, 8, sub_samples), rtol=1e-12, atol=1e-12)
 
 
@@ -586,7 +597,7 @@ def test_off_grid_area_of_a_rectangle_and_of_a_triangle_by_hand() -> None:
     (0, 0), (4, 0), (0, 4) of area 8 gets 8 exactly too (a linear width is integrated exactly)."""
     rectangle = np.array([(-0.5, -0.5), (2.5, -0.5), (2.5, 1.5), (-0.5, 1.5)])
     triangle = np.array([(0.0, 0.0), (4.0, 0.0), (0.0, 4.0)]) + 0.5
-    got = structures._planes_area_px([[rectangle], [_U_SHAPE], [triangle]], 8, 4)
+    got = _planes_area_px([[rectangle], [_U_SHAPE], [triangle]], 8, 4)
     np.testing.assert_allclose(got, [6.0, 24.0, 8.0], rtol=1e-13)
 
 
@@ -596,7 +607,7 @@ def test_off_grid_area_of_random_planes_is_the_coverage_total(seed: int, sub_sam
     """Planes of random polygons (as in the interval test: smooth, nested, self-intersecting, on a
     1/16-pixel lattice): the off-grid area is the sum of the on-grid coverage to rounding."""
     planes = _random_planes(seed)
-    np.testing.assert_allclose(structures._planes_area_px(planes, 8, sub_samples),
+    np.testing.assert_allclose(_planes_area_px(planes, 8, sub_samples),
                                _coverage_area_px(planes, 8, sub_samples), rtol=1e-12, atol=1e-11)
     # an edge's lines from its vertices' first lines are those of the scan-line code
     polys = [p for plane in planes for p in plane]
