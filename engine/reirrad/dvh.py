@@ -27,10 +27,10 @@ of a sampled dose; it converges to the exact DVH of a smooth dose as voxels shri
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Dict, NamedTuple, Optional, Tuple, Union
+from typing import Callable, Dict, List, NamedTuple, Optional, Tuple, Union
 
 import numpy as np
-from numpy.typing import ArrayLike
+from numpy.typing import ArrayLike, NDArray
 
 from ._validate import FloatArray, finite_float, float_array
 from .dose import DoseGrid
@@ -146,7 +146,7 @@ class DVH:
             doses, volumes = self._samples()
             # hottest first; equal doses largest volume first, so that the curve does not depend on
             # the order of the samples (a flipped grid gives the same curve)
-            order = np.lexsort((volumes, doses))[::-1]
+            order = _hottest_first(doses, volumes)
             object.__setattr__(self, "_curve", _curve_points(doses[order], volumes[order]))
         assert self._curve is not None
         return self._curve
@@ -286,22 +286,10 @@ class DVH:
             curve = self._sorted()
             return curve[2], curve[3]
         d, w = self._samples()
-        n = d.size
-        # samples to take: twice what v holds at the mean sample volume, at least _PARTIAL_MIN
-        k = max(_PARTIAL_MIN, 2 * int(np.ceil(volume_cc * n / float(w.sum()))))
-        while k <= n // _PARTIAL_SHARE:
-            hottest = np.argpartition(d, n - k)[n - k:]  # the k largest doses, unordered
-            order = hottest[np.lexsort((w[hottest], d[hottest]))[::-1]]  # as in _sorted
-            # every sample hotter than the coldest taken is among those taken, in the full curve's
-            # order: the curve up to the last one's midpoint is the full curve's
-            m = int(np.count_nonzero(d[order] > d[order[-1]]))
-            if m:
-                points = _curve_points(d[order[:m]], w[order[:m]])
-                valid_to = float(points[2][-2])  # the m-th midpoint (before the closing point)
-                if valid_to >= volume_cc:
-                    object.__setattr__(self, "_hottest", (points[2][:-1], points[3][:-1], valid_to))
-                    return points[2][:-1], points[3][:-1]
-            k *= 8
+        first = _hottest_points(d, w, volume_cc)
+        if first is not None:
+            object.__setattr__(self, "_hottest", first)
+            return first[0], first[1]
         curve = self._sorted()
         return curve[2], curve[3]
 
@@ -348,6 +336,54 @@ class DVH:
 #: sorts all samples instead once it would need more than 1/_PARTIAL_SHARE of them.
 _PARTIAL_MIN = 512
 _PARTIAL_SHARE = 8
+
+
+def _hottest_first(doses: FloatArray, volumes: FloatArray) -> NDArray[np.intp]:
+    """The samples' order hottest first, equal doses largest volume first (``DVH._sorted``): the
+    values of ``np.lexsort((volumes, doses))[::-1]``, faster.
+
+    One ``argsort`` of the (finite) doses, reversed: on this machine about 8× faster than
+    ``np.lexsort`` on 3 M samples (0.13 s against 1.05 s). It leaves each run of equal doses in
+    any order; those samples alone are then ordered by ``np.lexsort`` (a cost in proportion to the
+    tied samples). Samples equal in both dose and volume may come in another order than
+    ``np.lexsort``'s: the values, taken in order, are the same.
+    """
+    order = np.argsort(doses)[::-1]
+    tie = doses[order[1:]] == doses[order[:-1]]
+    if bool(tie.any()):
+        in_run = np.zeros(len(order), dtype=bool)
+        in_run[:-1] = tie
+        in_run[1:] |= tie
+        at = np.flatnonzero(in_run)
+        tied = order[at]
+        order[at] = tied[np.lexsort((volumes[tied], doses[tied]))[::-1]]
+    return np.asarray(order)
+
+
+def _hottest_points(d: FloatArray, w: FloatArray, volume_cc: float
+                    ) -> Optional[Tuple[FloatArray, FloatArray, float]]:
+    """The curve's first points (volumes, doses) up to at least ``volume_cc`` and the volume they
+    are valid to, from the k hottest samples (d, w) alone, or None when that would take more than
+    1/:data:`_PARTIAL_SHARE` of them (sort them all).
+
+    k starts at twice what ``volume_cc`` holds at the mean sample volume (at least
+    :data:`_PARTIAL_MIN`) and grows 8× until enough. Every sample hotter than the coldest taken is
+    among those taken, in the full curve's order (``DVH._sorted``): the curve up to the last of
+    them's midpoint is the full curve's.
+    """
+    n = d.size
+    k = max(_PARTIAL_MIN, 2 * int(np.ceil(volume_cc * n / float(w.sum()))))
+    while k <= n // _PARTIAL_SHARE:
+        hottest = np.argpartition(d, n - k)[n - k:]  # the k largest doses, unordered
+        order = hottest[_hottest_first(d[hottest], w[hottest])]
+        m = int(np.count_nonzero(d[order] > d[order[-1]]))
+        if m:
+            points = _curve_points(d[order[:m]], w[order[:m]])
+            valid_to = float(points[2][-2])  # the m-th midpoint (before the closing point)
+            if valid_to >= volume_cc:
+                return points[2][:-1], points[3][:-1], valid_to
+        k *= 8
+    return None
 
 
 def _curve_points(d: FloatArray, w: FloatArray) -> Tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
@@ -514,7 +550,6 @@ class _Parts(NamedTuple):
         ``max_gy`` and moves 4× further down until the samples above it reach past ``volume_cc``.
         Returns None (build the full curve) when they do not before every voxel is open.
         """
-        n3, m3 = self.sub.n3, self.full_doses.shape[1]
         # per kind (centre-scored, boundary, steep full voxels): each voxel's bound on its samples'
         # doses and its occupancy (not laid end to end: the centre-scored voxels are most of a large
         # structure, and only the few above t are opened)
@@ -530,23 +565,39 @@ class _Parts(NamedTuple):
             opened = [b > t for b in bounds]
             # the voxels' volume bounds the volume above t: open them only when it can reach volume_cc
             if sum(float(o[u].sum()) for o, u in zip(occupancies, opened)) * self.voxel_cc >= volume_cc:
-                centre = self.centre_doses[opened[0]]
-                centre_occ = self.centre_occ[opened[0]]
-                sub, sub_occ = self.sub.of(opened[1])
-                full = self.full_doses[opened[2]]
-                full_occ = np.broadcast_to((self.full_occ[opened[2]] / m3)[:, None], full.shape)
-                hot_sub = (sub > t) & (sub_occ > 0.0)
-                d = np.concatenate([centre[centre > t], sub[hot_sub], full[full > t]])
-                w = np.concatenate([centre_occ[centre > t], sub_occ[hot_sub] / n3, full_occ[full > t]])
-                w = w * self.voxel_cc
-                order = np.lexsort((w, d))[::-1]  # as in DVH._sorted
-                points = _curve_points(d[order], w[order])
-                valid_to = float(points[2][-2])  # the last sample's midpoint (before the closing point)
-                if valid_to >= volume_cc:
-                    return points[2][:-1], points[3][:-1], valid_to
+                first = self._above(t, opened, volume_cc)
+                if first is not None:
+                    return first
             if all(bool(u.all()) for u in opened):
                 return None
             delta *= 4.0
+
+    def _above(self, t: float, opened: List[NDArray[np.bool_]], volume_cc: float
+               ) -> Optional[Tuple[FloatArray, FloatArray, float]]:
+        """:meth:`hottest`'s curve from the samples above t of the ``opened`` voxels (per kind), or
+        None when it does not reach ``volume_cc``. The last sample's midpoint lies below the samples'
+        total volume, so when that is short of ``volume_cc`` they are not sorted."""
+        n3, m3 = self.sub.n3, self.full_doses.shape[1]
+        centre = self.centre_doses[opened[0]]
+        centre_occ = self.centre_occ[opened[0]]
+        sub, sub_occ = self.sub.of(opened[1])
+        full = self.full_doses[opened[2]]
+        full_occ = np.broadcast_to((self.full_occ[opened[2]] / m3)[:, None], full.shape)
+        hot_sub = (sub > t) & (sub_occ > 0.0)
+        d = np.concatenate([centre[centre > t], sub[hot_sub], full[full > t]])
+        w = np.concatenate([centre_occ[centre > t], sub_occ[hot_sub] / n3, full_occ[full > t]])
+        w = w * self.voxel_cc
+        if float(w.sum()) < volume_cc:
+            return None
+        first = _hottest_points(d, w, volume_cc)  # the hottest of them, when they suffice
+        if first is not None:
+            return first
+        order = _hottest_first(d, w)
+        points = _curve_points(d[order], w[order])
+        valid_to = float(points[2][-2])  # the last sample's midpoint (before the closing point)
+        if valid_to < volume_cc:
+            return None
+        return points[2][:-1], points[3][:-1], valid_to
 
 
 def _row_max(samples: FloatArray) -> FloatArray:

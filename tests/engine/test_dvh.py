@@ -423,3 +423,23 @@ def test_metrics_without_the_samples_laid_end_to_end_are_those_of_every_sample(e
     np.testing.assert_array_equal(mapped.doses_gy,
                                   DVH(every.doses_gy, every.volumes_cc).map_dose(
                                       lambda d: np.asarray(lq.eqd2_gy(d, 5, 3.0)), "eqd2").doses_gy)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_hottest_first_orders_the_values_as_lexsort_does(seed):
+    """``_hottest_first`` against its definition, ``np.lexsort((volumes, doses))[::-1]``: the same
+    doses and volumes in the same order, with runs of equal doses (some with equal volumes too)
+    among distinct ones."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(2, 400))
+    doses = rng.random(n) * 30.0  # distinct
+    repeated = rng.random(n) < 0.6
+    doses[repeated] = rng.choice(rng.random(5) * 30.0, size=int(repeated.sum()))  # 5 values, repeated
+    volumes = rng.random(n)
+    shared = rng.random(n) < 0.5
+    volumes[shared] = rng.choice([0.25, 0.5, 1.0], size=int(shared.sum()))
+    order = dvh_module._hottest_first(doses, volumes)
+    reference = np.lexsort((volumes, doses))[::-1]
+    assert sorted(order.tolist()) == list(range(n))  # a permutation
+    np.testing.assert_array_equal(doses[order], doses[reference])
+    np.testing.assert_array_equal(volumes[order], volumes[reference])
