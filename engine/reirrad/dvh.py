@@ -371,19 +371,29 @@ def _hottest_points(d: FloatArray, w: FloatArray, volume_cc: float
     among those taken, in the full curve's order (``DVH._sorted``): the curve up to the last of
     them's midpoint is the full curve's.
     """
-    n = d.size
-    k = max(_PARTIAL_MIN, 2 * int(np.ceil(volume_cc * n / float(w.sum()))))
+    n, total = d.size, float(w.sum())
+    if not total > 0.0:
+        return None
+    k = max(_PARTIAL_MIN, 2 * int(np.ceil(volume_cc * n / total)))
     while k <= n // _PARTIAL_SHARE:
         hottest = np.argpartition(d, n - k)[n - k:]  # the k largest doses, unordered
         order = hottest[_hottest_first(d[hottest], w[hottest])]
         m = int(np.count_nonzero(d[order] > d[order[-1]]))
-        if m:
-            points = _curve_points(d[order[:m]], w[order[:m]])
-            valid_to = float(points[2][-2])  # the m-th midpoint (before the closing point)
-            if valid_to >= volume_cc:
-                return points[2][:-1], points[3][:-1], valid_to
+        first = _first_points(d[order[:m]], w[order[:m]], volume_cc) if m else None
+        if first is not None:
+            return first
         k *= 8
     return None
+
+
+def _first_points(d: FloatArray, w: FloatArray, volume_cc: float
+                  ) -> Optional[Tuple[FloatArray, FloatArray, float]]:
+    """The curve's points (volumes, doses) of samples sorted hottest first, without the closing
+    point, and the volume they are valid to (the last sample's midpoint); None when that is short of
+    ``volume_cc``."""
+    points = _curve_points(d, w)
+    valid_to = float(points[2][-2])
+    return (points[2][:-1], points[3][:-1], valid_to) if valid_to >= volume_cc else None
 
 
 def _curve_points(d: FloatArray, w: FloatArray) -> Tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
@@ -587,17 +597,13 @@ class _Parts(NamedTuple):
         d = np.concatenate([centre[centre > t], sub[hot_sub], full[full > t]])
         w = np.concatenate([centre_occ[centre > t], sub_occ[hot_sub] / n3, full_occ[full > t]])
         w = w * self.voxel_cc
-        if float(w.sum()) < volume_cc:
+        if len(d) == 0 or float(w.sum()) < volume_cc:
             return None
         first = _hottest_points(d, w, volume_cc)  # the hottest of them, when they suffice
         if first is not None:
             return first
         order = _hottest_first(d, w)
-        points = _curve_points(d[order], w[order])
-        valid_to = float(points[2][-2])  # the last sample's midpoint (before the closing point)
-        if valid_to < volume_cc:
-            return None
-        return points[2][:-1], points[3][:-1], valid_to
+        return _first_points(d[order], w[order], volume_cc)
 
 
 def _row_max(samples: FloatArray) -> FloatArray:
