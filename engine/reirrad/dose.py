@@ -135,10 +135,13 @@ def _corners(shape: Tuple[int, ...], coords: Sequence[FloatArray]) -> _Corners:
             inside &= covered
         if size == 1:
             continue
-        np.maximum(coord, 0.0, out=coord)
-        np.minimum(coord, size - 1, out=coord)
-        lower = np.floor(np.minimum(coord, size - 2))  # the last interval ends at the last centre
-        np.subtract(coord, lower, out=coord)  # now the weight of the upper voxel, in [0, 1]
+        # the lower voxel floor(index) within [0, size - 2] (the last interval ends at the last
+        # centre), the weight the remainder within [0, 1]: equal to clipping the index to the centre
+        # range first (below 0: voxel 0, weight 0; above size - 1: voxel size - 2, weight 1)
+        lower = np.floor(coord)
+        np.clip(lower, 0.0, size - 2, out=lower)
+        np.subtract(coord, lower, out=coord)
+        np.clip(coord, 0.0, 1.0, out=coord)  # now the weight of the upper voxel
         weights.append(coord)
         strides.append(stride)
         lower *= stride  # flat offsets: exact in float64 (integers far below 2**53)
