@@ -22,7 +22,12 @@ Printed, never asserted (targets of issue 19):
    sensitive to other jobs on a shared machine), with the load average. reirrad's DVH sorts its
    samples on first use of the curve; these metrics need no full sort (D_v sorts the hottest
    samples only), so a column ``n=4+curve`` also builds the full curve (what ``get_dvh`` always
-   builds, as a histogram), and its ratio against the warm call is printed on the total line;
+   builds, as a histogram), and its ratio against the warm call is printed on the total line.
+   The structure's volume off the grid (the area of its contour planes outside the dose grid, which
+   no DVH needs and dicompyler-core never computes) is computed on first use of
+   ``Occupancy.volume_cc`` or ``.findings``: a column ``n=4+vol`` reads them as well (what
+   ``reirrad evaluate`` always does, for the volume and the "partly outside the dose grid"
+   finding), and its ratio is printed on the total line too;
 2. ``read_rt_struct`` of the 1.9 MB structure set (target ≤ 0.3 s), beside pydicom decoding every
    ContourData value (what the reader did before);
 3. ``DoseGrid.resample`` of a 256 × 256 × 150 grid onto 200 × 200 × 100 voxels, through a translation,
@@ -126,23 +131,26 @@ def small_grid_dose(pydicom: Any, source: Path, target: Path, centre_mm: Tuple[f
     out.save_as(str(target))
 
 
-def reirrad_dvhs(grid: DoseGrid, structures: Any, names: List[str],
-                 sub_samples: int, curve: bool = False) -> Dict[str, Tuple[float, ...]]:
+def reirrad_dvhs(grid: DoseGrid, structures: Any, names: List[str], sub_samples: int, *,
+                 curve: bool = False, volume: bool = False) -> Dict[str, Tuple[float, ...]]:
     """Occupancy, DVH and metrics of each structure: {name: (Dmax, Dmean, D0.5cc, D0.1cc)}.
 
     With ``curve`` the DVH's full curve is built as well (its sorted samples; the metrics alone
-    sort only the hottest samples).
+    sort only the hottest samples); with ``volume`` the structure's whole volume (off-grid planes
+    included) and its findings are read as well.
     """
     out = {}
     for name in names:
         s = structures.structure(name)
         occupancy = structure_occupancy(s.contours_mm, grid, name=name, sub_samples=sub_samples)
         dvh = DVH.from_dose(grid, occupancy)
-        volume = dvh.volume_cc
-        out[name] = (dvh.max_gy, dvh.mean_gy, dvh.dose_at_volume_cc(min(0.5, volume)),
-                     dvh.dose_at_volume_cc(min(0.1, volume)))
+        in_grid = dvh.volume_cc
+        out[name] = (dvh.max_gy, dvh.mean_gy, dvh.dose_at_volume_cc(min(0.5, in_grid)),
+                     dvh.dose_at_volume_cc(min(0.1, in_grid)))
         if curve:
             out[name] += (float(dvh.doses_gy[-1]),)
+        if volume:
+            out[name] += (occupancy.volume_cc, float(len(occupancy.findings)))
     return out
 
 
@@ -167,10 +175,11 @@ def compare(label: str, rtss_path: Path, dose_path: Path, dicompyler: Optional[T
     names = on_grid(grid, structures)
     print(f"\n== {label}: dose grid {grid.shape[2]} x {grid.shape[1]} x {grid.shape[0]} voxels "
           f"(x y z), {len(names)} structures on the grid ==")
-    print(f"{'structure':16s} {'reirrad n=4 s':>13s} {'n=1 s':>7s} {'n=4+curve':>9s} "
+    print(f"{'structure':16s} {'reirrad n=4 s':>13s} {'n=1 s':>7s} {'n=4+curve':>9s} {'n=4+vol':>8s} "
           f"{'dcc cold s':>10s} {'dcc warm s':>10s} {'ratio cold':>10s} {'ratio warm':>10s} {'CPU warm':>8s}")
-    # wall: reirrad n=4, n=1, n=4+curve, dicompyler-core cold, warm; CPU: reirrad n=4, dcc cold, warm
-    totals = [0.0] * 5
+    # wall: reirrad n=4, n=1, n=4+curve, dicompyler-core cold, warm, reirrad n=4+vol;
+    # CPU: reirrad n=4, dcc cold, warm
+    totals = [0.0] * 6
     cpu_totals = [0.0] * 3
     numbers = {}
     dcc: Dict[str, Tuple[float, float]] = {}
@@ -192,20 +201,22 @@ def compare(label: str, rtss_path: Path, dose_path: Path, dicompyler: Optional[T
         t4, c4 = best_of_cpu(lambda n=name: numbers.update(reirrad_dvhs(grid, structures, [n], 4)))
         t1 = best_of(lambda n=name: reirrad_dvhs(grid, structures, [n], 1))
         tc = best_of(lambda n=name: reirrad_dvhs(grid, structures, [n], 4, curve=True))
+        tv = best_of(lambda n=name: reirrad_dvhs(grid, structures, [n], 4, volume=True))
         (t_dc, c_dc), (t_dw, c_dw) = dcc.get(name, nan), dcc_warm.get(name, nan)
-        for k, v in enumerate((t4, t1, tc, t_dc, t_dw)):
+        for k, v in enumerate((t4, t1, tc, t_dc, t_dw, tv)):
             totals[k] += v
         for k, v in enumerate((c4, c_dc, c_dw)):
             cpu_totals[k] += v
-        print(f"{name:16s} {t4:13.3f} {t1:7.3f} {tc:9.3f} {t_dc:10.3f} {t_dw:10.3f} {t_dc / t4:10.1f} "
-              f"{t_dw / t4:10.1f} {c_dw / c4:8.1f}")
+        print(f"{name:16s} {t4:13.3f} {t1:7.3f} {tc:9.3f} {tv:8.3f} {t_dc:10.3f} {t_dw:10.3f} "
+              f"{t_dc / t4:10.1f} {t_dw / t4:10.1f} {c_dw / c4:8.1f}")
     ratio_warm = totals[4] / totals[0]
     met = "MET" if ratio_warm >= DVH_TARGET_RATIO else "NOT MET"
-    print(f"{'total':16s} {totals[0]:13.3f} {totals[1]:7.3f} {totals[2]:9.3f} {totals[3]:10.3f} "
-          f"{totals[4]:10.3f} {totals[3] / totals[0]:10.1f} {ratio_warm:10.1f} "
+    print(f"{'total':16s} {totals[0]:13.3f} {totals[1]:7.3f} {totals[2]:9.3f} {totals[5]:8.3f} "
+          f"{totals[3]:10.3f} {totals[4]:10.3f} {totals[3] / totals[0]:10.1f} {ratio_warm:10.1f} "
           f"{cpu_totals[2] / cpu_totals[0]:8.1f}")
     print(f"{'':16s} target >= {DVH_TARGET_RATIO:g}x against dicompyler-core's warm call (wall): "
           f"{met if dcc else 'not measured'}; with the full curve {totals[4] / totals[2]:.1f}x; "
+          f"with the whole volume and findings {totals[4] / totals[5]:.1f}x; "
           f"load average {os.getloadavg()[0]:.1f}")
     print(f"{'':16s} CPU s: reirrad {cpu_totals[0]:.3f}, dicompyler-core cold {cpu_totals[1]:.3f} "
           f"(ratio {cpu_totals[1] / cpu_totals[0]:.1f}), warm {cpu_totals[2]:.3f} "

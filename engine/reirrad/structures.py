@@ -30,7 +30,8 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import List, NamedTuple, Optional, Sequence, Tuple
+from functools import cached_property
+from typing import List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -90,10 +91,14 @@ class Occupancy:
         Occupancy in [0, 1] inside the box, read-only.
     volume_cc : float
         Structure volume from its contours (slab model), cm³, including any part off the grid.
+        From :func:`structure_occupancy`, the area of the contour planes whose slab misses the
+        grid or that reach past its pixels is computed on first use (and kept): a DVH, which needs
+        the grid's voxels alone, does not pay for it (docs/geometry.md, "What is computed when").
     volume_in_grid_cc : float
         The part of that volume inside the dose grid, cm³ (= Σ fraction × voxel volume).
     findings : tuple of Finding
         Observations such as ``structure-partly-outside-dose-grid`` or ``self-intersecting-contour``.
+        The first needs :attr:`volume_cc`, so it is decided (and logged) on first use as well.
     sub_samples : int
         n: each boundary voxel is split into n × n × n equal sub-voxels (1: no sub-voxel data).
     sub_voxels : numpy.ndarray of int
@@ -110,12 +115,32 @@ class Occupancy:
     grid_shape: Tuple[int, int, int]
     box: Box
     box_fraction: FloatArray
-    volume_cc: float
+    #: the volume (cm³), or the contour planes it is computed from on first use (:attr:`volume_cc`)
+    _volume: Union[float, _SlabVolume]
     volume_in_grid_cc: float
-    findings: Tuple[Finding, ...] = ()
+    #: the findings known on construction (:attr:`findings` adds the one that needs the volume)
+    _findings: Tuple[Finding, ...] = ()
     sub_samples: int = 1
     sub_voxels: IntArray = field(default_factory=lambda: _NO_VOXELS)
     _sub_source: Optional[_SubSource] = field(default=None, repr=False)
+
+    @cached_property
+    def volume_cc(self) -> float:
+        """Structure volume from its contours (slab model), cm³, including any part off the grid."""
+        if isinstance(self._volume, _SlabVolume):
+            return self._volume.mm3() / 1000.0
+        return float(self._volume)
+
+    @cached_property
+    def findings(self) -> Tuple[Finding, ...]:
+        """Observations: those found on construction, then ``structure-partly-outside-dose-grid``
+        (from :func:`structure_occupancy` only; decided and logged on first use)."""
+        if not isinstance(self._volume, _SlabVolume):
+            return self._findings
+        outside = _outside_grid_findings(self._volume.name, self.volume_cc, self.volume_in_grid_cc)
+        for f in outside:
+            logger.warning("%s", f.message)
+        return self._findings + outside
 
     @property
     def fraction(self) -> FloatArray:
@@ -204,7 +229,41 @@ class _Raster(NamedTuple):
     box_fraction: FloatArray
     sub_voxels: IntArray
     sub_source: Optional[_SubSource]
-    total_volume_mm3: float
+    volume: _SlabVolume
+
+
+class _SlabVolume(NamedTuple):
+    """A structure's slab-model volume (:func:`_rasterise`): Σ over its contour planes of the plane's
+    area × its slab's thickness, the areas that need no per-pixel coverage computed on first use.
+
+    ``known_mm3``: each plane's volume (mm³), in plane order, ``None`` where it is still to be
+    computed. The planes marked ``pending`` (those whose slab misses the dose grid and those that
+    reach past its pixels) have their area from the scan lines alone (:func:`_off_grid_areas_px`,
+    on ``idx``, ``sizes``, ``per_plane``, ``subrows``, ``n`` as there) × the pixel's area
+    (``pixel_mm``) × the slab's thickness (``thickness_mm``). ``name``: the structure's, for the
+    finding that needs the volume.
+    """
+
+    name: str
+    known_mm3: List[Optional[float]]
+    thickness_mm: List[float]
+    pixel_mm: Tuple[float, float]  # the grid's (x, y) pixel sizes, mm
+    idx: FloatArray
+    sizes: IntArray
+    per_plane: IntArray
+    pending: NDArray[np.bool_]
+    subrows: int
+    n: int
+
+    def mm3(self) -> float:
+        """The volume, mm³: Σ over the planes, in order, of each plane's volume."""
+        sx, sy = self.pixel_mm
+        areas = iter(_off_grid_areas_px(self.idx, self.sizes, self.per_plane, self.pending,
+                                        subrows=self.subrows, n=self.n).tolist())
+        total = 0.0
+        for known, thickness in zip(self.known_mm3, self.thickness_mm):
+            total += known if known is not None else next(areas) * sx * sy * thickness
+        return total
 
 
 def _check_grid_axes(grid: DoseGrid) -> None:
@@ -925,7 +984,7 @@ def structure_occupancy(contours_mm: Sequence[ArrayLike], grid: DoseGrid, *, sub
     planes = _group_by_plane(polys)
     slabs = _slabs(np.array([z for z, _ in planes]), plane_spacing_mm)
     findings = _shape_findings(polys, _slabs_on_grid(slabs, grid), name)
-    raster = _rasterise(planes, slabs, grid, subrows, sub_samples)
+    raster = _rasterise(planes, slabs, grid, subrows, sub_samples, name=name)
     return _finish(raster, grid, sub_samples, findings=findings, name=name)
 
 
@@ -1107,9 +1166,10 @@ def _slab_index(slabs: List[Tuple[float, float]], grid: DoseGrid) -> _SlabIndex:
 
 
 def _rasterise(planes: List[Tuple[float, List[FloatArray]]], slabs: List[Tuple[float, float]],
-               grid: DoseGrid, subrows: int, sub_samples: int) -> _Raster:
+               grid: DoseGrid, subrows: int, sub_samples: int, *, name: str) -> _Raster:
     """Occupancy on the grid's bounding box of the structure, its boundary voxels (and what their
-    sub-voxel occupancy is computed from), and the slab-model volume (mm³, including off-grid parts)."""
+    sub-voxel occupancy is computed from), and its slab-model volume (including off-grid parts; what
+    needs no per-pixel coverage is computed on first use, :class:`_SlabVolume`)."""
     _, ny, nx = grid.shape
     sx, sy, _ = grid.spacing_mm
     n = sub_samples
@@ -1128,10 +1188,9 @@ def _rasterise(planes: List[Tuple[float, List[FloatArray]]], slabs: List[Tuple[f
     # pixels alone, their area (for the volume) as the off-grid planes'
     overhang = ~miss & ((np.floor(lo + 0.5) < 0).any(axis=1) | (np.floor(hi[:, 0] + 0.5) > nx - 1)
                         | (np.floor(hi[:, 1] + 0.5) > ny - 1))
-    # the areas (for the volume) of the planes whose slab misses the grid and of the overhanging ones,
-    # all at once, without per-pixel coverage
+    # the areas (for the volume) of the planes whose slab misses the grid and of the overhanging ones
+    # are computed on first use of the volume, all at once, without per-pixel coverage (_SlabVolume)
     need_area = miss | overhang
-    areas = iter(_off_grid_areas_px(idx_all, sizes, per_plane, need_area, subrows=subrows, n=n).tolist())
     # the others' per-pixel coverage on the grid's pixels, all at once
     point_first = (np.cumsum(sizes) - sizes).tolist()
     hit = [[idx_all[point_first[q]:point_first[q] + int(sizes[q])] for q in range(f, f + m)]
@@ -1140,18 +1199,20 @@ def _rasterise(planes: List[Tuple[float, List[FloatArray]]], slabs: List[Tuple[f
     coverages = iter(coverage.planes if coverage is not None else [])
     reached = iter(_slices_reached(sk, ~miss, n))
     on_grid: List[Tuple[_Plane, Tuple[_Slice, ...]]] = []
-    total_volume_mm3 = 0.0
+    known_mm3: List[Optional[float]] = []
     for (z_low, z_high), off, beyond in zip(slabs, miss.tolist(), overhang.tolist()):
         if off:
-            total_volume_mm3 += next(areas) * sx * sy * (z_high - z_low)
+            known_mm3.append(None)
             continue
         plane = next(coverages)
-        area = next(areas) if beyond else float(plane.coverage.sum())
-        total_volume_mm3 += area * sx * sy * (z_high - z_low)
+        known_mm3.append(None if beyond else float(plane.coverage.sum()) * sx * sy * (z_high - z_low))
         slices = next(reached)
         if slices:
             on_grid.append((plane, slices))
-    return _assemble(on_grid, n, total_volume_mm3, coverage)
+    thickness_mm = [z_high - z_low for z_low, z_high in slabs]
+    volume = _SlabVolume(name, known_mm3, thickness_mm, (sx, sy), idx_all, sizes, per_plane, need_area,
+                         subrows, n)
+    return _assemble(on_grid, n, volume, coverage)
 
 
 def _off_grid_areas_px(idx: FloatArray, sizes: IntArray, per_plane: IntArray, wanted: NDArray[np.bool_], *,
@@ -1185,10 +1246,10 @@ def _slices_reached(sk: _SlabIndex, planes: NDArray[np.bool_], n: int) -> List[T
 
 
 def _assemble(on_grid: List[Tuple[_Plane, Tuple[_Slice, ...]]], n: int,
-              total_volume_mm3: float, coverage: Optional[_Coverage]) -> _Raster:
+              volume: _SlabVolume, coverage: Optional[_Coverage]) -> _Raster:
     """The box, its occupancy and boundary voxels from the on-grid planes' coverage and z-weights."""
     if not on_grid or coverage is None:
-        return _Raster(None, np.zeros((0, 0, 0)), _NO_VOXELS, None, total_volume_mm3)
+        return _Raster(None, np.zeros((0, 0, 0)), _NO_VOXELS, None, volume)
     k_lo = min(sl[0].k for _, sl in on_grid)
     k_hi = max(sl[-1].k for _, sl in on_grid) + 1
     r_lo = min(pl.j0 for pl, _ in on_grid)
@@ -1215,7 +1276,7 @@ def _assemble(on_grid: List[Tuple[_Plane, Tuple[_Slice, ...]]], n: int,
     sub_voxels = np.concatenate(found)
     source = _SubSource(tuple(on_grid), (k_lo, r_lo, c_lo), n, coverage) if n > 1 else None
     box = (slice(k_lo, k_hi), slice(r_lo, r_hi), slice(c_lo, c_hi))
-    return _Raster(box, box_fraction, sub_voxels, source, total_volume_mm3)
+    return _Raster(box, box_fraction, sub_voxels, source, volume)
 
 
 class _PlaneSlices(NamedTuple):
@@ -1394,24 +1455,32 @@ def _finish(raster: _Raster, grid: DoseGrid, sub_samples: int, *, findings: List
     box, box_fraction = raster.box, raster.box_fraction
     for array in (box_fraction, raster.sub_voxels):
         array.flags.writeable = False
-    volume_cc = raster.total_volume_mm3 / 1000.0
     in_grid_cc = float(box_fraction.sum()) * grid.voxel_volume_cc
     if box is None or in_grid_cc <= 0.0:
         raise InputError(
-            f"{name}: none of its {volume_cc:.3f} cm³ lies inside the dose grid; check the frame of "
-            "reference and the registration, or enlarge the dose grid"
+            f"{name}: none of its {raster.volume.mm3() / 1000.0:.3f} cm³ lies inside the dose grid; check "
+            "the frame of reference and the registration, or enlarge the dose grid"
         )
-    outside = 1.0 - in_grid_cc / volume_cc if volume_cc > 0 else 0.0
-    if outside > 1e-3:
-        findings.append(Finding(
-            "structure-partly-outside-dose-grid", "flag",
-            f"{name}: {100 * outside:.1f} % of its {volume_cc:.2f} cm³ lies outside the dose grid; "
-            "doses there are unknown (not zero)", subject=name))
+    volume: Union[float, _SlabVolume] = raster.volume
+    if not bool(raster.volume.pending.any()):  # every plane's area is known: so are the volume and findings
+        volume = raster.volume.mm3() / 1000.0
+        findings.extend(_outside_grid_findings(name, volume, in_grid_cc))
     for f in findings:
         logger.warning("%s", f.message)
-    return Occupancy(grid_shape=grid.shape, box=box, box_fraction=box_fraction, volume_cc=volume_cc,
-                     volume_in_grid_cc=in_grid_cc, findings=tuple(findings), sub_samples=sub_samples,
+    return Occupancy(grid_shape=grid.shape, box=box, box_fraction=box_fraction, _volume=volume,
+                     volume_in_grid_cc=in_grid_cc, _findings=tuple(findings), sub_samples=sub_samples,
                      sub_voxels=raster.sub_voxels, _sub_source=raster.sub_source)
+
+
+def _outside_grid_findings(name: str, volume_cc: float, in_grid_cc: float) -> Tuple[Finding, ...]:
+    """``structure-partly-outside-dose-grid`` when more than 0.1 % of the volume lies off the grid."""
+    outside = 1.0 - in_grid_cc / volume_cc if volume_cc > 0 else 0.0
+    if outside <= 1e-3:
+        return ()
+    return (Finding(
+        "structure-partly-outside-dose-grid", "flag",
+        f"{name}: {100 * outside:.1f} % of its {volume_cc:.2f} cm³ lies outside the dose grid; "
+        "doses there are unknown (not zero)", subject=name),)
 
 
 def mask_from_contours(contours_mm: Sequence[ArrayLike], grid: DoseGrid) -> NDArray[np.float64]:
@@ -1420,4 +1489,6 @@ def mask_from_contours(contours_mm: Sequence[ArrayLike], grid: DoseGrid) -> NDAr
     Findings (structure partly off the grid, self-intersections) are logged as warnings; use
     :func:`structure_occupancy` to receive them as data.
     """
-    return structure_occupancy(contours_mm, grid).fraction
+    occupancy = structure_occupancy(contours_mm, grid)
+    occupancy.findings  # noqa: B018 - decides (and logs) the findings that need the volume
+    return occupancy.fraction

@@ -158,6 +158,43 @@ def test_partly_outside_the_grid_is_reported_not_silent():
     assert "Bladder" in occ.findings[0].message
 
 
+def test_off_grid_planes_area_is_computed_on_first_use_of_the_volume(monkeypatch, caplog):
+    """The box x ∈ [−½, 2½], y ∈ [−½, 1½] on planes z = 0 … 9 (1 mm apart) against a grid of slices
+    z = 0 … 3: six of its ten slabs miss the grid. Occupancy, DVH and its metrics do not compute
+    those planes' area; the first read of ``volume_cc`` or ``findings`` does, once. The volume is
+    then the box's 6 mm² × 10 mm = 60 mm³ (slab model, end caps ½ mm: z from −½ to 9½), the in-grid
+    part 6 × 4 = 24 mm³, and the finding says 60 % is outside, logged when decided."""
+    calls = []
+    real = structures._off_grid_areas_px
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(structures, "_off_grid_areas_px", counted)
+    grid = unit_grid((4, 5, 6))
+    box = [square(-0.5, 2.5, -0.5, 1.5, float(z)) for z in range(10)]
+    occ = structure_occupancy(box, grid, name="Rectum")
+    dvh = DVH.from_dose(grid, occ)
+    assert (dvh.volume_cc, dvh.max_gy, dvh.dose_at_volume_cc(0.01)) == (pytest.approx(0.024), 0.0, 0.0)
+    assert calls == [] and caplog.records == []
+    assert occ.volume_in_grid_cc == pytest.approx(0.024, rel=1e-12)
+    assert occ.volume_cc == pytest.approx(0.060, rel=1e-12)
+    assert [f.code for f in occ.findings] == ["structure-partly-outside-dose-grid"]
+    assert "Rectum: 60.0 % of its 0.06 cm³" in occ.findings[0].message
+    assert occ.findings is occ.findings and calls == [1]
+    assert [r.getMessage() for r in caplog.records] == [occ.findings[0].message]
+
+
+def test_volume_with_every_plane_on_the_grid_is_known_on_construction(monkeypatch):
+    """The same box on planes z = 0 … 3, all inside the grid's pixels: the volume is the coverage's
+    (no plane's area from the scan lines alone, :func:`_areas_px`, ever), 6 × 4 = 24 mm³."""
+    monkeypatch.setattr(structures, "_areas_px", lambda *a, **k: pytest.fail("every plane is on the grid"))
+    box = [square(-0.5, 2.5, -0.5, 1.5, float(z)) for z in range(4)]
+    occ = structure_occupancy(box, unit_grid((4, 5, 6)))
+    assert occ.volume_cc == pytest.approx(0.024, rel=1e-12) and occ.findings == ()
+
+
 def test_self_intersection_is_flagged():
     """A bow-tie contour crosses itself: it is filled by even-odd and flagged."""
     grid = unit_grid()
