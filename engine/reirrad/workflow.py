@@ -332,6 +332,7 @@ def prepare(protocol: Protocol, snapshot: CaseSnapshot, options: WorkflowOptions
     target_struct = snapshot.structure(target_id)
     target = structure_occupancy(target_struct.contours_mm, grid, name=target_struct.id,
                                  frame_of_reference_uid=target_struct.frame_of_reference_uid)
+    found.extend(target.findings)  # partly outside the dose grid, contours crossing themselves
     occupancy: Dict[str, Occupancy] = {}
     for key, sid in mapping.items():
         s = snapshot.structure(sid)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from typing import List, Optional
 
 import numpy as np
 import pytest
@@ -17,7 +18,7 @@ import pytest
 from reirrad.dose import DoseGrid
 from reirrad.errors import InputError
 from reirrad.protocol import load_protocol
-from reirrad.snapshot import PriorCourse
+from reirrad.snapshot import CaseSnapshot, PriorCourse
 from reirrad.workflow import WorkflowOptions, prepare
 from tps_stubs.direct import DirectCase
 
@@ -70,3 +71,30 @@ def test_prepare_flags_every_oar_where_the_prior_dose_is_undefined(covered: bool
         assert flagged == set(prepared.oar_occupancy) and flagged
         messages = [f.message for f in prepared.findings if f.code == "prior-dose-does-not-cover-oar"]
         assert all("100.0 %" in m for m in messages)
+
+
+def test_prepare_reports_the_targets_own_occupancy_findings() -> None:
+    """The target's occupancy findings reach the run's findings, as each OAR's do: LRRC-01's target moved
+    along z so that its middle contour plane lies on the dose grid's last slice has about half its volume
+    off the grid, so ``structure-partly-outside-dose-grid`` names the target (before, only the OARs' were
+    kept)."""
+    protocol = load_protocol("uk-sabr-pelvis-reirradiation")
+    snapshot = DirectCase("LRRC-01").read()
+    target_id = snapshot.plan.target_id
+    assert target_id is not None
+    grid = snapshot.dose_grid
+    assert np.allclose(np.asarray(grid.direction), np.eye(3))
+    target = snapshot.structure(target_id)
+    planes = sorted({float(c[0, 2]) for c in target.contours_mm})
+    shift = grid.origin_mm[2] + (grid.shape[0] - 1) * grid.spacing_mm[2] - planes[len(planes) // 2]
+    moved = dataclasses.replace(target, contours_mm=tuple(c + np.array([0.0, 0.0, shift])
+                                                          for c in target.contours_mm))
+    moved_case = dataclasses.replace(snapshot, structures=tuple(moved if s.id == target_id else s
+                                                                for s in snapshot.structures))
+
+    def outside(case: CaseSnapshot) -> List[Optional[str]]:
+        return [f.subject for f in prepare(protocol, case, WorkflowOptions(dry_run=True)).findings
+                if f.code == "structure-partly-outside-dose-grid" and f.subject == target_id]
+
+    assert outside(moved_case) == [target_id]
+    assert outside(snapshot) == []
