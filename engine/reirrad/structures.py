@@ -238,18 +238,16 @@ class _SlabVolume(NamedTuple):
 
     ``known_mm3``: each plane's volume (mm³), in plane order, ``None`` where it is still to be
     computed. The planes marked ``pending`` (those whose slab misses the dose grid and those that
-    reach past its pixels) have their area from the scan lines alone (:func:`_off_grid_areas_px`,
-    on ``idx``, ``sizes``, ``per_plane``, ``subrows``, ``n`` as there) × the pixel's area
-    (``pixel_mm``) × the slab's thickness (``thickness_mm``). ``name``: the structure's, for the
-    finding that needs the volume.
+    reach past its pixels) have their area from the scan lines alone (:func:`_off_grid_areas_px`, on
+    the polygons ``polygons_mm`` of all planes, ``per_plane`` of each) × the pixel's area × the slab's
+    thickness (``thickness_mm``). ``name``: the structure's, for the finding that needs the volume.
     """
 
     name: str
     known_mm3: List[Optional[float]]
     thickness_mm: List[float]
-    pixel_mm: Tuple[float, float]  # the grid's (x, y) pixel sizes, mm
-    idx: FloatArray
-    sizes: IntArray
+    grid: DoseGrid
+    polygons_mm: List[FloatArray]
     per_plane: IntArray
     pending: NDArray[np.bool_]
     subrows: int
@@ -257,8 +255,8 @@ class _SlabVolume(NamedTuple):
 
     def mm3(self) -> float:
         """The volume, mm³: Σ over the planes, in order, of each plane's volume."""
-        sx, sy = self.pixel_mm
-        areas = iter(_off_grid_areas_px(self.idx, self.sizes, self.per_plane, self.pending,
+        sx, sy, _ = self.grid.spacing_mm
+        areas = iter(_off_grid_areas_px(self.grid, self.polygons_mm, self.per_plane, self.pending,
                                         subrows=self.subrows, n=self.n).tolist())
         total = 0.0
         for known, thickness in zip(self.known_mm3, self.thickness_mm):
@@ -310,11 +308,28 @@ def encloses_no_area(xy: FloatArray) -> bool:
     return bool(singular[-1] <= 1e-9 * max(float(singular[0]), 1e-12))
 
 
-def _looks_open(xy: FloatArray) -> bool:
-    """True when the implied closing edge is > 2 mm and > 5× the median edge (an open polyline?)."""
-    edges = np.linalg.norm(np.diff(xy, axis=0), axis=1)
-    closing = float(np.linalg.norm(xy[0] - xy[-1]))
-    return len(edges) >= 3 and closing > 2.0 and closing > 5.0 * float(np.median(edges))
+def _looking_open(xys: Sequence[FloatArray]) -> NDArray[np.bool_]:
+    """For each polygon (of at least 2 points), True when its implied closing edge is > 2 mm and > 5×
+    its median edge (an open polyline?), with at least 3 other edges.
+
+    All polygons at once: each edge's length by ``np.linalg.norm``; a polygon's median edge as
+    ``np.median`` takes it, the mean of its sorted edges' middle two (the middle one twice when their
+    number is odd, which is exact)."""
+    sizes = np.array([len(xy) for xy in xys], dtype=np.int64)
+    if len(sizes) == 0:
+        return np.zeros(0, dtype=bool)
+    points = np.concatenate(list(xys))
+    first = np.cumsum(sizes) - sizes
+    last = first + sizes - 1
+    within = np.ones(len(points) - 1, dtype=bool)
+    within[last[:-1]] = False  # the step from one polygon's last point to the next one's first
+    edges = np.linalg.norm(np.diff(points, axis=0)[within], axis=1)
+    counts = sizes - 1
+    ordered = edges[np.lexsort((edges, np.repeat(np.arange(len(sizes)), counts)))]
+    start = np.cumsum(counts) - counts
+    median = (ordered[start + (counts - 1) // 2] + ordered[start + counts // 2]) / 2.0
+    closing = np.linalg.norm(points[first] - points[last], axis=1)
+    return np.asarray((counts >= 3) & (closing > 2.0) & (closing > 5.0 * median))
 
 
 def _self_intersects(xy: FloatArray) -> bool:
@@ -1087,14 +1102,16 @@ def _shape_findings(polys: List[FloatArray], slabs_on_grid: FloatArray, name: st
     examined = np.any((low <= z[:, None]) & (z[:, None] <= high), axis=1)
     crossing = np.zeros(len(polys), dtype=bool)
     crossing[examined] = _self_intersecting([polys[n][:, :2] for n in np.flatnonzero(examined)])
-    # _looks_open needs a closing edge > 2 mm and >= 4 points: a looser test of that first
+    # _looking_open needs a closing edge > 2 mm and >= 4 points: a looser test of that first
     heads = np.array([p[0, :2] for p in polys])
     tails = np.array([p[-1, :2] for p in polys])
     closing = np.hypot(heads[:, 0] - tails[:, 0], heads[:, 1] - tails[:, 1])
     maybe_open = examined & (closing > 2.0 * (1.0 - 1e-9)) & (np.array([len(p) for p in polys]) >= 4)
-    for n in np.flatnonzero(maybe_open | crossing).tolist():
+    looks_open = np.zeros(len(polys), dtype=bool)
+    looks_open[maybe_open] = _looking_open([polys[n][:, :2] for n in np.flatnonzero(maybe_open)])
+    for n in np.flatnonzero(looks_open | crossing).tolist():
         poly = polys[n]
-        if maybe_open[n] and _looks_open(poly[:, :2]):
+        if looks_open[n]:
             findings.append(Finding(
                 "possibly-open-contour", "flag",
                 f"{name}: contour {n} at z = {poly[0, 2]:.2f} mm has a closing edge much longer than its "
@@ -1173,28 +1190,33 @@ def _rasterise(planes: List[Tuple[float, List[FloatArray]]], slabs: List[Tuple[f
     _, ny, nx = grid.shape
     sx, sy, _ = grid.spacing_mm
     n = sub_samples
-    # every contour point to continuous indices at once; the off-grid planes' areas take them as they
-    # are, the on-grid planes' polygons are views of them
     members_all = [p for _, members in planes for p in members]
-    sizes = np.array([len(p) for p in members_all], dtype=np.int64)
-    idx_all = grid.patient_mm_to_index(np.concatenate(members_all))[:, :2]
     per_plane = np.array([len(members) for _, members in planes], dtype=np.int64)
-    plane_first = np.cumsum(per_plane) - per_plane  # first polygon of each plane
     sk = _slab_index(slabs, grid)
-    lo, hi = _plane_boxes(idx_all, sizes, plane_first)
+    # the contour points of the planes whose slab reaches the grid's z-range to continuous indices,
+    # all at once (the on-grid planes' polygons are views of them); the other planes miss the grid,
+    # their points are needed for their area alone (on first use of the volume)
+    in_z = sk.k_first <= sk.k_last
+    members = [p for p, keep in zip(members_all, np.repeat(in_z, per_plane).tolist()) if keep]
+    sizes = np.array([len(p) for p in members], dtype=np.int64)
+    idx = grid.patient_mm_to_index(np.concatenate(members))[:, :2] if members else np.zeros((0, 2))
+    plane_first = np.cumsum(per_plane[in_z]) - per_plane[in_z]  # first polygon of each plane in z
+    lo, hi = _plane_boxes(idx, sizes, plane_first) if members else (np.zeros((0, 2)), np.zeros((0, 2)))
     reach = (hi[:, 0] > -0.5) & (lo[:, 0] < nx - 0.5) & (hi[:, 1] > -0.5) & (lo[:, 1] < ny - 0.5)
-    miss = (sk.k_first > sk.k_last) | ~reach
     # planes reaching past the grid's pixels in-plane: their coverage is computed on the grid's
     # pixels alone, their area (for the volume) as the off-grid planes'
-    overhang = ~miss & ((np.floor(lo + 0.5) < 0).any(axis=1) | (np.floor(hi[:, 0] + 0.5) > nx - 1)
-                        | (np.floor(hi[:, 1] + 0.5) > ny - 1))
+    past = ((np.floor(lo + 0.5) < 0).any(axis=1) | (np.floor(hi[:, 0] + 0.5) > nx - 1)
+            | (np.floor(hi[:, 1] + 0.5) > ny - 1))
+    miss, overhang = ~in_z, np.zeros(len(planes), dtype=bool)
+    miss[in_z] = ~reach
+    overhang[in_z] = reach & past
     # the areas (for the volume) of the planes whose slab misses the grid and of the overhanging ones
     # are computed on first use of the volume, all at once, without per-pixel coverage (_SlabVolume)
     need_area = miss | overhang
     # the others' per-pixel coverage on the grid's pixels, all at once
     point_first = (np.cumsum(sizes) - sizes).tolist()
-    hit = [[idx_all[point_first[q]:point_first[q] + int(sizes[q])] for q in range(f, f + m)]
-           for f, m in zip(plane_first[~miss].tolist(), per_plane[~miss].tolist())]
+    hit = [[idx[point_first[q]:point_first[q] + int(sizes[q])] for q in range(f, f + m)]
+           for f, m in zip(plane_first[reach].tolist(), per_plane[in_z][reach].tolist())]
     coverage = _planes_coverage(hit, subrows, n, (ny, nx)) if hit else None
     coverages = iter(coverage.planes if coverage is not None else [])
     reached = iter(_slices_reached(sk, ~miss, n))
@@ -1210,18 +1232,19 @@ def _rasterise(planes: List[Tuple[float, List[FloatArray]]], slabs: List[Tuple[f
         if slices:
             on_grid.append((plane, slices))
     thickness_mm = [z_high - z_low for z_low, z_high in slabs]
-    volume = _SlabVolume(name, known_mm3, thickness_mm, (sx, sy), idx_all, sizes, per_plane, need_area,
-                         subrows, n)
+    volume = _SlabVolume(name, known_mm3, thickness_mm, grid, members_all, per_plane, need_area, subrows, n)
     return _assemble(on_grid, n, volume, coverage)
 
 
-def _off_grid_areas_px(idx: FloatArray, sizes: IntArray, per_plane: IntArray, wanted: NDArray[np.bool_], *,
-                       subrows: int, n: int) -> FloatArray:
-    """:func:`_areas_px` of the planes marked ``wanted`` (arguments as there, for all planes), in order."""
+def _off_grid_areas_px(grid: DoseGrid, polygons_mm: List[FloatArray], per_plane: IntArray,
+                       wanted: NDArray[np.bool_], *, subrows: int, n: int) -> FloatArray:
+    """:func:`_areas_px` on ``grid``'s pixels of the planes marked ``wanted``, in order (``polygons_mm``:
+    every plane's polygons, ``per_plane`` of each, planes in order)."""
     if not bool(wanted.any()):
         return np.zeros(0)
-    poly_wanted = np.repeat(wanted, per_plane)
-    return _areas_px(idx[np.repeat(poly_wanted, sizes)], sizes[poly_wanted], per_plane[wanted], subrows, n)
+    chosen = [p for p, keep in zip(polygons_mm, np.repeat(wanted, per_plane).tolist()) if keep]
+    idx = grid.patient_mm_to_index(np.concatenate(chosen))[:, :2]
+    return _areas_px(idx, np.array([len(p) for p in chosen], dtype=np.int64), per_plane[wanted], subrows, n)
 
 
 def _slices_reached(sk: _SlabIndex, planes: NDArray[np.bool_], n: int) -> List[Tuple[_Slice, ...]]:

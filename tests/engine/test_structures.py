@@ -312,6 +312,34 @@ def test_possibly_open_contour_is_flagged():
     assert closed.findings == ()
 
 
+def test_open_looking_test_of_all_polygons_at_once_is_the_per_polygon_definition():
+    """``_looking_open`` on many polygons at once against its definition taken polygon by polygon: closing
+    edge > 2 mm, > 5 × ``np.median`` of the other edges, and at least 3 of those. Random polygons of 2 to
+    9 points (odd and even numbers of edges, repeated points, so equal lengths), some with the last point
+    moved far so that the closing edge is long, and three polygons on the 5 × median boundary."""
+    rng = np.random.default_rng(7)
+
+    def defined(xy: np.ndarray) -> bool:
+        edges = np.linalg.norm(np.diff(xy, axis=0), axis=1)
+        closing = float(np.linalg.norm(xy[0] - xy[-1]))
+        return len(edges) >= 3 and closing > 2.0 and closing > 5.0 * float(np.median(edges))
+
+    polygons = []
+    for _ in range(400):
+        xy = rng.integers(0, 4, size=(int(rng.integers(2, 10)), 2)).astype(float)
+        if rng.random() < 0.5:
+            xy[-1] += rng.uniform(0.0, 30.0, size=2)
+        polygons.append(xy)
+    # on the boundary: points along x, closing edge exactly 5 × the median (not flagged), and 2⁻⁴⁰ more
+    for xs, flagged in (([0, 1, 2, 3, 4, 5], False), ([0, 1, 2, 3, 5], False),
+                        ([0, 1, 2, 3, 4, 5 + 2.0**-40], True)):
+        polygons.append(np.column_stack([xs, np.zeros(len(xs))]).astype(float))
+        assert defined(polygons[-1]) is flagged
+    expected = [defined(xy) for xy in polygons]
+    assert 50 < sum(expected) < 350
+    assert structures._looking_open(polygons).tolist() == expected
+
+
 def test_occupancy_is_stored_on_its_bounding_box():
     """Only the structure's bounding box is stored; the full-grid array and both DVH inputs agree
     (voxel-centre scoring, ``sub_samples=1``: a plain array carries no sub-voxel data)."""
