@@ -691,20 +691,18 @@ def _steep_full_voxels(values: FloatArray, box: Tuple[slice, slice, slice], full
     grid, each chunk's arrays small enough to stay in the processor's cache); the curvature is
     gathered for the steep voxels alone.
     """
-    lo = [max(b.start - 1, 0) for b in box]
-    hi = [min(b.stop + 1, size) for b, size in zip(box, values.shape)]
-    ext = values[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]]
-    pad = [(1 - (b.start - low), 1 - (high - b.stop)) for b, low, high in zip(box, lo, hi)]
-    if any(before or after for before, after in pad):
-        ext = np.pad(ext, pad, mode="edge")  # at the grid's faces the outermost voxel repeats
     box_shape = tuple(b.stop - b.start for b in box)
     flagged = full.reshape(box_shape)
     threshold = 4.0 * (GRADIENT_FRACTION * grid_max) ** 2  # compared with Σ (D₊ − D₋)²
     per_slice = box_shape[1] * box_shape[2]
     found = []
+    # each chunk's voxels and their face neighbours, copied into one small buffer (no copy of the
+    # whole box: it would be as large as the grid for a body outline)
+    chunk = np.empty((_SLICES_PER_CHUNK + 2, box_shape[1] + 2, box_shape[2] + 2))
     for z0 in range(0, box_shape[0], _SLICES_PER_CHUNK):
         z1 = min(z0 + _SLICES_PER_CHUNK, box_shape[0])
-        e = ext[z0:z1 + 2]  # the chunk's slices and one more on each side
+        e = chunk[:z1 - z0 + 2]  # the chunk's slices and one more on each side
+        _edge_padded(values, (box[0].start + z0 - 1, box[1].start - 1, box[2].start - 1), out=e)
         change2 = e[2:, 1:-1, 1:-1] - e[:-2, 1:-1, 1:-1]  # (D₊ − D₋)² along z, then y, then x
         change2 *= change2
         for axis in (1, 2):
@@ -731,6 +729,22 @@ def _steep_full_voxels(values: FloatArray, box: Tuple[slice, slice, slice], full
         behind = flat - (coordinate - np.maximum(coordinate - 1, 0)) * step
         curvature += np.abs(flat_values.take(ahead) + flat_values.take(behind) - twice_middle)
     return np.asarray(steep_box[curvature / 8.0 <= CURVATURE_FRACTION * grid_max], dtype=np.int64)
+
+
+def _edge_padded(values: FloatArray, corner: Tuple[int, int, int], *, out: FloatArray) -> None:
+    """``values`` from grid index ``corner`` (k, j, i) on, ``out.shape`` of them, with each index
+    clamped to the grid (numpy.pad's "edge" mode: at the grid's faces the outermost voxel repeats),
+    for a block that holds at least one voxel of the grid along each axis and reaches at most one
+    voxel past it on each side."""
+    source = tuple(slice(max(c, 0), min(c + n, size)) for c, n, size in zip(corner, out.shape, values.shape))
+    target = tuple(slice(s.start - c, s.stop - c) for s, c in zip(source, corner))
+    out[target] = values[source]
+    for axis, t in enumerate(target):  # axis after axis over the whole extent, as numpy.pad does
+        layers = np.moveaxis(out, axis, 0)  # a view
+        if t.start:
+            layers[:t.start] = layers[t.start]
+        if t.stop < out.shape[axis]:
+            layers[t.stop:] = layers[t.stop - 1]
 
 
 #: Voxel slices per chunk of :func:`_steep_full_voxels` (measured on the Eclipse example's BODY, a

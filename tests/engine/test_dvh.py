@@ -292,7 +292,8 @@ def test_full_voxel_in_a_curved_dose_keeps_its_centre_dose():
 
 
 @pytest.mark.parametrize("box", [(slice(0, 7), slice(0, 9), slice(0, 11)),  # the whole grid: every face
-                                 (slice(2, 5), slice(1, 8), slice(3, 10))])  # inside it
+                                 (slice(2, 5), slice(1, 8), slice(3, 10)),  # inside it
+                                 (slice(0, 4), slice(3, 9), slice(5, 11))])  # at three of its faces
 def test_steep_full_voxels_against_a_direct_count(box, monkeypatch):
     """``_steep_full_voxels`` against its definition written out on a padded copy (the outermost
     voxel repeated at the grid's faces): per axis g = (D₊ − D₋)/2, c = D₊ + D₋ − 2·D₀; steep when
@@ -322,6 +323,28 @@ def test_steep_full_voxels_against_a_direct_count(box, monkeypatch):
     assert 0 < len(expected) < int(flagged.sum())  # both outcomes occur
     found = dvh_module._steep_full_voxels(values, box, flagged.ravel(), grid_max)
     np.testing.assert_array_equal(found, expected)
+
+
+def test_edge_padded_block_is_numpy_pad_edge_mode():
+    """``_edge_padded`` (each chunk's voxels and face neighbours) against ``np.pad(mode="edge")`` of
+    the whole grid: every block of up to 5 × 6 × 7 voxels from a corner at most one voxel outside the
+    grid that holds a voxel of it along each axis, on a 4 × 5 × 6 grid of distinct values (so that any
+    wrong voxel shows)."""
+    values = np.arange(4 * 5 * 6, dtype=float).reshape(4, 5, 6)
+    padded = np.pad(values, 1, mode="edge")
+    checked = 0
+    for corner in np.ndindex(5, 6, 7):
+        c = tuple(int(v) - 1 for v in corner)  # −1 … size − 1
+        for extent in ((1, 1, 1), (2, 3, 2), (5, 6, 7)):
+            shape = tuple(min(n, size + 1 - start) for n, size, start in zip(extent, values.shape, c))
+            if any(start + n <= 0 for start, n in zip(c, shape)):
+                continue  # only the padding along an axis
+            out = np.full(shape, np.nan)
+            dvh_module._edge_padded(values, c, out=out)
+            expected = padded[tuple(slice(start + 1, start + 1 + n) for start, n in zip(c, shape))]
+            np.testing.assert_array_equal(out, expected)
+            checked += 1
+    assert checked == 3 * 5 * 6 * 7 - (5 * 6 * 7 - 4 * 5 * 6)  # (1, 1, 1) blocks off the grid
 
 
 def _gaussian_at(centre: np.ndarray):
