@@ -377,14 +377,17 @@ def _self_intersecting(xys: Sequence[FloatArray]) -> NDArray[np.bool_]:
     counts = np.maximum(last - np.arange(m) - 1, 0)
     if counts.sum() == 0:
         return out
-    first, offsets = _expand(counts)
-    i, j = order[first], order[first + 1 + offsets]
-    gap = np.abs(local[i] - local[j])
-    keep = (gap > 1) & (gap != sizes[poly[i]] - 1)  # adjacent edges share a vertex: never proper
+    # the candidate pairs (a, b) as sorted positions, filtered on the edges' values laid out in sorted
+    # order (a rises monotonically and b nearly so: gathers that run through memory in order)
+    a, offsets = _expand(counts)
+    b = a + 1 + offsets
+    local_s = local[order]
+    gap = np.abs(local_s[a] - local_s[b])
+    keep = (gap > 1) & (gap != sizes[poly[order]][a] - 1)  # adjacent edges share a vertex: never proper
     # edges whose x-ranges do not overlap cannot cross (the two sides of a contour, mostly)
-    x_lo, x_hi = np.minimum(p[:, 0], q[:, 0]), np.maximum(p[:, 0], q[:, 0])
-    keep &= (x_lo[i] <= x_hi[j]) & (x_lo[j] <= x_hi[i])
-    i, j = i[keep], j[keep]
+    x_lo, x_hi = np.minimum(p[:, 0], q[:, 0])[order], np.maximum(p[:, 0], q[:, 0])[order]
+    keep &= (x_lo[a] <= x_hi[b]) & (x_lo[b] <= x_hi[a])
+    i, j = order[a[keep]], order[b[keep]]
     d = q - p
 
     def side(e: np.ndarray, pts: FloatArray) -> FloatArray:

@@ -233,6 +233,18 @@ def test_self_intersection_test_is_the_pairwise_definition(n: int, lattice: bool
     assert _self_intersects(xy) == crossing_pair_exists(xy)
 
 
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.integers(3, 25), st.booleans()), min_size=1, max_size=6),
+       st.integers(0, 2**32 - 1))
+def test_self_intersection_of_several_polygons_at_once_is_each_ones_definition(shapes, seed: int) -> None:
+    """Several random polygons tested at once (each in its own band of the sort key, the candidate
+    pairs filtered in sorted order) answer polygon by polygon as the pairwise definition does."""
+    rng = np.random.default_rng(seed)
+    polygons = [rng.integers(-4, 5, (n, 2)).astype(float) if lattice else rng.normal(0.0, 10.0, (n, 2))
+                for n, lattice in shapes]
+    assert structures._self_intersecting(polygons).tolist() == [crossing_pair_exists(xy) for xy in polygons]
+
+
 def test_a_many_point_smooth_contour_is_not_flagged_and_a_fold_is() -> None:
     """A 720-point wavy ring is simple; moving one vertex to well outside the opposite side of the ring
     makes its two edges cross the ring there."""
