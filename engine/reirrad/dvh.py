@@ -686,23 +686,32 @@ def _steep_full_voxels(values: FloatArray, box: Tuple[slice, slice, slice], full
     the change across the voxel g_a = (D₊ − D₋)/2 and the second difference c_a = D₊ + D₋ − 2·D₀.
     A voxel is sub-sampled when √(Σ g_a²) > :data:`GRADIENT_FRACTION` × the grid's maximum dose and
     Σ |c_a| / 8 (the bound of trilinear interpolation's error inside it, h²·|∂²D|/8 per axis) is at
-    most :data:`CURVATURE_FRACTION` × that maximum. The differences are taken over the box made one
-    voxel wider, :data:`_SLICES_PER_CHUNK` voxel slices at a time (element-wise on slices of the
-    grid, each chunk's arrays small enough to stay in the processor's cache); the curvature is
-    gathered for the steep voxels alone.
+    most :data:`CURVATURE_FRACTION` × that maximum. The differences are taken
+    :data:`_SLICES_PER_CHUNK` voxel slices at a time, over the rectangle of rows and columns that holds
+    the chunk's flagged voxels, made one voxel wider (element-wise on a copy of those voxels small enough
+    to stay in the processor's cache; the rectangles of a body outline's chunks hold about half of its
+    box); the curvature is gathered for the steep voxels alone.
     """
     box_shape = tuple(b.stop - b.start for b in box)
     flagged = full.reshape(box_shape)
     threshold = 4.0 * (GRADIENT_FRACTION * grid_max) ** 2  # compared with Σ (D₊ − D₋)²
-    per_slice = box_shape[1] * box_shape[2]
     found = []
     # each chunk's voxels and their face neighbours, copied into one small buffer (no copy of the
     # whole box: it would be as large as the grid for a body outline)
-    chunk = np.empty((_SLICES_PER_CHUNK + 2, box_shape[1] + 2, box_shape[2] + 2))
+    buffer = np.empty((_SLICES_PER_CHUNK + 2) * (box_shape[1] + 2) * (box_shape[2] + 2))
     for z0 in range(0, box_shape[0], _SLICES_PER_CHUNK):
         z1 = min(z0 + _SLICES_PER_CHUNK, box_shape[0])
-        e = chunk[:z1 - z0 + 2]  # the chunk's slices and one more on each side
-        _edge_padded(values, (box[0].start + z0 - 1, box[1].start - 1, box[2].start - 1), out=e)
+        wanted = flagged[z0:z1]
+        in_plane = np.logical_or.reduce(wanted, axis=0)  # (rows, columns) flagged in any of the slices
+        rows = np.flatnonzero(in_plane.any(axis=1))
+        if len(rows) == 0:
+            continue
+        columns = np.flatnonzero(in_plane.any(axis=0))
+        r0, r1, c0, c1 = int(rows[0]), int(rows[-1]) + 1, int(columns[0]), int(columns[-1]) + 1
+        # the chunk's slices, rows and columns and one more on each side (a contiguous array)
+        shape = (z1 - z0 + 2, r1 - r0 + 2, c1 - c0 + 2)
+        e = buffer[:shape[0] * shape[1] * shape[2]].reshape(shape)
+        _edge_padded(values, (box[0].start + z0 - 1, box[1].start + r0 - 1, box[2].start + c0 - 1), out=e)
         change2 = e[2:, 1:-1, 1:-1] - e[:-2, 1:-1, 1:-1]  # (D₊ − D₋)² along z, then y, then x
         change2 *= change2
         for axis in (1, 2):
@@ -712,12 +721,18 @@ def _steep_full_voxels(values: FloatArray, box: Tuple[slice, slice, slice], full
             gradient *= gradient
             change2 += gradient
         steep = change2 > threshold
-        steep &= flagged[z0:z1]
-        found.append(np.flatnonzero(steep) + z0 * per_slice)
-    steep_box = np.concatenate(found)
+        steep &= wanted[:, r0:r1, c0:c1]
+        # (k, j, i) in the box of the steep voxels, in C order (ascending flat indices in the box)
+        at = np.flatnonzero(steep)
+        k, rest = np.divmod(at, steep.shape[1] * steep.shape[2])
+        j, i = np.divmod(rest, steep.shape[2])
+        found.append((k + z0, j + r0, i + c0))
+    if not found:
+        return np.zeros(0, dtype=np.int64)
+    k, j, i = (np.concatenate(parts) for parts in zip(*found))
+    steep_box = (k * box_shape[1] + j) * box_shape[2] + i
     # the curvature of the steep voxels, gathered from the grid (neighbours clamped to it: the faces
     # repeat)
-    k, j, i = np.unravel_index(steep_box, box_shape)
     index = (k + box[0].start, j + box[1].start, i + box[2].start)
     _, ny, nx = values.shape
     flat = (index[0] * ny + index[1]) * nx + index[2]

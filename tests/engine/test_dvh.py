@@ -294,18 +294,31 @@ def test_full_voxel_in_a_curved_dose_keeps_its_centre_dose():
 @pytest.mark.parametrize("box", [(slice(0, 7), slice(0, 9), slice(0, 11)),  # the whole grid: every face
                                  (slice(2, 5), slice(1, 8), slice(3, 10)),  # inside it
                                  (slice(0, 4), slice(3, 9), slice(5, 11))])  # at three of its faces
-def test_steep_full_voxels_against_a_direct_count(box, monkeypatch):
+@pytest.mark.parametrize("sparse", [False, True])
+def test_steep_full_voxels_against_a_direct_count(box, sparse, monkeypatch):
     """``_steep_full_voxels`` against its definition written out on a padded copy (the outermost
     voxel repeated at the grid's faces): per axis g = (D₊ − D₋)/2, c = D₊ + D₋ − 2·D₀; steep when
     √Σg² > GRADIENT_FRACTION × max and Σ|c|/8 ≤ CURVATURE_FRACTION × max, among the flagged voxels.
-    A random dose with a strong linear trend (steep everywhere) and random curvature, on a box at the
-    grid's faces and one inside it; the same voxels, found chunk by chunk (2 voxel slices each)."""
+    On a box at the grid's faces, one inside it and one at three faces; the same voxels, found chunk
+    by chunk (2 voxel slices each, each over the rectangle of its flagged voxels made one wider).
+    Dense: a strong linear trend (steep everywhere) with random curvature, 70 % of the box flagged at
+    random. Sparse: a gradient of about GRADIENT_FRACTION × max with noise (each voxel's gradient
+    decides, so a neighbour taken one voxel off would show), flagged only in a rectangle away from the
+    box's first rows and columns, in its first two slices and its last (chunks with no flagged voxel,
+    rectangles not at the box's corner)."""
     monkeypatch.setattr(dvh_module, "_SLICES_PER_CHUNK", 2)
     rng = np.random.default_rng(11)
     k, j, i = np.meshgrid(np.arange(7), np.arange(9), np.arange(11), indexing="ij")
-    values = 10.0 + 2.0 * i + 1.5 * j - k + rng.normal(0.0, 0.15, (7, 9, 11))
+    shape = tuple(b.stop - b.start for b in box)
+    if sparse:
+        values = 20.0 + 0.08 * i + 0.05 * j + rng.normal(0.0, 0.03, (7, 9, 11))
+        flagged = np.zeros(shape, dtype=bool)
+        for z in (0, 1, shape[0] - 1):
+            flagged[z, 2:-1, 3:-1] = rng.random((shape[1] - 3, shape[2] - 4)) < 0.6
+    else:
+        values = 10.0 + 2.0 * i + 1.5 * j - k + rng.normal(0.0, 0.15, (7, 9, 11))
+        flagged = rng.random(shape) < 0.7
     values = np.maximum(values, 0.0)
-    flagged = rng.random(tuple(b.stop - b.start for b in box)) < 0.7
     padded = np.pad(values, 1, mode="edge")
     grid_max = float(values.max())
     expected = []
