@@ -1387,7 +1387,11 @@ def _in_plane(source: _SubSource, entries: _Entries, weights: Optional[FloatArra
     column_sums = weights.sum(axis=0)
     projected = entries.coverage[:, None, None] * np.outer(column_sums, column_sums)
     if bool(is_part.any()):
-        projected[is_part] = (weights.T @ fine @ weights)[inverse.reshape(-1)]
+        # Wᵀ·C·W of every pixel in one matrix product: (Wᵀ·C·W)[a, b] = Σ over (i, j) of C[i, j] ·
+        # W[i, a]·W[j, b], the (i·n + j, a·k + b) entry of the Kronecker product W ⊗ W
+        k = weights.shape[1]
+        each = fine.reshape(len(ids), n * n) @ np.kron(weights, weights)
+        projected[is_part] = each.reshape(-1, k, k)[inverse.reshape(-1)]
     return np.asarray(projected)
 
 
