@@ -1063,7 +1063,7 @@ def _collinear_each(xys: Sequence[FloatArray]) -> NDArray[np.bool_]:
     owner = np.repeat(np.arange(len(xys)), sizes)
     first = np.cumsum(sizes) - sizes
     centre = np.add.reduceat(points, first, axis=0) / sizes[:, None]
-    centred = points - centre[owner]
+    centred = points - np.repeat(centre, sizes, axis=0)  # each point's polygon's centre
     cx, cy = centred[:, 0], centred[:, 1]
     gxx = np.add.reduceat(cx * cx, first)
     gyy = np.add.reduceat(cy * cy, first)
