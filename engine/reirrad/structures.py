@@ -246,7 +246,8 @@ class _SlabVolume(NamedTuple):
     name: str
     known_mm3: List[Optional[float]]
     thickness_mm: List[float]
-    grid: DoseGrid
+    grid: DoseGrid  # its geometry alone is used (the pending planes' points to grid indices; an
+    # overhanging plane's points were converted for its coverage too: a few planes, kept simple)
     polygons_mm: List[FloatArray]
     per_plane: IntArray
     pending: NDArray[np.bool_]
