@@ -33,7 +33,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ._validate import FloatArray, finite_float, float_array
-from .dose import DoseGrid
+from .dose import DoseGrid, IntArray
 from .errors import InputError
 from .metrics import Metric, parse_metric
 from .structures import Occupancy
@@ -666,36 +666,38 @@ def _occupancy_parts(grid: DoseGrid, occupancy: Occupancy) -> _Parts:
     else:
         full = whole
     sub = _SubSamples(occupancy, positions, near)
-    steep_full = _steep_full_voxels(grid.values_gy, box, full, grid_max)
-    full_dose, full_occ = np.zeros((0, m**3)), np.zeros(0)
-    if len(steep_full):
-        k, j, i = np.unravel_index(steep_full, occupancy.box_fraction.shape)
-        near = _neighbourhood(grid.values_gy, k + corner[0], j + corner[1], i + corner[2])
-        whole[steep_full] = False
-        full_dose = _interpolate(near, m)
-        full_occ = occ[steep_full]
+    steep_full, full_dose = _steep_full_voxels(grid.values_gy, box, full, grid_max, m)
+    whole[steep_full] = False
+    full_occ = occ[steep_full]
     return _Parts(centre_doses(whole), occ[whole], sub, sub_high, sub_low, sub_voxel_occ, full_dose, full_occ,
                   vv)
 
 
 def _steep_full_voxels(values: FloatArray, box: Tuple[slice, slice, slice], full: np.ndarray,
-                       grid_max: float) -> np.ndarray:
-    """Flat indices (within ``box``) of the voxels flagged in ``full`` whose dose is steep and nearly linear.
+                       grid_max: float, m: int) -> Tuple[IntArray, FloatArray]:
+    """The voxels flagged in ``full`` whose dose is steep and nearly linear, and their sub-voxel doses.
 
     From the six face neighbours (the outermost voxel repeated at the grid's faces), per axis a:
     the change across the voxel g_a = (D₊ − D₋)/2 and the second difference c_a = D₊ + D₋ − 2·D₀.
     A voxel is sub-sampled when √(Σ g_a²) > :data:`GRADIENT_FRACTION` × the grid's maximum dose and
     Σ |c_a| / 8 (the bound of trilinear interpolation's error inside it, h²·|∂²D|/8 per axis) is at
-    most :data:`CURVATURE_FRACTION` × that maximum. The differences are taken
-    :data:`_SLICES_PER_CHUNK` voxel slices at a time, over the rectangle of rows and columns that holds
-    the chunk's flagged voxels, made one voxel wider (element-wise on a copy of those voxels small enough
-    to stay in the processor's cache; the rectangles of a body outline's chunks hold about half of its
-    box); the curvature is gathered for the steep voxels alone.
+    most :data:`CURVATURE_FRACTION` × that maximum. Returns their flat indices within ``box``
+    (ascending) and the doses (F, m³) Gy at their m³ sub-voxel centres, interpolated trilinearly
+    from their 3 × 3 × 3 neighbourhoods (as :func:`_interpolate` of :func:`_neighbourhood`'s).
+
+    Done :data:`_SLICES_PER_CHUNK` voxel slices at a time, over the rectangle of rows and columns that
+    holds the chunk's flagged voxels, made one voxel wider, copied into one small buffer that stays in
+    the processor's cache (the rectangles of a body outline's chunks hold about half of its box): the
+    changes element-wise on the buffer; the curvature and the interpolation from the neighbourhoods of
+    the steep voxels alone, gathered from the buffer too.
     """
     box_shape = tuple(b.stop - b.start for b in box)
     flagged = full.reshape(box_shape)
     threshold = 4.0 * (GRADIENT_FRACTION * grid_max) ** 2  # compared with Σ (D₊ − D₋)²
-    found = []
+    curvature_limit = CURVATURE_FRACTION * grid_max
+    trilinear_t = _trilinear(m)
+    found: List[IntArray] = []
+    doses: List[FloatArray] = []
     # each chunk's voxels and their face neighbours, copied into one small buffer (no copy of the
     # whole box: it would be as large as the grid for a body outline)
     buffer = np.empty((_SLICES_PER_CHUNK + 2) * (box_shape[1] + 2) * (box_shape[2] + 2))
@@ -722,28 +724,27 @@ def _steep_full_voxels(values: FloatArray, box: Tuple[slice, slice, slice], full
             change2 += gradient
         steep = change2 > threshold
         steep &= wanted[:, r0:r1, c0:c1]
-        # (k, j, i) in the box of the steep voxels, in C order (ascending flat indices in the box)
+        # (k, j, i) in the chunk of the steep voxels, in C order (ascending flat indices in the box)
         at = np.flatnonzero(steep)
+        if len(at) == 0:
+            continue
         k, rest = np.divmod(at, steep.shape[1] * steep.shape[2])
         j, i = np.divmod(rest, steep.shape[2])
-        found.append((k + z0, j + r0, i + c0))
+        # their neighbourhoods (rows [z, y, x] offsets − 1, as _neighbourhood's) from the buffer
+        centre = ((k + 1) * shape[1] + j + 1) * shape[2] + i + 1
+        near = e.ravel().take(_neighbour_offsets(shape[1], shape[2]) + centre)
+        twice_middle = 2.0 * near[13]
+        curvature = np.zeros(len(at))
+        for ahead_row, behind_row in ((22, 4), (16, 10), (14, 12)):  # z, y, x
+            curvature += np.abs(near[ahead_row] + near[behind_row] - twice_middle)
+        linear = curvature / 8.0 <= curvature_limit
+        if not bool(linear.all()):
+            k, j, i, near = k[linear], j[linear], i[linear], near.compress(linear, axis=1)
+        found.append(((k + z0) * box_shape[1] + j + r0) * box_shape[2] + i + c0)
+        doses.append(np.dot(near.T, trilinear_t))
     if not found:
-        return np.zeros(0, dtype=np.int64)
-    k, j, i = (np.concatenate(parts) for parts in zip(*found))
-    steep_box = (k * box_shape[1] + j) * box_shape[2] + i
-    # the curvature of the steep voxels, gathered from the grid (neighbours clamped to it: the faces
-    # repeat)
-    index = (k + box[0].start, j + box[1].start, i + box[2].start)
-    _, ny, nx = values.shape
-    flat = (index[0] * ny + index[1]) * nx + index[2]
-    flat_values = np.ravel(values)
-    twice_middle = 2.0 * flat_values.take(flat)
-    curvature = np.zeros(len(steep_box))
-    for coordinate, size, step in zip(index, values.shape, (ny * nx, nx, 1)):
-        ahead = flat + (np.minimum(coordinate + 1, size - 1) - coordinate) * step
-        behind = flat - (coordinate - np.maximum(coordinate - 1, 0)) * step
-        curvature += np.abs(flat_values.take(ahead) + flat_values.take(behind) - twice_middle)
-    return np.asarray(steep_box[curvature / 8.0 <= CURVATURE_FRACTION * grid_max], dtype=np.int64)
+        return np.zeros(0, dtype=np.int64), np.zeros((0, m**3))
+    return np.concatenate(found), np.concatenate(doses)
 
 
 def _edge_padded(values: FloatArray, corner: Tuple[int, int, int], *, out: FloatArray) -> None:
@@ -788,8 +789,7 @@ def _interpolate(near: FloatArray, n: int) -> FloatArray:
     time: OpenBLAS runs one larger product on several threads, which on a shared machine cost more
     than they gain (measured 2-5× slower under load); the values are the same.
     """
-    weights_1d = _sub_weights(n)
-    trilinear_t = np.kron(np.kron(weights_1d, weights_1d), weights_1d).T  # (27, n³), columns [c, b, a]
+    trilinear_t = _trilinear(n)
     rows = near.T
     out = np.empty((rows.shape[0], n**3))
     for start in range(0, rows.shape[0], _ROWS_PER_PRODUCT):
@@ -798,6 +798,14 @@ def _interpolate(near: FloatArray, n: int) -> FloatArray:
 
 
 _ROWS_PER_PRODUCT = 2048
+
+
+def _trilinear(n: int) -> FloatArray:
+    """(27, n³) weights of the 3 × 3 × 3 neighbourhood's doses (rows as :func:`_neighbourhood`'s) at
+    the n³ sub-voxel centres (columns [c, b, a]): the product of the per-axis weights
+    (:func:`_sub_weights`)."""
+    weights_1d = _sub_weights(n)
+    return np.asarray(np.kron(np.kron(weights_1d, weights_1d), weights_1d).T)
 
 
 def _sub_weights(n: int) -> FloatArray:
@@ -823,7 +831,7 @@ def _neighbourhood(values: FloatArray, k: np.ndarray, j: np.ndarray, i: np.ndarr
     """
     nz, ny, nx = values.shape
     step = np.array([-1, 0, 1])
-    offsets = ((step[:, None, None] * ny + step[None, :, None]) * nx + step[None, None, :]).reshape(27, 1)
+    offsets = _neighbour_offsets(ny, nx)
     centre = (k * ny + j) * nx + i
     flat_values = np.ravel(values)
     on_face = np.zeros(len(centre), dtype=bool)
@@ -840,6 +848,14 @@ def _neighbourhood(values: FloatArray, k: np.ndarray, j: np.ndarray, i: np.ndarr
             index = offsets + centre[columns]
         out[:, columns] = flat_values.take(index)
     return out
+
+
+def _neighbour_offsets(ny: int, nx: int) -> IntArray:
+    """(27, 1) offsets of the 3 × 3 × 3 neighbours from a voxel's flat index in a C-ordered array of
+    ``ny`` rows and ``nx`` columns per slice: row q = 9·z + 3·y + x for offsets (z, y, x) − 1."""
+    step = np.array([-1, 0, 1], dtype=np.int64)
+    offsets = (step[:, None, None] * ny + step[None, :, None]) * nx + step[None, None, :]
+    return np.asarray(offsets.reshape(27, 1))
 
 
 #: Voxels per chunk of :func:`_neighbourhood`'s gather (27 × 4096 doses: 0.9 MB).

@@ -305,7 +305,10 @@ def test_steep_full_voxels_against_a_direct_count(box, sparse, monkeypatch):
     random. Sparse: a gradient of about GRADIENT_FRACTION × max with noise (each voxel's gradient
     decides, so a neighbour taken one voxel off would show), flagged only in a rectangle away from the
     box's first rows and columns, in its first two slices and its last (chunks with no flagged voxel,
-    rectangles not at the box's corner)."""
+    rectangles not at the box's corner). The doses of each found voxel's 2³ sub-voxels, at offsets
+    ±¼ voxel per axis, against trilinear interpolation written out on the padded copy: per axis ¾ of
+    the voxel's dose and ¼ of the neighbour's on the sub-voxel's side (sub-voxels in C order [z, y, x],
+    the − side first)."""
     monkeypatch.setattr(dvh_module, "_SLICES_PER_CHUNK", 2)
     rng = np.random.default_rng(11)
     k, j, i = np.meshgrid(np.arange(7), np.arange(9), np.arange(11), indexing="ij")
@@ -321,7 +324,7 @@ def test_steep_full_voxels_against_a_direct_count(box, sparse, monkeypatch):
     values = np.maximum(values, 0.0)
     padded = np.pad(values, 1, mode="edge")
     grid_max = float(values.max())
-    expected = []
+    expected, expected_doses = [], []
     for flat in np.flatnonzero(flagged):
         kk, jj, ii = np.unravel_index(flat, flagged.shape)
         z, y, x = kk + box[0].start + 1, jj + box[1].start + 1, ii + box[2].start + 1
@@ -333,9 +336,15 @@ def test_steep_full_voxels_against_a_direct_count(box, sparse, monkeypatch):
         if math.sqrt(g2) > dvh_module.GRADIENT_FRACTION * grid_max and \
                 curvature / 8.0 <= dvh_module.CURVATURE_FRACTION * grid_max:
             expected.append(flat)
+            expected_doses.append([
+                sum((0.75 if az == 0 else 0.25) * (0.75 if ay == 0 else 0.25) * (0.75 if ax == 0 else 0.25)
+                    * padded[z + az, y + ay, x + ax]
+                    for az in (0, cz) for ay in (0, cy) for ax in (0, cx))
+                for cz in (-1, 1) for cy in (-1, 1) for cx in (-1, 1)])
     assert 0 < len(expected) < int(flagged.sum())  # both outcomes occur
-    found = dvh_module._steep_full_voxels(values, box, flagged.ravel(), grid_max)
+    found, doses = dvh_module._steep_full_voxels(values, box, flagged.ravel(), grid_max, 2)
     np.testing.assert_array_equal(found, expected)
+    np.testing.assert_allclose(doses, expected_doses, rtol=1e-12)
 
 
 def test_edge_padded_block_is_numpy_pad_edge_mode():
