@@ -722,7 +722,7 @@ class _Lines(NamedTuple):
     lines: int  # scan lines per sub-row
     x_in: FloatArray  # (pairs, scan lines) even–odd entry x of the line's p-th interval, continuous index
     length: FloatArray  # (pairs, scan lines) its covered length from x_in (0: no such interval)
-    on_line: IntArray  # (scan lines,) intervals on each line
+    row_pairs: IntArray  # (pixel rows,) intervals on the busiest scan line of each pixel row
     part_left: FloatArray  # left edge (continuous x index) of each partly covered pixel
     part_line: IntArray  # the first scan line of each partly covered pixel's row
 
@@ -803,7 +803,12 @@ def _planes_coverage(planes: Sequence[Sequence[FloatArray]], subrows: int, sub_s
     length[iv.rank, iv.line] = iv.x_out - iv.x_in
     part_left = np.asarray(i0[part_plane] - 0.5 + part_col, dtype=np.float64)
     part_line = iv.line_start[part_plane] + part_row * iv.per_row
-    scan = _Lines(iv.lines, x_in, length, iv.on_line, part_left, part_line)
+    # the lines of a pixel row are consecutive, per_row of them from a multiple of per_row
+    by_row = iv.on_line.reshape(-1, iv.per_row)
+    row_pairs = by_row[:, 0].copy()
+    for column in range(1, iv.per_row):  # element-wise (a reduction along short rows is slow)
+        np.maximum(row_pairs, by_row[:, column], out=row_pairs)
+    scan = _Lines(iv.lines, x_in, length, row_pairs, part_left, part_line)
     out = []
     for k in range(n):
         rows, width_k, c0 = int(iv.rows[k]), int(cols[k]), int(cell_start[k])
@@ -854,12 +859,17 @@ def _fine_coverage(scan: _Lines, ids: IntArray, n: int) -> FloatArray:
 
     Each sub-pixel is crossed by the scan lines of its sub-row, each with its exact covered length;
     the mean over a pixel's sub-pixels is the pixel's coverage. :data:`_FINE_PIXELS` pixels at a
-    time (arrays that stay in the processor's cache).
+    time (arrays that stay in the processor's cache), taken in order of the intervals on their
+    busiest scan line, most first, so that the pixels that need a line's p-th interval are the
+    first ones of their chunk (a slice, not a gather and a scatter).
     """
+    per_row = scan.lines * n
+    pairs = scan.row_pairs[scan.part_line[ids] // per_row]
+    order = np.argsort(-pairs, kind="stable")
     out = np.empty((len(ids), n, n))
     for start in range(0, len(ids), _FINE_PIXELS):
-        chunk = slice(start, start + _FINE_PIXELS)
-        out[chunk] = _fine_coverage_of(scan, ids[chunk], n)
+        chunk = order[start:start + _FINE_PIXELS]
+        out[chunk] = _fine_coverage_of(scan, ids[chunk], pairs[chunk], n)
     return out
 
 
@@ -867,21 +877,21 @@ def _fine_coverage(scan: _Lines, ids: IntArray, n: int) -> FloatArray:
 _FINE_PIXELS = 2048
 
 
-def _fine_coverage_of(scan: _Lines, ids: IntArray, n: int) -> FloatArray:
-    """:func:`_fine_coverage` of some pixels at once."""
+def _fine_coverage_of(scan: _Lines, ids: IntArray, pairs: IntArray, n: int) -> FloatArray:
+    """:func:`_fine_coverage` of some pixels at once, ``pairs`` the intervals on each pixel's busiest
+    line, in descending order."""
     per_row = scan.lines * n
     edges = scan.part_left[ids][:, None, None] + np.arange(n + 1) / n  # (B, 1, n + 1)
     line = scan.part_line[ids][:, None] + np.arange(per_row)  # (B, per_row)
     # covered length left of each sub-pixel edge, summed over the line's intervals one at a time;
-    # interval p for the pixels with a line that has it (elsewhere it has zero length and would add
-    # 0.0, exactly)
+    # interval p for the pixels with a line that has it, the first ones (elsewhere it has zero length
+    # and would add 0.0, exactly)
     covered = edges - scan.x_in[0][line][:, :, None]  # (B, per_row, n + 1)
     np.minimum(np.maximum(covered, 0.0, out=covered), scan.length[0][line][:, :, None], out=covered)
-    pairs = scan.on_line[line].max(axis=1)  # (B,) intervals on the pixel's busiest line
-    for p in range(1, int(pairs.max()) if len(ids) else 0):
-        has = np.flatnonzero(pairs > p)
-        more = edges[has] - scan.x_in[p][line[has]][:, :, None]
-        covered[has] += np.minimum(np.maximum(more, 0.0, out=more), scan.length[p][line[has]][:, :, None])
+    for p in range(1, int(pairs[0]) if len(ids) else 0):
+        has = int(np.searchsorted(-pairs, -p, side="left"))  # pixels with pairs > p
+        more = edges[:has] - scan.x_in[p][line[:has]][:, :, None]
+        covered[:has] += np.minimum(np.maximum(more, 0.0, out=more), scan.length[p][line[:has]][:, :, None])
     # each sub-pixel's covered length (× n: a fraction of its width) on every line, then the mean of
     # its sub-row's lines, added line after line
     per_line = ((covered[:, :, 1:] - covered[:, :, :-1]) * n).reshape(len(ids), n, scan.lines, n)

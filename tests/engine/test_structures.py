@@ -388,6 +388,33 @@ def test_sub_voxel_occupancy_of_a_half_covered_voxel():
     np.testing.assert_allclose(occ.sub_fraction[0], expected, atol=1e-12)
 
 
+@pytest.mark.parametrize("fine_pixels", [1, 2, 2048])
+def test_sub_voxel_occupancy_with_several_intervals_on_a_scan_line(fine_pixels, monkeypatch):
+    """Rectangles side by side in one voxel slice (planes z = −¼, ¼, spacing ½: the slice is spanned),
+    each a whole pixel row high, so every scan line of pixel row j crosses the same x intervals:
+    row 0 three ([−0.4, −0.2], [−0.05, 0.1], [0.2, 0.35]), row 1 one ([−0.5, 0.2]), row 2 two
+    ([−0.3, 0.0], [0.15, 0.5]), all inside pixel column 0 (x ∈ [−½, ½]). Sub-voxel (c, b, a) of voxel
+    (0, j, 0) is covered by the intervals' overlap with x ∈ [−½ + a/4, −½ + (a + 1)/4], × 4, in every
+    sub-row b and sub-slice c (hand count). The pixels are taken by their busiest line's intervals,
+    most first, :data:`_FINE_PIXELS` at a time: chunks of 1, 2 and all give these values."""
+    monkeypatch.setattr(structures, "_FINE_PIXELS", fine_pixels)
+    rows = {0: [(-0.4, -0.2), (-0.05, 0.1), (0.2, 0.35)], 1: [(-0.5, 0.2)], 2: [(-0.3, 0.0), (0.15, 0.5)]}
+    contours = [square(x0, x1, j - 0.5, j + 0.5, z) for j, spans in rows.items() for x0, x1 in spans
+                for z in (-0.25, 0.25)]
+    grid = unit_grid((3, 4, 3))
+    occ = structure_occupancy(contours, grid, plane_spacing_mm=0.5, sub_samples=4)
+    voxels = [np.unravel_index(v, occ.box_fraction.shape) for v in occ.sub_voxels]
+    assert [(k + occ.box[0].start, j + occ.box[1].start, i + occ.box[2].start) for k, j, i in voxels] == \
+        [(0, 0, 0), (0, 1, 0), (0, 2, 0)]
+    for position, spans in rows.items():
+        columns = [sum(max(0.0, min(x1, -0.5 + (a + 1) / 4) - max(x0, -0.5 + a / 4)) for x0, x1 in spans) * 4
+                   for a in range(4)]
+        expected = np.broadcast_to(np.array(columns), (4, 4, 4))
+        np.testing.assert_allclose(occ.sub_fraction[position], expected, rtol=0.0, atol=1e-12)
+        assert occ.box_fraction.ravel()[occ.sub_voxels[position]] == pytest.approx(
+            sum(x1 - x0 for x0, x1 in spans), abs=1e-12)
+
+
 def test_sub_voxels_average_to_the_voxel_occupancy():
     """For every boundary voxel of a sphere (oblique edges, end caps), the mean of its 4³ sub-voxel
     occupancies is its occupancy (the same scan lines and slabs, integrated finer); the voxel
