@@ -26,6 +26,7 @@ of a sampled dose; it converges to the exact DVH of a smooth dose as voxels shri
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, NamedTuple, Optional, Tuple, Union
 
@@ -800,12 +801,18 @@ def _interpolate(near: FloatArray, n: int) -> FloatArray:
 _ROWS_PER_PRODUCT = 2048
 
 
+@functools.lru_cache(maxsize=8)
 def _trilinear(n: int) -> FloatArray:
     """(27, n³) weights of the 3 × 3 × 3 neighbourhood's doses (rows as :func:`_neighbourhood`'s) at
     the n³ sub-voxel centres (columns [c, b, a]): the product of the per-axis weights
-    (:func:`_sub_weights`)."""
-    weights_1d = _sub_weights(n)
-    return np.asarray(np.kron(np.kron(weights_1d, weights_1d), weights_1d).T)
+    (:func:`_sub_weights`), W_z[c, z]·W_y[b, y]·W_x[a, x] (the Kronecker product W ⊗ W ⊗ W,
+    transposed). Computed once per n (read-only)."""
+    w = _sub_weights(n)
+    z_y = w[:, None, None, :, None, None] * w[None, :, None, None, :, None]
+    product = z_y * w[None, None, :, None, None, :]  # [c, b, a, z, y, x]
+    out = np.ascontiguousarray(product.reshape(n**3, 27).T)
+    out.flags.writeable = False
+    return out
 
 
 def _sub_weights(n: int) -> FloatArray:

@@ -1401,7 +1401,8 @@ def _in_plane(source: _SubSource, entries: _Entries, weights: Optional[FloatArra
         # Wᵀ·C·W of every pixel in one matrix product: (Wᵀ·C·W)[a, b] = Σ over (i, j) of C[i, j] ·
         # W[i, a]·W[j, b], the (i·n + j, a·k + b) entry of the Kronecker product W ⊗ W
         k = weights.shape[1]
-        each = fine.reshape(len(ids), n * n) @ np.kron(weights, weights)
+        w_by_w = (weights[:, None, :, None] * weights[None, :, None, :]).reshape(n * n, k * k)  # W ⊗ W
+        each = fine.reshape(len(ids), n * n) @ w_by_w
         projected[is_part] = each.reshape(-1, k, k)[inverse.reshape(-1)]
     return np.asarray(projected)
 

@@ -347,6 +347,20 @@ def test_steep_full_voxels_against_a_direct_count(box, sparse, monkeypatch):
     np.testing.assert_allclose(doses, expected_doses, rtol=1e-12)
 
 
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 5])
+def test_trilinear_weights_are_the_kronecker_product(n):
+    """``_trilinear(n)`` (kept per n) is (W ⊗ W ⊗ W)ᵀ of the per-axis weights, bit for bit (the same
+    products in the same order as ``np.kron``), read-only; its columns sum to 1 (each sub-voxel's
+    dose is a weighted mean of its neighbourhood's) and row 13 (the voxel itself) is Π(1 − |o|)."""
+    w = dvh_module._sub_weights(n)
+    weights = dvh_module._trilinear(n)
+    np.testing.assert_array_equal(weights, np.kron(np.kron(w, w), w).T)
+    assert not weights.flags.writeable
+    np.testing.assert_allclose(weights.sum(axis=0), 1.0, rtol=0.0, atol=1e-15)
+    own = 1.0 - np.abs((np.arange(n) + 0.5) / n - 0.5)
+    np.testing.assert_allclose(weights[13], np.einsum("c,b,a->cba", own, own, own).ravel(), rtol=1e-15)
+
+
 def test_edge_padded_block_is_numpy_pad_edge_mode():
     """``_edge_padded`` (each chunk's voxels and face neighbours) against ``np.pad(mode="edge")`` of
     the whole grid: every block of up to 5 × 6 × 7 voxels from a corner at most one voxel outside the
