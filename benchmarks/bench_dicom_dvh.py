@@ -244,7 +244,7 @@ def compare(label: str, rtss_path: Path, dose_path: Path, dicompyler: Optional[T
           f"{dvh_ratio:9.1f} {vol_ratio:9.1f} {cpu_totals[1] / cpu_totals[0]:7.1f}")
     if dcc:
         print(f"{'':16s} target >= {DVH_TARGET_RATIO:g}x like for like (wall, best warm calls): "
-              f"DVH {dvh_ratio:.1f}x {_met(dvh_ratio)}; with the whole volume {vol_ratio:.1f}x "
+              f"DVH {dvh_ratio:.2f}x {_met(dvh_ratio)}; with the whole volume {vol_ratio:.2f}x "
               f"{_met(vol_ratio)}; load average {os.getloadavg()[0]:.1f}")
         print(f"{'':16s} other pairings: n=4+curve / dcc grid {t_dg / tc:.1f}x; n=1 / dcc grid "
               f"{t_dg / t1:.1f}x; n=4 / dcc's default {t_dw / t4:.1f}x (not like for like where planes lie "
