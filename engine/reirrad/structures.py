@@ -246,8 +246,9 @@ class _SlabVolume(NamedTuple):
     name: str
     known_mm3: List[Optional[float]]
     thickness_mm: List[float]
-    grid: DoseGrid  # its geometry alone is used (the pending planes' points to grid indices; an
-    # overhanging plane's points were converted for its coverage too: a few planes, kept simple)
+    geometry: DoseGrid  # the dose grid's geometry on one zero voxel (:func:`_geometry_of`): the pending
+    # planes' points to grid indices (an overhanging plane's were converted for its coverage too: a few
+    # planes, kept simple), without keeping the grid's doses alive as long as the occupancy
     polygons_mm: List[FloatArray]
     per_plane: IntArray
     pending: NDArray[np.bool_]
@@ -256,8 +257,8 @@ class _SlabVolume(NamedTuple):
 
     def mm3(self) -> float:
         """The volume, mm³: Σ over the planes, in order, of each plane's volume."""
-        sx, sy, _ = self.grid.spacing_mm
-        areas = iter(_off_grid_areas_px(self.grid, self.polygons_mm, self.per_plane, self.pending,
+        sx, sy, _ = self.geometry.spacing_mm
+        areas = iter(_off_grid_areas_px(self.geometry, self.polygons_mm, self.per_plane, self.pending,
                                         subrows=self.subrows, n=self.n).tolist())
         total = 0.0
         for known, thickness in zip(self.known_mm3, self.thickness_mm):
@@ -1246,8 +1247,16 @@ def _rasterise(planes: List[Tuple[float, List[FloatArray]]], slabs: List[Tuple[f
         if slices:
             on_grid.append((plane, slices))
     thickness_mm = [z_high - z_low for z_low, z_high in slabs]
-    volume = _SlabVolume(name, known_mm3, thickness_mm, grid, members_all, per_plane, need_area, subrows, n)
+    geometry = _geometry_of(grid) if bool(need_area.any()) else grid  # kept only when planes are pending
+    volume = _SlabVolume(name, known_mm3, thickness_mm, geometry, members_all, per_plane, need_area, subrows,
+                         n)
     return _assemble(on_grid, n, volume, coverage)
+
+
+def _geometry_of(grid: DoseGrid) -> DoseGrid:
+    """``grid``'s origin, spacing and direction on a single voxel of dose 0 (its geometry alone, for
+    :meth:`DoseGrid.patient_mm_to_index`, which does not depend on the grid's shape)."""
+    return DoseGrid(np.zeros((1, 1, 1)), grid.origin_mm, grid.spacing_mm, direction=grid.direction)
 
 
 def _off_grid_areas_px(grid: DoseGrid, polygons_mm: List[FloatArray], per_plane: IntArray,

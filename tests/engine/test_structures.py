@@ -6,7 +6,9 @@ Sources of truth: hand-countable squares on 1 mm pixels, the slab model's own cl
 
 from __future__ import annotations
 
+import gc
 import math
+import weakref
 
 import numpy as np
 import pytest
@@ -163,7 +165,8 @@ def test_off_grid_planes_area_is_computed_on_first_use_of_the_volume(monkeypatch
     z = 0 … 3: six of its ten slabs miss the grid. Occupancy, DVH and its metrics do not compute
     those planes' area; the first read of ``volume_cc`` or ``findings`` does, once. The volume is
     then the box's 6 mm² × 10 mm = 60 mm³ (slab model, end caps ½ mm: z from −½ to 9½), the in-grid
-    part 6 × 4 = 24 mm³, and the finding says 60 % is outside, logged when decided."""
+    part 6 × 4 = 24 mm³, and the finding says 60 % is outside, logged when decided. Until then the
+    occupancy keeps the grid's geometry alone, not the grid (its doses can be freed)."""
     calls = []
     real = structures._off_grid_areas_px
 
@@ -178,6 +181,11 @@ def test_off_grid_planes_area_is_computed_on_first_use_of_the_volume(monkeypatch
     dvh = DVH.from_dose(grid, occ)
     assert (dvh.volume_cc, dvh.max_gy, dvh.dose_at_volume_cc(0.01)) == (pytest.approx(0.024), 0.0, 0.0)
     assert calls == [] and caplog.records == []
+    # the pending volume keeps the grid's geometry, not its doses: the grid can go
+    gone = weakref.ref(grid)
+    del grid, dvh
+    gc.collect()
+    assert gone() is None
     assert occ.volume_in_grid_cc == pytest.approx(0.024, rel=1e-12)
     assert occ.volume_cc == pytest.approx(0.060, rel=1e-12)
     assert [f.code for f in occ.findings] == ["structure-partly-outside-dose-grid"]
