@@ -179,21 +179,20 @@ def voxel_centre_floor(grid: DoseGrid, contours_mm: List[Any]) -> Tuple[int, Any
     """A bare voxel-centre DVH in numpy: (voxels counted, histogram of their doses in 0.01 Gy bins).
 
     dicompyler-core's own method (``calculate_full_volume=False``), written with as few numpy calls as
-    possible, all of a structure's planes at once: each contour plane on the grid (its z within half a
-    slice spacing of a dose plane, whose doses it takes), the voxel centres inside its polygons by the
-    even-odd rule (crossings of each pixel row's centre line with the polygons' edges, an edge spanning
-    rows [min y, max y)), their doses histogrammed. None of reirrad's method: no validation of the
-    contours, no findings, no partial volumes, no sub-voxel sampling. Timed as a **floor**, to say
-    whether a 10× ratio is out of numpy's reach or out of the method's: its counts must equal
-    dicompyler-core's (printed), else it is not the same work.
+    possible, all of a structure's planes at once: each contour plane on the grid (taking the doses of
+    the dose plane nearest its z; a plane whose nearest index lies off the grid is left out), the voxel
+    centres inside its polygons by the even-odd rule (crossings of each pixel row's centre line with the
+    polygons' edges, an edge spanning rows [min y, max y)), their doses histogrammed. None of reirrad's
+    method: no validation of the contours, no findings, no partial volumes, no sub-voxel sampling.
+    Timed as a **floor**, to say whether a 10× ratio is out of numpy's reach or out of the method's:
+    its counts must equal dicompyler-core's (printed), else it is not the same work.
     """
     nz, ny, nx = grid.shape
     points = [np.asarray(c, dtype=np.float64) for c in contours_mm]
     sizes = np.array([len(p) for p in points], dtype=np.int64)
     idx = grid.patient_mm_to_index(np.concatenate(points))
     first = np.cumsum(sizes) - sizes
-    k = np.rint(idx[first, 2])
-    plane_of = np.repeat(np.where(np.abs(idx[first, 2] - k) <= 0.5, k, -1), sizes).astype(np.int64)
+    plane_of = np.repeat(np.rint(idx[first, 2]), sizes).astype(np.int64)  # the nearest dose plane
     on = (plane_of >= 0) & (plane_of < nz)
     following = np.arange(len(idx)) + 1
     following[first + sizes - 1] = first  # each point's next one, the last closing on the first
@@ -293,7 +292,9 @@ def compare(label: str, rtss_path: Path, dose_path: Path, dicompyler: Optional[T
               f"DVH {dvh_ratio:.2f}x {_met(dvh_ratio)}; with the whole volume {vol_ratio:.2f}x "
               f"{_met(vol_ratio)}; load average {os.getloadavg()[0]:.1f}")
         contours = {name: structures.structure(name).contours_mm for name in names}
-        floor = sum(best_of(lambda n=name: voxel_centre_floor(grid, contours[n])) for name in names)
+        floor = 0.0
+        for name in names:
+            floor += best_of(lambda n=name: voxel_centre_floor(grid, contours[n]))
         counted = {name: voxel_centre_floor(grid, contours[name])[0] for name in names}
         off = max(abs(counted[name] - dcc_grid_dvh[name].volume / grid.voxel_volume_cc) for name in names)
         print(f"{'':16s} floor: a bare voxel-centre DVH in numpy (dicompyler-core's method, none of "

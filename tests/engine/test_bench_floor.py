@@ -40,7 +40,7 @@ def test_square_counts_the_centres_inside(grid: DoseGrid) -> None:
 
 def test_hole_by_even_odd_rule_and_planes_off_the_grid(grid: DoseGrid) -> None:
     # outer 2..7 (36 centres) minus the hole 4..5 (4 centres); a contour at z 1.4 mm belongs to plane 1
-    # (within half a spacing), one at z 7 mm to no plane of the grid and adds nothing
+    # (the nearest), one at z 7 mm to no plane of the grid (its nearest, 7, lies off it) and adds nothing
     contours = [square(1.5, 7.5, 1.4), square(3.5, 5.5, 1.4), square(1.5, 7.5, 7.0)]
     count, _ = voxel_centre_floor(grid, contours)
     assert count == 32
