@@ -106,13 +106,21 @@ def float_values(ds: Dataset, keyword: str, where: str, *, count: Optional[int] 
 
 
 def required_int(ds: Dataset, keyword: str, where: str, *, minimum: int, fix: str) -> int:
-    """A Type 1 integer attribute (IS/US) ≥ ``minimum``."""
+    """A Type 1 integer attribute (IS/US) ≥ ``minimum``.
+
+    A value with a fraction is refused, never truncated: pydicom reads an IS of ``"5.9"`` as a float
+    (``ISfloat``, with a warning) that ``int()`` would silently make 5 fractions.
+    """
     value = required(ds, keyword, where, fix=fix)
     try:
         number = int(value)
-    except (TypeError, ValueError) as exc:
+        whole = not isinstance(value, float) or float(value) == number
+    except (TypeError, ValueError, OverflowError) as exc:
         raise InputError(f"{where}: {attribute_label(keyword)} = {value!r} is not a whole number; "
                          f"{fix}") from exc
+    if not whole:
+        raise InputError(f"{where}: {attribute_label(keyword)} = {str(value)!r} is not a whole number (it "
+                         f"would be read as {number}); {fix}")
     if number < minimum:
         raise InputError(f"{where}: {attribute_label(keyword)} = {number} (must be >= {minimum}); {fix}")
     return number

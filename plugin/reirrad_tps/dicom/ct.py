@@ -33,7 +33,7 @@ from reirrad.errors import InputError
 
 from .attributes import float_values, required_int, required_text, text
 from .files import CT_IMAGE_STORAGE, PathLike, read_dataset, try_read_header
-from .geometry import COSINE_TOL, POSITION_TOL_MM, orientation_matrix, slice_axis
+from .geometry import COSINE_TOL, POSITION_TOL_MM, check_spacing, orientation_matrix, slice_axis
 from .identifiers import PatientStudy, patient_study
 
 __all__ = ["CtGeometry", "read_ct_geometry", "zero_dose_grid"]
@@ -186,6 +186,8 @@ def read_ct_geometry(source: Union[PathLike, Sequence[PathLike]], *,
                          "unsheared grid - reconstruct the CT without tilt")
     first = slices[0]
     step, _ = slice_axis(along, first.where, what="the CT slice positions (ImagePositionPatient)")
+    check_spacing((first.pixel_spacing[1], first.pixel_spacing[0], step), first.where, what="CT",
+                  z_source="the slice positions (ImagePositionPatient)")
     ds0 = datasets[0][0]
     return CtGeometry(
         origin_mm=(float(positions[0][0]), float(positions[0][1]), float(positions[0][2])),

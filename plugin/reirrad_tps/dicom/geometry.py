@@ -43,9 +43,11 @@ from reirrad.errors import InputError
 
 __all__ = [
     "COSINE_TOL",
+    "PLAUSIBLE_SPACING_MM",
     "POSITION_TOL_MM",
     "GridGeometry",
     "PlaneAttributes",
+    "check_spacing",
     "format_ds",
     "is_axial_iop",
     "orientation_matrix",
@@ -115,6 +117,35 @@ def orientation_matrix(iop: Sequence[float], where: str) -> FloatArray:
     return np.column_stack([row, col, np.cross(row, col)])
 
 
+#: The range (mm) a voxel spacing of a dose grid or CT read from DICOM must lie in, on each axis. Outside
+#: it the file is malformed or not in mm: 1e-9 mm made the occupancy of a 100 mm organ ask for 20 TiB, and
+#: 25 m between dose planes was evaluated as if real (every organ "passed"). Clinical grids lie well
+#: inside (dose 1-5 mm, GammaPlan and CyberKnife down to about 0.5 mm; CT 0.3-1.5 mm in plane, 0.5-10 mm
+#: between slices).
+PLAUSIBLE_SPACING_MM = (0.1, 20.0)
+
+
+def check_spacing(spacing_mm: Sequence[float], where: str, *, what: str, z_source: str) -> None:
+    """Refuse a voxel spacing (x, y, z mm) outside :data:`PLAUSIBLE_SPACING_MM` on any axis.
+
+    Parameters
+    ----------
+    spacing_mm : sequence of 3 floats
+        Column (x), row (y) and slice (z) spacing, mm.
+    where, what, z_source : str
+        The file, what the grid is (``"dose grid"``, ``"CT"``) and where its slice spacing came from,
+        for the message.
+    """
+    low, high = PLAUSIBLE_SPACING_MM
+    sources = ("PixelSpacing (0028,0030), column spacing", "PixelSpacing (0028,0030), row spacing", z_source)
+    for axis, source, value in zip("xyz", sources, spacing_mm):
+        if not low <= float(value) <= high:
+            raise InputError(
+                f"{where}: the {what}'s {axis} spacing is {float(value):g} mm (from {source}), outside the "
+                f"{low:g}-{high:g} mm of any clinical grid; the file is malformed or not in mm - export it "
+                "again")
+
+
 def is_axial_iop(iop: Sequence[float]) -> bool:
     """True for IOP = 1\\0\\0\\0\\1\\0 (± 1e-4), the only orientation of absolute frame offsets."""
     return len(iop) == 6 and all(abs(float(a) - b) <= COSINE_TOL for a, b in zip(iop, _AXIAL_IOP))
@@ -171,7 +202,8 @@ def rt_dose_geometry(*, ipp: Sequence[float], iop: Sequence[float], pixel_spacin
     ------
     reirrad.errors.InputError
         See the module docstring: ambiguous, absolute-with-non-axial-IOP or non-uniform offsets, a bad
-        IOP, non-positive pixel spacing, a single frame without SliceThickness.
+        IOP, non-positive pixel spacing, a single frame without SliceThickness, a spacing outside
+        :data:`PLAUSIBLE_SPACING_MM`.
     """
     axes = orientation_matrix(iop, where)
     normal = axes[:, 2]
@@ -205,9 +237,10 @@ def rt_dose_geometry(*, ipp: Sequence[float], iop: Sequence[float], pixel_spacin
         raise InputError(f"{where}: a single-frame dose without SliceThickness (0018,0050) has no slice "
                          "thickness, so its voxel volume is unknown; export the 3-D dose (all planes)")
     direction = np.column_stack([axes[:, 0], axes[:, 1], sign * normal])
-    return GridGeometry(origin_mm=_triple(origin),
-                        spacing_mm=(float(pixel_spacing[1]), float(pixel_spacing[0]), float(step)),
-                        direction=direction)
+    spacing = (float(pixel_spacing[1]), float(pixel_spacing[0]), float(step))
+    check_spacing(spacing, where, what="dose grid",
+                  z_source=what if len(offsets) >= 2 else "SliceThickness (0018,0050)")
+    return GridGeometry(origin_mm=_triple(origin), spacing_mm=spacing, direction=direction)
 
 
 def format_ds(value: float) -> str:

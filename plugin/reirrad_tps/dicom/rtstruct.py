@@ -18,6 +18,11 @@ DICOM (PS3.3 C.8.8.5 Structure Set, C.8.8.6 ROI Contour, C.8.8.8 RT ROI Observat
   plane and the file. The engine checks planarity and axial planes.
 * An ROI without contours (an empty structure) is kept, with ``contours_mm == ()``.
 * Duplicate ROI names are kept as they are; :meth:`RtStructureSet.structure` refuses an ambiguous name.
+* ROI **numbers** tie the three sequences together, so they are refused when they do not do so
+  unambiguously (never first-one-wins: one organ would be evaluated with another's contours): two ROIs
+  sharing a ``ROINumber``, two ROI Contour items for one ROI, an ROI Contour item referencing a number
+  that ``StructureSetROISequence`` does not define, and RT ROI Observations giving one ROI two
+  different types (several agreeing observations are read: DICOM allows them).
 * The set's ``frame_of_reference_uid``: the single frame of ``ReferencedFrameOfReferenceSequence``;
   when that sequence names several (or none), the one frame all ROIs reference; otherwise refused.
 """
@@ -26,7 +31,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from numpy.typing import NDArray
@@ -271,13 +276,71 @@ def _roi_number(value: object, where: str) -> int:
                          "malformed") from exc
 
 
-def _by_roi_number(items: Sequence[Dataset], where: str) -> Dict[int, Dataset]:
+def _by_roi_number(items: Sequence[Dataset], where: str, sequence: str,
+                   names: Mapping[int, str]) -> Dict[int, Dataset]:
+    """The items of ``sequence`` (the ROI Contour Sequence) by the ROI number they reference.
+
+    Refused (never first-one-wins, never silently dropped): two items for one ROI (which of them holds
+    that ROI's contours or type is unknown), and an item referencing an ROI number that
+    ``StructureSetROISequence`` does not define (whose contours would be lost, the ROI they were meant
+    for reading as empty).
+    """
     found: Dict[int, Dataset] = {}
     for item in items:
         fix = "each item must name the ROI it belongs to; the file is malformed"
         number = _roi_number(required(item, "ReferencedROINumber", where, fix=fix), where)
-        found.setdefault(number, item)
+        if number not in names:
+            raise InputError(
+                f"{where}: {sequence} has an item for ROI number {number}, which StructureSetROISequence "
+                f"does not define (its ROI numbers: {sorted(names)}); the item's ROI is unknown, so its "
+                "contours could be taken for another structure or lost. The file is malformed: export the "
+                "structure set again")
+        if number in found:
+            raise InputError(
+                f"{where}: {sequence} has two items for ROI number {number} ({names[number]!r}); which one "
+                "belongs to it is unknown. The file is malformed: export the structure set again")
+        found[number] = item
     return found
+
+
+def _interpreted_types(items: Sequence[Dataset], where: str, names: Mapping[int, str]) -> Dict[int, str]:
+    """{ROI number: RTROIInterpretedType (upper case)} from RT ROI Observations items.
+
+    DICOM does not limit an ROI to one observation (PS3.3 C.8.8.8), so several items for one ROI are
+    read when they agree on the type (or only one gives it); two different types for one ROI are
+    refused (an organ or a target?). An item for an ROI number the set does not define adds nothing
+    and is ignored (it holds no contours).
+    """
+    found: Dict[int, str] = {}
+    for item in items:
+        fix = "each item must name the ROI it belongs to; the file is malformed"
+        number = _roi_number(required(item, "ReferencedROINumber", where, fix=fix), where)
+        kind = text(item, "RTROIInterpretedType").upper()
+        if number not in names or not kind:
+            continue
+        if found.setdefault(number, kind) != kind:
+            raise InputError(
+                f"{where}: RTROIObservationsSequence gives ROI {names[number]!r} (number {number}) two "
+                f"interpreted types, {found[number]!r} and {kind!r}; which one holds is unknown. Correct "
+                "the ROI's type in the TPS and export the structure set again")
+    return found
+
+
+def _roi_names(rois: Sequence[Dataset], where: str) -> Dict[int, str]:
+    """{ROINumber: ROIName} of ``StructureSetROISequence``; two ROIs sharing a number are refused (each
+    would be given the other's contours)."""
+    names: Dict[int, str] = {}
+    for roi in rois:
+        fix = "each ROI needs a number; the file is malformed"
+        number = _roi_number(required(roi, "ROINumber", where, fix=fix), where)
+        name = text(roi, "ROIName") or f"ROI {number}"
+        if number in names:
+            raise InputError(
+                f"{where}: ROIs {names[number]!r} and {name!r} share ROINumber {number} in "
+                "StructureSetROISequence; each must have its own number (which contours belong to which "
+                "ROI is unknown). The file is malformed: export the structure set again")
+        names[number] = name
+    return names
 
 
 def read_rt_struct(path: PathLike) -> RtStructureSet:
@@ -302,20 +365,18 @@ def read_rt_struct(path: PathLike) -> RtStructureSet:
     if not rois:
         raise InputError(f"{where}: StructureSetROISequence (3006,0020) is missing or empty: the structure "
                          "set has no structures; export it again with its ROIs")
-    contours_by_roi = _by_roi_number(sequence_items(ds, "ROIContourSequence"), where)
-    observations = _by_roi_number(sequence_items(ds, "RTROIObservationsSequence"), where)
+    names = _roi_names(rois, where)
+    contours_by_roi = _by_roi_number(sequence_items(ds, "ROIContourSequence"), where, "ROIContourSequence",
+                                     names)
+    types = _interpreted_types(sequence_items(ds, "RTROIObservationsSequence"), where, names)
     frame = _set_frame(ds, where, [text(roi, "ReferencedFrameOfReferenceUID") for roi in rois])
     structures: List[StructureData] = []
     skipped: List[SkippedContours] = []
-    for roi in rois:
-        fix = "each ROI needs a number; the file is malformed"
-        number = _roi_number(required(roi, "ROINumber", where, fix=fix), where)
-        name = text(roi, "ROIName") or f"ROI {number}"
+    for roi, (number, name) in zip(rois, names.items()):  # one entry per ROI, in the file's order
         contours, skips = _roi_contours(contours_by_roi.get(number), where, name)
-        observation = observations.get(number)
         structures.append(StructureData(
             id=name,
-            dicom_type="" if observation is None else text(observation, "RTROIInterpretedType").upper(),
+            dicom_type=types.get(number, ""),
             contours_mm=contours,
             frame_of_reference_uid=text(roi, "ReferencedFrameOfReferenceUID") or frame,
         ))

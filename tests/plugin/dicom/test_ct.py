@@ -31,6 +31,15 @@ def write_series(folder: Path, zs: Sequence[float], **kwargs: object) -> Path:
     return folder
 
 
+def test_implausible_ct_slice_spacing_is_refused(tmp_path: Path) -> None:
+    """Slices 30 mm apart (outside 0.1-20 mm, geometry.PLAUSIBLE_SPACING_MM): refused, naming the axis and
+    where the spacing came from."""
+    folder = write_series(tmp_path / "ct", [0.0, 30.0, 60.0])
+    with pytest.raises(InputError, match=r"the CT's z spacing is 30 mm \(from the slice positions "
+                                         r"\(ImagePositionPatient\)\), outside the 0.1-20 mm"):
+        read_ct_geometry(folder)
+
+
 def test_folder_series_sorted_by_position(tmp_path: Path) -> None:
     """Slices sorted along n = (0, 0, 1): origin at z = 0, spacing (1.0, 0.5, 2.0) from PixelSpacing
     [0.5, 1.0] = [row Δ (y), column Δ (x)]; non-DICOM and non-CT files in the folder are ignored."""

@@ -114,6 +114,26 @@ def test_pixel_spacing_is_row_spacing_then_column_spacing(tmp_path: Path, counts
     assert value[0] == pytest.approx(dose_gy(0, 1, 1))
 
 
+@pytest.mark.parametrize(("pixel_spacing", "offsets", "message"), [
+    ((1e-9, 1e-9), None, r"x spacing is 1e-09 mm \(from PixelSpacing \(0028,0030\), column spacing\)"),
+    ((2.0, 0.05), None, r"x spacing is 0.05 mm"),
+    ((25.0, 2.0), None, r"y spacing is 25 mm \(from PixelSpacing \(0028,0030\), row spacing\)"),
+    ((2.0, 2.0), [0.0, 25000.0, 50000.0], r"z spacing is 25000 mm \(from GridFrameOffsetVector"),
+])
+def test_implausible_spacing_is_refused(tmp_path: Path, counts: np.ndarray, pixel_spacing, offsets,
+                                        message: str) -> None:
+    """Found on hostile files: PixelSpacing 1e-9 mm ended in a 20 TiB allocation (a traceback) when an
+    organ was rasterised; 25 m between planes was evaluated and every organ "passed". A spacing outside
+    0.1-20 mm (geometry.PLAUSIBLE_SPACING_MM) is refused, naming the axis, the value and the attribute;
+    the bounds themselves are accepted."""
+    path = factory.rt_dose(tmp_path / "rd.dcm", counts, pixel_spacing=pixel_spacing, offsets=offsets)
+    with pytest.raises(InputError, match=message + r".* outside the 0.1-20 mm of any clinical grid"):
+        read_rt_dose(path)
+    edges = factory.rt_dose(tmp_path / "edges.dcm", counts, pixel_spacing=(20.0, 0.1),
+                            offsets=[0.0, 0.1, 0.2])
+    assert read_rt_dose(edges).spacing_mm == pytest.approx((0.1, 20.0, 0.1))
+
+
 @pytest.mark.parametrize(("summation", "reading"), [("FRACTION_SESSION", None), ("FRACTION", "per-fraction")])
 def test_per_fraction_dose_is_multiplied_by_the_fractions(tmp_path: Path, counts: np.ndarray,
                                                           summation: str, reading: str) -> None:

@@ -4,6 +4,7 @@ TargetPrescriptionDose, Gy), references and dates; values set in the synthetic p
 from __future__ import annotations
 
 import datetime as dt
+import warnings
 from pathlib import Path
 
 import pytest
@@ -49,6 +50,30 @@ def test_missing_fractions_are_refused_when_asked_for(tmp_path: Path) -> None:
     assert plan.n_fractions_planned is None
     with pytest.raises(InputError, match=r"NumberOfFractionsPlanned \(300A,0078\)"):
         plan.require_n_fractions()
+
+
+@pytest.mark.parametrize("written, read", [("5.9", None), ("24.5", None), ("5.0", 5), (" 5 ", 5)])
+def test_fractions_with_a_fraction_are_refused_not_truncated(tmp_path: Path, written: str, read) -> None:
+    """Found on a hostile export: NumberOfFractionsPlanned "5.9" (an invalid IS that pydicom reads as a
+    float with a warning) was read as 5 fractions and the case evaluated; "24.5" prior fractions as 24
+    changed the cumulative EQD2. Refused, naming the value; a whole value written with ".0" is whole."""
+    import pydicom  # noqa: PLC0415
+    from pydicom.dataelem import DataElement  # noqa: PLC0415
+
+    path = factory.rt_plan(tmp_path / "rp.dcm")
+    ds = pydicom.dcmread(str(path))
+    group = ds.FractionGroupSequence[0]
+    del group.NumberOfFractionsPlanned
+    with warnings.catch_warnings():  # pydicom's own warnings about the invalid IS value
+        warnings.simplefilter("ignore", UserWarning)
+        group.add(DataElement(0x300A0078, "IS", written))
+        factory.save(ds, path)
+        if read is None:
+            with pytest.raises(InputError, match=rf"NumberOfFractionsPlanned .* = '{written}' is not a whole "
+                                                 rf"number \(it would be read as {int(float(written))}\)"):
+                read_rt_plan(path)
+        else:
+            assert read_rt_plan(path).require_n_fractions() == read
 
 
 def test_several_fraction_groups_are_refused_when_asked_for(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ structure set of dicompyler-core (tests/data/dicompyler-example) counted indepen
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import numpy as np
@@ -110,6 +111,62 @@ def test_duplicate_names_are_kept_but_ambiguous(tmp_path: Path) -> None:
     assert rs.names == ("A", "A")
     with pytest.raises(InputError, match="2 structures are named 'A'"):
         rs.structure("A")
+
+
+def _two_organs(tmp_path: Path) -> Path:
+    """A (number 1) with a 1 × 1 mm square, B (number 2) with a 10 × 10 mm one, on z = 0."""
+    return factory.rt_struct(tmp_path / "rs.dcm", [
+        ("A", "ORGAN", factory.box_contours((0.0, 1.0), (0.0, 1.0), [0.0])),
+        ("B", "ORGAN", factory.box_contours((0.0, 10.0), (0.0, 10.0), [0.0]))])
+
+
+def test_two_rois_sharing_a_number_are_refused(tmp_path: Path) -> None:
+    """Found on a hostile export: with B's ROINumber set to A's, B was given A's contours and evaluated
+    with them (exit 0, no finding). Which contours belong to which ROI is unknown: refused, naming both."""
+    path = _two_organs(tmp_path)
+    first = read_rt_struct(path)
+    assert [len(s.contours_mm) for s in first.structures] == [1, 1]
+    ds = pydicom.dcmread(str(path))
+    ds.StructureSetROISequence[1].ROINumber = ds.StructureSetROISequence[0].ROINumber
+    factory.save(ds, path)
+    with pytest.raises(InputError, match=r"ROIs 'A' and 'B' share ROINumber 1 .* export the structure set"):
+        read_rt_struct(path)
+
+
+def test_roi_contour_items_must_reference_each_roi_once(tmp_path: Path) -> None:
+    """Two ROI Contour items for one ROI (which holds its contours?) and an item for an undefined ROI number
+    (its contours lost, the ROI they were meant for read as empty) are refused, never first-one-wins."""
+    path = _two_organs(tmp_path)
+    ds = pydicom.dcmread(str(path))
+    ds.ROIContourSequence[1].ReferencedROINumber = 1
+    factory.save(ds, path)
+    with pytest.raises(InputError, match=r"ROIContourSequence has two items for ROI number 1 \('A'\)"):
+        read_rt_struct(path)
+    ds.ROIContourSequence[1].ReferencedROINumber = 7
+    factory.save(ds, path)
+    with pytest.raises(InputError, match=r"an item for ROI number 7, which StructureSetROISequence does not "
+                                         r"define \(its ROI numbers: \[1, 2\]\)"):
+        read_rt_struct(path)
+
+
+def test_observations_may_repeat_an_roi_but_not_disagree(tmp_path: Path) -> None:
+    """DICOM allows several RT ROI Observations of one ROI (PS3.3 C.8.8.8): read when they agree on the
+    interpreted type; two types for one ROI refused; an observation of an undefined ROI ignored."""
+    path = _two_organs(tmp_path)
+    ds = pydicom.dcmread(str(path))
+    extra = copy.deepcopy(ds.RTROIObservationsSequence[0])
+    extra.ObservationNumber = 9
+    ds.RTROIObservationsSequence.append(extra)
+    orphan = copy.deepcopy(extra)
+    orphan.ObservationNumber, orphan.ReferencedROINumber, orphan.RTROIInterpretedType = 10, 42, "PTV"
+    ds.RTROIObservationsSequence.append(orphan)
+    factory.save(ds, path)
+    assert [s.dicom_type for s in read_rt_struct(path).structures] == ["ORGAN", "ORGAN"]
+    ds.RTROIObservationsSequence[2].RTROIInterpretedType = "PTV"
+    factory.save(ds, path)
+    with pytest.raises(InputError, match=r"gives ROI 'A' \(number 1\) two interpreted types, 'ORGAN' and "
+                                         r"'PTV'"):
+        read_rt_struct(path)
 
 
 def test_malformed_contour_data_is_refused(tmp_path: Path) -> None:
