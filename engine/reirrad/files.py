@@ -2,8 +2,9 @@
 shared file. (Input files are read by :mod:`reirrad.inputfiles`; a run's outputs are committed together
 by :mod:`reirrad.outputs`.)
 
-* :func:`stage_text` writes a temporary file ``.<name>.<random>.tmp`` beside its target (same folder,
-  so the rename that commits it is atomic); :func:`write_text_atomic` stages and renames at once.
+* :func:`stage_file` writes a temporary file ``.<name>.<random>.tmp`` beside its target (same folder,
+  so the rename that commits it is atomic) through a writer the caller gives (a DICOM file's, say);
+  :func:`stage_text` does so for text; :func:`write_text_atomic` stages and renames at once.
 * :func:`exclusive_lock` holds ``<target>.lock`` (created with ``O_CREAT | O_EXCL``) while a shared
   file (the audit CSV) is changed. The lock file records ``pid <pid> on <host> since <time>``. A lock
   whose writer was on this host and is no longer running is **stale**: it is broken (renamed away, then
@@ -26,12 +27,12 @@ import time
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Optional, Set
+from typing import Callable, Iterable, Iterator, Optional, Set
 
 from .errors import InputError
 
-__all__ = ["LOCK_TIMEOUT_S", "HeldLock", "discard_pending", "exclusive_lock", "forget_pending",
-           "stage_text", "write_text_atomic"]
+__all__ = ["LOCK_TIMEOUT_S", "HeldLock", "discard_pending", "discard_staged", "exclusive_lock",
+           "forget_pending", "stage_file", "stage_text", "write_text_atomic"]
 
 LOCK_TIMEOUT_S = 30.0
 """How long :func:`exclusive_lock` waits for another writer by default, s."""
@@ -72,11 +73,12 @@ def _directory_of(target: Path) -> Path:
     return directory
 
 
-def stage_text(target: Path, text: str) -> str:
-    """Write ``text`` (UTF-8) to a new temporary file beside ``target``; return its path.
+def stage_file(target: Path, write: Callable[[str], None]) -> str:
+    """Write a new temporary file beside ``target`` with ``write(temporary path)``; return its path.
 
-    The file gets the mode of the file it will replace, or 0644 (``mkstemp`` would leave it 0600). It is
-    tracked until :func:`forget_pending` (after the rename) or :func:`discard_pending`.
+    The file gets the mode of the file it will replace, or 0644 (``mkstemp`` would leave it 0600), and is
+    flushed to disk. It is tracked until :func:`forget_pending` (after the rename) or
+    :func:`discard_pending`; a ``write`` that raises leaves nothing.
 
     Raises
     ------
@@ -87,12 +89,12 @@ def stage_text(target: Path, text: str) -> str:
     """
     directory = _directory_of(target)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=str(directory))
+    os.close(fd)
     _remember(tmp)
     try:
         os.chmod(tmp, target.stat().st_mode & 0o777 if target.is_file() else 0o644)
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-            handle.flush()
+        write(tmp)
+        with open(tmp, "r+b") as handle:
             os.fsync(handle.fileno())
     except BaseException:
         forget_pending(tmp)
@@ -100,6 +102,25 @@ def stage_text(target: Path, text: str) -> str:
             os.unlink(tmp)
         raise
     return tmp
+
+
+def discard_staged(paths: Iterable[str]) -> None:
+    """Remove temporary files staged by :func:`stage_file` and stop tracking them (never raises)."""
+    for path in paths:
+        forget_pending(path)
+        with suppress(OSError):
+            os.unlink(path)
+
+
+def stage_text(target: Path, text: str) -> str:
+    """Write ``text`` (UTF-8) to a new temporary file beside ``target``; return its path
+    (:func:`stage_file`)."""
+
+    def write(tmp: str) -> None:
+        with open(tmp, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+
+    return stage_file(target, write)
 
 
 def write_text_atomic(target: Path, text: str) -> None:

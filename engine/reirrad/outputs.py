@@ -31,7 +31,7 @@ from contextlib import ExitStack, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Type, Union
+from typing import Any, Dict, List, Mapping, Optional, Pattern, Sequence, Tuple, Type, Union
 
 from .audit import audit_csv_text, audit_record
 from .errors import InputError, OutputError
@@ -40,8 +40,8 @@ from .findings import Finding
 from .outcome import RunOutcome
 from .report import render_report
 
-__all__ = ["AUDIT_PRIOR_COURSES", "OutputRequest", "StagedRecord", "check_outputs", "result_json",
-           "stage_record", "write_result_json"]
+__all__ = ["AUDIT_PRIOR_COURSES", "OutputRequest", "StagedRecord", "check_output_folder", "check_outputs",
+           "result_json", "stage_record", "write_result_json"]
 
 #: Prior-course column groups in every audit row (a patient with more gets a clear refusal): rows of
 #: one protocol share one header (:func:`reirrad.audit.append_audit_csv`).
@@ -52,15 +52,19 @@ PathLike = Union[str, "os.PathLike[str]"]
 
 @dataclass(frozen=True)
 class OutputRequest:
-    """Where a run's outputs go (None: not written): the HTML report, the audit CSV, the result JSON."""
+    """Where a run's outputs go (None: not written): the HTML report, the audit CSV, the result JSON,
+    and a second copy of the result JSON (``json_copy``: ``reirrad plan --json F --out DIR`` writes
+    ``DIR/result.json`` too, in the same transaction)."""
 
     report: Optional[str] = None
     audit_csv: Optional[str] = None
     json: Optional[str] = None
+    json_copy: Optional[str] = None
 
     def named(self) -> List[Tuple[str, str]]:
         """(option, path) of each requested output, in commit order."""
-        pairs = (("--report", self.report), ("--json", self.json), ("--audit-csv", self.audit_csv))
+        pairs = (("--report", self.report), ("--json", self.json), ("--out", self.json_copy),
+                 ("--audit-csv", self.audit_csv))
         return [(option, path) for option, path in pairs if path is not None]
 
 
@@ -144,6 +148,70 @@ def check_outputs(request: OutputRequest, *, inputs: Sequence[PathLike] = ()) ->
     return request
 
 
+def check_output_folder(option: str, value: str, names: Pattern[str], *, inputs: Sequence[PathLike] = (),
+                        outputs: Optional[OutputRequest] = None) -> Path:
+    """Refuse a folder that a run's named files (matching ``names``) cannot safely be written into.
+
+    The folder must exist (reirrad never creates folders: a mistyped path must not create one) and be
+    writable; every entry in it whose name matches ``names`` must be a regular file that is not an
+    input of the run nor another of its outputs (it will be replaced), and no other output may be
+    given such a name in it. Checked before any work, as :func:`check_outputs`.
+
+    Parameters
+    ----------
+    option, value : str
+        The option and the folder given, for messages.
+    names : re.Pattern
+        The names the run writes into the folder (full match).
+    inputs : sequence of path-like
+        The files the run reads.
+    outputs : OutputRequest, optional
+        The run's other outputs.
+
+    Returns
+    -------
+    pathlib.Path
+        The folder.
+
+    Raises
+    ------
+    reirrad.errors.InputError
+        Naming the option, the path and the fix.
+    """
+    if not isinstance(value, str) or not value.strip():
+        raise InputError(f"{option} {value!r} names no folder: give a folder, or leave {option} out")
+    folder = Path(value)
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"{option} {value} is a file, not a folder: give a folder for the files it writes")
+    if not folder.is_dir():
+        raise InputError(f"{option} {value}: folder does not exist; create it first (reirrad never creates "
+                         "folders: a mistyped path must not create one)")
+    _check_one(option, str(folder / ".reirrad-folder-check"))  # writable (a probe file, removed)
+    named = outputs.named() if outputs is not None else []
+    others = [Path(path) for _, path in named]
+    for other_option, other in named:
+        if names.fullmatch(Path(other).name) and _same_file(Path(other).parent, folder):
+            raise InputError(f"{other_option} {other} has the name of a file {option} writes into {value}: "
+                             "one would replace the other; give it another name or folder")
+    _check_named_entries(option, value, folder, names, [*inputs, *others])
+    return folder
+
+
+def _check_named_entries(option: str, value: str, folder: Path, names: Pattern[str],
+                         files: Sequence[PathLike]) -> None:
+    """Each entry of ``folder`` named like ``names``: a regular file, none of ``files`` (the run's)."""
+    for entry in sorted(folder.iterdir()):
+        if not names.fullmatch(entry.name):
+            continue
+        if not entry.is_file() or entry.is_symlink():
+            raise InputError(f"{option} {value}: {entry.name} is in the way (not a regular file); reirrad "
+                             "would write a file of that name there: remove it or give another folder")
+        for source in files:
+            if source is not None and Path(source).exists() and _same_file(entry, Path(source)):
+                raise InputError(f"{option} {value}: {entry.name} is {source}, a file of this run; it would "
+                                 "be replaced: give another folder")
+
+
 def result_json(payload: Mapping[str, Any]) -> str:
     """The text of a result JSON file (2-space indent, keys in the result's order, UTF-8 with \\n)."""
     return json.dumps(dict(payload), indent=2, sort_keys=False) + "\n"
@@ -168,10 +236,20 @@ class StagedRecord:
     def __init__(self) -> None:
         self._stack = ExitStack()
         self._staged: List[Tuple[str, Path]] = []
+        self._adopted = 0  # files adopted so far: the first entries of _staged
         self._done = False
 
     def _stage(self, target: Path, text: str) -> None:
         self._staged.append((stage_text(target, text), target))
+
+    def adopt(self, staged: str, target: PathLike) -> None:
+        """Commit a file the caller staged (:func:`reirrad.files.stage_file`, beside ``target``) with
+        this record: renamed into place before the record's own outputs, in the order adopted, and
+        removed by an abort like them (the maps of ``reirrad evaluate --write-maps``)."""
+        if self._done:
+            raise OutputError("this record was already committed or aborted")
+        self._staged.insert(self._adopted, (staged, Path(target)))
+        self._adopted += 1
 
     @property
     def targets(self) -> Tuple[Path, ...]:
@@ -291,9 +369,10 @@ def stage_record(outcome: RunOutcome, request: OutputRequest, *,
                     subject=str(request.audit_csv)))
         if request.report and run is not None:
             staged._stage(Path(request.report), render_report(outcome, **dict(report_options or {})))
-        if request.json:
-            payload = {**outcome.result, **dict(json_extra or {})}
-            staged._stage(Path(request.json), result_json(payload))
+        payload = {**outcome.result, **dict(json_extra or {})}
+        for copy in (request.json, request.json_copy):
+            if copy:
+                staged._stage(Path(copy), result_json(payload))
         if request.audit_csv and run is not None:
             n_priors = max(AUDIT_PRIOR_COURSES, len(run.prepared.snapshot.prior_courses))
             record = audit_record(outcome.result, oar_keys=run.prepared.protocol.oar_keys,

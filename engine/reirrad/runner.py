@@ -19,10 +19,12 @@ the launcher's boundary decides what is rolled back and prints the reason.
 
 from __future__ import annotations
 
-from typing import Any, Dict, Mapping, Optional, Tuple
+from pathlib import Path
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
 from .dose import DoseGrid
 from .errors import EligibilityError, InputError, ReirradError
+from .files import discard_staged
 from .findings import Finding
 from .outcome import RunOutcome, Status
 from .outputs import AUDIT_PRIOR_COURSES, OutputRequest, stage_record
@@ -38,20 +40,35 @@ __all__ = ["AUDIT_PRIOR_COURSES", "OutputRequest", "RunOutcome", "Status", "comm
            "stopped"]
 
 
-def commit_record(outcome: RunOutcome, outputs: Optional[OutputRequest]) -> RunOutcome:
+def commit_record(outcome: RunOutcome, outputs: Optional[OutputRequest], *,
+                  adopted: Sequence[Tuple[str, Path]] = ()) -> RunOutcome:
     """Write the requested outputs of ``outcome`` as one transaction; return it with the paths written.
+
+    Parameters
+    ----------
+    outcome : RunOutcome
+    outputs : OutputRequest or None
+    adopted : sequence of (str, pathlib.Path)
+        Files the caller staged (:func:`reirrad.files.stage_file`: the temporary file, its target),
+        e.g. dose maps: committed first, with the record; removed when the record cannot be written.
 
     Raises
     ------
     reirrad.errors.InputError
         The outputs refuse this run (e.g. an audit CSV of other runs): none was written.
     reirrad.errors.OutputError
-        An output could not be written: none was (no report, no JSON, no audit row).
+        An output could not be written: none was (no report, no JSON, no audit row, no adopted file).
     """
-    if outputs is None or not outputs.named():
+    if (outputs is None or not outputs.named()) and not adopted:
         return outcome
-    outcome, staged = stage_record(outcome, outputs)
+    try:
+        outcome, staged = stage_record(outcome, outputs or OutputRequest())
+    except BaseException:
+        discard_staged(tmp for tmp, _ in adopted)
+        raise
     with staged:
+        for tmp, target in adopted:
+            staged.adopt(tmp, target)
         paths = staged.commit()
     return outcome.with_paths(paths)
 

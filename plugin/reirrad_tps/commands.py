@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import argparse
 import re
+from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping, Optional
 
 from reirrad.cli import DEFAULT_PROTOCOL, add_recovery_arguments
 from reirrad.errors import InputError, echo
@@ -94,7 +95,8 @@ def register(sub: Any) -> None:
     plan.add_argument("--intent", choices=INTENTS, required=True)
     plan.add_argument("--search", choices=SEARCHES, default="predictive")
     plan.add_argument("--protocol", default=DEFAULT_PROTOCOL)
-    plan.add_argument("--out", default=None, help="folder for result.json (created; another copy of --json)")
+    plan.add_argument("--out", default=None, help="folder for result.json (created if its parent exists; "
+                                                  "a copy of --json, committed with it)")
     plan.add_argument("--dry-run", action="store_true", help="compute objectives, write nothing to the TPS")
     plan.add_argument("--override-eligibility", metavar="REASON", default=None,
                       help="proceed despite stop findings (eligibility, matching, an OAR's tolerance); "
@@ -137,13 +139,38 @@ def _stub_patients(args: argparse.Namespace) -> int:
     return 0
 
 
-def out_folder(value: str) -> Path:
-    """The ``--out`` folder, created when missing (the user named it); a file there is refused."""
+@contextmanager
+def out_folder(value: Optional[str]) -> Iterator[Optional[Path]]:
+    """The ``--out`` folder for the run inside the block (None without ``--out``).
+
+    An existing folder is used. A missing one is created when its parent exists (only the folder the
+    user named: a mistyped path must not create a tree of folders), and removed again when the run
+    leaves it empty: a run refused or failed after the folder was made leaves nothing behind. A file,
+    ``''`` or blanks are refused.
+    """
+    if value is None:
+        yield None
+        return
     folder = Path(value)
     if not value.strip() or (folder.exists() and not folder.is_dir()):
         raise InputError(f"--out {value!r} is not a folder: give a folder for the outputs")
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+    created = not folder.exists()
+    if created:
+        if not folder.parent.is_dir():
+            raise InputError(f"--out {value}: folder {folder.parent} does not exist; create it first "
+                             "(reirrad creates only the folder --out names: a mistyped path must not create "
+                             "a tree)")
+        try:
+            folder.mkdir()
+        except OSError as exc:
+            raise InputError(f"--out {value}: the folder cannot be created ({exc.strerror or exc}); give "
+                             "another folder") from None
+    try:
+        yield folder
+    finally:
+        if created:
+            with suppress(OSError):  # an empty folder only: rmdir refuses one with files in it
+                folder.rmdir()
 
 
 def _add_pyradplan_arguments(plan: Any) -> None:
@@ -186,19 +213,22 @@ def _plan(args: argparse.Namespace) -> int:
                               risk_factors=tuple(args.risk_factor), objectives=args.objectives)
     version = check_tps_version(args.tps, DEFAULT_VERSIONS[args.tps] if args.tps_version is None
                                 else args.tps_version)
-    copy = None if not args.out else str(out_folder(args.out) / "result.json")
     inputs = [p for p in (args.patient, args.protocol) if Path(p).is_file()]
-    outputs = check_outputs(OutputRequest(report=args.report, audit_csv=args.audit_csv,
-                                          json=args.json or copy), inputs=inputs)
-    second = copy if copy is not None and args.json else None  # --json and --out: result.json a copy
-    if second is not None:
-        check_outputs(OutputRequest(report=args.report, audit_csv=args.audit_csv, json=second), inputs=inputs)
-    result = plan_on_stub(args.tps, version, args.patient, load_protocol(args.protocol), options,
-                          progress=TextProgress(), outputs=outputs)
-    if second is not None:
-        write_result_json(second, result)
+    with out_folder(args.out) as out:
+        outputs = check_outputs(result_outputs(args, out), inputs=inputs)
+        result = plan_on_stub(args.tps, version, args.patient, load_protocol(args.protocol), options,
+                              progress=TextProgress(), outputs=outputs)
     print(summary(result))
     return exit_code(result)
+
+
+def result_outputs(args: argparse.Namespace, out: Optional[Path]) -> OutputRequest:
+    """A plan run's outputs: ``--report``, ``--audit-csv``, ``--json``, and ``out/result.json`` (the JSON
+    itself without ``--json``, its copy with it; one transaction either way)."""
+    copy = None if out is None else str(out / "result.json")
+    return OutputRequest(report=args.report, audit_csv=args.audit_csv,
+                         json=args.json if args.json is not None else copy,
+                         json_copy=copy if args.json is not None else None)
 
 
 def _levels_differ(results: Mapping[str, Mapping[str, Any]]) -> str:
@@ -219,8 +249,14 @@ def _demo(args: argparse.Namespace) -> int:
     """The isotoxic workflow on the default stub patient in both stand-ins (the Eclipse half is skipped,
     saying why, when Mono or pythonnet cannot be had on this machine)."""
     check_outputs(OutputRequest(json=args.json))
+    with out_folder(args.out) as out:
+        if out is None:
+            raise InputError("reirrad demo needs --out (a folder for its outputs; default reirrad-demo)")
+        return _demo_in(args, out)
+
+
+def _demo_in(args: argparse.Namespace, out: Path) -> int:
     patient = stand_in_patients().DEFAULT_PATIENT
-    out = out_folder(args.out)
     protocol = load_protocol(DEFAULT_PROTOCOL)
     texts, codes, results, written = [], [], {}, []
     for tps, version in (("raystation-stub", "2024B"), ("eclipse-stub", "15.6")):

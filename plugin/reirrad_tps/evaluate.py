@@ -30,7 +30,10 @@ TPS to write them to). The result JSON, HTML report and audit row are those of t
 new plan (``--new-plan``, or the plan the new dose references): the prior EQD2 before recovery
 (``prior-eqd2.dcm``) and after (``effective-prior-eqd2.dcm``), both EFFECTIVE at the composite α/β of
 :mod:`reirrad.biomaps`, and per OAR with a cumulative limit its remaining tolerance as PHYSICAL dose in
-the new course's fractions (``remaining-physical-<oar>.dcm``), meaningful inside that OAR.
+the new course's fractions (``remaining-physical-<oar>.dcm``), meaningful inside that OAR. ``DIR`` must
+exist (it is checked with the other outputs before any file is read:
+:func:`reirrad.outputs.check_output_folder`), and the maps are committed with the report, JSON and
+audit row as one transaction (none is left by a run that fails or is interrupted).
 
 ``--prescription-gy`` must be > 0 and at most the absolute ceiling of :mod:`reirrad.bounds` (100 Gy), and
 ``--interval-days`` 0 to 36525, checked before any file is read; a prescription above the protocol's
@@ -52,13 +55,15 @@ matched is a stop no override lifts); 1 internal failure.
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from reirrad.bounds import check_interval_days, check_prescription
 from reirrad.cli import DEFAULT_PROTOCOL
 from reirrad.errors import InputError
-from reirrad.outputs import OutputRequest, check_outputs
+from reirrad.files import discard_staged
+from reirrad.outputs import OutputRequest, check_output_folder, check_outputs
 from reirrad.progress import TextProgress
 from reirrad.protocol import Protocol, load_protocol
 from reirrad.runmaps import effective_prior_map, prior_eqd2_map, remaining_maps
@@ -153,27 +158,40 @@ def _objectives_table(result: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _write_maps(folder: str, outcome: WorkflowRun, source: Any,
-                referenced: Optional[Sequence[str]]) -> List[Path]:
+#: The files ``--write-maps`` writes into its folder (``remaining-physical-<oar>.dcm`` for each OAR key).
+MAP_NAMES = re.compile(r"(prior-eqd2|effective-prior-eqd2|remaining-physical-[a-z0-9_]+)\.dcm")
+
+
+def _stage_maps(folder: str, outcome: WorkflowRun, source: Any) -> List[Tuple[str, Path]]:
+    """Write each map to a temporary file in ``folder``: [(temporary file, target)], committed with the
+    run's record (:meth:`reirrad.outputs.StagedRecord.adopt`); on a failure none is left."""
     from .dicom import write_rt_dose  # noqa: PLC0415
 
     out = Path(folder)
-    out.mkdir(parents=True, exist_ok=True)
     prep = outcome.prepared
     frame = prep.snapshot.planning_frame_of_reference_uid
-    common: Dict[str, Any] = {"source": source, "frame_of_reference_uid": frame,
-                              "referenced_plan_uids": referenced}
-    written = []
+    common: Dict[str, Any] = {"source": source, "frame_of_reference_uid": frame, "stage": True}
+    maps: List[Tuple[str, Any, str, str, Optional[int]]] = []
     for name, content, emap, label in (
             ("prior-eqd2.dcm", "eqd2", prior_eqd2_map(prep), "prior courses, no recovery"),
             ("effective-prior-eqd2.dcm", "effective-prior-eqd2", effective_prior_map(prep), "prior courses")):
         if emap is not None:
-            written.append(write_rt_dose(out / name, emap.eqd2, content=content, label=label, **common).path)
+            maps.append((name, emap.eqd2, content, label, None))
     for key, rmap in remaining_maps(prep).items():
-        written.append(write_rt_dose(out / f"remaining-physical-{key}.dcm", rmap.allowed_physical,
-                                     content="remaining-physical", label=prep.oar_structures[key],
-                                     n_fractions=prep.n_fractions, **common).path)
-    return [Path(p) for p in written]
+        maps.append((f"remaining-physical-{key}.dcm", rmap.allowed_physical, "remaining-physical",
+                     prep.oar_structures[key], prep.n_fractions))
+    staged: List[Tuple[str, Path]] = []
+    try:
+        for name, grid, content, label, n_fractions in maps:
+            if not MAP_NAMES.fullmatch(name):  # the folder was checked for these names only
+                raise InputError(f"internal: map name {name!r} is not one --write-maps checks for")
+            written = write_rt_dose(out / name, grid, content=content, label=label, n_fractions=n_fractions,
+                                    **common)
+            staged.append((str(written.staged), out / name))
+    except BaseException:
+        discard_staged(tmp for tmp, _ in staged)
+        raise
+    return staged
 
 
 def _check_numbers(args: argparse.Namespace) -> None:
@@ -223,7 +241,7 @@ def _run(args: argparse.Namespace, protocol: Protocol, outputs: OutputRequest) -
     if done.run is None:
         return dict(commit_record(done, outputs).result)
     outcome = done.run
-    written: List[Path] = []
+    maps: List[Tuple[str, Path]] = []
     if args.write_maps:
         map_source: Any
         if source.new_plan_info is not None:
@@ -233,10 +251,10 @@ def _run(args: argparse.Namespace, protocol: Protocol, outputs: OutputRequest) -
         else:
             raise InputError("--write-maps needs --new-plan or --new-dose: the maps are written in the "
                              "planning frame and reference the new plan")
-        written.extend(_write_maps(args.write_maps, outcome, map_source, None))
-    # the report, JSON and audit row: one transaction, listing the maps and themselves as written
-    listed = [str(p) for p in written] + [path for _, path in outputs.named()]
-    return dict(commit_record(done.with_result(files_written=listed), outputs).result)
+        maps = _stage_maps(args.write_maps, outcome, map_source)
+    # the maps, report, JSON and audit row: one transaction, listing the maps and themselves as written
+    listed = [str(target) for _, target in maps] + [path for _, path in outputs.named()]
+    return dict(commit_record(done.with_result(files_written=listed), outputs, adopted=maps).result)
 
 
 def _inputs(args: argparse.Namespace) -> List[str]:
@@ -255,6 +273,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     apply_folder(args)  # --dir: the files found by their references, as if given explicitly
     outputs = check_outputs(OutputRequest(report=args.report, audit_csv=args.audit_csv, json=args.json),
                             inputs=_inputs(args))
+    if args.write_maps is not None:
+        check_output_folder("--write-maps", args.write_maps, MAP_NAMES, inputs=_inputs(args), outputs=outputs)
     protocol = load_protocol(args.protocol)
     result = _run(args, protocol, outputs)
     print(summary(result))  # every stop and flag finding, the DICOM files' too

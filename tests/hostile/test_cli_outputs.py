@@ -64,6 +64,10 @@ def test_json_onto_the_input_case_file_is_refused_and_the_case_kept(tmp_path, ca
     (["--json", "{d}"], "is a directory"),
     (["--audit-csv", "{d}/missing/a.csv"], "does not exist; create it first"),
     (["--json", "/proc/version"], "cannot be written"),
+    (["--json", ""], "--json '' names no file"),  # was taken as "no --json" (exit 0, nothing written)
+    (["--out", ""], "--out '' is not a folder"),  # the same
+    (["--out", "{d}/missing/out"], "folder {d}/missing does not exist; create it first"),  # it made both
+    (["--out", "{d}/out", "--json", "{d}/out/result.json"], "name the same file"),
 ])
 def test_plan_refuses_bad_outputs_before_the_stand_in_is_opened(tmp_path, capsys, extra, needle):
     """``reirrad plan`` on the RayStation stand-in: each bad output is refused before the patient is
@@ -74,8 +78,39 @@ def test_plan_refuses_bad_outputs_before_the_stand_in_is_opened(tmp_path, capsys
     audit.write_bytes(b"patient_id\r\nA\r\n")
     args = ["plan", "--tps", "raystation-stub", "--patient", "LRRC-01", "--intent", "isotoxic",
             "--dry-run", *[a.format(d=tmp_path) for a in extra]]
-    _refused(args, tmp_path, capsys, needle)
+    _refused(args, tmp_path, capsys, needle.format(d=tmp_path))
     assert audit.read_bytes() == b"patient_id\r\nA\r\n"
+
+
+def test_an_out_folder_made_for_a_refused_run_is_removed(tmp_path, capsys):
+    """``--out`` names a new folder and the run is refused later (an unknown stub patient): found on a
+    hostile run, the empty folder stayed. reirrad makes only the folder --out names, and removes it again
+    when the run leaves it empty; an existing folder is left as it was."""
+    args = ["plan", "--tps", "raystation-stub", "--patient", "NOPE-1", "--intent", "isotoxic", "--dry-run"]
+    _refused([*args, "--out", str(tmp_path / "new")], tmp_path, capsys, "no stub patient 'NOPE-1'")
+    assert not (tmp_path / "new").exists()
+    (tmp_path / "kept").mkdir()
+    assert cli.main([*args, "--out", str(tmp_path / "kept")]) == 2
+    assert "no stub patient 'NOPE-1'" in capsys.readouterr().err
+    assert (tmp_path / "kept").is_dir() and not any((tmp_path / "kept").iterdir())
+
+
+def test_json_and_its_out_copy_are_one_transaction(tmp_path, capsys):
+    """``--json F --out DIR``: DIR/result.json, a copy of F, used to be written after the record was
+    committed, so a folder in its way ended in a traceback (exit 1) with the report, JSON and audit row
+    already written. The copy is now one of the record's outputs: checked first (refused, exit 2, nothing
+    written) and committed with the others (the two files equal)."""
+    out = tmp_path / "out"
+    (out / "result.json").mkdir(parents=True)
+    args = ["plan", "--tps", "raystation-stub", "--patient", "LRRC-01", "--intent", "isotoxic", "--dry-run",
+            "--json", str(tmp_path / "r.json"), "--report", str(tmp_path / "r.html"), "--out", str(out)]
+    _refused(args, tmp_path, capsys, "is a directory")
+    (out / "result.json").rmdir()
+    code = cli.main(args)
+    capsys.readouterr()
+    assert code == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "r.html", "r.json"]
+    assert (out / "result.json").read_bytes() == (tmp_path / "r.json").read_bytes()
 
 
 def test_a_failing_last_output_leaves_none_and_exits_1(tmp_path, capsys):

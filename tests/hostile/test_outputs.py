@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -28,7 +29,7 @@ import pytest
 from reirrad import files
 from reirrad.errors import InputError, OutputError
 from reirrad.interrupts import Interrupted, interruptible
-from reirrad.outputs import OutputRequest, check_outputs, stage_record
+from reirrad.outputs import OutputRequest, check_output_folder, check_outputs, stage_record
 from reirrad.protocol import load_protocol
 from reirrad.runner import commit_record, execute
 from reirrad.workflow import WorkflowOptions
@@ -162,6 +163,88 @@ def test_a_failed_rename_puts_back_what_earlier_renames_replaced(dry_outcome, tm
     assert report.read_text(encoding="utf-8") == "old report"
     assert result.read_text(encoding="utf-8") == "old json"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r.html", "r.json"]
+
+
+def _adoptable(folder: Path, name: str, text: str) -> Tuple[str, Path]:
+    """A file staged by the caller (as the DICOM writer stages a dose map): (temporary file, target)."""
+    target = folder / name
+    return files.stage_text(target, text), target
+
+
+def test_adopted_files_commit_first_with_the_record_and_a_failed_rename_undoes_them(dry_outcome, tmp_path,
+                                                                                   monkeypatch):
+    """StagedRecord.adopt: a caller's staged file (a map) is renamed into place before the record's own
+    outputs, and a failed rename later in the commit puts back the map it replaced, byte for byte."""
+    old_map = tmp_path / "map.dcm"
+    old_map.write_text("old map", encoding="utf-8")
+    audit = tmp_path / "a.csv"
+    request = OutputRequest(json=str(tmp_path / "r.json"), audit_csv=str(audit))
+    _, staged = stage_record(dry_outcome, request)
+    staged.adopt(*_adoptable(tmp_path, "map.dcm", "new map"))
+    assert [p.name for p in staged.targets] == ["map.dcm", "r.json", "a.csv"]
+    real = os.replace
+
+    def flaky(src, dst):
+        if str(dst) == str(audit):
+            raise OSError(28, "No space left on device")
+        return real(src, dst)
+
+    monkeypatch.setattr(os, "replace", flaky)
+    with pytest.raises(OutputError, match="none was kept"):
+        staged.commit()
+    monkeypatch.setattr(os, "replace", real)
+    assert old_map.read_text(encoding="utf-8") == "old map"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["map.dcm"]
+    with pytest.raises(OutputError, match="already committed or aborted"):
+        staged.adopt(*_adoptable(tmp_path, "late.dcm", "x"))
+
+
+def test_commit_record_removes_adopted_files_when_the_record_is_refused(dry_outcome, tmp_path):
+    """The maps of reirrad evaluate: an audit CSV of other runs refuses the record (InputError), and the
+    caller's staged map goes with it (no file, no temporary file); with no refusal it is committed and
+    listed among the paths written, even without any other output."""
+    audit = tmp_path / "a.csv"
+    audit.write_text("other,header\n", encoding="utf-8")
+    adopted = [_adoptable(tmp_path, "map.dcm", "a map")]
+    with pytest.raises(InputError, match="nothing was written"):
+        commit_record(dry_outcome, OutputRequest(audit_csv=str(audit)), adopted=adopted)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.csv"]
+    done = commit_record(dry_outcome, None, adopted=[_adoptable(tmp_path, "map.dcm", "a map")])
+    assert [p.name for p in done.paths_written] == ["map.dcm"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.csv", "map.dcm"]
+
+
+def test_an_output_folder_is_checked_like_an_output_file(tmp_path):
+    """check_output_folder (reirrad evaluate --write-maps): the folder must exist (never created) and be
+    a folder; an entry named like one of its files must be a regular file that is neither an input nor
+    another output; another output may not take such a name in it."""
+    names = re.compile(r"map-[a-z]+\.dcm")
+    folder = tmp_path / "maps"
+    with pytest.raises(InputError, match="folder does not exist; create it first"):
+        check_output_folder("--maps", str(folder), names)
+    assert not folder.exists()
+    with pytest.raises(InputError, match="names no folder"):
+        check_output_folder("--maps", " ", names)
+    folder.mkdir()
+    (tmp_path / "f").write_text("")
+    with pytest.raises(InputError, match="is a file, not a folder"):
+        check_output_folder("--maps", str(tmp_path / "f"), names)
+    source = tmp_path / "input.dcm"
+    source.write_text("input")
+    os.link(source, folder / "map-a.dcm")  # the input reached through a hard link named like a map
+    with pytest.raises(InputError, match=r"map-a.dcm is .*input.dcm, a file of this run"):
+        check_output_folder("--maps", str(folder), names, inputs=[str(source)])
+    (folder / "map-a.dcm").unlink()
+    (folder / "map-b.dcm").mkdir()
+    with pytest.raises(InputError, match=r"map-b\.dcm is in the way"):
+        check_output_folder("--maps", str(folder), names)
+    (folder / "map-b.dcm").rmdir()
+    clash = OutputRequest(json=str(folder / "map-c.dcm"))
+    with pytest.raises(InputError, match=r"--json .*map-c\.dcm has the name of a file --maps writes"):
+        check_output_folder("--maps", str(folder), names, outputs=clash)
+    (folder / "map-d.dcm").write_text("an earlier run's map: replaced")
+    (folder / "notes.txt").write_text("not a map name: not looked at")
+    assert check_output_folder("--maps", str(folder), names, inputs=[str(source)]) == folder
 
 
 def test_audit_csv_of_another_protocol_is_refused_in_either_order(tmp_path):

@@ -10,7 +10,8 @@
   :func:`lacks_file_meta` tells the caller, which reports it as a ``flag`` finding.
 * :func:`save_dataset` writes a dataset **atomically** (a temporary file in the target folder, then
   ``os.replace``): a reader or a TPS import never sees a half-written file, and a failed write
-  leaves any previous file untouched.
+  leaves any previous file untouched. :func:`stage_dataset` writes the temporary file only, for a
+  caller that commits it with other outputs.
 * pydicom 2.x and 3.x differ in how a file is saved in the DICOM File Format: 2.x needs
   ``is_little_endian`` / ``is_implicit_VR`` set and ``save_as(..., write_like_original=False)``; 3.x
   takes the encoding from ``file_meta.TransferSyntaxUID`` and ``save_as(..., enforce_file_format=True)``
@@ -23,12 +24,13 @@ import it); without it the import fails with a message naming the ``dicom`` extr
 from __future__ import annotations
 
 import os
-import tempfile
 import warnings
+from contextlib import suppress
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence, Tuple, Union, cast
 
 from reirrad.errors import InputError
+from reirrad.files import forget_pending, stage_file
 
 try:
     import pydicom
@@ -55,6 +57,7 @@ __all__ = [
     "read_dataset",
     "save_dataset",
     "sop_class_name",
+    "stage_dataset",
     "try_read_header",
 ]
 
@@ -253,37 +256,45 @@ def _save_as(ds: Dataset, filename: str) -> None:
         writer.save_as(filename, write_like_original=False)
 
 
-def save_dataset(ds: Dataset, path: PathLike) -> None:
-    """Write ``ds`` to ``path`` atomically (temporary file in the same folder, then rename).
+def stage_dataset(ds: Dataset, path: PathLike) -> str:
+    """Write ``ds`` to a new temporary file beside ``path`` and return the temporary file's path.
 
-    The new file gets the mode of the file it replaces, or 0644. The transfer syntax is the one in
-    ``ds.file_meta.TransferSyntaxUID`` (Explicit VR Little Endian for everything reirrad writes).
+    The caller renames it into place (:func:`save_dataset`) or hands it to a run's record, which renames
+    it with the run's other outputs (:meth:`reirrad.outputs.StagedRecord.adopt`). The file is tracked by
+    :func:`reirrad.files.stage_file` (removed if the run stops first), gets the mode of the file it will
+    replace, or 0644, and is in the transfer syntax of ``ds.file_meta.TransferSyntaxUID`` (Explicit VR
+    Little Endian for everything reirrad writes).
 
     Raises
     ------
     reirrad.errors.InputError
         The folder does not exist (it is not created: a mistyped path must not create folders) or
-        cannot be written.
+        cannot be written, or ``path`` is a folder.
     """
     target = Path(path)
-    directory = target.parent if str(target.parent) else Path(".")
-    if not directory.is_dir():
-        raise InputError(f"cannot write {target}: folder {directory} does not exist; create it first")
     if target.is_dir():
-        raise InputError(f"cannot write {target}: it is a folder; give a file name such as RD.reirrad.dcm")
+        raise InputError(f"cannot write {target}: a folder of that name is in the way; remove or rename it, "
+                         "or write elsewhere")
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=str(directory))
+        return stage_file(target, lambda tmp: _save_as(ds, tmp))
     except OSError as exc:
         raise InputError(f"cannot write {target}: {exc}") from exc
-    os.close(fd)
+
+
+def save_dataset(ds: Dataset, path: PathLike) -> None:
+    """Write ``ds`` to ``path`` atomically (:func:`stage_dataset`, then a rename).
+
+    Raises
+    ------
+    reirrad.errors.InputError
+        As :func:`stage_dataset`, or the rename failed (the previous file, if any, is untouched).
+    """
+    tmp = stage_dataset(ds, path)
     try:
-        os.chmod(tmp, target.stat().st_mode & 0o777 if target.exists() else 0o644)
-        _save_as(ds, tmp)
-        with open(tmp, "r+b") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
+        os.replace(tmp, path)
     except OSError as exc:
-        raise InputError(f"cannot write {target}: {exc}") from exc
+        raise InputError(f"cannot write {path}: {exc}") from exc
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        forget_pending(tmp)
+        with suppress(OSError):
+            os.unlink(tmp)  # still there only when the rename failed

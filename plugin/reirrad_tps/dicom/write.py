@@ -57,7 +57,7 @@ import reirrad
 from reirrad.dose import DoseGrid
 from reirrad.errors import InputError
 
-from .files import RT_DOSE_STORAGE, RT_PLAN_STORAGE, PathLike, save_dataset
+from .files import RT_DOSE_STORAGE, RT_PLAN_STORAGE, PathLike, save_dataset, stage_dataset
 from .geometry import PlaneAttributes, plane_attributes
 from .identifiers import PatientStudy
 from .rtdose import RtDoseInfo
@@ -95,6 +95,9 @@ class WrittenRtDose:
     dose_grid_scaling : float
         Gy per stored count.
     dose_comment, dose_type, summation_type : str
+    staged : str or None
+        With ``write_rt_dose(..., stage=True)``: the temporary file beside ``path`` that holds it, not
+        yet renamed into place (its caller commits it with the run's other outputs); otherwise None.
     """
 
     path: str
@@ -104,6 +107,7 @@ class WrittenRtDose:
     dose_comment: str
     dose_type: str
     summation_type: str
+    staged: Optional[str] = None
 
 
 def _alpha_beta_text(grid: DoseGrid) -> str:
@@ -256,7 +260,8 @@ def _texts(who: PatientStudy, *more: str) -> List[str]:
 def write_rt_dose(path: PathLike, grid: DoseGrid, *, content: str, source: Union[RtDoseInfo, RtPlanInfo],
                   label: str = "", n_fractions: Optional[int] = None,
                   referenced_plan_uids: Optional[Sequence[str]] = None,
-                  frame_of_reference_uid: Optional[str] = None, comment: str = "") -> WrittenRtDose:
+                  frame_of_reference_uid: Optional[str] = None, comment: str = "",
+                  stage: bool = False) -> WrittenRtDose:
     """Write ``grid`` as an RT Dose of TOTAL dose in Gy (see the module docstring for every choice).
 
     Parameters
@@ -280,6 +285,10 @@ def write_rt_dose(path: PathLike, grid: DoseGrid, *, content: str, source: Union
         For a grid without a frame (it must match the grid's when both are known).
     comment : str, optional
         Free text added to ImageComments.
+    stage : bool, optional
+        Write a temporary file beside ``path`` only (:func:`reirrad_tps.dicom.files.stage_dataset`),
+        named in the result's ``staged``, for the caller to commit with the run's other outputs
+        (:meth:`reirrad.outputs.StagedRecord.adopt`); by default the file is put in place at once.
 
     Returns
     -------
@@ -332,7 +341,9 @@ def write_rt_dose(path: PathLike, grid: DoseGrid, *, content: str, source: Union
         f"DoseGridScaling {scaling_text} Gy.",
     ) if part)
     ds.PixelData = _counts(values, float(scaling_text))
-    save_dataset(ds, path)
+    staged = stage_dataset(ds, path) if stage else None
+    if not stage:
+        save_dataset(ds, path)
     return WrittenRtDose(path=str(path), sop_instance_uid=sop_uid, series_instance_uid=series_uid,
                          dose_grid_scaling=float(scaling_text), dose_comment=text, dose_type=ds.DoseType,
-                         summation_type=ds.DoseSummationType)
+                         summation_type=ds.DoseSummationType, staged=staged)

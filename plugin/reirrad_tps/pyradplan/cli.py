@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import List, Optional
+from typing import Any, List, Mapping, Optional
 
 from reirrad.bounds import check_interval_days
 from reirrad.errors import InputError
-from reirrad.outputs import OutputRequest, check_outputs, write_result_json
+from reirrad.outputs import check_outputs
 from reirrad.progress import TextProgress
 from reirrad.protocol import load_protocol
 from reirrad.workflow import WorkflowOptions
@@ -70,19 +70,28 @@ def plan_with_pyradplan(args: argparse.Namespace) -> int:
     _check_form(args)
     if not args.dry_run:
         load_pyradplan()  # one line now when the extra is missing, before any file is read
+    with out_folder(args.out) as out:
+        result = _plan_into(args, out)
+    print(summary(result))
+    for path in result.get("files_written", ()):
+        print(f"Wrote {path}")
+    return exit_code(result)
+
+
+def _plan_into(args: argparse.Namespace, out: Optional[Path]) -> Mapping[str, Any]:
+    """The run, its outputs written (``out``: the ``--out`` folder, or None); its result."""
+    from ..commands import result_outputs  # noqa: PLC0415 - one rule for --json and --out
+
     backend = BackendOptions(
         dose_grid_mm=DEFAULT_DOSE_GRID_MM if args.dose_grid_mm is None else args.dose_grid_mm,
         settings=EngineSettings.with_beams(args.beams, bixel_width_mm=args.bixel_mm),
-        out_dir=None if not args.out else str(out_folder(args.out)), bulk_density=args.bulk_density)
+        out_dir=None if out is None else str(out), bulk_density=args.bulk_density)
     options = WorkflowOptions(intent=args.intent, search=args.search, dry_run=args.dry_run,
                               override_reason=args.override_eligibility, recovery_model=args.recovery_model,
                               conservation_factor=args.conservation_factor,
                               risk_factors=tuple(args.risk_factor), objectives=args.objectives)
-    copy = None if backend.out_dir is None else str(Path(backend.out_dir) / "result.json")
     inputs = [p for p in (args.patient, args.protocol) if p and Path(p).is_file()] + _dicom_inputs(args)
-    outputs = check_outputs(OutputRequest(report=args.report, audit_csv=args.audit_csv,
-                                          json=args.json or copy), inputs=inputs)
-    second: Optional[str] = copy if copy is not None and args.json else None
+    outputs = check_outputs(result_outputs(args, out), inputs=inputs)
     protocol = load_protocol(args.protocol)
     if args.patient is not None:
         outcome = run_on_stub_patient(args.patient, protocol, options, backend, outputs=outputs,
@@ -101,10 +110,4 @@ def plan_with_pyradplan(args: argparse.Namespace) -> int:
                                  fraction_dose=args.fraction_dose, dose_spacing_mm=backend.dose_grid_mm)
         outcome = run_on_dicom(source, protocol, options, backend, ct_folder=str(args.ct), outputs=outputs,
                                progress=TextProgress())
-    result = outcome.result
-    if second is not None:
-        write_result_json(second, result)
-    print(summary(result))
-    for path in result.get("files_written", ()):
-        print(f"Wrote {path}")
-    return exit_code(result)
+    return outcome.result

@@ -16,7 +16,7 @@ import dataclasses
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from reirrad.errors import InputError
 from reirrad.outputs import OutputRequest
@@ -103,18 +103,20 @@ def plan_snapshot(snapshot: CaseSnapshot, protocol: Protocol, options: WorkflowO
     outcome = execute(protocol, snapshot, options, planner=planner, progress=progress)
     if planner is not None:
         extra["pyradplan"] = planner.session.record()
-    written: List[str] = []
+    adopted: List[Tuple[str, Path]] = []
     run = outcome.run
     if (backend.out_dir is not None and run is not None and run.final_dose is not None
             and outcome.status is not Status.STOPPED):
-        written.append(_write_dose(Path(backend.out_dir) / RT_DOSE_NAME, run.final_dose, snapshot, identity))
-    if written:
-        extra["files_written"] = written
-    return commit_record(outcome.with_result(**extra), outputs)
+        dose_path = Path(backend.out_dir) / RT_DOSE_NAME
+        adopted.append((_stage_dose(dose_path, run.final_dose, snapshot, identity), dose_path))
+        extra["files_written"] = [str(dose_path)]
+    # the RT Dose committed with the report, JSON and audit row (one transaction: none without the others)
+    return commit_record(outcome.with_result(**extra), outputs, adopted=adopted)
 
 
-def _write_dose(path: Path, dose: Any, snapshot: CaseSnapshot, identity: Optional[Any]) -> str:
-    """The final plan's dose as an RT Dose referencing a plan UID made for it (no RT Plan is written)."""
+def _stage_dose(path: Path, dose: Any, snapshot: CaseSnapshot, identity: Optional[Any]) -> str:
+    """The final plan's dose as an RT Dose referencing a plan UID made for it (no RT Plan is written),
+    staged beside ``path``: returns the temporary file, which the run's record commits."""
     try:
         from pydicom.uid import generate_uid  # noqa: PLC0415
 
@@ -131,11 +133,11 @@ def _write_dose(path: Path, dose: Any, snapshot: CaseSnapshot, identity: Optiona
         n_fractions_planned=snapshot.plan.n_fractions, n_fraction_groups=1, prescription_gy=None,
         target_prescriptions_gy=(), referenced_structure_set_uid=None, plan_date=dt.date.today(),
         approval_status="UNAPPROVED", patient_study=who)
-    return write_rt_dose(path, dose, content="plan-dose", source=plan, label="pyRadPlan",
+    return str(write_rt_dose(path, dose, content="plan-dose", source=plan, label="pyRadPlan",
                          n_fractions=snapshot.plan.n_fractions or 1,
                          frame_of_reference_uid=snapshot.planning_frame_of_reference_uid,
                          comment="Photon IMRT pencil-beam dose of pyRadPlan's generic machine; the "
-                                 "referenced RT Plan was not written.").path
+                                 "referenced RT Plan was not written.", stage=True).staged)
 
 
 def run_on_stub_patient(patient_ref: str, protocol: Protocol, options: WorkflowOptions,

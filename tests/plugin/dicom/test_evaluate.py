@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Tuple
 
 import numpy as np
 import pytest
@@ -88,6 +88,7 @@ def test_evaluate_reproduces_the_engine_evaluation(exported, tmp_path, capsys):
     and coverage as the engine's own evaluation of that plan; report, maps and JSON are written."""
     f = exported["files"]
     maps = tmp_path / "maps"
+    maps.mkdir()
     report = tmp_path / "report.html"
     result = _evaluate([*_base(f), "--new-dose", f["rd_new"], "--new-plan", f["rp_new"], "--report",
                         str(report), "--write-maps", str(maps)], tmp_path, capsys)
@@ -123,6 +124,7 @@ def test_written_maps_read_back_as_the_engine_maps(exported, tmp_path, capsys):
     maximum matches the prior dose's EQD2 maximum within the encoding tolerance."""
     f = exported["files"]
     maps = tmp_path / "maps"
+    maps.mkdir()
     _evaluate([*_base(f), "--new-dose", f["rd_new"], "--new-plan", f["rp_new"], "--write-maps", str(maps)],
               tmp_path, capsys)
     prep = prepare(PROTOCOL, exported["snapshot"], WorkflowOptions())
@@ -137,6 +139,63 @@ def test_written_maps_read_back_as_the_engine_maps(exported, tmp_path, capsys):
     assert info.dose_type == "EFFECTIVE" and info.referenced_plan_uids == (NEW_PLAN_UID,)
     eqd2 = read_eqd2_dose(maps / "prior-eqd2.dcm", alpha_beta_gy=None)
     assert float(eqd2.values_gy.max()) > 0.0
+
+
+def _run_cli(args: List[str], capsys: Any) -> Tuple[int, str]:
+    code = cli.main(["evaluate", *args])
+    text = capsys.readouterr()
+    return code, text.out + text.err
+
+
+def _left_in(folder: Path) -> List[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+def test_maps_are_committed_with_the_record_or_not_at_all(exported, tmp_path, capsys):
+    """The maps are one transaction with the report, JSON and audit row (reirrad.outputs). Found on a
+    hostile run: an audit CSV that refused the run (another header) left four maps on disk with no JSON
+    or audit row. Now the refusal leaves the maps folder, and the JSON's folder, as they were."""
+    f = exported["files"]
+    maps = tmp_path / "maps"
+    maps.mkdir()
+    csv = tmp_path / "audit.csv"
+    csv.write_text("some,other,header\n1,2,3\n")
+    code, text = _run_cli([*_base(f), "--new-dose", f["rd_new"], "--new-plan", f["rp_new"], "--write-maps",
+                           str(maps), "--audit-csv", str(csv), "--json", str(tmp_path / "r.json")], capsys)
+    assert code == 2 and "nothing was written" in text, text
+    assert _left_in(maps) == []
+    assert _left_in(tmp_path) == ["audit.csv", "maps"]
+    assert csv.read_text() == "some,other,header\n1,2,3\n"
+
+
+def test_the_maps_folder_is_checked_before_any_work(exported, tmp_path, capsys):
+    """--write-maps, as every output: found on hostile runs, it replaced an input named like a map (the
+    prior dose, now an EQD2 map), ended in a traceback on a file, and created a mistyped folder with its
+    parents. Each is refused (exit 2) before anything is read, with nothing created or changed."""
+    f = exported["files"]
+    run_args = [*_base(f), "--new-dose", f["rd_new"], "--new-plan", f["rp_new"]]
+    folder = tmp_path / "maps"
+    folder.mkdir()
+    prior = folder / "prior-eqd2.dcm"
+    prior.write_bytes(Path(f["rd_prior"]).read_bytes())
+    swapped = [prior.as_posix() if a == f["rd_prior"] else a for a in run_args]
+    code, text = _run_cli([*swapped, "--write-maps", str(folder)], capsys)
+    assert code == 2 and f"prior-eqd2.dcm is {prior}, a file of this run; it would be replaced" in text, text
+    assert prior.read_bytes() == Path(f["rd_prior"]).read_bytes()
+    a_file = tmp_path / "afile"
+    a_file.write_text("")
+    code, text = _run_cli([*run_args, "--write-maps", str(a_file)], capsys)
+    assert code == 2 and "is a file, not a folder" in text, text
+    code, text = _run_cli([*run_args, "--write-maps", str(tmp_path / "typo" / "deep")], capsys)
+    assert code == 2 and "folder does not exist; create it first" in text, text
+    assert not (tmp_path / "typo").exists()
+    (folder / "remaining-physical-rectum.dcm").mkdir()
+    code, text = _run_cli([*run_args, "--write-maps", str(folder)], capsys)
+    assert code == 2 and "remaining-physical-rectum.dcm is in the way (not a regular file)" in text, text
+    code, text = _run_cli([*run_args, "--write-maps", str(tmp_path), "--json",
+                           str(tmp_path / "effective-prior-eqd2.dcm")], capsys)
+    assert code == 2 and "has the name of a file --write-maps writes" in text, text
+    assert _left_in(folder) == ["prior-eqd2.dcm", "remaining-physical-rectum.dcm"]
 
 
 def test_dry_run_from_the_ct_gives_the_engine_tolerances(exported, tmp_path, capsys):
