@@ -63,6 +63,14 @@ PROTOCOL_DIR = Path(__file__).resolve().parent / "protocols"
 #: Largest dose (Gy) accepted anywhere in a protocol; larger values are almost surely cGy.
 _MAX_PLAUSIBLE_GY = 200.0
 _MAX_ALPHA_BETA_GY = 50.0
+#: Smallest α/β (Gy) accepted: the lowest in clinical use are about 1 Gy (prostate 1.5, range 1.2-3;
+#: docs/reference radiobiology.md); below 0.5 Gy a value is a typo or a slip of units (0.01 Gy was accepted
+#: and printed as 0.0).
+_MIN_ALPHA_BETA_GY = 0.5
+#: Smallest PTV V95 % a coverage rule (and the target's coverage objective) may ask for: below half the PTV
+#: it is no coverage rule, and a value of at most 1 is a fraction written for a percent (0.8 for 80 %
+#: switched the rule off).
+_MIN_COVERAGE_PCT = 50.0
 _MAX_PRIORITY = 1000.0
 _OAR_KEY_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 _JG_CURVES = ("fitted", "cautious")
@@ -519,10 +527,12 @@ class _Reader:
                 hint = " (convert to Gy: 1 Gy = 100 cGy)" if str(given).lower() == "cgy" else ""
                 raise self.fail(f"{key_path}.unit", f"unit must be {unit!r}, got {given!r}{hint}")
         value = self.number(fields["value"], f"{key_path}.value")
+        fraction = unit == "%" and 0 < value <= 1
+        hint = "; a fraction written for a percent? write 80 for 80 %" if fraction else ""
         if strictly_positive and not value > minimum:
-            raise self.fail(f"{key_path}.value", f"must be > {minimum:g} {unit}, got {value:g}")
+            raise self.fail(f"{key_path}.value", f"must be > {minimum:g} {unit}, got {value:g}{hint}")
         if not strictly_positive and value < minimum:
-            raise self.fail(f"{key_path}.value", f"must be >= {minimum:g} {unit}, got {value:g}")
+            raise self.fail(f"{key_path}.value", f"must be >= {minimum:g} {unit}, got {value:g}{hint}")
         if maximum is not None and value > maximum:
             hint = ""
             if unit == "Gy" and maximum == _MAX_PLAUSIBLE_GY:
@@ -531,6 +541,11 @@ class _Reader:
                             f"{value:g} {unit} is above the plausible maximum {maximum:g} {unit}{hint}")
         source, status = self.provenance(fields, key_path)
         return Quantity(value=value, unit=unit, source=source, status=status, key_path=key_path)
+
+    def alpha_beta(self, raw: Any, key_path: str) -> Quantity:
+        """An α/β in Gy, within [:data:`_MIN_ALPHA_BETA_GY`, :data:`_MAX_ALPHA_BETA_GY`]."""
+        return self.quantity(raw, key_path, "Gy", minimum=_MIN_ALPHA_BETA_GY, strictly_positive=False,
+                             maximum=_MAX_ALPHA_BETA_GY)
 
     def dose(self, raw: Any, key_path: str) -> Quantity:
         return self.quantity(raw, key_path, "Gy", maximum=_MAX_PLAUSIBLE_GY)
@@ -609,9 +624,9 @@ def _parse_coverage(reader: _Reader, raw: Any) -> CoverageRule:
                           f"expected a non-empty list of alpha/beta values, got {raw_values!r}")
     abs_gy = tuple(reader.number(v, f"{tpath}.values[{i}]") for i, v in enumerate(raw_values))
     for i, v in enumerate(abs_gy):
-        if not 0.0 < v <= _MAX_ALPHA_BETA_GY:
+        if not _MIN_ALPHA_BETA_GY <= v <= _MAX_ALPHA_BETA_GY:
             raise reader.fail(f"{tpath}.values[{i}]",
-                              f"{v:g} Gy must be > 0 and <= {_MAX_ALPHA_BETA_GY:g} Gy")
+                              f"{v:g} Gy must be >= {_MIN_ALPHA_BETA_GY:g} and <= {_MAX_ALPHA_BETA_GY:g} Gy")
     if len(set(abs_gy)) != len(abs_gy):
         raise reader.fail(f"{tpath}.values", f"each alpha/beta once, got {list(abs_gy)}")
     t_source, t_status = reader.provenance(tumour, tpath)
@@ -619,11 +634,11 @@ def _parse_coverage(reader: _Reader, raw: Any) -> CoverageRule:
         tumour_dose_alpha_betas_gy=abs_gy,
         tumour_dose_alpha_beta=Quantity(abs_gy[0], "Gy", t_source, t_status, tpath),
         ptv_v95_min_percent=reader.quantity(cov["ptv_v95_min_percent"],
-                                            "coverage_rule.ptv_v95_min_percent", "%", maximum=100.0),
+                                            "coverage_rule.ptv_v95_min_percent", "%", maximum=100.0,
+                                            minimum=_MIN_COVERAGE_PCT, strictly_positive=False),
         report_bed_threshold=reader.dose(cov["report_bed_threshold"],
                                          "coverage_rule.report_bed_threshold"),
-        tumour_alpha_beta=reader.quantity(cov["tumour_alpha_beta"], "coverage_rule.tumour_alpha_beta",
-                                          "Gy", maximum=_MAX_ALPHA_BETA_GY),
+        tumour_alpha_beta=reader.alpha_beta(cov["tumour_alpha_beta"], "coverage_rule.tumour_alpha_beta"),
     )
 
 
@@ -641,7 +656,7 @@ def _parse_planning(reader: _Reader, raw: Any) -> PlanningRule:
                                              "Gy", strictly_positive=False, maximum=10.0),
         target_coverage_volume_percent=reader.quantity(
             plan["target_coverage_volume_percent"], "planning.target_coverage_volume_percent", "%",
-            maximum=100.0),
+            maximum=100.0, minimum=_MIN_COVERAGE_PCT, strictly_positive=False),
         target_max_dose_factor=factor,
         target_priority=reader.quantity(plan["target_priority"], "planning.target_priority", "",
                                         maximum=_MAX_PRIORITY),
@@ -733,8 +748,7 @@ def _parse_oar(reader: _Reader, key: Any, raw: Any) -> OarSpec:
         except re.error as exc:
             raise reader.fail(f"{path}.patterns[{i}]",
                               f"invalid regular expression {text!r}: {exc}") from None
-    alpha_beta = reader.quantity(fields["alpha_beta"], f"{path}.alpha_beta", "Gy",
-                                 maximum=_MAX_ALPHA_BETA_GY)
+    alpha_beta = reader.alpha_beta(fields["alpha_beta"], f"{path}.alpha_beta")
 
     dn_path = f"{path}.de_novo"
     dn = reader.mapping(fields["de_novo"], dn_path, ("metric", "mandatory"), ("optimal",))
@@ -923,8 +937,7 @@ def parse_protocol(raw: Any, *, path: str = "<mapping>", sha256: str = "") -> Pr
         coverage_rule=_parse_coverage(reader, top["coverage_rule"]),
         planning=_parse_planning(reader, top["planning"]),
         recovery=recovery,
-        background_alpha_beta=reader.quantity(top["background_alpha_beta"], "background_alpha_beta",
-                                              "Gy", maximum=_MAX_ALPHA_BETA_GY),
+        background_alpha_beta=reader.alpha_beta(top["background_alpha_beta"], "background_alpha_beta"),
         oars=oars,
         optimisation_structures=(
             _parse_optimisation_structures(reader, top["optimisation_structures"], oars)
