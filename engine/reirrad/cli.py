@@ -65,8 +65,45 @@ def error_line(exc: BaseException) -> str:
     return f"reirrad: error: {message}"
 
 
+#: The namespace attribute in which :class:`_StoreOnce` records the options given (removed after parsing).
+_GIVEN = "_reirrad_options_given"
+
+
+class _StoreOnce(argparse._StoreAction):
+    """argparse's ``store`` action for an option that may be given once: given twice (``--patient A
+    --patient B``, or two spellings of one option), the command is refused with exit 2, where argparse
+    would keep the last value silently. Options that take several values use ``append``."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: Optional[str] = None) -> None:
+        if option_string is not None:
+            given: Dict[str, str] = namespace.__dict__.setdefault(_GIVEN, {})
+            if self.dest in given:
+                parser.error(f"{given[self.dest]} is given twice (then as {option_string} {values!r}); give "
+                             "it once: which value was meant is not known")
+            given[self.dest] = option_string
+        super().__call__(parser, namespace, values, option_string)
+
+
+class _Parser(argparse.ArgumentParser):
+    """The command line's parser (and, by argparse's ``parser_class``, its sub-commands'): every
+    single-valued option is :class:`_StoreOnce`."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.register("action", None, _StoreOnce)
+        self.register("action", "store", _StoreOnce)
+
+    def parse_known_args(self, args: Optional[Sequence[str]] = None,  # type: ignore[override]
+                         namespace: Optional[argparse.Namespace] = None) -> Any:
+        parsed, extra = super().parse_known_args(args, namespace)
+        if self.prog == "reirrad" or namespace is None:  # the outermost call: the record is not an option
+            parsed.__dict__.pop(_GIVEN, None)
+        return parsed, extra
+
+
 def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="reirrad",
         description="Pelvic SABR re-irradiation planning support (decision support only; "
                     "commission locally before clinical use).",

@@ -183,8 +183,9 @@ def _add_pyradplan_arguments(plan: Any) -> None:
                        help="how to read prior RT Doses with DoseSummationType FRACTION")
     group.add_argument("--dose-grid-mm", type=float, default=None,
                        help="dose grid spacing, mm (default 5)")
-    group.add_argument("--beams", type=int, default=7, help="equidistant coplanar photon beams (default 7)")
-    group.add_argument("--bixel-mm", type=float, default=10.0, help="beamlet width, mm (default 10)")
+    group.add_argument("--beams", type=int, default=None,
+                       help="equidistant coplanar photon beams (default 7)")
+    group.add_argument("--bixel-mm", type=float, default=None, help="beamlet width, mm (default 10)")
     group.add_argument("--bulk-density", action="store_true",
                        help="a DICOM case: water in the External, bone in bone structures, instead of the "
                             "CT's own numbers")
@@ -192,7 +193,7 @@ def _add_pyradplan_arguments(plan: Any) -> None:
 
 _DICOM_OPTIONS = ("ct", "structures", "prior_dose", "prior_plan", "prior_structures", "registration",
                   "interval_days", "prior_last_fraction", "planned_start", "target", "fraction_dose",
-                  "dose_grid_mm", "bulk_density")
+                  "dose_grid_mm", "beams", "bixel_mm", "bulk_density")
 
 
 def _plan(args: argparse.Namespace) -> int:

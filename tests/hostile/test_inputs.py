@@ -640,3 +640,34 @@ def test_every_shipped_input_reads_under_the_strict_rules():
              *sorted(ANATOMY_DIR.glob("*.yaml"))]
     for path in files:
         assert isinstance(read_yaml_file(path, "input"), dict), path
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["plan", "--tps", "raystation-stub", "--patient", "LRRC-01", "--patient", "LRRC-02", "--intent",
+      "isotoxic", "--dry-run"], "--patient is given twice (then as --patient 'LRRC-02')"),
+    (["plan", "--tps", "raystation-stub", "--patient", "LRRC-01", "--intent", "isotoxic", "--intent",
+      "limit-toxicity", "--dry-run"], "--intent is given twice"),
+    (["constraints", "--prior", "small_bowel=45/25@730", "--conservation-factor", "0.5",
+      "--conservation-factor", "1"],
+     "--conservation-factor is given twice (then as --conservation-factor 1.0)"),
+])
+def test_an_option_given_twice_is_refused_not_last_one_wins(capsys, argv, needle):
+    """Found on hostile command lines: argparse kept the last value silently (LRRC-02 was planned with
+    limit-toxicity; the conservation factor 1 was used). Every single-valued option is taken once
+    (reirrad.cli._StoreOnce): exit 2 naming the option; options that repeat (--prior) still do."""
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(argv)
+    assert stopped.value.code == 2
+    assert needle in capsys.readouterr().err
+    assert cli.main(["constraints", "--prior", "small_bowel=45/25@730", "--prior", "rectum=45/25@730"]) == 0
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize("option", [["--beams", "-5"], ["--bixel-mm", "nan"]])
+def test_pyradplan_options_on_a_stand_in_plan_are_refused_not_ignored(capsys, option):
+    """--beams and --bixel-mm had defaults, so on a stand-in (where they mean nothing) any value, even -5 or
+    nan, was silently ignored (exit 0). They are refused there like the other pyRadPlan options."""
+    code = cli.main(["plan", "--tps", "raystation-stub", "--patient", "LRRC-01", "--intent", "isotoxic",
+                     "--dry-run", *option])
+    assert code == 2
+    assert f"{option[0]}: only with --tps pyradplan" in capsys.readouterr().err

@@ -196,11 +196,27 @@ def test_a_relative_path_is_the_manifest_s_folder_s(tmp_path):
     ("cases: [{id: a, tps: raystation-stub, patient: [A, B]}]\n", "expected a single value"),
     ("defaults: {id: x}\ncases: [{id: a}]\n", "'defaults' must be a mapping of options"),
     ("cases: [{id: a}]\nextra: 1\n", "unknown top-level key"),
+    # two spellings of one option in a case (or in the defaults) ran with the last (0.5), silently
+    ("cases: [{id: a, tps: raystation-stub, intent: isotoxic, conservation-factor: 0.8,"
+     " conservation_factor: 0.5}]\n", "'conservation-factor' and 'conservation_factor' are the same option"),
+    ("defaults: {beams: 5, ' beams': 7}\ncases: [{id: a}]\n", "defaults: 'beams' and ' beams' are the same"),
 ])
 def test_a_bad_manifest_is_refused_naming_the_case_and_the_fix(tmp_path, text, needle):
     with pytest.raises(InputError, match=None) as caught:
         load_manifest(_write(tmp_path, "m.yaml", text))
     assert needle in str(caught.value)
+
+
+def test_a_case_overrides_the_defaults_whichever_way_either_spells_the_option(tmp_path):
+    """Defaults and a case may spell an option differently (``conservation-factor`` and
+    ``conservation_factor``): the case's value holds, as for one spelling."""
+    manifest = load_manifest(_write(tmp_path, "m.yaml", """\
+        defaults: {tps: raystation-stub, intent: isotoxic, conservation-factor: 0.8}
+        cases:
+          - {id: a, patient: LRRC-01, conservation_factor: 0.5}
+          - {id: b, patient: LRRC-01}
+        """))
+    assert [c.option("conservation_factor") for c in manifest.cases] == ["0.5", "0.8"]
 
 
 def test_bad_files_and_options_are_refused_before_any_case_runs(tmp_path, capsys):

@@ -139,12 +139,26 @@ def _value(action: argparse.Action, raw: Any, where: str, base: Path) -> Optiona
     return text
 
 
+def _spelled_once(mapping: Mapping[Any, Any], where: str) -> Dict[str, Any]:
+    """``mapping`` with each key as an option's ``dest`` (``conservation-factor`` → ``conservation_factor``);
+    two spellings of one option in it are refused (never last-one-wins)."""
+    out: Dict[str, Any] = {}
+    spelled: Dict[str, Any] = {}
+    for key, value in mapping.items():
+        dest = str(key).strip().replace("-", "_")
+        if dest in out:
+            raise InputError(f"{where}: '{spelled[dest]}' and '{key}' are the same option; give it once")
+        out[dest], spelled[dest] = value, key
+    return out
+
+
 def _case(raw: Any, index: int, defaults: Mapping[str, Any], source: str, *, base: Path,
           parsers: Mapping[str, argparse.ArgumentParser]) -> CaseSpec:
     where = f"{source}: case {index + 1}"
     if not isinstance(raw, dict):
         raise InputError(f"{where}: expected a mapping with 'id' and options, got {raw!r}")
-    merged: Dict[str, Any] = {**defaults, **raw}
+    # a case's own value overrides the defaults', whichever way either spells the option
+    merged: Dict[str, Any] = {**_spelled_once(defaults, f"{source}: defaults"), **_spelled_once(raw, where)}
     case_id = merged.pop("id", None)
     if not isinstance(case_id, (str, int)) or isinstance(case_id, bool) or not _ID_RE.match(str(case_id)):
         raise InputError(f"{where}: 'id' must be 1-64 letters, digits, '.', '_' or '-' starting with a "

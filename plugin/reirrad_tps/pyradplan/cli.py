@@ -25,7 +25,7 @@ from reirrad.protocol import load_protocol
 from reirrad.workflow import WorkflowOptions
 
 from ..summary import exit_code, summary
-from .engine import EngineSettings, load_pyradplan
+from .engine import DEFAULT_BEAMS, DEFAULT_BIXEL_MM, EngineSettings, load_pyradplan
 from .run import DEFAULT_DOSE_GRID_MM, BackendOptions, run_on_dicom, run_on_stub_patient
 
 __all__ = ["plan_with_pyradplan"]
@@ -84,7 +84,9 @@ def _plan_into(args: argparse.Namespace, out: Optional[Path]) -> Mapping[str, An
 
     backend = BackendOptions(
         dose_grid_mm=DEFAULT_DOSE_GRID_MM if args.dose_grid_mm is None else args.dose_grid_mm,
-        settings=EngineSettings.with_beams(args.beams, bixel_width_mm=args.bixel_mm),
+        settings=EngineSettings.with_beams(
+            DEFAULT_BEAMS if args.beams is None else args.beams,
+            bixel_width_mm=DEFAULT_BIXEL_MM if args.bixel_mm is None else args.bixel_mm),
         out_dir=None if out is None else str(out), bulk_density=args.bulk_density)
     options = WorkflowOptions(intent=args.intent, search=args.search, dry_run=args.dry_run,
                               override_reason=args.override_eligibility, recovery_model=args.recovery_model,

@@ -74,6 +74,11 @@ def _equidistant(n: int) -> Tuple[float, ...]:
     return tuple(round(360.0 * k / n, 2) for k in range(n))
 
 
+#: Default beams (equidistant, coplanar) and beamlet width (mm) of ``--tps pyradplan``.
+DEFAULT_BEAMS = 7
+DEFAULT_BIXEL_MM = 10.0
+
+
 @dataclass(frozen=True)
 class EngineSettings:
     """The plan pyRadPlan optimises.
@@ -90,8 +95,8 @@ class EngineSettings:
         pyRadPlan's photon machine (its shipped ``Generic`` 6 MV machine).
     """
 
-    gantry_angles_deg: Tuple[float, ...] = field(default_factory=lambda: _equidistant(7))
-    bixel_width_mm: float = 10.0
+    gantry_angles_deg: Tuple[float, ...] = field(default_factory=lambda: _equidistant(DEFAULT_BEAMS))
+    bixel_width_mm: float = DEFAULT_BIXEL_MM
     max_iter: int = 300
     machine: str = "Generic"
 
