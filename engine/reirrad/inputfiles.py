@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import codecs
 import os
+import re
 import stat
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Union
@@ -256,6 +257,13 @@ def _too_large(what: str, path: str, size: int, limit: int) -> InputFileError:
     return InputFileError(what, path, _FILE, f"is {size} bytes or more, above the limit of {limit} bytes "
                           f"({limit / 1048576:g} MiB) for an input file; the inputs of reirrad are a few "
                           "kilobytes - check that this is the right file")
+
+
+#: Numbers in exponent form that YAML 1.1 (PyYAML) reads as text but JSON and YAML 1.2 read as numbers:
+#: ``1e-05`` (as ``json.dumps`` writes 0.00001), ``4.5e1``, ``.5E+2``. Resolved as floats, so a JSON file
+#: means what JSON says (they were refused as "expected a number, got str '1e-05'").
+_EXPONENT_FLOAT = re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$")
+_StrictLoader.add_implicit_resolver(_TAG + "float", _EXPONENT_FLOAT, list("-+0123456789."))
 
 
 def parse_yaml(data: bytes, path: str, what: str) -> Any:

@@ -671,3 +671,14 @@ def test_pyradplan_options_on_a_stand_in_plan_are_refused_not_ignored(capsys, op
                      "--dry-run", *option])
     assert code == 2
     assert f"{option[0]}: only with --tps pyradplan" in capsys.readouterr().err
+
+
+def test_numbers_in_exponent_form_are_numbers_as_in_json():
+    """Found on hostile inputs: a protocol written by json.dumps (0.00001 → ``1e-05``) and a case file with
+    ``4.5e1`` were refused, "expected a number, got str '1e-05'": YAML 1.1 reads an exponent without a
+    decimal point and a signed exponent as text. JSON and YAML 1.2 read numbers, and so does reirrad now;
+    a quoted one stays text, and what is not a number (``12e``) too."""
+    data = json.dumps({"a": 0.00001, "b": 45.0, "c": 1e300}).replace("45.0", "4.5e1").encode()
+    assert parse_yaml(data, "x.json", "case file") == {"a": 1e-05, "b": 45.0, "c": 1e300}
+    assert parse_yaml(b"{d: .5E+2, e: '1e5', f: 12e, g: -2E3}", "x.yaml", "case file") == {
+        "d": 50.0, "e": "1e5", "f": "12e", "g": -2000.0}
