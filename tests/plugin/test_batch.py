@@ -273,3 +273,26 @@ def test_the_comparison_table_is_the_cases_levels_and_their_differences():
     assert lines[-1].split()[-1] == "-1.25"
     assert comparison_lines(policy_comparison([case("a", "uk", 30.0)])) == []
     assert comparison_lines(None) == []
+
+
+def test_an_interrupted_batch_leaves_no_cohort_files_of_an_earlier_one(tmp_path, capsys, monkeypatch):
+    """Found with SIGTERM during a re-run (--force): the case being recomputed had lost its result, yet
+    the earlier cohort.html/csv/json still called it planned. The earlier cohort files are removed before
+    any case runs, so an interrupted batch leaves none; the cases' own files stay as they are."""
+    from reirrad_tps.batch import command  # noqa: PLC0415
+
+    manifest = _write(tmp_path, "m.yaml", "cases: [{id: a, tps: raystation-stub, intent: isotoxic, "
+                                          "patient: LRRC-01, dry-run: true}]\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    for name in command.COHORT_FILES:
+        (out / name).write_text("an earlier batch's cohort\n", encoding="utf-8")
+    (out / "notes.txt").write_text("the user's", encoding="utf-8")
+
+    def interrupted(*args: Any, **kwargs: Any) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(command, "run_cases", interrupted)
+    assert cli.main(["batch", str(manifest), "--out", str(out)]) == 130
+    capsys.readouterr()
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]

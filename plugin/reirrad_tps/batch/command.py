@@ -5,9 +5,10 @@ policy comparison (``--compare protocols A.yaml B.yaml`` or ``--compare recovery
 case once per policy, as ``<id>@<policy>``), runs the cases (:mod:`.runner`) with one progress line per
 case, then writes the cohort's report ``cohort.html`` and table ``cohort.csv`` (:mod:`reirrad.cohort`)
 and its summary ``cohort.json`` (every case's record, what was reused, the manifest's hash, the
-software, the scheduler). Exit code: **0** when every case finished (produced a
-result, whatever its status), **1** when at least one did not (each is listed with its error); a bad
-manifest or option is 2, before anything runs.
+software, the scheduler); an earlier batch's cohort files are removed before any case runs, so an
+interrupted batch leaves none that would describe cases it changed. Exit code: **0** when every case
+finished (produced a result, whatever its status), **1** when at least one did not (each is listed with
+its error); a bad manifest or option is 2, before anything runs.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import argparse
 import json
 import re
 import sys
+from contextlib import suppress
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
@@ -177,6 +179,20 @@ def cohort_cases(records: Sequence[CaseRecord], out: Path) -> List[CohortCase]:
     return cases
 
 
+#: The cohort's own files in ``--out``: written when every case has ended, about those cases.
+COHORT_FILES = ("cohort.json", "cohort.html", "cohort.csv")
+
+
+def _remove_cohort_files(out: Path) -> None:
+    """Remove an earlier batch's cohort files before any case runs: once a case is recomputed they no
+    longer describe the folder, and a batch interrupted (SIGINT/SIGTERM) or failing before its end
+    writes none (found: after a SIGTERM the old cohort.html still called a case "planned" whose result
+    had been removed). The cases' own files say what each case holds."""
+    for name in COHORT_FILES:
+        with suppress(FileNotFoundError):
+            (out / name).unlink()
+
+
 def _batch(args: argparse.Namespace) -> int:
     manifest = load_manifest(args.manifest)
     cases = expand_policies(manifest.cases, args.compare)
@@ -185,6 +201,7 @@ def _batch(args: argparse.Namespace) -> int:
     if not str(args.out).strip() or (out.exists() and not out.is_dir()):
         raise InputError(f"--out {args.out!r} is not a folder: give a folder for the cohort's outputs")
     started = datetime.now(timezone.utc)
+    _remove_cohort_files(out)
     print(f"reirrad batch: {len(cases)} case(s) from {manifest.path.name}, {args.scheduler} scheduler, "
           f"{args.workers} worker(s)", flush=True)
     records = run_cases(cases, out, workers=args.workers, scheduler=args.scheduler, address=args.address,
