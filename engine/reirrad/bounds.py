@@ -187,7 +187,7 @@ def check_interval_days(name: str, days: Any) -> float:
     return float(value)
 
 
-def check_prescription(name: str, prescription_gy: Any) -> float:
+def check_prescription(name: str, prescription_gy: Any, *, course: str = "new-course") -> float:
     """A new-course prescription, TOTAL physical Gy: finite, > 0, at most :data:`MAX_PRESCRIPTION_GY`.
 
     A prescription above the protocol's isotoxic maximum but below this ceiling is not refused here:
@@ -198,7 +198,10 @@ def check_prescription(name: str, prescription_gy: Any) -> float:
     name : str
         What the value is, for the message (e.g. ``"--prescription-gy"``).
     prescription_gy : float
-        TOTAL prescribed dose of the new course, Gy.
+        TOTAL prescribed dose of the course, Gy.
+    course : str, optional
+        Which course it prescribes, for the message: ``"new-course"`` or ``"prior-course"`` (the same
+        ceiling: no course of pelvic radiotherapy is prescribed above it).
 
     Returns
     -------
@@ -215,7 +218,7 @@ def check_prescription(name: str, prescription_gy: Any) -> float:
                          "dose")
     if value > MAX_PRESCRIPTION_GY:
         raise _above(name, value, "Gy", MAX_PRESCRIPTION_GY,
-                     why="TOTAL new-course prescription, never exceeded whatever the protocol; a value in "
+                     why=f"TOTAL {course} prescription, never exceeded whatever the protocol; a value in "
                          "cGy must be divided by 100")
     return float(value)
 

@@ -1021,7 +1021,10 @@ def structure_occupancy(contours_mm: Sequence[ArrayLike], grid: DoseGrid, *, sub
 def _validated_polygons(contours_mm: Sequence[ArrayLike], name: str) -> List[FloatArray]:
     if len(contours_mm) == 0:
         raise InputError(f"{name}: no contours; an empty structure has no occupancy")
-    polys = _clean_polygons(contours_mm)
+    try:
+        polys = _clean_polygons(contours_mm)
+    except InputError as exc:  # the contour's message, with the structure it belongs to
+        raise InputError(f"{name}: {exc}") from None
     flat = np.flatnonzero(_collinear_each([poly[:, :2] for poly in polys]))
     if len(flat):
         raise InputError(f"{name}: contour {flat[0]} encloses no area (all points on a line)")

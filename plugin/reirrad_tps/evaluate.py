@@ -137,7 +137,7 @@ def _priors(args: argparse.Namespace) -> List[Any]:
     days = _paired(args.interval_days, n, "--interval-days")
     prescriptions = _paired(args.prior_prescription_gy, n, "--prior-prescription-gy")
     for rx in args.prior_prescription_gy:
-        check_prescription("--prior-prescription-gy", rx)
+        check_prescription("--prior-prescription-gy", rx, course="prior-course")
     dates = [None if d is None else parse_date(d, "--prior-last-fraction")
              for d in _paired(args.prior_last_fraction, n, "--prior-last-fraction")]
     if args.interval_days and args.prior_last_fraction:

@@ -288,6 +288,14 @@ def test_bad_contours_are_clear_errors(contours, kwargs, match):
         structure_occupancy(contours, unit_grid(), **kwargs)
 
 
+def test_a_bad_contour_names_its_structure():
+    """Found on a hostile RT Structure Set: "contour 0 is not on one axial plane" named neither the ROI
+    nor the file. The contour's message now starts with the structure's name."""
+    tilted = np.array([[0.0, 0.0, 0.0], [1.0, 0.0, 0.5], [0.0, 1.0, 0.0]])
+    with pytest.raises(InputError, match=r"^Rectum: contour 0 is not on one axial plane"):
+        structure_occupancy([tilted], unit_grid(), name="Rectum")
+
+
 def test_oblique_grid_is_refused():
     """A dose grid tilted out of the axial plane cannot take axial contours: clear error."""
     c, s = math.cos(0.2), math.sin(0.2)

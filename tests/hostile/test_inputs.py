@@ -622,6 +622,17 @@ def test_values_on_the_bounds_are_accepted():
     assert check_date("when", dt.date(1900, 1, 1)) == dt.date(1900, 1, 1)
 
 
+def test_a_prior_prescription_above_the_ceiling_is_named_as_the_prior_course(capsys):
+    """Found on a hostile run: --prior-prescription-gy 1e9 was refused as a "TOTAL new-course
+    prescription", the wrong course; each course is named as itself."""
+    with pytest.raises(InputError, match="TOTAL prior-course prescription") as info:
+        check_prescription("--prior-prescription-gy", 1e9, course="prior-course")
+    assert "new-course" not in str(info.value)
+    code = cli.main(["evaluate", "--structures", "rs.dcm", "--prior-dose", "rd.dcm", "--prior-plan", "rp.dcm",
+                     "--interval-days", "900", "--prior-prescription-gy", "1e9"])
+    assert code == 2 and "TOTAL prior-course prescription" in capsys.readouterr().err
+
+
 def test_echo_shortens_what_it_repeats():
     assert echo("x" * 10) == "'xxxxxxxxxx'"
     assert echo("x" * 50_000_000).endswith("... (50000000 characters)")
