@@ -150,6 +150,25 @@ _PRIOR_RE = re.compile(r"^(?P<oar>[a-z][a-z0-9_]*)=(?P<dose>\d{1,30}(?:\.\d{1,30
                        r"(?:@(?P<days>\d{1,30}(?:\.\d{1,30})?))?$")
 
 
+def _prior_fault(text: str) -> str:
+    """What is wrong with an ``--prior`` value the pattern refused, as ``": <reason>"`` ("" when no part
+    can be named)."""
+    oar, _, rest = text.partition("=")
+    dose, _, rest = rest.partition("/")
+    fractions, _, days = rest.partition("@")
+    parts = (("the dose (Gy)", dose, r"\d+(\.\d+)?", "a number written with digits"),
+             ("the fractions", fractions, r"\d+", "a whole number"),
+             ("the interval (days)", days, r"\d+(\.\d+)?", "a number written with digits"))
+    if oar and not re.match(r"^[a-z][a-z0-9_]*$", oar):
+        return f": the OAR {echo(oar)} must be a protocol key in lower case, such as small_bowel"
+    for what, value, pattern, kind in parts:
+        if value.strip().startswith("-"):
+            return f": {what} cannot be negative (got {echo(value)})"
+        if value and not re.fullmatch(pattern, value):
+            return f": {what} must be {kind} (got {echo(value)})"
+    return ""
+
+
 def parse_prior_options(options: Sequence[str]) -> ConstraintCase:
     """Build a case from ``OAR=DOSE/FRACTIONS@DAYS`` strings.
 
@@ -168,8 +187,9 @@ def parse_prior_options(options: Sequence[str]) -> ConstraintCase:
         m = _PRIOR_RE.match(text.strip())
         if m is None:
             raise InputError(
-                f"--prior {echo(text)} is not OAR=DOSE/FRACTIONS@DAYS, e.g. small_bowel=45/25@730 "
-                "(45 Gy total in 25 fractions, last fraction 730 days before the new course)"
+                f"--prior {echo(text)} is not OAR=DOSE/FRACTIONS@DAYS{_prior_fault(text.strip())}, e.g. "
+                "small_bowel=45/25@730 (45 Gy total in 25 fractions, last fraction 730 days before the new "
+                "course)"
             )
         where = f"--prior {m.group('oar')}"
         fx = _whole(int(m.group("fx")), f"{where}: fractions")

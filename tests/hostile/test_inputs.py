@@ -39,6 +39,7 @@ from reirrad.bounds import (
 )
 from reirrad.errors import InputError, InputFileError, ProtocolError, echo
 from reirrad.inputfiles import MAX_INPUT_BYTES, parse_yaml, read_yaml_file
+from reirrad.pointcase import parse_prior_options
 from reirrad.protocol import PROTOCOL_DIR, load_protocol
 from reirrad_tps.answers import read_answers
 from reirrad_tps.commands import check_tps_version
@@ -693,3 +694,19 @@ def test_numbers_in_exponent_form_are_numbers_as_in_json():
     assert parse_yaml(data, "x.json", "case file") == {"a": 1e-05, "b": 45.0, "c": 1e300}
     assert parse_yaml(b"{d: .5E+2, e: '1e5', f: 12e, g: -2E3}", "x.yaml", "case file") == {
         "d": 50.0, "e": "1e5", "f": "12e", "g": -2000.0}
+
+
+@pytest.mark.parametrize("value, reason", [
+    ("Small_Bowel=45/25@730", "the OAR 'Small_Bowel' must be a protocol key in lower case"),
+    ("small_bowel=-45/25@730", "the dose (Gy) cannot be negative (got '-45')"),
+    ("small_bowel=45/2.5@730", "the fractions must be a whole number (got '2.5')"),
+    ("small_bowel=45/25@-3 months", "the interval (days) cannot be negative (got '-3 months')"),
+    ("small_bowel=45/25@nan", "the interval (days) must be a number written with digits (got 'nan')"),
+])
+def test_a_malformed_prior_option_names_the_part_at_fault(value, reason):
+    """Found on hostile command lines: each of these got the same generic line, though the form was right
+    and only one part wrong. The message names that part (and keeps the example)."""
+    with pytest.raises(InputError) as info:
+        parse_prior_options([value])
+    assert f"is not OAR=DOSE/FRACTIONS@DAYS: {reason}" in str(info.value)
+    assert "e.g. small_bowel=45/25@730" in str(info.value)
