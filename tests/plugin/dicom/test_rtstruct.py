@@ -180,6 +180,26 @@ def test_malformed_contour_data_is_refused(tmp_path: Path) -> None:
         read_rt_struct(path)
 
 
+def test_a_coordinate_beyond_any_patient_is_refused(tmp_path: Path) -> None:
+    """Found on a hostile file: one x of 1e30 mm made the contour "enclose no area (points on a line)",
+    skipped with a reason that was not the cause. A coordinate beyond ±10 m (MAX_COORDINATE_MM) is a
+    malformed file: refused, naming the ROI, the contour and the value; 10 m itself is read."""
+    box = factory.box_contours((0.0, 1.0), (0.0, 1.0), [0.0, 2.0])
+    path = factory.rt_struct(tmp_path / "rs.dcm", [("BOX", "ORGAN", box)])
+    ds = pydicom.dcmread(str(path))
+    data = list(ds.ROIContourSequence[0].ContourSequence[1].ContourData)
+    data[3] = "1e30"
+    ds.ROIContourSequence[0].ContourSequence[1].ContourData = data
+    factory.save(ds, path)
+    with pytest.raises(InputError, match=r"ROI 'BOX': contour 1 has a coordinate of 1e\+30 mm, beyond "
+                                         r"±10000 mm"):
+        read_rt_struct(path)
+    data[3] = "-10000"
+    ds.ROIContourSequence[0].ContourSequence[1].ContourData = data
+    factory.save(ds, path)
+    assert float(np.abs(read_rt_struct(path).structures[0].contours_mm[1]).max()) == 10000.0
+
+
 def test_point_count_must_agree(tmp_path: Path) -> None:
     """NumberOfContourPoints must equal the number of triples."""
     contours = factory.box_contours((0.0, 1.0), (0.0, 1.0), [0.0])
