@@ -610,9 +610,9 @@ def _check_header(target: Path, text: str, columns: List[str]) -> None:
     else:
         detail = "the same columns in a different order"
     raise InputError(
-        f"{target}: the record's columns differ from the file's header ({detail}); nothing was "
-        "written. Append to a new file, or build the records with the same oar_keys and "
-        "n_prior_courses (audit_record(result, oar_keys=protocol.oar_keys, n_prior_courses=N))"
+        f"{target} is not an audit CSV of runs like this one: its header differs from this run's row "
+        f"({detail}); give a new file, or one written by runs of the same protocol (from code: build the "
+        "records with the same oar_keys and n_prior_courses)"
     )
 
 
