@@ -10,7 +10,7 @@ launcher says otherwise::
     dry_run: false
     planned_start: 2026-12-07   # first fraction of the new course (no TPS stores it)
     prior_dates: {PELVIS_45: 2024-06-07}   # last fraction of each prior plan the TPS has no date for
-    override_eligibility: null  # a reason, to proceed despite a stop finding (recorded in the result)
+    override_eligibility: null  # a reason (text), to proceed despite a stop finding; null or false: none
     protocol: uk-sabr-pelvis-reirradiation
     version: 2024B              # the TPS release (RayStation: required; never guessed)
     structures: {rectum: Rectum_new}        # OAR key -> structure id, over the automatic matching
@@ -118,17 +118,42 @@ class RunAnswers:
 
 def _risk_and_structures(raw: Mapping[str, Any], source: str) -> Dict[str, Any]:
     values: Dict[str, Any] = {}
-    structures = raw.get("structures") or {}
+    structures = {} if raw.get("structures") is None else raw["structures"]
     if not isinstance(structures, Mapping):
         raise InputError(f"{source}: structures must map OAR keys to structure ids (got {echo(structures)})")
-    values["structures"] = {str(k): str(v) for k, v in structures.items()}
-    factors = raw.get("risk_factors") or []
+    values["structures"] = {str(k): _text(v, f"{source}: structures.{_short(k)}", "a structure id")
+                            for k, v in structures.items()}
+    factors = [] if raw.get("risk_factors") is None else raw["risk_factors"]
     if not isinstance(factors, (list, tuple)):
         raise InputError(f"{source}: risk_factors must be a list (got {echo(factors)})")
-    values["risk_factors"] = tuple(str(f) for f in factors)
+    values["risk_factors"] = tuple(_text(f, f"{source}: risk_factors", "a risk factor") for f in factors)
     if raw.get("conservation_factor") is not None:
         values["conservation_factor"] = raw["conservation_factor"]
     return values
+
+
+#: What each text answer is, for messages.
+_TEXT_KINDS = {"intent": "an intent", "search": "a search", "objectives": "an objectives mode",
+               "protocol": "a protocol name or path", "override_eligibility": "a reason (text), or false",
+               "report": "a file path", "audit_csv": "a file path"}
+
+
+def _text(value: Any, where: str, kind: str) -> str:
+    """``value`` when it is text; otherwise InputError (``false`` is not the reason "False", ``0`` not the
+    path "0", ``{}`` not the structure "{}")."""
+    if not isinstance(value, str):
+        raise InputError(f"{where} must be {kind}, written as text (got {echo(value)} of type "
+                         f"{type(value).__name__})")
+    return value
+
+
+def _version(version: Any, source: str) -> str:
+    """The TPS release: 2024B is text, 15.6 a number in YAML; both name a release (a boolean or a list
+    does not)."""
+    if isinstance(version, bool) or not isinstance(version, (str, int, float)):
+        raise InputError(f"{source}: version must name the TPS release, e.g. 2024B or 15.6 (got "
+                         f"{echo(version)})")
+    return str(version)
 
 
 def _short(key: Any) -> str:
@@ -141,10 +166,11 @@ def _mapping(raw: Mapping[str, Any], source: str) -> RunAnswers:
     if unknown:
         raise InputError(f"{source}: unknown key(s) {echo(unknown)}; the keys are {list(ANSWER_KEYS)}")
     values: Dict[str, Any] = {}
-    for key in ("intent", "search", "objectives", "protocol", "version", "override_eligibility", "report",
-                "audit_csv"):
-        if raw.get(key) is not None:
-            values[key] = str(raw[key])
+    for key in ("intent", "search", "objectives", "protocol", "override_eligibility", "report", "audit_csv"):
+        if raw.get(key) is not None and not (key == "override_eligibility" and raw[key] is False):
+            values[key] = _text(raw[key], f"{source}: {key}", _TEXT_KINDS[key])
+    if raw.get("version") is not None:
+        values["version"] = _version(raw["version"], source)
     if "dry_run" in raw:
         if not isinstance(raw["dry_run"], bool):
             raise InputError(f"{source}: dry_run must be true or false (got {echo(raw['dry_run'])})")

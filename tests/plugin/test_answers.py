@@ -68,11 +68,30 @@ def test_command_line_values_replace_file_values_but_none_keeps_them():
     ("conservation_factor: true\n", "conservation_factor must be a number in (0, 1]"),
     ("- a\n- b\n", "must be a mapping"),
     ("intent: [unclosed\n", "not valid YAML/JSON"),
+    # found on hostile answers: each was turned into text and accepted ("False" as the reason overrode
+    # every stop; a structure called "None"; the paths "123" and "['a']"; 0 risk factors as none)
+    ("override_eligibility: true\n", "override_eligibility must be a reason (text), or false"),
+    ("override_eligibility: 0\n", "override_eligibility must be a reason (text), or false"),
+    ("override_eligibility: [a, b]\n", "override_eligibility must be a reason (text)"),
+    ("structures: {rectum: null}\n", "structures.rectum must be a structure id, written as text (got None"),
+    ("report: 123\n", "report must be a file path, written as text (got 123 of type int)"),
+    ("audit_csv: [a]\n", "audit_csv must be a file path"),
+    ("risk_factors: 0\n", "risk_factors must be a list (got 0)"),
+    ("risk_factors: [1]\n", "risk_factors must be a risk factor, written as text"),
+    ("version: true\n", "version must name the TPS release"),
 ])
 def test_bad_answers_are_refused_with_the_key_and_value(tmp_path, text, needle):
     with pytest.raises(InputError, match="answers file") as info:
         read_answers(_file(tmp_path, text))
     assert needle in str(info.value)
+
+
+def test_false_or_null_is_no_override_and_a_numeric_version_is_a_release(tmp_path):
+    """``override_eligibility: false`` means no override (it was read as the reason "False"); an Eclipse
+    release written as a number (15.6) is the release "15.6"."""
+    assert read_answers(_file(tmp_path, "override_eligibility: false\n")).override_eligibility is None
+    assert read_answers(_file(tmp_path, "override_eligibility: null\n")).override_eligibility is None
+    assert read_answers(_file(tmp_path, "version: 15.6\n")).version == "15.6"
 
 
 def test_a_missing_file_names_the_path(tmp_path):
