@@ -28,6 +28,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from .bounds import check_interval_days, check_prescription
 from .errors import InputError
 from .findings import Finding
+from .gate import check_override_reason, overridable
 from .protocol import Protocol
 from .recovery import DAYS_PER_MONTH, UK_MIN_INTERVAL_DAYS
 
@@ -161,18 +162,18 @@ def eligibility_record(findings: Sequence[Finding], override_reason: Optional[st
     """The result's ``eligibility`` block.
 
     ``eligible`` is False when a stop finding exists; ``may_proceed`` is True when there is
-    no stop finding or an override reason (non-empty text) was recorded; ``overridden`` lists the
+    no stop finding, or an override reason (:func:`reirrad.gate.check_override_reason`) was recorded and
+    no stop is one an override cannot lift (:data:`reirrad.gate.NEEDS_ACTION`: e.g. a fractionation the
+    protocol has no limits for, which ``reirrad constraints`` let through); ``overridden`` lists the
     stop findings the override reason let through (empty without one).
     """
-    if override_reason is not None and not override_reason.strip():
-        raise InputError("an eligibility override needs a reason (got empty text); say why, "
-                         "e.g. 'MDT 2026-11-20 approved interval of 5 months'")
-    stopped = is_stopped(findings)
+    check_override_reason(override_reason)
+    stops = [f for f in findings if f.severity == "stop"]
+    lifted = override_reason is not None and overridable(stops)
     return {
-        "eligible": not stopped,
-        "may_proceed": (not stopped) or override_reason is not None,
+        "eligible": not stops,
+        "may_proceed": (not stops) or lifted,
         "override_reason": override_reason,
         "findings": [f.to_dict() for f in findings],
-        "overridden": ([f.to_dict() for f in findings if f.severity == "stop"]
-                       if override_reason is not None else []),
+        "overridden": [f.to_dict() for f in stops] if lifted else [],
     }

@@ -20,9 +20,10 @@ conditions, unknown intervals), then calls :func:`apply_gate`.
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Optional, Sequence, Tuple
 
-from .errors import EligibilityError
+from .errors import EligibilityError, InputError
 from .findings import Finding
 
 __all__ = ["NEEDS_ACTION", "apply_gate", "stop_findings"]
@@ -41,6 +42,39 @@ def _message(stops: Sequence[Finding], hint: str) -> str:
     return f"{len(stops)} stop finding(s): {listed} - {hint}"
 
 
+def check_override_reason(reason: Optional[str]) -> Optional[str]:
+    """An override reason as recorded: None (no override), or text a reader can see and trust.
+
+    Refused: text with no visible character (empty, blanks, a zero-width space: an override whose
+    reason displays as nothing), and control or format characters (a terminal escape, a carriage
+    return or newline that forges console lines, a right-to-left override that reorders them), which
+    every view (console, report, audit row) would show raw or garbled.
+
+    Raises
+    ------
+    reirrad.errors.InputError
+        Naming what is wrong and giving an example.
+    """
+    if reason is None:
+        return None
+    if not isinstance(reason, str):
+        raise InputError(f"an eligibility override reason must be text (got {type(reason).__name__})")
+    hidden = sorted({f"U+{ord(c):04X}" for c in reason if unicodedata.category(c) in ("Cc", "Cf")})
+    if hidden:
+        raise InputError(f"an eligibility override reason may not hold control or format characters "
+                         f"(found {', '.join(hidden[:5])}): write it as one line of plain text, e.g. "
+                         "'MDT 2026-11-20 approved interval of 5 months'")
+    if not any(not c.isspace() for c in reason):
+        raise InputError("an eligibility override needs a reason (got empty text); say why, "
+                         "e.g. 'MDT 2026-11-20 approved interval of 5 months'")
+    return reason
+
+
+def overridable(stops: Sequence[Finding]) -> bool:
+    """True when an override reason may let these stop findings through (none :data:`NEEDS_ACTION`)."""
+    return not any(f.code in NEEDS_ACTION for f in stops)
+
+
 def apply_gate(findings: Sequence[Finding], override_reason: Optional[str]) -> Tuple[Finding, ...]:
     """Apply the gate (module docstring); return the stop findings that the override lets through.
 
@@ -56,7 +90,7 @@ def apply_gate(findings: Sequence[Finding], override_reason: Optional[str]) -> T
                                                   "structure (answers file or dialog), contour the OARs, or "
                                                   "use a protocol for the plan's fractions"),
                                stops)
-    if stops and (override_reason is None or not override_reason.strip()):
+    if stops and check_override_reason(override_reason) is None:
         raise EligibilityError(_message(stops, "give --override-eligibility REASON (or the dialog's "
                                                "override) to proceed; the reason is recorded"), stops)
     return stops

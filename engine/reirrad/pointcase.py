@@ -342,7 +342,10 @@ def format_table(result: Mapping[str, Any]) -> str:
         lines.append(f"[{f['severity'].upper()}] {f['code']}: {f['message']}")
     for f in result["warnings"]:
         lines.append(f"[{f['severity'].upper()}] {f['code']}: {f['message']}")
-    if elig["override_reason"]:
+    if elig["override_reason"] and not elig["may_proceed"]:
+        lines.append(f"Eligibility override recorded but not applied: {elig['override_reason']} (no override "
+                     "lifts a stop that needs action: fractions outside the protocol)")
+    elif elig["override_reason"]:
         lines.append(f"Eligibility override recorded: {elig['override_reason']}")
     prov = result["provenance"]
     counts = prov["protocol"]["status_counts"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from reirrad.eligibility import PriorCourseInfo, check_eligibility, eligibility_record, is_stopped
@@ -56,6 +58,33 @@ def test_override_is_recorded_and_must_have_a_reason():
     assert eligibility_record(found, None)["may_proceed"] is False
     with pytest.raises(InputError, match="needs a reason"):
         eligibility_record(found, "  ")
+
+
+@pytest.mark.parametrize("reason, needle", [
+    ("\u200b", "control or format characters (found U+200B)"),  # displays as nothing
+    ("MDT ok\x1b[2J", "found U+001B"),  # a terminal escape: clears the screen
+    ("MDT ok\rStatus: planned", "found U+000D"),  # forges a console line
+    ("MDT \u202eko", "found U+202E"),  # right-to-left override
+    ("\u00a0\u2003", "needs a reason"),  # only blanks
+])
+def test_an_override_reason_must_be_visible_plain_text(reason, needle):
+    """Found on hostile runs: a zero-width space or a lone ESC passed strip() and overrode every stop with a
+    reason that displays as nothing; escapes and carriage returns reached the console raw. A reason must
+    have a visible character and no control or format characters (reirrad.gate.check_override_reason)."""
+    found = check_eligibility(PROTOCOL, [PriorCourseInfo("A", 120, True)])
+    with pytest.raises(InputError, match=re.escape(needle)):
+        eligibility_record(found, reason)
+    assert eligibility_record(found, "MDT: Ärztin approved, 5 months – ok")["may_proceed"] is True
+
+
+def test_an_override_does_not_lift_a_fractionation_outside_the_protocol():
+    """``reirrad constraints --fractions 3 --override-eligibility R`` exited 0 with an empty table: the record
+    let the override lift fractionation-not-in-protocol, which reirrad.gate.NEEDS_ACTION says no override
+    lifts (the protocol has no limits for 3 fractions). may_proceed stays False and nothing is overridden."""
+    found = check_eligibility(PROTOCOL, [PriorCourseInfo("A", 700, True)], n_fractions=3)
+    assert "fractionation-not-in-protocol" in codes(found)
+    record = eligibility_record(found, "MDT ok")
+    assert (record["may_proceed"], record["overridden"], record["override_reason"]) == (False, [], "MDT ok")
 
 
 def test_bad_course_inputs():
