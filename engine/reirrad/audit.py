@@ -3,7 +3,8 @@
 :func:`audit_record` turns a result mapping (:func:`reirrad.result.build_result`) into one flat,
 JSON-serialisable record: scalar values only (text, number, true/false or empty), keys in a
 stable order, per-OAR columns ``oar.<key>.<field>``, prior courses ``prior.<n>.<field>`` (n from 1).
-:func:`append_audit_csv` appends it to a CSV file (one row per run) and refuses a record whose
+:func:`append_audit_csv` appends it to a CSV file (one row per run; text that starts like a
+spreadsheet formula gets a leading ``'``, :data:`FORMULA_STARTS`) and refuses a record whose
 columns differ from the file's header; :func:`records_csv_text` is the CSV text of many records sharing
 one header (the cohort table of :mod:`reirrad.cohort`); :func:`write_audit_json` writes records as JSON.
 
@@ -479,15 +480,24 @@ def _checked_record(record: Mapping[str, Any]) -> Dict[str, Scalar]:
     return out
 
 
+#: First characters that make a spreadsheet (Excel, LibreOffice, Google Sheets) read a cell as a formula
+#: (OWASP, "CSV Injection"): a text cell starting with one is written with a leading apostrophe.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _cell(value: Scalar) -> str:
-    """CSV text of a value: empty for None, true/false, repr for floats (exact round trip)."""
+    """CSV text of a value: empty for None, true/false, repr for floats (exact round trip); text that
+    starts like a formula (:data:`FORMULA_STARTS`: a patient id ``=HYPERLINK(...)`` or an override reason
+    written into the row) gets a leading ``'``, so that a spreadsheet shows it as text and never runs it
+    (quoting alone does not stop that). Numbers are written as numbers, negative ones too."""
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
         return repr(value)
-    return str(value)
+    text = str(value)
+    return "'" + text if isinstance(value, str) and text.startswith(FORMULA_STARTS) else text
 
 
 def _csv_text(rows: Sequence[Sequence[str]]) -> str:

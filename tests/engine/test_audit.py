@@ -163,6 +163,24 @@ def test_csv_round_trip_and_append(record, tmp_path):
     assert rows[1]["new_course.prescription_gy"] == ""
 
 
+def test_text_that_starts_like_a_formula_is_written_as_text(record, tmp_path):
+    """Found on a hostile stub patient: patient_id '=HYPERLINK("http://evil/x","a")' and an override reason
+    '=HYPERLINK(...)' were written into the row as they were, which a spreadsheet runs (quoting does not
+    stop it). Text starting with = + - @, a tab or CR gets a leading apostrophe (OWASP's advice); numbers,
+    negative ones included, stay numbers."""
+    path = tmp_path / "audit.csv"
+    hostile = dict(record, patient_id='=HYPERLINK("http://evil/x","a")', plan_id="+SABR", tps="@SUM(1)",
+                   status="-2+3", software_version="\tx")
+    number_column = next(k for k, v in record.items() if isinstance(v, float))
+    hostile[number_column] = -2.5
+    append_audit_csv(path, hostile)
+    with open(path, encoding="utf-8", newline="") as handle:
+        row = next(csv.DictReader(handle))
+    assert (row["patient_id"], row["plan_id"], row["tps"], row["status"], row["software_version"]) == (
+        '\'=HYPERLINK("http://evil/x","a")', "'+SABR", "'@SUM(1)", "'-2+3", "'\tx")
+    assert row[number_column] == "-2.5"
+
+
 def test_a_record_with_other_columns_is_refused_and_the_file_is_unchanged(record, tmp_path):
     """The refusal names the differing columns and writes nothing."""
     path = tmp_path / "audit.csv"
