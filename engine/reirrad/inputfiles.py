@@ -21,7 +21,10 @@ path and the fix:
 * a date that is not a calendar date (``2024-02-30``) or lies outside
   :data:`reirrad.bounds.MIN_YEAR` … :data:`reirrad.bounds.MAX_YEAR`;
 * a number written with more than :data:`MAX_NUMBER_CHARS` characters, and nesting deeper than
-  :data:`MAX_DEPTH` levels.
+  :data:`MAX_DEPTH` levels;
+* text holding control characters other than tab and newline, or bidirectional controls, written as
+  YAML/JSON escapes (``"\\e"``, ``"\\u001b"``, ``"\\r"``): a patient id with a terminal escape reached
+  the console raw.
 
 Values echoed in messages are shortened (:func:`reirrad.errors.echo`). What the values mean (doses,
 fractions, intervals) is checked by the caller, with :mod:`reirrad.bounds`. ``docs/input-files.md``
@@ -34,6 +37,7 @@ import codecs
 import os
 import re
 import stat
+import unicodedata
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Union
 
@@ -143,6 +147,12 @@ class _StrictLoader(yaml.SafeLoader):
                                  "check it")
             if node.tag == _TAG + "timestamp":
                 self._check_timestamp(node, where)
+            hidden = sorted({f"U+{ord(c):04X}" for c in str(node.value) if _hidden_character(c)})
+            if hidden:
+                raise _RuleError(where, f"line {_line(node)}: the text holds control characters "
+                                 f"({', '.join(hidden[:5])}), written as escapes such as \\e or \\u001b; "
+                                 "they would reach the console, the report and the audit row raw (a "
+                                 "terminal escape, a forged line): remove them")
         elif isinstance(node, (MappingNode, SequenceNode)):
             expected = _TAG + ("map" if isinstance(node, MappingNode) else "seq")
             if node.tag != expected:
@@ -264,6 +274,16 @@ def _too_large(what: str, path: str, size: int, limit: int) -> InputFileError:
 #: means what JSON says (they were refused as "expected a number, got str '1e-05'").
 _EXPONENT_FLOAT = re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$")
 _StrictLoader.add_implicit_resolver(_TAG + "float", _EXPONENT_FLOAT, list("-+0123456789."))
+
+
+def _hidden_character(c: str) -> bool:
+    """A character no input text needs and every view would show raw or garbled: a control character
+    other than tab and newline (ESC, CR, BEL, NUL …, which YAML's escapes let through although the
+    file itself may not hold them), or a bidirectional control (U+202A-U+202E, U+2066-U+2069) that
+    reorders what is displayed."""
+    if c in "\t\n":
+        return False
+    return unicodedata.category(c) == "Cc" or "\u202a" <= c <= "\u202e" or "\u2066" <= c <= "\u2069"
 
 
 def parse_yaml(data: bytes, path: str, what: str) -> Any:

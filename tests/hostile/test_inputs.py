@@ -16,6 +16,7 @@ import datetime as dt
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 import time
@@ -710,3 +711,20 @@ def test_a_malformed_prior_option_names_the_part_at_fault(value, reason):
         parse_prior_options([value])
     assert f"is not OAR=DOSE/FRACTIONS@DAYS: {reason}" in str(info.value)
     assert "e.g. small_bowel=45/25@730" in str(info.value)
+
+
+@pytest.mark.parametrize("text, code", [
+    (b'{patient_id: "P1\\e[2J\\e[31mRED"}', "U+001B"),  # clear screen, colour
+    (b'{"name": "A\\rStatus: planned"}', "U+000D"),  # a forged console line
+    (b'{name: "x\\u202ey"}', "U+202E"),  # right-to-left override
+    (b'{name: "bell\\a and nul\\0"}', "U+0000, U+0007"),
+])
+def test_control_characters_written_as_escapes_are_refused(text, code):
+    """Found on a hostile stub patient and case file: YAML/JSON escapes (\\e, \\u001b, \\r, \\0) put terminal
+    escapes, carriage returns and bidirectional controls into ids and names, and the console summary, the
+    report and the audit row showed them raw (a cleared screen, a fake "Status: planned" line). The reader
+    refuses them; tab and newline stay allowed (multi-line notes)."""
+    with pytest.raises(InputFileError, match=re.escape(f"the text holds control characters ({code})")):
+        parse_yaml(text, "x.yaml", "case file")
+    note = parse_yaml(b'{note: "line 1\\nline 2\\tend"}', "x.yaml", "case file")
+    assert note == {"note": "line 1\nline 2\tend"}
