@@ -184,7 +184,7 @@ def check_interval_days(name: str, days: Any) -> float:
                          "prior course's last fraction to the new course's first)")
     if value > MAX_INTERVAL_DAYS:
         raise _above(name, value, "days", MAX_INTERVAL_DAYS, why="100 years", fix="check the interval (days)")
-    return float(value)
+    return float(value) + 0.0  # -0.0 is 0 days (it was printed as "-0 days")
 
 
 def check_prescription(name: str, prescription_gy: Any, *, course: str = "new-course") -> float:

@@ -615,6 +615,7 @@ def test_each_bound_names_the_value_and_the_bound(check, args, needle):
 
 
 def test_values_on_the_bounds_are_accepted():
+    assert math.copysign(1.0, check_interval_days("i", -0.0)) == 1.0  # was printed as "-0 days"
     assert check_fractions("n", MAX_FRACTIONS_PER_COURSE) == MAX_FRACTIONS_PER_COURSE
     assert check_course_dose("d", MAX_COURSE_DOSE_GY, 5) == MAX_COURSE_DOSE_GY
     assert check_course_dose("d", MAX_DOSE_PER_FRACTION_GY, 1) == MAX_DOSE_PER_FRACTION_GY
