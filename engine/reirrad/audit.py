@@ -620,7 +620,8 @@ def _check_header(target: Path, text: str, columns: List[str]) -> None:
     else:
         detail = "the same columns in a different order"
     raise InputError(
-        f"{target} is not an audit CSV of runs like this one: its header differs from this run's row "
+        f"{target} is not an audit CSV of runs like this one: its header's columns differ from this run's "
+        "row "
         f"({detail}); give a new file, or one written by runs of the same protocol (from code: build the "
         "records with the same oar_keys and n_prior_courses)"
     )

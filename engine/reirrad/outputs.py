@@ -77,6 +77,14 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
+def _which_of(path: Path, files: Sequence[Optional[PathLike]]) -> Optional[PathLike]:
+    """The one of ``files`` that ``path`` is (the same file, by any spelling or link), or None."""
+    for source in files:
+        if source is not None and Path(source).exists() and _same_file(path, Path(source)):
+            return source
+    return None
+
+
 def _check_one(option: str, value: str) -> Path:
     if not isinstance(value, str) or not value.strip():
         raise InputError(f"{option} {value!r} names no file: give a file name, or leave {option} out")
@@ -140,10 +148,10 @@ def check_outputs(request: OutputRequest, *, inputs: Sequence[PathLike] = ()) ->
             if _same_file(path, other):
                 raise InputError(f"{option} {value} and {other_option} {other} name the same file: one "
                                  "would replace the other; give each output its own file")
-        for source in inputs:
-            if source is not None and Path(source).exists() and _same_file(path, Path(source)):
-                raise InputError(f"{option} {value} is an input of this run ({source}): writing it would "
-                                 "replace the input; give another output path")
+        source = _which_of(path, inputs)
+        if source is not None:
+            raise InputError(f"{option} {value} is an input of this run ({source}): writing it would "
+                             "replace the input; give another output path")
         checked.append((option, path))
     return request
 
@@ -206,10 +214,10 @@ def _check_named_entries(option: str, value: str, folder: Path, names: Pattern[s
         if not entry.is_file() or entry.is_symlink():
             raise InputError(f"{option} {value}: {entry.name} is in the way (not a regular file); reirrad "
                              "would write a file of that name there: remove it or give another folder")
-        for source in files:
-            if source is not None and Path(source).exists() and _same_file(entry, Path(source)):
-                raise InputError(f"{option} {value}: {entry.name} is {source}, a file of this run; it would "
-                                 "be replaced: give another folder")
+        source = _which_of(entry, files)
+        if source is not None:
+            raise InputError(f"{option} {value}: {entry.name} is {source}, a file of this run; it would "
+                             "be replaced: give another folder")
 
 
 def result_json(payload: Mapping[str, Any]) -> str:

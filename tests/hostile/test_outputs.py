@@ -22,7 +22,7 @@ import sys
 import textwrap
 import time
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import Any, Dict, Tuple
 
 import pytest
 
@@ -139,6 +139,22 @@ def test_commit_writes_all_three_and_abort_writes_none(dry_outcome, tmp_path):
     assert json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))["status"] == "dry-run"
 
 
+def _commit_failing_at(staged: Any, failing: Path, monkeypatch: Any) -> None:
+    """Fault injection: commit ``staged`` with the rename onto ``failing`` raising ENOSPC; the commit must
+    fail saying none was kept."""
+    real = os.replace
+
+    def flaky(src, dst):
+        if str(dst) == str(failing):
+            raise OSError(28, "No space left on device")
+        return real(src, dst)
+
+    monkeypatch.setattr(os, "replace", flaky)
+    with pytest.raises(OutputError, match="none was kept"):
+        staged.commit()
+    monkeypatch.setattr(os, "replace", real)
+
+
 def test_a_failed_rename_puts_back_what_earlier_renames_replaced(dry_outcome, tmp_path, monkeypatch):
     """Fault injection: the third rename (the audit CSV) fails. The report and JSON that the first two
     renames replaced are put back byte for byte; nothing new stays; the error says none was kept."""
@@ -147,19 +163,7 @@ def test_a_failed_rename_puts_back_what_earlier_renames_replaced(dry_outcome, tm
     result.write_text("old json", encoding="utf-8")
     request = OutputRequest(report=str(report), json=str(result), audit_csv=str(audit))
     _, staged = stage_record(dry_outcome, request)
-    real = os.replace
-    calls: List[str] = []
-
-    def flaky(src, dst):
-        calls.append(str(dst))
-        if str(dst) == str(audit):
-            raise OSError(28, "No space left on device")
-        return real(src, dst)
-
-    monkeypatch.setattr(os, "replace", flaky)
-    with pytest.raises(OutputError, match="none was kept"):
-        staged.commit()
-    monkeypatch.setattr(os, "replace", real)
+    _commit_failing_at(staged, audit, monkeypatch)
     assert report.read_text(encoding="utf-8") == "old report"
     assert result.read_text(encoding="utf-8") == "old json"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r.html", "r.json"]
@@ -182,17 +186,7 @@ def test_adopted_files_commit_first_with_the_record_and_a_failed_rename_undoes_t
     _, staged = stage_record(dry_outcome, request)
     staged.adopt(*_adoptable(tmp_path, "map.dcm", "new map"))
     assert [p.name for p in staged.targets] == ["map.dcm", "r.json", "a.csv"]
-    real = os.replace
-
-    def flaky(src, dst):
-        if str(dst) == str(audit):
-            raise OSError(28, "No space left on device")
-        return real(src, dst)
-
-    monkeypatch.setattr(os, "replace", flaky)
-    with pytest.raises(OutputError, match="none was kept"):
-        staged.commit()
-    monkeypatch.setattr(os, "replace", real)
+    _commit_failing_at(staged, audit, monkeypatch)
     assert old_map.read_text(encoding="utf-8") == "old map"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["map.dcm"]
     with pytest.raises(OutputError, match="already committed or aborted"):
