@@ -366,7 +366,27 @@ def scan_folder(folder: PathLike) -> Tuple[Tuple[DicomObject, ...], int]:
             skipped += 1
             continue
         objects.append(object_from_header(ds, str(file)))
+    _refuse_copies(objects, root)
     return tuple(objects), skipped
+
+
+def _refuse_copies(objects: Sequence[DicomObject], root: Path) -> None:
+    """Refuse a folder in which several files hold one DICOM object (one SOP Instance UID): a copy of a
+    prior plan made one dose count as two courses (its cumulative EQD2 doubled), and two different
+    structure sets under one UID were resolved by whichever file came last. Neither is guessed."""
+    paths: Dict[str, List[str]] = defaultdict(list)
+    for o in objects:
+        if o.sop_instance_uid:
+            paths[o.sop_instance_uid].append(o.path)
+    repeated = sorted((uid, files) for uid, files in paths.items() if len(files) > 1)
+    if repeated:
+        uid, files = repeated[0]
+        more = f" (and {len(repeated) - 1} more object(s) in several files)" if len(repeated) > 1 else ""
+        raise InputError(
+            f"--dir {root}: {len(files)} files hold one DICOM object (SOP Instance UID {uid}): "
+            f"{', '.join(files)}{more}. An object must appear once: a copy would count a prior dose twice, "
+            "and different files under one UID cannot be told apart - remove the copies (or the wrong file) "
+            "from the folder")
 
 
 # -- 2. grouping -----------------------------------------------------------------------------------------

@@ -253,6 +253,24 @@ def test_two_registrations_of_one_prior_frame_stop_then_registration_uid_resolve
     assert dict(case.not_used)[f["reg"]] == "not part of the case found"
 
 
+def test_a_copy_of_an_object_or_two_files_under_one_uid_are_refused(tmp_path):
+    """Found on hostile folders: an exact copy of the prior plan (exported twice, in a sub-folder) made the
+    one prior dose count as two courses (rectum cumulative EQD2 77.5 -> 99.1 Gy); two different structure
+    sets under one SOP Instance UID were resolved by the later path. A folder whose files repeat a UID is
+    refused, naming the UID and the files."""
+    f = _case(tmp_path / "p")
+    (tmp_path / "p" / "export2").mkdir()
+    copy = tmp_path / "p" / "export2" / "e.dcm"
+    shutil.copy(f["rp_prior"], copy)
+    with pytest.raises(InputError, match=rf"2 files hold one DICOM object \(SOP Instance UID {PRIOR1}\): "
+                                         rf".*e\.dcm, .*e\.dcm\. An object must appear once"):
+        discover(tmp_path / "p")
+    copy.unlink()
+    _prior_rs(tmp_path / "p" / "export2" / "z.dcm", FRAME_B, RS_NEW)  # another structure set, RS_NEW's UID
+    with pytest.raises(InputError, match=rf"SOP Instance UID {RS_NEW}\): .*a\.dcm, .*z\.dcm"):
+        discover(tmp_path / "p")
+
+
 def test_a_prior_plan_without_dose_stops(tmp_path):
     _case(tmp_path / "p")
     factory.rt_plan(tmp_path / "p" / "old.dcm", sop_uid=OTHER, frame_uid=FRAME_B, plan_date="20200101")
