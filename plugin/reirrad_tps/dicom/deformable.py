@@ -95,7 +95,7 @@ from .files import (
     PathLike,
     read_dataset,
 )
-from .geometry import orientation_matrix
+from .geometry import check_spacing, orientation_matrix
 from .registration import (
     RIGID_MATRIX_TYPES,
     RigidRegistration,
@@ -299,6 +299,9 @@ def _item(item: Dataset, index: int, target: str, path: str, sop: str) -> Option
     if min(resolution) <= 0.0:
         raise InputError(f"{grid_where}: {attribute_label('GridResolution')} = {list(resolution)} mm (each "
                          "must be > 0); export the registration again")
+    label = attribute_label("GridResolution")
+    check_spacing((resolution[0], resolution[1], resolution[2]), grid_where, what="deformation grid",
+                  xy_sources=(f"{label}, x", f"{label}, y"), z_source=f"{label}, z")
     dims = _dimensions(grid, grid_where)
     written = _vectors(grid, grid_where, dims)
     lengths = np.linalg.norm(written, axis=3)

@@ -125,7 +125,9 @@ def orientation_matrix(iop: Sequence[float], where: str) -> FloatArray:
 PLAUSIBLE_SPACING_MM = (0.1, 20.0)
 
 
-def check_spacing(spacing_mm: Sequence[float], where: str, *, what: str, z_source: str) -> None:
+def check_spacing(spacing_mm: Sequence[float], where: str, *, what: str, z_source: str,
+                  xy_sources: Tuple[str, str] = ("PixelSpacing (0028,0030), column spacing",
+                                                 "PixelSpacing (0028,0030), row spacing")) -> None:
     """Refuse a voxel spacing (x, y, z mm) outside :data:`PLAUSIBLE_SPACING_MM` on any axis.
 
     Parameters
@@ -135,9 +137,11 @@ def check_spacing(spacing_mm: Sequence[float], where: str, *, what: str, z_sourc
     where, what, z_source : str
         The file, what the grid is (``"dose grid"``, ``"CT"``) and where its slice spacing came from,
         for the message.
+    xy_sources : tuple of 2 str, optional
+        Where the x and y spacings came from (default: PixelSpacing's column and row spacing).
     """
     low, high = PLAUSIBLE_SPACING_MM
-    sources = ("PixelSpacing (0028,0030), column spacing", "PixelSpacing (0028,0030), row spacing", z_source)
+    sources = (*xy_sources, z_source)
     for axis, source, value in zip("xyz", sources, spacing_mm):
         if not low <= float(value) <= high:
             raise InputError(

@@ -57,6 +57,10 @@ FloatArray = NDArray[np.float64]
 #: FrameOfReferenceTransformationMatrixType values that are read.
 RIGID_MATRIX_TYPES: Tuple[str, ...] = ("RIGID", "RIGID_SCALE")
 _MATRIX_TOL = 1e-4
+#: The axis scale factors a RIGID_SCALE matrix may hold: images of one patient are never registered with
+#: more than a small scaling (a pixel-size correction); 1000 drew every planning voxel's prior dose from
+#: one point, 0.001 moved the prior dose off the grid, both without a finding.
+PLAUSIBLE_SCALE = (0.5, 2.0)
 
 
 def _frozen(matrix: ArrayLike) -> FloatArray:
@@ -108,7 +112,8 @@ def check_matrix(matrix: FloatArray, kind: str, where: str) -> None:
     """Refuse a 4×4 that is not what its FrameOfReferenceTransformationMatrixType says.
 
     ``RIGID``: the 3×3 part orthonormal with determinant > 0 (± 1e-4); ``RIGID_SCALE``: its columns
-    orthogonal, determinant > 0; both: last row 0 0 0 1. ``where`` names the file and the item.
+    orthogonal, determinant > 0, each axis scaled within :data:`PLAUSIBLE_SCALE`; both: last row 0 0 0 1.
+    ``where`` names the file and the item.
 
     Raises
     ------
@@ -130,6 +135,12 @@ def check_matrix(matrix: FloatArray, kind: str, where: str) -> None:
         raise InputError(f"{label} is declared {kind} but its 3x3 part {np.round(linear, 6).tolist()} is "
                          f"not a {'rotation' if kind == 'RIGID' else 'scaled rotation'}; the file is "
                          "malformed")
+    scales = np.sqrt(np.diag(gram))
+    low, high = PLAUSIBLE_SCALE
+    if not bool(np.all((scales >= low) & (scales <= high))):
+        raise InputError(f"{label} scales the axes by {np.round(scales, 6).tolist()}, outside "
+                         f"{low:g}-{high:g}: no registration of one patient's images scales them so much; "
+                         "the file is malformed - check the registration and export it again")
 
 
 def _item_matrix(item: Dataset, where: str, index: int) -> Tuple[FloatArray, str]:

@@ -245,6 +245,25 @@ def test_missing_grid_attributes_are_refused(tmp_path: Path, omit: Any, needle: 
         read_deformable_registration(write(tmp_path, uniform([0.0, 0.0, 0.0]), omit=omit))
 
 
+@pytest.mark.parametrize("resolution", [(5e-324, 5.0, 5.0), (5.0, 5.0, 1e6)])
+def test_an_implausible_grid_resolution_is_refused(tmp_path: Path, resolution: Any) -> None:
+    """Found on hostile files: GridResolution 5e-324 mm ended in an IndexError (traceback) in the dose
+    gather; 1e6 mm was accepted. A resolution outside 0.1-20 mm (as a dose grid's) is refused."""
+    path = factory.deformable_registration(tmp_path / "dreg.dcm", uniform([0.0, 0.0, 0.0]), ipp=GRID_IPP,
+                                           resolution_mm=resolution)
+    with pytest.raises(InputError, match=r"the deformation grid's [xz] spacing is .* mm \(from "
+                                         r"GridResolution \(0064,0008\), [xz]\), outside the 0.1-20 mm"):
+        read_deformable_registration(path)
+
+
+def test_a_scaled_post_matrix_is_refused(tmp_path: Path) -> None:
+    """A post-deformation RIGID_SCALE of 0.001 moved the prior dose off the grid with only coverage flags."""
+    path = write(tmp_path, uniform([0.0, 0.0, 0.0]), post=np.diag([0.001, 0.001, 0.001, 1.0]),
+                 matrix_type="RIGID_SCALE")
+    with pytest.raises(InputError, match=r"scales the axes by \[0.001, 0.001, 0.001\], outside 0.5-2"):
+        read_deformable_registration(path)
+
+
 def test_affine_pre_matrix_is_refused(tmp_path: Path) -> None:
     path = write(tmp_path, uniform([0.0, 0.0, 0.0]), pre=np.diag([2.0, 1.0, 1.0, 1.0]), matrix_type="AFFINE")
     with pytest.raises(InputError, match=r"PreDeformationMatrixRegistrationSequence .* is AFFINE"):

@@ -97,6 +97,21 @@ def test_rigid_scale_is_read(tmp_path: Path) -> None:
     assert regs[0].matrix_type == "RIGID_SCALE"
 
 
+@pytest.mark.parametrize("scale", [1000.0, 0.001, 2.5])
+def test_an_implausible_rigid_scale_is_refused(tmp_path: Path, scale: float) -> None:
+    """Found on a hostile REG: RIGID_SCALE diag(1000) drew every planning voxel's prior dose from one point
+    (femoral head prior EQD2 7.4 -> 43.2 Gy), 0.001 moved it off the grid, both without a finding. Axis
+    scales outside 0.5-2 (registration.PLAUSIBLE_SCALE) are refused; 2 itself is read."""
+    scaled = np.diag([scale, scale, scale, 1.0])
+    path = factory.registration(tmp_path / "reg.dcm", [(factory.FRAME_B, scaled, "RIGID_SCALE")])
+    with pytest.raises(InputError, match=rf"scales the axes by \[{scale!r}, {scale!r}, {scale!r}\], outside "
+                                         r"0.5-2"):
+        read_registration(path)
+    edge = factory.registration(tmp_path / "edge.dcm", [(factory.FRAME_B, np.diag([2.0, 0.5, 1.0, 1.0]),
+                                                          "RIGID_SCALE")])
+    assert read_registration(edge)[0].matrix_type == "RIGID_SCALE"
+
+
 def test_affine_is_refused(tmp_path: Path) -> None:
     """Only rigid registrations are used to move doses."""
     path = factory.registration(tmp_path / "reg.dcm", [(factory.FRAME_B, np.eye(4), "AFFINE")])
