@@ -23,6 +23,7 @@ long values), and how to fix it.
 from __future__ import annotations
 
 import reprlib
+import unicodedata
 from typing import Any, Tuple
 
 __all__ = [
@@ -37,6 +38,8 @@ __all__ = [
     "ReirradError",
     "UnitError",
     "echo",
+    "hidden_character",
+    "shown",
 ]
 
 ECHO_CHARS = 80
@@ -66,6 +69,25 @@ def echo(value: Any) -> str:
     except Exception:  # a value whose repr fails is still named by its type
         return f"<a {type(value).__name__}>"
     return text if len(text) <= 2 * ECHO_CHARS else text[:2 * ECHO_CHARS] + "..."
+
+
+def hidden_character(c: str) -> bool:
+    """True for a character no name or label needs and every view would show raw or garbled: a control
+    character other than tab and newline (ESC, CR, BEL, NUL …: a terminal escape, a forged console
+    line), or a bidirectional control (U+202A-U+202E, U+2066-U+2069) that reorders what is displayed."""
+    if c in "\t\n":
+        return False
+    return unicodedata.category(c) == "Cc" or "\u202a" <= c <= "\u202e" or "\u2066" <= c <= "\u2069"
+
+
+def shown(text: str) -> str:
+    """``text`` with each :func:`hidden_character` (and tab and newline) written as a visible escape
+    (``\\x1b``, ``\\u202e``): for names and labels that come from files reirrad does not write (DICOM),
+    so that the console, the report and the audit row never carry them raw."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or not (hidden_character(c) or c in "\t\n")
+                   else (f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}") for c in text)
 
 
 class ReirradError(Exception):

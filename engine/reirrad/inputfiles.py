@@ -37,7 +37,6 @@ import codecs
 import os
 import re
 import stat
-import unicodedata
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Union
 
@@ -45,7 +44,7 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from .bounds import check_date
-from .errors import InputError, InputFileError, echo
+from .errors import InputError, InputFileError, echo, hidden_character
 
 __all__ = ["MAX_DEPTH", "MAX_INPUT_BYTES", "MAX_NUMBER_CHARS", "parse_yaml", "read_input_bytes",
            "read_yaml_file"]
@@ -147,7 +146,7 @@ class _StrictLoader(yaml.SafeLoader):
                                  "check it")
             if node.tag == _TAG + "timestamp":
                 self._check_timestamp(node, where)
-            hidden = sorted({f"U+{ord(c):04X}" for c in str(node.value) if _hidden_character(c)})
+            hidden = sorted({f"U+{ord(c):04X}" for c in str(node.value) if hidden_character(c)})
             if hidden:
                 raise _RuleError(where, f"line {_line(node)}: the text holds control characters "
                                  f"({', '.join(hidden[:5])}), written as escapes such as \\e or \\u001b; "
@@ -274,16 +273,6 @@ def _too_large(what: str, path: str, size: int, limit: int) -> InputFileError:
 #: means what JSON says (they were refused as "expected a number, got str '1e-05'").
 _EXPONENT_FLOAT = re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$")
 _StrictLoader.add_implicit_resolver(_TAG + "float", _EXPONENT_FLOAT, list("-+0123456789."))
-
-
-def _hidden_character(c: str) -> bool:
-    """A character no input text needs and every view would show raw or garbled: a control character
-    other than tab and newline (ESC, CR, BEL, NUL …, which YAML's escapes let through although the
-    file itself may not hold them), or a bidirectional control (U+202A-U+202E, U+2066-U+2069) that
-    reorders what is displayed."""
-    if c in "\t\n":
-        return False
-    return unicodedata.category(c) == "Cc" or "\u202a" <= c <= "\u202e" or "\u2066" <= c <= "\u2069"
 
 
 def parse_yaml(data: bytes, path: str, what: str) -> Any:

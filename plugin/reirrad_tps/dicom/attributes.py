@@ -13,7 +13,7 @@ from typing import Any, List, Optional, Sequence, Tuple
 from pydicom.datadict import tag_for_keyword
 from pydicom.dataset import Dataset
 
-from reirrad.errors import InputError
+from reirrad.errors import InputError, shown
 
 __all__ = [
     "attribute_label",
@@ -58,9 +58,11 @@ def required(ds: Dataset, keyword: str, where: str, *, fix: str) -> Any:
 
 
 def text(ds: Dataset, keyword: str) -> str:
-    """The value as stripped text, ``""`` when absent or empty (Type 2/3 text attributes)."""
+    """The value as stripped text, ``""`` when absent or empty (Type 2/3 text attributes); control and
+    bidirectional characters written as visible escapes (:func:`reirrad.errors.shown`: a PatientID with a
+    terminal escape cleared the console and reached the report and the audit row raw)."""
     value = ds.get(keyword)
-    return "" if _is_empty(value) else str(value).strip()
+    return "" if _is_empty(value) else shown(str(value).strip())
 
 
 def optional_text(ds: Dataset, keyword: str) -> Optional[str]:
@@ -70,7 +72,7 @@ def optional_text(ds: Dataset, keyword: str) -> Optional[str]:
 
 def required_text(ds: Dataset, keyword: str, where: str, *, fix: str) -> str:
     """A Type 1 text value (UIDs, code strings), stripped."""
-    return str(required(ds, keyword, where, fix=fix)).strip()
+    return shown(str(required(ds, keyword, where, fix=fix)).strip())
 
 
 def values_list(value: Any) -> List[Any]:

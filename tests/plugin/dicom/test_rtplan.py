@@ -97,3 +97,24 @@ def test_other_objects_are_refused(tmp_path: Path) -> None:
     path = factory.rt_dose(tmp_path / "rd.dcm", factory.counts_ramp((1, 2, 2)))
     with pytest.raises(InputError, match="not RT Ion Plan / RT Plan"):
         read_rt_plan(path)
+
+
+def test_control_characters_in_dicom_text_are_shown_escaped(tmp_path: Path) -> None:
+    """Found on hostile files: a PatientID and an RTPlanLabel with terminal escapes, BEL and U+202E reached
+    the console (clearing it), the HTML report and the audit CSV raw. Text read from DICOM shows them as
+    visible escapes (reirrad.errors.shown); ordinary non-ASCII text is kept as it is."""
+    import pydicom  # noqa: PLC0415
+
+    path = factory.rt_plan(tmp_path / "rp.dcm")
+    ds = pydicom.dcmread(str(path))
+    ds.SpecificCharacterSet = "ISO_IR 192"
+    ds.PatientID = "ID\x1b[2J\x07"
+    ds.RTPlanLabel = "SABR\u202eX"
+    ds.RTPlanName = "Ärztin"
+    factory.save(ds, path)
+    with warnings.catch_warnings():  # pydicom takes the ESC for an ISO 2022 code extension, and warns
+        warnings.simplefilter("ignore", UserWarning)
+        plan = read_rt_plan(path)
+    assert plan.patient_id == "ID\\x1b[2J\\x07"
+    assert plan.label == "SABR\\u202eX"
+    assert plan.name == "Ärztin"
