@@ -232,6 +232,7 @@ def _matrix(item: Dataset, keyword: str, where: str) -> FloatArray:
     values = float_values(entries[0], "FrameOfReferenceTransformationMatrix", label, count=16, fix=fix)
     matrix = np.array(values, dtype=np.float64).reshape(4, 4)  # row-major (PS3.3 C.20.2.1.1)
     check_matrix(matrix, kind, label)
+    matrix[3] = (0.0, 0.0, 0.0, 1.0)  # within check_matrix's tolerance of it: exactly (an affine map)
     return matrix
 
 

@@ -112,6 +112,15 @@ def test_an_implausible_rigid_scale_is_refused(tmp_path: Path, scale: float) -> 
     assert read_registration(edge)[0].matrix_type == "RIGID_SCALE"
 
 
+def test_a_last_row_within_the_tolerance_is_read_as_exactly_affine(tmp_path: Path) -> None:
+    """A last row 0 0 0 1.00009 passed the matrix check (1e-4) and then failed the engine's own stricter
+    check with a message naming neither the file nor a fix. It is read as 0 0 0 1."""
+    matrix = np.eye(4)
+    matrix[3, 3] = 1.00009
+    path = factory.registration(tmp_path / "reg.dcm", [(factory.FRAME_B, matrix, "RIGID")])
+    assert read_registration(path)[0].matrix[3].tolist() == [0.0, 0.0, 0.0, 1.0]
+
+
 def test_affine_is_refused(tmp_path: Path) -> None:
     """Only rigid registrations are used to move doses."""
     path = factory.registration(tmp_path / "reg.dcm", [(factory.FRAME_B, np.eye(4), "AFFINE")])
