@@ -26,7 +26,7 @@ from typing import Optional, Sequence, Tuple
 from .errors import EligibilityError, InputError
 from .findings import Finding
 
-__all__ = ["NEEDS_ACTION", "apply_gate", "stop_findings"]
+__all__ = ["NEEDS_ACTION", "apply_gate", "check_override_reason", "overridable", "stop_findings"]
 
 #: Stop codes that an override reason does not lift.
 NEEDS_ACTION = ("ambiguous-structure", "no-oar-matched", "fractionation-not-in-protocol")
