@@ -183,8 +183,9 @@ def _stage_maps(folder: str, outcome: WorkflowRun, source: Any) -> List[Tuple[st
     staged: List[Tuple[str, Path]] = []
     try:
         for name, grid, content, label, n_fractions in maps:
-            if not MAP_NAMES.fullmatch(name):  # the folder was checked for these names only
-                raise InputError(f"internal: map name {name!r} is not one --write-maps checks for")
+            if not MAP_NAMES.fullmatch(name):  # the folder was checked for these names only (OAR keys are
+                # lower_snake_case, protocol._OAR_KEY_RE): a bug, not bad input
+                raise RuntimeError(f"map name {name!r} is not one --write-maps checks for")
             written = write_rt_dose(out / name, grid, content=content, label=label, n_fractions=n_fractions,
                                     **common)
             staged.append((str(written.staged), out / name))
