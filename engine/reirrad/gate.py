@@ -26,7 +26,8 @@ from typing import Optional, Sequence, Tuple
 from .errors import EligibilityError, InputError
 from .findings import Finding
 
-__all__ = ["NEEDS_ACTION", "apply_gate", "check_override_reason", "overridable", "stop_findings"]
+__all__ = ["MAX_REASON_CHARS", "NEEDS_ACTION", "apply_gate", "check_override_reason", "overridable",
+           "stop_findings"]
 
 #: Stop codes that an override reason does not lift.
 NEEDS_ACTION = ("ambiguous-structure", "no-oar-matched", "fractionation-not-in-protocol")
@@ -42,11 +43,18 @@ def _message(stops: Sequence[Finding], hint: str) -> str:
     return f"{len(stops)} stop finding(s): {listed} - {hint}"
 
 
+#: Longest override reason (characters): a sentence or two naming the decision and where it is recorded.
+#: A 5 MB reason was written whole to the console, the report and one audit cell (beyond a spreadsheet's
+#: 32,767).
+MAX_REASON_CHARS = 1000
+
+
 def check_override_reason(reason: Optional[str]) -> Optional[str]:
     """An override reason as recorded: None (no override), or text a reader can see and trust.
 
     Refused: text with no visible character (empty, blanks, a zero-width space: an override whose
-    reason displays as nothing), and control or format characters (a terminal escape, a carriage
+    reason displays as nothing), more than :data:`MAX_REASON_CHARS` characters, and control or format
+    characters (a terminal escape, a carriage
     return or newline that forges console lines, a right-to-left override that reorders them), which
     every view (console, report, audit row) would show raw or garbled.
 
@@ -67,6 +75,10 @@ def check_override_reason(reason: Optional[str]) -> Optional[str]:
     if not any(not c.isspace() for c in reason):
         raise InputError("an eligibility override needs a reason (got empty text); say why, "
                          "e.g. 'MDT 2026-11-20 approved interval of 5 months'")
+    if len(reason) > MAX_REASON_CHARS:
+        raise InputError(f"an eligibility override reason of {len(reason)} characters is longer than "
+                         f"{MAX_REASON_CHARS}: record the decision in a sentence or two and refer to the "
+                         "MDT record for the rest")
     return reason
 
 

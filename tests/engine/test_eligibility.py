@@ -66,6 +66,7 @@ def test_override_is_recorded_and_must_have_a_reason():
     ("MDT ok\rStatus: planned", "found U+000D"),  # forges a console line
     ("MDT \u202eko", "found U+202E"),  # right-to-left override
     ("\u00a0\u2003", "needs a reason"),  # only blanks
+    ("x" * 1001, "an eligibility override reason of 1001 characters is longer than 1000"),  # was 5 MB whole
 ])
 def test_an_override_reason_must_be_visible_plain_text(reason, needle):
     """Found on hostile runs: a zero-width space or a lone ESC passed strip() and overrode every stop with a

@@ -97,6 +97,7 @@ from .files import (
 )
 from .geometry import check_spacing, orientation_matrix
 from .registration import (
+    MAX_SHIFT_MM,
     RIGID_MATRIX_TYPES,
     RigidRegistration,
     check_matrix,
@@ -305,9 +306,16 @@ def _item(item: Dataset, index: int, target: str, path: str, sop: str) -> Option
                   xy_sources=(f"{label}, x", f"{label}, y"), z_source=f"{label}, z")
     dims = _dimensions(grid, grid_where)
     written = _vectors(grid, grid_where, dims)
-    lengths = np.linalg.norm(written, axis=3)
+    with np.errstate(over="ignore"):  # a float32 norm of a vector near 3e38 is inf: measured again below
+        lengths = np.linalg.norm(written, axis=3)
     k, j, i = np.unravel_index(int(np.argmax(lengths)), lengths.shape)
     at = np.asarray(ipp) + direction @ (np.array([i, j, k], dtype=np.float64) * np.asarray(resolution))
+    largest = float(np.linalg.norm(written[k, j, i].astype(np.float64)))  # float32 overflows near 3e38
+    if largest > MAX_SHIFT_MM:
+        raise InputError(f"{grid_where}: a displacement vector of {largest:g} mm at ({at[0]:.1f}, "
+                         f"{at[1]:.1f}, {at[2]:.1f}) mm, beyond {MAX_SHIFT_MM:g} mm (10 m) where no "
+                         "deformation of one patient reaches; the file is malformed - export the "
+                         "registration again")
     linear = pre[:3, :3]
     # u = L_pre⁻¹ · D (module docstring); DisplacementField makes its one float64 copy
     engine_vectors: Any = written if np.array_equal(linear, np.eye(3)) else written @ np.linalg.inv(linear).T
@@ -316,7 +324,7 @@ def _item(item: Dataset, index: int, target: str, path: str, sop: str) -> Option
     return DeformableRegistration(
         source_frame_of_reference_uid=source, target_frame_of_reference_uid=target, field=field_,
         affine=_frozen(post @ pre), pre_matrix=_frozen(pre), post_matrix=_frozen(post),
-        max_displacement_mm=float(lengths[k, j, i]),
+        max_displacement_mm=largest,
         max_displacement_at_mm=(float(at[0]), float(at[1]), float(at[2])), item=index,
         sop_instance_uid=sop, path=path)
 

@@ -256,6 +256,17 @@ def test_an_implausible_grid_resolution_is_refused(tmp_path: Path, resolution: A
         read_deformable_registration(path)
 
 
+@pytest.mark.parametrize("size, shown", [(5.0e6, "5e\\+06"), (3.0e38, "5.19615e\\+38")])
+def test_a_displacement_beyond_ten_metres_is_refused(tmp_path: Path, size: float, shown: str) -> None:
+    """Kilometre vectors ran with only coverage flags; 3e38 (a finite float32) was reported as an "inf" mm
+    displacement (its norm taken in float32). A vector beyond 10 m is refused, its length taken in
+    float64."""
+    vectors = uniform([0.0, 0.0, 0.0])
+    vectors[1, 2, 3] = (size, size, size) if size > 1e30 else (size, 0.0, 0.0)
+    with pytest.raises(InputError, match=rf"a displacement vector of {shown} mm at .* beyond 10000 mm"):
+        read_deformable_registration(write(tmp_path, vectors))
+
+
 def test_a_scaled_post_matrix_is_refused(tmp_path: Path) -> None:
     """A post-deformation RIGID_SCALE of 0.001 moved the prior dose off the grid with only coverage flags."""
     path = write(tmp_path, uniform([0.0, 0.0, 0.0]), post=np.diag([0.001, 0.001, 0.001, 1.0]),

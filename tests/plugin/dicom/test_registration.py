@@ -121,6 +121,19 @@ def test_a_last_row_within_the_tolerance_is_read_as_exactly_affine(tmp_path: Pat
     assert read_registration(path)[0].matrix[3].tolist() == [0.0, 0.0, 0.0, 1.0]
 
 
+def test_a_translation_beyond_ten_metres_is_refused(tmp_path: Path) -> None:
+    """Found on a hostile REG: a 5 km translation ran (exit 0) with every OAR flagged 100 % outside the
+    prior dose. A translation beyond 10 m (registration.MAX_SHIFT_MM) is a malformed file; 10 m is read."""
+    far = np.eye(4)
+    far[:3, 3] = (3.0e6, 4.0e6, 0.0)
+    path = factory.registration(tmp_path / "reg.dcm", [(factory.FRAME_B, far, "RIGID")])
+    with pytest.raises(InputError, match=r"translates by 5e\+06 mm, beyond 10000 mm \(10 m\)"):
+        read_registration(path)
+    far[:3, 3] = (6000.0, 8000.0, 0.0)
+    edge = factory.registration(tmp_path / "edge.dcm", [(factory.FRAME_B, far, "RIGID")])
+    assert float(np.linalg.norm(read_registration(edge)[0].matrix[:3, 3])) == pytest.approx(1.0e4)
+
+
 def test_affine_is_refused(tmp_path: Path) -> None:
     """Only rigid registrations are used to move doses."""
     path = factory.registration(tmp_path / "reg.dcm", [(factory.FRAME_B, np.eye(4), "AFFINE")])
