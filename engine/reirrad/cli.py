@@ -97,7 +97,7 @@ class _Parser(argparse.ArgumentParser):
     def parse_known_args(self, args: Optional[Sequence[str]] = None,  # type: ignore[override]
                          namespace: Optional[argparse.Namespace] = None) -> Any:
         parsed, extra = super().parse_known_args(args, namespace)
-        if self.prog == "reirrad" or namespace is None:  # the outermost call: the record is not an option
+        if namespace is None:  # a call of its own (not one filling a caller's namespace): not an option
             parsed.__dict__.pop(_GIVEN, None)
         return parsed, extra
 

@@ -84,10 +84,10 @@ def shown(text: str) -> str:
     """``text`` with each :func:`hidden_character` (and tab and newline) written as a visible escape
     (``\\x1b``, ``\\u202e``): for names and labels that come from files reirrad does not write (DICOM),
     so that the console, the report and the audit row never carry them raw."""
-    if text.isprintable():
+    if text.isprintable():  # the usual case, at once
         return text
-    return "".join(c if c.isprintable() or not (hidden_character(c) or c in "\t\n")
-                   else (f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}") for c in text)
+    return "".join((f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}")
+                   if hidden_character(c) or c in "\t\n" else c for c in text)
 
 
 class ReirradError(Exception):

@@ -341,8 +341,10 @@ def write_rt_dose(path: PathLike, grid: DoseGrid, *, content: str, source: Union
         f"DoseGridScaling {scaling_text} Gy.",
     ) if part)
     ds.PixelData = _counts(values, float(scaling_text))
-    staged = stage_dataset(ds, path) if stage else None
-    if not stage:
+    staged: Optional[str] = None
+    if stage:
+        staged = stage_dataset(ds, path)
+    else:
         save_dataset(ds, path)
     return WrittenRtDose(path=str(path), sop_instance_uid=sop_uid, series_instance_uid=series_uid,
                          dose_grid_scaling=float(scaling_text), dose_comment=text, dose_type=ds.DoseType,
