@@ -256,6 +256,30 @@ def test_prior_dates_must_name_prior_plans(fresh: Any) -> None:
         EclipseCaseSource(ctx.Patient, ctx.ExternalPlanSetup, prior_dates={"PELVIS_45": "2024-06-07"})
 
 
+def test_a_given_date_that_differs_from_eclipses_is_used_and_flagged(fresh: Any) -> None:
+    """Stub model (LRRC-01's prior course ends on the model's date): a prior_dates answer replaces
+    Course.CompletedDateTime, with a flag naming both dates and their difference in days; the same
+    date as Eclipse's, or a plan not given, has no such flag."""
+    ctx = stub.load_context("LRRC-01")
+    model = load_patient("LRRC-01")
+    (mprior,) = model.prior_plans()
+    completed = model.course(mprior.course_id).end
+    given = completed - dt.timedelta(days=30)
+    snap = EclipseCaseSource(ctx.Patient, ctx.ExternalPlanSetup, prior_dates={mprior.id: given}).read()
+    (prior,) = snap.prior_courses
+    assert (prior.last_fraction, prior.last_fraction_source) == (given, "user")
+    (flag,) = [f for f in snap.source_findings if f.code == "last-fraction-date-differs"]
+    assert flag.severity == "flag" and flag.subject == prior.label
+    assert given.isoformat() in flag.message and completed.isoformat() in flag.message
+    assert "30 days before" in flag.message
+    later = EclipseCaseSource(ctx.Patient, ctx.ExternalPlanSetup,
+                              prior_dates={mprior.id: completed + dt.timedelta(days=2)}).read()
+    assert any("2 days after" in f.message for f in later.source_findings)
+    for dates in ({mprior.id: completed}, {}):
+        same = EclipseCaseSource(ctx.Patient, ctx.ExternalPlanSetup, prior_dates=dates).read()
+        assert not [f for f in same.source_findings if f.code == "last-fraction-date-differs"]
+
+
 @pytest.mark.parametrize("unit", UNITS)
 def test_the_adapters_satisfy_the_engine_ports(fresh: Any, unit: str) -> None:
     """reirrad.ports, by signature and behaviour (tests/ports_support.py): every Protocol method exists

@@ -38,10 +38,12 @@ through
 * **Dates.** The last fraction is ``prior_dates[plan id]`` (the user's answer) when given; else
   ``Course.CompletedDateTime`` (date part) — the day the course was closed, not a treatment record, so
   it is marked ``last_fraction_source="course-completed"`` and flagged until confirmed; else None (the
-  workflow asks). ESAPI has no planned start for a new course:
-  ``planned_start`` comes from the caller. ``Course.TreatmentSessions`` / ``PlanSetup.TreatmentSessions``
-  (15.5+) are not read: the reference lists the properties but not the members of their session types
-  (no documented date), so no per-fraction date is taken from them.
+  workflow asks). A date given that differs from ``CompletedDateTime`` is used, with a
+  ``last-fraction-date-differs`` flag naming both (the recovery credit counts from it). ESAPI has no
+  planned start for a new course: ``planned_start`` comes from the caller.
+  ``Course.TreatmentSessions`` / ``PlanSetup.TreatmentSessions`` (15.5+) are not read: the reference
+  lists the properties but not the members of their session types (no documented date), so no
+  per-fraction date is taken from them.
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ from numpy.typing import NDArray
 from reirrad._validate import as_date
 from reirrad.dose import DoseGrid
 from reirrad.errors import InputError
+from reirrad.findings import Finding
 from reirrad.priors import PriorPlanCandidate, PriorSelection, select_prior_plans
 from reirrad.snapshot import CaseSnapshot, PlanInfo, PriorCourse, StructureData, rigid_matrix
 
@@ -92,6 +95,19 @@ def _to_date(value: Any) -> Optional[dt.date]:
 
 def _check_date(name: str, value: Any) -> dt.date:
     return as_date(name, value, text=False)
+
+
+def _date_replaced(label: str, given: dt.date, completed: dt.date) -> Finding:
+    """A ``flag`` that the last-fraction date given in ``prior_dates`` replaces a different
+    ``Course.CompletedDateTime``: the recovery credit counts from the given date, so both are shown."""
+    days = (completed - given).days
+    relation = f"{days} days before" if days > 0 else f"{-days} days after"
+    return Finding(
+        "last-fraction-date-differs", "flag",
+        f"{label}: the last fraction is taken as {given.isoformat()} (prior_dates, the user's answer), "
+        f"{relation} the course's completion date in Eclipse ({completed.isoformat()}); the interval and the "
+        "recovery credited count from the given date - check it is the date of the last fraction",
+        subject=label)
 
 
 def _absolute(plan: Any) -> None:
@@ -188,6 +204,8 @@ class EclipseCaseSource:
             str(k): _check_date(f"prior_dates[{k!r}]", v) for k, v in (prior_dates or {}).items()}
         self._tps_version = str(tps_version)
         self._dose_spacing_mm = float(dose_spacing_mm)
+        # prior plan id -> the finding that its date from prior_dates differs from Eclipse's (_candidate)
+        self._replaced_dates: Dict[str, Finding] = {}
 
     # -- the port -----------------------------------------------------------------------------------
     def read(self) -> CaseSnapshot:
@@ -233,7 +251,9 @@ class EclipseCaseSource:
             planned_start=self._planned_start,
             tps=TPS_NAME,
             tps_version=self._tps_version,
-            source_findings=selection.findings,
+            source_findings=selection.findings + tuple(self._replaced_dates[c.plan_id]
+                                                       for c in selection.selected
+                                                       if c.plan_id in self._replaced_dates),
             prior_plan_selection=selection.record,
         )
 
@@ -277,6 +297,7 @@ class EclipseCaseSource:
         current_course = str(self._plan.Course.Id)
         plans: Dict[str, Any] = {}
         candidates = []
+        self._replaced_dates = {}
         for course in list(self._patient.Courses):
             for p in course_plans(course):
                 if str(course.Id) == current_course and str(p.Id) == str(self._plan.Id):
@@ -291,8 +312,11 @@ class EclipseCaseSource:
         status = str(plan.ApprovalStatus)
         last: Optional[dt.date] = self._prior_dates.get(name)
         source = "user"
+        completed = _to_date(course.CompletedDateTime)
         if last is None:
-            last, source = _to_date(course.CompletedDateTime), "course-completed"
+            last, source = completed, "course-completed"
+        elif completed is not None and completed != last:
+            self._replaced_dates[name] = _date_replaced(f"{course.Id}/{name}", last, completed)
         return PriorPlanCandidate(
             course_id=str(course.Id), plan_id=name, same_course_as_new=same_course, approval_status=status,
             approved=status in TREATMENT_APPROVED, treated=bool(plan.IsTreated),
