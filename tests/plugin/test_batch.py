@@ -219,6 +219,20 @@ def test_a_case_overrides_the_defaults_whichever_way_either_spells_the_option(tm
     assert [c.option("conservation_factor") for c in manifest.cases] == ["0.5", "0.8"]
 
 
+def test_an_empty_value_clears_a_default_so_an_empty_override_is_no_override(tmp_path):
+    """docs/batch.md: an empty value is an option not given, in YAML as in a CSV cell, so a case can
+    leave out an option its defaults set; an empty override reason is therefore no override (the case
+    stops on a stop finding), never an override with an empty reason."""
+    manifest = load_manifest(_write(tmp_path, "m.yaml", """\
+        defaults: {tps: raystation-stub, intent: isotoxic, override-eligibility: reviewed by MDT}
+        cases:
+          - {id: a, patient: LRRC-01, override-eligibility: ''}
+          - {id: b, patient: LRRC-01, override_eligibility: '  '}
+          - {id: c, patient: LRRC-01}
+        """))
+    assert [c.option("override_eligibility") for c in manifest.cases] == [None, None, "reviewed by MDT"]
+
+
 def test_bad_files_and_options_are_refused_before_any_case_runs(tmp_path, capsys):
     with pytest.raises(InputError, match=r"a \.yaml, \.yml or \.csv file"):
         load_manifest(_write(tmp_path, "m.txt", MANIFEST))
