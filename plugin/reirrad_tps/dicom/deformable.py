@@ -95,9 +95,8 @@ from .files import (
     PathLike,
     read_dataset,
 )
-from .geometry import check_spacing, orientation_matrix
+from .geometry import PATIENT_EXTENT_MM, check_spacing, orientation_matrix
 from .registration import (
-    MAX_SHIFT_MM,
     RIGID_MATRIX_TYPES,
     RigidRegistration,
     check_matrix,
@@ -311,9 +310,9 @@ def _item(item: Dataset, index: int, target: str, path: str, sop: str) -> Option
     k, j, i = np.unravel_index(int(np.argmax(lengths)), lengths.shape)
     at = np.asarray(ipp) + direction @ (np.array([i, j, k], dtype=np.float64) * np.asarray(resolution))
     largest = float(np.linalg.norm(written[k, j, i].astype(np.float64)))  # float32 overflows near 3e38
-    if largest > MAX_SHIFT_MM:
+    if largest > PATIENT_EXTENT_MM:
         raise InputError(f"{grid_where}: a displacement vector of {largest:g} mm at ({at[0]:.1f}, "
-                         f"{at[1]:.1f}, {at[2]:.1f}) mm, beyond {MAX_SHIFT_MM:g} mm (10 m) where no "
+                         f"{at[1]:.1f}, {at[2]:.1f}) mm, beyond {PATIENT_EXTENT_MM:g} mm (10 m) where no "
                          "deformation of one patient reaches; the file is malformed - export the "
                          "registration again")
     linear = pre[:3, :3]

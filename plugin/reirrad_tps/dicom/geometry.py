@@ -43,6 +43,7 @@ from reirrad.errors import InputError
 
 __all__ = [
     "COSINE_TOL",
+    "PATIENT_EXTENT_MM",
     "PLAUSIBLE_SPACING_MM",
     "POSITION_TOL_MM",
     "GridGeometry",
@@ -115,6 +116,14 @@ def orientation_matrix(iop: Sequence[float], where: str) -> FloatArray:
     col -= (col @ row) * row
     col /= np.linalg.norm(col)
     return np.column_stack([row, col, np.cross(row, col)])
+
+
+#: How far (mm) from the patient coordinate system's origin patient data may lie: 10 m, far beyond any
+#: patient coordinate system. A contour coordinate beyond it (``rtstruct``), a registration matrix's
+#: translation or a deformation's displacement vector longer than it (``registration``, ``deformable``)
+#: is a malformed file: one x of 1e30 mm was skipped as "enclosing no area", misstating why; kilometres of
+#: translation moved every OAR 100 % off the prior dose, with only coverage flags.
+PATIENT_EXTENT_MM = 1.0e4
 
 
 #: The range (mm) a voxel spacing of a dose grid or CT read from DICOM must lie in, on each axis. Outside

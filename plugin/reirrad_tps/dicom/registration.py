@@ -44,9 +44,9 @@ from .files import (
     PathLike,
     read_dataset,
 )
+from .geometry import PATIENT_EXTENT_MM
 
 __all__ = [
-    "MAX_SHIFT_MM",
     "PLAUSIBLE_SCALE",
     "RIGID_MATRIX_TYPES",
     "RigidRegistration",
@@ -63,11 +63,6 @@ _MATRIX_TOL = 1e-4
 #: more than a small scaling (a pixel-size correction); 1000 drew every planning voxel's prior dose from
 #: one point, 0.001 moved the prior dose off the grid, both without a finding.
 PLAUSIBLE_SCALE = (0.5, 2.0)
-#: The largest translation (mm) a registration matrix may hold, and the largest displacement vector of a
-#: deformation: 10 m, far beyond any patient coordinate system (as the contours' bound,
-#: ``rtstruct.MAX_COORDINATE_MM``). Kilometres moved every OAR 100 % off the prior dose, with only
-#: coverage flags.
-MAX_SHIFT_MM = 1.0e4
 
 
 def _frozen(matrix: ArrayLike) -> FloatArray:
@@ -120,7 +115,7 @@ def check_matrix(matrix: FloatArray, kind: str, where: str) -> None:
 
     ``RIGID``: the 3×3 part orthonormal with determinant > 0 (± 1e-4); ``RIGID_SCALE``: its columns
     orthogonal, determinant > 0, each axis scaled within :data:`PLAUSIBLE_SCALE`; both: last row 0 0 0 1,
-    a translation of at most :data:`MAX_SHIFT_MM`.
+    a translation of at most :data:`PATIENT_EXTENT_MM`.
     ``where`` names the file and the item.
 
     Raises
@@ -144,10 +139,10 @@ def check_matrix(matrix: FloatArray, kind: str, where: str) -> None:
                          f"not a {'rotation' if kind == 'RIGID' else 'scaled rotation'}; the file is "
                          "malformed")
     shift = float(np.linalg.norm(matrix[:3, 3]))
-    if not shift <= MAX_SHIFT_MM:
-        raise InputError(f"{label} translates by {shift:g} mm, beyond {MAX_SHIFT_MM:g} mm (10 m) where no "
-                         "registration of one patient's images reaches; the file is malformed - check the "
-                         "registration and export it again")
+    if not shift <= PATIENT_EXTENT_MM:
+        raise InputError(f"{label} translates by {shift:g} mm, beyond {PATIENT_EXTENT_MM:g} mm (10 m) "
+                         "where no registration of one patient's images reaches; the file is malformed - "
+                         "check the registration and export it again")
     scales = np.sqrt(np.diag(gram))
     low, high = PLAUSIBLE_SCALE
     if not bool(np.all((scales >= low) & (scales <= high))):

@@ -43,9 +43,10 @@ from reirrad.structures import encloses_no_area  # the engine's own test: both a
 
 from .attributes import float_values, required, required_text, sequence_items, text
 from .files import RT_STRUCTURE_SET_STORAGE, PathLike, read_dataset
+from .geometry import PATIENT_EXTENT_MM
 from .identifiers import PatientStudy, patient_study
 
-__all__ = ["CLOSED_CONTOUR_TYPES", "MAX_COORDINATE_MM", "NO_AREA", "TOO_FEW_POINTS", "RtStructureSet",
+__all__ = ["CLOSED_CONTOUR_TYPES", "NO_AREA", "TOO_FEW_POINTS", "RtStructureSet",
            "SkippedContours", "read_rt_struct"]
 
 FloatArray = NDArray[np.float64]
@@ -140,9 +141,6 @@ class RtStructureSet:
 #: ContourData (3006,0050), DS.
 CONTOUR_DATA_TAG = 0x30060050
 
-#: Largest |coordinate| (mm) of a contour point: 10 m, far beyond any patient coordinate system. A point
-#: beyond it is a malformed file (one x of 1e30 mm was skipped as "enclosing no area", misstating why).
-MAX_COORDINATE_MM = 1.0e4
 
 
 def _contour_numbers(item: Dataset, where: str, roi: str, contour: int) -> Union[FloatArray, Sequence[float]]:
@@ -210,10 +208,10 @@ def _contour_points(item: Dataset, where: str, roi: str, contour: int = 0) -> Fl
         raise InputError(f"{where}: ROI {roi!r}: NumberOfContourPoints (3006,0046) is {int(stated)} but "
                          f"ContourData holds {len(values) // 3} points; the file is malformed")
     points = np.array(values, dtype=np.float64).reshape(-1, 3)
-    if len(points) and float(np.abs(points).max()) > MAX_COORDINATE_MM:
+    if len(points) and float(np.abs(points).max()) > PATIENT_EXTENT_MM:
         worst = float(points.flat[int(np.argmax(np.abs(points)))])
         raise InputError(f"{where}: ROI {roi!r}: contour {contour} has a coordinate of {worst:g} mm, beyond "
-                         f"±{MAX_COORDINATE_MM:g} mm of the patient origin, where no patient lies; the file "
+                         f"±{PATIENT_EXTENT_MM:g} mm of the patient origin, where no patient lies; the file "
                          "is malformed - export the structure set again")
     points.flags.writeable = False
     return points

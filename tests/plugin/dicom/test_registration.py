@@ -123,7 +123,7 @@ def test_a_last_row_within_the_tolerance_is_read_as_exactly_affine(tmp_path: Pat
 
 def test_a_translation_beyond_ten_metres_is_refused(tmp_path: Path) -> None:
     """Found on a hostile REG: a 5 km translation ran (exit 0) with every OAR flagged 100 % outside the
-    prior dose. A translation beyond 10 m (registration.MAX_SHIFT_MM) is a malformed file; 10 m is read."""
+    prior dose. A translation beyond 10 m (geometry.PATIENT_EXTENT_MM) is a malformed file; 10 m is read."""
     far = np.eye(4)
     far[:3, 3] = (3.0e6, 4.0e6, 0.0)
     path = factory.registration(tmp_path / "reg.dcm", [(factory.FRAME_B, far, "RIGID")])

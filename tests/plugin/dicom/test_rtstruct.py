@@ -182,7 +182,7 @@ def test_malformed_contour_data_is_refused(tmp_path: Path) -> None:
 
 def test_a_coordinate_beyond_any_patient_is_refused(tmp_path: Path) -> None:
     """Found on a hostile file: one x of 1e30 mm made the contour "enclose no area (points on a line)",
-    skipped with a reason that was not the cause. A coordinate beyond ±10 m (MAX_COORDINATE_MM) is a
+    skipped with a reason that was not the cause. A coordinate beyond ±10 m (geometry.PATIENT_EXTENT_MM) is a
     malformed file: refused, naming the ROI, the contour and the value; 10 m itself is read."""
     box = factory.box_contours((0.0, 1.0), (0.0, 1.0), [0.0, 2.0])
     path = factory.rt_struct(tmp_path / "rs.dcm", [("BOX", "ORGAN", box)])
