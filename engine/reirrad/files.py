@@ -27,12 +27,12 @@ import time
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Optional, Set
+from typing import Callable, Iterable, Iterator, Optional, Set, Union
 
 from .errors import InputError
 
 __all__ = ["LOCK_TIMEOUT_S", "HeldLock", "discard_pending", "discard_staged", "exclusive_lock",
-           "forget_pending", "stage_file", "stage_text", "write_text_atomic"]
+           "forget_pending", "replace_staged", "stage_file", "stage_text", "write_text_atomic"]
 
 LOCK_TIMEOUT_S = 30.0
 """How long :func:`exclusive_lock` waits for another writer by default, s."""
@@ -131,15 +131,23 @@ def write_text_atomic(target: Path, text: str) -> None:
     reirrad.errors.InputError
         The folder does not exist.
     """
-    tmp = stage_text(target, text)
+    replace_staged(stage_text(target, text), target)
+
+
+def replace_staged(tmp: str, target: Union[str, os.PathLike[str]]) -> None:
+    """Rename a file staged by :func:`stage_file` onto ``target`` (atomic within its folder).
+
+    Raises
+    ------
+    OSError
+        The rename failed: the staged file is removed (:func:`discard_staged`), ``target`` is untouched.
+    """
     try:
         os.replace(tmp, target)
     except BaseException:
-        with suppress(OSError):
-            os.unlink(tmp)
+        discard_staged([tmp])
         raise
-    finally:
-        forget_pending(tmp)
+    forget_pending(tmp)
 
 
 @dataclass(frozen=True)

@@ -359,6 +359,26 @@ def test_discard_pending_removes_what_an_interrupted_writer_staged(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_failed_rename_leaves_the_target_and_no_temporary_file(tmp_path):
+    """files.replace_staged (used by write_text_atomic and the DICOM writer's save_dataset): a rename
+    that fails (the target is a non-empty folder) raises, removes the staged file and stops tracking it;
+    the target is untouched. pydicom is needed for the DICOM case only."""
+    target = tmp_path / "out.json"
+    (target / "kept").mkdir(parents=True)
+    with pytest.raises(OSError):
+        files.write_text_atomic(target, "{}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.json"] and (target / "kept").is_dir()
+    pydicom = pytest.importorskip("pydicom")
+    from reirrad_tps.dicom.files import save_dataset  # noqa: PLC0415 - needs pydicom (skipped above without it)
+
+    ds = pydicom.Dataset()
+    ds.PatientID = "X"
+    with pytest.raises(InputError, match="cannot write"):
+        save_dataset(ds, target)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.json"] and (target / "kept").is_dir()
+    assert not [p for p in files._PENDING if p.startswith(str(tmp_path))]  # no longer tracked
+
+
 def test_a_planned_start_before_the_prior_course_ended_names_both_dates():
     """The interval from dates: a planned start before the prior course's last fraction says so, with
     both dates and where the prior date came from (not "interval_days must be >= 0")."""

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Set, Tuple
 
 from reirrad.errors import InputError
+from reirrad.files import write_text_atomic
 
 from .fingerprint import case_fingerprint
 from .manifest import CaseSpec, argv_of
@@ -177,9 +178,7 @@ def run_case(case: CaseSpec, out: str, fingerprint: str, *, python: Optional[str
                         None if result is None else str(result.get("status")),
                         prescription if isinstance(prescription, (int, float)) else None, error, False,
                         round(seconds, 3), tuple(argv))
-    tmp = folder / "case.json.tmp"
-    tmp.write_text(json.dumps(record.to_dict(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, folder / "case.json")
+    write_text_atomic(folder / "case.json", json.dumps(record.to_dict(), indent=2, sort_keys=True) + "\n")
     return record
 
 

@@ -25,12 +25,11 @@ from __future__ import annotations
 
 import os
 import warnings
-from contextlib import suppress
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence, Tuple, Union, cast
 
 from reirrad.errors import InputError
-from reirrad.files import forget_pending, stage_file
+from reirrad.files import replace_staged, stage_file
 
 try:
     import pydicom
@@ -291,10 +290,6 @@ def save_dataset(ds: Dataset, path: PathLike) -> None:
     """
     tmp = stage_dataset(ds, path)
     try:
-        os.replace(tmp, path)
+        replace_staged(tmp, path)
     except OSError as exc:
         raise InputError(f"cannot write {path}: {exc}") from exc
-    finally:
-        forget_pending(tmp)
-        with suppress(OSError):
-            os.unlink(tmp)  # still there only when the rename failed
