@@ -116,11 +116,36 @@ def sop_class_name(uid: str) -> str:
     return _SOP_CLASS_NAMES.get(uid, f"SOP Class {uid}")
 
 
+#: The first bytes of compressed files a DICOM file is sometimes delivered in, and what to do with each
+#: (a file of these is refused with that advice, not as "not a DICOM file").
+_PACKED_SIGNATURES: Tuple[Tuple[bytes, str], ...] = (
+    (b"\x1f\x8b", "gzip-compressed; decompress it first (e.g. gunzip, or 7-Zip on Windows)"),
+    (b"PK\x03\x04", "a ZIP archive; extract the {what} file from it first"),
+    (b"BZh", "bzip2-compressed; decompress it first (e.g. bunzip2)"),
+    (b"\xfd7zXZ\x00", "xz-compressed; decompress it first (e.g. unxz)"),
+)
+
+
 def _check_file(path: Path, what: str) -> None:
     if not path.exists():
         raise InputError(f"{path}: no such file; give the path of the {what} file exported from the TPS")
     if path.is_dir():
         raise InputError(f"{path} is a folder; give the path of the {what} file itself")
+    if not path.is_file():
+        raise InputError(f"{path} is not a regular file (a device, pipe or socket); give the path of the "
+                         f"{what} file itself")
+    try:
+        with open(str(path), "rb") as handle:
+            head = handle.read(132)
+    except OSError as exc:
+        raise InputError(f"{path} cannot be read ({exc.strerror or exc}); check the file's permissions"
+                         ) from None
+    if not head:
+        raise InputError(f"{path} is empty (0 bytes): the export or the copy did not complete; export the "
+                         f"{what} again")
+    for signature, advice in _PACKED_SIGNATURES:
+        if head.startswith(signature) and head[128:132] != b"DICM":  # not a preamble that happens to match
+            raise InputError(f"{path} is not a DICOM file but {advice.format(what=what)}")
 
 
 def read_dataset(path: PathLike, *, expected: Mapping[str, str], what: str,

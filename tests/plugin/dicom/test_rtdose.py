@@ -8,8 +8,13 @@ spacing]), and voxel positions computed by hand in each docstring. Synthetic fil
 
 from __future__ import annotations
 
+import bz2
+import gzip
+import lzma
+import os
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -292,6 +297,41 @@ def test_non_dicom_file_is_refused(tmp_path: Path) -> None:
     path.write_text("not a dose\n")
     with pytest.raises(InputError, match=r"notes\.txt is not a DICOM file.*RT Dose"):
         read_rt_dose(path)
+
+
+def test_empty_compressed_and_special_files_are_refused_with_what_to_do(tmp_path: Path, counts: np.ndarray
+                                                                        ) -> None:
+    """An empty file (an interrupted copy), a compressed RT Dose (gzip, ZIP, bzip2, xz: the signatures
+    of those formats) and a pipe are each refused saying what they are and what to do - they were
+    refused as "not a DICOM file" (or, for a pipe, the read waited for a writer). A real RT Dose whose
+    128-byte preamble begins with a gzip signature is still read: only bytes before 'DICM' are a
+    preamble."""
+    source = factory.rt_dose(tmp_path / "rd.dcm", counts, ipp=IPP)
+    data = source.read_bytes()
+    empty = tmp_path / "empty.dcm"
+    empty.write_bytes(b"")
+    with pytest.raises(InputError,
+                       match=r"empty\.dcm is empty \(0 bytes\).*export the RT Dose \(RD\) again"):
+        read_rt_dose(empty)
+    packed = {"rd.dcm.gz": gzip.compress(data), "rd.dcm.bz2": bz2.compress(data),
+              "rd.dcm.xz": lzma.compress(data)}
+    for name, content in packed.items():
+        (tmp_path / name).write_bytes(content)
+    with zipfile.ZipFile(tmp_path / "rd.zip", "w") as archive:
+        archive.write(source, "rd.dcm")
+    for name, needle in (("rd.dcm.gz", "gzip-compressed; decompress it first"),
+                         ("rd.dcm.bz2", "bzip2-compressed"), ("rd.dcm.xz", "xz-compressed"),
+                         ("rd.zip", r"a ZIP archive; extract the RT Dose \(RD\) file from it first")):
+        with pytest.raises(InputError, match=needle):
+            read_rt_dose(tmp_path / name)
+    fifo = tmp_path / "pipe.dcm"
+    os.mkfifo(fifo)
+    with pytest.raises(InputError, match="not a regular file"):
+        read_rt_dose(fifo)
+    assert data[128:132] == b"DICM"
+    odd_preamble = tmp_path / "preamble.dcm"
+    odd_preamble.write_bytes(b"\x1f\x8b" + data[2:])
+    np.testing.assert_array_equal(read_rt_dose(odd_preamble).values_gy, read_rt_dose(source).values_gy)
 
 
 def test_missing_file_is_refused(tmp_path: Path) -> None:
