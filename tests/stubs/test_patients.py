@@ -154,6 +154,28 @@ def test_bad_optimiser_settings_are_refused_when_the_definition_is_read(tmp_path
         load_patient(bad)
 
 
+@pytest.mark.parametrize(("old", "new", "needle"), [
+    ("n_fractions: 5\n", "n_fractions: 5.7\n", r"n_fractions: expected a whole number >= 1, got 5\.7"),
+    ("n_fractions: 5\n", "n_fractions: 0\n", "n_fractions: expected a whole number >= 1, got 0"),
+    ("n_fractions: 5\n", "n_fractions: true\n", "got True"),
+    ("prescription_gy: 25.0\n", "prescription_gy: -25.0\n", r"prescription_gy: expected a number > 0"),
+    ("prescription_gy: 25.0\n", "prescription_gy: '25 Gy'\n", "got '25 Gy'"),
+    ("size: [180, 120, 97]", "size: [180, 120.5, 97]", r"size\[1\]: expected a whole number"),
+    ("size: [180, 120, 97]", "size: [180, 120]", "need three values each"),
+    ("spacing_mm: [2.0, 2.0, 2.5]", "spacing_mm: [2.0, .nan, 2.5]",
+     r"spacing_mm\[1\]: expected a number > 0"),
+])
+def test_numbers_of_a_definition_are_checked_never_cut(tmp_path, old, new, needle):
+    """A definition's fractions and image size are whole numbers (5.7 fractions were cut to 5), its
+    prescription and spacing finite numbers > 0 (text was a traceback): a DefinitionError naming the key."""
+    text = (DEFINITIONS / "LRRC-02.yaml").read_text(encoding="utf-8")
+    assert old in text
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text.replace(old, new, 1), encoding="utf-8")
+    with pytest.raises(DefinitionError, match=needle):
+        load_patient(bad)
+
+
 def test_edge_patient_prior_dose_is_hottest_away_from_the_new_target():
     """EDGE-01 (issue 20): the prior course's 60 Gy boost covers the small-bowel loop far from the new PTV,
     while the loop next to the PTV lies at the edge of the 45 Gy field. Sampled at the loops' centres

@@ -64,17 +64,34 @@ def _date(value: Any, where: str) -> Optional[dt.date]:
         raise DefinitionError(str(exc)) from None
 
 
+def _whole(value: Any, where: str, *, minimum: int) -> int:
+    """A whole number >= ``minimum`` (5 or 5.0; never 5.7 cut to 5, a flag or text)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or value != int(value) or value < minimum:
+        raise DefinitionError(f"{where}: expected a whole number >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _positive(value: Any, where: str) -> float:
+    """A finite number > 0 (never a flag or text)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or value <= 0:
+        raise DefinitionError(f"{where}: expected a number > 0, got {value!r}")
+    return float(value)
+
+
 def _image(raw: Mapping[str, Any], where: str) -> Tuple[ImageModel, Mapping[str, Any]]:
     orientation = raw.get("orientation", "HeadFirstSupine")
     if orientation not in ORIENTATIONS:
         raise DefinitionError(f"{where}.orientation: expected one of {list(ORIENTATIONS)}, "
                               f"got {orientation!r}")
     direction = ORIENTATIONS[orientation]
-    spacing = tuple(float(v) for v in raw["spacing_mm"])
-    size = tuple(int(v) for v in raw["size"])
-    if len(spacing) != 3 or len(size) != 3 or not all(math.isfinite(v) and v > 0 for v in spacing):
-        raise DefinitionError(f"{where}: spacing_mm and size need three values each, spacing > 0 mm")
-    if min(size) < 1 or math.prod(size) > MAX_VOXELS:
+    if not all(isinstance(raw.get(key), list) and len(raw[key]) == 3 for key in ("spacing_mm", "size")):
+        raise DefinitionError(f"{where}: spacing_mm and size need three values each (lists), got "
+                              f"{raw.get('spacing_mm')!r} and {raw.get('size')!r}")
+    spacing = tuple(_positive(v, f"{where}.spacing_mm[{n}]") for n, v in enumerate(raw["spacing_mm"]))
+    size = tuple(_whole(v, f"{where}.size[{n}]", minimum=1) for n, v in enumerate(raw["size"]))
+    if math.prod(size) > MAX_VOXELS:
         raise DefinitionError(f"{where}.size: {list(size)} must be >= 1 each and at most {MAX_VOXELS} voxels "
                               "in all")
     centre = np.asarray(raw.get("centre_mm", [0.0, 0.0, 0.0]), float)
@@ -197,6 +214,9 @@ def _plan(raw: Mapping[str, Any], course_id: str, images: Mapping[str, ImageMode
     if approval not in APPROVAL_STATUSES:
         raise DefinitionError(f"{where}.approval: expected one of {APPROVAL_STATUSES}, got {approval!r}")
     modality = _modality(raw, where)
+    n_fx, rx = raw.get("n_fractions"), raw.get("prescription_gy")  # checked before the dose uses them
+    n_fractions = None if n_fx is None else _whole(n_fx, f"{where}.n_fractions", minimum=1)
+    prescription_gy = None if rx is None else _positive(rx, f"{where}.prescription_gy")
     image = images[str(raw["image"])]
     dose = None
     if raw.get("dose"):
@@ -209,12 +229,10 @@ def _plan(raw: Mapping[str, Any], course_id: str, images: Mapping[str, ImageMode
         values = _dose_values(d, raw, pts, modality, where).reshape(size[2], size[1], size[0])
         values.flags.writeable = False
         dose = DoseModel(origin, spacing, size, image.direction, values)
-    n_fx = raw.get("n_fractions")
-    rx = raw.get("prescription_gy")
     return PlanModel(
         id=str(raw["id"]), course_id=course_id, image_id=image.id,
         structure_set_id=str(raw.get("structure_set", image.id)), target_id=raw.get("target"),
-        n_fractions=None if n_fx is None else int(n_fx), prescription_gy=None if rx is None else float(rx),
+        n_fractions=n_fractions, prescription_gy=prescription_gy,
         approval_status=approval,
         beams=tuple(Beam(id=str(b)) if not isinstance(b, Mapping) else
                     Beam(id=str(b["id"]), gantry_angle_deg=float(b.get("gantry_deg", 0.0)),
