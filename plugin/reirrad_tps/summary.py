@@ -23,6 +23,7 @@ import textwrap
 from typing import Any, Iterable, List, Mapping, Sequence
 
 from reirrad.audit import flag_findings, overridden_stops, stop_findings
+from reirrad.errors import shown
 from reirrad.report import (
     TUMOUR_DOSE_COLUMNS,
     deciding_text,
@@ -46,9 +47,12 @@ _CONTINUED = "    "
 
 
 def _wrapped(lines: Iterable[str]) -> List[str]:
-    """Each line wrapped at :data:`_WIDTH`, continuation lines indented by :data:`_CONTINUED`."""
+    """Each line wrapped at :data:`_WIDTH`, continuation lines indented by :data:`_CONTINUED`; a
+    newline, tab or control character inside a line (a name from an input file may hold a newline)
+    shown as a visible escape (:func:`reirrad.errors.shown`), so that no value starts a console line of
+    its own (a forged "Status:" line)."""
     out: List[str] = []
-    for line in lines:
+    for line in map(shown, lines):
         if len(line) <= _WIDTH:
             out.append(line)
             continue

@@ -224,6 +224,22 @@ def test_stopped_result_prints_the_reason_and_each_stop_finding():
     assert error.splitlines()[0] == "ERROR: optimiser failed" and "Exit code 1." in error
 
 
+def test_a_newline_or_control_character_in_a_value_never_starts_a_console_line(result):
+    """The summary's contract (one console line per item): a patient id, an OAR name and an override
+    reason holding a newline, a tab or ESC (input files keep tab and newline, which notes need) are
+    printed with visible escapes (reirrad.errors.shown); no line of the summary is forged."""
+    result["patient_id"] = "TWO-01\nStatus: planned - forged"
+    result["oars"][0]["name"] = "Rectum\tx"
+    result["eligibility"]["override_reason"] = "MDT\x1b[2J cleared"
+    text = _text(result)
+    assert not any(line.startswith("Status: planned - forged") for line in text.splitlines())
+    assert "TWO-01\\x0aStatus: planned - forged" in text
+    assert "Rectum\\x09x" in text and "MDT\\x1b[2J cleared" in text
+    assert "\x1b" not in text and "\t" not in text
+    stopped = _text({"status": "stopped", "patient_id": "A\nB", "reason": "x\ny"})
+    assert stopped.splitlines()[0] == "STOPPED: x\\x0ay"
+
+
 def test_each_allowed_dose_has_its_sensitivity_range(result):
     """The range printed beside an OAR's allowed dose is the result's ``sensitivity_summary`` range, to
     0.1 Gy; an OAR without one shows '-', and a result without the analysis has no range line."""
