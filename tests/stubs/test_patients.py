@@ -7,6 +7,7 @@ tps_stubs.planner.conformal_dose evaluated through the stored registration.
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -173,6 +174,19 @@ def test_numbers_of_a_definition_are_checked_never_cut(tmp_path, old, new, needl
     bad = tmp_path / "bad.yaml"
     bad.write_text(text.replace(old, new, 1), encoding="utf-8")
     with pytest.raises(DefinitionError, match=needle):
+        load_patient(bad)
+
+
+@pytest.mark.parametrize("bad_id", ["", "A" * 65, "LRRC\nStatus: planned", "=HYPERLINK(1)", "12", "x y"])
+def test_a_stub_patient_id_is_a_short_plain_identifier(tmp_path, bad_id):
+    """A definition's id is 1-64 letters, digits, '.', '_' or '-' (a 2 MB id went whole into every
+    output; a newline split console lines); the shipped ids pass, a number is not an id."""
+    text = (DEFINITIONS / "LRRC-02.yaml").read_text(encoding="utf-8")
+    assert text.startswith("id: LRRC-02\n")
+    bad = tmp_path / "bad.yaml"
+    value = 12 if bad_id == "12" else json.dumps(bad_id)
+    bad.write_text(text.replace("id: LRRC-02\n", f"id: {value}\n", 1), encoding="utf-8")
+    with pytest.raises(DefinitionError, match="id must be 1-64 letters"):
         load_patient(bad)
 
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
 
 from reirrad.bounds import check_date
-from reirrad.errors import InputError
+from reirrad.errors import InputError, echo
 from reirrad.inputfiles import read_yaml_file
 
 # The planner module itself (not its names): importing tps_stubs.planner first imports this package
@@ -39,6 +40,9 @@ from .model import (
 )
 
 ANATOMY_DIR = Path(__file__).resolve().parent / "anatomy"
+PATIENT_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+"""A stub patient's id: shown in every view, the result, the report and the audit row (at most 64
+characters, as a DICOM Patient ID)."""
 MAX_VOXELS = 50_000_000
 """Most voxels of a stub image (the shipped ones have about 2 million)."""
 ORIENTATIONS = {"HeadFirstSupine": np.eye(3), "FeetFirstSupine": np.diag([-1.0, 1.0, -1.0])}
@@ -258,6 +262,10 @@ def read_definition(path: Path) -> Mapping[str, Any]:
     if not isinstance(raw, Mapping) or "id" not in raw:
         raise DefinitionError(f"stub patient file {path}: expected a mapping with 'id', 'images', "
                               "'structure_sets', 'courses', 'current' (see tps_stubs/patients/README.md)")
+    if not isinstance(raw["id"], str) or not PATIENT_ID_RE.match(raw["id"]):
+        raise DefinitionError(f"stub patient file {path}: id must be 1-64 letters, digits, '.', '_' or '-' "
+                              f"starting with a letter or digit (it is the patient id every view shows), got "
+                              f"{echo(raw['id'])}")
     return raw
 
 
