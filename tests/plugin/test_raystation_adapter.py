@@ -681,12 +681,15 @@ def test_a_call_with_no_working_form_is_refused_naming_every_form(version: str, 
         planner.normalise("PTV", 30.0, 95.0)
 
 
+@pytest.mark.parametrize("keyword_error", ["TypeError", "ArgumentException"])
 @pytest.mark.parametrize("version", VERSIONS)
-def test_map_dose_maps_the_fraction_dose_with_no_reference_grid(version: str) -> None:
+def test_map_dose_maps_the_fraction_dose_with_no_reference_grid(version: str, keyword_error: str) -> None:
     """public-scripts E2/E3 (every public script maps a FractionDose with ``ReferenceDoseGrid=None``) and
     §7.3 (keywords detected): the mapped fraction dose × 28 fractions is the 50.4 Gy closed form; the
-    evaluation dose it added is listed as created."""
-    connect = rs.load("REG-01", version)
+    evaluation dose it added is listed as created. Under both readings of an unmatched keyword (§2 does
+    not say which exception: the stand-in's ``keyword_error``) the older spelling is found in 11A-12A; a
+    .NET exception from the newer spelling is recorded with the form used."""
+    connect = rs.load("REG-01", version, keyword_error=keyword_error)
     connect.get_current("Case").PatientModel.CreateHybridDeformableRegistrationGroup(
         RegistrationGroupName="DIR", ReferenceExaminationName="CT_PLAN", TargetExaminationNames=["CT_PRIOR"])
     source = _source(version)
@@ -697,6 +700,8 @@ def test_map_dose_maps_the_fraction_dose_with_no_reference_grid(version: str) ->
     old = version != "2024B"
     assert source.call_forms["map_dose"].startswith(
         "MapDose(FractionNumber=0" if old else "MapDose(FractionEvaluationIndex=0")
+    assert ("(after MapDose(FractionEvaluationIndex=0" in source.call_forms["map_dose"]) == (
+        old and keyword_error == "ArgumentException")
     sampled, inside = prior.dose.sample(_central_points())
     assert inside.all()
     np.testing.assert_allclose(sampled, conformal_dose(REG01_BOX, _central_points(), 50.4, falloff_mm=10.0),
@@ -771,6 +776,34 @@ def test_transforms_as_a_flat_list_a_matrix_or_none(version: str, monkeypatch: A
     monkeypatch.setattr(Case, "GetTransformForExaminations", lambda self, **kwargs: None)
     with pytest.raises(InputError, match=r"no transform from 'CT_PLAN' to 'CT_PRIOR'.*create a rigid"):
         _source(version).read()
+
+
+def test_call_first_moves_on_after_any_exception_and_names_every_one() -> None:
+    """reirrad_tps.raystation.call_forms: the real type of a keyword mismatch is not documented (§2,
+    §4), so a .NET-like exception moves on to the next form like a TypeError; the form used is recorded
+    with the earlier error; when every form fails the refusal names each error and does not claim a
+    spelling problem when an action failed otherwise."""
+    from reirrad_tps.raystation.call_forms import CallForms, call_first  # noqa: PLC0415
+    from tps_stubs.raystation.errors import ArgumentException, InvalidOperationException  # noqa: PLC0415
+
+    def raises(exc: Exception) -> Any:
+        def thunk() -> Any:
+            raise exc
+        return thunk
+
+    used = CallForms()
+    got = call_first("k", (("new", raises(ArgumentException("no parameter named 'X'"))),
+                           ("old", lambda: 42)), used, "do it")
+    assert got == 42
+    assert used.as_mapping()["k"] == "old (after new: ArgumentException: no parameter named 'X')"
+    assert call_first("t", (("new", raises(TypeError("kw"))), ("old", lambda: 1)), used, "do it") == 1
+    assert used.as_mapping()["t"] == "old"  # a TypeError or a missing member is the usual detection
+    with pytest.raises(InputError, match=r"refused every known form to lock it; tried new: "
+                                         r"InvalidOperationException: approved \| old: AttributeError"):
+        call_first("l", (("new", raises(InvalidOperationException("approved"))),
+                         ("old", raises(AttributeError("Object has no member 'Old'")))), used, "lock it")
+    with pytest.raises(InputError, match="accepts none of the known forms"):
+        call_first("m", (("new", raises(AttributeError("x"))), ("old", raises(TypeError("y")))), used, "m")
 
 
 # -- writing into a copy -----------------------------------------------------------------------------

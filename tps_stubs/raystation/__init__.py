@@ -20,7 +20,10 @@ in one session is visible in the next.
 
 ``CompositeAction`` has two modes (:mod:`.session`): with rollback (default) a failed block undoes
 its writes; without (``load(..., rollback=False)``, :func:`set_rollback`, or
-``TPS_STUBS_RAYSTATION_ROLLBACK=0``) the writes stay, as the real class may keep them.
+``TPS_STUBS_RAYSTATION_ROLLBACK=0``) the writes stay, as the real class may keep them. An unmatched
+keyword raises ``TypeError`` by default or, with ``load(..., keyword_error="ArgumentException")`` or
+``TPS_STUBS_RAYSTATION_KEYWORD_ERROR=ArgumentException``, a .NET-like ``ArgumentException`` (the real
+type is not documented: :mod:`.session`).
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from ..patients import load_patient
 from .builder import build_patient
 from .connect_module import make_module
 from .errors import InvalidOperationException, ScriptException, ScriptSystemError
-from .session import ROLLBACK_ENV, JournalEntry, Session, UndoStep
+from .session import KEYWORD_ERROR_ENV, KEYWORD_ERRORS, ROLLBACK_ENV, JournalEntry, Session, UndoStep
 from .versions import DEFAULT_VERSION, VERSIONS
 
 __all__ = [
@@ -65,6 +68,7 @@ def load(
     rollback: Optional[bool] = None,
     mesh_rois: Iterable[str] = (),
     helper_mesh_rois: Optional[Mapping[str, str]] = None,
+    keyword_error: Optional[str] = None,
 ) -> types.ModuleType:
     """Open a stub patient in a fresh stand-in and install it as the module ``connect``.
 
@@ -87,6 +91,9 @@ def load(
     helper_mesh_rois : mapping of str to str, optional
         Extra mesh ROIs to add, name → RayStation ROI ``Type`` (e.g. ``{"Couch": "Support"}``): a
         slab under the external contour on every planning plane.
+    keyword_error : str, optional
+        What an unmatched or missing keyword raises: ``"TypeError"`` or ``"ArgumentException"``; None
+        reads ``TPS_STUBS_RAYSTATION_KEYWORD_ERROR`` (default ``"TypeError"``).
 
     Returns
     -------
@@ -97,9 +104,11 @@ def load(
     model = None if patient is None else load_patient(patient)
     if rollback is None:
         rollback = os.environ.get(ROLLBACK_ENV, "1").strip() != "0"
+    if keyword_error is None:
+        keyword_error = os.environ.get(KEYWORD_ERROR_ENV, "").strip() or KEYWORD_ERRORS[0]
     helpers = dict(helper_mesh_rois or {})
     session = Session(version, model, gui_disabled=not gui, rollback=rollback,
-                      mesh_rois=frozenset(mesh_rois) | frozenset(helpers))
+                      mesh_rois=frozenset(mesh_rois) | frozenset(helpers), keyword_error=keyword_error)
     if model is not None:
         build_patient(session, model, helper_rois=helpers)
         if not open_plan:

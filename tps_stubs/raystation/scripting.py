@@ -13,7 +13,8 @@
 * ``obj.Equals(other)`` compares the underlying objects.
 
 Where the reference is silent the stand-in is strict: unknown keywords and missing required
-keywords raise ``TypeError``; setting a read-only property raises ``ScriptException``.
+keywords raise ``TypeError``, or ``ArgumentException`` in the session's other mode (the real type is not
+documented: :mod:`.session`); setting a read-only property raises ``ScriptException``.
 """
 
 # ruff: noqa: N802 - member and keyword names are RayStation's
@@ -24,7 +25,7 @@ import functools
 import inspect
 from typing import Any, Callable, ClassVar, Dict, FrozenSet, Iterator, List, Optional, TypeVar, Union
 
-from .errors import InvalidOperationException, ScriptException, no_member
+from .errors import ArgumentException, InvalidOperationException, ScriptException, no_member
 from .session import Session
 
 __all__ = ["ExpandoDictionary", "ScriptCollection", "ScriptObject", "point", "script_method"]
@@ -80,13 +81,13 @@ def script_method(*, write: bool, lock: bool = True) -> Callable[[F], F]:
             accepted = [k for k in keywords if session.profile.accepts_keyword(cls, fn.__name__, k)]
             unknown = [k for k in kwargs if k not in accepted]
             if unknown:
-                raise TypeError(
+                raise _keyword_error(session, (
                     f"{cls}.{fn.__name__}() has no parameter named {unknown[0]!r} in RayStation "
-                    f"{session.version}; its parameters are {accepted}"
-                )
+                    f"{session.version}; its parameters are {accepted}"))
             missing = [k for k in required if k not in kwargs]
             if missing:
-                raise TypeError(f"{cls}.{fn.__name__}() is missing the required parameter {missing[0]!r}")
+                raise _keyword_error(session, f"{cls}.{fn.__name__}() is missing the required parameter "
+                                              f"{missing[0]!r}")
             if not write:
                 return fn(self, **kwargs)
             with session.write(self, fn.__name__, "call", kwargs):
@@ -100,6 +101,13 @@ def script_method(*, write: bool, lock: bool = True) -> Callable[[F], F]:
         return method  # type: ignore[return-value]
 
     return decorate
+
+
+def _keyword_error(session: Session, message: str) -> Exception:
+    """The exception of an unmatched or missing keyword in the session's mode (``Session.keyword_error``)."""
+    if session.keyword_error == "ArgumentException":
+        return ArgumentException(message)
+    return TypeError(message)
 
 
 class ScriptObject:

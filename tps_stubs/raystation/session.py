@@ -12,6 +12,13 @@ True (the default) undoes every write of a failed ``CompositeAction``; False kee
 step stays in the undo history, marked ``failed``), as the real class may. Choose with
 ``load(..., rollback=…)``, :func:`tps_stubs.raystation.set_rollback`, or the environment variable
 :data:`ROLLBACK_ENV` (``0`` for no rollback) read at ``load``.
+
+Which exception a keyword RayStation does not match raises is **not documented** either (§2: keyword
+names "pass through as strings and are matched by RayStation"; errors surface as .NET exceptions, §4).
+The session models both readings: ``keyword_error`` ``"TypeError"`` (the default, as Python would) or
+``"ArgumentException"`` (a .NET ``System.ArgumentException`` through pythonnet, not a ``TypeError``),
+chosen with ``load(..., keyword_error=…)`` or :data:`KEYWORD_ERROR_ENV`. An adapter that tries a
+call's spellings one after another must work under either.
 """
 
 from __future__ import annotations
@@ -26,10 +33,16 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..patients.model import StubPatient
     from .scripting import ScriptObject
 
-__all__ = ["ROLLBACK_ENV", "JournalEntry", "Session", "UndoStep"]
+__all__ = ["KEYWORD_ERRORS", "KEYWORD_ERROR_ENV", "ROLLBACK_ENV", "JournalEntry", "Session", "UndoStep"]
 
 #: Environment variable choosing the ``CompositeAction`` mode at ``load``: ``0`` = no rollback.
 ROLLBACK_ENV = "TPS_STUBS_RAYSTATION_ROLLBACK"
+
+#: The exceptions an unmatched or missing keyword may raise (module docstring); the first is the default.
+KEYWORD_ERRORS = ("TypeError", "ArgumentException")
+
+#: Environment variable choosing ``keyword_error`` at ``load`` (one of :data:`KEYWORD_ERRORS`).
+KEYWORD_ERROR_ENV = "TPS_STUBS_RAYSTATION_KEYWORD_ERROR"
 
 
 @dataclass
@@ -107,10 +120,16 @@ class Session:
         True: a failed ``CompositeAction`` undoes its writes; False: they are kept (module docstring).
     mesh_rois : frozenset of str
         ROIs whose geometries are triangle meshes (no ``Contours``).
+    keyword_error : str
+        What an unmatched or missing keyword raises, one of :data:`KEYWORD_ERRORS` (module docstring).
     """
 
     def __init__(self, version: str, model: Optional[StubPatient], *, gui_disabled: bool = False,
-                 rollback: bool = True, mesh_rois: FrozenSet[str] = frozenset()) -> None:
+                 rollback: bool = True, mesh_rois: FrozenSet[str] = frozenset(),
+                 keyword_error: str = KEYWORD_ERRORS[0]) -> None:
+        if keyword_error not in KEYWORD_ERRORS:
+            raise ValueError(f"keyword_error must be one of {KEYWORD_ERRORS} (got {keyword_error!r})")
+        self.keyword_error = keyword_error
         self.profile = VersionProfile(version)
         self.model = model
         self.journal: List[JournalEntry] = []

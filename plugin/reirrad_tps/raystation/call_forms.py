@@ -1,10 +1,14 @@
 """Feature detection for every RayStation call whose spelling differs between versions.
 
 The adapter never looks a spelling up in a version table: it tries the known forms of a call in a
-documented order (newest first) and uses the first that RayStation accepts. Detection rests on the
-``connect`` wrapper's semantics (docs/reference/raystation.md §2): a member the version lacks raises
-``AttributeError`` ("Object has no member …"), and a keyword the method does not take raises
-``TypeError`` before anything is done. Each form used is recorded under a stable key in a
+documented order (newest first) and uses the first that RayStation accepts. A member the version lacks
+raises ``AttributeError`` ("Object has no member …", docs/reference/raystation.md §2); which exception a
+keyword the method does not take raises is **not documented** (keyword names "pass through as strings
+and are matched by RayStation", §2; errors surface as .NET exceptions, §4, §10: "catch ``Exception``
+and match on the message"), so any exception moves on to the next form, not only ``TypeError``
+(the stand-in raises either, ``tps_stubs.raystation`` ``keyword_error``). A form used after an earlier
+one raised something other than ``AttributeError`` or ``TypeError`` is recorded with that error, so the
+provenance shows it. Each form used is recorded under a stable key in a
 :class:`CallForms` (provenance: the case source puts it in its snapshot's ``source_findings``, the
 planner exposes it as ``call_forms``); when no form works the call is refused with
 :class:`reirrad.errors.InputError` naming every form tried and what each raised.
@@ -34,8 +38,11 @@ Automatic scaling off (§11.2; P14, O19)
 Plan copy (§10)
     ``CopyPlan(PlanName, NewPlanName, KeepBeamSetNames=True)``, then without ``KeepBeamSetNames``.
 
-A ``TypeError`` raised inside RayStation for another reason than a keyword would also move on to
-the next form; if every form fails, the refusal lists each form's error, so nothing is hidden.
+An exception raised inside RayStation for another reason than a spelling (a locked object, a
+missing registration) also moves on to the next form, which then fails too (its spelling is wrong for
+this version): the refusal lists each form's error, so nothing is hidden. The forms of one call differ
+only in spelling, so trying the next after a failed one repeats no completed action (RayStation's
+actions are all-or-nothing, §4).
 """
 
 from __future__ import annotations
@@ -79,8 +86,8 @@ def call_first(key: str, forms: Sequence[Form], forms_used: CallForms, what: str
     key : str
         Provenance key, e.g. ``"map_dose"``.
     forms : sequence of (label, thunk)
-        In the order to try; a thunk raising ``AttributeError`` (no such member) or ``TypeError``
-        (no such keyword) means "this version does not have this form".
+        In the order to try; a thunk raising any exception (``AttributeError``: no such member; a
+        keyword RayStation does not match: ``TypeError`` or a .NET exception) moves on to the next.
     forms_used : CallForms
         Where the form used is recorded.
     what : str
@@ -97,14 +104,22 @@ def call_first(key: str, forms: Sequence[Form], forms_used: CallForms, what: str
         No form works (every form and its error are named).
     """
     tried: List[str] = []
+    unusual: List[str] = []  # earlier forms' errors other than a missing member or a TypeError
     for label, thunk in forms:
         try:
             value = thunk()
-        except (AttributeError, TypeError) as exc:
-            tried.append(f"{label}: {type(exc).__name__}: {tps_message(exc)}")
+        except Exception as exc:  # the real type of a keyword mismatch is not documented
+            error = f"{label}: {type(exc).__name__}: {tps_message(exc)}"
+            tried.append(error)
+            if not isinstance(exc, (AttributeError, TypeError)):
+                unusual.append(error)
             continue
-        forms_used.record(key, label)
+        forms_used.record(key, label + (f" (after {'; '.join(unusual)})" if unusual else ""))
         return value
+    if unusual:
+        raise InputError(f"RayStation refused every known form to {what}; tried {' | '.join(tried)}. "
+                         "Either this RayStation version spells the call differently or the action "
+                         "failed for the reason given: check it, and report the RayStation version")
     raise InputError(f"RayStation accepts none of the known forms to {what}; tried "
                      f"{' | '.join(tried)}. This RayStation version spells the call differently: "
                      "report it with the RayStation version")
