@@ -27,18 +27,26 @@ also decides the 6-month rule). The source travels with each prior course
 
 Every candidate, selected or not, with the reason, is recorded in the result's provenance
 (``prior_plan_selection``).
+
+Naming a prior plan. Eclipse plan ids are unique only within a course ("Plan1" may be in two courses),
+so a plan is named by its plan id where no other plan of the patient has it, and by ``COURSE/PLAN``
+where one does (:func:`plan_keys`, :func:`resolve_plan_keys`): the user's dates (``prior_dates``, the
+dialog) name plans that way, and a plan id shared by two plans is refused as ambiguous, never given to
+both or to the last one read.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from .errors import InputError
 from .findings import Finding
 
-__all__ = ["DATE_SOURCES", "PriorPlanCandidate", "PriorSelection", "select_prior_plans"]
+__all__ = ["DATE_SOURCES", "PriorPlanCandidate", "PriorSelection", "plan_keys", "resolve_plan_keys",
+           "select_prior_plans"]
 
 #: Where a prior plan's last-fraction date came from (see the module docstring).
 DATE_SOURCES = ("user", "treatment-record", "course-completed", "unknown")
@@ -163,3 +171,58 @@ def select_prior_plans(candidates: Sequence[PriorPlanCandidate],
                 f"{c.label} has a dose but is {why}: it is NOT counted as prior dose; if it was delivered, "
                 "choose it explicitly", subject=c.label))
     return PriorSelection(tuple(chosen), tuple(findings), tuple(record))
+
+
+def plan_keys(pairs: Sequence[Tuple[str, str]]) -> List[str]:
+    """The name of each (course id, plan id) for the user (module docstring): its plan id, or
+    ``COURSE/PLAN`` where another of ``pairs`` has the same plan id."""
+    counts = Counter(plan for _, plan in pairs)
+    return [plan if counts[plan] == 1 else f"{course}/{plan}" for course, plan in pairs]
+
+
+def resolve_plan_keys(keys: Iterable[str], pairs: Sequence[Tuple[str, str]], what: str) -> Dict[str, int]:
+    """Which of ``pairs`` (course id, plan id) each key names: ``COURSE/PLAN``, or a plan id no other
+    pair has (module docstring).
+
+    Parameters
+    ----------
+    keys : iterable of str
+        The user's names of plans (e.g. the keys of ``prior_dates``).
+    pairs : sequence of (str, str)
+        The plans they may name.
+    what : str
+        What holds the keys, for messages (``"prior_dates"``).
+
+    Returns
+    -------
+    dict of str to int
+        Key → index into ``pairs``.
+
+    Raises
+    ------
+    reirrad.errors.InputError
+        A key naming no plan, a plan id that two plans have (write ``COURSE/PLAN``), or two keys
+        naming one plan.
+    """
+    labels = [f"{course}/{plan}" for course, plan in pairs]
+    names = plan_keys(pairs)
+    out: Dict[str, int] = {}
+    for key in keys:
+        if key in labels:
+            index = labels.index(key)
+        else:
+            matching = [n for n, (_, plan) in enumerate(pairs) if plan == key]
+            if len(matching) > 1:
+                raise InputError(f"{what} names plan {key!r}, which is in {len(matching)} courses "
+                                 f"({', '.join(labels[n] for n in matching)}); plan ids are unique only "
+                                 f"within a course: write it as COURSE/PLAN, e.g. {labels[matching[0]]!r}")
+            if not matching:
+                raise InputError(f"{what} names {key!r}, which is not one of the plans {names}; check the "
+                                 "plan id")
+            index = matching[0]
+        twice = [k for k, n in out.items() if n == index]
+        if twice:
+            raise InputError(f"{what} names plan {labels[index]} twice ({twice[0]!r} and {key!r}); give it "
+                             "once")
+        out[key] = index
+    return out

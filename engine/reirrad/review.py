@@ -24,6 +24,7 @@ from .constraints import PriorMetricDose
 from .dvh import DVH
 from .errors import ReirradError
 from .matching import match_structures
+from .priors import plan_keys
 from .protocol import Protocol
 from .recovery import DAYS_PER_MONTH, assess_recovery
 from .sensitivity import sensitivity_analysis
@@ -63,6 +64,9 @@ class PriorCourseRow:
     date_source : str
         Where the date came from (:data:`reirrad.priors.DATE_SOURCES`); ``course-completed`` asks for
         confirmation.
+    key : str
+        How the user names the plan (``prior_dates``, the dialog): its plan id, or ``COURSE/PLAN`` when
+        another prior plan has the same plan id (:func:`reirrad.priors.plan_keys`).
     """
 
     plan_id: str
@@ -72,7 +76,8 @@ class PriorCourseRow:
     last_fraction: Optional[dt.date]
     date_known: bool
     registration: str
-    date_source: str = "unknown"
+    date_source: str
+    key: str
 
     @property
     def date_needs_confirmation(self) -> bool:
@@ -101,9 +106,10 @@ class AllowedPreview:
     """One matched OAR's prior metric doses, from which the dialog previews its allowed dose as the dates
     are edited (:func:`allowed_preview`).
 
-    ``prior_doses``: per prior course (plan id, physical dose at the OAR's metric in Gy — total over that
-    course — and its fractions), on the planning grid as the case was read (a RayStation deformable
-    registration is mapped only after the confirmation: the run recomputes every number).
+    ``prior_doses``: per prior course (its :attr:`PriorCourseRow.key`, physical dose at the OAR's metric in
+    Gy — total over that course — and its fractions), on the planning grid as the case was read (a
+    RayStation deformable registration is mapped only after the confirmation: the run recomputes every
+    number).
     """
 
     oar_key: str
@@ -161,7 +167,8 @@ def _allowed_rows(protocol: Protocol, snapshot: CaseSnapshot,
     computes them), or () and the reason they cannot be."""
     try:
         grid = snapshot.dose_grid
-        mapped = [(c.plan_id, c.on_grid(grid).grid, c.n_fractions) for c in snapshot.prior_courses]
+        keys = plan_keys([(c.course_id, c.plan_id) for c in snapshot.prior_courses])
+        mapped = [(key, c.on_grid(grid).grid, c.n_fractions) for c, key in zip(snapshot.prior_courses, keys)]
         rows = []
         for spec in protocol.oars:
             if spec.key not in mapping:
@@ -169,8 +176,8 @@ def _allowed_rows(protocol: Protocol, snapshot: CaseSnapshot,
             s = snapshot.structure(mapping[spec.key])
             occ = structure_occupancy(s.contours_mm, grid, name=s.id,
                                       frame_of_reference_uid=s.frame_of_reference_uid)
-            doses = tuple((plan_id, float(DVH.from_dose(dose, occ).metric_gy(spec.de_novo.metric)), n_fx)
-                          for plan_id, dose, n_fx in mapped)
+            doses = tuple((key, float(DVH.from_dose(dose, occ).metric_gy(spec.de_novo.metric)), n_fx)
+                          for key, dose, n_fx in mapped)
             rows.append(AllowedPreview(spec.key, spec.label, s.id, spec.de_novo.metric.name, doses))
     except ReirradError as exc:
         return (), f"allowed doses not previewed ({exc}); the run computes them"
@@ -182,14 +189,15 @@ def allowed_preview(review: CaseReview, row: AllowedPreview, intervals_days: Map
     """One OAR's allowed physical dose at these intervals, and its range under the protocol's sensitivity
     ranges (:mod:`reirrad.sensitivity`, no registration margin here), as one line of text.
 
-    ``intervals_days``: per prior plan id, the days from its last fraction to the new course's first (None:
-    unknown, nothing credited). Text, never an exception: what cannot be computed is said.
+    ``intervals_days``: per prior plan (its :attr:`PriorCourseRow.key`), the days from its last fraction to
+    the new course's first (None: unknown, nothing credited). Text, never an exception: what cannot be
+    computed is said.
     """
     protocol = review.protocol
     if protocol is None or review.n_fractions is None:
         return "computed when the run starts"
-    priors = [PriorMetricDose(dose, n_fx, intervals_days.get(plan_id), plan_id)
-              for plan_id, dose, n_fx in row.prior_doses]
+    priors = [PriorMetricDose(dose, n_fx, intervals_days.get(key), key)
+              for key, dose, n_fx in row.prior_doses]
     try:
         analysis = sensitivity_analysis(protocol, {row.oar_key: priors}, review.n_fractions,
                                         recovery_model=recovery_model,
@@ -235,11 +243,12 @@ def review_case(protocol: Protocol, snapshot: CaseSnapshot,
             status = "unmatched"
         rows.append(MatchRow(spec.key, spec.label, mapping.get(spec.key), candidates, status))
     allowed, note = _allowed_rows(protocol, snapshot, mapping) if allowed_doses else ((), "")
+    keys = plan_keys([(c.course_id, c.plan_id) for c in snapshot.prior_courses])
     priors = tuple(PriorCourseRow(c.plan_id, c.course_id, c.prescription_gy, c.n_fractions, c.last_fraction,
                                   c.last_fraction is not None or c.interval_days_given is not None,
                                   f"{c.registration_kind} ({c.registration_id})" if c.registration_id
-                                  else str(c.registration_kind), c.last_fraction_source)
-                   for c in snapshot.prior_courses)
+                                  else str(c.registration_kind), c.last_fraction_source, key)
+                   for c, key in zip(snapshot.prior_courses, keys))
     return CaseReview(
         patient_id=snapshot.patient_id, plan_id=snapshot.plan.id, n_fractions=snapshot.plan.n_fractions,
         target_id=snapshot.plan.target_id, protocol_name=protocol.name, protocol_version=protocol.version,

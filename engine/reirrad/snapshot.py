@@ -17,6 +17,7 @@ from .bounds import check_course_dose, check_fractions, check_interval_days
 from .dose import DoseGrid, Resampled
 from .errors import InputError, echo
 from .findings import Finding
+from .priors import resolve_plan_keys
 
 __all__ = ["MODALITIES", "REGISTRATION_KINDS", "RIGID_TOLERANCE", "CaseSnapshot", "PlanInfo",
            "PriorCourse", "StructureData", "rigid_matrix"]
@@ -257,19 +258,21 @@ class CaseSnapshot:
         planned_start : datetime.date or None
             First fraction of the new course (None keeps the current value).
         last_fractions : mapping of str to datetime.date
-            Last fraction by prior plan id (confirmed or entered by the user); others keep theirs.
+            Last fraction by prior plan (confirmed or entered by the user), named by plan id, or by
+            ``COURSE/PLAN`` where two prior plans share the plan id (:func:`reirrad.priors.plan_keys`);
+            others keep theirs.
 
         Raises
         ------
         reirrad.errors.InputError
-            A plan id that is not a prior course.
+            A name that is not a prior course, a plan id two prior courses share, or one plan named
+            twice (:func:`reirrad.priors.resolve_plan_keys`).
         """
-        known = {c.plan_id for c in self.prior_courses}
-        unknown = sorted(set(last_fractions) - known)
-        if unknown:
-            raise InputError(f"dates given for {unknown}, which are not prior plans ({sorted(known)})")
-        courses = tuple(replace(c, last_fraction=last_fractions[c.plan_id], last_fraction_source="user")
-                        if c.plan_id in last_fractions else c for c in self.prior_courses)
+        pairs = [(c.course_id, c.plan_id) for c in self.prior_courses]
+        named = resolve_plan_keys(last_fractions, pairs, "the dates given")
+        dates = {index: last_fractions[key] for key, index in named.items()}
+        courses = tuple(replace(c, last_fraction=dates[n], last_fraction_source="user") if n in dates else c
+                        for n, c in enumerate(self.prior_courses))
         return replace(self, prior_courses=courses,
                        planned_start=self.planned_start if planned_start is None else planned_start)
 

@@ -58,8 +58,8 @@ def unresolved(review: CaseReview, answers: RunAnswers) -> List[str]:
     if answers.planned_start is None and review.planned_start is None:
         missing.append("planned_start (first fraction of the new course)")
     for row in review.priors:
-        if not row.date_known and row.plan_id not in answers.prior_dates:
-            missing.append(f"prior_dates.{row.plan_id} (last fraction of prior plan {row.plan_id})")
+        if not row.date_known and row.key not in answers.prior_dates:
+            missing.append(f"prior_dates.{row.key} (last fraction of prior plan {row.key})")
     for match in review.matches:
         if match.status == "ambiguous" and match.oar_key not in answers.structures:
             missing.append(f"structures.{match.oar_key} (one of {list(match.candidates)})")
@@ -143,18 +143,18 @@ class ConfirmationDialog:
             rx = "-" if row.prescription_gy is None else f"{row.prescription_gy:g} Gy"
             for col, text in enumerate((row.plan_id, row.course_id, rx, str(row.n_fractions))):
                 _grid(ttk.Label(box, text=text), n, col, sticky="w")
-            date = self.answers.prior_dates.get(row.plan_id, row.last_fraction)
+            date = self.answers.prior_dates.get(row.key, row.last_fraction)
             var = tk.StringVar(box, "" if date is None else date.isoformat())
             confirm = date is None or (row.date_needs_confirmation
-                                       and row.plan_id not in self.answers.prior_dates)
+                                       and row.key not in self.answers.prior_dates)
             entry = tk.Entry(box, textvariable=var, width=12, background="#fff3b0" if confirm else "white")
             _grid(entry, n, 4)
             label = ttk.Label(box, text="")
             _grid(label, n, 5, sticky="w")
             var.trace_add("write", lambda *_: self._refresh_recovery())
-            self._dates[row.plan_id] = var
-            self.widgets[f"date:{row.plan_id}"] = entry
-            self.widgets[f"recovery:{row.plan_id}"] = label
+            self._dates[row.key] = var  # the plan id, or COURSE/PLAN when two prior plans share it
+            self.widgets[f"date:{row.key}"] = entry
+            self.widgets[f"recovery:{row.key}"] = label
         n = len(self.review.priors) + 1
         _grid(ttk.Label(box, text="new course: first fraction"), n, 0, columnspan=4, sticky="e")
         entry = tk.Entry(box, textvariable=self._start, width=12)

@@ -268,6 +268,55 @@ def test_answers_settle_everything_without_a_display(monkeypatch):
     assert confirm(undated, answers.updated(prior_dates={"PELVIS_45": dt.date(2024, 6, 7)})) is not None
 
 
+def _one_plan_id_in_two_courses(**changes: Any) -> Any:
+    """TWO-01's snapshot with its second prior plan renamed like the first (PELVIS_45): Eclipse plan ids
+    are unique only within a course."""
+    snapshot = DirectCase("TWO-01").read()
+    first, second = snapshot.prior_courses
+    courses = (dataclasses.replace(first, **changes),
+               dataclasses.replace(second, plan_id=first.plan_id, **changes))
+    return dataclasses.replace(snapshot, prior_courses=courses)
+
+
+def test_two_prior_plans_with_one_id_are_named_course_slash_plan(monkeypatch):
+    """reirrad.priors.plan_keys: where two prior plans share an id, the review, the open questions and
+    the answers name each COURSE/PLAN (a date for the bare id would have gone to both); the allowed-dose
+    preview keys its prior doses the same way."""
+    from reirrad_tps.dialog import confirm  # noqa: PLC0415
+
+    monkeypatch.delenv("DISPLAY", raising=False)
+    snapshot = _one_plan_id_in_two_courses(last_fraction=None)
+    review = review_case(PROTOCOL, snapshot, allowed_doses=True)
+    assert [row.key for row in review.priors] == ["C1_LCCRT/PELVIS_45", "C2_PALL/PELVIS_45"]
+    assert {key for row in review.allowed for key, _, _ in row.prior_doses} == {
+        "C1_LCCRT/PELVIS_45", "C2_PALL/PELVIS_45"}
+    answers = RunAnswers(planned_start=dt.date(2026, 12, 7))
+    with pytest.raises(InputError, match=r"prior_dates\.C1_LCCRT/PELVIS_45 .*prior_dates\.C2_PALL/PELVIS_45"):
+        confirm(review, answers)
+    dates = {"C1_LCCRT/PELVIS_45": dt.date(2023, 8, 7), "C2_PALL/PELVIS_45": dt.date(2025, 12, 7)}
+    settled = confirm(review, answers.updated(prior_dates=dates))
+    assert settled is not None
+    dated = snapshot.with_dates(settled.planned_start, settled.prior_dates)
+    assert [c.last_fraction for c in dated.prior_courses] == [dt.date(2023, 8, 7), dt.date(2025, 12, 7)]
+    unique = review_case(PROTOCOL, DirectCase("TWO-01").read())
+    assert [row.key for row in unique.priors] == [row.plan_id for row in unique.priors]
+
+
+def test_the_dialog_names_each_of_two_plans_with_one_id(tk_root):
+    """The dialog's date entries are keyed as the review's rows (COURSE/PLAN for a shared id) and OK
+    returns dates the snapshot takes (reirrad.snapshot.CaseSnapshot.with_dates)."""
+    snapshot = _one_plan_id_in_two_courses()
+    dialog = _dialog(tk_root, review_case(PROTOCOL, snapshot), RunAnswers())
+    w = dialog.widgets
+    assert {k for k in w if k.startswith("date:")} == {"date:C1_LCCRT/PELVIS_45", "date:C2_PALL/PELVIS_45"}
+    _type(w["planned_start"], "2026-12-07")
+    _type(w["date:C2_PALL/PELVIS_45"], "2025-12-05")
+    dialog.ok()
+    assert dialog.result is not None
+    dated = snapshot.with_dates(dialog.result.planned_start, dialog.result.prior_dates)
+    assert [c.last_fraction for c in dated.prior_courses] == [dt.date(2023, 8, 7), dt.date(2025, 12, 5)]
+
+
 def test_allowed_doses_and_ranges_follow_the_dates_as_typed(tk_root):
     """With the allowed-dose preview (review_case(allowed_doses=True)) each matched OAR shows the text of
     reirrad.review.allowed_preview at the typed dates — the run's own allowed dose and range

@@ -37,7 +37,7 @@ from tests.esapi_support import without_mlc
 from tests.ports_support import exercise_planner, read_through_port
 from tps_stubs import esapi as stub
 from tps_stubs.direct import DirectCase
-from tps_stubs.patients import load_patient
+from tps_stubs.patients import DEFINITIONS, load_patient
 from tps_stubs.patients.model import PlanModel
 
 UNITS = ("Gy", "cGy")
@@ -182,6 +182,56 @@ def test_two01_has_two_prior_courses(fresh: Any) -> None:
     got = [(p.course_id, p.plan_id, p.n_fractions, p.last_fraction) for p in snap.prior_courses]
     assert got == [("C1_LCCRT", "PELVIS_45", 25, dt.date(2023, 8, 7)),
                    ("C2_PALL", "PALL_20", 5, dt.date(2025, 12, 7))]
+
+
+def _two_courses_one_plan_id(tmp_path: Any) -> Any:
+    """TWO-01 with its second course's plan renamed PELVIS_45, the first course's plan's Id: Eclipse plan
+    Ids are unique only within a course (the stand-in, like Eclipse, allows it)."""
+    text = (DEFINITIONS / "TWO-01.yaml").read_text(encoding="utf-8")
+    assert text.count("      - id: PALL_20\n") == 1 and text.startswith("id: TWO-01\n")
+    path = tmp_path / "DUP-01.yaml"
+    path.write_text(text.replace("      - id: PALL_20\n", "      - id: PELVIS_45\n").replace(
+        "id: TWO-01\n", "id: DUP-01\n", 1), encoding="utf-8")
+    return path
+
+
+def test_plans_of_two_courses_with_one_id_are_two_prior_courses(fresh: Any, tmp_path: Any) -> None:
+    """Stub model of TWO-01 (45 Gy/25 in C1_LCCRT, 20 Gy/5 in C2_PALL) with both plans named PELVIS_45:
+    each course's plan is read with its own fractions, prescription and dose (the second one replaced
+    the first when plans were keyed by Id alone: 20 Gy/5 was counted twice, 45 Gy/25 lost). A date for
+    the bare Id is refused as ambiguous; COURSE/PLAN names one; the dialog's rows name them so too."""
+    model = load_patient("TWO-01")
+    path = _two_courses_one_plan_id(tmp_path)
+    ctx = stub.load_context(str(path))
+    snap = EclipseCaseSource(ctx.Patient, ctx.ExternalPlanSetup).read()
+    got = [(p.course_id, p.plan_id, p.n_fractions, p.prescription_gy) for p in snap.prior_courses]
+    assert got == [("C1_LCCRT", "PELVIS_45", 25, 45.0), ("C2_PALL", "PELVIS_45", 5, 20.0)]
+    for prior, mprior in zip(snap.prior_courses, model.prior_plans()):
+        assert float(prior.dose.values_gy.max()) == pytest.approx(float(mprior.dose.values_gy.max()))
+        assert prior.last_fraction == model.course(mprior.course_id).end
+    with pytest.raises(InputError, match=r"names plan 'PELVIS_45', which is in 2 courses "
+                                         r"\(C1_LCCRT/PELVIS_45, C2_PALL/PELVIS_45\).*COURSE/PLAN"):
+        EclipseCaseSource(ctx.Patient, ctx.ExternalPlanSetup,
+                          prior_dates={"PELVIS_45": dt.date(2025, 12, 5)}).read()
+    dated = EclipseCaseSource(ctx.Patient, ctx.ExternalPlanSetup,
+                              prior_dates={"C2_PALL/PELVIS_45": dt.date(2025, 12, 5)}).read()
+    assert [(p.last_fraction, p.last_fraction_source) for p in dated.prior_courses] == [
+        (dt.date(2023, 8, 7), "course-completed"), (dt.date(2025, 12, 5), "user")]
+    with pytest.raises(InputError, match="which is in 2 courses"):
+        snap.with_dates(None, {"PELVIS_45": dt.date(2025, 12, 5)})
+    again = snap.with_dates(None, {"C1_LCCRT/PELVIS_45": dt.date(2023, 8, 1)})
+    assert [p.last_fraction for p in again.prior_courses] == [dt.date(2023, 8, 1), dt.date(2025, 12, 7)]
+    stub.reset()
+    ctx = stub.load_context("TWO-01")  # unique Ids: the Id or COURSE/PLAN, never both for one plan
+    two = EclipseCaseSource(ctx.Patient, ctx.ExternalPlanSetup).read()
+    assert two.with_dates(None, {"C2_PALL/PALL_20": dt.date(2025, 12, 5)}).prior_courses[1].last_fraction == \
+        two.with_dates(None, {"PALL_20": dt.date(2025, 12, 5)}).prior_courses[1].last_fraction
+    with pytest.raises(InputError,
+                       match=r"names plan C2_PALL/PALL_20 twice \('PALL_20' and 'C2_PALL/PALL_20'\)"):
+        two.with_dates(None, {"PALL_20": dt.date(2025, 12, 5), "C2_PALL/PALL_20": dt.date(2025, 12, 5)})
+    with pytest.raises(InputError,
+                       match=r"names 'PALL_2', which is not one of the plans \['PELVIS_45', 'PALL_20'\]"):
+        two.with_dates(None, {"PALL_2": dt.date(2025, 12, 5)})
 
 
 def _plan(ctx: Any, course_id: str, plan_id: str) -> Any:

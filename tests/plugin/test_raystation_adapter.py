@@ -781,8 +781,9 @@ def test_transforms_as_a_flat_list_a_matrix_or_none(version: str, monkeypatch: A
 def test_call_first_moves_on_after_any_exception_and_names_every_one() -> None:
     """reirrad_tps.raystation.call_forms: the real type of a keyword mismatch is not documented (§2,
     §4), so a .NET-like exception moves on to the next form like a TypeError; the form used is recorded
-    with the earlier error; when every form fails the refusal names each error and does not claim a
-    spelling problem when an action failed otherwise."""
+    with the earlier error. When every form fails, one action failure is RayStation's own exception
+    (the caller handles it as a single call's); two different ones are a refusal naming each, which
+    does not claim a spelling problem."""
     from reirrad_tps.raystation.call_forms import CallForms, call_first  # noqa: PLC0415
     from tps_stubs.raystation.errors import ArgumentException, InvalidOperationException  # noqa: PLC0415
 
@@ -798,10 +799,15 @@ def test_call_first_moves_on_after_any_exception_and_names_every_one() -> None:
     assert used.as_mapping()["k"] == "old (after new: ArgumentException: no parameter named 'X')"
     assert call_first("t", (("new", raises(TypeError("kw"))), ("old", lambda: 1)), used, "do it") == 1
     assert used.as_mapping()["t"] == "old"  # a TypeError or a missing member is the usual detection
-    with pytest.raises(InputError, match=r"refused every known form to lock it; tried new: "
-                                         r"InvalidOperationException: approved \| old: AttributeError"):
-        call_first("l", (("new", raises(InvalidOperationException("approved"))),
-                         ("old", raises(AttributeError("Object has no member 'Old'")))), used, "lock it")
+    locked = InvalidOperationException("approved")
+    with pytest.raises(InvalidOperationException) as caught:  # one action failure: RayStation's own
+        call_first("l", (("new", raises(locked)), ("old", raises(AttributeError("no member 'Old'")))),
+                   used, "lock it")
+    assert caught.value is locked
+    with pytest.raises(InputError, match=r"refused every known form to map it; tried new: ArgumentException: "
+                                         r"no parameter \| old: InvalidOperationException: approved"):
+        call_first("n", (("new", raises(ArgumentException("no parameter"))), ("old", raises(locked))),
+                   used, "map it")
     with pytest.raises(InputError, match="accepts none of the known forms"):
         call_first("m", (("new", raises(AttributeError("x"))), ("old", raises(TypeError("y")))), used, "m")
 

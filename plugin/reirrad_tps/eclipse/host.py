@@ -191,7 +191,8 @@ def request_from_args(ns: argparse.Namespace) -> HostRequest:
     for item in ns.prior_date:
         plan, sep, value = str(item).partition("=")
         if not sep or not plan:
-            raise InputError(f"--prior-date {item!r}: write PLAN_ID=YYYY-MM-DD")
+            raise InputError(f"--prior-date {item!r}: write PLAN_ID=YYYY-MM-DD (COURSE/PLAN_ID=YYYY-MM-DD "
+                             "when two courses have a plan of that id)")
         dates[plan] = parse_date(value, f"--prior-date {plan}")
     answers = answers.updated(
         intent=ns.intent, search=ns.search, protocol=ns.protocol, dry_run=ns.dry_run,
@@ -284,11 +285,11 @@ def _console_dates(review: CaseReview, answers: RunAnswers, ask: Ask) -> RunAnsw
         start = parse_date(ask("First fraction of the new course (YYYY-MM-DD): ").strip(), "planned start")
     dates = dict(answers.prior_dates)
     for row in review.priors:
-        if row.last_fraction is None and row.plan_id not in dates:
-            dates[row.plan_id] = parse_date(
+        if row.last_fraction is None and row.key not in dates:
+            dates[row.key] = parse_date(
                 ask(f"Last fraction of prior plan {row.plan_id} (course {row.course_id}) "
                     "(YYYY-MM-DD): ").strip(),
-                f"last fraction of {row.plan_id}")
+                f"last fraction of {row.key}")
     return answers.updated(planned_start=start, prior_dates=dates)
 
 

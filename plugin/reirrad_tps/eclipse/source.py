@@ -35,7 +35,9 @@ through
   dose and fractions. Its plans are read one by one (they are prior plans with a valid dose), which is
   the sum when every component is an Addition of weight 1. A prior-course sum with a Subtraction, a
   weight other than 1 or a plan without a valid dose is refused (the delivered dose would differ).
-* **Dates.** The last fraction is ``prior_dates[plan id]`` (the user's answer) when given; else
+* **Plan ids** are unique only within a course: plans are told apart by (course Id, plan Id), and a
+  ``prior_dates`` key is the plan Id, or ``COURSE/PLAN`` where two courses have a plan of that Id.
+* **Dates.** The last fraction is ``prior_dates[plan]`` (the user's answer) when given; else
   ``Course.CompletedDateTime`` (date part) — the day the course was closed, not a treatment record, so
   it is marked ``last_fraction_source="course-completed"`` and flagged until confirmed; else None (the
   workflow asks). A date given that differs from ``CompletedDateTime`` is used, with a
@@ -59,7 +61,7 @@ from reirrad._validate import as_date
 from reirrad.dose import DoseGrid
 from reirrad.errors import InputError
 from reirrad.findings import Finding
-from reirrad.priors import PriorPlanCandidate, PriorSelection, select_prior_plans
+from reirrad.priors import PriorPlanCandidate, PriorSelection, resolve_plan_keys, select_prior_plans
 from reirrad.snapshot import CaseSnapshot, PlanInfo, PriorCourse, StructureData, rigid_matrix
 
 from .grids import dose_geometry, image_dose_grid, read_dose_grid, vector_mm
@@ -178,7 +180,10 @@ class EclipseCaseSource:
     planned_start : datetime.date, optional
         Planned first fraction of the new course (not in ESAPI).
     prior_dates : mapping of str to datetime.date, optional
-        Date of the LAST fraction by prior plan Id, used when its course has no ``CompletedDateTime``.
+        Date of the LAST fraction by prior plan: its Id, or ``COURSE/PLAN`` where plans of two courses share
+        the Id (:func:`reirrad.priors.resolve_plan_keys`; a shared Id alone is refused as ambiguous).
+        Used instead of ``Course.CompletedDateTime`` (a ``last-fraction-date-differs`` flag when they
+        differ).
     tps_version : str
         Eclipse version, for the provenance record.
     dose_spacing_mm : float
@@ -204,7 +209,7 @@ class EclipseCaseSource:
             str(k): _check_date(f"prior_dates[{k!r}]", v) for k, v in (prior_dates or {}).items()}
         self._tps_version = str(tps_version)
         self._dose_spacing_mm = float(dose_spacing_mm)
-        # prior plan id -> the finding that its date from prior_dates differs from Eclipse's (_candidate)
+        # prior plan (COURSE/PLAN) -> the finding that its date from prior_dates differs from Eclipse's
         self._replaced_dates: Dict[str, Finding] = {}
 
     # -- the port -----------------------------------------------------------------------------------
@@ -233,27 +238,28 @@ class EclipseCaseSource:
                             frame_of_reference_uid=planning_for)
         else:
             grid = image_dose_grid(image, self._dose_spacing_mm, planning_for)
-        plans, selection = self._prior_plans()
-        priors = [plans[c.plan_id] for c in selection.selected]
+        plans, selection, dated = self._prior_plans()
+        priors = [plans[(c.course_id, c.plan_id)] for c in selection.selected]
         self._check_plan_sums(priors, selection)
-        unknown = sorted(set(self._prior_dates) - set(selection.selected_ids))
+        selected = {(c.course_id, c.plan_id) for c in selection.selected}
+        unknown = sorted(key for key, pair in dated.items() if pair not in selected)
         if unknown:
             raise InputError(f"prior_dates names {unknown}, which are not selected prior plans "
-                             f"({sorted(selection.selected_ids)}); check the plan ids")
+                             f"({[c.label for c in selection.selected]}); check the plan ids")
         return CaseSnapshot(
             patient_id=str(self._patient.Id),
             planning_frame_of_reference_uid=planning_for,
             structures=structures,
             plan=self._plan_info(),
             dose_grid=grid,
-            prior_courses=tuple(self._prior_course(plans[c.plan_id], planning_for, c)
+            prior_courses=tuple(self._prior_course(plans[(c.course_id, c.plan_id)], planning_for, c)
                                 for c in selection.selected),
             planned_start=self._planned_start,
             tps=TPS_NAME,
             tps_version=self._tps_version,
-            source_findings=selection.findings + tuple(self._replaced_dates[c.plan_id]
+            source_findings=selection.findings + tuple(self._replaced_dates[c.label]
                                                        for c in selection.selected
-                                                       if c.plan_id in self._replaced_dates),
+                                                       if c.label in self._replaced_dates),
             prior_plan_selection=selection.record,
         )
 
@@ -292,31 +298,39 @@ class EclipseCaseSource:
         )
 
     # -- prior courses ------------------------------------------------------------------------------
-    def _prior_plans(self) -> Tuple[Dict[str, Any], PriorSelection]:
-        """Every other plan of the patient as a candidate, and the engine's selection among them."""
+    def _prior_plans(self) -> Tuple[Dict[Tuple[str, str], Any], PriorSelection, Dict[str, Tuple[str, str]]]:
+        """Every other plan of the patient as a candidate, by (course id, plan id): plan ids are unique only
+        within a course (two courses may each have a "Plan1"); the engine's selection among them; and the
+        (course id, plan id) each ``prior_dates`` key names (:func:`reirrad.priors.resolve_plan_keys`)."""
         current_course = str(self._plan.Course.Id)
-        plans: Dict[str, Any] = {}
+        plans: Dict[Tuple[str, str], Any] = {}
+        others = [(course, p) for course in list(self._patient.Courses) for p in course_plans(course)
+                  if not (str(course.Id) == current_course and str(p.Id) == str(self._plan.Id))]
+        pairs = [(str(course.Id), str(p.Id)) for course, p in others]
+        named = resolve_plan_keys(self._prior_dates, pairs, "prior_dates")
+        given = {pairs[index]: self._prior_dates[key] for key, index in named.items()}
         candidates = []
         self._replaced_dates = {}
-        for course in list(self._patient.Courses):
-            for p in course_plans(course):
-                if str(course.Id) == current_course and str(p.Id) == str(self._plan.Id):
-                    continue
-                plans[str(p.Id)] = p
-                candidates.append(self._candidate(course, p, same_course=str(course.Id) == current_course))
-        return plans, select_prior_plans(candidates)
+        for (course, p), pair in zip(others, pairs):
+            plans[pair] = p
+            candidates.append(self._candidate(course, p, given.get(pair),
+                                              same_course=str(course.Id) == current_course))
+        return plans, select_prior_plans(candidates), {key: pairs[index] for key, index in named.items()}
 
-    def _candidate(self, course: Any, plan: Any, *, same_course: bool) -> PriorPlanCandidate:
-        """What the engine's prior-plan rule needs: approval, treatment, dose, the last-fraction date."""
+    def _candidate(self, course: Any, plan: Any, given: Optional[dt.date], *,
+                   same_course: bool) -> PriorPlanCandidate:
+        """What the engine's prior-plan rule needs: approval, treatment, dose, the last-fraction date
+        (``given`` by the user, else ``Course.CompletedDateTime``)."""
         name = str(plan.Id)
         status = str(plan.ApprovalStatus)
-        last: Optional[dt.date] = self._prior_dates.get(name)
+        last: Optional[dt.date] = given
         source = "user"
         completed = _to_date(course.CompletedDateTime)
         if last is None:
             last, source = completed, "course-completed"
         elif completed is not None and completed != last:
-            self._replaced_dates[name] = _date_replaced(f"{course.Id}/{name}", last, completed)
+            label = f"{course.Id}/{name}"
+            self._replaced_dates[label] = _date_replaced(label, last, completed)
         return PriorPlanCandidate(
             course_id=str(course.Id), plan_id=name, same_course_as_new=same_course, approval_status=status,
             approved=status in TREATMENT_APPROVED, treated=bool(plan.IsTreated),
@@ -355,12 +369,12 @@ class EclipseCaseSource:
         _absolute(plan)
         fractions = plan.NumberOfFractions
         if fractions is None or int(fractions) < 1:
-            raise InputError(f"prior plan {name!r} has no number of fractions (NumberOfFractions = "
-                             f"{fractions!r}); set its prescription in Eclipse")
+            raise InputError(f"prior plan {candidate.label!r} has no number of fractions "
+                             f"(NumberOfFractions = {fractions!r}); set its prescription in Eclipse")
         prior_set = plan.StructureSet
         if prior_set is None or prior_set.Image is None:
-            raise InputError(f"prior plan {name!r} has no structure set / image, so its frame of reference "
-                             "is unknown; attach its planning image in Eclipse")
+            raise InputError(f"prior plan {candidate.label!r} has no structure set / image, so its frame of "
+                             "reference is unknown; attach its planning image in Eclipse")
         prior_for = str(prior_set.Image.FOR)
         grid: DoseGrid = read_dose_grid(plan.Dose, prior_for)
         matrix: Optional[FloatArray] = None

@@ -40,7 +40,9 @@ Plan copy (§10)
 
 An exception raised inside RayStation for another reason than a spelling (a locked object, a
 missing registration) also moves on to the next form, which then fails too (its spelling is wrong for
-this version): the refusal lists each form's error, so nothing is hidden. The forms of one call differ
+this version); when every form fails, RayStation's own exception is raised again if it is the only
+one of its kind (or the same message from several forms), so the caller handles it as before, and
+otherwise the refusal lists each form's error, so nothing is hidden. The forms of one call differ
 only in spelling, so trying the next after a failed one repeats no completed action (RayStation's
 actions are all-or-nothing, §4).
 """
@@ -100,11 +102,15 @@ def call_first(key: str, forms: Sequence[Form], forms_used: CallForms, what: str
 
     Raises
     ------
+    Exception
+        Every form failed and all the errors other than ``AttributeError`` / ``TypeError`` carry one
+        message: that exception of RayStation's itself (an action that failed, whatever its spelling:
+        the caller handles it as it would a single call's).
     reirrad.errors.InputError
-        No form works (every form and its error are named).
+        No form works otherwise (every form and its error are named).
     """
     tried: List[str] = []
-    unusual: List[str] = []  # earlier forms' errors other than a missing member or a TypeError
+    unusual: List[Tuple[str, Exception]] = []  # errors other than a missing member or a TypeError
     for label, thunk in forms:
         try:
             value = thunk()
@@ -112,14 +118,18 @@ def call_first(key: str, forms: Sequence[Form], forms_used: CallForms, what: str
             error = f"{label}: {type(exc).__name__}: {tps_message(exc)}"
             tried.append(error)
             if not isinstance(exc, (AttributeError, TypeError)):
-                unusual.append(error)
+                unusual.append((error, exc))
             continue
-        forms_used.record(key, label + (f" (after {'; '.join(unusual)})" if unusual else ""))
+        forms_used.record(key, label + (f" (after {'; '.join(e for e, _ in unusual)})" if unusual else ""))
         return value
+    if unusual and len({tps_message(exc) for _, exc in unusual}) == 1:
+        # one action failure (seen through one form, or the same through several): RayStation's own
+        # exception, for the caller to handle as it would a single call's
+        raise unusual[0][1]
     if unusual:
         raise InputError(f"RayStation refused every known form to {what}; tried {' | '.join(tried)}. "
                          "Either this RayStation version spells the call differently or the action "
-                         "failed for the reason given: check it, and report the RayStation version")
+                         "failed for one of the reasons given: check them, and report the RayStation version")
     raise InputError(f"RayStation accepts none of the known forms to {what}; tried "
                      f"{' | '.join(tried)}. This RayStation version spells the call differently: "
                      "report it with the RayStation version")

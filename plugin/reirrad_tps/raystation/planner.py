@@ -467,20 +467,21 @@ class RayStationPlanner:
         except AttributeError:
             algorithm = DEFAULT_DOSE_ALGORITHM
             self._forms.record("dose_algorithm", f"default {DEFAULT_DOSE_ALGORITHM}")
-        try:
-            call_first("compute_dose", (
-                (f"ComputeDose(ComputeBeamDoses=True, DoseAlgorithm={algorithm!r}, ForceRecompute=False)",
-                 lambda: beam_set.ComputeDose(ComputeBeamDoses=True, DoseAlgorithm=algorithm,
-                                              ForceRecompute=False)),
-                ("ComputeDose(RunEntryValidation=True)",
-                 lambda: beam_set.ComputeDose(RunEntryValidation=True)),
-            ), self._forms, f"compute the dose of beam set {beam_set.DicomPlanLabel!r}")
-        except InputError:
-            raise
-        except Exception as exc:
-            if ALREADY_COMPUTED not in tps_message(exc):
-                raise
-            logger.info("beam set %s: the dose is already current", beam_set.DicomPlanLabel)
+        def compute(**keywords: Any) -> None:
+            """One spelling of ``ComputeDose``; RayStation's "already computed" is success (the dose is
+            current), within the form, so that no other spelling is tried after it."""
+            try:
+                beam_set.ComputeDose(**keywords)
+            except Exception as exc:
+                if ALREADY_COMPUTED not in tps_message(exc):
+                    raise
+                logger.info("beam set %s: the dose is already current", beam_set.DicomPlanLabel)
+
+        call_first("compute_dose", (
+            (f"ComputeDose(ComputeBeamDoses=True, DoseAlgorithm={algorithm!r}, ForceRecompute=False)",
+             lambda: compute(ComputeBeamDoses=True, DoseAlgorithm=algorithm, ForceRecompute=False)),
+            ("ComputeDose(RunEntryValidation=True)", lambda: compute(RunEntryValidation=True)),
+        ), self._forms, f"compute the dose of beam set {beam_set.DicomPlanLabel!r}")
         total = self._plan.TreatmentCourse.TotalDose
         values = total.DoseValues
         if values is not None:
