@@ -9,7 +9,7 @@ launcher says otherwise::
     objectives: standard        # or spatial (low-tolerance structures; default: the protocol's)
     dry_run: false
     planned_start: 2026-12-07   # first fraction of the new course (no TPS stores it)
-    prior_dates: {PELVIS_45: 2024-06-07}   # last fraction of each prior plan the TPS has no date for
+    prior_dates: {PELVIS_45: 2024-06-07}   # last fraction of prior plans (COURSE/PLAN for a shared id)
     override_eligibility: null  # a reason (text), to proceed despite a stop finding; null or false: none
     protocol: uk-sabr-pelvis-reirradiation
     version: 2024B              # the TPS release (RayStation: required; never guessed)
@@ -64,7 +64,8 @@ class RunAnswers:
     planned_start : datetime.date, optional
         First fraction of the new course.
     prior_dates : mapping of str to datetime.date
-        Last fraction of each prior plan (by plan id) whose course carries no date.
+        Last fraction of prior plans, by plan id, or ``COURSE/PLAN`` where two courses have a plan of that
+        id (Eclipse; :func:`reirrad.priors.resolve_plan_keys`).
     override_eligibility : str, optional
         The recorded reason to proceed despite an eligibility stop.
     protocol : str
