@@ -177,6 +177,32 @@ def test_menu_rolls_back_when_the_record_cannot_be_written(tmp_path, monkeypatch
     assert (f"{clinician} reirrad" in plans) is (not rollback)
 
 
+def test_a_failed_run_names_the_optimisation_structures_it_leaves(tmp_path, monkeypatch, rollback):
+    """Optimisation structures are case-level ROIs (outside the plan copy): when the record cannot be
+    written after a run on LRRC-01 (whose working structure set gets them), the message names every zRR_
+    ROI the run created, in both modes, and the stand-in shows them kept exactly when it does not roll
+    back (public-scripts U2: rollback is not confirmed). They were not named: without rollback seven ROIs
+    stayed, unmentioned."""
+    shown = []
+    monkeypatch.setattr(menu.entry, "notify", lambda message, version=None: shown.append(message))
+    stand_in.load("LRRC-01", version="2024B", gui=False)
+    case = stand_in.current_session().state["Case"]
+    before = {r.Name for r in case.PatientModel.RegionsOfInterest}
+    audit = tmp_path / "audit.csv"
+    audit.write_bytes(b"patient_id,other\r\nA,1\r\n")
+    with pytest.raises(InputError, match="columns") as failure:
+        menu.main(_answers(tmp_path, intent="limit-toxicity", prior_dates="{PELVIS_45: 2023-10-06}",
+                           audit_csv=str(audit)))
+    created = [e.arguments["Name"] for e in stand_in.journal()
+               if e.member == "CreateRoi" and e.outcome == "ok"]
+    assert created and all(name.startswith("zRR_") and name not in before for name in created)
+    for name in created:
+        assert f"ROI {name!r} (created by the run)" in shown[-1]
+        assert f"ROI {name!r}" in failure.value.reirrad_left
+    after = {r.Name for r in case.PatientModel.RegionsOfInterest}
+    assert (set(created) <= after) is (not rollback) and (after == before) is rollback
+
+
 def test_menu_confirms_in_the_dialog_and_cancel_changes_nothing(tmp_path, monkeypatch, rollback):
     """With a display the dialog is shown (here its answer is given by a stand-in for the window):
     Cancel returns 'cancelled' and nothing was written (the read before the confirmation maps no

@@ -19,7 +19,8 @@ the menu does not rely on it:
   when the name is taken), so a stop of the decision gate writes no copy;
 * everything runs inside one ``CompositeAction`` (one undo step). After a failure, a stop inside the
   run, or a status that keeps no plan, the notification names exactly what may be left — the plan
-  copy and the evaluation doses — and that undoing the step ``reirrad re-irradiation plan`` in
+  copy, the evaluation doses and the optimisation structures (case-level ROIs ``zRR_…``: created, or
+  reirrad's own with their geometry replaced) — and that undoing the step ``reirrad re-irradiation plan`` in
   RayStation (its menu path is not confirmed) or deleting them removes them. The clinician's plan
   is never changed. ``patient.Save()`` is never called: the dosimetrist reviews and saves.
 
@@ -105,12 +106,14 @@ class _Run:
         self.plan_written: Optional[str] = None
 
     def record_planner(self, planner: Any, plan_name: str) -> None:
-        """Note the planner's call forms and the plan copy it made (if any)."""
+        """Note the planner's call forms, the plan copy it made (if any) and the case's ROIs it created or
+        changed (optimisation structures: case-level, outside the copy)."""
         self.forms.update(planner.call_forms)
         written = getattr(planner, "plan_name", None)
         if isinstance(planner, CopyOnFirstWritePlanner) and written is not None:
             self.plan_written = written
             self.left.append(f"plan {written!r} (the run's copy of {plan_name!r})")
+        self.left.extend(getattr(planner, "structures_written", ()))
 
     def leftovers(self, case_name: str) -> str:
         """The sentence naming what may be left, or '' when nothing was written."""

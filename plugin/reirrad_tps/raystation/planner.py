@@ -222,6 +222,7 @@ class RayStationPlanner:
         self._version: VersionProfile = profile(version)
         self._forms = CallForms()
         self._auto_scale_done = False
+        self._structures_written: List[str] = []  # ROIs created or changed, as each write starts
         self._case = case
         self._plan = plan
         self._beam_set = beam_set
@@ -244,6 +245,13 @@ class RayStationPlanner:
     def plan_name(self) -> str:
         """The name of the plan this planner writes into."""
         return str(self._plan.Name)
+
+    @property
+    def structures_written(self) -> Tuple[str, ...]:
+        """The case's ROIs this planner created or changed (optimisation and low-tolerance structures,
+        case-level: outside the plan), each named as its write started, so that a failure's
+        notification names every one (the menu: what may be left)."""
+        return tuple(self._structures_written)
 
     # -- checks -----------------------------------------------------------------------------------
     def _require_writable(self, what: str) -> None:
@@ -545,7 +553,8 @@ class RayStationPlanner:
             RayStation refusing part-way (:func:`.structures.make_structures`).
         """
         self._require_writable("make optimisation structures")
-        return _structures.make_structures(self._case, self._beam_set, structures, prefix)
+        return _structures.make_structures(self._case, self._beam_set, structures, prefix,
+                                           changed=self._structures_written)
 
     def make_outlined_structures(self, structures: Sequence[OutlinedStructure],
                                  prefix: str) -> Dict[str, float]:
@@ -561,7 +570,8 @@ class RayStationPlanner:
             (nothing written), or RayStation refusing part-way (:func:`.structures.make_outlined_structures`).
         """
         self._require_writable("make low-tolerance structures")
-        return _structures.make_outlined_structures(self._case, self._beam_set, structures, prefix)
+        return _structures.make_outlined_structures(self._case, self._beam_set, structures, prefix,
+                                                    changed=self._structures_written)
 
 
 class CopyOnFirstWritePlanner:
@@ -596,6 +606,11 @@ class CopyOnFirstWritePlanner:
     def plan_name(self) -> Optional[str]:
         """The copy's name once made, else None."""
         return None if self._planner is None else self._planner.plan_name
+
+    @property
+    def structures_written(self) -> Tuple[str, ...]:
+        """:attr:`RayStationPlanner.structures_written` of the copy's planner (none before the copy)."""
+        return () if self._planner is None else self._planner.structures_written
 
     @property
     def call_forms(self) -> Mapping[str, str]:

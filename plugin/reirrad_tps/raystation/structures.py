@@ -274,11 +274,18 @@ def _check_sources(case: Any, structure_set: Any, structures: Sequence[Optimisat
         made.append(s.name)
 
 
-def _new_or_owned_roi(case: Any, name: str, role: str, exists: bool) -> Any:
+def _new_or_owned_roi(case: Any, name: str, role: str, exists: bool, changed: Optional[List[str]]) -> Any:
+    """The ROI to write: reirrad's existing one, or a new one; what is about to change is appended to
+    ``changed`` first (a failure after it leaves the change in RayStation, to be reported)."""
     if exists:
+        if changed is not None:
+            changed.append(f"ROI {name!r} (reirrad's; its geometry replaced)")
         return case.PatientModel.RegionsOfInterest[name]
     colour = ROLE_COLOURS.get(role, "255, 255, 0")
-    return case.PatientModel.CreateRoi(Name=name, Color=colour, Type=CONTROL_TYPE)
+    roi = case.PatientModel.CreateRoi(Name=name, Color=colour, Type=CONTROL_TYPE)
+    if changed is not None:
+        changed.append(f"ROI {name!r} (created by the run)")
+    return roi
 
 
 def _refused(name: str, exc: BaseException, done: Sequence[str]) -> InputError:
@@ -288,12 +295,13 @@ def _refused(name: str, exc: BaseException, done: Sequence[str]) -> InputError:
 
 
 def make_structures(case: Any, beam_set: Any, structures: Sequence[OptimisationStructure],
-                    prefix: Optional[str]) -> Dict[str, float]:
+                    prefix: Optional[str], *, changed: Optional[List[str]] = None) -> Dict[str, float]:
     """Create or update each structure in order on the beam set's planning examination; volumes in cm³.
 
     ``prefix`` is the protocol's ownership prefix (the workflow passes ``optimisation_structures.
     name_prefix``); every name must start with it, and an existing ROI is updated only when it is reirrad's by
-    that prefix. Without a prefix, only new names are made (an existing ROI is refused).
+    that prefix. Without a prefix, only new names are made (an existing ROI is refused). Each ROI created
+    or changed is appended to ``changed`` as it is (what a failure leaves, for the menu's notification).
 
     Raises
     ------
@@ -312,7 +320,7 @@ def make_structures(case: Any, beam_set: Any, structures: Sequence[OptimisationS
     volumes_cc: Dict[str, float] = {}
     for s in structures:
         try:
-            roi = _new_or_owned_roi(case, s.name, s.role, exists[s.name])
+            roi = _new_or_owned_roi(case, s.name, s.role, exists[s.name], changed)
             margin_only = margin_keywords(s.operation, examination)
             if margin_only is not None:
                 roi.CreateMarginGeometry(**margin_only)
@@ -377,9 +385,11 @@ def _placeholder_box(contours: Sequence[Sequence[Mapping[str, float]]]) -> Dict[
 
 
 def make_outlined_structures(case: Any, beam_set: Any, structures: Sequence[OutlinedStructure],
-                             prefix: Optional[str]) -> Dict[str, float]:
+                             prefix: Optional[str], *,
+                             changed: Optional[List[str]] = None) -> Dict[str, float]:
     """Create each outlined structure (or replace the contours of reirrad's own) on the beam set's planning
-    examination; volumes in cm³ (:class:`reirrad.ports.OutlineMaker`, module docstring).
+    examination; volumes in cm³ (:class:`reirrad.ports.OutlineMaker`, module docstring). Each ROI created
+    or changed is appended to ``changed`` as it is (as :func:`make_structures`).
 
     Everything is checked before the first write: the structure set's approval, each name (as
     :func:`make_structures`), and that every contour lies on an image slice. Then per structure: ``CreateRoi``
@@ -409,7 +419,7 @@ def make_outlined_structures(case: Any, beam_set: Any, structures: Sequence[Outl
     volumes_cc: Dict[str, float] = {}
     for s in structures:
         try:
-            roi = _new_or_owned_roi(case, s.name, s.role, exists[s.name])
+            roi = _new_or_owned_roi(case, s.name, s.role, exists[s.name], changed)
             if structure_set.RoiGeometries[s.name].PrimaryShape is None:
                 roi.CreateBoxGeometry(Examination=examination, Representation="Voxels", VoxelSize=None,
                                       **_placeholder_box(written[s.name]))
