@@ -34,14 +34,18 @@ from .evaluate import register as register_evaluate
 from .planrun import TPS_CHOICES, eclipse_stand_in_unavailable, plan_on_stub, stand_in_patients
 from .summary import exit_code, summary
 
-__all__ = ["ECLIPSE_MAJOR_VERSIONS", "RAYSTATION_VERSIONS", "check_tps_version", "register"]
+__all__ = ["ECLIPSE_MAJOR_VERSIONS", "ECLIPSE_MIN_VERSION", "RAYSTATION_VERSIONS", "check_tps_version",
+           "register"]
 
 #: The RayStation releases the stand-in models (``tps_stubs.raystation.versions.VERSIONS``, checked equal
 #: by the tests; not imported here: the product never imports the stand-ins).
 RAYSTATION_VERSIONS = ("11A", "11B", "12A", "2024B")
 #: The Eclipse major versions an ESAPI version label may name (the ESAPI reference covers 15.x-18.x).
 ECLIPSE_MAJOR_VERSIONS = (15, 16, 17, 18)
-_ECLIPSE_VERSION = re.compile(r"^(?P<major>\d{1,3})\.\d{1,2}(?:\.\d{1,5}){0,2}$")
+#: The oldest Eclipse version the adapter runs on: it calls ``DoseValue.IsUndefined()`` and
+#: ``Structure.CanEditSegmentVolume(out string)``, both new in ESAPI 15.5 (docs/reference/esapi-members.md).
+ECLIPSE_MIN_VERSION = (15, 5)
+_ECLIPSE_VERSION = re.compile(r"^(?P<major>\d{1,3})\.(?P<minor>\d{1,2})(?:\.\d{1,5}){0,2}$")
 DEFAULT_VERSIONS = {"raystation-stub": "2024B", "eclipse-stub": "15.6"}
 #: ``--tps`` of the open-source planning backend (:mod:`.pyradplan`).
 PYRADPLAN = "pyradplan"
@@ -56,8 +60,9 @@ def check_tps_version(tps: str, version: str) -> str:
         ``"raystation-stub"`` or ``"eclipse-stub"``.
     version : str
         RayStation: a release name of :data:`RAYSTATION_VERSIONS` (``11B``, ``2024B``); Eclipse: a version
-        ``MAJOR.MINOR`` (optionally ``.PATCH``) with a major version of :data:`ECLIPSE_MAJOR_VERSIONS`
-        (``15.6``, ``18.0``). A RayStation release name is refused for Eclipse and the other way round.
+        ``MAJOR.MINOR`` (optionally ``.PATCH``) with a major version of :data:`ECLIPSE_MAJOR_VERSIONS`,
+        at least :data:`ECLIPSE_MIN_VERSION` (``15.6``, ``18.0``). A RayStation release name is refused for
+        Eclipse and the other way round.
 
     Raises
     ------
@@ -70,12 +75,17 @@ def check_tps_version(tps: str, version: str) -> str:
                              f"{', '.join(RAYSTATION_VERSIONS)}; give one of them")
         return version
     match = _ECLIPSE_VERSION.match(version)
-    if match is None or int(match.group("major")) not in ECLIPSE_MAJOR_VERSIONS:
+    if (match is None or int(match.group("major")) not in ECLIPSE_MAJOR_VERSIONS
+            or (int(match.group("major")), int(match.group("minor"))) < ECLIPSE_MIN_VERSION):
         other = " (a RayStation release, not an Eclipse version)" if version in RAYSTATION_VERSIONS else ""
-        majors = ECLIPSE_MAJOR_VERSIONS
         raise InputError(f"--tps-version {echo(version)}{other}: --tps {tps} takes an Eclipse version "
-                         f"{majors[0]}.x to {majors[-1]}.x such as 15.6 or 18.0")
+                         f"{_eclipse_range()} such as 15.6 or 18.0 (the adapter needs ESAPI 15.5 or later)")
     return version
+
+
+def _eclipse_range() -> str:
+    """The Eclipse versions accepted, as text: ``15.5 to 18.x``."""
+    return f"{ECLIPSE_MIN_VERSION[0]}.{ECLIPSE_MIN_VERSION[1]} to {ECLIPSE_MAJOR_VERSIONS[-1]}.x"
 
 
 def register(sub: Any) -> None:
@@ -90,7 +100,7 @@ def register(sub: Any) -> None:
                       help="TPS stand-in, or pyradplan (the open-source engine; the 'pyradplan' extra)")
     plan.add_argument("--tps-version", default=None,
                       help=f"RayStation {'/'.join(RAYSTATION_VERSIONS)} (default 2024B); Eclipse "
-                           f"{ECLIPSE_MAJOR_VERSIONS[0]}.x-{ECLIPSE_MAJOR_VERSIONS[-1]}.x (default 15.6)")
+                           f"{_eclipse_range()} (default 15.6)")
     plan.add_argument("--patient", default=None, help="stub patient id or YAML path")
     plan.add_argument("--intent", choices=INTENTS, required=True)
     plan.add_argument("--search", choices=SEARCHES, default="predictive")

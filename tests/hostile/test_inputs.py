@@ -447,8 +447,11 @@ def test_a_malformed_stub_patient_file_is_refused(tmp_path, capsys, content, nee
 @pytest.mark.parametrize(("tps", "version", "needle"), [
     ("eclipse-stub", "11B", "--tps-version '11B' (a RayStation release, not an Eclipse version)"),
     ("eclipse-stub", "2024B", "(a RayStation release, not an Eclipse version)"),
-    ("eclipse-stub", "19.0", "takes an Eclipse version 15.x to 18.x"),
-    ("eclipse-stub", "13.6", "takes an Eclipse version 15.x to 18.x"),
+    ("eclipse-stub", "19.0", "takes an Eclipse version 15.5 to 18.x"),
+    ("eclipse-stub", "13.6", "takes an Eclipse version 15.5 to 18.x"),
+    # the adapter calls DoseValue.IsUndefined() and Structure.CanEditSegmentVolume, new in ESAPI 15.5
+    ("eclipse-stub", "15.1", "takes an Eclipse version 15.5 to 18.x such as 15.6 or 18.0 (the adapter needs "
+                             "ESAPI 15.5 or later)"),
     ("eclipse-stub", "", "takes an Eclipse version"),
     ("raystation-stub", "15.6", "the RayStation stand-in models RayStation 11A, 11B, 12A, 2024B"),
     ("raystation-stub", "2024b", "the RayStation stand-in models RayStation"),

@@ -218,6 +218,9 @@ def test_a_prior_treated_plan_as_the_target_is_refused_before_any_write(built, t
      "no patient with ID 'NOPE'"),
     ([*PATIENT, "--no-dialog"], "--planned-start"),
     ([*PATIENT, "--no-dialog", *START, "--prior-date", "PELVIS_45"], "PLAN_ID=YYYY-MM-DD"),
+    # a BrachyPlanSetup is a PlanSetup (OptimizationSetup, Beams): it passed the old hasattr test
+    (["--patient", "GYN-BT-01", "--course", "C1_CERVIX", "--plan", "HDR_7x4", "--no-dialog", *START],
+     "plan 'HDR_7x4' is a BrachyPlanSetup, not an external-beam plan"),
     (["--course", "C"], "required"),
 ])
 def test_host_bad_input_exits_2_with_the_reason(built, tmp_path, args, needle):

@@ -273,8 +273,11 @@ def _new_plan(request: HostRequest, patient: Any) -> Any:
                          "check --patient")
     course = _find(patient.Courses, request.course_id, "course", f"patient {request.patient_id}")
     plan = _find(course.PlanSetups, request.plan_id, "plan", f"course {request.course_id}")
-    if not hasattr(plan, "OptimizationSetup") or not hasattr(plan, "Beams"):
-        raise InputError(f"plan {request.plan_id!r} is not an external-beam plan (ExternalPlanSetup)")
+    kind = str(plan.GetType().Name)  # a BrachyPlanSetup has OptimizationSetup and Beams too (PlanSetup's)
+    if kind != "ExternalPlanSetup":
+        raise InputError(f"plan {request.plan_id!r} is a {kind}, not an external-beam plan "
+                         "(ExternalPlanSetup); reirrad plans external-beam SABR: choose the new "
+                         "external-beam plan")
     return plan
 
 
