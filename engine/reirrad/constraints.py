@@ -59,6 +59,7 @@ from .protocol import OarSpec, Protocol, Quantity
 from .recovery import DAYS_PER_MONTH, RECOVERY_MODELS, RecoveryAssessment, assess_recovery
 
 __all__ = [
+    "EXHAUSTED_WITHIN_GY",
     "MAX_PLAUSIBLE_COURSE_DOSE_GY",
     "CourseContribution",
     "PriorMetricDose",
@@ -66,6 +67,10 @@ __all__ = [
     "remaining_tolerance",
 ]
 
+
+#: A remaining EQD2 at most this (Gy) is exhausted: a prior exactly at the cumulative limit leaves a
+#: rounding residue of the EQD2 sums (1.4e-14 Gy measured), which must not read as dose still allowed.
+EXHAUSTED_WITHIN_GY = 1e-9
 
 #: Largest OAR metric dose (Gy, total over one external-beam course) accepted as plausible;
 #: a larger value is almost surely a cGy figure typed as Gy.
@@ -359,6 +364,41 @@ def _recovery_settings(protocol: Protocol, recovery_model: Optional[str],
     return model, factor
 
 
+@dataclass(frozen=True)
+class _Lumped:
+    """Several prior courses read by Jones & Grant as one (:func:`_jones_grant_lumped`)."""
+
+    prior_eqd2_gy: float  # the courses' summed EQD2 at the OAR's α/β
+    interval_days: Optional[float]  # the shortest known interval (None: none known)
+    finding: Finding
+
+
+def _jones_grant_lumped(spec: OarSpec, prior_courses: Sequence[PriorMetricDose], model: str,
+                        fixed_fraction: Optional[float]) -> Optional[_Lumped]:
+    """Jones & Grant 2014 with more than one prior course: the model is defined for one prior course and
+    a prior/tolerance ratio below 1 (docs/reference/radiobiology.md §3.2), so the courses are read as one
+    course of their summed EQD2 delivered at the most recent of them (the shortest known interval: the
+    least recovery), each course credited that one fraction; a ``flag`` says so. Applied course by
+    course, each below the tolerance on its own, two courses summing above it were credited recovery the
+    model gives neither (bladder 2 × 36 Gy/18 at 900 days: 29.65 Gy allowed, where the same dose as one
+    course is exhausted). None for one course, another model, no cumulative limit or a fixed fraction."""
+    if (model != "jones-grant-2014" or len(prior_courses) < 2 or spec.cumulative_limit is None
+            or fixed_fraction is not None):
+        return None
+    ab = spec.alpha_beta.value
+    total = sum(lq.eqd2_gy(float(c.dose_gy), c.n_fractions, ab) for c in prior_courses)
+    known = [float(c.interval_days) for c in prior_courses if c.interval_days is not None]
+    interval = min(known) if known else None
+    when = "no interval known" if interval is None else f"the shortest interval, {interval:g} days"
+    finding = Finding(
+        "jones-grant-several-courses", "flag",
+        f"{spec.label}: the Jones & Grant 2014 model is defined for one prior course; the "
+        f"{len(prior_courses)} courses' summed EQD2 ({total:.2f} Gy) was taken as one course at {when} "
+        "(the conservative reading: the least recovery), each course credited the same fraction",
+        subject=spec.key)
+    return _Lumped(total, interval, finding)
+
+
 def _sum_courses(
     protocol: Protocol, spec: OarSpec, prior_courses: Sequence[PriorMetricDose], model: str,
     factor: float, *, fixed_fraction: Optional[float] = None,
@@ -375,6 +415,9 @@ def _sum_courses(
     contributions: List[CourseContribution] = []
     prior_total = lq.Eqd2Dose(0.0, ab)
     effective_total = lq.Eqd2Dose(0.0, ab)
+    lumped = _jones_grant_lumped(spec, prior_courses, model, fixed_fraction)
+    if lumped is not None:
+        findings.append(lumped.finding)
     for course in prior_courses:
         eqd2 = lq.Eqd2Dose(lq.eqd2_gy(float(course.dose_gy), course.n_fractions, ab), ab)
         prior_total = prior_total + eqd2
@@ -384,11 +427,14 @@ def _sum_courses(
                                                     eqd2.value_gy, None, None))
             continue
         params: Dict[str, Any] = {}
+        interval = course.interval_days
         if model == "jones-grant-2014":
-            params = {"prior_eqd2_gy": eqd2.value_gy,
+            params = {"prior_eqd2_gy": eqd2.value_gy if lumped is None else lumped.prior_eqd2_gy,
                       "tolerance_eqd2_gy": _single_course_tolerance(spec).value,
                       "curve": protocol.recovery.jones_grant_curve}
-        assessment = assess_recovery(model, course.interval_days, conservation_factor=factor, **params)
+            if lumped is not None and interval is not None:
+                interval = lumped.interval_days
+        assessment = assess_recovery(model, interval, conservation_factor=factor, **params)
         if fixed_fraction is not None:
             assessment = replace(assessment, model=f"fixed {fixed_fraction:g}", model_fraction=fixed_fraction,
                                  fraction=assessment.conservation_factor * fixed_fraction, parameters={})
@@ -518,7 +564,7 @@ def remaining_tolerance(
     values_used.extend(limit_values)
     findings.extend(limit_findings)
     remaining = check_limit - effective_total.value_gy
-    exhausted = remaining <= 0.0
+    exhausted = remaining <= EXHAUSTED_WITHIN_GY
     cumulative_allowed = lq.physical_dose_for_eqd2_gy(max(remaining, 0.0), n_new, ab)
     if exhausted:
         findings.append(Finding(

@@ -5,8 +5,9 @@ prescription) of the target in %; the BED₁₀ figures use the protocol's tumou
 threshold (BED₁₀ ≥ 80 Gy ↔ 43.01 Gy in 5 fractions, Robinson 2022).
 
 **Tumour dose** (:class:`TumourDose`, one per α/β of ``coverage_rule.tumour_dose_alpha_betas``): the
-prescription's BED and EQD2, D95 and D80 of the target as EQD2 (Robinson 2022's isotoxic figure of
-merit is the EQD2 to ≥ 80 % of the PTV), and the prescription BED over the BED of the protocol's
+prescription's BED and EQD2, D95 and D80 of the target as EQD2 (D80: the dose to ≥ 80 % of the PTV, the
+volume of Robinson 2022's figure of merit, a BED₁₀ of 80 Gy deliverable to ≥ 80 % of the PTV:
+docs/reference/radiobiology.md §5.1), and the prescription BED over the BED of the protocol's
 limit-toxicity dose (30 Gy/5) at the same α/β. Closed forms: BED = D(1 + D/(n·α/β)),
 EQD2 = BED/(1 + 2/α/β); 45 Gy/5 at α/β 5 → BED 126 Gy, EQD2 90 Gy; 30 Gy/5 → BED 66 Gy, so the ratio
 is 126/66 = 1.909.

@@ -220,6 +220,48 @@ def test_jones_grant_uses_the_single_course_tolerance():
     assert "oars.small_bowel.single_course_tolerance_eqd2" in r.to_dict()["values_used"]
 
 
+def test_jones_grant_reads_several_courses_as_one_at_the_shortest_interval():
+    """docs/reference/radiobiology.md §3.2: Jones & Grant is defined for one prior course and ρ < 1.
+    (a) Bladder (T = 65 Gy, α/β 3), two courses of 36 Gy/18 (2 Gy per fraction: EQD2₃ 36 Gy each) at 900
+    days: their sum 72 Gy is above T, so ρ = 72/65 ≥ 1 and nothing is credited, as for one course of
+    72 Gy: remaining 65 − 72 = −7 Gy, exhausted (course by course, each ρ = 0.55, 29.65 Gy was allowed).
+    (b) Small bowel (T = 50 Gy, cautious curve), 20 Gy/10 (EQD2₃ 20) at 1000 days and 10 Gy/5 (EQD2₃
+    10) at 500 days: one course of 30 Gy at 500 days: t = 500/30.4375/12 = 1.36893 years, r = 1.5 +
+    e^(1.2·0.36893) = 3.05697, remembered = 50·(1 − 0.4^(1/4.05697)) = 10.11 Gy, the same fraction
+    1 − 10.11/30 = 0.663 for each course; a flag says so."""
+    two = [PriorMetricDose(36.0, 18, 900, "c1"), PriorMetricDose(36.0, 18, 900, "c2")]
+    r = remaining_tolerance(PROTOCOL, "bladder", two, 5, recovery_model="jones-grant-2014")
+    one = remaining_tolerance(PROTOCOL, "bladder", [PriorMetricDose(72.0, 36, 900)], 5,
+                              recovery_model="jones-grant-2014")
+    assert r.effective_prior_eqd2_gy == pytest.approx(72.0) == one.effective_prior_eqd2_gy
+    assert r.remaining_eqd2_gy == pytest.approx(-7.0) and r.allowed_physical_gy == 0.0 and r.exhausted
+    assert "jones-grant-several-courses" in [f.code for f in r.findings]
+    mixed = [PriorMetricDose(20.0, 10, 1000, "old"), PriorMetricDose(10.0, 5, 500, "recent")]
+    m = remaining_tolerance(PROTOCOL, "small_bowel", mixed, 5, recovery_model="jones-grant-2014")
+    assert round(m.effective_prior_eqd2_gy, 2) == 10.11
+    fractions = [c.recovery.fraction for c in m.courses if c.recovery is not None]
+    assert len(fractions) == 2 and fractions[0] == pytest.approx(fractions[1])
+    assert round(fractions[0], 3) == 0.663
+    assert all(c.recovery is not None and c.recovery.interval_days == 500 for c in m.courses)
+    (flag,) = [f for f in m.findings if f.code == "jones-grant-several-courses"]
+    assert flag.severity == "flag" and "30.00 Gy" in flag.message and "500 days" in flag.message
+    single = remaining_tolerance(PROTOCOL, "small_bowel", [PriorMetricDose(45.0, 25, 730)], 5,
+                                 recovery_model="jones-grant-2014")
+    assert "jones-grant-several-courses" not in [f.code for f in single.findings]
+
+
+def test_a_prior_exactly_at_the_limit_is_exhausted():
+    """Small bowel L = 70 Gy₃, no recovery (interval 100 days, under 6 months): the prior D in 25
+    fractions with EQD2₃ exactly 70 solves D(D/25 + 3)/5 = 70, D = (−75 + √(75² + 4·25·350))/2. The
+    EQD2 sums leave a residue of about 1e-14 Gy, which read as not exhausted (no stop); within
+    EXHAUSTED_WITHIN_GY it is exhausted, with the stop."""
+    dose = (-75.0 + math.sqrt(75.0 ** 2 + 4 * 25 * 350.0)) / 2.0
+    assert lq.eqd2_gy(dose, 25, 3.0) == pytest.approx(70.0, abs=1e-12)
+    r = remaining_tolerance(PROTOCOL, "small_bowel", [PriorMetricDose(dose, 25, 100)], 5)
+    assert abs(r.remaining_eqd2_gy) < 1e-9 and r.exhausted and r.allowed_physical_gy < 1e-9
+    assert "tolerance-exhausted" in [f.code for f in r.findings]
+
+
 def test_jones_grant_without_a_tolerance_is_refused():
     """An OAR with a cumulative limit but no single-course tolerance cannot use Jones & Grant: a clear
     error naming the protocol key to add."""
