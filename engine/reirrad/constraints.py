@@ -38,7 +38,9 @@ per-course D(1 + D/10) = 98 → D = 26.70 Gy, so ``allowed_physical_gy`` 26.70 a
 remaining = min(T, L) − remembered. Worked example: small bowel 45 Gy/25 (EQD2₃ 43.2 Gy), 730 days
 (t = 730/30.4375/12 = 1.9986 years), cautious curve r = 1.5 + e^(1.2·(t − 1)) = 4.8147, T = 50 Gy,
 ρ = 0.864: remembered = 50·(1 − 0.136^(1/5.8147)) = 14.52 Gy; remaining = 50 − 14.52 = 35.48 Gy EQD2₃
-= 59.13 Gy₃ BED → D(1 + D/15) = 59.13 → D = 23.21 Gy in 5 fractions (L = 70 Gy does not bind).
+= 59.13 Gy₃ BED → D(1 + D/15) = 59.13 → D = 23.21 Gy in 5 fractions (L = 70 Gy does not bind). The
+model is defined for one prior course: several are read as one course of their summed EQD2 at the
+shortest interval, each credited that fraction, with a ``jones-grant-several-courses`` flag.
 
 The per-OAR ``recovered_fraction`` is the overall credit ``1 − effective/prior`` (equal to the
 single course's fraction when there is one course); each course's own fraction is in
