@@ -325,7 +325,7 @@ def format_table(result: Mapping[str, Any]) -> str:
         for course in result["oars"][0]["courses"]:
             months = course["interval_months"]
             when = ("interval unknown" if course["interval_days"] is None else
-                    f"interval {course['interval_days']:g} days ({months:.1f} months)")
+                    f"interval {course['interval_days']:g} days ({months:.3f} months of 30.4375 days)")
             credit = ("" if course["recovered_fraction"] is None else
                       f", recovery credited {100 * course['recovered_fraction']:.0f} %")
             lines.append(f"Prior course '{course['course']}': {course['n_fractions']} fractions, "

@@ -47,6 +47,17 @@ def test_constraints_prior_options_json(tmp_path, capsys):
     assert result["eligibility"]["eligible"] is True
 
 
+def test_constraints_table_states_the_interval_in_the_months_the_bands_use(capsys):
+    """DESIGN.md: months = days / 30.4375, so 548 days is 18.004 months, above 18: 50 %. With one decimal
+    the table read "18.0 months, recovery credited 50 %", which looks contrary to the rule; three decimals
+    and the month's length say what was compared (547 days: 17.971 months, 30 %)."""
+    code, out, _ = run(["constraints", "--prior", "small_bowel=45/25@548"], capsys)
+    assert code == 0
+    assert "interval 548 days (18.004 months of 30.4375 days), recovery credited 50 %" in out
+    code, out, _ = run(["constraints", "--prior", "small_bowel=45/25@547"], capsys)
+    assert "interval 547 days (17.971 months of 30.4375 days), recovery credited 30 %" in out
+
+
 def test_constraints_sensitivity_table_json_and_flag(tmp_path, capsys):
     """--sensitivity: the table on stdout, ``sensitivity`` in the JSON with the module's hand-derived rows
     (small bowel 45 Gy/25 at 700 d: α/β 2 → 26.58 Gy, recovery 30 % → 24.91 Gy; reirrad.sensitivity), and
