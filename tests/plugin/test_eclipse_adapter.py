@@ -234,6 +234,30 @@ def test_plans_of_two_courses_with_one_id_are_two_prior_courses(fresh: Any, tmp_
         two.with_dates(None, {"PALL_2": dt.date(2025, 12, 5)})
 
 
+def test_a_date_names_the_prior_plan_when_the_new_course_has_a_plan_of_that_id(fresh: Any,
+                                                                              tmp_path: Any) -> None:
+    """LRRC-01 with an alternative plan PELVIS_45 (unapproved, no dose) in the new plan's course: it is not
+    a prior plan (reirrad.priors), so the bare Id names the prior course's PELVIS_45 - as the review and
+    the dialog name it (plan_keys of the prior courses) - and is not refused as ambiguous."""
+    text = (DEFINITIONS / "LRRC-01.yaml").read_text(encoding="utf-8")
+    anchor = "  - id: C2_SABR\n    plans:\n"
+    assert text.count(anchor) == 1
+    alternative = ("      - id: PELVIS_45\n        image: CT_PLAN\n        structure_set: CT_PLAN\n"
+                   "        n_fractions: 5\n        prescription_gy: 30.0\n        approval: UnApproved\n")
+    path = tmp_path / "ALT-01.yaml"
+    path.write_text(text.replace(anchor, anchor + alternative).replace("id: LRRC-01\n", "id: ALT-01\n", 1),
+                    encoding="utf-8")
+    ctx = stub.load_context(str(path))
+    snap = EclipseCaseSource(ctx.Patient, ctx.ExternalPlanSetup,
+                             prior_dates={"PELVIS_45": dt.date(2024, 6, 7)}).read()
+    assert [(p.label, p.last_fraction, p.last_fraction_source) for p in snap.prior_courses] == [
+        ("C1_LCCRT/PELVIS_45", dt.date(2024, 6, 7), "user")]
+    with pytest.raises(InputError, match=r"names 'C2_SABR/PELVIS_45', which is not one of the plans "
+                                         r"\['PELVIS_45'\]"):
+        EclipseCaseSource(ctx.Patient, ctx.ExternalPlanSetup,
+                          prior_dates={"C2_SABR/PELVIS_45": dt.date(2024, 6, 7)}).read()
+
+
 def _plan(ctx: Any, course_id: str, plan_id: str) -> Any:
     course = next(c for c in ctx.Patient.Courses if c.Id == course_id)
     return next(p for p in course.PlanSetups if p.Id == plan_id)

@@ -238,14 +238,9 @@ class EclipseCaseSource:
                             frame_of_reference_uid=planning_for)
         else:
             grid = image_dose_grid(image, self._dose_spacing_mm, planning_for)
-        plans, selection, dated = self._prior_plans()
+        plans, selection = self._prior_plans()
         priors = [plans[(c.course_id, c.plan_id)] for c in selection.selected]
         self._check_plan_sums(priors, selection)
-        selected = {(c.course_id, c.plan_id) for c in selection.selected}
-        unknown = sorted(key for key, pair in dated.items() if pair not in selected)
-        if unknown:
-            raise InputError(f"prior_dates names {unknown}, which are not selected prior plans "
-                             f"({[c.label for c in selection.selected]}); check the plan ids")
         return CaseSnapshot(
             patient_id=str(self._patient.Id),
             planning_frame_of_reference_uid=planning_for,
@@ -298,24 +293,28 @@ class EclipseCaseSource:
         )
 
     # -- prior courses ------------------------------------------------------------------------------
-    def _prior_plans(self) -> Tuple[Dict[Tuple[str, str], Any], PriorSelection, Dict[str, Tuple[str, str]]]:
+    def _prior_plans(self) -> Tuple[Dict[Tuple[str, str], Any], PriorSelection]:
         """Every other plan of the patient as a candidate, by (course id, plan id): plan ids are unique only
-        within a course (two courses may each have a "Plan1"); the engine's selection among them; and the
-        (course id, plan id) each ``prior_dates`` key names (:func:`reirrad.priors.resolve_plan_keys`)."""
+        within a course (two courses may each have a "Plan1"); and the engine's selection among them, with
+        the ``prior_dates`` given. A key names a *selected* prior plan (its Id, or ``COURSE/PLAN`` where two
+        of them share it: :func:`reirrad.priors.resolve_plan_keys`), as the review, the dialog and
+        :meth:`reirrad.snapshot.CaseSnapshot.with_dates` name them; the selection does not depend on the
+        dates, so it is made once without them to know which plans the keys may name."""
         current_course = str(self._plan.Course.Id)
-        plans: Dict[Tuple[str, str], Any] = {}
         others = [(course, p) for course in list(self._patient.Courses) for p in course_plans(course)
                   if not (str(course.Id) == current_course and str(p.Id) == str(self._plan.Id))]
-        pairs = [(str(course.Id), str(p.Id)) for course, p in others]
-        named = resolve_plan_keys(self._prior_dates, pairs, "prior_dates")
-        given = {pairs[index]: self._prior_dates[key] for key, index in named.items()}
-        candidates = []
+        plans = {(str(course.Id), str(p.Id)): p for course, p in others}
+
+        def candidates(given: Mapping[Tuple[str, str], dt.date]) -> List[PriorPlanCandidate]:
+            return [self._candidate(course, p, given.get((str(course.Id), str(p.Id))),
+                                    same_course=str(course.Id) == current_course) for course, p in others]
+
         self._replaced_dates = {}
-        for (course, p), pair in zip(others, pairs):
-            plans[pair] = p
-            candidates.append(self._candidate(course, p, given.get(pair),
-                                              same_course=str(course.Id) == current_course))
-        return plans, select_prior_plans(candidates), {key: pairs[index] for key, index in named.items()}
+        undated = select_prior_plans(candidates({}))
+        selected = [(c.course_id, c.plan_id) for c in undated.selected]
+        named = resolve_plan_keys(self._prior_dates, selected, "prior_dates (the selected prior plans)")
+        given = {selected[index]: self._prior_dates[key] for key, index in named.items()}
+        return plans, select_prior_plans(candidates(given))
 
     def _candidate(self, course: Any, plan: Any, given: Optional[dt.date], *,
                    same_course: bool) -> PriorPlanCandidate:
