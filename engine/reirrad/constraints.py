@@ -567,7 +567,7 @@ def remaining_tolerance(
     findings.extend(limit_findings)
     remaining = check_limit - effective_total.value_gy
     exhausted = remaining <= EXHAUSTED_WITHIN_GY
-    cumulative_allowed = lq.physical_dose_for_eqd2_gy(max(remaining, 0.0), n_new, ab)
+    cumulative_allowed = 0.0 if exhausted else lq.physical_dose_for_eqd2_gy(remaining, n_new, ab)
     if exhausted:
         findings.append(Finding(
             "tolerance-exhausted", "stop",

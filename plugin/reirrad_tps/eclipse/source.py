@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from dataclasses import replace
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
@@ -209,8 +210,6 @@ class EclipseCaseSource:
             str(k): _check_date(f"prior_dates[{k!r}]", v) for k, v in (prior_dates or {}).items()}
         self._tps_version = str(tps_version)
         self._dose_spacing_mm = float(dose_spacing_mm)
-        # prior plan (COURSE/PLAN) -> the finding that its date from prior_dates differs from Eclipse's
-        self._replaced_dates: Dict[str, Finding] = {}
 
     # -- the port -----------------------------------------------------------------------------------
     def read(self) -> CaseSnapshot:
@@ -238,7 +237,7 @@ class EclipseCaseSource:
                             frame_of_reference_uid=planning_for)
         else:
             grid = image_dose_grid(image, self._dose_spacing_mm, planning_for)
-        plans, selection = self._prior_plans()
+        plans, selection, date_flags = self._prior_plans()
         priors = [plans[(c.course_id, c.plan_id)] for c in selection.selected]
         self._check_plan_sums(priors, selection)
         return CaseSnapshot(
@@ -252,9 +251,7 @@ class EclipseCaseSource:
             planned_start=self._planned_start,
             tps=TPS_NAME,
             tps_version=self._tps_version,
-            source_findings=selection.findings + tuple(self._replaced_dates[c.label]
-                                                       for c in selection.selected
-                                                       if c.label in self._replaced_dates),
+            source_findings=selection.findings + date_flags,
             prior_plan_selection=selection.record,
         )
 
@@ -293,48 +290,45 @@ class EclipseCaseSource:
         )
 
     # -- prior courses ------------------------------------------------------------------------------
-    def _prior_plans(self) -> Tuple[Dict[Tuple[str, str], Any], PriorSelection]:
+    def _prior_plans(self) -> Tuple[Dict[Tuple[str, str], Any], PriorSelection, Tuple[Finding, ...]]:
         """Every other plan of the patient as a candidate, by (course id, plan id): plan ids are unique only
-        within a course (two courses may each have a "Plan1"); and the engine's selection among them, with
-        the ``prior_dates`` given. A key names a *selected* prior plan (its Id, or ``COURSE/PLAN`` where two
-        of them share it: :func:`reirrad.priors.resolve_plan_keys`), as the review, the dialog and
-        :meth:`reirrad.snapshot.CaseSnapshot.with_dates` name them; the selection does not depend on the
-        dates, so it is made once without them to know which plans the keys may name."""
+        within a course (two courses may each have a "Plan1"); the engine's selection among them, with the
+        ``prior_dates`` given; and a ``last-fraction-date-differs`` flag for each given date that differs
+        from ``Course.CompletedDateTime``. A key names a *selected* prior plan (its Id, or ``COURSE/PLAN``
+        where two of them share it: :func:`reirrad.priors.resolve_plan_keys`), as the review, the dialog
+        and :meth:`reirrad.snapshot.CaseSnapshot.with_dates` name them; the selection does not depend on
+        the dates, so it is made without them first, to know which plans the keys may name."""
         current_course = str(self._plan.Course.Id)
         others = [(course, p) for course in list(self._patient.Courses) for p in course_plans(course)
                   if not (str(course.Id) == current_course and str(p.Id) == str(self._plan.Id))]
         plans = {(str(course.Id), str(p.Id)): p for course, p in others}
-
-        def candidates(given: Mapping[Tuple[str, str], dt.date]) -> List[PriorPlanCandidate]:
-            return [self._candidate(course, p, given.get((str(course.Id), str(p.Id))),
-                                    same_course=str(course.Id) == current_course) for course, p in others]
-
-        self._replaced_dates = {}
-        undated = select_prior_plans(candidates({}))
-        selected = [(c.course_id, c.plan_id) for c in undated.selected]
+        undated = [self._candidate(course, p, same_course=str(course.Id) == current_course)
+                   for course, p in others]
+        selected = [(c.course_id, c.plan_id) for c in select_prior_plans(undated).selected]
         named = resolve_plan_keys(self._prior_dates, selected, "prior_dates (the selected prior plans)")
         given = {selected[index]: self._prior_dates[key] for key, index in named.items()}
-        return plans, select_prior_plans(candidates(given))
+        dated: List[PriorPlanCandidate] = []
+        flags: List[Finding] = []
+        for c in undated:
+            date = given.get((c.course_id, c.plan_id))
+            if date is None:
+                dated.append(c)
+                continue
+            if c.last_fraction is not None and c.last_fraction != date:  # CompletedDateTime differs
+                flags.append(_date_replaced(c.label, date, c.last_fraction))
+            dated.append(replace(c, last_fraction=date, last_fraction_source="user"))
+        return plans, select_prior_plans(dated), tuple(flags)
 
-    def _candidate(self, course: Any, plan: Any, given: Optional[dt.date], *,
-                   same_course: bool) -> PriorPlanCandidate:
-        """What the engine's prior-plan rule needs: approval, treatment, dose, the last-fraction date
-        (``given`` by the user, else ``Course.CompletedDateTime``)."""
-        name = str(plan.Id)
+    def _candidate(self, course: Any, plan: Any, *, same_course: bool) -> PriorPlanCandidate:
+        """What the engine's prior-plan rule needs: approval, treatment, dose, and the last-fraction date
+        Eclipse keeps (``Course.CompletedDateTime``; :meth:`_prior_plans` puts the user's dates in)."""
         status = str(plan.ApprovalStatus)
-        last: Optional[dt.date] = given
-        source = "user"
-        completed = _to_date(course.CompletedDateTime)
-        if last is None:
-            last, source = completed, "course-completed"
-        elif completed is not None and completed != last:
-            label = f"{course.Id}/{name}"
-            self._replaced_dates[label] = _date_replaced(label, last, completed)
+        last = _to_date(course.CompletedDateTime)
         return PriorPlanCandidate(
-            course_id=str(course.Id), plan_id=name, same_course_as_new=same_course, approval_status=status,
-            approved=status in TREATMENT_APPROVED, treated=bool(plan.IsTreated),
+            course_id=str(course.Id), plan_id=str(plan.Id), same_course_as_new=same_course,
+            approval_status=status, approved=status in TREATMENT_APPROVED, treated=bool(plan.IsTreated),
             has_dose=bool(plan.IsDoseValid), last_fraction=last,
-            last_fraction_source=source if last is not None else "unknown")
+            last_fraction_source="course-completed" if last is not None else "unknown")
 
     def _check_plan_sums(self, priors: List[Any], selection: PriorSelection) -> None:
         """Refuse prior plan sums that the per-plan reading would not reproduce (see the module notes)."""
