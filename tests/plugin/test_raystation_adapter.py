@@ -225,6 +225,63 @@ def test_reg01_rigid_registration_maps_the_prior_dose(version: str) -> None:
     _check_against_closed_form(prior.dose.resample(_coarse(snapshot), prior.planning_to_dose))
 
 
+@pytest.mark.parametrize("direction", ["from-to", "to-from"])
+@pytest.mark.parametrize("version", VERSIONS)
+def test_the_registration_matrix_direction_is_checked_and_either_reading_places_the_dose(
+        version: str, direction: str) -> None:
+    """The direction of GetTransformForExaminations' matrix is not documented (§8); the stand-in models
+    both readings (``transform_direction``). The adapter checks it against
+    TransformPointFromExaminationToExamination (From → To by its name): under either reading
+    planning_to_dose is the inverse of the stub model's prior → planning matrix (closed form: M⁻¹·M = I),
+    the reading used is recorded, the inverse with an ``info`` finding; nothing is written."""
+    rs.load("REG-01", version, transform_direction=direction)
+    source = _source(version)
+    snapshot = source.read()
+    prior_to_planning = load_patient("REG-01").registrations[0].matrix  # mm, prior → planning
+    np.testing.assert_allclose(snapshot.prior_courses[0].planning_to_dose @ prior_to_planning, np.eye(4),
+                               atol=1e-9)
+    codes = {f.code for f in snapshot.source_findings}
+    assert "registration-direction-unchecked" not in codes
+    if direction == "from-to":
+        assert source.call_forms["transform_direction"].startswith("p_To = M p_From (checked")
+        assert "registration-matrix-inverse" not in codes
+    else:
+        assert source.call_forms["transform_direction"].startswith("p_From = M p_To: the inverse used")
+        (inverse,) = [f for f in snapshot.source_findings if f.code == "registration-matrix-inverse"]
+        assert inverse.severity == "info" and "'CT_PRIOR' to 'CT_PLAN'" in inverse.message
+    assert rs.journal() == []
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_an_unchecked_or_contradictory_registration_direction(version: str, monkeypatch: Any) -> None:
+    """Without the point call (absent in a version, or failing) the matrix is used as public scripts read
+    it, with a ``flag`` naming both examinations; a point call that agrees with neither the matrix nor
+    its inverse (here: the identity, while REG-01's registration is a shift and a rotation) is refused
+    naming both distances, and nothing is written."""
+    from tps_stubs.raystation.patient_objects import Case  # noqa: PLC0415
+
+    rs.load("REG-01", version, transform_direction="from-to")
+    expected = np.linalg.inv(load_patient("REG-01").registrations[0].matrix)
+
+    def missing(self: Any, **kwargs: Any) -> Any:
+        raise AttributeError("'Case' object has no attribute 'TransformPointFromExaminationToExamination'")
+
+    monkeypatch.setattr(Case, "TransformPointFromExaminationToExamination", missing)
+    source = _source(version)
+    snapshot = source.read()
+    np.testing.assert_allclose(snapshot.prior_courses[0].planning_to_dose, expected, atol=1e-9)
+    (flag,) = [f for f in snapshot.source_findings if f.code == "registration-direction-unchecked"]
+    assert flag.severity == "flag" and "'CT_PLAN' to 'CT_PRIOR'" in flag.message
+    assert "AttributeError" in source.call_forms["transform_direction"]
+
+    monkeypatch.setattr(Case, "TransformPointFromExaminationToExamination",
+                        lambda self, **kwargs: dict(kwargs["Point"]))
+    with pytest.raises(InputError, match=r"does not agree with itself.*mm \(its inverse .* mm\).*check the "
+                                         r"registration"):
+        _source(version).read()
+    assert rs.journal() == []
+
+
 @pytest.mark.parametrize("version", VERSIONS)
 def test_reg01_deformable_registration_maps_with_map_dose(version: str) -> None:
     """§7.3 (MapDose, version keywords) + the closed form: a mapped TOTAL dose on the planning grid, no
@@ -736,6 +793,35 @@ def test_an_approved_beam_set_is_not_writable(version: str) -> None:
     with pytest.raises(ApprovedPlanError, match=r"beam set 'SABR_REIRR'.*is approved.*Nothing was written"):
         _planner(version).set_prescription(30.0, 5)
     assert rs.journal() == []
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_prescription_dose_raystation_refuses_or_does_not_take_is_refused_clearly(
+        version: str, monkeypatch: Any) -> None:
+    """Whether PrescriptionDoseReference.DoseValue is settable in 12A+ is not confirmed (DEVIATIONS.md):
+    both other readings are modelled here. A read-only property (a .NET-like exception) is refused naming
+    the value in cGy, RayStation's message and the two fixes; a setter that does not take the value
+    (LRRC-01's 3000 cGy reads back after 3500 cGy was written) is refused too, never scaled or reported."""
+    from tps_stubs.raystation.errors import InvalidOperationException  # noqa: PLC0415
+    from tps_stubs.raystation.plans import PrescriptionDoseReference  # noqa: PLC0415
+
+    rs.load("LRRC-01", version)
+    held = _primary(rs.current_session().state["BeamSet"], version).DoseValue
+    assert held == pytest.approx(3000.0)
+    getter = PrescriptionDoseReference.DoseValue.fget
+
+    def read_only(self: Any, value: Any) -> None:
+        raise InvalidOperationException("Property 'DoseValue' is read-only.")
+
+    monkeypatch.setattr(PrescriptionDoseReference, "DoseValue", property(getter, read_only))
+    with pytest.raises(InputError, match=r"refused to change the prescription dose of beam set 'SABR_REIRR' "
+                                         r"to 3500.00 cGy \(InvalidOperationException: .*read-only.*\).*or "
+                                         r"delete it"):
+        _planner(version).set_prescription(35.0, 5)
+    monkeypatch.setattr(PrescriptionDoseReference, "DoseValue", property(getter, lambda self, value: None))
+    with pytest.raises(InputError, match=r"reads 3000.00 cGy after 3500.00 cGy was written; RayStation did "
+                                         r"not take it"):
+        _planner(version).set_prescription(35.0, 5)
 
 
 @pytest.mark.parametrize("version", VERSIONS)

@@ -728,6 +728,52 @@ def test_rigid_registration_matrix() -> None:
     np.testing.assert_allclose(backward @ forward, np.eye(4), atol=1e-12)
 
 
+@pytest.mark.parametrize("direction", ["from-to", "to-from"])
+def test_point_transform_maps_from_to_under_either_matrix_reading(direction: str, monkeypatch: Any) -> None:
+    """Public re-plan scripts: case.TransformPointFromExaminationToExamination(FromExamination=<old CT>,
+    ToExamination=<new CT>, Point={'x','y','z'} cm) moves a point of the old CT into the new one, read as
+    ``.x`` (closed form: the stub model's prior → planning matrix, translation mm → cm). The session's
+    ``transform_direction`` changes only GetTransformForExaminations (the inverse in "to-from"), also when
+    chosen by TPS_STUBS_RAYSTATION_TRANSFORM_DIRECTION; an unknown reading is refused."""
+    monkeypatch.setenv(rs.TRANSFORM_DIRECTION_ENV, direction)
+    connect = _load(patient="REG-01")
+    case = connect.get_current("Case")
+    prior_to_planning = np.array(load_patient("REG-01").registrations[0].matrix, dtype=float)  # mm
+    p_cm = {"x": 1.5, "y": -2.0, "z": 4.25}
+    moved = case.TransformPointFromExaminationToExamination(
+        FromExamination="CT_PRIOR", ToExamination="CT_PLAN", Point=p_cm)
+    expected_mm = prior_to_planning @ np.array([15.0, -20.0, 42.5, 1.0])
+    np.testing.assert_allclose([moved.x, moved.y, moved["z"]], expected_mm[:3] / 10.0, atol=1e-12)
+    matrix = np.reshape(case.GetTransformForExaminations(FromExamination="CT_PRIOR", ToExamination="CT_PLAN"),
+                        (4, 4))
+    matrix[:3, 3] *= 10.0
+    np.testing.assert_allclose(matrix, prior_to_planning if direction == "from-to" else
+                               np.linalg.inv(prior_to_planning), atol=1e-9)
+    with pytest.raises(TypeError):
+        case.TransformPointFromExaminationToExamination("CT_PRIOR", "CT_PLAN", p_cm)
+    with pytest.raises(rs.ScriptException, match="'x', 'y' and 'z'"):
+        case.TransformPointFromExaminationToExamination(FromExamination="CT_PRIOR", ToExamination="CT_PLAN",
+                                                        Point={"x": 1.0, "y": 2.0})
+    with pytest.raises(rs.ScriptException, match="finite"):
+        case.TransformPointFromExaminationToExamination(FromExamination="CT_PRIOR", ToExamination="CT_PLAN",
+                                                        Point={"x": 1.0, "y": 2.0, "z": float("nan")})
+    with pytest.raises(ValueError, match="transform_direction must be one of"):
+        _load(patient="REG-01", transform_direction="backwards")
+
+
+def test_point_transform_without_a_registration_raises() -> None:
+    """The stricter reading where the real behaviour is unknown: when no registration links the two
+    examinations (REG-01 with its registration removed) the point call raises ScriptException, where
+    GetTransformForExaminations gives None (public-scripts G3)."""
+    connect = _load(patient="REG-01")
+    case = connect.get_current("Case")
+    case._s["registrations"]._s["items"] = []
+    assert case.GetTransformForExaminations(FromExamination="CT_PLAN", ToExamination="CT_PRIOR") is None
+    with pytest.raises(rs.ScriptException, match="no registration"):
+        case.TransformPointFromExaminationToExamination(FromExamination="CT_PLAN", ToExamination="CT_PRIOR",
+                                                        Point={"x": 0.0, "y": 0.0, "z": 0.0})
+
+
 def test_prior_plans_are_approved_beam_sets_without_dates() -> None:
     """Brief + §5.1: a prior plan with a dose is a TreatmentPlan with one BeamSet; no dates in RayStation."""
     connect = _load(patient="REG-01")

@@ -23,7 +23,10 @@ its writes; without (``load(..., rollback=False)``, :func:`set_rollback`, or
 ``TPS_STUBS_RAYSTATION_ROLLBACK=0``) the writes stay, as the real class may keep them. An unmatched
 keyword raises ``TypeError`` by default or, with ``load(..., keyword_error="ArgumentException")`` or
 ``TPS_STUBS_RAYSTATION_KEYWORD_ERROR=ArgumentException``, a .NET-like ``ArgumentException`` (the real
-type is not documented: :mod:`.session`).
+type is not documented: :mod:`.session`). ``GetTransformForExaminations(FromExamination=A,
+ToExamination=B)`` maps points of A to B by default or, with ``load(..., transform_direction="to-from")``
+or ``TPS_STUBS_RAYSTATION_TRANSFORM_DIRECTION=to-from``, of B to A (the direction is not confirmed:
+:mod:`.session`).
 """
 
 from __future__ import annotations
@@ -38,10 +41,21 @@ from ..patients import load_patient
 from .builder import build_patient
 from .connect_module import make_module
 from .errors import InvalidOperationException, ScriptException, ScriptSystemError
-from .session import KEYWORD_ERROR_ENV, KEYWORD_ERRORS, ROLLBACK_ENV, JournalEntry, Session, UndoStep
+from .session import (
+    KEYWORD_ERROR_ENV,
+    KEYWORD_ERRORS,
+    ROLLBACK_ENV,
+    TRANSFORM_DIRECTION_ENV,
+    TRANSFORM_DIRECTIONS,
+    JournalEntry,
+    Session,
+    UndoStep,
+)
 from .versions import DEFAULT_VERSION, VERSIONS
 
 __all__ = [
+    "TRANSFORM_DIRECTIONS",
+    "TRANSFORM_DIRECTION_ENV",
     "VERSIONS",
     "InvalidOperationException",
     "JournalEntry",
@@ -69,6 +83,7 @@ def load(
     mesh_rois: Iterable[str] = (),
     helper_mesh_rois: Optional[Mapping[str, str]] = None,
     keyword_error: Optional[str] = None,
+    transform_direction: Optional[str] = None,
 ) -> types.ModuleType:
     """Open a stub patient in a fresh stand-in and install it as the module ``connect``.
 
@@ -94,6 +109,10 @@ def load(
     keyword_error : str, optional
         What an unmatched or missing keyword raises: ``"TypeError"`` or ``"ArgumentException"``; None
         reads ``TPS_STUBS_RAYSTATION_KEYWORD_ERROR`` (default ``"TypeError"``).
+    transform_direction : str, optional
+        What ``GetTransformForExaminations(FromExamination=A, ToExamination=B)`` returns: ``"from-to"``
+        the matrix mapping points of A to B, ``"to-from"`` its inverse; None reads
+        ``TPS_STUBS_RAYSTATION_TRANSFORM_DIRECTION`` (default ``"from-to"``).
 
     Returns
     -------
@@ -106,9 +125,12 @@ def load(
         rollback = os.environ.get(ROLLBACK_ENV, "1").strip() != "0"
     if keyword_error is None:
         keyword_error = os.environ.get(KEYWORD_ERROR_ENV, "").strip() or KEYWORD_ERRORS[0]
+    if transform_direction is None:
+        transform_direction = os.environ.get(TRANSFORM_DIRECTION_ENV, "").strip() or TRANSFORM_DIRECTIONS[0]
     helpers = dict(helper_mesh_rois or {})
     session = Session(version, model, gui_disabled=not gui, rollback=rollback,
-                      mesh_rois=frozenset(mesh_rois) | frozenset(helpers), keyword_error=keyword_error)
+                      mesh_rois=frozenset(mesh_rois) | frozenset(helpers), keyword_error=keyword_error,
+                      transform_direction=transform_direction)
     if model is not None:
         build_patient(session, model, helper_rois=helpers)
         if not open_plan:

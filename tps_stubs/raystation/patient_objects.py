@@ -301,9 +301,11 @@ class Case(ScriptObject):
     def GetTransformForExaminations(
         self, *, FromExamination: str, ToExamination: str
     ) -> Optional[List[float]]:
-        """Rigid transform as a FLAT list of 16 numbers (row-major 4×4, translations in cm,
-        ``p_To = T @ p_From``, direction UNCONFIRMED), or None when no registration links the two
-        examinations (docs/reference/raystation-public-scripts.md G3, G4)."""
+        """Rigid transform as a FLAT list of 16 numbers (row-major 4×4, translations in cm), or None
+        when no registration links the two examinations (docs/reference/raystation-public-scripts.md
+        G3, G4). The direction is UNCONFIRMED (§8 gives the call only): ``p_To = T @ p_From`` in the
+        session's ``transform_direction`` ``"from-to"`` (the default, as public scripts read it), the
+        inverse in ``"to-from"`` (:mod:`.session`)."""
         try:
             matrix = transform_mm(self, self._examination(FromExamination), self._examination(ToExamination))
         except ScriptException:
@@ -311,8 +313,30 @@ class Case(ScriptObject):
             self._examination(ToExamination)
             return None
         out = np.array(matrix, dtype=np.float64)
+        if self._session.transform_direction == "to-from":
+            out = np.linalg.inv(out)
         out[:3, 3] /= 10.0
         return [float(v) for v in out.ravel()]
+
+    @script_method(write=False)
+    def TransformPointFromExaminationToExamination(
+        self, *, FromExamination: str, ToExamination: str, Point: Any
+    ) -> ExpandoDictionary:
+        """A point of ``FromExamination`` in ``ToExamination``'s coordinates (cm), whatever the session's
+        ``transform_direction`` (the name says From → To; public scripts map an isocentre from the old CT
+        to the new one with it). ``Point`` is ``{'x', 'y', 'z'}`` in cm; the result supports ``.x`` and
+        ``['x']``. Raises when no registration links the two examinations (the real behaviour then is
+        not known; raising is the stricter reading)."""
+        matrix = transform_mm(self, self._examination(FromExamination), self._examination(ToExamination))
+        try:
+            xyz = [float(Point[k]) for k in ("x", "y", "z")]
+        except (TypeError, KeyError, ValueError):
+            raise ScriptException(
+                f"Point must be a dictionary with numbers 'x', 'y' and 'z' (got {Point!r}).") from None
+        if not all(np.isfinite(xyz)):
+            raise ScriptException(f"Point must be finite (got {Point!r}).")
+        moved_mm = matrix @ np.array([10.0 * v for v in xyz] + [1.0])
+        return point(*(float(v) / 10.0 for v in moved_mm[:3]))
 
     @script_method(write=True)
     def CopyPlan(self, *, PlanName: str, NewPlanName: str, KeepBeamSetNames: bool = False) -> None:

@@ -4,9 +4,11 @@ Rigid (frame-of-reference) registrations come from the stub patient: ``case.Regi
 ``FromFrameOfReference`` / ``ToFrameOfReference``, ``RegistrationSource.FromExamination`` /
 ``.ToExamination`` and ``StructureRegistrations['Source registration']`` (the rigid one). The
 transform is read with ``case.GetTransformForExaminations(FromExamination=name, ToExamination=name)``:
-a 4×4 numpy array T with translations in cm such that ``p_To = T @ p_From`` (homogeneous, cm). The
-reference gives the call but not the direction of the matrix; the stand-in's choice (the natural
-reading of From/To) is **UNCONFIRMED**.
+16 numbers (a row-major 4×4 T, translations in cm) such that ``p_To = T @ p_From`` (homogeneous, cm).
+The reference gives the call but not the direction of the matrix; the stand-in's default (the natural
+reading of From/To, as public scripts read it) is **UNCONFIRMED**, and the session's
+``transform_direction="to-from"`` models the other reading (:mod:`.session`).
+``case.TransformPointFromExaminationToExamination`` maps a point From → To under either.
 
 Deformable registrations: ``PatientModel.CreateHybridDeformableRegistrationGroup`` creates one
 ``DeformableStructureRegistration`` per target examination with ``FromExamination`` = reference and

@@ -19,6 +19,14 @@ The session models both readings: ``keyword_error`` ``"TypeError"`` (the default
 ``"ArgumentException"`` (a .NET ``System.ArgumentException`` through pythonnet, not a ``TypeError``),
 chosen with ``load(..., keyword_error=…)`` or :data:`KEYWORD_ERROR_ENV`. An adapter that tries a
 call's spellings one after another must work under either.
+
+Nor is the direction of the matrix ``case.GetTransformForExaminations(FromExamination=A,
+ToExamination=B)`` confirmed (§8 gives the call only): public scripts read it as mapping points of A to
+B, which is ``transform_direction`` ``"from-to"`` (the default); ``"to-from"`` returns the inverse.
+``case.TransformPointFromExaminationToExamination(FromExamination=A, ToExamination=B, Point=p)`` maps a
+point of A to B under either (its name says so, and public scripts use it so). Chosen with
+``load(..., transform_direction=…)`` or :data:`TRANSFORM_DIRECTION_ENV`; an adapter must place a prior
+dose correctly under either.
 """
 
 from __future__ import annotations
@@ -33,7 +41,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..patients.model import StubPatient
     from .scripting import ScriptObject
 
-__all__ = ["KEYWORD_ERRORS", "KEYWORD_ERROR_ENV", "ROLLBACK_ENV", "JournalEntry", "Session", "UndoStep"]
+__all__ = ["KEYWORD_ERRORS", "KEYWORD_ERROR_ENV", "ROLLBACK_ENV", "TRANSFORM_DIRECTIONS",
+           "TRANSFORM_DIRECTION_ENV", "JournalEntry", "Session", "UndoStep"]
 
 #: Environment variable choosing the ``CompositeAction`` mode at ``load``: ``0`` = no rollback.
 ROLLBACK_ENV = "TPS_STUBS_RAYSTATION_ROLLBACK"
@@ -43,6 +52,12 @@ KEYWORD_ERRORS = ("TypeError", "ArgumentException")
 
 #: Environment variable choosing ``keyword_error`` at ``load`` (one of :data:`KEYWORD_ERRORS`).
 KEYWORD_ERROR_ENV = "TPS_STUBS_RAYSTATION_KEYWORD_ERROR"
+
+#: The readings of ``GetTransformForExaminations``' matrix (module docstring); the first is the default.
+TRANSFORM_DIRECTIONS = ("from-to", "to-from")
+
+#: Environment variable choosing ``transform_direction`` at ``load`` (one of :data:`TRANSFORM_DIRECTIONS`).
+TRANSFORM_DIRECTION_ENV = "TPS_STUBS_RAYSTATION_TRANSFORM_DIRECTION"
 
 
 @dataclass
@@ -126,10 +141,15 @@ class Session:
 
     def __init__(self, version: str, model: Optional[StubPatient], *, gui_disabled: bool = False,
                  rollback: bool = True, mesh_rois: FrozenSet[str] = frozenset(),
-                 keyword_error: str = KEYWORD_ERRORS[0]) -> None:
+                 keyword_error: str = KEYWORD_ERRORS[0],
+                 transform_direction: str = TRANSFORM_DIRECTIONS[0]) -> None:
         if keyword_error not in KEYWORD_ERRORS:
             raise ValueError(f"keyword_error must be one of {KEYWORD_ERRORS} (got {keyword_error!r})")
+        if transform_direction not in TRANSFORM_DIRECTIONS:
+            raise ValueError(f"transform_direction must be one of {TRANSFORM_DIRECTIONS} "
+                             f"(got {transform_direction!r})")
         self.keyword_error = keyword_error
+        self.transform_direction = transform_direction
         self.profile = VersionProfile(version)
         self.model = model
         self.journal: List[JournalEntry] = []

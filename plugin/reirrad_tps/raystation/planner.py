@@ -7,7 +7,9 @@ units (docs/reference/raystation.md):
 
 * **Prescription** (§12.1): ``DoseValue`` is the TOTAL for the beam set in cGy, ``DoseVolume`` in
   percent. An existing primary prescription gets its ``DoseValue`` set (its ROI, type and volume are
-  kept); otherwise one is added on ``target_roi`` as ``DoseAtVolume`` at ``prescription_volume_pct``
+  kept) and read back: an assignment RayStation refuses (settability in 12A+ is not confirmed) or a
+  value it did not take is a clear :class:`~reirrad.errors.InputError` saying what to do; otherwise one
+  is added on ``target_roi`` as ``DoseAtVolume`` at ``prescription_volume_pct``
   (``AddRoiPrescriptionDoseReference``, else ``AddDosePrescriptionToRoi`` with ``AutoScaleDose=False``).
   A primary prescription on a site or a dose specification point (no ``OnStructure``) is refused:
   the adapter prescribes and normalises on an ROI only.
@@ -97,8 +99,8 @@ if TYPE_CHECKING:  # the recipe's types, for the signatures only
     from reirrad.optstructures import OptimisationStructure, OutlinedStructure
 
 __all__ = ["ALREADY_COMPUTED", "CONSTRAINT_FUNCTION_TYPES", "DEFAULT_DOSE_ALGORITHM", "FUNCTION_TYPES",
-           "RUN_PLAN_SUFFIX", "ApprovedPlanError", "CopyOnFirstWritePlanner", "RayStationPlanner",
-           "copy_plan_for_run"]
+           "PRESCRIPTION_READ_BACK_CGY", "RUN_PLAN_SUFFIX", "ApprovedPlanError", "CopyOnFirstWritePlanner",
+           "RayStationPlanner", "copy_plan_for_run"]
 
 logger = logging.getLogger(__name__)
 
@@ -113,6 +115,9 @@ if set(FUNCTION_TYPES) != set(OBJECTIVE_KINDS):  # pragma: no cover - a kind add
 CONSTRAINT_FUNCTION_TYPES = frozenset({"MaxDose", "MinDose", "MaxDvh", "MinDvh", "MaxEud", "MinEud"})
 #: ``PrescriptionType`` of prescriptions and scaling written by the adapter (§12).
 DOSE_AT_VOLUME = "DoseAtVolume"
+#: Largest difference (cGy) between a prescription dose written and read back for RayStation to have
+#: taken it: floating-point rounding only (escalation levels differ by tens of cGy).
+PRESCRIPTION_READ_BACK_CGY = 0.01
 #: ``DoseAlgorithm`` when the beam set has no ``AccurateDoseAlgorithm`` (photon collapsed cone, §11.3).
 DEFAULT_DOSE_ALGORITHM = "CCDose"
 #: Suffix of the plan copy a run writes into: ``"<clinician's plan> reirrad"`` (then `` 2``, `` 3`` …).
@@ -339,7 +344,7 @@ class RayStationPlanner:
                 raise InputError(f"the beam set's primary prescription is on ROI {roi!r}, not on target_roi "
                                  f"{self._target_roi!r}; fix the prescription in RayStation or pass "
                                  f"target_roi={roi!r}")
-            reference.DoseValue = dose_cgy
+            self._set_prescription_dose(reference, dose_cgy)
             return
         if self._target_roi is None or self._prescription_volume_pct is None:
             raise InputError(f"beam set {self._beam_set.DicomPlanLabel!r} has no prescription; pass "
@@ -355,6 +360,30 @@ class RayStationPlanner:
             ("AddDosePrescriptionToRoi(AutoScaleDose=False)",
              lambda: beam_set.AddDosePrescriptionToRoi(AutoScaleDose=False, **keywords)),
         ), self._forms, f"add a prescription to beam set {beam_set.DicomPlanLabel!r}")
+
+    def _set_prescription_dose(self, reference: Any, dose_cgy: float) -> None:
+        """``reference.DoseValue = dose_cgy``, refused clearly if RayStation refuses it, and read back.
+
+        Whether ``PrescriptionDoseReference.DoseValue`` is settable by script in 12A and later is not
+        confirmed (tps_stubs/raystation/DEVIATIONS.md); no other call edits a prescription's dose in the
+        reference. A refused assignment becomes an :class:`~reirrad.errors.InputError` saying what to do;
+        a value that does not read back as written (within 0.01 cGy) is refused too, so a prescription
+        RayStation did not take is never scaled or reported as the plan's.
+        """
+        label = self._beam_set.DicomPlanLabel
+        fix = (f"set the primary prescription of beam set {label!r} to {dose_cgy:.2f} cGy in RayStation, or "
+               "delete it so that reirrad adds one on the target ROI (pass target_roi and "
+               "prescription_volume_pct), and run again")
+        try:
+            reference.DoseValue = dose_cgy
+            held = float(reference.DoseValue)
+        except Exception as exc:  # RayStation's refusal, whatever its type, said so
+            raise InputError(f"RayStation refused to change the prescription dose of beam set {label!r} to "
+                             f"{dose_cgy:.2f} cGy ({type(exc).__name__}: {tps_message(exc)}); this version "
+                             f"may not allow it by script: {fix}") from exc
+        if not abs(held - dose_cgy) <= PRESCRIPTION_READ_BACK_CGY:
+            raise InputError(f"the prescription dose of beam set {label!r} reads {held:.2f} cGy after "
+                             f"{dose_cgy:.2f} cGy was written; RayStation did not take it: {fix}")
 
     def write_objectives(self, objectives: Sequence[Objective]) -> None:
         """Replace the optimisation functions (objectives and constraints) of the beam set.

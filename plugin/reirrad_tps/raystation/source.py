@@ -43,8 +43,12 @@ What is read, and from where (docs/reference/raystation.md):
   ``prior_plan_names`` chooses explicitly instead (never the current plan; a ``FractionDose`` is never
   read without × its fractions). The dose stays in its
   own frame: ``planning_to_dose`` comes from ``case.GetTransformForExaminations(FromExamination=
-  <planning CT>, ToExamination=<prior CT>)`` (p_To = T·p_From with translations in cm, §8 and the
-  stand-in's documented reading), or — when a deformable registration from the planning CT
+  <planning CT>, ToExamination=<prior CT>)`` (translations in cm, §8), read as p_To = T·p_From as public
+  scripts read it (the direction is not documented) and **checked** against
+  ``case.TransformPointFromExaminationToExamination`` (From → To by its name) on four probe points:
+  the agreeing reading is used (the inverse with an ``info`` finding), neither is refused, and
+  without the point call T is used with a ``flag`` finding ``registration-direction-unchecked``
+  (:meth:`RayStationCaseSource._checked_direction`); or — when a deformable registration from the planning CT
   (reference) to the prior CT (target) exists and ``deformable`` is True — the dose is mapped onto
   the planning CT's grid with ``case.MapDose`` (keywords feature-detected, §7.3): each beam set's
   ``FractionDose`` with ``ReferenceDoseGrid=None``, as every public script maps (public-scripts E2,
@@ -90,10 +94,19 @@ from ._common import (
 )
 from .call_forms import CallForms, call_first, member_first
 from .grids import empty_dose_grid, read_dose_grid
-from .units import gy_from_cgy, matrix_mm_from_cm, mm_from_cm, points_mm_from_cm
+from .units import (
+    gy_from_cgy,
+    matrix_mm_from_cm,
+    mm_from_cm,
+    point_mm_from_cm,
+    points_cm_from_mm,
+    points_mm_from_cm,
+)
 from .versions import profile
 
 __all__ = [
+    "DIRECTION_PROBES_MM",
+    "DIRECTION_TOLERANCE_MM",
     "HELPER_ROI_TYPES",
     "MESH_VOXEL_THRESHOLD",
     "ROI_TYPE_TO_DICOM",
@@ -107,6 +120,15 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 TPS_NAME = "RayStation"
+
+#: Points (planning-frame mm) sent through ``TransformPointFromExaminationToExamination`` to check the
+#: direction of a registration matrix: four points not in one plane, so that no rigid transform other
+#: than one equal to its own inverse (where the direction does not matter) fixes them all.
+DIRECTION_PROBES_MM = np.array([[0.0, 0.0, 0.0], [100.0, 0.0, 0.0], [0.0, 100.0, 0.0], [0.0, 0.0, 100.0]])
+
+#: Largest distance (mm) between a probe point placed by the matrix and by RayStation's point transform
+#: for the two to agree: well below a dose voxel (2-3 mm), well above floating-point error.
+DIRECTION_TOLERANCE_MM = 0.1
 
 #: RayStation ROI ``Type`` → DICOM RT ROI Interpreted Type (``Undefined`` has none).
 ROI_TYPE_TO_DICOM: Mapping[str, str] = {
@@ -513,9 +535,66 @@ class RayStationCaseSource:
             raise InputError(f"RayStation returned no transform from {planning_name!r} to {prior_name!r} "
                              f"(prior plan {plan_name!r}); {fix}")
         self._forms.record("transform", "flat-16" if np.ndim(transform_cm) == 1 else "4x4")
-        return rigid_matrix(matrix_mm_from_cm(transform_cm),
-                            f"the registration from {planning_name!r} to {prior_name!r}",
-                            f"use a rigid registration for prior plan {plan_name!r}")
+        matrix = rigid_matrix(matrix_mm_from_cm(transform_cm),
+                              f"the registration from {planning_name!r} to {prior_name!r}",
+                              f"use a rigid registration for prior plan {plan_name!r}")
+        return self._checked_direction(matrix, planning_name, prior_name, plan_name)
+
+    def _checked_direction(self, matrix_mm: np.ndarray, planning_name: str, prior_name: str,
+                           plan_name: str) -> np.ndarray:
+        """``matrix_mm`` as p_prior = M·p_planning, its direction checked with RayStation's point transform.
+
+        The direction of ``GetTransformForExaminations``' matrix is not documented (reference §8 gives
+        the call only); public scripts read it as mapping points of ``FromExamination`` to
+        ``ToExamination``. ``case.TransformPointFromExaminationToExamination`` maps a point From → To by
+        its name (public re-plan scripts move an isocentre from the old CT to the new one with it), so
+        :data:`DIRECTION_PROBES_MM` are sent through it and compared with M·p and M⁻¹·p: the reading
+        that agrees within :data:`DIRECTION_TOLERANCE_MM` is used (recorded in the call forms, with an
+        ``info`` finding when it is the inverse); neither agreeing is refused. When the point call is
+        not available or fails, M is used as public scripts read it, with a ``flag`` finding
+        ``registration-direction-unchecked`` asking the user to check the prior dose's position.
+        """
+        probes = points_cm_from_mm(DIRECTION_PROBES_MM)
+        try:
+            moved_mm = np.array([point_mm_from_cm(self._case.TransformPointFromExaminationToExamination(
+                FromExamination=planning_name, ToExamination=prior_name, Point=p)) for p in probes])
+        except Exception as exc:  # any failure: the direction is left unchecked, said so
+            why = f"{type(exc).__name__}: {tps_message(exc)}"
+            self._forms.record("transform_direction", f"not checked ({why})")
+            self._findings.append(Finding(
+                "registration-direction-unchecked", "flag",
+                f"prior plan {plan_name!r}: the direction of RayStation's registration matrix from "
+                f"{planning_name!r} to {prior_name!r} could not be checked (TransformPointFromExamination"
+                f"ToExamination: {why}); it was read as mapping points of {planning_name!r} to "
+                f"{prior_name!r}, as public scripts read it - check that the prior dose lies where "
+                "RayStation shows it on the planning CT before relying on the cumulative dose",
+                plan_name))
+            return matrix_mm
+        homogeneous = np.c_[DIRECTION_PROBES_MM, np.ones(len(DIRECTION_PROBES_MM))]
+        inverse = np.linalg.inv(matrix_mm)
+        off = {reading: float(np.max(np.abs((homogeneous @ m.T)[:, :3] - moved_mm)))
+               for reading, m in (("as read", matrix_mm), ("inverse", inverse))}
+        if off["as read"] <= DIRECTION_TOLERANCE_MM:
+            self._forms.record("transform_direction", "p_To = M p_From (checked with "
+                                                      "TransformPointFromExaminationToExamination)")
+            return matrix_mm
+        if off["inverse"] <= DIRECTION_TOLERANCE_MM:
+            self._forms.record("transform_direction", "p_From = M p_To: the inverse used (checked with "
+                                                      "TransformPointFromExaminationToExamination)")
+            self._findings.append(Finding(
+                "registration-matrix-inverse", "info",
+                f"prior plan {plan_name!r}: RayStation's matrix from {planning_name!r} to {prior_name!r} "
+                f"maps points of {prior_name!r} to {planning_name!r} (its inverse agrees with "
+                "TransformPointFromExaminationToExamination within "
+                f"{DIRECTION_TOLERANCE_MM:g} mm); the inverse was used", plan_name))
+            return np.asarray(inverse, dtype=np.float64)
+        raise InputError(
+            f"prior plan {plan_name!r}: RayStation's registration from {planning_name!r} to {prior_name!r} "
+            f"does not agree with itself: GetTransformForExaminations' matrix places test points "
+            f"{off['as read']:.2f} mm (its inverse {off['inverse']:.2f} mm) from where "
+            f"TransformPointFromExaminationToExamination places them (tolerance {DIRECTION_TOLERANCE_MM:g} "
+            "mm), so the prior dose cannot be placed safely; check the registration in RayStation "
+            "(Patient modeling > Image registration) and run again")
 
     def _deformable_registration(self, prior_exam: Any, plan_name: str) -> Any:
         """The one deformable registration planning CT (reference) → prior CT (target), or None."""

@@ -194,8 +194,8 @@ def point_mm_from_cm(point_cm: Any) -> Tuple[float, float, float]:
 
     Parameters
     ----------
-    point_cm : mapping with keys ``'x'``, ``'y'``, ``'z'``
-        E.g. ``InDoseGrid.Corner`` or ``VoxelSize`` (an ``ExpandoDictionary``), cm.
+    point_cm : mapping with keys ``'x'``, ``'y'``, ``'z'``, or an object with attributes ``x``, ``y``, ``z``
+        E.g. ``InDoseGrid.Corner`` or ``VoxelSize`` (an ``ExpandoDictionary``, which has both), cm.
 
     Raises
     ------
@@ -205,7 +205,11 @@ def point_mm_from_cm(point_cm: Any) -> Tuple[float, float, float]:
     try:
         x, y, z = point_cm["x"], point_cm["y"], point_cm["z"]
     except (KeyError, TypeError):
-        raise InputError(f"expected a RayStation point {{'x', 'y', 'z'}} in cm (got {point_cm!r})") from None
+        try:  # public scripts read points by attribute too (``iso.x``): docs/reference/raystation.md §2
+            x, y, z = point_cm.x, point_cm.y, point_cm.z
+        except AttributeError:
+            raise InputError(f"expected a RayStation point {{'x', 'y', 'z'}} in cm (got {point_cm!r})") \
+                from None
     return (mm_from_cm(x), mm_from_cm(y), mm_from_cm(z))
 
 
