@@ -33,12 +33,27 @@ def require_esapi_stand_in() -> Any:
     return stub.runtime()
 
 
-def without_mlc(patient_id: str) -> StubPatient:
-    """The stub patient with the beams of its current plan carrying no MLC (``Beam.MLC`` null)."""
+def with_current_plan(patient_id: str, **changes: Any) -> StubPatient:
+    """The stub patient with ``changes`` made to its current plan (e.g. ``beams=(…)``)."""
     model = load_patient(patient_id)
     current = model.current_plan
-    beams = tuple(dataclasses.replace(b, mlc_id=None) for b in current.beams)
-    plan = dataclasses.replace(current, beams=beams)
+    plan = dataclasses.replace(current, **changes)
     courses = tuple(dataclasses.replace(c, plans=tuple(plan if p is current else p for p in c.plans))
                     for c in model.courses)
     return dataclasses.replace(model, courses=courses)
+
+
+def with_current_beams(patient_id: str, **changes: Any) -> StubPatient:
+    """The stub patient with ``changes`` made to every beam of its current plan (e.g. ``mlc_id=None``)."""
+    beams = load_patient(patient_id).current_plan.beams
+    return with_current_plan(patient_id, beams=tuple(dataclasses.replace(b, **changes) for b in beams))
+
+
+def without_mlc(patient_id: str) -> StubPatient:
+    """The stub patient with the beams of its current plan carrying no MLC (``Beam.MLC`` null)."""
+    return with_current_beams(patient_id, mlc_id=None)
+
+
+def with_static_beams(patient_id: str) -> StubPatient:
+    """The stub patient with the beams of its current plan static (``GantryDirection.None``): IMRT's."""
+    return with_current_beams(patient_id, technique="STATIC")

@@ -33,7 +33,7 @@ from reirrad_tps.eclipse import (
 )
 from reirrad_tps.eclipse.source import course_plans
 from reirrad_tps.eclipse.units import dose_gy, dose_value_gy, from_gy
-from tests.esapi_support import without_mlc
+from tests.esapi_support import with_current_beams, with_current_plan, with_static_beams, without_mlc
 from tests.ports_support import exercise_planner, read_through_port
 from tps_stubs import esapi as stub
 from tps_stubs.direct import DirectCase
@@ -551,8 +551,9 @@ def test_a_dose_calculation_that_fails_twice_raises_and_nothing_else_is_called(f
 
 def test_imrt_optimises_with_explicit_enums_then_leaf_motions(fresh: Any) -> None:
     """§10.3: the IMRT path is Optimize(maxIterations, OptimizationOption.RestartOptimization, mlcId) then
-    CalculateLeafMotions() before CalculateDose(); the dose is a TOTAL Gy dose as for VMAT."""
-    ctx = stub.load_context("LRRC-01")
+    CalculateLeafMotions() before CalculateDose(); the dose is a TOTAL Gy dose as for VMAT (LRRC-01 with
+    static fields: IMRT's)."""
+    ctx = stub.load_context(with_static_beams("LRRC-01"))
     planner = _planner(ctx, technique="IMRT", max_iterations=400)
     planner.begin_modifications()
     planner.set_prescription(30.0, 5)
@@ -566,9 +567,14 @@ def test_imrt_optimises_with_explicit_enums_then_leaf_motions(fresh: Any) -> Non
     assert "OptimizeVMAT" not in [e.member for e in entries]
 
 
+def _lrrc01_for(technique: str) -> Any:
+    """LRRC-01 as the technique needs it: its arcs for VMAT, static fields for IMRT."""
+    return "LRRC-01" if technique == "VMAT" else with_static_beams("LRRC-01")
+
+
 def _two_levels(technique: str) -> List[np.ndarray]:
     """LRRC-01 optimised at 30 then 35 Gy with the same planner (as the isotoxic search does)."""
-    ctx = stub.load_context("LRRC-01")
+    ctx = stub.load_context(_lrrc01_for(technique))
     planner = _planner(ctx, technique=technique)
     planner.begin_modifications()
     doses = []
@@ -601,13 +607,39 @@ def test_every_optimisation_restarts_whatever_esapi_does_without_a_start_option(
             stub.configure()
     np.testing.assert_array_equal(results["RestartOptimization"][1], results["ContinueOptimization"][1])
     stub.reset()
-    ctx = stub.load_context("LRRC-01")
+    ctx = stub.load_context(_lrrc01_for(technique))
     planner = _planner(ctx, technique=technique)
     planner.begin_modifications()
     planner.set_prescription(35.0, 5)
     planner.write_objectives(_objectives(35.0))
     planner.optimise()
     np.testing.assert_array_equal(planner.compute_dose().values_gy, results["ContinueOptimization"][1])
+
+
+@pytest.mark.parametrize(("technique", "beams", "message"), [
+    ("VMAT", "STATIC", r"technique VMAT optimises arcs, and beam\(s\) ARC1, ARC2 are static fields .*choose "
+                       r"--technique IMRT"),
+    ("IMRT", "ARC", r"technique IMRT optimises static fields, and beam\(s\) ARC1, ARC2 are arcs.*choose "
+                    r"--technique VMAT"),
+    ("IMRT", "MIXED", r"beam\(s\) ARC1 are arcs.*neither optimiser takes both \(arcs ARC1; static fields "
+                      r"ARC2\)"),
+])
+def test_a_technique_that_does_not_suit_the_beams_is_refused_before_any_write(
+        fresh: Any, technique: str, beams: str, message: str) -> None:
+    """What Eclipse's optimisers do with the other kind of beam is not in the reference (the stand-in
+    refuses it, DEVIATIONS.md): the adapter checks the beams' GantryDirection (None = static) against
+    the technique before its first write and names the beams and the fix; the journal stays empty."""
+    if beams == "MIXED":
+        arc, other = load_patient("LRRC-01").current_plan.beams
+        patient = with_current_plan("LRRC-01", beams=(arc, dataclasses.replace(other, technique="STATIC")))
+    else:
+        patient = with_current_beams("LRRC-01", technique=beams)
+    ctx = stub.load_context(patient)
+    planner = _planner(ctx, technique=technique)
+    planner.begin_modifications()
+    with pytest.raises(InputError, match=message):
+        planner.set_prescription(30.0, 5)
+    assert [e.member for e in stub.journal() if e.member != "BeginModifications"] == []
 
 
 def test_a_plan_without_an_mlc_is_refused_before_the_optimiser_runs(fresh: Any) -> None:

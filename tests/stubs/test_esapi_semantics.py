@@ -13,7 +13,7 @@ from typing import Any, Dict, Iterator
 import numpy as np
 import pytest
 
-from tests.esapi_support import without_mlc
+from tests.esapi_support import with_static_beams, without_mlc
 from tps_stubs import esapi as stub
 from tps_stubs import planner as stand_in_planner
 from tps_stubs.patients import load_patient
@@ -77,6 +77,12 @@ def _sabr_objectives(esapi: Any, ctx: Any, unit: str) -> None:
 def ctx(fresh_session: Any) -> Any:
     """LRRC-01 as a write-enabled plug-in context on a clinical system, unit Gy."""
     return stub.load_context(LRRC)
+
+
+@pytest.fixture()
+def static_ctx(fresh_session: Any) -> Any:
+    """As ``ctx`` with the new plan's beams static fields (what the IMRT optimiser takes)."""
+    return stub.load_context(with_static_beams(LRRC))
 
 
 # -- units and raw voxels ------------------------------------------------------------------------------
@@ -311,8 +317,9 @@ def test_optimisation_resets_normalisation(ctx: Any, esapi: Any) -> None:
     assert plan.CalculateDose().Success and plan.IsDoseValid
 
 
-def test_imrt_optimisation_needs_leaf_motions(ctx: Any, esapi: Any) -> None:
+def test_imrt_optimisation_needs_leaf_motions(static_ctx: Any, esapi: Any) -> None:
     """§10.3: Optimize (IMRT) is followed by CalculateLeafMotions before CalculateDose succeeds."""
+    ctx = static_ctx
     plan = ctx.ExternalPlanSetup
     ctx.Patient.BeginModifications()
     _sabr_objectives(esapi, ctx, "Gy")
@@ -323,10 +330,11 @@ def test_imrt_optimisation_needs_leaf_motions(ctx: Any, esapi: Any) -> None:
     assert plan.CalculateDose().Success
 
 
-def test_continue_optimisation_warm_starts_and_restart_does_not(ctx: Any, esapi: Any) -> None:
+def test_continue_optimisation_warm_starts_and_restart_does_not(static_ctx: Any, esapi: Any) -> None:
     """tps_stubs.planner (module docstring, point 4) through ESAPI's start option (§10.3 enums): after
     an optimisation at a lower rectum objective, ``ContinueOptimization`` gives another dose than
     ``RestartOptimization`` of the same objectives, and a restart gives the first restart's dose again."""
+    ctx = static_ctx
     plan = ctx.ExternalPlanSetup
     ctx.Patient.BeginModifications()
     options = esapi.Types.OptimizationOption
@@ -391,6 +399,37 @@ def test_an_optimisation_without_a_start_option_follows_the_modelled_default(fre
         stub.configure()
     with pytest.raises(ValueError, match="default_start_option must be one of"):
         stub.configure(default_start_option="Continue")
+
+
+def test_each_optimiser_refuses_the_other_kind_of_beam(ctx: Any, static_ctx: Any, esapi: Any) -> None:
+    """DEVIATIONS.md (the stricter reading where the reference is silent): OptimizeVMAT refuses static
+    fields and Optimize (IMRT) refuses arcs, naming the beams. ``GantryDirection`` is Clockwise for a stub
+    ARC beam and None for a static one; AddVMATBeam keeps the direction it is given, and a copy of the
+    plan keeps its beams' directions; IsSetupField is False (no setup fields modelled)."""
+    types = esapi.Types
+    restart = types.OptimizationOption.RestartOptimization
+    arcs, fields = ctx.ExternalPlanSetup, static_ctx.ExternalPlanSetup
+    assert {str(b.GantryDirection) for b in arcs.Beams} == {"Clockwise"}
+    assert {str(b.GantryDirection) for b in fields.Beams} == {"None"}
+    assert not any(bool(b.IsSetupField) for b in arcs.Beams)
+    for context in (ctx, static_ctx):
+        context.Patient.BeginModifications()
+        _sabr_objectives(esapi, context, "Gy")
+    with pytest.raises(Exception, match=r"Optimize cannot optimize arc fields \(ARC1, ARC2\)"):
+        arcs.Optimize(100, restart, "Millennium 120")
+    with pytest.raises(Exception, match=r"OptimizeVMAT cannot optimize static fields \(ARC1, ARC2\)"):
+        fields.OptimizeVMAT(types.OptimizationOptionsVMAT(restart, "Millennium 120"))
+    assert arcs.OptimizeVMAT(types.OptimizationOptionsVMAT(restart, "Millennium 120")).Success
+    assert fields.Optimize(100, restart, "Millennium 120").Success
+    import System  # noqa: PLC0415 - loaded with the stand-in (pythonnet)
+
+    weights = System.Array[System.Double]([0.0, 1.0])  # IEnumerable<double>
+    beam = arcs.AddVMATBeam(types.ExternalBeamMachineParameters("TrueBeam", "6X", 600, "ARC", None),
+                            weights, 30.0, 179.0, 181.0, types.GantryDirection.CounterClockwise, 0.0,
+                            types.VVector(0.0, 0.0, 0.0))
+    assert str(beam.GantryDirection) == "CounterClockwise"
+    copy = arcs.Course.CopyPlanSetup(arcs)
+    assert [str(b.GantryDirection) for b in copy.Beams] == ["Clockwise", "Clockwise", "CounterClockwise"]
 
 
 def test_beams_carry_an_mlc_and_the_optimiser_needs_exactly_one(ctx: Any, esapi: Any) -> None:

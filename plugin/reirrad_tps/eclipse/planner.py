@@ -27,7 +27,11 @@ in the
   OptimizationOption.RestartOptimization, mlc_id)`` then ``CalculateLeafMotions()``. Always an explicit
   start option (ESAPI's default for a call without one is not documented) and an MLC id: the one given,
   else the only ``Beam.MLC.Id`` of the plan's beams (none or several: a clear error asking for
-  ``--mlc-id``). Enums by name (pythonnet 3, §14.3).
+  ``--mlc-id``). Enums by name (pythonnet 3, §14.3). The treatment beams (``Beam.IsSetupField`` False)
+  must suit the technique — arcs (``Beam.GantryDirection`` not ``None``) for VMAT, static fields for
+  IMRT — checked before every write, so a mismatch is refused before anything is written (what
+  Eclipse's optimisers do with the other kind is not in the reference; ``Beam`` members as public
+  scripts use them, tps_stubs/esapi/DEVIATIONS.md).
 * **Dose** (§10.3): ``CalculateDose()``, retried once when ``Success`` is False (the "16.1 related
   Eclipse bug" retry of the public nm_planner code); the plan's TOTAL dose is returned in Gy.
 * **Normalisation** (§10.3 / §4.4): ``PlanNormalizationValue = 100``, read ``GetDoseAtVolume(target,
@@ -192,6 +196,7 @@ class EclipsePlanner:
 
     def _require_writable(self, what: str) -> None:
         plan = self._plan
+        self._require_technique(what)
         status = str(plan.ApprovalStatus)
         if status != UNAPPROVED or bool(plan.IsTreated):
             raise ApprovedPlanError(
@@ -206,6 +211,34 @@ class EclipsePlanner:
                 f"Patient.BeginModifications() has not been called; refusing to {what}. Nothing was written: "
                 "call EclipsePlanner.begin_modifications() first (or pass modifications_begun=True if the "
                 "host called Patient.BeginModifications())")
+
+    def _require_technique(self, what: str) -> None:
+        """The treatment beams (``IsSetupField`` False) suit the optimiser: arcs (``GantryDirection`` not
+        ``None``) for VMAT, static fields for IMRT.
+
+        Checked before every write, so that a technique that does not suit the plan is refused before
+        the first one (the optimiser, run after the prescription and the objectives are written, would
+        otherwise be the first to fail). A plan without treatment beams passes (the optimiser refuses it
+        on its own).
+        """
+        beams = [beam for beam in self._plan.Beams if not bool(beam.IsSetupField)]
+        arcs = [str(beam.Id) for beam in beams if str(beam.GantryDirection) != "None"]
+        fields = [str(beam.Id) for beam in beams if str(beam.GantryDirection) == "None"]
+        wrong, needed, other = ((fields, "arcs", "IMRT") if self._technique == "VMAT" else
+                                (arcs, "static fields", "VMAT"))
+        if not wrong:
+            return
+        if arcs and fields:
+            fix = (f"neither optimiser takes both (arcs {', '.join(arcs)}; static fields "
+                   f"{', '.join(fields)}): make the beams all arcs (VMAT) or all static fields (IMRT) in "
+                   "Eclipse")
+        else:
+            fix = (f"choose --technique {other} (EclipsePlanner technique={other!r}) or change the beams in "
+                   "Eclipse")
+        kind = "static fields (GantryDirection None)" if self._technique == "VMAT" else "arcs"
+        raise InputError(f"plan {self._plan.Id!r}: technique {self._technique} optimises {needed}, and "
+                         f"beam(s) {', '.join(wrong)} are {kind}; refusing to {what}. Nothing was written: "
+                         f"{fix}")
 
     def _write(self, what: str, call: Callable[..., _T], *args: Any) -> _T:
         try:

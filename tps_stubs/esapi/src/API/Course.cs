@@ -139,7 +139,9 @@ namespace VMS.TPS.Common.Model.API
             }
             foreach (Beam b in sourcePlan._beams)
             {
-                copy._beams.Add(new Beam(copy, b._id, b._gantry, b._technique, b._mlc == null ? null : b._mlc._id));
+                Beam beam = new Beam(copy, b._id, b._gantry, b._technique, b._mlc == null ? null : b._mlc._id);
+                beam._direction = b._direction;
+                copy._beams.Add(beam);
             }
             foreach (OptimizationObjective o in sourcePlan._optimizationSetup._objectives)
             {

@@ -230,6 +230,7 @@ namespace VMS.TPS.Common.Model.API
         internal readonly double _gantry;
         internal readonly string _technique;
         internal readonly MLC _mlc;
+        internal GantryDirection _direction;
 
         internal Beam(PlanSetup plan, string id, double gantry, string technique, string mlcId)
         {
@@ -239,10 +240,20 @@ namespace VMS.TPS.Common.Model.API
             _gantry = gantry;
             _technique = technique;
             _mlc = string.IsNullOrEmpty(mlcId) ? null : new MLC(plan._owner, mlcId);
+            // a stub patient's beam says only ARC or not; an arc's direction is the stand-in's choice
+            // (AddVMATBeam keeps the one it is given)
+            _direction = technique == "ARC" ? GantryDirection.Clockwise : GantryDirection.None;
         }
 
         /// <summary>The beam's MLC, or null for a beam without one.</summary>
         public MLC MLC { get { return _mlc; } }
+
+        /// <summary>None for a static beam, the rotation of an arc (public scripts test it to tell arcs
+        /// from static fields).</summary>
+        public GantryDirection GantryDirection { get { return _direction; } }
+
+        /// <summary>Always false: the stand-in models no setup fields.</summary>
+        public bool IsSetupField { get { return false; } }
 
         internal override string LockReason()
         {
@@ -535,6 +546,16 @@ namespace VMS.TPS.Common.Model.API
             {
                 throw new InvalidOperationException("Plan '" + _id + "' has no optimization objectives.");
             }
+            // the optimiser and the beams' technique: what Eclipse does with arcs given to the IMRT
+            // optimiser (or static fields to the VMAT one) is not in the reference; the stand-in refuses
+            // both (the stricter reading)
+            List<string> mismatched = _beams.Where(b => (b._direction == GantryDirection.None) == vmat)
+                .Select(b => b._id).ToList();
+            if (mismatched.Count > 0)
+            {
+                throw new InvalidOperationException("Plan '" + _id + "': " + member + " cannot optimize "
+                    + (vmat ? "static" : "arc") + " fields (" + string.Join(", ", mismatched) + ").");
+            }
             // the MLC: the documentation of the overloads without an MLC id says "If there are more than
             // one MLC or no MLC at all, an exception is thrown"; an MLC id no beam carries is refused too
             // (the real behaviour is not documented; the stand-in is strict)
@@ -771,6 +792,7 @@ namespace VMS.TPS.Common.Model.API
             }
             Beam beam = new Beam(this, "Field " + n.ToString(CultureInfo.InvariantCulture), gantryAngle, "ARC",
                 Beam.MachineMlcId);
+            beam._direction = gantryDirection;
             _beams.Add(beam);
             InvalidateDose();
             Record("AddVMATBeam", machineParameters.MachineId, weights.Length, collimatorAngle, gantryAngle, gantryStop,
