@@ -266,6 +266,37 @@ def test_an_approved_structure_set_takes_nothing(fresh: Any,
     assert len(_structures(ctx)) == count and _structure_writes(stub.journal()) == []
 
 
+def _sharing_its_set_with_the_prior() -> StubPatient:
+    """LRRC-01 with the treated prior plan PELVIS_45 on the new plan's structure set (CT_PLAN; the image
+    geometry is the same, so the prior dose is unchanged)."""
+    model = load_patient(PATIENT)
+    courses = tuple(dataclasses.replace(c, plans=tuple(
+        dataclasses.replace(p, image_id="CT_PLAN", structure_set_id="CT_PLAN") if p.id == "PELVIS_45" else p
+        for p in c.plans)) for c in model.courses)
+    return dataclasses.replace(model, courses=courses)
+
+
+@pytest.mark.parametrize("set_lock", ["plans", "approval"])
+def test_a_structure_set_a_treated_plan_uses_takes_nothing_whatever_eclipse_allows(
+        fresh: Any, recipes: Dict[float, OptimisationRecipe], set_lock: str) -> None:
+    """Whether Eclipse locks a treated plan's structure set is not in the reference; the stand-in models
+    both (``set_lock``: "plans" locks it, "approval" only an approved set). Under either, the adapter
+    refuses to add structures to the set the Completed PELVIS_45 uses, naming it and the fix, and writes
+    nothing; the run plans without optimisation structures (the engine's flag)."""
+    ctx = stub.load_context(_sharing_its_set_with_the_prior(), "Gy", set_lock=set_lock)
+    planner = EclipsePlanner(ctx.ExternalPlanSetup, patient=ctx.Patient)
+    planner.begin_modifications()
+    sset = ctx.ExternalPlanSetup.StructureSet
+    assert bool(sset.CanAddStructure("CONTROL", "zRR_probe")) == (set_lock == "approval")
+    reason = planner.structures_not_writable()
+    assert reason is not None and "also the structure set of plan(s) C1_LCCRT/PELVIS_45 (Completed" in reason
+    assert "copy the structure set in Eclipse" in reason
+    count = len(_structures(ctx))
+    with pytest.raises(StructureSetNotWritableError, match=r"C1_LCCRT/PELVIS_45.*Nothing was written"):
+        planner.make_structures(recipes[45.0].structures, PREFIX)
+    assert len(_structures(ctx)) == count and _structure_writes(stub.journal()) == []
+
+
 @pytest.mark.parametrize(("writeable", "begin", "error", "words"), [
     (False, False, ReadOnlySessionError, "CanModifyData"),
     (True, False, ModificationsNotBegunError, "BeginModifications"),

@@ -291,8 +291,9 @@ def test_the_stand_in_writes_contours_only_on_a_contour_shape_of_a_writable_geom
                                                                                     approved: Path) -> None:
     """Public-scripts R11 and the [stub-2025] shape types: a voxel (box) or mesh shape has no ``Contours``
     until ``SetRepresentation``; an empty geometry has no shape (``PrimaryShape`` None); approved data
-    refuses."""
-    rs.load(unapproved, VERSION, mesh_rois=["Bladder"])
+    refuses. The mesh ROI is the PTV: the organs are approved in the prior CT's structure set, which the
+    stand-in reads as locking the ROI on every examination (its stricter reading)."""
+    rs.load(unapproved, VERSION, mesh_rois=["PTV"])
     _, case, beam_set = rs_planner()
     structure_set = beam_set.GetStructureSet()
     empty = case.PatientModel.CreateRoi(Name="zRR_empty", Color="Red", Type="Control")
@@ -304,11 +305,11 @@ def test_the_stand_in_writes_contours_only_on_a_contour_shape_of_a_writable_geom
     geometry_rs.SetRepresentation(Representation="Contours")
     geometry_rs.PrimaryShape.Contours = [_square(7.5, 1.0), _square(7.5, 0.5), _square(7.75, 1.0)]
     assert geometry_rs.GetRoiVolume() == pytest.approx((4.0 - 1.0) * 0.25 + 4.0 * 0.25)  # a hole on 7.5 cm
-    bladder = structure_set.RoiGeometries["Bladder"]
+    mesh = structure_set.RoiGeometries["PTV"]
     with pytest.raises(AttributeError):
-        bladder.PrimaryShape.Contours = [_square(-5.5)]
-    bladder.SetRepresentation(Representation="Contours")
-    assert bladder.HasContours() and len(bladder.PrimaryShape.Contours) > 0
+        mesh.PrimaryShape.Contours = [_square(-5.5)]
+    mesh.SetRepresentation(Representation="Contours")
+    assert mesh.HasContours() and len(mesh.PrimaryShape.Contours) > 0
     rs.unload()
     rs.load(approved, VERSION)
     _, _, beam_set = rs_planner()

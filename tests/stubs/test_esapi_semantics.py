@@ -206,6 +206,36 @@ def test_approved_plans_structure_sets_and_completed_courses_are_locked(ctx: Any
     assert stub.journal() == []
 
 
+@pytest.mark.parametrize("set_lock", ["plans", "approval"])
+def test_a_structure_set_an_approved_or_treated_plan_uses_is_locked_in_the_strict_reading(
+        fresh_session: Any, set_lock: str) -> None:
+    """DEVIATIONS.md: whether Eclipse locks the structure set of an approved or treated plan is not in the
+    reference. With ``set_lock="plans"`` (the default) the stand-in does: LRRC-01's prior set CT_2024 (the
+    Completed, treated PELVIS_45's) refuses new structures and edits, naming the plan, although the set
+    itself is unapproved here; with "approval" only its own approval locks it. The new plan's set, which no
+    approved plan uses, is writable under both; an unknown reading is refused."""
+    esapi = fresh_session
+    model = load_patient(LRRC)
+    unapproved = dataclasses.replace(model, structure_sets=tuple(
+        dataclasses.replace(s, approved=False) for s in model.structure_sets))
+    ctx = stub.load_context(unapproved, set_lock=set_lock)
+    ctx.Patient.BeginModifications()
+    prior_set = _prior_plan(ctx).StructureSet
+    assert str(prior_set.Id) == "CT_2024" and str(ctx.StructureSet.Id) == "CT_PLAN"
+    assert ctx.StructureSet.CanAddStructure("CONTROL", "NewOAR")
+    external = next(iter(prior_set.Structures))
+    ok, message = external.CanEditSegmentVolume("")
+    if set_lock == "plans":
+        assert not prior_set.CanAddStructure("CONTROL", "NewOAR") and not ok
+        assert "used by plan 'C1_LCCRT/PELVIS_45' (Completed, treated)" in message
+        with pytest.raises(esapi.Model.UnauthorizedScriptingAPIAccessException, match="PELVIS_45"):
+            prior_set.AddStructure("CONTROL", "NewOAR")
+    else:
+        assert prior_set.CanAddStructure("CONTROL", "NewOAR") and ok
+    with pytest.raises(ValueError, match="set_lock must be one of"):
+        stub.load_context(LRRC, set_lock="never")
+
+
 def test_read_only_plugin_context(fresh_session: Any) -> None:
     """§3.3: a script that is not an approved write-enabled script cannot modify data."""
     esapi = fresh_session
@@ -315,6 +345,32 @@ def test_optimisation_resets_normalisation(ctx: Any, esapi: Any) -> None:
     assert str(plan.PlanNormalizationMethod) == "No plan normalization"
     assert not plan.IsDoseValid and plan.Dose is None  # DEVIATIONS.md: dose valid after CalculateDose
     assert plan.CalculateDose().Success and plan.IsDoseValid
+
+
+def test_absurd_iterations_and_negative_objective_doses_are_refused(static_ctx: Any, esapi: Any) -> None:
+    """DEVIATIONS.md (no bound documented; the stricter reading): IMRT Optimize with 0 or -5 iterations
+    and a point, mean or EUD objective of -5 Gy throw ArgumentOutOfRangeException naming the parameter;
+    nothing is added or optimised."""
+    ctx = static_ctx
+    plan = ctx.ExternalPlanSetup
+    ctx.Patient.BeginModifications()
+    _sabr_objectives(esapi, ctx, "Gy")
+    setup = plan.OptimizationSetup
+    count = len(list(setup.Objectives))
+    restart = esapi.Types.OptimizationOption.RestartOptimization
+    for iterations in (0, -5):
+        with pytest.raises(Exception, match="maxIterations"):
+            plan.Optimize(iterations, restart, "Millennium 120")
+    rectum = _structures(ctx)["Rectum"]
+    upper = esapi.Types.OptimizationObjectiveOperator.Upper
+    negative = _dose(esapi, -5.0, "Gy")
+    for add in (lambda: setup.AddPointObjective(rectum, upper, negative, 0.0, 80.0),
+                lambda: setup.AddMeanDoseObjective(rectum, negative, 80.0),
+                lambda: setup.AddEUDObjective(rectum, upper, negative, 1.0, 80.0)):
+        with pytest.raises(Exception, match="objective dose must be >= 0"):
+            add()
+    assert len(list(setup.Objectives)) == count
+    assert not [e for e in stub.journal() if e.member.startswith("Optimize")]
 
 
 def test_imrt_optimisation_needs_leaf_motions(static_ctx: Any, esapi: Any) -> None:
@@ -563,9 +619,10 @@ def test_relative_presentation_gives_percent(ctx: Any, esapi: Any) -> None:
 
 
 def test_dvh_is_consistent(ctx: Any, esapi: Any) -> None:
-    """§7: cumulative DVH starts at 100 %, its maximum is D(0 cc), and volumes are in cm³."""
+    """§7: cumulative DVH starts at 100 %, its maximum is D(0 cc), and volumes are in cm³ (the prior plan's
+    dose on its own structure set's rectum; a structure of another set gives no DVH)."""
     prior = _prior_plan(ctx)
-    rectum = _structures(ctx)["Rectum"]
+    rectum = {str(s.Id): s for s in prior.StructureSet.Structures}["Rectum"]
     t = esapi.Types
     dvh = prior.GetDVHCumulativeData(rectum, t.DoseValuePresentation.Absolute, t.VolumePresentation.Relative,
                                      0.1)
@@ -1180,7 +1237,7 @@ def test_dvh_dose_in_another_unit_is_refused(ctx: Any, esapi: Any) -> None:
     """GetVolumeAtDose with a DoseValue in another unit than the system's throws with Eclipse's wording
     ("Dose Units do not match to system settings"); the system unit and % are accepted."""
     prior = _prior_plan(ctx)
-    rectum = _structures(ctx)["Rectum"]
+    rectum = {str(s.Id): s for s in prior.StructureSet.Structures}["Rectum"]
     t = esapi.Types
     with pytest.raises(esapi.System.ArgumentException, match="Dose Units do not match to system settings"):
         prior.GetVolumeAtDose(rectum, _dose(esapi, 2000.0, "cGy"), t.VolumePresentation.AbsoluteCm3)

@@ -240,7 +240,7 @@ def test_a_ring_is_a_shell_with_a_hole(tmp_path: Any) -> None:
 def test_derived_geometry_works_with_the_other_members(tmp_path: Any) -> None:
     """The result is an ordinary contour geometry: HasContours, PrimaryShape.Contours (cm), voxels that
     sum to its volume, and dose statistics on a plan dose (a zero margin copy has the source's
-    statistics)."""
+    statistics: a copy of the rectum on the prior plan's examination, where its dose is)."""
     connect = rs.load("LRRC-01", "2024B")
     case, exam = connect.get_current("Case"), connect.get_current("Examination")
     pm = case.PatientModel
@@ -251,10 +251,12 @@ def test_derived_geometry_works_with_the_other_members(tmp_path: Any) -> None:
             "NrVoxels": {"x": 48, "y": 72, "z": 80}}
     voxels = copy.GetRoiGeometryAsVoxels(**grid)
     assert voxels.sum() / 255.0 * 0.25 ** 3 == pytest.approx(copy.GetRoiVolume(), rel=0.01)
-    dose = case.TreatmentPlans["PELVIS_45"].TreatmentCourse.TotalDose
+    prior = case.TreatmentPlans["PELVIS_45"]
+    _grown(pm, prior.BeamSets[0].GetPlanningExamination(), "Rectum_copy", "Rectum", margin())
+    dose = prior.TreatmentCourse.TotalDose
     for kind in ("Average", "Max", "Min"):
-        assert dose.GetDoseStatistic(RoiName="PTV_copy", DoseType=kind) == pytest.approx(
-            dose.GetDoseStatistic(RoiName="PTV", DoseType=kind), rel=0.01)
+        assert dose.GetDoseStatistic(RoiName="Rectum_copy", DoseType=kind) == pytest.approx(
+            dose.GetDoseStatistic(RoiName="Rectum", DoseType=kind), rel=0.01)
 
 
 def test_rerunning_replaces_the_geometry_and_a_roi_can_be_its_own_source(tmp_path: Any) -> None:

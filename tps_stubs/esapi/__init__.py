@@ -45,7 +45,8 @@ from ._populate import (
 from ._runtime import net_array, runtime
 
 __all__ = ["ASSEMBLIES", "BRACHY_MODALITIES", "BUILD_DIR", "CONTOUR_ADDITIONS", "ENVIRONMENT", "MODES",
-           "BuildError", "JournalEntry", "build_assemblies", "configure", "configure_from_environment",
+           "SET_LOCKS", "BuildError", "JournalEntry", "build_assemblies", "configure",
+           "configure_from_environment",
            "create_application", "export_journal_from_environment", "fail_dose_calculations", "is_brachy",
            "journal", "load_context", "net_array", "planner_objective", "read_exported_journal", "reset",
            "runtime"]
@@ -58,6 +59,10 @@ _UNITS = ("Gy", "cGy")
 #: even-odd rule, default) or union. Eclipse's behaviour is unconfirmed, so the stand-in models both
 #: (DEVIATIONS.md); ``SubtractContourOnImagePlane`` always removes the polygon's area.
 CONTOUR_ADDITIONS = ("xor", "union")
+#: What locks a structure set (writes to it and its structures refused): "plans" (default) its own
+#: approval or an approved or treated plan that uses it; "approval" its own approval only. Whether Eclipse
+#: locks a treated plan's structure set is not in the reference, so the stand-in models both (DEVIATIONS.md).
+SET_LOCKS = ("plans", "approval")
 
 
 @dataclass(frozen=True)
@@ -84,11 +89,14 @@ class JournalEntry:
     arguments: Tuple[str, ...]
 
 
-def _configure(mode: str, dose_unit: Optional[str], writeable: bool = True, contour_add: str = "xor") -> Any:
+def _configure(mode: str, dose_unit: Optional[str], writeable: bool = True, contour_add: str = "xor",
+               set_lock: str = "plans") -> Any:
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     if contour_add not in CONTOUR_ADDITIONS:
         raise ValueError(f"contour_add must be one of {CONTOUR_ADDITIONS}, got {contour_add!r}")
+    if set_lock not in SET_LOCKS:
+        raise ValueError(f"set_lock must be one of {SET_LOCKS}, got {set_lock!r}")
     if dose_unit is not None and dose_unit not in _UNITS:
         raise ValueError(f"dose_unit must be one of {_UNITS} (the clinic's configured unit), "
                          f"got {dose_unit!r}")
@@ -97,6 +105,7 @@ def _configure(mode: str, dose_unit: Optional[str], writeable: bool = True, cont
     system.ResearchMode = mode == "research"
     system.PluginWriteable = bool(writeable)
     system.ContourAddition = contour_add
+    system.StructureSetLock = set_lock
     system.Planner = rt.Builder.PlannerCallback(planner_callback)
     return rt
 
@@ -110,7 +119,8 @@ def _model(patient: Union[str, Path, StubPatient]) -> StubPatient:
 
 
 def load_context(patient: Union[str, Path, StubPatient], dose_unit: Optional[str] = None, *,
-                 mode: str = "clinical", writeable: bool = True, contour_add: str = "xor") -> Any:
+                 mode: str = "clinical", writeable: bool = True, contour_add: str = "xor",
+                 set_lock: str = "plans") -> Any:
     """A plug-in ``ScriptContext`` (the built assembly's type) with ``patient`` open.
 
     Parameters
@@ -127,6 +137,8 @@ def load_context(patient: Union[str, Path, StubPatient], dose_unit: Optional[str
     contour_add : {"xor", "union"}
         How ``AddContourOnImagePlane`` combines a contour with the plane's segment
         (:data:`CONTOUR_ADDITIONS`).
+    set_lock : {"plans", "approval"}
+        What locks a structure set (:data:`SET_LOCKS`).
 
     Returns
     -------
@@ -141,7 +153,7 @@ def load_context(patient: Union[str, Path, StubPatient], dose_unit: Optional[str
         An Application exists in this process (call :func:`reset` first).
     """
     model = _model(patient)
-    rt = _configure(mode, dose_unit, writeable, contour_add)
+    rt = _configure(mode, dose_unit, writeable, contour_add, set_lock)
     _set_unit(rt, dose_unit or model.dose_unit)
     net_patient, plans = build_patient(model)
     key = (model.current_course_id, model.current_plan_id)
@@ -152,7 +164,7 @@ def load_context(patient: Union[str, Path, StubPatient], dose_unit: Optional[str
 
 def configure(*, mode: str = "clinical", dose_unit: Optional[str] = None,
               dose_engine_fails: bool = False, default_start_option: str = "RestartOptimization",
-              contour_add: str = "xor") -> Any:
+              contour_add: str = "xor", set_lock: str = "plans") -> Any:
     """Configure the system and register the shipped stub patients as the Application's database.
 
     What :func:`create_application` does before creating the Application; call it alone when the
@@ -177,6 +189,8 @@ def configure(*, mode: str = "clinical", dose_unit: Optional[str] = None,
     contour_add : {"xor", "union"}
         How ``AddContourOnImagePlane`` combines a contour with the plane's segment
         (:data:`CONTOUR_ADDITIONS`); kept until the next ``configure`` or :func:`load_context` call.
+    set_lock : {"plans", "approval"}
+        What locks a structure set (:data:`SET_LOCKS`); kept as ``contour_add``.
 
     Returns
     -------
@@ -193,7 +207,7 @@ def configure(*, mode: str = "clinical", dose_unit: Optional[str] = None,
         raise ValueError(f"default_start_option must be one of {', '.join(START_OPTIONS)}, "
                          f"got {default_start_option!r}")
     DEFAULT_START["option"] = default_start_option
-    rt = _configure(mode, dose_unit, contour_add=contour_add)
+    rt = _configure(mode, dose_unit, contour_add=contour_add, set_lock=set_lock)
     if dose_engine_fails:
         rt.Builder.StubSystem.Planner = rt.Builder.PlannerCallback(_failing_dose_engine)
     if dose_unit is not None:
@@ -297,6 +311,8 @@ ENVIRONMENT = {
                                   "without a start option does (default RestartOptimization)",
     "REIRRAD_STUB_CONTOUR_ADD": "xor | union: how AddContourOnImagePlane combines a contour with the plane's "
                                 "segment (default xor)",
+    "REIRRAD_STUB_SET_LOCK": "plans | approval: what locks a structure set - its own approval or an "
+                             "approved or treated plan using it (default plans), or its approval only",
     "REIRRAD_STUB_JOURNAL": "path: export_journal_from_environment() writes the journal there as JSON",
 }
 
@@ -317,7 +333,8 @@ def configure_from_environment() -> Any:
                      dose_engine_fails=fault == "dose-engine",
                      default_start_option=os.environ.get("REIRRAD_STUB_DEFAULT_START")
                      or "RestartOptimization",
-                     contour_add=os.environ.get("REIRRAD_STUB_CONTOUR_ADD") or "xor")
+                     contour_add=os.environ.get("REIRRAD_STUB_CONTOUR_ADD") or "xor",
+                     set_lock=os.environ.get("REIRRAD_STUB_SET_LOCK") or "plans")
 
 
 def export_journal_from_environment() -> Optional[Path]:

@@ -295,7 +295,8 @@ class EclipsePlanner:
         """Why the plan's structure set cannot take reirrad's structures, or None when it can.
 
         The plan's write guards (approved/treated plan, completed course, read-only session,
-        ``BeginModifications`` not called; their messages), no structure set, then
+        ``BeginModifications`` not called; their messages), no structure set, a structure set that an
+        approved or treated plan also uses (:func:`.structures.set_used_by_other_plans`), then
         ``StructureSet.CanAddStructure("CONTROL", <free probe id>)`` False (approved or locked set).
         """
         try:
@@ -305,7 +306,8 @@ class EclipsePlanner:
         structure_set = self._plan.StructureSet
         if structure_set is None:
             return f"plan {self._plan.Id!r} has no structure set; attach one in Eclipse"
-        return _optstructs.set_not_writable(structure_set)
+        return (_optstructs.set_used_by_other_plans(structure_set, self._plan, self._patient)
+                or _optstructs.set_not_writable(structure_set))
 
     def owned_structure_ids(self, prefix: str) -> Sequence[str]:
         """Ids of the plan's structures that are reirrad's: id starting with ``prefix``, DICOM type CONTROL,
@@ -360,6 +362,9 @@ class EclipsePlanner:
         structure_set = self._plan.StructureSet
         if structure_set is None:
             raise InputError(f"plan {self._plan.Id!r} has no structure set; attach one in Eclipse")
+        shared = _optstructs.set_used_by_other_plans(structure_set, self._plan, self._patient)
+        if shared is not None:
+            raise StructureSetNotWritableError(f"{shared}. Nothing was written")
         return structure_set
 
     # -- the port -------------------------------------------------------------------------------------

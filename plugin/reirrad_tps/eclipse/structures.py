@@ -36,8 +36,10 @@ one (it picks a free suffix), this is a second check. Nothing else is ever writt
 renamed, removed or re-typed. Ids are at most 16 characters (ESAPI 15.6); a longer name is refused.
 
 Writability: the plan's write guards (approved or treated plan, completed course, read-only session,
-``BeginModifications`` not called: the planner's errors), then ``StructureSet.CanAddStructure("CONTROL",
-<a free probe id>)``, which Eclipse answers False for an approved or locked structure set.
+``BeginModifications`` not called: the planner's errors), then no other plan that is approved or treated
+uses the structure set (:func:`set_used_by_other_plans`: whether Eclipse locks such a set is not in the
+reference, so reirrad refuses it itself), then ``StructureSet.CanAddStructure("CONTROL", <a free probe
+id>)``, which Eclipse answers False for an approved or locked structure set.
 
 Outlined structures (:func:`make_outlined_structures`, :class:`reirrad.ports.OutlineMaker`)
 -------------------------------------------------------------------------------------------
@@ -74,6 +76,7 @@ from reirrad.optstructures import OptimisationStructure, OutlinedStructure
 from reirrad.roi_algebra import Expression, Margin
 
 from .grids import vector_mm, vvector_array
+from .source import UNAPPROVED, course_plans
 
 __all__ = [
     "CONTROL",
@@ -87,6 +90,7 @@ __all__ = [
     "make_structures",
     "owned_ids",
     "set_not_writable",
+    "set_used_by_other_plans",
 ]
 
 #: DICOM type of every structure reirrad makes (``StructureSet.AddStructure`` documents it, esapi.md §6.1).
@@ -145,6 +149,33 @@ def set_not_writable(structure_set: Any) -> Optional[str]:
     return (f"structure set {str(structure_set.Id)!r} does not accept new structures "
             "(StructureSet.CanAddStructure is False: it is approved or locked); reirrad's optimisation "
             "structures need an unapproved structure set: copy it in Eclipse or plan on the clinician's PTV")
+
+
+def set_used_by_other_plans(structure_set: Any, plan: Any, patient: Any) -> Optional[str]:
+    """Why ``structure_set`` belongs to an approved or treated plan other than ``plan``, or None.
+
+    Every plan of the patient's courses (:func:`.source.course_plans`) whose ``StructureSet`` has the
+    set's ``UID``, other than ``plan`` (by ``UID``), with an approval status other than ``UnApproved``
+    or ``IsTreated``. reirrad never adds structures to such a set, whether or not Eclipse would let it
+    (the reference does not say; the ESAPI stand-in models both, its ``set_lock``): the set is part of
+    that plan's record, and the prior plans of a re-irradiation are treated plans.
+    """
+    uid, own = str(structure_set.UID), str(plan.UID)
+    users = []
+    for course in list(patient.Courses):
+        for other in course_plans(course):
+            used = other.StructureSet
+            if str(other.UID) == own or used is None or str(used.UID) != uid:
+                continue
+            status, treated = str(other.ApprovalStatus), bool(other.IsTreated)
+            if status != UNAPPROVED or treated:
+                users.append(f"{course.Id}/{other.Id} ({status}{', treated' if treated else ''})")
+    if not users:
+        return None
+    return (f"structure set {str(structure_set.Id)!r} is also the structure set of plan(s) "
+            f"{', '.join(users)}; reirrad never adds structures to an approved or treated plan's structure "
+            "set (that plan's record would change): copy the structure set in Eclipse and create the new "
+            "plan on the copy")
 
 
 def _isotropic_mm(margin: Margin, what: str) -> float:

@@ -42,6 +42,18 @@ namespace VMS.TPS.Common.Model.API
             }
         }
 
+        /// <summary>An objective's dose in Gy: the system's unit, finite, and not negative (the reference gives
+        /// no bound; a negative dose objective is meaningless, and refusing it is the stricter reading).</summary>
+        private static double ObjectiveDoseGy(DoseValue dose)
+        {
+            double gy = StubRuntime.SystemUnitToGy(dose, "dose");
+            if (gy < 0)
+            {
+                throw new ArgumentOutOfRangeException("dose", dose.ToString(), "an objective dose must be >= 0");
+            }
+            return gy;
+        }
+
         private static void CheckPriority(double priority)
         {
             if (double.IsNaN(priority) || priority < 0)
@@ -70,7 +82,7 @@ namespace VMS.TPS.Common.Model.API
         {
             Guard("AddPointObjective");
             CheckStructure(structure);
-            StubRuntime.SystemUnitToGy(dose, "dose");
+            ObjectiveDoseGy(dose);
             if (double.IsNaN(volume) || volume < 0 || volume > 100)
             {
                 throw new ArgumentOutOfRangeException("volume", volume, "volume is a percentage of the structure (0-100)");
@@ -86,7 +98,7 @@ namespace VMS.TPS.Common.Model.API
         {
             Guard("AddMeanDoseObjective");
             CheckStructure(structure);
-            StubRuntime.SystemUnitToGy(dose, "dose");
+            ObjectiveDoseGy(dose);
             CheckPriority(priority);
             var o = new OptimizationMeanDoseObjective(structure, priority, dose);
             _objectives.Add(o);
@@ -99,7 +111,7 @@ namespace VMS.TPS.Common.Model.API
         {
             Guard("AddEUDObjective");
             CheckStructure(structure);
-            StubRuntime.SystemUnitToGy(dose, "dose");
+            ObjectiveDoseGy(dose);
             CheckPriority(priority);
             var o = new OptimizationEUDObjective(structure, objectiveOperator, priority, dose, parameterA);
             _objectives.Add(o);

@@ -538,6 +538,11 @@ namespace VMS.TPS.Common.Model.API
         private OptimizerResult RunOptimizer(string member, bool vmat, int maxIterations, params object[] args)
         {
             Guard(member);
+            if (!vmat && maxIterations < 1)
+            {
+                // the reference gives no bound; fewer than one iteration is meaningless (the stricter reading)
+                throw new ArgumentOutOfRangeException("maxIterations", maxIterations, "must be >= 1");
+            }
             if (_beams.Count == 0)
             {
                 throw new InvalidOperationException("Plan '" + _id + "' has no beams to optimize.");

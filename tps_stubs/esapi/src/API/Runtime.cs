@@ -47,6 +47,11 @@ namespace VMS.TPS.Common.Model.API
         /// (default): exclusive-or. Eclipse's behaviour is unconfirmed (DEVIATIONS.md).</summary>
         internal static bool ContourAddUnion;
 
+        /// <summary>true (default): a structure set used by an approved or treated plan is locked, as if
+        /// approved; false: only its own approval locks it. Eclipse's behaviour is unconfirmed
+        /// (DEVIATIONS.md).</summary>
+        internal static bool PlansLockStructureSets = true;
+
         internal static StubSession Session = StubSession.None;
         internal static bool ApplicationCreated;
         internal static Application CurrentApplication;

@@ -172,7 +172,29 @@ namespace VMS.TPS.Common.Model.API
 
         internal override string LockReason()
         {
-            return _approved ? "Structure set '" + _id + "' is approved." : null;
+            if (_approved)
+            {
+                return "Structure set '" + _id + "' is approved.";
+            }
+            if (!StubRuntime.PlansLockStructureSets || _owner == null)
+            {
+                return null;
+            }
+            // whether Eclipse locks the structure set of an approved or treated plan is not in the reference:
+            // by default the stand-in does (the stricter reading; StubSystem.StructureSetLock)
+            foreach (Course course in _owner._courses)
+            {
+                foreach (PlanSetup plan in course._plans)
+                {
+                    if (plan._structureSet == this
+                        && (plan._approval != PlanSetupApprovalStatus.UnApproved || plan._treated))
+                    {
+                        return "Structure set '" + _id + "' is used by plan '" + course._id + "/" + plan._id + "' ("
+                            + plan._approval + (plan._treated ? ", treated" : "") + ").";
+                    }
+                }
+            }
+            return null;
         }
 
         public IEnumerable<Structure> Structures { get { return StubRuntime.Seq(_structures); } }

@@ -178,6 +178,22 @@ namespace Reirrad.EsapiStubBuilder
             }
         }
 
+        /// <summary>What locks a structure set: "plans" (default: its own approval, or an approved or treated
+        /// plan that uses it) or "approval" (its own approval only). Eclipse's behaviour is unconfirmed
+        /// (DEVIATIONS.md).</summary>
+        public static string StructureSetLock
+        {
+            get { return StubRuntime.PlansLockStructureSets ? "plans" : "approval"; }
+            set
+            {
+                if (value != "plans" && value != "approval")
+                {
+                    throw new ArgumentException("StructureSetLock must be \"plans\" or \"approval\".");
+                }
+                StubRuntime.PlansLockStructureSets = value == "plans";
+            }
+        }
+
         /// <summary>Whether plug-in contexts are approved write-enabled scripts (default true).</summary>
         public static bool PluginWriteable
         {
