@@ -642,6 +642,20 @@ def test_a_technique_that_does_not_suit_the_beams_is_refused_before_any_write(
     assert [e.member for e in stub.journal() if e.member != "BeginModifications"] == []
 
 
+def test_an_approved_plan_is_refused_as_approved_before_its_beams_are_judged(fresh: Any) -> None:
+    """The plan's own state comes first: an approved plan whose static fields would not suit VMAT gets
+    ApprovedPlanError (the host's handling of approved plans), not the technique's InputError."""
+    static = with_current_beams("LRRC-01", technique="STATIC")
+    approved = dataclasses.replace(static, courses=tuple(
+        dataclasses.replace(c, plans=tuple(dataclasses.replace(p, approval_status="PlanningApproved")
+                                           if p.id == "SABR_REIRR" else p for p in c.plans))
+        for c in static.courses))
+    ctx = stub.load_context(approved)
+    planner = _planner(ctx, technique="VMAT")
+    with pytest.raises(ApprovedPlanError, match="PlanningApproved"):
+        planner.set_prescription(30.0, 5)
+
+
 def test_a_plan_without_an_mlc_is_refused_before_the_optimiser_runs(fresh: Any) -> None:
     """No MLC id given and no beam with an MLC: a clear InputError asking for --mlc-id; nothing optimised."""
     ctx = stub.load_context(without_mlc("LRRC-01"))

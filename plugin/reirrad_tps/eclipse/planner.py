@@ -69,6 +69,7 @@ from .._checks import number
 from . import structures as _optstructs
 from .grids import esapi_types as _types
 from .grids import read_dose_grid
+from .source import UNAPPROVED
 from .units import ABSOLUTE_UNITS, dose_value_gy, from_gy, unit_name
 
 __all__ = [
@@ -88,7 +89,6 @@ StructureSetNotWritableError = _optstructs.StructureSetNotWritableError
 logger = logging.getLogger(__name__)
 
 TECHNIQUES = ("VMAT", "IMRT")
-UNAPPROVED = "UnApproved"
 _T = TypeVar("_T")
 
 
@@ -196,7 +196,6 @@ class EclipsePlanner:
 
     def _require_writable(self, what: str) -> None:
         plan = self._plan
-        self._require_technique(what)
         status = str(plan.ApprovalStatus)
         if status != UNAPPROVED or bool(plan.IsTreated):
             raise ApprovedPlanError(
@@ -205,6 +204,7 @@ class EclipsePlanner:
         if plan.Course.CompletedDateTime is not None:
             raise ApprovedPlanError(f"course {plan.Course.Id!r} of plan {plan.Id!r} is completed; "
                                     f"refusing to {what}. Nothing was written: plan in a new course")
+        self._require_technique(what)  # after the plan's own state: an approved plan is refused as such
         self._require_session(what)
         if not self._begun:
             raise ModificationsNotBegunError(
