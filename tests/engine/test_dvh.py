@@ -479,9 +479,12 @@ def test_metrics_without_the_samples_laid_end_to_end_are_those_of_every_sample(e
         assert 0 < int(small._parts.sub._done.sum()) < len(small._parts.sub)
     mapped = small.map_dose(lambda d: np.asarray(lq.eqd2_gy(d, 5, 3.0)), "eqd2")
     every = DVH.from_dose(grid, occupancy)
-    np.testing.assert_array_equal(mapped.doses_gy,
-                                  DVH(every.doses_gy, every.volumes_cc).map_dose(
-                                      lambda d: np.asarray(lq.eqd2_gy(d, 5, 3.0)), "eqd2").doses_gy)
+    # another DVH object computes its boundary voxels' doses in other batches: equal to rounding alone
+    # (OpenBLAS 0.3.31 rounds a row of a product by the rows beside it, reirrad.dvh._interpolate)
+    np.testing.assert_allclose(mapped.doses_gy,
+                               DVH(every.doses_gy, every.volumes_cc).map_dose(
+                                   lambda d: np.asarray(lq.eqd2_gy(d, 5, 3.0)), "eqd2").doses_gy,
+                               rtol=1e-13, atol=0.0)
 
 
 @pytest.mark.parametrize("seed", range(5))
