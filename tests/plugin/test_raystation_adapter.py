@@ -30,6 +30,7 @@ from reirrad_tps.raystation.grids import read_dose_grid
 from tests.ports_support import exercise_planner, read_through_port
 from tps_stubs.patients import load_patient
 from tps_stubs.planner import conformal_dose, dose_grid_points
+from tps_stubs.raystation.errors import ScriptException
 
 VERSIONS = ("11A", "11B", "12A", "2024B")
 #: What each stand-in profile spells (tps_stubs/raystation/versions.py; the adapter detects it).
@@ -601,6 +602,47 @@ def test_progress_is_an_int_clamped_to_0_100(version: str) -> None:
 
 
 @pytest.mark.parametrize("version", VERSIONS)
+def test_progress_and_messages_without_is_gui_disabled(version: str,
+                                                       caplog: pytest.LogCaptureFixture) -> None:
+    """§1.4 shows ``is_gui_disabled`` in 11B-SP2's module alone: a module without it (``gui_probe=False``)
+    still shows progress and messages with a GUI; headless, ``set_progress`` is still called (the stand-in
+    records it: §1.4 names ``await_user_input`` and ``get_current('ui')`` as the calls that raise) and
+    ``await_user_input`` fails and is logged instead, so a message neither ends the run nor hides the
+    error it reports."""
+    connect = rs.load("LRRC-01", version, gui_probe=False)
+    assert not hasattr(connect, "is_gui_disabled")
+    entry.progress(40.0, "Optimising", version)
+    entry.notify("Check the objectives", version)
+    assert rs.current_session().progress == [("Optimising", 40, None)]
+    assert rs.current_session().prompts == ["Check the objectives"]
+    rs.load("LRRC-01", version, gui=False, gui_probe=False)
+    with caplog.at_level("INFO", logger="reirrad_tps.raystation.entry"):
+        entry.progress(50.0, "Headless", version)
+        entry.notify("reirrad stopped: the prior plan is not approved", version)
+    assert rs.current_session().progress == [("Headless", 50, None)] and rs.current_session().prompts == []
+    logged = [r.getMessage() for r in caplog.records]
+    assert any(m.startswith("reirrad stopped: the prior plan is not approved (not shown in RayStation:")
+               for m in logged)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_gui_call_errors_propagate_when_the_gui_state_is_known(version: str, monkeypatch: pytest.MonkeyPatch
+                                                               ) -> None:
+    """With ``is_gui_disabled`` present and False, a failing ``set_progress`` is an error of the call
+    (e.g. a wrong type), not a missing GUI: it propagates. Without ``is_gui_disabled`` the same failure is
+    logged (the GUI state is unknown)."""
+
+    def broken(message: str, percentage: int = -1, operation: Any = None) -> None:
+        raise TypeError("No method matches given arguments for SetProgress")
+
+    monkeypatch.setattr(rs.load("LRRC-01", version), "set_progress", broken)
+    with pytest.raises(TypeError, match="SetProgress"):
+        entry.progress(10.0, "Optimising", version)
+    monkeypatch.setattr(rs.load("LRRC-01", version, gui_probe=False), "set_progress", broken)
+    entry.progress(10.0, "Optimising", version)  # logged, not raised
+
+
+@pytest.mark.parametrize("version", VERSIONS)
 def test_current_objects_and_nothing_loaded(version: str) -> None:
     """§3 / §4 (get_current raises SystemError when nothing is open): a clear InputError names the missing
     object."""
@@ -666,7 +708,6 @@ def test_mesh_rois_are_voxelised_through_raystation_or_skipped(version: str) -> 
 @pytest.mark.parametrize("version", VERSIONS)
 def test_a_mesh_roi_raystation_cannot_voxelise_is_refused_by_name(version: str, monkeypatch: Any) -> None:
     """§9 + public-scripts R11: refuse only what cannot be read, naming the ROI and the RayStation error."""
-    from tps_stubs.raystation.errors import ScriptException  # noqa: PLC0415
     from tps_stubs.raystation.rois import RoiGeometry  # noqa: PLC0415
 
     def refuse(self: Any, **_: Any) -> Any:
@@ -899,6 +940,40 @@ def test_call_first_moves_on_after_any_exception_and_names_every_one() -> None:
 
 
 # -- writing into a copy -----------------------------------------------------------------------------
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_failed_plan_copy_names_what_it_left(version: str) -> None:
+    """Whether a failed RayStation action can leave part of its work is not in the reference (§4): a
+    ``CopyPlan`` that creates the copy and then fails (both forms: the second finds the name taken) is
+    refused naming the plan it left; one that fails before creating anything says nothing was written."""
+    from reirrad_tps.raystation.planner import copy_plan_for_run  # noqa: PLC0415
+
+    rs.load("LRRC-01", version)
+    _, case, plan, beam_set, _ = entry.current_objects(version)
+
+    class HalfDone:
+        """``case`` whose CopyPlan makes the copy, then raises (as a half-finished action might)."""
+
+        TreatmentPlans = case.TreatmentPlans
+
+        def CopyPlan(self, **kwargs: Any) -> None:  # noqa: N802 - RayStation's name
+            case.CopyPlan(**kwargs)
+            raise ScriptException("The plan could not be saved.")
+
+    with pytest.raises(InputError, match="a plan 'SABR_REIRR reirrad' exists after the failure: check it "
+                                         "and delete it"):
+        copy_plan_for_run(HalfDone(), plan, beam_set)
+
+    class Refused:
+        TreatmentPlans = case.TreatmentPlans
+
+        def CopyPlan(self, **kwargs: Any) -> None:  # noqa: N802
+            raise ScriptException("The plan is locked.")
+
+    with pytest.raises(InputError, match=r"'SABR_REIRR reirrad 2' for the run: The plan is locked.; "
+                                         "nothing else was written"):
+        copy_plan_for_run(Refused(), plan, beam_set)
+
+
 @pytest.mark.parametrize("version", VERSIONS)
 def test_the_run_writes_into_a_copy_made_at_its_first_write(version: str) -> None:
     """§10 (``case.CopyPlan``) and the adapter's rule (reirrad_tps.raystation.planner docstring): nothing

@@ -570,6 +570,16 @@ def test_gui_functions_when_headless() -> None:
     assert not gui.is_gui_disabled() and rs.current_session().prompts == ["Check the objectives"]
 
 
+def test_a_module_without_is_gui_disabled() -> None:
+    """§1.4 shows ``is_gui_disabled`` in 11B-SP2's module alone: ``gui_probe=False`` leaves it out of the
+    module and its ``__all__``; the GUI functions behave as before (headless: they raise)."""
+    connect = _load(gui=False, gui_probe=False)
+    assert not hasattr(connect, "is_gui_disabled") and "is_gui_disabled" not in connect.__all__
+    with pytest.raises(Exception, match="no GUI"):
+        connect.await_user_input(message="Check the objectives")
+    assert hasattr(_load(), "is_gui_disabled")
+
+
 def test_get_current_raises_system_error_when_nothing_is_current() -> None:
     """§3 / §4: get_current raises SystemError when nothing is loaded ('invalid objecthandle')."""
     connect = _load(patient=None)

@@ -84,6 +84,7 @@ def load(
     helper_mesh_rois: Optional[Mapping[str, str]] = None,
     keyword_error: Optional[str] = None,
     transform_direction: Optional[str] = None,
+    gui_probe: bool = True,
 ) -> types.ModuleType:
     """Open a stub patient in a fresh stand-in and install it as the module ``connect``.
 
@@ -113,6 +114,9 @@ def load(
         What ``GetTransformForExaminations(FromExamination=A, ToExamination=B)`` returns: ``"from-to"``
         the matrix mapping points of A to B, ``"to-from"`` its inverse; None reads
         ``TPS_STUBS_RAYSTATION_TRANSFORM_DIRECTION`` (default ``"from-to"``).
+    gui_probe : bool
+        False leaves ``is_gui_disabled`` out of the module: the reference shows it in 11B-SP2's module
+        alone (§1.4), so 11A's and 2025's may lack it (DEVIATIONS.md). The GUI (``gui``) is unchanged.
 
     Returns
     -------
@@ -130,7 +134,7 @@ def load(
     helpers = dict(helper_mesh_rois or {})
     session = Session(version, model, gui_disabled=not gui, rollback=rollback,
                       mesh_rois=frozenset(mesh_rois) | frozenset(helpers), keyword_error=keyword_error,
-                      transform_direction=transform_direction)
+                      transform_direction=transform_direction, gui_probe=gui_probe)
     if model is not None:
         build_patient(session, model, helper_rois=helpers)
         if not open_plan:

@@ -108,13 +108,14 @@ def make_module(session: Session, name: str = "connect") -> types.ModuleType:
     """A fresh ``connect`` module bound to ``session`` (``module._journal`` is its journal)."""
     module = types.ModuleType(name, "RayStation scripting stand-in (tps_stubs.raystation).")
     functions = ConnectFunctions(session)
-    for export in EXPORTED:
+    exported = [e for e in EXPORTED if session.gui_probe or e != "is_gui_disabled"]
+    for export in exported:
         if export != "CompositeAction":
             setattr(module, export, getattr(functions, export))
     composite = _composite_action_class(session)
     composite.__module__ = name
     module.CompositeAction = composite  # type: ignore[attr-defined]
-    module.__all__ = list(EXPORTED)  # type: ignore[attr-defined]
+    module.__all__ = exported  # type: ignore[attr-defined]
     module._session = session  # type: ignore[attr-defined]
     module._journal = session.journal  # type: ignore[attr-defined]
     return module

@@ -129,6 +129,9 @@ class Session:
     saves : int
         Number of ``patient.Save()`` calls that succeeded.
     gui_disabled : bool
+    gui_probe : bool
+        False: the module has no ``is_gui_disabled`` (as 11A's and 2025's may not: the reference shows
+        it in 11B-SP2's alone).
     state : dict
         Current objects (``"Patient"``, ``"Case"``, ``"Plan"``, ``"BeamSet"``, ``"Examination"``).
     rollback : bool
@@ -142,7 +145,7 @@ class Session:
     def __init__(self, version: str, model: Optional[StubPatient], *, gui_disabled: bool = False,
                  rollback: bool = True, mesh_rois: FrozenSet[str] = frozenset(),
                  keyword_error: str = KEYWORD_ERRORS[0],
-                 transform_direction: str = TRANSFORM_DIRECTIONS[0]) -> None:
+                 transform_direction: str = TRANSFORM_DIRECTIONS[0], gui_probe: bool = True) -> None:
         if keyword_error not in KEYWORD_ERRORS:
             raise ValueError(f"keyword_error must be one of {KEYWORD_ERRORS} (got {keyword_error!r})")
         if transform_direction not in TRANSFORM_DIRECTIONS:
@@ -158,6 +161,7 @@ class Session:
         self.prompts: List[Optional[str]] = []
         self.saves = 0
         self.gui_disabled = gui_disabled
+        self.gui_probe = bool(gui_probe)
         self.rollback = bool(rollback)
         self.mesh_rois: FrozenSet[str] = frozenset(mesh_rois)
         self.state: Dict[str, Any] = {}

@@ -43,8 +43,10 @@ missing registration) also moves on to the next form, which then fails too (its 
 this version); when every form fails, RayStation's own exception is raised again if it is the only
 one of its kind (or the same message from several forms), so the caller handles it as before, and
 otherwise the refusal lists each form's error, so nothing is hidden. The forms of one call differ
-only in spelling, so trying the next after a failed one repeats no completed action (RayStation's
-actions are all-or-nothing, §4).
+only in spelling, so trying the next after a failed one repeats no completed action - if a failed
+action changes nothing. The reference does not say whether it does (§4 gives the errors only; the
+stand-in's actions are all-or-nothing, its own reading): a caller whose action creates something
+checks for it after a failure (the plan copy, :func:`reirrad_tps.raystation.planner.copy_plan_for_run`).
 """
 
 from __future__ import annotations

@@ -11,8 +11,9 @@ docs/reference/raystation.md: ``get_current`` raises ``SystemError`` (or an exce
 the writes inside it as one undo step and does not swallow exceptions (§2; whether it rolls them back
 on an error is unconfirmed); ``set_progress`` needs an
 int percentage in −1…100 (a float raises ``TypeError`` in 2024B, §2, §14.4); GUI functions must never
-be called when ``is_gui_disabled()`` (§1.4, §14.13). The module is ``connect`` up to 2024B and may be
-``raystation`` from 2025 (§1.1; :mod:`.versions`).
+be called when ``is_gui_disabled()`` (§1.4, §14.13), which the reference shows in 11B-SP2's module
+alone: without it the GUI call is tried and a failure logged (:func:`_gui_state`). The module is
+``connect`` up to 2024B and may be ``raystation`` from 2025 (§1.1; :mod:`.versions`).
 """
 
 from __future__ import annotations
@@ -133,16 +134,39 @@ def progress(percent: float, message: str, version: Optional[str] = None) -> Non
         raise InputError(f"percent must be a number (got {percent!r})") from None
     percentage = -1 if not math.isfinite(value) else int(min(100.0, max(0.0, round(value))))
     module = scripting_module(version)
-    if bool(module.is_gui_disabled()):
+    gui = _gui_state(module)
+    if gui is False:
         logger.info("progress %d %%: %s", percentage, message)
         return
-    module.set_progress(str(message), percentage)
+    try:
+        module.set_progress(str(message), percentage)
+    except Exception as exc:  # only when the GUI state is unknown (see _gui_state)
+        if gui is True:
+            raise
+        logger.info("progress %d %%: %s (not shown: %s)", percentage, message, tps_message(exc))
 
 
 def notify(message: str, version: Optional[str] = None) -> None:
     """Show a message and wait for the user to continue (``await_user_input``); log it when headless."""
     module = scripting_module(version)
-    if bool(module.is_gui_disabled()):
+    gui = _gui_state(module)
+    if gui is False:
         logger.warning("%s", message)
         return
-    module.await_user_input(message=str(message))
+    try:
+        module.await_user_input(message=str(message))
+    except Exception as exc:  # only when the GUI state is unknown (see _gui_state)
+        if gui is True:
+            raise
+        logger.warning("%s (not shown in RayStation: %s)", message, tps_message(exc))
+
+
+def _gui_state(module: ModuleType) -> Optional[bool]:
+    """True with a GUI, False without one (``is_gui_disabled()``), None when the module has no
+    ``is_gui_disabled``: the reference shows it in 11B-SP2's module alone (§1.4), not in 11A's or in
+    2025's. Then the GUI call is made and, should it fail, the message is logged instead, so that
+    neither a progress bar nor a message can end a run or hide the error being reported."""
+    probe = getattr(module, "is_gui_disabled", None)
+    if probe is None:
+        return None
+    return not bool(probe())

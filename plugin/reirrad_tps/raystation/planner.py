@@ -151,11 +151,15 @@ def copy_plan_for_run(case: Any, plan: Any, beam_set: Any, forms: Optional[CallF
             ("CopyPlan(PlanName, NewPlanName)",
              lambda: case.CopyPlan(PlanName=str(plan.Name), NewPlanName=new_name)),
         ), forms, f"copy plan {plan.Name!r}")
-    except InputError:
-        raise
     except Exception as exc:
+        # whether a failed action can leave part of its work is not in the reference: a plan of the new
+        # name after the failure is reported, never assumed away
+        left = (f"; a plan {new_name!r} exists after the failure: check it and delete it"
+                if new_name in names(case.TreatmentPlans) else "; nothing else was written")
+        if isinstance(exc, InputError):
+            raise InputError(f"{exc}{left}") from exc
         raise InputError(f"RayStation could not copy plan {plan.Name!r} as {new_name!r} for the run: "
-                         f"{tps_message(exc)}; nothing else was written") from exc
+                         f"{tps_message(exc)}{left}") from exc
     copy = case.TreatmentPlans[new_name]
     return copy, copy.BeamSets[index]
 
