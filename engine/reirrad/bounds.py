@@ -20,6 +20,10 @@ dose per course (physical)     ≤ 150 Gy     the largest fractionated course pl
 interval                       0 … 36525 d  100 years
 new-course prescription        ≤ 100 Gy     total; twice the largest protocol maximum in use
 dates                          1900 … 2200  a typo (0202, 20224) is not a treatment date
+a prior course's last fraction ≤ today      a prior course has been given (2031 for 2021)
+a new course's first fraction  ≤ today      re-irradiation is planned weeks ahead, not years;
+                               + 366 d      a year typo (2036 for 2026) would credit more
+                                            recovery (the interval runs to that date)
 =============================  ===========  ===================================================
 
 The dose bounds apply to the doses a user enters (OAR metric doses of prior courses, prescriptions),
@@ -31,12 +35,13 @@ from __future__ import annotations
 import datetime as dt
 import math
 import numbers
-from typing import Any
+from typing import Any, Optional
 
 from .errors import InputError, echo
 
 __all__ = [
     "MAX_COURSE_DOSE_GY",
+    "MAX_DAYS_TO_PLANNED_START",
     "MAX_DOSE_PER_FRACTION_GY",
     "MAX_FRACTIONS_PER_COURSE",
     "MAX_INTERVAL_DAYS",
@@ -44,6 +49,7 @@ __all__ = [
     "MAX_YEAR",
     "MIN_FRACTIONS_PER_COURSE",
     "MIN_YEAR",
+    "check_course_dates",
     "check_course_dose",
     "check_date",
     "check_fractions",
@@ -67,6 +73,8 @@ MIN_YEAR = 1900
 """Earliest year of a date in an input (a course date, a planned start)."""
 MAX_YEAR = 2200
 """Latest year of a date in an input."""
+MAX_DAYS_TO_PLANNED_START = 366
+"""Longest wait, days, from today to a new course's first fraction (a year)."""
 
 
 def _number(name: str, value: Any, unit: str) -> Any:
@@ -248,3 +256,39 @@ def check_date(name: str, value: dt.date) -> dt.date:
         raise InputError(f"{name} = {value.isoformat()}: the year {value.year} is outside "
                          f"{MIN_YEAR}..{MAX_YEAR}; check the date (YYYY-MM-DD)")
     return value
+
+
+def check_course_dates(last_fraction: dt.date, new_first_fraction: dt.date, *, course: str,
+                       today: Optional[dt.date] = None) -> None:
+    """Refuse course dates that cannot be meant: a prior course's last fraction after today, or a new
+    course's first fraction more than :data:`MAX_DAYS_TO_PLANNED_START` days after today.
+
+    Found by a hostile-input review: ``new_course_start: 2036-12-07`` (for 2026) gave a 3842-day
+    interval and the UK guidance's 50 % recovery instead of 30 % (small bowel 45 Gy/25: 28.08 Gy allowed
+    instead of 24.91 Gy), and a prior course "ending" in 2031 was accepted, with no finding.
+
+    Parameters
+    ----------
+    last_fraction, new_first_fraction : datetime.date
+        The prior course's last fraction and the new course's first.
+    course : str
+        The prior course, for the message.
+    today : datetime.date, optional
+        Default: the computer's date.
+
+    Raises
+    ------
+    reirrad.errors.InputError
+        Naming the date, today and the fix.
+    """
+    today = dt.date.today() if today is None else today
+    if last_fraction > today:
+        raise InputError(f"the last fraction of prior course {course} is {last_fraction.isoformat()}, "
+                         f"after today ({today.isoformat()}): a prior course has been given; check its date "
+                         "(YYYY-MM-DD)")
+    ahead = (new_first_fraction - today).days
+    if ahead > MAX_DAYS_TO_PLANNED_START:
+        raise InputError(f"the new course's first fraction {new_first_fraction.isoformat()} is {ahead} days "
+                         f"after today ({today.isoformat()}), more than {MAX_DAYS_TO_PLANNED_START}: check "
+                         "the planned start (YYYY-MM-DD); the interval, and so the recovery credited, runs "
+                         "to it")

@@ -5,6 +5,15 @@ requirements):
 
 * ``interval-under-6-months`` (stop): a prior course ended less than 6 months (182.625 days)
   before the new course; outside the guidance, needs a recorded override.
+* ``interval-at-recovery-band-edge`` (flag or info): a prior course's interval lies where counting months
+  as 30.4375 days (this project's reading, docs/clinical-decisions.md 8) and counting calendar months from
+  the dates can disagree: 6 calendar months are 181-184 days, 18 calendar months 546-550 days
+  (:data:`CALENDAR_MONTH_SPANS_DAYS`). A ``flag`` where the calendar reading may be the less favourable
+  one (183 days: eligible here, perhaps under 6 calendar months; 548-550 days: the UK guidance's 50 %
+  credited here, perhaps not more than 18 calendar months, 30 %), an ``info`` where this run's reading is
+  already the cautious one (181-182 days: stopped here, perhaps 6 calendar months; 547 days: 30 % here).
+  The 18-month edge is reported only under the ``uk-guidance`` recovery model, whose band it is
+  (docs/clinical-decisions.md 41).
 * ``unknown-interval`` (stop): the end date of a prior course is unknown.
 * ``prior-course-without-dose`` (stop): a prior course has no dose to evaluate.
 * ``multiple-prior-courses`` (flag): more than one prior course — allowed, each is converted
@@ -30,10 +39,15 @@ from .errors import InputError
 from .findings import Finding
 from .gate import check_override_reason, overridable
 from .protocol import Protocol
-from .recovery import DAYS_PER_MONTH, UK_MIN_INTERVAL_DAYS
+from .recovery import DAYS_PER_MONTH, RECOVERY_MODELS, UK_MIN_INTERVAL_DAYS, UK_UPPER_DAYS
 
-__all__ = ["PriorCourseInfo", "check_eligibility", "eligibility_record", "is_stopped",
-           "prescription_findings"]
+__all__ = ["CALENDAR_MONTH_SPANS_DAYS", "PriorCourseInfo", "check_eligibility", "eligibility_record",
+           "is_stopped", "prescription_findings"]
+
+#: The shortest and longest spans, in days, of 6 and of 18 calendar months (from any date to the same
+#: day of the month 6 or 18 months later, the month's last day when that day does not exist): a
+#: property of the Gregorian calendar, checked over every start date of 400 years by a test.
+CALENDAR_MONTH_SPANS_DAYS: Dict[int, Tuple[int, int]] = {6: (181, 184), 18: (546, 550)}
 
 
 @dataclass(frozen=True)
@@ -89,14 +103,72 @@ def _course_findings(course: PriorCourseInfo) -> List[Finding]:
     return found
 
 
+def _band_edge_findings(course: PriorCourseInfo, recovery_model: str) -> List[Finding]:
+    """``interval-at-recovery-band-edge`` for a course whose interval lies within a calendar span of
+    6 months (the eligibility rule: at least 6 months) or, under ``uk-guidance``, of 18 months (its
+    50 % band: more than 18 months) - where the two ways of counting months can disagree.
+
+    With s the span of the calendar months from the (unknown here) dates, "at least 6 months" is
+    d ≥ s and "more than 18 months" d > s. Both answers occur for some dates when 181 ≤ d < 184, resp.
+    546 < d ≤ 550 (:data:`CALENDAR_MONTH_SPANS_DAYS`); this run compares d with 182.625 and 547.875.
+    """
+    days = course.interval_days
+    if days is None:
+        return []
+    found = []
+    months = days / DAYS_PER_MONTH
+    where = f"prior course '{course.name}' ended {days:g} days ({months:.3f} months of 30.4375 days)"
+    low, high = CALENDAR_MONTH_SPANS_DAYS[6]
+    if low <= days < high:
+        if days >= UK_MIN_INTERVAL_DAYS:
+            found.append(Finding(
+                "interval-at-recovery-band-edge", "flag",
+                f"{where} before the new course: at least 6 months as this run counts them, but 6 calendar "
+                f"months are {low}-{high} days, so from the dates it may be under 6 months (outside the UK "
+                "guidance, needing a recorded override); confirm the interval in calendar months",
+                subject=course.name))
+        else:
+            found.append(Finding(
+                "interval-at-recovery-band-edge", "info",
+                f"{where} before the new course: under 6 months as this run counts them (stopped), but 6 "
+                f"calendar months are {low}-{high} days, so from the dates it may be 6 months",
+                subject=course.name))
+    low, high = CALENDAR_MONTH_SPANS_DAYS[18]
+    if recovery_model == "uk-guidance" and low < days <= high:
+        if days > UK_UPPER_DAYS:
+            found.append(Finding(
+                "interval-at-recovery-band-edge", "flag",
+                f"{where} before the new course: more than 18 months as this run counts them, so the UK "
+                f"guidance's 50 % recovery is credited; but 18 calendar months are {low}-{high} days, so "
+                "from the dates it may be 18 months or less (30 %: lower allowed doses); confirm the "
+                "interval in calendar months before relying on the 50 % band",
+                subject=course.name))
+        else:
+            found.append(Finding(
+                "interval-at-recovery-band-edge", "info",
+                f"{where} before the new course: not more than 18 months as this run counts them (30 % "
+                f"recovery credited, the cautious band); 18 calendar months are {low}-{high} days, so from "
+                "the dates it may be more than 18 months (50 %)",
+                subject=course.name))
+    return found
+
+
 def check_eligibility(
     protocol: Protocol,
     prior_courses: Sequence[PriorCourseInfo],
     *,
     prescription_gy: Optional[float] = None,
     n_fractions: Optional[int] = None,
+    recovery_model: Optional[str] = None,
 ) -> Tuple[Finding, ...]:
-    """Run the eligibility checks; returns the findings (empty when nothing to report)."""
+    """Run the eligibility checks; returns the findings (empty when nothing to report).
+
+    ``recovery_model`` is the run's (default: the protocol's); it decides whether the 18-month band
+    edge of the UK guidance is reported (:func:`_band_edge_findings`).
+    """
+    model = protocol.recovery.model if recovery_model is None else recovery_model
+    if model not in RECOVERY_MODELS:
+        raise InputError(f"unknown recovery model {model!r}; choose one of {list(RECOVERY_MODELS)}")
     found: List[Finding] = []
     if not prior_courses:
         found.append(Finding("no-prior-course", "flag",
@@ -109,6 +181,7 @@ def check_eligibility(
         ))
     for course in prior_courses:
         found.extend(_course_findings(course))
+        found.extend(_band_edge_findings(course, model))
     if prescription_gy is not None:
         found.extend(prescription_findings(protocol, prescription_gy))
     if n_fractions is not None and n_fractions != protocol.n_fractions:

@@ -35,7 +35,15 @@ def match_structures(protocol: Protocol, structures: Sequence[StructureData],
         OAR key → structure id, for OARs matched unambiguously (or given in ``overrides``).
     findings : list of Finding
         ``ambiguous-structure`` (stop), ``oar-not-contoured`` and ``empty-structure`` (stop, or
-        info/flag for an optional OAR), ``no-oar-matched`` (stop).
+        info/flag for an optional OAR), ``no-oar-matched`` (stop), ``structure-shared-by-oars`` (stop:
+        an override gives an OAR a structure another OAR has, by another override or by the protocol's
+        names; found by a hostile-input review: ``{small_bowel: Bladder, bladder: Bladder}`` evaluated the
+        bowel on the bladder and left the matched bowel structure out, with no finding).
+
+    Raises
+    ------
+    reirrad.errors.InputError
+        An override names an unknown OAR or a structure not in the set.
     """
     ids = {s.id for s in structures}
     overrides = dict(overrides or {})
@@ -72,6 +80,7 @@ def match_structures(protocol: Protocol, structures: Sequence[StructureData],
                    f" - contour it or name it as the protocol does ({', '.join(spec.aliases[:3])}), or "
                    "override with a recorded reason"),
                 subject=spec.key))
+    findings.extend(_shared_structures(mapping))
     if not mapping and not any(f.code == "ambiguous-structure" for f in findings):
         findings.append(Finding(
             "no-oar-matched", "stop",
@@ -79,3 +88,17 @@ def match_structures(protocol: Protocol, structures: Sequence[StructureData],
             "nothing could be checked - rename the structures as the protocol does or map them "
             "(answers file or dialog)", subject="structures"))
     return mapping, findings
+
+
+def _shared_structures(mapping: Mapping[str, str]) -> List[Finding]:
+    """``structure-shared-by-oars`` (stop) for each structure that ``mapping`` (OAR key → structure id)
+    gives to several OARs: only through an override (the protocol refuses an alias of two OARs)."""
+    by_structure: Dict[str, List[str]] = {}
+    for key, sid in mapping.items():
+        by_structure.setdefault(sid, []).append(key)
+    return [Finding("structure-shared-by-oars", "stop",
+                    f"structure {sid!r} is evaluated as {' and as '.join(keys)}: a structure holds one "
+                    "organ, so an override probably replaced another OAR's own structure; map each OAR to "
+                    "its own structure (answers file or dialog), or override with a recorded reason if this "
+                    "is intended", subject=sid)
+            for sid, keys in sorted(by_structure.items()) if len(keys) > 1]

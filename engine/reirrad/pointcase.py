@@ -91,7 +91,7 @@ def _parse_course(c: Any, i: int, source: str, start: Optional[dt.date]) -> Prio
             raise InputError(f"{where}: last_fraction needs new_course_start at the top of the case")
         last = _date(c["last_fraction"], f"{where}.last_fraction")
         interval = check_interval_days(f"{where}.last_fraction",
-                                       float(interval_days_between(last, start)))
+                                       float(interval_days_between(last, start, course=where)))
     elif c.get("interval_days") is not None:
         given = _number(c["interval_days"], f"{where}.interval_days", "a number of days")
         interval = check_interval_days(f"{where}.interval_days", given)
@@ -243,7 +243,7 @@ def evaluate_case(protocol: Protocol, case: ConstraintCase, *, recovery_model: O
                 "course (0 if it received none) - a missing dose is never assumed to be zero"
             )
     infos = [PriorCourseInfo(c.name, c.interval_days, bool(c.oar_doses_gy)) for c in case.courses]
-    eligibility = list(check_eligibility(protocol, infos, n_fractions=n_fx))
+    eligibility = list(check_eligibility(protocol, infos, n_fractions=n_fx, recovery_model=recovery_model))
     results: List[RemainingTolerance] = []
     if not any(f.code == "fractionation-not-in-protocol" for f in eligibility):
         ordered = [k for k in protocol.oar_keys if k in oar_keys]

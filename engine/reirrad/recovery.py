@@ -49,6 +49,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, Optional, Tuple, Union
 
 from ._validate import finite_float
+from .bounds import check_course_dates
 from .errors import InputError
 from .findings import Finding
 
@@ -57,6 +58,7 @@ __all__ = [
     "DAYS_PER_YEAR",
     "RECOVERY_MODELS",
     "UK_MIN_INTERVAL_DAYS",
+    "UK_UPPER_DAYS",
     "RecoveryAssessment",
     "assess_recovery",
     "interval_days_between",
@@ -74,7 +76,8 @@ RECOVERY_MODELS = ("uk-guidance", "jones-grant-2014", "linear-15pct-per-year", "
 _UK_LOWER_DAYS = 6.0 * DAYS_PER_MONTH  # 182.625
 #: Shortest interval (days) the UK guidance accepts without an override: 6 months.
 UK_MIN_INTERVAL_DAYS = _UK_LOWER_DAYS
-_UK_UPPER_DAYS = 18.0 * DAYS_PER_MONTH  # 547.875
+#: Longest interval (days) in the UK guidance's 30 % band: 18 months ("more than 18 months" gets 50 %).
+UK_UPPER_DAYS = 18.0 * DAYS_PER_MONTH  # 547.875
 _UK_MID_FRACTION = 0.30
 _UK_HIGH_FRACTION = 0.50
 
@@ -126,13 +129,18 @@ class RecoveryAssessment:
     findings: Tuple[Finding, ...] = ()
 
 
-def interval_days_between(last_fraction: _dt.date, new_first_fraction: _dt.date) -> int:
+def interval_days_between(last_fraction: _dt.date, new_first_fraction: _dt.date, *,
+                          course: str = "", today: Optional[_dt.date] = None) -> int:
     """Days from the last fraction of a prior course to the first fraction of the new one.
+
+    ``course`` names the prior course in messages; ``today`` (default: the computer's date) bounds
+    both dates (:func:`reirrad.bounds.check_course_dates`).
 
     Raises
     ------
     reirrad.errors.InputError
-        When the new course would start before the prior one ended.
+        When the new course would start before the prior one ended, the prior course ends after today,
+        or the new course starts more than a year from today.
     """
     for name, value in (("last_fraction", last_fraction), ("new_first_fraction", new_first_fraction)):
         if not isinstance(value, _dt.date):
@@ -143,6 +151,7 @@ def interval_days_between(last_fraction: _dt.date, new_first_fraction: _dt.date)
             f"the new course starts {new_first_fraction.isoformat()}, before the prior course "
             f"ended {last_fraction.isoformat()} ({days} days); check the two dates"
         )
+    check_course_dates(last_fraction, new_first_fraction, course=course or "(unnamed)", today=today)
     return days
 
 
@@ -183,7 +192,7 @@ def _uk_guidance(days: float) -> Tuple[float, Tuple[Finding, ...]]:
             "outside the UK guidance; no recovery credited; continuing needs a recorded override",
         )
         return 0.0, (finding,)
-    if days <= _UK_UPPER_DAYS:
+    if days <= UK_UPPER_DAYS:
         return _UK_MID_FRACTION, ()
     return _UK_HIGH_FRACTION, ()
 

@@ -13,7 +13,7 @@ from typing import Any, Mapping, Optional, Tuple
 import numpy as np
 
 from ._validate import FloatArray, finite_float, positive_int
-from .bounds import check_course_dose, check_fractions, check_interval_days
+from .bounds import check_course_dates, check_course_dose, check_fractions, check_interval_days
 from .dose import DoseGrid, Resampled
 from .errors import InputError, echo
 from .findings import Finding
@@ -224,6 +224,8 @@ class PriorCourse:
                 f"{-days} days before the last fraction of prior course {self.label} "
                 f"({self.last_fraction.isoformat()}, date source: {self.last_fraction_source}): check the "
                 "planned start date and that prior course's last-fraction date")
+        check_course_dates(self.last_fraction, new_first_fraction,
+                           course=f"{self.label} (date source: {self.last_fraction_source})")
         return days
 
 

@@ -69,7 +69,7 @@ from .recovery import RECOVERY_MODELS
 from .review import RISK_FACTORS
 from .search import SearchOutcome, SearchStep, TryLevel, ladder_search, predict_level_index, predictive_search
 from .sensitivity import SensitivityAnalysis, registration_increase_gy, sensitivity_analysis
-from .snapshot import CaseSnapshot
+from .snapshot import CaseSnapshot, StructureData
 from .structures import Occupancy, structure_occupancy
 
 if TYPE_CHECKING:  # reirrad.spatial imports this module
@@ -252,15 +252,42 @@ def _progress(callback: Optional[Progress], percent: int, message: str) -> None:
 
 
 def _eligibility(protocol: Protocol, snapshot: CaseSnapshot,
-                 prescription_gy: Optional[float]) -> List[Finding]:
+                 prescription_gy: Optional[float], recovery_model: Optional[str]) -> List[Finding]:
     infos = [PriorCourseInfo(c.label, c.interval_days(snapshot.planned_start), True)
              for c in snapshot.prior_courses]
     found = list(check_eligibility(protocol, infos, n_fractions=snapshot.plan.n_fractions,
-                                   prescription_gy=prescription_gy))
+                                   prescription_gy=prescription_gy, recovery_model=recovery_model))
     if snapshot.plan.n_fractions is None:
         found.append(Finding("fractions-not-set", "stop",
                              "the plan has no number of fractions; set it in the TPS", subject="plan"))
     return found
+
+
+#: The DICOM RT ROI Interpreted Types of a target (PS3.3 C.8.8.8).
+TARGET_TYPES = ("PTV", "CTV", "GTV")
+
+
+def _target_findings(target: StructureData, mapping: Mapping[str, str]) -> List[Finding]:
+    """Refuse a target that is a matched OAR's structure; flag one whose DICOM type is not a target's.
+
+    Found by a hostile-input review: ``reirrad evaluate --target SmallBowel`` reported "V95% 100.0 %,
+    coverage rule met" of the bowel as "the PTV", with no finding.
+
+    Raises
+    ------
+    reirrad.errors.InputError
+        The target is the structure of a protocol OAR.
+    """
+    as_oar = sorted(key for key, sid in mapping.items() if sid == target.id)
+    if as_oar:
+        raise InputError(f"the target {target.id!r} is the structure of OAR {', '.join(as_oar)}: the target "
+                         "is the PTV; choose it (--target in reirrad evaluate, the plan's target in the TPS)")
+    kind = target.dicom_type.strip().upper()
+    if kind and kind not in TARGET_TYPES:
+        return [Finding("target-type-not-a-target", "flag",
+                        f"the target {target.id!r} is of type {kind}, not {'/'.join(TARGET_TYPES)}: check "
+                        "that it is the PTV", subject=target.id)]
+    return []
 
 
 def _checked_plan(snapshot: CaseSnapshot) -> Tuple[str, int]:
@@ -322,13 +349,14 @@ def prepare(protocol: Protocol, snapshot: CaseSnapshot, options: WorkflowOptions
         The plan has no target or no number of fractions, a prescription above the absolute ceiling, or
         another bad input.
     """
-    found = _eligibility(protocol, snapshot, prescription_gy)
+    found = _eligibility(protocol, snapshot, prescription_gy, options.recovery_model)
     if snapshot.plan.n_fractions is None or snapshot.plan.target_id is None:
         apply_gate(found, options.override_reason)  # the stop first; then never guessed, even overridden
     target_id, n_fx = _checked_plan(snapshot)
     grid = snapshot.dose_grid
     mapping, match_findings = match_structures(protocol, snapshot.structures, options.structure_overrides)
     found.extend(match_findings)
+    found.extend(_target_findings(snapshot.structure(target_id), mapping))
     target_struct = snapshot.structure(target_id)
     target = structure_occupancy(target_struct.contours_mm, grid, name=target_struct.id,
                                  frame_of_reference_uid=target_struct.frame_of_reference_uid)

@@ -203,6 +203,18 @@ def _check_numbers(args: argparse.Namespace) -> None:
         check_interval_days("--interval-days", days)
 
 
+def _check_unused(args: argparse.Namespace) -> None:
+    """Refuse an option the run would not use, given with the one that replaces it (found by a
+    hostile-input review: each was silently ignored). Checked on the command line as given, before
+    ``--dir`` fills in what it finds."""
+    if args.ct and args.new_dose:
+        raise InputError("--ct is read only without --new-dose (the new dose's grid is the grid of the "
+                         "evaluation); leave out one of them")
+    if args.interval_days and args.planned_start is not None:
+        raise InputError("--planned-start is used with --prior-last-fraction; with --interval-days the "
+                         "interval is given: leave out --planned-start, or give the dates instead")
+
+
 def _check_fractions(n_fractions: Optional[int], protocol: Protocol, *, from_plan: Optional[str]) -> None:
     """Refuse a new course whose fractions are not the protocol's, before anything is evaluated.
 
@@ -271,6 +283,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     from .dicom.discover import apply_folder  # noqa: PLC0415 - pydicom only when the command runs
 
     _check_numbers(args)
+    _check_unused(args)
     apply_folder(args)  # --dir: the files found by their references, as if given explicitly
     outputs = check_outputs(OutputRequest(report=args.report, audit_csv=args.audit_csv, json=args.json),
                             inputs=_inputs(args))

@@ -322,6 +322,25 @@ def test_a_missing_required_oar_stops_unless_overridden_and_an_optional_one_does
     assert found == {"oar-not-contoured": "info"}
 
 
+def test_an_override_giving_one_structure_to_two_oars_stops_unless_overridden():
+    """Found by a hostile-input review: ``{small_bowel: Bladder, bladder: Bladder}`` evaluated the small
+    bowel on the bladder and left the matched Bowel_Small out, with no finding. Two OARs on one structure
+    (by two overrides, or an override onto another OAR's matched structure) is a stop naming both; with a
+    recorded reason (a deliberate choice: cord limits on the cauda equina) the run proceeds and records it."""
+    snapshot = DirectCase("LRRC-01").read()
+    for overrides, keys in (({"small_bowel": "Bladder", "bladder": "Bladder"}, "small_bowel and as bladder"),
+                            ({"spinal_cord": "CaudaEquina"}, "cauda_equina and as spinal_cord")):
+        with pytest.raises(EligibilityError) as stop:
+            prepare(PROTOCOL, snapshot, WorkflowOptions(structure_overrides=overrides))
+        (shared,) = [f for f in stop.value.findings if f.code == "structure-shared-by-oars"]
+        assert shared.severity == "stop" and keys in shared.message
+    prepared = prepare(PROTOCOL, snapshot, WorkflowOptions(structure_overrides={"spinal_cord": "CaudaEquina"},
+                                                           override_reason="cord limits on the cauda"))
+    assert "structure-shared-by-oars" in [f["code"] for f in prepared.eligibility["overridden"]]
+    assert not [f for f in prepare(PROTOCOL, snapshot, WorkflowOptions()).findings
+                if f.code == "structure-shared-by-oars"]
+
+
 def test_deformable_registration_and_unadjusted_risk_factors_are_flagged():
     """Issue 14 items 9 and 10: a prior dose mapped deformably is recorded as 'deformable' and flagged
     (cumulative-dose inaccuracy); risk factors with the conservation factor left at 1 are flagged,

@@ -28,10 +28,12 @@ import pytest
 from reirrad import cli
 from reirrad.bounds import (
     MAX_COURSE_DOSE_GY,
+    MAX_DAYS_TO_PLANNED_START,
     MAX_DOSE_PER_FRACTION_GY,
     MAX_FRACTIONS_PER_COURSE,
     MAX_INTERVAL_DAYS,
     MAX_PRESCRIPTION_GY,
+    check_course_dates,
     check_course_dose,
     check_date,
     check_fractions,
@@ -42,6 +44,7 @@ from reirrad.errors import InputError, InputFileError, ProtocolError, echo
 from reirrad.inputfiles import MAX_INPUT_BYTES, parse_yaml, read_yaml_file
 from reirrad.pointcase import parse_prior_options
 from reirrad.protocol import PROTOCOL_DIR, load_protocol
+from reirrad.recovery import interval_days_between
 from reirrad_tps.answers import read_answers
 from reirrad_tps.commands import check_tps_version
 
@@ -626,6 +629,44 @@ def test_values_on_the_bounds_are_accepted():
     assert check_interval_days("i", MAX_INTERVAL_DAYS) == MAX_INTERVAL_DAYS
     assert check_prescription("p", MAX_PRESCRIPTION_GY) == MAX_PRESCRIPTION_GY
     assert check_date("when", dt.date(1900, 1, 1)) == dt.date(1900, 1, 1)
+
+
+TODAY = dt.date(2026, 12, 6)
+
+
+@pytest.mark.parametrize(("last", "start", "needle"), [
+    (dt.date(2026, 12, 7), dt.date(2027, 1, 1), "prior course A is 2026-12-07, after today (2026-12-06)"),
+    (dt.date(2031, 6, 1), dt.date(2031, 12, 7), "after today"),
+    (dt.date(2026, 6, 1), dt.date(2036, 12, 7), "2036-12-07 is 3654 days after today (2026-12-06), more "
+                                                "than 366"),
+])
+def test_course_dates_that_cannot_be_meant_are_refused(last, start, needle):
+    """Found by a hostile-input review: a new course start of 2036-12-07 (for 2026) gave a 3842-day interval
+    and 50 % recovery instead of 30 %; a prior course ending in 2031 was accepted. A prior course ends by
+    today; a new course starts within MAX_DAYS_TO_PLANNED_START days of it."""
+    with pytest.raises(InputError, match=re.escape(needle)):
+        check_course_dates(last, start, course="A", today=TODAY)
+    with pytest.raises(InputError, match=re.escape(needle.replace("prior course A", "prior course B"))):
+        interval_days_between(last, start, course="B", today=TODAY)
+
+
+def test_course_dates_on_the_bounds_are_accepted():
+    check_course_dates(TODAY, TODAY, course="A", today=TODAY)
+    check_course_dates(dt.date(2020, 1, 1), TODAY + dt.timedelta(days=MAX_DAYS_TO_PLANNED_START), course="A",
+                       today=TODAY)
+    assert interval_days_between(dt.date(2026, 6, 1), dt.date(2027, 1, 1), today=TODAY) == 214
+
+
+def test_a_case_file_starting_years_ahead_is_refused(tmp_path, capsys):
+    """The review's case file, with dates relative to the day the test runs: refused, exit 2, one line."""
+    today = dt.date.today()
+    case = tmp_path / "case.yaml"
+    case.write_text(f"new_course_start: {today.replace(year=today.year + 10, day=1).isoformat()}\n"
+                    f"courses:\n  - {{name: LCCRT, n_fractions: 25, last_fraction: "
+                    f"{today.replace(day=1).isoformat()}, oar_doses_gy: {{small_bowel: 45}}}}\n")
+    code = cli.main(["constraints", "--case", str(case)])
+    err = capsys.readouterr().err
+    assert code == 2 and "days after today" in err and "Traceback" not in err
 
 
 def test_a_prior_prescription_above_the_ceiling_is_named_as_the_prior_course(capsys):

@@ -238,18 +238,27 @@ def test_bad_files_and_options_are_refused_before_any_case_runs(tmp_path, capsys
         load_manifest(_write(tmp_path, "m.txt", MANIFEST))
     with pytest.raises(InputError, match="more cells than the header"):
         load_manifest(_write(tmp_path, "m.csv", "id,tps\na,raystation-stub,extra\n"))
+    # found by a hostile-input review: the short row's dry-run was dropped and its case written into the TPS
+    short = ("id,tps,intent,patient,dry-run\nc1,raystation-stub,isotoxic,LRRC-01,true\n"
+             "c2,raystation-stub,isotoxic,LRRC-01\n")
+    with pytest.raises(InputError, match=r"line 3 has fewer cells than the header \(none for \['dry-run'\]"):
+        load_manifest(_write(tmp_path, "short.csv", short))
+    empty_cell = load_manifest(_write(tmp_path, "empty.csv", short.replace("LRRC-01\n", "LRRC-01,\n")))
+    assert [c.option("dry_run") for c in empty_cell.cases] == [True, None]  # empty: not given
     missing_intent = load_manifest(_write(tmp_path, "n.yaml", "cases: [{id: a, tps: raystation-stub}]\n"))
     with pytest.raises(InputError, match="--intent"):
         check_cases(missing_intent.cases)
     manifest = _write(tmp_path, "ok.yaml", MANIFEST)
     for argv, needle in ((["--out", str(manifest)], "is not a folder"),
+                         # a hostile-input review's traceback (NotADirectoryError), one line now
+                         (["--out", str(manifest / "cohort")], "folder cannot be created or written"),
                          (["--out", str(tmp_path / "o"), "--workers", "0"], "--workers"),
                          (["--out", str(tmp_path / "o"), "--address", "tcp://x:1"], "--scheduler dask"),
                          (["--out", str(tmp_path / "o"), "--compare", "protocols", "x.yaml"],
                           "at least two")):
         code = cli.main(["batch", str(manifest), *argv])
         assert code == 2 and needle in capsys.readouterr().err
-    assert not (tmp_path / "o" / "cohort.json").exists()
+    assert not (tmp_path / "o").exists()  # refused before the cohort's folder is made
 
 
 def test_policies_give_one_case_per_policy(tmp_path):

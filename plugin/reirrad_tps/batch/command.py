@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
+import tempfile
 from contextlib import suppress
 from datetime import datetime, timezone
 from pathlib import Path
@@ -38,7 +40,7 @@ from reirrad.recovery import RECOVERY_MODELS
 from reirrad.statuses import EXIT_FAILED, EXIT_OK
 
 from .manifest import CaseSpec, check_cases, load_manifest
-from .runner import SCHEDULERS, CaseRecord, case_dir, run_cases
+from .runner import SCHEDULERS, CaseRecord, case_dir, check_run_options, run_cases
 
 __all__ = ["COMPARISONS", "cohort_cases", "comparison_lines", "expand_policies", "register"]
 
@@ -193,13 +195,36 @@ def _remove_cohort_files(out: Path) -> None:
             (out / name).unlink()
 
 
+def _cohort_folder(value: str) -> Path:
+    """The cohort's folder ``--out``, created when missing (with its parents: the cohort's results go
+    there) and checked writable with a probe file, before any case runs.
+
+    Raises
+    ------
+    reirrad.errors.InputError
+        Not a folder, or it cannot be created or written (found by a hostile-input review: a traceback
+        before).
+    """
+    out = Path(value)
+    if not str(value).strip() or (out.exists() and not out.is_dir()):
+        raise InputError(f"--out {value!r} is not a folder: give a folder for the cohort's outputs")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        descriptor, probe = tempfile.mkstemp(prefix=".reirrad-probe-", suffix=".tmp", dir=str(out))
+        os.close(descriptor)
+        os.unlink(probe)
+    except OSError as exc:
+        raise InputError(f"--out {value}: the cohort's folder cannot be created or written "
+                         f"({exc.strerror or exc}); give another folder") from None
+    return out
+
+
 def _batch(args: argparse.Namespace) -> int:
     manifest = load_manifest(args.manifest)
     cases = expand_policies(manifest.cases, args.compare)
     check_cases(cases)
-    out = Path(args.out)
-    if not str(args.out).strip() or (out.exists() and not out.is_dir()):
-        raise InputError(f"--out {args.out!r} is not a folder: give a folder for the cohort's outputs")
+    check_run_options(args.workers, args.scheduler, args.address)
+    out = _cohort_folder(args.out)
     started = datetime.now(timezone.utc)
     _remove_cohort_files(out)
     print(f"reirrad batch: {len(cases)} case(s) from {manifest.path.name}, {args.scheduler} scheduler, "

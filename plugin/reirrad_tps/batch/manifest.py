@@ -219,7 +219,11 @@ def _csv_cases(data: bytes, path: Path) -> List[Dict[str, Any]]:
     for n, row in enumerate(reader, start=2):
         if None in row:
             raise InputError(f"{path}: line {n} has more cells than the header")
-        rows.append({k: v for k, v in row.items() if v is not None and v.strip() != ""})
+        missing = [k for k, v in row.items() if v is None]
+        if missing:  # a short row would leave out its last options (a default taken for each), silently
+            raise InputError(f"{path}: line {n} has fewer cells than the header (none for {missing}); give "
+                             "every column a cell, an empty one for no value")
+        rows.append({k: v for k, v in row.items() if v.strip() != ""})
     return rows
 
 

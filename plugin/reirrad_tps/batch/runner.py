@@ -40,7 +40,7 @@ from reirrad.files import write_text_atomic
 from .fingerprint import case_fingerprint
 from .manifest import CaseSpec, argv_of
 
-__all__ = ["CASE_FILES", "SCHEDULERS", "CaseRecord", "case_dir", "run_case", "run_cases"]
+__all__ = ["CASE_FILES", "SCHEDULERS", "CaseRecord", "case_dir", "check_run_options", "run_case", "run_cases"]
 
 SCHEDULERS = ("processes", "dask")
 #: The files of a case, removed before it runs again.
@@ -257,6 +257,16 @@ def _dask(pending: Sequence[Tuple[CaseSpec, str]], out: Path, workers: int,
             cluster.close()
 
 
+def check_run_options(workers: int, scheduler: str, address: Optional[str]) -> None:
+    """Refuse a scheduler, address or number of workers :func:`run_cases` cannot use (InputError)."""
+    if scheduler not in SCHEDULERS:
+        raise InputError(f"scheduler must be one of {list(SCHEDULERS)}, got {scheduler!r}")
+    if address is not None and scheduler != "dask":
+        raise InputError("--address names a Dask scheduler: use it with --scheduler dask")
+    if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 256:
+        raise InputError(f"--workers must be a whole number from 1 to 256, got {workers!r}")
+
+
 def run_cases(cases: Sequence[CaseSpec], out: Path, *, workers: int = 1, scheduler: str = "processes",
               address: Optional[str] = None, force: bool = False,
               progress: Optional[Callable[[CaseRecord, int, int], None]] = None) -> List[CaseRecord]:
@@ -278,12 +288,7 @@ def run_cases(cases: Sequence[CaseSpec], out: Path, *, workers: int = 1, schedul
     progress : callable, optional
         Called with each record as it ends, with the number ended so far and the total.
     """
-    if scheduler not in SCHEDULERS:
-        raise InputError(f"scheduler must be one of {list(SCHEDULERS)}, got {scheduler!r}")
-    if address is not None and scheduler != "dask":
-        raise InputError("--address names a Dask scheduler: use it with --scheduler dask")
-    if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 256:
-        raise InputError(f"--workers must be a whole number from 1 to 256, got {workers!r}")
+    check_run_options(workers, scheduler, address)
     out.mkdir(parents=True, exist_ok=True)
     records: Dict[str, CaseRecord] = {}
     pending: List[Tuple[CaseSpec, str]] = []

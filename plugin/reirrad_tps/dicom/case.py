@@ -37,7 +37,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from reirrad.dose import DoseGrid
 from reirrad.errors import InputError
@@ -55,7 +55,7 @@ from .deformable import Registrations, place_prior_dose, read_registrations
 from .files import PathLike, lacks_file_meta
 from .rtdose import read_rt_dose, read_rt_dose_info
 from .rtplan import RtPlanInfo, read_rt_plan
-from .rtstruct import RtStructureSet, read_rt_struct
+from .rtstruct import DUPLICATE, RtStructureSet, read_rt_struct
 
 __all__ = ["DEFAULT_DOSE_SPACING_MM", "TPS_NAME", "DicomCaseSource", "DicomPrior"]
 
@@ -93,9 +93,16 @@ def _nonconformant_flags(paths: Sequence[Optional[PathLike]]) -> List[Finding]:
 
 def _skipped_flags(rs: RtStructureSet) -> List[Finding]:
     """A ``flag`` per ROI and kind of contour that was not read (:mod:`.rtstruct`)."""
+    def why(kind: str) -> str:
+        if kind.endswith(DUPLICATE):
+            return ("each has the points of an earlier contour on its plane and was read once (twice, the "
+                    "even-odd rule would remove that area)")
+        return "they enclose no volume"
+
     return [Finding("contour-skipped", "flag",
                     f"{s.roi_name}: {s.count} {s.geometric_type} contour(s) skipped ({s.planes_text()}) in "
-                    f"{rs.path}; they enclose no volume - check the structure in the TPS", subject=s.roi_name)
+                    f"{rs.path}; {why(s.geometric_type)} - check the structure in the TPS",
+                    subject=s.roi_name)
             for s in rs.skipped]
 
 
@@ -105,12 +112,17 @@ def _source_info(plan: RtPlanInfo, rx: float, source: str, what: str) -> Finding
                    f"{source}", subject=plan.label or plan.path)
 
 
-def _patient_flag(what: str, patient_id: str, planning_patient: str) -> List[Finding]:
+def _patient_flag(what: str, patient_id: str, planning_patient: str, *, prior: bool) -> List[Finding]:
+    """``patient-id-differs`` (flag) when a dose's patient ID is not the planning structure set's: expected
+    for a prior course given elsewhere; for the new course's dose (in the planning frame, checked) it
+    means the files come from two exports (or two anonymisations) - never from another hospital."""
     if patient_id and planning_patient and patient_id != planning_patient:
+        why = ("expected when the prior course was given elsewhere; check it is the same patient" if prior
+               else "the new course's dose and structures should come from one export of one patient; check "
+               "the files")
         return [Finding("patient-id-differs", "flag",
                         f"{what} has patient ID {patient_id!r}, the planning structure set "
-                        f"{planning_patient!r} (expected when the prior course was given elsewhere; check "
-                        "it is the same patient)", subject=what)]
+                        f"{planning_patient!r} ({why})", subject=what)]
     return []
 
 
@@ -162,6 +174,7 @@ class DicomCaseSource:
         self.structure_set: Optional[RtStructureSet] = None
         self.new_plan_info: Optional[RtPlanInfo] = None
         self.prior_plan_infos: Tuple[RtPlanInfo, ...] = ()
+        self._given: Dict[str, str] = {}  # SOP Instance UID -> what it was given as (_given_once)
 
     # -- the port ---------------------------------------------------------------------------------------
     def read(self) -> CaseSnapshot:
@@ -175,6 +188,7 @@ class DicomCaseSource:
         """
         rs = read_rt_struct(self._structures)
         self.structure_set = rs
+        self._given = {}
         frame = rs.frame_of_reference_uid
         found: List[Finding] = _nonconformant_flags(
             [self._structures, self._new_dose, self._new_plan, *self._registration_paths,
@@ -182,6 +196,8 @@ class DicomCaseSource:
         found.extend(_skipped_flags(rs))
         registrations = read_registrations(self._registration_paths)
         plan = read_rt_plan(self._new_plan) if self._new_plan is not None else None
+        if plan is not None:
+            self._given_once(plan.sop_instance_uid, f"the new plan {self._new_plan}")
         self.new_plan_info = plan
         n_fx = plan.require_n_fractions() if plan is not None else self._n_fractions
         if plan is None:
@@ -216,6 +232,16 @@ class DicomCaseSource:
         )
 
     # -- parts --------------------------------------------------------------------------------------------
+    def _given_once(self, sop_instance_uid: str, what: str) -> None:
+        """Refuse a DICOM object given twice (the same SOP Instance UID, whatever the file): a prior course
+        given twice would be summed twice, the new course given as a prior counted as its own prior dose
+        (found by a hostile-input review: accepted before, with only the multiple-prior-courses flag)."""
+        earlier = self._given.get(sop_instance_uid)
+        if earlier is not None:
+            raise InputError(f"{what} is the same DICOM object as {earlier} (SOP Instance UID "
+                             f"{sop_instance_uid}): each course is given once; remove the repeat")
+        self._given[sop_instance_uid] = what
+
     def _new_grid(self, rs: RtStructureSet, plan: Optional[RtPlanInfo], n_fx: int,
                   found: List[Finding]) -> DoseGrid:
         if self._new_dose is None:
@@ -227,6 +253,7 @@ class DicomCaseSource:
         check_same_frame(dose.frame_of_reference_uid, f"new dose {self._new_dose}", rs.frame_of_reference_uid,
                          f"structure set {rs.path}")
         info = read_rt_dose_info(self._new_dose)
+        self._given_once(info.sop_instance_uid, f"the new dose {self._new_dose}")
         if plan is not None:
             rx, source = plausibility_prescription(plan, self._prescription_gy)
             found.append(_source_info(plan, rx, source, "new plan"))
@@ -235,7 +262,7 @@ class DicomCaseSource:
             found.extend(check_dose_maximum(info, dose, self._prescription_gy, "--prescription-gy",
                                             subject="new dose"))
         found.extend(_patient_flag(f"new dose {Path(str(self._new_dose)).name}", info.patient_id,
-                                   rs.patient_id))
+                                   rs.patient_id, prior=False))
         self.new_dose_grid = dose
         return dose
 
@@ -243,15 +270,18 @@ class DicomCaseSource:
                grid: DoseGrid, found: List[Finding]) -> Tuple[PriorCourse, RtPlanInfo]:
         frame = rs.frame_of_reference_uid
         plan = read_rt_plan(prior.plan)
+        self._given_once(plan.sop_instance_uid, f"prior plan {n} {prior.plan}")
+        info = read_rt_dose_info(prior.dose)
+        self._given_once(info.sop_instance_uid, f"prior dose {n} {prior.dose}")
         n_fx = plan.require_n_fractions()
         dose = read_rt_dose(prior.dose, n_fractions=n_fx, fraction_summation=self._fraction_dose)
-        info = read_rt_dose_info(prior.dose)
         rx, source = plausibility_prescription(plan, prior.prescription_gy,
                                                given_as="--prior-prescription-gy")
         found.append(_source_info(plan, rx, source, f"prior course {n}"))
         found.extend(check_dose_against_plan(info, dose, plan, prescription_gy=prior.prescription_gy,
                                              given_as="--prior-prescription-gy"))
-        found.extend(_patient_flag(f"prior dose {Path(prior.dose).name}", info.patient_id, rs.patient_id))
+        found.extend(_patient_flag(f"prior dose {Path(prior.dose).name}", info.patient_id, rs.patient_id,
+                                   prior=True))
         if prior.structures is not None:
             prior_rs = read_rt_struct(prior.structures)
             check_same_frame(prior_rs.frame_of_reference_uid, f"prior structure set {prior.structures}",

@@ -33,7 +33,14 @@ from reirrad.errors import InputError
 
 from .attributes import float_values, required_int, required_text, text
 from .files import CT_IMAGE_STORAGE, PathLike, read_dataset, try_read_header
-from .geometry import COSINE_TOL, POSITION_TOL_MM, check_spacing, orientation_matrix, slice_axis
+from .geometry import (
+    COSINE_TOL,
+    POSITION_TOL_MM,
+    check_position,
+    check_spacing,
+    orientation_matrix,
+    slice_axis,
+)
 from .identifiers import PatientStudy, patient_study
 
 __all__ = ["CtGeometry", "read_ct_geometry", "zero_dose_grid"]
@@ -91,7 +98,8 @@ def _slice(ds: Dataset, where: str) -> _Slice:
     fix = "a CT image must carry the Image Plane module (PS3.3 C.7.6.2); export the series again"
     return _Slice(
         where=where,
-        position=float_values(ds, "ImagePositionPatient", where, count=3, fix=fix),
+        position=check_position(float_values(ds, "ImagePositionPatient", where, count=3, fix=fix), where,
+                                what="CT slice"),
         orientation=float_values(ds, "ImageOrientationPatient", where, count=6, fix=fix),
         pixel_spacing=float_values(ds, "PixelSpacing", where, count=2, fix=fix),
         rows=required_int(ds, "Rows", where, minimum=1, fix=fix),

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence, Tuple, Union
+from typing import Sequence, Tuple, TypeVar, Union
 
 import numpy as np
 from numpy.typing import NDArray
@@ -48,6 +48,7 @@ __all__ = [
     "POSITION_TOL_MM",
     "GridGeometry",
     "PlaneAttributes",
+    "check_position",
     "check_spacing",
     "format_ds",
     "is_axial_iop",
@@ -124,6 +125,23 @@ def orientation_matrix(iop: Sequence[float], where: str) -> FloatArray:
 #: is a malformed file: one x of 1e30 mm was skipped as "enclosing no area", misstating why; kilometres of
 #: translation moved every OAR 100 % off the prior dose, with only coverage flags.
 PATIENT_EXTENT_MM = 1.0e4
+
+
+_Position = TypeVar("_Position", bound=Sequence[float])
+
+
+def check_position(position_mm: _Position, where: str, *, what: str) -> _Position:
+    """Refuse an ImagePositionPatient (x, y, z mm) with a coordinate beyond :data:`PATIENT_EXTENT_MM`.
+
+    Found by a hostile-input review: an RT Dose at x = 1e308 mm was evaluated, every OAR flagged "100 %
+    outside the prior dose" and its dose taken as 0, where the file is malformed. Returns the position.
+    """
+    if any(not abs(float(v)) <= PATIENT_EXTENT_MM for v in position_mm):
+        shown = ", ".join(f"{float(v):g}" for v in position_mm)
+        raise InputError(f"{where}: the {what}'s ImagePositionPatient (0020,0032) is ({shown}) mm, beyond "
+                         f"±{PATIENT_EXTENT_MM:g} mm (10 m) of the patient origin, where no patient lies; "
+                         "the file is malformed - export it again")
+    return position_mm
 
 
 #: The range (mm) a voxel spacing of a dose grid or CT read from DICOM must lie in, on each axis. Outside

@@ -45,7 +45,7 @@ from .attributes import (
     values_list,
 )
 from .files import RT_DOSE_STORAGE, PathLike, read_dataset
-from .geometry import GridGeometry, rt_dose_geometry
+from .geometry import GridGeometry, check_position, rt_dose_geometry
 from .identifiers import PatientStudy, patient_study
 from .units import check_dose_type, dose_grid_scaling, dose_units_gy, total_dose_factor
 
@@ -152,7 +152,8 @@ def _geometry(ds: Dataset, where: str, n_frames: int) -> GridGeometry:
     except (TypeError, ValueError):
         slice_thickness = math.nan
     return rt_dose_geometry(
-        ipp=float_values(ds, "ImagePositionPatient", where, count=3, fix=fix),
+        ipp=check_position(float_values(ds, "ImagePositionPatient", where, count=3, fix=fix), where,
+                           what="dose grid"),
         iop=float_values(ds, "ImageOrientationPatient", where, count=6, fix=fix),
         pixel_spacing=float_values(ds, "PixelSpacing", where, count=2, fix=fix),
         offsets=_offsets(ds, where, n_frames),
@@ -216,6 +217,10 @@ def _read_grid(path: PathLike, *, dose_type: str, n_fractions: Optional[int], qu
     cols = required_int(ds, "Columns", where, minimum=1, fix=fix)
     geometry = _geometry(ds, where, n_frames)
     values = _pixels(ds, where, (n_frames, rows, cols))
+    stored_max = float(values.max()) if values.size else 0.0
+    if not math.isfinite(stored_max * scaling * gy_per_unit * factor):  # e.g. DoseGridScaling 1e308
+        raise InputError(f"{where}: the largest stored value {stored_max:g} x DoseGridScaling (3004,000E) "
+                         f"{scaling:g} is not a finite dose; it is malformed; export the dose again")
     values *= scaling * gy_per_unit
     if factor != 1:
         values *= factor

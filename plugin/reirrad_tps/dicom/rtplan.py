@@ -43,6 +43,7 @@ from typing import List, Optional, Sequence, Tuple
 
 from pydicom.dataset import Dataset
 
+from reirrad.bounds import check_prescription
 from reirrad.errors import InputError
 
 from .attributes import optional_int, optional_text, required_text, sequence_items, text
@@ -238,6 +239,9 @@ def read_rt_plan(path: PathLike) -> RtPlanInfo:
     setup_doses = _setup_doses(groups[0] if groups else None, where) if brachy else ()
     beam_doses = () if brachy else _beam_doses(groups[0] if groups else None, where)
     prescription, prescription_source = _prescription(prescriptions, setup_doses, beam_doses, fractions)
+    if prescription is not None:  # a hostile-input review: 1e308 Gy reached a message as 309 digits
+        check_prescription(f"{where}: the plan's TOTAL prescription from {prescription_source}", prescription,
+                           course="plan")
     brachy_type = optional_text(ds, "BrachyTreatmentType")
     structure_sets = sequence_items(ds, "ReferencedStructureSetSequence")
     return RtPlanInfo(

@@ -13,6 +13,9 @@ DICOM (PS3.3 C.8.8.5 Structure Set, C.8.8.6 ROI Contour, C.8.8.8 RT ROI Observat
   volume and are **skipped**, as are closed contours that enclose no area: fewer than 3 distinct points
   (a repeated closing point does not count) or every point on one line (a Pinnacle export writes such
   contours; the engine, :mod:`reirrad.structures`, would refuse the whole structure for one of them).
+  A closed contour with the same points as an earlier one of its ROI (to 0.001 mm, whatever its first
+  point or direction) is skipped too: the even–odd rule would cancel the pair and remove that area
+  from the organ (a lower DVH, with no error), where a repeated item is an export's repeat.
   Every skip is recorded in :attr:`RtStructureSet.skipped` with the plane of each contour (never
   silent); ``reirrad evaluate`` reports each as a ``contour-skipped`` flag finding naming the ROI, the
   plane and the file. The engine checks planarity and axial planes.
@@ -46,7 +49,7 @@ from .files import RT_STRUCTURE_SET_STORAGE, PathLike, read_dataset
 from .geometry import PATIENT_EXTENT_MM
 from .identifiers import PatientStudy, patient_study
 
-__all__ = ["CLOSED_CONTOUR_TYPES", "NO_AREA", "TOO_FEW_POINTS", "RtStructureSet",
+__all__ = ["CLOSED_CONTOUR_TYPES", "DUPLICATE", "NO_AREA", "TOO_FEW_POINTS", "RtStructureSet",
            "SkippedContours", "read_rt_struct"]
 
 FloatArray = NDArray[np.float64]
@@ -54,9 +57,13 @@ FloatArray = NDArray[np.float64]
 CLOSED_CONTOUR_TYPES: Tuple[str, ...] = ("CLOSED_PLANAR", "CLOSEDPLANAR_XOR")
 
 
-#: Why a closed contour is skipped: fewer than 3 distinct points, or all points on one line.
+#: Why a closed contour is skipped: fewer than 3 distinct points, all points on one line, or the same
+#: points as an earlier contour of the ROI (on the same plane, whatever the first point or direction).
 TOO_FEW_POINTS = "with < 3 points"
 NO_AREA = "enclosing no area (points on a line)"
+DUPLICATE = "repeating an earlier contour"
+#: Coordinates (mm) are compared rounded to this many decimals when looking for a repeated contour.
+_DUPLICATE_DECIMALS = 3
 
 
 @dataclass(frozen=True)
@@ -239,11 +246,21 @@ def _encloses_no_area(points: FloatArray) -> Optional[str]:
     return None
 
 
+def _point_set(points: FloatArray) -> bytes:
+    """A contour's distinct points (the repeated closing point dropped) rounded to
+    :data:`_DUPLICATE_DECIMALS` decimals of a mm and sorted: equal for two contours with the same
+    points, whatever the first point or the direction (x, y and z: so on the same plane)."""
+    distinct = points[:-1] if len(points) > 1 and np.allclose(points[0], points[-1]) else points
+    rounded = np.round(distinct, _DUPLICATE_DECIMALS) + 0.0  # + 0.0: -0.0 becomes 0.0
+    return rounded[np.lexsort(rounded.T[::-1])].tobytes()
+
+
 def _roi_contours(roi_contour: Optional[Dataset], where: str,
                   roi: str) -> Tuple[Tuple[FloatArray, ...], List[SkippedContours]]:
     if roi_contour is None:
         return (), []
     kept: List[FloatArray] = []
+    seen = set()  # each kept contour's points, rounded and sorted (a repeat has the same)
     skipped: Dict[str, List[Optional[float]]] = {}
     for contour, item in enumerate(sequence_items(roi_contour, "ContourSequence")):
         kind = required_text(item, "ContourGeometricType", where,
@@ -256,6 +273,11 @@ def _roi_contours(roi_contour: Optional[Dataset], where: str,
         if why is not None:
             skipped.setdefault(f"{kind} {why}", []).append(float(points[0, 2]) if len(points) else None)
             continue
+        key = _point_set(points)
+        if key in seen:  # read twice, the even-odd rule would cancel the two and empty that area
+            skipped.setdefault(f"{kind} {DUPLICATE}", []).append(float(points[0, 2]))
+            continue
+        seen.add(key)
         kept.append(points)
     return tuple(kept), [SkippedContours(roi, kind, len(zs), tuple(zs)) for kind, zs in skipped.items()]
 

@@ -40,6 +40,17 @@ def test_implausible_ct_slice_spacing_is_refused(tmp_path: Path) -> None:
         read_ct_geometry(folder)
 
 
+def test_a_ct_slice_beyond_the_patient_extent_is_refused(tmp_path: Path) -> None:
+    """An ImagePositionPatient beyond ±10 m (PATIENT_EXTENT_MM) is a malformed slice: refused, naming it."""
+    folder = tmp_path / "ct"
+    folder.mkdir()
+    for n, z in enumerate((0.0, 2.0)):
+        factory.ct_slice(folder / f"CT{n:03d}.dcm", ipp=(2e4, -2.0, z), pixel_spacing=(0.5, 1.0))
+    with pytest.raises(InputError, match=r"the CT slice's ImagePositionPatient \(0020,0032\) is "
+                                         r"\(20000, -2, 0\)"):
+        read_ct_geometry(folder)
+
+
 def test_folder_series_sorted_by_position(tmp_path: Path) -> None:
     """Slices sorted along n = (0, 0, 1): origin at z = 0, spacing (1.0, 0.5, 2.0) from PixelSpacing
     [0.5, 1.0] = [row Δ (y), column Δ (x)]; non-DICOM and non-CT files in the folder are ignored."""

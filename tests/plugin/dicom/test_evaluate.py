@@ -240,6 +240,9 @@ def test_a_prior_dose_in_another_frame_needs_a_registration(exported, tmp_path, 
 @pytest.mark.parametrize(("args", "needle"), [
     (["--interval-days", "913", "--interval-days", "10"], "--interval-days is given 2 time(s)"),
     (["--prior-last-fraction", "2024-06-07"], "--planned-start"),
+    # each was silently ignored (a hostile-input review)
+    (["--interval-days", "913", "--planned-start", "2026-12-07"], "the interval is given"),
+    (["--interval-days", "913", "--new-dose", "rd.dcm"], "--ct is read only without --new-dose"),
 ])
 def test_bad_options_are_refused(exported, capsys, args, needle):
     f = exported["files"]

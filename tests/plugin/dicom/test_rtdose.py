@@ -139,6 +139,18 @@ def test_implausible_spacing_is_refused(tmp_path: Path, counts: np.ndarray, pixe
     assert read_rt_dose(edges).spacing_mm == pytest.approx((0.1, 20.0, 0.1))
 
 
+@pytest.mark.parametrize("ipp", [(1e308, 0.0, 0.0), (0.0, -10000.5, 0.0)])
+def test_a_grid_beyond_the_patient_extent_is_refused(tmp_path: Path, counts: np.ndarray, ipp) -> None:
+    """Found by a hostile-input review: an RT Dose at x = 1e308 mm was evaluated (every OAR "100 % outside
+    the prior dose", its dose taken as 0). An ImagePositionPatient beyond ±10 m (PATIENT_EXTENT_MM, as for
+    contours) is refused, naming the attribute; 10 m itself is accepted."""
+    path = factory.rt_dose(tmp_path / "rd.dcm", counts, ipp=ipp)
+    with pytest.raises(InputError, match=r"ImagePositionPatient \(0020,0032\) is .* beyond ±10000 mm"):
+        read_rt_dose(path)
+    edge = factory.rt_dose(tmp_path / "edge.dcm", counts, ipp=(-1e4, 0.0, 1e4))
+    assert read_rt_dose(edge).origin_mm[0] == -1e4
+
+
 @pytest.mark.parametrize(("summation", "reading"), [("FRACTION_SESSION", None), ("FRACTION", "per-fraction")])
 def test_per_fraction_dose_is_multiplied_by_the_fractions(tmp_path: Path, counts: np.ndarray,
                                                           summation: str, reading: str) -> None:
@@ -219,6 +231,16 @@ def test_missing_dose_grid_scaling_is_refused(tmp_path: Path, counts: np.ndarray
     """Without DoseGridScaling the stored integers have no dose meaning (PS3.3 C.8.8.3)."""
     path = factory.rt_dose(tmp_path / "rd.dcm", counts, omit=["DoseGridScaling"])
     with pytest.raises(InputError, match=r"rd\.dcm: DoseGridScaling \(3004,000E\) is missing"):
+        read_rt_dose(path)
+
+
+def test_a_scaling_that_overflows_the_dose_is_refused_naming_it(tmp_path: Path, counts: np.ndarray) -> None:
+    """Found by a hostile-input review: DoseGridScaling 1e308 gave an infinite dose, refused by the engine
+    as "values_gy must be finite everywhere ... replace NaN/inf", naming neither the file nor the
+    attribute. The reader refuses it, naming both and the stored maximum."""
+    path = factory.rt_dose(tmp_path / "rd.dcm", counts, scaling="1e308")
+    with pytest.raises(InputError, match=r"rd\.dcm: the largest stored value \d+ x DoseGridScaling "
+                                         r"\(3004,000E\) 1e\+308 is not a finite dose"):
         read_rt_dose(path)
 
 

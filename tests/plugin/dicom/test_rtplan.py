@@ -4,6 +4,7 @@ TargetPrescriptionDose, Gy), references and dates; values set in the synthetic p
 from __future__ import annotations
 
 import datetime as dt
+import re
 import warnings
 from pathlib import Path
 
@@ -91,6 +92,21 @@ def test_malformed_date_is_refused(tmp_path: Path) -> None:
 def test_non_positive_prescription_is_refused(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="TargetPrescriptionDose"):
         read_rt_plan(factory.rt_plan(tmp_path / "rp.dcm", prescriptions_gy=(0.0,)))
+
+
+@pytest.mark.parametrize("rx, shown", [(1e308, "1e+308"), (150.0, "150.0")])
+def test_a_prescription_above_the_plausible_ceiling_is_refused_naming_the_file(tmp_path: Path, rx: float,
+                                                                                shown: str) -> None:
+    """Found by a hostile-input review: TargetPrescriptionDose 1e308 reached a message as a 309-digit number,
+    150 Gy as "prescription_gy = 150.0 Gy", naming neither the file nor the attribute. The reader applies
+    the 100 Gy ceiling (reirrad.bounds.MAX_PRESCRIPTION_GY) naming both; the ceiling itself is read."""
+    path = factory.rt_plan(tmp_path / "rp.dcm", prescriptions_gy=(rx,))
+    with pytest.raises(InputError, match=rf"rp\.dcm: the plan's TOTAL prescription from "
+                                         rf"TargetPrescriptionDose = {re.escape(shown)} Gy is above the "
+                                         r"plausible maximum of 100 Gy"):
+        read_rt_plan(path)
+    edge = factory.rt_plan(tmp_path / "edge.dcm", prescriptions_gy=(100.0,))
+    assert read_rt_plan(edge).prescription_gy == 100.0
 
 
 def test_other_objects_are_refused(tmp_path: Path) -> None:

@@ -111,6 +111,111 @@ def test_evaluate_reports_skipped_contours_instead_of_refusing_the_case(tmp_path
     assert any("prior course 1" in m and "20.00 Gy from TargetPrescriptionDose" in m for m in sources)
 
 
+def test_a_contour_exported_twice_is_read_once_and_flagged(tmp_path: Path) -> None:
+    """Found by a hostile-input review: a contour item repeated in ContourSequence cancelled itself under
+    the even-odd rule, so that plane's area left the organ (its DVH metric fell, FAIL became pass) with no
+    finding. A repeat (the same points to 0.001 mm, from another first point or in the other direction)
+    is skipped and recorded; a contour with other points on the same plane (a hole) is kept; the same
+    points on another plane are another contour."""
+    box = factory.box_contours((-10, 10), (15, 30), [0.0, 5.0])
+    (kind, first), second = box[0], box[1]
+    turned = [first[2], first[3], first[0], first[1]]  # another first point
+    hole = ("CLOSED_PLANAR", [(-2, 20, 0.0), (2, 20, 0.0), (2, 25, 0.0), (-2, 25, 0.0)])
+    rois = [("Bladder", "ORGAN", [box[0], second, (kind, list(first)), (kind, turned[::-1]), hole]),
+            ("Rectum", "ORGAN", [box[0], (kind, [(x, y, 10.0) for x, y, _ in first])])]
+    rs = read_rt_struct(factory.rt_struct(tmp_path / "rs.dcm", rois))
+    assert len(rs.structure("Bladder").contours_mm) == 3 and len(rs.structure("Rectum").contours_mm) == 2
+    assert {(s.roi_name, s.geometric_type, s.count, s.planes_z_mm) for s in rs.skipped} == {
+        ("Bladder", "CLOSED_PLANAR repeating an earlier contour", 2, (0.0, 0.0))}
+
+
+def test_evaluate_of_a_repeated_contour_keeps_the_organs_dose(tmp_path: Path, capsys: Any) -> None:
+    """The review's case: the new dose is 34 Gy on the bowel's lowest planes; with its z = -20 mm contour
+    exported twice, the bowel's D0.5cc is still that of the file without the repeat, and a contour-skipped
+    flag names the ROI, the plane and the file."""
+    f = _case(tmp_path)
+    ds = pydicom.dcmread(f["rd_new"])
+    counts = ds.pixel_array.astype(np.uint32)
+    counts[0:3] = 340000  # 34 Gy (scaling 1e-4 Gy)
+    ds.PixelData = np.ascontiguousarray(counts, dtype="<u4").tobytes()
+    ds.save_as(f["rd_new"])
+    rois = _small_rois()
+    with_repeat = [(name, kind, [*contours, contours[0]] if name == "SmallBowel" else contours)
+                   for name, kind, contours in rois]
+    results = {}
+    for label, structures in (("once", rois), ("twice", with_repeat)):
+        rs = str(factory.rt_struct(tmp_path / f"rs_{label}.dcm", structures))
+        code, text = _cli([*_evaluate_args(f, rs, tmp_path), "--prescription-gy", "30"], capsys)
+        assert code in (0, 3), text
+        results[label] = (json.loads((tmp_path / "result.json").read_text()), text, rs)
+    bowel = {label: next(o for o in r["oars"] if o["name"] == "small_bowel")
+             for label, (r, _, _) in results.items()}
+    planned = [bowel[label]["planned_physical_gy"] for label in ("twice", "once")]
+    assert planned[0] == planned[1] == pytest.approx(34.0)
+    assert bowel["twice"]["passed"] is bowel["once"]["passed"] is False
+    result, text, rs = results["twice"]
+    (flag,) = [d for d in result["dicom_findings"] if d["code"] == "contour-skipped"]
+    assert flag["subject"] == "SmallBowel" and "z = -20 mm" in flag["message"] and rs in flag["message"]
+    assert "repeating an earlier contour" in flag["message"] and "contour-skipped" in text
+
+
+def test_a_target_that_is_an_oar_is_refused_and_an_odd_type_flagged(tmp_path: Path, capsys: Any) -> None:
+    """Found by a hostile-input review: --target SmallBowel (type ORGAN, matched as the small bowel) was
+    reported as "the PTV", V95% 100 %, coverage rule met. A target that is a matched OAR's structure is
+    refused (exit 2, one line); one whose DICOM type is not PTV/CTV/GTV gets a flag."""
+    f = _case(tmp_path)
+    code, text = _cli([*_evaluate_args(f, f["rs"], tmp_path), "--prescription-gy", "30", "--target",
+                       "SmallBowel"], capsys)
+    assert code == 2 and "the target 'SmallBowel' is the structure of OAR small_bowel" in text
+    assert "Traceback" not in text
+    rois = [*_small_rois(), ("Boost", "AVOIDANCE", factory.box_contours((-5, 5), (-5, 5), ZS))]
+    rs = str(factory.rt_struct(tmp_path / "rs_boost.dcm", rois))
+    code, text = _cli([*_evaluate_args(f, rs, tmp_path), "--prescription-gy", "30", "--target", "Boost"],
+                      capsys)
+    assert code in (0, 3), text
+    flags = [w for w in json.loads((tmp_path / "result.json").read_text())["warnings"]
+             if w["code"] == "target-type-not-a-target"]
+    assert len(flags) == 1 and "of type AVOIDANCE" in flags[0]["message"]
+    code, _ = _cli([*_evaluate_args(f, f["rs"], tmp_path), "--prescription-gy", "30", "--target", "PTV"],
+                   capsys)
+    assert code in (0, 3)
+    assert not [w for w in json.loads((tmp_path / "result.json").read_text())["warnings"]
+                if w["code"] == "target-type-not-a-target"]
+
+
+def test_a_course_given_twice_is_refused(tmp_path: Path, capsys: Any) -> None:
+    """Found by a hostile-input review: the prior course given twice (the same files, or a byte copy) was
+    summed twice (cumulative EQD2 61.60 -> 69.20 Gy, two OARs turned FAIL) with only the multiple-prior-
+    courses flag, and the new dose was accepted as its own prior. A DICOM object given twice (by its SOP
+    Instance UID) is refused, naming both roles."""
+    f = _case(tmp_path)
+    copy = tmp_path / "rd_prior_copy.dcm"
+    copy.write_bytes(Path(f["rd_prior"]).read_bytes())
+    twice = [*_evaluate_args(f, f["rs"], tmp_path), "--prior-dose", str(copy), "--prior-plan", f["rp_prior"],
+             "--interval-days", "913"]
+    code, text = _cli(twice, capsys)
+    assert code == 2 and "is the same DICOM object as prior plan 1" in text and "Traceback" not in text
+    as_prior = [*_evaluate_args({**f, "rd_prior": f["rd_new"]}, f["rs"], tmp_path)]
+    code, text = _cli(as_prior, capsys)
+    assert code == 2 and "is the same DICOM object as the new dose" in text
+
+
+def test_a_new_dose_of_another_patient_id_is_not_excused_as_a_prior_given_elsewhere(tmp_path: Path,
+                                                                                   capsys: Any) -> None:
+    """A hostile-input review found the new dose's patient-id-differs flag saying "expected when the prior
+    course was given elsewhere"; for the new dose it names two exports of one patient instead."""
+    f = _case(tmp_path)
+    ds = pydicom.dcmread(f["rd_new"])
+    ds.PatientID = "SOMEONE-ELSE"
+    ds.save_as(f["rd_new"])
+    code, text = _cli([*_evaluate_args(f, f["rs"], tmp_path), "--prescription-gy", "30"], capsys)
+    assert code in (0, 3), text
+    (flag,) = [d for d in json.loads((tmp_path / "result.json").read_text())["dicom_findings"]
+               if d["code"] == "patient-id-differs"]
+    assert "'SOMEONE-ELSE'" in flag["message"] and "one export of one patient" in flag["message"]
+    assert "given elsewhere" not in flag["message"]
+
+
 # -- defect 2: the dose / prescription plausibility check always runs ---------------------------------
 
 
