@@ -130,8 +130,12 @@ def parse_case(raw: Any, source: str = "<case>") -> ConstraintCase:
     courses_raw = raw.get("courses")
     if not isinstance(courses_raw, list):
         raise InputError(f"{source}: 'courses' must be a list of prior courses (got {echo(courses_raw)})")
-    return ConstraintCase(tuple(_parse_course(c, i, source, start) for i, c in enumerate(courses_raw)),
-                          n_fx)
+    courses = tuple(_parse_course(c, i, source, start) for i, c in enumerate(courses_raw))
+    if start is not None and courses and not any("last_fraction" in c for c in courses_raw):
+        # found by a hostile-input review: it was silently unused (every course gives interval_days)
+        raise InputError(f"{source}: new_course_start is used with the courses' last_fraction dates, and no "
+                         "course gives one (each gives interval_days): leave it out, or give the dates")
+    return ConstraintCase(courses, n_fx)
 
 
 def load_case(path: Union[str, Path]) -> ConstraintCase:

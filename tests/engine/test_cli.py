@@ -143,6 +143,9 @@ def test_bad_input_exits_2_with_a_message(args, message, capsys):
          "expected a dose in Gy"),
         ("courses:\n  - {n_fractions: 25, last_fraction: 2024-01-01, oar_doses_gy: {rectum: 45}}",
          "needs new_course_start"),
+        # found by a hostile-input review: silently unused before
+        ("new_course_start: 2026-12-07\ncourses:\n  - {n_fractions: 25, interval_days: 700, "
+         "oar_doses_gy: {rectum: 45}}", "new_course_start is used with the courses' last_fraction dates"),
         ("courses:\n  - {n_fractions: 25, interval_days: 700, oar_doses_gy: {rectum: 45}}\n"
          "  - {n_fractions: 5, interval_days: 300, oar_doses_gy: {bladder: 20}}",
          "a missing dose is never assumed to be zero"),
