@@ -203,6 +203,38 @@ def test_a_failed_run_names_the_optimisation_structures_it_leaves(tmp_path, monk
     assert (set(created) <= after) is (not rollback) and (after == before) is rollback
 
 
+def test_a_failed_plan_copy_names_the_plan_it_left(tmp_path, monkeypatch, rollback):
+    """Whether a failed RayStation action can leave part of its work is not in the reference (§4): a
+    CopyPlan that makes the copy and then fails is refused naming the plan, and the menu's list of what
+    the run may have left names it too (it did not: the copy was never recorded as made)."""
+    from reirrad_tps.raystation import planner as planner_module  # noqa: PLC0415
+    from tps_stubs.raystation.errors import ScriptException  # noqa: PLC0415
+
+    shown = []
+    monkeypatch.setattr(menu.entry, "notify", lambda message, version=None: shown.append(message))
+    stand_in.load("LRRC-01", version="2024B", gui=False)
+    real = planner_module.copy_plan_for_run
+
+    class HalfDone:
+        """The case, whose CopyPlan makes the copy and then raises."""
+
+        def __init__(self, case):
+            self.TreatmentPlans = case.TreatmentPlans
+            self._case = case
+
+        def CopyPlan(self, **kwargs):  # noqa: N802 - RayStation's name
+            self._case.CopyPlan(**kwargs)
+            raise ScriptException("The plan could not be saved.")
+
+    monkeypatch.setattr(planner_module, "copy_plan_for_run",
+                        lambda case, plan, beam_set, forms=None: real(HalfDone(case), plan, beam_set, forms))
+    with pytest.raises(InputError, match="a plan 'SABR_REIRR reirrad' exists after the failure") as failure:
+        menu.main(_answers(tmp_path, intent="limit-toxicity", prior_dates="{PELVIS_45: 2023-10-06}"))
+    left = "plan 'SABR_REIRR reirrad' (left by a failed copy of 'SABR_REIRR')"
+    assert left in failure.value.reirrad_left and left in shown[-1]
+    assert not _clinician_plan_written("SABR_REIRR")
+
+
 def test_menu_confirms_in_the_dialog_and_cancel_changes_nothing(tmp_path, monkeypatch, rollback):
     """With a display the dialog is shown (here its answer is given by a stand-in for the window):
     Cancel returns 'cancelled' and nothing was written (the read before the confirmation maps no

@@ -113,6 +113,8 @@ class _Run:
         if isinstance(planner, CopyOnFirstWritePlanner) and written is not None:
             self.plan_written = written
             self.left.append(f"plan {written!r} (the run's copy of {plan_name!r})")
+        elif isinstance(planner, CopyOnFirstWritePlanner) and planner.left_plan_name is not None:
+            self.left.append(f"plan {planner.left_plan_name!r} (left by a failed copy of {plan_name!r})")
         self.left.extend(getattr(planner, "structures_written", ()))
 
     def leftovers(self, case_name: str) -> str:

@@ -100,7 +100,7 @@ if TYPE_CHECKING:  # the recipe's types, for the signatures only
 
 __all__ = ["ALREADY_COMPUTED", "CONSTRAINT_FUNCTION_TYPES", "DEFAULT_DOSE_ALGORITHM", "FUNCTION_TYPES",
            "PRESCRIPTION_READ_BACK_CGY", "RUN_PLAN_SUFFIX", "ApprovedPlanError", "CopyOnFirstWritePlanner",
-           "RayStationPlanner", "copy_plan_for_run"]
+           "PlanCopyError", "RayStationPlanner", "copy_plan_for_run"]
 
 logger = logging.getLogger(__name__)
 
@@ -124,6 +124,15 @@ DEFAULT_DOSE_ALGORITHM = "CCDose"
 RUN_PLAN_SUFFIX = " reirrad"
 
 
+class PlanCopyError(InputError):
+    """RayStation refused the run's plan copy; ``left_plan`` names a plan of the copy's name found after
+    the failure (a failed action may leave part of its work: the reference does not say), else None."""
+
+    def __init__(self, message: str, left_plan: Optional[str]) -> None:
+        super().__init__(message)
+        self.left_plan = left_plan
+
+
 def copy_plan_for_run(case: Any, plan: Any, beam_set: Any, forms: Optional[CallForms] = None
                       ) -> Tuple[Any, Any]:
     """Copy the clinician's plan for the run (``case.CopyPlan``, §10) and return (copy, its beam set).
@@ -134,8 +143,8 @@ def copy_plan_for_run(case: Any, plan: Any, beam_set: Any, forms: Optional[CallF
 
     Raises
     ------
-    reirrad.errors.InputError
-        RayStation refuses the copy (the message names the plan).
+    PlanCopyError
+        RayStation refuses the copy (the message names the plan, and a plan it may have left).
     """
     forms = CallForms() if forms is None else forms
     taken = set(names(case.TreatmentPlans))
@@ -154,12 +163,13 @@ def copy_plan_for_run(case: Any, plan: Any, beam_set: Any, forms: Optional[CallF
     except Exception as exc:
         # whether a failed action can leave part of its work is not in the reference: a plan of the new
         # name after the failure is reported, never assumed away
-        left = (f"; a plan {new_name!r} exists after the failure: check it and delete it"
-                if new_name in names(case.TreatmentPlans) else "; nothing else was written")
+        left_plan = new_name if new_name in names(case.TreatmentPlans) else None
+        left = ("; nothing else was written" if left_plan is None else
+                f"; a plan {new_name!r} exists after the failure: check it and delete it")
         if isinstance(exc, InputError):
-            raise InputError(f"{exc}{left}") from exc
-        raise InputError(f"RayStation could not copy plan {plan.Name!r} as {new_name!r} for the run: "
-                         f"{tps_message(exc)}{left}") from exc
+            raise PlanCopyError(f"{exc}{left}", left_plan) from exc
+        raise PlanCopyError(f"RayStation could not copy plan {plan.Name!r} as {new_name!r} for the run: "
+                            f"{tps_message(exc)}{left}", left_plan) from exc
     copy = case.TreatmentPlans[new_name]
     return copy, copy.BeamSets[index]
 
@@ -634,6 +644,12 @@ class CopyOnFirstWritePlanner:
         self._args = (case, plan, beam_set, version)
         self._forms = CallForms()
         self._planner: Optional[RayStationPlanner] = None
+        self._left_plan: Optional[str] = None
+
+    @property
+    def left_plan_name(self) -> Optional[str]:
+        """A plan a failed copy left (:class:`PlanCopyError`), else None."""
+        return self._left_plan
 
     @property
     def plan_name(self) -> Optional[str]:
@@ -656,7 +672,11 @@ class CopyOnFirstWritePlanner:
     def _target(self) -> RayStationPlanner:
         if self._planner is None:
             case, plan, beam_set, version = self._args
-            copy, copy_beam_set = copy_plan_for_run(case, plan, beam_set, self._forms)
+            try:
+                copy, copy_beam_set = copy_plan_for_run(case, plan, beam_set, self._forms)
+            except PlanCopyError as exc:
+                self._left_plan = exc.left_plan
+                raise
             self._planner = RayStationPlanner(case, copy, copy_beam_set, version=version)
         return self._planner
 
