@@ -356,8 +356,8 @@ def prepare(protocol: Protocol, snapshot: CaseSnapshot, options: WorkflowOptions
     grid = snapshot.dose_grid
     mapping, match_findings = match_structures(protocol, snapshot.structures, options.structure_overrides)
     found.extend(match_findings)
-    found.extend(_target_findings(snapshot.structure(target_id), mapping))
     target_struct = snapshot.structure(target_id)
+    found.extend(_target_findings(target_struct, mapping))
     target = structure_occupancy(target_struct.contours_mm, grid, name=target_struct.id,
                                  frame_of_reference_uid=target_struct.frame_of_reference_uid)
     found.extend(target.findings)  # partly outside the dose grid, contours crossing themselves

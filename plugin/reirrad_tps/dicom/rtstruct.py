@@ -238,7 +238,7 @@ def _encloses_no_area(points: FloatArray) -> Optional[str]:
 
     The same tests as the engine's polygon validation (:mod:`reirrad.structures`): the repeated
     closing point is dropped, then fewer than 3 points, or every point on one line in (x, y)."""
-    distinct = points[:-1] if len(points) > 1 and np.allclose(points[0], points[-1]) else points
+    distinct = _distinct(points)
     if len(distinct) < 3:
         return TOO_FEW_POINTS
     if encloses_no_area(distinct[:, :2]):
@@ -246,12 +246,16 @@ def _encloses_no_area(points: FloatArray) -> Optional[str]:
     return None
 
 
+def _distinct(points: FloatArray) -> FloatArray:
+    """A closed contour's points without a repeated closing point."""
+    return points[:-1] if len(points) > 1 and np.allclose(points[0], points[-1]) else points
+
+
 def _point_set(points: FloatArray) -> bytes:
-    """A contour's distinct points (the repeated closing point dropped) rounded to
-    :data:`_DUPLICATE_DECIMALS` decimals of a mm and sorted: equal for two contours with the same
-    points, whatever the first point or the direction (x, y and z: so on the same plane)."""
-    distinct = points[:-1] if len(points) > 1 and np.allclose(points[0], points[-1]) else points
-    rounded = np.round(distinct, _DUPLICATE_DECIMALS) + 0.0  # + 0.0: -0.0 becomes 0.0
+    """A contour's distinct points (:func:`_distinct`) rounded to :data:`_DUPLICATE_DECIMALS` decimals of
+    a mm and sorted: equal for two contours with the same points, whatever the first point or the
+    direction (x, y and z: so on the same plane)."""
+    rounded = np.round(_distinct(points), _DUPLICATE_DECIMALS) + 0.0  # + 0.0: -0.0 becomes 0.0
     return rounded[np.lexsort(rounded.T[::-1])].tobytes()
 
 
