@@ -190,7 +190,8 @@ def _add_pyradplan_arguments(plan: Any) -> None:
     group.add_argument("--structures", metavar="RS", help="the planning RT Structure Set (with the External)")
     add_prior_course_arguments(group, required=False)
     group.add_argument("--fraction-dose", choices=("total", "per-fraction"), default=None,
-                       help="how to read prior RT Doses with DoseSummationType FRACTION")
+                       help="how to read prior RT Doses with DoseSummationType FRACTION "
+                            "(refused when no dose is)")
     group.add_argument("--dose-grid-mm", type=float, default=None,
                        help="dose grid spacing, mm (default 5)")
     group.add_argument("--beams", type=int, default=None,

@@ -108,7 +108,7 @@ def register(sub: Any) -> None:
     add_prior_course_arguments(p, required=False)  # required without --dir: dicom.discover.apply_folder
     p.add_argument("--prescription-gy", type=float, default=None, help="TOTAL new prescription, Gy")
     p.add_argument("--fraction-dose", choices=("total", "per-fraction"), default=None,
-                   help="how to read RT Dose files with DoseSummationType FRACTION")
+                   help="how to read RT Dose files with DoseSummationType FRACTION (refused when no dose is)")
     p.add_argument("--protocol", default=DEFAULT_PROTOCOL)
     p.add_argument("--intent", choices=INTENTS, default="isotoxic", help="recorded in the result")
     p.add_argument("--override-eligibility", metavar="REASON", default=None)

@@ -175,6 +175,7 @@ class DicomCaseSource:
         self.new_plan_info: Optional[RtPlanInfo] = None
         self.prior_plan_infos: Tuple[RtPlanInfo, ...] = ()
         self._given: Dict[str, str] = {}  # SOP Instance UID -> what it was given as (_given_once)
+        self._summations: List[Tuple[str, str]] = []  # (what, DoseSummationType) of each RT Dose read
 
     # -- the port ---------------------------------------------------------------------------------------
     def read(self) -> CaseSnapshot:
@@ -189,6 +190,7 @@ class DicomCaseSource:
         rs = read_rt_struct(self._structures)
         self.structure_set = rs
         self._given = {}
+        self._summations = []
         frame = rs.frame_of_reference_uid
         found: List[Finding] = _nonconformant_flags(
             [self._structures, self._new_dose, self._new_plan, *self._registration_paths,
@@ -212,6 +214,7 @@ class DicomCaseSource:
             priors.append(course)
             infos.append(info)
         self.prior_plan_infos = tuple(infos)
+        self._check_fraction_reading_used()
         stops = [f for f in found if f.severity == "stop"]
         if stops:
             raise InputError("; ".join(f.message for f in stops))
@@ -242,6 +245,19 @@ class DicomCaseSource:
                              f"{sop_instance_uid}): each course is given once; remove the repeat")
         self._given[sop_instance_uid] = what
 
+    def _check_fraction_reading_used(self) -> None:
+        """Refuse ``fraction_dose`` (``--fraction-dose``) when no RT Dose read has DoseSummationType FRACTION:
+        it reads those alone, so it was unused, and whoever gave it believed a dose to be a fraction's or
+        a fraction group's that its file says is not (found by a hostile-input review: ignored before,
+        without a word). Nothing is read differently; the user removes the option or checks the files."""
+        if self._fraction_dose is None or any(s == "FRACTION" for _, s in self._summations):
+            return
+        read = "; ".join(f"{what}: {summation or 'absent'}" for what, summation in self._summations)
+        raise InputError(
+            f"--fraction-dose {self._fraction_dose} reads RT Doses whose DoseSummationType is FRACTION, and "
+            f"none of the doses given is ({read or 'no RT Dose was given'}); each is read as its "
+            "DoseSummationType says. Remove --fraction-dose, or check that the files are the doses you meant")
+
     def _new_grid(self, rs: RtStructureSet, plan: Optional[RtPlanInfo], n_fx: int,
                   found: List[Finding]) -> DoseGrid:
         if self._new_dose is None:
@@ -254,6 +270,7 @@ class DicomCaseSource:
                          f"structure set {rs.path}")
         info = read_rt_dose_info(self._new_dose)
         self._given_once(info.sop_instance_uid, f"the new dose {self._new_dose}")
+        self._summations.append((f"the new dose {Path(str(self._new_dose)).name}", info.summation_type))
         if plan is not None:
             rx, source = plausibility_prescription(plan, self._prescription_gy)
             found.append(_source_info(plan, rx, source, "new plan"))
@@ -273,6 +290,7 @@ class DicomCaseSource:
         self._given_once(plan.sop_instance_uid, f"prior plan {n} {prior.plan}")
         info = read_rt_dose_info(prior.dose)
         self._given_once(info.sop_instance_uid, f"prior dose {n} {prior.dose}")
+        self._summations.append((f"prior dose {n} {Path(str(prior.dose)).name}", info.summation_type))
         n_fx = plan.require_n_fractions()
         dose = read_rt_dose(prior.dose, n_fractions=n_fx, fraction_summation=self._fraction_dose)
         rx, source = plausibility_prescription(plan, prior.prescription_gy,

@@ -313,6 +313,24 @@ def test_evaluate_refuses_the_reported_pinnacle_reading(tmp_path: Path, capsys: 
     assert len(sources) == 1 and "30.00 Gy from --prescription-gy" in sources[0]
 
 
+
+@pytest.mark.parametrize("reading", ["total", "per-fraction"])
+def test_fraction_reading_with_no_fraction_dose_is_refused(tmp_path: Path, capsys: Any, reading: str) -> None:
+    """--fraction-dose reads FRACTION doses alone. Given with the prior and new doses both PLAN (the
+    factory's), it was unused without a word (a hostile-input review's item): whoever gave it took a
+    dose for a fraction's that its file says is a plan total. Refused (exit 2), naming each dose's
+    DoseSummationType and the fix; no result is written. Without the option the same case is evaluated."""
+    f = _case(tmp_path)
+    args = [*_evaluate_args(f, f["rs"], tmp_path), "--prescription-gy", "30"]
+    code, text = _cli([*args, "--fraction-dose", reading], capsys)
+    assert code == 2, text
+    assert f"--fraction-dose {reading} reads RT Doses whose DoseSummationType is FRACTION" in text
+    assert "the new dose rd_new.dcm: PLAN; prior dose 1 rd_prior.dcm: PLAN" in text
+    assert "Remove --fraction-dose" in text and "Traceback" not in text
+    assert not (tmp_path / "result.json").exists()
+    code, text = _cli(args, capsys)
+    assert code in (0, 3), text
+
 # -- defect 3: stop and flag findings on the console; no OAR matched ---------------------------------
 
 
