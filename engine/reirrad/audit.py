@@ -142,7 +142,7 @@ OAR_FIELDS = (
     "recovered_fraction", "effective_prior_eqd2_gy", "remaining_eqd2_gy", "exhausted",
     "allowed_physical_gy", "limited_by", "planned_physical_gy", "cumulative_eqd2_metric_sum_gy",
     "cumulative_eqd2_voxelwise_gy", "cumulative_eqd2_gy", "passed", "recovery_credited",
-    "per_course_limit_physical_gy",
+    "per_course_limit_physical_gy", "check_limit_eqd2_gy",
 )
 #: Final-check columns, as ``final_check.<field>``: column field → the result's ``final_check`` key.
 FINAL_CHECK_FIELDS = (
@@ -360,8 +360,8 @@ def _method_columns(prov: Mapping[str, Any], recovery: Mapping[str, Any],
         "summation_level": "DVH metric (guidance metric sum) and voxel (voxel-wise EQD2)",
         "lq_model": prov.get("lq_model"),
         "dose_reference": "EQD2 (2 Gy per fraction) at each structure's alpha/beta",
-        "overlap_assumption": ("metric sum: prior metric doses of all courses assumed to fall on the "
-                               "same sub-volume (worst case)"),
+        "overlap_assumption": ("metric sum: prior metric doses of all courses summed as though on the "
+                               "same sub-volume (an upper bound of the voxel-wise sum for Dmax only)"),
         "reported_cumulative": _reported_cumulative(prov.get("deciding_method"), methods),
         "recovery_model": recovery.get("model"),
         "recovery_source": recovery.get("source"),

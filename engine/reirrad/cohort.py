@@ -42,7 +42,7 @@ from .files import write_text_atomic
 from .outputs import AUDIT_PRIOR_COURSES
 from .report.markup import CSS, Cell, Row, escape, fmt, img, kv_table, num, short, table, txt
 from .report.plots import FIGURE_DPI, mpl_text, plot_choice, png_bytes
-from .report.text import plain_value
+from .report.text import checked_limit, plain_value
 from .statuses import STATUS_MEANINGS
 
 __all__ = [
@@ -131,8 +131,9 @@ class StripPoint:
     """One case's cumulative EQD2 of one OAR (Gy, EQD2 at the OAR's α/β), from its result's ``oars[]``.
 
     ``value_gy`` is ``cumulative_eqd2_gy`` (the protocol's deciding method), ``metric_sum_gy``
-    ``cumulative_eqd2_metric_sum_gy``, ``limit_gy`` ``cumulative_limit_eqd2_gy`` (None: no cumulative
-    limit) and ``passed`` the record's ``passed``.
+    ``cumulative_eqd2_metric_sum_gy``, ``limit_gy`` what it is checked against
+    (:func:`reirrad.report.text.checked_limit`: the cumulative limit, or the single-course tolerance
+    below it with Jones & Grant; None: no cumulative limit) and ``passed`` the record's ``passed``.
     """
 
     case_id: str
@@ -321,9 +322,9 @@ def strip_data(cases: Sequence[CohortCase]) -> Dict[str, List[StripPoint]]:
     """OAR key → one :class:`StripPoint` per finished case whose result gives the OAR a cumulative EQD2.
 
     Read from each result's ``oars[]`` (``cumulative_eqd2_gy``, ``cumulative_eqd2_metric_sum_gy``,
-    ``cumulative_limit_eqd2_gy``, ``passed``); an OAR record without ``cumulative_eqd2_gy`` (a dry run:
-    no plan dose) gives no point. OARs in order of first appearance, points in case order. OARs whose
-    points all have no limit are the ones "without a cumulative limit".
+    ``check_limit_eqd2_gy`` or ``cumulative_limit_eqd2_gy``, ``passed``); an OAR record without
+    ``cumulative_eqd2_gy`` (a dry run: no plan dose) gives no point. OARs in order of first appearance,
+    points in case order. OARs whose points all have no limit are the ones "without a cumulative limit".
     """
     out: Dict[str, List[StripPoint]] = {}
     for case, result in _finished(cases):
@@ -336,7 +337,7 @@ def strip_data(cases: Sequence[CohortCase]) -> Dict[str, List[StripPoint]]:
             passed = oar.get("passed")
             out.setdefault(str(oar.get("name")), []).append(StripPoint(
                 case.case_id, case.policy, value, _number(oar.get("cumulative_eqd2_metric_sum_gy")),
-                _number(oar.get("cumulative_limit_eqd2_gy")), passed if isinstance(passed, bool) else None))
+                _number(checked_limit(oar)), passed if isinstance(passed, bool) else None))
     return out
 
 

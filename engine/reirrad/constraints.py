@@ -13,9 +13,12 @@ there — the appendix itself was not retrieved):
    budget ≤ 0 — the OAR is then *exhausted*, which is a result, not an error);
 6. planning limit = min(remaining physical, de novo mandatory limit, per-course cap).
 
-Summing metric doses from different courses assumes they fall on the same sub-volume, which is
-the conservative ("worst-case overlap") reading. An OAR with no cumulative limit in the protocol
-gets only its de novo limit, and the result says so: with prior dose it is a ``flag``
+Summing metric doses from different courses reads them as though they fell on the same sub-volume
+(the guidance's metric sum). That bounds the voxel-wise sum from above for Dmax (a point) only: for a
+volume metric (D0.5cc, D0.1cc) hot regions each smaller than the metric's volume, lying apart, can
+together exceed it, and the voxel-wise value is then the higher (docs/clinical-decisions.md 4;
+:mod:`reirrad.cumulative` computes both and flags the disagreement). An OAR with no cumulative limit in
+the protocol gets only its de novo limit, and the result says so: with prior dose it is a ``flag``
 (``no-cumulative-limit``), and its cumulative verdict stays unknown (``passed`` null).
 
 **A limit that already includes recovery** (``includes_recovery: true``, the spinal cord after

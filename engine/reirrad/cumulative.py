@@ -2,8 +2,10 @@
 
 * **Metric sum (guidance).** Each prior course's physical DVH metric (e.g. D0.5cc) on the OAR →
   :func:`reirrad.constraints.remaining_tolerance` (EQD2, recovery per course, sum) → plus the
-  EQD2 of the new plan's metric dose. Summing metrics of different courses assumes they fall on
-  the same sub-volume (worst-case overlap).
+  EQD2 of the new plan's metric dose. Summing metrics of different courses reads them as though they
+  fell on the same sub-volume: an upper bound of the voxel-wise value for Dmax only. For a volume metric
+  it is not (two courses' 0.4 cm³ hot spots apart: each D0.5cc low, their sum low, the voxel-wise D0.5cc
+  high; docs/clinical-decisions.md 4).
 * **Voxel-wise.** Per voxel, Σ (1 − fᵢ)·EQD2ᵢ(prior) + EQD2(new), all at the OAR's α/β, then the
   metric of that cumulative map on the OAR's occupancy. The recovered fractions fᵢ are exactly those
   the metric-sum method credited (same intervals, same model), so the two differ only in where the

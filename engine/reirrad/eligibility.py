@@ -17,7 +17,7 @@ requirements):
 * ``unknown-interval`` (stop): the end date of a prior course is unknown.
 * ``prior-course-without-dose`` (stop): a prior course has no dose to evaluate.
 * ``multiple-prior-courses`` (flag): more than one prior course — allowed, each is converted
-  and recovered on its own and summed (worst-case overlap).
+  and recovered on its own and summed as though the metric volumes coincided.
 * ``no-prior-course`` (flag): nothing to re-irradiate against; this is not a re-irradiation.
 * ``dose-above-protocol-maximum`` (stop): the requested prescription exceeds the protocol's
   maximum (45 Gy in 5 fractions for the shipped protocol). A prescription above the absolute ceiling
@@ -177,7 +177,8 @@ def check_eligibility(
         found.append(Finding(
             "multiple-prior-courses", "flag",
             f"{len(prior_courses)} prior courses: each is converted to EQD2 and recovered by its own "
-            "interval, then summed (worst-case overlap of the metric volumes)",
+            "interval, then summed as though their metric volumes coincided (an upper bound for Dmax "
+            "only; the voxel-wise cumulative EQD2 is computed beside it)",
         ))
     for course in prior_courses:
         found.extend(_course_findings(course))

@@ -5,7 +5,10 @@ metadata, no dose read — and :func:`select_prior_plans` decides which ones are
 adapter then reads the dose of the selected plans only. The rule:
 
 * a plan of the **new plan's own course** is an alternative or a phase of the new treatment, never
-  prior dose (Eclipse has courses; RayStation does not, so there every other plan is a candidate);
+  prior dose (Eclipse has courses; RayStation does not, so there every other plan is a candidate); one
+  with a dose that is treated or approved for treatment gets a ``flag`` (``same-course-plan-not-counted``):
+  a department that keeps the re-treatment in the first course would otherwise lose delivered dose
+  without a word (found by a clinical review);
 * a plan **without a dose** cannot be prior dose;
 * otherwise a plan counts when it was **delivered or approved for treatment**: ``treated`` (the TPS
   records treatment, e.g. Eclipse ``IsTreated``) or ``approved`` (the adapter's reading of the TPS's
@@ -170,6 +173,14 @@ def select_prior_plans(candidates: Sequence[PriorPlanCandidate],
                 "plan-not-counted-as-prior", "flag",
                 f"{c.label} has a dose but is {why}: it is NOT counted as prior dose; if it was delivered, "
                 "choose it explicitly", subject=c.label))
+        elif explicit is None and c.has_dose and (c.treated or c.approved):
+            state = "treated" if c.treated else "approved for treatment"
+            findings.append(Finding(
+                "same-course-plan-not-counted", "flag",
+                f"{c.label} is in the new plan's course and {state}: it is NOT counted as prior dose (a plan "
+                "of the new plan's course is read as an alternative or a phase of the new treatment); if it "
+                "was delivered before this re-irradiation (a department that keeps the re-treatment in the "
+                "first course), choose it explicitly", subject=c.label))
     return PriorSelection(tuple(chosen), tuple(findings), tuple(record))
 
 

@@ -84,7 +84,7 @@ def remaining_maps(prep: PreparedCase) -> Dict[str, RemainingToleranceMap]:
     out: Dict[str, RemainingToleranceMap] = {}
     for key in limited_oars(prep):
         tol = prep.tolerances[key]
-        limit = tol.cumulative_limit_eqd2_gy
+        limit = tol.check_limit_eqd2_gy  # min(limit, single-course tolerance) with Jones & Grant
         if limit is None:  # pragma: no cover - limited_oars filters these
             continue
         out[key] = remaining_tolerance_map(course_doses(prep, course_recovery(prep, key)), tol.alpha_beta_gy,

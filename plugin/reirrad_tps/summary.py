@@ -26,6 +26,7 @@ from reirrad.audit import flag_findings, overridden_stops, stop_findings
 from reirrad.errors import shown
 from reirrad.report import (
     TUMOUR_DOSE_COLUMNS,
+    checked_limit,
     deciding_text,
     final_check_rows,
     passed_text,
@@ -123,7 +124,7 @@ def _oar_lines(oars: Sequence[Mapping[str, Any]], result: Mapping[str, Any]) -> 
                      f"{plain_value(o.get('metric')):7s} "
                      f"{fmt(o.get('allowed_physical_gy'), 8)} {shown:>11s} "
                      f"{fmt(o.get('planned_physical_gy'), 8)} "
-                     f"{fmt(o.get('cumulative_eqd2_gy'), 9)} {fmt(o.get('cumulative_limit_eqd2_gy'), 6)}  "
+                     f"{fmt(o.get('cumulative_eqd2_gy'), 9)} {fmt(checked_limit(o), 6)}  "
                      f"{passed_text(o, short=True)}{limited}")
     if ranges and oars:
         lines.append("range: the allowed dose with one assumption changed at a time (alpha/beta, recovery, "

@@ -58,6 +58,24 @@ def test_constraints_table_states_the_interval_in_the_months_the_bands_use(capsy
     assert "interval 547 days (17.971 months of 30.4375 days), recovery credited 30 %" in out
 
 
+
+def test_constraints_table_shows_the_limit_checked_with_jones_grant(capsys):
+    """Jones & Grant checks against min(L, T) (small bowel L = 70, T = 50 Gy; docs of
+    reirrad.constraints: 45 Gy/25 at 730 days leaves 50 − 14.52 = 35.48 Gy EQD2 → 23.21 Gy). The table's
+    'limit EQD2' column said 70.00 beside 'remaining 35.48', which does not add up (a clinical review):
+    it shows 50.00 now, with a line saying it is the single-course tolerance below the limit of 70."""
+    code, out, _ = run(["constraints", "--prior", "small_bowel=45/25@730", "--recovery-model",
+                        "jones-grant-2014"], capsys)
+    assert code == 0
+    row = next(line for line in out.splitlines() if line.startswith("small_bowel"))
+    cells = row.split()
+    assert cells[3:4] == ["50.00"] and "35.48" in cells and "23.21" in cells
+    assert ("small_bowel: 'limit EQD2' is the single-course tolerance (cumulative limit 70.00): the Jones & "
+            "Grant model checks against the lower of the two.") in out
+    code, out, _ = run(["constraints", "--prior", "small_bowel=45/25@730"], capsys)
+    assert next(line for line in out.splitlines() if line.startswith("small_bowel")).split()[3] == "70.00"
+    assert "single-course tolerance" not in out
+
 def test_constraints_sensitivity_table_json_and_flag(tmp_path, capsys):
     """--sensitivity: the table on stdout, ``sensitivity`` in the JSON with the module's hand-derived rows
     (small bowel 45 Gy/25 at 700 d: α/β 2 → 26.58 Gy, recovery 30 % → 24.91 Gy; reirrad.sensitivity), and

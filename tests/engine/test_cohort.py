@@ -317,3 +317,13 @@ def test_records_csv_text_refuses_records_with_other_columns():
     assert text == "a,b\r\n1,\r\n0.1,true\r\n"
     with pytest.raises(InputError, match="other columns"):
         records_csv_text([{"a": 1}, {"b": 1}])
+
+
+def test_strip_limit_is_the_limit_checked_with_jones_grant(jones_grant):
+    """Jones & Grant checks against min(L, T) (small bowel: L = 70, T = 50 Gy in the protocol); the strip
+    plot's limit was L (a clinical review's finding). Now it is the record's check_limit_eqd2_gy."""
+    data = strip_data([_case("LRRC-01@jones-grant-2014", jones_grant, policy="jones-grant-2014")])
+    (point,) = data["small_bowel"]
+    record = next(o for o in jones_grant["oars"] if o["name"] == "small_bowel")
+    assert (record["check_limit_eqd2_gy"], record["cumulative_limit_eqd2_gy"]) == (50.0, 70.0)
+    assert point.limit_gy == 50.0 and point.passed == record["passed"]

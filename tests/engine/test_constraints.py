@@ -161,7 +161,7 @@ def test_spinal_cord_nieder_conditions_are_checked():
 def test_cord_after_nieder_credits_no_recovery():
     """Issue 14: cord 45 Gy/25 at 700 days. EQD2₂ = 45·(1.8+2)/4 = 42.75 Gy; Nieder's 67.75 Gy limit
     already includes recovery, so remaining = 25 Gy EQD2 = 50 Gy₂ BED; D(1 + D/10) = 50 →
-    D = 5·(−1 + √21) = 17.91 Gy (the UK 30 % credited on top would give 25.86 Gy)."""
+    D = 5·(−1 + √21) = 17.91 Gy (the UK 50 % of 700 days > 18 months credited on top would give 25.86 Gy)."""
     r = remaining_tolerance(PROTOCOL, "spinal_cord", [PriorMetricDose(45.0, 25, 700)], 5)
     assert r.allowed_physical_gy == pytest.approx(5 * (-1 + math.sqrt(21)))
     assert round(r.allowed_physical_gy, 2) == 17.91

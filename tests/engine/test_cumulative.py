@@ -40,12 +40,13 @@ def test_uniform_doses_give_the_same_answer_both_ways():
     assert record["cumulative_eqd2_gy"] == pytest.approx(49.6)
 
 
-def test_separate_hot_spots_metric_sum_is_conservative():
+def test_separate_hot_spots_metric_sum_is_the_higher_here():
     """Prior hot spot in voxel 0 (60 Gy/30 → 60 Gy₃ → 30 after 50 %), rest 10 Gy/30; new hot spot in
     voxel 19 (26 Gy/5 → 26·8.2/5 = 42.64 Gy₃), rest 5 Gy/5 (4.0 Gy₃).
     Metric sum: 30 + 42.64 = 72.64 > 70 → fails. Voxel-wise: voxel 19 = 0.5·10·(1/3 + 3)/5 + 42.64
-    = 3.333 + 42.64 = 45.97; voxel 0 = 30 + 4 = 34 → 45.97 ≤ 70. Overall: failed (both must pass),
-    cumulative reported as the larger, 72.64."""
+    = 3.333 + 42.64 = 45.97; voxel 0 = 30 + 4 = 34 → 45.97 ≤ 70. Overall: failed (the shipped protocol
+    decides by the metric sum), cumulative reported as the metric sum, 72.64. With 1 cm³ voxels every
+    D0.5cc is a single voxel's dose, so here the metric sum is the higher; the next test is the reverse."""
     prior = np.full(20, 10.0)
     prior[0] = 60.0
     new = np.full(20, 5.0)
@@ -59,6 +60,27 @@ def test_separate_hot_spots_metric_sum_is_conservative():
     assert not result.passed
     assert result.cumulative_eqd2_gy == pytest.approx(72.64)
 
+
+
+def test_two_prior_courses_hot_apart_metric_sum_below_voxel_wise():
+    """docs/clinical-decisions.md 4: the metric sum bounds the voxel-wise sum for Dmax only. Twenty
+    0.1 cm³ voxels; course A 65 Gy/25 in voxels 0-3 (0.4 cm³), course B in voxels 4-7, both 10 Gy/25
+    elsewhere, both 800 days (50 %); new 25 Gy/5 uniform (25·8/5 = 40 Gy₃). Each course's D0.5cc is
+    10 Gy (its 0.4 cm³ hot spot lies above 0.5 cm³'s reach): 10·3.4/5 = 6.8 Gy₃ → 3.4 each; metric sum
+    3.4 + 3.4 + 40 = 46.8 ≤ 70. Voxel-wise the hot 0.8 cm³ holds 0.5·65·5.6/5 + 3.4 + 40 = 36.4 + 43.4
+    = 79.8 > 70 in every voxel: D0.5cc = 79.8."""
+    a, b = np.full(20, 10.0), np.full(20, 10.0)
+    a[0:4] = 65.0
+    b[4:8] = 65.0
+    grid = lambda v: DoseGrid(np.asarray(v, dtype=float).reshape(1, 1, -1), (0.0, 0.0, 0.0),  # noqa: E731
+                              (10.0, 10.0, 1.0))
+    result = evaluate_cumulative(PROTOCOL, "small_bowel", np.ones((1, 1, 20)),
+                                 [PriorCourseDose("A", grid(a), 25, 800),
+                                  PriorCourseDose("B", grid(b), 25, 800)],
+                                 new_dose=grid(np.full(20, 25.0)), n_fractions=5)
+    assert result.cumulative_eqd2_metric_sum_gy == pytest.approx(46.8)
+    assert result.cumulative_eqd2_voxelwise_gy == pytest.approx(79.8)
+    assert result.passed is True and result.methods_disagree is True  # the shipped metric sum decides
 
 def test_de_novo_only_oar():
     """Femoral head (no cumulative limit): the de novo D10cc ≤ 30 Gy fails at 31 Gy; the cumulative

@@ -81,7 +81,7 @@ def test_o9_sacral_plexus_inverse():
 
 
 def test_inverse_of_exhausted_budget_is_zero():
-    """A budget ≤ 0 gives 0 Gy (docs/reference/raystation.md §2.1: 'If BED_R ≤ 0, the answer is d = 0')."""
+    """A budget ≤ 0 gives 0 Gy (docs/reference/radiobiology.md §2.1: 'If BED_R ≤ 0, the answer is d = 0')."""
     assert lq.physical_dose_for_eqd2_gy(0.0, 5, 3.0) == 0.0
     assert lq.physical_dose_for_eqd2_gy(-12.5, 5, 3.0) == 0.0
     out = lq.physical_dose_for_eqd2_gy(np.array([-1.0, 0.0, 54.0]), 5, 3.0)

@@ -504,8 +504,27 @@ def test_dvh_plot_data_is_the_evaluation_s_cumulative_map(planned):
         assert d.metric_gy == ev.cumulative_eqd2_voxelwise_gy
         assert isinstance(d.cumulative, DVH)
         assert d.cumulative.metric_gy(parse_metric(d.metric)) == pytest.approx(d.metric_gy, abs=1e-9)
-        assert d.limit_gy == ev.tolerance.cumulative_limit_eqd2_gy
+        assert d.limit_gy == ev.tolerance.check_limit_eqd2_gy == ev.tolerance.cumulative_limit_eqd2_gy
         assert d.alpha_beta_gy == ev.tolerance.alpha_beta_gy
+
+
+def test_jones_grant_tables_and_plots_show_the_single_course_tolerance_that_is_checked():
+    """Jones & Grant checks the cumulative EQD2 against min(L, T) (small bowel L = 70, T = 50 Gy in the
+    protocol). The report's OAR table and DVH plot showed L (a clinical review: "limit 70" beside a
+    remaining EQD2 computed from 50). Now both show what was checked, the table naming the limit it
+    replaces (the console summary: tests/plugin/test_summary.py)."""
+    case = DirectCase("LRRC-01")
+    outcome = execute(PROTOCOL, case.read(), WorkflowOptions(recovery_model="jones-grant-2014"),
+                      planner=DirectPlanner(case))
+    assert outcome.run is not None and outcome.evaluation is not None
+    bowel = next(ev for ev in outcome.evaluation.oars if ev.oar == "small_bowel")
+    assert (bowel.tolerance.check_limit_eqd2_gy, bowel.tolerance.cumulative_limit_eqd2_gy) == (50.0, 70.0)
+    assert {d.oar: d.limit_gy for d in dvh_data(outcome)}["small_bowel"] == 50.0
+    page = render_report(outcome, generated_at=WHEN, plots=False)
+    row = _row(page, "data-oar", "small_bowel")
+    assert row[8] == "50.00 (single-course tolerance (cumulative limit 70.00))"
+    record = next(o for o in outcome.result["oars"] if o["name"] == "small_bowel")
+    assert record["remaining_eqd2_gy"] == pytest.approx(50.0 - record["effective_prior_eqd2_gy"], abs=1e-12)
 
 
 def test_a_stopped_outcome_has_no_report():

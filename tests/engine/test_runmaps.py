@@ -9,8 +9,6 @@ d = (−α/β + √(α/β² + 4·EQD2·(2 + α/β)/n))/2), and properties that m
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 
@@ -31,19 +29,56 @@ def test_display_recovery_is_the_50_percent_band(prep):
     assert display_recovery(prep) == [pytest.approx(0.5)]
 
 
+def _expected_remaining(prep, key, limit):
+    """The map written out voxel by voxel: limit − (1 − f)·EQD2 of the prior dose at the OAR's α/β (the
+    course's own fractions; f the recovery credited to the course for this OAR), floored at 0, and
+    the allowed physical dose in the new course from the closed-form LQ inverse (module docstring)."""
+    tol = prep.tolerances[key]
+    ab, n = tol.alpha_beta_gy, prep.n_fractions
+    (course,) = prep.prior_courses
+    (fraction,) = [c.recovery.fraction for c in tol.courses]
+    total = np.asarray(course.dose.values_gy)
+    eqd2 = total * (total / course.n_fractions + ab) / (2.0 + ab)
+    remaining = np.maximum(limit - (1.0 - fraction) * eqd2, 0.0)
+    d = (-ab + np.sqrt(ab * ab + 4.0 * remaining * (2.0 + ab) / n)) / 2.0
+    return remaining, n * d
+
+
 def test_remaining_maps_per_limited_oar(prep):
+    """Every limited OAR's map equals the closed form voxel by voxel, against its cumulative limit (the
+    guidance's model checks against the limit itself: ``check_limit_eqd2_gy`` equals it)."""
     maps = remaining_maps(prep)
     assert sorted(maps) == sorted(limited_oars(prep)) and maps
     for key, rmap in maps.items():
         tol = prep.tolerances[key]
-        limit, ab, n = tol.cumulative_limit_eqd2_gy, tol.alpha_beta_gy, prep.n_fractions
-        remaining = rmap.remaining_eqd2.values_gy
-        assert remaining.min() >= 0.0 and remaining.max() <= limit + 1e-9
-        # Where the prior dose is zero the whole limit remains: d from the closed form, times n.
-        untouched = remaining == pytest.approx(limit)
-        if np.any(untouched):
-            d = (-ab + math.sqrt(ab * ab + 4.0 * limit * (2.0 + ab) / n)) / 2.0
-            assert rmap.allowed_physical.values_gy[untouched].max() == pytest.approx(n * d, rel=1e-9)
+        assert tol.check_limit_eqd2_gy == tol.cumulative_limit_eqd2_gy
+        remaining, allowed = _expected_remaining(prep, key, tol.cumulative_limit_eqd2_gy)
+        np.testing.assert_allclose(rmap.remaining_eqd2.values_gy, remaining, rtol=1e-12, atol=1e-9)
+        np.testing.assert_allclose(rmap.allowed_physical.values_gy, allowed, rtol=1e-9, atol=1e-9)
+        assert remaining.min() >= 0.0 and remaining.max() <= tol.cumulative_limit_eqd2_gy
+
+
+def test_remaining_maps_check_against_the_single_course_tolerance_with_jones_grant():
+    """Jones & Grant checks the cumulative EQD2 against min(limit L, single-course tolerance T)
+    (reirrad.constraints; small bowel L = 70, T = 50 Gy in the protocol). The maps used L: where the
+    check allowed 24.84 Gy (small bowel, LRRC-01) the exported map showed up to 31.82 Gy (a clinical
+    review's finding). Now each map is the closed form against T where T < L, and no voxel's
+    remaining EQD2 exceeds T."""
+    jg = prepare(PROTOCOL, DirectCase("LRRC-01").read(),
+                 WorkflowOptions(dry_run=True, recovery_model="jones-grant-2014"))
+    maps = remaining_maps(jg)
+    bowel = jg.tolerances["small_bowel"]
+    tolerance = PROTOCOL.oar("small_bowel").single_course_tolerance_eqd2.value
+    assert (bowel.check_limit_eqd2_gy, bowel.cumulative_limit_eqd2_gy, tolerance) == (50.0, 70.0, 50.0)
+    for key, rmap in maps.items():
+        check = jg.tolerances[key].check_limit_eqd2_gy
+        remaining, allowed = _expected_remaining(jg, key, check)
+        np.testing.assert_allclose(rmap.remaining_eqd2.values_gy, remaining, rtol=1e-12, atol=1e-9)
+        np.testing.assert_allclose(rmap.allowed_physical.values_gy, allowed, rtol=1e-9, atol=1e-9)
+    assert maps["small_bowel"].remaining_eqd2.values_gy.max() <= 50.0
+    # at the metric level the map and the check agree: the voxel-wise remaining at the effective prior
+    # metric dose is the check's remaining (50 − effective prior), not 70 − effective prior
+    assert bowel.remaining_eqd2_gy == pytest.approx(50.0 - bowel.effective_prior_eqd2_gy, abs=1e-12)
 
 
 def test_effective_prior_map_is_half_the_prior_eqd2_somewhere(prep):

@@ -257,3 +257,15 @@ def test_each_allowed_dose_has_its_sensitivity_range(result):
     assert " - " in cord
     assert "range: the allowed dose with one assumption changed at a time" in text
     assert "range: the allowed dose" not in summary(result)
+
+
+def test_the_limit_column_is_the_limit_checked(result):
+    """With Jones & Grant a record's ``check_limit_eqd2_gy`` (min(L, T): 50 for the small bowel, L = 70)
+    is what its cumulative EQD2 was checked against; the console showed L (a clinical review's finding).
+    A record with it shows it; a record without it (the guidance's model) shows the cumulative limit."""
+    jones_grant = dict(result)
+    jones_grant["oars"] = [dict(result["oars"][2], check_limit_eqd2_gy=50.0, cumulative_limit_eqd2_gy=70.0),
+                           result["oars"][0]]
+    text = _text(jones_grant)
+    assert _line(text, "rectum").split()[-2:] == ["50.00", "FAIL"]
+    assert _line(text, "spinal_cord").split()[-4:-2] == ["101.60", "pass"]

@@ -39,6 +39,7 @@ from ..runmaps import effective_prior_map, remaining_maps
 from ..sensitivity import PARAMETERS
 from ..structures import Occupancy
 from ..workflow import WorkflowRun
+from .text import checked_limit
 
 __all__ = ["OUTLINE_LEVEL", "DvhData", "MapSlice", "Outline", "TornadoBar",
            "TornadoData", "dvh_data", "map_slices", "tornado_data"]
@@ -129,7 +130,7 @@ def dvh_data(outcome: RunOutcome) -> List[DvhData]:
     for evaluation in run.final.oars:
         tol = evaluation.tolerance
         record = records.get(evaluation.oar, {})
-        limit = record.get("cumulative_limit_eqd2_gy")
+        limit = checked_limit(record)
         metric_gy = record.get("cumulative_eqd2_voxelwise_gy")
         if limit is None or metric_gy is None or evaluation.oar not in prep.oar_occupancy:
             continue

@@ -79,6 +79,8 @@ from .text import (
     PASSED_NOT_ASSESSABLE,
     REGION_COLUMNS,
     TUMOUR_DOSE_COLUMNS,
+    checked_limit,
+    checked_limit_note,
     deciding_text,
     exit_text,
     final_check_rows,
@@ -252,7 +254,7 @@ def _oar_rows(result: Mapping[str, Any]) -> List[_Row]:
     rows: List[_Row] = []
     for oar in result.get("oars") or []:
         key = str(oar.get("name"))
-        limit = oar.get("cumulative_limit_eqd2_gy")
+        limit = checked_limit(oar)
         remaining = _fmt(oar.get("remaining_eqd2_gy"))
         if oar.get("exhausted"):
             remaining += ' <span class="failtext">exhausted</span>'
@@ -268,7 +270,7 @@ def _oar_rows(result: Mapping[str, Any]) -> List[_Row]:
             recovery,
             _num(oar.get("effective_prior_eqd2_gy")),
             _Cell(remaining, numeric=True),
-            _num(limit) if limit is not None else _Cell(no_limit),
+            _limit_cell(oar, limit) if limit is not None else _Cell(no_limit),
             _Cell(allowed, numeric=True),
             _num(oar.get("planned_physical_gy")),
             _num(oar.get("cumulative_eqd2_metric_sum_gy")),
@@ -291,6 +293,13 @@ def _oar_rows(result: Mapping[str, Any]) -> List[_Row]:
                  _txt("not evaluated")]
         rows.append((cells, {"data-unmatched-oar": str(spec.get("name")), "class": "unmatched"}))
     return rows
+
+
+def _limit_cell(oar: Mapping[str, Any], limit: object) -> _Cell:
+    """The limit the OAR's cumulative EQD2 is checked against (:func:`checked_limit`), with why when it
+    is a single-course tolerance below the cumulative limit."""
+    note = checked_limit_note(oar)
+    return _Cell(_fmt(limit) + (f" ({_e(note)})" if note else ""), numeric=True)
 
 
 def _limited_by_notes(result: Mapping[str, Any]) -> str:
@@ -323,7 +332,8 @@ def _oar_section(result: Mapping[str, Any]) -> str:
             + '<p class="note">EQD2 at each OAR\'s α/β. Effective prior = prior EQD2 × (1 − recovery '
               "credited). Allowed physical dose = min(dose from the remaining EQD2 in the new course's "
               "fractions, de novo mandatory limit, per-course limit if any); the limiting rule is in "
-              "brackets. Metric sum: the guidance method (worst-case overlap of the course metrics); "
+              "brackets. Metric sum: the guidance method (the courses' metrics summed as though on one "
+              "sub-volume: an upper bound for Dmax only); "
               "voxel-wise: metric of the voxel-by-voxel cumulative EQD2. " + _e(deciding_text(result))
             + " Pass also requires the plan within the de novo limit (and any per-course "
               "limit); an OAR with prior dose but no cumulative limit in the protocol is "

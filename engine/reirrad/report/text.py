@@ -172,6 +172,29 @@ def passed_text(oar: Mapping[str, Any], *, short: bool = False) -> str:
     return "pass" if passed else "FAIL"
 
 
+def checked_limit(oar: Mapping[str, Any]) -> Any:
+    """What an OAR record's cumulative EQD2 is checked against, EQD2 Gy: ``check_limit_eqd2_gy`` (with the
+    Jones & Grant model min(cumulative limit, single-course tolerance), else the cumulative limit), the
+    cumulative limit for a record without it, None without a cumulative limit.
+
+    Every table, plot and map shows this, not ``cumulative_limit_eqd2_gy`` alone: with Jones & Grant a
+    single-course tolerance T below the limit L is what binds (a clinical review found the remaining-
+    tolerance maps, the report, the tables and the cohort strips using L = 70 Gy where the check used
+    T = 50 Gy: 31.82 Gy shown as allowed where the check allows 24.84 Gy).
+    """
+    checked = oar.get("check_limit_eqd2_gy")
+    return oar.get("cumulative_limit_eqd2_gy") if checked is None else checked
+
+
+def checked_limit_note(oar: Mapping[str, Any]) -> str:
+    """``""``, or why :func:`checked_limit` is below the record's cumulative limit (the single-course
+    tolerance of the Jones & Grant model), for the tables."""
+    checked, limit = oar.get("check_limit_eqd2_gy"), oar.get("cumulative_limit_eqd2_gy")
+    if isinstance(checked, (int, float)) and isinstance(limit, (int, float)) and checked < limit:
+        return f"single-course tolerance (cumulative limit {float(limit):.2f})"
+    return ""
+
+
 def limited_by_text(limited_by: object) -> str:
     """What ``limited_by`` (``cumulative``, ``de-novo``, ``per-course``) means; unknown values as given."""
     return _LIMITED_BY.get(str(limited_by), str(limited_by))
