@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import importlib.util
+import math
 from pathlib import Path
 
 import pytest
@@ -71,6 +72,35 @@ def test_menu_dry_run_on_the_open_patient(tmp_path, rollback):
     assert stand_in.journal() == []
     assert result["tps_left_on_failure"] == [] and result["tps_plan_written"] is None
 
+
+
+@pytest.mark.parametrize("gui", [False, True])
+def test_no_dialog_opens_when_raystation_s_gui_is_disabled(tmp_path, monkeypatch, gui):
+    """A deployment review: the dialog opened wherever a window could be made (always on Windows), so
+    under RaaS or a GUI-less script console (``is_gui_disabled()`` True) the run would wait for an answer
+    nobody can give. With a display (Windows, modelled) and the GUI disabled, the answers must settle
+    every question (here the prior date is open: refused, naming the key); with the GUI enabled the
+    dialog is asked for (here it is cancelled)."""
+    monkeypatch.setattr(menu, "display_available", lambda: True)
+    asked = []
+
+    def confirm(review, answers, *, interactive):
+        asked.append(interactive)
+        if interactive:
+            return None  # the user cancels
+        return real_confirm(review, answers, interactive=False)
+
+    real_confirm = menu.confirm
+    monkeypatch.setattr(menu, "confirm", confirm)
+    monkeypatch.setattr(menu.entry, "notify", lambda message, version=None: None)
+    stand_in.load("LRRC-01", version="2024B", gui=gui)
+    if gui:
+        menu.main(_answers(tmp_path))
+    else:
+        with pytest.raises(InputError, match=r"prior_dates\.PELVIS_45"):
+            menu.main(_answers(tmp_path))
+    assert asked == [gui]
+    assert _kept_writes() == []
 
 def test_menu_without_answers_is_a_clear_error(monkeypatch):
     """No REIRRAD_ANSWERS and no path: InputError saying what to set."""
@@ -275,10 +305,43 @@ def test_menu_version_from_the_environment(monkeypatch):
 
 
 def test_selfcheck_prints_versions_and_runs_a_stub(capsys):
-    """The self-check prints the versions and ends with a dry run on LRRC-01."""
+    """The self-check prints the versions, checks the engine on its closed form (28.08 Gy), imports every
+    adapter module and, with the stand-ins installed (here), ends with a dry run on LRRC-01."""
     assert selfcheck.main(["12A"]) == 0
     out = capsys.readouterr().out
-    assert "numpy" in out and "reirrad" in out and "self-check: dry-run" in out
+    assert "numpy" in out and "reirrad" in out
+    assert "allows 28.08 Gy in 5 fractions (closed form 28.08): ok" in out
+    assert "stand-in dry run: dry-run on stub patient LRRC-01" in out and "self-check: passed" in out
+
+
+def test_selfcheck_passes_on_a_clinical_install_without_the_stand_ins(capsys, monkeypatch):
+    """A deployment review: the clinical wheel leaves the stand-ins out, and the self-check was the
+    stand-in dry run alone, so install.py always reported a clinical installation as failed. Without
+    tps_stubs (find_spec None, as in a clinical environment) it passes on the engine and adapter checks
+    and says the dry run was skipped; a wrong engine number or an adapter module that does not import
+    fails it (exit 1), naming what."""
+    real_find_spec = selfcheck.importlib.util.find_spec
+    monkeypatch.setattr(selfcheck.importlib.util, "find_spec",
+                        lambda name, *a: None if name == "tps_stubs" else real_find_spec(name, *a))
+    assert selfcheck.main(["2024B"]) == 0
+    out = capsys.readouterr().out
+    assert "stand-in dry run: skipped (the TPS stand-ins are not installed" in out
+    assert "self-check: passed" in out and "Traceback" not in out
+    monkeypatch.setattr(selfcheck, "EXPECTED_ALLOWED_GY", 30.0)
+    assert selfcheck.main(["2024B"]) == 1
+    assert "WRONG" in capsys.readouterr().out
+    monkeypatch.setattr(selfcheck, "EXPECTED_ALLOWED_GY", 5.0 * (-3.0 + math.sqrt(202.6)) / 2.0)
+    real_import = selfcheck.importlib.import_module
+
+    def broken(name, *a):
+        if name == "reirrad_tps.raystation.grids":
+            raise SyntaxError("invalid syntax (Python 3.8)")
+        return real_import(name, *a)
+
+    monkeypatch.setattr(selfcheck.importlib, "import_module", broken)
+    assert selfcheck.main(["2024B"]) == 1
+    out = capsys.readouterr().out
+    assert "FAILED grids (SyntaxError: invalid syntax (Python 3.8))" in out and "self-check: FAILED" in out
 
 
 def test_install_helper_commands(capsys):

@@ -161,6 +161,15 @@ def notify(message: str, version: Optional[str] = None) -> None:
         logger.warning("%s (not shown in RayStation: %s)", message, tps_message(exc))
 
 
+def gui_disabled(version: Optional[str] = None) -> bool:
+    """True when RayStation says its GUI is disabled (``is_gui_disabled()``: RaaS, a script console
+    without GUI): then no dialog may open, whatever the platform, since nobody can answer it (found by a
+    deployment review: the menu opened its confirmation dialog under RaaS on Windows, where a window can
+    always be made, and the run would wait for ever). False with a GUI, and when the module cannot say
+    (no ``is_gui_disabled``, :func:`_gui_state`)."""
+    return _gui_state(scripting_module(version)) is False
+
+
 def _gui_state(module: ModuleType) -> Optional[bool]:
     """True with a GUI, False without one (``is_gui_disabled()``), None when the module has no
     ``is_gui_disabled``: the reference shows it in 11B-SP2's module alone (§1.4), not in 11A's or in

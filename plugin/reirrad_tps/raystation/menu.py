@@ -188,7 +188,9 @@ def _in_undo_step(version: str, protocol: Any, objects: Any, answers: RunAnswers
     with entry.undoable("reirrad re-irradiation plan", version):
         # read for the confirmation without writing (no MapDose): cancel leaves nothing
         snapshot = _read(version, objects, answers, run, deformable=False)
-        shown = display_available() if interactive is None else interactive
+        # a window needs a display and a RayStation whose GUI is not disabled (RaaS: nobody to answer)
+        shown = interactive if interactive is not None else (
+            display_available() and not entry.gui_disabled(version))
         review = review_case(protocol, snapshot, answers.structures, objectives=answers.objectives,
                              allowed_doses=shown)  # the dialog previews the allowed doses
         confirmed = confirm(review, answers, interactive=shown)
