@@ -165,7 +165,68 @@ def _holder_text(lock: Path) -> str:
         return ""
 
 
+class _WindowsProcesses:
+    """The Win32 calls :func:`_windows_pid_running` needs (ctypes; Windows only). A stand-in with the
+    same three methods replaces it in tests."""
+
+    def __init__(self) -> None:
+        import ctypes  # noqa: PLC0415 - Windows only
+        from ctypes import wintypes  # noqa: PLC0415
+
+        self._ctypes = ctypes
+        kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)  # type: ignore[attr-defined]
+        kernel32.OpenProcess.restype = wintypes.HANDLE
+        kernel32.OpenProcess.argtypes = (wintypes.DWORD, wintypes.BOOL, wintypes.DWORD)
+        kernel32.GetExitCodeProcess.argtypes = (wintypes.HANDLE, ctypes.POINTER(wintypes.DWORD))
+        kernel32.CloseHandle.argtypes = (wintypes.HANDLE,)
+        self._kernel32 = kernel32
+        self._dword = wintypes.DWORD
+
+    def open(self, pid: int) -> Optional[int]:
+        """A handle with PROCESS_QUERY_LIMITED_INFORMATION, or None; then :meth:`last_error` says why."""
+        return self._kernel32.OpenProcess(_PROCESS_QUERY_LIMITED_INFORMATION, False, pid) or None
+
+    def last_error(self) -> int:
+        return int(self._ctypes.get_last_error())  # type: ignore[attr-defined]
+
+    def exit_code(self, handle: int) -> Optional[int]:
+        """GetExitCodeProcess, or None when it fails."""
+        code = self._dword()
+        if not self._kernel32.GetExitCodeProcess(handle, self._ctypes.byref(code)):
+            return None
+        return int(code.value)
+
+    def close(self, handle: int) -> None:
+        self._kernel32.CloseHandle(handle)
+
+
+#: Win32: OpenProcess's access right, GetExitCodeProcess's code while a process runs, OpenProcess's
+#: error for a process that exists but may not be opened.
+_PROCESS_QUERY_LIMITED_INFORMATION = 0x1000
+_STILL_ACTIVE = 259
+_ERROR_ACCESS_DENIED = 5
+
+
+def _windows_pid_running(pid: int, processes: Optional[_WindowsProcesses] = None) -> bool:
+    """Whether process ``pid`` runs, on Windows. ``os.kill(pid, 0)`` is no test there: it is
+    ``GenerateConsoleCtrlEvent``, which succeeds for any process group number, so a dead writer's lock
+    was never recognised as stale (a deployment review; safe, but the lock then had to be removed by
+    hand). Running: it can be opened and its exit code is STILL_ACTIVE, or it exists and may not be
+    opened (access denied); an exit code that fails to be read counts as running (the lock is kept)."""
+    api = processes if processes is not None else _WindowsProcesses()
+    handle = api.open(pid)
+    if handle is None:
+        return api.last_error() == _ERROR_ACCESS_DENIED
+    try:
+        code = api.exit_code(handle)
+    finally:
+        api.close(handle)
+    return code is None or code == _STILL_ACTIVE
+
+
 def _pid_running(pid: int) -> bool:
+    if os.name == "nt":
+        return _windows_pid_running(pid)
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

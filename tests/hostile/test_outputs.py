@@ -295,6 +295,47 @@ def test_a_live_or_foreign_lock_is_never_broken(dry_outcome, tmp_path, monkeypat
         assert lock.read_text(encoding="utf-8").strip() == holder and not audit.exists()
 
 
+
+class _Win32:
+    """A stand-in for the three Win32 calls of files._windows_pid_running: processes by pid, each
+    its exit code, "unreadable" (GetExitCodeProcess fails) or "denied" (exists, OpenProcess refused)."""
+
+    def __init__(self, processes: Dict[int, Any]) -> None:
+        self.processes, self.error, self.closed = processes, 0, []
+
+    def open(self, pid: int) -> Any:
+        state = self.processes.get(pid)
+        if state is None or state == "denied":
+            self.error = 87 if state is None else 5  # ERROR_INVALID_PARAMETER / ERROR_ACCESS_DENIED
+            return None
+        return 1000 + pid
+
+    def last_error(self) -> int:
+        return self.error
+
+    def exit_code(self, handle: int) -> Any:
+        code = self.processes[handle - 1000]
+        return None if code == "unreadable" else code
+
+    def close(self, handle: int) -> None:
+        self.closed.append(handle)
+
+
+def test_windows_liveness_is_not_os_kill(monkeypatch):
+    """A deployment review: on Windows os.kill(pid, 0) is GenerateConsoleCtrlEvent, which succeeds for any
+    process group number, so a dead writer's lock was never found stale (it then had to be removed by
+    hand). There the test is OpenProcess + GetExitCodeProcess (STILL_ACTIVE = 259), modelled by a
+    stand-in for those calls (not run on Windows here): no such process -> not running; running; exited
+    with 0; access denied -> running (it exists); exit code unreadable -> running (the lock is kept).
+    Every handle opened is closed. _pid_running takes this path when os.name is 'nt'."""
+    api = _Win32({11: 259, 12: 0, 13: "denied", 14: "unreadable"})
+    assert [files._windows_pid_running(pid, api) for pid in (10, 11, 12, 13, 14)] == [
+        False, True, False, True, True]
+    assert sorted(api.closed) == [1011, 1012, 1014]
+    monkeypatch.setattr(files.os, "name", "nt")
+    monkeypatch.setattr(files, "_WindowsProcesses", lambda: _Win32({}))
+    assert files._pid_running(os.getpid()) is False  # the stand-in knows no process: not os.kill
+
 _HOLDER = textwrap.dedent("""
     import sys, time
     from pathlib import Path

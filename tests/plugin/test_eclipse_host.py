@@ -29,6 +29,8 @@ REPO = Path(__file__).resolve().parents[2]
 PATIENT = ["--patient", "LRRC-01", "--course", "C2_SABR", "--plan", "SABR_REIRR"]
 START = ["--planned-start", "2026-12-07"]
 FACTOR = {"Gy": 1.0, "cGy": 100.0}
+#: The variables the host refuses and the launcher removes (HostConfig.ForeignPythonVariables).
+FOREIGN_PYTHON_VARIABLES = ("PYTHONHOME", "PYTHONPATH", "PYTHONUSERBASE")
 WRITE_MEMBERS_BEFORE_SAVE = ("SetPrescription", "AddPointObjective", "OptimizeVMAT", "CalculateDose")
 
 
@@ -54,12 +56,14 @@ def built() -> Dict[str, Path]:
 
 
 def _run_host(built: Dict[str, Path], args: List[str], tmp_path: Path, *, stdin: Optional[str] = None,
-              **env: str) -> Tuple[int, Dict[str, Any], List[JournalEntry], str]:
+              exe: Optional[Path] = None, **env: str) -> Tuple[int, Dict[str, Any], List[JournalEntry], str]:
     journal = tmp_path / "journal.json"
     result = tmp_path / "result.json"
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("REIRRAD_") and k != "DISPLAY"}
+    # as the launcher starts it: without the variables the host refuses (PYTHONPATH, ...)
+    environment = {k: v for k, v in os.environ.items()
+                   if not k.startswith("REIRRAD_") and k not in ("DISPLAY", *FOREIGN_PYTHON_VARIABLES)}
     environment.update(env, REIRRAD_STUB_JOURNAL=str(journal))
-    proc = subprocess.run(["mono", str(built["ReirradHost.exe"]), *args, "--json", str(result)],
+    proc = subprocess.run(["mono", str(exe or built["ReirradHost.exe"]), *args, "--json", str(result)],
                           input=stdin or "", capture_output=True, text=True, env=environment,
                           timeout=600, check=False)
     output = proc.stdout + proc.stderr
@@ -229,11 +233,67 @@ def test_host_bad_input_exits_2_with_the_reason(built, tmp_path, args, needle):
     assert "SaveModifications" not in _members(entries)
 
 
+def _host_copy(built: Dict[str, Path], tmp_path: Path, ini: str) -> Path:
+    """The built host folder copied to ``tmp_path / "host"`` with ``ini`` as its ReirradHost.ini."""
+    folder = tmp_path / "host"
+    shutil.copytree(built["ReirradHost.exe"].parent, folder)
+    (folder / "ReirradHost.ini").write_text(ini, encoding="utf-8")
+    return folder / "ReirradHost.exe"
+
+
+def _ini_values(built: Dict[str, Path]) -> Dict[str, str]:
+    text = (built["ReirradHost.exe"].parent / "ReirradHost.ini").read_text(encoding="utf-8")
+    return dict(line.split(" = ", 1) for line in text.splitlines() if " = " in line)
+
+
 def test_host_without_python_configured_exits_4(built, tmp_path):
-    """A missing Python library is reported (exit 4) before any ESAPI call."""
-    code, _, entries, output = _run_host(built, [*PATIENT], tmp_path,
-                                         REIRRAD_PYTHON_DLL=str(tmp_path / "x.so"))
+    """A missing Python library is reported (exit 4) before any ESAPI call. No environment variable
+    overrides ReirradHost.ini (a deployment review: REIRRAD_PYTHON_DLL / REIRRAD_PYTHON let the approved
+    executable run any Python): the old variable is ignored, the INI's missing library reported."""
+    exe = _host_copy(built, tmp_path, f"python_dll = {tmp_path / 'x.so'}\n")
+    code, _, entries, output = _run_host(built, [*PATIENT], tmp_path, exe=exe,
+                                         REIRRAD_PYTHON_DLL=_ini_values(built)["python_dll"])
     assert code == 4 and "does not exist" in output and entries == []
+
+
+@pytest.mark.parametrize("variable", FOREIGN_PYTHON_VARIABLES)
+def test_host_refuses_variables_that_would_run_other_python_code(built, tmp_path, variable):
+    """PYTHONPATH (other import paths), PYTHONHOME (another standard library, and no venv detection),
+    PYTHONUSERBASE (another user site) would make the approved host run code its approval does not
+    cover: exit 4 naming the variable, before any ESAPI call."""
+    code, _, entries, output = _run_host(built, [*PATIENT, "--dry-run", "--no-dialog", *START], tmp_path,
+                                         **{variable: str(tmp_path)})
+    assert code == 4 and f"the environment variable {variable} is set" in output and entries == []
+
+
+def test_host_refuses_a_venv_python_did_not_start_in(built):
+    """A deployment review: embedded CPython 3.8-3.10 on Windows derive their environment from the
+    executable (ReirradHost.exe: PC/getpathp.c), not from the program name the host sets, so a venv named
+    by python_executable was silently not used (its packages missing, or the base installation's used).
+    The host now compares sys.prefix with the venv and exits 4 when they differ. This Python (3.11 on
+    Linux) always starts in the venv, so the comparison is checked on its own (Program.VenvMismatch, what
+    the host calls with sys.prefix and sys.version); every host run above passes it with the real venv."""
+    stub.runtime()
+    import clr  # noqa: PLC0415 - after the stand-in loaded pythonnet
+
+    clr.AddReference(str(built["ReirradHost.exe"]))
+    from Reirrad.EclipseHost import Program  # noqa: PLC0415
+
+    assert Program.VenvMismatch("/srv/reirrad/venv", "/srv/reirrad/venv/", "3.10.11") is None
+    message = str(Program.VenvMismatch("/srv/reirrad/venv", "/srv/python310", "3.10.11"))
+    assert message.startswith("Python 3.10.11 did not start in the environment /srv/reirrad/venv")
+    assert "sys.prefix is /srv/python310" in message and "CPython 3.11 or later" in message
+
+
+def test_host_pause_waits_for_enter_on_every_exit(built, tmp_path):
+    """--pause (the launcher's): the host says it finished, with the exit code, and waits for Enter, on
+    a run and on a refusal before Python starts; it is not passed to Python (which would refuse it)."""
+    code, result, _, output = _run_host(built, [*PATIENT, "--dry-run", "--no-dialog", *START, "--pause"],
+                                        tmp_path, stdin="\n")
+    assert code == 0 and result["status"] == "dry-run", output
+    assert output.rstrip().endswith("reirrad finished (exit code 0). Press Enter to close this window.")
+    code, _, _, output = _run_host(built, [*PATIENT, "--pause"], tmp_path, stdin="\n", PYTHONHOME="/x")
+    assert code == 4 and "reirrad finished (exit code 4). Press Enter to close this window." in output
 
 
 # -- the Scripts-menu launcher ------------------------------------------------------------------------
@@ -292,7 +352,7 @@ def launcher(built) -> Any:
 def test_launcher_quotes_ids_for_the_windows_parser(launcher, text):
     """Any ID survives the host's command line (the Windows parser's rules, implemented above)."""
     line = str(launcher.HostStart.Arguments(text, "C 2", "P"))
-    assert _windows_argv(line) == ["--patient", text, "--course", "C 2", "--plan", "P"]
+    assert _windows_argv(line) == ["--patient", text, "--course", "C 2", "--plan", "P", "--pause"]
 
 
 def test_launcher_starts_the_host_on_the_context_ids_and_the_host_runs(launcher, built, tmp_path):
@@ -302,8 +362,11 @@ def test_launcher_starts_the_host_on_the_context_ids_and_the_host_runs(launcher,
     info = launcher.HostStart.For(context, str(built["ReirradHost.exe"].parent))
     assert Path(str(info.FileName)) == built["ReirradHost.exe"] and not info.UseShellExecute
     argv = _windows_argv(str(info.Arguments))
-    assert argv == PATIENT
-    code, result, entries, output = _run_host(built, [*argv, "--no-dialog", "--dry-run", *START], tmp_path)
+    assert argv == [*PATIENT, "--pause"]
+    for variable in FOREIGN_PYTHON_VARIABLES:  # removed from the host's environment (it refuses them)
+        assert not info.EnvironmentVariables.ContainsKey(variable)
+    code, result, entries, output = _run_host(built, [*argv, "--no-dialog", "--dry-run", *START], tmp_path,
+                                              stdin="\n")
     assert code == 0 and result["patient_id"] == "LRRC-01" and entries == [], output
 
 

@@ -3,7 +3,9 @@
 //
 // A binary plug-in cannot host reirrad's Python itself and write (esapi.md §13.2): it starts the
 // approvable stand-alone host, which opens the patient in its own ESAPI session. The plug-in reads the
-// three IDs and returns at once; it writes nothing, so it needs no write approval.
+// three IDs and returns at once; it writes nothing, so it needs no write approval. The host gets
+// --pause (its console window, which closes when it exits, waits for Enter so that the run's outcome can
+// be read) and an environment without the variables that would make its Python run other code.
 using System;
 using System.Diagnostics;
 using System.IO;
@@ -41,6 +43,10 @@ namespace Reirrad.Launcher
     {
         public const string HostFileName = "ReirradHost.exe";
 
+        /// <summary>The variables ReirradHost.exe refuses (HostConfig.ForeignPythonVariables): removed from
+        /// the host's environment (another program on the workstation may set them).</summary>
+        public static readonly string[] ForeignPythonVariables = { "PYTHONHOME", "PYTHONPATH", "PYTHONUSERBASE" };
+
         /// <summary>The start information for ReirradHost.exe in <paramref name="directory"/> on the
         /// context's patient, course and external-beam plan.</summary>
         /// <exception cref="InvalidOperationException">No patient, course or external-beam plan is
@@ -62,13 +68,19 @@ namespace Reirrad.Launcher
                 context.ExternalPlanSetup.Id));
             info.UseShellExecute = false;   // the host is a console program: it gets its own console window
             info.WorkingDirectory = directory;
+            foreach (string variable in ForeignPythonVariables)
+            {
+                info.EnvironmentVariables.Remove(variable);  // the host refuses to start with them set
+            }
             return info;
         }
 
-        /// <summary>The host's command line for these IDs.</summary>
+        /// <summary>The host's command line for these IDs (and --pause: the console window stays open until
+        /// Enter, showing the outcome).</summary>
         public static string Arguments(string patientId, string courseId, string planId)
         {
-            return "--patient " + Quote(patientId) + " --course " + Quote(courseId) + " --plan " + Quote(planId);
+            return "--patient " + Quote(patientId) + " --course " + Quote(courseId) + " --plan " + Quote(planId)
+                + " --pause";
         }
 
         /// <summary>One argument quoted for the Windows command-line parser (CommandLineToArgvW rules:

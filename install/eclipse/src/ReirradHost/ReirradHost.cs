@@ -4,7 +4,9 @@
 //   ReirradHost.exe --patient ID --course ID --plan ID --intent isotoxic [--no-dialog] [--json PATH] ...
 //
 // The arguments are parsed by Python (reirrad_tps.eclipse.host.begin: one definition of the command
-// line). This file does only what must be done by the approved executable itself:
+// line), all but --pause, the host's own: wait for Enter before exiting, on every exit path (the
+// Scripts-menu launcher passes it: the console window it opens closes when the host exits, and with it
+// the run's outcome). This file does only what must be done by the approved executable itself:
 //   Application.CreateApplication() on the STA thread, OpenPatientById, BeginModifications (unless
 //   --dry-run), hand the live objects to Python, and SaveModifications ONLY when Python reports ok:
 //   a plan to keep (planned, or kept for review) whose result JSON, report and audit row Python has
@@ -25,8 +27,11 @@ using VMS.TPS.Common.Model.API;
 
 namespace Reirrad.EclipseHost
 {
-    /// <summary>Where the Python that runs reirrad is. Read from ReirradHost.ini next to the executable;
-    /// the environment variables REIRRAD_PYTHON_DLL and REIRRAD_PYTHON override it.</summary>
+    /// <summary>Where the Python that runs reirrad is. Read from ReirradHost.ini next to the executable,
+    /// and only from there: the approval covers the executable, and the INI file, the Python it names
+    /// and that environment are part of the approved configuration (install/eclipse/README.md). No
+    /// environment variable overrides it, and the variables that would make Python run other code
+    /// (<see cref="ForeignPythonVariables"/>) are refused.</summary>
     public sealed class HostConfig
     {
         public const string FileName = "ReirradHost.ini";
@@ -37,6 +42,10 @@ namespace Reirrad.EclipseHost
         /// <summary>The python executable of the environment that has reirrad installed (a venv's
         /// python.exe): Python derives sys.path (and the venv's site-packages) from it. Optional.</summary>
         public string PythonExecutable { get; private set; }
+
+        /// <summary>Variables that change which code the embedded Python runs (another standard library,
+        /// other import paths, another user site): refused when set, since Python reads them at start.</summary>
+        public static readonly string[] ForeignPythonVariables = { "PYTHONHOME", "PYTHONPATH", "PYTHONUSERBASE" };
 
         public static HostConfig Load(string directory)
         {
@@ -69,13 +78,22 @@ namespace Reirrad.EclipseHost
                     values[key] = line.Substring(eq + 1).Trim();
                 }
             }
+            foreach (string variable in ForeignPythonVariables)
+            {
+                if (!string.IsNullOrEmpty(Environment.GetEnvironmentVariable(variable)))
+                {
+                    throw new HostConfigException("the environment variable " + variable + " is set: it would make "
+                        + "the approved host run Python code other than the environment " + path + " names. "
+                        + "Unset it for ReirradHost.exe (the Scripts-menu launcher removes it).");
+                }
+            }
             HostConfig config = new HostConfig();
-            config.PythonDll = Pick(values, "python_dll", "REIRRAD_PYTHON_DLL");
-            config.PythonExecutable = Pick(values, "python_executable", "REIRRAD_PYTHON");
+            config.PythonDll = Value(values, "python_dll");
+            config.PythonExecutable = Value(values, "python_executable");
             if (string.IsNullOrEmpty(config.PythonDll))
             {
                 throw new HostConfigException("The Python library is not configured: set python_dll in " + path
-                    + " (e.g. python_dll = C:\\reirrad\\python\\python311.dll) or the REIRRAD_PYTHON_DLL variable.");
+                    + " (e.g. python_dll = C:\\reirrad\\python\\python311.dll).");
             }
             if (!File.Exists(config.PythonDll))
             {
@@ -89,15 +107,30 @@ namespace Reirrad.EclipseHost
             return config;
         }
 
-        private static string Pick(Dictionary<string, string> values, string key, string variable)
+        private static string Value(Dictionary<string, string> values, string key)
         {
-            string fromEnvironment = Environment.GetEnvironmentVariable(variable);
-            if (!string.IsNullOrEmpty(fromEnvironment))
-            {
-                return fromEnvironment;
-            }
             string value;
             return values.TryGetValue(key, out value) ? value : null;
+        }
+
+        /// <summary>The environment folder of <see cref="PythonExecutable"/> (the folder holding pyvenv.cfg:
+        /// the executable's folder or its parent, e.g. C:\reirrad\venv for C:\reirrad\venv\Scripts\python.exe),
+        /// or null when it is not a venv's.</summary>
+        public string VenvDirectory()
+        {
+            if (string.IsNullOrEmpty(PythonExecutable))
+            {
+                return null;
+            }
+            string folder = Path.GetDirectoryName(Path.GetFullPath(PythonExecutable));
+            foreach (string candidate in new[] { folder, Path.GetDirectoryName(folder) })
+            {
+                if (!string.IsNullOrEmpty(candidate) && File.Exists(Path.Combine(candidate, "pyvenv.cfg")))
+                {
+                    return candidate;
+                }
+            }
+            return null;
         }
     }
 
@@ -115,6 +148,19 @@ namespace Reirrad.EclipseHost
 
         [STAThread]
         public static int Main(string[] args)
+        {
+            bool pause = Array.IndexOf(args, "--pause") >= 0;
+            int code = Run(Array.FindAll(args, a => a != "--pause"));
+            if (pause)
+            {
+                Console.WriteLine("reirrad finished (exit code " + code.ToString(CultureInfo.InvariantCulture)
+                    + "). Press Enter to close this window.");
+                Console.ReadLine();
+            }
+            return code;
+        }
+
+        private static int Run(string[] args)
         {
             HostConfig config;
             try
@@ -143,6 +189,12 @@ namespace Reirrad.EclipseHost
             }
             using (Py.GIL())
             {
+                string wrong = VenvNotInEffect(config);
+                if (wrong != null)
+                {
+                    Console.Error.WriteLine("reirrad: " + wrong);
+                    return ExitNoPython;
+                }
                 PyObject host;
                 try
                 {
@@ -166,6 +218,44 @@ namespace Reirrad.EclipseHost
                     return ExitFailed;
                 }
             }
+        }
+
+        /// <summary>Why the venv that python_executable names is not the environment Python runs in (its
+        /// sys.prefix), or null when it is (or no venv is configured). CPython 3.8-3.10 embedded in another
+        /// executable derive the environment from that executable, not from the program name the host sets
+        /// (their getpath), so the venv's packages would be missing or the base installation's used.</summary>
+        private static string VenvNotInEffect(HostConfig config)
+        {
+            string venv = config.VenvDirectory();
+            if (venv == null)
+            {
+                return null;
+            }
+            string prefix;
+            string version;
+            using (PyObject sys = Py.Import("sys"))
+            {
+                prefix = sys.GetAttr("prefix").As<string>();
+                version = sys.GetAttr("version").As<string>().Split(' ')[0];
+            }
+            return VenvMismatch(venv, prefix, version);
+        }
+
+        /// <summary>Why Python (<paramref name="version"/>, its sys.prefix <paramref name="prefix"/>) did not
+        /// start in the venv <paramref name="venv"/>, or null when it did (the same folder, case and a
+        /// trailing separator aside).</summary>
+        public static string VenvMismatch(string venv, string prefix, string version)
+        {
+            if (string.Equals(Path.GetFullPath(prefix).TrimEnd(Path.DirectorySeparatorChar),
+                              Path.GetFullPath(venv).TrimEnd(Path.DirectorySeparatorChar),
+                              StringComparison.OrdinalIgnoreCase))
+            {
+                return null;
+            }
+            return "Python " + version + " did not start in the environment " + venv + " that python_executable names "
+                + "(its sys.prefix is " + prefix + "). Embedded CPython 3.8-3.10 ignore python_executable: use "
+                + "CPython 3.11 or later for a venv, or leave python_executable out and install reirrad into "
+                + "the Python that python_dll belongs to (install/eclipse/README.md).";
         }
 
         /// <summary>The first line of an exception's message (a Python exception carries its traceback
