@@ -112,7 +112,7 @@ __all__ = [
 ]
 
 #: Identifier and version of the record layout (changes whenever a column is added or renamed).
-AUDIT_SCHEMA = "reirrad-audit/3"
+AUDIT_SCHEMA = "reirrad-audit/4"  # 4: oar.<key>.check_limit_eqd2_gy (2026-12-07)
 
 #: Leading columns, one per run.
 RUN_FIELDS = (

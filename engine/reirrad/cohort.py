@@ -592,7 +592,7 @@ def draw_strip(points: Mapping[str, Sequence[StripPoint]], labels: Mapping[str, 
     ax.set_xlabel("cumulative EQD2 (Gy, at each OAR's α/β)", fontsize=8)
     ax.tick_params(labelsize=7)
     ax.grid(True, axis="x", linewidth=0.4, color="#dddddd")
-    handles = [Line2D([], [], color="#d62728", linewidth=1.5, label="cumulative limit"),
+    handles = [Line2D([], [], color="#d62728", linewidth=1.5, label="limit checked"),
                Line2D([], [], marker="o", markerfacecolor="none", color="#555555", linestyle="none",
                       label="metric sum (when it differs)")]
     if len(policies) > 1 or policies[:1] != [None]:
@@ -736,7 +736,9 @@ def _cumulative_section(cases: Sequence[CohortCase], labels: Mapping[str, str], 
     unlimited = {k: v for k, v in data.items() if k not in limited}
     out = ['<section id="cumulative"><h2>Cumulative EQD2 per OAR against its limit</h2>',
            '<p class="note">Each finished case\'s <code>oars[].cumulative_eqd2_gy</code> (EQD2 at the OAR\'s '
-           "α/β, at the protocol's metric, by the protocol's deciding method) against "
+           "α/β, at the protocol's metric, by the protocol's deciding method) against the limit it was "
+           "checked against: <code>check_limit_eqd2_gy</code> (the cumulative limit, or with the Jones &amp; "
+           "Grant model the single-course tolerance where it is lower), else "
            "<code>cumulative_limit_eqd2_gy</code>; the metric-sum value is "
            "<code>cumulative_eqd2_metric_sum_gy</code>. Above the limit: the value exceeds the limit.</p>"]
     if not limited:
@@ -747,7 +749,7 @@ def _cumulative_section(cases: Sequence[CohortCase], labels: Mapping[str, str], 
                                     {"data-plot": "strip"}, strip_figure_px(len(limited)))
                    + "<figcaption>One row per OAR with a cumulative limit: a dot per case at its "
                      "cumulative EQD2 (colour: policy), an open circle at the metric-sum value where it "
-                     "differs, a red line at the cumulative limit.</figcaption></figure>")
+                     "differs, a red line at the limit checked.</figcaption></figure>")
     else:
         out.append(f'<p class="note" id="plots-note">{escape(reason)}</p>')
     summary: List[Row] = []
@@ -758,7 +760,7 @@ def _cumulative_section(cases: Sequence[CohortCase], labels: Mapping[str, str], 
                          num(len(points)), num(min(values)), num(statistics.median(values)), num(max(values)),
                          Cell(str(above), numeric=True, css="above" if above else "")], {"data-oar": key}))
     if summary:
-        out.append(table(["OAR", "Cumulative limit (Gy)", "Cases", "Minimum (Gy)", "Median (Gy)",
+        out.append(table(["OAR", "Limit checked (Gy)", "Cases", "Minimum (Gy)", "Median (Gy)",
                           "Maximum (Gy)", "Above the limit (cases)"], summary, {"id": "cumulative-summary"}))
         detail: List[Row] = []
         for key, points in limited.items():

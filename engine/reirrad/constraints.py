@@ -575,7 +575,8 @@ def remaining_tolerance(
         findings.append(Finding(
             "tolerance-exhausted", "stop",
             f"{spec.label}: effective prior EQD2 {effective_total.value_gy:.2f} Gy reaches the "
-            f"cumulative limit {check_limit:g} Gy; no further dose is allowed at {limit.metric.name} - "
+            f"{'cumulative limit' if check_limit == limit.eqd2.value else 'single-course tolerance'} "
+            f"{check_limit:g} Gy; no further dose is allowed at {limit.metric.name} - "
             "planning needs a recorded decision (override reason)",
             subject=oar,
         ))

@@ -212,7 +212,10 @@ def _windows_pid_running(pid: int, processes: Optional[_WindowsProcesses] = None
     ``GenerateConsoleCtrlEvent``, which succeeds for any process group number, so a dead writer's lock
     was never recognised as stale (a deployment review; safe, but the lock then had to be removed by
     hand). Running: it can be opened and its exit code is STILL_ACTIVE, or it exists and may not be
-    opened (access denied); an exit code that fails to be read counts as running (the lock is kept)."""
+    opened (access denied); an exit code that fails to be read, or a number that is no Windows process
+    id, counts as running (the lock is kept)."""
+    if not 0 < pid <= 0xFFFFFFFF:  # not a Windows process id (a DWORD): keep the lock, never guess
+        return True
     api = processes if processes is not None else _WindowsProcesses()
     handle = api.open(pid)
     if handle is None:

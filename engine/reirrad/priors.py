@@ -180,7 +180,8 @@ def select_prior_plans(candidates: Sequence[PriorPlanCandidate],
                 f"{c.label} is in the new plan's course and {state}: it is NOT counted as prior dose (a plan "
                 "of the new plan's course is read as an alternative or a phase of the new treatment); if it "
                 "was delivered before this re-irradiation (a department that keeps the re-treatment in the "
-                "first course), choose it explicitly", subject=c.label))
+                "first course), put the new plan in a course of its own, so that the plan is read as a "
+                "prior course, and run again", subject=c.label))
     return PriorSelection(tuple(chosen), tuple(findings), tuple(record))
 
 

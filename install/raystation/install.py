@@ -4,12 +4,13 @@ Usage (on the RayStation workstation, in a shell with write access to RayStation
 
     python install.py --python "<RayStation folder>\\CPython\\python.exe" \\
         --wheelhouse D:\\reirrad-wheels            # folder with reirrad-*.whl and its dependencies
-    python install.py --python ... --self-check      # versions + a dry run on a stub patient
+    python install.py --python ... --self-check      # versions, the engine, the adapter's modules
     python install.py --python ... --uninstall       # rollback
 
 ``--print-only`` prints the commands without running them. pip runs with ``--no-index`` so nothing
-is downloaded: build the wheelhouse on a connected machine with
-``pip wheel . -w wheelhouse`` (same Python version as RayStation's: 3.8 for 11B/12A, 3.11 for 2024B).
+is downloaded: build the wheelhouse on a connected Windows x64 machine (numpy and PyYAML are platform
+wheels) with ``pip wheel . -w wheelhouse`` (same Python version as RayStation's: 3.8 for 11B/12A, 3.11
+for 2024B).
 """
 
 from __future__ import annotations

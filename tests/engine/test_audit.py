@@ -333,7 +333,7 @@ def _spec_result(**changes):
 def test_decision_gate_columns_carry_the_result_values():
     """Source of truth: the spec-shaped result above and reirrad.statuses.exit_code_for."""
     rec = audit_record(_spec_result(), oar_keys=PROTOCOL.oar_keys, n_prior_courses=3)
-    assert rec["schema"] == AUDIT_SCHEMA == "reirrad-audit/3"
+    assert rec["schema"] == AUDIT_SCHEMA == "reirrad-audit/4"
     assert rec["status"] == "final-check-failed" and rec["exit_code"] == 3
     assert rec["final_check.rechecked"] is True
     assert rec["final_check.normalisation_value"] == 1.0113

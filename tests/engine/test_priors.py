@@ -60,7 +60,7 @@ def test_a_treated_plan_of_the_new_plan_s_course_is_named_not_dropped_silently()
     assert found == {"C1/FIRST_COURSE": ("same-course-plan-not-counted", "flag"),
                      "C1/OLD_APPROVED": ("same-course-plan-not-counted", "flag")}
     (treated,) = [f.message for f in selection.findings if f.subject == "C1/FIRST_COURSE"]
-    assert "in the new plan's course and treated" in treated and "choose it explicitly" in treated
+    assert "in the new plan's course and treated" in treated and "a course of its own" in treated
 
 
 def test_an_explicit_choice_replaces_the_rule_and_is_recorded():

@@ -332,6 +332,7 @@ def test_windows_liveness_is_not_os_kill(monkeypatch):
     assert [files._windows_pid_running(pid, api) for pid in (10, 11, 12, 13, 14)] == [
         False, True, False, True, True]
     assert sorted(api.closed) == [1011, 1012, 1014]
+    assert files._windows_pid_running(2**40, api) and files._windows_pid_running(0, api)  # no DWORD: kept
     monkeypatch.setattr(files.os, "name", "nt")
     monkeypatch.setattr(files, "_WindowsProcesses", lambda: _Win32({}))
     assert files._pid_running(os.getpid()) is False  # the stand-in knows no process: not os.kill

@@ -30,7 +30,8 @@ PATIENT = ["--patient", "LRRC-01", "--course", "C2_SABR", "--plan", "SABR_REIRR"
 START = ["--planned-start", "2026-12-07"]
 FACTOR = {"Gy": 1.0, "cGy": 100.0}
 #: The variables the host refuses and the launcher removes (HostConfig.ForeignPythonVariables).
-FOREIGN_PYTHON_VARIABLES = ("PYTHONHOME", "PYTHONPATH", "PYTHONUSERBASE")
+FOREIGN_PYTHON_VARIABLES = ("PYTHONHOME", "PYTHONPATH", "PYTHONUSERBASE", "PYTHONEXECUTABLE",
+                            "__PYVENV_LAUNCHER__")
 WRITE_MEMBERS_BEFORE_SAVE = ("SetPrescription", "AddPointObjective", "OptimizeVMAT", "CalculateDose")
 
 
@@ -285,6 +286,27 @@ def test_host_refuses_a_venv_python_did_not_start_in(built):
     assert "sys.prefix is /srv/python310" in message and "CPython 3.11 or later" in message
 
 
+def test_host_refuses_the_user_site_packages_of_a_python_without_a_venv(built, tmp_path):
+    """A second review: without a venv, Python puts the user's own site-packages on its path (and runs
+    its .pth files) unless PYTHONNOUSERSITE is set. The host refuses to go on when it is there (exit 4,
+    naming it and the fix); the launcher sets PYTHONNOUSERSITE=1. Modelled with this machine's base
+    Python (python_dll only) and a user site under a HOME of the test's own: refused; with
+    PYTHONNOUSERSITE=1 the check passes (and the import of reirrad then fails: that Python has none)."""
+    exe = _host_copy(built, tmp_path, f"python_dll = {_ini_values(built)['python_dll']}\n")
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    user_site = tmp_path / "home" / ".local" / "lib" / version / "site-packages"
+    user_site.mkdir(parents=True)
+    home = str(tmp_path / "home")
+    code, _, entries, output = _run_host(built, [*PATIENT, "--dry-run", "--no-dialog", *START], tmp_path,
+                                         exe=exe, HOME=home)
+    assert code == 4 and entries == []
+    assert f"the user's site-packages {user_site} is on Python's path" in output
+    code, _, entries, output = _run_host(built, [*PATIENT, "--dry-run", "--no-dialog", *START], tmp_path,
+                                         exe=exe, HOME=home, PYTHONNOUSERSITE="1")
+    assert code == 4 and entries == [] and "site-packages" not in output.split("(")[0], output
+    assert "could not be imported" in output
+
+
 def test_host_pause_waits_for_enter_on_every_exit(built, tmp_path):
     """--pause (the launcher's): the host says it finished, with the exit code, and waits for Enter, on
     a run and on a refusal before Python starts; it is not passed to Python (which would refuse it)."""
@@ -365,6 +387,7 @@ def test_launcher_starts_the_host_on_the_context_ids_and_the_host_runs(launcher,
     assert argv == [*PATIENT, "--pause"]
     for variable in FOREIGN_PYTHON_VARIABLES:  # removed from the host's environment (it refuses them)
         assert not info.EnvironmentVariables.ContainsKey(variable)
+    assert info.EnvironmentVariables["PYTHONNOUSERSITE"] == "1"
     code, result, entries, output = _run_host(built, [*argv, "--no-dialog", "--dry-run", *START], tmp_path,
                                               stdin="\n")
     assert code == 0 and result["patient_id"] == "LRRC-01" and entries == [], output

@@ -683,7 +683,9 @@ def _plots_section(outcome: RunOutcome, draw: bool, reason: str) -> str:
                             "by the overlap rule (highest EQD2 among the OARs present and the background "
                             f"α/β {background} Gy); each course credited its smallest recovery over the "
                             "OARs with a cumulative limit."),
-        "remaining-tolerance": ("Remaining EQD2 (cumulative limit − effective prior, floored at 0) inside "
+        "remaining-tolerance": ("Remaining EQD2 (the limit checked − effective prior, floored at 0; the "
+                                "limit checked is the cumulative limit, or with the Jones & Grant model the "
+                                "single-course tolerance where it is lower) inside "
                                 "each OAR with a cumulative limit (occupancy ≥ 0.5), at that OAR's α/β; "
                                 "smallest where OARs overlap; grey: no OAR with a cumulative limit."),
     }

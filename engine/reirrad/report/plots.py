@@ -129,7 +129,7 @@ def draw_dvh(data: DvhData) -> bytes:
         pd, pv = _curve(data.prior)
         ax.plot(pd, pv, color="#7f7f7f", linewidth=1.0, linestyle="--", label="effective prior EQD2")
     ax.axvline(data.limit_gy, color="#d62728", linewidth=1.2,
-               label=f"cumulative limit {data.limit_gy:g} Gy")
+               label=f"limit checked {data.limit_gy:g} Gy")
     bottom = min(0.01, (data.metric_volume_cc or 0.01) / 10.0)
     if data.metric_volume_cc is not None:
         marker_v = max(data.metric_volume_cc, bottom)

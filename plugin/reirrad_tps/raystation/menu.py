@@ -157,8 +157,8 @@ def main(answers_path: Optional[str] = None, *, interactive: Optional[bool] = No
     is available (``interactive`` None) or asked for (True); without it (False, or no display) the
     answers must settle every question (:func:`reirrad_tps.dialog.unresolved`). Every failure is shown
     to the user (``await_user_input``, or the log when the GUI is disabled) before it is raised: a bad
-    answers file or output path before anything is read, anything later after the undo step rolled
-    back.
+    answers file or output path before anything is read, anything later after the undo step ended
+    (rolled back where RayStation rolls back; otherwise the message names what may be left).
     """
     try:
         return _menu_run(answers_path, interactive)

@@ -5,7 +5,8 @@
 // approvable stand-alone host, which opens the patient in its own ESAPI session. The plug-in reads the
 // three IDs and returns at once; it writes nothing, so it needs no write approval. The host gets
 // --pause (its console window, which closes when it exits, waits for Enter so that the run's outcome can
-// be read) and an environment without the variables that would make its Python run other code.
+// be read) and an environment without the variables that would make its Python run other code, and with
+// PYTHONNOUSERSITE=1 (no user site-packages).
 using System;
 using System.Diagnostics;
 using System.IO;
@@ -45,7 +46,10 @@ namespace Reirrad.Launcher
 
         /// <summary>The variables ReirradHost.exe refuses (HostConfig.ForeignPythonVariables): removed from
         /// the host's environment (another program on the workstation may set them).</summary>
-        public static readonly string[] ForeignPythonVariables = { "PYTHONHOME", "PYTHONPATH", "PYTHONUSERBASE" };
+        public static readonly string[] ForeignPythonVariables =
+        {
+            "PYTHONHOME", "PYTHONPATH", "PYTHONUSERBASE", "PYTHONEXECUTABLE", "__PYVENV_LAUNCHER__",
+        };
 
         /// <summary>The start information for ReirradHost.exe in <paramref name="directory"/> on the
         /// context's patient, course and external-beam plan.</summary>
@@ -72,6 +76,7 @@ namespace Reirrad.Launcher
             {
                 info.EnvironmentVariables.Remove(variable);  // the host refuses to start with them set
             }
+            info.EnvironmentVariables["PYTHONNOUSERSITE"] = "1";  // no user site-packages (the host checks)
             return info;
         }
 

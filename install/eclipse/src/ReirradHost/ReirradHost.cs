@@ -44,8 +44,12 @@ namespace Reirrad.EclipseHost
         public string PythonExecutable { get; private set; }
 
         /// <summary>Variables that change which code the embedded Python runs (another standard library,
-        /// other import paths, another user site): refused when set, since Python reads them at start.</summary>
-        public static readonly string[] ForeignPythonVariables = { "PYTHONHOME", "PYTHONPATH", "PYTHONUSERBASE" };
+        /// other import paths, another user site, another executable and so another venv): refused when
+        /// set, since Python reads them at start.</summary>
+        public static readonly string[] ForeignPythonVariables =
+        {
+            "PYTHONHOME", "PYTHONPATH", "PYTHONUSERBASE", "PYTHONEXECUTABLE", "__PYVENV_LAUNCHER__",
+        };
 
         public static HostConfig Load(string directory)
         {
@@ -113,9 +117,9 @@ namespace Reirrad.EclipseHost
             return values.TryGetValue(key, out value) ? value : null;
         }
 
-        /// <summary>The environment folder of <see cref="PythonExecutable"/> (the folder holding pyvenv.cfg:
-        /// the executable's folder or its parent, e.g. C:\reirrad\venv for C:\reirrad\venv\Scripts\python.exe),
-        /// or null when it is not a venv's.</summary>
+        /// <summary>The venv of <see cref="PythonExecutable"/> as Python's site.venv() takes it: the parent of
+        /// the executable's folder (e.g. C:\reirrad\venv for C:\reirrad\venv\Scripts\python.exe) when a
+        /// pyvenv.cfg lies in the executable's folder or in that parent; null when it is not a venv's.</summary>
         public string VenvDirectory()
         {
             if (string.IsNullOrEmpty(PythonExecutable))
@@ -123,14 +127,13 @@ namespace Reirrad.EclipseHost
                 return null;
             }
             string folder = Path.GetDirectoryName(Path.GetFullPath(PythonExecutable));
-            foreach (string candidate in new[] { folder, Path.GetDirectoryName(folder) })
+            string parent = Path.GetDirectoryName(folder);
+            if (string.IsNullOrEmpty(parent))
             {
-                if (!string.IsNullOrEmpty(candidate) && File.Exists(Path.Combine(candidate, "pyvenv.cfg")))
-                {
-                    return candidate;
-                }
+                return null;
             }
-            return null;
+            bool venv = File.Exists(Path.Combine(folder, "pyvenv.cfg")) || File.Exists(Path.Combine(parent, "pyvenv.cfg"));
+            return venv ? parent : null;
         }
     }
 
@@ -150,12 +153,25 @@ namespace Reirrad.EclipseHost
         public static int Main(string[] args)
         {
             bool pause = Array.IndexOf(args, "--pause") >= 0;
-            int code = Run(Array.FindAll(args, a => a != "--pause"));
-            if (pause)
+            int code = ExitFailed;
+            try
             {
-                Console.WriteLine("reirrad finished (exit code " + code.ToString(CultureInfo.InvariantCulture)
-                    + "). Press Enter to close this window.");
-                Console.ReadLine();
+                code = Run(Array.FindAll(args, a => a != "--pause"));
+            }
+            catch (Exception e)
+            {
+                // outside every boundary below (e.g. the INI file unreadable): one line, never a crash that
+                // would close the launcher's console before it can be read
+                Console.Error.WriteLine("reirrad: internal error: " + OneLine(e));
+            }
+            finally
+            {
+                if (pause)
+                {
+                    Console.WriteLine("reirrad finished (exit code " + code.ToString(CultureInfo.InvariantCulture)
+                        + "). Press Enter to close this window.");
+                    Console.ReadLine();
+                }
             }
             return code;
         }
@@ -189,7 +205,7 @@ namespace Reirrad.EclipseHost
             }
             using (Py.GIL())
             {
-                string wrong = VenvNotInEffect(config);
+                string wrong = VenvNotInEffect(config) ?? UserSiteInEffect();
                 if (wrong != null)
                 {
                     Console.Error.WriteLine("reirrad: " + wrong);
@@ -239,6 +255,32 @@ namespace Reirrad.EclipseHost
                 version = sys.GetAttr("version").As<string>().Split(' ')[0];
             }
             return VenvMismatch(venv, prefix, version);
+        }
+
+        /// <summary>Why the user's own site-packages is on sys.path (code outside the approved
+        /// configuration, run at start through its .pth files), or null when it is not: a Python without a
+        /// venv has it unless PYTHONNOUSERSITE is set, which the launcher does.</summary>
+        private static string UserSiteInEffect()
+        {
+            using (PyObject site = Py.Import("site"))
+            using (PyObject sys = Py.Import("sys"))
+            {
+                if (!site.GetAttr("ENABLE_USER_SITE").IsTrue())
+                {
+                    return null;
+                }
+                string userSite = site.GetAttr("USER_SITE").As<string>();
+                using (PyObject path = sys.GetAttr("path"))
+                {
+                    if (!path.InvokeMethod("__contains__", new PyString(userSite)).IsTrue())
+                    {
+                        return null;
+                    }
+                }
+                return "the user's site-packages " + userSite + " is on Python's path: code there would run in "
+                    + "the approved host. Set PYTHONNOUSERSITE=1 for ReirradHost.exe (the Scripts-menu launcher "
+                    + "does) or use a venv (install/eclipse/README.md).";
+            }
         }
 
         /// <summary>Why Python (<paramref name="version"/>, its sys.prefix <paramref name="prefix"/>) did not
