@@ -14,11 +14,14 @@ but needs review: coverage-compromised, final-check-failed, infeasible; 1 intern
 from __future__ import annotations
 
 import argparse
+import csv
+import os
 import re
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Optional
 
+from reirrad.audit import AUDIT_SCHEMA
 from reirrad.cli import DEFAULT_PROTOCOL, add_recovery_arguments
 from reirrad.errors import InputError, echo
 from reirrad.files import write_text_atomic
@@ -267,10 +270,43 @@ def _demo(args: argparse.Namespace) -> int:
         return _demo_in(args, out)
 
 
+def _demo_audit_aside(out: Path) -> Optional[str]:
+    """Move the demo's ``audit.csv`` aside when an earlier release wrote it in another record layout.
+
+    The demo appends its two runs to ``out/audit.csv``, and an audit CSV takes only rows of its own layout
+    (:data:`reirrad.audit.AUDIT_SCHEMA`): after an upgrade that changed the layout, ``make demo`` failed on
+    the file an earlier ``make demo`` left (found on this machine after ``reirrad-audit/4``). The file is
+    renamed, never deleted or overwritten, to ``audit-<its schema>.csv`` (``-2``, ``-3``, ... when taken),
+    and the line returned says so. Nothing is moved when the file holds this layout's rows, is empty, or
+    is not a file.
+    """
+    path = out / "audit.csv"
+    if not path.is_file():
+        return None
+    with path.open(encoding="utf-8", newline="") as handle:
+        rows = csv.reader(handle)
+        header, first = next(rows, []), next(rows, [])
+    column = header.index("schema") if "schema" in header else None
+    schema = first[column] if column is not None and column < len(first) else None
+    if not first or schema == AUDIT_SCHEMA:
+        return None
+    stem = "audit-" + re.sub(r"[^A-Za-z0-9.-]+", "-", schema or "unknown-layout")
+    aside, n = out / f"{stem}.csv", 1
+    while aside.exists():
+        n += 1
+        aside = out / f"{stem}-{n}.csv"
+    os.replace(path, aside)
+    return (f"{path} holds rows of another record layout ({schema or 'no schema column'}; this release "
+            f"writes {AUDIT_SCHEMA}): moved to {aside.name}, and a new audit.csv started")
+
+
 def _demo_in(args: argparse.Namespace, out: Path) -> int:
     patient = stand_in_patients().DEFAULT_PATIENT
     protocol = load_protocol(DEFAULT_PROTOCOL)
     texts, codes, results, written = [], [], {}, []
+    moved = _demo_audit_aside(out)
+    if moved is not None:
+        texts.append(moved)
     for tps, version in (("raystation-stub", "2024B"), ("eclipse-stub", "15.6")):
         name = tps.split("-")[0]
         skipped = eclipse_stand_in_unavailable() if tps == "eclipse-stub" else None

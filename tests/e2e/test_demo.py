@@ -6,6 +6,7 @@ import csv
 import json
 
 from reirrad import cli
+from reirrad.audit import AUDIT_SCHEMA
 from reirrad_tps import commands, planrun
 
 
@@ -52,10 +53,25 @@ def test_demo_without_mono_runs_the_raystation_half_and_says_why(tmp_path, monke
     monkeypatch.setattr(commands, "eclipse_stand_in_unavailable", lambda: reason)
     monkeypatch.setattr(planrun, "eclipse_stand_in_unavailable", lambda: reason)
     monkeypatch.chdir(tmp_path)
+    demo = tmp_path / "reirrad-demo"
+    demo.mkdir()
+    # an audit.csv an earlier release's demo left, in its record layout (reirrad-audit/3): make demo failed
+    # on it after the layout changed; it is moved aside, byte for byte, and a new one started
+    old = "schema,patient_id\r\nreirrad-audit/3,LRRC-01\r\n"
+    (demo / "audit.csv").write_bytes(old.encode())
+    (demo / "audit-reirrad-audit-3.csv").write_bytes(b"taken\n")
     assert cli.main(["demo"]) == 0
     out = capsys.readouterr().out
     assert "eclipse stand-in (15.6): SKIPPED" in out and reason in out
-    demo = tmp_path / "reirrad-demo"
+    assert "moved to audit-reirrad-audit-3-2.csv, and a new audit.csv started" in out
+    assert (demo / "audit-reirrad-audit-3-2.csv").read_bytes() == old.encode()
+    assert (demo / "audit-reirrad-audit-3.csv").read_bytes() == b"taken\n"
+    with (demo / "audit.csv").open(newline="") as handle:
+        assert [r["schema"] for r in csv.DictReader(handle)] == [AUDIT_SCHEMA]
+    assert cli.main(["demo"]) == 0  # this layout's file is kept and appended to
+    assert "moved to" not in capsys.readouterr().out
+    with (demo / "audit.csv").open(newline="") as handle:
+        assert [r["schema"] for r in csv.DictReader(handle)] == [AUDIT_SCHEMA, AUDIT_SCHEMA]
     assert (demo / "result-raystation.json").is_file() and not (demo / "result-eclipse.json").exists()
     assert json.loads((demo / "result-raystation.json").read_text())["status"] == "planned"
     assert cli.main(["plan", "--tps", "eclipse-stub", "--patient", "LRRC-01", "--intent", "isotoxic",
