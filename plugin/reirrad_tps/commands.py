@@ -283,9 +283,12 @@ def _demo_audit_aside(out: Path) -> Optional[str]:
     path = out / "audit.csv"
     if not path.is_file():
         return None
-    with path.open(encoding="utf-8", newline="") as handle:
-        rows = csv.reader(handle)
-        header, first = next(rows, []), next(rows, [])
+    try:
+        with path.open(encoding="utf-8", newline="") as handle:
+            rows = csv.reader(handle)
+            header, first = next(rows, []), next(rows, [])
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return None  # not an audit CSV at all: left as it is; the record's own check refuses it clearly
     column = header.index("schema") if "schema" in header else None
     schema = first[column] if column is not None and column < len(first) else None
     if not first or schema == AUDIT_SCHEMA:

@@ -32,6 +32,11 @@ STAND_INS_MISSING = ("the TPS stand-ins are not installed: they are a separate d
                      "for testing only; from a clone of reirrad run 'pip install -e tps_stubs' (make does)")
 
 
+def stand_ins_installed() -> bool:
+    """True when the TPS stand-ins (the separate reirrad-stubs distribution) can be imported."""
+    return importlib.util.find_spec("tps_stubs") is not None
+
+
 def stand_in_patients() -> Any:
     """The stand-ins' ``tps_stubs.patients`` module, imported only now that a stand-in is asked for.
 
@@ -40,7 +45,7 @@ def stand_in_patients() -> Any:
     reirrad.errors.InputError
         The stand-ins are not installed (:data:`STAND_INS_MISSING`).
     """
-    if importlib.util.find_spec("tps_stubs") is None:
+    if not stand_ins_installed():
         raise InputError(STAND_INS_MISSING)
     return importlib.import_module("tps_stubs.patients")
 

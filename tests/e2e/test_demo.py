@@ -68,6 +68,11 @@ def test_demo_without_mono_runs_the_raystation_half_and_says_why(tmp_path, monke
     assert (demo / "audit-reirrad-audit-3.csv").read_bytes() == b"taken\n"
     with (demo / "audit.csv").open(newline="") as handle:
         assert [r["schema"] for r in csv.DictReader(handle)] == [AUDIT_SCHEMA]
+    assert commands._demo_audit_aside(demo) is None  # this layout's file is kept
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "audit.csv").write_bytes(b"\xff\xfe\x00binary")  # not an audit CSV: left alone
+    assert commands._demo_audit_aside(tmp_path / "bin") is None
+    assert (tmp_path / "bin" / "audit.csv").read_bytes() == b"\xff\xfe\x00binary"
     assert cli.main(["demo"]) == 0  # this layout's file is kept and appended to
     assert "moved to" not in capsys.readouterr().out
     with (demo / "audit.csv").open(newline="") as handle:

@@ -20,7 +20,6 @@ stand-ins are absent by design, it always failed and ``install.py`` reported the
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import math
 import pkgutil
 import platform
@@ -67,13 +66,13 @@ def _adapter_ok() -> bool:
 
 def _stand_in_ok(version: str) -> Optional[bool]:
     """The stand-in dry run, or None when the stand-ins are not installed (a clinical install)."""
-    if importlib.util.find_spec("tps_stubs") is None:
+    from ..planrun import plan_on_stub, stand_ins_installed  # noqa: PLC0415
+
+    if not stand_ins_installed():
         print("stand-in dry run: skipped (the TPS stand-ins are not installed, as in a clinical install)")
         return None
     from reirrad.protocol import load_protocol  # noqa: PLC0415
     from reirrad.workflow import WorkflowOptions  # noqa: PLC0415
-
-    from ..planrun import plan_on_stub  # noqa: PLC0415
 
     protocol = load_protocol("uk-sabr-pelvis-reirradiation")
     result = plan_on_stub("raystation-stub", version, "LRRC-01", protocol, WorkflowOptions(dry_run=True))
