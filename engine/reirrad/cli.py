@@ -85,9 +85,10 @@ class _StoreOnce(argparse._StoreAction):
         super().__call__(parser, namespace, values, option_string)
 
 
-class _Parser(argparse.ArgumentParser):
+class StrictParser(argparse.ArgumentParser):
     """The command line's parser (and, by argparse's ``parser_class``, its sub-commands'): every
-    single-valued option is :class:`_StoreOnce`."""
+    single-valued option is :class:`_StoreOnce` (given twice: refused, never the last value kept
+    silently). The TPS hosts' command lines use it too (``reirrad_tps.eclipse.host``)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -103,7 +104,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = StrictParser(
         prog="reirrad",
         description="Pelvic SABR re-irradiation planning support (decision support only; "
                     "commission locally before clinical use).",

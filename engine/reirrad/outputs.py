@@ -23,8 +23,10 @@ the staged record (:meth:`StagedRecord.abort`). A stopped run (no plan) has a JS
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
+import re
 import stat
 import tempfile
 from contextlib import ExitStack, suppress
@@ -41,7 +43,7 @@ from .outcome import RunOutcome
 from .report import render_report
 
 __all__ = ["AUDIT_PRIOR_COURSES", "OutputRequest", "StagedRecord", "check_output_folder", "check_outputs",
-           "result_json", "stage_record", "write_result_json"]
+           "report_in_folder", "result_json", "stage_record", "write_result_json"]
 
 #: Prior-course column groups in every audit row (a patient with more gets a clear refusal): rows of
 #: one protocol share one header (:func:`reirrad.audit.append_audit_csv`).
@@ -203,6 +205,77 @@ def check_output_folder(option: str, value: str, names: Pattern[str], *, inputs:
                              "one would replace the other; give it another name or folder")
     _check_named_entries(option, value, folder, names, [*inputs, *others])
     return folder
+
+
+#: Characters kept from an ID in a report's file name (:func:`report_in_folder`); any other becomes "_".
+_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+#: Longest ID part of a report's file name, characters (the rest is cut: Windows paths stay short).
+_NAME_PART_MAX = 48
+
+#: Reports of one patient, plan and second tried before giving up (:func:`report_in_folder`).
+_NAME_TRIES = 100
+
+
+def _name_part(text: str) -> str:
+    """``text`` made safe for a file name on Windows and POSIX: runs of other characters become one "_",
+    no leading dot (no hidden file, no ``..``), cut to :data:`_NAME_PART_MAX` characters."""
+    safe = _NAME_UNSAFE.sub("_", text.strip()).lstrip(".")[:_NAME_PART_MAX]
+    return safe or "_"
+
+
+def report_in_folder(option: str, folder: str, patient_id: str, plan_id: str, when: dt.datetime) -> str:
+    """A new report file's path in ``folder`` for one run, never an existing file's.
+
+    A deployment names one folder for every run's report (an answers file's ``report_dir``, e.g. in
+    the Eclipse host's INI or RayStation's ``REIRRAD_ANSWERS``); each run gets a file of its own:
+    ``reirrad_<patient>_<plan>_<YYYYMMDD>T<HHMMSS>Z.html`` (the run's start in UTC), the IDs with every
+    character but letters, digits, ``.``, ``_`` and ``-`` replaced by ``_`` (a Windows file name cannot
+    hold ``\\ / : * ? " < > |``) and cut to 48 characters; ``-2``, ``-3`` … before ``.html`` when the
+    name is taken. The IDs in the name are for finding the file: the report itself names the patient
+    and plan exactly. Checked by :func:`check_outputs` like any ``--report``.
+
+    Parameters
+    ----------
+    option : str
+        Where the folder was given (for messages), e.g. ``"answers file a.yaml: report_dir"``.
+    folder : str
+        The folder; it must exist (reirrad never creates folders).
+    patient_id, plan_id : str
+        The run's patient and new plan.
+    when : datetime.datetime
+        The run's start, timezone-aware (converted to UTC).
+
+    Returns
+    -------
+    str
+        The report's path.
+
+    Raises
+    ------
+    reirrad.errors.InputError
+        The folder is empty text, missing or a file; or every name tried is taken.
+    """
+    if not isinstance(folder, str) or not folder.strip():
+        raise InputError(f"{option} {folder!r} names no folder: give the folder for the reports, or leave "
+                         "it out")
+    path = Path(folder)
+    if path.exists() and not path.is_dir():
+        raise InputError(f"{option} {folder} is a file, not a folder: give the folder each run's report is "
+                         "written into (report names one file)")
+    if not path.is_dir():
+        raise InputError(f"{option} {folder}: folder does not exist; create it first (reirrad never creates "
+                         "folders: a mistyped path must not create one)")
+    if when.tzinfo is None:
+        raise ValueError("report_in_folder needs a timezone-aware time")
+    stamp = when.astimezone(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stem = f"reirrad_{_name_part(patient_id)}_{_name_part(plan_id)}_{stamp}"
+    for number in range(1, _NAME_TRIES + 1):
+        candidate = path / (f"{stem}.html" if number == 1 else f"{stem}-{number}.html")
+        if not os.path.lexists(candidate):
+            return str(candidate)
+    raise InputError(f"{option} {folder}: {stem}.html and {_NAME_TRIES - 1} numbered names are taken; "
+                     "clear the folder of old copies or give another folder")
 
 
 def _check_named_entries(option: str, value: str, folder: Path, names: Pattern[str],

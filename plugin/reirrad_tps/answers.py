@@ -17,7 +17,16 @@ launcher says otherwise::
     risk_factors: [diabetes]    # recorded (reirrad.review.RISK_FACTORS)
     conservation_factor: 1.0    # in (0, 1], scales the recovery credited (default: the protocol's)
     report: C:/reirrad/reports/LRRC-01.html     # write the HTML report there
+    report_dir: C:/reirrad/reports              # or: each run's report, a new file in that folder
     audit_csv: C:/reirrad/audit.csv              # append the run's audit row there
+
+``report_dir`` is for a deployment-wide answers file (the Eclipse host's INI key ``answers``, RayStation's
+``REIRRAD_ANSWERS``): every run writes a report of its own there, named by patient, plan and time
+(:func:`reirrad.outputs.report_in_folder`), where one ``report`` path would be replaced by the next run.
+A file gives ``report`` or ``report_dir``, not both; a report path given on the command line is used
+instead of ``report_dir``. A file read for every run (``read_answers(..., every_run=True)``: the Eclipse
+host's INI) may not hold one patient's answers (:data:`ONE_PATIENT_KEYS`: dates, structures, risk
+factors, the conservation factor, an override reason, one report file): they would apply to every patient.
 
 Unknown keys are refused (a misspelt ``prior_date`` must not silently drop the dates). The file is read
 by :mod:`reirrad.inputfiles` (a key given twice, aliases, keys that are not text and impossible dates
@@ -35,13 +44,21 @@ from reirrad._validate import as_date
 from reirrad.cli import DEFAULT_PROTOCOL
 from reirrad.errors import InputError, echo
 from reirrad.inputfiles import read_yaml_file
+from reirrad.outputs import report_in_folder
 from reirrad.workflow import WorkflowOptions
 
-__all__ = ["ANSWER_KEYS", "RunAnswers", "parse_date", "read_answers"]
+__all__ = ["ANSWER_KEYS", "ONE_PATIENT_KEYS", "RunAnswers", "parse_date", "read_answers"]
 
 ANSWER_KEYS = ("intent", "search", "objectives", "dry_run", "planned_start", "prior_dates",
                "override_eligibility", "protocol", "version", "structures", "risk_factors",
-               "conservation_factor", "report", "audit_csv")
+               "conservation_factor", "report", "report_dir", "audit_csv")
+
+
+#: Keys that answer for one patient's run, refused in a file read for every run (``read_answers``'s
+#: ``every_run``): an override reason there would override every patient's stop, a report path would be
+#: replaced by each run, dates and structures belong to one patient.
+ONE_PATIENT_KEYS = ("planned_start", "prior_dates", "structures", "risk_factors", "conservation_factor",
+                    "override_eligibility", "report")
 
 
 def parse_date(value: Any, what: str) -> dt.date:
@@ -80,6 +97,8 @@ class RunAnswers:
         In (0, 1]; None: the protocol's value.
     report, audit_csv : str, optional
         Where to write the HTML report and append the audit row (:func:`reirrad.runner.execute`).
+    report_dir : str, optional
+        A folder for each run's report, a new file there (:meth:`for_run`); used when ``report`` is None.
     """
 
     intent: str = "isotoxic"
@@ -96,6 +115,7 @@ class RunAnswers:
     conservation_factor: Optional[float] = None
     report: Optional[str] = None
     audit_csv: Optional[str] = None
+    report_dir: Optional[str] = None
 
     def __post_init__(self) -> None:
         factor = self.conservation_factor
@@ -115,6 +135,22 @@ class RunAnswers:
     def updated(self, **changes: Any) -> RunAnswers:
         """A copy with ``changes`` (None values are ignored: "not given on the command line")."""
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    def for_run(self, patient_id: str, plan_id: str, when: Optional[dt.datetime] = None) -> RunAnswers:
+        """These answers with ``report`` set for one run: unchanged when ``report`` is given or no
+        ``report_dir``; else a new file in ``report_dir`` named by patient, plan and ``when`` (default:
+        now; :func:`reirrad.outputs.report_in_folder`).
+
+        Raises
+        ------
+        reirrad.errors.InputError
+            ``report_dir`` is not an existing folder, or its names for this run are all taken.
+        """
+        if self.report is not None or self.report_dir is None:
+            return self
+        start = when if when is not None else dt.datetime.now(dt.timezone.utc)
+        report = report_in_folder("report_dir", self.report_dir, patient_id, plan_id, start)
+        return replace(self, report=report)
 
 
 def _risk_and_structures(raw: Mapping[str, Any], source: str) -> Dict[str, Any]:
@@ -136,7 +172,7 @@ def _risk_and_structures(raw: Mapping[str, Any], source: str) -> Dict[str, Any]:
 #: What each text answer is, for messages.
 _TEXT_KINDS = {"intent": "an intent", "search": "a search", "objectives": "an objectives mode",
                "protocol": "a protocol name or path", "override_eligibility": "a reason (text), or false",
-               "report": "a file path", "audit_csv": "a file path"}
+               "report": "a file path", "audit_csv": "a file path", "report_dir": "a folder path"}
 
 
 def _text(value: Any, where: str, kind: str) -> str:
@@ -162,14 +198,23 @@ def _short(key: Any) -> str:
     return text if len(text) <= 40 else text[:30] + "..."
 
 
+def _texts(raw: Mapping[str, Any], source: str) -> Dict[str, Any]:
+    """The text answers given (``override_eligibility: false`` is none); report and report_dir not both."""
+    values: Dict[str, Any] = {}
+    for key, kind in _TEXT_KINDS.items():
+        if raw.get(key) is not None and not (key == "override_eligibility" and raw[key] is False):
+            values[key] = _text(raw[key], f"{source}: {key}", kind)
+    if "report" in values and "report_dir" in values:
+        raise InputError(f"{source}: report ({values['report']}) and report_dir ({values['report_dir']}) are "
+                         "both given; give report for one file, or report_dir for a new file per run")
+    return values
+
+
 def _mapping(raw: Mapping[str, Any], source: str) -> RunAnswers:
     unknown = sorted(set(map(str, raw)) - set(ANSWER_KEYS))
     if unknown:
         raise InputError(f"{source}: unknown key(s) {echo(unknown)}; the keys are {list(ANSWER_KEYS)}")
-    values: Dict[str, Any] = {}
-    for key in ("intent", "search", "objectives", "protocol", "override_eligibility", "report", "audit_csv"):
-        if raw.get(key) is not None and not (key == "override_eligibility" and raw[key] is False):
-            values[key] = _text(raw[key], f"{source}: {key}", _TEXT_KINDS[key])
+    values = _texts(raw, source)
     if raw.get("version") is not None:
         values["version"] = _version(raw["version"], source)
     if "dry_run" in raw:
@@ -190,14 +235,22 @@ def _mapping(raw: Mapping[str, Any], source: str) -> RunAnswers:
         raise InputError(f"{source}: {exc}") from None
 
 
-def read_answers(path: str) -> RunAnswers:
+def read_answers(path: str, *, every_run: bool = False) -> RunAnswers:
     """Read an answers file (YAML or JSON).
+
+    Parameters
+    ----------
+    path : str
+        The file.
+    every_run : bool
+        The file is a deployment's, read for every run (the Eclipse host's INI ``answers``): keys that
+        answer for one patient (:data:`ONE_PATIENT_KEYS`) are refused.
 
     Raises
     ------
     reirrad.errors.InputError
         The file is missing or unreadable, breaks a rule of the strict reader (:mod:`reirrad.inputfiles`),
-        is not a mapping, has unknown keys or bad values.
+        is not a mapping, has unknown keys or bad values, or (``every_run``) one patient's answers.
     """
     raw = read_yaml_file(Path(path), "answers file")
     if raw is None:
@@ -205,4 +258,11 @@ def read_answers(path: str) -> RunAnswers:
     if not isinstance(raw, Mapping):
         raise InputError(f"answers file {path}: must be a mapping of keys to values "
                          f"(got {type(raw).__name__})")
+    if every_run:
+        one_patient = [key for key in ONE_PATIENT_KEYS if raw.get(key) not in (None, False, {}, [])]
+        if one_patient:
+            raise InputError(f"answers file {path} is read for every run (ReirradHost.ini's answers) and "
+                             f"holds one patient's answers {one_patient}: they would apply to every patient; "
+                             "remove them (give them on the command line, in the dialog or in a run's own "
+                             "--answers file; report_dir instead of report)")
     return _mapping(raw, f"answers file {path}")

@@ -7,6 +7,7 @@ that names the file, the key and the value.
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pytest
 
@@ -97,3 +98,101 @@ def test_false_or_null_is_no_override_and_a_numeric_version_is_a_release(tmp_pat
 def test_a_missing_file_names_the_path(tmp_path):
     with pytest.raises(InputError, match="cannot be read"):
         read_answers(str(tmp_path / "nope.yaml"))
+
+
+# -- report_dir: a deployment's folder for every run's own report --------------------------------------
+
+#: 2026-12-07 06:30:15 in London (GMT, UTC+0 in December) and in a zone 5 h 30 min ahead of UTC.
+RUN_START = dt.datetime(2026, 12, 7, 6, 30, 15, tzinfo=dt.timezone.utc)
+AHEAD = dt.timezone(dt.timedelta(hours=5, minutes=30))
+
+
+def test_report_dir_gives_each_run_a_new_file_named_by_patient_plan_and_utc_time(tmp_path):
+    """reirrad.outputs.report_in_folder: reirrad_<patient>_<plan>_<UTC>.html; the same name taken (a second
+    run in the same second) gives -2, then -3; an existing report is never named again. The time is UTC
+    whatever the zone given (12:00:15 at UTC+5:30 is 06:30:15 UTC)."""
+    folder = tmp_path / "reports"
+    folder.mkdir()
+    answers = read_answers(_file(tmp_path, f"report_dir: {folder}\naudit_csv: {tmp_path / 'audit.csv'}\n"))
+    assert answers.report is None and answers.report_dir == str(folder)
+    first = answers.for_run("LRRC-01", "SABR_REIRR", RUN_START).report
+    assert first == str(folder / "reirrad_LRRC-01_SABR_REIRR_20261207T063015Z.html")
+    noon_ahead = dt.datetime(2026, 12, 7, 12, 0, 15, tzinfo=AHEAD)
+    assert answers.for_run("LRRC-01", "SABR_REIRR", noon_ahead).report == first
+    (folder / Path(first).name).write_text("an earlier report", encoding="utf-8")
+    second = answers.for_run("LRRC-01", "SABR_REIRR", RUN_START).report
+    assert second == str(folder / "reirrad_LRRC-01_SABR_REIRR_20261207T063015Z-2.html")
+    Path(second).write_text("another", encoding="utf-8")
+    assert answers.for_run("LRRC-01", "SABR_REIRR", RUN_START).report.endswith("Z-3.html")
+    assert answers.for_run("LRRC-01", "SABR_REIRR").report.startswith(str(folder / "reirrad_LRRC-01_"))
+
+
+@pytest.mark.parametrize(("patient", "plan", "name"), [
+    # Windows forbids \ / : * ? " < > | in a file name; a leading dot would hide the file or climb a folder
+    ("../../etc", "a/b", "reirrad__.._etc_a_b_20261207T063015Z.html"),
+    ('12:34*?"<>|', "P\\1", "reirrad_12_34__P_1_20261207T063015Z.html"),
+    ("  Müller José  ", "plan one", "reirrad_M_ller_Jos__plan_one_20261207T063015Z.html"),
+    ("", "...", "reirrad_____20261207T063015Z.html"),  # an empty part is "_"
+    ("A" * 60, "B", f"reirrad_{'A' * 48}_B_20261207T063015Z.html"),
+])
+def test_report_names_keep_only_safe_characters_of_hostile_ids(tmp_path, patient, plan, name):
+    """Every character but letters, digits, ".", "_" and "-" becomes "_" (runs of them one "_"), no part
+    starts with a dot, each is cut to 48 characters: the file lands in report_dir, with a name Windows
+    and POSIX both accept."""
+    answers = RunAnswers(report_dir=str(tmp_path))
+    assert answers.for_run(patient, plan, RUN_START).report == str(tmp_path / name)
+
+
+def test_a_report_path_wins_over_report_dir_and_no_folder_means_no_report(tmp_path):
+    """A report named (on the command line) is used as it is; without report_dir nothing is named."""
+    answers = RunAnswers(report_dir=str(tmp_path)).updated(report=str(tmp_path / "mine.html"))
+    assert answers.for_run("P", "Q", RUN_START).report == str(tmp_path / "mine.html")
+    assert RunAnswers().for_run("P", "Q", RUN_START).report is None
+
+
+def test_bad_report_dirs_are_refused_naming_the_folder(tmp_path):
+    a_file = tmp_path / "a.html"
+    a_file.write_text("x", encoding="utf-8")
+    with pytest.raises(InputError, match="folder does not exist; create it first"):
+        RunAnswers(report_dir=str(tmp_path / "missing")).for_run("P", "Q", RUN_START)
+    with pytest.raises(InputError, match="is a file, not a folder"):
+        RunAnswers(report_dir=str(a_file)).for_run("P", "Q", RUN_START)
+    with pytest.raises(InputError, match="names no folder"):
+        RunAnswers(report_dir=" ").for_run("P", "Q", RUN_START)
+    with pytest.raises(InputError, match=r"report .* and report_dir .* are both given"):
+        read_answers(_file(tmp_path, f"report: {a_file}\nreport_dir: {tmp_path}\n"))
+    with pytest.raises(InputError, match="report_dir must be a folder path, written as text"):
+        read_answers(_file(tmp_path, "report_dir: [a]\n"))
+
+
+def test_every_name_taken_is_refused_not_overwritten(tmp_path):
+    """After the plain name and 99 numbered ones, the run is refused (no report is ever replaced)."""
+    stem = "reirrad_P_Q_20261207T063015Z"
+    (tmp_path / f"{stem}.html").write_text("0", encoding="utf-8")
+    for number in range(2, 101):
+        (tmp_path / f"{stem}-{number}.html").write_text("0", encoding="utf-8")
+    with pytest.raises(InputError, match="99 numbered names are taken"):
+        RunAnswers(report_dir=str(tmp_path)).for_run("P", "Q", RUN_START)
+
+
+@pytest.mark.parametrize("line", [
+    "planned_start: 2026-12-07", "prior_dates: {PELVIS_45: 2024-06-07}", "structures: {rectum: R}",
+    "risk_factors: [diabetes]", "conservation_factor: 0.8", "override_eligibility: MDT agreed",
+    "report: C:/reirrad/report.html",
+])
+def test_a_file_for_every_run_refuses_one_patients_answers(tmp_path, line):
+    """ReirradHost.ini's answers file applies to every run: an override reason there would override every
+    patient's stop, a report path would be replaced by each run, dates and structures are one patient's."""
+    path = _file(tmp_path, line + "\n")
+    assert read_answers(path) is not None  # a run's own file may hold it
+    with pytest.raises(InputError, match=r"is read for every run .* holds one patient's answers") as info:
+        read_answers(path, every_run=True)
+    assert line.split(":")[0] in str(info.value)
+
+
+def test_a_file_for_every_run_keeps_the_departments_choices(tmp_path):
+    answers = read_answers(_file(tmp_path, (f"intent: limit-toxicity\nreport_dir: {tmp_path}\n"
+                                            f"audit_csv: {tmp_path / 'audit.csv'}\nprotocol: my.yaml\n"
+                                            "override_eligibility: false\n")), every_run=True)
+    assert answers == RunAnswers(intent="limit-toxicity", report_dir=str(tmp_path),
+                                 audit_csv=str(tmp_path / "audit.csv"), protocol="my.yaml")

@@ -227,6 +227,8 @@ def test_a_prior_treated_plan_as_the_target_is_refused_before_any_write(built, t
     (["--patient", "GYN-BT-01", "--course", "C1_CERVIX", "--plan", "HDR_7x4", "--no-dialog", *START],
      "plan 'HDR_7x4' is a BrachyPlanSetup, not an external-beam plan"),
     (["--course", "C"], "required"),
+    # an option given twice kept the last value silently (argparse): which patient was meant is not known
+    ([*PATIENT, "--patient", "LRRC-02", "--no-dialog", *START], "--patient is given twice"),
 ])
 def test_host_bad_input_exits_2_with_the_reason(built, tmp_path, args, needle):
     code, _, entries, output = _run_host(built, args, tmp_path)
@@ -316,6 +318,62 @@ def test_host_pause_waits_for_enter_on_every_exit(built, tmp_path):
     assert output.rstrip().endswith("reirrad finished (exit code 0). Press Enter to close this window.")
     code, _, _, output = _run_host(built, [*PATIENT, "--pause"], tmp_path, stdin="\n", PYTHONHOME="/x")
     assert code == 4 and "reirrad finished (exit code 4). Press Enter to close this window." in output
+
+
+def _host_with_answers(built: Dict[str, Path], tmp_path: Path, answers_text: str) -> Path:
+    """The host copied with its INI plus ``answers = <tmp_path/department.yaml>`` holding ``answers_text``."""
+    answers = tmp_path / "department.yaml"
+    answers.write_text(answers_text, encoding="utf-8")
+    ini = (built["ReirradHost.exe"].parent / "ReirradHost.ini").read_text(encoding="utf-8")
+    return _host_copy(built, tmp_path, f"{ini.rstrip()}\nanswers = {answers}\n")
+
+
+def test_a_menu_run_leaves_a_report_of_its_own_and_an_audit_row_from_the_ini_answers(built, tmp_path):
+    """ReirradHost.ini's answers (the department's file): the launcher's command line names no output, and
+    the run still writes its HTML report, a new file in report_dir named by patient, plan and UTC time,
+    and appends its audit row. A second run writes a second report and a second row (nothing replaced)."""
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    audit = tmp_path / "audit.csv"
+    exe = _host_with_answers(built, tmp_path, f"report_dir: {reports}\naudit_csv: {audit}\n")
+    for run in (1, 2):
+        code, result, entries, output = _run_host(built, [*PATIENT, "--dry-run", "--no-dialog", *START],
+                                                  tmp_path, exe=exe)
+        assert code == 0 and result["status"] == "dry-run", output
+        written = sorted(reports.iterdir())
+        assert len(written) == run and all(p.name.startswith("reirrad_LRRC-01_SABR_REIRR_2") for p in written)
+        assert all("SABR_REIRR" in p.read_text(encoding="utf-8") for p in written)
+        assert audit.read_text(encoding="utf-8").count("\n") == 1 + run  # header and a row per run
+        assert entries == []
+    # a command-line --report is used instead of report_dir
+    mine = tmp_path / "mine.html"
+    code, _, _, output = _run_host(
+        built, [*PATIENT, "--dry-run", "--no-dialog", *START, "--report", str(mine)], tmp_path, exe=exe)
+    assert code == 0 and mine.is_file() and len(list(reports.iterdir())) == 2, output
+
+
+def test_ini_answers_holding_one_patients_answers_are_refused_before_the_patient_is_read(built, tmp_path):
+    """An override reason in the department's file would override every patient's stop: exit 2 naming
+    it, nothing read or written."""
+    exe = _host_with_answers(built, tmp_path, "override_eligibility: agreed once at an MDT\n")
+    code, result, entries, output = _run_host(built, [*PATIENT, "--no-dialog", *START], tmp_path, exe=exe)
+    assert code == 2 and "is read for every run" in output and "override_eligibility" in output, output
+    assert entries == [] and result == {}
+
+
+@pytest.mark.parametrize(("ini_line", "needle"), [
+    ("answers = {missing}", "answers '{missing}' does not exist"),
+    ("python_dll = {missing}", "'python_dll' is given twice"),
+])
+def test_bad_ini_answers_or_a_key_given_twice_exit_4(built, tmp_path, ini_line, needle):
+    """A missing answers file, or a key given twice (it kept the last silently), is refused before
+    Python starts (exit 4), naming the file and the fix."""
+    missing = str(tmp_path / "missing.yaml")
+    ini = (built["ReirradHost.exe"].parent / "ReirradHost.ini").read_text(encoding="utf-8")
+    exe = _host_copy(built, tmp_path, f"{ini.rstrip()}\n{ini_line.format(missing=missing)}\n")
+    code, _, entries, output = _run_host(built, [*PATIENT, "--dry-run", "--no-dialog", *START], tmp_path,
+                                         exe=exe)
+    assert code == 4 and needle.format(missing=missing) in output and entries == [], output
 
 
 # -- the Scripts-menu launcher ------------------------------------------------------------------------

@@ -172,7 +172,8 @@ def test_menu_keeps_the_undo_step_for_a_kept_plan(tmp_path, monkeypatch, status,
 
 def test_menu_refuses_a_missing_report_folder_before_reading_the_case(tmp_path, monkeypatch):
     """Output paths are checked first (reirrad.outputs.check_outputs): a report folder that does not exist
-    is shown to the user and raised before anything is read or written in RayStation."""
+    is shown to the user and raised before the case is read or anything written in RayStation (only the
+    current patient and plan are asked for before: a report_dir names each run's report by them)."""
     shown = []
     monkeypatch.setattr(menu.entry, "notify", lambda message, version=None: shown.append(message))
     stand_in.load("LRRC-02", version="2024B", gui=False)
@@ -180,6 +181,23 @@ def test_menu_refuses_a_missing_report_folder_before_reading_the_case(tmp_path, 
         menu.main(_answers(tmp_path, intent="limit-toxicity", prior_dates="{PELVIS_25: 2025-10-06}",
                            report=str(tmp_path / "no-such-folder" / "report.html")))
     assert stand_in.journal() == [] and shown and "no-such-folder" in shown[-1]
+
+
+def test_report_dir_gives_each_menu_run_a_report_of_its_own(tmp_path):
+    """REIRRAD_ANSWERS as a department's file: report_dir names a new file per run from the open patient's
+    ID and the plan's name (reirrad.outputs.report_in_folder), so the next run never replaces it."""
+    stand_in.load("LRRC-02", version="2024B", gui=False)
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    answers = _answers(tmp_path, dry_run="true", prior_dates="{PELVIS_25: 2025-10-06}",
+                       report_dir=str(reports))
+    for run in (1, 2):
+        assert menu.main(answers)["status"] == "dry-run"
+        written = sorted(reports.iterdir())
+        assert len(written) == run
+        assert all(p.name.startswith("reirrad_LRRC-02_") and p.suffix == ".html" for p in written)
+        assert all("LRRC-02" in p.read_text(encoding="utf-8") for p in written)
+    assert stand_in.journal() == []
 
 
 def test_menu_rolls_back_when_the_record_cannot_be_written(tmp_path, monkeypatch, rollback):

@@ -4,7 +4,7 @@
 that embeds CPython (pythonnet's ``Python.Runtime``). It owns the ESAPI session and calls this module
 with the live objects, in this order::
 
-    request = host.begin(args)                    # parse; the stand-in registers its patients here
+    request = host.begin(args, ini_answers)       # parse; the stand-in registers its patients here
     if request.stop_code is not None: exit(request.stop_code)      # --help, usage error
     app = Application.CreateApplication()        # C#: one per process, STA thread
     patient = app.OpenPatientById(request.patient_id)
@@ -41,12 +41,17 @@ Command line (``ReirradHost.exe`` passes its arguments unchanged)::
     --prior-date PLAN=YYYY-MM-DD                 last fraction of a prior plan whose course has no
                                                  CompletedDateTime (repeatable)
     --answers FILE                               the same choices from a file (reirrad_tps.answers);
-                                                 command-line values win
+                                                 command-line values win. Without it, the file
+                                                 ReirradHost.ini's ``answers`` names (ini_answers), if any:
+                                                 the department's choices for every menu run, e.g. a
+                                                 ``report_dir`` (each run's own report) and an ``audit_csv``
     --override-eligibility REASON  --dry-run  --technique {VMAT,IMRT}  --mlc-id ID
     --dose-unit {Gy,cGy}                         the clinic's unit when no plan shows it
     --report HTML  --audit-csv CSV               the HTML report; the run's audit row (appended)
     --no-dialog                                  unattended: nothing is asked
     --json PATH                                  the result (also written after a failure)
+
+An option given twice is refused (exit 2): which value was meant is not known.
 
 Without ``--no-dialog`` the run is confirmed before anything is written: with a display (always on
 a Windows workstation) in the confirmation dialog (:mod:`reirrad_tps.dialog`: prior dates, structure
@@ -72,6 +77,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, Mapping, NoReturn, Optional, Sequence, Tuple
 
+from reirrad.cli import StrictParser
 from reirrad.errors import EligibilityError, InputError, OutputError, ReirradError
 from reirrad.findings import Finding
 from reirrad.outputs import (
@@ -154,7 +160,10 @@ class HostOutcome:
     staged: Optional[StagedRecord] = None
 
 
-class _Parser(argparse.ArgumentParser):
+class _Parser(StrictParser):
+    """The host's command line: an option given twice is refused (:class:`reirrad.cli.StrictParser`;
+    ``--patient A --patient B`` kept B until 2026-12-07), a usage error is an InputError (exit 2)."""
+
     def error(self, message: str) -> NoReturn:
         raise InputError(f"{self.prog}: {message} (see --help)")
 
@@ -184,9 +193,21 @@ def build_parser(prog: str = "ReirradHost.exe") -> argparse.ArgumentParser:
     return p
 
 
-def request_from_args(ns: argparse.Namespace) -> HostRequest:
-    """A :class:`HostRequest` from parsed arguments (answers file first, command line over it)."""
-    answers = read_answers(ns.answers) if ns.answers else RunAnswers()
+def request_from_args(ns: argparse.Namespace, deployment_answers: Optional[str] = None) -> HostRequest:
+    """A :class:`HostRequest` from parsed arguments (answers file first, command line over it).
+
+    The answers file is ``--answers``, else ``deployment_answers`` (ReirradHost.ini's ``answers``: the
+    department's file for every menu run, e.g. its ``report_dir`` and ``audit_csv``; one patient's
+    answers are refused there, ``reirrad_tps.answers.ONE_PATIENT_KEYS``), else none. A ``report_dir``
+    gives this run a report file of its own (:meth:`RunAnswers.for_run`).
+    """
+    answers_file = ns.answers or deployment_answers
+    if ns.answers:
+        answers = read_answers(ns.answers)
+    elif deployment_answers:
+        answers = read_answers(deployment_answers, every_run=True)
+    else:
+        answers = RunAnswers()
     dates = dict(answers.prior_dates)
     for item in ns.prior_date:
         plan, sep, value = str(item).partition("=")
@@ -199,11 +220,12 @@ def request_from_args(ns: argparse.Namespace) -> HostRequest:
         override_eligibility=ns.override_eligibility, prior_dates=dates, report=ns.report,
         audit_csv=ns.audit_csv,
         planned_start=None if ns.planned_start is None else parse_date(ns.planned_start, "--planned-start"))
+    answers = answers.for_run(ns.patient, ns.plan)  # report_dir: this run's own report file
     if ns.no_dialog and answers.planned_start is None:
         raise InputError("--planned-start YYYY-MM-DD (the new course's first fraction) is needed with "
                          "--no-dialog: the interval since each prior course is never guessed")
     check_outputs(OutputRequest(report=answers.report, audit_csv=answers.audit_csv, json=ns.json),
-                  inputs=[p for p in (ns.answers, answers.protocol) if p])
+                  inputs=[p for p in (answers_file, answers.protocol) if p])
     return HostRequest(patient_id=ns.patient, course_id=ns.course, plan_id=ns.plan, answers=answers,
                        dialog=not ns.no_dialog, json_path=ns.json, technique=ns.technique, mlc_id=ns.mlc_id,
                        dose_unit=ns.dose_unit)
@@ -240,14 +262,16 @@ def _stand_in() -> Any:
     return stand_in
 
 
-def begin(argv: Sequence[str]) -> HostRequest:
+def begin(argv: Sequence[str], deployment_answers: Optional[str] = None) -> HostRequest:
     """Parse the host's arguments; on the stand-in, register its patient database.
 
-    Never raises: ``--help`` and usage errors return a request with ``stop_code`` (after printing).
+    ``deployment_answers``: the answers file ReirradHost.ini names (``answers``), used when the command
+    line gives no ``--answers`` (:func:`request_from_args`). Never raises: ``--help`` and usage errors
+    return a request with ``stop_code`` (after printing).
     """
     try:
         ns = build_parser().parse_args(list(argv))
-        request = request_from_args(ns)
+        request = request_from_args(ns, deployment_answers)
     except SystemExit as exc:  # --help
         return HostRequest(stop_code=int(exc.code or 0))
     except ReirradError as exc:

@@ -4,7 +4,10 @@ The one-line menu script (``install/raystation/reirrad_menu.py``) calls :func:`m
 choices start from an answers file (YAML/JSON, keys in :mod:`reirrad_tps.answers`) named by the
 environment variable ``REIRRAD_ANSWERS`` when it is set, and are confirmed in the dialog
 (:mod:`reirrad_tps.dialog`: prior dates, structure matching, intent, risk factors). The RayStation
-release (``version`` in the answers, or ``REIRRAD_RAYSTATION_VERSION``) is required, never guessed.
+release (``version`` in the answers, or ``REIRRAD_RAYSTATION_VERSION``) is required, never guessed. A
+``report_dir`` in the answers gives each run a report file of its own, named by the open patient's ID
+and plan (:meth:`reirrad_tps.answers.RunAnswers.for_run`), so the current patient and plan are asked for
+before the output paths are checked; nothing else is read before.
 
 **What is written, and what a failure leaves.** Whether RayStation's ``CompositeAction`` undoes
 anything when the block fails is not confirmed (docs/reference/raystation-public-scripts.md U2), so
@@ -221,12 +224,13 @@ def _in_undo_step(version: str, protocol: Any, objects: Any, answers: RunAnswers
 
 def _menu_run(answers_path: Optional[str], interactive: Optional[bool]) -> Mapping[str, Any]:
     answers = load_answers(answers_path)
-    inputs = [p for p in (answers_path or os.environ.get("REIRRAD_ANSWERS"), answers.protocol) if p]
-    check_outputs(OutputRequest(report=answers.report, audit_csv=answers.audit_csv), inputs=inputs)
     version = str(answers.version)
-    protocol = load_protocol(answers.protocol)
     objects = entry.current_objects(version)
     patient, case, plan, _, _ = objects
+    answers = answers.for_run(str(patient.PatientID), str(plan.Name))  # report_dir: this run's own file
+    inputs = [p for p in (answers_path or os.environ.get("REIRRAD_ANSWERS"), answers.protocol) if p]
+    check_outputs(OutputRequest(report=answers.report, audit_csv=answers.audit_csv), inputs=inputs)
+    protocol = load_protocol(answers.protocol)
     run = _Run()
     case_name = str(case.CaseName)
     try:

@@ -6,7 +6,9 @@
 // The arguments are parsed by Python (reirrad_tps.eclipse.host.begin: one definition of the command
 // line), all but --pause, the host's own: wait for Enter before exiting, on every exit path (the
 // Scripts-menu launcher passes it: the console window it opens closes when the host exits, and with it
-// the run's outcome). This file does only what must be done by the approved executable itself:
+// the run's outcome). ReirradHost.ini's optional answers key names the department's answers file for
+// every run (its report_dir and audit_csv make menu runs leave a report and an audit row); Python uses it
+// when the command line gives no --answers. This file does only what must be done by the approved executable itself:
 //   Application.CreateApplication() on the STA thread, OpenPatientById, BeginModifications (unless
 //   --dry-run), hand the live objects to Python, and SaveModifications ONLY when Python reports ok:
 //   a plan to keep (planned, or kept for review) whose result JSON, report and audit row Python has
@@ -43,6 +45,12 @@ namespace Reirrad.EclipseHost
         /// python.exe): Python derives sys.path (and the venv's site-packages) from it. Optional.</summary>
         public string PythonExecutable { get; private set; }
 
+        /// <summary>The department's answers file for every run (YAML/JSON, reirrad_tps.answers: e.g.
+        /// report_dir, where each run writes a report of its own, and audit_csv), used when the command line
+        /// gives no --answers. Optional: without it a run from the Scripts menu writes no report and no audit
+        /// row.</summary>
+        public string Answers { get; private set; }
+
         /// <summary>Variables that change which code the embedded Python runs (another standard library,
         /// other import paths, another user site, another executable and so another venv): refused when
         /// set, since Python reads them at start.</summary>
@@ -73,11 +81,17 @@ namespace Reirrad.EclipseHost
                             "{0}, line {1}: expected 'key = value', got '{2}'", path, lineNumber, line));
                     }
                     string key = line.Substring(0, eq).Trim();
-                    if (key != "python_dll" && key != "python_executable")
+                    if (key != "python_dll" && key != "python_executable" && key != "answers")
                     {
                         throw new HostConfigException(string.Format(CultureInfo.InvariantCulture,
-                            "{0}, line {1}: unknown key '{2}' (the keys are python_dll and python_executable)",
-                            path, lineNumber, key));
+                            "{0}, line {1}: unknown key '{2}' (the keys are python_dll, python_executable and "
+                            + "answers)", path, lineNumber, key));
+                    }
+                    if (values.ContainsKey(key))
+                    {
+                        throw new HostConfigException(string.Format(CultureInfo.InvariantCulture,
+                            "{0}, line {1}: '{2}' is given twice; give it once (which value was meant is not "
+                            + "known)", path, lineNumber, key));
                     }
                     values[key] = line.Substring(eq + 1).Trim();
                 }
@@ -94,6 +108,7 @@ namespace Reirrad.EclipseHost
             HostConfig config = new HostConfig();
             config.PythonDll = Value(values, "python_dll");
             config.PythonExecutable = Value(values, "python_executable");
+            config.Answers = Value(values, "answers");
             if (string.IsNullOrEmpty(config.PythonDll))
             {
                 throw new HostConfigException("The Python library is not configured: set python_dll in " + path
@@ -107,6 +122,11 @@ namespace Reirrad.EclipseHost
             {
                 throw new HostConfigException("python_executable '" + config.PythonExecutable + "' does not exist; fix "
                     + path + ".");
+            }
+            if (config.Answers != null && !File.Exists(config.Answers))
+            {
+                throw new HostConfigException("answers '" + config.Answers + "' does not exist; fix " + path
+                    + " (or remove the line: runs then write no report and no audit row unless asked).");
             }
             return config;
         }
@@ -224,7 +244,7 @@ namespace Reirrad.EclipseHost
                 }
                 try
                 {
-                    return RunSession(host, args);
+                    return RunSession(host, args, config.Answers);
                 }
                 catch (Exception e)
                 {
@@ -310,10 +330,12 @@ namespace Reirrad.EclipseHost
         }
 
         /// <summary>One ESAPI session. Saves only when Python reports ok (a plan to keep, its outputs
-        /// staged by host.run); finish commits the outputs after the save, or discards them.</summary>
-        private static int RunSession(PyObject host, string[] args)
+        /// staged by host.run); finish commits the outputs after the save, or discards them.
+        /// <paramref name="answers"/>: the INI's answers file (null: none), for host.begin.</summary>
+        private static int RunSession(PyObject host, string[] args, string answers)
         {
-            PyObject request = host.InvokeMethod("begin", ToPythonList(args));
+            PyObject request = host.InvokeMethod("begin", ToPythonList(args),
+                answers == null ? PyObject.None : new PyString(answers));
             PyObject stop = request.GetAttr("stop_code");
             if (!stop.IsNone())
             {
