@@ -41,7 +41,7 @@ from .findings import unique_findings
 from .inputfiles import read_yaml_file
 from .protocol import Protocol
 from .recovery import interval_days_between
-from .report.text import checked_limit, checked_limit_note
+from .report.text import checked_limit, checked_limit_lines
 from .sensitivity import format_sensitivity, sensitivity_analysis, sensitivity_findings
 
 __all__ = ["ConstraintCase", "PriorCourse", "evaluate_case", "format_table", "parse_case",
@@ -309,12 +309,6 @@ def _fmt(value: Any, digits: int = 2) -> str:
     return str(value)
 
 
-def _checked_limit_lines(oars: Sequence[Mapping[str, Any]]) -> List[str]:
-    """A line for each OAR whose 'limit EQD2' is a single-course tolerance below its cumulative limit."""
-    return [f"{r['name']}: 'limit EQD2' is the {checked_limit_note(r)}: the Jones & Grant model checks "
-            "against the lower of the two." for r in oars if checked_limit_note(r)]
-
-
 def format_table(result: Mapping[str, Any]) -> str:
     """Plain-text table of a constraints result (doses in Gy; recovery as a fraction)."""
     header = ("OAR", "metric", "a/b", "limit EQD2", "prior EQD2", "recov", "eff prior",
@@ -341,7 +335,7 @@ def format_table(result: Mapping[str, Any]) -> str:
                       f", recovery credited {100 * course['recovered_fraction']:.0f} %")
             lines.append(f"Prior course '{course['course']}': {course['n_fractions']} fractions, "
                          f"{when}{credit}.")
-    lines.extend(_checked_limit_lines(result["oars"]))
+    lines.extend(checked_limit_lines(result["oars"], "'limit EQD2'"))
     if any(r["cumulative_limit_eqd2_gy"] is None for r in result["oars"]):
         lines.append("'-' = the protocol has no cumulative limit for that OAR: "
                      "only its de novo limit applies.")

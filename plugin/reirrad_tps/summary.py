@@ -27,7 +27,7 @@ from reirrad.errors import shown
 from reirrad.report import (
     TUMOUR_DOSE_COLUMNS,
     checked_limit,
-    checked_limit_note,
+    checked_limit_lines,
     deciding_text,
     final_check_rows,
     passed_text,
@@ -130,8 +130,7 @@ def _oar_lines(oars: Sequence[Mapping[str, Any]], result: Mapping[str, Any]) -> 
     if ranges and oars:
         lines.append("range: the allowed dose with one assumption changed at a time (alpha/beta, recovery, "
                      "interval, registration); the report has the table")
-    lines.extend(f"limit of {o.get('name')}: the {checked_limit_note(o)}; Jones & Grant checks against the "
-                 "lower" for o in oars if checked_limit_note(o))
+    lines.extend(checked_limit_lines(oars, "'limit'"))
     return lines + ([deciding_text(result)] if oars else [])
 
 

@@ -70,8 +70,8 @@ def test_constraints_table_shows_the_limit_checked_with_jones_grant(capsys):
     row = next(line for line in out.splitlines() if line.startswith("small_bowel"))
     cells = row.split()
     assert cells[3:4] == ["50.00"] and "35.48" in cells and "23.21" in cells
-    assert ("small_bowel: 'limit EQD2' is the single-course tolerance (cumulative limit 70.00): the Jones & "
-            "Grant model checks against the lower of the two.") in out
+    assert ("'limit EQD2' of small_bowel is the single-course tolerance (cumulative limit 70.00): the "
+            "Jones & Grant model checks against the lower of the two.") in out
     code, out, _ = run(["constraints", "--prior", "small_bowel=45/25@730"], capsys)
     assert next(line for line in out.splitlines() if line.startswith("small_bowel")).split()[3] == "70.00"
     assert "single-course tolerance" not in out

@@ -268,6 +268,6 @@ def test_the_limit_column_is_the_limit_checked(result):
                            result["oars"][0]]
     text = _text(jones_grant)
     assert _line(text, "rectum").split()[-2:] == ["50.00", "FAIL"]
-    assert ("limit of rectum: the single-course tolerance (cumulative limit 70.00); Jones & Grant checks "
-            "against the lower") in text
+    assert ("'limit' of rectum is the single-course tolerance (cumulative limit 70.00): the Jones & Grant "
+            "model checks against the lower of the two.") in text
     assert _line(text, "spinal_cord").split()[-4:-2] == ["101.60", "pass"]

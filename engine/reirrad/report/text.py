@@ -8,7 +8,7 @@ same things in the same words through these helpers: :func:`passed_text`, :func:
 
 from __future__ import annotations
 
-from typing import Any, List, Mapping, Tuple
+from typing import Any, List, Mapping, Sequence, Tuple
 
 import numpy as np
 
@@ -193,6 +193,19 @@ def checked_limit_note(oar: Mapping[str, Any]) -> str:
     if isinstance(checked, (int, float)) and isinstance(limit, (int, float)) and checked < limit:
         return f"single-course tolerance (cumulative limit {float(limit):.2f})"
     return ""
+
+
+def checked_limit_lines(oars: Sequence[Mapping[str, Any]], column: str) -> List[str]:
+    """A line for each OAR whose checked limit (shown in the table's ``column``, e.g. ``'limit'``) is a
+    single-course tolerance below its cumulative limit (:func:`checked_limit_note`), for the plain-text
+    tables."""
+    lines = []
+    for oar in oars:
+        note = checked_limit_note(oar)
+        if note:
+            lines.append(f"{column} of {oar.get('name')} is the {note}: the Jones & Grant model checks "
+                         "against the lower of the two.")
+    return lines
 
 
 def limited_by_text(limited_by: object) -> str:
