@@ -49,12 +49,19 @@ def test_the_small_bowels_low_tolerance_part_is_in_the_boosted_loop(edge):
     assert 0.0 < region.volume_cc <= 1.0
 
 
-def test_never_above_the_metric_level(edge):
-    """Property: a region's smallest remaining EQD2 and its allowed dose never exceed the metric level's."""
+def test_the_allowed_dose_is_the_lq_inverse_of_the_smallest_remaining_and_below_the_metric_level(edge):
+    """A region's allowed dose is the physical dose in n fractions whose EQD2 at the OAR's α/β equals its
+    smallest remaining EQD2 E: EQD2 = D·(D/n + α/β)/(2 + α/β), so D = n/2·(−α/β + √((α/β)² + 4E(2 + α/β)/n))
+    (closed form, independent of the maps' code). Being below the metric level's allowed dose then follows
+    from the remaining EQD2 being lower (the region's definition): checked as a property."""
     regions = low_tolerance_regions(edge)
     assert regions
+    n = edge.snapshot.plan.n_fractions
     for r in regions:
-        assert r.min_remaining_eqd2_gy <= r.metric_remaining_eqd2_gy
+        ab = PROTOCOL.oar(r.oar_key).alpha_beta.value
+        e = r.min_remaining_eqd2_gy
+        expected = 0.0 if e <= 0.0 else n / 2.0 * (-ab + np.sqrt(ab * ab + 4.0 * e * (2.0 + ab) / n))
+        assert r.allowed_physical_gy == pytest.approx(expected, rel=1e-9, abs=1e-9)
         assert r.allowed_physical_gy <= r.metric_allowed_physical_gy + 1e-9
         assert r.structure_id == edge.oar_structures[r.oar_key]
 
