@@ -56,12 +56,16 @@ PathLike = Union[str, "os.PathLike[str]"]
 class OutputRequest:
     """Where a run's outputs go (None: not written): the HTML report, the audit CSV, the result JSON,
     and a second copy of the result JSON (``json_copy``: ``reirrad plan --json F --out DIR`` writes
-    ``DIR/result.json`` too, in the same transaction)."""
+    ``DIR/result.json`` too, in the same transaction); ``report_new``: the report never replaces a file
+    (:meth:`StagedRecord.commit`)."""
 
     report: Optional[str] = None
     audit_csv: Optional[str] = None
     json: Optional[str] = None
     json_copy: Optional[str] = None
+    #: The report is a new file (:func:`report_in_folder`): committed without replacing a file of that
+    #: name that appeared meanwhile (another run's), under the next free numbered name instead.
+    report_new: bool = False
 
     def named(self) -> List[Tuple[str, str]]:
         """(option, path) of each requested output, in commit order."""
@@ -270,12 +274,54 @@ def report_in_folder(option: str, folder: str, patient_id: str, plan_id: str, wh
         raise ValueError("report_in_folder needs a timezone-aware time")
     stamp = when.astimezone(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     stem = f"reirrad_{_name_part(patient_id)}_{_name_part(plan_id)}_{stamp}"
-    for number in range(1, _NAME_TRIES + 1):
-        candidate = path / (f"{stem}.html" if number == 1 else f"{stem}-{number}.html")
+    for candidate in _numbered(path / f"{stem}.html"):
         if not os.path.lexists(candidate):
             return str(candidate)
     raise InputError(f"{option} {folder}: {stem}.html and {_NAME_TRIES - 1} numbered names are taken; "
                      "clear the folder of old copies or give another folder")
+
+
+def _numbered(first: Path) -> List[Path]:
+    """``first`` and its numbered names ``<stem>-2<suffix>`` … ``-<_NAME_TRIES>`` (a ``first`` already
+    numbered so, e.g. ``…Z-2.html``, counts on from its number)."""
+    stem, number = first.stem, 1
+    base, dash, digits = stem.rpartition("-")
+    if dash and digits.isdigit() and base.endswith("Z"):
+        stem, number = base, int(digits)
+    return [first.with_name(f"{stem}{'' if k == 1 else f'-{k}'}{first.suffix}")
+            for k in range(number, _NAME_TRIES + 1)]
+
+
+def _put_new(tmp: str, target: Path) -> Path:
+    """Move ``tmp`` to ``target``, or to its next free numbered name (:func:`_numbered`), never replacing a
+    file; return where it went. A hard link then the temporary name's removal (both atomic: the link fails
+    when the name exists); on Windows a rename, which fails when the name exists. On a POSIX file
+    system without hard links: a rename after a check (a file made between the two would be replaced).
+
+    Raises
+    ------
+    OSError
+        No name free, or the move failed.
+    """
+    for candidate in _numbered(target):
+        try:
+            if os.name == "nt":
+                os.rename(tmp, candidate)
+            else:
+                try:
+                    os.link(tmp, candidate)
+                except FileExistsError:
+                    raise
+                except OSError:  # no hard links on this file system
+                    if os.path.lexists(candidate):
+                        continue
+                    os.rename(tmp, candidate)
+                    return candidate
+                os.unlink(tmp)
+            return candidate
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"{target} and its numbered names are all taken")
 
 
 def _check_named_entries(option: str, value: str, folder: Path, names: Pattern[str],
@@ -317,11 +363,14 @@ class StagedRecord:
     def __init__(self) -> None:
         self._stack = ExitStack()
         self._staged: List[Tuple[str, Path]] = []
+        self._new: List[Path] = []  # targets that must not replace a file (OutputRequest.report_new)
         self._adopted = 0  # files adopted so far: the first entries of _staged
         self._done = False
 
-    def _stage(self, target: Path, text: str) -> None:
+    def _stage(self, target: Path, text: str, *, new: bool = False) -> None:
         self._staged.append((stage_text(target, text), target))
+        if new:
+            self._new.append(target)
 
     def adopt(self, staged: str, target: PathLike) -> None:
         """Commit a file the caller staged (:func:`reirrad.files.stage_file`, beside ``target``) with
@@ -349,9 +398,15 @@ class StagedRecord:
             raise OutputError("this record was already committed or aborted")
         backups: List[Tuple[Path, Optional[str]]] = []
         try:
-            for tmp, target in self._staged:
-                backups.append((target, _backup(target)))
-                os.replace(tmp, target)
+            for position, (tmp, target) in enumerate(self._staged):
+                if target in self._new:  # a new file: never replaces one (another run's, made meanwhile)
+                    backups.append((target, None))
+                    placed = _put_new(tmp, target)
+                    backups[-1] = (placed, None)
+                    self._staged[position] = (tmp, placed)
+                else:
+                    backups.append((target, _backup(target)))
+                    os.replace(tmp, target)
                 forget_pending(tmp)
         except OSError as exc:
             _restore(backups)
@@ -449,7 +504,8 @@ def stage_record(outcome: RunOutcome, request: OutputRequest, *,
                     f"({held.broke_stale}); it was removed. Check that the CSV's last rows are whole",
                     subject=str(request.audit_csv)))
         if request.report and run is not None:
-            staged._stage(Path(request.report), render_report(outcome, **dict(report_options or {})))
+            staged._stage(Path(request.report), render_report(outcome, **dict(report_options or {})),
+                          new=request.report_new)
         payload = {**outcome.result, **dict(json_extra or {})}
         for copy in (request.json, request.json_copy):
             if copy:

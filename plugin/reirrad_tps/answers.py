@@ -25,8 +25,10 @@ launcher says otherwise::
 (:func:`reirrad.outputs.report_in_folder`), where one ``report`` path would be replaced by the next run.
 A file gives ``report`` or ``report_dir``, not both; a report path given on the command line is used
 instead of ``report_dir``. A file read for every run (``read_answers(..., every_run=True)``: the Eclipse
-host's INI) may not hold one patient's answers (:data:`ONE_PATIENT_KEYS`: dates, structures, risk
-factors, the conservation factor, an override reason, one report file): they would apply to every patient.
+host's INI ``answers``, RayStation's ``REIRRAD_ANSWERS``) may not hold one patient's answers
+(:data:`ONE_PATIENT_KEYS`: dates, structures, risk factors, the conservation factor, an override reason,
+one report file): they would apply to every patient. A run's own file is read over the department's,
+key by key (:func:`read_layered_answers`), so it keeps the department's record unless it names its own.
 
 Unknown keys are refused (a misspelt ``prior_date`` must not silently drop the dates). The file is read
 by :mod:`reirrad.inputfiles` (a key given twice, aliases, keys that are not text and impossible dates
@@ -44,10 +46,11 @@ from reirrad._validate import as_date
 from reirrad.cli import DEFAULT_PROTOCOL
 from reirrad.errors import InputError, echo
 from reirrad.inputfiles import read_yaml_file
-from reirrad.outputs import report_in_folder
+from reirrad.outputs import OutputRequest, report_in_folder
 from reirrad.workflow import WorkflowOptions
 
-__all__ = ["ANSWER_KEYS", "ONE_PATIENT_KEYS", "RunAnswers", "parse_date", "read_answers"]
+__all__ = ["ANSWER_KEYS", "ONE_PATIENT_KEYS", "RunAnswers", "parse_date", "read_answers",
+           "read_layered_answers"]
 
 ANSWER_KEYS = ("intent", "search", "objectives", "dry_run", "planned_start", "prior_dates",
                "override_eligibility", "protocol", "version", "structures", "risk_factors",
@@ -99,6 +102,9 @@ class RunAnswers:
         Where to write the HTML report and append the audit row (:func:`reirrad.runner.execute`).
     report_dir : str, optional
         A folder for each run's report, a new file there (:meth:`for_run`); used when ``report`` is None.
+    report_new : bool
+        ``report`` was named in ``report_dir`` by :meth:`for_run`: it never replaces a file
+        (:attr:`reirrad.outputs.OutputRequest.report_new`). Not an answers-file key.
     """
 
     intent: str = "isotoxic"
@@ -116,6 +122,7 @@ class RunAnswers:
     report: Optional[str] = None
     audit_csv: Optional[str] = None
     report_dir: Optional[str] = None
+    report_new: bool = False
 
     def __post_init__(self) -> None:
         factor = self.conservation_factor
@@ -138,8 +145,9 @@ class RunAnswers:
 
     def for_run(self, patient_id: str, plan_id: str, when: Optional[dt.datetime] = None) -> RunAnswers:
         """These answers with ``report`` set for one run: unchanged when ``report`` is given or no
-        ``report_dir``; else a new file in ``report_dir`` named by patient, plan and ``when`` (default:
-        now; :func:`reirrad.outputs.report_in_folder`).
+        ``report_dir``; else a new file in ``report_dir`` named by the patient, the plan the user opened
+        (on RayStation the clinician's plan, not the copy the run writes) and ``when`` (default: now;
+        :func:`reirrad.outputs.report_in_folder`), committed without replacing any file (``report_new``).
 
         Raises
         ------
@@ -150,7 +158,12 @@ class RunAnswers:
             return self
         start = when if when is not None else dt.datetime.now(dt.timezone.utc)
         report = report_in_folder("report_dir", self.report_dir, patient_id, plan_id, start)
-        return replace(self, report=report)
+        return replace(self, report=report, report_new=True)
+
+    def outputs(self, json: Optional[str] = None) -> OutputRequest:
+        """The run's outputs: the report and the audit CSV of these answers, and ``json``."""
+        return OutputRequest(report=self.report, audit_csv=self.audit_csv, json=json,
+                             report_new=self.report_new)
 
 
 def _risk_and_structures(raw: Mapping[str, Any], source: str) -> Dict[str, Any]:
@@ -235,6 +248,27 @@ def _mapping(raw: Mapping[str, Any], source: str) -> RunAnswers:
         raise InputError(f"{source}: {exc}") from None
 
 
+def _raw(path: str) -> Mapping[str, Any]:
+    """An answers file's mapping (the strict reader's; an empty file is {})."""
+    raw = read_yaml_file(Path(path), "answers file")
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, Mapping):
+        raise InputError(f"answers file {path}: must be a mapping of keys to values "
+                         f"(got {type(raw).__name__})")
+    return raw
+
+
+def _refuse_one_patients(raw: Mapping[str, Any], path: str) -> None:
+    """Refuse a file read for every run that holds one patient's answers (:data:`ONE_PATIENT_KEYS`)."""
+    one_patient = [key for key in ONE_PATIENT_KEYS if raw.get(key) not in (None, False, {}, [])]
+    if one_patient:
+        raise InputError(f"answers file {path} is read for every run (a department's file: ReirradHost.ini's "
+                         f"answers, or REIRRAD_ANSWERS) and holds one patient's answers {one_patient}: they "
+                         "would apply to every patient; remove them (give them on the command line, in the "
+                         "dialog or in a run's own answers file; report_dir instead of report)")
+
+
 def read_answers(path: str, *, every_run: bool = False) -> RunAnswers:
     """Read an answers file (YAML or JSON).
 
@@ -243,8 +277,8 @@ def read_answers(path: str, *, every_run: bool = False) -> RunAnswers:
     path : str
         The file.
     every_run : bool
-        The file is a deployment's, read for every run (the Eclipse host's INI ``answers``): keys that
-        answer for one patient (:data:`ONE_PATIENT_KEYS`) are refused.
+        The file is a department's, read for every run (the Eclipse host's INI ``answers``, RayStation's
+        ``REIRRAD_ANSWERS``): keys that answer for one patient (:data:`ONE_PATIENT_KEYS`) are refused.
 
     Raises
     ------
@@ -252,17 +286,34 @@ def read_answers(path: str, *, every_run: bool = False) -> RunAnswers:
         The file is missing or unreadable, breaks a rule of the strict reader (:mod:`reirrad.inputfiles`),
         is not a mapping, has unknown keys or bad values, or (``every_run``) one patient's answers.
     """
-    raw = read_yaml_file(Path(path), "answers file")
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, Mapping):
-        raise InputError(f"answers file {path}: must be a mapping of keys to values "
-                         f"(got {type(raw).__name__})")
+    raw = _raw(path)
     if every_run:
-        one_patient = [key for key in ONE_PATIENT_KEYS if raw.get(key) not in (None, False, {}, [])]
-        if one_patient:
-            raise InputError(f"answers file {path} is read for every run (ReirradHost.ini's answers) and "
-                             f"holds one patient's answers {one_patient}: they would apply to every patient; "
-                             "remove them (give them on the command line, in the dialog or in a run's own "
-                             "--answers file; report_dir instead of report)")
+        _refuse_one_patients(raw, path)
     return _mapping(raw, f"answers file {path}")
+
+
+def read_layered_answers(department: Optional[str], run: Optional[str]) -> RunAnswers:
+    """A department's file (read for every run, :func:`read_answers` ``every_run``) with a run's own
+    file over it, key by key; either may be None.
+
+    A run's own file therefore keeps the department's ``audit_csv`` and ``report_dir`` unless it gives
+    its own (its ``report`` is used instead of the department's ``report_dir``): a run with its own
+    answers is recorded like any other.
+
+    Raises
+    ------
+    reirrad.errors.InputError
+        As :func:`read_answers`, naming the file at fault (each is checked on its own first).
+    """
+    if department is None:
+        return read_answers(run) if run is not None else RunAnswers()
+    if run is None:
+        return read_answers(department, every_run=True)
+    base, own = _raw(department), _raw(run)
+    _refuse_one_patients(base, department)
+    _mapping(base, f"answers file {department}")
+    _mapping(own, f"answers file {run}")
+    merged = {**base, **own}
+    if own.get("report") is not None:
+        merged.pop("report_dir", None)
+    return _mapping(merged, f"answers files {department} (the department's) and {run}")

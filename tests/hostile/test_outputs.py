@@ -169,6 +169,46 @@ def test_a_failed_rename_puts_back_what_earlier_renames_replaced(dry_outcome, tm
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r.html", "r.json"]
 
 
+NEW_REPORT = "reirrad_LRRC-01_SABR_REIRR_20261207T063015Z.html"  # reirrad.outputs.report_in_folder's form
+
+
+@pytest.mark.parametrize("hard_links", [True, False], ids=["hard-links", "no-hard-links"])
+def test_a_new_report_never_replaces_a_file_made_after_its_name_was_chosen(dry_outcome, tmp_path, monkeypatch,
+                                                                         hard_links):
+    """OutputRequest.report_new (a report_dir's report): another run's report that appears under the chosen
+    name between the choice and the commit (two runs of one plan in one second) is kept byte for byte;
+    this run's report goes to the next numbered name (-2, then -3 when that is taken too), and the commit
+    returns where it went. Without hard links (some shares) the rename-after-check fallback does the same."""
+    if not hard_links:
+        def no_link(src, dst):
+            raise OSError(1, "Operation not permitted")
+
+        monkeypatch.setattr(os, "link", no_link)
+    target = tmp_path / NEW_REPORT
+    request = OutputRequest(report=str(target), audit_csv=str(tmp_path / "a.csv"), report_new=True)
+    _, staged = stage_record(dry_outcome, request)
+    target.write_text("another run's report", encoding="utf-8")
+    (tmp_path / NEW_REPORT.replace(".html", "-2.html")).write_text("a third", encoding="utf-8")
+    with staged:
+        written = staged.commit()
+    placed = tmp_path / NEW_REPORT.replace(".html", "-3.html")
+    assert placed in written and target not in written
+    assert target.read_text(encoding="utf-8") == "another run's report"
+    assert "LRRC-01" in placed.read_text(encoding="utf-8")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["a.csv", NEW_REPORT, NEW_REPORT.replace(".html", "-2.html"), placed.name])
+
+
+def test_a_new_report_is_removed_when_a_later_rename_fails(dry_outcome, tmp_path, monkeypatch):
+    """A report_new report placed by the commit is removed like any created file when the audit CSV's
+    rename fails after it: nothing stays, nothing replaced."""
+    target, audit = tmp_path / NEW_REPORT, tmp_path / "a.csv"
+    request = OutputRequest(report=str(target), audit_csv=str(audit), report_new=True)
+    _, staged = stage_record(dry_outcome, request)
+    _commit_failing_at(staged, audit, monkeypatch)
+    assert list(tmp_path.iterdir()) == []
+
+
 def _adoptable(folder: Path, name: str, text: str) -> Tuple[str, Path]:
     """A file staged by the caller (as the DICOM writer stages a dose map): (temporary file, target)."""
     target = folder / name

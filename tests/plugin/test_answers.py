@@ -7,12 +7,13 @@ that names the file, the key and the value.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 
 import pytest
 
 from reirrad.errors import InputError
-from reirrad_tps.answers import RunAnswers, read_answers
+from reirrad_tps.answers import RunAnswers, read_answers, read_layered_answers
 
 
 def _file(tmp_path, text: str) -> str:
@@ -196,3 +197,37 @@ def test_a_file_for_every_run_keeps_the_departments_choices(tmp_path):
                                             "override_eligibility: false\n")), every_run=True)
     assert answers == RunAnswers(intent="limit-toxicity", report_dir=str(tmp_path),
                                  audit_csv=str(tmp_path / "audit.csv"), protocol="my.yaml")
+
+
+def test_a_runs_own_file_is_read_over_the_departments_key_by_key(tmp_path):
+    """read_layered_answers: the run's keys win, the department's others stay (its audit CSV: the run is
+    recorded); a run's report replaces the department's report_dir; either file may be absent."""
+    folder = tmp_path / "dept"
+    folder.mkdir()
+    department = folder / "department.yaml"
+    text = f"intent: limit-toxicity\nreport_dir: {tmp_path}\naudit_csv: {tmp_path / 'a.csv'}\n"
+    department.write_text(text, encoding="utf-8")
+    own = _file(tmp_path, "intent: isotoxic\nplanned_start: 2026-12-07\n")
+    answers = read_layered_answers(str(department), own)
+    assert answers == RunAnswers(intent="isotoxic", planned_start=dt.date(2026, 12, 7),
+                                 report_dir=str(tmp_path), audit_csv=str(tmp_path / "a.csv"))
+    with_report = _file(tmp_path, f"report: {tmp_path / 'mine.html'}\n")
+    layered = read_layered_answers(str(department), with_report)
+    assert layered.report == str(tmp_path / "mine.html") and layered.report_dir is None
+    assert read_layered_answers(None, None) == RunAnswers()
+    assert read_layered_answers(None, own) == read_answers(own)
+    assert read_layered_answers(str(department), None) == read_answers(str(department), every_run=True)
+
+
+def test_layered_answers_name_the_file_at_fault(tmp_path):
+    """Each file is checked on its own first: the department's one-patient answer, or a bad value in
+    either, names that file."""
+    department = tmp_path / "department.yaml"
+    department.write_text("prior_dates: {PELVIS_45: 2024-06-07}\n", encoding="utf-8")
+    own = tmp_path / "own.yaml"
+    own.write_text("intent: maximal\n", encoding="utf-8")
+    with pytest.raises(InputError, match=f"answers file {re.escape(str(department))} is read for every run"):
+        read_layered_answers(str(department), str(own))
+    department.write_text("intent: isotoxic\n", encoding="utf-8")
+    with pytest.raises(InputError, match=f"answers file {re.escape(str(own))}: .*intent must be one of"):
+        read_layered_answers(str(department), str(own))

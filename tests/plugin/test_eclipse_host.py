@@ -321,11 +321,14 @@ def test_host_pause_waits_for_enter_on_every_exit(built, tmp_path):
 
 
 def _host_with_answers(built: Dict[str, Path], tmp_path: Path, answers_text: str) -> Path:
-    """The host copied with its INI plus ``answers = <tmp_path/department.yaml>`` holding ``answers_text``."""
-    answers = tmp_path / "department.yaml"
-    answers.write_text(answers_text, encoding="utf-8")
+    """The host copied with its INI plus ``answers = department.yaml``, a path relative to the INI's
+    folder (the tests start the host from another folder: the INI's folder is what counts), holding
+    ``answers_text``."""
     ini = (built["ReirradHost.exe"].parent / "ReirradHost.ini").read_text(encoding="utf-8")
-    return _host_copy(built, tmp_path, f"{ini.rstrip()}\nanswers = {answers}\n")
+    exe = _host_copy(built, tmp_path, f"{ini.rstrip()}\nanswers = department.yaml\n")
+    (exe.parent / "department.yaml").write_text(answers_text, encoding="utf-8")
+    assert Path.cwd() != exe.parent
+    return exe
 
 
 def test_a_menu_run_leaves_a_report_of_its_own_and_an_audit_row_from_the_ini_answers(built, tmp_path):
@@ -345,11 +348,18 @@ def test_a_menu_run_leaves_a_report_of_its_own_and_an_audit_row_from_the_ini_ans
         assert all("SABR_REIRR" in p.read_text(encoding="utf-8") for p in written)
         assert audit.read_text(encoding="utf-8").count("\n") == 1 + run  # header and a row per run
         assert entries == []
-    # a command-line --report is used instead of report_dir
+    # a command-line --report is used instead of report_dir; the department's audit CSV still gets the row
     mine = tmp_path / "mine.html"
     code, _, _, output = _run_host(
         built, [*PATIENT, "--dry-run", "--no-dialog", *START, "--report", str(mine)], tmp_path, exe=exe)
     assert code == 0 and mine.is_file() and len(list(reports.iterdir())) == 2, output
+    # a run's own answers file is read over the department's: its intent, the department's record
+    own = tmp_path / "own.yaml"
+    own.write_text("intent: limit-toxicity\n", encoding="utf-8")
+    code, result, _, output = _run_host(
+        built, [*PATIENT, "--dry-run", "--no-dialog", *START, "--answers", str(own)], tmp_path, exe=exe)
+    assert code == 0 and result["intent"] == "limit-toxicity", output
+    assert len(list(reports.iterdir())) == 3 and audit.read_text(encoding="utf-8").count("\n") == 5
 
 
 def test_ini_answers_holding_one_patients_answers_are_refused_before_the_patient_is_read(built, tmp_path):
@@ -364,10 +374,11 @@ def test_ini_answers_holding_one_patients_answers_are_refused_before_the_patient
 @pytest.mark.parametrize(("ini_line", "needle"), [
     ("answers = {missing}", "answers '{missing}' does not exist"),
     ("python_dll = {missing}", "'python_dll' is given twice"),
+    ("answers =", "answers is empty in"),
 ])
 def test_bad_ini_answers_or_a_key_given_twice_exit_4(built, tmp_path, ini_line, needle):
-    """A missing answers file, or a key given twice (it kept the last silently), is refused before
-    Python starts (exit 4), naming the file and the fix."""
+    """A missing or empty answers path, or a key given twice (it kept the last silently), is refused
+    before Python starts (exit 4), naming the file and the fix."""
     missing = str(tmp_path / "missing.yaml")
     ini = (built["ReirradHost.exe"].parent / "ReirradHost.ini").read_text(encoding="utf-8")
     exe = _host_copy(built, tmp_path, f"{ini.rstrip()}\n{ini_line.format(missing=missing)}\n")

@@ -184,8 +184,8 @@ def test_menu_refuses_a_missing_report_folder_before_reading_the_case(tmp_path, 
 
 
 def test_report_dir_gives_each_menu_run_a_report_of_its_own(tmp_path):
-    """REIRRAD_ANSWERS as a department's file: report_dir names a new file per run from the open patient's
-    ID and the plan's name (reirrad.outputs.report_in_folder), so the next run never replaces it."""
+    """report_dir names a new file per run from the open patient's ID and the plan's name
+    (reirrad.outputs.report_in_folder), so the next run never replaces it."""
     stand_in.load("LRRC-02", version="2024B", gui=False)
     reports = tmp_path / "reports"
     reports.mkdir()
@@ -198,6 +198,21 @@ def test_report_dir_gives_each_menu_run_a_report_of_its_own(tmp_path):
         assert all(p.name.startswith("reirrad_LRRC-02_") and p.suffix == ".html" for p in written)
         assert all("LRRC-02" in p.read_text(encoding="utf-8") for p in written)
     assert stand_in.journal() == []
+
+
+def test_the_environments_answers_file_refuses_one_patients_answers(tmp_path, monkeypatch):
+    """REIRRAD_ANSWERS is read for every run on the workstation: an override reason there would override
+    every patient's stop. Refused, shown to the user, nothing written; the same file passed to main() as
+    one run's file is read."""
+    shown = []
+    monkeypatch.setattr(menu.entry, "notify", lambda message, version=None: shown.append(message))
+    stand_in.load("LRRC-02", version="2024B", gui=False)
+    path = _answers(tmp_path, dry_run="true", override_eligibility="agreed at an MDT once")
+    monkeypatch.setenv("REIRRAD_ANSWERS", path)
+    with pytest.raises(InputError, match="is read for every run"):
+        menu.main()
+    assert stand_in.journal() == [] and shown and "override_eligibility" in shown[-1]
+    assert menu.load_answers(path).override_eligibility == "agreed at an MDT once"
 
 
 def test_menu_rolls_back_when_the_record_cannot_be_written(tmp_path, monkeypatch, rollback):

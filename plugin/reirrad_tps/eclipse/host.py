@@ -41,9 +41,9 @@ Command line (``ReirradHost.exe`` passes its arguments unchanged)::
     --prior-date PLAN=YYYY-MM-DD                 last fraction of a prior plan whose course has no
                                                  CompletedDateTime (repeatable)
     --answers FILE                               the same choices from a file (reirrad_tps.answers);
-                                                 command-line values win. Without it, the file
+                                                 command-line values win. Read over the file
                                                  ReirradHost.ini's ``answers`` names (ini_answers), if any:
-                                                 the department's choices for every menu run, e.g. a
+                                                 the department's choices for every run, e.g. a
                                                  ``report_dir`` (each run's own report) and an ``audit_csv``
     --override-eligibility REASON  --dry-run  --technique {VMAT,IMRT}  --mlc-id ID
     --dose-unit {Gy,cGy}                         the clinic's unit when no plan shows it
@@ -81,7 +81,6 @@ from reirrad.cli import StrictParser
 from reirrad.errors import EligibilityError, InputError, OutputError, ReirradError
 from reirrad.findings import Finding
 from reirrad.outputs import (
-    OutputRequest,
     StagedRecord,
     check_outputs,
     stage_record,
@@ -103,7 +102,7 @@ from reirrad.statuses import (
 )
 from reirrad.workflow import INTENTS, SEARCHES, PreparedCase, WorkflowRun, prepare
 
-from ..answers import RunAnswers, parse_date, read_answers
+from ..answers import RunAnswers, parse_date, read_layered_answers
 from ..dialog import confirm, display_available, unresolved
 from ..summary import summary
 from .planner import TECHNIQUES, EclipsePlanner
@@ -196,18 +195,13 @@ def build_parser(prog: str = "ReirradHost.exe") -> argparse.ArgumentParser:
 def request_from_args(ns: argparse.Namespace, deployment_answers: Optional[str] = None) -> HostRequest:
     """A :class:`HostRequest` from parsed arguments (answers file first, command line over it).
 
-    The answers file is ``--answers``, else ``deployment_answers`` (ReirradHost.ini's ``answers``: the
-    department's file for every menu run, e.g. its ``report_dir`` and ``audit_csv``; one patient's
-    answers are refused there, ``reirrad_tps.answers.ONE_PATIENT_KEYS``), else none. A ``report_dir``
+    The answers are ``deployment_answers`` (ReirradHost.ini's ``answers``: the department's file for
+    every run, e.g. its ``report_dir`` and ``audit_csv``; one patient's answers are refused there,
+    ``reirrad_tps.answers.ONE_PATIENT_KEYS``) with ``--answers`` over it key by key
+    (:func:`reirrad_tps.answers.read_layered_answers`), and the command line over both. A ``report_dir``
     gives this run a report file of its own (:meth:`RunAnswers.for_run`).
     """
-    answers_file = ns.answers or deployment_answers
-    if ns.answers:
-        answers = read_answers(ns.answers)
-    elif deployment_answers:
-        answers = read_answers(deployment_answers, every_run=True)
-    else:
-        answers = RunAnswers()
+    answers = read_layered_answers(deployment_answers, ns.answers)
     dates = dict(answers.prior_dates)
     for item in ns.prior_date:
         plan, sep, value = str(item).partition("=")
@@ -224,8 +218,8 @@ def request_from_args(ns: argparse.Namespace, deployment_answers: Optional[str] 
     if ns.no_dialog and answers.planned_start is None:
         raise InputError("--planned-start YYYY-MM-DD (the new course's first fraction) is needed with "
                          "--no-dialog: the interval since each prior course is never guessed")
-    check_outputs(OutputRequest(report=answers.report, audit_csv=answers.audit_csv, json=ns.json),
-                  inputs=[p for p in (answers_file, answers.protocol) if p])
+    check_outputs(answers.outputs(json=ns.json),
+                  inputs=[p for p in (deployment_answers, ns.answers, answers.protocol) if p])
     return HostRequest(patient_id=ns.patient, course_id=ns.course, plan_id=ns.plan, answers=answers,
                        dialog=not ns.no_dialog, json_path=ns.json, technique=ns.technique, mlc_id=ns.mlc_id,
                        dose_unit=ns.dose_unit)
@@ -445,7 +439,7 @@ def run(request: HostRequest, application: Any, patient: Any, ask: Optional[Ask]
                                done.stop_findings)
     keep = request.writes and done.plan_kept
     answers = request.answers
-    outputs = OutputRequest(report=answers.report, audit_csv=answers.audit_csv, json=request.json_path)
+    outputs = answers.outputs(json=request.json_path)
     try:  # every output rendered and staged before any save; committed by finish() after it
         session = _session(request, keep, None)
         done, staged = stage_record(done, outputs, json_extra={"eclipse_session": session})

@@ -2,7 +2,8 @@
 
 The one-line menu script (``install/raystation/reirrad_menu.py``) calls :func:`main`. The run's
 choices start from an answers file (YAML/JSON, keys in :mod:`reirrad_tps.answers`) named by the
-environment variable ``REIRRAD_ANSWERS`` when it is set, and are confirmed in the dialog
+environment variable ``REIRRAD_ANSWERS`` when it is set (read for every run: one patient's answers, such
+as dates or an override reason, are refused there), and are confirmed in the dialog
 (:mod:`reirrad_tps.dialog`: prior dates, structure matching, intent, risk factors). The RayStation
 release (``version`` in the answers, or ``REIRRAD_RAYSTATION_VERSION``) is required, never guessed. A
 ``report_dir`` in the answers gives each run a report file of its own, named by the open patient's ID
@@ -51,7 +52,7 @@ from functools import partial
 from typing import Any, Dict, List, Mapping, Optional
 
 from reirrad.errors import EligibilityError, InputError, ReirradError
-from reirrad.outputs import OutputRequest, check_outputs
+from reirrad.outputs import check_outputs
 from reirrad.protocol import load_protocol
 from reirrad.review import review_case
 from reirrad.runner import RunOutcome, Status, commit_record, execute, stopped
@@ -89,9 +90,12 @@ class _StoppedError(_DryRunDoneError):
 
 def load_answers(path: Optional[str] = None) -> RunAnswers:
     """The answers file (``path`` or ``$REIRRAD_ANSWERS``), else defaults with the version from
-    ``$REIRRAD_RAYSTATION_VERSION``; a missing version is refused (never guessed)."""
+    ``$REIRRAD_RAYSTATION_VERSION``; a missing version is refused (never guessed). ``$REIRRAD_ANSWERS``
+    is read for every run on this RayStation, so one patient's answers are refused there
+    (:data:`reirrad_tps.answers.ONE_PATIENT_KEYS`); a ``path`` given to :func:`main` is one run's file."""
     target = path or os.environ.get("REIRRAD_ANSWERS")
-    answers = read_answers(target) if target else RunAnswers(
+    # the environment's file applies to every run on this RayStation: no patient's answers in it
+    answers = read_answers(target, every_run=path is None) if target else RunAnswers(
         version=os.environ.get("REIRRAD_RAYSTATION_VERSION") or None)
     if answers.version is None:
         raise InputError("the RayStation version is not known: give 'version' in the answers file named by "
@@ -160,7 +164,8 @@ def main(answers_path: Optional[str] = None, *, interactive: Optional[bool] = No
     is available (``interactive`` None) or asked for (True); without it (False, or no display) the
     answers must settle every question (:func:`reirrad_tps.dialog.unresolved`). Every failure is shown
     to the user (``await_user_input``, or the log when the GUI is disabled) before it is raised: a bad
-    answers file or output path before anything is read, anything later after the undo step ended
+    answers file or output path before the case is read (only the current patient and plan are asked
+    for before, to name a ``report_dir`` report), anything later after the undo step ended
     (rolled back where RayStation rolls back; otherwise the message names what may be left).
     """
     try:
@@ -216,7 +221,7 @@ def _in_undo_step(version: str, protocol: Any, objects: Any, answers: RunAnswers
         # used; it is one transaction, committed inside the undo step it describes as its last action:
         # a record that cannot be written ends the step with an error
         outcome = commit_record(outcome.with_result(**run.extra(kept=outcome.plan_kept)),
-                                OutputRequest(report=answers.report, audit_csv=answers.audit_csv))
+                                answers.outputs())
         if not outcome.plan_kept:
             raise _DryRunDoneError(outcome)
     return outcome
@@ -229,7 +234,7 @@ def _menu_run(answers_path: Optional[str], interactive: Optional[bool]) -> Mappi
     patient, case, plan, _, _ = objects
     answers = answers.for_run(str(patient.PatientID), str(plan.Name))  # report_dir: this run's own file
     inputs = [p for p in (answers_path or os.environ.get("REIRRAD_ANSWERS"), answers.protocol) if p]
-    check_outputs(OutputRequest(report=answers.report, audit_csv=answers.audit_csv), inputs=inputs)
+    check_outputs(answers.outputs(), inputs=inputs)
     protocol = load_protocol(answers.protocol)
     run = _Run()
     case_name = str(case.CaseName)

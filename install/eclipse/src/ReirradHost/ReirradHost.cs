@@ -7,8 +7,8 @@
 // line), all but --pause, the host's own: wait for Enter before exiting, on every exit path (the
 // Scripts-menu launcher passes it: the console window it opens closes when the host exits, and with it
 // the run's outcome). ReirradHost.ini's optional answers key names the department's answers file for
-// every run (its report_dir and audit_csv make menu runs leave a report and an audit row); Python uses it
-// when the command line gives no --answers. This file does only what must be done by the approved executable itself:
+// every run (its report_dir and audit_csv make menu runs leave a report and an audit row); Python reads
+// a command line's --answers over it. This file does only what must be done by the approved executable itself:
 //   Application.CreateApplication() on the STA thread, OpenPatientById, BeginModifications (unless
 //   --dry-run), hand the live objects to Python, and SaveModifications ONLY when Python reports ok:
 //   a plan to keep (planned, or kept for review) whose result JSON, report and audit row Python has
@@ -46,9 +46,9 @@ namespace Reirrad.EclipseHost
         public string PythonExecutable { get; private set; }
 
         /// <summary>The department's answers file for every run (YAML/JSON, reirrad_tps.answers: e.g.
-        /// report_dir, where each run writes a report of its own, and audit_csv), used when the command line
-        /// gives no --answers. Optional: without it a run from the Scripts menu writes no report and no audit
-        /// row.</summary>
+        /// report_dir, where each run writes a report of its own, and audit_csv); a --answers file on the
+        /// command line is read over it. A full path (a relative one is taken from the INI's folder).
+        /// Optional: without it a run from the Scripts menu writes no report and no audit row.</summary>
         public string Answers { get; private set; }
 
         /// <summary>Variables that change which code the embedded Python runs (another standard library,
@@ -109,6 +109,16 @@ namespace Reirrad.EclipseHost
             config.PythonDll = Value(values, "python_dll");
             config.PythonExecutable = Value(values, "python_executable");
             config.Answers = Value(values, "answers");
+            if (config.Answers != null)
+            {
+                if (config.Answers.Length == 0)
+                {
+                    throw new HostConfigException("answers is empty in " + path + ": give the answers file's path, "
+                        + "or remove the line (runs then write no report and no audit row unless asked).");
+                }
+                // a relative path is the INI's folder's, whatever folder the host was started from
+                config.Answers = Path.GetFullPath(Path.Combine(directory, config.Answers));
+            }
             if (string.IsNullOrEmpty(config.PythonDll))
             {
                 throw new HostConfigException("The Python library is not configured: set python_dll in " + path
