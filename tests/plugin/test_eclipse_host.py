@@ -622,3 +622,25 @@ def test_host_stop_findings_reach_the_stopped_result_and_nothing_is_saved(sessio
     assert "reirrad STOPPED" in out and "prior cord course 105 Gy2 BED" in out and "Nothing was saved" in out
     saved = json.loads((tmp_path / "result.json").read_text())
     assert saved["stop_findings"] == [stop.to_dict()] and saved["eclipse_session"]["saved"] is False
+
+
+def test_clearing_dry_run_in_the_confirmation_of_a_dry_run_session_is_refused(session, tmp_path, monkeypatch):
+    """A run started as a dry run (here from the answers; the host then never calls BeginModifications)
+    whose confirmation clears 'dry run' is refused, exit 2, before any write: the session cannot write.
+    Found in a review of the department's answers file, which may set dry_run for every run."""
+    import dataclasses  # noqa: PLC0415
+
+    from reirrad_tps.eclipse import host  # noqa: PLC0415
+
+    app, patient = session
+    ns = host.build_parser().parse_args([*PATIENT, "--intent", "limit-toxicity", "--dry-run", *START,
+                                         "--json", str(tmp_path / "result.json")])
+    request = host.request_from_args(ns)
+    assert not request.writes and request.dialog
+    monkeypatch.setattr(host, "_confirm_inputs",
+                        lambda protocol, snapshot, answers, ask: dataclasses.replace(answers, dry_run=False))
+    journal_before = len(stub.journal())
+    outcome = host.run(request, app, patient)
+    assert (outcome.ok, outcome.code) == (False, 2)
+    assert "started as a dry run" in outcome.result["reason"]
+    assert len(stub.journal()) == journal_before

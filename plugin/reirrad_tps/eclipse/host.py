@@ -397,6 +397,10 @@ def _workflow(request: HostRequest, patient: Any, ask: Ask) -> RunOutcome:
             raise _CancelledError
         answers = confirmed
         snapshot = snapshot.with_dates(answers.planned_start, answers.prior_dates)
+        if not request.writes and not answers.dry_run:  # the session was opened for a dry run
+            raise InputError("this run was started as a dry run (--dry-run, or dry_run in an answers file), "
+                             "so Eclipse was not asked to allow changes; clearing 'dry run' in the "
+                             "confirmation cannot write: start reirrad again without dry run")
     options = answers.workflow_options()
     if not answers.dry_run and not snapshot.plan.writable:
         raise InputError(f"plan {snapshot.plan.id!r} in course {request.course_id!r} is "
