@@ -281,15 +281,19 @@ def report_in_folder(option: str, folder: str, patient_id: str, plan_id: str, wh
                      "clear the folder of old copies or give another folder")
 
 
+#: A report_dir name's numbered form (:func:`report_in_folder`): the stem, then "-<number>" (2 and on).
+_NUMBERED = re.compile(r"(.*_\d{8}T\d{6}Z)-([1-9]\d*)", re.ASCII)
+
+
 def _numbered(first: Path) -> List[Path]:
-    """``first`` and its numbered names ``<stem>-2<suffix>`` … ``-<_NAME_TRIES>`` (a ``first`` already
-    numbered so, e.g. ``…Z-2.html``, counts on from its number)."""
+    """``first``, then the numbered names after it: ``<stem>-2<suffix>`` … ``-<_NAME_TRIES>``, counting on
+    from ``first``'s own number when it is a :func:`report_in_folder` name numbered so (``…Z-2.html``)."""
     stem, number = first.stem, 1
-    base, dash, digits = stem.rpartition("-")
-    if dash and digits.isdigit() and base.endswith("Z"):
-        stem, number = base, int(digits)
-    return [first.with_name(f"{stem}{'' if k == 1 else f'-{k}'}{first.suffix}")
-            for k in range(number, _NAME_TRIES + 1)]
+    match = _NUMBERED.fullmatch(stem)
+    if match:
+        stem, number = match.group(1), int(match.group(2))
+    later = [first.with_name(f"{stem}-{k}{first.suffix}") for k in range(max(number + 1, 2), _NAME_TRIES + 1)]
+    return [first, *later]
 
 
 def _put_new(tmp: str, target: Path) -> Path:
@@ -307,20 +311,25 @@ def _put_new(tmp: str, target: Path) -> Path:
         try:
             if os.name == "nt":
                 os.rename(tmp, candidate)
-            else:
-                try:
-                    os.link(tmp, candidate)
-                except FileExistsError:
-                    raise
-                except OSError:  # no hard links on this file system
-                    if os.path.lexists(candidate):
-                        continue
-                    os.rename(tmp, candidate)
-                    return candidate
-                os.unlink(tmp)
-            return candidate
+                return candidate
+            try:
+                os.link(tmp, candidate)
+            except FileExistsError:
+                raise
+            except OSError:  # no hard links on this file system
+                if os.path.lexists(candidate):
+                    continue
+                os.rename(tmp, candidate)
+                return candidate
         except FileExistsError:
             continue
+        try:
+            os.unlink(tmp)
+        except OSError:  # the report would stay under two names, one of them temporary: neither stays
+            with suppress(OSError):
+                os.unlink(candidate)
+            raise
+        return candidate
     raise FileExistsError(f"{target} and its numbered names are all taken")
 
 

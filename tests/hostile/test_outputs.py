@@ -209,6 +209,44 @@ def test_a_new_report_is_removed_when_a_later_rename_fails(dry_outcome, tmp_path
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_new_report_is_not_left_when_its_temporary_name_cannot_be_removed(dry_outcome, tmp_path,
+                                                                             monkeypatch):
+    """Fault injection: the hard link is made, then removing the temporary name fails. The linked report
+    is removed too (it was the commit's first output): nothing stays, the error says none was kept."""
+    target = tmp_path / NEW_REPORT
+    request = OutputRequest(report=str(target), report_new=True)
+    _, staged = stage_record(dry_outcome, request)
+    real = os.unlink
+
+    def flaky(path, *args, **kwargs):
+        if Path(path).name.startswith(f".{NEW_REPORT}") or (Path(path).parent == tmp_path
+                                                             and Path(path).name.endswith(".tmp")):
+            raise OSError(13, "Permission denied")
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "unlink", flaky)
+    with pytest.raises(OutputError, match="none was kept"):
+        staged.commit()
+    monkeypatch.setattr(os, "unlink", real)
+    assert not target.exists()
+
+
+@pytest.mark.parametrize(("first", "then"), [
+    # a report_in_folder name counts on from its own number; any other name gets -2, -3 ... after it
+    ("r_20261207T063015Z.html", ["r_20261207T063015Z.html", "r_20261207T063015Z-2.html"]),
+    ("r_20261207T063015Z-2.html", ["r_20261207T063015Z-2.html", "r_20261207T063015Z-3.html"]),
+    ("r-05.html", ["r-05.html", "r-05-2.html"]),
+    ("r_20261207T063015Z-\u00b2.html",  # a superscript two is not a number here
+     ["r_20261207T063015Z-\u00b2.html", "r_20261207T063015Z-\u00b2-2.html"]),
+])
+def test_numbered_names_start_with_the_name_itself(tmp_path, first, then):
+    from reirrad.outputs import _numbered  # noqa: PLC0415 - the naming rule itself
+
+    names = [p.name for p in _numbered(tmp_path / first)]
+    assert names[:2] == then and len(set(names)) == len(names)
+    assert _numbered(tmp_path / "r_20261207T063015Z-999.html") == [tmp_path / "r_20261207T063015Z-999.html"]
+
+
 def _adoptable(folder: Path, name: str, text: str) -> Tuple[str, Path]:
     """A file staged by the caller (as the DICOM writer stages a dose map): (temporary file, target)."""
     target = folder / name

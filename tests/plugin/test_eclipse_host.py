@@ -375,6 +375,7 @@ def test_ini_answers_holding_one_patients_answers_are_refused_before_the_patient
     ("answers = {missing}", "answers '{missing}' does not exist"),
     ("python_dll = {missing}", "'python_dll' is given twice"),
     ("answers =", "answers is empty in"),
+    ("answers = a\x00b", "is not a usable path"),  # Path.Combine refuses it (a quote on Windows)
 ])
 def test_bad_ini_answers_or_a_key_given_twice_exit_4(built, tmp_path, ini_line, needle):
     """A missing or empty answers path, or a key given twice (it kept the last silently), is refused

@@ -212,7 +212,27 @@ def test_the_environments_answers_file_refuses_one_patients_answers(tmp_path, mo
     with pytest.raises(InputError, match="is read for every run"):
         menu.main()
     assert stand_in.journal() == [] and shown and "override_eligibility" in shown[-1]
+    monkeypatch.delenv("REIRRAD_ANSWERS")
     assert menu.load_answers(path).override_eligibility == "agreed at an MDT once"
+
+
+def test_a_runs_own_file_is_read_over_the_environments(tmp_path, monkeypatch):
+    """main(answers_path) (a batch's per-patient file) keeps the department's REIRRAD_ANSWERS under it:
+    the department's report_dir and audit CSV record the run; the run's keys win; the version may come
+    from REIRRAD_RAYSTATION_VERSION when neither file gives it."""
+    reports, audit = tmp_path / "reports", tmp_path / "audit.csv"
+    reports.mkdir()
+    department = tmp_path / "department.yaml"
+    department.write_text(f"intent: limit-toxicity\nreport_dir: {reports}\naudit_csv: {audit}\n",
+                          encoding="utf-8")
+    own = tmp_path / "own.yaml"
+    own.write_text("intent: isotoxic\nplanned_start: 2026-12-07\n", encoding="utf-8")
+    monkeypatch.setenv("REIRRAD_ANSWERS", str(department))
+    monkeypatch.setenv("REIRRAD_RAYSTATION_VERSION", "2024B")
+    answers = menu.load_answers(str(own))
+    assert (answers.intent, answers.version, answers.report_dir, answers.audit_csv) == (
+        "isotoxic", "2024B", str(reports), str(audit))
+    assert answers.planned_start is not None
 
 
 def test_menu_rolls_back_when_the_record_cannot_be_written(tmp_path, monkeypatch, rollback):

@@ -259,9 +259,9 @@ def _stand_in() -> Any:
 def begin(argv: Sequence[str], deployment_answers: Optional[str] = None) -> HostRequest:
     """Parse the host's arguments; on the stand-in, register its patient database.
 
-    ``deployment_answers``: the answers file ReirradHost.ini names (``answers``), used when the command
-    line gives no ``--answers`` (:func:`request_from_args`). Never raises: ``--help`` and usage errors
-    return a request with ``stop_code`` (after printing).
+    ``deployment_answers``: the answers file ReirradHost.ini names (``answers``), the department's for
+    every run, with ``--answers`` read over it (:func:`request_from_args`). Never raises: ``--help`` and
+    usage errors return a request with ``stop_code`` (after printing).
     """
     try:
         ns = build_parser().parse_args(list(argv))
@@ -398,9 +398,10 @@ def _workflow(request: HostRequest, patient: Any, ask: Ask) -> RunOutcome:
         answers = confirmed
         snapshot = snapshot.with_dates(answers.planned_start, answers.prior_dates)
         if not request.writes and not answers.dry_run:  # the session was opened for a dry run
-            raise InputError("this run was started as a dry run (--dry-run, or dry_run in an answers file), "
-                             "so Eclipse was not asked to allow changes; clearing 'dry run' in the "
-                             "confirmation cannot write: start reirrad again without dry run")
+            raise InputError("this run was started as a dry run (--dry-run, or dry_run in an answers file: "
+                             "the one ReirradHost.ini names sets it for every run), so Eclipse was not asked "
+                             "to allow changes; clearing 'dry run' in the confirmation cannot write: start "
+                             "reirrad again without dry run")
     options = answers.workflow_options()
     if not answers.dry_run and not snapshot.plan.writable:
         raise InputError(f"plan {snapshot.plan.id!r} in course {request.course_id!r} is "

@@ -3,7 +3,8 @@
 The one-line menu script (``install/raystation/reirrad_menu.py``) calls :func:`main`. The run's
 choices start from an answers file (YAML/JSON, keys in :mod:`reirrad_tps.answers`) named by the
 environment variable ``REIRRAD_ANSWERS`` when it is set (read for every run: one patient's answers, such
-as dates or an override reason, are refused there), and are confirmed in the dialog
+as dates or an override reason, are refused there; a file passed to :func:`main` is read over it), and
+are confirmed in the dialog
 (:mod:`reirrad_tps.dialog`: prior dates, structure matching, intent, risk factors). The RayStation
 release (``version`` in the answers, or ``REIRRAD_RAYSTATION_VERSION``) is required, never guessed. A
 ``report_dir`` in the answers gives each run a report file of its own, named by the open patient's ID
@@ -59,7 +60,7 @@ from reirrad.runner import RunOutcome, Status, commit_record, execute, stopped
 from reirrad.snapshot import CaseSnapshot
 from reirrad.statuses import EXIT_REVIEW, PLAN_KEPT, exit_code_for, status_meaning
 
-from ..answers import RunAnswers, read_answers
+from ..answers import RunAnswers, read_layered_answers
 from ..dialog import confirm, display_available
 from . import entry
 from ._common import tps_message
@@ -89,14 +90,14 @@ class _StoppedError(_DryRunDoneError):
 
 
 def load_answers(path: Optional[str] = None) -> RunAnswers:
-    """The answers file (``path`` or ``$REIRRAD_ANSWERS``), else defaults with the version from
-    ``$REIRRAD_RAYSTATION_VERSION``; a missing version is refused (never guessed). ``$REIRRAD_ANSWERS``
-    is read for every run on this RayStation, so one patient's answers are refused there
-    (:data:`reirrad_tps.answers.ONE_PATIENT_KEYS`); a ``path`` given to :func:`main` is one run's file."""
-    target = path or os.environ.get("REIRRAD_ANSWERS")
-    # the environment's file applies to every run on this RayStation: no patient's answers in it
-    answers = read_answers(target, every_run=path is None) if target else RunAnswers(
-        version=os.environ.get("REIRRAD_RAYSTATION_VERSION") or None)
+    """The answers: ``$REIRRAD_ANSWERS`` (the department's file, read for every run on this RayStation, so
+    one patient's answers are refused there: :data:`reirrad_tps.answers.ONE_PATIENT_KEYS`) with ``path``
+    (one run's file, e.g. a batch's) over it key by key (:func:`reirrad_tps.answers.read_layered_answers`);
+    the version from them, else from ``$REIRRAD_RAYSTATION_VERSION``; a missing version is refused
+    (never guessed)."""
+    answers = read_layered_answers(os.environ.get("REIRRAD_ANSWERS") or None, path or None)
+    if answers.version is None:
+        answers = answers.updated(version=os.environ.get("REIRRAD_RAYSTATION_VERSION") or None)
     if answers.version is None:
         raise InputError("the RayStation version is not known: give 'version' in the answers file named by "
                          "REIRRAD_ANSWERS, or set REIRRAD_RAYSTATION_VERSION (e.g. 2024B); see "
@@ -233,7 +234,7 @@ def _menu_run(answers_path: Optional[str], interactive: Optional[bool]) -> Mappi
     objects = entry.current_objects(version)
     patient, case, plan, _, _ = objects
     answers = answers.for_run(str(patient.PatientID), str(plan.Name))  # report_dir: this run's own file
-    inputs = [p for p in (answers_path or os.environ.get("REIRRAD_ANSWERS"), answers.protocol) if p]
+    inputs = [p for p in (answers_path, os.environ.get("REIRRAD_ANSWERS"), answers.protocol) if p]
     check_outputs(answers.outputs(), inputs=inputs)
     protocol = load_protocol(answers.protocol)
     run = _Run()

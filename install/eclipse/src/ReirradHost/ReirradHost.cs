@@ -117,7 +117,16 @@ namespace Reirrad.EclipseHost
                         + "or remove the line (runs then write no report and no audit row unless asked).");
                 }
                 // a relative path is the INI's folder's, whatever folder the host was started from
-                config.Answers = Path.GetFullPath(Path.Combine(directory, config.Answers));
+                try
+                {
+                    config.Answers = Path.GetFullPath(Path.Combine(directory, config.Answers));
+                }
+                catch (Exception e) when (e is ArgumentException || e is NotSupportedException
+                                          || e is PathTooLongException)
+                {
+                    throw new HostConfigException("answers '" + config.Answers + "' in " + path + " is not a usable "
+                        + "path (" + e.Message + "); give the file's full path, without quotes.");
+                }
             }
             if (string.IsNullOrEmpty(config.PythonDll))
             {
