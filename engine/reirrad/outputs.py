@@ -43,7 +43,7 @@ from .outcome import RunOutcome
 from .report import render_report
 
 __all__ = ["AUDIT_PRIOR_COURSES", "OutputRequest", "StagedRecord", "check_output_folder", "check_outputs",
-           "report_in_folder", "result_json", "stage_record", "write_result_json"]
+           "free_name", "report_in_folder", "result_json", "stage_record", "write_result_json"]
 
 #: Prior-course column groups in every audit row (a patient with more gets a clear refusal): rows of
 #: one protocol share one header (:func:`reirrad.audit.append_audit_csv`).
@@ -217,7 +217,7 @@ _NAME_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 #: Longest ID part of a report's file name, characters (the rest is cut: Windows paths stay short).
 _NAME_PART_MAX = 48
 
-#: Reports of one patient, plan and second tried before giving up (:func:`report_in_folder`).
+#: Names tried for a new file before giving up (:func:`free_name`): the name and 99 numbered ones.
 _NAME_TRIES = 100
 
 
@@ -274,9 +274,9 @@ def report_in_folder(option: str, folder: str, patient_id: str, plan_id: str, wh
         raise ValueError("report_in_folder needs a timezone-aware time")
     stamp = when.astimezone(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     stem = f"reirrad_{_name_part(patient_id)}_{_name_part(plan_id)}_{stamp}"
-    for candidate in _numbered(path / f"{stem}.html"):
-        if not os.path.lexists(candidate):
-            return str(candidate)
+    free = free_name(path / f"{stem}.html")
+    if free is not None:
+        return str(free)
     raise InputError(f"{option} {folder}: {stem}.html and {_NAME_TRIES - 1} numbered names are taken; "
                      "clear the folder of old copies or give another folder")
 
@@ -294,6 +294,13 @@ def _numbered(first: Path) -> List[Path]:
         stem, number = match.group(1), int(match.group(2))
     later = [first.with_name(f"{stem}-{k}{first.suffix}") for k in range(max(number + 1, 2), _NAME_TRIES + 1)]
     return [first, *later]
+
+
+def free_name(first: Path) -> Optional[Path]:
+    """The first of ``first`` and its numbered names (``<stem>-2<suffix>``, ``-3`` …; :func:`_numbered`)
+    that nothing is called yet, or None when all :data:`_NAME_TRIES` are taken. A file made under that
+    name after the check is not seen: a writer that must never replace one commits as :func:`_put_new`."""
+    return next((candidate for candidate in _numbered(first) if not os.path.lexists(candidate)), None)
 
 
 def _put_new(tmp: str, target: Path) -> Path:

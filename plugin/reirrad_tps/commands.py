@@ -25,7 +25,7 @@ from reirrad.audit import AUDIT_SCHEMA
 from reirrad.cli import DEFAULT_PROTOCOL, add_recovery_arguments
 from reirrad.errors import InputError, echo
 from reirrad.files import write_text_atomic
-from reirrad.outputs import OutputRequest, check_outputs, write_result_json
+from reirrad.outputs import OutputRequest, check_outputs, free_name, write_result_json
 from reirrad.progress import TextProgress
 from reirrad.protocol import load_protocol
 from reirrad.review import RISK_FACTORS
@@ -294,10 +294,11 @@ def _demo_audit_aside(out: Path) -> Optional[str]:
     if not first or schema == AUDIT_SCHEMA:
         return None
     stem = "audit-" + re.sub(r"[^A-Za-z0-9.-]+", "-", schema or "unknown-layout")
-    aside, n = out / f"{stem}.csv", 1
-    while aside.exists():
-        n += 1
-        aside = out / f"{stem}-{n}.csv"
+    aside = free_name(out / f"{stem}.csv")
+    if aside is None:
+        raise InputError(f"{path} holds rows of another record layout ({schema}) and {stem}.csv and its "
+                         f"numbered names in {out} are all taken: remove old {stem}*.csv files, then run the "
+                         "demo again")
     os.replace(path, aside)
     return (f"{path} holds rows of another record layout ({schema or 'no schema column'}; this release "
             f"writes {AUDIT_SCHEMA}): moved to {aside.name}, and a new audit.csv started")

@@ -5,8 +5,11 @@ from __future__ import annotations
 import csv
 import json
 
+import pytest
+
 from reirrad import cli
 from reirrad.audit import AUDIT_SCHEMA
+from reirrad.errors import InputError
 from reirrad_tps import commands, planrun
 
 
@@ -73,6 +76,14 @@ def test_demo_without_mono_runs_the_raystation_half_and_says_why(tmp_path, monke
     (tmp_path / "bin" / "audit.csv").write_bytes(b"\xff\xfe\x00binary")  # not an audit CSV: left alone
     assert commands._demo_audit_aside(tmp_path / "bin") is None
     assert (tmp_path / "bin" / "audit.csv").read_bytes() == b"\xff\xfe\x00binary"
+    full = tmp_path / "full"  # every name taken (the name and 99 numbered ones): refused, nothing moved
+    full.mkdir()
+    (full / "audit.csv").write_bytes(old.encode())
+    for name in ["audit-reirrad-audit-3.csv", *(f"audit-reirrad-audit-3-{k}.csv" for k in range(2, 101))]:
+        (full / name).write_bytes(b"taken\n")
+    with pytest.raises(InputError, match=r"numbered names in .* are all taken"):
+        commands._demo_audit_aside(full)
+    assert (full / "audit.csv").read_bytes() == old.encode()
     assert cli.main(["demo"]) == 0  # this layout's file is kept and appended to
     assert "moved to" not in capsys.readouterr().out
     with (demo / "audit.csv").open(newline="") as handle:
